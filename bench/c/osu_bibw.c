@@ -1,0 +1,82 @@
+/*
+ * osu_bibw.c - bidirectional bandwidth, OSU osu_bibw methodology.
+ *
+ * Exactly 2 ranks.  For each size 1, 2, 4, ... MAXBYTES (default 4 MiB) both
+ * ranks post a window of 64 MPI_Irecv (into one receive buffer), then 64
+ * MPI_Isend (from one send buffer) to each other, then MPI_Waitall on all 128.
+ * Defaults: 100 iterations + 10 warm-up up to 8 KiB, 20 + 2 above.
+ * Bandwidth = 2 * size * 64 * iters / time (bytes moved in both directions),
+ * in MB/s (1 MB = 1e6 bytes), measured on rank 0.
+ * After each size both ranks verify the received data.
+ *
+ * Usage: mpirun -np 2 osu_bibw [-m MAXBYTES] [-i ITERS]
+ * Output (contract shared with shmpi's examples/osu_bibw.rs):
+ *   "# ..." comment lines, then "# Size      Bandwidth (MB/s)",
+ *   then printf("%-10zu%18.2f\n", size, mb_per_s) per size.
+ */
+#include "osu_common.h"
+
+#define WINDOW 64
+
+int main(int argc, char **argv)
+{
+    int rank, nranks;
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+
+    struct options o = {.max_size = (size_t)4 << 20, .iters = 0, .budget_s = 0};
+    parse_options(argc, argv, "osu_bibw", rank, 0, &o);
+    struct iters it = scale_iters(o.iters, 100, 10, 20, 2);
+
+    if (nranks != 2) {
+        if (rank == 0) fprintf(stderr, "osu_bibw needs exactly 2 ranks\n");
+        MPI_Finalize();
+        return 2;
+    }
+    int peer = 1 - rank;
+    unsigned char *sbuf = alloc_buffer(o.max_size, 'a');
+    unsigned char *rbuf = alloc_buffer(o.max_size, 'b');
+    MPI_Request req[2 * WINDOW];
+    MPI_Status stat[2 * WINDOW];
+
+    if (rank == 0) {
+        printf("# OSU MPI Bi-Directional Bandwidth Test (shmpi bench/c/osu_bibw.c), window %d\n",
+               WINDOW);
+        print_library();
+        printf("# Size      Bandwidth (MB/s)\n");
+        fflush(stdout);
+    }
+
+    for (size_t size = 1; size <= o.max_size; size *= 2) {
+        long iters = size <= LARGE_MESSAGE_SIZE ? it.small : it.large;
+        long skip = size <= LARGE_MESSAGE_SIZE ? it.skip : it.skip_large;
+        int n = (int)size;
+
+        fill_pattern(sbuf, size, size, rank);
+        memset(rbuf, 0, size);
+
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = 0.0;
+        for (long i = 0; i < iters + skip; i++) {
+            if (i == skip) t0 = MPI_Wtime();
+            for (int w = 0; w < WINDOW; w++)
+                MPI_Irecv(rbuf, n, MPI_CHAR, peer, 100, MPI_COMM_WORLD, &req[w]);
+            for (int w = 0; w < WINDOW; w++)
+                MPI_Isend(sbuf, n, MPI_CHAR, peer, 100, MPI_COMM_WORLD, &req[WINDOW + w]);
+            MPI_Waitall(2 * WINDOW, req, stat);
+        }
+        double t = MPI_Wtime() - t0;
+        if (rank == 0) {
+            printf("%-10zu%18.2f\n", size, 2.0 * (double)size * WINDOW * (double)iters / t / 1e6);
+            fflush(stdout);
+        }
+        size_t bad = verify_pattern(rbuf, size, size, peer);
+        if (bad != size) check_failed("osu_bibw", size, bad);
+    }
+
+    free(sbuf);
+    free(rbuf);
+    MPI_Finalize();
+    return 0;
+}

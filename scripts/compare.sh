@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# compare.sh - shmpi vs Open MPI vs MPICH on this machine, in one sitting.
+#
+# Installs Open MPI and MPICH from the Debian packages (only what is missing),
+# builds the project's C OSU-style benchmarks (bench/c/) with both MPIs and
+# shmpi's Rust examples of the same names, runs them all interleaved, and
+# prints markdown tables (medians over repetitions) with shmpi/MPI ratios.
+#
+# Usage:   scripts/compare.sh [step ...]        (from anywhere)
+#   steps: install build run table             (default: all four, in order)
+#   e.g.   scripts/compare.sh                   # everything, ~10 min with REPS=3
+#          REPS=1 MAX_SIZE=64K scripts/compare.sh run table   # quick look
+#          scripts/compare.sh table             # re-print tables from raw files
+#
+# Environment knobs:
+#   REPS=3               repetitions; each repetition runs every benchmark once
+#                        for every implementation, implementations interleaved
+#   MAX_SIZE=            if set, -m MAX_SIZE for every benchmark (bytes; 64K, 4M ok);
+#                        default: the programs' own (4 MiB pt2pt, 8 MiB allreduce)
+#   ITERS=               if set, -i ITERS for every benchmark (see bench/README.md)
+#   COLL_BUDGET=1        C collectives: seconds of timed calls per size (-t)
+#   SKIP_MPICH_OVERSUB=0 1 = skip MPICH at 8 ranks (it busy-polls, ~25 ms/call)
+#   MPICH_OVERSUB_BUDGET=0.25  COLL_BUDGET for MPICH at 8 ranks (keeps it short)
+#   IMPLS="shmpi ompi-cma ompi-nosc mpich"   implementations to run
+#   RUN_TIMEOUT=120      hard limit per run (timeout -k 5 RUN_TIMEOUT)
+#   QUIET_IDLE=80        before each run wait until CPUs are >= this % idle
+#   QUIET_MAX_WAIT=15    ... for at most this many seconds (0 = don't wait)
+#
+# Implementations (launch commands, as in the project's anchors):
+#   shmpi      target/release/shmrun -n N --bind-to core|none target/release/examples/osu_X
+#   ompi-cma   mpirun.openmpi --mca pml ob1 --mca btl self,vader   (vader's default
+#              single-copy mechanism, CMA) [--oversubscribe at 8 ranks]
+#   ompi-nosc  the same + --mca btl_vader_single_copy_mechanism none
+#   mpich      mpirun.mpich -np N [-bind-to core at 2 ranks]  (Debian ch4:ucx build)
+# At 2 ranks every implementation binds one rank per core; at 8 ranks (on 2
+# cores: oversubscribed) none binds.
+#
+# Benchmarks: osu_latency, osu_bw, osu_bibw at 2 ranks; osu_allreduce and
+# osu_barrier at 2 and 8 ranks.  Output: target/compare/{openmpi,mpich}/ (C
+# binaries), target/compare/raw/ (one file per run + env.txt), tables on stdout
+# (also saved as target/compare/tables.md).  If shmpi's examples cannot be
+# built, a warning is printed and the shmpi columns show "-".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=${REPS:-3}
+MAX_SIZE=${MAX_SIZE:-}
+ITERS=${ITERS:-}
+COLL_BUDGET=${COLL_BUDGET:-1}
+SKIP_MPICH_OVERSUB=${SKIP_MPICH_OVERSUB:-0}
+MPICH_OVERSUB_BUDGET=${MPICH_OVERSUB_BUDGET:-0.25}
+IMPLS=${IMPLS:-shmpi ompi-cma ompi-nosc mpich}
+RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+QUIET_IDLE=${QUIET_IDLE:-80}
+QUIET_MAX_WAIT=${QUIET_MAX_WAIT:-15}
+
+OUT=target/compare
+RAW=$OUT/raw
+BENCHES=(osu_latency osu_bw osu_bibw osu_allreduce osu_barrier)
+SHMPI_LIST=$OUT/shmpi-benches.txt # written by `build`: shmpi examples built OK
+
+# Open MPI refuses to run as root without these.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+OMPI=(mpirun.openmpi --mca pml ob1 --mca btl "self,vader")
+
+log() { printf '[compare] %s\n' "$*" >&2; }
+warn() { printf '[compare] WARNING: %s\n' "$*" >&2; }
+
+# MAX_SIZE may say 64K or 4M; the programs all get plain bytes
+if [ -n "$MAX_SIZE" ]; then
+    case $MAX_SIZE in
+    *[kK]) MAX_SIZE=$((${MAX_SIZE%?} << 10)) ;;
+    *[mM]) MAX_SIZE=$((${MAX_SIZE%?} << 20)) ;;
+    *[!0-9]* | '') echo "MAX_SIZE must be bytes, or a number with K or M" >&2 && exit 2 ;;
+    esac
+fi
+
+# --- install -------------------------------------------------------------
+
+step_install() {
+    local pkgs=(openmpi-bin libopenmpi-dev mpich libmpich-dev gcc)
+    local missing=() p
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        log "install: all of ${pkgs[*]} already installed"
+        return 0
+    fi
+    log "install: installing ${missing[*]}"
+    # A private TMPDIR for dpkg: the shared /tmp got cleaned mid-install once
+    # (see /work/shared/anchors/README.md) and left dpkg half-way.
+    mkdir -p "$OUT/apt-tmp"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive TMPDIR="$PWD/$OUT/apt-tmp" \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# --- build ---------------------------------------------------------------
+
+step_build() {
+    local b
+    mkdir -p "$OUT/openmpi" "$OUT/mpich"
+    for b in "${BENCHES[@]}"; do
+        mpicc.openmpi -O2 -Wall -o "$OUT/openmpi/$b" "bench/c/$b.c"
+        mpicc.mpich -O2 -Wall -o "$OUT/mpich/$b" "bench/c/$b.c"
+    done
+    log "build: C benchmarks in $OUT/openmpi/ and $OUT/mpich/"
+
+    # shmpi: everything at once; if that fails (e.g. an unrelated example is
+    # broken), each benchmark on its own.  Only what built now gets run.
+    : > "$SHMPI_LIST"
+    if cargo build --release --bin shmrun --examples; then
+        for b in "${BENCHES[@]}"; do
+            if [ -x "target/release/examples/$b" ]; then echo "$b" >> "$SHMPI_LIST"; fi
+        done
+    else
+        warn "cargo build --release --bin shmrun --examples failed; trying the osu_* examples one by one"
+        for b in "${BENCHES[@]}"; do
+            if cargo build --release --bin shmrun --example "$b" 2>/dev/null; then
+                echo "$b" >> "$SHMPI_LIST"
+            fi
+        done
+    fi
+    for b in "${BENCHES[@]}"; do
+        grep -qx "$b" "$SHMPI_LIST" ||
+            warn "shmpi example $b could not be built: its shmpi column will be '-'"
+    done
+}
+
+# --- run -----------------------------------------------------------------
+
+cpu_idle_pct() { # idle % of all CPUs over the next second
+    local u1 n1 s1 i1 w1 q1 sq1 st1 u2 n2 s2 i2 w2 q2 sq2 st2 tot
+    read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ < /proc/stat
+    sleep 1
+    read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ < /proc/stat
+    tot=$(((u2 + n2 + s2 + i2 + w2 + q2 + sq2 + st2) - (u1 + n1 + s1 + i1 + w1 + q1 + sq1 + st1)))
+    [ "$tot" -gt 0 ] || tot=1
+    echo $((100 * ((i2 + w2) - (i1 + w1)) / tot))
+}
+
+IDLE=100
+wait_quiet() { # others compile on this 2-core machine: wait for a quiet moment
+    local waited=0
+    [ "$QUIET_MAX_WAIT" -gt 0 ] || { IDLE=NA; return 0; }
+    while IDLE=$(cpu_idle_pct) && [ "$IDLE" -lt "$QUIET_IDLE" ]; do
+        if [ "$waited" -ge "$QUIET_MAX_WAIT" ]; then
+            warn "running with only ${IDLE}% idle CPU (other load on the machine)"
+            return 0
+        fi
+        waited=$((waited + 1))
+    done
+}
+
+shmpi_has() { # shmpi_has BENCH: was shmpi's example built (or, without a build step, present)?
+    if [ -f "$SHMPI_LIST" ]; then
+        grep -qx "$1" "$SHMPI_LIST"
+    else
+        [ -x "target/release/examples/$1" ] && [ -x target/release/shmrun ]
+    fi
+}
+
+# run_one IMPL BENCH NRANKS REP: one bounded run into $RAW/BENCH_nN_IMPL_rREP.txt
+run_one() {
+    local impl=$1 bench=$2 n=$3 rep=$4
+    local file=$RAW/${bench}_n${n}_${impl}_r${rep}.txt
+    local args=() cmd=() rc t0 t1 budget=$COLL_BUDGET
+    [ -z "$MAX_SIZE" ] || args+=(-m "$MAX_SIZE")
+    [ -z "$ITERS" ] || args+=(-i "$ITERS")
+    # the C collectives take a time budget per size (shmpi's examples: their default)
+    [ "$impl" != mpich ] || [ "$n" -le 2 ] || budget=$MPICH_OVERSUB_BUDGET
+    case $bench in osu_allreduce | osu_barrier) [ "$impl" = shmpi ] || args+=(-t "$budget") ;; esac
+
+    case $impl in
+    shmpi)
+        if ! shmpi_has "$bench"; then
+            rm -f "$file"
+            return 0
+        fi
+        cmd=(target/release/shmrun -n "$n" --bind-to "$([ "$n" -le 2 ] && echo core || echo none)"
+            "target/release/examples/$bench" "${args[@]}")
+        ;;
+    ompi-cma | ompi-nosc)
+        cmd=("${OMPI[@]}")
+        [ "$impl" = ompi-cma ] || cmd+=(--mca btl_vader_single_copy_mechanism none)
+        [ "$n" -le 2 ] || cmd+=(--oversubscribe)
+        cmd+=(-np "$n" "$OUT/openmpi/$bench" "${args[@]}")
+        ;;
+    mpich)
+        cmd=(mpirun.mpich -np "$n")
+        if [ "$n" -le 2 ]; then
+            cmd+=(-bind-to core "$OUT/mpich/$bench" "${args[@]}")
+        else
+            if [ "$SKIP_MPICH_OVERSUB" = 1 ]; then
+                rm -f "$file"
+                return 0
+            fi
+            cmd+=("$OUT/mpich/$bench" "${args[@]}")
+        fi
+        ;;
+    *)
+        warn "unknown implementation $impl"
+        return 0
+        ;;
+    esac
+
+    wait_quiet
+    t0=$(date +%s.%N)
+    rc=0
+    timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" > "$file.tmp" 2> "${file%.txt}.err" || rc=$?
+    t1=$(date +%s.%N)
+    {
+        echo "# cmd: ${cmd[*]}"
+        echo "# rc=$rc wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}') cpu_idle_before_pct=$IDLE"
+        cat "$file.tmp"
+    } > "$file"
+    rm -f "$file.tmp"
+    [ -s "${file%.txt}.err" ] || rm -f "${file%.txt}.err"
+    if [ "$rc" -ne 0 ]; then
+        warn "$(basename "$file"): exit code $rc$([ "$rc" -eq 124 ] && echo ' (timed out)'), see ${file%.txt}.err"
+    else
+        log "$(basename "$file") ok ($(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s)"
+    fi
+}
+
+write_env() {
+    {
+        echo "date: $(date '+%Y-%m-%d %H:%M %Z')"
+        echo "nproc: $(nproc)"
+        echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1)"
+        echo "kernel: $(uname -r)"
+        echo "os: $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)"
+        echo "openmpi: $(dpkg-query -W -f='${Version}' openmpi-bin 2>/dev/null || echo '?')"
+        echo "mpich: $(dpkg-query -W -f='${Version}' mpich 2>/dev/null || echo '?')"
+        echo "gcc: $(gcc -dumpfullversion 2>/dev/null || echo '?')"
+        echo "shmpi: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ local changes)')"
+        echo "reps: $REPS"
+        echo "max_size: ${MAX_SIZE:-default}"
+        echo "iters: ${ITERS:-default}"
+        echo "coll_budget_s: $COLL_BUDGET"
+        echo "mpich_oversub: $([ "$SKIP_MPICH_OVERSUB" = 1 ] && echo skipped || echo "budget $MPICH_OVERSUB_BUDGET s per size")"
+    } > "$RAW/env.txt"
+}
+
+step_run() {
+    local b
+    for b in "${BENCHES[@]}"; do
+        if [ ! -x "$OUT/openmpi/$b" ] || [ ! -x "$OUT/mpich/$b" ]; then
+            log "run: $OUT/{openmpi,mpich}/$b missing, run the build step first"
+            return 1
+        fi
+    done
+    # a fresh set: the tables take the median over every _r* file present
+    rm -rf "$RAW"
+    mkdir -p "$RAW"
+    write_env
+    local rep impl bench n start=$SECONDS
+    # shellcheck disable=SC2086
+    for rep in $(seq 1 "$REPS"); do
+        log "repetition $rep/$REPS"
+        for bench in osu_latency osu_bw osu_bibw; do
+            for impl in $IMPLS; do run_one "$impl" "$bench" 2 "$rep"; done
+        done
+        for n in 2 8; do
+            for bench in osu_allreduce osu_barrier; do
+                for impl in $IMPLS; do run_one "$impl" "$bench" "$n" "$rep"; done
+            done
+        done
+    done
+    log "run: done in $((SECONDS - start)) s, raw outputs in $RAW/"
+}
+
+# --- table ---------------------------------------------------------------
+
+step_table() {
+    python3 scripts/compare_table.py "$RAW" | tee "$OUT/tables.md"
+}
+
+# --- main ----------------------------------------------------------------
+
+steps=("$@")
+[ "${#steps[@]}" -gt 0 ] || steps=(install build run table)
+for s in "${steps[@]}"; do
+    case $s in
+    install | build | run | table) ;;
+    *)
+        echo "unknown step '$s' (steps: install build run table)" >&2
+        exit 2
+        ;;
+    esac
+done
+for s in "${steps[@]}"; do
+    log "step $s"
+    "step_$s"
+done

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""compare_table.py - markdown tables from the raw outputs of scripts/compare.sh.
+
+Usage: python3 scripts/compare_table.py [RAW_DIR]   (default target/compare/raw)
+
+Reads RAW_DIR/<bench>_n<ranks>_<impl>_r<rep>.txt (the benchmarks' own output,
+preceded by "# cmd:" and "# rc=..." lines written by compare.sh) and
+RAW_DIR/env.txt, and prints one table per benchmark: the median over the
+repetitions for every size and implementation, plus the ratios
+shmpi / Open MPI (the better of its two configurations, per size) and
+shmpi / MPICH.  Data lines are "SIZE VALUE" (osu_barrier: just "VALUE");
+every line starting with '#' is a comment.  Standard library only.
+"""
+
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+IMPLS = ["shmpi", "ompi-cma", "ompi-nosc", "mpich"]
+IMPL_TITLES = {
+    "shmpi": "shmpi",
+    "ompi-cma": "Open MPI vader+CMA",
+    "ompi-nosc": "Open MPI vader, no single-copy",
+    "mpich": "MPICH",
+}
+FILE_RE = re.compile(r"^(osu_[a-z]+)_n(\d+)_([a-z-]+)_r(\d+)\.txt$")
+
+
+def load(raw_dir):
+    """Returns (values, runs, failed): values[(bench, n, impl)][size] = [v, ...]."""
+    values = defaultdict(lambda: defaultdict(list))
+    runs = defaultdict(int)
+    failed = []
+    for name in sorted(os.listdir(raw_dir)):
+        m = FILE_RE.match(name)
+        if not m:
+            continue
+        bench, n, impl = m.group(1), int(m.group(2)), m.group(3)
+        key = (bench, n, impl)
+        runs[key] += 1
+        with open(os.path.join(raw_dir, name)) as f:
+            for line in f:
+                line = line.strip()
+                rc = re.match(r"# rc=(\d+)", line)
+                if rc and rc.group(1) != "0":
+                    failed.append(f"{name} (exit code {rc.group(1)})")
+                if not line or line.startswith("#"):
+                    continue
+                fields = line.split()
+                try:
+                    if len(fields) == 1:
+                        values[key][None].append(float(fields[0]))
+                    elif len(fields) == 2:
+                        values[key][int(fields[0])].append(float(fields[1]))
+                except ValueError:
+                    pass  # not a data line (e.g. a stray message)
+    return values, runs, failed
+
+
+def human_size(size):
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} B"
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if v >= 1000:
+        return f"{v:.0f}"
+    if v >= 100:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a is not None and b else "-"
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def render(title, unit, higher_is_better, row_label, rows):
+    """rows: [(label, {impl: [values]})] -> markdown lines (nothing if no rows)."""
+    if not rows:
+        return []
+    better = "higher" if higher_is_better else "lower"
+    faster = "> 1" if higher_is_better else "< 1"
+    out = [f"### {title}", "",
+           f"{unit}, median of runs; {better} is better; a ratio {faster} means shmpi is faster; "
+           "'Open MPI best' = the better of its two configurations in that row.", ""]
+    head = [row_label] + [IMPL_TITLES[i] for i in IMPLS] + ["shmpi / Open MPI best", "shmpi / MPICH"]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for label, cells in rows:
+        med = {i: median(cells.get(i, [])) for i in IMPLS}
+        ompi = [med[i] for i in ("ompi-cma", "ompi-nosc") if med[i] is not None]
+        ompi_best = (max(ompi) if higher_is_better else min(ompi)) if ompi else None
+        row = [label] + [fmt(med[i]) for i in IMPLS]
+        row += [ratio(med["shmpi"], ompi_best), ratio(med["shmpi"], med["mpich"])]
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    return out
+
+
+def by_size(values, bench, n):
+    """Rows by message size for one benchmark at n ranks."""
+    per_impl = {i: values.get((bench, n, i), {}) for i in IMPLS}
+    sizes = sorted({s for d in per_impl.values() for s in d if s is not None})
+    return [(human_size(s), {i: d.get(s, []) for i, d in per_impl.items()}) for s in sizes]
+
+
+def rank_counts(values, bench):
+    return sorted({k[1] for k in values if k[0] == bench})
+
+
+def main():
+    raw_dir = sys.argv[1] if len(sys.argv) > 1 else "target/compare/raw"
+    if not os.path.isdir(raw_dir):
+        sys.exit(f"compare_table.py: no raw results in {raw_dir} (run scripts/compare.sh run first)")
+    values, runs, failed = load(raw_dir)
+
+    out = ["## shmpi vs Open MPI vs MPICH (scripts/compare.sh)", ""]
+    env_path = os.path.join(raw_dir, "env.txt")
+    if os.path.exists(env_path):
+        with open(env_path) as f:
+            env = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line)
+        out.append(f"Machine: {env.get('nproc', '?')} CPUs, {env.get('cpu', '?')}, "
+                   f"kernel {env.get('kernel', '?')}, {env.get('os', '?')}.  ")
+        out.append(f"Run: {env.get('date', '?')}, repetitions: {env.get('reps', '?')}; "
+                   f"Open MPI {env.get('openmpi', '?')}, MPICH {env.get('mpich', '?')}, "
+                   f"gcc {env.get('gcc', '?')} -O2; shmpi {env.get('shmpi', '?')}.  ")
+        out.append(f"Settings: max size {env.get('max_size', '?')}, iterations "
+                   f"{env.get('iters', '?')}, C collectives budget {env.get('coll_budget_s', '?')} s "
+                   f"per size, MPICH at 8 ranks: {env.get('mpich_oversub', '?')}.")
+        out.append("")
+    if not any(k[2] == "shmpi" for k in values):
+        out += ["**shmpi: no results** (its examples were not built or not run): shmpi columns are '-'.", ""]
+
+    out += render("Latency (osu_latency, 2 ranks)", "one-way µs", False, "size",
+                  by_size(values, "osu_latency", 2))
+    out += render("Bandwidth (osu_bw, 2 ranks, window 64)", "MB/s (1e6 B/s)", True, "size",
+                  by_size(values, "osu_bw", 2))
+    out += render("Bidirectional bandwidth (osu_bibw, 2 ranks, window 64)",
+                  "MB/s (1e6 B/s), both directions together", True, "size",
+                  by_size(values, "osu_bibw", 2))
+    ncpu = os.cpu_count() or 2
+    for n in rank_counts(values, "osu_allreduce"):
+        note = f", oversubscribed on {ncpu} CPUs" if n > ncpu else ""
+        out += render(f"MPI_Allreduce (osu_allreduce, doubles, MPI_SUM, {n} ranks{note})",
+                      "avg µs per call (mean over ranks)", False, "size",
+                      by_size(values, "osu_allreduce", n))
+    out += render("MPI_Barrier (osu_barrier)", "avg µs per barrier (mean over ranks)", False, "ranks",
+                  [(f"{n}", {i: values.get(("osu_barrier", n, i), {}).get(None, []) for i in IMPLS})
+                   for n in rank_counts(values, "osu_barrier")])
+
+    counts = sorted(set(runs.values()))
+    if len(counts) > 1:
+        out.append(f"Note: configurations have different numbers of runs ({counts}).")
+    if failed:
+        out.append("Runs that failed or timed out (their complete data lines are still used):")
+        out += [f"- {f}" for f in failed]
+    print("\n".join(out).rstrip())
+
+
+if __name__ == "__main__":
+    main()
