@@ -1,0 +1,186 @@
+//! `shmrun`: start N ranks of a program over one shared-memory segment.
+//!
+//! ```text
+//! shmrun -n 4 ./my_program arg1 arg2
+//! shmrun -np 8 --tag-output --timeout 60 ./my_program
+//! shmrun -n 4 --example hello          # builds and runs a cargo example of this project
+//! shmrun -n 2 hostname                 # any program: SHMPI_RANK/SHMPI_SIZE are set
+//! ```
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use shmpi::launch::{Bind, LaunchConfig, launch};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shmrun",
+    version,
+    about = "Run N ranks of a program that talk through one shared-memory segment",
+    after_help = "Environment: SHMPI_RING_BYTES (ring size, a power of two), SHMPI_SPIN_US and \
+                  SHMPI_YIELD_US (how long a blocked call spins, then yields, before it sleeps), \
+                  SHMPI_GRACE_MS (how long the other ranks get to stop after one fails)."
+)]
+struct Cli {
+    /// Number of ranks to start (`-np N` is accepted too).
+    #[arg(short = 'n', long = "np", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    n: u32,
+
+    /// Prefix every line of output with `[rank] `.
+    #[arg(long)]
+    tag_output: bool,
+
+    /// Bind rank r to the r-th CPU (`core`), or let the kernel place ranks (`none`).
+    #[arg(long, value_enum, default_value_t = BindTo::None, value_name = "core|none")]
+    bind_to: BindTo,
+
+    /// Stop the job after SECS seconds, reporting what each rank was blocked on (exit 124).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+
+    /// Build (with cargo) and run the example NAME of the project in the current directory.
+    #[arg(long, value_name = "NAME")]
+    example: Option<String>,
+
+    /// With --example: build it in release mode (default: the profile shmrun was built with).
+    #[arg(long, requires = "example")]
+    release: bool,
+
+    /// The program to run and its arguments (with --example: the example's arguments).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM [ARGS]..."
+    )]
+    command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BindTo {
+    Core,
+    None,
+}
+
+/// Accept mpirun's `-np N` / `-np=N` spelling: rewrite it to `--np`, only among the
+/// launcher's own options (before the program).
+fn normalize_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut in_options = true;
+    let mut expect_value = false;
+    for (i, a) in args.enumerate() {
+        if i == 0 || !in_options {
+            out.push(a);
+            continue;
+        }
+        let s = a.to_string_lossy().into_owned();
+        if expect_value {
+            expect_value = false;
+            out.push(a);
+            continue;
+        }
+        if s == "-np" {
+            out.push("--np".into());
+            expect_value = true;
+        } else if let Some(v) = s.strip_prefix("-np=") {
+            out.push(format!("--np={v}").into());
+        } else if matches!(
+            s.as_str(),
+            "-n" | "--np" | "--timeout" | "--bind-to" | "--example"
+        ) {
+            out.push(a);
+            expect_value = true;
+        } else if s.starts_with('-') {
+            out.push(a);
+            if s == "--" {
+                in_options = false;
+            }
+        } else {
+            in_options = false;
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn build_example(name: &str, release: bool) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["build", "--quiet", "--example", name]);
+    if release {
+        cmd.arg("--release");
+    }
+    let st = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo to build example {name}: {e}"))?;
+    if !st.success() {
+        return Err(format!("building example {name} failed"));
+    }
+    let out = Command::new(&cargo)
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .map_err(|e| format!("cannot run cargo locate-project: {e}"))?;
+    let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => PathBuf::from(t),
+        None => manifest
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("target"),
+    };
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("examples")
+        .join(name))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(normalize_args(std::env::args_os()));
+    let (program, args) = match &cli.example {
+        Some(name) => {
+            let release = cli.release || !cfg!(debug_assertions);
+            match build_example(name, release) {
+                Ok(p) => (p.into_os_string(), cli.command.clone()),
+                Err(e) => {
+                    eprintln!("shmrun: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        None => {
+            let mut it = cli.command.clone().into_iter();
+            let Some(p) = it.next() else {
+                eprintln!(
+                    "shmrun: no program given; usage: shmrun -n N PROGRAM [ARGS...] (see --help)"
+                );
+                return ExitCode::from(2);
+            };
+            (p, it.collect())
+        }
+    };
+    let timeout = match cli.timeout {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            eprintln!("shmrun: --timeout must be a positive number of seconds, not {s}");
+            return ExitCode::from(2);
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let mut cfg = LaunchConfig::new(cli.n as usize, program);
+    cfg.args = args;
+    cfg.tag_output = cli.tag_output;
+    cfg.bind = match cli.bind_to {
+        BindTo::Core => Bind::Core,
+        BindTo::None => Bind::None,
+    };
+    cfg.timeout = timeout;
+    match launch(&cfg) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("shmrun: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Objects and plain-data slices to and from bytes.
+//!
+//! - Objects are rkyv 0.8 archives. An object message is the archive followed by the
+//!   sender's type name and its length (`u16`, little endian), so that a receive of a
+//!   different type can name both types. The envelope carries a 64-bit fingerprint
+//!   of the type name (`type_id`), checked before anything is decoded.
+//! - Received archives land in a 16-byte aligned buffer ([`AlignedVec`]) and are
+//!   validated with bytecheck before they are read, unless the caller asks for
+//!   unchecked access (an `unsafe` call).
+//! - Slices of [`bytemuck::Pod`] values are their bytes; nothing else is needed.
+//!
+//! The fingerprint is of `std::any::type_name`, which is the same for the same type in
+//! the same build: sender and receiver are expected to be built from the same source,
+//! as with MPI.
+
+use std::marker::PhantomData;
+
+use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
+use rkyv::bytecheck::CheckBytes;
+use rkyv::rancor;
+use rkyv::ser::allocator::ArenaHandle;
+use rkyv::util::AlignedVec;
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Types that can be sent as objects: anything rkyv can serialize
+/// (`#[derive(rkyv::Archive, rkyv::Serialize)]`, and the std types rkyv supports).
+pub trait Encode:
+    for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+impl<T> Encode for T where
+    T: ?Sized + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+/// Types that can be received as objects: their archive can be validated and
+/// deserialized (`#[derive(rkyv::Archive, rkyv::Deserialize)]`).
+pub trait Decode:
+    Archive<
+        Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
+    > + Sized
+{
+}
+
+impl<T> Decode for T
+where
+    T: Archive + Sized,
+    T::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+        + Deserialize<T, HighDeserializer<rancor::Error>>,
+{
+}
+
+/// Types whose archive can be validated, for zero-copy access with
+/// [`Communicator::recv_archived`](crate::Communicator::recv_archived).
+pub trait Access: Archive<Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>> {}
+
+impl<T> Access for T
+where
+    T: Archive + ?Sized,
+    T::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>,
+{
+}
+
+/// The type name shmpi reports for `T`.
+pub(crate) fn type_name<T: ?Sized>() -> &'static str {
+    std::any::type_name::<T>()
+}
+
+/// The 64-bit fingerprint of `T` carried in envelopes (never 0: 0 means raw bytes).
+pub(crate) fn type_id<T: ?Sized>() -> u64 {
+    // FNV-1a.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in type_name::<T>().bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h | 1
+}
+
+/// Serializes `value` into an object message (archive + type-name trailer).
+pub(crate) fn encode<T: Encode>(value: &T) -> Result<AlignedVec> {
+    let mut bytes = rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, AlignedVec::new())
+        .map_err(|e| Error::Serialize {
+            type_name: type_name::<T>(),
+            reason: e.to_string(),
+        })?;
+    let name = type_name::<T>().as_bytes();
+    let name = &name[..name.len().min(u16::MAX as usize)];
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    Ok(bytes)
+}
+
+/// Splits an object message into its archive and the sender's type name. `None` when
+/// the trailer is malformed.
+pub(crate) fn split(msg: &[u8]) -> Option<(&[u8], &str)> {
+    let n = msg.len().checked_sub(2)?;
+    let name_len = u16::from_le_bytes([msg[n], msg[n + 1]]) as usize;
+    let start = n.checked_sub(name_len)?;
+    let name = std::str::from_utf8(&msg[start..n]).ok()?;
+    Some((&msg[..start], name))
+}
+
+/// The type name the sender of `msg` used, for error messages.
+pub(crate) fn sent_type_name(msg: &[u8], type_id: u64) -> String {
+    if type_id == 0 {
+        return "raw bytes (sent with send_slice)".into();
+    }
+    match split(msg) {
+        Some((_, name)) => name.to_string(),
+        None => format!("unknown type (fingerprint {type_id:#x})"),
+    }
+}
+
+/// Validates and deserializes an object message.
+pub(crate) fn decode<T: Decode>(msg: &AlignedVec, source: i32, tag: i32) -> Result<T> {
+    let archive = validated_archive::<T>(msg, source, tag)?;
+    rkyv::api::high::deserialize::<T, rancor::Error>(archive).map_err(|e| Error::InvalidArchive {
+        source_rank: source,
+        tag,
+        type_name: type_name::<T>(),
+        reason: e.to_string(),
+    })
+}
+
+fn validated_archive<T: Access + ?Sized>(
+    msg: &AlignedVec,
+    source: i32,
+    tag: i32,
+) -> Result<&T::Archived> {
+    let invalid = |reason: String| Error::InvalidArchive {
+        source_rank: source,
+        tag,
+        type_name: type_name::<T>(),
+        reason,
+    };
+    let (archive, _) =
+        split(msg).ok_or_else(|| invalid("the message has no type trailer".into()))?;
+    rkyv::api::high::access::<T::Archived, rancor::Error>(archive)
+        .map_err(|e| invalid(e.to_string()))
+}
+
+/// A received object, accessed in place: the archive is validated once and then read
+/// without deserializing. Dereferences to `T::Archived` (for a `struct Data { a: u32 }`
+/// that is `ArchivedData`, with fields of archived types such as `u32_le`).
+pub struct Archived<T: Archive + ?Sized> {
+    msg: AlignedVec,
+    archive_len: usize,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Access + ?Sized> Archived<T> {
+    /// Validates `msg` as an archive of `T`.
+    pub(crate) fn new(msg: AlignedVec, source: i32, tag: i32) -> Result<Self> {
+        validated_archive::<T>(&msg, source, tag)?;
+        let archive_len = split(&msg).map_or(0, |(a, _)| a.len());
+        Ok(Archived {
+            msg,
+            archive_len,
+            _type: PhantomData,
+        })
+    }
+}
+
+impl<T: Archive + ?Sized> Archived<T> {
+    /// Wraps `msg` without validating it.
+    ///
+    /// # Safety
+    /// `msg` must hold a valid archive of `T` followed by the type trailer.
+    pub(crate) unsafe fn new_unchecked(msg: AlignedVec) -> Result<Self> {
+        let archive_len = split(&msg)
+            .map(|(a, _)| a.len())
+            .ok_or_else(|| Error::Corrupted("object message without a type trailer".into()))?;
+        Ok(Archived {
+            msg,
+            archive_len,
+            _type: PhantomData,
+        })
+    }
+
+    /// The archive's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.msg[..self.archive_len]
+    }
+}
+
+impl<T: Archive + ?Sized> std::ops::Deref for Archived<T> {
+    type Target = T::Archived;
+
+    fn deref(&self) -> &T::Archived {
+        // SAFETY: validated in `new` (or promised by the caller of `new_unchecked`); the
+        // buffer is 16-byte aligned, owned and never mutated afterwards.
+        unsafe { rkyv::api::access_unchecked::<T::Archived>(&self.msg[..self.archive_len]) }
+    }
+}
+
+impl<T: Archive + ?Sized> std::fmt::Debug for Archived<T>
+where
+    T::Archived: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// A buffer of plain data the runtime holds while a non-blocking operation runs: the
+/// user's `Vec<T>`, seen as bytes, handed back at completion.
+pub(crate) trait PodBuf: std::any::Any {
+    fn bytes(&self) -> &[u8];
+    fn bytes_mut(&mut self) -> &mut [u8];
+    fn elem_size(&self) -> usize;
+    fn elem_type(&self) -> &'static str;
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+impl<T: bytemuck::Pod> PodBuf for Vec<T> {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(self)
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        bytemuck::cast_slice_mut(self)
+    }
+    fn elem_size(&self) -> usize {
+        std::mem::size_of::<T>()
+    }
+    fn elem_type(&self) -> &'static str {
+        type_name::<T>()
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
+    struct Data {
+        a: u32,
+        b: f64,
+        name: String,
+    }
+
+    #[test]
+    fn objects_round_trip_with_their_type_name() {
+        let d = Data {
+            a: 7,
+            b: 3.14,
+            name: "x".into(),
+        };
+        let msg = encode(&d).unwrap();
+        assert_eq!(sent_type_name(&msg, type_id::<Data>()), type_name::<Data>());
+        assert_eq!(decode::<Data>(&msg, 0, 1).unwrap(), d);
+        let view = Archived::<Data>::new(msg, 0, 1).unwrap();
+        assert_eq!(view.a, 7);
+        assert_eq!(view.name, "x");
+    }
+
+    #[test]
+    fn fingerprints_differ_between_types_and_are_never_zero() {
+        assert_ne!(type_id::<Data>(), type_id::<u32>());
+        assert_ne!(type_id::<Vec<f64>>(), type_id::<Vec<f32>>());
+        assert_ne!(type_id::<()>(), 0);
+    }
+
+    #[test]
+    fn garbage_archives_are_rejected_not_misread() {
+        let d = Data {
+            a: 1,
+            b: 2.0,
+            name: "hello world, a longer string".into(),
+        };
+        let good = encode(&d).unwrap();
+        let (archive_len, trailer) = {
+            let (a, _) = split(&good).unwrap();
+            (a.len(), good[a.len()..].to_vec())
+        };
+        let mut rng = 0x1234_5678_u64;
+        let mut rejected = 0;
+        for _ in 0..2000 {
+            let mut bad = AlignedVec::<16>::new();
+            bad.extend_from_slice(&good[..archive_len]);
+            for _ in 0..3 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let i = (rng as usize) % archive_len;
+                bad[i] = (rng >> 32) as u8;
+            }
+            bad.extend_from_slice(&trailer);
+            match decode::<Data>(&bad, 0, 0) {
+                Ok(_) => {}
+                Err(Error::InvalidArchive { .. }) => rejected += 1,
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+        assert!(rejected > 0);
+        let mut short = AlignedVec::<16>::new();
+        short.extend_from_slice(&[1]);
+        assert!(matches!(
+            decode::<Data>(&short, 0, 0),
+            Err(Error::InvalidArchive { .. })
+        ));
+    }
+}

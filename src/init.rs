@@ -1,0 +1,149 @@
+//! `init()`: join the launcher's job, or become a singleton world of size 1.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::comm::Communicator;
+use crate::error::{Error, Result};
+use crate::matching::Group;
+use crate::progress::Engine;
+use crate::segment::{AbortInfo, AbortKind, Layout, Params, Segment};
+use crate::sys;
+
+/// Environment variable: this rank's number in the world.
+pub const ENV_RANK: &str = "SHMPI_RANK";
+/// Environment variable: the number of ranks in the world.
+pub const ENV_SIZE: &str = "SHMPI_SIZE";
+/// Environment variable: the inherited descriptor of the shared segment.
+pub const ENV_FD: &str = "SHMPI_FD";
+
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// The job as seen from this rank (the result of [`init`]). Holding it keeps the rank
+/// in the job; when it and every [`Communicator`] cloned from it are dropped, the
+/// rank finishes: queued sends are flushed and the rank is marked as gone, so that
+/// peers still waiting on it get an error instead of hanging (`MPI_Finalize`).
+pub struct Universe {
+    world: Communicator,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Universe {
+    /// The communicator of all ranks (`MPI_COMM_WORLD`).
+    pub fn world(&self) -> Communicator {
+        self.world.clone()
+    }
+
+    /// Aborts the whole job (`MPI_Abort`). Does not return.
+    pub fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+}
+
+impl std::fmt::Debug for Universe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Universe")
+            .field("world", &self.world)
+            .finish()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.finalize();
+    }
+}
+
+/// Joins the job (`MPI_Init`).
+///
+/// Under `shmrun`, attaches to the launcher's shared segment and checks it (magic
+/// number, layout version, job size). Without `shmrun` (no `SHMPI_*` variables),
+/// returns a singleton world of size 1, like MPI's singleton init. May be called once
+/// per process.
+pub fn init() -> Result<Universe> {
+    if INITIALIZED.swap(true, Ordering::SeqCst) {
+        return Err(Error::Init(
+            "init was already called in this process; call it once".into(),
+        ));
+    }
+    let r = attach_or_singleton();
+    if r.is_err() {
+        INITIALIZED.store(false, Ordering::SeqCst);
+    }
+    r
+}
+
+fn attach_or_singleton() -> Result<Universe> {
+    let fd = std::env::var(ENV_FD).ok();
+    let rank = std::env::var(ENV_RANK).ok();
+    let size = std::env::var(ENV_SIZE).ok();
+    let pid = std::process::id() as i32;
+    let (seg, rank) = match (fd, rank, size) {
+        (None, None, None) => {
+            let layout = Layout::new(1, crate::ring::MIN_CAPACITY)?;
+            let (_fd, map) = sys::shm::create(layout.total_len)?;
+            let params = Params {
+                nranks: 1,
+                ring_bytes: layout.ring_bytes,
+                ncpus: sys::proc::allowed_cpus().len(),
+            };
+            (Segment::init(map, params, pid)?, 0)
+        }
+        (Some(fd), Some(rank), Some(size)) => {
+            let parse = |name: &str, v: &str| -> Result<usize> {
+                v.trim().parse::<usize>().map_err(|_| {
+                    Error::Init(format!("{name}={v:?} is not a non-negative number; was this program started by shmrun?"))
+                })
+            };
+            let raw = parse(ENV_FD, &fd)? as i32;
+            let rank = parse(ENV_RANK, &rank)?;
+            let size = parse(ENV_SIZE, &size)?;
+            if rank >= size {
+                return Err(Error::Init(format!(
+                    "{ENV_RANK}={rank} is not below {ENV_SIZE}={size}"
+                )));
+            }
+            let map = sys::shm::attach(raw, 4096)?;
+            (Segment::attach(map, size)?, rank)
+        }
+        (fd, rank, size) => {
+            return Err(Error::Init(format!(
+                "only some of {ENV_FD}, {ENV_RANK} and {ENV_SIZE} are set ({ENV_FD}={fd:?}, \
+                 {ENV_RANK}={rank:?}, {ENV_SIZE}={size:?}); start the program with shmrun, or \
+                 unset them all to run it as a singleton"
+            )));
+        }
+    };
+    let seg = Rc::new(seg);
+    let claim = seg.claim(rank, pid)?;
+    let n = seg.nranks();
+    let eng = Rc::new(RefCell::new(Engine::new(seg, claim)));
+    let world = Communicator::new(eng, 0, Rc::new(Group::world(n)), rank);
+    Ok(Universe {
+        world,
+        _not_send: PhantomData,
+    })
+}
+
+/// Records an abort by `rank` with `code`, wakes everyone, and exits.
+pub(crate) fn abort_job(seg: &Segment, rank: usize, code: i32) -> ! {
+    seg.set_abort(AbortInfo {
+        kind: AbortKind::RankAborted,
+        rank: rank as u32,
+        value: code,
+    });
+    for r in 0..seg.nranks() {
+        crate::doorbell::ring(&seg.ctrl(r).bell);
+    }
+    eprintln!("shmpi: rank {rank} called abort({code})");
+    std::process::exit(code)
+}
+
+/// Seconds since an arbitrary point in the past, the same for every process on the
+/// machine (`MPI_Wtime`, with `MPI_WTIME_IS_GLOBAL`): the monotonic clock.
+pub fn wtime() -> f64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}

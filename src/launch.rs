@@ -1,0 +1,469 @@
+//! The launcher as a library: create the segment, start N ranks, watch them, and end
+//! the job cleanly whatever they do. `bin/shmrun.rs` is a thin CLI over [`launch`].
+//!
+//! - All ranks exit 0: the job exits 0.
+//! - A rank exits non-zero or is killed by a signal: the job is marked aborted in the
+//!   segment (blocked calls in the other ranks return an error), every sleeper is
+//!   woken, the others get a short grace period (`SHMPI_GRACE_MS`, default 100 ms) and
+//!   are then killed; the launcher reports which rank failed and how and exits with its
+//!   code (128 + signal for a signal).
+//! - SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the ranks.
+//! - `timeout`: the job is stopped, with a report of what each rank was blocked on,
+//!   and the launcher exits with 124 (like `timeout(1)`).
+//! - If the launcher dies, the ranks die with it (`PR_SET_PDEATHSIG`), and the
+//!   segment, a memfd, disappears with the last process that maps it.
+//! - A program that cannot be started: a clear message and exit 127, like a shell.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::doorbell;
+use crate::error::{Error, Exit, Result};
+use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
+use crate::segment::{AbortInfo, AbortKind, Layout, Params, Segment};
+use crate::sys;
+
+/// Exit status when the program cannot be started.
+pub const EXIT_CANNOT_START: i32 = 127;
+/// Exit status when `--timeout` stopped the job.
+pub const EXIT_TIMEOUT: i32 = 124;
+
+/// How to bind ranks to CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bind {
+    /// Let the kernel place the ranks.
+    #[default]
+    None,
+    /// Rank r runs on the r-th allowed CPU (modulo their number).
+    Core,
+}
+
+/// What to launch, and how.
+#[derive(Debug, Clone)]
+pub struct LaunchConfig {
+    /// Number of ranks.
+    pub nranks: usize,
+    /// The program and its arguments.
+    pub program: OsString,
+    /// Arguments passed to every rank.
+    pub args: Vec<OsString>,
+    /// Prefix every output line with `[rank] `.
+    pub tag_output: bool,
+    /// CPU binding.
+    pub bind: Bind,
+    /// Stop the job after this long.
+    pub timeout: Option<Duration>,
+    /// Ring size in bytes (a power of two); `None` for the default for N.
+    pub ring_bytes: Option<usize>,
+}
+
+impl LaunchConfig {
+    /// A configuration with the defaults: no tags, no binding, no timeout.
+    pub fn new(nranks: usize, program: impl Into<OsString>) -> Self {
+        LaunchConfig {
+            nranks,
+            program: program.into(),
+            args: Vec::new(),
+            tag_output: false,
+            bind: Bind::None,
+            timeout: None,
+            ring_bytes: None,
+        }
+    }
+}
+
+/// Runs the job to its end and returns the exit status for the launcher.
+pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
+    let n = cfg.nranks;
+    let ring_bytes = match cfg.ring_bytes {
+        Some(b) => b,
+        None => match std::env::var("SHMPI_RING_BYTES") {
+            Ok(v) => v.trim().parse::<usize>().map_err(|_| {
+                Error::Usage(format!("SHMPI_RING_BYTES={v:?} is not a number of bytes"))
+            })?,
+            Err(_) => Layout::default_ring_bytes(n),
+        },
+    };
+    let layout = Layout::new(n, ring_bytes)?;
+    if let Some(avail) = mem_available() {
+        if layout.total_len as u64 > avail {
+            return Err(Error::Usage(format!(
+                "the shared segment for {n} ranks with {ring_bytes}-byte rings needs {} MiB but only \
+                 {} MiB of memory is available; use fewer ranks or a smaller SHMPI_RING_BYTES",
+                layout.total_len >> 20,
+                avail >> 20
+            )));
+        }
+    }
+    let cpus = sys::proc::allowed_cpus();
+    let (fd, map) = sys::shm::create(layout.total_len)?;
+    let launcher_pid = std::process::id() as i32;
+    let seg = Segment::init(
+        map,
+        Params {
+            nranks: n,
+            ring_bytes,
+            ncpus: cpus.len(),
+        },
+        launcher_pid,
+    )?;
+    let seg = Arc::new(seg);
+
+    // Block the signals we wait for, before any thread exists, so every thread
+    // inherits the mask and `sigtimedwait` gets them. Ranks unblock them before exec.
+    let mut waited = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        waited.add(s);
+    }
+    let mut old_mask = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), Some(&mut old_mask))?;
+    let result = run(cfg, &seg, sys::shm::raw(&fd), &cpus, &waited);
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    result
+}
+
+/// One rank's process as the launcher tracks it.
+struct RankProc {
+    pid: i32,
+    exit: Option<Exit>,
+}
+
+fn run(
+    cfg: &LaunchConfig,
+    seg: &Arc<Segment>,
+    fd: i32,
+    cpus: &[usize],
+    waited: &SigSet,
+) -> Result<i32> {
+    let n = cfg.nranks;
+    let out_lock = Arc::new(Mutex::new(()));
+    let mut readers = Vec::new();
+    let mut procs: Vec<RankProc> = Vec::with_capacity(n);
+    for r in 0..n {
+        let mut cmd = Command::new(&cfg.program);
+        cmd.args(&cfg.args)
+            .env(ENV_RANK, r.to_string())
+            .env(ENV_SIZE, n.to_string())
+            .env(ENV_FD, fd.to_string());
+        if cfg.tag_output {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        let setup = sys::proc::ChildSetup {
+            segment_fd: fd,
+            cpu: (cfg.bind == Bind::Core && !cpus.is_empty()).then(|| cpus[r % cpus.len()]),
+            launcher: std::process::id() as i32,
+        };
+        match sys::proc::spawn(&mut cmd, setup) {
+            Ok(mut child) => {
+                if cfg.tag_output {
+                    let out = child.stdout.take().expect("piped");
+                    let err = child.stderr.take().expect("piped");
+                    readers.push(tag_lines(out, r, false, out_lock.clone()));
+                    readers.push(tag_lines(err, r, true, out_lock.clone()));
+                }
+                procs.push(RankProc {
+                    pid: child.id() as i32,
+                    exit: None,
+                });
+            }
+            Err(e) => {
+                for p in &procs {
+                    sys::proc::signal(p.pid, Signal::SIGKILL);
+                }
+                reap_all(&mut procs);
+                let prog = cfg.program.to_string_lossy();
+                let why = match e.kind() {
+                    std::io::ErrorKind::NotFound => "command not found".to_string(),
+                    std::io::ErrorKind::PermissionDenied => {
+                        "permission denied (is it executable?)".to_string()
+                    }
+                    _ => e.to_string(),
+                };
+                eprintln!("shmrun: cannot start {prog}: {why}");
+                return Ok(EXIT_CANNOT_START);
+            }
+        }
+    }
+
+    let grace = std::env::var("SHMPI_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_millis(100), Duration::from_millis);
+    let start = Instant::now();
+    let mut first_failure: Option<(usize, Exit)> = None;
+    let mut stop: Option<(String, i32)> = None; // (report, exit code) for timeout/signal
+    let mut kill_at: Option<Instant> = None;
+    let mut killed_by_us = 0usize;
+
+    while procs.iter().any(|p| p.exit.is_none()) {
+        let now = Instant::now();
+        let mut wait_for = Duration::from_millis(100);
+        if let Some(t) = kill_at {
+            wait_for = wait_for.min(t.saturating_duration_since(now));
+        }
+        if let (Some(limit), None) = (cfg.timeout, &stop) {
+            wait_for = wait_for.min((start + limit).saturating_duration_since(now));
+        }
+        match sys::proc::wait_signal(waited, wait_for) {
+            Some(Signal::SIGCHLD) | None => {}
+            Some(sig) => {
+                // Forward to the ranks, and stop the job if they do not stop by themselves.
+                for p in procs.iter().filter(|p| p.exit.is_none()) {
+                    sys::proc::signal(p.pid, sig);
+                }
+                if stop.is_none() {
+                    seg.set_abort(AbortInfo {
+                        kind: AbortKind::Interrupted,
+                        rank: 0,
+                        value: sig as i32,
+                    });
+                    wake_all(seg);
+                    stop = Some((
+                        format!("shmrun: got {}, stopping the job", sig.as_str()),
+                        128 + sig as i32,
+                    ));
+                    kill_at = Some(Instant::now() + Duration::from_secs(1));
+                }
+            }
+        }
+        // Reap whatever has exited.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    on_exit(&mut procs, seg, pid, Exit::Code(code), &mut first_failure)
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => on_exit(
+                    &mut procs,
+                    seg,
+                    pid,
+                    Exit::Signal(sig as i32),
+                    &mut first_failure,
+                ),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if first_failure.is_some() && kill_at.is_none() {
+            kill_at = Some(Instant::now() + grace);
+        }
+        if let (Some(limit), None) = (cfg.timeout, &stop) {
+            if start.elapsed() >= limit && procs.iter().any(|p| p.exit.is_none()) {
+                let report = blocked_report(seg, &procs);
+                seg.set_abort(AbortInfo {
+                    kind: AbortKind::Timeout,
+                    rank: 0,
+                    value: limit.as_secs() as i32,
+                });
+                wake_all(seg);
+                stop = Some((
+                    format!(
+                        "shmrun: timeout after {:.1} s; the job was stopped\n{report}",
+                        limit.as_secs_f64()
+                    ),
+                    EXIT_TIMEOUT,
+                ));
+                kill_at = Some(Instant::now() + grace);
+            }
+        }
+        if kill_at.is_some_and(|t| Instant::now() >= t) {
+            for p in procs.iter().filter(|p| p.exit.is_none()) {
+                sys::proc::signal(p.pid, Signal::SIGKILL);
+                killed_by_us += 1;
+            }
+            kill_at = Some(Instant::now() + Duration::from_secs(3600));
+        }
+    }
+
+    // Output of ranks that left grandchildren holding the pipes is not waited for.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    for h in readers {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+
+    if let Some((report, code)) = stop {
+        eprintln!("{report}");
+        return Ok(code);
+    }
+    if let Some((rank, how)) = first_failure {
+        let pid = procs[rank].pid;
+        eprintln!("shmrun: rank {rank} (pid {pid}) {how}");
+        let others = procs
+            .iter()
+            .enumerate()
+            .filter(|(r, p)| *r != rank && failed(p.exit))
+            .count();
+        if killed_by_us > 0 || others > 0 {
+            eprintln!(
+                "shmrun: the job was aborted: {others} other rank(s) ended abnormally{}",
+                if killed_by_us > 0 {
+                    format!(", {killed_by_us} killed by shmrun after the grace period")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        return Ok(match how {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+            Exit::Finalized => 1,
+        });
+    }
+    Ok(0)
+}
+
+fn failed(e: Option<Exit>) -> bool {
+    !matches!(e, Some(Exit::Code(0)) | None)
+}
+
+fn on_exit(
+    procs: &mut [RankProc],
+    seg: &Segment,
+    pid: Pid,
+    how: Exit,
+    first_failure: &mut Option<(usize, Exit)>,
+) {
+    let Some(rank) = procs.iter().position(|p| p.pid == pid.as_raw()) else {
+        return;
+    };
+    procs[rank].exit = Some(how);
+    seg.mark_exited(rank, how);
+    let is_failure = !matches!(how, Exit::Code(0));
+    if is_failure
+        && first_failure.is_none()
+        && seg.abort_info().is_none_or(|a| a.rank as usize == rank)
+    {
+        *first_failure = Some((rank, how));
+        let (kind, value) = match how {
+            Exit::Signal(s) => (AbortKind::RankKilled, s),
+            Exit::Code(c) => (AbortKind::RankExited, c),
+            Exit::Finalized => (AbortKind::RankExited, 1),
+        };
+        seg.set_abort(AbortInfo {
+            kind,
+            rank: rank as u32,
+            value,
+        });
+    } else if is_failure && first_failure.is_none() {
+        // The job was already aborted (by a rank's abort() or a timeout): keep the
+        // first rank that ended badly as the one to report.
+        *first_failure = Some((rank, how));
+    }
+    // Peers waiting on this rank re-check who is alive.
+    wake_all(seg);
+}
+
+fn wake_all(seg: &Segment) {
+    for r in 0..seg.nranks() {
+        doorbell::ring(&seg.ctrl(r).bell);
+    }
+}
+
+fn reap_all(procs: &mut [RankProc]) {
+    for p in procs.iter_mut() {
+        if p.exit.is_none() {
+            let _ = waitpid(Pid::from_raw(p.pid), None);
+            p.exit = Some(Exit::Signal(9));
+        }
+    }
+}
+
+/// What each live rank is doing, from the wait descriptions ranks publish.
+pub(crate) fn blocked_report(seg: &Segment, procs: &[RankProc]) -> String {
+    let mut lines = Vec::new();
+    for (r, p) in procs.iter().enumerate() {
+        if p.exit.is_some() {
+            continue;
+        }
+        let w = &seg.ctrl(r).wait;
+        let op = w.op.load(Ordering::Relaxed);
+        let peer = w.peer.load(Ordering::Relaxed);
+        let tag = w.tag.load(Ordering::Relaxed);
+        let ctx = w.ctx.load(Ordering::Relaxed);
+        let peer_s = if peer < 0 {
+            "ANY_SOURCE".to_string()
+        } else {
+            peer.to_string()
+        };
+        let tag_s = if tag < 0 {
+            "ANY_TAG".to_string()
+        } else {
+            tag.to_string()
+        };
+        let what = match op {
+            0 => "is running (not blocked in shmpi)".to_string(),
+            1 => format!("waits in recv(source={peer_s}, tag={tag_s}) on context {ctx}"),
+            2 => format!("waits in send(dest={peer_s}, tag={tag_s}) on context {ctx} (ring full)"),
+            3 => format!("waits in probe(source={peer_s}, tag={tag_s}) on context {ctx}"),
+            4 => format!("waits for a request (peer {peer_s}, tag {tag_s}) on context {ctx}"),
+            5 => "is finishing (flushing sends)".to_string(),
+            6 => format!("waits in a collective on context {ctx}"),
+            _ => format!("is in an unknown state {op}"),
+        };
+        lines.push(format!("  rank {r} (pid {}) {what}", p.pid));
+    }
+    lines.join("\n")
+}
+
+fn tag_lines(
+    stream: impl std::io::Read + Send + 'static,
+    rank: usize,
+    is_err: bool,
+    lock: Arc<Mutex<()>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut rd = BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match rd.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if line.last() != Some(&b'\n') {
+                        line.push(b'\n');
+                    }
+                    let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    let prefix = format!("[{rank}] ");
+                    if is_err {
+                        let mut e = std::io::stderr().lock();
+                        let _ = e
+                            .write_all(prefix.as_bytes())
+                            .and_then(|_| e.write_all(&line));
+                    } else {
+                        let mut o = std::io::stdout().lock();
+                        let _ = o
+                            .write_all(prefix.as_bytes())
+                            .and_then(|_| o.write_all(&line))
+                            .and_then(|_| o.flush());
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+fn mem_available() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,88 @@
+//! # shmpi: MPI-style message passing between processes on one machine
+//!
+//! A launcher, `shmrun -n N program`, starts N processes (*ranks*) that map one
+//! shared-memory segment with a lock-free ring per ordered pair of ranks. Each rank
+//! calls [`init`] and talks through a [`Communicator`]: point-to-point messages with
+//! tags and wildcards, blocking and non-blocking.
+//!
+//! ```no_run
+//! # fn main() -> shmpi::Result<()> {
+//! let universe = shmpi::init()?;
+//! let world = universe.world();
+//! if world.rank() == 0 {
+//!     world.send(&vec![1.0f64, 2.0, 3.0], 1, 11)?;           // an object (rkyv)
+//!     world.send_slice(&[0u64, 1, 2, 3], 1, 13)?;            // plain data (memcpy)
+//! } else if world.rank() == 1 {
+//!     let v: Vec<f64> = world.recv(0, 11)?;
+//!     let mut buf = [0u64; 4];
+//!     let status = world.recv_into(&mut buf, 0, 13)?;
+//!     assert_eq!((v.len(), status.count::<u64>()), (3, Some(4)));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## The contract
+//!
+//! - **Objects and arrays**, as in mpi4py: [`Communicator::send`]/[`recv`] move any
+//!   rkyv-serializable value (validated on receipt, [`recv_archived`] reads it in
+//!   place); [`send_slice`]/[`recv_into`]/[`recv_vec`] move `&[T]` for
+//!   `T: bytemuck::Pod` with one copy on each side.
+//! - **What blocks**: a send returns once its message is in the shared ring; it never
+//!   waits for the matching receive (a message larger than the ring streams through
+//!   it, and the sender keeps draining its own incoming rings meanwhile, so two ranks
+//!   that send each other large messages cannot deadlock). Receives, probes and waits
+//!   block until the message arrives, or fail.
+//! - **Order**: messages from one rank to another on one communicator are received in
+//!   the order they were sent, among those a receive matches (MPI's non-overtaking
+//!   rule).
+//! - **Failure**: every call returns [`Result`]. A wrong rank or tag, a buffer too
+//!   short, a different object type, an invalid archive: an [`Error`] that says what
+//!   and leaves the message queued. A peer that dies or leaves while a call waits on
+//!   it, a job aborted by the launcher: the call returns [`Error::PeerFailed`] or
+//!   [`Error::Aborted`] instead of hanging.
+//! - **Waiting**: a blocked call spins on shared memory, then yields, then sleeps on a
+//!   futex, so that idle ranks burn no CPU and ranks may outnumber cores
+//!   (`SHMPI_SPIN_US`, `SHMPI_YIELD_US` tune the phases).
+//! - **Threads**: handles are not `Send`; use shmpi from one thread per process (like
+//!   `MPI_THREAD_FUNNELED`).
+//! - **Leak safety**: non-blocking operations own their buffers ([`Request`]), so no
+//!   use of the API from safe code, `mem::forget` included, can cause undefined
+//!   behaviour.
+//!
+//! [`recv`]: Communicator::recv
+//! [`recv_archived`]: Communicator::recv_archived
+//! [`send_slice`]: Communicator::send_slice
+//! [`recv_into`]: Communicator::recv_into
+//! [`recv_vec`]: Communicator::recv_vec
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, unreachable_pub, clippy::undocumented_unsafe_blocks)]
+
+#[allow(unsafe_code)]
+mod codec;
+mod comm;
+mod doorbell;
+mod envelope;
+mod error;
+mod init;
+pub mod launch;
+mod matching;
+mod progress;
+mod request;
+#[allow(unsafe_code)]
+mod ring;
+#[allow(unsafe_code)]
+mod segment;
+#[allow(unsafe_code)]
+mod sys;
+
+pub use codec::{Access, Archived, Decode, Encode};
+pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, Rank, Status, TAG_UB, Tag};
+pub use error::{Error, Exit, Result};
+pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
+pub use request::{Request, wait_all, wait_any};
+
+/// rkyv, re-exported so that programs derive `Archive`/`Serialize`/`Deserialize` with
+/// the same version shmpi uses.
+pub use rkyv;

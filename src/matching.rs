@@ -1,0 +1,384 @@
+//! Matching messages to receives: the unexpected-message queue, the posted
+//! non-blocking receives, and the (context, source, tag) rule with wildcards.
+//!
+//! MPI's rules, which this module keeps:
+//! - A receive matches on communicator context, source (or any source) and tag (or
+//!   any tag).
+//! - Among messages from one sender on one communicator, the earliest matching one is
+//!   taken (non-overtaking): the unexpected queue is in arrival order, and arrival
+//!   order per sender is send order because each pair has one FIFO ring.
+//! - A new message goes to the earliest posted receive that matches it; only if none
+//!   does is it queued as unexpected.
+//!
+//! A receive that cannot take the message it matched (buffer too short, a different
+//! object type) fails with an error and leaves the message queued: nothing is lost.
+
+use std::collections::VecDeque;
+
+use rkyv::util::AlignedVec;
+
+use crate::codec::PodBuf;
+use crate::envelope::Envelope;
+use crate::error::Error;
+
+/// What a receive accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Matcher {
+    pub(crate) ctx: u32,
+    /// World rank, or `None` for any source.
+    pub(crate) src: Option<usize>,
+    /// `None` for any tag.
+    pub(crate) tag: Option<i32>,
+}
+
+impl Matcher {
+    #[inline]
+    pub(crate) fn matches(&self, env: &Envelope) -> bool {
+        env.ctx == self.ctx
+            && self.src.is_none_or(|s| s == env.src)
+            && self.tag.is_none_or(|t| t == env.tag)
+    }
+}
+
+/// What a receive wants the message to be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Want {
+    /// Raw bytes, at most `cap` of them, a whole number of `elem`-byte elements.
+    Bytes {
+        cap: usize,
+        elem: usize,
+        elem_type: &'static str,
+    },
+    /// An object of this type.
+    Object {
+        type_id: u64,
+        type_name: &'static str,
+    },
+}
+
+impl Want {
+    /// Checks that a message with envelope `env` can be taken by this receive. `sent`
+    /// gives the sender's type name for the error message.
+    pub(crate) fn check(
+        &self,
+        env: &Envelope,
+        comm_src: i32,
+        sent: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
+        match *self {
+            Want::Bytes {
+                cap,
+                elem,
+                elem_type,
+            } => {
+                if env.type_id != 0 {
+                    return Err(Error::TypeMismatch {
+                        source_rank: comm_src,
+                        tag: env.tag,
+                        sent: sent(),
+                        expected: elem_type,
+                    });
+                }
+                if env.len > cap {
+                    return Err(Error::Truncated {
+                        source_rank: comm_src,
+                        tag: env.tag,
+                        message_len: env.len,
+                        buffer_len: cap,
+                    });
+                }
+                if elem > 1 && env.len % elem != 0 {
+                    return Err(Error::ElementSize {
+                        source_rank: comm_src,
+                        tag: env.tag,
+                        message_len: env.len,
+                        elem_size: elem,
+                        elem_type,
+                    });
+                }
+                Ok(())
+            }
+            Want::Object { type_id, type_name } => {
+                if env.type_id != type_id {
+                    return Err(Error::TypeMismatch {
+                        source_rank: comm_src,
+                        tag: env.tag,
+                        sent: sent(),
+                        expected: type_name,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Who will take an unexpected message once all its bytes are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// Nobody yet: any matching receive may take it.
+    Free,
+    /// The blocking call in progress.
+    Blocking,
+    /// The non-blocking receive with this request id.
+    Request(u64),
+}
+
+/// A message that arrived before a receive asked for it.
+pub(crate) struct Unexpected {
+    pub(crate) id: u64,
+    pub(crate) env: Envelope,
+    pub(crate) data: AlignedVec,
+    pub(crate) binding: Binding,
+}
+
+impl Unexpected {
+    pub(crate) fn is_complete(&self) -> bool {
+        self.data.len() == self.env.len
+    }
+}
+
+/// Messages that arrived before their receive, in arrival order.
+#[derive(Default)]
+pub(crate) struct UnexpectedQueue {
+    q: VecDeque<Unexpected>,
+    next_id: u64,
+}
+
+/// Preallocate at most this much for a message whose bytes are still streaming in.
+const PREALLOC_MAX: usize = 64 << 20;
+
+impl UnexpectedQueue {
+    /// Queues a message whose first `chunk` arrived. Returns its id.
+    pub(crate) fn push(&mut self, env: Envelope, chunk: &[u8]) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut data = AlignedVec::with_capacity(env.len.min(PREALLOC_MAX).max(chunk.len()));
+        data.extend_from_slice(chunk);
+        self.q.push_back(Unexpected {
+            id,
+            env,
+            data,
+            binding: Binding::Free,
+        });
+        id
+    }
+
+    /// Appends the next chunk of message `id`. Returns its index in the queue and whether
+    /// it is now complete, or `None` if there is no such message (a corrupt stream).
+    pub(crate) fn append(&mut self, id: u64, chunk: &[u8]) -> Option<(usize, bool)> {
+        let idx = self.q.iter().rposition(|u| u.id == id)?;
+        let u = &mut self.q[idx];
+        if u.data.len() + chunk.len() > u.env.len {
+            return None;
+        }
+        u.data.extend_from_slice(chunk);
+        Some((idx, u.is_complete()))
+    }
+
+    /// Index of the earliest message a receive with `m` may take.
+    pub(crate) fn find(&self, m: &Matcher) -> Option<usize> {
+        self.q
+            .iter()
+            .position(|u| u.binding == Binding::Free && m.matches(&u.env))
+    }
+
+    pub(crate) fn get(&self, idx: usize) -> &Unexpected {
+        &self.q[idx]
+    }
+
+    pub(crate) fn get_mut(&mut self, idx: usize) -> &mut Unexpected {
+        &mut self.q[idx]
+    }
+
+    /// Index of the message bound to `b`.
+    pub(crate) fn find_bound(&self, b: Binding) -> Option<usize> {
+        self.q.iter().position(|u| u.binding == b)
+    }
+
+    pub(crate) fn take(&mut self, idx: usize) -> Unexpected {
+        self.q.remove(idx).expect("index from find")
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.q.len()
+    }
+}
+
+/// Where a posted non-blocking receive puts its message.
+pub(crate) enum PostedBuf {
+    Pod(Box<dyn PodBuf>),
+    Object,
+}
+
+/// A non-blocking receive waiting for its message.
+pub(crate) struct Posted {
+    pub(crate) id: u64,
+    pub(crate) group: std::rc::Rc<Group>,
+    pub(crate) m: Matcher,
+    pub(crate) want: Want,
+    pub(crate) buf: PostedBuf,
+}
+
+/// The ranks of a communicator: its rank -> world rank, and back.
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// World rank of each communicator rank.
+    pub(crate) ranks: Vec<usize>,
+    /// Communicator rank of each world rank, -1 for non-members.
+    pub(crate) inv: Vec<i32>,
+}
+
+impl Group {
+    pub(crate) fn new(ranks: Vec<usize>, world_size: usize) -> Self {
+        let mut inv = vec![-1; world_size];
+        for (i, &w) in ranks.iter().enumerate() {
+            inv[w] = i as i32;
+        }
+        Group { ranks, inv }
+    }
+
+    pub(crate) fn world(n: usize) -> Self {
+        Group::new((0..n).collect(), n)
+    }
+
+    /// Communicator rank of world rank `w` (-1 if not a member).
+    #[inline]
+    pub(crate) fn rank_of(&self, w: usize) -> i32 {
+        self.inv.get(w).copied().unwrap_or(-1)
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.ranks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(src: usize, tag: i32) -> Envelope {
+        Envelope {
+            ctx: 0,
+            src,
+            tag,
+            len: 1,
+            type_id: 0,
+        }
+    }
+
+    #[test]
+    fn wildcards_match_any_source_and_any_tag_but_not_another_context() {
+        let any = Matcher {
+            ctx: 0,
+            src: None,
+            tag: None,
+        };
+        assert!(any.matches(&env(3, 7)));
+        assert!(!Matcher { ctx: 1, ..any }.matches(&env(3, 7)));
+        assert!(
+            Matcher {
+                ctx: 0,
+                src: Some(3),
+                tag: None
+            }
+            .matches(&env(3, 9))
+        );
+        assert!(
+            !Matcher {
+                ctx: 0,
+                src: Some(2),
+                tag: None
+            }
+            .matches(&env(3, 9))
+        );
+        assert!(
+            !Matcher {
+                ctx: 0,
+                src: None,
+                tag: Some(1)
+            }
+            .matches(&env(3, 9))
+        );
+    }
+
+    #[test]
+    fn find_takes_the_earliest_free_match() {
+        let mut q = UnexpectedQueue::default();
+        q.push(env(1, 5), b"a");
+        q.push(env(2, 5), b"b");
+        q.push(env(1, 6), b"c");
+        let m = Matcher {
+            ctx: 0,
+            src: None,
+            tag: Some(5),
+        };
+        assert_eq!(q.find(&m), Some(0));
+        q.get_mut(0).binding = Binding::Blocking;
+        assert_eq!(q.find(&m), Some(1));
+        assert_eq!(
+            q.find(&Matcher {
+                ctx: 0,
+                src: Some(1),
+                tag: None
+            }),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn streamed_messages_complete_when_every_byte_is_in() {
+        let mut q = UnexpectedQueue::default();
+        let id = q.push(
+            Envelope {
+                len: 5,
+                ..env(0, 0)
+            },
+            b"ab",
+        );
+        assert_eq!(q.append(id, b"cd"), Some((0, false)));
+        assert_eq!(q.append(id, b"e"), Some((0, true)));
+        assert_eq!(q.append(id, b"f"), None, "overlong stream is refused");
+        assert_eq!(&q.get(0).data[..], b"abcde");
+    }
+
+    #[test]
+    fn want_checks_size_and_type() {
+        let e = Envelope {
+            len: 12,
+            ..env(0, 3)
+        };
+        let bytes = Want::Bytes {
+            cap: 16,
+            elem: 4,
+            elem_type: "u32",
+        };
+        assert!(bytes.check(&e, 0, String::new).is_ok());
+        let short = Want::Bytes {
+            cap: 8,
+            elem: 4,
+            elem_type: "u32",
+        };
+        assert!(matches!(
+            short.check(&e, 0, String::new),
+            Err(Error::Truncated { .. })
+        ));
+        let f64s = Want::Bytes {
+            cap: 16,
+            elem: 8,
+            elem_type: "f64",
+        };
+        assert!(matches!(
+            f64s.check(&e, 0, String::new),
+            Err(Error::ElementSize { .. })
+        ));
+        let obj = Want::Object {
+            type_id: 9,
+            type_name: "T",
+        };
+        assert!(matches!(
+            obj.check(&e, 0, String::new),
+            Err(Error::TypeMismatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,1088 @@
+//! The progress engine: one per process. It owns this rank's ends of all rings, the
+//! matching state and the queued sends, and it is the only code that moves bytes.
+//!
+//! [`Engine::progress`] makes one pass:
+//! 1. drain every incoming ring in rank order `0, 1, ..., N-1` (at most one ring's
+//!    capacity of bytes per ring per pass, so one busy sender cannot starve the others),
+//!    delivering each record to a posted receive, the blocking receive in progress, or
+//!    the unexpected queue; then wake any sender that sleeps waiting for ring space;
+//! 2. push queued (non-blocking) sends, per destination in order.
+//!
+//! Every blocked call runs this in a loop (spin, yield, sleep: `doorbell.rs`). Because a
+//! blocked call keeps draining its incoming rings into the unexpected queue, a send
+//! never waits for a matching receive, only for ring space that the receiver frees as
+//! soon as it makes progress: two ranks that send each other large messages before
+//! receiving cannot deadlock.
+//!
+//! A message that does not fit in one record (`eager_max`) streams in chunks through
+//! the same ring; the receiver copies each chunk straight into its destination.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use rkyv::util::AlignedVec;
+
+use crate::codec::{PodBuf, sent_type_name};
+use crate::doorbell::{self, Backoff, Phase};
+use crate::envelope::{Envelope, Kind, decode_start, start_words};
+use crate::error::{Error, Result};
+use crate::matching::{
+    Binding, Group, Matcher, Posted, PostedBuf, Unexpected, UnexpectedQueue, Want,
+};
+use crate::ring::{Consumer, Producer, Record};
+use crate::segment::{STATE_FINALIZED, Segment};
+
+/// What a blocked call waits in, published for the launcher's reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum WaitOp {
+    Recv = 1,
+    Send = 2,
+    Probe = 3,
+    Wait = 4,
+    Finalize = 5,
+    Collective = 6,
+}
+
+/// What a blocked call waits for: used to publish it, to check that the peers it
+/// depends on are alive, and to word the error if they are not.
+pub(crate) struct WaitDesc<'g> {
+    pub(crate) op: WaitOp,
+    /// Operation name for messages (`"recv"`, `"bcast"`...).
+    pub(crate) name: &'static str,
+    /// World rank waited on; `None` for any member of `group`.
+    pub(crate) peer: Option<usize>,
+    /// -1 for any tag.
+    pub(crate) tag: i32,
+    pub(crate) ctx: u32,
+    pub(crate) group: &'g Group,
+}
+
+impl WaitDesc<'_> {
+    fn describe(&self) -> String {
+        let peer = match self.peer {
+            Some(p) => format!("{}", self.group.rank_of(p)),
+            None => "ANY_SOURCE".into(),
+        };
+        let tag = if self.tag < 0 {
+            "ANY_TAG".into()
+        } else {
+            self.tag.to_string()
+        };
+        match self.op {
+            WaitOp::Send => format!(
+                "{}(dest={peer}, tag={tag}) on context {}",
+                self.name, self.ctx
+            ),
+            WaitOp::Collective | WaitOp::Finalize => {
+                format!("{} on context {}", self.name, self.ctx)
+            }
+            _ => format!(
+                "{}(source={peer}, tag={tag}) on context {}",
+                self.name, self.ctx
+            ),
+        }
+    }
+}
+
+/// The buffer of the blocking receive in progress, filled straight from the ring.
+pub(crate) struct Direct<'a> {
+    pub(crate) m: Matcher,
+    pub(crate) want: Want,
+    pub(crate) buf: &'a mut [u8],
+    pub(crate) state: DirectState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirectState {
+    /// No message matched yet.
+    Open,
+    /// A streamed message matched; more chunks to come.
+    Receiving,
+    /// The whole message is in the buffer.
+    Done(Envelope),
+    /// A matching message could not go into the buffer; it is in the unexpected queue.
+    Refused,
+}
+
+/// A finished non-blocking operation, waiting for `wait`/`test` to collect it.
+pub(crate) enum Done {
+    Recv { env: Envelope, data: RecvData },
+    Sent(Option<Box<dyn PodBuf>>),
+    Failed(Error),
+}
+
+pub(crate) enum RecvData {
+    Pod(Box<dyn PodBuf>),
+    Object(AlignedVec),
+}
+
+/// Bytes a queued send still owns.
+pub(crate) enum SendBuf {
+    Pod(Box<dyn PodBuf>),
+    Bytes(AlignedVec),
+}
+
+impl SendBuf {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            SendBuf::Pod(b) => b.bytes(),
+            SendBuf::Bytes(v) => v,
+        }
+    }
+}
+
+struct PendingSend {
+    id: u64,
+    env: Envelope,
+    buf: SendBuf,
+    st: SendState,
+}
+
+/// How far a message has been pushed into its ring.
+#[derive(Default, Clone, Copy)]
+struct SendState {
+    started: bool,
+    sent: usize,
+}
+
+/// Where the rest of a streamed message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    Unexpected(u64),
+    Direct,
+    Active(u64),
+    Discard,
+}
+
+struct Inflight {
+    env: Envelope,
+    got: usize,
+    sink: Sink,
+}
+
+/// A non-blocking receive that matched a streamed message still arriving.
+struct Active {
+    env: Envelope,
+    buf: RecvData,
+}
+
+/// Message sizes, derived from the ring size.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// Messages up to this size travel as one record.
+    eager_max: usize,
+    /// Largest chunk of a streamed message.
+    chunk: usize,
+    /// Smallest chunk worth writing while more data waits.
+    min_part: usize,
+    /// Bytes drained from one ring per pass.
+    drain_budget: usize,
+}
+
+/// Matching state: everything `progress` delivers into. Split from the rings so that a
+/// record borrowed from a ring can be delivered without copying it first.
+#[derive(Default)]
+struct Matching {
+    unexpected: UnexpectedQueue,
+    /// Non-blocking receives in posting order.
+    posted: Vec<Posted>,
+    /// Non-blocking receives bound to a streamed unexpected message.
+    bound: HashMap<u64, Posted>,
+    /// Non-blocking receives filling from a streamed message.
+    active: HashMap<u64, Active>,
+    /// Per source: the streamed message in progress.
+    inflight: Vec<Option<Inflight>>,
+    done: HashMap<u64, Done>,
+    /// Requests dropped before completion: their result is discarded.
+    orphans: HashSet<u64>,
+}
+
+/// The per-process progress engine.
+pub(crate) struct Engine {
+    producers: Vec<Option<Producer>>,
+    consumers: Vec<Option<Consumer>>,
+    /// Non-blocking sends per destination, in order.
+    queues: Vec<VecDeque<PendingSend>>,
+    /// Destinations with a non-empty queue.
+    pending_dests: Vec<usize>,
+    m: Matching,
+    seg: Rc<Segment>,
+    me: usize,
+    n: usize,
+    next_id: u64,
+    tuning: Tuning,
+    spin_ns: u64,
+    yield_ns: u64,
+    wait_published: bool,
+}
+
+impl Engine {
+    pub(crate) fn new(seg: Rc<Segment>, claim: crate::segment::Claim) -> Self {
+        let me = claim.rank();
+        let n = seg.nranks();
+        let (producers, consumers) = seg.endpoints(claim);
+        let cap = seg.layout().ring_bytes;
+        let chunk = (cap / 4).min(64 << 10);
+        let tuning = Tuning {
+            eager_max: chunk,
+            chunk,
+            min_part: (chunk / 4).max(256),
+            drain_budget: cap,
+        };
+        let oversubscribed = n > seg.header().ncpus.max(1) as usize;
+        let spin_ns = env_us("SHMPI_SPIN_US").unwrap_or(if oversubscribed { 0 } else { 50_000 });
+        let yield_ns = env_us("SHMPI_YIELD_US").unwrap_or(2_000_000);
+        let mut inflight = Vec::with_capacity(n);
+        inflight.resize_with(n, || None);
+        Engine {
+            producers,
+            consumers,
+            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            pending_dests: Vec::new(),
+            m: Matching {
+                inflight,
+                ..Default::default()
+            },
+            seg,
+            me,
+            n,
+            next_id: 1,
+            tuning,
+            spin_ns,
+            yield_ns,
+            wait_published: false,
+        }
+    }
+
+    pub(crate) fn rank(&self) -> usize {
+        self.me
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.n
+    }
+
+    pub(crate) fn segment(&self) -> &Rc<Segment> {
+        &self.seg
+    }
+
+    /// Messages waiting in the unexpected queue (for tests and diagnostics).
+    pub(crate) fn unexpected_len(&self) -> usize {
+        self.m.unexpected.len()
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    // ---- progress ---------------------------------------------------------------
+
+    /// One pass: drain incoming rings, then push queued sends.
+    pub(crate) fn progress(&mut self, mut direct: Option<&mut Direct<'_>>) -> Result<()> {
+        for src in 0..self.n {
+            let Some(cons) = self.consumers[src].as_mut() else {
+                continue;
+            };
+            if !cons.has_data() {
+                continue;
+            }
+            let mut budget = self.tuning.drain_budget;
+            let mut popped = false;
+            loop {
+                let rec = match cons.peek() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(e) => return Err(Error::Corrupted(format!("ring from rank {src}: {e}"))),
+                };
+                let len = rec.payload.len();
+                self.m.on_record(src, rec, &mut direct)?;
+                cons.advance();
+                popped = true;
+                if len >= budget {
+                    break;
+                }
+                budget -= len;
+            }
+            if popped {
+                // The sender may sleep waiting for the space we just freed.
+                doorbell::notify(&self.seg.ctrl(src).bell);
+            }
+        }
+        if !self.pending_dests.is_empty() {
+            self.push_queued();
+        }
+        Ok(())
+    }
+
+    /// Pushes queued sends as far as ring space allows.
+    fn push_queued(&mut self) {
+        let mut i = 0;
+        while i < self.pending_dests.len() {
+            let dest = self.pending_dests[i];
+            let prod = self.producers[dest].as_mut().expect("no ring to self");
+            let queue = &mut self.queues[dest];
+            let mut pushed = false;
+            while let Some(ps) = queue.front_mut() {
+                let (done, any) =
+                    push_message(prod, &self.tuning, &ps.env, ps.buf.bytes(), &mut ps.st);
+                pushed |= any;
+                if !done {
+                    break;
+                }
+                let ps = queue.pop_front().expect("front exists");
+                let back = match ps.buf {
+                    SendBuf::Pod(b) => Some(b),
+                    SendBuf::Bytes(_) => None,
+                };
+                self.m.finish(ps.id, Done::Sent(back));
+            }
+            if pushed {
+                doorbell::notify(&self.seg.ctrl(dest).bell);
+            }
+            if queue.is_empty() {
+                self.pending_dests.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Whether anything could be done now: used to re-check before sleeping.
+    fn has_work(&mut self, desc: &WaitDesc<'_>) -> bool {
+        if self.seg.abort_info().is_some() {
+            return true;
+        }
+        if self.consumers.iter().flatten().any(|c| c.has_data()) {
+            return true;
+        }
+        for &d in &self.pending_dests {
+            if self.producers[d].as_mut().is_some_and(|p| p.refresh()) {
+                return true;
+            }
+        }
+        if desc.op == WaitOp::Send {
+            if let Some(p) = desc.peer.and_then(|d| self.producers[d].as_mut()) {
+                return p.refresh();
+            }
+        }
+        false
+    }
+
+    /// One idle step of a blocked call: spin, yield or sleep, checking in the slower
+    /// phases that the job and the peers the call depends on are alive.
+    pub(crate) fn idle(&mut self, b: &mut Backoff, desc: &WaitDesc<'_>) -> Result<()> {
+        match b.phase() {
+            Phase::Spin => doorbell::pause(),
+            Phase::Yield => {
+                self.publish_wait(desc);
+                self.check_alive(desc)?;
+                doorbell::yield_now();
+            }
+            Phase::Sleep => {
+                self.publish_wait(desc);
+                self.check_alive(desc)?;
+                let seg = self.seg.clone();
+                doorbell::sleep(&seg.ctrl(self.me).bell, || self.has_work(desc));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn backoff(&self) -> Backoff {
+        Backoff::new(self.spin_ns, self.yield_ns)
+    }
+
+    fn publish_wait(&mut self, desc: &WaitDesc<'_>) {
+        if self.wait_published {
+            return;
+        }
+        let w = &self.seg.ctrl(self.me).wait;
+        w.peer
+            .store(desc.peer.map_or(-1, |p| p as i32), Ordering::Relaxed);
+        w.tag.store(desc.tag, Ordering::Relaxed);
+        w.ctx.store(desc.ctx, Ordering::Relaxed);
+        w.op.store(desc.op as u32, Ordering::Relaxed);
+        self.wait_published = true;
+    }
+
+    /// Marks the end of a blocked call.
+    pub(crate) fn end_wait(&mut self) {
+        if self.wait_published {
+            self.seg.ctrl(self.me).wait.op.store(0, Ordering::Relaxed);
+            self.wait_published = false;
+        }
+    }
+
+    /// Fails if the job was aborted or if the peers `desc` depends on have left with
+    /// nothing more in flight from them.
+    pub(crate) fn check_alive(&mut self, desc: &WaitDesc<'_>) -> Result<()> {
+        if let Some(a) = self.seg.abort_info() {
+            return Err(a.to_error(&format!("in {}", desc.describe())));
+        }
+        let gone = |this: &Self, p: usize| -> Option<crate::error::Exit> {
+            let how = this.seg.departed(p)?;
+            // Everything it pushed before leaving is visible now: is any of it unread?
+            let unread = this.consumers[p].as_ref().is_some_and(|c| c.has_data())
+                || this.m.inflight[p].is_some();
+            if unread { None } else { Some(how) }
+        };
+        let fail = |p: usize, how| Error::PeerFailed {
+            rank: p,
+            how,
+            while_doing: format!("this rank was waiting in {}", desc.describe()),
+        };
+        match (desc.op, desc.peer) {
+            (_, Some(p)) if p != self.me => {
+                if desc.op == WaitOp::Send {
+                    if let Some(how) = self.seg.departed(p) {
+                        return Err(fail(p, how));
+                    }
+                } else if let Some(how) = gone(self, p) {
+                    return Err(fail(p, how));
+                }
+            }
+            (WaitOp::Recv | WaitOp::Probe | WaitOp::Collective, None) => {
+                let others: Vec<usize> = desc
+                    .group
+                    .ranks
+                    .iter()
+                    .copied()
+                    .filter(|&p| p != self.me)
+                    .collect();
+                if !others.is_empty() && others.iter().all(|&p| gone(self, p).is_some()) {
+                    let p = others[0];
+                    return Err(fail(p, gone(self, p).expect("checked")));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    // ---- sends ------------------------------------------------------------------
+
+    /// Sends `data` and returns once all of it is in the ring (or delivered locally).
+    pub(crate) fn send(
+        &mut self,
+        dest: usize,
+        env: Envelope,
+        data: &[u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<()> {
+        if dest == self.me {
+            return self.m.deliver_local(env, data);
+        }
+        let mut b = self.backoff();
+        // Queued non-blocking sends to `dest` go first (non-overtaking).
+        while !self.queues[dest].is_empty() {
+            self.progress(None).inspect_err(|_| self.end_wait())?;
+            if self.queues[dest].is_empty() {
+                break;
+            }
+            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
+        }
+        let mut st = SendState::default();
+        loop {
+            let prod = self.producers[dest].as_mut().expect("ring to a peer");
+            let (done, any) = push_message(prod, &self.tuning, &env, data, &mut st);
+            if any {
+                doorbell::notify(&self.seg.ctrl(dest).bell);
+            }
+            if done {
+                self.end_wait();
+                return Ok(());
+            }
+            self.progress(None).inspect_err(|_| self.end_wait())?;
+            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
+        }
+    }
+
+    /// Starts a non-blocking send; the engine owns `buf` until it is all in the ring.
+    pub(crate) fn isend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<u64> {
+        let id = self.new_id();
+        if dest == self.me {
+            let r = self.m.deliver_local(env, buf.bytes());
+            let done = match r {
+                Ok(()) => Done::Sent(match buf {
+                    SendBuf::Pod(b) => Some(b),
+                    SendBuf::Bytes(_) => None,
+                }),
+                Err(e) => Done::Failed(e),
+            };
+            self.m.finish(id, done);
+            return Ok(id);
+        }
+        let mut st = SendState::default();
+        if self.queues[dest].is_empty() {
+            let prod = self.producers[dest].as_mut().expect("ring to a peer");
+            let (done, any) = push_message(prod, &self.tuning, &env, buf.bytes(), &mut st);
+            if any {
+                doorbell::notify(&self.seg.ctrl(dest).bell);
+            }
+            if done {
+                let back = match buf {
+                    SendBuf::Pod(b) => Some(b),
+                    SendBuf::Bytes(_) => None,
+                };
+                self.m.finish(id, Done::Sent(back));
+                return Ok(id);
+            }
+            self.pending_dests.push(dest);
+        }
+        self.queues[dest].push_back(PendingSend { id, env, buf, st });
+        Ok(id)
+    }
+
+    // ---- receives ---------------------------------------------------------------
+
+    /// Blocking receive into `buf`, straight from the ring when the message arrives
+    /// after the call. Returns the envelope of the received message.
+    pub(crate) fn recv_into(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        buf: &mut [u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        let r = self.recv_into_inner(m, want, buf, desc);
+        self.end_wait();
+        r
+    }
+
+    fn recv_into_inner(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        buf: &mut [u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        if let Some(idx) = self.m.unexpected.find(&m) {
+            return self.take_unexpected_into(idx, want, buf, desc);
+        }
+        let mut b = self.backoff();
+        let mut d = Direct {
+            m,
+            want,
+            buf,
+            state: DirectState::Open,
+        };
+        let outcome = loop {
+            if let Err(e) = self.progress(Some(&mut d)) {
+                break Err(e);
+            }
+            match d.state {
+                DirectState::Done(env) => break Ok(Some(env)),
+                DirectState::Refused => break Ok(None),
+                DirectState::Open | DirectState::Receiving => {}
+            }
+            if let Err(e) = self.idle(&mut b, desc) {
+                break Err(e);
+            }
+        };
+        if d.state == DirectState::Receiving {
+            // Failed mid-stream: the rest of the message has nowhere to go.
+            self.m.abandon_direct();
+        }
+        match outcome? {
+            Some(env) => Ok(env),
+            None => {
+                let idx = self
+                    .m
+                    .unexpected
+                    .find(&m)
+                    .expect("a refused message is queued");
+                self.take_unexpected_into(idx, want, buf, desc)
+            }
+        }
+    }
+
+    /// Takes unexpected message `idx` into `buf`, waiting for the rest of it if it is
+    /// still streaming in. Leaves it queued if it does not fit `want`.
+    fn take_unexpected_into(
+        &mut self,
+        idx: usize,
+        want: Want,
+        buf: &mut [u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        let u = self.m.unexpected.get(idx);
+        let comm_src = desc.group.rank_of(u.env.src);
+        want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
+        let u = self.wait_complete(idx, desc)?;
+        buf[..u.data.len()].copy_from_slice(&u.data);
+        Ok(u.env)
+    }
+
+    /// Waits until unexpected message `idx` has all its bytes, then takes it.
+    fn wait_complete(&mut self, idx: usize, desc: &WaitDesc<'_>) -> Result<Unexpected> {
+        if self.m.unexpected.get(idx).is_complete() {
+            return Ok(self.m.unexpected.take(idx));
+        }
+        self.m.unexpected.get_mut(idx).binding = Binding::Blocking;
+        let mut b = self.backoff();
+        loop {
+            let r = self.progress(None).and_then(|_| {
+                let i = self
+                    .m
+                    .unexpected
+                    .find_bound(Binding::Blocking)
+                    .expect("bound message stays queued");
+                Ok(self.m.unexpected.get(i).is_complete().then_some(i))
+            });
+            match r {
+                Ok(Some(i)) => {
+                    self.end_wait();
+                    return Ok(self.m.unexpected.take(i));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.unbind_blocking(e)),
+            }
+            if let Err(e) = self.idle(&mut b, desc) {
+                return Err(self.unbind_blocking(e));
+            }
+        }
+    }
+
+    fn unbind_blocking(&mut self, e: Error) -> Error {
+        if let Some(i) = self.m.unexpected.find_bound(Binding::Blocking) {
+            self.m.unexpected.get_mut(i).binding = Binding::Free;
+        }
+        self.end_wait();
+        e
+    }
+
+    /// Blocking receive of a whole message as bytes (objects): waits for a match, checks
+    /// it against `want`, and takes it.
+    pub(crate) fn recv_message(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        desc: &WaitDesc<'_>,
+    ) -> Result<(Envelope, AlignedVec)> {
+        let idx = self.probe(m, desc)?.1;
+        let u = self.m.unexpected.get(idx);
+        let comm_src = desc.group.rank_of(u.env.src);
+        want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
+        let u = self.wait_complete(idx, desc)?;
+        Ok((u.env, u.data))
+    }
+
+    /// Blocks until a message matching `m` has arrived (at least its first record).
+    /// Returns its envelope and its index in the unexpected queue.
+    pub(crate) fn probe(&mut self, m: Matcher, desc: &WaitDesc<'_>) -> Result<(Envelope, usize)> {
+        let mut b = self.backoff();
+        loop {
+            if let Some(idx) = self.m.unexpected.find(&m) {
+                self.end_wait();
+                return Ok((self.m.unexpected.get(idx).env, idx));
+            }
+            self.progress(None).inspect_err(|_| self.end_wait())?;
+            if let Some(idx) = self.m.unexpected.find(&m) {
+                self.end_wait();
+                return Ok((self.m.unexpected.get(idx).env, idx));
+            }
+            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
+        }
+    }
+
+    /// One progress pass, then: is a message matching `m` there?
+    pub(crate) fn iprobe(&mut self, m: Matcher) -> Result<Option<Envelope>> {
+        if let Some(idx) = self.m.unexpected.find(&m) {
+            return Ok(Some(self.m.unexpected.get(idx).env));
+        }
+        self.progress(None)?;
+        if let Some(a) = self.seg.abort_info() {
+            return Err(a.to_error("in iprobe"));
+        }
+        Ok(self
+            .m
+            .unexpected
+            .find(&m)
+            .map(|i| self.m.unexpected.get(i).env))
+    }
+
+    /// Posts a non-blocking receive. Returns its request id.
+    pub(crate) fn irecv(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        buf: PostedBuf,
+        group: Rc<Group>,
+    ) -> u64 {
+        let id = self.new_id();
+        let p = Posted {
+            id,
+            group,
+            m,
+            want,
+            buf,
+        };
+        match self.m.unexpected.find(&m) {
+            None => self.m.posted.push(p),
+            Some(idx) => {
+                let u = self.m.unexpected.get(idx);
+                let comm_src = p.group.rank_of(u.env.src);
+                if let Err(e) =
+                    want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))
+                {
+                    self.m.finish(id, Done::Failed(e));
+                } else if u.is_complete() {
+                    let u = self.m.unexpected.take(idx);
+                    let done = fill(p.buf, u);
+                    self.m.finish(id, done);
+                } else {
+                    self.m.unexpected.get_mut(idx).binding = Binding::Request(id);
+                    self.m.bound.insert(id, p);
+                }
+            }
+        }
+        id
+    }
+
+    /// Takes the result of request `id` if it has finished.
+    pub(crate) fn take_done(&mut self, id: u64) -> Option<Done> {
+        self.m.done.remove(&id)
+    }
+
+    pub(crate) fn is_done(&self, id: u64) -> bool {
+        self.m.done.contains_key(&id)
+    }
+
+    /// A request handle was dropped: cancel its receive, or let its send finish
+    /// unobserved.
+    pub(crate) fn forget(&mut self, id: u64) {
+        if self.m.done.remove(&id).is_some() {
+            return;
+        }
+        if let Some(i) = self.m.posted.iter().position(|p| p.id == id) {
+            self.m.posted.remove(i);
+            return;
+        }
+        if self.m.bound.remove(&id).is_some() {
+            if let Some(i) = self.m.unexpected.find_bound(Binding::Request(id)) {
+                self.m.unexpected.get_mut(i).binding = Binding::Free;
+            }
+            return;
+        }
+        self.m.orphans.insert(id);
+    }
+
+    /// Blocks until request `id` finishes.
+    pub(crate) fn wait(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
+        let mut b = self.backoff();
+        loop {
+            if let Some(d) = self.m.done.remove(&id) {
+                self.end_wait();
+                return Ok(d);
+            }
+            self.progress(None).inspect_err(|_| self.end_wait())?;
+            if let Some(d) = self.m.done.remove(&id) {
+                self.end_wait();
+                return Ok(d);
+            }
+            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
+        }
+    }
+
+    /// Flushes queued sends and leaves the job. Called once, when the last handle goes.
+    pub(crate) fn finalize(&mut self) {
+        let group = Group::world(self.n);
+        let desc = WaitDesc {
+            op: WaitOp::Finalize,
+            name: "finalize",
+            peer: None,
+            tag: -1,
+            ctx: 0,
+            group: &group,
+        };
+        let mut b = self.backoff();
+        while !self.pending_dests.is_empty() {
+            if self.progress(None).is_err() || self.seg.abort_info().is_some() {
+                break;
+            }
+            // Sends to ranks that left can never complete.
+            let seg = self.seg.clone();
+            let queues = &mut self.queues;
+            self.pending_dests.retain(|&d| {
+                let gone = seg.departed(d).is_some();
+                if gone {
+                    queues[d].clear();
+                }
+                !gone
+            });
+            if self.pending_dests.is_empty() || self.idle(&mut b, &desc).is_err() {
+                break;
+            }
+        }
+        self.end_wait();
+        self.seg.set_state(self.me, STATE_FINALIZED);
+        for p in 0..self.n {
+            if p != self.me {
+                doorbell::notify(&self.seg.ctrl(p).bell);
+            }
+        }
+    }
+}
+
+/// Pushes as much of a message as the ring takes now. Returns (all pushed, any pushed).
+fn push_message(
+    prod: &mut Producer,
+    t: &Tuning,
+    env: &Envelope,
+    data: &[u8],
+    st: &mut SendState,
+) -> (bool, bool) {
+    let mut any = false;
+    if !st.started {
+        let whole = data.len() <= t.eager_max;
+        let (kind, words, nw) = start_words(env, whole);
+        let n = if whole {
+            prod.push(kind as u8, &words[..nw], data, data.len())
+        } else {
+            let first = &data[..t.chunk.min(data.len())];
+            prod.push(kind as u8, &words[..nw], first, t.min_part)
+        };
+        let Some(n) = n else { return (false, false) };
+        st.started = true;
+        st.sent = n;
+        any = true;
+    }
+    while st.sent < data.len() {
+        let end = (st.sent + t.chunk).min(data.len());
+        let part = &data[st.sent..end];
+        match prod.push(Kind::Cont as u8, &[], part, t.min_part.min(part.len())) {
+            Some(n) => {
+                st.sent += n;
+                any = true;
+            }
+            None => return (false, any),
+        }
+    }
+    (true, any)
+}
+
+/// Fills a posted receive's buffer from a complete unexpected message.
+fn fill(buf: PostedBuf, u: Unexpected) -> Done {
+    match buf {
+        PostedBuf::Pod(mut b) => {
+            b.bytes_mut()[..u.data.len()].copy_from_slice(&u.data);
+            Done::Recv {
+                env: u.env,
+                data: RecvData::Pod(b),
+            }
+        }
+        PostedBuf::Object => Done::Recv {
+            env: u.env,
+            data: RecvData::Object(u.data),
+        },
+    }
+}
+
+fn env_us(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|us| us.saturating_mul(1000))
+}
+
+impl Matching {
+    fn finish(&mut self, id: u64, done: Done) {
+        if !self.orphans.remove(&id) {
+            self.done.insert(id, done);
+        }
+    }
+
+    /// A message sent to this rank by itself: delivered whole, at once.
+    fn deliver_local(&mut self, env: Envelope, data: &[u8]) -> Result<()> {
+        self.deliver_start(env, data, &mut None)
+    }
+
+    fn on_record(
+        &mut self,
+        src: usize,
+        rec: Record<'_>,
+        direct: &mut Option<&mut Direct<'_>>,
+    ) -> Result<()> {
+        let corrupt = |what: &str| Error::Corrupted(format!("ring from rank {src}: {what}"));
+        let kind = Kind::from_u8(rec.kind)
+            .ok_or_else(|| corrupt(&format!("unknown record kind {}", rec.kind)))?;
+        match decode_start(kind, &rec.words, rec.payload.len(), src) {
+            Some(env) => {
+                if self.inflight[src].is_some() {
+                    return Err(corrupt(
+                        "a new message started before the previous one ended",
+                    ));
+                }
+                if env.len < rec.payload.len()
+                    || (kind == Kind::First && env.len == rec.payload.len())
+                {
+                    return Err(corrupt("message length smaller than its first chunk"));
+                }
+                self.deliver_start(env, rec.payload, direct)
+            }
+            None => self.deliver_cont(src, rec.payload, direct),
+        }
+    }
+
+    /// Delivers the first chunk of a message: to the earliest posted receive that
+    /// matches, else to the blocking receive in progress, else to the unexpected queue.
+    fn deliver_start(
+        &mut self,
+        env: Envelope,
+        chunk: &[u8],
+        direct: &mut Option<&mut Direct<'_>>,
+    ) -> Result<()> {
+        let complete = chunk.len() == env.len;
+        let mut i = 0;
+        while i < self.posted.len() {
+            if !self.posted[i].m.matches(&env) {
+                i += 1;
+                continue;
+            }
+            let p = self.posted.remove(i);
+            let comm_src = p.group.rank_of(env.src);
+            if let Err(e) = p
+                .want
+                .check(&env, comm_src, || sent_type_name(chunk, env.type_id))
+            {
+                // This receive cannot take it; it fails, and the message stays available.
+                self.finish(p.id, Done::Failed(e));
+                continue;
+            }
+            let buf = match p.buf {
+                PostedBuf::Pod(mut b) => {
+                    b.bytes_mut()[..chunk.len()].copy_from_slice(chunk);
+                    RecvData::Pod(b)
+                }
+                PostedBuf::Object => {
+                    let mut v = AlignedVec::with_capacity(env.len);
+                    v.extend_from_slice(chunk);
+                    RecvData::Object(v)
+                }
+            };
+            if complete {
+                self.finish(p.id, Done::Recv { env, data: buf });
+            } else {
+                self.active.insert(p.id, Active { env, buf });
+                self.inflight[env.src] = Some(Inflight {
+                    env,
+                    got: chunk.len(),
+                    sink: Sink::Active(p.id),
+                });
+            }
+            return Ok(());
+        }
+        if let Some(d) = direct.as_deref_mut() {
+            if d.state == DirectState::Open && d.m.matches(&env) {
+                if d.want.check(&env, 0, String::new).is_ok() {
+                    d.buf[..chunk.len()].copy_from_slice(chunk);
+                    if complete {
+                        d.state = DirectState::Done(env);
+                    } else {
+                        d.state = DirectState::Receiving;
+                        self.inflight[env.src] = Some(Inflight {
+                            env,
+                            got: chunk.len(),
+                            sink: Sink::Direct,
+                        });
+                    }
+                    return Ok(());
+                }
+                d.state = DirectState::Refused;
+            }
+        }
+        let id = self.unexpected.push(env, chunk);
+        if !complete {
+            self.inflight[env.src] = Some(Inflight {
+                env,
+                got: chunk.len(),
+                sink: Sink::Unexpected(id),
+            });
+        }
+        Ok(())
+    }
+
+    /// Delivers the next chunk of the message streaming in from `src`.
+    fn deliver_cont(
+        &mut self,
+        src: usize,
+        chunk: &[u8],
+        direct: &mut Option<&mut Direct<'_>>,
+    ) -> Result<()> {
+        let corrupt = |what: &str| Error::Corrupted(format!("ring from rank {src}: {what}"));
+        let inf = self.inflight[src]
+            .as_mut()
+            .ok_or_else(|| corrupt("a continuation without a message"))?;
+        let off = inf.got;
+        if off + chunk.len() > inf.env.len {
+            return Err(corrupt("a message longer than its envelope says"));
+        }
+        inf.got += chunk.len();
+        let (env, sink, complete) = (inf.env, inf.sink, inf.got == inf.env.len);
+        if complete {
+            self.inflight[src] = None;
+        }
+        match sink {
+            Sink::Direct => match direct.as_deref_mut() {
+                Some(d) if d.state == DirectState::Receiving => {
+                    d.buf[off..off + chunk.len()].copy_from_slice(chunk);
+                    if complete {
+                        d.state = DirectState::Done(env);
+                    }
+                }
+                _ => return Err(corrupt("streamed message lost its receive buffer")),
+            },
+            Sink::Active(id) => {
+                let a = self
+                    .active
+                    .get_mut(&id)
+                    .ok_or_else(|| corrupt("streamed message lost its request"))?;
+                match &mut a.buf {
+                    RecvData::Pod(b) => {
+                        b.bytes_mut()[off..off + chunk.len()].copy_from_slice(chunk)
+                    }
+                    RecvData::Object(v) => v.extend_from_slice(chunk),
+                }
+                if complete {
+                    let a = self.active.remove(&id).expect("present");
+                    self.finish(
+                        id,
+                        Done::Recv {
+                            env: a.env,
+                            data: a.buf,
+                        },
+                    );
+                }
+            }
+            Sink::Unexpected(id) => {
+                let (idx, done) = self
+                    .unexpected
+                    .append(id, chunk)
+                    .ok_or_else(|| corrupt("streamed message vanished"))?;
+                if done {
+                    if let Binding::Request(rid) = self.unexpected.get(idx).binding {
+                        let u = self.unexpected.take(idx);
+                        let p = self.bound.remove(&rid).expect("bound request");
+                        self.finish(rid, fill(p.buf, u));
+                    }
+                }
+            }
+            Sink::Discard => {}
+        }
+        Ok(())
+    }
+
+    /// The blocking receive filling from a stream gave up: drop the rest.
+    fn abandon_direct(&mut self) {
+        for inf in self.inflight.iter_mut().flatten() {
+            if inf.sink == Sink::Direct {
+                inf.sink = Sink::Discard;
+            }
+        }
+    }
+}

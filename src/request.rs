@@ -1,0 +1,169 @@
+//! Non-blocking operations: [`Request`], [`wait_all`], [`wait_any`].
+//!
+//! Requests are leak-safe by construction: the runtime owns every buffer a pending
+//! operation uses (a non-blocking send takes its `Vec` or a serialized copy, a
+//! non-blocking receive takes the `Vec` it fills) and hands it back at completion. So
+//! dropping a request, or `mem::forget`-ing it, can never leave the runtime writing
+//! into memory the program has reused. Dropping an unfinished receive cancels it;
+//! dropping an unfinished send lets it complete in the background (like
+//! `MPI_Request_free`); forgetting one leaks its bookkeeping, nothing else.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::matching::Group;
+use crate::progress::{Done, Engine, WaitDesc, WaitOp};
+
+/// A pending non-blocking operation that produces a `T` when it completes
+/// (`()` for sends of objects, the buffer back for [`isend_vec`], the received value
+/// and its [`Status`](crate::Status) for receives).
+///
+/// [`isend_vec`]: crate::Communicator::isend_vec
+#[must_use = "a request does nothing until it is waited on or tested"]
+pub struct Request<T> {
+    eng: Rc<RefCell<Engine>>,
+    id: u64,
+    what: What,
+    finish: Option<Box<dyn FnOnce(Done) -> Result<T>>>,
+}
+
+/// What a request waits for, to check the peer is alive and to word errors.
+pub(crate) struct What {
+    pub(crate) name: &'static str,
+    pub(crate) peer: Option<usize>,
+    pub(crate) tag: i32,
+    pub(crate) ctx: u32,
+    pub(crate) group: Rc<Group>,
+}
+
+impl<T> Request<T> {
+    pub(crate) fn new(
+        eng: Rc<RefCell<Engine>>,
+        id: u64,
+        what: What,
+        finish: impl FnOnce(Done) -> Result<T> + 'static,
+    ) -> Self {
+        Request {
+            eng,
+            id,
+            what,
+            finish: Some(Box::new(finish)),
+        }
+    }
+
+    fn desc(&self) -> WaitDesc<'_> {
+        WaitDesc {
+            op: WaitOp::Wait,
+            name: self.what.name,
+            peer: self.what.peer,
+            tag: self.what.tag,
+            ctx: self.what.ctx,
+            group: &self.what.group,
+        }
+    }
+
+    fn complete(&mut self, done: Done) -> Result<T> {
+        let f = self.finish.take().expect("a request completes once");
+        f(done)
+    }
+
+    /// Blocks until the operation completes and returns its result (`MPI_Wait`).
+    pub fn wait(mut self) -> Result<T> {
+        let done = self.eng.borrow_mut().wait(self.id, &self.desc())?;
+        self.complete(done)
+    }
+
+    /// Makes progress once and tells whether the operation has completed (`MPI_Test`).
+    /// A completed request still needs [`wait`](Self::wait) (which then returns at
+    /// once) to collect its result.
+    pub fn test(&mut self) -> Result<bool> {
+        let mut eng = self.eng.borrow_mut();
+        if eng.is_done(self.id) {
+            return Ok(true);
+        }
+        eng.progress(None)?;
+        if let Some(a) = eng.segment().abort_info() {
+            return Err(a.to_error("in test"));
+        }
+        Ok(eng.is_done(self.id))
+    }
+}
+
+impl<T> Drop for Request<T> {
+    fn drop(&mut self) {
+        if self.finish.is_some() {
+            if let Ok(mut eng) = self.eng.try_borrow_mut() {
+                eng.forget(self.id);
+            }
+        }
+    }
+}
+
+/// Waits for every request and returns their results in order (`MPI_Waitall`). The
+/// first error is returned after all requests have been waited for.
+pub fn wait_all<T>(requests: Vec<Request<T>>) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(requests.len());
+    let mut first_err = None;
+    for r in requests {
+        match r.wait() {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        None => Ok(out),
+        Some(e) => Err(e),
+    }
+}
+
+/// Waits until one of the requests completes, removes it from `requests` and returns
+/// its index and result (`MPI_Waitany`). Fails on an empty list.
+pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
+    let Some(first) = requests.first() else {
+        return Err(Error::Usage("wait_any on an empty list of requests".into()));
+    };
+    let eng = first.eng.clone();
+    let group = Group::world(eng.borrow().size());
+    let desc = WaitDesc {
+        op: WaitOp::Wait,
+        name: "wait_any",
+        peer: None,
+        tag: -1,
+        ctx: 0,
+        group: &group,
+    };
+    let mut b = eng.borrow().backoff();
+    loop {
+        let found = {
+            let mut e = eng.borrow_mut();
+            e.progress(None).inspect_err(|_| e.end_wait())?;
+            requests.iter().position(|r| e.is_done(r.id))
+        };
+        if let Some(i) = found {
+            eng.borrow_mut().end_wait();
+            let mut r = requests.remove(i);
+            let done = eng.borrow_mut().take_done(r.id).expect("checked done");
+            return r.complete(done).map(|v| (i, v));
+        }
+        let mut e = eng.borrow_mut();
+        // Fail only when no pending request can complete any more.
+        let mut first_err = None;
+        let mut alive = false;
+        for r in requests.iter() {
+            match e.check_alive(&r.desc()) {
+                Ok(()) => alive = true,
+                Err(err) => {
+                    first_err.get_or_insert(err);
+                }
+            }
+        }
+        if !alive {
+            e.end_wait();
+            return Err(first_err.expect("non-empty list"));
+        }
+        e.idle(&mut b, &desc).inspect_err(|_| e.end_wait())?;
+    }
+}

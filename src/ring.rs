@@ -1,0 +1,559 @@
+//! The single-producer/single-consumer byte ring that carries every message from one
+//! rank to another: the lock-free core of shmpi.
+//!
+//! Design after Open MPI's shared-memory "fast box" (`btl_sm_fbox.h`) and rtrb:
+//!
+//! - Positions are monotonic byte counts (`u64`, never wrap in practice); the offset in
+//!   the buffer is `pos & (cap - 1)`.
+//! - A record starts on a 16-byte boundary with an 8-byte *seal* word
+//!   (`len:32 | kind:8 | nwords:8 | seq:16`), then `nwords` header words, padding to 16,
+//!   and the payload. The seal is written last; a record exists when its seal is
+//!   non-zero. There is no shared tail index: the consumer polls the seal at its own
+//!   position, so a small message costs one cache line moving from producer to consumer.
+//! - Before sealing a record the producer zeroes the seal slot just after it, so the
+//!   next slot the consumer polls is always either zero or a real record (stale bytes
+//!   of an earlier lap can never look like a record). That is why the producer keeps a
+//!   16-byte slot in reserve: `tail + record + 16 <= head + cap`.
+//! - A record never crosses the end of the buffer. When it does not fit before the end,
+//!   the producer writes it at offset 0 and puts a *skip* record in the gap.
+//! - The consumer publishes its position (`head`) after each record; the producer
+//!   caches it and reloads it only when the ring looks full.
+//! - The `seq` field (`pos / 16` truncated) lets the consumer detect a corrupted ring
+//!   instead of misreading it.
+//!
+//! # Memory ordering
+//!
+//! | word | written by | read by | ordering |
+//! |---|---|---|---|
+//! | seal of a record | producer, after the record's words and payload and the next slot's zero | consumer polling its position | Release/Acquire: `SYNC POINT record` |
+//! | `RingHead::head` | consumer, after it is done with a record | producer, when the ring looks full | Release/Acquire: `SYNC POINT space` |
+//!
+//! The SPSC rule is a type fact within a process (`Producer` and `Consumer` are `Send`
+//! but not `Sync`, their mutating calls take `&mut self`, and only `Segment::ring` or
+//! [`heap_ring`] make them), and across processes it is backed by the rank claim in
+//! `segment.rs`: only rank `i` builds the producer of ring `i -> j`, only rank `j` its
+//! consumer.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+/// Smallest ring buffer (bytes).
+pub(crate) const MIN_CAPACITY: usize = 4096;
+/// Largest ring buffer (bytes).
+pub(crate) const MAX_CAPACITY: usize = 1 << 30;
+/// Records start on this boundary (rkyv archives need 16).
+pub(crate) const ALIGN: usize = 16;
+/// Largest number of header words after the seal.
+pub(crate) const MAX_WORDS: usize = 3;
+/// The kind reserved for skip records.
+const KIND_SKIP: u8 = 0xff;
+
+/// The shared part of a ring besides its buffer: the consumer's position.
+#[repr(C)]
+pub(crate) struct RingHead {
+    /// Bytes consumed since the ring was created. Written by the consumer only.
+    /// SYNC POINT space.
+    head: CachePadded<AtomicU64>,
+}
+
+const _: () = assert!(std::mem::size_of::<RingHead>() == 128);
+
+/// Where a ring lives: its head word and its buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct RingMem {
+    head: NonNull<RingHead>,
+    data: NonNull<u8>,
+    cap: usize,
+}
+
+impl RingMem {
+    /// # Safety
+    /// `head` must point to a `RingHead` and `data` to `cap` bytes, both valid for
+    /// reads and writes for as long as any end built from this `RingMem` lives, both
+    /// zero-filled at the ring's creation; `data` 16-byte aligned; `cap` a power of two
+    /// in `MIN_CAPACITY..=MAX_CAPACITY`.
+    pub(crate) unsafe fn new(head: NonNull<RingHead>, data: NonNull<u8>, cap: usize) -> Self {
+        debug_assert!(cap.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap));
+        debug_assert_eq!(data.as_ptr() as usize % ALIGN, 0);
+        RingMem { head, data, cap }
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        // SAFETY: valid for the ring's lifetime (contract of `new`).
+        unsafe { &self.head.as_ref().head }
+    }
+
+    /// The seal word at buffer offset `off` (16-byte aligned, in bounds).
+    fn seal(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(off % ALIGN == 0 && off + 8 <= self.cap);
+        // SAFETY: in bounds and 8-byte aligned (data is 16-aligned, off a multiple of 16);
+        // seal slots are only ever accessed atomically while they can be polled.
+        unsafe { &*self.data.as_ptr().add(off).cast::<AtomicU64>() }
+    }
+}
+
+/// Header length (seal + words, padded to 16) for `nwords` words.
+#[inline]
+pub(crate) const fn header_len(nwords: usize) -> usize {
+    (8 + 8 * nwords).next_multiple_of(ALIGN)
+}
+
+#[inline]
+fn record_len(nwords: usize, payload: usize) -> usize {
+    (header_len(nwords) + payload).next_multiple_of(ALIGN)
+}
+
+#[inline]
+fn pack_seal(len: usize, kind: u8, nwords: usize, pos: u64) -> u64 {
+    (len as u64 & 0xffff_ffff)
+        | (kind as u64) << 32
+        | (nwords as u64) << 40
+        | ((pos >> 4) & 0xffff) << 48
+}
+
+/// The writing end. Only the rank at the ring's source holds one.
+pub(crate) struct Producer {
+    mem: RingMem,
+    /// Position of the next record. Local: the consumer finds records by their seals.
+    tail: u64,
+    /// Last `head` read from the consumer; `cached_head <= head <= tail`.
+    cached_head: u64,
+    _keep: Option<Arc<HeapRing>>,
+}
+
+// SAFETY: the producer owns its end of the ring; moving it to another thread is fine.
+unsafe impl Send for Producer {}
+
+impl Producer {
+    /// # Safety
+    /// `mem` must satisfy `RingMem::new`'s contract, and this must be the only producer
+    /// of the ring for its whole life, starting at position 0.
+    pub(crate) unsafe fn new(mem: RingMem) -> Self {
+        Producer {
+            mem,
+            tail: 0,
+            cached_head: 0,
+            _keep: None,
+        }
+    }
+
+    /// Buffer size in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.mem.cap
+    }
+
+    /// The largest payload one record with `nwords` header words can ever hold.
+    pub(crate) fn max_payload(&self, nwords: usize) -> usize {
+        self.mem.cap - ALIGN - header_len(nwords)
+    }
+
+    /// Whether the consumer has taken everything pushed so far.
+    pub(crate) fn is_drained(&mut self) -> bool {
+        self.refresh();
+        self.cached_head == self.tail
+    }
+
+    /// Reloads the consumer's position. Returns whether it moved.
+    pub(crate) fn refresh(&mut self) -> bool {
+        // SYNC POINT space (Acquire): the consumer is done with everything before it.
+        let h = self.mem.head().load(Ordering::Acquire);
+        debug_assert!(self.cached_head <= h && h <= self.tail);
+        let moved = h != self.cached_head;
+        self.cached_head = h;
+        moved
+    }
+
+    /// Writes one record of kind `kind` (1..=254) with header `words` and a prefix of
+    /// `payload`: all of it when it fits, else (if at least `min_part` bytes fit) as
+    /// much as fits. Returns how many payload bytes the record holds, or `None` if
+    /// nothing was written because the ring is too full.
+    pub(crate) fn push(
+        &mut self,
+        kind: u8,
+        words: &[u64],
+        payload: &[u8],
+        min_part: usize,
+    ) -> Option<usize> {
+        debug_assert!(kind != 0 && kind != KIND_SKIP && words.len() <= MAX_WORDS);
+        debug_assert!(payload.len() <= u32::MAX as usize);
+        let hdr = header_len(words.len());
+        let cap = self.mem.cap;
+        for attempt in 0..2 {
+            let free = cap - (self.tail - self.cached_head) as usize;
+            let off = self.tail as usize & (cap - 1);
+            let to_end = cap - off;
+            // Room for a record here: up to the end of the buffer, keeping the 16-byte
+            // reserve for the next seal slot.
+            if free >= ALIGN + hdr {
+                let room = to_end.min(free - ALIGN);
+                if let Some(n) = fit(room, hdr, payload.len(), min_part) {
+                    self.write(off, self.tail, kind, words, &payload[..n]);
+                    self.tail += record_len(words.len(), n) as u64;
+                    return Some(n);
+                }
+            }
+            // Else at offset 0, behind a skip record that fills the gap to the end.
+            if free >= to_end + ALIGN + hdr && off != 0 {
+                let room = free - to_end - ALIGN;
+                if let Some(n) = fit(room, hdr, payload.len(), min_part) {
+                    let pos = self.tail + to_end as u64;
+                    self.write(0, pos, kind, words, &payload[..n]);
+                    // SYNC POINT record (Release): the skip is sealed after the record
+                    // it leads to, so a consumer that follows it finds that record.
+                    self.mem.seal(off).store(
+                        pack_seal(to_end, KIND_SKIP, 0, self.tail),
+                        Ordering::Release,
+                    );
+                    self.tail = pos + record_len(words.len(), n) as u64;
+                    return Some(n);
+                }
+            }
+            if attempt == 0 && !self.refresh() {
+                break;
+            }
+        }
+        None
+    }
+
+    /// Writes a record at buffer offset `off` (position `pos`) and seals it.
+    fn write(&mut self, off: usize, pos: u64, kind: u8, words: &[u64], payload: &[u8]) {
+        let hdr = header_len(words.len());
+        let rec = record_len(words.len(), payload.len());
+        debug_assert!(off + rec <= self.mem.cap);
+        // SAFETY: `push` checked that [off, off + rec) and the next seal slot are free
+        // (the consumer is done with them: `tail + rec + 16 <= head + cap`) and in bounds.
+        unsafe {
+            let base = self.mem.data.as_ptr().add(off);
+            for (i, w) in words.iter().enumerate() {
+                base.add(8 + 8 * i).cast::<u64>().write(*w);
+            }
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), base.add(hdr), payload.len());
+        }
+        let next = (off + rec) & (self.mem.cap - 1);
+        self.mem.seal(next).store(0, Ordering::Relaxed);
+        // SYNC POINT record (Release): publishes the words, the payload and the zeroed
+        // next slot together.
+        self.mem.seal(off).store(
+            pack_seal(payload.len(), kind, words.len(), pos),
+            Ordering::Release,
+        );
+    }
+}
+
+/// How many payload bytes of `want` fit in `room` bytes after a `hdr`-byte header.
+#[inline]
+fn fit(room: usize, hdr: usize, want: usize, min_part: usize) -> Option<usize> {
+    // `room` is a multiple of 16, so `hdr + n <= room` implies the padded record fits.
+    let most = room.checked_sub(hdr)?.min(u32::MAX as usize & !(ALIGN - 1));
+    if want <= most {
+        Some(want)
+    } else if most >= min_part.max(1) {
+        Some(most)
+    } else {
+        None
+    }
+}
+
+/// A record seen by the consumer. The payload points into the ring and stays valid
+/// until [`Consumer::advance`].
+pub(crate) struct Record<'a> {
+    pub(crate) kind: u8,
+    pub(crate) words: [u64; MAX_WORDS],
+    pub(crate) payload: &'a [u8],
+}
+
+/// The reading end. Only the rank at the ring's destination holds one.
+pub(crate) struct Consumer {
+    mem: RingMem,
+    /// Position of the next record to read.
+    head: u64,
+    /// Length of the record returned by the last `peek`, 0 if none.
+    peeked: usize,
+    _keep: Option<Arc<HeapRing>>,
+}
+
+// SAFETY: the consumer owns its end of the ring; moving it to another thread is fine.
+unsafe impl Send for Consumer {}
+
+impl Consumer {
+    /// # Safety
+    /// As `Producer::new`, for the consumer's side.
+    pub(crate) unsafe fn new(mem: RingMem) -> Self {
+        Consumer {
+            mem,
+            head: 0,
+            peeked: 0,
+            _keep: None,
+        }
+    }
+
+    /// Whether a record (or skip) is waiting. One atomic load.
+    #[inline]
+    pub(crate) fn has_data(&self) -> bool {
+        let off = self.head as usize & (self.mem.cap - 1);
+        self.mem.seal(off).load(Ordering::Relaxed) != 0
+    }
+
+    /// The next record, if any. Skip records are consumed on the way. An error means
+    /// the ring's contents are inconsistent (a corrupted segment).
+    pub(crate) fn peek(&mut self) -> Result<Option<Record<'_>>, String> {
+        let cap = self.mem.cap;
+        loop {
+            let off = self.head as usize & (cap - 1);
+            // SYNC POINT record (Acquire).
+            let seal = self.mem.seal(off).load(Ordering::Acquire);
+            if seal == 0 {
+                return Ok(None);
+            }
+            let len = (seal & 0xffff_ffff) as usize;
+            let kind = (seal >> 32) as u8;
+            let nwords = ((seal >> 40) & 0xff) as usize;
+            let seq = (seal >> 48) as u16;
+            if seq != ((self.head >> 4) & 0xffff) as u16 {
+                return Err(format!(
+                    "ring record at position {} has sequence {seq}",
+                    self.head
+                ));
+            }
+            if kind == KIND_SKIP {
+                if len != cap - off || nwords != 0 {
+                    return Err(format!("bad skip record of {len} bytes at offset {off}"));
+                }
+                self.head += len as u64;
+                self.publish();
+                continue;
+            }
+            if nwords > MAX_WORDS || kind == 0 {
+                return Err(format!("bad record kind {kind} with {nwords} words"));
+            }
+            let hdr = header_len(nwords);
+            let rec = record_len(nwords, len);
+            if rec > cap - off || rec + ALIGN > cap {
+                return Err(format!(
+                    "record of {len} bytes at offset {off} overruns the ring"
+                ));
+            }
+            let mut words = [0u64; MAX_WORDS];
+            // SAFETY: the record lies within the buffer (checked above) and is ours to
+            // read until we advance past it (the producer does not touch it before).
+            let payload = unsafe {
+                let base = self.mem.data.as_ptr().add(off);
+                for (i, w) in words.iter_mut().take(nwords).enumerate() {
+                    *w = base.add(8 + 8 * i).cast::<u64>().read();
+                }
+                std::slice::from_raw_parts(base.add(hdr), len)
+            };
+            self.peeked = rec;
+            return Ok(Some(Record {
+                kind,
+                words,
+                payload,
+            }));
+        }
+    }
+
+    /// Consumes the record returned by the last `peek`.
+    pub(crate) fn advance(&mut self) {
+        debug_assert!(self.peeked != 0, "advance without a peeked record");
+        self.head += self.peeked as u64;
+        self.peeked = 0;
+        self.publish();
+    }
+
+    fn publish(&self) {
+        // SYNC POINT space (Release): we are done reading everything before `head`.
+        self.mem.head().store(self.head, Ordering::Release);
+    }
+}
+
+/// A ring in ordinary heap memory, for tests and the in-process benchmarks.
+pub(crate) struct HeapRing {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: plain heap memory; access is governed by the ring protocol.
+unsafe impl Send for HeapRing {}
+// SAFETY: as above.
+unsafe impl Sync for HeapRing {}
+
+impl Drop for HeapRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `heap_ring` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// A producer and a consumer of a fresh ring of `cap` bytes in heap memory.
+pub(crate) fn heap_ring(cap: usize) -> (Producer, Consumer) {
+    assert!(cap.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap));
+    let layout = std::alloc::Layout::from_size_align(128 + cap, 128).expect("ring layout");
+    // SAFETY: non-zero size.
+    let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).expect("out of memory");
+    let keep = Arc::new(HeapRing { ptr, layout });
+    // SAFETY: zeroed memory of the right size and alignment, kept alive by `keep` in
+    // both ends; exactly one producer and one consumer are made.
+    unsafe {
+        let mem = RingMem::new(ptr.cast(), ptr.add(128), cap);
+        let mut p = Producer::new(mem);
+        let mut c = Consumer::new(mem);
+        p._keep = Some(keep.clone());
+        c._keep = Some(keep);
+        (p, c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(seed: u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (seed.wrapping_mul(31).wrapping_add(i as u64 * 7) >> 1) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn empty_ring_has_no_record() {
+        let (_p, mut c) = heap_ring(4096);
+        assert!(!c.has_data());
+        assert!(c.peek().unwrap().is_none());
+    }
+
+    #[test]
+    fn records_keep_kind_words_and_payload() {
+        let (mut p, mut c) = heap_ring(4096);
+        assert_eq!(p.push(7, &[1, 2, 3], b"hello", 5), Some(5));
+        assert_eq!(p.push(9, &[], b"", 0), Some(0));
+        let r = c.peek().unwrap().unwrap();
+        assert_eq!((r.kind, r.words, r.payload), (7, [1, 2, 3], &b"hello"[..]));
+        c.advance();
+        let r = c.peek().unwrap().unwrap();
+        assert_eq!((r.kind, r.payload.len()), (9, 0));
+        c.advance();
+        assert!(c.peek().unwrap().is_none());
+    }
+
+    #[test]
+    fn full_ring_refuses_then_accepts_after_consumer_advances() {
+        let (mut p, mut c) = heap_ring(4096);
+        let big = vec![1u8; 1000];
+        let mut n = 0;
+        while p.push(1, &[], &big, big.len()).is_some() {
+            n += 1;
+        }
+        assert_eq!(
+            n, 4,
+            "4 records of 1016 bytes + the reserve slot fit in 4 KiB"
+        );
+        assert!(p.push(1, &[], &big, big.len()).is_none());
+        c.peek().unwrap().unwrap();
+        c.advance();
+        assert!(p.push(1, &[], &big, big.len()).is_some());
+    }
+
+    #[test]
+    fn partial_push_takes_what_fits() {
+        let (mut p, _c) = heap_ring(4096);
+        let big = vec![3u8; 10_000];
+        let n = p.push(1, &[0, 0, 0], &big, 1024).unwrap();
+        assert_eq!(n, 4096 - 16 - 32);
+        assert!(p.push(1, &[], &big, 1024).is_none());
+    }
+
+    #[test]
+    fn wrap_around_uses_skip_records() {
+        let (mut p, mut c) = heap_ring(4096);
+        // Misalign the ring so that records must wrap.
+        for round in 0..200u64 {
+            let len = 1 + (round as usize * 977) % 1500;
+            let data = pattern(round, len);
+            assert_eq!(p.push(2, &[round], &data, len), Some(len), "round {round}");
+            let r = c.peek().unwrap().unwrap();
+            assert_eq!(r.words[0], round);
+            assert_eq!(r.payload, &data[..]);
+            c.advance();
+        }
+        assert!(p.is_drained());
+    }
+
+    #[test]
+    fn corrupted_seal_is_an_error_not_a_misread() {
+        let (mut p, mut c) = heap_ring(4096);
+        p.push(1, &[], b"abc", 3).unwrap();
+        // Overwrite the seal with a record claiming a huge length.
+        c.mem
+            .seal(0)
+            .store(pack_seal(1 << 20, 1, 0, 0), Ordering::Release);
+        assert!(c.peek().is_err());
+        c.mem
+            .seal(0)
+            .store(pack_seal(3, 1, 0, 4096), Ordering::Release);
+        assert!(c.peek().is_err(), "wrong sequence number");
+    }
+
+    /// Threads over ordinary memory: every size class from 0 bytes to the largest
+    /// record, with partial pushes, arrives intact and in order.
+    #[test]
+    fn threads_stream_records_of_every_size_in_order() {
+        for cap in [4096usize, 65536] {
+            let (mut p, mut c) = heap_ring(cap);
+            let max = p.max_payload(1);
+            let sizes: Vec<usize> = (0..3000u64)
+                .map(|i| match i % 5 {
+                    0 => 0,
+                    1 => (i as usize * 13) % 64,
+                    2 => (i as usize * 131) % 4096,
+                    3 => max,
+                    _ => (i as usize * 7919) % (3 * cap),
+                })
+                .collect();
+            let total: usize = sizes.iter().sum();
+            std::thread::scope(|s| {
+                let sizes2 = sizes.clone();
+                s.spawn(move || {
+                    for (i, &len) in sizes2.iter().enumerate() {
+                        let data = pattern(i as u64, len);
+                        let mut off = 0;
+                        loop {
+                            let part = &data[off..];
+                            match p.push(3, &[i as u64, off as u64], part, part.len().min(512)) {
+                                Some(n) => {
+                                    off += n;
+                                    if off == len {
+                                        break;
+                                    }
+                                }
+                                None => std::hint::spin_loop(),
+                            }
+                        }
+                    }
+                });
+                let mut got = 0usize;
+                for (i, &len) in sizes.iter().enumerate() {
+                    let data = pattern(i as u64, len);
+                    let mut off = 0;
+                    loop {
+                        let Some(r) = c.peek().unwrap() else {
+                            std::hint::spin_loop();
+                            continue;
+                        };
+                        assert_eq!(r.words[0], i as u64);
+                        assert_eq!(r.words[1], off as u64);
+                        assert_eq!(r.payload, &data[off..off + r.payload.len()]);
+                        off += r.payload.len();
+                        got += r.payload.len();
+                        c.advance();
+                        if off == len {
+                            break;
+                        }
+                    }
+                }
+                assert_eq!(got, total);
+            });
+        }
+    }
+}

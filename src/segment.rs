@@ -1,0 +1,544 @@
+//! The shared segment: its header, the per-rank control blocks, the per-pair rings,
+//! and the layout arithmetic that places them.
+//!
+//! ```text
+//! offset 0            Header (one 4 KiB page): magic, layout version, job parameters,
+//!                     the abort word
+//! ctrl_offset         RankCtrl[N], 384 bytes each (three 128-byte lines)
+//! rings_offset        ring (i -> j) for every ordered pair, at
+//!                     rings_offset + (i * N + j) * ring_stride:
+//!                     RingHead (128 bytes: the consumer's position) + ring_bytes of data
+//! ```
+//!
+//! Everything is `#[repr(C)]` and pointer-free; sizes and alignments are asserted at
+//! compile time. Pages that are never touched cost nothing, so the rings between
+//! ranks that never talk (and the unused diagonal i -> i) are free.
+//!
+//! # Memory ordering
+//!
+//! | word | written by | read by | ordering |
+//! |---|---|---|---|
+//! | plain header fields | launcher, before any rank exists | everyone | fork/exec orders them |
+//! | `Header::abort` | first rank or launcher to abort (CAS) | every waiting rank | Release/Acquire: `SYNC POINT abort` |
+//! | `RankCtrl::pid` | the rank, at attach (CAS from 0) | launcher, reports | Relaxed: claim only |
+//! | `RankCtrl::state` | the rank (attached, finalized), launcher (exited) | peers | Release/Acquire: `SYNC POINT state`, publishes all earlier pushes |
+//! | `RankCtrl::exit` | launcher, before `state = EXITED` | peers | ordered by `state` |
+//! | doorbell words | see `doorbell.rs` | | |
+//! | `RankCtrl::wait_*` | the rank | launcher's reports | Relaxed: diagnostics only |
+
+use std::mem::{align_of, offset_of, size_of};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+use crate::error::{Error, Exit, Result};
+use crate::ring::{Consumer, Producer, RingHead, RingMem};
+use crate::sys::shm::Mapping;
+
+/// "shmpi\0seg" in little endian.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
+/// Bumped on every change to anything in this file or in the ring's record format.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// The largest job.
+pub(crate) const MAX_RANKS: usize = 4096;
+
+const HEADER_BYTES: usize = 4096;
+
+/// The segment header. Plain fields are written once by the launcher before any rank
+/// starts and never change.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) magic: u64,
+    pub(crate) version: u32,
+    pub(crate) nranks: u32,
+    pub(crate) ring_bytes: u64,
+    pub(crate) total_len: u64,
+    /// CPUs the launcher could use (decides the waiting policy for oversubscription).
+    pub(crate) ncpus: u32,
+    pub(crate) launcher_pid: i32,
+    /// 0 while the job runs, else a packed [`AbortInfo`]. SYNC POINT abort.
+    pub(crate) abort: CachePadded<AtomicU64>,
+}
+
+const _: () = assert!(size_of::<Header>() <= HEADER_BYTES);
+const _: () = assert!(offset_of!(Header, abort) % 128 == 0);
+
+/// The rank has not attached yet.
+pub(crate) const STATE_NEW: u32 = 0;
+/// The rank attached and is running.
+pub(crate) const STATE_ATTACHED: u32 = 1;
+/// The rank finished (dropped its Universe): it will not receive any more.
+pub(crate) const STATE_FINALIZED: u32 = 2;
+/// The rank's process is gone; `exit` says how.
+pub(crate) const STATE_EXITED: u32 = 3;
+
+/// Per-rank control block, three cache lines.
+#[repr(C)]
+pub(crate) struct RankCtrl {
+    /// Lifecycle line.
+    pub(crate) life: CachePadded<Life>,
+    /// Doorbell line: futex word and the "I am asleep" flag (see `doorbell.rs`).
+    pub(crate) bell: CachePadded<Bell>,
+    /// What the rank is blocked on, for the launcher's reports.
+    pub(crate) wait: CachePadded<WaitInfo>,
+}
+
+#[repr(C)]
+pub(crate) struct Life {
+    pub(crate) pid: AtomicI32,
+    /// One of the `STATE_*` constants. SYNC POINT state.
+    pub(crate) state: AtomicU32,
+    /// Packed [`Exit`], valid once `state == STATE_EXITED`.
+    pub(crate) exit: AtomicU64,
+}
+
+#[repr(C)]
+pub(crate) struct Bell {
+    /// Futex word: bumped by whoever wakes the rank.
+    pub(crate) doorbell: AtomicU32,
+    /// 1 while the rank is (about to be) asleep on `doorbell`.
+    pub(crate) sleeping: AtomicU32,
+}
+
+#[repr(C)]
+pub(crate) struct WaitInfo {
+    /// 0 = running; else a `WaitOp` code.
+    pub(crate) op: AtomicU32,
+    /// World rank waited on, or -1 for any.
+    pub(crate) peer: AtomicI32,
+    /// Tag waited on, or -1 for any.
+    pub(crate) tag: AtomicI32,
+    /// Communicator context id.
+    pub(crate) ctx: AtomicU32,
+}
+
+const CTRL_BYTES: usize = 384;
+const _: () = assert!(size_of::<RankCtrl>() == CTRL_BYTES);
+const _: () = assert!(align_of::<RankCtrl>() <= 128);
+
+/// Why the job was aborted, packed into one 64-bit word so that one CAS records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AbortInfo {
+    pub(crate) kind: AbortKind,
+    pub(crate) rank: u32,
+    pub(crate) value: i32,
+}
+
+/// The reason codes stored in the abort word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum AbortKind {
+    /// `value` = exit code of `rank`.
+    RankExited = 1,
+    /// `value` = signal that killed `rank`.
+    RankKilled = 2,
+    /// `rank` called `abort(value)`.
+    RankAborted = 3,
+    /// The launcher's `--timeout` expired.
+    Timeout = 4,
+    /// The launcher got signal `value`.
+    Interrupted = 5,
+    /// The launcher found every live rank blocked with nothing in flight.
+    Deadlock = 6,
+}
+
+impl AbortInfo {
+    fn pack(self) -> u64 {
+        ((self.kind as u64) << 56)
+            | ((self.rank as u64 & 0xff_ffff) << 32)
+            | (self.value as u32 as u64)
+    }
+
+    fn unpack(w: u64) -> Option<Self> {
+        let kind = match (w >> 56) as u8 {
+            1 => AbortKind::RankExited,
+            2 => AbortKind::RankKilled,
+            3 => AbortKind::RankAborted,
+            4 => AbortKind::Timeout,
+            5 => AbortKind::Interrupted,
+            6 => AbortKind::Deadlock,
+            _ => return None,
+        };
+        Some(AbortInfo {
+            kind,
+            rank: ((w >> 32) & 0xff_ffff) as u32,
+            value: w as u32 as i32,
+        })
+    }
+
+    /// The error a blocked call returns once it sees this abort.
+    pub(crate) fn to_error(self, doing: &str) -> Error {
+        let rank = self.rank as usize;
+        let while_doing = format!("noticed while {doing}");
+        match self.kind {
+            AbortKind::RankExited => Error::PeerFailed {
+                rank,
+                how: Exit::Code(self.value),
+                while_doing,
+            },
+            AbortKind::RankKilled => Error::PeerFailed {
+                rank,
+                how: Exit::Signal(self.value),
+                while_doing,
+            },
+            AbortKind::RankAborted => Error::Aborted {
+                reason: format!("rank {rank} called abort({}); {while_doing}", self.value),
+            },
+            AbortKind::Timeout => Error::Aborted {
+                reason: format!(
+                    "shmrun's --timeout of {} s expired; {while_doing}",
+                    self.value
+                ),
+            },
+            AbortKind::Interrupted => Error::Aborted {
+                reason: format!(
+                    "shmrun got signal {} ({}); {while_doing}",
+                    self.value,
+                    crate::error::signal_name(self.value)
+                ),
+            },
+            AbortKind::Deadlock => Error::Aborted {
+                reason: format!("deadlock detected; {while_doing}"),
+            },
+        }
+    }
+}
+
+/// Packs an [`Exit`] for `Life::exit`.
+pub(crate) fn pack_exit(e: Exit) -> u64 {
+    match e {
+        Exit::Code(c) => (1 << 32) | c as u32 as u64,
+        Exit::Signal(s) => (2 << 32) | s as u32 as u64,
+        Exit::Finalized => 3 << 32,
+    }
+}
+
+fn unpack_exit(w: u64) -> Exit {
+    match w >> 32 {
+        1 => Exit::Code(w as u32 as i32),
+        2 => Exit::Signal(w as u32 as i32),
+        _ => Exit::Finalized,
+    }
+}
+
+/// Job parameters chosen by the launcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Params {
+    pub(crate) nranks: usize,
+    pub(crate) ring_bytes: usize,
+    pub(crate) ncpus: usize,
+}
+
+/// Offsets of every part, derived from N and the ring size only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) nranks: usize,
+    pub(crate) ring_bytes: usize,
+    pub(crate) ctrl_offset: usize,
+    pub(crate) rings_offset: usize,
+    pub(crate) ring_stride: usize,
+    pub(crate) total_len: usize,
+}
+
+impl Layout {
+    pub(crate) fn new(nranks: usize, ring_bytes: usize) -> Result<Self> {
+        if nranks == 0 || nranks > MAX_RANKS {
+            return Err(Error::Usage(format!(
+                "the number of ranks must be 1..={MAX_RANKS}, not {nranks}"
+            )));
+        }
+        if !ring_bytes.is_power_of_two()
+            || !(crate::ring::MIN_CAPACITY..=crate::ring::MAX_CAPACITY).contains(&ring_bytes)
+        {
+            return Err(Error::Usage(format!(
+                "the ring size must be a power of two in {}..={} bytes, not {ring_bytes}",
+                crate::ring::MIN_CAPACITY,
+                crate::ring::MAX_CAPACITY
+            )));
+        }
+        let ctrl_offset = HEADER_BYTES;
+        let rings_offset = (ctrl_offset + nranks * CTRL_BYTES).next_multiple_of(4096);
+        let ring_stride = size_of::<RingHead>() + ring_bytes;
+        let total_len = nranks
+            .checked_mul(nranks)
+            .and_then(|p| p.checked_mul(ring_stride))
+            .and_then(|r| r.checked_add(rings_offset))
+            .ok_or_else(|| Error::Usage("segment size overflows".into()))?;
+        Ok(Layout {
+            nranks,
+            ring_bytes,
+            ctrl_offset,
+            rings_offset,
+            ring_stride,
+            total_len,
+        })
+    }
+
+    /// The default ring size for N ranks: 256 MiB of rings in all at most (pages are
+    /// only committed where ranks talk), each between 4 KiB and 256 KiB.
+    pub(crate) fn default_ring_bytes(nranks: usize) -> usize {
+        const BUDGET: usize = 256 << 20;
+        let pairs = (nranks * nranks.saturating_sub(1)).max(1);
+        let per = BUDGET / pairs;
+        let pow2 = if per == 0 {
+            0
+        } else {
+            1usize << (usize::BITS - 1 - per.leading_zeros())
+        };
+        pow2.clamp(crate::ring::MIN_CAPACITY, 256 << 10)
+    }
+}
+
+/// A mapped segment with its layout. Shared by everything in one process.
+pub(crate) struct Segment {
+    map: Mapping,
+    layout: Layout,
+}
+
+impl Segment {
+    /// Initialises a freshly created, zero-filled mapping (launcher side).
+    pub(crate) fn init(map: Mapping, params: Params, launcher_pid: i32) -> Result<Self> {
+        let layout = Layout::new(params.nranks, params.ring_bytes)?;
+        assert!(
+            map.len() >= layout.total_len,
+            "mapping smaller than the layout"
+        );
+        let hdr = map.base().cast::<Header>().as_ptr();
+        // SAFETY: the mapping is at least HEADER_BYTES long, page aligned, zero-filled and
+        // not yet shared with any other process, so plain writes cannot race.
+        unsafe {
+            (*hdr).magic = MAGIC;
+            (*hdr).version = LAYOUT_VERSION;
+            (*hdr).nranks = params.nranks as u32;
+            (*hdr).ring_bytes = params.ring_bytes as u64;
+            (*hdr).total_len = layout.total_len as u64;
+            (*hdr).ncpus = params.ncpus as u32;
+            (*hdr).launcher_pid = launcher_pid;
+        }
+        Ok(Segment { map, layout })
+    }
+
+    /// Validates the header of an attached mapping (rank side).
+    pub(crate) fn attach(map: Mapping, expect_size: usize) -> Result<Self> {
+        if map.len() < HEADER_BYTES {
+            return Err(Error::Init(
+                "the shared segment is too small to be a shmpi segment".into(),
+            ));
+        }
+        // SAFETY: the mapping is at least one header long and page aligned; the plain
+        // fields were written before this process existed and never change.
+        let hdr = unsafe { map.base().cast::<Header>().as_ref() };
+        if hdr.magic != MAGIC {
+            return Err(Error::Init(
+                "SHMPI_FD does not refer to a shmpi segment (bad magic number)".into(),
+            ));
+        }
+        if hdr.version != LAYOUT_VERSION {
+            return Err(Error::Init(format!(
+                "the segment has layout version {} but this program was built with shmpi layout \
+                 version {LAYOUT_VERSION}: rebuild the program against the same shmpi as shmrun",
+                hdr.version
+            )));
+        }
+        if hdr.nranks as usize != expect_size {
+            return Err(Error::Init(format!(
+                "SHMPI_SIZE={expect_size} but the segment was made for {} ranks",
+                hdr.nranks
+            )));
+        }
+        let layout = Layout::new(hdr.nranks as usize, hdr.ring_bytes as usize)?;
+        if layout.total_len as u64 != hdr.total_len || layout.total_len > map.len() {
+            return Err(Error::Init(format!(
+                "the segment header is inconsistent (says {} bytes, layout needs {}, mapped {})",
+                hdr.total_len,
+                layout.total_len,
+                map.len()
+            )));
+        }
+        Ok(Segment { map, layout })
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn nranks(&self) -> usize {
+        self.layout.nranks
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: validated in `init`/`attach`; lives as long as `self.map`.
+        unsafe { self.map.base().cast::<Header>().as_ref() }
+    }
+
+    pub(crate) fn ctrl(&self, rank: usize) -> &RankCtrl {
+        assert!(rank < self.layout.nranks);
+        // SAFETY: in bounds by the layout; RankCtrl holds only atomics, valid for any bytes.
+        unsafe {
+            self.map
+                .base()
+                .add(self.layout.ctrl_offset + rank * CTRL_BYTES)
+                .cast::<RankCtrl>()
+                .as_ref()
+        }
+    }
+
+    /// The memory of ring `from -> to`.
+    ///
+    /// # Safety
+    /// The returned `RingMem` is only valid while `self` lives, and the ring protocol
+    /// needs exactly one producer (rank `from`) and one consumer (rank `to`).
+    pub(crate) unsafe fn ring(&self, from: usize, to: usize) -> RingMem {
+        let n = self.layout.nranks;
+        assert!(from < n && to < n);
+        let off = self.layout.rings_offset + (from * n + to) * self.layout.ring_stride;
+        // SAFETY: `off` and the ring after it lie inside the mapping (Layout arithmetic).
+        unsafe {
+            let head = self.map.base().add(off).cast::<RingHead>();
+            let data = self.map.base().add(off + size_of::<RingHead>());
+            RingMem::new(head, data, self.layout.ring_bytes)
+        }
+    }
+
+    // ---- abort word -------------------------------------------------------------
+
+    /// Records the first abort; later ones are ignored. Returns whether this one won.
+    pub(crate) fn set_abort(&self, info: AbortInfo) -> bool {
+        // SYNC POINT abort (Release): everything written before is visible to whoever
+        // sees the abort word.
+        self.header()
+            .abort
+            .compare_exchange(0, info.pack(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub(crate) fn abort_info(&self) -> Option<AbortInfo> {
+        // SYNC POINT abort (Acquire).
+        let w = self.header().abort.load(Ordering::Acquire);
+        if w == 0 { None } else { AbortInfo::unpack(w) }
+    }
+
+    // ---- lifecycle --------------------------------------------------------------
+
+    /// How `rank` has left the job, if it has.
+    pub(crate) fn departed(&self, rank: usize) -> Option<Exit> {
+        let life = &self.ctrl(rank).life;
+        // SYNC POINT state (Acquire): pairs with the Release stores in `set_state` and
+        // `mark_exited`, so every push the rank made before leaving is visible.
+        match life.state.load(Ordering::Acquire) {
+            STATE_FINALIZED => Some(Exit::Finalized),
+            STATE_EXITED => Some(unpack_exit(life.exit.load(Ordering::Relaxed))),
+            _ => None,
+        }
+    }
+
+    /// Claims `rank` for this process. Fails if another process claimed it. The
+    /// returned token is what [`Segment::endpoints`] needs to build the rank's ring ends.
+    pub(crate) fn claim(&self, rank: usize, pid: i32) -> Result<Claim> {
+        if rank >= self.nranks() {
+            return Err(Error::Init(format!(
+                "rank {rank} is outside the job of {} ranks",
+                self.nranks()
+            )));
+        }
+        let life = &self.ctrl(rank).life;
+        if let Err(other) = life
+            .pid
+            .compare_exchange(0, pid, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            return Err(Error::Init(format!(
+                "rank {rank} is already attached by process {other}; each rank may call init once \
+                 (is SHMPI_RANK wrong?)"
+            )));
+        }
+        self.set_state(rank, STATE_ATTACHED);
+        Ok(Claim { rank })
+    }
+
+    /// This rank's producer of every ring `rank -> j` and consumer of every ring
+    /// `i -> rank` (`None` on the diagonal).
+    pub(crate) fn endpoints(
+        self: &std::rc::Rc<Self>,
+        claim: Claim,
+    ) -> (Vec<Option<Producer>>, Vec<Option<Consumer>>) {
+        let me = claim.rank;
+        let n = self.nranks();
+        // SAFETY: the claim proves this process is the only one acting as rank `me`,
+        // and it is consumed here, so each ring end is built once: rank `me` is the one
+        // producer of rings me -> j and the one consumer of rings i -> me. The caller
+        // keeps the segment (an `Rc`) alive at least as long as the ends.
+        unsafe {
+            let prods = (0..n)
+                .map(|j| (j != me).then(|| Producer::new(self.ring(me, j))))
+                .collect();
+            let cons = (0..n)
+                .map(|i| (i != me).then(|| Consumer::new(self.ring(i, me))))
+                .collect();
+            (prods, cons)
+        }
+    }
+
+    pub(crate) fn set_state(&self, rank: usize, state: u32) {
+        // SYNC POINT state (Release).
+        self.ctrl(rank).life.state.store(state, Ordering::Release);
+    }
+
+    pub(crate) fn state(&self, rank: usize) -> u32 {
+        self.ctrl(rank).life.state.load(Ordering::Acquire)
+    }
+
+    /// Launcher: the process of `rank` is gone.
+    pub(crate) fn mark_exited(&self, rank: usize, how: Exit) {
+        let life = &self.ctrl(rank).life;
+        life.exit.store(pack_exit(how), Ordering::Relaxed);
+        // SYNC POINT state (Release).
+        life.state.store(STATE_EXITED, Ordering::Release);
+    }
+}
+
+/// Proof that this process claimed a rank (see [`Segment::claim`]).
+pub(crate) struct Claim {
+    rank: usize,
+}
+
+impl Claim {
+    pub(crate) fn rank(&self) -> usize {
+        self.rank
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abort_info_round_trips() {
+        let a = AbortInfo {
+            kind: AbortKind::RankKilled,
+            rank: 255,
+            value: 9,
+        };
+        assert_eq!(AbortInfo::unpack(a.pack()), Some(a));
+        let b = AbortInfo {
+            kind: AbortKind::RankExited,
+            rank: 3,
+            value: -1,
+        };
+        assert_eq!(AbortInfo::unpack(b.pack()), Some(b));
+    }
+
+    #[test]
+    fn default_rings_keep_256_ranks_within_memory() {
+        let l = Layout::new(256, Layout::default_ring_bytes(256)).unwrap();
+        assert!(l.total_len < 400 << 20, "{} bytes", l.total_len);
+        assert_eq!(Layout::default_ring_bytes(2), 256 << 10);
+        assert!(Layout::default_ring_bytes(64) >= 16 << 10);
+    }
+
+    #[test]
+    fn layout_rejects_bad_parameters() {
+        assert!(Layout::new(0, 4096).is_err());
+        assert!(Layout::new(2, 5000).is_err());
+        assert!(Layout::new(MAX_RANKS + 1, 4096).is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! The only place that talks to the operating system.
+//!
+//! - [`shm`]: an anonymous, sealed `memfd` segment mapped `MAP_SHARED`.
+//! - [`futex`]: wait/wake on a 32-bit word in shared memory, across processes.
+//! - [`proc`]: spawning ranks (fork + exec with a prepared child), CPU affinity.
+//!
+//! Everything here is `unsafe` inside and safe outside.
+
+pub(crate) mod futex;
+pub(crate) mod proc;
+pub(crate) mod shm;

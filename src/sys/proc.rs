@@ -1,0 +1,94 @@
+//! Processes: starting a rank with everything set between fork and exec, and CPU
+//! affinity.
+
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::unistd::Pid;
+
+/// What to set up in the child between fork and exec.
+pub(crate) struct ChildSetup {
+    /// The segment's descriptor: close-on-exec is cleared so the rank inherits it.
+    pub(crate) segment_fd: RawFd,
+    /// Pin the child to this CPU.
+    pub(crate) cpu: Option<usize>,
+    /// The launcher's pid: if the child's parent is no longer this, the launcher died
+    /// before `PR_SET_PDEATHSIG` took effect and the child exits at once.
+    pub(crate) launcher: i32,
+}
+
+/// Spawns `cmd` with the rank set-up applied in the child before exec.
+pub(crate) fn spawn(cmd: &mut Command, setup: ChildSetup) -> std::io::Result<Child> {
+    let ChildSetup {
+        segment_fd,
+        cpu,
+        launcher,
+    } = setup;
+    // SAFETY: the closure runs in the forked child of a possibly multi-threaded parent
+    // and only makes async-signal-safe system calls (fcntl, prctl, getppid,
+    // sched_setaffinity, sigprocmask, _exit); it allocates nothing and takes no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            super::shm::inherit_across_exec(segment_fd)?;
+            // Die with the launcher, so that nothing is left behind if it is killed.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != launcher {
+                libc::_exit(137);
+            }
+            if let Some(cpu) = cpu {
+                let mut set = CpuSet::new();
+                if set.set(cpu).is_ok() {
+                    // Binding is best effort: a cgroup may forbid this CPU.
+                    let _ = sched_setaffinity(Pid::from_raw(0), &set);
+                }
+            }
+            // The launcher blocks the signals it waits for; the rank starts clean.
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// The CPUs this process may run on, in order.
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    match sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => (0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect(),
+        Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+/// Sends `sig` to a process, ignoring a process that is already gone.
+pub(crate) fn signal(pid: i32, sig: Signal) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+}
+
+/// Waits up to `timeout` for one of the (blocked) signals in `set`. `None` on timeout.
+pub(crate) fn wait_signal(set: &SigSet, timeout: std::time::Duration) -> Option<Signal> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` is a valid sigset; a null siginfo pointer is allowed; `ts` lives
+    // across the call.
+    let sig = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    if sig <= 0 {
+        None
+    } else {
+        Signal::try_from(sig).ok()
+    }
+}
