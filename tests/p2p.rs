@@ -1,0 +1,464 @@
+//! Point-to-point messages between real processes started by the real launcher.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{Rng, run_ranks};
+use shmpi::{ANY_SOURCE, ANY_TAG, Communicator, Error};
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Clone)]
+struct Data {
+    a: i64,
+    b: f64,
+}
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Clone)]
+enum Shape {
+    Circle { r: f64 },
+    Rect(u32, u32),
+    Empty,
+}
+
+#[test]
+fn objects_of_every_kind_round_trip() {
+    run_ranks("objects_of_every_kind_round_trip", 2, |w| {
+        let map: HashMap<String, Vec<u32>> = (0..50)
+            .map(|i| (format!("k{i}"), (0..i).collect()))
+            .collect();
+        let shapes = vec![Shape::Circle { r: 1.5 }, Shape::Rect(3, 4), Shape::Empty];
+        if w.rank() == 0 {
+            w.send(&Data { a: 7, b: 3.14 }, 1, 11).unwrap();
+            w.send(&map, 1, 12).unwrap();
+            w.send(&"hello, rank 1".to_string(), 1, 13).unwrap();
+            w.send(&(0..1000u64).collect::<Vec<_>>(), 1, 14).unwrap();
+            w.send(&shapes, 1, 15).unwrap();
+            w.send(&Some((1u8, -2i16)), 1, 16).unwrap();
+        } else {
+            let (d, st) = w.recv_with_status::<Data>(0, 11).unwrap();
+            assert_eq!(d, Data { a: 7, b: 3.14 });
+            assert_eq!((st.source(), st.tag()), (0, 11));
+            assert_eq!(w.recv::<HashMap<String, Vec<u32>>>(0, 12).unwrap(), map);
+            assert_eq!(w.recv::<String>(0, 13).unwrap(), "hello, rank 1");
+            assert_eq!(
+                w.recv::<Vec<u64>>(0, 14).unwrap(),
+                (0..1000).collect::<Vec<_>>()
+            );
+            assert_eq!(w.recv::<Vec<Shape>>(0, 15).unwrap(), shapes);
+            assert_eq!(w.recv::<Option<(u8, i16)>>(0, 16).unwrap(), Some((1, -2)));
+        }
+    });
+}
+
+#[test]
+fn archived_objects_are_read_in_place() {
+    run_ranks("archived_objects_are_read_in_place", 2, |w| {
+        if w.rank() == 0 {
+            w.send(&Data { a: -5, b: 0.25 }, 1, 1).unwrap();
+            w.send(&vec!["x".to_string(), "yz".to_string()], 1, 2)
+                .unwrap();
+        } else {
+            let d = w.recv_archived::<Data>(0, 1).unwrap();
+            assert_eq!((d.a.to_native(), d.b.to_native()), (-5, 0.25));
+            let v = w.recv_archived::<Vec<String>>(0, 2).unwrap();
+            assert_eq!(v.len(), 2);
+            assert_eq!(v[1], "yz");
+        }
+    });
+}
+
+#[test]
+fn arrays_go_into_preallocated_buffers() {
+    run_ranks("arrays_go_into_preallocated_buffers", 2, |w| {
+        if w.rank() == 0 {
+            let xs: Vec<f64> = (0..100).map(|i| i as f64).collect();
+            w.send_slice(&xs, 1, 13).unwrap();
+            w.send_slice(&xs[..10], 1, 13).unwrap();
+            w.send_slice::<u8>(&[], 1, 14).unwrap();
+        } else {
+            let mut buf = vec![0f64; 100];
+            let st = w.recv_into(&mut buf, 0, 13).unwrap();
+            assert_eq!(st.count::<f64>(), Some(100));
+            assert!(buf.iter().enumerate().all(|(i, &x)| x == i as f64));
+            // A shorter message fills a prefix; the status says how much.
+            let mut buf2 = vec![-1f64; 100];
+            let st = w.recv_into(&mut buf2, 0, 13).unwrap();
+            assert_eq!((st.count::<f64>(), st.len()), (Some(10), 80));
+            assert_eq!(buf2[9], 9.0);
+            assert_eq!(buf2[10], -1.0);
+            let (v, st) = w.recv_vec::<u8>(0, 14).unwrap();
+            assert!(v.is_empty() && st.is_empty());
+        }
+    });
+}
+
+#[test]
+fn truncation_and_type_mismatch_are_errors_that_lose_nothing() {
+    run_ranks(
+        "truncation_and_type_mismatch_are_errors_that_lose_nothing",
+        2,
+        |w| {
+            if w.rank() == 0 {
+                w.send_slice(&[1u32, 2, 3, 4], 1, 5).unwrap();
+                w.send(&Data { a: 1, b: 2.0 }, 1, 6).unwrap();
+                w.send_slice(&[7u8; 5], 1, 7).unwrap();
+            } else {
+                let mut short = [0u32; 2];
+                match w.recv_into(&mut short, 0, 5) {
+                    Err(Error::Truncated {
+                        message_len: 16,
+                        buffer_len: 8,
+                        tag: 5,
+                        ..
+                    }) => {}
+                    other => panic!("expected Truncated, got {other:?}"),
+                }
+                let err = w.recv::<String>(0, 6).unwrap_err();
+                let msg = err.to_string();
+                assert!(matches!(err, Error::TypeMismatch { .. }), "{msg}");
+                assert!(
+                    msg.contains("Data") && msg.contains("String"),
+                    "both types named: {msg}"
+                );
+                // 5 bytes are not a whole number of u32s.
+                assert!(matches!(
+                    w.recv_vec::<u32>(0, 7),
+                    Err(Error::ElementSize { .. })
+                ));
+                // Nothing was lost: each message is still there for the right receive.
+                let (v, _) = w.recv_vec::<u32>(0, 5).unwrap();
+                assert_eq!(v, [1, 2, 3, 4]);
+                assert_eq!(w.recv::<Data>(0, 6).unwrap(), Data { a: 1, b: 2.0 });
+                assert_eq!(w.recv_vec::<u8>(0, 7).unwrap().0, [7; 5]);
+                assert_eq!(w.pending_messages(), 0);
+            }
+        },
+    );
+}
+
+#[test]
+fn invalid_ranks_and_tags_name_the_valid_range() {
+    run_ranks("invalid_ranks_and_tags_name_the_valid_range", 3, |w| {
+        let e = w.send(&1u8, 3, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidRank {
+                    rank: 3,
+                    size: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("0..3"), "{e}");
+        assert!(matches!(
+            w.send_slice(&[1u8], -1, 0),
+            Err(Error::InvalidRank { rank: -1, .. })
+        ));
+        assert!(matches!(
+            w.recv::<u8>(-2, 0),
+            Err(Error::InvalidRank { rank: -2, .. })
+        ));
+        let e = w.send(&1u8, 0, -1).unwrap_err();
+        assert!(matches!(e, Error::InvalidTag { tag: -1, .. }), "{e}");
+        assert!(matches!(
+            w.recv::<u8>(0, -7),
+            Err(Error::InvalidTag { tag: -7, .. })
+        ));
+        let mut b = [0u8; 1];
+        assert!(w.recv_into(&mut b, 9, 0).is_err());
+    });
+}
+
+#[test]
+fn wildcard_receives_report_source_and_tag() {
+    run_ranks("wildcard_receives_report_source_and_tag", 8, |w| {
+        let (rank, size) = (w.rank(), w.size());
+        if rank == 0 {
+            let mut seen = vec![0u32; size as usize];
+            for _ in 0..(size - 1) * 3 {
+                let (v, st) = w
+                    .recv_with_status::<(i32, i32)>(ANY_SOURCE, ANY_TAG)
+                    .unwrap();
+                assert_eq!(v, (st.source(), st.tag()));
+                seen[st.source() as usize] += 1;
+            }
+            assert!(seen[1..].iter().all(|&c| c == 3), "{seen:?}");
+        } else {
+            for t in 0..3 {
+                w.send(&(rank, 100 + t), 0, 100 + t).unwrap();
+            }
+        }
+    });
+}
+
+/// MPI's non-overtaking rule: from one sender, a receive gets the earliest matching
+/// message, whatever mix of wildcards and sizes.
+#[test]
+fn messages_between_a_pair_do_not_overtake() {
+    run_ranks("messages_between_a_pair_do_not_overtake", 3, |w| {
+        let n = 3000u32;
+        if w.rank() != 2 {
+            for i in 0..n {
+                let len = [0usize, 8, 1000, 70_000][(i % 4) as usize];
+                let mut v = vec![(i as u8) ^ (w.rank() as u8); len];
+                if len >= 4 {
+                    v[..4].copy_from_slice(&i.to_le_bytes());
+                }
+                w.send_slice(&v, 2, (i % 2) as i32).unwrap();
+            }
+        } else {
+            let mut next = [0u32; 2];
+            for k in 0..2 * n {
+                // Alternate specific and wildcard receives.
+                let mut s = (k % 2) as usize;
+                if next[s] == n {
+                    s = 1 - s;
+                }
+                let src = if k % 3 == 0 { ANY_SOURCE } else { s as i32 };
+                let (v, st) = w.recv_vec::<u8>(src, ANY_TAG).unwrap();
+                let s = st.source() as usize;
+                let i = next[s];
+                next[s] += 1;
+                assert_eq!(st.tag(), (i % 2) as i32);
+                assert_eq!(v.len(), [0usize, 8, 1000, 70_000][(i % 4) as usize]);
+                if v.len() >= 4 {
+                    assert_eq!(
+                        u32::from_le_bytes(v[..4].try_into().unwrap()),
+                        i,
+                        "from {s}"
+                    );
+                }
+            }
+            assert_eq!(next, [n, n]);
+        }
+    });
+}
+
+#[test]
+fn probe_describes_a_message_without_receiving_it() {
+    run_ranks("probe_describes_a_message_without_receiving_it", 2, |w| {
+        if w.rank() == 0 {
+            w.send_slice(&[5u16; 33], 1, 9).unwrap();
+            w.recv::<u8>(1, 1).unwrap();
+            w.send(&1u8, 1, 2).unwrap();
+        } else {
+            let st = w.probe(ANY_SOURCE, ANY_TAG).unwrap();
+            assert_eq!((st.source(), st.tag(), st.count::<u16>()), (0, 9, Some(33)));
+            let st2 = w.iprobe(0, 9).unwrap().expect("still there");
+            assert_eq!(st, st2);
+            assert!(w.iprobe(0, 2).unwrap().is_none());
+            let (v, _) = w.recv_vec::<u16>(0, 9).unwrap();
+            assert_eq!(v, [5; 33]);
+            w.send(&0u8, 0, 1).unwrap();
+            // iprobe polls until the message shows up.
+            let t = std::time::Instant::now();
+            while w.iprobe(0, 2).unwrap().is_none() {
+                assert!(t.elapsed().as_secs() < 30);
+            }
+            w.recv::<u8>(0, 2).unwrap();
+        }
+    });
+}
+
+fn ring_pass(w: &Communicator) {
+    let (rank, size) = (w.rank(), w.size());
+    let right = (rank + 1) % size;
+    let left = (rank + size - 1) % size;
+    // An object around the ring: everyone adds its rank.
+    let total: i64 = if rank == 0 {
+        w.send(&0i64, right, 1).unwrap();
+        w.recv(left, 1).unwrap()
+    } else {
+        let v: i64 = w.recv(left, 1).unwrap();
+        w.send(&(v + rank as i64), right, 1).unwrap();
+        -1
+    };
+    if rank == 0 {
+        assert_eq!(total, (0..size as i64).sum::<i64>());
+    }
+    // sendrecv_slice shifting arrays, 1 KiB and 1 MiB.
+    for len in [1usize << 10, 1 << 20] {
+        let mine = vec![rank as u32; len / 4];
+        let mut got = vec![0u32; len / 4];
+        let st = w
+            .sendrecv_slice(&mine, right, 2, &mut got, left, 2)
+            .unwrap();
+        assert_eq!(st.source(), left);
+        assert!(got.iter().all(|&x| x == left as u32));
+    }
+}
+
+#[test]
+fn ring_pass_works_at_1_rank() {
+    run_ranks("ring_pass_works_at_1_rank", 1, ring_pass);
+}
+
+#[test]
+fn ring_pass_works_at_2_ranks() {
+    run_ranks("ring_pass_works_at_2_ranks", 2, ring_pass);
+}
+
+#[test]
+fn ring_pass_works_at_3_ranks() {
+    run_ranks("ring_pass_works_at_3_ranks", 3, ring_pass);
+}
+
+#[test]
+fn ring_pass_works_at_8_ranks() {
+    run_ranks("ring_pass_works_at_8_ranks", 8, ring_pass);
+}
+
+#[test]
+fn ring_pass_works_at_16_ranks() {
+    run_ranks("ring_pass_works_at_16_ranks", 16, ring_pass);
+}
+
+#[test]
+fn ring_pass_works_at_64_ranks() {
+    run_ranks("ring_pass_works_at_64_ranks", 64, ring_pass);
+}
+
+#[test]
+fn nonblocking_requests_complete_and_return_their_buffers() {
+    run_ranks(
+        "nonblocking_requests_complete_and_return_their_buffers",
+        2,
+        |w| {
+            let peer = 1 - w.rank();
+            // Post receives first, then sends, both sides: a window like osu_bw.
+            let recvs: Vec<_> = (0..64)
+                .map(|i| w.irecv_into(vec![0u64; 4096], peer, i).unwrap())
+                .collect();
+            let sends: Vec<_> = (0..64)
+                .map(|i| {
+                    w.isend_vec(vec![i as u64 + 1000 * w.rank() as u64; 4096], peer, i)
+                        .unwrap()
+                })
+                .collect();
+            let sent = shmpi::wait_all(sends).unwrap();
+            assert_eq!(sent.len(), 64);
+            assert_eq!(
+                sent[3][0],
+                3 + 1000 * w.rank() as u64,
+                "send buffers come back"
+            );
+            for (i, (v, st)) in shmpi::wait_all(recvs).unwrap().into_iter().enumerate() {
+                assert_eq!(st.tag(), i as i32);
+                assert!(v.iter().all(|&x| x == i as u64 + 1000 * peer as u64));
+            }
+            // Objects, wait_any and test.
+            let mut reqs: Vec<_> = (0..5)
+                .map(|t| w.irecv::<String>(peer, 50 + t).unwrap())
+                .collect();
+            for t in (0..5).rev() {
+                w.isend(&format!("msg {t}"), peer, 50 + t)
+                    .unwrap()
+                    .wait()
+                    .unwrap();
+            }
+            let mut got = Vec::new();
+            while !reqs.is_empty() {
+                let (_, (s, st)) = shmpi::wait_any(&mut reqs).unwrap();
+                assert_eq!(s, format!("msg {}", st.tag() - 50));
+                got.push(st.tag());
+            }
+            got.sort();
+            assert_eq!(got, [50, 51, 52, 53, 54]);
+            let mut r = w.irecv::<u8>(peer, 99).unwrap();
+            assert!(!r.test().unwrap() || w.rank() == 0 || true);
+            w.isend_slice(&[9u8], peer, 98).unwrap().wait().unwrap();
+            w.send(&7u8, peer, 99).unwrap();
+            while !r.test().unwrap() {}
+            assert_eq!(r.wait().unwrap().0, 7);
+            assert_eq!(w.recv_vec::<u8>(peer, 98).unwrap().0, [9]);
+        },
+    );
+}
+
+#[test]
+fn dropped_and_forgotten_requests_are_harmless() {
+    run_ranks("dropped_and_forgotten_requests_are_harmless", 2, |w| {
+        let peer = 1 - w.rank();
+        // A dropped receive is cancelled: the message goes to the next receive.
+        drop(w.irecv_into(vec![0u8; 16], peer, 1).unwrap());
+        // A forgotten receive keeps its buffer inside the runtime; nothing dangles.
+        std::mem::forget(w.irecv_into(vec![0u8; 16], peer, 2).unwrap());
+        // A forgotten send still completes.
+        std::mem::forget(w.isend_vec(vec![3u8; 100_000], peer, 3).unwrap());
+        w.send_slice(&[1u8; 8], peer, 1).unwrap();
+        w.send_slice(&[2u8; 8], peer, 2).unwrap();
+        assert_eq!(w.recv_vec::<u8>(peer, 1).unwrap().0, [1; 8]);
+        assert_eq!(w.recv_vec::<u8>(peer, 3).unwrap().0, vec![3u8; 100_000]);
+        // The forgotten receive took tag 2 (as MPI would); a later one does not see it.
+        assert!(w.iprobe(peer, 2).unwrap().is_none());
+    });
+}
+
+#[test]
+fn self_messages_are_delivered() {
+    run_ranks("self_messages_are_delivered", 2, |w| {
+        let me = w.rank();
+        w.send(&"to myself".to_string(), me, 4).unwrap();
+        w.send_slice(&vec![me as u8; 3 << 20], me, 5).unwrap();
+        let r = w.irecv_into(vec![0u8; 3 << 20], me, 5).unwrap();
+        assert_eq!(w.recv::<String>(me, 4).unwrap(), "to myself");
+        assert!(r.wait().unwrap().0.iter().all(|&b| b == me as u8));
+    });
+}
+
+/// Two ranks send each other 64 MiB before either receives: streaming through the
+/// rings while draining them keeps this from deadlocking.
+#[test]
+fn head_to_head_64_mib_exchange_completes() {
+    run_ranks("head_to_head_64_mib_exchange_completes", 2, |w| {
+        let peer = 1 - w.rank();
+        let n = 64 << 20;
+        let mine: Vec<u8> = (0..n)
+            .map(|i| (i as u8).wrapping_mul(3).wrapping_add(w.rank() as u8))
+            .collect();
+        w.send_slice(&mine, peer, 1).unwrap();
+        let (got, _) = w.recv_vec::<u8>(peer, 1).unwrap();
+        assert_eq!(got.len(), n);
+        assert!(
+            got.iter()
+                .enumerate()
+                .all(|(i, &b)| b == (i as u8).wrapping_mul(3).wrapping_add(peer as u8))
+        );
+        // Objects too.
+        let v: Vec<u64> = (0..(8 << 20) / 8).map(|i| i * 7 + peer as u64).collect();
+        w.send(
+            &(0..(8 << 20) / 8)
+                .map(|i| i * 7 + w.rank() as u64)
+                .collect::<Vec<u64>>(),
+            peer,
+            2,
+        )
+        .unwrap();
+        assert_eq!(w.recv::<Vec<u64>>(peer, 2).unwrap(), v);
+    });
+}
+
+#[test]
+fn a_one_gib_message_arrives_intact() {
+    run_ranks("a_one_gib_message_arrives_intact", 2, |w| {
+        let n = 1usize << 30;
+        if w.rank() == 0 {
+            let mut v = vec![0u8; n];
+            let mut rng = Rng(7);
+            for chunk in v.chunks_mut(4096) {
+                chunk[0] = rng.next() as u8;
+            }
+            w.send_slice(&v, 1, 0).unwrap();
+        } else {
+            let (v, st) = w.recv_vec::<u8>(0, 0).unwrap();
+            assert_eq!(st.len(), n);
+            let mut rng = Rng(7);
+            for chunk in v.chunks(4096) {
+                assert_eq!(chunk[0], rng.next() as u8);
+                assert!(chunk[1..].iter().all(|&b| b == 0));
+            }
+        }
+    });
+}
