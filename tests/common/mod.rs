@@ -43,7 +43,10 @@ pub fn run_ranks(name: &str, n: usize, f: impl Fn(&Communicator)) {
 pub fn launch_self(name: &str, n: usize, launcher_args: &[&str]) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(shmrun());
-    cmd.arg("-n").arg(n.to_string()).arg("--timeout").arg("90");
+    cmd.arg("-n").arg(n.to_string());
+    if !launcher_args.contains(&"--timeout") {
+        cmd.arg("--timeout").arg("90");
+    }
     cmd.args(launcher_args);
     cmd.arg(exe).args([
         name,

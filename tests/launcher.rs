@@ -1,0 +1,435 @@
+//! The launcher: exit codes, failures, signals, timeouts, and nothing left behind.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{assert_success, is_child, launch_self, run_with_watchdog, shmrun};
+use shmpi::Error;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Processes (other than us) whose environment has `SHMPI_TEST_CHILD=name`.
+fn leftover_ranks(name: &str) -> Vec<u32> {
+    let needle = format!("SHMPI_TEST_CHILD={name}\0");
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                // Zombies are already dead.
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                if !stat.contains(") Z ") {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    pids
+}
+
+fn dev_shm_entries() -> usize {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn any_program_can_be_launched_with_rank_and_size_in_its_environment() {
+    let mut cmd = Command::new(shmrun());
+    cmd.args([
+        "-np",
+        "3",
+        "--tag-output",
+        "sh",
+        "-c",
+        "echo rank=$SHMPI_RANK size=$SHMPI_SIZE",
+    ]);
+    let out = run_with_watchdog(cmd);
+    assert_success(&out, "sh under shmrun");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for r in 0..3 {
+        assert!(text.contains(&format!("[{r}] rank={r} size=3")), "{text}");
+    }
+}
+
+#[test]
+fn a_missing_program_exits_127_with_a_clear_message() {
+    let out = run_with_watchdog({
+        let mut c = Command::new(shmrun());
+        c.args(["-n", "2", "/no/such/program"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        stderr(&out).contains("/no/such/program") && stderr(&out).contains("not found"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = std::env::temp_dir().join(format!("shmpi-noexec-{}", std::process::id()));
+    std::fs::write(&dir, "#!/bin/sh\n").unwrap();
+    let out = run_with_watchdog({
+        let mut c = Command::new(shmrun());
+        c.arg("-n").arg("2").arg(&dir);
+        c
+    });
+    std::fs::remove_file(&dir).ok();
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        stderr(&out).contains("permission denied"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_launcher_arguments_are_refused() {
+    for args in [
+        &["-n", "0", "true"][..],
+        &["-n", "two", "true"],
+        &["-n", "2"],
+        &["-n", "2", "--timeout", "-1", "true"],
+    ] {
+        let out = run_with_watchdog({
+            let mut c = Command::new(shmrun());
+            c.args(args);
+            c
+        });
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(!stderr(&out).is_empty());
+    }
+}
+
+#[test]
+fn the_failing_ranks_exit_code_becomes_the_jobs() {
+    const NAME: &str = "the_failing_ranks_exit_code_becomes_the_jobs";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 2 {
+            std::process::exit(3);
+        }
+        // The others wait for a message rank 2 will never send: they must be released.
+        let e = w.recv::<u8>(2, 0).unwrap_err();
+        assert!(
+            matches!(e, Error::PeerFailed { rank: 2, .. } | Error::Aborted { .. }),
+            "{e}"
+        );
+        return;
+    }
+    let out = launch_self(NAME, 4, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rank 2") && stderr(&out).contains("exited with code 3"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
+    const NAME: &str = "a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            // Some traffic first, then die without warning.
+            w.send(&1u32, 0, 0).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            let t = shmpi::wtime();
+            // One write per line, so that lines of different ranks do not interleave.
+            eprint!("{}", format!("killing myself at {t:.6}\n"));
+            nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).unwrap();
+        }
+        if w.rank() == 0 {
+            w.recv::<u32>(1, 0).unwrap();
+        }
+        let e = w.recv::<u32>(1, 1).unwrap_err();
+        let t = shmpi::wtime();
+        eprint!("{}", format!("rank {} released at {t:.6}: {e}\n", w.rank()));
+        assert!(
+            matches!(
+                e,
+                Error::PeerFailed {
+                    rank: 1,
+                    how: shmpi::Exit::Signal(9),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        return;
+    }
+    let shm_before = dev_shm_entries();
+    let start = Instant::now();
+    let out = launch_self(NAME, 4, &[]);
+    let elapsed = start.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(128 + 9), "{err}");
+    assert!(err.contains("rank 1") && err.contains("signal 9"), "{err}");
+    // The killed rank's death ends the job well under a second after it.
+    let died: f64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("killing myself at "))
+        .unwrap_or_else(|| panic!("{err}"))
+        .trim()
+        .parse()
+        .unwrap();
+    let released: Vec<f64> = err
+        .lines()
+        .filter_map(|l| l.split(" released at ").nth(1))
+        .map(|l| {
+            l.split(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or_else(|_| panic!("{err}"))
+        })
+        .collect();
+    assert_eq!(released.len(), 3, "every other rank got an error: {err}");
+    let worst = released.iter().map(|t| t - died).fold(0.0, f64::max);
+    eprintln!("peers released {worst:.3} s after the death; job took {elapsed:?}");
+    assert!(worst < 1.0, "peers released {worst} s after the death");
+    assert!(leftover_ranks(NAME).is_empty());
+    assert_eq!(dev_shm_entries(), shm_before, "nothing new in /dev/shm");
+}
+
+#[test]
+fn a_panicking_rank_is_reported_and_the_others_released() {
+    const NAME: &str = "a_panicking_rank_is_reported_and_the_others_released";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 0 {
+            panic!("rank 0 gives up");
+        }
+        assert!(w.recv::<u8>(0, 0).is_err());
+        return;
+    }
+    let out = launch_self(NAME, 3, &[]);
+    assert_eq!(out.status.code(), Some(101), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rank 0"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_rank_that_returns_early_releases_those_waiting_on_it() {
+    const NAME: &str = "a_rank_that_returns_early_releases_those_waiting_on_it";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            w.send(&5u8, 0, 0).unwrap();
+            return; // leaves the job normally, sending nothing more
+        }
+        // The message sent before leaving still arrives...
+        assert_eq!(w.recv::<u8>(1, 0).unwrap(), 5);
+        // ...but nothing else will: a clear error, not a hang.
+        let e = w.recv::<u8>(1, 0).unwrap_err();
+        assert!(matches!(e, Error::PeerFailed { rank: 1, .. }), "{e}");
+        assert!(e.to_string().contains("rank 1"), "{e}");
+        return;
+    }
+    let out = launch_self(NAME, 2, &[]);
+    assert_success(&out, NAME);
+}
+
+#[test]
+fn abort_stops_the_job_with_the_given_code() {
+    const NAME: &str = "abort_stops_the_job_with_the_given_code";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            w.abort(7);
+        }
+        let e = w.recv::<u8>(1, 0).unwrap_err();
+        assert!(
+            e.to_string().contains("abort(7)") || matches!(e, Error::PeerFailed { .. }),
+            "{e}"
+        );
+        return;
+    }
+    let out = launch_self(NAME, 3, &[]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+}
+
+#[test]
+fn timeout_stops_a_stuck_job_and_reports_what_each_rank_waits_on() {
+    const NAME: &str = "timeout_stops_a_stuck_job_and_reports_what_each_rank_waits_on";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        // Both wait for each other: stuck.
+        let _ = w.recv::<u8>(1 - w.rank(), 11);
+        return;
+    }
+    let out = launch_self(NAME, 2, &["--timeout", "1.5"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    assert!(err.contains("timeout"), "{err}");
+    assert!(
+        err.contains("rank 0") && err.contains("recv(source=1, tag=11)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rank 1") && err.contains("recv(source=0, tag=11)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn killing_the_launcher_kills_every_rank() {
+    const NAME: &str = "killing_the_launcher_kills_every_rank";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        let _ = w.recv::<u8>(ANY, 0); // waits forever
+        return;
+    }
+    const ANY: i32 = shmpi::ANY_SOURCE;
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(shmrun())
+        .args(["-n", "3"])
+        .arg(exe)
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SHMPI_TEST_CHILD", NAME)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while leftover_ranks(NAME).len() < 3 {
+        assert!(t.elapsed() < Duration::from_secs(30), "ranks did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let t = Instant::now();
+    while !leftover_ranks(NAME).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "ranks outlived the launcher: {:?}",
+            leftover_ranks(NAME)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_to_the_launcher_is_forwarded_and_ends_the_job() {
+    const NAME: &str = "sigterm_to_the_launcher_is_forwarded_and_ends_the_job";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let _ = u.world().recv::<u8>(shmpi::ANY_SOURCE, 0);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(shmrun());
+    cmd.args(["-n", "2"])
+        .arg(exe)
+        .args([NAME, "--exact", "--nocapture"])
+        .env("SHMPI_TEST_CHILD", NAME);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let t = Instant::now();
+    while leftover_ranks(NAME).len() < 2 {
+        assert!(t.elapsed() < Duration::from_secs(30), "ranks did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "launcher did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(128 + 15));
+    assert!(leftover_ranks(NAME).is_empty());
+}
+
+#[test]
+fn made_up_environment_variables_give_a_clear_init_error() {
+    const NAME: &str = "made_up_environment_variables_give_a_clear_init_error";
+    if is_child(NAME) {
+        let e = shmpi::init().unwrap_err();
+        println!("INIT ERROR: {e}");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for (fd, rank, size, expect) in [
+        ("999", "0", "2", "not an open descriptor"),
+        ("0", "0", "2", "not a shmpi segment"),
+        ("x", "0", "2", "not a non-negative number"),
+        ("3", "5", "2", "not below"),
+    ] {
+        let mut cmd = Command::new(&exe);
+        cmd.args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env("SHMPI_TEST_CHILD", NAME);
+        cmd.env("SHMPI_FD", fd)
+            .env("SHMPI_RANK", rank)
+            .env("SHMPI_SIZE", size);
+        let out = run_with_watchdog(cmd);
+        assert_success(&out, "child with bad environment");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("INIT ERROR") && text.contains(expect),
+            "{expect}: {text}"
+        );
+    }
+    // Only some of the variables set.
+    let mut cmd = Command::new(&exe);
+    cmd.args([NAME, "--exact", "--nocapture"])
+        .env("SHMPI_TEST_CHILD", NAME)
+        .env("SHMPI_RANK", "0");
+    cmd.env_remove("SHMPI_FD").env_remove("SHMPI_SIZE");
+    let out = run_with_watchdog(cmd);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("only some of"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn init_twice_is_an_error_and_a_singleton_works_without_the_launcher() {
+    const NAME: &str = "init_twice_is_an_error_and_a_singleton_works_without_the_launcher";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        assert_eq!((w.rank(), w.size()), (0, 1));
+        w.send(&"self".to_string(), 0, 1).unwrap();
+        assert_eq!(w.recv::<String>(0, 1).unwrap(), "self");
+        assert!(matches!(shmpi::init(), Err(Error::Init(_))));
+        println!("SINGLETON OK");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args([NAME, "--exact", "--nocapture"])
+        .env("SHMPI_TEST_CHILD", NAME);
+    cmd.env_remove("SHMPI_FD")
+        .env_remove("SHMPI_RANK")
+        .env_remove("SHMPI_SIZE");
+    let out = run_with_watchdog(cmd);
+    assert_success(&out, "singleton");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SINGLETON OK"));
+}
