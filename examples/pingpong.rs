@@ -7,8 +7,12 @@
 
 fn main() -> shmpi::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--").collect();
-    let size: usize = args.first().map_or(8, |s| s.parse().expect("SIZE_BYTES must be a number"));
-    let iters: usize = args.get(1).map_or(100_000, |s| s.parse().expect("ITERATIONS must be a number"));
+    let size: usize = args
+        .first()
+        .map_or(8, |s| s.parse().expect("SIZE_BYTES must be a number"));
+    let iters: usize = args
+        .get(1)
+        .map_or(100_000, |s| s.parse().expect("ITERATIONS must be a number"));
     let universe = shmpi::init()?;
     let world = universe.world();
     if world.size() < 2 {
@@ -36,7 +40,10 @@ fn main() -> shmpi::Result<()> {
         }
     }
     let elapsed = shmpi::wtime() - start;
-    assert!(buf.iter().enumerate().all(|(i, &b)| b == i as u8), "payload corrupted");
+    assert!(
+        buf.iter().enumerate().all(|(i, &b)| b == i as u8),
+        "payload corrupted"
+    );
     if rank == 0 {
         let one_way_us = elapsed / iters as f64 / 2.0 * 1e6;
         println!("{size} bytes: {one_way_us:.3} us one-way ({iters} round trips)");

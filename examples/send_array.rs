@@ -22,7 +22,12 @@ fn main() -> shmpi::Result<()> {
             let status = world.recv_into(&mut data, 0, 13)?;
             assert_eq!(status.count::<f64>(), Some(100));
             assert!(data.iter().enumerate().all(|(i, &x)| x == i as f64));
-            println!("rank 1 received {} doubles from rank {}: {:?} ...", 100, status.source(), &data[..5]);
+            println!(
+                "rank 1 received {} doubles from rank {}: {:?} ...",
+                100,
+                status.source(),
+                &data[..5]
+            );
         }
         _ => {}
     }

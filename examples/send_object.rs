@@ -21,7 +21,10 @@ enum Event {
 }
 
 fn expected_map() -> HashMap<String, u32> {
-    [("apples", 3), ("pears", 5)].into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    [("apples", 3), ("pears", 5)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 fn main() -> shmpi::Result<()> {
@@ -31,7 +34,11 @@ fn main() -> shmpi::Result<()> {
         eprintln!("run with at least 2 ranks: shmrun -n 2 --example send_object");
         std::process::exit(2);
     }
-    let events = vec![Event::Start { at: 1 }, Event::Samples(vec![0.5, 1.5]), Event::Stop];
+    let events = vec![
+        Event::Start { at: 1 },
+        Event::Samples(vec![0.5, 1.5]),
+        Event::Stop,
+    ];
     match world.rank() {
         0 => {
             world.send(&Data { a: 7, b: 3.14 }, 1, 11)?;
@@ -52,7 +59,10 @@ fn main() -> shmpi::Result<()> {
             assert_eq!(v.iter().map(|x| x.to_native()).sum::<f64>(), 6.0);
             let got: Vec<Event> = world.recv(0, 11)?;
             assert_eq!(got, events);
-            println!("rank 1 received {data:?}, {map:?}, {text:?}, {} floats and {got:?}", v.len());
+            println!(
+                "rank 1 received {data:?}, {map:?}, {text:?}, {} floats and {got:?}",
+                v.len()
+            );
         }
         _ => {}
     }

@@ -31,7 +31,11 @@ use crate::segment::Bell;
 use crate::sys::futex;
 
 /// Longest single futex sleep; the waiter re-checks aborts and peers after it.
-const SLEEP_SLICE: Duration = Duration::from_millis(20);
+pub(crate) const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// Longest sleep of a rank that waits for ring space: consumers announce freed space
+/// with [`notify_relaxed`], which can miss a sleeper that is announcing itself at the
+/// same instant; the slice bounds that rare delay.
+pub(crate) const SPACE_SLICE: Duration = Duration::from_millis(1);
 
 /// Which phase a blocked call is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +72,10 @@ impl Backoff {
     /// once every `STEPS_PER_CLOCK` steps; in between the last phase holds.
     #[inline]
     pub(crate) fn phase(&mut self) -> Phase {
-        let first = self.calls == 0;
         self.calls = self.calls.wrapping_add(1);
-        if !first && self.calls % STEPS_PER_CLOCK != 0 {
+        if self.calls % STEPS_PER_CLOCK != 0 && (self.start.is_some() || self.spin_ns > 0) {
+            // Spin without reading the clock: a message due within a microsecond must
+            // not wait for a clock read.
             return self.last;
         }
         let now = Instant::now();
@@ -104,13 +109,13 @@ pub(crate) fn yield_now() {
 
 /// Sleeps on `bell` unless `has_work` (evaluated after announcing the sleep) finds
 /// something to do. Returns after a wake, a timeout slice or at once.
-pub(crate) fn sleep(bell: &Bell, has_work: impl FnOnce() -> bool) {
+pub(crate) fn sleep(bell: &Bell, slice: Duration, has_work: impl FnOnce() -> bool) {
     let seq = bell.doorbell.load(Ordering::Acquire);
     bell.sleeping.store(1, Ordering::Relaxed);
     // Orders the `sleeping` store before the re-check's loads (handshake step 2).
     fence(Ordering::SeqCst);
     if !has_work() {
-        futex::wait(&bell.doorbell, seq, SLEEP_SLICE);
+        futex::wait(&bell.doorbell, seq, slice);
     }
     bell.sleeping.store(0, Ordering::Relaxed);
 }
@@ -120,6 +125,16 @@ pub(crate) fn sleep(bell: &Bell, has_work: impl FnOnce() -> bool) {
 pub(crate) fn notify(bell: &Bell) {
     // Orders the caller's publishing store before the `sleeping` load (handshake step 2).
     fence(Ordering::SeqCst);
+    if bell.sleeping.load(Ordering::Relaxed) != 0 {
+        ring(bell);
+    }
+}
+
+/// Wakes the owner of `bell` if it is seen asleep, without ordering the caller's
+/// earlier stores first (no fence): may miss a sleeper that is announcing itself right
+/// now, so only for waits whose sleep is bounded by [`SPACE_SLICE`].
+#[inline]
+pub(crate) fn notify_relaxed(bell: &Bell) {
     if bell.sleeping.load(Ordering::Relaxed) != 0 {
         ring(bell);
     }
@@ -162,7 +177,7 @@ mod tests {
             s.spawn(|| {
                 let t = Instant::now();
                 while !flag.load(Ordering::Acquire) {
-                    sleep(&bell, || flag.load(Ordering::Acquire));
+                    sleep(&bell, SLEEP_SLICE, || flag.load(Ordering::Acquire));
                     assert!(t.elapsed() < Duration::from_secs(5));
                 }
             });

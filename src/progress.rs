@@ -307,8 +307,11 @@ impl Engine {
                 budget -= len;
             }
             if popped {
-                // The sender may sleep waiting for the space we just freed.
-                doorbell::notify(&self.seg.ctrl(src).bell);
+                // The sender may sleep waiting for the space we just freed. No fence
+                // here (this is on every receive's critical path): a sender that
+                // announced its sleep in the same instant is covered by its short
+                // sleep slice (see `doorbell::SPACE_SLICE`).
+                doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
             }
         }
         if !self.pending_dests.is_empty() {
@@ -385,7 +388,13 @@ impl Engine {
                 self.publish_wait(desc);
                 self.check_alive(desc)?;
                 let seg = self.seg.clone();
-                doorbell::sleep(&seg.ctrl(self.me).bell, || self.has_work(desc));
+                // Ring space is announced without a fence: bound the sleep.
+                let slice = if desc.op == WaitOp::Send || !self.pending_dests.is_empty() {
+                    doorbell::SPACE_SLICE
+                } else {
+                    doorbell::SLEEP_SLICE
+                };
+                doorbell::sleep(&seg.ctrl(self.me).bell, slice, || self.has_work(desc));
             }
         }
         Ok(())
