@@ -154,7 +154,7 @@ mod tests {
     fn backoff_moves_through_the_phases_in_order() {
         let mut b = Backoff::new(0, 2_000_000);
         assert_eq!(b.phase(), Phase::Yield);
-        let mut b = Backoff::new(1_000, 1_000);
+        let mut b = Backoff::new(1_000_000, 5_000_000);
         let mut seen = vec![];
         let t = Instant::now();
         while t.elapsed() < Duration::from_millis(50) {
