@@ -1,0 +1,59 @@
+//! The examples run under the real launcher at several N and check their own results.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{assert_success, run_with_watchdog, shmrun};
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` along with the tests.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} not built (cargo test builds examples)", path.display());
+    path
+}
+
+fn run(name: &str, n: usize, args: &[&str]) -> String {
+    let mut cmd = Command::new(shmrun());
+    cmd.arg("-n").arg(n.to_string()).args(["--timeout", "60"]).arg(example(name)).args(args);
+    let out = run_with_watchdog(cmd);
+    assert_success(&out, &format!("example {name} at N={n}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn hello_prints_every_rank_at_several_sizes() {
+    for n in [1, 2, 3, 8, 16] {
+        let out = run("hello", n, &[]);
+        for r in 0..n {
+            assert!(out.contains(&format!("I am rank {r} in group of {n} processes")), "{out}");
+        }
+    }
+}
+
+#[test]
+fn rank_branching_example_runs_at_several_sizes() {
+    for n in [1, 2, 4, 9] {
+        let out = run("ranks", n, &[]);
+        assert!(out.contains(&format!("coordinating {n} ranks")), "{out}");
+    }
+}
+
+#[test]
+fn object_and_array_examples_check_their_results() {
+    for n in [2, 3, 5] {
+        assert!(run("send_object", n, &[]).contains("rank 1 received Data"));
+        assert!(run("send_array", n, &[]).contains("rank 1 received 100 doubles"));
+    }
+}
+
+#[test]
+fn pingpong_reports_a_latency() {
+    for size in ["0", "8", "65536", "3000000"] {
+        let out = run("pingpong", 2, &[size, "200"]);
+        assert!(out.contains("us one-way"), "{out}");
+    }
+}
