@@ -12,6 +12,11 @@
 //!   and the launcher exits with 124 (like `timeout(1)`).
 //! - If the launcher dies, the ranks die with it (`PR_SET_PDEATHSIG`), and the
 //!   segment, a memfd, disappears with the last process that maps it.
+//! - Deadlock: when every live rank has been asleep in a blocking call for
+//!   `SHMPI_DEADLOCK_MS` (default 500 ms) without any of those calls ending, and no ring
+//!   holds a message, nothing can ever release them: the launcher prints who waits on
+//!   whom, stops the job and exits with 120. A rank that computes is not blocked, so
+//!   it never counts as deadlocked.
 //! - A program that cannot be started: a clear message and exit 127, like a shell.
 
 use std::ffi::OsString;
@@ -28,13 +33,16 @@ use nix::unistd::Pid;
 use crate::doorbell;
 use crate::error::{Error, Exit, Result};
 use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
-use crate::segment::{AbortInfo, AbortKind, Layout, Params, Segment};
+use crate::progress::WAIT_NAMES;
+use crate::segment::{AbortInfo, AbortKind, Layout, Params, STATE_ATTACHED, Segment};
 use crate::sys;
 
 /// Exit status when the program cannot be started.
 pub const EXIT_CANNOT_START: i32 = 127;
 /// Exit status when `--timeout` stopped the job.
 pub const EXIT_TIMEOUT: i32 = 124;
+/// Exit status when the launcher found the job deadlocked.
+pub const EXIT_DEADLOCK: i32 = 120;
 
 /// How to bind ranks to CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -208,6 +216,11 @@ fn run(
     let mut stop: Option<(String, i32)> = None; // (report, exit code) for timeout/signal
     let mut kill_at: Option<Instant> = None;
     let mut killed_by_us = 0usize;
+    let deadlock_after = std::env::var("SHMPI_DEADLOCK_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(Duration::from_millis(500), Duration::from_millis);
+    let mut watch = DeadlockWatch::default();
 
     while procs.iter().any(|p| p.exit.is_none()) {
         let now = Instant::now();
@@ -276,6 +289,18 @@ fn run(
                     ),
                     EXIT_TIMEOUT,
                 ));
+                kill_at = Some(Instant::now() + grace);
+            }
+        }
+        if stop.is_none() && first_failure.is_none() && !deadlock_after.is_zero() {
+            if let Some(report) = watch.check(seg, &procs, deadlock_after) {
+                seg.set_abort(AbortInfo {
+                    kind: AbortKind::Deadlock,
+                    rank: 0,
+                    value: 0,
+                });
+                wake_all(seg);
+                stop = Some((report, EXIT_DEADLOCK));
                 kill_at = Some(Instant::now() + grace);
             }
         }
@@ -386,41 +411,145 @@ fn reap_all(procs: &mut [RankProc]) {
     }
 }
 
-/// What each live rank is doing, from the wait descriptions ranks publish.
-pub(crate) fn blocked_report(seg: &Segment, procs: &[RankProc]) -> String {
+/// What rank `r` is blocked on, from the wait description it publishes: `None` if it
+/// is not blocked in shmpi.
+fn blocked_on(seg: &Segment, r: usize) -> Option<(String, u32)> {
+    let w = &seg.ctrl(r).wait;
+    let op = w.op.load(Ordering::Relaxed);
+    if op == 0 {
+        return None;
+    }
+    let peer = w.peer.load(Ordering::Relaxed);
+    let tag = w.tag.load(Ordering::Relaxed);
+    let ctx = w.ctx.load(Ordering::Relaxed);
+    let name = WAIT_NAMES
+        .get(w.name.load(Ordering::Relaxed) as usize)
+        .copied()
+        .unwrap_or(WAIT_NAMES[0]);
+    let peer_s = if peer < 0 {
+        "ANY_SOURCE".to_string()
+    } else {
+        peer.to_string()
+    };
+    let tag_s = if tag < 0 {
+        "ANY_TAG".to_string()
+    } else {
+        tag.to_string()
+    };
+    let on = if ctx == 0 {
+        "world".to_string()
+    } else {
+        format!("communicator context {ctx} (ranks are world ranks)")
+    };
+    let what = match op {
+        1 | 3 => format!("{name}(source={peer_s}, tag={tag_s}) on {on}"),
+        2 => format!(
+            "{name}(dest={peer_s}, tag={tag_s}) on {on}, the ring to rank {peer_s} being full"
+        ),
+        4 => format!("{name} for a request (peer {peer_s}, tag {tag_s}) on {on}"),
+        5 => "finalize, flushing its sends".to_string(),
+        _ => format!("{name} on {on}"),
+    };
+    Some((what, ctx))
+}
+
+/// What each live rank is doing.
+fn blocked_report(seg: &Segment, procs: &[RankProc]) -> String {
     let mut lines = Vec::new();
     for (r, p) in procs.iter().enumerate() {
         if p.exit.is_some() {
             continue;
         }
-        let w = &seg.ctrl(r).wait;
-        let op = w.op.load(Ordering::Relaxed);
-        let peer = w.peer.load(Ordering::Relaxed);
-        let tag = w.tag.load(Ordering::Relaxed);
-        let ctx = w.ctx.load(Ordering::Relaxed);
-        let peer_s = if peer < 0 {
-            "ANY_SOURCE".to_string()
-        } else {
-            peer.to_string()
-        };
-        let tag_s = if tag < 0 {
-            "ANY_TAG".to_string()
-        } else {
-            tag.to_string()
-        };
-        let what = match op {
-            0 => "is running (not blocked in shmpi)".to_string(),
-            1 => format!("waits in recv(source={peer_s}, tag={tag_s}) on context {ctx}"),
-            2 => format!("waits in send(dest={peer_s}, tag={tag_s}) on context {ctx} (ring full)"),
-            3 => format!("waits in probe(source={peer_s}, tag={tag_s}) on context {ctx}"),
-            4 => format!("waits for a request (peer {peer_s}, tag {tag_s}) on context {ctx}"),
-            5 => "is finishing (flushing sends)".to_string(),
-            6 => format!("waits in a collective on context {ctx}"),
-            _ => format!("is in an unknown state {op}"),
+        let what = match blocked_on(seg, r) {
+            Some((w, _)) => format!("waits in {w}"),
+            None => "is running (not blocked in shmpi)".to_string(),
         };
         lines.push(format!("  rank {r} (pid {}) {what}", p.pid));
     }
     lines.join("\n")
+}
+
+/// Watches for a job in which every live rank sleeps in a blocking call that never
+/// ends, with no message in flight.
+#[derive(Default)]
+struct DeadlockWatch {
+    /// (rank, epoch) of every live rank at the first sample of the current stretch.
+    snapshot: Vec<(usize, u64)>,
+    since: Option<Instant>,
+}
+
+impl DeadlockWatch {
+    fn check(&mut self, seg: &Segment, procs: &[RankProc], after: Duration) -> Option<String> {
+        let Some(snap) = Self::sample(seg, procs) else {
+            self.since = None;
+            return None;
+        };
+        if self.since.is_none() || snap != self.snapshot {
+            self.snapshot = snap;
+            self.since = Some(Instant::now());
+            return None;
+        }
+        if self.since.is_some_and(|t| t.elapsed() < after) {
+            return None;
+        }
+        // Confirmed: describe it.
+        let mut waits = Vec::new();
+        let mut colls: Vec<(usize, String, u32)> = Vec::new();
+        for &(r, _) in &self.snapshot {
+            let (what, ctx) = blocked_on(seg, r)?;
+            if seg.ctrl(r).wait.op.load(Ordering::Relaxed)
+                == crate::progress::WaitOp::Collective as u32
+            {
+                colls.push((r, what.clone(), ctx));
+            }
+            waits.push(format!("rank {r} waits in {what}"));
+        }
+        let mut text = format!("shmrun: deadlock: {}", waits.join("; "));
+        let mismatched = colls
+            .iter()
+            .any(|(_, w, c)| colls.iter().any(|(_, w2, c2)| c == c2 && w != w2));
+        if mismatched {
+            text.push_str(
+                "\nshmrun: the ranks called different collectives on the same communicator; every rank \
+                 must call the same collectives in the same order",
+            );
+        }
+        text.push_str(
+            "\nshmrun: every live rank is blocked and no message is in flight that could release any of \
+             them, so none can ever continue; the job was stopped",
+        );
+        Some(text)
+    }
+
+    /// The (rank, epoch) of every live rank if all of them sleep in a blocking call
+    /// and every ring between them is empty; `None` otherwise.
+    fn sample(seg: &Segment, procs: &[RankProc]) -> Option<Vec<(usize, u64)>> {
+        let live: Vec<usize> = (0..procs.len())
+            .filter(|&r| procs[r].exit.is_none())
+            .collect();
+        if live.is_empty() {
+            return None;
+        }
+        let mut snap = Vec::with_capacity(live.len());
+        for &r in &live {
+            let c = seg.ctrl(r);
+            if seg.state(r) != STATE_ATTACHED
+                || c.wait.op.load(Ordering::Relaxed) == 0
+                || c.bell.sleeping.load(Ordering::Relaxed) == 0
+            {
+                return None;
+            }
+            snap.push((r, c.wait.epoch.load(Ordering::Relaxed)));
+        }
+        for &i in &live {
+            for &j in &live {
+                if i != j && !seg.ring_is_empty(i, j) {
+                    return None;
+                }
+            }
+        }
+        Some(snap)
+    }
 }
 
 fn tag_lines(

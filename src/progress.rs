@@ -86,6 +86,43 @@ impl WaitDesc<'_> {
     }
 }
 
+/// Names of blocking operations, published by index for the launcher's reports.
+/// Index 0 is "an operation".
+pub(crate) const WAIT_NAMES: &[&str] = &[
+    "an operation",
+    "recv",
+    "recv_into",
+    "recv_vec",
+    "send",
+    "send_slice",
+    "probe",
+    "wait",
+    "wait_any",
+    "isend",
+    "isend_vec",
+    "isend_slice",
+    "irecv",
+    "irecv_into",
+    "finalize",
+    "barrier",
+    "bcast",
+    "scatter",
+    "gather",
+    "allgather",
+    "alltoall",
+    "reduce",
+    "allreduce",
+    "scan",
+    "exscan",
+    "reduce_scatter",
+    "comm_split",
+    "comm_dup",
+];
+
+fn wait_name_code(name: &str) -> u32 {
+    WAIT_NAMES.iter().position(|&n| n == name).unwrap_or(0) as u32
+}
+
 /// The buffer of the blocking receive in progress, filled straight from the ring.
 pub(crate) struct Direct<'a> {
     pub(crate) m: Matcher,
@@ -413,14 +450,18 @@ impl Engine {
             .store(desc.peer.map_or(-1, |p| p as i32), Ordering::Relaxed);
         w.tag.store(desc.tag, Ordering::Relaxed);
         w.ctx.store(desc.ctx, Ordering::Relaxed);
+        w.name.store(wait_name_code(desc.name), Ordering::Relaxed);
         w.op.store(desc.op as u32, Ordering::Relaxed);
+        w.epoch.fetch_add(1, Ordering::Relaxed);
         self.wait_published = true;
     }
 
     /// Marks the end of a blocked call.
     pub(crate) fn end_wait(&mut self) {
         if self.wait_published {
-            self.seg.ctrl(self.me).wait.op.store(0, Ordering::Relaxed);
+            let w = &self.seg.ctrl(self.me).wait;
+            w.op.store(0, Ordering::Relaxed);
+            w.epoch.fetch_add(1, Ordering::Relaxed);
             self.wait_published = false;
         }
     }

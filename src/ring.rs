@@ -95,6 +95,18 @@ impl RingMem {
     }
 }
 
+impl RingMem {
+    /// Whether no record waits at the consumer's published position. Racy; for
+    /// observers other than the two ends (the launcher's deadlock check).
+    pub(crate) fn is_empty_snapshot(&self) -> bool {
+        // SYNC POINT space (Acquire): the seal at the published head is current.
+        let head = self.head().load(Ordering::Acquire);
+        self.seal(head as usize & (self.cap - 1))
+            .load(Ordering::Acquire)
+            == 0
+    }
+}
+
 /// Header length (seal + words, padded to 16) for `nwords` words.
 #[inline]
 pub(crate) const fn header_len(nwords: usize) -> usize {

@@ -38,7 +38,7 @@ use crate::sys::shm::Mapping;
 /// "shmpi\0seg" in little endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file or in the ring's record format.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// The largest job.
 pub(crate) const MAX_RANKS: usize = 4096;
 
@@ -110,6 +110,11 @@ pub(crate) struct WaitInfo {
     pub(crate) tag: AtomicI32,
     /// Communicator context id.
     pub(crate) ctx: AtomicU32,
+    /// Index of the operation's name in `progress::WAIT_NAMES`.
+    pub(crate) name: AtomicU32,
+    /// Bumped when a blocked call starts waiting and when it ends, so that the
+    /// launcher can tell "still blocked in the same call" from "blocked again".
+    pub(crate) epoch: AtomicU64,
 }
 
 const CTRL_BYTES: usize = 384;
@@ -398,6 +403,13 @@ impl Segment {
             let data = self.map.base().add(off + size_of::<RingHead>());
             RingMem::new(head, data, self.layout.ring_bytes)
         }
+    }
+
+    /// Whether ring `from -> to` holds no unread record (for the launcher's deadlock
+    /// check; a racy snapshot, which the caller confirms over time).
+    pub(crate) fn ring_is_empty(&self, from: usize, to: usize) -> bool {
+        // SAFETY: only reads: the consumer's position and the seal word at it.
+        unsafe { self.ring(from, to).is_empty_snapshot() }
     }
 
     // ---- abort word -------------------------------------------------------------

@@ -12,13 +12,21 @@ fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} not built (cargo test builds examples)", path.display());
+    assert!(
+        path.exists(),
+        "{} not built (cargo test builds examples)",
+        path.display()
+    );
     path
 }
 
 fn run(name: &str, n: usize, args: &[&str]) -> String {
     let mut cmd = Command::new(shmrun());
-    cmd.arg("-n").arg(n.to_string()).args(["--timeout", "60"]).arg(example(name)).args(args);
+    cmd.arg("-n")
+        .arg(n.to_string())
+        .args(["--timeout", "60"])
+        .arg(example(name))
+        .args(args);
     let out = run_with_watchdog(cmd);
     assert_success(&out, &format!("example {name} at N={n}"));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -29,7 +37,10 @@ fn hello_prints_every_rank_at_several_sizes() {
     for n in [1, 2, 3, 8, 16] {
         let out = run("hello", n, &[]);
         for r in 0..n {
-            assert!(out.contains(&format!("I am rank {r} in group of {n} processes")), "{out}");
+            assert!(
+                out.contains(&format!("I am rank {r} in group of {n} processes")),
+                "{out}"
+            );
         }
     }
 }

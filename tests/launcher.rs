@@ -268,8 +268,13 @@ fn timeout_stops_a_stuck_job_and_reports_what_each_rank_waits_on() {
     if is_child(NAME) {
         let u = shmpi::init().unwrap();
         let w = u.world();
-        // Both wait for each other: stuck.
-        let _ = w.recv::<u8>(1 - w.rank(), 11);
+        if w.rank() == 0 {
+            // Computes for ever: not a deadlock, but the job never ends.
+            loop {
+                std::hint::black_box((0..1000u64).sum::<u64>());
+            }
+        }
+        let _ = w.recv::<u8>(0, 11);
         return;
     }
     let out = launch_self(NAME, 2, &["--timeout", "1.5"]);
@@ -277,13 +282,92 @@ fn timeout_stops_a_stuck_job_and_reports_what_each_rank_waits_on() {
     assert_eq!(out.status.code(), Some(124), "{err}");
     assert!(err.contains("timeout"), "{err}");
     assert!(
-        err.contains("rank 0") && err.contains("recv(source=1, tag=11)"),
+        err.contains("rank 0") && err.contains("is running"),
         "{err}"
     );
     assert!(
-        err.contains("rank 1") && err.contains("recv(source=0, tag=11)"),
+        err.contains("rank 1") && err.contains("recv(source=0, tag=11) on world"),
         "{err}"
     );
+}
+
+#[test]
+fn a_deadlock_is_detected_and_explained() {
+    const NAME: &str = "a_deadlock_is_detected_and_explained";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        // Both wait for each other: a classic deadlock.
+        let e = w.recv::<u8>(1 - w.rank(), 11).unwrap_err();
+        assert!(e.to_string().contains("deadlock"), "{e}");
+        return;
+    }
+    let start = Instant::now();
+    let out = launch_self(NAME, 2, &[]);
+    let err = stderr(&out);
+    eprintln!("deadlock reported after {:?}", start.elapsed());
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_DEADLOCK),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "deadlock: rank 0 waits in recv(source=1, tag=11) on world; rank 1 waits in recv(source=0, tag=11) on world"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_slow_rank_that_computes_is_not_a_deadlock() {
+    const NAME: &str = "a_slow_rank_that_computes_is_not_a_deadlock";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        match w.rank() {
+            0 => {
+                // Busy for longer than the deadlock threshold, then sends.
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(1500) {
+                    std::hint::black_box((0..1000u64).sum::<u64>());
+                }
+                for r in 1..w.size() {
+                    w.send(&42u32, r, 0).unwrap();
+                }
+            }
+            _ => assert_eq!(w.recv::<u32>(0, 0).unwrap(), 42),
+        }
+        return;
+    }
+    let out = launch_self(NAME, 3, &[]);
+    assert_success(&out, NAME);
+}
+
+#[test]
+fn a_rank_that_exits_before_init_releases_those_waiting_on_it() {
+    const NAME: &str = "a_rank_that_exits_before_init_releases_those_waiting_on_it";
+    if is_child(NAME) {
+        if std::env::var("SHMPI_RANK").unwrap() == "1" {
+            std::process::exit(0);
+        }
+        let u = shmpi::init().unwrap();
+        let e = u.world().recv::<u8>(1, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::PeerFailed {
+                    rank: 1,
+                    how: shmpi::Exit::Code(0),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        return;
+    }
+    let out = launch_self(NAME, 2, &[]);
+    assert_success(&out, NAME);
 }
 
 #[test]
