@@ -212,8 +212,6 @@ where
 pub(crate) trait PodBuf: std::any::Any {
     fn bytes(&self) -> &[u8];
     fn bytes_mut(&mut self) -> &mut [u8];
-    fn elem_size(&self) -> usize;
-    fn elem_type(&self) -> &'static str;
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
@@ -223,12 +221,6 @@ impl<T: bytemuck::Pod> PodBuf for Vec<T> {
     }
     fn bytes_mut(&mut self) -> &mut [u8] {
         bytemuck::cast_slice_mut(self)
-    }
-    fn elem_size(&self) -> usize {
-        std::mem::size_of::<T>()
-    }
-    fn elem_type(&self) -> &'static str {
-        type_name::<T>()
     }
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self

@@ -89,11 +89,6 @@ impl Backoff {
         };
         self.last
     }
-
-    /// Whether the call has left the spin phase (worth publishing what it waits on).
-    pub(crate) fn is_slow(&self) -> bool {
-        self.last != Phase::Spin
-    }
 }
 
 /// Spin-phase pause.

@@ -27,7 +27,7 @@ impl fmt::Display for Exit {
 }
 
 /// The conventional name of a signal number (`SIGKILL` for 9), or `"?"`.
-pub fn signal_name(sig: i32) -> &'static str {
+pub(crate) fn signal_name(sig: i32) -> &'static str {
     match nix::sys::signal::Signal::try_from(sig) {
         Ok(s) => s.as_str(),
         Err(_) => "?",

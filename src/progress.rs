@@ -293,10 +293,6 @@ impl Engine {
         }
     }
 
-    pub(crate) fn rank(&self) -> usize {
-        self.me
-    }
-
     pub(crate) fn size(&self) -> usize {
         self.n
     }

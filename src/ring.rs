@@ -153,16 +153,19 @@ impl Producer {
     }
 
     /// Buffer size in bytes.
+    #[allow(dead_code)] // used by tests and the in-process benchmarks
     pub(crate) fn capacity(&self) -> usize {
         self.mem.cap
     }
 
     /// The largest payload one record with `nwords` header words can ever hold.
+    #[cfg(test)]
     pub(crate) fn max_payload(&self, nwords: usize) -> usize {
         self.mem.cap - ALIGN - header_len(nwords)
     }
 
     /// Whether the consumer has taken everything pushed so far.
+    #[cfg(test)]
     pub(crate) fn is_drained(&mut self) -> bool {
         self.refresh();
         self.cached_head == self.tail
@@ -400,6 +403,7 @@ impl Drop for HeapRing {
 }
 
 /// A producer and a consumer of a fresh ring of `cap` bytes in heap memory.
+#[allow(dead_code)] // used by tests and the in-process benchmarks
 pub(crate) fn heap_ring(cap: usize) -> (Producer, Consumer) {
     assert!(cap.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap));
     let layout = std::alloc::Layout::from_size_align(128 + cap, 128).expect("ring layout");

@@ -63,8 +63,7 @@ pub(crate) struct Header {
 const _: () = assert!(size_of::<Header>() <= HEADER_BYTES);
 const _: () = assert!(offset_of!(Header, abort) % 128 == 0);
 
-/// The rank has not attached yet.
-pub(crate) const STATE_NEW: u32 = 0;
+// State 0: the rank has not attached yet.
 /// The rank attached and is running.
 pub(crate) const STATE_ATTACHED: u32 = 1;
 /// The rank finished (dropped its Universe): it will not receive any more.
