@@ -1006,7 +1006,9 @@ impl Matching {
                     RecvData::Pod(b)
                 }
                 PostedBuf::Object => {
-                    let mut v = AlignedVec::with_capacity(env.len);
+                    // The length comes from shared memory: do not trust it for a big
+                    // allocation before the bytes arrive.
+                    let mut v = AlignedVec::with_capacity(env.len.min(64 << 20));
                     v.extend_from_slice(chunk);
                     RecvData::Object(v)
                 }
@@ -1130,5 +1132,47 @@ impl Matching {
                 inf.sink = Sink::Discard;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Garbage records (a corrupted or hostile segment) give errors, never a panic, an
+    /// out-of-bounds access or an absurd allocation.
+    #[test]
+    fn garbage_records_are_errors_not_crashes() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let payload = vec![0xabu8; 5000];
+        let mut errors = 0;
+        for _ in 0..20_000 {
+            // Fresh state each round, so queues stay small.
+            let mut m = Matching::default();
+            m.inflight.resize_with(4, || None);
+            for _ in 0..8 {
+                let kind = (next() % 6) as u8;
+                let len = (next() % 5000) as usize;
+                let mut words = [next(), next(), next()];
+                if next() % 2 == 0 {
+                    words[1] %= 10_000; // plausible total lengths too
+                }
+                let rec = Record {
+                    kind,
+                    words,
+                    payload: &payload[..len],
+                };
+                if m.on_record((next() % 4) as usize, rec, &mut None).is_err() {
+                    errors += 1;
+                }
+            }
+        }
+        assert!(errors > 0);
     }
 }
