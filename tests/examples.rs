@@ -34,7 +34,7 @@ fn run(name: &str, n: usize, args: &[&str]) -> String {
 
 #[test]
 fn hello_prints_every_rank_at_several_sizes() {
-    for n in [1, 2, 3, 8, 16] {
+    for n in [1, 2, 3, 8, 16, 64, 256] {
         let out = run("hello", n, &[]);
         for r in 0..n {
             assert!(

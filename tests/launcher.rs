@@ -517,3 +517,78 @@ fn init_twice_is_an_error_and_a_singleton_works_without_the_launcher() {
     assert_success(&out, "singleton");
     assert!(String::from_utf8_lossy(&out.stdout).contains("SINGLETON OK"));
 }
+
+#[test]
+fn the_segment_is_private_to_the_job() {
+    const NAME: &str = "the_segment_is_private_to_the_job";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        println!(
+            "PID {} FD {}",
+            std::process::id(),
+            std::env::var("SHMPI_FD").unwrap()
+        );
+        // Stay alive until the parent has probed us.
+        let _ = u.world().recv::<u8>(0, 0);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let shm_before = dev_shm_entries();
+    let mut child = Command::new(shmrun())
+        .args(["-n", "1", "--timeout", "60"])
+        .arg(exe)
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SHMPI_TEST_CHILD", NAME)
+        .env("SHMPI_DEADLOCK_MS", "0") // it waits on purpose
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut rd = std::io::BufReader::new(child.stdout.take().unwrap());
+    while !line.contains("PID ") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut rd, &mut line).unwrap() > 0,
+            "child said nothing"
+        );
+    }
+    let parts: Vec<&str> = line[line.find("PID ").unwrap()..]
+        .split_whitespace()
+        .collect();
+    let (pid, fd) = (parts[1], parts[3]);
+    // No name in /dev/shm: the segment is an anonymous memfd...
+    assert_eq!(dev_shm_entries(), shm_before);
+    // ...that the rank closed after mapping it, so not even /proc/<pid>/fd shows it...
+    let path = format!("/proc/{pid}/fd/{fd}");
+    let link = std::fs::read_link(&path);
+    assert!(
+        link.as_ref()
+            .map_or(true, |l| !l.to_string_lossy().contains("shmpi")),
+        "{link:?}"
+    );
+    // ...and its mapping can only be reached by the job's own user (or root): another
+    // user is refused.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let seg_line = maps
+        .lines()
+        .find(|l| l.contains("memfd:shmpi"))
+        .expect("segment mapped");
+    let range = seg_line.split_whitespace().next().unwrap();
+    if rustix::process::geteuid().is_root() {
+        use std::os::unix::process::CommandExt;
+        let out = Command::new("cat")
+            .arg(format!("/proc/{pid}/map_files/{range}"))
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "another user could read the segment");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let _ = child.wait();
+}

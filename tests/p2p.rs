@@ -462,3 +462,8 @@ fn a_one_gib_message_arrives_intact() {
         }
     });
 }
+
+#[test]
+fn ring_pass_works_at_256_ranks() {
+    run_ranks("ring_pass_works_at_256_ranks", 256, ring_pass);
+}
