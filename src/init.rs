@@ -50,12 +50,6 @@ impl std::fmt::Debug for Universe {
     }
 }
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        self.finalize();
-    }
-}
-
 /// Joins the job (`MPI_Init`).
 ///
 /// Under `shmrun`, attaches to the launcher's shared segment and checks it (magic

@@ -873,6 +873,13 @@ impl Engine {
     }
 }
 
+impl Drop for Engine {
+    /// The last handle is gone: the rank finishes (`MPI_Finalize`).
+    fn drop(&mut self) {
+        self.finalize();
+    }
+}
+
 /// Pushes as much of a message as the ring takes now. Returns (all pushed, any pushed).
 fn push_message(
     prod: &mut Producer,

@@ -172,6 +172,8 @@ fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
     let shm_before = dev_shm_entries();
     let start = Instant::now();
     let out = launch_self(NAME, 4, &[]);
+    // The same clock as the ranks' wtime (CLOCK_MONOTONIC); the watchdog polls every 10 ms.
+    let launcher_gone = shmpi::wtime();
     let elapsed = start.elapsed();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(128 + 9), "{err}");
@@ -197,8 +199,15 @@ fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
         .collect();
     assert_eq!(released.len(), 3, "every other rank got an error: {err}");
     let worst = released.iter().map(|t| t - died).fold(0.0, f64::max);
-    eprintln!("peers released {worst:.3} s after the death; job took {elapsed:?}");
+    let teardown = launcher_gone - died;
+    eprintln!(
+        "peers released {worst:.3} s and the launcher gone {teardown:.3} s after the death; job took {elapsed:?}"
+    );
     assert!(worst < 1.0, "peers released {worst} s after the death");
+    assert!(
+        teardown < 1.0,
+        "the launcher exited {teardown} s after the death"
+    );
     assert!(leftover_ranks(NAME).is_empty());
     assert_eq!(dev_shm_entries(), shm_before, "nothing new in /dev/shm");
 }
@@ -591,4 +600,46 @@ fn the_segment_is_private_to_the_job() {
     )
     .unwrap();
     let _ = child.wait();
+}
+
+#[test]
+fn ranks_killed_by_segv_or_abort_are_reported_with_their_signal() {
+    const NAME: &str = "ranks_killed_by_segv_or_abort_are_reported_with_their_signal";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            let sig: i32 = std::env::var("SIG").unwrap().parse().unwrap();
+            nix::sys::signal::raise(nix::sys::signal::Signal::try_from(sig).unwrap()).unwrap();
+        }
+        let e = w.recv::<u8>(1, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::PeerFailed {
+                    rank: 1,
+                    how: shmpi::Exit::Signal(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        return;
+    }
+    for (sig, name) in [(11, "SIGSEGV"), (6, "SIGABRT")] {
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = Command::new(shmrun());
+        cmd.args(["-n", "3", "--timeout", "60"])
+            .arg(exe)
+            .args([NAME, "--exact", "--nocapture"]);
+        cmd.env("SHMPI_TEST_CHILD", NAME)
+            .env("SIG", sig.to_string());
+        let out = run_with_watchdog(cmd);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(128 + sig), "{err}");
+        assert!(
+            err.contains(&format!("rank 1 (pid")) && err.contains(name),
+            "{err}"
+        );
+    }
 }
