@@ -609,8 +609,15 @@ fn ranks_killed_by_segv_or_abort_are_reported_with_their_signal() {
         let u = shmpi::init().unwrap();
         let w = u.world();
         if w.rank() == 1 {
-            let sig: i32 = std::env::var("SIG").unwrap().parse().unwrap();
-            nix::sys::signal::raise(nix::sys::signal::Signal::try_from(sig).unwrap()).unwrap();
+            let sig = nix::sys::signal::Signal::try_from(
+                std::env::var("SIG").unwrap().parse::<i32>().unwrap(),
+            )
+            .unwrap();
+            // Rust's runtime handles SIGSEGV (stack overflow detection) and would let a
+            // raised one return: restore the default action, as for a real crash.
+            // SAFETY: resetting a signal to its default action.
+            unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) }.unwrap();
+            nix::sys::signal::raise(sig).unwrap();
         }
         let e = w.recv::<u8>(1, 0).unwrap_err();
         assert!(
