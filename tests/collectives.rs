@@ -486,3 +486,245 @@ fn collectives_match_serial_reference_n16() {
         check_everything,
     );
 }
+
+#[test]
+fn split_groups_run_different_collectives_at_the_same_time() {
+    run_ranks(
+        "split_groups_run_different_collectives_at_the_same_time",
+        7,
+        |w| {
+            let me = w.rank();
+            let color = me % 3;
+            // Keys reverse the order inside each group.
+            let g = w
+                .split(color, -me)
+                .unwrap()
+                .expect("every rank has a color");
+            let members: Vec<i32> = (0..7).filter(|r| r % 3 == color).rev().collect();
+            assert_eq!(g.size() as usize, members.len());
+            assert_eq!(members[g.rank() as usize], me);
+            assert_eq!(g.world_rank(), me);
+            for (i, &m) in members.iter().enumerate() {
+                assert_eq!(g.world_rank_of(i as i32).unwrap(), m);
+            }
+            assert_ne!(g.context_id(), w.context_id());
+            for round in 0..200u64 {
+                match color {
+                    0 => {
+                        let mut out = [0u64; 3];
+                        g.allreduce_into(&[me as u64, round, 1], &mut out, Op::Sum)
+                            .unwrap();
+                        let s: u64 = members.iter().map(|&m| m as u64).sum();
+                        assert_eq!(out, [s, round * members.len() as u64, members.len() as u64]);
+                    }
+                    1 => {
+                        let mut buf = vec![0u64; 5000];
+                        if g.rank() == (round % g.size() as u64) as i32 {
+                            buf.iter_mut()
+                                .enumerate()
+                                .for_each(|(i, x)| *x = i as u64 * round);
+                        }
+                        g.bcast_into(&mut buf, (round % g.size() as u64) as i32)
+                            .unwrap();
+                        assert!(buf.iter().enumerate().all(|(i, &x)| x == i as u64 * round));
+                    }
+                    _ => {
+                        let all: Vec<i32> = g.allgather(&me).unwrap();
+                        assert_eq!(all, members);
+                    }
+                }
+            }
+            // Undefined color: no communicator.
+            let odd = w
+                .split(if me % 2 == 1 { 0 } else { shmpi::UNDEFINED }, 0)
+                .unwrap();
+            assert_eq!(odd.is_some(), me % 2 == 1);
+            if let Some(o) = odd {
+                assert_eq!(o.size(), 3);
+                o.barrier().unwrap();
+            }
+            w.barrier().unwrap();
+        },
+    );
+}
+
+#[test]
+fn dup_traffic_is_isolated_from_the_parent() {
+    run_ranks("dup_traffic_is_isolated_from_the_parent", 3, |w| {
+        let d = w.dup().unwrap();
+        assert_eq!((d.rank(), d.size()), (w.rank(), w.size()));
+        assert_ne!(d.context_id(), w.context_id());
+        let me = w.rank();
+        // Same source and tag on both: each receive gets its own communicator's message.
+        if me == 0 {
+            d.send(&"dup".to_string(), 1, 5).unwrap();
+            w.send(&"world".to_string(), 1, 5).unwrap();
+        } else if me == 1 {
+            let a: String = w.recv(0, 5).unwrap();
+            let b: String = d.recv(0, 5).unwrap();
+            assert_eq!((a.as_str(), b.as_str()), ("world", "dup"));
+        }
+        // Interleaved collectives on parent and dup with different roots and data.
+        for i in 0..100 {
+            let mut a = [if me == 0 { i } else { -1 }];
+            let mut b = [if me == 2 { -i } else { -1 }];
+            w.bcast_into(&mut a, 0).unwrap();
+            d.bcast_into(&mut b, 2).unwrap();
+            assert_eq!((a[0], b[0]), (i, -i));
+        }
+        // A collective on the dup while a p2p message waits on the parent.
+        if me == 2 {
+            w.send_slice(&[42u32], 0, 9).unwrap();
+        }
+        d.barrier().unwrap();
+        if me == 0 {
+            let mut x = [0u32];
+            w.recv_into(&mut x, 2, 9).unwrap();
+            assert_eq!(x[0], 42);
+        }
+        w.barrier().unwrap();
+    });
+}
+
+#[test]
+fn thousands_of_communicators_created_and_freed_do_not_exhaust_the_segment() {
+    run_ranks(
+        "thousands_of_communicators_created_and_freed_do_not_exhaust_the_segment",
+        3,
+        |w| {
+            // More than the pool holds (at most 4096 areas), so a leak would fail.
+            for i in 0..5000 {
+                let d = w.dup().unwrap();
+                if i % 2 == 0 {
+                    d.barrier().unwrap();
+                } else {
+                    let mut x = [0u64; 40_000]; // through the data slots
+                    d.allreduce_in_place(&mut x, Op::Sum).unwrap();
+                }
+                if i % 500 == 0 {
+                    let s = w.split(w.rank() % 2, 0).unwrap().unwrap();
+                    s.barrier().unwrap();
+                }
+            }
+            w.barrier().unwrap();
+            // Every rank has dropped its handles; the pool is back to empty.
+            let mut x = [w.communicators_in_use() as u64];
+            w.allreduce_in_place(&mut x, Op::Max).unwrap();
+            assert!(x[0] <= 1, "{} communicator areas still in use", x[0]);
+        },
+    );
+}
+
+fn is_usage(r: &shmpi::Result<impl std::fmt::Debug>, words: &[&str]) -> bool {
+    match r {
+        Err(Error::Usage(m)) => words.iter().all(|w| m.contains(w)),
+        _ => false,
+    }
+}
+
+#[test]
+fn misuse_is_an_error_not_a_hang() {
+    run_ranks("misuse_is_an_error_not_a_hang", 3, |w| {
+        let me = w.rank();
+        // Different collectives at the same point: both sides name both calls.
+        let d = w.dup().unwrap();
+        let r = if me == 0 {
+            let mut out = [0.0];
+            d.allreduce_into(&[1.0], &mut out, Op::Sum).map(|_| ())
+        } else {
+            let mut out = [0.0; 3];
+            d.allgather_into(&[1.0], &mut out)
+        };
+        assert!(
+            is_usage(&r, &["allreduce_into", "allgather_into", "mismatched"]),
+            "rank {me}: {r:?}"
+        );
+        // The communicator is unusable afterwards, and says so.
+        assert!(is_usage(&d.barrier(), &["failed"]));
+        drop(d);
+
+        // Mismatched counts across ranks.
+        let d = w.dup().unwrap();
+        let len = if me == 1 { 4 } else { 3 };
+        let mut out = vec![0i32; len];
+        let r = d.allreduce_into(&vec![1i32; len], &mut out, Op::Sum);
+        assert!(is_usage(&r, &["count=3", "count=4"]), "rank {me}: {r:?}");
+        drop(d);
+
+        // Mismatched roots.
+        let d = w.dup().unwrap();
+        let mut buf = [0u8; 8];
+        let root = if me == 2 { 1 } else { 0 };
+        let r = d.bcast_into(&mut buf, root);
+        // Rank 2 waits for rank 1, which called it with root 0.
+        if me == 2 {
+            assert!(is_usage(&r, &["root=0", "root=1"]), "rank {me}: {r:?}");
+        } else {
+            assert!(r.is_ok(), "rank {me}: {r:?}");
+        }
+        drop(d);
+
+        // Root out of range, local length errors: reported before anything is sent.
+        let mut buf = [0u8; 8];
+        assert!(matches!(
+            w.bcast_into(&mut buf, 3),
+            Err(Error::InvalidRank {
+                rank: 3,
+                size: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            w.reduce_into(&[1], &mut [0], Op::Sum, -1),
+            Err(Error::InvalidRank { .. })
+        ));
+        let mut small = [0i64; 2];
+        assert!(is_usage(
+            &w.allgather_into(&[1i64], &mut small),
+            &["allgather_into", "2", "3"]
+        ));
+        assert!(is_usage(
+            &w.alltoall_into(&[1i64; 4], &mut [0; 4]),
+            &["alltoall_into"]
+        ));
+        assert!(is_usage(
+            &w.allreduce_into(&[1.0f32], &mut [0.0], Op::BitAnd),
+            &["BitAnd", "f32"]
+        ));
+
+        // Objects of different types.
+        let d = w.dup().unwrap();
+        if me == 0 {
+            d.bcast(Some(7u64), 0).unwrap();
+        } else {
+            let r = d.bcast::<String>(None, 0);
+            assert!(
+                matches!(r, Err(Error::TypeMismatch { .. })),
+                "rank {me}: {r:?}"
+            );
+        }
+        drop(d);
+
+        // The world is still fine.
+        w.barrier().unwrap();
+        let mut x = [me];
+        w.allreduce_in_place(&mut x, Op::Sum).unwrap();
+        assert_eq!(x[0], 3);
+    });
+}
+
+#[test]
+fn a_dead_rank_fails_the_collective_instead_of_hanging() {
+    run_ranks(
+        "a_dead_rank_fails_the_collective_instead_of_hanging",
+        3,
+        |w| {
+            w.barrier().unwrap();
+            if w.rank() == 2 {
+                std::process::exit(0); // leaves without finalizing
+            }
+            let r = w.barrier();
+            assert!(matches!(r, Err(Error::PeerFailed { rank: 2, .. })), "{r:?}");
+        },
+    );
+}
