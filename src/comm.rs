@@ -12,7 +12,7 @@
 //! the call keeps draining incoming rings). `recv`, `probe`, `wait` block until their
 //! message arrives, the job aborts, or the peer they wait on leaves the job.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use bytemuck::Pod;
@@ -88,21 +88,50 @@ pub struct Communicator {
 
 pub(crate) struct CommInner {
     pub(crate) eng: Rc<RefCell<Engine>>,
-    /// Context id of point-to-point traffic; collectives use `ctx | COLL_BIT`.
+    /// Context id of point-to-point traffic (collectives use the area below, not
+    /// messages).
     pub(crate) ctx: u32,
     pub(crate) group: Rc<Group>,
     /// This process's rank in `group`.
     pub(crate) rank: usize,
+    /// The process's collective state (data slot bookkeeping).
+    pub(crate) coll: Rc<crate::collective::Proc>,
+    /// This communicator's collective area; dropping the last handle frees it.
+    pub(crate) area: Rc<crate::collective::Area>,
+    /// The next collective step (see `collective/mod.rs`).
+    pub(crate) step: Cell<u64>,
+    /// A collective failed part-way: the ranks are out of step.
+    pub(crate) broken: Cell<bool>,
 }
 
 impl Communicator {
-    pub(crate) fn new(eng: Rc<RefCell<Engine>>, ctx: u32, group: Rc<Group>, rank: usize) -> Self {
+    /// The world communicator of this process (context 0, area 0).
+    pub(crate) fn new_world(eng: Rc<RefCell<Engine>>, group: Rc<Group>, rank: usize) -> Self {
+        let seg = eng.borrow().segment().clone();
+        let me = group.ranks[rank];
+        let coll = crate::collective::Proc::new(seg.clone(), me);
+        let area = crate::collective::Area::new(seg, 0, group.clone(), rank, false);
+        Self::with_parts(eng, 0, group, rank, coll, area)
+    }
+
+    pub(crate) fn with_parts(
+        eng: Rc<RefCell<Engine>>,
+        ctx: u32,
+        group: Rc<Group>,
+        rank: usize,
+        coll: Rc<crate::collective::Proc>,
+        area: Rc<crate::collective::Area>,
+    ) -> Self {
         Communicator {
             inner: Rc::new(CommInner {
                 eng,
                 ctx,
                 group,
                 rank,
+                coll,
+                area,
+                step: Cell::new(1),
+                broken: Cell::new(false),
             }),
         }
     }

@@ -135,6 +135,19 @@ pub(crate) fn notify_relaxed(bell: &Bell) {
     }
 }
 
+/// Wakes the owners of `bells` that sleep, with one fence for all of them. Call after
+/// publishing a change (a collective arrival) that any of them may wait for.
+#[inline]
+pub(crate) fn notify_many<'a>(bells: impl Iterator<Item = &'a Bell>) {
+    // Orders the caller's publishing store before the `sleeping` loads (handshake step 2).
+    fence(Ordering::SeqCst);
+    for bell in bells {
+        if bell.sleeping.load(Ordering::Relaxed) != 0 {
+            ring(bell);
+        }
+    }
+}
+
 /// Unconditionally wakes the owner of `bell` (used for aborts).
 pub(crate) fn ring(bell: &Bell) {
     bell.doorbell.fetch_add(1, Ordering::Release);

@@ -114,7 +114,7 @@ fn attach_or_singleton() -> Result<Universe> {
     let claim = seg.claim(rank, pid)?;
     let n = seg.nranks();
     let eng = Rc::new(RefCell::new(Engine::new(seg, claim)));
-    let world = Communicator::new(eng, 0, Rc::new(Group::world(n)), rank);
+    let world = Communicator::new_world(eng, Rc::new(Group::world(n)), rank);
     Ok(Universe {
         world,
         _not_send: PhantomData,

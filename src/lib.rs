@@ -61,6 +61,7 @@
 
 #[allow(unsafe_code)]
 mod codec;
+mod collective;
 mod comm;
 mod doorbell;
 mod envelope;
@@ -75,9 +76,13 @@ mod ring;
 #[allow(unsafe_code)]
 mod segment;
 #[allow(unsafe_code)]
+mod shmcoll;
+#[allow(unsafe_code)]
 mod sys;
 
 pub use codec::{Access, Archived, Decode, Encode};
+pub use collective::comms::UNDEFINED;
+pub use collective::op::{DoubleInt, FloatInt, IntInt, LongInt, Op, ReduceOp, Reducible};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, Exit, Result};
 pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};

@@ -410,6 +410,18 @@ impl Engine {
     /// One idle step of a blocked call: spin, yield or sleep, checking in the slower
     /// phases that the job and the peers the call depends on are alive.
     pub(crate) fn idle(&mut self, b: &mut Backoff, desc: &WaitDesc<'_>) -> Result<()> {
+        self.idle_until(b, desc, &|| false)
+    }
+
+    /// Like [`idle`](Self::idle) for a call that also waits for a condition outside the
+    /// rings (a collective's arrival counters): `ready` is re-checked after announcing
+    /// a sleep, so a peer that changes it and then rings the doorbell cannot be missed.
+    pub(crate) fn idle_until(
+        &mut self,
+        b: &mut Backoff,
+        desc: &WaitDesc<'_>,
+        ready: &dyn Fn() -> bool,
+    ) -> Result<()> {
         match b.phase() {
             Phase::Spin => doorbell::pause(),
             Phase::Yield => {
@@ -427,7 +439,7 @@ impl Engine {
                 } else {
                     doorbell::SLEEP_SLICE
                 };
-                doorbell::sleep(&seg.ctrl(self.me).bell, slice, || self.has_work(desc));
+                doorbell::sleep(&seg.ctrl(self.me).bell, slice, || ready() || self.has_work(desc));
             }
         }
         Ok(())

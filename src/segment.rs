@@ -8,6 +8,9 @@
 //! rings_offset        ring (i -> j) for every ordered pair, at
 //!                     rings_offset + (i * N + j) * ring_stride:
 //!                     RingHead (128 bytes: the consumer's position) + ring_bytes of data
+//! coll_offset         the collective area (`shmcoll.rs`): a pool header (context-id
+//!                     counter), `areas` communicator areas of N member blocks
+//!                     (256 bytes each), then one data slot of `slot_bytes` per rank
 //! ```
 //!
 //! Everything is `#[repr(C)]` and pointer-free; sizes and alignments are asserted at
@@ -38,7 +41,7 @@ use crate::sys::shm::Mapping;
 /// "shmpi\0seg" in little endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file or in the ring's record format.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// The largest job.
 pub(crate) const MAX_RANKS: usize = 4096;
 
@@ -241,6 +244,12 @@ pub(crate) struct Layout {
     pub(crate) ctrl_offset: usize,
     pub(crate) rings_offset: usize,
     pub(crate) ring_stride: usize,
+    /// Start of the collective area (see `shmcoll.rs`).
+    pub(crate) coll_offset: usize,
+    /// Communicator areas in the pool.
+    pub(crate) areas: usize,
+    /// Bytes of each rank's collective data slot (two halves).
+    pub(crate) slot_bytes: usize,
     pub(crate) total_len: usize,
 }
 
@@ -263,17 +272,24 @@ impl Layout {
         let ctrl_offset = HEADER_BYTES;
         let rings_offset = (ctrl_offset + nranks * CTRL_BYTES).next_multiple_of(4096);
         let ring_stride = size_of::<RingHead>() + ring_bytes;
-        let total_len = nranks
+        let coll_offset = nranks
             .checked_mul(nranks)
             .and_then(|p| p.checked_mul(ring_stride))
             .and_then(|r| r.checked_add(rings_offset))
-            .ok_or_else(|| Error::Usage("segment size overflows".into()))?;
+            .ok_or_else(|| Error::Usage("segment size overflows".into()))?
+            .next_multiple_of(4096);
+        let areas = crate::shmcoll::pool_areas(nranks);
+        let slot_bytes = crate::shmcoll::slot_bytes(nranks);
+        let total_len = coll_offset + crate::shmcoll::coll_bytes(nranks, areas, slot_bytes);
         Ok(Layout {
             nranks,
             ring_bytes,
             ctrl_offset,
             rings_offset,
             ring_stride,
+            coll_offset,
+            areas,
+            slot_bytes,
             total_len,
         })
     }
@@ -409,6 +425,17 @@ impl Segment {
     pub(crate) fn ring_is_empty(&self, from: usize, to: usize) -> bool {
         // SAFETY: only reads: the consumer's position and the seal word at it.
         unsafe { self.ring(from, to).is_empty_snapshot() }
+    }
+
+    /// A pointer `off` bytes into the collective area, valid for `len` bytes.
+    pub(crate) fn coll_ptr(&self, off: usize, len: usize) -> std::ptr::NonNull<u8> {
+        let start = self.layout.coll_offset + off;
+        assert!(
+            start + len <= self.layout.total_len,
+            "collective area access out of bounds"
+        );
+        // SAFETY: in bounds of the mapping (asserted above, total_len <= mapping length).
+        unsafe { self.map.base().add(start) }
     }
 
     // ---- abort word -------------------------------------------------------------

@@ -1,0 +1,761 @@
+//! Collective operations through shared memory, not through point-to-point messages.
+//!
+//! Families, one file each: [`slices`] (plain data, `MPI_Bcast` ... `MPI_Allgatherv`),
+//! [`objects`] (rkyv objects, mpi4py's lowercase collectives), [`comms`] (`dup`,
+//! `split`, freeing), [`op`] (reduction operations).
+//!
+//! # The protocol
+//!
+//! Every communicator owns an *area* in the segment (`shmcoll.rs`): one member block
+//! per rank with an arrival counter `arrive`, the signature of the call (kind, root,
+//! element size, op, count), and two small inline buffers; and every world rank owns a
+//! *data slot* of two halves, shared by all its communicators.
+//!
+//! A collective call is a fixed sequence of *steps*, numbered per communicator and
+//! the same on every member (the count follows from the arguments, which the first
+//! step checks). At step `t` a rank
+//! 1. writes the data it publishes for this step into inline buffer `t % 2` of its
+//!    member block (small) or into half `t % 2` of its data slot (large),
+//! 2. stores `arrive = t` (Release) and wakes the members that sleep,
+//! 3. waits until each rank it reads from has `arrive >= t` (Acquire), checking at the
+//!    first step that it called the same collective with matching arguments,
+//! 4. reads (copies, reduces) what it needs, and goes on to step `t + 1`.
+//!
+//! Reuse: a rank's reads of step-`t` data happen before its arrival at `t + 1` and
+//! before the `done = t` it stores at the end of every call. So before a rank writes a
+//! buffer last used at step `s`, it waits until every member of the communicator that
+//! step belonged to has `arrive > s` or `done >= s`. In a sequence of calls on one
+//! communicator this holds already (the ranks move in lockstep and each step waits
+//! for the previous one); across communicators the `done` word says it.
+//!
+//! Algorithms (bounded by copies, not by message counts):
+//! - barrier: one step, every rank waits for every arrival; no data;
+//! - bcast, scatter(v): the root writes once, the others copy out, pipelined through
+//!   the two halves for data larger than a half;
+//! - gather(v), allgather(v), alltoall, scan, exscan, reduce_scatter_block, small
+//!   reduce/allreduce: every rank publishes its contribution and each reads (and
+//!   reduces, in rank order) what it needs;
+//! - large reduce/allreduce: per chunk, a shared-memory reduce-scatter (each rank
+//!   reduces its part of the chunk across all contributions and publishes it) then
+//!   an allgather (or a gather to the root), two steps per chunk.
+//!
+//! Waiting uses the engine's spin -> yield -> futex sleep backoff and keeps draining
+//! the point-to-point rings (`Engine::progress`), and checks the abort word and the
+//! peer waited on (`WaitOp::Collective`), so a dead rank is `Error::PeerFailed`, not
+//! a hang. No user closure runs while the engine is borrowed.
+//!
+//! After a collective fails (a mismatch, a dead peer) the communicator cannot be used
+//! for collectives any more: later calls are `Error::Usage`.
+
+pub(crate) mod comms;
+pub(crate) mod objects;
+pub(crate) mod op;
+pub(crate) mod slices;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use bytemuck::Pod;
+
+use crate::comm::CommInner;
+use crate::doorbell;
+use crate::error::{Error, Result};
+use crate::matching::Group;
+use crate::progress::{WaitDesc, WaitOp};
+use crate::segment::Segment;
+use crate::shmcoll::{self, CollShm, INLINE_BYTES, INLINE_WORDS, Member};
+
+/// What a collective call is, for the signature check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Barrier = 1,
+    Bcast,
+    Scatter,
+    Gather,
+    Allgather,
+    Alltoall,
+    Reduce,
+    Allreduce,
+    Scan,
+    Exscan,
+    ReduceScatterBlock,
+    Gatherv,
+    Scatterv,
+    Allgatherv,
+    BcastObj,
+    ScatterObj,
+    GatherObj,
+    AllgatherObj,
+    AlltoallObj,
+    ReduceObj,
+    AllreduceObj,
+    ScanObj,
+    ExscanObj,
+    Dup,
+    Split,
+}
+
+impl Kind {
+    fn from_u8(v: u8) -> Option<Kind> {
+        use Kind::*;
+        const ALL: [Kind; 25] = [
+            Barrier,
+            Bcast,
+            Scatter,
+            Gather,
+            Allgather,
+            Alltoall,
+            Reduce,
+            Allreduce,
+            Scan,
+            Exscan,
+            ReduceScatterBlock,
+            Gatherv,
+            Scatterv,
+            Allgatherv,
+            BcastObj,
+            ScatterObj,
+            GatherObj,
+            AllgatherObj,
+            AlltoallObj,
+            ReduceObj,
+            AllreduceObj,
+            ScanObj,
+            ExscanObj,
+            Dup,
+            Split,
+        ];
+        ALL.iter().copied().find(|k| *k as u8 == v)
+    }
+
+    fn name(self) -> &'static str {
+        use Kind::*;
+        match self {
+            Barrier => "barrier",
+            Bcast => "bcast_into",
+            Scatter => "scatter_into",
+            Gather => "gather_into",
+            Allgather => "allgather_into",
+            Alltoall => "alltoall_into",
+            Reduce => "reduce_into",
+            Allreduce => "allreduce_into",
+            Scan => "scan_into",
+            Exscan => "exscan_into",
+            ReduceScatterBlock => "reduce_scatter_block_into",
+            Gatherv => "gatherv_into",
+            Scatterv => "scatterv_into",
+            Allgatherv => "allgatherv_into",
+            BcastObj => "bcast",
+            ScatterObj => "scatter",
+            GatherObj => "gather",
+            AllgatherObj => "allgather",
+            AlltoallObj => "alltoall",
+            ReduceObj => "reduce",
+            AllreduceObj => "allreduce",
+            ScanObj => "scan",
+            ExscanObj => "exscan",
+            Dup => "dup",
+            Split => "split",
+        }
+    }
+
+    fn rooted(self) -> bool {
+        use Kind::*;
+        matches!(
+            self,
+            Bcast
+                | Scatter
+                | Gather
+                | Reduce
+                | Gatherv
+                | Scatterv
+                | BcastObj
+                | ScatterObj
+                | GatherObj
+                | ReduceObj
+        )
+    }
+}
+
+/// Count value meaning "not compared across ranks" (variable-size calls).
+pub(crate) const ANY_COUNT: u64 = u64::MAX;
+/// Op code of a user closure (cannot be compared across ranks).
+pub(crate) const OP_CLOSURE: u8 = 0xff;
+/// Op code of calls without an op.
+pub(crate) const OP_NONE: u8 = 0;
+
+/// The signature of a call: what every rank must agree on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sig {
+    pub(crate) kind: Kind,
+    pub(crate) op: u8,
+    pub(crate) elem: u16,
+    pub(crate) root: u32,
+}
+
+impl Sig {
+    fn pack(self) -> u64 {
+        (self.kind as u64) << 56
+            | (self.op as u64) << 48
+            | (self.elem as u64) << 32
+            | self.root as u64
+    }
+
+    fn unpack(w: u64) -> Option<Sig> {
+        Some(Sig {
+            kind: Kind::from_u8((w >> 56) as u8)?,
+            op: (w >> 48) as u8,
+            elem: (w >> 32) as u16,
+            root: w as u32,
+        })
+    }
+
+    fn describe(self, count: u64) -> String {
+        let mut s = format!("{}(", self.kind.name());
+        let mut parts = vec![];
+        if self.kind.rooted() {
+            parts.push(format!("root={}", self.root));
+        }
+        if count != ANY_COUNT {
+            parts.push(format!("count={count}"));
+        }
+        if self.elem != 0 {
+            parts.push(format!("{}-byte elements", self.elem));
+        }
+        if self.op != OP_NONE {
+            parts.push(format!("op={}", op::op_name(self.op)));
+        }
+        s.push_str(&parts.join(", "));
+        s.push(')');
+        s
+    }
+}
+
+/// Per-process collective state, shared by all communicators of the process.
+pub(crate) struct Proc {
+    pub(crate) seg: Rc<Segment>,
+    /// World rank of this process.
+    pub(crate) me: usize,
+    /// Last use of each half of this rank's data slot.
+    halves: RefCell<[Option<HalfUse>; 2]>,
+}
+
+struct HalfUse {
+    area: Rc<Area>,
+    step: u64,
+}
+
+impl Proc {
+    pub(crate) fn new(seg: Rc<Segment>, me: usize) -> Rc<Self> {
+        Rc::new(Proc {
+            seg,
+            me,
+            halves: RefCell::new([None, None]),
+        })
+    }
+
+    pub(crate) fn shm(&self) -> CollShm<'_> {
+        CollShm::new(&self.seg)
+    }
+}
+
+/// This process's handle on a communicator area. The last handle gives the area back.
+pub(crate) struct Area {
+    seg: Rc<Segment>,
+    pub(crate) idx: usize,
+    group: Rc<Group>,
+    /// This process's rank in `group`.
+    me: usize,
+    /// Per member: the largest `arrive` value seen.
+    seen: Vec<Cell<u64>>,
+    /// Step of the last use of each inline buffer by this rank.
+    inline_last: [Cell<u64>; 2],
+    owned: bool,
+}
+
+impl Area {
+    pub(crate) fn new(
+        seg: Rc<Segment>,
+        idx: usize,
+        group: Rc<Group>,
+        me: usize,
+        owned: bool,
+    ) -> Rc<Self> {
+        let n = group.size();
+        Rc::new(Area {
+            seg,
+            idx,
+            group,
+            me,
+            seen: (0..n).map(|_| Cell::new(0)).collect(),
+            inline_last: [Cell::new(0), Cell::new(0)],
+            owned,
+        })
+    }
+
+    fn member<'a>(&self, shm: &CollShm<'a>, j: usize) -> &'a Member {
+        shm.member(self.idx, j)
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        if self.owned {
+            CollShm::new(&self.seg).release_area(self.idx);
+        }
+    }
+}
+
+/// One collective call in progress on one communicator.
+pub(crate) struct Coll<'c> {
+    c: &'c CommInner,
+    shm: CollShm<'c>,
+    name: &'static str,
+    first: u64,
+    next: u64,
+    sig: Sig,
+    count: u64,
+    finished: bool,
+}
+
+impl<'c> Coll<'c> {
+    /// Starts a call. `count` is compared across ranks unless it is [`ANY_COUNT`].
+    pub(crate) fn begin(c: &'c CommInner, sig: Sig, count: u64) -> Result<Self> {
+        if c.broken.get() {
+            return Err(Error::Usage(format!(
+                "{}: an earlier collective on this communicator (context {}) failed, so its ranks \
+                 are out of step; it cannot be used for collectives any more",
+                sig.kind.name(),
+                c.ctx
+            )));
+        }
+        let first = c.step.get();
+        Ok(Coll {
+            c,
+            shm: c.coll.shm(),
+            name: sig.kind.name(),
+            first,
+            next: first,
+            sig,
+            count,
+            finished: false,
+        })
+    }
+
+    pub(crate) fn n(&self) -> usize {
+        self.c.group.size()
+    }
+
+    pub(crate) fn me(&self) -> usize {
+        self.c.rank
+    }
+
+    fn world(&self, j: usize) -> usize {
+        self.c.group.ranks[j]
+    }
+
+    fn area(&self) -> &Area {
+        &self.c.area
+    }
+
+    fn line(&self, j: usize) -> &'c shmcoll::Line {
+        &self.area().member(&self.shm, j).line
+    }
+
+    /// Bytes per round of the slot path.
+    pub(crate) fn half_bytes(&self) -> usize {
+        self.shm.half_bytes()
+    }
+
+    /// Arrives at the next step (publishing everything written for it) and wakes
+    /// members that sleep. Returns the step.
+    fn arrive(&mut self) -> u64 {
+        let t = self.next;
+        self.next += 1;
+        let l = self.line(self.me());
+        if t == self.first {
+            shmcoll::write_sig(l, t, self.sig.pack(), self.count);
+        }
+        // SYNC POINT arrive (Release): the inline words and slot bytes of step t.
+        l.arrive.store(t, Ordering::Release);
+        let me_w = self.c.coll.me;
+        let seg = &self.c.coll.seg;
+        doorbell::notify_many(
+            self.c
+                .group
+                .ranks
+                .iter()
+                .filter(|&&w| w != me_w)
+                .map(|&w| &*seg.ctrl(w).bell),
+        );
+        t
+    }
+
+    /// Waits until member `j` has arrived at `step`; at the call's first step also
+    /// checks that `j` called the same collective with matching arguments.
+    fn wait(&self, j: usize, step: u64) -> Result<()> {
+        if j == self.me() {
+            return Ok(());
+        }
+        let seen = &self.area().seen[j];
+        if seen.get() < step {
+            let line = self.line(j);
+            // SYNC POINT arrive (Acquire).
+            let v = line.arrive.load(Ordering::Acquire);
+            if v >= step {
+                seen.set(v);
+            } else {
+                let ready = || line.arrive.load(Ordering::Acquire) >= step;
+                self.block(Some(self.world(j)), &self.c.group, &ready)?;
+                seen.set(line.arrive.load(Ordering::Acquire));
+            }
+        }
+        if step == self.first {
+            self.check_sig(j)?;
+        }
+        Ok(())
+    }
+
+    fn check_sig(&self, j: usize) -> Result<()> {
+        let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
+            return Ok(()); // j has moved on to a later call: it checked this one
+        };
+        let theirs = Sig::unpack(sig);
+        let same = theirs == Some(self.sig)
+            && (count == self.count || count == ANY_COUNT || self.count == ANY_COUNT);
+        if same {
+            return Ok(());
+        }
+        let other = match theirs {
+            Some(s) => s.describe(count),
+            None => format!("an unknown collective (signature {sig:#x})"),
+        };
+        Err(Error::Usage(format!(
+            "mismatched collective calls on a communicator of {} ranks (context {}): this rank \
+             ({}) called {} but rank {j} called {}; every rank must call the same collectives \
+             in the same order with matching roots, counts, types and ops",
+            self.n(),
+            self.c.ctx,
+            self.me(),
+            self.sig.describe(self.count),
+            other
+        )))
+    }
+
+    /// Blocks until `ready`, draining the rings and watching `peer` (a world rank).
+    fn block(&self, peer: Option<usize>, group: &Group, ready: &dyn Fn() -> bool) -> Result<()> {
+        let mut eng = self.c.eng.try_borrow_mut().map_err(|_| {
+            Error::Usage(format!(
+                "{}: called while this rank's engine is busy (from inside a reduction op?)",
+                self.name
+            ))
+        })?;
+        let desc = WaitDesc {
+            op: WaitOp::Collective,
+            name: self.name,
+            peer,
+            tag: -1,
+            ctx: self.c.ctx,
+            group,
+        };
+        let mut b = eng.backoff();
+        let r = loop {
+            if let Err(e) = eng.progress(None) {
+                break Err(e);
+            }
+            if ready() {
+                break Ok(());
+            }
+            if let Err(e) = eng.idle_until(&mut b, &desc, ready) {
+                break Err(e);
+            }
+        };
+        eng.end_wait();
+        r
+    }
+
+    /// Waits until every member of `area` but this rank has finished reading what was
+    /// published at step `s`.
+    fn wait_readers(&self, area: &Area, s: u64) -> Result<()> {
+        for j in 0..area.group.size() {
+            if j == area.me || area.seen[j].get() > s {
+                continue;
+            }
+            let m = area.member(&self.shm, j);
+            // SYNC POINT arrive / SYNC POINT done (Acquire).
+            let ok = || {
+                m.line.arrive.load(Ordering::Acquire) > s
+                    || m.done.done.load(Ordering::Acquire) >= s
+            };
+            if !ok() {
+                self.block(Some(area.group.ranks[j]), &area.group, &ok)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` (at most `INLINE_BYTES`) as this rank's inline data of the next
+    /// step.
+    fn put_inline(&mut self, bytes: &[u8]) -> Result<()> {
+        let t = self.next;
+        let p = (t & 1) as usize;
+        let last = self.area().inline_last[p].get();
+        if last != 0 {
+            self.wait_readers(self.area(), last)?;
+        }
+        shmcoll::write_inline(&self.line(self.me()).inline[p], bytes);
+        self.area().inline_last[p].set(t);
+        Ok(())
+    }
+
+    /// Reads member `j`'s inline data of step `t`.
+    fn get_inline(&self, j: usize, t: u64) -> [u64; INLINE_WORDS] {
+        let mut buf = [0u64; INLINE_WORDS];
+        shmcoll::read_inline(&self.line(j).inline[(t & 1) as usize], &mut buf);
+        buf
+    }
+
+    /// Claims the half of this rank's data slot for the next step (half `t % 2`),
+    /// waiting until the readers of its previous contents are done. Returns the half.
+    fn take_half(&mut self) -> Result<usize> {
+        let t = self.next;
+        let h = (t & 1) as usize;
+        let prev = self.c.coll.halves.borrow_mut()[h].take();
+        if let Some(u) = prev {
+            if let Err(e) = self.wait_readers(&u.area, u.step) {
+                self.c.coll.halves.borrow_mut()[h] = Some(u);
+                return Err(e);
+            }
+        }
+        self.c.coll.halves.borrow_mut()[h] = Some(HalfUse {
+            area: self.c.area.clone(),
+            step: t,
+        });
+        Ok(h)
+    }
+
+    fn write_half(&self, h: usize, off: usize, bytes: &[u8]) {
+        self.shm.slot_write(self.c.coll.me, h, off, bytes);
+    }
+
+    fn read_half<R>(
+        &self,
+        j: usize,
+        h: usize,
+        off: usize,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        self.shm.slot_read(self.world(j), h, off, len, f)
+    }
+
+    /// Ends the call successfully.
+    pub(crate) fn finish(mut self) {
+        self.end(false);
+    }
+
+    fn end(&mut self, failed: bool) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if self.next == self.first {
+            // Every call makes at least one step, so that ranks stay in lockstep.
+            self.arrive();
+        }
+        let done = if failed { u64::MAX } else { self.next - 1 };
+        // SYNC POINT done (Release): this rank's reads of the call are over.
+        self.area()
+            .member(&self.shm, self.me())
+            .done
+            .done
+            .store(done, Ordering::Release);
+        self.c.step.set(self.next);
+        if failed {
+            self.c.broken.set(true);
+        }
+    }
+
+    /// A barrier: one step, every rank waits for every other.
+    pub(crate) fn sync_all(&mut self) -> Result<()> {
+        let t = self.arrive();
+        for j in 0..self.n() {
+            self.wait(j, t)?;
+        }
+        Ok(())
+    }
+
+    /// Moves data in rounds: every rank publishes `mine`; `max_len` is the longest
+    /// `mine` of any rank (the same value on every rank); rounds split data at multiples
+    /// of `unit` (the element size); `need(j)` is the byte range of
+    /// rank j's data this rank reads (`None`: nothing, and no wait on j). `sink(j, off,
+    /// bytes)` gets the pieces, in rank order within each round.
+    pub(crate) fn exchange(
+        &mut self,
+        mine: &[u8],
+        max_len: usize,
+        unit: usize,
+        need: &dyn Fn(usize) -> Option<(usize, usize)>,
+        sink: &mut dyn FnMut(usize, usize, &[u8]),
+    ) -> Result<()> {
+        debug_assert!(mine.len() <= max_len);
+        let inline = max_len <= INLINE_BYTES;
+        let chunk = if inline {
+            INLINE_BYTES
+        } else {
+            let h = self.half_bytes();
+            h - h % unit.max(1)
+        };
+        let rounds = max_len.div_ceil(chunk).max(1);
+        let n = self.n();
+        let me = self.me();
+        let needs: Vec<Option<(usize, usize)>> = (0..n).map(need).collect();
+        for i in 0..rounds {
+            let off = i * chunk;
+            let lo = off.min(mine.len());
+            let hi = (off + chunk).min(mine.len());
+            let t = self.next;
+            if hi > lo {
+                if inline {
+                    self.put_inline(&mine[lo..hi])?;
+                } else {
+                    let h = self.take_half()?;
+                    self.write_half(h, 0, &mine[lo..hi]);
+                }
+            }
+            self.arrive();
+            for (j, nd) in needs.iter().enumerate() {
+                let Some((s, e)) = *nd else { continue };
+                let ps = s.max(off);
+                let pe = e.min(off + chunk);
+                if j == me {
+                    if pe > ps {
+                        sink(j, ps, &mine[ps..pe]);
+                    }
+                    continue;
+                }
+                if pe <= ps && i > 0 {
+                    continue;
+                }
+                self.wait(j, t)?;
+                if pe <= ps {
+                    continue;
+                }
+                if inline {
+                    let buf = self.get_inline(j, t);
+                    let b: &[u8] = bytemuck::cast_slice(&buf);
+                    sink(j, ps, &b[ps - off..pe - off]);
+                } else {
+                    self.read_half(j, (t & 1) as usize, ps - off, pe - ps, |b| sink(j, ps, b));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every rank's `u64` (one inline step): lengths before a variable-size exchange.
+    pub(crate) fn allgather_u64(&mut self, v: u64) -> Result<Vec<u64>> {
+        let mut out = vec![0u64; self.n()];
+        self.exchange(&v.to_le_bytes(), 8, 8, &|_| Some((0, 8)), &mut |j, _, b| {
+            out[j] = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        })?;
+        Ok(out)
+    }
+
+    /// Large reduce/allreduce: per chunk, a shared-memory reduce-scatter then an
+    /// allgather (`deliver`: every rank) or a gather to `root`. `input` is this rank's
+    /// contribution (`None`: in place, `buf` holds it); `buf` receives the result where
+    /// delivered. `apply(acc, x)` folds `x` into `acc` (in rank order).
+    pub(crate) fn reduce_rs<T: Pod>(
+        &mut self,
+        input: Option<&[T]>,
+        buf: &mut [T],
+        count: usize,
+        root: Option<usize>,
+        apply: &mut dyn FnMut(&mut [T], &[T]),
+    ) -> Result<()> {
+        let sz = std::mem::size_of::<T>();
+        let n = self.n();
+        let me = self.me();
+        let per = (self.half_bytes() / sz).max(1);
+        let deliver = root.is_none_or(|r| r == me);
+        let part = |p: usize, m: usize| (p * m / n, (p + 1) * m / n);
+        let mut acc: Vec<T> = Vec::with_capacity(per / n + 1);
+        let mut base = 0;
+        while base < count {
+            let m = per.min(count - base);
+            // Step 1: publish this chunk of my contribution.
+            let t1 = self.next;
+            let h1 = self.take_half()?;
+            {
+                let src = match input {
+                    Some(s) => &s[base..base + m],
+                    None => &buf[base..base + m],
+                };
+                self.write_half(h1, 0, bytemuck::cast_slice(src));
+            }
+            self.arrive();
+            for j in 0..n {
+                self.wait(j, t1)?;
+            }
+            // Reduce my part of the chunk across all contributions, in rank order.
+            let (ps, pe) = part(me, m);
+            acc.clear();
+            for j in 0..n {
+                self.read_half(j, h1, ps * sz, (pe - ps) * sz, |b| {
+                    let x: &[T] = bytemuck::cast_slice(b);
+                    if j == 0 {
+                        acc.extend_from_slice(x);
+                    } else {
+                        apply(&mut acc, x);
+                    }
+                });
+            }
+            // Step 2: publish my reduced part; gather the others'.
+            let t2 = self.next;
+            let h2 = self.take_half()?;
+            self.write_half(h2, ps * sz, bytemuck::cast_slice(&acc));
+            if deliver {
+                buf[base + ps..base + pe].copy_from_slice(&acc);
+            }
+            self.arrive();
+            if deliver {
+                for j in 0..n {
+                    if j == me {
+                        continue;
+                    }
+                    self.wait(j, t2)?;
+                    let (qs, qe) = part(j, m);
+                    let dst = &mut buf[base + qs..base + qe];
+                    self.read_half(j, h2, qs * sz, (qe - qs) * sz, |b| {
+                        dst.copy_from_slice(bytemuck::cast_slice(b))
+                    });
+                }
+            }
+            base += m;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Coll<'_> {
+    fn drop(&mut self) {
+        // Dropped without `finish`: the call failed part-way.
+        self.end(true);
+    }
+}
+
+/// Calls `f` with `bytes` seen as `&[T]`, copying them first if they are not aligned
+/// for `T`.
+pub(crate) fn typed<T: Pod, R>(bytes: &[u8], f: impl FnOnce(&[T]) -> R) -> R {
+    match bytemuck::try_cast_slice::<u8, T>(bytes) {
+        Ok(s) => f(s),
+        Err(_) => {
+            let mut v = vec![T::zeroed(); bytes.len() / std::mem::size_of::<T>()];
+            bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
+            f(&v)
+        }
+    }
+}

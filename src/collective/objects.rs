@@ -1,0 +1,312 @@
+//! Collectives on objects (mpi4py's lowercase `bcast`, `gather`, `allreduce` ...):
+//! values are archived with rkyv, their bytes move through the shared collective
+//! area like slices do (lengths first, then the bytes, pipelined), and each receiver
+//! validates and deserializes what it gets. Reductions with a closure gather the
+//! contributions and fold them in rank order, `c0 op c1 op ... op c(n-1)`, outside any
+//! runtime borrow, so the closure may use the communicator (but not start another
+//! collective on it).
+
+use rkyv::util::AlignedVec;
+
+use super::slices::sig;
+use super::{ANY_COUNT, Coll, Kind, OP_CLOSURE, OP_NONE};
+use crate::codec::{self, Decode, Encode};
+use crate::comm::{Communicator, Rank};
+use crate::error::{Error, Result};
+
+fn decode_from<T: Decode>(bytes: &AlignedVec, src: usize) -> Result<T> {
+    if let Some((_, name)) = codec::split(bytes) {
+        if name != codec::type_name::<T>() {
+            return Err(Error::TypeMismatch {
+                source_rank: src as i32,
+                tag: -1,
+                sent: name.to_string(),
+                expected: codec::type_name::<T>(),
+            });
+        }
+    }
+    codec::decode::<T>(bytes, src as i32, -1)
+}
+
+/// Every rank publishes `mine`; this rank collects the bytes of the ranks `want`
+/// selects (lengths are exchanged first).
+fn collect(c: &mut Coll<'_>, mine: &[u8], want: &dyn Fn(usize) -> bool) -> Result<Vec<AlignedVec>> {
+    let lens = c.allgather_u64(mine.len() as u64)?;
+    let max = lens.iter().copied().max().unwrap_or(0) as usize;
+    let mut out: Vec<AlignedVec> = (0..c.n()).map(|_| AlignedVec::new()).collect();
+    c.exchange(
+        mine,
+        max,
+        1,
+        &|j| want(j).then_some((0, lens[j] as usize)),
+        &mut |j, _, b| out[j].extend_from_slice(b),
+    )?;
+    Ok(out)
+}
+
+/// Every rank publishes a table of `n + 1` byte offsets and the concatenated bytes;
+/// this rank reads piece `me` of the tables of the ranks `from` selects.
+fn pieces(
+    c: &mut Coll<'_>,
+    table: &[u64],
+    bytes: &[u8],
+    from: &dyn Fn(usize) -> bool,
+) -> Result<Vec<AlignedVec>> {
+    let n = c.n();
+    let me = c.me();
+    let tb = (n + 1) * 8;
+    let mut tables = vec![vec![0u64; n + 1]; n];
+    c.exchange(
+        bytemuck::cast_slice(table),
+        tb,
+        8,
+        &|j| from(j).then_some((0, tb)),
+        &mut |j, off, b| {
+            let t: &mut [u8] = bytemuck::cast_slice_mut(&mut tables[j]);
+            t[off..off + b.len()].copy_from_slice(b)
+        },
+    )?;
+    let max = tables.iter().map(|t| t[n]).max().unwrap_or(0) as usize;
+    let mut out: Vec<AlignedVec> = (0..n).map(|_| AlignedVec::new()).collect();
+    c.exchange(
+        bytes,
+        max,
+        1,
+        &|j| from(j).then_some((tables[j][me] as usize, tables[j][me + 1] as usize)),
+        &mut |j, _, b| out[j].extend_from_slice(b),
+    )?;
+    Ok(out)
+}
+
+fn encode_all<T: Encode>(values: &[T]) -> Result<(Vec<u64>, Vec<u8>)> {
+    let mut table = vec![0u64];
+    let mut bytes = Vec::new();
+    for v in values {
+        bytes.extend_from_slice(&codec::encode(v)?);
+        table.push(bytes.len() as u64);
+    }
+    Ok((table, bytes))
+}
+
+fn fold<T>(mut it: impl Iterator<Item = T>, op: impl Fn(&T, &T) -> T) -> Option<T> {
+    let first = it.next()?;
+    Some(it.fold(first, |a, b| op(&a, &b)))
+}
+
+impl Communicator {
+    /// Broadcasts an object from `root` (mpi4py `comm.bcast(obj, root)`; `MPI_Bcast`).
+    /// The root passes `Some(value)` and gets it back; the others pass `None`.
+    pub fn bcast<T: Encode + Decode>(&self, value: Option<T>, root: Rank) -> Result<T> {
+        let r = self.check_root(root)?;
+        let me = self.inner.rank;
+        if me == r && value.is_none() {
+            return Err(Error::Usage("bcast: the root must pass Some(value)".into()));
+        }
+        let bytes = match (&value, me == r) {
+            (Some(v), true) => codec::encode(v)?,
+            _ => AlignedVec::new(),
+        };
+        let mut c = Coll::begin(&self.inner, sig(Kind::BcastObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let mut len = [0u8; 8];
+        let mine = (bytes.len() as u64).to_le_bytes();
+        c.exchange(
+            if me == r { &mine } else { &[] },
+            8,
+            8,
+            &|j| (j == r && me != r).then_some((0, 8)),
+            &mut |_, _, b| len.copy_from_slice(b),
+        )?;
+        let len = u64::from_le_bytes(len) as usize;
+        let mut out = AlignedVec::new();
+        c.exchange(
+            &bytes,
+            if me == r { bytes.len() } else { len },
+            1,
+            &|j| (j == r && me != r).then_some((0, len)),
+            &mut |_, _, b| out.extend_from_slice(b),
+        )?;
+        c.finish();
+        match value {
+            Some(v) if me == r => Ok(v),
+            _ => decode_from(&out, r),
+        }
+    }
+
+    /// Sends `values[i]` from the root to rank `i` (mpi4py `comm.scatter`;
+    /// `MPI_Scatter`). The root passes `Some` of one value per rank, the others `None`.
+    pub fn scatter<T: Encode + Decode>(&self, values: Option<&[T]>, root: Rank) -> Result<T> {
+        let r = self.check_root(root)?;
+        let me = self.inner.rank;
+        let n = self.inner.group.size();
+        let (table, bytes) = if me == r {
+            match values {
+                Some(v) if v.len() == n => encode_all(v)?,
+                Some(v) => {
+                    return Err(Error::Usage(format!(
+                        "scatter: the root passed {} values for {n} ranks",
+                        v.len()
+                    )));
+                }
+                None => {
+                    return Err(Error::Usage(
+                        "scatter: the root must pass Some(values)".into(),
+                    ));
+                }
+            }
+        } else {
+            (vec![], vec![])
+        };
+        let mut c = Coll::begin(&self.inner, sig(Kind::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let got = pieces(&mut c, &table, &bytes, &|j| j == r)?;
+        c.finish();
+        decode_from(&got[r], r)
+    }
+
+    /// Collects every rank's object at the root, in rank order (mpi4py `comm.gather`;
+    /// `MPI_Gather`): `Some(values)` at the root, `None` elsewhere.
+    pub fn gather<T: Encode + Decode>(&self, value: &T, root: Rank) -> Result<Option<Vec<T>>> {
+        let r = self.check_root(root)?;
+        let me = self.inner.rank;
+        let bytes = codec::encode(value)?;
+        let mut c = Coll::begin(&self.inner, sig(Kind::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let got = collect(&mut c, &bytes, &|_| me == r)?;
+        c.finish();
+        if me != r {
+            return Ok(None);
+        }
+        got.iter()
+            .enumerate()
+            .map(|(j, b)| decode_from(b, j))
+            .collect::<Result<Vec<T>>>()
+            .map(Some)
+    }
+
+    /// Collects every rank's object at every rank, in rank order (mpi4py
+    /// `comm.allgather`; `MPI_Allgather`).
+    pub fn allgather<T: Encode + Decode>(&self, value: &T) -> Result<Vec<T>> {
+        let bytes = codec::encode(value)?;
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::AllgatherObj, 0, 0, OP_NONE),
+            ANY_COUNT,
+        )?;
+        let got = collect(&mut c, &bytes, &|_| true)?;
+        c.finish();
+        got.iter()
+            .enumerate()
+            .map(|(j, b)| decode_from(b, j))
+            .collect()
+    }
+
+    /// Sends `values[j]` to rank `j` and returns what each rank sent to this one, in
+    /// rank order (mpi4py `comm.alltoall`; `MPI_Alltoall`).
+    pub fn alltoall<T: Encode + Decode>(&self, values: &[T]) -> Result<Vec<T>> {
+        let n = self.inner.group.size();
+        if values.len() != n {
+            return Err(Error::Usage(format!(
+                "alltoall: {} values passed for {n} ranks",
+                values.len()
+            )));
+        }
+        let (table, bytes) = encode_all(values)?;
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::AlltoallObj, 0, 0, OP_NONE),
+            ANY_COUNT,
+        )?;
+        let got = pieces(&mut c, &table, &bytes, &|_| true)?;
+        c.finish();
+        got.iter()
+            .enumerate()
+            .map(|(j, b)| decode_from(b, j))
+            .collect()
+    }
+
+    /// Combines every rank's object with `op`, in rank order, at the root (mpi4py
+    /// `comm.reduce(obj, op, root)`; `MPI_Reduce`): `Some` at the root, `None` elsewhere.
+    pub fn reduce<T: Encode + Decode>(
+        &self,
+        value: &T,
+        op: impl Fn(&T, &T) -> T,
+        root: Rank,
+    ) -> Result<Option<T>> {
+        let r = self.check_root(root)?;
+        let me = self.inner.rank;
+        let bytes = codec::encode(value)?;
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::ReduceObj, r, 0, OP_CLOSURE),
+            ANY_COUNT,
+        )?;
+        let got = collect(&mut c, &bytes, &|_| me == r)?;
+        c.finish();
+        if me != r {
+            return Ok(None);
+        }
+        let vals = got
+            .iter()
+            .enumerate()
+            .map(|(j, b)| decode_from(b, j))
+            .collect::<Result<Vec<T>>>()?;
+        Ok(fold(vals.into_iter(), op))
+    }
+
+    /// Combines every rank's object with `op`, in rank order, at every rank (mpi4py
+    /// `comm.allreduce(obj, op)`; `MPI_Allreduce`): `world.allreduce(&x, |a, b| a + b)`.
+    pub fn allreduce<T: Encode + Decode>(&self, value: &T, op: impl Fn(&T, &T) -> T) -> Result<T> {
+        let bytes = codec::encode(value)?;
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::AllreduceObj, 0, 0, OP_CLOSURE),
+            ANY_COUNT,
+        )?;
+        let got = collect(&mut c, &bytes, &|_| true)?;
+        c.finish();
+        let vals = got
+            .iter()
+            .enumerate()
+            .map(|(j, b)| decode_from(b, j))
+            .collect::<Result<Vec<T>>>()?;
+        Ok(fold(vals.into_iter(), op).expect("a communicator has at least one rank"))
+    }
+
+    /// Inclusive prefix reduction of objects: rank `i` gets the objects of ranks
+    /// `0..=i` combined with `op` (mpi4py `comm.scan`; `MPI_Scan`).
+    pub fn scan<T: Encode + Decode>(&self, value: &T, op: impl Fn(&T, &T) -> T) -> Result<T> {
+        Ok(self
+            .scan_obj(value, op, false)?
+            .expect("rank 0..=i is never empty"))
+    }
+
+    /// Exclusive prefix reduction of objects: rank `i > 0` gets the objects of ranks
+    /// `0..i` combined with `op`, rank 0 gets `None` (mpi4py `comm.exscan`;
+    /// `MPI_Exscan`).
+    pub fn exscan<T: Encode + Decode>(
+        &self,
+        value: &T,
+        op: impl Fn(&T, &T) -> T,
+    ) -> Result<Option<T>> {
+        self.scan_obj(value, op, true)
+    }
+
+    fn scan_obj<T: Encode + Decode>(
+        &self,
+        value: &T,
+        op: impl Fn(&T, &T) -> T,
+        ex: bool,
+    ) -> Result<Option<T>> {
+        let me = self.inner.rank;
+        let bytes = codec::encode(value)?;
+        let kind = if ex { Kind::ExscanObj } else { Kind::ScanObj };
+        let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, OP_CLOSURE), ANY_COUNT)?;
+        let got = collect(&mut c, &bytes, &|j| j < me || (!ex && j == me))?;
+        c.finish();
+        let upto = if ex { me } else { me + 1 };
+        let vals = got[..upto]
+            .iter()
+            .enumerate()
+            .map(|(j, b)| decode_from(b, j))
+            .collect::<Result<Vec<T>>>()?;
+        Ok(fold(vals.into_iter(), op))
+    }
+}

@@ -1,0 +1,232 @@
+//! Reduction operations: the built-in [`Op`]s (`MPI_Op`: `MPI_SUM`, `MPI_MINLOC` ...)
+//! on the element types they make sense for ([`Reducible`]), and user closures.
+//!
+//! Reductions combine contributions in rank order, `c0 op c1 op ... op c(n-1)`
+//! (left to right), so a closure need not be commutative (it must be associative, as
+//! in MPI). Floating-point sums may therefore differ from a serial sum in a different
+//! order by rounding only.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+
+/// A built-in reduction operation (`MPI_Op`, MPI 4.1 section 6.9.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// Sum (`MPI_SUM`); wrapping for integers.
+    Sum,
+    /// Product (`MPI_PROD`); wrapping for integers.
+    Prod,
+    /// Minimum (`MPI_MIN`).
+    Min,
+    /// Maximum (`MPI_MAX`).
+    Max,
+    /// Logical and (`MPI_LAND`) of integers: nonzero is true, the result is 0 or 1.
+    LogicalAnd,
+    /// Logical or (`MPI_LOR`) of integers.
+    LogicalOr,
+    /// Logical exclusive or (`MPI_LXOR`) of integers.
+    LogicalXor,
+    /// Bitwise and (`MPI_BAND`) of integers.
+    BitAnd,
+    /// Bitwise or (`MPI_BOR`) of integers.
+    BitOr,
+    /// Bitwise exclusive or (`MPI_BXOR`) of integers.
+    BitXor,
+    /// Minimum value and the smallest index holding it (`MPI_MINLOC`), on
+    /// value-index pairs such as [`DoubleInt`].
+    MinLoc,
+    /// Maximum value and the smallest index holding it (`MPI_MAXLOC`).
+    MaxLoc,
+}
+
+impl Op {
+    fn code(self) -> u8 {
+        self as u8 + 1
+    }
+}
+
+pub(crate) fn op_name(code: u8) -> &'static str {
+    const NAMES: [&str; 12] = [
+        "Sum",
+        "Prod",
+        "Min",
+        "Max",
+        "LogicalAnd",
+        "LogicalOr",
+        "LogicalXor",
+        "BitAnd",
+        "BitOr",
+        "BitXor",
+        "MinLoc",
+        "MaxLoc",
+    ];
+    match code {
+        super::OP_CLOSURE => "a closure",
+        c if (1..=12).contains(&c) => NAMES[c as usize - 1],
+        _ => "?",
+    }
+}
+
+/// Element types the built-in [`Op`]s apply to: the primitive integers (every op but
+/// `MinLoc`/`MaxLoc`), `f32`/`f64` (`Sum`, `Prod`, `Min`, `Max`) and the
+/// value-index pairs (`MinLoc`, `MaxLoc`).
+pub trait Reducible: Pod {
+    /// Whether `op` is defined for this type.
+    fn supports(op: Op) -> bool;
+    /// `acc[i] = acc[i] op x[i]` for every `i`. `op` must be supported.
+    fn apply(op: Op, acc: &mut [Self], x: &[Self]);
+}
+
+fn zip<T: Copy>(acc: &mut [T], x: &[T], f: impl Fn(T, T) -> T) {
+    for (a, b) in acc.iter_mut().zip(x) {
+        *a = f(*a, *b);
+    }
+}
+
+macro_rules! int_reducible {
+    ($($t:ty),*) => {$(
+        impl Reducible for $t {
+            fn supports(op: Op) -> bool {
+                !matches!(op, Op::MinLoc | Op::MaxLoc)
+            }
+            fn apply(op: Op, acc: &mut [Self], x: &[Self]) {
+                match op {
+                    Op::Sum => zip(acc, x, |a, b| a.wrapping_add(b)),
+                    Op::Prod => zip(acc, x, |a, b| a.wrapping_mul(b)),
+                    Op::Min => zip(acc, x, |a, b| a.min(b)),
+                    Op::Max => zip(acc, x, |a, b| a.max(b)),
+                    Op::LogicalAnd => zip(acc, x, |a, b| ((a != 0) && (b != 0)) as $t),
+                    Op::LogicalOr => zip(acc, x, |a, b| ((a != 0) || (b != 0)) as $t),
+                    Op::LogicalXor => zip(acc, x, |a, b| ((a != 0) != (b != 0)) as $t),
+                    Op::BitAnd => zip(acc, x, |a, b| a & b),
+                    Op::BitOr => zip(acc, x, |a, b| a | b),
+                    Op::BitXor => zip(acc, x, |a, b| a ^ b),
+                    Op::MinLoc | Op::MaxLoc => unreachable!("checked by supports"),
+                }
+            }
+        }
+    )*};
+}
+
+int_reducible!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
+);
+
+macro_rules! float_reducible {
+    ($($t:ty),*) => {$(
+        impl Reducible for $t {
+            fn supports(op: Op) -> bool {
+                matches!(op, Op::Sum | Op::Prod | Op::Min | Op::Max)
+            }
+            fn apply(op: Op, acc: &mut [Self], x: &[Self]) {
+                match op {
+                    Op::Sum => zip(acc, x, |a, b| a + b),
+                    Op::Prod => zip(acc, x, |a, b| a * b),
+                    Op::Min => zip(acc, x, |a, b| a.min(b)),
+                    Op::Max => zip(acc, x, |a, b| a.max(b)),
+                    _ => unreachable!("checked by supports"),
+                }
+            }
+        }
+    )*};
+}
+
+float_reducible!(f32, f64);
+
+macro_rules! loc_pair {
+    ($(#[$m:meta])* $name:ident, $v:ty, $i:ty) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Default, Pod, Zeroable)]
+        #[repr(C)]
+        pub struct $name {
+            /// The value compared.
+            pub value: $v,
+            /// Its index (for example the rank that holds it).
+            pub index: $i,
+        }
+
+        impl Reducible for $name {
+            fn supports(op: Op) -> bool {
+                matches!(op, Op::MinLoc | Op::MaxLoc)
+            }
+            fn apply(op: Op, acc: &mut [Self], x: &[Self]) {
+                let min = op == Op::MinLoc;
+                zip(acc, x, |a, b| {
+                    let b_wins = if min { b.value < a.value } else { b.value > a.value };
+                    if b_wins {
+                        b
+                    } else if b.value == a.value {
+                        $name { value: a.value, index: a.index.min(b.index) }
+                    } else {
+                        a
+                    }
+                })
+            }
+        }
+    };
+}
+
+loc_pair!(
+    /// A `f64` value with an `i64` index, for [`Op::MinLoc`]/[`Op::MaxLoc`]
+    /// (`MPI_DOUBLE_INT`, widened to avoid padding).
+    DoubleInt, f64, i64
+);
+loc_pair!(
+    /// A `f32` value with an `i32` index (`MPI_FLOAT_INT`).
+    FloatInt, f32, i32
+);
+loc_pair!(
+    /// An `i32` value with an `i32` index (`MPI_2INT`).
+    IntInt, i32, i32
+);
+loc_pair!(
+    /// An `i64` value with an `i64` index (`MPI_LONG_INT`, widened).
+    LongInt, i64, i64
+);
+
+/// A reduction for slices of `T`: a built-in [`Op`] (for `T: Reducible`) or a closure
+/// `Fn(&T, &T) -> T` applied elementwise (write its argument types out:
+/// `|a: &f64, b: &f64| a.max(*b)`).
+pub trait ReduceOp<T> {
+    /// Fails if the op is not defined for `T`.
+    fn check(&self) -> Result<()>;
+    /// The op's code in call signatures.
+    fn code(&self) -> u8;
+    /// `acc[i] = acc[i] op x[i]`.
+    fn apply(&self, acc: &mut [T], x: &[T]);
+}
+
+impl<T: Reducible> ReduceOp<T> for Op {
+    fn check(&self) -> Result<()> {
+        if T::supports(*self) {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "the reduction op {self:?} is not defined for elements of type `{}`",
+                std::any::type_name::<T>()
+            )))
+        }
+    }
+    fn code(&self) -> u8 {
+        Op::code(*self)
+    }
+    fn apply(&self, acc: &mut [T], x: &[T]) {
+        T::apply(*self, acc, x)
+    }
+}
+
+impl<T, F: Fn(&T, &T) -> T> ReduceOp<T> for F {
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+    fn code(&self) -> u8 {
+        super::OP_CLOSURE
+    }
+    fn apply(&self, acc: &mut [T], x: &[T]) {
+        for (a, b) in acc.iter_mut().zip(x) {
+            *a = self(a, b);
+        }
+    }
+}

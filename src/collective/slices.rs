@@ -1,0 +1,640 @@
+//! Collectives on slices of plain data (mpi4py's uppercase `Bcast`, `Allreduce` ...;
+//! rsmpi's `broadcast_into`, `all_reduce_into` ...): one copy into shared memory by
+//! each contributor, one copy (or reduction) out of it by each reader.
+//!
+//! Buffer lengths are checked locally (an `Error::Usage` naming both lengths) and
+//! across ranks (the element count, element size, root and op travel with every call;
+//! a rank that sees another's differ returns `Error::Usage` naming both calls).
+
+use bytemuck::Pod;
+
+use super::op::ReduceOp;
+use super::{ANY_COUNT, Coll, Kind, OP_NONE, Sig, typed};
+use crate::comm::{Communicator, Rank};
+use crate::error::{Error, Result};
+
+/// Reductions of at most this many bytes per rank read every contribution; larger
+/// ones use the reduce-scatter + allgather algorithm.
+const SMALL_REDUCE: usize = 4096;
+
+pub(crate) fn sig(kind: Kind, root: usize, elem: usize, op: u8) -> Sig {
+    Sig {
+        kind,
+        op,
+        elem: elem.min(u16::MAX as usize) as u16,
+        root: root as u32,
+    }
+}
+
+fn len_err(what: &str, got: usize, want: usize) -> Error {
+    Error::Usage(format!("{what} has {got} elements but must have {want}"))
+}
+
+/// Folds `x` (bytes of elements starting at byte `off` of a contribution) into `dst`.
+fn fold<T: Pod>(dst: &mut [T], first: bool, off: usize, x: &[u8], op: &dyn Fn(&mut [T], &[T])) {
+    let sz = std::mem::size_of::<T>();
+    typed::<T, _>(x, |x| {
+        let d = &mut dst[off / sz..off / sz + x.len()];
+        if first {
+            d.copy_from_slice(x);
+        } else {
+            op(d, x);
+        }
+    })
+}
+
+impl Communicator {
+    pub(crate) fn check_root(&self, root: Rank) -> Result<usize> {
+        let size = self.inner.group.size();
+        if root < 0 || root as usize >= size {
+            return Err(Error::InvalidRank {
+                rank: root,
+                size,
+                any_allowed: false,
+            });
+        }
+        Ok(root as usize)
+    }
+
+    pub(crate) fn elem_size<T>(&self) -> Result<usize> {
+        let sz = std::mem::size_of::<T>();
+        let half = self.inner.coll.shm().half_bytes();
+        if sz == 0 || sz > half / 2 {
+            return Err(Error::Usage(format!(
+                "elements of type `{}` ({sz} bytes) cannot be used in collectives (1..={} bytes)",
+                std::any::type_name::<T>(),
+                half / 2
+            )));
+        }
+        Ok(sz)
+    }
+
+    /// Blocks until every rank of the communicator has called it (`MPI_Barrier`,
+    /// mpi4py `comm.Barrier()`).
+    pub fn barrier(&self) -> Result<()> {
+        let mut c = Coll::begin(&self.inner, sig(Kind::Barrier, 0, 0, OP_NONE), 0)?;
+        c.sync_all()?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Broadcasts `buf` from `root` to every rank (`MPI_Bcast`, mpi4py `comm.Bcast`).
+    /// Every rank passes a buffer of the same length.
+    pub fn bcast_into<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
+        let r = self.check_root(root)?;
+        let sz = self.elem_size::<T>()?;
+        let len = std::mem::size_of_val(buf);
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Bcast, r, sz, OP_NONE),
+            buf.len() as u64,
+        )?;
+        if c.me() == r {
+            c.exchange(
+                bytemuck::cast_slice(buf),
+                len,
+                sz,
+                &|_| None,
+                &mut |_, _, _| {},
+            )?;
+        } else {
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(buf);
+            c.exchange(
+                &[],
+                len,
+                sz,
+                &|j| (j == r).then_some((0, len)),
+                &mut |_, off, b| dst[off..off + b.len()].copy_from_slice(b),
+            )?;
+        }
+        c.finish();
+        Ok(())
+    }
+
+    /// Sends block `i` of `send` (at the root: `size * recv.len()` elements; ignored
+    /// elsewhere) to rank `i`'s `recv` (`MPI_Scatter`, mpi4py `comm.Scatter`).
+    pub fn scatter_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
+        let r = self.check_root(root)?;
+        let sz = self.elem_size::<T>()?;
+        let n = self.inner.group.size();
+        let me = self.inner.rank;
+        let cb = std::mem::size_of_val(recv);
+        if me == r && send.len() != n * recv.len() {
+            return Err(len_err(
+                "scatter_into: the root's send buffer",
+                send.len(),
+                n * recv.len(),
+            ));
+        }
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Scatter, r, sz, OP_NONE),
+            recv.len() as u64,
+        )?;
+        let mine: &[u8] = if me == r {
+            bytemuck::cast_slice(send)
+        } else {
+            &[]
+        };
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        c.exchange(
+            mine,
+            n * cb,
+            sz,
+            &|j| (j == r).then_some((me * cb, (me + 1) * cb)),
+            &mut |_, off, b| dst[off - me * cb..off - me * cb + b.len()].copy_from_slice(b),
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Collects every rank's `send` into the root's `recv` (`size * send.len()`
+    /// elements, in rank order; ignored elsewhere) (`MPI_Gather`, mpi4py `comm.Gather`).
+    pub fn gather_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
+        let r = self.check_root(root)?;
+        let sz = self.elem_size::<T>()?;
+        let n = self.inner.group.size();
+        let me = self.inner.rank;
+        let cb = std::mem::size_of_val(send);
+        if me == r && recv.len() != n * send.len() {
+            return Err(len_err(
+                "gather_into: the root's receive buffer",
+                recv.len(),
+                n * send.len(),
+            ));
+        }
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Gather, r, sz, OP_NONE),
+            send.len() as u64,
+        )?;
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            cb,
+            sz,
+            &|_| (me == r).then_some((0, cb)),
+            &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Collects every rank's `send` into every rank's `recv` (`size * send.len()`
+    /// elements, in rank order) (`MPI_Allgather`, mpi4py `comm.Allgather`).
+    pub fn allgather_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        let n = self.inner.group.size();
+        let cb = std::mem::size_of_val(send);
+        if recv.len() != n * send.len() {
+            return Err(len_err(
+                "allgather_into: the receive buffer",
+                recv.len(),
+                n * send.len(),
+            ));
+        }
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Allgather, 0, sz, OP_NONE),
+            send.len() as u64,
+        )?;
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            cb,
+            sz,
+            &|_| Some((0, cb)),
+            &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Sends block `j` of `send` to rank `j`, which receives it as block `i` of its
+    /// `recv` (`MPI_Alltoall`, mpi4py `comm.Alltoall`). Both buffers hold `size`
+    /// equal blocks.
+    pub fn alltoall_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        let n = self.inner.group.size();
+        let me = self.inner.rank;
+        if send.len() % n != 0 || recv.len() != send.len() {
+            return Err(Error::Usage(format!(
+                "alltoall_into: the send buffer ({} elements) must hold {n} equal blocks and the \
+                 receive buffer ({} elements) as many elements",
+                send.len(),
+                recv.len()
+            )));
+        }
+        let count = send.len() / n;
+        let cb = count * sz;
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Alltoall, 0, sz, OP_NONE),
+            count as u64,
+        )?;
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            n * cb,
+            sz,
+            &|_| Some((me * cb, (me + 1) * cb)),
+            &mut |j, off, b| {
+                let o = j * cb + off - me * cb;
+                dst[o..o + b.len()].copy_from_slice(b)
+            },
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Reduces every rank's `send` elementwise with `op` into the root's `recv` (same
+    /// length; ignored elsewhere) (`MPI_Reduce`, mpi4py `comm.Reduce`).
+    pub fn reduce_into<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        op: impl ReduceOp<T>,
+        root: Rank,
+    ) -> Result<()> {
+        let r = self.check_root(root)?;
+        let sz = self.elem_size::<T>()?;
+        op.check()?;
+        let me = self.inner.rank;
+        let n = self.inner.group.size();
+        if me == r && recv.len() != send.len() {
+            return Err(len_err(
+                "reduce_into: the root's receive buffer",
+                recv.len(),
+                send.len(),
+            ));
+        }
+        let cb = std::mem::size_of_val(send);
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Reduce, r, sz, op.code()),
+            send.len() as u64,
+        )?;
+        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+        if cb <= SMALL_REDUCE || n == 1 || send.len() < n {
+            c.exchange(
+                bytemuck::cast_slice(send),
+                cb,
+                sz,
+                &|_| (me == r).then_some((0, cb)),
+                &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
+            )?;
+        } else {
+            let out: &mut [T] = if me == r { recv } else { &mut [] };
+            c.reduce_rs(Some(send), out, send.len(), Some(r), &mut |a, x| {
+                apply(a, x)
+            })?;
+        }
+        c.finish();
+        Ok(())
+    }
+
+    /// Reduces every rank's `send` elementwise with `op` into every rank's `recv`
+    /// (`MPI_Allreduce`, mpi4py `comm.Allreduce`). `op` is an [`Op`](crate::Op) or a
+    /// closure `|a: &T, b: &T| -> T`; contributions are combined in rank order.
+    pub fn allreduce_into<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        op: impl ReduceOp<T>,
+    ) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        op.check()?;
+        if recv.len() != send.len() {
+            return Err(len_err(
+                "allreduce_into: the receive buffer",
+                recv.len(),
+                send.len(),
+            ));
+        }
+        let n = self.inner.group.size();
+        let cb = std::mem::size_of_val(send);
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Allreduce, 0, sz, op.code()),
+            send.len() as u64,
+        )?;
+        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+        if cb <= SMALL_REDUCE || n == 1 || send.len() < n {
+            c.exchange(
+                bytemuck::cast_slice(send),
+                cb,
+                sz,
+                &|_| Some((0, cb)),
+                &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
+            )?;
+        } else {
+            c.reduce_rs(Some(send), recv, send.len(), None, &mut |a, x| apply(a, x))?;
+        }
+        c.finish();
+        Ok(())
+    }
+
+    /// [`allreduce_into`](Self::allreduce_into) in place: `buf` holds this rank's
+    /// contribution and receives the result (`MPI_Allreduce` with `MPI_IN_PLACE`).
+    pub fn allreduce_in_place<T: Pod>(&self, buf: &mut [T], op: impl ReduceOp<T>) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        op.check()?;
+        let n = self.inner.group.size();
+        let cb = std::mem::size_of_val(buf);
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Allreduce, 0, sz, op.code()),
+            buf.len() as u64,
+        )?;
+        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+        if cb <= SMALL_REDUCE || n == 1 || buf.len() < n {
+            let mine = buf.to_vec();
+            c.exchange(
+                bytemuck::cast_slice(&mine),
+                cb,
+                sz,
+                &|_| Some((0, cb)),
+                &mut |j, off, b| fold(buf, j == 0, off, b, &apply),
+            )?;
+        } else {
+            let len = buf.len();
+            c.reduce_rs(None, buf, len, None, &mut |a, x| apply(a, x))?;
+        }
+        c.finish();
+        Ok(())
+    }
+
+    /// Inclusive prefix reduction: rank `i`'s `recv` gets `send` of ranks `0..=i`
+    /// combined with `op` (`MPI_Scan`, mpi4py `comm.Scan`).
+    pub fn scan_into<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        op: impl ReduceOp<T>,
+    ) -> Result<()> {
+        self.scan_impl(send, recv, op, false)
+    }
+
+    /// Exclusive prefix reduction: rank `i > 0`'s `recv` gets `send` of ranks `0..i`
+    /// combined with `op`; rank 0's `recv` is left unchanged (`MPI_Exscan`).
+    pub fn exscan_into<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        op: impl ReduceOp<T>,
+    ) -> Result<()> {
+        self.scan_impl(send, recv, op, true)
+    }
+
+    fn scan_impl<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        op: impl ReduceOp<T>,
+        ex: bool,
+    ) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        op.check()?;
+        let name = if ex { "exscan_into" } else { "scan_into" };
+        if recv.len() != send.len() {
+            return Err(len_err(
+                &format!("{name}: the receive buffer"),
+                recv.len(),
+                send.len(),
+            ));
+        }
+        let me = self.inner.rank;
+        let cb = std::mem::size_of_val(send);
+        let kind = if ex { Kind::Exscan } else { Kind::Scan };
+        let mut c = Coll::begin(&self.inner, sig(kind, 0, sz, op.code()), send.len() as u64)?;
+        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            cb,
+            sz,
+            &|j| (j < me || (!ex && j == me)).then_some((0, cb)),
+            &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Reduces `send` (`size` blocks of `recv.len()` elements) elementwise across ranks
+    /// and gives block `i` of the result to rank `i` (`MPI_Reduce_scatter_block`).
+    pub fn reduce_scatter_block_into<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        op: impl ReduceOp<T>,
+    ) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        op.check()?;
+        let n = self.inner.group.size();
+        let me = self.inner.rank;
+        if send.len() != n * recv.len() {
+            return Err(len_err(
+                "reduce_scatter_block_into: the send buffer",
+                send.len(),
+                n * recv.len(),
+            ));
+        }
+        let cb = std::mem::size_of_val(recv);
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::ReduceScatterBlock, 0, sz, op.code()),
+            recv.len() as u64,
+        )?;
+        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            n * cb,
+            sz,
+            &|_| Some((me * cb, (me + 1) * cb)),
+            &mut |j, off, b| fold(recv, j == 0, off - me * cb, b, &apply),
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Collects `send` of every rank (any lengths) into the root's `recv`: rank `j`'s
+    /// elements go to `recv[displs[j]..displs[j] + counts[j]]` (`MPI_Gatherv`).
+    /// `counts` and `displs` are used at the root only; each rank's `send.len()` must
+    /// equal its `counts` entry.
+    pub fn gatherv_into<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        counts: &[usize],
+        displs: &[usize],
+        root: Rank,
+    ) -> Result<()> {
+        let r = self.check_root(root)?;
+        let sz = self.elem_size::<T>()?;
+        let me = self.inner.rank;
+        if me == r {
+            check_v(
+                "gatherv_into",
+                self.inner.group.size(),
+                recv.len(),
+                counts,
+                displs,
+            )?;
+        }
+        let mut c = Coll::begin(&self.inner, sig(Kind::Gatherv, r, sz, OP_NONE), ANY_COUNT)?;
+        let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
+        if me == r {
+            check_lens("gatherv_into", &lens, counts, sz)?;
+        }
+        let max = lens.iter().copied().max().unwrap_or(0) as usize;
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            max,
+            sz,
+            &|j| (me == r).then_some((0, lens[j] as usize)),
+            &mut |j, off, b| {
+                let o = displs[j] * sz + off;
+                dst[o..o + b.len()].copy_from_slice(b)
+            },
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Sends `send[displs[i]..displs[i] + counts[i]]` from the root to rank `i`'s
+    /// `recv` (`MPI_Scatterv`). `send`, `counts`, `displs` are used at the root only;
+    /// each rank's `recv.len()` must equal its count.
+    pub fn scatterv_into<T: Pod>(
+        &self,
+        send: &[T],
+        counts: &[usize],
+        displs: &[usize],
+        recv: &mut [T],
+        root: Rank,
+    ) -> Result<()> {
+        let r = self.check_root(root)?;
+        let sz = self.elem_size::<T>()?;
+        let n = self.inner.group.size();
+        let me = self.inner.rank;
+        if me == r {
+            check_v("scatterv_into", n, send.len(), counts, displs)?;
+        }
+        let mut c = Coll::begin(&self.inner, sig(Kind::Scatterv, r, sz, OP_NONE), ANY_COUNT)?;
+        // Step 1: the root publishes [total, start0, end0, start1, end1, ...] in bytes.
+        let mut table = vec![0u64; 2 * n + 1];
+        if me == r {
+            table[0] = std::mem::size_of_val(send) as u64;
+            for j in 0..n {
+                table[1 + 2 * j] = (displs[j] * sz) as u64;
+                table[2 + 2 * j] = ((displs[j] + counts[j]) * sz) as u64;
+            }
+        }
+        let mine: Vec<u64> = if me == r { table.clone() } else { Vec::new() };
+        let tb = table.len() * 8;
+        {
+            let t: &mut [u8] = bytemuck::cast_slice_mut(&mut table);
+            c.exchange(
+                bytemuck::cast_slice(&mine),
+                tb,
+                8,
+                &|j| (j == r && me != r).then_some((0, tb)),
+                &mut |_, off, b| t[off..off + b.len()].copy_from_slice(b),
+            )?;
+        }
+        let (s, e) = (table[1 + 2 * me] as usize, table[2 + 2 * me] as usize);
+        if e - s != std::mem::size_of_val(recv) {
+            return Err(Error::Usage(format!(
+                "scatterv_into: the root sends {} elements to rank {me}, whose receive buffer has {}",
+                (e - s) / sz,
+                recv.len()
+            )));
+        }
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        let mine: &[u8] = if me == r {
+            bytemuck::cast_slice(send)
+        } else {
+            &[]
+        };
+        c.exchange(
+            mine,
+            table[0] as usize,
+            sz,
+            &|j| (j == r).then_some((s, e)),
+            &mut |_, off, b| dst[off - s..off - s + b.len()].copy_from_slice(b),
+        )?;
+        c.finish();
+        Ok(())
+    }
+
+    /// Collects `send` of every rank (any lengths) into every rank's `recv`: rank `j`'s
+    /// elements go to `recv[displs[j]..displs[j] + counts[j]]` (`MPI_Allgatherv`).
+    pub fn allgatherv_into<T: Pod>(
+        &self,
+        send: &[T],
+        recv: &mut [T],
+        counts: &[usize],
+        displs: &[usize],
+    ) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        check_v(
+            "allgatherv_into",
+            self.inner.group.size(),
+            recv.len(),
+            counts,
+            displs,
+        )?;
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Kind::Allgatherv, 0, sz, OP_NONE),
+            ANY_COUNT,
+        )?;
+        let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
+        check_lens("allgatherv_into", &lens, counts, sz)?;
+        let max = lens.iter().copied().max().unwrap_or(0) as usize;
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            max,
+            sz,
+            &|j| Some((0, lens[j] as usize)),
+            &mut |j, off, b| {
+                let o = displs[j] * sz + off;
+                dst[o..o + b.len()].copy_from_slice(b)
+            },
+        )?;
+        c.finish();
+        Ok(())
+    }
+}
+
+fn check_v(name: &str, n: usize, buf_len: usize, counts: &[usize], displs: &[usize]) -> Result<()> {
+    if counts.len() != n || displs.len() != n {
+        return Err(Error::Usage(format!(
+            "{name}: counts ({}) and displs ({}) must have one entry per rank ({n})",
+            counts.len(),
+            displs.len()
+        )));
+    }
+    for j in 0..n {
+        if displs[j] + counts[j] > buf_len {
+            return Err(Error::Usage(format!(
+                "{name}: rank {j}'s block {}..{} does not fit the buffer of {buf_len} elements",
+                displs[j],
+                displs[j] + counts[j]
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_lens(name: &str, lens: &[u64], counts: &[usize], sz: usize) -> Result<()> {
+    for (j, (&l, &c)) in lens.iter().zip(counts).enumerate() {
+        if l as usize != c * sz {
+            return Err(Error::Usage(format!(
+                "{name}: rank {j} contributes {} elements but counts[{j}] is {c}",
+                l as usize / sz
+            )));
+        }
+    }
+    Ok(())
+}

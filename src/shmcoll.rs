@@ -1,0 +1,280 @@
+//! The collective area of the segment: per-communicator member blocks (arrival
+//! counters, call signatures, inline data) and one data slot per rank, through which
+//! collectives move data without going through the point-to-point rings.
+//!
+//! ```text
+//! coll_offset + 0        PoolHeader (128 bytes): the context-id counter
+//!              + 128     refs[areas]: AtomicU32 per communicator area (0 = free)
+//! areas_off              area a, member i at areas_off + (a * N + i) * 256:
+//!                        Member { line (128 B): arrive, sig_step, sig, count,
+//!                                 inline[2][5 words]; done line (128 B) }
+//! slots_off              rank r's data slot at slots_off + r * slot_bytes, two halves;
+//!                        data published at step t is in half t % 2 (and inline[t % 2])
+//! ```
+//!
+//! Area 0 belongs to the world communicator for the whole job; the others are taken
+//! by `dup`/`split` (CAS of `refs` from 0 to the member count) and given back by each
+//! member when it frees its communicator, so creating and freeing communicators in a
+//! loop never exhausts the pool.
+//!
+//! The protocol that uses these words is described in `collective/mod.rs`; this file
+//! only gives safe access to them.
+//!
+//! # Memory ordering
+//!
+//! | word | written by | read by | ordering |
+//! |---|---|---|---|
+//! | `Line::arrive` | the member, once per step | the other members | Release/Acquire: `SYNC POINT arrive`, publishes the inline words and the slot bytes written before it |
+//! | `Line::sig_step`, `sig`, `count` | the member, at the first step of a call | other members, to check the call matches | seqlock: `sig_step = MAX`, fence(Release), fields, `sig_step = step` (Release); the reader re-reads `sig_step` after a fence(Acquire) |
+//! | `Line::inline` | the member, before its `arrive` | readers after their Acquire of `arrive` | Relaxed, ordered by `SYNC POINT arrive` |
+//! | `DoneLine::done` | the member, at the end of a call | a writer about to reuse its slot | Release/Acquire: `SYNC POINT done`, orders the member's reads of the slot before the writer's overwrite |
+//! | `refs` | the allocating leader (CAS), each member on free (fetch_sub) | allocators | AcqRel: `SYNC POINT refs`, the last member's reads happen before the next owner's reset |
+//! | `next_ctx` | leaders creating a communicator | - | Relaxed: uniqueness only |
+//! | slot bytes | the slot's owner | members of the area it published in | plain copies, ordered by `SYNC POINT arrive` (owner writes, then arrives) and `SYNC POINT done` (readers finish, then the owner may overwrite) |
+
+use std::mem::size_of;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+use crate::segment::Segment;
+
+/// Bytes per member block (two 128-byte lines).
+pub(crate) const MEMBER_BYTES: usize = 256;
+/// Inline data words per step parity.
+pub(crate) const INLINE_WORDS: usize = 5;
+/// Inline data bytes per step.
+pub(crate) const INLINE_BYTES: usize = INLINE_WORDS * 8;
+const POOL_HEADER: usize = 128;
+
+/// The line other members poll: arrival counter, call signature and small data.
+#[repr(C, align(128))]
+pub(crate) struct Line {
+    /// The last step this member has arrived at. SYNC POINT arrive.
+    pub(crate) arrive: AtomicU64,
+    /// The step whose call `sig`/`count` describe (`u64::MAX` while being written).
+    pub(crate) sig_step: AtomicU64,
+    /// Kind, op, element size and root of the call (see `collective::Sig`).
+    pub(crate) sig: AtomicU64,
+    /// Element count of the call.
+    pub(crate) count: AtomicU64,
+    _pad: AtomicU64,
+    /// Small data, by step parity.
+    pub(crate) inline: [[AtomicU64; INLINE_WORDS]; 2],
+}
+
+/// The line a member writes when it has finished reading: rarely read by others.
+#[repr(C, align(128))]
+pub(crate) struct DoneLine {
+    /// The last step whose published data this member has finished reading. SYNC
+    /// POINT done.
+    pub(crate) done: AtomicU64,
+}
+
+/// One member's block in a communicator area.
+#[repr(C)]
+pub(crate) struct Member {
+    pub(crate) line: Line,
+    pub(crate) done: DoneLine,
+}
+
+const _: () = assert!(size_of::<Member>() == MEMBER_BYTES);
+const _: () = assert!(size_of::<Line>() == 128);
+
+#[repr(C)]
+struct PoolHeader {
+    next_ctx: AtomicU32,
+}
+
+/// Communicator areas in the pool for N ranks: about 16 MiB of member blocks, at
+/// least 32 and at most 4096 areas (the largest number of live communicators).
+pub(crate) fn pool_areas(n: usize) -> usize {
+    ((16 << 20) / (n * MEMBER_BYTES)).clamp(32, 4096)
+}
+
+/// Bytes of each rank's data slot: about 32 MiB in all, each 16..=256 KiB, a power
+/// of two (two halves; data larger than a half is pipelined through them).
+pub(crate) fn slot_bytes(n: usize) -> usize {
+    let per = (32usize << 20) / n;
+    let pow2 = 1usize << (usize::BITS - 1 - per.max(1).leading_zeros());
+    pow2.clamp(16 << 10, 256 << 10)
+}
+
+fn areas_off(areas: usize) -> usize {
+    (POOL_HEADER + areas * 4).next_multiple_of(4096)
+}
+
+fn slots_off(n: usize, areas: usize) -> usize {
+    (areas_off(areas) + areas * n * MEMBER_BYTES).next_multiple_of(4096)
+}
+
+/// Bytes of the whole collective area.
+pub(crate) fn coll_bytes(n: usize, areas: usize, slot: usize) -> usize {
+    slots_off(n, areas) + n * slot
+}
+
+/// Safe access to the collective area of a segment.
+pub(crate) struct CollShm<'s> {
+    seg: &'s Segment,
+}
+
+impl<'s> CollShm<'s> {
+    pub(crate) fn new(seg: &'s Segment) -> Self {
+        CollShm { seg }
+    }
+
+    fn n(&self) -> usize {
+        self.seg.layout().nranks
+    }
+
+    /// The number of areas in the pool.
+    pub(crate) fn areas(&self) -> usize {
+        self.seg.layout().areas
+    }
+
+    /// Bytes of one half of a data slot.
+    pub(crate) fn half_bytes(&self) -> usize {
+        self.seg.layout().slot_bytes / 2
+    }
+
+    fn header(&self) -> &'s PoolHeader {
+        let p = self.seg.coll_ptr(0, size_of::<PoolHeader>());
+        // SAFETY: in bounds (coll_ptr asserts), aligned (the area starts on a page),
+        // and PoolHeader holds only atomics, valid for any bytes.
+        unsafe { p.cast::<PoolHeader>().as_ref() }
+    }
+
+    fn refs(&self, area: usize) -> &'s AtomicU32 {
+        assert!(area < self.areas());
+        let p = self.seg.coll_ptr(POOL_HEADER + area * 4, 4);
+        // SAFETY: in bounds, 4-byte aligned, an atomic is valid for any bytes.
+        unsafe { p.cast::<AtomicU32>().as_ref() }
+    }
+
+    /// Member `i` (a communicator rank) of area `area`.
+    pub(crate) fn member(&self, area: usize, i: usize) -> &'s Member {
+        let n = self.n();
+        assert!(area < self.areas() && i < n);
+        let off = areas_off(self.areas()) + (area * n + i) * MEMBER_BYTES;
+        let p = self.seg.coll_ptr(off, MEMBER_BYTES);
+        // SAFETY: in bounds, 256-byte aligned (page-aligned base, 256-byte stride), and
+        // Member holds only atomics, valid for any bytes.
+        unsafe { p.cast::<Member>().as_ref() }
+    }
+
+    /// A fresh context id (never 0, the world's).
+    pub(crate) fn new_ctx(&self) -> u32 {
+        self.header().next_ctx.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Takes a free area for a communicator of `members` ranks and resets its member
+    /// blocks. `None` when every area is in use.
+    pub(crate) fn alloc_area(&self, members: usize) -> Option<usize> {
+        for a in 1..self.areas() {
+            // SYNC POINT refs (Acquire): the previous members' last reads happened
+            // before this reset.
+            if self
+                .refs(a)
+                .compare_exchange(0, members as u32, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                for i in 0..members {
+                    let m = self.member(a, i);
+                    m.line.arrive.store(0, Ordering::Relaxed);
+                    m.line.sig_step.store(0, Ordering::Relaxed);
+                    m.done.done.store(0, Ordering::Relaxed);
+                }
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    /// Gives back one member's share of area `area`.
+    pub(crate) fn release_area(&self, area: usize) {
+        // SYNC POINT refs (Release).
+        self.refs(area).fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Areas in use (for tests and diagnostics).
+    pub(crate) fn areas_in_use(&self) -> usize {
+        (1..self.areas())
+            .filter(|&a| self.refs(a).load(Ordering::Relaxed) != 0)
+            .count()
+    }
+
+    fn slot_ptr(&self, rank: usize, half: usize, off: usize, len: usize) -> *mut u8 {
+        let hb = self.half_bytes();
+        assert!(rank < self.n() && half < 2 && off + len <= hb);
+        let start = slots_off(self.n(), self.areas())
+            + rank * self.seg.layout().slot_bytes
+            + half * hb
+            + off;
+        self.seg.coll_ptr(start, len).as_ptr()
+    }
+
+    /// Copies `src` into half `half` of `rank`'s slot at `off`. Only the slot's owner
+    /// calls this, and only once every reader of the half's previous contents has said
+    /// it is done (`SYNC POINT done`).
+    pub(crate) fn slot_write(&self, rank: usize, half: usize, off: usize, src: &[u8]) {
+        let dst = self.slot_ptr(rank, half, off, src.len());
+        // SAFETY: in bounds (slot_ptr asserts); by the protocol no other process reads
+        // these bytes now, and `src` is private memory, so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    }
+
+    /// Runs `f` on `len` bytes of half `half` of `rank`'s slot at `off`. Callers read
+    /// only after the owner's `arrive` for the step that wrote them (Acquire) and before
+    /// their own next `arrive`/`done`, during which the owner does not write them.
+    pub(crate) fn slot_read<R>(
+        &self,
+        rank: usize,
+        half: usize,
+        off: usize,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        let p = self.slot_ptr(rank, half, off, len);
+        // SAFETY: in bounds; by the protocol the owner does not write these bytes until
+        // this rank has published `done` or a later `arrive`, which it does after `f`.
+        let bytes = unsafe { std::slice::from_raw_parts(p, len) };
+        f(bytes)
+    }
+}
+
+/// Writes `src` (at most `INLINE_BYTES`) into inline words `w`.
+pub(crate) fn write_inline(w: &[AtomicU64; INLINE_WORDS], src: &[u8]) {
+    debug_assert!(src.len() <= INLINE_BYTES);
+    for (i, chunk) in src.chunks(8).enumerate() {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        w[i].store(u64::from_le_bytes(b), Ordering::Relaxed);
+    }
+}
+
+/// Reads inline words `w` into `dst`.
+pub(crate) fn read_inline(w: &[AtomicU64; INLINE_WORDS], dst: &mut [u64; INLINE_WORDS]) {
+    for (d, s) in dst.iter_mut().zip(w) {
+        *d = s.load(Ordering::Relaxed);
+    }
+}
+
+/// Publishes the call signature for `step` (seqlock writer).
+pub(crate) fn write_sig(l: &Line, step: u64, sig: u64, count: u64) {
+    l.sig_step.store(u64::MAX, Ordering::Relaxed);
+    fence(Ordering::Release);
+    l.sig.store(sig, Ordering::Relaxed);
+    l.count.store(count, Ordering::Relaxed);
+    l.sig_step.store(step, Ordering::Release);
+}
+
+/// Reads the call signature if it is the one for `step` (seqlock reader).
+pub(crate) fn read_sig(l: &Line, step: u64) -> Option<(u64, u64)> {
+    let s1 = l.sig_step.load(Ordering::Acquire);
+    if s1 != step {
+        return None;
+    }
+    let sig = l.sig.load(Ordering::Relaxed);
+    let count = l.count.load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
+    let s2 = l.sig_step.load(Ordering::Relaxed);
+    (s2 == s1).then_some((sig, count))
+}

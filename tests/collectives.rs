@@ -1,0 +1,730 @@
+//! Collectives and communicators through the real launcher, checked against serial
+//! references computed by every rank from every rank's (pseudo-random, seeded) input.
+//!
+//! Integer results must be exact; `f64` sums within a relative 1e-12 (the reduction
+//! order is the rank order, the reference sums in the same order, so they are in fact
+//! equal, but the tolerance documents what is promised).
+
+mod common;
+
+use common::run_ranks;
+use shmpi::{Communicator, DoubleInt, Error, Op};
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The seed every rank agrees on: rank 0's clock, broadcast (and printed).
+fn seed(w: &Communicator) -> u64 {
+    let mut s = [0u64];
+    if w.rank() == 0 {
+        s[0] = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        eprintln!("seed {}", s[0]);
+    }
+    w.bcast_into(&mut s, 0).unwrap();
+    s[0]
+}
+
+/// Input element `i` of rank `r` for case `case`.
+fn val(seed: u64, case: u64, r: usize, i: usize) -> u64 {
+    mix(seed ^ mix(case) ^ mix((r as u64) << 40 | i as u64))
+}
+
+fn ints(seed: u64, case: u64, r: usize, n: usize) -> Vec<i64> {
+    (0..n)
+        .map(|i| (val(seed, case, r, i) % 2001) as i64 - 1000)
+        .collect()
+}
+
+fn floats(seed: u64, case: u64, r: usize, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| (val(seed, case, r, i) % 1_000_000) as f64 / 1000.0 - 500.0)
+        .collect()
+}
+
+fn close(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= 1e-12 * (1.0 + y.abs()))
+}
+
+/// 2x2 matrix product mod 2^64: associative, not commutative (checks rank order).
+fn matmul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    let m = |x: u64, y: u64| x.wrapping_mul(y);
+    [
+        m(a[0], b[0]).wrapping_add(m(a[1], b[2])),
+        m(a[0], b[1]).wrapping_add(m(a[1], b[3])),
+        m(a[2], b[0]).wrapping_add(m(a[3], b[2])),
+        m(a[2], b[1]).wrapping_add(m(a[3], b[3])),
+    ]
+}
+
+/// Every slice and object collective, every root, sizes from 0 elements to several
+/// MiB, against serial references.
+fn check_everything(w: &Communicator) {
+    let n = w.size() as usize;
+    let me = w.rank() as usize;
+    let s = seed(w);
+    let big = if n <= 8 { 600_000 } else { 200_000 }; // 4.8 / 1.6 MB of f64 or i64
+    let sizes = [0usize, 1, 3, 5, 6, 100, 1000, 20_000, big];
+    let gsizes = [0usize, 1, 5, 700, 20_000]; // per-rank blocks of gather-like calls
+    let mut case = 0u64;
+    let all_roots = |size: usize| -> Vec<usize> {
+        if size >= big && n > 4 {
+            vec![0, n - 1]
+        } else {
+            (0..n).collect()
+        }
+    };
+
+    w.barrier().unwrap();
+    w.barrier().unwrap();
+
+    // bcast_into: every root, every size.
+    for &len in &sizes {
+        for root in all_roots(len) {
+            case += 1;
+            let want = ints(s, case, root, len);
+            let mut buf = if me == root {
+                want.clone()
+            } else {
+                vec![0; len]
+            };
+            w.bcast_into(&mut buf, root as i32).unwrap();
+            assert_eq!(buf, want, "bcast_into len {len} root {root}");
+        }
+    }
+
+    // scatter_into / gather_into: every root.
+    for &cnt in &gsizes {
+        for root in 0..n {
+            case += 1;
+            let all: Vec<i64> = ints(s, case, root, n * cnt);
+            let send = if me == root { all.clone() } else { vec![] };
+            let mut got = vec![0i64; cnt];
+            w.scatter_into(&send, &mut got, root as i32).unwrap();
+            assert_eq!(
+                got,
+                all[me * cnt..(me + 1) * cnt],
+                "scatter_into cnt {cnt} root {root}"
+            );
+
+            case += 1;
+            let mine = ints(s, case, me, cnt);
+            let mut recv = if me == root {
+                vec![0i64; n * cnt]
+            } else {
+                vec![]
+            };
+            w.gather_into(&mine, &mut recv, root as i32).unwrap();
+            if me == root {
+                let want: Vec<i64> = (0..n).flat_map(|r| ints(s, case, r, cnt)).collect();
+                assert_eq!(recv, want, "gather_into cnt {cnt} root {root}");
+            }
+        }
+    }
+
+    // allgather_into, alltoall_into, reduce_scatter_block_into.
+    for &cnt in &gsizes {
+        case += 1;
+        let mine = ints(s, case, me, cnt);
+        let mut recv = vec![0i64; n * cnt];
+        w.allgather_into(&mine, &mut recv).unwrap();
+        let want: Vec<i64> = (0..n).flat_map(|r| ints(s, case, r, cnt)).collect();
+        assert_eq!(recv, want, "allgather_into cnt {cnt}");
+
+        case += 1;
+        let mine = ints(s, case, me, n * cnt);
+        let mut recv = vec![0i64; n * cnt];
+        w.alltoall_into(&mine, &mut recv).unwrap();
+        let want: Vec<i64> = (0..n)
+            .flat_map(|r| ints(s, case, r, n * cnt)[me * cnt..(me + 1) * cnt].to_vec())
+            .collect();
+        assert_eq!(recv, want, "alltoall_into cnt {cnt}");
+
+        case += 1;
+        let mine = ints(s, case, me, n * cnt);
+        let mut recv = vec![0i64; cnt];
+        w.reduce_scatter_block_into(&mine, &mut recv, Op::Sum)
+            .unwrap();
+        let mut want = vec![0i64; cnt];
+        for r in 0..n {
+            for (k, x) in ints(s, case, r, n * cnt)[me * cnt..(me + 1) * cnt]
+                .iter()
+                .enumerate()
+            {
+                want[k] += x;
+            }
+        }
+        assert_eq!(recv, want, "reduce_scatter_block_into cnt {cnt}");
+    }
+
+    // allreduce_into / reduce_into / in place: built-in ops, closures, floats.
+    for &len in &sizes {
+        case += 1;
+        let mine = ints(s, case, me, len);
+        let all: Vec<Vec<i64>> = (0..n).map(|r| ints(s, case, r, len)).collect();
+        let fold = |f: &dyn Fn(i64, i64) -> i64| -> Vec<i64> {
+            (0..len)
+                .map(|i| (1..n).fold(all[0][i], |a, r| f(a, all[r][i])))
+                .collect()
+        };
+        let mut recv = vec![0i64; len];
+        w.allreduce_into(&mine, &mut recv, Op::Sum).unwrap();
+        assert_eq!(recv, fold(&|a, b| a + b), "allreduce Sum len {len}");
+        w.allreduce_into(&mine, &mut recv, Op::Max).unwrap();
+        assert_eq!(recv, fold(&|a, b| a.max(b)), "allreduce Max len {len}");
+        w.allreduce_into(&mine, &mut recv, Op::BitXor).unwrap();
+        assert_eq!(recv, fold(&|a, b| a ^ b), "allreduce BitXor len {len}");
+        let mut inplace = mine.clone();
+        w.allreduce_in_place(&mut inplace, Op::Min).unwrap();
+        assert_eq!(
+            inplace,
+            fold(&|a, b| a.min(b)),
+            "allreduce_in_place Min len {len}"
+        );
+
+        case += 1;
+        let fl = floats(s, case, me, len);
+        let fall: Vec<Vec<f64>> = (0..n).map(|r| floats(s, case, r, len)).collect();
+        let fwant: Vec<f64> = (0..len)
+            .map(|i| (1..n).fold(fall[0][i], |a, r| a + fall[r][i]))
+            .collect();
+        let mut frecv = vec![0f64; len];
+        w.allreduce_into(&fl, &mut frecv, Op::Sum).unwrap();
+        assert!(close(&frecv, &fwant), "allreduce f64 Sum len {len}");
+
+        // Non-commutative closure on 2x2 matrices: order must be rank order.
+        case += 1;
+        let mlen = len.min(50_000);
+        let mats = |r: usize| -> Vec<[u64; 4]> {
+            (0..mlen)
+                .map(|i| {
+                    let v = val(s, case, r, i);
+                    [v | 1, v >> 7, v >> 13, (v >> 3) | 1]
+                })
+                .collect()
+        };
+        let allm: Vec<Vec<[u64; 4]>> = (0..n).map(mats).collect();
+        let mwant: Vec<[u64; 4]> = (0..mlen)
+            .map(|i| (1..n).fold(allm[0][i], |a, r| matmul(&a, &allm[r][i])))
+            .collect();
+        let mut mrecv = vec![[0u64; 4]; mlen];
+        w.allreduce_into(&allm[me], &mut mrecv, |a: &[u64; 4], b: &[u64; 4]| {
+            matmul(a, b)
+        })
+        .unwrap();
+        assert_eq!(
+            mrecv, mwant,
+            "allreduce closure (matrix product) len {mlen}"
+        );
+
+        for root in all_roots(len) {
+            let mut recv = if me == root { vec![0i64; len] } else { vec![] };
+            w.reduce_into(&mine, &mut recv, Op::Sum, root as i32)
+                .unwrap();
+            if me == root {
+                assert_eq!(
+                    recv,
+                    fold(&|a, b| a + b),
+                    "reduce Sum len {len} root {root}"
+                );
+            }
+            let mut mr = if me == root {
+                vec![[0u64; 4]; mlen]
+            } else {
+                vec![]
+            };
+            w.reduce_into(
+                &allm[me],
+                &mut mr,
+                |a: &[u64; 4], b: &[u64; 4]| matmul(a, b),
+                root as i32,
+            )
+            .unwrap();
+            if me == root {
+                assert_eq!(mr, mwant, "reduce closure len {mlen} root {root}");
+            }
+        }
+
+        // scan / exscan.
+        let mut sc = vec![0i64; len];
+        w.scan_into(&mine, &mut sc, Op::Sum).unwrap();
+        let pre = |upto: usize| -> Vec<i64> {
+            (0..len)
+                .map(|i| (0..upto).map(|r| all[r][i]).sum())
+                .collect()
+        };
+        assert_eq!(sc, pre(me + 1), "scan len {len}");
+        let mut ex = vec![7i64; len];
+        w.exscan_into(&mine, &mut ex, Op::Sum).unwrap();
+        if me == 0 {
+            assert!(ex.iter().all(|&x| x == 7), "exscan leaves rank 0 unchanged");
+        } else {
+            assert_eq!(ex, pre(me), "exscan len {len}");
+        }
+    }
+
+    // MinLoc / MaxLoc.
+    case += 1;
+    let pairs: Vec<DoubleInt> = (0..10)
+        .map(|i| DoubleInt {
+            value: (val(s, case, me, i) % 5) as f64,
+            index: me as i64,
+        })
+        .collect();
+    let mut lo = vec![DoubleInt::default(); 10];
+    let mut hi = vec![DoubleInt::default(); 10];
+    w.allreduce_into(&pairs, &mut lo, Op::MinLoc).unwrap();
+    w.allreduce_into(&pairs, &mut hi, Op::MaxLoc).unwrap();
+    for i in 0..10 {
+        let vals: Vec<f64> = (0..n).map(|r| (val(s, case, r, i) % 5) as f64).collect();
+        let mn = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        let mx = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(
+            lo[i],
+            DoubleInt {
+                value: mn,
+                index: vals.iter().position(|&v| v == mn).unwrap() as i64
+            }
+        );
+        assert_eq!(
+            hi[i],
+            DoubleInt {
+                value: mx,
+                index: vals.iter().position(|&v| v == mx).unwrap() as i64
+            }
+        );
+    }
+    // Ops that make no sense for a type are errors before anything happens.
+    let mut f = [0f64];
+    assert!(matches!(
+        w.allreduce_into(&[1f64], &mut f, Op::BitXor),
+        Err(Error::Usage(_))
+    ));
+
+    // gatherv / scatterv / allgatherv with uneven counts.
+    for scale in [0usize, 1, 3000] {
+        for root in 0..n {
+            case += 1;
+            let counts: Vec<usize> = (0..n).map(|r| (r * 7 + 3) % 5 * scale).collect();
+            let displs: Vec<usize> = counts
+                .iter()
+                .scan(0, |acc, &c| {
+                    let d = *acc;
+                    *acc += c + 2;
+                    Some(d)
+                })
+                .collect();
+            let total = displs[n - 1] + counts[n - 1];
+            let mine = ints(s, case, me, counts[me]);
+            let mut recv = if me == root {
+                vec![-1i64; total]
+            } else {
+                vec![]
+            };
+            let (c, d): (&[usize], &[usize]) = if me == root {
+                (&counts, &displs)
+            } else {
+                (&[], &[])
+            };
+            w.gatherv_into(&mine, &mut recv, c, d, root as i32).unwrap();
+            if me == root {
+                for r in 0..n {
+                    assert_eq!(
+                        recv[displs[r]..displs[r] + counts[r]],
+                        ints(s, case, r, counts[r]),
+                        "gatherv"
+                    );
+                }
+            }
+            let all = ints(s, case, root, total);
+            let mut got = vec![0i64; counts[me]];
+            let send = if me == root { all.clone() } else { vec![] };
+            w.scatterv_into(&send, c, d, &mut got, root as i32).unwrap();
+            assert_eq!(
+                got,
+                all[displs[me]..displs[me] + counts[me]],
+                "scatterv root {root}"
+            );
+        }
+        case += 1;
+        let counts: Vec<usize> = (0..n).map(|r| (r * 5 + 1) % 4 * scale).collect();
+        let displs: Vec<usize> = counts
+            .iter()
+            .scan(0, |acc, &c| {
+                let d = *acc;
+                *acc += c;
+                Some(d)
+            })
+            .collect();
+        let total: usize = counts.iter().sum();
+        let mine = ints(s, case, me, counts[me]);
+        let mut recv = vec![0i64; total];
+        w.allgatherv_into(&mine, &mut recv, &counts, &displs)
+            .unwrap();
+        let want: Vec<i64> = (0..n).flat_map(|r| ints(s, case, r, counts[r])).collect();
+        assert_eq!(recv, want, "allgatherv");
+    }
+
+    // Objects.
+    for root in 0..n {
+        let v: String = if me == root {
+            format!("hello from {root}")
+        } else {
+            String::new()
+        };
+        let got: String = w
+            .bcast(if me == root { Some(v) } else { None }, root as i32)
+            .unwrap();
+        assert_eq!(got, format!("hello from {root}"));
+        let big: Vec<u64> = (0..if root == 0 { 300_000 } else { 10 })
+            .map(|i| i as u64 ^ root as u64)
+            .collect();
+        let got: Vec<u64> = w
+            .bcast(
+                if me == root { Some(big.clone()) } else { None },
+                root as i32,
+            )
+            .unwrap();
+        assert_eq!(got, big);
+        let vals: Vec<Vec<u32>> = (0..n).map(|r| vec![r as u32; r + root]).collect();
+        let got: Vec<u32> = w
+            .scatter(if me == root { Some(&vals[..]) } else { None }, root as i32)
+            .unwrap();
+        assert_eq!(got, vals[me]);
+        let g = w.gather(&format!("r{me}"), root as i32).unwrap();
+        if me == root {
+            assert_eq!(
+                g.unwrap(),
+                (0..n).map(|r| format!("r{r}")).collect::<Vec<_>>()
+            );
+        } else {
+            assert!(g.is_none());
+        }
+        // String concatenation is associative but not commutative.
+        let red = w
+            .reduce(&format!("{me},"), |a, b| format!("{a}{b}"), root as i32)
+            .unwrap();
+        if me == root {
+            assert_eq!(
+                red.unwrap(),
+                (0..n).map(|r| format!("{r},")).collect::<String>()
+            );
+        }
+    }
+    let ag: Vec<(u32, String)> = w.allgather(&(me as u32, "x".repeat(me * 1000))).unwrap();
+    assert_eq!(
+        ag,
+        (0..n)
+            .map(|r| (r as u32, "x".repeat(r * 1000)))
+            .collect::<Vec<_>>()
+    );
+    let a2a: Vec<String> = w
+        .alltoall(&(0..n).map(|j| format!("{me}->{j}")).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(
+        a2a,
+        (0..n).map(|j| format!("{j}->{me}")).collect::<Vec<_>>()
+    );
+    let x = me as f64 + 0.5;
+    let sum: f64 = w.allreduce(&x, |a, b| a + b).unwrap();
+    assert_eq!(sum, (0..n).map(|r| r as f64 + 0.5).sum::<f64>());
+    let cat = w
+        .allreduce(&vec![me as u64], |a, b| [a.clone(), b.clone()].concat())
+        .unwrap();
+    assert_eq!(cat, (0..n as u64).collect::<Vec<_>>());
+    let sc = w.scan(&format!("{me}"), |a, b| format!("{a}{b}")).unwrap();
+    assert_eq!(sc, (0..=me).map(|r| r.to_string()).collect::<String>());
+    let ex = w.exscan(&(me as u64 + 1), |a, b| a * b).unwrap();
+    assert_eq!(ex, (me > 0).then(|| (1..=me as u64).product::<u64>()));
+    w.barrier().unwrap();
+}
+
+#[test]
+fn collectives_match_serial_reference_n1() {
+    run_ranks("collectives_match_serial_reference_n1", 1, check_everything);
+}
+
+#[test]
+fn collectives_match_serial_reference_n2() {
+    run_ranks("collectives_match_serial_reference_n2", 2, check_everything);
+}
+
+#[test]
+fn collectives_match_serial_reference_n3() {
+    run_ranks("collectives_match_serial_reference_n3", 3, check_everything);
+}
+
+#[test]
+fn collectives_match_serial_reference_n4() {
+    run_ranks("collectives_match_serial_reference_n4", 4, check_everything);
+}
+
+#[test]
+fn collectives_match_serial_reference_n7() {
+    run_ranks("collectives_match_serial_reference_n7", 7, check_everything);
+}
+
+#[test]
+fn collectives_match_serial_reference_n8() {
+    run_ranks("collectives_match_serial_reference_n8", 8, check_everything);
+}
+
+#[test]
+fn collectives_match_serial_reference_n16() {
+    run_ranks(
+        "collectives_match_serial_reference_n16",
+        16,
+        check_everything,
+    );
+}
+
+#[test]
+fn split_groups_run_different_collectives_at_the_same_time() {
+    run_ranks(
+        "split_groups_run_different_collectives_at_the_same_time",
+        7,
+        |w| {
+            let me = w.rank();
+            let color = me % 3;
+            // Keys reverse the order inside each group.
+            let g = w
+                .split(color, -me)
+                .unwrap()
+                .expect("every rank has a color");
+            let members: Vec<i32> = (0..7).filter(|r| r % 3 == color).rev().collect();
+            assert_eq!(g.size() as usize, members.len());
+            assert_eq!(members[g.rank() as usize], me);
+            assert_eq!(g.world_rank(), me);
+            for (i, &m) in members.iter().enumerate() {
+                assert_eq!(g.world_rank_of(i as i32).unwrap(), m);
+            }
+            assert_ne!(g.context_id(), w.context_id());
+            for round in 0..200u64 {
+                match color {
+                    0 => {
+                        let mut out = [0u64; 3];
+                        g.allreduce_into(&[me as u64, round, 1], &mut out, Op::Sum)
+                            .unwrap();
+                        let s: u64 = members.iter().map(|&m| m as u64).sum();
+                        assert_eq!(out, [s, round * members.len() as u64, members.len() as u64]);
+                    }
+                    1 => {
+                        let mut buf = vec![0u64; 5000];
+                        if g.rank() == (round % g.size() as u64) as i32 {
+                            buf.iter_mut()
+                                .enumerate()
+                                .for_each(|(i, x)| *x = i as u64 * round);
+                        }
+                        g.bcast_into(&mut buf, (round % g.size() as u64) as i32)
+                            .unwrap();
+                        assert!(buf.iter().enumerate().all(|(i, &x)| x == i as u64 * round));
+                    }
+                    _ => {
+                        let all: Vec<i32> = g.allgather(&me).unwrap();
+                        assert_eq!(all, members);
+                    }
+                }
+            }
+            // Undefined color: no communicator.
+            let odd = w
+                .split(if me % 2 == 1 { 0 } else { shmpi::UNDEFINED }, 0)
+                .unwrap();
+            assert_eq!(odd.is_some(), me % 2 == 1);
+            if let Some(o) = odd {
+                assert_eq!(o.size(), 3);
+                o.barrier().unwrap();
+            }
+            w.barrier().unwrap();
+        },
+    );
+}
+
+#[test]
+fn dup_traffic_is_isolated_from_the_parent() {
+    run_ranks("dup_traffic_is_isolated_from_the_parent", 3, |w| {
+        let d = w.dup().unwrap();
+        assert_eq!((d.rank(), d.size()), (w.rank(), w.size()));
+        assert_ne!(d.context_id(), w.context_id());
+        let me = w.rank();
+        // Same source and tag on both: each receive gets its own communicator's message.
+        if me == 0 {
+            d.send(&"dup".to_string(), 1, 5).unwrap();
+            w.send(&"world".to_string(), 1, 5).unwrap();
+        } else if me == 1 {
+            let a: String = w.recv(0, 5).unwrap();
+            let b: String = d.recv(0, 5).unwrap();
+            assert_eq!((a.as_str(), b.as_str()), ("world", "dup"));
+        }
+        // Interleaved collectives on parent and dup with different roots and data.
+        for i in 0..100 {
+            let mut a = [if me == 0 { i } else { -1 }];
+            let mut b = [if me == 2 { -i } else { -1 }];
+            w.bcast_into(&mut a, 0).unwrap();
+            d.bcast_into(&mut b, 2).unwrap();
+            assert_eq!((a[0], b[0]), (i, -i));
+        }
+        // A collective on the dup while a p2p message waits on the parent.
+        if me == 2 {
+            w.send_slice(&[42u32], 0, 9).unwrap();
+        }
+        d.barrier().unwrap();
+        if me == 0 {
+            let mut x = [0u32];
+            w.recv_into(&mut x, 2, 9).unwrap();
+            assert_eq!(x[0], 42);
+        }
+        w.barrier().unwrap();
+    });
+}
+
+#[test]
+fn thousands_of_communicators_created_and_freed_do_not_exhaust_the_segment() {
+    run_ranks(
+        "thousands_of_communicators_created_and_freed_do_not_exhaust_the_segment",
+        3,
+        |w| {
+            // More than the pool holds (at most 4096 areas), so a leak would fail.
+            for i in 0..5000 {
+                let d = w.dup().unwrap();
+                if i % 2 == 0 {
+                    d.barrier().unwrap();
+                } else {
+                    let mut x = [0u64; 40_000]; // through the data slots
+                    d.allreduce_in_place(&mut x, Op::Sum).unwrap();
+                }
+                if i % 500 == 0 {
+                    let s = w.split(w.rank() % 2, 0).unwrap().unwrap();
+                    s.barrier().unwrap();
+                }
+            }
+            w.barrier().unwrap();
+            // Every rank has dropped its handles; the pool is back to empty.
+            let mut x = [w.communicators_in_use() as u64];
+            w.allreduce_in_place(&mut x, Op::Max).unwrap();
+            assert!(x[0] <= 1, "{} communicator areas still in use", x[0]);
+        },
+    );
+}
+
+fn is_usage(r: &shmpi::Result<impl std::fmt::Debug>, words: &[&str]) -> bool {
+    match r {
+        Err(Error::Usage(m)) => words.iter().all(|w| m.contains(w)),
+        _ => false,
+    }
+}
+
+#[test]
+fn misuse_is_an_error_not_a_hang() {
+    run_ranks("misuse_is_an_error_not_a_hang", 3, |w| {
+        let me = w.rank();
+        // Different collectives at the same point: both sides name both calls.
+        let d = w.dup().unwrap();
+        let r = if me == 0 {
+            let mut out = [0.0];
+            d.allreduce_into(&[1.0], &mut out, Op::Sum).map(|_| ())
+        } else {
+            let mut out = [0.0; 3];
+            d.allgather_into(&[1.0], &mut out)
+        };
+        assert!(
+            is_usage(&r, &["allreduce_into", "allgather_into", "mismatched"]),
+            "rank {me}: {r:?}"
+        );
+        // The communicator is unusable afterwards, and says so.
+        assert!(is_usage(&d.barrier(), &["failed"]));
+        drop(d);
+
+        // Mismatched counts across ranks.
+        let d = w.dup().unwrap();
+        let len = if me == 1 { 4 } else { 3 };
+        let mut out = vec![0i32; len];
+        let r = d.allreduce_into(&vec![1i32; len], &mut out, Op::Sum);
+        assert!(is_usage(&r, &["count=3", "count=4"]), "rank {me}: {r:?}");
+        drop(d);
+
+        // Mismatched roots.
+        let d = w.dup().unwrap();
+        let mut buf = [0u8; 8];
+        let root = if me == 2 { 1 } else { 0 };
+        let r = d.bcast_into(&mut buf, root);
+        // Rank 2 waits for rank 1, which called it with root 0.
+        if me == 2 {
+            assert!(is_usage(&r, &["root=0", "root=1"]), "rank {me}: {r:?}");
+        } else {
+            assert!(r.is_ok(), "rank {me}: {r:?}");
+        }
+        drop(d);
+
+        // Root out of range, local length errors: reported before anything is sent.
+        let mut buf = [0u8; 8];
+        assert!(matches!(
+            w.bcast_into(&mut buf, 3),
+            Err(Error::InvalidRank {
+                rank: 3,
+                size: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            w.reduce_into(&[1], &mut [0], Op::Sum, -1),
+            Err(Error::InvalidRank { .. })
+        ));
+        let mut small = [0i64; 2];
+        assert!(is_usage(
+            &w.allgather_into(&[1i64], &mut small),
+            &["allgather_into", "2", "3"]
+        ));
+        assert!(is_usage(
+            &w.alltoall_into(&[1i64; 4], &mut [0; 4]),
+            &["alltoall_into"]
+        ));
+        assert!(is_usage(
+            &w.allreduce_into(&[1.0f32], &mut [0.0], Op::BitAnd),
+            &["BitAnd", "f32"]
+        ));
+
+        // Objects of different types.
+        let d = w.dup().unwrap();
+        if me == 0 {
+            d.bcast(Some(7u64), 0).unwrap();
+        } else {
+            let r = d.bcast::<String>(None, 0);
+            assert!(
+                matches!(r, Err(Error::TypeMismatch { .. })),
+                "rank {me}: {r:?}"
+            );
+        }
+        drop(d);
+
+        // The world is still fine.
+        w.barrier().unwrap();
+        let mut x = [me];
+        w.allreduce_in_place(&mut x, Op::Sum).unwrap();
+        assert_eq!(x[0], 3);
+    });
+}
+
+#[test]
+fn a_dead_rank_fails_the_collective_instead_of_hanging() {
+    run_ranks(
+        "a_dead_rank_fails_the_collective_instead_of_hanging",
+        3,
+        |w| {
+            w.barrier().unwrap();
+            if w.rank() == 2 {
+                std::process::exit(0); // leaves without finalizing
+            }
+            let r = w.barrier();
+            assert!(matches!(r, Err(Error::PeerFailed { rank: 2, .. })), "{r:?}");
+        },
+    );
+}
