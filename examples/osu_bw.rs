@@ -80,6 +80,7 @@ fn main() -> Result<()> {
 }
 
 /// One size with 64 owned buffers per side. Returns the timed seconds (rank 0).
+#[inline(never)]
 fn window_nonblocking(world: &Communicator, size: usize, iters: u64, skip: u64) -> Result<f64> {
     let mut bufs: Vec<Vec<u8>> = (0..WINDOW)
         .map(|_| {
@@ -125,6 +126,7 @@ fn window_nonblocking(world: &Communicator, size: usize, iters: u64, skip: u64) 
 }
 
 /// One size with blocking calls on one buffer. Returns the timed seconds (rank 0).
+#[inline(never)]
 fn window_blocking(
     world: &Communicator,
     buf: &mut PageBuf,
