@@ -27,7 +27,8 @@
 #   QUIET_MAX_WAIT=15    ... for at most this many seconds (0 = don't wait)
 #
 # Implementations (launch commands, as in the project's anchors):
-#   shmpi      target/release/shmrun -n N --bind-to core|none target/release/examples/osu_X
+#   shmpi      $REL/shmrun -n N --bind-to core|none $REL/examples/osu_X
+#              (REL = ${CARGO_TARGET_DIR:-target}/release: cargo's own output directory)
 #   ompi-cma   mpirun.openmpi --mca pml ob1 --mca btl self,vader   (vader's default
 #              single-copy mechanism, CMA) [--oversubscribe at 8 ranks]
 #   ompi-nosc  the same + --mca btl_vader_single_copy_mechanism none
@@ -55,6 +56,8 @@ QUIET_IDLE=${QUIET_IDLE:-80}
 QUIET_MAX_WAIT=${QUIET_MAX_WAIT:-15}
 
 OUT=target/compare
+# where cargo puts shmpi's release binaries (it honours CARGO_TARGET_DIR; so must we)
+REL=${CARGO_TARGET_DIR:-target}/release
 RAW=$OUT/raw
 BENCHES=(osu_latency osu_bw osu_bibw osu_allreduce osu_barrier)
 SHMPI_LIST=$OUT/shmpi-benches.txt # written by `build`: shmpi examples built OK
@@ -113,7 +116,7 @@ step_build() {
     : > "$SHMPI_LIST"
     if cargo build --release --bin shmrun --examples; then
         for b in "${BENCHES[@]}"; do
-            if [ -x "target/release/examples/$b" ]; then echo "$b" >> "$SHMPI_LIST"; fi
+            if [ -x "$REL/examples/$b" ]; then echo "$b" >> "$SHMPI_LIST"; fi
         done
     else
         warn "cargo build --release --bin shmrun --examples failed; trying the osu_* examples one by one"
@@ -158,7 +161,7 @@ shmpi_has() { # shmpi_has BENCH: was shmpi's example built (or, without a build 
     if [ -f "$SHMPI_LIST" ]; then
         grep -qx "$1" "$SHMPI_LIST"
     else
-        [ -x "target/release/examples/$1" ] && [ -x target/release/shmrun ]
+        [ -x "$REL/examples/$1" ] && [ -x "$REL/shmrun" ]
     fi
 }
 
@@ -179,8 +182,8 @@ run_one() {
             rm -f "$file"
             return 0
         fi
-        cmd=(target/release/shmrun -n "$n" --bind-to "$([ "$n" -le 2 ] && echo core || echo none)"
-            "target/release/examples/$bench" "${args[@]}")
+        cmd=("$REL/shmrun" -n "$n" --bind-to "$([ "$n" -le 2 ] && echo core || echo none)"
+            "$REL/examples/$bench" "${args[@]}")
         ;;
     ompi-cma | ompi-nosc)
         cmd=("${OMPI[@]}")
@@ -252,6 +255,15 @@ step_run() {
             return 1
         fi
     done
+    # `run` without `build` uses whatever shmpi binaries exist: say so if they are
+    # older than the sources (the table would describe another version)
+    local stale="" b
+    for b in "${BENCHES[@]}"; do
+        [ -x "$REL/examples/$b" ] || continue
+        [ -z "$(find src "examples/$b.rs" Cargo.toml -newer "$REL/examples/$b" -print -quit 2>/dev/null)" ] ||
+            stale+=" $b"
+    done
+    [ -z "$stale" ] || warn "shmpi sources are newer than the binaries of:$stale (run the build step first)"
     # a fresh set: the tables take the median over every _r* file present
     rm -rf "$RAW"
     mkdir -p "$RAW"

@@ -88,6 +88,52 @@ pub use error::{Error, Exit, Result};
 pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
 pub use request::{Request, wait_all, wait_any};
 
+#[doc(hidden)]
+pub mod __bench {
+    //! Not part of the API: a safe handle on the shared-memory ring over heap memory,
+    //! for the in-process criterion benchmarks (`benches/ring.rs`). No stability
+    //! promise; may change or vanish with any release.
+
+    use crate::ring;
+
+    /// The writing end of a heap ring (see [`heap_ring`]).
+    pub struct RingProducer(ring::Producer);
+
+    /// The reading end of a heap ring (see [`heap_ring`]).
+    pub struct RingConsumer(ring::Consumer);
+
+    /// A fresh single-producer/single-consumer ring of `cap` bytes (a power of two,
+    /// 4 KiB..=1 GiB) in heap memory, with its two ends. Each end may move to another
+    /// thread.
+    pub fn heap_ring(cap: usize) -> (RingProducer, RingConsumer) {
+        let (p, c) = ring::heap_ring(cap);
+        (RingProducer(p), RingConsumer(c))
+    }
+
+    impl RingProducer {
+        /// Pushes one record of `payload` with one header word (as an eager message
+        /// does). Returns `false` if the ring has no room for all of it now.
+        #[inline]
+        pub fn push(&mut self, word: u64, payload: &[u8]) -> bool {
+            self.0.push(1, &[word], payload, payload.len()).is_some()
+        }
+    }
+
+    impl RingConsumer {
+        /// Pops the next record, copying its payload into the front of `out` (which
+        /// must be long enough). Returns its header word and payload length, or `None`
+        /// if the ring is empty.
+        #[inline]
+        pub fn pop(&mut self, out: &mut [u8]) -> Option<(u64, usize)> {
+            let rec = self.0.peek().expect("a heap ring is never corrupted")?;
+            let (w, n) = (rec.words[0], rec.payload.len());
+            out[..n].copy_from_slice(rec.payload);
+            self.0.advance();
+            Some((w, n))
+        }
+    }
+}
+
 /// rkyv, re-exported so that programs derive `Archive`/`Serialize`/`Deserialize` with
 /// the same version shmpi uses.
 pub use rkyv;

@@ -84,11 +84,11 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
     let mut received = 0;
     let mut next_send = 0;
 
-    let mut check = |v: Vec<u8>,
-                     src: i32,
-                     tag: i32,
-                     want_tag: Option<i32>,
-                     expected: &mut Vec<VecDeque<Msg>>| {
+    let check = |v: Vec<u8>,
+                 src: i32,
+                 tag: i32,
+                 want_tag: Option<i32>,
+                 expected: &mut Vec<VecDeque<Msg>>| {
         let q = &mut expected[src as usize];
         // The earliest unreceived message from `src` that this receive could match.
         let pos = q
