@@ -1,5 +1,5 @@
 //! Soak: 8 ranks (more than this machine's cores) exchange rounds of random messages
-//! for a bounded time (`SHMPI_SOAK_SECS`, default 8 s). Every message is checked, no
+//! and random collectives for a bounded time (`SHMPI_SOAK_SECS`, default 8 s). Every message is checked, no
 //! message is left over after any round, and memory stays flat.
 
 mod common;
@@ -84,6 +84,50 @@ fn soak(w: &Communicator) {
             }
         }
         shmpi::wait_all(reqs).unwrap();
+        // And a random collective, checked against what every rank can compute alone.
+        match rng.below(6) {
+            0 => w.barrier().unwrap(),
+            1 => {
+                let root = rng.below(n as u64) as i32;
+                let mut v = vec![0u64; rng.below(50_000) as usize];
+                if me == root as usize {
+                    v.iter_mut()
+                        .enumerate()
+                        .for_each(|(i, x)| *x = i as u64 ^ round);
+                }
+                w.bcast_into(&mut v, root).unwrap();
+                assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 ^ round));
+            }
+            2 => {
+                let len = rng.below(100_000) as usize;
+                let mine: Vec<i64> = (0..len).map(|i| (i * (me + 1)) as i64).collect();
+                let mut sum = vec![0i64; len];
+                w.allreduce_into(&mine, &mut sum, shmpi::Op::Sum).unwrap();
+                let k = (n * (n + 1) / 2) as i64;
+                assert!(sum.iter().enumerate().all(|(i, &x)| x == i as i64 * k));
+            }
+            3 => {
+                let all = w.allgather(&(me as u32, round)).unwrap();
+                assert!(
+                    all.iter()
+                        .enumerate()
+                        .all(|(r, &(x, rd))| x == r as u32 && rd == round)
+                );
+            }
+            4 => {
+                let out: Vec<String> = (0..n).map(|d| format!("{me}->{d}")).collect();
+                let got = w.alltoall(&out).unwrap();
+                assert!(
+                    got.iter()
+                        .enumerate()
+                        .all(|(s, x)| *x == format!("{s}->{me}"))
+                );
+            }
+            _ => {
+                let total = w.allreduce(&(me as u64), |a, b| a + b).unwrap();
+                assert_eq!(total, (n * (n - 1) / 2) as u64);
+            }
+        }
         // Nothing of this round is left over (the next round's go-ahead may be queued).
         for tag in 100..104 {
             assert!(
