@@ -650,3 +650,32 @@ fn ranks_killed_by_segv_or_abort_are_reported_with_their_signal() {
         );
     }
 }
+
+#[test]
+fn a_deadlock_between_a_collective_and_a_receive_is_explained() {
+    const NAME: &str = "a_deadlock_between_a_collective_and_a_receive_is_explained";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        // Rank 0 enters a barrier; rank 1 waits for a message rank 0 never sends.
+        let r = if w.rank() == 0 {
+            w.barrier()
+        } else {
+            w.recv::<u8>(0, 3).map(|_| ())
+        };
+        assert!(r.is_err());
+        return;
+    }
+    let out = launch_self(NAME, 2, &[]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_DEADLOCK),
+        "{err}"
+    );
+    assert!(err.contains("rank 0 waits in barrier on world"), "{err}");
+    assert!(
+        err.contains("rank 1 waits in recv(source=0, tag=3) on world"),
+        "{err}"
+    );
+}
