@@ -27,6 +27,7 @@ fn expected_map() -> HashMap<String, u32> {
         .collect()
 }
 
+#[allow(clippy::approx_constant)] // the classic example sends 3.14
 fn main() -> shmpi::Result<()> {
     let universe = shmpi::init()?;
     let world = universe.world();

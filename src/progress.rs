@@ -736,13 +736,13 @@ impl Engine {
         self.m.unexpected.get_mut(idx).binding = Binding::Blocking;
         let mut b = self.backoff();
         loop {
-            let r = self.progress(None).and_then(|_| {
+            let r = self.progress(None).map(|_| {
                 let i = self
                     .m
                     .unexpected
                     .find_bound(Binding::Blocking)
                     .expect("bound message stays queued");
-                Ok(self.m.unexpected.get(i).is_complete().then_some(i))
+                self.m.unexpected.get(i).is_complete().then_some(i)
             });
             match r {
                 Ok(Some(i)) => {

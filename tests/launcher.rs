@@ -147,6 +147,7 @@ fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
             std::thread::sleep(Duration::from_millis(200));
             let t = shmpi::wtime();
             // One write per line, so that lines of different ranks do not interleave.
+            #[allow(clippy::format_in_format_args)]
             eprint!("{}", format!("killing myself at {t:.6}\n"));
             nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).unwrap();
         }
@@ -155,6 +156,7 @@ fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
         }
         let e = w.recv::<u32>(1, 1).unwrap_err();
         let t = shmpi::wtime();
+        #[allow(clippy::format_in_format_args)] // one write per line, as above
         eprint!("{}", format!("rank {} released at {t:.6}: {e}\n", w.rank()));
         assert!(
             matches!(
@@ -644,10 +646,7 @@ fn ranks_killed_by_segv_or_abort_are_reported_with_their_signal() {
         let out = run_with_watchdog(cmd);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(128 + sig), "{err}");
-        assert!(
-            err.contains(&format!("rank 1 (pid")) && err.contains(name),
-            "{err}"
-        );
+        assert!(err.contains("rank 1 (pid") && err.contains(name), "{err}");
     }
 }
 

@@ -28,7 +28,7 @@ fn objects_of_every_kind_round_trip() {
             .collect();
         let shapes = vec![Shape::Circle { r: 1.5 }, Shape::Rect(3, 4), Shape::Empty];
         if w.rank() == 0 {
-            w.send(&Data { a: 7, b: 3.14 }, 1, 11).unwrap();
+            w.send(&Data { a: 7, b: 2.5 }, 1, 11).unwrap();
             w.send(&map, 1, 12).unwrap();
             w.send(&"hello, rank 1".to_string(), 1, 13).unwrap();
             w.send(&(0..1000u64).collect::<Vec<_>>(), 1, 14).unwrap();
@@ -36,7 +36,7 @@ fn objects_of_every_kind_round_trip() {
             w.send(&Some((1u8, -2i16)), 1, 16).unwrap();
         } else {
             let (d, st) = w.recv_with_status::<Data>(0, 11).unwrap();
-            assert_eq!(d, Data { a: 7, b: 3.14 });
+            assert_eq!(d, Data { a: 7, b: 2.5 });
             assert_eq!((st.source(), st.tag()), (0, 11));
             assert_eq!(w.recv::<HashMap<String, Vec<u32>>>(0, 12).unwrap(), map);
             assert_eq!(w.recv::<String>(0, 13).unwrap(), "hello, rank 1");
@@ -362,7 +362,8 @@ fn nonblocking_requests_complete_and_return_their_buffers() {
             got.sort();
             assert_eq!(got, [50, 51, 52, 53, 54]);
             let mut r = w.irecv::<u8>(peer, 99).unwrap();
-            assert!(!r.test().unwrap() || w.rank() == 0 || true);
+            // Not yet sent, or already arrived: either way test() must not fail.
+            r.test().unwrap();
             w.isend_slice(&[9u8], peer, 98).unwrap().wait().unwrap();
             w.send(&7u8, peer, 99).unwrap();
             while !r.test().unwrap() {}

@@ -79,7 +79,7 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
         })
         .collect();
     let total_in: usize = expected.iter().map(|q| q.len()).sum();
-    let mut rng = Rng(seed ^ (me as u64 + 1) * 0x1234_5678);
+    let mut rng = Rng(seed ^ ((me as u64 + 1) * 0x1234_5678));
     let mut pending = Vec::new();
     let mut received = 0;
     let mut next_send = 0;
