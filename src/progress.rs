@@ -303,9 +303,16 @@ impl Engine {
         let n = seg.nranks();
         let (producers, consumers) = seg.endpoints(claim);
         let cap = seg.layout().ring_bytes;
-        let chunk = (cap / 4).min(64 << 10);
+        // Streaming chunks: small enough that the receiver copies one chunk out while
+        // the sender copies the next in, large enough to amortize a record each.
+        let chunk = env_bytes("SHMPI_CHUNK_BYTES")
+            .unwrap_or(16 << 10)
+            .clamp(256, cap / 4);
+        let eager_max = env_bytes("SHMPI_EAGER_BYTES")
+            .unwrap_or(chunk)
+            .clamp(0, cap / 4);
         let tuning = Tuning {
-            eager_max: chunk,
+            eager_max,
             chunk,
             min_part: (chunk / 4).max(256),
             drain_budget: cap,
@@ -998,6 +1005,10 @@ fn fill(buf: PostedBuf, u: Unexpected) -> Done {
             data: RecvData::Object(u.data),
         },
     }
+}
+
+fn env_bytes(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.trim().parse::<usize>().ok()
 }
 
 fn env_us(name: &str) -> Option<u64> {
