@@ -450,6 +450,17 @@ impl Communicator {
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
+        self.isend_bytes(d, env, bytes, "isend")
+    }
+
+    /// Starts a send of bytes the runtime owns; the request yields `()`.
+    fn isend_bytes(
+        &self,
+        d: usize,
+        env: Envelope,
+        bytes: rkyv::util::AlignedVec,
+        name: &'static str,
+    ) -> Result<Request<()>> {
         let id = self
             .inner
             .eng
@@ -458,7 +469,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what("isend", Some(d), tag),
+            self.what(name, Some(d), env.tag),
             |done| match done {
                 Done::Sent(_) => Ok(()),
                 Done::Failed(e) => Err(e),
@@ -501,21 +512,7 @@ impl Communicator {
         let mut bytes = rkyv::util::AlignedVec::<16>::with_capacity(std::mem::size_of_val(data));
         bytes.extend_from_slice(bytemuck::cast_slice(data));
         let env = self.envelope(tag, bytes.len(), 0);
-        let id = self
-            .inner
-            .eng
-            .borrow_mut()
-            .isend(d, env, SendBuf::Bytes(bytes))?;
-        Ok(Request::new(
-            self.inner.eng.clone(),
-            id,
-            self.what("isend_slice", Some(d), tag),
-            |done| match done {
-                Done::Sent(_) => Ok(()),
-                Done::Failed(e) => Err(e),
-                Done::Recv { .. } => unreachable!("a send completes as sent"),
-            },
-        ))
+        self.isend_bytes(d, env, bytes, "isend_slice")
     }
 
     /// Starts receiving an object (mpi4py `comm.irecv`).
