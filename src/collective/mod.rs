@@ -682,11 +682,16 @@ impl<'c> Coll<'c> {
         let per = (self.half_bytes() / sz).max(1);
         let deliver = root.is_none_or(|r| r == me);
         let part = |p: usize, m: usize| (p * m / n, (p + 1) * m / n);
+        // Scratch: the reduced part where it is not delivered, or (in place, rank > 0)
+        // a copy of this rank's own part, which the fold would overwrite first.
         let mut acc: Vec<T> = Vec::with_capacity(per / n + 1);
+        let mut own: Vec<T> = Vec::new();
         let mut base = 0;
         while base < count {
             let m = per.min(count - base);
-            // Step 1: publish this chunk of my contribution.
+            let (ps, pe) = part(me, m);
+            // Step 1: publish this chunk of my contribution, but for my own part,
+            // which only I reduce (from my own memory).
             let t1 = self.next;
             let h1 = self.take_half()?;
             {
@@ -694,32 +699,54 @@ impl<'c> Coll<'c> {
                     Some(s) => &s[base..base + m],
                     None => &buf[base..base + m],
                 };
-                self.write_half(h1, 0, bytemuck::cast_slice(src));
+                self.write_half(h1, 0, bytemuck::cast_slice(&src[..ps]));
+                self.write_half(h1, pe * sz, bytemuck::cast_slice(&src[pe..]));
+                if input.is_none() && me > 0 {
+                    own.clear();
+                    own.extend_from_slice(&src[ps..pe]);
+                }
             }
             self.arrive();
             for j in 0..n {
                 self.wait(j, t1)?;
             }
-            // Reduce my part of the chunk across all contributions, in rank order.
-            let (ps, pe) = part(me, m);
-            acc.clear();
+            // Reduce my part of the chunk across all contributions, in rank order,
+            // straight into the result where it is delivered.
+            let target: &mut [T] = if deliver {
+                &mut buf[base + ps..base + pe]
+            } else {
+                acc.clear();
+                acc.resize(pe - ps, T::zeroed());
+                &mut acc
+            };
             for j in 0..n {
-                self.read_half(j, h1, ps * sz, (pe - ps) * sz, |b| {
-                    let x: &[T] = bytemuck::cast_slice(b);
+                if j == me {
+                    let x: &[T] = match input {
+                        Some(s) => &s[base + ps..base + pe],
+                        None if me > 0 => &own,
+                        None => continue, // rank 0 in place: already in `target`
+                    };
                     if j == 0 {
-                        acc.extend_from_slice(x);
+                        target.copy_from_slice(x);
                     } else {
-                        apply(&mut acc, x);
+                        apply(target, x);
                     }
+                    continue;
+                }
+                self.read_half(j, h1, ps * sz, (pe - ps) * sz, |b| {
+                    typed::<T, _>(b, |x| {
+                        if j == 0 {
+                            target.copy_from_slice(x);
+                        } else {
+                            apply(target, x);
+                        }
+                    })
                 });
             }
             // Step 2: publish my reduced part; gather the others'.
             let t2 = self.next;
             let h2 = self.take_half()?;
-            self.write_half(h2, ps * sz, bytemuck::cast_slice(&acc));
-            if deliver {
-                buf[base + ps..base + pe].copy_from_slice(&acc);
-            }
+            self.write_half(h2, ps * sz, bytemuck::cast_slice(target));
             self.arrive();
             if deliver {
                 for j in 0..n {
