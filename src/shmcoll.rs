@@ -25,7 +25,7 @@
 //! | word | written by | read by | ordering |
 //! |---|---|---|---|
 //! | `Line::arrive` | the member, once per step | the other members | Release/Acquire: `SYNC POINT arrive`, publishes the inline words and the slot bytes written before it |
-//! | `Line::sig_step`, `sig`, `count` | the member, at the first step of a call | other members, to check the call matches | seqlock: `sig_step = MAX`, fence(Release), fields, `sig_step = step` (Release); the reader re-reads `sig_step` after a fence(Acquire) |
+//! | `Line::sig_step`, `sig`, `count` | the member, at the first step of a call whose signature differs from its previous one | other members, to check the call matches | seqlock: `sig_step = MAX`, fence(Release), fields, `sig_step = step` (Release); the reader re-reads `sig_step` after a fence(Acquire) |
 //! | `Line::inline` | the member, before its `arrive` | readers after their Acquire of `arrive` | Relaxed, ordered by `SYNC POINT arrive` |
 //! | `DoneLine::done` | the member, at the end of a call | a writer about to reuse its slot | Release/Acquire: `SYNC POINT done`, orders the member's reads of the slot before the writer's overwrite |
 //! | `refs` | the allocating leader (CAS), each member on free (fetch_sub) | allocators | AcqRel: `SYNC POINT refs`, the last member's reads happen before the next owner's reset |
@@ -221,6 +221,50 @@ impl<'s> CollShm<'s> {
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
     }
 
+    /// Like [`slot_write`](Self::slot_write) with non-temporal stores (x86-64): the
+    /// bytes go to memory instead of staying modified in this core's cache, so that
+    /// readers on other cores fetch them at memory bandwidth rather than by snooping
+    /// this core's cache line by line. For large data that others read once.
+    pub(crate) fn slot_write_stream(&self, rank: usize, half: usize, off: usize, src: &[u8]) {
+        let dst = self.slot_ptr(rank, half, off, src.len());
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+            let head = (dst as usize).wrapping_neg() % 16;
+            if src.len() < head + 64 {
+                // SAFETY: as in `slot_write`.
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+                return;
+            }
+            let body = (src.len() - head) / 16 * 16;
+            // SAFETY: as in `slot_write`; `dst + head` is 16-byte aligned and the
+            // streamed range `head..head + body` lies inside `dst..dst + src.len()`; SSE2
+            // is part of x86-64. The fence orders the streaming stores before the
+            // caller's Release store of `arrive` (streaming stores are weakly ordered).
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), dst, head);
+                let mut i = head;
+                while i < head + body {
+                    let v = _mm_loadu_si128(src.as_ptr().add(i).cast::<__m128i>());
+                    _mm_stream_si128(dst.add(i).cast::<__m128i>(), v);
+                    i += 16;
+                }
+                _mm_sfence();
+                let tail = head + body;
+                std::ptr::copy_nonoverlapping(
+                    src.as_ptr().add(tail),
+                    dst.add(tail),
+                    src.len() - tail,
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: as in `slot_write`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len())
+        }
+    }
+
     /// Runs `f` on `len` bytes of half `half` of `rank`'s slot at `off`. Callers read
     /// only after the owner's `arrive` for the step that wrote them (Acquire) and before
     /// their own next `arrive`/`done`, during which the owner does not write them.
@@ -266,10 +310,15 @@ pub(crate) fn write_sig(l: &Line, step: u64, sig: u64, count: u64) {
     l.sig_step.store(step, Ordering::Release);
 }
 
-/// Reads the call signature if it is the one for `step` (seqlock reader).
+/// Reads the call signature if it is the one for the call starting at `step` (seqlock
+/// reader). A member rewrites its signature only when it changes, stamped with the
+/// first step of the call that changed it, so the signature read describes the call at
+/// `step` if its stamp is `<= step` (the member has arrived at `step`, the caller
+/// checked) and unchanged across the read; a stamp `> step` means the member has moved
+/// on to a later call.
 pub(crate) fn read_sig(l: &Line, step: u64) -> Option<(u64, u64)> {
     let s1 = l.sig_step.load(Ordering::Acquire);
-    if s1 != step {
+    if s1 > step {
         return None;
     }
     let sig = l.sig.load(Ordering::Relaxed);

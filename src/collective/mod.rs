@@ -272,6 +272,8 @@ pub(crate) struct Area {
     seen: Vec<Cell<u64>>,
     /// Step of the last use of each inline buffer by this rank.
     inline_last: [Cell<u64>; 2],
+    /// The signature and count this rank last wrote in its member line.
+    last_sig: Cell<Option<(u64, u64)>>,
     owned: bool,
 }
 
@@ -291,6 +293,7 @@ impl Area {
             me,
             seen: (0..n).map(|_| Cell::new(0)).collect(),
             inline_last: [Cell::new(0), Cell::new(0)],
+            last_sig: Cell::new(None),
             owned,
         })
     }
@@ -376,7 +379,13 @@ impl<'c> Coll<'c> {
         self.next += 1;
         let l = self.line(self.me());
         if t == self.first {
-            shmcoll::write_sig(l, t, self.sig.pack(), self.count);
+            // The signature stays valid for later calls until it changes (see
+            // `check_sig`), so a loop of identical calls does not rewrite it.
+            let sig = (self.sig.pack(), self.count);
+            if self.area().last_sig.get() != Some(sig) {
+                shmcoll::write_sig(l, t, sig.0, sig.1);
+                self.area().last_sig.set(Some(sig));
+            }
         }
         // SYNC POINT arrive (Release): the inline words and slot bytes of step t.
         l.arrive.store(t, Ordering::Release);
@@ -420,7 +429,7 @@ impl<'c> Coll<'c> {
 
     fn check_sig(&self, j: usize) -> Result<()> {
         let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
-            return Ok(()); // j has moved on to a later call: it checked this one
+            return Ok(()); // j has moved on to a later, different call: it checked this one
         };
         let theirs = Sig::unpack(sig);
         let same = theirs == Some(self.sig)
@@ -540,6 +549,15 @@ impl<'c> Coll<'c> {
         self.shm.slot_write(self.c.coll.me, h, off, bytes);
     }
 
+    /// `write_half` for large data the others read once (non-temporal stores).
+    fn stream_half(&self, h: usize, off: usize, bytes: &[u8]) {
+        if stream() {
+            self.shm.slot_write_stream(self.c.coll.me, h, off, bytes);
+        } else {
+            self.shm.slot_write(self.c.coll.me, h, off, bytes);
+        }
+    }
+
     fn read_half<R>(
         &self,
         j: usize,
@@ -611,7 +629,6 @@ impl<'c> Coll<'c> {
         let rounds = max_len.div_ceil(chunk).max(1);
         let n = self.n();
         let me = self.me();
-        let needs: Vec<Option<(usize, usize)>> = (0..n).map(need).collect();
         for i in 0..rounds {
             let off = i * chunk;
             let lo = off.min(mine.len());
@@ -626,8 +643,8 @@ impl<'c> Coll<'c> {
                 }
             }
             self.arrive();
-            for (j, nd) in needs.iter().enumerate() {
-                let Some((s, e)) = *nd else { continue };
+            for j in 0..n {
+                let Some((s, e)) = need(j) else { continue };
                 let ps = s.max(off);
                 let pe = e.min(off + chunk);
                 if j == me {
@@ -699,8 +716,8 @@ impl<'c> Coll<'c> {
                     Some(s) => &s[base..base + m],
                     None => &buf[base..base + m],
                 };
-                self.write_half(h1, 0, bytemuck::cast_slice(&src[..ps]));
-                self.write_half(h1, pe * sz, bytemuck::cast_slice(&src[pe..]));
+                self.stream_half(h1, 0, bytemuck::cast_slice(&src[..ps]));
+                self.stream_half(h1, pe * sz, bytemuck::cast_slice(&src[pe..]));
                 if input.is_none() && me > 0 {
                     own.clear();
                     own.extend_from_slice(&src[ps..pe]);
@@ -746,7 +763,7 @@ impl<'c> Coll<'c> {
             // Step 2: publish my reduced part; gather the others'.
             let t2 = self.next;
             let h2 = self.take_half()?;
-            self.write_half(h2, ps * sz, bytemuck::cast_slice(target));
+            self.stream_half(h2, ps * sz, bytemuck::cast_slice(target));
             self.arrive();
             if deliver {
                 for j in 0..n {
@@ -772,6 +789,15 @@ impl Drop for Coll<'_> {
         // Dropped without `finish`: the call failed part-way.
         self.end(true);
     }
+}
+
+/// Whether large slot writes use non-temporal stores (`SHMPI_COLL_STREAM=0` turns
+/// them off, for measurements).
+fn stream() -> bool {
+    thread_local! {
+        static ON: bool = std::env::var("SHMPI_COLL_STREAM").map_or(true, |v| v != "0");
+    }
+    ON.with(|v| *v)
 }
 
 /// Calls `f` with `bytes` seen as `&[T]`, copying them first if they are not aligned
