@@ -221,48 +221,14 @@ impl<'s> CollShm<'s> {
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
     }
 
-    /// Like [`slot_write`](Self::slot_write) with non-temporal stores (x86-64): the
-    /// bytes go to memory instead of staying modified in this core's cache, so that
-    /// readers on other cores fetch them at memory bandwidth rather than by snooping
-    /// this core's cache line by line. For large data that others read once.
+    /// Like [`slot_write`](Self::slot_write) with non-temporal stores (see
+    /// [`stream_copy`]).
     pub(crate) fn slot_write_stream(&self, rank: usize, half: usize, off: usize, src: &[u8]) {
         let dst = self.slot_ptr(rank, half, off, src.len());
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
-            let head = (dst as usize).wrapping_neg() % 16;
-            if src.len() < head + 64 {
-                // SAFETY: as in `slot_write`.
-                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
-                return;
-            }
-            let body = (src.len() - head) / 16 * 16;
-            // SAFETY: as in `slot_write`; `dst + head` is 16-byte aligned and the
-            // streamed range `head..head + body` lies inside `dst..dst + src.len()`; SSE2
-            // is part of x86-64. The fence orders the streaming stores before the
-            // caller's Release store of `arrive` (streaming stores are weakly ordered).
-            unsafe {
-                std::ptr::copy_nonoverlapping(src.as_ptr(), dst, head);
-                let mut i = head;
-                while i < head + body {
-                    let v = _mm_loadu_si128(src.as_ptr().add(i).cast::<__m128i>());
-                    _mm_stream_si128(dst.add(i).cast::<__m128i>(), v);
-                    i += 16;
-                }
-                _mm_sfence();
-                let tail = head + body;
-                std::ptr::copy_nonoverlapping(
-                    src.as_ptr().add(tail),
-                    dst.add(tail),
-                    src.len() - tail,
-                );
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        // SAFETY: as in `slot_write`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len())
-        }
+        // SAFETY: as in `slot_write`: in bounds, and by the protocol nobody else reads
+        // or writes these bytes now, so a unique slice over them is sound.
+        let dst = unsafe { std::slice::from_raw_parts_mut(dst, src.len()) };
+        stream_copy(dst, src);
     }
 
     /// Runs `f` on `len` bytes of half `half` of `rank`'s slot at `off`. Callers read
@@ -282,6 +248,46 @@ impl<'s> CollShm<'s> {
         let bytes = unsafe { std::slice::from_raw_parts(p, len) };
         f(bytes)
     }
+}
+
+/// Copies `src` into `dst` with non-temporal stores where the target supports them
+/// (x86-64): the bytes go to memory instead of filling this core's cache, which saves
+/// the read-for-ownership of `dst` and keeps the cache for data that is read again.
+/// For large data written once.
+pub(crate) fn stream_copy(dst: &mut [u8], src: &[u8]) {
+    assert_eq!(dst.len(), src.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+        let head = (dst.as_ptr() as usize).wrapping_neg() % 16;
+        if src.len() < head + 256 {
+            dst.copy_from_slice(src);
+            return;
+        }
+        let body = (src.len() - head) / 64 * 64;
+        dst[..head].copy_from_slice(&src[..head]);
+        let d = dst.as_mut_ptr();
+        let s = src.as_ptr();
+        // SAFETY: `d + head` is 16-byte aligned and `head..head + body` lies inside
+        // both slices (checked lengths); SSE2 is part of x86-64. The fence orders the
+        // weakly ordered streaming stores before everything after this call (the
+        // caller's Release store that publishes them).
+        unsafe {
+            let mut i = head;
+            while i < head + body {
+                for k in 0..4 {
+                    let v = _mm_loadu_si128(s.add(i + 16 * k).cast::<__m128i>());
+                    _mm_stream_si128(d.add(i + 16 * k).cast::<__m128i>(), v);
+                }
+                i += 64;
+            }
+            _mm_sfence();
+        }
+        let tail = head + body;
+        dst[tail..].copy_from_slice(&src[tail..]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dst.copy_from_slice(src);
 }
 
 /// Writes `src` (at most `INLINE_BYTES`) into inline words `w`.

@@ -703,6 +703,8 @@ impl<'c> Coll<'c> {
         // a copy of this rank's own part, which the fold would overwrite first.
         let mut acc: Vec<T> = Vec::with_capacity(per / n + 1);
         let mut own: Vec<T> = Vec::new();
+        let nt_out = deliver && count * sz >= nt_out_bytes();
+        let use_acc = !deliver || nt_out;
         let mut base = 0;
         while base < count {
             let m = per.min(count - base);
@@ -718,7 +720,7 @@ impl<'c> Coll<'c> {
                 };
                 self.stream_half(h1, 0, bytemuck::cast_slice(&src[..ps]));
                 self.stream_half(h1, pe * sz, bytemuck::cast_slice(&src[pe..]));
-                if input.is_none() && me > 0 {
+                if input.is_none() && (me > 0 || use_acc) {
                     own.clear();
                     own.extend_from_slice(&src[ps..pe]);
                 }
@@ -728,19 +730,19 @@ impl<'c> Coll<'c> {
                 self.wait(j, t1)?;
             }
             // Reduce my part of the chunk across all contributions, in rank order,
-            // straight into the result where it is delivered.
-            let target: &mut [T] = if deliver {
-                &mut buf[base + ps..base + pe]
-            } else {
+            // into scratch or straight into the result.
+            let target: &mut [T] = if use_acc {
                 acc.clear();
                 acc.resize(pe - ps, T::zeroed());
                 &mut acc
+            } else {
+                &mut buf[base + ps..base + pe]
             };
             for j in 0..n {
                 if j == me {
                     let x: &[T] = match input {
                         Some(s) => &s[base + ps..base + pe],
-                        None if me > 0 => &own,
+                        None if me > 0 || use_acc => &own,
                         None => continue, // rank 0 in place: already in `target`
                     };
                     if j == 0 {
@@ -764,6 +766,10 @@ impl<'c> Coll<'c> {
             let t2 = self.next;
             let h2 = self.take_half()?;
             self.stream_half(h2, ps * sz, bytemuck::cast_slice(target));
+            if nt_out {
+                let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut buf[base + ps..base + pe]);
+                shmcoll::stream_copy(dst, bytemuck::cast_slice(&acc));
+            }
             self.arrive();
             if deliver {
                 for j in 0..n {
@@ -772,9 +778,13 @@ impl<'c> Coll<'c> {
                     }
                     self.wait(j, t2)?;
                     let (qs, qe) = part(j, m);
-                    let dst = &mut buf[base + qs..base + qe];
+                    let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut buf[base + qs..base + qe]);
                     self.read_half(j, h2, qs * sz, (qe - qs) * sz, |b| {
-                        dst.copy_from_slice(bytemuck::cast_slice(b))
+                        if nt_out {
+                            shmcoll::stream_copy(dst, b)
+                        } else {
+                            dst.copy_from_slice(b)
+                        }
                     });
                 }
             }
@@ -791,13 +801,27 @@ impl Drop for Coll<'_> {
     }
 }
 
-/// Whether large slot writes use non-temporal stores (`SHMPI_COLL_STREAM=0` turns
-/// them off, for measurements).
+/// Whether large slot writes (the reduce-scatter's chunks) use non-temporal stores
+/// (`SHMPI_COLL_STREAM=0` turns them off): readers on other cores then fetch them at
+/// memory bandwidth instead of snooping the writer's cache line by line.
 fn stream() -> bool {
     thread_local! {
         static ON: bool = std::env::var("SHMPI_COLL_STREAM").map_or(true, |v| v != "0");
     }
     ON.with(|v| *v)
+}
+
+/// Results of at least this many bytes are written to the user's buffer with
+/// non-temporal stores (`SHMPI_COLL_NT_BYTES`; default 1 MiB): a buffer that large is
+/// not in cache anyway, and streaming saves reading it in first.
+fn nt_out_bytes() -> usize {
+    thread_local! {
+        static B: usize = std::env::var("SHMPI_COLL_NT_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1 << 20);
+    }
+    B.with(|v| *v)
 }
 
 /// Calls `f` with `bytes` seen as `&[T]`, copying them first if they are not aligned
