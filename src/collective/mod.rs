@@ -549,9 +549,10 @@ impl<'c> Coll<'c> {
         self.shm.slot_write(self.c.coll.me, h, off, bytes);
     }
 
-    /// `write_half` for large data the others read once (non-temporal stores).
-    fn stream_half(&self, h: usize, off: usize, bytes: &[u8]) {
-        if stream() {
+    /// `write_half` for large data the others read once (non-temporal stores, for
+    /// calls moving at least `STREAM_MIN` bytes; smaller ones stay in cache).
+    fn stream_half(&self, h: usize, off: usize, bytes: &[u8], total: usize) {
+        if total >= STREAM_MIN && stream() {
             self.shm.slot_write_stream(self.c.coll.me, h, off, bytes);
         } else {
             self.shm.slot_write(self.c.coll.me, h, off, bytes);
@@ -718,8 +719,8 @@ impl<'c> Coll<'c> {
                     Some(s) => &s[base..base + m],
                     None => &buf[base..base + m],
                 };
-                self.stream_half(h1, 0, bytemuck::cast_slice(&src[..ps]));
-                self.stream_half(h1, pe * sz, bytemuck::cast_slice(&src[pe..]));
+                self.stream_half(h1, 0, bytemuck::cast_slice(&src[..ps]), count * sz);
+                self.stream_half(h1, pe * sz, bytemuck::cast_slice(&src[pe..]), count * sz);
                 if input.is_none() && (me > 0 || use_acc) {
                     own.clear();
                     own.extend_from_slice(&src[ps..pe]);
@@ -765,7 +766,7 @@ impl<'c> Coll<'c> {
             // Step 2: publish my reduced part; gather the others'.
             let t2 = self.next;
             let h2 = self.take_half()?;
-            self.stream_half(h2, ps * sz, bytemuck::cast_slice(target));
+            self.stream_half(h2, ps * sz, bytemuck::cast_slice(target), count * sz);
             if nt_out {
                 let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut buf[base + ps..base + pe]);
                 shmcoll::stream_copy(dst, bytemuck::cast_slice(&acc));
@@ -800,6 +801,10 @@ impl Drop for Coll<'_> {
         self.end(true);
     }
 }
+
+/// Reductions of fewer bytes than this write their chunks with ordinary stores (the
+/// peers read them from this core's cache).
+const STREAM_MIN: usize = 512 << 10;
 
 /// Whether large slot writes (the reduce-scatter's chunks) use non-temporal stores
 /// (`SHMPI_COLL_STREAM=0` turns them off): readers on other cores then fetch them at
