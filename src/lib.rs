@@ -45,6 +45,21 @@
 //!   (`SHMPI_SPIN_US`, `SHMPI_YIELD_US` tune the phases).
 //! - **Threads**: handles are not `Send`; use shmpi from one thread per process (like
 //!   `MPI_THREAD_FUNNELED`).
+//! - **Collectives** on every communicator, in both vocabularies: objects
+//!   ([`bcast`](Communicator::bcast), [`gather`](Communicator::gather),
+//!   [`allreduce`](Communicator::allreduce) with a closure, ...) and slices
+//!   ([`bcast_into`](Communicator::bcast_into),
+//!   [`allreduce_into`](Communicator::allreduce_into) with an [`Op`] or a closure, the
+//!   `v` variants, ...). They move data through a shared area of the segment, not
+//!   through messages; every rank must call the same collectives in the same order on
+//!   a communicator. A rank that sees another call a different collective, or with a
+//!   different root, count, element type or op, returns [`Error::Usage`] naming both
+//!   calls (and the communicator cannot be used for collectives afterwards). A
+//!   reduction closure runs outside the runtime's borrow and may use the communicator
+//!   for point-to-point calls, but must not start a collective on it.
+//! - **Communicators**: [`dup`](Communicator::dup) and
+//!   [`split`](Communicator::split) give new communicators with contexts of their
+//!   own (messages and collectives never cross); dropping every handle frees one.
 //! - **Leak safety**: non-blocking operations own their buffers ([`Request`]), so no
 //!   use of the API from safe code, `mem::forget` included, can cause undefined
 //!   behaviour.

@@ -25,7 +25,7 @@
 //! | word | written by | read by | ordering |
 //! |---|---|---|---|
 //! | `Line::arrive` | the member, once per step | the other members | Release/Acquire: `SYNC POINT arrive`, publishes the inline words and the slot bytes written before it |
-//! | `Line::sig_step`, `sig`, `count` | the member, at the first step of a call | other members, to check the call matches | seqlock: `sig_step = MAX`, fence(Release), fields, `sig_step = step` (Release); the reader re-reads `sig_step` after a fence(Acquire) |
+//! | `Line::sig_step`, `sig`, `count` | the member, at the first step of a call whose signature differs from its previous one | other members, to check the call matches | seqlock: `sig_step = MAX`, fence(Release), fields, `sig_step = step` (Release); the reader re-reads `sig_step` after a fence(Acquire) |
 //! | `Line::inline` | the member, before its `arrive` | readers after their Acquire of `arrive` | Relaxed, ordered by `SYNC POINT arrive` |
 //! | `DoneLine::done` | the member, at the end of a call | a writer about to reuse its slot | Release/Acquire: `SYNC POINT done`, orders the member's reads of the slot before the writer's overwrite |
 //! | `refs` | the allocating leader (CAS), each member on free (fetch_sub) | allocators | AcqRel: `SYNC POINT refs`, the last member's reads happen before the next owner's reset |
@@ -221,6 +221,16 @@ impl<'s> CollShm<'s> {
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
     }
 
+    /// Like [`slot_write`](Self::slot_write) with non-temporal stores (see
+    /// [`stream_copy`]).
+    pub(crate) fn slot_write_stream(&self, rank: usize, half: usize, off: usize, src: &[u8]) {
+        let dst = self.slot_ptr(rank, half, off, src.len());
+        // SAFETY: as in `slot_write`: in bounds, and by the protocol nobody else reads
+        // or writes these bytes now, so a unique slice over them is sound.
+        let dst = unsafe { std::slice::from_raw_parts_mut(dst, src.len()) };
+        stream_copy(dst, src);
+    }
+
     /// Runs `f` on `len` bytes of half `half` of `rank`'s slot at `off`. Callers read
     /// only after the owner's `arrive` for the step that wrote them (Acquire) and before
     /// their own next `arrive`/`done`, during which the owner does not write them.
@@ -238,6 +248,46 @@ impl<'s> CollShm<'s> {
         let bytes = unsafe { std::slice::from_raw_parts(p, len) };
         f(bytes)
     }
+}
+
+/// Copies `src` into `dst` with non-temporal stores where the target supports them
+/// (x86-64): the bytes go to memory instead of filling this core's cache, which saves
+/// the read-for-ownership of `dst` and keeps the cache for data that is read again.
+/// For large data written once.
+pub(crate) fn stream_copy(dst: &mut [u8], src: &[u8]) {
+    assert_eq!(dst.len(), src.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+        let head = (dst.as_ptr() as usize).wrapping_neg() % 16;
+        if src.len() < head + 256 {
+            dst.copy_from_slice(src);
+            return;
+        }
+        let body = (src.len() - head) / 64 * 64;
+        dst[..head].copy_from_slice(&src[..head]);
+        let d = dst.as_mut_ptr();
+        let s = src.as_ptr();
+        // SAFETY: `d + head` is 16-byte aligned and `head..head + body` lies inside
+        // both slices (checked lengths); SSE2 is part of x86-64. The fence orders the
+        // weakly ordered streaming stores before everything after this call (the
+        // caller's Release store that publishes them).
+        unsafe {
+            let mut i = head;
+            while i < head + body {
+                for k in 0..4 {
+                    let v = _mm_loadu_si128(s.add(i + 16 * k).cast::<__m128i>());
+                    _mm_stream_si128(d.add(i + 16 * k).cast::<__m128i>(), v);
+                }
+                i += 64;
+            }
+            _mm_sfence();
+        }
+        let tail = head + body;
+        dst[tail..].copy_from_slice(&src[tail..]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dst.copy_from_slice(src);
 }
 
 /// Writes `src` (at most `INLINE_BYTES`) into inline words `w`.
@@ -266,10 +316,15 @@ pub(crate) fn write_sig(l: &Line, step: u64, sig: u64, count: u64) {
     l.sig_step.store(step, Ordering::Release);
 }
 
-/// Reads the call signature if it is the one for `step` (seqlock reader).
+/// Reads the call signature if it is the one for the call starting at `step` (seqlock
+/// reader). A member rewrites its signature only when it changes, stamped with the
+/// first step of the call that changed it, so the signature read describes the call at
+/// `step` if its stamp is `<= step` (the member has arrived at `step`, the caller
+/// checked) and unchanged across the read; a stamp `> step` means the member has moved
+/// on to a later call.
 pub(crate) fn read_sig(l: &Line, step: u64) -> Option<(u64, u64)> {
     let s1 = l.sig_step.load(Ordering::Acquire);
-    if s1 != step {
+    if s1 > step {
         return None;
     }
     let sig = l.sig.load(Ordering::Relaxed);

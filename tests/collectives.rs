@@ -728,3 +728,26 @@ fn a_dead_rank_fails_the_collective_instead_of_hanging() {
         },
     );
 }
+
+#[test]
+fn a_reduction_closure_may_use_the_communicator() {
+    run_ranks("a_reduction_closure_may_use_the_communicator", 3, |w| {
+        // The op probes for messages (which needs the runtime) while it reduces, small
+        // and large; the runtime must not be borrowed while user code runs.
+        let op = |a: &u64, b: &u64| {
+            assert!(w.iprobe(shmpi::ANY_SOURCE, 77).unwrap().is_none());
+            a + b
+        };
+        for len in [1usize, 100, 100_000] {
+            let mine = vec![w.rank() as u64 + 1; len];
+            let mut out = vec![0u64; len];
+            w.allreduce_into(&mine, &mut out, op).unwrap();
+            assert!(out.iter().all(|&x| x == 6));
+        }
+        let s = w.allreduce(&(w.rank() as u64), |a, b| {
+            assert!(w.iprobe(shmpi::ANY_SOURCE, 77).unwrap().is_none());
+            a + b
+        });
+        assert_eq!(s.unwrap(), 3);
+    });
+}

@@ -272,6 +272,8 @@ pub(crate) struct Area {
     seen: Vec<Cell<u64>>,
     /// Step of the last use of each inline buffer by this rank.
     inline_last: [Cell<u64>; 2],
+    /// The signature and count this rank last wrote in its member line.
+    last_sig: Cell<Option<(u64, u64)>>,
     owned: bool,
 }
 
@@ -291,6 +293,7 @@ impl Area {
             me,
             seen: (0..n).map(|_| Cell::new(0)).collect(),
             inline_last: [Cell::new(0), Cell::new(0)],
+            last_sig: Cell::new(None),
             owned,
         })
     }
@@ -376,7 +379,13 @@ impl<'c> Coll<'c> {
         self.next += 1;
         let l = self.line(self.me());
         if t == self.first {
-            shmcoll::write_sig(l, t, self.sig.pack(), self.count);
+            // The signature stays valid for later calls until it changes (see
+            // `check_sig`), so a loop of identical calls does not rewrite it.
+            let sig = (self.sig.pack(), self.count);
+            if self.area().last_sig.get() != Some(sig) {
+                shmcoll::write_sig(l, t, sig.0, sig.1);
+                self.area().last_sig.set(Some(sig));
+            }
         }
         // SYNC POINT arrive (Release): the inline words and slot bytes of step t.
         l.arrive.store(t, Ordering::Release);
@@ -420,7 +429,7 @@ impl<'c> Coll<'c> {
 
     fn check_sig(&self, j: usize) -> Result<()> {
         let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
-            return Ok(()); // j has moved on to a later call: it checked this one
+            return Ok(()); // j has moved on to a later, different call: it checked this one
         };
         let theirs = Sig::unpack(sig);
         let same = theirs == Some(self.sig)
@@ -540,6 +549,16 @@ impl<'c> Coll<'c> {
         self.shm.slot_write(self.c.coll.me, h, off, bytes);
     }
 
+    /// `write_half` for large data the others read once (non-temporal stores, for
+    /// calls moving at least `STREAM_MIN` bytes; smaller ones stay in cache).
+    fn stream_half(&self, h: usize, off: usize, bytes: &[u8], total: usize) {
+        if total >= STREAM_MIN && stream() {
+            self.shm.slot_write_stream(self.c.coll.me, h, off, bytes);
+        } else {
+            self.shm.slot_write(self.c.coll.me, h, off, bytes);
+        }
+    }
+
     fn read_half<R>(
         &self,
         j: usize,
@@ -611,7 +630,6 @@ impl<'c> Coll<'c> {
         let rounds = max_len.div_ceil(chunk).max(1);
         let n = self.n();
         let me = self.me();
-        let needs: Vec<Option<(usize, usize)>> = (0..n).map(need).collect();
         for i in 0..rounds {
             let off = i * chunk;
             let lo = off.min(mine.len());
@@ -626,8 +644,8 @@ impl<'c> Coll<'c> {
                 }
             }
             self.arrive();
-            for (j, nd) in needs.iter().enumerate() {
-                let Some((s, e)) = *nd else { continue };
+            for j in 0..n {
+                let Some((s, e)) = need(j) else { continue };
                 let ps = s.max(off);
                 let pe = e.min(off + chunk);
                 if j == me {
@@ -682,11 +700,18 @@ impl<'c> Coll<'c> {
         let per = (self.half_bytes() / sz).max(1);
         let deliver = root.is_none_or(|r| r == me);
         let part = |p: usize, m: usize| (p * m / n, (p + 1) * m / n);
+        // Scratch: the reduced part where it is not delivered, or (in place, rank > 0)
+        // a copy of this rank's own part, which the fold would overwrite first.
         let mut acc: Vec<T> = Vec::with_capacity(per / n + 1);
+        let mut own: Vec<T> = Vec::new();
+        let nt_out = deliver && count * sz >= nt_out_bytes();
+        let use_acc = !deliver || nt_out;
         let mut base = 0;
         while base < count {
             let m = per.min(count - base);
-            // Step 1: publish this chunk of my contribution.
+            let (ps, pe) = part(me, m);
+            // Step 1: publish this chunk of my contribution, but for my own part,
+            // which only I reduce (from my own memory).
             let t1 = self.next;
             let h1 = self.take_half()?;
             {
@@ -694,31 +719,57 @@ impl<'c> Coll<'c> {
                     Some(s) => &s[base..base + m],
                     None => &buf[base..base + m],
                 };
-                self.write_half(h1, 0, bytemuck::cast_slice(src));
+                self.stream_half(h1, 0, bytemuck::cast_slice(&src[..ps]), count * sz);
+                self.stream_half(h1, pe * sz, bytemuck::cast_slice(&src[pe..]), count * sz);
+                if input.is_none() && (me > 0 || use_acc) {
+                    own.clear();
+                    own.extend_from_slice(&src[ps..pe]);
+                }
             }
             self.arrive();
             for j in 0..n {
                 self.wait(j, t1)?;
             }
-            // Reduce my part of the chunk across all contributions, in rank order.
-            let (ps, pe) = part(me, m);
-            acc.clear();
+            // Reduce my part of the chunk across all contributions, in rank order,
+            // into scratch or straight into the result.
+            let target: &mut [T] = if use_acc {
+                acc.clear();
+                acc.resize(pe - ps, T::zeroed());
+                &mut acc
+            } else {
+                &mut buf[base + ps..base + pe]
+            };
             for j in 0..n {
-                self.read_half(j, h1, ps * sz, (pe - ps) * sz, |b| {
-                    let x: &[T] = bytemuck::cast_slice(b);
+                if j == me {
+                    let x: &[T] = match input {
+                        Some(s) => &s[base + ps..base + pe],
+                        None if me > 0 || use_acc => &own,
+                        None => continue, // rank 0 in place: already in `target`
+                    };
                     if j == 0 {
-                        acc.extend_from_slice(x);
+                        target.copy_from_slice(x);
                     } else {
-                        apply(&mut acc, x);
+                        apply(target, x);
                     }
+                    continue;
+                }
+                self.read_half(j, h1, ps * sz, (pe - ps) * sz, |b| {
+                    typed::<T, _>(b, |x| {
+                        if j == 0 {
+                            target.copy_from_slice(x);
+                        } else {
+                            apply(target, x);
+                        }
+                    })
                 });
             }
             // Step 2: publish my reduced part; gather the others'.
             let t2 = self.next;
             let h2 = self.take_half()?;
-            self.write_half(h2, ps * sz, bytemuck::cast_slice(&acc));
-            if deliver {
-                buf[base + ps..base + pe].copy_from_slice(&acc);
+            self.stream_half(h2, ps * sz, bytemuck::cast_slice(target), count * sz);
+            if nt_out {
+                let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut buf[base + ps..base + pe]);
+                shmcoll::stream_copy(dst, bytemuck::cast_slice(&acc));
             }
             self.arrive();
             if deliver {
@@ -728,9 +779,13 @@ impl<'c> Coll<'c> {
                     }
                     self.wait(j, t2)?;
                     let (qs, qe) = part(j, m);
-                    let dst = &mut buf[base + qs..base + qe];
+                    let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut buf[base + qs..base + qe]);
                     self.read_half(j, h2, qs * sz, (qe - qs) * sz, |b| {
-                        dst.copy_from_slice(bytemuck::cast_slice(b))
+                        if nt_out {
+                            shmcoll::stream_copy(dst, b)
+                        } else {
+                            dst.copy_from_slice(b)
+                        }
                     });
                 }
             }
@@ -745,6 +800,34 @@ impl Drop for Coll<'_> {
         // Dropped without `finish`: the call failed part-way.
         self.end(true);
     }
+}
+
+/// Reductions of fewer bytes than this write their chunks with ordinary stores (the
+/// peers read them from this core's cache).
+const STREAM_MIN: usize = 512 << 10;
+
+/// Whether large slot writes (the reduce-scatter's chunks) use non-temporal stores
+/// (`SHMPI_COLL_STREAM=0` turns them off): readers on other cores then fetch them at
+/// memory bandwidth instead of snooping the writer's cache line by line.
+fn stream() -> bool {
+    thread_local! {
+        static ON: bool = std::env::var("SHMPI_COLL_STREAM").map_or(true, |v| v != "0");
+    }
+    ON.with(|v| *v)
+}
+
+/// Results of at least this many bytes are written to the user's buffer with
+/// non-temporal stores (`SHMPI_COLL_NT_BYTES`; default: never, since measurements on
+/// the reference VM did not show a clear gain and a program usually reads its result
+/// next): streaming saves reading a buffer that is not in cache anyway.
+fn nt_out_bytes() -> usize {
+    thread_local! {
+        static B: usize = std::env::var("SHMPI_COLL_NT_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX);
+    }
+    B.with(|v| *v)
 }
 
 /// Calls `f` with `bytes` seen as `&[T]`, copying them first if they are not aligned

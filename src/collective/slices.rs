@@ -13,9 +13,12 @@ use super::{ANY_COUNT, Coll, Kind, OP_NONE, Sig, typed};
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, Result};
 
-/// Reductions of at most this many bytes per rank read every contribution; larger
-/// ones use the reduce-scatter + allgather algorithm.
-const SMALL_REDUCE: usize = 4096;
+/// Whether a reduction of `bytes` per rank on `n` ranks reads every contribution
+/// (one step) rather than using the reduce-scatter + allgather algorithm (two steps
+/// per chunk): when the contributions are small or there are few of them.
+fn small_reduce(bytes: usize, n: usize, count: usize) -> bool {
+    n == 1 || count < n || bytes <= 4096 || bytes * (n - 1) <= 16384
+}
 
 pub(crate) fn sig(kind: Kind, root: usize, elem: usize, op: u8) -> Sig {
     Sig {
@@ -275,7 +278,7 @@ impl Communicator {
             send.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if cb <= SMALL_REDUCE || n == 1 || send.len() < n {
+        if small_reduce(cb, n, send.len()) {
             c.exchange(
                 bytemuck::cast_slice(send),
                 cb,
@@ -319,7 +322,7 @@ impl Communicator {
             send.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if cb <= SMALL_REDUCE || n == 1 || send.len() < n {
+        if small_reduce(cb, n, send.len()) {
             c.exchange(
                 bytemuck::cast_slice(send),
                 cb,
@@ -347,7 +350,7 @@ impl Communicator {
             buf.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if cb <= SMALL_REDUCE || n == 1 || buf.len() < n {
+        if small_reduce(cb, n, buf.len()) {
             let mine = buf.to_vec();
             c.exchange(
                 bytemuck::cast_slice(&mine),
