@@ -1,5 +1,9 @@
 //! The launcher: exit codes, failures, signals, timeouts, and nothing left behind.
 
+// `eprint!("{}", format!(..))` on purpose: one write per line, so lines of ranks
+// writing at once do not interleave.
+#![allow(clippy::format_in_format_args)]
+
 mod common;
 
 use std::process::Command;
@@ -147,7 +151,6 @@ fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
             std::thread::sleep(Duration::from_millis(200));
             let t = shmpi::wtime();
             // One write per line, so that lines of different ranks do not interleave.
-            #[allow(clippy::format_in_format_args)]
             eprint!("{}", format!("killing myself at {t:.6}\n"));
             nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).unwrap();
         }
@@ -156,7 +159,7 @@ fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
         }
         let e = w.recv::<u32>(1, 1).unwrap_err();
         let t = shmpi::wtime();
-        #[allow(clippy::format_in_format_args)] // one write per line, as above
+        // One write per line, as above.
         eprint!("{}", format!("rank {} released at {t:.6}: {e}\n", w.rank()));
         assert!(
             matches!(
