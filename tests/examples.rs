@@ -68,3 +68,27 @@ fn pingpong_reports_a_latency() {
         assert!(out.contains("us one-way"), "{out}");
     }
 }
+
+#[test]
+fn pi_and_jacobi_check_their_answers_at_several_sizes() {
+    for n in [1, 2, 3, 4, 8] {
+        let out = run("pi", n, &[]);
+        assert!(out.contains("pi ~= 3.14159"), "{out}");
+        let out = run("jacobi", n, &[]);
+        assert!(out.contains("matches the serial run"), "{out}");
+    }
+}
+
+#[test]
+fn osu_benchmarks_run_briefly_and_print_the_osu_format() {
+    for (name, n, header) in [
+        ("osu_latency", 2, "# Size          Latency (us)"),
+        ("osu_bw", 2, "# Size      Bandwidth (MB/s)"),
+        ("osu_bibw", 2, "# Size      Bandwidth (MB/s)"),
+        ("osu_allreduce", 3, "# Size       Avg Latency(us)"),
+        ("osu_barrier", 5, "# Avg Latency(us)"),
+    ] {
+        let out = run(name, n, &["-m", "65536", "-i", "20"]);
+        assert!(out.contains(header), "{name}: {out}");
+    }
+}
