@@ -254,7 +254,12 @@ impl Engine {
         let n = seg.nranks();
         let (producers, consumers) = seg.endpoints(claim);
         let cap = seg.layout().ring_bytes;
-        let chunk = (cap / 4).min(64 << 10);
+        // SHMPI_CHUNK_BYTES overrides the chunk size (for tuning experiments); it is
+        // kept within 1 KiB..=cap/4 so that a chunk always fits the ring.
+        let chunk = std::env::var("SHMPI_CHUNK_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .map_or((cap / 4).min(64 << 10), |c| c.clamp(1024, cap / 4));
         let tuning = Tuning {
             eager_max: chunk,
             chunk,
