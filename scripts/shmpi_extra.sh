@@ -25,8 +25,8 @@ for rep in $(seq 1 "$REPS"); do
     run latency_obj "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_latency_obj" -m 64K
     run oversub_n2 "$REL/shmrun" -n 2 "$REL/examples/osu_latency_oversub" -m 4K
     run "oversub_n$OVERSUB_N" "$REL/shmrun" -n "$OVERSUB_N" "$REL/examples/osu_latency_oversub" -m 4K
-    run bw_owned "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bw" -m 4M
-    run bw_blocking "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bw" -b -m 4M
+    run bw_owned "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bw" -n -m 4M
+    run bw_blocking "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bw" -m 4M
     run msgrate "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_msgrate" -m 1K
 done
 python3 - "$OUT" "$OVERSUB_N" <<'PY'
@@ -63,7 +63,7 @@ for k in sorted(a):
     if k in b:
         print(f"| {k} | {a[k]:.2f} | {b[k]:.2f} | {b[k] / a[k]:.2f} |")
 o, bl = rows("bw_owned"), rows("bw_blocking")
-print("\n| size | osu_bw 64 owned buffers (MB/s) | osu_bw -b one buffer (MB/s) |\n|---|---|---|")
+print("\n| size | osu_bw -n, 64 owned buffers (MB/s) | osu_bw default, one buffer (MB/s) |\n|---|---|---|")
 for k in sorted(o):
     print(f"| {k} | {o[k]:.0f} | {bl.get(k, float('nan')):.0f} |")
 m = rows("msgrate")
