@@ -68,12 +68,12 @@ fn main() -> Result<()> {
         println!("# Size          Latency (us)");
     }
     let mut buf = PageBuf::new(o.max_size, b'a');
-    // Bursts must fit in the ring (SHMPI_RING_BYTES, default 256 KiB at 2 ranks) so that
+    // Bursts must fit in the ring (SHMPI_RING_BYTES, default 1 MiB at 2 ranks) so that
     // the sender never waits: 3/4 of it, at (size + 16 header) rounded to 16 per record.
     let ring: usize = std::env::var("SHMPI_RING_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(256 << 10);
+        .unwrap_or(1 << 20);
     let pause = std::time::Duration::from_millis(if o.has('s') { 2000 } else { 100 });
     let mut info = [0.0f64; 1];
     for size in sizes(true, o.max_size) {

@@ -109,7 +109,8 @@ step_build() {
         mpicc.openmpi -O2 -Wall -o "$OUT/openmpi/$b" "bench/c/$b.c"
         mpicc.mpich -O2 -Wall -o "$OUT/mpich/$b" "bench/c/$b.c"
     done
-    log "build: C benchmarks in $OUT/openmpi/ and $OUT/mpich/"
+    gcc -O2 -Wall -o "$OUT/limits" bench/c/limits.c
+    log "build: C benchmarks in $OUT/openmpi/ and $OUT/mpich/, $OUT/limits (c2c probe)"
 
     # shmpi: everything at once; if that fails (e.g. an unrelated example is
     # broken), each benchmark on its own.  Only what built now gets run.
@@ -210,13 +211,17 @@ run_one() {
     esac
 
     wait_quiet
+    # The host moves the two vCPUs: core-to-core latency jumps between ~35, ~55 and
+    # ~200 ns from one minute to the next, and every figure moves with it.  Record it.
+    local c2c=NA
+    [ ! -x "$OUT/limits" ] || c2c=$("$OUT/limits" c2c 2> /dev/null || echo NA)
     t0=$(date +%s.%N)
     rc=0
     timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" > "$file.tmp" 2> "${file%.txt}.err" || rc=$?
     t1=$(date +%s.%N)
     {
         echo "# cmd: ${cmd[*]}"
-        echo "# rc=$rc wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}') cpu_idle_before_pct=$IDLE"
+        echo "# rc=$rc wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}') cpu_idle_before_pct=$IDLE c2c_ns_before=$c2c"
         cat "$file.tmp"
     } > "$file"
     rm -f "$file.tmp"

@@ -33,6 +33,7 @@ def load(raw_dir):
     values = defaultdict(lambda: defaultdict(list))
     runs = defaultdict(int)
     failed = []
+    c2c = []  # core-to-core ns recorded before each run (compare.sh's limits probe)
     for name in sorted(os.listdir(raw_dir)):
         m = FILE_RE.match(name)
         if not m:
@@ -46,6 +47,9 @@ def load(raw_dir):
                 rc = re.match(r"# rc=(\d+)", line)
                 if rc and rc.group(1) != "0":
                     failed.append(f"{name} (exit code {rc.group(1)})")
+                cc = re.search(r"c2c_ns_before=([\d.]+)", line)
+                if cc:
+                    c2c.append(float(cc.group(1)))
                 if not line or line.startswith("#"):
                     continue
                 fields = line.split()
@@ -56,6 +60,7 @@ def load(raw_dir):
                         values[key][int(fields[0])].append(float(fields[1]))
                 except ValueError:
                     pass  # not a data line (e.g. a stray message)
+    load.c2c = c2c
     return values, runs, failed
 
 
@@ -137,6 +142,12 @@ def main():
         out.append(f"Settings: max size {env.get('max_size', '?')}, iterations "
                    f"{env.get('iters', '?')}, C collectives budget {env.get('coll_budget_s', '?')} s "
                    f"per size, MPICH at 8 ranks: {env.get('mpich_oversub', '?')}.")
+        out.append("")
+    if load.c2c:
+        cc = sorted(load.c2c)
+        out.append(f"Core-to-core latency before each run (`limits c2c`, one cache line, ns): "
+                   f"median {statistics.median(cc):.0f}, range {cc[0]:.0f}-{cc[-1]:.0f} over "
+                   f"{len(cc)} runs (the host moves the vCPUs; every figure moves with it).")
         out.append("")
     if not any(k[2] == "shmpi" for k in values):
         out += ["**shmpi: no results** (its examples were not built or not run): shmpi columns are '-'.", ""]

@@ -318,7 +318,13 @@ impl Engine {
             drain_budget: cap,
         };
         let oversubscribed = n > seg.header().ncpus.max(1) as usize;
-        let spin_ns = env_us("SHMPI_SPIN_US").unwrap_or(if oversubscribed { 0 } else { 50_000 });
+        // Spin 50 us, or 2 us when ranks outnumber CPUs: measured (docs/performance.md)
+        // with 8 ranks on 2 CPUs, a 2 us spin before yielding kept a ping-pong between
+        // two ranks at 0.18 us (6 ranks asleep in recv) where yielding at once gave
+        // 0.6-1.6 us, and with 8 busy ranks (4 ping-pong pairs) 0.4-2.6 us where
+        // yielding at once gave 1.4-5 us. A longer spin (10 us) had 2-14 us outliers.
+        let spin_ns =
+            env_us("SHMPI_SPIN_US").unwrap_or(if oversubscribed { 2_000 } else { 50_000 });
         let yield_ns = env_us("SHMPI_YIELD_US").unwrap_or(2_000_000);
         let mut inflight = Vec::with_capacity(n);
         inflight.resize_with(n, || None);

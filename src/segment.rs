@@ -295,7 +295,13 @@ impl Layout {
     }
 
     /// The default ring size for N ranks: 256 MiB of rings in all at most (pages are
-    /// only committed where ranks talk), each between 4 KiB and 256 KiB.
+    /// only committed where ranks talk), each between 4 KiB and 1 MiB.
+    ///
+    /// The upper bound was 256 KiB; 1 MiB measured 2-4x the streaming bandwidth on
+    /// the reference VM (osu_bw, 64 KiB-4 MiB: ~6 GB/s with 256 KiB rings in every
+    /// run, 11-27 GB/s with 1 MiB in the runs where the host kept the vCPUs close)
+    /// with the same small-message latency (docs/performance.md). Up to N = 16 every
+    /// pair gets 1 MiB.
     pub(crate) fn default_ring_bytes(nranks: usize) -> usize {
         const BUDGET: usize = 256 << 20;
         let pairs = (nranks * nranks.saturating_sub(1)).max(1);
@@ -305,7 +311,7 @@ impl Layout {
         } else {
             1usize << (usize::BITS - 1 - per.leading_zeros())
         };
-        pow2.clamp(crate::ring::MIN_CAPACITY, 256 << 10)
+        pow2.clamp(crate::ring::MIN_CAPACITY, 1 << 20)
     }
 }
 
@@ -569,7 +575,8 @@ mod tests {
     fn default_rings_keep_256_ranks_within_memory() {
         let l = Layout::new(256, Layout::default_ring_bytes(256)).unwrap();
         assert!(l.total_len < 400 << 20, "{} bytes", l.total_len);
-        assert_eq!(Layout::default_ring_bytes(2), 256 << 10);
+        assert_eq!(Layout::default_ring_bytes(2), 1 << 20);
+        assert_eq!(Layout::default_ring_bytes(16), 1 << 20);
         assert!(Layout::default_ring_bytes(64) >= 16 << 10);
     }
 

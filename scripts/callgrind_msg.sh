@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# callgrind_msg.sh - instructions per message on the 8-byte hot path, counted by
+# valgrind's callgrind (repeatable, unlike timings on this VM).
+#
+# 1. Ping-pong: osu_latency -m 8 under callgrind, collecting only inside
+#    `pingpong_loop` (--toggle-collect), both ranks on one CPU (taskset -c 0) with
+#    SHMPI_SPIN_US=0, so that every wait is exactly one yield (deterministic counts;
+#    spinning would add a random number of polls).  Two runs, -i 2000 and -i 1000,
+#    are subtracted: (Ir(2000) - Ir(1000)) / 5500 round trips (5 sizes 0..8 B, 1100
+#    extra round trips each) = Ir per round trip per rank = one send + one receive +
+#    one idle step (a yield) per rank.
+# 2. Message cost without waiting: osu_msgrate -m 8 under callgrind, collecting only
+#    inside send_burst (rank 0) and recv_burst (rank 1): Ir per send and per receive.
+#
+# Usage: scripts/callgrind_msg.sh        (builds the release examples first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REL=${CARGO_TARGET_DIR:-target}/release
+cargo build --release --bin shmrun --example osu_latency --example osu_msgrate >&2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+declare -A ir
+for i in 1000 2000; do
+    SHMPI_SPIN_US=0 taskset -c 0 "$REL/shmrun" -n 2 valgrind --tool=callgrind \
+        --callgrind-out-file="$tmp/pp.$i.r%q{SHMPI_RANK}" --toggle-collect='*pingpong_loop*' \
+        "$REL/examples/osu_latency" -m 8 -i "$i" > /dev/null 2> "$tmp/pp.$i.log"
+    for r in 0 1; do
+        ir[$i.$r]=$(callgrind_annotate "$tmp/pp.$i.r$r" 2> /dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+    done
+done
+for r in 0 1; do
+    echo "ping-pong 8 B, rank $r: $(((ir[2000.$r] - ir[1000.$r]) / 5500)) Ir per round trip" \
+        "(Ir $((ir[1000.$r])) at -i 1000, $((ir[2000.$r])) at -i 2000)"
+done
+"$REL/shmrun" -n 2 valgrind --tool=callgrind --callgrind-out-file="$tmp/mr.r%q{SHMPI_RANK}" \
+    --toggle-collect='*send_burst*' --toggle-collect='*recv_burst*' \
+    "$REL/examples/osu_msgrate" -m 8 -i 4000 -s > /dev/null 2> "$tmp/mr.log"
+for r in 0 1; do
+    t=$(callgrind_annotate "$tmp/mr.r$r" 2> /dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+    echo "osu_msgrate 0..8 B (20000 messages), rank $r ($([ $r = 0 ] && echo send || echo recv)):" \
+        "$((t / 20000)) Ir per message"
+done
