@@ -469,7 +469,7 @@ impl<'c> Coll<'c> {
             ctx: self.c.ctx,
             group,
         };
-        let mut b = eng.backoff();
+        let mut b = eng.collective_backoff();
         let r = loop {
             if let Err(e) = eng.progress(None) {
                 break Err(e);
