@@ -681,3 +681,31 @@ fn a_deadlock_between_a_collective_and_a_receive_is_explained() {
         "{err}"
     );
 }
+
+#[test]
+fn mismatched_collectives_are_named_not_hung() {
+    const NAME: &str = "mismatched_collectives_are_named_not_hung";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        // Rank 0 broadcasts while rank 1 waits in a barrier: a teaching mistake.
+        let r = if w.rank() == 0 {
+            let mut buf = [1u8; 8];
+            w.bcast_into(&mut buf, 0)
+        } else {
+            w.barrier()
+        };
+        if let Err(e) = r {
+            eprint!("{}", format!("rank {}: {e}\n", w.rank()));
+            std::process::exit(3);
+        }
+        return;
+    }
+    let out = launch_self(NAME, 2, &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bcast_into") && err.contains("barrier"),
+        "{err}"
+    );
+}
