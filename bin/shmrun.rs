@@ -20,9 +20,13 @@ use shmpi::launch::{Bind, LaunchConfig, launch};
     name = "shmrun",
     version,
     about = "Run N ranks of a program that talk through one shared-memory segment",
-    after_help = "Environment: SHMPI_RING_BYTES (ring size, a power of two), SHMPI_SPIN_US and \
+    after_help = "Environment: SHMPI_RING_BYTES (ring size, a power of two), SHMPI_CHUNK_BYTES and \
+                  SHMPI_EAGER_BYTES (streaming chunk, single-record limit), SHMPI_SPIN_US and \
                   SHMPI_YIELD_US (how long a blocked call spins, then yields, before it sleeps), \
-                  SHMPI_GRACE_MS (how long the other ranks get to stop after one fails)."
+                  SHMPI_GRACE_MS (how long the other ranks get to stop after one fails), \
+                  SHMPI_DEADLOCK_MS (how long every rank must be stuck before a deadlock is \
+                  reported; 0: never).\n\nExit status: the failing rank's (128 + signal if \
+                  killed), 127 if the program cannot start, 124 after --timeout, 120 on deadlock."
 )]
 struct Cli {
     /// Number of ranks to start (`-np N` is accepted too).
