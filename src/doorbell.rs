@@ -91,6 +91,14 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// Whether the last idle step was in the spin phase (no clock read).
+    #[inline]
+    pub(crate) fn spinning(&self) -> bool {
+        self.last == Phase::Spin
+    }
+}
+
 /// Spin-phase pause.
 #[inline]
 pub(crate) fn pause() {

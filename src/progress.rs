@@ -29,12 +29,12 @@ use rkyv::util::AlignedVec;
 
 use crate::codec::{PodBuf, sent_type_name};
 use crate::doorbell::{self, Backoff, Phase};
-use crate::envelope::{Envelope, Kind, decode_start, start_words};
+use crate::envelope::{Envelope, Kind, decode_start, start_words, unpack_ctx_tag};
 use crate::error::{Error, Result};
 use crate::matching::{
     Binding, Group, Matcher, Posted, PostedBuf, Unexpected, UnexpectedQueue, Want,
 };
-use crate::ring::{Consumer, Producer, Record};
+use crate::ring::{Consumer, Producer, Record, Take};
 use crate::segment::{STATE_FINALIZED, Segment};
 
 /// What a blocked call waits in, published for the launcher's reports.
@@ -157,6 +157,16 @@ pub(crate) enum DirectState {
     Done(Envelope),
     /// A matching message could not go into the buffer; it is in the unexpected queue.
     Refused,
+}
+
+/// What [`Engine::take_eager`] found.
+enum Fast {
+    /// It took the message.
+    Took(Envelope),
+    /// The ring is empty.
+    Empty,
+    /// A record for the general path.
+    Other,
 }
 
 /// A finished non-blocking operation, waiting for `wait`/`test` to collect it.
@@ -616,6 +626,17 @@ impl Engine {
         if dest == self.me {
             return self.m.deliver_local(env, data);
         }
+        // The common case in few steps: nothing queued to `dest`, and the whole message
+        // fits in one record in the ring's free space.
+        if data.len() <= self.tuning.eager_max && self.queues[dest].is_empty() {
+            let (kind, words, nw) = start_words(&env, true);
+            let prod = self.producers[dest].as_mut().expect("ring to a peer");
+            if prod.try_push_whole(kind as u8, &words[..nw], data) {
+                doorbell::notify(&self.seg.ctrl(dest).bell);
+                self.end_wait();
+                return Ok(());
+            }
+        }
         let mut b = self.backoff();
         // Queued non-blocking sends to `dest` go first (non-overtaking).
         while !self.queues[dest].is_empty() {
@@ -703,6 +724,12 @@ impl Engine {
         if let Some(idx) = self.m.unexpected.find(&m) {
             return self.take_unexpected_into(idx, want, buf, desc);
         }
+        // A receive of raw bytes from one named peer can take a whole-message record
+        // straight from that peer's ring (`take_eager`), without the general delivery.
+        let fast_src = match (m.src, want) {
+            (Some(s), Want::Bytes { .. }) if s != self.me => Some(s),
+            _ => None,
+        };
         let mut b = self.backoff();
         let mut d = Direct {
             m,
@@ -710,14 +737,43 @@ impl Engine {
             buf,
             state: DirectState::Open,
         };
+        let mut steps = 0u32;
         let outcome = loop {
-            if let Err(e) = self.progress(Some(&mut d)) {
-                break Err(e);
+            // `take_eager` only while nothing else could claim the message first: no
+            // posted receive, no message of that peer half-way through its ring, and the
+            // unexpected queue holds none that matches (checked above; the passes below
+            // hand a matching message to `d`, so none can join the queue while `d` is
+            // open).
+            let mut fast_empty = false;
+            if let Some(src) = fast_src {
+                if d.state == DirectState::Open
+                    && self.m.posted.is_empty()
+                    && self.m.inflight[src].is_none()
+                {
+                    match self.take_eager(src, &m, &want, d.buf) {
+                        Fast::Took(env) => break Ok(Some(env)),
+                        Fast::Empty => fast_empty = true,
+                        Fast::Other => {}
+                    }
+                }
             }
-            match d.state {
-                DirectState::Done(env) => break Ok(Some(env)),
-                DirectState::Refused => break Ok(None),
-                DirectState::Open | DirectState::Receiving => {}
+            // While spinning on an empty ring, the full pass over every ring (and the
+            // queued sends) runs every 16th step; in the yield and sleep phases, and
+            // whenever something other than an empty ring was seen, on every step.
+            steps = steps.wrapping_add(1);
+            if !fast_empty
+                || !b.spinning()
+                || steps % 16 == 0
+                || !self.pending_dests.is_empty()
+            {
+                if let Err(e) = self.progress(Some(&mut d)) {
+                    break Err(e);
+                }
+                match d.state {
+                    DirectState::Done(env) => break Ok(Some(env)),
+                    DirectState::Refused => break Ok(None),
+                    DirectState::Open | DirectState::Receiving => {}
+                }
             }
             if let Err(e) = self.idle(&mut b, desc) {
                 break Err(e);
@@ -737,6 +793,47 @@ impl Engine {
                     .expect("a refused message is queued");
                 self.take_unexpected_into(idx, want, buf, desc)
             }
+        }
+    }
+
+    /// The receive fast path: if the next record from `src` is a whole raw-bytes message
+    /// that `m` matches and `want` accepts, copies it into `buf` and consumes it.
+    /// Anything else (an object, the start of a streamed message, a message for another
+    /// receive, one that would be an error) is left in the ring for the general path.
+    #[inline]
+    fn take_eager(
+        &mut self,
+        src: usize,
+        m: &Matcher,
+        want: &Want,
+        buf: &mut [u8],
+    ) -> Fast {
+        let Want::Bytes { cap, elem, .. } = *want else {
+            return Fast::Other;
+        };
+        let cons = self.consumers[src].as_mut().expect("ring from a peer");
+        let accept = |word: u64, len: usize| {
+            let (ctx, tag) = unpack_ctx_tag(word);
+            ctx == m.ctx
+                && m.tag.is_none_or(|t| t == tag)
+                && len <= cap
+                && (elem <= 1 || len % elem == 0)
+        };
+        match cons.take_if(Kind::Eager as u8, buf, accept) {
+            Take::Took { word, len } => {
+                // As in `progress`: the sender may sleep waiting for the space just freed.
+                doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
+                let (ctx, tag) = unpack_ctx_tag(word);
+                Fast::Took(Envelope {
+                    ctx,
+                    src,
+                    tag,
+                    len,
+                    type_id: 0,
+                })
+            }
+            Take::Empty => Fast::Empty,
+            Take::Other => Fast::Other,
         }
     }
 
@@ -1354,5 +1451,84 @@ mod tests {
         e1.recv_into(m, want, &mut buf, &desc(WaitOp::Recv))
             .unwrap();
         assert_eq!((buf, e1.unexpected_len()), ([7; 8], 1));
+    }
+
+    /// The blocking receive's fast path (`take_eager`) must not take a message that an
+    /// earlier posted receive, the unexpected queue or a wildcard rule gives elsewhere.
+    #[test]
+    fn fast_receive_keeps_the_matching_rules() {
+        let (mut e0, mut e1) = pair(1 << 16);
+        let group = Rc::new(Group::world(2));
+        let desc = |op| WaitDesc {
+            op,
+            name: "test",
+            peer: Some(0),
+            tag: -1,
+            ctx: 0,
+            group: &group,
+        };
+        let send = |e: &mut Engine, tag, byte| {
+            e.send(1, env(0, tag, 8), &[byte; 8], &desc(WaitOp::Send))
+                .unwrap()
+        };
+        let m = |tag| Matcher {
+            ctx: 0,
+            src: Some(0),
+            tag,
+        };
+        let want = |cap| Want::Bytes {
+            cap,
+            elem: 1,
+            elem_type: "u8",
+        };
+        let mut buf = [0u8; 8];
+
+        // A posted receive matching the same message is served first.
+        let id = e1.irecv(
+            m(Some(5)),
+            want(8),
+            PostedBuf::Pod(Box::new(vec![0u8; 8])),
+            group.clone(),
+        );
+        send(&mut e0, 5, 1);
+        send(&mut e0, 5, 2);
+        e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
+            .unwrap();
+        assert_eq!(buf, [2; 8], "the blocking receive gets the second message");
+        match e1.take_done(id) {
+            Some(Done::Recv {
+                data: RecvData::Pod(b),
+                ..
+            }) => assert_eq!(b.bytes(), &[1; 8]),
+            _ => panic!("the posted receive got the first message"),
+        }
+
+        // Messages of another tag queue as unexpected; later ones still come in order.
+        send(&mut e0, 6, 3);
+        send(&mut e0, 5, 4);
+        send(&mut e0, 5, 5);
+        e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
+            .unwrap();
+        assert_eq!((buf, e1.unexpected_len()), ([4; 8], 1));
+        // ANY_TAG takes the earliest: the queued tag-6 message before the ring's tag 5.
+        let got = e1
+            .recv_into(m(None), want(8), &mut buf, &desc(WaitOp::Recv))
+            .unwrap();
+        assert_eq!((got.tag, buf), (6, [3; 8]));
+        let got = e1
+            .recv_into(m(None), want(8), &mut buf, &desc(WaitOp::Recv))
+            .unwrap();
+        assert_eq!((got.tag, buf), (5, [5; 8]));
+
+        // Too long for the buffer: the general path's error, and the message stays.
+        send(&mut e0, 5, 6);
+        let mut short = [0u8; 4];
+        let e = e1
+            .recv_into(m(Some(5)), want(4), &mut short, &desc(WaitOp::Recv))
+            .unwrap_err();
+        assert!(matches!(e, Error::Truncated { .. }), "{e}");
+        e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
+            .unwrap();
+        assert_eq!((buf, e1.unexpected_len()), ([6; 8], 0));
     }
 }

@@ -233,7 +233,31 @@ impl Producer {
         None
     }
 
+    /// [`push`](Self::push) of a whole message for the common case, in fewer steps: the
+    /// record fits before the end of the buffer and in the free space (reloading the
+    /// consumer's position at most once). Returns false, having written nothing, when it
+    /// does not; `push` then handles the wrap-around and the partial record.
+    #[inline]
+    pub(crate) fn try_push_whole(&mut self, kind: u8, words: &[u64], payload: &[u8]) -> bool {
+        debug_assert!(kind != 0 && kind != KIND_SKIP && words.len() <= MAX_WORDS);
+        if payload.len() > u32::MAX as usize {
+            return false;
+        }
+        let cap = self.mem.cap;
+        let rec = record_len(words.len(), payload.len());
+        let off = self.tail as usize & (cap - 1);
+        // The record and the next seal slot must be free: `tail + rec + 16 <= head + cap`.
+        let fits = |p: &Self| (p.tail - p.cached_head) as usize + rec + ALIGN <= cap;
+        if off + rec > cap || (!fits(self) && !(self.refresh() && fits(self))) {
+            return false;
+        }
+        self.write(off, self.tail, kind, words, payload);
+        self.tail += rec as u64;
+        true
+    }
+
     /// Writes a record at buffer offset `off` (position `pos`) and seals it.
+    #[inline]
     fn write(&mut self, off: usize, pos: u64, kind: u8, words: &[u64], payload: &[u8]) {
         let hdr = header_len(words.len());
         let rec = record_len(words.len(), payload.len());
@@ -278,6 +302,17 @@ pub(crate) struct Record<'a> {
     pub(crate) kind: u8,
     pub(crate) words: [u64; MAX_WORDS],
     pub(crate) payload: &'a [u8],
+}
+
+/// What [`Consumer::take_if`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// It consumed a record with this header word and payload length.
+    Took { word: u64, len: usize },
+    /// No record waits.
+    Empty,
+    /// A record waits that `take_if` left in place.
+    Other,
 }
 
 /// The reading end. Only the rank at the ring's destination holds one.
@@ -368,6 +403,51 @@ impl Consumer {
                 payload,
             }));
         }
+    }
+
+    /// The receive fast path, [`peek`](Self::peek) + [`advance`](Self::advance) in few
+    /// steps: if the next record is a well-formed record of kind `kind` with one header
+    /// word, and `accept(word, payload_len)` agrees, copies its payload to the front of
+    /// `out` and consumes it. Anything else (no record, a skip record, another kind, a
+    /// record `accept` refuses, a malformed one) is left where it is for `peek`.
+    #[inline]
+    pub(crate) fn take_if(
+        &mut self,
+        kind: u8,
+        out: &mut [u8],
+        accept: impl FnOnce(u64, usize) -> bool,
+    ) -> Take {
+        debug_assert!(self.peeked == 0, "take_if between peek and advance");
+        let cap = self.mem.cap;
+        let off = self.head as usize & (cap - 1);
+        // SYNC POINT record (Acquire).
+        let seal = self.mem.seal(off).load(Ordering::Acquire);
+        if seal == 0 {
+            return Take::Empty;
+        }
+        // Kind, one word and the sequence number of this position, in one comparison.
+        if seal >> 32 != pack_seal(0, kind, 1, self.head) >> 32 {
+            return Take::Other;
+        }
+        let len = (seal & 0xffff_ffff) as usize;
+        let rec = record_len(1, len);
+        if rec > cap - off || rec + ALIGN > cap || len > out.len() {
+            return Take::Other;
+        }
+        // SAFETY: the record lies within the buffer (checked above) and is ours to read
+        // until we advance past it (the producer does not touch it before).
+        let (word, payload) = unsafe {
+            let base = self.mem.data.as_ptr().add(off);
+            let word = base.add(8).cast::<u64>().read();
+            (word, std::slice::from_raw_parts(base.add(header_len(1)), len))
+        };
+        if !accept(word, len) {
+            return Take::Other;
+        }
+        out[..len].copy_from_slice(payload);
+        self.head += rec as u64;
+        self.publish();
+        Take::Took { word, len }
     }
 
     /// Consumes the record returned by the last `peek`.
@@ -493,6 +573,74 @@ mod tests {
             c.advance();
         }
         assert!(p.is_drained());
+    }
+
+    #[test]
+    fn fast_push_and_take_agree_with_push_and_peek_across_wrap_around() {
+        let (mut p, mut c) = heap_ring(4096);
+        let mut out = vec![0u8; 2048];
+        for round in 0..500u64 {
+            let len = (round as usize * 613) % 1200;
+            let data = pattern(round, len);
+            // The fast push declines (writing nothing) only where a record must wrap.
+            if !p.try_push_whole(5, &[round], &data) {
+                assert_eq!(p.push(5, &[round], &data, len), Some(len), "round {round}");
+            }
+            // Alternate the fast take with peek + advance; skip records stay for peek.
+            let taken = match c.take_if(5, &mut out, |w, n| w == round && n == len) {
+                Take::Took { word, len: n } => {
+                    assert_eq!((word, &out[..n]), (round, &data[..]));
+                    true
+                }
+                Take::Other => false,
+                Take::Empty => panic!("round {round}: record not seen"),
+            };
+            if !taken {
+                let r = c.peek().unwrap().unwrap();
+                assert_eq!((r.kind, r.words[0], r.payload), (5, round, &data[..]));
+                c.advance();
+            }
+        }
+        assert!(p.is_drained());
+        assert_eq!(c.take_if(5, &mut out, |_, _| true), Take::Empty);
+    }
+
+    #[test]
+    fn take_if_leaves_what_it_refuses_in_place() {
+        let (mut p, mut c) = heap_ring(4096);
+        assert!(p.try_push_whole(5, &[42], b"abcdefgh"));
+        let mut small = [0u8; 4];
+        let mut out = [0u8; 8];
+        // Another kind, a refusal, a buffer too short: nothing consumed.
+        assert_eq!(c.take_if(6, &mut out, |_, _| true), Take::Other);
+        assert_eq!(c.take_if(5, &mut out, |_, _| false), Take::Other);
+        assert_eq!(c.take_if(5, &mut small, |_, _| true), Take::Other);
+        assert_eq!(out, [0; 8]);
+        let r = c.peek().unwrap().unwrap();
+        assert_eq!((r.kind, r.words[0], r.payload), (5, 42, &b"abcdefgh"[..]));
+        c.advance();
+        // Records with other word counts go to peek too.
+        p.push(5, &[1, 2], b"x", 1).unwrap();
+        assert_eq!(c.take_if(5, &mut out, |_, _| true), Take::Other);
+    }
+
+    #[test]
+    fn fast_push_refuses_when_full_and_writes_nothing() {
+        let (mut p, mut c) = heap_ring(4096);
+        let big = vec![1u8; 1000];
+        let mut n = 0;
+        while p.try_push_whole(1, &[n], &big) {
+            n += 1;
+        }
+        assert_eq!(n, 3, "three 1024-byte records and the reserve slot fill 4 KiB");
+        let mut out = vec![0u8; 1000];
+        for i in 0..3 {
+            assert_eq!(
+                c.take_if(1, &mut out, |w, _| w == i),
+                Take::Took { word: i, len: 1000 }
+            );
+        }
+        assert_eq!(c.take_if(1, &mut out, |_, _| true), Take::Empty);
     }
 
     #[test]
