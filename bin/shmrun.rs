@@ -20,8 +20,9 @@ use shmpi::launch::{Bind, LaunchConfig, launch};
     name = "shmrun",
     version,
     about = "Run N ranks of a program that talk through one shared-memory segment",
-    after_help = "Environment: SHMPI_RING_BYTES (ring size, a power of two), SHMPI_CHUNK_BYTES and \
-                  SHMPI_EAGER_BYTES (streaming chunk, single-record limit), SHMPI_SPIN_US and \
+    after_help = "Environment: SHMPI_RING_BYTES (ring size, a power of two), SHMPI_CHUNK_BYTES, \
+                  SHMPI_CHUNK_MAX_BYTES and SHMPI_EAGER_BYTES (first and largest streaming chunk, \
+                  single-record limit), SHMPI_SPIN_US and \
                   SHMPI_YIELD_US (how long a blocked call spins, then yields, before it sleeps), \
                   SHMPI_GRACE_MS (how long the other ranks get to stop after one fails), \
                   SHMPI_DEADLOCK_MS (how long every rank must be stuck before a deadlock is \
