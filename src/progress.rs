@@ -159,6 +159,14 @@ pub(crate) enum DirectState {
     Refused,
 }
 
+/// What [`Engine::probe_or_take`] found.
+enum Probed {
+    /// A matching message is in the unexpected queue at this index.
+    Queued(usize),
+    /// It took a whole message from the ring.
+    Took(Envelope, AlignedVec),
+}
+
 /// What [`Engine::take_eager`] found.
 enum Fast {
     /// It took the message.
@@ -774,11 +782,7 @@ impl Engine {
             // queued sends) runs every 16th step; in the yield and sleep phases, and
             // whenever something other than an empty ring was seen, on every step.
             steps = steps.wrapping_add(1);
-            if !fast_empty
-                || !b.spinning()
-                || steps % 16 == 0
-                || !self.pending_dests.is_empty()
-            {
+            if !fast_empty || !b.spinning() || steps % 16 == 0 || !self.pending_dests.is_empty() {
                 if let Err(e) = self.progress(Some(&mut d)) {
                     break Err(e);
                 }
@@ -814,40 +818,57 @@ impl Engine {
     /// Anything else (an object, the start of a streamed message, a message for another
     /// receive, one that would be an error) is left in the ring for the general path.
     #[inline]
-    fn take_eager(
-        &mut self,
-        src: usize,
-        m: &Matcher,
-        want: &Want,
-        buf: &mut [u8],
-    ) -> Fast {
+    fn take_eager(&mut self, src: usize, m: &Matcher, want: &Want, buf: &mut [u8]) -> Fast {
         let Want::Bytes { cap, elem, .. } = *want else {
             return Fast::Other;
         };
         let cons = self.consumers[src].as_mut().expect("ring from a peer");
-        let accept = |word: u64, len: usize| {
-            let (ctx, tag) = unpack_ctx_tag(word);
+        let accept = |w: &[u64; 2], len: usize| {
+            let (ctx, tag) = unpack_ctx_tag(w[0]);
             ctx == m.ctx
                 && m.tag.is_none_or(|t| t == tag)
                 && len <= cap
                 && (elem <= 1 || len % elem == 0)
         };
-        match cons.take_if(Kind::Eager as u8, buf, accept) {
-            Take::Took { word, len } => {
+        let take = |w: &[u64; 2], payload: &[u8]| {
+            buf[..payload.len()].copy_from_slice(payload);
+            eager_envelope(src, w[0], payload.len(), 0)
+        };
+        match cons.take_if(Kind::Eager as u8, 1, accept, take) {
+            Take::Took(env) => {
                 // As in `progress`: the sender may sleep waiting for the space just freed.
                 doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
-                let (ctx, tag) = unpack_ctx_tag(word);
-                Fast::Took(Envelope {
-                    ctx,
-                    src,
-                    tag,
-                    len,
-                    type_id: 0,
-                })
+                Fast::Took(env)
             }
             Take::Empty => Fast::Empty,
             Take::Other => Fast::Other,
         }
+    }
+
+    /// `take_eager` for an object receive: a whole object message of the wanted type
+    /// from `src`, copied out of the ring into a new aligned buffer.
+    #[inline]
+    fn take_eager_object(
+        &mut self,
+        src: usize,
+        m: &Matcher,
+        type_id: u64,
+    ) -> Take<(Envelope, AlignedVec)> {
+        let cons = self.consumers[src].as_mut().expect("ring from a peer");
+        let accept = |w: &[u64; 2], _len: usize| {
+            let (ctx, tag) = unpack_ctx_tag(w[0]);
+            ctx == m.ctx && m.tag.is_none_or(|t| t == tag) && w[1] == type_id
+        };
+        let take = |w: &[u64; 2], payload: &[u8]| {
+            let mut v = AlignedVec::with_capacity(payload.len());
+            v.extend_from_slice(payload);
+            (eager_envelope(src, w[0], payload.len(), type_id), v)
+        };
+        let r = cons.take_if(Kind::EagerTyped as u8, 2, accept, take);
+        if matches!(r, Take::Took(_)) {
+            doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
+        }
+        r
     }
 
     /// Takes unexpected message `idx` into `buf`, waiting for the rest of it if it is
@@ -913,7 +934,10 @@ impl Engine {
         want: Want,
         desc: &WaitDesc<'_>,
     ) -> Result<(Envelope, AlignedVec)> {
-        let idx = self.probe(m, desc)?.1;
+        let idx = match self.probe_or_take(m, &want, desc)? {
+            Probed::Queued(idx) => idx,
+            Probed::Took(env, v) => return Ok((env, v)),
+        };
         let u = self.m.unexpected.get(idx);
         let comm_src = desc.group.rank_of(u.env.src);
         want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
@@ -937,6 +961,49 @@ impl Engine {
             }
             self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
         }
+    }
+
+    /// [`probe`](Self::probe) for an object receive from one named peer, which takes a
+    /// whole message of the wanted type straight from that peer's ring when it is the
+    /// next thing there (as `recv_into_inner` does for bytes).
+    fn probe_or_take(&mut self, m: Matcher, want: &Want, desc: &WaitDesc<'_>) -> Result<Probed> {
+        let fast = match (m.src, *want) {
+            (Some(s), Want::Object { type_id, .. }) if s != self.me => Some((s, type_id)),
+            _ => None,
+        };
+        let Some((src, type_id)) = fast else {
+            return Ok(Probed::Queued(self.probe(m, desc)?.1));
+        };
+        let mut b = self.backoff();
+        let mut steps = 0u32;
+        let r = loop {
+            if let Some(idx) = self.m.unexpected.find(&m) {
+                break Ok(Probed::Queued(idx));
+            }
+            // As in `recv_into_inner`: only while nothing else could claim it first.
+            let mut fast_empty = false;
+            if self.m.posted.is_empty() && self.m.inflight[src].is_none() {
+                match self.take_eager_object(src, &m, type_id) {
+                    Take::Took((env, v)) => break Ok(Probed::Took(env, v)),
+                    Take::Empty => fast_empty = true,
+                    Take::Other => {}
+                }
+            }
+            steps = steps.wrapping_add(1);
+            if !fast_empty || !b.spinning() || steps % 16 == 0 || !self.pending_dests.is_empty() {
+                if let Err(e) = self.progress(None) {
+                    break Err(e);
+                }
+                if let Some(idx) = self.m.unexpected.find(&m) {
+                    break Ok(Probed::Queued(idx));
+                }
+            }
+            if let Err(e) = self.idle(&mut b, desc) {
+                break Err(e);
+            }
+        };
+        self.end_wait();
+        r
     }
 
     /// One progress pass, then: is a message matching `m` there?
@@ -1082,6 +1149,19 @@ impl Drop for Engine {
     /// The last handle is gone: the rank finishes (`MPI_Finalize`).
     fn drop(&mut self) {
         self.finalize();
+    }
+}
+
+/// The envelope of a whole-message record from `src` with first header word `w0`.
+#[inline]
+fn eager_envelope(src: usize, w0: u64, len: usize, type_id: u64) -> Envelope {
+    let (ctx, tag) = unpack_ctx_tag(w0);
+    Envelope {
+        ctx,
+        src,
+        tag,
+        len,
+        type_id,
     }
 }
 
@@ -1543,5 +1623,49 @@ mod tests {
         e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
             .unwrap();
         assert_eq!((buf, e1.unexpected_len()), ([6; 8], 0));
+    }
+
+    /// The object receive's fast path (`take_eager_object`): the right type from the
+    /// ring; another type is an error that leaves the message for the right receive.
+    #[test]
+    fn fast_object_receive_checks_the_type_and_loses_nothing() {
+        let (mut e0, mut e1) = pair(1 << 16);
+        let group = Group::world(2);
+        let desc = |op| WaitDesc {
+            op,
+            name: "test",
+            peer: Some(0),
+            tag: -1,
+            ctx: 0,
+            group: &group,
+        };
+        let typed = |tag, type_id| Envelope {
+            type_id,
+            ..env(0, tag, 8)
+        };
+        e0.send(1, typed(3, 77), &[1; 8], &desc(WaitOp::Send))
+            .unwrap();
+        e0.send(1, typed(3, 77), &[2; 8], &desc(WaitOp::Send))
+            .unwrap();
+        let m = Matcher {
+            ctx: 0,
+            src: Some(0),
+            tag: Some(3),
+        };
+        let want = |type_id| Want::Object {
+            type_id,
+            type_name: "T",
+        };
+        let (got, v) = e1.recv_message(m, want(77), &desc(WaitOp::Recv)).unwrap();
+        assert_eq!(
+            (got, &v[..], e1.unexpected_len()),
+            (typed(3, 77), &[1u8; 8][..], 0)
+        );
+        let e = e1
+            .recv_message(m, want(78), &desc(WaitOp::Recv))
+            .unwrap_err();
+        assert!(matches!(e, Error::TypeMismatch { .. }), "{e}");
+        let (_, v) = e1.recv_message(m, want(77), &desc(WaitOp::Recv)).unwrap();
+        assert_eq!((&v[..], e1.unexpected_len()), (&[2u8; 8][..], 0));
     }
 }

@@ -219,7 +219,11 @@ impl Producer {
         let cap = self.mem.cap;
         // A cut-off record of an aligned payload holds whole cache lines, so that the
         // next record's payload is aligned on both sides of the copy as well.
-        let unit = if payload.len() >= ALIGN_PAYLOAD_FROM { LINE } else { ALIGN };
+        let unit = if payload.len() >= ALIGN_PAYLOAD_FROM {
+            LINE
+        } else {
+            ALIGN
+        };
         for attempt in 0..2 {
             let free = cap - (self.tail - self.cached_head) as usize;
             let off = self.tail as usize & (cap - 1);
@@ -291,15 +295,7 @@ impl Producer {
 
     /// Writes a record at buffer offset `off` (position `pos`) and seals it.
     #[inline]
-    fn write(
-        &mut self,
-        off: usize,
-        pos: u64,
-        kind: u8,
-        words: &[u64],
-        pad: usize,
-        payload: &[u8],
-    ) {
+    fn write(&mut self, off: usize, pos: u64, kind: u8, words: &[u64], pad: usize, payload: &[u8]) {
         let hdr = header_len(words.len()) + pad * ALIGN;
         let rec = record_len(hdr, payload.len());
         debug_assert!(off + rec <= self.mem.cap);
@@ -348,9 +344,9 @@ pub(crate) struct Record<'a> {
 
 /// What [`Consumer::take_if`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Take {
-    /// It consumed a record with this header word and payload length.
-    Took { word: u64, len: usize },
+pub(crate) enum Take<R> {
+    /// It consumed a record; what `take` returned.
+    Took(R),
     /// No record waits.
     Empty,
     /// A record waits that `take_if` left in place.
@@ -451,18 +447,21 @@ impl Consumer {
     }
 
     /// The receive fast path, [`peek`](Self::peek) + [`advance`](Self::advance) in few
-    /// steps: if the next record is a well-formed record of kind `kind` with one header
-    /// word, and `accept(word, payload_len)` agrees, copies its payload to the front of
-    /// `out` and consumes it. Anything else (no record, a skip record, another kind, a
-    /// record `accept` refuses, a malformed one) is left where it is for `peek`.
+    /// steps: if the next record is a well-formed record of kind `kind` with `nwords`
+    /// header words (1 or 2), and `accept(words, payload_len)` agrees, hands its words
+    /// and payload to `take` and consumes it. Anything else (no record, a skip record,
+    /// another kind, a record `accept` refuses, a malformed one) is left where it is for
+    /// `peek`.
     #[inline]
-    pub(crate) fn take_if(
+    pub(crate) fn take_if<R>(
         &mut self,
         kind: u8,
-        out: &mut [u8],
-        accept: impl FnOnce(u64, usize) -> bool,
-    ) -> Take {
+        nwords: usize,
+        accept: impl FnOnce(&[u64; 2], usize) -> bool,
+        take: impl FnOnce(&[u64; 2], &[u8]) -> R,
+    ) -> Take<R> {
         debug_assert!(self.peeked == 0, "take_if between peek and advance");
+        debug_assert!(nwords == 1 || nwords == 2);
         let cap = self.mem.cap;
         let off = self.head as usize & (cap - 1);
         // SYNC POINT record (Acquire).
@@ -470,34 +469,38 @@ impl Consumer {
         if seal == 0 {
             return Take::Empty;
         }
-        // Kind, one word and the sequence number of this position, in one comparison
+        // Kind, word count and the sequence number of this position, in one comparison
         // that leaves out the padding.
         const PAD_BITS: u64 = 0xf << 44;
-        if (seal & !PAD_BITS) >> 32 != pack_seal(0, kind, 1, 0, self.head) >> 32 {
+        if (seal & !PAD_BITS) >> 32 != pack_seal(0, kind, nwords, 0, self.head) >> 32 {
             return Take::Other;
         }
         let len = (seal & 0xffff_ffff) as usize;
         let pad = ((seal & PAD_BITS) >> 44) as usize;
-        let hdr = header_len(1) + pad * ALIGN;
+        let hdr = header_len(nwords) + pad * ALIGN;
         let rec = record_len(hdr, len);
-        if pad > (LINE - ALIGN) / ALIGN || rec > cap - off || rec + ALIGN > cap || len > out.len()
-        {
+        if pad > (LINE - ALIGN) / ALIGN || rec > cap - off || rec + ALIGN > cap {
             return Take::Other;
         }
         // SAFETY: the record lies within the buffer (checked above) and is ours to read
         // until we advance past it (the producer does not touch it before).
-        let (word, payload) = unsafe {
+        let (words, payload) = unsafe {
             let base = self.mem.data.as_ptr().add(off);
-            let word = base.add(8).cast::<u64>().read();
-            (word, std::slice::from_raw_parts(base.add(hdr), len))
+            let w0 = base.add(8).cast::<u64>().read();
+            let w1 = if nwords == 2 {
+                base.add(16).cast::<u64>().read()
+            } else {
+                0
+            };
+            ([w0, w1], std::slice::from_raw_parts(base.add(hdr), len))
         };
-        if !accept(word, len) {
+        if !accept(&words, len) {
             return Take::Other;
         }
-        out[..len].copy_from_slice(payload);
+        let r = take(&words, payload);
         self.head += rec as u64;
         self.publish();
-        Take::Took { word, len }
+        Take::Took(r)
     }
 
     /// Consumes the record returned by the last `peek`.
@@ -620,7 +623,9 @@ mod tests {
             let nwords = round as usize % 4;
             let words = &[round, 1, 2][..nwords];
             if round % 3 == 0 && nwords == 1 {
-                assert!(p.try_push_whole(6, words, &data) || p.push(6, words, &data, len).is_some());
+                assert!(
+                    p.try_push_whole(6, words, &data) || p.push(6, words, &data, len).is_some()
+                );
             } else {
                 assert_eq!(p.push(6, words, &data, len), Some(len));
             }
@@ -653,6 +658,26 @@ mod tests {
         assert!(p.is_drained());
     }
 
+    /// `take_if` of a one-word record into `out` (if it fits and `accept` agrees):
+    /// the header word and the payload length.
+    fn take_into(
+        c: &mut Consumer,
+        kind: u8,
+        out: &mut [u8],
+        accept: impl FnOnce(u64, usize) -> bool,
+    ) -> Take<(u64, usize)> {
+        let room = out.len();
+        c.take_if(
+            kind,
+            1,
+            |w, n| n <= room && accept(w[0], n),
+            |w, payload| {
+                out[..payload.len()].copy_from_slice(payload);
+                (w[0], payload.len())
+            },
+        )
+    }
+
     #[test]
     fn fast_push_and_take_agree_with_push_and_peek_across_wrap_around() {
         let (mut p, mut c) = heap_ring(4096);
@@ -665,8 +690,8 @@ mod tests {
                 assert_eq!(p.push(5, &[round], &data, len), Some(len), "round {round}");
             }
             // Alternate the fast take with peek + advance; skip records stay for peek.
-            let taken = match c.take_if(5, &mut out, |w, n| w == round && n == len) {
-                Take::Took { word, len: n } => {
+            let taken = match take_into(&mut c, 5, &mut out, |w, n| w == round && n == len) {
+                Take::Took((word, n)) => {
                     assert_eq!((word, &out[..n]), (round, &data[..]));
                     true
                 }
@@ -680,7 +705,7 @@ mod tests {
             }
         }
         assert!(p.is_drained());
-        assert_eq!(c.take_if(5, &mut out, |_, _| true), Take::Empty);
+        assert_eq!(take_into(&mut c, 5, &mut out, |_, _| true), Take::Empty);
     }
 
     #[test]
@@ -690,16 +715,20 @@ mod tests {
         let mut small = [0u8; 4];
         let mut out = [0u8; 8];
         // Another kind, a refusal, a buffer too short: nothing consumed.
-        assert_eq!(c.take_if(6, &mut out, |_, _| true), Take::Other);
-        assert_eq!(c.take_if(5, &mut out, |_, _| false), Take::Other);
-        assert_eq!(c.take_if(5, &mut small, |_, _| true), Take::Other);
+        assert_eq!(take_into(&mut c, 6, &mut out, |_, _| true), Take::Other);
+        assert_eq!(take_into(&mut c, 5, &mut out, |_, _| false), Take::Other);
+        assert_eq!(take_into(&mut c, 5, &mut small, |_, _| true), Take::Other);
         assert_eq!(out, [0; 8]);
         let r = c.peek().unwrap().unwrap();
         assert_eq!((r.kind, r.words[0], r.payload), (5, 42, &b"abcdefgh"[..]));
         c.advance();
-        // Records with other word counts go to peek too.
+        // A record with another word count is left for peek; with the right count,
+        // both words come through.
         p.push(5, &[1, 2], b"x", 1).unwrap();
-        assert_eq!(c.take_if(5, &mut out, |_, _| true), Take::Other);
+        assert_eq!(take_into(&mut c, 5, &mut out, |_, _| true), Take::Other);
+        let got = c.take_if(5, 2, |w, n| *w == [1, 2] && n == 1, |w, b| (*w, b.to_vec()));
+        assert_eq!(got, Take::Took(([1, 2], b"x".to_vec())));
+        assert_eq!(take_into(&mut c, 5, &mut out, |_, _| true), Take::Empty);
     }
 
     #[test]
@@ -710,15 +739,18 @@ mod tests {
         while p.try_push_whole(1, &[n], &big) {
             n += 1;
         }
-        assert_eq!(n, 3, "three 1024-byte records and the reserve slot fill 4 KiB");
+        assert_eq!(
+            n, 3,
+            "three 1024-byte records and the reserve slot fill 4 KiB"
+        );
         let mut out = vec![0u8; 1000];
         for i in 0..3 {
             assert_eq!(
-                c.take_if(1, &mut out, |w, _| w == i),
-                Take::Took { word: i, len: 1000 }
+                take_into(&mut c, 1, &mut out, |w, _| w == i),
+                Take::Took((i, 1000))
             );
         }
-        assert_eq!(c.take_if(1, &mut out, |_, _| true), Take::Empty);
+        assert_eq!(take_into(&mut c, 1, &mut out, |_, _| true), Take::Empty);
     }
 
     #[test]
@@ -741,7 +773,11 @@ mod tests {
         c.mem
             .seal(0)
             .store(pack_seal(3, 1, 0, 0, 0), Ordering::Release);
-        assert_eq!(c.peek().unwrap().unwrap().payload, b"abc", "the original seal");
+        assert_eq!(
+            c.peek().unwrap().unwrap().payload,
+            b"abc",
+            "the original seal"
+        );
     }
 
     /// Replays one ring image: the whole buffer, as a hostile producer could leave it.
