@@ -13,6 +13,10 @@
 //! one send and one receive buffer). No payload allocation or copy in the timed loop
 //! beyond the ring's two copies.
 //!
+//! `-s`: not the OSU method but the same traffic with one buffer each way, as a halo
+//! exchange does it: a window of 64 blocking `sendrecv_slice` calls (each rank sends
+//! one message and receives the other's at once), then the same count of bytes.
+//!
 //! ```text
 //! target/release/shmrun -n 2 --bind-to core target/release/examples/osu_bibw -m 4M
 //! ```
@@ -29,20 +33,57 @@ const TAG: i32 = 100;
 fn main() -> Result<()> {
     let universe = shmpi::init()?;
     let world = universe.world();
-    let o = parse_options("osu_bibw", 4 << 20, &[], world.rank());
+    let o = parse_options(
+        "osu_bibw",
+        4 << 20,
+        &[(
+            's',
+            "sendrecv_slice with one buffer each way (not the OSU window)",
+        )],
+        world.rank(),
+    );
+    let sendrecv = o.has('s');
     require_ranks(&world, "osu_bibw", 2);
     let it = Iters::scaled(o.iters, 100, 10, 20, 2);
     let rank = world.rank() as usize;
     let peer = 1 - world.rank();
     if rank == 0 {
+        let how = if sendrecv {
+            "sendrecv_slice, one buffer each way"
+        } else {
+            "isend_vec/irecv_into, 64 owned buffers each way"
+        };
         print_title(&format!(
             "# OSU MPI Bi-Directional Bandwidth Test (shmpi examples/osu_bibw.rs), window {WINDOW}, \
-             isend_vec/irecv_into, 64 owned buffers each way"
+             {how}"
         ));
         println!("# Size      Bandwidth (MB/s)");
     }
     for size in sizes(false, o.max_size) {
         let (iters, skip) = it.for_size(size);
+        if sendrecv {
+            let mut sbuf = PageBuf::new(size, 0);
+            fill_pattern(sbuf.bytes_mut(), size, rank);
+            let mut rbuf = PageBuf::new(size, 0);
+            sync_pair(&world)?;
+            let mut t0 = now();
+            for i in 0..iters + skip {
+                if i == skip {
+                    t0 = now();
+                }
+                for _ in 0..WINDOW {
+                    world.sendrecv_slice(sbuf.bytes(), peer, TAG, rbuf.bytes_mut(), peer, TAG)?;
+                }
+            }
+            let t = now() - t0;
+            if rank == 0 {
+                print_row(size, 2.0 * (size * WINDOW) as f64 * iters as f64 / t / 1e6);
+            }
+            if let Some(at) = verify_pattern(rbuf.bytes(), size, 1 - rank) {
+                check_failed(&world, "osu_bibw", size, at);
+            }
+            continue;
+        }
         let mut sbufs: Vec<Vec<u8>> = (0..WINDOW)
             .map(|_| {
                 let mut v = vec![0u8; size];

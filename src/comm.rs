@@ -437,8 +437,29 @@ impl Communicator {
         source: Rank,
         recv_tag: Tag,
     ) -> Result<Status> {
-        self.send_slice(data, dest, send_tag)?;
-        self.recv_into(buf, source, recv_tag)
+        let elem = Self::elem::<T>()?;
+        let d = self.dest(dest)?;
+        let send_tag = Self::send_tag(send_tag)?;
+        let m = self.matcher(source, recv_tag)?;
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let env = self.envelope(send_tag, bytes.len(), 0);
+        let into: &mut [u8] = bytemuck::cast_slice_mut(buf);
+        let want = Want::Bytes {
+            cap: into.len(),
+            elem,
+            elem_type: codec::type_name::<T>(),
+        };
+        let got = self.inner.eng.borrow_mut().sendrecv_into(
+            d,
+            env,
+            bytes,
+            m,
+            want,
+            into,
+            &self.desc(WaitOp::Send, "sendrecv_slice", Some(d), send_tag),
+            &self.desc(WaitOp::Recv, "sendrecv_slice", m.src, recv_tag),
+        )?;
+        Ok(self.status(&got))
     }
 
     // ---- non-blocking -------------------------------------------------------------

@@ -133,6 +133,7 @@ pub(crate) const WAIT_NAMES: &[&str] = &[
     "allgatherv_into",
     "dup",
     "split",
+    "sendrecv_slice",
 ];
 
 fn wait_name_code(name: &str) -> u32 {
@@ -745,6 +746,18 @@ impl Engine {
         if let Some(idx) = self.m.unexpected.find(&m) {
             return self.take_unexpected_into(idx, want, buf, desc);
         }
+        let d = Direct {
+            m,
+            want,
+            buf,
+            state: DirectState::Open,
+        };
+        self.recv_direct(d, desc)
+    }
+
+    /// Finishes the blocking receive `d`, in whatever state an earlier pass left it.
+    fn recv_direct(&mut self, mut d: Direct<'_>, desc: &WaitDesc<'_>) -> Result<Envelope> {
+        let (m, want) = (d.m, d.want);
         // A receive of raw bytes from one named peer can take a whole-message record
         // straight from that peer's ring (`take_eager`), without the general delivery.
         let fast_src = match (m.src, want) {
@@ -752,14 +765,13 @@ impl Engine {
             _ => None,
         };
         let mut b = self.backoff();
-        let mut d = Direct {
-            m,
-            want,
-            buf,
-            state: DirectState::Open,
-        };
         let mut steps = 0u32;
         let outcome = loop {
+            match d.state {
+                DirectState::Done(env) => break Ok(Some(env)),
+                DirectState::Refused => break Ok(None),
+                DirectState::Open | DirectState::Receiving => {}
+            }
             // `take_eager` only while nothing else could claim the message first: no
             // posted receive, no message of that peer half-way through its ring, and the
             // unexpected queue holds none that matches (checked above; the passes below
@@ -786,10 +798,8 @@ impl Engine {
                 if let Err(e) = self.progress(Some(&mut d)) {
                     break Err(e);
                 }
-                match d.state {
-                    DirectState::Done(env) => break Ok(Some(env)),
-                    DirectState::Refused => break Ok(None),
-                    DirectState::Open | DirectState::Receiving => {}
+                if matches!(d.state, DirectState::Done(_) | DirectState::Refused) {
+                    continue;
                 }
             }
             if let Err(e) = self.idle(&mut b, desc) {
@@ -808,8 +818,91 @@ impl Engine {
                     .unexpected
                     .find(&m)
                     .expect("a refused message is queued");
-                self.take_unexpected_into(idx, want, buf, desc)
+                self.take_unexpected_into(idx, want, d.buf, desc)
             }
+        }
+    }
+
+    /// `send` then `recv_into`, overlapped (`MPI_Sendrecv`): while the send waits for
+    /// ring space, the receive takes matching data straight into `buf`, so that two
+    /// ranks exchanging long messages copy each byte twice, not three times through
+    /// the unexpected queue, and both directions flow at once.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sendrecv_into(
+        &mut self,
+        dest: usize,
+        env: Envelope,
+        data: &[u8],
+        m: Matcher,
+        want: Want,
+        buf: &mut [u8],
+        send_desc: &WaitDesc<'_>,
+        recv_desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        if dest == self.me
+            || data.len() <= self.tuning.eager_max
+            || self.m.unexpected.find(&m).is_some()
+        {
+            self.send(dest, env, data, send_desc)?;
+            return self.recv_into(m, want, buf, recv_desc);
+        }
+        let mut d = Direct {
+            m,
+            want,
+            buf,
+            state: DirectState::Open,
+        };
+        let r = self.send_with(dest, env, data, send_desc, &mut d);
+        self.end_wait();
+        if let Err(e) = r {
+            if d.state == DirectState::Receiving {
+                self.m.abandon_direct();
+            }
+            return Err(e);
+        }
+        let r = self.recv_direct(d, recv_desc);
+        self.end_wait();
+        r
+    }
+
+    /// The blocking send of `sendrecv_into`: progress passes feed `d` until it has its
+    /// message (then drain everything as `send` does, so no sender can starve).
+    fn send_with(
+        &mut self,
+        dest: usize,
+        env: Envelope,
+        data: &[u8],
+        desc: &WaitDesc<'_>,
+        d: &mut Direct<'_>,
+    ) -> Result<()> {
+        let mut b = self.backoff();
+        let pass = |e: &mut Self, d: &mut Direct<'_>| {
+            if matches!(d.state, DirectState::Open | DirectState::Receiving) {
+                e.progress(Some(d))
+            } else {
+                e.progress(None)
+            }
+        };
+        // Queued non-blocking sends to `dest` go first (non-overtaking).
+        while !self.queues[dest].is_empty() {
+            pass(self, d)?;
+            if self.queues[dest].is_empty() {
+                break;
+            }
+            self.idle(&mut b, desc)?;
+        }
+        let mut st = SendState::default();
+        loop {
+            let prod = self.producers[dest].as_mut().expect("ring to a peer");
+            let (done, any) = push_message(prod, &self.tuning, &env, data, &mut st);
+            if any {
+                doorbell::notify(&self.seg.ctrl(dest).bell);
+            }
+            if done {
+                return Ok(());
+            }
+            pass(self, d)?;
+            self.idle(&mut b, desc)?;
         }
     }
 

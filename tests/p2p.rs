@@ -458,3 +458,60 @@ fn a_one_gib_message_arrives_intact() {
         }
     });
 }
+
+/// `sendrecv_slice` exchanges long messages in both directions at once, straight into
+/// the receive buffers (between two ranks nothing is left queued),
+/// at sizes around and beyond the ring's, around a ring of ranks; a receive buffer that is too short is an
+/// error that leaves the message for the next receive.
+fn sendrecv_exchange(w: &Communicator) {
+    let (rank, size) = (w.rank(), w.size());
+    let (right, left) = ((rank + 1) % size, (rank + size - 1) % size);
+    for len in [3usize, 40_000, 1 << 20, (4 << 20) + 20, 9 << 20] {
+        let mine: Vec<u32> = (0..len as u32).map(|i| i ^ (rank as u32 * 7919)).collect();
+        let mut got = vec![0u32; len];
+        let st = w
+            .sendrecv_slice(&mine, right, 7, &mut got, left, 7)
+            .unwrap();
+        assert_eq!(
+            (st.source(), st.tag(), st.count::<u32>()),
+            (left, 7, Some(len))
+        );
+        let want = |i: usize| i as u32 ^ (left as u32 * 7919);
+        if let Some(i) = (0..len).find(|&i| got[i] != want(i)) {
+            panic!("len {len}: element {i} is {} not {}", got[i], want(i));
+        }
+        // With two ranks neither can start its next message before the other's receive
+        // is done; around a longer ring a rank that is ahead may queue one.
+        if size == 2 {
+            assert_eq!(w.pending_messages(), 0, "len {len}: a message was queued");
+        }
+    }
+    // Too short: an error, and the message is received in full afterwards.
+    let mine = vec![rank as u64; 300_000];
+    let mut short = vec![0u64; 1000];
+    match w.sendrecv_slice(&mine, right, 8, &mut short, left, 8) {
+        Err(Error::Truncated { message_len, .. }) => assert_eq!(message_len, 2_400_000),
+        other => panic!("expected a truncation error, got {other:?}"),
+    }
+    let mut all = vec![0u64; 300_000];
+    w.recv_into(&mut all, left, 8).unwrap();
+    assert!(all.iter().all(|&x| x == left as u64));
+}
+
+#[test]
+fn sendrecv_exchanges_long_messages_both_ways_at_2_ranks() {
+    run_ranks(
+        "sendrecv_exchanges_long_messages_both_ways_at_2_ranks",
+        2,
+        sendrecv_exchange,
+    );
+}
+
+#[test]
+fn sendrecv_exchanges_long_messages_both_ways_at_5_ranks() {
+    run_ranks(
+        "sendrecv_exchanges_long_messages_both_ways_at_5_ranks",
+        5,
+        sendrecv_exchange,
+    );
+}
