@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use bytemuck::Pod;
 
-use crate::codec::{self, Access, Archived, Decode, Encode};
+use crate::codec::{self, Access, Archived, Decode, Encode, PodVec};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, PostedBuf, Want};
@@ -491,7 +491,7 @@ impl Communicator {
             self.inner.eng.clone(),
             id,
             self.what(name, Some(d), env.tag),
-            |done| match done {
+            |done, _| match done {
                 Done::Sent(_) => Ok(()),
                 Done::Failed(e) => Err(e),
                 Done::Recv { .. } => unreachable!("a send completes as sent"),
@@ -510,15 +510,13 @@ impl Communicator {
             .inner
             .eng
             .borrow_mut()
-            .isend(d, env, SendBuf::Pod(Box::new(data)))?;
+            .isend(d, env, SendBuf::Pod(PodVec::new(data)))?;
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
             self.what("isend_vec", Some(d), tag),
-            |done| match done {
-                Done::Sent(Some(b)) => {
-                    Ok(*b.into_any().downcast::<Vec<T>>().expect("the buffer given"))
-                }
+            |done, _| match done {
+                Done::Sent(Some(b)) => Ok(b.into_vec::<T>().ok().expect("the buffer given")),
                 Done::Failed(e) => Err(e),
                 _ => unreachable!("a vector send completes with its vector"),
             },
@@ -552,18 +550,17 @@ impl Communicator {
                 .eng
                 .borrow_mut()
                 .irecv(m, want, PostedBuf::Object, self.inner.group.clone());
-        let group = self.inner.group.clone();
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
             self.what("irecv", m.src, tag),
-            move |done| match done {
+            |done, what| match done {
                 Done::Recv {
                     env,
                     data: RecvData::Object(msg),
                 } => {
                     let st = Status {
-                        source: group.rank_of(env.src),
+                        source: what.group.rank_of(env.src),
                         tag: env.tag,
                         len: env.len,
                     };
@@ -595,28 +592,24 @@ impl Communicator {
         let id = self.inner.eng.borrow_mut().irecv(
             m,
             want,
-            PostedBuf::Pod(Box::new(buf)),
+            PostedBuf::Pod(PodVec::new(buf)),
             self.inner.group.clone(),
         );
-        let group = self.inner.group.clone();
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
             self.what("irecv_into", m.src, tag),
-            move |done| match done {
+            |done, what| match done {
                 Done::Recv {
                     env,
                     data: RecvData::Pod(b),
                 } => {
                     let st = Status {
-                        source: group.rank_of(env.src),
+                        source: what.group.rank_of(env.src),
                         tag: env.tag,
                         len: env.len,
                     };
-                    Ok((
-                        *b.into_any().downcast::<Vec<T>>().expect("the buffer given"),
-                        st,
-                    ))
+                    Ok((b.into_vec::<T>().ok().expect("the buffer given"), st))
                 }
                 Done::Failed(e) => Err(e),
                 _ => unreachable!("a slice receive completes with its buffer"),

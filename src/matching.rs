@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use rkyv::util::AlignedVec;
 
-use crate::codec::PodBuf;
+use crate::codec::PodVec;
 use crate::envelope::Envelope;
 use crate::error::Error;
 
@@ -207,7 +207,7 @@ impl UnexpectedQueue {
 
 /// Where a posted non-blocking receive puts its message.
 pub(crate) enum PostedBuf {
-    Pod(Box<dyn PodBuf>),
+    Pod(PodVec),
     Object,
 }
 

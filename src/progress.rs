@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 
 use rkyv::util::AlignedVec;
 
-use crate::codec::{PodBuf, sent_type_name};
+use crate::codec::{PodVec, sent_type_name};
 use crate::doorbell::{self, Backoff, Phase};
 use crate::envelope::{Envelope, Kind, decode_start, start_words, unpack_ctx_tag};
 use crate::error::{Error, Result};
@@ -181,18 +181,18 @@ enum Fast {
 /// A finished non-blocking operation, waiting for `wait`/`test` to collect it.
 pub(crate) enum Done {
     Recv { env: Envelope, data: RecvData },
-    Sent(Option<Box<dyn PodBuf>>),
+    Sent(Option<PodVec>),
     Failed(Error),
 }
 
 pub(crate) enum RecvData {
-    Pod(Box<dyn PodBuf>),
+    Pod(PodVec),
     Object(AlignedVec),
 }
 
 /// Bytes a queued send still owns.
 pub(crate) enum SendBuf {
-    Pod(Box<dyn PodBuf>),
+    Pod(PodVec),
     Bytes(AlignedVec),
 }
 
@@ -1379,7 +1379,14 @@ impl Matching {
                 i += 1;
                 continue;
             }
-            let p = self.posted.remove(i).expect("index checked");
+            // The earliest posted receive usually matches: pop it without VecDeque's
+            // general removal.
+            let p = if i == 0 {
+                self.posted.pop_front()
+            } else {
+                self.posted.remove(i)
+            }
+            .expect("index checked");
             let comm_src = p.group.rank_of(env.src);
             if let Err(e) = p
                 .want
@@ -1673,7 +1680,7 @@ mod tests {
         let id = e1.irecv(
             m(Some(5)),
             want(8),
-            PostedBuf::Pod(Box::new(vec![0u8; 8])),
+            PostedBuf::Pod(PodVec::new(vec![0u8; 8])),
             group.clone(),
         );
         send(&mut e0, 5, 1);

@@ -25,8 +25,13 @@ pub struct Request<T> {
     eng: Rc<RefCell<Engine>>,
     id: u64,
     what: What,
-    finish: Option<Box<dyn FnOnce(Done) -> Result<T>>>,
+    /// Turns the engine's result into the request's (a plain function: no allocation
+    /// per request). `None` once it has run.
+    finish: Option<Finish<T>>,
 }
+
+/// How a request's result is made from the engine's [`Done`] and what it waited for.
+pub(crate) type Finish<T> = fn(Done, &What) -> Result<T>;
 
 /// What a request waits for, to check the peer is alive and to word errors.
 pub(crate) struct What {
@@ -38,17 +43,12 @@ pub(crate) struct What {
 }
 
 impl<T> Request<T> {
-    pub(crate) fn new(
-        eng: Rc<RefCell<Engine>>,
-        id: u64,
-        what: What,
-        finish: impl FnOnce(Done) -> Result<T> + 'static,
-    ) -> Self {
+    pub(crate) fn new(eng: Rc<RefCell<Engine>>, id: u64, what: What, finish: Finish<T>) -> Self {
         Request {
             eng,
             id,
             what,
-            finish: Some(Box::new(finish)),
+            finish: Some(finish),
         }
     }
 
@@ -65,7 +65,7 @@ impl<T> Request<T> {
 
     fn complete(&mut self, done: Done) -> Result<T> {
         let f = self.finish.take().expect("a request completes once");
-        f(done)
+        f(done, &self.what)
     }
 
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).
