@@ -314,9 +314,9 @@ pub(crate) struct Engine {
     next_id: u64,
     tuning: Tuning,
     spin_ns: u64,
+    /// The spin phase of a collective's wait.
+    coll_spin_ns: u64,
     yield_ns: u64,
-    /// Ranks outnumber the launcher's CPUs.
-    oversubscribed: bool,
     wait_published: bool,
 }
 
@@ -357,8 +357,10 @@ impl Engine {
         // two ranks at 0.18 us (6 ranks asleep in recv) where yielding at once gave
         // 0.6-1.6 us, and with 8 busy ranks (4 ping-pong pairs) 0.4-2.6 us where
         // yielding at once gave 1.4-5 us. A longer spin (10 us) had 2-14 us outliers.
-        let spin_ns =
-            env_us("SHMPI_SPIN_US").unwrap_or(if oversubscribed { 2_000 } else { 50_000 });
+        let spin_env = env_us("SHMPI_SPIN_US");
+        let spin_ns = spin_env.unwrap_or(if oversubscribed { 2_000 } else { 50_000 });
+        // Collectives yield at once when ranks outnumber CPUs (`collective_backoff`).
+        let coll_spin_ns = spin_env.unwrap_or(if oversubscribed { 0 } else { spin_ns });
         let yield_ns = env_us("SHMPI_YIELD_US").unwrap_or(2_000_000);
         let mut inflight = Vec::with_capacity(n);
         inflight.resize_with(n, || None);
@@ -377,8 +379,8 @@ impl Engine {
             next_id: 1,
             tuning,
             spin_ns,
+            coll_spin_ns,
             yield_ns,
-            oversubscribed,
             wait_published: false,
         }
     }
@@ -556,12 +558,7 @@ impl Engine {
     /// Measured with 8 ranks on 2 CPUs (`osu_allreduce -m 8`, `osu_barrier`): a 2 us
     /// spin gave 28-38 us per call, yielding at once 11-15 us.
     pub(crate) fn collective_backoff(&self) -> Backoff {
-        let spin = if self.oversubscribed && std::env::var_os("SHMPI_SPIN_US").is_none() {
-            0
-        } else {
-            self.spin_ns
-        };
-        Backoff::new(spin, self.yield_ns)
+        Backoff::new(self.coll_spin_ns, self.yield_ns)
     }
 
     fn publish_wait(&mut self, desc: &WaitDesc<'_>) {
