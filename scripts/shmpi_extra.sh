@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shmpi_extra.sh - the shmpi-only measurements of docs/performance.md that
 # compare.sh does not make: object vs array latency, the oversubscription ratio,
-# osu_bw's two buffer modes, and the per-message cost (osu_msgrate).
+# osu_bw's and osu_bibw's two buffer modes, and the per-message cost (osu_msgrate).
 #
 # Usage: scripts/shmpi_extra.sh            (REPS=3 by default; results in
 #        target/extra/, medians on stdout).  Builds the release examples first.
@@ -27,6 +27,8 @@ for rep in $(seq 1 "$REPS"); do
     run "oversub_n$OVERSUB_N" "$REL/shmrun" -n "$OVERSUB_N" "$REL/examples/osu_latency_oversub" -m 4K
     run bw_owned "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bw" -n -m 4M
     run bw_blocking "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bw" -m 4M
+    run bibw_owned "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bibw" -m 4M
+    run bibw_sendrecv "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_bibw" -s -m 4M
     run msgrate "$REL/shmrun" -n 2 --bind-to core "$REL/examples/osu_msgrate" -m 1K
 done
 python3 - "$OUT" "$OVERSUB_N" <<'PY'
@@ -66,6 +68,10 @@ o, bl = rows("bw_owned"), rows("bw_blocking")
 print("\n| size | osu_bw -n, 64 owned buffers (MB/s) | osu_bw default, one buffer (MB/s) |\n|---|---|---|")
 for k in sorted(o):
     print(f"| {k} | {o[k]:.0f} | {bl.get(k, float('nan')):.0f} |")
+o, sr = rows("bibw_owned"), rows("bibw_sendrecv")
+print("\n| size | osu_bibw, 64 owned buffers each way (MB/s) | osu_bibw -s, sendrecv_slice, one buffer each way (MB/s) |\n|---|---|---|")
+for k in sorted(o):
+    print(f"| {k} | {o[k]:.0f} | {sr.get(k, float('nan')):.0f} |")
 m = rows("msgrate")
 print("\n| size | send + recv us per message (osu_msgrate) |\n|---|---|")
 for k in sorted(m):
