@@ -427,7 +427,12 @@ impl Communicator {
         self.recv_with_status(source, recv_tag)
     }
 
-    /// Sends a slice and receives into `buf` (`MPI_Sendrecv`).
+    /// Sends a slice and receives into `buf` (`MPI_Sendrecv`; mpi4py `comm.Sendrecv`).
+    /// The two overlap: while the send waits for ring space, the receive takes its
+    /// message straight from the ring into `buf`, so that ranks exchanging long arrays
+    /// (a halo exchange) move both directions at once, with one copy on each side. A
+    /// receive that cannot take its message (too long, wrong element size) fails after
+    /// the send is done and leaves the message queued.
     pub fn sendrecv_slice<T: Pod>(
         &self,
         data: &[T],

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::run_ranks;
+use common::{run_ranks, run_ranks_with_env};
 use shmpi::{Communicator, DoubleInt, Error, Op};
 
 fn mix(mut z: u64) -> u64 {
@@ -750,4 +750,44 @@ fn a_reduction_closure_may_use_the_communicator() {
         });
         assert_eq!(s.unwrap(), 3);
     });
+}
+
+/// Large reductions with the opt-in non-temporal slot writes (`SHMPI_COLL_STREAM=1`)
+/// and non-temporal result writes (`SHMPI_COLL_NT_BYTES`) give the same results as
+/// the default path: allreduce, reduce to a non-zero root, in place, at 3 ranks.
+#[test]
+fn large_reductions_with_non_temporal_stores_match_the_reference() {
+    run_ranks_with_env(
+        "large_reductions_with_non_temporal_stores_match_the_reference",
+        3,
+        &[
+            ("SHMPI_COLL_STREAM", "1"),
+            ("SHMPI_COLL_NT_BYTES", "1048576"),
+        ],
+        |w| {
+            let s = seed(w);
+            let (me, n) = (w.rank() as usize, w.size() as usize);
+            for (case, len) in [(1u64, 100_000usize), (2, 1 << 20), (3, (1 << 20) + 7)] {
+                let mine = ints(s, case, me, len);
+                let all: Vec<Vec<i64>> = (0..n).map(|r| ints(s, case, r, len)).collect();
+                let want: Vec<i64> = (0..len).map(|i| all.iter().map(|v| v[i]).sum()).collect();
+                let mut got = vec![0i64; len];
+                w.allreduce_into(&mine, &mut got, Op::Sum).unwrap();
+                assert_eq!(got, want, "allreduce, case {case}");
+                let mut inplace = mine.clone();
+                w.allreduce_in_place(&mut inplace, Op::Sum).unwrap();
+                assert_eq!(inplace, want, "allreduce in place, case {case}");
+                let fl = floats(s, case, me, len);
+                let fall: Vec<Vec<f64>> = (0..n).map(|r| floats(s, case, r, len)).collect();
+                let fwant: Vec<f64> = (0..len)
+                    .map(|i| fall.iter().map(|v| v[i]).fold(0.0, |a, b| a + b))
+                    .collect();
+                let mut fgot = vec![0.0f64; len];
+                w.reduce_into(&fl, &mut fgot, Op::Sum, 1).unwrap();
+                if me == 1 {
+                    assert!(close(&fgot, &fwant), "reduce to rank 1, case {case}");
+                }
+            }
+        },
+    );
 }

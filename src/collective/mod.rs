@@ -807,11 +807,15 @@ impl Drop for Coll<'_> {
 const STREAM_MIN: usize = 512 << 10;
 
 /// Whether large slot writes (the reduce-scatter's chunks) use non-temporal stores
-/// (`SHMPI_COLL_STREAM=0` turns them off): readers on other cores then fetch them at
-/// memory bandwidth instead of snooping the writer's cache line by line.
+/// (`SHMPI_COLL_STREAM=1`; off by default): readers on other cores then fetch them at
+/// memory bandwidth instead of from the writer's cache. On a Zen 3 host of the
+/// reference VM under load this was the more robust choice; on its Zen 5 host
+/// (2026-12-01, `osu_allreduce -m 8M`, 3 alternating runs each) ordinary stores were
+/// faster at every size from 512 KiB to 8 MiB: 2 ranks 32-59 vs 58-65 us at 512 KiB,
+/// 0.98-1.30 vs 1.42-1.69 ms at 8 MiB; 8 ranks 6.5-8.6 vs 10.2-10.7 ms at 8 MiB.
 fn stream() -> bool {
     thread_local! {
-        static ON: bool = std::env::var("SHMPI_COLL_STREAM").map_or(true, |v| v != "0");
+        static ON: bool = std::env::var("SHMPI_COLL_STREAM").is_ok_and(|v| v == "1");
     }
     ON.with(|v| *v)
 }

@@ -38,9 +38,31 @@ pub fn run_ranks(name: &str, n: usize, f: impl Fn(&Communicator)) {
     assert_success(&out, &format!("{name} with {n} ranks"));
 }
 
+/// [`run_ranks`] with extra environment variables for the ranks (tunables).
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn run_ranks_with_env(name: &str, n: usize, env: &[(&str, &str)], f: impl Fn(&Communicator)) {
+    if is_child(name) {
+        let universe = shmpi::init().expect("init under shmrun");
+        f(&universe.world());
+        return;
+    }
+    let out = launch_self_env(name, n, &[], env);
+    assert_success(&out, &format!("{name} with {n} ranks and {env:?}"));
+}
+
 /// Starts `shmrun -n N [extra launcher args] <this binary> name --exact` and returns
 /// its output, killing it if it outlives the watchdog.
 pub fn launch_self(name: &str, n: usize, launcher_args: &[&str]) -> Output {
+    launch_self_env(name, n, launcher_args, &[])
+}
+
+/// [`launch_self`] with extra environment variables.
+pub fn launch_self_env(
+    name: &str,
+    n: usize,
+    launcher_args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(shmrun());
     cmd.arg("-n").arg(n.to_string());
@@ -56,6 +78,7 @@ pub fn launch_self(name: &str, n: usize, launcher_args: &[&str]) -> Output {
         "--quiet",
     ]);
     cmd.env("SHMPI_TEST_CHILD", name);
+    cmd.envs(env.iter().copied());
     run_with_watchdog(cmd)
 }
 
