@@ -14,10 +14,13 @@
 //!   off by 16 bytes (hot 16 KiB chunks, one core: 75 vs 55 GB/s). The seal is written last; a record exists when its seal is
 //!   non-zero. There is no shared tail index: the consumer polls the seal at its own
 //!   position, so a small message costs one cache line moving from producer to consumer.
-//! - Before sealing a record the producer zeroes the seal slot just after it, so the
-//!   next slot the consumer polls is always either zero or a real record (stale bytes
-//!   of an earlier lap can never look like a record). That is why the producer keeps a
-//!   16-byte slot in reserve: `tail + record + 16 <= head + cap`.
+//! - Before sealing a record the producer makes sure the seal slot just after it is
+//!   zero, so the next slot the consumer polls is always either zero or a real record
+//!   (stale bytes of an earlier lap can never look like a record). That is why the
+//!   producer keeps a 16-byte slot in reserve: `tail + record + 16 <= head + cap`.
+//!   After sealing, it zeroes the slots through the end of the next cache line (in
+//!   freed space), so that the next records find their next slot zeroed already and
+//!   their seal does not wait for a line to arrive from L3.
 //! - A record never crosses the end of the buffer. When it does not fit before the end,
 //!   the producer writes it at offset 0 and puts a *skip* record in the gap.
 //! - The consumer publishes its position (`head`) after each record; the producer
