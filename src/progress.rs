@@ -656,29 +656,9 @@ impl Engine {
                 return Ok(());
             }
         }
-        let mut b = self.backoff();
-        // Queued non-blocking sends to `dest` go first (non-overtaking).
-        while !self.queues[dest].is_empty() {
-            self.progress(None).inspect_err(|_| self.end_wait())?;
-            if self.queues[dest].is_empty() {
-                break;
-            }
-            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
-        }
-        let mut st = SendState::default();
-        loop {
-            let prod = self.producers[dest].as_mut().expect("ring to a peer");
-            let (done, any) = push_message(prod, &self.tuning, &env, data, &mut st);
-            if any {
-                doorbell::notify(&self.seg.ctrl(dest).bell);
-            }
-            if done {
-                self.end_wait();
-                return Ok(());
-            }
-            self.progress(None).inspect_err(|_| self.end_wait())?;
-            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
-        }
+        let r = self.send_with(dest, env, data, desc, None);
+        self.end_wait();
+        r
     }
 
     /// Starts a non-blocking send; the engine owns `buf` until it is all in the ring.
@@ -849,7 +829,7 @@ impl Engine {
             buf,
             state: DirectState::Open,
         };
-        let r = self.send_with(dest, env, data, send_desc, &mut d);
+        let r = self.send_with(dest, env, data, send_desc, Some(&mut d));
         self.end_wait();
         if let Err(e) = r {
             if d.state == DirectState::Receiving {
@@ -862,27 +842,28 @@ impl Engine {
         r
     }
 
-    /// The blocking send of `sendrecv_into`: progress passes feed `d` until it has its
-    /// message (then drain everything as `send` does, so no sender can starve).
+    /// The blocking send of `send` and `sendrecv_into`, once the fast path declined: it
+    /// waits for ring space running progress passes, which feed the receive `d` (if
+    /// any) until it has its message, and drain every ring into the unexpected queue
+    /// otherwise, so that no sender can starve.
     fn send_with(
         &mut self,
         dest: usize,
         env: Envelope,
         data: &[u8],
         desc: &WaitDesc<'_>,
-        d: &mut Direct<'_>,
+        mut d: Option<&mut Direct<'_>>,
     ) -> Result<()> {
         let mut b = self.backoff();
-        let pass = |e: &mut Self, d: &mut Direct<'_>| {
-            if matches!(d.state, DirectState::Open | DirectState::Receiving) {
+        let pass = |e: &mut Self, d: &mut Option<&mut Direct<'_>>| match d.as_deref_mut() {
+            Some(d) if matches!(d.state, DirectState::Open | DirectState::Receiving) => {
                 e.progress(Some(d))
-            } else {
-                e.progress(None)
             }
+            _ => e.progress(None),
         };
         // Queued non-blocking sends to `dest` go first (non-overtaking).
         while !self.queues[dest].is_empty() {
-            pass(self, d)?;
+            pass(self, &mut d)?;
             if self.queues[dest].is_empty() {
                 break;
             }
@@ -898,7 +879,7 @@ impl Engine {
             if done {
                 return Ok(());
             }
-            pass(self, d)?;
+            pass(self, &mut d)?;
             self.idle(&mut b, desc)?;
         }
     }
