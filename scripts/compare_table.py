@@ -28,39 +28,53 @@ IMPL_TITLES = {
 FILE_RE = re.compile(r"^(osu_[a-z]+)_n(\d+)_([a-z-]+)_r(\d+)\.txt$")
 
 
-def load(raw_dir):
-    """Returns (values, runs, failed): values[(bench, n, impl)][size] = [v, ...]."""
+def load(raw_dir, c2c_max=None):
+    """Returns (values, runs, failed): values[(bench, n, impl)][size] = [v, ...].
+    With `c2c_max`, only runs whose core-to-core probe before them read at most
+    `c2c_max` ns are used (load.skipped counts the others)."""
     values = defaultdict(lambda: defaultdict(list))
     runs = defaultdict(int)
     failed = []
     c2c = []  # core-to-core ns recorded before each run (compare.sh's limits probe)
+    skipped = 0
     for name in sorted(os.listdir(raw_dir)):
         m = FILE_RE.match(name)
         if not m:
             continue
         bench, n, impl = m.group(1), int(m.group(2)), m.group(3)
         key = (bench, n, impl)
-        runs[key] += 1
+        rows, run_c2c, bad = [], None, None
         with open(os.path.join(raw_dir, name)) as f:
             for line in f:
                 line = line.strip()
                 rc = re.match(r"# rc=(\d+)", line)
                 if rc and rc.group(1) != "0":
-                    failed.append(f"{name} (exit code {rc.group(1)})")
+                    bad = f"{name} (exit code {rc.group(1)})"
                 cc = re.search(r"c2c_ns_before=([\d.]+)", line)
                 if cc:
-                    c2c.append(float(cc.group(1)))
+                    run_c2c = float(cc.group(1))
                 if not line or line.startswith("#"):
                     continue
                 fields = line.split()
                 try:
                     if len(fields) == 1:
-                        values[key][None].append(float(fields[0]))
+                        rows.append((None, float(fields[0])))
                     elif len(fields) == 2:
-                        values[key][int(fields[0])].append(float(fields[1]))
+                        rows.append((int(fields[0]), float(fields[1])))
                 except ValueError:
                     pass  # not a data line (e.g. a stray message)
+        if c2c_max is not None and (run_c2c is None or run_c2c > c2c_max):
+            skipped += 1
+            continue
+        runs[key] += 1
+        if bad:
+            failed.append(bad)
+        if run_c2c is not None:
+            c2c.append(run_c2c)
+        for size, v in rows:
+            values[key][size].append(v)
     load.c2c = c2c
+    load.skipped = skipped
     return values, runs, failed
 
 
@@ -127,7 +141,8 @@ def main():
     raw_dir = sys.argv[1] if len(sys.argv) > 1 else "target/compare/raw"
     if not os.path.isdir(raw_dir):
         sys.exit(f"compare_table.py: no raw results in {raw_dir} (run scripts/compare.sh run first)")
-    values, runs, failed = load(raw_dir)
+    c2c_max = float(os.environ["C2C_MAX"]) if os.environ.get("C2C_MAX") else None
+    values, runs, failed = load(raw_dir, c2c_max)
 
     out = ["## shmpi vs Open MPI vs MPICH (scripts/compare.sh)", ""]
     env_path = os.path.join(raw_dir, "env.txt")
@@ -148,6 +163,10 @@ def main():
         out.append(f"Core-to-core latency before each run (`limits c2c`, one cache line, ns): "
                    f"median {statistics.median(cc):.0f}, range {cc[0]:.0f}-{cc[-1]:.0f} over "
                    f"{len(cc)} runs (the host moves the vCPUs; every figure moves with it).")
+        out.append("")
+    if c2c_max is not None:
+        out.append(f"**Only runs with c2c <= {c2c_max:.0f} ns before them** (`C2C_MAX`): "
+                   f"{load.skipped} run(s) left out; a cell is the median of what remains.")
         out.append("")
     if not any(k[2] == "shmpi" for k in values):
         out += ["**shmpi: no results** (its examples were not built or not run): shmpi columns are '-'.", ""]
