@@ -329,13 +329,44 @@ impl Communicator {
 
     // ---- slices -----------------------------------------------------------------
 
-    /// Sends a slice of plain data (mpi4py `comm.Send(buf, dest, tag)`; `MPI_Send`).
-    pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
+    /// The checked arguments of a slice send: the world rank of `dest`, the envelope
+    /// and the bytes.
+    fn slice_send<'a, T: Pod>(
+        &self,
+        data: &'a [T],
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<(usize, Envelope, &'a [u8])> {
         Self::elem::<T>()?;
         let d = self.dest(dest)?;
         let tag = Self::send_tag(tag)?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
-        let env = self.envelope(tag, bytes.len(), 0);
+        Ok((d, self.envelope(tag, bytes.len(), 0), bytes))
+    }
+
+    /// The checked arguments of a slice receive: the matcher, what it accepts and the
+    /// buffer as bytes.
+    fn slice_recv<'a, T: Pod>(
+        &self,
+        buf: &'a mut [T],
+        source: Rank,
+        tag: Tag,
+    ) -> Result<(Matcher, Want, &'a mut [u8])> {
+        let elem = Self::elem::<T>()?;
+        let m = self.matcher(source, tag)?;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
+        let want = Want::Bytes {
+            cap: bytes.len(),
+            elem,
+            elem_type: codec::type_name::<T>(),
+        };
+        Ok((m, want, bytes))
+    }
+
+    /// Sends a slice of plain data (mpi4py `comm.Send(buf, dest, tag)`; `MPI_Send`).
+    pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
+        let (d, env, bytes) = self.slice_send(data, dest, tag)?;
+        let tag = env.tag;
         self.inner.eng.borrow_mut().send(
             d,
             env,
@@ -348,14 +379,7 @@ impl Communicator {
     /// message may be shorter than `buf` (see [`Status::count`]); a longer one is
     /// [`Error::Truncated`] and stays queued.
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
-        let elem = Self::elem::<T>()?;
-        let m = self.matcher(source, tag)?;
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
-        let want = Want::Bytes {
-            cap: bytes.len(),
-            elem,
-            elem_type: codec::type_name::<T>(),
-        };
+        let (m, want, bytes) = self.slice_recv(buf, source, tag)?;
         let desc = self.desc(WaitOp::Recv, "recv_into", m.src, tag);
         let env = self
             .inner
@@ -442,18 +466,8 @@ impl Communicator {
         source: Rank,
         recv_tag: Tag,
     ) -> Result<Status> {
-        let elem = Self::elem::<T>()?;
-        let d = self.dest(dest)?;
-        let send_tag = Self::send_tag(send_tag)?;
-        let m = self.matcher(source, recv_tag)?;
-        let bytes: &[u8] = bytemuck::cast_slice(data);
-        let env = self.envelope(send_tag, bytes.len(), 0);
-        let into: &mut [u8] = bytemuck::cast_slice_mut(buf);
-        let want = Want::Bytes {
-            cap: into.len(),
-            elem,
-            elem_type: codec::type_name::<T>(),
-        };
+        let (d, env, bytes) = self.slice_send(data, dest, send_tag)?;
+        let (m, want, into) = self.slice_recv(buf, source, recv_tag)?;
         let got = self.inner.eng.borrow_mut().sendrecv_into(
             d,
             env,
@@ -461,7 +475,7 @@ impl Communicator {
             m,
             want,
             into,
-            &self.desc(WaitOp::Send, "sendrecv_slice", Some(d), send_tag),
+            &self.desc(WaitOp::Send, "sendrecv_slice", Some(d), env.tag),
             &self.desc(WaitOp::Recv, "sendrecv_slice", m.src, recv_tag),
         )?;
         Ok(self.status(&got))

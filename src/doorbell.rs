@@ -68,6 +68,12 @@ impl Backoff {
         }
     }
 
+    /// Whether the last idle step was in the spin phase (no clock read).
+    #[inline]
+    pub(crate) fn spinning(&self) -> bool {
+        self.last == Phase::Spin
+    }
+
     /// The phase for the next idle step. The clock is read on the first step and then
     /// once every `STEPS_PER_CLOCK` steps; in between the last phase holds.
     #[inline]
@@ -88,14 +94,6 @@ impl Backoff {
             Phase::Sleep
         };
         self.last
-    }
-}
-
-impl Backoff {
-    /// Whether the last idle step was in the spin phase (no clock read).
-    #[inline]
-    pub(crate) fn spinning(&self) -> bool {
-        self.last == Phase::Spin
     }
 }
 

@@ -34,9 +34,14 @@ pub(crate) struct Matcher {
 impl Matcher {
     #[inline]
     pub(crate) fn matches(&self, env: &Envelope) -> bool {
-        env.ctx == self.ctx
-            && self.src.is_none_or(|s| s == env.src)
-            && self.tag.is_none_or(|t| t == env.tag)
+        self.src.is_none_or(|s| s == env.src) && self.matches_ctx_tag(env.ctx, env.tag)
+    }
+
+    /// The context and tag half of [`matches`](Self::matches), for a record whose
+    /// source is known.
+    #[inline]
+    pub(crate) fn matches_ctx_tag(&self, ctx: u32, tag: i32) -> bool {
+        ctx == self.ctx && self.tag.is_none_or(|t| t == tag)
     }
 }
 

@@ -168,16 +168,6 @@ enum Probed {
     Took(Envelope, AlignedVec),
 }
 
-/// What [`Engine::take_eager`] found.
-enum Fast {
-    /// It took the message.
-    Took(Envelope),
-    /// The ring is empty.
-    Empty,
-    /// A record for the general path.
-    Other,
-}
-
 /// A finished non-blocking operation, waiting for `wait`/`test` to collect it.
 pub(crate) enum Done {
     Recv { env: Envelope, data: RecvData },
@@ -749,29 +739,19 @@ impl Engine {
                 DirectState::Refused => break Ok(None),
                 DirectState::Open | DirectState::Receiving => {}
             }
-            // `take_eager` only while nothing else could claim the message first: no
-            // posted receive, no message of that peer half-way through its ring, and the
-            // unexpected queue holds none that matches (checked above; the passes below
-            // hand a matching message to `d`, so none can join the queue while `d` is
-            // open).
+            // `take_eager` only while nothing else could claim the message (`may_take`).
             let mut fast_empty = false;
             if let Some(src) = fast_src {
-                if d.state == DirectState::Open
-                    && self.m.posted.is_empty()
-                    && self.m.inflight[src].is_none()
-                {
+                if d.state == DirectState::Open && self.may_take(src) {
                     match self.take_eager(src, &m, &want, d.buf) {
-                        Fast::Took(env) => break Ok(Some(env)),
-                        Fast::Empty => fast_empty = true,
-                        Fast::Other => {}
+                        Take::Took(env) => break Ok(Some(env)),
+                        Take::Empty => fast_empty = true,
+                        Take::Other => {}
                     }
                 }
             }
-            // While spinning on an empty ring, the full pass over every ring (and the
-            // queued sends) runs every 16th step; in the yield and sleep phases, and
-            // whenever something other than an empty ring was seen, on every step.
             steps = steps.wrapping_add(1);
-            if !fast_empty || !b.spinning() || steps % 16 == 0 || !self.pending_dests.is_empty() {
+            if self.pass_due(fast_empty, &b, steps) {
                 if let Err(e) = self.progress(Some(&mut d)) {
                     break Err(e);
                 }
@@ -884,36 +864,73 @@ impl Engine {
         }
     }
 
+    /// Whether a blocking receive from `src` may take the next record of `src`'s ring
+    /// itself: no posted receive and no message of `src` half-way through its ring
+    /// could claim it first. (The caller has checked the unexpected queue; while its
+    /// receive is open, the progress passes hand a matching message to it, so none
+    /// can join the queue in between.)
+    #[inline]
+    fn may_take(&self, src: usize) -> bool {
+        self.m.posted.is_empty() && self.m.inflight[src].is_none()
+    }
+
+    /// Whether a receive spinning on one ring makes a full progress pass (every ring,
+    /// the queued sends) at this step: while spinning on an empty ring, every 16th
+    /// step; in the yield and sleep phases, and whenever the ring held something the
+    /// fast path left, every step.
+    #[inline]
+    fn pass_due(&self, fast_empty: bool, b: &Backoff, steps: u32) -> bool {
+        !fast_empty || !b.spinning() || steps % 16 == 0 || !self.pending_dests.is_empty()
+    }
+
+    /// Takes the next record of `src`'s ring if it is a whole message of kind `kind`
+    /// (with `nwords` header words) that `m` matches and `fits(words, len)` accepts,
+    /// handing it to `take`; then wakes the sender if it sleeps waiting for the space
+    /// just freed (as `progress` does). Anything else stays in the ring for the
+    /// general path.
+    #[inline]
+    fn take_whole<R>(
+        &mut self,
+        src: usize,
+        m: &Matcher,
+        kind: Kind,
+        nwords: usize,
+        fits: impl FnOnce(&[u64; 2], usize) -> bool,
+        take: impl FnOnce(&[u64; 2], &[u8]) -> R,
+    ) -> Take<R> {
+        let cons = self.consumers[src].as_mut().expect("ring from a peer");
+        let accept = |w: &[u64; 2], len: usize| {
+            let (ctx, tag) = unpack_ctx_tag(w[0]);
+            m.matches_ctx_tag(ctx, tag) && fits(w, len)
+        };
+        let r = cons.take_if(kind as u8, nwords, accept, take);
+        if matches!(r, Take::Took(_)) {
+            doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
+        }
+        r
+    }
+
     /// The receive fast path: if the next record from `src` is a whole raw-bytes message
     /// that `m` matches and `want` accepts, copies it into `buf` and consumes it.
     /// Anything else (an object, the start of a streamed message, a message for another
     /// receive, one that would be an error) is left in the ring for the general path.
     #[inline]
-    fn take_eager(&mut self, src: usize, m: &Matcher, want: &Want, buf: &mut [u8]) -> Fast {
+    fn take_eager(
+        &mut self,
+        src: usize,
+        m: &Matcher,
+        want: &Want,
+        buf: &mut [u8],
+    ) -> Take<Envelope> {
         let Want::Bytes { cap, elem, .. } = *want else {
-            return Fast::Other;
+            return Take::Other;
         };
-        let cons = self.consumers[src].as_mut().expect("ring from a peer");
-        let accept = |w: &[u64; 2], len: usize| {
-            let (ctx, tag) = unpack_ctx_tag(w[0]);
-            ctx == m.ctx
-                && m.tag.is_none_or(|t| t == tag)
-                && len <= cap
-                && (elem <= 1 || len % elem == 0)
-        };
+        let fits = |_: &[u64; 2], len: usize| len <= cap && (elem <= 1 || len % elem == 0);
         let take = |w: &[u64; 2], payload: &[u8]| {
             buf[..payload.len()].copy_from_slice(payload);
             eager_envelope(src, w[0], payload.len(), 0)
         };
-        match cons.take_if(Kind::Eager as u8, 1, accept, take) {
-            Take::Took(env) => {
-                // As in `progress`: the sender may sleep waiting for the space just freed.
-                doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
-                Fast::Took(env)
-            }
-            Take::Empty => Fast::Empty,
-            Take::Other => Fast::Other,
-        }
+        self.take_whole(src, m, Kind::Eager, 1, fits, take)
     }
 
     /// `take_eager` for an object receive: a whole object message of the wanted type
@@ -925,21 +942,13 @@ impl Engine {
         m: &Matcher,
         type_id: u64,
     ) -> Take<(Envelope, AlignedVec)> {
-        let cons = self.consumers[src].as_mut().expect("ring from a peer");
-        let accept = |w: &[u64; 2], _len: usize| {
-            let (ctx, tag) = unpack_ctx_tag(w[0]);
-            ctx == m.ctx && m.tag.is_none_or(|t| t == tag) && w[1] == type_id
-        };
+        let fits = |w: &[u64; 2], _: usize| w[1] == type_id;
         let take = |w: &[u64; 2], payload: &[u8]| {
             let mut v = AlignedVec::with_capacity(payload.len());
             v.extend_from_slice(payload);
             (eager_envelope(src, w[0], payload.len(), type_id), v)
         };
-        let r = cons.take_if(Kind::EagerTyped as u8, 2, accept, take);
-        if matches!(r, Take::Took(_)) {
-            doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
-        }
-        r
+        self.take_whole(src, m, Kind::EagerTyped, 2, fits, take)
     }
 
     /// Takes unexpected message `idx` into `buf`, waiting for the rest of it if it is
@@ -1051,9 +1060,9 @@ impl Engine {
             if let Some(idx) = self.m.unexpected.find(&m) {
                 break Ok(Probed::Queued(idx));
             }
-            // As in `recv_into_inner`: only while nothing else could claim it first.
+            // As in `recv_direct`: only while nothing else could claim it first.
             let mut fast_empty = false;
-            if self.m.posted.is_empty() && self.m.inflight[src].is_none() {
+            if self.may_take(src) {
                 match self.take_eager_object(src, &m, type_id) {
                     Take::Took((env, v)) => break Ok(Probed::Took(env, v)),
                     Take::Empty => fast_empty = true,
@@ -1061,7 +1070,7 @@ impl Engine {
                 }
             }
             steps = steps.wrapping_add(1);
-            if !fast_empty || !b.spinning() || steps % 16 == 0 || !self.pending_dests.is_empty() {
+            if self.pass_due(fast_empty, &b, steps) {
                 if let Err(e) = self.progress(None) {
                     break Err(e);
                 }
@@ -1566,6 +1575,18 @@ mod tests {
         (Engine::new(seg.clone(), c0), Engine::new(seg, c1))
     }
 
+    /// The wait description of a test's blocked call.
+    fn test_desc(op: WaitOp, peer: Option<usize>, group: &Group) -> WaitDesc<'_> {
+        WaitDesc {
+            op,
+            name: "test",
+            peer,
+            tag: -1,
+            ctx: 0,
+            group,
+        }
+    }
+
     fn env(src: usize, tag: i32, len: usize) -> Envelope {
         Envelope {
             ctx: 0,
@@ -1580,14 +1601,7 @@ mod tests {
     fn blocking_receive_leaves_later_messages_in_the_ring() {
         let (mut e0, mut e1) = pair(1 << 16);
         let group = Group::world(2);
-        let desc = |op| WaitDesc {
-            op,
-            name: "test",
-            peer: None,
-            tag: -1,
-            ctx: 0,
-            group: &group,
-        };
+        let desc = |op| test_desc(op, None, &group);
         for i in 0..3u8 {
             e0.send(1, env(0, 5, 8), &[i; 8], &desc(WaitOp::Send))
                 .unwrap();
@@ -1630,14 +1644,7 @@ mod tests {
     fn fast_receive_keeps_the_matching_rules() {
         let (mut e0, mut e1) = pair(1 << 16);
         let group = Rc::new(Group::world(2));
-        let desc = |op| WaitDesc {
-            op,
-            name: "test",
-            peer: Some(0),
-            tag: -1,
-            ctx: 0,
-            group: &group,
-        };
+        let desc = |op| test_desc(op, Some(0), &group);
         let send = |e: &mut Engine, tag, byte| {
             e.send(1, env(0, tag, 8), &[byte; 8], &desc(WaitOp::Send))
                 .unwrap()
@@ -1709,14 +1716,7 @@ mod tests {
     fn fast_object_receive_checks_the_type_and_loses_nothing() {
         let (mut e0, mut e1) = pair(1 << 16);
         let group = Group::world(2);
-        let desc = |op| WaitDesc {
-            op,
-            name: "test",
-            peer: Some(0),
-            tag: -1,
-            ctx: 0,
-            group: &group,
-        };
+        let desc = |op| test_desc(op, Some(0), &group);
         let typed = |tag, type_id| Envelope {
             type_id,
             ..env(0, tag, 8)

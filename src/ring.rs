@@ -11,8 +11,8 @@
 //!   [`ALIGN_PAYLOAD_FROM`] bytes are padded to start on a cache line (64 bytes), and
 //!   records cut from them hold whole cache lines: both copies (into the ring and out)
 //!   then run on aligned lines, which on the reference VM copied ~35 % faster than lines
-//!   off by 16 bytes (hot 16 KiB chunks, one core: 75 vs 55 GB/s). The seal is written last; a record exists when its seal is
-//!   non-zero. There is no shared tail index: the consumer polls the seal at its own
+//!   off by 16 bytes (hot 16 KiB chunks, one core: 75 vs 55 GB/s). The seal is written
+//!   last; a record exists when its seal is non-zero. There is no shared tail index: the consumer polls the seal at its own
 //!   position, so a small message costs one cache line moving from producer to consumer.
 //! - Before sealing a record the producer makes sure the seal slot just after it is
 //!   zero, so the next slot the consumer polls is always either zero or a real record
@@ -254,8 +254,7 @@ impl Producer {
             if free >= ALIGN + hdr {
                 let room = to_end.min(free - ALIGN);
                 if let Some(n) = fit(room, hdr, payload.len(), min_part, unit) {
-                    self.write(off, self.tail, kind, words, pad, &payload[..n]);
-                    self.tail += record_len(hdr, n) as u64;
+                    self.tail += self.write(off, self.tail, kind, words, (hdr, pad), &payload[..n]);
                     return Some(n);
                 }
             }
@@ -265,14 +264,14 @@ impl Producer {
                 let room = free - to_end - ALIGN;
                 if let Some(n) = fit(room, hdr, payload.len(), min_part, unit) {
                     let pos = self.tail + to_end as u64;
-                    self.write(0, pos, kind, words, pad, &payload[..n]);
+                    let rec = self.write(0, pos, kind, words, (hdr, pad), &payload[..n]);
                     // SYNC POINT record (Release): the skip is sealed after the record
                     // it leads to, so a consumer that follows it finds that record.
                     self.mem.seal(off).store(
                         pack_seal(to_end, KIND_SKIP, 0, 0, self.tail),
                         Ordering::Release,
                     );
-                    self.tail = pos + record_len(hdr, n) as u64;
+                    self.tail = pos + rec;
                     return Some(n);
                 }
             }
@@ -295,8 +294,8 @@ impl Producer {
         }
         let cap = self.mem.cap;
         let off = self.tail as usize & (cap - 1);
-        let (hdr, pad) = header_at(off, words.len(), payload.len());
-        let rec = record_len(hdr, payload.len());
+        let header = header_at(off, words.len(), payload.len());
+        let rec = record_len(header.0, payload.len());
         // The record and the next seal slot must be free: `tail + rec + 16 <= head + cap`.
         let fits = |p: &Self| (p.tail - p.cached_head) as usize + rec + ALIGN <= cap;
         if off + rec > cap {
@@ -308,15 +307,22 @@ impl Producer {
                 return false;
             }
         }
-        self.write(off, self.tail, kind, words, pad, payload);
-        self.tail += rec as u64;
+        self.tail += self.write(off, self.tail, kind, words, header, payload);
         true
     }
 
-    /// Writes a record at buffer offset `off` (position `pos`) and seals it.
+    /// Writes a record at buffer offset `off` (position `pos`) with the header
+    /// `(length, padding units)` of `header_at` and seals it. Returns its length.
     #[inline]
-    fn write(&mut self, off: usize, pos: u64, kind: u8, words: &[u64], pad: usize, payload: &[u8]) {
-        let hdr = header_len(words.len()) + pad * ALIGN;
+    fn write(
+        &mut self,
+        off: usize,
+        pos: u64,
+        kind: u8,
+        words: &[u64],
+        (hdr, pad): (usize, usize),
+        payload: &[u8],
+    ) -> u64 {
         let rec = record_len(hdr, payload.len());
         debug_assert!(off + rec <= self.mem.cap);
         if !self.populated {
@@ -344,6 +350,7 @@ impl Producer {
             Ordering::Release,
         );
         self.zero_ahead(next_pos);
+        rec as u64
     }
 
     /// Zeroes the seal slots from `from` through the end of the next cache line (as far
@@ -352,6 +359,9 @@ impl Producer {
     /// otherwise every record that ends on a new line would make its seal wait (stores
     /// become visible in order) for that line to come from L3 or memory, on the
     /// critical path of a ping-pong.
+    ///
+    /// Relaxed stores suffice: the consumer reads these slots only after the seal of a
+    /// later record, whose Release store comes after them (`SYNC POINT record`).
     #[inline]
     fn zero_ahead(&mut self, from: u64) {
         let line = LINE as u64;
@@ -365,6 +375,20 @@ impl Producer {
         }
         self.zeroed = self.zeroed.max(p);
     }
+}
+
+/// The header and record length of a record with `nwords` header words, `pad`
+/// padding units and a `len`-byte payload at buffer offset `off`, if that is a
+/// well-formed record: a padding of less than a cache line, within the buffer, leaving
+/// the reserve slot. `None` for a malformed one (a corrupted ring).
+#[inline]
+fn extent(cap: usize, off: usize, nwords: usize, pad: usize, len: usize) -> Option<(usize, usize)> {
+    if pad > (LINE - ALIGN) / ALIGN {
+        return None;
+    }
+    let hdr = header_len(nwords) + pad * ALIGN;
+    let rec = record_len(hdr, len);
+    (rec <= cap - off && rec + ALIGN <= cap).then_some((hdr, rec))
 }
 
 /// How many payload bytes of `want` fit in `room` bytes after a `hdr`-byte header; a
@@ -467,18 +491,15 @@ impl Consumer {
                 self.publish();
                 continue;
             }
-            if nwords > MAX_WORDS || kind == 0 || pad > (LINE - ALIGN) / ALIGN {
-                return Err(format!(
-                    "bad record kind {kind} with {nwords} words and {pad} padding units"
-                ));
+            if nwords > MAX_WORDS || kind == 0 {
+                return Err(format!("bad record kind {kind} with {nwords} words"));
             }
-            let hdr = header_len(nwords) + pad * ALIGN;
-            let rec = record_len(hdr, len);
-            if rec > cap - off || rec + ALIGN > cap {
+            let Some((hdr, rec)) = extent(cap, off, nwords, pad, len) else {
                 return Err(format!(
-                    "record of {len} bytes at offset {off} overruns the ring"
+                    "record of {len} bytes with {pad} padding units at offset {off} \
+                     overruns the ring"
                 ));
-            }
+            };
             let mut words = [0u64; MAX_WORDS];
             // SAFETY: the record lies within the buffer (checked above) and is ours to
             // read until we advance past it (the producer does not touch it before).
@@ -530,11 +551,9 @@ impl Consumer {
         }
         let len = (seal & 0xffff_ffff) as usize;
         let pad = ((seal & PAD_BITS) >> 44) as usize;
-        let hdr = header_len(nwords) + pad * ALIGN;
-        let rec = record_len(hdr, len);
-        if pad > (LINE - ALIGN) / ALIGN || rec > cap - off || rec + ALIGN > cap {
+        let Some((hdr, rec)) = extent(cap, off, nwords, pad, len) else {
             return Take::Other;
-        }
+        };
         // SAFETY: the record lies within the buffer (checked above) and is ours to read
         // until we advance past it (the producer does not touch it before).
         let (words, payload) = unsafe {

@@ -29,17 +29,10 @@ pub fn is_child(name: &str) -> bool {
 /// Runs `f` on every rank of an N-rank job started through `shmrun`, and asserts
 /// the job succeeds. `name` must be the test function's name.
 pub fn run_ranks(name: &str, n: usize, f: impl Fn(&Communicator)) {
-    if is_child(name) {
-        let universe = shmpi::init().expect("init under shmrun");
-        f(&universe.world());
-        return;
-    }
-    let out = launch_self(name, n, &[]);
-    assert_success(&out, &format!("{name} with {n} ranks"));
+    run_ranks_with_env(name, n, &[], f)
 }
 
 /// [`run_ranks`] with extra environment variables for the ranks (tunables).
-#[allow(dead_code)] // not every test binary uses every helper
 pub fn run_ranks_with_env(name: &str, n: usize, env: &[(&str, &str)], f: impl Fn(&Communicator)) {
     if is_child(name) {
         let universe = shmpi::init().expect("init under shmrun");
@@ -47,7 +40,12 @@ pub fn run_ranks_with_env(name: &str, n: usize, env: &[(&str, &str)], f: impl Fn
         return;
     }
     let out = launch_self_env(name, n, &[], env);
-    assert_success(&out, &format!("{name} with {n} ranks and {env:?}"));
+    let with = if env.is_empty() {
+        String::new()
+    } else {
+        format!(" and {env:?}")
+    };
+    assert_success(&out, &format!("{name} with {n} ranks{with}"));
 }
 
 /// Starts `shmrun -n N [extra launcher args] <this binary> name --exact` and returns
