@@ -25,6 +25,7 @@ use shmpi::launch::{Bind, LaunchConfig, launch};
                   single-record limit), SHMPI_SPIN_US and \
                   SHMPI_YIELD_US (how long a blocked call spins, then yields, before it sleeps), \
                   SHMPI_GRACE_MS (how long the other ranks get to stop after one fails), \
+                  SHMPI_MEMBARRIER=0 (fenced wakes instead of the sleepers' membarrier), \
                   SHMPI_DEADLOCK_MS (how long every rank must be stuck before a deadlock is \
                   reported; 0: never).\n\nExit status: the failing rank's (128 + signal if \
                   killed), 127 if the program cannot start, 124 after --timeout, 120 on deadlock."

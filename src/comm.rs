@@ -109,7 +109,8 @@ impl Communicator {
     pub(crate) fn new_world(eng: Rc<RefCell<Engine>>, group: Rc<Group>, rank: usize) -> Self {
         let seg = eng.borrow().segment().clone();
         let me = group.ranks[rank];
-        let coll = crate::collective::Proc::new(seg.clone(), me);
+        let spins = eng.borrow().collective_spins();
+        let coll = crate::collective::Proc::new(seg.clone(), me, spins);
         let area = crate::collective::Area::new(seg, 0, group.clone(), rank, false);
         Self::with_parts(eng, 0, group, rank, coll, area)
     }

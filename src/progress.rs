@@ -551,6 +551,11 @@ impl Engine {
         Backoff::new(self.coll_spin_ns, self.yield_ns)
     }
 
+    /// Whether a collective's wait starts by spinning (ranks do not outnumber CPUs).
+    pub(crate) fn collective_spins(&self) -> bool {
+        self.coll_spin_ns > 0
+    }
+
     fn publish_wait(&mut self, desc: &WaitDesc<'_>) {
         if self.wait_published {
             return;

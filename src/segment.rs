@@ -95,6 +95,7 @@ pub(crate) struct Life {
 }
 
 #[repr(C)]
+#[derive(Default)]
 pub(crate) struct Bell {
     /// Futex word: bumped by whoever wakes the rank.
     pub(crate) doorbell: AtomicU32,

@@ -240,6 +240,9 @@ pub(crate) struct Proc {
     pub(crate) me: usize,
     /// Last use of each half of this rank's data slot.
     halves: RefCell<[Option<HalfUse>; 2]>,
+    /// Whether waits poll the awaited word briefly before entering the engine's
+    /// backoff loop (ranks do not outnumber CPUs).
+    spins: bool,
 }
 
 struct HalfUse {
@@ -248,11 +251,12 @@ struct HalfUse {
 }
 
 impl Proc {
-    pub(crate) fn new(seg: Rc<Segment>, me: usize) -> Rc<Self> {
+    pub(crate) fn new(seg: Rc<Segment>, me: usize, spins: bool) -> Rc<Self> {
         Rc::new(Proc {
             seg,
             me,
             halves: RefCell::new([None, None]),
+            spins,
         })
     }
 
@@ -310,6 +314,13 @@ impl Drop for Area {
         }
     }
 }
+
+/// Polls of the awaited word (each after a `pause`, about 28 ns on the Zen 5 host)
+/// before a wait enters the engine's backoff loop, whose steps also drain the rings
+/// and so notice an arrival later. Measured on that host (2 ranks, 20000-call loops,
+/// 3 alternating runs): barrier 89-95 -> 79-87 ns, 1-double allreduce 102-110 ->
+/// 96-105 ns. Not when ranks outnumber CPUs: those waits yield at once.
+const QUICK_POLLS: u32 = 32;
 
 /// One collective call in progress on one communicator.
 pub(crate) struct Coll<'c> {
@@ -412,7 +423,16 @@ impl<'c> Coll<'c> {
         if seen.get() < step {
             let line = self.line(j);
             // SYNC POINT arrive (Acquire).
-            let v = line.arrive.load(Ordering::Acquire);
+            let mut v = line.arrive.load(Ordering::Acquire);
+            if v < step && self.c.coll.spins {
+                for _ in 0..QUICK_POLLS {
+                    doorbell::pause();
+                    v = line.arrive.load(Ordering::Acquire);
+                    if v >= step {
+                        break;
+                    }
+                }
+            }
             if v >= step {
                 seen.set(v);
             } else {
