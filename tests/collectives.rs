@@ -56,6 +56,17 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 }
 
 /// 2x2 matrix product mod 2^64: associative, not commutative (checks rank order).
+/// 2x2 matrices of u16 (8 bytes): up to 3 of them take the one-step inline reduction.
+fn matmul16(a: &[u16; 4], b: &[u16; 4]) -> [u16; 4] {
+    let m = |x: u16, y: u16| x.wrapping_mul(y);
+    [
+        m(a[0], b[0]).wrapping_add(m(a[1], b[2])),
+        m(a[0], b[1]).wrapping_add(m(a[1], b[3])),
+        m(a[2], b[0]).wrapping_add(m(a[3], b[2])),
+        m(a[2], b[1]).wrapping_add(m(a[3], b[3])),
+    ]
+}
+
 fn matmul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     let m = |x: u64, y: u64| x.wrapping_mul(y);
     [
@@ -225,6 +236,53 @@ fn check_everything(w: &Communicator) {
             mrecv, mwant,
             "allreduce closure (matrix product) len {mlen}"
         );
+        // The same order in the one-step inline reduction (at most 24 bytes), in place
+        // and to every root.
+        let slen = len.min(3);
+        let smats = |r: usize| -> Vec<[u16; 4]> {
+            (0..slen)
+                .map(|i| {
+                    let v = val(s, case, r, i);
+                    [
+                        v as u16 | 1,
+                        (v >> 16) as u16,
+                        (v >> 32) as u16,
+                        (v >> 48) as u16 | 1,
+                    ]
+                })
+                .collect()
+        };
+        let alls: Vec<Vec<[u16; 4]>> = (0..n).map(smats).collect();
+        let swant: Vec<[u16; 4]> = (0..slen)
+            .map(|i| (1..n).fold(alls[0][i], |a, r| matmul16(&a, &alls[r][i])))
+            .collect();
+        let mut sm = alls[me].clone();
+        w.allreduce_in_place(&mut sm, |a: &[u16; 4], b: &[u16; 4]| matmul16(a, b))
+            .unwrap();
+        assert_eq!(
+            sm, swant,
+            "allreduce_in_place closure (u16 matrices) len {slen}"
+        );
+        for root in 0..n {
+            let mut sr = if me == root {
+                vec![[0u16; 4]; slen]
+            } else {
+                vec![]
+            };
+            w.reduce_into(
+                &alls[me],
+                &mut sr,
+                |a: &[u16; 4], b: &[u16; 4]| matmul16(a, b),
+                root as i32,
+            )
+            .unwrap();
+            if me == root {
+                assert_eq!(
+                    sr, swant,
+                    "reduce closure (u16 matrices) len {slen} root {root}"
+                );
+            }
+        }
 
         for root in all_roots(len) {
             let mut recv = if me == root { vec![0i64; len] } else { vec![] };
@@ -818,14 +876,21 @@ fn ranks_that_sleep_at_once_are_woken_for_messages_and_collectives() {
                 r.wait().unwrap();
                 w.barrier().unwrap();
                 let mut sum = [0i64];
-                w.allreduce_into(&[i + me as i64], &mut sum, Op::Sum).unwrap();
+                w.allreduce_into(&[i + me as i64], &mut sum, Op::Sum)
+                    .unwrap();
                 assert_eq!(sum[0], n as i64 * i + (0..n as i64).sum::<i64>());
                 let root = (i as usize % n as usize) as i32;
                 if me == root {
-                    big.iter_mut().enumerate().for_each(|(k, x)| *x = k as u32 ^ i as u32);
+                    big.iter_mut()
+                        .enumerate()
+                        .for_each(|(k, x)| *x = k as u32 ^ i as u32);
                 }
                 w.bcast_into(&mut big, root).unwrap();
-                assert!(big.iter().enumerate().all(|(k, &x)| x == k as u32 ^ i as u32));
+                assert!(
+                    big.iter()
+                        .enumerate()
+                        .all(|(k, &x)| x == k as u32 ^ i as u32)
+                );
                 assert!(
                     t.elapsed() < std::time::Duration::from_secs(2),
                     "iteration {i} took {:?}",

@@ -693,6 +693,45 @@ impl<'c> Coll<'c> {
         Ok(())
     }
 
+    /// A reduction of at most `INLINE_BYTES` in one step: every rank publishes `mine`
+    /// in its polled line, and a rank given `out` (every rank for an allreduce, the
+    /// root for a reduce) folds all contributions into it in rank order. What a
+    /// one-round inline [`exchange`](Self::exchange) does, without its per-piece
+    /// bookkeeping and dynamic calls: 2 ranks, 1 double, 20000-call loops on the Zen 5
+    /// host, 5 alternating runs: 80-103 -> 75-90 ns.
+    pub(crate) fn reduce_inline<T: Pod>(
+        &mut self,
+        mine: &[u8],
+        out: Option<&mut [T]>,
+        apply: &dyn Fn(&mut [T], &[T]),
+    ) -> Result<()> {
+        debug_assert!(mine.len() <= INLINE_BYTES);
+        let t = self.next;
+        if !mine.is_empty() {
+            self.put_inline(mine)?;
+        }
+        self.arrive();
+        let Some(out) = out else { return Ok(()) };
+        for j in 0..self.n() {
+            let words;
+            let x: &[u8] = if j == self.me() {
+                mine
+            } else {
+                self.wait(j, t)?;
+                words = self.get_inline(j, t);
+                &bytemuck::cast_slice::<u64, u8>(&words)[..mine.len()]
+            };
+            typed::<T, _>(x, |x| {
+                if j == 0 {
+                    out.copy_from_slice(x)
+                } else {
+                    apply(out, x)
+                }
+            });
+        }
+        Ok(())
+    }
+
     /// Every rank's `u64` (one inline step): lengths before a variable-size exchange.
     pub(crate) fn allgather_u64(&mut self, v: u64) -> Result<Vec<u64>> {
         let mut out = vec![0u64; self.n()];

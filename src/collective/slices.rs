@@ -12,6 +12,7 @@ use super::op::ReduceOp;
 use super::{ANY_COUNT, Coll, Kind, OP_NONE, Sig, typed};
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, Result};
+use crate::shmcoll::{INLINE_BYTES, INLINE_WORDS};
 
 /// Whether a reduction of `bytes` per rank on `n` ranks reads every contribution
 /// (one step) rather than using the reduce-scatter + allgather algorithm (two steps
@@ -278,7 +279,10 @@ impl Communicator {
             send.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if small_reduce(cb, n, send.len()) {
+        if cb <= INLINE_BYTES {
+            let out = (me == r).then_some(recv);
+            c.reduce_inline(bytemuck::cast_slice(send), out, &apply)?;
+        } else if small_reduce(cb, n, send.len()) {
             c.exchange(
                 bytemuck::cast_slice(send),
                 cb,
@@ -322,7 +326,9 @@ impl Communicator {
             send.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if small_reduce(cb, n, send.len()) {
+        if cb <= INLINE_BYTES {
+            c.reduce_inline(bytemuck::cast_slice(send), Some(recv), &apply)?;
+        } else if small_reduce(cb, n, send.len()) {
             c.exchange(
                 bytemuck::cast_slice(send),
                 cb,
@@ -350,7 +356,13 @@ impl Communicator {
             buf.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if small_reduce(cb, n, buf.len()) {
+        if cb <= INLINE_BYTES {
+            // This rank's contribution, kept while `buf` receives rank 0's first.
+            let mut words = [0u64; INLINE_WORDS];
+            let mine = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..cb];
+            mine.copy_from_slice(bytemuck::cast_slice(buf));
+            c.reduce_inline(mine, Some(buf), &apply)?;
+        } else if small_reduce(cb, n, buf.len()) {
             let mine = buf.to_vec();
             c.exchange(
                 bytemuck::cast_slice(&mine),
