@@ -15,6 +15,11 @@
  * for chunks of 16, 64 and 128 KiB with a 1 MiB ring (shmpi's default ring, its
  * first and largest streaming chunks), median/min/max of RUNS runs.
  *
+ * Second figure: both cores memcpy a private buffer of 4 or 8 MiB at the same time
+ * (200 copies each, average per copy): the memory floor of a large 2-rank allreduce,
+ * in which each rank at least reads its input and writes its result, before any
+ * exchange (a 1 Mi-double allreduce has 32 MiB of such buffers, the size of the L3).
+ *
  * Usage: stream_ceiling [runs (default 7)]
  * Build: gcc -O2 -o stream_ceiling bench/c/stream_ceiling.c
  */
@@ -139,6 +144,44 @@ static double run(size_t size, size_t chunk, long msgs)
     return (double)size * msgs / (t1 - t0);
 }
 
+/* Both cpus copy `size` bytes between private buffers at once; returns the slower
+ * cpu's average us per copy. */
+static double dual_copy(size_t size)
+{
+    double *avg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    for (int p = 0; p < 2; p++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            exit(1);
+        }
+        if (pid == 0) {
+            pin(p);
+            char *a = aligned_alloc(4096, size), *b = aligned_alloc(4096, size);
+            memset(a, 1, size);
+            memset(b, 2, size);
+            __atomic_add_fetch(&ctl->start, 1, __ATOMIC_ACQ_REL);
+            while (__atomic_load_n(&ctl->start, __ATOMIC_ACQUIRE) < 2) __builtin_ia32_pause();
+            double t0 = now_ns();
+            for (int i = 0; i < 200; i++) {
+                memcpy(b, a, size);
+                __asm__ volatile("" : : "r"(b) : "memory");
+            }
+            avg[p] = (now_ns() - t0) / 200 / 1e3;
+            _exit(b[size - 1] == 1 ? 0 : 1);
+        }
+    }
+    int st, bad = 0;
+    while (wait(&st) > 0) bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    if (bad) {
+        fprintf(stderr, "stream_ceiling: copy failed\n");
+        exit(1);
+    }
+    double r = avg[0] > avg[1] ? avg[0] : avg[1];
+    munmap(avg, 4096);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) RUNS = atoi(argv[1]);
@@ -172,6 +215,19 @@ int main(int argc, char **argv)
                    chunk >> 10, size >> 10, v[RUNS / 2], v[0], v[RUNS - 1]);
             fflush(stdout);
         }
+    }
+    printf("# both cpus copying a private buffer at once (the memory floor of a large "
+           "2-rank allreduce), us per copy, the slower cpu\n");
+    size_t dsizes[] = {4 << 20, 8 << 20};
+    for (int i = 0; i < 2; i++) {
+        double v[64];
+        for (int r = 0; r < RUNS; r++) {
+            ctl->start = 0;
+            v[r] = dual_copy(dsizes[i]);
+        }
+        qsort(v, RUNS, sizeof(double), cmp_double);
+        printf("dual copy  size %5zu KiB   median %7.1f  min %7.1f  max %7.1f us\n",
+               dsizes[i] >> 10, v[RUNS / 2], v[0], v[RUNS - 1]);
     }
     return 0;
 }
