@@ -24,8 +24,9 @@
 //! the sleeper's re-check sees the change. Sleeps also end after `SLEEP_SLICE` so that
 //! the abort word and departed peers are re-checked even if a peer died mid-handshake.
 //!
-//! Where the kernel allows it, the waker's fence is replaced by an asymmetric barrier
-//! ([`enable_light_wakers`]): every rank registers for
+//! Where the kernel allows it and sleeps are rare (ranks do not outnumber CPUs, and a
+//! blocked call spins and yields for at least a millisecond first), the waker's fence
+//! is replaced by an asymmetric barrier ([`enable_light_wakers`]): every rank registers for
 //! `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` at init, and a sleeper calls it between
 //! its fence and its re-check. That call makes every running rank execute a full
 //! barrier, so a waker's publishing store is either visible to the re-check (it came
@@ -119,15 +120,24 @@ pub(crate) fn yield_now() {
     std::thread::yield_now();
 }
 
-/// Whether this process's wakers may skip their fence: it is registered for
+/// Whether this job uses the asymmetric handshake: sleepers call the heavy barrier
+/// ([`heavy_barrier`]) because wakers may skip their fence. Decided the same way in
+/// every rank ([`enable_light_wakers`]), from what they all share.
+static HEAVY_SLEEPERS: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process's wakers skip their fence: the job uses the asymmetric
+/// handshake and this process is registered for
 /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, so every sleeper's heavy barrier
-/// ([`heavy_barrier`]) orders this process's stores for it.
+/// orders this process's stores for it.
 static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 
-/// Makes this process's wakes fence-free where the kernel allows it (Linux 4.16+,
-/// `membarrier` not filtered by seccomp) and `SHMPI_MEMBARRIER` is not `0`: registers
-/// the process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`. Called once at init, before the
-/// first wake. Returns whether wakes are now fence-free.
+/// Makes this process's wakes fence-free where the job and the kernel allow it:
+/// `job_allows` (the same in every rank: the ranks do not outnumber the CPUs and a
+/// blocked call spins and yields for at least [`LIGHT_MIN_WAIT`] before it sleeps),
+/// `SHMPI_MEMBARRIER` is not `0`, and the kernel has
+/// `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (Linux 4.16+, not filtered by seccomp). Called
+/// once per process, before its first wake or sleep. Returns whether wakes are now
+/// fence-free.
 ///
 /// The handshake's two fences guard the rare moment when a rank goes to sleep, yet the
 /// waker's one runs on every send and every collective arrival, and costs a cache-line
@@ -138,14 +148,23 @@ static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 /// 20000-call loops, 5 alternating runs, together with the collectives' quick polls:
 /// barrier 86-103 -> 71-90 ns, 1-double allreduce 98-115 -> 89-116 ns (4 of 5 runs
 /// faster); `SHMPI_MEMBARRIER=0` gives the fenced handshake back.
-pub(crate) fn enable_light_wakers() -> bool {
+///
+/// Why only when sleeps are rare: with 8 ranks on 2 CPUs sleeping at every wait
+/// (`SHMPI_YIELD_US=0`), the sleepers' barriers (an IPI each, serialized in the kernel)
+/// made a barrier take 235 us instead of 38 us.
+pub(crate) fn enable_light_wakers(job_allows: bool) -> bool {
     let off = std::env::var("SHMPI_MEMBARRIER").is_ok_and(|v| v == "0");
-    let ok = !off
-        && heavy_barrier_supported()
-        && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
-    LIGHT_WAKERS.store(ok, Ordering::Relaxed);
-    ok
+    let heavy = job_allows && !off && heavy_barrier_supported();
+    HEAVY_SLEEPERS.store(heavy, Ordering::Relaxed);
+    let light = heavy && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
+    LIGHT_WAKERS.store(light, Ordering::Relaxed);
+    light
 }
+
+/// The shortest spin + yield time before a sleep for which the asymmetric handshake is
+/// used: a sleep then follows at least this much waiting, so its `membarrier` costs
+/// under 2 % of it.
+pub(crate) const LIGHT_MIN_WAIT: Duration = Duration::from_millis(1);
 
 /// 0 = not asked yet, 1 = supported, 2 = not.
 static HEAVY: AtomicU8 = AtomicU8::new(0);
@@ -167,7 +186,7 @@ fn heavy_barrier_supported() -> bool {
 /// not running pass one when they are scheduled). Returns false where the kernel
 /// refuses, and then wakers that skip their fence can miss this sleeper.
 fn heavy_barrier() -> bool {
-    heavy_barrier_supported() && membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+    membarrier(MembarrierCommand::GlobalExpedited).is_ok()
 }
 
 /// The waker's side of the handshake (step 2): orders the caller's publishing store
@@ -191,7 +210,7 @@ pub(crate) fn sleep(bell: &Bell, slice: Duration, has_work: impl FnOnce() -> boo
     // wakers that fence; the heavy barrier does it for those that do not. If it fails,
     // such a waker could miss this sleep: bound it.
     fence(Ordering::SeqCst);
-    let slice = if heavy_barrier() {
+    let slice = if !HEAVY_SLEEPERS.load(Ordering::Relaxed) || heavy_barrier() {
         slice
     } else {
         slice.min(SPACE_SLICE)
@@ -288,7 +307,7 @@ mod tests {
     #[test]
     fn sleep_and_notify_hand_off_without_a_missed_wake() {
         use std::sync::atomic::AtomicU64;
-        let light = enable_light_wakers();
+        let light = enable_light_wakers(true);
         eprintln!("fence-free wakers: {light}");
         let bells = [Bell::default(), Bell::default()];
         let turn = AtomicU64::new(0);

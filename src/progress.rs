@@ -352,6 +352,10 @@ impl Engine {
         // Collectives yield at once when ranks outnumber CPUs (`collective_backoff`).
         let coll_spin_ns = spin_env.unwrap_or(if oversubscribed { 0 } else { spin_ns });
         let yield_ns = env_us("SHMPI_YIELD_US").unwrap_or(2_000_000);
+        // The same inputs in every rank, so every rank picks the same handshake.
+        let rare_sleeps =
+            spin_ns.min(coll_spin_ns) + yield_ns >= doorbell::LIGHT_MIN_WAIT.as_nanos() as u64;
+        doorbell::enable_light_wakers(!oversubscribed && rare_sleeps);
         let mut inflight = Vec::with_capacity(n);
         inflight.resize_with(n, || None);
         Engine {

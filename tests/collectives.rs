@@ -850,53 +850,82 @@ fn large_reductions_with_non_temporal_stores_match_the_reference() {
     );
 }
 
-/// Ranks that sleep as soon as they wait (no spin, no yield phase: every wait goes
-/// through the futex handshake, with the sleeper's heavy barrier and fence-free wakers
-/// where the kernel allows them) still get every message and every collective: a ring
-/// pass, barrier, allreduce and a slot-path bcast from a rotating root, 300 times at
-/// 5 ranks on 2 CPUs. A missed wake costs a 20 ms sleep slice (the sleeper re-checks
-/// after it); the per-iteration watchdog fails on anything like a lost wake-up chain.
+/// Ranks that sleep while they wait still get every message and every collective: a
+/// ring pass, barrier, allreduce and a slot-path bcast from a rotating root, at 5
+/// ranks on 2 CPUs. `lag` makes the iteration's root sleep first, so that the others
+/// wait long enough to go to sleep. A missed wake costs a 20 ms sleep slice (the
+/// sleeper re-checks after it); the per-iteration watchdog fails on anything like a
+/// lost wake-up chain.
+fn sleepers_are_woken(w: &Communicator, iters: i64, lag: Option<std::time::Duration>) {
+    let (me, n) = (w.rank(), w.size());
+    let mut big = vec![0u32; 25_000];
+    for i in 0..iters {
+        let t = std::time::Instant::now();
+        let root = (i as usize % n as usize) as i32;
+        if let Some(d) = lag.filter(|_| me == root) {
+            std::thread::sleep(d);
+        }
+        let next = (me + 1) % n;
+        let prev = (me + n - 1) % n;
+        let r = w.isend_vec(vec![i * 10 + me as i64], next, 5).unwrap();
+        let mut got = [0i64];
+        w.recv_into(&mut got, prev, 5).unwrap();
+        assert_eq!(got[0], i * 10 + prev as i64);
+        r.wait().unwrap();
+        w.barrier().unwrap();
+        let mut sum = [0i64];
+        w.allreduce_into(&[i + me as i64], &mut sum, Op::Sum)
+            .unwrap();
+        assert_eq!(sum[0], n as i64 * i + (0..n as i64).sum::<i64>());
+        if me == root {
+            big.iter_mut()
+                .enumerate()
+                .for_each(|(k, x)| *x = k as u32 ^ i as u32);
+        }
+        w.bcast_into(&mut big, root).unwrap();
+        assert!(
+            big.iter()
+                .enumerate()
+                .all(|(k, &x)| x == k as u32 ^ i as u32)
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "iteration {i} took {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+/// Every wait sleeps at once (no spin, no yield phase): the fenced handshake, 300
+/// times.
 #[test]
 fn ranks_that_sleep_at_once_are_woken_for_messages_and_collectives() {
     run_ranks_with_env(
         "ranks_that_sleep_at_once_are_woken_for_messages_and_collectives",
         5,
         &[("SHMPI_SPIN_US", "0"), ("SHMPI_YIELD_US", "0")],
-        |w| {
-            let (me, n) = (w.rank(), w.size());
-            let mut big = vec![0u32; 25_000];
-            for i in 0..300i64 {
-                let t = std::time::Instant::now();
-                let next = (me + 1) % n;
-                let prev = (me + n - 1) % n;
-                let r = w.isend_vec(vec![i * 10 + me as i64], next, 5).unwrap();
-                let mut got = [0i64];
-                w.recv_into(&mut got, prev, 5).unwrap();
-                assert_eq!(got[0], i * 10 + prev as i64);
-                r.wait().unwrap();
-                w.barrier().unwrap();
-                let mut sum = [0i64];
-                w.allreduce_into(&[i + me as i64], &mut sum, Op::Sum)
-                    .unwrap();
-                assert_eq!(sum[0], n as i64 * i + (0..n as i64).sum::<i64>());
-                let root = (i as usize % n as usize) as i32;
-                if me == root {
-                    big.iter_mut()
-                        .enumerate()
-                        .for_each(|(k, x)| *x = k as u32 ^ i as u32);
-                }
-                w.bcast_into(&mut big, root).unwrap();
-                assert!(
-                    big.iter()
-                        .enumerate()
-                        .all(|(k, &x)| x == k as u32 ^ i as u32)
-                );
-                assert!(
-                    t.elapsed() < std::time::Duration::from_secs(2),
-                    "iteration {i} took {:?}",
-                    t.elapsed()
-                );
-            }
-        },
+        |w| sleepers_are_woken(w, 300, None),
     );
+}
+
+/// Waits yield for 1 ms, then sleep, while each iteration's root first sleeps 3 ms.
+/// With 2 ranks on 2 CPUs the handshake is the asymmetric one where the kernel has it
+/// (sleepers call `membarrier`, wakers do not fence); at 5 ranks the fenced one.
+fn sleepers_after_yielding(name: &str, n: usize) {
+    run_ranks_with_env(
+        name,
+        n,
+        &[("SHMPI_SPIN_US", "0"), ("SHMPI_YIELD_US", "1000")],
+        |w| sleepers_are_woken(w, 60, Some(std::time::Duration::from_millis(3))),
+    );
+}
+
+#[test]
+fn ranks_that_sleep_after_yielding_are_woken_at_2_ranks() {
+    sleepers_after_yielding("ranks_that_sleep_after_yielding_are_woken_at_2_ranks", 2);
+}
+
+#[test]
+fn ranks_that_sleep_after_yielding_are_woken_at_5_ranks() {
+    sleepers_after_yielding("ranks_that_sleep_after_yielding_are_woken_at_5_ranks", 5);
 }
