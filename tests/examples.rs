@@ -92,3 +92,15 @@ fn osu_benchmarks_run_briefly_and_print_the_osu_format() {
         assert!(out.contains(header), "{name}: {out}");
     }
 }
+
+#[test]
+fn coll_loop_reports_both_collectives_at_several_sizes() {
+    for n in [1, 2, 5] {
+        let out = run("coll_loop", n, &["50"]);
+        assert!(out.contains(&format!("# {n} ranks")), "{out}");
+        assert!(
+            out.contains("barrier: ") && out.contains("allreduce 1 double: "),
+            "{out}"
+        );
+    }
+}
