@@ -135,9 +135,10 @@ static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 /// `job_allows` (the same in every rank: the ranks do not outnumber the CPUs and a
 /// blocked call spins and yields for at least [`LIGHT_MIN_WAIT`] before it sleeps),
 /// `SHMPI_MEMBARRIER` is not `0`, and the kernel has
-/// `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (Linux 4.16+, not filtered by seccomp). Called
-/// once per process, before its first wake or sleep. Returns whether wakes are now
-/// fence-free.
+/// `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (Linux 4.16+, not filtered by seccomp). The first
+/// call decides for the process (a rank makes one, at init, before its first wake or
+/// sleep), so the handshake never changes under a wait; later calls return that
+/// decision. Returns whether wakes are fence-free.
 ///
 /// The handshake's two fences guard the rare moment when a rank goes to sleep, yet the
 /// waker's one runs on every send and every collective arrival, and costs a cache-line
@@ -153,12 +154,15 @@ static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 /// (`SHMPI_YIELD_US=0`), the sleepers' barriers (an IPI each, serialized in the kernel)
 /// made a barrier take 235 us instead of 38 us.
 pub(crate) fn enable_light_wakers(job_allows: bool) -> bool {
-    let off = std::env::var("SHMPI_MEMBARRIER").is_ok_and(|v| v == "0");
-    let heavy = job_allows && !off && heavy_barrier_supported();
-    HEAVY_SLEEPERS.store(heavy, Ordering::Relaxed);
-    let light = heavy && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
-    LIGHT_WAKERS.store(light, Ordering::Relaxed);
-    light
+    static DECIDED: std::sync::Once = std::sync::Once::new();
+    DECIDED.call_once(|| {
+        let off = std::env::var("SHMPI_MEMBARRIER").is_ok_and(|v| v == "0");
+        let heavy = job_allows && !off && heavy_barrier_supported();
+        HEAVY_SLEEPERS.store(heavy, Ordering::Relaxed);
+        let light = heavy && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
+        LIGHT_WAKERS.store(light, Ordering::Relaxed);
+    });
+    LIGHT_WAKERS.load(Ordering::Relaxed)
 }
 
 /// The shortest spin + yield time before a sleep for which the asymmetric handshake is
@@ -300,18 +304,46 @@ mod tests {
     }
 
     /// Two threads hand a counter back and forth, each sleeping at once until the
-    /// other's store, 50000 times: every hand-off needs a wake. A missed wake would
-    /// leave a sleeper in its 3 s slice and trip the 2 s watchdog. Runs with
-    /// fence-free wakers (the asymmetric barrier) where the kernel allows them; with
-    /// `SHMPI_MEMBARRIER=0` it checks the two-fence handshake instead.
+    /// other's store, 300000 times: every hand-off needs a wake. A missed wake would
+    /// leave a sleeper in its 3 s slice and trip the 2 s watchdog. Each handshake
+    /// (fence-free wakers where the kernel allows them, and `SHMPI_MEMBARRIER=0`'s
+    /// two fences) runs in a process of its own, this test binary started again, since
+    /// the first decision of a process holds for all of it. With the sleeper's barrier
+    /// removed and the wakers left fence-free, it failed 5 runs of 5 (a wake missed
+    /// within 18-54160 hand-offs); the race needs both threads on a CPU at once, so a
+    /// machine busy with other work can hide it.
     #[test]
     fn sleep_and_notify_hand_off_without_a_missed_wake() {
         use std::sync::atomic::AtomicU64;
+        const CHILD: &str = "SHMPI_DOORBELL_TEST_CHILD";
+        let name = "doorbell::tests::sleep_and_notify_hand_off_without_a_missed_wake";
+        if std::env::var(CHILD).is_err() {
+            for mode in ["1", "0"] {
+                let out = std::process::Command::new(std::env::current_exe().unwrap())
+                    .args([name, "--exact", "--nocapture", "--test-threads=1"])
+                    .env(CHILD, "1")
+                    .env("SHMPI_MEMBARRIER", mode)
+                    .output()
+                    .expect("start the test binary again");
+                let text = String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    out.status.success() && text.contains("1 passed"),
+                    "SHMPI_MEMBARRIER={mode}: {text}"
+                );
+                let light = mode == "1" && heavy_barrier_supported();
+                assert!(
+                    text.contains(&format!("fence-free wakers: {light}")),
+                    "{text}"
+                );
+            }
+            return;
+        }
         let light = enable_light_wakers(true);
         eprintln!("fence-free wakers: {light}");
         let bells = [Bell::default(), Bell::default()];
         let turn = AtomicU64::new(0);
-        const ROUNDS: u64 = 50_000;
+        const ROUNDS: u64 = 300_000;
         let slice = Duration::from_secs(3);
         std::thread::scope(|s| {
             for me in 0..2u64 {
