@@ -304,7 +304,7 @@ mod tests {
     }
 
     /// Two threads hand a counter back and forth, each sleeping at once until the
-    /// other's store, 300000 times: every hand-off needs a wake. A missed wake would
+    /// other's store, 100000 times: every hand-off needs a wake. A missed wake would
     /// leave a sleeper in its 3 s slice and trip the 2 s watchdog. Each handshake
     /// (fence-free wakers where the kernel allows them, and `SHMPI_MEMBARRIER=0`'s
     /// two fences) runs in a process of its own, this test binary started again, since
@@ -343,7 +343,7 @@ mod tests {
         eprintln!("fence-free wakers: {light}");
         let bells = [Bell::default(), Bell::default()];
         let turn = AtomicU64::new(0);
-        const ROUNDS: u64 = 300_000;
+        const ROUNDS: u64 = 100_000;
         let slice = Duration::from_secs(3);
         std::thread::scope(|s| {
             for me in 0..2u64 {
