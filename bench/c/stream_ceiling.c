@@ -16,9 +16,9 @@
  * first and largest streaming chunks), median/min/max of RUNS runs.
  *
  * Second figure: both cores memcpy a private buffer of 4 or 8 MiB at the same time
- * (200 copies each, average per copy): the memory floor of a large 2-rank allreduce,
- * in which each rank at least reads its input and writes its result, before any
- * exchange (a 1 Mi-double allreduce has 32 MiB of such buffers, the size of the L3).
+ * (200 copies each, average per copy): the memory traffic of a large 2-rank
+ * allreduce before any exchange, in which each rank reads its input and writes its
+ * result (a 1 Mi-double allreduce has 32 MiB of such buffers, the size of the L3).
  *
  * Usage: stream_ceiling [runs (default 7)]
  * Build: gcc -O2 -o stream_ceiling bench/c/stream_ceiling.c
@@ -216,8 +216,8 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
-    printf("# both cpus copying a private buffer at once (the memory floor of a large "
-           "2-rank allreduce), us per copy, the slower cpu\n");
+    printf("# both cpus copying a private buffer at once (the memory traffic of a large "
+           "2-rank allreduce before any exchange), us per copy, the slower cpu\n");
     size_t dsizes[] = {4 << 20, 8 << 20};
     for (int i = 0; i < 2; i++) {
         double v[64];
