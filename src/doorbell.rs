@@ -146,7 +146,7 @@ static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 /// asymmetric barrier moves the whole cost to the sleeper: its `membarrier` call makes
 /// every running registered process execute a full barrier (an IPI, about 14 us on the
 /// Zen 5 VM), which does what each waker's fence did. Measured on that host, 2 ranks,
-/// 20000-call loops, 5 alternating runs, together with the collectives' quick polls:
+/// `examples/coll_loop`, 5 alternating runs, together with the collectives' quick polls:
 /// barrier 86-103 -> 71-90 ns, 1-double allreduce 98-115 -> 89-116 ns (4 of 5 runs
 /// faster); `SHMPI_MEMBARRIER=0` gives the fenced handshake back.
 ///

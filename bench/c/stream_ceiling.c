@@ -71,52 +71,40 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Moves `msgs` messages of `size` bytes through the ring in chunks of `chunk`.
- * Sequence numbers count chunks from 1; slot = (seq - 1) % slots. */
-static void sender(size_t size, size_t chunk, long msgs)
+/* One side of the stream: moves `msgs` messages of `size` bytes through the ring in
+ * chunks of `chunk`. Sequence numbers count chunks from 1; chunk `seq` uses slot
+ * (seq - 1) % slots. The sender waits until the slot's previous use is freed, copies
+ * its private buffer in and publishes `ready`; the receiver waits for `ready`,
+ * copies out into its private buffer and publishes `freed`. */
+static void side(int sending, size_t size, size_t chunk, long msgs)
 {
     unsigned slots = RING / chunk;
-    char *src = aligned_alloc(4096, size);
-    memset(src, 7, size);
+    char *buf = aligned_alloc(4096, size);
+    memset(buf, sending ? 7 : 0, size);
+    uint64_t *wait_on = sending ? ctl->freed : ctl->ready;
+    uint64_t *publish = sending ? ctl->ready : ctl->freed;
     uint64_t seq = 0;
     for (long m = 0; m < msgs; m++) {
         for (size_t off = 0; off < size; off += chunk) {
             size_t len = size - off < chunk ? size - off : chunk;
             seq++;
             unsigned s = (seq - 1) % slots;
-            /* Wait until the receiver has freed this slot's previous use. */
-            uint64_t prev = seq > slots ? seq - slots : 0;
-            while (__atomic_load_n(&ctl->freed[s * 16], __ATOMIC_ACQUIRE) < prev)
+            uint64_t want = sending ? (seq > slots ? seq - slots : 0) : seq;
+            while (__atomic_load_n(&wait_on[s * 16], __ATOMIC_ACQUIRE) < want)
                 __builtin_ia32_pause();
-            memcpy(ring + (size_t)s * chunk, src + off, len);
-            __atomic_store_n(&ctl->ready[s * 16], seq, __ATOMIC_RELEASE);
+            char *slot = ring + (size_t)s * chunk;
+            if (sending)
+                memcpy(slot, buf + off, len);
+            else
+                memcpy(buf + off, slot, len);
+            __atomic_store_n(&publish[s * 16], seq, __ATOMIC_RELEASE);
         }
     }
-    free(src);
-}
-
-static void receiver(size_t size, size_t chunk, long msgs)
-{
-    unsigned slots = RING / chunk;
-    char *dst = aligned_alloc(4096, size);
-    memset(dst, 0, size);
-    uint64_t seq = 0;
-    for (long m = 0; m < msgs; m++) {
-        for (size_t off = 0; off < size; off += chunk) {
-            size_t len = size - off < chunk ? size - off : chunk;
-            seq++;
-            unsigned s = (seq - 1) % slots;
-            while (__atomic_load_n(&ctl->ready[s * 16], __ATOMIC_ACQUIRE) < seq)
-                __builtin_ia32_pause();
-            memcpy(dst + off, ring + (size_t)s * chunk, len);
-            __atomic_store_n(&ctl->freed[s * 16], seq, __ATOMIC_RELEASE);
-        }
-    }
-    if (dst[size - 1] != 7) {
+    if (!sending && buf[size - 1] != 7) {
         fprintf(stderr, "stream_ceiling: bad data\n");
         exit(1);
     }
-    free(dst);
+    free(buf);
 }
 
 /* One run: GB/s seen by the receiver. */
@@ -131,13 +119,13 @@ static double run(size_t size, size_t chunk, long msgs)
     if (pid == 0) {
         pin(0);
         __atomic_store_n(&ctl->start, 1, __ATOMIC_RELEASE);
-        sender(size, chunk, msgs);
+        side(1, size, chunk, msgs);
         _exit(0);
     }
     pin(1);
     while (__atomic_load_n(&ctl->start, __ATOMIC_ACQUIRE) != 1) sched_yield();
     double t0 = now_ns();
-    receiver(size, chunk, msgs);
+    side(0, size, chunk, msgs);
     double t1 = now_ns();
     int st;
     waitpid(pid, &st, 0);

@@ -64,7 +64,7 @@ use crate::error::{Error, Result};
 use crate::matching::Group;
 use crate::progress::{WaitDesc, WaitOp};
 use crate::segment::Segment;
-use crate::shmcoll::{self, CollShm, INLINE_BYTES, INLINE_WORDS, Member};
+use crate::shmcoll::{self, AreaMembers, CollShm, INLINE_BYTES, INLINE_WORDS, Member};
 
 /// What a collective call is, for the signature check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +279,8 @@ pub(crate) struct Area {
     /// The signature and count this rank last wrote in its member line.
     last_sig: Cell<Option<(u64, u64)>>,
     owned: bool,
+    /// The area's member blocks, located once (`AreaMembers`).
+    members: AreaMembers,
 }
 
 impl Area {
@@ -291,6 +293,7 @@ impl Area {
     ) -> Rc<Self> {
         let n = group.size();
         Rc::new(Area {
+            members: AreaMembers::new(seg.clone(), idx, n),
             seg,
             idx,
             group,
@@ -302,8 +305,10 @@ impl Area {
         })
     }
 
-    fn member<'a>(&self, shm: &CollShm<'a>, j: usize) -> &'a Member {
-        shm.member(self.idx, j)
+    /// Member `j`'s block.
+    #[inline]
+    fn member(&self, j: usize) -> &Member {
+        self.members.get(j)
     }
 }
 
@@ -317,7 +322,7 @@ impl Drop for Area {
 
 /// Polls of the awaited word (each after a `pause`, about 28 ns on the Zen 5 host)
 /// before a wait enters the engine's backoff loop, whose steps also drain the rings
-/// and so notice an arrival later. Measured on that host (2 ranks, 20000-call loops,
+/// and so notice an arrival later. Measured on that host (2 ranks, `examples/coll_loop`,
 /// 3 alternating runs): barrier 89-95 -> 79-87 ns, 1-double allreduce 102-110 ->
 /// 96-105 ns. Not when ranks outnumber CPUs: those waits yield at once.
 const QUICK_POLLS: u32 = 32;
@@ -375,7 +380,8 @@ impl<'c> Coll<'c> {
     }
 
     fn line(&self, j: usize) -> &'c shmcoll::Line {
-        &self.area().member(&self.shm, j).line
+        let c: &'c CommInner = self.c;
+        &c.area.member(j).line
     }
 
     /// Bytes per round of the slot path.
@@ -512,7 +518,7 @@ impl<'c> Coll<'c> {
             if j == area.me || area.seen[j].get() > s {
                 continue;
             }
-            let m = area.member(&self.shm, j);
+            let m = area.member(j);
             // SYNC POINT arrive / SYNC POINT done (Acquire).
             let ok = || {
                 m.line.arrive.load(Ordering::Acquire) > s
@@ -607,7 +613,7 @@ impl<'c> Coll<'c> {
         let done = if failed { u64::MAX } else { self.next - 1 };
         // SYNC POINT done (Release): this rank's reads of the call are over.
         self.area()
-            .member(&self.shm, self.me())
+            .member(self.me())
             .done
             .done
             .store(done, Ordering::Release);
@@ -697,7 +703,7 @@ impl<'c> Coll<'c> {
     /// in its polled line, and a rank given `out` (every rank for an allreduce, the
     /// root for a reduce) folds all contributions into it in rank order. What a
     /// one-round inline [`exchange`](Self::exchange) does, without its per-piece
-    /// bookkeeping and dynamic calls: 2 ranks, 1 double, 20000-call loops on the Zen 5
+    /// bookkeeping and dynamic calls: 2 ranks, 1 double, `examples/coll_loop` on the Zen 5
     /// host, 5 alternating runs: 80-103 -> 75-90 ns.
     pub(crate) fn reduce_inline<T: Pod>(
         &mut self,
