@@ -56,6 +56,27 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 }
 
 /// 2x2 matrix product mod 2^64: associative, not commutative (checks rank order).
+/// `reduce_into` of `mine` to `root` with `op`; the root checks it got `want`.
+fn check_reduce<T: bytemuck::Pod + PartialEq + std::fmt::Debug>(
+    w: &Communicator,
+    mine: &[T],
+    root: usize,
+    op: impl shmpi::ReduceOp<T>,
+    want: &[T],
+    what: &str,
+) {
+    let me = w.rank() as usize;
+    let mut out = if me == root {
+        vec![T::zeroed(); mine.len()]
+    } else {
+        vec![]
+    };
+    w.reduce_into(mine, &mut out, op, root as i32).unwrap();
+    if me == root {
+        assert_eq!(out, want, "{what} root {root}");
+    }
+}
+
 /// 2x2 matrices of u16 (8 bytes): up to 3 of them take the one-step inline reduction.
 fn matmul16(a: &[u16; 4], b: &[u16; 4]) -> [u16; 4] {
     let m = |x: u16, y: u16| x.wrapping_mul(y);
@@ -264,52 +285,24 @@ fn check_everything(w: &Communicator) {
             "allreduce_in_place closure (u16 matrices) len {slen}"
         );
         for root in 0..n {
-            let mut sr = if me == root {
-                vec![[0u16; 4]; slen]
-            } else {
-                vec![]
-            };
-            w.reduce_into(
-                &alls[me],
-                &mut sr,
-                |a: &[u16; 4], b: &[u16; 4]| matmul16(a, b),
-                root as i32,
-            )
-            .unwrap();
-            if me == root {
-                assert_eq!(
-                    sr, swant,
-                    "reduce closure (u16 matrices) len {slen} root {root}"
-                );
-            }
+            let mul = |a: &[u16; 4], b: &[u16; 4]| matmul16(a, b);
+            let what = format!("reduce closure (u16 matrices) len {slen}");
+            check_reduce(w, &alls[me], root, mul, &swant, &what);
         }
 
+        let sum = fold(&|a, b| a + b);
         for root in all_roots(len) {
-            let mut recv = if me == root { vec![0i64; len] } else { vec![] };
-            w.reduce_into(&mine, &mut recv, Op::Sum, root as i32)
-                .unwrap();
-            if me == root {
-                assert_eq!(
-                    recv,
-                    fold(&|a, b| a + b),
-                    "reduce Sum len {len} root {root}"
-                );
-            }
-            let mut mr = if me == root {
-                vec![[0u64; 4]; mlen]
-            } else {
-                vec![]
-            };
-            w.reduce_into(
-                &allm[me],
-                &mut mr,
-                |a: &[u64; 4], b: &[u64; 4]| matmul(a, b),
-                root as i32,
-            )
-            .unwrap();
-            if me == root {
-                assert_eq!(mr, mwant, "reduce closure len {mlen} root {root}");
-            }
+            check_reduce(
+                w,
+                &mine,
+                root,
+                Op::Sum,
+                &sum,
+                &format!("reduce Sum len {len}"),
+            );
+            let mul = |a: &[u64; 4], b: &[u64; 4]| matmul(a, b);
+            let what = format!("reduce closure len {mlen}");
+            check_reduce(w, &allm[me], root, mul, &mwant, &what);
         }
 
         // scan / exscan.
