@@ -34,13 +34,11 @@
 //! after). The cost moves from every send and collective arrival, where the fence
 //! waited for a cache-line transfer, to the rare sleep (about 14 us).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
-use rustix::thread::{MembarrierCommand, MembarrierQuery, membarrier, membarrier_query};
-
 use crate::segment::Bell;
-use crate::sys::futex;
+use crate::sys::{futex, membarrier};
 
 /// Longest single futex sleep; the waiter re-checks aborts and peers after it.
 pub(crate) const SLEEP_SLICE: Duration = Duration::from_millis(20);
@@ -157,9 +155,9 @@ pub(crate) fn enable_light_wakers(job_allows: bool) -> bool {
     static DECIDED: std::sync::Once = std::sync::Once::new();
     DECIDED.call_once(|| {
         let off = std::env::var("SHMPI_MEMBARRIER").is_ok_and(|v| v == "0");
-        let heavy = job_allows && !off && heavy_barrier_supported();
+        let heavy = job_allows && !off && membarrier::supported();
         HEAVY_SLEEPERS.store(heavy, Ordering::Relaxed);
-        let light = heavy && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
+        let light = heavy && membarrier::register();
         LIGHT_WAKERS.store(light, Ordering::Relaxed);
     });
     LIGHT_WAKERS.load(Ordering::Relaxed)
@@ -170,27 +168,12 @@ pub(crate) fn enable_light_wakers(job_allows: bool) -> bool {
 /// under 2 % of it.
 pub(crate) const LIGHT_MIN_WAIT: Duration = Duration::from_millis(1);
 
-/// 0 = not asked yet, 1 = supported, 2 = not.
-static HEAVY: AtomicU8 = AtomicU8::new(0);
-
-fn heavy_barrier_supported() -> bool {
-    match HEAVY.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let ok = membarrier_query().contains(MembarrierQuery::GLOBAL_EXPEDITED);
-            HEAVY.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
-            ok
-        }
-    }
-}
-
 /// The sleeper's side of the asymmetric barrier: every thread of every registered
 /// process that runs now executes a full memory barrier before this returns (those
 /// not running pass one when they are scheduled). Returns false where the kernel
 /// refuses, and then wakers that skip their fence can miss this sleeper.
 fn heavy_barrier() -> bool {
-    membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+    membarrier::global_expedited()
 }
 
 /// The waker's side of the handshake (step 2): orders the caller's publishing store
@@ -331,7 +314,7 @@ mod tests {
                     out.status.success() && text.contains("1 passed"),
                     "SHMPI_MEMBARRIER={mode}: {text}"
                 );
-                let light = mode == "1" && heavy_barrier_supported();
+                let light = mode == "1" && membarrier::supported();
                 assert!(
                     text.contains(&format!("fence-free wakers: {light}")),
                     "{text}"

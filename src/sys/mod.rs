@@ -2,10 +2,12 @@
 //!
 //! - [`shm`]: an anonymous, sealed `memfd` segment mapped `MAP_SHARED`.
 //! - [`futex`]: wait/wake on a 32-bit word in shared memory, across processes.
+//! - [`membarrier`]: a memory barrier on every registered process's running threads.
 //! - [`proc`]: spawning ranks (fork + exec with a prepared child), CPU affinity.
 //!
 //! Everything here is `unsafe` inside and safe outside.
 
 pub(crate) mod futex;
+pub(crate) mod membarrier;
 pub(crate) mod proc;
 pub(crate) mod shm;
