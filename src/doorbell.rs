@@ -128,6 +128,9 @@ static HEAVY_SLEEPERS: AtomicBool = AtomicBool::new(false);
 /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, so every sleeper's heavy barrier
 /// orders this process's stores for it.
 static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
+// Both flags are Relaxed: they are written once, inside `enable_light_wakers`'s `Once`,
+// before the process's first wake or sleep (a rank decides in `Engine::new`, before it
+// has any peer to wake), and the `Once` orders that write before every later caller.
 
 /// Makes this process's wakes fence-free where the job and the kernel allow it:
 /// `job_allows` (the same in every rank: the ranks do not outnumber the CPUs and a

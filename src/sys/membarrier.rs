@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use rustix::thread::{MembarrierCommand, MembarrierQuery, membarrier, membarrier_query};
 
-/// 0 = not asked yet, 1 = supported, 2 = not.
+/// 0 = not asked yet, 1 = supported, 2 = not. Relaxed: a cache of an answer that is
+/// the same for every caller, so two threads that both ask just ask twice.
 static SUPPORTED: AtomicU8 = AtomicU8::new(0);
 
 /// Whether the kernel offers `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (Linux 4.16+, and not
