@@ -367,8 +367,12 @@ impl Communicator {
     /// Sends a slice of plain data (mpi4py `comm.Send(buf, dest, tag)`; `MPI_Send`).
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         let (d, env, bytes) = self.slice_send(data, dest, tag)?;
+        let mut eng = self.inner.eng.borrow_mut();
+        if eng.try_send_whole(d, &env, bytes) {
+            return Ok(());
+        }
         let tag = env.tag;
-        self.inner.eng.borrow_mut().send(
+        eng.send(
             d,
             env,
             bytes,

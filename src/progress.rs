@@ -658,20 +658,31 @@ impl Engine {
         if dest == self.me {
             return self.m.deliver_local(env, data);
         }
-        // The common case in few steps: nothing queued to `dest`, and the whole message
-        // fits in one record in the ring's free space.
-        if data.len() <= self.tuning.eager_max && self.queues[dest].is_empty() {
-            let (kind, words, nw) = start_words(&env, true);
-            let prod = self.producers[dest].as_mut().expect("ring to a peer");
-            if prod.try_push_whole(kind as u8, &words[..nw], data) {
-                doorbell::notify(&self.seg.ctrl(dest).bell);
-                self.end_wait();
-                return Ok(());
-            }
+        if self.try_send_whole(dest, &env, data) {
+            return Ok(());
         }
         let r = self.send_with(dest, env, data, desc, None);
         self.end_wait();
         r
+    }
+
+    /// The common case of a blocking send in few steps, before the caller builds
+    /// anything a wait would need: a message to a peer, nothing queued to it, and the
+    /// whole message fits in one record in the ring's free space. Returns false, having
+    /// sent nothing, otherwise.
+    #[inline]
+    pub(crate) fn try_send_whole(&mut self, dest: usize, env: &Envelope, data: &[u8]) -> bool {
+        if dest == self.me || data.len() > self.tuning.eager_max || !self.queues[dest].is_empty() {
+            return false;
+        }
+        let (kind, words, nw) = start_words(env, true);
+        let prod = self.producers[dest].as_mut().expect("ring to a peer");
+        if !prod.try_push_whole(kind as u8, &words[..nw], data) {
+            return false;
+        }
+        doorbell::notify(&self.seg.ctrl(dest).bell);
+        self.end_wait();
+        true
     }
 
     /// Starts a non-blocking send; the engine owns `buf` until it is all in the ring.
@@ -950,7 +961,7 @@ impl Engine {
         };
         let fits = |_: &[u64; 2], len: usize| len <= cap && (elem <= 1 || len % elem == 0);
         let take = |w: &[u64; 2], payload: &[u8]| {
-            buf[..payload.len()].copy_from_slice(payload);
+            crate::ring::copy_from(&mut buf[..payload.len()], payload);
             eager_envelope(src, w[0], payload.len(), 0)
         };
         self.take_whole(src, m, Kind::Eager, 1, fits, take)
