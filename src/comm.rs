@@ -385,12 +385,12 @@ impl Communicator {
     /// [`Error::Truncated`] and stays queued.
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
         let (m, want, bytes) = self.slice_recv(buf, source, tag)?;
+        let mut eng = self.inner.eng.borrow_mut();
+        if let Some(env) = eng.try_recv_whole(&m, &want, bytes) {
+            return Ok(self.status(&env));
+        }
         let desc = self.desc(WaitOp::Recv, "recv_into", m.src, tag);
-        let env = self
-            .inner
-            .eng
-            .borrow_mut()
-            .recv_into(m, want, bytes, &desc)?;
+        let env = eng.recv_into(m, want, bytes, &desc)?;
         Ok(self.status(&env))
     }
 
