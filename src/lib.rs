@@ -126,20 +126,32 @@ pub mod __bench {
     }
 
     impl RingProducer {
-        /// Pushes one record of `payload` with one header word (as an eager message
-        /// does). Returns `false` if the ring has no room for all of it now.
+        /// Pushes one record of `payload` with one header word, as a blocking send of
+        /// a short message does (the one-record fast path, else the general push that
+        /// also wraps around). Returns `false` if the ring has no room for all of it.
         #[inline]
         pub fn push(&mut self, word: u64, payload: &[u8]) -> bool {
-            self.0.push(1, &[word], payload, payload.len()).is_some()
+            self.0.try_push_whole(1, &[word], payload)
+                || self.0.push(1, &[word], payload, payload.len()).is_some()
         }
     }
 
     impl RingConsumer {
         /// Pops the next record, copying its payload into the front of `out` (which
-        /// must be long enough). Returns its header word and payload length, or `None`
-        /// if the ring is empty.
+        /// must be long enough), as a blocking receive of a short message does (the
+        /// one-record fast path, else peek and advance). Returns its header word and
+        /// payload length, or `None` if the ring is empty.
         #[inline]
         pub fn pop(&mut self, out: &mut [u8]) -> Option<(u64, usize)> {
+            let take = |w: &[u64; 2], p: &[u8]| {
+                ring::copy_from(&mut out[..p.len()], p);
+                (w[0], p.len())
+            };
+            match self.0.take_if(1, 1, |_, _| true, take) {
+                ring::Take::Took(r) => return Some(r),
+                ring::Take::Empty => return None,
+                ring::Take::Other => {}
+            }
             let rec = self.0.peek().expect("a heap ring is never corrupted")?;
             let (w, n) = (rec.words[0], rec.payload.len());
             out[..n].copy_from_slice(rec.payload);

@@ -765,9 +765,12 @@ impl Engine {
     /// `want` accept. `None`, having changed nothing, otherwise: `recv_into` takes over.
     ///
     /// 8-byte ping-pong (`examples/pingpong`), alternating runs against `recv_into`
-    /// alone: lower in 8 of 8 and 6 of 8 pairs (medians 0.068 -> 0.065 us). The same
-    /// loop inside `recv_into`, after the unexpected queue's search, was higher in 6 of
-    /// 8: at this size the code's layout matters as much as its length.
+    /// alone: lower in 8 of 8, 6 of 8 and 5 of 8 pairs in three sets (medians about
+    /// 0.069 -> 0.065 us). The same loop inside `recv_into`, after the unexpected
+    /// queue's search, was higher in 6 of 8, and the same loop for object receives
+    /// (`take_eager_object`) made the small-struct latency worse (0.091-0.098 ->
+    /// 0.098-0.108 us, 5 pairs): at this size the code's layout matters as much as its
+    /// length.
     #[inline]
     pub(crate) fn try_recv_whole(
         &mut self,
