@@ -922,3 +922,62 @@ fn ranks_that_sleep_after_yielding_are_woken_at_2_ranks() {
 fn ranks_that_sleep_after_yielding_are_woken_at_5_ranks() {
     sleepers_after_yielding("ranks_that_sleep_after_yielding_are_woken_at_5_ranks", 5);
 }
+
+/// A rank that finds a bad argument part-way through a collective (after the steps that
+/// compare the ranks' arguments) fails the call, and so does every member that waits
+/// for it, with an error naming it: not a hang, not a deadlock report.
+#[test]
+fn a_rank_failing_part_way_fails_the_members_waiting_for_it() {
+    run_ranks(
+        "a_rank_failing_part_way_fails_the_members_waiting_for_it",
+        3,
+        |w| {
+            let me = w.rank();
+            let failed_peer =
+                |r: &shmpi::Result<()>, peer: &str, when: &str| is_usage(r, &["rank", peer, when]);
+
+            // allgatherv: rank 1's counts disagree with what rank 1 contributes; the
+            // others need rank 1's data.
+            let d = w.dup().unwrap();
+            let counts = if me == 1 { [1usize, 2, 1] } else { [1, 1, 1] };
+            let mut out = [0u32; 4];
+            let r = d.allgatherv_into(&[me as u32], &mut out, &counts, &[0, 1, 3]);
+            if me == 1 {
+                assert!(is_usage(&r, &["counts[1] is 2"]), "rank {me}: {r:?}");
+            } else {
+                assert!(
+                    failed_peer(&r, "1", "failed this collective call part-way"),
+                    "rank {me}: {r:?}"
+                );
+            }
+            assert!(is_usage(&d.barrier(), &["failed"]), "rank {me}");
+            drop(d);
+
+            // scatterv: rank 2's buffer is too short for what the root sends it. Nobody
+            // waits for rank 2 in this call, so the others complete it; their next
+            // collective on the communicator fails, naming rank 2.
+            let d = w.dup().unwrap();
+            let mut got = vec![0u32; if me == 2 { 1 } else { 2 }];
+            let r = d.scatterv_into(&[1, 2, 3, 4, 5, 6], &[2, 2, 2], &[0, 2, 4], &mut got, 0);
+            if me == 2 {
+                assert!(
+                    is_usage(&r, &["scatterv_into", "rank 2"]),
+                    "rank {me}: {r:?}"
+                );
+                assert!(is_usage(&d.barrier(), &["earlier collective"]), "rank {me}");
+            } else {
+                assert!(r.is_ok(), "rank {me}: {r:?}");
+                assert_eq!(got, [2 * me as u32 + 1, 2 * me as u32 + 2]);
+                let b = d.barrier();
+                assert!(failed_peer(&b, "2", "an earlier one"), "rank {me}: {b:?}");
+            }
+            drop(d);
+
+            // The world is still fine.
+            w.barrier().unwrap();
+            let mut x = [me];
+            w.allreduce_in_place(&mut x, Op::Sum).unwrap();
+            assert_eq!(x[0], 3);
+        },
+    );
+}

@@ -44,8 +44,11 @@
 //! peer waited on (`WaitOp::Collective`), so a dead rank is `Error::PeerFailed`, not
 //! a hang. No user closure runs while the engine is borrowed.
 //!
-//! After a collective fails (a mismatch, a dead peer) the communicator cannot be used
-//! for collectives any more: later calls are `Error::Usage`.
+//! After a collective fails (a mismatch, a dead peer, a bad argument found part-way)
+//! the communicator cannot be used for collectives any more: later calls are
+//! `Error::Usage`. The failing rank also stores `arrive = FAILED`, so that a member
+//! waiting for one of its steps fails too, with an error that names it, instead of
+//! waiting for a step that will never come.
 
 pub(crate) mod comms;
 pub(crate) mod objects;
@@ -327,6 +330,13 @@ impl Drop for Area {
 /// 96-105 ns. Not when ranks outnumber CPUs: those waits yield at once.
 const QUICK_POLLS: u32 = 32;
 
+/// Set in the `arrive` word of a member whose call failed part-way (a bad argument
+/// found after the first step, a mismatch, a dead peer), over the last step it did
+/// arrive at: it will never arrive at a later step of this communicator, and the
+/// members that wait for one fail instead. Above every real step, so that waiters wake
+/// and `wait_readers` counts the member as done reading.
+const FAILED: u64 = 1 << 63;
+
 /// One collective call in progress on one communicator.
 pub(crate) struct Coll<'c> {
     c: &'c CommInner,
@@ -406,6 +416,12 @@ impl<'c> Coll<'c> {
         }
         // SYNC POINT arrive (Release): the inline words and slot bytes of step t.
         l.arrive.store(t, Ordering::Release);
+        self.wake_members();
+        t
+    }
+
+    /// Wakes the other members that sleep, after this rank's `arrive` changed.
+    fn wake_members(&self) {
         let me_w = self.c.coll.me;
         let seg = &self.c.coll.seg;
         doorbell::notify_many(
@@ -416,7 +432,6 @@ impl<'c> Coll<'c> {
                 .filter(|&&w| w != me_w)
                 .map(|&w| &*seg.ctrl(w).bell),
         );
-        t
     }
 
     /// Waits until member `j` has arrived at `step`; at the call's first step also
@@ -439,18 +454,45 @@ impl<'c> Coll<'c> {
                     }
                 }
             }
-            if v >= step {
-                seen.set(v);
-            } else {
+            if v < step {
                 let ready = || line.arrive.load(Ordering::Acquire) >= step;
                 self.block(Some(self.world(j)), &self.c.group, &ready)?;
-                seen.set(line.arrive.load(Ordering::Acquire));
+                v = line.arrive.load(Ordering::Acquire);
             }
+            if v & FAILED != 0 {
+                let last = v & !FAILED;
+                if last < step {
+                    return Err(self.peer_failed(j, last));
+                }
+                v = last; // it failed after publishing this step: read it
+            }
+            seen.set(v);
         }
         if step == self.first {
             self.check_sig(j)?;
         }
         Ok(())
+    }
+
+    /// The error of a call whose member `j` failed (set `FAILED` in its `arrive`)
+    /// before arriving at the step awaited, having last arrived at step `last`. If it
+    /// failed in this call, it may have failed on finding the calls mismatched: then
+    /// that is the error here too, naming both calls.
+    fn peer_failed(&self, j: usize, last: u64) -> Error {
+        let when = if last >= self.first {
+            if let Err(e) = self.check_sig(j) {
+                return e;
+            }
+            "this collective call part-way"
+        } else {
+            "a collective call on this communicator (an earlier one, or this one before its \
+             first step)"
+        };
+        Error::Usage(format!(
+            "{}: rank {j} of this communicator (context {}) failed {when}, with an error of \
+             its own (see that rank's error), so this call cannot complete",
+            self.name, self.c.ctx
+        ))
     }
 
     fn check_sig(&self, j: usize) -> Result<()> {
@@ -606,7 +648,13 @@ impl<'c> Coll<'c> {
             return;
         }
         self.finished = true;
-        if self.next == self.first {
+        if failed {
+            // The members waiting for this rank's next step fail instead (`wait`).
+            let l = self.line(self.me());
+            // SYNC POINT arrive (Release).
+            l.arrive.store(FAILED | (self.next - 1), Ordering::Release);
+            self.wake_members();
+        } else if self.next == self.first {
             // Every call makes at least one step, so that ranks stay in lockstep.
             self.arrive();
         }
