@@ -421,6 +421,7 @@ impl<'c> Coll<'c> {
     }
 
     /// Wakes the other members that sleep, after this rank's `arrive` changed.
+    #[inline]
     fn wake_members(&self) {
         let me_w = self.c.coll.me;
         let seg = &self.c.coll.seg;
@@ -478,6 +479,8 @@ impl<'c> Coll<'c> {
     /// before arriving at the step awaited, having last arrived at step `last`. If it
     /// failed in this call, it may have failed on finding the calls mismatched: then
     /// that is the error here too, naming both calls.
+    #[cold]
+    #[inline(never)]
     fn peer_failed(&self, j: usize, last: u64) -> Error {
         let when = if last >= self.first {
             if let Err(e) = self.check_sig(j) {
@@ -495,6 +498,7 @@ impl<'c> Coll<'c> {
         ))
     }
 
+    #[inline(always)]
     fn check_sig(&self, j: usize) -> Result<()> {
         let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
             return Ok(()); // j has moved on to a later, different call: it checked this one
@@ -505,11 +509,18 @@ impl<'c> Coll<'c> {
         if same {
             return Ok(());
         }
+        Err(self.mismatch(j, theirs, sig, count))
+    }
+
+    /// The error of a call whose member `j` called `theirs` (`sig`, `count`).
+    #[cold]
+    #[inline(never)]
+    fn mismatch(&self, j: usize, theirs: Option<Sig>, sig: u64, count: u64) -> Error {
         let other = match theirs {
             Some(s) => s.describe(count),
             None => format!("an unknown collective (signature {sig:#x})"),
         };
-        Err(Error::Usage(format!(
+        Error::Usage(format!(
             "mismatched collective calls on a communicator of {} ranks (context {}): this rank \
              ({}) called {} but rank {j} called {}; every rank must call the same collectives \
              in the same order with matching roots, counts, types and ops",
@@ -518,7 +529,7 @@ impl<'c> Coll<'c> {
             self.me(),
             self.sig.describe(self.count),
             other
-        )))
+        ))
     }
 
     /// Blocks until `ready`, draining the rings and watching `peer` (a world rank).
@@ -643,17 +654,14 @@ impl<'c> Coll<'c> {
         self.end(false);
     }
 
+    #[inline]
     fn end(&mut self, failed: bool) {
         if self.finished {
             return;
         }
         self.finished = true;
         if failed {
-            // The members waiting for this rank's next step fail instead (`wait`).
-            let l = self.line(self.me());
-            // SYNC POINT arrive (Release).
-            l.arrive.store(FAILED | (self.next - 1), Ordering::Release);
-            self.wake_members();
+            self.publish_failure();
         } else if self.next == self.first {
             // Every call makes at least one step, so that ranks stay in lockstep.
             self.arrive();
@@ -669,6 +677,17 @@ impl<'c> Coll<'c> {
         if failed {
             self.c.broken.set(true);
         }
+    }
+
+    /// Marks this rank's member block failed (`FAILED`), so that the members waiting
+    /// for its next step fail instead (`wait`).
+    #[cold]
+    #[inline(never)]
+    fn publish_failure(&self) {
+        let l = self.line(self.me());
+        // SYNC POINT arrive (Release).
+        l.arrive.store(FAILED | (self.next - 1), Ordering::Release);
+        self.wake_members();
     }
 
     /// A barrier: one step, every rank waits for every other.
