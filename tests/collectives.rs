@@ -423,6 +423,35 @@ fn check_everything(w: &Communicator) {
             .unwrap();
         let want: Vec<i64> = (0..n).flat_map(|r| ints(s, case, r, counts[r])).collect();
         assert_eq!(recv, want, "allgatherv");
+
+        // alltoallv: rank i sends cnt(i, j) elements to rank j, its blocks stored in
+        // reverse rank order; each rank receives in rank order with one spare element
+        // between blocks (which must stay untouched).
+        case += 1;
+        let cnt = |i: usize, j: usize| (i * 3 + j * 5 + 1) % 4 * scale;
+        let block = |i: usize, j: usize| ints(s, case, i * n + j, cnt(i, j));
+        let scounts: Vec<usize> = (0..n).map(|j| cnt(me, j)).collect();
+        let mut sdispls = vec![0usize; n];
+        let mut send = Vec::new();
+        for j in (0..n).rev() {
+            sdispls[j] = send.len();
+            send.extend(block(me, j));
+        }
+        let rcounts: Vec<usize> = (0..n).map(|i| cnt(i, me)).collect();
+        let mut rdispls = vec![0usize; n];
+        let mut at = 0;
+        for i in 0..n {
+            rdispls[i] = at;
+            at += rcounts[i] + 1;
+        }
+        let mut recv = vec![-7i64; at];
+        w.alltoallv_into(&send, &scounts, &sdispls, &mut recv, &rcounts, &rdispls)
+            .unwrap();
+        for i in 0..n {
+            let got = &recv[rdispls[i]..rdispls[i] + rcounts[i]];
+            assert_eq!(got, block(i, me), "alltoallv from {i}, scale {scale}");
+            assert_eq!(recv[rdispls[i] + rcounts[i]], -7, "alltoallv gap after {i}");
+        }
     }
 
     // Objects.
@@ -738,6 +767,22 @@ fn misuse_is_an_error_not_a_hang() {
             &w.alltoall_into(&[1i64; 4], &mut [0; 4]),
             &["alltoall_into"]
         ));
+        // A displacement so large that displacement + count overflows.
+        assert!(is_usage(
+            &w.allgatherv_into(&[1i64], &mut [0; 3], &[1, 1, 1], &[0, 1, usize::MAX]),
+            &["allgatherv_into", "does not fit"]
+        ));
+        assert!(is_usage(
+            &w.alltoallv_into(
+                &[1i64; 3],
+                &[1; 3],
+                &[0, 1, 2],
+                &mut [0; 3],
+                &[1; 3],
+                &[0, 1]
+            ),
+            &["alltoallv_into", "one entry per rank"]
+        ));
         assert!(is_usage(
             &w.allreduce_into(&[1.0f32], &mut [0.0], Op::BitAnd),
             &["BitAnd", "f32"]
@@ -970,6 +1015,37 @@ fn a_rank_failing_part_way_fails_the_members_waiting_for_it() {
                 assert_eq!(got, [2 * me as u32 + 1, 2 * me as u32 + 2]);
                 let b = d.barrier();
                 assert!(failed_peer(&b, "2", "an earlier one"), "rank {me}: {b:?}");
+            }
+            drop(d);
+
+            // alltoallv: rank 0 expects 2 elements from rank 1, which sends it 1.
+            let d = w.dup().unwrap();
+            let mut rcounts = [1usize; 3];
+            if me == 0 {
+                rcounts[1] = 2;
+            }
+            let mut got = [0u32; 4];
+            let r = d.alltoallv_into(
+                &[me as u32; 3],
+                &[1; 3],
+                &[0, 1, 2],
+                &mut got,
+                &rcounts,
+                &[0, 1, 3],
+            );
+            if me == 0 {
+                assert!(
+                    is_usage(
+                        &r,
+                        &["rank 1 sends 1 elements to rank 0", "rcounts[1] is 2"]
+                    ),
+                    "rank {me}: {r:?}"
+                );
+            } else {
+                assert!(
+                    failed_peer(&r, "0", "failed this collective call part-way"),
+                    "rank {me}: {r:?}"
+                );
             }
             drop(d);
 

@@ -1,6 +1,6 @@
 //! Collective operations through shared memory, not through point-to-point messages.
 //!
-//! Families, one file each: [`slices`] (plain data, `MPI_Bcast` ... `MPI_Allgatherv`),
+//! Families, one file each: [`slices`] (plain data, `MPI_Bcast` ... `MPI_Alltoallv`),
 //! [`objects`] (rkyv objects, mpi4py's lowercase collectives), [`comms`] (`dup`,
 //! `split`, freeing), [`op`] (reduction operations).
 //!
@@ -32,7 +32,7 @@
 //! - barrier: one step, every rank waits for every arrival; no data;
 //! - bcast, scatter(v): the root writes once, the others copy out, pipelined through
 //!   the two halves for data larger than a half;
-//! - gather(v), allgather(v), alltoall, scan, exscan, reduce_scatter_block, small
+//! - gather(v), allgather(v), alltoall(v), scan, exscan, reduce_scatter_block, small
 //!   reduce/allreduce: every rank publishes its contribution and each reads (and
 //!   reduces, in rank order) what it needs;
 //! - large reduce/allreduce: per chunk, a shared-memory reduce-scatter (each rank
@@ -98,12 +98,13 @@ pub(crate) enum Kind {
     ExscanObj,
     Dup,
     Split,
+    Alltoallv,
 }
 
 impl Kind {
     fn from_u8(v: u8) -> Option<Kind> {
         use Kind::*;
-        const ALL: [Kind; 25] = [
+        const ALL: [Kind; 26] = [
             Barrier,
             Bcast,
             Scatter,
@@ -129,6 +130,7 @@ impl Kind {
             ExscanObj,
             Dup,
             Split,
+            Alltoallv,
         ];
         ALL.iter().copied().find(|k| *k as u8 == v)
     }
@@ -161,6 +163,7 @@ impl Kind {
             ExscanObj => "exscan",
             Dup => "dup",
             Split => "split",
+            Alltoallv => "alltoallv_into",
         }
     }
 

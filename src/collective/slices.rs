@@ -620,6 +620,90 @@ impl Communicator {
         c.finish();
         Ok(())
     }
+
+    /// Sends `send[sdispls[j]..sdispls[j] + scounts[j]]` to rank `j`, which receives
+    /// it into `recv[rdispls[i]..rdispls[i] + rcounts[i]]` (`MPI_Alltoallv`, mpi4py
+    /// `comm.Alltoallv([sbuf, (scounts, sdispls)], [rbuf, (rcounts, rdispls)])`). Every
+    /// rank's `rcounts[i]` must equal what rank `i` sends it (its `scounts` entry):
+    /// a rank that finds otherwise fails with `Error::Usage` naming both counts, and so
+    /// do the ranks that wait for its data.
+    pub fn alltoallv_into<T: Pod>(
+        &self,
+        send: &[T],
+        scounts: &[usize],
+        sdispls: &[usize],
+        recv: &mut [T],
+        rcounts: &[usize],
+        rdispls: &[usize],
+    ) -> Result<()> {
+        const NAME: &str = "alltoallv_into";
+        let sz = self.elem_size::<T>()?;
+        let n = self.inner.group.size();
+        let me = self.inner.rank;
+        check_v(NAME, n, send.len(), scounts, sdispls)?;
+        check_v(NAME, n, recv.len(), rcounts, rdispls)?;
+        let mut c = Coll::begin(&self.inner, sig(Kind::Alltoallv, 0, sz, OP_NONE), ANY_COUNT)?;
+        // Step 1: every rank publishes [its send buffer's bytes, then for each rank j the
+        // byte range of its block for j], and reads every table (n * (2n + 1) words).
+        let tw = 2 * n + 1;
+        let mut mine = vec![0u64; tw];
+        mine[0] = std::mem::size_of_val(send) as u64;
+        for j in 0..n {
+            mine[1 + 2 * j] = (sdispls[j] * sz) as u64;
+            mine[2 + 2 * j] = ((sdispls[j] + scounts[j]) * sz) as u64;
+        }
+        let mut tables = vec![0u64; n * tw];
+        {
+            let t: &mut [u8] = bytemuck::cast_slice_mut(&mut tables);
+            let tb = tw * 8;
+            c.exchange(
+                bytemuck::cast_slice(&mine),
+                tb,
+                8,
+                &|_| Some((0, tb)),
+                &mut |j, off, b| t[j * tb + off..j * tb + off + b.len()].copy_from_slice(b),
+            )?;
+        }
+        // What each rank sends this one, checked against `rcounts`.
+        let from = |j: usize| {
+            let t = &tables[j * tw..(j + 1) * tw];
+            (t[1 + 2 * me] as usize, t[2 + 2 * me] as usize)
+        };
+        for j in 0..n {
+            let (s, e) = from(j);
+            let total = tables[j * tw] as usize;
+            if s > e || e > total {
+                return Err(Error::Usage(format!(
+                    "{NAME}: rank {j} published a malformed block table ({s}..{e} of {total} \
+                     bytes)"
+                )));
+            }
+            if e - s != rcounts[j] * sz {
+                return Err(Error::Usage(format!(
+                    "{NAME}: rank {j} sends {} elements to rank {me}, whose rcounts[{j}] is {}",
+                    (e - s) / sz,
+                    rcounts[j]
+                )));
+            }
+        }
+        // Step 2 on: every rank publishes its whole send buffer, in rounds of a slot
+        // half, and each copies out its blocks.
+        let max = (0..n).map(|j| tables[j * tw] as usize).max().unwrap_or(0);
+        let ranges: Vec<(usize, usize)> = (0..n).map(from).collect();
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+        c.exchange(
+            bytemuck::cast_slice(send),
+            max,
+            sz,
+            &|j| Some(ranges[j]),
+            &mut |j, off, b| {
+                let o = rdispls[j] * sz + off - ranges[j].0;
+                dst[o..o + b.len()].copy_from_slice(b)
+            },
+        )?;
+        c.finish();
+        Ok(())
+    }
 }
 
 fn check_v(name: &str, n: usize, buf_len: usize, counts: &[usize], displs: &[usize]) -> Result<()> {
@@ -631,11 +715,14 @@ fn check_v(name: &str, n: usize, buf_len: usize, counts: &[usize], displs: &[usi
         )));
     }
     for j in 0..n {
-        if displs[j] + counts[j] > buf_len {
+        if displs[j]
+            .checked_add(counts[j])
+            .is_none_or(|end| end > buf_len)
+        {
             return Err(Error::Usage(format!(
-                "{name}: rank {j}'s block {}..{} does not fit the buffer of {buf_len} elements",
-                displs[j],
-                displs[j] + counts[j]
+                "{name}: rank {j}'s block of {} elements at {} does not fit the buffer of \
+                 {buf_len} elements",
+                counts[j], displs[j],
             )));
         }
     }
