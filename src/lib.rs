@@ -54,9 +54,11 @@
 //!   through messages; every rank must call the same collectives in the same order on
 //!   a communicator. A rank that sees another call a different collective, or with a
 //!   different root, count, element type or op, returns [`Error::Usage`] naming both
-//!   calls (and the communicator cannot be used for collectives afterwards). A
-//!   reduction closure runs outside the runtime's borrow and may use the communicator
-//!   for point-to-point calls, but must not start a collective on it.
+//!   calls (and the communicator cannot be used for collectives afterwards); a rank
+//!   whose call fails part-way (a `v` variant's counts that disagree across ranks)
+//!   makes the ranks waiting for it fail too, naming it. A reduction closure runs
+//!   outside the runtime's borrow and may use the communicator for point-to-point
+//!   calls, but must not start a collective on it.
 //! - **Communicators**: [`dup`](Communicator::dup) and
 //!   [`split`](Communicator::split) give new communicators with contexts of their
 //!   own (messages and collectives never cross); dropping every handle frees one.
