@@ -304,6 +304,9 @@ pub(crate) struct Engine {
     next_id: u64,
     tuning: Tuning,
     spin_ns: u64,
+    /// Polls of `try_recv_whole`: `FAST_POLLS`, fewer if the spin phase is shorter
+    /// than they take (at least 1: `SHMPI_SPIN_US=0` polls once).
+    fast_polls: u32,
     /// The spin phase of a collective's wait.
     coll_spin_ns: u64,
     yield_ns: u64,
@@ -373,6 +376,7 @@ impl Engine {
             next_id: 1,
             tuning,
             spin_ns,
+            fast_polls: (spin_ns / POLL_NS).clamp(1, FAST_POLLS as u64) as u32,
             coll_spin_ns,
             yield_ns,
             wait_published: false,
@@ -786,9 +790,7 @@ impl Engine {
         {
             return None;
         }
-        // A rank told not to spin (`SHMPI_SPIN_US=0`) polls once.
-        let polls = if self.spin_ns == 0 { 1 } else { FAST_POLLS };
-        for _ in 0..polls {
+        for _ in 0..self.fast_polls {
             match self.take_eager(src, m, want, buf) {
                 Take::Took(env) => return Some(env),
                 Take::Empty => doorbell::pause(),
@@ -1314,6 +1316,10 @@ impl Drop for Engine {
 /// 16 polls measured no better than none (8 alternating ping-pong runs), perhaps by
 /// the code's layout.
 const FAST_POLLS: u32 = 64;
+
+/// About what one poll of `try_recv_whole` takes (a `pause` and a load, on the Zen 5
+/// host), to keep its polls within a short spin phase (`SHMPI_SPIN_US`).
+const POLL_NS: u64 = 30;
 
 /// The envelope of a whole-message record from `src` with first header word `w0`.
 #[inline]
