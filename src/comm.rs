@@ -372,7 +372,7 @@ impl Communicator {
             return Ok(());
         }
         let tag = env.tag;
-        eng.send(
+        eng.send_declined(
             d,
             env,
             bytes,

@@ -661,11 +661,23 @@ impl Engine {
         data: &[u8],
         desc: &WaitDesc<'_>,
     ) -> Result<()> {
-        if dest == self.me {
-            return self.m.deliver_local(env, data);
-        }
         if self.try_send_whole(dest, &env, data) {
             return Ok(());
+        }
+        self.send_declined(dest, env, data, desc)
+    }
+
+    /// [`send`](Self::send) once [`try_send_whole`](Self::try_send_whole) declined (a
+    /// caller that tried it first, to build `desc` only when needed, goes on here).
+    pub(crate) fn send_declined(
+        &mut self,
+        dest: usize,
+        env: Envelope,
+        data: &[u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<()> {
+        if dest == self.me {
+            return self.m.deliver_local(env, data);
         }
         let r = self.send_with(dest, env, data, desc, None);
         self.end_wait();

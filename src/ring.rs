@@ -132,8 +132,9 @@ impl RingMem {
 /// Copies `len` bytes from `src` to `dst` (which must not overlap), inline for the
 /// short payloads of latency-bound messages, where the call to `memcpy` costs more
 /// than the copy (14-26 instructions per 0-8 byte message, callgrind). Two
-/// overlapping loads and stores cover 4..=32 bytes exactly, as libc's small-size paths
-/// do; longer copies call `memcpy`.
+/// overlapping loads and stores cover 2..=32 bytes exactly, as libc's small-size paths
+/// do (a byte loop for 0..=3 bytes became a `memcpy` call again); longer copies call
+/// `memcpy`.
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes.
@@ -161,11 +162,14 @@ pub(crate) unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) {
                 dst.cast::<u32>().write_unaligned(a);
                 dst.add(len - 4).cast::<u32>().write_unaligned(b);
             }
-            0..=3 => {
-                for i in 0..len {
-                    *dst.add(i) = *src.add(i);
-                }
+            2..=3 => {
+                let a = src.cast::<u16>().read_unaligned();
+                let b = src.add(len - 2).cast::<u16>().read_unaligned();
+                dst.cast::<u16>().write_unaligned(a);
+                dst.add(len - 2).cast::<u16>().write_unaligned(b);
             }
+            1 => *dst = *src,
+            0 => {}
             _ => std::ptr::copy_nonoverlapping(src, dst, len),
         }
     }
