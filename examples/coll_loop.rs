@@ -1,4 +1,6 @@
-//! Barrier and 1-double allreduce in tight loops, in nanoseconds per call: finer than
+//! Barrier and 1-double allreduce in tight loops, and the two alternating (the pattern
+//! of osu_allreduce, which calls a barrier after every timed call), in nanoseconds per
+//! call (per pair for the alternating loop): finer than
 //! osu_barrier / osu_allreduce, whose OSU output has 10 ns steps, for A/B comparisons
 //! of small changes. Each of 15 batches times `CALLS` back-to-back calls on every rank;
 //! rank 0 prints its median batch and the range.
@@ -19,6 +21,7 @@ fn main() -> shmpi::Result<()> {
     let n = world.size() as f64;
     let mut barrier = Vec::with_capacity(BATCHES);
     let mut allreduce = Vec::with_capacity(BATCHES);
+    let mut alternating = Vec::with_capacity(BATCHES);
     for _ in 0..BATCHES {
         world.barrier()?;
         let t = shmpi::wtime();
@@ -35,6 +38,16 @@ fn main() -> shmpi::Result<()> {
         }
         allreduce.push((shmpi::wtime() - t) / calls as f64 * 1e9);
         assert_eq!(y[0], n, "allreduce result");
+        // The OSU pattern: each allreduce followed by a barrier (the signature of every
+        // call differs from the previous one's).
+        world.barrier()?;
+        let t = shmpi::wtime();
+        for _ in 0..calls {
+            world.allreduce_into(&x, &mut y, shmpi::Op::Sum)?;
+            world.barrier()?;
+        }
+        alternating.push((shmpi::wtime() - t) / calls as f64 * 1e9);
+        assert_eq!(y[0], n, "allreduce result");
     }
     if world.rank() == 0 {
         let show = |name: &str, v: &mut Vec<f64>| {
@@ -49,6 +62,7 @@ fn main() -> shmpi::Result<()> {
         println!("# {} ranks", world.size());
         show("barrier", &mut barrier);
         show("allreduce 1 double", &mut allreduce);
+        show("allreduce + barrier", &mut alternating);
     }
     Ok(())
 }

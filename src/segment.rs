@@ -41,7 +41,7 @@ use crate::sys::shm::Mapping;
 /// "shmpi\0seg" in little endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file or in the ring's record format.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 /// The largest job.
 pub(crate) const MAX_RANKS: usize = 4096;
 
