@@ -1,5 +1,6 @@
-//! Barrier and 1-double allreduce in tight loops, and the two alternating (the pattern
-//! of osu_allreduce, which calls a barrier after every timed call), in nanoseconds per
+//! Barrier and 1-double allreduce in tight loops, and the two alternating (every call
+//! differs from the one before it, as in a program that mixes collectives, or OSU's own
+//! osu_allreduce, which calls a barrier after every timed call), in nanoseconds per
 //! call (per pair for the alternating loop): finer than
 //! osu_barrier / osu_allreduce, whose OSU output has 10 ns steps, for A/B comparisons
 //! of small changes. Each of 15 batches times `CALLS` back-to-back calls on every rank;

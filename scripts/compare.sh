@@ -16,7 +16,8 @@
 #   REPS=3               repetitions; each repetition runs every benchmark once
 #                        for every implementation, implementations interleaved
 #   MAX_SIZE=            if set, -m MAX_SIZE for every benchmark (bytes; 64K, 4M ok);
-#                        default: the programs' own (4 MiB pt2pt, 8 MiB allreduce)
+#                        default: the programs' own (4 MiB pt2pt, 8 MiB allreduce,
+#                        1 MiB bcast)
 #   ITERS=               if set, -i ITERS for every benchmark (see bench/README.md)
 #   COLL_BUDGET=1        C collectives: seconds of timed calls per size (-t)
 #   SKIP_MPICH_OVERSUB=0 1 = skip MPICH at 8 ranks (it busy-polls, ~25 ms/call)
@@ -36,8 +37,8 @@
 # At 2 ranks every implementation binds one rank per core; at 8 ranks (on 2
 # cores: oversubscribed) none binds.
 #
-# Benchmarks: osu_latency, osu_bw, osu_bibw at 2 ranks; osu_allreduce and
-# osu_barrier at 2 and 8 ranks.  Output: target/compare/{openmpi,mpich}/ (C
+# Benchmarks: osu_latency, osu_bw, osu_bibw at 2 ranks; osu_allreduce,
+# osu_barrier and osu_bcast at 2 and 8 ranks.  Output: target/compare/{openmpi,mpich}/ (C
 # binaries), target/compare/raw/ (one file per run + env.txt), tables on stdout
 # (also saved as target/compare/tables.md).  If shmpi's examples cannot be
 # built, a warning is printed and the shmpi columns show "-".
@@ -59,7 +60,7 @@ OUT=target/compare
 # where cargo puts shmpi's release binaries (it honours CARGO_TARGET_DIR; so must we)
 REL=${CARGO_TARGET_DIR:-target}/release
 RAW=$OUT/raw
-BENCHES=(osu_latency osu_bw osu_bibw osu_allreduce osu_barrier)
+BENCHES=(osu_latency osu_bw osu_bibw osu_allreduce osu_barrier osu_bcast)
 SHMPI_LIST=$OUT/shmpi-benches.txt # written by `build`: shmpi examples built OK
 
 # Open MPI refuses to run as root without these.
@@ -175,7 +176,7 @@ run_one() {
     [ -z "$ITERS" ] || args+=(-i "$ITERS")
     # the C collectives take a time budget per size (shmpi's examples: their default)
     [ "$impl" != mpich ] || [ "$n" -le 2 ] || budget=$MPICH_OVERSUB_BUDGET
-    case $bench in osu_allreduce | osu_barrier) [ "$impl" = shmpi ] || args+=(-t "$budget") ;; esac
+    case $bench in osu_allreduce | osu_barrier | osu_bcast) [ "$impl" = shmpi ] || args+=(-t "$budget") ;; esac
 
     case $impl in
     shmpi)
@@ -281,7 +282,7 @@ step_run() {
             for impl in $IMPLS; do run_one "$impl" "$bench" 2 "$rep"; done
         done
         for n in 2 8; do
-            for bench in osu_allreduce osu_barrier; do
+            for bench in osu_allreduce osu_barrier osu_bcast; do
                 for impl in $IMPLS; do run_one "$impl" "$bench" "$n" "$rep"; done
             done
         done

@@ -184,6 +184,11 @@ def main():
         out += render(f"MPI_Allreduce (osu_allreduce, doubles, MPI_SUM, {n} ranks{note})",
                       "avg µs per call (mean over ranks)", False, "size",
                       by_size(values, "osu_allreduce", n))
+    for n in rank_counts(values, "osu_bcast"):
+        note = f", oversubscribed on {ncpu} CPUs" if n > ncpu else ""
+        out += render(f"MPI_Bcast (osu_bcast, bytes, root 0, {n} ranks{note})",
+                      "avg µs per call (mean over ranks; each call timed alone, a barrier after it)",
+                      False, "size", by_size(values, "osu_bcast", n))
     out += render("MPI_Barrier (osu_barrier)", "avg µs per barrier (mean over ranks)", False, "ranks",
                   [(f"{n}", {i: values.get(("osu_barrier", n, i), {}).get(None, []) for i in IMPLS})
                    for n in rank_counts(values, "osu_barrier")])

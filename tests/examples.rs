@@ -87,9 +87,20 @@ fn osu_benchmarks_run_briefly_and_print_the_osu_format() {
         ("osu_bibw", 2, "# Size      Bandwidth (MB/s)"),
         ("osu_allreduce", 3, "# Size       Avg Latency(us)"),
         ("osu_barrier", 5, "# Avg Latency(us)"),
+        ("osu_bcast", 4, "# Size       Avg Latency(us)"),
     ] {
         let out = run(name, n, &["-m", "65536", "-i", "20"]);
         assert!(out.contains(header), "{name}: {out}");
+        // The last data line: the 64 KiB row (a failed data check would have aborted
+        // the run before it), or osu_barrier's one figure.
+        let last = out.lines().rfind(|l| !l.starts_with('#'));
+        let fields: Vec<&str> = last.unwrap_or("").split_whitespace().collect();
+        let ok = match (name, fields.as_slice()) {
+            ("osu_barrier", [v]) => v.parse::<f64>().is_ok(),
+            (_, [size, v]) => *size == "65536" && v.parse::<f64>().is_ok(),
+            _ => false,
+        };
+        assert!(ok, "{name}: last data line {last:?} in {out}");
     }
 }
 

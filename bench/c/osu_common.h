@@ -1,8 +1,8 @@
 /*
  * osu_common.h - shared helpers for the C reference benchmarks in bench/c/.
  *
- * The five programs (osu_latency, osu_bw, osu_bibw, osu_allreduce,
- * osu_barrier) follow the OSU micro-benchmark methodology and print the exact
+ * The six programs (osu_latency, osu_bw, osu_bibw, osu_allreduce,
+ * osu_barrier, osu_bcast) follow the OSU micro-benchmark methodology and print the exact
  * output format that shmpi's Rust examples of the same names print, so that
  * scripts/compare.sh can put them side by side.  See bench/README.md for the
  * format contract.
@@ -14,7 +14,7 @@
  *                (warm-up, large-message iterations and warm-up) are scaled
  *                by the same factor as the defaults, e.g. osu_latency -i 1000
  *                runs 1000 + 100 warm-up up to 8 KiB and 100 + 10 above
- *   -t SECONDS   (osu_allreduce, osu_barrier only) time budget per size:
+ *   -t SECONDS   (osu_allreduce, osu_barrier, osu_bcast only) time budget per size:
  *                iterations = min(ITERS, SECONDS / probed time per call), >= 3
  *   -h           usage
  */
@@ -193,6 +193,25 @@ static inline double time_collective(void (*op)(void), long iters, long skip, in
     double t0 = MPI_Wtime();
     for (long i = 0; i < iters; i++) op();
     double mine = (MPI_Wtime() - t0) * 1e6 / (double)iters, sum = 0.0;
+    MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    return sum / nranks;
+}
+
+/* Runs skip + iters calls of op, each timed alone and followed by an untimed
+ * MPI_Barrier, as OSU's osu_bcast does (a root cannot run ahead of its
+ * receivers); returns the average over ranks of each rank's average time per
+ * timed call, in microseconds (valid on rank 0). */
+static inline double time_separated(void (*op)(void), long iters, long skip, int nranks)
+{
+    double timed = 0.0;
+    for (long i = 0; i < skip + iters; i++) {
+        double t0 = MPI_Wtime();
+        op();
+        double t = MPI_Wtime() - t0;
+        if (i >= skip) timed += t;
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    double mine = timed * 1e6 / (double)iters, sum = 0.0;
     MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     return sum / nranks;
 }
