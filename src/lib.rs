@@ -80,6 +80,7 @@
 mod codec;
 mod collective;
 mod comm;
+mod completions;
 mod doorbell;
 mod envelope;
 mod error;

@@ -20,7 +20,7 @@
 //! A message that does not fit in one record (`eager_max`) streams in chunks through
 //! the same ring; the receiver copies each chunk straight into its destination.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -28,6 +28,7 @@ use std::sync::atomic::Ordering;
 use rkyv::util::AlignedVec;
 
 use crate::codec::{PodVec, sent_type_name};
+use crate::completions::Completions;
 use crate::doorbell::{self, Backoff, Phase};
 use crate::envelope::{Envelope, Kind, decode_start, start_words, unpack_ctx_tag};
 use crate::error::{Error, Result};
@@ -258,9 +259,8 @@ struct Matching {
     active: IdMap<Active>,
     /// Per source: the streamed message in progress.
     inflight: Vec<Option<Inflight>>,
-    done: IdMap<Done>,
-    /// Requests dropped before completion: their result is discarded.
-    orphans: HashSet<u64, BuildHasherDefault<IdHasher>>,
+    /// Request ids, and the results of finished requests until they are taken.
+    done: Completions,
 }
 
 /// Request ids are this process's own sequential numbers, not attacker-chosen keys:
@@ -301,7 +301,6 @@ pub(crate) struct Engine {
     seg: Rc<Segment>,
     me: usize,
     n: usize,
-    next_id: u64,
     tuning: Tuning,
     spin_ns: u64,
     /// Polls of `try_recv_whole`: `FAST_POLLS`, fewer if the spin phase is shorter
@@ -375,7 +374,6 @@ impl Engine {
             seg,
             me,
             n,
-            next_id: 1,
             tuning,
             spin_ns,
             fast_polls: (spin_ns / POLL_NS).clamp(1, FAST_POLLS as u64) as u32,
@@ -399,8 +397,7 @@ impl Engine {
     }
 
     fn new_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
+        self.m.done.open()
     }
 
     // ---- progress ---------------------------------------------------------------
@@ -812,6 +809,53 @@ impl Engine {
             }
         }
         None
+    }
+
+    /// The receive fast path for a wait on posted receive `id`: if it is the earliest
+    /// posted receive, of plain data from one named peer, and the next record from that
+    /// peer is a whole message it matches and accepts, the message goes straight from
+    /// the ring into its buffer, without the general delivery of `progress` (its pass
+    /// over every ring, the record's decoding, the search of the posted queue, the
+    /// result's round trip through its slot). The earliest posted receive is the one a
+    /// matching message belongs to, so the order of matching is MPI's. Anything else is
+    /// left for `progress`.
+    ///
+    /// With the slot table of `completions.rs` and the one-record push of non-blocking
+    /// sends: `osu_bibw` (64 receives posted, then 64 sends, then the waits, on both
+    /// ranks) 8.4-10.9 -> 9.9-12.5 MB/s at 1 byte, 499-527 -> 573-744 at 64 bytes, 4
+    /// alternating pairs.
+    #[inline]
+    fn take_posted_whole(&mut self, id: u64) -> Option<Done> {
+        let p = self.m.posted.front()?;
+        let src = p.m.src?;
+        if p.id != id
+            || src == self.me
+            || !matches!(p.buf, PostedBuf::Pod(_))
+            || self.m.inflight[src].is_some()
+            || !self.pending_dests.is_empty()
+        {
+            return None;
+        }
+        let mut p = self.m.posted.pop_front().expect("checked: a front");
+        let PostedBuf::Pod(buf) = &mut p.buf else {
+            unreachable!("checked: a plain-data receive")
+        };
+        match self.take_eager(src, &p.m, &p.want, buf.bytes_mut()) {
+            Take::Took(env) => {
+                self.m.done.close(id);
+                let PostedBuf::Pod(b) = p.buf else {
+                    unreachable!("checked: a plain-data receive")
+                };
+                Some(Done::Recv {
+                    env,
+                    data: RecvData::Pod(b),
+                })
+            }
+            Take::Empty | Take::Other => {
+                self.m.posted.push_front(p);
+                None
+            }
+        }
     }
 
     /// Finishes the blocking receive `d`, in whatever state an earlier pass left it.
@@ -1234,42 +1278,47 @@ impl Engine {
 
     /// Takes the result of request `id` if it has finished.
     pub(crate) fn take_done(&mut self, id: u64) -> Option<Done> {
-        self.m.done.remove(&id)
+        self.m.done.take(id)
     }
 
     pub(crate) fn is_done(&self, id: u64) -> bool {
-        self.m.done.contains_key(&id)
+        self.m.done.is_done(id)
     }
 
     /// A request handle was dropped: cancel its receive, or let its send finish
     /// unobserved.
     pub(crate) fn forget(&mut self, id: u64) {
-        if self.m.done.remove(&id).is_some() {
-            return;
+        if self.m.done.orphan(id) {
+            return; // it had finished: its result is dropped
         }
+        // An orphan now; a receive that has not started is cancelled instead.
         if let Some(i) = self.m.posted.iter().position(|p| p.id == id) {
             self.m.posted.remove(i);
+            self.m.done.close(id);
             return;
         }
         if self.m.bound.remove(&id).is_some() {
             if let Some(i) = self.m.unexpected.find_bound(Binding::Request(id)) {
                 self.m.unexpected.get_mut(i).binding = Binding::Free;
             }
-            return;
+            self.m.done.close(id);
         }
-        self.m.orphans.insert(id);
     }
 
     /// Blocks until request `id` finishes.
     pub(crate) fn wait(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
         let mut b = self.backoff();
         loop {
-            if let Some(d) = self.m.done.remove(&id) {
+            if let Some(d) = self.m.done.take(id) {
+                self.end_wait();
+                return Ok(d);
+            }
+            if let Some(d) = self.take_posted_whole(id) {
                 self.end_wait();
                 return Ok(d);
             }
             self.progress(None).inspect_err(|_| self.end_wait())?;
-            if let Some(d) = self.m.done.remove(&id) {
+            if let Some(d) = self.m.done.take(id) {
                 self.end_wait();
                 return Ok(d);
             }
@@ -1361,7 +1410,12 @@ fn push_message(
         let whole = data.len() <= t.eager_max;
         let (kind, words, nw) = start_words(env, whole);
         let n = if whole {
-            prod.push(kind as u8, &words[..nw], data, data.len())
+            // The one-record fast path first, as blocking sends take it.
+            if prod.try_push_whole(kind as u8, &words[..nw], data) {
+                Some(data.len())
+            } else {
+                prod.push(kind as u8, &words[..nw], data, data.len())
+            }
         } else {
             let first = &data[..t.chunk.min(data.len())];
             prod.push(kind as u8, &words[..nw], first, t.min_part)
@@ -1417,9 +1471,7 @@ fn env_us(name: &str) -> Option<u64> {
 
 impl Matching {
     fn finish(&mut self, id: u64, done: Done) {
-        if !self.orphans.remove(&id) {
-            self.done.insert(id, done);
-        }
+        self.done.finish(id, done);
     }
 
     /// A message sent to this rank by itself: delivered whole, at once.
@@ -1839,6 +1891,84 @@ mod tests {
         e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
             .unwrap();
         assert_eq!((buf, e1.unexpected_len()), ([6; 8], 0));
+    }
+
+    /// A wait on a posted receive takes its message straight from the ring
+    /// (`take_posted_whole`) only when the general path would give it that message: it
+    /// is the earliest posted receive and the next record matches and fits it.
+    #[test]
+    fn a_wait_takes_from_the_ring_only_what_its_posted_receive_would_get() {
+        let (mut e0, mut e1) = pair(1 << 16);
+        let group = Rc::new(Group::world(2));
+        let desc = |op| test_desc(op, Some(0), &group);
+        let send = |e: &mut Engine, tag, byte| {
+            e.send(1, env(0, tag, 8), &[byte; 8], &desc(WaitOp::Send))
+                .unwrap()
+        };
+        let m = |tag| Matcher {
+            ctx: 0,
+            src: Some(0),
+            tag,
+        };
+        let want = |cap| Want::Bytes {
+            cap,
+            elem: 1,
+            elem_type: "u8",
+        };
+        let post = |e: &mut Engine, tag, cap| {
+            e.irecv(
+                m(tag),
+                want(cap),
+                PostedBuf::Pod(PodVec::new(vec![0u8; cap])),
+                group.clone(),
+            )
+        };
+        let got = |d: Done| match d {
+            Done::Recv {
+                env,
+                data: RecvData::Pod(b),
+            } => (env.tag, b.bytes()[0]),
+            Done::Failed(e) => panic!("failed: {e}"),
+            _ => panic!("not a receive"),
+        };
+
+        // Two posted receives; the second is waited for first: the fast path declines
+        // (it is not the earliest), and the general path gives each its own message.
+        let (a, b) = (post(&mut e1, Some(5), 8), post(&mut e1, None, 8));
+        send(&mut e0, 5, 1);
+        send(&mut e0, 7, 2);
+        assert!(e1.take_posted_whole(b).is_none());
+        assert_eq!(got(e1.wait(b, &desc(WaitOp::Wait)).unwrap()), (7, 2));
+        assert_eq!(got(e1.wait(a, &desc(WaitOp::Wait)).unwrap()), (5, 1));
+
+        // The earliest, with its message next in the ring: taken, and the queue is empty.
+        let a = post(&mut e1, Some(5), 8);
+        assert!(e1.take_posted_whole(a).is_none(), "nothing has arrived");
+        send(&mut e0, 5, 3);
+        assert_eq!(got(e1.take_posted_whole(a).expect("taken")), (5, 3));
+        assert!(e1.m.posted.is_empty() && !e1.is_done(a));
+
+        // The next record is for another receive: left in the ring, receive still posted.
+        let a = post(&mut e1, Some(5), 8);
+        send(&mut e0, 6, 4);
+        send(&mut e0, 5, 5);
+        assert!(e1.take_posted_whole(a).is_none());
+        assert_eq!(e1.m.posted.len(), 1);
+        assert_eq!(got(e1.wait(a, &desc(WaitOp::Wait)).unwrap()), (5, 5));
+        assert_eq!(
+            e1.unexpected_len(),
+            1,
+            "the tag-6 message is queued, not lost"
+        );
+
+        // Too long for the buffer: the general path's error, as without the fast path.
+        let a = post(&mut e1, Some(5), 4);
+        send(&mut e0, 5, 6);
+        assert!(e1.take_posted_whole(a).is_none());
+        match e1.wait(a, &desc(WaitOp::Wait)).unwrap() {
+            Done::Failed(Error::Truncated { .. }) => {}
+            _ => panic!("a truncated receive fails"),
+        }
     }
 
     /// A blocking receive's first polls (`try_recv_whole`) take only the message the
