@@ -20,28 +20,15 @@ use osu_coll::*;
 use shmpi::Op;
 
 fn main() {
-    let u = shmpi::init().unwrap_or_else(|e| {
-        eprintln!("osu_allreduce: {e}");
-        std::process::exit(1)
-    });
-    let w = u.world();
-    let (rank, n) = (w.rank(), w.size() as usize);
-    let o = match parse(
-        rank,
+    let (_u, w, o) = start(
         "osu_allreduce",
         Opts {
             max: 8 << 20,
             iters: None,
             budget: 1.0,
         },
-    ) {
-        Ok(o) => o,
-        Err(code) => {
-            drop(w);
-            drop(u);
-            std::process::exit(code)
-        }
-    };
+    );
+    let (rank, n) = (w.rank(), w.size() as usize);
     let (small, skip_small, large, skip_large) = counts(o.iters);
     let max = o.max.max(8);
     let max_count = max / 8;

@@ -17,28 +17,15 @@ mod osu_coll;
 use osu_coll::*;
 
 fn main() {
-    let u = shmpi::init().unwrap_or_else(|e| {
-        eprintln!("osu_barrier: {e}");
-        std::process::exit(1)
-    });
-    let w = u.world();
-    let (rank, n) = (w.rank(), w.size());
-    let o = match parse(
-        rank,
+    let (_u, w, o) = start(
         "osu_barrier",
         Opts {
             max: 0,
             iters: None,
             budget: 1.0,
         },
-    ) {
-        Ok(o) => o,
-        Err(code) => {
-            drop(w);
-            drop(u);
-            std::process::exit(code)
-        }
-    };
+    );
+    let (rank, n) = (w.rank(), w.size());
     let _ = o.max;
     let (mut iters, mut skip, _, _) = counts(o.iters);
     if rank == 0 {

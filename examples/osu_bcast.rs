@@ -26,28 +26,15 @@ fn pattern(i: usize, size: usize) -> u8 {
 }
 
 fn main() {
-    let u = shmpi::init().unwrap_or_else(|e| {
-        eprintln!("osu_bcast: {e}");
-        std::process::exit(1)
-    });
-    let w = u.world();
-    let (rank, n) = (w.rank(), w.size());
-    let o = match parse(
-        rank,
+    let (_u, w, o) = start(
         "osu_bcast",
         Opts {
             max: 1 << 20,
             iters: None,
             budget: 1.0,
         },
-    ) {
-        Ok(o) => o,
-        Err(code) => {
-            drop(w);
-            drop(u);
-            std::process::exit(code)
-        }
-    };
+    );
+    let (rank, n) = (w.rank(), w.size());
     let (small, skip_small, large, skip_large) = counts(o.iters);
     let max = o.max.max(1);
     let mut buf = vec![0u8; max];

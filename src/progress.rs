@@ -1780,6 +1780,35 @@ mod tests {
         }
     }
 
+    /// Rank 0 sends 8 bytes of `byte` with `tag` to rank 1.
+    fn send8(e0: &mut Engine, group: &Group, tag: i32, byte: u8) {
+        e0.send(
+            1,
+            env(0, tag, 8),
+            &[byte; 8],
+            &test_desc(WaitOp::Send, Some(0), group),
+        )
+        .unwrap()
+    }
+
+    /// A receive of up to `cap` raw bytes.
+    fn want_bytes(cap: usize) -> Want {
+        Want::Bytes {
+            cap,
+            elem: 1,
+            elem_type: "u8",
+        }
+    }
+
+    /// A receive from rank 0 on context 0 (`None`: any tag).
+    fn from0(tag: Option<i32>) -> Matcher {
+        Matcher {
+            ctx: 0,
+            src: Some(0),
+            tag,
+        }
+    }
+
     #[test]
     fn blocking_receive_leaves_later_messages_in_the_ring() {
         let (mut e0, mut e1) = pair(1 << 16);
@@ -1828,20 +1857,8 @@ mod tests {
         let (mut e0, mut e1) = pair(1 << 16);
         let group = Rc::new(Group::world(2));
         let desc = |op| test_desc(op, Some(0), &group);
-        let send = |e: &mut Engine, tag, byte| {
-            e.send(1, env(0, tag, 8), &[byte; 8], &desc(WaitOp::Send))
-                .unwrap()
-        };
-        let m = |tag| Matcher {
-            ctx: 0,
-            src: Some(0),
-            tag,
-        };
-        let want = |cap| Want::Bytes {
-            cap,
-            elem: 1,
-            elem_type: "u8",
-        };
+        let send = |e: &mut Engine, tag, byte| send8(e, &group, tag, byte);
+        let (m, want) = (from0, want_bytes);
         let mut buf = [0u8; 8];
 
         // A posted receive matching the same message is served first.
@@ -1901,20 +1918,8 @@ mod tests {
         let (mut e0, mut e1) = pair(1 << 16);
         let group = Rc::new(Group::world(2));
         let desc = |op| test_desc(op, Some(0), &group);
-        let send = |e: &mut Engine, tag, byte| {
-            e.send(1, env(0, tag, 8), &[byte; 8], &desc(WaitOp::Send))
-                .unwrap()
-        };
-        let m = |tag| Matcher {
-            ctx: 0,
-            src: Some(0),
-            tag,
-        };
-        let want = |cap| Want::Bytes {
-            cap,
-            elem: 1,
-            elem_type: "u8",
-        };
+        let send = |e: &mut Engine, tag, byte| send8(e, &group, tag, byte);
+        let (m, want) = (from0, want_bytes);
         let post = |e: &mut Engine, tag, cap| {
             e.irecv(
                 m(tag),

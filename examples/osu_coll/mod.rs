@@ -7,7 +7,7 @@
 
 #![allow(dead_code)] // not every example uses every helper
 
-use shmpi::{Communicator, Op};
+use shmpi::{Communicator, Op, Universe};
 
 /// Sizes above this use the "large" iteration counts (as in OSU).
 pub const LARGE: usize = 8192;
@@ -74,6 +74,24 @@ pub fn parse(rank: i32, name: &str, mut o: Opts) -> Result<Opts, i32> {
         i += 2;
     }
     Ok(o)
+}
+
+/// Starts a benchmark named `name`: joins the job and parses the options over
+/// `defaults`; after `-h` or a bad option every rank leaves the job and exits.
+pub fn start(name: &str, defaults: Opts) -> (Universe, Communicator, Opts) {
+    let u = shmpi::init().unwrap_or_else(|e| {
+        eprintln!("{name}: {e}");
+        std::process::exit(1)
+    });
+    let w = u.world();
+    match parse(w.rank(), name, defaults) {
+        Ok(o) => (u, w, o),
+        Err(code) => {
+            drop(w);
+            drop(u);
+            std::process::exit(code)
+        }
+    }
 }
 
 /// The iteration counts `(small, skip, large, skip_large)` from the defaults of a
