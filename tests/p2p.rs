@@ -373,6 +373,106 @@ fn nonblocking_requests_complete_and_return_their_buffers() {
     );
 }
 
+/// Every rank posts receives from every peer with repeating tags, interleaved across
+/// peers, sends its own messages, then waits for its receives in a random order (some
+/// through `wait_any`). The k-th receive posted for a (source, tag) must get the k-th
+/// message sent with that tag, whatever order the waits come in: the waits' fast path
+/// (a whole message taken from the ring for the earliest posted receive) and the
+/// general delivery must agree. Sizes span whole records, several records and
+/// streamed messages.
+fn posted_receives_in_random_wait_order(w: &Communicator) {
+    const PER_PEER: usize = 40;
+    let (me, n) = (w.rank() as usize, w.size() as usize);
+    // The plan, the same on every rank: message i from s to d has a tag and a length.
+    let plan = |s: usize, d: usize| -> Vec<(i32, usize)> {
+        let mut rng = Rng((s * 131 + d * 7 + 1) as u64);
+        (0..PER_PEER)
+            .map(|_| {
+                let tag = rng.below(3) as i32;
+                let len = match rng.below(10) {
+                    0..=6 => rng.below(65) as usize,
+                    7..=8 => 1000 + rng.below(8000) as usize,
+                    _ => 100_000 + rng.below(200_000) as usize,
+                };
+                (tag, len)
+            })
+            .collect()
+    };
+    let byte = |s: usize, d: usize, i: usize, k: usize| (s * 31 + d * 17 + i * 5 + k) as u8;
+    let mut rng = Rng(me as u64 + 99);
+    // Post: one receive per planned message, peers interleaved at random, each peer's
+    // in its plan's order.
+    let mut next = vec![0usize; n];
+    let mut recvs = Vec::new();
+    let mut expect = Vec::new();
+    let peers: Vec<usize> = (0..n).filter(|&p| p != me).collect();
+    while peers.iter().any(|&p| next[p] < PER_PEER) {
+        let p = peers[rng.below(peers.len() as u64) as usize];
+        if next[p] == PER_PEER {
+            continue;
+        }
+        let i = next[p];
+        next[p] += 1;
+        let (tag, len) = plan(p, me)[i];
+        recvs.push(w.irecv_into(vec![0u8; len], p as i32, tag).unwrap());
+        expect.push((p, i, tag, len));
+    }
+    let mut sends = Vec::new();
+    for &d in &peers {
+        for (i, &(tag, len)) in plan(me, d).iter().enumerate() {
+            let data: Vec<u8> = (0..len).map(|k| byte(me, d, i, k)).collect();
+            sends.push(w.isend_vec(data, d as i32, tag).unwrap());
+        }
+    }
+    // Wait in a random order; every third through wait_any on a small batch.
+    let mut pending: Vec<_> = recvs.into_iter().zip(expect).collect();
+    while !pending.is_empty() {
+        let j = rng.below(pending.len() as u64) as usize;
+        let ((v, st), (p, i, tag, len)) = if rng.below(3) == 0 && pending.len() > 1 {
+            let k = (j + 1) % pending.len();
+            let (a, b) = (j.min(k), j.max(k));
+            let second = pending.remove(b);
+            let first = pending.remove(a);
+            let mut two = vec![first.0, second.0];
+            let metas = [first.1, second.1];
+            let (idx, got) = shmpi::wait_any(&mut two).unwrap();
+            pending.push((two.pop().unwrap(), metas[1 - idx]));
+            (got, metas[idx])
+        } else {
+            let (r, meta) = pending.remove(j);
+            (r.wait().unwrap(), meta)
+        };
+        assert_eq!(
+            (st.source(), st.tag(), st.len()),
+            (p as i32, tag, len),
+            "rank {me}: receive {i} from {p}"
+        );
+        if let Some(k) = (0..len).find(|&k| v[k] != byte(p, me, i, k)) {
+            panic!("rank {me}: receive {i} from {p} (tag {tag}, {len} bytes) wrong at byte {k}");
+        }
+    }
+    shmpi::wait_all(sends).unwrap();
+    w.barrier().unwrap();
+}
+
+#[test]
+fn posted_receives_waited_in_any_order_get_their_own_messages_at_2_ranks() {
+    run_ranks(
+        "posted_receives_waited_in_any_order_get_their_own_messages_at_2_ranks",
+        2,
+        posted_receives_in_random_wait_order,
+    );
+}
+
+#[test]
+fn posted_receives_waited_in_any_order_get_their_own_messages_at_5_ranks() {
+    run_ranks(
+        "posted_receives_waited_in_any_order_get_their_own_messages_at_5_ranks",
+        5,
+        posted_receives_in_random_wait_order,
+    );
+}
+
 #[test]
 fn dropped_and_forgotten_requests_are_harmless() {
     run_ranks("dropped_and_forgotten_requests_are_harmless", 2, |w| {
