@@ -19,6 +19,12 @@
 //!
 //! A message that does not fit in one record (`eager_max`) streams in chunks through
 //! the same ring; the receiver copies each chunk straight into its destination.
+//!
+//! Fast paths skip the pass where nothing else could claim the message: a blocking
+//! send or a non-blocking one pushes a whole small message as one record
+//! (`Producer::try_push_whole`); a blocking receive from a named peer first polls that
+//! ring alone (`try_recv_whole`); a wait on the earliest posted receive takes its whole
+//! message straight from its source's ring (`take_posted_whole`).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
