@@ -70,13 +70,7 @@ impl<T> Request<T> {
 
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).
     pub fn wait(mut self) -> Result<T> {
-        // A finished request (the common case in `wait_all` after the first waits) is
-        // taken without the engine's wait loop and its setup.
-        let finished = self.eng.borrow_mut().take_done(self.id);
-        let done = match finished {
-            Some(d) => d,
-            None => self.eng.borrow_mut().wait(self.id, &self.desc())?,
-        };
+        let done = self.eng.borrow_mut().wait(self.id, &self.desc())?;
         self.complete(done)
     }
 

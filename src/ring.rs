@@ -140,38 +140,37 @@ impl RingMem {
 /// `src` must be valid for reads and `dst` for writes of `len` bytes.
 #[inline(always)]
 pub(crate) unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) {
-    // SAFETY: in every arm each access lies within [0, len) of its buffer: the second
-    // access of a pair ends at `len` and starts at `len - width >= 0`.
+    // SAFETY: each arm's range of `len` is `w..=2w` for the width `w` it copies with,
+    // as `copy_pair` requires; the caller gives `len` readable and writable bytes.
     unsafe {
         match len {
-            16..=32 => {
-                let a = src.cast::<u128>().read_unaligned();
-                let b = src.add(len - 16).cast::<u128>().read_unaligned();
-                dst.cast::<u128>().write_unaligned(a);
-                dst.add(len - 16).cast::<u128>().write_unaligned(b);
-            }
-            8..=15 => {
-                let a = src.cast::<u64>().read_unaligned();
-                let b = src.add(len - 8).cast::<u64>().read_unaligned();
-                dst.cast::<u64>().write_unaligned(a);
-                dst.add(len - 8).cast::<u64>().write_unaligned(b);
-            }
-            4..=7 => {
-                let a = src.cast::<u32>().read_unaligned();
-                let b = src.add(len - 4).cast::<u32>().read_unaligned();
-                dst.cast::<u32>().write_unaligned(a);
-                dst.add(len - 4).cast::<u32>().write_unaligned(b);
-            }
-            2..=3 => {
-                let a = src.cast::<u16>().read_unaligned();
-                let b = src.add(len - 2).cast::<u16>().read_unaligned();
-                dst.cast::<u16>().write_unaligned(a);
-                dst.add(len - 2).cast::<u16>().write_unaligned(b);
-            }
+            16..=32 => copy_pair::<u128>(src, dst, len),
+            8..=15 => copy_pair::<u64>(src, dst, len),
+            4..=7 => copy_pair::<u32>(src, dst, len),
+            2..=3 => copy_pair::<u16>(src, dst, len),
             1 => *dst = *src,
             0 => {}
             _ => std::ptr::copy_nonoverlapping(src, dst, len),
         }
+    }
+}
+
+/// Copies `len` bytes, `size_of::<W>() <= len <= 2 * size_of::<W>()`, as two
+/// possibly overlapping `W`-wide loads and stores: the first `W` bytes and the last.
+///
+/// # Safety
+/// As [`copy_small`], and `len` within those bounds.
+#[inline(always)]
+unsafe fn copy_pair<W: Copy>(src: *const u8, dst: *mut u8, len: usize) {
+    let w = std::mem::size_of::<W>();
+    debug_assert!(w <= len && len <= 2 * w);
+    // SAFETY: the first access covers [0, w), the second [len - w, len), both within
+    // [0, len) since w <= len; unaligned accesses of a plain integer type.
+    unsafe {
+        let a = src.cast::<W>().read_unaligned();
+        let b = src.add(len - w).cast::<W>().read_unaligned();
+        dst.cast::<W>().write_unaligned(a);
+        dst.add(len - w).cast::<W>().write_unaligned(b);
     }
 }
 
