@@ -1524,9 +1524,9 @@ impl Matching {
                         "a new message started before the previous one ended",
                     ));
                 }
-                if env.len < rec.payload.len()
-                    || (kind == Kind::First && env.len == rec.payload.len())
-                {
+                // A streamed message may fit in its first chunk (the eager limit is
+                // below the chunk size): that first record then completes it.
+                if env.len < rec.payload.len() {
                     return Err(corrupt("message length smaller than its first chunk"));
                 }
                 self.deliver_start(env, rec.payload, direct)

@@ -7,9 +7,13 @@
 //! into memory the program has reused. Dropping an unfinished receive cancels it;
 //! dropping an unfinished send lets it complete in the background (like
 //! `MPI_Request_free`); forgetting one leaks its bookkeeping, nothing else.
+//!
+//! A request holds only a weak reference to the engine, so that no request handle,
+//! forgotten or not, keeps the rank from finalizing when its `Universe` and
+//! communicators are dropped; waiting on a request after that is an error.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::error::{Error, Result};
 use crate::matching::Group;
@@ -22,7 +26,7 @@ use crate::progress::{Done, Engine, WaitDesc, WaitOp};
 /// [`isend_vec`]: crate::Communicator::isend_vec
 #[must_use = "a request does nothing until it is waited on or tested"]
 pub struct Request<T> {
-    eng: Rc<RefCell<Engine>>,
+    eng: Weak<RefCell<Engine>>,
     id: u64,
     what: What,
     /// Turns the engine's result into the request's (a plain function: no allocation
@@ -45,11 +49,22 @@ pub(crate) struct What {
 impl<T> Request<T> {
     pub(crate) fn new(eng: Rc<RefCell<Engine>>, id: u64, what: What, finish: Finish<T>) -> Self {
         Request {
-            eng,
+            eng: Rc::downgrade(&eng),
             id,
             what,
             finish: Some(finish),
         }
+    }
+
+    /// The engine, unless this rank has already finalized.
+    fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
+        self.eng.upgrade().ok_or_else(|| {
+            Error::Usage(format!(
+                "{} request waited on or tested after this rank finalized (its Universe and \
+                 every Communicator were dropped); wait on requests before dropping them",
+                self.what.name
+            ))
+        })
     }
 
     fn desc(&self) -> WaitDesc<'_> {
@@ -70,7 +85,8 @@ impl<T> Request<T> {
 
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).
     pub fn wait(mut self) -> Result<T> {
-        let done = self.eng.borrow_mut().wait(self.id, &self.desc())?;
+        let eng = self.engine()?;
+        let done = eng.borrow_mut().wait(self.id, &self.desc())?;
         self.complete(done)
     }
 
@@ -78,7 +94,8 @@ impl<T> Request<T> {
     /// A completed request still needs [`wait`](Self::wait) (which then returns at
     /// once) to collect its result.
     pub fn test(&mut self) -> Result<bool> {
-        let mut eng = self.eng.borrow_mut();
+        let eng = self.engine()?;
+        let mut eng = eng.borrow_mut();
         if eng.is_done(self.id) {
             return Ok(true);
         }
@@ -93,8 +110,10 @@ impl<T> Request<T> {
 impl<T> Drop for Request<T> {
     fn drop(&mut self) {
         if self.finish.is_some() {
-            if let Ok(mut eng) = self.eng.try_borrow_mut() {
-                eng.forget(self.id);
+            if let Some(eng) = self.eng.upgrade() {
+                if let Ok(mut eng) = eng.try_borrow_mut() {
+                    eng.forget(self.id);
+                }
             }
         }
     }
@@ -125,7 +144,7 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
     let Some(first) = requests.first() else {
         return Err(Error::Usage("wait_any on an empty list of requests".into()));
     };
-    let eng = first.eng.clone();
+    let eng = first.engine()?;
     let group = Group::world(eng.borrow().size());
     let desc = WaitDesc {
         op: WaitOp::Wait,
