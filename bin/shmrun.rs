@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use shmpi::launch::{Bind, LaunchConfig, launch};
 
 #[derive(Parser, Debug)]
@@ -70,45 +70,72 @@ enum BindTo {
     None,
 }
 
-/// Accept mpirun's `-np N` / `-np=N` spelling: rewrite it to `--np`, only among the
-/// launcher's own options (before the program).
-fn normalize_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+/// Checks the launcher's own options (those before the program) against `cmd`'s and
+/// rewrites mpirun's `-np N` / `-np=N` spelling to `--np`. An unknown option there is
+/// an error naming it, so that a mistyped option is not taken for the program;
+/// `--` puts an end to the options.
+fn normalize_args(
+    cmd: &clap::Command,
+    args: impl Iterator<Item = OsString>,
+) -> Result<Vec<OsString>, String> {
+    // (name with its dashes, whether it takes a value) for every option clap knows.
+    let mut known: Vec<(String, bool)> = Vec::new();
+    for a in cmd.get_arguments().filter(|a| !a.is_positional()) {
+        let takes = a.get_action().takes_values();
+        known.extend(a.get_long().map(|l| (format!("--{l}"), takes)));
+        known.extend(a.get_short().map(|c| (format!("-{c}"), takes)));
+    }
+    known.extend([("--help".into(), false), ("-h".into(), false)]);
+    known.extend([("--version".into(), false), ("-V".into(), false)]);
     let mut out = Vec::new();
     let mut in_options = true;
     let mut expect_value = false;
     for (i, a) in args.enumerate() {
-        if i == 0 || !in_options {
-            out.push(a);
-            continue;
-        }
-        let s = a.to_string_lossy().into_owned();
-        if expect_value {
+        if i == 0 || !in_options || expect_value {
             expect_value = false;
             out.push(a);
             continue;
         }
-        if s == "-np" {
+        let s = a.to_string_lossy().into_owned();
+        if s == "--" {
+            in_options = false;
+            out.push(a);
+        } else if s == "-np" {
             out.push("--np".into());
             expect_value = true;
         } else if let Some(v) = s.strip_prefix("-np=") {
             out.push(format!("--np={v}").into());
-        } else if matches!(
-            s.as_str(),
-            "-n" | "--np" | "--timeout" | "--bind-to" | "--example"
-        ) {
+        } else if let Some(v) = s.strip_prefix("-n").filter(|v| !v.is_empty()) {
+            // `-n4`, which clap would take for the start of the program.
+            out.push(format!("--np={}", v.trim_start_matches('=')).into());
+        } else if s.starts_with('-') && s.len() > 1 {
+            // `--name=value` and `-n4` carry their value; `--name` and `-n` may take the next.
+            let name = match s.split_once('=') {
+                Some((n, _)) => n,
+                None if !s.starts_with("--") => &s[..2],
+                None => &s,
+            };
+            let Some(&(_, takes)) = known.iter().find(|(k, _)| k == name) else {
+                let mut valid: Vec<&str> = known
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("--"))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                valid.sort_unstable();
+                return Err(format!(
+                    "unknown option '{name}'; the options are -n/-np N, {}; to run a program \
+                     whose name starts with '-', put '--' before it",
+                    valid.join(", ")
+                ));
+            };
+            expect_value = takes && name == s;
             out.push(a);
-            expect_value = true;
-        } else if s.starts_with('-') {
-            out.push(a);
-            if s == "--" {
-                in_options = false;
-            }
         } else {
             in_options = false;
             out.push(a);
         }
     }
-    out
+    Ok(out)
 }
 
 fn build_example(name: &str, release: bool) -> Result<PathBuf, String> {
@@ -143,7 +170,14 @@ fn build_example(name: &str, release: bool) -> Result<PathBuf, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(normalize_args(std::env::args_os()));
+    let args = match normalize_args(&Cli::command(), std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shmrun: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let (program, args) = match &cli.example {
         Some(name) => {
             let release = cli.release || !cfg!(debug_assertions);

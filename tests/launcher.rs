@@ -113,6 +113,54 @@ fn bad_launcher_arguments_are_refused() {
     }
 }
 
+/// An argument starting with `-` before the program is one of the launcher's options
+/// or an error naming it (as mpirun does), never taken for the program; after `--`,
+/// or after the program, it belongs to the program.
+#[test]
+fn an_unknown_launcher_option_is_an_error_naming_it() {
+    let run = |args: &[&str]| {
+        run_with_watchdog({
+            let mut c = Command::new(shmrun());
+            c.args(args);
+            c
+        })
+    };
+    for args in [
+        &["-n", "2", "--trace", "run.json", "true"][..],
+        &["-n", "2", "-x", "true"],
+        &["--bogus=1", "-n", "2", "true"],
+    ] {
+        let out = run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let opt = args
+            .iter()
+            .find(|a| a.starts_with('-') && !["-n"].contains(a));
+        let opt = opt.unwrap().split('=').next().unwrap();
+        assert!(
+            err.contains(&format!("unknown option '{opt}'")),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("--tag-output") && err.contains("--timeout"),
+            "{err}"
+        );
+        assert!(!err.contains("cannot start"), "{err}");
+    }
+    let out = run(&["-n", "1", "echo", "--trace", "x"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "--trace x\n");
+    let out = run(&["-n", "1", "--", "--not-a-program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    for args in [
+        &["-n2", "true"][..],
+        &["-np=2", "true"],
+        &["--np=2", "--timeout=9", "true"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+}
+
 #[test]
 fn the_failing_ranks_exit_code_becomes_the_jobs() {
     const NAME: &str = "the_failing_ranks_exit_code_becomes_the_jobs";

@@ -492,6 +492,96 @@ fn dropped_and_forgotten_requests_are_harmless() {
     });
 }
 
+/// Dropping or forgetting request handles, finished or not, must not keep a rank from
+/// finalizing: when its `Universe` goes, every queued send is still flushed, so a
+/// receiver that comes late gets the whole message (not a report that the sender left).
+#[test]
+fn forgotten_requests_do_not_keep_a_rank_from_finalizing() {
+    run_ranks(
+        "forgotten_requests_do_not_keep_a_rank_from_finalizing",
+        2,
+        |w| {
+            if w.rank() == 0 {
+                let mut done = w.isend(&7u64, 1, 1).unwrap();
+                while !done.test().unwrap() {}
+                std::mem::forget(done);
+                std::mem::forget(w.isend_slice(&[8u8; 8], 1, 2).unwrap());
+                std::mem::forget(w.irecv::<u64>(1, 99).unwrap());
+                // Larger than the ring: most of it is still queued when this rank leaves.
+                drop(w.isend_vec(vec![5u8; 8 << 20], 1, 3).unwrap());
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                assert_eq!(w.recv::<u64>(0, 1).unwrap(), 7);
+                assert_eq!(w.recv_vec::<u8>(0, 2).unwrap().0, [8u8; 8]);
+                let (v, _) = w.recv_vec::<u8>(0, 3).unwrap();
+                assert!(v.len() == 8 << 20 && v.iter().all(|&b| b == 5));
+            }
+        },
+    );
+}
+
+/// Every message size on both sides of the eager limit and of the first chunk arrives
+/// intact by every send and receive form, also with the eager limit (a documented
+/// knob) far below the chunk size, where a message fits in its first chunk.
+fn sizes_around_the_eager_limit(w: &Communicator) {
+    let sizes = [0, 1, 63, 64, 65, 100, 1000, 16383, 16384, 16385, 100_000];
+    let peer = 1 - w.rank();
+    let data = |n: usize, salt: u8| -> Vec<u8> { (0..n).map(|i| (i as u8) ^ salt).collect() };
+    if w.rank() == 0 {
+        for (i, &n) in sizes.iter().enumerate() {
+            w.send_slice(&data(n, 1), peer, i as i32).unwrap();
+            w.send(&data(n, 2), peer, i as i32).unwrap();
+            w.isend_vec(data(n, 3), peer, i as i32)
+                .unwrap()
+                .wait()
+                .unwrap();
+            w.send_slice(&data(n, 4), peer, i as i32).unwrap();
+        }
+    } else {
+        for (i, &n) in sizes.iter().enumerate() {
+            let t = i as i32;
+            assert_eq!(
+                w.recv_vec::<u8>(peer, t).unwrap().0,
+                data(n, 1),
+                "{n} B slice"
+            );
+            assert_eq!(
+                w.recv::<Vec<u8>>(peer, t).unwrap(),
+                data(n, 2),
+                "{n} B object"
+            );
+            let (v, st) = w
+                .irecv_into(vec![0u8; n + 7], peer, t)
+                .unwrap()
+                .wait()
+                .unwrap();
+            assert_eq!(
+                (&v[..st.len()], st.len()),
+                (&data(n, 3)[..], n),
+                "{n} B irecv"
+            );
+            let mut buf = vec![0u8; n];
+            w.recv_into(&mut buf, ANY_SOURCE, ANY_TAG).unwrap();
+            assert_eq!(buf, data(n, 4), "{n} B recv_into");
+        }
+    }
+}
+
+#[test]
+fn messages_around_an_eager_limit_below_the_chunk_size_arrive_intact() {
+    for eager in ["0", "64"] {
+        common::run_ranks_with_env(
+            "messages_around_an_eager_limit_below_the_chunk_size_arrive_intact",
+            2,
+            &[("SHMPI_EAGER_BYTES", eager)],
+            sizes_around_the_eager_limit,
+        );
+        if common::is_child("messages_around_an_eager_limit_below_the_chunk_size_arrive_intact") {
+            return; // a rank runs one setting: the one its launcher gave it
+        }
+    }
+}
+
 #[test]
 fn self_messages_are_delivered() {
     run_ranks("self_messages_are_delivered", 2, |w| {

@@ -175,3 +175,55 @@ fn storm_of_random_messages_at_8_ranks_oversubscribed_arrives_intact_and_in_orde
         |w| storm(w, 1000, 7),
     );
 }
+
+/// Every `SHMPI_*` knob at the edges of its documented range: small eager limits, the
+/// smallest rings, chunk sizes at their bounds, no spin, no yield, fenced wakes,
+/// streamed collectives. The storm (and a broadcast and an allreduce, for the
+/// collectives' knobs) must work under each, not only under the defaults.
+#[test]
+fn storm_arrives_intact_under_every_knob_at_the_edges_of_its_range() {
+    let name = "storm_arrives_intact_under_every_knob_at_the_edges_of_its_range";
+    let settings: &[&[(&str, &str)]] = &[
+        &[("SHMPI_EAGER_BYTES", "0")],
+        &[("SHMPI_EAGER_BYTES", "64")],
+        &[("SHMPI_EAGER_BYTES", "1000000000")],
+        &[("SHMPI_RING_BYTES", "4096")],
+        &[
+            ("SHMPI_RING_BYTES", "4096"),
+            ("SHMPI_CHUNK_BYTES", "256"),
+            ("SHMPI_CHUNK_MAX_BYTES", "256"),
+            ("SHMPI_EAGER_BYTES", "0"),
+        ],
+        &[
+            ("SHMPI_CHUNK_BYTES", "256"),
+            ("SHMPI_CHUNK_MAX_BYTES", "256"),
+        ],
+        &[
+            ("SHMPI_CHUNK_BYTES", "262144"),
+            ("SHMPI_CHUNK_MAX_BYTES", "1073741824"),
+        ],
+        &[("SHMPI_SPIN_US", "0"), ("SHMPI_YIELD_US", "0")],
+        &[("SHMPI_SPIN_US", "0"), ("SHMPI_MEMBARRIER", "0")],
+        &[("SHMPI_COLL_STREAM", "1"), ("SHMPI_COLL_NT_BYTES", "0")],
+    ];
+    for (i, env) in settings.iter().enumerate() {
+        let n = if i % 2 == 0 { 3 } else { 5 };
+        common::run_ranks_with_env(name, n, env, |w| {
+            storm(w, 300, 1000 + w.size() as u64);
+            let mut big = vec![0u8; 1 << 20];
+            if w.rank() == 0 {
+                big.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+            }
+            w.bcast_into(&mut big, 0).unwrap();
+            assert!(big.iter().enumerate().all(|(i, &b)| b == i as u8));
+            let xs: Vec<f64> = (0..100_000).map(|i| (i * (w.rank() + 1)) as f64).collect();
+            let mut sum = vec![0.0; xs.len()];
+            w.allreduce_into(&xs, &mut sum, shmpi::Op::Sum).unwrap();
+            let k = (w.size() * (w.size() + 1) / 2) as f64;
+            assert!(sum.iter().enumerate().all(|(i, &s)| s == i as f64 * k));
+        });
+        if common::is_child(name) {
+            return; // a rank runs one setting: the one its launcher gave it
+        }
+    }
+}
