@@ -97,6 +97,7 @@ mod segment;
 mod shmcoll;
 #[allow(unsafe_code)]
 mod sys;
+mod value;
 
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
@@ -105,6 +106,7 @@ pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, Exit, Result};
 pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
 pub use request::{Request, wait_all, wait_any};
+pub use value::Value;
 
 #[doc(hidden)]
 pub mod __bench {

@@ -582,6 +582,32 @@ fn messages_around_an_eager_limit_below_the_chunk_size_arrive_intact() {
     }
 }
 
+/// mpi4py's lecture: rank 0 sends `{'a': 7, 'b': 3.14}` with tag 11 and rank 1
+/// receives it without declaring a type; lists, nesting and every scalar kind too.
+#[test]
+fn dynamic_values_travel_like_python_objects() {
+    run_ranks("dynamic_values_travel_like_python_objects", 3, |w| {
+        if w.rank() == 0 {
+            let data = shmpi::value!({"a": 7, "b": 3.14});
+            w.send(&data, 1, 11).unwrap();
+            let mixed = shmpi::value!([null, true, -3, "s", (vec![1u8, 2].as_slice()), {1: [2.5]}]);
+            w.send(&mixed, 2, 12).unwrap();
+        } else {
+            let (v, st) = w.recv_with_status::<shmpi::Value>(0, ANY_TAG).unwrap();
+            if w.rank() == 1 {
+                assert_eq!(st.tag(), 11);
+                assert_eq!(format!("{v:?}"), r#"{"a": 7, "b": 3.14}"#);
+                assert_eq!(v.get("b").and_then(shmpi::Value::as_f64), Some(3.14));
+            } else {
+                assert_eq!(
+                    format!("{v:?}"),
+                    r#"[None, True, -3, "s", b"\x01\x02", {1: [2.5]}]"#
+                );
+            }
+        }
+    });
+}
+
 #[test]
 fn self_messages_are_delivered() {
     run_ranks("self_messages_are_delivered", 2, |w| {
