@@ -2,7 +2,7 @@
 # compare.sh - shmpi vs Open MPI vs MPICH on this machine, in one sitting.
 #
 # Installs Open MPI and MPICH from the Debian packages (only what is missing),
-# builds the project's C OSU-style benchmarks (bench/c/) with both MPIs and
+# builds the project's C OSU-style benchmarks (perf/c/) with both MPIs and
 # shmpi's Rust examples of the same names, runs them all interleaved, and
 # prints markdown tables (medians over repetitions) with shmpi/MPI ratios.
 #
@@ -18,7 +18,7 @@
 #   MAX_SIZE=            if set, -m MAX_SIZE for every benchmark (bytes; 64K, 4M ok);
 #                        default: the programs' own (4 MiB pt2pt, 8 MiB allreduce,
 #                        1 MiB bcast)
-#   ITERS=               if set, -i ITERS for every benchmark (see bench/README.md)
+#   ITERS=               if set, -i ITERS for every benchmark (see perf/README.md)
 #   COLL_BUDGET=1        C collectives: seconds of timed calls per size (-t)
 #   SKIP_MPICH_OVERSUB=0 1 = skip MPICH at 8 ranks (it busy-polls, ~25 ms/call)
 #   MPICH_OVERSUB_BUDGET=0.25  COLL_BUDGET for MPICH at 8 ranks (keeps it short)
@@ -107,10 +107,10 @@ step_build() {
     local b
     mkdir -p "$OUT/openmpi" "$OUT/mpich"
     for b in "${BENCHES[@]}"; do
-        mpicc.openmpi -O2 -Wall -o "$OUT/openmpi/$b" "bench/c/$b.c"
-        mpicc.mpich -O2 -Wall -o "$OUT/mpich/$b" "bench/c/$b.c"
+        mpicc.openmpi -O2 -Wall -o "$OUT/openmpi/$b" "perf/c/$b.c"
+        mpicc.mpich -O2 -Wall -o "$OUT/mpich/$b" "perf/c/$b.c"
     done
-    gcc -O2 -Wall -o "$OUT/limits" bench/c/limits.c
+    gcc -O2 -Wall -o "$OUT/limits" perf/probes/limits.c
     log "build: C benchmarks in $OUT/openmpi/ and $OUT/mpich/, $OUT/limits (c2c probe)"
 
     # shmpi: everything at once; if that fails (e.g. an unrelated example is
@@ -266,7 +266,7 @@ step_run() {
     local stale="" b
     for b in "${BENCHES[@]}"; do
         [ -x "$REL/examples/$b" ] || continue
-        [ -z "$(find src "examples/$b.rs" Cargo.toml -newer "$REL/examples/$b" -print -quit 2>/dev/null)" ] ||
+        [ -z "$(find src "perf/rust/$b.rs" Cargo.toml -newer "$REL/examples/$b" -print -quit 2>/dev/null)" ] ||
             stale+=" $b"
     done
     [ -z "$stale" ] || warn "shmpi sources are newer than the binaries of:$stale (run the build step first)"

@@ -1,6 +1,6 @@
 //! `MPI_Barrier` latency, OSU osu_barrier methodology, shmpi's side of
-//! `bench/c/osu_barrier.c` (same options, iteration rules and output format; see
-//! `bench/README.md`).
+//! `perf/c/osu_barrier.c` (same options, iteration rules and output format; see
+//! `perf/README.md`).
 //!
 //! ```text
 //! cargo build --release --bin shmrun --examples
@@ -29,7 +29,7 @@ fn main() {
     let _ = o.max;
     let (mut iters, mut skip, _, _) = counts(o.iters);
     if rank == 0 {
-        println!("# OSU MPI Barrier Latency Test (shmpi examples/osu_barrier.rs)");
+        println!("# OSU MPI Barrier Latency Test (shmpi perf/rust/osu_barrier.rs)");
         println!("# library: shmpi {}", env!("CARGO_PKG_VERSION"));
         println!("# ranks: {n}, budget: {:.2} s", o.budget);
         println!("# Avg Latency(us)");

@@ -10,7 +10,7 @@
  * (what shmpi's `Producer::zero_ahead` does). Prints the one-way time of 5 runs of
  * 2,000,000 round trips each.
  *
- *   gcc -O2 -pthread -o /tmp/ring_model bench/c/ring_model.c
+ *   gcc -O2 -pthread -o /tmp/ring_model perf/probes/ring_model.c
  *   /tmp/ring_model [RECORD_BYTES [ZERO_AHEAD [PAUSES]]]   default 32 1 1
  *       PAUSES: `pause` instructions per poll; -1 polls with `lfence` instead
  *   /tmp/ring_model pause          ns per `pause` instruction on this CPU

@@ -21,7 +21,7 @@
  * result (a 1 Mi-double allreduce has 32 MiB of such buffers, the size of the L3).
  *
  * Usage: stream_ceiling [runs (default 7)]
- * Build: gcc -O2 -o stream_ceiling bench/c/stream_ceiling.c
+ * Build: gcc -O2 -o stream_ceiling perf/probes/stream_ceiling.c
  */
 #define _GNU_SOURCE
 #include <sched.h>

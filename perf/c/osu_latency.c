@@ -8,7 +8,7 @@
  * Before timing each size, one round trip with patterned data is verified.
  *
  * Usage: mpirun -np 2 osu_latency [-m MAXBYTES] [-i ITERS]
- * Output (contract shared with shmpi's examples/osu_latency.rs):
+ * Output (contract shared with shmpi's perf/rust/osu_latency.rs):
  *   "# ..." comment lines, then "# Size          Latency (us)",
  *   then printf("%-10zu%18.2f\n", size, latency_us) per size.
  */
@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     unsigned char *rbuf = alloc_buffer(o.max_size, 'b');
 
     if (rank == 0) {
-        printf("# OSU MPI Latency Test (shmpi bench/c/osu_latency.c)\n");
+        printf("# OSU MPI Latency Test (shmpi perf/c/osu_latency.c)\n");
         print_library();
         printf("# Size          Latency (us)\n");
         fflush(stdout);

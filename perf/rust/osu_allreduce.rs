@@ -1,6 +1,6 @@
 //! `MPI_Allreduce` latency, OSU osu_allreduce methodology, shmpi's side of
-//! `bench/c/osu_allreduce.c` (same options, iteration rules and output format; see
-//! `bench/README.md`).
+//! `perf/c/osu_allreduce.c` (same options, iteration rules and output format; see
+//! `perf/README.md`).
 //!
 //! ```text
 //! cargo build --release --bin shmrun --examples
@@ -37,7 +37,7 @@ fn main() {
         .collect();
     let mut rbuf = vec![0f64; max_count];
     if rank == 0 {
-        println!("# OSU MPI Allreduce Latency Test (shmpi examples/osu_allreduce.rs)");
+        println!("# OSU MPI Allreduce Latency Test (shmpi perf/rust/osu_allreduce.rs)");
         println!("# library: shmpi {}", env!("CARGO_PKG_VERSION"));
         println!(
             "# ranks: {n}, datatype: f64, op: Sum, budget: {:.2} s per size",

@@ -1,11 +1,11 @@
-//! osu_bibw: bidirectional bandwidth, OSU methodology (see `bench/README.md`).
+//! osu_bibw: bidirectional bandwidth, OSU methodology (see `perf/README.md`).
 //!
 //! Exactly 2 ranks. For each size 1, 2, 4, ... MAXBYTES (default 4 MiB) both ranks
 //! post a window of 64 non-blocking receives, then 64 non-blocking sends to each
 //! other, then wait for all 128. Defaults: 100 iterations + 10 warm-up up to 8 KiB,
 //! 20 + 2 above. Bandwidth = 2 * size * 64 * iters / time (both directions), MB/s
 //! (1 MB = 1e6 bytes), timed on rank 0. After each size both ranks verify every
-//! received buffer. Same output as `bench/c/osu_bibw.c`.
+//! received buffer. Same output as `perf/c/osu_bibw.c`.
 //!
 //! Buffers: as in `osu_bw.rs`, shmpi's non-blocking calls own their buffers, so each
 //! rank keeps pools of 64 send and 64 receive `Vec`s per size, allocated and filled
@@ -54,7 +54,7 @@ fn main() -> Result<()> {
             "isend_vec/irecv_into, 64 owned buffers each way"
         };
         print_title(&format!(
-            "# OSU MPI Bi-Directional Bandwidth Test (shmpi examples/osu_bibw.rs), window {WINDOW}, \
+            "# OSU MPI Bi-Directional Bandwidth Test (shmpi perf/rust/osu_bibw.rs), window {WINDOW}, \
              {how}"
         ));
         println!("# Size      Bandwidth (MB/s)");

@@ -88,7 +88,7 @@ fn main() -> Result<()> {
     let rank = world.rank();
     if rank == 0 {
         print_title(
-            "# OSU-style Object Latency Test (shmpi examples/osu_latency_obj.rs): \
+            "# OSU-style Object Latency Test (shmpi perf/rust/osu_latency_obj.rs): \
              rkyv objects with send/recv (mpi4py lowercase send/recv counterpart)",
         );
     }

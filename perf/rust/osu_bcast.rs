@@ -1,6 +1,6 @@
 //! `MPI_Bcast` latency, OSU osu_bcast methodology, shmpi's side of
-//! `bench/c/osu_bcast.c` (same options, iteration rules and output format; see
-//! `bench/README.md`).
+//! `perf/c/osu_bcast.c` (same options, iteration rules and output format; see
+//! `perf/README.md`).
 //!
 //! ```text
 //! cargo build --release --bin shmrun --examples
@@ -39,7 +39,7 @@ fn main() {
     let max = o.max.max(1);
     let mut buf = vec![0u8; max];
     if rank == 0 {
-        println!("# OSU MPI Broadcast Latency Test (shmpi examples/osu_bcast.rs)");
+        println!("# OSU MPI Broadcast Latency Test (shmpi perf/rust/osu_bcast.rs)");
         println!("# library: shmpi {}", env!("CARGO_PKG_VERSION"));
         println!(
             "# ranks: {n}, datatype: u8, root: 0, budget: {:.2} s per size",

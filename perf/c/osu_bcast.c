@@ -12,7 +12,7 @@
  * The first (probe) call of every size is checked byte by byte on every rank.
  *
  * Usage: mpirun -np N osu_bcast [-m MAXBYTES] [-i ITERS] [-t SECONDS]
- * Output (contract shared with shmpi's examples/osu_bcast.rs):
+ * Output (contract shared with shmpi's perf/rust/osu_bcast.rs):
  *   "# ..." comment lines, then "# Size       Avg Latency(us)",
  *   then printf("%-10zu%18.2f\n", size_bytes, avg_us) per size.
  */
@@ -33,7 +33,7 @@ static void op_bcast_barrier(void)
 }
 
 /* The byte the root sends at offset i of a size-byte broadcast (the same as
- * examples/osu_bcast.rs). */
+ * perf/rust/osu_bcast.rs). */
 static unsigned char pattern(size_t i, size_t size)
 {
     return (unsigned char)((i * 7 + size) & 0xff);
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     buf = alloc_buffer(o.max_size, 0);
 
     if (rank == 0) {
-        printf("# OSU MPI Broadcast Latency Test (shmpi bench/c/osu_bcast.c)\n");
+        printf("# OSU MPI Broadcast Latency Test (shmpi perf/c/osu_bcast.c)\n");
         print_library();
         printf("# ranks: %d, datatype: MPI_CHAR, root: 0, budget: %.2f s per size\n", nranks,
                o.budget_s);

@@ -11,7 +11,7 @@
  * The first (probe) call of every size is checked element by element.
  *
  * Usage: mpirun -np N osu_allreduce [-m MAXBYTES] [-i ITERS] [-t SECONDS]
- * Output (contract shared with shmpi's examples/osu_allreduce.rs):
+ * Output (contract shared with shmpi's perf/rust/osu_allreduce.rs):
  *   "# ..." comment lines, then "# Size       Avg Latency(us)",
  *   then printf("%-10zu%18.2f\n", size_bytes, avg_us) per size.
  */
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < max_count; i++) sbuf[i] = rank + 1 + (double)(i % 7);
 
     if (rank == 0) {
-        printf("# OSU MPI Allreduce Latency Test (shmpi bench/c/osu_allreduce.c)\n");
+        printf("# OSU MPI Allreduce Latency Test (shmpi perf/c/osu_allreduce.c)\n");
         print_library();
         printf("# ranks: %d, datatype: MPI_DOUBLE, op: MPI_SUM, budget: %.2f s per size\n",
                nranks, o.budget_s);

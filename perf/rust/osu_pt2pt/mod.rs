@@ -1,6 +1,6 @@
 //! Shared code of the point-to-point OSU-style examples (`osu_latency`, `osu_bw`,
 //! `osu_bibw`, `osu_latency_obj`, `osu_latency_oversub`, `osu_msgrate`): the options
-//! and iteration rules of `bench/README.md` (the same as `bench/c/osu_common.h`), the
+//! and iteration rules of `perf/README.md` (the same as `perf/c/osu_common.h`), the
 //! data pattern, the output format, and a two-rank synchronisation.
 //!
 //! Included by each example with `#[path = "osu_pt2pt/mod.rs"] mod osu_pt2pt;`; this

@@ -42,7 +42,7 @@ fn main() -> Result<()> {
     }
     if rank == 0 {
         print_title(&format!(
-            "# OSU MPI Latency Test (shmpi examples/osu_latency_oversub.rs): ranks 0-1 \
+            "# OSU MPI Latency Test (shmpi perf/rust/osu_latency_oversub.rs): ranks 0-1 \
              ping-pong, {} other rank(s) blocked in recv(ANY_SOURCE), {n} ranks on {} CPUs",
             n - 2,
             std::thread::available_parallelism().map_or(0, |c| c.get())

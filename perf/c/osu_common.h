@@ -1,10 +1,10 @@
 /*
- * osu_common.h - shared helpers for the C reference benchmarks in bench/c/.
+ * osu_common.h - shared helpers for the C reference benchmarks in perf/c/.
  *
  * The six programs (osu_latency, osu_bw, osu_bibw, osu_allreduce,
  * osu_barrier, osu_bcast) follow the OSU micro-benchmark methodology and print the exact
  * output format that shmpi's Rust examples of the same names print, so that
- * scripts/compare.sh can put them side by side.  See bench/README.md for the
+ * scripts/compare.sh can put them side by side.  See perf/README.md for the
  * format contract.
  *
  * Command-line options understood by every program (all optional):

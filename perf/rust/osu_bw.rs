@@ -1,11 +1,11 @@
-//! osu_bw: unidirectional bandwidth, OSU methodology (see `bench/README.md`).
+//! osu_bw: unidirectional bandwidth, OSU methodology (see `perf/README.md`).
 //!
 //! Exactly 2 ranks. For each size 1, 2, 4, ... MAXBYTES (default 4 MiB): rank 0 starts
 //! a window of 64 non-blocking sends and waits for them all, then waits for a 4-byte
 //! ack; rank 1 posts 64 non-blocking receives, waits for them all, then sends the ack.
 //! Defaults: 100 iterations + 10 warm-up up to 8 KiB, 20 + 2 above. Bandwidth =
 //! size * 64 * iters / time in MB/s (1 MB = 1e6 bytes). After each size rank 1
-//! verifies every received buffer. Same output as `bench/c/osu_bw.c`.
+//! verifies every received buffer. Same output as `perf/c/osu_bw.c`.
 //!
 //! # Buffers: what differs from the C program, and why
 //!
@@ -67,7 +67,7 @@ fn main() -> Result<()> {
     let blocking = !o.has('n');
     if world.rank() == 0 {
         print_title(&format!(
-            "# OSU MPI Bandwidth Test (shmpi examples/osu_bw.rs), window {WINDOW}, {}",
+            "# OSU MPI Bandwidth Test (shmpi perf/rust/osu_bw.rs), window {WINDOW}, {}",
             if blocking {
                 "blocking send_slice/recv_into, one buffer"
             } else {

@@ -1,6 +1,6 @@
 //! Shared code of the collective OSU-style examples (`osu_allreduce`, `osu_barrier`,
 //! `osu_bcast`): the options, the time budget and the two timing loops of
-//! `bench/README.md`, the same as `bench/c/osu_common.h`.
+//! `perf/README.md`, the same as `perf/c/osu_common.h`.
 //!
 //! Included by each example with `#[path = "osu_coll/mod.rs"] mod osu_coll;`; this
 //! directory has no `main.rs`, so cargo does not build it as an example of its own.
@@ -96,7 +96,7 @@ pub fn start(name: &str, defaults: Opts) -> (Universe, Communicator, Opts) {
 
 /// The iteration counts `(small, skip, large, skip_large)` from the defaults of a
 /// collective benchmark (1000 + 200 warm-up up to 8 KiB, 100 + 10 above), scaled by
-/// `-i` as `bench/c/osu_common.h`'s `scale_iters` does.
+/// `-i` as `perf/c/osu_common.h`'s `scale_iters` does.
 pub fn counts(user: Option<u64>) -> (u64, u64, u64, u64) {
     match user {
         None => (1000, 200, 100, 10),

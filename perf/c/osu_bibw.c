@@ -10,7 +10,7 @@
  * After each size both ranks verify the received data.
  *
  * Usage: mpirun -np 2 osu_bibw [-m MAXBYTES] [-i ITERS]
- * Output (contract shared with shmpi's examples/osu_bibw.rs):
+ * Output (contract shared with shmpi's perf/rust/osu_bibw.rs):
  *   "# ..." comment lines, then "# Size      Bandwidth (MB/s)",
  *   then printf("%-10zu%18.2f\n", size, mb_per_s) per size.
  */
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     MPI_Status stat[2 * WINDOW];
 
     if (rank == 0) {
-        printf("# OSU MPI Bi-Directional Bandwidth Test (shmpi bench/c/osu_bibw.c), window %d\n",
+        printf("# OSU MPI Bi-Directional Bandwidth Test (shmpi perf/c/osu_bibw.c), window %d\n",
                WINDOW);
         print_library();
         printf("# Size      Bandwidth (MB/s)\n");

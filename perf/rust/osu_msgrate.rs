@@ -62,7 +62,7 @@ fn main() -> Result<()> {
     let rank = world.rank();
     if rank == 0 {
         print_title(&format!(
-            "# shmpi message cost (examples/osu_msgrate.rs): bursts of {n} messages, each side \
+            "# shmpi message cost (perf/rust/osu_msgrate.rs): bursts of {n} messages, each side \
              timed alone; value = send + recv us per message"
         ));
         println!("# Size          Latency (us)");

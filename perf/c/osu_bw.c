@@ -10,7 +10,7 @@
  * After each size rank 1 verifies the received data.
  *
  * Usage: mpirun -np 2 osu_bw [-m MAXBYTES] [-i ITERS]
- * Output (contract shared with shmpi's examples/osu_bw.rs):
+ * Output (contract shared with shmpi's perf/rust/osu_bw.rs):
  *   "# ..." comment lines, then "# Size      Bandwidth (MB/s)",
  *   then printf("%-10zu%18.2f\n", size, mb_per_s) per size.
  */
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     MPI_Status stat[WINDOW];
 
     if (rank == 0) {
-        printf("# OSU MPI Bandwidth Test (shmpi bench/c/osu_bw.c), window %d\n", WINDOW);
+        printf("# OSU MPI Bandwidth Test (shmpi perf/c/osu_bw.c), window %d\n", WINDOW);
         print_library();
         printf("# Size      Bandwidth (MB/s)\n");
         fflush(stdout);

@@ -7,7 +7,7 @@
  * rank's average time per barrier (us).  -m is accepted and ignored.
  *
  * Usage: mpirun -np N osu_barrier [-i ITERS] [-t SECONDS]
- * Output (contract shared with shmpi's examples/osu_barrier.rs):
+ * Output (contract shared with shmpi's perf/rust/osu_barrier.rs):
  *   "# ..." comment lines, then "# Avg Latency(us)",
  *   then one line printf("%.2f\n", avg_us).
  */
@@ -31,7 +31,7 @@ int main(int argc, char **argv)
     long iters = it.small, skip = it.skip;
 
     if (rank == 0) {
-        printf("# OSU MPI Barrier Latency Test (shmpi bench/c/osu_barrier.c)\n");
+        printf("# OSU MPI Barrier Latency Test (shmpi perf/c/osu_barrier.c)\n");
         print_library();
         printf("# ranks: %d, budget: %.2f s\n", nranks, o.budget_s);
         printf("# Avg Latency(us)\n");
