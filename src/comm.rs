@@ -33,6 +33,9 @@ pub type Tag = i32;
 pub const ANY_SOURCE: Rank = -1;
 /// Receive with any tag (`MPI_ANY_TAG`).
 pub const ANY_TAG: Tag = -1;
+/// The null peer (`MPI_PROC_NULL`): a rank with no process behind it, as a
+/// [`CartComm::shift`](crate::CartComm::shift) off the edge of a non-periodic grid gives.
+pub const PROC_NULL: Rank = -2;
 /// The largest valid tag (`MPI_TAG_UB`).
 pub const TAG_UB: Tag = i32::MAX;
 

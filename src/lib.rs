@@ -97,15 +97,17 @@ mod segment;
 mod shmcoll;
 #[allow(unsafe_code)]
 mod sys;
+mod topology;
 mod value;
 
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
 pub use collective::op::{DoubleInt, FloatInt, IntInt, LongInt, Op, ReduceOp, Reducible};
-pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, Rank, Status, TAG_UB, Tag};
+pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, Exit, Result};
 pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
 pub use request::{Request, wait_all, wait_any};
+pub use topology::{CartComm, dims_create};
 pub use value::Value;
 
 #[doc(hidden)]

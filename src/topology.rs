@@ -1,0 +1,400 @@
+//! Cartesian topologies (MPI 4.1 section 8.5): [`dims_create`], and
+//! [`Communicator::cart_create`] returning a [`CartComm`] that knows each rank's
+//! coordinates on a grid, its neighbours ([`CartComm::shift`]) and its sub-grids
+//! ([`CartComm::sub`]).
+//!
+//! Ranks are laid out in row-major order (the last dimension varies fastest), as MPI
+//! requires. shmpi does not reorder ranks (`reorder` is accepted and ignored, which
+//! MPI allows): on one machine every rank is as close to every other. A `CartComm` is
+//! a communicator made by `split` from its parent, so every point-to-point call and
+//! collective works on it through `Deref`.
+
+use std::ops::Deref;
+
+use crate::collective::comms::UNDEFINED;
+use crate::comm::{Communicator, PROC_NULL, Rank};
+use crate::error::{Error, Result};
+
+/// Fills the zero entries of `dims` so that the product of all entries is `nnodes`,
+/// with the filled-in dimensions as close to each other as possible and in
+/// non-increasing order (`MPI_Dims_create`, mpi4py `MPI.Compute_dims`). Non-zero
+/// entries are kept.
+///
+/// # Errors
+///
+/// [`Error::Usage`] if an entry is negative, or if the product of the non-zero
+/// entries does not divide `nnodes` (no grid of that shape has `nnodes` points).
+///
+/// # Examples
+///
+/// ```
+/// let mut dims = [0, 0];
+/// shmpi::dims_create(12, &mut dims)?;
+/// assert_eq!(dims, [4, 3]);
+/// let mut dims = [0, 3, 0];
+/// shmpi::dims_create(24, &mut dims)?;
+/// assert_eq!(dims, [4, 3, 2]);
+/// # Ok::<(), shmpi::Error>(())
+/// ```
+pub fn dims_create(nnodes: i32, dims: &mut [i32]) -> Result<()> {
+    if nnodes < 1 {
+        return Err(Error::Usage(format!(
+            "dims_create: the number of nodes must be positive, not {nnodes}"
+        )));
+    }
+    if let Some(d) = dims.iter().find(|&&d| d < 0) {
+        return Err(Error::Usage(format!(
+            "dims_create: dimensions must be non-negative (0: choose), not {d} in {dims:?}"
+        )));
+    }
+    let fixed: i64 = dims.iter().filter(|&&d| d > 0).map(|&d| d as i64).product();
+    let free: Vec<usize> = (0..dims.len()).filter(|&i| dims[i] == 0).collect();
+    if nnodes as i64 % fixed != 0 || (free.is_empty() && fixed != nnodes as i64) {
+        return Err(Error::Usage(format!(
+            "dims_create: no grid of shape {dims:?} has {nnodes} points (the given \
+             dimensions multiply to {fixed}, which must divide {nnodes}{})",
+            if free.is_empty() { " exactly" } else { "" }
+        )));
+    }
+    // Largest prime factors first, each into the currently smallest free dimension.
+    let mut rest = nnodes as i64 / fixed;
+    let mut primes = Vec::new();
+    let mut p = 2;
+    while p * p <= rest {
+        while rest % p == 0 {
+            primes.push(p);
+            rest /= p;
+        }
+        p += 1;
+    }
+    if rest > 1 {
+        primes.push(rest);
+    }
+    let mut sizes = vec![1i64; free.len()];
+    for &p in primes.iter().rev() {
+        if let Some(s) = sizes.iter_mut().min() {
+            *s *= p;
+        }
+    }
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    for (&i, &s) in free.iter().zip(&sizes) {
+        dims[i] = s as i32;
+    }
+    Ok(())
+}
+
+/// The shape of a Cartesian grid: its dimensions and which of them wrap around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Grid {
+    dims: Vec<i32>,
+    periods: Vec<bool>,
+}
+
+impl Grid {
+    fn size(&self) -> i64 {
+        self.dims.iter().map(|&d| d as i64).product()
+    }
+
+    /// Row-major coordinates of `rank`.
+    fn coords(&self, mut rank: i32) -> Vec<i32> {
+        let mut c = vec![0; self.dims.len()];
+        for (k, &d) in self.dims.iter().enumerate().rev() {
+            c[k] = rank % d;
+            rank /= d;
+        }
+        c
+    }
+
+    /// The rank at `coords`, wrapping periodic dimensions; `None` off a non-periodic
+    /// edge.
+    fn rank(&self, coords: &[i32]) -> Option<i32> {
+        let mut r: i64 = 0;
+        for ((&c, &d), &p) in coords.iter().zip(&self.dims).zip(&self.periods) {
+            let c = if p {
+                (c as i64).rem_euclid(d as i64)
+            } else if (0..d).contains(&c) {
+                c as i64
+            } else {
+                return None;
+            };
+            r = r * d as i64 + c;
+        }
+        Some(r as i32)
+    }
+}
+
+/// A communicator with a Cartesian topology (`MPI_Cart_create`'s result, mpi4py
+/// `Cartcomm`). It dereferences to its [`Communicator`], so messages and collectives
+/// are sent on it as on any other.
+#[derive(Debug, Clone)]
+pub struct CartComm {
+    comm: Communicator,
+    grid: Grid,
+}
+
+impl Deref for CartComm {
+    type Target = Communicator;
+
+    fn deref(&self) -> &Communicator {
+        &self.comm
+    }
+}
+
+impl Communicator {
+    /// Makes a communicator of the first `dims.iter().product()` ranks, arranged on a
+    /// grid of shape `dims` whose dimension `k` wraps around if `periods[k]`
+    /// (`MPI_Cart_create`, mpi4py `comm.Create_cart(dims, periods, reorder)`). Ranks
+    /// beyond the grid get `None` (`MPI_COMM_NULL`). Ranks keep their order (`reorder`
+    /// is accepted for compatibility; shmpi never needs to reorder). Collective: every
+    /// rank calls it with the same arguments.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if `dims` and `periods` differ in length, a dimension is not
+    /// positive, or the grid has more points than the communicator has ranks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut dims = [0, 0];
+    /// shmpi::dims_create(world.size(), &mut dims)?;
+    /// let grid = world.cart_create(&dims, &[true, false], false)?.expect("every rank is on the grid");
+    /// let (up, down) = grid.shift(0, 1)?;          // neighbours along the first dimension
+    /// assert_eq!(grid.coords(), vec![0, 0]);        // a singleton's grid is 1 x 1
+    /// assert_eq!((up, down), (0, 0));               // periodic: its own neighbour
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn cart_create(
+        &self,
+        dims: &[i32],
+        periods: &[bool],
+        reorder: bool,
+    ) -> Result<Option<CartComm>> {
+        let _ = reorder;
+        if dims.len() != periods.len() {
+            return Err(Error::Usage(format!(
+                "cart_create: {} dimensions but {} periods; give one period per dimension",
+                dims.len(),
+                periods.len()
+            )));
+        }
+        if let Some(d) = dims.iter().find(|&&d| d < 1) {
+            return Err(Error::Usage(format!(
+                "cart_create: every dimension must be positive, not {d} in {dims:?}"
+            )));
+        }
+        let grid = Grid {
+            dims: dims.to_vec(),
+            periods: periods.to_vec(),
+        };
+        let size = self.size();
+        if grid.size() > size as i64 {
+            return Err(Error::Usage(format!(
+                "cart_create: a grid of shape {dims:?} has {} points but this communicator has \
+                 only {size} ranks (shmpi::dims_create chooses a shape that fits)",
+                grid.size()
+            )));
+        }
+        let on_grid = (self.rank() as i64) < grid.size();
+        let comm = self.split(if on_grid { 0 } else { UNDEFINED }, self.rank())?;
+        Ok(comm.map(|comm| CartComm { comm, grid }))
+    }
+}
+
+impl CartComm {
+    /// The grid's dimensions (`MPI_Cartdim_get`/`MPI_Cart_get`, mpi4py `dims`).
+    pub fn dims(&self) -> &[i32] {
+        &self.grid.dims
+    }
+
+    /// Which dimensions wrap around (mpi4py `periods`).
+    pub fn periods(&self) -> &[bool] {
+        &self.grid.periods
+    }
+
+    /// The number of dimensions (`MPI_Cartdim_get`, mpi4py `ndim`).
+    pub fn ndims(&self) -> usize {
+        self.grid.dims.len()
+    }
+
+    /// The underlying communicator.
+    pub fn communicator(&self) -> &Communicator {
+        &self.comm
+    }
+
+    /// This rank's coordinates (mpi4py `coords`).
+    pub fn coords(&self) -> Vec<i32> {
+        self.grid.coords(self.comm.rank())
+    }
+
+    /// The coordinates of `rank` (`MPI_Cart_coords`, mpi4py `Get_coords(rank)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRank`] if `rank` is not a rank of this communicator.
+    pub fn coords_of(&self, rank: Rank) -> Result<Vec<i32>> {
+        let size = self.comm.size();
+        if !(0..size).contains(&rank) {
+            return Err(Error::InvalidRank {
+                rank,
+                size: size as usize,
+                any_allowed: false,
+            });
+        }
+        Ok(self.grid.coords(rank))
+    }
+
+    /// The rank at `coords` (`MPI_Cart_rank`, mpi4py `Get_cart_rank`). Coordinates in
+    /// a periodic dimension wrap around.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if `coords` has the wrong length or lies outside a
+    /// non-periodic dimension.
+    pub fn cart_rank(&self, coords: &[i32]) -> Result<Rank> {
+        if coords.len() != self.ndims() {
+            return Err(Error::Usage(format!(
+                "cart_rank: {} coordinates for a grid of {} dimensions",
+                coords.len(),
+                self.ndims()
+            )));
+        }
+        self.grid.rank(coords).ok_or_else(|| {
+            Error::Usage(format!(
+                "cart_rank: coordinates {coords:?} lie outside the grid {:?} (periods {:?})",
+                self.grid.dims, self.grid.periods
+            ))
+        })
+    }
+
+    /// The ranks `disp` steps behind and ahead of this one along `direction`
+    /// (`MPI_Cart_shift`, mpi4py `Shift(direction, disp)`): `(source, dest)`, ready for
+    /// `sendrecv` (send to `dest`, receive from `source`). Off the edge of a
+    /// non-periodic dimension a neighbour is [`PROC_NULL`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if `direction` is not a dimension of the grid.
+    pub fn shift(&self, direction: usize, disp: i32) -> Result<(Rank, Rank)> {
+        if direction >= self.ndims() {
+            return Err(Error::Usage(format!(
+                "shift: direction {direction} is not a dimension of this {}-dimensional grid \
+                 (valid: 0..{})",
+                self.ndims(),
+                self.ndims()
+            )));
+        }
+        let me = self.coords();
+        let at = |step: i32| {
+            let mut c = me.clone();
+            c[direction] = c[direction].saturating_add(step);
+            self.grid.rank(&c).unwrap_or(PROC_NULL)
+        };
+        Ok((at(disp.saturating_neg()), at(disp)))
+    }
+
+    /// Splits the grid into sub-grids that keep the dimensions `k` with
+    /// `remain[k] == true` (`MPI_Cart_sub`, mpi4py `Sub(remain_dims)`): the ranks that
+    /// share their coordinates in the dropped dimensions form one sub-grid, in
+    /// row-major order of the kept ones. Collective.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if `remain` does not have one entry per dimension.
+    pub fn sub(&self, remain: &[bool]) -> Result<CartComm> {
+        if remain.len() != self.ndims() {
+            return Err(Error::Usage(format!(
+                "cart_sub: {} entries for a grid of {} dimensions",
+                remain.len(),
+                self.ndims()
+            )));
+        }
+        let me = self.coords();
+        let mut color: i64 = 0;
+        let mut key: i64 = 0;
+        let mut grid = Grid {
+            dims: vec![],
+            periods: vec![],
+        };
+        for k in 0..self.ndims() {
+            let (d, c) = (self.grid.dims[k] as i64, me[k] as i64);
+            if remain[k] {
+                key = key * d + c;
+                grid.dims.push(self.grid.dims[k]);
+                grid.periods.push(self.grid.periods[k]);
+            } else {
+                color = color * d + c;
+            }
+        }
+        let comm = self
+            .comm
+            .split(color as i32, key as i32)?
+            .expect("every rank passes a color");
+        Ok(CartComm { comm, grid })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dims(n: i32, mut d: Vec<i32>) -> Vec<i32> {
+        dims_create(n, &mut d).unwrap();
+        d
+    }
+
+    /// Shapes as MPICH and Open MPI give them: balanced, non-increasing, fixed
+    /// entries kept.
+    #[test]
+    fn dims_create_balances_and_keeps_given_dimensions() {
+        assert_eq!(dims(1, vec![0, 0]), [1, 1]);
+        assert_eq!(dims(6, vec![0, 0]), [3, 2]);
+        assert_eq!(dims(7, vec![0, 0]), [7, 1]);
+        assert_eq!(dims(16, vec![0, 0]), [4, 4]);
+        assert_eq!(dims(24, vec![0, 0, 0]), [4, 3, 2]);
+        assert_eq!(dims(12, vec![0, 2]), [6, 2]);
+        assert_eq!(dims(12, vec![3, 0, 0]), [3, 2, 2]);
+        assert_eq!(dims(8, vec![2, 4]), [2, 4]);
+        assert_eq!(dims(256, vec![0, 0, 0, 0]), [4, 4, 4, 4]);
+        for (n, d) in [
+            (10, vec![3, 0]),
+            (8, vec![2, 2]),
+            (4, vec![-1, 0]),
+            (0, vec![0]),
+        ] {
+            let mut d = d;
+            assert!(
+                matches!(dims_create(n, &mut d), Err(Error::Usage(_))),
+                "{n} {d:?}"
+            );
+        }
+        for n in 1..200 {
+            for k in 1..4 {
+                let d = dims(n, vec![0; k]);
+                assert_eq!(d.iter().product::<i32>(), n);
+                assert!(d.windows(2).all(|w| w[0] >= w[1]), "{n}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn coordinates_are_row_major_and_wrap_only_where_periodic() {
+        let g = Grid {
+            dims: vec![2, 3],
+            periods: vec![false, true],
+        };
+        let all: Vec<Vec<i32>> = (0..6).map(|r| g.coords(r)).collect();
+        assert_eq!(
+            all,
+            [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]].map(|c| c.to_vec())
+        );
+        for r in 0..6 {
+            assert_eq!(g.rank(&g.coords(r)), Some(r));
+        }
+        assert_eq!(g.rank(&[0, 3]), Some(0));
+        assert_eq!(g.rank(&[1, -1]), Some(5));
+        assert_eq!(g.rank(&[2, 0]), None);
+        assert_eq!(g.rank(&[-1, 0]), None);
+    }
+}
