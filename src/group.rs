@@ -1,0 +1,314 @@
+//! Process groups (MPI 4.1 section 7.3): [`Group`], an ordered set of processes,
+//! with the set operations of MPI, and [`Communicator::create`], which makes a
+//! communicator of a group's members.
+//!
+//! A group is a local object: making, combining and comparing groups never
+//! communicates. Its members are held as world ranks, so groups of different
+//! communicators combine and translate into each other.
+
+use crate::collective::comms::UNDEFINED;
+use crate::comm::{Communicator, PROC_NULL, Rank};
+use crate::error::{Error, Result};
+
+/// An ordered set of processes (`MPI_Group`, mpi4py `MPI.Group`), from
+/// [`Communicator::group`] and the set operations below. The rank of a member in a
+/// group is its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// World rank of each member, in group order.
+    members: Vec<usize>,
+    /// This process's world rank.
+    me: usize,
+}
+
+/// How two groups relate ([`Group::compare`], `MPI_Group_compare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// The same members in the same order (`MPI_IDENT`).
+    Identical,
+    /// The same members in a different order (`MPI_SIMILAR`).
+    Similar,
+    /// Different members (`MPI_UNEQUAL`).
+    Unequal,
+}
+
+impl Group {
+    /// The number of members (`MPI_Group_size`).
+    pub fn size(&self) -> Rank {
+        self.members.len() as Rank
+    }
+
+    /// This process's rank in the group, or [`UNDEFINED`] if it is not a member
+    /// (`MPI_Group_rank`).
+    pub fn rank(&self) -> Rank {
+        self.position(self.me).unwrap_or(UNDEFINED)
+    }
+
+    fn position(&self, world: usize) -> Option<Rank> {
+        self.members
+            .iter()
+            .position(|&m| m == world)
+            .map(|i| i as Rank)
+    }
+
+    fn check_ranks(&self, ranks: &[Rank], call: &str) -> Result<()> {
+        let size = self.members.len();
+        for (i, &r) in ranks.iter().enumerate() {
+            if r < 0 || r as usize >= size {
+                return Err(Error::InvalidRank {
+                    rank: r,
+                    size,
+                    any_allowed: false,
+                });
+            }
+            if ranks[..i].contains(&r) {
+                return Err(Error::Usage(format!(
+                    "{call}: rank {r} appears twice in {ranks:?}; each rank may be named once"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The group of the members at `ranks`, in that order (`MPI_Group_incl`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRank`] for a rank outside the group, [`Error::Usage`] for a rank
+    /// named twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let g = world.group().incl(&[0])?;
+    /// assert_eq!((g.size(), g.rank()), (1, 0));
+    /// assert!(world.group().incl(&[1]).is_err());   // a world of 1 has no rank 1
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn incl(&self, ranks: &[Rank]) -> Result<Group> {
+        self.check_ranks(ranks, "incl")?;
+        Ok(self.with(ranks.iter().map(|&r| self.members[r as usize]).collect()))
+    }
+
+    /// The group without the members at `ranks`, the others in their order
+    /// (`MPI_Group_excl`).
+    ///
+    /// # Errors
+    ///
+    /// As [`incl`](Group::incl).
+    pub fn excl(&self, ranks: &[Rank]) -> Result<Group> {
+        self.check_ranks(ranks, "excl")?;
+        let keep = (0..self.size()).filter(|r| !ranks.contains(r));
+        Ok(self.with(keep.map(|r| self.members[r as usize]).collect()))
+    }
+
+    /// The group of the ranks `first, first + stride, ...` up to `last` inclusive, for
+    /// each `(first, last, stride)` in turn (`MPI_Group_range_incl`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] for a zero stride; otherwise as [`incl`](Group::incl).
+    pub fn range_incl(&self, ranges: &[(Rank, Rank, Rank)]) -> Result<Group> {
+        let mut ranks = Vec::new();
+        for &(first, last, stride) in ranges {
+            if stride == 0 {
+                return Err(Error::Usage(format!(
+                    "range_incl: the stride of ({first}, {last}, {stride}) is zero"
+                )));
+            }
+            let mut r = first;
+            while (stride > 0 && r <= last) || (stride < 0 && r >= last) {
+                ranks.push(r);
+                if ranks.len() > self.members.len() {
+                    break; // names some rank twice: check_ranks says which
+                }
+                r = r.saturating_add(stride);
+            }
+        }
+        self.incl(&ranks)
+    }
+
+    /// The members of `self`, then those of `other` not in `self`
+    /// (`MPI_Group_union`).
+    pub fn union(&self, other: &Group) -> Group {
+        let mut m = self.members.clone();
+        m.extend(other.members.iter().filter(|w| !self.members.contains(w)));
+        self.with(m)
+    }
+
+    /// The members of `self` that are also in `other`, in `self`'s order
+    /// (`MPI_Group_intersection`).
+    pub fn intersection(&self, other: &Group) -> Group {
+        self.with(
+            self.members
+                .iter()
+                .copied()
+                .filter(|w| other.members.contains(w))
+                .collect(),
+        )
+    }
+
+    /// The members of `self` that are not in `other`, in `self`'s order
+    /// (`MPI_Group_difference`).
+    pub fn difference(&self, other: &Group) -> Group {
+        self.with(
+            self.members
+                .iter()
+                .copied()
+                .filter(|w| !other.members.contains(w))
+                .collect(),
+        )
+    }
+
+    /// The ranks in `other` of the members at `ranks` in `self`: [`UNDEFINED`] for one
+    /// that is not in `other`, [`PROC_NULL`] for [`PROC_NULL`]
+    /// (`MPI_Group_translate_ranks`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRank`] for a rank outside `self`.
+    pub fn translate_ranks(&self, ranks: &[Rank], other: &Group) -> Result<Vec<Rank>> {
+        ranks
+            .iter()
+            .map(|&r| {
+                if r == PROC_NULL {
+                    return Ok(PROC_NULL);
+                }
+                self.check_ranks(&[r], "translate_ranks")?;
+                Ok(other
+                    .position(self.members[r as usize])
+                    .unwrap_or(UNDEFINED))
+            })
+            .collect()
+    }
+
+    /// Whether the groups have the same members in the same order, the same members
+    /// in another order, or different members (`MPI_Group_compare`).
+    pub fn compare(&self, other: &Group) -> Comparison {
+        if self.members == other.members {
+            Comparison::Identical
+        } else if self.members.len() == other.members.len()
+            && self.members.iter().all(|w| other.members.contains(w))
+        {
+            Comparison::Similar
+        } else {
+            Comparison::Unequal
+        }
+    }
+
+    fn with(&self, members: Vec<usize>) -> Group {
+        Group {
+            members,
+            me: self.me,
+        }
+    }
+}
+
+impl Communicator {
+    /// The group of this communicator's members, in rank order (`MPI_Comm_group`,
+    /// mpi4py `comm.Get_group()`).
+    pub fn group(&self) -> Group {
+        Group {
+            members: (0..self.size())
+                .map(|r| self.world_rank_of(r).expect("a member's rank") as usize)
+                .collect(),
+            me: self.world_rank() as usize,
+        }
+    }
+
+    /// A communicator of the members of `group`, ranked in the group's order
+    /// (`MPI_Comm_create`, mpi4py `comm.Create(group)`): `Some` at the members, `None`
+    /// at the other ranks. Collective: every rank of this communicator calls it with
+    /// the same group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if the group has a process that is not a member of this
+    /// communicator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let evens: Vec<i32> = (0..world.size()).step_by(2).collect();
+    /// let group = world.group().incl(&evens)?;
+    /// let comm = world.create(&group)?;
+    /// assert_eq!(comm.is_some(), world.rank() % 2 == 0);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn create(&self, group: &Group) -> Result<Option<Communicator>> {
+        let mine = self.group();
+        if let Some(w) = group.members.iter().find(|w| !mine.members.contains(w)) {
+            return Err(Error::Usage(format!(
+                "create: world rank {w} is in the group but not in this communicator of {} \
+                 ranks; a group for create must be a subset of the communicator's group",
+                self.size()
+            )));
+        }
+        let key = group.position(mine.me);
+        self.split(if key.is_some() { 0 } else { UNDEFINED }, key.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(members: &[usize], me: usize) -> Group {
+        Group {
+            members: members.to_vec(),
+            me,
+        }
+    }
+
+    #[test]
+    fn set_operations_keep_mpis_order() {
+        let a = g(&[0, 1, 2, 3], 2);
+        let b = g(&[5, 3, 1], 2);
+        assert_eq!(a.union(&b).members, [0, 1, 2, 3, 5]);
+        assert_eq!(b.union(&a).members, [5, 3, 1, 0, 2]);
+        assert_eq!(a.intersection(&b).members, [1, 3]);
+        assert_eq!(b.intersection(&a).members, [3, 1]);
+        assert_eq!(a.difference(&b).members, [0, 2]);
+        assert_eq!(a.incl(&[3, 0]).unwrap().members, [3, 0]);
+        assert_eq!(a.excl(&[3, 0]).unwrap().members, [1, 2]);
+        assert_eq!(a.range_incl(&[(3, 0, -2)]).unwrap().members, [3, 1]);
+        assert_eq!(
+            a.range_incl(&[(0, 3, 2), (1, 1, 1)]).unwrap().members,
+            [0, 2, 1]
+        );
+        assert_eq!((a.rank(), b.rank()), (2, UNDEFINED));
+        assert_eq!(
+            a.translate_ranks(&[0, 1, 3, PROC_NULL], &b).unwrap(),
+            [UNDEFINED, 2, 1, PROC_NULL]
+        );
+        assert_eq!(a.compare(&a.clone()), Comparison::Identical);
+        assert_eq!(
+            a.compare(&a.incl(&[3, 2, 1, 0]).unwrap()),
+            Comparison::Similar
+        );
+        assert_eq!(a.compare(&b), Comparison::Unequal);
+    }
+
+    #[test]
+    fn bad_ranks_are_errors_naming_them() {
+        let a = g(&[0, 1, 2], 0);
+        assert!(matches!(
+            a.incl(&[3]),
+            Err(Error::InvalidRank {
+                rank: 3,
+                size: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            a.excl(&[-1]),
+            Err(Error::InvalidRank { rank: -1, .. })
+        ));
+        assert!(a.incl(&[1, 1]).unwrap_err().to_string().contains("twice"));
+        assert!(a.range_incl(&[(0, 2, 0)]).is_err());
+        assert!(a.range_incl(&[(0, 2, 1), (2, 2, 1)]).is_err());
+        assert!(a.translate_ranks(&[7], &a).is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! Groups through the real launcher, against MPI's rules: a communicator made from a
+//! group ranks its members in the group's order, non-members get none, groups of
+//! different communicators translate into each other.
+
+mod common;
+
+use common::run_ranks;
+use shmpi::{Communicator, Comparison, UNDEFINED};
+
+fn group_rules(w: &Communicator) {
+    let n = w.size();
+    let world = w.group();
+    assert_eq!((world.size(), world.rank()), (n, w.rank()));
+    // Reversed order: the new communicator's ranks follow the group.
+    let rev: Vec<i32> = (0..n).rev().collect();
+    let g = world.incl(&rev).unwrap();
+    assert_eq!(
+        g.compare(&world),
+        if n > 1 {
+            Comparison::Similar
+        } else {
+            Comparison::Identical
+        }
+    );
+    let c = w.create(&g).unwrap().expect("every rank is a member");
+    assert_eq!(c.rank(), n - 1 - w.rank());
+    assert_eq!(c.allgather(&w.rank()).unwrap(), rev);
+    assert_eq!(c.group().compare(&g), Comparison::Identical);
+    // Evens only.
+    let evens = world.range_incl(&[(0, n - 1, 2)]).unwrap();
+    let c = w.create(&evens).unwrap();
+    assert_eq!(c.is_some(), w.rank() % 2 == 0);
+    if let Some(c) = &c {
+        assert_eq!(c.rank(), w.rank() / 2);
+        assert_eq!(c.allreduce(&1, |a, b| a + b).unwrap(), (n + 1) / 2);
+    }
+    let odds = world.difference(&evens);
+    assert_eq!(
+        odds.union(&evens).compare(&world),
+        if n > 1 {
+            Comparison::Similar
+        } else {
+            Comparison::Identical
+        }
+    );
+    assert_eq!(odds.intersection(&evens).size(), 0);
+    assert_eq!(
+        odds.rank(),
+        if w.rank() % 2 == 1 {
+            w.rank() / 2
+        } else {
+            UNDEFINED
+        }
+    );
+    // Translating a split communicator's ranks to the world's.
+    let half = w.split(w.rank() % 2, -w.rank()).unwrap().unwrap();
+    let hg = half.group();
+    let all: Vec<i32> = (0..half.size()).collect();
+    let in_world = hg.translate_ranks(&all, &world).unwrap();
+    let want: Vec<i32> = (0..n).rev().filter(|r| r % 2 == w.rank() % 2).collect();
+    assert_eq!(in_world, want);
+    // A group of the world on a half is refused (it has ranks outside the half)...
+    if n > 1 {
+        let e = half.create(&world).unwrap_err();
+        assert!(e.to_string().contains("not in this communicator"), "{e}");
+    }
+    // ...and the half still works; a group of its own makes a communicator.
+    let c = half.create(&hg.incl(&[0]).unwrap()).unwrap();
+    assert_eq!(c.is_some(), half.rank() == 0);
+}
+
+#[test]
+fn groups_follow_mpis_rules_at_1_rank() {
+    run_ranks("groups_follow_mpis_rules_at_1_rank", 1, group_rules);
+}
+
+#[test]
+fn groups_follow_mpis_rules_at_2_ranks() {
+    run_ranks("groups_follow_mpis_rules_at_2_ranks", 2, group_rules);
+}
+
+#[test]
+fn groups_follow_mpis_rules_at_3_ranks() {
+    run_ranks("groups_follow_mpis_rules_at_3_ranks", 3, group_rules);
+}
+
+#[test]
+fn groups_follow_mpis_rules_at_4_ranks() {
+    run_ranks("groups_follow_mpis_rules_at_4_ranks", 4, group_rules);
+}
+
+#[test]
+fn groups_follow_mpis_rules_at_8_ranks() {
+    run_ranks("groups_follow_mpis_rules_at_8_ranks", 8, group_rules);
+}
