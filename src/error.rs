@@ -161,6 +161,25 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The root of a rooted collective is not a rank of the communicator.
+    #[error("invalid root {root}: valid roots on this communicator are 0..{size}")]
+    InvalidRoot {
+        /// The root that was passed.
+        root: i32,
+        /// The communicator size.
+        size: usize,
+    },
+
+    /// An argument is invalid in a way that MPI gives an error class of its own (a
+    /// count, an op, a group, the dimensions of a topology, a request, a window...).
+    #[error("{message}")]
+    InvalidArgument {
+        /// The MPI error class.
+        class: ErrorClass,
+        /// What was wrong, with the values involved.
+        message: String,
+    },
+
     /// `init` could not join the job.
     #[error("shmpi::init failed: {0}")]
     Init(String),
@@ -176,7 +195,124 @@ pub enum Error {
     },
 }
 
+/// MPI's error classes (MPI 4.1 section 9.4), for bindings that raise MPI's own
+/// exception classes (mpi4py's `MPI.Exception.Get_error_class()`). The numbers are
+/// MPICH's, which mpi4py's constants take when built against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(i32)]
+pub enum ErrorClass {
+    /// `MPI_ERR_BUFFER`: an invalid buffer.
+    Buffer = 1,
+    /// `MPI_ERR_COUNT`: an invalid count.
+    Count = 2,
+    /// `MPI_ERR_TYPE`: an invalid datatype, or a message of another type.
+    Type = 3,
+    /// `MPI_ERR_TAG`: an invalid tag.
+    Tag = 4,
+    /// `MPI_ERR_COMM`: an invalid communicator.
+    Comm = 5,
+    /// `MPI_ERR_RANK`: an invalid rank.
+    Rank = 6,
+    /// `MPI_ERR_ROOT`: an invalid root.
+    Root = 7,
+    /// `MPI_ERR_GROUP`: an invalid group.
+    Group = 8,
+    /// `MPI_ERR_OP`: an invalid reduction op.
+    Op = 9,
+    /// `MPI_ERR_TOPOLOGY`: an invalid topology.
+    Topology = 10,
+    /// `MPI_ERR_DIMS`: invalid dimensions.
+    Dims = 11,
+    /// `MPI_ERR_ARG`: another invalid argument.
+    Arg = 12,
+    /// `MPI_ERR_UNKNOWN`.
+    Unknown = 13,
+    /// `MPI_ERR_TRUNCATE`: a message longer than the receive buffer.
+    Truncate = 14,
+    /// `MPI_ERR_OTHER`: an error without a class of its own.
+    Other = 15,
+    /// `MPI_ERR_INTERN`: an internal error.
+    Intern = 16,
+    /// `MPI_ERR_REQUEST`: an invalid request.
+    Request = 19,
+    /// `MPI_ERR_PROC_ABORTED`: a peer process failed or aborted.
+    ProcAborted = 79,
+    /// `MPI_ERR_WIN`: an invalid window.
+    Win = 45,
+    /// `MPI_ERR_RMA_RANGE`: an access outside a window.
+    RmaRange = 55,
+}
+
+impl ErrorClass {
+    /// The class's number (MPICH's value of the `MPI_ERR_*` constant).
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The constant's name without the `MPI_` prefix, as mpi4py spells it (`"ERR_RANK"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Buffer => "ERR_BUFFER",
+            ErrorClass::Count => "ERR_COUNT",
+            ErrorClass::Type => "ERR_TYPE",
+            ErrorClass::Tag => "ERR_TAG",
+            ErrorClass::Comm => "ERR_COMM",
+            ErrorClass::Rank => "ERR_RANK",
+            ErrorClass::Root => "ERR_ROOT",
+            ErrorClass::Group => "ERR_GROUP",
+            ErrorClass::Op => "ERR_OP",
+            ErrorClass::Topology => "ERR_TOPOLOGY",
+            ErrorClass::Dims => "ERR_DIMS",
+            ErrorClass::Arg => "ERR_ARG",
+            ErrorClass::Unknown => "ERR_UNKNOWN",
+            ErrorClass::Truncate => "ERR_TRUNCATE",
+            ErrorClass::Other => "ERR_OTHER",
+            ErrorClass::Intern => "ERR_INTERN",
+            ErrorClass::Request => "ERR_REQUEST",
+            ErrorClass::ProcAborted => "ERR_PROC_ABORTED",
+            ErrorClass::Win => "ERR_WIN",
+            ErrorClass::RmaRange => "ERR_RMA_RANGE",
+        }
+    }
+}
+
 impl Error {
+    /// The MPI error class of this error (`MPI_Error_class`), for bindings that raise
+    /// MPI's exception classes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let e = world.send_slice(&[1u8], 5, 0).unwrap_err();     // a world of 1 has no rank 5
+    /// assert_eq!(e.class(), shmpi::ErrorClass::Rank);
+    /// assert_eq!(e.class().name(), "ERR_RANK");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::InvalidRank { .. } => ErrorClass::Rank,
+            Error::InvalidTag { .. } => ErrorClass::Tag,
+            Error::Truncated { .. } => ErrorClass::Truncate,
+            Error::ElementSize { .. } | Error::TypeMismatch { .. } => ErrorClass::Type,
+            Error::InvalidArchive { .. } | Error::Serialize { .. } => ErrorClass::Type,
+            Error::PeerFailed { .. } | Error::Aborted { .. } => ErrorClass::ProcAborted,
+            Error::Corrupted(_) => ErrorClass::Intern,
+            Error::InvalidRoot { .. } => ErrorClass::Root,
+            Error::InvalidArgument { class, .. } => *class,
+            Error::Usage(_) | Error::Init(_) | Error::Os { .. } => ErrorClass::Other,
+        }
+    }
+
+    /// An [`Error::InvalidArgument`] of `class`.
+    pub(crate) fn invalid(class: ErrorClass, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            class,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn os(what: impl Into<String>, errno: impl Into<std::io::Error>) -> Self {
         Error::Os {
             what: what.into(),

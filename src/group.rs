@@ -8,7 +8,7 @@
 
 use crate::collective::comms::UNDEFINED;
 use crate::comm::{Communicator, PROC_NULL, Rank};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 
 /// An ordered set of processes (`MPI_Group`, mpi4py `MPI.Group`), from
 /// [`Communicator::group`] and the set operations below. The rank of a member in a
@@ -62,9 +62,12 @@ impl Group {
                 });
             }
             if ranks[..i].contains(&r) {
-                return Err(Error::Usage(format!(
-                    "{call}: rank {r} appears twice in {ranks:?}; each rank may be named once"
-                )));
+                return Err(Error::invalid(
+                    ErrorClass::Rank,
+                    format!(
+                        "{call}: rank {r} appears twice in {ranks:?}; each rank may be named once"
+                    ),
+                ));
             }
         }
         Ok(())
@@ -74,7 +77,7 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRank`] for a rank outside the group, [`Error::Usage`] for a rank
+    /// [`Error::InvalidRank`] for a rank outside the group, [`Error::InvalidArgument`] of class `Rank` for a rank
     /// named twice.
     ///
     /// # Examples
@@ -108,14 +111,15 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] for a zero stride; otherwise as [`incl`](Group::incl).
+    /// [`Error::InvalidArgument`] of class `Arg` for a zero stride; otherwise as [`incl`](Group::incl).
     pub fn range_incl(&self, ranges: &[(Rank, Rank, Rank)]) -> Result<Group> {
         let mut ranks = Vec::new();
         for &(first, last, stride) in ranges {
             if stride == 0 {
-                return Err(Error::Usage(format!(
-                    "range_incl: the stride of ({first}, {last}, {stride}) is zero"
-                )));
+                return Err(Error::invalid(
+                    ErrorClass::Arg,
+                    format!("range_incl: the stride of ({first}, {last}, {stride}) is zero"),
+                ));
             }
             let mut r = first;
             while (stride > 0 && r <= last) || (stride < 0 && r >= last) {
@@ -224,7 +228,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] if the group has a process that is not a member of this
+    /// [`Error::InvalidArgument`] of class `Group` if the group has a process that is not a member of this
     /// communicator.
     ///
     /// # Examples
@@ -240,11 +244,14 @@ impl Communicator {
     pub fn create(&self, group: &Group) -> Result<Option<Communicator>> {
         let mine = self.group();
         if let Some(w) = group.members.iter().find(|w| !mine.members.contains(w)) {
-            return Err(Error::Usage(format!(
-                "create: world rank {w} is in the group but not in this communicator of {} \
+            return Err(Error::invalid(
+                ErrorClass::Group,
+                format!(
+                    "create: world rank {w} is in the group but not in this communicator of {} \
                  ranks; a group for create must be a subset of the communicator's group",
-                self.size()
-            )));
+                    self.size()
+                ),
+            ));
         }
         let key = group.position(mine.me);
         self.split(if key.is_some() { 0 } else { UNDEFINED }, key.unwrap_or(0))

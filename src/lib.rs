@@ -105,7 +105,7 @@ pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
 pub use collective::op::{DoubleInt, FloatInt, IntInt, LongInt, Op, ReduceOp, Reducible};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
-pub use error::{Error, Exit, Result};
+pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};
 pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
 pub use request::{Request, wait_all, wait_any};

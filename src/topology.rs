@@ -13,7 +13,7 @@ use std::ops::Deref;
 
 use crate::collective::comms::UNDEFINED;
 use crate::comm::{Communicator, PROC_NULL, Rank};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 
 /// Fills the zero entries of `dims` so that the product of all entries is `nnodes`,
 /// with the filled-in dimensions as close to each other as possible and in
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 ///
 /// # Errors
 ///
-/// [`Error::Usage`] if an entry is negative, or if the product of the non-zero
+/// [`Error::InvalidArgument`] of class `Dims` if an entry is negative, or if the product of the non-zero
 /// entries does not divide `nnodes` (no grid of that shape has `nnodes` points).
 ///
 /// # Examples
@@ -38,23 +38,30 @@ use crate::error::{Error, Result};
 /// ```
 pub fn dims_create(nnodes: i32, dims: &mut [i32]) -> Result<()> {
     if nnodes < 1 {
-        return Err(Error::Usage(format!(
-            "dims_create: the number of nodes must be positive, not {nnodes}"
-        )));
+        return Err(Error::invalid(
+            ErrorClass::Dims,
+            format!("dims_create: the number of nodes must be positive, not {nnodes}"),
+        ));
     }
     if let Some(d) = dims.iter().find(|&&d| d < 0) {
-        return Err(Error::Usage(format!(
-            "dims_create: dimensions must be non-negative (0: choose), not {d} in {dims:?}"
-        )));
+        return Err(Error::invalid(
+            ErrorClass::Dims,
+            format!(
+                "dims_create: dimensions must be non-negative (0: choose), not {d} in {dims:?}"
+            ),
+        ));
     }
     let fixed: i64 = dims.iter().filter(|&&d| d > 0).map(|&d| d as i64).product();
     let free: Vec<usize> = (0..dims.len()).filter(|&i| dims[i] == 0).collect();
     if nnodes as i64 % fixed != 0 || (free.is_empty() && fixed != nnodes as i64) {
-        return Err(Error::Usage(format!(
-            "dims_create: no grid of shape {dims:?} has {nnodes} points (the given \
+        return Err(Error::invalid(
+            ErrorClass::Dims,
+            format!(
+                "dims_create: no grid of shape {dims:?} has {nnodes} points (the given \
              dimensions multiply to {fixed}, which must divide {nnodes}{})",
-            if free.is_empty() { " exactly" } else { "" }
-        )));
+                if free.is_empty() { " exactly" } else { "" }
+            ),
+        ));
     }
     // Largest prime factors first, each into the currently smallest free dimension.
     let mut rest = nnodes as i64 / fixed;
@@ -150,7 +157,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] if `dims` and `periods` differ in length, a dimension is not
+    /// [`Error::InvalidArgument`] of class `Dims` if `dims` and `periods` differ in length, a dimension is not
     /// positive, or the grid has more points than the communicator has ranks.
     ///
     /// # Examples
@@ -173,16 +180,20 @@ impl Communicator {
     ) -> Result<Option<CartComm>> {
         let _ = reorder;
         if dims.len() != periods.len() {
-            return Err(Error::Usage(format!(
-                "cart_create: {} dimensions but {} periods; give one period per dimension",
-                dims.len(),
-                periods.len()
-            )));
+            return Err(Error::invalid(
+                ErrorClass::Dims,
+                format!(
+                    "cart_create: {} dimensions but {} periods; give one period per dimension",
+                    dims.len(),
+                    periods.len()
+                ),
+            ));
         }
         if let Some(d) = dims.iter().find(|&&d| d < 1) {
-            return Err(Error::Usage(format!(
-                "cart_create: every dimension must be positive, not {d} in {dims:?}"
-            )));
+            return Err(Error::invalid(
+                ErrorClass::Dims,
+                format!("cart_create: every dimension must be positive, not {d} in {dims:?}"),
+            ));
         }
         let grid = Grid {
             dims: dims.to_vec(),
@@ -190,11 +201,14 @@ impl Communicator {
         };
         let size = self.size();
         if grid.size() > size as i64 {
-            return Err(Error::Usage(format!(
-                "cart_create: a grid of shape {dims:?} has {} points but this communicator has \
+            return Err(Error::invalid(
+                ErrorClass::Dims,
+                format!(
+                    "cart_create: a grid of shape {dims:?} has {} points but this communicator has \
                  only {size} ranks (shmpi::dims_create chooses a shape that fits)",
-                grid.size()
-            )));
+                    grid.size()
+                ),
+            ));
         }
         let on_grid = (self.rank() as i64) < grid.size();
         let comm = self.split(if on_grid { 0 } else { UNDEFINED }, self.rank())?;
@@ -250,21 +264,27 @@ impl CartComm {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] if `coords` has the wrong length or lies outside a
+    /// [`Error::InvalidArgument`] of class `Arg` if `coords` has the wrong length or lies outside a
     /// non-periodic dimension.
     pub fn cart_rank(&self, coords: &[i32]) -> Result<Rank> {
         if coords.len() != self.ndims() {
-            return Err(Error::Usage(format!(
-                "cart_rank: {} coordinates for a grid of {} dimensions",
-                coords.len(),
-                self.ndims()
-            )));
+            return Err(Error::invalid(
+                ErrorClass::Arg,
+                format!(
+                    "cart_rank: {} coordinates for a grid of {} dimensions",
+                    coords.len(),
+                    self.ndims()
+                ),
+            ));
         }
         self.grid.rank(coords).ok_or_else(|| {
-            Error::Usage(format!(
-                "cart_rank: coordinates {coords:?} lie outside the grid {:?} (periods {:?})",
-                self.grid.dims, self.grid.periods
-            ))
+            Error::invalid(
+                ErrorClass::Arg,
+                format!(
+                    "cart_rank: coordinates {coords:?} lie outside the grid {:?} (periods {:?})",
+                    self.grid.dims, self.grid.periods
+                ),
+            )
         })
     }
 
@@ -275,15 +295,18 @@ impl CartComm {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] if `direction` is not a dimension of the grid.
+    /// [`Error::InvalidArgument`] of class `Dims` if `direction` is not a dimension of the grid.
     pub fn shift(&self, direction: usize, disp: i32) -> Result<(Rank, Rank)> {
         if direction >= self.ndims() {
-            return Err(Error::Usage(format!(
-                "shift: direction {direction} is not a dimension of this {}-dimensional grid \
+            return Err(Error::invalid(
+                ErrorClass::Dims,
+                format!(
+                    "shift: direction {direction} is not a dimension of this {}-dimensional grid \
                  (valid: 0..{})",
-                self.ndims(),
-                self.ndims()
-            )));
+                    self.ndims(),
+                    self.ndims()
+                ),
+            ));
         }
         let me = self.coords();
         let at = |step: i32| {
@@ -301,14 +324,17 @@ impl CartComm {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] if `remain` does not have one entry per dimension.
+    /// [`Error::InvalidArgument`] of class `Arg` if `remain` does not have one entry per dimension.
     pub fn sub(&self, remain: &[bool]) -> Result<CartComm> {
         if remain.len() != self.ndims() {
-            return Err(Error::Usage(format!(
-                "cart_sub: {} entries for a grid of {} dimensions",
-                remain.len(),
-                self.ndims()
-            )));
+            return Err(Error::invalid(
+                ErrorClass::Arg,
+                format!(
+                    "cart_sub: {} entries for a grid of {} dimensions",
+                    remain.len(),
+                    self.ndims()
+                ),
+            ));
         }
         let me = self.coords();
         let mut color: i64 = 0;
@@ -365,7 +391,7 @@ mod tests {
         ] {
             let mut d = d;
             assert!(
-                matches!(dims_create(n, &mut d), Err(Error::Usage(_))),
+                dims_create(n, &mut d).is_err_and(|e| e.class() == ErrorClass::Dims),
                 "{n} {d:?}"
             );
         }
