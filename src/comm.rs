@@ -18,10 +18,11 @@ use std::rc::Rc;
 use bytemuck::Pod;
 
 use crate::codec::{self, Access, Archived, Decode, Encode, PodVec};
+use crate::completions::{Done, RecvData};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, PostedBuf, Want};
-use crate::progress::{Done, Engine, RecvData, SendBuf, WaitDesc, WaitOp};
+use crate::progress::{Engine, SendBuf, WaitDesc, WaitOp};
 use crate::request::{Request, What};
 
 /// A rank in a communicator (`MPI_Comm_rank`): `0..size`, or [`ANY_SOURCE`].

@@ -11,7 +11,23 @@
 //! dropped before the operation finishes, `Pending -> Orphan -> (finished) free`: the
 //! result of an orphan is dropped as it arrives.
 
-use crate::progress::Done;
+use rkyv::util::AlignedVec;
+
+use crate::codec::PodVec;
+use crate::envelope::Envelope;
+use crate::error::Error;
+
+/// A finished non-blocking operation, waiting for `wait`/`test` to collect it.
+pub(crate) enum Done {
+    Recv { env: Envelope, data: RecvData },
+    Sent(Option<PodVec>),
+    Failed(Error),
+}
+
+pub(crate) enum RecvData {
+    Pod(PodVec),
+    Object(AlignedVec),
+}
 
 enum State {
     Free,

@@ -15,9 +15,10 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
+use crate::completions::Done;
 use crate::error::{Error, Result};
 use crate::matching::Group;
-use crate::progress::{Done, Engine, WaitDesc, WaitOp};
+use crate::progress::{Engine, WaitDesc, WaitOp};
 
 /// A pending non-blocking operation that produces a `T` when it completes
 /// (`()` for sends of objects, the buffer back for [`isend_vec`], the received value

@@ -1,0 +1,297 @@
+//! The progress engine: one per process. It owns this rank's ends of all rings, the
+//! matching state and the queued sends, and it is the only code that moves bytes.
+//!
+//! [`Engine::progress`] makes one pass:
+//! 1. drain every incoming ring in rank order `0, 1, ..., N-1` (at most one ring's
+//!    capacity of bytes per ring per pass, so one busy sender cannot starve the others),
+//!    delivering each record to a posted receive, the blocking receive in progress, or
+//!    the unexpected queue; then wake any sender that sleeps waiting for ring space.
+//!    Once the blocking receive in progress has its whole message, the rest of that
+//!    ring is left for the next call (it would only be copied into the unexpected
+//!    queue: an allocation and a second copy per message);
+//! 2. push queued (non-blocking) sends, per destination in order.
+//!
+//! Every blocked call runs this in a loop (spin, yield, sleep: `doorbell.rs`). Because a
+//! blocked call keeps draining its incoming rings into the unexpected queue, a send
+//! never waits for a matching receive, only for ring space that the receiver frees as
+//! soon as it makes progress: two ranks that send each other large messages before
+//! receiving cannot deadlock.
+//!
+//! A message that does not fit in one record (`eager_max`) streams in chunks through
+//! the same ring; the receiver copies each chunk straight into its destination.
+//!
+//! Fast paths skip the pass where nothing else could claim the message: a blocking
+//! send or a non-blocking one pushes a whole small message as one record
+//! (`Producer::try_push_whole`); a blocking receive from a named peer first polls that
+//! ring alone (`try_recv_whole`); a wait on the earliest posted receive takes its whole
+//! message straight from its source's ring (`take_posted_whole`).
+//!
+//! One file per route a call takes through the engine:
+//! 1. `wait.rs`: what a blocked call waits for, and its idle step (spin, yield, sleep);
+//! 2. `send.rs`: blocking and non-blocking sends, and `sendrecv`;
+//! 3. `recv.rs`: blocking receives and probes through the general path;
+//! 4. `fast.rs`: the fast paths, which take or push a whole message in one step;
+//! 5. `deliver.rs`: delivery of each record a pass drains, to its receive or the
+//!    unexpected queue;
+//! 6. `requests.rs`: posting, testing, waiting for and forgetting requests.
+
+mod deliver;
+mod fast;
+mod recv;
+mod requests;
+mod send;
+#[cfg(test)]
+mod tests;
+mod wait;
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::doorbell;
+use crate::error::{Error, Result};
+use crate::matching::{Group, Matching};
+use crate::ring::{Consumer, Producer};
+use crate::segment::{STATE_FINALIZED, Segment};
+
+pub(crate) use deliver::{Direct, DirectState};
+pub(crate) use send::SendBuf;
+pub(crate) use wait::{WAIT_NAMES, WaitDesc, WaitOp};
+
+use fast::{FAST_POLLS, POLL_NS};
+use send::PendingSend;
+
+/// Message sizes, derived from the ring size.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// Messages up to this size travel as one record.
+    eager_max: usize,
+    /// First chunk of a streamed message.
+    chunk: usize,
+    /// Largest chunk (chunks grow from `chunk` as the message goes).
+    chunk_max: usize,
+    /// Smallest chunk worth writing while more data waits.
+    min_part: usize,
+    /// Bytes drained from one ring per pass.
+    drain_budget: usize,
+}
+
+/// The per-process progress engine.
+pub(crate) struct Engine {
+    producers: Vec<Option<Producer>>,
+    consumers: Vec<Option<Consumer>>,
+    /// Non-blocking sends per destination, in order.
+    queues: Vec<VecDeque<PendingSend>>,
+    /// Destinations with a non-empty queue.
+    pending_dests: Vec<usize>,
+    matching: Matching,
+    seg: Rc<Segment>,
+    me: usize,
+    n: usize,
+    tuning: Tuning,
+    spin_ns: u64,
+    /// Polls of `try_recv_whole`: `FAST_POLLS`, fewer if the spin phase is shorter
+    /// than they take (at least 1: `SHMPI_SPIN_US=0` polls once). The general loop's
+    /// spin phase comes after them, so they add at most about that phase again before
+    /// a receive yields (2 us when ranks outnumber CPUs: 64 polls, about 1.9 us).
+    fast_polls: u32,
+    /// The spin phase of a collective's wait.
+    coll_spin_ns: u64,
+    yield_ns: u64,
+    wait_published: bool,
+}
+
+impl Engine {
+    pub(crate) fn new(seg: Rc<Segment>, claim: crate::segment::Claim) -> Self {
+        let me = claim.rank();
+        let n = seg.nranks();
+        let (producers, consumers) = seg.endpoints(claim);
+        let cap = seg.layout().ring_bytes;
+        // Streaming chunks: the first ones small, so that the receiver copies one out
+        // while the sender copies the next in, then growing (each as long as the part
+        // already sent) up to `chunk_max`, so that a long message pays few records.
+        // Measured on the reference VM (osu_latency, osu_bw; docs/performance.md):
+        // 16 KiB chunks gave the lowest latency from 32 KiB to 1 MiB, 64-128 KiB chunks
+        // 10-20 % more bandwidth than 16 KiB. Multiples of the cache line, so that every
+        // chunk's payload starts on one (ring.rs).
+        let chunk = env_bytes("SHMPI_CHUNK_BYTES")
+            .unwrap_or(16 << 10)
+            .clamp(256, cap / 4)
+            & !63;
+        let chunk_max = env_bytes("SHMPI_CHUNK_MAX_BYTES")
+            .unwrap_or(128 << 10)
+            .clamp(chunk, (cap / 8).max(chunk))
+            & !63;
+        let eager_max = env_bytes("SHMPI_EAGER_BYTES")
+            .unwrap_or(chunk)
+            .clamp(0, cap / 4);
+        let tuning = Tuning {
+            eager_max,
+            chunk,
+            chunk_max,
+            min_part: (chunk / 4).max(256),
+            drain_budget: cap,
+        };
+        let oversubscribed = n > seg.header().ncpus.max(1) as usize;
+        // Spin 50 us, or 2 us when ranks outnumber CPUs: measured (docs/performance.md)
+        // with 8 ranks on 2 CPUs, a 2 us spin before yielding kept a ping-pong between
+        // two ranks at 0.18 us (6 ranks asleep in recv) where yielding at once gave
+        // 0.6-1.6 us, and with 8 busy ranks (4 ping-pong pairs) 0.4-2.6 us where
+        // yielding at once gave 1.4-5 us. A longer spin (10 us) had 2-14 us outliers.
+        let spin_env = env_us("SHMPI_SPIN_US");
+        let spin_ns = spin_env.unwrap_or(if oversubscribed { 2_000 } else { 50_000 });
+        // Collectives yield at once when ranks outnumber CPUs (`collective_backoff`).
+        let coll_spin_ns = spin_env.unwrap_or(if oversubscribed { 0 } else { spin_ns });
+        let yield_ns = env_us("SHMPI_YIELD_US").unwrap_or(2_000_000);
+        // The same inputs in every rank, so every rank picks the same handshake.
+        let rare_sleeps =
+            spin_ns.min(coll_spin_ns) + yield_ns >= doorbell::LIGHT_MIN_WAIT.as_nanos() as u64;
+        doorbell::enable_light_wakers(!oversubscribed && rare_sleeps);
+        let mut inflight = Vec::with_capacity(n);
+        inflight.resize_with(n, || None);
+        Engine {
+            producers,
+            consumers,
+            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            pending_dests: Vec::new(),
+            matching: Matching {
+                inflight,
+                ..Default::default()
+            },
+            seg,
+            me,
+            n,
+            tuning,
+            spin_ns,
+            fast_polls: (spin_ns / POLL_NS).clamp(1, FAST_POLLS as u64) as u32,
+            coll_spin_ns,
+            yield_ns,
+            wait_published: false,
+        }
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.n
+    }
+
+    pub(crate) fn segment(&self) -> &Rc<Segment> {
+        &self.seg
+    }
+
+    /// Messages waiting in the unexpected queue (for tests and diagnostics).
+    pub(crate) fn unexpected_len(&self) -> usize {
+        self.matching.unexpected.len()
+    }
+
+    pub(super) fn new_id(&mut self) -> u64 {
+        self.matching.done.open()
+    }
+
+    /// One pass: drain incoming rings, then push queued sends.
+    pub(crate) fn progress(&mut self, mut direct: Option<&mut Direct<'_>>) -> Result<()> {
+        for src in 0..self.n {
+            let Some(cons) = self.consumers[src].as_mut() else {
+                continue;
+            };
+            if !cons.has_data() {
+                continue;
+            }
+            let mut budget = self.tuning.drain_budget;
+            let mut popped = false;
+            loop {
+                let rec = match cons.peek() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(e) => return Err(Error::Corrupted(format!("ring from rank {src}: {e}"))),
+                };
+                let len = rec.payload.len();
+                self.matching.on_record(src, rec, &mut direct)?;
+                cons.advance();
+                popped = true;
+                // The blocking receive has its message: leave the rest of this ring
+                // for the next call instead of copying it into the unexpected queue
+                // (an allocation and a second copy each). The caller returns at once;
+                // every blocked call still drains, so no sender can starve.
+                if direct
+                    .as_ref()
+                    .is_some_and(|d| matches!(d.state, DirectState::Done(_)))
+                {
+                    break;
+                }
+                if len >= budget {
+                    break;
+                }
+                budget -= len;
+            }
+            if popped {
+                // The sender may sleep waiting for the space we just freed. No fence
+                // here (this is on every receive's critical path): a sender that
+                // announced its sleep in the same instant is covered by its short
+                // sleep slice (see `doorbell::SPACE_SLICE`).
+                doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
+            }
+        }
+        if !self.pending_dests.is_empty() {
+            self.push_queued();
+        }
+        Ok(())
+    }
+
+    /// Flushes queued sends and leaves the job. Called once, when the last handle goes.
+    pub(crate) fn finalize(&mut self) {
+        let group = Group::world(self.n);
+        let desc = WaitDesc {
+            op: WaitOp::Finalize,
+            name: "finalize",
+            peer: None,
+            tag: -1,
+            ctx: 0,
+            group: &group,
+        };
+        let mut b = self.backoff();
+        while !self.pending_dests.is_empty() {
+            if self.progress(None).is_err() || self.seg.abort_info().is_some() {
+                break;
+            }
+            // Sends to ranks that left can never complete.
+            let seg = self.seg.clone();
+            let queues = &mut self.queues;
+            self.pending_dests.retain(|&d| {
+                let gone = seg.departed(d).is_some();
+                if gone {
+                    queues[d].clear();
+                }
+                !gone
+            });
+            if self.pending_dests.is_empty() || self.idle(&mut b, &desc).is_err() {
+                break;
+            }
+        }
+        self.end_wait();
+        self.seg.set_state(self.me, STATE_FINALIZED);
+        for p in 0..self.n {
+            if p != self.me {
+                doorbell::notify(&self.seg.ctrl(p).bell);
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    /// The last handle is gone: the rank finishes (`MPI_Finalize`).
+    fn drop(&mut self) {
+        self.finalize();
+    }
+}
+
+fn env_bytes(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.trim().parse::<usize>().ok()
+}
+
+fn env_us(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|us| us.saturating_mul(1000))
+}
