@@ -267,12 +267,9 @@ impl Communicator {
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
-        self.inner.eng.borrow_mut().send(
-            d,
-            env,
-            &bytes,
-            &self.desc(WaitOp::Send, "send", Some(d), tag),
-        )
+        self.inner.eng.borrow_mut().send(d, env, &bytes, || {
+            self.desc(WaitOp::Send, "send", Some(d), tag)
+        })
     }
 
     /// Receives an object sent with [`send`](Self::send) (mpi4py `comm.recv`).
@@ -369,16 +366,10 @@ impl Communicator {
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         let (d, env, bytes) = self.slice_send(data, dest, tag)?;
         let mut eng = self.inner.eng.borrow_mut();
-        if eng.try_send_whole(d, &env, bytes) {
-            return Ok(());
-        }
         let tag = env.tag;
-        eng.send_declined(
-            d,
-            env,
-            bytes,
-            &self.desc(WaitOp::Send, "send_slice", Some(d), tag),
-        )
+        eng.send(d, env, bytes, || {
+            self.desc(WaitOp::Send, "send_slice", Some(d), tag)
+        })
     }
 
     /// Receives into `buf` (mpi4py `comm.Recv(buf, source, tag)`; `MPI_Recv`). The
@@ -387,12 +378,13 @@ impl Communicator {
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
         let (m, want, bytes) = self.slice_recv(buf, source, tag)?;
         let mut eng = self.inner.eng.borrow_mut();
-        if let Some(env) = eng.try_recv_whole(&m, &want, bytes) {
-            return Ok(self.status(&env));
-        }
-        let desc = self.desc(WaitOp::Recv, "recv_into", m.src, tag);
-        let env = eng.recv_into(m, want, bytes, &desc)?;
-        Ok(self.status(&env))
+        eng.recv_into(
+            &m,
+            &want,
+            bytes,
+            || self.desc(WaitOp::Recv, "recv_into", m.src, tag),
+            |env| self.status(env),
+        )
     }
 
     /// Receives a message of any length into a new `Vec` of exactly its size.
@@ -418,7 +410,13 @@ impl Communicator {
             src: Some(env.src),
             tag: Some(env.tag),
         };
-        let got = eng.recv_into(exact, want, bytemuck::cast_slice_mut(&mut v), &desc)?;
+        let got = eng.recv_into(
+            &exact,
+            &want,
+            bytemuck::cast_slice_mut(&mut v),
+            || desc,
+            |e| *e,
+        )?;
         debug_assert_eq!(got, env);
         Ok((v, self.status(&got)))
     }

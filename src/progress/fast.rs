@@ -14,7 +14,7 @@ use crate::ring::{Consumer, Take};
 use crate::segment::Segment;
 
 impl Engine {
-    /// The common case of a blocking send in few steps, before the caller builds
+    /// The common case of a blocking send in few steps, before [`send`](Self::send) builds
     /// anything a wait would need: a message to a peer, nothing queued to it, and the
     /// whole message fits in one record in the ring's free space. Returns false, having
     /// sent nothing, otherwise.
@@ -33,7 +33,7 @@ impl Engine {
         true
     }
 
-    /// The first polls of a blocking receive from one peer, before the caller builds
+    /// The first polls of a blocking receive from one peer, before `recv_into` builds
     /// its wait description, in a loop of their own: no wait state, no backoff, no
     /// progress passes. While nothing else could claim the peer's next record (no
     /// unexpected message, `may_take`) and no send is queued, spins on that ring alone

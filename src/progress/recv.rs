@@ -20,9 +20,29 @@ enum Probed {
 }
 
 impl Engine {
-    /// Blocking receive into `buf`, straight from the ring when the message arrives
-    /// after the call. Returns the envelope of the received message.
-    pub(crate) fn recv_into(
+    /// Blocking receive into `buf`: the first polls of its peer's ring alone, then the
+    /// general path, which alone needs `desc` (built only if the polls decline).
+    /// Returns what `status` makes of the received message's envelope, computed on each
+    /// path apart so that the fast one hands its envelope over in registers.
+    #[inline]
+    pub(crate) fn recv_into<'g, S>(
+        &mut self,
+        m: &Matcher,
+        want: &Want,
+        buf: &mut [u8],
+        desc: impl FnOnce() -> WaitDesc<'g>,
+        status: impl FnOnce(&Envelope) -> S,
+    ) -> Result<S> {
+        if let Some(env) = self.try_recv_whole(m, want, buf) {
+            return Ok(status(&env));
+        }
+        self.recv_slow(*m, *want, buf, &desc())
+            .map(|env| status(&env))
+    }
+
+    /// The general path of a blocking receive into `buf`, straight from the ring when
+    /// the message arrives after the call.
+    pub(super) fn recv_slow(
         &mut self,
         m: Matcher,
         want: Want,

@@ -76,23 +76,25 @@ impl Engine {
         }
     }
 
-    /// Sends `data` and returns once all of it is in the ring (or delivered locally).
-    pub(crate) fn send(
+    /// Sends `data` and returns once all of it is in the ring (or delivered locally):
+    /// the one-record push first, then the general path, which alone needs `desc` (so
+    /// the caller's wait description is built only when the push declines).
+    #[inline]
+    pub(crate) fn send<'g>(
         &mut self,
         dest: usize,
         env: Envelope,
         data: &[u8],
-        desc: &WaitDesc<'_>,
+        desc: impl FnOnce() -> WaitDesc<'g>,
     ) -> Result<()> {
         if self.try_send_whole(dest, &env, data) {
             return Ok(());
         }
-        self.send_declined(dest, env, data, desc)
+        self.send_slow(dest, env, data, &desc())
     }
 
-    /// [`send`](Self::send) once [`try_send_whole`](Self::try_send_whole) declined (a
-    /// caller that tried it first, to build `desc` only when needed, goes on here).
-    pub(crate) fn send_declined(
+    /// [`send`](Self::send) once [`try_send_whole`](Self::try_send_whole) declined.
+    fn send_slow(
         &mut self,
         dest: usize,
         env: Envelope,
@@ -163,8 +165,10 @@ impl Engine {
             || data.len() <= self.tuning.eager_max
             || self.matching.unexpected.find(&m).is_some()
         {
-            self.send(dest, env, data, send_desc)?;
-            return self.recv_into(m, want, buf, recv_desc);
+            if !self.try_send_whole(dest, &env, data) {
+                self.send_slow(dest, env, data, send_desc)?;
+            }
+            return self.recv_slow(m, want, buf, recv_desc);
         }
         let mut d = Direct {
             m,

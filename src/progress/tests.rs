@@ -113,12 +113,9 @@ fn env(src: usize, tag: i32, len: usize) -> Envelope {
 
 /// Rank 0 sends 8 bytes of `byte` with `tag` to rank 1.
 fn send8(e0: &mut Engine, group: &Group, tag: i32, byte: u8) {
-    e0.send(
-        1,
-        env(0, tag, 8),
-        &[byte; 8],
-        &test_desc(WaitOp::Send, Some(0), group),
-    )
+    e0.send(1, env(0, tag, 8), &[byte; 8], || {
+        test_desc(WaitOp::Send, Some(0), group)
+    })
     .unwrap()
 }
 
@@ -146,7 +143,7 @@ fn blocking_receive_leaves_later_messages_in_the_ring() {
     let group = Group::world(2);
     let desc = |op| test_desc(op, None, &group);
     for i in 0..3u8 {
-        e0.send(1, env(0, 5, 8), &[i; 8], &desc(WaitOp::Send))
+        e0.send(1, env(0, 5, 8), &[i; 8], || desc(WaitOp::Send))
             .unwrap();
     }
     let m = Matcher {
@@ -162,7 +159,7 @@ fn blocking_receive_leaves_later_messages_in_the_ring() {
     let mut buf = [0u8; 8];
     for i in 0..3u8 {
         let got = e1
-            .recv_into(m, want, &mut buf, &desc(WaitOp::Recv))
+            .recv_into(&m, &want, &mut buf, || desc(WaitOp::Recv), |e| *e)
             .unwrap();
         assert_eq!((got, buf), (env(0, 5, 8), [i; 8]));
         assert_eq!(
@@ -172,11 +169,11 @@ fn blocking_receive_leaves_later_messages_in_the_ring() {
         );
     }
     // A receive that does not match still drains everything behind it.
-    e0.send(1, env(0, 6, 8), &[9; 8], &desc(WaitOp::Send))
+    e0.send(1, env(0, 6, 8), &[9; 8], || desc(WaitOp::Send))
         .unwrap();
-    e0.send(1, env(0, 5, 8), &[7; 8], &desc(WaitOp::Send))
+    e0.send(1, env(0, 5, 8), &[7; 8], || desc(WaitOp::Send))
         .unwrap();
-    e1.recv_into(m, want, &mut buf, &desc(WaitOp::Recv))
+    e1.recv_into(&m, &want, &mut buf, || desc(WaitOp::Recv), |e| *e)
         .unwrap();
     assert_eq!((buf, e1.unexpected_len()), ([7; 8], 1));
 }
@@ -201,8 +198,14 @@ fn fast_receive_keeps_the_matching_rules() {
     );
     send(&mut e0, 5, 1);
     send(&mut e0, 5, 2);
-    e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
-        .unwrap();
+    e1.recv_into(
+        &m(Some(5)),
+        &want(8),
+        &mut buf,
+        || desc(WaitOp::Recv),
+        |e| *e,
+    )
+    .unwrap();
     assert_eq!(buf, [2; 8], "the blocking receive gets the second message");
     match e1.take_done(id) {
         Some(Done::Recv {
@@ -216,16 +219,22 @@ fn fast_receive_keeps_the_matching_rules() {
     send(&mut e0, 6, 3);
     send(&mut e0, 5, 4);
     send(&mut e0, 5, 5);
-    e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
-        .unwrap();
+    e1.recv_into(
+        &m(Some(5)),
+        &want(8),
+        &mut buf,
+        || desc(WaitOp::Recv),
+        |e| *e,
+    )
+    .unwrap();
     assert_eq!((buf, e1.unexpected_len()), ([4; 8], 1));
     // ANY_TAG takes the earliest: the queued tag-6 message before the ring's tag 5.
     let got = e1
-        .recv_into(m(None), want(8), &mut buf, &desc(WaitOp::Recv))
+        .recv_into(&m(None), &want(8), &mut buf, || desc(WaitOp::Recv), |e| *e)
         .unwrap();
     assert_eq!((got.tag, buf), (6, [3; 8]));
     let got = e1
-        .recv_into(m(None), want(8), &mut buf, &desc(WaitOp::Recv))
+        .recv_into(&m(None), &want(8), &mut buf, || desc(WaitOp::Recv), |e| *e)
         .unwrap();
     assert_eq!((got.tag, buf), (5, [5; 8]));
 
@@ -233,11 +242,23 @@ fn fast_receive_keeps_the_matching_rules() {
     send(&mut e0, 5, 6);
     let mut short = [0u8; 4];
     let e = e1
-        .recv_into(m(Some(5)), want(4), &mut short, &desc(WaitOp::Recv))
+        .recv_into(
+            &m(Some(5)),
+            &want(4),
+            &mut short,
+            || desc(WaitOp::Recv),
+            |e| *e,
+        )
         .unwrap_err();
     assert!(matches!(e, Error::Truncated { .. }), "{e}");
-    e1.recv_into(m(Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
-        .unwrap();
+    e1.recv_into(
+        &m(Some(5)),
+        &want(8),
+        &mut buf,
+        || desc(WaitOp::Recv),
+        |e| *e,
+    )
+    .unwrap();
     assert_eq!((buf, e1.unexpected_len()), ([6; 8], 0));
 }
 
@@ -334,8 +355,14 @@ fn first_polls_take_only_the_next_matching_whole_message() {
         e1.try_recv_whole(&m(Some(0), Some(5)), &want(8), &mut buf)
             .is_none()
     );
-    e1.recv_into(m(Some(0), Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
-        .unwrap();
+    e1.recv_into(
+        &m(Some(0), Some(5)),
+        &want(8),
+        &mut buf,
+        || desc(WaitOp::Recv),
+        |e| *e,
+    )
+    .unwrap();
     assert_eq!((buf, e1.unexpected_len()), ([3; 8], 1));
 
     // A queued message might be the one to take first (ANY_TAG): hands off.
@@ -345,7 +372,13 @@ fn first_polls_take_only_the_next_matching_whole_message() {
             .is_none()
     );
     let got = e1
-        .recv_into(m(Some(0), None), want(8), &mut buf, &desc(WaitOp::Recv))
+        .recv_into(
+            &m(Some(0), None),
+            &want(8),
+            &mut buf,
+            || desc(WaitOp::Recv),
+            |e| *e,
+        )
         .unwrap();
     assert_eq!((got.tag, buf), (6, [2; 8]));
 
@@ -359,8 +392,14 @@ fn first_polls_take_only_the_next_matching_whole_message() {
         e1.try_recv_whole(&m(None, Some(5)), &want(8), &mut buf)
             .is_none()
     );
-    e1.recv_into(m(Some(0), Some(5)), want(8), &mut buf, &desc(WaitOp::Recv))
-        .unwrap();
+    e1.recv_into(
+        &m(Some(0), Some(5)),
+        &want(8),
+        &mut buf,
+        || desc(WaitOp::Recv),
+        |e| *e,
+    )
+    .unwrap();
     assert_eq!((buf, e1.unexpected_len()), ([4; 8], 0));
 }
 
@@ -375,9 +414,9 @@ fn fast_object_receive_checks_the_type_and_loses_nothing() {
         type_id,
         ..env(0, tag, 8)
     };
-    e0.send(1, typed(3, 77), &[1; 8], &desc(WaitOp::Send))
+    e0.send(1, typed(3, 77), &[1; 8], || desc(WaitOp::Send))
         .unwrap();
-    e0.send(1, typed(3, 77), &[2; 8], &desc(WaitOp::Send))
+    e0.send(1, typed(3, 77), &[2; 8], || desc(WaitOp::Send))
         .unwrap();
     let m = Matcher {
         ctx: 0,
