@@ -646,7 +646,7 @@ impl Communicator {
     /// launcher stops the job and exits with `code`. Does not return.
     pub fn abort(&self, code: i32) -> ! {
         let seg = self.inner.eng.borrow().segment().clone();
-        crate::init::abort_job(&seg, self.inner.group.ranks[self.inner.rank], code)
+        seg.abort_job(self.inner.group.ranks[self.inner.rank], code)
     }
 
     /// Messages that arrived but were not received yet (for diagnostics and tests).

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::comm::Communicator;
 use crate::error::{Error, Result};
+use crate::layout::{Layout, Params};
 use crate::matching::Group;
 use crate::progress::Engine;
-use crate::segment::{AbortInfo, AbortKind, Layout, Params, Segment};
+use crate::segment::Segment;
 use crate::sys;
 
 /// Environment variable: this rank's number in the world.
@@ -119,20 +120,6 @@ fn attach_or_singleton() -> Result<Universe> {
         world,
         _not_send: PhantomData,
     })
-}
-
-/// Records an abort by `rank` with `code`, wakes everyone, and exits.
-pub(crate) fn abort_job(seg: &Segment, rank: usize, code: i32) -> ! {
-    seg.set_abort(AbortInfo {
-        kind: AbortKind::RankAborted,
-        rank: rank as u32,
-        value: code,
-    });
-    for r in 0..seg.nranks() {
-        crate::doorbell::ring(&seg.ctrl(r).bell);
-    }
-    eprintln!("shmpi: rank {rank} called abort({code})");
-    std::process::exit(code)
 }
 
 /// Seconds since an arbitrary point in the past, the same for every process on the

@@ -33,8 +33,9 @@ use nix::unistd::Pid;
 use crate::doorbell;
 use crate::error::{Error, Exit, Result};
 use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
+use crate::layout::{Layout, Params};
 use crate::progress::WAIT_NAMES;
-use crate::segment::{AbortInfo, AbortKind, Layout, Params, STATE_ATTACHED, Segment};
+use crate::segment::{AbortInfo, AbortKind, STATE_ATTACHED, Segment, WaitOp};
 use crate::sys;
 
 /// Exit status when the program cannot be started.
@@ -497,9 +498,7 @@ impl DeadlockWatch {
         let mut colls: Vec<(usize, String, u32)> = Vec::new();
         for &(r, _) in &self.snapshot {
             let (what, ctx) = blocked_on(seg, r)?;
-            if seg.ctrl(r).wait.op.load(Ordering::Relaxed)
-                == crate::progress::WaitOp::Collective as u32
-            {
+            if seg.ctrl(r).wait.op.load(Ordering::Relaxed) == WaitOp::Collective as u32 {
                 colls.push((r, what.clone(), ctx));
             }
             waits.push(format!("rank {r} waits in {what}"));

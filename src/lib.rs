@@ -86,6 +86,7 @@ mod envelope;
 mod error;
 mod init;
 pub mod launch;
+mod layout;
 mod matching;
 mod progress;
 mod request;

@@ -37,10 +37,9 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+use crate::layout::{MEMBER_BYTES, POOL_HEADER, areas_off, slots_off};
 use crate::segment::Segment;
 
-/// Bytes per member block (two 128-byte lines).
-pub(crate) const MEMBER_BYTES: usize = 256;
 /// Inline data words per step parity: both parities fit the polled cache line with
 /// `arrive` and the call signature (8 + 24 + 2 * 16 bytes), so that a reader that sees
 /// the arrival has the data and the signature too. With 5 words per parity the odd
@@ -52,7 +51,6 @@ pub(crate) const MEMBER_BYTES: usize = 256;
 pub(crate) const INLINE_WORDS: usize = 2;
 /// Inline data bytes per step.
 pub(crate) const INLINE_BYTES: usize = INLINE_WORDS * 8;
-const POOL_HEADER: usize = 128;
 
 /// The line other members poll: the arrival counter, the call signature (rewritten
 /// only when a call differs from the member's previous one) and small data, in the
@@ -94,33 +92,6 @@ const _: () = assert!(std::mem::offset_of!(Line, inline) + 2 * INLINE_BYTES == 6
 #[repr(C)]
 struct PoolHeader {
     next_ctx: AtomicU32,
-}
-
-/// Communicator areas in the pool for N ranks: about 16 MiB of member blocks, at
-/// least 32 and at most 4096 areas (the largest number of live communicators).
-pub(crate) fn pool_areas(n: usize) -> usize {
-    ((16 << 20) / (n * MEMBER_BYTES)).clamp(32, 4096)
-}
-
-/// Bytes of each rank's data slot: about 32 MiB in all, each 16..=256 KiB, a power
-/// of two (two halves; data larger than a half is pipelined through them).
-pub(crate) fn slot_bytes(n: usize) -> usize {
-    let per = (32usize << 20) / n;
-    let pow2 = 1usize << (usize::BITS - 1 - per.max(1).leading_zeros());
-    pow2.clamp(16 << 10, 256 << 10)
-}
-
-fn areas_off(areas: usize) -> usize {
-    (POOL_HEADER + areas * 4).next_multiple_of(4096)
-}
-
-fn slots_off(n: usize, areas: usize) -> usize {
-    (areas_off(areas) + areas * n * MEMBER_BYTES).next_multiple_of(4096)
-}
-
-/// Bytes of the whole collective area.
-pub(crate) fn coll_bytes(n: usize, areas: usize, slot: usize) -> usize {
-    slots_off(n, areas) + n * slot
 }
 
 /// Safe access to the collective area of a segment.

@@ -53,9 +53,10 @@ use crate::matching::{Group, Matching};
 use crate::ring::{Consumer, Producer};
 use crate::segment::{STATE_FINALIZED, Segment};
 
+pub(crate) use crate::segment::WaitOp;
 pub(crate) use deliver::{Direct, DirectState};
 pub(crate) use send::SendBuf;
-pub(crate) use wait::{WAIT_NAMES, WaitDesc, WaitOp};
+pub(crate) use wait::{WAIT_NAMES, WaitDesc};
 
 use fast::{FAST_POLLS, POLL_NS};
 use send::PendingSend;

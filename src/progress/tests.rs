@@ -5,9 +5,9 @@ use crate::codec::PodVec;
 use crate::completions::{Done, RecvData};
 use crate::doorbell::Backoff;
 use crate::envelope::Envelope;
+use crate::layout::{Layout, Params};
 use crate::matching::{Matcher, PostedBuf, Want};
 use crate::ring::Record;
-use crate::segment::{Layout, Params};
 
 /// Garbage records (a corrupted or hostile segment) give errors, never a panic, an
 /// out-of-bounds access or an absurd allocation.

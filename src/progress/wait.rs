@@ -7,18 +7,7 @@ use super::Engine;
 use crate::doorbell::{self, Backoff, Phase};
 use crate::error::{Error, Result};
 use crate::matching::Group;
-
-/// What a blocked call waits in, published for the launcher's reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub(crate) enum WaitOp {
-    Recv = 1,
-    Send = 2,
-    Probe = 3,
-    Wait = 4,
-    Finalize = 5,
-    Collective = 6,
-}
+use crate::segment::WaitOp;
 
 /// What a blocked call waits for: used to publish it, to check that the peers it
 /// depends on are alive, and to word the error if they are not.
