@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, PostedBuf, Want};
 use crate::progress::{Engine, SendBuf, WaitDesc, WaitOp};
 use crate::request::{Request, What};
+use crate::shmcoll::{Area, Proc};
 
 /// A rank in a communicator (`MPI_Comm_rank`): `0..size`, or [`ANY_SOURCE`].
 pub type Rank = i32;
@@ -96,9 +97,9 @@ pub(crate) struct CommInner {
     /// This process's rank in `group`.
     pub(crate) rank: usize,
     /// The process's collective state (data slot bookkeeping).
-    pub(crate) coll: Rc<crate::collective::Proc>,
+    pub(crate) coll: Rc<Proc>,
     /// This communicator's collective area; dropping the last handle frees it.
-    pub(crate) area: Rc<crate::collective::Area>,
+    pub(crate) area: Rc<Area>,
     /// The next collective step (see `collective/mod.rs`).
     pub(crate) step: Cell<u64>,
     /// A collective failed part-way: the ranks are out of step.
@@ -111,8 +112,8 @@ impl Communicator {
         let seg = eng.borrow().segment().clone();
         let me = group.ranks[rank];
         let spins = eng.borrow().collective_spins();
-        let coll = crate::collective::Proc::new(seg.clone(), me, spins);
-        let area = crate::collective::Area::new(seg, 0, group.clone(), rank, false);
+        let coll = Proc::new(seg.clone(), me, spins);
+        let area = Area::new(seg, 0, group.clone(), rank, false);
         Self::with_parts(eng, 0, group, rank, coll, area)
     }
 
@@ -121,8 +122,8 @@ impl Communicator {
         ctx: u32,
         group: Rc<Group>,
         rank: usize,
-        coll: Rc<crate::collective::Proc>,
-        area: Rc<crate::collective::Area>,
+        coll: Rc<Proc>,
+        area: Rc<Area>,
     ) -> Self {
         Communicator {
             inner: Rc::new(CommInner {

@@ -32,12 +32,14 @@
 //! | `next_ctx` | leaders creating a communicator | - | Relaxed: uniqueness only |
 //! | slot bytes | the slot's owner | members of the area it published in | plain copies, ordered by `SYNC POINT arrive` (owner writes, then arrives) and `SYNC POINT done` (readers finish, then the owner may overwrite) |
 
+use std::cell::{Cell, RefCell};
 use std::mem::size_of;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::layout::{MEMBER_BYTES, POOL_HEADER, areas_off, slots_off};
+use crate::matching::Group;
 use crate::segment::Segment;
 
 /// Inline data words per step parity: both parities fit the polled cache line with
@@ -92,6 +94,93 @@ const _: () = assert!(std::mem::offset_of!(Line, inline) + 2 * INLINE_BYTES == 6
 #[repr(C)]
 struct PoolHeader {
     next_ctx: AtomicU32,
+}
+
+/// Per-process collective state, shared by all communicators of the process.
+pub(crate) struct Proc {
+    pub(crate) seg: Rc<Segment>,
+    /// World rank of this process.
+    pub(crate) me: usize,
+    /// Last use of each half of this rank's data slot.
+    pub(crate) halves: RefCell<[Option<HalfUse>; 2]>,
+    /// Whether waits poll the awaited word briefly before entering the engine's
+    /// backoff loop (ranks do not outnumber CPUs).
+    pub(crate) spins: bool,
+}
+
+pub(crate) struct HalfUse {
+    pub(crate) area: Rc<Area>,
+    pub(crate) step: u64,
+}
+
+impl Proc {
+    pub(crate) fn new(seg: Rc<Segment>, me: usize, spins: bool) -> Rc<Self> {
+        Rc::new(Proc {
+            seg,
+            me,
+            halves: RefCell::new([None, None]),
+            spins,
+        })
+    }
+
+    pub(crate) fn shm(&self) -> CollShm<'_> {
+        CollShm::new(&self.seg)
+    }
+}
+
+/// This process's handle on a communicator area. The last handle gives the area back.
+pub(crate) struct Area {
+    pub(crate) seg: Rc<Segment>,
+    pub(crate) idx: usize,
+    pub(crate) group: Rc<Group>,
+    /// This process's rank in `group`.
+    pub(crate) me: usize,
+    /// Per member: the largest `arrive` value seen.
+    pub(crate) seen: Vec<Cell<u64>>,
+    /// Step of the last use of each inline buffer by this rank.
+    pub(crate) inline_last: [Cell<u64>; 2],
+    /// The signature and count this rank last wrote in its member line.
+    pub(crate) last_sig: Cell<Option<(u64, u64)>>,
+    pub(crate) owned: bool,
+    /// The area's member blocks, located once (`AreaMembers`).
+    pub(crate) members: AreaMembers,
+}
+
+impl Area {
+    pub(crate) fn new(
+        seg: Rc<Segment>,
+        idx: usize,
+        group: Rc<Group>,
+        me: usize,
+        owned: bool,
+    ) -> Rc<Self> {
+        let n = group.size();
+        Rc::new(Area {
+            members: AreaMembers::new(seg.clone(), idx, n),
+            seg,
+            idx,
+            group,
+            me,
+            seen: (0..n).map(|_| Cell::new(0)).collect(),
+            inline_last: [Cell::new(0), Cell::new(0)],
+            last_sig: Cell::new(None),
+            owned,
+        })
+    }
+
+    /// Member `j`'s block.
+    #[inline]
+    pub(crate) fn member(&self, j: usize) -> &Member {
+        self.members.get(j)
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        if self.owned {
+            CollShm::new(&self.seg).release_area(self.idx);
+        }
+    }
 }
 
 /// Safe access to the collective area of a segment.

@@ -55,8 +55,6 @@ pub(crate) mod objects;
 pub(crate) mod op;
 pub(crate) mod slices;
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use bytemuck::Pod;
@@ -66,8 +64,7 @@ use crate::doorbell;
 use crate::error::{Error, Result};
 use crate::matching::Group;
 use crate::progress::{WaitDesc, WaitOp};
-use crate::segment::Segment;
-use crate::shmcoll::{self, AreaMembers, CollShm, INLINE_BYTES, INLINE_WORDS, Member};
+use crate::shmcoll::{self, Area, CollShm, HalfUse, INLINE_BYTES, INLINE_WORDS};
 
 /// What a collective call is, for the signature check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,93 +233,6 @@ impl Sig {
         s.push_str(&parts.join(", "));
         s.push(')');
         s
-    }
-}
-
-/// Per-process collective state, shared by all communicators of the process.
-pub(crate) struct Proc {
-    pub(crate) seg: Rc<Segment>,
-    /// World rank of this process.
-    pub(crate) me: usize,
-    /// Last use of each half of this rank's data slot.
-    halves: RefCell<[Option<HalfUse>; 2]>,
-    /// Whether waits poll the awaited word briefly before entering the engine's
-    /// backoff loop (ranks do not outnumber CPUs).
-    spins: bool,
-}
-
-struct HalfUse {
-    area: Rc<Area>,
-    step: u64,
-}
-
-impl Proc {
-    pub(crate) fn new(seg: Rc<Segment>, me: usize, spins: bool) -> Rc<Self> {
-        Rc::new(Proc {
-            seg,
-            me,
-            halves: RefCell::new([None, None]),
-            spins,
-        })
-    }
-
-    pub(crate) fn shm(&self) -> CollShm<'_> {
-        CollShm::new(&self.seg)
-    }
-}
-
-/// This process's handle on a communicator area. The last handle gives the area back.
-pub(crate) struct Area {
-    seg: Rc<Segment>,
-    pub(crate) idx: usize,
-    group: Rc<Group>,
-    /// This process's rank in `group`.
-    me: usize,
-    /// Per member: the largest `arrive` value seen.
-    seen: Vec<Cell<u64>>,
-    /// Step of the last use of each inline buffer by this rank.
-    inline_last: [Cell<u64>; 2],
-    /// The signature and count this rank last wrote in its member line.
-    last_sig: Cell<Option<(u64, u64)>>,
-    owned: bool,
-    /// The area's member blocks, located once (`AreaMembers`).
-    members: AreaMembers,
-}
-
-impl Area {
-    pub(crate) fn new(
-        seg: Rc<Segment>,
-        idx: usize,
-        group: Rc<Group>,
-        me: usize,
-        owned: bool,
-    ) -> Rc<Self> {
-        let n = group.size();
-        Rc::new(Area {
-            members: AreaMembers::new(seg.clone(), idx, n),
-            seg,
-            idx,
-            group,
-            me,
-            seen: (0..n).map(|_| Cell::new(0)).collect(),
-            inline_last: [Cell::new(0), Cell::new(0)],
-            last_sig: Cell::new(None),
-            owned,
-        })
-    }
-
-    /// Member `j`'s block.
-    #[inline]
-    fn member(&self, j: usize) -> &Member {
-        self.members.get(j)
-    }
-}
-
-impl Drop for Area {
-    fn drop(&mut self) {
-        if self.owned {
-            CollShm::new(&self.seg).release_area(self.idx);
-        }
     }
 }
 
