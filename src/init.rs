@@ -125,10 +125,5 @@ fn attach_or_singleton() -> Result<Universe> {
 /// Seconds since an arbitrary point in the past, the same for every process on the
 /// machine (`MPI_Wtime`, with `MPI_WTIME_IS_GLOBAL`): the monotonic clock.
 pub fn wtime() -> f64 {
-    // Through libc (its vDSO call), not rustix's own vDSO parser, which valgrind's
-    // synthetic vDSO does not satisfy (wtime crashed under callgrind).
-    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
-        Ok(ts) => ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9,
-        Err(_) => 0.0, // CLOCK_MONOTONIC cannot fail on Linux
-    }
+    sys::proc::monotonic_seconds()
 }

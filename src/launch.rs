@@ -26,9 +26,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::sys::signal::{SigSet, Signal};
 
 use crate::doorbell;
 use crate::error::{Error, Exit, Result};
@@ -128,20 +126,15 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
 
     // Block the signals we wait for, before any thread exists, so every thread
     // inherits the mask and `sigtimedwait` gets them. Ranks unblock them before exec.
-    let mut waited = SigSet::empty();
-    for s in [
+    let (waited, old_mask) = sys::proc::block_signals(&[
         Signal::SIGCHLD,
         Signal::SIGINT,
         Signal::SIGTERM,
         Signal::SIGHUP,
         Signal::SIGQUIT,
-    ] {
-        waited.add(s);
-    }
-    let mut old_mask = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), Some(&mut old_mask))?;
+    ])?;
     let result = run(cfg, &seg, sys::shm::raw(&fd), &cpus, &waited);
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    sys::proc::restore_signals(&old_mask);
     result
 }
 
@@ -256,19 +249,12 @@ fn run(
         }
         // Reap whatever has exited.
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    on_exit(&mut procs, seg, pid, Exit::Code(code), &mut first_failure)
+            match sys::proc::reap_any() {
+                sys::proc::Reaped::Ended(pid, how) => {
+                    on_exit(&mut procs, seg, pid, how, &mut first_failure)
                 }
-                Ok(WaitStatus::Signaled(pid, sig, _)) => on_exit(
-                    &mut procs,
-                    seg,
-                    pid,
-                    Exit::Signal(sig as i32),
-                    &mut first_failure,
-                ),
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => {}
+                sys::proc::Reaped::Nothing => break,
+                sys::proc::Reaped::Other => {}
             }
         }
         if first_failure.is_some() && kill_at.is_none() {
@@ -363,11 +349,11 @@ fn failed(e: Option<Exit>) -> bool {
 fn on_exit(
     procs: &mut [RankProc],
     seg: &Segment,
-    pid: Pid,
+    pid: i32,
     how: Exit,
     first_failure: &mut Option<(usize, Exit)>,
 ) {
-    let Some(rank) = procs.iter().position(|p| p.pid == pid.as_raw()) else {
+    let Some(rank) = procs.iter().position(|p| p.pid == pid) else {
         return;
     };
     procs[rank].exit = Some(how);
@@ -406,7 +392,7 @@ fn wake_all(seg: &Segment) {
 fn reap_all(procs: &mut [RankProc]) {
     for p in procs.iter_mut() {
         if p.exit.is_none() {
-            let _ = waitpid(Pid::from_raw(p.pid), None);
+            sys::proc::reap(p.pid);
             p.exit = Some(Exit::Signal(9));
         }
     }
