@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use bytemuck::Pod;
 
+use crate::call::Call;
 use crate::codec::{self, Access, Archived, Decode, Encode, PodVec};
 use crate::completions::{Done, RecvData};
 use crate::envelope::Envelope;
@@ -220,10 +221,10 @@ impl Communicator {
         }
     }
 
-    fn desc(&self, op: WaitOp, name: &'static str, peer: Option<usize>, tag: Tag) -> WaitDesc<'_> {
+    fn desc(&self, op: WaitOp, call: Call, peer: Option<usize>, tag: Tag) -> WaitDesc<'_> {
         WaitDesc {
             op,
-            name,
+            call,
             peer,
             tag,
             ctx: self.inner.ctx,
@@ -249,9 +250,9 @@ impl Communicator {
         }
     }
 
-    fn what(&self, name: &'static str, peer: Option<usize>, tag: Tag) -> What {
+    fn what(&self, call: Call, peer: Option<usize>, tag: Tag) -> What {
         What {
-            name,
+            call,
             peer,
             tag,
             ctx: self.inner.ctx,
@@ -269,7 +270,7 @@ impl Communicator {
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
         self.inner.eng.borrow_mut().send(d, env, &bytes, || {
-            self.desc(WaitOp::Send, "send", Some(d), tag)
+            self.desc(WaitOp::Send, Call::Send, Some(d), tag)
         })
     }
 
@@ -297,7 +298,7 @@ impl Communicator {
             type_id: codec::type_id::<T>(),
             type_name: codec::type_name::<T>(),
         };
-        let desc = self.desc(WaitOp::Recv, "recv", m.src, tag);
+        let desc = self.desc(WaitOp::Recv, Call::Recv, m.src, tag);
         self.inner.eng.borrow_mut().recv_message(m, want, &desc)
     }
 
@@ -369,7 +370,7 @@ impl Communicator {
         let mut eng = self.inner.eng.borrow_mut();
         let tag = env.tag;
         eng.send(d, env, bytes, || {
-            self.desc(WaitOp::Send, "send_slice", Some(d), tag)
+            self.desc(WaitOp::Send, Call::SendSlice, Some(d), tag)
         })
     }
 
@@ -383,7 +384,7 @@ impl Communicator {
             &m,
             &want,
             bytes,
-            || self.desc(WaitOp::Recv, "recv_into", m.src, tag),
+            || self.desc(WaitOp::Recv, Call::RecvInto, m.src, tag),
             |env| self.status(env),
         )
     }
@@ -392,7 +393,7 @@ impl Communicator {
     pub fn recv_vec<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(Vec<T>, Status)> {
         let elem = Self::elem::<T>()?;
         let m = self.matcher(source, tag)?;
-        let desc = self.desc(WaitOp::Recv, "recv_vec", m.src, tag);
+        let desc = self.desc(WaitOp::Recv, Call::RecvVec, m.src, tag);
         let mut eng = self.inner.eng.borrow_mut();
         let (env, _) = eng.probe(m, &desc)?;
         let want = Want::Bytes {
@@ -428,7 +429,7 @@ impl Communicator {
     /// receiving it (`MPI_Probe`).
     pub fn probe(&self, source: Rank, tag: Tag) -> Result<Status> {
         let m = self.matcher(source, tag)?;
-        let desc = self.desc(WaitOp::Probe, "probe", m.src, tag);
+        let desc = self.desc(WaitOp::Probe, Call::Probe, m.src, tag);
         let (env, _) = self.inner.eng.borrow_mut().probe(m, &desc)?;
         Ok(self.status(&env))
     }
@@ -480,8 +481,8 @@ impl Communicator {
             m,
             want,
             into,
-            &self.desc(WaitOp::Send, "sendrecv_slice", Some(d), env.tag),
-            &self.desc(WaitOp::Recv, "sendrecv_slice", m.src, recv_tag),
+            &self.desc(WaitOp::Send, Call::SendrecvSlice, Some(d), env.tag),
+            &self.desc(WaitOp::Recv, Call::SendrecvSlice, m.src, recv_tag),
         )?;
         Ok(self.status(&got))
     }
@@ -495,7 +496,7 @@ impl Communicator {
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
-        self.isend_bytes(d, env, bytes, "isend")
+        self.isend_bytes(d, env, bytes, Call::Isend)
     }
 
     /// Starts a send of bytes the runtime owns; the request yields `()`.
@@ -504,7 +505,7 @@ impl Communicator {
         d: usize,
         env: Envelope,
         bytes: rkyv::util::AlignedVec,
-        name: &'static str,
+        call: Call,
     ) -> Result<Request<()>> {
         let id = self
             .inner
@@ -514,7 +515,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what(name, Some(d), env.tag),
+            self.what(call, Some(d), env.tag),
             |done, _| match done {
                 Done::Sent(_) => Ok(()),
                 Done::Failed(e) => Err(e),
@@ -538,7 +539,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what("isend_vec", Some(d), tag),
+            self.what(Call::IsendVec, Some(d), tag),
             |done, _| match done {
                 Done::Sent(Some(b)) => Ok(b.into_vec::<T>().ok().expect("the buffer given")),
                 Done::Failed(e) => Err(e),
@@ -555,7 +556,7 @@ impl Communicator {
         let mut bytes = rkyv::util::AlignedVec::<16>::with_capacity(std::mem::size_of_val(data));
         bytes.extend_from_slice(bytemuck::cast_slice(data));
         let env = self.envelope(tag, bytes.len(), 0);
-        self.isend_bytes(d, env, bytes, "isend_slice")
+        self.isend_bytes(d, env, bytes, Call::IsendSlice)
     }
 
     /// Starts receiving an object (mpi4py `comm.irecv`).
@@ -577,7 +578,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what("irecv", m.src, tag),
+            self.what(Call::Irecv, m.src, tag),
             |done, what| match done {
                 Done::Recv {
                     env,
@@ -622,7 +623,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what("irecv_into", m.src, tag),
+            self.what(Call::IrecvInto, m.src, tag),
             |done, what| match done {
                 Done::Recv {
                     env,

@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 
+use crate::call::Call;
 use crate::doorbell;
 use crate::error::{Error, Exit, Result};
 use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
 use crate::layout::{Layout, Params};
-use crate::progress::WAIT_NAMES;
 use crate::segment::{AbortInfo, AbortKind, STATE_ATTACHED, Segment, WaitOp};
 use crate::sys;
 
@@ -409,10 +409,7 @@ fn blocked_on(seg: &Segment, r: usize) -> Option<(String, u32)> {
     let peer = w.peer.load(Ordering::Relaxed);
     let tag = w.tag.load(Ordering::Relaxed);
     let ctx = w.ctx.load(Ordering::Relaxed);
-    let name = WAIT_NAMES
-        .get(w.name.load(Ordering::Relaxed) as usize)
-        .copied()
-        .unwrap_or(WAIT_NAMES[0]);
+    let name = Call::from_code(w.name.load(Ordering::Relaxed)).map_or("an operation", Call::name);
     let peer_s = if peer < 0 {
         "ANY_SOURCE".to_string()
     } else {

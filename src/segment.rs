@@ -33,7 +33,7 @@ use crate::sys::shm::Mapping;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file, in `layout.rs` or in the ring's
 /// record format.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 
 /// The segment header. Plain fields are written once by the launcher before any rank
 /// starts and never change.
@@ -104,7 +104,7 @@ pub(crate) struct WaitInfo {
     pub(crate) tag: AtomicI32,
     /// Communicator context id.
     pub(crate) ctx: AtomicU32,
-    /// Index of the operation's name in `progress::WAIT_NAMES`.
+    /// The operation's `Call` code (0: none).
     pub(crate) name: AtomicU32,
     /// Bumped when a blocked call starts waiting and when it ends, so that the
     /// launcher can tell "still blocked in the same call" from "blocked again".

@@ -59,128 +59,13 @@ use std::sync::atomic::Ordering;
 
 use bytemuck::Pod;
 
+use crate::call::Call;
 use crate::comm::CommInner;
 use crate::doorbell;
 use crate::error::{Error, Result};
 use crate::matching::Group;
 use crate::progress::{WaitDesc, WaitOp};
 use crate::shmcoll::{self, Area, CollShm, HalfUse, INLINE_BYTES, INLINE_WORDS};
-
-/// What a collective call is, for the signature check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Kind {
-    Barrier = 1,
-    Bcast,
-    Scatter,
-    Gather,
-    Allgather,
-    Alltoall,
-    Reduce,
-    Allreduce,
-    Scan,
-    Exscan,
-    ReduceScatterBlock,
-    Gatherv,
-    Scatterv,
-    Allgatherv,
-    BcastObj,
-    ScatterObj,
-    GatherObj,
-    AllgatherObj,
-    AlltoallObj,
-    ReduceObj,
-    AllreduceObj,
-    ScanObj,
-    ExscanObj,
-    Dup,
-    Split,
-    Alltoallv,
-}
-
-impl Kind {
-    fn from_u8(v: u8) -> Option<Kind> {
-        use Kind::*;
-        const ALL: [Kind; 26] = [
-            Barrier,
-            Bcast,
-            Scatter,
-            Gather,
-            Allgather,
-            Alltoall,
-            Reduce,
-            Allreduce,
-            Scan,
-            Exscan,
-            ReduceScatterBlock,
-            Gatherv,
-            Scatterv,
-            Allgatherv,
-            BcastObj,
-            ScatterObj,
-            GatherObj,
-            AllgatherObj,
-            AlltoallObj,
-            ReduceObj,
-            AllreduceObj,
-            ScanObj,
-            ExscanObj,
-            Dup,
-            Split,
-            Alltoallv,
-        ];
-        ALL.iter().copied().find(|k| *k as u8 == v)
-    }
-
-    fn name(self) -> &'static str {
-        use Kind::*;
-        match self {
-            Barrier => "barrier",
-            Bcast => "bcast_into",
-            Scatter => "scatter_into",
-            Gather => "gather_into",
-            Allgather => "allgather_into",
-            Alltoall => "alltoall_into",
-            Reduce => "reduce_into",
-            Allreduce => "allreduce_into",
-            Scan => "scan_into",
-            Exscan => "exscan_into",
-            ReduceScatterBlock => "reduce_scatter_block_into",
-            Gatherv => "gatherv_into",
-            Scatterv => "scatterv_into",
-            Allgatherv => "allgatherv_into",
-            BcastObj => "bcast",
-            ScatterObj => "scatter",
-            GatherObj => "gather",
-            AllgatherObj => "allgather",
-            AlltoallObj => "alltoall",
-            ReduceObj => "reduce",
-            AllreduceObj => "allreduce",
-            ScanObj => "scan",
-            ExscanObj => "exscan",
-            Dup => "dup",
-            Split => "split",
-            Alltoallv => "alltoallv_into",
-        }
-    }
-
-    fn rooted(self) -> bool {
-        use Kind::*;
-        matches!(
-            self,
-            Bcast
-                | Scatter
-                | Gather
-                | Reduce
-                | Gatherv
-                | Scatterv
-                | BcastObj
-                | ScatterObj
-                | GatherObj
-                | ReduceObj
-        )
-    }
-}
 
 /// Count value meaning "not compared across ranks" (variable-size calls).
 pub(crate) const ANY_COUNT: u64 = u64::MAX;
@@ -192,7 +77,7 @@ pub(crate) const OP_NONE: u8 = 0;
 /// The signature of a call: what every rank must agree on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Sig {
-    pub(crate) kind: Kind,
+    pub(crate) kind: Call,
     pub(crate) op: u8,
     pub(crate) elem: u16,
     pub(crate) root: u32,
@@ -208,7 +93,7 @@ impl Sig {
 
     fn unpack(w: u64) -> Option<Sig> {
         Some(Sig {
-            kind: Kind::from_u8((w >> 56) as u8)?,
+            kind: Call::from_code((w >> 56) as u32)?,
             op: (w >> 48) as u8,
             elem: (w >> 32) as u16,
             root: w as u32,
@@ -455,7 +340,7 @@ impl<'c> Coll<'c> {
         })?;
         let desc = WaitDesc {
             op: WaitOp::Collective,
-            name: self.name,
+            call: self.sig.kind,
             peer,
             tag: -1,
             ctx: self.c.ctx,

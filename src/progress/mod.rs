@@ -47,6 +47,7 @@ mod wait;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::call::Call;
 use crate::doorbell;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matching};
@@ -56,7 +57,7 @@ use crate::segment::{STATE_FINALIZED, Segment};
 pub(crate) use crate::segment::WaitOp;
 pub(crate) use deliver::{Direct, DirectState};
 pub(crate) use send::SendBuf;
-pub(crate) use wait::{WAIT_NAMES, WaitDesc};
+pub(crate) use wait::WaitDesc;
 
 use fast::{FAST_POLLS, POLL_NS};
 use send::PendingSend;
@@ -242,7 +243,7 @@ impl Engine {
         let group = Group::world(self.n);
         let desc = WaitDesc {
             op: WaitOp::Finalize,
-            name: "finalize",
+            call: Call::Finalize,
             peer: None,
             tag: -1,
             ctx: 0,

@@ -1,6 +1,7 @@
 use std::rc::Rc;
 
 use super::*;
+use crate::call::Call;
 use crate::codec::PodVec;
 use crate::completions::{Done, RecvData};
 use crate::doorbell::Backoff;
@@ -93,7 +94,7 @@ fn a_peer_that_did_its_part_and_left_is_not_a_failure() {
 fn test_desc(op: WaitOp, peer: Option<usize>, group: &Group) -> WaitDesc<'_> {
     WaitDesc {
         op,
-        name: "test",
+        call: Call::Recv,
         peer,
         tag: -1,
         ctx: 0,

@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::Engine;
+use crate::call::Call;
 use crate::doorbell::{self, Backoff, Phase};
 use crate::error::{Error, Result};
 use crate::matching::Group;
@@ -13,8 +14,8 @@ use crate::segment::WaitOp;
 /// depends on are alive, and to word the error if they are not.
 pub(crate) struct WaitDesc<'g> {
     pub(crate) op: WaitOp,
-    /// Operation name for messages (`"recv"`, `"bcast"`...).
-    pub(crate) name: &'static str,
+    /// The operation, for messages and the launcher's reports.
+    pub(crate) call: Call,
     /// World rank waited on; `None` for any member of `group`.
     pub(crate) peer: Option<usize>,
     /// -1 for any tag.
@@ -37,67 +38,19 @@ impl WaitDesc<'_> {
         match self.op {
             WaitOp::Send => format!(
                 "{}(dest={peer}, tag={tag}) on context {}",
-                self.name, self.ctx
+                self.call.name(),
+                self.ctx
             ),
             WaitOp::Collective | WaitOp::Finalize => {
-                format!("{} on context {}", self.name, self.ctx)
+                format!("{} on context {}", self.call.name(), self.ctx)
             }
             _ => format!(
                 "{}(source={peer}, tag={tag}) on context {}",
-                self.name, self.ctx
+                self.call.name(),
+                self.ctx
             ),
         }
     }
-}
-
-/// Names of blocking operations, published by index for the launcher's reports.
-/// Index 0 is "an operation".
-pub(crate) const WAIT_NAMES: &[&str] = &[
-    "an operation",
-    "recv",
-    "recv_into",
-    "recv_vec",
-    "send",
-    "send_slice",
-    "probe",
-    "wait",
-    "wait_any",
-    "isend",
-    "isend_vec",
-    "isend_slice",
-    "irecv",
-    "irecv_into",
-    "finalize",
-    "barrier",
-    "bcast",
-    "scatter",
-    "gather",
-    "allgather",
-    "alltoall",
-    "reduce",
-    "allreduce",
-    "scan",
-    "exscan",
-    "bcast_into",
-    "scatter_into",
-    "gather_into",
-    "allgather_into",
-    "alltoall_into",
-    "reduce_into",
-    "allreduce_into",
-    "scan_into",
-    "exscan_into",
-    "reduce_scatter_block_into",
-    "gatherv_into",
-    "scatterv_into",
-    "allgatherv_into",
-    "dup",
-    "split",
-    "sendrecv_slice",
-];
-
-fn wait_name_code(name: &str) -> u32 {
-    WAIT_NAMES.iter().position(|&n| n == name).unwrap_or(0) as u32
 }
 
 impl Engine {
@@ -188,7 +141,7 @@ impl Engine {
             .store(desc.peer.map_or(-1, |p| p as i32), Ordering::Relaxed);
         w.tag.store(desc.tag, Ordering::Relaxed);
         w.ctx.store(desc.ctx, Ordering::Relaxed);
-        w.name.store(wait_name_code(desc.name), Ordering::Relaxed);
+        w.name.store(desc.call.code(), Ordering::Relaxed);
         w.op.store(desc.op as u32, Ordering::Relaxed);
         w.epoch.fetch_add(1, Ordering::Relaxed);
         self.wait_published = true;
