@@ -12,23 +12,14 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use shmpi::launch::{Bind, LaunchConfig, launch};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use shmpi::launch::{Bind, LaunchConfig, env_help, launch};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "shmrun",
     version,
-    about = "Run N ranks of a program that talk through one shared-memory segment",
-    after_help = "Environment: SHMPI_RING_BYTES (ring size, a power of two), SHMPI_CHUNK_BYTES, \
-                  SHMPI_CHUNK_MAX_BYTES and SHMPI_EAGER_BYTES (first and largest streaming chunk, \
-                  single-record limit), SHMPI_SPIN_US and \
-                  SHMPI_YIELD_US (how long a blocked call spins, then yields, before it sleeps), \
-                  SHMPI_GRACE_MS (how long the other ranks get to stop after one fails), \
-                  SHMPI_MEMBARRIER=0 (fenced wakes instead of the sleepers' membarrier), \
-                  SHMPI_DEADLOCK_MS (how long every rank must be stuck before a deadlock is \
-                  reported; 0: never).\n\nExit status: the failing rank's (128 + signal if \
-                  killed), 127 if the program cannot start, 124 after --timeout, 120 on deadlock."
+    about = "Run N ranks of a program that talk through one shared-memory segment"
 )]
 struct Cli {
     /// Number of ranks to start (`-np N` is accepted too).
@@ -142,8 +133,22 @@ fn build_example(name: &str, release: bool) -> Result<PathBuf, String> {
         .join(name))
 }
 
+/// The command line, with the environment variables (from shmpi's table of knobs) and
+/// the exit statuses in `--help`.
+fn parse_cli() -> Cli {
+    let help = format!(
+        "{}\nExit status: the failing rank's (128 + signal if killed), 127 if the program \
+         cannot start, 124 after --timeout, 120 on deadlock.",
+        env_help()
+    );
+    let matches = Cli::command()
+        .after_help(help)
+        .get_matches_from(normalize_args(std::env::args_os()));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(normalize_args(std::env::args_os()));
+    let cli = parse_cli();
     let (program, args) = match &cli.example {
         Some(name) => {
             let release = cli.release || !cfg!(debug_assertions);

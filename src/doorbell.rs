@@ -166,7 +166,7 @@ static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 pub(crate) fn enable_light_wakers(job_allows: bool) -> bool {
     static DECIDED: std::sync::Once = std::sync::Once::new();
     DECIDED.call_once(|| {
-        let off = std::env::var("SHMPI_MEMBARRIER").is_ok_and(|v| v == "0");
+        let off = crate::tuning::membarrier_off();
         let heavy = job_allows && !off && membarrier::supported();
         HEAVY_SLEEPERS.store(heavy, Ordering::Relaxed);
         let light = heavy && membarrier::register();

@@ -35,6 +35,8 @@ use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
 use crate::layout::{Layout, Params};
 use crate::segment::{AbortInfo, AbortKind, STATE_ATTACHED, Segment, WaitOp};
 use crate::sys;
+use crate::tuning;
+pub use crate::tuning::{KNOBS, Knob, help_text as env_help};
 
 /// Exit status when the program cannot be started.
 pub const EXIT_CANNOT_START: i32 = 127;
@@ -92,12 +94,7 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
     let n = cfg.nranks;
     let ring_bytes = match cfg.ring_bytes {
         Some(b) => b,
-        None => match std::env::var("SHMPI_RING_BYTES") {
-            Ok(v) => v.trim().parse::<usize>().map_err(|_| {
-                Error::Usage(format!("SHMPI_RING_BYTES={v:?} is not a number of bytes"))
-            })?,
-            Err(_) => Layout::default_ring_bytes(n),
-        },
+        None => tuning::ring_bytes(n)?,
     };
     let layout = Layout::new(n, ring_bytes)?;
     if let Some(avail) = mem_available() {
@@ -201,19 +198,13 @@ fn run(
         }
     }
 
-    let grace = std::env::var("SHMPI_GRACE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_millis(100), Duration::from_millis);
+    let grace = tuning::grace();
     let start = Instant::now();
     let mut first_failure: Option<(usize, Exit)> = None;
     let mut stop: Option<(String, i32)> = None; // (report, exit code) for timeout/signal
     let mut kill_at: Option<Instant> = None;
     let mut killed_by_us = 0usize;
-    let deadlock_after = std::env::var("SHMPI_DEADLOCK_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(Duration::from_millis(500), Duration::from_millis);
+    let deadlock_after = tuning::deadlock_after();
     let mut watch = DeadlockWatch::default();
 
     while procs.iter().any(|p| p.exit.is_none()) {

@@ -99,6 +99,7 @@ mod segment;
 mod shmcoll;
 #[allow(unsafe_code)]
 mod sys;
+mod tuning;
 
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;

@@ -745,7 +745,7 @@ const STREAM_MIN: usize = 512 << 10;
 /// 0.98-1.30 vs 1.42-1.69 ms at 8 MiB; 8 ranks 6.5-8.6 vs 10.2-10.7 ms at 8 MiB.
 fn stream() -> bool {
     thread_local! {
-        static ON: bool = std::env::var("SHMPI_COLL_STREAM").is_ok_and(|v| v == "1");
+        static ON: bool = crate::tuning::coll_stream();
     }
     ON.with(|v| *v)
 }
@@ -756,10 +756,7 @@ fn stream() -> bool {
 /// next): streaming saves reading a buffer that is not in cache anyway.
 fn nt_out_bytes() -> usize {
     thread_local! {
-        static B: usize = std::env::var("SHMPI_COLL_NT_BYTES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(usize::MAX);
+        static B: usize = crate::tuning::coll_nt_bytes();
     }
     B.with(|v| *v)
 }

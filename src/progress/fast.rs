@@ -20,7 +20,7 @@ impl Engine {
     /// sent nothing, otherwise.
     #[inline]
     pub(crate) fn try_send_whole(&mut self, dest: usize, env: &Envelope, data: &[u8]) -> bool {
-        if dest == self.me || data.len() > self.tuning.eager_max || !self.queues[dest].is_empty() {
+        if dest == self.me || data.len() > self.sizes.eager_max || !self.queues[dest].is_empty() {
             return false;
         }
         let (kind, words, nw) = start_words(env, true);

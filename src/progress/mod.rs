@@ -53,6 +53,7 @@ use crate::error::{Error, Result};
 use crate::matching::{Group, Matching};
 use crate::ring::{Consumer, Producer};
 use crate::segment::{STATE_FINALIZED, Segment};
+use crate::tuning::{Sizes, Waits};
 
 pub(crate) use crate::segment::WaitOp;
 pub(crate) use deliver::{Direct, DirectState};
@@ -61,21 +62,6 @@ pub(crate) use wait::WaitDesc;
 
 use fast::{FAST_POLLS, POLL_NS};
 use send::PendingSend;
-
-/// Message sizes, derived from the ring size.
-#[derive(Debug, Clone, Copy)]
-struct Tuning {
-    /// Messages up to this size travel as one record.
-    eager_max: usize,
-    /// First chunk of a streamed message.
-    chunk: usize,
-    /// Largest chunk (chunks grow from `chunk` as the message goes).
-    chunk_max: usize,
-    /// Smallest chunk worth writing while more data waits.
-    min_part: usize,
-    /// Bytes drained from one ring per pass.
-    drain_budget: usize,
-}
 
 /// The per-process progress engine.
 pub(crate) struct Engine {
@@ -89,7 +75,7 @@ pub(crate) struct Engine {
     seg: Rc<Segment>,
     me: usize,
     n: usize,
-    tuning: Tuning,
+    sizes: Sizes,
     spin_ns: u64,
     /// Polls of `try_recv_whole`: `FAST_POLLS`, fewer if the spin phase is shorter
     /// than they take (at least 1: `SHMPI_SPIN_US=0` polls once). The general loop's
@@ -107,43 +93,13 @@ impl Engine {
         let me = claim.rank();
         let n = seg.nranks();
         let (producers, consumers) = seg.endpoints(claim);
-        let cap = seg.layout().ring_bytes;
-        // Streaming chunks: the first ones small, so that the receiver copies one out
-        // while the sender copies the next in, then growing (each as long as the part
-        // already sent) up to `chunk_max`, so that a long message pays few records.
-        // Measured on the reference VM (osu_latency, osu_bw; docs/performance.md):
-        // 16 KiB chunks gave the lowest latency from 32 KiB to 1 MiB, 64-128 KiB chunks
-        // 10-20 % more bandwidth than 16 KiB. Multiples of the cache line, so that every
-        // chunk's payload starts on one (ring.rs).
-        let chunk = env_bytes("SHMPI_CHUNK_BYTES")
-            .unwrap_or(16 << 10)
-            .clamp(256, cap / 4)
-            & !63;
-        let chunk_max = env_bytes("SHMPI_CHUNK_MAX_BYTES")
-            .unwrap_or(128 << 10)
-            .clamp(chunk, (cap / 8).max(chunk))
-            & !63;
-        let eager_max = env_bytes("SHMPI_EAGER_BYTES")
-            .unwrap_or(chunk)
-            .clamp(0, cap / 4);
-        let tuning = Tuning {
-            eager_max,
-            chunk,
-            chunk_max,
-            min_part: (chunk / 4).max(256),
-            drain_budget: cap,
-        };
+        let sizes = Sizes::for_ring(seg.layout().ring_bytes);
         let oversubscribed = n > seg.header().ncpus.max(1) as usize;
-        // Spin 50 us, or 2 us when ranks outnumber CPUs: measured (docs/performance.md)
-        // with 8 ranks on 2 CPUs, a 2 us spin before yielding kept a ping-pong between
-        // two ranks at 0.18 us (6 ranks asleep in recv) where yielding at once gave
-        // 0.6-1.6 us, and with 8 busy ranks (4 ping-pong pairs) 0.4-2.6 us where
-        // yielding at once gave 1.4-5 us. A longer spin (10 us) had 2-14 us outliers.
-        let spin_env = env_us("SHMPI_SPIN_US");
-        let spin_ns = spin_env.unwrap_or(if oversubscribed { 2_000 } else { 50_000 });
-        // Collectives yield at once when ranks outnumber CPUs (`collective_backoff`).
-        let coll_spin_ns = spin_env.unwrap_or(if oversubscribed { 0 } else { spin_ns });
-        let yield_ns = env_us("SHMPI_YIELD_US").unwrap_or(2_000_000);
+        let Waits {
+            spin_ns,
+            coll_spin_ns,
+            yield_ns,
+        } = Waits::for_job(oversubscribed);
         // The same inputs in every rank, so every rank picks the same handshake.
         let rare_sleeps =
             spin_ns.min(coll_spin_ns) + yield_ns >= doorbell::LIGHT_MIN_WAIT.as_nanos() as u64;
@@ -162,7 +118,7 @@ impl Engine {
             seg,
             me,
             n,
-            tuning,
+            sizes,
             spin_ns,
             fast_polls: (spin_ns / POLL_NS).clamp(1, FAST_POLLS as u64) as u32,
             coll_spin_ns,
@@ -197,7 +153,7 @@ impl Engine {
             if !cons.has_data() {
                 continue;
             }
-            let mut budget = self.tuning.drain_budget;
+            let mut budget = self.sizes.drain_budget;
             let mut popped = false;
             loop {
                 let rec = match cons.peek() {
@@ -283,17 +239,4 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.finalize();
     }
-}
-
-fn env_bytes(name: &str) -> Option<usize> {
-    std::env::var(name).ok()?.trim().parse::<usize>().ok()
-}
-
-fn env_us(name: &str) -> Option<u64> {
-    std::env::var(name)
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|us| us.saturating_mul(1000))
 }

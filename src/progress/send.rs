@@ -4,7 +4,7 @@
 use rkyv::util::AlignedVec;
 
 use super::deliver::{Direct, DirectState};
-use super::{Engine, Tuning, WaitDesc};
+use super::{Engine, WaitDesc};
 use crate::codec::PodVec;
 use crate::completions::Done;
 use crate::doorbell;
@@ -12,6 +12,7 @@ use crate::envelope::{Envelope, Kind, start_words};
 use crate::error::Result;
 use crate::matching::{Matcher, Want};
 use crate::ring::Producer;
+use crate::tuning::Sizes;
 
 /// Bytes a queued send still owns.
 pub(crate) enum SendBuf {
@@ -53,7 +54,7 @@ impl Engine {
             let mut pushed = false;
             while let Some(ps) = queue.front_mut() {
                 let (done, any) =
-                    push_message(prod, &self.tuning, &ps.env, ps.buf.bytes(), &mut ps.st);
+                    push_message(prod, &self.sizes, &ps.env, ps.buf.bytes(), &mut ps.st);
                 pushed |= any;
                 if !done {
                     break;
@@ -127,7 +128,7 @@ impl Engine {
         let mut st = SendState::default();
         if self.queues[dest].is_empty() {
             let prod = self.producers[dest].as_mut().expect("ring to a peer");
-            let (done, any) = push_message(prod, &self.tuning, &env, buf.bytes(), &mut st);
+            let (done, any) = push_message(prod, &self.sizes, &env, buf.bytes(), &mut st);
             if any {
                 doorbell::notify(&self.seg.ctrl(dest).bell);
             }
@@ -162,7 +163,7 @@ impl Engine {
         recv_desc: &WaitDesc<'_>,
     ) -> Result<Envelope> {
         if dest == self.me
-            || data.len() <= self.tuning.eager_max
+            || data.len() <= self.sizes.eager_max
             || self.matching.unexpected.find(&m).is_some()
         {
             if !self.try_send_whole(dest, &env, data) {
@@ -219,7 +220,7 @@ impl Engine {
         let mut st = SendState::default();
         loop {
             let prod = self.producers[dest].as_mut().expect("ring to a peer");
-            let (done, any) = push_message(prod, &self.tuning, &env, data, &mut st);
+            let (done, any) = push_message(prod, &self.sizes, &env, data, &mut st);
             if any {
                 doorbell::notify(&self.seg.ctrl(dest).bell);
             }
@@ -235,7 +236,7 @@ impl Engine {
 /// Pushes as much of a message as the ring takes now. Returns (all pushed, any pushed).
 fn push_message(
     prod: &mut Producer,
-    t: &Tuning,
+    t: &Sizes,
     env: &Envelope,
     data: &[u8],
     st: &mut SendState,
