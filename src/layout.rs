@@ -101,13 +101,9 @@ impl Layout {
     }
 
     /// The default ring size for N ranks: 256 MiB of rings in all at most (pages are
-    /// only committed where ranks talk), each between 4 KiB and 1 MiB.
-    ///
-    /// The upper bound was 256 KiB; 1 MiB measured 2-4x the streaming bandwidth on
-    /// the reference VM (osu_bw, 64 KiB-4 MiB: ~6 GB/s with 256 KiB rings in every
-    /// run, 11-27 GB/s with 1 MiB in the runs where the host kept the vCPUs close)
-    /// with the same small-message latency (docs/performance.md). Up to N = 16 every
-    /// pair gets 1 MiB.
+    /// only committed where ranks talk), each between 4 KiB and 1 MiB, since large
+    /// rings stream faster at the same small-message latency (docs/performance.md). Up
+    /// to N = 16 every pair gets 1 MiB.
     pub(crate) fn default_ring_bytes(nranks: usize) -> usize {
         const BUDGET: usize = 256 << 20;
         let pairs = (nranks * nranks.saturating_sub(1)).max(1);

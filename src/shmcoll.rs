@@ -44,12 +44,8 @@ use crate::segment::Segment;
 
 /// Inline data words per step parity: both parities fit the polled cache line with
 /// `arrive` and the call signature (8 + 24 + 2 * 16 bytes), so that a reader that sees
-/// the arrival has the data and the signature too. With 5 words per parity the odd
-/// steps' data sat in the next line: a 2-rank 1-double allreduce paid a second line
-/// transfer every other call. With 3 words and the signature in the next line, a call
-/// that differs from the member's previous one (allreduce, barrier, allreduce, ...)
-/// paid one: `coll_loop`'s allreduce + barrier pair took 194-208 ns, 167 ns with the
-/// signature in the polled line (2 ranks, 2026-12-02).
+/// the arrival has the data and the signature too, and no step pays a second line
+/// transfer.
 pub(crate) const INLINE_WORDS: usize = 2;
 /// Inline data bytes per step.
 pub(crate) const INLINE_BYTES: usize = INLINE_WORDS * 8;
@@ -322,9 +318,8 @@ impl<'s> CollShm<'s> {
     }
 }
 
-/// The member blocks of one communicator area, located once. `CollShm::member` checks
-/// bounds and computes the block's offset on every call, which cost about 30
-/// instructions per line touched, 5 lines per small collective call.
+/// The member blocks of one communicator area, located once, because
+/// `CollShm::member` checks bounds and computes the block's offset on every call.
 pub(crate) struct AreaMembers {
     /// Keeps the segment, and so the blocks, mapped.
     _seg: Rc<Segment>,

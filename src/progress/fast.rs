@@ -40,14 +40,8 @@ impl Engine {
     /// for up to `FAST_POLLS` polls (within the spin phase the general loop would start
     /// with) and takes the record if it is a whole raw-bytes message that `m` and
     /// `want` accept. `None`, having changed nothing, otherwise: `recv_into` takes over.
-    ///
-    /// 8-byte ping-pong (`examples/pingpong`), alternating runs against `recv_into`
-    /// alone: lower in 8 of 8, 6 of 8 and 5 of 8 pairs in three sets (medians about
-    /// 0.069 -> 0.065 us). The same loop inside `recv_into`, after the unexpected
-    /// queue's search, was higher in 6 of 8, and the same loop for object receives
-    /// (`take_eager_object`) made the small-struct latency worse (0.091-0.098 ->
-    /// 0.098-0.108 us, 5 pairs): at this size the code's layout matters as much as its
-    /// length.
+    /// It is a loop of its own, and only for raw bytes, because at this size the code's
+    /// layout matters as much as its length (see docs/performance.md).
     #[inline]
     pub(crate) fn try_recv_whole(
         &mut self,
@@ -81,11 +75,6 @@ impl Engine {
     /// result's round trip through its slot). The earliest posted receive is the one a
     /// matching message belongs to, so the order of matching is MPI's. Anything else is
     /// left for `progress`.
-    ///
-    /// With the slot table of `completions.rs` and the one-record push of non-blocking
-    /// sends: `osu_bibw` (64 receives posted, then 64 sends, then the waits, on both
-    /// ranks) 8.4-10.9 -> 9.9-12.5 MB/s at 1 byte, 499-527 -> 573-744 at 64 bytes, 4
-    /// alternating pairs.
     #[inline]
     pub(super) fn take_posted_whole(&mut self, id: u64) -> Option<Done> {
         let p = self.matching.posted.front_mut()?;
@@ -174,14 +163,12 @@ impl Engine {
 }
 
 /// Polls of [`Engine::try_recv_whole`] before the general receive loop, which also
-/// drains the other rings: about 2 us (a `pause` takes 28 ns on the Zen 5 host), many
-/// times a round trip between two cores even in the host's slow phases (about 500 ns).
-/// 16 polls measured no better than none (8 alternating ping-pong runs), perhaps by
-/// the code's layout.
+/// drains the other rings: many times a round trip between two cores, so that a reply
+/// on its way is taken here.
 pub(super) const FAST_POLLS: u32 = 64;
 
-/// About what one poll of `try_recv_whole` takes (a `pause` and a load, on the Zen 5
-/// host), to keep its polls within a short spin phase (`SHMPI_SPIN_US`).
+/// About what one poll of `try_recv_whole` takes (a `pause` and a load), to keep its
+/// polls within a short spin phase (`SHMPI_SPIN_US`).
 pub(super) const POLL_NS: u64 = 30;
 
 /// The envelope of a whole-message record from `src` with first header word `w0`.

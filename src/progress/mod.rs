@@ -80,7 +80,7 @@ pub(crate) struct Engine {
     /// Polls of `try_recv_whole`: `FAST_POLLS`, fewer if the spin phase is shorter
     /// than they take (at least 1: `SHMPI_SPIN_US=0` polls once). The general loop's
     /// spin phase comes after them, so they add at most about that phase again before
-    /// a receive yields (2 us when ranks outnumber CPUs: 64 polls, about 1.9 us).
+    /// a receive yields.
     fast_polls: u32,
     /// The spin phase of a collective's wait.
     coll_spin_ns: u64,

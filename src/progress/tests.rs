@@ -64,9 +64,8 @@ fn pair(ring_bytes: usize) -> (Engine, Engine) {
 
 /// A collective's peer may publish what a waiter waits for and leave between the
 /// waiter's last look at the awaited word and its liveness check (the peer's last
-/// step, then `finalize`). The wait must then complete, not report the peer failed:
-/// `examples/pi` at N=3 failed so in 16 of 600 runs before the re-check (0 of 400
-/// after it). A peer that left without publishing still fails the wait.
+/// step, then `finalize`). The wait must then complete, not report the peer failed.
+/// A peer that left without publishing still fails the wait.
 #[test]
 fn a_peer_that_did_its_part_and_left_is_not_a_failure() {
     let (mut e0, e1) = pair(1 << 16);

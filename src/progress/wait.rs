@@ -121,8 +121,6 @@ impl Engine {
 
     /// The backoff of a collective's wait. When ranks outnumber CPUs, some member of
     /// the collective is not running, and spinning only delays it: yield at once.
-    /// Measured with 8 ranks on 2 CPUs (`osu_allreduce -m 8`, `osu_barrier`): a 2 us
-    /// spin gave 28-38 us per call, yielding at once 11-15 us.
     pub(crate) fn collective_backoff(&self) -> Backoff {
         Backoff::new(self.coll_spin_ns, self.yield_ns)
     }
