@@ -21,8 +21,6 @@ use crate::ring::RingHead;
 /// The largest job.
 pub(crate) const MAX_RANKS: usize = 4096;
 
-/// The largest job.
-
 /// Bytes of the segment header (one page).
 pub(crate) const HEADER_BYTES: usize = 4096;
 /// Bytes of one rank's control block (`segment::RankCtrl`).

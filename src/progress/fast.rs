@@ -184,11 +184,13 @@ fn eager_envelope(src: usize, w0: u64, len: usize, type_id: u64) -> Envelope {
     }
 }
 
-/// Takes the next record of `cons` (the ring from `src`) if it is a whole message of kind `kind` (with `nwords` header words) that `m` matches and
-/// `fits(words, len)` accepts, handing it to `take`; then wakes the sender if it sleeps
-/// waiting for the space just freed (as `progress` does). Anything else stays in the
-/// ring for the general path.
+/// Takes the next record of `cons` (the ring from `src`) if it is a whole message of
+/// kind `kind` (with `nwords` header words) that `m` matches and `fits(words, len)`
+/// accepts, handing it to `take`; then wakes the sender if it sleeps waiting for the
+/// space just freed (as `progress` does). Anything else stays in the ring for the
+/// general path.
 #[inline]
+#[allow(clippy::too_many_arguments)] // one generic function serves both fast receives
 fn take_whole<R>(
     cons: &mut Consumer,
     seg: &Segment,
