@@ -17,7 +17,7 @@
 //! soon as it makes progress: two ranks that send each other large messages before
 //! receiving cannot deadlock.
 //!
-//! A message that does not fit in one record (`eager_max`) streams in chunks through
+//! A message that does not fit in one record (`Sizes::eager_max`) streams in chunks through
 //! the same ring; the receiver copies each chunk straight into its destination.
 //!
 //! Fast paths skip the pass where nothing else could claim the message: a blocking
