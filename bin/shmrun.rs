@@ -137,9 +137,13 @@ fn build_example(name: &str, release: bool) -> Result<PathBuf, String> {
 /// the exit statuses in `--help`.
 fn parse_cli() -> Cli {
     let help = format!(
-        "{}\nExit status: the failing rank's (128 + signal if killed), 127 if the program \
-         cannot start, 124 after --timeout, 120 on deadlock.",
-        env_help()
+        "{}\nshmrun sets {}, {} and {} in every rank's environment.\n\nExit status: the \
+         failing rank's (128 + signal if killed), 127 if the program cannot start, 124 after \
+         --timeout, 120 on deadlock.",
+        env_help(),
+        shmpi::ENV_RANK,
+        shmpi::ENV_SIZE,
+        shmpi::ENV_FD
     );
     let matches = Cli::command()
         .after_help(help)
