@@ -12,23 +12,14 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser, ValueEnum};
-use shmpi::launch::{Bind, LaunchConfig, launch};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use shmpi::launch::{Bind, LaunchConfig, env_help, launch};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "shmrun",
     version,
-    about = "Run N ranks of a program that talk through one shared-memory segment",
-    after_help = "Environment: SHMPI_RING_BYTES (ring size, a power of two), SHMPI_CHUNK_BYTES, \
-                  SHMPI_CHUNK_MAX_BYTES and SHMPI_EAGER_BYTES (first and largest streaming chunk, \
-                  single-record limit), SHMPI_SPIN_US and \
-                  SHMPI_YIELD_US (how long a blocked call spins, then yields, before it sleeps), \
-                  SHMPI_GRACE_MS (how long the other ranks get to stop after one fails), \
-                  SHMPI_MEMBARRIER=0 (fenced wakes instead of the sleepers' membarrier), \
-                  SHMPI_DEADLOCK_MS (how long every rank must be stuck before a deadlock is \
-                  reported; 0: never).\n\nExit status: the failing rank's (128 + signal if \
-                  killed), 127 if the program cannot start, 124 after --timeout, 120 on deadlock."
+    about = "Run N ranks of a program that talk through one shared-memory segment"
 )]
 struct Cli {
     /// Number of ranks to start (`-np N` is accepted too).
@@ -169,6 +160,22 @@ fn build_example(name: &str, release: bool) -> Result<PathBuf, String> {
         .join(name))
 }
 
+/// The command line, with the environment variables (from shmpi's table of knobs) and
+/// the exit statuses in `--help`.
+fn parse_cli(args: Vec<OsString>) -> Cli {
+    let help = format!(
+        "{}\nshmrun sets {}, {} and {} in every rank's environment.\n\nExit status: the \
+         failing rank's (128 + signal if killed), 127 if the program cannot start, 124 after \
+         --timeout, 120 on deadlock.",
+        env_help(),
+        shmpi::ENV_RANK,
+        shmpi::ENV_SIZE,
+        shmpi::ENV_FD
+    );
+    let matches = Cli::command().after_help(help).get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
     let args = match normalize_args(&Cli::command(), std::env::args_os()) {
         Ok(a) => a,
@@ -177,7 +184,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cli = Cli::parse_from(args);
+    let cli = parse_cli(args);
     let (program, args) = match &cli.example {
         Some(name) => {
             let release = cli.release || !cfg!(debug_assertions);

@@ -17,12 +17,15 @@ use std::rc::Rc;
 
 use bytemuck::Pod;
 
+use crate::call::Call;
 use crate::codec::{self, Access, Archived, Decode, Encode, PodVec};
+use crate::completions::{Done, RecvData};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, PostedBuf, Want};
-use crate::progress::{Done, Engine, RecvData, SendBuf, WaitDesc, WaitOp};
+use crate::progress::{Engine, SendBuf, WaitDesc, WaitOp};
 use crate::request::{Request, What};
+use crate::shmcoll::{Area, Proc};
 
 /// A rank in a communicator (`MPI_Comm_rank`): `0..size`, or [`ANY_SOURCE`].
 pub type Rank = i32;
@@ -98,9 +101,9 @@ pub(crate) struct CommInner {
     /// This process's rank in `group`.
     pub(crate) rank: usize,
     /// The process's collective state (data slot bookkeeping).
-    pub(crate) coll: Rc<crate::collective::Proc>,
+    pub(crate) coll: Rc<Proc>,
     /// This communicator's collective area; dropping the last handle frees it.
-    pub(crate) area: Rc<crate::collective::Area>,
+    pub(crate) area: Rc<Area>,
     /// The next collective step (see `collective/mod.rs`).
     pub(crate) step: Cell<u64>,
     /// A collective failed part-way: the ranks are out of step.
@@ -113,8 +116,8 @@ impl Communicator {
         let seg = eng.borrow().segment().clone();
         let me = group.ranks[rank];
         let spins = eng.borrow().collective_spins();
-        let coll = crate::collective::Proc::new(seg.clone(), me, spins);
-        let area = crate::collective::Area::new(seg, 0, group.clone(), rank, false);
+        let coll = Proc::new(seg.clone(), me, spins);
+        let area = Area::new(seg, 0, group.clone(), rank, false);
         Self::with_parts(eng, 0, group, rank, coll, area)
     }
 
@@ -123,8 +126,8 @@ impl Communicator {
         ctx: u32,
         group: Rc<Group>,
         rank: usize,
-        coll: Rc<crate::collective::Proc>,
-        area: Rc<crate::collective::Area>,
+        coll: Rc<Proc>,
+        area: Rc<Area>,
     ) -> Self {
         Communicator {
             inner: Rc::new(CommInner {
@@ -221,10 +224,10 @@ impl Communicator {
         }
     }
 
-    fn desc(&self, op: WaitOp, name: &'static str, peer: Option<usize>, tag: Tag) -> WaitDesc<'_> {
+    fn desc(&self, op: WaitOp, call: Call, peer: Option<usize>, tag: Tag) -> WaitDesc<'_> {
         WaitDesc {
             op,
-            name,
+            call,
             peer,
             tag,
             ctx: self.inner.ctx,
@@ -250,9 +253,9 @@ impl Communicator {
         }
     }
 
-    fn what(&self, name: &'static str, peer: Option<usize>, tag: Tag) -> What {
+    fn what(&self, call: Call, peer: Option<usize>, tag: Tag) -> What {
         What {
-            name,
+            call,
             peer,
             tag,
             ctx: self.inner.ctx,
@@ -269,12 +272,9 @@ impl Communicator {
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
-        self.inner.eng.borrow_mut().send(
-            d,
-            env,
-            &bytes,
-            &self.desc(WaitOp::Send, "send", Some(d), tag),
-        )
+        self.inner.eng.borrow_mut().send(d, env, &bytes, || {
+            self.desc(WaitOp::Send, Call::Send, Some(d), tag)
+        })
     }
 
     /// Receives an object sent with [`send`](Self::send) (mpi4py `comm.recv`).
@@ -301,7 +301,7 @@ impl Communicator {
             type_id: codec::type_id::<T>(),
             type_name: codec::type_name::<T>(),
         };
-        let desc = self.desc(WaitOp::Recv, "recv", m.src, tag);
+        let desc = self.desc(WaitOp::Recv, Call::Recv, m.src, tag);
         self.inner.eng.borrow_mut().recv_message(m, want, &desc)
     }
 
@@ -371,16 +371,10 @@ impl Communicator {
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         let (d, env, bytes) = self.slice_send(data, dest, tag)?;
         let mut eng = self.inner.eng.borrow_mut();
-        if eng.try_send_whole(d, &env, bytes) {
-            return Ok(());
-        }
         let tag = env.tag;
-        eng.send_declined(
-            d,
-            env,
-            bytes,
-            &self.desc(WaitOp::Send, "send_slice", Some(d), tag),
-        )
+        eng.send(d, env, bytes, || {
+            self.desc(WaitOp::Send, Call::SendSlice, Some(d), tag)
+        })
     }
 
     /// Receives into `buf` (mpi4py `comm.Recv(buf, source, tag)`; `MPI_Recv`). The
@@ -389,19 +383,20 @@ impl Communicator {
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
         let (m, want, bytes) = self.slice_recv(buf, source, tag)?;
         let mut eng = self.inner.eng.borrow_mut();
-        if let Some(env) = eng.try_recv_whole(&m, &want, bytes) {
-            return Ok(self.status(&env));
-        }
-        let desc = self.desc(WaitOp::Recv, "recv_into", m.src, tag);
-        let env = eng.recv_into(m, want, bytes, &desc)?;
-        Ok(self.status(&env))
+        eng.recv_into(
+            &m,
+            &want,
+            bytes,
+            || self.desc(WaitOp::Recv, Call::RecvInto, m.src, tag),
+            |env| self.status(env),
+        )
     }
 
     /// Receives a message of any length into a new `Vec` of exactly its size.
     pub fn recv_vec<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(Vec<T>, Status)> {
         let elem = Self::elem::<T>()?;
         let m = self.matcher(source, tag)?;
-        let desc = self.desc(WaitOp::Recv, "recv_vec", m.src, tag);
+        let desc = self.desc(WaitOp::Recv, Call::RecvVec, m.src, tag);
         let mut eng = self.inner.eng.borrow_mut();
         let (env, _) = eng.probe(m, &desc)?;
         let want = Want::Bytes {
@@ -420,7 +415,13 @@ impl Communicator {
             src: Some(env.src),
             tag: Some(env.tag),
         };
-        let got = eng.recv_into(exact, want, bytemuck::cast_slice_mut(&mut v), &desc)?;
+        let got = eng.recv_into(
+            &exact,
+            &want,
+            bytemuck::cast_slice_mut(&mut v),
+            || desc,
+            |e| *e,
+        )?;
         debug_assert_eq!(got, env);
         Ok((v, self.status(&got)))
     }
@@ -431,7 +432,7 @@ impl Communicator {
     /// receiving it (`MPI_Probe`).
     pub fn probe(&self, source: Rank, tag: Tag) -> Result<Status> {
         let m = self.matcher(source, tag)?;
-        let desc = self.desc(WaitOp::Probe, "probe", m.src, tag);
+        let desc = self.desc(WaitOp::Probe, Call::Probe, m.src, tag);
         let (env, _) = self.inner.eng.borrow_mut().probe(m, &desc)?;
         Ok(self.status(&env))
     }
@@ -483,8 +484,8 @@ impl Communicator {
             m,
             want,
             into,
-            &self.desc(WaitOp::Send, "sendrecv_slice", Some(d), env.tag),
-            &self.desc(WaitOp::Recv, "sendrecv_slice", m.src, recv_tag),
+            &self.desc(WaitOp::Send, Call::SendrecvSlice, Some(d), env.tag),
+            &self.desc(WaitOp::Recv, Call::SendrecvSlice, m.src, recv_tag),
         )?;
         Ok(self.status(&got))
     }
@@ -498,7 +499,7 @@ impl Communicator {
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
-        self.isend_bytes(d, env, bytes, "isend")
+        self.isend_bytes(d, env, bytes, Call::Isend)
     }
 
     /// Starts a send of bytes the runtime owns; the request yields `()`.
@@ -507,7 +508,7 @@ impl Communicator {
         d: usize,
         env: Envelope,
         bytes: rkyv::util::AlignedVec,
-        name: &'static str,
+        call: Call,
     ) -> Result<Request<()>> {
         let id = self
             .inner
@@ -517,7 +518,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what(name, Some(d), env.tag),
+            self.what(call, Some(d), env.tag),
             |done, _| match done {
                 Done::Sent(_) => Ok(()),
                 Done::Failed(e) => Err(e),
@@ -541,7 +542,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what("isend_vec", Some(d), tag),
+            self.what(Call::IsendVec, Some(d), tag),
             |done, _| match done {
                 Done::Sent(Some(b)) => Ok(b.into_vec::<T>().ok().expect("the buffer given")),
                 Done::Failed(e) => Err(e),
@@ -558,7 +559,7 @@ impl Communicator {
         let mut bytes = rkyv::util::AlignedVec::<16>::with_capacity(std::mem::size_of_val(data));
         bytes.extend_from_slice(bytemuck::cast_slice(data));
         let env = self.envelope(tag, bytes.len(), 0);
-        self.isend_bytes(d, env, bytes, "isend_slice")
+        self.isend_bytes(d, env, bytes, Call::IsendSlice)
     }
 
     /// Starts receiving an object (mpi4py `comm.irecv`).
@@ -580,7 +581,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what("irecv", m.src, tag),
+            self.what(Call::Irecv, m.src, tag),
             |done, what| match done {
                 Done::Recv {
                     env,
@@ -625,7 +626,7 @@ impl Communicator {
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what("irecv_into", m.src, tag),
+            self.what(Call::IrecvInto, m.src, tag),
             |done, what| match done {
                 Done::Recv {
                     env,
@@ -650,7 +651,7 @@ impl Communicator {
     /// launcher stops the job and exits with `code`. Does not return.
     pub fn abort(&self, code: i32) -> ! {
         let seg = self.inner.eng.borrow().segment().clone();
-        crate::init::abort_job(&seg, self.inner.group.ranks[self.inner.rank], code)
+        seg.abort_job(self.inner.group.ranks[self.inner.rank], code)
     }
 
     /// Messages that arrived but were not received yet (for diagnostics and tests).

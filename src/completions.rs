@@ -4,14 +4,30 @@
 //! index in the low 32 bits and the slot's generation (bumped each time the slot is
 //! reused) in the high 32, so an id names one request only and a stale one is
 //! recognized, not confused with the slot's next owner. Finishing, testing and taking
-//! a result are an index and a comparison: with a hash map of ids, inserting and
-//! removing each result cost ~110 instructions per request in `osu_bibw` at 1 byte.
+//! a result are an index and a comparison, where a hash map of ids costs a hash and a
+//! probe for each.
 //!
 //! A slot moves `Pending -> Done -> (taken) free`, or, when its request handle is
 //! dropped before the operation finishes, `Pending -> Orphan -> (finished) free`: the
 //! result of an orphan is dropped as it arrives.
 
-use crate::progress::Done;
+use rkyv::util::AlignedVec;
+
+use crate::codec::PodVec;
+use crate::envelope::Envelope;
+use crate::error::Error;
+
+/// A finished non-blocking operation, waiting for `wait`/`test` to collect it.
+pub(crate) enum Done {
+    Recv { env: Envelope, data: RecvData },
+    Sent(Option<PodVec>),
+    Failed(Error),
+}
+
+pub(crate) enum RecvData {
+    Pod(PodVec),
+    Object(AlignedVec),
+}
 
 enum State {
     Free,

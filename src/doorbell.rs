@@ -37,8 +37,17 @@
 use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
-use crate::segment::Bell;
 use crate::sys::{futex, membarrier};
+
+/// A rank's doorbell line in its control block.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct Bell {
+    /// Futex word: bumped by whoever wakes the rank.
+    pub(crate) doorbell: std::sync::atomic::AtomicU32,
+    /// 1 while the rank is (about to be) asleep on `doorbell`.
+    pub(crate) sleeping: std::sync::atomic::AtomicU32,
+}
 
 /// Longest single futex sleep; the waiter re-checks aborts and peers after it.
 pub(crate) const SLEEP_SLICE: Duration = Duration::from_millis(20);
@@ -157,7 +166,7 @@ static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 pub(crate) fn enable_light_wakers(job_allows: bool) -> bool {
     static DECIDED: std::sync::Once = std::sync::Once::new();
     DECIDED.call_once(|| {
-        let off = std::env::var("SHMPI_MEMBARRIER").is_ok_and(|v| v == "0");
+        let off = crate::tuning::membarrier_off();
         let heavy = job_allows && !off && membarrier::supported();
         HEAVY_SLEEPERS.store(heavy, Ordering::Relaxed);
         let light = heavy && membarrier::register();

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::comm::Communicator;
 use crate::error::{Error, Result};
+use crate::layout::{Layout, Params};
 use crate::matching::Group;
 use crate::progress::Engine;
-use crate::segment::{AbortInfo, AbortKind, Layout, Params, Segment};
+use crate::segment::Segment;
 use crate::sys;
 
 /// Environment variable: this rank's number in the world.
@@ -121,27 +122,8 @@ fn attach_or_singleton() -> Result<Universe> {
     })
 }
 
-/// Records an abort by `rank` with `code`, wakes everyone, and exits.
-pub(crate) fn abort_job(seg: &Segment, rank: usize, code: i32) -> ! {
-    seg.set_abort(AbortInfo {
-        kind: AbortKind::RankAborted,
-        rank: rank as u32,
-        value: code,
-    });
-    for r in 0..seg.nranks() {
-        crate::doorbell::ring(&seg.ctrl(r).bell);
-    }
-    eprintln!("shmpi: rank {rank} called abort({code})");
-    std::process::exit(code)
-}
-
 /// Seconds since an arbitrary point in the past, the same for every process on the
 /// machine (`MPI_Wtime`, with `MPI_WTIME_IS_GLOBAL`): the monotonic clock.
 pub fn wtime() -> f64 {
-    // Through libc (its vDSO call), not rustix's own vDSO parser, which valgrind's
-    // synthetic vDSO does not satisfy (wtime crashed under callgrind).
-    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
-        Ok(ts) => ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9,
-        Err(_) => 0.0, // CLOCK_MONOTONIC cannot fail on Linux
-    }
+    sys::proc::monotonic_seconds()
 }

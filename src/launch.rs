@@ -26,16 +26,17 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::sys::signal::{SigSet, Signal};
 
+use crate::call::Call;
 use crate::doorbell;
 use crate::error::{Error, Exit, Result};
 use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
-use crate::progress::WAIT_NAMES;
-use crate::segment::{AbortInfo, AbortKind, Layout, Params, STATE_ATTACHED, Segment};
+use crate::layout::{Layout, Params};
+use crate::segment::{AbortInfo, AbortKind, STATE_ATTACHED, Segment, WaitOp};
 use crate::sys;
+use crate::tuning;
+pub use crate::tuning::{KNOBS, Knob, help_text as env_help};
 
 /// Exit status when the program cannot be started.
 pub const EXIT_CANNOT_START: i32 = 127;
@@ -93,12 +94,7 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
     let n = cfg.nranks;
     let ring_bytes = match cfg.ring_bytes {
         Some(b) => b,
-        None => match std::env::var("SHMPI_RING_BYTES") {
-            Ok(v) => v.trim().parse::<usize>().map_err(|_| {
-                Error::Usage(format!("SHMPI_RING_BYTES={v:?} is not a number of bytes"))
-            })?,
-            Err(_) => Layout::default_ring_bytes(n),
-        },
+        None => tuning::ring_bytes(n)?,
     };
     let layout = Layout::new(n, ring_bytes)?;
     if let Some(avail) = mem_available() {
@@ -127,20 +123,15 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
 
     // Block the signals we wait for, before any thread exists, so every thread
     // inherits the mask and `sigtimedwait` gets them. Ranks unblock them before exec.
-    let mut waited = SigSet::empty();
-    for s in [
+    let (waited, old_mask) = sys::proc::block_signals(&[
         Signal::SIGCHLD,
         Signal::SIGINT,
         Signal::SIGTERM,
         Signal::SIGHUP,
         Signal::SIGQUIT,
-    ] {
-        waited.add(s);
-    }
-    let mut old_mask = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), Some(&mut old_mask))?;
+    ])?;
     let result = run(cfg, &seg, sys::shm::raw(&fd), &cpus, &waited);
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    sys::proc::restore_signals(&old_mask);
     result
 }
 
@@ -207,19 +198,13 @@ fn run(
         }
     }
 
-    let grace = std::env::var("SHMPI_GRACE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_millis(100), Duration::from_millis);
+    let grace = tuning::grace();
     let start = Instant::now();
     let mut first_failure: Option<(usize, Exit)> = None;
     let mut stop: Option<(String, i32)> = None; // (report, exit code) for timeout/signal
     let mut kill_at: Option<Instant> = None;
     let mut killed_by_us = 0usize;
-    let deadlock_after = std::env::var("SHMPI_DEADLOCK_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(Duration::from_millis(500), Duration::from_millis);
+    let deadlock_after = tuning::deadlock_after();
     let mut watch = DeadlockWatch::default();
 
     while procs.iter().any(|p| p.exit.is_none()) {
@@ -255,19 +240,12 @@ fn run(
         }
         // Reap whatever has exited.
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    on_exit(&mut procs, seg, pid, Exit::Code(code), &mut first_failure)
+            match sys::proc::reap_any() {
+                sys::proc::Reaped::Ended(pid, how) => {
+                    on_exit(&mut procs, seg, pid, how, &mut first_failure)
                 }
-                Ok(WaitStatus::Signaled(pid, sig, _)) => on_exit(
-                    &mut procs,
-                    seg,
-                    pid,
-                    Exit::Signal(sig as i32),
-                    &mut first_failure,
-                ),
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => {}
+                sys::proc::Reaped::Nothing => break,
+                sys::proc::Reaped::Other => {}
             }
         }
         if first_failure.is_some() && kill_at.is_none() {
@@ -362,11 +340,11 @@ fn failed(e: Option<Exit>) -> bool {
 fn on_exit(
     procs: &mut [RankProc],
     seg: &Segment,
-    pid: Pid,
+    pid: i32,
     how: Exit,
     first_failure: &mut Option<(usize, Exit)>,
 ) {
-    let Some(rank) = procs.iter().position(|p| p.pid == pid.as_raw()) else {
+    let Some(rank) = procs.iter().position(|p| p.pid == pid) else {
         return;
     };
     procs[rank].exit = Some(how);
@@ -405,7 +383,7 @@ fn wake_all(seg: &Segment) {
 fn reap_all(procs: &mut [RankProc]) {
     for p in procs.iter_mut() {
         if p.exit.is_none() {
-            let _ = waitpid(Pid::from_raw(p.pid), None);
+            sys::proc::reap(p.pid);
             p.exit = Some(Exit::Signal(9));
         }
     }
@@ -422,10 +400,7 @@ fn blocked_on(seg: &Segment, r: usize) -> Option<(String, u32)> {
     let peer = w.peer.load(Ordering::Relaxed);
     let tag = w.tag.load(Ordering::Relaxed);
     let ctx = w.ctx.load(Ordering::Relaxed);
-    let name = WAIT_NAMES
-        .get(w.name.load(Ordering::Relaxed) as usize)
-        .copied()
-        .unwrap_or(WAIT_NAMES[0]);
+    let name = Call::from_code(w.name.load(Ordering::Relaxed)).map_or("an operation", Call::name);
     let peer_s = if peer < 0 {
         "ANY_SOURCE".to_string()
     } else {
@@ -497,9 +472,7 @@ impl DeadlockWatch {
         let mut colls: Vec<(usize, String, u32)> = Vec::new();
         for &(r, _) in &self.snapshot {
             let (what, ctx) = blocked_on(seg, r)?;
-            if seg.ctrl(r).wait.op.load(Ordering::Relaxed)
-                == crate::progress::WaitOp::Collective as u32
-            {
+            if seg.ctrl(r).wait.op.load(Ordering::Relaxed) == WaitOp::Collective as u32 {
                 colls.push((r, what.clone(), ctx));
             }
             waits.push(format!("rank {r} waits in {what}"));

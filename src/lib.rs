@@ -76,6 +76,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, unreachable_pub, clippy::undocumented_unsafe_blocks)]
 
+mod call;
 #[allow(unsafe_code)]
 mod codec;
 mod collective;
@@ -87,6 +88,7 @@ mod error;
 mod group;
 mod init;
 pub mod launch;
+mod layout;
 mod matching;
 mod progress;
 mod request;
@@ -99,6 +101,7 @@ mod shmcoll;
 #[allow(unsafe_code)]
 mod sys;
 mod topology;
+mod tuning;
 mod value;
 
 pub use codec::{Access, Archived, Decode, Encode};

@@ -13,11 +13,13 @@
 //! A receive that cannot take the message it matched (buffer too short, a different
 //! object type) fails with an error and leaves the message queued: nothing is lost.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rkyv::util::AlignedVec;
 
 use crate::codec::PodVec;
+use crate::completions::{Completions, RecvData};
 use crate::envelope::Envelope;
 use crate::error::Error;
 
@@ -257,6 +259,70 @@ impl Group {
         self.ranks.len()
     }
 }
+
+/// Where the rest of a streamed message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sink {
+    Unexpected(u64),
+    Direct,
+    Active(u64),
+    Discard,
+}
+
+pub(crate) struct Inflight {
+    pub(crate) env: Envelope,
+    pub(crate) got: usize,
+    pub(crate) sink: Sink,
+}
+
+/// A non-blocking receive that matched a streamed message still arriving.
+pub(crate) struct Active {
+    pub(crate) env: Envelope,
+    pub(crate) buf: RecvData,
+}
+
+/// Matching state: everything `progress` delivers into. Split from the rings so that a
+/// record borrowed from a ring can be delivered without copying it first.
+#[derive(Default)]
+pub(crate) struct Matching {
+    pub(crate) unexpected: UnexpectedQueue,
+    /// Non-blocking receives in posting order.
+    pub(crate) posted: VecDeque<Posted>,
+    /// Non-blocking receives bound to a streamed unexpected message.
+    pub(crate) bound: IdMap<Posted>,
+    /// Non-blocking receives filling from a streamed message.
+    pub(crate) active: IdMap<Active>,
+    /// Per source: the streamed message in progress.
+    pub(crate) inflight: Vec<Option<Inflight>>,
+    /// Request ids, and the results of finished requests until they are taken.
+    pub(crate) done: Completions,
+}
+
+/// Request ids are this process's own sequential numbers, not attacker-chosen keys:
+/// a multiplicative hash (Fibonacci hashing, spreading the bits to the top ones that
+/// hashbrown's control bytes use) is enough, and much cheaper per lookup than the
+/// default SipHash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Request id -> state.
+pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 #[cfg(test)]
 mod tests {

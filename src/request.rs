@@ -15,9 +15,11 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
+use crate::call::Call;
+use crate::completions::Done;
 use crate::error::{Error, Result};
 use crate::matching::Group;
-use crate::progress::{Done, Engine, WaitDesc, WaitOp};
+use crate::progress::{Engine, WaitDesc, WaitOp};
 
 /// A pending non-blocking operation that produces a `T` when it completes
 /// (`()` for sends of objects, the buffer back for [`isend_vec`], the received value
@@ -39,7 +41,7 @@ pub(crate) type Finish<T> = fn(Done, &What) -> Result<T>;
 
 /// What a request waits for, to check the peer is alive and to word errors.
 pub(crate) struct What {
-    pub(crate) name: &'static str,
+    pub(crate) call: Call,
     pub(crate) peer: Option<usize>,
     pub(crate) tag: i32,
     pub(crate) ctx: u32,
@@ -62,7 +64,7 @@ impl<T> Request<T> {
             Error::Usage(format!(
                 "{} request waited on or tested after this rank finalized (its Universe and \
                  every Communicator were dropped); wait on requests before dropping them",
-                self.what.name
+                self.what.call.name()
             ))
         })
     }
@@ -70,7 +72,7 @@ impl<T> Request<T> {
     fn desc(&self) -> WaitDesc<'_> {
         WaitDesc {
             op: WaitOp::Wait,
-            name: self.what.name,
+            call: self.what.call,
             peer: self.what.peer,
             tag: self.what.tag,
             ctx: self.what.ctx,
@@ -148,7 +150,7 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
     let group = Group::world(eng.borrow().size());
     let desc = WaitDesc {
         op: WaitOp::Wait,
-        name: "wait_any",
+        call: Call::WaitAny,
         peer: None,
         tag: -1,
         ctx: 0,

@@ -1,17 +1,6 @@
-//! The shared segment: its header, the per-rank control blocks, the per-pair rings,
-//! and the layout arithmetic that places them.
+//! The shared segment: its header, the per-rank control blocks and the per-pair rings.
 //!
-//! ```text
-//! offset 0            Header (one 4 KiB page): magic, layout version, job parameters,
-//!                     the abort word
-//! ctrl_offset         RankCtrl[N], 384 bytes each (three 128-byte lines)
-//! rings_offset        ring (i -> j) for every ordered pair, at
-//!                     rings_offset + (i * N + j) * ring_stride:
-//!                     RingHead (128 bytes: the consumer's position) + ring_bytes of data
-//! coll_offset         the collective area (`shmcoll.rs`): a pool header (context-id
-//!                     counter), `areas` communicator areas of N member blocks
-//!                     (256 bytes each), then one data slot of `slot_bytes` per rank
-//! ```
+//! Where each part lies is `layout.rs`.
 //!
 //! Everything is `#[repr(C)]` and pointer-free; sizes and alignments are asserted at
 //! compile time. Pages that are never touched cost nothing, so the rings between
@@ -34,18 +23,17 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 
+use crate::doorbell::{self, Bell};
 use crate::error::{Error, Exit, Result};
+use crate::layout::{CTRL_BYTES, HEADER_BYTES, Layout, Params};
 use crate::ring::{Consumer, Producer, RingHead, RingMem};
 use crate::sys::shm::Mapping;
 
-/// "shmpi\0seg" in little endian.
+/// The bytes "shmpiSEG" read as a little-endian word.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
-/// Bumped on every change to anything in this file or in the ring's record format.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
-/// The largest job.
-pub(crate) const MAX_RANKS: usize = 4096;
-
-const HEADER_BYTES: usize = 4096;
+/// Bumped on every change to anything in this file, in `layout.rs` or in the ring's
+/// record format.
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 
 /// The segment header. Plain fields are written once by the launcher before any rank
 /// starts and never change.
@@ -94,13 +82,16 @@ pub(crate) struct Life {
     pub(crate) exit: AtomicU64,
 }
 
-#[repr(C)]
-#[derive(Default)]
-pub(crate) struct Bell {
-    /// Futex word: bumped by whoever wakes the rank.
-    pub(crate) doorbell: AtomicU32,
-    /// 1 while the rank is (about to be) asleep on `doorbell`.
-    pub(crate) sleeping: AtomicU32,
+/// What a blocked call waits in (`WaitInfo::op`), published for the launcher's reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum WaitOp {
+    Recv = 1,
+    Send = 2,
+    Probe = 3,
+    Wait = 4,
+    Finalize = 5,
+    Collective = 6,
 }
 
 #[repr(C)]
@@ -113,14 +104,13 @@ pub(crate) struct WaitInfo {
     pub(crate) tag: AtomicI32,
     /// Communicator context id.
     pub(crate) ctx: AtomicU32,
-    /// Index of the operation's name in `progress::WAIT_NAMES`.
+    /// The operation's `Call` code (0: none).
     pub(crate) name: AtomicU32,
     /// Bumped when a blocked call starts waiting and when it ends, so that the
     /// launcher can tell "still blocked in the same call" from "blocked again".
     pub(crate) epoch: AtomicU64,
 }
 
-const CTRL_BYTES: usize = 384;
 const _: () = assert!(size_of::<RankCtrl>() == CTRL_BYTES);
 const _: () = assert!(align_of::<RankCtrl>() <= 128);
 
@@ -226,93 +216,6 @@ fn unpack_exit(w: u64) -> Exit {
         1 => Exit::Code(w as u32 as i32),
         2 => Exit::Signal(w as u32 as i32),
         _ => Exit::Finalized,
-    }
-}
-
-/// Job parameters chosen by the launcher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Params {
-    pub(crate) nranks: usize,
-    pub(crate) ring_bytes: usize,
-    pub(crate) ncpus: usize,
-}
-
-/// Offsets of every part, derived from N and the ring size only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Layout {
-    pub(crate) nranks: usize,
-    pub(crate) ring_bytes: usize,
-    pub(crate) ctrl_offset: usize,
-    pub(crate) rings_offset: usize,
-    pub(crate) ring_stride: usize,
-    /// Start of the collective area (see `shmcoll.rs`).
-    pub(crate) coll_offset: usize,
-    /// Communicator areas in the pool.
-    pub(crate) areas: usize,
-    /// Bytes of each rank's collective data slot (two halves).
-    pub(crate) slot_bytes: usize,
-    pub(crate) total_len: usize,
-}
-
-impl Layout {
-    pub(crate) fn new(nranks: usize, ring_bytes: usize) -> Result<Self> {
-        if nranks == 0 || nranks > MAX_RANKS {
-            return Err(Error::Usage(format!(
-                "the number of ranks must be 1..={MAX_RANKS}, not {nranks}"
-            )));
-        }
-        if !ring_bytes.is_power_of_two()
-            || !(crate::ring::MIN_CAPACITY..=crate::ring::MAX_CAPACITY).contains(&ring_bytes)
-        {
-            return Err(Error::Usage(format!(
-                "the ring size must be a power of two in {}..={} bytes, not {ring_bytes}",
-                crate::ring::MIN_CAPACITY,
-                crate::ring::MAX_CAPACITY
-            )));
-        }
-        let ctrl_offset = HEADER_BYTES;
-        let rings_offset = (ctrl_offset + nranks * CTRL_BYTES).next_multiple_of(4096);
-        let ring_stride = size_of::<RingHead>() + ring_bytes;
-        let coll_offset = nranks
-            .checked_mul(nranks)
-            .and_then(|p| p.checked_mul(ring_stride))
-            .and_then(|r| r.checked_add(rings_offset))
-            .ok_or_else(|| Error::Usage("segment size overflows".into()))?
-            .next_multiple_of(4096);
-        let areas = crate::shmcoll::pool_areas(nranks);
-        let slot_bytes = crate::shmcoll::slot_bytes(nranks);
-        let total_len = coll_offset + crate::shmcoll::coll_bytes(nranks, areas, slot_bytes);
-        Ok(Layout {
-            nranks,
-            ring_bytes,
-            ctrl_offset,
-            rings_offset,
-            ring_stride,
-            coll_offset,
-            areas,
-            slot_bytes,
-            total_len,
-        })
-    }
-
-    /// The default ring size for N ranks: 256 MiB of rings in all at most (pages are
-    /// only committed where ranks talk), each between 4 KiB and 1 MiB.
-    ///
-    /// The upper bound was 256 KiB; 1 MiB measured 2-4x the streaming bandwidth on
-    /// the reference VM (osu_bw, 64 KiB-4 MiB: ~6 GB/s with 256 KiB rings in every
-    /// run, 11-27 GB/s with 1 MiB in the runs where the host kept the vCPUs close)
-    /// with the same small-message latency (docs/performance.md). Up to N = 16 every
-    /// pair gets 1 MiB.
-    pub(crate) fn default_ring_bytes(nranks: usize) -> usize {
-        const BUDGET: usize = 256 << 20;
-        let pairs = (nranks * nranks.saturating_sub(1)).max(1);
-        let per = BUDGET / pairs;
-        let pow2 = if per == 0 {
-            0
-        } else {
-            1usize << (usize::BITS - 1 - per.leading_zeros())
-        };
-        pow2.clamp(crate::ring::MIN_CAPACITY, 1 << 20)
     }
 }
 
@@ -457,6 +360,21 @@ impl Segment {
             .is_ok()
     }
 
+    /// Records an abort by `rank` with `code` (`MPI_Abort`), wakes every rank, and
+    /// exits this process with `code`.
+    pub(crate) fn abort_job(&self, rank: usize, code: i32) -> ! {
+        self.set_abort(AbortInfo {
+            kind: AbortKind::RankAborted,
+            rank: rank as u32,
+            value: code,
+        });
+        for r in 0..self.nranks() {
+            doorbell::ring(&self.ctrl(r).bell);
+        }
+        eprintln!("shmpi: rank {rank} called abort({code})");
+        std::process::exit(code)
+    }
+
     pub(crate) fn abort_info(&self) -> Option<AbortInfo> {
         // SYNC POINT abort (Acquire).
         let w = self.header().abort.load(Ordering::Acquire);
@@ -570,21 +488,5 @@ mod tests {
             value: -1,
         };
         assert_eq!(AbortInfo::unpack(b.pack()), Some(b));
-    }
-
-    #[test]
-    fn default_rings_keep_256_ranks_within_memory() {
-        let l = Layout::new(256, Layout::default_ring_bytes(256)).unwrap();
-        assert!(l.total_len < 400 << 20, "{} bytes", l.total_len);
-        assert_eq!(Layout::default_ring_bytes(2), 1 << 20);
-        assert_eq!(Layout::default_ring_bytes(16), 1 << 20);
-        assert!(Layout::default_ring_bytes(64) >= 16 << 10);
-    }
-
-    #[test]
-    fn layout_rejects_bad_parameters() {
-        assert!(Layout::new(0, 4096).is_err());
-        assert!(Layout::new(2, 5000).is_err());
-        assert!(Layout::new(MAX_RANKS + 1, 4096).is_err());
     }
 }

@@ -32,27 +32,23 @@
 //! | `next_ctx` | leaders creating a communicator | - | Relaxed: uniqueness only |
 //! | slot bytes | the slot's owner | members of the area it published in | plain copies, ordered by `SYNC POINT arrive` (owner writes, then arrives) and `SYNC POINT done` (readers finish, then the owner may overwrite) |
 
+use std::cell::{Cell, RefCell};
 use std::mem::size_of;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+use crate::layout::{MEMBER_BYTES, POOL_HEADER, areas_off, slots_off};
+use crate::matching::Group;
 use crate::segment::Segment;
 
-/// Bytes per member block (two 128-byte lines).
-pub(crate) const MEMBER_BYTES: usize = 256;
 /// Inline data words per step parity: both parities fit the polled cache line with
 /// `arrive` and the call signature (8 + 24 + 2 * 16 bytes), so that a reader that sees
-/// the arrival has the data and the signature too. With 5 words per parity the odd
-/// steps' data sat in the next line: a 2-rank 1-double allreduce paid a second line
-/// transfer every other call. With 3 words and the signature in the next line, a call
-/// that differs from the member's previous one (allreduce, barrier, allreduce, ...)
-/// paid one: `coll_loop`'s allreduce + barrier pair took 194-208 ns, 167 ns with the
-/// signature in the polled line (2 ranks, 2026-12-02).
+/// the arrival has the data and the signature too, and no step pays a second line
+/// transfer.
 pub(crate) const INLINE_WORDS: usize = 2;
 /// Inline data bytes per step.
 pub(crate) const INLINE_BYTES: usize = INLINE_WORDS * 8;
-const POOL_HEADER: usize = 128;
 
 /// The line other members poll: the arrival counter, the call signature (rewritten
 /// only when a call differs from the member's previous one) and small data, in the
@@ -96,31 +92,91 @@ struct PoolHeader {
     next_ctx: AtomicU32,
 }
 
-/// Communicator areas in the pool for N ranks: about 16 MiB of member blocks, at
-/// least 32 and at most 4096 areas (the largest number of live communicators).
-pub(crate) fn pool_areas(n: usize) -> usize {
-    ((16 << 20) / (n * MEMBER_BYTES)).clamp(32, 4096)
+/// Per-process collective state, shared by all communicators of the process.
+pub(crate) struct Proc {
+    pub(crate) seg: Rc<Segment>,
+    /// World rank of this process.
+    pub(crate) me: usize,
+    /// Last use of each half of this rank's data slot.
+    pub(crate) halves: RefCell<[Option<HalfUse>; 2]>,
+    /// Whether waits poll the awaited word briefly before entering the engine's
+    /// backoff loop (ranks do not outnumber CPUs).
+    pub(crate) spins: bool,
 }
 
-/// Bytes of each rank's data slot: about 32 MiB in all, each 16..=256 KiB, a power
-/// of two (two halves; data larger than a half is pipelined through them).
-pub(crate) fn slot_bytes(n: usize) -> usize {
-    let per = (32usize << 20) / n;
-    let pow2 = 1usize << (usize::BITS - 1 - per.max(1).leading_zeros());
-    pow2.clamp(16 << 10, 256 << 10)
+pub(crate) struct HalfUse {
+    pub(crate) area: Rc<Area>,
+    pub(crate) step: u64,
 }
 
-fn areas_off(areas: usize) -> usize {
-    (POOL_HEADER + areas * 4).next_multiple_of(4096)
+impl Proc {
+    pub(crate) fn new(seg: Rc<Segment>, me: usize, spins: bool) -> Rc<Self> {
+        Rc::new(Proc {
+            seg,
+            me,
+            halves: RefCell::new([None, None]),
+            spins,
+        })
+    }
+
+    pub(crate) fn shm(&self) -> CollShm<'_> {
+        CollShm::new(&self.seg)
+    }
 }
 
-fn slots_off(n: usize, areas: usize) -> usize {
-    (areas_off(areas) + areas * n * MEMBER_BYTES).next_multiple_of(4096)
+/// This process's handle on a communicator area. The last handle gives the area back.
+pub(crate) struct Area {
+    pub(crate) seg: Rc<Segment>,
+    pub(crate) idx: usize,
+    pub(crate) group: Rc<Group>,
+    /// This process's rank in `group`.
+    pub(crate) me: usize,
+    /// Per member: the largest `arrive` value seen.
+    pub(crate) seen: Vec<Cell<u64>>,
+    /// Step of the last use of each inline buffer by this rank.
+    pub(crate) inline_last: [Cell<u64>; 2],
+    /// The signature and count this rank last wrote in its member line.
+    pub(crate) last_sig: Cell<Option<(u64, u64)>>,
+    pub(crate) owned: bool,
+    /// The area's member blocks, located once (`AreaMembers`).
+    pub(crate) members: AreaMembers,
 }
 
-/// Bytes of the whole collective area.
-pub(crate) fn coll_bytes(n: usize, areas: usize, slot: usize) -> usize {
-    slots_off(n, areas) + n * slot
+impl Area {
+    pub(crate) fn new(
+        seg: Rc<Segment>,
+        idx: usize,
+        group: Rc<Group>,
+        me: usize,
+        owned: bool,
+    ) -> Rc<Self> {
+        let n = group.size();
+        Rc::new(Area {
+            members: AreaMembers::new(seg.clone(), idx, n),
+            seg,
+            idx,
+            group,
+            me,
+            seen: (0..n).map(|_| Cell::new(0)).collect(),
+            inline_last: [Cell::new(0), Cell::new(0)],
+            last_sig: Cell::new(None),
+            owned,
+        })
+    }
+
+    /// Member `j`'s block.
+    #[inline]
+    pub(crate) fn member(&self, j: usize) -> &Member {
+        self.members.get(j)
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        if self.owned {
+            CollShm::new(&self.seg).release_area(self.idx);
+        }
+    }
 }
 
 /// Safe access to the collective area of a segment.
@@ -262,9 +318,8 @@ impl<'s> CollShm<'s> {
     }
 }
 
-/// The member blocks of one communicator area, located once. `CollShm::member` checks
-/// bounds and computes the block's offset on every call, which cost about 30
-/// instructions per line touched, 5 lines per small collective call.
+/// The member blocks of one communicator area, located once, because
+/// `CollShm::member` checks bounds and computes the block's offset on every call.
 pub(crate) struct AreaMembers {
     /// Keeps the segment, and so the blocks, mapped.
     _seg: Rc<Segment>,

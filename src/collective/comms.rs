@@ -11,7 +11,7 @@
 use std::rc::Rc;
 
 use super::slices::sig;
-use super::{Area, Coll, Kind, OP_NONE};
+use super::{Area, Call, Coll, OP_NONE};
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, Result};
 use crate::matching::Group;
@@ -50,7 +50,7 @@ impl Communicator {
     /// (`MPI_Comm_dup`, mpi4py `comm.Dup()`). Collective: every rank calls it.
     pub fn dup(&self) -> Result<Communicator> {
         let n = self.inner.group.size();
-        let mut c = Coll::begin(&self.inner, sig(Kind::Dup, 0, 0, OP_NONE), 0)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::Dup, 0, 0, OP_NONE), 0)?;
         let me = self.inner.rank;
         let mut msg = [FAILED, 0];
         if me == 0 {
@@ -88,7 +88,7 @@ impl Communicator {
         }
         let n = self.inner.group.size();
         let me = self.inner.rank;
-        let mut c = Coll::begin(&self.inner, sig(Kind::Split, 0, 0, OP_NONE), 0)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::Split, 0, 0, OP_NONE), 0)?;
         // Step 1: everybody's (color, key).
         let mine = [color, key];
         let mut all = vec![[0i32; 2]; n];

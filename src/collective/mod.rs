@@ -55,135 +55,17 @@ pub(crate) mod objects;
 pub(crate) mod op;
 pub(crate) mod slices;
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use bytemuck::Pod;
 
+use crate::call::Call;
 use crate::comm::CommInner;
 use crate::doorbell;
 use crate::error::{Error, Result};
 use crate::matching::Group;
 use crate::progress::{WaitDesc, WaitOp};
-use crate::segment::Segment;
-use crate::shmcoll::{self, AreaMembers, CollShm, INLINE_BYTES, INLINE_WORDS, Member};
-
-/// What a collective call is, for the signature check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Kind {
-    Barrier = 1,
-    Bcast,
-    Scatter,
-    Gather,
-    Allgather,
-    Alltoall,
-    Reduce,
-    Allreduce,
-    Scan,
-    Exscan,
-    ReduceScatterBlock,
-    Gatherv,
-    Scatterv,
-    Allgatherv,
-    BcastObj,
-    ScatterObj,
-    GatherObj,
-    AllgatherObj,
-    AlltoallObj,
-    ReduceObj,
-    AllreduceObj,
-    ScanObj,
-    ExscanObj,
-    Dup,
-    Split,
-    Alltoallv,
-}
-
-impl Kind {
-    fn from_u8(v: u8) -> Option<Kind> {
-        use Kind::*;
-        const ALL: [Kind; 26] = [
-            Barrier,
-            Bcast,
-            Scatter,
-            Gather,
-            Allgather,
-            Alltoall,
-            Reduce,
-            Allreduce,
-            Scan,
-            Exscan,
-            ReduceScatterBlock,
-            Gatherv,
-            Scatterv,
-            Allgatherv,
-            BcastObj,
-            ScatterObj,
-            GatherObj,
-            AllgatherObj,
-            AlltoallObj,
-            ReduceObj,
-            AllreduceObj,
-            ScanObj,
-            ExscanObj,
-            Dup,
-            Split,
-            Alltoallv,
-        ];
-        ALL.iter().copied().find(|k| *k as u8 == v)
-    }
-
-    fn name(self) -> &'static str {
-        use Kind::*;
-        match self {
-            Barrier => "barrier",
-            Bcast => "bcast_into",
-            Scatter => "scatter_into",
-            Gather => "gather_into",
-            Allgather => "allgather_into",
-            Alltoall => "alltoall_into",
-            Reduce => "reduce_into",
-            Allreduce => "allreduce_into",
-            Scan => "scan_into",
-            Exscan => "exscan_into",
-            ReduceScatterBlock => "reduce_scatter_block_into",
-            Gatherv => "gatherv_into",
-            Scatterv => "scatterv_into",
-            Allgatherv => "allgatherv_into",
-            BcastObj => "bcast",
-            ScatterObj => "scatter",
-            GatherObj => "gather",
-            AllgatherObj => "allgather",
-            AlltoallObj => "alltoall",
-            ReduceObj => "reduce",
-            AllreduceObj => "allreduce",
-            ScanObj => "scan",
-            ExscanObj => "exscan",
-            Dup => "dup",
-            Split => "split",
-            Alltoallv => "alltoallv_into",
-        }
-    }
-
-    fn rooted(self) -> bool {
-        use Kind::*;
-        matches!(
-            self,
-            Bcast
-                | Scatter
-                | Gather
-                | Reduce
-                | Gatherv
-                | Scatterv
-                | BcastObj
-                | ScatterObj
-                | GatherObj
-                | ReduceObj
-        )
-    }
-}
+use crate::shmcoll::{self, Area, CollShm, HalfUse, INLINE_BYTES, INLINE_WORDS};
 
 /// Count value meaning "not compared across ranks" (variable-size calls).
 pub(crate) const ANY_COUNT: u64 = u64::MAX;
@@ -195,7 +77,7 @@ pub(crate) const OP_NONE: u8 = 0;
 /// The signature of a call: what every rank must agree on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Sig {
-    pub(crate) kind: Kind,
+    pub(crate) kind: Call,
     pub(crate) op: u8,
     pub(crate) elem: u16,
     pub(crate) root: u32,
@@ -211,7 +93,7 @@ impl Sig {
 
     fn unpack(w: u64) -> Option<Sig> {
         Some(Sig {
-            kind: Kind::from_u8((w >> 56) as u8)?,
+            kind: Call::from_code((w >> 56) as u32)?,
             op: (w >> 48) as u8,
             elem: (w >> 32) as u16,
             root: w as u32,
@@ -236,93 +118,6 @@ impl Sig {
         s.push_str(&parts.join(", "));
         s.push(')');
         s
-    }
-}
-
-/// Per-process collective state, shared by all communicators of the process.
-pub(crate) struct Proc {
-    pub(crate) seg: Rc<Segment>,
-    /// World rank of this process.
-    pub(crate) me: usize,
-    /// Last use of each half of this rank's data slot.
-    halves: RefCell<[Option<HalfUse>; 2]>,
-    /// Whether waits poll the awaited word briefly before entering the engine's
-    /// backoff loop (ranks do not outnumber CPUs).
-    spins: bool,
-}
-
-struct HalfUse {
-    area: Rc<Area>,
-    step: u64,
-}
-
-impl Proc {
-    pub(crate) fn new(seg: Rc<Segment>, me: usize, spins: bool) -> Rc<Self> {
-        Rc::new(Proc {
-            seg,
-            me,
-            halves: RefCell::new([None, None]),
-            spins,
-        })
-    }
-
-    pub(crate) fn shm(&self) -> CollShm<'_> {
-        CollShm::new(&self.seg)
-    }
-}
-
-/// This process's handle on a communicator area. The last handle gives the area back.
-pub(crate) struct Area {
-    seg: Rc<Segment>,
-    pub(crate) idx: usize,
-    group: Rc<Group>,
-    /// This process's rank in `group`.
-    me: usize,
-    /// Per member: the largest `arrive` value seen.
-    seen: Vec<Cell<u64>>,
-    /// Step of the last use of each inline buffer by this rank.
-    inline_last: [Cell<u64>; 2],
-    /// The signature and count this rank last wrote in its member line.
-    last_sig: Cell<Option<(u64, u64)>>,
-    owned: bool,
-    /// The area's member blocks, located once (`AreaMembers`).
-    members: AreaMembers,
-}
-
-impl Area {
-    pub(crate) fn new(
-        seg: Rc<Segment>,
-        idx: usize,
-        group: Rc<Group>,
-        me: usize,
-        owned: bool,
-    ) -> Rc<Self> {
-        let n = group.size();
-        Rc::new(Area {
-            members: AreaMembers::new(seg.clone(), idx, n),
-            seg,
-            idx,
-            group,
-            me,
-            seen: (0..n).map(|_| Cell::new(0)).collect(),
-            inline_last: [Cell::new(0), Cell::new(0)],
-            last_sig: Cell::new(None),
-            owned,
-        })
-    }
-
-    /// Member `j`'s block.
-    #[inline]
-    fn member(&self, j: usize) -> &Member {
-        self.members.get(j)
-    }
-}
-
-impl Drop for Area {
-    fn drop(&mut self) {
-        if self.owned {
-            CollShm::new(&self.seg).release_area(self.idx);
-        }
     }
 }
 
@@ -545,7 +340,7 @@ impl<'c> Coll<'c> {
         })?;
         let desc = WaitDesc {
             op: WaitOp::Collective,
-            name: self.name,
+            call: self.sig.kind,
             peer,
             tag: -1,
             ctx: self.c.ctx,
@@ -950,7 +745,7 @@ const STREAM_MIN: usize = 512 << 10;
 /// 0.98-1.30 vs 1.42-1.69 ms at 8 MiB; 8 ranks 6.5-8.6 vs 10.2-10.7 ms at 8 MiB.
 fn stream() -> bool {
     thread_local! {
-        static ON: bool = std::env::var("SHMPI_COLL_STREAM").is_ok_and(|v| v == "1");
+        static ON: bool = crate::tuning::coll_stream();
     }
     ON.with(|v| *v)
 }
@@ -961,10 +756,7 @@ fn stream() -> bool {
 /// next): streaming saves reading a buffer that is not in cache anyway.
 fn nt_out_bytes() -> usize {
     thread_local! {
-        static B: usize = std::env::var("SHMPI_COLL_NT_BYTES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(usize::MAX);
+        static B: usize = crate::tuning::coll_nt_bytes();
     }
     B.with(|v| *v)
 }

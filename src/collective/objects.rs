@@ -9,7 +9,7 @@
 use rkyv::util::AlignedVec;
 
 use super::slices::sig;
-use super::{ANY_COUNT, Coll, Kind, OP_CLOSURE, OP_NONE};
+use super::{ANY_COUNT, Call, Coll, OP_CLOSURE, OP_NONE};
 use crate::codec::{self, Decode, Encode};
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, Result};
@@ -106,7 +106,7 @@ impl Communicator {
             (Some(v), true) => codec::encode(v)?,
             _ => AlignedVec::new(),
         };
-        let mut c = Coll::begin(&self.inner, sig(Kind::BcastObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::BcastObj, r, 0, OP_NONE), ANY_COUNT)?;
         let mut len = [0u8; 8];
         let mine = (bytes.len() as u64).to_le_bytes();
         c.exchange(
@@ -156,7 +156,7 @@ impl Communicator {
         } else {
             (vec![], vec![])
         };
-        let mut c = Coll::begin(&self.inner, sig(Kind::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
         let got = pieces(&mut c, &table, &bytes, &|j| j == r)?;
         c.finish();
         decode_from(&got[r], r)
@@ -168,7 +168,7 @@ impl Communicator {
         let r = self.check_root(root)?;
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
-        let mut c = Coll::begin(&self.inner, sig(Kind::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
         let got = collect(&mut c, &bytes, &|_| me == r)?;
         c.finish();
         if me != r {
@@ -187,7 +187,7 @@ impl Communicator {
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::AllgatherObj, 0, 0, OP_NONE),
+            sig(Call::AllgatherObj, 0, 0, OP_NONE),
             ANY_COUNT,
         )?;
         let got = collect(&mut c, &bytes, &|_| true)?;
@@ -211,7 +211,7 @@ impl Communicator {
         let (table, bytes) = encode_all(values)?;
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::AlltoallObj, 0, 0, OP_NONE),
+            sig(Call::AlltoallObj, 0, 0, OP_NONE),
             ANY_COUNT,
         )?;
         let got = pieces(&mut c, &table, &bytes, &|_| true)?;
@@ -235,7 +235,7 @@ impl Communicator {
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::ReduceObj, r, 0, OP_CLOSURE),
+            sig(Call::ReduceObj, r, 0, OP_CLOSURE),
             ANY_COUNT,
         )?;
         let got = collect(&mut c, &bytes, &|_| me == r)?;
@@ -257,7 +257,7 @@ impl Communicator {
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::AllreduceObj, 0, 0, OP_CLOSURE),
+            sig(Call::AllreduceObj, 0, 0, OP_CLOSURE),
             ANY_COUNT,
         )?;
         let got = collect(&mut c, &bytes, &|_| true)?;
@@ -297,7 +297,7 @@ impl Communicator {
     ) -> Result<Option<T>> {
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
-        let kind = if ex { Kind::ExscanObj } else { Kind::ScanObj };
+        let kind = if ex { Call::ExscanObj } else { Call::ScanObj };
         let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, OP_CLOSURE), ANY_COUNT)?;
         let got = collect(&mut c, &bytes, &|j| j < me || (!ex && j == me))?;
         c.finish();

@@ -9,7 +9,7 @@
 use bytemuck::Pod;
 
 use super::op::ReduceOp;
-use super::{ANY_COUNT, Coll, Kind, OP_NONE, Sig, typed};
+use super::{ANY_COUNT, Call, Coll, OP_NONE, Sig, typed};
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, Result};
 use crate::shmcoll::{INLINE_BYTES, INLINE_WORDS};
@@ -21,7 +21,7 @@ fn small_reduce(bytes: usize, n: usize, count: usize) -> bool {
     n == 1 || count < n || bytes <= 4096 || bytes * (n - 1) <= 16384
 }
 
-pub(crate) fn sig(kind: Kind, root: usize, elem: usize, op: u8) -> Sig {
+pub(crate) fn sig(kind: Call, root: usize, elem: usize, op: u8) -> Sig {
     Sig {
         kind,
         op,
@@ -76,7 +76,7 @@ impl Communicator {
     /// Blocks until every rank of the communicator has called it (`MPI_Barrier`,
     /// mpi4py `comm.Barrier()`).
     pub fn barrier(&self) -> Result<()> {
-        let mut c = Coll::begin(&self.inner, sig(Kind::Barrier, 0, 0, OP_NONE), 0)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::Barrier, 0, 0, OP_NONE), 0)?;
         c.sync_all()?;
         c.finish();
         Ok(())
@@ -90,7 +90,7 @@ impl Communicator {
         let len = std::mem::size_of_val(buf);
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Bcast, r, sz, OP_NONE),
+            sig(Call::Bcast, r, sz, OP_NONE),
             buf.len() as u64,
         )?;
         if c.me() == r {
@@ -132,7 +132,7 @@ impl Communicator {
         }
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Scatter, r, sz, OP_NONE),
+            sig(Call::Scatter, r, sz, OP_NONE),
             recv.len() as u64,
         )?;
         let mine: &[u8] = if me == r {
@@ -169,7 +169,7 @@ impl Communicator {
         }
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Gather, r, sz, OP_NONE),
+            sig(Call::Gather, r, sz, OP_NONE),
             send.len() as u64,
         )?;
         let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
@@ -199,7 +199,7 @@ impl Communicator {
         }
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Allgather, 0, sz, OP_NONE),
+            sig(Call::Allgather, 0, sz, OP_NONE),
             send.len() as u64,
         )?;
         let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
@@ -233,7 +233,7 @@ impl Communicator {
         let cb = count * sz;
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Alltoall, 0, sz, OP_NONE),
+            sig(Call::Alltoall, 0, sz, OP_NONE),
             count as u64,
         )?;
         let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
@@ -275,7 +275,7 @@ impl Communicator {
         let cb = std::mem::size_of_val(send);
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Reduce, r, sz, op.code()),
+            sig(Call::Reduce, r, sz, op.code()),
             send.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
@@ -322,7 +322,7 @@ impl Communicator {
         let cb = std::mem::size_of_val(send);
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Allreduce, 0, sz, op.code()),
+            sig(Call::Allreduce, 0, sz, op.code()),
             send.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
@@ -352,7 +352,7 @@ impl Communicator {
         let cb = std::mem::size_of_val(buf);
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Allreduce, 0, sz, op.code()),
+            sig(Call::Allreduce, 0, sz, op.code()),
             buf.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
@@ -420,7 +420,7 @@ impl Communicator {
         }
         let me = self.inner.rank;
         let cb = std::mem::size_of_val(send);
-        let kind = if ex { Kind::Exscan } else { Kind::Scan };
+        let kind = if ex { Call::Exscan } else { Call::Scan };
         let mut c = Coll::begin(&self.inner, sig(kind, 0, sz, op.code()), send.len() as u64)?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
         c.exchange(
@@ -456,7 +456,7 @@ impl Communicator {
         let cb = std::mem::size_of_val(recv);
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::ReduceScatterBlock, 0, sz, op.code()),
+            sig(Call::ReduceScatterBlock, 0, sz, op.code()),
             recv.len() as u64,
         )?;
         let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
@@ -495,7 +495,7 @@ impl Communicator {
                 displs,
             )?;
         }
-        let mut c = Coll::begin(&self.inner, sig(Kind::Gatherv, r, sz, OP_NONE), ANY_COUNT)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::Gatherv, r, sz, OP_NONE), ANY_COUNT)?;
         let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
         if me == r {
             check_lens("gatherv_into", &lens, counts, sz)?;
@@ -534,7 +534,7 @@ impl Communicator {
         if me == r {
             check_v("scatterv_into", n, send.len(), counts, displs)?;
         }
-        let mut c = Coll::begin(&self.inner, sig(Kind::Scatterv, r, sz, OP_NONE), ANY_COUNT)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::Scatterv, r, sz, OP_NONE), ANY_COUNT)?;
         // Step 1: the root publishes [total, start0, end0, start1, end1, ...] in bytes.
         let mut table = vec![0u64; 2 * n + 1];
         if me == r {
@@ -600,7 +600,7 @@ impl Communicator {
         )?;
         let mut c = Coll::begin(
             &self.inner,
-            sig(Kind::Allgatherv, 0, sz, OP_NONE),
+            sig(Call::Allgatherv, 0, sz, OP_NONE),
             ANY_COUNT,
         )?;
         let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
@@ -642,7 +642,7 @@ impl Communicator {
         let me = self.inner.rank;
         check_v(NAME, n, send.len(), scounts, sdispls)?;
         check_v(NAME, n, recv.len(), rcounts, rdispls)?;
-        let mut c = Coll::begin(&self.inner, sig(Kind::Alltoallv, 0, sz, OP_NONE), ANY_COUNT)?;
+        let mut c = Coll::begin(&self.inner, sig(Call::Alltoallv, 0, sz, OP_NONE), ANY_COUNT)?;
         // Step 1: every rank publishes [its send buffer's bytes, then for each rank j the
         // byte range of its block for j], and reads every table (n * (2n + 1) words).
         let tw = 2 * n + 1;

@@ -3,7 +3,8 @@
 //! - [`shm`]: an anonymous, sealed `memfd` segment mapped `MAP_SHARED`.
 //! - [`futex`]: wait/wake on a 32-bit word in shared memory, across processes.
 //! - [`membarrier`]: a memory barrier on every registered process's running threads.
-//! - [`proc`]: spawning ranks (fork + exec with a prepared child), CPU affinity.
+//! - [`proc`]: spawning ranks (fork + exec with a prepared child), CPU affinity,
+//!   signals, reaping children, the monotonic clock.
 //!
 //! Everything here is `unsafe` inside and safe outside.
 

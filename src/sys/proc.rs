@@ -7,6 +7,7 @@ use std::process::{Child, Command};
 
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 /// What to set up in the child between fork and exec.
@@ -90,5 +91,60 @@ pub(crate) fn wait_signal(set: &SigSet, timeout: std::time::Duration) -> Option<
         None
     } else {
         Signal::try_from(sig).ok()
+    }
+}
+
+/// Blocks `sigs` in this thread (and the threads it starts later), so that
+/// [`wait_signal`] gets them. Returns the set blocked and the mask to restore.
+pub(crate) fn block_signals(sigs: &[Signal]) -> nix::Result<(SigSet, SigSet)> {
+    let mut set = SigSet::empty();
+    for &s in sigs {
+        set.add(s);
+    }
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))?;
+    Ok((set, old))
+}
+
+/// Restores a signal mask saved by [`block_signals`].
+pub(crate) fn restore_signals(old: &SigSet) {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+}
+
+/// What [`reap_any`] found.
+pub(crate) enum Reaped {
+    /// Child `pid` ended so.
+    Ended(i32, crate::error::Exit),
+    /// A child changed state without ending (stopped, continued).
+    Other,
+    /// No child has ended (or there is no child).
+    Nothing,
+}
+
+/// Collects one ended child without blocking.
+pub(crate) fn reap_any() -> Reaped {
+    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(pid, code)) => {
+            Reaped::Ended(pid.as_raw(), crate::error::Exit::Code(code))
+        }
+        Ok(WaitStatus::Signaled(pid, sig, _)) => {
+            Reaped::Ended(pid.as_raw(), crate::error::Exit::Signal(sig as i32))
+        }
+        Ok(WaitStatus::StillAlive) | Err(_) => Reaped::Nothing,
+        Ok(_) => Reaped::Other,
+    }
+}
+
+/// Waits for child `pid` to end.
+pub(crate) fn reap(pid: i32) {
+    let _ = waitpid(Pid::from_raw(pid), None);
+}
+
+/// Seconds on the monotonic clock, through libc's vDSO call (rustix's own vDSO parser
+/// fails on valgrind's synthetic vDSO).
+pub(crate) fn monotonic_seconds() -> f64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9,
+        Err(_) => 0.0, // CLOCK_MONOTONIC cannot fail on Linux
     }
 }

@@ -1,0 +1,199 @@
+//! The names of the operations a rank can be blocked in: one enum for the reports of
+//! the engine, the collectives' signature check and the launcher's deadlock report.
+//!
+//! A call's code (`Call as u8`) is published in shared memory (the wait record's
+//! `name`, a collective's signature word), so the launcher and every rank read it the
+//! same way; changing a code changes the segment's layout version.
+
+/// An operation, named as the user called it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Call {
+    Barrier = 1,
+    Bcast,
+    Scatter,
+    Gather,
+    Allgather,
+    Alltoall,
+    Reduce,
+    Allreduce,
+    Scan,
+    Exscan,
+    ReduceScatterBlock,
+    Gatherv,
+    Scatterv,
+    Allgatherv,
+    BcastObj,
+    ScatterObj,
+    GatherObj,
+    AllgatherObj,
+    AlltoallObj,
+    ReduceObj,
+    AllreduceObj,
+    ScanObj,
+    ExscanObj,
+    Dup,
+    Split,
+    Alltoallv,
+    Recv,
+    RecvInto,
+    RecvVec,
+    Send,
+    SendSlice,
+    Probe,
+    Wait,
+    WaitAny,
+    Isend,
+    IsendVec,
+    IsendSlice,
+    Irecv,
+    IrecvInto,
+    Finalize,
+    SendrecvSlice,
+}
+
+/// Every call, in code order (`ALL[i]` has code `i + 1`).
+const ALL: [Call; 41] = {
+    use Call::*;
+    [
+        Barrier,
+        Bcast,
+        Scatter,
+        Gather,
+        Allgather,
+        Alltoall,
+        Reduce,
+        Allreduce,
+        Scan,
+        Exscan,
+        ReduceScatterBlock,
+        Gatherv,
+        Scatterv,
+        Allgatherv,
+        BcastObj,
+        ScatterObj,
+        GatherObj,
+        AllgatherObj,
+        AlltoallObj,
+        ReduceObj,
+        AllreduceObj,
+        ScanObj,
+        ExscanObj,
+        Dup,
+        Split,
+        Alltoallv,
+        Recv,
+        RecvInto,
+        RecvVec,
+        Send,
+        SendSlice,
+        Probe,
+        Wait,
+        WaitAny,
+        Isend,
+        IsendVec,
+        IsendSlice,
+        Irecv,
+        IrecvInto,
+        Finalize,
+        SendrecvSlice,
+    ]
+};
+
+impl Call {
+    /// The call with published code `code`; `None` for 0 (no call) or an unknown code.
+    pub(crate) fn from_code(code: u32) -> Option<Call> {
+        let i = (code as usize).checked_sub(1)?;
+        ALL.get(i).copied()
+    }
+
+    /// The code published in shared memory.
+    pub(crate) fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The method's name in the user API.
+    pub(crate) fn name(self) -> &'static str {
+        use Call::*;
+        match self {
+            Barrier => "barrier",
+            Bcast => "bcast_into",
+            Scatter => "scatter_into",
+            Gather => "gather_into",
+            Allgather => "allgather_into",
+            Alltoall => "alltoall_into",
+            Reduce => "reduce_into",
+            Allreduce => "allreduce_into",
+            Scan => "scan_into",
+            Exscan => "exscan_into",
+            ReduceScatterBlock => "reduce_scatter_block_into",
+            Gatherv => "gatherv_into",
+            Scatterv => "scatterv_into",
+            Allgatherv => "allgatherv_into",
+            BcastObj => "bcast",
+            ScatterObj => "scatter",
+            GatherObj => "gather",
+            AllgatherObj => "allgather",
+            AlltoallObj => "alltoall",
+            ReduceObj => "reduce",
+            AllreduceObj => "allreduce",
+            ScanObj => "scan",
+            ExscanObj => "exscan",
+            Dup => "dup",
+            Split => "split",
+            Alltoallv => "alltoallv_into",
+            Recv => "recv",
+            RecvInto => "recv_into",
+            RecvVec => "recv_vec",
+            Send => "send",
+            SendSlice => "send_slice",
+            Probe => "probe",
+            Wait => "wait",
+            WaitAny => "wait_any",
+            Isend => "isend",
+            IsendVec => "isend_vec",
+            IsendSlice => "isend_slice",
+            Irecv => "irecv",
+            IrecvInto => "irecv_into",
+            Finalize => "finalize",
+            SendrecvSlice => "sendrecv_slice",
+        }
+    }
+
+    /// Whether the call has a root rank (compared across ranks by the signature check).
+    pub(crate) fn rooted(self) -> bool {
+        use Call::*;
+        matches!(
+            self,
+            Bcast
+                | Scatter
+                | Gather
+                | Reduce
+                | Gatherv
+                | Scatterv
+                | BcastObj
+                | ScatterObj
+                | GatherObj
+                | ReduceObj
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_names_its_call_and_no_other() {
+        for (i, &c) in ALL.iter().enumerate() {
+            assert_eq!(c.code() as usize, i + 1, "{c:?}");
+            assert_eq!(Call::from_code(c.code()), Some(c));
+        }
+        assert_eq!(Call::from_code(0), None);
+        assert_eq!(Call::from_code(ALL.len() as u32 + 1), None);
+        let mut names: Vec<_> = ALL.iter().map(|c| c.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len(), "names are distinct");
+    }
+}

@@ -1,0 +1,288 @@
+//! Blocking receives and probes through the general path: the unexpected queue first,
+//! then progress passes that hand a matching message to the receive in progress.
+
+use rkyv::util::AlignedVec;
+
+use super::deliver::{Direct, DirectState};
+use super::{Engine, WaitDesc};
+use crate::codec::sent_type_name;
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::matching::{Binding, Matcher, Unexpected, Want};
+use crate::ring::Take;
+
+/// What [`Engine::probe_or_take`] found.
+enum Probed {
+    /// A matching message is in the unexpected queue at this index.
+    Queued(usize),
+    /// It took a whole message from the ring.
+    Took(Envelope, AlignedVec),
+}
+
+impl Engine {
+    /// Blocking receive into `buf`: the first polls of its peer's ring alone, then the
+    /// general path, which alone needs `desc` (built only if the polls decline).
+    /// Returns what `status` makes of the received message's envelope, computed on each
+    /// path apart so that the fast one hands its envelope over in registers.
+    #[inline]
+    pub(crate) fn recv_into<'g, S>(
+        &mut self,
+        m: &Matcher,
+        want: &Want,
+        buf: &mut [u8],
+        desc: impl FnOnce() -> WaitDesc<'g>,
+        status: impl FnOnce(&Envelope) -> S,
+    ) -> Result<S> {
+        if let Some(env) = self.try_recv_whole(m, want, buf) {
+            return Ok(status(&env));
+        }
+        self.recv_slow(*m, *want, buf, &desc())
+            .map(|env| status(&env))
+    }
+
+    /// The general path of a blocking receive into `buf`, straight from the ring when
+    /// the message arrives after the call.
+    pub(super) fn recv_slow(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        buf: &mut [u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        let r = self.recv_into_inner(m, want, buf, desc);
+        self.end_wait();
+        r
+    }
+
+    fn recv_into_inner(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        buf: &mut [u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        if let Some(idx) = self.matching.unexpected.find(&m) {
+            return self.take_unexpected_into(idx, want, buf, desc);
+        }
+        let d = Direct {
+            m,
+            want,
+            buf,
+            state: DirectState::Open,
+        };
+        self.recv_direct(d, desc)
+    }
+
+    /// Finishes the blocking receive `d`, in whatever state an earlier pass left it.
+    pub(super) fn recv_direct(
+        &mut self,
+        mut d: Direct<'_>,
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        let (m, want) = (d.m, d.want);
+        // A receive of raw bytes from one named peer can take a whole-message record
+        // straight from that peer's ring (`take_eager`), without the general delivery.
+        let fast_src = match (m.src, want) {
+            (Some(s), Want::Bytes { .. }) if s != self.me => Some(s),
+            _ => None,
+        };
+        let mut b = self.backoff();
+        let mut steps = 0u32;
+        let outcome = loop {
+            match d.state {
+                DirectState::Done(env) => break Ok(Some(env)),
+                DirectState::Refused => break Ok(None),
+                DirectState::Open | DirectState::Receiving => {}
+            }
+            // `take_eager` only while nothing else could claim the message (`may_take`).
+            let mut fast_empty = false;
+            if let Some(src) = fast_src {
+                if d.state == DirectState::Open && self.may_take(src) {
+                    match self.take_eager(src, &m, &want, d.buf) {
+                        Take::Took(env) => break Ok(Some(env)),
+                        Take::Empty => fast_empty = true,
+                        Take::Other => {}
+                    }
+                }
+            }
+            steps = steps.wrapping_add(1);
+            if self.pass_due(fast_empty, &b, steps) {
+                if let Err(e) = self.progress(Some(&mut d)) {
+                    break Err(e);
+                }
+                if matches!(d.state, DirectState::Done(_) | DirectState::Refused) {
+                    continue;
+                }
+            }
+            if let Err(e) = self.idle(&mut b, desc) {
+                break Err(e);
+            }
+        };
+        if d.state == DirectState::Receiving {
+            // Failed mid-stream: the rest of the message has nowhere to go.
+            self.matching.abandon_direct();
+        }
+        match outcome? {
+            Some(env) => Ok(env),
+            None => {
+                let idx = self
+                    .matching
+                    .unexpected
+                    .find(&m)
+                    .expect("a refused message is queued");
+                self.take_unexpected_into(idx, want, d.buf, desc)
+            }
+        }
+    }
+
+    /// Takes unexpected message `idx` into `buf`, waiting for the rest of it if it is
+    /// still streaming in. Leaves it queued if it does not fit `want`.
+    fn take_unexpected_into(
+        &mut self,
+        idx: usize,
+        want: Want,
+        buf: &mut [u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
+        let u = self.matching.unexpected.get(idx);
+        let comm_src = desc.group.rank_of(u.env.src);
+        want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
+        let u = self.wait_complete(idx, desc)?;
+        buf[..u.data.len()].copy_from_slice(&u.data);
+        Ok(u.env)
+    }
+
+    /// Waits until unexpected message `idx` has all its bytes, then takes it.
+    fn wait_complete(&mut self, idx: usize, desc: &WaitDesc<'_>) -> Result<Unexpected> {
+        if self.matching.unexpected.get(idx).is_complete() {
+            return Ok(self.matching.unexpected.take(idx));
+        }
+        self.matching.unexpected.get_mut(idx).binding = Binding::Blocking;
+        let mut b = self.backoff();
+        loop {
+            let r = self.progress(None).map(|_| {
+                let i = self
+                    .matching
+                    .unexpected
+                    .find_bound(Binding::Blocking)
+                    .expect("bound message stays queued");
+                self.matching.unexpected.get(i).is_complete().then_some(i)
+            });
+            match r {
+                Ok(Some(i)) => {
+                    self.end_wait();
+                    return Ok(self.matching.unexpected.take(i));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.unbind_blocking(e)),
+            }
+            if let Err(e) = self.idle(&mut b, desc) {
+                return Err(self.unbind_blocking(e));
+            }
+        }
+    }
+
+    fn unbind_blocking(&mut self, e: Error) -> Error {
+        if let Some(i) = self.matching.unexpected.find_bound(Binding::Blocking) {
+            self.matching.unexpected.get_mut(i).binding = Binding::Free;
+        }
+        self.end_wait();
+        e
+    }
+
+    /// Blocking receive of a whole message as bytes (objects): waits for a match, checks
+    /// it against `want`, and takes it.
+    pub(crate) fn recv_message(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        desc: &WaitDesc<'_>,
+    ) -> Result<(Envelope, AlignedVec)> {
+        let idx = match self.probe_or_take(m, &want, desc)? {
+            Probed::Queued(idx) => idx,
+            Probed::Took(env, v) => return Ok((env, v)),
+        };
+        let u = self.matching.unexpected.get(idx);
+        let comm_src = desc.group.rank_of(u.env.src);
+        want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
+        let u = self.wait_complete(idx, desc)?;
+        Ok((u.env, u.data))
+    }
+
+    /// Blocks until a message matching `m` has arrived (at least its first record).
+    /// Returns its envelope and its index in the unexpected queue.
+    pub(crate) fn probe(&mut self, m: Matcher, desc: &WaitDesc<'_>) -> Result<(Envelope, usize)> {
+        let mut b = self.backoff();
+        loop {
+            if let Some(idx) = self.matching.unexpected.find(&m) {
+                self.end_wait();
+                return Ok((self.matching.unexpected.get(idx).env, idx));
+            }
+            self.progress(None).inspect_err(|_| self.end_wait())?;
+            if let Some(idx) = self.matching.unexpected.find(&m) {
+                self.end_wait();
+                return Ok((self.matching.unexpected.get(idx).env, idx));
+            }
+            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
+        }
+    }
+
+    /// [`probe`](Self::probe) for an object receive from one named peer, which takes a
+    /// whole message of the wanted type straight from that peer's ring when it is the
+    /// next thing there (as `recv_into_inner` does for bytes).
+    fn probe_or_take(&mut self, m: Matcher, want: &Want, desc: &WaitDesc<'_>) -> Result<Probed> {
+        let fast = match (m.src, *want) {
+            (Some(s), Want::Object { type_id, .. }) if s != self.me => Some((s, type_id)),
+            _ => None,
+        };
+        let Some((src, type_id)) = fast else {
+            return Ok(Probed::Queued(self.probe(m, desc)?.1));
+        };
+        let mut b = self.backoff();
+        let mut steps = 0u32;
+        let r = loop {
+            if let Some(idx) = self.matching.unexpected.find(&m) {
+                break Ok(Probed::Queued(idx));
+            }
+            // As in `recv_direct`: only while nothing else could claim it first.
+            let mut fast_empty = false;
+            if self.may_take(src) {
+                match self.take_eager_object(src, &m, type_id) {
+                    Take::Took((env, v)) => break Ok(Probed::Took(env, v)),
+                    Take::Empty => fast_empty = true,
+                    Take::Other => {}
+                }
+            }
+            steps = steps.wrapping_add(1);
+            if self.pass_due(fast_empty, &b, steps) {
+                if let Err(e) = self.progress(None) {
+                    break Err(e);
+                }
+                if let Some(idx) = self.matching.unexpected.find(&m) {
+                    break Ok(Probed::Queued(idx));
+                }
+            }
+            if let Err(e) = self.idle(&mut b, desc) {
+                break Err(e);
+            }
+        };
+        self.end_wait();
+        r
+    }
+
+    /// One progress pass, then: is a message matching `m` there?
+    pub(crate) fn iprobe(&mut self, m: Matcher) -> Result<Option<Envelope>> {
+        if let Some(idx) = self.matching.unexpected.find(&m) {
+            return Ok(Some(self.matching.unexpected.get(idx).env));
+        }
+        self.progress(None)?;
+        if let Some(a) = self.seg.abort_info() {
+            return Err(a.to_error("in iprobe"));
+        }
+        Ok(self
+            .matching
+            .unexpected
+            .find(&m)
+            .map(|i| self.matching.unexpected.get(i).env))
+    }
+}

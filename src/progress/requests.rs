@@ -1,0 +1,113 @@
+//! Requests: posting a non-blocking receive, testing, waiting for and forgetting a
+//! request by id.
+
+use std::rc::Rc;
+
+use super::Engine;
+use super::deliver::fill;
+use super::wait::WaitDesc;
+use crate::codec::sent_type_name;
+use crate::completions::Done;
+use crate::error::Result;
+use crate::matching::{Binding, Group, Matcher, Posted, PostedBuf, Want};
+
+impl Engine {
+    /// Posts a non-blocking receive. Returns its request id.
+    pub(crate) fn irecv(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        buf: PostedBuf,
+        group: Rc<Group>,
+    ) -> u64 {
+        let id = self.new_id();
+        let p = Posted {
+            id,
+            group,
+            m,
+            want,
+            buf,
+        };
+        match self.matching.unexpected.find(&m) {
+            None => self.matching.posted.push_back(p),
+            Some(idx) => {
+                let u = self.matching.unexpected.get(idx);
+                let comm_src = p.group.rank_of(u.env.src);
+                if let Err(e) =
+                    want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))
+                {
+                    self.matching.finish(id, Done::Failed(e));
+                } else if u.is_complete() {
+                    let u = self.matching.unexpected.take(idx);
+                    let done = fill(p.buf, u);
+                    self.matching.finish(id, done);
+                } else {
+                    self.matching.unexpected.get_mut(idx).binding = Binding::Request(id);
+                    self.matching.bound.insert(id, p);
+                }
+            }
+        }
+        id
+    }
+
+    /// Takes the result of request `id` if it has finished.
+    pub(crate) fn take_done(&mut self, id: u64) -> Option<Done> {
+        self.matching.done.take(id)
+    }
+
+    pub(crate) fn is_done(&self, id: u64) -> bool {
+        self.matching.done.is_done(id)
+    }
+
+    /// A request handle was dropped: cancel its receive, or let its send finish
+    /// unobserved.
+    pub(crate) fn forget(&mut self, id: u64) {
+        if self.matching.done.orphan(id) {
+            return; // it had finished: its result is dropped
+        }
+        // An orphan now; a receive that has not started is cancelled instead.
+        if let Some(i) = self.matching.posted.iter().position(|p| p.id == id) {
+            self.matching.posted.remove(i);
+            self.matching.done.close(id);
+            return;
+        }
+        if self.matching.bound.remove(&id).is_some() {
+            if let Some(i) = self.matching.unexpected.find_bound(Binding::Request(id)) {
+                self.matching.unexpected.get_mut(i).binding = Binding::Free;
+            }
+            self.matching.done.close(id);
+        }
+    }
+
+    /// Blocks until request `id` finishes.
+    #[inline]
+    pub(crate) fn wait(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
+        // A finished request (most of a `wait_all` after its first waits) is taken
+        // without the wait loop's setup and frame.
+        match self.matching.done.take(id) {
+            Some(d) => Ok(d),
+            None => self.wait_loop(id, desc),
+        }
+    }
+
+    #[inline(never)]
+    fn wait_loop(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
+        let mut b = self.backoff();
+        loop {
+            if let Some(d) = self.matching.done.take(id) {
+                self.end_wait();
+                return Ok(d);
+            }
+            if let Some(d) = self.take_posted_whole(id) {
+                self.end_wait();
+                return Ok(d);
+            }
+            self.progress(None).inspect_err(|_| self.end_wait())?;
+            if let Some(d) = self.matching.done.take(id) {
+                self.end_wait();
+                return Ok(d);
+            }
+            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
+        }
+    }
+}
