@@ -110,7 +110,10 @@ pub use collective::op::{DoubleInt, FloatInt, IntInt, LongInt, Op, ReduceOp, Red
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};
-pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
+pub use init::{
+    ENV_FD, ENV_RANK, ENV_SIZE, Universe, finalized, init, initialized, library_version,
+    processor_name, version, wtick, wtime,
+};
 pub use request::{Request, wait_all, wait_any};
 pub use topology::{CartComm, dims_create};
 pub use value::Value;
