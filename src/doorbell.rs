@@ -34,11 +34,21 @@
 //! after). The cost moves from every send and collective arrival, where the fence
 //! waited for a cache-line transfer, to the rare sleep (about 14 us).
 
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
-use crate::segment::Bell;
 use crate::sys::{futex, membarrier};
+
+/// A rank's doorbell, on its own line of the rank's control block (`segment.rs`).
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct Bell {
+    /// Futex word: bumped by whoever wakes the rank.
+    pub(crate) doorbell: AtomicU32,
+    /// 1 while the rank is (about to be) asleep on `doorbell`.
+    pub(crate) sleeping: AtomicU32,
+}
 
 /// Longest single futex sleep; the waiter re-checks aborts and peers after it.
 pub(crate) const SLEEP_SLICE: Duration = Duration::from_millis(20);

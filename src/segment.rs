@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 
+use crate::doorbell::Bell;
 use crate::error::{Error, Exit, Result};
 use crate::ring::{Consumer, Producer, RingHead, RingMem};
 use crate::sys::shm::Mapping;
@@ -92,15 +93,6 @@ pub(crate) struct Life {
     pub(crate) state: AtomicU32,
     /// Packed [`Exit`], valid once `state == STATE_EXITED`.
     pub(crate) exit: AtomicU64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(crate) struct Bell {
-    /// Futex word: bumped by whoever wakes the rank.
-    pub(crate) doorbell: AtomicU32,
-    /// 1 while the rank is (about to be) asleep on `doorbell`.
-    pub(crate) sleeping: AtomicU32,
 }
 
 #[repr(C)]
