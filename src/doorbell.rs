@@ -34,11 +34,29 @@
 //! after). The cost moves from every send and collective arrival, where the fence
 //! waited for a cache-line transfer, to the rare sleep (about 14 us).
 
-use std::sync::atomic::AtomicU32;
-use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+// The handshake's atomics and system calls, swapped for loom's and for models under
+// `cfg(loom)` (see `sync.rs`).
+use crate::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
+#[cfg(loom)]
+use crate::sync::model::{futex, membarrier};
+#[cfg(not(loom))]
 use crate::sys::{futex, membarrier};
+
+// The loom build calls the models instead: the real calls stay referenced (and built).
+#[cfg(loom)]
+const _: [fn() -> bool; 3] = [
+    crate::sys::membarrier::supported,
+    crate::sys::membarrier::register,
+    crate::sys::membarrier::global_expedited,
+];
+#[cfg(loom)]
+const _: (
+    fn(&std::sync::atomic::AtomicU32, u32, Duration),
+    fn(&std::sync::atomic::AtomicU32),
+) = (crate::sys::futex::wait, crate::sys::futex::wake_all);
 
 /// A rank's doorbell, on its own line of the rank's control block (`segment.rs`).
 #[repr(C)]
@@ -280,10 +298,7 @@ mod tests {
 
     #[test]
     fn sleeper_is_woken_by_notify() {
-        let bell = Bell {
-            doorbell: std::sync::atomic::AtomicU32::new(0),
-            sleeping: std::sync::atomic::AtomicU32::new(0),
-        };
+        let bell = Bell::default();
         let flag = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -365,5 +380,71 @@ mod tests {
             }
         });
         assert_eq!(turn.load(Ordering::Relaxed), 2 * ROUNDS);
+    }
+}
+
+/// Model checks of the sleep/wake handshake under loom (see `sync.rs` for what the
+/// futex and membarrier models assume): a sleeper that announces its sleep and
+/// re-checks, and a waker that publishes and notifies, in every interleaving loom
+/// explores. A lost wake-up leaves the sleeper blocked for good (the model's futex has
+/// no timeout), which loom reports as a deadlock.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::model::membarrier as mb;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicBool as ModelBool;
+
+    /// The handshake flags are process-wide: one model at a time sets them.
+    static FLAVOUR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// One sleeper waits for a flag that one waker sets and announces with `wake`,
+    /// in the fenced handshake or (`light`) the fence-free wakers' one.
+    fn sleeper_and_waker(name: &str, light: bool, wake: fn(&Bell)) {
+        let _one = FLAVOUR.lock().unwrap_or_else(|e| e.into_inner());
+        HEAVY_SLEEPERS.store(light, Ordering::Relaxed);
+        LIGHT_WAKERS.store(light, Ordering::Relaxed);
+        crate::sync::check(name, None, move || {
+            let bell = Arc::new(Bell::default());
+            let work = Arc::new(ModelBool::new(false));
+            let waker = {
+                let (bell, work) = (bell.clone(), work.clone());
+                loom::thread::spawn(move || {
+                    mb::interrupt_point();
+                    work.store(true, Ordering::Release);
+                    wake(&bell);
+                    mb::leave();
+                })
+            };
+            while !work.load(Ordering::Acquire) {
+                sleep(&bell, SLEEP_SLICE, || work.load(Ordering::Acquire));
+            }
+            waker.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_fenced_handshake_loses_no_wake_up() {
+        sleeper_and_waker("fenced handshake", false, notify);
+    }
+
+    #[test]
+    fn loom_fence_free_wakers_lose_no_wake_up_with_the_sleepers_membarrier() {
+        sleeper_and_waker("fence-free wakers", true, notify);
+    }
+
+    #[test]
+    fn loom_notify_many_loses_no_wake_up_in_either_handshake() {
+        for light in [false, true] {
+            sleeper_and_waker("notify_many", light, |b| notify_many(std::iter::once(b)));
+        }
+    }
+
+    /// The model catches a lost wake-up: `notify_relaxed` skips the fence and may miss
+    /// a sleeper that is announcing itself (why its waits are bounded by `SPACE_SLICE`).
+    #[test]
+    #[should_panic(expected = "deadlock")]
+    fn loom_notify_relaxed_can_miss_a_sleeper() {
+        sleeper_and_waker("notify_relaxed", false, notify_relaxed);
     }
 }
