@@ -33,7 +33,17 @@
 //! before the waker's barrier) or followed by a `sleeping` load that sees 1 (it came
 //! after). The cost moves from every send and collective arrival, where the fence
 //! waited for a cache-line transfer, to the rare sleep (about 14 us).
+//!
+//! # Model checking
+//!
+//! Under `cfg(loom)` (see `sync.rs`) the doorbell's words are loom atomics, the futex
+//! is a loom mutex and condition variable without timeouts, and `membarrier` a modeled
+//! barrier on the other thread. `loom_tests` below check that a sleeper that announces
+//! its sleep and re-checks is always woken by a waker that publishes and then calls
+//! [`notify`] or [`notify_many`], in both handshakes, and that [`notify_relaxed`] can
+//! miss it.
 
+// The handshake's flags are the process's configuration, `std` atomics in every build.
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 

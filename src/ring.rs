@@ -35,29 +35,31 @@
 //! | seal of a record | producer, after the record's words and payload and the next slot's zero | consumer polling its position | Release/Acquire: `SYNC POINT record` |
 //! | `RingHead::head` | consumer, after it is done with a record | producer, when the ring looks full | Release/Acquire: `SYNC POINT space` |
 //!
-//! # Model checking
-//!
-//! Under `cfg(loom)` (see `sync.rs`) the ring's atomics are loom's and `loom_tests`
-//! below check records of several sizes, a wrap-around behind a skip record and a full
-//! ring between a producer and a consumer thread. loom's atomics cannot live in the
-//! buffer's bytes, so the loom build runs heap rings only ([`heap_ring`]): each 16-byte
-//! seal slot has a loom atomic beside the buffer (plain bytes written over a slot do
-//! not change it, so a stale seal is checked by
-//! `stale_seals_of_the_previous_lap_are_never_read_as_records`, not by loom), and a
-//! loom cell per 16-byte granule records the producer's writes and the consumer's
-//! reads of record bytes, so that loom reports a read that does not happen after its
-//! write (`SYNC POINT record`) or a write over bytes still being read
-//! (`SYNC POINT space`).
-//!
 //! The SPSC rule is a type fact within a process (`Producer` and `Consumer` are `Send`
 //! but not `Sync`, their mutating calls take `&mut self`, and only `Segment::ring` or
 //! [`heap_ring`] make them), and across processes it is backed by the rank claim in
 //! `segment.rs`: only rank `i` builds the producer of ring `i -> j`, only rank `j` its
 //! consumer.
+//!
+//! # Model checking
+//!
+//! Under `cfg(loom)` (see `sync.rs`) the ring's atomics are loom's and `loom_tests`
+//! below check records of several sizes, a wrap-around behind a skip record and a full
+//! ring between a producer and a consumer thread. loom's atomics cannot live in the
+//! buffer's bytes, so the loom build runs heap rings only ([`heap_ring`]) and keeps
+//! beside the buffer a loom atomic per 16-byte seal slot and a loom cell per 16-byte
+//! granule of record bytes. The cells record the producer's writes and the consumer's
+//! reads, so that loom reports a read that does not happen after its write
+//! (`SYNC POINT record`) or a write over bytes still being read (`SYNC POINT space`). A
+//! modeled slot holds the last seal or zero stored in it, also where a later record's
+//! payload has covered it since: loom sees the previous lap's seals there, but never
+//! payload bytes that look like a seal (the thread test
+//! `stale_seals_of_the_previous_lap_are_never_read_as_records` covers those).
 
-use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 

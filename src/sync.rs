@@ -8,7 +8,7 @@
 //! `loom_tests` modules of `ring.rs` and `doorbell.rs`). Under `cfg(loom)` only those
 //! tests can run: the other tests build but would use loom atomics outside a model.
 //!
-//! Where loom cannot reach, [`model`] stands in (loom build only):
+//! Where loom cannot reach, `model` stands in (loom build only):
 //!
 //! - The futex (a system call across processes) is one loom `Mutex` + `Condvar`: a
 //!   wait checks the word and blocks under the mutex, a wake takes the mutex and
@@ -19,7 +19,7 @@
 //!   point of its run and makes it execute a full barrier, then returns. The model
 //!   places those points where a thread's order can matter to the handshake: at every
 //!   [`atomic::compiler_fence`] (the fence-free waker's only fence) and where a test
-//!   says so ([`model::membarrier::interrupt_point`], [`model::membarrier::leave`]).
+//!   says so (`model::membarrier::interrupt_point`, `model::membarrier::leave`).
 //!   There, a thread that finds a barrier requested runs `fence(SeqCst)` and
 //!   acknowledges; the caller fences, requests, waits for the acknowledgement (or for
 //!   the other thread to have left, as a descheduled thread passes a barrier when it
@@ -38,7 +38,7 @@ pub(crate) mod atomic {
 #[cfg(loom)]
 pub(crate) mod atomic {
     //! loom's atomics; `compiler_fence` is a point where another thread's membarrier
-    //! may interrupt this one (see [`super::model::membarrier`]).
+    //! may interrupt this one (see `super::model::membarrier`).
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 
     /// Orders nothing for loom (it only constrains the compiler); a membarrier that
