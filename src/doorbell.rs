@@ -450,6 +450,40 @@ mod loom_tests {
         }
     }
 
+    /// Each thread is a sleeper and a waker, as ranks are: a hand-off there and back,
+    /// each side asleep on its own bell until the other's store (the fenced handshake:
+    /// the membarrier model takes one caller at a time).
+    #[test]
+    fn loom_fenced_hand_off_there_and_back_loses_no_wake_up() {
+        let _one = FLAVOUR.lock().unwrap_or_else(|e| e.into_inner());
+        HEAVY_SLEEPERS.store(false, Ordering::Relaxed);
+        LIGHT_WAKERS.store(false, Ordering::Relaxed);
+        crate::sync::check("fenced hand-off", None, || {
+            let bells = Arc::new([Bell::default(), Bell::default()]);
+            let turn = Arc::new(AtomicU32::new(0));
+            // Thread `me` waits for `turn == me`, then passes it on.
+            let side = |me: u32, bells: &[Bell; 2], turn: &AtomicU32| {
+                while turn.load(Ordering::Acquire) != me {
+                    sleep(&bells[me as usize], SLEEP_SLICE, || {
+                        turn.load(Ordering::Acquire) == me
+                    });
+                }
+                turn.store(me + 1, Ordering::Release);
+                notify(&bells[(1 - me) as usize]);
+            };
+            let other = {
+                let (bells, turn) = (bells.clone(), turn.clone());
+                loom::thread::spawn(move || side(1, &bells, &turn))
+            };
+            side(0, &bells, &turn);
+            // Back to thread 0: it waits for thread 1's store.
+            while turn.load(Ordering::Acquire) != 2 {
+                sleep(&bells[0], SLEEP_SLICE, || turn.load(Ordering::Acquire) == 2);
+            }
+            other.join().unwrap();
+        });
+    }
+
     /// The model catches a lost wake-up: `notify_relaxed` skips the fence and may miss
     /// a sleeper that is announcing itself (why its waits are bounded by `SPACE_SLICE`).
     #[test]
