@@ -63,10 +63,9 @@ const _: [fn() -> bool; 3] = [
     crate::sys::membarrier::global_expedited,
 ];
 #[cfg(loom)]
-const _: (
-    fn(&std::sync::atomic::AtomicU32, u32, Duration),
-    fn(&std::sync::atomic::AtomicU32),
-) = (crate::sys::futex::wait, crate::sys::futex::wake_all);
+const _: fn(&std::sync::atomic::AtomicU32, u32, Duration) = crate::sys::futex::wait;
+#[cfg(loom)]
+const _: fn(&std::sync::atomic::AtomicU32) = crate::sys::futex::wake_all;
 
 /// A rank's doorbell, on its own line of the rank's control block (`segment.rs`).
 #[repr(C)]
