@@ -4,9 +4,11 @@
 //! the same code (as crossbeam's `cfg(crossbeam_loom)`).
 //!
 //! Run the model checks with
-//! `RUSTFLAGS="--cfg loom" cargo test --release --lib loom` (the tests are the
-//! `loom_tests` modules of `ring.rs` and `doorbell.rs`). Under `cfg(loom)` only those
-//! tests can run: the other tests build but would use loom atomics outside a model.
+//! `RUSTFLAGS="--cfg loom" cargo test --lib --target-dir target/loom loom` (the tests
+//! are the `loom_tests` modules of `ring.rs` and `doorbell.rs`; add `-- --nocapture` to
+//! see how many executions each explored; the separate target directory keeps the
+//! normal build's artifacts). Under `cfg(loom)` only those tests can run: the other
+//! tests build but would use loom atomics outside a model.
 //!
 //! Where loom cannot reach, `model` stands in (loom build only):
 //!
