@@ -7,8 +7,10 @@
 //! `RUSTFLAGS="--cfg loom" cargo test --lib --target-dir target/loom loom` (the tests
 //! are the `loom_tests` modules of `ring.rs` and `doorbell.rs`; add `-- --nocapture` to
 //! see how many executions each explored; the separate target directory keeps the
-//! normal build's artifacts). Under `cfg(loom)` only those tests can run: the other
-//! tests build but would use loom atomics outside a model.
+//! normal build's artifacts). The ring's tests explore every schedule with at most two
+//! preemptions (about a minute each), the doorbell's every schedule (under a second);
+//! `LOOM_MAX_PREEMPTIONS` overrides both. Under `cfg(loom)` only those tests can run:
+//! the other tests build but would use loom atomics outside a model.
 //!
 //! Where loom cannot reach, `model` stands in (loom build only):
 //!
