@@ -98,6 +98,7 @@ mod ring;
 mod segment;
 #[allow(unsafe_code)]
 mod shmcoll;
+mod sync;
 #[allow(unsafe_code)]
 mod sys;
 mod topology;
