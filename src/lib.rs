@@ -74,7 +74,12 @@
 
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs, unreachable_pub, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod call;
 #[allow(unsafe_code)]
@@ -132,6 +137,18 @@ pub mod __bench {
 
     /// The reading end of a heap ring (see [`heap_ring`]).
     pub struct RingConsumer(ring::Consumer);
+
+    impl std::fmt::Debug for RingProducer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RingProducer").finish_non_exhaustive()
+        }
+    }
+
+    impl std::fmt::Debug for RingConsumer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RingConsumer").finish_non_exhaustive()
+        }
+    }
 
     /// A fresh single-producer/single-consumer ring of `cap` bytes (a power of two,
     /// 4 KiB..=1 GiB) in heap memory, with its two ends. Each end may move to another
