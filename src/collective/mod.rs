@@ -21,6 +21,16 @@
 //!    first step that it called the same collective with matching arguments,
 //! 4. reads (copies, reduces) what it needs, and goes on to step `t + 1`.
 //!
+//! A call returns `Ok` only after this rank has checked the signature of *every*
+//! member at the call's first step: the members it did not wait for there (the root
+//! of a bcast waits for nobody, the other ranks of a gather wait for nobody) it waits
+//! for at the end of the call (`Coll::finish`). So a rooted collective returns only
+//! once every member has started it, and calls that differ in kind, root, count,
+//! element size or op fail on *every* rank, each with an error naming both calls,
+//! whichever rank arrives first. A member that has moved on to a later call with
+//! another signature (so its line no longer shows this call's) has therefore checked
+//! this one and found it matching.
+//!
 //! Reuse: a rank's reads of step-`t` data happen before its arrival at `t + 1` and
 //! before the `done = t` it stores at the end of every call. So before a rank writes a
 //! buffer last used at step `s`, it waits until every member of the communicator that
@@ -349,6 +359,8 @@ pub(crate) struct Coll<'c> {
     next: u64,
     sig: Sig,
     count: u64,
+    /// Members whose signature this call has checked (at its first step, in `wait`).
+    checked: Cell<usize>,
     finished: bool,
 }
 
@@ -372,6 +384,7 @@ impl<'c> Coll<'c> {
             next: first,
             sig,
             count,
+            checked: Cell::new(0),
             finished: false,
         })
     }
@@ -439,7 +452,8 @@ impl<'c> Coll<'c> {
     }
 
     /// Waits until member `j` has arrived at `step`; at the call's first step also
-    /// checks that `j` called the same collective with matching arguments.
+    /// checks that `j` called the same collective with matching arguments. Each member
+    /// is waited for at most once per step (`checked` counts members, not calls).
     fn wait(&self, j: usize, step: u64) -> Result<()> {
         if j == self.me() {
             return Ok(());
@@ -474,6 +488,19 @@ impl<'c> Coll<'c> {
         }
         if step == self.first {
             self.check_sig(j)?;
+            self.checked.set(self.checked.get() + 1);
+        }
+        Ok(())
+    }
+
+    /// Checks the signature of every member, waiting for the ones that have not
+    /// arrived at the call's first step: for the calls in which this rank did not wait
+    /// for every member at that step.
+    #[cold]
+    #[inline(never)]
+    fn check_all(&self) -> Result<()> {
+        for j in 0..self.n() {
+            self.wait(j, self.first)?;
         }
         Ok(())
     }
@@ -504,7 +531,9 @@ impl<'c> Coll<'c> {
     #[inline(always)]
     fn check_sig(&self, j: usize) -> Result<()> {
         let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
-            return Ok(()); // j has moved on to a later, different call: it checked this one
+            // j has moved on to a later, different call, which it could do only after
+            // checking every member's signature for this one (`finish`).
+            return Ok(());
         };
         let theirs = Sig::unpack(sig);
         let same = theirs == Some(self.sig)
@@ -652,9 +681,19 @@ impl<'c> Coll<'c> {
         self.shm.slot_read(self.world(j), h, off, len, f)
     }
 
-    /// Ends the call successfully.
-    pub(crate) fn finish(mut self) {
+    /// Ends the call successfully, once every member's signature has been found to
+    /// match: an error if one differs (then the call fails like any other).
+    #[inline]
+    pub(crate) fn finish(mut self) -> Result<()> {
+        if self.next == self.first {
+            // Every call makes at least one step, so that ranks stay in lockstep.
+            self.arrive();
+        }
+        if self.checked.get() + 1 < self.n() {
+            self.check_all()?;
+        }
         self.end(false);
+        Ok(())
     }
 
     #[inline]
@@ -665,9 +704,6 @@ impl<'c> Coll<'c> {
         self.finished = true;
         if failed {
             self.publish_failure();
-        } else if self.next == self.first {
-            // Every call makes at least one step, so that ranks stay in lockstep.
-            self.arrive();
         }
         let done = if failed { u64::MAX } else { self.next - 1 };
         // SYNC POINT done (Release): this rank's reads of the call are over.
