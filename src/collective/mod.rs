@@ -682,8 +682,9 @@ impl<'c> Coll<'c> {
     }
 
     /// Ends the call successfully, once every member's signature has been found to
-    /// match: an error if one differs (then the call fails like any other).
-    #[inline]
+    /// match: an error if one differs (then the call fails like any other). Out of
+    /// line: inlined into every collective, it made their hot loops slower.
+    #[inline(never)]
     pub(crate) fn finish(mut self) -> Result<()> {
         if self.next == self.first {
             // Every call makes at least one step, so that ranks stay in lockstep.
