@@ -337,7 +337,9 @@ fn report(w: &Communicator, cases: usize, failures: &[String]) {
 }
 
 /// Every ordered pair of different collectives (rank 0 calls the first, the others the
-/// second), each rank in turn arriving late: every rank's call fails, naming both.
+/// second, with the same root), each rank in turn arriving late: every rank's call
+/// fails, naming both. Issue #11's case is one of them: rank 0 broadcasts from root 0,
+/// the others call a barrier.
 fn every_pair(w: &Communicator) {
     let n = w.size() as usize;
     let me = w.rank() as usize;
@@ -345,8 +347,9 @@ fn every_pair(w: &Communicator) {
     let mut cases = 0;
     for (p, &a) in ALL.iter().enumerate() {
         for &b in ALL.iter().filter(|&&b| b != a) {
-            let root = (p % n) as i32;
             for late in 0..n {
+                // Every root in turn, so that rank 0 is sometimes the root of both calls.
+                let root = ((p + late) % n) as i32;
                 cases += 1;
                 let (mine, theirs) = if me == 0 { (a, b) } else { (b, a) };
                 let r = case(w, late, |c| call(c, mine, root, 1));
