@@ -68,7 +68,7 @@ impl Communicator {
             &|j| (j == 0).then_some((0, 8)),
             &mut |_, _, b| got.copy_from_slice(b),
         );
-        if let Err(e) = sent.and_then(|()| c.finish()) {
+        if let Err(e) = sent {
             // No member creates the communicator when the call fails on the leader (the
             // others check the same signatures and wait for the leader's step), so the
             // leader gives back every member's share of the area it took.
@@ -78,6 +78,7 @@ impl Communicator {
             }
             return Err(e);
         }
+        c.finish();
         let [area, ctx] = bytemuck::cast::<[u8; 8], [u32; 2]>(got);
         if area == FAILED {
             return Err(self.pool_exhausted("dup"));
@@ -158,7 +159,7 @@ impl Communicator {
                 &mut |_, off, b| dst[off..off + b.len()].copy_from_slice(b),
             )?;
         }
-        c.finish()?;
+        c.finish();
         if table.iter().any(|e| e[0] == FAILED) {
             return Err(self.pool_exhausted("split"));
         }

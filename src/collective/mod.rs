@@ -21,15 +21,15 @@
 //!    first step that it called the same collective with matching arguments,
 //! 4. reads (copies, reduces) what it needs, and goes on to step `t + 1`.
 //!
-//! A call returns `Ok` only after this rank has checked the signature of *every*
-//! member at the call's first step: the members it did not wait for there (the root
-//! of a bcast waits for nobody, the other ranks of a gather wait for nobody) it waits
-//! for at the end of the call (`Coll::finish`). So a rooted collective returns only
-//! once every member has started it, and calls that differ in kind, root, count,
-//! element size or op fail on *every* rank, each with an error naming both calls,
-//! whichever rank arrives first. A member that has moved on to a later call with
-//! another signature (so its line no longer shows this call's) has therefore checked
-//! this one and found it matching.
+//! No rank goes past a call's first step, or returns `Ok`, before it has checked the
+//! signature of *every* member: the members it did not wait for at that step (the
+//! root of a bcast waits for nobody, the other ranks of a gather wait for nobody) it
+//! waits for at the end of the step (`Coll::checked_step`). So a rooted collective
+//! returns only once every member has started it, and calls that differ in kind, root,
+//! count, element size or op fail on *every* rank, each with an error naming both
+//! calls, whichever rank arrives first. A member that has moved on to a later call
+//! with another signature (so its line no longer shows this call's) has therefore
+//! checked this one and found it matching.
 //!
 //! Reuse: a rank's reads of step-`t` data happen before its arrival at `t + 1` and
 //! before the `done = t` it stores at the end of every call. So before a rank writes a
@@ -493,9 +493,18 @@ impl<'c> Coll<'c> {
         Ok(())
     }
 
-    /// Checks the signature of every member, waiting for the ones that have not
-    /// arrived at the call's first step: for the calls in which this rank did not wait
-    /// for every member at that step.
+    /// Ends the waits of step `t`: at the call's first step, checks the signature of
+    /// every member this rank did not wait for (the root of a bcast waits for nobody),
+    /// waiting for its arrival, so that no call goes past its first step, and none
+    /// returns `Ok`, before every member's signature has been found to match.
+    #[inline(always)]
+    fn checked_step(&self, t: u64) -> Result<()> {
+        if t == self.first && self.checked.get() + 1 < self.n() {
+            return self.check_all();
+        }
+        Ok(())
+    }
+
     #[cold]
     #[inline(never)]
     fn check_all(&self) -> Result<()> {
@@ -532,7 +541,7 @@ impl<'c> Coll<'c> {
     fn check_sig(&self, j: usize) -> Result<()> {
         let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
             // j has moved on to a later, different call, which it could do only after
-            // checking every member's signature for this one (`finish`).
+            // checking every member's signature for this one (`checked_step`).
             return Ok(());
         };
         let theirs = Sig::unpack(sig);
@@ -681,20 +690,14 @@ impl<'c> Coll<'c> {
         self.shm.slot_read(self.world(j), h, off, len, f)
     }
 
-    /// Ends the call successfully, once every member's signature has been found to
-    /// match: an error if one differs (then the call fails like any other). Out of
-    /// line: inlined into every collective, it made their hot loops slower.
-    #[inline(never)]
-    pub(crate) fn finish(mut self) -> Result<()> {
-        if self.next == self.first {
-            // Every call makes at least one step, so that ranks stay in lockstep.
-            self.arrive();
-        }
-        if self.checked.get() + 1 < self.n() {
-            self.check_all()?;
-        }
+    /// Ends the call successfully.
+    pub(crate) fn finish(mut self) {
+        debug_assert!(
+            self.checked.get() + 1 >= self.n(),
+            "{}: finished without checking every member's signature",
+            self.name
+        );
         self.end(false);
-        Ok(())
     }
 
     #[inline]
@@ -705,6 +708,9 @@ impl<'c> Coll<'c> {
         self.finished = true;
         if failed {
             self.publish_failure();
+        } else if self.next == self.first {
+            // Every call makes at least one step, so that ranks stay in lockstep.
+            self.arrive();
         }
         let done = if failed { u64::MAX } else { self.next - 1 };
         // SYNC POINT done (Release): this rank's reads of the call are over.
@@ -802,6 +808,7 @@ impl<'c> Coll<'c> {
                     self.read_half(j, (t & 1) as usize, ps - off, pe - ps, |b| sink(j, ps, b));
                 }
             }
+            self.checked_step(t)?;
         }
         Ok(())
     }
@@ -824,7 +831,9 @@ impl<'c> Coll<'c> {
             self.put_inline(mine)?;
         }
         self.arrive();
-        let Some(out) = out else { return Ok(()) };
+        let Some(out) = out else {
+            return self.checked_step(t);
+        };
         for j in 0..self.n() {
             let words;
             let x: &[u8] = if j == self.me() {

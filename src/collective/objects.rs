@@ -125,7 +125,7 @@ impl Communicator {
             &|j| (j == r && me != r).then_some((0, len)),
             &mut |_, _, b| out.extend_from_slice(b),
         )?;
-        c.finish()?;
+        c.finish();
         match value {
             Some(v) if me == r => Ok(v),
             _ => decode_from(&out, r),
@@ -158,7 +158,7 @@ impl Communicator {
         };
         let mut c = Coll::begin(&self.inner, sig(Kind::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
         let got = pieces(&mut c, &table, &bytes, &|j| j == r)?;
-        c.finish()?;
+        c.finish();
         decode_from(&got[r], r)
     }
 
@@ -170,7 +170,7 @@ impl Communicator {
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(&self.inner, sig(Kind::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
         let got = collect(&mut c, &bytes, &|_| me == r)?;
-        c.finish()?;
+        c.finish();
         if me != r {
             return Ok(None);
         }
@@ -191,7 +191,7 @@ impl Communicator {
             ANY_COUNT,
         )?;
         let got = collect(&mut c, &bytes, &|_| true)?;
-        c.finish()?;
+        c.finish();
         got.iter()
             .enumerate()
             .map(|(j, b)| decode_from(b, j))
@@ -215,7 +215,7 @@ impl Communicator {
             ANY_COUNT,
         )?;
         let got = pieces(&mut c, &table, &bytes, &|_| true)?;
-        c.finish()?;
+        c.finish();
         got.iter()
             .enumerate()
             .map(|(j, b)| decode_from(b, j))
@@ -239,7 +239,7 @@ impl Communicator {
             ANY_COUNT,
         )?;
         let got = collect(&mut c, &bytes, &|_| me == r)?;
-        c.finish()?;
+        c.finish();
         if me != r {
             return Ok(None);
         }
@@ -261,7 +261,7 @@ impl Communicator {
             ANY_COUNT,
         )?;
         let got = collect(&mut c, &bytes, &|_| true)?;
-        c.finish()?;
+        c.finish();
         let vals = got
             .iter()
             .enumerate()
@@ -300,7 +300,7 @@ impl Communicator {
         let kind = if ex { Kind::ExscanObj } else { Kind::ScanObj };
         let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, OP_CLOSURE), ANY_COUNT)?;
         let got = collect(&mut c, &bytes, &|j| j < me || (!ex && j == me))?;
-        c.finish()?;
+        c.finish();
         let upto = if ex { me } else { me + 1 };
         let vals = got[..upto]
             .iter()

@@ -78,7 +78,7 @@ impl Communicator {
     pub fn barrier(&self) -> Result<()> {
         let mut c = Coll::begin(&self.inner, sig(Kind::Barrier, 0, 0, OP_NONE), 0)?;
         c.sync_all()?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -111,7 +111,7 @@ impl Communicator {
                 &mut |_, off, b| dst[off..off + b.len()].copy_from_slice(b),
             )?;
         }
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -148,7 +148,7 @@ impl Communicator {
             &|j| (j == r).then_some((me * cb, (me + 1) * cb)),
             &mut |_, off, b| dst[off - me * cb..off - me * cb + b.len()].copy_from_slice(b),
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -180,7 +180,7 @@ impl Communicator {
             &|_| (me == r).then_some((0, cb)),
             &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -210,7 +210,7 @@ impl Communicator {
             &|_| Some((0, cb)),
             &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -247,7 +247,7 @@ impl Communicator {
                 dst[o..o + b.len()].copy_from_slice(b)
             },
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -296,7 +296,7 @@ impl Communicator {
                 apply(a, x)
             })?;
         }
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -339,7 +339,7 @@ impl Communicator {
         } else {
             c.reduce_rs(Some(send), recv, send.len(), None, &mut |a, x| apply(a, x))?;
         }
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -375,7 +375,7 @@ impl Communicator {
             let len = buf.len();
             c.reduce_rs(None, buf, len, None, &mut |a, x| apply(a, x))?;
         }
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -430,7 +430,7 @@ impl Communicator {
             &|j| (j < me || (!ex && j == me)).then_some((0, cb)),
             &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -467,7 +467,7 @@ impl Communicator {
             &|_| Some((me * cb, (me + 1) * cb)),
             &mut |j, off, b| fold(recv, j == 0, off - me * cb, b, &apply),
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -512,7 +512,7 @@ impl Communicator {
                 dst[o..o + b.len()].copy_from_slice(b)
             },
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -577,7 +577,7 @@ impl Communicator {
             &|j| (j == r).then_some((s, e)),
             &mut |_, off, b| dst[off - s..off - s + b.len()].copy_from_slice(b),
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -617,7 +617,7 @@ impl Communicator {
                 dst[o..o + b.len()].copy_from_slice(b)
             },
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 
@@ -701,7 +701,7 @@ impl Communicator {
                 dst[o..o + b.len()].copy_from_slice(b)
             },
         )?;
-        c.finish()?;
+        c.finish();
         Ok(())
     }
 }
