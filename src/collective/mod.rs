@@ -24,7 +24,7 @@
 //! No rank goes past a call's first step, or returns `Ok`, before it has checked the
 //! signature of *every* member: the members it did not wait for at that step (the
 //! root of a bcast waits for nobody, the other ranks of a gather wait for nobody) it
-//! waits for at the end of the step (`Coll::checked_step`). So a rooted collective
+//! waits for at the end of the step (`Coll::check_all`). So a rooted collective
 //! returns only once every member has started it, and calls that differ in kind, root,
 //! count, element size or op fail on *every* rank, each with an error naming both
 //! calls, whichever rank arrives first. A member that has moved on to a later call
@@ -359,7 +359,9 @@ pub(crate) struct Coll<'c> {
     next: u64,
     sig: Sig,
     count: u64,
-    /// Members whose signature this call has checked (at its first step, in `wait`).
+    /// Members whose signature this call has checked (at its first step, in `wait`),
+    /// for the assertion in `finish` only.
+    #[cfg(debug_assertions)]
     checked: Cell<usize>,
     finished: bool,
 }
@@ -384,6 +386,7 @@ impl<'c> Coll<'c> {
             next: first,
             sig,
             count,
+            #[cfg(debug_assertions)]
             checked: Cell::new(0),
             finished: false,
         })
@@ -488,23 +491,17 @@ impl<'c> Coll<'c> {
         }
         if step == self.first {
             self.check_sig(j)?;
+            #[cfg(debug_assertions)]
             self.checked.set(self.checked.get() + 1);
         }
         Ok(())
     }
 
-    /// Ends the waits of step `t`: at the call's first step, checks the signature of
-    /// every member this rank did not wait for (the root of a bcast waits for nobody),
-    /// waiting for its arrival, so that no call goes past its first step, and none
-    /// returns `Ok`, before every member's signature has been found to match.
-    #[inline(always)]
-    fn checked_step(&self, t: u64) -> Result<()> {
-        if t == self.first && self.checked.get() + 1 < self.n() {
-            return self.check_all();
-        }
-        Ok(())
-    }
-
+    /// Checks the signature of every member, waiting for its arrival at the call's
+    /// first step. A rank that did not wait for every member at that step (the root of
+    /// a bcast waits for nobody) calls this at the end of the step, so that no call
+    /// goes past its first step, and none returns `Ok`, before every member's signature
+    /// has been found to match.
     #[cold]
     #[inline(never)]
     fn check_all(&self) -> Result<()> {
@@ -541,7 +538,7 @@ impl<'c> Coll<'c> {
     fn check_sig(&self, j: usize) -> Result<()> {
         let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
             // j has moved on to a later, different call, which it could do only after
-            // checking every member's signature for this one (`checked_step`).
+            // checking every member's signature for this one (`check_all`).
             return Ok(());
         };
         let theirs = Sig::unpack(sig);
@@ -692,7 +689,8 @@ impl<'c> Coll<'c> {
 
     /// Ends the call successfully.
     pub(crate) fn finish(mut self) {
-        debug_assert!(
+        #[cfg(debug_assertions)]
+        assert!(
             self.checked.get() + 1 >= self.n(),
             "{}: finished without checking every member's signature",
             self.name
@@ -783,8 +781,13 @@ impl<'c> Coll<'c> {
                 }
             }
             self.arrive();
+            // Whether this round skipped a member (then, at the first step, unchecked).
+            let mut skipped = false;
             for j in 0..n {
-                let Some((s, e)) = need(j) else { continue };
+                let Some((s, e)) = need(j) else {
+                    skipped |= j != me;
+                    continue;
+                };
                 let ps = s.max(off);
                 let pe = e.min(off + chunk);
                 if j == me {
@@ -808,7 +811,9 @@ impl<'c> Coll<'c> {
                     self.read_half(j, (t & 1) as usize, ps - off, pe - ps, |b| sink(j, ps, b));
                 }
             }
-            self.checked_step(t)?;
+            if skipped && t == self.first {
+                self.check_all()?;
+            }
         }
         Ok(())
     }
@@ -832,7 +837,12 @@ impl<'c> Coll<'c> {
         }
         self.arrive();
         let Some(out) = out else {
-            return self.checked_step(t);
+            // A reduce's non-root reads nobody's contribution.
+            return if t == self.first {
+                self.check_all()
+            } else {
+                Ok(())
+            };
         };
         for j in 0..self.n() {
             let words;
