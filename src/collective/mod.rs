@@ -65,6 +65,8 @@ pub(crate) mod objects;
 pub(crate) mod op;
 pub(crate) mod slices;
 
+#[cfg(debug_assertions)]
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use bytemuck::Pod;
