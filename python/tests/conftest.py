@@ -21,7 +21,7 @@ WATCHDOG_S = 60
 def shmrun():
     path = os.environ.get("SHMPI_SHMRUN")
     if path:
-        return path
+        return os.path.abspath(path)
     subprocess.run(
         ["cargo", "build", "--quiet", "--bin", "shmrun"],
         cwd=ROOT,
@@ -36,7 +36,6 @@ def _env():
     # A test run from inside a job must not attach to it.
     for k in ("SHMPI_FD", "SHMPI_RANK", "SHMPI_SIZE"):
         env.pop(k, None)
-    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 

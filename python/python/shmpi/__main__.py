@@ -61,6 +61,19 @@ def _aborted_by_peer(exc, MPI):
     return isinstance(exc, MPI.Exception) and exc.Get_error_class() == MPI.ERR_PROC_ABORTED
 
 
+def _wait_to_be_stopped(MPI, exc):
+    """Another rank failed first: say so in one line, and let the launcher stop this
+    rank, so that the job's exit status is that of the rank that failed (a rank
+    exiting now could be reported first)."""
+    import os
+    import time
+
+    print(f"shmpi: rank {MPI.COMM_WORLD.Get_rank()} stopped: {exc}", file=sys.stderr)
+    MPI._flush()
+    time.sleep(10)
+    os._exit(1)
+
+
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -105,11 +118,17 @@ def main(argv=None):
         MPI._abort(130)
     except BaseException as e:
         if _aborted_by_peer(e, MPI):
-            print(f"shmpi: {e}", file=sys.stderr)
+            _wait_to_be_stopped(MPI, e)
         else:
             import traceback
 
-            traceback.print_exception(e)
+            # The script's frames only, as `python script.py` shows them.
+            tb = e.__traceback__
+            while tb is not None and (
+                tb.tb_frame.f_code.co_filename in (__file__, "<frozen runpy>")
+            ):
+                tb = tb.tb_next
+            traceback.print_exception(type(e), e, tb)
         MPI._abort(1)
     return 0
 
