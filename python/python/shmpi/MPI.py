@@ -257,7 +257,7 @@ class Pickle:
 
     def __init__(self, dumps=None, loads=None, protocol=None):
         if protocol is None:
-            protocol = _pickle.HIGHEST_PROTOCOL if dumps is None else None
+            protocol = 5 if dumps is None else None
         self._dumps = dumps if dumps is not None else _pickle.dumps
         self._loads = loads if loads is not None else _pickle.loads
         self.PROTOCOL = protocol
@@ -282,13 +282,19 @@ pickle = Pickle()
 
 
 def _dumps(obj):
-    return pickle.dumps(obj)
+    p = pickle
+    if p._dumps is _pickle.dumps and p.PROTOCOL == 5:
+        return _pickle.dumps(obj, 5)
+    return p.dumps(obj)
 
 
 def _loads(data):
     if not data:
         return None
-    return pickle.loads(data)
+    p = pickle
+    if p._loads is _pickle.loads:
+        return _pickle.loads(data)
+    return p.loads(data)
 
 
 # ---- datatypes ---------------------------------------------------------------------
@@ -1138,20 +1144,23 @@ class Comm:
     # -- point to point, objects --
 
     def send(self, obj, dest, tag=0):
+        raw = self._raw or self._r
         data = _dumps(obj)
         if dest == PROC_NULL:
             return None
-        self._r.send(data, None, dest, tag)
+        raw.send(data, None, dest, tag)
 
     ssend = send
     bsend = send
 
     def recv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        raw = self._raw or self._r
         if source == PROC_NULL:
             _fill(status, _NULL_ST)
             return None
-        data, st = self._r.recv_bytes(source, tag)
-        _fill(status, st)
+        data, st = raw.recv_bytes(source, tag)
+        if status is not None:
+            status._set(st)
         return _loads(data)
 
     def isend(self, obj, dest, tag=0):
@@ -1181,22 +1190,32 @@ class Comm:
     # -- point to point, buffers --
 
     def Send(self, buf, dest, tag=0):
-        b, nb, _ = _msg(buf)
+        raw = self._raw or self._r
+        # A plain buffer (the common case) needs no parsing.
+        if type(buf) is list or type(buf) is tuple or buf is None:
+            buf, nb, _ = _msg(buf)
+        else:
+            nb = None
         if dest == PROC_NULL:
             return None
-        self._r.send(b, nb, dest, tag)
+        raw.send(buf, nb, dest, tag)
 
     Ssend = Send
     Bsend = Send
     Rsend = Send
 
     def Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
-        b, nb, _ = _msg(buf)
+        raw = self._raw or self._r
+        if type(buf) is list or type(buf) is tuple or buf is None:
+            buf, nb, _ = _msg(buf)
+        else:
+            nb = None
         if source == PROC_NULL:
             _fill(status, _NULL_ST)
             return None
-        st = self._r.recv_into(b, nb, source, tag)
-        _fill(status, st)
+        st = raw.recv_into(buf, nb, source, tag)
+        if status is not None:
+            status._set(st)
 
     def Isend(self, buf, dest, tag=0):
         b, nb, _ = _msg(buf)
