@@ -1027,12 +1027,6 @@ def _waitany(requests, status):
 # ---- communicators -----------------------------------------------------------------
 
 
-def _check_tag(tag, recv):
-    if not isinstance(tag, int):
-        raise TypeError(f"tag must be an int, not {type(tag).__name__}")
-    return tag
-
-
 class Comm:
     """A communicator (``MPI.Comm``)."""
 
@@ -1124,6 +1118,11 @@ class Comm:
         if raw is None:
             return Intracomm()
         return Intracomm._wrap(raw)
+
+    def Split_type(self, split_type, key=0, info=None):
+        """Every rank of a shmpi job shares memory, so ``COMM_TYPE_SHARED`` keeps
+        them all together."""
+        return self.Split(UNDEFINED if split_type == UNDEFINED else 0, key)
 
     def Free(self):
         raw = self._r
