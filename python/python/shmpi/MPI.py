@@ -203,6 +203,13 @@ def Get_library_version():
     return f"shmpi {__version__} (shared memory, one machine)"
 
 
+def get_vendor():
+    """The MPI implementation's name and version (mpi4py's ``MPI.get_vendor``)."""
+    from . import __version__
+
+    return ("shmpi", tuple(int(x) for x in __version__.split(".")[:3]))
+
+
 def Is_initialized():
     return _lib.is_initialized()
 
@@ -510,16 +517,21 @@ def _infer(buf):
     return _format_datatype(m.format), m.nbytes
 
 
+# The buffer of an empty message spec (``None``, ``[None, 0, dt]``): writable, so an
+# empty receive can use it, and never written, having no bytes.
+_NOTHING = bytearray()
+
+
 def _msg(spec):
     """A point-to-point message spec as (buffer, bytes or None for all, datatype or
     None when not given and not needed)."""
     if spec is None:
-        return b"", 0, BYTE
+        return _NOTHING, 0, BYTE
     if type(spec) is list or type(spec) is tuple:
         n = len(spec)
         buf = spec[0]
         if buf is None or buf is BOTTOM:
-            buf = b""
+            buf = _NOTHING
         if n == 1:
             return buf, None, None
         if n == 2:
@@ -571,6 +583,8 @@ def _msg_v(spec, size):
     if type(spec) is not list and type(spec) is not tuple:
         spec = [spec]
     buf = spec[0]
+    if buf is None or buf is BOTTOM:
+        buf = _NOTHING
     rest = list(spec[1:])
     dt = None
     if rest and isinstance(rest[-1], (Datatype, str)):
@@ -1478,6 +1492,27 @@ class Comm:
             whole = bytearray(memoryview(sb).cast("B")[: rnb * n])
         self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
         memoryview(rb).cast("B")[:rnb] = whole[me * rnb : (me + 1) * rnb]
+
+
+    def Reduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
+        """Reduces, then scatters blocks of ``recvcounts[i]`` elements to rank ``i``
+        (an allreduce of the whole, then this rank's block)."""
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        rb, rnb, dt = _msg_typed(recvbuf)
+        if sendbuf is IN_PLACE:
+            sb, snb = rb, None
+        else:
+            sb, snb, dt = _msg_typed(sendbuf)
+        if recvcounts is None:
+            recvcounts = raw.allgather_obj(_dumps(rnb // dt._size))
+            recvcounts = [_loads(c) for c in recvcounts]
+        total = sum(recvcounts) * dt._size
+        whole = bytearray(memoryview(sb).cast("B")[:total])
+        self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
+        off = sum(recvcounts[:me]) * dt._size
+        mine = recvcounts[me] * dt._size
+        memoryview(rb).cast("B")[:mine] = whole[off : off + mine]
 
 
 class Intracomm(Comm):
