@@ -470,6 +470,7 @@ _TYPECODES = {
     "g": LONG_DOUBLE,
     "Zf": C_FLOAT_COMPLEX,
     "Zd": C_DOUBLE_COMPLEX,
+    "Zg": C_LONG_DOUBLE_COMPLEX,
     "F": C_FLOAT_COMPLEX,
     "D": C_DOUBLE_COMPLEX,
     "i1": INT8_T,
@@ -502,10 +503,15 @@ def _datatype(x):
     raise TypeError(f"message: expecting a datatype or a type code, got {x!r}")
 
 
-def _format_datatype(fmt):
-    """The datatype of a buffer's format (``memoryview.format``), else ``BYTE``."""
+def _format_datatype(fmt, itemsize=1):
+    """The datatype of a buffer's format (``memoryview.format``), else one of
+    ``itemsize`` opaque bytes."""
     dt = _TYPECODES.get(fmt.lstrip("@=<>!|"))
-    return dt if dt is not None else BYTE
+    if dt is not None and dt._size == itemsize:
+        return dt
+    if itemsize == 1:
+        return BYTE
+    return Datatype(_name=f"MPI_BYTE[{itemsize}]", _size=itemsize)
 
 
 # ---- buffer specs ------------------------------------------------------------------
@@ -514,7 +520,7 @@ def _format_datatype(fmt):
 def _infer(buf):
     """The datatype and byte length of a whole buffer."""
     m = memoryview(buf)
-    return _format_datatype(m.format), m.nbytes
+    return _format_datatype(m.format, m.itemsize), m.nbytes
 
 
 # The buffer of an empty message spec (``None``, ``[None, 0, dt]``): writable, so an
@@ -578,36 +584,42 @@ def _msg_typed(spec):
 
 
 def _msg_v(spec, size):
-    """A v-collective spec ``[buf, counts, displs, datatype]`` as (buffer, bytes,
-    byte counts, byte displacements, datatype)."""
-    if type(spec) is not list and type(spec) is not tuple:
-        spec = [spec]
-    buf = spec[0]
+    """A v-collective spec as (buffer, bytes, byte counts, byte displacements,
+    datatype), with mpi4py's rules: ``buf``, ``[buf, counts]``, ``[buf, datatype]``,
+    ``[buf, (counts, displs)]``, ``[buf, counts, datatype]``, ``[buf, (counts,
+    displs), datatype]`` or ``[buf, counts, displs, datatype]``; an int count is every
+    rank's, an int displacement a stride, and no counts split the buffer evenly."""
+    counts = displs = dt = None
+    if type(spec) is list or type(spec) is tuple:
+        n = len(spec)
+        if n == 2:
+            buf, counts = spec
+            if isinstance(counts, (Datatype, str)):
+                counts, dt = None, counts
+            elif type(counts) is tuple:
+                counts, displs = counts
+        elif n == 3:
+            buf, counts, dt = spec
+            if type(counts) is tuple:
+                counts, displs = counts
+        elif n == 4:
+            buf, counts, displs, dt = spec
+        else:
+            raise ValueError("message: expecting 2 to 4 items")
+    else:
+        buf = spec
     if buf is None or buf is BOTTOM:
         buf = _NOTHING
-    rest = list(spec[1:])
-    dt = None
-    if rest and isinstance(rest[-1], (Datatype, str)):
-        dt = _datatype(rest.pop())
-    counts = displs = None
-    if len(rest) == 1:
-        if type(rest[0]) is tuple and len(rest[0]) == 2 and not isinstance(rest[0][0], int):
-            counts, displs = rest[0]
-        else:
-            counts = rest[0]
-    elif len(rest) == 2:
-        counts, displs = rest
-    elif len(rest) > 2:
-        raise ValueError("message: expecting [buf, counts, displs, datatype]")
     fdt, total = _infer(buf)
-    if dt is None:
-        dt = fdt
+    dt = fdt if dt is None else _datatype(dt)
     sz = dt._size
     if counts is None:
-        counts = [total // sz // size] * size
+        csize = total // sz if sz else 0
+        counts = [csize // size + (csize % size > i) for i in range(size)]
     elif isinstance(counts, int):
         counts = [counts] * size
-    counts = [int(c) for c in counts]
+    else:
+        counts = [int(c) for c in counts]
     if displs is None:
         displs, acc = [], 0
         for c in counts:
@@ -615,7 +627,8 @@ def _msg_v(spec, size):
             acc += c
     elif isinstance(displs, int):
         displs = [displs * i for i in range(size)]
-    displs = [int(d) for d in displs]
+    else:
+        displs = [int(d) for d in displs]
     return buf, total, [c * sz for c in counts], [d * sz for d in displs], dt
 
 
