@@ -762,20 +762,49 @@ def _fold_bytes(op, dt, blocks):
             op._fn(memoryview(acc), memoryview(inout), dt)
             acc = inout
         return bytes(acc)
-    fmt = dt._fmt
-    if not fmt:
-        raise NotImplementedError(f"reductions of {dt.name} are not supported")
-    st = _struct.Struct("=" + fmt)
     pair = op is MAXLOC or op is MINLOC
+    npt = None if pair else _numpy_type(dt)
+    if npt is not None:
+        # NumPy knows every numeric type (long double, complex) and has no padding.
+        import numpy
+
+        acc = list(numpy.frombuffer(blocks[0], dtype=npt))
+        for b in blocks[1:]:
+            acc = [op._fn(x, y) for x, y in zip(acc, numpy.frombuffer(b, dtype=npt))]
+        return numpy.array(acc, dtype=npt).tobytes()
+    fmt = dt._fmt
+    if not fmt or (not pair and len(fmt) > 1):
+        raise NotImplementedError(f"reductions of {dt.name} need NumPy")
+    st = _struct.Struct("=" + fmt)
 
     def elems(b):
         vals = st.iter_unpack(b)
-        return [v if pair or len(v) > 1 else v[0] for v in vals]
+        return [v if pair else v[0] for v in vals]
 
     acc = elems(blocks[0])
     for b in blocks[1:]:
         acc = [op._fn(x, y) for x, y in zip(acc, elems(b))]
     return b"".join(st.pack(*(a if isinstance(a, tuple) else (a,))) for a in acc)
+
+
+# NumPy type codes of the numeric datatypes, for reductions folded in Python.
+_NUMPY_TYPES = {"ff": "c8", "dd": "c16"}
+
+
+def _numpy_type(dt):
+    """The NumPy dtype of a numeric datatype, if NumPy is installed."""
+    if "numpy" not in _sys.modules:
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            return None
+    if dt is LONG_DOUBLE:
+        return "g"
+    if dt is C_LONG_DOUBLE_COMPLEX:
+        return "G"
+    if dt._code is not None:
+        return dt._code
+    return _NUMPY_TYPES.get(dt._fmt)
 
 
 def _native(op, dt):
@@ -1049,6 +1078,12 @@ def _waitany(requests, status):
     k = _lib.wait_any(raws)
     i = idx[k]
     return i, requests[i]._collect(status)
+
+
+def _in_place(buf):
+    """Whether a collective's buffer means ``MPI.IN_PLACE`` (``None`` does too, as in
+    mpi4py)."""
+    return buf is IN_PLACE or buf is None
 
 
 # ---- communicators -----------------------------------------------------------------
@@ -1347,7 +1382,7 @@ class Comm:
     def Scatter(self, sendbuf, recvbuf, root=0):
         raw = self._r
         n = raw.size()
-        if recvbuf is IN_PLACE:
+        if recvbuf is IN_PLACE or (recvbuf is None and raw.rank() == root):
             if raw.rank() != root:
                 raise Exception(ERR_BUFFER, "Scatter: MPI.IN_PLACE is for the root only")
             sb, snb, _ = _msg_typed(sendbuf)
@@ -1366,7 +1401,7 @@ class Comm:
         n, me = raw.size(), raw.rank()
         if me == root:
             rb, rnb, _ = _msg_typed(recvbuf)
-            if sendbuf is IN_PLACE:
+            if _in_place(sendbuf):
                 blk = rnb // n
                 sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
             else:
@@ -1380,7 +1415,7 @@ class Comm:
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, rnb, _ = _msg_typed(recvbuf)
-        if sendbuf is IN_PLACE:
+        if _in_place(sendbuf):
             blk = rnb // n
             sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
         else:
@@ -1390,7 +1425,7 @@ class Comm:
     def Alltoall(self, sendbuf, recvbuf):
         raw = self._r
         rb, rnb, _ = _msg_typed(recvbuf)
-        if sendbuf is IN_PLACE:
+        if _in_place(sendbuf):
             sb, snb = bytes(memoryview(rb).cast("B")[:rnb]), rnb
         else:
             sb, snb, _ = _msg_typed(sendbuf)
@@ -1401,7 +1436,7 @@ class Comm:
         n, me = raw.size(), raw.rank()
         if me == root:
             rb, _, counts, displs, _ = _msg_v(recvbuf, n)
-            if sendbuf is IN_PLACE:
+            if _in_place(sendbuf):
                 m = memoryview(rb).cast("B")
                 sb = bytes(m[displs[me] : displs[me] + counts[me]])
                 snb = len(sb)
@@ -1417,7 +1452,7 @@ class Comm:
         n, me = raw.size(), raw.rank()
         if me == root:
             sb, _, counts, displs, _ = _msg_v(sendbuf, n)
-            if recvbuf is IN_PLACE:
+            if _in_place(recvbuf):
                 rb, rnb = bytearray(counts[me]), counts[me]
             else:
                 rb, _, _ = _msg(recvbuf)
@@ -1431,7 +1466,7 @@ class Comm:
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, _, counts, displs, _ = _msg_v(recvbuf, n)
-        if sendbuf is IN_PLACE:
+        if _in_place(sendbuf):
             m = memoryview(rb).cast("B")
             sb = bytes(m[displs[me] : displs[me] + counts[me]])
             snb = len(sb)
@@ -1443,7 +1478,7 @@ class Comm:
         raw = self._r
         n = raw.size()
         rb, _, rcounts, rdispls, _ = _msg_v(recvbuf, n)
-        if sendbuf is IN_PLACE:
+        if _in_place(sendbuf):
             sb = bytes(memoryview(rb).cast("B"))
             scounts, sdispls = rcounts, rdispls
         else:
@@ -1458,7 +1493,7 @@ class Comm:
             rb, rnb, rdt = _msg_typed(recvbuf)
         else:
             rb, rnb, rdt = None, None, None
-        if sendbuf is IN_PLACE:
+        if _in_place(sendbuf):
             if not has_recv:
                 raise Exception(ERR_BUFFER, "MPI.IN_PLACE is for the root of a Reduce only")
             sb, snb, dt = None, rnb, rdt
@@ -1498,7 +1533,7 @@ class Comm:
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, rnb, dt = _msg_typed(recvbuf)
-        if sendbuf is IN_PLACE:
+        if _in_place(sendbuf):
             whole = bytearray(memoryview(rb).cast("B")[: rnb * n])
         else:
             sb, snb, dt = _msg_typed(sendbuf)
@@ -1513,7 +1548,7 @@ class Comm:
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, rnb, dt = _msg_typed(recvbuf)
-        if sendbuf is IN_PLACE:
+        if _in_place(sendbuf):
             sb, snb = rb, None
         else:
             sb, snb, dt = _msg_typed(sendbuf)
