@@ -143,6 +143,30 @@ g[rank] = rank * 5
 comm.Allgather(MPI.IN_PLACE, g)
 assert (g == np.arange(size) * 5).all()
 
+# None as the root's send buffer is IN_PLACE, as in mpi4py.
+g = np.full(size * 2, -1, dtype="i")
+if rank == 0:
+    g[0:2] = 0
+comm.Gather(None if rank == 0 else np.full(2, rank, dtype="i"), g if rank == 0 else None, root=0)
+if rank == 0:
+    assert (g == np.repeat(np.arange(size), 2)).all(), g
+
+# v-specs: an int count is every rank's, an int displacement a stride.
+stride = 3
+recv = np.full(size * stride, -1, dtype="i")
+comm.Allgatherv([np.full(2, rank, dtype="i"), 2, MPI.INT], [recv, (2, stride), MPI.INT])
+assert all((recv[r * stride : r * stride + 2] == r).all() and recv[r * stride + 2] == -1 for r in range(size))
+
+# Types shmpi does not reduce itself (long double, complex) are folded in Python.
+ld = np.full(3, rank + 1, dtype=np.longdouble)
+out = np.zeros(3, dtype=np.longdouble)
+comm.Allreduce(ld, out, op=MPI.SUM)
+assert (out == size * (size + 1) // 2).all()
+cz = np.full(2, complex(rank, 1))
+out = np.zeros(2, dtype=complex)
+comm.Allreduce(cz, out, op=MPI.SUM)
+assert (out == complex(sum(range(size)), size)).all()
+
 # Emulated reductions: MAXLOC on pairs, user ops on buffers.
 pairs = np.zeros(2, dtype=[("v", "f8"), ("i", "i4"), ("pad", "i4")])
 pairs["v"] = [rank % 2, -rank]

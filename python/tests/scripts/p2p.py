@@ -70,6 +70,14 @@ assert comm.recv(source=left, tag=10) == {"raw": left}
 comm.Send([b"", MPI.BYTE], dest=right, tag=11)
 assert comm.recv(source=left, tag=11) is None
 
+# Empty messages: None and [None, 0, datatype] send and receive nothing.
+comm.Send(None, dest=right, tag=14)
+st = MPI.Status()
+comm.Recv(None, source=left, tag=14, status=st)
+assert st.Get_count(MPI.INT) == 0
+comm.Send([None, 0, MPI.INT], dest=right, tag=14)
+comm.Recv([None, 0, MPI.INT], source=left, tag=14)
+
 # Non-blocking buffers.
 sreq = comm.Isend(np.full(1000, rank, dtype="d"), dest=right, tag=12)
 out = np.zeros(1000)
