@@ -168,6 +168,31 @@ class Exception(RuntimeError):  # noqa: A001 - mpi4py's name
 _lib.set_exception_class(Exception)
 
 
+BSEND_OVERHEAD = 0
+_attached = None
+
+
+def Attach_buffer(buf):
+    """Buffered sends need no buffer in shmpi (every send is buffered in shared
+    memory); the buffer is kept only to be given back."""
+    global _attached
+    _attached = buf
+
+
+def Detach_buffer():
+    global _attached
+    buf, _attached = _attached, None
+    return buf
+
+
+def Alloc_mem(size, info=None):
+    return bytearray(size)
+
+
+def Free_mem(mem):
+    pass
+
+
 def Get_error_class(errorcode):
     return errorcode
 
@@ -913,16 +938,18 @@ class Request:
     def __eq__(self, other):
         if not isinstance(other, Request):
             return NotImplemented
-        if not self and not other:
-            return True
-        return self._raw is other._raw
+        if not self or not other:
+            return not self and not other
+        return self is other or (self._raw is not None and self._raw is other._raw)
 
     __hash__ = object.__hash__
 
     def _collect(self, status):
         raw = self._raw
         if raw is None:
-            _fill(status, _NULL_ST)
+            # A request completed when it started keeps its status in `_keep`.
+            _fill(status, self._keep if type(self._keep) is tuple else _NULL_ST)
+            self._keep = None
             return None
         data, st = raw.wait()
         self._raw = None
@@ -999,21 +1026,21 @@ class Request:
             return None
         done = [i]
         for j, r in enumerate(requests):
-            if j != i and r and r._raw.test():
+            if j != i and r._raw is not None and r._raw.test():
                 r._collect(None)
                 done.append(j)
         return done
 
     @classmethod
     def Testall(cls, requests, statuses=None):
-        if all(not r or r._raw.test() for r in requests):
+        if all(r._raw is None or r._raw.test() for r in requests):
             _waitall(requests, statuses)
             return True
         return False
 
     @classmethod
     def testall(cls, requests, statuses=None):
-        if all(not r or r._raw.test() for r in requests):
+        if all(r._raw is None or r._raw.test() for r in requests):
             return True, _waitall(requests, statuses)
         return False, None
 
@@ -1026,7 +1053,7 @@ class Request:
     def testany(cls, requests, status=None):
         active = False
         for i, r in enumerate(requests):
-            if r:
+            if r._raw is not None:
                 active = True
                 if r._raw.test():
                     return i, True, r._collect(status)
@@ -1036,7 +1063,51 @@ class Request:
 
 
 class Prequest(Request):
-    __slots__ = ()
+    """A persistent request (``Send_init``, ``Recv_init``): each ``Start`` begins
+    the operation again; it stays usable until ``Free``."""
+
+    __slots__ = ("_start", "_active")
+
+    def __init__(self, request=None):
+        Request.__init__(self, request)
+        self._start = getattr(request, "_start", None)
+        self._active = getattr(request, "_active", False)
+
+    @classmethod
+    def _persistent(cls, start):
+        r = cls.__new__(cls)
+        r._raw, r._obj, r._keep = None, False, None
+        r._start, r._active = start, False
+        return r
+
+    def __bool__(self):
+        return self._start is not None
+
+    def Start(self):
+        if self._active:
+            raise Exception(ERR_REQUEST, "Start: the persistent request is still active")
+        r = self._start()
+        self._raw, self._keep, self._active = r._raw, r._keep, True
+
+    def _collect(self, status):
+        self._active = False
+        return Request._collect(self, status)
+
+    def Test(self, status=None):
+        if not self._active:
+            _fill(status, _NULL_ST)
+            return True
+        return Request.Test(self, status)
+
+    def Free(self):
+        Request.Free(self)
+        self._start = None
+        self._active = False
+
+    @classmethod
+    def Startall(cls, requests):
+        for r in requests:
+            r.Start()
 
 
 class Grequest(Request):
@@ -1069,7 +1140,8 @@ def _waitany(requests, status):
     raws = []
     idx = []
     for i, r in enumerate(requests):
-        if r:
+        # Null requests and inactive persistent ones are skipped, as MPI says.
+        if r._raw is not None:
             raws.append(r._raw)
             idx.append(i)
     if not raws:
@@ -1305,6 +1377,28 @@ class Comm:
             return None
         st = self._r.sendrecv_into(sb, snb, dest, sendtag, rb, rnb, source, recvtag)
         _fill(status, st)
+
+    def Send_init(self, buf, dest, tag=0):
+        return Prequest._persistent(lambda: self.Isend(buf, dest, tag))
+
+    Bsend_init = Send_init
+    Ssend_init = Send_init
+    Rsend_init = Send_init
+
+    def Recv_init(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
+        return Prequest._persistent(lambda: self.Irecv(buf, source, tag))
+
+    def Isendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG):
+        """Done at once (shmpi's sends never wait for receives, so this cannot
+        deadlock); the request is complete."""
+        st = Status()
+        self.Sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, st)
+        return Request._new(None, False, (st.source, st.tag, st._len))
+
+    def Isendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG):
+        st = Status()
+        self.Sendrecv_replace(buf, dest, sendtag, source, recvtag, st)
+        return Request._new(None, False, (st.source, st.tag, st._len))
 
     def Sendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         b, nb, _ = _msg(buf)

@@ -99,6 +99,21 @@ for _ in range(3):
 assert seen == {0, 1, 2}
 assert MPI.Request.Waitany(reqs) == MPI.UNDEFINED
 
+# Persistent requests: Start again after each Wait; null only once freed.
+sbuf = np.zeros(4)
+rbuf = np.zeros(4)
+sreq = comm.Send_init(sbuf, dest=right, tag=15)
+rreq = comm.Recv_init(rbuf, source=left, tag=15)
+for i in range(3):
+    sbuf[:] = rank * 10 + i
+    MPI.Prequest.Startall([rreq, sreq])
+    MPI.Request.Waitall([sreq, rreq])
+    assert (rbuf == left * 10 + i).all()
+    assert sreq != MPI.REQUEST_NULL and rreq != MPI.REQUEST_NULL
+sreq.Free()
+rreq.Free()
+assert sreq == MPI.REQUEST_NULL and rreq == MPI.REQUEST_NULL
+
 # Sendrecv and Sendrecv_replace.
 s = np.full(5, rank, dtype="q")
 r = np.empty(5, dtype="q")
