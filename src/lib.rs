@@ -112,7 +112,9 @@ mod value;
 
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
-pub use collective::op::{DoubleInt, FloatInt, IntInt, LongInt, Op, ReduceOp, Reducible};
+pub use collective::op::{
+    DoubleInt, FloatInt, IntInt, LongInt, ObjectReducible, Op, ReduceOp, Reducible,
+};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};

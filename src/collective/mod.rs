@@ -61,6 +61,7 @@
 //! waiting for a step that will never come.
 
 pub(crate) mod comms;
+mod in_place;
 pub(crate) mod objects;
 pub(crate) mod op;
 pub(crate) mod slices;

@@ -8,6 +8,7 @@
 
 use rkyv::util::AlignedVec;
 
+use super::op::{ObjectReducible, Op};
 use super::slices::sig;
 use super::{ANY_COUNT, Call, Coll, OP_CLOSURE, OP_NONE};
 use crate::codec::{self, Decode, Encode};
@@ -88,9 +89,12 @@ fn encode_all<T: Encode>(values: &[T]) -> Result<(Vec<u64>, Vec<u8>)> {
     Ok((table, bytes))
 }
 
-fn fold<T>(mut it: impl Iterator<Item = T>, op: impl Fn(&T, &T) -> T) -> Option<T> {
-    let first = it.next()?;
-    Some(it.fold(first, |a, b| op(&a, &b)))
+/// `c0 op c1 op ... op c(n-1)`, left to right; `None` for no contributions.
+fn fold<T>(mut it: impl Iterator<Item = T>, op: &dyn Fn(&T, &T) -> Result<T>) -> Result<Option<T>> {
+    let Some(first) = it.next() else {
+        return Ok(None);
+    };
+    it.try_fold(first, |a, b| op(&a, &b)).map(Some)
 }
 
 impl Communicator {
@@ -230,51 +234,21 @@ impl Communicator {
         op: impl Fn(&T, &T) -> T,
         root: Rank,
     ) -> Result<Option<T>> {
-        let r = self.check_root(root)?;
-        let me = self.inner.rank;
-        let bytes = codec::encode(value)?;
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::ReduceObj, r, 0, OP_CLOSURE),
-            ANY_COUNT,
-        )?;
-        let got = collect(&mut c, &bytes, &|_| me == r)?;
-        c.finish();
-        if me != r {
-            return Ok(None);
-        }
-        let vals = got
-            .iter()
-            .enumerate()
-            .map(|(j, b)| decode_from(b, j))
-            .collect::<Result<Vec<T>>>()?;
-        Ok(fold(vals.into_iter(), op))
+        self.reduce_obj(value, OP_CLOSURE, &|a, b| Ok(op(a, b)), Some(root))
     }
 
     /// Combines every rank's object with `op`, in rank order, at every rank (mpi4py
     /// `comm.allreduce(obj, op)`; `MPI_Allreduce`): `world.allreduce(&x, |a, b| a + b)`.
     pub fn allreduce<T: Encode + Decode>(&self, value: &T, op: impl Fn(&T, &T) -> T) -> Result<T> {
-        let bytes = codec::encode(value)?;
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::AllreduceObj, 0, 0, OP_CLOSURE),
-            ANY_COUNT,
-        )?;
-        let got = collect(&mut c, &bytes, &|_| true)?;
-        c.finish();
-        let vals = got
-            .iter()
-            .enumerate()
-            .map(|(j, b)| decode_from(b, j))
-            .collect::<Result<Vec<T>>>()?;
-        Ok(fold(vals.into_iter(), op).expect("a communicator has at least one rank"))
+        let r = self.reduce_obj(value, OP_CLOSURE, &|a, b| Ok(op(a, b)), None)?;
+        Ok(r.expect("a communicator has at least one rank"))
     }
 
     /// Inclusive prefix reduction of objects: rank `i` gets the objects of ranks
     /// `0..=i` combined with `op` (mpi4py `comm.scan`; `MPI_Scan`).
     pub fn scan<T: Encode + Decode>(&self, value: &T, op: impl Fn(&T, &T) -> T) -> Result<T> {
         Ok(self
-            .scan_obj(value, op, false)?
+            .scan_obj(value, OP_CLOSURE, &|a, b| Ok(op(a, b)), false)?
             .expect("rank 0..=i is never empty"))
     }
 
@@ -286,19 +260,139 @@ impl Communicator {
         value: &T,
         op: impl Fn(&T, &T) -> T,
     ) -> Result<Option<T>> {
-        self.scan_obj(value, op, true)
+        self.scan_obj(value, OP_CLOSURE, &|a, b| Ok(op(a, b)), true)
+    }
+
+    /// [`reduce`](Self::reduce) with a built-in op (mpi4py
+    /// `comm.reduce(x, op=MPI.SUM, root=0)`), on numbers, `bool`s, tuples of them,
+    /// `Vec`s of them (elementwise) and [`Value`](crate::Value)s (see
+    /// [`ObjectReducible`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] of class `Op` where the op is not defined for the
+    /// values (e.g. `BitAnd` on floats, `Vec`s of different lengths); ranks that call
+    /// with different ops get [`Error::Usage`] naming both calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let total = world.reduce_op(&(world.rank() as f64 + 0.5), shmpi::Op::Sum, 0)?;
+    /// assert_eq!(total, (world.rank() == 0).then_some(0.5));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn reduce_op<T: Encode + Decode + ObjectReducible>(
+        &self,
+        value: &T,
+        op: Op,
+        root: Rank,
+    ) -> Result<Option<T>> {
+        // The op must be defined for the type even where nothing is combined (N = 1).
+        T::reduce(op, value, value)?;
+        self.reduce_obj(value, op.code(), &|a, b| T::reduce(op, a, b), Some(root))
+    }
+
+    /// [`allreduce`](Self::allreduce) with a built-in op (mpi4py
+    /// `comm.allreduce(x, op=MPI.SUM)`; `MPI_Allreduce`). `Op::MaxLoc` and `Op::MinLoc`
+    /// take `(value, index)` pairs, as mpi4py's `MPI.MAXLOC` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`reduce_op`](Self::reduce_op).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::Op;
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// assert_eq!(world.allreduce_op(&(me + 1), Op::Max)?, world.size());
+    /// let (best, at) = world.allreduce_op(&(10.0 - me as f64, me), Op::MaxLoc)?;
+    /// assert_eq!((best, at), (10.0, 0));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn allreduce_op<T: Encode + Decode + ObjectReducible>(
+        &self,
+        value: &T,
+        op: Op,
+    ) -> Result<T> {
+        // The op must be defined for the type even where nothing is combined (N = 1).
+        T::reduce(op, value, value)?;
+        let r = self.reduce_obj(value, op.code(), &|a, b| T::reduce(op, a, b), None)?;
+        Ok(r.expect("a communicator has at least one rank"))
+    }
+
+    /// [`scan`](Self::scan) with a built-in op (mpi4py `comm.scan(x, op=MPI.SUM)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`reduce_op`](Self::reduce_op).
+    pub fn scan_op<T: Encode + Decode + ObjectReducible>(&self, value: &T, op: Op) -> Result<T> {
+        // The op must be defined for the type even where nothing is combined (N = 1).
+        T::reduce(op, value, value)?;
+        Ok(self
+            .scan_obj(value, op.code(), &|a, b| T::reduce(op, a, b), false)?
+            .expect("rank 0..=i is never empty"))
+    }
+
+    /// [`exscan`](Self::exscan) with a built-in op (mpi4py `comm.exscan(x, op=MPI.SUM)`):
+    /// `None` at rank 0.
+    ///
+    /// # Errors
+    ///
+    /// As [`reduce_op`](Self::reduce_op).
+    pub fn exscan_op<T: Encode + Decode + ObjectReducible>(
+        &self,
+        value: &T,
+        op: Op,
+    ) -> Result<Option<T>> {
+        // The op must be defined for the type even where nothing is combined (N = 1).
+        T::reduce(op, value, value)?;
+        self.scan_obj(value, op.code(), &|a, b| T::reduce(op, a, b), true)
+    }
+
+    /// A reduction to `root` (`Some`) or to every rank (`None`), with op `code` in the
+    /// call signature.
+    fn reduce_obj<T: Encode + Decode>(
+        &self,
+        value: &T,
+        code: u8,
+        op: &dyn Fn(&T, &T) -> Result<T>,
+        root: Option<Rank>,
+    ) -> Result<Option<T>> {
+        let r = root.map(|r| self.check_root(r)).transpose()?;
+        let me = self.inner.rank;
+        let bytes = codec::encode(value)?;
+        let (call, at) = match r {
+            Some(r) => (Call::ReduceObj, r),
+            None => (Call::AllreduceObj, 0),
+        };
+        let mut c = Coll::begin(&self.inner, sig(call, at, 0, code), ANY_COUNT)?;
+        let got = collect(&mut c, &bytes, &|_| r.is_none_or(|r| me == r))?;
+        c.finish();
+        if r.is_some_and(|r| me != r) {
+            return Ok(None);
+        }
+        let vals = got
+            .iter()
+            .enumerate()
+            .map(|(j, b)| decode_from(b, j))
+            .collect::<Result<Vec<T>>>()?;
+        fold(vals.into_iter(), op)
     }
 
     fn scan_obj<T: Encode + Decode>(
         &self,
         value: &T,
-        op: impl Fn(&T, &T) -> T,
+        code: u8,
+        op: &dyn Fn(&T, &T) -> Result<T>,
         ex: bool,
     ) -> Result<Option<T>> {
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
         let kind = if ex { Call::ExscanObj } else { Call::ScanObj };
-        let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, OP_CLOSURE), ANY_COUNT)?;
+        let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, code), ANY_COUNT)?;
         let got = collect(&mut c, &bytes, &|j| j < me || (!ex && j == me))?;
         c.finish();
         let upto = if ex { me } else { me + 1 };
@@ -307,6 +401,6 @@ impl Communicator {
             .enumerate()
             .map(|(j, b)| decode_from(b, j))
             .collect::<Result<Vec<T>>>()?;
-        Ok(fold(vals.into_iter(), op))
+        fold(vals.into_iter(), op)
     }
 }

@@ -8,7 +8,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 
 /// A built-in reduction operation (`MPI_Op`, MPI 4.1 section 6.9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,7 +42,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         self as u8 + 1
     }
 }
@@ -228,5 +228,148 @@ impl<T, F: Fn(&T, &T) -> T> ReduceOp<T> for F {
         for (a, b) in acc.iter_mut().zip(x) {
             *a = self(a, b);
         }
+    }
+}
+
+/// Values the built-in [`Op`]s combine in the object reductions
+/// ([`allreduce_op`](crate::Communicator::allreduce_op) and its kin), as mpi4py's
+/// `comm.allreduce(x, op=MPI.SUM)` does on Python objects: the primitive numbers (the
+/// ops [`Reducible`] defines for them), `bool` (logical ops, `Min`, `Max`), pairs
+/// `(value, index)` (`MinLoc`, `MaxLoc`: the extreme value and the smallest index
+/// holding it; other ops elementwise), triples and `Vec`s (elementwise), and
+/// [`Value`](crate::Value) (numbers as Python combines them, and `Sum` concatenating
+/// strings, bytes and lists as Python's `+`).
+pub trait ObjectReducible: Sized {
+    /// `a op b`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] of class `Op` where `op` is not defined for the values.
+    fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self>;
+}
+
+fn undefined<T>(op: Op) -> Error {
+    Error::invalid(
+        ErrorClass::Op,
+        format!(
+            "the reduction op {op:?} is not defined for values of type `{}`",
+            std::any::type_name::<T>()
+        ),
+    )
+}
+
+macro_rules! object_reducible {
+    ($($t:ty),*) => {$(
+        impl ObjectReducible for $t {
+            fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self> {
+                if !<$t as Reducible>::supports(op) {
+                    return Err(undefined::<$t>(op));
+                }
+                let mut acc = [*a];
+                <$t as Reducible>::apply(op, &mut acc, &[*b]);
+                Ok(acc[0])
+            }
+        }
+    )*};
+}
+
+object_reducible!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
+);
+
+impl ObjectReducible for bool {
+    fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self> {
+        match op {
+            Op::LogicalAnd | Op::Min | Op::BitAnd | Op::Prod => Ok(*a && *b),
+            Op::LogicalOr | Op::Max | Op::BitOr => Ok(*a || *b),
+            Op::LogicalXor | Op::BitXor => Ok(*a != *b),
+            _ => Err(undefined::<bool>(op)),
+        }
+    }
+}
+
+impl<A, B> ObjectReducible for (A, B)
+where
+    A: ObjectReducible + PartialOrd + Clone,
+    B: ObjectReducible + Ord + Clone,
+{
+    fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self> {
+        match op {
+            Op::MinLoc | Op::MaxLoc => {
+                let b_wins = if op == Op::MinLoc {
+                    b.0 < a.0
+                } else {
+                    b.0 > a.0
+                };
+                Ok(if b_wins {
+                    b.clone()
+                } else if b.0 == a.0 {
+                    (a.0.clone(), a.1.clone().min(b.1.clone()))
+                } else {
+                    a.clone()
+                })
+            }
+            _ => Ok((A::reduce(op, &a.0, &b.0)?, B::reduce(op, &a.1, &b.1)?)),
+        }
+    }
+}
+
+impl<A: ObjectReducible, B: ObjectReducible, C: ObjectReducible> ObjectReducible for (A, B, C) {
+    fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self> {
+        Ok((
+            A::reduce(op, &a.0, &b.0)?,
+            B::reduce(op, &a.1, &b.1)?,
+            C::reduce(op, &a.2, &b.2)?,
+        ))
+    }
+}
+
+impl<T: ObjectReducible> ObjectReducible for Vec<T> {
+    fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self> {
+        if a.len() != b.len() {
+            return Err(Error::invalid(
+                ErrorClass::Op,
+                format!(
+                    "{op:?} combines vectors elementwise, but two contributions have {} and {} \
+                     elements",
+                    a.len(),
+                    b.len()
+                ),
+            ));
+        }
+        a.iter().zip(b).map(|(x, y)| T::reduce(op, x, y)).collect()
+    }
+}
+
+impl ObjectReducible for crate::Value {
+    fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self> {
+        use crate::Value::{Bool, Bytes, Float, Int, List, Str};
+        let num = |x: &Self| x.as_f64();
+        Ok(match (op, a, b) {
+            (_, Int(x), Int(y)) if !matches!(op, Op::MinLoc | Op::MaxLoc) => {
+                Int(i64::reduce(op, x, y)?)
+            }
+            (_, Bool(x), Bool(y)) => Bool(bool::reduce(op, x, y)?),
+            (Op::Sum | Op::Prod | Op::Min | Op::Max, Int(_) | Float(_), Int(_) | Float(_)) => {
+                Float(f64::reduce(
+                    op,
+                    &num(a).unwrap_or(0.0),
+                    &num(b).unwrap_or(0.0),
+                )?)
+            }
+            (Op::Sum, Str(x), Str(y)) => Str(format!("{x}{y}")),
+            (Op::Sum, Bytes(x), Bytes(y)) => Bytes([&x[..], &y[..]].concat()),
+            (Op::Sum, List(x), List(y)) => List(x.iter().chain(y).cloned().collect()),
+            (Op::Min | Op::Max, Str(x), Str(y)) => {
+                let keep_a = (x <= y) == (op == Op::Min);
+                Str(if keep_a { x.clone() } else { y.clone() })
+            }
+            _ => {
+                return Err(Error::invalid(
+                    ErrorClass::Op,
+                    format!("the reduction op {op:?} is not defined for {a:?} and {b:?}"),
+                ));
+            }
+        })
     }
 }
