@@ -237,7 +237,7 @@ pub enum ErrorClass {
     /// `MPI_ERR_REQUEST`: an invalid request.
     Request = 19,
     /// `MPI_ERR_PROC_ABORTED`: a peer process failed or aborted.
-    ProcAborted = 79,
+    ProcAborted = 76,
     /// `MPI_ERR_WIN`: an invalid window.
     Win = 45,
     /// `MPI_ERR_RMA_RANGE`: an access outside a window.

@@ -753,15 +753,11 @@ fn misuse_is_an_error_not_a_hang() {
         let mut buf = [0u8; 8];
         assert!(matches!(
             w.bcast_into(&mut buf, 3),
-            Err(Error::InvalidRank {
-                rank: 3,
-                size: 3,
-                ..
-            })
+            Err(Error::InvalidRoot { root: 3, size: 3 })
         ));
         assert!(matches!(
             w.reduce_into(&[1], &mut [0], Op::Sum, -1),
-            Err(Error::InvalidRank { .. })
+            Err(Error::InvalidRoot { .. })
         ));
         let mut small = [0i64; 2];
         assert!(is_usage(

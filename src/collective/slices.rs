@@ -51,11 +51,7 @@ impl Communicator {
     pub(crate) fn check_root(&self, root: Rank) -> Result<usize> {
         let size = self.inner.group.size();
         if root < 0 || root as usize >= size {
-            return Err(Error::InvalidRank {
-                rank: root,
-                size,
-                any_allowed: false,
-            });
+            return Err(Error::InvalidRoot { root, size });
         }
         Ok(root as usize)
     }
