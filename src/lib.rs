@@ -90,6 +90,7 @@ mod init;
 pub mod launch;
 mod layout;
 mod matching;
+mod message;
 mod progress;
 mod request;
 #[allow(unsafe_code)]
@@ -111,6 +112,7 @@ pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_U
 pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};
 pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
+pub use message::{Message, RawMessage};
 pub use request::{Request, wait_all, wait_any};
 pub use topology::{CartComm, dims_create};
 pub use value::Value;
