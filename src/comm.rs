@@ -874,7 +874,7 @@ impl Communicator {
 
     fn ssend_bytes(&self, d: usize, env: Envelope, bytes: &[u8], call: Call) -> Result<()> {
         let send = self.desc(WaitOp::Send, call, Some(d), env.tag);
-        let ack = self.desc(WaitOp::Wait, call, Some(d), env.tag);
+        let ack = self.desc(WaitOp::SyncSend, call, Some(d), env.tag);
         self.inner
             .eng
             .borrow_mut()
