@@ -600,7 +600,7 @@ fn matched_messages_cannot_be_stolen(w: &Communicator) {
         for len in [0usize, 1024, 100 << 10, 8 << 20] {
             w.send_slice(&vec![r as u8; len], 0, 1).unwrap();
             w.barrier().unwrap();
-            w.send_slice(&vec![r as u8 + 100; 3], 0, 1).unwrap();
+            w.send_slice(&[r as u8 + 100; 3], 0, 1).unwrap();
             w.barrier().unwrap();
         }
         return;
