@@ -545,6 +545,26 @@ fn synchronous_sends_fan_in_at_8_ranks_oversubscribed() {
     );
 }
 
+/// A rank blocked in ssend keeps making progress: it drains a long message its
+/// receiver sends it first (which could not get through otherwise), and the two
+/// complete.
+#[test]
+fn a_rank_blocked_in_ssend_keeps_draining_its_rings() {
+    run_ranks("a_rank_blocked_in_ssend_keeps_draining_its_rings", 2, |w| {
+        const LEN: usize = 32 << 20;
+        if w.rank() == 0 {
+            w.ssend(&"hello".to_string(), 1, 1).unwrap();
+            let (v, _) = w.recv_vec::<u8>(1, 2).unwrap();
+            assert_eq!(v.len(), LEN);
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as u8));
+        } else {
+            let big: Vec<u8> = (0..LEN).map(|i| i as u8).collect();
+            w.send_slice(&big, 0, 2).unwrap();
+            assert_eq!(w.recv::<String>(0, 1).unwrap(), "hello");
+        }
+    });
+}
+
 /// Two ranks that ssend to each other before receiving deadlock, as in MPI; the
 /// launcher reports it, naming both and the call, instead of hanging.
 #[test]
