@@ -188,3 +188,15 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
         e.idle(&mut b, &desc).inspect_err(|_| e.end_wait())?;
     }
 }
+
+impl<T> std::fmt::Debug for Request<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("call", &self.what.call.name())
+            .field("peer", &self.what.peer)
+            .field("tag", &self.what.tag)
+            .field("context", &self.what.ctx)
+            .field("collected", &self.finish.is_none())
+            .finish()
+    }
+}
