@@ -659,7 +659,9 @@ impl Communicator {
     // ---- combined -----------------------------------------------------------------
 
     /// Sends an object and receives one (`MPI_Sendrecv`). Cannot deadlock with a
-    /// partner doing the same, since sends never wait for receives.
+    /// partner doing the same, since sends never wait for receives. A `dest` of
+    /// [`PROC_NULL`] sends nothing; a `source` of `PROC_NULL` has no object to return
+    /// and fails as [`recv`](Self::recv) does (after the send).
     pub fn sendrecv<S: Encode, R: Decode>(
         &self,
         value: &S,
