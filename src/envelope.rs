@@ -150,4 +150,14 @@ mod tests {
             assert_eq!(decode_start(kind, &words, payload, env.src), Some(env));
         }
     }
+
+    #[test]
+    fn control_records_start_no_message() {
+        for kind in [Kind::Cont, Kind::Sync, Kind::Ack] {
+            assert_eq!(Kind::from_u8(kind as u8), Some(kind));
+            assert_eq!(decode_start(kind, &[7, 0, 0], 0, 1), None, "{kind:?}");
+        }
+        assert_eq!(Kind::from_u8(0), None);
+        assert_eq!(Kind::from_u8(7), None);
+    }
 }
