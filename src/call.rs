@@ -50,10 +50,18 @@ pub(crate) enum Call {
     IrecvInto,
     Finalize,
     SendrecvSlice,
+    Ssend,
+    SsendSlice,
+    Issend,
+    IssendVec,
+    IssendSlice,
+    Mprobe,
+    Mrecv,
+    SendrecvReplace,
 }
 
 /// Every call, in code order (`ALL[i]` has code `i + 1`).
-const ALL: [Call; 41] = {
+const ALL: [Call; 49] = {
     use Call::*;
     [
         Barrier,
@@ -97,6 +105,14 @@ const ALL: [Call; 41] = {
         IrecvInto,
         Finalize,
         SendrecvSlice,
+        Ssend,
+        SsendSlice,
+        Issend,
+        IssendVec,
+        IssendSlice,
+        Mprobe,
+        Mrecv,
+        SendrecvReplace,
     ]
 };
 
@@ -157,6 +173,14 @@ impl Call {
             IrecvInto => "irecv_into",
             Finalize => "finalize",
             SendrecvSlice => "sendrecv_slice",
+            Ssend => "ssend",
+            SsendSlice => "ssend_slice",
+            Issend => "issend",
+            IssendVec => "issend_vec",
+            IssendSlice => "issend_slice",
+            Mprobe => "mprobe",
+            Mrecv => "Message::recv",
+            SendrecvReplace => "sendrecv_replace",
         }
     }
 

@@ -11,6 +11,23 @@
 //! for the matching receive; a message larger than the ring streams through it while
 //! the call keeps draining incoming rings). `recv`, `probe`, `wait` block until their
 //! message arrives, the job aborts, or the peer they wait on leaves the job.
+//!
+//! Send modes (MPI's four): `send` is standard mode. `ssend` (synchronous) returns only
+//! once the matching receive has started, that is once a receive (or a matched probe)
+//! on the destination has matched the message; its request form `issend` completes
+//! then. A rank blocked in `ssend` keeps making progress, so two ranks that `ssend` to
+//! each other before receiving deadlock, as in MPI (the launcher reports it). `bsend`
+//! (buffered) and `rsend` (ready) are the standard send: it already buffers every
+//! message in the ring without a user buffer, and a ready send needs no handshake here.
+//!
+//! [`PROC_NULL`] (MPI's rule): a send to it completes at once and sends nothing; a
+//! receive from it completes at once with the null status (source `PROC_NULL`, tag
+//! [`ANY_TAG`], length 0) and leaves the buffer untouched; probes of it return that
+//! status. The non-blocking forms return requests complete at once. An object receive
+//! (`recv::<T>`) from it has no value to return and is an error that says so;
+//! [`Communicator::recv_opt`] returns `None` instead. Collective roots may not be
+//! `PROC_NULL`. It is recognized only on the error path of the rank checks, so that
+//! calls to real ranks pay nothing for it.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -23,6 +40,7 @@ use crate::completions::{Done, RecvData};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, PostedBuf, Want};
+use crate::message::{Message, RawMessage};
 use crate::progress::{Engine, SendBuf, WaitDesc, WaitOp};
 use crate::request::{Request, What};
 use crate::shmcoll::{Area, Proc};
@@ -41,6 +59,33 @@ pub const ANY_TAG: Tag = -1;
 pub const PROC_NULL: Rank = -2;
 /// The largest valid tag (`MPI_TAG_UB`).
 pub const TAG_UB: Tag = i32::MAX;
+
+/// World rank standing for `PROC_NULL` in the envelope of a null receive's result.
+pub(crate) const NULL_SRC: usize = usize::MAX;
+
+/// Whether `e` is what the rank checks return for [`PROC_NULL`].
+fn is_null(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::InvalidRank {
+            rank: PROC_NULL,
+            ..
+        }
+    )
+}
+
+/// The error of an object receive from [`PROC_NULL`], which has no value to return.
+pub(crate) fn null_recv_error(call: &str, type_name: &str) -> Error {
+    Error::invalid(
+        crate::error::ErrorClass::Rank,
+        format!(
+            "{call}::<{type_name}> from PROC_NULL: a receive from PROC_NULL receives no \
+             message, so there is no {type_name} to return; use recv_opt (None for \
+             PROC_NULL), or a slice receive (recv_into, recv_vec), which completes with \
+             source PROC_NULL and count 0"
+        ),
+    )
+}
 
 /// What a receive learned about its message (`MPI_Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +125,29 @@ impl Status {
             None
         } else {
             Some(self.len / size)
+        }
+    }
+
+    /// The status of a receive from [`PROC_NULL`]: source `PROC_NULL`, tag
+    /// [`ANY_TAG`], length 0.
+    pub(crate) fn null() -> Status {
+        Status {
+            source: PROC_NULL,
+            tag: ANY_TAG,
+            len: 0,
+        }
+    }
+
+    /// The status of `env` in `group` (a null receive's envelope gives the null
+    /// status).
+    pub(crate) fn of(group: &Group, env: &Envelope) -> Status {
+        if env.src == NULL_SRC {
+            return Status::null();
+        }
+        Status {
+            source: group.rank_of(env.src),
+            tag: env.tag,
+            len: env.len,
         }
     }
 }
@@ -224,6 +292,43 @@ impl Communicator {
         }
     }
 
+    /// A send whose destination check failed: to [`PROC_NULL`] it completes at once
+    /// (with a valid tag), else it fails.
+    #[cold]
+    fn null_send(e: Error, tag: Tag) -> Result<()> {
+        if !is_null(&e) {
+            return Err(e);
+        }
+        Self::send_tag(tag).map(|_| ())
+    }
+
+    /// A receive whose source check failed: from [`PROC_NULL`] it completes at once
+    /// with the null status (with a valid tag), else it fails.
+    #[cold]
+    fn null_recv(e: Error, tag: Tag) -> Result<Status> {
+        if !is_null(&e) {
+            return Err(e);
+        }
+        Self::recv_tag(tag).map(|_| Status::null())
+    }
+
+    /// A request complete at once (an operation on [`PROC_NULL`]).
+    fn done_request<T>(
+        &self,
+        done: Done,
+        call: Call,
+        tag: Tag,
+        finish: crate::request::Finish<T>,
+    ) -> Request<T> {
+        let id = self.inner.eng.borrow_mut().complete_now(done);
+        Request::new(
+            self.inner.eng.clone(),
+            id,
+            self.what(call, None, tag),
+            finish,
+        )
+    }
+
     fn desc(&self, op: WaitOp, call: Call, peer: Option<usize>, tag: Tag) -> WaitDesc<'_> {
         WaitDesc {
             op,
@@ -268,7 +373,10 @@ impl Communicator {
     /// Sends an object (mpi4py `comm.send(obj, dest, tag)`; `MPI_Send` of its archive).
     /// Returns once the message is in the shared ring.
     pub fn send<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
-        let d = self.dest(dest)?;
+        let d = match self.dest(dest) {
+            Ok(d) => d,
+            Err(e) => return Self::null_send(e, tag),
+        };
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
@@ -291,12 +399,43 @@ impl Communicator {
         Ok((codec::decode::<T>(&msg, st.source, st.tag)?, st))
     }
 
+    /// Like [`recv_with_status`](Self::recv_with_status), but a receive from
+    /// [`PROC_NULL`] returns `None` (there is no value to return), where `recv` fails.
+    pub fn recv_opt<T: Decode>(&self, source: Rank, tag: Tag) -> Result<Option<(T, Status)>> {
+        if source == PROC_NULL {
+            return Self::null_recv(self.source(source).unwrap_err(), tag).map(|_| None);
+        }
+        self.recv_with_status(source, tag).map(Some)
+    }
+
+    /// Receives an object from any source with any tag (mpi4py's `comm.recv()` with
+    /// its defaults): `recv_with_status(ANY_SOURCE, ANY_TAG)`.
+    pub fn recv_any<T: Decode>(&self) -> Result<(T, Status)> {
+        self.recv_with_status(ANY_SOURCE, ANY_TAG)
+    }
+
+    /// Receives the next matching message whatever it is (mpi4py's `comm.recv()`, which
+    /// returns whatever was sent): its bytes and, for an object, the sender's type name
+    /// (see [`RawMessage`]; `raw.decode::<Value>()` for dynamic values). From
+    /// [`PROC_NULL`]: an empty message with the null status.
+    pub fn recv_raw(&self, source: Rank, tag: Tag) -> Result<(RawMessage, Status)> {
+        let (mut msg, st) = self.mprobe(source, tag)?;
+        Ok((msg.recv_raw()?, st))
+    }
+
     fn recv_object<T: ?Sized>(
         &self,
         source: Rank,
         tag: Tag,
     ) -> Result<(Envelope, rkyv::util::AlignedVec)> {
-        let m = self.matcher(source, tag)?;
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) if is_null(&e) => {
+                Self::recv_tag(tag)?;
+                return Err(null_recv_error("recv", codec::type_name::<T>()));
+            }
+            Err(e) => return Err(e),
+        };
         let want = Want::Object {
             type_id: codec::type_id::<T>(),
             type_name: codec::type_name::<T>(),
@@ -342,7 +481,7 @@ impl Communicator {
         tag: Tag,
     ) -> Result<(usize, Envelope, &'a [u8])> {
         Self::elem::<T>()?;
-        let d = self.dest(dest)?;
+        let d = self.dest(dest)?; // PROC_NULL: the caller's error path
         let tag = Self::send_tag(tag)?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
         Ok((d, self.envelope(tag, bytes.len(), 0), bytes))
@@ -369,7 +508,10 @@ impl Communicator {
 
     /// Sends a slice of plain data (mpi4py `comm.Send(buf, dest, tag)`; `MPI_Send`).
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
-        let (d, env, bytes) = self.slice_send(data, dest, tag)?;
+        let (d, env, bytes) = match self.slice_send(data, dest, tag) {
+            Ok(x) => x,
+            Err(e) => return Self::null_send(e, tag),
+        };
         let mut eng = self.inner.eng.borrow_mut();
         let tag = env.tag;
         eng.send(d, env, bytes, || {
@@ -381,7 +523,10 @@ impl Communicator {
     /// message may be shorter than `buf` (see [`Status::count`]); a longer one is
     /// [`Error::Truncated`] and stays queued.
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
-        let (m, want, bytes) = self.slice_recv(buf, source, tag)?;
+        let (m, want, bytes) = match self.slice_recv(buf, source, tag) {
+            Ok(x) => x,
+            Err(e) => return Self::null_recv(e, tag),
+        };
         let mut eng = self.inner.eng.borrow_mut();
         eng.recv_into(
             &m,
@@ -395,7 +540,10 @@ impl Communicator {
     /// Receives a message of any length into a new `Vec` of exactly its size.
     pub fn recv_vec<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(Vec<T>, Status)> {
         let elem = Self::elem::<T>()?;
-        let m = self.matcher(source, tag)?;
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => return Self::null_recv(e, tag).map(|st| (Vec::new(), st)),
+        };
         let desc = self.desc(WaitOp::Recv, Call::RecvVec, m.src, tag);
         let mut eng = self.inner.eng.borrow_mut();
         let (env, _) = eng.probe(m, &desc)?;
@@ -431,7 +579,10 @@ impl Communicator {
     /// Blocks until a matching message is available and describes it without
     /// receiving it (`MPI_Probe`).
     pub fn probe(&self, source: Rank, tag: Tag) -> Result<Status> {
-        let m = self.matcher(source, tag)?;
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => return Self::null_recv(e, tag),
+        };
         let desc = self.desc(WaitOp::Probe, Call::Probe, m.src, tag);
         let (env, _) = self.inner.eng.borrow_mut().probe(m, &desc)?;
         Ok(self.status(&env))
@@ -439,15 +590,78 @@ impl Communicator {
 
     /// Describes a matching message if one is available now (`MPI_Iprobe`).
     pub fn iprobe(&self, source: Rank, tag: Tag) -> Result<Option<Status>> {
-        let m = self.matcher(source, tag)?;
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => return Self::null_recv(e, tag).map(Some),
+        };
         let env = self.inner.eng.borrow_mut().iprobe(m)?;
         Ok(env.map(|e| self.status(&e)))
+    }
+
+    /// [`probe`](Self::probe) from any source with any tag (mpi4py `comm.probe()`).
+    pub fn probe_any(&self) -> Result<Status> {
+        self.probe(ANY_SOURCE, ANY_TAG)
+    }
+
+    /// [`iprobe`](Self::iprobe) from any source with any tag (mpi4py `comm.iprobe()`).
+    pub fn iprobe_any(&self) -> Result<Option<Status>> {
+        self.iprobe(ANY_SOURCE, ANY_TAG)
+    }
+
+    /// Matched probe (`MPI_Mprobe`; mpi4py `comm.mprobe()`): blocks until a matching
+    /// message is there and takes it out of matching, so that no other receive can
+    /// take it; receive it with the returned [`Message`]. From [`PROC_NULL`]: the null
+    /// message (`MPI_MESSAGE_NO_PROC`) with the null status.
+    pub fn mprobe(&self, source: Rank, tag: Tag) -> Result<(Message, Status)> {
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => {
+                let st = Self::null_recv(e, tag)?;
+                return Ok((self.null_message(), st));
+            }
+        };
+        let desc = self.desc(WaitOp::Probe, Call::Mprobe, m.src, tag);
+        let (env, c) = self.inner.eng.borrow_mut().mprobe(m, &desc)?;
+        Ok(self.message(env, c))
+    }
+
+    /// Matched probe without blocking (`MPI_Improbe`; mpi4py `comm.improbe()`): like
+    /// [`mprobe`](Self::mprobe) if a matching message is there now, else `None`.
+    pub fn improbe(&self, source: Rank, tag: Tag) -> Result<Option<(Message, Status)>> {
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => {
+                let st = Self::null_recv(e, tag)?;
+                return Ok(Some((self.null_message(), st)));
+            }
+        };
+        let found = self.inner.eng.borrow_mut().improbe(m)?;
+        Ok(found.map(|(env, c)| self.message(env, c)))
+    }
+
+    fn message(&self, env: Envelope, c: crate::progress::Claimed) -> (Message, Status) {
+        let st = self.status(&env);
+        let msg = Message::new(
+            &self.inner.eng,
+            self.inner.group.clone(),
+            self.inner.ctx,
+            st,
+            env,
+            c,
+        );
+        (msg, st)
+    }
+
+    fn null_message(&self) -> Message {
+        Message::null(&self.inner.eng, self.inner.group.clone(), self.inner.ctx)
     }
 
     // ---- combined -----------------------------------------------------------------
 
     /// Sends an object and receives one (`MPI_Sendrecv`). Cannot deadlock with a
-    /// partner doing the same, since sends never wait for receives.
+    /// partner doing the same, since sends never wait for receives. A `dest` of
+    /// [`PROC_NULL`] sends nothing; a `source` of `PROC_NULL` has no object to return
+    /// and fails as [`recv`](Self::recv) does (after the send).
     pub fn sendrecv<S: Encode, R: Decode>(
         &self,
         value: &S,
@@ -458,6 +672,22 @@ impl Communicator {
     ) -> Result<(R, Status)> {
         self.send(value, dest, send_tag)?;
         self.recv_with_status(source, recv_tag)
+    }
+
+    /// Sends `buf` and receives into it (`MPI_Sendrecv_replace`; mpi4py
+    /// `comm.Sendrecv_replace`): the message sent is `buf`'s content before the call.
+    /// The received message may be shorter than `buf` (the rest is left as sent);
+    /// from [`PROC_NULL`], `buf` keeps what was sent.
+    pub fn sendrecv_replace<T: Pod>(
+        &self,
+        buf: &mut [T],
+        dest: Rank,
+        send_tag: Tag,
+        source: Rank,
+        recv_tag: Tag,
+    ) -> Result<Status> {
+        let out = buf.to_vec();
+        self.sendrecv_slice(&out, dest, send_tag, buf, source, recv_tag)
     }
 
     /// Sends a slice and receives into `buf` (`MPI_Sendrecv`; mpi4py `comm.Sendrecv`).
@@ -475,6 +705,12 @@ impl Communicator {
         source: Rank,
         recv_tag: Tag,
     ) -> Result<Status> {
+        if dest == PROC_NULL || source == PROC_NULL {
+            // Either half on PROC_NULL completes at once: the other half alone (a send
+            // never waits for its receive, so doing them in turn cannot deadlock).
+            self.send_slice(data, dest, send_tag)?;
+            return self.recv_into(buf, source, recv_tag);
+        }
         let (d, env, bytes) = self.slice_send(data, dest, send_tag)?;
         let (m, want, into) = self.slice_recv(buf, source, recv_tag)?;
         let got = self.inner.eng.borrow_mut().sendrecv_into(
@@ -495,11 +731,28 @@ impl Communicator {
     /// Starts sending an object (mpi4py `comm.isend`). The object is serialized now;
     /// the request completes when the message is in the ring.
     pub fn isend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<Request<()>> {
-        let d = self.dest(dest)?;
+        self.isend_object(value, dest, tag, Call::Isend)
+    }
+
+    /// [`isend`](Self::isend) or [`issend`](Self::issend).
+    fn isend_object<T: Encode>(
+        &self,
+        value: &T,
+        dest: Rank,
+        tag: Tag,
+        call: Call,
+    ) -> Result<Request<()>> {
+        let d = match self.dest(dest) {
+            Ok(d) => d,
+            Err(e) => {
+                Self::null_send(e, tag)?;
+                return Ok(self.done_request(Done::Sent(None), call, tag, sent_unit));
+            }
+        };
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
-        self.isend_bytes(d, env, bytes, Call::Isend)
+        self.isend_bytes(d, env, bytes, call)
     }
 
     /// Starts a send of bytes the runtime owns; the request yields `()`.
@@ -510,56 +763,169 @@ impl Communicator {
         bytes: rkyv::util::AlignedVec,
         call: Call,
     ) -> Result<Request<()>> {
-        let id = self
-            .inner
-            .eng
-            .borrow_mut()
-            .isend(d, env, SendBuf::Bytes(bytes))?;
+        let buf = SendBuf::Bytes(bytes);
+        let id = if matches!(call, Call::Issend | Call::IssendSlice) {
+            self.inner.eng.borrow_mut().issend(d, env, buf)?
+        } else {
+            self.inner.eng.borrow_mut().isend(d, env, buf)?
+        };
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
             self.what(call, Some(d), env.tag),
-            |done, _| match done {
-                Done::Sent(_) => Ok(()),
-                Done::Failed(e) => Err(e),
-                Done::Recv { .. } => unreachable!("a send completes as sent"),
-            },
+            sent_unit,
         ))
     }
 
     /// Starts sending a vector of plain data (mpi4py `comm.Isend`). The runtime owns
     /// the vector until the request completes, then [`Request::wait`] returns it.
     pub fn isend_vec<T: Pod>(&self, data: Vec<T>, dest: Rank, tag: Tag) -> Result<Request<Vec<T>>> {
+        self.isend_vec_as(data, dest, tag, Call::IsendVec)
+    }
+
+    /// [`isend_vec`](Self::isend_vec) or [`issend_vec`](Self::issend_vec).
+    fn isend_vec_as<T: Pod>(
+        &self,
+        data: Vec<T>,
+        dest: Rank,
+        tag: Tag,
+        call: Call,
+    ) -> Result<Request<Vec<T>>> {
         Self::elem::<T>()?;
-        let d = self.dest(dest)?;
+        let finish: crate::request::Finish<Vec<T>> = |done, _| match done {
+            Done::Sent(Some(b)) => Ok(b.into_vec::<T>().ok().expect("the buffer given")),
+            Done::Failed(e) => Err(e),
+            _ => unreachable!("a vector send completes with its vector"),
+        };
+        let buf = SendBuf::Pod(PodVec::new(data));
+        let d = match self.dest(dest) {
+            Ok(d) => d,
+            Err(e) => {
+                Self::null_send(e, tag)?;
+                let SendBuf::Pod(b) = buf else { unreachable!() };
+                return Ok(self.done_request(Done::Sent(Some(b)), call, tag, finish));
+            }
+        };
         let tag = Self::send_tag(tag)?;
-        let env = self.envelope(tag, std::mem::size_of_val(&data[..]), 0);
-        let id = self
-            .inner
-            .eng
-            .borrow_mut()
-            .isend(d, env, SendBuf::Pod(PodVec::new(data)))?;
+        let env = self.envelope(tag, buf_len(&buf), 0);
+        let id = if call == Call::IssendVec {
+            self.inner.eng.borrow_mut().issend(d, env, buf)?
+        } else {
+            self.inner.eng.borrow_mut().isend(d, env, buf)?
+        };
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
-            self.what(Call::IsendVec, Some(d), tag),
-            |done, _| match done {
-                Done::Sent(Some(b)) => Ok(b.into_vec::<T>().ok().expect("the buffer given")),
-                Done::Failed(e) => Err(e),
-                _ => unreachable!("a vector send completes with its vector"),
-            },
+            self.what(call, Some(d), tag),
+            finish,
         ))
     }
 
     /// Starts sending a copy of `data`.
     pub fn isend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<Request<()>> {
+        self.isend_slice_as(data, dest, tag, Call::IsendSlice)
+    }
+
+    /// [`isend_slice`](Self::isend_slice) or [`issend_slice`](Self::issend_slice).
+    fn isend_slice_as<T: Pod>(
+        &self,
+        data: &[T],
+        dest: Rank,
+        tag: Tag,
+        call: Call,
+    ) -> Result<Request<()>> {
         Self::elem::<T>()?;
-        let d = self.dest(dest)?;
+        let d = match self.dest(dest) {
+            Ok(d) => d,
+            Err(e) => {
+                Self::null_send(e, tag)?;
+                return Ok(self.done_request(Done::Sent(None), call, tag, sent_unit));
+            }
+        };
         let tag = Self::send_tag(tag)?;
         let mut bytes = rkyv::util::AlignedVec::<16>::with_capacity(std::mem::size_of_val(data));
         bytes.extend_from_slice(bytemuck::cast_slice(data));
         let env = self.envelope(tag, bytes.len(), 0);
-        self.isend_bytes(d, env, bytes, Call::IsendSlice)
+        self.isend_bytes(d, env, bytes, call)
+    }
+
+    // ---- send modes -----------------------------------------------------------------
+
+    /// Synchronous send of an object (`MPI_Ssend`; mpi4py `comm.ssend`): returns once
+    /// the matching receive has started (a receive or matched probe on `dest` matched
+    /// the message), or fails with [`Error::PeerFailed`] if `dest` leaves first.
+    pub fn ssend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
+        let d = match self.dest(dest) {
+            Ok(d) => d,
+            Err(e) => return Self::null_send(e, tag),
+        };
+        let tag = Self::send_tag(tag)?;
+        let bytes = codec::encode(value)?;
+        let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
+        self.ssend_bytes(d, env, &bytes, Call::Ssend)
+    }
+
+    /// Synchronous send of a slice (`MPI_Ssend`; mpi4py `comm.Ssend`).
+    pub fn ssend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
+        let (d, env, bytes) = match self.slice_send(data, dest, tag) {
+            Ok(x) => x,
+            Err(e) => return Self::null_send(e, tag),
+        };
+        self.ssend_bytes(d, env, bytes, Call::SsendSlice)
+    }
+
+    fn ssend_bytes(&self, d: usize, env: Envelope, bytes: &[u8], call: Call) -> Result<()> {
+        let send = self.desc(WaitOp::Send, call, Some(d), env.tag);
+        let ack = self.desc(WaitOp::SyncSend, call, Some(d), env.tag);
+        self.inner
+            .eng
+            .borrow_mut()
+            .ssend(d, env, bytes, &send, &ack)
+    }
+
+    /// Starts a synchronous send of an object (`MPI_Issend`; mpi4py `comm.issend`): the
+    /// request completes once the matching receive has started.
+    pub fn issend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<Request<()>> {
+        self.isend_object(value, dest, tag, Call::Issend)
+    }
+
+    /// Starts a synchronous send of a vector (`MPI_Issend`; mpi4py `comm.Issend`); the
+    /// request returns the vector once the matching receive has started.
+    pub fn issend_vec<T: Pod>(
+        &self,
+        data: Vec<T>,
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<Request<Vec<T>>> {
+        self.isend_vec_as(data, dest, tag, Call::IssendVec)
+    }
+
+    /// Starts a synchronous send of a copy of `data` (`MPI_Issend`).
+    pub fn issend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<Request<()>> {
+        self.isend_slice_as(data, dest, tag, Call::IssendSlice)
+    }
+
+    /// Buffered send (`MPI_Bsend`; mpi4py `comm.bsend`): the standard [`send`](Self::send),
+    /// which already buffers the whole message in the shared ring (no attached buffer
+    /// is needed).
+    pub fn bsend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
+        self.send(value, dest, tag)
+    }
+
+    /// Buffered send of a slice (`MPI_Bsend`; mpi4py `comm.Bsend`): [`send_slice`](Self::send_slice).
+    pub fn bsend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
+        self.send_slice(data, dest, tag)
+    }
+
+    /// Ready send (`MPI_Rsend`; mpi4py `comm.rsend`): the standard [`send`](Self::send).
+    /// MPI makes it erroneous unless the receive is posted; here it is always correct.
+    pub fn rsend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
+        self.send(value, dest, tag)
+    }
+
+    /// Ready send of a slice (`MPI_Rsend`; mpi4py `comm.Rsend`): [`send_slice`](Self::send_slice).
+    pub fn rsend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
+        self.send_slice(data, dest, tag)
     }
 
     /// Starts receiving an object (mpi4py `comm.irecv`).
@@ -568,7 +934,14 @@ impl Communicator {
         source: Rank,
         tag: Tag,
     ) -> Result<Request<(T, Status)>> {
-        let m = self.matcher(source, tag)?;
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) if is_null(&e) => {
+                Self::recv_tag(tag)?;
+                return Err(null_recv_error("irecv", codec::type_name::<T>()));
+            }
+            Err(e) => return Err(e),
+        };
         let want = Want::Object {
             type_id: codec::type_id::<T>(),
             type_name: codec::type_name::<T>(),
@@ -587,11 +960,7 @@ impl Communicator {
                     env,
                     data: RecvData::Object(msg),
                 } => {
-                    let st = Status {
-                        source: what.group.rank_of(env.src),
-                        tag: env.tag,
-                        len: env.len,
-                    };
+                    let st = Status::of(&what.group, &env);
                     Ok((codec::decode::<T>(&msg, st.source, st.tag)?, st))
                 }
                 Done::Failed(e) => Err(e),
@@ -611,7 +980,35 @@ impl Communicator {
         tag: Tag,
     ) -> Result<Request<(Vec<T>, Status)>> {
         let elem = Self::elem::<T>()?;
-        let m = self.matcher(source, tag)?;
+        let finish: crate::request::Finish<(Vec<T>, Status)> = |done, what| match done {
+            Done::Recv {
+                env,
+                data: RecvData::Pod(b),
+            } => {
+                let st = Status::of(&what.group, &env);
+                Ok((b.into_vec::<T>().ok().expect("the buffer given"), st))
+            }
+            Done::Failed(e) => Err(e),
+            _ => unreachable!("a slice receive completes with its buffer"),
+        };
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => {
+                Self::null_recv(e, tag)?;
+                // Complete at once, the buffer untouched.
+                let done = Done::Recv {
+                    env: Envelope {
+                        ctx: self.inner.ctx,
+                        src: NULL_SRC,
+                        tag: ANY_TAG,
+                        len: 0,
+                        type_id: 0,
+                    },
+                    data: RecvData::Pod(PodVec::new(buf)),
+                };
+                return Ok(self.done_request(done, Call::IrecvInto, tag, finish));
+            }
+        };
         let want = Want::Bytes {
             cap: std::mem::size_of_val(&buf[..]),
             elem,
@@ -627,21 +1024,7 @@ impl Communicator {
             self.inner.eng.clone(),
             id,
             self.what(Call::IrecvInto, m.src, tag),
-            |done, what| match done {
-                Done::Recv {
-                    env,
-                    data: RecvData::Pod(b),
-                } => {
-                    let st = Status {
-                        source: what.group.rank_of(env.src),
-                        tag: env.tag,
-                        len: env.len,
-                    };
-                    Ok((b.into_vec::<T>().ok().expect("the buffer given"), st))
-                }
-                Done::Failed(e) => Err(e),
-                _ => unreachable!("a slice receive completes with its buffer"),
-            },
+            finish,
         ))
     }
 
@@ -657,6 +1040,22 @@ impl Communicator {
     /// Messages that arrived but were not received yet (for diagnostics and tests).
     pub fn pending_messages(&self) -> usize {
         self.inner.eng.borrow().unexpected_len()
+    }
+}
+
+/// The result of a send request that yields `()`.
+fn sent_unit(done: Done, _: &What) -> Result<()> {
+    match done {
+        Done::Sent(_) => Ok(()),
+        Done::Failed(e) => Err(e),
+        Done::Recv { .. } => unreachable!("a send completes as sent"),
+    }
+}
+
+fn buf_len(buf: &SendBuf) -> usize {
+    match buf {
+        SendBuf::Pod(b) => b.bytes().len(),
+        _ => unreachable!("a vector send"),
     }
 }
 

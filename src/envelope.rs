@@ -10,8 +10,18 @@
 //! | `EagerTyped` | `ctx | tag`, `type_id` | the whole message (an object archive + type name) |
 //! | `First` | `ctx | tag`, `total_len`, `type_id` | the first bytes of a long message |
 //! | `Cont` | none | the next bytes of the message in progress on this ring |
+//! | `Sync` | `token` | none: the next message on this ring is a synchronous send |
+//! | `Ack` | `token` | none: the receiver matched the synchronous send `token` |
 //!
 //! `type_id` is 0 for raw bytes, else a fingerprint of the object's type.
+//!
+//! A synchronous send (`ssend`) is an ordinary message preceded by a `Sync` record
+//! carrying the sender's token; when a receive matches the message, the receiver sends
+//! an `Ack` record with that token back through the reverse ring, which completes the
+//! sender's call. Ordinary messages carry no flag and no extra word, and the receive
+//! fast paths never see a `Sync` record (a pending one marks its ring busy), so they
+//! cost exactly what they did before. `Ack` records may arrive between the records of
+//! a streamed message, and are handled apart from it.
 
 /// Record kinds (the ring reserves 0 and 0xff).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +31,8 @@ pub(crate) enum Kind {
     EagerTyped = 2,
     First = 3,
     Cont = 4,
+    Sync = 5,
+    Ack = 6,
 }
 
 impl Kind {
@@ -30,6 +42,8 @@ impl Kind {
             2 => Kind::EagerTyped,
             3 => Kind::First,
             4 => Kind::Cont,
+            5 => Kind::Sync,
+            6 => Kind::Ack,
             _ => return None,
         })
     }
@@ -69,7 +83,8 @@ pub(crate) fn start_words(env: &Envelope, whole: bool) -> (Kind, [u64; 3], usize
     }
 }
 
-/// Decodes the envelope of a starting record; `None` for a `Cont` record.
+/// Decodes the envelope of a starting record; `None` for a `Cont`, `Sync` or `Ack`
+/// record.
 pub(crate) fn decode_start(
     kind: Kind,
     words: &[u64; 3],
@@ -81,7 +96,7 @@ pub(crate) fn decode_start(
         Kind::Eager => (payload_len, 0),
         Kind::EagerTyped => (payload_len, words[1]),
         Kind::First => (words[1] as usize, words[2]),
-        Kind::Cont => return None,
+        Kind::Cont | Kind::Sync | Kind::Ack => return None,
     };
     Some(Envelope {
         ctx,
@@ -134,5 +149,15 @@ mod tests {
             let payload = if whole { env.len } else { 100 };
             assert_eq!(decode_start(kind, &words, payload, env.src), Some(env));
         }
+    }
+
+    #[test]
+    fn control_records_start_no_message() {
+        for kind in [Kind::Cont, Kind::Sync, Kind::Ack] {
+            assert_eq!(Kind::from_u8(kind as u8), Some(kind));
+            assert_eq!(decode_start(kind, &[7, 0, 0], 0, 1), None, "{kind:?}");
+        }
+        assert_eq!(Kind::from_u8(0), None);
+        assert_eq!(Kind::from_u8(7), None);
     }
 }

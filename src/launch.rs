@@ -423,6 +423,9 @@ fn blocked_on(seg: &Segment, r: usize) -> Option<(String, u32)> {
         ),
         4 => format!("{name} for a request (peer {peer_s}, tag {tag_s}) on {on}"),
         5 => "finalize, flushing its sends".to_string(),
+        7 => {
+            format!("{name}(dest={peer_s}, tag={tag_s}) on {on}, waiting for the matching receive")
+        }
         _ => format!("{name} on {on}"),
     };
     Some((what, ctx))

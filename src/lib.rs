@@ -95,6 +95,7 @@ mod init;
 pub mod launch;
 mod layout;
 mod matching;
+mod message;
 mod progress;
 mod request;
 #[allow(unsafe_code)]
@@ -122,6 +123,7 @@ pub use init::{
     ENV_FD, ENV_RANK, ENV_SIZE, Universe, finalized, init, initialized, library_version,
     processor_name, version, wtick, wtime,
 };
+pub use message::{Message, RawMessage};
 pub use request::{Request, wait_all, wait_any};
 pub use topology::{CartComm, dims_create};
 pub use value::Value;

@@ -12,6 +12,11 @@
 //!
 //! A receive that cannot take the message it matched (buffer too short, a different
 //! object type) fails with an error and leaves the message queued: nothing is lost.
+//!
+//! A synchronous send's message carries the sender's token (`Unexpected::sync`) while
+//! it waits in the unexpected queue; the receive that takes it, or the matched probe
+//! that claims it (`Binding::Matched`), queues the acknowledgement (`acks`) that the
+//! engine sends back. Merely arriving in the queue acknowledges nothing.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -129,6 +134,8 @@ pub(crate) enum Binding {
     Blocking,
     /// The non-blocking receive with this request id.
     Request(u64),
+    /// A matched probe (`mprobe`): only its `Message` may take it.
+    Matched,
 }
 
 /// A message that arrived before a receive asked for it.
@@ -137,6 +144,8 @@ pub(crate) struct Unexpected {
     pub(crate) env: Envelope,
     pub(crate) data: AlignedVec,
     pub(crate) binding: Binding,
+    /// The token of a synchronous send, 0 for an ordinary message.
+    pub(crate) sync: u64,
 }
 
 impl Unexpected {
@@ -150,6 +159,9 @@ impl Unexpected {
 pub(crate) struct UnexpectedQueue {
     q: VecDeque<Unexpected>,
     next_id: u64,
+    /// Acknowledgements owed for synchronous sends matched here: (world rank of the
+    /// sender, its token), until the engine sends them.
+    pub(crate) acks: Vec<(usize, u64)>,
 }
 
 /// Preallocate at most this much for a message whose bytes are still streaming in.
@@ -167,8 +179,32 @@ impl UnexpectedQueue {
             env,
             data,
             binding: Binding::Free,
+            sync: 0,
         });
         id
+    }
+
+    /// Marks the newest message as a synchronous send's, with its sender's token.
+    pub(crate) fn set_sync_last(&mut self, token: u64) {
+        if let Some(u) = self.q.back_mut() {
+            u.sync = token;
+        }
+    }
+
+    /// A matched probe claims message `idx`: no receive but its `Message` may take it,
+    /// and a synchronous sender learns it was matched.
+    pub(crate) fn claim(&mut self, idx: usize) -> u64 {
+        let u = &mut self.q[idx];
+        u.binding = Binding::Matched;
+        if u.sync != 0 {
+            self.acks.push((u.env.src, std::mem::take(&mut u.sync)));
+        }
+        u.id
+    }
+
+    /// Index of the message with id `id`.
+    pub(crate) fn position(&self, id: u64) -> Option<usize> {
+        self.q.iter().position(|u| u.id == id)
     }
 
     /// Appends the next chunk of message `id`. Returns its index in the queue and whether
@@ -203,7 +239,19 @@ impl UnexpectedQueue {
         self.q.iter().position(|u| u.binding == b)
     }
 
+    /// Takes message `idx` for the receive that matched it (acknowledging a
+    /// synchronous send).
     pub(crate) fn take(&mut self, idx: usize) -> Unexpected {
+        let u = self.q.remove(idx).expect("index from find");
+        if u.sync != 0 {
+            self.acks.push((u.env.src, u.sync));
+        }
+        u
+    }
+
+    /// Removes message `idx` without receiving it (a matched message dropped, or a
+    /// synchronous send to self withdrawn): no acknowledgement.
+    pub(crate) fn discard(&mut self, idx: usize) -> Unexpected {
         self.q.remove(idx).expect("index from find")
     }
 
@@ -267,6 +315,8 @@ pub(crate) enum Sink {
     Direct,
     Active(u64),
     Discard,
+    /// No message yet: a `Sync` record with this token announced the next one.
+    SyncNext(u64),
 }
 
 pub(crate) struct Inflight {
@@ -296,6 +346,18 @@ pub(crate) struct Matching {
     pub(crate) inflight: Vec<Option<Inflight>>,
     /// Request ids, and the results of finished requests until they are taken.
     pub(crate) done: Completions,
+    /// This rank's synchronous sends waiting for their acknowledgement, by token (their
+    /// request id).
+    pub(crate) sync: IdMap<SyncSend>,
+}
+
+/// A synchronous send: complete once all its bytes are in the ring and the receiver
+/// acknowledged the match (either may come first).
+#[derive(Default)]
+pub(crate) struct SyncSend {
+    /// Its bytes are all in the ring; the buffer to hand back, if any.
+    pub(crate) pushed: Option<Option<PodVec>>,
+    pub(crate) acked: bool,
 }
 
 /// Request ids are this process's own sequential numbers, not attacker-chosen keys:

@@ -92,6 +92,8 @@ pub(crate) enum WaitOp {
     Wait = 4,
     Finalize = 5,
     Collective = 6,
+    /// A synchronous send waiting for its receiver to match it.
+    SyncSend = 7,
 }
 
 #[repr(C)]

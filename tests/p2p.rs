@@ -156,9 +156,14 @@ fn invalid_ranks_and_tags_name_the_valid_range() {
             w.send_slice(&[1u8], -1, 0),
             Err(Error::InvalidRank { rank: -1, .. })
         ));
+        // -2 is PROC_NULL (tests/p2p_modes.rs); -3 names no rank at all.
         assert!(matches!(
-            w.recv::<u8>(-2, 0),
-            Err(Error::InvalidRank { rank: -2, .. })
+            w.recv::<u8>(-3, 0),
+            Err(Error::InvalidRank { rank: -3, .. })
+        ));
+        assert!(matches!(
+            w.send(&1u8, -3, 0),
+            Err(Error::InvalidRank { rank: -3, .. })
         ));
         let e = w.send(&1u8, 0, -1).unwrap_err();
         assert!(matches!(e, Error::InvalidTag { tag: -1, .. }), "{e}");

@@ -1,6 +1,6 @@
 //! A message storm: every rank sends thousands of messages of random sizes (0 B to
 //! 4 MiB) and random tags to random peers, mixing blocking and non-blocking sends with
-//! specific and wildcard receives. Every message is checked for content, and the
+//! specific and wildcard receives, synchronous sends and matched probes. Every message is checked for content, and the
 //! receive order is checked against MPI's rule (per sender, the earliest matching
 //! message), so loss, duplication, corruption and overtaking all fail the test.
 
@@ -81,6 +81,10 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
     let total_in: usize = expected.iter().map(|q| q.len()).sum();
     let mut rng = Rng(seed ^ ((me as u64 + 1) * 0x1234_5678));
     let mut pending = Vec::new();
+    // Synchronous sends complete only when received: waited for at the end, once this
+    // rank has received everything (waiting earlier could deadlock two ranks that
+    // each wait for the other's receive).
+    let mut sync_pending = Vec::new();
     let mut received = 0;
     let mut next_send = 0;
 
@@ -111,8 +115,11 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
         if next_send < mine.len() && (act < 5 || received == total_in) {
             let m = mine[next_send];
             let data = content(&m);
-            if rng.below(3) == 0 {
+            let mode = rng.below(6);
+            if mode < 2 {
                 pending.push(w.isend_vec(data, dests[next_send] as i32, m.tag).unwrap());
+            } else if mode == 2 {
+                sync_pending.push(w.issend_vec(data, dests[next_send] as i32, m.tag).unwrap());
             } else {
                 w.send_slice(&data, dests[next_send] as i32, m.tag).unwrap();
             }
@@ -142,8 +149,14 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
             _ => (st.source(), st.tag()),
         };
         let want_tag = (tag != ANY_TAG).then_some(tag);
-        if rng.below(2) == 0 {
+        let how = rng.below(5);
+        if how < 2 {
             let (v, got) = w.recv_vec::<u8>(src, tag).unwrap();
+            check(v, got.source(), got.tag(), want_tag, &mut expected);
+        } else if how == 2 {
+            let (mut msg, got) = w.mprobe(src, tag).unwrap();
+            let (v, st) = msg.recv_vec::<u8>().unwrap();
+            assert_eq!(st, got);
             check(v, got.source(), got.tag(), want_tag, &mut expected);
         } else {
             let mut buf = vec![0u8; 4 << 20];
@@ -154,6 +167,7 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
         received += 1;
     }
     shmpi::wait_all(pending).unwrap();
+    shmpi::wait_all(sync_pending).unwrap();
     assert!(expected.iter().all(|q| q.is_empty()));
     assert_eq!(w.pending_messages(), 0, "no duplicates left over");
 }

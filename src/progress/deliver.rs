@@ -4,7 +4,7 @@
 
 use rkyv::util::AlignedVec;
 
-use crate::codec::sent_type_name;
+use crate::codec::{PodVec, sent_type_name};
 use crate::completions::{Done, RecvData};
 use crate::envelope::{Envelope, Kind, decode_start};
 use crate::error::{Error, Result};
@@ -43,6 +43,17 @@ impl Matching {
         self.deliver_start(env, data, &mut None)
     }
 
+    /// A synchronous send to this rank by itself (its acknowledgement is queued to
+    /// self, which `flush_acks` handles without a ring).
+    pub(super) fn deliver_sync_local(
+        &mut self,
+        env: Envelope,
+        data: &[u8],
+        token: u64,
+    ) -> Result<()> {
+        self.deliver_sync_start(env, data, &mut None, token)
+    }
+
     pub(super) fn on_record(
         &mut self,
         src: usize,
@@ -54,19 +65,92 @@ impl Matching {
             .ok_or_else(|| corrupt(&format!("unknown record kind {}", rec.kind)))?;
         match decode_start(kind, &rec.words, rec.payload.len(), src) {
             Some(env) => {
-                if self.inflight[src].is_some() {
-                    return Err(corrupt(
-                        "a new message started before the previous one ended",
-                    ));
-                }
                 // A streamed message may fit in its first chunk (the eager limit is
                 // below the chunk size): that first record then completes it.
                 if env.len < rec.payload.len() {
                     return Err(corrupt("message length smaller than its first chunk"));
                 }
+                if let Some(inf) = &self.inflight[src] {
+                    let Sink::SyncNext(token) = inf.sink else {
+                        return Err(corrupt(
+                            "a new message started before the previous one ended",
+                        ));
+                    };
+                    self.inflight[src] = None;
+                    return self.deliver_sync_start(env, rec.payload, direct, token);
+                }
                 self.deliver_start(env, rec.payload, direct)
             }
-            None => self.deliver_cont(src, rec.payload, direct),
+            None => match kind {
+                Kind::Sync => {
+                    if self.inflight[src].is_some() {
+                        return Err(corrupt("a synchronous send inside another message"));
+                    }
+                    // Marks the ring busy until the message comes, so that the receive
+                    // fast paths (which check `inflight`) leave it to this path.
+                    self.inflight[src] = Some(Inflight {
+                        env: Envelope {
+                            ctx: 0,
+                            src,
+                            tag: 0,
+                            len: 0,
+                            type_id: 0,
+                        },
+                        got: 0,
+                        sink: Sink::SyncNext(rec.words[0]),
+                    });
+                    Ok(())
+                }
+                Kind::Ack => self.on_ack(src, rec.words[0]),
+                _ => self.deliver_cont(src, rec.payload, direct),
+            },
+        }
+    }
+
+    /// Delivers the start of a synchronous send's message: acknowledged at once if a
+    /// receive takes it, else queued with its token until one does.
+    pub(super) fn deliver_sync_start(
+        &mut self,
+        env: Envelope,
+        chunk: &[u8],
+        direct: &mut Option<&mut Direct<'_>>,
+        token: u64,
+    ) -> Result<()> {
+        let queued = self.unexpected.len();
+        self.deliver_start(env, chunk, direct)?;
+        if self.unexpected.len() > queued {
+            self.unexpected.set_sync_last(token);
+        } else {
+            self.unexpected.acks.push((env.src, token));
+        }
+        Ok(())
+    }
+
+    /// The receiver of synchronous send `token` matched it.
+    pub(super) fn on_ack(&mut self, src: usize, token: u64) -> Result<()> {
+        let Some(s) = self.sync.get_mut(&token) else {
+            return Err(Error::Corrupted(format!(
+                "ring from rank {src}: acknowledgement of unknown synchronous send {token:#x}"
+            )));
+        };
+        s.acked = true;
+        if s.pushed.is_some() {
+            let s = self.sync.remove(&token).expect("present");
+            self.finish(token, Done::Sent(s.pushed.expect("checked")));
+        }
+        Ok(())
+    }
+
+    /// All of synchronous send `token`'s bytes are in the ring (or delivered locally).
+    pub(super) fn sync_pushed(&mut self, token: u64, back: Option<PodVec>) {
+        let Some(s) = self.sync.get_mut(&token) else {
+            return;
+        };
+        if s.acked {
+            self.sync.remove(&token);
+            self.finish(token, Done::Sent(back));
+        } else {
+            s.pushed = Some(back);
         }
     }
 
@@ -223,6 +307,7 @@ impl Matching {
                 }
             }
             Sink::Discard => {}
+            Sink::SyncNext(_) => return Err(corrupt("a continuation without a message")),
         }
         Ok(())
     }

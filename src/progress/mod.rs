@@ -57,6 +57,7 @@ use crate::tuning::{Sizes, Waits};
 
 pub(crate) use crate::segment::WaitOp;
 pub(crate) use deliver::{Direct, DirectState};
+pub(crate) use recv::Claimed;
 pub(crate) use send::SendBuf;
 pub(crate) use wait::WaitDesc;
 
@@ -186,6 +187,11 @@ impl Engine {
                 // announced its sleep in the same instant is covered by its short
                 // sleep slice (see `doorbell::SPACE_SLICE`).
                 doorbell::notify_relaxed(&self.seg.ctrl(src).bell);
+                // Matching a synchronous send's record owes its sender an
+                // acknowledgement (only records popped here can owe one).
+                if !self.matching.unexpected.acks.is_empty() {
+                    self.flush_acks();
+                }
             }
         }
         if !self.pending_dests.is_empty() {
@@ -206,6 +212,7 @@ impl Engine {
             group: &group,
         };
         let mut b = self.backoff();
+        self.flush_acks();
         while !self.pending_dests.is_empty() {
             if self.progress(None).is_err() || self.seg.abort_info().is_some() {
                 break;

@@ -8,8 +8,16 @@ use super::{Engine, WaitDesc};
 use crate::codec::sent_type_name;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
-use crate::matching::{Binding, Matcher, Unexpected, Want};
+use crate::matching::{Binding, Matcher, Sink, Unexpected, Want};
 use crate::ring::Take;
+
+/// A message a matched probe took out of matching.
+pub(crate) enum Claimed {
+    /// All of it, out of the unexpected queue.
+    Whole(Unexpected),
+    /// Still streaming in: the unexpected message with this id, bound to the probe.
+    Bound(u64),
+}
 
 /// What [`Engine::probe_or_take`] found.
 enum Probed {
@@ -155,7 +163,9 @@ impl Engine {
     /// Waits until unexpected message `idx` has all its bytes, then takes it.
     fn wait_complete(&mut self, idx: usize, desc: &WaitDesc<'_>) -> Result<Unexpected> {
         if self.matching.unexpected.get(idx).is_complete() {
-            return Ok(self.matching.unexpected.take(idx));
+            let u = self.matching.unexpected.take(idx);
+            self.flush_acks();
+            return Ok(u);
         }
         self.matching.unexpected.get_mut(idx).binding = Binding::Blocking;
         let mut b = self.backoff();
@@ -171,7 +181,9 @@ impl Engine {
             match r {
                 Ok(Some(i)) => {
                     self.end_wait();
-                    return Ok(self.matching.unexpected.take(i));
+                    let u = self.matching.unexpected.take(i);
+                    self.flush_acks();
+                    return Ok(u);
                 }
                 Ok(None) => {}
                 Err(e) => return Err(self.unbind_blocking(e)),
@@ -284,5 +296,74 @@ impl Engine {
             .unexpected
             .find(&m)
             .map(|i| self.matching.unexpected.get(i).env))
+    }
+
+    /// Takes unexpected message `idx` out of matching for a matched probe: the whole
+    /// message if it is complete, else a binding that no receive can match.
+    fn claim(&mut self, idx: usize) -> (Envelope, Claimed) {
+        let u = self.matching.unexpected.get(idx);
+        let env = u.env;
+        let c = if u.is_complete() {
+            Claimed::Whole(self.matching.unexpected.take(idx))
+        } else {
+            Claimed::Bound(self.matching.unexpected.claim(idx))
+        };
+        self.flush_acks();
+        (env, c)
+    }
+
+    /// Matched probe (`MPI_Mprobe`): blocks until a message matching `m` is there and
+    /// takes it out of matching.
+    pub(crate) fn mprobe(
+        &mut self,
+        m: Matcher,
+        desc: &WaitDesc<'_>,
+    ) -> Result<(Envelope, Claimed)> {
+        let (_, idx) = self.probe(m, desc)?;
+        Ok(self.claim(idx))
+    }
+
+    /// Matched probe without blocking (`MPI_Improbe`): one progress pass, then claims a
+    /// matching message if one is there.
+    pub(crate) fn improbe(&mut self, m: Matcher) -> Result<Option<(Envelope, Claimed)>> {
+        if self.iprobe(m)?.is_none() {
+            return Ok(None);
+        }
+        let idx = self.matching.unexpected.find(&m).expect("just probed");
+        Ok(Some(self.claim(idx)))
+    }
+
+    /// Waits until the claimed message `id` has all its bytes, and takes it.
+    pub(crate) fn wait_claimed(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Unexpected> {
+        let mut b = self.backoff();
+        loop {
+            let idx = self
+                .matching
+                .unexpected
+                .position(id)
+                .ok_or_else(|| Error::Corrupted("a matched message vanished".into()))?;
+            if self.matching.unexpected.get(idx).is_complete() {
+                self.end_wait();
+                return Ok(self.matching.unexpected.discard(idx));
+            }
+            self.progress(None).inspect_err(|_| self.end_wait())?;
+            if self.matching.unexpected.get(idx).is_complete() {
+                continue;
+            }
+            self.idle(&mut b, desc).inspect_err(|_| self.end_wait())?;
+        }
+    }
+
+    /// A claimed message's handle was dropped unreceived: discard it, and the rest of
+    /// its stream as it arrives.
+    pub(crate) fn drop_claimed(&mut self, id: u64) {
+        if let Some(idx) = self.matching.unexpected.position(id) {
+            let u = self.matching.unexpected.discard(idx);
+            if let Some(inf) = self.matching.inflight[u.env.src].as_mut() {
+                if inf.sink == Sink::Unexpected(id) {
+                    inf.sink = Sink::Discard;
+                }
+            }
+        }
     }
 }

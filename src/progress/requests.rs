@@ -41,6 +41,7 @@ impl Engine {
                     let u = self.matching.unexpected.take(idx);
                     let done = fill(p.buf, u);
                     self.matching.finish(id, done);
+                    self.flush_acks();
                 } else {
                     self.matching.unexpected.get_mut(idx).binding = Binding::Request(id);
                     self.matching.bound.insert(id, p);

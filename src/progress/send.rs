@@ -1,5 +1,11 @@
 //! Sends: a blocking send waits for ring space running progress passes; a non-blocking
 //! one pushes what fits and queues the rest; `sendrecv` overlaps a send and a receive.
+//!
+//! Synchronous sends (`ssend`, `issend`) push a `Sync` record with their token (their
+//! request id) before the message, and complete when the message is all pushed and the
+//! receiver's `Ack` record came back (`Matching::sync`). Acknowledgements this rank owes
+//! go out as soon as they are queued (`flush_acks`), or behind the sends already queued
+//! to the same rank when the ring is full.
 
 use rkyv::util::AlignedVec;
 
@@ -9,8 +15,8 @@ use crate::codec::PodVec;
 use crate::completions::Done;
 use crate::doorbell;
 use crate::envelope::{Envelope, Kind, start_words};
-use crate::error::Result;
-use crate::matching::{Matcher, Want};
+use crate::error::{Error, Result};
+use crate::matching::{Matcher, SyncSend, Want};
 use crate::ring::Producer;
 use crate::tuning::Sizes;
 
@@ -18,6 +24,8 @@ use crate::tuning::Sizes;
 pub(crate) enum SendBuf {
     Pod(PodVec),
     Bytes(AlignedVec),
+    /// A control record with no payload: `Sync` or `Ack` with its token.
+    Ctl(Kind, u64),
 }
 
 impl SendBuf {
@@ -25,6 +33,14 @@ impl SendBuf {
         match self {
             SendBuf::Pod(b) => b.bytes(),
             SendBuf::Bytes(v) => v,
+            SendBuf::Ctl(..) => &[],
+        }
+    }
+
+    fn into_back(self) -> Option<PodVec> {
+        match self {
+            SendBuf::Pod(b) => Some(b),
+            _ => None,
         }
     }
 }
@@ -34,6 +50,13 @@ pub(super) struct PendingSend {
     env: Envelope,
     buf: SendBuf,
     st: SendState,
+    /// A synchronous send: complete once acknowledged too.
+    sync: bool,
+}
+
+/// Pushes a control record (no payload); false if the ring is full.
+fn push_ctl(prod: &mut Producer, kind: Kind, token: u64) -> bool {
+    prod.push(kind as u8, &[token], &[], 0).is_some()
 }
 
 /// How far a message has been pushed into its ring.
@@ -53,18 +76,27 @@ impl Engine {
             let queue = &mut self.queues[dest];
             let mut pushed = false;
             while let Some(ps) = queue.front_mut() {
-                let (done, any) =
-                    push_message(prod, &self.sizes, &ps.env, ps.buf.bytes(), &mut ps.st);
+                let (done, any) = match ps.buf {
+                    SendBuf::Ctl(kind, token) => {
+                        let ok = push_ctl(prod, kind, token);
+                        (ok, ok)
+                    }
+                    _ => push_message(prod, &self.sizes, &ps.env, ps.buf.bytes(), &mut ps.st),
+                };
                 pushed |= any;
                 if !done {
                     break;
                 }
                 let ps = queue.pop_front().expect("front exists");
-                let back = match ps.buf {
-                    SendBuf::Pod(b) => Some(b),
-                    SendBuf::Bytes(_) => None,
-                };
-                self.matching.finish(ps.id, Done::Sent(back));
+                if let SendBuf::Ctl(..) = ps.buf {
+                    continue;
+                }
+                let back = ps.buf.into_back();
+                if ps.sync {
+                    self.matching.sync_pushed(ps.id, back);
+                } else {
+                    self.matching.finish(ps.id, Done::Sent(back));
+                }
             }
             if pushed {
                 doorbell::notify(&self.seg.ctrl(dest).bell);
@@ -105,9 +137,163 @@ impl Engine {
         if dest == self.me {
             return self.matching.deliver_local(env, data);
         }
-        let r = self.send_with(dest, env, data, desc, None);
+        let r = self.send_with(dest, env, data, desc, None, None);
         self.end_wait();
         r
+    }
+
+    /// A request complete at once with `done` (an operation on `PROC_NULL`).
+    pub(crate) fn complete_now(&mut self, done: Done) -> u64 {
+        let id = self.new_id();
+        self.matching.finish(id, done);
+        id
+    }
+
+    /// Sends the acknowledgements owed for synchronous sends this rank matched: at once
+    /// where the ring has room and nothing is queued before them, else queued.
+    pub(crate) fn flush_acks(&mut self) {
+        while let Some((dest, token)) = self.matching.unexpected.acks.pop() {
+            if dest == self.me {
+                // A synchronous send to self: no ring, the sender is this rank.
+                let _ = self.matching.on_ack(dest, token);
+                continue;
+            }
+            if self.queues[dest].is_empty() {
+                let prod = self.producers[dest].as_mut().expect("ring to a peer");
+                if push_ctl(prod, Kind::Ack, token) {
+                    doorbell::notify(&self.seg.ctrl(dest).bell);
+                    continue;
+                }
+                self.pending_dests.push(dest);
+            }
+            self.queues[dest].push_back(PendingSend {
+                id: 0,
+                env: Envelope {
+                    ctx: 0,
+                    src: self.me,
+                    tag: 0,
+                    len: 0,
+                    type_id: 0,
+                },
+                buf: SendBuf::Ctl(Kind::Ack, token),
+                st: SendState::default(),
+                sync: false,
+            });
+        }
+    }
+
+    /// Synchronous send (`MPI_Ssend`): sends `data` like [`send`](Self::send), then
+    /// waits until the receiver has matched it (its acknowledgement came back). `desc`
+    /// describes the push, `ack_desc` the wait for the acknowledgement.
+    pub(crate) fn ssend(
+        &mut self,
+        dest: usize,
+        env: Envelope,
+        data: &[u8],
+        desc: &WaitDesc<'_>,
+        ack_desc: &WaitDesc<'_>,
+    ) -> Result<()> {
+        let id = self.new_id();
+        self.matching.sync.insert(id, SyncSend::default());
+        let r = if dest == self.me {
+            self.ssend_self(id, env, data)
+        } else {
+            let r = self.send_with(dest, env, data, desc, None, Some(id));
+            self.end_wait();
+            r
+        };
+        if let Err(e) = r {
+            self.matching.sync.remove(&id);
+            self.matching.done.close(id);
+            return Err(e);
+        }
+        self.matching.sync_pushed(id, None);
+        match self.wait(id, ack_desc) {
+            Ok(Done::Failed(e)) => Err(e),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // The receiver will never acknowledge (it left, or the job aborted).
+                self.matching.sync.remove(&id);
+                self.matching.done.close(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// A blocking synchronous send to self completes only if a receive posted before it
+    /// takes the message; otherwise nothing could ever receive it (MPI: a deadlock), so
+    /// the message is withdrawn and the call fails.
+    fn ssend_self(&mut self, id: u64, env: Envelope, data: &[u8]) -> Result<()> {
+        let queued = self.matching.unexpected.len();
+        self.matching.deliver_sync_local(env, data, id)?;
+        self.flush_acks();
+        if self.matching.unexpected.len() > queued {
+            let last = self.matching.unexpected.len() - 1;
+            self.matching.unexpected.discard(last);
+            return Err(Error::Usage(format!(
+                "ssend to self (tag {}) with no matching receive posted before it: no \
+                 receive could ever match it (in MPI, a deadlock); post an irecv first \
+                 or use issend",
+                env.tag
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts a synchronous send (`MPI_Issend`); its request completes once the message
+    /// is all in the ring and the receiver has matched it.
+    pub(crate) fn issend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<u64> {
+        let id = self.new_id();
+        self.matching.sync.insert(id, SyncSend::default());
+        if dest == self.me {
+            let r = self.matching.deliver_sync_local(env, buf.bytes(), id);
+            self.flush_acks();
+            match r {
+                Ok(()) => self.matching.sync_pushed(id, buf.into_back()),
+                Err(e) => {
+                    self.matching.sync.remove(&id);
+                    self.matching.finish(id, Done::Failed(e));
+                }
+            }
+            return Ok(id);
+        }
+        let mut st = SendState::default();
+        if self.queues[dest].is_empty() {
+            let prod = self.producers[dest].as_mut().expect("ring to a peer");
+            if push_ctl(prod, Kind::Sync, id) {
+                let (done, _) = push_message(prod, &self.sizes, &env, buf.bytes(), &mut st);
+                doorbell::notify(&self.seg.ctrl(dest).bell);
+                if done {
+                    self.matching.sync_pushed(id, buf.into_back());
+                    return Ok(id);
+                }
+            } else {
+                self.queues[dest].push_back(PendingSend {
+                    id: 0,
+                    env,
+                    buf: SendBuf::Ctl(Kind::Sync, id),
+                    st: SendState::default(),
+                    sync: false,
+                });
+            }
+            self.pending_dests.push(dest);
+        } else {
+            self.queues[dest].push_back(PendingSend {
+                id: 0,
+                env,
+                buf: SendBuf::Ctl(Kind::Sync, id),
+                st: SendState::default(),
+                sync: false,
+            });
+        }
+        self.queues[dest].push_back(PendingSend {
+            id,
+            env,
+            buf,
+            st,
+            sync: true,
+        });
+        Ok(id)
     }
 
     /// Starts a non-blocking send; the engine owns `buf` until it is all in the ring.
@@ -116,10 +302,7 @@ impl Engine {
         if dest == self.me {
             let r = self.matching.deliver_local(env, buf.bytes());
             let done = match r {
-                Ok(()) => Done::Sent(match buf {
-                    SendBuf::Pod(b) => Some(b),
-                    SendBuf::Bytes(_) => None,
-                }),
+                Ok(()) => Done::Sent(buf.into_back()),
                 Err(e) => Done::Failed(e),
             };
             self.matching.finish(id, done);
@@ -133,16 +316,18 @@ impl Engine {
                 doorbell::notify(&self.seg.ctrl(dest).bell);
             }
             if done {
-                let back = match buf {
-                    SendBuf::Pod(b) => Some(b),
-                    SendBuf::Bytes(_) => None,
-                };
-                self.matching.finish(id, Done::Sent(back));
+                self.matching.finish(id, Done::Sent(buf.into_back()));
                 return Ok(id);
             }
             self.pending_dests.push(dest);
         }
-        self.queues[dest].push_back(PendingSend { id, env, buf, st });
+        self.queues[dest].push_back(PendingSend {
+            id,
+            env,
+            buf,
+            st,
+            sync: false,
+        });
         Ok(id)
     }
 
@@ -177,7 +362,7 @@ impl Engine {
             buf,
             state: DirectState::Open,
         };
-        let r = self.send_with(dest, env, data, send_desc, Some(&mut d));
+        let r = self.send_with(dest, env, data, send_desc, Some(&mut d), None);
         self.end_wait();
         if let Err(e) = r {
             if d.state == DirectState::Receiving {
@@ -193,7 +378,8 @@ impl Engine {
     /// The blocking send of `send` and `sendrecv_into`, once the fast path declined: it
     /// waits for ring space running progress passes, which feed the receive `d` (if
     /// any) until it has its message, and drain every ring into the unexpected queue
-    /// otherwise, so that no sender can starve.
+    /// otherwise, so that no sender can starve. A synchronous send (`sync`: its token)
+    /// pushes its `Sync` record first.
     fn send_with(
         &mut self,
         dest: usize,
@@ -201,6 +387,7 @@ impl Engine {
         data: &[u8],
         desc: &WaitDesc<'_>,
         mut d: Option<&mut Direct<'_>>,
+        sync: Option<u64>,
     ) -> Result<()> {
         let mut b = self.backoff();
         let pass = |e: &mut Self, d: &mut Option<&mut Direct<'_>>| match d.as_deref_mut() {
@@ -216,6 +403,16 @@ impl Engine {
                 break;
             }
             self.idle(&mut b, desc)?;
+        }
+        if let Some(token) = sync {
+            loop {
+                let prod = self.producers[dest].as_mut().expect("ring to a peer");
+                if push_ctl(prod, Kind::Sync, token) {
+                    break;
+                }
+                pass(self, &mut d)?;
+                self.idle(&mut b, desc)?;
+            }
         }
         let mut st = SendState::default();
         loop {

@@ -36,7 +36,7 @@ impl WaitDesc<'_> {
             self.tag.to_string()
         };
         match self.op {
-            WaitOp::Send => format!(
+            WaitOp::Send | WaitOp::SyncSend => format!(
                 "{}(dest={peer}, tag={tag}) on context {}",
                 self.call.name(),
                 self.ctx
