@@ -76,6 +76,9 @@ fn pi_and_jacobi_check_their_answers_at_several_sizes() {
         assert!(out.contains("pi ~= 3.14159"), "{out}");
         let out = run("jacobi", n, &[]);
         assert!(out.contains("matches the serial run"), "{out}");
+        if n == 4 {
+            assert!(out.contains("(2 x 2 grid)"), "a 2-D Cartesian grid: {out}");
+        }
     }
 }
 
