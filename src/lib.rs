@@ -30,8 +30,10 @@
 //! - **What blocks**: a send returns once its message is in the shared ring; it never
 //!   waits for the matching receive (a message larger than the ring streams through
 //!   it, and the sender keeps draining its own incoming rings meanwhile, so two ranks
-//!   that send each other large messages cannot deadlock). Receives, probes and waits
-//!   block until the message arrives, or fail.
+//!   that send each other large messages cannot deadlock). The synchronous sends
+//!   ([`ssend`](Communicator::ssend) and its kin) are the exception, as in MPI: they
+//!   return once a receive has matched the message. Receives, probes and waits block
+//!   until the message arrives, or fail.
 //! - **Order**: messages from one rank to another on one communicator are received in
 //!   the order they were sent, among those a receive matches (MPI's non-overtaking
 //!   rule).
