@@ -1,9 +1,9 @@
 //! Waiting: spin, then yield, then sleep on the rank's futex doorbell; and waking only
 //! ranks that sleep.
 //!
-//! Measured on the reference 2-core VM: a cache line moves between cores in ~57 ns, a
-//! futex wake of a sleeper on the other core costs ~40 us, `sched_yield` ~0.65 us (a
-//! hand-off to another process on the same core ~1.9 us). So a blocked call polls
+//! A cache line moves between cores in tens of nanoseconds, while waking a futex
+//! sleeper on another core takes tens of microseconds and a yield about a microsecond
+//! (docs/performance.md has the figures). So a blocked call polls
 //! shared memory first (a message due within microseconds must not find its receiver
 //! asleep), then yields (the right answer when ranks outnumber cores: the rank that
 //! would produce the message gets the core), and only after `yield_ns` sleeps, so that
@@ -32,7 +32,7 @@
 //! barrier, so a waker's publishing store is either visible to the re-check (it came
 //! before the waker's barrier) or followed by a `sleeping` load that sees 1 (it came
 //! after). The cost moves from every send and collective arrival, where the fence
-//! waited for a cache-line transfer, to the rare sleep (about 14 us).
+//! waited for a cache-line transfer, to the rare sleep.
 //!
 //! # Model checking
 //!
@@ -182,15 +182,12 @@ static LIGHT_WAKERS: AtomicBool = AtomicBool::new(false);
 /// waker's one runs on every send and every collective arrival, and costs a cache-line
 /// transfer there (the fence waits until the published store is visible). An
 /// asymmetric barrier moves the whole cost to the sleeper: its `membarrier` call makes
-/// every running registered process execute a full barrier (an IPI, about 14 us on the
-/// Zen 5 VM), which does what each waker's fence did. Measured on that host, 2 ranks,
-/// `examples/coll_loop`, 5 alternating runs, together with the collectives' quick polls:
-/// barrier 86-103 -> 71-90 ns, 1-double allreduce 98-115 -> 89-116 ns (4 of 5 runs
-/// faster); `SHMPI_MEMBARRIER=0` gives the fenced handshake back.
+/// every running registered process execute a full barrier (an IPI), which does what
+/// each waker's fence did; `SHMPI_MEMBARRIER=0` gives the fenced handshake back.
 ///
-/// Why only when sleeps are rare: with 8 ranks on 2 CPUs sleeping at every wait
-/// (`SHMPI_YIELD_US=0`), the sleepers' barriers (an IPI each, serialized in the kernel)
-/// made a barrier take 235 us instead of 38 us.
+/// Only when sleeps are rare: the sleepers' barriers are IPIs, serialized in the
+/// kernel, and ranks that sleep at every wait would pay them on every call
+/// (docs/performance.md, "Waiting and waking").
 pub(crate) fn enable_light_wakers(job_allows: bool) -> bool {
     static DECIDED: std::sync::Once = std::sync::Once::new();
     DECIDED.call_once(|| {

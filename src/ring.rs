@@ -10,8 +10,8 @@
 //!   to 16 plus `pad` more 16-byte units, and the payload. Payloads of at least
 //!   [`ALIGN_PAYLOAD_FROM`] bytes are padded to start on a cache line (64 bytes), and
 //!   records cut from them hold whole cache lines: both copies (into the ring and out)
-//!   then run on aligned lines, which on the reference VM copied ~35 % faster than lines
-//!   off by 16 bytes (hot 16 KiB chunks, one core: 75 vs 55 GB/s). The seal is written
+//!   then run on aligned lines, which copy markedly faster than lines off by 16 bytes.
+//!   The seal is written
 //!   last; a record exists when its seal is non-zero. There is no shared tail index: the consumer polls the seal at its own
 //!   position, so a small message costs one cache line moving from producer to consumer.
 //! - Before sealing a record the producer makes sure the seal slot just after it is
@@ -182,8 +182,7 @@ impl RingMem {
 impl RingMem {
     /// Faults the ring's buffer in now (see `sys::shm::populate`): called by each end
     /// at its first record, so that the first lap does not take a page fault every
-    /// 4 KiB (measured in `osu_latency`'s first sizes; rings between ranks that never
-    /// talk still cost nothing).
+    /// 4 KiB (rings between ranks that never talk still cost nothing).
     #[cold]
     fn populate(&self, write: bool) {
         // SAFETY: the buffer is valid for the ring's lifetime (contract of `new`); a
@@ -204,7 +203,7 @@ impl RingMem {
 
 /// Copies `len` bytes from `src` to `dst` (which must not overlap), inline for the
 /// short payloads of latency-bound messages, where the call to `memcpy` costs more
-/// than the copy (14-26 instructions per 0-8 byte message, callgrind). Two
+/// than the copy. Two
 /// overlapping loads and stores cover 2..=32 bytes exactly, as libc's small-size paths
 /// do (a byte loop for 0..=3 bytes became a `memcpy` call again); longer copies call
 /// `memcpy`.

@@ -134,11 +134,10 @@ impl Sig {
     }
 }
 
-/// Polls of the awaited word (each after a `pause`, about 28 ns on the Zen 5 host)
-/// before a wait enters the engine's backoff loop, whose steps also drain the rings
-/// and so notice an arrival later. Measured on that host (2 ranks, `examples/coll_loop`,
-/// 3 alternating runs): barrier 89-95 -> 79-87 ns, 1-double allreduce 102-110 ->
-/// 96-105 ns. Not when ranks outnumber CPUs: those waits yield at once.
+/// Polls of the awaited word (each after a `pause`) before a wait enters the engine's
+/// backoff loop, whose steps also drain the rings and so notice an arrival later (the
+/// A/B is in docs/performance.md). Not when ranks outnumber CPUs: those waits yield at
+/// once.
 const QUICK_POLLS: u32 = 32;
 
 /// Set in the `arrive` word of a member whose call failed part-way (a bad argument
@@ -620,8 +619,7 @@ impl<'c> Coll<'c> {
     /// in its polled line, and a rank given `out` (every rank for an allreduce, the
     /// root for a reduce) folds all contributions into it in rank order. What a
     /// one-round inline [`exchange`](Self::exchange) does, without its per-piece
-    /// bookkeeping and dynamic calls: 2 ranks, 1 double, `examples/coll_loop` on the Zen 5
-    /// host, 5 alternating runs: 80-103 -> 75-90 ns.
+    /// bookkeeping and dynamic calls, which are most of a small reduction's cost.
     pub(crate) fn reduce_inline<T: Pod>(
         &mut self,
         mine: &[u8],
@@ -797,11 +795,8 @@ const STREAM_MIN: usize = 512 << 10;
 
 /// Whether large slot writes (the reduce-scatter's chunks) use non-temporal stores
 /// (`SHMPI_COLL_STREAM=1`; off by default): readers on other cores then fetch them at
-/// memory bandwidth instead of from the writer's cache. On a Zen 3 host of the
-/// reference VM under load this was the more robust choice; on its Zen 5 host
-/// (2026-12-01, `osu_allreduce -m 8M`, 3 alternating runs each) ordinary stores were
-/// faster at every size from 512 KiB to 8 MiB: 2 ranks 32-59 vs 58-65 us at 512 KiB,
-/// 0.98-1.30 vs 1.42-1.69 ms at 8 MiB; 8 ranks 6.5-8.6 vs 10.2-10.7 ms at 8 MiB.
+/// memory bandwidth instead of from the writer's cache. Off by default because ordinary
+/// stores measured faster on the reference VM (docs/performance.md, "Decisions").
 fn stream() -> bool {
     thread_local! {
         static ON: bool = crate::tuning::coll_stream();
