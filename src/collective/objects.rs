@@ -169,8 +169,8 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root passes `None` or not one value per rank (the other
-    ///   ranks then fail too), when the ranks disagree on the root or make another
+    /// - [`Error::Usage`] when the root passes `None` or not one value per rank (checked before
+    ///   the call starts, so the other ranks are not told), when the ranks disagree on the root or make another
     ///   collective call, or an earlier collective on this communicator failed;
     /// - [`Error::Serialize`] at the root when a value cannot be archived;
     ///   [`Error::TypeMismatch`] at a rank that asks for another type than the root sent;

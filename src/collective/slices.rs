@@ -5,6 +5,13 @@
 //! Buffer lengths are checked locally (an `Error::Usage` naming both lengths) and
 //! across ranks (the element count, element size, root and op travel with every call;
 //! a rank that sees another's differ returns `Error::Usage` naming both calls).
+//!
+//! The local checks (a root out of range, a buffer of the wrong length, an unusable
+//! element type or op, malformed `counts`/`displs`) are made before the call starts,
+//! so a rank that fails one does not enter the collective and the others are not told
+//! of it: they wait for its next collective call on the communicator (or fail with
+//! `Error::PeerFailed` when it leaves). What a rank finds wrong part-way (another
+//! rank's counts in the v-forms) fails every member that waits for it.
 
 use bytemuck::Pod;
 
@@ -752,11 +759,11 @@ impl Communicator {
     ///
     /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
-    ///   rank, when a block does not fit `recv`, or when a rank's `send.len()` differs from
-    ///   its `counts` entry; on every rank when `T` is zero-sized or too large for the
+    ///   rank or a block does not fit `recv` (checked before the call starts), or when a
+    ///   rank's `send.len()` differs from its `counts` entry (found part-way, so every
+    ///   member fails); on every rank when `T` is zero-sized or too large for the
     ///   collective area, when the ranks disagree on the root or the element size, or make
-    ///   another collective call, or an earlier collective on this communicator failed
-    ///   (the other ranks fail too when the root does);
+    ///   another collective call, or an earlier collective on this communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
     ///   the job is aborted.
     ///
@@ -827,11 +834,11 @@ impl Communicator {
     ///
     /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
-    ///   rank or a block does not fit `send`; on a rank whose `recv.len()` differs from its
-    ///   count; on every rank when `T` is zero-sized or too large for the collective area,
-    ///   when the ranks disagree on the root or the element size, or make another
-    ///   collective call, or an earlier collective on this communicator failed (the other
-    ///   ranks fail too when the root does);
+    ///   rank or a block does not fit `send` (checked before the call starts); on a rank
+    ///   whose `recv.len()` differs from its count (found part-way); on every rank when
+    ///   `T` is zero-sized or too large for the collective area, when the ranks disagree
+    ///   on the root or the element size, or make another collective call, or an earlier
+    ///   collective on this communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
     ///   the job is aborted.
     ///
