@@ -108,7 +108,7 @@ impl Group {
     ///
     /// ```
     /// let world = shmpi::init()?.world();
-    /// let g = world.group().incl(&[0])?;
+    /// let g = world.group().incl(&[world.rank()])?; // just this process
     /// assert_eq!((g.size(), g.rank()), (1, 0));
     /// assert!(world.group().incl(&[world.size()]).is_err()); // not a rank of the group
     /// # Ok::<(), shmpi::Error>(())

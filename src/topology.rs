@@ -231,8 +231,9 @@ impl CartComm {
     ///
     /// ```
     /// let world = shmpi::init()?.world();
-    /// let grid = world.cart_create(&[1, 1], &[false, true], false)?.expect("rank 0 is on it");
-    /// assert_eq!((grid.dims(), grid.periods(), grid.ndims()), (&[1, 1][..], &[false, true][..], 2));
+    /// let n = world.size();
+    /// let grid = world.cart_create(&[n, 1], &[false, true], false)?.expect("all on it");
+    /// assert_eq!((grid.dims(), grid.periods(), grid.ndims()), (&[n, 1][..], &[false, true][..], 2));
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn dims(&self) -> &[i32] {
@@ -258,9 +259,11 @@ impl CartComm {
     ///
     /// ```
     /// let world = shmpi::init()?.world();
-    /// let grid = world.cart_create(&[1], &[false], false)?.expect("rank 0 is on it");
-    /// let comm: shmpi::Communicator = grid.communicator().clone();
-    /// assert_eq!(comm.size(), 1);
+    /// // A grid of one point: rank 0 is on it, the others get `None`.
+    /// if let Some(grid) = world.cart_create(&[1], &[false], false)? {
+    ///     let comm: shmpi::Communicator = grid.communicator().clone();
+    ///     assert_eq!((comm.rank(), comm.size()), (0, 1));
+    /// }
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn communicator(&self) -> &Communicator {

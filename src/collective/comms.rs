@@ -269,6 +269,7 @@ impl Communicator {
     /// ```
     /// let world = shmpi::init()?.world();
     /// let before = world.communicators_in_use();
+    /// world.barrier()?; // every member has counted before the leader takes an area
     /// let dup = world.dup()?;
     /// assert_eq!(world.communicators_in_use(), before + 1);
     /// drop(dup);
