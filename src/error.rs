@@ -161,7 +161,9 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// The root of a rooted collective is not a rank of the communicator.
+    /// The root of a rooted collective is not a rank of the communicator (class
+    /// `Root`). Not returned by shmpi's own calls so far: their rooted collectives
+    /// report a root outside the communicator as [`Error::InvalidRank`] (class `Rank`).
     #[error("invalid root {root}: valid roots on this communicator are 0..{size}")]
     InvalidRoot {
         /// The root that was passed.
@@ -246,11 +248,23 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// The class's number (MPICH's value of the `MPI_ERR_*` constant).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmpi::ErrorClass::Truncate.code(), 14); // MPI_ERR_TRUNCATE
+    /// ```
     pub fn code(self) -> i32 {
         self as i32
     }
 
     /// The constant's name without the `MPI_` prefix, as mpi4py spells it (`"ERR_RANK"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmpi::ErrorClass::Dims.name(), "ERR_DIMS"); // mpi4py: MPI.ERR_DIMS
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ErrorClass::Buffer => "ERR_BUFFER",
@@ -279,13 +293,13 @@ impl ErrorClass {
 
 impl Error {
     /// The MPI error class of this error (`MPI_Error_class`), for bindings that raise
-    /// MPI's exception classes.
+    /// MPI's exception classes. MPI 4.1 §9.4.
     ///
     /// # Examples
     ///
     /// ```
     /// let world = shmpi::init()?.world();
-    /// let e = world.send_slice(&[1u8], 5, 0).unwrap_err();     // a world of 1 has no rank 5
+    /// let e = world.send_slice(&[1u8], world.size(), 0).unwrap_err(); // no such rank
     /// assert_eq!(e.class(), shmpi::ErrorClass::Rank);
     /// assert_eq!(e.class().name(), "ERR_RANK");
     /// # Ok::<(), shmpi::Error>(())

@@ -34,12 +34,35 @@ pub enum Comparison {
 
 impl Group {
     /// The number of members (`MPI_Group_size`).
+    ///
+    /// MPI 4.1 §7.3.1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// assert_eq!(world.group().size(), world.size());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn size(&self) -> Rank {
         self.members.len() as Rank
     }
 
     /// This process's rank in the group, or [`UNDEFINED`] if it is not a member
     /// (`MPI_Group_rank`).
+    ///
+    /// MPI 4.1 §7.3.1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let group = world.group();
+    /// assert_eq!(group.rank(), world.rank());
+    /// let without_me = group.excl(&[world.rank()])?;
+    /// assert_eq!(without_me.rank(), shmpi::UNDEFINED);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn rank(&self) -> Rank {
         self.position(self.me).unwrap_or(UNDEFINED)
     }
@@ -73,20 +96,21 @@ impl Group {
         Ok(())
     }
 
-    /// The group of the members at `ranks`, in that order (`MPI_Group_incl`).
+    /// The group of the members at `ranks`, in that order (`MPI_Group_incl`; MPI 4.1
+    /// §7.3.2).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRank`] for a rank outside the group, [`Error::InvalidArgument`] of class `Rank` for a rank
-    /// named twice.
+    /// [`Error::InvalidRank`] for a rank outside the group, [`Error::InvalidArgument`]
+    /// of class `Rank` for a rank named twice.
     ///
     /// # Examples
     ///
     /// ```
     /// let world = shmpi::init()?.world();
-    /// let g = world.group().incl(&[0])?;
+    /// let g = world.group().incl(&[world.rank()])?; // just this process
     /// assert_eq!((g.size(), g.rank()), (1, 0));
-    /// assert!(world.group().incl(&[1]).is_err());   // a world of 1 has no rank 1
+    /// assert!(world.group().incl(&[world.size()]).is_err()); // not a rank of the group
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn incl(&self, ranks: &[Rank]) -> Result<Group> {
@@ -95,11 +119,21 @@ impl Group {
     }
 
     /// The group without the members at `ranks`, the others in their order
-    /// (`MPI_Group_excl`).
+    /// (`MPI_Group_excl`; MPI 4.1 §7.3.2).
     ///
     /// # Errors
     ///
     /// As [`incl`](Group::incl).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let others = world.group().excl(&[0])?;
+    /// assert_eq!(others.size(), world.size() - 1);
+    /// assert!(world.group().excl(&[0, 0]).is_err()); // named twice
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn excl(&self, ranks: &[Rank]) -> Result<Group> {
         self.check_ranks(ranks, "excl")?;
         let keep = (0..self.size()).filter(|r| !ranks.contains(r));
@@ -107,11 +141,24 @@ impl Group {
     }
 
     /// The group of the ranks `first, first + stride, ...` up to `last` inclusive, for
-    /// each `(first, last, stride)` in turn (`MPI_Group_range_incl`).
+    /// each `(first, last, stride)` in turn (`MPI_Group_range_incl`; MPI 4.1 §7.3.2).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Arg` for a zero stride; otherwise as [`incl`](Group::incl).
+    /// [`Error::InvalidArgument`] of class `Arg` for a zero stride; otherwise as
+    /// [`incl`](Group::incl).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// // The even ranks, last first: n-1 or n-2 down to 0.
+    /// let evens = world.group().range_incl(&[((n - 1) / 2 * 2, 0, -2)])?;
+    /// assert_eq!(evens.size(), (n + 1) / 2);
+    /// assert!(world.group().range_incl(&[(0, 0, 0)]).is_err());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn range_incl(&self, ranges: &[(Rank, Rank, Rank)]) -> Result<Group> {
         let mut ranks = Vec::new();
         for &(first, last, stride) in ranges {
@@ -135,6 +182,19 @@ impl Group {
 
     /// The members of `self`, then those of `other` not in `self`
     /// (`MPI_Group_union`).
+    ///
+    /// MPI 4.1 §7.3.2.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let all = world.group();
+    /// let first = all.incl(&[0])?;
+    /// let u = first.union(&all); // rank 0, then the others in their order
+    /// assert_eq!(u.compare(&all), shmpi::Comparison::Identical);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn union(&self, other: &Group) -> Group {
         let mut m = self.members.clone();
         m.extend(other.members.iter().filter(|w| !self.members.contains(w)));
@@ -143,6 +203,18 @@ impl Group {
 
     /// The members of `self` that are also in `other`, in `self`'s order
     /// (`MPI_Group_intersection`).
+    ///
+    /// MPI 4.1 §7.3.2.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let all = world.group();
+    /// let first = all.incl(&[0])?;
+    /// assert_eq!(all.intersection(&first).size(), 1);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn intersection(&self, other: &Group) -> Group {
         self.with(
             self.members
@@ -155,6 +227,18 @@ impl Group {
 
     /// The members of `self` that are not in `other`, in `self`'s order
     /// (`MPI_Group_difference`).
+    ///
+    /// MPI 4.1 §7.3.2.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let all = world.group();
+    /// let rest = all.difference(&all.incl(&[0])?);
+    /// assert_eq!(rest.size(), world.size() - 1);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn difference(&self, other: &Group) -> Group {
         self.with(
             self.members
@@ -167,11 +251,23 @@ impl Group {
 
     /// The ranks in `other` of the members at `ranks` in `self`: [`UNDEFINED`] for one
     /// that is not in `other`, [`PROC_NULL`] for [`PROC_NULL`]
-    /// (`MPI_Group_translate_ranks`).
+    /// (`MPI_Group_translate_ranks`; MPI 4.1 §7.3.1).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRank`] for a rank outside `self`.
+    /// [`Error::InvalidRank`] for a rank outside `self` (other than [`PROC_NULL`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{PROC_NULL, UNDEFINED};
+    /// let world = shmpi::init()?.world();
+    /// let all = world.group();
+    /// let none = all.excl(&(0..world.size()).collect::<Vec<_>>())?;
+    /// assert_eq!(all.translate_ranks(&[0, PROC_NULL], &all)?, [0, PROC_NULL]);
+    /// assert_eq!(all.translate_ranks(&[0], &none)?, [UNDEFINED]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn translate_ranks(&self, ranks: &[Rank], other: &Group) -> Result<Vec<Rank>> {
         ranks
             .iter()
@@ -189,6 +285,22 @@ impl Group {
 
     /// Whether the groups have the same members in the same order, the same members
     /// in another order, or different members (`MPI_Group_compare`).
+    ///
+    /// MPI 4.1 §7.3.1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::Comparison;
+    /// let world = shmpi::init()?.world();
+    /// let all = world.group();
+    /// assert_eq!(all.compare(&world.dup()?.group()), Comparison::Identical);
+    /// let reversed: Vec<i32> = (0..world.size()).rev().collect();
+    /// let rev = all.incl(&reversed)?;
+    /// let want = if world.size() == 1 { Comparison::Identical } else { Comparison::Similar };
+    /// assert_eq!(all.compare(&rev), want);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn compare(&self, other: &Group) -> Comparison {
         if self.members == other.members {
             Comparison::Identical
@@ -212,6 +324,17 @@ impl Group {
 impl Communicator {
     /// The group of this communicator's members, in rank order (`MPI_Comm_group`,
     /// mpi4py `comm.Get_group()`).
+    ///
+    /// MPI 4.1 §7.3.2.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let group = world.group();
+    /// assert_eq!((group.size(), group.rank()), (world.size(), world.rank()));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn group(&self) -> Group {
         Group {
             members: (0..self.size())
@@ -224,12 +347,16 @@ impl Communicator {
     /// A communicator of the members of `group`, ranked in the group's order
     /// (`MPI_Comm_create`, mpi4py `comm.Create(group)`): `Some` at the members, `None`
     /// at the other ranks. Collective: every rank of this communicator calls it with
-    /// the same group.
+    /// the same group. MPI 4.1 §7.4.2.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Group` if the group has a process that is not a member of this
-    /// communicator.
+    /// - [`Error::InvalidArgument`] of class `Group` if the group has a process that is
+    ///   not a member of this communicator (checked on each rank before the collective
+    ///   part);
+    /// - the errors of [`split`](Communicator::split), which makes the communicator:
+    ///   [`Error::Usage`] when the communicator areas are used up or the ranks' calls
+    ///   do not match, [`Error::PeerFailed`], [`Error::Aborted`].
     ///
     /// # Examples
     ///

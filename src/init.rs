@@ -38,11 +38,35 @@ pub struct Universe {
 
 impl Universe {
     /// The communicator of all ranks (`MPI_COMM_WORLD`).
+    ///
+    /// MPI 4.1 §11.2 (`MPI_COMM_WORLD`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let universe = shmpi::init()?;
+    /// let world = universe.world(); // a handle; clones share the communicator
+    /// assert!((0..world.size()).contains(&world.rank()));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn world(&self) -> Communicator {
         self.world.clone()
     }
 
     /// Aborts the whole job (`MPI_Abort`). Does not return.
+    ///
+    /// MPI 4.1 §11.2 (`MPI_Abort`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let universe = shmpi::init()?;
+    /// if std::env::args().count() > 3 {
+    ///     eprintln!("too many arguments");
+    ///     universe.abort(2); // every rank stops; the launcher exits with 2
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }
@@ -53,6 +77,8 @@ impl Universe {
     /// hanging. Dropping the `Universe` and every [`Communicator`] does the same;
     /// calling this says where it happens. Sends to ranks that have already left are
     /// dropped.
+    ///
+    /// MPI 4.1 §11.2 (`MPI_Finalize`).
     ///
     /// # Errors
     ///
@@ -98,6 +124,27 @@ impl std::fmt::Debug for Universe {
 /// number, layout version, job size). Without `shmrun` (no `SHMPI_*` variables),
 /// returns a singleton world of size 1, like MPI's singleton init. May be called once
 /// per process.
+///
+/// MPI 4.1 §11.2 (`MPI_Init`).
+///
+/// # Errors
+///
+/// - [`Error::Init`] when `init` was already called in this process, when only some of
+///   the `SHMPI_*` variables are set or one is not a number, when the rank is not below
+///   the size, or when the segment fails its checks (magic number, layout version, job
+///   size) or this rank was already claimed;
+/// - [`Error::Os`] when the shared segment cannot be created or mapped.
+///
+/// # Examples
+///
+/// ```
+/// // mpi4py: from mpi4py import MPI; comm = MPI.COMM_WORLD
+/// let universe = shmpi::init()?;
+/// let world = universe.world();
+/// println!("rank {} of {}", world.rank(), world.size());
+/// assert!(matches!(shmpi::init(), Err(shmpi::Error::Init(_)))); // once per process
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn init() -> Result<Universe> {
     if INITIALIZED.swap(true, Ordering::SeqCst) {
         return Err(Error::Init(
@@ -165,6 +212,19 @@ fn attach_or_singleton() -> Result<Universe> {
 }
 
 /// Whether [`init`] has succeeded in this process (`MPI_Initialized`).
+///
+/// MPI 4.1 §11.2 (`MPI_Initialized`).
+///
+/// # Examples
+///
+/// ```
+/// assert!(!shmpi::initialized());
+/// let universe = shmpi::init()?;
+/// assert!(shmpi::initialized());
+/// drop(universe);
+/// assert!(shmpi::initialized()); // still true after finalizing, as in MPI
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn initialized() -> bool {
     INITIALIZED.load(Ordering::SeqCst)
 }
@@ -172,33 +232,90 @@ pub fn initialized() -> bool {
 /// Whether this rank has finalized (`MPI_Finalized`): [`init`] succeeded and then its
 /// [`Universe`] and every communicator were dropped, or [`Universe::finalize`] ran.
 /// Asked from the thread that called `init`, as every shmpi call is.
+///
+/// MPI 4.1 §11.2 (`MPI_Finalized`).
+///
+/// # Examples
+///
+/// ```
+/// let universe = shmpi::init()?;
+/// let world = universe.world();
+/// drop(universe);
+/// assert!(!shmpi::finalized()); // `world` still holds the rank in the job
+/// drop(world);
+/// assert!(shmpi::finalized());
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn finalized() -> bool {
     initialized() && ENGINE.with(|e| e.borrow().strong_count() == 0)
 }
 
 /// The MPI standard version whose interface shmpi follows (`MPI_Get_version`):
 /// `(3, 1)`.
+///
+/// MPI 4.1 §9.1.1 (`MPI_Get_version`).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(shmpi::version(), (3, 1));
+/// ```
 pub fn version() -> (i32, i32) {
     (3, 1)
 }
 
 /// shmpi's name and version (`MPI_Get_library_version`).
+///
+/// MPI 4.1 §9.1.1 (`MPI_Get_library_version`).
+///
+/// # Examples
+///
+/// ```
+/// assert!(shmpi::library_version().starts_with("shmpi "));
+/// ```
 pub fn library_version() -> String {
     format!("shmpi {}", env!("CARGO_PKG_VERSION"))
 }
 
 /// The name of the machine the ranks run on (`MPI_Get_processor_name`): the host name.
+///
+/// MPI 4.1 §9.1.2 (`MPI_Get_processor_name`).
+///
+/// # Examples
+///
+/// ```
+/// // Every rank runs on this machine.
+/// assert_eq!(shmpi::processor_name(), shmpi::processor_name());
+/// ```
 pub fn processor_name() -> String {
     sys::proc::hostname()
 }
 
 /// The resolution of [`wtime`] in seconds (`MPI_Wtick`).
+///
+/// MPI 4.1 §9.6 (`MPI_Wtick`).
+///
+/// # Examples
+///
+/// ```
+/// assert!(shmpi::wtick() > 0.0 && shmpi::wtick() < 1.0);
+/// ```
 pub fn wtick() -> f64 {
     sys::proc::monotonic_resolution()
 }
 
 /// Seconds since an arbitrary point in the past, the same for every process on the
 /// machine (`MPI_Wtime`, with `MPI_WTIME_IS_GLOBAL`): the monotonic clock.
+///
+/// MPI 4.1 §9.6 (`MPI_Wtime`).
+///
+/// # Examples
+///
+/// ```
+/// let t0 = shmpi::wtime();
+/// std::thread::sleep(std::time::Duration::from_millis(1));
+/// assert!(shmpi::wtime() - t0 >= 0.001);
+/// ```
 pub fn wtime() -> f64 {
     sys::proc::monotonic_seconds()
 }

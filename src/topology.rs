@@ -17,13 +17,15 @@ use crate::error::{Error, ErrorClass, Result};
 
 /// Fills the zero entries of `dims` so that the product of all entries is `nnodes`,
 /// with the filled-in dimensions as close to each other as possible and in
-/// non-increasing order (`MPI_Dims_create`, mpi4py `MPI.Compute_dims`). Non-zero
-/// entries are kept.
+/// non-increasing order (`MPI_Dims_create`, mpi4py `MPI.Compute_dims`; MPI 4.1
+/// §8.5.2). Non-zero entries are kept. A local call.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] of class `Dims` if an entry is negative, or if the product of the non-zero
-/// entries does not divide `nnodes` (no grid of that shape has `nnodes` points).
+/// [`Error::InvalidArgument`] of class `Dims` if `nnodes` is not positive, if an entry
+/// is negative, or if no grid of that shape has `nnodes` points (the product of the
+/// non-zero entries does not divide `nnodes`, or equals another number where no entry
+/// is left to choose).
 ///
 /// # Examples
 ///
@@ -153,12 +155,16 @@ impl Communicator {
     /// (`MPI_Cart_create`, mpi4py `comm.Create_cart(dims, periods, reorder)`). Ranks
     /// beyond the grid get `None` (`MPI_COMM_NULL`). Ranks keep their order (`reorder`
     /// is accepted for compatibility; shmpi never needs to reorder). Collective: every
-    /// rank calls it with the same arguments.
+    /// rank calls it with the same arguments. MPI 4.1 §8.5.1.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Dims` if `dims` and `periods` differ in length, a dimension is not
-    /// positive, or the grid has more points than the communicator has ranks.
+    /// - [`Error::InvalidArgument`] of class `Dims` if `dims` and `periods` differ in
+    ///   length, a dimension is not positive, or the grid has more points than the
+    ///   communicator has ranks (checked on each rank before the collective part);
+    /// - the errors of [`split`](Communicator::split), which makes the new communicator:
+    ///   [`Error::Usage`] when the communicator areas are used up or the ranks' calls
+    ///   do not match, [`Error::PeerFailed`], [`Error::Aborted`].
     ///
     /// # Examples
     ///
@@ -166,10 +172,12 @@ impl Communicator {
     /// let world = shmpi::init()?.world();
     /// let mut dims = [0, 0];
     /// shmpi::dims_create(world.size(), &mut dims)?;
-    /// let grid = world.cart_create(&dims, &[true, false], false)?.expect("every rank is on the grid");
-    /// let (up, down) = grid.shift(0, 1)?;          // neighbours along the first dimension
-    /// assert_eq!(grid.coords(), vec![0, 0]);        // a singleton's grid is 1 x 1
-    /// assert_eq!((up, down), (0, 0));               // periodic: its own neighbour
+    /// // mpi4py: grid = comm.Create_cart(dims, periods=[True, False])
+    /// let grid = world.cart_create(&dims, &[true, false], false)?;
+    /// let grid = grid.expect("dims_create's grid holds every rank");
+    /// assert_eq!(grid.cart_rank(&grid.coords())?, grid.rank());
+    /// let (src, dst) = grid.shift(0, 1)?; // periodic: both neighbours exist
+    /// assert!(src != shmpi::PROC_NULL && dst != shmpi::PROC_NULL);
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn cart_create(
@@ -217,36 +225,84 @@ impl Communicator {
 }
 
 impl CartComm {
-    /// The grid's dimensions (`MPI_Cartdim_get`/`MPI_Cart_get`, mpi4py `dims`).
+    /// The grid's dimensions (`MPI_Cart_get`, mpi4py `dims`; MPI 4.1 §8.5.5).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// let grid = world.cart_create(&[n, 1], &[false, true], false)?.expect("all on it");
+    /// assert_eq!((grid.dims(), grid.periods(), grid.ndims()), (&[n, 1][..], &[false, true][..], 2));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn dims(&self) -> &[i32] {
         &self.grid.dims
     }
 
-    /// Which dimensions wrap around (mpi4py `periods`).
+    /// Which dimensions wrap around (`MPI_Cart_get`, mpi4py `periods`; MPI 4.1 §8.5.5).
+    /// Example: [`dims`](Self::dims).
     pub fn periods(&self) -> &[bool] {
         &self.grid.periods
     }
 
-    /// The number of dimensions (`MPI_Cartdim_get`, mpi4py `ndim`).
+    /// The number of dimensions (`MPI_Cartdim_get`, mpi4py `ndim`; MPI 4.1 §8.5.5).
+    /// Example: [`dims`](Self::dims).
     pub fn ndims(&self) -> usize {
         self.grid.dims.len()
     }
 
-    /// The underlying communicator.
+    /// The underlying communicator (the one every call on the grid goes through by
+    /// `Deref`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// // A grid of one point: rank 0 is on it, the others get `None`.
+    /// if let Some(grid) = world.cart_create(&[1], &[false], false)? {
+    ///     let comm: shmpi::Communicator = grid.communicator().clone();
+    ///     assert_eq!((comm.rank(), comm.size()), (0, 1));
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn communicator(&self) -> &Communicator {
         &self.comm
     }
 
-    /// This rank's coordinates (mpi4py `coords`).
+    /// This rank's coordinates (`MPI_Cart_coords` of its own rank, mpi4py `coords`;
+    /// MPI 4.1 §8.5.5).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// let grid = world.cart_create(&[n, 1], &[false, false], false)?.expect("all on it");
+    /// assert_eq!(grid.coords(), [grid.rank(), 0]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn coords(&self) -> Vec<i32> {
         self.grid.coords(self.comm.rank())
     }
 
-    /// The coordinates of `rank` (`MPI_Cart_coords`, mpi4py `Get_coords(rank)`).
+    /// The coordinates of `rank` (`MPI_Cart_coords`, mpi4py `Get_coords(rank)`; MPI 4.1
+    /// §8.5.5). A local call.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidRank`] if `rank` is not a rank of this communicator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// let grid = world.cart_create(&[1, n], &[false, false], false)?.expect("all on it");
+    /// assert_eq!(grid.coords_of(n - 1)?, [0, n - 1]);
+    /// assert!(matches!(grid.coords_of(n), Err(shmpi::Error::InvalidRank { .. })));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn coords_of(&self, rank: Rank) -> Result<Vec<i32>> {
         let size = self.comm.size();
         if !(0..size).contains(&rank) {
@@ -260,12 +316,24 @@ impl CartComm {
     }
 
     /// The rank at `coords` (`MPI_Cart_rank`, mpi4py `Get_cart_rank`). Coordinates in
-    /// a periodic dimension wrap around.
+    /// a periodic dimension wrap around. MPI 4.1 §8.5.5. A local call.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Arg` if `coords` has the wrong length or lies outside a
-    /// non-periodic dimension.
+    /// [`Error::InvalidArgument`] of class `Arg` if `coords` has the wrong length or lies
+    /// outside a non-periodic dimension.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// let ring = world.cart_create(&[n], &[true], false)?.expect("all on it");
+    /// assert_eq!(ring.cart_rank(&[n])?, 0); // wraps around
+    /// let line = world.cart_create(&[n], &[false], false)?.expect("all on it");
+    /// assert!(line.cart_rank(&[n]).is_err());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn cart_rank(&self, coords: &[i32]) -> Result<Rank> {
         if coords.len() != self.ndims() {
             return Err(Error::invalid(
@@ -291,11 +359,27 @@ impl CartComm {
     /// The ranks `disp` steps behind and ahead of this one along `direction`
     /// (`MPI_Cart_shift`, mpi4py `Shift(direction, disp)`): `(source, dest)`, ready for
     /// `sendrecv` (send to `dest`, receive from `source`). Off the edge of a
-    /// non-periodic dimension a neighbour is [`PROC_NULL`].
+    /// non-periodic dimension a neighbour is [`PROC_NULL`]. MPI 4.1 §8.5.6. A local
+    /// call.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Dims` if `direction` is not a dimension of the grid.
+    /// [`Error::InvalidArgument`] of class `Dims` if `direction` is not a dimension of
+    /// the grid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::PROC_NULL;
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank(), world.size());
+    /// let line = world.cart_create(&[n], &[false], false)?.expect("all on it");
+    /// // mpi4py: src, dst = line.Shift(0, 1)
+    /// let (src, dst) = line.shift(0, 1)?;
+    /// assert_eq!(src, if me == 0 { PROC_NULL } else { me - 1 });
+    /// assert_eq!(dst, if me == n - 1 { PROC_NULL } else { me + 1 });
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn shift(&self, direction: usize, disp: i32) -> Result<(Rank, Rank)> {
         if direction >= self.ndims() {
             return Err(Error::invalid(
@@ -320,11 +404,26 @@ impl CartComm {
     /// Splits the grid into sub-grids that keep the dimensions `k` with
     /// `remain[k] == true` (`MPI_Cart_sub`, mpi4py `Sub(remain_dims)`): the ranks that
     /// share their coordinates in the dropped dimensions form one sub-grid, in
-    /// row-major order of the kept ones. Collective.
+    /// row-major order of the kept ones. Collective. MPI 4.1 §8.5.7.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Arg` if `remain` does not have one entry per dimension.
+    /// - [`Error::InvalidArgument`] of class `Arg` if `remain` does not have one entry
+    ///   per dimension (checked on each rank before the collective part);
+    /// - the errors of [`split`](Communicator::split), which makes the sub-grids:
+    ///   [`Error::Usage`] when the communicator areas are used up or the ranks' calls
+    ///   do not match, [`Error::PeerFailed`], [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// let grid = world.cart_create(&[n, 1], &[false, false], false)?.expect("all on it");
+    /// let column = grid.sub(&[true, false])?; // keep the first dimension
+    /// assert_eq!((column.dims(), column.size()), (&[n][..], n));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn sub(&self, remain: &[bool]) -> Result<CartComm> {
         if remain.len() != self.ndims() {
             return Err(Error::invalid(

@@ -59,11 +59,26 @@ pub enum Value {
 
 impl Value {
     /// Whether this is [`Value::Null`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Value, value};
+    /// assert!(value!(null).is_null() && Value::from(None::<i32>).is_null());
+    /// ```
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
     /// The boolean, if this is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::Value;
+    /// assert_eq!(Value::from(true).as_bool(), Some(true));
+    /// assert_eq!(Value::from(1).as_bool(), None);
+    /// ```
     pub fn as_bool(&self) -> Option<bool> {
         match *self {
             Value::Bool(b) => Some(b),
@@ -72,6 +87,14 @@ impl Value {
     }
 
     /// The integer, if this is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::Value;
+    /// assert_eq!(Value::from(7).as_i64(), Some(7));
+    /// assert_eq!(Value::from(7.0).as_i64(), None);
+    /// ```
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
             Value::Int(i) => Some(i),
@@ -80,6 +103,14 @@ impl Value {
     }
 
     /// The number as a float, if this is a float or an integer (as Python's `float(x)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::Value;
+    /// assert_eq!(Value::from(7).as_f64(), Some(7.0));
+    /// assert_eq!(Value::from("7").as_f64(), None);
+    /// ```
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
             Value::Float(f) => Some(f),
@@ -89,6 +120,13 @@ impl Value {
     }
 
     /// The string, if this is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::Value;
+    /// assert_eq!(Value::from("hi").as_str(), Some("hi"));
+    /// ```
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
@@ -97,6 +135,14 @@ impl Value {
     }
 
     /// The bytes, if this is a byte string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::Value;
+    /// assert_eq!(Value::from(&b"\x00\x01"[..]).as_bytes(), Some(&[0u8, 1][..]));
+    /// assert_eq!(Value::from("text").as_bytes(), None);
+    /// ```
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Bytes(b) => Some(b),
@@ -105,6 +151,13 @@ impl Value {
     }
 
     /// The elements, if this is a list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Value, value};
+    /// assert_eq!(value!([1, 2]).as_list(), Some(&[Value::from(1), Value::from(2)][..]));
+    /// ```
     pub fn as_list(&self) -> Option<&[Value]> {
         match self {
             Value::List(l) => Some(l),
@@ -113,6 +166,14 @@ impl Value {
     }
 
     /// The key-value pairs, if this is a map.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Value, value};
+    /// let m = value!({"a": 1});
+    /// assert_eq!(m.as_map(), Some(&[(Value::from("a"), Value::from(1))][..]));
+    /// ```
     pub fn as_map(&self) -> Option<&[(Value, Value)]> {
         match self {
             Value::Map(m) => Some(m),
@@ -122,6 +183,15 @@ impl Value {
 
     /// The value of a map under a string key (`data["a"]` in Python); `None` if this is
     /// not a map or has no such key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Value, value};
+    /// let data = value!({"a": 7});
+    /// assert_eq!(data.get("a"), Some(&Value::from(7)));
+    /// assert_eq!(data.get("b"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.as_map()?
             .iter()
@@ -130,6 +200,14 @@ impl Value {
     }
 
     /// The value of a map under any key, e.g. an integer (`data[1]` for a `dict`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Value, value};
+    /// let data = value!({1: "one", "1": "string one"});
+    /// assert_eq!(data.get_key(&Value::from(1)), Some(&Value::from("one")));
+    /// ```
     pub fn get_key(&self, key: &Value) -> Option<&Value> {
         self.as_map()?
             .iter()
@@ -138,12 +216,30 @@ impl Value {
     }
 
     /// The `i`-th element of a list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Value, value};
+    /// let l = value!([10, 20]);
+    /// assert_eq!(l.index(1), Some(&Value::from(20)));
+    /// assert_eq!(l.index(2), None);
+    /// ```
     pub fn index(&self, i: usize) -> Option<&Value> {
         self.as_list()?.get(i)
     }
 
     /// The number of elements of a list, pairs of a map, bytes of a byte string or
     /// characters of a string (Python's `len`); `None` for scalars.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Value, value};
+    /// assert_eq!(value!("héllo").len(), Some(5)); // characters, as Python's len
+    /// assert_eq!(value!({"a": 1, "b": 2}).len(), Some(2));
+    /// assert_eq!(Value::from(3).len(), None);
+    /// ```
     pub fn len(&self) -> Option<usize> {
         match self {
             Value::Str(s) => Some(s.chars().count()),
@@ -155,6 +251,13 @@ impl Value {
     }
 
     /// Whether [`len`](Value::len) is `Some(0)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::value;
+    /// assert!(value!([]).is_empty() && !value!(null).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }

@@ -23,12 +23,41 @@ const FAILED: u32 = u32::MAX;
 
 impl Communicator {
     /// This process's rank in the world communicator.
+    ///
+    /// MPI 4.1 §7.4.1 (`MPI_Comm_rank` on `MPI_COMM_WORLD`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let dup = world.dup()?;
+    /// assert_eq!(dup.world_rank(), world.rank());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn world_rank(&self) -> Rank {
         self.inner.group.ranks[self.inner.rank] as Rank
     }
 
     /// The world rank of member `rank` of this communicator
     /// (`MPI_Group_translate_ranks` to the world group).
+    ///
+    /// MPI 4.1 §7.3.1.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRank`] when `rank` is not a rank of this communicator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// assert_eq!(world.world_rank_of(0)?, 0);
+    /// assert!(matches!(
+    ///     world.world_rank_of(world.size()),
+    ///     Err(shmpi::Error::InvalidRank { .. })
+    /// ));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn world_rank_of(&self, rank: Rank) -> Result<Rank> {
         let size = self.inner.group.size();
         if rank < 0 || rank as usize >= size {
@@ -42,12 +71,43 @@ impl Communicator {
     }
 
     /// The context id of this communicator (0 for the world; for diagnostics).
+    ///
+    /// shmpi's own; MPI has no counterpart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// assert_eq!(world.context_id(), 0);
+    /// assert_ne!(world.dup()?.context_id(), 0);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn context_id(&self) -> u32 {
         self.inner.ctx
     }
 
     /// A new communicator with the same ranks and a context of its own
     /// (`MPI_Comm_dup`, mpi4py `comm.Dup()`). Collective: every rank calls it.
+    ///
+    /// MPI 4.1 §7.4.2 (`MPI_Comm_dup`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when all communicator areas of the segment are in use (drop
+    ///   communicators you no longer need), when the ranks make another collective call, or
+    ///   an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let lib = world.dup()?; // a library's own communicator
+    /// assert_eq!((lib.rank(), lib.size()), (world.rank(), world.size()));
+    /// assert_ne!(lib.context_id(), world.context_id());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn dup(&self) -> Result<Communicator> {
         let n = self.inner.group.size();
         let mut c = Coll::begin(&self.inner, sig(Call::Dup, 0, 0, OP_NONE), 0)?;
@@ -90,6 +150,28 @@ impl Communicator {
     /// `comm.Split(color, key)`): ranks passing the same color form a new
     /// communicator, ordered by `key` then by their rank here. A rank passing
     /// [`UNDEFINED`] gets `None`. Collective: every rank calls it.
+    ///
+    /// MPI 4.1 §7.4.2 (`MPI_Comm_split`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `color` is negative and not [`UNDEFINED`] (checked on that
+    ///   rank before the call starts, so the others are not told), when all communicator areas of the segment are in use, when
+    ///   the ranks make another collective call, or an earlier collective on this
+    ///   communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// // mpi4py: half = comm.Split(comm.rank % 2, key=-comm.rank)
+    /// let half = world.split(world.rank() % 2, -world.rank())?.expect("a color was given");
+    /// assert_eq!(half.size(), (world.size() + 1 - world.rank() % 2) / 2);
+    /// assert!(world.split(shmpi::UNDEFINED, 0)?.is_none());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn split(&self, color: i32, key: i32) -> Result<Option<Communicator>> {
         if color < 0 && color != UNDEFINED {
             return Err(Error::Usage(format!(
@@ -179,6 +261,22 @@ impl Communicator {
     /// The number of communicators other than the world that hold an area of the
     /// segment right now, job-wide (for diagnostics: it must not grow in a loop that
     /// creates and frees communicators).
+    ///
+    /// shmpi's own; MPI has no counterpart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let before = world.communicators_in_use();
+    /// world.barrier()?; // every member has counted before the leader takes an area
+    /// let dup = world.dup()?;
+    /// assert_eq!(world.communicators_in_use(), before + 1);
+    /// drop(dup);
+    /// world.barrier()?; // every member has dropped its handle
+    /// assert_eq!(world.communicators_in_use(), before);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn communicators_in_use(&self) -> usize {
         self.inner.coll.shm().areas_in_use()
     }

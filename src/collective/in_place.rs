@@ -31,7 +31,7 @@ impl Communicator {
 
     /// [`reduce_into`](Self::reduce_into) in place: at the root `buf` holds its
     /// contribution and receives the result; elsewhere it is the contribution and is not
-    /// changed (`MPI_Reduce` with `MPI_IN_PLACE` at the root).
+    /// changed (`MPI_Reduce` with `MPI_IN_PLACE` at the root; MPI 4.1 §6.9.1).
     ///
     /// # Errors
     ///
@@ -71,6 +71,23 @@ impl Communicator {
     ///
     /// As [`gather_into`](Self::gather_into); [`Error::InvalidArgument`] of class
     /// `Count` if the root's buffer is not `size` whole blocks.
+    ///
+    /// MPI 4.1 §6.5.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank(), world.size());
+    /// // mpi4py: comm.Gather(MPI.IN_PLACE if comm.rank == 0 else mine, buf, root=0)
+    /// let mut buf = if me == 0 { vec![0i32; n as usize] } else { vec![me] };
+    /// buf[0] = me; // the root's own block, and the others' contribution
+    /// world.gather_in_place(&mut buf, 0)?;
+    /// if me == 0 {
+    ///     assert_eq!(buf, (0..n).collect::<Vec<_>>());
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn gather_in_place<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
         if self.rank() == root {
             let c = self.block_of(buf, "gather_in_place")?;
@@ -90,6 +107,19 @@ impl Communicator {
     ///
     /// As [`scatter_into`](Self::scatter_into); [`Error::InvalidArgument`] of class
     /// `Count` if the root's buffer is not `size` whole blocks.
+    ///
+    /// MPI 4.1 §6.6.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank(), world.size());
+    /// let mut buf = if me == 0 { (0..n).map(|r| r * 10).collect() } else { vec![0i32] };
+    /// world.scatter_in_place(&mut buf, 0)?;
+    /// assert_eq!(buf[0], me * 10); // at the root, block 0 is its own
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scatter_in_place<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
         if self.rank() == root {
             let c = self.block_of(buf, "scatter_in_place")?;
@@ -107,6 +137,8 @@ impl Communicator {
     ///
     /// As [`allgather_into`](Self::allgather_into); [`Error::InvalidArgument`] of class
     /// `Count` if `buf` is not `size` whole blocks.
+    ///
+    /// MPI 4.1 §6.7.
     ///
     /// # Examples
     ///
@@ -133,6 +165,19 @@ impl Communicator {
     ///
     /// As [`alltoall_into`](Self::alltoall_into); [`Error::InvalidArgument`] of class
     /// `Count` if `buf` is not `size` whole blocks.
+    ///
+    /// MPI 4.1 §6.8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank(), world.size());
+    /// let mut buf: Vec<[i32; 2]> = (0..n).map(|j| [me, j]).collect();
+    /// world.alltoall_in_place(&mut buf)?;
+    /// assert_eq!(buf, (0..n).map(|i| [i, me]).collect::<Vec<_>>());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn alltoall_in_place<T: Pod>(&self, buf: &mut [T]) -> Result<()> {
         self.block_of(buf, "alltoall_in_place")?;
         let send = buf.to_vec();
@@ -143,7 +188,20 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// As [`scan_into`](Self::scan_into).
+    /// As [`scan_into`](Self::scan_into), less the length check.
+    ///
+    /// MPI 4.1 §6.11.1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let r = world.rank() + 1;
+    /// let mut buf = [r];
+    /// world.scan_in_place(&mut buf, shmpi::Op::Sum)?;
+    /// assert_eq!(buf, [r * (r + 1) / 2]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scan_in_place<T: Pod>(&self, buf: &mut [T], op: impl ReduceOp<T>) -> Result<()> {
         let mine = buf.to_vec();
         self.scan_into(&mine, buf, op)
@@ -154,7 +212,20 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// As [`exscan_into`](Self::exscan_into).
+    /// As [`exscan_into`](Self::exscan_into), less the length check.
+    ///
+    /// MPI 4.1 §6.11.2.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let r = world.rank();
+    /// let mut buf = [r + 1];
+    /// world.exscan_in_place(&mut buf, shmpi::Op::Sum)?;
+    /// assert_eq!(buf, [if r == 0 { 1 } else { r * (r + 1) / 2 }]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn exscan_in_place<T: Pod>(&self, buf: &mut [T], op: impl ReduceOp<T>) -> Result<()> {
         let mine = buf.to_vec();
         self.exscan_into(&mine, buf, op)
@@ -168,6 +239,19 @@ impl Communicator {
     ///
     /// As [`reduce_scatter_block_into`](Self::reduce_scatter_block_into);
     /// [`Error::InvalidArgument`] of class `Count` if `buf` is not `size` whole blocks.
+    ///
+    /// MPI 4.1 §6.10.1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// let mut buf: Vec<i32> = (0..n).collect(); // block j sums to j * size
+    /// world.reduce_scatter_block_in_place(&mut buf, shmpi::Op::Sum)?;
+    /// assert_eq!(buf[0], world.rank() * n);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn reduce_scatter_block_in_place<T: Pod>(
         &self,
         buf: &mut [T],

@@ -100,6 +100,31 @@ fn fold<T>(mut it: impl Iterator<Item = T>, op: &dyn Fn(&T, &T) -> Result<T>) ->
 impl Communicator {
     /// Broadcasts an object from `root` (mpi4py `comm.bcast(obj, root)`; `MPI_Bcast`).
     /// The root passes `Some(value)` and gets it back; the others pass `None`.
+    ///
+    /// MPI 4.1 §6.4 (`MPI_Bcast`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the root passes `None`, when the ranks disagree on the root
+    ///   or make another collective call, or an earlier collective on this communicator
+    ///   failed;
+    /// - [`Error::Serialize`] at the root when the value cannot be archived;
+    ///   [`Error::TypeMismatch`] at a rank that asks for another type than the root sent;
+    ///   [`Error::InvalidArchive`] when the bytes received fail validation;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// // mpi4py: data = comm.bcast(data if comm.rank == 0 else None, root=0)
+    /// let data = (world.rank() == 0).then(|| vec!["a".to_string(), "b".to_string()]);
+    /// let data: Vec<String> = world.bcast(data, 0)?;
+    /// assert_eq!(data, ["a", "b"]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn bcast<T: Encode + Decode>(&self, value: Option<T>, root: Rank) -> Result<T> {
         let r = self.check_root(root)?;
         let me = self.inner.rank;
@@ -138,6 +163,30 @@ impl Communicator {
 
     /// Sends `values[i]` from the root to rank `i` (mpi4py `comm.scatter`;
     /// `MPI_Scatter`). The root passes `Some` of one value per rank, the others `None`.
+    ///
+    /// MPI 4.1 §6.6 (`MPI_Scatter`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the root passes `None` or not one value per rank (checked before
+    ///   the call starts, so the other ranks are not told), when the ranks disagree on the root or make another
+    ///   collective call, or an earlier collective on this communicator failed;
+    /// - [`Error::Serialize`] at the root when a value cannot be archived;
+    ///   [`Error::TypeMismatch`] at a rank that asks for another type than the root sent;
+    ///   [`Error::InvalidArchive`] when the bytes received fail validation;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let values: Vec<String> = (0..world.size()).map(|r| format!("for {r}")).collect();
+    /// let mine: String = world.scatter((world.rank() == 0).then_some(&values[..]), 0)?;
+    /// assert_eq!(mine, format!("for {}", world.rank()));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scatter<T: Encode + Decode>(&self, values: Option<&[T]>, root: Rank) -> Result<T> {
         let r = self.check_root(root)?;
         let me = self.inner.rank;
@@ -168,6 +217,34 @@ impl Communicator {
 
     /// Collects every rank's object at the root, in rank order (mpi4py `comm.gather`;
     /// `MPI_Gather`): `Some(values)` at the root, `None` elsewhere.
+    ///
+    /// MPI 4.1 §6.5 (`MPI_Gather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the ranks disagree on the root or make another collective
+    ///   call, or an earlier collective on this communicator failed;
+    /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`] at
+    ///   the root when a rank sent another type; [`Error::InvalidArchive`] when the bytes
+    ///   received fail validation;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let all = world.gather(&(world.rank(), "hi".to_string()), 0)?;
+    /// if world.rank() == 0 {
+    ///     let all = all.expect("the root gets every value");
+    ///     assert_eq!(all.len(), world.size() as usize);
+    ///     assert_eq!(all[0], (0, "hi".to_string()));
+    /// } else {
+    ///     assert!(all.is_none());
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn gather<T: Encode + Decode>(&self, value: &T, root: Rank) -> Result<Option<Vec<T>>> {
         let r = self.check_root(root)?;
         let me = self.inner.rank;
@@ -187,6 +264,27 @@ impl Communicator {
 
     /// Collects every rank's object at every rank, in rank order (mpi4py
     /// `comm.allgather`; `MPI_Allgather`).
+    ///
+    /// MPI 4.1 §6.7 (`MPI_Allgather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when the ranks make another collective call, or an earlier
+    ///   collective on this communicator failed;
+    /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`] when
+    ///   a rank sent another type; [`Error::InvalidArchive`] when the bytes received fail
+    ///   validation;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let ranks: Vec<i32> = world.allgather(&world.rank())?;
+    /// assert_eq!(ranks, (0..world.size()).collect::<Vec<_>>());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn allgather<T: Encode + Decode>(&self, value: &T) -> Result<Vec<T>> {
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(
@@ -204,6 +302,29 @@ impl Communicator {
 
     /// Sends `values[j]` to rank `j` and returns what each rank sent to this one, in
     /// rank order (mpi4py `comm.alltoall`; `MPI_Alltoall`).
+    ///
+    /// MPI 4.1 §6.8 (`MPI_Alltoall`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `values` does not hold one value per rank, when the ranks make
+    ///   another collective call, or an earlier collective on this communicator failed;
+    /// - [`Error::Serialize`] when a value cannot be archived; [`Error::TypeMismatch`] when
+    ///   a rank sent another type; [`Error::InvalidArchive`] when the bytes received fail
+    ///   validation;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let out: Vec<(i32, i32)> = (0..world.size()).map(|j| (me, j)).collect();
+    /// let got = world.alltoall(&out)?;
+    /// assert_eq!(got, (0..world.size()).map(|i| (i, me)).collect::<Vec<_>>());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn alltoall<T: Encode + Decode>(&self, values: &[T]) -> Result<Vec<T>> {
         let n = self.inner.group.size();
         if values.len() != n {
@@ -228,6 +349,32 @@ impl Communicator {
 
     /// Combines every rank's object with `op`, in rank order, at the root (mpi4py
     /// `comm.reduce(obj, op, root)`; `MPI_Reduce`): `Some` at the root, `None` elsewhere.
+    ///
+    /// MPI 4.1 §6.9.1 (`MPI_Reduce`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the ranks disagree on the root, when one of them calls
+    ///   [`reduce_op`](Self::reduce_op) (a built-in op) instead, when they make another
+    ///   collective call, or an earlier collective on this communicator failed;
+    /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`] at
+    ///   the root when a rank sent another type; [`Error::InvalidArchive`] when the bytes
+    ///   received fail validation;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let words = world.reduce(&world.rank().to_string(), |a, b| format!("{a},{b}"), 0)?;
+    /// if world.rank() == 0 {
+    ///     let want: Vec<String> = (0..world.size()).map(|r| r.to_string()).collect();
+    ///     assert_eq!(words, Some(want.join(",")));
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn reduce<T: Encode + Decode>(
         &self,
         value: &T,
@@ -239,6 +386,23 @@ impl Communicator {
 
     /// Combines every rank's object with `op`, in rank order, at every rank (mpi4py
     /// `comm.allreduce(obj, op)`; `MPI_Allreduce`): `world.allreduce(&x, |a, b| a + b)`.
+    ///
+    /// MPI 4.1 §6.9.6 (`MPI_Allreduce`).
+    ///
+    /// # Errors
+    ///
+    /// As [`reduce`](Self::reduce), less the root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let longest = world.allreduce(&"x".repeat(world.rank() as usize + 1), |a, b| {
+    ///     if b.len() > a.len() { b.clone() } else { a.clone() }
+    /// })?;
+    /// assert_eq!(longest.len(), world.size() as usize);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn allreduce<T: Encode + Decode>(&self, value: &T, op: impl Fn(&T, &T) -> T) -> Result<T> {
         let r = self.reduce_obj(value, OP_CLOSURE, &|a, b| Ok(op(a, b)), None)?;
         Ok(r.expect("a communicator has at least one rank"))
@@ -246,6 +410,21 @@ impl Communicator {
 
     /// Inclusive prefix reduction of objects: rank `i` gets the objects of ranks
     /// `0..=i` combined with `op` (mpi4py `comm.scan`; `MPI_Scan`).
+    ///
+    /// MPI 4.1 §6.11.1 (`MPI_Scan`).
+    ///
+    /// # Errors
+    ///
+    /// As [`allreduce`](Self::allreduce).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let seen: Vec<i32> = world.scan(&vec![world.rank()], |a, b| [&a[..], &b[..]].concat())?;
+    /// assert_eq!(seen, (0..=world.rank()).collect::<Vec<_>>());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scan<T: Encode + Decode>(&self, value: &T, op: impl Fn(&T, &T) -> T) -> Result<T> {
         Ok(self
             .scan_obj(value, OP_CLOSURE, &|a, b| Ok(op(a, b)), false)?
@@ -255,6 +434,21 @@ impl Communicator {
     /// Exclusive prefix reduction of objects: rank `i > 0` gets the objects of ranks
     /// `0..i` combined with `op`, rank 0 gets `None` (mpi4py `comm.exscan`;
     /// `MPI_Exscan`).
+    ///
+    /// MPI 4.1 §6.11.2 (`MPI_Exscan`).
+    ///
+    /// # Errors
+    ///
+    /// As [`allreduce`](Self::allreduce).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let before = world.exscan(&vec![world.rank()], |a, b| [&a[..], &b[..]].concat())?;
+    /// assert_eq!(before, (world.rank() > 0).then(|| (0..world.rank()).collect::<Vec<_>>()));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn exscan<T: Encode + Decode>(
         &self,
         value: &T,
@@ -268,18 +462,30 @@ impl Communicator {
     /// `Vec`s of them (elementwise) and [`Value`](crate::Value)s (see
     /// [`ObjectReducible`]).
     ///
+    /// MPI 4.1 §6.9.1 (`MPI_Reduce`) and §6.9.2 (the predefined ops).
+    ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Op` where the op is not defined for the
-    /// values (e.g. `BitAnd` on floats, `Vec`s of different lengths); ranks that call
-    /// with different ops get [`Error::Usage`] naming both calls.
+    /// - [`Error::InvalidArgument`] of class `Op` where the op is not defined for the
+    ///   values (e.g. `BitAnd` on floats, `Vec`s of different lengths), checked on
+    ///   this rank's own value before the call and again as values are combined;
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the ranks call with different ops or roots (naming both
+    ///   calls), or make another collective call, or an earlier collective on this
+    ///   communicator failed;
+    /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`]
+    ///   at the root when a rank sent another type; [`Error::InvalidArchive`] when the
+    ///   bytes received fail validation;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`]
+    ///   when the job is aborted.
     ///
     /// # Examples
     ///
     /// ```
     /// let world = shmpi::init()?.world();
     /// let total = world.reduce_op(&(world.rank() as f64 + 0.5), shmpi::Op::Sum, 0)?;
-    /// assert_eq!(total, (world.rank() == 0).then_some(0.5));
+    /// let n = world.size() as f64;
+    /// assert_eq!(total, (world.rank() == 0).then_some(n * n / 2.0));
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn reduce_op<T: Encode + Decode + ObjectReducible>(
@@ -295,11 +501,12 @@ impl Communicator {
 
     /// [`allreduce`](Self::allreduce) with a built-in op (mpi4py
     /// `comm.allreduce(x, op=MPI.SUM)`; `MPI_Allreduce`). `Op::MaxLoc` and `Op::MinLoc`
-    /// take `(value, index)` pairs, as mpi4py's `MPI.MAXLOC` does.
+    /// take `(value, index)` pairs, as mpi4py's `MPI.MAXLOC` does. MPI 4.1 §6.9.6
+    /// (`MPI_Allreduce`) and §6.9.4 (`MPI_MAXLOC`, `MPI_MINLOC`).
     ///
     /// # Errors
     ///
-    /// As [`reduce_op`](Self::reduce_op).
+    /// As [`reduce_op`](Self::reduce_op), less the root.
     ///
     /// # Examples
     ///
@@ -324,10 +531,20 @@ impl Communicator {
     }
 
     /// [`scan`](Self::scan) with a built-in op (mpi4py `comm.scan(x, op=MPI.SUM)`).
+    /// MPI 4.1 §6.11.1 (`MPI_Scan`).
     ///
     /// # Errors
     ///
-    /// As [`reduce_op`](Self::reduce_op).
+    /// As [`reduce_op`](Self::reduce_op), less the root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let r = world.rank() + 1;
+    /// assert_eq!(world.scan_op(&r, shmpi::Op::Sum)?, r * (r + 1) / 2);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scan_op<T: Encode + Decode + ObjectReducible>(&self, value: &T, op: Op) -> Result<T> {
         // The op must be defined for the type even where nothing is combined (N = 1).
         T::reduce(op, value, value)?;
@@ -337,11 +554,21 @@ impl Communicator {
     }
 
     /// [`exscan`](Self::exscan) with a built-in op (mpi4py `comm.exscan(x, op=MPI.SUM)`):
-    /// `None` at rank 0.
+    /// `None` at rank 0. MPI 4.1 §6.11.2 (`MPI_Exscan`).
     ///
     /// # Errors
     ///
-    /// As [`reduce_op`](Self::reduce_op).
+    /// As [`reduce_op`](Self::reduce_op), less the root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let r = world.rank();
+    /// let before = world.exscan_op(&(r + 1), shmpi::Op::Sum)?;
+    /// assert_eq!(before, (r > 0).then_some(r * (r + 1) / 2));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn exscan_op<T: Encode + Decode + ObjectReducible>(
         &self,
         value: &T,

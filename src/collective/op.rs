@@ -10,7 +10,21 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, ErrorClass, Result};
 
-/// A built-in reduction operation (`MPI_Op`, MPI 4.1 section 6.9.2).
+/// A built-in reduction operation (`MPI_Op`, MPI 4.1 §6.9.2; `MinLoc` and `MaxLoc`
+/// §6.9.4).
+///
+/// # Examples
+///
+/// ```
+/// use shmpi::{DoubleInt, Op};
+/// let world = shmpi::init()?.world();
+/// // mpi4py: comm.allreduce((value, rank), op=MPI.MAXLOC)
+/// let mine = [DoubleInt { value: world.rank() as f64, index: world.rank() as i64 }];
+/// let mut best = [DoubleInt::default()];
+/// world.allreduce_into(&mine, &mut best, Op::MaxLoc)?;
+/// assert_eq!(best[0].index, world.size() as i64 - 1);
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Op {
@@ -74,8 +88,30 @@ pub(crate) fn op_name(code: u8) -> &'static str {
 /// value-index pairs (`MinLoc`, `MaxLoc`).
 pub trait Reducible: Pod {
     /// Whether `op` is defined for this type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Op, Reducible};
+    /// assert!(<u32 as Reducible>::supports(Op::BitXor));
+    /// assert!(!<f64 as Reducible>::supports(Op::BitXor));
+    /// ```
     fn supports(op: Op) -> bool;
-    /// `acc[i] = acc[i] op x[i]` for every `i`. `op` must be supported.
+    /// `acc[i] = acc[i] op x[i]` for every `i` of the shorter of the two slices.
+    ///
+    /// # Panics
+    ///
+    /// When `op` is not supported ([`supports`](Self::supports) is `false`); the
+    /// collectives check that first and return an error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Op, Reducible};
+    /// let mut acc = [1i32, 5];
+    /// <i32 as Reducible>::apply(Op::Max, &mut acc, &[3, 2]);
+    /// assert_eq!(acc, [3, 5]);
+    /// ```
     fn apply(op: Op, acc: &mut [Self], x: &[Self]);
 }
 
@@ -190,11 +226,27 @@ loc_pair!(
 /// `Fn(&T, &T) -> T` applied elementwise (write its argument types out:
 /// `|a: &f64, b: &f64| a.max(*b)`).
 pub trait ReduceOp<T> {
-    /// Fails if the op is not defined for `T`.
+    /// Fails if the op is not defined for `T`; a closure is defined for every `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] naming the op and the type when a built-in [`Op`] is not
+    /// defined for `T` (`Op::BitAnd` on `f64`). The object reductions report the same
+    /// case as [`Error::InvalidArgument`] of class `Op`
+    /// ([`ObjectReducible::reduce`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{Op, ReduceOp};
+    /// assert!(ReduceOp::<f64>::check(&Op::Sum).is_ok());
+    /// assert!(matches!(ReduceOp::<f64>::check(&Op::BitAnd), Err(shmpi::Error::Usage(_))));
+    /// ```
     fn check(&self) -> Result<()>;
-    /// The op's code in call signatures.
+    /// The op's code in call signatures (every closure has the same code, so ranks
+    /// that pass different closures are not told apart).
     fn code(&self) -> u8;
-    /// `acc[i] = acc[i] op x[i]`.
+    /// `acc[i] = acc[i] op x[i]` for every `i` of the shorter of the two slices.
     fn apply(&self, acc: &mut [T], x: &[T]);
 }
 
@@ -244,7 +296,21 @@ pub trait ObjectReducible: Sized {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] of class `Op` where `op` is not defined for the values.
+    /// [`Error::InvalidArgument`] of class `Op` where `op` is not defined for the values
+    /// (`BitAnd` on floats, `Vec`s of different lengths, `Sum` of a string and a
+    /// number).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpi::{ObjectReducible, Op, Value};
+    /// assert_eq!(ObjectReducible::reduce(Op::MinLoc, &(2.0, 7), &(2.0, 3))?, (2.0, 3));
+    /// assert_eq!(Vec::reduce(Op::Max, &vec![1, 9], &vec![4, 2])?, vec![4, 9]);
+    /// let s = Value::reduce(Op::Sum, &Value::Str("ab".into()), &Value::Str("c".into()))?;
+    /// assert_eq!(s, Value::Str("abc".into()));
+    /// assert!(f64::reduce(Op::BitAnd, &1.0, &2.0).is_err());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     fn reduce(op: Op, a: &Self, b: &Self) -> Result<Self>;
 }
 

@@ -5,6 +5,13 @@
 //! Buffer lengths are checked locally (an `Error::Usage` naming both lengths) and
 //! across ranks (the element count, element size, root and op travel with every call;
 //! a rank that sees another's differ returns `Error::Usage` naming both calls).
+//!
+//! The local checks (a root out of range, a buffer of the wrong length, an unusable
+//! element type or op, malformed `counts`/`displs`) are made before the call starts,
+//! so a rank that fails one does not enter the collective and the others are not told
+//! of it: they wait for its next collective call on the communicator (or fail with
+//! `Error::PeerFailed` when it leaves). What a rank finds wrong part-way (another
+//! rank's counts in the v-forms) fails every member that waits for it.
 
 use bytemuck::Pod;
 
@@ -71,6 +78,23 @@ impl Communicator {
 
     /// Blocks until every rank of the communicator has called it (`MPI_Barrier`,
     /// mpi4py `comm.Barrier()`).
+    ///
+    /// MPI 4.1 §6.3 (`MPI_Barrier`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when another rank makes a different collective call at this point,
+    ///   or an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves before it arrives;
+    /// - [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// world.barrier()?; // mpi4py: comm.Barrier()
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn barrier(&self) -> Result<()> {
         let mut c = Coll::begin(&self.inner, sig(Call::Barrier, 0, 0, OP_NONE), 0)?;
         c.sync_all()?;
@@ -80,6 +104,28 @@ impl Communicator {
 
     /// Broadcasts `buf` from `root` to every rank (`MPI_Bcast`, mpi4py `comm.Bcast`).
     /// Every rank passes a buffer of the same length.
+    ///
+    /// MPI 4.1 §6.4 (`MPI_Bcast`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when `T` is zero-sized or too large for the collective area, when
+    ///   the ranks disagree on the root, the length or the element size, or make another
+    ///   collective call, or an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// // mpi4py: comm.Bcast(buf, root=0)
+    /// let mut buf = if world.rank() == 0 { [1u32, 2, 3] } else { [0; 3] };
+    /// world.bcast_into(&mut buf, 0)?;
+    /// assert_eq!(buf, [1, 2, 3]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn bcast_into<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
@@ -113,6 +159,31 @@ impl Communicator {
 
     /// Sends block `i` of `send` (at the root: `size * recv.len()` elements; ignored
     /// elsewhere) to rank `i`'s `recv` (`MPI_Scatter`, mpi4py `comm.Scatter`).
+    ///
+    /// MPI 4.1 §6.6 (`MPI_Scatter`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the root's `send` does not hold `size * recv.len()` elements,
+    ///   when `T` is zero-sized or too large for the collective area, when the ranks
+    ///   disagree on the root, `recv.len()` or the element size, or make another collective
+    ///   call, or an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size() as usize;
+    /// let send: Vec<i32> = (0..2 * n as i32).collect(); // read at the root only
+    /// let mut recv = [0i32; 2];
+    /// world.scatter_into(&send, &mut recv, 0)?;
+    /// let r = world.rank() * 2;
+    /// assert_eq!(recv, [r, r + 1]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scatter_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
@@ -150,6 +221,30 @@ impl Communicator {
 
     /// Collects every rank's `send` into the root's `recv` (`size * send.len()`
     /// elements, in rank order; ignored elsewhere) (`MPI_Gather`, mpi4py `comm.Gather`).
+    ///
+    /// MPI 4.1 §6.5 (`MPI_Gather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the root's `recv` does not hold `size * send.len()` elements,
+    ///   when `T` is zero-sized or too large for the collective area, when the ranks
+    ///   disagree on the root, `send.len()` or the element size, or make another collective
+    ///   call, or an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut all = vec![0i32; world.size() as usize]; // written at the root only
+    /// world.gather_into(&[world.rank()], &mut all, 0)?;
+    /// if world.rank() == 0 {
+    ///     assert_eq!(all, (0..world.size()).collect::<Vec<_>>());
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn gather_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
@@ -182,6 +277,27 @@ impl Communicator {
 
     /// Collects every rank's `send` into every rank's `recv` (`size * send.len()`
     /// elements, in rank order) (`MPI_Allgather`, mpi4py `comm.Allgather`).
+    ///
+    /// MPI 4.1 §6.7 (`MPI_Allgather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `recv` does not hold `size * send.len()` elements, when `T` is
+    ///   zero-sized or too large for the collective area, when the ranks disagree on
+    ///   `send.len()` or the element size, or make another collective call, or an earlier
+    ///   collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut all = vec![0i32; world.size() as usize];
+    /// world.allgather_into(&[world.rank()], &mut all)?;
+    /// assert_eq!(all, (0..world.size()).collect::<Vec<_>>());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn allgather_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
@@ -213,6 +329,30 @@ impl Communicator {
     /// Sends block `j` of `send` to rank `j`, which receives it as block `i` of its
     /// `recv` (`MPI_Alltoall`, mpi4py `comm.Alltoall`). Both buffers hold `size`
     /// equal blocks.
+    ///
+    /// MPI 4.1 §6.8 (`MPI_Alltoall`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `send.len()` is not a multiple of `size` or `recv.len()`
+    ///   differs from it, when `T` is zero-sized or too large for the collective area, when
+    ///   the ranks disagree on the block length or the element size, or make another
+    ///   collective call, or an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank(), world.size());
+    /// // Block j carries (sender, receiver) = (me, j).
+    /// let send: Vec<[i32; 2]> = (0..n).map(|j| [me, j]).collect();
+    /// let mut recv = vec![[0i32; 2]; n as usize];
+    /// world.alltoall_into(&send, &mut recv)?;
+    /// assert_eq!(recv, (0..n).map(|i| [i, me]).collect::<Vec<_>>());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn alltoall_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
@@ -249,6 +389,33 @@ impl Communicator {
 
     /// Reduces every rank's `send` elementwise with `op` into the root's `recv` (same
     /// length; ignored elsewhere) (`MPI_Reduce`, mpi4py `comm.Reduce`).
+    ///
+    /// MPI 4.1 §6.9.1 (`MPI_Reduce`). `op` is an [`Op`](crate::Op) or a closure
+    /// `|a: &T, b: &T| -> T`; contributions are combined in rank order.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the root's `recv.len()` differs from `send.len()`, when the
+    ///   [`Op`](crate::Op) is not defined for `T` (`Op::BitAnd` on `f64`), when `T` is
+    ///   zero-sized or too large for the collective area, when the ranks disagree on the
+    ///   root, the length, the element size or the op, or make another collective call, or
+    ///   an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut sum = [0u64; 2];
+    /// world.reduce_into(&[1, world.rank() as u64], &mut sum, shmpi::Op::Sum, 0)?;
+    /// if world.rank() == 0 {
+    ///     let n = world.size() as u64;
+    ///     assert_eq!(sum, [n, n * (n - 1) / 2]);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn reduce_into<T: Pod>(
         &self,
         send: &[T],
@@ -299,6 +466,33 @@ impl Communicator {
     /// Reduces every rank's `send` elementwise with `op` into every rank's `recv`
     /// (`MPI_Allreduce`, mpi4py `comm.Allreduce`). `op` is an [`Op`](crate::Op) or a
     /// closure `|a: &T, b: &T| -> T`; contributions are combined in rank order.
+    ///
+    /// MPI 4.1 §6.9.6 (`MPI_Allreduce`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `recv.len()` differs from `send.len()`, when the
+    ///   [`Op`](crate::Op) is not defined for `T`, when `T` is zero-sized or too large for
+    ///   the collective area, when the ranks disagree on the length, the element size or
+    ///   the op (every closure counts as the same op), or make another collective call, or
+    ///   an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// // mpi4py: comm.Allreduce(send, recv, op=MPI.MAX)
+    /// let mut max = [0i32];
+    /// world.allreduce_into(&[world.rank()], &mut max, shmpi::Op::Max)?;
+    /// assert_eq!(max, [world.size() - 1]);
+    /// // A closure combines in rank order.
+    /// let mut prod = [0i64];
+    /// world.allreduce_into(&[2i64], &mut prod, |a: &i64, b: &i64| a * b)?;
+    /// assert_eq!(prod, [1i64 << world.size()]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn allreduce_into<T: Pod>(
         &self,
         send: &[T],
@@ -341,6 +535,23 @@ impl Communicator {
 
     /// [`allreduce_into`](Self::allreduce_into) in place: `buf` holds this rank's
     /// contribution and receives the result (`MPI_Allreduce` with `MPI_IN_PLACE`).
+    ///
+    /// MPI 4.1 §6.9.6 (`MPI_Allreduce`).
+    ///
+    /// # Errors
+    ///
+    /// As [`allreduce_into`](Self::allreduce_into), less the length check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut v = [1.0f64, 2.0];
+    /// world.allreduce_in_place(&mut v, shmpi::Op::Sum)?;
+    /// let n = world.size() as f64;
+    /// assert_eq!(v, [n, 2.0 * n]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn allreduce_in_place<T: Pod>(&self, buf: &mut [T], op: impl ReduceOp<T>) -> Result<()> {
         let sz = self.elem_size::<T>()?;
         op.check()?;
@@ -377,6 +588,25 @@ impl Communicator {
 
     /// Inclusive prefix reduction: rank `i`'s `recv` gets `send` of ranks `0..=i`
     /// combined with `op` (`MPI_Scan`, mpi4py `comm.Scan`).
+    ///
+    /// MPI 4.1 §6.11.1 (`MPI_Scan`).
+    ///
+    /// # Errors
+    ///
+    /// As [`allreduce_into`](Self::allreduce_into): [`Error::Usage`] for a `recv.len()`
+    /// other than `send.len()`, an op not defined for `T`, an unusable `T` or calls that do
+    /// not match; [`Error::PeerFailed`] and [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut upto = [0i32];
+    /// world.scan_into(&[world.rank() + 1], &mut upto, shmpi::Op::Sum)?;
+    /// let r = world.rank() + 1;
+    /// assert_eq!(upto, [r * (r + 1) / 2]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scan_into<T: Pod>(
         &self,
         send: &[T],
@@ -388,6 +618,28 @@ impl Communicator {
 
     /// Exclusive prefix reduction: rank `i > 0`'s `recv` gets `send` of ranks `0..i`
     /// combined with `op`; rank 0's `recv` is left unchanged (`MPI_Exscan`).
+    ///
+    /// MPI 4.1 §6.11.2 (`MPI_Exscan`, mpi4py `comm.Exscan`; MPI leaves rank 0's result
+    /// undefined).
+    ///
+    /// # Errors
+    ///
+    /// As [`scan_into`](Self::scan_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut before = [-1i32];
+    /// world.exscan_into(&[world.rank() + 1], &mut before, shmpi::Op::Sum)?;
+    /// let r = world.rank();
+    /// if r > 0 {
+    ///     assert_eq!(before, [r * (r + 1) / 2]);
+    /// } else {
+    ///     assert_eq!(before, [-1]);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn exscan_into<T: Pod>(
         &self,
         send: &[T],
@@ -432,6 +684,31 @@ impl Communicator {
 
     /// Reduces `send` (`size` blocks of `recv.len()` elements) elementwise across ranks
     /// and gives block `i` of the result to rank `i` (`MPI_Reduce_scatter_block`).
+    ///
+    /// MPI 4.1 §6.10.1 (`MPI_Reduce_scatter_block`, mpi4py `comm.Reduce_scatter_block`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `send` does not hold `size * recv.len()` elements, when the
+    ///   [`Op`](crate::Op) is not defined for `T`, when `T` is zero-sized or too large for
+    ///   the collective area, when the ranks disagree on `recv.len()`, the element size or
+    ///   the op, or make another collective call, or an earlier collective on this
+    ///   communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size();
+    /// // Every rank contributes j to block j, so block j sums to j * size.
+    /// let send: Vec<i32> = (0..n).collect();
+    /// let mut mine = [0i32];
+    /// world.reduce_scatter_block_into(&send, &mut mine, shmpi::Op::Sum)?;
+    /// assert_eq!(mine, [world.rank() * n]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn reduce_scatter_block_into<T: Pod>(
         &self,
         send: &[T],
@@ -471,6 +748,37 @@ impl Communicator {
     /// elements go to `recv[displs[j]..displs[j] + counts[j]]` (`MPI_Gatherv`).
     /// `counts` and `displs` are used at the root only; each rank's `send.len()` must
     /// equal its `counts` entry.
+    ///
+    /// MPI 4.1 §6.5 (`MPI_Gatherv`, mpi4py `comm.Gatherv(send, [recv, (counts, displs)])`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
+    ///   rank or a block does not fit `recv` (checked before the call starts), or when a
+    ///   rank's `send.len()` differs from its `counts` entry (found part-way, so every
+    ///   member fails); on every rank when `T` is zero-sized or too large for the
+    ///   collective area, when the ranks disagree on the root or the element size, or make
+    ///   another collective call, or an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size() as usize;
+    /// // Rank j sends j + 1 copies of j.
+    /// let send = vec![world.rank(); world.rank() as usize + 1];
+    /// let counts: Vec<usize> = (1..=n).collect();
+    /// let displs: Vec<usize> = (0..n).map(|j| j * (j + 1) / 2).collect();
+    /// let mut recv = vec![0i32; n * (n + 1) / 2];
+    /// world.gatherv_into(&send, &mut recv, &counts, &displs, 0)?;
+    /// if world.rank() == 0 {
+    ///     assert_eq!(recv[displs[n - 1]..], vec![n as i32 - 1; n][..]);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn gatherv_into<T: Pod>(
         &self,
         send: &[T],
@@ -515,6 +823,35 @@ impl Communicator {
     /// Sends `send[displs[i]..displs[i] + counts[i]]` from the root to rank `i`'s
     /// `recv` (`MPI_Scatterv`). `send`, `counts`, `displs` are used at the root only;
     /// each rank's `recv.len()` must equal its count.
+    ///
+    /// MPI 4.1 §6.6 (`MPI_Scatterv`, mpi4py `comm.Scatterv([send, (counts, displs)], recv)`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
+    ///   rank or a block does not fit `send` (checked before the call starts); on a rank
+    ///   whose `recv.len()` differs from its count (found part-way); on every rank when
+    ///   `T` is zero-sized or too large for the collective area, when the ranks disagree
+    ///   on the root or the element size, or make another collective call, or an earlier
+    ///   collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size() as usize;
+    /// // Rank j gets j + 1 copies of j (the send side is read at the root only).
+    /// let counts: Vec<usize> = (1..=n).collect();
+    /// let displs: Vec<usize> = (0..n).map(|j| j * (j + 1) / 2).collect();
+    /// let send: Vec<i32> = (0..n).flat_map(|j| vec![j as i32; j + 1]).collect();
+    /// let mut recv = vec![0i32; world.rank() as usize + 1];
+    /// world.scatterv_into(&send, &counts, &displs, &mut recv, 0)?;
+    /// assert!(recv.iter().all(|&x| x == world.rank()));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn scatterv_into<T: Pod>(
         &self,
         send: &[T],
@@ -579,6 +916,33 @@ impl Communicator {
 
     /// Collects `send` of every rank (any lengths) into every rank's `recv`: rank `j`'s
     /// elements go to `recv[displs[j]..displs[j] + counts[j]]` (`MPI_Allgatherv`).
+    ///
+    /// MPI 4.1 §6.7 (`MPI_Allgatherv`, mpi4py `comm.Allgatherv(send, [recv, (counts, displs)])`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `counts` or `displs` does not have one entry per rank, when a
+    ///   block does not fit `recv`, when a rank's `send.len()` differs from its `counts`
+    ///   entry, when `T` is zero-sized or too large for the collective area, when the ranks
+    ///   disagree on the element size, or make another collective call, or an earlier
+    ///   collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size() as usize;
+    /// let send = vec![world.rank(); world.rank() as usize + 1];
+    /// let counts: Vec<usize> = (1..=n).collect();
+    /// let displs: Vec<usize> = (0..n).map(|j| j * (j + 1) / 2).collect();
+    /// let mut recv = vec![-1i32; n * (n + 1) / 2];
+    /// world.allgatherv_into(&send, &mut recv, &counts, &displs)?;
+    /// let want: Vec<i32> = (0..n).flat_map(|j| vec![j as i32; j + 1]).collect();
+    /// assert_eq!(recv, want);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn allgatherv_into<T: Pod>(
         &self,
         send: &[T],
@@ -623,6 +987,36 @@ impl Communicator {
     /// rank's `rcounts[i]` must equal what rank `i` sends it (its `scounts` entry):
     /// a rank that finds otherwise fails with `Error::Usage` naming both counts, and so
     /// do the ranks that wait for its data.
+    ///
+    /// MPI 4.1 §6.8 (`MPI_Alltoallv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when a count or displacement list does not have one entry per
+    ///   rank, when a block does not fit its buffer, when `rcounts[j]` differs from what
+    ///   rank `j` sends, when `T` is zero-sized or too large for the collective area, when
+    ///   the ranks disagree on the element size, or make another collective call, or an
+    ///   earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank() as usize, world.size() as usize);
+    /// // Rank i sends i + 1 copies of i to every rank.
+    /// let send = vec![me as i32; n * (me + 1)];
+    /// let scounts = vec![me + 1; n];
+    /// let sdispls: Vec<usize> = (0..n).map(|j| j * (me + 1)).collect();
+    /// let rcounts: Vec<usize> = (1..=n).collect();
+    /// let rdispls: Vec<usize> = (0..n).map(|j| j * (j + 1) / 2).collect();
+    /// let mut recv = vec![-1i32; n * (n + 1) / 2];
+    /// world.alltoallv_into(&send, &scounts, &sdispls, &mut recv, &rcounts, &rdispls)?;
+    /// let want: Vec<i32> = (0..n).flat_map(|j| vec![j as i32; j + 1]).collect();
+    /// assert_eq!(recv, want);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn alltoallv_into<T: Pod>(
         &self,
         send: &[T],
