@@ -162,8 +162,7 @@ pub enum Error {
     Usage(String),
 
     /// The root of a rooted collective is not a rank of the communicator (class
-    /// `Root`). Not returned by shmpi's own calls so far: their rooted collectives
-    /// report a root outside the communicator as [`Error::InvalidRank`] (class `Rank`).
+    /// `Root`).
     #[error("invalid root {root}: valid roots on this communicator are 0..{size}")]
     InvalidRoot {
         /// The root that was passed.

@@ -105,7 +105,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the root passes `None`, when the ranks disagree on the root
     ///   or make another collective call, or an earlier collective on this communicator
     ///   failed;
@@ -168,7 +168,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the root passes `None` or not one value per rank (checked before
     ///   the call starts, so the other ranks are not told), when the ranks disagree on the root or make another
     ///   collective call, or an earlier collective on this communicator failed;
@@ -222,7 +222,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the ranks disagree on the root or make another collective
     ///   call, or an earlier collective on this communicator failed;
     /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`] at
@@ -354,7 +354,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the ranks disagree on the root, when one of them calls
     ///   [`reduce_op`](Self::reduce_op) (a built-in op) instead, when they make another
     ///   collective call, or an earlier collective on this communicator failed;
@@ -469,7 +469,7 @@ impl Communicator {
     /// - [`Error::InvalidArgument`] of class `Op` where the op is not defined for the
     ///   values (e.g. `BitAnd` on floats, `Vec`s of different lengths), checked on
     ///   this rank's own value before the call and again as values are combined;
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the ranks call with different ops or roots (naming both
     ///   calls), or make another collective call, or an earlier collective on this
     ///   communicator failed;

@@ -109,7 +109,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when `T` is zero-sized or too large for the collective area, when
     ///   the ranks disagree on the root, the length or the element size, or make another
     ///   collective call, or an earlier collective on this communicator failed;
@@ -164,7 +164,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the root's `send` does not hold `size * recv.len()` elements,
     ///   when `T` is zero-sized or too large for the collective area, when the ranks
     ///   disagree on the root, `recv.len()` or the element size, or make another collective
@@ -226,7 +226,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the root's `recv` does not hold `size * send.len()` elements,
     ///   when `T` is zero-sized or too large for the collective area, when the ranks
     ///   disagree on the root, `send.len()` or the element size, or make another collective
@@ -395,7 +395,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the root's `recv.len()` differs from `send.len()`, when the
     ///   [`Op`](crate::Op) is not defined for `T` (`Op::BitAnd` on `f64`), when `T` is
     ///   zero-sized or too large for the collective area, when the ranks disagree on the
@@ -753,7 +753,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
     ///   rank or a block does not fit `recv` (checked before the call starts), or when a
     ///   rank's `send.len()` differs from its `counts` entry (found part-way, so every
@@ -828,7 +828,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `root` is not a rank of the communicator;
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
     ///   rank or a block does not fit `send` (checked before the call starts); on a rank
     ///   whose `recv.len()` differs from its count (found part-way); on every rank when
