@@ -107,11 +107,15 @@ mod value;
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
 pub use collective::op::{DoubleInt, FloatInt, IntInt, LongInt, Op, ReduceOp, Reducible};
+pub use comm::persistent::{PersistentRequest, start_all};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};
 pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
-pub use request::{Request, wait_all, wait_any};
+pub use request::{
+    AnyRequest, Request, test_all, test_any, test_any_of, test_some, wait_all, wait_any,
+    wait_any_of, wait_some,
+};
 pub use topology::{CartComm, dims_create};
 pub use value::Value;
 
