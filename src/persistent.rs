@@ -1,26 +1,6 @@
 //! Persistent requests (`MPI_Send_init`, `MPI_Recv_init`, `MPI_Start`,
-//! `MPI_Startall`; mpi4py's `Send_init`, `Recv_init` and `Prequest`): a send or a
-//! receive with its arguments fixed once, started and completed many times.
-//!
-//! A [`PersistentRequest`] owns its buffer. While it is inactive the program reads
-//! and writes the buffer ([`buf`](PersistentRequest::buf),
-//! [`buf_mut`](PersistentRequest::buf_mut)); [`start`](PersistentRequest::start)
-//! lends it to the runtime, and a [`wait`](PersistentRequest::wait) or a successful
-//! [`test`](PersistentRequest::test) gives it back. A start allocates nothing: the
-//! vector itself travels into the engine and back (a message that arrives before its
-//! receive is started waits in the unexpected queue, as for any receive).
-//!
-//! Leak safety is that of [`Request`](crate::Request): dropping an active receive
-//! cancels it (or, if its message is already arriving, lets the runtime drop the
-//! buffer when it is in); dropping an active send lets it complete in the
-//! background; forgetting one leaks its bookkeeping and buffer, nothing else.
-//!
-//! Where MPI leaves a choice: waiting on or testing an inactive request returns MPI's
-//! empty status at once (as MPI does); starting an active request is an error of
-//! class [`ErrorClass::Request`] that changes nothing; [`start_all`] checks every
-//! request before starting any, so it starts all or none; the buffer's contents after
-//! a failed operation (a message too long for the receive, a peer that died) are
-//! zeros.
+//! `MPI_Startall`): [`PersistentRequest`], [`Communicator::send_init`],
+//! [`Communicator::recv_init`] and [`start_all`]; the rules are on the type.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -37,9 +17,49 @@ use crate::matching::{Group, Matcher, PostedBuf, Want};
 use crate::progress::{Engine, SendBuf};
 use crate::request::{AnyRequest, Pending, What, status_of};
 
-/// A send or receive set up once and started many times (`MPI_Prequest`). See the
-/// [module docs](self) for the rules; made by [`Communicator::send_init`] and
-/// [`Communicator::recv_init`].
+/// A send or a receive with its arguments fixed once, started and completed many
+/// times (`MPI_Send_init`, `MPI_Recv_init`, `MPI_Start`, `MPI_Startall`; mpi4py's
+/// `Send_init`, `Recv_init` and `Prequest`).
+///
+/// ```no_run
+/// # fn main() -> shmpi::Result<()> {
+/// # let universe = shmpi::init()?;
+/// # let world = universe.world();
+/// let (me, n) = (world.rank(), world.size());
+/// let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+/// let mut halo = [
+///     world.recv_init(vec![0f64; 64], left, 0)?,
+///     world.send_init(vec![0f64; 64], right, 0)?,
+/// ];
+/// for step in 0..100 {
+///     halo[1].buf_mut()?.fill(step as f64);
+///     shmpi::start_all(&mut halo)?;
+///     let status = halo[0].wait()?;
+///     halo[1].wait()?;
+///     assert_eq!((status.source(), halo[0].buf()?[0]), (left, step as f64));
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// A [`PersistentRequest`] owns its buffer. While it is inactive the program reads
+/// and writes the buffer ([`buf`](PersistentRequest::buf),
+/// [`buf_mut`](PersistentRequest::buf_mut)); [`start`](PersistentRequest::start)
+/// lends it to the runtime, and a [`wait`](PersistentRequest::wait) or a successful
+/// [`test`](PersistentRequest::test) gives it back. A start allocates nothing: the
+/// vector itself travels into the engine and back (a message that arrives before its
+/// receive is started waits in the unexpected queue, as for any receive).
+///
+/// Leak safety is that of [`Request`](crate::Request): dropping an active receive
+/// cancels it (or, if its message is already arriving, lets the runtime drop the
+/// buffer when it is in); dropping an active send lets it complete in the
+/// background; forgetting one leaks its bookkeeping and buffer, nothing else.
+///
+/// Where MPI leaves a choice: waiting on or testing an inactive request returns MPI's
+/// empty status at once (as MPI does); starting an active request is an error of
+/// class [`ErrorClass::Request`] that changes nothing; [`start_all`] checks every
+/// request before starting any, so it starts all or none; the buffer's contents after
+/// a failed operation (a message too long for the receive, a peer that died) are
+/// zeros.
 pub struct PersistentRequest<T: Pod> {
     eng: Weak<RefCell<Engine>>,
     op: Op,
