@@ -33,20 +33,48 @@
 //! before the waker's barrier) or followed by a `sleeping` load that sees 1 (it came
 //! after). The cost moves from every send and collective arrival, where the fence
 //! waited for a cache-line transfer, to the rare sleep (about 14 us).
+//!
+//! # Model checking
+//!
+//! Under `cfg(loom)` (see `sync.rs`) the doorbell's words are loom atomics, the futex
+//! is a loom mutex and condition variable without timeouts, and `membarrier` a modeled
+//! barrier on the other thread. `loom_tests` below check that a sleeper that announces
+//! its sleep and re-checks is always woken by a waker that publishes and then calls
+//! [`notify`] or [`notify_many`], in both handshakes, and that [`notify_relaxed`] can
+//! miss it.
 
-use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
+// The handshake's flags are the process's configuration, `std` atomics in every build.
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+// The handshake's atomics and system calls, swapped for loom's and for models under
+// `cfg(loom)` (see `sync.rs`).
+use crate::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
+#[cfg(loom)]
+use crate::sync::model::{futex, membarrier};
+#[cfg(not(loom))]
 use crate::sys::{futex, membarrier};
 
-/// A rank's doorbell line in its control block.
+// The loom build calls the models instead: the real calls stay referenced (and built).
+#[cfg(loom)]
+const _: [fn() -> bool; 3] = [
+    crate::sys::membarrier::supported,
+    crate::sys::membarrier::register,
+    crate::sys::membarrier::global_expedited,
+];
+#[cfg(loom)]
+const _: fn(&std::sync::atomic::AtomicU32, u32, Duration) = crate::sys::futex::wait;
+#[cfg(loom)]
+const _: fn(&std::sync::atomic::AtomicU32) = crate::sys::futex::wake_all;
+
+/// A rank's doorbell, on its own line of the rank's control block (`segment.rs`).
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct Bell {
     /// Futex word: bumped by whoever wakes the rank.
-    pub(crate) doorbell: std::sync::atomic::AtomicU32,
+    pub(crate) doorbell: AtomicU32,
     /// 1 while the rank is (about to be) asleep on `doorbell`.
-    pub(crate) sleeping: std::sync::atomic::AtomicU32,
+    pub(crate) sleeping: AtomicU32,
 }
 
 /// Longest single futex sleep; the waiter re-checks aborts and peers after it.
@@ -279,10 +307,7 @@ mod tests {
 
     #[test]
     fn sleeper_is_woken_by_notify() {
-        let bell = Bell {
-            doorbell: std::sync::atomic::AtomicU32::new(0),
-            sleeping: std::sync::atomic::AtomicU32::new(0),
-        };
+        let bell = Bell::default();
         let flag = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -364,5 +389,105 @@ mod tests {
             }
         });
         assert_eq!(turn.load(Ordering::Relaxed), 2 * ROUNDS);
+    }
+}
+
+/// Model checks of the sleep/wake handshake under loom (see `sync.rs` for what the
+/// futex and membarrier models assume): a sleeper that announces its sleep and
+/// re-checks, and a waker that publishes and notifies, in every interleaving loom
+/// explores. A lost wake-up leaves the sleeper blocked for good (the model's futex has
+/// no timeout), which loom reports as a deadlock.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::model::membarrier as mb;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicBool as ModelBool;
+
+    /// The handshake flags are process-wide: one model at a time sets them.
+    static FLAVOUR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// One sleeper waits for a flag that one waker sets and announces with `wake`,
+    /// in the fenced handshake or (`light`) the fence-free wakers' one.
+    fn sleeper_and_waker(name: &str, light: bool, wake: fn(&Bell)) {
+        let _one = FLAVOUR.lock().unwrap_or_else(|e| e.into_inner());
+        HEAVY_SLEEPERS.store(light, Ordering::Relaxed);
+        LIGHT_WAKERS.store(light, Ordering::Relaxed);
+        crate::sync::check(name, None, move || {
+            let bell = Arc::new(Bell::default());
+            let work = Arc::new(ModelBool::new(false));
+            let waker = {
+                let (bell, work) = (bell.clone(), work.clone());
+                loom::thread::spawn(move || {
+                    mb::interrupt_point();
+                    work.store(true, Ordering::Release);
+                    wake(&bell);
+                    mb::leave();
+                })
+            };
+            while !work.load(Ordering::Acquire) {
+                sleep(&bell, SLEEP_SLICE, || work.load(Ordering::Acquire));
+            }
+            waker.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_fenced_handshake_loses_no_wake_up() {
+        sleeper_and_waker("fenced handshake", false, notify);
+    }
+
+    #[test]
+    fn loom_fence_free_wakers_lose_no_wake_up_with_the_sleepers_membarrier() {
+        sleeper_and_waker("fence-free wakers", true, notify);
+    }
+
+    #[test]
+    fn loom_notify_many_loses_no_wake_up_in_either_handshake() {
+        for light in [false, true] {
+            sleeper_and_waker("notify_many", light, |b| notify_many(std::iter::once(b)));
+        }
+    }
+
+    /// Each thread is a sleeper and a waker, as ranks are: a hand-off there and back,
+    /// each side asleep on its own bell until the other's store (the fenced handshake:
+    /// the membarrier model takes one caller at a time).
+    #[test]
+    fn loom_fenced_hand_off_there_and_back_loses_no_wake_up() {
+        let _one = FLAVOUR.lock().unwrap_or_else(|e| e.into_inner());
+        HEAVY_SLEEPERS.store(false, Ordering::Relaxed);
+        LIGHT_WAKERS.store(false, Ordering::Relaxed);
+        crate::sync::check("fenced hand-off", None, || {
+            let bells = Arc::new([Bell::default(), Bell::default()]);
+            let turn = Arc::new(AtomicU32::new(0));
+            // Thread `me` waits for `turn == me`, then passes it on.
+            let side = |me: u32, bells: &[Bell; 2], turn: &AtomicU32| {
+                while turn.load(Ordering::Acquire) != me {
+                    sleep(&bells[me as usize], SLEEP_SLICE, || {
+                        turn.load(Ordering::Acquire) == me
+                    });
+                }
+                turn.store(me + 1, Ordering::Release);
+                notify(&bells[(1 - me) as usize]);
+            };
+            let other = {
+                let (bells, turn) = (bells.clone(), turn.clone());
+                loom::thread::spawn(move || side(1, &bells, &turn))
+            };
+            side(0, &bells, &turn);
+            // Back to thread 0: it waits for thread 1's store.
+            while turn.load(Ordering::Acquire) != 2 {
+                sleep(&bells[0], SLEEP_SLICE, || turn.load(Ordering::Acquire) == 2);
+            }
+            other.join().unwrap();
+        });
+    }
+
+    /// The model catches a lost wake-up: `notify_relaxed` skips the fence and may miss
+    /// a sleeper that is announcing itself (why its waits are bounded by `SPACE_SLICE`).
+    #[test]
+    #[should_panic(expected = "deadlock")]
+    fn loom_notify_relaxed_can_miss_a_sleeper() {
+        sleeper_and_waker("notify_relaxed", false, notify_relaxed);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::comm::Communicator;
@@ -22,6 +22,11 @@ pub const ENV_FD: &str = "SHMPI_FD";
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
+thread_local! {
+    /// The engine `init` made, held weakly: gone once the rank has finalized.
+    static ENGINE: RefCell<Weak<RefCell<Engine>>> = const { RefCell::new(Weak::new()) };
+}
+
 /// The job as seen from this rank (the result of [`init`]). Holding it keeps the rank
 /// in the job; when it and every [`Communicator`] cloned from it are dropped, the
 /// rank finishes: queued sends are flushed and the rank is marked as gone, so that
@@ -40,6 +45,42 @@ impl Universe {
     /// Aborts the whole job (`MPI_Abort`). Does not return.
     pub fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
+    }
+
+    /// Leaves the job now (`MPI_Finalize`, mpi4py `MPI.Finalize()`): every queued send
+    /// is flushed into its ring first, so no message is lost at exit, and the rank is
+    /// then marked as gone, so that peers still waiting on it get an error instead of
+    /// hanging. Dropping the `Universe` and every [`Communicator`] does the same;
+    /// calling this says where it happens. Sends to ranks that have already left are
+    /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if other communicator handles (clones of the world, `dup`s,
+    /// `split`s) are still alive: the rank then finalizes when the last of them is
+    /// dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let universe = shmpi::init()?;
+    /// universe.world().barrier()?;
+    /// universe.finalize()?;
+    /// assert!(shmpi::finalized());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn finalize(self) -> Result<()> {
+        let eng = self.world.inner.eng.clone();
+        drop(self);
+        let others = Rc::strong_count(&eng) - 1;
+        drop(eng);
+        if others > 0 {
+            return Err(Error::Usage(format!(
+                "finalize: {others} other communicator(s) of this rank are still alive; the \
+                 rank finalizes when the last handle on them is dropped"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -115,11 +156,45 @@ fn attach_or_singleton() -> Result<Universe> {
     let claim = seg.claim(rank, pid)?;
     let n = seg.nranks();
     let eng = Rc::new(RefCell::new(Engine::new(seg, claim)));
+    ENGINE.with(|e| *e.borrow_mut() = Rc::downgrade(&eng));
     let world = Communicator::new_world(eng, Rc::new(Group::world(n)), rank);
     Ok(Universe {
         world,
         _not_send: PhantomData,
     })
+}
+
+/// Whether [`init`] has succeeded in this process (`MPI_Initialized`).
+pub fn initialized() -> bool {
+    INITIALIZED.load(Ordering::SeqCst)
+}
+
+/// Whether this rank has finalized (`MPI_Finalized`): [`init`] succeeded and then its
+/// [`Universe`] and every communicator were dropped, or [`Universe::finalize`] ran.
+/// Asked from the thread that called `init`, as every shmpi call is.
+pub fn finalized() -> bool {
+    initialized() && ENGINE.with(|e| e.borrow().strong_count() == 0)
+}
+
+/// The MPI standard version whose interface shmpi follows (`MPI_Get_version`):
+/// `(3, 1)`.
+pub fn version() -> (i32, i32) {
+    (3, 1)
+}
+
+/// shmpi's name and version (`MPI_Get_library_version`).
+pub fn library_version() -> String {
+    format!("shmpi {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The name of the machine the ranks run on (`MPI_Get_processor_name`): the host name.
+pub fn processor_name() -> String {
+    sys::proc::hostname()
+}
+
+/// The resolution of [`wtime`] in seconds (`MPI_Wtick`).
+pub fn wtick() -> f64 {
+    sys::proc::monotonic_resolution()
 }
 
 /// Seconds since an arbitrary point in the past, the same for every process on the

@@ -74,7 +74,12 @@
 
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs, unreachable_pub, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod call;
 #[allow(unsafe_code)]
@@ -98,6 +103,7 @@ mod ring;
 mod segment;
 #[allow(unsafe_code)]
 mod shmcoll;
+mod sync;
 #[allow(unsafe_code)]
 mod sys;
 mod topology;
@@ -111,7 +117,10 @@ pub use comm::persistent::{PersistentRequest, start_all};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};
-pub use init::{ENV_FD, ENV_RANK, ENV_SIZE, Universe, init, wtime};
+pub use init::{
+    ENV_FD, ENV_RANK, ENV_SIZE, Universe, finalized, init, initialized, library_version,
+    processor_name, version, wtick, wtime,
+};
 pub use request::{
     AnyRequest, Request, test_all, test_any, test_any_of, test_some, wait_all, wait_any,
     wait_any_of, wait_some,
@@ -132,6 +141,18 @@ pub mod __bench {
 
     /// The reading end of a heap ring (see [`heap_ring`]).
     pub struct RingConsumer(ring::Consumer);
+
+    impl std::fmt::Debug for RingProducer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RingProducer").finish_non_exhaustive()
+        }
+    }
+
+    impl std::fmt::Debug for RingConsumer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RingConsumer").finish_non_exhaustive()
+        }
+    }
 
     /// A fresh single-producer/single-consumer ring of `cap` bytes (a power of two,
     /// 4 KiB..=1 GiB) in heap memory, with its two ends. Each end may move to another

@@ -260,6 +260,7 @@ impl<T> Drop for Request<T> {
 
 /// A request's place in the engine, for the functions over many requests.
 #[doc(hidden)]
+#[allow(missing_debug_implementations)] // never seen outside shmpi
 pub struct Pending<'a> {
     eng: &'a Weak<RefCell<Engine>>,
     id: u64,
@@ -523,4 +524,16 @@ pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
 /// does not consume it.
 pub fn test_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<Option<usize>> {
     poll_any(requests, |r| r.pending(), "test_any_of")
+}
+
+impl<T> std::fmt::Debug for Request<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("call", &self.what.call.name())
+            .field("peer", &self.what.peer)
+            .field("tag", &self.what.tag)
+            .field("context", &self.what.ctx)
+            .field("collected", &self.finish.is_none())
+            .finish()
+    }
 }

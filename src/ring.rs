@@ -40,12 +40,28 @@
 //! [`heap_ring`] make them), and across processes it is backed by the rank claim in
 //! `segment.rs`: only rank `i` builds the producer of ring `i -> j`, only rank `j` its
 //! consumer.
+//!
+//! # Model checking
+//!
+//! Under `cfg(loom)` (see `sync.rs`) the ring's atomics are loom's and `loom_tests`
+//! below check records of several sizes, a wrap-around behind a skip record and a full
+//! ring between a producer and a consumer thread. loom's atomics cannot live in the
+//! buffer's bytes, so the loom build runs heap rings only ([`heap_ring`]) and keeps
+//! beside the buffer a loom atomic per 16-byte seal slot and a loom cell per 16-byte
+//! granule of record bytes. The cells record the producer's writes and the consumer's
+//! reads, so that loom reports a read that does not happen after its write
+//! (`SYNC POINT record`) or a write over bytes still being read (`SYNC POINT space`). A
+//! modeled slot holds the last seal or zero stored in it, also where a later record's
+//! payload has covered it since: loom sees the previous lap's seals there, but never
+//! payload bytes that look like a seal (the thread test
+//! `stale_seals_of_the_previous_lap_are_never_read_as_records` covers those).
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
+
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// Smallest ring buffer (bytes).
 pub(crate) const MIN_CAPACITY: usize = 4096;
@@ -78,6 +94,18 @@ pub(crate) struct RingMem {
     head: NonNull<RingHead>,
     data: NonNull<u8>,
     cap: usize,
+    /// The seal words and access records of a heap ring under loom.
+    #[cfg(loom)]
+    model: Option<NonNull<RingModel>>,
+}
+
+/// The loom build's seal words and access records of a heap ring (see the module doc).
+#[cfg(loom)]
+struct RingModel {
+    /// One per 16-byte seal slot.
+    seals: Box<[AtomicU64]>,
+    /// One per 16-byte granule of record bytes (header words and payload).
+    granules: Box<[loom::cell::UnsafeCell<()>]>,
 }
 
 impl RingMem {
@@ -89,7 +117,13 @@ impl RingMem {
     pub(crate) unsafe fn new(head: NonNull<RingHead>, data: NonNull<u8>, cap: usize) -> Self {
         debug_assert!(cap.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap));
         debug_assert_eq!(data.as_ptr() as usize % ALIGN, 0);
-        RingMem { head, data, cap }
+        RingMem {
+            head,
+            data,
+            cap,
+            #[cfg(loom)]
+            model: None,
+        }
     }
 
     fn head(&self) -> &AtomicU64 {
@@ -98,11 +132,50 @@ impl RingMem {
     }
 
     /// The seal word at buffer offset `off` (16-byte aligned, in bounds).
+    #[cfg(not(loom))]
     fn seal(&self, off: usize) -> &AtomicU64 {
         debug_assert!(off % ALIGN == 0 && off + 8 <= self.cap);
         // SAFETY: in bounds and 8-byte aligned (data is 16-aligned, off a multiple of 16);
         // seal slots are only ever accessed atomically while they can be polled.
         unsafe { &*self.data.as_ptr().add(off).cast::<AtomicU64>() }
+    }
+
+    /// The seal word at buffer offset `off`: the model's, beside the buffer.
+    #[cfg(loom)]
+    fn seal(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(off % ALIGN == 0 && off + 8 <= self.cap);
+        &self.model().seals[off / ALIGN]
+    }
+
+    #[cfg(loom)]
+    fn model(&self) -> &RingModel {
+        let model = self.model.expect("the loom build runs heap rings only");
+        // SAFETY: the heap ring that owns the model outlives both ends (`_keep`).
+        unsafe { model.as_ref() }
+    }
+
+    /// Tells loom that the producer writes the record bytes `[off, off + len)`
+    /// (nothing in the normal build).
+    #[inline(always)]
+    fn track_write(&self, off: usize, len: usize) {
+        #[cfg(loom)]
+        for g in &self.model().granules[off / ALIGN..(off + len).div_ceil(ALIGN)] {
+            g.with_mut(|_| ());
+        }
+        #[cfg(not(loom))]
+        let _ = (off, len);
+    }
+
+    /// Tells loom that the consumer reads the record bytes `[off, off + len)`
+    /// (nothing in the normal build).
+    #[inline(always)]
+    fn track_read(&self, off: usize, len: usize) {
+        #[cfg(loom)]
+        for g in &self.model().granules[off / ALIGN..(off + len).div_ceil(ALIGN)] {
+            g.with(|_| ());
+        }
+        #[cfg(not(loom))]
+        let _ = (off, len);
     }
 }
 
@@ -382,6 +455,7 @@ impl Producer {
             self.mem.populate(true);
             self.populated = true;
         }
+        self.mem.track_write(off, rec);
         // SAFETY: `push` checked that [off, off + rec) and the next seal slot are free
         // (the consumer is done with them: `tail + rec + 16 <= head + cap`) and in bounds.
         unsafe {
@@ -553,6 +627,7 @@ impl Consumer {
                      overruns the ring"
                 ));
             };
+            self.mem.track_read(off, rec);
             let mut words = [0u64; MAX_WORDS];
             // SAFETY: the record lies within the buffer (checked above) and is ours to
             // read until we advance past it (the producer does not touch it before).
@@ -607,6 +682,7 @@ impl Consumer {
         let Some((hdr, rec)) = extent(cap, off, nwords, pad, len) else {
             return Take::Other;
         };
+        self.mem.track_read(off, rec);
         // SAFETY: the record lies within the buffer (checked above) and is ours to read
         // until we advance past it (the producer does not touch it before).
         let (words, payload) = unsafe {
@@ -623,6 +699,7 @@ impl Consumer {
             return Take::Other;
         }
         let r = take(&words, payload);
+        self.mem.track_read(off, rec);
         self.head += rec as u64;
         self.publish();
         Take::Took(r)
@@ -640,6 +717,8 @@ impl Consumer {
     /// Consumes the record returned by the last `peek`.
     pub(crate) fn advance(&mut self) {
         debug_assert!(self.peeked != 0, "advance without a peeked record");
+        self.mem
+            .track_read(self.head as usize & (self.mem.cap - 1), self.peeked);
         self.head += self.peeked as u64;
         self.peeked = 0;
         self.publish();
@@ -655,6 +734,8 @@ impl Consumer {
 pub(crate) struct HeapRing {
     ptr: NonNull<u8>,
     layout: std::alloc::Layout,
+    #[cfg(loom)]
+    _model: Box<RingModel>,
 }
 
 // SAFETY: plain heap memory; access is governed by the ring protocol.
@@ -676,11 +757,38 @@ pub(crate) fn heap_ring(cap: usize) -> (Producer, Consumer) {
     let layout = std::alloc::Layout::from_size_align(128 + cap, 128).expect("ring layout");
     // SAFETY: non-zero size.
     let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).expect("out of memory");
-    let keep = Arc::new(HeapRing { ptr, layout });
+    // Under loom, zero bytes are no atomic: build the head word and the model.
+    #[cfg(loom)]
+    let model = {
+        let head = RingHead {
+            head: CachePadded::new(AtomicU64::new(0)),
+        };
+        // SAFETY: the allocation starts with room for a `RingHead`, 128-byte aligned.
+        unsafe { ptr.cast::<RingHead>().write(head) };
+        Box::new(RingModel {
+            seals: (0..cap / ALIGN).map(|_| AtomicU64::new(0)).collect(),
+            granules: (0..cap / ALIGN)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        })
+    };
+    #[cfg(loom)]
+    let model_ptr = NonNull::from(&*model);
+    let keep = Arc::new(HeapRing {
+        ptr,
+        layout,
+        #[cfg(loom)]
+        _model: model,
+    });
     // SAFETY: zeroed memory of the right size and alignment, kept alive by `keep` in
     // both ends; exactly one producer and one consumer are made.
     unsafe {
         let mem = RingMem::new(ptr.cast(), ptr.add(128), cap);
+        #[cfg(loom)]
+        let mem = RingMem {
+            model: Some(model_ptr),
+            ..mem
+        };
         let mut p = Producer::new(mem);
         let mut c = Consumer::new(mem);
         p._keep = Some(keep.clone());
@@ -1124,5 +1232,102 @@ mod tests {
                 assert_eq!(got, total);
             });
         }
+    }
+}
+
+/// Model checks of the ring under loom (see the module doc and `sync.rs`): every
+/// interleaving of a producer thread and a consumer thread, within loom's bounds.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    /// Preemptions per execution: every schedule of the two threads with at most this
+    /// many switches away from a thread that could go on (a bug that needs more
+    /// escapes; loom's authors find most need two or three).
+    const PREEMPTIONS: usize = 2;
+
+    /// The payload of record `i`.
+    fn data(i: u64, len: usize) -> Vec<u8> {
+        (0..len).map(|k| (i as usize * 37 + k) as u8).collect()
+    }
+
+    /// Pushes one whole record of kind 2 with header word `i`, by the fast path first
+    /// when `fast`, waiting (a loom yield) while the ring is full.
+    fn push(p: &mut Producer, fast: bool, i: u64, payload: &[u8]) {
+        while !(fast && p.try_push_whole(2, &[i], payload))
+            && p.push(2, &[i], payload, payload.len()).is_none()
+        {
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Pops the next record (its header word and payload), by `take_if` first when
+    /// `fast`, else by `peek` and `advance`, waiting while the ring is empty.
+    fn pop(c: &mut Consumer, fast: bool) -> (u64, Vec<u8>) {
+        loop {
+            if fast {
+                match c.take_if(2, 1, |_, _| true, |w, p| (w[0], p.to_vec())) {
+                    Take::Took(r) => return r,
+                    Take::Empty => {
+                        loom::thread::yield_now();
+                        continue;
+                    }
+                    // A skip record: `peek` steps over it.
+                    Take::Other => {}
+                }
+            }
+            if let Some(r) = c.peek().expect("a well-formed ring") {
+                assert_eq!(r.kind, 2);
+                let got = (r.words[0], r.payload.to_vec());
+                c.advance();
+                return got;
+            }
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Streams records of `sizes` from a producer thread to the consumer, alternating
+    /// the fast and the general paths on both sides; checks that each arrives whole
+    /// and in order, and returns the consumer's final position.
+    fn stream(sizes: &'static [usize]) -> u64 {
+        let (mut p, mut c) = heap_ring(MIN_CAPACITY);
+        let producer = loom::thread::spawn(move || {
+            for (i, &len) in sizes.iter().enumerate() {
+                push(&mut p, i % 2 == 0, i as u64, &data(i as u64, len));
+            }
+        });
+        for (i, &len) in sizes.iter().enumerate() {
+            let (word, payload) = pop(&mut c, i % 2 == 1);
+            assert_eq!(word, i as u64, "records arrive in order");
+            assert!(payload == data(i as u64, len), "record {i} arrives intact");
+        }
+        producer.join().unwrap();
+        assert!(c.peek().unwrap().is_none());
+        c.head
+    }
+
+    /// Records of several sizes (short, cache-line aligned payloads of 1 KiB and more),
+    /// the last of which does not fit before the end of the 4 KiB buffer: it goes to
+    /// offset 0 behind a skip record, once the consumer has freed the space, and
+    /// overwrites bytes the consumer has read.
+    #[test]
+    fn loom_records_of_several_sizes_wrap_behind_a_skip_record() {
+        crate::sync::check("wrap", Some(PREEMPTIONS), || {
+            // The records take 48 + 1120 + 1552 + 624 bytes; the last one (1376 bytes
+            // at offset 0) follows a 752-byte skip record.
+            let head = stream(&[24, 1100, 1500, 600, 1300]);
+            assert_eq!(head, 4096 + 1376, "the last record wrapped");
+        });
+    }
+
+    /// Five 1 KiB records through a 4 KiB ring: the fourth must wait until the
+    /// consumer frees the first (it fills the buffer to its end, its next slot is
+    /// offset 0), the fifth until it frees the second, and it overwrites the first.
+    #[test]
+    fn loom_full_ring_producer_waits_for_the_space_the_consumer_frees() {
+        crate::sync::check("full ring", Some(PREEMPTIONS), || {
+            let head = stream(&[1000; 5]);
+            assert_eq!(head, 5 * 1024);
+        });
     }
 }

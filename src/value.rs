@@ -361,6 +361,7 @@ macro_rules! __value_map_val {
 }
 
 #[cfg(test)]
+#[allow(clippy::approx_constant)] // 3.14 is the lecture's value, not pi
 mod tests {
     use super::*;
     use crate::codec;

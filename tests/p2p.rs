@@ -585,6 +585,7 @@ fn messages_around_an_eager_limit_below_the_chunk_size_arrive_intact() {
 /// mpi4py's lecture: rank 0 sends `{'a': 7, 'b': 3.14}` with tag 11 and rank 1
 /// receives it without declaring a type; lists, nesting and every scalar kind too.
 #[test]
+#[allow(clippy::approx_constant)] // 3.14 is the lecture's value, not pi
 fn dynamic_values_travel_like_python_objects() {
     run_ranks("dynamic_values_travel_like_python_objects", 3, |w| {
         if w.rank() == 0 {

@@ -61,13 +61,23 @@ impl Communicator {
         }
         let mine = bytemuck::cast::<[u32; 2], [u8; 8]>(msg);
         let mut got = [0u8; 8];
-        c.exchange(
+        let sent = c.exchange(
             if me == 0 { &mine } else { &[] },
             8,
             8,
             &|j| (j == 0).then_some((0, 8)),
             &mut |_, _, b| got.copy_from_slice(b),
-        )?;
+        );
+        if let Err(e) = sent {
+            // No member creates the communicator when the call fails on the leader (the
+            // others check the same signatures and wait for the leader's step), so the
+            // leader gives back every member's share of the area it took.
+            if me == 0 && msg[0] != FAILED {
+                let shm = self.inner.coll.shm();
+                (0..n).for_each(|_| shm.release_area(msg[0] as usize));
+            }
+            return Err(e);
+        }
         c.finish();
         let [area, ctx] = bytemuck::cast::<[u8; 8], [u32; 2]>(got);
         if area == FAILED {

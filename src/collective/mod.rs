@@ -21,6 +21,16 @@
 //!    first step that it called the same collective with matching arguments,
 //! 4. reads (copies, reduces) what it needs, and goes on to step `t + 1`.
 //!
+//! No rank goes past a call's first step, or returns `Ok`, before it has checked the
+//! signature of *every* member: the members it did not wait for at that step (the
+//! root of a bcast waits for nobody, the other ranks of a gather wait for nobody) it
+//! waits for at the end of the step (`Coll::check_all`). So a rooted collective
+//! returns only once every member has started it, and calls that differ in kind, root,
+//! count, element size or op fail on *every* rank, each with an error naming both
+//! calls, whichever rank arrives first. A member that has moved on to a later call
+//! with another signature (so its line no longer shows this call's) has therefore
+//! checked this one and found it matching.
+//!
 //! Reuse: a rank's reads of step-`t` data happen before its arrival at `t + 1` and
 //! before the `done = t` it stores at the end of every call. So before a rank writes a
 //! buffer last used at step `s`, it waits until every member of the communicator that
@@ -55,6 +65,8 @@ pub(crate) mod objects;
 pub(crate) mod op;
 pub(crate) mod slices;
 
+#[cfg(debug_assertions)]
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use bytemuck::Pod;
@@ -144,6 +156,10 @@ pub(crate) struct Coll<'c> {
     next: u64,
     sig: Sig,
     count: u64,
+    /// Members whose signature this call has checked (at its first step, in `wait`),
+    /// for the assertion in `finish` only.
+    #[cfg(debug_assertions)]
+    checked: Cell<usize>,
     finished: bool,
 }
 
@@ -167,6 +183,8 @@ impl<'c> Coll<'c> {
             next: first,
             sig,
             count,
+            #[cfg(debug_assertions)]
+            checked: Cell::new(0),
             finished: false,
         })
     }
@@ -234,7 +252,8 @@ impl<'c> Coll<'c> {
     }
 
     /// Waits until member `j` has arrived at `step`; at the call's first step also
-    /// checks that `j` called the same collective with matching arguments.
+    /// checks that `j` called the same collective with matching arguments. Each member
+    /// is waited for at most once per step (`checked` counts members, not calls).
     fn wait(&self, j: usize, step: u64) -> Result<()> {
         if j == self.me() {
             return Ok(());
@@ -269,6 +288,22 @@ impl<'c> Coll<'c> {
         }
         if step == self.first {
             self.check_sig(j)?;
+            #[cfg(debug_assertions)]
+            self.checked.set(self.checked.get() + 1);
+        }
+        Ok(())
+    }
+
+    /// Checks the signature of every member, waiting for its arrival at the call's
+    /// first step. A rank that did not wait for every member at that step (the root of
+    /// a bcast waits for nobody) calls this at the end of the step, so that no call
+    /// goes past its first step, and none returns `Ok`, before every member's signature
+    /// has been found to match.
+    #[cold]
+    #[inline(never)]
+    fn check_all(&self) -> Result<()> {
+        for j in 0..self.n() {
+            self.wait(j, self.first)?;
         }
         Ok(())
     }
@@ -299,7 +334,9 @@ impl<'c> Coll<'c> {
     #[inline(always)]
     fn check_sig(&self, j: usize) -> Result<()> {
         let Some((sig, count)) = shmcoll::read_sig(self.line(j), self.first) else {
-            return Ok(()); // j has moved on to a later, different call: it checked this one
+            // j has moved on to a later, different call, which it could do only after
+            // checking every member's signature for this one (`check_all`).
+            return Ok(());
         };
         let theirs = Sig::unpack(sig);
         let same = theirs == Some(self.sig)
@@ -449,6 +486,12 @@ impl<'c> Coll<'c> {
 
     /// Ends the call successfully.
     pub(crate) fn finish(mut self) {
+        #[cfg(debug_assertions)]
+        assert!(
+            self.checked.get() + 1 >= self.n(),
+            "{}: finished without checking every member's signature",
+            self.name
+        );
         self.end(false);
     }
 
@@ -535,8 +578,13 @@ impl<'c> Coll<'c> {
                 }
             }
             self.arrive();
+            // Whether this round skipped a member (then, at the first step, unchecked).
+            let mut skipped = false;
             for j in 0..n {
-                let Some((s, e)) = need(j) else { continue };
+                let Some((s, e)) = need(j) else {
+                    skipped |= j != me;
+                    continue;
+                };
                 let ps = s.max(off);
                 let pe = e.min(off + chunk);
                 if j == me {
@@ -560,6 +608,9 @@ impl<'c> Coll<'c> {
                     self.read_half(j, (t & 1) as usize, ps - off, pe - ps, |b| sink(j, ps, b));
                 }
             }
+            if skipped && t == self.first {
+                self.check_all()?;
+            }
         }
         Ok(())
     }
@@ -582,7 +633,14 @@ impl<'c> Coll<'c> {
             self.put_inline(mine)?;
         }
         self.arrive();
-        let Some(out) = out else { return Ok(()) };
+        let Some(out) = out else {
+            // A reduce's non-root reads nobody's contribution.
+            return if t == self.first {
+                self.check_all()
+            } else {
+                Ok(())
+            };
+        };
         for j in 0..self.n() {
             let words;
             let x: &[u8] = if j == self.me() {

@@ -148,3 +148,19 @@ pub(crate) fn monotonic_seconds() -> f64 {
         Err(_) => 0.0, // CLOCK_MONOTONIC cannot fail on Linux
     }
 }
+
+/// The resolution of the monotonic clock in seconds.
+pub(crate) fn monotonic_resolution() -> f64 {
+    match nix::time::clock_getres(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9,
+        Err(_) => 1e-9,
+    }
+}
+
+/// This machine's host name, or `"localhost"` if the kernel will not say.
+pub(crate) fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}

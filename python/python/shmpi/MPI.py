@@ -1,0 +1,1705 @@
+"""mpi4py's ``MPI`` module over shmpi.
+
+Names, signatures, defaults and error classes follow mpi4py 4.1, so a script written
+for mpi4py runs here unchanged (``shmrun -n 4 python -m shmpi script.py``) and on a
+cluster under the real mpi4py.
+
+- Lowercase methods (``send``, ``bcast``, ``allreduce`` ...) move Python objects as
+  ``MPI.pickle.dumps(obj)`` in untyped byte messages: a pickle sent with
+  ``Isend([buf, "B"])`` is received by ``recv``, and an empty message is ``None``.
+  Reductions of objects apply the op in rank order (``SUM`` is ``+``, ``MAX`` is
+  ``max`` ...).
+- Uppercase methods (``Send``, ``Bcast``, ``Allreduce`` ...) take buffers (anything
+  with the buffer protocol: NumPy arrays, ``bytearray``, ``array.array``) as
+  ``buf``, ``[buf, datatype]``, ``[buf, count, datatype]`` or ``[buf, (count,
+  displ), datatype]``, and copy straight between the buffer and shared memory.
+- Errors are :class:`Exception` with an MPI error class (``ERR_TRUNCATE`` ...).
+
+MPI is initialized when this module is imported and finalized at interpreter exit.
+"""
+
+import atexit as _atexit
+import builtins as _builtins
+import os as _os
+import pickle as _pickle
+import socket as _socket
+import struct as _struct
+import sys as _sys
+
+from . import _shmpi as _lib
+
+# ---- constants -------------------------------------------------------------------
+
+ANY_SOURCE = _lib.ANY_SOURCE
+ANY_TAG = _lib.ANY_TAG
+PROC_NULL = _lib.PROC_NULL
+UNDEFINED = _lib.UNDEFINED
+ROOT = -4
+TAG_UB = _lib.TAG_UB
+
+THREAD_SINGLE = 0
+THREAD_FUNNELED = 1
+THREAD_SERIALIZED = 2
+THREAD_MULTIPLE = 3
+
+IDENT = 0
+CONGRUENT = 1
+SIMILAR = 2
+UNEQUAL = 3
+
+KEYVAL_INVALID = -1
+MAX_PROCESSOR_NAME = 256
+MAX_ERROR_STRING = 512
+VERSION = 3
+SUBVERSION = 1
+
+# Error classes (the values MPICH uses).
+SUCCESS = 0
+ERR_BUFFER = 1
+ERR_COUNT = 2
+ERR_TYPE = 3
+ERR_TAG = 4
+ERR_COMM = 5
+ERR_RANK = 6
+ERR_ROOT = 7
+ERR_GROUP = 8
+ERR_OP = 9
+ERR_TOPOLOGY = 10
+ERR_DIMS = 11
+ERR_ARG = 12
+ERR_UNKNOWN = 13
+ERR_TRUNCATE = 14
+ERR_OTHER = 15
+ERR_INTERN = 16
+ERR_IN_STATUS = 17
+ERR_PENDING = 18
+ERR_REQUEST = 19
+ERR_NOT_SUPPORTED = 55
+ERR_PROC_ABORTED = 74
+ERR_LASTCODE = 0x3FFFFFFF
+
+_ERROR_STRINGS = {
+    SUCCESS: "No MPI error",
+    ERR_BUFFER: "Invalid buffer pointer",
+    ERR_COUNT: "Invalid count",
+    ERR_TYPE: "Invalid datatype",
+    ERR_TAG: "Invalid tag",
+    ERR_COMM: "Invalid communicator",
+    ERR_RANK: "Invalid rank",
+    ERR_ROOT: "Invalid root",
+    ERR_GROUP: "Invalid group",
+    ERR_OP: "Invalid MPI_Op",
+    ERR_ARG: "Invalid argument",
+    ERR_UNKNOWN: "Unknown error",
+    ERR_TRUNCATE: "Message truncated",
+    ERR_OTHER: "Other MPI error",
+    ERR_INTERN: "Internal MPI error",
+    ERR_REQUEST: "Invalid MPI_Request",
+    ERR_NOT_SUPPORTED: "Operation not supported",
+    ERR_PROC_ABORTED: "Operation failed because a peer process has aborted",
+}
+
+
+class _Sentinel(int):
+    """``IN_PLACE`` and ``BOTTOM``: special buffer addresses."""
+
+    def __new__(cls, value, name):
+        self = int.__new__(cls, value)
+        self._name = name
+        return self
+
+    def __repr__(self):
+        return self._name
+
+
+IN_PLACE = _Sentinel(-1, "IN_PLACE")
+BOTTOM = _Sentinel(0, "BOTTOM")
+BUFFER_AUTOMATIC = _Sentinel(-2, "BUFFER_AUTOMATIC")
+
+
+# ---- errors ------------------------------------------------------------------------
+
+
+class Exception(RuntimeError):  # noqa: A001 - mpi4py's name
+    """An MPI error (``MPI.Exception``), with its error class."""
+
+    def __init__(self, ierr=SUCCESS, msg=None):
+        self.ob_mpi = int(ierr)
+        self._msg = msg
+        RuntimeError.__init__(self, self.ob_mpi)
+
+    def __eq__(self, other):
+        if isinstance(other, int):
+            return self.ob_mpi == other
+        return NotImplemented
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = RuntimeError.__hash__
+
+    def __int__(self):
+        return self.ob_mpi
+
+    def __bool__(self):
+        return self.ob_mpi != SUCCESS
+
+    def __repr__(self):
+        return f"MPI.Exception({self.ob_mpi})"
+
+    def __str__(self):
+        return self._msg if self._msg is not None else self.Get_error_string()
+
+    def Get_error_code(self):
+        return self.ob_mpi
+
+    def Get_error_class(self):
+        return self.ob_mpi
+
+    def Get_error_string(self):
+        return _ERROR_STRINGS.get(self.ob_mpi, f"MPI error class {self.ob_mpi}")
+
+    error_code = property(Get_error_code)
+    error_class = property(Get_error_class)
+    error_string = property(Get_error_string)
+
+
+_lib.set_exception_class(Exception)
+
+
+BSEND_OVERHEAD = 0
+_attached = None
+
+
+def Attach_buffer(buf):
+    """Buffered sends need no buffer in shmpi (every send is buffered in shared
+    memory); the buffer is kept only to be given back."""
+    global _attached
+    _attached = buf
+
+
+def Detach_buffer():
+    global _attached
+    buf, _attached = _attached, None
+    return buf
+
+
+def Alloc_mem(size, info=None):
+    return bytearray(size)
+
+
+def Free_mem(mem):
+    pass
+
+
+def Get_error_class(errorcode):
+    return errorcode
+
+
+def Get_error_string(errorcode):
+    return _ERROR_STRINGS.get(errorcode, f"MPI error class {errorcode}")
+
+
+# ---- environment -------------------------------------------------------------------
+
+
+def Wtime():
+    """Seconds on a clock shared by every rank (``MPI_Wtime``)."""
+    return _lib.wtime()
+
+
+def Wtick():
+    """The resolution of :func:`Wtime` in seconds."""
+    return 1e-9
+
+
+def Get_processor_name():
+    return _socket.gethostname()
+
+
+def Get_version():
+    return (VERSION, SUBVERSION)
+
+
+def Get_library_version():
+    from . import __version__
+
+    return f"shmpi {__version__} (shared memory, one machine)"
+
+
+def get_vendor():
+    """The MPI implementation's name and version (mpi4py's ``MPI.get_vendor``)."""
+    from . import __version__
+
+    return ("shmpi", tuple(int(x) for x in __version__.split(".")[:3]))
+
+
+def Is_initialized():
+    return _lib.is_initialized()
+
+
+def Is_finalized():
+    return _lib.is_finalized()
+
+
+def Init():
+    """Already done at import, as in mpi4py."""
+
+
+def Init_thread(required=THREAD_MULTIPLE):
+    return Query_thread()
+
+
+def Query_thread():
+    """shmpi is used from one thread per process (``MPI_THREAD_FUNNELED``)."""
+    return THREAD_FUNNELED
+
+
+def Is_thread_main():
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def Finalize():
+    """Leaves the job: queued sends are delivered first (``MPI_Finalize``)."""
+    _flush()
+    _lib.finalize()
+
+
+def _flush():
+    for f in (_sys.stdout, _sys.stderr):
+        try:
+            f.flush()
+        except _builtins.Exception:
+            pass
+
+
+def _abort(code):
+    _flush()
+    _lib.abort(int(code))
+
+
+# ---- pickle ------------------------------------------------------------------------
+
+
+class Pickle:
+    """How lowercase methods serialize objects (``MPI.pickle``)."""
+
+    def __init__(self, dumps=None, loads=None, protocol=None):
+        if protocol is None:
+            protocol = 5 if dumps is None else None
+        self._dumps = dumps if dumps is not None else _pickle.dumps
+        self._loads = loads if loads is not None else _pickle.loads
+        self.PROTOCOL = protocol
+        self.THRESHOLD = 1024 * 256
+
+    def dumps(self, obj):
+        if self.PROTOCOL is None:
+            return self._dumps(obj)
+        return self._dumps(obj, self.PROTOCOL)
+
+    def loads(self, data):
+        return self._loads(data)
+
+    def dumps_oob(self, obj):
+        return self.dumps(obj), []
+
+    def loads_oob(self, data, buffers):
+        return self.loads(data)
+
+
+pickle = Pickle()
+
+
+def _dumps(obj):
+    p = pickle
+    if p._dumps is _pickle.dumps and p.PROTOCOL == 5:
+        return _pickle.dumps(obj, 5)
+    return p.dumps(obj)
+
+
+def _loads(data):
+    if not data:
+        return None
+    p = pickle
+    if p._loads is _pickle.loads:
+        return _pickle.loads(data)
+    return p.loads(data)
+
+
+# ---- datatypes ---------------------------------------------------------------------
+
+
+class Datatype:
+    """An MPI datatype: its size and, for the numeric ones, a struct code."""
+
+    __slots__ = ("_name", "_size", "_code", "_fmt")
+
+    def __init__(self, datatype=None, *, _name="MPI_DATATYPE_NULL", _size=0, _code=None, _fmt=None):
+        if isinstance(datatype, Datatype):
+            _name, _size, _code, _fmt = datatype._name, datatype._size, datatype._code, datatype._fmt
+        self._name = _name
+        self._size = _size
+        self._code = _code  # the element type of native reductions, or None
+        self._fmt = _fmt  # struct format of one element, for emulated reductions
+
+    def __repr__(self):
+        return f"<{type(self).__name__}: {self._name}>"
+
+    def __eq__(self, other):
+        if not isinstance(other, Datatype):
+            return NotImplemented
+        return (self._name, self._size) == (other._name, other._size)
+
+    def __hash__(self):
+        return hash((self._name, self._size))
+
+    def __bool__(self):
+        return self._name != "MPI_DATATYPE_NULL"
+
+    def Get_size(self):
+        return self._size
+
+    size = property(Get_size)
+
+    def Get_extent(self):
+        return (0, self._size)
+
+    extent = property(lambda self: self._size)
+    lb = property(lambda self: 0)
+    ub = property(lambda self: self._size)
+
+    def Get_true_extent(self):
+        return (0, self._size)
+
+    def Get_name(self):
+        return self._name
+
+    def Set_name(self, name):
+        self._name = name
+
+    name = property(Get_name, Set_name)
+
+    def Commit(self):
+        return self
+
+    def Free(self):
+        pass
+
+    def Dup(self):
+        return Datatype(self)
+
+    def Create_contiguous(self, count):
+        return Datatype(
+            _name=f"contiguous({count}, {self._name})",
+            _size=self._size * count,
+            _fmt=(self._fmt * count) if self._fmt else None,
+        )
+
+    @property
+    def typechar(self):
+        return self._code or ""
+
+    def tocode(self):
+        return self._code
+
+
+def _dt(name, size, code=None, fmt=None):
+    return Datatype(_name="MPI_" + name, _size=size, _code=code, _fmt=fmt or code)
+
+
+DATATYPE_NULL = Datatype()
+BYTE = _dt("BYTE", 1, "B")
+PACKED = _dt("PACKED", 1, "B")
+AINT = _dt("AINT", 8, "q")
+OFFSET = _dt("OFFSET", 8, "q")
+COUNT = _dt("COUNT", 8, "q")
+CHAR = _dt("CHAR", 1, "b")
+WCHAR = _dt("WCHAR", 4, "i")
+SIGNED_CHAR = _dt("SIGNED_CHAR", 1, "b")
+SHORT = _dt("SHORT", 2, "h")
+INT = _dt("INT", 4, "i")
+LONG = _dt("LONG", 8, "q")
+LONG_LONG = _dt("LONG_LONG", 8, "q")
+UNSIGNED_CHAR = _dt("UNSIGNED_CHAR", 1, "B")
+UNSIGNED_SHORT = _dt("UNSIGNED_SHORT", 2, "H")
+UNSIGNED = _dt("UNSIGNED", 4, "I")
+UNSIGNED_LONG = _dt("UNSIGNED_LONG", 8, "Q")
+UNSIGNED_LONG_LONG = _dt("UNSIGNED_LONG_LONG", 8, "Q")
+FLOAT = _dt("FLOAT", 4, "f")
+DOUBLE = _dt("DOUBLE", 8, "d")
+LONG_DOUBLE = _dt("LONG_DOUBLE", 16)
+C_BOOL = _dt("C_BOOL", 1, "?")
+INT8_T = _dt("INT8_T", 1, "b")
+INT16_T = _dt("INT16_T", 2, "h")
+INT32_T = _dt("INT32_T", 4, "i")
+INT64_T = _dt("INT64_T", 8, "q")
+UINT8_T = _dt("UINT8_T", 1, "B")
+UINT16_T = _dt("UINT16_T", 2, "H")
+UINT32_T = _dt("UINT32_T", 4, "I")
+UINT64_T = _dt("UINT64_T", 8, "Q")
+C_COMPLEX = _dt("C_COMPLEX", 8, None, "ff")
+C_FLOAT_COMPLEX = C_COMPLEX
+C_DOUBLE_COMPLEX = _dt("C_DOUBLE_COMPLEX", 16, None, "dd")
+C_LONG_DOUBLE_COMPLEX = _dt("C_LONG_DOUBLE_COMPLEX", 32)
+CXX_BOOL = _dt("CXX_BOOL", 1, "?")
+CXX_FLOAT_COMPLEX = C_FLOAT_COMPLEX
+CXX_DOUBLE_COMPLEX = C_DOUBLE_COMPLEX
+SHORT_INT = _dt("SHORT_INT", 8, None, "hxxi")
+TWOINT = _dt("2INT", 8, None, "ii")
+INT_INT = TWOINT
+LONG_INT = _dt("LONG_INT", 16, None, "qi4x")
+FLOAT_INT = _dt("FLOAT_INT", 8, None, "fi")
+DOUBLE_INT = _dt("DOUBLE_INT", 16, None, "di4x")
+LONG_DOUBLE_INT = _dt("LONG_DOUBLE_INT", 32)
+SIGNED_SHORT = SHORT
+SIGNED_INT = INT
+SIGNED_LONG = LONG
+SIGNED_LONG_LONG = LONG_LONG
+BOOL = C_BOOL
+UNSIGNED_INT = UNSIGNED
+CHARACTER = _dt("CHARACTER", 1, "b")
+LOGICAL = _dt("LOGICAL", 4, "i")
+INTEGER = _dt("INTEGER", 4, "i")
+REAL = _dt("REAL", 4, "f")
+DOUBLE_PRECISION = _dt("DOUBLE_PRECISION", 8, "d")
+COMPLEX = _dt("COMPLEX", 8, None, "ff")
+DOUBLE_COMPLEX = _dt("DOUBLE_COMPLEX", 16, None, "dd")
+REAL4 = FLOAT
+REAL8 = DOUBLE
+INTEGER1 = INT8_T
+INTEGER2 = INT16_T
+INTEGER4 = INT32_T
+INTEGER8 = INT64_T
+
+# Buffer formats (struct and NumPy type codes) to datatypes, as mpi4py's typedict.
+_TYPECODES = {
+    "c": CHAR,
+    "b": SIGNED_CHAR,
+    "B": UNSIGNED_CHAR,
+    "?": C_BOOL,
+    "h": SHORT,
+    "H": UNSIGNED_SHORT,
+    "i": INT,
+    "I": UNSIGNED,
+    "l": LONG,
+    "L": UNSIGNED_LONG,
+    "q": LONG_LONG,
+    "Q": UNSIGNED_LONG_LONG,
+    "n": LONG,
+    "N": UNSIGNED_LONG,
+    "f": FLOAT,
+    "d": DOUBLE,
+    "g": LONG_DOUBLE,
+    "Zf": C_FLOAT_COMPLEX,
+    "Zd": C_DOUBLE_COMPLEX,
+    "Zg": C_LONG_DOUBLE_COMPLEX,
+    "F": C_FLOAT_COMPLEX,
+    "D": C_DOUBLE_COMPLEX,
+    "i1": INT8_T,
+    "i2": INT16_T,
+    "i4": INT32_T,
+    "i8": INT64_T,
+    "u1": UINT8_T,
+    "u2": UINT16_T,
+    "u4": UINT32_T,
+    "u8": UINT64_T,
+    "f4": FLOAT,
+    "f8": DOUBLE,
+    "c8": C_FLOAT_COMPLEX,
+    "c16": C_DOUBLE_COMPLEX,
+    "b1": C_BOOL,
+}
+_typedict = {k: v for k, v in _TYPECODES.items() if len(k) == 1}
+_typedict_c = {"F": C_FLOAT_COMPLEX, "D": C_DOUBLE_COMPLEX}
+_typedict_f = {}
+
+
+def _datatype(x):
+    """A datatype argument: a :class:`Datatype` or a type code such as ``"d"``."""
+    if isinstance(x, Datatype):
+        return x
+    if isinstance(x, str):
+        dt = _TYPECODES.get(x.lstrip("@=<>!|"))
+        if dt is not None:
+            return dt
+    raise TypeError(f"message: expecting a datatype or a type code, got {x!r}")
+
+
+def _format_datatype(fmt, itemsize=1):
+    """The datatype of a buffer's format (``memoryview.format``), else one of
+    ``itemsize`` opaque bytes."""
+    dt = _TYPECODES.get(fmt.lstrip("@=<>!|"))
+    if dt is not None and dt._size == itemsize:
+        return dt
+    if itemsize == 1:
+        return BYTE
+    return Datatype(_name=f"MPI_BYTE[{itemsize}]", _size=itemsize)
+
+
+# ---- buffer specs ------------------------------------------------------------------
+
+
+def _infer(buf):
+    """The datatype and byte length of a whole buffer."""
+    m = memoryview(buf)
+    return _format_datatype(m.format, m.itemsize), m.nbytes
+
+
+# The buffer of an empty message spec (``None``, ``[None, 0, dt]``): writable, so an
+# empty receive can use it, and never written, having no bytes.
+_NOTHING = bytearray()
+
+
+def _msg(spec):
+    """A point-to-point message spec as (buffer, bytes or None for all, datatype or
+    None when not given and not needed)."""
+    if spec is None:
+        return _NOTHING, 0, BYTE
+    if type(spec) is list or type(spec) is tuple:
+        n = len(spec)
+        buf = spec[0]
+        if buf is None or buf is BOTTOM:
+            buf = _NOTHING
+        if n == 1:
+            return buf, None, None
+        if n == 2:
+            x = spec[1]
+            if isinstance(x, (Datatype, str)):
+                return buf, None, _datatype(x)
+            count, displ, dt = x, 0, None
+        elif n == 3:
+            count, displ, dt = spec[1], 0, spec[2]
+        elif n == 4:
+            count, displ, dt = spec[1], spec[2], spec[3]
+        else:
+            raise ValueError(f"message: expecting 1 to 4 items, got {n}")
+        if type(count) is tuple or type(count) is list:
+            count, displ = count
+        if dt is None:
+            dt, _ = _infer(buf)
+        else:
+            dt = _datatype(dt)
+        if count is None:
+            if displ:
+                _, total = _infer(buf)
+                count = (total - displ * dt._size) // dt._size
+            else:
+                return buf, None, dt
+        nbytes = count * dt._size
+        if displ:
+            off = displ * dt._size
+            buf = memoryview(buf).cast("B")[off : off + nbytes]
+        return buf, nbytes, dt
+    return spec, None, None
+
+
+def _msg_typed(spec):
+    """Like :func:`_msg`, with the datatype and the byte length always known."""
+    buf, nb, dt = _msg(spec)
+    if dt is None or nb is None:
+        fdt, total = _infer(buf)
+        if dt is None:
+            dt = fdt
+        if nb is None:
+            nb = total - total % dt._size if dt._size else total
+    return buf, nb, dt
+
+
+def _msg_v(spec, size):
+    """A v-collective spec as (buffer, bytes, byte counts, byte displacements,
+    datatype), with mpi4py's rules: ``buf``, ``[buf, counts]``, ``[buf, datatype]``,
+    ``[buf, (counts, displs)]``, ``[buf, counts, datatype]``, ``[buf, (counts,
+    displs), datatype]`` or ``[buf, counts, displs, datatype]``; an int count is every
+    rank's, an int displacement a stride, and no counts split the buffer evenly."""
+    counts = displs = dt = None
+    if type(spec) is list or type(spec) is tuple:
+        n = len(spec)
+        if n == 2:
+            buf, counts = spec
+            if isinstance(counts, (Datatype, str)):
+                counts, dt = None, counts
+            elif type(counts) is tuple:
+                counts, displs = counts
+        elif n == 3:
+            buf, counts, dt = spec
+            if type(counts) is tuple:
+                counts, displs = counts
+        elif n == 4:
+            buf, counts, displs, dt = spec
+        else:
+            raise ValueError("message: expecting 2 to 4 items")
+    else:
+        buf = spec
+    if buf is None or buf is BOTTOM:
+        buf = _NOTHING
+    fdt, total = _infer(buf)
+    dt = fdt if dt is None else _datatype(dt)
+    sz = dt._size
+    if counts is None:
+        csize = total // sz if sz else 0
+        counts = [csize // size + (csize % size > i) for i in range(size)]
+    elif isinstance(counts, int):
+        counts = [counts] * size
+    else:
+        counts = [int(c) for c in counts]
+    if displs is None:
+        displs, acc = [], 0
+        for c in counts:
+            displs.append(acc)
+            acc += c
+    elif isinstance(displs, int):
+        displs = [displs * i for i in range(size)]
+    else:
+        displs = [int(d) for d in displs]
+    return buf, total, [c * sz for c in counts], [d * sz for d in displs], dt
+
+
+# ---- ops ---------------------------------------------------------------------------
+
+
+def _op_max(x, y):
+    return y if y > x else x
+
+
+def _op_min(x, y):
+    return y if y < x else x
+
+
+def _op_lxor(x, y):
+    return (x and not y) or (y and not x)
+
+
+def _op_maxloc(x, y):
+    (u, i), (v, j) = x, y
+    if u > v:
+        return (u, i)
+    if v > u:
+        return (v, j)
+    return (u, i if i < j else j)
+
+
+def _op_minloc(x, y):
+    (u, i), (v, j) = x, y
+    if u < v:
+        return (u, i)
+    if v < u:
+        return (v, j)
+    return (u, i if i < j else j)
+
+
+class Op:
+    """A reduction operation (``MPI.Op``): a built-in one or ``Op.Create(fn)``."""
+
+    __slots__ = ("_name", "_fn", "_code", "_user", "_commute")
+
+    def __init__(self, op=None, *, _name="MPI_OP_NULL", _fn=None, _code=None, _user=False, _commute=True):
+        if isinstance(op, Op):
+            _name, _fn, _code, _user, _commute = op._name, op._fn, op._code, op._user, op._commute
+        self._name = _name
+        self._fn = _fn
+        self._code = _code  # shmpi's built-in op, for numeric buffers
+        self._user = _user
+        self._commute = _commute
+
+    def __repr__(self):
+        return f"<{type(self).__name__}: {self._name}>"
+
+    def __bool__(self):
+        return self._fn is not None
+
+    def __call__(self, x, y):
+        """Applies the op to two Python objects, as lowercase reductions do."""
+        if self._user:
+            return self._fn(x, y, None)
+        return self._fn(x, y)
+
+    @classmethod
+    def Create(cls, function, commute=False):
+        """A user op: ``function(invec, inoutvec, datatype)`` stores ``invec op
+        inoutvec`` into ``inoutvec`` for buffers; for objects its result is used."""
+        return cls(_name="user-defined", _fn=function, _user=True, _commute=bool(commute))
+
+    def Free(self):
+        if self._user:
+            self._fn = None
+
+    def Is_commutative(self):
+        return self._commute
+
+    is_commutative = property(Is_commutative)
+
+    def Is_predefined(self):
+        return not self._user
+
+    is_predefined = property(Is_predefined)
+
+    def Reduce_local(self, inbuf, inoutbuf):
+        """``inoutbuf = inbuf op inoutbuf`` elementwise."""
+        ib, inb, dt = _msg_typed(inbuf)
+        ob, onb, _ = _msg_typed(inoutbuf)
+        if inb != onb:
+            raise ValueError(f"Reduce_local: buffers of {inb} and {onb} bytes")
+        out = _fold_bytes(self, dt, [bytes(memoryview(ib).cast("B")[:inb]), bytes(memoryview(ob).cast("B")[:onb])])
+        memoryview(ob).cast("B")[:onb] = out
+
+
+def _op(name, fn, code=None):
+    return Op(_name="MPI_" + name, _fn=fn, _code=code)
+
+
+OP_NULL = Op()
+# Codes in shmpi._shmpi's order.
+SUM = _op("SUM", lambda x, y: x + y, 0)
+PROD = _op("PROD", lambda x, y: x * y, 1)
+MAX = _op("MAX", _op_max, 2)
+MIN = _op("MIN", _op_min, 3)
+LAND = _op("LAND", lambda x, y: x and y, 4)
+LOR = _op("LOR", lambda x, y: x or y, 5)
+LXOR = _op("LXOR", _op_lxor, 6)
+BAND = _op("BAND", lambda x, y: x & y, 7)
+BOR = _op("BOR", lambda x, y: x | y, 8)
+BXOR = _op("BXOR", lambda x, y: x ^ y, 9)
+MAXLOC = _op("MAXLOC", _op_maxloc)
+MINLOC = _op("MINLOC", _op_minloc)
+REPLACE = _op("REPLACE", lambda x, y: y)
+NO_OP = _op("NO_OP", lambda x, y: x)
+
+
+def _fold_objects(op, items):
+    """``items[0] op items[1] op ...``, left to right (rank order)."""
+    it = iter(items)
+    acc = next(it)
+    for x in it:
+        acc = op(acc, x)
+    return acc
+
+
+def _fold_bytes(op, dt, blocks):
+    """Reduces byte blocks of ``dt`` elements in rank order, in Python: for user ops
+    and for built-in ops shmpi does not apply natively (``MAXLOC`` on pairs ...)."""
+    if op._user:
+        acc = bytearray(blocks[0])
+        for b in blocks[1:]:
+            inout = bytearray(b)
+            op._fn(memoryview(acc), memoryview(inout), dt)
+            acc = inout
+        return bytes(acc)
+    pair = op is MAXLOC or op is MINLOC
+    npt = None if pair else _numpy_type(dt)
+    if npt is not None:
+        # NumPy knows every numeric type (long double, complex) and has no padding.
+        import numpy
+
+        acc = list(numpy.frombuffer(blocks[0], dtype=npt))
+        for b in blocks[1:]:
+            acc = [op._fn(x, y) for x, y in zip(acc, numpy.frombuffer(b, dtype=npt))]
+        return numpy.array(acc, dtype=npt).tobytes()
+    fmt = dt._fmt
+    if not fmt or (not pair and len(fmt) > 1):
+        raise NotImplementedError(f"reductions of {dt.name} need NumPy")
+    st = _struct.Struct("=" + fmt)
+
+    def elems(b):
+        vals = st.iter_unpack(b)
+        return [v if pair else v[0] for v in vals]
+
+    acc = elems(blocks[0])
+    for b in blocks[1:]:
+        acc = [op._fn(x, y) for x, y in zip(acc, elems(b))]
+    return b"".join(st.pack(*(a if isinstance(a, tuple) else (a,))) for a in acc)
+
+
+# NumPy type codes of the numeric datatypes, for reductions folded in Python.
+_NUMPY_TYPES = {"ff": "c8", "dd": "c16"}
+
+
+def _numpy_type(dt):
+    """The NumPy dtype of a numeric datatype, if NumPy is installed."""
+    if "numpy" not in _sys.modules:
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            return None
+    if dt is LONG_DOUBLE:
+        return "g"
+    if dt is C_LONG_DOUBLE_COMPLEX:
+        return "G"
+    if dt._code is not None:
+        return dt._code
+    return _NUMPY_TYPES.get(dt._fmt)
+
+
+def _native(op, dt):
+    """Whether shmpi reduces ``dt`` with ``op`` itself."""
+    return op._code is not None and dt._code is not None
+
+
+# ---- status ------------------------------------------------------------------------
+
+
+class Status:
+    """What a receive learned about its message (``MPI.Status``)."""
+
+    __slots__ = ("source", "tag", "error", "_len", "_cancelled")
+
+    def __init__(self, status=None):
+        if status is not None:
+            self.source, self.tag, self.error = status.source, status.tag, status.error
+            self._len, self._cancelled = status._len, status._cancelled
+        else:
+            self.source, self.tag, self.error = ANY_SOURCE, ANY_TAG, SUCCESS
+            self._len, self._cancelled = 0, False
+
+    def __repr__(self):
+        return f"<Status source={self.source} tag={self.tag} count={self._len}>"
+
+    def _set(self, st):
+        self.source, self.tag, self._len = st
+        self.error = SUCCESS
+
+    def Get_source(self):
+        return self.source
+
+    def Set_source(self, source):
+        self.source = source
+
+    def Get_tag(self):
+        return self.tag
+
+    def Set_tag(self, tag):
+        self.tag = tag
+
+    def Get_error(self):
+        return self.error
+
+    def Set_error(self, error):
+        self.error = error
+
+    def Get_count(self, datatype=BYTE):
+        """The number of ``datatype`` elements received, or ``UNDEFINED``."""
+        size = _datatype(datatype)._size
+        if size == 0:
+            return 0
+        if self._len % size:
+            return UNDEFINED
+        return self._len // size
+
+    def Get_elements(self, datatype):
+        return self.Get_count(datatype)
+
+    def Set_elements(self, datatype, count):
+        self._len = count * _datatype(datatype)._size
+
+    def Is_cancelled(self):
+        return self._cancelled
+
+    def Set_cancelled(self, flag):
+        self._cancelled = bool(flag)
+
+    count = property(lambda self: self._len)
+    cancelled = property(Is_cancelled)
+
+
+def _fill(status, st):
+    if status is not None and st is not None:
+        status._set(st)
+
+
+_NULL_ST = (PROC_NULL, ANY_TAG, 0)
+
+
+# ---- requests ----------------------------------------------------------------------
+
+
+class Request:
+    """A non-blocking operation (``MPI.Request``). It becomes ``REQUEST_NULL`` once
+    waited on, tested complete, freed or cancelled."""
+
+    __slots__ = ("_raw", "_obj", "_keep")
+
+    def __init__(self, request=None):
+        if isinstance(request, Request):
+            self._raw, self._obj, self._keep = request._raw, request._obj, request._keep
+        else:
+            self._raw, self._obj, self._keep = None, False, None
+
+    @classmethod
+    def _new(cls, raw, obj, keep=None):
+        r = cls.__new__(cls)
+        r._raw, r._obj, r._keep = raw, obj, keep
+        return r
+
+    def __bool__(self):
+        return self._raw is not None and not self._raw.is_null()
+
+    def __eq__(self, other):
+        if not isinstance(other, Request):
+            return NotImplemented
+        if not self or not other:
+            return not self and not other
+        return self is other or (self._raw is not None and self._raw is other._raw)
+
+    __hash__ = object.__hash__
+
+    def _collect(self, status):
+        raw = self._raw
+        if raw is None:
+            # A request completed when it started keeps its status in `_keep`.
+            _fill(status, self._keep if type(self._keep) is tuple else _NULL_ST)
+            self._keep = None
+            return None
+        data, st = raw.wait()
+        self._raw = None
+        self._keep = None
+        if st is None and status is not None:
+            st = (ANY_SOURCE, ANY_TAG, 0)
+        _fill(status, st)
+        if self._obj:
+            return _loads(data)
+        return None
+
+    def Wait(self, status=None):
+        self._collect(status)
+        return True
+
+    def wait(self, status=None):
+        return self._collect(status)
+
+    def Test(self, status=None):
+        if self._raw is None or self._raw.test():
+            self._collect(status)
+            return True
+        return False
+
+    def test(self, status=None):
+        if self._raw is None or self._raw.test():
+            return True, self._collect(status)
+        return False, None
+
+    def Get_status(self, status=None):
+        return self._raw is None or self._raw.test()
+
+    def get_status(self, status=None):
+        return self.Get_status(status)
+
+    def Cancel(self):
+        if self._raw is not None:
+            self._raw.cancel()
+
+    def cancel(self):
+        self.Cancel()
+
+    def Free(self):
+        if self._raw is not None:
+            self._raw.free()
+        self._raw = None
+
+    def free(self):
+        self.Free()
+
+    # -- many requests --
+
+    @classmethod
+    def Waitall(cls, requests, statuses=None):
+        _waitall(requests, statuses)
+        return True
+
+    @classmethod
+    def waitall(cls, requests, statuses=None):
+        return _waitall(requests, statuses)
+
+    @classmethod
+    def Waitany(cls, requests, status=None):
+        return _waitany(requests, status)[0]
+
+    @classmethod
+    def waitany(cls, requests, status=None):
+        return _waitany(requests, status)
+
+    @classmethod
+    def Waitsome(cls, requests, statuses=None):
+        i, _ = _waitany(requests, None)
+        if i == UNDEFINED:
+            return None
+        done = [i]
+        for j, r in enumerate(requests):
+            if j != i and r._raw is not None and r._raw.test():
+                r._collect(None)
+                done.append(j)
+        return done
+
+    @classmethod
+    def Testall(cls, requests, statuses=None):
+        if all(r._raw is None or r._raw.test() for r in requests):
+            _waitall(requests, statuses)
+            return True
+        return False
+
+    @classmethod
+    def testall(cls, requests, statuses=None):
+        if all(r._raw is None or r._raw.test() for r in requests):
+            return True, _waitall(requests, statuses)
+        return False, None
+
+    @classmethod
+    def Testany(cls, requests, status=None):
+        i, flag, _ = cls.testany(requests, status)
+        return i, flag
+
+    @classmethod
+    def testany(cls, requests, status=None):
+        active = False
+        for i, r in enumerate(requests):
+            if r._raw is not None:
+                active = True
+                if r._raw.test():
+                    return i, True, r._collect(status)
+        if not active:
+            return UNDEFINED, True, None
+        return UNDEFINED, False, None
+
+
+class Prequest(Request):
+    """A persistent request (``Send_init``, ``Recv_init``): each ``Start`` begins
+    the operation again; it stays usable until ``Free``."""
+
+    __slots__ = ("_start", "_active")
+
+    def __init__(self, request=None):
+        Request.__init__(self, request)
+        self._start = getattr(request, "_start", None)
+        self._active = getattr(request, "_active", False)
+
+    @classmethod
+    def _persistent(cls, start):
+        r = cls.__new__(cls)
+        r._raw, r._obj, r._keep = None, False, None
+        r._start, r._active = start, False
+        return r
+
+    def __bool__(self):
+        return self._start is not None
+
+    def Start(self):
+        if self._active:
+            raise Exception(ERR_REQUEST, "Start: the persistent request is still active")
+        r = self._start()
+        self._raw, self._keep, self._active = r._raw, r._keep, True
+
+    def _collect(self, status):
+        self._active = False
+        return Request._collect(self, status)
+
+    def Test(self, status=None):
+        if not self._active:
+            _fill(status, _NULL_ST)
+            return True
+        return Request.Test(self, status)
+
+    def Free(self):
+        Request.Free(self)
+        self._start = None
+        self._active = False
+
+    @classmethod
+    def Startall(cls, requests):
+        for r in requests:
+            r.Start()
+
+
+class Grequest(Request):
+    __slots__ = ()
+
+
+REQUEST_NULL = Request()
+
+
+def _waitall(requests, statuses):
+    out = []
+    errors = None
+    for i, r in enumerate(requests):
+        st = None
+        if statuses is not None:
+            while len(statuses) <= i:
+                statuses.append(Status())
+            st = statuses[i]
+        try:
+            out.append(r._collect(st) if isinstance(r, Request) else None)
+        except _builtins.Exception as e:
+            errors = errors or e
+            out.append(None)
+    if errors is not None:
+        raise errors
+    return out
+
+
+def _waitany(requests, status):
+    raws = []
+    idx = []
+    for i, r in enumerate(requests):
+        # Null requests and inactive persistent ones are skipped, as MPI says.
+        if r._raw is not None:
+            raws.append(r._raw)
+            idx.append(i)
+    if not raws:
+        _fill(status, _NULL_ST)
+        return UNDEFINED, None
+    k = _lib.wait_any(raws)
+    i = idx[k]
+    return i, requests[i]._collect(status)
+
+
+def _in_place(buf):
+    """Whether a collective's buffer means ``MPI.IN_PLACE`` (``None`` does too, as in
+    mpi4py)."""
+    return buf is IN_PLACE or buf is None
+
+
+# ---- communicators -----------------------------------------------------------------
+
+
+class Comm:
+    """A communicator (``MPI.Comm``)."""
+
+    __slots__ = ("_raw", "_name", "__weakref__")
+
+    def __init__(self, comm=None):
+        if isinstance(comm, Comm):
+            self._raw, self._name = comm._raw, comm._name
+        else:
+            self._raw, self._name = None, "MPI_COMM_NULL"
+
+    @classmethod
+    def _wrap(cls, raw, name=""):
+        c = cls.__new__(cls)
+        c._raw, c._name = raw, name
+        return c
+
+    def __bool__(self):
+        return self._raw is not None
+
+    def __eq__(self, other):
+        if not isinstance(other, Comm):
+            return NotImplemented
+        if self._raw is None or other._raw is None:
+            return self._raw is None and other._raw is None
+        return self._raw.key() == other._raw.key()
+
+    def __hash__(self):
+        return hash(None if self._raw is None else self._raw.key())
+
+    def __repr__(self):
+        return f"<{type(self).__name__}: {self._name or hex(id(self))}>"
+
+    @property
+    def _r(self):
+        raw = self._raw
+        if raw is None:
+            raise Exception(ERR_COMM, "invalid communicator: MPI.COMM_NULL")
+        return raw
+
+    # -- basics --
+
+    def Get_rank(self):
+        return self._r.rank()
+
+    def Get_size(self):
+        return self._r.size()
+
+    rank = property(Get_rank)
+    size = property(Get_size)
+
+    def Get_name(self):
+        return self._name
+
+    def Set_name(self, name):
+        self._name = name
+
+    name = property(Get_name, Set_name)
+
+    def Is_inter(self):
+        return False
+
+    def Is_intra(self):
+        return True
+
+    is_inter = property(Is_inter)
+    is_intra = property(Is_intra)
+
+    def Get_topology(self):
+        return UNDEFINED
+
+    topology = property(Get_topology)
+
+    def Compare(self, comm):
+        if self == comm:
+            return IDENT
+        if self.Get_size() == comm.Get_size():
+            return CONGRUENT
+        return UNEQUAL
+
+    def Dup(self, info=None):
+        return type(self)._wrap(self._r.dup())
+
+    def Clone(self):
+        return self.Dup()
+
+    def Split(self, color=0, key=0):
+        raw = self._r.split(UNDEFINED if color == UNDEFINED else int(color), int(key))
+        if raw is None:
+            return Intracomm()
+        return Intracomm._wrap(raw)
+
+    def Split_type(self, split_type, key=0, info=None):
+        """Every rank of a shmpi job shares memory, so ``COMM_TYPE_SHARED`` keeps
+        them all together."""
+        return self.Split(UNDEFINED if split_type == UNDEFINED else 0, key)
+
+    def Free(self):
+        raw = self._r
+        if raw.key() == 0:
+            raise Exception(ERR_COMM, "MPI.COMM_WORLD cannot be freed")
+        raw.free()
+        self._raw = None
+
+    def Abort(self, errorcode=0):
+        _flush()
+        self._r.abort(int(errorcode))
+
+    def Barrier(self):
+        self._r.barrier()
+
+    barrier = Barrier
+
+    # -- point to point, objects --
+
+    def send(self, obj, dest, tag=0):
+        raw = self._raw or self._r
+        data = _dumps(obj)
+        if dest == PROC_NULL:
+            return None
+        raw.send(data, None, dest, tag)
+
+    ssend = send
+    bsend = send
+
+    def recv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        raw = self._raw or self._r
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return None
+        data, st = raw.recv_bytes(source, tag)
+        if status is not None:
+            status._set(st)
+        return _loads(data)
+
+    def isend(self, obj, dest, tag=0):
+        data = _dumps(obj)
+        if dest == PROC_NULL:
+            return Request._new(None, False)
+        return Request._new(self._r.isend(data, None, dest, tag), False)
+
+    issend = isend
+    ibsend = isend
+
+    def irecv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG):
+        if source == PROC_NULL:
+            return Request._new(None, True)
+        return Request._new(self._r.irecv_bytes(source, tag), True)
+
+    def sendrecv(self, sendobj, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
+        self.send(sendobj, dest, sendtag)
+        return self.recv(recvbuf, source, recvtag, status)
+
+    def probe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        return self.Probe(source, tag, status)
+
+    def iprobe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        return self.Iprobe(source, tag, status)
+
+    # -- point to point, buffers --
+
+    def Send(self, buf, dest, tag=0):
+        raw = self._raw or self._r
+        # A plain buffer (the common case) needs no parsing.
+        if type(buf) is list or type(buf) is tuple or buf is None:
+            buf, nb, _ = _msg(buf)
+        else:
+            nb = None
+        if dest == PROC_NULL:
+            return None
+        raw.send(buf, nb, dest, tag)
+
+    Ssend = Send
+    Bsend = Send
+    Rsend = Send
+
+    def Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        raw = self._raw or self._r
+        if type(buf) is list or type(buf) is tuple or buf is None:
+            buf, nb, _ = _msg(buf)
+        else:
+            nb = None
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return None
+        st = raw.recv_into(buf, nb, source, tag)
+        if status is not None:
+            status._set(st)
+
+    def Isend(self, buf, dest, tag=0):
+        b, nb, _ = _msg(buf)
+        if dest == PROC_NULL:
+            return Request._new(None, False)
+        return Request._new(self._r.isend(b, nb, dest, tag), False)
+
+    Issend = Isend
+    Ibsend = Isend
+    Irsend = Isend
+
+    def Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
+        b, nb, _ = _msg(buf)
+        if source == PROC_NULL:
+            return Request._new(None, False)
+        return Request._new(self._r.irecv_into(b, nb, source, tag), False, b)
+
+    def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
+        sb, snb, _ = _msg(sendbuf)
+        rb, rnb, _ = _msg(recvbuf)
+        if dest == PROC_NULL:
+            return self.Recv([rb, rnb, BYTE] if rnb is not None else rb, source, recvtag, status)
+        if source == PROC_NULL:
+            self._r.send(sb, snb, dest, sendtag)
+            _fill(status, _NULL_ST)
+            return None
+        st = self._r.sendrecv_into(sb, snb, dest, sendtag, rb, rnb, source, recvtag)
+        _fill(status, st)
+
+    def Send_init(self, buf, dest, tag=0):
+        return Prequest._persistent(lambda: self.Isend(buf, dest, tag))
+
+    Bsend_init = Send_init
+    Ssend_init = Send_init
+    Rsend_init = Send_init
+
+    def Recv_init(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
+        return Prequest._persistent(lambda: self.Irecv(buf, source, tag))
+
+    def Isendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG):
+        """Done at once (shmpi's sends never wait for receives, so this cannot
+        deadlock); the request is complete."""
+        st = Status()
+        self.Sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, st)
+        return Request._new(None, False, (st.source, st.tag, st._len))
+
+    def Isendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG):
+        st = Status()
+        self.Sendrecv_replace(buf, dest, sendtag, source, recvtag, st)
+        return Request._new(None, False, (st.source, st.tag, st._len))
+
+    def Sendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
+        b, nb, _ = _msg(buf)
+        data = bytes(memoryview(b).cast("B")[: nb if nb is not None else None])
+        self.Sendrecv(data, dest, sendtag, [b, len(data), BYTE], source, recvtag, status)
+
+    def Probe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return True
+        _fill(status, self._r.probe(source, tag))
+        return True
+
+    def Iprobe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return True
+        st = self._r.iprobe(source, tag)
+        if st is None:
+            return False
+        _fill(status, st)
+        return True
+
+    # -- collectives, objects --
+
+    def bcast(self, obj, root=0):
+        raw = self._r
+        data = _dumps(obj) if raw.rank() == root else None
+        return _loads(raw.bcast_obj(data, root))
+
+    def scatter(self, sendobj, root=0):
+        raw = self._r
+        data = None
+        if raw.rank() == root:
+            if sendobj is None:
+                sendobj = [None] * raw.size()
+            data = [_dumps(x) for x in sendobj]
+        return _loads(raw.scatter_obj(data, root))
+
+    def gather(self, sendobj, root=0):
+        got = self._r.gather_obj(_dumps(sendobj), root)
+        return None if got is None else [_loads(b) for b in got]
+
+    def allgather(self, sendobj):
+        return [_loads(b) for b in self._r.allgather_obj(_dumps(sendobj))]
+
+    def alltoall(self, sendobj):
+        raw = self._r
+        if sendobj is None:
+            sendobj = [None] * raw.size()
+        return [_loads(b) for b in raw.alltoall_obj([_dumps(x) for x in sendobj])]
+
+    def reduce(self, sendobj, op=SUM, root=0):
+        items = self.gather(sendobj, root)
+        return None if items is None else _fold_objects(op, items)
+
+    def allreduce(self, sendobj, op=SUM):
+        return _fold_objects(op, self.allgather(sendobj))
+
+    def scan(self, sendobj, op=SUM):
+        items = self.allgather(sendobj)
+        return _fold_objects(op, items[: self._r.rank() + 1])
+
+    def exscan(self, sendobj, op=SUM):
+        items = self.allgather(sendobj)
+        me = self._r.rank()
+        return None if me == 0 else _fold_objects(op, items[:me])
+
+    # -- collectives, buffers --
+
+    def Bcast(self, buf, root=0):
+        b, nb, _ = _msg(buf)
+        self._r.bcast_into(b, nb, root)
+
+    def Scatter(self, sendbuf, recvbuf, root=0):
+        raw = self._r
+        n = raw.size()
+        if recvbuf is IN_PLACE or (recvbuf is None and raw.rank() == root):
+            if raw.rank() != root:
+                raise Exception(ERR_BUFFER, "Scatter: MPI.IN_PLACE is for the root only")
+            sb, snb, _ = _msg_typed(sendbuf)
+            blk = snb // n
+            raw.scatter_into(sb, blk * n, bytearray(blk), blk, root)
+            return
+        rb, rnb, _ = _msg_typed(recvbuf)
+        if raw.rank() == root:
+            sb, snb, _ = _msg(sendbuf)
+            raw.scatter_into(sb, rnb * n, rb, rnb, root)
+        else:
+            raw.scatter_into(None, None, rb, rnb, root)
+
+    def Gather(self, sendbuf, recvbuf, root=0):
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        if me == root:
+            rb, rnb, _ = _msg_typed(recvbuf)
+            if _in_place(sendbuf):
+                blk = rnb // n
+                sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
+            else:
+                sb, snb, _ = _msg_typed(sendbuf)
+            raw.gather_into(sb, snb, rb, snb * n, root)
+        else:
+            sb, snb, _ = _msg(sendbuf)
+            raw.gather_into(sb, snb, None, None, root)
+
+    def Allgather(self, sendbuf, recvbuf):
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        rb, rnb, _ = _msg_typed(recvbuf)
+        if _in_place(sendbuf):
+            blk = rnb // n
+            sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
+        else:
+            sb, snb, _ = _msg_typed(sendbuf)
+        raw.allgather_into(sb, snb, rb, snb * n)
+
+    def Alltoall(self, sendbuf, recvbuf):
+        raw = self._r
+        rb, rnb, _ = _msg_typed(recvbuf)
+        if _in_place(sendbuf):
+            sb, snb = bytes(memoryview(rb).cast("B")[:rnb]), rnb
+        else:
+            sb, snb, _ = _msg_typed(sendbuf)
+        raw.alltoall_into(sb, snb, rb, snb)
+
+    def Gatherv(self, sendbuf, recvbuf, root=0):
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        if me == root:
+            rb, _, counts, displs, _ = _msg_v(recvbuf, n)
+            if _in_place(sendbuf):
+                m = memoryview(rb).cast("B")
+                sb = bytes(m[displs[me] : displs[me] + counts[me]])
+                snb = len(sb)
+            else:
+                sb, snb, _ = _msg_typed(sendbuf)
+            raw.gatherv_into(sb, snb, rb, None, counts, displs, root)
+        else:
+            sb, snb, _ = _msg_typed(sendbuf)
+            raw.gatherv_into(sb, snb, None, None, [], [], root)
+
+    def Scatterv(self, sendbuf, recvbuf, root=0):
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        if me == root:
+            sb, _, counts, displs, _ = _msg_v(sendbuf, n)
+            if _in_place(recvbuf):
+                rb, rnb = bytearray(counts[me]), counts[me]
+            else:
+                rb, _, _ = _msg(recvbuf)
+                rnb = counts[me]
+            raw.scatterv_into(sb, None, counts, displs, rb, rnb, root)
+        else:
+            rb, rnb, _ = _msg_typed(recvbuf)
+            raw.scatterv_into(None, None, [], [], rb, rnb, root)
+
+    def Allgatherv(self, sendbuf, recvbuf):
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        rb, _, counts, displs, _ = _msg_v(recvbuf, n)
+        if _in_place(sendbuf):
+            m = memoryview(rb).cast("B")
+            sb = bytes(m[displs[me] : displs[me] + counts[me]])
+            snb = len(sb)
+        else:
+            sb, snb, _ = _msg_typed(sendbuf)
+        raw.allgatherv_into(sb, snb, rb, None, counts, displs)
+
+    def Alltoallv(self, sendbuf, recvbuf):
+        raw = self._r
+        n = raw.size()
+        rb, _, rcounts, rdispls, _ = _msg_v(recvbuf, n)
+        if _in_place(sendbuf):
+            sb = bytes(memoryview(rb).cast("B"))
+            scounts, sdispls = rcounts, rdispls
+        else:
+            sb, _, scounts, sdispls, _ = _msg_v(sendbuf, n)
+        raw.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
+
+    def _reduce(self, which, sendbuf, recvbuf, op, root):
+        raw = self._r
+        me = raw.rank()
+        has_recv = which != "reduce" or me == root
+        if has_recv:
+            rb, rnb, rdt = _msg_typed(recvbuf)
+        else:
+            rb, rnb, rdt = None, None, None
+        if _in_place(sendbuf):
+            if not has_recv:
+                raise Exception(ERR_BUFFER, "MPI.IN_PLACE is for the root of a Reduce only")
+            sb, snb, dt = None, rnb, rdt
+        else:
+            sb, snb, dt = _msg_typed(sendbuf)
+        if _native(op, dt):
+            if sb is None and which != "allreduce":
+                sb = bytes(memoryview(rb).cast("B")[:rnb])
+            raw.reduce_into(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
+            return
+        # Emulated: every contribution is gathered, then folded in rank order in Python.
+        mine = bytes(memoryview(rb if sb is None else sb).cast("B")[:snb])
+        if which == "reduce":
+            blocks = raw.gather_obj(mine, root)
+        else:
+            blocks = raw.allgather_obj(mine)
+            if which == "scan":
+                blocks = blocks[: me + 1]
+            elif which == "exscan":
+                blocks = blocks[:me]
+        if has_recv and blocks:
+            memoryview(rb).cast("B")[:snb] = _fold_bytes(op, dt, blocks)
+
+    def Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
+        self._reduce("reduce", sendbuf, recvbuf, op, root)
+
+    def Allreduce(self, sendbuf, recvbuf, op=SUM):
+        self._reduce("allreduce", sendbuf, recvbuf, op, 0)
+
+    def Scan(self, sendbuf, recvbuf, op=SUM):
+        self._reduce("scan", sendbuf, recvbuf, op, 0)
+
+    def Exscan(self, sendbuf, recvbuf, op=SUM):
+        self._reduce("exscan", sendbuf, recvbuf, op, 0)
+
+    def Reduce_scatter_block(self, sendbuf, recvbuf, op=SUM):
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        rb, rnb, dt = _msg_typed(recvbuf)
+        if _in_place(sendbuf):
+            whole = bytearray(memoryview(rb).cast("B")[: rnb * n])
+        else:
+            sb, snb, dt = _msg_typed(sendbuf)
+            whole = bytearray(memoryview(sb).cast("B")[: rnb * n])
+        self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
+        memoryview(rb).cast("B")[:rnb] = whole[me * rnb : (me + 1) * rnb]
+
+
+    def Reduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
+        """Reduces, then scatters blocks of ``recvcounts[i]`` elements to rank ``i``
+        (an allreduce of the whole, then this rank's block)."""
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        rb, rnb, dt = _msg_typed(recvbuf)
+        if _in_place(sendbuf):
+            sb, snb = rb, None
+        else:
+            sb, snb, dt = _msg_typed(sendbuf)
+        if recvcounts is None:
+            recvcounts = raw.allgather_obj(_dumps(rnb // dt._size))
+            recvcounts = [_loads(c) for c in recvcounts]
+        total = sum(recvcounts) * dt._size
+        whole = bytearray(memoryview(sb).cast("B")[:total])
+        self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
+        off = sum(recvcounts[:me]) * dt._size
+        mine = recvcounts[me] * dt._size
+        memoryview(rb).cast("B")[:mine] = whole[off : off + mine]
+
+
+class Intracomm(Comm):
+    """A communicator of one group (``MPI.Intracomm``)."""
+
+    __slots__ = ()
+
+
+# ---- start-up and exit -------------------------------------------------------------
+
+COMM_NULL = Intracomm()
+COMM_WORLD = Intracomm._wrap(_lib.init(), "MPI_COMM_WORLD")
+COMM_SELF = COMM_WORLD.Split(COMM_WORLD.Get_rank(), 0)
+COMM_SELF._name = "MPI_COMM_SELF"
+COMM_TYPE_SHARED = 1
+COMM_TYPE_HW_GUIDED = 2
+
+
+class Info:
+    """``MPI.Info``: hints, which shmpi ignores."""
+
+    def __init__(self, info=None):
+        self._d = dict(info._d) if isinstance(info, Info) else {}
+
+    @classmethod
+    def Create(cls, items=None):
+        i = cls()
+        if items:
+            i._d.update(dict(items))
+        return i
+
+    def Set(self, key, value):
+        self._d[key] = value
+
+    def Get(self, key):
+        return self._d.get(key)
+
+    def Free(self):
+        self._d.clear()
+
+
+INFO_NULL = Info()
+INFO_ENV = Info()
+
+
+@_atexit.register
+def _finalize_at_exit():
+    Finalize()

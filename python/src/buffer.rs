@@ -1,0 +1,97 @@
+//! Python buffers (the buffer protocol) as byte slices, with no copy.
+//!
+//! mpi4py's uppercase methods take any contiguous buffer; which datatype it holds is
+//! worked out on the Python side, which passes the object and the number of bytes
+//! the message uses. Here the object's memory is borrowed for the call (or, in a
+//! request, until the request is dropped).
+
+use std::ffi::c_int;
+
+use pyo3::exceptions::PyBufferError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+/// A borrowed view of a Python object's contiguous memory (`Py_buffer`), released
+/// on drop.
+pub(crate) struct RawBuf {
+    view: Box<ffi::Py_buffer>,
+    /// Bytes of the buffer the operation uses (at most the buffer's length).
+    len: usize,
+}
+
+impl RawBuf {
+    /// Borrows `obj`'s memory, `nbytes` of it (`None`: all), read-only or writable.
+    /// A non-contiguous buffer, or a read-only one asked to be writable, is the
+    /// exporter's `BufferError`; `nbytes` past the end is a `ValueError`.
+    pub(crate) fn get(
+        obj: &Bound<'_, PyAny>,
+        writable: bool,
+        nbytes: Option<usize>,
+    ) -> PyResult<Self> {
+        let mut view = Box::new(ffi::Py_buffer::new());
+        let flags: c_int = if writable {
+            ffi::PyBUF_WRITABLE
+        } else {
+            ffi::PyBUF_SIMPLE
+        };
+        // SAFETY: `obj` is a live object (the GIL is held through `Bound`) and `view`
+        // is a fresh, boxed `Py_buffer` that stays at one address until released.
+        let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) };
+        if rc != 0 {
+            return Err(PyErr::take(obj.py())
+                .unwrap_or_else(|| PyBufferError::new_err("object does not export a buffer")));
+        }
+        let total = view.len.max(0) as usize;
+        let mut buf = RawBuf { view, len: total };
+        match nbytes {
+            None => Ok(buf),
+            Some(n) if n <= total => {
+                buf.len = n;
+                Ok(buf)
+            }
+            Some(n) => Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "message: buffer of {total} bytes is too small for the {n} bytes of its count and datatype"
+            ))),
+        }
+    }
+
+    /// The bytes the operation uses.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the exporter keeps `buf` valid for `view.len >= self.len` bytes until
+        // `PyBuffer_Release`, which only `Drop` calls.
+        unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.len) }
+    }
+
+    /// The bytes the operation uses, writable.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        debug_assert_eq!(self.view.readonly, 0, "asked for with PyBUF_WRITABLE");
+        // SAFETY: as in `bytes`; the view was requested writable, and `&mut self`
+        // makes this the only slice of it in Rust.
+        unsafe { std::slice::from_raw_parts_mut(self.view.buf as *mut u8, self.len) }
+    }
+
+    /// Whether the used bytes of two views share no memory (Rust must not hold a
+    /// shared and a mutable slice of the same bytes).
+    pub(crate) fn disjoint(a: &RawBuf, b: &RawBuf) -> bool {
+        let (a0, b0) = (a.view.buf as usize, b.view.buf as usize);
+        a.len == 0 || b.len == 0 || a0 + a.len <= b0 || b0 + b.len <= a0
+    }
+}
+
+impl Drop for RawBuf {
+    fn drop(&mut self) {
+        // Releasing calls into the exporter, which needs the GIL; a `RawBuf` is dropped
+        // either inside a call (GIL held) or with the request that owns it.
+        Python::attach(|_| {
+            // SAFETY: the view was filled by a successful `PyObject_GetBuffer` and is
+            // released exactly once.
+            unsafe { ffi::PyBuffer_Release(&mut *self.view) }
+        });
+    }
+}

@@ -1,0 +1,562 @@
+//! `RawComm`: a communicator handle and its calls, in bytes.
+//!
+//! Every message and non-reducing collective moves bytes (`u8` slices), so ranks
+//! agree on element sizes whatever datatypes their Python code names; reductions go
+//! through `reduce.rs`, typed by the element type the Python side names.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::buffer::RawBuf;
+use crate::errors::{self, to_py};
+use crate::reduce::{self, Which};
+use crate::request::RawRequest;
+use crate::{OnThisThread, comm_of};
+
+/// A message's status as Python sees it: (source, tag, bytes).
+pub(crate) type St = (i32, i32, usize);
+
+pub(crate) fn st(s: shmpi::Status) -> St {
+    (s.source(), s.tag(), s.len())
+}
+
+/// Runs a blocking shmpi call on `c` with the GIL released.
+pub(crate) fn blocking<R, F>(py: Python<'_>, c: &shmpi::Communicator, f: F) -> PyResult<R>
+where
+    F: FnOnce(&shmpi::Communicator) -> shmpi::Result<R> + Send,
+    R: Send,
+{
+    let c = OnThisThread(c);
+    py.detach(move || {
+        let c = c;
+        f(c.0)
+    })
+    .map_err(to_py)
+}
+
+/// Receives the message `probe` found, into a new `bytes` of exactly its length.
+pub(crate) fn recv_probed<'py>(
+    py: Python<'py>,
+    c: &shmpi::Communicator,
+    found: shmpi::Status,
+) -> PyResult<(Bound<'py, PyBytes>, St)> {
+    let mut status = None;
+    // The probed message is the earliest that matches its exact source and tag, so
+    // this receive takes it.
+    let b = PyBytes::new_with(py, found.len(), |buf| {
+        let s = blocking(py, c, |c| c.recv_into(buf, found.source(), found.tag()))?;
+        status = Some(st(s));
+        Ok(())
+    })?;
+    Ok((b, status.expect("set by the receive")))
+}
+
+/// Views of a send and a receive buffer; the send side is copied if they overlap.
+fn send_recv_views(
+    send: &Bound<'_, PyAny>,
+    snb: Option<usize>,
+    recv: &Bound<'_, PyAny>,
+    rnb: Option<usize>,
+) -> PyResult<(Vec<u8>, Option<RawBuf>, RawBuf)> {
+    let s = RawBuf::get(send, false, snb)?;
+    let r = RawBuf::get(recv, true, rnb)?;
+    if RawBuf::disjoint(&s, &r) {
+        Ok((Vec::new(), Some(s), r))
+    } else {
+        Ok((s.bytes().to_vec(), None, r))
+    }
+}
+
+fn opt_view(
+    b: Option<&Bound<'_, PyAny>>,
+    writable: bool,
+    nb: Option<usize>,
+) -> PyResult<Option<RawBuf>> {
+    b.map(|b| RawBuf::get(b, writable, nb)).transpose()
+}
+
+/// A communicator (`MPI_Comm`), by its key in the rank's registry.
+#[pyclass(unsendable, module = "shmpi._shmpi")]
+pub(crate) struct RawComm {
+    pub(crate) id: u64,
+}
+
+impl RawComm {
+    fn comm(&self) -> PyResult<shmpi::Communicator> {
+        comm_of(self.id)
+    }
+
+    /// The comm, after checking `root` (MPI's ERR_ROOT rather than ERR_RANK).
+    fn rooted(&self, root: i32) -> PyResult<shmpi::Communicator> {
+        let c = self.comm()?;
+        if root < 0 || root >= c.size() {
+            return Err(errors::root_error(root, c.size()));
+        }
+        Ok(c)
+    }
+}
+
+#[pymethods]
+impl RawComm {
+    fn rank(&self) -> PyResult<i32> {
+        Ok(self.comm()?.rank())
+    }
+
+    fn size(&self) -> PyResult<i32> {
+        Ok(self.comm()?.size())
+    }
+
+    fn key(&self) -> u64 {
+        self.id
+    }
+
+    fn dup(&self, py: Python<'_>) -> PyResult<RawComm> {
+        let c = self.comm()?;
+        let d = blocking(py, &c, |c| c.dup().map(OnThisThread))?;
+        Ok(crate::register(d.0))
+    }
+
+    fn split(&self, py: Python<'_>, color: i32, key: i32) -> PyResult<Option<RawComm>> {
+        let c = self.comm()?;
+        let d = blocking(py, &c, |c| c.split(color, key).map(OnThisThread))?;
+        Ok(d.0.map(crate::register))
+    }
+
+    fn free(&self) {
+        crate::unregister(self.id)
+    }
+
+    fn abort(&self, code: i32) -> PyResult<()> {
+        self.comm()?.abort(code)
+    }
+
+    // ---- point to point ---------------------------------------------------------
+
+    #[pyo3(signature = (buf, nbytes, dest, tag))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<()> {
+        let c = self.comm()?;
+        let b = RawBuf::get(buf, false, nbytes)?;
+        let bytes = b.bytes();
+        blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
+    }
+
+    #[pyo3(signature = (buf, nbytes, source, tag))]
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        source: i32,
+        tag: i32,
+    ) -> PyResult<St> {
+        let c = self.comm()?;
+        let mut b = RawBuf::get(buf, true, nbytes)?;
+        let bytes = b.bytes_mut();
+        blocking(py, &c, |c| c.recv_into(bytes, source, tag)).map(st)
+    }
+
+    /// Receives a message of any length as `bytes`.
+    fn recv_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        source: i32,
+        tag: i32,
+    ) -> PyResult<(Bound<'py, PyBytes>, St)> {
+        let c = self.comm()?;
+        let found = blocking(py, &c, |c| c.probe(source, tag))?;
+        recv_probed(py, &c, found)
+    }
+
+    fn probe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<St> {
+        let c = self.comm()?;
+        blocking(py, &c, |c| c.probe(source, tag)).map(st)
+    }
+
+    fn iprobe(&self, source: i32, tag: i32) -> PyResult<Option<St>> {
+        let c = self.comm()?;
+        Ok(c.iprobe(source, tag).map_err(to_py)?.map(st))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (sbuf, snb, dest, stag, rbuf, rnb, source, rtag))]
+    fn sendrecv_into(
+        &self,
+        py: Python<'_>,
+        sbuf: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        dest: i32,
+        stag: i32,
+        rbuf: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        source: i32,
+        rtag: i32,
+    ) -> PyResult<St> {
+        let c = self.comm()?;
+        let (copy, s, mut r) = send_recv_views(sbuf, snb, rbuf, rnb)?;
+        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
+        let rb = r.bytes_mut();
+        blocking(py, &c, |c| {
+            c.sendrecv_slice(sb, dest, stag, rb, source, rtag)
+        })
+        .map(st)
+    }
+
+    #[pyo3(signature = (buf, nbytes, dest, tag))]
+    fn isend(
+        &self,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        // The runtime owns a copy, so the request is leak-safe and the Python buffer
+        // is free for reuse at once.
+        let data = RawBuf::get(buf, false, nbytes)?.bytes().to_vec();
+        let r = c.isend_vec(data, dest, tag).map_err(to_py)?;
+        Ok(RawRequest::send(r))
+    }
+
+    #[pyo3(signature = (buf, nbytes, source, tag))]
+    fn irecv_into(
+        &self,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        source: i32,
+        tag: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        let target = RawBuf::get(buf, true, nbytes)?;
+        let r = c
+            .irecv_into(vec![0u8; target.bytes().len()], source, tag)
+            .map_err(to_py)?;
+        Ok(RawRequest::recv_into(r, target))
+    }
+
+    fn irecv_bytes(&self, source: i32, tag: i32) -> PyResult<RawRequest> {
+        self.comm()?;
+        Ok(RawRequest::recv_bytes(self.id, source, tag))
+    }
+
+    // ---- collectives on bytes ---------------------------------------------------
+
+    fn barrier(&self, py: Python<'_>) -> PyResult<()> {
+        let c = self.comm()?;
+        blocking(py, &c, |c| c.barrier())
+    }
+
+    fn bcast_into(
+        &self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        root: i32,
+    ) -> PyResult<()> {
+        let c = self.rooted(root)?;
+        let mut b = RawBuf::get(buf, true, nbytes)?;
+        let bytes = b.bytes_mut();
+        blocking(py, &c, |c| c.bcast_into(bytes, root))
+    }
+
+    fn bcast_obj<'py>(
+        &self,
+        py: Python<'py>,
+        data: Option<Vec<u8>>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let c = self.rooted(root)?;
+        let data = if c.rank() == root {
+            Some(data.unwrap_or_default())
+        } else {
+            None
+        };
+        let v = blocking(py, &c, |c| c.bcast(data, root))?;
+        Ok(PyBytes::new(py, &v))
+    }
+
+    fn scatter_obj<'py>(
+        &self,
+        py: Python<'py>,
+        data: Option<Vec<Vec<u8>>>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let c = self.rooted(root)?;
+        if c.rank() == root && data.as_ref().is_none_or(|d| d.len() != c.size() as usize) {
+            return Err(errors::count_error(format!(
+                "scatter: the root must pass one object per rank ({} ranks)",
+                c.size()
+            )));
+        }
+        let data = if c.rank() == root { data } else { None };
+        let v = blocking(py, &c, |c| c.scatter(data.as_deref(), root))?;
+        Ok(PyBytes::new(py, &v))
+    }
+
+    fn gather_obj<'py>(
+        &self,
+        py: Python<'py>,
+        data: Vec<u8>,
+        root: i32,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let c = self.rooted(root)?;
+        let v = blocking(py, &c, |c| c.gather(&data, root))?;
+        v.map(|v| PyList::new(py, v.iter().map(|b| PyBytes::new(py, b))))
+            .transpose()
+    }
+
+    fn allgather_obj<'py>(&self, py: Python<'py>, data: Vec<u8>) -> PyResult<Bound<'py, PyList>> {
+        let c = self.comm()?;
+        let v = blocking(py, &c, |c| c.allgather(&data))?;
+        PyList::new(py, v.iter().map(|b| PyBytes::new(py, b)))
+    }
+
+    fn alltoall_obj<'py>(
+        &self,
+        py: Python<'py>,
+        data: Vec<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let c = self.comm()?;
+        if data.len() != c.size() as usize {
+            return Err(errors::count_error(format!(
+                "alltoall: pass one object per rank ({} ranks), not {}",
+                c.size(),
+                data.len()
+            )));
+        }
+        let v = blocking(py, &c, |c| c.alltoall(&data))?;
+        PyList::new(py, v.iter().map(|b| PyBytes::new(py, b)))
+    }
+
+    #[pyo3(signature = (send, snb, recv, rnb, root))]
+    fn scatter_into(
+        &self,
+        py: Python<'_>,
+        send: Option<&Bound<'_, PyAny>>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        root: i32,
+    ) -> PyResult<()> {
+        let c = self.rooted(root)?;
+        let send = if c.rank() == root { send } else { None };
+        let s = opt_view(send, false, snb)?;
+        let mut r = RawBuf::get(recv, true, rnb)?;
+        let copy = match &s {
+            Some(s) if !RawBuf::disjoint(s, &r) => s.bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        let sb: &[u8] = match &s {
+            Some(s) if RawBuf::disjoint(s, &r) => s.bytes(),
+            _ => &copy,
+        };
+        let rb = r.bytes_mut();
+        blocking(py, &c, |c| c.scatter_into(sb, rb, root))
+    }
+
+    #[pyo3(signature = (send, snb, recv, rnb, root))]
+    fn gather_into(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: Option<&Bound<'_, PyAny>>,
+        rnb: Option<usize>,
+        root: i32,
+    ) -> PyResult<()> {
+        let c = self.rooted(root)?;
+        let recv = if c.rank() == root { recv } else { None };
+        let s = RawBuf::get(send, false, snb)?;
+        let mut r = opt_view(recv, true, rnb)?;
+        let copy = match &r {
+            Some(r) if !RawBuf::disjoint(&s, r) => s.bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        let sb: &[u8] = if copy.is_empty() { s.bytes() } else { &copy };
+        let rb: &mut [u8] = r.as_mut().map_or(&mut [], |r| r.bytes_mut());
+        blocking(py, &c, |c| c.gather_into(sb, rb, root))
+    }
+
+    #[pyo3(signature = (send, snb, recv, rnb))]
+    fn allgather_into(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+    ) -> PyResult<()> {
+        let c = self.comm()?;
+        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
+        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
+        let rb = r.bytes_mut();
+        blocking(py, &c, |c| c.allgather_into(sb, rb))
+    }
+
+    #[pyo3(signature = (send, snb, recv, rnb))]
+    fn alltoall_into(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+    ) -> PyResult<()> {
+        let c = self.comm()?;
+        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
+        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
+        let rb = r.bytes_mut();
+        blocking(py, &c, |c| c.alltoall_into(sb, rb))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (send, snb, recv, rnb, counts, displs, root))]
+    fn gatherv_into(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: Option<&Bound<'_, PyAny>>,
+        rnb: Option<usize>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+        root: i32,
+    ) -> PyResult<()> {
+        let c = self.rooted(root)?;
+        let recv = if c.rank() == root { recv } else { None };
+        let s = RawBuf::get(send, false, snb)?;
+        let mut r = opt_view(recv, true, rnb)?;
+        let copy = match &r {
+            Some(r) if !RawBuf::disjoint(&s, r) => s.bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        let sb: &[u8] = if copy.is_empty() { s.bytes() } else { &copy };
+        let rb: &mut [u8] = r.as_mut().map_or(&mut [], |r| r.bytes_mut());
+        blocking(py, &c, |c| c.gatherv_into(sb, rb, &counts, &displs, root))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (send, snb, counts, displs, recv, rnb, root))]
+    fn scatterv_into(
+        &self,
+        py: Python<'_>,
+        send: Option<&Bound<'_, PyAny>>,
+        snb: Option<usize>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        root: i32,
+    ) -> PyResult<()> {
+        let c = self.rooted(root)?;
+        let send = if c.rank() == root { send } else { None };
+        let s = opt_view(send, false, snb)?;
+        let mut r = RawBuf::get(recv, true, rnb)?;
+        let copy = match &s {
+            Some(s) if !RawBuf::disjoint(s, &r) => s.bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        let sb: &[u8] = match &s {
+            Some(s) if RawBuf::disjoint(s, &r) => s.bytes(),
+            _ => &copy,
+        };
+        let rb = r.bytes_mut();
+        blocking(py, &c, |c| c.scatterv_into(sb, &counts, &displs, rb, root))
+    }
+
+    #[pyo3(signature = (send, snb, recv, rnb, counts, displs))]
+    #[allow(clippy::too_many_arguments)]
+    fn allgatherv_into(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+    ) -> PyResult<()> {
+        let c = self.comm()?;
+        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
+        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
+        let rb = r.bytes_mut();
+        blocking(py, &c, |c| c.allgatherv_into(sb, rb, &counts, &displs))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (send, snb, scounts, sdispls, recv, rnb, rcounts, rdispls))]
+    fn alltoallv_into(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        scounts: Vec<usize>,
+        sdispls: Vec<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        rcounts: Vec<usize>,
+        rdispls: Vec<usize>,
+    ) -> PyResult<()> {
+        let c = self.comm()?;
+        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
+        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
+        let rb = r.bytes_mut();
+        blocking(py, &c, |c| {
+            c.alltoallv_into(sb, &scounts, &sdispls, rb, &rcounts, &rdispls)
+        })
+    }
+
+    // ---- reductions (typed) -----------------------------------------------------
+
+    /// A reduction: `which` is "reduce", "allreduce", "scan" or "exscan"; `send`
+    /// `None` is `MPI_IN_PLACE` (allreduce only); `recv` may be `None` off the root of
+    /// a reduce. `op` is a built-in op's code and `ty` a struct-module type code.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (which, send, snb, recv, rnb, op, ty, root))]
+    fn reduce_into(
+        &self,
+        py: Python<'_>,
+        which: &str,
+        send: Option<&Bound<'_, PyAny>>,
+        snb: Option<usize>,
+        recv: Option<&Bound<'_, PyAny>>,
+        rnb: Option<usize>,
+        op: u8,
+        ty: &str,
+        root: i32,
+    ) -> PyResult<()> {
+        let which = Which::parse(which)?;
+        let c = if which == Which::Reduce {
+            self.rooted(root)?
+        } else {
+            self.comm()?
+        };
+        let recv = if which == Which::Reduce && c.rank() != root {
+            None
+        } else {
+            recv
+        };
+        let op = reduce::op(op)?;
+        let kind = reduce::Kind::parse(ty)?;
+        let s = opt_view(send, false, snb)?;
+        let mut r = opt_view(recv, true, rnb)?;
+        let overlap = matches!((&s, &r), (Some(s), Some(r)) if !RawBuf::disjoint(s, r));
+        let copy = match &s {
+            Some(s) if overlap => Some(s.bytes().to_vec()),
+            _ => None,
+        };
+        let sb: Option<&[u8]> = match (&copy, &s) {
+            (Some(v), _) => Some(v),
+            (None, Some(s)) => Some(s.bytes()),
+            (None, None) => None,
+        };
+        let rb: &mut [u8] = r.as_mut().map_or(&mut [], |r| r.bytes_mut());
+        blocking(py, &c, |c| reduce::run(c, which, kind, op, sb, rb, root))
+    }
+}

@@ -1,0 +1,106 @@
+//! shmpi's errors as `MPI.Exception(error_class, message)`.
+//!
+//! The Python package registers its exception class at import; until then (or if it
+//! never does) errors are `RuntimeError(error_class, message)`, the base class of
+//! mpi4py's `MPI.Exception`.
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+/// MPI error classes (the values MPICH uses), as `MPI.ERR_*` exposes them.
+pub(crate) const ERR_COUNT: i32 = 2;
+pub(crate) const ERR_TYPE: i32 = 3;
+pub(crate) const ERR_TAG: i32 = 4;
+pub(crate) const ERR_COMM: i32 = 5;
+pub(crate) const ERR_RANK: i32 = 6;
+pub(crate) const ERR_ROOT: i32 = 7;
+pub(crate) const ERR_OP: i32 = 9;
+pub(crate) const ERR_ARG: i32 = 12;
+pub(crate) const ERR_TRUNCATE: i32 = 14;
+pub(crate) const ERR_OTHER: i32 = 15;
+pub(crate) const ERR_INTERN: i32 = 16;
+pub(crate) const ERR_PROC_ABORTED: i32 = 74;
+
+static EXCEPTION: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Registers the class raised for shmpi errors (`MPI.Exception`).
+#[pyfunction]
+pub(crate) fn set_exception_class(py: Python<'_>, cls: Bound<'_, PyType>) {
+    let _ = EXCEPTION.set(py, cls.unbind());
+}
+
+/// The MPI error class of a shmpi error.
+pub(crate) fn error_class(e: &shmpi::Error) -> i32 {
+    use shmpi::Error as E;
+    match e {
+        E::InvalidRank { .. } => ERR_RANK,
+        E::InvalidTag { .. } => ERR_TAG,
+        E::Truncated { .. } => ERR_TRUNCATE,
+        // A message that is not a whole number of the receive type's elements.
+        E::ElementSize { .. } => ERR_TRUNCATE,
+        E::TypeMismatch { .. } => ERR_TYPE,
+        E::InvalidArchive { .. } | E::Serialize { .. } => ERR_OTHER,
+        E::PeerFailed { .. } | E::Aborted { .. } => ERR_PROC_ABORTED,
+        E::Corrupted(_) => ERR_INTERN,
+        E::Usage(m) => usage_class(m),
+        _ => ERR_OTHER,
+    }
+}
+
+/// Classifies a usage error by its message, the only thing that tells them apart.
+fn usage_class(m: &str) -> i32 {
+    if m.contains("root") && m.contains("rank") {
+        ERR_ROOT
+    } else if m.contains("reduction op") {
+        ERR_OP
+    } else if m.contains("count") || m.contains("length") || m.contains("elements") {
+        ERR_COUNT
+    } else {
+        ERR_OTHER
+    }
+}
+
+fn raise(class: i32, msg: String) -> PyErr {
+    Python::attach(|py| match EXCEPTION.get(py) {
+        Some(cls) => PyErr::from_value(match cls.bind(py).call1((class, msg.clone())) {
+            Ok(v) => v,
+            Err(e) => return e,
+        }),
+        None => PyRuntimeError::new_err((class, msg)),
+    })
+}
+
+/// A shmpi error as the registered exception.
+pub(crate) fn to_py(e: shmpi::Error) -> PyErr {
+    raise(error_class(&e), e.to_string())
+}
+
+/// A misuse the binding detects itself.
+pub(crate) fn usage_error(msg: &str) -> PyErr {
+    raise(ERR_OTHER, msg.to_string())
+}
+
+/// A use of a freed communicator.
+pub(crate) fn comm_error(msg: &str) -> PyErr {
+    raise(ERR_COMM, msg.to_string())
+}
+
+/// A wrong argument the binding detects itself.
+pub(crate) fn arg_error(msg: String) -> PyErr {
+    raise(ERR_ARG, msg)
+}
+
+/// A buffer-size error the binding detects itself.
+pub(crate) fn count_error(msg: String) -> PyErr {
+    raise(ERR_COUNT, msg)
+}
+
+/// A root outside the communicator (MPI's `MPI_ERR_ROOT`).
+pub(crate) fn root_error(root: i32, size: i32) -> PyErr {
+    raise(
+        ERR_ROOT,
+        format!("invalid root {root}: valid roots on this communicator are 0..{size}"),
+    )
+}

@@ -1,0 +1,183 @@
+//! `RawRequest`: a pending non-blocking operation.
+//!
+//! Sends own a copy of the data (shmpi's `isend_vec`). A receive into a Python buffer
+//! is shmpi's `irecv_into` on a vector the runtime owns, copied into the buffer at
+//! completion (shmpi has no receive into borrowed memory that a request could keep
+//! leak-safe). A receive of a pickle, whose length is unknown until it arrives, is
+//! matched when it is tested or waited on (probe, then receive).
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::buffer::RawBuf;
+use crate::comm::{St, blocking, recv_probed, st};
+use crate::comm_of;
+use crate::errors::to_py;
+
+enum Inner {
+    Send(shmpi::Request<Vec<u8>>),
+    RecvInto {
+        req: shmpi::Request<(Vec<u8>, shmpi::Status)>,
+        target: RawBuf,
+    },
+    RecvBytes {
+        comm: u64,
+        source: i32,
+        tag: i32,
+    },
+    /// Completed: the received bytes (pickle receives) and status (receives).
+    Done {
+        data: Option<Py<PyBytes>>,
+        status: Option<St>,
+    },
+    /// Waited on, freed or cancelled (`MPI_REQUEST_NULL`).
+    Null,
+}
+
+/// A non-blocking operation (`MPI_Request`).
+#[pyclass(unsendable, module = "shmpi._shmpi")]
+pub(crate) struct RawRequest {
+    inner: Inner,
+}
+
+impl RawRequest {
+    pub(crate) fn send(r: shmpi::Request<Vec<u8>>) -> Self {
+        RawRequest {
+            inner: Inner::Send(r),
+        }
+    }
+
+    pub(crate) fn recv_into(r: shmpi::Request<(Vec<u8>, shmpi::Status)>, target: RawBuf) -> Self {
+        RawRequest {
+            inner: Inner::RecvInto { req: r, target },
+        }
+    }
+
+    pub(crate) fn recv_bytes(comm: u64, source: i32, tag: i32) -> Self {
+        RawRequest {
+            inner: Inner::RecvBytes { comm, source, tag },
+        }
+    }
+
+    /// Completes a request whose operation is done, or blocks until it is.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        let inner = std::mem::replace(&mut self.inner, Inner::Null);
+        self.inner = match inner {
+            Inner::Send(r) => {
+                let r = crate::OnThisThread(r);
+                py.detach(move || {
+                    let r = r;
+                    r.0.wait().map(|_| ())
+                })
+                .map_err(to_py)?;
+                Inner::Done {
+                    data: None,
+                    status: None,
+                }
+            }
+            Inner::RecvInto { req, mut target } => {
+                let req = crate::OnThisThread(req);
+                let (v, s) = py
+                    .detach(move || {
+                        let req = req;
+                        req.0.wait().map(crate::OnThisThread)
+                    })
+                    .map_err(to_py)?
+                    .0;
+                target.bytes_mut()[..s.len()].copy_from_slice(&v[..s.len()]);
+                Inner::Done {
+                    data: None,
+                    status: Some(st(s)),
+                }
+            }
+            Inner::RecvBytes { comm, source, tag } => {
+                let c = comm_of(comm)?;
+                let found = blocking(py, &c, |c| c.probe(source, tag))?;
+                let (b, s) = recv_probed(py, &c, found)?;
+                Inner::Done {
+                    data: Some(b.unbind()),
+                    status: Some(s),
+                }
+            }
+            done => done,
+        };
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl RawRequest {
+    /// Whether the operation has completed (`MPI_Test` without collecting it).
+    fn test(&mut self, py: Python<'_>) -> PyResult<bool> {
+        let ready = match &mut self.inner {
+            Inner::Send(r) => r.is_complete().map_err(to_py)?,
+            Inner::RecvInto { req, .. } => req.is_complete().map_err(to_py)?,
+            Inner::RecvBytes { comm, source, tag } => comm_of(*comm)?
+                .iprobe(*source, *tag)
+                .map_err(to_py)?
+                .is_some(),
+            Inner::Done { .. } | Inner::Null => true,
+        };
+        if ready {
+            self.finish(py)?;
+        }
+        Ok(ready)
+    }
+
+    /// Blocks until the operation completes; returns the received bytes (pickle
+    /// receives) and the status (receives), and leaves the request null.
+    fn wait(&mut self, py: Python<'_>) -> PyResult<(Option<Py<PyBytes>>, Option<St>)> {
+        self.finish(py)?;
+        match std::mem::replace(&mut self.inner, Inner::Null) {
+            Inner::Done { data, status } => Ok((data, status)),
+            _ => Ok((None, None)),
+        }
+    }
+
+    /// Cancels a receive that has not completed (`MPI_Cancel`); returns whether it
+    /// was cancelled. A send cannot be cancelled: it completes by itself.
+    fn cancel(&mut self) -> bool {
+        match self.inner {
+            Inner::RecvInto { .. } | Inner::RecvBytes { .. } => {
+                self.inner = Inner::Null;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Lets the operation complete in the background (`MPI_Request_free`).
+    fn free(&mut self) {
+        self.inner = Inner::Null;
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self.inner, Inner::Null)
+    }
+}
+
+/// Waits until one of the requests completes (`MPI_Waitany`); returns its index, or
+/// `None` if every request is null. The GIL is released between rounds.
+#[pyfunction]
+pub(crate) fn wait_any(
+    py: Python<'_>,
+    reqs: Vec<Bound<'_, RawRequest>>,
+) -> PyResult<Option<usize>> {
+    if reqs.iter().all(|r| r.borrow().is_null()) {
+        return Ok(None);
+    }
+    let mut rounds = 0u32;
+    loop {
+        for (i, r) in reqs.iter().enumerate() {
+            let mut r = r.borrow_mut();
+            if !r.is_null() && r.test(py)? {
+                return Ok(Some(i));
+            }
+        }
+        rounds += 1;
+        if rounds % 64 == 0 {
+            py.check_signals()?;
+        }
+        py.detach(std::thread::yield_now);
+    }
+}

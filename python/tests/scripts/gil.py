@@ -1,0 +1,32 @@
+# A blocking receive releases the GIL: another thread of the rank keeps running.
+import threading
+import time
+
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+rank = comm.Get_rank()
+if rank == 0:
+    time.sleep(0.5)
+    comm.send("late", dest=1, tag=1)
+elif rank == 1:
+    ticks = 0
+    stop = threading.Event()
+
+    def spin():
+        global ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=spin)
+    t.start()
+    time.sleep(0.05)
+    before = ticks
+    assert comm.recv(source=0, tag=1) == "late"
+    during = ticks - before
+    stop.set()
+    t.join()
+    # The other thread ran through most of the ~0.45 s wait (1 ms per tick).
+    assert during > 50, during
+print(f"OK {rank}")

@@ -1,0 +1,15 @@
+"""Collectives, lowercase and uppercase, against serial references."""
+
+import sys
+
+import pytest
+from conftest import SCRIPTS, check_ok, run
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_collectives(mpirun, n):
+    check_ok(mpirun(n, "collectives.py"), n)
+
+
+def test_collectives_without_launcher():
+    check_ok(run([sys.executable, "-m", "shmpi", str(SCRIPTS / "collectives.py")]), 1)
