@@ -305,7 +305,9 @@ fn engine_of_items<X>(
     let Some(p) = items.iter().find_map(key) else {
         return Err(Error::invalid(
             ErrorClass::Request,
-            format!("{call} on a list with no pending request (empty, or every request spent)"),
+            format!(
+                "{call} on a list with no pending request (empty, or every request spent or inactive)"
+            ),
         ));
     };
     engine_of(p.eng, p.what)
@@ -324,8 +326,13 @@ fn first_done<X>(
 
 /// Blocks until one of the pending requests of `items` has finished and returns its
 /// index; fails when none is pending, or when no pending one can finish any more.
-fn block_any<X>(items: &[X], key: impl Fn(&X) -> Option<Pending<'_>>, call: Call) -> Result<usize> {
-    let eng = engine_of_items(items, &key, call.name())?;
+fn block_any<X>(
+    items: &[X],
+    key: impl Fn(&X) -> Option<Pending<'_>>,
+    call: Call,
+    name: &str,
+) -> Result<usize> {
+    let eng = engine_of_items(items, &key, name)?;
     if let Some(i) = first_done(items, &key, &eng.borrow()) {
         return Ok(i);
     }
@@ -431,7 +438,7 @@ pub fn wait_all<T>(requests: Vec<Request<T>>) -> Result<Vec<T>> {
 /// its index and result (`MPI_Waitany`). Fails on a list with no pending request
 /// (empty, or every request spent), where MPI returns `MPI_UNDEFINED`.
 pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
-    let i = block_any(requests, |r| r.pending(), Call::WaitAny)?;
+    let i = block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any")?;
     let mut r = requests.remove(i);
     let eng = r.engine()?;
     let done = eng.borrow_mut().take_done(r.id).expect("checked done");
@@ -460,7 +467,7 @@ pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
     if !requests.iter().any(|r| r.finish.is_some()) {
         return Ok(Vec::new());
     }
-    block_any(requests, |r| r.pending(), Call::WaitAny)?;
+    block_any(requests, |r| r.pending(), Call::WaitAny, "wait_some")?;
     take_finished(requests)
 }
 
@@ -516,7 +523,7 @@ pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
 /// # Ok(()) }
 /// ```
 pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
-    block_any(requests, |r| r.pending(), Call::WaitAny)
+    block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any_of")
 }
 
 /// Makes progress once and returns the index of one of `requests` that has completed,

@@ -384,6 +384,7 @@ fn wait_any_of_mixes_request_types() {
             assert_eq!(text.test().unwrap().unwrap().0, "hi");
             let e = shmpi::wait_any_of(&mut [&mut pers, &mut text]).unwrap_err();
             assert!(request_error(&e), "nothing pending: {e}");
+            assert!(e.to_string().contains("wait_any_of"), "{e}");
         } else {
             w.barrier().unwrap();
             w.send_slice(&[1.5f64; 4], 0, 2).unwrap();
