@@ -62,9 +62,9 @@
 //! - **Communicators**: [`dup`](Communicator::dup) and
 //!   [`split`](Communicator::split) give new communicators with contexts of their
 //!   own (messages and collectives never cross); dropping every handle frees one.
-//! - **Leak safety**: non-blocking operations own their buffers ([`Request`]), so no
-//!   use of the API from safe code, `mem::forget` included, can cause undefined
-//!   behaviour.
+//! - **Leak safety**: non-blocking operations own their buffers ([`Request`],
+//!   [`PersistentRequest`]), so no use of the API from safe code, `mem::forget`
+//!   included, can cause undefined behaviour.
 //!
 //! [`recv`]: Communicator::recv
 //! [`recv_archived`]: Communicator::recv_archived
