@@ -45,6 +45,10 @@ use crate::progress::{Engine, SendBuf, WaitDesc, WaitOp};
 use crate::request::{Request, What};
 use crate::shmcoll::{Area, Proc};
 
+// A child of this module, to use its argument checks.
+#[path = "persistent.rs"]
+pub(crate) mod persistent;
+
 /// A rank in a communicator (`MPI_Comm_rank`): `0..size`, or [`ANY_SOURCE`].
 pub type Rank = i32;
 /// A message tag: `0..=TAG_UB`, or [`ANY_TAG`] in receives.
@@ -93,9 +97,41 @@ pub struct Status {
     source: Rank,
     tag: Tag,
     len: usize,
+    cancelled: bool,
 }
 
 impl Status {
+    /// MPI's empty status (source `ANY_SOURCE`, tag `ANY_TAG`, no bytes): that of a
+    /// send, of an inactive persistent request, and (`cancelled`) of a cancelled
+    /// receive.
+    pub(crate) fn empty(cancelled: bool) -> Self {
+        Status {
+            source: ANY_SOURCE,
+            tag: ANY_TAG,
+            len: 0,
+            cancelled,
+        }
+    }
+
+    /// The status of a received message with envelope `env` on a communicator of
+    /// `group`.
+    pub(crate) fn received(env: &Envelope, group: &Group) -> Self {
+        Status {
+            source: group.rank_of(env.src),
+            tag: env.tag,
+            len: env.len,
+            cancelled: false,
+        }
+    }
+
+    /// Whether the request this status describes was cancelled
+    /// (`MPI_Test_cancelled`): a receive withdrawn by
+    /// [`Request::cancel`](crate::Request::cancel) before any message matched it.
+    /// Its other fields are then those of the empty status.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+
     /// The sender's rank in the communicator of the receive.
     pub fn source(&self) -> Rank {
         self.source
@@ -135,6 +171,7 @@ impl Status {
             source: PROC_NULL,
             tag: ANY_TAG,
             len: 0,
+            cancelled: false,
         }
     }
 
@@ -148,6 +185,7 @@ impl Status {
             source: group.rank_of(env.src),
             tag: env.tag,
             len: env.len,
+            cancelled: false,
         }
     }
 }
@@ -345,6 +383,7 @@ impl Communicator {
             source: self.inner.group.rank_of(env.src),
             tag: env.tag,
             len: env.len,
+            cancelled: false,
         }
     }
 
@@ -963,6 +1002,7 @@ impl Communicator {
                     let st = Status::of(&what.group, &env);
                     Ok((codec::decode::<T>(&msg, st.source, st.tag)?, st))
                 }
+                Done::Cancelled(_) => Err(crate::request::cancelled_error(what)),
                 Done::Failed(e) => Err(e),
                 _ => unreachable!("an object receive completes with an object"),
             },
@@ -988,6 +1028,10 @@ impl Communicator {
                 let st = Status::of(&what.group, &env);
                 Ok((b.into_vec::<T>().ok().expect("the buffer given"), st))
             }
+            Done::Cancelled(Some(b)) => Ok((
+                b.into_vec::<T>().ok().expect("the buffer given"),
+                Status::empty(true),
+            )),
             Done::Failed(e) => Err(e),
             _ => unreachable!("a slice receive completes with its buffer"),
         };
@@ -1048,7 +1092,7 @@ fn sent_unit(done: Done, _: &What) -> Result<()> {
     match done {
         Done::Sent(_) => Ok(()),
         Done::Failed(e) => Err(e),
-        Done::Recv { .. } => unreachable!("a send completes as sent"),
+        Done::Recv { .. } | Done::Cancelled(_) => unreachable!("a send completes as sent"),
     }
 }
 

@@ -19,8 +19,14 @@ use crate::error::Error;
 
 /// A finished non-blocking operation, waiting for `wait`/`test` to collect it.
 pub(crate) enum Done {
-    Recv { env: Envelope, data: RecvData },
+    Recv {
+        env: Envelope,
+        data: RecvData,
+    },
     Sent(Option<PodVec>),
+    /// A receive cancelled before it matched a message (`MPI_Cancel`), with its
+    /// buffer back for a receive of plain data.
+    Cancelled(Option<PodVec>),
     Failed(Error),
 }
 
@@ -106,6 +112,18 @@ impl Completions {
             .is_some_and(|s| s.generation == generation && matches!(s.state, State::Done(_)))
     }
 
+    /// The result of request `id`, if it has one, left in place (`MPI_Request_get_status`).
+    pub(crate) fn peek(&self, id: u64) -> Option<&Done> {
+        let (idx, generation) = split(id);
+        match self.slots.get(idx) {
+            Some(Slot {
+                generation: g,
+                state: State::Done(d),
+            }) if *g == generation => Some(d),
+            _ => None,
+        }
+    }
+
     /// Takes the result of request `id` if it has one, freeing its slot.
     #[inline]
     pub(crate) fn take(&mut self, id: u64) -> Option<Done> {
@@ -171,7 +189,12 @@ mod tests {
         assert!(c.take(a).is_none(), "nothing before it finishes");
         c.finish(a, sent());
         assert!(c.is_done(a));
+        assert!(
+            matches!(c.peek(a), Some(Done::Sent(None))),
+            "peeking leaves it"
+        );
         assert!(matches!(c.take(a), Some(Done::Sent(None))));
+        assert!(c.peek(a).is_none());
         assert!(c.take(a).is_none(), "taken once");
         let b = c.open();
         assert_eq!(b & 0xffff_ffff, a & 0xffff_ffff, "the slot is reused");

@@ -64,9 +64,9 @@
 //! - **Communicators**: [`dup`](Communicator::dup) and
 //!   [`split`](Communicator::split) give new communicators with contexts of their
 //!   own (messages and collectives never cross); dropping every handle frees one.
-//! - **Leak safety**: non-blocking operations own their buffers ([`Request`]), so no
-//!   use of the API from safe code, `mem::forget` included, can cause undefined
-//!   behaviour.
+//! - **Leak safety**: non-blocking operations own their buffers ([`Request`],
+//!   [`PersistentRequest`]), so no use of the API from safe code, `mem::forget`
+//!   included, can cause undefined behaviour.
 //!
 //! [`recv`]: Communicator::recv
 //! [`recv_archived`]: Communicator::recv_archived
@@ -118,6 +118,7 @@ pub use collective::comms::UNDEFINED;
 pub use collective::op::{
     DoubleInt, FloatInt, IntInt, LongInt, ObjectReducible, Op, ReduceOp, Reducible,
 };
+pub use comm::persistent::{PersistentRequest, start_all};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};
@@ -126,7 +127,10 @@ pub use init::{
     processor_name, version, wtick, wtime,
 };
 pub use message::{Message, RawMessage};
-pub use request::{Request, wait_all, wait_any};
+pub use request::{
+    AnyRequest, Request, test_all, test_any, test_any_of, test_some, wait_all, wait_any,
+    wait_any_of, wait_some,
+};
 pub use topology::{CartComm, dims_create};
 pub use value::Value;
 

@@ -1,4 +1,7 @@
-//! Non-blocking operations: [`Request`], [`wait_all`], [`wait_any`].
+//! Non-blocking operations: [`Request`], the waits and tests over many requests
+//! ([`wait_all`], [`wait_any`], [`wait_some`], [`test_any`], [`test_some`],
+//! [`test_all`]), and over requests of different result types ([`AnyRequest`],
+//! [`wait_any_of`], [`test_any_of`]).
 //!
 //! Requests are leak-safe by construction: the runtime owns every buffer a pending
 //! operation uses (a non-blocking send takes its `Vec` or a serialized copy, a
@@ -11,15 +14,29 @@
 //! A request holds only a weak reference to the engine, so that no request handle,
 //! forgotten or not, keeps the rank from finalizing when its `Universe` and
 //! communicators are dropped; waiting on a request after that is an error.
+//!
+//! A request whose result was handed out (by [`Request::test`]) is *spent*, like a
+//! request MPI has freed: waiting on it or testing it again is an error of class
+//! [`ErrorClass::Request`], and the functions over many requests skip it (MPI's
+//! `MPI_REQUEST_NULL`).
+//!
+//! Cancelling (`MPI_Cancel`, [`Request::cancel`]): a receive that no message has
+//! matched yet is withdrawn at once, never gets a message later (the message goes to
+//! the next matching receive), and completes with a status whose
+//! [`is_cancelled`](crate::Status::is_cancelled) is true. A send is never cancelled:
+//! shmpi's sends are in the receiver's ring (or queued to it in order) from the
+//! moment they start, so they complete as usual.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::call::Call;
+use crate::comm::Status;
 use crate::completions::Done;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 use crate::matching::Group;
 use crate::progress::{Engine, WaitDesc, WaitOp};
+pub(crate) use sealed::Sealed;
 
 /// A pending non-blocking operation that produces a `T` when it completes
 /// (`()` for sends of objects, the buffer back for [`isend_vec`], the received value
@@ -32,7 +49,7 @@ pub struct Request<T> {
     id: u64,
     what: What,
     /// Turns the engine's result into the request's (a plain function: no allocation
-    /// per request). `None` once it has run.
+    /// per request). `None` once it has run: the request is spent.
     finish: Option<Finish<T>>,
 }
 
@@ -48,6 +65,80 @@ pub(crate) struct What {
     pub(crate) group: Rc<Group>,
 }
 
+impl What {
+    /// The description a blocked wait on this request publishes.
+    pub(crate) fn desc(&self) -> WaitDesc<'_> {
+        WaitDesc {
+            op: WaitOp::Wait,
+            call: self.call,
+            peer: self.peer,
+            tag: self.tag,
+            ctx: self.ctx,
+            group: &self.group,
+        }
+    }
+
+    /// The call with its peer and tag, as a user wrote it (`irecv(source=1, tag=5)`).
+    pub(crate) fn describe(&self) -> String {
+        let peer = match self.peer {
+            Some(p) => self.group.rank_of(p).to_string(),
+            None => "ANY_SOURCE".into(),
+        };
+        let tag = if self.tag < 0 {
+            "ANY_TAG".into()
+        } else {
+            self.tag.to_string()
+        };
+        let arg = if self.call.name().contains("recv") {
+            "source"
+        } else {
+            "dest"
+        };
+        format!("{}({arg}={peer}, tag={tag})", self.call.name())
+    }
+}
+
+/// The error of waiting on an object receive that was cancelled: it has no value.
+pub(crate) fn cancelled_error(what: &What) -> Error {
+    Error::invalid(
+        ErrorClass::Request,
+        format!(
+            "{} was cancelled: it received nothing (get_status() before waiting tells a \
+             cancelled request by Status::is_cancelled)",
+            what.describe()
+        ),
+    )
+}
+
+/// The engine behind a request, unless this rank has already finalized.
+fn engine_of(eng: &Weak<RefCell<Engine>>, what: &What) -> Result<Rc<RefCell<Engine>>> {
+    eng.upgrade().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} request waited on or tested after this rank finalized (its Universe and \
+             every Communicator were dropped); wait on requests before dropping them",
+            what.call.name()
+        ))
+    })
+}
+
+/// One progress pass for a test: then the caller looks for finished requests.
+fn test_pass(eng: &mut Engine) -> Result<()> {
+    eng.progress(None)?;
+    if let Some(a) = eng.segment().abort_info() {
+        return Err(a.to_error("in test"));
+    }
+    Ok(())
+}
+
+/// The status of a finished operation, for `get_status`.
+pub(crate) fn status_of(done: &Done, what: &What) -> Status {
+    match done {
+        Done::Recv { env, .. } => Status::received(env, &what.group),
+        Done::Cancelled(_) => Status::empty(true),
+        Done::Sent(_) | Done::Failed(_) => Status::empty(false),
+    }
+}
+
 impl<T> Request<T> {
     pub(crate) fn new(eng: Rc<RefCell<Engine>>, id: u64, what: What, finish: Finish<T>) -> Self {
         Request {
@@ -58,26 +149,19 @@ impl<T> Request<T> {
         }
     }
 
-    /// The engine, unless this rank has already finalized.
+    /// The engine, unless this rank has already finalized or the request is spent.
     fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
-        self.eng.upgrade().ok_or_else(|| {
-            Error::Usage(format!(
-                "{} request waited on or tested after this rank finalized (its Universe and \
-                 every Communicator were dropped); wait on requests before dropping them",
-                self.what.call.name()
-            ))
-        })
-    }
-
-    fn desc(&self) -> WaitDesc<'_> {
-        WaitDesc {
-            op: WaitOp::Wait,
-            call: self.what.call,
-            peer: self.what.peer,
-            tag: self.what.tag,
-            ctx: self.what.ctx,
-            group: &self.what.group,
+        if self.finish.is_none() {
+            return Err(Error::invalid(
+                ErrorClass::Request,
+                format!(
+                    "{} request used after test() returned its result: the request is \
+                     spent, its result was handed out once",
+                    self.what.describe()
+                ),
+            ));
         }
+        engine_of(&self.eng, &self.what)
     }
 
     fn complete(&mut self, done: Done) -> Result<T> {
@@ -88,24 +172,77 @@ impl<T> Request<T> {
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).
     pub fn wait(mut self) -> Result<T> {
         let eng = self.engine()?;
-        let done = eng.borrow_mut().wait(self.id, &self.desc())?;
+        let done = eng.borrow_mut().wait(self.id, &self.what.desc())?;
         self.complete(done)
     }
 
-    /// Makes progress once and tells whether the operation has completed (`MPI_Test`).
-    /// A completed request still needs [`wait`](Self::wait) (which then returns at
-    /// once) to collect its result.
-    pub fn test(&mut self) -> Result<bool> {
+    /// Makes progress once and returns the result if the operation has completed
+    /// (`MPI_Test`; mpi4py's `req.test()` returns `(flag, obj)`). After it returned
+    /// `Some`, the request is spent: a later `test` or `wait` is an error of class
+    /// [`ErrorClass::Request`].
+    pub fn test(&mut self) -> Result<Option<T>> {
         let eng = self.engine()?;
-        let mut eng = eng.borrow_mut();
-        if eng.is_done(self.id) {
+        let done = {
+            let mut e = eng.borrow_mut();
+            match e.take_done(self.id) {
+                Some(d) => Some(d),
+                None => {
+                    test_pass(&mut e)?;
+                    e.take_done(self.id)
+                }
+            }
+        };
+        done.map(|d| self.complete(d)).transpose()
+    }
+
+    /// Makes progress once and tells whether the operation has completed, without
+    /// collecting its result: [`wait`](Self::wait) then returns it at once.
+    pub fn is_complete(&mut self) -> Result<bool> {
+        let eng = self.engine()?;
+        let mut e = eng.borrow_mut();
+        if e.is_done(self.id) {
             return Ok(true);
         }
-        eng.progress(None)?;
-        if let Some(a) = eng.segment().abort_info() {
-            return Err(a.to_error("in test"));
+        test_pass(&mut e)?;
+        Ok(e.is_done(self.id))
+    }
+
+    /// Makes progress once and returns the status if the operation has completed,
+    /// without completing the request (`MPI_Request_get_status`; mpi4py
+    /// `req.Get_status()`): the request can still be waited on or tested. A send's
+    /// status is MPI's empty status; a cancelled receive's says
+    /// [`is_cancelled`](Status::is_cancelled).
+    pub fn get_status(&mut self) -> Result<Option<Status>> {
+        let eng = self.engine()?;
+        let mut e = eng.borrow_mut();
+        if !e.is_done(self.id) {
+            test_pass(&mut e)?;
         }
-        Ok(eng.is_done(self.id))
+        Ok(e.peek_done(self.id).map(|d| status_of(d, &self.what)))
+    }
+
+    /// Cancels a receive that no message has matched yet (`MPI_Cancel`): it will never
+    /// get a message (the message goes to the next matching receive), and it completes
+    /// at once with a status that [`is_cancelled`](Status::is_cancelled). Waiting on it
+    /// then gives back the buffer of [`irecv_into`](crate::Communicator::irecv_into)
+    /// with that status, and an error for an object receive, which has no value.
+    ///
+    /// Returns whether the request was cancelled. A send never is (it is in the ring,
+    /// or queued to it, from the start), nor a receive that has completed or whose
+    /// message has started arriving: those complete as usual.
+    pub fn cancel(&mut self) -> Result<bool> {
+        let eng = self.engine()?;
+        let cancelled = eng.borrow_mut().cancel(self.id);
+        Ok(cancelled)
+    }
+
+    /// The request's id in the engine, unless it is spent.
+    fn pending(&self) -> Option<Pending<'_>> {
+        self.finish.is_some().then_some(Pending {
+            eng: &self.eng,
+            id: self.id,
+            what: &self.what,
+        })
     }
 }
 
@@ -119,6 +256,163 @@ impl<T> Drop for Request<T> {
             }
         }
     }
+}
+
+/// A request's place in the engine, for the functions over many requests.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)] // never seen outside shmpi
+pub struct Pending<'a> {
+    eng: &'a Weak<RefCell<Engine>>,
+    id: u64,
+    what: &'a What,
+}
+
+impl<'a> Pending<'a> {
+    pub(crate) fn new(eng: &'a Weak<RefCell<Engine>>, id: u64, what: &'a What) -> Self {
+        Pending { eng, id, what }
+    }
+}
+
+mod sealed {
+    /// Only shmpi's request types are [`AnyRequest`](super::AnyRequest)s.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {
+        /// The request's place in the engine; `None` when it is spent or inactive.
+        fn pending(&self) -> Option<super::Pending<'_>>;
+    }
+}
+
+/// Any of shmpi's requests, whatever its result type: [`Request<T>`] for every `T`
+/// and [`PersistentRequest<T>`](crate::PersistentRequest), for [`wait_any_of`] and
+/// [`test_any_of`] over requests of different types (MPI's `MPI_Waitany` over any
+/// requests; mpi4py's `Request.Waitany`). Sealed: implemented by shmpi's types only.
+pub trait AnyRequest: sealed::Sealed {}
+
+impl<T> sealed::Sealed for Request<T> {
+    fn pending(&self) -> Option<Pending<'_>> {
+        Request::pending(self)
+    }
+}
+
+impl<T> AnyRequest for Request<T> {}
+
+/// The engine of the first request of `items` that is still pending.
+fn engine_of_items<X>(
+    items: &[X],
+    key: &impl Fn(&X) -> Option<Pending<'_>>,
+    call: &str,
+) -> Result<Rc<RefCell<Engine>>> {
+    let Some(p) = items.iter().find_map(key) else {
+        return Err(Error::invalid(
+            ErrorClass::Request,
+            format!(
+                "{call} on a list with no pending request (empty, or every request spent or inactive)"
+            ),
+        ));
+    };
+    engine_of(p.eng, p.what)
+}
+
+/// The index of the first finished request of `items`.
+fn first_done<X>(
+    items: &[X],
+    key: &impl Fn(&X) -> Option<Pending<'_>>,
+    e: &Engine,
+) -> Option<usize> {
+    items
+        .iter()
+        .position(|x| key(x).is_some_and(|p| e.is_done(p.id)))
+}
+
+/// Blocks until one of the pending requests of `items` has finished and returns its
+/// index; fails when none is pending, or when no pending one can finish any more.
+fn block_any<X>(
+    items: &[X],
+    key: impl Fn(&X) -> Option<Pending<'_>>,
+    call: Call,
+    name: &str,
+) -> Result<usize> {
+    let eng = engine_of_items(items, &key, name)?;
+    if let Some(i) = first_done(items, &key, &eng.borrow()) {
+        return Ok(i);
+    }
+    let group = Group::world(eng.borrow().size());
+    let desc = WaitDesc {
+        op: WaitOp::Wait,
+        call,
+        peer: None,
+        tag: -1,
+        ctx: 0,
+        group: &group,
+    };
+    let mut b = eng.borrow().backoff();
+    loop {
+        let found = {
+            let mut e = eng.borrow_mut();
+            e.progress(None).inspect_err(|_| e.end_wait())?;
+            first_done(items, &key, &e)
+        };
+        if let Some(i) = found {
+            eng.borrow_mut().end_wait();
+            return Ok(i);
+        }
+        let mut e = eng.borrow_mut();
+        // Fail only when no pending request can complete any more.
+        let mut first_err = None;
+        let mut alive = false;
+        for p in items.iter().filter_map(&key) {
+            match e.check_alive(&p.what.desc()) {
+                Ok(()) => alive = true,
+                Err(err) => {
+                    first_err.get_or_insert(err);
+                }
+            }
+        }
+        if !alive {
+            e.end_wait();
+            return Err(first_err.expect("a pending request"));
+        }
+        e.idle(&mut b, &desc).inspect_err(|_| e.end_wait())?;
+    }
+}
+
+/// One progress pass for a test over `items`, then the index of the first finished
+/// request, if any.
+fn poll_any<X>(
+    items: &[X],
+    key: impl Fn(&X) -> Option<Pending<'_>>,
+    call: &str,
+) -> Result<Option<usize>> {
+    let eng = engine_of_items(items, &key, call)?;
+    let mut e = eng.borrow_mut();
+    if let Some(i) = first_done(items, &key, &e) {
+        return Ok(Some(i));
+    }
+    test_pass(&mut e)?;
+    Ok(first_done(items, &key, &e))
+}
+
+/// Takes every finished request out of `requests`, with its index before the call.
+fn take_finished<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
+    let Some(eng) = requests.iter().find_map(|r| r.eng.upgrade()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut orig = 0;
+    while i < requests.len() {
+        let r = &requests[i];
+        let done = r.finish.is_some() && eng.borrow().is_done(r.id);
+        if done {
+            let mut r = requests.remove(i);
+            let d = eng.borrow_mut().take_done(r.id).expect("checked done");
+            out.push((orig, r.complete(d)));
+        } else {
+            i += 1;
+        }
+        orig += 1;
+    }
+    Ok(out)
 }
 
 /// Waits for every request and returns their results in order (`MPI_Waitall`). The
@@ -141,52 +435,102 @@ pub fn wait_all<T>(requests: Vec<Request<T>>) -> Result<Vec<T>> {
 }
 
 /// Waits until one of the requests completes, removes it from `requests` and returns
-/// its index and result (`MPI_Waitany`). Fails on an empty list.
+/// its index and result (`MPI_Waitany`). Fails on a list with no pending request
+/// (empty, or every request spent), where MPI returns `MPI_UNDEFINED`.
 pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
-    let Some(first) = requests.first() else {
-        return Err(Error::Usage("wait_any on an empty list of requests".into()));
+    let i = block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any")?;
+    let mut r = requests.remove(i);
+    let eng = r.engine()?;
+    let done = eng.borrow_mut().take_done(r.id).expect("checked done");
+    r.complete(done).map(|v| (i, v))
+}
+
+/// Makes progress once; if one of the requests has completed, removes it from
+/// `requests` and returns its index and result (`MPI_Testany`). `None` if none has.
+/// Fails like [`wait_any`] on a list with no pending request.
+pub fn test_any<T>(requests: &mut Vec<Request<T>>) -> Result<Option<(usize, T)>> {
+    let Some(i) = poll_any(requests, |r| r.pending(), "test_any")? else {
+        return Ok(None);
     };
-    let eng = first.engine()?;
-    let group = Group::world(eng.borrow().size());
-    let desc = WaitDesc {
-        op: WaitOp::Wait,
-        call: Call::WaitAny,
-        peer: None,
-        tag: -1,
-        ctx: 0,
-        group: &group,
-    };
-    let mut b = eng.borrow().backoff();
-    loop {
-        let found = {
-            let mut e = eng.borrow_mut();
-            e.progress(None).inspect_err(|_| e.end_wait())?;
-            requests.iter().position(|r| e.is_done(r.id))
-        };
-        if let Some(i) = found {
-            eng.borrow_mut().end_wait();
-            let mut r = requests.remove(i);
-            let done = eng.borrow_mut().take_done(r.id).expect("checked done");
-            return r.complete(done).map(|v| (i, v));
-        }
+    let mut r = requests.remove(i);
+    let eng = r.engine()?;
+    let done = eng.borrow_mut().take_done(r.id).expect("checked done");
+    r.complete(done).map(|v| Some((i, v)))
+}
+
+/// Waits until at least one of the requests completes, then removes every completed
+/// one from `requests` and returns them with their indices in `requests` before the
+/// call, in increasing order (`MPI_Waitsome`). Each has its own result: one that
+/// failed does not hide the others' (MPI's `MPI_ERR_IN_STATUS`). A list with no
+/// pending request gives an empty vector (MPI's `outcount = MPI_UNDEFINED`).
+pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
+    if !requests.iter().any(|r| r.finish.is_some()) {
+        return Ok(Vec::new());
+    }
+    block_any(requests, |r| r.pending(), Call::WaitAny, "wait_some")?;
+    take_finished(requests)
+}
+
+/// Makes progress once, then removes every completed request from `requests` and
+/// returns them like [`wait_some`] (`MPI_Testsome`); the vector is empty if none has
+/// completed.
+pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
+    if !requests.iter().any(|r| r.finish.is_some()) {
+        return Ok(Vec::new());
+    }
+    poll_any(requests, |r| r.pending(), "test_some")?;
+    take_finished(requests)
+}
+
+/// Makes progress once; if every request has completed, takes them all out of
+/// `requests` (leaving it empty) and returns their results in order, else returns
+/// `None` and leaves every request as it was (`MPI_Testall`). As with [`wait_all`],
+/// the first error is returned after all requests have been taken.
+pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
+    if let Some(eng) = requests.iter().find_map(|r| r.eng.upgrade()) {
         let mut e = eng.borrow_mut();
-        // Fail only when no pending request can complete any more.
-        let mut first_err = None;
-        let mut alive = false;
-        for r in requests.iter() {
-            match e.check_alive(&r.desc()) {
-                Ok(()) => alive = true,
-                Err(err) => {
-                    first_err.get_or_insert(err);
-                }
+        let all = |e: &Engine| {
+            requests
+                .iter()
+                .all(|r| r.finish.is_none() || e.is_done(r.id))
+        };
+        if !all(&e) {
+            test_pass(&mut e)?;
+            if !all(&e) {
+                return Ok(None);
             }
         }
-        if !alive {
-            e.end_wait();
-            return Err(first_err.expect("non-empty list"));
-        }
-        e.idle(&mut b, &desc).inspect_err(|_| e.end_wait())?;
     }
+    wait_all(std::mem::take(requests)).map(Some)
+}
+
+/// Waits until one of `requests`, of any result types, completes, and returns its
+/// index (`MPI_Waitany` over requests of different kinds). The request is not
+/// consumed: its own `wait` then returns its result at once. Spent and inactive
+/// requests are skipped; a list with none pending is an error of class
+/// [`ErrorClass::Request`].
+///
+/// ```no_run
+/// # fn main() -> shmpi::Result<()> {
+/// # let universe = shmpi::init()?;
+/// # let world = universe.world();
+/// let mut text = world.irecv::<String>(0, 1)?;
+/// let mut data = world.irecv_into(vec![0f64; 16], 0, 2)?;
+/// match shmpi::wait_any_of(&mut [&mut text, &mut data])? {
+///     0 => println!("{}", text.wait()?.0),
+///     _ => println!("{:?}", data.wait()?.0),
+/// }
+/// # Ok(()) }
+/// ```
+pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
+    block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any_of")
+}
+
+/// Makes progress once and returns the index of one of `requests` that has completed,
+/// if any (`MPI_Testany` over requests of different kinds); like [`wait_any_of`], it
+/// does not consume it.
+pub fn test_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<Option<usize>> {
+    poll_any(requests, |r| r.pending(), "test_any_of")
 }
 
 impl<T> std::fmt::Debug for Request<T> {

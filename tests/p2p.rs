@@ -368,10 +368,10 @@ fn nonblocking_requests_complete_and_return_their_buffers() {
             assert_eq!(got, [50, 51, 52, 53, 54]);
             let mut r = w.irecv::<u8>(peer, 99).unwrap();
             // Not yet sent, or already arrived: either way test() must not fail.
-            r.test().unwrap();
+            r.is_complete().unwrap();
             w.isend_slice(&[9u8], peer, 98).unwrap().wait().unwrap();
             w.send(&7u8, peer, 99).unwrap();
-            while !r.test().unwrap() {}
+            while !r.is_complete().unwrap() {}
             assert_eq!(r.wait().unwrap().0, 7);
             assert_eq!(w.recv_vec::<u8>(peer, 98).unwrap().0, [9]);
         },
@@ -508,7 +508,7 @@ fn forgotten_requests_do_not_keep_a_rank_from_finalizing() {
         |w| {
             if w.rank() == 0 {
                 let mut done = w.isend(&7u64, 1, 1).unwrap();
-                while !done.test().unwrap() {}
+                while !done.is_complete().unwrap() {}
                 std::mem::forget(done);
                 std::mem::forget(w.isend_slice(&[8u8; 8], 1, 2).unwrap());
                 std::mem::forget(w.irecv::<u64>(1, 99).unwrap());

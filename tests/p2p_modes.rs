@@ -36,10 +36,10 @@ fn proc_null_everywhere(w: &Communicator) {
         Err(Error::InvalidTag { .. })
     ));
     let mut r = w.isend(&"x".to_string(), PROC_NULL, 1).unwrap();
-    assert!(r.test().unwrap(), "isend to PROC_NULL is complete at once");
+    assert!(r.is_complete().unwrap(), "isend to PROC_NULL is complete at once");
     r.wait().unwrap();
     let mut r = w.issend_slice(&[1u16, 2], PROC_NULL, 1).unwrap();
-    assert!(r.test().unwrap(), "issend to PROC_NULL is complete at once");
+    assert!(r.is_complete().unwrap(), "issend to PROC_NULL is complete at once");
     r.wait().unwrap();
     let v = w
         .isend_vec(vec![7u64; 3], PROC_NULL, 1)
@@ -64,7 +64,7 @@ fn proc_null_everywhere(w: &Communicator) {
     assert_null_status(st);
     let mut r = w.irecv_into(vec![9u8; 3], PROC_NULL, 5).unwrap();
     assert!(
-        r.test().unwrap(),
+        r.is_complete().unwrap(),
         "irecv from PROC_NULL is complete at once"
     );
     let (b, st) = r.wait().unwrap();
@@ -373,7 +373,7 @@ fn a_synchronous_send_completes_only_once_its_receive_started() {
                     let t = Instant::now();
                     let mut r = w.issend_vec(vec![1u8; len], 1, 1).unwrap();
                     while t.elapsed() < Duration::from_millis(150) {
-                        assert!(!r.test().unwrap(), "complete before the receive ({len} B)");
+                        assert!(!r.is_complete().unwrap(), "complete before the receive ({len} B)");
                     }
                     assert_eq!(r.wait().unwrap().len(), len, "the vector comes back");
                     assert!(t.elapsed() >= Duration::from_millis(190));
@@ -430,7 +430,7 @@ fn ssend_every_way_matched(w: &Communicator) {
         while w.iprobe(from, 4).unwrap().is_none() {}
         w.barrier().unwrap();
         assert!(
-            !s.test().unwrap(),
+            !s.is_complete().unwrap(),
             "acknowledged while merely queued ({len} B)"
         );
         w.barrier().unwrap();
@@ -468,9 +468,9 @@ fn synchronous_sends_complete_by_every_kind_of_matching_receive_at_1_rank() {
             assert!(e.to_string().contains("issend"), "{e}");
             assert_eq!(w.pending_messages(), 0, "the message was withdrawn");
             let mut s = w.issend(&7u8, 0, 3).unwrap();
-            assert!(!s.test().unwrap());
+            assert!(!s.is_complete().unwrap());
             assert_eq!(w.recv::<u8>(0, 3).unwrap(), 7);
-            assert!(s.test().unwrap());
+            assert!(s.is_complete().unwrap());
             s.wait().unwrap();
         },
     );

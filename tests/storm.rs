@@ -1,6 +1,8 @@
 //! A message storm: every rank sends thousands of messages of random sizes (0 B to
 //! 4 MiB) and random tags to random peers, mixing blocking and non-blocking sends with
-//! specific and wildcard receives, synchronous sends and matched probes. Every message is checked for content, and the
+//! specific and wildcard receives, synchronous sends, matched probes, and non-blocking
+//! receives behind a decoy receive that is cancelled. Every message is checked for
+//! content, and the
 //! receive order is checked against MPI's rule (per sender, the earliest matching
 //! message), so loss, duplication, corruption and overtaking all fail the test.
 
@@ -149,7 +151,7 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
             _ => (st.source(), st.tag()),
         };
         let want_tag = (tag != ANY_TAG).then_some(tag);
-        let how = rng.below(5);
+        let how = rng.below(6);
         if how < 2 {
             let (v, got) = w.recv_vec::<u8>(src, tag).unwrap();
             check(v, got.source(), got.tag(), want_tag, &mut expected);
@@ -158,6 +160,22 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
             let (v, st) = msg.recv_vec::<u8>().unwrap();
             assert_eq!(st, got);
             check(v, got.source(), got.tag(), want_tag, &mut expected);
+        } else if how == 3 {
+            // A non-blocking receive behind a decoy (a tag nobody sends) in the posted
+            // queue, polled with test; the decoy is cancelled and must get nothing.
+            let mut decoy = w
+                .irecv_into(vec![0u8; 16], ANY_SOURCE, TAGS as i32)
+                .unwrap();
+            let mut r = w.irecv_into(vec![0u8; 4 << 20], src, tag).unwrap();
+            let (mut buf, got) = loop {
+                if let Some(done) = r.test().unwrap() {
+                    break done;
+                }
+            };
+            assert!(decoy.cancel().unwrap(), "a decoy receive matched a message");
+            assert!(decoy.wait().unwrap().1.is_cancelled());
+            buf.truncate(got.len());
+            check(buf, got.source(), got.tag(), want_tag, &mut expected);
         } else {
             let mut buf = vec![0u8; 4 << 20];
             let got = w.recv_into(&mut buf, src, tag).unwrap();

@@ -110,8 +110,8 @@ impl RawRequest {
     /// Whether the operation has completed (`MPI_Test` without collecting it).
     fn test(&mut self, py: Python<'_>) -> PyResult<bool> {
         let ready = match &mut self.inner {
-            Inner::Send(r) => r.test().map_err(to_py)?,
-            Inner::RecvInto { req, .. } => req.test().map_err(to_py)?,
+            Inner::Send(r) => r.is_complete().map_err(to_py)?,
+            Inner::RecvInto { req, .. } => req.is_complete().map_err(to_py)?,
             Inner::RecvBytes { comm, source, tag } => comm_of(*comm)?
                 .iprobe(*source, *tag)
                 .map_err(to_py)?

@@ -1,5 +1,5 @@
-//! Requests: posting a non-blocking receive, testing, waiting for and forgetting a
-//! request by id.
+//! Requests: posting a non-blocking receive, testing, waiting for, cancelling and
+//! forgetting a request by id.
 
 use std::rc::Rc;
 
@@ -60,6 +60,44 @@ impl Engine {
         self.matching.done.is_done(id)
     }
 
+    /// The result of request `id`, if it has finished, left in place.
+    pub(crate) fn peek_done(&self, id: u64) -> Option<&Done> {
+        self.matching.done.peek(id)
+    }
+
+    /// Withdraws receive `id` if no message has started filling it: a posted receive,
+    /// or one bound to a message still streaming into the unexpected queue (which
+    /// becomes free for the next matching receive, in its place in arrival order).
+    fn unpost(&mut self, id: u64) -> Option<Posted> {
+        if let Some(i) = self.matching.posted.iter().position(|p| p.id == id) {
+            return self.matching.posted.remove(i);
+        }
+        let p = self.matching.bound.remove(&id)?;
+        if let Some(i) = self.matching.unexpected.find_bound(Binding::Request(id)) {
+            self.matching.unexpected.get_mut(i).binding = Binding::Free;
+        }
+        Some(p)
+    }
+
+    /// Cancels receive `id` (`MPI_Cancel`) if no message has started filling it: it
+    /// then finishes as cancelled, with its buffer, and a message it would have matched
+    /// goes to the next matching receive. Returns whether it was cancelled (a send, a
+    /// finished request or a receive already filling is not).
+    pub(crate) fn cancel(&mut self, id: u64) -> bool {
+        if self.matching.done.is_done(id) {
+            return false;
+        }
+        let Some(p) = self.unpost(id) else {
+            return false;
+        };
+        let buf = match p.buf {
+            PostedBuf::Pod(b) => Some(b),
+            PostedBuf::Object => None,
+        };
+        self.matching.finish(id, Done::Cancelled(buf));
+        true
+    }
+
     /// A request handle was dropped: cancel its receive, or let its send finish
     /// unobserved.
     pub(crate) fn forget(&mut self, id: u64) {
@@ -67,15 +105,7 @@ impl Engine {
             return; // it had finished: its result is dropped
         }
         // An orphan now; a receive that has not started is cancelled instead.
-        if let Some(i) = self.matching.posted.iter().position(|p| p.id == id) {
-            self.matching.posted.remove(i);
-            self.matching.done.close(id);
-            return;
-        }
-        if self.matching.bound.remove(&id).is_some() {
-            if let Some(i) = self.matching.unexpected.find_bound(Binding::Request(id)) {
-                self.matching.unexpected.get_mut(i).binding = Binding::Free;
-            }
+        if self.unpost(id).is_some() {
             self.matching.done.close(id);
         }
     }

@@ -1,0 +1,383 @@
+//! Persistent requests (`MPI_Send_init`, `MPI_Recv_init`, `MPI_Start`,
+//! `MPI_Startall`): [`PersistentRequest`], [`Communicator::send_init`],
+//! [`Communicator::recv_init`] and [`start_all`]; the rules are on the type.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use bytemuck::Pod;
+
+use super::{Communicator, Rank, Status, Tag};
+use crate::call::Call;
+use crate::codec::{self, PodVec};
+use crate::completions::{Done, RecvData};
+use crate::envelope::Envelope;
+use crate::error::{Error, ErrorClass, Result};
+use crate::matching::{Group, Matcher, PostedBuf, Want};
+use crate::progress::{Engine, SendBuf};
+use crate::request::{AnyRequest, Pending, What, status_of};
+
+/// A send or a receive with its arguments fixed once, started and completed many
+/// times (`MPI_Send_init`, `MPI_Recv_init`, `MPI_Start`, `MPI_Startall`; mpi4py's
+/// `Send_init`, `Recv_init` and `Prequest`).
+///
+/// ```no_run
+/// # fn main() -> shmpi::Result<()> {
+/// # let universe = shmpi::init()?;
+/// # let world = universe.world();
+/// let (me, n) = (world.rank(), world.size());
+/// let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+/// let mut halo = [
+///     world.recv_init(vec![0f64; 64], left, 0)?,
+///     world.send_init(vec![0f64; 64], right, 0)?,
+/// ];
+/// for step in 0..100 {
+///     halo[1].buf_mut()?.fill(step as f64);
+///     shmpi::start_all(&mut halo)?;
+///     let status = halo[0].wait()?;
+///     halo[1].wait()?;
+///     assert_eq!((status.source(), halo[0].buf()?[0]), (left, step as f64));
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// A [`PersistentRequest`] owns its buffer. While it is inactive the program reads
+/// and writes the buffer ([`buf`](PersistentRequest::buf),
+/// [`buf_mut`](PersistentRequest::buf_mut)); [`start`](PersistentRequest::start)
+/// lends it to the runtime, and a [`wait`](PersistentRequest::wait) or a successful
+/// [`test`](PersistentRequest::test) gives it back. A start allocates nothing: the
+/// vector itself travels into the engine and back (a message that arrives before its
+/// receive is started waits in the unexpected queue, as for any receive).
+///
+/// Leak safety is that of [`Request`](crate::Request): dropping an active receive
+/// cancels it (or, if its message is already arriving, lets the runtime drop the
+/// buffer when it is in); dropping an active send lets it complete in the
+/// background; forgetting one leaks its bookkeeping and buffer, nothing else.
+///
+/// Where MPI leaves a choice: waiting on or testing an inactive request returns MPI's
+/// empty status at once (as MPI does); starting an active request is an error of
+/// class [`ErrorClass::Request`] that changes nothing; [`start_all`] checks every
+/// request before starting any, so it starts all or none; the buffer's contents after
+/// a failed operation (a message too long for the receive, a peer that died) are
+/// zeros.
+pub struct PersistentRequest<T: Pod> {
+    eng: Weak<RefCell<Engine>>,
+    op: Op,
+    what: What,
+    /// The buffer while inactive; the engine holds it while active.
+    buf: Option<Vec<T>>,
+    /// Elements in the buffer, to rebuild it if a failed operation lost it.
+    len: usize,
+    /// The engine's id of the started operation; 0 while inactive.
+    id: u64,
+}
+
+/// The fixed arguments of the operation.
+enum Op {
+    /// World rank of the destination, and the envelope (its length is set at start).
+    Send { dest: usize, env: Envelope },
+    /// Which messages the receive takes.
+    Recv { m: Matcher, group: Rc<Group> },
+}
+
+impl Communicator {
+    /// Sets up a send of `buf` to `dest` with `tag`, to be started with
+    /// [`PersistentRequest::start`] (`MPI_Send_init`; mpi4py `comm.Send_init`). Each
+    /// start sends the buffer's contents at that moment.
+    pub fn send_init<T: Pod>(
+        &self,
+        buf: Vec<T>,
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<PersistentRequest<T>> {
+        Self::elem::<T>()?;
+        let d = self.dest(dest)?;
+        let tag = Self::send_tag(tag)?;
+        let env = self.envelope(tag, 0, 0);
+        Ok(PersistentRequest::new(
+            &self.inner.eng,
+            Op::Send { dest: d, env },
+            self.what(Call::IsendVec, Some(d), tag),
+            buf,
+        ))
+    }
+
+    /// Sets up a receive into `buf` from `source` with `tag` (wildcards allowed), to
+    /// be started with [`PersistentRequest::start`] (`MPI_Recv_init`; mpi4py
+    /// `comm.Recv_init`). As with [`recv_into`](Self::recv_into), a message may be
+    /// shorter than the buffer ([`Status::count`]); a longer one fails the receive and
+    /// stays queued.
+    pub fn recv_init<T: Pod>(
+        &self,
+        buf: Vec<T>,
+        source: Rank,
+        tag: Tag,
+    ) -> Result<PersistentRequest<T>> {
+        Self::elem::<T>()?;
+        let m = self.matcher(source, tag)?;
+        Ok(PersistentRequest::new(
+            &self.inner.eng,
+            Op::Recv {
+                m,
+                group: self.inner.group.clone(),
+            },
+            self.what(Call::IrecvInto, m.src, tag),
+            buf,
+        ))
+    }
+}
+
+impl<T: Pod> PersistentRequest<T> {
+    fn new(eng: &Rc<RefCell<Engine>>, op: Op, what: What, buf: Vec<T>) -> Self {
+        PersistentRequest {
+            eng: Rc::downgrade(eng),
+            op,
+            what,
+            len: buf.len(),
+            buf: Some(buf),
+            id: 0,
+        }
+    }
+
+    fn name(&self) -> String {
+        let call = match self.op {
+            Op::Send { .. } => "send_init",
+            Op::Recv { .. } => "recv_init",
+        };
+        let d = self.what.describe();
+        format!("{call}{} request", &d[d.find('(').unwrap_or(d.len())..])
+    }
+
+    fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
+        self.eng.upgrade().ok_or_else(|| {
+            Error::Usage(format!(
+                "{} used after this rank finalized (its Universe and every Communicator \
+                 were dropped)",
+                self.name()
+            ))
+        })
+    }
+
+    fn active_error(&self, doing: &str) -> Error {
+        Error::invalid(
+            ErrorClass::Request,
+            format!(
+                "{} {doing} while active: the runtime owns its buffer until wait() or a \
+                 successful test() completes it",
+                self.name()
+            ),
+        )
+    }
+
+    /// Whether the request has been started and not completed yet.
+    pub fn is_active(&self) -> bool {
+        self.id != 0
+    }
+
+    /// Starts the operation (`MPI_Start`; mpi4py `req.Start()`). Starting an active
+    /// request is an error of class [`ErrorClass::Request`] that changes nothing.
+    pub fn start(&mut self) -> Result<()> {
+        if self.is_active() {
+            return Err(self.active_error("started"));
+        }
+        let eng = self.engine()?;
+        let buf = self
+            .buf
+            .take()
+            .expect("an inactive request holds its buffer");
+        let mut e = eng.borrow_mut();
+        let id = match &self.op {
+            Op::Send { dest, env } => {
+                let env = Envelope {
+                    len: std::mem::size_of_val(&buf[..]),
+                    ..*env
+                };
+                match e.isend(*dest, env, SendBuf::Pod(PodVec::new(buf))) {
+                    Ok(id) => id,
+                    Err(err) => {
+                        self.buf = Some(vec![T::zeroed(); self.len]);
+                        return Err(err);
+                    }
+                }
+            }
+            Op::Recv { m, group } => {
+                let want = Want::Bytes {
+                    cap: std::mem::size_of_val(&buf[..]),
+                    elem: std::mem::size_of::<T>(),
+                    elem_type: codec::type_name::<T>(),
+                };
+                e.irecv(*m, want, PostedBuf::Pod(PodVec::new(buf)), group.clone())
+            }
+        };
+        self.id = id;
+        Ok(())
+    }
+
+    /// Takes back the buffer and makes the status of a finished operation.
+    fn complete(&mut self, done: Done) -> Result<Status> {
+        self.id = 0;
+        let back = |b: PodVec| b.into_vec::<T>().ok().expect("the buffer given");
+        match done {
+            Done::Sent(Some(b)) => {
+                self.buf = Some(back(b));
+                Ok(Status::empty(false))
+            }
+            Done::Recv {
+                env,
+                data: RecvData::Pod(b),
+            } => {
+                self.buf = Some(back(b));
+                Ok(Status::received(&env, &self.what.group))
+            }
+            Done::Cancelled(Some(b)) => {
+                self.buf = Some(back(b));
+                Ok(Status::empty(true))
+            }
+            Done::Failed(e) => {
+                self.buf = Some(vec![T::zeroed(); self.len]);
+                Err(e)
+            }
+            _ => unreachable!("a persistent request completes with its buffer"),
+        }
+    }
+
+    /// Blocks until the started operation completes, makes the request inactive and
+    /// returns its status (`MPI_Wait`): the message's for a receive, MPI's empty
+    /// status for a send. On an inactive request, returns the empty status at once.
+    /// If the wait itself fails (a peer died, the job was aborted), the request stays
+    /// active.
+    pub fn wait(&mut self) -> Result<Status> {
+        if !self.is_active() {
+            return Ok(Status::empty(false));
+        }
+        let eng = self.engine()?;
+        let done = eng.borrow_mut().wait(self.id, &self.what.desc())?;
+        self.complete(done)
+    }
+
+    /// Makes progress once; if the operation has completed, makes the request inactive
+    /// and returns its status (`MPI_Test`). On an inactive request, returns the empty
+    /// status at once.
+    pub fn test(&mut self) -> Result<Option<Status>> {
+        if !self.is_active() {
+            return Ok(Some(Status::empty(false)));
+        }
+        let eng = self.engine()?;
+        let done = {
+            let mut e = eng.borrow_mut();
+            match e.take_done(self.id) {
+                Some(d) => Some(d),
+                None => {
+                    e.progress(None)?;
+                    if let Some(a) = e.segment().abort_info() {
+                        return Err(a.to_error("in test"));
+                    }
+                    e.take_done(self.id)
+                }
+            }
+        };
+        done.map(|d| self.complete(d)).transpose()
+    }
+
+    /// The status if the operation has completed, leaving the request active until a
+    /// wait or test (`MPI_Request_get_status`); the empty status when inactive.
+    pub fn get_status(&mut self) -> Result<Option<Status>> {
+        if !self.is_active() {
+            return Ok(Some(Status::empty(false)));
+        }
+        let eng = self.engine()?;
+        let mut e = eng.borrow_mut();
+        if !e.is_done(self.id) {
+            e.progress(None)?;
+        }
+        Ok(e.peek_done(self.id).map(|d| status_of(d, &self.what)))
+    }
+
+    /// Cancels an active receive that no message has matched yet (`MPI_Cancel`), as
+    /// [`Request::cancel`](crate::Request::cancel) does: the next wait returns a
+    /// status that [`is_cancelled`](Status::is_cancelled), and the request can be
+    /// started again. Returns whether it was cancelled: never a send, nor an inactive
+    /// request.
+    pub fn cancel(&mut self) -> Result<bool> {
+        if !self.is_active() || matches!(self.op, Op::Send { .. }) {
+            return Ok(false);
+        }
+        let eng = self.engine()?;
+        let cancelled = eng.borrow_mut().cancel(self.id);
+        Ok(cancelled)
+    }
+
+    /// The buffer, while the request is inactive.
+    pub fn buf(&self) -> Result<&[T]> {
+        match &self.buf {
+            Some(b) if !self.is_active() => Ok(b),
+            _ => Err(self.active_error("buffer read")),
+        }
+    }
+
+    /// The buffer to fill before a send or to read after a receive, while the request
+    /// is inactive.
+    pub fn buf_mut(&mut self) -> Result<&mut [T]> {
+        if self.is_active() {
+            return Err(self.active_error("buffer written"));
+        }
+        Ok(self
+            .buf
+            .as_mut()
+            .expect("an inactive request holds its buffer"))
+    }
+
+    /// Frees an inactive request and gives back its buffer (`MPI_Request_free`).
+    pub fn into_buf(mut self) -> Result<Vec<T>> {
+        if self.is_active() {
+            return Err(self.active_error("freed"));
+        }
+        Ok(self
+            .buf
+            .take()
+            .expect("an inactive request holds its buffer"))
+    }
+}
+
+/// Starts every request (`MPI_Startall`; mpi4py `Prequest.Startall`). If one of them
+/// is active, none is started and the error names it.
+pub fn start_all<T: Pod>(requests: &mut [PersistentRequest<T>]) -> Result<()> {
+    if let Some((i, r)) = requests.iter().enumerate().find(|(_, r)| r.is_active()) {
+        let e = r.active_error("started");
+        return Err(Error::invalid(
+            ErrorClass::Request,
+            format!("start_all: request {i}: {e}; no request was started"),
+        ));
+    }
+    requests.iter_mut().try_for_each(PersistentRequest::start)
+}
+
+impl<T: Pod> Drop for PersistentRequest<T> {
+    fn drop(&mut self) {
+        if self.is_active() {
+            if let Some(eng) = self.eng.upgrade() {
+                if let Ok(mut eng) = eng.try_borrow_mut() {
+                    eng.forget(self.id);
+                }
+            }
+        }
+    }
+}
+
+impl<T: Pod> crate::request::Sealed for PersistentRequest<T> {
+    fn pending(&self) -> Option<Pending<'_>> {
+        self.is_active()
+            .then(|| Pending::new(&self.eng, self.id, &self.what))
+    }
+}
+
+impl<T: Pod> AnyRequest for PersistentRequest<T> {}
+
+impl<T: Pod> std::fmt::Debug for PersistentRequest<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentRequest")
+            .field("op", &self.name())
+            .field("active", &self.is_active())
+            .finish()
+    }
+}
