@@ -109,6 +109,8 @@ mod sys;
 mod topology;
 mod tuning;
 mod value;
+#[allow(unsafe_code)]
+mod window;
 
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
@@ -125,6 +127,7 @@ pub use init::{
 pub use request::{Request, wait_all, wait_any};
 pub use topology::{CartComm, dims_create};
 pub use value::Value;
+pub use window::{LOCK_TIMEOUT, LockKind, SharedAtomic, Window};
 
 #[doc(hidden)]
 pub mod __bench {
