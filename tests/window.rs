@@ -261,6 +261,7 @@ fn shared_locks_exclude_exclusive_writers() {
             }
         }
         assert!(win.unlock_all().is_err());
+        win.fence().unwrap();
         // Lent atomics: every rank increments a u32 slot array at once.
         let slots = win.atomics::<AtomicU32>(0, 0, 4).unwrap();
         for k in 0..4 {
