@@ -264,18 +264,54 @@ fn shared_locks_exclude_exclusive_writers() {
         win.fence().unwrap();
         // Lent atomics: every rank increments a u32 slot array at once.
         let slots = win.atomics::<AtomicU32>(0, 0, 4).unwrap();
-        for k in 0..4 {
-            slots[k].fetch_add(k as u32 + 1, Ordering::Relaxed);
+        for (k, slot) in slots.iter().enumerate() {
+            slot.fetch_add(k as u32 + 1, Ordering::Relaxed);
         }
         win.fence().unwrap();
         let mut words = [0u32; 4];
         win.get(&mut words, 0, 0).unwrap();
         // Slots started at the last pair (299, 299) written by rank 0.
         let base = [299u32, 0, 299, 0];
-        for k in 0..4 {
-            assert_eq!(words[k], base[k].wrapping_add(4 * (k as u32 + 1)));
+        for (k, (got, start)) in words.iter().zip(base).enumerate() {
+            assert_eq!(*got, start.wrapping_add(4 * (k as u32 + 1)));
         }
     });
+}
+
+/// A rank that exits holding an exclusive lock does not hang the rank waiting for it:
+/// the waiter gets an error (the holder left, or the launcher aborted the job) well
+/// before the lock timeout, instead of blocking forever.
+#[test]
+fn a_lock_held_by_a_rank_that_exits_fails_the_waiter() {
+    const NAME: &str = "a_lock_held_by_a_rank_that_exits_fails_the_waiter";
+    if common::is_child(NAME) {
+        let universe = shmpi::init().unwrap();
+        let w = universe.world();
+        let win = Window::allocate_shared(&w, 8).unwrap();
+        if w.rank() == 1 {
+            win.lock(LockKind::Exclusive, 0).unwrap();
+            w.barrier().unwrap();
+            std::mem::forget(win);
+            std::process::exit(3);
+        }
+        w.barrier().unwrap();
+        let t = std::time::Instant::now();
+        let e = win.lock(LockKind::Exclusive, 0).unwrap_err();
+        assert!(t.elapsed() < shmpi::LOCK_TIMEOUT / 2, "{e}");
+        assert!(
+            matches!(e, Error::PeerFailed { rank: 1, .. } | Error::Aborted { .. }),
+            "{e}"
+        );
+        println!("waiter failed: {e}");
+        std::process::exit(0);
+    }
+    let out = common::launch_self(NAME, 2, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("waiter failed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `target/<profile>/examples/<name>`, built by `cargo test` along with the tests.
