@@ -436,7 +436,11 @@ impl Window {
 
     fn acquire(&self, live: &Live, kind: LockKind, r: usize) -> Result<()> {
         let word = Self::word(live, r, 0);
-        let what = || format!("waiting for a {kind:?} lock of rank {r}'s part of the window");
+        let name = match kind {
+            LockKind::Shared => "a shared",
+            LockKind::Exclusive => "an exclusive",
+        };
+        let what = || format!("waiting for {name} lock of rank {r}'s part of the window");
         match kind {
             LockKind::Exclusive => {
                 let me = self.my_world_rank();
