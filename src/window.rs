@@ -1,55 +1,5 @@
-//! Shared-memory windows: MPI-3 one-sided communication (RMA) between the ranks of
-//! one node, over one shared memory object (`MPI_Win_allocate_shared`).
-//!
-//! [`Window::allocate_shared`] is collective: each rank contributes a *part* of any
-//! size (0 included), and the parts lie in one memfd, rank after rank, each aligned
-//! to 64 bytes. Every rank maps the whole object, so any rank reads and writes any
-//! part directly: [`put`](Window::put)/[`get`](Window::get) copy slices in and out at
-//! a byte offset of a rank's part, [`accumulate`](Window::accumulate) combines with a
-//! built-in [`Op`], [`fetch_add`](Window::fetch_add) and
-//! [`compare_and_swap`](Window::compare_and_swap) are single hardware atomics, and
-//! [`atomics`](Window::atomics) lends a slice of `std` atomics over a part for
-//! element-wise concurrent access without copies.
-//!
-//! ## Memory model
-//!
-//! The window follows MPI's *unified* model: there is one copy of the memory, and a
-//! put is visible in the target's part as soon as the copy is done (every RMA call
-//! completes before it returns). What the synchronisation calls order:
-//! [`fence`](Window::fence) is a barrier of the communicator between two
-//! `fence(SeqCst)`, so everything any rank wrote before its fence is visible to every
-//! rank after its fence; [`lock`](Window::lock) takes a readers-writer lock word kept
-//! for the target rank in the window's header (Acquire) and [`unlock`](Window::unlock)
-//! releases it (Release), so an exclusive lock holder sees everything written by the
-//! previous holders of that lock, and accesses under an exclusive lock do not
-//! interleave with those of other ranks that lock the same target; a shared lock
-//! excludes only exclusive ones; [`flush`](Window::flush) and [`sync`](Window::sync)
-//! are a `fence(SeqCst)` (puts are already complete; the fence orders this rank's
-//! accesses before and after it, `MPI_Win_sync`). [`accumulate`](Window::accumulate)
-//! is atomic per call with respect to other accumulates on the same target (a short
-//! internal lock, MPI's rule for accumulates), [`fetch_add`](Window::fetch_add),
-//! [`compare_and_swap`](Window::compare_and_swap) and the [`atomics`](Window::atomics)
-//! are atomic with respect to each other. Accesses without synchronisation (a put and
-//! a get of the same bytes at once, outside any lock or fence) race as in MPI: the
-//! bytes read may mix old and new values. They never cause undefined behaviour in
-//! Rust, because no reference to the shared bytes is ever handed out except to atomic
-//! types: copies go through relaxed atomic loads and stores of 8 bytes (1 at the
-//! unaligned edges).
-//!
-//! ## Locks that never come
-//!
-//! A rank waiting for a lock spins, then yields, then sleeps for short periods; it
-//! gives up with [`Error::PeerFailed`] if the exclusive holder has left the job, with
-//! [`Error::Aborted`] if the job is aborted, and with [`Error::Usage`] after
-//! [`LOCK_TIMEOUT`] (30 s). A rank that dies holding a shared lock leaves it held (MPI
-//! leaves this undefined): the launcher normally aborts the job when a rank fails, so
-//! the waiters see the abort; otherwise exclusive lockers of that target time out.
-//! Dropping a window releases the locks its rank still holds.
-//!
-//! The memory: rank 0 of the communicator creates a sealed memfd and every other rank
-//! reopens it through `/proc/<pid>/fd/<n>` (same user, same machine), then rank 0
-//! closes its descriptor; the mappings keep the object alive, and it vanishes with the
-//! last of them, even after a crash.
+//! Shared-memory windows (MPI-3 RMA on one node): [`Window`], whose docs give the
+//! memory model.
 
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -88,8 +38,58 @@ pub enum LockKind {
     Exclusive,
 }
 
-/// A shared-memory window over the ranks of a communicator (`MPI_Win`), made by
-/// [`Window::allocate_shared`]. See the [module docs](self) for the memory model.
+/// A shared-memory window (`MPI_Win`): MPI-3 one-sided communication (RMA) between the
+/// ranks of one node, over one shared memory object (`MPI_Win_allocate_shared`).
+///
+/// [`Window::allocate_shared`] is collective: each rank contributes a *part* of any
+/// size (0 included), and the parts lie in one memfd, rank after rank, each aligned
+/// to 64 bytes. Every rank maps the whole object, so any rank reads and writes any
+/// part directly: [`put`](Window::put)/[`get`](Window::get) copy slices in and out at
+/// a byte offset of a rank's part, [`accumulate`](Window::accumulate) combines with a
+/// built-in [`Op`], [`fetch_add`](Window::fetch_add) and
+/// [`compare_and_swap`](Window::compare_and_swap) are single hardware atomics, and
+/// [`atomics`](Window::atomics) lends a slice of `std` atomics over a part for
+/// element-wise concurrent access without copies.
+///
+/// ## Memory model
+///
+/// The window follows MPI's *unified* model: there is one copy of the memory, and a
+/// put is visible in the target's part as soon as the copy is done (every RMA call
+/// completes before it returns). What the synchronisation calls order:
+/// [`fence`](Window::fence) is a barrier of the communicator between two
+/// `fence(SeqCst)`, so everything any rank wrote before its fence is visible to every
+/// rank after its fence; [`lock`](Window::lock) takes a readers-writer lock word kept
+/// for the target rank in the window's header (Acquire) and [`unlock`](Window::unlock)
+/// releases it (Release), so an exclusive lock holder sees everything written by the
+/// previous holders of that lock, and accesses under an exclusive lock do not
+/// interleave with those of other ranks that lock the same target; a shared lock
+/// excludes only exclusive ones; [`flush`](Window::flush) and [`sync`](Window::sync)
+/// are a `fence(SeqCst)` (puts are already complete; the fence orders this rank's
+/// accesses before and after it, `MPI_Win_sync`). [`accumulate`](Window::accumulate)
+/// is atomic per call with respect to other accumulates on the same target (a short
+/// internal lock, MPI's rule for accumulates), [`fetch_add`](Window::fetch_add),
+/// [`compare_and_swap`](Window::compare_and_swap) and the [`atomics`](Window::atomics)
+/// are atomic with respect to each other. Accesses without synchronisation (a put and
+/// a get of the same bytes at once, outside any lock or fence) race as in MPI: the
+/// bytes read may mix old and new values. They never cause undefined behaviour in
+/// Rust, because no reference to the shared bytes is ever handed out except to atomic
+/// types: copies go through relaxed atomic loads and stores of 8 bytes (1 at the
+/// unaligned edges).
+///
+/// ## Locks that never come
+///
+/// A rank waiting for a lock spins, then yields, then sleeps for short periods; it
+/// gives up with [`Error::PeerFailed`] if the exclusive holder has left the job, with
+/// [`Error::Aborted`] if the job is aborted, and with [`Error::Usage`] after
+/// [`LOCK_TIMEOUT`] (30 s). A rank that dies holding a shared lock leaves it held (MPI
+/// leaves this undefined): the launcher normally aborts the job when a rank fails, so
+/// the waiters see the abort; otherwise exclusive lockers of that target time out.
+/// Dropping a window releases the locks its rank still holds.
+///
+/// The memory: rank 0 of the communicator creates a sealed memfd and every other rank
+/// reopens it through `/proc/<pid>/fd/<n>` (same user, same machine), then rank 0
+/// closes its descriptor; the mappings keep the object alive, and it vanishes with the
+/// last of them, even after a crash.
 pub struct Window {
     comm: Communicator,
     seg: Rc<Segment>,
@@ -420,7 +420,7 @@ impl Window {
     }
 
     /// Takes the `kind` lock of `rank`'s part (`MPI_Win_lock`), waiting for it as the
-    /// [module docs](self) say. Locking a target this rank already holds is an error.
+    /// [type's docs](Window) say. Locking a target this rank already holds is an error.
     pub fn lock(&self, kind: LockKind, rank: Rank) -> Result<()> {
         let live = self.live()?;
         let r = self.target(rank)?;
