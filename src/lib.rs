@@ -112,6 +112,8 @@ mod sys;
 mod topology;
 mod tuning;
 mod value;
+#[allow(unsafe_code)]
+mod window;
 
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
@@ -133,6 +135,7 @@ pub use request::{
 };
 pub use topology::{CartComm, dims_create};
 pub use value::Value;
+pub use window::{LOCK_TIMEOUT, LockKind, SharedAtomic, Window};
 
 #[doc(hidden)]
 pub mod __bench {

@@ -160,3 +160,51 @@ pub(crate) unsafe fn populate(ptr: *const u8, len: usize, write: bool) {
         libc::madvise(start as *mut libc::c_void, end - start, advice);
     }
 }
+
+/// Maps the object behind descriptor `fd` of process `pid` (same user, same machine)
+/// by opening `/proc/<pid>/fd/<fd>`, which reopens a memfd rather than following a
+/// path. Checks that it is a regular object of exactly `len` bytes. The descriptor
+/// opened here is closed before returning: the mapping keeps the memory alive.
+pub(crate) fn map_proc_fd(pid: i32, fd: RawFd, len: usize) -> Result<Mapping> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = format!("/proc/{pid}/fd/{fd}");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::os(format!("opening {path} (a shared window's memory)"), e))?;
+    let fd = OwnedFd::from(file);
+    let stat = nix::sys::stat::fstat(&fd)
+        .map_err(|e| Error::os(format!("fstat of {path} (a shared window's memory)"), e))?;
+    let got = stat.st_size as usize;
+    if (stat.st_mode & libc::S_IFMT) != libc::S_IFREG || got != len {
+        return Err(Error::Usage(format!(
+            "{path} is not the shared window's memory (a {got}-byte object, mode {:o}, \
+             where {len} bytes were expected)",
+            stat.st_mode
+        )));
+    }
+    map(fd.as_fd(), len)
+}
+
+/// Creates a sealed memfd of `len` bytes for a shared window (as [`create`], under
+/// another name so that `/proc/<pid>/maps` tells the two apart).
+pub(crate) fn create_window(len: usize) -> Result<(OwnedFd, Mapping)> {
+    let fd = memfd_create(
+        c"shmpi-window",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| Error::os("memfd_create for a shared window", e))?;
+    nix::unistd::ftruncate(&fd, len as libc::off_t)
+        .map_err(|e| Error::os(format!("sizing a shared window to {len} bytes"), e))?;
+    fcntl(
+        &fd,
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL,
+        ),
+    )
+    .map_err(|e| Error::os("sealing a shared window", e))?;
+    let map = map(fd.as_fd(), len)?;
+    Ok((fd, map))
+}

@@ -1,0 +1,689 @@
+//! Shared-memory windows (MPI-3 RMA on one node): [`Window`], whose docs give the
+//! memory model.
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{
+    AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering,
+    fence,
+};
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use crate::collective::op::{Op, Reducible};
+use crate::comm::{Communicator, Rank};
+use crate::error::{Error, ErrorClass, Result};
+use crate::segment::Segment;
+use crate::sys::shm::{self, Mapping};
+
+/// How long [`Window::lock`] (and an accumulate's internal lock) waits before giving
+/// up with an error: a lock held this long is taken to be a deadlock.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One cache line of the header per rank, and the alignment of every part.
+const LINE: usize = 64;
+/// The writer bit of a lock word; with it set, the low bits are the holder's world
+/// rank, without it, the number of shared holders.
+const WRITER: u32 = 1 << 31;
+
+/// The kind of a passive-target lock ([`Window::lock`], `MPI_LOCK_SHARED` /
+/// `MPI_LOCK_EXCLUSIVE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Many ranks may hold it at once; excludes only exclusive holders.
+    Shared,
+    /// One rank at a time; excludes every other lock of the target.
+    Exclusive,
+}
+
+/// A shared-memory window (`MPI_Win`): MPI-3 one-sided communication (RMA) between the
+/// ranks of one node, over one shared memory object (`MPI_Win_allocate_shared`).
+///
+/// [`Window::allocate_shared`] is collective: each rank contributes a *part* of any
+/// size (0 included), and the parts lie in one memfd, rank after rank, each aligned
+/// to 64 bytes. Every rank maps the whole object, so any rank reads and writes any
+/// part directly: [`put`](Window::put)/[`get`](Window::get) copy slices in and out at
+/// a byte offset of a rank's part, [`accumulate`](Window::accumulate) combines with a
+/// built-in [`Op`], [`fetch_add`](Window::fetch_add) and
+/// [`compare_and_swap`](Window::compare_and_swap) are single hardware atomics, and
+/// [`atomics`](Window::atomics) lends a slice of `std` atomics over a part for
+/// element-wise concurrent access without copies.
+///
+/// ## Memory model
+///
+/// The window follows MPI's *unified* model: there is one copy of the memory, and a
+/// put is visible in the target's part as soon as the copy is done (every RMA call
+/// completes before it returns). What the synchronisation calls order:
+/// [`fence`](Window::fence) is a barrier of the communicator between two
+/// `fence(SeqCst)`, so everything any rank wrote before its fence is visible to every
+/// rank after its fence; [`lock`](Window::lock) takes a readers-writer lock word kept
+/// for the target rank in the window's header (Acquire) and [`unlock`](Window::unlock)
+/// releases it (Release), so an exclusive lock holder sees everything written by the
+/// previous holders of that lock, and accesses under an exclusive lock do not
+/// interleave with those of other ranks that lock the same target; a shared lock
+/// excludes only exclusive ones; [`flush`](Window::flush) and [`sync`](Window::sync)
+/// are a `fence(SeqCst)` (puts are already complete; the fence orders this rank's
+/// accesses before and after it, `MPI_Win_sync`). [`accumulate`](Window::accumulate)
+/// is atomic per call with respect to other accumulates on the same target (a short
+/// internal lock, MPI's rule for accumulates), [`fetch_add`](Window::fetch_add),
+/// [`compare_and_swap`](Window::compare_and_swap) and the [`atomics`](Window::atomics)
+/// are atomic with respect to each other. Accesses without synchronisation (a put and
+/// a get of the same bytes at once, outside any lock or fence) race as in MPI: the
+/// bytes read may mix old and new values. They never cause undefined behaviour in
+/// Rust, because no reference to the shared bytes is ever handed out except to atomic
+/// types: copies go through relaxed atomic loads and stores of 8 bytes (1 at the
+/// unaligned edges).
+///
+/// ## Locks that never come
+///
+/// A rank waiting for a lock spins, then yields, then sleeps for short periods; it
+/// gives up with [`Error::PeerFailed`] if the exclusive holder has left the job, with
+/// [`Error::Aborted`] if the job is aborted, and with [`Error::Usage`] after
+/// [`LOCK_TIMEOUT`] (30 s). A rank that dies holding a shared lock leaves it held (MPI
+/// leaves this undefined): the launcher normally aborts the job when a rank fails, so
+/// the waiters see the abort; otherwise exclusive lockers of that target time out.
+/// Dropping a window releases the locks its rank still holds.
+///
+/// The memory: rank 0 of the communicator creates a sealed memfd and every other rank
+/// reopens it through `/proc/<pid>/fd/<n>` (same user, same machine), then rank 0
+/// closes its descriptor; the mappings keep the object alive, and it vanishes with the
+/// last of them, even after a crash.
+pub struct Window {
+    comm: Communicator,
+    seg: Rc<Segment>,
+    live: Option<Live>,
+}
+
+struct Live {
+    map: Mapping,
+    /// (byte offset in the mapping, length) of each rank's part.
+    parts: Vec<(usize, usize)>,
+    /// The lock this rank holds on each target, if any.
+    held: Vec<Cell<Option<LockKind>>>,
+    /// Whether the shared locks come from `lock_all`.
+    all: Cell<bool>,
+}
+
+impl std::fmt::Debug for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Window");
+        match &self.live {
+            Some(l) => d.field("parts", &l.parts).field("bytes", &l.map.len()),
+            None => d.field("freed", &true),
+        };
+        d.finish_non_exhaustive()
+    }
+}
+
+/// The `std` atomic types that [`Window::atomics`] can lend over a window's memory.
+pub trait SharedAtomic: sealed::Sealed + Sync {}
+
+mod sealed {
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+}
+
+macro_rules! shared_atomic {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl SharedAtomic for $t {}
+    )*};
+}
+shared_atomic!(
+    AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicI8, AtomicI16, AtomicI32, AtomicI64
+);
+
+impl Window {
+    /// Allocates a window over `comm` in which this rank's part has `bytes` bytes
+    /// (zero-filled; ranks may pass different sizes, 0 included). Collective over
+    /// `comm` (`MPI_Win_allocate_shared`); fails on every rank if any rank cannot map
+    /// the memory.
+    pub fn allocate_shared(comm: &Communicator, bytes: usize) -> Result<Window> {
+        let n = comm.size() as usize;
+        let me = comm.rank() as usize;
+        let mut sizes = vec![0u64; n];
+        comm.allgather_into(&[bytes as u64], &mut sizes)?;
+        // Every rank computes the same layout from the same sizes, so an overflow
+        // fails on all of them alike.
+        let mut parts = Vec::with_capacity(n);
+        let mut end = n * LINE;
+        for (r, &s) in sizes.iter().enumerate() {
+            let next = usize::try_from(s)
+                .ok()
+                .and_then(|s| s.checked_next_multiple_of(LINE))
+                .and_then(|s| end.checked_add(s))
+                .filter(|&e| e <= isize::MAX as usize);
+            let Some(next) = next else {
+                return Err(Error::invalid(
+                    ErrorClass::Arg,
+                    format!("a shared window too large: rank {r} asks {s} bytes after {end}"),
+                ));
+            };
+            parts.push((end, s as usize));
+            end = next;
+        }
+        let total = end;
+        let mut created = None;
+        let mut msg = [-1i64, -1, total as i64];
+        let mut own_err = None;
+        if me == 0 {
+            match shm::create_window(total) {
+                Ok((fd, map)) => {
+                    msg = [
+                        std::process::id() as i64,
+                        shm::raw(&fd) as i64,
+                        total as i64,
+                    ];
+                    created = Some((fd, map));
+                }
+                Err(e) => own_err = Some(e),
+            }
+        }
+        comm.bcast_into(&mut msg, 0)?;
+        if msg[0] < 0 {
+            return Err(own_err.unwrap_or_else(|| {
+                Error::Usage("rank 0 could not create a shared window's memory".into())
+            }));
+        }
+        let (fd, map) = match created {
+            Some((fd, map)) => (Some(fd), Ok(map)),
+            None => (None, shm::map_proc_fd(msg[0] as i32, msg[1] as i32, total)),
+        };
+        let mut oks = vec![0u8; n];
+        comm.allgather_into(&[map.is_ok() as u8], &mut oks)?;
+        // Every rank has opened the object by now: the mappings keep it alive.
+        drop(fd);
+        let map = map?;
+        if let Some(bad) = oks.iter().position(|&ok| ok == 0) {
+            return Err(Error::Usage(format!(
+                "rank {bad} could not map a shared window's memory"
+            )));
+        }
+        let seg = comm.inner.eng.borrow().segment().clone();
+        Ok(Window {
+            comm: comm.clone(),
+            seg,
+            live: Some(Live {
+                map,
+                parts,
+                held: (0..n).map(|_| Cell::new(None)).collect(),
+                all: Cell::new(false),
+            }),
+        })
+    }
+
+    fn live(&self) -> Result<&Live> {
+        self.live
+            .as_ref()
+            .ok_or_else(|| Error::invalid(ErrorClass::Win, "the window has been freed"))
+    }
+
+    fn target(&self, rank: Rank) -> Result<usize> {
+        let size = self.comm.size() as usize;
+        if rank < 0 || rank as usize >= size {
+            return Err(Error::InvalidRank {
+                rank,
+                size,
+                any_allowed: false,
+            });
+        }
+        Ok(rank as usize)
+    }
+
+    /// The address of `len` bytes at `offset` of `rank`'s part, bounds-checked.
+    fn range(&self, rank: Rank, offset: usize, len: usize) -> Result<(&Live, NonNull<u8>)> {
+        let live = self.live()?;
+        let r = self.target(rank)?;
+        let (start, size) = live.parts[r];
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::invalid(
+                ErrorClass::RmaRange,
+                format!(
+                    "an access of {len} bytes at offset {offset} of rank {r}'s part of the \
+                     window, which has {size} bytes"
+                ),
+            ));
+        }
+        // SAFETY: start + offset + len <= start + size <= the mapping's length.
+        let p = unsafe { live.map.base().add(start + offset) };
+        Ok((live, p))
+    }
+
+    /// The lock word (`0`) or the accumulate word (`1`) of target `r`.
+    fn word(live: &Live, r: usize, which: usize) -> &AtomicU32 {
+        debug_assert!(r < live.parts.len() && which < 2);
+        // SAFETY: the header holds one 64-byte line per rank at the start of the
+        // page-aligned mapping, so the word is in bounds and aligned; the memory is
+        // zero-initialised and only ever accessed atomically; it lives as long as
+        // `live`.
+        unsafe { AtomicU32::from_ptr(live.map.base().as_ptr().add(r * LINE + 4 * which).cast()) }
+    }
+
+    /// The communicator the window was allocated over.
+    pub fn comm(&self) -> &Communicator {
+        &self.comm
+    }
+
+    /// The size in bytes of `rank`'s part and its address in this process
+    /// (`MPI_Win_shared_query`). The address is for code that must hand the memory to
+    /// `unsafe` code; the safe accessors are [`get`](Self::get), [`put`](Self::put)
+    /// and [`atomics`](Self::atomics).
+    pub fn shared_query(&self, rank: Rank) -> Result<(usize, NonNull<u8>)> {
+        let live = self.live()?;
+        let r = self.target(rank)?;
+        let (_, p) = self.range(rank, 0, 0)?;
+        Ok((live.parts[r].1, p))
+    }
+
+    /// Copies `src` into `rank`'s part at byte `offset` (`MPI_Put`; complete on
+    /// return). An access past the part's end is an [`ErrorClass::RmaRange`] error and
+    /// writes nothing.
+    pub fn put<T: Pod>(&self, src: &[T], rank: Rank, offset: usize) -> Result<()> {
+        let bytes: &[u8] = bytemuck::cast_slice(src);
+        let (_, p) = self.range(rank, offset, bytes.len())?;
+        // SAFETY: `range` checked that the bytes lie in the live mapping.
+        unsafe { store_bytes(p.as_ptr(), bytes) };
+        Ok(())
+    }
+
+    /// Copies bytes at `offset` of `rank`'s part into `dst` (`MPI_Get`; complete on
+    /// return).
+    pub fn get<T: Pod>(&self, dst: &mut [T], rank: Rank, offset: usize) -> Result<()> {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
+        let (_, p) = self.range(rank, offset, bytes.len())?;
+        // SAFETY: `range` checked that the bytes lie in the live mapping.
+        unsafe { load_bytes(p.as_ptr(), bytes) };
+        Ok(())
+    }
+
+    /// [`put`](Self::put) into this rank's own part.
+    pub fn write<T: Pod>(&self, src: &[T], offset: usize) -> Result<()> {
+        self.put(src, self.comm.rank(), offset)
+    }
+
+    /// [`get`](Self::get) from this rank's own part.
+    pub fn read<T: Pod>(&self, dst: &mut [T], offset: usize) -> Result<()> {
+        self.get(dst, self.comm.rank(), offset)
+    }
+
+    /// `target[i] = target[i] op src[i]` for the elements of `src` at byte `offset` of
+    /// `rank`'s part (`MPI_Accumulate` with a built-in op), atomically with respect to
+    /// other accumulates on that rank's part.
+    pub fn accumulate<T: Reducible>(
+        &self,
+        src: &[T],
+        rank: Rank,
+        offset: usize,
+        op: Op,
+    ) -> Result<()> {
+        if !T::supports(op) {
+            return Err(Error::invalid(
+                ErrorClass::Op,
+                format!(
+                    "accumulate with {op:?} on {}, which it does not apply to",
+                    std::any::type_name::<T>()
+                ),
+            ));
+        }
+        let len = std::mem::size_of_val(src);
+        let (live, p) = self.range(rank, offset, len)?;
+        let r = rank as usize;
+        let word = Self::word(live, r, 1);
+        let me = self.my_world_rank();
+        self.wait_for(
+            &|| format!("waiting to accumulate into rank {r}'s part of the window"),
+            || {
+                word.compare_exchange(0, WRITER | me, Ordering::Acquire, Ordering::Relaxed)
+                    .map(|_| ())
+            },
+        )?;
+        let mut cur = vec![T::zeroed(); src.len()];
+        // SAFETY: `range` checked that the bytes lie in the live mapping.
+        unsafe { load_bytes(p.as_ptr(), bytemuck::cast_slice_mut(&mut cur)) };
+        T::apply(op, &mut cur, src);
+        // SAFETY: as above.
+        unsafe { store_bytes(p.as_ptr(), bytemuck::cast_slice(&cur)) };
+        // Release: the next accumulator sees these bytes.
+        word.store(0, Ordering::Release);
+        Ok(())
+    }
+
+    /// Lends `count` atomics of type `A` at byte `offset` of `rank`'s part (aligned to
+    /// `A`'s size), for element-wise concurrent access without copies: every rank may
+    /// load, store and update them at once. Plain [`put`](Self::put)s of the same bytes
+    /// race with them (the bytes are well defined but unordered).
+    pub fn atomics<A: SharedAtomic>(
+        &self,
+        rank: Rank,
+        offset: usize,
+        count: usize,
+    ) -> Result<&[A]> {
+        let size = std::mem::size_of::<A>();
+        let len = count.saturating_mul(size);
+        let (_, p) = self.range(rank, offset, len)?;
+        if (p.as_ptr() as usize) % std::mem::align_of::<A>() != 0 {
+            return Err(Error::invalid(
+                ErrorClass::Arg,
+                format!(
+                    "offset {offset} of rank {rank}'s part is not aligned for {}",
+                    std::any::type_name::<A>()
+                ),
+            ));
+        }
+        // SAFETY: in bounds and aligned (checked above); atomics may alias memory that
+        // other processes change, as long as every access to it is atomic, which is
+        // true of every access this module makes; zero bytes are a valid atomic; the
+        // borrow of `self` keeps the mapping (freed only through `&mut self` or drop).
+        Ok(unsafe { std::slice::from_raw_parts(p.as_ptr().cast::<A>(), count) })
+    }
+
+    /// The `AtomicU64` at byte `offset` (a multiple of 8) of `rank`'s part.
+    pub fn atomic_u64(&self, rank: Rank, offset: usize) -> Result<&AtomicU64> {
+        Ok(&self.atomics::<AtomicU64>(rank, offset, 1)?[0])
+    }
+
+    /// Adds `value` (wrapping) to the `u64` at byte `offset` of `rank`'s part and
+    /// returns the previous value (`MPI_Fetch_and_op` with `MPI_SUM`), atomically.
+    pub fn fetch_add(&self, rank: Rank, offset: usize, value: u64) -> Result<u64> {
+        Ok(self
+            .atomic_u64(rank, offset)?
+            .fetch_add(value, Ordering::AcqRel))
+    }
+
+    /// Replaces the `u64` at byte `offset` of `rank`'s part by `new` if it equals
+    /// `expected`, atomically; returns the value found (`MPI_Compare_and_swap`).
+    pub fn compare_and_swap(
+        &self,
+        rank: Rank,
+        offset: usize,
+        expected: u64,
+        new: u64,
+    ) -> Result<u64> {
+        let a = self.atomic_u64(rank, offset)?;
+        Ok(
+            match a.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(v) | Err(v) => v,
+            },
+        )
+    }
+
+    /// Ends one access epoch and begins the next (`MPI_Win_fence`): a barrier of the
+    /// communicator between two `fence(SeqCst)`. Collective.
+    pub fn fence(&self) -> Result<()> {
+        self.live()?;
+        fence(Ordering::SeqCst);
+        self.comm.barrier()?;
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Takes the `kind` lock of `rank`'s part (`MPI_Win_lock`), waiting for it as the
+    /// [type's docs](Window) say. Locking a target this rank already holds is an error.
+    pub fn lock(&self, kind: LockKind, rank: Rank) -> Result<()> {
+        let live = self.live()?;
+        let r = self.target(rank)?;
+        if let Some(k) = live.held[r].get() {
+            return Err(Error::Usage(format!(
+                "lock of rank {r}'s part of the window while this rank holds it ({k:?})"
+            )));
+        }
+        self.acquire(live, kind, r)?;
+        live.held[r].set(Some(kind));
+        Ok(())
+    }
+
+    fn acquire(&self, live: &Live, kind: LockKind, r: usize) -> Result<()> {
+        let word = Self::word(live, r, 0);
+        let name = match kind {
+            LockKind::Shared => "a shared",
+            LockKind::Exclusive => "an exclusive",
+        };
+        let what = || format!("waiting for {name} lock of rank {r}'s part of the window");
+        match kind {
+            LockKind::Exclusive => {
+                let me = self.my_world_rank();
+                self.wait_for(&what, || {
+                    word.compare_exchange(0, WRITER | me, Ordering::Acquire, Ordering::Relaxed)
+                        .map(|_| ())
+                })
+            }
+            LockKind::Shared => self.wait_for(&what, || {
+                let w = word.load(Ordering::Relaxed);
+                if w & WRITER != 0 {
+                    return Err(w);
+                }
+                word.compare_exchange(w, w + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .map(|_| ())
+            }),
+        }
+    }
+
+    fn release(live: &Live, kind: LockKind, r: usize) {
+        let word = Self::word(live, r, 0);
+        // Release: the next holder sees every access made under this lock.
+        match kind {
+            LockKind::Exclusive => word.store(0, Ordering::Release),
+            LockKind::Shared => {
+                word.fetch_sub(1, Ordering::Release);
+            }
+        }
+    }
+
+    /// Releases this rank's lock of `rank`'s part (`MPI_Win_unlock`); every access made
+    /// under it is complete and visible to the next holder.
+    pub fn unlock(&self, rank: Rank) -> Result<()> {
+        let live = self.live()?;
+        let r = self.target(rank)?;
+        let Some(kind) = live.held[r].get().filter(|_| !live.all.get()) else {
+            return Err(Error::Usage(format!(
+                "unlock of rank {r}'s part of the window, which this rank has not locked \
+                 with `lock`"
+            )));
+        };
+        Self::release(live, kind, r);
+        live.held[r].set(None);
+        Ok(())
+    }
+
+    /// Takes a shared lock of every rank's part (`MPI_Win_lock_all`), in rank order.
+    pub fn lock_all(&self) -> Result<()> {
+        let live = self.live()?;
+        if let Some(r) = live.held.iter().position(|h| h.get().is_some()) {
+            return Err(Error::Usage(format!(
+                "lock_all while this rank holds a lock of rank {r}'s part of the window"
+            )));
+        }
+        for r in 0..live.parts.len() {
+            if let Err(e) = self.acquire(live, LockKind::Shared, r) {
+                for t in 0..r {
+                    Self::release(live, LockKind::Shared, t);
+                    live.held[t].set(None);
+                }
+                return Err(e);
+            }
+            live.held[r].set(Some(LockKind::Shared));
+        }
+        live.all.set(true);
+        Ok(())
+    }
+
+    /// Releases the locks of [`lock_all`](Self::lock_all) (`MPI_Win_unlock_all`).
+    pub fn unlock_all(&self) -> Result<()> {
+        let live = self.live()?;
+        if !live.all.get() {
+            return Err(Error::Usage(
+                "unlock_all of a window this rank has not locked with `lock_all`".into(),
+            ));
+        }
+        for (r, h) in live.held.iter().enumerate() {
+            Self::release(live, LockKind::Shared, r);
+            h.set(None);
+        }
+        live.all.set(false);
+        Ok(())
+    }
+
+    /// Completes this rank's accesses to `rank`'s part (`MPI_Win_flush`): they are
+    /// already complete, so this orders them before later ones (`fence(SeqCst)`).
+    pub fn flush(&self, rank: Rank) -> Result<()> {
+        self.live()?;
+        self.target(rank)?;
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// [`flush`](Self::flush) for every target (`MPI_Win_flush_all`).
+    pub fn flush_all(&self) -> Result<()> {
+        self.live()?;
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Orders this rank's accesses to the window before the later ones
+    /// (`MPI_Win_sync`): a `fence(SeqCst)`.
+    pub fn sync(&self) -> Result<()> {
+        self.live()?;
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Frees the window (`MPI_Win_free`): collective, a barrier so that no rank unmaps
+    /// memory another is still accessing. Freeing while this rank holds a lock is an
+    /// error (nothing is freed); after a free, every call on the window is an
+    /// [`ErrorClass::Win`] error.
+    pub fn free(&mut self) -> Result<()> {
+        let live = self.live()?;
+        if let Some(r) = live.held.iter().position(|h| h.get().is_some()) {
+            return Err(Error::Usage(format!(
+                "free of a window while this rank holds a lock of rank {r}'s part"
+            )));
+        }
+        fence(Ordering::SeqCst);
+        let done = self.comm.barrier();
+        self.live = None;
+        done
+    }
+
+    fn my_world_rank(&self) -> u32 {
+        self.comm.inner.group.ranks[self.comm.inner.rank] as u32
+    }
+
+    /// Retries `attempt` (which returns the lock word it found on failure) with a
+    /// backoff until it succeeds, the job aborts, the exclusive holder leaves, or
+    /// [`LOCK_TIMEOUT`] passes.
+    fn wait_for(
+        &self,
+        what: &dyn Fn() -> String,
+        mut attempt: impl FnMut() -> std::result::Result<(), u32>,
+    ) -> Result<()> {
+        const SPINS: u32 = 128;
+        let mut tries = 0u32;
+        let mut start = None;
+        let mut nap = Duration::from_micros(20);
+        loop {
+            let w = match attempt() {
+                Ok(()) => return Ok(()),
+                Err(w) => w,
+            };
+            tries = tries.saturating_add(1);
+            if tries < SPINS {
+                std::hint::spin_loop();
+                continue;
+            }
+            if let Some(a) = self.seg.abort_info() {
+                return Err(a.to_error(&what()));
+            }
+            if w & WRITER != 0 {
+                let holder = (w & !WRITER) as usize;
+                if holder < self.seg.nranks() {
+                    if let Some(how) = self.seg.departed(holder) {
+                        return Err(Error::PeerFailed {
+                            rank: holder,
+                            how,
+                            while_doing: what(),
+                        });
+                    }
+                }
+            }
+            let t = start.get_or_insert_with(Instant::now).elapsed();
+            if t > LOCK_TIMEOUT {
+                return Err(Error::Usage(format!(
+                    "{}: not acquired within {LOCK_TIMEOUT:?} (a deadlock, or a holder that \
+                     never unlocks)",
+                    what()
+                )));
+            }
+            if t < Duration::from_millis(1) {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        // Release what this rank still holds so that other ranks do not wait for it.
+        if let Some(live) = &self.live {
+            for (r, h) in live.held.iter().enumerate() {
+                if let Some(kind) = h.get() {
+                    Self::release(live, kind, r);
+                }
+            }
+        }
+    }
+}
+
+/// Copies `src` into shared memory at `dst` with relaxed atomic stores (8 bytes at a
+/// time where `dst` is aligned), so that a concurrent access by another process is a
+/// race on values, never undefined behaviour.
+///
+/// # Safety
+/// `dst..dst + src.len()` must lie in a live mapping.
+unsafe fn store_bytes(dst: *mut u8, src: &[u8]) {
+    let n = src.len();
+    let head = dst.align_offset(8).min(n);
+    let body = (n - head) / 8 * 8;
+    for (i, &b) in src[..head].iter().enumerate() {
+        // SAFETY: in bounds (caller); a byte is always aligned.
+        unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(b, Ordering::Relaxed);
+    }
+    for (i, w) in src[head..head + body].chunks_exact(8).enumerate() {
+        let w = u64::from_ne_bytes(w.try_into().expect("8 bytes"));
+        // SAFETY: in bounds (caller); `dst + head` is 8-aligned.
+        unsafe { AtomicU64::from_ptr(dst.add(head + 8 * i).cast()) }.store(w, Ordering::Relaxed);
+    }
+    for (i, &b) in src[head + body..].iter().enumerate() {
+        // SAFETY: in bounds (caller).
+        unsafe { AtomicU8::from_ptr(dst.add(head + body + i)) }.store(b, Ordering::Relaxed);
+    }
+}
+
+/// Copies shared memory at `src` into `dst` with relaxed atomic loads, as
+/// [`store_bytes`].
+///
+/// # Safety
+/// `src..src + dst.len()` must lie in a live mapping.
+unsafe fn load_bytes(src: *mut u8, dst: &mut [u8]) {
+    let n = dst.len();
+    let head = src.align_offset(8).min(n);
+    let body = (n - head) / 8 * 8;
+    for (i, b) in dst[..head].iter_mut().enumerate() {
+        // SAFETY: in bounds (caller).
+        *b = unsafe { AtomicU8::from_ptr(src.add(i)) }.load(Ordering::Relaxed);
+    }
+    for (i, w) in dst[head..head + body].chunks_exact_mut(8).enumerate() {
+        // SAFETY: in bounds (caller); `src + head` is 8-aligned.
+        let v =
+            unsafe { AtomicU64::from_ptr(src.add(head + 8 * i).cast()) }.load(Ordering::Relaxed);
+        w.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in dst[head + body..].iter_mut().enumerate() {
+        // SAFETY: in bounds (caller).
+        *b = unsafe { AtomicU8::from_ptr(src.add(head + body + i)) }.load(Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,342 @@
+//! Shared-memory windows through the real launcher, checked against MPI-3's rules for
+//! `MPI_Win_allocate_shared`: each rank's part has the size it asked (0 included) and
+//! is reachable from every rank; what one rank puts before a fence every rank gets
+//! after it; an exclusive lock makes get-modify-put sequences on one target exact;
+//! accumulates and fetch-and-ops from every rank at once lose nothing; accesses outside
+//! a part, bad ranks and a freed window are errors of the classes MPI names.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{assert_success, run_ranks, run_with_watchdog, shmrun};
+use shmpi::{Communicator, Error, ErrorClass, LockKind, Op, Window};
+
+/// The byte rank `r` writes at offset `i` of its part.
+fn pattern(r: usize, i: usize) -> u8 {
+    (r * 31 + i * 7 + 1) as u8
+}
+
+/// The size rank `r` asks for: different per rank, not a multiple of 8.
+fn part_len(r: usize) -> usize {
+    1000 + 13 * r
+}
+
+/// Every rank writes its whole part, fence, every rank reads every part (whole, and a
+/// piece at an unaligned offset); then the exclusive-lock counters, the accumulates
+/// and the fetch-and-adds of every rank at once come out exact.
+fn window_rules(w: &Communicator) {
+    let n = w.size() as usize;
+    let me = w.rank() as usize;
+    let mut win = Window::allocate_shared(w, part_len(me)).unwrap();
+    let mine: Vec<u8> = (0..part_len(me)).map(|i| pattern(me, i)).collect();
+    win.write(&mine, 0).unwrap();
+    win.fence().unwrap();
+    for r in 0..n {
+        let (size, _) = win.shared_query(r as i32).unwrap();
+        assert_eq!(size, part_len(r));
+        let mut got = vec![0u8; size];
+        win.get(&mut got, r as i32, 0).unwrap();
+        let want: Vec<u8> = (0..size).map(|i| pattern(r, i)).collect();
+        assert_eq!(got, want, "rank {r}'s part as read by rank {me}");
+        let mut piece = [0u8; 21];
+        win.get(&mut piece, r as i32, 3).unwrap();
+        assert_eq!(&piece[..], &want[3..24]);
+    }
+    win.fence().unwrap();
+    win.free().unwrap();
+
+    // Counters in rank 0's part: one per rank's lock test, then accumulate, then atomics.
+    let win = Window::allocate_shared(w, if me == 0 { 64 } else { 0 }).unwrap();
+    const ROUNDS: u64 = 1000;
+    for _ in 0..ROUNDS {
+        win.lock(LockKind::Exclusive, 0).unwrap();
+        let mut v = [0u64];
+        win.get(&mut v, 0, 0).unwrap();
+        v[0] += 1;
+        win.put(&v, 0, 0).unwrap();
+        win.unlock(0).unwrap();
+    }
+    let contrib: Vec<i64> = (0..4).map(|k| (me as i64 + 1) * (k + 1)).collect();
+    for _ in 0..100 {
+        win.accumulate(&contrib, 0, 8, Op::Sum).unwrap();
+    }
+    for _ in 0..ROUNDS {
+        win.fetch_add(0, 40, 1).unwrap();
+    }
+    win.accumulate(&[me as u32 + 7], 0, 48, Op::Max).unwrap();
+    win.fence().unwrap();
+    let mut count = [0u64];
+    win.get(&mut count, 0, 0).unwrap();
+    assert_eq!(count[0], ROUNDS * n as u64, "exclusive-lock counter");
+    let mut sums = [0i64; 4];
+    win.get(&mut sums, 0, 8).unwrap();
+    let ranks_sum = (n * (n + 1) / 2) as i64;
+    let want: Vec<i64> = (1..=4).map(|k| 100 * k * ranks_sum).collect();
+    assert_eq!(&sums[..], &want[..], "accumulated sums");
+    assert_eq!(
+        win.atomic_u64(0, 40).unwrap().load(Ordering::Acquire),
+        ROUNDS * n as u64,
+        "fetch_add counter"
+    );
+    let mut max = [0u32];
+    win.get(&mut max, 0, 48).unwrap();
+    assert_eq!(max[0], n as u32 + 6, "accumulated max");
+    // A ticket per rank: fetch_add hands out 0..n exactly once.
+    win.fence().unwrap();
+    let ticket = win.fetch_add(0, 56, 1).unwrap();
+    let tickets = w.allgather(&ticket).unwrap();
+    let mut sorted = tickets.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..n as u64).collect::<Vec<_>>(), "{tickets:?}");
+}
+
+#[test]
+fn window_rules_at_1_rank() {
+    run_ranks("window_rules_at_1_rank", 1, window_rules);
+}
+
+#[test]
+fn window_rules_at_2_ranks() {
+    run_ranks("window_rules_at_2_ranks", 2, window_rules);
+}
+
+#[test]
+fn window_rules_at_3_ranks() {
+    run_ranks("window_rules_at_3_ranks", 3, window_rules);
+}
+
+#[test]
+fn window_rules_at_4_ranks() {
+    run_ranks("window_rules_at_4_ranks", 4, window_rules);
+}
+
+#[test]
+fn window_rules_at_8_ranks() {
+    run_ranks("window_rules_at_8_ranks", 8, window_rules);
+}
+
+/// 16 ranks on this machine's few cores: lock waiters must yield and sleep, not spin
+/// the holder off its core.
+#[test]
+fn window_rules_at_16_ranks() {
+    run_ranks("window_rules_at_16_ranks", 16, window_rules);
+}
+
+/// `shared_query` gives each rank's own size, 0 included; the parts follow rank order,
+/// each aligned to 64 bytes; a sub-communicator's window has parts of its members only.
+#[test]
+fn shared_query_gives_every_ranks_size_including_zero() {
+    run_ranks(
+        "shared_query_gives_every_ranks_size_including_zero",
+        5,
+        |w| {
+            let size_of = |r: usize| [0, 1, 100, 0, 4096][r];
+            let me = w.rank() as usize;
+            let win = Window::allocate_shared(w, size_of(me)).unwrap();
+            let mut prev = 0usize;
+            for r in 0..5 {
+                let (size, ptr) = win.shared_query(r as i32).unwrap();
+                assert_eq!(size, size_of(r));
+                let addr = ptr.as_ptr() as usize;
+                assert_eq!(addr % 64, 0, "rank {r}'s part is 64-aligned");
+                assert!(addr >= prev, "parts in rank order");
+                prev = addr + size;
+            }
+            let e = win.put(&[1u8], 0, 0).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::RmaRange, "{e}");
+            // A window over the odd ranks: two parts.
+            let odd = w.split((me % 2) as i32, 0).unwrap().unwrap();
+            let sub = Window::allocate_shared(&odd, 8 * (odd.rank() as usize + 1)).unwrap();
+            for r in 0..odd.size() {
+                assert_eq!(sub.shared_query(r).unwrap().0, 8 * (r as usize + 1));
+            }
+            assert!(sub.shared_query(odd.size()).is_err());
+        },
+    );
+}
+
+/// Bad input leaves the window as it was: a put past a part's end names the offset,
+/// the length and the part's size and writes nothing; bad ranks are rank errors; lock
+/// misuse is an error; after `free` every call is a window error.
+#[test]
+fn bad_accesses_are_errors_that_change_nothing() {
+    run_ranks("bad_accesses_are_errors_that_change_nothing", 3, |w| {
+        let me = w.rank() as usize;
+        let mut win = Window::allocate_shared(w, 16).unwrap();
+        win.write(&[0xAAu8; 16], 0).unwrap();
+        win.fence().unwrap();
+        let target = ((me + 1) % 3) as i32;
+        let e = win.put(&[1u64, 2], target, 8).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::RmaRange, "{e}");
+        let msg = e.to_string();
+        for word in ["16 bytes", "offset 8", "has 16 bytes"] {
+            assert!(msg.contains(word), "{msg:?} lacks {word:?}");
+        }
+        assert!(win.put(&[1u8], target, usize::MAX).is_err());
+        let mut big = [0u8; 17];
+        assert_eq!(
+            win.get(&mut big, target, 0).unwrap_err().class(),
+            ErrorClass::RmaRange
+        );
+        assert_eq!(
+            win.accumulate(&[1u32; 5], target, 0, Op::Sum)
+                .unwrap_err()
+                .class(),
+            ErrorClass::RmaRange
+        );
+        assert_eq!(
+            win.accumulate(&[1.0f64], target, 0, Op::BitAnd)
+                .unwrap_err()
+                .class(),
+            ErrorClass::Op
+        );
+        for bad in [-1, 3, i32::MAX] {
+            let e = win.put(&[1u8], bad, 0).unwrap_err();
+            assert!(
+                matches!(e, Error::InvalidRank { rank, .. } if rank == bad),
+                "{e}"
+            );
+            assert_eq!(
+                win.lock(LockKind::Shared, bad).unwrap_err().class(),
+                ErrorClass::Rank
+            );
+            assert!(win.shared_query(bad).is_err());
+        }
+        assert_eq!(
+            win.atomic_u64(target, 4).unwrap_err().class(),
+            ErrorClass::Arg,
+            "misaligned atomic"
+        );
+        assert!(win.unlock(0).is_err(), "unlock without lock");
+        win.lock(LockKind::Shared, 0).unwrap();
+        assert!(win.lock(LockKind::Exclusive, 0).is_err(), "relock");
+        assert!(win.free().is_err(), "free while holding a lock");
+        win.unlock(0).unwrap();
+        win.fence().unwrap();
+        let mut all = [0u8; 16];
+        for r in 0..3 {
+            win.get(&mut all, r, 0).unwrap();
+            assert_eq!(all, [0xAA; 16], "rank {r}'s part after refused calls");
+        }
+        win.free().unwrap();
+        for e in [
+            win.put(&[1u8], 0, 0).unwrap_err(),
+            win.get(&mut all, 0, 0).unwrap_err(),
+            win.fence().unwrap_err(),
+            win.lock(LockKind::Shared, 0).unwrap_err(),
+            win.shared_query(0).unwrap_err(),
+            win.free().unwrap_err(),
+        ] {
+            assert_eq!(e.class(), ErrorClass::Win, "{e}");
+        }
+        // The communicator still works.
+        assert_eq!(w.allreduce(&1, |a, b| a + b).unwrap(), 3);
+    });
+}
+
+/// Shared locks let readers in together and keep writers out: under `lock_all`, every
+/// rank reads a value an exclusive writer only ever changes as a whole pair.
+#[test]
+fn shared_locks_exclude_exclusive_writers() {
+    run_ranks("shared_locks_exclude_exclusive_writers", 4, |w| {
+        let me = w.rank();
+        let win = Window::allocate_shared(w, if me == 0 { 16 } else { 0 }).unwrap();
+        win.fence().unwrap();
+        for i in 0..300u64 {
+            if me == 0 {
+                win.lock(LockKind::Exclusive, 0).unwrap();
+                win.put(&[i], 0, 0).unwrap();
+                win.put(&[i], 0, 8).unwrap();
+                win.unlock(0).unwrap();
+            } else {
+                win.lock_all().unwrap();
+                let mut pair = [0u64; 2];
+                win.get(&mut pair, 0, 0).unwrap();
+                assert_eq!(pair[0], pair[1], "a torn pair under a shared lock");
+                assert!(win.unlock(0).is_err(), "unlock inside lock_all");
+                win.unlock_all().unwrap();
+            }
+        }
+        assert!(win.unlock_all().is_err());
+        win.fence().unwrap();
+        // Lent atomics: every rank increments a u32 slot array at once.
+        let slots = win.atomics::<AtomicU32>(0, 0, 4).unwrap();
+        for (k, slot) in slots.iter().enumerate() {
+            slot.fetch_add(k as u32 + 1, Ordering::Relaxed);
+        }
+        win.fence().unwrap();
+        let mut words = [0u32; 4];
+        win.get(&mut words, 0, 0).unwrap();
+        // Slots started at the last pair (299, 299) written by rank 0.
+        let base = [299u32, 0, 299, 0];
+        for (k, (got, start)) in words.iter().zip(base).enumerate() {
+            assert_eq!(*got, start.wrapping_add(4 * (k as u32 + 1)));
+        }
+    });
+}
+
+/// A rank that exits holding an exclusive lock does not hang the rank waiting for it:
+/// the waiter gets an error (the holder left, or the launcher aborted the job) well
+/// before the lock timeout, instead of blocking forever.
+#[test]
+fn a_lock_held_by_a_rank_that_exits_fails_the_waiter() {
+    const NAME: &str = "a_lock_held_by_a_rank_that_exits_fails_the_waiter";
+    if common::is_child(NAME) {
+        let universe = shmpi::init().unwrap();
+        let w = universe.world();
+        let win = Window::allocate_shared(&w, 8).unwrap();
+        if w.rank() == 1 {
+            win.lock(LockKind::Exclusive, 0).unwrap();
+            w.barrier().unwrap();
+            std::mem::forget(win);
+            std::process::exit(3);
+        }
+        w.barrier().unwrap();
+        let t = std::time::Instant::now();
+        let e = win.lock(LockKind::Exclusive, 0).unwrap_err();
+        assert!(t.elapsed() < shmpi::LOCK_TIMEOUT / 2, "{e}");
+        assert!(
+            matches!(e, Error::PeerFailed { rank: 1, .. } | Error::Aborted { .. }),
+            "{e}"
+        );
+        println!("waiter failed: {e}");
+        std::process::exit(0);
+    }
+    let out = common::launch_self(NAME, 2, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("waiter failed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` along with the tests.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built (cargo test builds examples)",
+        path.display()
+    );
+    path
+}
+
+/// The shared-table example: every rank checks the table rank 0 filled.
+#[test]
+fn shared_table_example_checks_its_checksum_at_4_ranks() {
+    let mut cmd = Command::new(shmrun());
+    cmd.args(["-n", "4", "--timeout", "60"])
+        .arg(example("shared_table"));
+    let out = run_with_watchdog(cmd);
+    assert_success(&out, "example shared_table at N=4");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for r in 0..4 {
+        assert!(text.contains(&format!("rank {r}: checksum ok")), "{text}");
+    }
+}
