@@ -28,6 +28,26 @@ fn small_reduce(bytes: usize, n: usize, count: usize) -> bool {
     n == 1 || count < n || bytes <= 4096 || bytes * (n - 1) <= 16384
 }
 
+/// How a reduction of `bytes` per rank moves its data (the module doc of `collective`
+/// describes each): in the members' polled lines, by every rank reading every
+/// contribution, or as a reduce-scatter then an allgather per chunk.
+enum Reduction {
+    Inline,
+    ReadAll,
+    ReduceScatter,
+}
+
+/// The one choice of algorithm every reduction makes.
+fn reduction(bytes: usize, n: usize, count: usize) -> Reduction {
+    if bytes <= INLINE_BYTES {
+        Reduction::Inline
+    } else if small_reduce(bytes, n, count) {
+        Reduction::ReadAll
+    } else {
+        Reduction::ReduceScatter
+    }
+}
+
 pub(crate) fn sig(kind: Call, root: usize, elem: usize, op: u8) -> Sig {
     Sig {
         kind,
@@ -61,6 +81,25 @@ impl Communicator {
             return Err(Error::InvalidRoot { root, size });
         }
         Ok(root as usize)
+    }
+
+    /// The frame every slice collective shares once its arguments are checked: the
+    /// call begun with its signature (which its first step compares with every
+    /// member's), the data moved by `body`, and the call finished. An error out of
+    /// `body` drops the call, which marks it failed for the members still waiting.
+    fn collective(
+        &self,
+        call: Call,
+        root: usize,
+        elem: usize,
+        op: u8,
+        count: u64,
+        body: impl FnOnce(&mut Coll<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut c = Coll::begin(&self.inner, sig(call, root, elem, op), count)?;
+        body(&mut c)?;
+        c.finish();
+        Ok(())
     }
 
     pub(crate) fn elem_size<T>(&self) -> Result<usize> {
@@ -130,31 +169,27 @@ impl Communicator {
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
         let len = std::mem::size_of_val(buf);
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Bcast, r, sz, OP_NONE),
-            buf.len() as u64,
-        )?;
-        if c.me() == r {
-            c.exchange(
-                bytemuck::cast_slice(buf),
-                len,
-                sz,
-                &|_| None,
-                &mut |_, _, _| {},
-            )?;
-        } else {
-            let dst: &mut [u8] = bytemuck::cast_slice_mut(buf);
-            c.exchange(
-                &[],
-                len,
-                sz,
-                &|j| (j == r).then_some((0, len)),
-                &mut |_, off, b| dst[off..off + b.len()].copy_from_slice(b),
-            )?;
-        }
-        c.finish();
-        Ok(())
+        self.collective(Call::Bcast, r, sz, OP_NONE, buf.len() as u64, |c| {
+            if c.me() == r {
+                c.exchange(
+                    bytemuck::cast_slice(buf),
+                    len,
+                    sz,
+                    &|_| None,
+                    &mut |_, _, _| {},
+                )?;
+            } else {
+                let dst: &mut [u8] = bytemuck::cast_slice_mut(buf);
+                c.exchange(
+                    &[],
+                    len,
+                    sz,
+                    &|j| (j == r).then_some((0, len)),
+                    &mut |_, off, b| dst[off..off + b.len()].copy_from_slice(b),
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Sends block `i` of `send` (at the root: `size * recv.len()` elements; ignored
@@ -197,26 +232,22 @@ impl Communicator {
                 n * recv.len(),
             ));
         }
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Scatter, r, sz, OP_NONE),
-            recv.len() as u64,
-        )?;
-        let mine: &[u8] = if me == r {
-            bytemuck::cast_slice(send)
-        } else {
-            &[]
-        };
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        c.exchange(
-            mine,
-            n * cb,
-            sz,
-            &|j| (j == r).then_some((me * cb, (me + 1) * cb)),
-            &mut |_, off, b| dst[off - me * cb..off - me * cb + b.len()].copy_from_slice(b),
-        )?;
-        c.finish();
-        Ok(())
+        self.collective(Call::Scatter, r, sz, OP_NONE, recv.len() as u64, |c| {
+            let mine: &[u8] = if me == r {
+                bytemuck::cast_slice(send)
+            } else {
+                &[]
+            };
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            c.exchange(
+                mine,
+                n * cb,
+                sz,
+                &|j| (j == r).then_some((me * cb, (me + 1) * cb)),
+                &mut |_, off, b| dst[off - me * cb..off - me * cb + b.len()].copy_from_slice(b),
+            )?;
+            Ok(())
+        })
     }
 
     /// Collects every rank's `send` into the root's `recv` (`size * send.len()`
@@ -258,21 +289,17 @@ impl Communicator {
                 n * send.len(),
             ));
         }
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Gather, r, sz, OP_NONE),
-            send.len() as u64,
-        )?;
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            cb,
-            sz,
-            &|_| (me == r).then_some((0, cb)),
-            &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
-        )?;
-        c.finish();
-        Ok(())
+        self.collective(Call::Gather, r, sz, OP_NONE, send.len() as u64, |c| {
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            c.exchange(
+                bytemuck::cast_slice(send),
+                cb,
+                sz,
+                &|_| (me == r).then_some((0, cb)),
+                &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
+            )?;
+            Ok(())
+        })
     }
 
     /// Collects every rank's `send` into every rank's `recv` (`size * send.len()`
@@ -309,21 +336,17 @@ impl Communicator {
                 n * send.len(),
             ));
         }
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Allgather, 0, sz, OP_NONE),
-            send.len() as u64,
-        )?;
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            cb,
-            sz,
-            &|_| Some((0, cb)),
-            &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
-        )?;
-        c.finish();
-        Ok(())
+        self.collective(Call::Allgather, 0, sz, OP_NONE, send.len() as u64, |c| {
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            c.exchange(
+                bytemuck::cast_slice(send),
+                cb,
+                sz,
+                &|_| Some((0, cb)),
+                &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
+            )?;
+            Ok(())
+        })
     }
 
     /// Sends block `j` of `send` to rank `j`, which receives it as block `i` of its
@@ -367,24 +390,20 @@ impl Communicator {
         }
         let count = send.len() / n;
         let cb = count * sz;
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Alltoall, 0, sz, OP_NONE),
-            count as u64,
-        )?;
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            n * cb,
-            sz,
-            &|_| Some((me * cb, (me + 1) * cb)),
-            &mut |j, off, b| {
-                let o = j * cb + off - me * cb;
-                dst[o..o + b.len()].copy_from_slice(b)
-            },
-        )?;
-        c.finish();
-        Ok(())
+        self.collective(Call::Alltoall, 0, sz, OP_NONE, count as u64, |c| {
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            c.exchange(
+                bytemuck::cast_slice(send),
+                n * cb,
+                sz,
+                &|_| Some((me * cb, (me + 1) * cb)),
+                &mut |j, off, b| {
+                    let o = j * cb + off - me * cb;
+                    dst[o..o + b.len()].copy_from_slice(b)
+                },
+            )?;
+            Ok(())
+        })
     }
 
     /// Reduces every rank's `send` elementwise with `op` into the root's `recv` (same
@@ -436,31 +455,31 @@ impl Communicator {
             ));
         }
         let cb = std::mem::size_of_val(send);
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Reduce, r, sz, op.code()),
-            send.len() as u64,
-        )?;
-        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if cb <= INLINE_BYTES {
-            let out = (me == r).then_some(recv);
-            c.reduce_inline(bytemuck::cast_slice(send), out, &apply)?;
-        } else if small_reduce(cb, n, send.len()) {
-            c.exchange(
-                bytemuck::cast_slice(send),
-                cb,
-                sz,
-                &|_| (me == r).then_some((0, cb)),
-                &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
-            )?;
-        } else {
-            let out: &mut [T] = if me == r { recv } else { &mut [] };
-            c.reduce_rs(Some(send), out, send.len(), Some(r), &mut |a, x| {
-                apply(a, x)
-            })?;
-        }
-        c.finish();
-        Ok(())
+        self.collective(Call::Reduce, r, sz, op.code(), send.len() as u64, |c| {
+            let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+            match reduction(cb, n, send.len()) {
+                Reduction::Inline => {
+                    let out = (me == r).then_some(recv);
+                    c.reduce_inline(bytemuck::cast_slice(send), out, &apply)?;
+                }
+                Reduction::ReadAll => {
+                    c.exchange(
+                        bytemuck::cast_slice(send),
+                        cb,
+                        sz,
+                        &|_| (me == r).then_some((0, cb)),
+                        &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
+                    )?;
+                }
+                Reduction::ReduceScatter => {
+                    let out: &mut [T] = if me == r { recv } else { &mut [] };
+                    c.reduce_rs(Some(send), out, send.len(), Some(r), &mut |a, x| {
+                        apply(a, x)
+                    })?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Reduces every rank's `send` elementwise with `op` into every rank's `recv`
@@ -510,27 +529,27 @@ impl Communicator {
         }
         let n = self.inner.group.size();
         let cb = std::mem::size_of_val(send);
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Allreduce, 0, sz, op.code()),
-            send.len() as u64,
-        )?;
-        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if cb <= INLINE_BYTES {
-            c.reduce_inline(bytemuck::cast_slice(send), Some(recv), &apply)?;
-        } else if small_reduce(cb, n, send.len()) {
-            c.exchange(
-                bytemuck::cast_slice(send),
-                cb,
-                sz,
-                &|_| Some((0, cb)),
-                &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
-            )?;
-        } else {
-            c.reduce_rs(Some(send), recv, send.len(), None, &mut |a, x| apply(a, x))?;
-        }
-        c.finish();
-        Ok(())
+        self.collective(Call::Allreduce, 0, sz, op.code(), send.len() as u64, |c| {
+            let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+            match reduction(cb, n, send.len()) {
+                Reduction::Inline => {
+                    c.reduce_inline(bytemuck::cast_slice(send), Some(recv), &apply)?;
+                }
+                Reduction::ReadAll => {
+                    c.exchange(
+                        bytemuck::cast_slice(send),
+                        cb,
+                        sz,
+                        &|_| Some((0, cb)),
+                        &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
+                    )?;
+                }
+                Reduction::ReduceScatter => {
+                    c.reduce_rs(Some(send), recv, send.len(), None, &mut |a, x| apply(a, x))?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// [`allreduce_into`](Self::allreduce_into) in place: `buf` holds this rank's
@@ -557,33 +576,33 @@ impl Communicator {
         op.check()?;
         let n = self.inner.group.size();
         let cb = std::mem::size_of_val(buf);
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Allreduce, 0, sz, op.code()),
-            buf.len() as u64,
-        )?;
-        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        if cb <= INLINE_BYTES {
-            // This rank's contribution, kept while `buf` receives rank 0's first.
-            let mut words = [0u64; INLINE_WORDS];
-            let mine = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..cb];
-            mine.copy_from_slice(bytemuck::cast_slice(buf));
-            c.reduce_inline(mine, Some(buf), &apply)?;
-        } else if small_reduce(cb, n, buf.len()) {
-            let mine = buf.to_vec();
-            c.exchange(
-                bytemuck::cast_slice(&mine),
-                cb,
-                sz,
-                &|_| Some((0, cb)),
-                &mut |j, off, b| fold(buf, j == 0, off, b, &apply),
-            )?;
-        } else {
-            let len = buf.len();
-            c.reduce_rs(None, buf, len, None, &mut |a, x| apply(a, x))?;
-        }
-        c.finish();
-        Ok(())
+        self.collective(Call::Allreduce, 0, sz, op.code(), buf.len() as u64, |c| {
+            let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+            match reduction(cb, n, buf.len()) {
+                Reduction::Inline => {
+                    // This rank's contribution, kept while `buf` receives rank 0's first.
+                    let mut words = [0u64; INLINE_WORDS];
+                    let mine = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..cb];
+                    mine.copy_from_slice(bytemuck::cast_slice(buf));
+                    c.reduce_inline(mine, Some(buf), &apply)?;
+                }
+                Reduction::ReadAll => {
+                    let mine = buf.to_vec();
+                    c.exchange(
+                        bytemuck::cast_slice(&mine),
+                        cb,
+                        sz,
+                        &|_| Some((0, cb)),
+                        &mut |j, off, b| fold(buf, j == 0, off, b, &apply),
+                    )?;
+                }
+                Reduction::ReduceScatter => {
+                    let len = buf.len();
+                    c.reduce_rs(None, buf, len, None, &mut |a, x| apply(a, x))?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Inclusive prefix reduction: rank `i`'s `recv` gets `send` of ranks `0..=i`
@@ -669,17 +688,17 @@ impl Communicator {
         let me = self.inner.rank;
         let cb = std::mem::size_of_val(send);
         let kind = if ex { Call::Exscan } else { Call::Scan };
-        let mut c = Coll::begin(&self.inner, sig(kind, 0, sz, op.code()), send.len() as u64)?;
-        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            cb,
-            sz,
-            &|j| (j < me || (!ex && j == me)).then_some((0, cb)),
-            &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
-        )?;
-        c.finish();
-        Ok(())
+        self.collective(kind, 0, sz, op.code(), send.len() as u64, |c| {
+            let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+            c.exchange(
+                bytemuck::cast_slice(send),
+                cb,
+                sz,
+                &|j| (j < me || (!ex && j == me)).then_some((0, cb)),
+                &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
+            )?;
+            Ok(())
+        })
     }
 
     /// Reduces `send` (`size` blocks of `recv.len()` elements) elementwise across ranks
@@ -727,21 +746,24 @@ impl Communicator {
             ));
         }
         let cb = std::mem::size_of_val(recv);
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::ReduceScatterBlock, 0, sz, op.code()),
-            recv.len() as u64,
-        )?;
-        let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            n * cb,
+        self.collective(
+            Call::ReduceScatterBlock,
+            0,
             sz,
-            &|_| Some((me * cb, (me + 1) * cb)),
-            &mut |j, off, b| fold(recv, j == 0, off - me * cb, b, &apply),
-        )?;
-        c.finish();
-        Ok(())
+            op.code(),
+            recv.len() as u64,
+            |c| {
+                let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
+                c.exchange(
+                    bytemuck::cast_slice(send),
+                    n * cb,
+                    sz,
+                    &|_| Some((me * cb, (me + 1) * cb)),
+                    &mut |j, off, b| fold(recv, j == 0, off - me * cb, b, &apply),
+                )?;
+                Ok(())
+            },
+        )
     }
 
     /// Collects `send` of every rank (any lengths) into the root's `recv`: rank `j`'s
@@ -799,25 +821,25 @@ impl Communicator {
                 displs,
             )?;
         }
-        let mut c = Coll::begin(&self.inner, sig(Call::Gatherv, r, sz, OP_NONE), ANY_COUNT)?;
-        let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
-        if me == r {
-            check_lens("gatherv_into", &lens, counts, sz)?;
-        }
-        let max = lens.iter().copied().max().unwrap_or(0) as usize;
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            max,
-            sz,
-            &|j| (me == r).then_some((0, lens[j] as usize)),
-            &mut |j, off, b| {
-                let o = displs[j] * sz + off;
-                dst[o..o + b.len()].copy_from_slice(b)
-            },
-        )?;
-        c.finish();
-        Ok(())
+        self.collective(Call::Gatherv, r, sz, OP_NONE, ANY_COUNT, |c| {
+            let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
+            if me == r {
+                check_lens("gatherv_into", &lens, counts, sz)?;
+            }
+            let max = lens.iter().copied().max().unwrap_or(0) as usize;
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            c.exchange(
+                bytemuck::cast_slice(send),
+                max,
+                sz,
+                &|j| (me == r).then_some((0, lens[j] as usize)),
+                &mut |j, off, b| {
+                    let o = displs[j] * sz + off;
+                    dst[o..o + b.len()].copy_from_slice(b)
+                },
+            )?;
+            Ok(())
+        })
     }
 
     /// Sends `send[displs[i]..displs[i] + counts[i]]` from the root to rank `i`'s
@@ -867,51 +889,51 @@ impl Communicator {
         if me == r {
             check_v("scatterv_into", n, send.len(), counts, displs)?;
         }
-        let mut c = Coll::begin(&self.inner, sig(Call::Scatterv, r, sz, OP_NONE), ANY_COUNT)?;
-        // Step 1: the root publishes [total, start0, end0, start1, end1, ...] in bytes.
-        let mut table = vec![0u64; 2 * n + 1];
-        if me == r {
-            table[0] = std::mem::size_of_val(send) as u64;
-            for j in 0..n {
-                table[1 + 2 * j] = (displs[j] * sz) as u64;
-                table[2 + 2 * j] = ((displs[j] + counts[j]) * sz) as u64;
+        self.collective(Call::Scatterv, r, sz, OP_NONE, ANY_COUNT, |c| {
+            // Step 1: the root publishes [total, start0, end0, start1, end1, ...] in bytes.
+            let mut table = vec![0u64; 2 * n + 1];
+            if me == r {
+                table[0] = std::mem::size_of_val(send) as u64;
+                for j in 0..n {
+                    table[1 + 2 * j] = (displs[j] * sz) as u64;
+                    table[2 + 2 * j] = ((displs[j] + counts[j]) * sz) as u64;
+                }
             }
-        }
-        let mine: Vec<u64> = if me == r { table.clone() } else { Vec::new() };
-        let tb = table.len() * 8;
-        {
-            let t: &mut [u8] = bytemuck::cast_slice_mut(&mut table);
+            let mine: Vec<u64> = if me == r { table.clone() } else { Vec::new() };
+            let tb = table.len() * 8;
+            {
+                let t: &mut [u8] = bytemuck::cast_slice_mut(&mut table);
+                c.exchange(
+                    bytemuck::cast_slice(&mine),
+                    tb,
+                    8,
+                    &|j| (j == r && me != r).then_some((0, tb)),
+                    &mut |_, off, b| t[off..off + b.len()].copy_from_slice(b),
+                )?;
+            }
+            let (s, e) = (table[1 + 2 * me] as usize, table[2 + 2 * me] as usize);
+            if e - s != std::mem::size_of_val(recv) {
+                return Err(Error::Usage(format!(
+                    "scatterv_into: the root sends {} elements to rank {me}, whose receive buffer has {}",
+                    (e - s) / sz,
+                    recv.len()
+                )));
+            }
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            let mine: &[u8] = if me == r {
+                bytemuck::cast_slice(send)
+            } else {
+                &[]
+            };
             c.exchange(
-                bytemuck::cast_slice(&mine),
-                tb,
-                8,
-                &|j| (j == r && me != r).then_some((0, tb)),
-                &mut |_, off, b| t[off..off + b.len()].copy_from_slice(b),
+                mine,
+                table[0] as usize,
+                sz,
+                &|j| (j == r).then_some((s, e)),
+                &mut |_, off, b| dst[off - s..off - s + b.len()].copy_from_slice(b),
             )?;
-        }
-        let (s, e) = (table[1 + 2 * me] as usize, table[2 + 2 * me] as usize);
-        if e - s != std::mem::size_of_val(recv) {
-            return Err(Error::Usage(format!(
-                "scatterv_into: the root sends {} elements to rank {me}, whose receive buffer has {}",
-                (e - s) / sz,
-                recv.len()
-            )));
-        }
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        let mine: &[u8] = if me == r {
-            bytemuck::cast_slice(send)
-        } else {
-            &[]
-        };
-        c.exchange(
-            mine,
-            table[0] as usize,
-            sz,
-            &|j| (j == r).then_some((s, e)),
-            &mut |_, off, b| dst[off - s..off - s + b.len()].copy_from_slice(b),
-        )?;
-        c.finish();
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Collects `send` of every rank (any lengths) into every rank's `recv`: rank `j`'s
@@ -958,27 +980,23 @@ impl Communicator {
             counts,
             displs,
         )?;
-        let mut c = Coll::begin(
-            &self.inner,
-            sig(Call::Allgatherv, 0, sz, OP_NONE),
-            ANY_COUNT,
-        )?;
-        let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
-        check_lens("allgatherv_into", &lens, counts, sz)?;
-        let max = lens.iter().copied().max().unwrap_or(0) as usize;
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            max,
-            sz,
-            &|j| Some((0, lens[j] as usize)),
-            &mut |j, off, b| {
-                let o = displs[j] * sz + off;
-                dst[o..o + b.len()].copy_from_slice(b)
-            },
-        )?;
-        c.finish();
-        Ok(())
+        self.collective(Call::Allgatherv, 0, sz, OP_NONE, ANY_COUNT, |c| {
+            let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
+            check_lens("allgatherv_into", &lens, counts, sz)?;
+            let max = lens.iter().copied().max().unwrap_or(0) as usize;
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            c.exchange(
+                bytemuck::cast_slice(send),
+                max,
+                sz,
+                &|j| Some((0, lens[j] as usize)),
+                &mut |j, off, b| {
+                    let o = displs[j] * sz + off;
+                    dst[o..o + b.len()].copy_from_slice(b)
+                },
+            )?;
+            Ok(())
+        })
     }
 
     /// Sends `send[sdispls[j]..sdispls[j] + scounts[j]]` to rank `j`, which receives
@@ -1032,67 +1050,67 @@ impl Communicator {
         let me = self.inner.rank;
         check_v(NAME, n, send.len(), scounts, sdispls)?;
         check_v(NAME, n, recv.len(), rcounts, rdispls)?;
-        let mut c = Coll::begin(&self.inner, sig(Call::Alltoallv, 0, sz, OP_NONE), ANY_COUNT)?;
-        // Step 1: every rank publishes [its send buffer's bytes, then for each rank j the
-        // byte range of its block for j], and reads every table (n * (2n + 1) words).
-        let tw = 2 * n + 1;
-        let mut mine = vec![0u64; tw];
-        mine[0] = std::mem::size_of_val(send) as u64;
-        for j in 0..n {
-            mine[1 + 2 * j] = (sdispls[j] * sz) as u64;
-            mine[2 + 2 * j] = ((sdispls[j] + scounts[j]) * sz) as u64;
-        }
-        let mut tables = vec![0u64; n * tw];
-        {
-            let t: &mut [u8] = bytemuck::cast_slice_mut(&mut tables);
-            let tb = tw * 8;
+        self.collective(Call::Alltoallv, 0, sz, OP_NONE, ANY_COUNT, |c| {
+            // Step 1: every rank publishes [its send buffer's bytes, then for each rank j the
+            // byte range of its block for j], and reads every table (n * (2n + 1) words).
+            let tw = 2 * n + 1;
+            let mut mine = vec![0u64; tw];
+            mine[0] = std::mem::size_of_val(send) as u64;
+            for j in 0..n {
+                mine[1 + 2 * j] = (sdispls[j] * sz) as u64;
+                mine[2 + 2 * j] = ((sdispls[j] + scounts[j]) * sz) as u64;
+            }
+            let mut tables = vec![0u64; n * tw];
+            {
+                let t: &mut [u8] = bytemuck::cast_slice_mut(&mut tables);
+                let tb = tw * 8;
+                c.exchange(
+                    bytemuck::cast_slice(&mine),
+                    tb,
+                    8,
+                    &|_| Some((0, tb)),
+                    &mut |j, off, b| t[j * tb + off..j * tb + off + b.len()].copy_from_slice(b),
+                )?;
+            }
+            // What each rank sends this one, checked against `rcounts`.
+            let from = |j: usize| {
+                let t = &tables[j * tw..(j + 1) * tw];
+                (t[1 + 2 * me] as usize, t[2 + 2 * me] as usize)
+            };
+            for j in 0..n {
+                let (s, e) = from(j);
+                let total = tables[j * tw] as usize;
+                if s > e || e > total {
+                    return Err(Error::Usage(format!(
+                        "{NAME}: rank {j} published a malformed block table ({s}..{e} of {total} \
+                         bytes)"
+                    )));
+                }
+                if e - s != rcounts[j] * sz {
+                    return Err(Error::Usage(format!(
+                        "{NAME}: rank {j} sends {} elements to rank {me}, whose rcounts[{j}] is {}",
+                        (e - s) / sz,
+                        rcounts[j]
+                    )));
+                }
+            }
+            // Step 2 on: every rank publishes its whole send buffer, in rounds of a slot
+            // half, and each copies out its blocks.
+            let max = (0..n).map(|j| tables[j * tw] as usize).max().unwrap_or(0);
+            let ranges: Vec<(usize, usize)> = (0..n).map(from).collect();
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
             c.exchange(
-                bytemuck::cast_slice(&mine),
-                tb,
-                8,
-                &|_| Some((0, tb)),
-                &mut |j, off, b| t[j * tb + off..j * tb + off + b.len()].copy_from_slice(b),
+                bytemuck::cast_slice(send),
+                max,
+                sz,
+                &|j| Some(ranges[j]),
+                &mut |j, off, b| {
+                    let o = rdispls[j] * sz + off - ranges[j].0;
+                    dst[o..o + b.len()].copy_from_slice(b)
+                },
             )?;
-        }
-        // What each rank sends this one, checked against `rcounts`.
-        let from = |j: usize| {
-            let t = &tables[j * tw..(j + 1) * tw];
-            (t[1 + 2 * me] as usize, t[2 + 2 * me] as usize)
-        };
-        for j in 0..n {
-            let (s, e) = from(j);
-            let total = tables[j * tw] as usize;
-            if s > e || e > total {
-                return Err(Error::Usage(format!(
-                    "{NAME}: rank {j} published a malformed block table ({s}..{e} of {total} \
-                     bytes)"
-                )));
-            }
-            if e - s != rcounts[j] * sz {
-                return Err(Error::Usage(format!(
-                    "{NAME}: rank {j} sends {} elements to rank {me}, whose rcounts[{j}] is {}",
-                    (e - s) / sz,
-                    rcounts[j]
-                )));
-            }
-        }
-        // Step 2 on: every rank publishes its whole send buffer, in rounds of a slot
-        // half, and each copies out its blocks.
-        let max = (0..n).map(|j| tables[j * tw] as usize).max().unwrap_or(0);
-        let ranges: Vec<(usize, usize)> = (0..n).map(from).collect();
-        let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-        c.exchange(
-            bytemuck::cast_slice(send),
-            max,
-            sz,
-            &|j| Some(ranges[j]),
-            &mut |j, off, b| {
-                let o = rdispls[j] * sz + off - ranges[j].0;
-                dst[o..o + b.len()].copy_from_slice(b)
-            },
-        )?;
-        c.finish();
-        Ok(())
+            Ok(())
+        })
     }
 }
 
