@@ -557,7 +557,8 @@ fn take_finished<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 ///
 /// # Errors
 ///
-/// - the first error of the requests, in order, as [`Request::wait`] gives it:
+/// - the first error of the requests, in order, as [`Request::wait`] gives it, once every
+///   request has been waited for:
 ///   [`Error::InvalidArgument`] of class [`ErrorClass::Request`] for a spent request;
 ///   [`Error::Usage`] when this rank has finalized;
 ///   the operations' own errors; [`Error::PeerFailed`], [`Error::Aborted`].
