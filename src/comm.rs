@@ -128,33 +128,108 @@ impl Status {
     /// (`MPI_Test_cancelled`): a receive withdrawn by
     /// [`Request::cancel`](crate::Request::cancel) before any message matched it.
     /// Its other fields are then those of the empty status.
+    ///
+    /// MPI 4.1 §3.8.4 (`MPI_Test_cancelled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut req = world.irecv_into(vec![0u8; 4], me, 77)?;
+    /// assert!(req.cancel()?); // no message matched it
+    /// let (_, st) = req.wait()?;
+    /// assert!(st.is_cancelled());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.cancelled
     }
 
     /// The sender's rank in the communicator of the receive.
+    ///
+    /// MPI 4.1 §3.2.5 (`MPI_SOURCE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&0u8, me, 1)?;
+    /// assert_eq!(world.probe(shmpi::ANY_SOURCE, 1)?.source(), me);
+    /// let _: u8 = world.recv(me, 1)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn source(&self) -> Rank {
         self.source
     }
 
     /// The message's tag.
+    ///
+    /// MPI 4.1 §3.2.5 (`MPI_TAG`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&0u8, me, 12)?;
+    /// assert_eq!(world.probe(me, shmpi::ANY_TAG)?.tag(), 12);
+    /// let _: u8 = world.recv(me, 12)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn tag(&self) -> Tag {
         self.tag
     }
 
     /// The message's length in bytes (for objects: the archive plus shmpi's type
     /// trailer).
+    ///
+    /// MPI 4.1 §3.2.5 (`MPI_Get_count` with `MPI_BYTE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[0u32; 3], me, 0)?;
+    /// assert_eq!(world.recv_vec::<u32>(me, 0)?.1.len(), 12);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the message is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice::<u8>(&[], me, 0)?;
+    /// assert!(world.recv_vec::<u8>(me, 0)?.1.is_empty());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The number of `T` elements in the message (`MPI_Get_count`), or `None` if its
     /// length is not a whole number of them.
+    ///
+    /// MPI 4.1 §3.2.5 (`MPI_Get_count`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[0u16; 3], me, 0)?;
+    /// let st = world.recv_vec::<u8>(me, 0)?.1;
+    /// assert_eq!((st.count::<u16>(), st.count::<u32>()), (Some(3), None));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn count<T>(&self) -> Option<usize> {
         let size = std::mem::size_of::<T>();
         if size == 0 || self.len % size != 0 {
@@ -250,11 +325,32 @@ impl Communicator {
     }
 
     /// This process's rank in the communicator (`MPI_Comm_rank`).
+    ///
+    /// MPI 4.1 §7.4.1 (`MPI_Comm_rank`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// assert!((0..world.size()).contains(&me));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn rank(&self) -> Rank {
         self.inner.rank as Rank
     }
 
     /// The number of ranks in the communicator (`MPI_Comm_size`).
+    ///
+    /// MPI 4.1 §7.4.1 (`MPI_Comm_size`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// assert!(world.size() >= 1);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn size(&self) -> Rank {
         self.inner.group.size() as Rank
     }
@@ -411,6 +507,29 @@ impl Communicator {
 
     /// Sends an object (mpi4py `comm.send(obj, dest, tag)`; `MPI_Send` of its archive).
     /// Returns once the message is in the shared ring.
+    ///
+    /// MPI 4.1 §3.2.1 (`MPI_Send`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Serialize`] when the value cannot be archived;
+    /// - [`Error::PeerFailed`] when `dest` dies or leaves while the call waits for ring
+    ///   space; [`Error::Aborted`] when the job is aborted meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&vec![1u32, 2, 3], me, 7)?; // to self: delivered, never blocks
+    /// world.send(&0u8, shmpi::PROC_NULL, 7)?; // sends nothing
+    /// let v: Vec<u32> = world.recv(me, 7)?;
+    /// assert_eq!(v, [1, 2, 3]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn send<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
         let d = match self.dest(dest) {
             Ok(d) => d,
@@ -427,11 +546,57 @@ impl Communicator {
     /// Receives an object sent with [`send`](Self::send) (mpi4py `comm.recv`).
     /// `source` may be [`ANY_SOURCE`], `tag` [`ANY_TAG`]. A message of another type is
     /// [`Error::TypeMismatch`] and stays queued.
+    ///
+    /// MPI 4.1 §3.2.4 (`MPI_Recv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Rank`](crate::ErrorClass::Rank)
+    ///   when `source` is [`PROC_NULL`], which has no `T` to return;
+    /// - [`Error::TypeMismatch`] when the matched message is not a `T` (another type, or a
+    ///   slice): the message stays queued;
+    /// - [`Error::InvalidArchive`] when its bytes fail validation: the message has been
+    ///   received and is gone;
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&String::from("hi"), me, 1)?;
+    /// assert!(world.recv::<u64>(me, 1).is_err()); // a String, not a u64: still queued
+    /// let s: String = world.recv(me, shmpi::ANY_TAG)?;
+    /// assert_eq!(s, "hi");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv<T: Decode>(&self, source: Rank, tag: Tag) -> Result<T> {
         self.recv_with_status(source, tag).map(|(v, _)| v)
     }
 
     /// Like [`recv`](Self::recv), also returning the message's [`Status`].
+    ///
+    /// MPI 4.1 §3.2.4 (`MPI_Recv`), §3.2.5 (`MPI_Status`).
+    ///
+    /// # Errors
+    ///
+    /// - as [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&42i64, me, 9)?;
+    /// let (v, st) = world.recv_with_status::<i64>(shmpi::ANY_SOURCE, shmpi::ANY_TAG)?;
+    /// assert_eq!((v, st.source(), st.tag()), (42, me, 9));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_with_status<T: Decode>(&self, source: Rank, tag: Tag) -> Result<(T, Status)> {
         let (env, msg) = self.recv_object::<T>(source, tag)?;
         let st = self.status(&env);
@@ -440,6 +605,23 @@ impl Communicator {
 
     /// Like [`recv_with_status`](Self::recv_with_status), but a receive from
     /// [`PROC_NULL`] returns `None` (there is no value to return), where `recv` fails.
+    ///
+    /// MPI 4.1 §3.2.4 (`MPI_Recv`), §3.11 (null processes).
+    ///
+    /// # Errors
+    ///
+    /// - as [`recv`](Self::recv), except that [`PROC_NULL`] gives `Ok(None)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// assert!(world.recv_opt::<u32>(shmpi::PROC_NULL, 0)?.is_none());
+    /// world.send(&5u32, me, 0)?;
+    /// assert_eq!(world.recv_opt::<u32>(me, 0)?.map(|(v, _)| v), Some(5));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_opt<T: Decode>(&self, source: Rank, tag: Tag) -> Result<Option<(T, Status)>> {
         if source == PROC_NULL {
             return Self::null_recv(self.source(source).unwrap_err(), tag).map(|_| None);
@@ -449,6 +631,27 @@ impl Communicator {
 
     /// Receives an object from any source with any tag (mpi4py's `comm.recv()` with
     /// its defaults): `recv_with_status(ANY_SOURCE, ANY_TAG)`.
+    ///
+    /// MPI 4.1 §3.2.4 (`MPI_Recv` with `MPI_ANY_SOURCE`, `MPI_ANY_TAG`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::TypeMismatch`] (the message stays queued) and [`Error::InvalidArchive`]
+    ///   (the message is gone) as for [`recv`](Self::recv);
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&'x', me, 4)?;
+    /// let (c, st) = world.recv_any::<char>()?;
+    /// assert_eq!((c, st.tag()), ('x', 4));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_any<T: Decode>(&self) -> Result<(T, Status)> {
         self.recv_with_status(ANY_SOURCE, ANY_TAG)
     }
@@ -457,6 +660,32 @@ impl Communicator {
     /// returns whatever was sent): its bytes and, for an object, the sender's type name
     /// (see [`RawMessage`]; `raw.decode::<Value>()` for dynamic values). From
     /// [`PROC_NULL`]: an empty message with the null status.
+    ///
+    /// MPI 4.1 §3.8.2, §3.8.3 (`MPI_Mprobe` then `MPI_Mrecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&7u16, me, 2)?;
+    /// world.send_slice(&[1u8, 2], me, 3)?;
+    /// let (obj, _) = world.recv_raw(me, 2)?;
+    /// assert!(obj.is_object());
+    /// assert_eq!(obj.decode::<u16>()?, 7);
+    /// let (raw, st) = world.recv_raw(me, 3)?;
+    /// assert_eq!((raw.bytes(), st.len()), (&[1u8, 2][..], 2));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_raw(&self, source: Rank, tag: Tag) -> Result<(RawMessage, Status)> {
         let (mut msg, st) = self.mprobe(source, tag)?;
         Ok((msg.recv_raw()?, st))
@@ -486,6 +715,34 @@ impl Communicator {
     /// Receives an object and gives access to its archive in place, without
     /// deserializing it (zero-copy on top of the one copy out of the ring). The archive
     /// is validated first.
+    ///
+    /// MPI 4.1 §3.2.4 (`MPI_Recv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Rank`](crate::ErrorClass::Rank)
+    ///   when `source` is [`PROC_NULL`], which has no `T` to return;
+    /// - [`Error::TypeMismatch`] when the matched message is not a `T` (another type, or a
+    ///   slice): the message stays queued;
+    /// - [`Error::InvalidArchive`] when its bytes fail validation: the message has been
+    ///   received and is gone;
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&String::from("in place"), me, 0)?;
+    /// let a = world.recv_archived::<String>(me, 0)?;
+    /// assert_eq!(a.as_str(), "in place");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_archived<T: Access + ?Sized>(&self, source: Rank, tag: Tag) -> Result<Archived<T>> {
         let (env, msg) = self.recv_object::<T>(source, tag)?;
         let st = self.status(&env);
@@ -498,6 +755,32 @@ impl Communicator {
     /// The sender must have sent a `T` with [`send`](Self::send) from a program built
     /// from the same source, and nothing may have corrupted the segment: an invalid
     /// archive read without validation is undefined behaviour.
+    ///
+    /// MPI 4.1 §3.2.4 (`MPI_Recv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Rank`](crate::ErrorClass::Rank)
+    ///   when `source` is [`PROC_NULL`], which has no `T` to return;
+    /// - [`Error::TypeMismatch`] when the matched message is not a `T`: it stays queued;
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&String::from("trusted"), me, 0)?;
+    /// // SAFETY: this program sent the String itself, just above.
+    /// let a = unsafe { world.recv_archived_unchecked::<String>(me, 0)? };
+    /// assert_eq!(a.as_str(), "trusted");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     #[allow(unsafe_code)]
     pub unsafe fn recv_archived_unchecked<T: rkyv::Archive + ?Sized>(
         &self,
@@ -546,6 +829,29 @@ impl Communicator {
     }
 
     /// Sends a slice of plain data (mpi4py `comm.Send(buf, dest, tag)`; `MPI_Send`).
+    ///
+    /// MPI 4.1 §3.2.1 (`MPI_Send`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - [`Error::PeerFailed`] when `dest` dies or leaves while the call waits for ring
+    ///   space; [`Error::Aborted`] when the job is aborted meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[1.5f64, 2.5], me, 0)?;
+    /// let mut buf = [0f64; 4];
+    /// let st = world.recv_into(&mut buf, me, 0)?;
+    /// assert_eq!((st.count::<f64>(), &buf[..2]), (Some(2), &[1.5, 2.5][..]));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         let (d, env, bytes) = match self.slice_send(data, dest, tag) {
             Ok(x) => x,
@@ -561,6 +867,37 @@ impl Communicator {
     /// Receives into `buf` (mpi4py `comm.Recv(buf, source, tag)`; `MPI_Recv`). The
     /// message may be shorter than `buf` (see [`Status::count`]); a longer one is
     /// [`Error::Truncated`] and stays queued.
+    ///
+    /// MPI 4.1 §3.2.4 (`MPI_Recv`), §3.11 (`MPI_PROC_NULL`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - [`Error::Truncated`] when the matched message is longer than `buf`,
+    ///   [`Error::ElementSize`] when its length is not a whole number of `T`s, and
+    ///   [`Error::TypeMismatch`] when it was sent as an object: in each case the message stays
+    ///   queued;
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[1u32, 2, 3], me, 5)?;
+    /// let mut small = [0u32; 2];
+    /// assert!(matches!(world.recv_into(&mut small, me, 5), Err(shmpi::Error::Truncated { .. })));
+    /// let mut buf = [0u32; 8];
+    /// let st = world.recv_into(&mut buf, me, 5)?; // the message was still queued
+    /// assert_eq!(st.count::<u32>(), Some(3));
+    /// assert_eq!(world.recv_into(&mut buf, shmpi::PROC_NULL, 5)?.source(), shmpi::PROC_NULL);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
         let (m, want, bytes) = match self.slice_recv(buf, source, tag) {
             Ok(x) => x,
@@ -577,6 +914,31 @@ impl Communicator {
     }
 
     /// Receives a message of any length into a new `Vec` of exactly its size.
+    ///
+    /// MPI 4.1 §3.8.1 and §3.2.4 (`MPI_Probe`, `MPI_Get_count`, then `MPI_Recv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - [`Error::ElementSize`] when the message's length is not a whole number of `T`s,
+    ///   [`Error::TypeMismatch`] when it was sent as an object: the message stays queued;
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[3i32; 10], me, 0)?;
+    /// let (v, st) = world.recv_vec::<i32>(me, 0)?;
+    /// assert_eq!((v.len(), st.len()), (10, 40));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_vec<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(Vec<T>, Status)> {
         let elem = Self::elem::<T>()?;
         let m = match self.matcher(source, tag) {
@@ -617,6 +979,29 @@ impl Communicator {
 
     /// Blocks until a matching message is available and describes it without
     /// receiving it (`MPI_Probe`).
+    ///
+    /// MPI 4.1 §3.8.1 (`MPI_Probe`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[0u8; 12], me, 6)?;
+    /// let st = world.probe(me, 6)?;
+    /// assert_eq!(st.len(), 12);
+    /// let (_, _) = world.recv_vec::<u8>(st.source(), st.tag())?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn probe(&self, source: Rank, tag: Tag) -> Result<Status> {
         let m = match self.matcher(source, tag) {
             Ok(m) => m,
@@ -628,6 +1013,29 @@ impl Communicator {
     }
 
     /// Describes a matching message if one is available now (`MPI_Iprobe`).
+    ///
+    /// MPI 4.1 §3.8.1 (`MPI_Iprobe`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+    ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+    ///   consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// assert!(world.iprobe(me, 99)?.is_none());
+    /// world.send(&1u8, me, 99)?;
+    /// assert_eq!(world.iprobe(me, 99)?.map(|st| st.source()), Some(me));
+    /// let _: u8 = world.recv(me, 99)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn iprobe(&self, source: Rank, tag: Tag) -> Result<Option<Status>> {
         let m = match self.matcher(source, tag) {
             Ok(m) => m,
@@ -638,11 +1046,48 @@ impl Communicator {
     }
 
     /// [`probe`](Self::probe) from any source with any tag (mpi4py `comm.probe()`).
+    ///
+    /// MPI 4.1 §3.8.1 (`MPI_Probe` with `MPI_ANY_SOURCE`, `MPI_ANY_TAG`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&2u8, me, 8)?;
+    /// assert_eq!(world.probe_any()?.tag(), 8);
+    /// let _: u8 = world.recv(me, 8)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn probe_any(&self) -> Result<Status> {
         self.probe(ANY_SOURCE, ANY_TAG)
     }
 
     /// [`iprobe`](Self::iprobe) from any source with any tag (mpi4py `comm.iprobe()`).
+    ///
+    /// MPI 4.1 §3.8.1 (`MPI_Iprobe` with `MPI_ANY_SOURCE`, `MPI_ANY_TAG`).
+    ///
+    /// # Errors
+    ///
+    /// - as [`iprobe`](Self::iprobe), for the job and the rings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// assert!(world.iprobe_any()?.is_none());
+    /// world.send(&2u8, me, 8)?;
+    /// assert!(world.iprobe_any()?.is_some());
+    /// let _: u8 = world.recv(me, 8)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn iprobe_any(&self) -> Result<Option<Status>> {
         self.iprobe(ANY_SOURCE, ANY_TAG)
     }
@@ -651,6 +1096,30 @@ impl Communicator {
     /// message is there and takes it out of matching, so that no other receive can
     /// take it; receive it with the returned [`Message`]. From [`PROC_NULL`]: the null
     /// message (`MPI_MESSAGE_NO_PROC`) with the null status.
+    ///
+    /// MPI 4.1 §3.8.2 (`MPI_Mprobe`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::PeerFailed`] when `source` (for [`ANY_SOURCE`], every other rank) has died
+    ///   or left with nothing more in flight to this rank; [`Error::Aborted`] when the job is
+    ///   aborted; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&String::from("mine"), me, 1)?;
+    /// let (mut msg, st) = world.mprobe(me, 1)?;
+    /// assert!(world.iprobe(me, 1)?.is_none()); // out of matching now
+    /// assert_eq!(st.len(), msg.status().len());
+    /// assert_eq!(msg.recv::<String>()?, "mine");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn mprobe(&self, source: Rank, tag: Tag) -> Result<(Message, Status)> {
         let m = match self.matcher(source, tag) {
             Ok(m) => m,
@@ -666,6 +1135,27 @@ impl Communicator {
 
     /// Matched probe without blocking (`MPI_Improbe`; mpi4py `comm.improbe()`): like
     /// [`mprobe`](Self::mprobe) if a matching message is there now, else `None`.
+    ///
+    /// MPI 4.1 §3.8.2 (`MPI_Improbe`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - as [`iprobe`](Self::iprobe), for the job and the rings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// assert!(world.improbe(me, 1)?.is_none());
+    /// world.send_slice(&[9u64], me, 1)?;
+    /// let (mut msg, _) = world.improbe(me, 1)?.expect("sent to self above");
+    /// assert_eq!(msg.recv_vec::<u64>()?.0, [9]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn improbe(&self, source: Rank, tag: Tag) -> Result<Option<(Message, Status)>> {
         let m = match self.matcher(source, tag) {
             Ok(m) => m,
@@ -701,6 +1191,25 @@ impl Communicator {
     /// partner doing the same, since sends never wait for receives. A `dest` of
     /// [`PROC_NULL`] sends nothing; a `source` of `PROC_NULL` has no object to return
     /// and fails as [`recv`](Self::recv) does (after the send).
+    ///
+    /// MPI 4.1 §3.10 (`MPI_Sendrecv`).
+    ///
+    /// # Errors
+    ///
+    /// - for the send half, as [`send`](Self::send) (nothing is received then);
+    /// - for the receive half, after the send, as [`recv_with_status`](Self::recv_with_status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let (n, right) = (world.size(), (me + 1) % world.size());
+    /// let left = (me + n - 1) % n;
+    /// let (from_left, st) = world.sendrecv::<i32, i32>(&me, right, 0, left, 0)?;
+    /// assert_eq!((from_left, st.source()), (left, left));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn sendrecv<S: Encode, R: Decode>(
         &self,
         value: &S,
@@ -717,6 +1226,25 @@ impl Communicator {
     /// `comm.Sendrecv_replace`): the message sent is `buf`'s content before the call.
     /// The received message may be shorter than `buf` (the rest is left as sent);
     /// from [`PROC_NULL`], `buf` keeps what was sent.
+    ///
+    /// MPI 4.1 §3.10 (`MPI_Sendrecv_replace`).
+    ///
+    /// # Errors
+    ///
+    /// - as [`sendrecv_slice`](Self::sendrecv_slice).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let (n, right) = (world.size(), (me + 1) % world.size());
+    /// let left = (me + n - 1) % n;
+    /// let mut buf = [me; 3];
+    /// let st = world.sendrecv_replace(&mut buf, right, 0, left, 0)?;
+    /// assert_eq!((buf, st.source()), ([left; 3], left));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn sendrecv_replace<T: Pod>(
         &self,
         buf: &mut [T],
@@ -735,6 +1263,34 @@ impl Communicator {
     /// (a halo exchange) move both directions at once, with one copy on each side. A
     /// receive that cannot take its message (too long, wrong element size) fails after
     /// the send is done and leaves the message queued.
+    ///
+    /// MPI 4.1 §3.10 (`MPI_Sendrecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`], [`Error::InvalidTag`] and [`Error::Usage`] for the
+    ///   arguments, as [`send_slice`](Self::send_slice) and [`recv_into`](Self::recv_into)
+    ///   check them (nothing is sent then);
+    /// - [`Error::Truncated`] when the matched message is longer than `buf`,
+    ///   [`Error::ElementSize`] when its length is not a whole number of `T`s, and
+    ///   [`Error::TypeMismatch`] when it was sent as an object: after the send, in each case the message stays
+    ///   queued;
+    /// - [`Error::PeerFailed`] when `dest` or `source` dies or leaves first;
+    ///   [`Error::Aborted`] when the job is aborted; [`Error::Corrupted`] when a ring fails a
+    ///   consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let (n, right) = (world.size(), (me + 1) % world.size());
+    /// let left = (me + n - 1) % n;
+    /// let mut halo = [0f64; 4];
+    /// let st = world.sendrecv_slice(&[me as f64; 4], right, 0, &mut halo, left, 0)?;
+    /// assert_eq!((halo, st.count::<f64>()), ([left as f64; 4], Some(4)));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn sendrecv_slice<T: Pod>(
         &self,
         data: &[T],
@@ -769,6 +1325,29 @@ impl Communicator {
 
     /// Starts sending an object (mpi4py `comm.isend`). The object is serialized now;
     /// the request completes when the message is in the ring.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Isend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Serialize`] when the value cannot be archived;
+    /// - [`Error::PeerFailed`] from the request's `wait` when `dest` dies or leaves before the
+    ///   message is all in the ring; [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.isend(&vec![1u8, 2], me, 0)?;
+    /// let v: Vec<u8> = world.recv(me, 0)?;
+    /// req.wait()?;
+    /// assert_eq!(v, [1, 2]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn isend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<Request<()>> {
         self.isend_object(value, dest, tag, Call::Isend)
     }
@@ -818,6 +1397,28 @@ impl Communicator {
 
     /// Starts sending a vector of plain data (mpi4py `comm.Isend`). The runtime owns
     /// the vector until the request completes, then [`Request::wait`] returns it.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Isend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - [`Error::PeerFailed`] from the request's `wait` when `dest` dies or leaves before the
+    ///   message is all in the ring; [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.isend_vec(vec![7u32; 3], me, 0)?;
+    /// let back = req.wait()?; // the vector, given back
+    /// assert_eq!(world.recv_vec::<u32>(me, 0)?.0, back);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn isend_vec<T: Pod>(&self, data: Vec<T>, dest: Rank, tag: Tag) -> Result<Request<Vec<T>>> {
         self.isend_vec_as(data, dest, tag, Call::IsendVec)
     }
@@ -861,6 +1462,29 @@ impl Communicator {
     }
 
     /// Starts sending a copy of `data`.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Isend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - [`Error::PeerFailed`] from the request's `wait` when `dest` dies or leaves before the
+    ///   message is all in the ring; [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let data = [1i16, 2, 3];
+    /// let req = world.isend_slice(&data, me, 0)?; // `data` is free again at once
+    /// req.wait()?;
+    /// assert_eq!(world.recv_vec::<i16>(me, 0)?.0, data);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn isend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<Request<()>> {
         self.isend_slice_as(data, dest, tag, Call::IsendSlice)
     }
@@ -893,6 +1517,31 @@ impl Communicator {
     /// Synchronous send of an object (`MPI_Ssend`; mpi4py `comm.ssend`): returns once
     /// the matching receive has started (a receive or matched probe on `dest` matched
     /// the message), or fails with [`Error::PeerFailed`] if `dest` leaves first.
+    ///
+    /// MPI 4.1 §3.4 (`MPI_Ssend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Serialize`] when the value cannot be archived;
+    /// - [`Error::PeerFailed`] when `dest` dies or leaves before it matched the message;
+    ///   [`Error::Aborted`] when the job is aborted;
+    /// - [`Error::Usage`] for a synchronous send to this rank itself with no matching receive
+    ///   posted before it (it could never complete: MPI's deadlock); the message is withdrawn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let r = world.irecv::<u32>(me, 3)?; // to self, the receive must be posted first
+    /// world.ssend(&5u32, me, 3)?;
+    /// assert_eq!(r.wait()?.0, 5);
+    /// world.ssend(&5u32, shmpi::PROC_NULL, 3)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn ssend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
         let d = match self.dest(dest) {
             Ok(d) => d,
@@ -905,6 +1554,30 @@ impl Communicator {
     }
 
     /// Synchronous send of a slice (`MPI_Ssend`; mpi4py `comm.Ssend`).
+    ///
+    /// MPI 4.1 §3.4 (`MPI_Ssend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - [`Error::PeerFailed`] when `dest` dies or leaves before it matched the message;
+    ///   [`Error::Aborted`] when the job is aborted;
+    /// - [`Error::Usage`] for a synchronous send to this rank itself with no matching receive
+    ///   posted before it (it could never complete: MPI's deadlock); the message is withdrawn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let r = world.irecv_into(vec![0u8; 4], me, 3)?;
+    /// world.ssend_slice(&[1u8, 2, 3, 4], me, 3)?;
+    /// assert_eq!(r.wait()?.0, [1, 2, 3, 4]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn ssend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         let (d, env, bytes) = match self.slice_send(data, dest, tag) {
             Ok(x) => x,
@@ -924,12 +1597,58 @@ impl Communicator {
 
     /// Starts a synchronous send of an object (`MPI_Issend`; mpi4py `comm.issend`): the
     /// request completes once the matching receive has started.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Issend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Serialize`] when the value cannot be archived;
+    /// - from the request's `wait`: [`Error::PeerFailed`] when `dest` dies or leaves before
+    ///   it matched the message; [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut req = world.issend(&1u8, me, 0)?;
+    /// assert!(!req.is_complete()?); // nothing has matched it yet
+    /// let v: u8 = world.recv(me, 0)?;
+    /// req.wait()?;
+    /// assert_eq!(v, 1);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn issend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<Request<()>> {
         self.isend_object(value, dest, tag, Call::Issend)
     }
 
     /// Starts a synchronous send of a vector (`MPI_Issend`; mpi4py `comm.Issend`); the
     /// request returns the vector once the matching receive has started.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Issend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from the request's `wait`: [`Error::PeerFailed`] when `dest` dies or leaves before
+    ///   it matched the message; [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.issend_vec(vec![2u64; 5], me, 0)?;
+    /// let (got, _) = world.recv_vec::<u64>(me, 0)?;
+    /// assert_eq!(req.wait()?, got);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn issend_vec<T: Pod>(
         &self,
         data: Vec<T>,
@@ -940,6 +1659,29 @@ impl Communicator {
     }
 
     /// Starts a synchronous send of a copy of `data` (`MPI_Issend`).
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Issend`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator (a `dest` of
+    ///   [`PROC_NULL`] sends nothing and succeeds);
+    /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from the request's `wait`: [`Error::PeerFailed`] when `dest` dies or leaves before
+    ///   it matched the message; [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.issend_slice(&[1.0f32, 2.0], me, 0)?;
+    /// let (got, _) = world.recv_vec::<f32>(me, 0)?;
+    /// req.wait()?;
+    /// assert_eq!(got, [1.0, 2.0]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn issend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<Request<()>> {
         self.isend_slice_as(data, dest, tag, Call::IssendSlice)
     }
@@ -947,27 +1689,121 @@ impl Communicator {
     /// Buffered send (`MPI_Bsend`; mpi4py `comm.bsend`): the standard [`send`](Self::send),
     /// which already buffers the whole message in the shared ring (no attached buffer
     /// is needed).
+    ///
+    /// MPI 4.1 §3.4 (`MPI_Bsend`).
+    ///
+    /// # Errors
+    ///
+    /// - as [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.bsend(&"buffered".to_string(), me, 0)?;
+    /// assert_eq!(world.recv::<String>(me, 0)?, "buffered");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn bsend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
         self.send(value, dest, tag)
     }
 
     /// Buffered send of a slice (`MPI_Bsend`; mpi4py `comm.Bsend`): [`send_slice`](Self::send_slice).
+    ///
+    /// MPI 4.1 §3.4 (`MPI_Bsend`).
+    ///
+    /// # Errors
+    ///
+    /// - as [`send_slice`](Self::send_slice).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.bsend_slice(&[4u8; 4], me, 0)?;
+    /// assert_eq!(world.recv_vec::<u8>(me, 0)?.0, [4; 4]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn bsend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         self.send_slice(data, dest, tag)
     }
 
     /// Ready send (`MPI_Rsend`; mpi4py `comm.rsend`): the standard [`send`](Self::send).
     /// MPI makes it erroneous unless the receive is posted; here it is always correct.
+    ///
+    /// MPI 4.1 §3.4 (`MPI_Rsend`).
+    ///
+    /// # Errors
+    ///
+    /// - as [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let r = world.irecv::<u8>(me, 0)?; // MPI requires the receive to be posted first
+    /// world.rsend(&3u8, me, 0)?;
+    /// assert_eq!(r.wait()?.0, 3);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn rsend<T: Encode>(&self, value: &T, dest: Rank, tag: Tag) -> Result<()> {
         self.send(value, dest, tag)
     }
 
     /// Ready send of a slice (`MPI_Rsend`; mpi4py `comm.Rsend`): [`send_slice`](Self::send_slice).
+    ///
+    /// MPI 4.1 §3.4 (`MPI_Rsend`).
+    ///
+    /// # Errors
+    ///
+    /// - as [`send_slice`](Self::send_slice).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let r = world.irecv_into(vec![0u8; 2], me, 0)?;
+    /// world.rsend_slice(&[5u8, 6], me, 0)?;
+    /// assert_eq!(r.wait()?.0, [5, 6]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn rsend_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         self.send_slice(data, dest, tag)
     }
 
     /// Starts receiving an object (mpi4py `comm.irecv`).
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Irecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Rank`](crate::ErrorClass::Rank)
+    ///   when `source` is [`PROC_NULL`], which has no `T` to return;
+    /// - from the request's `wait`: [`Error::TypeMismatch`] when the matched message is not a
+    ///   `T` (it stays queued), [`Error::InvalidArchive`] when its bytes fail validation (it
+    ///   is gone), [`Error::InvalidArgument`] of class
+    ///   [`ErrorClass::Request`](crate::ErrorClass::Request) when the request was cancelled
+    ///   (there is no value), [`Error::PeerFailed`] and [`Error::Aborted`] as for
+    ///   [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.irecv::<String>(me, 0)?;
+    /// world.send(&"later".to_string(), me, 0)?;
+    /// let (s, st) = req.wait()?;
+    /// assert_eq!((s.as_str(), st.source()), ("later", me));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn irecv<T: Decode + 'static>(
         &self,
         source: Rank,
@@ -1013,6 +1849,31 @@ impl Communicator {
     /// until the request completes; [`Request::wait`] returns it with the [`Status`].
     /// A message longer than `buf` fails the request with [`Error::Truncated`] and
     /// stays queued.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Irecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`];
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`];
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from the request's `wait`: [`Error::Truncated`], [`Error::ElementSize`] and
+    ///   [`Error::TypeMismatch`] as for [`recv_into`](Self::recv_into) (the message stays
+    ///   queued; the buffer is not given back), [`Error::PeerFailed`] and [`Error::Aborted`]
+    ///   as for [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.irecv_into(vec![0i32; 8], me, 0)?;
+    /// world.send_slice(&[1i32, 2], me, 0)?;
+    /// let (buf, st) = req.wait()?;
+    /// assert_eq!((&buf[..2], st.count::<i32>()), (&[1, 2][..], Some(2)));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn irecv_into<T: Pod>(
         &self,
         buf: Vec<T>,
@@ -1076,12 +1937,38 @@ impl Communicator {
 
     /// Aborts the whole job (`MPI_Abort`): every rank's blocked calls fail, the
     /// launcher stops the job and exits with `code`. Does not return.
+    ///
+    /// MPI 4.1 §11.2 (`MPI_Abort`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let world = shmpi::init()?.world();
+    /// if std::env::var_os("MY_INPUT").is_none() {
+    ///     eprintln!("MY_INPUT is not set");
+    ///     world.abort(2); // every rank stops; shmrun exits with 2
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn abort(&self, code: i32) -> ! {
         let seg = self.inner.eng.borrow().segment().clone();
         seg.abort_job(self.inner.group.ranks[self.inner.rank], code)
     }
 
     /// Messages that arrived but were not received yet (for diagnostics and tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let before = world.pending_messages();
+    /// world.send(&0u8, me, 0)?;
+    /// assert_eq!(world.pending_messages(), before + 1);
+    /// let _: u8 = world.recv(me, 0)?;
+    /// assert_eq!(world.pending_messages(), before);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn pending_messages(&self) -> usize {
         self.inner.eng.borrow().unexpected_len()
     }

@@ -86,11 +86,38 @@ impl Message {
     }
 
     /// The probed message's status (source, tag, length).
+    ///
+    /// MPI 4.1 §3.8.2 (the status `MPI_Mprobe` returns).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&1u32, me, 5)?;
+    /// let (mut msg, st) = world.mprobe(me, 5)?;
+    /// assert_eq!((msg.status(), msg.status().tag()), (st, 5));
+    /// let _: u32 = msg.recv()?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn status(&self) -> Status {
         self.status
     }
 
     /// Whether this is the null message of a probe of `PROC_NULL`.
+    ///
+    /// MPI 4.1 §3.11 (`MPI_MESSAGE_NO_PROC`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let (msg, st) = world.mprobe(shmpi::PROC_NULL, 0)?;
+    /// assert!(msg.is_null());
+    /// assert_eq!(st.source(), shmpi::PROC_NULL);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn is_null(&self) -> bool {
         matches!(self.state, State::Null)
     }
@@ -127,6 +154,34 @@ impl Message {
     /// Receives the message as an object of type `T` (mpi4py `msg.recv()`). A message
     /// of another type is [`Error::TypeMismatch`] and the `Message` stays receivable.
     /// The null message has no value: an error.
+    ///
+    /// MPI 4.1 §3.8.3 (`MPI_Mrecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Rank`](crate::ErrorClass::Rank) for
+    ///   the null message, which has no `T`;
+    /// - [`Error::Usage`] when the message was received already, or when it was still
+    ///   streaming in and this rank has finalized since;
+    /// - [`Error::TypeMismatch`] when the message is not a `T`: the `Message` stays
+    ///   receivable;
+    /// - [`Error::InvalidArchive`] when its bytes fail validation: the `Message` stays
+    ///   receivable (as bytes, with [`recv_raw`](Self::recv_raw));
+    /// - [`Error::PeerFailed`] when the sender dies or leaves before a message that was still
+    ///   streaming in at the probe has all arrived; [`Error::Aborted`] when the job is
+    ///   aborted meanwhile; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&vec![1u8, 2], me, 0)?;
+    /// let (mut msg, _) = world.mprobe(me, 0)?;
+    /// assert!(msg.recv::<String>().is_err()); // not a String: the Message keeps it
+    /// assert_eq!(msg.recv::<Vec<u8>>()?, [1, 2]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv<T: Decode>(&mut self) -> Result<T> {
         let st = self.status;
         let Some((env, data)) = self.bytes()? else {
@@ -145,6 +200,35 @@ impl Message {
     /// Receives the message into `buf` (mpi4py `msg.Recv(buf)`). A message longer than
     /// `buf` is [`Error::Truncated`] and the `Message` stays receivable. The null
     /// message leaves `buf` untouched.
+    ///
+    /// MPI 4.1 §3.8.3 (`MPI_Mrecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `T` is zero-sized;
+    /// - [`Error::Usage`] when the message was received already, or when it was still
+    ///   streaming in and this rank has finalized since;
+    /// - [`Error::Truncated`] when the message is longer than `buf`, [`Error::ElementSize`] when
+    ///   its length is not a whole number of `T`s, [`Error::TypeMismatch`] when it was sent as
+    ///   an object: the `Message` stays receivable;
+    /// - [`Error::PeerFailed`] when the sender dies or leaves before a message that was still
+    ///   streaming in at the probe has all arrived; [`Error::Aborted`] when the job is
+    ///   aborted meanwhile; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[1u16, 2, 3], me, 0)?;
+    /// let (mut msg, _) = world.mprobe(me, 0)?;
+    /// let mut small = [0u16; 2];
+    /// assert!(matches!(msg.recv_into(&mut small), Err(shmpi::Error::Truncated { .. })));
+    /// let mut buf = [0u16; 3];
+    /// msg.recv_into(&mut buf)?;
+    /// assert_eq!(buf, [1, 2, 3]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_into<T: Pod>(&mut self, buf: &mut [T]) -> Result<Status> {
         let st = self.status;
         let elem = elem_size::<T>()?;
@@ -165,6 +249,31 @@ impl Message {
 
     /// Receives the message into a new `Vec` of exactly its size (empty for the null
     /// message).
+    ///
+    /// MPI 4.1 §3.8.3 (`MPI_Mrecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `T` is zero-sized;
+    /// - [`Error::Usage`] when the message was received already, or when it was still
+    ///   streaming in and this rank has finalized since;
+    /// - [`Error::ElementSize`] when the message's length is not a whole number of `T`s,
+    ///   [`Error::TypeMismatch`] when it was sent as an object: the `Message` stays receivable;
+    /// - [`Error::PeerFailed`] when the sender dies or leaves before a message that was still
+    ///   streaming in at the probe has all arrived; [`Error::Aborted`] when the job is
+    ///   aborted meanwhile; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[5u32; 6], me, 0)?;
+    /// let (mut msg, st) = world.mprobe(me, 0)?;
+    /// let (v, _) = msg.recv_vec::<u32>()?;
+    /// assert_eq!((v.len(), st.count::<u32>()), (6, Some(6)));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_vec<T: Pod>(&mut self) -> Result<(Vec<T>, Status)> {
         let st = self.status;
         let elem = elem_size::<T>()?;
@@ -184,6 +293,28 @@ impl Message {
     }
 
     /// Receives the message whatever it is, as bytes and the sender's type name.
+    ///
+    /// MPI 4.1 §3.8.3 (`MPI_Mrecv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when the message was received already, or when it was still
+    ///   streaming in and this rank has finalized since;
+    /// - [`Error::PeerFailed`] when the sender dies or leaves before a message that was still
+    ///   streaming in at the probe has all arrived; [`Error::Aborted`] when the job is
+    ///   aborted meanwhile; [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&3.5f64, me, 0)?;
+    /// let (mut msg, _) = world.mprobe(me, 0)?;
+    /// let raw = msg.recv_raw()?;
+    /// assert_eq!(raw.decode::<f64>()?, 3.5);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_raw(&mut self) -> Result<RawMessage> {
         let st = self.status;
         let raw = match self.bytes()? {
@@ -260,12 +391,35 @@ pub struct RawMessage {
 
 impl RawMessage {
     /// Whether it was sent as an object (`send`), not as a slice (`send_slice`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&1u8, me, 0)?;
+    /// world.send_slice(&[1u8], me, 1)?;
+    /// assert!(world.recv_raw(me, 0)?.0.is_object());
+    /// assert!(!world.recv_raw(me, 1)?.0.is_object());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn is_object(&self) -> bool {
         self.type_id != 0
     }
 
     /// The sender's type name (`std::any::type_name` of what it sent) for an object;
     /// `None` for a slice, which carries no type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&String::from("s"), me, 0)?;
+    /// let (raw, _) = world.recv_raw(me, 0)?;
+    /// assert_eq!(raw.type_name(), Some(std::any::type_name::<String>()));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn type_name(&self) -> Option<&str> {
         if self.type_id == 0 {
             return None;
@@ -274,6 +428,16 @@ impl RawMessage {
     }
 
     /// The bytes: an object's rkyv archive, or a slice's data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[1u8, 2, 3], me, 0)?;
+    /// assert_eq!(world.recv_raw(me, 0)?.0.bytes(), [1, 2, 3]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn bytes(&self) -> &[u8] {
         if self.type_id == 0 {
             return &self.data;
@@ -282,6 +446,19 @@ impl RawMessage {
     }
 
     /// The status of the message it came from.
+    ///
+    /// MPI 4.1 §3.2.5 (`MPI_Status`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[0u8; 5], me, 4)?;
+    /// let (raw, st) = world.recv_raw(me, 4)?;
+    /// assert_eq!((raw.status(), raw.status().len()), (st, 5));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn status(&self) -> Status {
         self.status
     }
@@ -290,6 +467,23 @@ impl RawMessage {
     /// [`recv`](crate::Communicator::recv) would have: [`Error::TypeMismatch`] if it was
     /// sent as something else. `recv_raw` then `decode::<Value>()` receives mpi4py-style
     /// dynamic values.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::TypeMismatch`] when the message is not a `T` (another type, or a slice);
+    /// - [`Error::InvalidArchive`] when its bytes fail validation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send(&(1u8, 'a'), me, 0)?;
+    /// let (raw, _) = world.recv_raw(me, 0)?;
+    /// assert!(raw.decode::<u8>().is_err());
+    /// assert_eq!(raw.decode::<(u8, char)>()?, (1, 'a'));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn decode<T: Decode>(&self) -> Result<T> {
         let (source, tag) = (self.status.source(), self.status.tag());
         if self.type_id != codec::type_id::<T>() {
@@ -305,6 +499,24 @@ impl RawMessage {
 
     /// Copies a slice message out as `T`s: [`Error::TypeMismatch`] for an object,
     /// [`Error::ElementSize`] if its length is not a whole number of `T`s.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `T` is zero-sized;
+    /// - [`Error::TypeMismatch`] when the message was sent as an object;
+    /// - [`Error::ElementSize`] when its length is not a whole number of `T`s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// world.send_slice(&[1u16, 2], me, 0)?;
+    /// let (raw, _) = world.recv_raw(me, 0)?;
+    /// assert_eq!(raw.to_vec::<u16>()?, [1, 2]);
+    /// assert!(matches!(raw.to_vec::<u32>(), Ok(v) if v.len() == 1));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn to_vec<T: Pod>(&self) -> Result<Vec<T>> {
         let elem = elem_size::<T>()?;
         let (source, tag) = (self.status.source(), self.status.tag());

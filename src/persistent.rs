@@ -21,7 +21,7 @@ use crate::request::{AnyRequest, Pending, What, status_of};
 /// times (`MPI_Send_init`, `MPI_Recv_init`, `MPI_Start`, `MPI_Startall`; mpi4py's
 /// `Send_init`, `Recv_init` and `Prequest`).
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> shmpi::Result<()> {
 /// # let universe = shmpi::init()?;
 /// # let world = universe.world();
@@ -84,6 +84,30 @@ impl Communicator {
     /// Sets up a send of `buf` to `dest` with `tag`, to be started with
     /// [`PersistentRequest::start`] (`MPI_Send_init`; mpi4py `comm.Send_init`). Each
     /// start sends the buffer's contents at that moment.
+    ///
+    /// MPI 4.1 §3.9 (`MPI_Send_init`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator, [`PROC_NULL`](crate::PROC_NULL)
+    ///   included (unlike MPI, a persistent request needs a real peer);
+    /// - [`Error::InvalidTag`] when `tag` is negative;
+    /// - [`Error::Usage`] when `T` is a zero-sized type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut send = world.send_init(vec![0u32; 2], me, 0)?;
+    /// for i in 0..3 {
+    ///     send.buf_mut()?.fill(i);
+    ///     send.start()?;
+    ///     send.wait()?;
+    ///     assert_eq!(world.recv_vec::<u32>(me, 0)?.0, [i, i]);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn send_init<T: Pod>(
         &self,
         buf: Vec<T>,
@@ -107,6 +131,30 @@ impl Communicator {
     /// `comm.Recv_init`). As with [`recv_into`](Self::recv_into), a message may be
     /// shorter than the buffer ([`Status::count`]); a longer one fails the receive and
     /// stays queued.
+    ///
+    /// MPI 4.1 §3.9 (`MPI_Recv_init`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator nor
+    ///   [`ANY_SOURCE`](crate::ANY_SOURCE) ([`PROC_NULL`](crate::PROC_NULL) included, unlike MPI);
+    /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`](crate::ANY_TAG);
+    /// - [`Error::Usage`] when `T` is a zero-sized type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut recv = world.recv_init(vec![0u8; 8], me, 0)?;
+    /// for i in 0..3u8 {
+    ///     recv.start()?;
+    ///     world.send_slice(&[i; 2], me, 0)?;
+    ///     let st = recv.wait()?;
+    ///     assert_eq!((st.count::<u8>(), &recv.buf()?[..2]), (Some(2), &[i, i][..]));
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn recv_init<T: Pod>(
         &self,
         buf: Vec<T>,
@@ -170,12 +218,51 @@ impl<T: Pod> PersistentRequest<T> {
     }
 
     /// Whether the request has been started and not completed yet.
+    ///
+    /// MPI 4.1 §3.9 (active and inactive persistent requests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut recv = world.recv_init(vec![0u8; 1], me, 0)?;
+    /// assert!(!recv.is_active());
+    /// recv.start()?;
+    /// assert!(recv.is_active());
+    /// world.send_slice(&[1u8], me, 0)?;
+    /// recv.wait()?;
+    /// assert!(!recv.is_active());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn is_active(&self) -> bool {
         self.id != 0
     }
 
     /// Starts the operation (`MPI_Start`; mpi4py `req.Start()`). Starting an active
     /// request is an error of class [`ErrorClass::Request`] that changes nothing.
+    ///
+    /// MPI 4.1 §3.9 (`MPI_Start`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is active
+    ///   (started already, not completed);
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut send = world.send_init(vec![1i64], me, 0)?;
+    /// send.start()?;
+    /// assert!(send.start().is_err()); // active: nothing changes
+    /// send.wait()?;
+    /// assert_eq!(world.recv_vec::<i64>(me, 0)?.0, [1]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn start(&mut self) -> Result<()> {
         if self.is_active() {
             return Err(self.active_error("started"));
@@ -246,6 +333,34 @@ impl<T: Pod> PersistentRequest<T> {
     /// status for a send. On an inactive request, returns the empty status at once.
     /// If the wait itself fails (a peer died, the job was aborted), the request stays
     /// active.
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Wait`), §3.9.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    /// - a receive's own errors: [`Error::Truncated`] when the message is longer than the
+    ///   buffer, [`Error::ElementSize`] when its length is not a whole number of `T`s,
+    ///   [`Error::TypeMismatch`] when it was sent as an object; the message stays queued, the
+    ///   request becomes inactive and its buffer holds zeros;
+    /// - [`Error::PeerFailed`] when the peer dies or leaves first (for a receive from
+    ///   `ANY_SOURCE`, every other rank); [`Error::Aborted`] when the job is aborted;
+    ///   [`Error::Corrupted`] when a ring fails a consistency check. The request stays active
+    ///   when the wait itself fails this way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut recv = world.recv_init(vec![0u16; 4], me, 0)?;
+    /// assert!(!recv.wait()?.is_cancelled()); // inactive: the empty status at once
+    /// recv.start()?;
+    /// world.send_slice(&[1u16; 4], me, 0)?;
+    /// assert_eq!(recv.wait()?.source(), me);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn wait(&mut self) -> Result<Status> {
         if !self.is_active() {
             return Ok(Status::empty(false));
@@ -258,6 +373,36 @@ impl<T: Pod> PersistentRequest<T> {
     /// Makes progress once; if the operation has completed, makes the request inactive
     /// and returns its status (`MPI_Test`). On an inactive request, returns the empty
     /// status at once.
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Test`), §3.9.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    /// - a receive's own errors: [`Error::Truncated`] when the message is longer than the
+    ///   buffer, [`Error::ElementSize`] when its length is not a whole number of `T`s,
+    ///   [`Error::TypeMismatch`] when it was sent as an object; the message stays queued, the
+    ///   request becomes inactive and its buffer holds zeros;
+    /// - [`Error::PeerFailed`] when the peer dies or leaves first (for a receive from
+    ///   `ANY_SOURCE`, every other rank); [`Error::Aborted`] when the job is aborted;
+    ///   [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut recv = world.recv_init(vec![0u8; 1], me, 0)?;
+    /// recv.start()?;
+    /// assert!(recv.test()?.is_none());
+    /// world.send_slice(&[1u8], me, 0)?;
+    /// let st = loop {
+    ///     if let Some(st) = recv.test()? { break st; }
+    /// };
+    /// assert_eq!((st.len(), recv.is_active()), (1, false));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn test(&mut self) -> Result<Option<Status>> {
         if !self.is_active() {
             return Ok(Some(Status::empty(false)));
@@ -281,6 +426,29 @@ impl<T: Pod> PersistentRequest<T> {
 
     /// The status if the operation has completed, leaving the request active until a
     /// wait or test (`MPI_Request_get_status`); the empty status when inactive.
+    ///
+    /// MPI 4.1 §3.7.6 (`MPI_Request_get_status`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    /// - [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut recv = world.recv_init(vec![0u8; 1], me, 0)?;
+    /// recv.start()?;
+    /// assert_eq!(recv.get_status()?, None);
+    /// world.send_slice(&[1u8], me, 0)?;
+    /// while recv.get_status()?.is_none() {}
+    /// assert!(recv.is_active()); // until wait or test
+    /// recv.wait()?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         if !self.is_active() {
             return Ok(Some(Status::empty(false)));
@@ -298,6 +466,29 @@ impl<T: Pod> PersistentRequest<T> {
     /// status that [`is_cancelled`](Status::is_cancelled), and the request can be
     /// started again. Returns whether it was cancelled: never a send, nor an inactive
     /// request.
+    ///
+    /// MPI 4.1 §3.8.4 (`MPI_Cancel`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut recv = world.recv_init(vec![0u8; 1], me, 42)?;
+    /// recv.start()?;
+    /// assert!(recv.cancel()?);
+    /// assert!(recv.wait()?.is_cancelled());
+    /// recv.start()?; // can be started again
+    /// world.send_slice(&[3u8], me, 42)?;
+    /// recv.wait()?;
+    /// assert_eq!(recv.buf()?, [3]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn cancel(&mut self) -> Result<bool> {
         if !self.is_active() || matches!(self.op, Op::Send { .. }) {
             return Ok(false);
@@ -308,6 +499,21 @@ impl<T: Pod> PersistentRequest<T> {
     }
 
     /// The buffer, while the request is inactive.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is active
+    ///   (the runtime holds its buffer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let recv = world.recv_init(vec![7u8; 2], me, 0)?;
+    /// assert_eq!(recv.buf()?, [7, 7]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn buf(&self) -> Result<&[T]> {
         match &self.buf {
             Some(b) if !self.is_active() => Ok(b),
@@ -317,6 +523,22 @@ impl<T: Pod> PersistentRequest<T> {
 
     /// The buffer to fill before a send or to read after a receive, while the request
     /// is inactive.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is active
+    ///   (the runtime holds its buffer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut send = world.send_init(vec![0u8; 2], me, 0)?;
+    /// send.buf_mut()?[1] = 5;
+    /// assert_eq!(send.buf()?, [0, 5]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn buf_mut(&mut self) -> Result<&mut [T]> {
         if self.is_active() {
             return Err(self.active_error("buffer written"));
@@ -328,6 +550,26 @@ impl<T: Pod> PersistentRequest<T> {
     }
 
     /// Frees an inactive request and gives back its buffer (`MPI_Request_free`).
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Request_free`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is active
+    ///   (freeing it would take the buffer from the runtime).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut send = world.send_init(vec![1u8, 2], me, 0)?;
+    /// send.start()?;
+    /// send.wait()?;
+    /// assert_eq!(send.into_buf()?, [1, 2]);
+    /// let _ = world.recv_vec::<u8>(me, 0)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn into_buf(mut self) -> Result<Vec<T>> {
         if self.is_active() {
             return Err(self.active_error("freed"));
@@ -341,6 +583,30 @@ impl<T: Pod> PersistentRequest<T> {
 
 /// Starts every request (`MPI_Startall`; mpi4py `Prequest.Startall`). If one of them
 /// is active, none is started and the error names it.
+///
+/// MPI 4.1 §3.9 (`MPI_Startall`).
+///
+/// # Errors
+///
+/// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when one of the requests is
+///   active: none is started;
+/// - [`Error::Usage`] when this rank has finalized.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let (n, right) = (world.size(), (me + 1) % world.size());
+/// let left = (me + n - 1) % n;
+/// let mut halo = [world.recv_init(vec![0; 2], left, 0)?, world.send_init(vec![me; 2], right, 0)?];
+/// shmpi::start_all(&mut halo)?;
+/// assert!(shmpi::start_all(&mut halo).is_err()); // both active
+/// halo[0].wait()?;
+/// halo[1].wait()?;
+/// assert_eq!(halo[0].buf()?, [left, left]);
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn start_all<T: Pod>(requests: &mut [PersistentRequest<T>]) -> Result<()> {
     if let Some((i, r)) = requests.iter().enumerate().find(|(_, r)| r.is_active()) {
         let e = r.active_error("started");

@@ -170,6 +170,34 @@ impl<T> Request<T> {
     }
 
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Wait`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is spent
+    ///   (a `test` returned its result already);
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    /// - the operation's own errors, given in the call that started it: for a receive
+    ///   [`Error::Truncated`], [`Error::ElementSize`], [`Error::TypeMismatch`] (the message stays
+    ///   queued) or [`Error::InvalidArchive`]; for a cancelled object receive,
+    ///   [`Error::InvalidArgument`] of class [`ErrorClass::Request`];
+    /// - [`Error::PeerFailed`] when the peer it waits on (for a receive from `ANY_SOURCE`,
+    ///   every other rank) dies or leaves first; [`Error::Aborted`] when the job is aborted;
+    ///   [`Error::Corrupted`] when a ring fails a consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.irecv::<u32>(me, 0)?;
+    /// world.send(&9u32, me, 0)?;
+    /// let (v, st) = req.wait()?;
+    /// assert_eq!((v, st.source()), (9, me));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn wait(mut self) -> Result<T> {
         let eng = self.engine()?;
         let done = eng.borrow_mut().wait(self.id, &self.what.desc())?;
@@ -180,6 +208,35 @@ impl<T> Request<T> {
     /// (`MPI_Test`; mpi4py's `req.test()` returns `(flag, obj)`). After it returned
     /// `Some`, the request is spent: a later `test` or `wait` is an error of class
     /// [`ErrorClass::Request`].
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Test`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is spent
+    ///   (a `test` returned its result already);
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    /// - when it completes, the operation's own errors, as for [`wait`](Self::wait);
+    /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+    ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+    ///   consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut req = world.irecv::<u32>(me, 0)?;
+    /// assert!(req.test()?.is_none());
+    /// world.send(&9u32, me, 0)?;
+    /// let (v, _) = loop {
+    ///     if let Some(r) = req.test()? { break r; }
+    /// };
+    /// assert_eq!(v, 9);
+    /// assert!(req.test().is_err()); // spent
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn test(&mut self) -> Result<Option<T>> {
         let eng = self.engine()?;
         let done = {
@@ -197,6 +254,31 @@ impl<T> Request<T> {
 
     /// Makes progress once and tells whether the operation has completed, without
     /// collecting its result: [`wait`](Self::wait) then returns it at once.
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Test`, without freeing the request).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is spent
+    ///   (a `test` returned its result already);
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+    ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+    ///   consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut req = world.irecv_into(vec![0u8; 1], me, 0)?;
+    /// assert!(!req.is_complete()?);
+    /// world.send_slice(&[1u8], me, 0)?;
+    /// while !req.is_complete()? {}
+    /// assert_eq!(req.wait()?.0, [1]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn is_complete(&mut self) -> Result<bool> {
         let eng = self.engine()?;
         let mut e = eng.borrow_mut();
@@ -212,6 +294,34 @@ impl<T> Request<T> {
     /// `req.Get_status()`): the request can still be waited on or tested. A send's
     /// status is MPI's empty status; a cancelled receive's says
     /// [`is_cancelled`](Status::is_cancelled).
+    ///
+    /// MPI 4.1 §3.7.6 (`MPI_Request_get_status`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is spent
+    ///   (a `test` returned its result already);
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+    ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+    ///   consistency check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut req = world.irecv_into(vec![0u8; 4], me, 0)?;
+    /// assert_eq!(req.get_status()?, None);
+    /// world.send_slice(&[1u8, 2], me, 0)?;
+    /// let st = loop {
+    ///     if let Some(st) = req.get_status()? { break st; }
+    /// };
+    /// assert_eq!(st.len(), 2);
+    /// assert_eq!(req.wait()?.1, st); // still there to wait on
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         let eng = self.engine()?;
         let mut e = eng.borrow_mut();
@@ -230,6 +340,31 @@ impl<T> Request<T> {
     /// Returns whether the request was cancelled. A send never is (it is in the ring,
     /// or queued to it, from the start), nor a receive that has completed or whose
     /// message has started arriving: those complete as usual.
+    ///
+    /// MPI 4.1 §3.8.4 (`MPI_Cancel`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is spent
+    ///   (a `test` returned its result already);
+    /// - [`Error::Usage`] when this rank has finalized (its `Universe` and every
+    ///   `Communicator` were dropped);
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut recv = world.irecv_into(vec![0u8; 4], me, 5)?;
+    /// assert!(recv.cancel()?);
+    /// let (_, st) = recv.wait()?;
+    /// assert!(st.is_cancelled());
+    /// let mut send = world.isend(&1u8, me, 5)?;
+    /// assert!(!send.cancel()?); // a send completes as usual
+    /// send.wait()?;
+    /// let _: u8 = world.recv(me, 5)?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn cancel(&mut self) -> Result<bool> {
         let eng = self.engine()?;
         let cancelled = eng.borrow_mut().cancel(self.id);
@@ -417,6 +552,30 @@ fn take_finished<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 
 /// Waits for every request and returns their results in order (`MPI_Waitall`). The
 /// first error is returned after all requests have been waited for.
+///
+/// MPI 4.1 §3.7.5 (`MPI_Waitall`).
+///
+/// # Errors
+///
+/// - the first error of the requests, in order, as [`Request::wait`] gives it, once every
+///   request has been waited for:
+///   [`Error::InvalidArgument`] of class [`ErrorClass::Request`] for a spent request;
+///   [`Error::Usage`] when this rank has finalized;
+///   the operations' own errors; [`Error::PeerFailed`], [`Error::Aborted`].
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let reqs = (0..3).map(|t| world.irecv::<i32>(me, t)).collect::<shmpi::Result<Vec<_>>>()?;
+/// for t in 0..3 {
+///     world.send(&(t * 10), me, t)?;
+/// }
+/// let got: Vec<i32> = shmpi::wait_all(reqs)?.into_iter().map(|(v, _)| v).collect();
+/// assert_eq!(got, [0, 10, 20]);
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn wait_all<T>(requests: Vec<Request<T>>) -> Result<Vec<T>> {
     let mut out = Vec::with_capacity(requests.len());
     let mut first_err = None;
@@ -437,6 +596,30 @@ pub fn wait_all<T>(requests: Vec<Request<T>>) -> Result<Vec<T>> {
 /// Waits until one of the requests completes, removes it from `requests` and returns
 /// its index and result (`MPI_Waitany`). Fails on a list with no pending request
 /// (empty, or every request spent), where MPI returns `MPI_UNDEFINED`.
+///
+/// MPI 4.1 §3.7.5 (`MPI_Waitany`).
+///
+/// # Errors
+///
+/// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when no request of the
+///   list is pending (it is empty, or every request is spent);
+/// - [`Error::Usage`] when this rank has finalized;
+/// - the completed request's own error, as [`Request::wait`] gives it (the request is
+///   removed all the same);
+/// - [`Error::PeerFailed`] when no pending request can complete any more (their peers
+///   died or left); [`Error::Aborted`] when the job is aborted.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let mut reqs = vec![world.irecv::<u8>(me, 1)?, world.irecv::<u8>(me, 2)?];
+/// world.send(&7u8, me, 2)?;
+/// let (i, (v, _)) = shmpi::wait_any(&mut reqs)?;
+/// assert_eq!((i, v, reqs.len()), (1, 7, 1));
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
     let i = block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any")?;
     let mut r = requests.remove(i);
@@ -448,6 +631,34 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
 /// Makes progress once; if one of the requests has completed, removes it from
 /// `requests` and returns its index and result (`MPI_Testany`). `None` if none has.
 /// Fails like [`wait_any`] on a list with no pending request.
+///
+/// MPI 4.1 §3.7.5 (`MPI_Testany`).
+///
+/// # Errors
+///
+/// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when no request of the
+///   list is pending (it is empty, or every request is spent);
+/// - [`Error::Usage`] when this rank has finalized;
+/// - the completed request's own error, as [`Request::wait`] gives it (the request is
+///   removed all the same);
+/// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+///   consistency check.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let mut reqs = vec![world.irecv::<u8>(me, 1)?];
+/// assert!(shmpi::test_any(&mut reqs)?.is_none());
+/// world.send(&7u8, me, 1)?;
+/// let (i, (v, _)) = loop {
+///     if let Some(r) = shmpi::test_any(&mut reqs)? { break r; }
+/// };
+/// assert_eq!((i, v), (0, 7));
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn test_any<T>(requests: &mut Vec<Request<T>>) -> Result<Option<(usize, T)>> {
     let Some(i) = poll_any(requests, |r| r.pending(), "test_any")? else {
         return Ok(None);
@@ -463,6 +674,31 @@ pub fn test_any<T>(requests: &mut Vec<Request<T>>) -> Result<Option<(usize, T)>>
 /// call, in increasing order (`MPI_Waitsome`). Each has its own result: one that
 /// failed does not hide the others' (MPI's `MPI_ERR_IN_STATUS`). A list with no
 /// pending request gives an empty vector (MPI's `outcount = MPI_UNDEFINED`).
+///
+/// MPI 4.1 §3.7.5 (`MPI_Waitsome`).
+///
+/// # Errors
+///
+/// - [`Error::Usage`] when this rank has finalized;
+/// - [`Error::PeerFailed`] when no pending request can complete any more (their peers
+///   died or left); [`Error::Aborted`] when the job is aborted;
+/// - each completed request's own error comes in its entry, not here.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let mut reqs = vec![world.irecv::<u8>(me, 1)?, world.irecv::<u8>(me, 2)?];
+/// world.send(&1u8, me, 1)?;
+/// let done = shmpi::wait_some(&mut reqs)?;
+/// assert_eq!(done.len(), 1);
+/// assert_eq!(done[0].0, 0);
+/// assert_eq!(done[0].1.as_ref().map(|(v, _)| *v).ok(), Some(1));
+/// assert_eq!(reqs.len(), 1);
+/// reqs[0].cancel()?;
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
     if !requests.iter().any(|r| r.finish.is_some()) {
         return Ok(Vec::new());
@@ -474,6 +710,32 @@ pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// Makes progress once, then removes every completed request from `requests` and
 /// returns them like [`wait_some`] (`MPI_Testsome`); the vector is empty if none has
 /// completed.
+///
+/// MPI 4.1 §3.7.5 (`MPI_Testsome`).
+///
+/// # Errors
+///
+/// - [`Error::Usage`] when this rank has finalized;
+/// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+///   consistency check;
+/// - each completed request's own error comes in its entry, not here.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let mut reqs = vec![world.irecv::<u8>(me, 1)?];
+/// assert!(shmpi::test_some(&mut reqs)?.is_empty());
+/// world.send(&1u8, me, 1)?;
+/// let done = loop {
+///     let d = shmpi::test_some(&mut reqs)?;
+///     if !d.is_empty() { break d; }
+/// };
+/// assert_eq!((done[0].0, reqs.len()), (0, 0));
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
     if !requests.iter().any(|r| r.finish.is_some()) {
         return Ok(Vec::new());
@@ -486,6 +748,32 @@ pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// `requests` (leaving it empty) and returns their results in order, else returns
 /// `None` and leaves every request as it was (`MPI_Testall`). As with [`wait_all`],
 /// the first error is returned after all requests have been taken.
+///
+/// MPI 4.1 §3.7.5 (`MPI_Testall`).
+///
+/// # Errors
+///
+/// - when all have completed, the first error of the requests as [`wait_all`] gives it;
+/// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+///   consistency check.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let mut reqs = vec![world.irecv::<u8>(me, 1)?, world.irecv::<u8>(me, 2)?];
+/// world.send(&1u8, me, 1)?;
+/// assert!(shmpi::test_all(&mut reqs)?.is_none());
+/// assert_eq!(reqs.len(), 2); // left as they were
+/// world.send(&2u8, me, 2)?;
+/// let all = loop {
+///     if let Some(all) = shmpi::test_all(&mut reqs)? { break all; }
+/// };
+/// assert_eq!(all.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [1, 2]);
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
     if let Some(eng) = requests.iter().find_map(|r| r.eng.upgrade()) {
         let mut e = eng.borrow_mut();
@@ -510,17 +798,31 @@ pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
 /// requests are skipped; a list with none pending is an error of class
 /// [`ErrorClass::Request`].
 ///
-/// ```no_run
-/// # fn main() -> shmpi::Result<()> {
-/// # let universe = shmpi::init()?;
-/// # let world = universe.world();
-/// let mut text = world.irecv::<String>(0, 1)?;
-/// let mut data = world.irecv_into(vec![0f64; 16], 0, 2)?;
+/// MPI 4.1 §3.7.5 (`MPI_Waitany`).
+///
+/// # Errors
+///
+/// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when no request of the
+///   list is pending (it is empty, or every request is spent or inactive);
+/// - [`Error::Usage`] when this rank has finalized;
+/// - [`Error::PeerFailed`] when no pending request can complete any more (their peers
+///   died or left); [`Error::Aborted`] when the job is aborted. The completed request's
+///   own error comes from its `wait`.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let mut text = world.irecv::<String>(me, 1)?;
+/// let mut data = world.irecv_into(vec![0f64; 16], me, 2)?;
+/// world.send(&"hello".to_string(), me, 1)?;
 /// match shmpi::wait_any_of(&mut [&mut text, &mut data])? {
-///     0 => println!("{}", text.wait()?.0),
-///     _ => println!("{:?}", data.wait()?.0),
+///     0 => assert_eq!(text.wait()?.0, "hello"),
+///     _ => unreachable!("nothing was sent with tag 2"),
 /// }
-/// # Ok(()) }
+/// data.cancel()?;
+/// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
     block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any_of")
@@ -529,6 +831,34 @@ pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
 /// Makes progress once and returns the index of one of `requests` that has completed,
 /// if any (`MPI_Testany` over requests of different kinds); like [`wait_any_of`], it
 /// does not consume it.
+///
+/// MPI 4.1 §3.7.5 (`MPI_Testany`).
+///
+/// # Errors
+///
+/// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when no request of the
+///   list is pending (it is empty, or every request is spent or inactive);
+/// - [`Error::Usage`] when this rank has finalized;
+/// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
+///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
+///   consistency check.
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// let mut text = world.irecv::<String>(me, 1)?;
+/// let mut data = world.irecv_into(vec![0f64; 2], me, 2)?;
+/// assert_eq!(shmpi::test_any_of(&mut [&mut text, &mut data])?, None);
+/// world.send_slice(&[1.0f64, 2.0], me, 2)?;
+/// let i = loop {
+///     if let Some(i) = shmpi::test_any_of(&mut [&mut text, &mut data])? { break i; }
+/// };
+/// assert_eq!((i, data.wait()?.0), (1, vec![1.0, 2.0]));
+/// text.cancel()?;
+/// # Ok::<(), shmpi::Error>(())
+/// ```
 pub fn test_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<Option<usize>> {
     poll_any(requests, |r| r.pending(), "test_any_of")
 }
