@@ -7,7 +7,7 @@ use std::rc::{Rc, Weak};
 
 use bytemuck::Pod;
 
-use super::{Communicator, Rank, Status, Tag};
+use super::{ANY_SOURCE, Communicator, PROC_NULL, Rank, Status, Tag};
 use crate::call::Call;
 use crate::codec::{self, PodVec};
 use crate::completions::{Done, RecvData};
@@ -78,6 +78,8 @@ enum Op {
     Send { dest: usize, env: Envelope },
     /// Which messages the receive takes.
     Recv { m: Matcher, group: Rc<Group> },
+    /// A send to or receive from `PROC_NULL`: every start completes at once.
+    Null,
 }
 
 impl Communicator {
@@ -89,8 +91,8 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator, [`PROC_NULL`](crate::PROC_NULL)
-    ///   included (unlike MPI, a persistent request needs a real peer);
+    /// - [`Error::InvalidRank`] when `dest` is not a rank of the communicator nor
+    ///   [`PROC_NULL`] (with which every start completes at once);
     /// - [`Error::InvalidTag`] when `tag` is negative;
     /// - [`Error::Usage`] when `T` is a zero-sized type.
     ///
@@ -115,6 +117,11 @@ impl Communicator {
         tag: Tag,
     ) -> Result<PersistentRequest<T>> {
         Self::elem::<T>()?;
+        if dest == PROC_NULL {
+            let tag = Self::send_tag(tag)?;
+            let what = self.what(Call::IsendVec, None, tag);
+            return Ok(PersistentRequest::new(&self.inner.eng, Op::Null, what, buf));
+        }
         let d = self.dest(dest)?;
         let tag = Self::send_tag(tag)?;
         let env = self.envelope(tag, 0, 0);
@@ -136,8 +143,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator nor
-    ///   [`ANY_SOURCE`](crate::ANY_SOURCE) ([`PROC_NULL`](crate::PROC_NULL) included, unlike MPI);
+    /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
+    ///   [`ANY_SOURCE`](crate::ANY_SOURCE) nor [`PROC_NULL`] (with which every start
+    ///   completes at once, the buffer untouched);
     /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`](crate::ANY_TAG);
     /// - [`Error::Usage`] when `T` is a zero-sized type.
     ///
@@ -162,6 +170,11 @@ impl Communicator {
         tag: Tag,
     ) -> Result<PersistentRequest<T>> {
         Self::elem::<T>()?;
+        if source == PROC_NULL {
+            self.matcher(ANY_SOURCE, tag)?; // the tag is checked all the same
+            let what = self.what(Call::IrecvInto, None, tag);
+            return Ok(PersistentRequest::new(&self.inner.eng, Op::Null, what, buf));
+        }
         let m = self.matcher(source, tag)?;
         Ok(PersistentRequest::new(
             &self.inner.eng,
@@ -191,9 +204,19 @@ impl<T: Pod> PersistentRequest<T> {
         let call = match self.op {
             Op::Send { .. } => "send_init",
             Op::Recv { .. } => "recv_init",
+            Op::Null => "PROC_NULL persistent",
         };
         let d = self.what.describe();
         format!("{call}{} request", &d[d.find('(').unwrap_or(d.len())..])
+    }
+
+    /// The status of a request that is not active: MPI's empty status, or the null
+    /// peer's for a request on `PROC_NULL`.
+    fn idle_status(&self) -> Status {
+        match self.op {
+            Op::Null => Status::null(),
+            _ => Status::empty(false),
+        }
     }
 
     fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
@@ -268,6 +291,9 @@ impl<T: Pod> PersistentRequest<T> {
             return Err(self.active_error("started"));
         }
         let eng = self.engine()?;
+        if matches!(self.op, Op::Null) {
+            return Ok(()); // complete at once: the request stays inactive
+        }
         let buf = self
             .buf
             .take()
@@ -295,6 +321,7 @@ impl<T: Pod> PersistentRequest<T> {
                 };
                 e.irecv(*m, want, PostedBuf::Pod(PodVec::new(buf)), group.clone())
             }
+            Op::Null => unreachable!("a PROC_NULL request never starts an operation"),
         };
         self.id = id;
         Ok(())
@@ -363,7 +390,7 @@ impl<T: Pod> PersistentRequest<T> {
     /// ```
     pub fn wait(&mut self) -> Result<Status> {
         if !self.is_active() {
-            return Ok(Status::empty(false));
+            return Ok(self.idle_status());
         }
         let eng = self.engine()?;
         let done = eng.borrow_mut().wait(self.id, &self.what.desc())?;
@@ -405,7 +432,7 @@ impl<T: Pod> PersistentRequest<T> {
     /// ```
     pub fn test(&mut self) -> Result<Option<Status>> {
         if !self.is_active() {
-            return Ok(Some(Status::empty(false)));
+            return Ok(Some(self.idle_status()));
         }
         let eng = self.engine()?;
         let done = {
@@ -451,7 +478,7 @@ impl<T: Pod> PersistentRequest<T> {
     /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         if !self.is_active() {
-            return Ok(Some(Status::empty(false)));
+            return Ok(Some(self.idle_status()));
         }
         let eng = self.engine()?;
         let mut e = eng.borrow_mut();

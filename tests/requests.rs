@@ -620,3 +620,53 @@ fn restarting_a_persistent_request_allocates_nothing() {
         },
     );
 }
+
+/// MPI's rule for persistent requests on `PROC_NULL`: every start completes at once, a
+/// receive with source `PROC_NULL`, tag `ANY_TAG`, count 0 and its buffer untouched. A
+/// halo exchange along a non-periodic chain relies on it at both ends.
+fn persistent_chain(w: &Communicator) {
+    let (n, me) = (w.size(), w.rank());
+    let left = if me == 0 { shmpi::PROC_NULL } else { me - 1 };
+    let right = if me == n - 1 {
+        shmpi::PROC_NULL
+    } else {
+        me + 1
+    };
+    let mut sends = vec![w.send_init(vec![0i32; 4], right, 3).unwrap()];
+    let mut recvs = vec![w.recv_init(vec![-7i32; 4], left, 3).unwrap()];
+    for round in 0..50 {
+        sends[0].buf_mut().unwrap().fill(me * 1000 + round);
+        shmpi::start_all(&mut recvs).unwrap();
+        shmpi::start_all(&mut sends).unwrap();
+        let st = recvs[0].wait().unwrap();
+        sends[0].wait().unwrap();
+        if left == shmpi::PROC_NULL {
+            assert_eq!(
+                (st.source(), st.tag(), st.len()),
+                (shmpi::PROC_NULL, shmpi::ANY_TAG, 0)
+            );
+            assert_eq!(recvs[0].buf().unwrap(), [-7; 4], "untouched");
+        } else {
+            assert_eq!(st.source(), left);
+            assert_eq!(recvs[0].buf().unwrap(), [left * 1000 + round; 4]);
+        }
+    }
+}
+
+#[test]
+fn persistent_requests_on_proc_null_complete_at_once_at_1_rank() {
+    run_ranks(
+        "persistent_requests_on_proc_null_complete_at_once_at_1_rank",
+        1,
+        persistent_chain,
+    );
+}
+
+#[test]
+fn persistent_requests_on_proc_null_complete_at_once_at_4_ranks() {
+    run_ranks(
+        "persistent_requests_on_proc_null_complete_at_once_at_4_ranks",
+        4,
+        persistent_chain,
+    );
+}
