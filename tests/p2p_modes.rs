@@ -36,10 +36,16 @@ fn proc_null_everywhere(w: &Communicator) {
         Err(Error::InvalidTag { .. })
     ));
     let mut r = w.isend(&"x".to_string(), PROC_NULL, 1).unwrap();
-    assert!(r.is_complete().unwrap(), "isend to PROC_NULL is complete at once");
+    assert!(
+        r.is_complete().unwrap(),
+        "isend to PROC_NULL is complete at once"
+    );
     r.wait().unwrap();
     let mut r = w.issend_slice(&[1u16, 2], PROC_NULL, 1).unwrap();
-    assert!(r.is_complete().unwrap(), "issend to PROC_NULL is complete at once");
+    assert!(
+        r.is_complete().unwrap(),
+        "issend to PROC_NULL is complete at once"
+    );
     r.wait().unwrap();
     let v = w
         .isend_vec(vec![7u64; 3], PROC_NULL, 1)
@@ -373,7 +379,10 @@ fn a_synchronous_send_completes_only_once_its_receive_started() {
                     let t = Instant::now();
                     let mut r = w.issend_vec(vec![1u8; len], 1, 1).unwrap();
                     while t.elapsed() < Duration::from_millis(150) {
-                        assert!(!r.is_complete().unwrap(), "complete before the receive ({len} B)");
+                        assert!(
+                            !r.is_complete().unwrap(),
+                            "complete before the receive ({len} B)"
+                        );
                     }
                     assert_eq!(r.wait().unwrap().len(), len, "the vector comes back");
                     assert!(t.elapsed() >= Duration::from_millis(190));
