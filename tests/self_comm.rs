@@ -136,7 +136,10 @@ fn collectives_on_one(s: &Communicator) {
     assert_eq!(s.scatter(Some(&[v.clone()][..]), 0).unwrap(), v);
     assert_eq!(s.gather(&v, 0).unwrap(), Some(vec![v.clone()]));
     assert_eq!(s.allgather(&v).unwrap(), vec![v.clone()]);
-    assert_eq!(s.alltoall(&[v.clone()]).unwrap(), vec![v.clone()]);
+    assert_eq!(
+        s.alltoall(std::slice::from_ref(&v)).unwrap(),
+        vec![v.clone()]
+    );
     let cat = |a: &String, b: &String| format!("{a}{b}");
     let x = "x".to_string();
     assert_eq!(s.reduce(&x, cat, 0).unwrap(), Some(x.clone()));
