@@ -53,6 +53,29 @@ impl Universe {
         self.world.clone()
     }
 
+    /// A new communicator of this rank alone (`MPI_COMM_SELF`, mpi4py `MPI.COMM_SELF`):
+    /// size 1, rank 0, a context of its own, so its messages never match another
+    /// communicator's receives. Local: the other ranks do not take part. It takes none
+    /// of the segment's communicator areas (nor do its `dup`s and `split`s), so any
+    /// number can exist; each call returns a new one.
+    ///
+    /// MPI 4.1 §7.2.4 (`MPI_COMM_SELF`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let universe = shmpi::init()?;
+    /// let me = universe.self_comm();
+    /// assert_eq!((me.rank(), me.size()), (0, 1));
+    /// let mut sum = [0i64];
+    /// me.allreduce_into(&[7i64], &mut sum, shmpi::Op::Sum)?;
+    /// assert_eq!(sum, [7]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn self_comm(&self) -> Communicator {
+        self.world.new_self()
+    }
+
     /// Aborts the whole job (`MPI_Abort`). Does not return.
     ///
     /// MPI 4.1 §11.2 (`MPI_Abort`).

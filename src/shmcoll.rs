@@ -15,7 +15,9 @@
 //! Area 0 belongs to the world communicator for the whole job; the others are taken
 //! by `dup`/`split` (CAS of `refs` from 0 to the member count) and given back by each
 //! member when it frees its communicator, so creating and freeing communicators in a
-//! loop never exhausts the pool.
+//! loop never exhausts the pool. A communicator of one rank (`COMM_SELF`, its dups, a
+//! split of one) takes no pooled area: its one member block is in the process's heap
+//! (`Area::new_private`), since no other process reads it.
 //!
 //! The protocol that uses these words is described in `collective/mod.rs`; this file
 //! only gives safe access to them.
@@ -142,6 +144,9 @@ pub(crate) struct Area {
     pub(crate) members: AreaMembers,
 }
 
+/// `Area::idx` of a private area, which is in no pool.
+pub(crate) const PRIVATE_AREA: usize = usize::MAX;
+
 impl Area {
     pub(crate) fn new(
         seg: Rc<Segment>,
@@ -161,6 +166,24 @@ impl Area {
             inline_last: [Cell::new(0), Cell::new(0)],
             last_sig: Cell::new(None),
             owned,
+        })
+    }
+
+    /// A one-member area in this process's heap, for a communicator of this rank alone
+    /// (`COMM_SELF`, its dups, a split of one): nobody else reads its words, so it need
+    /// not take one of the segment's pooled areas, and any number of them can exist.
+    pub(crate) fn new_private(seg: Rc<Segment>, group: Rc<Group>) -> Rc<Self> {
+        assert_eq!(group.size(), 1, "a private area has one member");
+        Rc::new(Area {
+            members: AreaMembers::private(seg.clone()),
+            seg,
+            idx: PRIVATE_AREA,
+            group,
+            me: 0,
+            seen: vec![Cell::new(0)],
+            inline_last: [Cell::new(0), Cell::new(0)],
+            last_sig: Cell::new(None),
+            owned: false,
         })
     }
 
@@ -325,6 +348,8 @@ pub(crate) struct AreaMembers {
     _seg: Rc<Segment>,
     first: NonNull<Member>,
     n: usize,
+    /// `first` came from `Box::into_raw` (a private area) and is freed on drop.
+    heap: bool,
 }
 
 impl AreaMembers {
@@ -339,6 +364,28 @@ impl AreaMembers {
             _seg: seg,
             first,
             n,
+            heap: false,
+        }
+    }
+
+    /// One zeroed member block in this process's heap (see `Area::new_private`).
+    fn private(seg: Rc<Segment>) -> Self {
+        let z = || AtomicU64::new(0);
+        let block = Box::new(Member {
+            line: Line {
+                arrive: z(),
+                sig_step: z(),
+                sig: z(),
+                count: z(),
+                inline: [[z(), z()], [z(), z()]],
+            },
+            done: DoneLine { done: z() },
+        });
+        AreaMembers {
+            _seg: seg,
+            first: NonNull::from(Box::leak(block)),
+            n: 1,
+            heap: true,
         }
     }
 
@@ -347,9 +394,20 @@ impl AreaMembers {
     pub(crate) fn get(&self, j: usize) -> &Member {
         assert!(j < self.n, "member {j} of a {}-member area", self.n);
         // SAFETY: blocks 0..n of the area are contiguous in the segment and in bounds
-        // (checked in `new`); `_seg` keeps the segment mapped while `self` lives; a
+        // (checked in `new`), or block 0 is our heap block (`private`, n = 1), freed
+        // only on drop; `_seg` keeps the segment mapped while `self` lives; a
         // `Member` holds only atomics, valid for any bytes and for shared access.
         unsafe { self.first.add(j).as_ref() }
+    }
+}
+
+impl Drop for AreaMembers {
+    fn drop(&mut self) {
+        if self.heap {
+            // SAFETY: `first` came from `Box::leak` in `private` and is freed only here;
+            // the references `get` handed out borrow `self`, so none outlives it.
+            drop(unsafe { Box::from_raw(self.first.as_ptr()) });
+        }
     }
 }
 

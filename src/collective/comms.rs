@@ -7,6 +7,9 @@
 //! (rank 0 of the parent) and broadcast through the parent's collective area. The
 //! area is given back when the last member drops its last handle on the communicator
 //! (`MPI_Comm_free`), so creating and freeing communicators in a loop runs forever.
+//! A communicator of one rank (`Universe::self_comm`, a dup or split of one) takes
+//! no pooled area: its one member block is in the process's heap, as nobody else reads
+//! it.
 
 use std::rc::Rc;
 
@@ -20,6 +23,9 @@ use crate::matching::Group;
 pub const UNDEFINED: i32 = -1;
 
 const FAILED: u32 = u32::MAX;
+/// The area word of a communicator of one rank, which takes no pooled area
+/// (`Area::new_private`).
+const PRIVATE: u32 = u32::MAX - 1;
 
 impl Communicator {
     /// This process's rank in the world communicator.
@@ -115,7 +121,9 @@ impl Communicator {
         let mut msg = [FAILED, 0];
         if me == 0 {
             let shm = self.inner.coll.shm();
-            if let Some(a) = shm.alloc_area(n) {
+            if n == 1 {
+                msg = [PRIVATE, shm.new_ctx()];
+            } else if let Some(a) = shm.alloc_area(n) {
                 msg = [a as u32, shm.new_ctx()];
             }
         }
@@ -132,7 +140,7 @@ impl Communicator {
             // No member creates the communicator when the call fails on the leader (the
             // others check the same signatures and wait for the leader's step), so the
             // leader gives back every member's share of the area it took.
-            if me == 0 && msg[0] != FAILED {
+            if me == 0 && msg[0] != FAILED && msg[0] != PRIVATE {
                 let shm = self.inner.coll.shm();
                 (0..n).for_each(|_| shm.release_area(msg[0] as usize));
             }
@@ -213,6 +221,10 @@ impl Communicator {
             let mut taken: Vec<(usize, usize)> = vec![];
             for (k, &col) in colors.iter().enumerate() {
                 let size = members(col).len();
+                if size == 1 {
+                    table[k] = [PRIVATE, shm.new_ctx()];
+                    continue;
+                }
                 match shm.alloc_area(size) {
                     Some(a) => {
                         taken.push((a, size));
@@ -260,7 +272,8 @@ impl Communicator {
 
     /// The number of communicators other than the world that hold an area of the
     /// segment right now, job-wide (for diagnostics: it must not grow in a loop that
-    /// creates and frees communicators).
+    /// creates and frees communicators). Communicators of one rank (`self_comm`, and
+    /// dups and splits of one rank) hold none and are not counted.
     ///
     /// shmpi's own; MPI has no counterpart.
     ///
@@ -271,7 +284,8 @@ impl Communicator {
     /// let before = world.communicators_in_use();
     /// world.barrier()?; // every member has counted before the leader takes an area
     /// let dup = world.dup()?;
-    /// assert_eq!(world.communicators_in_use(), before + 1);
+    /// let grown = if world.size() > 1 { 1 } else { 0 }; // one rank: no area
+    /// assert_eq!(world.communicators_in_use(), before + grown);
     /// drop(dup);
     /// world.barrier()?; // every member has dropped its handle
     /// assert_eq!(world.communicators_in_use(), before);
@@ -291,7 +305,22 @@ impl Communicator {
 
     fn derived(&self, ctx: u32, group: Rc<Group>, rank: usize, area: usize) -> Communicator {
         let coll = self.inner.coll.clone();
-        let a = Area::new(coll.seg.clone(), area, group.clone(), rank, true);
+        let a = if area == PRIVATE as usize {
+            Area::new_private(coll.seg.clone(), group.clone())
+        } else {
+            Area::new(coll.seg.clone(), area, group.clone(), rank, true)
+        };
         Communicator::with_parts(self.inner.eng.clone(), ctx, group, rank, coll, a)
+    }
+
+    /// A communicator of this rank alone (`MPI_COMM_SELF`), made from the world
+    /// without the others: its context comes from the job-wide counter (an atomic
+    /// increment in the segment, so unique whichever rank takes it) and its area is
+    /// private, so it takes nothing from the pool.
+    pub(crate) fn new_self(&self) -> Communicator {
+        let me = self.world_rank() as usize;
+        let group = Rc::new(Group::new(vec![me], self.inner.group.inv.len()));
+        let ctx = self.inner.coll.shm().new_ctx();
+        self.derived(ctx, group, 0, PRIVATE as usize)
     }
 }

@@ -10,6 +10,9 @@
 //! per rank with an arrival counter `arrive`, the signature of the call (kind, root,
 //! element size, op, count), and two small inline buffers; and every world rank owns a
 //! *data slot* of two halves, shared by all its communicators.
+//! A communicator of one rank (`self_comm`, and dups and splits of one) has its area
+//! in the process's heap instead (`Area::new_private`): the same steps run on it, each
+//! satisfied by this rank alone, so it needs no pooled area and no special path.
 //!
 //! A collective call is a fixed sequence of *steps*, numbered per communicator and
 //! the same on every member (the count follows from the arguments, which the first
