@@ -224,6 +224,38 @@ impl RawComm {
         Ok(RawRequest::send(r))
     }
 
+    /// A synchronous send: returns once a receive has matched the message.
+    #[pyo3(signature = (buf, nbytes, dest, tag))]
+    fn ssend(
+        &self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<()> {
+        let c = self.comm()?;
+        let b = RawBuf::get(buf, false, nbytes)?;
+        let bytes = b.bytes();
+        blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag))
+    }
+
+    /// A non-blocking synchronous send: the request completes once a receive has
+    /// matched the message.
+    #[pyo3(signature = (buf, nbytes, dest, tag))]
+    fn issend(
+        &self,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        let data = RawBuf::get(buf, false, nbytes)?.bytes().to_vec();
+        let r = c.issend_vec(data, dest, tag).map_err(to_py)?;
+        Ok(RawRequest::send(r))
+    }
+
     #[pyo3(signature = (buf, nbytes, source, tag))]
     fn irecv_into(
         &self,

@@ -24,3 +24,8 @@ def test_point_to_point_without_launcher():
 
 def test_blocking_receive_releases_the_gil(mpirun):
     check_ok(mpirun(2, "gil.py"), 2)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_synchronous_sends_wait_for_the_receive(mpirun, n):
+    check_ok(mpirun(n, "ssend.py"), n)

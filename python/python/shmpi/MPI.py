@@ -1283,7 +1283,12 @@ class Comm:
             return None
         raw.send(data, None, dest, tag)
 
-    ssend = send
+    def ssend(self, obj, dest, tag=0):
+        data = _dumps(obj)
+        if dest == PROC_NULL:
+            return None
+        self._r.ssend(data, None, dest, tag)
+
     bsend = send
 
     def recv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG, status=None):
@@ -1302,7 +1307,12 @@ class Comm:
             return Request._new(None, False)
         return Request._new(self._r.isend(data, None, dest, tag), False)
 
-    issend = isend
+    def issend(self, obj, dest, tag=0):
+        data = _dumps(obj)
+        if dest == PROC_NULL:
+            return Request._new(None, False)
+        return Request._new(self._r.issend(data, None, dest, tag), False)
+
     ibsend = isend
 
     def irecv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG):
@@ -1333,7 +1343,12 @@ class Comm:
             return None
         raw.send(buf, nb, dest, tag)
 
-    Ssend = Send
+    def Ssend(self, buf, dest, tag=0):
+        b, nb, _ = _msg(buf)
+        if dest == PROC_NULL:
+            return None
+        self._r.ssend(b, nb, dest, tag)
+
     Bsend = Send
     Rsend = Send
 
@@ -1356,7 +1371,12 @@ class Comm:
             return Request._new(None, False)
         return Request._new(self._r.isend(b, nb, dest, tag), False)
 
-    Issend = Isend
+    def Issend(self, buf, dest, tag=0):
+        b, nb, _ = _msg(buf)
+        if dest == PROC_NULL:
+            return Request._new(None, False)
+        return Request._new(self._r.issend(b, nb, dest, tag), False)
+
     Ibsend = Isend
     Irsend = Isend
 
