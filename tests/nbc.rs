@@ -132,7 +132,7 @@ fn mixed(w: &Communicator) {
     let (right, left) = ((me + 1) % n, (me + n - 1) % n);
     let mut barrier = w.ibarrier().unwrap();
     let mut recv = w.irecv_into(vec![0i32; 2], left, 0).unwrap();
-    let mut sum = w.iallreduce_into(vec![me as i32, 1], Op::Sum).unwrap();
+    let mut sum = w.iallreduce_into(vec![me, 1], Op::Sum).unwrap();
     let mut send = w.isend_vec(vec![me, -me], right, 0).unwrap();
     let mut done = [false; 4];
     let (mut got_sum, mut got_recv) = (None, None);

@@ -106,6 +106,9 @@ fn finalized() -> Error {
     )
 }
 
+/// The root's receive of one rank's part.
+type PartRecv<T> = Request<(Vec<T>, Status)>;
+
 enum State<T: Pod> {
     /// The root collects the parts (its own is in `parts` from the start).
     Gather {
@@ -114,7 +117,7 @@ enum State<T: Pod> {
         /// Whether the other ranks wait for the result.
         reply: bool,
         len: usize,
-        recvs: Vec<Option<Request<(Vec<T>, Status)>>>,
+        recvs: Vec<Option<PartRecv<T>>>,
         parts: Vec<Option<Vec<T>>>,
         err: Option<Error>,
     },
@@ -401,7 +404,7 @@ impl Communicator {
     /// let world = shmpi::init()?.world();
     /// let me = world.rank() as u32;
     /// let got = world.iallgather_into(vec![me, me * 10])?.wait()?;
-    /// assert_eq!(got.len(), 2 * world.size());
+    /// assert_eq!(got.len(), 2 * world.size() as usize);
     /// assert_eq!(got[2 * me as usize + 1], me * 10);
     /// # Ok::<(), shmpi::Error>(())
     /// ```
@@ -697,7 +700,7 @@ impl<T: Pod> CollRequest<T> {
     /// let all = loop {
     ///     if let Some(all) = req.test()? { break all; }
     /// };
-    /// assert_eq!(all, vec![7u8; world.size()]);
+    /// assert_eq!(all, vec![7u8; world.size() as usize]);
     /// assert!(req.test().is_err()); // spent
     /// # Ok::<(), shmpi::Error>(())
     /// ```
