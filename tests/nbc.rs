@@ -7,7 +7,7 @@
 mod common;
 
 use common::run_ranks;
-use shmpi::{AnyRequest, Communicator, ErrorClass, Op, wait_any_of};
+use shmpi::{AnyRequest, Communicator, Error, ErrorClass, Op, wait_any_of};
 
 /// Rank `r`'s part for the reductions.
 fn part(r: usize, len: usize) -> Vec<i64> {
@@ -275,5 +275,42 @@ fn spent_requests_are_errors() {
         assert_eq!(r.test().unwrap_err().class(), ErrorClass::Request);
         let mut any: Vec<&mut dyn AnyRequest> = vec![&mut r];
         assert!(wait_any_of(&mut any).is_err(), "no pending request");
+    });
+}
+
+/// A rank that leaves without taking part fails the collective at every other rank
+/// with PeerFailed naming it: the root notices and tells the others.
+#[test]
+fn a_rank_that_leaves_fails_the_collective_everywhere() {
+    run_ranks(
+        "a_rank_that_leaves_fails_the_collective_everywhere",
+        3,
+        |w| {
+            w.barrier().unwrap();
+            if w.rank() == 2 {
+                std::process::exit(0); // leaves without finalizing
+            }
+            let e = w
+                .iallreduce_into(vec![1u32; 4], Op::Sum)
+                .unwrap()
+                .wait()
+                .unwrap_err();
+            assert!(matches!(e, Error::PeerFailed { rank: 2, .. }), "{e}");
+            let e = w.ibarrier().unwrap().wait().unwrap_err();
+            assert!(matches!(e, Error::PeerFailed { rank: 2, .. }), "{e}");
+        },
+    );
+}
+
+/// A root that leaves fails the collective at the ranks waiting for its reply.
+#[test]
+fn a_root_that_leaves_fails_the_collective() {
+    run_ranks("a_root_that_leaves_fails_the_collective", 3, |w| {
+        w.barrier().unwrap();
+        if w.rank() == 0 {
+            std::process::exit(0);
+        }
+        let e = w.iallgather_into(vec![1u8]).unwrap().wait().unwrap_err();
+        assert!(matches!(e, Error::PeerFailed { rank: 0, .. }), "{e}");
     });
 }

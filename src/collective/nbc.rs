@@ -18,7 +18,9 @@
 //!
 //! The root's reply is the result's bytes followed by one byte, 0; when the root found
 //! an error (a contribution of the wrong length, a peer that failed) it replies with
-//! the single byte 1 instead, so the other ranks fail too rather than wait for ever.
+//! the error instead, ending in a nonzero byte, so the other ranks fail too (with the
+//! same class, and for a failed peer the same [`Error::PeerFailed`]) rather than wait
+//! for ever.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,7 +31,7 @@ use bytemuck::Pod;
 use crate::call::Call;
 use crate::comm::{Communicator, Rank, Status};
 use crate::completions::Done;
-use crate::error::{Error, ErrorClass, Result};
+use crate::error::{Error, ErrorClass, Exit, Result};
 use crate::matching::Group;
 use crate::progress::{Engine, WaitDesc, WaitOp};
 use crate::request::{AnyRequest, Pending, Request, Sealed, What};
@@ -506,12 +508,83 @@ fn encode<T: Pod>(data: &[T]) -> Vec<u8> {
     v
 }
 
-/// The root's reply saying it failed.
-const FAILED: u8 = 1;
+/// The last byte of the root's reply saying its part of the collective failed: on a
+/// part of the wrong length (its message before it), on a failed peer (the peer's world
+/// rank and how it ended, then a message), or on another error (its message).
+const FAILED_COUNT: u8 = 1;
+const FAILED_PEER: u8 = 2;
+const FAILED_OTHER: u8 = 3;
+
+/// Room for a failure reply, whatever the length of the result.
+const FAILURE_ROOM: usize = 256;
+
+/// At most this many bytes of an error's message travel in a failure reply.
+const MESSAGE_ROOM: usize = 200;
+
+/// The root's reply saying that it failed with `e`.
+fn encode_failure(e: &Error) -> Vec<u8> {
+    let mut v = Vec::with_capacity(FAILURE_ROOM);
+    let code = match e {
+        Error::PeerFailed { rank, how, .. } => {
+            v.extend_from_slice(&(*rank as u64).to_le_bytes());
+            let (kind, value) = match how {
+                Exit::Code(c) => (0u8, *c),
+                Exit::Signal(s) => (1, *s),
+                Exit::Finalized => (2, 0),
+            };
+            v.push(kind);
+            v.extend_from_slice(&value.to_le_bytes());
+            FAILED_PEER
+        }
+        e if matches!(e.class(), ErrorClass::Count | ErrorClass::Truncate) => FAILED_COUNT,
+        _ => FAILED_OTHER,
+    };
+    let msg = e.to_string();
+    let mut end = msg.len().min(MESSAGE_ROOM);
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    v.extend_from_slice(&msg.as_bytes()[..end]);
+    v.push(code);
+    v
+}
+
+/// The error a failure reply of `bytes` (its code byte last) stands for.
+fn decode_failure(name: &str, bytes: &[u8]) -> Error {
+    let (code, body) = bytes.split_last().expect("a failure reply has its code");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match *code {
+        FAILED_PEER if body.len() >= 13 => {
+            let rank = u64::from_le_bytes(body[..8].try_into().expect("8 bytes")) as usize;
+            let value = i32::from_le_bytes(body[9..13].try_into().expect("4 bytes"));
+            let how = match body[8] {
+                0 => Exit::Code(value),
+                1 => Exit::Signal(value),
+                _ => Exit::Finalized,
+            };
+            Error::PeerFailed {
+                rank,
+                how,
+                while_doing: format!(
+                    "the root of {name} noticed it and failed the collective: {}",
+                    text(&body[13..])
+                ),
+            }
+        }
+        FAILED_COUNT => count_error(format!(
+            "{name}: the root found parts of different lengths: {}",
+            text(body)
+        )),
+        _ => Error::invalid(
+            ErrorClass::Other,
+            format!("{name}: the root failed: {}", text(body)),
+        ),
+    }
+}
 
 /// The state of a rank that waits for the root's reply, decoded into `out`.
 fn reply_state<T: Pod>(hidden: &Hidden, out: Vec<T>, root: usize, tag: i32) -> Result<State<T>> {
-    let want = std::mem::size_of_val(out.as_slice()) + 1;
+    let want = (std::mem::size_of_val(out.as_slice()) + 1).max(FAILURE_ROOM);
     let recv = hidden
         .comm()?
         .irecv_into(vec![0u8; want], root as Rank, tag)?;
@@ -558,6 +631,7 @@ impl<T: Pod> CollRequest<T> {
 
     /// Moves the state machine on as far as the messages that have arrived allow.
     fn advance(&mut self) -> Result<()> {
+        let name = self.name();
         let next = match &mut self.state {
             State::Gather {
                 hidden,
@@ -609,7 +683,7 @@ impl<T: Pod> CollRequest<T> {
                     let comm = hidden.comm()?;
                     let msg = match &result {
                         Ok(v) => encode(v),
-                        Err(_) => vec![FAILED],
+                        Err(e) => encode_failure(e),
                     };
                     for r in (0..recvs.len()).filter(|&r| r != me) {
                         // A failed send means the rank failed: it needs no reply.
@@ -632,12 +706,8 @@ impl<T: Pod> CollRequest<T> {
                     if n == want + 1 && bytes[want] == 0 {
                         bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&bytes[..want]);
                         Ok(out)
-                    } else if n == 1 && bytes[0] == FAILED {
-                        Err(count_error(
-                            "the root of a non-blocking collective failed: a rank passed a \
-                             part of another length, or failed"
-                                .into(),
-                        ))
+                    } else if n > 0 && bytes[n - 1] != 0 {
+                        Err(decode_failure(name, &bytes[..n]))
                     } else {
                         Err(count_error(format!(
                             "this rank passed {} elements to a non-blocking collective whose \
@@ -659,6 +729,25 @@ impl<T: Pod> CollRequest<T> {
         };
         self.state = next;
         Ok(())
+    }
+
+    /// Ends the collective at this rank with `err` (a peer it waits on failed): the
+    /// root still replies to the others, with the error, so that they fail too.
+    fn fail(&mut self, err: Error) -> Result<Vec<T>> {
+        if let State::Gather {
+            recvs, err: first, ..
+        } = &mut self.state
+        {
+            first.get_or_insert(err);
+            // Dropped, the receives still pending are withdrawn.
+            recvs.iter_mut().for_each(|r| *r = None);
+            self.advance()?;
+        } else if let Some(eng) = self.eng.upgrade() {
+            self.state = done(&eng, Err(err));
+        } else {
+            return Err(err);
+        }
+        self.take().unwrap_or_else(|| Err(finalized()))
     }
 
     /// Takes the result out of a completed request.
@@ -748,9 +837,12 @@ impl<T: Pod> CollRequest<T> {
                 ctx: self.what.ctx,
                 group: &self.what.group,
             };
-            let mut e = eng.borrow_mut();
-            if let Err(err) = e.check_alive(&desc).and_then(|()| e.idle(&mut b, &desc)) {
-                break Err(err);
+            let alive = {
+                let mut e = eng.borrow_mut();
+                e.check_alive(&desc).and_then(|()| e.idle(&mut b, &desc))
+            };
+            if let Err(err) = alive {
+                break self.fail(err);
             }
         };
         eng.borrow_mut().end_wait();
