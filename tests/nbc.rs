@@ -314,3 +314,37 @@ fn a_root_that_leaves_fails_the_collective() {
         assert!(matches!(e, Error::PeerFailed { rank: 0, .. }), "{e}");
     });
 }
+
+/// Forgetting requests (every kind, at every rank) leaves the runtime writing only into
+/// buffers it owns, and the collectives started after them still match and complete.
+fn forgotten(w: &Communicator) {
+    let me = w.rank();
+    let n = w.size();
+    std::mem::forget(w.iallgather_into(vec![me; 1000]).unwrap());
+    std::mem::forget(w.ibcast_into(vec![me as u8; 64], n - 1).unwrap());
+    std::mem::forget(w.ibarrier().unwrap());
+    let mut mine = vec![me as i64; 100];
+    let sum = w.iallreduce_into(mine.clone(), Op::Sum).unwrap();
+    mine.fill(-1); // the request owns its own buffer
+    let want = (n * (n - 1) / 2) as i64;
+    assert_eq!(sum.wait().unwrap(), vec![want; 100]);
+    w.barrier().unwrap();
+}
+
+#[test]
+fn forgotten_requests_do_not_disturb_the_next_ones_at_1_rank() {
+    run_ranks(
+        "forgotten_requests_do_not_disturb_the_next_ones_at_1_rank",
+        1,
+        forgotten,
+    );
+}
+
+#[test]
+fn forgotten_requests_do_not_disturb_the_next_ones_at_4_ranks() {
+    run_ranks(
+        "forgotten_requests_do_not_disturb_the_next_ones_at_4_ranks",
+        4,
+        forgotten,
+    );
+}

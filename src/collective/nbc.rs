@@ -218,8 +218,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// From `wait`: [`Error::PeerFailed`] when a rank fails or leaves first;
-    /// [`Error::Aborted`] when the job is aborted.
+    /// From `wait`: [`Error::PeerFailed`] when a rank fails or leaves first (rank 0
+    /// notices it and tells the others which); [`Error::Aborted`] when the job is
+    /// aborted.
     ///
     /// # Examples
     ///
@@ -300,8 +301,11 @@ impl Communicator {
     ///   to `T` (nothing is sent);
     /// - [`Error::Usage`] when `T` is a zero-sized type;
     /// - from `wait` at the root: [`Error::InvalidArgument`] of class [`ErrorClass::Count`]
-    ///   when a part's length differs from its own (or [`Error::Truncated`]);
-    ///   [`Error::PeerFailed`], [`Error::Aborted`].
+    ///   when a part's length differs from its own (or [`Error::Truncated`]); the other
+    ///   ranks are not told;
+    /// - from `wait`: [`Error::PeerFailed`] when a rank it waits on fails or leaves first
+    ///   (at the root, a rank whose part is missing; elsewhere, the root);
+    ///   [`Error::Aborted`].
     ///
     /// # Examples
     ///
@@ -362,7 +366,8 @@ impl Communicator {
     /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] at every
     ///   rank when the lengths differ (rank 0 finds it and tells the others; a rank whose
     ///   part rank 0 could not take may get [`Error::Truncated`]);
-    ///   [`Error::PeerFailed`], [`Error::Aborted`].
+    ///   [`Error::PeerFailed`] when a rank fails or leaves first (the root notices it and
+    ///   tells the others which); [`Error::Aborted`].
     ///
     /// # Examples
     ///
@@ -398,7 +403,8 @@ impl Communicator {
     /// - [`Error::Usage`] when `T` is a zero-sized type;
     /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] at every
     ///   rank when the lengths differ, as for [`iallreduce_into`](Self::iallreduce_into);
-    ///   [`Error::PeerFailed`], [`Error::Aborted`].
+    ///   [`Error::PeerFailed`] when a rank fails or leaves first (the root notices it and
+    ///   tells the others which); [`Error::Aborted`].
     ///
     /// # Examples
     ///
