@@ -292,7 +292,7 @@ impl Communicator {
     /// vector (combined in rank order), and at the other ranks their `send` back,
     /// unchanged. Every rank passes the same length.
     ///
-    /// MPI 4.1 §6.12.4 (`MPI_Ireduce`).
+    /// MPI 4.1 §6.12.7 (`MPI_Ireduce`).
     ///
     /// # Errors
     ///
