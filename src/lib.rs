@@ -117,6 +117,7 @@ mod window;
 
 pub use codec::{Access, Archived, Decode, Encode};
 pub use collective::comms::UNDEFINED;
+pub use collective::nbc::CollRequest;
 pub use collective::op::{
     DoubleInt, FloatInt, IntInt, LongInt, ObjectReducible, Op, ReduceOp, Reducible,
 };

@@ -65,6 +65,7 @@
 
 pub(crate) mod comms;
 mod in_place;
+pub(crate) mod nbc;
 pub(crate) mod objects;
 pub(crate) mod op;
 pub(crate) mod slices;

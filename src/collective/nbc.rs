@@ -1,0 +1,925 @@
+//! Non-blocking collectives (`MPI_Ibarrier`, `MPI_Ibcast`, `MPI_Ireduce`,
+//! `MPI_Iallreduce`, `MPI_Iallgather`): [`CollRequest`] and the `i*` calls on
+//! [`Communicator`].
+//!
+//! Each one is a small state machine over point-to-point messages, linear through the
+//! root (rank 0 for the all-to-all ones): every rank sends its part to the root, which,
+//! once it has them all, combines them in rank order and sends the result to every
+//! other rank. It advances whenever the request is tested or waited on. The blocking
+//! collectives are untouched: they use the communicator's collective area, these use
+//! messages only.
+//!
+//! The messages travel in a hidden context, `ctx | 0x8000_0000`, so they never match
+//! the program's own receives. Real contexts never set that bit: they are 0 (the
+//! world) or come from the job-wide counter of `CollShm::new_ctx`, which counts up from
+//! 1 by one per communicator created. The tag of a collective is its sequence number
+//! among this communicator's non-blocking collectives (every rank starts them in the
+//! same order, as MPI requires), so collectives in flight at once never mix.
+//!
+//! The root's reply is the result's bytes followed by one byte, 0; when the root found
+//! an error (a contribution of the wrong length, a peer that failed) it replies with
+//! the error instead, ending in a nonzero byte, so the other ranks fail too (with the
+//! same class, and for a failed peer the same [`Error::PeerFailed`]) rather than wait
+//! for ever.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use bytemuck::Pod;
+
+use crate::call::Call;
+use crate::comm::{Communicator, Rank, Status};
+use crate::completions::Done;
+use crate::error::{Error, ErrorClass, Exit, Result};
+use crate::matching::Group;
+use crate::progress::{Engine, WaitDesc, WaitOp};
+use crate::request::{AnyRequest, Pending, Request, Sealed, What};
+use crate::shmcoll::{Area, Proc};
+
+use super::op::{Op, Reducible};
+
+/// The bit that makes a communicator's context the hidden one of its non-blocking
+/// collectives.
+const HIDDEN: u32 = 0x8000_0000;
+
+thread_local! {
+    /// The number of non-blocking collectives started so far on each context: a
+    /// communicator has no field for it, and its context identifies it on this rank.
+    static SEQ: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
+}
+
+/// The tag of the next non-blocking collective on context `ctx`.
+fn next_tag(ctx: u32) -> i32 {
+    SEQ.with(|s| {
+        let mut s = s.borrow_mut();
+        let n = s.entry(ctx).or_insert(0);
+        let tag = (*n & 0x7FFF_FFFF) as i32;
+        *n = n.wrapping_add(1);
+        tag
+    })
+}
+
+/// What the root does with the parts once it has them all: a reduction carries the
+/// element type's `Reducible::apply`, so that the request needs only `T: Pod`.
+enum Combine<T> {
+    Reduce(Op, fn(Op, &mut [T], &[T])),
+    Concat,
+}
+
+impl<T> Clone for Combine<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Combine<T> {}
+
+/// The parts of the hidden communicator, without a strong handle on the engine (a
+/// request must never keep the rank from finalizing).
+struct Hidden {
+    eng: Weak<RefCell<Engine>>,
+    ctx: u32,
+    group: Rc<Group>,
+    rank: usize,
+    coll: Rc<Proc>,
+    area: Rc<Area>,
+}
+
+impl Hidden {
+    fn comm(&self) -> Result<Communicator> {
+        let eng = self.eng.upgrade().ok_or_else(finalized)?;
+        Ok(Communicator::with_parts(
+            eng,
+            self.ctx,
+            self.group.clone(),
+            self.rank,
+            self.coll.clone(),
+            self.area.clone(),
+        ))
+    }
+}
+
+fn finalized() -> Error {
+    Error::Usage(
+        "non-blocking collective request waited on or tested after this rank finalized (its \
+         Universe and every Communicator were dropped); wait on requests before dropping them"
+            .into(),
+    )
+}
+
+/// The root's receive of one rank's part.
+type PartRecv<T> = Request<(Vec<T>, Status)>;
+
+enum State<T: Pod> {
+    /// The root collects the parts (its own is in `parts` from the start).
+    Gather {
+        hidden: Hidden,
+        combine: Combine<T>,
+        /// Whether the other ranks wait for the result.
+        reply: bool,
+        len: usize,
+        recvs: Vec<Option<PartRecv<T>>>,
+        parts: Vec<Option<Vec<T>>>,
+        err: Option<Error>,
+    },
+    /// A rank other than the root waits for the root's reply, to decode into `out`.
+    Reply {
+        recv: Request<(Vec<u8>, Status)>,
+        out: Vec<T>,
+        /// The root's world rank.
+        root: usize,
+    },
+    /// A rank other than the root of `ireduce` sends its part to `root` (world rank).
+    Send { send: Request<Vec<T>>, root: usize },
+    /// The result, with an engine entry complete from the start so that
+    /// `wait_any_of` sees the request as complete.
+    Done { result: Result<Vec<T>>, marker: u64 },
+    /// The result was handed out.
+    Spent,
+}
+
+/// A pending non-blocking collective (`MPI_Ibarrier`, `MPI_Ibcast`, `MPI_Ireduce`,
+/// `MPI_Iallreduce`, `MPI_Iallgather`; mpi4py's `comm.Ibarrier()`, `Ibcast`,
+/// `Ireduce`, `Iallreduce`, `Iallgather`), made by [`Communicator::ibarrier`],
+/// [`ibcast_into`](Communicator::ibcast_into),
+/// [`ireduce_into`](Communicator::ireduce_into),
+/// [`iallreduce_into`](Communicator::iallreduce_into) and
+/// [`iallgather_into`](Communicator::iallgather_into).
+///
+/// It advances only when it is tested or waited on (directly, or through
+/// [`wait_any_of`](crate::wait_any_of) and [`test_any_of`](crate::test_any_of)), so a
+/// program that computes while one is pending calls [`test`](Self::test) now and then.
+/// Every rank must start the non-blocking collectives of a communicator in the same
+/// order (MPI's rule); they may complete in any order, and several may be pending at
+/// once, with point-to-point requests too.
+///
+/// With [`wait_any_of`](crate::wait_any_of) and [`test_any_of`](crate::test_any_of), a
+/// collective request's index comes back when the message it waits on next at this rank
+/// has arrived, which is not always the last one (the root waits on one part after
+/// another): its [`test`](Self::test) then moves it on and returns `None` if it needs
+/// more, so a loop over `wait_any_of` tests the request it returned and goes round
+/// again until the test gives the result. A complete request's index comes back at
+/// once, so the loop never waits on a collective that could finish.
+///
+/// Leak safety is that of [`Request`]: the request owns its buffers, and the runtime
+/// writes only into buffers it owns. Dropping an unfinished one withdraws this rank's
+/// part: the ranks that wait on it then wait until this rank finalizes, and fail with
+/// [`Error::PeerFailed`] (MPI calls this erroneous).
+///
+/// Ranks whose lengths differ (MPI says erroneous): the root of `ireduce`,
+/// `iallreduce` and `iallgather` sees the wrong length of a part and fails with
+/// [`Error::InvalidArgument`] of class [`ErrorClass::Count`]; for `iallreduce` and
+/// `iallgather` it tells the others, which fail with the same class. A rank of `ibcast`
+/// whose length differs from the root's fails the same way (the root does not know).
+/// A part longer than the root's by more than one element stays queued at the root in
+/// the hidden context, where nothing will ever receive it.
+#[must_use = "a request does nothing until it is waited on or tested"]
+pub struct CollRequest<T: Pod> {
+    eng: Weak<RefCell<Engine>>,
+    what: What,
+    state: State<T>,
+}
+
+impl Communicator {
+    fn hidden(&self) -> Result<Hidden> {
+        let ctx = self.inner.ctx;
+        if ctx & HIDDEN != 0 {
+            return Err(Error::Usage(format!(
+                "non-blocking collectives are not available on a communicator of context \
+                 {ctx:#x}: its hidden context would be its own"
+            )));
+        }
+        Ok(Hidden {
+            eng: Rc::downgrade(&self.inner.eng),
+            ctx: ctx | HIDDEN,
+            group: self.inner.group.clone(),
+            rank: self.inner.rank,
+            coll: self.inner.coll.clone(),
+            area: self.inner.area.clone(),
+        })
+    }
+
+    fn nbc_what(&self, call: Call, tag: i32) -> What {
+        What {
+            call,
+            peer: None,
+            tag,
+            ctx: self.inner.ctx | HIDDEN,
+            group: self.inner.group.clone(),
+        }
+    }
+
+    /// Starts a barrier (`MPI_Ibarrier`; mpi4py `comm.Ibarrier()`): the request
+    /// completes at a rank once every rank has started it. Its result is an empty
+    /// vector.
+    ///
+    /// MPI 4.1 §6.12.1 (`MPI_Ibarrier`).
+    ///
+    /// # Errors
+    ///
+    /// From `wait`: [`Error::PeerFailed`] when a rank fails or leaves first (rank 0
+    /// notices it and tells the others which); [`Error::Aborted`] when the job is
+    /// aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let req = world.ibarrier()?;
+    /// assert!(req.wait()?.is_empty());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn ibarrier(&self) -> Result<CollRequest<u8>> {
+        self.start_gather(
+            Call::Barrier,
+            Vec::new(),
+            Combine::Reduce(Op::Sum, u8::apply),
+            0,
+            true,
+        )
+    }
+
+    /// Starts a broadcast of the root's `buf` (`MPI_Ibcast`; mpi4py `comm.Ibcast`):
+    /// `wait` returns the root's buffer at every rank. Every rank passes a buffer of
+    /// the root's length.
+    ///
+    /// MPI 4.1 §6.12.2 (`MPI_Ibcast`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator (nothing is
+    ///   sent);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from `wait` at a rank other than the root: [`Error::InvalidArgument`] of class
+    ///   [`ErrorClass::Count`] when its length differs from the root's (or
+    ///   [`Error::Truncated`] when the root's is longer); [`Error::PeerFailed`],
+    ///   [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let buf = if world.rank() == 0 { vec![1.5f64, 2.5] } else { vec![0.0; 2] };
+    /// let req = world.ibcast_into(buf, 0)?;
+    /// assert_eq!(req.wait()?, [1.5, 2.5]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn ibcast_into<T: Pod>(&self, buf: Vec<T>, root: Rank) -> Result<CollRequest<T>> {
+        let root = self.check_root(root)?;
+        elem::<T>()?;
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let what = self.nbc_what(Call::Bcast, tag);
+        let eng = hidden.eng.clone();
+        let state = if self.inner.rank == root {
+            let comm = hidden.comm()?;
+            let reply = encode(&buf);
+            for r in (0..self.inner.group.size()).filter(|&r| r != root) {
+                // A send completes in the background once handed over (its buffer is a
+                // copy), like `MPI_Request_free`.
+                drop(comm.isend_vec(reply.clone(), r as Rank, tag)?);
+            }
+            done(&self.inner.eng, Ok(buf))
+        } else {
+            reply_state(&hidden, buf, root, tag)?
+        };
+        Ok(CollRequest { eng, what, state })
+    }
+
+    /// Starts a reduction of every rank's `send` with `op` to `root`
+    /// (`MPI_Ireduce`; mpi4py `comm.Ireduce`): `wait` returns at the root the reduced
+    /// vector (combined in rank order), and at the other ranks their `send` back,
+    /// unchanged. Every rank passes the same length.
+    ///
+    /// MPI 4.1 §6.12.7 (`MPI_Ireduce`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and
+    ///   [`Error::InvalidArgument`] of class [`ErrorClass::Op`] when `op` does not apply
+    ///   to `T` (nothing is sent);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from `wait` at the root: [`Error::InvalidArgument`] of class [`ErrorClass::Count`]
+    ///   when a part's length differs from its own (or [`Error::Truncated`]); the other
+    ///   ranks are not told;
+    /// - from `wait`: [`Error::PeerFailed`] when a rank it waits on fails or leaves first
+    ///   (at the root, a rank whose part is missing; elsewhere, the root);
+    ///   [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank() as u64;
+    /// let req = world.ireduce_into(vec![me, 1], shmpi::Op::Sum, 0)?;
+    /// let got = req.wait()?;
+    /// if me == 0 {
+    ///     let n = world.size() as u64;
+    ///     assert_eq!(got, [n * (n - 1) / 2, n]);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn ireduce_into<T: Reducible>(
+        &self,
+        send: Vec<T>,
+        op: Op,
+        root: Rank,
+    ) -> Result<CollRequest<T>> {
+        let root = self.check_root(root)?;
+        check_op::<T>(op)?;
+        if self.inner.rank == root {
+            return self.start_gather(
+                Call::Reduce,
+                send,
+                Combine::Reduce(op, T::apply),
+                root,
+                false,
+            );
+        }
+        elem::<T>()?;
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let send = hidden.comm()?.isend_vec(send, root as Rank, tag)?;
+        Ok(CollRequest {
+            eng: hidden.eng.clone(),
+            what: self.nbc_what(Call::Reduce, tag),
+            state: State::Send {
+                send,
+                root: self.inner.group.ranks[root],
+            },
+        })
+    }
+
+    /// Starts a reduction of every rank's `send` with `op` whose result every rank
+    /// gets (`MPI_Iallreduce`; mpi4py `comm.Iallreduce`): `wait` returns the reduced
+    /// vector (combined in rank order, so the same at every rank). Every rank passes
+    /// the same length.
+    ///
+    /// MPI 4.1 §6.12.8 (`MPI_Iallreduce`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Op`] when `op` does not apply to
+    ///   `T` (nothing is sent);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] at every
+    ///   rank when the lengths differ (rank 0 finds it and tells the others; a rank whose
+    ///   part rank 0 could not take may get [`Error::Truncated`]);
+    ///   [`Error::PeerFailed`] when a rank fails or leaves first (the root notices it and
+    ///   tells the others which); [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut req = world.iallreduce_into(vec![world.rank() as i64], shmpi::Op::Max)?;
+    /// let got = loop {
+    ///     // ... compute here ...
+    ///     if let Some(v) = req.test()? { break v; }
+    /// };
+    /// assert_eq!(got, [world.size() as i64 - 1]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn iallreduce_into<T: Reducible>(&self, send: Vec<T>, op: Op) -> Result<CollRequest<T>> {
+        check_op::<T>(op)?;
+        self.start_gather(
+            Call::Allreduce,
+            send,
+            Combine::Reduce(op, T::apply),
+            0,
+            true,
+        )
+    }
+
+    /// Starts a gather of every rank's `send` to every rank (`MPI_Iallgather`; mpi4py
+    /// `comm.Iallgather`): `wait` returns the parts one after the other in rank order.
+    /// Every rank passes the same length.
+    ///
+    /// MPI 4.1 §6.12.5 (`MPI_Iallgather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] at every
+    ///   rank when the lengths differ, as for [`iallreduce_into`](Self::iallreduce_into);
+    ///   [`Error::PeerFailed`] when a rank fails or leaves first (the root notices it and
+    ///   tells the others which); [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank() as u32;
+    /// let got = world.iallgather_into(vec![me, me * 10])?.wait()?;
+    /// assert_eq!(got.len(), 2 * world.size() as usize);
+    /// assert_eq!(got[2 * me as usize + 1], me * 10);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn iallgather_into<T: Pod>(&self, send: Vec<T>) -> Result<CollRequest<T>> {
+        self.start_gather(Call::Allgather, send, Combine::Concat, 0, true)
+    }
+
+    /// Starts a collective that gathers every part at `root`.
+    fn start_gather<T: Pod>(
+        &self,
+        call: Call,
+        send: Vec<T>,
+        combine: Combine<T>,
+        root: usize,
+        reply: bool,
+    ) -> Result<CollRequest<T>> {
+        elem::<T>()?;
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let what = self.nbc_what(call, tag);
+        let eng = hidden.eng.clone();
+        let n = self.inner.group.size();
+        let len = send.len();
+        if self.inner.rank != root {
+            let out_len = match combine {
+                Combine::Reduce(..) => len,
+                Combine::Concat => len * n,
+            };
+            let comm = hidden.comm()?;
+            // Dropped, the send completes in the background; the reply says if it failed.
+            drop(comm.isend_vec(send, root as Rank, tag)?);
+            let state = reply_state(&hidden, vec![T::zeroed(); out_len], root, tag)?;
+            return Ok(CollRequest { eng, what, state });
+        }
+        let comm = hidden.comm()?;
+        let mut recvs = Vec::with_capacity(n);
+        let mut parts = Vec::with_capacity(n);
+        for r in 0..n {
+            if r == root {
+                recvs.push(None);
+                parts.push(None);
+            } else {
+                // One element more than needed, to tell a longer part from a fitting one.
+                let buf = vec![T::zeroed(); len + 1];
+                recvs.push(Some(comm.irecv_into(buf, r as Rank, tag)?));
+                parts.push(None);
+            }
+        }
+        parts[root] = Some(send);
+        let mut req = CollRequest {
+            eng,
+            what,
+            state: State::Gather {
+                hidden,
+                combine,
+                reply,
+                len,
+                recvs,
+                parts,
+                err: None,
+            },
+        };
+        req.advance()?;
+        Ok(req)
+    }
+}
+
+/// Refuses zero-sized element types, as the point-to-point calls do.
+fn elem<T>() -> Result<()> {
+    if std::mem::size_of::<T>() == 0 {
+        return Err(Error::Usage(format!(
+            "non-blocking collectives need elements of nonzero size, not `{}`",
+            std::any::type_name::<T>()
+        )));
+    }
+    Ok(())
+}
+
+fn check_op<T: Reducible>(op: Op) -> Result<()> {
+    if T::supports(op) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            ErrorClass::Op,
+            format!(
+                "the reduction op {op:?} is not defined for elements of type `{}`",
+                std::any::type_name::<T>()
+            ),
+        ))
+    }
+}
+
+/// The root's reply carrying `data`.
+fn encode<T: Pod>(data: &[T]) -> Vec<u8> {
+    let bytes: &[u8] = bytemuck::cast_slice(data);
+    let mut v = Vec::with_capacity(bytes.len() + 1);
+    v.extend_from_slice(bytes);
+    v.push(0);
+    v
+}
+
+/// The last byte of the root's reply saying its part of the collective failed: on a
+/// part of the wrong length (its message before it), on a failed peer (the peer's world
+/// rank and how it ended, then a message), or on another error (its message).
+const FAILED_COUNT: u8 = 1;
+const FAILED_PEER: u8 = 2;
+const FAILED_OTHER: u8 = 3;
+
+/// Room for a failure reply, whatever the length of the result.
+const FAILURE_ROOM: usize = 256;
+
+/// At most this many bytes of an error's message travel in a failure reply.
+const MESSAGE_ROOM: usize = 200;
+
+/// The root's reply saying that it failed with `e`.
+fn encode_failure(e: &Error) -> Vec<u8> {
+    let mut v = Vec::with_capacity(FAILURE_ROOM);
+    let code = match e {
+        Error::PeerFailed { rank, how, .. } => {
+            v.extend_from_slice(&(*rank as u64).to_le_bytes());
+            let (kind, value) = match how {
+                Exit::Code(c) => (0u8, *c),
+                Exit::Signal(s) => (1, *s),
+                Exit::Finalized => (2, 0),
+            };
+            v.push(kind);
+            v.extend_from_slice(&value.to_le_bytes());
+            FAILED_PEER
+        }
+        e if matches!(e.class(), ErrorClass::Count | ErrorClass::Truncate) => FAILED_COUNT,
+        _ => FAILED_OTHER,
+    };
+    let msg = e.to_string();
+    let mut end = msg.len().min(MESSAGE_ROOM);
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    v.extend_from_slice(&msg.as_bytes()[..end]);
+    v.push(code);
+    v
+}
+
+/// The error a failure reply of `bytes` (its code byte last) stands for.
+fn decode_failure(name: &str, bytes: &[u8]) -> Error {
+    let (code, body) = bytes.split_last().expect("a failure reply has its code");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match *code {
+        FAILED_PEER if body.len() >= 13 => {
+            let rank = u64::from_le_bytes(body[..8].try_into().expect("8 bytes")) as usize;
+            let value = i32::from_le_bytes(body[9..13].try_into().expect("4 bytes"));
+            let how = match body[8] {
+                0 => Exit::Code(value),
+                1 => Exit::Signal(value),
+                _ => Exit::Finalized,
+            };
+            Error::PeerFailed {
+                rank,
+                how,
+                while_doing: format!(
+                    "the root of {name} noticed it and failed the collective: {}",
+                    text(&body[13..])
+                ),
+            }
+        }
+        FAILED_COUNT => count_error(format!(
+            "{name}: the root found parts of different lengths: {}",
+            text(body)
+        )),
+        _ => Error::invalid(
+            ErrorClass::Other,
+            format!("{name}: the root failed: {}", text(body)),
+        ),
+    }
+}
+
+/// The state of a rank that waits for the root's reply, decoded into `out`.
+fn reply_state<T: Pod>(hidden: &Hidden, out: Vec<T>, root: usize, tag: i32) -> Result<State<T>> {
+    let want = (std::mem::size_of_val(out.as_slice()) + 1).max(FAILURE_ROOM);
+    let recv = hidden
+        .comm()?
+        .irecv_into(vec![0u8; want], root as Rank, tag)?;
+    Ok(State::Reply {
+        recv,
+        out,
+        root: hidden.group.ranks[root],
+    })
+}
+
+fn done<T: Pod>(eng: &Rc<RefCell<Engine>>, result: Result<Vec<T>>) -> State<T> {
+    let marker = eng.borrow_mut().complete_now(Done::Sent(None));
+    State::Done { result, marker }
+}
+
+fn count_error(msg: String) -> Error {
+    Error::invalid(ErrorClass::Count, msg)
+}
+
+impl<T: Pod> CollRequest<T> {
+    fn name(&self) -> &'static str {
+        match self.what.call {
+            Call::Barrier => "ibarrier",
+            Call::Bcast => "ibcast_into",
+            Call::Reduce => "ireduce_into",
+            Call::Allreduce => "iallreduce_into",
+            _ => "iallgather_into",
+        }
+    }
+
+    fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
+        if matches!(self.state, State::Spent) {
+            return Err(Error::invalid(
+                ErrorClass::Request,
+                format!(
+                    "{} request used after test() returned its result: the request is \
+                     spent, its result was handed out once",
+                    self.name()
+                ),
+            ));
+        }
+        self.eng.upgrade().ok_or_else(finalized)
+    }
+
+    /// Moves the state machine on as far as the messages that have arrived allow.
+    fn advance(&mut self) -> Result<()> {
+        let name = self.name();
+        let next = match &mut self.state {
+            State::Gather {
+                hidden,
+                combine,
+                reply,
+                len,
+                recvs,
+                parts,
+                err,
+            } => {
+                for (r, slot) in recvs.iter_mut().enumerate() {
+                    let Some(req) = slot else { continue };
+                    let got = match req.test() {
+                        Ok(None) => continue,
+                        Ok(Some(got)) => Ok(got),
+                        Err(e) => Err(e),
+                    };
+                    *slot = None;
+                    match got {
+                        Ok((mut buf, st)) => {
+                            let k = st.count::<T>().unwrap_or(usize::MAX);
+                            if k == *len {
+                                buf.truncate(k);
+                                parts[r] = Some(buf);
+                            } else {
+                                err.get_or_insert_with(|| {
+                                    count_error(format!(
+                                        "rank {r} passed a part of another length than the \
+                                         root's {len} elements to a non-blocking collective"
+                                    ))
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            err.get_or_insert(e);
+                        }
+                    }
+                }
+                if recvs.iter().any(Option::is_some) {
+                    return Ok(());
+                }
+                let eng = hidden.eng.upgrade().ok_or_else(finalized)?;
+                let me = hidden.rank;
+                let result = match err.take() {
+                    Some(e) => Err(e),
+                    None => Ok(combined(*combine, parts)),
+                };
+                if *reply {
+                    let comm = hidden.comm()?;
+                    let msg = match &result {
+                        Ok(v) => encode(v),
+                        Err(e) => encode_failure(e),
+                    };
+                    for r in (0..recvs.len()).filter(|&r| r != me) {
+                        // A failed send means the rank failed: it needs no reply.
+                        if let Ok(s) = comm.isend_vec(msg.clone(), r as Rank, self.what.tag) {
+                            drop(s);
+                        }
+                    }
+                }
+                done(&eng, result)
+            }
+            State::Reply { recv, out, .. } => {
+                let Some(got) = recv.test().transpose() else {
+                    return Ok(());
+                };
+                let eng = self.eng.upgrade().ok_or_else(finalized)?;
+                let mut out = std::mem::take(out);
+                let result = got.and_then(|(bytes, st)| {
+                    let n = st.len();
+                    let want = std::mem::size_of_val(out.as_slice());
+                    if n == want + 1 && bytes[want] == 0 {
+                        bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&bytes[..want]);
+                        Ok(out)
+                    } else if n > 0 && bytes[n - 1] != 0 {
+                        Err(decode_failure(name, &bytes[..n]))
+                    } else {
+                        Err(count_error(format!(
+                            "this rank passed {} elements to a non-blocking collective whose \
+                             result from the root has another length",
+                            out.len()
+                        )))
+                    }
+                });
+                done(&eng, result)
+            }
+            State::Send { send, .. } => {
+                let Some(got) = send.test().transpose() else {
+                    return Ok(());
+                };
+                let eng = self.eng.upgrade().ok_or_else(finalized)?;
+                done(&eng, got)
+            }
+            State::Done { .. } | State::Spent => return Ok(()),
+        };
+        self.state = next;
+        Ok(())
+    }
+
+    /// Ends the collective at this rank with `err` (a peer it waits on failed): the
+    /// root still replies to the others, with the error, so that they fail too.
+    fn fail(&mut self, err: Error) -> Result<Vec<T>> {
+        if let State::Gather {
+            recvs, err: first, ..
+        } = &mut self.state
+        {
+            first.get_or_insert(err);
+            // Dropped, the receives still pending are withdrawn.
+            recvs.iter_mut().for_each(|r| *r = None);
+            self.advance()?;
+        } else if let Some(eng) = self.eng.upgrade() {
+            self.state = done(&eng, Err(err));
+        } else {
+            return Err(err);
+        }
+        self.take().unwrap_or_else(|| Err(finalized()))
+    }
+
+    /// Takes the result out of a completed request.
+    fn take(&mut self) -> Option<Result<Vec<T>>> {
+        if !matches!(self.state, State::Done { .. }) {
+            return None;
+        }
+        let State::Done { result, marker } = std::mem::replace(&mut self.state, State::Spent)
+        else {
+            unreachable!("checked above")
+        };
+        if let Some(eng) = self.eng.upgrade() {
+            if let Ok(mut e) = eng.try_borrow_mut() {
+                e.take_done(marker);
+            }
+        }
+        Some(result)
+    }
+
+    /// Makes progress once and returns the result if the collective has completed at
+    /// this rank (`MPI_Test`). After it returned `Some`, the request is spent: a later
+    /// `test` or `wait` is an error of class [`ErrorClass::Request`].
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Test`), §6.12 (non-blocking collective operations).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when the request is
+    ///   spent;
+    /// - [`Error::Usage`] when this rank has finalized;
+    /// - when it completes, the collective's own errors, as the call that started it
+    ///   lists them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mut req = world.iallgather_into(vec![7u8])?;
+    /// let all = loop {
+    ///     if let Some(all) = req.test()? { break all; }
+    /// };
+    /// assert_eq!(all, vec![7u8; world.size() as usize]);
+    /// assert!(req.test().is_err()); // spent
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn test(&mut self) -> Result<Option<Vec<T>>> {
+        self.engine()?;
+        self.advance()?;
+        self.take().transpose()
+    }
+
+    /// Blocks until the collective has completed at this rank and returns its result
+    /// (`MPI_Wait`).
+    ///
+    /// MPI 4.1 §3.7.3 (`MPI_Wait`), §6.12 (non-blocking collective operations).
+    ///
+    /// # Errors
+    ///
+    /// As [`test`](Self::test); besides, [`Error::PeerFailed`] when a rank it waits on
+    /// fails or leaves first, [`Error::Aborted`] when the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let barrier = world.ibarrier()?;
+    /// let sum = world.iallreduce_into(vec![1u32], shmpi::Op::Sum)?;
+    /// assert_eq!(sum.wait()?, [world.size() as u32]);
+    /// barrier.wait()?;
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn wait(mut self) -> Result<Vec<T>> {
+        let eng = self.engine()?;
+        let mut b = eng.borrow().backoff();
+        let r = loop {
+            if let Err(e) = self.advance() {
+                break Err(e);
+            }
+            if let Some(r) = self.take() {
+                break r;
+            }
+            let desc = WaitDesc {
+                op: WaitOp::Wait,
+                call: self.what.call,
+                peer: self.waiting_on(),
+                tag: self.what.tag,
+                ctx: self.what.ctx,
+                group: &self.what.group,
+            };
+            let alive = {
+                let mut e = eng.borrow_mut();
+                e.check_alive(&desc).and_then(|()| e.idle(&mut b, &desc))
+            };
+            if let Err(err) = alive {
+                break self.fail(err);
+            }
+        };
+        eng.borrow_mut().end_wait();
+        r
+    }
+}
+
+/// The parts combined: reduced in rank order, or concatenated.
+fn combined<T: Pod>(combine: Combine<T>, parts: &mut [Option<Vec<T>>]) -> Vec<T> {
+    let mut parts = parts
+        .iter_mut()
+        .map(|p| p.take().expect("every part is in"));
+    match combine {
+        Combine::Reduce(op, apply) => {
+            let mut acc = parts.next().expect("at least one rank");
+            for p in parts {
+                apply(op, &mut acc, &p);
+            }
+            acc
+        }
+        Combine::Concat => parts.flatten().collect(),
+    }
+}
+
+impl<T: Pod> CollRequest<T> {
+    /// The world rank whose message this rank waits for next.
+    fn waiting_on(&self) -> Option<usize> {
+        match &self.state {
+            State::Gather { recvs, hidden, .. } => recvs
+                .iter()
+                .position(Option::is_some)
+                .map(|r| hidden.group.ranks[r]),
+            State::Reply { root, .. } | State::Send { root, .. } => Some(*root),
+            State::Done { .. } | State::Spent => None,
+        }
+    }
+}
+
+impl<T: Pod> Sealed for CollRequest<T> {
+    fn pending(&self) -> Option<Pending<'_>> {
+        match &self.state {
+            State::Gather { recvs, .. } => recvs.iter().flatten().find_map(Sealed::pending),
+            State::Reply { recv, .. } => Sealed::pending(recv),
+            State::Send { send, .. } => Sealed::pending(send),
+            State::Done { marker, .. } => Some(Pending::new(&self.eng, *marker, &self.what)),
+            State::Spent => None,
+        }
+    }
+}
+
+impl<T: Pod> AnyRequest for CollRequest<T> {}
+
+impl<T: Pod> Drop for CollRequest<T> {
+    fn drop(&mut self) {
+        if let State::Done { marker, .. } = self.state {
+            if let Some(eng) = self.eng.upgrade() {
+                if let Ok(mut e) = eng.try_borrow_mut() {
+                    e.forget(marker);
+                }
+            }
+        }
+    }
+}
+
+impl<T: Pod> std::fmt::Debug for CollRequest<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollRequest")
+            .field("call", &self.name())
+            .field("tag", &self.what.tag)
+            .field("complete", &matches!(self.state, State::Done { .. }))
+            .field("collected", &matches!(self.state, State::Spent))
+            .finish()
+    }
+}

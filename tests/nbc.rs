@@ -1,0 +1,350 @@
+//! Non-blocking collectives through the real launcher, checked against MPI's rules
+//! (MPI 4.1 §6.12): the results equal serial references, computation overlaps a
+//! pending collective, several are in flight at once on one communicator and complete
+//! in any order, they mix with point-to-point requests in `wait_any_of`, and bad
+//! arguments are refused before anything is sent.
+
+mod common;
+
+use common::run_ranks;
+use shmpi::{AnyRequest, Communicator, Error, ErrorClass, Op, wait_any_of};
+
+/// Rank `r`'s part for the reductions.
+fn part(r: usize, len: usize) -> Vec<i64> {
+    (0..len).map(|i| (r * 1000 + i) as i64 - 7).collect()
+}
+
+/// Every rank starts an iallreduce, computes while calling `test` now and then, then
+/// waits; the sum and the max match serial references.
+fn overlap(w: &Communicator) {
+    let (me, n) = (w.rank() as usize, w.size() as usize);
+    let len = 1000;
+    let mut sum = w.iallreduce_into(part(me, len), Op::Sum).unwrap();
+    let max = w
+        .iallreduce_into(vec![me as f64 * 0.5; 3], Op::Max)
+        .unwrap();
+    let mut acc = 0u64;
+    let mut early = None;
+    for i in 0..200_000u64 {
+        acc = acc.wrapping_mul(6364136223846793005).wrapping_add(i);
+        if i % 1000 == 0 && early.is_none() {
+            early = sum.test().unwrap();
+        }
+    }
+    assert_ne!(acc, 1);
+    let got = match early {
+        Some(v) => v,
+        None => sum.wait().unwrap(),
+    };
+    let want: Vec<i64> = (0..len)
+        .map(|i| (0..n).map(|r| part(r, len)[i]).sum())
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(max.wait().unwrap(), vec![(n - 1) as f64 * 0.5; 3]);
+}
+
+#[test]
+fn computation_overlaps_an_iallreduce_at_8_ranks() {
+    run_ranks("computation_overlaps_an_iallreduce_at_8_ranks", 8, overlap);
+}
+
+#[test]
+fn computation_overlaps_an_iallreduce_at_16_ranks() {
+    run_ranks(
+        "computation_overlaps_an_iallreduce_at_16_ranks",
+        16,
+        overlap,
+    );
+}
+
+/// Every kind in flight at once, waited in the reverse order of their starts, twice
+/// (the second round reuses the communicator after the first).
+fn in_flight(w: &Communicator) {
+    let (me, n) = (w.rank() as usize, w.size() as usize);
+    for round in 0..2 {
+        let root = ((round + 1) % n) as i32;
+        let barrier = w.ibarrier().unwrap();
+        let sum = w.iallreduce_into(part(me, 5), Op::Sum).unwrap();
+        let bbuf = if me == root as usize {
+            vec![round as u16 + 3; 4]
+        } else {
+            vec![0; 4]
+        };
+        let bcast = w.ibcast_into(bbuf, root).unwrap();
+        let gather = w.iallgather_into(vec![me as u32, me as u32 * 2]).unwrap();
+        let reduce = w
+            .ireduce_into(vec![me as u64 + 1; 2], Op::Prod, root)
+            .unwrap();
+
+        let got = reduce.wait().unwrap();
+        if me == root as usize {
+            let p: u64 = (1..=n as u64).product();
+            assert_eq!(got, [p, p]);
+        } else {
+            assert_eq!(got, [me as u64 + 1; 2], "a non-root gets its part back");
+        }
+        let want: Vec<u32> = (0..n as u32).flat_map(|r| [r, 2 * r]).collect();
+        assert_eq!(gather.wait().unwrap(), want);
+        assert_eq!(bcast.wait().unwrap(), [round as u16 + 3; 4]);
+        let want: Vec<i64> = (0..5)
+            .map(|i| (0..n).map(|r| part(r, 5)[i]).sum())
+            .collect();
+        assert_eq!(sum.wait().unwrap(), want);
+        assert!(barrier.wait().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn several_in_flight_at_1_rank() {
+    run_ranks("several_in_flight_at_1_rank", 1, in_flight);
+}
+
+#[test]
+fn several_in_flight_at_2_ranks() {
+    run_ranks("several_in_flight_at_2_ranks", 2, in_flight);
+}
+
+#[test]
+fn several_in_flight_at_3_ranks() {
+    run_ranks("several_in_flight_at_3_ranks", 3, in_flight);
+}
+
+#[test]
+fn several_in_flight_at_4_ranks() {
+    run_ranks("several_in_flight_at_4_ranks", 4, in_flight);
+}
+
+#[test]
+fn several_in_flight_at_8_ranks() {
+    run_ranks("several_in_flight_at_8_ranks", 8, in_flight);
+}
+
+#[test]
+fn several_in_flight_at_16_ranks() {
+    run_ranks("several_in_flight_at_16_ranks", 16, in_flight);
+}
+
+/// An ibarrier, an iallreduce and a ring receive/send in `wait_any_of` until all have
+/// completed; the point-to-point messages use tags equal to the collectives' own
+/// sequence numbers, which must not confuse them.
+fn mixed(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+    let mut barrier = w.ibarrier().unwrap();
+    let mut recv = w.irecv_into(vec![0i32; 2], left, 0).unwrap();
+    let mut sum = w.iallreduce_into(vec![me, 1], Op::Sum).unwrap();
+    let mut send = w.isend_vec(vec![me, -me], right, 0).unwrap();
+    let mut done = [false; 4];
+    let (mut got_sum, mut got_recv) = (None, None);
+    while done.iter().any(|d| !d) {
+        let mut all: Vec<&mut dyn AnyRequest> = vec![&mut barrier, &mut recv, &mut sum, &mut send];
+        // Completed ones are spent: wait_any_of skips them.
+        let i = wait_any_of(&mut all).unwrap();
+        assert!(!done[i], "request {i} reported after it was collected");
+        // A collective may need another round (the root waits on one part after
+        // another); a point-to-point request is complete.
+        done[i] = match i {
+            0 => barrier
+                .test()
+                .unwrap()
+                .inspect(|v| assert!(v.is_empty()))
+                .is_some(),
+            1 => {
+                got_recv = Some(recv.test().unwrap().unwrap().0);
+                true
+            }
+            2 => {
+                got_sum = sum.test().unwrap();
+                got_sum.is_some()
+            }
+            _ => send.test().unwrap().is_some(),
+        };
+        assert!(
+            done[i] || i == 0 || i == 2,
+            "a point-to-point request completes"
+        );
+    }
+    assert_eq!(got_recv.unwrap(), [left, -left]);
+    assert_eq!(got_sum.unwrap(), [n * (n - 1) / 2, n]);
+}
+
+#[test]
+fn mixed_with_point_to_point_at_1_rank() {
+    run_ranks("mixed_with_point_to_point_at_1_rank", 1, mixed);
+}
+
+#[test]
+fn mixed_with_point_to_point_at_2_ranks() {
+    run_ranks("mixed_with_point_to_point_at_2_ranks", 2, mixed);
+}
+
+#[test]
+fn mixed_with_point_to_point_at_3_ranks() {
+    run_ranks("mixed_with_point_to_point_at_3_ranks", 3, mixed);
+}
+
+#[test]
+fn mixed_with_point_to_point_at_8_ranks() {
+    run_ranks("mixed_with_point_to_point_at_8_ranks", 8, mixed);
+}
+
+/// A root out of range and an op that does not apply to the type are refused before
+/// anything is sent: the next collectives still match at every rank.
+#[test]
+fn bad_roots_and_ops_are_refused_before_anything_is_sent() {
+    run_ranks(
+        "bad_roots_and_ops_are_refused_before_anything_is_sent",
+        4,
+        |w| {
+            let e = w.ibcast_into(vec![1u8], 4).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Root, "{e}");
+            let e = w.ireduce_into(vec![1u8], Op::Sum, -1).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Root, "{e}");
+            let e = w.iallreduce_into(vec![1.0f64], Op::BitXor).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Op, "{e}");
+            let e = w.ireduce_into(vec![1.0f32], Op::BitAnd, 0).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Op, "{e}");
+            // Only rank 2 is refused: the collectives after it still match.
+            if w.rank() == 2 {
+                assert!(w.ibcast_into(vec![0u8], 9).is_err());
+            }
+            let got = w.iallreduce_into(vec![1u8], Op::Sum).unwrap().wait();
+            assert_eq!(got.unwrap(), [4]);
+        },
+    );
+}
+
+/// Lengths that differ between ranks (erroneous in MPI) fail at every rank of an
+/// iallreduce and an iallgather instead of hanging, whether the odd part is one element
+/// longer (rank 0 sees its length) or much longer (rank 0's receive is truncated); the
+/// communicator still works afterwards.
+#[test]
+fn differing_lengths_fail_everywhere_without_hanging() {
+    run_ranks(
+        "differing_lengths_fail_everywhere_without_hanging",
+        4,
+        |w| {
+            let me = w.rank();
+            for extra in [1usize, 5] {
+                let len = if me == 2 { 3 + extra } else { 3 };
+                let e = w
+                    .iallreduce_into(vec![1i32; len], Op::Sum)
+                    .unwrap()
+                    .wait()
+                    .unwrap_err();
+                assert!(
+                    matches!(e.class(), ErrorClass::Count | ErrorClass::Truncate),
+                    "{e}"
+                );
+                let e = w
+                    .iallgather_into(vec![1u8; len])
+                    .unwrap()
+                    .wait()
+                    .unwrap_err();
+                assert!(
+                    matches!(e.class(), ErrorClass::Count | ErrorClass::Truncate),
+                    "{e}"
+                );
+            }
+            // A shorter part at a rank of ireduce fails at the root only.
+            let len = if me == 1 { 1 } else { 3 };
+            let r = w.ireduce_into(vec![1i32; len], Op::Sum, 0).unwrap().wait();
+            assert_eq!(r.is_err(), me == 0, "{r:?}");
+            // A rank of ibcast whose length differs from the root's fails.
+            let len = if me == 3 { 2 } else { 3 };
+            let r = w.ibcast_into(vec![7u8; len], 0).unwrap().wait();
+            assert_eq!(r.is_err(), me == 3, "{r:?}");
+            let got = w.iallreduce_into(vec![2i32; 2], Op::Sum).unwrap().wait();
+            assert_eq!(got.unwrap(), [8, 8]);
+        },
+    );
+}
+
+/// A spent request is an error; a request forgotten before it completes never keeps
+/// the others from completing theirs.
+#[test]
+fn spent_requests_are_errors() {
+    run_ranks("spent_requests_are_errors", 3, |w| {
+        let mut r = w.iallgather_into(vec![w.rank()]).unwrap();
+        let all = loop {
+            if let Some(v) = r.test().unwrap() {
+                break v;
+            }
+        };
+        assert_eq!(all, [0, 1, 2]);
+        assert_eq!(r.test().unwrap_err().class(), ErrorClass::Request);
+        let mut any: Vec<&mut dyn AnyRequest> = vec![&mut r];
+        assert!(wait_any_of(&mut any).is_err(), "no pending request");
+    });
+}
+
+/// A rank that leaves without taking part fails the collective at every other rank
+/// with PeerFailed naming it: the root notices and tells the others.
+#[test]
+fn a_rank_that_leaves_fails_the_collective_everywhere() {
+    run_ranks(
+        "a_rank_that_leaves_fails_the_collective_everywhere",
+        3,
+        |w| {
+            w.barrier().unwrap();
+            if w.rank() == 2 {
+                std::process::exit(0); // leaves without finalizing
+            }
+            let e = w
+                .iallreduce_into(vec![1u32; 4], Op::Sum)
+                .unwrap()
+                .wait()
+                .unwrap_err();
+            assert!(matches!(e, Error::PeerFailed { rank: 2, .. }), "{e}");
+            let e = w.ibarrier().unwrap().wait().unwrap_err();
+            assert!(matches!(e, Error::PeerFailed { rank: 2, .. }), "{e}");
+        },
+    );
+}
+
+/// A root that leaves fails the collective at the ranks waiting for its reply.
+#[test]
+fn a_root_that_leaves_fails_the_collective() {
+    run_ranks("a_root_that_leaves_fails_the_collective", 3, |w| {
+        w.barrier().unwrap();
+        if w.rank() == 0 {
+            std::process::exit(0);
+        }
+        let e = w.iallgather_into(vec![1u8]).unwrap().wait().unwrap_err();
+        assert!(matches!(e, Error::PeerFailed { rank: 0, .. }), "{e}");
+    });
+}
+
+/// Forgetting requests (every kind, at every rank) leaves the runtime writing only into
+/// buffers it owns, and the collectives started after them still match and complete.
+fn forgotten(w: &Communicator) {
+    let me = w.rank();
+    let n = w.size();
+    std::mem::forget(w.iallgather_into(vec![me; 1000]).unwrap());
+    std::mem::forget(w.ibcast_into(vec![me as u8; 64], n - 1).unwrap());
+    std::mem::forget(w.ibarrier().unwrap());
+    let mut mine = vec![me as i64; 100];
+    let sum = w.iallreduce_into(mine.clone(), Op::Sum).unwrap();
+    mine.fill(-1); // the request owns its own buffer
+    let want = (n * (n - 1) / 2) as i64;
+    assert_eq!(sum.wait().unwrap(), vec![want; 100]);
+    w.barrier().unwrap();
+}
+
+#[test]
+fn forgotten_requests_do_not_disturb_the_next_ones_at_1_rank() {
+    run_ranks(
+        "forgotten_requests_do_not_disturb_the_next_ones_at_1_rank",
+        1,
+        forgotten,
+    );
+}
+
+#[test]
+fn forgotten_requests_do_not_disturb_the_next_ones_at_4_ranks() {
+    run_ranks(
+        "forgotten_requests_do_not_disturb_the_next_ones_at_4_ranks",
+        4,
+        forgotten,
+    );
+}
