@@ -417,8 +417,9 @@ mod sealed {
     }
 }
 
-/// Any of shmpi's requests, whatever its result type: [`Request<T>`] for every `T`
-/// and [`PersistentRequest<T>`](crate::PersistentRequest), for [`wait_any_of`] and
+/// Any of shmpi's requests, whatever its result type: [`Request<T>`] for every `T`,
+/// [`PersistentRequest<T>`](crate::PersistentRequest) and
+/// [`CollRequest<T>`](crate::CollRequest), for [`wait_any_of`] and
 /// [`test_any_of`] over requests of different types (MPI's `MPI_Waitany` over any
 /// requests; mpi4py's `Request.Waitany`). Sealed: implemented by shmpi's types only.
 pub trait AnyRequest: sealed::Sealed {}
