@@ -1,10 +1,10 @@
 //! A message storm: every rank sends thousands of messages of random sizes (0 B to
-//! 4 MiB) and random tags to random peers, mixing blocking and non-blocking sends with
-//! specific and wildcard receives, synchronous sends, matched probes, and non-blocking
-//! receives behind a decoy receive that is cancelled. Every message is checked for
-//! content, and the
-//! receive order is checked against MPI's rule (per sender, the earliest matching
-//! message), so loss, duplication, corruption and overtaking all fail the test.
+//! 4 MiB) and random tags to random peers, mixing blocking, non-blocking, synchronous
+//! and persistent sends with specific and wildcard receives, matched probes, and
+//! non-blocking receives behind a decoy receive that is cancelled. Every message is
+//! checked for content, and the receive order is checked against MPI's rule (per
+//! sender, the earliest matching message), so loss, duplication, corruption and
+//! overtaking all fail the test.
 
 mod common;
 
@@ -87,6 +87,8 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
     // rank has received everything (waiting earlier could deadlock two ranks that
     // each wait for the other's receive).
     let mut sync_pending = Vec::new();
+    // Persistent sends, started once each and waited for like the other requests.
+    let mut persistent = Vec::new();
     let mut received = 0;
     let mut next_send = 0;
 
@@ -122,12 +124,21 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
                 pending.push(w.isend_vec(data, dests[next_send] as i32, m.tag).unwrap());
             } else if mode == 2 {
                 sync_pending.push(w.issend_vec(data, dests[next_send] as i32, m.tag).unwrap());
+            } else if mode == 3 {
+                let mut p = w.send_init(data, dests[next_send] as i32, m.tag).unwrap();
+                p.start().unwrap();
+                persistent.push(p);
             } else {
                 w.send_slice(&data, dests[next_send] as i32, m.tag).unwrap();
             }
             next_send += 1;
             if pending.len() > 32 {
                 shmpi::wait_all(std::mem::take(&mut pending)).unwrap();
+            }
+            if persistent.len() > 16 {
+                for mut p in std::mem::take(&mut persistent) {
+                    p.wait().unwrap();
+                }
             }
             continue;
         }
@@ -186,6 +197,9 @@ fn storm(w: &Communicator, per_rank: usize, seed: u64) {
     }
     shmpi::wait_all(pending).unwrap();
     shmpi::wait_all(sync_pending).unwrap();
+    for mut p in persistent {
+        p.wait().unwrap();
+    }
     assert!(expected.iter().all(|q| q.is_empty()));
     assert_eq!(w.pending_messages(), 0, "no duplicates left over");
 }
