@@ -30,4 +30,4 @@ elif size >= 2 and rank == 1:
     b = bytearray(2)
     comm.Recv(b, source=0, tag=6)
     assert b == b"xy"
-print("OK", rank, flush=True)
+print(f"OK {rank}", flush=True)
