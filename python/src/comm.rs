@@ -132,7 +132,9 @@ impl RawComm {
 
     // ---- point to point ---------------------------------------------------------
 
-    #[pyo3(signature = (buf, nbytes, dest, tag))]
+    /// A standard send, or with `sync` a synchronous one (returns once a receive has
+    /// matched the message).
+    #[pyo3(signature = (buf, nbytes, dest, tag, sync = false))]
     fn send(
         &self,
         py: Python<'_>,
@@ -140,11 +142,16 @@ impl RawComm {
         nbytes: Option<usize>,
         dest: i32,
         tag: i32,
+        sync: bool,
     ) -> PyResult<()> {
         let c = self.comm()?;
         let b = RawBuf::get(buf, false, nbytes)?;
         let bytes = b.bytes();
-        blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
+        if sync {
+            blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag))
+        } else {
+            blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
+        }
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]
@@ -208,51 +215,25 @@ impl RawComm {
         .map(st)
     }
 
-    #[pyo3(signature = (buf, nbytes, dest, tag))]
+    #[pyo3(signature = (buf, nbytes, dest, tag, sync = false))]
     fn isend(
         &self,
         buf: &Bound<'_, PyAny>,
         nbytes: Option<usize>,
         dest: i32,
         tag: i32,
+        sync: bool,
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
         // The runtime owns a copy, so the request is leak-safe and the Python buffer
         // is free for reuse at once.
         let data = RawBuf::get(buf, false, nbytes)?.bytes().to_vec();
-        let r = c.isend_vec(data, dest, tag).map_err(to_py)?;
-        Ok(RawRequest::send(r))
-    }
-
-    /// A synchronous send: returns once a receive has matched the message.
-    #[pyo3(signature = (buf, nbytes, dest, tag))]
-    fn ssend(
-        &self,
-        py: Python<'_>,
-        buf: &Bound<'_, PyAny>,
-        nbytes: Option<usize>,
-        dest: i32,
-        tag: i32,
-    ) -> PyResult<()> {
-        let c = self.comm()?;
-        let b = RawBuf::get(buf, false, nbytes)?;
-        let bytes = b.bytes();
-        blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag))
-    }
-
-    /// A non-blocking synchronous send: the request completes once a receive has
-    /// matched the message.
-    #[pyo3(signature = (buf, nbytes, dest, tag))]
-    fn issend(
-        &self,
-        buf: &Bound<'_, PyAny>,
-        nbytes: Option<usize>,
-        dest: i32,
-        tag: i32,
-    ) -> PyResult<RawRequest> {
-        let c = self.comm()?;
-        let data = RawBuf::get(buf, false, nbytes)?.bytes().to_vec();
-        let r = c.issend_vec(data, dest, tag).map_err(to_py)?;
+        let r = if sync {
+            c.issend_vec(data, dest, tag)
+        } else {
+            c.isend_vec(data, dest, tag)
+        }
+        .map_err(to_py)?;
         Ok(RawRequest::send(r))
     }
 

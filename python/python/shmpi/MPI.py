@@ -1287,7 +1287,7 @@ class Comm:
         data = _dumps(obj)
         if dest == PROC_NULL:
             return None
-        self._r.ssend(data, None, dest, tag)
+        self._r.send(data, None, dest, tag, True)
 
     bsend = send
 
@@ -1311,7 +1311,7 @@ class Comm:
         data = _dumps(obj)
         if dest == PROC_NULL:
             return Request._new(None, False)
-        return Request._new(self._r.issend(data, None, dest, tag), False)
+        return Request._new(self._r.isend(data, None, dest, tag, True), False)
 
     ibsend = isend
 
@@ -1347,7 +1347,7 @@ class Comm:
         b, nb, _ = _msg(buf)
         if dest == PROC_NULL:
             return None
-        self._r.ssend(b, nb, dest, tag)
+        self._r.send(b, nb, dest, tag, True)
 
     Bsend = Send
     Rsend = Send
@@ -1375,7 +1375,7 @@ class Comm:
         b, nb, _ = _msg(buf)
         if dest == PROC_NULL:
             return Request._new(None, False)
-        return Request._new(self._r.issend(b, nb, dest, tag), False)
+        return Request._new(self._r.isend(b, nb, dest, tag, True), False)
 
     Ibsend = Isend
     Irsend = Isend
