@@ -10,6 +10,14 @@ repetitions for every size and implementation, plus the ratios
 shmpi / Open MPI (the better of its two configurations, per size) and
 shmpi / MPICH.  Data lines are "SIZE VALUE" (osu_barrier: just "VALUE");
 every line starting with '#' is a comment.  Standard library only.
+
+Clean runs: compare.sh probes the core-to-core latency before and after each
+run and writes `kept=0|1` into its "# rc=" line; only kept runs enter a table.
+A table for which some implementation has fewer than MIN_KEPT (environment,
+default 3) kept runs is replaced by a warning naming what is missing
+(ALL_RUNS=1 uses every run, clean or not, as older versions did).  Raw files
+without a `kept=` field (older runs) count as kept; C2C_MAX=NS still filters
+them by the probe before the run.
 """
 
 import os
@@ -37,13 +45,15 @@ def load(raw_dir, c2c_max=None):
     failed = []
     c2c = []  # core-to-core ns recorded before each run (compare.sh's limits probe)
     skipped = 0
+    discarded = defaultdict(int)  # (bench, n, impl) -> runs not kept (slow host state, failed)
+    all_runs = os.environ.get("ALL_RUNS") == "1"
     for name in sorted(os.listdir(raw_dir)):
         m = FILE_RE.match(name)
         if not m:
             continue
         bench, n, impl = m.group(1), int(m.group(2)), m.group(3)
         key = (bench, n, impl)
-        rows, run_c2c, bad = [], None, None
+        rows, run_c2c, bad, kept = [], None, None, True
         with open(os.path.join(raw_dir, name)) as f:
             for line in f:
                 line = line.strip()
@@ -53,6 +63,9 @@ def load(raw_dir, c2c_max=None):
                 cc = re.search(r"c2c_ns_before=([\d.]+)", line)
                 if cc:
                     run_c2c = float(cc.group(1))
+                kk = re.search(r"kept=([01])", line)
+                if kk and line.startswith("#"):
+                    kept = kk.group(1) == "1"
                 if not line or line.startswith("#"):
                     continue
                 fields = line.split()
@@ -66,15 +79,19 @@ def load(raw_dir, c2c_max=None):
         if c2c_max is not None and (run_c2c is None or run_c2c > c2c_max):
             skipped += 1
             continue
+        if run_c2c is not None:
+            c2c.append(run_c2c)
+        if not kept and not all_runs:
+            discarded[key] += 1
+            continue
         runs[key] += 1
         if bad:
             failed.append(bad)
-        if run_c2c is not None:
-            c2c.append(run_c2c)
         for size, v in rows:
             values[key][size].append(v)
     load.c2c = c2c
     load.skipped = skipped
+    load.discarded = discarded
     return values, runs, failed
 
 
@@ -103,10 +120,18 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def render(title, unit, higher_is_better, row_label, rows):
-    """rows: [(label, {impl: [values]})] -> markdown lines (nothing if no rows)."""
+def render(title, unit, higher_is_better, row_label, rows, clean=None):
+    """rows: [(label, {impl: [values]})] -> markdown lines (nothing if no rows).
+    clean: (bench, n) whose kept-run counts gate the table (see too_few)."""
     if not rows:
         return []
+    if clean is not None:
+        short = too_few(*clean)
+        if short:
+            return [f"### {title}", "",
+                    f"**WARNING: no table: too few clean runs** (fewer than {MIN_KEPT} kept, "
+                    f"the others taken in the slow host state or failed): {short}. Run "
+                    "`scripts/compare.sh run table` again (or raise MAX_ROUNDS).", ""]
     better = "higher" if higher_is_better else "lower"
     faster = "> 1" if higher_is_better else "< 1"
     out = [f"### {title}", "",
@@ -126,6 +151,23 @@ def render(title, unit, higher_is_better, row_label, rows):
     return out
 
 
+MIN_KEPT = int(os.environ.get("MIN_KEPT") or 3)
+RUNS = {}
+
+
+def too_few(bench, n):
+    """'' when every implementation run for (bench, n) has MIN_KEPT kept runs, else
+    a list of those short of it with their kept/discarded counts."""
+    if os.environ.get("ALL_RUNS") == "1":
+        return ""
+    short = []
+    for i in IMPLS:
+        k, d = RUNS.get((bench, n, i), 0), load.discarded.get((bench, n, i), 0)
+        if (k or d) and k < MIN_KEPT:
+            short.append(f"{IMPL_TITLES[i]} {k} kept / {d} discarded")
+    return "; ".join(short)
+
+
 def by_size(values, bench, n):
     """Rows by message size for one benchmark at n ranks."""
     per_impl = {i: values.get((bench, n, i), {}) for i in IMPLS}
@@ -134,7 +176,8 @@ def by_size(values, bench, n):
 
 
 def rank_counts(values, bench):
-    return sorted({k[1] for k in values if k[0] == bench})
+    keys = list(values) + list(getattr(load, "discarded", {}))
+    return sorted({k[1] for k in keys if k[0] == bench})
 
 
 def main():
@@ -143,9 +186,11 @@ def main():
         sys.exit(f"compare_table.py: no raw results in {raw_dir} (run scripts/compare.sh run first)")
     c2c_max = float(os.environ["C2C_MAX"]) if os.environ.get("C2C_MAX") else None
     values, runs, failed = load(raw_dir, c2c_max)
+    RUNS.update(runs)
 
     out = ["## shmpi vs Open MPI vs MPICH (scripts/compare.sh)", ""]
     env_path = os.path.join(raw_dir, "env.txt")
+    env = {}
     if os.path.exists(env_path):
         with open(env_path) as f:
             env = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line)
@@ -162,36 +207,52 @@ def main():
         cc = sorted(load.c2c)
         out.append(f"Core-to-core latency before each run (`limits c2c`, one cache line, ns): "
                    f"median {statistics.median(cc):.0f}, range {cc[0]:.0f}-{cc[-1]:.0f} over "
-                   f"{len(cc)} runs (the host moves the vCPUs; every figure moves with it).")
+                   f"{len(cc)} runs, kept or not (the host moves the vCPUs; every figure moves with it).")
         out.append("")
     if c2c_max is not None:
         out.append(f"**Only runs with c2c <= {c2c_max:.0f} ns before them** (`C2C_MAX`): "
                    f"{load.skipped} run(s) left out; a cell is the median of what remains.")
         out.append("")
+    disc = sum(load.discarded.values())
+    if os.environ.get("ALL_RUNS") == "1":
+        out.append("**All runs used** (`ALL_RUNS=1`), clean or not.")
+    else:
+        out.append(f"Clean runs only: {sum(runs.values())} kept, {disc} discarded (core-to-core "
+                   f"probe above {env.get('c2c_fast_max_ns', '?')} ns "
+                   "before or after the run, or a failed run); a table needs "
+                   f"{MIN_KEPT} kept runs per implementation.")
+        if disc:
+            out.append("Discarded: " + ", ".join(
+                f"{b} n={n} {i}: {c}" for (b, n, i), c in sorted(load.discarded.items())) + ".")
+    out.append("")
     if not any(k[2] == "shmpi" for k in values):
         out += ["**shmpi: no results** (its examples were not built or not run): shmpi columns are '-'.", ""]
 
     out += render("Latency (osu_latency, 2 ranks)", "one-way µs", False, "size",
-                  by_size(values, "osu_latency", 2))
+                  by_size(values, "osu_latency", 2), ("osu_latency", 2))
     out += render("Bandwidth (osu_bw, 2 ranks, window 64)", "MB/s (1e6 B/s)", True, "size",
-                  by_size(values, "osu_bw", 2))
+                  by_size(values, "osu_bw", 2), ("osu_bw", 2))
     out += render("Bidirectional bandwidth (osu_bibw, 2 ranks, window 64)",
                   "MB/s (1e6 B/s), both directions together", True, "size",
-                  by_size(values, "osu_bibw", 2))
+                  by_size(values, "osu_bibw", 2), ("osu_bibw", 2))
     ncpu = os.cpu_count() or 2
     for n in rank_counts(values, "osu_allreduce"):
         note = f", oversubscribed on {ncpu} CPUs" if n > ncpu else ""
         out += render(f"MPI_Allreduce (osu_allreduce, doubles, MPI_SUM, {n} ranks{note})",
                       "avg µs per call (mean over ranks)", False, "size",
-                      by_size(values, "osu_allreduce", n))
+                      by_size(values, "osu_allreduce", n), ("osu_allreduce", n))
     for n in rank_counts(values, "osu_bcast"):
         note = f", oversubscribed on {ncpu} CPUs" if n > ncpu else ""
         out += render(f"MPI_Bcast (osu_bcast, bytes, root 0, {n} ranks{note})",
                       "avg µs per call (mean over ranks; each call timed alone, a barrier after it)",
-                      False, "size", by_size(values, "osu_bcast", n))
+                      False, "size", by_size(values, "osu_bcast", n), ("osu_bcast", n))
     out += render("MPI_Barrier (osu_barrier)", "avg µs per barrier (mean over ranks)", False, "ranks",
                   [(f"{n}", {i: values.get(("osu_barrier", n, i), {}).get(None, []) for i in IMPLS})
-                   for n in rank_counts(values, "osu_barrier")])
+                   for n in rank_counts(values, "osu_barrier") if not too_few("osu_barrier", n)])
+    for n in rank_counts(values, "osu_barrier"):
+        short = too_few("osu_barrier", n)
+        if short:
+            out += [f"**WARNING: MPI_Barrier at {n} ranks: too few clean runs**: {short}.", ""]
 
     counts = sorted(set(runs.values()))
     if len(counts) > 1:
