@@ -13,10 +13,12 @@
 #    inside send_burst (rank 0) and recv_burst (rank 1): Ir per send and per receive.
 #
 # Usage: scripts/callgrind_msg.sh        (builds the release examples first)
+#        BIN_DIR=DIR scripts/callgrind_msg.sh   (no build: DIR/shmrun, DIR/examples/osu_*;
+#                                               for A/B of two builds kept aside)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REL=${CARGO_TARGET_DIR:-target}/release
-cargo build --release --bin shmrun --example osu_latency --example osu_msgrate >&2
+REL=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
+[ -n "${BIN_DIR:-}" ] || cargo build --release --bin shmrun --example osu_latency --example osu_msgrate >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 declare -A ir

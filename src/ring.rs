@@ -180,14 +180,14 @@ impl RingMem {
 }
 
 impl RingMem {
-    /// Faults the ring's buffer in now (see `sys::shm::populate`): called by each end
-    /// at its first record, so that the first lap does not take a page fault every
-    /// 4 KiB (rings between ranks that never talk still cost nothing).
+    /// Faults the buffer's bytes `[from, to)` in now (see `sys::shm::populate`), so
+    /// that the first lap does not take a page fault every 4 KiB.
     #[cold]
-    fn populate(&self, write: bool) {
-        // SAFETY: the buffer is valid for the ring's lifetime (contract of `new`); a
-        // heap ring is ordinary memory, where populating is equally harmless.
-        unsafe { crate::sys::shm::populate(self.data.as_ptr(), self.cap, write) }
+    fn populate(&self, from: usize, to: usize, write: bool) {
+        debug_assert!(from <= to && to <= self.cap);
+        // SAFETY: the range lies in the buffer, valid for the ring's lifetime (contract
+        // of `new`); a heap ring is ordinary memory, where populating is equally harmless.
+        unsafe { crate::sys::shm::populate(self.data.as_ptr().add(from), to - from, write) }
     }
 
     /// Whether no record waits at the consumer's published position. Racy; for
@@ -296,8 +296,9 @@ pub(crate) struct Producer {
     cached_head: u64,
     /// Every seal slot at a position in `[tail, zeroed)` holds zero (see `zero_ahead`).
     zeroed: u64,
-    /// Whether the buffer's pages were faulted in (at the first record).
-    populated: bool,
+    /// The first lap has faulted in the buffer's bytes below this position (see
+    /// [`Populated`]).
+    populated: Populated,
     _keep: Option<Arc<HeapRing>>,
 }
 
@@ -314,7 +315,7 @@ impl Producer {
             tail: 0,
             cached_head: 0,
             zeroed: 0,
-            populated: false,
+            populated: Populated::NONE,
             _keep: None,
         }
     }
@@ -450,9 +451,10 @@ impl Producer {
     ) -> u64 {
         let rec = record_len(hdr, payload.len());
         debug_assert!(off + rec <= self.mem.cap);
-        if !self.populated {
-            self.mem.populate(true);
-            self.populated = true;
+        // Through the reserve slot and the lines `zero_ahead` clears.
+        let reach = pos + (rec + ALIGN + 2 * LINE) as u64;
+        if reach > self.populated.0 {
+            self.populated.grow(&self.mem, reach, true);
         }
         self.mem.track_write(off, rec);
         // SAFETY: `push` checked that [off, off + rec) and the next seal slot are free
@@ -558,8 +560,9 @@ pub(crate) struct Consumer {
     head: u64,
     /// Length of the record returned by the last `peek`, 0 if none.
     peeked: usize,
-    /// Whether the buffer's pages were mapped in (at the first record).
-    populated: bool,
+    /// The first lap has mapped in the buffer's bytes below this position (see
+    /// [`Populated`]).
+    populated: Populated,
     _keep: Option<Arc<HeapRing>>,
 }
 
@@ -574,7 +577,7 @@ impl Consumer {
             mem,
             head: 0,
             peeked: 0,
-            populated: false,
+            populated: Populated::NONE,
             _keep: None,
         }
     }
@@ -704,12 +707,12 @@ impl Consumer {
         Take::Took(r)
     }
 
-    /// Maps the buffer's pages in when the first record arrives.
+    /// Maps the buffer's pages in ahead of the records, during the first lap.
     #[inline]
     fn first_record(&mut self) {
-        if !self.populated {
-            self.mem.populate(false);
-            self.populated = true;
+        let reach = self.head + LINE as u64;
+        if reach > self.populated.0 {
+            self.populated.grow(&self.mem, reach, false);
         }
     }
 
@@ -726,6 +729,39 @@ impl Consumer {
     fn publish(&self) {
         // SYNC POINT space (Release): we are done reading everything before `head`.
         self.mem.head().store(self.head, Ordering::Release);
+    }
+}
+
+/// How much of the buffer one end has faulted in during the first lap: positions
+/// below `.0` (`u64::MAX` once the whole buffer is in).
+///
+/// The pages are faulted in ahead of the records in doubling steps (4 KiB, 8 KiB, ...
+/// up to the buffer), not all at the first record: a ring that carries a few small
+/// messages then commits a page or two rather than its whole buffer (the memory of
+/// all-to-all jobs at large N), while a stream still takes one system call per
+/// doubling instead of a page fault every 4 KiB. The consumer's steps follow the same
+/// sequence behind the producer's (its position never passes the producer's), so it
+/// only maps pages the producer has already committed.
+#[derive(Clone, Copy)]
+struct Populated(u64);
+
+impl Populated {
+    const NONE: Populated = Populated(0);
+    /// The first step: one page.
+    const FIRST: u64 = 4096;
+
+    /// Faults in the next steps until `reach` is covered (or the whole buffer is).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, mem: &RingMem, reach: u64, write: bool) {
+        let cap = mem.cap as u64;
+        let mut to = self.0.max(Self::FIRST);
+        while to < reach && to < cap {
+            to *= 2;
+        }
+        let to = to.min(cap);
+        mem.populate(self.0 as usize, to as usize, write);
+        self.0 = if to == cap { u64::MAX } else { to };
     }
 }
 
@@ -820,6 +856,56 @@ mod tests {
         (0..len)
             .map(|i| (seed.wrapping_mul(31).wrapping_add(i as u64 * 7) >> 1) as u8)
             .collect()
+    }
+
+    /// Bytes the memfd behind `fd` holds (its committed pages).
+    #[cfg(not(loom))]
+    fn committed(fd: &std::os::fd::OwnedFd) -> usize {
+        nix::sys::stat::fstat(fd).unwrap().st_blocks as usize * 512
+    }
+
+    /// A ring in a real memfd (as in the segment) commits memory only as far as its
+    /// records have reached, in doubling steps, not its whole buffer at the first
+    /// record; a full lap commits all of it.
+    #[cfg(not(loom))]
+    #[test]
+    fn a_few_small_records_commit_a_page_or_two_not_the_whole_ring() {
+        let cap = 1 << 20;
+        let (fd, map) = crate::sys::shm::create(128 + cap).unwrap();
+        // SAFETY: a fresh zero-filled memfd mapping of 128 + cap bytes, page aligned,
+        // kept alive until the end of the test; one producer and one consumer.
+        let (mut p, mut c) = unsafe {
+            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap);
+            (Producer::new(mem), Consumer::new(mem))
+        };
+        for i in 0..4u64 {
+            assert!(p.try_push_whole(1, &[i], &i.to_le_bytes()));
+            let r = c.peek().unwrap().expect("a record");
+            assert_eq!(r.words[0], i);
+            c.advance();
+        }
+        let after_small = committed(&fd);
+        assert!(
+            after_small <= 16 << 10,
+            "4 records of 8 bytes committed {after_small} bytes of a 1 MiB ring"
+        );
+        let big = vec![7u8; 200 << 10];
+        assert_eq!(p.push(2, &[], &big, 0), Some(big.len()));
+        let after_big = committed(&fd);
+        assert!(
+            (200 << 10..=512 << 10).contains(&after_big),
+            "a 200 KiB record committed {after_big} bytes"
+        );
+        c.peek().unwrap().expect("the large record");
+        c.advance();
+        let chunk = vec![1u8; 100 << 10];
+        for _ in 0..12 {
+            assert!(p.push(2, &[], &chunk, 0).is_some());
+            c.peek().unwrap().expect("a record");
+            c.advance();
+        }
+        assert!(committed(&fd) >= cap, "a full lap commits the whole ring");
+        drop((p, c, map));
     }
 
     #[test]
