@@ -46,6 +46,9 @@ use crate::request::{Request, What};
 use crate::shmcoll::{Area, Proc};
 
 // A child of this module, to use its argument checks.
+#[allow(unsafe_code)]
+#[path = "loan.rs"]
+pub(crate) mod loan;
 #[path = "persistent.rs"]
 pub(crate) mod persistent;
 

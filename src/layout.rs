@@ -11,6 +11,8 @@
 //! coll_offset         the collective area (`shmcoll.rs`): a pool header (context-id
 //!                     counter), `areas` communicator areas of N member blocks
 //!                     (256 bytes each), then one data slot of `slot_bytes` per rank
+//! loan_offset         one loan pool of `loan_bytes` per rank (`loan.rs`), at
+//!                     loan_offset + rank * loan_bytes
 //! ```
 
 use std::mem::size_of;
@@ -54,6 +56,10 @@ pub(crate) struct Layout {
     pub(crate) areas: usize,
     /// Bytes of each rank's collective data slot (two halves).
     pub(crate) slot_bytes: usize,
+    /// Start of the loan pools (see `loan.rs`), page aligned.
+    pub(crate) loan_offset: usize,
+    /// Bytes of each rank's loan pool (a multiple of 4 KiB).
+    pub(crate) loan_bytes: usize,
     pub(crate) total_len: usize,
 }
 
@@ -84,7 +90,10 @@ impl Layout {
             .next_multiple_of(4096);
         let areas = pool_areas(nranks);
         let slot_bytes = slot_bytes(nranks);
-        let total_len = coll_offset + coll_bytes(nranks, areas, slot_bytes);
+        let loan_offset =
+            (coll_offset + coll_bytes(nranks, areas, slot_bytes)).next_multiple_of(4096);
+        let loan_bytes = loan_bytes(nranks);
+        let total_len = loan_offset + nranks * loan_bytes;
         Ok(Layout {
             nranks,
             ring_bytes,
@@ -94,6 +103,8 @@ impl Layout {
             coll_offset,
             areas,
             slot_bytes,
+            loan_offset,
+            loan_bytes,
             total_len,
         })
     }
@@ -113,6 +124,14 @@ impl Layout {
         };
         pow2.clamp(crate::ring::MIN_CAPACITY, 1 << 20)
     }
+}
+
+/// Bytes of each rank's loan pool: 256 MiB in all, each 1..=128 MiB, a power of two
+/// (pages are only committed where loans are written).
+pub(crate) fn loan_bytes(n: usize) -> usize {
+    let per = (256usize << 20) / n.max(1);
+    let pow2 = 1usize << (usize::BITS - 1 - per.max(1).leading_zeros());
+    pow2.clamp(1 << 20, 128 << 20)
 }
 
 /// Communicator areas in the pool for N ranks: about 16 MiB of member blocks, at
@@ -149,7 +168,12 @@ mod tests {
     #[test]
     fn default_rings_keep_256_ranks_within_memory() {
         let l = Layout::new(256, Layout::default_ring_bytes(256)).unwrap();
-        assert!(l.total_len < 400 << 20, "{} bytes", l.total_len);
+        assert!(l.loan_offset < 400 << 20, "{} bytes", l.loan_offset);
+        assert!(
+            l.total_len - l.loan_offset <= 256 << 20,
+            "loan pools of {} bytes",
+            l.total_len - l.loan_offset
+        );
         assert_eq!(Layout::default_ring_bytes(2), 1 << 20);
         assert_eq!(Layout::default_ring_bytes(16), 1 << 20);
         assert!(Layout::default_ring_bytes(64) >= 16 << 10);

@@ -121,6 +121,7 @@ pub use collective::nbc::CollRequest;
 pub use collective::op::{
     DoubleInt, FloatInt, IntInt, LongInt, ObjectReducible, Op, ReduceOp, Reducible,
 };
+pub use comm::loan::{Loan, LoanView};
 pub use comm::persistent::{PersistentRequest, start_all};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, ErrorClass, Exit, Result};

@@ -33,7 +33,7 @@ use crate::sys::shm::Mapping;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file, in `layout.rs` or in the ring's
 /// record format.
-pub(crate) const LAYOUT_VERSION: u32 = 7;
+pub(crate) const LAYOUT_VERSION: u32 = 8;
 
 /// The segment header. Plain fields are written once by the launcher before any rank
 /// starts and never change.
@@ -348,6 +348,20 @@ impl Segment {
         );
         // SAFETY: in bounds of the mapping (asserted above, total_len <= mapping length).
         unsafe { self.map.base().add(start) }
+    }
+
+    /// The first byte of `rank`'s loan pool (`layout.loan_bytes` bytes, page aligned).
+    pub(crate) fn loan_pool(&self, rank: usize) -> std::ptr::NonNull<u8> {
+        assert!(
+            rank < self.layout.nranks,
+            "loan pool of a rank out of range"
+        );
+        // SAFETY: in bounds of the mapping (Layout arithmetic: the pools end at total_len).
+        unsafe {
+            self.map
+                .base()
+                .add(self.layout.loan_offset + rank * self.layout.loan_bytes)
+        }
     }
 
     // ---- abort word -------------------------------------------------------------
