@@ -62,6 +62,17 @@ fn object_and_array_examples_check_their_results() {
 }
 
 #[test]
+fn loan_frames_hands_every_frame_to_its_consumer_at_several_sizes() {
+    for n in [1, 2, 3, 5] {
+        let out = run("loan_frames", n, &["40", "320", "240"]);
+        if n > 1 {
+            assert!(out.contains("producer: 40 frames"), "{out}");
+            assert_eq!(out.matches("frames checked").count(), n - 1, "{out}");
+        }
+    }
+}
+
+#[test]
 fn pingpong_reports_a_latency() {
     for size in ["0", "8", "65536", "3000000"] {
         let out = run("pingpong", 2, &[size, "200"]);
