@@ -13,6 +13,9 @@
 //!                     (256 bytes each), then one data slot of `slot_bytes` per rank
 //! loan_offset         one loan pool of `loan_bytes` per rank (`loan.rs`), at
 //!                     loan_offset + rank * loan_bytes
+//! senders_offset      per receiver j, ceil(N / 64) words: bit i of word i / 64 says
+//!                     that rank i has started writing ring (i -> j) (`ring.rs`,
+//!                     `RingMem::with_announce`)
 //! ```
 
 use std::mem::size_of;
@@ -60,6 +63,8 @@ pub(crate) struct Layout {
     pub(crate) loan_offset: usize,
     /// Bytes of each rank's loan pool (a multiple of 4 KiB).
     pub(crate) loan_bytes: usize,
+    /// Start of the rings' announcement words (8-byte aligned).
+    pub(crate) senders_offset: usize,
     pub(crate) total_len: usize,
 }
 
@@ -93,7 +98,8 @@ impl Layout {
         let loan_offset =
             (coll_offset + coll_bytes(nranks, areas, slot_bytes)).next_multiple_of(4096);
         let loan_bytes = loan_bytes(nranks);
-        let total_len = loan_offset + nranks * loan_bytes;
+        let senders_offset = loan_offset + nranks * loan_bytes;
+        let total_len = senders_offset + nranks * nranks.div_ceil(64) * 8;
         Ok(Layout {
             nranks,
             ring_bytes,
@@ -105,6 +111,7 @@ impl Layout {
             slot_bytes,
             loan_offset,
             loan_bytes,
+            senders_offset,
             total_len,
         })
     }
@@ -170,9 +177,9 @@ mod tests {
         let l = Layout::new(256, Layout::default_ring_bytes(256)).unwrap();
         assert!(l.loan_offset < 400 << 20, "{} bytes", l.loan_offset);
         assert!(
-            l.total_len - l.loan_offset <= 256 << 20,
+            l.senders_offset - l.loan_offset <= 256 << 20,
             "loan pools of {} bytes",
-            l.total_len - l.loan_offset
+            l.senders_offset - l.loan_offset
         );
         assert_eq!(Layout::default_ring_bytes(2), 1 << 20);
         assert_eq!(Layout::default_ring_bytes(16), 1 << 20);

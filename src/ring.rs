@@ -34,6 +34,7 @@
 //! |---|---|---|---|
 //! | seal of a record | producer, after the record's words and payload and the next slot's zero | consumer polling its position | Release/Acquire: `SYNC POINT record` |
 //! | `RingHead::head` | consumer, after it is done with a record | producer, when the ring looks full | Release/Acquire: `SYNC POINT space` |
+//! | announcement bit (segment rings) | producer, before its first record | consumer's `has_data`, before it reads the buffer at all | Release/Acquire: `SYNC POINT announce` |
 //!
 //! The SPSC rule is a type fact within a process (`Producer` and `Consumer` are `Send`
 //! but not `Sync`, their mutating calls take `&mut self`, and only `Segment::ring` or
@@ -94,6 +95,9 @@ pub(crate) struct RingMem {
     head: NonNull<RingHead>,
     data: NonNull<u8>,
     cap: usize,
+    /// The word and bit that say the producer has started writing (see
+    /// [`RingMem::with_announce`]); `None`: always treated as started (heap rings).
+    announce: Option<(NonNull<AtomicU64>, u64)>,
     /// The seal words and access records of a heap ring under loom.
     #[cfg(loom)]
     model: Option<NonNull<RingModel>>,
@@ -121,8 +125,46 @@ impl RingMem {
             head,
             data,
             cap,
+            announce: None,
             #[cfg(loom)]
             model: None,
+        }
+    }
+
+    /// The ring with an announcement bit: the producer sets `mask` in `*word` before
+    /// its first record, and the consumer reads no byte of the buffer before it sees
+    /// the bit. Reading a never-written page of shared memory commits it, so without
+    /// the bit every rank's polling of every incoming ring would commit a page of each
+    /// of the N * (N - 1) rings, talked over or not.
+    ///
+    /// # Safety
+    /// `word` must be valid for as long as the ring's ends live, and only ever accessed
+    /// atomically.
+    pub(crate) unsafe fn with_announce(self, word: NonNull<AtomicU64>, mask: u64) -> Self {
+        RingMem {
+            announce: Some((word, mask)),
+            ..self
+        }
+    }
+
+    /// Whether the producer has announced its first record (always, without a word).
+    #[inline]
+    fn announced(&self) -> bool {
+        match self.announce {
+            // SAFETY: valid while the ends live (contract of `with_announce`).
+            // SYNC POINT announce (Acquire): pairs with `announce_writer`.
+            Some((w, mask)) => unsafe { w.as_ref() }.load(Ordering::Acquire) & mask != 0,
+            None => true,
+        }
+    }
+
+    /// Sets the announcement bit, before the first record is written.
+    #[cold]
+    fn announce_writer(&self) {
+        if let Some((w, mask)) = self.announce {
+            // SAFETY: valid while the ends live (contract of `with_announce`).
+            // SYNC POINT announce (Release): the ring's first record comes after it.
+            unsafe { w.as_ref() }.fetch_or(mask, Ordering::Release);
         }
     }
 
@@ -193,6 +235,9 @@ impl RingMem {
     /// Whether no record waits at the consumer's published position. Racy; for
     /// observers other than the two ends (the launcher's deadlock check).
     pub(crate) fn is_empty_snapshot(&self) -> bool {
+        if !self.announced() {
+            return true;
+        }
         // SYNC POINT space (Acquire): the seal at the published head is current.
         let head = self.head().load(Ordering::Acquire);
         self.seal(head as usize & (self.cap - 1))
@@ -563,6 +608,9 @@ pub(crate) struct Consumer {
     /// The first lap has mapped in the buffer's bytes below this position (see
     /// [`Populated`]).
     populated: Populated,
+    /// Whether the producer has announced its first record (see `with_announce`):
+    /// until then the buffer is not read at all.
+    started: std::cell::Cell<bool>,
     _keep: Option<Arc<HeapRing>>,
 }
 
@@ -578,13 +626,21 @@ impl Consumer {
             head: 0,
             peeked: 0,
             populated: Populated::NONE,
+            started: std::cell::Cell::new(mem.announce.is_none()),
             _keep: None,
         }
     }
 
-    /// Whether a record (or skip) is waiting. One atomic load.
+    /// Whether a record (or skip) is waiting. One atomic load (two until the producer
+    /// has announced its first record).
     #[inline]
     pub(crate) fn has_data(&self) -> bool {
+        if !self.started.get() {
+            if !self.mem.announced() {
+                return false;
+            }
+            self.started.set(true);
+        }
         let off = self.head as usize & (self.mem.cap - 1);
         self.mem.seal(off).load(Ordering::Relaxed) != 0
     }
@@ -754,6 +810,9 @@ impl Populated {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, mem: &RingMem, reach: u64, write: bool) {
+        if write && self.0 == 0 {
+            mem.announce_writer();
+        }
         let cap = mem.cap as u64;
         let mut to = self.0.max(Self::FIRST);
         while to < reach && to < cap {
@@ -905,6 +964,32 @@ mod tests {
             c.advance();
         }
         assert!(committed(&fd) >= cap, "a full lap commits the whole ring");
+        drop((p, c, map));
+    }
+
+    /// A consumer polls a ring whose producer has not started without reading (and so
+    /// committing) any of its memory, and sees the first record once it is written.
+    #[cfg(not(loom))]
+    #[test]
+    fn polling_a_ring_nobody_writes_commits_no_memory() {
+        let cap = 1 << 16;
+        let (fd, map) = crate::sys::shm::create(128 + cap).unwrap();
+        let word = Box::new(AtomicU64::new(0));
+        // SAFETY: as in the test above; the announcement word outlives both ends.
+        let (mut p, mut c) = unsafe {
+            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap)
+                .with_announce(NonNull::from(&*word), 1 << 5);
+            (Producer::new(mem), Consumer::new(mem))
+        };
+        for _ in 0..1000 {
+            assert!(!c.has_data());
+        }
+        assert_eq!(committed(&fd), 0, "polling committed memory");
+        assert!(p.try_push_whole(1, &[7], b"12345678"));
+        assert_eq!(word.load(Ordering::Relaxed), 1 << 5);
+        assert!(c.has_data());
+        assert_eq!(c.peek().unwrap().expect("the record").words[0], 7);
+        c.advance();
         drop((p, c, map));
     }
 

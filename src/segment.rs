@@ -33,7 +33,7 @@ use crate::sys::shm::Mapping;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file, in `layout.rs` or in the ring's
 /// record format.
-pub(crate) const LAYOUT_VERSION: u32 = 8;
+pub(crate) const LAYOUT_VERSION: u32 = 9;
 
 /// The segment header. Plain fields are written once by the launcher before any rank
 /// starts and never change.
@@ -324,11 +324,15 @@ impl Segment {
         let n = self.layout.nranks;
         assert!(from < n && to < n);
         let off = self.layout.rings_offset + (from * n + to) * self.layout.ring_stride;
-        // SAFETY: `off` and the ring after it lie inside the mapping (Layout arithmetic).
+        let word = self.layout.senders_offset + (to * n.div_ceil(64) + from / 64) * 8;
+        // SAFETY: `off` and the ring after it, and the announcement word, lie inside the
+        // mapping (Layout arithmetic); the word is 8-byte aligned and only ever accessed
+        // as an atomic.
         unsafe {
             let head = self.map.base().add(off).cast::<RingHead>();
             let data = self.map.base().add(off + size_of::<RingHead>());
-            RingMem::new(head, data, self.layout.ring_bytes)
+            let word = self.map.base().add(word).cast();
+            RingMem::new(head, data, self.layout.ring_bytes).with_announce(word, 1 << (from % 64))
         }
     }
 
