@@ -30,7 +30,8 @@
 //!
 //! The pool is a FIFO arena: blocks are taken at its tail and given back at its head,
 //! so a loan that is held for long keeps the blocks after it from being reused until
-//! it is dropped. A ticket received by anything but `recv_loan` (`recv_raw`, a
+//! it is dropped. When every block has come back, the next loan starts again at the
+//! pool's start, so that a rank that sends one loan at a time reuses warm memory. A ticket received by anything but `recv_loan` (`recv_raw`, a
 //! matched probe that is never received) keeps its block until its receiver leaves.
 //!
 //! # Memory ordering
@@ -157,6 +158,12 @@ impl Pool {
         let need = HDR + bytes.next_multiple_of(HDR);
         let mut st = self.st.borrow_mut();
         self.reclaim(&mut st);
+        if st.head == st.tail {
+            // Nothing is out: start again at the pool's start, whose lines and pages
+            // are warm, rather than march through cold memory to the end of the lap.
+            st.head = 0;
+            st.tail = 0;
+        }
         let cap = self.cap as u64;
         let off = st.tail % cap;
         let to_end = cap - off;
