@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::buffer::RawBuf;
 use crate::errors::{self, to_py};
+use crate::message::RawMessage;
 use crate::reduce::{self, Which};
 use crate::request::RawRequest;
 use crate::{OnThisThread, comm_of};
@@ -189,6 +190,21 @@ impl RawComm {
     fn iprobe(&self, source: i32, tag: i32) -> PyResult<Option<St>> {
         let c = self.comm()?;
         Ok(c.iprobe(source, tag).map_err(to_py)?.map(st))
+    }
+
+    /// Matched probe (`MPI_Mprobe`): the message leaves matching for the returned handle.
+    fn mprobe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<(RawMessage, St)> {
+        let c = self.comm()?;
+        let (m, s) = blocking(py, &c, |c| c.mprobe(source, tag).map(OnThisThread))?.0;
+        Ok((RawMessage::new(m), st(s)))
+    }
+
+    /// Matched probe without blocking (`MPI_Improbe`).
+    fn improbe(&self, source: i32, tag: i32) -> PyResult<Option<(RawMessage, St)>> {
+        let c = self.comm()?;
+        Ok(c.improbe(source, tag)
+            .map_err(to_py)?
+            .map(|(m, s)| (RawMessage::new(m), st(s))))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -18,13 +18,17 @@ cluster under the real mpi4py.
 MPI is initialized when this module is imported and finalized at interpreter exit.
 """
 
+import array as _array
 import atexit as _atexit
 import builtins as _builtins
+import itertools as _itertools
 import os as _os
 import pickle as _pickle
 import socket as _socket
 import struct as _struct
 import sys as _sys
+import warnings as _warnings
+import weakref as _weakref
 
 from . import _shmpi as _lib
 
@@ -841,42 +845,61 @@ def _native(op, dt):
 
 
 class Status:
-    """What a receive learned about its message (``MPI.Status``)."""
+    """What a receive learned about its message (``MPI.Status``). Its fields live in
+    an array of C ints, as ``MPI_Status`` does, which :meth:`tomemory` exposes."""
 
-    __slots__ = ("source", "tag", "error", "_len", "_cancelled")
+    __slots__ = ("_a", "_len")
 
     def __init__(self, status=None):
-        if status is not None:
-            self.source, self.tag, self.error = status.source, status.tag, status.error
-            self._len, self._cancelled = status._len, status._cancelled
+        if status is None:
+            self._a = _array.array("i", (ANY_SOURCE, ANY_TAG, SUCCESS, 0))
+            self._len = 0
+        elif isinstance(status, Status):
+            self._a = _array.array("i", status._a)
+            self._len = status._len
         else:
-            self.source, self.tag, self.error = ANY_SOURCE, ANY_TAG, SUCCESS
-            self._len, self._cancelled = 0, False
+            raise TypeError(f"Status() argument must be a Status, not {type(status).__name__}")
 
     def __repr__(self):
         return f"<Status source={self.source} tag={self.tag} count={self._len}>"
 
+    def __eq__(self, other):
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self._a == other._a and self._len == other._len
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (_new_status, (tuple(self._a), self._len))
+
     def _set(self, st):
-        self.source, self.tag, self._len = st
-        self.error = SUCCESS
+        a = self._a
+        a[0], a[1], a[2] = st[0], st[1], SUCCESS
+        a[3] = st[3] if len(st) > 3 else 0
+        self._len = st[2]
 
     def Get_source(self):
-        return self.source
+        return self._a[0]
 
     def Set_source(self, source):
-        self.source = source
+        self._a[0] = source
 
     def Get_tag(self):
-        return self.tag
+        return self._a[1]
 
     def Set_tag(self, tag):
-        self.tag = tag
+        self._a[1] = tag
 
     def Get_error(self):
-        return self.error
+        return self._a[2]
 
     def Set_error(self, error):
-        self.error = error
+        self._a[2] = error
+
+    source = property(Get_source, Set_source)
+    tag = property(Get_tag, Set_tag)
+    error = property(Get_error, Set_error)
 
     def Get_count(self, datatype=BYTE):
         """The number of ``datatype`` elements received, or ``UNDEFINED``."""
@@ -894,13 +917,36 @@ class Status:
         self._len = count * _datatype(datatype)._size
 
     def Is_cancelled(self):
-        return self._cancelled
+        return bool(self._a[3])
 
     def Set_cancelled(self, flag):
-        self._cancelled = bool(flag)
+        self._a[3] = 1 if flag else 0
 
-    count = property(lambda self: self._len)
-    cancelled = property(Is_cancelled)
+    def _set_count(self, n):
+        self._len = int(n)
+
+    count = property(lambda self: self._len, _set_count)
+    cancelled = property(Is_cancelled, Set_cancelled)
+
+    def tomemory(self):
+        """The status's fields (source, tag, error, cancelled) as writable C ints."""
+        return memoryview(self._a)
+
+    def py2f(self):
+        return list(self._a)
+
+    @classmethod
+    def f2py(cls, arg):
+        s = cls()
+        s._a[: len(arg)] = _array.array("i", arg)
+        return s
+
+
+def _new_status(fields, length):
+    s = Status()
+    s._a = _array.array("i", fields)
+    s._len = length
+    return s
 
 
 def _fill(status, st):
@@ -909,55 +955,141 @@ def _fill(status, st):
 
 
 _NULL_ST = (PROC_NULL, ANY_TAG, 0)
+_EMPTY_ST = (ANY_SOURCE, ANY_TAG, 0)
+
+
+# ---- handles -----------------------------------------------------------------------
+
+_next_handle = _itertools.count(1).__next__
+_handles = _weakref.WeakValueDictionary()
+
+
+def _handle_methods(cls):
+    """mpi4py's handle conversions (``handle``, ``fromhandle``; no Fortran or C
+    integers: ``toint`` and ``py2f`` are -1)."""
+
+    def handle(self):
+        return self._id if self else 0
+
+    def fromhandle(klass, h):
+        obj = _handles.get(h) if h else None
+        new = klass()
+        if obj is not None:
+            klass.__init__(new, obj)
+        return new
+
+    cls.handle = property(handle)
+    cls.fromhandle = classmethod(fromhandle)
+    cls.toint = lambda self: -1
+    cls.py2f = lambda self: -1
+    cls.fromint = classmethod(lambda klass, i: klass())
+    cls.f2py = classmethod(lambda klass, i: klass())
+    return cls
+
+
+def _register(obj):
+    obj._id = _next_handle()
+    _handles[obj._id] = obj
+    return obj
+
+
+def _reduce_handle(obj, null_name):
+    """Pickling a handle: the predefined ones by name, a null one as a new null;
+    a live operation cannot travel (mpi4py's ``ValueError``)."""
+    for name in _CONSTANTS:
+        if globals().get(name) is obj:
+            return name
+    if not obj:
+        return (type(obj), ())
+    raise ValueError(f"cannot serialize {type(obj).__name__} instance")
+
+
+_CONSTANTS = ("REQUEST_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC")
 
 
 # ---- requests ----------------------------------------------------------------------
+
+
+class _Done:
+    """The operation of a request that completed as it started (on ``PROC_NULL``,
+    ``Isendrecv``, a matched message's ``Irecv``); the request stays active until it
+    is waited on or tested, as in MPI."""
+
+    __slots__ = ("data", "st")
+
+    def __init__(self, data=None, st=None):
+        self.data, self.st = data, st
+
+    def test(self):
+        return True
+
+    def wait(self):
+        return self.data, self.st
+
+    def cancel(self):
+        return False
+
+    def free(self):
+        pass
+
+    def is_null(self):
+        return False
 
 
 class Request:
     """A non-blocking operation (``MPI.Request``). It becomes ``REQUEST_NULL`` once
     waited on, tested complete, freed or cancelled."""
 
-    __slots__ = ("_raw", "_obj", "_keep")
+    __slots__ = ("_raw", "_obj", "_keep", "_id", "__weakref__")
 
     def __init__(self, request=None):
         if isinstance(request, Request):
             self._raw, self._obj, self._keep = request._raw, request._obj, request._keep
+            self._id = request._id
+        elif request is None:
+            self._raw, self._obj, self._keep, self._id = None, False, None, 0
         else:
-            self._raw, self._obj, self._keep = None, False, None
+            raise TypeError(f"expecting a Request, got {type(request).__name__}")
 
     @classmethod
     def _new(cls, raw, obj, keep=None):
         r = cls.__new__(cls)
         r._raw, r._obj, r._keep = raw, obj, keep
-        return r
+        return _register(r)
 
     def __bool__(self):
-        return self._raw is not None and not self._raw.is_null()
+        raw = self._raw
+        return raw is not None and not raw.is_null()
 
     def __eq__(self, other):
+        # Handles compare by identity of the operation; null ones have id 0.
         if not isinstance(other, Request):
             return NotImplemented
-        if not self or not other:
-            return not self and not other
-        return self is other or (self._raw is not None and self._raw is other._raw)
+        return self._id == other._id
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
 
     __hash__ = object.__hash__
+
+    def __reduce__(self):
+        return _reduce_handle(self, "REQUEST_NULL")
 
     def _collect(self, status):
         raw = self._raw
         if raw is None:
-            # A request completed when it started keeps its status in `_keep`.
-            _fill(status, self._keep if type(self._keep) is tuple else _NULL_ST)
-            self._keep = None
+            _fill(status, _EMPTY_ST)
             return None
         data, st = raw.wait()
+        keep = self._keep
         self._raw = None
         self._keep = None
-        if st is None and status is not None:
-            st = (ANY_SOURCE, ANY_TAG, 0)
-        _fill(status, st)
+        self._id = 0
+        _fill(status, _EMPTY_ST if st is None else st)
         if self._obj:
+            if data is None and keep is not None and st is not None:
+                data = memoryview(keep)[: st[2]]
             return _loads(data)
         return None
 
@@ -979,15 +1111,30 @@ class Request:
             return True, self._collect(status)
         return False, None
 
+    def _peek(self, status):
+        """Whether the operation is complete, without completing the request
+        (``MPI_Request_get_status``)."""
+        raw = self._raw
+        if raw is None:
+            _fill(status, _EMPTY_ST)
+            return True
+        if not raw.test():
+            return False
+        if type(raw) is not _Done:
+            self._raw = raw = _Done(*raw.wait())
+        _fill(status, _EMPTY_ST if raw.st is None else raw.st)
+        return True
+
     def Get_status(self, status=None):
-        return self._raw is None or self._raw.test()
+        return self._peek(status)
 
     def get_status(self, status=None):
-        return self.Get_status(status)
+        return self._peek(status)
 
     def Cancel(self):
         if self._raw is not None:
-            self._raw.cancel()
+            if self._raw.cancel():
+                self._raw = _Done(None, (ANY_SOURCE, ANY_TAG, 0, 1))
 
     def cancel(self):
         self.Cancel()
@@ -996,6 +1143,7 @@ class Request:
         if self._raw is not None:
             self._raw.free()
         self._raw = None
+        self._id = 0
 
     def free(self):
         self.Free()
@@ -1021,15 +1169,19 @@ class Request:
 
     @classmethod
     def Waitsome(cls, requests, statuses=None):
-        i, _ = _waitany(requests, None)
-        if i == UNDEFINED:
-            return None
-        done = [i]
-        for j, r in enumerate(requests):
-            if j != i and r._raw is not None and r._raw.test():
-                r._collect(None)
-                done.append(j)
-        return done
+        return _some(requests, statuses, True)[0]
+
+    @classmethod
+    def waitsome(cls, requests, statuses=None):
+        return _some(requests, statuses, True)
+
+    @classmethod
+    def Testsome(cls, requests, statuses=None):
+        return _some(requests, statuses, False)[0]
+
+    @classmethod
+    def testsome(cls, requests, statuses=None):
+        return _some(requests, statuses, False)
 
     @classmethod
     def Testall(cls, requests, statuses=None):
@@ -1058,8 +1210,51 @@ class Request:
                 if r._raw.test():
                     return i, True, r._collect(status)
         if not active:
+            _fill(status, _EMPTY_ST)
             return UNDEFINED, True, None
         return UNDEFINED, False, None
+
+    @classmethod
+    def Get_status_all(cls, requests, statuses=None):
+        flags = [r._peek(None) for r in requests]
+        if all(flags) and statuses is not None:
+            for i, r in enumerate(requests):
+                if i < len(statuses):
+                    r._peek(statuses[i])
+        return all(flags)
+
+    get_status_all = Get_status_all
+
+    @classmethod
+    def Get_status_any(cls, requests, status=None):
+        active = False
+        for i, r in enumerate(requests):
+            if r:
+                active = True
+                if r._peek(status):
+                    return i, True
+        if not active:
+            _fill(status, _EMPTY_ST)
+            return UNDEFINED, True
+        return UNDEFINED, False
+
+    get_status_any = Get_status_any
+
+    @classmethod
+    def Get_status_some(cls, requests, statuses=None):
+        if not any(requests):
+            return None
+        done = [i for i, r in enumerate(requests) if r and r._peek(None)]
+        if statuses is not None:
+            for k, i in enumerate(done):
+                if k < len(statuses):
+                    requests[i]._peek(statuses[k])
+        return done
+
+    get_status_some = Get_status_some
+
+
+_handle_methods(Request)
 
 
 class Prequest(Request):
@@ -1070,6 +1265,8 @@ class Prequest(Request):
 
     def __init__(self, request=None):
         Request.__init__(self, request)
+        if request is not None and not isinstance(request, Prequest):
+            raise TypeError(f"expecting a Prequest, got {type(request).__name__}")
         self._start = getattr(request, "_start", None)
         self._active = getattr(request, "_active", False)
 
@@ -1078,7 +1275,7 @@ class Prequest(Request):
         r = cls.__new__(cls)
         r._raw, r._obj, r._keep = None, False, None
         r._start, r._active = start, False
-        return r
+        return _register(r)
 
     def __bool__(self):
         return self._start is not None
@@ -1089,13 +1286,19 @@ class Prequest(Request):
         r = self._start()
         self._raw, self._keep, self._active = r._raw, r._keep, True
 
+    start = Start
+
     def _collect(self, status):
         self._active = False
-        return Request._collect(self, status)
+        ident = self._id
+        try:
+            return Request._collect(self, status)
+        finally:
+            self._id = ident
 
     def Test(self, status=None):
         if not self._active:
-            _fill(status, _NULL_ST)
+            _fill(status, _EMPTY_ST)
             return True
         return Request.Test(self, status)
 
@@ -1109,28 +1312,47 @@ class Prequest(Request):
         for r in requests:
             r.Start()
 
+    startall = Startall
+
 
 class Grequest(Request):
     __slots__ = ()
 
+    def __init__(self, request=None):
+        if request is not None and not isinstance(request, Grequest):
+            raise TypeError(f"expecting a Grequest, got {type(request).__name__}")
+        Request.__init__(self, request)
+
 
 REQUEST_NULL = Request()
+
+
+def _status_at(statuses, i):
+    """The status to fill for request ``i``: a list grows to hold it, a tuple is
+    filled as far as it goes."""
+    if statuses is None:
+        return None
+    if i < len(statuses):
+        return statuses[i]
+    if type(statuses) is list:
+        while len(statuses) <= i:
+            statuses.append(Status())
+        return statuses[i]
+    return None
 
 
 def _waitall(requests, statuses):
     out = []
     errors = None
     for i, r in enumerate(requests):
-        st = None
-        if statuses is not None:
-            while len(statuses) <= i:
-                statuses.append(Status())
-            st = statuses[i]
+        st = _status_at(statuses, i)
         try:
             out.append(r._collect(st) if isinstance(r, Request) else None)
         except _builtins.Exception as e:
             errors = errors or e
             out.append(None)
+    if type(statuses) is list and len(statuses) > len(requests):
+        del statuses[len(requests) :]
     if errors is not None:
         raise errors
     return out
@@ -1141,15 +1363,157 @@ def _waitany(requests, status):
     idx = []
     for i, r in enumerate(requests):
         # Null requests and inactive persistent ones are skipped, as MPI says.
-        if r._raw is not None:
-            raws.append(r._raw)
+        raw = r._raw
+        if raw is not None:
+            if type(raw) is _Done:
+                return i, r._collect(status)
+            raws.append(raw)
             idx.append(i)
     if not raws:
-        _fill(status, _NULL_ST)
+        _fill(status, _EMPTY_ST)
         return UNDEFINED, None
     k = _lib.wait_any(raws)
     i = idx[k]
     return i, requests[i]._collect(status)
+
+
+def _some(requests, statuses, block):
+    """Waitsome/Testsome: (indices, objects) of the requests completed now, or
+    (None, None) when none is active."""
+    if not any(r._raw is not None for r in requests):
+        return None, None
+    if block:
+        first, _ = _waitany(requests, None)
+        # `_waitany` collected it; put its result back in order below.
+        done = {first: None}
+    else:
+        done = {}
+    for i, r in enumerate(requests):
+        if i not in done and r._raw is not None and r._raw.test():
+            done[i] = None
+    idxs = sorted(done)
+    objs = []
+    for k, i in enumerate(idxs):
+        st = _status_at(statuses, k)
+        r = requests[i]
+        objs.append(r._collect(st) if r._raw is not None else None)
+    return idxs, objs
+
+
+# ---- matched messages --------------------------------------------------------------
+
+
+class Message:
+    """A message taken out of matching by a matched probe (``MPI.Message``): only
+    its own ``Recv``/``recv`` receives it."""
+
+    __slots__ = ("_raw", "_noproc", "_id", "__weakref__")
+
+    def __init__(self, message=None):
+        if isinstance(message, Message):
+            self._raw, self._noproc, self._id = message._raw, message._noproc, message._id
+        elif message is None:
+            self._raw, self._noproc, self._id = None, False, 0
+        else:
+            raise TypeError(f"expecting a Message, got {type(message).__name__}")
+
+    @classmethod
+    def _new(cls, raw, noproc=False):
+        m = cls.__new__(cls)
+        m._raw, m._noproc = raw, noproc
+        return _register(m)
+
+    def __bool__(self):
+        return self._noproc or (self._raw is not None and not self._raw.is_null())
+
+    def __eq__(self, other):
+        if not isinstance(other, Message):
+            return NotImplemented
+        if not self or not other:
+            return not self and not other
+        if self._noproc or other._noproc:
+            return self._noproc and other._noproc
+        return self._id == other._id
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = object.__hash__
+
+    def __reduce__(self):
+        return _reduce_handle(self, "MESSAGE_NULL")
+
+    def _spent(self):
+        # The predefined MESSAGE_NO_PROC stays itself; every other message is null
+        # once received.
+        if self is not MESSAGE_NO_PROC:
+            self._raw, self._noproc = None, False
+
+    def _check(self):
+        if not self:
+            raise Exception(ERR_ARG, "receive of MPI.MESSAGE_NULL: the message was received already")
+
+    @classmethod
+    def Probe(cls, comm, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        return comm.Mprobe(source, tag, status)
+
+    @classmethod
+    def Iprobe(cls, comm, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        return comm.Improbe(source, tag, status)
+
+    probe = Probe
+    iprobe = Iprobe
+
+    def Recv(self, buf, status=None):
+        self._check()
+        if self._noproc:
+            self._spent()
+            _fill(status, _NULL_ST)
+            return None
+        b, nb, _ = _msg(buf)
+        _fill(status, self._raw.recv_into(b, nb))
+        self._spent()
+
+    def Irecv(self, buf):
+        st = Status()
+        self.Recv(buf, st)
+        return Request._new(_Done(None, (st.source, st.tag, st._len)), False)
+
+    def recv(self, status=None):
+        self._check()
+        if self._noproc:
+            self._spent()
+            _fill(status, _NULL_ST)
+            return None
+        data, st = self._raw.recv_bytes()
+        _fill(status, st)
+        self._spent()
+        return _loads(data)
+
+    def irecv(self):
+        self._check()
+        if self._noproc:
+            self._spent()
+            return Request._new(_Done(None, _NULL_ST), True)
+        data, st = self._raw.recv_bytes()
+        self._spent()
+        return Request._new(_Done(data, st), True)
+
+
+_handle_methods(Message)
+MESSAGE_NULL = Message()
+MESSAGE_NO_PROC = Message._new(None, True)
+
+
+def _message(comm, got, status):
+    if got is None:
+        return None
+    raw, st = got
+    _fill(status, st)
+    if raw.is_no_proc():
+        return Message(MESSAGE_NO_PROC)
+    return Message._new(raw)
 
 
 def _in_place(buf):
@@ -1293,6 +1657,8 @@ class Comm:
 
     def recv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG, status=None):
         raw = self._raw or self._r
+        if buf is not None:
+            _warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         if source == PROC_NULL:
             _fill(status, _NULL_ST)
             return None
@@ -1304,21 +1670,30 @@ class Comm:
     def isend(self, obj, dest, tag=0):
         data = _dumps(obj)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(data, None, dest, tag), False)
 
     def issend(self, obj, dest, tag=0):
         data = _dumps(obj)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(data, None, dest, tag, True), False)
 
     ibsend = isend
 
     def irecv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG):
+        """As mpi4py: the pickle is received into ``buf``, into a new buffer of
+        ``buf`` bytes when it is an int, or of ``mpi4py.rc.irecv_bufsz`` bytes when it
+        is ``None``; a longer pickle is an ``ERR_TRUNCATE`` error."""
         if source == PROC_NULL:
-            return Request._new(None, True)
-        return Request._new(self._r.irecv_bytes(source, tag), True)
+            return Request._new(_Done(None, _NULL_ST), True)
+        if buf is None:
+            from . import rc
+
+            buf = bytearray(rc.irecv_bufsz)
+        elif isinstance(buf, int):
+            buf = bytearray(buf)
+        return Request._new(self._r.irecv_into(buf, None, source, tag), True, buf)
 
     def sendrecv(self, sendobj, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         self.send(sendobj, dest, sendtag)
@@ -1368,13 +1743,13 @@ class Comm:
     def Isend(self, buf, dest, tag=0):
         b, nb, _ = _msg(buf)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(b, nb, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
         b, nb, _ = _msg(buf)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(b, nb, dest, tag, True), False)
 
     Ibsend = Isend
@@ -1383,7 +1758,7 @@ class Comm:
     def Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
         b, nb, _ = _msg(buf)
         if source == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(None, _NULL_ST), False)
         return Request._new(self._r.irecv_into(b, nb, source, tag), False, b)
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
@@ -1413,12 +1788,12 @@ class Comm:
         deadlock); the request is complete."""
         st = Status()
         self.Sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, st)
-        return Request._new(None, False, (st.source, st.tag, st._len))
+        return Request._new(_Done(None, (st.source, st.tag, st._len)), False)
 
     def Isendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG):
         st = Status()
         self.Sendrecv_replace(buf, dest, sendtag, source, recvtag, st)
-        return Request._new(None, False, (st.source, st.tag, st._len))
+        return Request._new(_Done(None, (st.source, st.tag, st._len)), False)
 
     def Sendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         b, nb, _ = _msg(buf)
@@ -1441,6 +1816,23 @@ class Comm:
             return False
         _fill(status, st)
         return True
+
+    # -- matched probes --
+
+    def Mprobe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return Message(MESSAGE_NO_PROC)
+        return _message(self, self._r.mprobe(source, tag), status)
+
+    def Improbe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return Message(MESSAGE_NO_PROC)
+        return _message(self, self._r.improbe(source, tag), status)
+
+    mprobe = Mprobe
+    improbe = Improbe
 
     # -- collectives, objects --
 
