@@ -7,7 +7,8 @@
 #
 #   scripts/mpi4py_suite.sh                 # the must-pass files at N = 1 2 3 5; fails on any failure
 #   NS="2" FILES="test_p2p_obj" scripts/mpi4py_suite.sh
-#   REST=1 scripts/mpi4py_suite.sh          # every other test file too (reported, never fails the run)
+#   REST=1 scripts/mpi4py_suite.sh          # every other test file (reported, never fails the run)
+#   FETCH_ONLY=1 scripts/mpi4py_suite.sh    # only download and unpack the source
 #
 # Environment: PYTHON (a Python with shmpi, numpy installed; default target/venv-ci),
 # SHMRUN (default target/release/shmrun), RUN_TIMEOUT (seconds per run, default 300).
@@ -36,6 +37,7 @@ if [ ! -f "$SRC/test/main.py" ]; then
     tar -xzf "$CACHE/mpi4py-$VERSION.tar.gz" -C "$CACHE" || exit 2
 fi
 
+if [ "${FETCH_ONLY:-0}" = 1 ]; then exit 0; fi
 if [ "${REST:-0}" = 1 ]; then
     FILES=$(cd "$SRC/test" && ls test_*.py | sed 's/\.py$//' | grep -vxF -f <(printf '%s\n' $MUST))
 fi

@@ -32,7 +32,7 @@ where
         let c = c;
         f(c.0)
     })
-    .map_err(to_py)
+    .map_err(|e| errors::blocked_to_py(py, e))
 }
 
 /// Receives the message `probe` found, into a new `bytes` of exactly its length.

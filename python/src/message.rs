@@ -9,7 +9,7 @@ use pyo3::types::PyBytes;
 use crate::OnThisThread;
 use crate::buffer::RawBuf;
 use crate::comm::{St, st};
-use crate::errors::{to_py, usage_error};
+use crate::errors::usage_error;
 
 /// A matched message (`MPI_Message`); null once received.
 #[pyclass(unsendable, module = "shmpi._shmpi")]
@@ -47,7 +47,7 @@ impl RawMessage {
                 let (msg, bytes) = (msg, bytes);
                 msg.0.recv_into(bytes.0)
             })
-            .map_err(to_py)?;
+            .map_err(|e| crate::errors::blocked_to_py(py, e))?;
         self.msg = None;
         Ok(st(s))
     }
@@ -60,7 +60,7 @@ impl RawMessage {
                 let msg = msg;
                 msg.0.recv_vec::<u8>().map(OnThisThread)
             })
-            .map_err(to_py)?
+            .map_err(|e| crate::errors::blocked_to_py(py, e))?
             .0;
         self.msg = None;
         Ok((PyBytes::new(py, &v), st(s)))

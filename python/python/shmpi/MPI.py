@@ -339,15 +339,21 @@ def _loads(data):
 class Datatype:
     """An MPI datatype: its size and, for the numeric ones, a struct code."""
 
-    __slots__ = ("_name", "_size", "_code", "_fmt")
+    __slots__ = ("_name", "_size", "_code", "_fmt", "_blocks", "_extent")
 
     def __init__(self, datatype=None, *, _name="MPI_DATATYPE_NULL", _size=0, _code=None, _fmt=None):
+        blocks, extent = None, _size
         if isinstance(datatype, Datatype):
             _name, _size, _code, _fmt = datatype._name, datatype._size, datatype._code, datatype._fmt
+            blocks, extent = datatype._blocks, datatype._extent
         self._name = _name
         self._size = _size
         self._code = _code  # the element type of native reductions, or None
         self._fmt = _fmt  # struct format of one element, for emulated reductions
+        # A derived type with holes: its (byte offset, byte length) blocks and its
+        # extent; None for a contiguous type, whose extent is its size.
+        self._blocks = blocks
+        self._extent = extent
 
     def __repr__(self):
         return f"<{type(self).__name__}: {self._name}>"
@@ -369,14 +375,73 @@ class Datatype:
     size = property(Get_size)
 
     def Get_extent(self):
-        return (0, self._size)
+        return (0, self._extent)
 
-    extent = property(lambda self: self._size)
+    extent = property(lambda self: self._extent)
     lb = property(lambda self: 0)
-    ub = property(lambda self: self._size)
+    ub = property(lambda self: self._extent)
 
     def Get_true_extent(self):
-        return (0, self._size)
+        return (0, self._extent)
+
+    def _derived(self, blocks, name):
+        """A type of the given (byte offset, byte length) blocks."""
+        t = Datatype(_name=name, _size=sum(n for _, n in blocks))
+        t._blocks = tuple(blocks)
+        t._extent = max((o + n for o, n in blocks), default=0)
+        return t
+
+    def _layout(self):
+        return self._blocks if self._blocks is not None else ((0, self._size),)
+
+    def Create_indexed_block(self, blocklength, displacements):
+        """Blocks of ``blocklength`` elements at element ``displacements``."""
+        ext = self._extent
+        blocks = [
+            (d * ext + o, n)
+            for d in displacements
+            for k in range(blocklength)
+            for o, n in ((k * ext + o2, n2) for o2, n2 in self._layout())
+        ]
+        return self._derived(blocks, f"indexed_block({blocklength}, {self._name})")
+
+    def Create_indexed(self, blocklengths, displacements):
+        ext = self._extent
+        blocks = [
+            (d * ext + k * ext + o, n)
+            for bl, d in zip(blocklengths, displacements)
+            for k in range(bl)
+            for o, n in self._layout()
+        ]
+        return self._derived(blocks, f"indexed({self._name})")
+
+    def Create_vector(self, count, blocklength, stride):
+        return self.Create_indexed([blocklength] * count, [i * stride for i in range(count)])
+
+    @classmethod
+    def Create_struct(cls, blocklengths, displacements, datatypes):
+        """Blocks of ``datatypes[i]`` at byte ``displacements[i]``."""
+        blocks = [
+            (d + k * t._extent + o, n)
+            for bl, d, t in zip(blocklengths, displacements, datatypes)
+            for k in range(bl)
+            for o, n in t._layout()
+        ]
+        return Datatype._derived(None, blocks, "struct")
+
+    def _pack(self, buf, count):
+        """The bytes of ``count`` elements of this type in ``buf``, packed."""
+        m = memoryview(buf).cast("B")
+        ext = self._extent
+        return b"".join(bytes(m[i * ext + o : i * ext + o + n]) for i in range(count) for o, n in self._layout())
+
+    def _unpack(self, buf, count, data):
+        m = memoryview(buf).cast("B")
+        ext, at = self._extent, 0
+        for i in range(count):
+            for o, n in self._layout():
+                m[i * ext + o : i * ext + o + n] = data[at : at + n]
+                at += n
 
     def Get_name(self):
         return self._name
@@ -396,6 +461,8 @@ class Datatype:
         return Datatype(self)
 
     def Create_contiguous(self, count):
+        if self._blocks is not None:
+            return self.Create_indexed([count], [0])
         return Datatype(
             _name=f"contiguous({count}, {self._name})",
             _size=self._size * count,
@@ -598,6 +665,47 @@ def _msg(spec):
             buf = memoryview(buf).cast("B")[off : off + nbytes]
         return buf, nbytes, dt
     return spec, None, None
+
+
+def _derived_spec(spec):
+    """``(buf, count, datatype)`` when a spec names a datatype with holes."""
+    if (type(spec) is list or type(spec) is tuple) and len(spec) >= 2:
+        dt = spec[-1]
+        if isinstance(dt, Datatype) and dt._blocks is not None:
+            count = spec[1] if len(spec) == 3 and isinstance(spec[1], int) else 1
+            return spec[0], count, dt
+    return None
+
+
+def _msg_w(spec, size):
+    """An ``Alltoallw`` spec ``[buf, (counts, displs), datatypes]`` or ``[buf,
+    counts, displs, datatypes]`` as (buffer, byte counts, byte displacements)."""
+    if len(spec) == 4:
+        buf, counts, displs, types = spec
+    else:
+        buf, (counts, displs), types = spec
+    if buf is BOTTOM or buf is None:
+        raise NotImplementedError("Alltoallw with MPI.BOTTOM addresses")
+    if isinstance(types, Datatype):
+        types = [types] * size
+    if any(t._blocks is not None for t in types):
+        raise NotImplementedError("Alltoallw with datatypes that have holes")
+    return buf, [c * t._size for c, t in zip(counts, types)], [int(d) for d in displs]
+
+
+def Get_address(location):
+    """The address of a buffer's memory (``MPI_Get_address``)."""
+    import ctypes
+
+    return ctypes.addressof(ctypes.c_char.from_buffer(memoryview(location).cast("B")))
+
+
+def Aint_add(base, disp):
+    return base + disp
+
+
+def Aint_diff(addr1, addr2):
+    return addr1 - addr2
 
 
 def _msg_typed(spec):
@@ -994,13 +1102,15 @@ def _register(obj):
 
 
 def _reduce_handle(obj, null_name):
-    """Pickling a handle: the predefined ones by name, a null one as a new null;
+    """Pickling a handle: the predefined ones by name, a copy of one as a new copy;
     a live operation cannot travel (mpi4py's ``ValueError``)."""
     for name in _CONSTANTS:
         if globals().get(name) is obj:
             return name
     if not obj:
         return (type(obj), ())
+    if isinstance(obj, Message) and obj._noproc:
+        return (type(obj), (MESSAGE_NO_PROC,))
     raise ValueError(f"cannot serialize {type(obj).__name__} instance")
 
 
@@ -1383,20 +1493,12 @@ def _some(requests, statuses, block):
     if not any(r._raw is not None for r in requests):
         return None, None
     if block:
-        first, _ = _waitany(requests, None)
-        # `_waitany` collected it; put its result back in order below.
-        done = {first: None}
-    else:
-        done = {}
-    for i, r in enumerate(requests):
-        if i not in done and r._raw is not None and r._raw.test():
-            done[i] = None
-    idxs = sorted(done)
-    objs = []
-    for k, i in enumerate(idxs):
-        st = _status_at(statuses, k)
-        r = requests[i]
-        objs.append(r._collect(st) if r._raw is not None else None)
+        # Wait for one without collecting it, then collect every completed one in order.
+        raws = [r._raw for r in requests if r._raw is not None and type(r._raw) is not _Done]
+        if raws and len(raws) == sum(r._raw is not None for r in requests):
+            _lib.wait_any(raws)
+    idxs = [i for i, r in enumerate(requests) if r._raw is not None and r._raw.test()]
+    objs = [requests[i]._collect(_status_at(statuses, k)) for k, i in enumerate(idxs)]
     return idxs, objs
 
 
@@ -1882,8 +1984,30 @@ class Comm:
     # -- collectives, buffers --
 
     def Bcast(self, buf, root=0):
+        d = _derived_spec(buf)
+        if d is not None:
+            # A type with holes travels packed.
+            b, count, dt = d
+            raw = self._r
+            packed = bytearray(dt._pack(b, count) if raw.rank() == root else dt._size * count)
+            raw.bcast_into(packed, None, root)
+            if raw.rank() != root:
+                dt._unpack(b, count, packed)
+            return
         b, nb, _ = _msg(buf)
         self._r.bcast_into(b, nb, root)
+
+    def Alltoallw(self, sendbuf, recvbuf):
+        """Blocks of ``counts[i]`` elements of ``datatypes[i]`` at byte
+        ``displs[i]``, as MPI's ``Alltoallw``; contiguous datatypes only (a type with
+        holes or ``MPI.BOTTOM`` addresses: ``NotImplementedError``)."""
+        n = self._r.size()
+        rb, rcounts, rdispls = _msg_w(recvbuf, n)
+        if _in_place(sendbuf):
+            sb, scounts, sdispls = bytes(memoryview(rb).cast("B")), rcounts, rdispls
+        else:
+            sb, scounts, sdispls = _msg_w(sendbuf, n)
+        self._r.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
 
     def Scatter(self, sendbuf, recvbuf, root=0):
         raw = self._r
@@ -2040,7 +2164,11 @@ class Comm:
         n, me = raw.size(), raw.rank()
         rb, rnb, dt = _msg_typed(recvbuf)
         if _in_place(sendbuf):
-            whole = bytearray(memoryview(rb).cast("B")[: rnb * n])
+            # In place, the receive buffer holds every rank's block; this rank's
+            # result goes to its start.
+            whole = bytearray(memoryview(rb).cast("B")[:rnb])
+            rnb = rnb // n // dt._size * dt._size if dt._size else 0
+            whole = whole[: rnb * n]
         else:
             sb, snb, dt = _msg_typed(sendbuf)
             whole = bytearray(memoryview(sb).cast("B")[: rnb * n])
