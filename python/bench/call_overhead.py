@@ -5,11 +5,11 @@
     python python/bench/call_overhead.py     # or under shmrun: same result per rank
 
 Prints ns per Send+Recv pair through the MPI module and through the native handle
-directly; the difference is the Python-side cost. Medians of 7 rounds.
+directly; the difference is the Python-side cost. Best of 7 rounds (the host's
+fast phase; a loaded machine inflates every figure).
 """
 
 import pickle
-import statistics
 import time
 
 import numpy
@@ -30,7 +30,7 @@ def timed(fn):
         t0 = time.perf_counter_ns()
         fn()
         rounds.append((time.perf_counter_ns() - t0) / N)
-    return statistics.median(rounds)
+    return min(rounds)
 
 
 def upper():
@@ -83,7 +83,7 @@ rows = [
     ("pickle.loads(pickle.dumps(d, 5))", timed(pickle_only)),
 ]
 if me == 0:
-    print(f"# ns per pair (loop overhead {base:.0f} ns subtracted), {N} pairs, median of 7")
+    print(f"# ns per pair (loop overhead {base:.0f} ns subtracted), {N} pairs, best of 7")
     for name, ns in rows:
         print(f"{name:<36} {ns - base:8.0f}")
     up, spec, nat, lo, natlo = (rows[i][1] for i in range(5))

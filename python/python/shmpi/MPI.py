@@ -631,6 +631,11 @@ def _msg(spec):
         return _NOTHING, 0, BYTE
     if type(spec) is list or type(spec) is tuple:
         n = len(spec)
+        if n == 3:
+            # The common [buf, count, datatype] first, with no further parsing.
+            buf, count, dt = spec
+            if type(count) is int and type(dt) is Datatype and dt._blocks is None and buf is not None:
+                return buf, count * dt._size, dt
         buf = spec[0]
         if buf is None or buf is BOTTOM:
             buf = _NOTHING
