@@ -644,7 +644,7 @@ def _msg(spec):
         if n == 2:
             x = spec[1]
             if isinstance(x, (Datatype, str)):
-                return buf, None, _datatype(x)
+                return buf, None, _whole(buf, _datatype(x))
             count, displ, dt = x, 0, None
         elif n == 3:
             count, displ, dt = spec[1], 0, spec[2]
@@ -663,7 +663,7 @@ def _msg(spec):
                 _, total = _infer(buf)
                 count = (total - displ * dt._size) // dt._size
             else:
-                return buf, None, dt
+                return buf, None, _whole(buf, dt)
         nbytes = count * dt._size
         if displ:
             off = displ * dt._size
@@ -711,6 +711,14 @@ def Aint_add(base, disp):
 
 def Aint_diff(addr1, addr2):
     return addr1 - addr2
+
+
+def _whole(buf, dt):
+    """``dt``, after mpi4py's check that the buffer holds whole elements of it."""
+    total = memoryview(buf).nbytes
+    if dt._size and total % dt._size:
+        raise ValueError(f"message: buffer length {total} is not a multiple of datatype extent {dt._size}")
+    return dt
 
 
 def _msg_typed(spec):
