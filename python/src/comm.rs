@@ -170,7 +170,9 @@ impl RawComm {
         blocking(py, &c, |c| c.recv_into(bytes, source, tag)).map(st)
     }
 
-    /// Receives a message of any length as `bytes`.
+    /// Receives a message of any length as `bytes`: one blocking call (shmpi's
+    /// exact-size receive), then one copy into the `bytes`, which for the small
+    /// pickles of lowercase calls costs less than a second blocking call would.
     fn recv_bytes<'py>(
         &self,
         py: Python<'py>,
@@ -178,8 +180,8 @@ impl RawComm {
         tag: i32,
     ) -> PyResult<(Bound<'py, PyBytes>, St)> {
         let c = self.comm()?;
-        let found = blocking(py, &c, |c| c.probe(source, tag))?;
-        recv_probed(py, &c, found)
+        let (v, s) = blocking(py, &c, |c| c.recv_vec::<u8>(source, tag))?;
+        Ok((PyBytes::new(py, &v), st(s)))
     }
 
     fn probe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<St> {

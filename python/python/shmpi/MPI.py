@@ -733,6 +733,17 @@ def _msg_typed(spec):
     return buf, nb, dt
 
 
+def _msg_blocks(spec, nblocks):
+    """A spec of a buffer of ``nblocks`` blocks (the root's in Scatter and Gather,
+    both in Alltoall, the receive in Allgather), as (buffer, bytes of all blocks,
+    datatype): an explicit count is per block, as MPI's sendcount/recvcount and
+    mpi4py have it; without one, the whole buffer."""
+    if (type(spec) is list or type(spec) is tuple) and len(spec) == 3 and type(spec[1]) is int:
+        buf, nb, dt = _msg(spec)
+        return buf, nb * nblocks, dt
+    return _msg_typed(spec)
+
+
 def _msg_v(spec, size):
     """A v-collective spec as (buffer, bytes, byte counts, byte displacements,
     datatype), with mpi4py's rules: ``buf``, ``[buf, counts]``, ``[buf, datatype]``,
@@ -2028,7 +2039,7 @@ class Comm:
         if recvbuf is IN_PLACE or (recvbuf is None and raw.rank() == root):
             if raw.rank() != root:
                 raise Exception(ERR_BUFFER, "Scatter: MPI.IN_PLACE is for the root only")
-            sb, snb, _ = _msg_typed(sendbuf)
+            sb, snb, _ = _msg_blocks(sendbuf, n)
             blk = snb // n
             raw.scatter_into(sb, blk * n, bytearray(blk), blk, root)
             return
@@ -2043,7 +2054,7 @@ class Comm:
         raw = self._r
         n, me = raw.size(), raw.rank()
         if me == root:
-            rb, rnb, _ = _msg_typed(recvbuf)
+            rb, rnb, _ = _msg_blocks(recvbuf, n)
             if _in_place(sendbuf):
                 blk = rnb // n
                 sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
@@ -2057,7 +2068,7 @@ class Comm:
     def Allgather(self, sendbuf, recvbuf):
         raw = self._r
         n, me = raw.size(), raw.rank()
-        rb, rnb, _ = _msg_typed(recvbuf)
+        rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
             blk = rnb // n
             sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
@@ -2067,11 +2078,12 @@ class Comm:
 
     def Alltoall(self, sendbuf, recvbuf):
         raw = self._r
-        rb, rnb, _ = _msg_typed(recvbuf)
+        n = raw.size()
+        rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
             sb, snb = bytes(memoryview(rb).cast("B")[:rnb]), rnb
         else:
-            sb, snb, _ = _msg_typed(sendbuf)
+            sb, snb, _ = _msg_blocks(sendbuf, n)
         raw.alltoall_into(sb, snb, rb, snb)
 
     def Gatherv(self, sendbuf, recvbuf, root=0):
