@@ -21,4 +21,8 @@ python3 -m venv target/venv-ci
 target/venv-ci/bin/pip install --quiet --upgrade pip
 target/venv-ci/bin/pip install --quiet maturin numpy pytest
 target/venv-ci/bin/pip install --quiet ./python
+# 5. mpi4py 4.1.2's own test suite (fetched from PyPI, cached in target/) under shmrun at
+#    N = 1, 2, 3 and 5, every run under a watchdog; it also provides mpi4py's demos that
+#    the pytest run below starts.
+scripts/mpi4py_suite.sh
 SHMPI_SHMRUN="$PWD/target/release/shmrun" target/venv-ci/bin/python -m pytest python/tests -q

@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::buffer::RawBuf;
 use crate::errors::{self, to_py};
+use crate::message::RawMessage;
 use crate::reduce::{self, Which};
 use crate::request::RawRequest;
 use crate::{OnThisThread, comm_of};
@@ -31,7 +32,7 @@ where
         let c = c;
         f(c.0)
     })
-    .map_err(to_py)
+    .map_err(|e| errors::blocked_to_py(py, e))
 }
 
 /// Receives the message `probe` found, into a new `bytes` of exactly its length.
@@ -169,7 +170,9 @@ impl RawComm {
         blocking(py, &c, |c| c.recv_into(bytes, source, tag)).map(st)
     }
 
-    /// Receives a message of any length as `bytes`.
+    /// Receives a message of any length as `bytes`: one blocking call (shmpi's
+    /// exact-size receive), then one copy into the `bytes`, which for the small
+    /// pickles of lowercase calls costs less than a second blocking call would.
     fn recv_bytes<'py>(
         &self,
         py: Python<'py>,
@@ -177,8 +180,8 @@ impl RawComm {
         tag: i32,
     ) -> PyResult<(Bound<'py, PyBytes>, St)> {
         let c = self.comm()?;
-        let found = blocking(py, &c, |c| c.probe(source, tag))?;
-        recv_probed(py, &c, found)
+        let (v, s) = blocking(py, &c, |c| c.recv_vec::<u8>(source, tag))?;
+        Ok((PyBytes::new(py, &v), st(s)))
     }
 
     fn probe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<St> {
@@ -189,6 +192,21 @@ impl RawComm {
     fn iprobe(&self, source: i32, tag: i32) -> PyResult<Option<St>> {
         let c = self.comm()?;
         Ok(c.iprobe(source, tag).map_err(to_py)?.map(st))
+    }
+
+    /// Matched probe (`MPI_Mprobe`): the message leaves matching for the returned handle.
+    fn mprobe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<(RawMessage, St)> {
+        let c = self.comm()?;
+        let (m, s) = blocking(py, &c, |c| c.mprobe(source, tag).map(OnThisThread))?.0;
+        Ok((RawMessage::new(m), st(s)))
+    }
+
+    /// Matched probe without blocking (`MPI_Improbe`).
+    fn improbe(&self, source: i32, tag: i32) -> PyResult<Option<(RawMessage, St)>> {
+        let c = self.comm()?;
+        Ok(c.improbe(source, tag)
+            .map_err(to_py)?
+            .map(|(m, s)| (RawMessage::new(m), st(s))))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -67,6 +67,16 @@ pub(crate) fn to_py(e: shmpi::Error) -> PyErr {
     raise(error_class(&e), e.to_string())
 }
 
+/// The error of a call that blocked with the GIL released: a signal that arrived
+/// meanwhile comes first (Ctrl-C under shmrun ends the blocked call by aborting the
+/// job, and the user must see `KeyboardInterrupt`, not the abort it caused).
+pub(crate) fn blocked_to_py(py: Python<'_>, e: shmpi::Error) -> PyErr {
+    match py.check_signals() {
+        Err(signal) => signal,
+        Ok(()) => to_py(e),
+    }
+}
+
 /// A misuse the binding detects itself.
 pub(crate) fn usage_error(msg: &str) -> PyErr {
     raise(ERR_OTHER, msg.to_string())

@@ -18,6 +18,7 @@
 mod buffer;
 mod comm;
 mod errors;
+mod message;
 mod reduce;
 mod request;
 
@@ -166,6 +167,7 @@ fn abort(code: i32) -> PyResult<()> {
 fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawComm>()?;
     m.add_class::<request::RawRequest>()?;
+    m.add_class::<message::RawMessage>()?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;
     m.add_function(wrap_pyfunction!(is_initialized, m)?)?;

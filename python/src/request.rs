@@ -69,7 +69,7 @@ impl RawRequest {
                     let r = r;
                     r.0.wait().map(|_| ())
                 })
-                .map_err(to_py)?;
+                .map_err(|e| crate::errors::blocked_to_py(py, e))?;
                 Inner::Done {
                     data: None,
                     status: None,
@@ -82,7 +82,7 @@ impl RawRequest {
                         let req = req;
                         req.0.wait().map(crate::OnThisThread)
                     })
-                    .map_err(to_py)?
+                    .map_err(|e| crate::errors::blocked_to_py(py, e))?
                     .0;
                 target.bytes_mut()[..s.len()].copy_from_slice(&v[..s.len()]);
                 Inner::Done {

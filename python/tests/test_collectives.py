@@ -13,3 +13,8 @@ def test_collectives(mpirun, n):
 
 def test_collectives_without_launcher():
     check_ok(run([sys.executable, "-m", "shmpi", str(SCRIPTS / "collectives.py")]), 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_explicit_counts_are_per_rank_in_block_collectives(mpirun, n):
+    check_ok(mpirun(n, "block_counts.py"), n)

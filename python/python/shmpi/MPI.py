@@ -18,13 +18,17 @@ cluster under the real mpi4py.
 MPI is initialized when this module is imported and finalized at interpreter exit.
 """
 
+import array as _array
 import atexit as _atexit
 import builtins as _builtins
+import itertools as _itertools
 import os as _os
 import pickle as _pickle
 import socket as _socket
 import struct as _struct
 import sys as _sys
+import warnings as _warnings
+import weakref as _weakref
 
 from . import _shmpi as _lib
 
@@ -335,15 +339,21 @@ def _loads(data):
 class Datatype:
     """An MPI datatype: its size and, for the numeric ones, a struct code."""
 
-    __slots__ = ("_name", "_size", "_code", "_fmt")
+    __slots__ = ("_name", "_size", "_code", "_fmt", "_blocks", "_extent")
 
     def __init__(self, datatype=None, *, _name="MPI_DATATYPE_NULL", _size=0, _code=None, _fmt=None):
+        blocks, extent = None, _size
         if isinstance(datatype, Datatype):
             _name, _size, _code, _fmt = datatype._name, datatype._size, datatype._code, datatype._fmt
+            blocks, extent = datatype._blocks, datatype._extent
         self._name = _name
         self._size = _size
         self._code = _code  # the element type of native reductions, or None
         self._fmt = _fmt  # struct format of one element, for emulated reductions
+        # A derived type with holes: its (byte offset, byte length) blocks and its
+        # extent; None for a contiguous type, whose extent is its size.
+        self._blocks = blocks
+        self._extent = extent
 
     def __repr__(self):
         return f"<{type(self).__name__}: {self._name}>"
@@ -365,14 +375,73 @@ class Datatype:
     size = property(Get_size)
 
     def Get_extent(self):
-        return (0, self._size)
+        return (0, self._extent)
 
-    extent = property(lambda self: self._size)
+    extent = property(lambda self: self._extent)
     lb = property(lambda self: 0)
-    ub = property(lambda self: self._size)
+    ub = property(lambda self: self._extent)
 
     def Get_true_extent(self):
-        return (0, self._size)
+        return (0, self._extent)
+
+    def _derived(self, blocks, name):
+        """A type of the given (byte offset, byte length) blocks."""
+        t = Datatype(_name=name, _size=sum(n for _, n in blocks))
+        t._blocks = tuple(blocks)
+        t._extent = max((o + n for o, n in blocks), default=0)
+        return t
+
+    def _layout(self):
+        return self._blocks if self._blocks is not None else ((0, self._size),)
+
+    def Create_indexed_block(self, blocklength, displacements):
+        """Blocks of ``blocklength`` elements at element ``displacements``."""
+        ext = self._extent
+        blocks = [
+            (d * ext + o, n)
+            for d in displacements
+            for k in range(blocklength)
+            for o, n in ((k * ext + o2, n2) for o2, n2 in self._layout())
+        ]
+        return self._derived(blocks, f"indexed_block({blocklength}, {self._name})")
+
+    def Create_indexed(self, blocklengths, displacements):
+        ext = self._extent
+        blocks = [
+            (d * ext + k * ext + o, n)
+            for bl, d in zip(blocklengths, displacements)
+            for k in range(bl)
+            for o, n in self._layout()
+        ]
+        return self._derived(blocks, f"indexed({self._name})")
+
+    def Create_vector(self, count, blocklength, stride):
+        return self.Create_indexed([blocklength] * count, [i * stride for i in range(count)])
+
+    @classmethod
+    def Create_struct(cls, blocklengths, displacements, datatypes):
+        """Blocks of ``datatypes[i]`` at byte ``displacements[i]``."""
+        blocks = [
+            (d + k * t._extent + o, n)
+            for bl, d, t in zip(blocklengths, displacements, datatypes)
+            for k in range(bl)
+            for o, n in t._layout()
+        ]
+        return Datatype._derived(None, blocks, "struct")
+
+    def _pack(self, buf, count):
+        """The bytes of ``count`` elements of this type in ``buf``, packed."""
+        m = memoryview(buf).cast("B")
+        ext = self._extent
+        return b"".join(bytes(m[i * ext + o : i * ext + o + n]) for i in range(count) for o, n in self._layout())
+
+    def _unpack(self, buf, count, data):
+        m = memoryview(buf).cast("B")
+        ext, at = self._extent, 0
+        for i in range(count):
+            for o, n in self._layout():
+                m[i * ext + o : i * ext + o + n] = data[at : at + n]
+                at += n
 
     def Get_name(self):
         return self._name
@@ -392,6 +461,8 @@ class Datatype:
         return Datatype(self)
 
     def Create_contiguous(self, count):
+        if self._blocks is not None:
+            return self.Create_indexed([count], [0])
         return Datatype(
             _name=f"contiguous({count}, {self._name})",
             _size=self._size * count,
@@ -560,6 +631,11 @@ def _msg(spec):
         return _NOTHING, 0, BYTE
     if type(spec) is list or type(spec) is tuple:
         n = len(spec)
+        if n == 3:
+            # The common [buf, count, datatype] first, with no further parsing.
+            buf, count, dt = spec
+            if type(count) is int and type(dt) is Datatype and dt._blocks is None and buf is not None:
+                return buf, count * dt._size, dt
         buf = spec[0]
         if buf is None or buf is BOTTOM:
             buf = _NOTHING
@@ -568,7 +644,7 @@ def _msg(spec):
         if n == 2:
             x = spec[1]
             if isinstance(x, (Datatype, str)):
-                return buf, None, _datatype(x)
+                return buf, None, _whole(buf, _datatype(x))
             count, displ, dt = x, 0, None
         elif n == 3:
             count, displ, dt = spec[1], 0, spec[2]
@@ -587,13 +663,62 @@ def _msg(spec):
                 _, total = _infer(buf)
                 count = (total - displ * dt._size) // dt._size
             else:
-                return buf, None, dt
+                return buf, None, _whole(buf, dt)
         nbytes = count * dt._size
         if displ:
             off = displ * dt._size
             buf = memoryview(buf).cast("B")[off : off + nbytes]
         return buf, nbytes, dt
     return spec, None, None
+
+
+def _derived_spec(spec):
+    """``(buf, count, datatype)`` when a spec names a datatype with holes."""
+    if (type(spec) is list or type(spec) is tuple) and len(spec) >= 2:
+        dt = spec[-1]
+        if isinstance(dt, Datatype) and dt._blocks is not None:
+            count = spec[1] if len(spec) == 3 and isinstance(spec[1], int) else 1
+            return spec[0], count, dt
+    return None
+
+
+def _msg_w(spec, size):
+    """An ``Alltoallw`` spec ``[buf, (counts, displs), datatypes]`` or ``[buf,
+    counts, displs, datatypes]`` as (buffer, byte counts, byte displacements)."""
+    if len(spec) == 4:
+        buf, counts, displs, types = spec
+    else:
+        buf, (counts, displs), types = spec
+    if buf is BOTTOM or buf is None:
+        raise NotImplementedError("Alltoallw with MPI.BOTTOM addresses")
+    if isinstance(types, Datatype):
+        types = [types] * size
+    if any(t._blocks is not None for t in types):
+        raise NotImplementedError("Alltoallw with datatypes that have holes")
+    return buf, [c * t._size for c, t in zip(counts, types)], [int(d) for d in displs]
+
+
+def Get_address(location):
+    """The address of a buffer's memory (``MPI_Get_address``)."""
+    import ctypes
+
+    return ctypes.addressof(ctypes.c_char.from_buffer(memoryview(location).cast("B")))
+
+
+def Aint_add(base, disp):
+    return base + disp
+
+
+def Aint_diff(addr1, addr2):
+    return addr1 - addr2
+
+
+def _whole(buf, dt):
+    """``dt``, after mpi4py's check that the buffer holds whole elements of it."""
+    total = memoryview(buf).nbytes
+    if dt._size and total % dt._size:
+        raise ValueError(f"message: buffer length {total} is not a multiple of datatype extent {dt._size}")
+    return dt
 
 
 def _msg_typed(spec):
@@ -606,6 +731,17 @@ def _msg_typed(spec):
         if nb is None:
             nb = total - total % dt._size if dt._size else total
     return buf, nb, dt
+
+
+def _msg_blocks(spec, nblocks):
+    """A spec of a buffer of ``nblocks`` blocks (the root's in Scatter and Gather,
+    both in Alltoall, the receive in Allgather), as (buffer, bytes of all blocks,
+    datatype): an explicit count is per block, as MPI's sendcount/recvcount and
+    mpi4py have it; without one, the whole buffer."""
+    if (type(spec) is list or type(spec) is tuple) and len(spec) == 3 and type(spec[1]) is int:
+        buf, nb, dt = _msg(spec)
+        return buf, nb * nblocks, dt
+    return _msg_typed(spec)
 
 
 def _msg_v(spec, size):
@@ -841,42 +977,61 @@ def _native(op, dt):
 
 
 class Status:
-    """What a receive learned about its message (``MPI.Status``)."""
+    """What a receive learned about its message (``MPI.Status``). Its fields live in
+    an array of C ints, as ``MPI_Status`` does, which :meth:`tomemory` exposes."""
 
-    __slots__ = ("source", "tag", "error", "_len", "_cancelled")
+    __slots__ = ("_a", "_len")
 
     def __init__(self, status=None):
-        if status is not None:
-            self.source, self.tag, self.error = status.source, status.tag, status.error
-            self._len, self._cancelled = status._len, status._cancelled
+        if status is None:
+            self._a = _array.array("i", (ANY_SOURCE, ANY_TAG, SUCCESS, 0))
+            self._len = 0
+        elif isinstance(status, Status):
+            self._a = _array.array("i", status._a)
+            self._len = status._len
         else:
-            self.source, self.tag, self.error = ANY_SOURCE, ANY_TAG, SUCCESS
-            self._len, self._cancelled = 0, False
+            raise TypeError(f"Status() argument must be a Status, not {type(status).__name__}")
 
     def __repr__(self):
         return f"<Status source={self.source} tag={self.tag} count={self._len}>"
 
+    def __eq__(self, other):
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self._a == other._a and self._len == other._len
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (_new_status, (tuple(self._a), self._len))
+
     def _set(self, st):
-        self.source, self.tag, self._len = st
-        self.error = SUCCESS
+        a = self._a
+        a[0], a[1], a[2] = st[0], st[1], SUCCESS
+        a[3] = st[3] if len(st) > 3 else 0
+        self._len = st[2]
 
     def Get_source(self):
-        return self.source
+        return self._a[0]
 
     def Set_source(self, source):
-        self.source = source
+        self._a[0] = source
 
     def Get_tag(self):
-        return self.tag
+        return self._a[1]
 
     def Set_tag(self, tag):
-        self.tag = tag
+        self._a[1] = tag
 
     def Get_error(self):
-        return self.error
+        return self._a[2]
 
     def Set_error(self, error):
-        self.error = error
+        self._a[2] = error
+
+    source = property(Get_source, Set_source)
+    tag = property(Get_tag, Set_tag)
+    error = property(Get_error, Set_error)
 
     def Get_count(self, datatype=BYTE):
         """The number of ``datatype`` elements received, or ``UNDEFINED``."""
@@ -894,13 +1049,36 @@ class Status:
         self._len = count * _datatype(datatype)._size
 
     def Is_cancelled(self):
-        return self._cancelled
+        return bool(self._a[3])
 
     def Set_cancelled(self, flag):
-        self._cancelled = bool(flag)
+        self._a[3] = 1 if flag else 0
 
-    count = property(lambda self: self._len)
-    cancelled = property(Is_cancelled)
+    def _set_count(self, n):
+        self._len = int(n)
+
+    count = property(lambda self: self._len, _set_count)
+    cancelled = property(Is_cancelled, Set_cancelled)
+
+    def tomemory(self):
+        """The status's fields (source, tag, error, cancelled) as writable C ints."""
+        return memoryview(self._a)
+
+    def py2f(self):
+        return list(self._a)
+
+    @classmethod
+    def f2py(cls, arg):
+        s = cls()
+        s._a[: len(arg)] = _array.array("i", arg)
+        return s
+
+
+def _new_status(fields, length):
+    s = Status()
+    s._a = _array.array("i", fields)
+    s._len = length
+    return s
 
 
 def _fill(status, st):
@@ -909,55 +1087,143 @@ def _fill(status, st):
 
 
 _NULL_ST = (PROC_NULL, ANY_TAG, 0)
+_EMPTY_ST = (ANY_SOURCE, ANY_TAG, 0)
+
+
+# ---- handles -----------------------------------------------------------------------
+
+_next_handle = _itertools.count(1).__next__
+_handles = _weakref.WeakValueDictionary()
+
+
+def _handle_methods(cls):
+    """mpi4py's handle conversions (``handle``, ``fromhandle``; no Fortran or C
+    integers: ``toint`` and ``py2f`` are -1)."""
+
+    def handle(self):
+        return self._id if self else 0
+
+    def fromhandle(klass, h):
+        obj = _handles.get(h) if h else None
+        new = klass()
+        if obj is not None:
+            klass.__init__(new, obj)
+        return new
+
+    cls.handle = property(handle)
+    cls.fromhandle = classmethod(fromhandle)
+    cls.toint = lambda self: -1
+    cls.py2f = lambda self: -1
+    cls.fromint = classmethod(lambda klass, i: klass())
+    cls.f2py = classmethod(lambda klass, i: klass())
+    return cls
+
+
+def _register(obj):
+    obj._id = _next_handle()
+    _handles[obj._id] = obj
+    return obj
+
+
+def _reduce_handle(obj, null_name):
+    """Pickling a handle: the predefined ones by name, a copy of one as a new copy;
+    a live operation cannot travel (mpi4py's ``ValueError``)."""
+    for name in _CONSTANTS:
+        if globals().get(name) is obj:
+            return name
+    if not obj:
+        return (type(obj), ())
+    if isinstance(obj, Message) and obj._noproc:
+        return (type(obj), (MESSAGE_NO_PROC,))
+    raise ValueError(f"cannot serialize {type(obj).__name__} instance")
+
+
+_CONSTANTS = ("REQUEST_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC")
 
 
 # ---- requests ----------------------------------------------------------------------
+
+
+class _Done:
+    """The operation of a request that completed as it started (on ``PROC_NULL``,
+    ``Isendrecv``, a matched message's ``Irecv``); the request stays active until it
+    is waited on or tested, as in MPI."""
+
+    __slots__ = ("data", "st")
+
+    def __init__(self, data=None, st=None):
+        self.data, self.st = data, st
+
+    def test(self):
+        return True
+
+    def wait(self):
+        return self.data, self.st
+
+    def cancel(self):
+        return False
+
+    def free(self):
+        pass
+
+    def is_null(self):
+        return False
 
 
 class Request:
     """A non-blocking operation (``MPI.Request``). It becomes ``REQUEST_NULL`` once
     waited on, tested complete, freed or cancelled."""
 
-    __slots__ = ("_raw", "_obj", "_keep")
+    __slots__ = ("_raw", "_obj", "_keep", "_id", "__weakref__")
 
     def __init__(self, request=None):
         if isinstance(request, Request):
             self._raw, self._obj, self._keep = request._raw, request._obj, request._keep
+            self._id = request._id
+        elif request is None:
+            self._raw, self._obj, self._keep, self._id = None, False, None, 0
         else:
-            self._raw, self._obj, self._keep = None, False, None
+            raise TypeError(f"expecting a Request, got {type(request).__name__}")
 
     @classmethod
     def _new(cls, raw, obj, keep=None):
         r = cls.__new__(cls)
         r._raw, r._obj, r._keep = raw, obj, keep
-        return r
+        return _register(r)
 
     def __bool__(self):
-        return self._raw is not None and not self._raw.is_null()
+        raw = self._raw
+        return raw is not None and not raw.is_null()
 
     def __eq__(self, other):
+        # Handles compare by identity of the operation; null ones have id 0.
         if not isinstance(other, Request):
             return NotImplemented
-        if not self or not other:
-            return not self and not other
-        return self is other or (self._raw is not None and self._raw is other._raw)
+        return self._id == other._id
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
 
     __hash__ = object.__hash__
+
+    def __reduce__(self):
+        return _reduce_handle(self, "REQUEST_NULL")
 
     def _collect(self, status):
         raw = self._raw
         if raw is None:
-            # A request completed when it started keeps its status in `_keep`.
-            _fill(status, self._keep if type(self._keep) is tuple else _NULL_ST)
-            self._keep = None
+            _fill(status, _EMPTY_ST)
             return None
         data, st = raw.wait()
+        keep = self._keep
         self._raw = None
         self._keep = None
-        if st is None and status is not None:
-            st = (ANY_SOURCE, ANY_TAG, 0)
-        _fill(status, st)
+        self._id = 0
+        _fill(status, _EMPTY_ST if st is None else st)
         if self._obj:
+            if data is None and keep is not None and st is not None:
+                data = memoryview(keep)[: st[2]]
             return _loads(data)
         return None
 
@@ -979,15 +1245,30 @@ class Request:
             return True, self._collect(status)
         return False, None
 
+    def _peek(self, status):
+        """Whether the operation is complete, without completing the request
+        (``MPI_Request_get_status``)."""
+        raw = self._raw
+        if raw is None:
+            _fill(status, _EMPTY_ST)
+            return True
+        if not raw.test():
+            return False
+        if type(raw) is not _Done:
+            self._raw = raw = _Done(*raw.wait())
+        _fill(status, _EMPTY_ST if raw.st is None else raw.st)
+        return True
+
     def Get_status(self, status=None):
-        return self._raw is None or self._raw.test()
+        return self._peek(status)
 
     def get_status(self, status=None):
-        return self.Get_status(status)
+        return self._peek(status)
 
     def Cancel(self):
         if self._raw is not None:
-            self._raw.cancel()
+            if self._raw.cancel():
+                self._raw = _Done(None, (ANY_SOURCE, ANY_TAG, 0, 1))
 
     def cancel(self):
         self.Cancel()
@@ -996,6 +1277,7 @@ class Request:
         if self._raw is not None:
             self._raw.free()
         self._raw = None
+        self._id = 0
 
     def free(self):
         self.Free()
@@ -1021,15 +1303,19 @@ class Request:
 
     @classmethod
     def Waitsome(cls, requests, statuses=None):
-        i, _ = _waitany(requests, None)
-        if i == UNDEFINED:
-            return None
-        done = [i]
-        for j, r in enumerate(requests):
-            if j != i and r._raw is not None and r._raw.test():
-                r._collect(None)
-                done.append(j)
-        return done
+        return _some(requests, statuses, True)[0]
+
+    @classmethod
+    def waitsome(cls, requests, statuses=None):
+        return _some(requests, statuses, True)
+
+    @classmethod
+    def Testsome(cls, requests, statuses=None):
+        return _some(requests, statuses, False)[0]
+
+    @classmethod
+    def testsome(cls, requests, statuses=None):
+        return _some(requests, statuses, False)
 
     @classmethod
     def Testall(cls, requests, statuses=None):
@@ -1058,8 +1344,51 @@ class Request:
                 if r._raw.test():
                     return i, True, r._collect(status)
         if not active:
+            _fill(status, _EMPTY_ST)
             return UNDEFINED, True, None
         return UNDEFINED, False, None
+
+    @classmethod
+    def Get_status_all(cls, requests, statuses=None):
+        flags = [r._peek(None) for r in requests]
+        if all(flags) and statuses is not None:
+            for i, r in enumerate(requests):
+                if i < len(statuses):
+                    r._peek(statuses[i])
+        return all(flags)
+
+    get_status_all = Get_status_all
+
+    @classmethod
+    def Get_status_any(cls, requests, status=None):
+        active = False
+        for i, r in enumerate(requests):
+            if r:
+                active = True
+                if r._peek(status):
+                    return i, True
+        if not active:
+            _fill(status, _EMPTY_ST)
+            return UNDEFINED, True
+        return UNDEFINED, False
+
+    get_status_any = Get_status_any
+
+    @classmethod
+    def Get_status_some(cls, requests, statuses=None):
+        if not any(requests):
+            return None
+        done = [i for i, r in enumerate(requests) if r and r._peek(None)]
+        if statuses is not None:
+            for k, i in enumerate(done):
+                if k < len(statuses):
+                    requests[i]._peek(statuses[k])
+        return done
+
+    get_status_some = Get_status_some
+
+
+_handle_methods(Request)
 
 
 class Prequest(Request):
@@ -1070,6 +1399,8 @@ class Prequest(Request):
 
     def __init__(self, request=None):
         Request.__init__(self, request)
+        if request is not None and not isinstance(request, Prequest):
+            raise TypeError(f"expecting a Prequest, got {type(request).__name__}")
         self._start = getattr(request, "_start", None)
         self._active = getattr(request, "_active", False)
 
@@ -1078,7 +1409,7 @@ class Prequest(Request):
         r = cls.__new__(cls)
         r._raw, r._obj, r._keep = None, False, None
         r._start, r._active = start, False
-        return r
+        return _register(r)
 
     def __bool__(self):
         return self._start is not None
@@ -1089,13 +1420,19 @@ class Prequest(Request):
         r = self._start()
         self._raw, self._keep, self._active = r._raw, r._keep, True
 
+    start = Start
+
     def _collect(self, status):
         self._active = False
-        return Request._collect(self, status)
+        ident = self._id
+        try:
+            return Request._collect(self, status)
+        finally:
+            self._id = ident
 
     def Test(self, status=None):
         if not self._active:
-            _fill(status, _NULL_ST)
+            _fill(status, _EMPTY_ST)
             return True
         return Request.Test(self, status)
 
@@ -1109,28 +1446,47 @@ class Prequest(Request):
         for r in requests:
             r.Start()
 
+    startall = Startall
+
 
 class Grequest(Request):
     __slots__ = ()
 
+    def __init__(self, request=None):
+        if request is not None and not isinstance(request, Grequest):
+            raise TypeError(f"expecting a Grequest, got {type(request).__name__}")
+        Request.__init__(self, request)
+
 
 REQUEST_NULL = Request()
+
+
+def _status_at(statuses, i):
+    """The status to fill for request ``i``: a list grows to hold it, a tuple is
+    filled as far as it goes."""
+    if statuses is None:
+        return None
+    if i < len(statuses):
+        return statuses[i]
+    if type(statuses) is list:
+        while len(statuses) <= i:
+            statuses.append(Status())
+        return statuses[i]
+    return None
 
 
 def _waitall(requests, statuses):
     out = []
     errors = None
     for i, r in enumerate(requests):
-        st = None
-        if statuses is not None:
-            while len(statuses) <= i:
-                statuses.append(Status())
-            st = statuses[i]
+        st = _status_at(statuses, i)
         try:
             out.append(r._collect(st) if isinstance(r, Request) else None)
         except _builtins.Exception as e:
             errors = errors or e
             out.append(None)
+    if type(statuses) is list and len(statuses) > len(requests):
+        del statuses[len(requests) :]
     if errors is not None:
         raise errors
     return out
@@ -1141,15 +1497,149 @@ def _waitany(requests, status):
     idx = []
     for i, r in enumerate(requests):
         # Null requests and inactive persistent ones are skipped, as MPI says.
-        if r._raw is not None:
-            raws.append(r._raw)
+        raw = r._raw
+        if raw is not None:
+            if type(raw) is _Done:
+                return i, r._collect(status)
+            raws.append(raw)
             idx.append(i)
     if not raws:
-        _fill(status, _NULL_ST)
+        _fill(status, _EMPTY_ST)
         return UNDEFINED, None
     k = _lib.wait_any(raws)
     i = idx[k]
     return i, requests[i]._collect(status)
+
+
+def _some(requests, statuses, block):
+    """Waitsome/Testsome: (indices, objects) of the requests completed now, or
+    (None, None) when none is active."""
+    if not any(r._raw is not None for r in requests):
+        return None, None
+    if block:
+        # Wait for one without collecting it, then collect every completed one in order.
+        raws = [r._raw for r in requests if r._raw is not None and type(r._raw) is not _Done]
+        if raws and len(raws) == sum(r._raw is not None for r in requests):
+            _lib.wait_any(raws)
+    idxs = [i for i, r in enumerate(requests) if r._raw is not None and r._raw.test()]
+    objs = [requests[i]._collect(_status_at(statuses, k)) for k, i in enumerate(idxs)]
+    return idxs, objs
+
+
+# ---- matched messages --------------------------------------------------------------
+
+
+class Message:
+    """A message taken out of matching by a matched probe (``MPI.Message``): only
+    its own ``Recv``/``recv`` receives it."""
+
+    __slots__ = ("_raw", "_noproc", "_id", "__weakref__")
+
+    def __init__(self, message=None):
+        if isinstance(message, Message):
+            self._raw, self._noproc, self._id = message._raw, message._noproc, message._id
+        elif message is None:
+            self._raw, self._noproc, self._id = None, False, 0
+        else:
+            raise TypeError(f"expecting a Message, got {type(message).__name__}")
+
+    @classmethod
+    def _new(cls, raw, noproc=False):
+        m = cls.__new__(cls)
+        m._raw, m._noproc = raw, noproc
+        return _register(m)
+
+    def __bool__(self):
+        return self._noproc or (self._raw is not None and not self._raw.is_null())
+
+    def __eq__(self, other):
+        if not isinstance(other, Message):
+            return NotImplemented
+        if not self or not other:
+            return not self and not other
+        if self._noproc or other._noproc:
+            return self._noproc and other._noproc
+        return self._id == other._id
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = object.__hash__
+
+    def __reduce__(self):
+        return _reduce_handle(self, "MESSAGE_NULL")
+
+    def _spent(self):
+        # The predefined MESSAGE_NO_PROC stays itself; every other message is null
+        # once received.
+        if self is not MESSAGE_NO_PROC:
+            self._raw, self._noproc = None, False
+
+    def _check(self):
+        if not self:
+            raise Exception(ERR_ARG, "receive of MPI.MESSAGE_NULL: the message was received already")
+
+    @classmethod
+    def Probe(cls, comm, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        return comm.Mprobe(source, tag, status)
+
+    @classmethod
+    def Iprobe(cls, comm, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        return comm.Improbe(source, tag, status)
+
+    probe = Probe
+    iprobe = Iprobe
+
+    def Recv(self, buf, status=None):
+        self._check()
+        if self._noproc:
+            self._spent()
+            _fill(status, _NULL_ST)
+            return None
+        b, nb, _ = _msg(buf)
+        _fill(status, self._raw.recv_into(b, nb))
+        self._spent()
+
+    def Irecv(self, buf):
+        st = Status()
+        self.Recv(buf, st)
+        return Request._new(_Done(None, (st.source, st.tag, st._len)), False)
+
+    def recv(self, status=None):
+        self._check()
+        if self._noproc:
+            self._spent()
+            _fill(status, _NULL_ST)
+            return None
+        data, st = self._raw.recv_bytes()
+        _fill(status, st)
+        self._spent()
+        return _loads(data)
+
+    def irecv(self):
+        self._check()
+        if self._noproc:
+            self._spent()
+            return Request._new(_Done(None, _NULL_ST), True)
+        data, st = self._raw.recv_bytes()
+        self._spent()
+        return Request._new(_Done(data, st), True)
+
+
+_handle_methods(Message)
+MESSAGE_NULL = Message()
+MESSAGE_NO_PROC = Message._new(None, True)
+
+
+def _message(comm, got, status):
+    if got is None:
+        return None
+    raw, st = got
+    _fill(status, st)
+    if raw.is_no_proc():
+        return Message(MESSAGE_NO_PROC)
+    return Message._new(raw)
 
 
 def _in_place(buf):
@@ -1293,6 +1783,8 @@ class Comm:
 
     def recv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG, status=None):
         raw = self._raw or self._r
+        if buf is not None:
+            _warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         if source == PROC_NULL:
             _fill(status, _NULL_ST)
             return None
@@ -1304,21 +1796,30 @@ class Comm:
     def isend(self, obj, dest, tag=0):
         data = _dumps(obj)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(data, None, dest, tag), False)
 
     def issend(self, obj, dest, tag=0):
         data = _dumps(obj)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(data, None, dest, tag, True), False)
 
     ibsend = isend
 
     def irecv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG):
+        """As mpi4py: the pickle is received into ``buf``, into a new buffer of
+        ``buf`` bytes when it is an int, or of ``mpi4py.rc.irecv_bufsz`` bytes when it
+        is ``None``; a longer pickle is an ``ERR_TRUNCATE`` error."""
         if source == PROC_NULL:
-            return Request._new(None, True)
-        return Request._new(self._r.irecv_bytes(source, tag), True)
+            return Request._new(_Done(None, _NULL_ST), True)
+        if buf is None:
+            from . import rc
+
+            buf = bytearray(rc.irecv_bufsz)
+        elif isinstance(buf, int):
+            buf = bytearray(buf)
+        return Request._new(self._r.irecv_into(buf, None, source, tag), True, buf)
 
     def sendrecv(self, sendobj, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         self.send(sendobj, dest, sendtag)
@@ -1368,13 +1869,13 @@ class Comm:
     def Isend(self, buf, dest, tag=0):
         b, nb, _ = _msg(buf)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(b, nb, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
         b, nb, _ = _msg(buf)
         if dest == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(), False)
         return Request._new(self._r.isend(b, nb, dest, tag, True), False)
 
     Ibsend = Isend
@@ -1383,7 +1884,7 @@ class Comm:
     def Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
         b, nb, _ = _msg(buf)
         if source == PROC_NULL:
-            return Request._new(None, False)
+            return Request._new(_Done(None, _NULL_ST), False)
         return Request._new(self._r.irecv_into(b, nb, source, tag), False, b)
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
@@ -1413,12 +1914,12 @@ class Comm:
         deadlock); the request is complete."""
         st = Status()
         self.Sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, st)
-        return Request._new(None, False, (st.source, st.tag, st._len))
+        return Request._new(_Done(None, (st.source, st.tag, st._len)), False)
 
     def Isendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG):
         st = Status()
         self.Sendrecv_replace(buf, dest, sendtag, source, recvtag, st)
-        return Request._new(None, False, (st.source, st.tag, st._len))
+        return Request._new(_Done(None, (st.source, st.tag, st._len)), False)
 
     def Sendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         b, nb, _ = _msg(buf)
@@ -1441,6 +1942,23 @@ class Comm:
             return False
         _fill(status, st)
         return True
+
+    # -- matched probes --
+
+    def Mprobe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return Message(MESSAGE_NO_PROC)
+        return _message(self, self._r.mprobe(source, tag), status)
+
+    def Improbe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        if source == PROC_NULL:
+            _fill(status, _NULL_ST)
+            return Message(MESSAGE_NO_PROC)
+        return _message(self, self._r.improbe(source, tag), status)
+
+    mprobe = Mprobe
+    improbe = Improbe
 
     # -- collectives, objects --
 
@@ -1490,8 +2008,30 @@ class Comm:
     # -- collectives, buffers --
 
     def Bcast(self, buf, root=0):
+        d = _derived_spec(buf)
+        if d is not None:
+            # A type with holes travels packed.
+            b, count, dt = d
+            raw = self._r
+            packed = bytearray(dt._pack(b, count) if raw.rank() == root else dt._size * count)
+            raw.bcast_into(packed, None, root)
+            if raw.rank() != root:
+                dt._unpack(b, count, packed)
+            return
         b, nb, _ = _msg(buf)
         self._r.bcast_into(b, nb, root)
+
+    def Alltoallw(self, sendbuf, recvbuf):
+        """Blocks of ``counts[i]`` elements of ``datatypes[i]`` at byte
+        ``displs[i]``, as MPI's ``Alltoallw``; contiguous datatypes only (a type with
+        holes or ``MPI.BOTTOM`` addresses: ``NotImplementedError``)."""
+        n = self._r.size()
+        rb, rcounts, rdispls = _msg_w(recvbuf, n)
+        if _in_place(sendbuf):
+            sb, scounts, sdispls = bytes(memoryview(rb).cast("B")), rcounts, rdispls
+        else:
+            sb, scounts, sdispls = _msg_w(sendbuf, n)
+        self._r.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
 
     def Scatter(self, sendbuf, recvbuf, root=0):
         raw = self._r
@@ -1499,7 +2039,7 @@ class Comm:
         if recvbuf is IN_PLACE or (recvbuf is None and raw.rank() == root):
             if raw.rank() != root:
                 raise Exception(ERR_BUFFER, "Scatter: MPI.IN_PLACE is for the root only")
-            sb, snb, _ = _msg_typed(sendbuf)
+            sb, snb, _ = _msg_blocks(sendbuf, n)
             blk = snb // n
             raw.scatter_into(sb, blk * n, bytearray(blk), blk, root)
             return
@@ -1514,7 +2054,7 @@ class Comm:
         raw = self._r
         n, me = raw.size(), raw.rank()
         if me == root:
-            rb, rnb, _ = _msg_typed(recvbuf)
+            rb, rnb, _ = _msg_blocks(recvbuf, n)
             if _in_place(sendbuf):
                 blk = rnb // n
                 sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
@@ -1528,7 +2068,7 @@ class Comm:
     def Allgather(self, sendbuf, recvbuf):
         raw = self._r
         n, me = raw.size(), raw.rank()
-        rb, rnb, _ = _msg_typed(recvbuf)
+        rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
             blk = rnb // n
             sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
@@ -1538,11 +2078,12 @@ class Comm:
 
     def Alltoall(self, sendbuf, recvbuf):
         raw = self._r
-        rb, rnb, _ = _msg_typed(recvbuf)
+        n = raw.size()
+        rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
             sb, snb = bytes(memoryview(rb).cast("B")[:rnb]), rnb
         else:
-            sb, snb, _ = _msg_typed(sendbuf)
+            sb, snb, _ = _msg_blocks(sendbuf, n)
         raw.alltoall_into(sb, snb, rb, snb)
 
     def Gatherv(self, sendbuf, recvbuf, root=0):
@@ -1648,7 +2189,11 @@ class Comm:
         n, me = raw.size(), raw.rank()
         rb, rnb, dt = _msg_typed(recvbuf)
         if _in_place(sendbuf):
-            whole = bytearray(memoryview(rb).cast("B")[: rnb * n])
+            # In place, the receive buffer holds every rank's block; this rank's
+            # result goes to its start.
+            whole = bytearray(memoryview(rb).cast("B")[:rnb])
+            rnb = rnb // n // dt._size * dt._size if dt._size else 0
+            whole = whole[: rnb * n]
         else:
             sb, snb, dt = _msg_typed(sendbuf)
             whole = bytearray(memoryview(sb).cast("B")[: rnb * n])

@@ -63,6 +63,10 @@ assert raises(MPI.Exception, comm.send, 1, dest=right, tag=-7).Get_error_class()
 assert raises(MPI.Exception, comm.recv, source=size + 3).Get_error_class() == MPI.ERR_RANK
 assert raises(MPI.Exception, comm.bcast, 1, root=size).Get_error_class() == MPI.ERR_ROOT
 raises(ValueError, comm.Send, [np.zeros(2), 5, MPI.DOUBLE], dest=right)
+# A datatype that does not divide the buffer (mpi4py's ValueError), and one that
+# names no type.
+raises(ValueError, comm.Send, [bytearray(10), MPI.INT], dest=right)
+raises(TypeError, comm.Send, [bytearray(8), "not-a-type"], dest=right)
 # A non-contiguous buffer.
 raises((BufferError, ValueError), comm.Send, np.zeros((4, 4))[:, 1], dest=right)
 

@@ -1,0 +1,77 @@
+//! `RawMessage`: a message taken out of matching by a matched probe (`MPI_Mprobe`).
+//!
+//! Only this handle can receive its message; a receive that cannot take it (a buffer
+//! too short) leaves it here to be received again, as shmpi's `Message` does.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::OnThisThread;
+use crate::buffer::RawBuf;
+use crate::comm::{St, st};
+use crate::errors::usage_error;
+
+/// A matched message (`MPI_Message`); null once received.
+#[pyclass(unsendable, module = "shmpi._shmpi")]
+pub(crate) struct RawMessage {
+    msg: Option<shmpi::Message>,
+}
+
+impl RawMessage {
+    pub(crate) fn new(msg: shmpi::Message) -> Self {
+        RawMessage { msg: Some(msg) }
+    }
+
+    fn take_msg(&mut self) -> PyResult<&mut shmpi::Message> {
+        self.msg
+            .as_mut()
+            .ok_or_else(|| usage_error("the message was received already (MPI.MESSAGE_NULL)"))
+    }
+}
+
+#[pymethods]
+impl RawMessage {
+    /// Receives into a buffer (`MPI_Mrecv`); on error the message stays here.
+    #[pyo3(signature = (buf, nbytes))]
+    fn recv_into(
+        &mut self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+    ) -> PyResult<St> {
+        let mut b = RawBuf::get(buf, true, nbytes)?;
+        let bytes = OnThisThread(b.bytes_mut());
+        let msg = OnThisThread(self.take_msg()?);
+        let s = py
+            .detach(move || {
+                let (msg, bytes) = (msg, bytes);
+                msg.0.recv_into(bytes.0)
+            })
+            .map_err(|e| crate::errors::blocked_to_py(py, e))?;
+        self.msg = None;
+        Ok(st(s))
+    }
+
+    /// Receives the whole message as `bytes`.
+    fn recv_bytes<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, St)> {
+        let msg = OnThisThread(self.take_msg()?);
+        let (v, s) = py
+            .detach(move || {
+                let msg = msg;
+                msg.0.recv_vec::<u8>().map(OnThisThread)
+            })
+            .map_err(|e| crate::errors::blocked_to_py(py, e))?
+            .0;
+        self.msg = None;
+        Ok((PyBytes::new(py, &v), st(s)))
+    }
+
+    /// Whether this is the message of a probe of `PROC_NULL` (`MPI_MESSAGE_NO_PROC`).
+    fn is_no_proc(&self) -> bool {
+        self.msg.as_ref().is_some_and(|m| m.is_null())
+    }
+
+    fn is_null(&self) -> bool {
+        self.msg.is_none()
+    }
+}
