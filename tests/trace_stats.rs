@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{is_child, launch_self};
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{is_child, launch_self, run_with_watchdog};
 use shmpi::Op;
 
 const N: usize = 4;
@@ -116,6 +119,49 @@ fn stats_count_the_programs_known_traffic() {
                 (0, 0)
             };
             assert_eq!((m, by), want, "from {r} to {d}");
+        }
+    }
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` along with the tests.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} not built (cargo test builds examples)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn unbalanced_example_checks_itself_and_its_summary_counts_its_allreduces() {
+    for n in [2, 4, 5] {
+        let mut cmd = Command::new(common::shmrun());
+        cmd.args(["-n", &n.to_string(), "--timeout", "60", "--stats"])
+            .arg(example("unbalanced"));
+        let out = run_with_watchdog(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.lines().count(), n, "{stdout}");
+        assert_eq!(stdout.matches("(4x the work)").count(), 1, "{stdout}");
+        let at = err
+            .lines()
+            .position(|l| l.starts_with("calls per kind"))
+            .unwrap();
+        for line in err.lines().skip(at + 1).take(n) {
+            assert!(
+                line.trim_end().ends_with(')') && line.contains("allreduce_into 5 ("),
+                "{line}"
+            );
         }
     }
 }
