@@ -41,7 +41,6 @@ impl Engine {
         desc: impl FnOnce() -> WaitDesc<'g>,
         status: impl FnOnce(&Envelope) -> S,
     ) -> Result<S> {
-        crate::trace::hook!(recv_into(self, m, want, buf, desc, status));
         if let Some(env) = self.try_recv_whole(m, want, buf) {
             return Ok(status(&env));
         }
@@ -58,6 +57,7 @@ impl Engine {
         buf: &mut [u8],
         desc: &WaitDesc<'_>,
     ) -> Result<Envelope> {
+        crate::trace::hook!(recv_into(self, m, want, buf, desc));
         let r = self.recv_into_inner(m, want, buf, desc);
         self.end_wait();
         r

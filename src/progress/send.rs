@@ -120,7 +120,6 @@ impl Engine {
         data: &[u8],
         desc: impl FnOnce() -> WaitDesc<'g>,
     ) -> Result<()> {
-        crate::trace::hook!(send(self, dest, env, data, desc));
         if self.try_send_whole(dest, &env, data) {
             return Ok(());
         }
@@ -135,6 +134,7 @@ impl Engine {
         data: &[u8],
         desc: &WaitDesc<'_>,
     ) -> Result<()> {
+        crate::trace::hook!(send(self, dest, env, data, desc));
         if dest == self.me {
             return self.matching.deliver_local(env, data);
         }

@@ -3,6 +3,9 @@
 //! point (which now takes its ordinary path), and records the span with what the call
 //! sent or received ([`leave`]).
 //!
+//! They are cold and never inlined, so that the entry points keep their size and
+//! layout when recording is off: one load, one branch, and a call out of line.
+//!
 //! [`hooked`]: super::hooked
 
 use std::cell::Cell;
@@ -70,18 +73,32 @@ fn open_for(ev: &Ev) -> Open {
     enter(ev.code, ev.ctx, ev.speer, ev.stag)
 }
 
-/// `Engine::send`.
-pub(crate) fn send<'g>(
+/// The same description, owned (the engine's entry points take it from a closure).
+fn again<'g>(d: &WaitDesc<'g>) -> WaitDesc<'g> {
+    WaitDesc {
+        op: d.op,
+        call: d.call,
+        peer: d.peer,
+        tag: d.tag,
+        ctx: d.ctx,
+        group: d.group,
+    }
+}
+
+/// `Engine::send`, from its general path (its one-record push declines while
+/// recording, so that every send comes here).
+#[cold]
+#[inline(never)]
+pub(crate) fn send(
     eng: &mut Engine,
     dest: usize,
     env: Envelope,
     data: &[u8],
-    desc: impl FnOnce() -> WaitDesc<'g>,
+    desc: &WaitDesc<'_>,
 ) -> Result<()> {
-    let d = desc();
-    let ev = send_ev(d.call, dest, &env, 0);
+    let ev = send_ev(desc.call, dest, &env, 0);
     let o = open_for(&ev);
-    let r = send_given(eng, dest, env, data, d);
+    let r = eng.send(dest, env, data, || again(desc));
     leave(
         o,
         Ev {
@@ -92,30 +109,9 @@ pub(crate) fn send<'g>(
     r
 }
 
-/// `Engine::send` with a description at hand: not generic, so that the engine's
-/// generic entry point and its wrapper do not instantiate each other without end.
-fn send_given(
-    eng: &mut Engine,
-    dest: usize,
-    env: Envelope,
-    data: &[u8],
-    d: WaitDesc<'_>,
-) -> Result<()> {
-    eng.send(dest, env, data, move || d)
-}
-
-/// `Engine::recv_into` with a description at hand (not generic, as `send_given`).
-fn recv_given(
-    eng: &mut Engine,
-    m: &Matcher,
-    want: &Want,
-    buf: &mut [u8],
-    d: WaitDesc<'_>,
-) -> Result<Envelope> {
-    eng.recv_into(m, want, buf, move || d, |e| *e)
-}
-
 /// `Engine::ssend`.
+#[cold]
+#[inline(never)]
 pub(crate) fn ssend(
     eng: &mut Engine,
     dest: usize,
@@ -138,6 +134,8 @@ pub(crate) fn ssend(
 }
 
 /// `Engine::isend` and `Engine::issend` (`sync`).
+#[cold]
+#[inline(never)]
 pub(crate) fn isend(
     eng: &mut Engine,
     dest: usize,
@@ -163,21 +161,22 @@ pub(crate) fn isend(
     r
 }
 
-/// `Engine::recv_into`.
-pub(crate) fn recv_into<'g, S>(
+/// `Engine::recv_into`, from its general path (its first polls decline while
+/// recording).
+#[cold]
+#[inline(never)]
+pub(crate) fn recv_into(
     eng: &mut Engine,
-    m: &Matcher,
-    want: &Want,
+    m: Matcher,
+    want: Want,
     buf: &mut [u8],
-    desc: impl FnOnce() -> WaitDesc<'g>,
-    status: impl FnOnce(&Envelope) -> S,
-) -> Result<S> {
-    let d = desc();
-    let ev = plain(d.call, m.ctx, m.src, m.tag);
+    desc: &WaitDesc<'_>,
+) -> Result<Envelope> {
+    let ev = plain(desc.call, m.ctx, m.src, m.tag);
     let o = open_for(&ev);
-    let r = recv_given(eng, m, want, buf, d);
+    let r = eng.recv_into(&m, &want, buf, || again(desc), |e| *e);
     leave(o, done_recv(ev, r.as_ref().ok().copied(), failed(&r)));
-    r.map(|env| status(&env))
+    r
 }
 
 fn done_recv(ev: Ev, env: Option<Envelope>, flags: u8) -> Ev {
@@ -192,6 +191,8 @@ fn done_recv(ev: Ev, env: Option<Envelope>, flags: u8) -> Ev {
 }
 
 /// `Engine::recv_message`.
+#[cold]
+#[inline(never)]
 pub(crate) fn recv_message(
     eng: &mut Engine,
     m: Matcher,
@@ -207,6 +208,8 @@ pub(crate) fn recv_message(
 }
 
 /// `Engine::sendrecv_into`.
+#[cold]
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sendrecv_into(
     eng: &mut Engine,
@@ -229,6 +232,8 @@ pub(crate) fn sendrecv_into(
 }
 
 /// `Engine::probe`.
+#[cold]
+#[inline(never)]
 pub(crate) fn probe(
     eng: &mut Engine,
     m: Matcher,
@@ -248,6 +253,8 @@ pub(crate) fn probe(
 }
 
 /// `Engine::mprobe`: the matched probe receives the message (it leaves matching).
+#[cold]
+#[inline(never)]
 pub(crate) fn mprobe(
     eng: &mut Engine,
     m: Matcher,
@@ -262,6 +269,8 @@ pub(crate) fn mprobe(
 }
 
 /// `Engine::improbe`: recorded only when it matched a message.
+#[cold]
+#[inline(never)]
 pub(crate) fn improbe(eng: &mut Engine, m: Matcher) -> Result<Option<(Envelope, Claimed)>> {
     let ev = Ev {
         code: CODE_IMPROBE,
@@ -289,6 +298,8 @@ fn cancel() {
 }
 
 /// `Engine::wait_claimed` (the receive of a message a matched probe took).
+#[cold]
+#[inline(never)]
 pub(crate) fn wait_claimed(eng: &mut Engine, id: u64, desc: &WaitDesc<'_>) -> Result<Unexpected> {
     let ev = plain(Call::Mrecv, desc.ctx, desc.peer, Some(desc.tag));
     let o = open_for(&ev);
@@ -304,6 +315,8 @@ pub(crate) fn wait_claimed(eng: &mut Engine, id: u64, desc: &WaitDesc<'_>) -> Re
 }
 
 /// `Engine::irecv`: posting, a short span with no message.
+#[cold]
+#[inline(never)]
 pub(crate) fn irecv(
     eng: &mut Engine,
     m: Matcher,
@@ -319,6 +332,8 @@ pub(crate) fn irecv(
 }
 
 /// `Engine::wait`: a receive's message is received when its wait hands it out.
+#[cold]
+#[inline(never)]
 pub(crate) fn wait(eng: &mut Engine, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
     // Named `wait`; the request's own call goes where a collective keeps its op.
     let ev = Ev {
@@ -341,6 +356,8 @@ pub(crate) fn wait(eng: &mut Engine, id: u64, desc: &WaitDesc<'_>) -> Result<Don
 
 /// `Engine::take_done`: a request's result handed out by a test or a wait on several;
 /// recorded when it is a received message.
+#[cold]
+#[inline(never)]
 pub(crate) fn take_done(eng: &mut Engine, id: u64) -> Option<Done> {
     let ev = Ev {
         code: CODE_COMPLETED,
