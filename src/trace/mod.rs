@@ -198,6 +198,9 @@ pub(crate) fn attach(rank: usize, n: usize) -> Result<()> {
     let map: &'static Mapping = Box::leak(Box::new(map));
     let all = sys::tracemem::words(map);
     let words = &all[rank * len..(rank + 1) * len];
+    if mode & MODE_TRACE != 0 {
+        sys::tracemem::prefault(words);
+    }
     words[H_INIT_T].store(ticks(), Ordering::Relaxed);
     let _ = REGION.set(Region {
         words,
