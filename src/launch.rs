@@ -172,9 +172,11 @@ fn run(
             .env(ENV_RANK, r.to_string())
             .env(ENV_SIZE, n.to_string())
             .env(ENV_FD, fd.to_string());
-        if let Some(j) = job.as_ref() {
-            cmd.envs(j.env());
-        }
+        match job.as_ref() {
+            Some(j) => cmd.envs(j.env()),
+            // A job started from inside a traced one records nothing of its own.
+            None => cmd.env_remove(crate::trace::ENV_TRACE_FD),
+        };
         if cfg.tag_output {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }

@@ -178,7 +178,11 @@ pub(crate) fn hooked() -> bool {
 /// Joins the launcher's recording if it asked for one (`SHMPI_TRACE_FD`): called once
 /// by `init` in each rank. Without the variable, recording stays off.
 pub(crate) fn attach(rank: usize, n: usize) -> Result<()> {
-    let Ok(fd) = std::env::var(ENV_TRACE_FD) else {
+    // Only a rank that shmrun started (not a singleton) joins its recording.
+    let (Ok(fd), Ok(_)) = (
+        std::env::var(ENV_TRACE_FD),
+        std::env::var(crate::init::ENV_FD),
+    ) else {
         return Ok(());
     };
     let spec = std::env::var(ENV_TRACE).unwrap_or_default();
