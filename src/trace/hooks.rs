@@ -73,18 +73,6 @@ fn open_for(ev: &Ev) -> Open {
     enter(ev.code, ev.ctx, ev.speer, ev.stag)
 }
 
-/// The same description, owned (the engine's entry points take it from a closure).
-fn again<'g>(d: &WaitDesc<'g>) -> WaitDesc<'g> {
-    WaitDesc {
-        op: d.op,
-        call: d.call,
-        peer: d.peer,
-        tag: d.tag,
-        ctx: d.ctx,
-        group: d.group,
-    }
-}
-
 /// `Engine::send`, from its general path (its one-record push declines while
 /// recording, so that every send comes here).
 #[cold]
@@ -98,7 +86,7 @@ pub(crate) fn send(
 ) -> Result<()> {
     let ev = send_ev(desc.call, dest, &env, 0);
     let o = open_for(&ev);
-    let r = eng.send(dest, env, data, || again(desc));
+    let r = eng.send_plain(dest, env, data, desc);
     leave(
         o,
         Ev {
@@ -174,7 +162,7 @@ pub(crate) fn recv_into(
 ) -> Result<Envelope> {
     let ev = plain(desc.call, m.ctx, m.src, m.tag);
     let o = open_for(&ev);
-    let r = eng.recv_into(&m, &want, buf, || again(desc), |e| *e);
+    let r = eng.recv_slow_plain(m, want, buf, desc);
     leave(o, done_recv(ev, r.as_ref().ok().copied(), failed(&r)));
     r
 }

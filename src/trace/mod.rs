@@ -168,6 +168,9 @@ static REGION: OnceLock<Region> = OnceLock::new();
 static HOOK: AtomicBool = AtomicBool::new(false);
 /// True while a collective's span is open (its end is recorded by `coll_end`).
 static IN_COLL: AtomicBool = AtomicBool::new(false);
+/// True once this rank records (set with `REGION`): the idle step's one test, which
+/// cannot use `HOOK` because it runs inside recorded calls.
+static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// Whether the engine should branch to the recording wrappers.
 #[inline(always)]
@@ -214,6 +217,7 @@ pub(crate) fn attach(rank: usize, n: usize) -> Result<()> {
         ev,
     });
     HOOK.store(mode != 0, Ordering::Relaxed);
+    RECORDING.store(mode != 0, Ordering::Relaxed);
     Ok(())
 }
 
@@ -314,8 +318,16 @@ fn count(r: &Region, ev: &Ev, t0: u64, t1: u64, blocked: u64) {
 
 /// A blocked call has started to wait (its first idle step): called by the engine's
 /// idle step, off the fast paths. Marks when the open call began to wait.
-#[inline]
+#[inline(always)]
 pub(crate) fn idle() {
+    if RECORDING.load(Ordering::Relaxed) {
+        idle_recorded();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn idle_recorded() {
     if let Some(r) = REGION.get() {
         let w = r.words;
         if w[H_OPEN_T].load(Ordering::Relaxed) != 0
