@@ -5,6 +5,8 @@
 //! shmrun -np 8 --tag-output --timeout 60 ./my_program
 //! shmrun -n 4 --example hello          # builds and runs a cargo example of this project
 //! shmrun -n 2 hostname                 # any program: SHMPI_RANK/SHMPI_SIZE are set
+//! shmrun -n 4 --trace run.json ./prog  # a timeline of every call and message
+//! shmrun -n 4 --stats ./prog           # a communication summary at exit
 //! ```
 
 use std::ffi::OsString;
@@ -37,6 +39,18 @@ struct Cli {
     /// Stop the job after SECS seconds, reporting what each rank was blocked on (exit 124).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+
+    /// Record every rank's calls and messages and write them to FILE when the job ends:
+    /// Chrome trace JSON (open it in Perfetto or chrome://tracing), or, if FILE ends in
+    /// .html, a self-contained page with the timeline that opens offline in any browser.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+
+    /// Print a summary when the job ends: per rank, time in communication and elsewhere,
+    /// messages and bytes sent and received, calls per kind; and the rank-to-rank
+    /// matrices of messages and bytes.
+    #[arg(long)]
+    stats: bool,
 
     /// Build (with cargo) and run the example NAME of the project in the current directory.
     #[arg(long, value_name = "NAME")]
@@ -223,6 +237,8 @@ fn main() -> ExitCode {
         BindTo::None => Bind::None,
     };
     cfg.timeout = timeout;
+    cfg.trace = cli.trace.clone();
+    cfg.stats = cli.stats;
     match launch(&cfg) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {

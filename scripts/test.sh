@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# 1. Unit, multi-process (through the real launcher) and documentation tests.
-cargo test
+# 1. Unit, multi-process (through the real launcher) and documentation tests. The
+#    trace page's browser test needs headless Chromium (Debian's `chromium`) here.
+SHMPI_REQUIRE_BROWSER=1 cargo test
 
 # 2. Lints: clippy clean, warnings are errors.
 cargo clippy --all-targets -- -D warnings

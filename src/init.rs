@@ -225,6 +225,7 @@ fn attach_or_singleton() -> Result<Universe> {
     let seg = Rc::new(seg);
     let claim = seg.claim(rank, pid)?;
     let n = seg.nranks();
+    crate::trace::attach(rank, n)?;
     let eng = Rc::new(RefCell::new(Engine::new(seg, claim)));
     ENGINE.with(|e| *e.borrow_mut() = Rc::downgrade(&eng));
     let world = Communicator::new_world(eng, Rc::new(Group::world(n)), rank);

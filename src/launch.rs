@@ -21,6 +21,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,7 @@ use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
 use crate::layout::{Layout, Params};
 use crate::segment::{AbortInfo, AbortKind, STATE_ATTACHED, Segment, WaitOp};
 use crate::sys;
+use crate::trace::{Job, Output};
 use crate::tuning;
 pub use crate::tuning::{KNOBS, Knob, help_text as env_help};
 
@@ -72,6 +74,11 @@ pub struct LaunchConfig {
     pub timeout: Option<Duration>,
     /// Ring size in bytes (a power of two); `None` for the default for N.
     pub ring_bytes: Option<usize>,
+    /// Write a trace of every rank's calls and messages here when the job ends
+    /// (Chrome trace JSON, or an HTML page if the name ends in `.html`).
+    pub trace: Option<PathBuf>,
+    /// Print a summary of each rank's communication when the job ends.
+    pub stats: bool,
 }
 
 impl LaunchConfig {
@@ -85,6 +92,8 @@ impl LaunchConfig {
             bind: Bind::None,
             timeout: None,
             ring_bytes: None,
+            trace: None,
+            stats: false,
         }
     }
 }
@@ -107,6 +116,8 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
             )));
         }
     }
+    // Before anything starts: an unwritable trace path is an error now, not at the end.
+    let mut job = Job::new(n, cfg.trace.as_deref(), cfg.stats, tuning::trace_events())?;
     let cpus = sys::proc::allowed_cpus();
     let (fd, map) = sys::shm::create(layout.total_len)?;
     let launcher_pid = std::process::id() as i32;
@@ -130,7 +141,7 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
         Signal::SIGHUP,
         Signal::SIGQUIT,
     ])?;
-    let result = run(cfg, &seg, sys::shm::raw(&fd), &cpus, &waited);
+    let result = run(cfg, &seg, sys::shm::raw(&fd), &cpus, &waited, &mut job);
     sys::proc::restore_signals(&old_mask);
     result
 }
@@ -139,6 +150,8 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
 struct RankProc {
     pid: i32,
     exit: Option<Exit>,
+    /// When the launcher reaped it (trace ticks).
+    ended_at: u64,
 }
 
 fn run(
@@ -147,6 +160,7 @@ fn run(
     fd: i32,
     cpus: &[usize],
     waited: &SigSet,
+    job: &mut Option<Job>,
 ) -> Result<i32> {
     let n = cfg.nranks;
     let out_lock = Arc::new(Mutex::new(()));
@@ -158,6 +172,11 @@ fn run(
             .env(ENV_RANK, r.to_string())
             .env(ENV_SIZE, n.to_string())
             .env(ENV_FD, fd.to_string());
+        match job.as_ref() {
+            Some(j) => cmd.envs(j.env()),
+            // A job started from inside a traced one records nothing of its own.
+            None => cmd.env_remove(crate::trace::ENV_TRACE_FD),
+        };
         if cfg.tag_output {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
@@ -177,6 +196,7 @@ fn run(
                 procs.push(RankProc {
                     pid: child.id() as i32,
                     exit: None,
+                    ended_at: 0,
                 });
             }
             Err(e) => {
@@ -224,6 +244,9 @@ fn run(
                     sys::proc::signal(p.pid, sig);
                 }
                 if stop.is_none() {
+                    if let Some(j) = job.as_mut() {
+                        j.mark("signal", &format!("shmrun got {}", sig.as_str()), None);
+                    }
                     seg.set_abort(AbortInfo {
                         kind: AbortKind::Interrupted,
                         rank: 0,
@@ -254,6 +277,9 @@ fn run(
         if let (Some(limit), None) = (cfg.timeout, &stop) {
             if start.elapsed() >= limit && procs.iter().any(|p| p.exit.is_none()) {
                 let report = blocked_report(seg, &procs);
+                if let Some(j) = job.as_mut() {
+                    j.mark("timeout", &report, None);
+                }
                 seg.set_abort(AbortInfo {
                     kind: AbortKind::Timeout,
                     rank: 0,
@@ -272,6 +298,9 @@ fn run(
         }
         if stop.is_none() && first_failure.is_none() && !deadlock_after.is_zero() {
             if let Some(report) = watch.check(seg, &procs, deadlock_after) {
+                if let Some(j) = job.as_mut() {
+                    j.mark("deadlock", &report, None);
+                }
                 seg.set_abort(AbortInfo {
                     kind: AbortKind::Deadlock,
                     rank: 0,
@@ -302,13 +331,29 @@ fn run(
         }
     }
 
+    let out = job.take().map(|j| finish_job(j, &procs));
+    if let Some(o) = &out {
+        for note in &o.notes {
+            eprintln!("{note}");
+        }
+        if let Some(s) = &o.stats {
+            eprint!("{s}");
+        }
+    }
     if let Some((report, code)) = stop {
-        eprintln!("{report}");
+        eprintln!(
+            "{report}{}",
+            trace_pointer(out.as_ref(), &["deadlock", "timeout", "signal"])
+        );
         return Ok(code);
     }
     if let Some((rank, how)) = first_failure {
         let pid = procs[rank].pid;
-        eprintln!("shmrun: rank {rank} (pid {pid}) {how}");
+        let at = format!("rank {rank} ended");
+        eprintln!(
+            "shmrun: rank {rank} (pid {pid}) {how}{}",
+            trace_pointer(out.as_ref(), &[&at])
+        );
         let others = procs
             .iter()
             .enumerate()
@@ -333,6 +378,55 @@ fn run(
     Ok(0)
 }
 
+/// Reads what the ranks recorded, with a marker where each rank ended, and writes it.
+fn finish_job(mut job: Job, procs: &[RankProc]) -> Output {
+    let mut ends = Vec::with_capacity(procs.len());
+    for (r, p) in procs.iter().enumerate() {
+        let how = p.exit.map_or("did not end".to_string(), |e| e.to_string());
+        let died = !matches!(p.exit, Some(Exit::Code(0)));
+        let at = if p.ended_at != 0 {
+            p.ended_at
+        } else {
+            job.now()
+        };
+        job.mark_at(
+            at,
+            &format!("rank {r} ended"),
+            &format!("rank {r} (pid {}) {how}", p.pid),
+            Some(r),
+        );
+        ends.push(crate::trace::RankEnd {
+            pid: p.pid,
+            how,
+            at,
+            died,
+        });
+    }
+    job.finish(&ends)
+}
+
+/// A line that says where the trace shows the first of `names`, if a trace was written.
+fn trace_pointer(out: Option<&Output>, names: &[&str]) -> String {
+    let Some(o) = out else {
+        return String::new();
+    };
+    let Some(path) = &o.path else {
+        return String::new();
+    };
+    match o
+        .marker_ms
+        .iter()
+        .find(|(n, _)| names.contains(&n.as_str()))
+    {
+        Some((name, ms)) => format!(
+            "\nshmrun: the trace {} shows this at {ms:.3} ms: the '{name}' marker on shmrun's \
+             track, with what each rank was doing up to it",
+            path.display()
+        ),
+        None => String::new(),
+    }
+}
+
 fn failed(e: Option<Exit>) -> bool {
     !matches!(e, Some(Exit::Code(0)) | None)
 }
@@ -348,6 +442,7 @@ fn on_exit(
         return;
     };
     procs[rank].exit = Some(how);
+    procs[rank].ended_at = sys::tracemem::ticks();
     seg.mark_exited(rank, how);
     let is_failure = !matches!(how, Exit::Code(0));
     if is_failure

@@ -110,6 +110,7 @@ mod sync;
 #[allow(unsafe_code)]
 mod sys;
 mod topology;
+mod trace;
 mod tuning;
 mod value;
 #[allow(unsafe_code)]

@@ -102,8 +102,16 @@ const DEADLOCK_MS: Knob = Knob {
     help: "how long every rank must be stuck before a deadlock is reported",
 };
 
+/// The bound of each rank's trace buffer.
+const TRACE_EVENTS: Knob = Knob {
+    name: "SHMPI_TRACE_EVENTS",
+    default: "65536",
+    range: "16..=16777216",
+    help: "with --trace, events kept per rank (64 bytes each); newer ones are dropped and counted",
+};
+
 /// Every knob, in the order `shmrun --help` lists them.
-pub const KNOBS: [Knob; 11] = [
+pub const KNOBS: [Knob; 12] = [
     RING_BYTES,
     CHUNK_BYTES,
     CHUNK_MAX_BYTES,
@@ -115,6 +123,7 @@ pub const KNOBS: [Knob; 11] = [
     COLL_NT_BYTES,
     GRACE_MS,
     DEADLOCK_MS,
+    TRACE_EVENTS,
 ];
 
 impl Knob {
@@ -259,6 +268,14 @@ pub(crate) fn deadlock_after() -> Duration {
     DEADLOCK_MS
         .number()
         .map_or(Duration::from_millis(500), Duration::from_millis)
+}
+
+/// Events each rank's trace buffer keeps (`SHMPI_TRACE_EVENTS`), read by the launcher.
+pub(crate) fn trace_events() -> usize {
+    TRACE_EVENTS
+        .number::<usize>()
+        .unwrap_or(1 << 16)
+        .clamp(16, 1 << 24)
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ fn an_unknown_launcher_option_is_an_error_naming_it() {
         })
     };
     for args in [
-        &["-n", "2", "--trace", "run.json", "true"][..],
+        &["-n", "2", "--profile", "run.json", "true"][..],
         &["-n", "2", "-x", "true"],
         &["--bogus=1", "-n", "2", "true"],
     ] {

@@ -179,6 +179,7 @@ impl<'c> Coll<'c> {
             )));
         }
         let first = c.step.get();
+        crate::trace::coll_begin(sig.kind.code() as u8, c.ctx, sig.root, sig.op, count);
         Ok(Coll {
             c,
             shm: c.coll.shm(),
@@ -522,6 +523,7 @@ impl<'c> Coll<'c> {
         if failed {
             self.c.broken.set(true);
         }
+        crate::trace::coll_end(failed);
     }
 
     /// Marks this rank's member block failed (`FAILED`), so that the members waiting

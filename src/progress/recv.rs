@@ -57,6 +57,20 @@ impl Engine {
         buf: &mut [u8],
         desc: &WaitDesc<'_>,
     ) -> Result<Envelope> {
+        crate::trace::hook!(recv_into(self, m, want, buf, desc));
+        self.recv_slow_plain(m, want, buf, desc)
+    }
+
+    /// The general path, unrecorded: what the recording wrapper calls, so that no
+    /// engine function is recursive (recursion keeps the compiler from inlining it).
+    #[inline(always)]
+    pub(crate) fn recv_slow_plain(
+        &mut self,
+        m: Matcher,
+        want: Want,
+        buf: &mut [u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<Envelope> {
         let r = self.recv_into_inner(m, want, buf, desc);
         self.end_wait();
         r
@@ -210,6 +224,7 @@ impl Engine {
         want: Want,
         desc: &WaitDesc<'_>,
     ) -> Result<(Envelope, AlignedVec)> {
+        crate::trace::hook!(recv_message(self, m, want, desc));
         let idx = match self.probe_or_take(m, &want, desc)? {
             Probed::Queued(idx) => idx,
             Probed::Took(env, v) => return Ok((env, v)),
@@ -224,6 +239,7 @@ impl Engine {
     /// Blocks until a message matching `m` has arrived (at least its first record).
     /// Returns its envelope and its index in the unexpected queue.
     pub(crate) fn probe(&mut self, m: Matcher, desc: &WaitDesc<'_>) -> Result<(Envelope, usize)> {
+        crate::trace::hook!(probe(self, m, desc));
         let mut b = self.backoff();
         loop {
             if let Some(idx) = self.matching.unexpected.find(&m) {
@@ -319,6 +335,7 @@ impl Engine {
         m: Matcher,
         desc: &WaitDesc<'_>,
     ) -> Result<(Envelope, Claimed)> {
+        crate::trace::hook!(mprobe(self, m, desc));
         let (_, idx) = self.probe(m, desc)?;
         Ok(self.claim(idx))
     }
@@ -326,6 +343,7 @@ impl Engine {
     /// Matched probe without blocking (`MPI_Improbe`): one progress pass, then claims a
     /// matching message if one is there.
     pub(crate) fn improbe(&mut self, m: Matcher) -> Result<Option<(Envelope, Claimed)>> {
+        crate::trace::hook!(improbe(self, m));
         if self.iprobe(m)?.is_none() {
             return Ok(None);
         }
@@ -335,6 +353,7 @@ impl Engine {
 
     /// Waits until the claimed message `id` has all its bytes, and takes it.
     pub(crate) fn wait_claimed(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Unexpected> {
+        crate::trace::hook!(wait_claimed(self, id, desc));
         let mut b = self.backoff();
         loop {
             let idx = self

@@ -20,6 +20,7 @@ impl Engine {
         buf: PostedBuf,
         group: Rc<Group>,
     ) -> u64 {
+        crate::trace::hook!(irecv(self, m, want, buf, group));
         let id = self.new_id();
         let p = Posted {
             id,
@@ -53,6 +54,7 @@ impl Engine {
 
     /// Takes the result of request `id` if it has finished.
     pub(crate) fn take_done(&mut self, id: u64) -> Option<Done> {
+        crate::trace::hook!(take_done(self, id));
         self.matching.done.take(id)
     }
 
@@ -113,6 +115,7 @@ impl Engine {
     /// Blocks until request `id` finishes.
     #[inline]
     pub(crate) fn wait(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
+        crate::trace::hook!(wait(self, id, desc));
         // A finished request (most of a `wait_all` after its first waits) is taken
         // without the wait loop's setup and frame.
         match self.matching.done.take(id) {

@@ -134,6 +134,21 @@ impl Engine {
         data: &[u8],
         desc: &WaitDesc<'_>,
     ) -> Result<()> {
+        crate::trace::hook!(send(self, dest, env, data, desc));
+        self.send_plain(dest, env, data, desc)
+    }
+
+    /// The general path of a send, unrecorded: the recording wrapper calls this rather
+    /// than `send`, so that no engine function is recursive (recursion would keep the
+    /// compiler from inlining the hot path).
+    #[inline(always)]
+    pub(crate) fn send_plain(
+        &mut self,
+        dest: usize,
+        env: Envelope,
+        data: &[u8],
+        desc: &WaitDesc<'_>,
+    ) -> Result<()> {
         if dest == self.me {
             return self.matching.deliver_local(env, data);
         }
@@ -193,6 +208,7 @@ impl Engine {
         desc: &WaitDesc<'_>,
         ack_desc: &WaitDesc<'_>,
     ) -> Result<()> {
+        crate::trace::hook!(ssend(self, dest, env, data, desc, ack_desc));
         let id = self.new_id();
         self.matching.sync.insert(id, SyncSend::default());
         let r = if dest == self.me {
@@ -243,6 +259,7 @@ impl Engine {
     /// Starts a synchronous send (`MPI_Issend`); its request completes once the message
     /// is all in the ring and the receiver has matched it.
     pub(crate) fn issend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<u64> {
+        crate::trace::hook!(isend(self, dest, env, buf, true));
         let id = self.new_id();
         self.matching.sync.insert(id, SyncSend::default());
         if dest == self.me {
@@ -298,6 +315,7 @@ impl Engine {
 
     /// Starts a non-blocking send; the engine owns `buf` until it is all in the ring.
     pub(crate) fn isend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<u64> {
+        crate::trace::hook!(isend(self, dest, env, buf, false));
         let id = self.new_id();
         if dest == self.me {
             let r = self.matching.deliver_local(env, buf.bytes());
@@ -347,6 +365,9 @@ impl Engine {
         send_desc: &WaitDesc<'_>,
         recv_desc: &WaitDesc<'_>,
     ) -> Result<Envelope> {
+        crate::trace::hook!(sendrecv_into(
+            self, dest, env, data, m, want, buf, send_desc, recv_desc
+        ));
         if dest == self.me
             || data.len() <= self.sizes.eager_max
             || self.matching.unexpected.find(&m).is_some()

@@ -90,6 +90,7 @@ impl Engine {
         desc: &WaitDesc<'_>,
         ready: &dyn Fn() -> bool,
     ) -> Result<()> {
+        crate::trace::idle();
         match b.phase() {
             Phase::Spin => doorbell::pause(),
             Phase::Yield => {

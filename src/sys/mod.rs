@@ -5,6 +5,7 @@
 //! - [`membarrier`]: a memory barrier on every registered process's running threads.
 //! - [`proc`]: spawning ranks (fork + exec with a prepared child), CPU affinity,
 //!   signals, reaping children, the monotonic clock.
+//! - [`tracemem`]: the time-stamp counter and the tracing buffers' words.
 //!
 //! Everything here is `unsafe` inside and safe outside.
 
@@ -12,3 +13,4 @@ pub(crate) mod futex;
 pub(crate) mod membarrier;
 pub(crate) mod proc;
 pub(crate) mod shm;
+pub(crate) mod tracemem;
