@@ -124,6 +124,13 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // MPI_Finalize waits for the other ranks, which may wait for this one: a
+            // rank that panicked ends the job instead (its message is printed already).
+            eprintln!("shmpi: this rank panicked; aborting the MPI job (MPI_Abort)");
+            // SAFETY: MPI is initialized; MPI_Abort ends the process.
+            unsafe { ffi::MPI_Abort(ffi::RSMPI_COMM_WORLD, 101) };
+        }
         for (mut r, _buf) in self.orphans.get_mut().drain(..) {
             // SAFETY: `r` is an active request whose buffer `_buf` lives until after it.
             unsafe { ffi::MPI_Wait(&mut r, ffi::RSMPI_STATUS_IGNORE) };
