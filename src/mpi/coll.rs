@@ -105,10 +105,8 @@ impl Comm {
     pub(crate) fn bcast_bytes(&self, buf: &mut [u8], root: usize) -> Result<()> {
         let n = cint(buf.len(), "bcast")?;
         // SAFETY: `buf` holds `n` bytes at every rank (the program's contract, as in MPI).
-        check(
-            unsafe { ffi::MPI_Bcast(mptr(buf), n, byte(), root as c_int, self.raw) },
-            "MPI_Bcast",
-        )
+        let rc = unsafe { ffi::MPI_Bcast(mptr(buf), n, byte(), root as c_int, self.raw) };
+        check(rc, "MPI_Bcast")
     }
 
     /// Every rank's `send` (the same length everywhere) into `recv` at `root` (all ranks

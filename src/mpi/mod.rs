@@ -218,10 +218,8 @@ pub(crate) fn init_universe() -> Result<crate::init::Universe> {
     let env = Env::init()?;
     let mut n: c_int = 0;
     // SAFETY: MPI is initialized; the world communicator is predefined.
-    check(
-        unsafe { ffi::MPI_Comm_size(ffi::RSMPI_COMM_WORLD, &mut n) },
-        "MPI_Comm_size",
-    )?;
+    let rc = unsafe { ffi::MPI_Comm_size(ffi::RSMPI_COMM_WORLD, &mut n) };
+    check(rc, "MPI_Comm_size")?;
     let group = Rc::new(Group::world(n as usize));
     // SAFETY: as above.
     let mc = Comm::new(env, unsafe { ffi::RSMPI_COMM_WORLD }, group, false)?;
@@ -275,10 +273,8 @@ pub(crate) fn dup(c: &Communicator, mc: &Rc<Comm>) -> Result<Communicator> {
     // SAFETY: a handle is plain data, written by the call.
     let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
     // SAFETY: a valid communicator.
-    check(
-        unsafe { ffi::MPI_Comm_dup(mc.raw, &mut raw) },
-        "MPI_Comm_dup",
-    )?;
+    let rc = unsafe { ffi::MPI_Comm_dup(mc.raw, &mut raw) };
+    check(rc, "MPI_Comm_dup")?;
     let new = Comm::new(mc.env.clone(), raw, mc.group.clone(), true)?;
     Ok(wrap(c, new, ctx))
 }
@@ -302,10 +298,8 @@ pub(crate) fn split(
     let undefined = unsafe { ffi::RSMPI_UNDEFINED };
     let color = if color < 0 { undefined } else { color };
     // SAFETY: a valid communicator.
-    check(
-        unsafe { ffi::MPI_Comm_split(mc.raw, color, key, &mut raw) },
-        "MPI_Comm_split",
-    )?;
+    let rc = unsafe { ffi::MPI_Comm_split(mc.raw, color, key, &mut raw) };
+    check(rc, "MPI_Comm_split")?;
     // SAFETY: reading a predefined constant.
     if raw == unsafe { ffi::RSMPI_COMM_NULL } {
         return Ok(None);

@@ -69,10 +69,8 @@ impl Comm {
     ) -> Result<Rc<Comm>> {
         let mut rank: c_int = 0;
         // SAFETY: `raw` is a valid communicator of which this process is a member.
-        check(
-            unsafe { ffi::MPI_Comm_rank(raw, &mut rank) },
-            "MPI_Comm_rank",
-        )?;
+        let rc = unsafe { ffi::MPI_Comm_rank(raw, &mut rank) };
+        check(rc, "MPI_Comm_rank")?;
         if owned {
             // SAFETY: as above; the error handler is predefined.
             let rc = unsafe { ffi::MPI_Comm_set_errhandler(raw, ffi::RSMPI_ERRORS_RETURN) };
@@ -204,10 +202,8 @@ impl Comm {
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
         // SAFETY: valid communicator and status pointer.
-        check(
-            unsafe { ffi::MPI_Iprobe(src, tag, self.raw, &mut flag, &mut st) },
-            "MPI_Iprobe",
-        )?;
+        let rc = unsafe { ffi::MPI_Iprobe(src, tag, self.raw, &mut flag, &mut st) };
+        check(rc, "MPI_Iprobe")?;
         Ok((flag != 0).then_some(st))
     }
 
@@ -215,20 +211,16 @@ impl Comm {
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
         // SAFETY: valid communicator and status pointer.
-        check(
-            unsafe { ffi::MPI_Probe(src, tag, self.raw, &mut st) },
-            "MPI_Probe",
-        )?;
+        let rc = unsafe { ffi::MPI_Probe(src, tag, self.raw, &mut st) };
+        check(rc, "MPI_Probe")?;
         Ok(st)
     }
 
     fn count(st: &ffi::MPI_Status) -> Result<usize> {
         let mut n: c_int = 0;
         // SAFETY: `st` came from a probe.
-        check(
-            unsafe { ffi::MPI_Get_count(st, ffi::RSMPI_UINT8_T, &mut n) },
-            "MPI_Get_count",
-        )?;
+        let rc = unsafe { ffi::MPI_Get_count(st, ffi::RSMPI_UINT8_T, &mut n) };
+        check(rc, "MPI_Get_count")?;
         if n < TRAILER as c_int {
             return Err(Error::Corrupted(format!(
                 "an MPI message of {n} bytes from rank {} is not one of shmpi's (it has no \

@@ -215,12 +215,15 @@ impl Handle {
                 let g = give.take();
                 *t.find(id).expect("found") = Entry::Done(Done::Sent(g));
             }
-        } else if let Some((m, want)) = c.reqs.borrow().recv_args(id) {
-            // Earlier receives first, then this one, blocking.
-            c.progress_pending()?;
-            if c.reqs.borrow().recv_args(id).is_some() {
-                let got = c.take(&m, Some(&want), true).map(|g| g.expect("blocking"));
-                c.reqs.borrow_mut().finish_recv(id, got);
+        } else {
+            let args = c.reqs.borrow().recv_args(id);
+            if let Some((m, want)) = args {
+                // Earlier receives first, then this one, blocking.
+                c.progress_pending()?;
+                if c.reqs.borrow().recv_args(id).is_some() {
+                    let got = c.recv_message(&m, &want);
+                    c.reqs.borrow_mut().finish_recv(id, got);
+                }
             }
         }
         match c.reqs.borrow_mut().remove(id) {
@@ -344,7 +347,7 @@ pub(crate) fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize,
         if !out.is_empty() {
             return Ok(out);
         }
-        if first_complete(requests)?.1 == false {
+        if !first_complete(requests)?.1 {
             return Ok(out);
         }
     }

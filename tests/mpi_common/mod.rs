@@ -19,6 +19,11 @@ mod common;
 
 pub use common::{assert_success, is_child};
 
+/// Runs a command under the watchdog of `tests/common`.
+pub fn common_watchdog(cmd: Command) -> Output {
+    common::run_with_watchdog(cmd)
+}
+
 /// The launcher to use.
 pub fn mpirun() -> String {
     std::env::var("SHMPI_TEST_MPIRUN").unwrap_or_else(|_| "mpirun".into())
