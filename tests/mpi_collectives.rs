@@ -4,12 +4,12 @@
 
 mod mpi_common;
 
-use mpi_common::{NS, run_mpi_ns};
+use mpi_common::{ns, run_mpi_ns};
 use shmpi::{DoubleInt, Op, UNDEFINED};
 
 #[test]
 fn slice_collectives_match_serial_references() {
-    run_mpi_ns("slice_collectives_match_serial_references", &NS, |w| {
+    run_mpi_ns("slice_collectives_match_serial_references", &ns(), |w| {
         let (me, n) = (w.rank() as usize, w.size() as usize);
         w.barrier().unwrap();
         for root in 0..n {
@@ -128,7 +128,7 @@ fn slice_collectives_match_serial_references() {
 
 #[test]
 fn object_collectives_match_serial_references() {
-    run_mpi_ns("object_collectives_match_serial_references", &NS, |w| {
+    run_mpi_ns("object_collectives_match_serial_references", &ns(), |w| {
         let (me, n) = (w.rank(), w.size());
         let cfg: String = w
             .bcast(
@@ -182,7 +182,7 @@ fn object_collectives_match_serial_references() {
 
 #[test]
 fn dup_and_split_make_separate_communicators() {
-    run_mpi_ns("dup_and_split_make_separate_communicators", &NS, |w| {
+    run_mpi_ns("dup_and_split_make_separate_communicators", &ns(), |w| {
         let (me, n) = (w.rank(), w.size());
         let d = w.dup().unwrap();
         assert_eq!((d.rank(), d.size()), (me, n));

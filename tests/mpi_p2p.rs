@@ -4,7 +4,7 @@
 
 mod mpi_common;
 
-use mpi_common::{NS, run_mpi_ns};
+use mpi_common::{ns, run_mpi_ns};
 use shmpi::{ANY_SOURCE, ANY_TAG, Error, PROC_NULL};
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Clone)]
@@ -16,7 +16,7 @@ struct Data {
 
 #[test]
 fn objects_and_slices_travel_between_every_pair() {
-    run_mpi_ns("objects_and_slices_travel_between_every_pair", &NS, |w| {
+    run_mpi_ns("objects_and_slices_travel_between_every_pair", &ns(), |w| {
         let (me, n) = (w.rank(), w.size());
         for to in 0..n {
             if to != me {
@@ -54,7 +54,7 @@ fn objects_and_slices_travel_between_every_pair() {
 fn truncation_and_type_mismatch_leave_the_message_queued() {
     run_mpi_ns(
         "truncation_and_type_mismatch_leave_the_message_queued",
-        &NS,
+        &ns(),
         |w| {
             let n = w.size();
             if w.rank() == 0 {
@@ -101,7 +101,7 @@ fn truncation_and_type_mismatch_leave_the_message_queued() {
 
 #[test]
 fn messages_from_one_sender_are_not_overtaken() {
-    run_mpi_ns("messages_from_one_sender_are_not_overtaken", &NS, |w| {
+    run_mpi_ns("messages_from_one_sender_are_not_overtaken", &ns(), |w| {
         let n = w.size();
         if w.rank() != 0 {
             for i in 0..200u32 {
@@ -128,7 +128,7 @@ fn messages_from_one_sender_are_not_overtaken() {
 
 #[test]
 fn head_to_head_large_sends_do_not_deadlock() {
-    run_mpi_ns("head_to_head_large_sends_do_not_deadlock", &NS, |w| {
+    run_mpi_ns("head_to_head_large_sends_do_not_deadlock", &ns(), |w| {
         // Every rank sends 8 MiB to its right neighbour before receiving from the left:
         // blocking MPI_Send would deadlock in a ring; shmpi's send must not.
         let (me, n) = (w.rank(), w.size());
@@ -154,7 +154,7 @@ fn head_to_head_large_sends_do_not_deadlock() {
 
 #[test]
 fn probes_describe_without_receiving() {
-    run_mpi_ns("probes_describe_without_receiving", &NS, |w| {
+    run_mpi_ns("probes_describe_without_receiving", &ns(), |w| {
         if w.rank() == 1 {
             w.send_slice(&[7u16; 9], 0, 3).unwrap();
             w.send(&42u64, 0, 4).unwrap();
@@ -189,7 +189,7 @@ fn probes_describe_without_receiving() {
 fn requests_own_their_buffers_and_complete_in_any_order() {
     run_mpi_ns(
         "requests_own_their_buffers_and_complete_in_any_order",
-        &NS,
+        &ns(),
         |w| {
             let (me, n) = (w.rank(), w.size());
             let right = (me + 1) % n;
@@ -239,29 +239,38 @@ fn requests_own_their_buffers_and_complete_in_any_order() {
 
 #[test]
 fn dropped_and_cancelled_receives_take_no_message() {
-    run_mpi_ns("dropped_and_cancelled_receives_take_no_message", &NS, |w| {
-        let (me, n) = (w.rank(), w.size());
-        let right = (me + 1) % n;
-        let left = (me + n - 1) % n;
-        let mut c = w.irecv_into(vec![0u8; 8], left, 1).unwrap();
-        assert!(c.cancel().unwrap());
-        let (_, st) = c.wait().unwrap();
-        assert!(st.is_cancelled());
-        drop(w.irecv::<u64>(left, 1).unwrap());
-        std::mem::forget(w.irecv_into(vec![0u8; 8], left, 2).unwrap());
-        // Dropped and forgotten sends still arrive.
-        drop(w.isend(&5u64, right, 1).unwrap());
-        std::mem::forget(w.isend_vec(vec![9u8; 100_000], right, 1).unwrap());
-        assert_eq!(w.recv::<u64>(left, 1).unwrap(), 5);
-        let (v, _) = w.recv_vec::<u8>(left, 1).unwrap();
-        assert_eq!(v, vec![9u8; 100_000]);
-        w.barrier().unwrap();
-    });
+    run_mpi_ns(
+        "dropped_and_cancelled_receives_take_no_message",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let right = (me + 1) % n;
+            let left = (me + n - 1) % n;
+            let mut c = w.irecv_into(vec![0u8; 8], left, 1).unwrap();
+            assert!(c.cancel().unwrap());
+            let (_, st) = c.wait().unwrap();
+            assert!(st.is_cancelled());
+            // Posted and dropped before any message with its tag exists: it takes none.
+            drop(w.irecv::<u64>(left, 7).unwrap());
+            // A forgotten receive is harmless (no message is ever sent to it).
+            std::mem::forget(w.irecv_into(vec![0u8; 8], left, 8).unwrap());
+            w.barrier().unwrap();
+            w.send(&6u64, right, 7).unwrap();
+            assert_eq!(w.recv::<u64>(left, 7).unwrap(), 6);
+            // Dropped and forgotten sends still arrive.
+            drop(w.isend(&5u64, right, 1).unwrap());
+            std::mem::forget(w.isend_vec(vec![9u8; 100_000], right, 1).unwrap());
+            assert_eq!(w.recv::<u64>(left, 1).unwrap(), 5);
+            let (v, _) = w.recv_vec::<u8>(left, 1).unwrap();
+            assert_eq!(v, vec![9u8; 100_000]);
+            w.barrier().unwrap();
+        },
+    );
 }
 
 #[test]
 fn synchronous_sends_complete_once_received() {
-    run_mpi_ns("synchronous_sends_complete_once_received", &NS, |w| {
+    run_mpi_ns("synchronous_sends_complete_once_received", &ns(), |w| {
         let (me, n) = (w.rank(), w.size());
         if me == 0 {
             for to in 1..n {
