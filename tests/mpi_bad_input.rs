@@ -52,6 +52,45 @@ fn mismatched_types_and_sizes_are_explained_and_lose_nothing() {
 }
 
 #[test]
+fn large_mismatched_messages_received_in_place_stay_queued() {
+    run_mpi_ns(
+        "large_mismatched_messages_received_in_place_stay_queued",
+        &[2],
+        |w| {
+            let big: Vec<u64> = (0..20_000).collect();
+            if w.rank() == 0 {
+                w.send(&big, 1, 23).unwrap();
+                w.send_slice(&vec![5u8; 100_001], 1, 24).unwrap();
+            } else {
+                // Both fit the buffer, so they are received straight into it, then held.
+                let mut buf = vec![0u32; 100_000];
+                assert!(matches!(
+                    w.recv_into(&mut buf, 0, 23),
+                    Err(Error::TypeMismatch { .. })
+                ));
+                let e = w.recv_into(&mut buf, 0, 24).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        Error::ElementSize {
+                            message_len: 100_001,
+                            ..
+                        }
+                    ),
+                    "{e}"
+                );
+                assert_eq!(w.pending_messages(), 2);
+                assert_eq!(w.recv::<Vec<u64>>(0, 23).unwrap(), big);
+                let mut bytes = vec![0u8; 200_000];
+                let st = w.recv_into(&mut bytes, 0, 24).unwrap();
+                assert_eq!(st.len(), 100_001);
+                assert!(bytes[..100_001].iter().all(|&b| b == 5));
+            }
+        },
+    );
+}
+
+#[test]
 fn a_rank_killed_mid_run_ends_the_job_and_is_named() {
     const NAME: &str = "a_rank_killed_mid_run_ends_the_job_and_is_named";
     if is_child(NAME) {

@@ -37,6 +37,61 @@ pub(crate) struct Comm {
     pub(crate) reqs: RefCell<Table>,
 }
 
+fn trailer(type_id: u64) -> [u8; TRAILER] {
+    let mut t = [0u8; TRAILER];
+    t[..8].copy_from_slice(&type_id.to_le_bytes());
+    t[8..].copy_from_slice(&MAGIC.to_le_bytes());
+    t
+}
+
+/// A committed MPI datatype, freed on drop (MPI keeps it for operations in flight).
+struct Datatype(ffi::MPI_Datatype);
+
+impl Drop for Datatype {
+    fn drop(&mut self) {
+        // SAFETY: a committed datatype of ours; pending operations keep their own reference.
+        unsafe { ffi::MPI_Type_free(&mut self.0) };
+    }
+}
+
+/// The datatype of `len` bytes at `payload` then the trailer at `trailer`, addressed
+/// from `MPI_BOTTOM`: one message without copying the payload next to its trailer.
+fn two_blocks(payload: *const u8, len: usize, trailer: *const u8) -> Result<Datatype> {
+    let len = c_int::try_from(len).map_err(|_| {
+        Error::Usage(format!(
+            "a message of {len} bytes is larger than one MPI message can be (2 GiB)"
+        ))
+    })?;
+    let (mut a0, mut a1): (ffi::MPI_Aint, ffi::MPI_Aint) = (0, 0);
+    // SAFETY: plain address queries.
+    unsafe {
+        ffi::MPI_Get_address(payload.cast(), &mut a0);
+        ffi::MPI_Get_address(trailer.cast(), &mut a1);
+    }
+    let lens = [len, TRAILER as c_int];
+    let displs = [a0, a1];
+    // SAFETY: a handle is plain data, written by the call.
+    let mut dt: ffi::MPI_Datatype = unsafe { std::mem::zeroed() };
+    // SAFETY: two blocks of bytes; the arrays hold two entries each.
+    let rc = unsafe {
+        ffi::MPI_Type_create_hindexed(
+            2,
+            lens.as_ptr(),
+            displs.as_ptr(),
+            ffi::RSMPI_UINT8_T,
+            &mut dt,
+        )
+    };
+    check(rc, "MPI_Type_create_hindexed")?;
+    let mut dt = Datatype(dt);
+    // SAFETY: a datatype just created.
+    check(
+        unsafe { ffi::MPI_Type_commit(&mut dt.0) },
+        "MPI_Type_commit",
+    )?;
+    Ok(dt)
+}
+
 /// A message's payload with its trailer appended.
 pub(crate) fn with_trailer(mut bytes: AlignedVec, type_id: u64) -> AlignedVec {
     bytes.extend_from_slice(&type_id.to_le_bytes());
@@ -106,6 +161,26 @@ impl Comm {
     /// Sends `payload` (with its trailer) to world rank `d`: returns once the message is
     /// on its way, never waiting for the receive unless `sync`.
     pub(crate) fn send(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
+        if payload.len() > EAGER {
+            // Large: straight from the caller's slice, the trailer beside it.
+            let trailer = trailer(env.type_id);
+            let dt = two_blocks(payload.as_ptr(), payload.len(), trailer.as_ptr())?;
+            // SAFETY: a handle is plain data, written by the call.
+            let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+            let dest = self.local(d);
+            // SAFETY: `dt` names the bytes of `payload` and `trailer` by address, both
+            // alive until the request finishes below (this call does not return before).
+            let rc = unsafe {
+                if sync {
+                    ffi::MPI_Issend(std::ptr::null(), 1, dt.0, dest, env.tag, self.raw, &mut r)
+                } else {
+                    ffi::MPI_Isend(std::ptr::null(), 1, dt.0, dest, env.tag, self.raw, &mut r)
+                }
+            };
+            drop(dt);
+            check(rc, "MPI_Isend")?;
+            return self.finish_send(r, sync);
+        }
         let msg = slice_with_trailer(payload, env.type_id);
         self.send_msg(d, env.tag, msg, sync)
     }
@@ -137,9 +212,13 @@ impl Comm {
             };
             return check(rc, "MPI_Send");
         }
-        let mut r = self.start_send(dest, tag, &msg, sync)?;
-        // Receive what arrives meanwhile, so that two ranks sending each other large
-        // messages both finish (see the module docs).
+        let r = self.start_send(dest, tag, &msg, sync)?;
+        self.finish_send(r, sync)
+    }
+
+    /// Waits for a send: a standard one receives what arrives meanwhile, so that two
+    /// ranks sending each other large messages both finish (see the module docs).
+    fn finish_send(&self, mut r: ffi::MPI_Request, sync: bool) -> Result<()> {
         loop {
             if super::test_raw(&mut r)? {
                 return Ok(());
@@ -393,10 +472,83 @@ impl Comm {
 
     /// A blocking slice receive into `buf`: the envelope of the message it took.
     pub(crate) fn recv_into(&self, m: &Matcher, want: &Want, buf: &mut [u8]) -> Result<Envelope> {
+        self.progress_pending()?;
+        let held = self.held.borrow().iter().any(|(e, _)| Self::matches(m, e));
+        if !held && !self.reqs.borrow().has_pending_recv() {
+            let (src, tag) = self.src_tag(m);
+            let st = self.probe_mpi(src, tag)?;
+            let len = Self::count(&st)? - TRAILER;
+            if len > EAGER && len <= buf.len() {
+                return self.recv_direct(&st, len, want, buf);
+            }
+            let (env, data) = self.receive(&st)?;
+            if let Err(e) = self.check(want, &env, &data) {
+                self.held.borrow_mut().push_back((env, data));
+                return Err(e);
+            }
+            buf[..data.len()].copy_from_slice(&data);
+            return Ok(env);
+        }
         let (env, data) = self
             .take(m, Some(want), true)?
             .expect("a blocking take returns a message");
         buf[..data.len()].copy_from_slice(&data);
+        Ok(env)
+    }
+
+    /// Receives the probed message `st` of `len` payload bytes straight into `buf`. If
+    /// it fails `want`'s check, its bytes go to the held queue (the message stays
+    /// queued) and `buf`'s first `len` bytes are left overwritten.
+    fn recv_direct(
+        &self,
+        st: &ffi::MPI_Status,
+        len: usize,
+        want: &Want,
+        buf: &mut [u8],
+    ) -> Result<Envelope> {
+        let mut t = [0u8; TRAILER];
+        // The addresses come from mutable borrows: MPI writes through them.
+        let dt = two_blocks(buf.as_mut_ptr(), len, t.as_mut_ptr())?;
+        // SAFETY: `dt` names `len` bytes of `buf` and the trailer array, both alive and
+        // writable for the blocking call; source and tag are the probed message's.
+        let rc = unsafe {
+            ffi::MPI_Recv(
+                std::ptr::null_mut(),
+                1,
+                dt.0,
+                st.MPI_SOURCE,
+                st.MPI_TAG,
+                self.raw,
+                ffi::RSMPI_STATUS_IGNORE,
+            )
+        };
+        drop(dt);
+        check(rc, "MPI_Recv")?;
+        let word = |i: usize| u64::from_le_bytes(t[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        if word(1) != MAGIC {
+            return Err(Error::Corrupted(format!(
+                "an MPI message from rank {} with tag {} is not one of shmpi's (bad trailer)",
+                st.MPI_SOURCE, st.MPI_TAG
+            )));
+        }
+        let env = Envelope {
+            ctx: 0,
+            src: self.group.ranks[st.MPI_SOURCE as usize],
+            tag: st.MPI_TAG,
+            len,
+            type_id: word(0),
+        };
+        let mut data = AlignedVec::with_capacity(len);
+        if let Err(e) = want.check(&env, st.MPI_SOURCE, || {
+            data.extend_from_slice(&buf[..len]);
+            codec::sent_type_name(&data, env.type_id)
+        }) {
+            if data.is_empty() && len > 0 {
+                data.extend_from_slice(&buf[..len]);
+            }
+            self.held.borrow_mut().push_back((env, data));
+            return Err(e);
+        }
         Ok(env)
     }
 
