@@ -85,10 +85,8 @@ fn two_blocks(payload: *const u8, len: usize, trailer: *const u8) -> Result<Data
     check(rc, "MPI_Type_create_hindexed")?;
     let mut dt = Datatype(dt);
     // SAFETY: a datatype just created.
-    check(
-        unsafe { ffi::MPI_Type_commit(&mut dt.0) },
-        "MPI_Type_commit",
-    )?;
+    let rc = unsafe { ffi::MPI_Type_commit(&mut dt.0) };
+    check(rc, "MPI_Type_commit")?;
     Ok(dt)
 }
 
