@@ -305,3 +305,32 @@ fn bad_arguments_are_errors() {
         assert!(shmpi::Window::allocate_shared(w, 64).is_err());
     });
 }
+
+#[test]
+fn waiting_on_one_of_several_pending_receives_takes_only_its_message() {
+    run_mpi_ns(
+        "waiting_on_one_of_several_pending_receives_takes_only_its_message",
+        &ns(),
+        |w| {
+            if w.rank() == 1 {
+                // Twenty receives of one tag, pending together; the messages arrive one by
+                // one while the first is waited on. Each receive gets its own message, in
+                // posting order, and none is lost.
+                let reqs: Vec<_> = (0..20).map(|_| w.irecv::<u32>(0, 1).unwrap()).collect();
+                w.barrier().unwrap();
+                for (i, r) in reqs.into_iter().enumerate() {
+                    assert_eq!(r.wait().unwrap().0, i as u32);
+                }
+                assert_eq!(w.recv::<u32>(0, 1).unwrap(), 20);
+            } else if w.rank() == 0 {
+                w.barrier().unwrap();
+                for i in 0..=20u32 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    w.send(&i, 1, 1).unwrap();
+                }
+            } else {
+                w.barrier().unwrap();
+            }
+        },
+    );
+}

@@ -597,16 +597,33 @@ impl Comm {
     /// Tries every pending non-blocking receive once, in posting order.
     pub(crate) fn progress_pending(&self) -> Result<()> {
         let ids = self.reqs.borrow().pending_recvs();
+        // Receives that found nothing this pass: a message that arrives meanwhile and
+        // that one of them matches is theirs (the earliest posted), not a later one's.
+        let mut missed: Vec<(u64, Matcher, Want)> = Vec::new();
         for id in ids {
             let Some((m, want)) = self.reqs.borrow().recv_args(id) else {
                 continue;
             };
-            let done = match self.take_now(&m, Some(&want), false) {
-                Ok(None) => continue,
-                Ok(Some(got)) => Ok(got),
-                Err(e) => Err(e),
+            let Some((env, data)) = self.take_now(&m, None, false)? else {
+                missed.push((id, m, want));
+                continue;
             };
-            self.reqs.borrow_mut().finish_recv(id, done);
+            let (to, want) = match missed.iter().position(|(_, mj, _)| Self::matches(mj, &env)) {
+                Some(j) => {
+                    let (jd, _, wj) = missed.remove(j);
+                    missed.push((id, m, want));
+                    (jd, wj)
+                }
+                None => (id, want),
+            };
+            let done = match self.check(&want, &env, &data) {
+                Ok(()) => Ok((env, data)),
+                Err(e) => {
+                    self.held.borrow_mut().push_back((env, data));
+                    Err(e)
+                }
+            };
+            self.reqs.borrow_mut().finish_recv(to, done);
         }
         Ok(())
     }

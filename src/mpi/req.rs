@@ -216,14 +216,11 @@ impl Handle {
                 *t.find(id).expect("found") = Entry::Done(Done::Sent(g));
             }
         } else {
-            let args = c.reqs.borrow().recv_args(id);
-            if let Some((m, want)) = args {
-                // Earlier receives first, then this one, blocking.
+            // A receive: try every pending one in posting order (this one among them)
+            // until this one has its message; a blocking receive here could take a
+            // message for this request after the pass had already matched it.
+            while c.reqs.borrow().recv_args(id).is_some() {
                 c.progress_pending()?;
-                if c.reqs.borrow().recv_args(id).is_some() {
-                    let got = c.recv_message(&m, &want);
-                    c.reqs.borrow_mut().finish_recv(id, got);
-                }
             }
         }
         match c.reqs.borrow_mut().remove(id) {
