@@ -27,3 +27,7 @@ target/venv-ci/bin/pip install --quiet ./python
 #    the pytest run below starts.
 scripts/mpi4py_suite.sh
 SHMPI_SHMRUN="$PWD/target/release/shmrun" target/venv-ci/bin/python -m pytest python/tests -q
+
+# 5. The MPI backend (cargo feature `mpi`) under Open MPI and MPICH, and across two
+#    network namespaces (needs scripts/install_mpi.sh; see docs/cluster.md).
+scripts/mpi_test.sh

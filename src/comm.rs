@@ -292,6 +292,10 @@ pub(crate) struct CommInner {
     pub(crate) step: Cell<u64>,
     /// A collective failed part-way: the ranks are out of step.
     pub(crate) broken: Cell<bool>,
+    /// The MPI communicator behind this one on the MPI backend (then `eng`, `coll` and
+    /// `area` are a private singleton's, unused by the calls, which all dispatch).
+    #[cfg(feature = "mpi")]
+    pub(crate) mpi: Option<Rc<crate::mpi::Comm>>,
 }
 
 impl Communicator {
@@ -323,6 +327,8 @@ impl Communicator {
                 area,
                 step: Cell::new(1),
                 broken: Cell::new(false),
+                #[cfg(feature = "mpi")]
+                mpi: None,
             }),
         }
     }
@@ -541,6 +547,10 @@ impl Communicator {
         let tag = Self::send_tag(tag)?;
         let bytes = codec::encode(value)?;
         let env = self.envelope(tag, bytes.len(), codec::type_id::<T>());
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.send_archive(d, env, bytes, false);
+        }
         self.inner.eng.borrow_mut().send(d, env, &bytes, || {
             self.desc(WaitOp::Send, Call::Send, Some(d), tag)
         })
@@ -711,6 +721,10 @@ impl Communicator {
             type_id: codec::type_id::<T>(),
             type_name: codec::type_name::<T>(),
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.recv_message(&m, &want);
+        }
         let desc = self.desc(WaitOp::Recv, Call::Recv, m.src, tag);
         self.inner.eng.borrow_mut().recv_message(m, want, &desc)
     }
@@ -860,6 +874,10 @@ impl Communicator {
             Ok(x) => x,
             Err(e) => return Self::null_send(e, tag),
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.send(d, env, bytes, false);
+        }
         let mut eng = self.inner.eng.borrow_mut();
         let tag = env.tag;
         eng.send(d, env, bytes, || {
@@ -906,6 +924,10 @@ impl Communicator {
             Ok(x) => x,
             Err(e) => return Self::null_recv(e, tag),
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(self.status(&mc.recv_into(&m, &want, bytes)?));
+        }
         let mut eng = self.inner.eng.borrow_mut();
         eng.recv_into(
             &m,
@@ -948,6 +970,11 @@ impl Communicator {
             Ok(m) => m,
             Err(e) => return Self::null_recv(e, tag).map(|st| (Vec::new(), st)),
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let (v, env) = mc.recv_vec::<T>(&m, elem)?;
+            return Ok((v, self.status(&env)));
+        }
         let desc = self.desc(WaitOp::Recv, Call::RecvVec, m.src, tag);
         let mut eng = self.inner.eng.borrow_mut();
         let (env, _) = eng.probe(m, &desc)?;
@@ -1010,6 +1037,10 @@ impl Communicator {
             Ok(m) => m,
             Err(e) => return Self::null_recv(e, tag),
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(self.status(&mc.probe(&m, true)?.expect("a blocking probe finds one")));
+        }
         let desc = self.desc(WaitOp::Probe, Call::Probe, m.src, tag);
         let (env, _) = self.inner.eng.borrow_mut().probe(m, &desc)?;
         Ok(self.status(&env))
@@ -1044,6 +1075,10 @@ impl Communicator {
             Ok(m) => m,
             Err(e) => return Self::null_recv(e, tag).map(Some),
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(mc.probe(&m, false)?.map(|e| self.status(&e)));
+        }
         let env = self.inner.eng.borrow_mut().iprobe(m)?;
         Ok(env.map(|e| self.status(&e)))
     }
@@ -1131,6 +1166,13 @@ impl Communicator {
                 return Ok((self.null_message(), st));
             }
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let (env, data) = mc
+                .recv_message_any(&m, true)?
+                .expect("a blocking probe finds one");
+            return Ok(self.mpi_message(env, data));
+        }
         let desc = self.desc(WaitOp::Probe, Call::Mprobe, m.src, tag);
         let (env, c) = self.inner.eng.borrow_mut().mprobe(m, &desc)?;
         Ok(self.message(env, c))
@@ -1167,6 +1209,11 @@ impl Communicator {
                 return Ok(Some((self.null_message(), st)));
             }
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let found = mc.recv_message_any(&m, false)?;
+            return Ok(found.map(|(env, data)| self.mpi_message(env, data)));
+        }
         let found = self.inner.eng.borrow_mut().improbe(m)?;
         Ok(found.map(|(env, c)| self.message(env, c)))
     }
@@ -1180,6 +1227,21 @@ impl Communicator {
             st,
             env,
             c,
+        );
+        (msg, st)
+    }
+
+    /// A matched message of the MPI backend, received whole already.
+    #[cfg(feature = "mpi")]
+    fn mpi_message(&self, env: Envelope, data: rkyv::util::AlignedVec) -> (Message, Status) {
+        let st = self.status(&env);
+        let msg = Message::whole(
+            &self.inner.eng,
+            self.inner.group.clone(),
+            self.inner.ctx,
+            st,
+            env,
+            data,
         );
         (msg, st)
     }
@@ -1311,6 +1373,10 @@ impl Communicator {
         }
         let (d, env, bytes) = self.slice_send(data, dest, send_tag)?;
         let (m, want, into) = self.slice_recv(buf, source, recv_tag)?;
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(self.status(&mc.sendrecv(d, env, bytes, &m, &want, into)?));
+        }
         let got = self.inner.eng.borrow_mut().sendrecv_into(
             d,
             env,
@@ -1384,6 +1450,19 @@ impl Communicator {
         bytes: rkyv::util::AlignedVec,
         call: Call,
     ) -> Result<Request<()>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let sync = matches!(call, Call::Issend | Call::IssendSlice);
+            let msg = crate::mpi::p2p::with_trailer(bytes, env.type_id);
+            let id = mc.isend(d, env.tag, msg, None, sync)?;
+            return Ok(Request::new_mpi(
+                mc,
+                &self.inner.eng,
+                id,
+                self.what(call, Some(d), env.tag),
+                sent_unit,
+            ));
+        }
         let buf = SendBuf::Bytes(bytes);
         let id = if matches!(call, Call::Issend | Call::IssendSlice) {
             self.inner.eng.borrow_mut().issend(d, env, buf)?
@@ -1451,6 +1530,19 @@ impl Communicator {
         };
         let tag = Self::send_tag(tag)?;
         let env = self.envelope(tag, buf_len(&buf), 0);
+        #[cfg(feature = "mpi")]
+        if let (Some(mc), SendBuf::Pod(b)) = (&self.inner.mpi, &buf) {
+            let msg = crate::mpi::p2p::slice_with_trailer(b.bytes(), 0);
+            let SendBuf::Pod(b) = buf else { unreachable!() };
+            let id = mc.isend(d, tag, msg, Some(b), call == Call::IssendVec)?;
+            return Ok(Request::new_mpi(
+                mc,
+                &self.inner.eng,
+                id,
+                self.what(call, Some(d), tag),
+                finish,
+            ));
+        }
         let id = if call == Call::IssendVec {
             self.inner.eng.borrow_mut().issend(d, env, buf)?
         } else {
@@ -1590,6 +1682,10 @@ impl Communicator {
     }
 
     fn ssend_bytes(&self, d: usize, env: Envelope, bytes: &[u8], call: Call) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.send(d, env, bytes, true);
+        }
         let send = self.desc(WaitOp::Send, call, Some(d), env.tag);
         let ack = self.desc(WaitOp::SyncSend, call, Some(d), env.tag);
         self.inner
@@ -1824,6 +1920,24 @@ impl Communicator {
             type_id: codec::type_id::<T>(),
             type_name: codec::type_name::<T>(),
         };
+        let finish: crate::request::Finish<(T, Status)> = |done, what| match done {
+            Done::Recv {
+                env,
+                data: RecvData::Object(msg),
+            } => {
+                let st = Status::of(&what.group, &env);
+                Ok((codec::decode::<T>(&msg, st.source, st.tag)?, st))
+            }
+            Done::Cancelled(_) => Err(crate::request::cancelled_error(what)),
+            Done::Failed(e) => Err(e),
+            _ => unreachable!("an object receive completes with an object"),
+        };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let id = mc.irecv(m, want, None)?;
+            let what = self.what(Call::Irecv, m.src, tag);
+            return Ok(Request::new_mpi(mc, &self.inner.eng, id, what, finish));
+        }
         let id =
             self.inner
                 .eng
@@ -1833,18 +1947,7 @@ impl Communicator {
             self.inner.eng.clone(),
             id,
             self.what(Call::Irecv, m.src, tag),
-            |done, what| match done {
-                Done::Recv {
-                    env,
-                    data: RecvData::Object(msg),
-                } => {
-                    let st = Status::of(&what.group, &env);
-                    Ok((codec::decode::<T>(&msg, st.source, st.tag)?, st))
-                }
-                Done::Cancelled(_) => Err(crate::request::cancelled_error(what)),
-                Done::Failed(e) => Err(e),
-                _ => unreachable!("an object receive completes with an object"),
-            },
+            finish,
         ))
     }
 
@@ -1922,6 +2025,12 @@ impl Communicator {
             elem,
             elem_type: codec::type_name::<T>(),
         };
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let id = mc.irecv(m, want, Some(PodVec::new(buf)))?;
+            let what = self.what(Call::IrecvInto, m.src, tag);
+            return Ok(Request::new_mpi(mc, &self.inner.eng, id, what, finish));
+        }
         let id = self.inner.eng.borrow_mut().irecv(
             m,
             want,
@@ -1954,6 +2063,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn abort(&self, code: i32) -> ! {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            mc.abort(code)
+        }
         let seg = self.inner.eng.borrow().segment().clone();
         seg.abort_job(self.inner.group.ranks[self.inner.rank], code)
     }
@@ -1973,6 +2086,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn pending_messages(&self) -> usize {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.held_len();
+        }
         self.inner.eng.borrow().unexpected_len()
     }
 }

@@ -174,6 +174,13 @@ pub fn init() -> Result<Universe> {
             "init was already called in this process; call it once".into(),
         ));
     }
+    #[cfg(feature = "mpi")]
+    let r = match crate::mpi::wanted() {
+        Ok(true) => crate::mpi::init_universe(),
+        Ok(false) => attach_or_singleton(),
+        Err(e) => Err(e),
+    };
+    #[cfg(not(feature = "mpi"))]
     let r = attach_or_singleton();
     if r.is_err() {
         INITIALIZED.store(false, Ordering::SeqCst);
@@ -181,7 +188,17 @@ pub fn init() -> Result<Universe> {
     r
 }
 
-fn attach_or_singleton() -> Result<Universe> {
+/// A universe whose world is `world` (the MPI backend's).
+#[cfg(feature = "mpi")]
+pub(crate) fn universe_of(world: Communicator) -> Universe {
+    ENGINE.with(|e| *e.borrow_mut() = Rc::downgrade(&world.inner.eng));
+    Universe {
+        world,
+        _not_send: PhantomData,
+    }
+}
+
+pub(crate) fn attach_or_singleton() -> Result<Universe> {
     let fd = std::env::var(ENV_FD).ok();
     let rank = std::env::var(ENV_RANK).ok();
     let size = std::env::var(ENV_SIZE).ok();

@@ -98,6 +98,8 @@ pub mod launch;
 mod layout;
 mod matching;
 mod message;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod progress;
 mod request;
 #[allow(unsafe_code)]

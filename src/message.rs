@@ -75,6 +75,25 @@ impl Message {
         }
     }
 
+    /// A message received whole already (the MPI backend's matched probe).
+    #[cfg(feature = "mpi")]
+    pub(crate) fn whole(
+        eng: &Rc<RefCell<Engine>>,
+        group: Rc<Group>,
+        ctx: u32,
+        status: Status,
+        env: Envelope,
+        data: AlignedVec,
+    ) -> Self {
+        Message {
+            eng: Rc::downgrade(eng),
+            group,
+            ctx,
+            status,
+            state: State::Whole(env, data),
+        }
+    }
+
     pub(crate) fn null(eng: &Rc<RefCell<Engine>>, group: Rc<Group>, ctx: u32) -> Self {
         Message {
             eng: Rc::downgrade(eng),

@@ -116,6 +116,13 @@ impl Communicator {
         dest: Rank,
         tag: Tag,
     ) -> Result<PersistentRequest<T>> {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "send_init",
+                "persistent requests are not yet mapped to MPI's; use isend_vec/irecv_into",
+            ));
+        }
         Self::elem::<T>()?;
         if dest == PROC_NULL {
             let tag = Self::send_tag(tag)?;
@@ -169,6 +176,13 @@ impl Communicator {
         source: Rank,
         tag: Tag,
     ) -> Result<PersistentRequest<T>> {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "recv_init",
+                "persistent requests are not yet mapped to MPI's; use isend_vec/irecv_into",
+            ));
+        }
         Self::elem::<T>()?;
         if source == PROC_NULL {
             self.matcher(ANY_SOURCE, tag)?; // the tag is checked all the same

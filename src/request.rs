@@ -51,6 +51,9 @@ pub struct Request<T> {
     /// Turns the engine's result into the request's (a plain function: no allocation
     /// per request). `None` once it has run: the request is spent.
     finish: Option<Finish<T>>,
+    /// The request on the MPI backend (`id` names it in its communicator's table).
+    #[cfg(feature = "mpi")]
+    mpi: Option<crate::mpi::req::Handle>,
 }
 
 /// How a request's result is made from the engine's [`Done`] and what it waited for.
@@ -146,6 +149,38 @@ impl<T> Request<T> {
             id,
             what,
             finish: Some(finish),
+            #[cfg(feature = "mpi")]
+            mpi: None,
+        }
+    }
+
+    /// A request of the MPI backend: `id` in `comm`'s request table.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn new_mpi(
+        comm: &Rc<crate::mpi::Comm>,
+        eng: &Rc<RefCell<Engine>>,
+        id: u64,
+        what: What,
+        finish: Finish<T>,
+    ) -> Self {
+        let mut r = Request::new(eng.clone(), id, what, finish);
+        r.mpi = Some(crate::mpi::req::Handle(Rc::downgrade(comm)));
+        r
+    }
+
+    /// Whether this request runs on the MPI backend.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn is_mpi(&self) -> bool {
+        self.mpi.is_some()
+    }
+
+    /// On the MPI backend, whether the request has completed (progressing it once);
+    /// `None` for a spent request or one of the shared segment.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn mpi_state(&mut self) -> Option<Result<bool>> {
+        match (&self.mpi, &self.finish) {
+            (Some(h), Some(_)) => Some(h.is_done(self.id)),
+            _ => None,
         }
     }
 
@@ -200,6 +235,11 @@ impl<T> Request<T> {
     /// ```
     pub fn wait(mut self) -> Result<T> {
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            let done = h.wait(self.id)?;
+            return self.complete(done);
+        }
         let done = eng.borrow_mut().wait(self.id, &self.what.desc())?;
         self.complete(done)
     }
@@ -239,6 +279,10 @@ impl<T> Request<T> {
     /// ```
     pub fn test(&mut self) -> Result<Option<T>> {
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            return h.test(self.id)?.map(|d| self.complete(d)).transpose();
+        }
         let done = {
             let mut e = eng.borrow_mut();
             match e.take_done(self.id) {
@@ -281,6 +325,10 @@ impl<T> Request<T> {
     /// ```
     pub fn is_complete(&mut self) -> Result<bool> {
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            return h.is_done(self.id);
+        }
         let mut e = eng.borrow_mut();
         if e.is_done(self.id) {
             return Ok(true);
@@ -324,6 +372,10 @@ impl<T> Request<T> {
     /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            return h.peek(self.id, |d| status_of(d, &self.what));
+        }
         let mut e = eng.borrow_mut();
         if !e.is_done(self.id) {
             test_pass(&mut e)?;
@@ -367,6 +419,10 @@ impl<T> Request<T> {
     /// ```
     pub fn cancel(&mut self) -> Result<bool> {
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            return h.cancel(self.id);
+        }
         let cancelled = eng.borrow_mut().cancel(self.id);
         Ok(cancelled)
     }
@@ -383,6 +439,10 @@ impl<T> Request<T> {
 
 impl<T> Drop for Request<T> {
     fn drop(&mut self) {
+        #[cfg(feature = "mpi")]
+        if let (Some(h), Some(_)) = (&self.mpi, &self.finish) {
+            return h.forget(self.id);
+        }
         if self.finish.is_some() {
             if let Some(eng) = self.eng.upgrade() {
                 if let Ok(mut eng) = eng.try_borrow_mut() {
@@ -414,6 +474,11 @@ mod sealed {
     pub trait Sealed {
         /// The request's place in the engine; `None` when it is spent or inactive.
         fn pending(&self) -> Option<super::Pending<'_>>;
+        /// On the MPI backend: whether the pending request has completed.
+        #[cfg(feature = "mpi")]
+        fn mpi_state(&mut self) -> Option<crate::error::Result<bool>> {
+            None
+        }
     }
 }
 
@@ -427,6 +492,10 @@ pub trait AnyRequest: sealed::Sealed {}
 impl<T> sealed::Sealed for Request<T> {
     fn pending(&self) -> Option<Pending<'_>> {
         Request::pending(self)
+    }
+    #[cfg(feature = "mpi")]
+    fn mpi_state(&mut self) -> Option<Result<bool>> {
+        Request::mpi_state(self)
     }
 }
 
@@ -622,6 +691,10 @@ pub fn wait_all<T>(requests: Vec<Request<T>>) -> Result<Vec<T>> {
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
+    #[cfg(feature = "mpi")]
+    if requests.first().is_some_and(|r| r.is_mpi()) {
+        return crate::mpi::req::wait_any(requests);
+    }
     let i = block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any")?;
     let mut r = requests.remove(i);
     let eng = r.engine()?;
@@ -661,6 +734,10 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn test_any<T>(requests: &mut Vec<Request<T>>) -> Result<Option<(usize, T)>> {
+    #[cfg(feature = "mpi")]
+    if requests.first().is_some_and(|r| r.is_mpi()) {
+        return crate::mpi::req::test_any(requests);
+    }
     let Some(i) = poll_any(requests, |r| r.pending(), "test_any")? else {
         return Ok(None);
     };
@@ -701,6 +778,10 @@ pub fn test_any<T>(requests: &mut Vec<Request<T>>) -> Result<Option<(usize, T)>>
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
+    #[cfg(feature = "mpi")]
+    if requests.first().is_some_and(|r| r.is_mpi()) {
+        return crate::mpi::req::wait_some(requests);
+    }
     if !requests.iter().any(|r| r.finish.is_some()) {
         return Ok(Vec::new());
     }
@@ -738,6 +819,10 @@ pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
+    #[cfg(feature = "mpi")]
+    if requests.first().is_some_and(|r| r.is_mpi()) {
+        return crate::mpi::req::test_some(requests);
+    }
     if !requests.iter().any(|r| r.finish.is_some()) {
         return Ok(Vec::new());
     }
@@ -776,6 +861,10 @@ pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
+    #[cfg(feature = "mpi")]
+    if requests.first().is_some_and(|r| r.is_mpi()) {
+        return crate::mpi::req::test_all(requests);
+    }
     if let Some(eng) = requests.iter().find_map(|r| r.eng.upgrade()) {
         let mut e = eng.borrow_mut();
         let all = |e: &Engine| {
@@ -826,6 +915,10 @@ pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
+    #[cfg(feature = "mpi")]
+    if let Some(found) = crate::mpi::req::any_of(requests, true)? {
+        return found.ok_or_else(|| crate::mpi::req::none_pending("wait_any_of"));
+    }
     block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any_of")
 }
 
@@ -861,6 +954,10 @@ pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn test_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<Option<usize>> {
+    #[cfg(feature = "mpi")]
+    if let Some(found) = crate::mpi::req::any_of(requests, false)? {
+        return Ok(found);
+    }
     poll_any(requests, |r| r.pending(), "test_any_of")
 }
 

@@ -141,6 +141,13 @@ impl Window {
     /// `comm` (`MPI_Win_allocate_shared`); fails on every rank if any rank cannot map
     /// the memory.
     pub fn allocate_shared(comm: &Communicator, bytes: usize) -> Result<Window> {
+        #[cfg(feature = "mpi")]
+        if comm.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "Window::allocate_shared",
+                "shared windows need every rank on one node's shared segment; start the job with shmrun to use them",
+            ));
+        }
         let n = comm.size() as usize;
         let me = comm.rank() as usize;
         let mut sizes = vec![0u64; n];

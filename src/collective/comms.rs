@@ -115,6 +115,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn dup(&self) -> Result<Communicator> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return crate::mpi::dup(self, mc);
+        }
         let n = self.inner.group.size();
         let mut c = Coll::begin(&self.inner, sig(Call::Dup, 0, 0, OP_NONE), 0)?;
         let me = self.inner.rank;
@@ -181,6 +185,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn split(&self, color: i32, key: i32) -> Result<Option<Communicator>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return crate::mpi::split(self, mc, color, key);
+        }
         if color < 0 && color != UNDEFINED {
             return Err(Error::Usage(format!(
                 "split: the color must be non-negative or UNDEFINED, not {color}"
@@ -292,6 +300,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn communicators_in_use(&self) -> usize {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Rc::strong_count(&mc.env).saturating_sub(1);
+        }
         self.inner.coll.shm().areas_in_use()
     }
 
@@ -318,6 +330,10 @@ impl Communicator {
     /// increment in the segment, so unique whichever rank takes it) and its area is
     /// private, so it takes nothing from the pool.
     pub(crate) fn new_self(&self) -> Communicator {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return crate::mpi::self_comm(self, mc);
+        }
         let me = self.world_rank() as usize;
         let group = Rc::new(Group::new(vec![me], self.inner.group.inv.len()));
         let ctx = self.inner.coll.shm().new_ctx();

@@ -231,6 +231,13 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn ibarrier(&self) -> Result<CollRequest<u8>> {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "ibarrier",
+                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
+            ));
+        }
         self.start_gather(
             Call::Barrier,
             Vec::new(),
@@ -266,6 +273,13 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn ibcast_into<T: Pod>(&self, buf: Vec<T>, root: Rank) -> Result<CollRequest<T>> {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "ibcast_into",
+                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
+            ));
+        }
         let root = self.check_root(root)?;
         elem::<T>()?;
         let hidden = self.hidden()?;
@@ -326,6 +340,13 @@ impl Communicator {
         op: Op,
         root: Rank,
     ) -> Result<CollRequest<T>> {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "ireduce_into",
+                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
+            ));
+        }
         let root = self.check_root(root)?;
         check_op::<T>(op)?;
         if self.inner.rank == root {
@@ -382,6 +403,13 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn iallreduce_into<T: Reducible>(&self, send: Vec<T>, op: Op) -> Result<CollRequest<T>> {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "iallreduce_into",
+                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
+            ));
+        }
         check_op::<T>(op)?;
         self.start_gather(
             Call::Allreduce,
@@ -417,6 +445,13 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn iallgather_into<T: Pod>(&self, send: Vec<T>) -> Result<CollRequest<T>> {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Err(crate::mpi::unsupported(
+                "iallgather_into",
+                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
+            ));
+        }
         self.start_gather(Call::Allgather, send, Combine::Concat, 0, true)
     }
 

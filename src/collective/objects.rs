@@ -126,6 +126,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn bcast<T: Encode + Decode>(&self, value: Option<T>, root: Rank) -> Result<T> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.bcast_obj(value, self.check_root(root)?);
+        }
         let r = self.check_root(root)?;
         let me = self.inner.rank;
         if me == r && value.is_none() {
@@ -188,6 +192,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn scatter<T: Encode + Decode>(&self, values: Option<&[T]>, root: Rank) -> Result<T> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.scatter_obj(values, self.check_root(root)?);
+        }
         let r = self.check_root(root)?;
         let me = self.inner.rank;
         let n = self.inner.group.size();
@@ -246,6 +254,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn gather<T: Encode + Decode>(&self, value: &T, root: Rank) -> Result<Option<Vec<T>>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.gather_obj(value, Some(self.check_root(root)?));
+        }
         let r = self.check_root(root)?;
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
@@ -286,6 +298,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn allgather<T: Encode + Decode>(&self, value: &T) -> Result<Vec<T>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(mc.gather_obj(value, None)?.unwrap_or_default());
+        }
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(
             &self.inner,
@@ -326,6 +342,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn alltoall<T: Encode + Decode>(&self, values: &[T]) -> Result<Vec<T>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.alltoall_obj(values);
+        }
         let n = self.inner.group.size();
         if values.len() != n {
             return Err(Error::Usage(format!(
@@ -588,6 +608,11 @@ impl Communicator {
         op: &dyn Fn(&T, &T) -> Result<T>,
         root: Option<Rank>,
     ) -> Result<Option<T>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let _ = code;
+            return mc.reduce_obj(value, op, root.map(|r| self.check_root(r)).transpose()?);
+        }
         let r = root.map(|r| self.check_root(r)).transpose()?;
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
@@ -616,6 +641,11 @@ impl Communicator {
         op: &dyn Fn(&T, &T) -> Result<T>,
         ex: bool,
     ) -> Result<Option<T>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let _ = code;
+            return mc.scan_obj(value, op, ex);
+        }
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
         let kind = if ex { Call::ExscanObj } else { Call::ScanObj };

@@ -135,6 +135,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn barrier(&self) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.barrier();
+        }
         let mut c = Coll::begin(&self.inner, sig(Call::Barrier, 0, 0, OP_NONE), 0)?;
         c.sync_all()?;
         c.finish();
@@ -166,6 +170,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn bcast_into<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.bcast_bytes(bytemuck::cast_slice_mut(buf), self.check_root(root)?);
+        }
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
         let len = std::mem::size_of_val(buf);
@@ -220,6 +228,14 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn scatter_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.scatter_bytes(
+                bytemuck::cast_slice(send),
+                bytemuck::cast_slice_mut(recv),
+                self.check_root(root)?,
+            );
+        }
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
@@ -277,6 +293,14 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn gather_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.gather_bytes(
+                bytemuck::cast_slice(send),
+                bytemuck::cast_slice_mut(recv),
+                Some(self.check_root(root)?),
+            );
+        }
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
@@ -326,6 +350,14 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn allgather_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.gather_bytes(
+                bytemuck::cast_slice(send),
+                bytemuck::cast_slice_mut(recv),
+                None,
+            );
+        }
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
         let cb = std::mem::size_of_val(send);
@@ -377,6 +409,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn alltoall_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.alltoall_bytes(bytemuck::cast_slice(send), bytemuck::cast_slice_mut(recv));
+        }
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
@@ -442,6 +478,10 @@ impl Communicator {
         op: impl ReduceOp<T>,
         root: Rank,
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.reduce(send, recv, &op, Some(self.check_root(root)?));
+        }
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
         op.check()?;
@@ -518,6 +558,10 @@ impl Communicator {
         recv: &mut [T],
         op: impl ReduceOp<T>,
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.reduce(send, recv, &op, None);
+        }
         let sz = self.elem_size::<T>()?;
         op.check()?;
         if recv.len() != send.len() {
@@ -572,6 +616,11 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn allreduce_in_place<T: Pod>(&self, buf: &mut [T], op: impl ReduceOp<T>) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let mine = buf.to_vec();
+            return mc.reduce(&mine, buf, &op, None);
+        }
         let sz = self.elem_size::<T>()?;
         op.check()?;
         let n = self.inner.group.size();
@@ -675,6 +724,10 @@ impl Communicator {
         op: impl ReduceOp<T>,
         ex: bool,
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.scan(send, recv, &op, ex);
+        }
         let sz = self.elem_size::<T>()?;
         op.check()?;
         let name = if ex { "exscan_into" } else { "scan_into" };
@@ -734,6 +787,10 @@ impl Communicator {
         recv: &mut [T],
         op: impl ReduceOp<T>,
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.reduce_scatter_block(send, recv, &op);
+        }
         let sz = self.elem_size::<T>()?;
         op.check()?;
         let n = self.inner.group.size();
@@ -809,6 +866,28 @@ impl Communicator {
         displs: &[usize],
         root: Rank,
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let r = self.check_root(root)?;
+            let sz = self.elem_size::<T>()?;
+            if self.inner.rank == r {
+                check_v(
+                    "gatherv_into",
+                    self.inner.group.size(),
+                    recv.len(),
+                    counts,
+                    displs,
+                )?;
+            }
+            let (c, d) = (scale(counts, sz), scale(displs, sz));
+            return mc.gatherv_bytes(
+                bytemuck::cast_slice(send),
+                bytemuck::cast_slice_mut(recv),
+                &c,
+                &d,
+                Some(r),
+            );
+        }
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
         let me = self.inner.rank;
@@ -882,6 +961,28 @@ impl Communicator {
         recv: &mut [T],
         root: Rank,
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let r = self.check_root(root)?;
+            let sz = self.elem_size::<T>()?;
+            if self.inner.rank == r {
+                check_v(
+                    "scatterv_into",
+                    self.inner.group.size(),
+                    send.len(),
+                    counts,
+                    displs,
+                )?;
+            }
+            let (c, d) = (scale(counts, sz), scale(displs, sz));
+            return mc.scatterv_bytes(
+                bytemuck::cast_slice(send),
+                &c,
+                &d,
+                bytemuck::cast_slice_mut(recv),
+                r,
+            );
+        }
         let r = self.check_root(root)?;
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
@@ -972,6 +1073,25 @@ impl Communicator {
         counts: &[usize],
         displs: &[usize],
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let sz = self.elem_size::<T>()?;
+            check_v(
+                "allgatherv_into",
+                self.inner.group.size(),
+                recv.len(),
+                counts,
+                displs,
+            )?;
+            let (c, d) = (scale(counts, sz), scale(displs, sz));
+            return mc.gatherv_bytes(
+                bytemuck::cast_slice(send),
+                bytemuck::cast_slice_mut(recv),
+                &c,
+                &d,
+                None,
+            );
+        }
         let sz = self.elem_size::<T>()?;
         check_v(
             "allgatherv_into",
@@ -1044,6 +1164,23 @@ impl Communicator {
         rcounts: &[usize],
         rdispls: &[usize],
     ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let sz = self.elem_size::<T>()?;
+            let n = self.inner.group.size();
+            check_v("alltoallv_into", n, send.len(), scounts, sdispls)?;
+            check_v("alltoallv_into", n, recv.len(), rcounts, rdispls)?;
+            let (sc, sd) = (scale(scounts, sz), scale(sdispls, sz));
+            let (rc, rd) = (scale(rcounts, sz), scale(rdispls, sz));
+            return mc.alltoallv_bytes(
+                bytemuck::cast_slice(send),
+                &sc,
+                &sd,
+                bytemuck::cast_slice_mut(recv),
+                &rc,
+                &rd,
+            );
+        }
         const NAME: &str = "alltoallv_into";
         let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
@@ -1112,6 +1249,12 @@ impl Communicator {
             Ok(())
         })
     }
+}
+
+/// Counts or displacements in elements, as bytes.
+#[cfg(feature = "mpi")]
+fn scale(v: &[usize], sz: usize) -> Vec<usize> {
+    v.iter().map(|&x| x * sz).collect()
 }
 
 fn check_v(name: &str, n: usize, buf_len: usize, counts: &[usize], displs: &[usize]) -> Result<()> {

@@ -1,0 +1,356 @@
+//! The MPI backend (cargo feature `mpi`): the same [`Communicator`](crate::Communicator)
+//! over a system MPI (Open MPI, MPICH) through rsmpi's `mpi` crate, for programs
+//! started by `mpirun`/`mpiexec`, on one machine or a cluster.
+//!
+//! `init()` picks the backend at run time ([`wanted`]): the shared segment when
+//! started by `shmrun`, MPI when started by an MPI launcher (Open MPI's
+//! `OMPI_COMM_WORLD_SIZE`, PMIx's `PMIX_RANK`, Hydra's `PMI_RANK`), a singleton
+//! otherwise; `SHMPI_BACKEND=mpi|shm` overrides the guess.
+//!
+//! How the meaning of each call is kept:
+//! - Every message is one MPI message of bytes: the payload, then a 16-byte trailer
+//!   (the object type's fingerprint, 0 for plain data, and a magic word). The payload
+//!   comes first so that a received archive starts at the buffer's aligned start.
+//! - Receives probe first (`MPI_Probe`), receive the whole message, then check it
+//!   against what the call wants. A message that fails the check (a type mismatch, a
+//!   truncation, a bad element size) is kept in this communicator's *held* queue, which
+//!   every later receive and probe looks at before MPI's queue, so it stays queued as on
+//!   the shared segment (a held message is older than anything MPI still holds from its
+//!   sender, so the non-overtaking order is kept).
+//! - Sends never wait for their receive, as on the segment: a large send is started with
+//!   `MPI_Isend`, and while it is in flight the call pulls this communicator's incoming
+//!   messages into the held queue, so two ranks that send each other large messages
+//!   before receiving cannot deadlock.
+//! - Non-blocking requests own their buffers: the raw `MPI_Request` is kept with its
+//!   buffer in the communicator's request table ([`req`]); a dropped or forgotten send is
+//!   finished before `MPI_Finalize`; a non-blocking receive is matched when it is tested
+//!   or waited on, or when a later receive or probe runs (pending receives are tried
+//!   first, in posting order), so dropping one cancels it.
+//! - Collectives of plain data with a built-in op on a machine type run as the MPI
+//!   collective with MPI's op and datatype; closures, `MinLoc`/`MaxLoc` pairs and
+//!   object reductions gather the contributions and combine them in rank order.
+//! - Every communicator has `MPI_ERRORS_RETURN`: an MPI error is an [`Error`] naming
+//!   the MPI call and MPI's own message.
+//!
+//! What differs (see docs/cluster.md): a rank that dies ends the job through the MPI
+//! launcher (Open MPI and MPICH abort the other ranks), mismatched collectives are
+//! not detected (MPI's behaviour is undefined: they may hang or fail), shared windows
+//! are refused, and a pending non-blocking receive may be overtaken by a blocking
+//! receive of the same message that starts while it waits in MPI's queue.
+
+#![allow(unsafe_code)]
+
+pub(crate) mod coll;
+pub(crate) mod p2p;
+pub(crate) mod req;
+
+use std::cell::RefCell;
+use std::ffi::c_int;
+use std::rc::Rc;
+
+use ::mpi::ffi;
+
+use crate::error::{Error, ErrorClass, Result};
+
+pub(crate) use p2p::Comm;
+
+/// Environment variable: `mpi` or `shm` forces the backend.
+pub(crate) const ENV_BACKEND: &str = "SHMPI_BACKEND";
+
+/// Whether `init()` should use MPI: `SHMPI_BACKEND` if set, else whether an MPI
+/// launcher started this process (and `shmrun` did not).
+pub(crate) fn wanted() -> Result<bool> {
+    match std::env::var(ENV_BACKEND).as_deref() {
+        Ok("mpi") => return Ok(true),
+        Ok("shm") => return Ok(false),
+        Ok(other) => {
+            return Err(Error::Init(format!(
+                "{ENV_BACKEND}={other:?}: the backend is `mpi` or `shm` (unset: chosen from \
+                 the launcher's environment)"
+            )));
+        }
+        Err(_) => {}
+    }
+    if std::env::var_os(crate::init::ENV_FD).is_some() {
+        return Ok(false);
+    }
+    Ok(
+        ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some()),
+    )
+}
+
+/// The MPI library of this process: initialized once, finalized when the last
+/// communicator is dropped, after every send still in flight has finished.
+pub(crate) struct Env {
+    /// Sends whose requests or communicators were dropped before they finished.
+    orphans: RefCell<Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)>>,
+    /// The next context id this process would give a new communicator.
+    next_ctx: std::cell::Cell<u32>,
+    universe: Option<::mpi::environment::Universe>,
+}
+
+impl Env {
+    pub(crate) fn init() -> Result<Rc<Env>> {
+        let universe = ::mpi::initialize()
+            .ok_or_else(|| Error::Init("MPI was already initialized in this process".into()))?;
+        // SAFETY: MPI is initialized; the handles are the library's predefined ones.
+        let rc = unsafe {
+            ffi::MPI_Comm_set_errhandler(ffi::RSMPI_COMM_WORLD, ffi::RSMPI_ERRORS_RETURN)
+        };
+        check(rc, "MPI_Comm_set_errhandler")?;
+        // SAFETY: as above.
+        let rc =
+            unsafe { ffi::MPI_Comm_set_errhandler(ffi::RSMPI_COMM_SELF, ffi::RSMPI_ERRORS_RETURN) };
+        check(rc, "MPI_Comm_set_errhandler")?;
+        Ok(Rc::new(Env {
+            orphans: RefCell::new(Vec::new()),
+            next_ctx: std::cell::Cell::new(1),
+            universe: Some(universe),
+        }))
+    }
+
+    /// Keeps a send in flight (and its buffer) until it finishes or MPI finalizes.
+    pub(crate) fn adopt(&self, req: ffi::MPI_Request, buf: Box<dyn std::any::Any>) {
+        let mut o = self.orphans.borrow_mut();
+        o.push((req, buf));
+        // Finished ones are released now and then, so the list stays short.
+        if o.len() >= 64 {
+            o.retain_mut(|(r, _)| !test_raw(r).unwrap_or(true));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // MPI_Finalize waits for the other ranks, which may wait for this one: a
+            // rank that panicked ends the job instead (its message is printed already).
+            eprintln!("shmpi: this rank panicked; aborting the MPI job (MPI_Abort)");
+            // SAFETY: MPI is initialized; MPI_Abort ends the process.
+            unsafe { ffi::MPI_Abort(ffi::RSMPI_COMM_WORLD, 101) };
+        }
+        for (mut r, _buf) in self.orphans.get_mut().drain(..) {
+            // SAFETY: `r` is an active request whose buffer `_buf` lives until after it.
+            unsafe { ffi::MPI_Wait(&mut r, ffi::RSMPI_STATUS_IGNORE) };
+        }
+        drop(self.universe.take()); // MPI_Finalize
+    }
+}
+
+/// Whether request `r` has finished (`MPI_Test`); a finished request becomes null.
+pub(crate) fn test_raw(r: &mut ffi::MPI_Request) -> Result<bool> {
+    let mut flag: c_int = 0;
+    // SAFETY: `r` is a request handle (active or null); status is ignored.
+    let rc = unsafe { ffi::MPI_Test(r, &mut flag, ffi::RSMPI_STATUS_IGNORE) };
+    check(rc, "MPI_Test")?;
+    Ok(flag != 0)
+}
+
+/// Waits for request `r` (`MPI_Wait`).
+pub(crate) fn wait_raw(r: &mut ffi::MPI_Request) -> Result<()> {
+    // SAFETY: `r` is a request handle (active or null); status is ignored.
+    let rc = unsafe { ffi::MPI_Wait(r, ffi::RSMPI_STATUS_IGNORE) };
+    check(rc, "MPI_Wait")
+}
+
+/// An MPI return code as a `Result`, with MPI's message.
+pub(crate) fn check(rc: c_int, call: &str) -> Result<()> {
+    if rc == ffi::MPI_SUCCESS as c_int {
+        return Ok(());
+    }
+    let mut buf = vec![0 as std::ffi::c_char; ffi::MPI_MAX_ERROR_STRING as usize + 1];
+    let mut len: c_int = 0;
+    let mut class: c_int = 0;
+    // SAFETY: the buffer holds MPI_MAX_ERROR_STRING characters, as the call requires.
+    unsafe {
+        ffi::MPI_Error_string(rc, buf.as_mut_ptr(), &mut len);
+        ffi::MPI_Error_class(rc, &mut class);
+    }
+    let bytes: Vec<u8> = buf[..len.max(0) as usize]
+        .iter()
+        .map(|&c| c as u8)
+        .collect();
+    let msg = String::from_utf8_lossy(&bytes);
+    let ours = if class == ffi::MPI_ERR_TRUNCATE as c_int {
+        ErrorClass::Truncate
+    } else if class == ffi::MPI_ERR_RANK as c_int {
+        ErrorClass::Rank
+    } else if class == ffi::MPI_ERR_COMM as c_int {
+        ErrorClass::Comm
+    } else {
+        ErrorClass::Other
+    };
+    Error::invalid(
+        ours,
+        format!("{call} failed in the MPI library: {msg} (MPI error class {class})"),
+    )
+    .into_err()
+}
+
+trait IntoErr {
+    fn into_err(self) -> Result<()>;
+}
+
+impl IntoErr for Error {
+    fn into_err(self) -> Result<()> {
+        Err(self)
+    }
+}
+
+/// The error of a call the MPI backend does not provide.
+pub(crate) fn unsupported(call: &str, why: &str) -> Error {
+    Error::Usage(format!("{call} is not available on the MPI backend: {why}"))
+}
+
+// ---- communicators ---------------------------------------------------------------------
+
+use std::cell::Cell;
+
+use crate::comm::{CommInner, Communicator};
+use crate::matching::Group;
+
+/// `init()` on the MPI backend: `MPI_Init`, and the world over `MPI_COMM_WORLD`. A
+/// private singleton of the shared segment stands behind the handles' unused parts.
+pub(crate) fn init_universe() -> Result<crate::init::Universe> {
+    let local = crate::init::attach_or_singleton()?.world();
+    let env = Env::init()?;
+    let mut n: c_int = 0;
+    // SAFETY: MPI is initialized; the world communicator is predefined.
+    let rc = unsafe { ffi::MPI_Comm_size(ffi::RSMPI_COMM_WORLD, &mut n) };
+    check(rc, "MPI_Comm_size")?;
+    let group = Rc::new(Group::world(n as usize));
+    // SAFETY: as above.
+    let mc = Comm::new(env, unsafe { ffi::RSMPI_COMM_WORLD }, group, false)?;
+    Ok(crate::init::universe_of(wrap(&local, mc, 0)))
+}
+
+/// A [`Communicator`] handle over MPI communicator `mc`.
+pub(crate) fn wrap(local: &Communicator, mc: Rc<Comm>, ctx: u32) -> Communicator {
+    let i = &local.inner;
+    Communicator {
+        inner: Rc::new(CommInner {
+            eng: i.eng.clone(),
+            ctx,
+            group: mc.group.clone(),
+            rank: mc.rank,
+            coll: i.coll.clone(),
+            area: i.area.clone(),
+            step: Cell::new(1),
+            broken: Cell::new(false),
+            mpi: Some(mc),
+        }),
+    }
+}
+
+impl Env {
+    /// A context id for a new communicator of `parent`'s members, the same at each of
+    /// them (the largest next id among them), as MPI agrees on contexts.
+    fn agree_ctx(&self, parent: &Comm) -> Result<u32> {
+        let mine = [self.next_ctx.get() as u64];
+        let mut all = [0u64];
+        // SAFETY: one u64 each way; predefined datatype and op.
+        let rc = unsafe {
+            ffi::MPI_Allreduce(
+                mine.as_ptr().cast(),
+                all.as_mut_ptr().cast(),
+                1,
+                ffi::RSMPI_UINT64_T,
+                ffi::RSMPI_MAX,
+                parent.raw,
+            )
+        };
+        check(rc, "MPI_Allreduce")?;
+        self.next_ctx.set(all[0] as u32 + 1);
+        Ok(all[0] as u32)
+    }
+}
+
+/// `dup` on the MPI backend (`MPI_Comm_dup`).
+pub(crate) fn dup(c: &Communicator, mc: &Rc<Comm>) -> Result<Communicator> {
+    let ctx = mc.env.agree_ctx(mc)?;
+    // SAFETY: a handle is plain data, written by the call.
+    let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid communicator.
+    let rc = unsafe { ffi::MPI_Comm_dup(mc.raw, &mut raw) };
+    check(rc, "MPI_Comm_dup")?;
+    let new = Comm::new(mc.env.clone(), raw, mc.group.clone(), true)?;
+    Ok(wrap(c, new, ctx))
+}
+
+/// `split` on the MPI backend (`MPI_Comm_split`).
+pub(crate) fn split(
+    c: &Communicator,
+    mc: &Rc<Comm>,
+    color: i32,
+    key: i32,
+) -> Result<Option<Communicator>> {
+    if color < 0 && color != crate::collective::comms::UNDEFINED {
+        return Err(Error::Usage(format!(
+            "split: the color must be non-negative or UNDEFINED, not {color}"
+        )));
+    }
+    let ctx = mc.env.agree_ctx(mc)?;
+    // SAFETY: a handle is plain data, written by the call.
+    let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
+    // SAFETY: reading a predefined constant.
+    let undefined = unsafe { ffi::RSMPI_UNDEFINED };
+    let color = if color < 0 { undefined } else { color };
+    // SAFETY: a valid communicator.
+    let rc = unsafe { ffi::MPI_Comm_split(mc.raw, color, key, &mut raw) };
+    check(rc, "MPI_Comm_split")?;
+    // SAFETY: reading a predefined constant.
+    if raw == unsafe { ffi::RSMPI_COMM_NULL } {
+        return Ok(None);
+    }
+    let mut n: c_int = 0;
+    // SAFETY: a valid communicator.
+    check(unsafe { ffi::MPI_Comm_size(raw, &mut n) }, "MPI_Comm_size")?;
+    // The members' world ranks, in their new order.
+    let me = [mc.group.ranks[mc.rank] as u64];
+    let mut ranks = vec![0u64; n as usize];
+    // SAFETY: one u64 from each of the n members into `ranks`.
+    let rc = unsafe {
+        ffi::MPI_Allgather(
+            me.as_ptr().cast(),
+            1,
+            ffi::RSMPI_UINT64_T,
+            ranks.as_mut_ptr().cast(),
+            1,
+            ffi::RSMPI_UINT64_T,
+            raw,
+        )
+    };
+    check(rc, "MPI_Allgather")?;
+    let world_n = mc.group.inv.len();
+    let group = Rc::new(Group::new(
+        ranks.iter().map(|&r| r as usize).collect(),
+        world_n,
+    ));
+    let new = Comm::new(mc.env.clone(), raw, group, true)?;
+    Ok(Some(wrap(c, new, ctx)))
+}
+
+/// `self_comm` on the MPI backend: a duplicate of `MPI_COMM_SELF`.
+pub(crate) fn self_comm(c: &Communicator, mc: &Rc<Comm>) -> Communicator {
+    let me = mc.group.ranks[mc.rank];
+    let group = Rc::new(Group::new(vec![me], mc.group.inv.len()));
+    // SAFETY: a handle is plain data, written by the call.
+    let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
+    // SAFETY: the predefined self communicator.
+    let rc = unsafe { ffi::MPI_Comm_dup(ffi::RSMPI_COMM_SELF, &mut raw) };
+    let (raw, owned) = if rc == ffi::MPI_SUCCESS as c_int {
+        (raw, true)
+    } else {
+        // SAFETY: reading a predefined handle; it is never freed.
+        (unsafe { ffi::RSMPI_COMM_SELF }, false)
+    };
+    let ctx = mc.env.next_ctx.get();
+    mc.env.next_ctx.set(ctx + 1);
+    match Comm::new(mc.env.clone(), raw, group, owned) {
+        Ok(new) => wrap(c, new, ctx),
+        // The rank of a valid communicator cannot fail to be read; keep the world.
+        Err(_) => c.clone(),
+    }
+}

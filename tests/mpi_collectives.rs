@@ -1,0 +1,219 @@
+//! Collectives, `dup` and `split` on the MPI backend under a real `mpirun` at 2, 3 and
+//! 4 ranks, against serial references (the rules of `tests/collectives.rs`).
+#![cfg(feature = "mpi")]
+
+mod mpi_common;
+
+use mpi_common::{ns, run_mpi_ns};
+use shmpi::{DoubleInt, Op, UNDEFINED};
+
+#[test]
+fn slice_collectives_match_serial_references() {
+    run_mpi_ns("slice_collectives_match_serial_references", &ns(), |w| {
+        let (me, n) = (w.rank() as usize, w.size() as usize);
+        w.barrier().unwrap();
+        for root in 0..n {
+            let mut b = vec![if me == root { root as u64 + 7 } else { 0 }; 1000];
+            w.bcast_into(&mut b, root as i32).unwrap();
+            assert!(b.iter().all(|&x| x == root as u64 + 7));
+
+            let mut all = vec![0i32; if me == root { 3 * n } else { 0 }];
+            w.gather_into(&[me as i32; 3], &mut all, root as i32)
+                .unwrap();
+            if me == root {
+                assert_eq!(all, (0..n).flat_map(|r| [r as i32; 3]).collect::<Vec<_>>());
+            }
+            let src: Vec<u16> = (0..2 * n as u16).collect();
+            let mut mine = [0u16; 2];
+            w.scatter_into(if me == root { &src } else { &[] }, &mut mine, root as i32)
+                .unwrap();
+            assert_eq!(mine, [2 * me as u16, 2 * me as u16 + 1]);
+
+            let mut sum = vec![0f64; if me == root { 4 } else { 0 }];
+            w.reduce_into(&[me as f64; 4], &mut sum, Op::Sum, root as i32)
+                .unwrap();
+            if me == root {
+                assert_eq!(sum, vec![(n * (n - 1) / 2) as f64; 4]);
+            }
+        }
+        let mut ag = vec![0u8; 2 * n];
+        w.allgather_into(&[me as u8, 1], &mut ag).unwrap();
+        assert_eq!(ag, (0..n).flat_map(|r| [r as u8, 1]).collect::<Vec<_>>());
+        let send: Vec<u32> = (0..n).map(|j| (100 * me + j) as u32).collect();
+        let mut recv = vec![0u32; n];
+        w.alltoall_into(&send, &mut recv).unwrap();
+        assert_eq!(
+            recv,
+            (0..n).map(|j| (100 * j + me) as u32).collect::<Vec<_>>()
+        );
+
+        for (op, want) in [
+            (Op::Sum, (1..=n as i64).sum::<i64>()),
+            (Op::Prod, (1..=n as i64).product()),
+            (Op::Max, n as i64),
+            (Op::Min, 1),
+            (Op::BitOr, (1..=n as i64).fold(0, |a, b| a | b)),
+        ] {
+            let mut r = [0i64; 3];
+            w.allreduce_into(&[me as i64 + 1; 3], &mut r, op).unwrap();
+            assert_eq!(r, [want; 3], "{op:?}");
+        }
+        // A closure op (not commutative: combined in rank order) and MinLoc pairs.
+        let mut cat = [0u64];
+        w.allreduce_into(&[me as u64 + 1], &mut cat, |a: &u64, b: &u64| a * 10 + b)
+            .unwrap();
+        assert_eq!(cat[0], (1..=n as u64).fold(0, |a, b| a * 10 + b));
+        let mut best = [DoubleInt::default()];
+        let v = DoubleInt {
+            value: (me % 2) as f64,
+            index: me as i64,
+        };
+        w.allreduce_into(&[v], &mut best, Op::MaxLoc).unwrap();
+        assert_eq!(
+            (best[0].value, best[0].index),
+            (if n > 1 { 1.0 } else { 0.0 }, if n > 1 { 1 } else { 0 })
+        );
+        let mut inplace = vec![me as f32; 5];
+        w.allreduce_in_place(&mut inplace, Op::Sum).unwrap();
+        assert_eq!(inplace, vec![(n * (n - 1) / 2) as f32; 5]);
+
+        let mut s = [0i32];
+        w.scan_into(&[me as i32 + 1], &mut s, Op::Sum).unwrap();
+        assert_eq!(s[0], ((me + 1) * (me + 2) / 2) as i32);
+        let mut ex = [-1i32];
+        w.exscan_into(&[me as i32 + 1], &mut ex, Op::Sum).unwrap();
+        if me > 0 {
+            assert_eq!(ex[0], (me * (me + 1) / 2) as i32);
+        }
+        let mut blk = [0u32; 2];
+        let contrib: Vec<u32> = (0..2 * n as u32).collect();
+        w.reduce_scatter_block_into(&contrib, &mut blk, Op::Sum)
+            .unwrap();
+        assert_eq!(
+            blk,
+            [2 * me as u32 * n as u32, (2 * me as u32 + 1) * n as u32]
+        );
+
+        // v-forms: rank j contributes j + 1 elements.
+        let counts: Vec<usize> = (1..=n).collect();
+        let displs: Vec<usize> = counts
+            .iter()
+            .scan(0, |a, &c| {
+                let d = *a;
+                *a += c;
+                Some(d)
+            })
+            .collect();
+        let total = n * (n + 1) / 2;
+        let mut av = vec![0u64; total];
+        w.allgatherv_into(&vec![me as u64; me + 1], &mut av, &counts, &displs)
+            .unwrap();
+        assert_eq!(
+            av,
+            (0..n)
+                .flat_map(|j| vec![j as u64; j + 1])
+                .collect::<Vec<_>>()
+        );
+        let mut gv = vec![0u64; if me == 0 { total } else { 0 }];
+        w.gatherv_into(&vec![me as u64; me + 1], &mut gv, &counts, &displs, 0)
+            .unwrap();
+        if me == 0 {
+            assert_eq!(gv, av);
+        }
+        let mut sv = vec![0u64; me + 1];
+        w.scatterv_into(&av, &counts, &displs, &mut sv, 0).unwrap();
+        assert_eq!(sv, vec![me as u64; me + 1]);
+    });
+}
+
+#[test]
+fn object_collectives_match_serial_references() {
+    run_mpi_ns("object_collectives_match_serial_references", &ns(), |w| {
+        let (me, n) = (w.rank(), w.size());
+        let cfg: String = w
+            .bcast(
+                if me == 0 {
+                    Some("config".to_string())
+                } else {
+                    None
+                },
+                0,
+            )
+            .unwrap();
+        assert_eq!(cfg, "config");
+        let names = w.gather(&format!("rank{me}"), n - 1).unwrap();
+        if me == n - 1 {
+            assert_eq!(
+                names.unwrap(),
+                (0..n).map(|r| format!("rank{r}")).collect::<Vec<_>>()
+            );
+        } else {
+            assert!(names.is_none());
+        }
+        let all = w.allgather(&vec![me; me as usize]).unwrap();
+        assert_eq!(all, (0..n).map(|r| vec![r; r as usize]).collect::<Vec<_>>());
+        let parts: Vec<String> = (0..n).map(|r| "x".repeat(r as usize)).collect();
+        let mine: String = w
+            .scatter(if me == 1 { Some(&parts[..]) } else { None }, 1)
+            .unwrap();
+        assert_eq!(mine, "x".repeat(me as usize));
+        let out: Vec<(i32, i32)> = (0..n).map(|j| (me, j)).collect();
+        let back = w.alltoall(&out).unwrap();
+        assert_eq!(back, (0..n).map(|j| (j, me)).collect::<Vec<_>>());
+        let total: f64 = w.allreduce(&(me as f64), |a, b| a + b).unwrap();
+        assert_eq!(total, (n * (n - 1) / 2) as f64);
+        let word = w
+            .reduce(&me.to_string(), |a, b| format!("{a}{b}"), 0)
+            .unwrap();
+        if me == 0 {
+            assert_eq!(
+                word.unwrap(),
+                (0..n).map(|r| r.to_string()).collect::<String>()
+            );
+        }
+        assert_eq!(w.scan(&1u32, |a, b| a + b).unwrap(), me as u32 + 1);
+        assert_eq!(
+            w.exscan(&1u32, |a, b| a + b).unwrap(),
+            (me > 0).then_some(me as u32)
+        );
+        assert_eq!(w.allreduce_op(&(me as i64), Op::Max).unwrap(), n as i64 - 1);
+    });
+}
+
+#[test]
+fn dup_and_split_make_separate_communicators() {
+    run_mpi_ns("dup_and_split_make_separate_communicators", &ns(), |w| {
+        let (me, n) = (w.rank(), w.size());
+        let d = w.dup().unwrap();
+        assert_eq!((d.rank(), d.size()), (me, n));
+        assert_ne!(d.context_id(), w.context_id());
+        // The same tag on the two communicators: each receive gets its own.
+        let right = (me + 1) % n;
+        let left = (me + n - 1) % n;
+        w.send(&1u8, right, 0).unwrap();
+        d.send(&2u8, right, 0).unwrap();
+        assert_eq!(d.recv::<u8>(left, 0).unwrap(), 2);
+        assert_eq!(w.recv::<u8>(left, 0).unwrap(), 1);
+
+        // Even and odd ranks, reversed order by key.
+        let half = w.split(me % 2, -me).unwrap().expect("a color");
+        let members: Vec<i32> = (0..n).filter(|r| r % 2 == me % 2).rev().collect();
+        assert_eq!(half.size() as usize, members.len());
+        assert_eq!(half.world_rank(), me);
+        assert_eq!(members[half.rank() as usize], me);
+        let sum: i32 = half.allreduce(&me, |a, b| a + b).unwrap();
+        assert_eq!(sum, members.iter().sum::<i32>());
+        assert!(
+            w.split(if me == 0 { UNDEFINED } else { 1 }, 0)
+                .unwrap()
+                .is_none()
+                == (me == 0)
+        );
+        let selfc = shmpi::init().err(); // init twice is an error on this backend too
+        assert!(selfc.is_some());
+        for _ in 0..200 {
+            let x = d.dup().unwrap();
+            x.barrier().unwrap();
+        }
+    });
+}

@@ -1,0 +1,336 @@
+//! Point-to-point messages on the MPI backend, under a real `mpirun` at 2, 3 and 4
+//! ranks: the same rules as `tests/p2p.rs` checks on the shared segment.
+#![cfg(feature = "mpi")]
+
+mod mpi_common;
+
+use mpi_common::{ns, run_mpi_ns};
+use shmpi::{ANY_SOURCE, ANY_TAG, Error, PROC_NULL};
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Clone)]
+struct Data {
+    a: i64,
+    b: f64,
+    name: String,
+}
+
+#[test]
+fn objects_and_slices_travel_between_every_pair() {
+    run_mpi_ns("objects_and_slices_travel_between_every_pair", &ns(), |w| {
+        let (me, n) = (w.rank(), w.size());
+        for to in 0..n {
+            if to != me {
+                let d = Data {
+                    a: me as i64,
+                    b: to as f64,
+                    name: format!("{me}->{to}"),
+                };
+                w.send(&d, to, 1).unwrap();
+                w.send_slice(&[me as u32; 100], to, 2).unwrap();
+            }
+        }
+        for from in 0..n {
+            if from != me {
+                let (d, st) = w.recv_with_status::<Data>(from, 1).unwrap();
+                assert_eq!(
+                    d,
+                    Data {
+                        a: from as i64,
+                        b: me as f64,
+                        name: format!("{from}->{me}")
+                    }
+                );
+                assert_eq!((st.source(), st.tag()), (from, 1));
+                let mut buf = [0u32; 128];
+                let st = w.recv_into(&mut buf, from, 2).unwrap();
+                assert_eq!(st.count::<u32>(), Some(100));
+                assert!(buf[..100].iter().all(|&x| x == from as u32));
+            }
+        }
+    });
+}
+
+#[test]
+fn truncation_and_type_mismatch_leave_the_message_queued() {
+    run_mpi_ns(
+        "truncation_and_type_mismatch_leave_the_message_queued",
+        &ns(),
+        |w| {
+            let n = w.size();
+            if w.rank() == 0 {
+                for to in 1..n {
+                    w.send_slice(&[1u64, 2, 3], to, 5).unwrap();
+                    w.send(&String::from("text"), to, 6).unwrap();
+                }
+            } else {
+                let mut small = [0u64; 2];
+                let e = w.recv_into(&mut small, 0, 5).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        Error::Truncated {
+                            message_len: 24,
+                            buffer_len: 16,
+                            ..
+                        }
+                    ),
+                    "{e}"
+                );
+                let e = w.recv::<u32>(0, 6).unwrap_err();
+                assert!(matches!(e, Error::TypeMismatch { .. }), "{e}");
+                assert!(e.to_string().contains("String"), "{e}");
+                // An object is not a slice either; the slice is not an object.
+                assert!(matches!(
+                    w.recv_vec::<u8>(0, 6),
+                    Err(Error::TypeMismatch { .. })
+                ));
+                assert!(matches!(
+                    w.recv::<String>(0, 5),
+                    Err(Error::TypeMismatch { .. })
+                ));
+                // Both are still there, in order.
+                assert_eq!(w.probe(0, ANY_TAG).unwrap().tag(), 5);
+                let (v, st) = w.recv_vec::<u64>(0, 5).unwrap();
+                assert_eq!((v, st.len()), (vec![1, 2, 3], 24));
+                assert_eq!(w.recv::<String>(0, 6).unwrap(), "text");
+                assert_eq!(w.pending_messages(), 0);
+            }
+        },
+    );
+}
+
+#[test]
+fn messages_from_one_sender_are_not_overtaken() {
+    run_mpi_ns("messages_from_one_sender_are_not_overtaken", &ns(), |w| {
+        let n = w.size();
+        if w.rank() != 0 {
+            for i in 0..200u32 {
+                // Mixed sizes, two tags: order holds per tag and for wildcard receives.
+                let len = if i % 7 == 0 {
+                    20_000
+                } else {
+                    1 + (i as usize % 5)
+                };
+                w.send_slice(&vec![i; len], 0, (i % 2) as i32).unwrap();
+            }
+        } else {
+            let mut next = vec![0u32; n as usize];
+            for _ in 0..200 * (n - 1) {
+                let (v, st) = w.recv_vec::<u32>(ANY_SOURCE, ANY_TAG).unwrap();
+                let s = st.source() as usize;
+                assert_eq!(v[0], next[s], "from {s}");
+                assert_eq!(st.tag(), (v[0] % 2) as i32);
+                next[s] += 1;
+            }
+        }
+    });
+}
+
+#[test]
+fn head_to_head_large_sends_do_not_deadlock() {
+    run_mpi_ns("head_to_head_large_sends_do_not_deadlock", &ns(), |w| {
+        // Every rank sends 8 MiB to its right neighbour before receiving from the left:
+        // blocking MPI_Send would deadlock in a ring; shmpi's send must not.
+        let (me, n) = (w.rank(), w.size());
+        let big = vec![me as u8; 8 << 20];
+        w.send_slice(&big, (me + 1) % n, 9).unwrap();
+        let (v, _) = w.recv_vec::<u8>((me + n - 1) % n, 9).unwrap();
+        assert_eq!(v.len(), 8 << 20);
+        assert!(v.iter().all(|&x| x == ((me + n - 1) % n) as u8));
+        let mut back = vec![0u8; 4 << 20];
+        let st = w
+            .sendrecv_slice(
+                &big[..4 << 20],
+                (me + 1) % n,
+                10,
+                &mut back,
+                (me + n - 1) % n,
+                10,
+            )
+            .unwrap();
+        assert_eq!(st.len(), 4 << 20);
+    });
+}
+
+#[test]
+fn probes_describe_without_receiving() {
+    run_mpi_ns("probes_describe_without_receiving", &ns(), |w| {
+        if w.rank() == 1 {
+            w.send_slice(&[7u16; 9], 0, 3).unwrap();
+            w.send(&42u64, 0, 4).unwrap();
+        }
+        if w.rank() == 0 {
+            let st = w.probe(1, 3).unwrap();
+            assert_eq!((st.source(), st.tag(), st.len()), (1, 3, 18));
+            let st = loop {
+                if let Some(st) = w.iprobe(ANY_SOURCE, 4).unwrap() {
+                    break st;
+                }
+            };
+            assert_eq!((st.source(), st.tag()), (1, 4));
+            // A matched probe takes the message out of matching.
+            let (mut msg, st) = w.mprobe(1, 4).unwrap();
+            assert!(w.iprobe(1, 4).unwrap().is_none());
+            assert_eq!(st.tag(), 4);
+            assert_eq!(msg.recv::<u64>().unwrap(), 42);
+            let (raw, _) = w.recv_raw(1, 3).unwrap();
+            assert_eq!(raw.to_vec::<u16>().unwrap(), vec![7; 9]);
+        }
+        assert_eq!(
+            w.recv_into(&mut [0u8; 1], PROC_NULL, 0).unwrap().source(),
+            PROC_NULL
+        );
+        w.send(&1u8, PROC_NULL, 0).unwrap();
+        w.barrier().unwrap();
+    });
+}
+
+#[test]
+fn requests_own_their_buffers_and_complete_in_any_order() {
+    run_mpi_ns(
+        "requests_own_their_buffers_and_complete_in_any_order",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let right = (me + 1) % n;
+            let left = (me + n - 1) % n;
+            // Receives posted before the sends, with wildcards and specific tags.
+            let mut recvs: Vec<_> = (0..10)
+                .map(|t| w.irecv_into(vec![0u32; 1000], left, t).unwrap())
+                .collect();
+            let obj = w.irecv::<Data>(ANY_SOURCE, 99).unwrap();
+            let sends: Vec<_> = (0..10)
+                .rev()
+                .map(|t| {
+                    w.isend_vec(
+                        vec![t as u32 + 100 * me as u32; 1000 - t as usize],
+                        right,
+                        t,
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let d = Data {
+                a: me as i64,
+                b: 0.5,
+                name: "obj".into(),
+            };
+            let s = w.isend(&d, right, 99).unwrap();
+            let mut got = 0;
+            while !recvs.is_empty() {
+                for (i, r) in shmpi::wait_some(&mut recvs).unwrap() {
+                    let (v, st) = r.unwrap();
+                    let t = st.tag() as u32;
+                    assert_eq!(st.count::<u32>(), Some(1000 - t as usize), "index {i}");
+                    assert_eq!(v[0], t + 100 * left as u32);
+                    got += 1;
+                }
+            }
+            assert_eq!(got, 10);
+            let bufs = shmpi::wait_all(sends).unwrap();
+            assert_eq!(bufs.len(), 10);
+            s.wait().unwrap();
+            let (d, st) = obj.wait().unwrap();
+            assert_eq!((d.a, st.source()), (left as i64, left));
+            w.barrier().unwrap();
+        },
+    );
+}
+
+#[test]
+fn dropped_and_cancelled_receives_take_no_message() {
+    run_mpi_ns(
+        "dropped_and_cancelled_receives_take_no_message",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let right = (me + 1) % n;
+            let left = (me + n - 1) % n;
+            let mut c = w.irecv_into(vec![0u8; 8], left, 1).unwrap();
+            assert!(c.cancel().unwrap());
+            let (_, st) = c.wait().unwrap();
+            assert!(st.is_cancelled());
+            // Posted and dropped before any message with its tag exists: it takes none.
+            drop(w.irecv::<u64>(left, 7).unwrap());
+            // A forgotten receive is harmless (no message is ever sent to it).
+            std::mem::forget(w.irecv_into(vec![0u8; 8], left, 8).unwrap());
+            w.barrier().unwrap();
+            w.send(&6u64, right, 7).unwrap();
+            assert_eq!(w.recv::<u64>(left, 7).unwrap(), 6);
+            // Dropped and forgotten sends still arrive.
+            drop(w.isend(&5u64, right, 1).unwrap());
+            std::mem::forget(w.isend_vec(vec![9u8; 100_000], right, 1).unwrap());
+            assert_eq!(w.recv::<u64>(left, 1).unwrap(), 5);
+            let (v, _) = w.recv_vec::<u8>(left, 1).unwrap();
+            assert_eq!(v, vec![9u8; 100_000]);
+            w.barrier().unwrap();
+        },
+    );
+}
+
+#[test]
+fn synchronous_sends_complete_once_received() {
+    run_mpi_ns("synchronous_sends_complete_once_received", &ns(), |w| {
+        let (me, n) = (w.rank(), w.size());
+        if me == 0 {
+            for to in 1..n {
+                w.ssend(&(to as u32), to, 1).unwrap();
+            }
+            let mut r = w.issend_slice(&[1u8; 10], 1, 2).unwrap();
+            // Rank 1 receives it only after this barrier: the issend cannot have finished.
+            assert!(!r.is_complete().unwrap());
+            w.barrier().unwrap();
+            r.wait().unwrap();
+        } else {
+            assert_eq!(w.recv::<u32>(0, 1).unwrap(), me as u32);
+            w.barrier().unwrap();
+            if me == 1 {
+                let (v, _) = w.recv_vec::<u8>(0, 2).unwrap();
+                assert_eq!(v, [1u8; 10]);
+            }
+        }
+    });
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    run_mpi_ns("bad_arguments_are_errors", &[2], |w| {
+        let n = w.size();
+        assert!(matches!(w.send(&1u8, n, 0), Err(Error::InvalidRank { .. })));
+        assert!(matches!(w.send(&1u8, 0, -5), Err(Error::InvalidTag { .. })));
+        assert!(matches!(
+            w.recv::<u8>(-7, 0),
+            Err(Error::InvalidRank { .. })
+        ));
+        assert!(shmpi::Window::allocate_shared(w, 64).is_err());
+    });
+}
+
+#[test]
+fn waiting_on_one_of_several_pending_receives_takes_only_its_message() {
+    run_mpi_ns(
+        "waiting_on_one_of_several_pending_receives_takes_only_its_message",
+        &ns(),
+        |w| {
+            if w.rank() == 1 {
+                // Twenty receives of one tag, pending together; the messages arrive one by
+                // one while the first is waited on. Each receive gets its own message, in
+                // posting order, and none is lost.
+                let reqs: Vec<_> = (0..20).map(|_| w.irecv::<u32>(0, 1).unwrap()).collect();
+                w.barrier().unwrap();
+                for (i, r) in reqs.into_iter().enumerate() {
+                    assert_eq!(r.wait().unwrap().0, i as u32);
+                }
+                assert_eq!(w.recv::<u32>(0, 1).unwrap(), 20);
+            } else if w.rank() == 0 {
+                w.barrier().unwrap();
+                for i in 0..=20u32 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    w.send(&i, 1, 1).unwrap();
+                }
+            } else {
+                w.barrier().unwrap();
+            }
+        },
+    );
+}
