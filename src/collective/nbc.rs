@@ -878,11 +878,24 @@ impl<T: Pod> CollRequest<T> {
                 ctx: self.what.ctx,
                 group: &self.what.group,
             };
+            let peer = desc.peer;
             let alive = {
                 let mut e = eng.borrow_mut();
                 e.check_alive(&desc).and_then(|()| e.idle(&mut b, &desc))
             };
             if let Err(err) = alive {
+                // `advance` tests the receives one after another, and the progress of a
+                // later test may have completed an earlier one with the last message of
+                // a rank that has left since: look again before calling it failed.
+                if let Err(e) = self.advance() {
+                    break Err(e);
+                }
+                if let Some(r) = self.take() {
+                    break r;
+                }
+                if self.waiting_on() != peer {
+                    continue;
+                }
                 break self.fail(err);
             }
         };
