@@ -551,9 +551,100 @@ impl Communicator {
         if let Some(mc) = &self.inner.mpi {
             return mc.send_archive(d, env, bytes, false);
         }
-        self.inner.eng.borrow_mut().send(d, env, &bytes, || {
-            self.desc(WaitOp::Send, Call::Send, Some(d), tag)
+        self.send_encoded(d, env, &bytes, Call::Send)
+    }
+
+    /// The engine's blocking send of `bytes` under `env` to world rank `d`, for sends
+    /// other than slices (an object's archive, a loan's ticket).
+    pub(crate) fn send_encoded(
+        &self,
+        d: usize,
+        env: Envelope,
+        bytes: &[u8],
+        call: Call,
+    ) -> Result<()> {
+        if crate::trace::hooked() {
+            return self.send_encoded_recorded(d, env, bytes, call);
+        }
+        let tag = env.tag;
+        self.inner.eng.borrow_mut().send(d, env, bytes, || {
+            self.desc(WaitOp::Send, call, Some(d), tag)
         })
+    }
+
+    // Recording (`shmrun --trace`, `--stats`). A public method tests `hooked` once and
+    // branches to its `*_recorded` twin, which opens a span, calls the method again
+    // (recording is cleared for the span, so it runs its ordinary paths) and closes the
+    // span. The twin passes the arguments on as they came, without a closure, so that
+    // the paths stay one copy and the compiler sees the same values flow through as
+    // without tracing (docs/tracing.md).
+
+    #[cold]
+    #[inline(never)]
+    fn send_encoded_recorded(
+        &self,
+        d: usize,
+        env: Envelope,
+        bytes: &[u8],
+        call: Call,
+    ) -> Result<()> {
+        let span = crate::trace::hooks::send_open(call, d, env.ctx, env.tag, env.len);
+        let r = self.send_encoded(d, env, bytes, call);
+        crate::trace::hooks::close(span, r.is_err());
+        r
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_slice_recorded<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
+        // Nothing is sent to `PROC_NULL` or with a bad rank or tag: no span.
+        let span = self.slice_send(data, dest, tag).ok().map(|(d, env, _)| {
+            crate::trace::hooks::send_open(Call::SendSlice, d, env.ctx, env.tag, env.len)
+        });
+        let r = self.send_slice(data, dest, tag);
+        if let Some(span) = span {
+            crate::trace::hooks::close(span, r.is_err());
+        }
+        r
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recv_into_recorded<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
+        let span = self.recv_span(Call::RecvInto, source, tag);
+        let r = self.recv_into(buf, source, tag);
+        self.recv_span_end(span, r.as_ref().ok());
+        r
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recv_vec_recorded<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(Vec<T>, Status)> {
+        let span = self.recv_span(Call::RecvVec, source, tag);
+        let r = self.recv_vec(source, tag);
+        self.recv_span_end(span, r.as_ref().ok().map(|(_, st)| st));
+        r
+    }
+
+    /// Opens the span of a blocking receive; none for `PROC_NULL` or a bad rank or tag
+    /// (no message is involved).
+    #[cold]
+    fn recv_span(&self, call: Call, source: Rank, tag: Tag) -> Option<crate::trace::hooks::Span> {
+        let m = self.matcher(source, tag).ok()?;
+        Some(crate::trace::hooks::recv_open(call, m.ctx, m.src, m.tag))
+    }
+
+    /// Closes the span of a blocking receive with its status (`None`: it failed).
+    #[cold]
+    fn recv_span_end(&self, span: Option<crate::trace::hooks::Span>, got: Option<&Status>) {
+        let Some(span) = span else { return };
+        match got {
+            Some(st) => {
+                let src = self.inner.group.ranks[st.source as usize];
+                crate::trace::hooks::close_recv(span, self.inner.ctx, src, st.tag, st.len);
+            }
+            None => crate::trace::hooks::close(span, true),
+        }
     }
 
     /// Receives an object sent with [`send`](Self::send) (mpi4py `comm.recv`).
@@ -870,6 +961,10 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
+        // Recording is the one test here; its branch passes the arguments on unchanged.
+        if crate::trace::hooked() {
+            return self.send_slice_recorded(data, dest, tag);
+        }
         let (d, env, bytes) = match self.slice_send(data, dest, tag) {
             Ok(x) => x,
             Err(e) => return Self::null_send(e, tag),
@@ -920,6 +1015,9 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
+        if crate::trace::hooked() {
+            return self.recv_into_recorded(buf, source, tag);
+        }
         let (m, want, bytes) = match self.slice_recv(buf, source, tag) {
             Ok(x) => x,
             Err(e) => return Self::null_recv(e, tag),
@@ -965,6 +1063,9 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn recv_vec<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(Vec<T>, Status)> {
+        if crate::trace::hooked() {
+            return self.recv_vec_recorded(source, tag);
+        }
         let elem = Self::elem::<T>()?;
         let m = match self.matcher(source, tag) {
             Ok(m) => m,

@@ -54,7 +54,6 @@ use super::{Communicator, Rank, Status, Tag};
 use crate::call::Call;
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::progress::WaitOp;
 use crate::segment::Segment;
 
 /// The header at the start of every block (one cache line).
@@ -425,9 +424,7 @@ impl Communicator {
             ticket[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
         }
         let env = self.envelope(tag, ticket.len(), codec::type_id::<LoanTicket>());
-        let r = self.inner.eng.borrow_mut().send(d, env, &ticket, || {
-            self.desc(WaitOp::Send, Call::SendSlice, Some(d), tag)
-        });
+        let r = self.send_encoded(d, env, &ticket, Call::SendSlice);
         // On failure nobody got the ticket: Drop gives the block back.
         loan.sent = r.is_ok();
         r

@@ -20,12 +20,7 @@ impl Engine {
     /// sent nothing, otherwise.
     #[inline]
     pub(crate) fn try_send_whole(&mut self, dest: usize, env: &Envelope, data: &[u8]) -> bool {
-        // While recording, the general path (`send_slow`) records the call.
-        if dest == self.me
-            || data.len() > self.sizes.eager_max
-            || !self.queues[dest].is_empty()
-            || crate::trace::hooked()
-        {
+        if dest == self.me || data.len() > self.sizes.eager_max || !self.queues[dest].is_empty() {
             return false;
         }
         let (kind, words, nw) = start_words(env, true);
@@ -59,7 +54,6 @@ impl Engine {
             || self.matching.unexpected.len() != 0
             || !self.may_take(src)
             || !self.pending_dests.is_empty()
-            || crate::trace::hooked()
         {
             return None;
         }

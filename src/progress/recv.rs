@@ -57,20 +57,6 @@ impl Engine {
         buf: &mut [u8],
         desc: &WaitDesc<'_>,
     ) -> Result<Envelope> {
-        crate::trace::hook!(recv_into(self, m, want, buf, desc));
-        self.recv_slow_plain(m, want, buf, desc)
-    }
-
-    /// The general path, unrecorded: what the recording wrapper calls, so that no
-    /// engine function is recursive (recursion keeps the compiler from inlining it).
-    #[inline(always)]
-    pub(crate) fn recv_slow_plain(
-        &mut self,
-        m: Matcher,
-        want: Want,
-        buf: &mut [u8],
-        desc: &WaitDesc<'_>,
-    ) -> Result<Envelope> {
         let r = self.recv_into_inner(m, want, buf, desc);
         self.end_wait();
         r

@@ -134,21 +134,6 @@ impl Engine {
         data: &[u8],
         desc: &WaitDesc<'_>,
     ) -> Result<()> {
-        crate::trace::hook!(send(self, dest, env, data, desc));
-        self.send_plain(dest, env, data, desc)
-    }
-
-    /// The general path of a send, unrecorded: the recording wrapper calls this rather
-    /// than `send`, so that no engine function is recursive (recursion would keep the
-    /// compiler from inlining the hot path).
-    #[inline(always)]
-    pub(crate) fn send_plain(
-        &mut self,
-        dest: usize,
-        env: Envelope,
-        data: &[u8],
-        desc: &WaitDesc<'_>,
-    ) -> Result<()> {
         if dest == self.me {
             return self.matching.deliver_local(env, data);
         }

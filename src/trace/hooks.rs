@@ -6,6 +6,12 @@
 //! They are cold and never inlined, so that the entry points keep their size and
 //! layout when recording is off: one load, one branch, and a call out of line.
 //!
+//! The blocking sends and receives of slices and objects are recorded one level up,
+//! by the public methods of `Communicator` (their `*_recorded` twins call
+//! [`send_open`], [`recv_open`], [`close`] and [`close_recv`]): a wrapper here would
+//! hold a second copy of the engine's paths, and with two copies the compiler stops
+//! inlining them into the public methods (docs/tracing.md).
+//!
 //! [`hooked`]: super::hooked
 
 use std::cell::Cell;
@@ -73,28 +79,62 @@ fn open_for(ev: &Ev) -> Open {
     enter(ev.code, ev.ctx, ev.speer, ev.stag)
 }
 
-/// `Engine::send`, from its general path (its one-record push declines while
-/// recording, so that every send comes here).
+/// An open span of a blocking send or receive of the public API (`send_open`,
+/// `recv_open`), closed by `close` or `close_recv`.
+pub(crate) struct Span(Open, Ev);
+
+// The functions below take scalars: the public methods call them on a branch of
+// their own, and passing an address out would keep the caller's envelope in memory.
+
+/// A blocking send of `len` bytes to world rank `dest` starts.
 #[cold]
 #[inline(never)]
-pub(crate) fn send(
-    eng: &mut Engine,
-    dest: usize,
-    env: Envelope,
-    data: &[u8],
-    desc: &WaitDesc<'_>,
-) -> Result<()> {
-    let ev = send_ev(desc.call, dest, &env, 0);
-    let o = open_for(&ev);
-    let r = eng.send_plain(dest, env, data, desc);
-    leave(
-        o,
-        Ev {
-            flags: ev.flags | failed(&r),
-            ..ev
-        },
-    );
-    r
+pub(crate) fn send_open(call: Call, dest: usize, ctx: u32, tag: i32, len: usize) -> Span {
+    let ev = Ev {
+        code: code(call),
+        flags: F_SENDS,
+        ctx,
+        speer: dest as i32,
+        stag: tag,
+        sbytes: len as u64,
+        rpeer: -1,
+        rtag: -1,
+        ..Ev::default()
+    };
+    Span(open_for(&ev), ev)
+}
+
+/// A blocking receive from world rank `src` (`None`: any) starts.
+#[cold]
+#[inline(never)]
+pub(crate) fn recv_open(call: Call, ctx: u32, src: Option<usize>, tag: Option<i32>) -> Span {
+    let ev = plain(call, ctx, src, tag);
+    Span(open_for(&ev), ev)
+}
+
+/// The call of `span` ends with no message received (a send, or a failed receive).
+#[cold]
+#[inline(never)]
+pub(crate) fn close(span: Span, failed: bool) {
+    let Span(o, ev) = span;
+    let flags = ev.flags | if failed { F_FAILED } else { 0 };
+    leave(o, Ev { flags, ..ev });
+}
+
+/// The receive of `span` ends with the message of `len` bytes from world rank `src`.
+#[cold]
+#[inline(never)]
+pub(crate) fn close_recv(span: Span, ctx: u32, src: usize, tag: i32, len: usize) {
+    let Span(o, ev) = span;
+    let ev = Ev {
+        flags: ev.flags | F_RECVS,
+        ctx,
+        rpeer: src as i32,
+        rtag: tag,
+        rbytes: len as u64,
+        ..ev
+    };
+    leave(o, ev);
 }
 
 /// `Engine::ssend`.
@@ -146,24 +186,6 @@ pub(crate) fn isend(
             ..ev
         },
     );
-    r
-}
-
-/// `Engine::recv_into`, from its general path (its first polls decline while
-/// recording).
-#[cold]
-#[inline(never)]
-pub(crate) fn recv_into(
-    eng: &mut Engine,
-    m: Matcher,
-    want: Want,
-    buf: &mut [u8],
-    desc: &WaitDesc<'_>,
-) -> Result<Envelope> {
-    let ev = plain(desc.call, m.ctx, m.src, m.tag);
-    let o = open_for(&ev);
-    let r = eng.recv_slow_plain(m, want, buf, desc);
-    leave(o, done_recv(ev, r.as_ref().ok().copied(), failed(&r)));
     r
 }
 

@@ -12,11 +12,12 @@
 //!   when it started to wait, its peer, tag, bytes, communicator, root, op). When the
 //!   array is full, newer events are dropped and counted: the oldest are kept.
 //!
-//! Recording is off unless the launcher asked for it. The engine's entry points start
-//! with one test of [`hooked`] (one load of a process-wide flag, false when off), and
-//! branch to the recording wrappers of `hooks.rs`, which clear the flag for the length
-//! of the call (so the calls it makes inside are not recorded again), call the same
-//! entry point, and record the span. Timestamps are the CPU's time-stamp counter
+//! Recording is off unless the launcher asked for it. The engine's entry points (and
+//! the public methods of the blocking sends and receives) start with one test of
+//! [`hooked`] (one load of a process-wide flag, false when off), and branch to the
+//! recording wrappers of `hooks.rs`, which clear the flag for the length of the call
+//! (so the calls it makes inside are not recorded again), call the same entry point,
+//! and record the span. Timestamps are the CPU's time-stamp counter
 //! (`sys::tracemem::ticks`), a few nanoseconds to read where `clock_gettime` takes tens;
 //! the launcher maps them onto `CLOCK_MONOTONIC` with two samples of both clocks (at
 //! the job's start and end), the same map for every rank.
