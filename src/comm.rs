@@ -597,10 +597,13 @@ impl Communicator {
     #[cold]
     #[inline(never)]
     fn send_slice_recorded<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
-        // Nothing is sent to `PROC_NULL` or with a bad rank or tag: no span.
-        let span = self.slice_send(data, dest, tag).ok().map(|(d, env, _)| {
-            crate::trace::hooks::send_open(Call::SendSlice, d, env.ctx, env.tag, env.len)
-        });
+        // Nothing is sent to `PROC_NULL` or a bad rank: no span.
+        let d = usize::try_from(dest)
+            .ok()
+            .and_then(|d| self.inner.group.ranks.get(d));
+        let len = std::mem::size_of_val(data);
+        let span = d
+            .map(|&d| crate::trace::hooks::send_open(Call::SendSlice, d, self.inner.ctx, tag, len));
         let r = self.send_slice(data, dest, tag);
         if let Some(span) = span {
             crate::trace::hooks::close(span, r.is_err());
@@ -630,8 +633,17 @@ impl Communicator {
     /// (no message is involved).
     #[cold]
     fn recv_span(&self, call: Call, source: Rank, tag: Tag) -> Option<crate::trace::hooks::Span> {
-        let m = self.matcher(source, tag).ok()?;
-        Some(crate::trace::hooks::recv_open(call, m.ctx, m.src, m.tag))
+        let src = match source {
+            ANY_SOURCE => None,
+            s => Some(*self.inner.group.ranks.get(usize::try_from(s).ok()?)?),
+        };
+        let tag = (tag != ANY_TAG).then_some(tag);
+        Some(crate::trace::hooks::recv_open(
+            call,
+            self.inner.ctx,
+            src,
+            tag,
+        ))
     }
 
     /// Closes the span of a blocking receive with its status (`None`: it failed).

@@ -541,3 +541,37 @@ fn unwritable_trace_path_fails_before_any_rank_starts() {
         assert!(!marker.exists(), "a rank ran");
     }
 }
+
+#[test]
+fn a_program_built_for_another_trace_layout_fails_at_init_and_says_why() {
+    const NAME: &str = "a_program_built_for_another_trace_layout_fails_at_init_and_says_why";
+    if is_child(NAME) {
+        match shmpi::init() {
+            Ok(_) => panic!("init accepted a recording of another layout"),
+            Err(err) => eprintln!("child: {err}"),
+        }
+        std::process::exit(3);
+    }
+    // A launcher of the first layout set `MODE:EVENTS` alone; `env` stands in for it.
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new(common::shmrun());
+    cmd.args(["-n", "2", "--timeout", "30", "--stats", "--"])
+        .args(["env", "SHMPI_TRACE=2:16"])
+        .arg(exe)
+        .args([
+            NAME,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env("SHMPI_TEST_CHILD", NAME);
+    let out = run_with_watchdog(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("shmrun records in trace layout 1 and this program's shmpi in layout")
+            && err.contains("build the program and shmrun from the same shmpi"),
+        "{err}"
+    );
+}

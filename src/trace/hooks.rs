@@ -83,12 +83,11 @@ fn open_for(ev: &Ev) -> Open {
 /// `recv_open`), closed by `close` or `close_recv`.
 pub(crate) struct Span(Open, Ev);
 
-// The functions below take scalars: the public methods call them on a branch of
-// their own, and passing an address out would keep the caller's envelope in memory.
+// The functions below are inlined into the public methods' cold `*_recorded` twins,
+// which call them: each layer of calls cost a frame on every recorded call.
 
 /// A blocking send of `len` bytes to world rank `dest` starts.
-#[cold]
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn send_open(call: Call, dest: usize, ctx: u32, tag: i32, len: usize) -> Span {
     let ev = Ev {
         code: code(call),
@@ -105,16 +104,14 @@ pub(crate) fn send_open(call: Call, dest: usize, ctx: u32, tag: i32, len: usize)
 }
 
 /// A blocking receive from world rank `src` (`None`: any) starts.
-#[cold]
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn recv_open(call: Call, ctx: u32, src: Option<usize>, tag: Option<i32>) -> Span {
     let ev = plain(call, ctx, src, tag);
     Span(open_for(&ev), ev)
 }
 
 /// The call of `span` ends with no message received (a send, or a failed receive).
-#[cold]
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn close(span: Span, failed: bool) {
     let Span(o, ev) = span;
     let flags = ev.flags | if failed { F_FAILED } else { 0 };
@@ -122,8 +119,7 @@ pub(crate) fn close(span: Span, failed: bool) {
 }
 
 /// The receive of `span` ends with the message of `len` bytes from world rank `src`.
-#[cold]
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn close_recv(span: Span, ctx: u32, src: usize, tag: i32, len: usize) {
     let Span(o, ev) = span;
     let ev = Ev {
@@ -302,7 +298,7 @@ pub(crate) fn improbe(eng: &mut Engine, m: Matcher) -> Result<Option<(Envelope, 
 /// Closes a call that is not worth an event (an `improbe` that found nothing).
 fn cancel() {
     if let Some(r) = super::REGION.get() {
-        r.words[super::H_OPEN_T].store(0, Ordering::Relaxed);
+        r.head[super::H_OPEN_T].store(0, Ordering::Relaxed);
     }
     super::HOOK.store(true, Ordering::Relaxed);
 }
@@ -388,6 +384,8 @@ thread_local! {
 }
 
 /// A collective call starts.
+#[cold]
+#[inline(never)]
 pub(crate) fn coll_begin(code: u8, ctx: u32, root: u32, op: u8, count: u64) {
     let ev = Ev {
         code,
@@ -407,6 +405,8 @@ pub(crate) fn coll_begin(code: u8, ctx: u32, root: u32, op: u8, count: u64) {
 }
 
 /// A collective call ends.
+#[cold]
+#[inline(never)]
 pub(crate) fn coll_end(failed: bool) {
     IN_COLL.store(false, Ordering::Relaxed);
     if let Some((o, ev)) = COLL.with(|c| c.take()) {

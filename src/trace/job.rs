@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::model::{self, Clock, Marker, Model, RankEnd};
-use super::{ENV_TRACE, ENV_TRACE_FD, MODE_STATS, MODE_TRACE};
+use super::{ENV_TRACE, ENV_TRACE_FD, LAYOUT, MODE_STATS, MODE_TRACE};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::shm::Mapping;
@@ -90,7 +90,7 @@ impl Job {
     pub(crate) fn env(&self) -> [(&'static str, String); 2] {
         [
             (ENV_TRACE_FD, sys::shm::raw(&self.fd).to_string()),
-            (ENV_TRACE, format!("{}:{}", self.mode, self.cap)),
+            (ENV_TRACE, format!("{}:{}:{LAYOUT}", self.mode, self.cap)),
         ]
     }
 
@@ -146,7 +146,7 @@ impl Job {
             .collect();
         let mut o = Output::default();
         if self.mode & MODE_STATS != 0 {
-            o.stats = Some(super::stats::table(&m));
+            o.stats = Some(super::stats::table(&m, self.mode & MODE_TRACE != 0));
         }
         for (r, info) in m.ranks.iter().enumerate() {
             if info.dropped > 0 {

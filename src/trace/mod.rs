@@ -53,9 +53,13 @@ use crate::sys::tracemem::ticks;
 
 /// Environment variable: the descriptor of the tracing memfd, inherited by the ranks.
 pub(crate) const ENV_TRACE_FD: &str = "SHMPI_TRACE_FD";
-/// Environment variable: what to record, `MODE:EVENTS` (mode bit 1: trace, bit 2:
-/// statistics; EVENTS: events per rank).
+/// Environment variable: what to record, `MODE:EVENTS:LAYOUT` (mode bit 1: trace, bit
+/// 2: statistics; EVENTS: events per rank; LAYOUT: [`LAYOUT`]).
 pub(crate) const ENV_TRACE: &str = "SHMPI_TRACE";
+/// The version of a region's layout, raised whenever its words move: a rank built from
+/// another shmpi than the launcher's refuses to record rather than write words the
+/// launcher would read as something else.
+pub(crate) const LAYOUT: u32 = 2;
 
 /// Mode bit: record spans.
 const MODE_TRACE: u64 = 1;
@@ -75,14 +79,21 @@ const S_MSGS_SENT: usize = 8;
 const S_BYTES_SENT: usize = 9;
 const S_MSGS_RECV: usize = 10;
 const S_BYTES_RECV: usize = 11;
-const S_COMM_T: usize = 12;
+/// Ticks blocked, over every call.
 const S_BLOCKED_T: usize = 13;
-/// Calls per code (`Call` codes and the codes below), then time per code.
+/// Calls per code (`Call` codes and the codes below).
 const S_CALLS: usize = 16;
 const CODES: usize = 64;
+/// Per code: the ticks of the timed calls (see [`timed`]) outside their blocked part.
 const S_TICKS: usize = S_CALLS + CODES;
+/// Per code: the calls timed.
+const S_TIMED: usize = S_TICKS + CODES;
+/// Per code: the ticks blocked, over every call.
+const S_BLOCKED: usize = S_TIMED + CODES;
 /// Messages per destination world rank, then bytes per destination.
-const S_DEST: usize = S_TICKS + CODES;
+const S_DEST: usize = S_BLOCKED + CODES;
+/// With `--stats` alone, one call in this many (on average) is timed whole.
+const STATS_SAMPLE: u64 = 16;
 /// Words of one event.
 const EV_WORDS: usize = 8;
 
@@ -158,7 +169,12 @@ impl Ev {
 /// This rank's region, once `attach` found the launcher's memfd.
 struct Region {
     words: &'static [AtomicU64],
-    n: usize,
+    /// The header and statistics words (`words[..S_DEST]`), as an array so that their
+    /// constant indices need no bounds checks on the recording path.
+    head: &'static [AtomicU64; S_DEST],
+    /// Messages and bytes per destination (`words[S_DEST..]`, `n` each).
+    dest_msgs: &'static [AtomicU64],
+    dest_bytes: &'static [AtomicU64],
     mode: u64,
     cap: usize,
     ev: usize,
@@ -172,6 +188,10 @@ static IN_COLL: AtomicBool = AtomicBool::new(false);
 /// True once this rank records (set with `REGION`): the idle step's one test, which
 /// cannot use `HOOK` because it runs inside recorded calls.
 static RECORDING: AtomicBool = AtomicBool::new(false);
+/// Calls left before the next timed one (`--stats` alone), and the state of the
+/// generator that spaces them (single-threaded use: plain loads and stores).
+static UNTIMED_LEFT: AtomicU64 = AtomicU64::new(0);
+static SPACING: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
 
 /// Whether the engine should branch to the recording wrappers.
 #[inline(always)]
@@ -197,10 +217,20 @@ pub(crate) fn attach(rank: usize, n: usize) -> Result<()> {
         ))
     };
     let raw: i32 = fd.trim().parse().map_err(|_| bad())?;
-    let (mode, cap) = spec
-        .split_once(':')
-        .and_then(|(m, c)| Some((m.parse::<u64>().ok()?, c.parse::<usize>().ok()?)))
+    let mut f = spec.split(':');
+    let (mode, cap) = (f.next(), f.next());
+    let (mode, cap) = mode
+        .and_then(|m| m.parse::<u64>().ok())
+        .zip(cap.and_then(|c| c.parse::<usize>().ok()))
         .ok_or_else(bad)?;
+    let layout = f.next().and_then(|l| l.parse::<u32>().ok());
+    if layout != Some(LAYOUT) {
+        return Err(Error::Init(format!(
+            "shmrun records in trace layout {} and this program's shmpi in layout {LAYOUT}: \
+             build the program and shmrun from the same shmpi",
+            layout.map_or_else(|| "1".to_string(), |l| l.to_string())
+        )));
+    }
     let (ev, len) = geometry(n, cap);
     let map = sys::shm::attach(raw, (rank + 1) * len * 8)?;
     let map: &'static Mapping = Box::leak(Box::new(map));
@@ -210,9 +240,15 @@ pub(crate) fn attach(rank: usize, n: usize) -> Result<()> {
         sys::tracemem::prefault(words);
     }
     words[H_INIT_T].store(ticks(), Ordering::Relaxed);
+    let head = words[..S_DEST]
+        .try_into()
+        .expect("a region holds its header");
+    let (dest_msgs, dest_bytes) = words[S_DEST..S_DEST + 2 * n].split_at(n);
     let _ = REGION.set(Region {
         words,
-        n,
+        head,
+        dest_msgs,
+        dest_bytes,
         mode,
         cap,
         ev,
@@ -222,46 +258,83 @@ pub(crate) fn attach(rank: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// A call being recorded: opened by [`enter`], closed by [`leave`].
+/// A call being recorded: opened by [`enter`], closed by [`leave`]. `t0` is 0 when
+/// the call is not timed.
 pub(crate) struct Open {
     t0: u64,
 }
 
-/// Opens a recorded call: clears the hook (calls made inside are part of this one) and
-/// publishes the call in the header, where the launcher finds it if the rank dies.
-#[inline]
+/// Whether the call now opening (of event code `code`) is timed whole: every call
+/// while tracing; with `--stats` alone, the first call of each code and then one in
+/// [`STATS_SAMPLE`] on average, at jittered intervals so that no loop's period lines
+/// up with them. Reading the time-stamp counter twice would cost more than the rest
+/// of the recording (it takes 11-15 ns on this VM); the time of the calls not timed
+/// is estimated from those of their code that were (`model.rs`), and blocked time is
+/// measured on every call that blocks.
+#[inline(always)]
+fn timed(r: &Region, code: u8) -> bool {
+    if r.mode & MODE_TRACE != 0 {
+        return true;
+    }
+    let left = UNTIMED_LEFT.load(Ordering::Relaxed);
+    let code = (code as usize).min(CODES - 1);
+    if left > 0 && r.head[S_TIMED + code].load(Ordering::Relaxed) != 0 {
+        UNTIMED_LEFT.store(left - 1, Ordering::Relaxed);
+        return false;
+    }
+    // xorshift64: the next gap is uniform in 0..2 * STATS_SAMPLE - 1 (mean STATS_SAMPLE - 1).
+    let mut x = SPACING.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    SPACING.store(x, Ordering::Relaxed);
+    UNTIMED_LEFT.store(x % (2 * STATS_SAMPLE - 1), Ordering::Relaxed);
+    true
+}
+
+/// Opens a recorded call: clears the hook (calls made inside are part of this one) and,
+/// while tracing, publishes the call in the header, where the launcher finds it if the
+/// rank dies.
+#[inline(always)]
 pub(crate) fn enter(code: u8, ctx: u32, peer: i32, tag: i32) -> Open {
     HOOK.store(false, Ordering::Relaxed);
-    let t0 = ticks();
-    if let Some(r) = REGION.get() {
-        let w = r.words;
+    let Some(r) = REGION.get() else {
+        return Open { t0: 0 };
+    };
+    let w = r.head;
+    let t0 = if timed(r, code) { ticks() } else { 0 };
+    if r.mode & MODE_TRACE != 0 {
         w[H_OPEN_CALL].store(code as u64 | (ctx as u64) << 32, Ordering::Relaxed);
         w[H_OPEN_PEER].store(
             peer as u32 as u64 | (tag as u32 as u64) << 32,
             Ordering::Relaxed,
         );
-        w[H_OPEN_BLOCKED].store(0, Ordering::Relaxed);
         w[H_OPEN_T].store(t0, Ordering::Relaxed);
     }
+    w[H_OPEN_BLOCKED].store(0, Ordering::Relaxed);
     Open { t0 }
 }
 
 /// Closes a recorded call: writes its event and counts it, and sets the hook again.
-#[inline]
+#[inline(always)]
 pub(crate) fn leave(open: Open, ev: Ev) {
-    let t1 = ticks();
     if let Some(r) = REGION.get() {
-        let w = r.words;
+        let w = r.head;
         let blocked = w[H_OPEN_BLOCKED].load(Ordering::Relaxed);
-        w[H_OPEN_T].store(0, Ordering::Relaxed);
+        let t1 = if open.t0 != 0 || blocked != 0 {
+            ticks()
+        } else {
+            0
+        };
         if r.mode & MODE_STATS != 0 {
             count(r, &ev, open.t0, t1, blocked);
         }
         if r.mode & MODE_TRACE != 0 {
+            w[H_OPEN_T].store(0, Ordering::Relaxed);
             let k = w[H_COUNT].load(Ordering::Relaxed) as usize;
             if k < r.cap {
                 let at = r.ev + k * EV_WORDS;
-                for (slot, v) in w[at..at + EV_WORDS]
+                for (slot, v) in r.words[at..at + EV_WORDS]
                     .iter()
                     .zip(ev.pack(open.t0, t1, blocked))
                 {
@@ -282,22 +355,25 @@ pub(crate) fn leave(open: Open, ev: Ev) {
 
 /// Adds one call to the statistics (single writer: plain loads and stores, no locked
 /// instructions).
-#[inline]
+#[inline(always)]
 fn count(r: &Region, ev: &Ev, t0: u64, t1: u64, blocked: u64) {
-    let w = r.words;
-    let add = |i: usize, v: u64| {
-        w[i].store(
-            w[i].load(Ordering::Relaxed).wrapping_add(v),
-            Ordering::Relaxed,
-        )
+    let add_to = |w: &AtomicU64, v: u64| {
+        w.store(w.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed)
     };
+    let add = |i: usize, v: u64| add_to(&r.head[i], v);
     let code = (ev.code as usize).min(CODES - 1);
-    let dt = t1.wrapping_sub(t0);
     add(S_CALLS + code, 1);
-    add(S_TICKS + code, dt);
-    add(S_COMM_T, dt);
-    if blocked != 0 {
-        add(S_BLOCKED_T, t1.wrapping_sub(blocked));
+    let waited = if blocked != 0 {
+        let b = t1.wrapping_sub(blocked);
+        add(S_BLOCKED + code, b);
+        add(S_BLOCKED_T, b);
+        b
+    } else {
+        0
+    };
+    if t0 != 0 {
+        add(S_TIMED + code, 1);
+        add(S_TICKS + code, t1.wrapping_sub(t0).saturating_sub(waited));
     }
     if ev.flags & F_FAILED != 0 {
         return;
@@ -306,9 +382,9 @@ fn count(r: &Region, ev: &Ev, t0: u64, t1: u64, blocked: u64) {
         add(S_MSGS_SENT, 1);
         add(S_BYTES_SENT, ev.sbytes);
         let d = ev.speer as usize;
-        if d < r.n {
-            add(S_DEST + d, 1);
-            add(S_DEST + r.n + d, ev.sbytes);
+        if let (Some(m), Some(b)) = (r.dest_msgs.get(d), r.dest_bytes.get(d)) {
+            add_to(m, 1);
+            add_to(b, ev.sbytes);
         }
     }
     if ev.flags & F_RECVS != 0 {
@@ -330,10 +406,9 @@ pub(crate) fn idle() {
 #[inline(never)]
 fn idle_recorded() {
     if let Some(r) = REGION.get() {
-        let w = r.words;
-        if w[H_OPEN_T].load(Ordering::Relaxed) != 0
-            && w[H_OPEN_BLOCKED].load(Ordering::Relaxed) == 0
-        {
+        let w = r.head;
+        // A recorded call is open exactly while the hook is cleared.
+        if !HOOK.load(Ordering::Relaxed) && w[H_OPEN_BLOCKED].load(Ordering::Relaxed) == 0 {
             w[H_OPEN_BLOCKED].store(ticks(), Ordering::Relaxed);
         }
     }

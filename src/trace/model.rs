@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{CODE_COMPLETED, CODE_IMPROBE, EV_WORDS, Ev, F_COLL, F_FAILED, F_RECVS, F_SENDS};
 use super::{CODES, H_COUNT, H_DROP_T, H_DROPPED, H_INIT_T, H_OPEN_BLOCKED, H_OPEN_CALL};
-use super::{H_OPEN_PEER, H_OPEN_T, S_BLOCKED_T, S_BYTES_RECV, S_BYTES_SENT, S_CALLS};
-use super::{S_COMM_T, S_DEST, S_MSGS_RECV, S_MSGS_SENT, S_TICKS};
+use super::{H_OPEN_PEER, H_OPEN_T, S_BLOCKED, S_BLOCKED_T, S_BYTES_RECV, S_BYTES_SENT};
+use super::{S_CALLS, S_DEST, S_MSGS_RECV, S_MSGS_SENT, S_TICKS, S_TIMED};
 use crate::call::Call;
 
 /// Maps the ticks of every rank onto nanoseconds since the job started.
@@ -189,10 +189,24 @@ pub(crate) fn read(
                 unfinished: true,
             });
         }
-        let calls = (0..CODES)
+        // Time inside the calls of each code: all of their blocked time, and the rest
+        // scaled up from the calls timed whole (all of them while tracing).
+        let calls: Vec<(u8, u64, u64)> = (0..CODES)
             .filter(|&c| ld(S_CALLS + c) != 0)
-            .map(|c| (c as u8, ld(S_CALLS + c), clock.dur(ld(S_TICKS + c))))
+            .map(|c| {
+                let (k, timed) = (ld(S_CALLS + c), ld(S_TIMED + c));
+                let rest = match timed {
+                    0 => 0,
+                    t => (ld(S_TICKS + c) as u128 * k as u128 / t as u128) as u64,
+                };
+                (
+                    c as u8,
+                    k,
+                    clock.dur(ld(S_BLOCKED + c).saturating_add(rest)),
+                )
+            })
             .collect();
+        let comm_ns = calls.iter().map(|&(_, _, ns)| ns).sum();
         let init = ld(H_INIT_T);
         m.ranks.push(RankInfo {
             pid: end.pid,
@@ -206,7 +220,7 @@ pub(crate) fn read(
             bytes_sent: ld(S_BYTES_SENT),
             msgs_recv: ld(S_MSGS_RECV),
             bytes_recv: ld(S_BYTES_RECV),
-            comm_ns: clock.dur(ld(S_COMM_T)),
+            comm_ns,
             blocked_ns: clock.dur(ld(S_BLOCKED_T)),
             calls,
             dest_msgs: (0..n).map(|d| ld(S_DEST + d)).collect(),

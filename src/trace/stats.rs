@@ -11,15 +11,23 @@ fn secs(ns: u64) -> String {
     format!("{:.6}", ns as f64 / 1e9)
 }
 
-/// The whole summary.
-pub(crate) fn table(m: &Model) -> String {
+/// The whole summary; `traced`: every call was timed (`--trace` too).
+pub(crate) fn table(m: &Model, traced: bool) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
         "shmrun: communication summary of {} rank(s) over {} s (time in communication: inside \
-         shmpi's calls; blocked: the part of it spent waiting for another rank)",
+         shmpi's calls{}; blocked: the part of it spent waiting for another rank)",
         m.n,
-        secs(m.duration)
+        secs(m.duration),
+        if traced {
+            String::new()
+        } else {
+            format!(
+                ", waits measured, the rest estimated from one call in {} of each kind",
+                super::STATS_SAMPLE
+            )
+        }
     );
     let _ = writeln!(
         o,
