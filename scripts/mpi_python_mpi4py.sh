@@ -7,7 +7,7 @@
 # (hello_shmpi.py, gil.py's shmpi check) are skipped. Needs scripts/install_mpi.sh and
 # network access to PyPI (mpi4py is built from source against mpicc.openmpi).
 # Not run by scripts/test.sh: with mpi4py 4.1.2 over Open MPI 4.1.4 some scripts do not
-# yet port (p2p.py: `comm.Send(None, ...)` is a TypeError in mpi4py; collectives.py at 5
+# yet port (p2p.py, before shmpi also made a bare None a TypeError; collectives.py at 5
 # ranks: a non-commutative user op in the lowercase allreduce is not combined in rank
 # order; errors.py does not finish); ssend.py, hello.py, lecture.py and collectives.py at
 # 1 and 3 ranks pass.

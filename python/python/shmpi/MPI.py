@@ -672,6 +672,15 @@ def _msg(spec):
     return spec, None, None
 
 
+def _p2p(spec, peer):
+    """`_msg` for a point-to-point call with `peer`: as in mpi4py (``message_simple``),
+    a bare ``None`` is a message only to or from ``PROC_NULL``; ``[None, 0, dt]`` is an
+    empty one anywhere."""
+    if spec is None and peer != PROC_NULL:
+        raise TypeError("message: expecting buffer or list/tuple")
+    return _msg(spec)
+
+
 def _derived_spec(spec):
     """``(buf, count, datatype)`` when a spec names a datatype with holes."""
     if (type(spec) is list or type(spec) is tuple) and len(spec) >= 2:
@@ -1597,7 +1606,8 @@ class Message:
             self._spent()
             _fill(status, _NULL_ST)
             return None
-        b, nb, _ = _msg(buf)
+        # A matched message comes from a rank, never from PROC_NULL (that is `_noproc`).
+        b, nb, _ = _p2p(buf, ANY_SOURCE)
         _fill(status, self._raw.recv_into(b, nb))
         self._spent()
 
@@ -1837,7 +1847,7 @@ class Comm:
         raw = self._raw or self._r
         # A plain buffer (the common case) needs no parsing.
         if type(buf) is list or type(buf) is tuple or buf is None:
-            buf, nb, _ = _msg(buf)
+            buf, nb, _ = _p2p(buf, dest)
         else:
             nb = None
         if dest == PROC_NULL:
@@ -1845,7 +1855,7 @@ class Comm:
         raw.send(buf, nb, dest, tag)
 
     def Ssend(self, buf, dest, tag=0):
-        b, nb, _ = _msg(buf)
+        b, nb, _ = _p2p(buf, dest)
         if dest == PROC_NULL:
             return None
         self._r.send(b, nb, dest, tag, True)
@@ -1856,7 +1866,7 @@ class Comm:
     def Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
         raw = self._raw or self._r
         if type(buf) is list or type(buf) is tuple or buf is None:
-            buf, nb, _ = _msg(buf)
+            buf, nb, _ = _p2p(buf, source)
         else:
             nb = None
         if source == PROC_NULL:
@@ -1867,13 +1877,13 @@ class Comm:
             status._set(st)
 
     def Isend(self, buf, dest, tag=0):
-        b, nb, _ = _msg(buf)
+        b, nb, _ = _p2p(buf, dest)
         if dest == PROC_NULL:
             return Request._new(_Done(), False)
         return Request._new(self._r.isend(b, nb, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
-        b, nb, _ = _msg(buf)
+        b, nb, _ = _p2p(buf, dest)
         if dest == PROC_NULL:
             return Request._new(_Done(), False)
         return Request._new(self._r.isend(b, nb, dest, tag, True), False)
@@ -1882,14 +1892,14 @@ class Comm:
     Irsend = Isend
 
     def Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
-        b, nb, _ = _msg(buf)
+        b, nb, _ = _p2p(buf, source)
         if source == PROC_NULL:
             return Request._new(_Done(None, _NULL_ST), False)
         return Request._new(self._r.irecv_into(b, nb, source, tag), False, b)
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
-        sb, snb, _ = _msg(sendbuf)
-        rb, rnb, _ = _msg(recvbuf)
+        sb, snb, _ = _p2p(sendbuf, dest)
+        rb, rnb, _ = _p2p(recvbuf, source)
         if dest == PROC_NULL:
             return self.Recv([rb, rnb, BYTE] if rnb is not None else rb, source, recvtag, status)
         if source == PROC_NULL:
@@ -1900,6 +1910,7 @@ class Comm:
         _fill(status, st)
 
     def Send_init(self, buf, dest, tag=0):
+        _p2p(buf, dest)
         return Prequest._persistent(lambda: self.Isend(buf, dest, tag))
 
     Bsend_init = Send_init
@@ -1907,6 +1918,7 @@ class Comm:
     Rsend_init = Send_init
 
     def Recv_init(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
+        _p2p(buf, source)
         return Prequest._persistent(lambda: self.Irecv(buf, source, tag))
 
     def Isendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG):

@@ -70,13 +70,24 @@ assert comm.recv(source=left, tag=10) == {"raw": left}
 comm.Send([b"", MPI.BYTE], dest=right, tag=11)
 assert comm.recv(source=left, tag=11) is None
 
-# Empty messages: None and [None, 0, datatype] send and receive nothing.
-comm.Send(None, dest=right, tag=14)
-st = MPI.Status()
-comm.Recv(None, source=left, tag=14, status=st)
-assert st.Get_count(MPI.INT) == 0
+# Empty messages: [None, 0, datatype] sends and receives nothing; a bare None is a
+# message only to or from PROC_NULL, and elsewhere mpi4py's TypeError, nothing sent.
+for call, peer in [(comm.Send, right), (comm.Isend, right), (comm.Ssend, right),
+                   (comm.Recv, left), (comm.Irecv, left), (comm.Send_init, right),
+                   (comm.Recv_init, left), (comm.Recv, MPI.ANY_SOURCE)]:
+    try:
+        call(None, peer, 14)
+    except TypeError as e:
+        assert "expecting buffer or list/tuple" in str(e), e
+    else:
+        raise AssertionError(f"{call.__name__}(None, {peer}) was accepted")
+comm.Send(None, dest=MPI.PROC_NULL, tag=14)
+comm.Recv(None, source=MPI.PROC_NULL, tag=14)
+comm.Sendrecv(None, MPI.PROC_NULL, 14, None, MPI.PROC_NULL, 14)
 comm.Send([None, 0, MPI.INT], dest=right, tag=14)
-comm.Recv([None, 0, MPI.INT], source=left, tag=14)
+st = MPI.Status()
+comm.Recv([None, 0, MPI.INT], source=left, tag=14, status=st)
+assert st.Get_count(MPI.INT) == 0
 
 # Non-blocking buffers.
 sreq = comm.Isend(np.full(1000, rank, dtype="d"), dest=right, tag=12)
