@@ -379,8 +379,8 @@ pub(crate) fn take_done(eng: &mut Engine, id: u64) -> Option<Done> {
 }
 
 thread_local! {
-    /// The open collective: its start and its event.
-    static COLL: Cell<Option<(Open, Ev)>> = const { Cell::new(None) };
+    /// The open collective: its start and its event, valid while `IN_COLL` is set.
+    static COLL: Cell<(Open, Ev)> = const { Cell::new((Open { t0: 0 }, Ev::EMPTY)) };
 }
 
 /// A collective call starts.
@@ -401,7 +401,7 @@ pub(crate) fn coll_begin(code: u8, ctx: u32, root: u32, op: u8, count: u64) {
     };
     let o = enter(code, ctx, -1, -1);
     IN_COLL.store(true, Ordering::Relaxed);
-    COLL.with(|c| c.set(Some((o, ev))));
+    COLL.with(|c| c.set((o, ev)));
 }
 
 /// A collective call ends.
@@ -409,8 +409,7 @@ pub(crate) fn coll_begin(code: u8, ctx: u32, root: u32, op: u8, count: u64) {
 #[inline(never)]
 pub(crate) fn coll_end(failed: bool) {
     IN_COLL.store(false, Ordering::Relaxed);
-    if let Some((o, ev)) = COLL.with(|c| c.take()) {
-        let flags = ev.flags | if failed { F_FAILED } else { 0 };
-        leave(o, Ev { flags, ..ev });
-    }
+    let (o, ev) = COLL.with(Cell::get);
+    let flags = ev.flags | if failed { F_FAILED } else { 0 };
+    leave(o, Ev { flags, ..ev });
 }

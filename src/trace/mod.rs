@@ -133,6 +133,20 @@ pub(crate) struct Ev {
 }
 
 impl Ev {
+    /// No call (`Default` in a `const`).
+    pub(crate) const EMPTY: Ev = Ev {
+        code: 0,
+        flags: 0,
+        op: 0,
+        ctx: 0,
+        speer: -1,
+        stag: -1,
+        sbytes: 0,
+        rpeer: -1,
+        rtag: -1,
+        rbytes: 0,
+    };
+
     fn pack(&self, t0: u64, t1: u64, blocked: u64) -> [u64; EV_WORDS] {
         [
             self.code as u64
@@ -260,8 +274,9 @@ pub(crate) fn attach(rank: usize, n: usize) -> Result<()> {
 
 /// A call being recorded: opened by [`enter`], closed by [`leave`]. `t0` is 0 when
 /// the call is not timed.
+#[derive(Clone, Copy)]
 pub(crate) struct Open {
-    t0: u64,
+    pub(super) t0: u64,
 }
 
 /// Whether the call now opening (of event code `code`) is timed whole: every call
