@@ -631,7 +631,7 @@ impl Communicator {
 
     /// Opens the span of a blocking receive; none for `PROC_NULL` or a bad rank or tag
     /// (no message is involved).
-    #[cold]
+    #[inline(always)]
     fn recv_span(&self, call: Call, source: Rank, tag: Tag) -> Option<crate::trace::hooks::Span> {
         let src = match source {
             ANY_SOURCE => None,
@@ -647,7 +647,7 @@ impl Communicator {
     }
 
     /// Closes the span of a blocking receive with its status (`None`: it failed).
-    #[cold]
+    #[inline(always)]
     fn recv_span_end(&self, span: Option<crate::trace::hooks::Span>, got: Option<&Status>) {
         let Some(span) = span else { return };
         match got {
