@@ -155,4 +155,11 @@ comm.Recv(z, source=MPI.PROC_NULL)
 assert (z == 1).all()
 
 comm.barrier()
+# Lowercase receives of very different sizes in turn (shmpi reuses one receive buffer
+# below 64 MiB and frees a larger one): each object arrives whole and unchanged.
+for n in (1 << 20, 3, 70000, 0, (64 << 20) + 5, 1 << 16, 7):
+    obj = bytes(range(256)) * (n // 256) + b"x" * (n % 256)
+    comm.send(obj, dest=right, tag=15)
+    assert comm.recv(source=left, tag=15) == obj, n
+
 print(f"OK {rank}")
