@@ -250,9 +250,34 @@ impl PodVec {
         }
     }
 
+    /// A view of memory the runtime does not own: the buffer of a scoped request
+    /// (`crate::scope`). It never turns back into a `Vec` and frees nothing.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for reads of `bytes` bytes (and for writes, if the engine
+    /// is given it as a receive buffer) for as long as the engine holds the result or
+    /// any part of the operation: the scope guarantees it by settling each of its
+    /// requests (`Engine::settle`) before the borrow it was made from ends.
+    pub(crate) unsafe fn borrowed(ptr: std::ptr::NonNull<u8>, bytes: usize) -> Self {
+        PodVec {
+            ptr,
+            len: 0,
+            cap: 0,
+            bytes,
+            ty: std::any::TypeId::of::<Borrowed>(),
+            drop_vec: drop_nothing,
+        }
+    }
+
+    /// The start of the buffer.
+    pub(crate) fn ptr(&self) -> std::ptr::NonNull<u8> {
+        self.ptr
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr` holds `len` initialized `T: Pod`, i.e. `bytes` initialized bytes,
-        // owned by `self`.
+        // owned by `self` (or, for `borrowed`, valid by its contract).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.bytes) }
     }
 
@@ -272,6 +297,13 @@ impl PodVec {
         Ok(unsafe { Vec::from_raw_parts(me.ptr.as_ptr().cast::<T>(), me.len, me.cap) })
     }
 }
+
+/// The element type of a borrowed `PodVec`, private so that `into_vec` never matches it.
+struct Borrowed;
+
+/// # Safety
+/// None: a borrowed buffer is freed by its owner.
+unsafe fn drop_nothing(_: &mut PodVec) {}
 
 /// # Safety
 /// `p` must have been made by `PodVec::new::<T>` and not be used afterwards.

@@ -51,6 +51,10 @@ use crate::shmcoll::{Area, Proc};
 pub(crate) mod loan;
 #[path = "persistent.rs"]
 pub(crate) mod persistent;
+// A child too; it makes the borrowed views its requests hand the engine.
+#[allow(unsafe_code)]
+#[path = "scope.rs"]
+pub(crate) mod scope;
 
 /// A rank in a communicator (`MPI_Comm_rank`): `0..size`, or [`ANY_SOURCE`].
 pub type Rank = i32;
@@ -1632,22 +1636,34 @@ impl Communicator {
             Done::Failed(e) => Err(e),
             _ => unreachable!("a vector send completes with its vector"),
         };
-        let buf = SendBuf::Pod(PodVec::new(data));
+        self.isend_pod(PodVec::new(data), dest, tag, call, finish)
+    }
+
+    /// A non-blocking send of the plain data in `buf`, which the engine holds until
+    /// the message is all in the ring and `finish` turns back into the result (an
+    /// owned vector, or a scope's borrowed slice).
+    pub(crate) fn isend_pod<R>(
+        &self,
+        buf: PodVec,
+        dest: Rank,
+        tag: Tag,
+        call: Call,
+        finish: crate::request::Finish<R>,
+    ) -> Result<Request<R>> {
         let d = match self.dest(dest) {
             Ok(d) => d,
             Err(e) => {
                 Self::null_send(e, tag)?;
-                let SendBuf::Pod(b) = buf else { unreachable!() };
-                return Ok(self.done_request(Done::Sent(Some(b)), call, tag, finish));
+                return Ok(self.done_request(Done::Sent(Some(buf)), call, tag, finish));
             }
         };
         let tag = Self::send_tag(tag)?;
-        let env = self.envelope(tag, buf_len(&buf), 0);
+        let sync = matches!(call, Call::IssendVec | Call::IssendSlice);
+        let env = self.envelope(tag, buf.bytes().len(), 0);
         #[cfg(feature = "mpi")]
-        if let (Some(mc), SendBuf::Pod(b)) = (&self.inner.mpi, &buf) {
-            let msg = crate::mpi::p2p::slice_with_trailer(b.bytes(), 0);
-            let SendBuf::Pod(b) = buf else { unreachable!() };
-            let id = mc.isend(d, tag, msg, Some(b), call == Call::IssendVec)?;
+        if let Some(mc) = &self.inner.mpi {
+            let msg = crate::mpi::p2p::slice_with_trailer(buf.bytes(), 0);
+            let id = mc.isend(d, tag, msg, Some(buf), sync)?;
             return Ok(Request::new_mpi(
                 mc,
                 &self.inner.eng,
@@ -1656,7 +1672,8 @@ impl Communicator {
                 finish,
             ));
         }
-        let id = if call == Call::IssendVec {
+        let buf = SendBuf::Pod(buf);
+        let id = if sync {
             self.inner.eng.borrow_mut().issend(d, env, buf)?
         } else {
             self.inner.eng.borrow_mut().isend(d, env, buf)?
@@ -2115,6 +2132,25 @@ impl Communicator {
             Done::Failed(e) => Err(e),
             _ => unreachable!("a slice receive completes with its buffer"),
         };
+        let want = Want::Bytes {
+            cap: std::mem::size_of_val(&buf[..]),
+            elem,
+            elem_type: codec::type_name::<T>(),
+        };
+        self.irecv_pod(PodVec::new(buf), want, source, tag, finish)
+    }
+
+    /// A non-blocking receive of plain data into `buf` (of `want`'s capacity), which
+    /// the engine holds until the message is all in it and `finish` turns it back into
+    /// the result (an owned vector, or a scope's borrowed slice).
+    pub(crate) fn irecv_pod<R>(
+        &self,
+        buf: PodVec,
+        want: Want,
+        source: Rank,
+        tag: Tag,
+        finish: crate::request::Finish<R>,
+    ) -> Result<Request<R>> {
         let m = match self.matcher(source, tag) {
             Ok(m) => m,
             Err(e) => {
@@ -2128,28 +2164,22 @@ impl Communicator {
                         len: 0,
                         type_id: 0,
                     },
-                    data: RecvData::Pod(PodVec::new(buf)),
+                    data: RecvData::Pod(buf),
                 };
                 return Ok(self.done_request(done, Call::IrecvInto, tag, finish));
             }
         };
-        let want = Want::Bytes {
-            cap: std::mem::size_of_val(&buf[..]),
-            elem,
-            elem_type: codec::type_name::<T>(),
-        };
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            let id = mc.irecv(m, want, Some(PodVec::new(buf)))?;
+            let id = mc.irecv(m, want, Some(buf))?;
             let what = self.what(Call::IrecvInto, m.src, tag);
             return Ok(Request::new_mpi(mc, &self.inner.eng, id, what, finish));
         }
-        let id = self.inner.eng.borrow_mut().irecv(
-            m,
-            want,
-            PostedBuf::Pod(PodVec::new(buf)),
-            self.inner.group.clone(),
-        );
+        let id =
+            self.inner
+                .eng
+                .borrow_mut()
+                .irecv(m, want, PostedBuf::Pod(buf), self.inner.group.clone());
         Ok(Request::new(
             self.inner.eng.clone(),
             id,
@@ -2213,13 +2243,6 @@ fn sent_unit(done: Done, _: &What) -> Result<()> {
         Done::Sent(_) => Ok(()),
         Done::Failed(e) => Err(e),
         Done::Recv { .. } | Done::Cancelled(_) => unreachable!("a send completes as sent"),
-    }
-}
-
-fn buf_len(buf: &SendBuf) -> usize {
-    match buf {
-        SendBuf::Pod(b) => b.bytes().len(),
-        _ => unreachable!("a vector send"),
     }
 }
 

@@ -126,6 +126,7 @@ pub use collective::op::{
 };
 pub use comm::loan::{Loan, LoanView};
 pub use comm::persistent::{PersistentRequest, start_all};
+pub use comm::scope::{Scope, ScopedRequest};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};
 pub use error::{Error, ErrorClass, Exit, Result};
 pub use group::{Comparison, Group};

@@ -168,6 +168,11 @@ impl<T> Request<T> {
         r
     }
 
+    /// The request's id (in the engine, or in its communicator's table on MPI).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Whether this request runs on the MPI backend.
     #[cfg(feature = "mpi")]
     pub(crate) fn is_mpi(&self) -> bool {
@@ -428,12 +433,32 @@ impl<T> Request<T> {
     }
 
     /// The request's id in the engine, unless it is spent.
-    fn pending(&self) -> Option<Pending<'_>> {
+    pub(crate) fn pending(&self) -> Option<Pending<'_>> {
         self.finish.is_some().then_some(Pending {
             eng: &self.eng,
             id: self.id,
             what: &self.what,
         })
+    }
+}
+
+impl<T> Request<T> {
+    /// Lets go of the handle without cancelling anything: a receive stays posted and
+    /// its result is dropped when it finishes (a scoped request's drop: its scope's
+    /// end settles the operation).
+    pub(crate) fn detach(mut self) {
+        if self.finish.take().is_none() {
+            return;
+        }
+        #[cfg(feature = "mpi")]
+        if self.mpi.is_some() {
+            return; // the entry stays in the table; the scope's end settles it
+        }
+        if let Some(eng) = self.eng.upgrade() {
+            if let Ok(mut eng) = eng.try_borrow_mut() {
+                eng.detach(self.id);
+            }
+        }
     }
 }
 

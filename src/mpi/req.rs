@@ -275,6 +275,30 @@ impl Handle {
     }
 }
 
+impl Comm {
+    /// Makes sure MPI no longer writes the buffer of request `id` (a scoped request at
+    /// its scope's end; see `Engine::settle`). Sends read their buffer only when they
+    /// start (it is copied into the message), so only a receive that has not matched
+    /// yet holds one: with `wait` it is progressed until it has its message, else (or
+    /// when that fails) it is withdrawn.
+    pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
+        let mut r = Ok(());
+        if wait {
+            while self.reqs.borrow().recv_args(id).is_some() {
+                if let Err(e) = self.progress_pending() {
+                    r = Err(e);
+                    break;
+                }
+            }
+        }
+        let mut t = self.reqs.borrow_mut();
+        if t.recv_args(id).is_some() {
+            t.remove(id);
+        }
+        r
+    }
+}
+
 // ---- the functions over many requests (see request.rs), on the MPI backend -----------
 
 use crate::request::{AnyRequest, Request};

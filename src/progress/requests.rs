@@ -5,11 +5,12 @@ use std::rc::Rc;
 
 use super::Engine;
 use super::deliver::fill;
-use super::wait::WaitDesc;
+use super::{WaitDesc, WaitOp};
+use crate::call::Call;
 use crate::codec::sent_type_name;
 use crate::completions::Done;
-use crate::error::Result;
-use crate::matching::{Binding, Group, Matcher, Posted, PostedBuf, Want};
+use crate::error::{Error, Result};
+use crate::matching::{Binding, Group, Matcher, Posted, PostedBuf, Sink, Want};
 
 impl Engine {
     /// Posts a non-blocking receive. Returns its request id.
@@ -110,6 +111,93 @@ impl Engine {
         if self.unpost(id).is_some() {
             self.matching.done.close(id);
         }
+    }
+
+    /// The rank request `id` still moves bytes of its buffer to or from, if it does:
+    /// a send not all in the ring, a receive posted or bound to a message (its source,
+    /// `None` for any), or one filling from a streamed message.
+    fn holder(&self, id: u64) -> Option<Option<usize>> {
+        if let Some(d) = self.queued_send(id) {
+            return Some(Some(d));
+        }
+        if let Some(p) = self.matching.posted.iter().find(|p| p.id == id) {
+            return Some(p.m.src);
+        }
+        if let Some(p) = self.matching.bound.get(&id) {
+            return Some(p.m.src);
+        }
+        self.matching.active.get(&id).map(|a| Some(a.env.src))
+    }
+
+    /// Makes sure the engine no longer reads or writes the buffer of request `id` (a
+    /// scoped request whose scope ends). With `wait`, it runs progress until the
+    /// operation has moved all its bytes, as a wait would; without (the scope ends by
+    /// an error or a panic), a receive no message has reached is cancelled and a send
+    /// not all in the ring takes a copy of its bytes, so only a receive already filling
+    /// is waited for. If waiting fails (its peer died, the job was aborted), the
+    /// operation is cut loose from the buffer all the same, then the error returned.
+    pub(crate) fn settle(&mut self, id: u64, wait: bool) -> Result<()> {
+        if self.holder(id).is_none() {
+            return Ok(());
+        }
+        if !wait {
+            if self.unpost(id).is_some() {
+                self.matching.finish(id, Done::Cancelled(None));
+            }
+            self.own_queued_send(id);
+        }
+        let world = Group::world(self.size());
+        let mut b = self.backoff();
+        while let Some(peer) = self.holder(id) {
+            let desc = WaitDesc {
+                op: WaitOp::Wait,
+                call: Call::Wait,
+                peer,
+                tag: -1,
+                ctx: 0,
+                group: &world,
+            };
+            let r = match self.progress(None) {
+                Ok(()) if self.holder(id).is_some() => self.idle(&mut b, &desc),
+                r => r,
+            };
+            if let Err(e) = r {
+                self.end_wait();
+                self.cut_loose(id);
+                return Err(e);
+            }
+        }
+        self.end_wait();
+        Ok(())
+    }
+
+    /// Detaches request `id` from its buffer whatever its state (its wait failed): a
+    /// send copies its bytes, a receive is withdrawn, and a message filling it is
+    /// dropped as it arrives.
+    fn cut_loose(&mut self, id: u64) {
+        self.own_queued_send(id);
+        if self.unpost(id).is_some() {
+            self.matching.finish(id, Done::Cancelled(None));
+        }
+        if self.matching.active.remove(&id).is_some() {
+            for inf in self.matching.inflight.iter_mut().flatten() {
+                if inf.sink == Sink::Active(id) {
+                    inf.sink = Sink::Discard;
+                }
+            }
+            self.matching.finish(
+                id,
+                Done::Failed(Error::Usage(
+                    "the receive was abandoned at the end of its scope".into(),
+                )),
+            );
+        }
+    }
+
+    /// A request handle was let go without cancelling: the operation goes on, its
+    /// result is dropped.
+    pub(crate) fn detach(&mut self, id: u64) {
+        self.matching.done.orphan(id);
     }
 
     /// Blocks until request `id` finishes.

@@ -334,6 +334,28 @@ impl Engine {
         Ok(id)
     }
 
+    /// The destination of send `id` while part of it is still queued (its buffer not
+    /// all in the ring).
+    pub(super) fn queued_send(&self, id: u64) -> Option<usize> {
+        (0..self.queues.len()).find(|&d| self.queues[d].iter().any(|ps| ps.id == id))
+    }
+
+    /// Gives queued send `id` its own copy of its bytes, so that it reads the buffer it
+    /// was started with no more (a scoped send whose scope ends before it is all in
+    /// the ring; it then completes without handing a buffer back).
+    pub(super) fn own_queued_send(&mut self, id: u64) {
+        for q in &mut self.queues {
+            if let Some(ps) = q.iter_mut().find(|ps| ps.id == id) {
+                if let SendBuf::Pod(b) = &ps.buf {
+                    let mut v = AlignedVec::with_capacity(b.bytes().len());
+                    v.extend_from_slice(b.bytes());
+                    ps.buf = SendBuf::Bytes(v);
+                }
+                return;
+            }
+        }
+    }
+
     /// `send` then `recv_into`, overlapped (`MPI_Sendrecv`): while the send waits for
     /// ring space, the receive takes matching data straight into `buf`, so that two
     /// ranks exchanging long messages copy each byte twice, not three times through
