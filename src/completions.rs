@@ -104,6 +104,15 @@ impl Completions {
         }
     }
 
+    /// Whether request `id`'s operation is still under way (its handle held or
+    /// dropped): not finished, and not closed or taken.
+    pub(crate) fn is_under_way(&self, id: u64) -> bool {
+        let (idx, generation) = split(id);
+        self.slots.get(idx).is_some_and(|s| {
+            s.generation == generation && matches!(s.state, State::Pending | State::Orphan)
+        })
+    }
+
     /// Whether request `id` has a result waiting.
     pub(crate) fn is_done(&self, id: u64) -> bool {
         let (idx, generation) = split(id);

@@ -36,13 +36,20 @@ fn main() -> Result<()> {
     let o = parse_options(
         "osu_bibw",
         4 << 20,
-        &[(
-            's',
-            "sendrecv_slice with one buffer each way (not the OSU window)",
-        )],
+        &[
+            (
+                's',
+                "sendrecv_slice with one buffer each way (not the OSU window)",
+            ),
+            (
+                'w',
+                "scoped isend_slice/irecv_into: one send buffer, receives in place",
+            ),
+        ],
         world.rank(),
     );
     let sendrecv = o.has('s');
+    let scoped = o.has('w');
     require_ranks(&world, "osu_bibw", 2);
     let it = Iters::scaled(o.iters, 100, 10, 20, 2);
     let rank = world.rank() as usize;
@@ -50,6 +57,8 @@ fn main() -> Result<()> {
     if rank == 0 {
         let how = if sendrecv {
             "sendrecv_slice, one buffer each way"
+        } else if scoped {
+            "scoped isend_slice/irecv_into, one send buffer, 64 receive slices each way"
         } else {
             "isend_vec/irecv_into, 64 owned buffers each way"
         };
@@ -81,6 +90,41 @@ fn main() -> Result<()> {
             }
             if let Some(at) = verify_pattern(rbuf.bytes(), size, 1 - rank) {
                 check_failed(&world, "osu_bibw", size, at);
+            }
+            continue;
+        }
+        if scoped {
+            let mut sbuf = PageBuf::new(size, 0);
+            fill_pattern(sbuf.bytes_mut(), size, rank);
+            let sbuf = sbuf.bytes();
+            let mut rbuf = PageBuf::new(size * WINDOW, 0);
+            sync_pair(&world)?;
+            let mut t0 = now();
+            for i in 0..iters + skip {
+                if i == skip {
+                    t0 = now();
+                }
+                world.scope(|s| {
+                    let rreqs = rbuf
+                        .bytes_mut()
+                        .chunks_mut(size)
+                        .map(|b| s.irecv_into(b, peer, TAG))
+                        .collect::<Result<Vec<_>>>()?;
+                    let sreqs = (0..WINDOW)
+                        .map(|_| s.isend_slice(sbuf, peer, TAG))
+                        .collect::<Result<Vec<_>>>()?;
+                    s.wait_all(rreqs)?;
+                    s.wait_all(sreqs).map(drop)
+                })?;
+            }
+            let t = now() - t0;
+            if rank == 0 {
+                print_row(size, 2.0 * (size * WINDOW) as f64 * iters as f64 / t / 1e6);
+            }
+            for b in rbuf.bytes().chunks(size) {
+                if let Some(at) = verify_pattern(b, size, 1 - rank) {
+                    check_failed(&world, "osu_bibw", size, at);
+                }
             }
             continue;
         }

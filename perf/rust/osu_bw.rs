@@ -59,16 +59,23 @@ fn main() -> Result<()> {
                 'b',
                 "blocking calls on one buffer (the default; accepted for scripts)",
             ),
+            (
+                'w',
+                "scoped isend_slice/irecv_into: one send buffer, receives in place",
+            ),
         ],
         world.rank(),
     );
     require_ranks(&world, "osu_bw", 2);
     let it = Iters::scaled(o.iters, 100, 10, 20, 2);
-    let blocking = !o.has('n');
+    let scoped = o.has('w');
+    let blocking = !o.has('n') && !scoped;
     if world.rank() == 0 {
         print_title(&format!(
             "# OSU MPI Bandwidth Test (shmpi perf/rust/osu_bw.rs), window {WINDOW}, {}",
-            if blocking {
+            if scoped {
+                "scoped isend_slice/irecv_into, one send buffer, 64 receive slices"
+            } else if blocking {
                 "blocking send_slice/recv_into, one buffer"
             } else {
                 "isend_vec/irecv_into, 64 owned buffers"
@@ -79,7 +86,9 @@ fn main() -> Result<()> {
     let mut one = PageBuf::new(if blocking { o.max_size } else { 0 }, b'a');
     for size in sizes(false, o.max_size) {
         let (iters, skip) = it.for_size(size);
-        let secs = if blocking {
+        let secs = if scoped {
+            window_scoped(&world, size, iters, skip)?
+        } else if blocking {
             window_blocking(&world, &mut one, size, iters, skip)?
         } else {
             window_nonblocking(&world, size, iters, skip)?
@@ -89,6 +98,54 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One size with scoped requests: rank 0's 64 sends read one buffer, rank 1's 64
+/// receives land in 64 slices of one allocation (a window of receives cannot share
+/// one buffer in safe Rust: each borrows its slice mutably). Returns the timed seconds
+/// (rank 0).
+#[inline(never)]
+fn window_scoped(world: &Communicator, size: usize, iters: u64, skip: u64) -> Result<f64> {
+    let mut send = PageBuf::new(if world.rank() == 0 { size } else { 0 }, 0);
+    fill_pattern(send.bytes_mut(), size, 0);
+    let send = send.bytes();
+    let mut recv = PageBuf::new(if world.rank() == 1 { size * WINDOW } else { 0 }, 0);
+    let mut ack = [0i32; 1];
+    sync_pair(world)?;
+    let mut t0 = now();
+    for i in 0..iters + skip {
+        if i == skip {
+            t0 = now();
+        }
+        if world.rank() == 0 {
+            world.scope(|s| {
+                let reqs = (0..WINDOW)
+                    .map(|_| s.isend_slice(send, 1, TAG))
+                    .collect::<Result<Vec<_>>>()?;
+                s.wait_all(reqs).map(drop)
+            })?;
+            world.recv_into(&mut ack, 1, ACK_TAG)?;
+        } else {
+            world.scope(|s| {
+                let reqs = recv
+                    .bytes_mut()
+                    .chunks_mut(size)
+                    .map(|b| s.irecv_into(b, 0, TAG))
+                    .collect::<Result<Vec<_>>>()?;
+                s.wait_all(reqs).map(drop)
+            })?;
+            world.send_slice(&ack, 0, ACK_TAG)?;
+        }
+    }
+    let t = now() - t0;
+    if world.rank() == 1 {
+        for b in recv.bytes().chunks(size) {
+            if let Some(at) = verify_pattern(b, size, 0) {
+                check_failed(world, "osu_bw", size, at);
+            }
+        }
+    }
+    Ok(t)
 }
 
 /// One size with 64 owned buffers per side. Returns the timed seconds (rank 0).

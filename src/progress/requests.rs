@@ -137,7 +137,9 @@ impl Engine {
     /// is waited for. If waiting fails (its peer died, the job was aborted), the
     /// operation is cut loose from the buffer all the same, then the error returned.
     pub(crate) fn settle(&mut self, id: u64, wait: bool) -> Result<()> {
-        if self.holder(id).is_none() {
+        // A request that finished, or whose result was taken, holds nothing: the
+        // common case, decided without looking through the queues.
+        if !self.matching.done.is_under_way(id) || self.holder(id).is_none() {
             return Ok(());
         }
         if !wait {
