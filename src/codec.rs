@@ -232,7 +232,9 @@ pub(crate) struct PodVec {
     /// `len * size_of::<T>()`.
     bytes: usize,
     ty: std::any::TypeId,
-    /// Rebuilds and drops the `Vec<T>`.
+    /// The boxed owner of the bytes (`owned`); null for a vector or a borrowed view.
+    owner: *mut (),
+    /// Rebuilds and drops the `Vec<T>` (or the owner).
     drop_vec: unsafe fn(&mut PodVec),
 }
 
@@ -246,7 +248,29 @@ impl PodVec {
             cap: v.capacity(),
             bytes: std::mem::size_of_val(&v[..]),
             ty: std::any::TypeId::of::<T>(),
+            owner: std::ptr::null_mut(),
             drop_vec: drop_vec::<T>,
+        }
+    }
+
+    /// Any owner of plain data (`Box<[T]>`, `Arc<[T]>`, a Python buffer ...), boxed so
+    /// that the bytes it lends stay where they are while the runtime holds it; `data`
+    /// gives them (read-only, or writable for a receive), once, from the boxed owner.
+    pub(crate) fn owned<B: 'static>(
+        owner: B,
+        data: impl FnOnce(&mut B) -> (std::ptr::NonNull<u8>, usize),
+    ) -> Self {
+        let owner = Box::into_raw(Box::new(owner));
+        // SAFETY: `owner` is the live box just made; no other reference to it exists.
+        let (ptr, bytes) = data(unsafe { &mut *owner });
+        PodVec {
+            ptr,
+            len: 0,
+            cap: 0,
+            bytes,
+            ty: std::any::TypeId::of::<B>(),
+            owner: owner.cast(),
+            drop_vec: drop_owner::<B>,
         }
     }
 
@@ -266,6 +290,7 @@ impl PodVec {
             cap: 0,
             bytes,
             ty: std::any::TypeId::of::<Borrowed>(),
+            owner: std::ptr::null_mut(),
             drop_vec: drop_nothing,
         }
     }
@@ -288,7 +313,7 @@ impl PodVec {
 
     /// The vector back if it is a `Vec<T>`, else `self` again.
     pub(crate) fn into_vec<T: bytemuck::Pod>(self) -> std::result::Result<Vec<T>, Self> {
-        if self.ty != std::any::TypeId::of::<T>() {
+        if self.ty != std::any::TypeId::of::<T>() || !self.owner.is_null() {
             return Err(self);
         }
         let me = std::mem::ManuallyDrop::new(self);
@@ -296,6 +321,26 @@ impl PodVec {
         // and not given back before (`self` is consumed and will not drop them).
         Ok(unsafe { Vec::from_raw_parts(me.ptr.as_ptr().cast::<T>(), me.len, me.cap) })
     }
+}
+
+impl PodVec {
+    /// The owner back if it is a `B` made by `owned`, else `self` again.
+    pub(crate) fn into_owner<B: 'static>(self) -> std::result::Result<B, Self> {
+        if self.ty != std::any::TypeId::of::<B>() || self.owner.is_null() {
+            return Err(self);
+        }
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the box made by `owned::<B>` (checked by the type id and the owner
+        // pointer), not given back before (`self` is consumed and will not drop it).
+        Ok(*unsafe { Box::from_raw(me.owner.cast::<B>()) })
+    }
+}
+
+/// # Safety
+/// `p` must have been made by `PodVec::owned::<B>` and not be used afterwards.
+unsafe fn drop_owner<B>(p: &mut PodVec) {
+    // SAFETY: the box made by `owned::<B>` (caller's contract).
+    drop(unsafe { Box::from_raw(p.owner.cast::<B>()) });
 }
 
 /// The element type of a borrowed `PodVec`, private so that `into_vec` never matches it.

@@ -1622,6 +1622,93 @@ impl Communicator {
         self.isend_vec_as(data, dest, tag, Call::IsendVec)
     }
 
+    /// Starts sending the plain data of any owner of it: `Vec<T>`, `Box<[T]>`, an
+    /// `Arc<[T]>` (so that one buffer goes out in many sends at once, as C programs
+    /// do), a memory map, a foreign buffer (the Python package's arrays). The runtime
+    /// holds `buf` (boxed, so its bytes stay put) until the message is all in the
+    /// receiver's ring, reads it in place, and hands it back from `wait`: leak-safe
+    /// like [`isend_vec`](Self::isend_vec), without the copy of
+    /// [`isend_slice`](Self::isend_slice).
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Isend`).
+    ///
+    /// # Errors
+    ///
+    /// As [`isend_vec`](Self::isend_vec).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let frame: Arc<[f32]> = vec![0.5; 1024].into();
+    /// let reqs = (0..4)
+    ///     .map(|t| world.isend_buf(frame.clone(), me, t))
+    ///     .collect::<shmpi::Result<Vec<_>>>()?;
+    /// for t in 0..4 {
+    ///     assert_eq!(world.recv_vec::<f32>(me, t)?.0, &frame[..]);
+    /// }
+    /// shmpi::wait_all(reqs)?; // each gives its Arc back
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn isend_buf<T: Pod, B: AsRef<[T]> + 'static>(
+        &self,
+        buf: B,
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<Request<B>> {
+        self.isend_buf_as(buf, dest, tag, Call::IsendSlice)
+    }
+
+    /// [`isend_buf`](Self::isend_buf) as a synchronous send (`MPI_Issend`): it
+    /// completes once the message is all in the ring and a receive has matched it.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Issend`).
+    ///
+    /// # Errors
+    ///
+    /// As [`issend_vec`](Self::issend_vec).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.issend_buf(Box::<[u16]>::from([1, 2]), me, 0)?;
+    /// assert_eq!(world.recv_vec::<u16>(me, 0)?.0, [1, 2]);
+    /// assert_eq!(*req.wait()?, [1, 2]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn issend_buf<T: Pod, B: AsRef<[T]> + 'static>(
+        &self,
+        buf: B,
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<Request<B>> {
+        self.isend_buf_as(buf, dest, tag, Call::IssendSlice)
+    }
+
+    fn isend_buf_as<T: Pod, B: AsRef<[T]> + 'static>(
+        &self,
+        buf: B,
+        dest: Rank,
+        tag: Tag,
+        call: Call,
+    ) -> Result<Request<B>> {
+        Self::elem::<T>()?;
+        let finish: crate::request::Finish<B> = |done, _| match done {
+            Done::Sent(Some(b)) => Ok(b.into_owner::<B>().ok().expect("the buffer given")),
+            Done::Failed(e) => Err(e),
+            _ => unreachable!("a buffer send completes with its buffer"),
+        };
+        let buf = PodVec::owned(buf, |b| {
+            let bytes: &[u8] = bytemuck::cast_slice(b.as_ref());
+            (std::ptr::NonNull::from(bytes).cast(), bytes.len())
+        });
+        self.isend_pod(buf, dest, tag, call, finish)
+    }
+
     /// [`isend_vec`](Self::isend_vec) or [`issend_vec`](Self::issend_vec).
     fn isend_vec_as<T: Pod>(
         &self,
@@ -2138,6 +2225,62 @@ impl Communicator {
             elem_type: codec::type_name::<T>(),
         };
         self.irecv_pod(PodVec::new(buf), want, source, tag, finish)
+    }
+
+    /// Starts receiving into the plain data of any owner of it (`Vec<T>`, `Box<[T]>`,
+    /// a memory map, a foreign buffer), written in place: the runtime holds `buf`
+    /// (boxed, so its bytes stay put) and hands it back from `wait` with the status.
+    /// Leak-safe like [`irecv_into`](Self::irecv_into), which it generalizes.
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Irecv`).
+    ///
+    /// # Errors
+    ///
+    /// As [`irecv_into`](Self::irecv_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let req = world.irecv_buf(Box::<[u64]>::from([0; 3]), me, 0)?;
+    /// world.send_slice(&[4u64, 5, 6], me, 0)?;
+    /// let (buf, st) = req.wait()?;
+    /// assert_eq!((&buf[..], st.count::<u64>()), (&[4, 5, 6][..], Some(3)));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn irecv_buf<T: Pod, B: AsMut<[T]> + 'static>(
+        &self,
+        buf: B,
+        source: Rank,
+        tag: Tag,
+    ) -> Result<Request<(B, Status)>> {
+        let elem = Self::elem::<T>()?;
+        let finish: crate::request::Finish<(B, Status)> = |done, what| match done {
+            Done::Recv {
+                env,
+                data: RecvData::Pod(b),
+            } => {
+                let st = Status::of(&what.group, &env);
+                Ok((b.into_owner::<B>().ok().expect("the buffer given"), st))
+            }
+            Done::Cancelled(Some(b)) => Ok((
+                b.into_owner::<B>().ok().expect("the buffer given"),
+                Status::empty(true),
+            )),
+            Done::Failed(e) => Err(e),
+            _ => unreachable!("a slice receive completes with its buffer"),
+        };
+        let buf = PodVec::owned(buf, |b| {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(b.as_mut());
+            (std::ptr::NonNull::from(&mut *bytes).cast(), bytes.len())
+        });
+        let want = Want::Bytes {
+            cap: buf.bytes().len(),
+            elem,
+            elem_type: codec::type_name::<T>(),
+        };
+        self.irecv_pod(buf, want, source, tag, finish)
     }
 
     /// A non-blocking receive of plain data into `buf` (of `want`'s capacity), which

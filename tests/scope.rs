@@ -259,3 +259,45 @@ fn scoped_receives_follow_the_matching_rules() {
         },
     );
 }
+
+/// `isend_buf`/`irecv_buf` take any owner of plain data: one `Arc<[T]>` goes out in
+/// many sends at once and comes back from each, a receive lands in a boxed slice, and
+/// an owner whose request was dropped is released once its operation ends (the
+/// `Arc`'s count comes back to one).
+#[test]
+fn owned_buffers_go_out_many_times_and_come_back() {
+    run_ranks(
+        "owned_buffers_go_out_many_times_and_come_back",
+        4,
+        |w: &Communicator| {
+            use std::sync::Arc;
+            let (me, n) = (w.rank(), w.size());
+            let (next, prev) = ((me + 1) % n, (me + n - 1) % n);
+            for (k, size) in [16usize, 3 << 20].into_iter().enumerate() {
+                let data: Arc<[u8]> = filled(me, k, size).into();
+                let recvs = (0..8)
+                    .map(|t| w.irecv_buf(vec![0u8; size].into_boxed_slice(), prev, t))
+                    .collect::<shmpi::Result<Vec<_>>>()
+                    .unwrap();
+                let mut sends = (0..8)
+                    .map(|t| w.isend_buf(data.clone(), next, t))
+                    .collect::<shmpi::Result<Vec<_>>>()
+                    .unwrap();
+                drop(sends.pop()); // goes on without its handle
+                for back in shmpi::wait_all(sends).unwrap() {
+                    assert!(Arc::ptr_eq(&back, &data));
+                }
+                let want = filled(prev, k, size);
+                for (t, (got, st)) in shmpi::wait_all(recvs).unwrap().into_iter().enumerate() {
+                    assert_eq!((st.tag(), st.len()), (t as i32, size));
+                    assert!(got[..] == want[..], "size {size}, message {t}");
+                }
+                w.barrier().unwrap();
+                // The dropped send's owner is released once a progress pass saw it end.
+                while Arc::strong_count(&data) > 1 {
+                    w.iprobe(shmpi::ANY_SOURCE, 9999).unwrap();
+                }
+            }
+        },
+    );
+}

@@ -45,16 +45,58 @@ fn recv_burst(world: &Communicator, buf: &mut [u8], n: u64) -> Result<()> {
     Ok(())
 }
 
+/// Non-blocking sends in windows of 64 scoped requests on one buffer.
+#[inline(never)]
+fn send_burst_scoped(world: &Communicator, buf: &[u8], n: u64) -> Result<()> {
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(64);
+        world.scope(|s| {
+            let reqs = (0..k)
+                .map(|_| s.isend_slice(buf, 1, TAG))
+                .collect::<Result<Vec<_>>>()?;
+            s.wait_all(reqs).map(drop)
+        })?;
+        left -= k;
+    }
+    Ok(())
+}
+
+/// Non-blocking receives in windows of 64 scoped requests, each into its slice of
+/// `bufs` (64 slices of `size` bytes).
+#[inline(never)]
+fn recv_burst_scoped(world: &Communicator, bufs: &mut [u8], size: usize, n: u64) -> Result<()> {
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(64) as usize;
+        world.scope(|s| {
+            let reqs = bufs[..k * size.max(1)]
+                .chunks_mut(size.max(1))
+                .map(|b| s.irecv_into(&mut b[..size], 0, TAG))
+                .collect::<Result<Vec<_>>>()?;
+            s.wait_all(reqs).map(drop)
+        })?;
+        left -= k as u64;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let universe = shmpi::init()?;
     let world = universe.world();
     let o = parse_options(
         "osu_msgrate",
         1024,
-        &[(
-            's',
-            "slow mode (under valgrind): the receiver waits 2 s, not 0.1 s, per burst",
-        )],
+        &[
+            (
+                's',
+                "slow mode (under valgrind): the receiver waits 2 s, not 0.1 s, per burst",
+            ),
+            (
+                'w',
+                "non-blocking: windows of 64 scoped isend_slice / irecv_into",
+            ),
+        ],
         world.rank(),
     );
     require_ranks(&world, "osu_msgrate", 2);
@@ -67,7 +109,9 @@ fn main() -> Result<()> {
         ));
         println!("# Size          Latency (us)");
     }
+    let scoped = o.has('w');
     let mut buf = PageBuf::new(o.max_size, b'a');
+    let mut window = PageBuf::new(if scoped { 64 * o.max_size.max(1) } else { 0 }, 0);
     // Bursts must fit in the ring (SHMPI_RING_BYTES, default 1 MiB at 2 ranks) so that
     // the sender never waits: 3/4 of it, at (size + 16 header) rounded to 16 per record.
     let ring: usize = std::env::var("SHMPI_RING_BYTES")
@@ -84,7 +128,11 @@ fn main() -> Result<()> {
         sync_pair(&world)?;
         if rank == 0 {
             let t0 = now();
-            send_burst(&world, b, n)?;
+            if scoped {
+                send_burst_scoped(&world, b, n)?;
+            } else {
+                send_burst(&world, b, n)?;
+            }
             let send_s = now() - t0;
             info[0] = send_s;
             world.send_slice(&info, 1, TAG + 1)?;
@@ -99,7 +147,11 @@ fn main() -> Result<()> {
             // receiver just sleeps while the burst goes in, then receives it all.
             std::thread::sleep(pause);
             let t0 = now();
-            recv_burst(&world, b, n)?;
+            if scoped {
+                recv_burst_scoped(&world, window.bytes_mut(), size, n)?;
+            } else {
+                recv_burst(&world, b, n)?;
+            }
             let recv_s = now() - t0;
             world.recv_into(&mut info, 0, TAG + 1)?;
             if info[0] > pause.as_secs_f64() * 0.8 {
