@@ -84,6 +84,20 @@ impl RawBuf {
     }
 }
 
+// The runtime's non-blocking calls hold a `RawBuf` (boxed, at one address) and read or
+// write its bytes in place until the request ends: the export stays alive that long.
+impl AsRef<[u8]> for RawBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl AsMut<[u8]> for RawBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.bytes_mut()
+    }
+}
+
 impl Drop for RawBuf {
     fn drop(&mut self) {
         // Releasing calls into the exporter, which needs the GIL; a `RawBuf` is dropped

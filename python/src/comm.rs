@@ -267,13 +267,13 @@ impl RawComm {
         sync: bool,
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
-        // The runtime owns a copy, so the request is leak-safe and the Python buffer
-        // is free for reuse at once.
-        let data = RawBuf::get(buf, false, nbytes)?.bytes().to_vec();
+        // The request holds the export, read in place until the message is all in the
+        // ring (MPI's rule: the buffer is not modified before the request completes).
+        let data = RawBuf::get(buf, false, nbytes)?;
         let r = if sync {
-            c.issend_vec(data, dest, tag)
+            c.issend_buf(data, dest, tag)
         } else {
-            c.isend_vec(data, dest, tag)
+            c.isend_buf(data, dest, tag)
         }
         .map_err(to_py)?;
         Ok(RawRequest::send(r))
@@ -289,10 +289,8 @@ impl RawComm {
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
         let target = RawBuf::get(buf, true, nbytes)?;
-        let r = c
-            .irecv_into(vec![0u8; target.bytes().len()], source, tag)
-            .map_err(to_py)?;
-        Ok(RawRequest::recv_into(r, target))
+        let r = c.irecv_buf(target, source, tag).map_err(to_py)?;
+        Ok(RawRequest::recv_into(r))
     }
 
     fn irecv_bytes(&self, source: i32, tag: i32) -> PyResult<RawRequest> {

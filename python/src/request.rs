@@ -1,10 +1,10 @@
 //! `RawRequest`: a pending non-blocking operation.
 //!
-//! Sends own a copy of the data (shmpi's `isend_vec`). A receive into a Python buffer
-//! is shmpi's `irecv_into` on a vector the runtime owns, copied into the buffer at
-//! completion (shmpi has no receive into borrowed memory that a request could keep
-//! leak-safe). A receive of a pickle, whose length is unknown until it arrives, is
-//! matched when it is tested or waited on (probe, then receive).
+//! Sends and receives on Python buffers are shmpi's `isend_buf`/`irecv_buf` on the
+//! buffer's export (`RawBuf`): the runtime holds the export, so the request is
+//! leak-safe, and reads or writes the memory in place, with no copy. A receive of a
+//! pickle, whose length is unknown until it arrives, is matched when it is tested or
+//! waited on (probe, then receive).
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -15,11 +15,8 @@ use crate::comm_of;
 use crate::errors::to_py;
 
 enum Inner {
-    Send(shmpi::Request<Vec<u8>>),
-    RecvInto {
-        req: shmpi::Request<(Vec<u8>, shmpi::Status)>,
-        target: RawBuf,
-    },
+    Send(shmpi::Request<RawBuf>),
+    RecvInto(shmpi::Request<(RawBuf, shmpi::Status)>),
     RecvBytes {
         comm: u64,
         source: i32,
@@ -41,15 +38,15 @@ pub(crate) struct RawRequest {
 }
 
 impl RawRequest {
-    pub(crate) fn send(r: shmpi::Request<Vec<u8>>) -> Self {
+    pub(crate) fn send(r: shmpi::Request<RawBuf>) -> Self {
         RawRequest {
             inner: Inner::Send(r),
         }
     }
 
-    pub(crate) fn recv_into(r: shmpi::Request<(Vec<u8>, shmpi::Status)>, target: RawBuf) -> Self {
+    pub(crate) fn recv_into(r: shmpi::Request<(RawBuf, shmpi::Status)>) -> Self {
         RawRequest {
-            inner: Inner::RecvInto { req: r, target },
+            inner: Inner::RecvInto(r),
         }
     }
 
@@ -65,26 +62,29 @@ impl RawRequest {
         self.inner = match inner {
             Inner::Send(r) => {
                 let r = crate::OnThisThread(r);
-                py.detach(move || {
-                    let r = r;
-                    r.0.wait().map(|_| ())
-                })
-                .map_err(|e| crate::errors::blocked_to_py(py, e))?;
+                // The export comes back out and is released here, with the GIL.
+                let export = py
+                    .detach(move || {
+                        let r = r;
+                        r.0.wait().map(crate::OnThisThread)
+                    })
+                    .map_err(|e| crate::errors::blocked_to_py(py, e))?;
+                drop(export);
                 Inner::Done {
                     data: None,
                     status: None,
                 }
             }
-            Inner::RecvInto { req, mut target } => {
+            Inner::RecvInto(req) => {
                 let req = crate::OnThisThread(req);
-                let (v, s) = py
+                let (export, s) = py
                     .detach(move || {
                         let req = req;
                         req.0.wait().map(crate::OnThisThread)
                     })
                     .map_err(|e| crate::errors::blocked_to_py(py, e))?
                     .0;
-                target.bytes_mut()[..s.len()].copy_from_slice(&v[..s.len()]);
+                drop(export);
                 Inner::Done {
                     data: None,
                     status: Some(st(s)),
@@ -111,7 +111,7 @@ impl RawRequest {
     fn test(&mut self, py: Python<'_>) -> PyResult<bool> {
         let ready = match &mut self.inner {
             Inner::Send(r) => r.is_complete().map_err(to_py)?,
-            Inner::RecvInto { req, .. } => req.is_complete().map_err(to_py)?,
+            Inner::RecvInto(req) => req.is_complete().map_err(to_py)?,
             Inner::RecvBytes { comm, source, tag } => comm_of(*comm)?
                 .iprobe(*source, *tag)
                 .map_err(to_py)?
@@ -136,14 +136,18 @@ impl RawRequest {
 
     /// Cancels a receive that has not completed (`MPI_Cancel`); returns whether it
     /// was cancelled. A send cannot be cancelled: it completes by itself.
-    fn cancel(&mut self) -> bool {
-        match self.inner {
-            Inner::RecvInto { .. } | Inner::RecvBytes { .. } => {
-                self.inner = Inner::Null;
-                true
-            }
+    fn cancel(&mut self) -> PyResult<bool> {
+        let cancelled = match &mut self.inner {
+            // A receive a message has started to fill is not cancelled (MPI's rule): it
+            // completes as usual, into the buffer it holds.
+            Inner::RecvInto(req) => req.cancel().map_err(to_py)?,
+            Inner::RecvBytes { .. } => true,
             _ => false,
+        };
+        if cancelled {
+            self.inner = Inner::Null;
         }
+        Ok(cancelled)
     }
 
     /// Lets the operation complete in the background (`MPI_Request_free`).
