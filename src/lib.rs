@@ -65,8 +65,11 @@
 //!   [`split`](Communicator::split) give new communicators with contexts of their
 //!   own (messages and collectives never cross); dropping every handle frees one.
 //! - **Leak safety**: non-blocking operations own their buffers ([`Request`],
-//!   [`PersistentRequest`]), so no use of the API from safe code, `mem::forget`
-//!   included, can cause undefined behaviour.
+//!   [`PersistentRequest`]; any owner of plain data with
+//!   [`isend_buf`](Communicator::isend_buf), an `Arc<[T]>` for one buffer in many
+//!   sends), or borrow them inside a [`scope`](Communicator::scope) that does not
+//!   return before the runtime has let go of them, so no use of the API from safe
+//!   code, `mem::forget` included, can cause undefined behaviour.
 //!
 //! [`recv`]: Communicator::recv
 //! [`recv_archived`]: Communicator::recv_archived

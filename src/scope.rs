@@ -1,67 +1,5 @@
 //! Non-blocking operations that borrow their buffers: [`Communicator::scope`],
-//! [`Scope`] and [`ScopedRequest`], after `std::thread::scope` and rsmpi's
-//! `request::scope`.
-//!
-//! A [`Request`] owns its buffer so that no handle, even a forgotten one, can leave the
-//! runtime touching memory the program has reused. Inside a scope, a request may
-//! borrow its buffer instead (`&'scope [T]` to send, `&'scope mut [T]` to receive),
-//! so a window of sends can read one buffer, as C programs do, and a receive lands
-//! where the program wants it with no vector moved in and out. The borrows outlive the
-//! scope, and the scope does not return before the runtime has let go of every buffer
-//! its requests borrowed, whatever happened to their handles:
-//!
-//! - the closure returned `Ok`: every request still moving bytes is waited for, as
-//!   `std::thread::scope` joins its threads (a receive nobody sends to blocks like any
-//!   receive, and fails with [`Error::PeerFailed`](crate::Error::PeerFailed) if its peer leaves);
-//! - the closure returned `Err` or panicked: a receive no message has reached is
-//!   cancelled, a send not all in the ring takes a copy of what is left (and completes
-//!   on its own), and only a receive already filling is waited for.
-//!
-//! Dropping a handle cancels nothing (unlike dropping a [`Request`]): the operation
-//! goes on as a scoped thread does without its `JoinHandle`, and the scope's end
-//! settles it. So no `Drop` has to block or panic, and leaking a handle
-//! (`mem::forget`) costs nothing but its bookkeeping. [`ScopedRequest::cancel`]
-//! cancels a receive that has not matched.
-//!
-//! The borrow checker holds the rest: a request cannot leave its scope, and a buffer
-//! must outlive the scope, not just the closure:
-//!
-//! ```compile_fail
-//! let world = shmpi::init()?.world();
-//! let buf = [0u8; 4];
-//! let mut kept = None;
-//! world.scope(|s| {
-//!     kept = Some(s.isend_slice(&buf, 0, 0)?); // error: the request escapes its scope
-//!     Ok(())
-//! })?;
-//! # Ok::<(), shmpi::Error>(())
-//! ```
-//!
-//! ```compile_fail
-//! let world = shmpi::init()?.world();
-//! world.scope(|s| {
-//!     let mut local = [0u8; 4];
-//!     s.irecv_into(&mut local, 0, 0)?; // error: `local` dies before the scope ends
-//!     Ok(())
-//! })?;
-//! # Ok::<(), shmpi::Error>(())
-//! ```
-//!
-//! ```compile_fail
-//! let world = shmpi::init()?.world();
-//! let mut buf = [0u8; 4];
-//! world.scope(|s| {
-//!     let r = s.irecv_into(&mut buf, 0, 0)?;
-//!     buf[0] = 1; // error: written while the receive may still fill it
-//!     r.wait()?;
-//!     Ok(())
-//! })?;
-//! # Ok::<(), shmpi::Error>(())
-//! ```
-//!
-//! On the MPI backend the same calls work: a send copies its buffer into the MPI
-//! message when it starts, and a receive copies into the borrowed slice when it
-//! matches, so the scope's end only withdraws or finishes unmatched receives.
+//! [`Scope`] and [`ScopedRequest`]; the rules are on [`Scope`].
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -79,7 +17,69 @@ use crate::matching::Want;
 use crate::request::{AnyRequest, Pending, Request, Sealed};
 
 /// The non-blocking calls of one communicator whose requests borrow their buffers,
-/// alive for one call of [`Communicator::scope`]. See the [module docs](self).
+/// alive for one call of [`Communicator::scope`] (after `std::thread::scope` and
+/// rsmpi's `request::scope`).
+///
+/// A [`Request`] owns its buffer so that no handle, even a forgotten one, can leave the
+/// runtime touching memory the program has reused. Inside a scope, a request may
+/// borrow its buffer instead (`&'scope [T]` to send, `&'scope mut [T]` to receive),
+/// so a window of sends can read one buffer, as C programs do, and a receive lands
+/// where the program wants it with no vector moved in and out. The borrows outlive the
+/// scope, and the scope does not return before the runtime has let go of every buffer
+/// its requests borrowed, whatever happened to their handles:
+///
+/// - the closure returned `Ok`: every request still moving bytes is waited for, as
+///   `std::thread::scope` joins its threads (a receive nobody sends to blocks like any
+///   receive, and fails with [`Error::PeerFailed`](crate::Error::PeerFailed) if its peer leaves);
+/// - the closure returned `Err` or panicked: a receive no message has reached is
+///   cancelled, a send not all in the ring takes a copy of what is left (and completes
+///   on its own), and only a receive already filling is waited for.
+///
+/// Dropping a handle cancels nothing (unlike dropping a [`Request`]): the operation
+/// goes on as a scoped thread does without its `JoinHandle`, and the scope's end
+/// settles it. So no `Drop` has to block or panic, and leaking a handle
+/// (`mem::forget`) costs nothing but its bookkeeping. [`ScopedRequest::cancel`]
+/// cancels a receive that has not matched.
+///
+/// The borrow checker holds the rest: a request cannot leave its scope, and a buffer
+/// must outlive the scope, not just the closure:
+///
+/// ```compile_fail
+/// let world = shmpi::init()?.world();
+/// let buf = [0u8; 4];
+/// let mut kept = None;
+/// world.scope(|s| {
+///     kept = Some(s.isend_slice(&buf, 0, 0)?); // error: the request escapes its scope
+///     Ok(())
+/// })?;
+/// # Ok::<(), shmpi::Error>(())
+/// ```
+///
+/// ```compile_fail
+/// let world = shmpi::init()?.world();
+/// world.scope(|s| {
+///     let mut local = [0u8; 4];
+///     s.irecv_into(&mut local, 0, 0)?; // error: `local` dies before the scope ends
+///     Ok(())
+/// })?;
+/// # Ok::<(), shmpi::Error>(())
+/// ```
+///
+/// ```compile_fail
+/// let world = shmpi::init()?.world();
+/// let mut buf = [0u8; 4];
+/// world.scope(|s| {
+///     let r = s.irecv_into(&mut buf, 0, 0)?;
+///     buf[0] = 1; // error: written while the receive may still fill it
+///     r.wait()?;
+///     Ok(())
+/// })?;
+/// # Ok::<(), shmpi::Error>(())
+/// ```
+///
+/// On the MPI backend the same calls work: a send copies its buffer into the MPI
+/// message when it starts, and a receive copies into the borrowed slice when it
+/// matches, so the scope's end only withdraws or finishes unmatched receives.
 pub struct Scope<'scope, 'env: 'scope> {
     comm: &'env Communicator,
     /// Every request started in the scope, settled at its end.
@@ -103,7 +103,7 @@ pub struct ScopedRequest<'scope, T> {
 impl Communicator {
     /// Runs `f` with a [`Scope`] in which non-blocking sends and receives borrow their
     /// buffers, and returns once the runtime has let go of all of them (see the
-    /// [module docs](crate::Scope) for what happens to requests still pending when
+    /// [`Scope`] for what happens to requests still pending when
     /// `f` returns).
     ///
     /// Returns `f`'s result, or, when `f` returned `Ok`, the first error of waiting for
