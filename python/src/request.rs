@@ -61,29 +61,15 @@ impl RawRequest {
         let inner = std::mem::replace(&mut self.inner, Inner::Null);
         self.inner = match inner {
             Inner::Send(r) => {
-                let r = crate::OnThisThread(r);
                 // The export comes back out and is released here, with the GIL.
-                let export = py
-                    .detach(move || {
-                        let r = r;
-                        r.0.wait().map(crate::OnThisThread)
-                    })
-                    .map_err(|e| crate::errors::blocked_to_py(py, e))?;
-                drop(export);
+                drop(wait_for(py, r)?);
                 Inner::Done {
                     data: None,
                     status: None,
                 }
             }
             Inner::RecvInto(req) => {
-                let req = crate::OnThisThread(req);
-                let (export, s) = py
-                    .detach(move || {
-                        let req = req;
-                        req.0.wait().map(crate::OnThisThread)
-                    })
-                    .map_err(|e| crate::errors::blocked_to_py(py, e))?
-                    .0;
+                let (export, s) = wait_for(py, req)?;
                 drop(export);
                 Inner::Done {
                     data: None,
@@ -103,6 +89,22 @@ impl RawRequest {
         };
         Ok(())
     }
+}
+
+/// Waits for `r`, releasing the GIL only if it has not finished already: releasing
+/// and taking back the GIL costs more than a small message.
+fn wait_for<T>(py: Python<'_>, mut r: shmpi::Request<T>) -> PyResult<T> {
+    let blocked = |e| crate::errors::blocked_to_py(py, e);
+    if r.is_complete().map_err(blocked)? {
+        return r.wait().map_err(blocked);
+    }
+    let r = crate::OnThisThread(r);
+    py.detach(move || {
+        let r = r;
+        r.0.wait().map(crate::OnThisThread)
+    })
+    .map(|v| v.0)
+    .map_err(blocked)
 }
 
 #[pymethods]

@@ -1110,7 +1110,11 @@ def _handle_methods(cls):
     integers: ``toint`` and ``py2f`` are -1)."""
 
     def handle(self):
-        return self._id if self else 0
+        if not self:
+            return 0
+        if not self._id:
+            _register(self)  # a request's handle is made when first asked for
+        return self._id
 
     def fromhandle(klass, h):
         obj = _handles.get(h) if h else None
@@ -1187,6 +1191,8 @@ class Request:
 
     def __init__(self, request=None):
         if isinstance(request, Request):
+            if request and not request._id:
+                _register(request)  # copies of a live request must compare equal
             self._raw, self._obj, self._keep = request._raw, request._obj, request._keep
             self._id = request._id
         elif request is None:
@@ -1196,9 +1202,11 @@ class Request:
 
     @classmethod
     def _new(cls, raw, obj, keep=None):
+        # No handle yet: registering every request in the handle table cost more than
+        # the rest of an Isend; `handle` and copies make one when asked.
         r = cls.__new__(cls)
-        r._raw, r._obj, r._keep = raw, obj, keep
-        return _register(r)
+        r._raw, r._obj, r._keep, r._id = raw, obj, keep, 0
+        return r
 
     def __bool__(self):
         raw = self._raw
@@ -1208,7 +1216,9 @@ class Request:
         # Handles compare by identity of the operation; null ones have id 0.
         if not isinstance(other, Request):
             return NotImplemented
-        return self._id == other._id
+        if self._id or other._id:
+            return self._id == other._id
+        return self._raw is other._raw  # neither has a handle: the same operation?
 
     def __ne__(self, other):
         r = self.__eq__(other)

@@ -25,6 +25,19 @@ st = MPI.Status()
 r.Wait(st)
 assert not r and r == MPI.REQUEST_NULL
 
+# Request identity (mpi4py compares handles): two live requests differ, a copy equals
+# its original, a handle comes back to an equal request, a finished one is null.
+a = comm.Irecv(bytearray(1), source=rank, tag=8)
+b = comm.Irecv(bytearray(1), source=rank, tag=9)
+assert a != b and not (a == b) and a != MPI.REQUEST_NULL
+c = MPI.Request(a)
+assert c == a and c != b
+assert MPI.Request.fromhandle(b.handle) == b and b.handle != a.handle
+comm.Send(bytearray(b"x"), dest=rank, tag=8)
+comm.Send(bytearray(b"y"), dest=rank, tag=9)
+MPI.Request.Waitall([a, b])
+assert a == MPI.REQUEST_NULL and b == MPI.REQUEST_NULL
+
 # Matched probes: the message belongs to its Message; a too-small buffer is
 # ERR_TRUNCATE and the Message can still receive it.
 comm.Send(array.array("i", [1, 2, 3]), dest=rank, tag=7)
