@@ -12,6 +12,8 @@
 #   loanbw    osu_loan -b at 4 MiB / osu_bw (copying) at 4 MiB
 #   bcast1M   osu_bcast 1 MiB at 2 ranks, shmpi / Open MPI
 #   bibw      osu_bibw 1..64 B, shmpi / Open MPI
+#   sbw/sbibw osu_bw -w / osu_bibw -w (scoped requests: one send buffer, receives in
+#             place) at 256 KiB, 1 MiB and 4 MiB, shmpi / Open MPI
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-3}
@@ -20,7 +22,7 @@ OUT=target/compare
 REL=${CARGO_TARGET_DIR:-target}/release
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 SH=("$REL/shmrun" -n 2 --bind-to core)
-OB=(mpirun.openmpi --mca pml ob1 --mca btl self,vader -np 2)
+OB=(mpirun.openmpi --mca pml ob1 --mca btl self,vader --bind-to core -np 2)
 OD=(mpirun.openmpi -n 2 --bind-to core)
 LOG=$OUT/targets.txt
 : > "$LOG"
@@ -47,6 +49,12 @@ for r in $(seq 1 "$REPS"); do
     for s in 1 8 64; do
         run "bibw$s" shmpi "$s" "${SH[@]}" "$REL/examples/osu_bibw" -m 64
         run "bibw$s" ompi "$s" "${OB[@]}" "$OUT/openmpi/osu_bibw" -m 64
+    done
+    for b in bw bibw; do
+        for s in 262144 1048576 4194304; do
+            run "s$b$s" shmpi "$s" "${SH[@]}" "$REL/examples/osu_$b" -w -m "$s"
+            run "s$b$s" ompi "$s" "${OB[@]}" "$OUT/openmpi/osu_$b" -m "$s"
+        done
     done
 done
 python3 - "$LOG" "$C2C_FAST" <<'PY'
@@ -79,4 +87,7 @@ for d, label in ((kept, "clean"), (all_, "all")):
     print("  " + ratio("1 MiB bcast shmpi / Open MPI", ("bcast1M", "shmpi"), ("bcast1M", "ompi"), d))
     for s in (1, 8, 64):
         print("  " + ratio(f"osu_bibw {s} B shmpi / Open MPI", (f"bibw{s}", "shmpi"), (f"bibw{s}", "ompi"), d))
+    for b in ("bw", "bibw"):
+        for s in (262144, 1048576, 4194304):
+            print("  " + ratio(f"osu_{b} -w {s >> 10} KiB shmpi / Open MPI", (f"s{b}{s}", "shmpi"), (f"s{b}{s}", "ompi"), d))
 PY

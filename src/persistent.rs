@@ -70,6 +70,9 @@ pub struct PersistentRequest<T: Pod> {
     len: usize,
     /// The engine's id of the started operation; 0 while inactive.
     id: u64,
+    /// On the MPI backend: the communicator whose request table holds the operation.
+    #[cfg(feature = "mpi")]
+    mpi: Option<crate::mpi::req::Handle>,
 }
 
 /// The fixed arguments of the operation.
@@ -116,24 +119,17 @@ impl Communicator {
         dest: Rank,
         tag: Tag,
     ) -> Result<PersistentRequest<T>> {
-        #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Err(crate::mpi::unsupported(
-                "send_init",
-                "persistent requests are not yet mapped to MPI's; use isend_vec/irecv_into",
-            ));
-        }
         Self::elem::<T>()?;
         if dest == PROC_NULL {
             let tag = Self::send_tag(tag)?;
             let what = self.what(Call::IsendVec, None, tag);
-            return Ok(PersistentRequest::new(&self.inner.eng, Op::Null, what, buf));
+            return Ok(PersistentRequest::new(self, Op::Null, what, buf));
         }
         let d = self.dest(dest)?;
         let tag = Self::send_tag(tag)?;
         let env = self.envelope(tag, 0, 0);
         Ok(PersistentRequest::new(
-            &self.inner.eng,
+            self,
             Op::Send { dest: d, env },
             self.what(Call::IsendVec, Some(d), tag),
             buf,
@@ -176,22 +172,15 @@ impl Communicator {
         source: Rank,
         tag: Tag,
     ) -> Result<PersistentRequest<T>> {
-        #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Err(crate::mpi::unsupported(
-                "recv_init",
-                "persistent requests are not yet mapped to MPI's; use isend_vec/irecv_into",
-            ));
-        }
         Self::elem::<T>()?;
         if source == PROC_NULL {
             self.matcher(ANY_SOURCE, tag)?; // the tag is checked all the same
             let what = self.what(Call::IrecvInto, None, tag);
-            return Ok(PersistentRequest::new(&self.inner.eng, Op::Null, what, buf));
+            return Ok(PersistentRequest::new(self, Op::Null, what, buf));
         }
         let m = self.matcher(source, tag)?;
         Ok(PersistentRequest::new(
-            &self.inner.eng,
+            self,
             Op::Recv {
                 m,
                 group: self.inner.group.clone(),
@@ -203,14 +192,50 @@ impl Communicator {
 }
 
 impl<T: Pod> PersistentRequest<T> {
-    fn new(eng: &Rc<RefCell<Engine>>, op: Op, what: What, buf: Vec<T>) -> Self {
+    fn new(comm: &Communicator, op: Op, what: What, buf: Vec<T>) -> Self {
         PersistentRequest {
-            eng: Rc::downgrade(eng),
+            eng: Rc::downgrade(&comm.inner.eng),
             op,
             what,
             len: buf.len(),
             buf: Some(buf),
             id: 0,
+            #[cfg(feature = "mpi")]
+            mpi: comm
+                .inner
+                .mpi
+                .as_ref()
+                .map(|mc| crate::mpi::req::Handle(Rc::downgrade(mc))),
+        }
+    }
+
+    /// Starts the operation as an MPI request (the MPI backend): the vector travels
+    /// into the communicator's request table and back, as into the engine.
+    #[cfg(feature = "mpi")]
+    fn start_mpi(&mut self, h: &crate::mpi::req::Handle, buf: Vec<T>) -> Result<u64> {
+        let Some(mc) = h.0.upgrade() else {
+            self.buf = Some(buf);
+            return Err(Error::Usage(format!(
+                "{} started after its communicator was dropped",
+                self.name()
+            )));
+        };
+        match &self.op {
+            Op::Send { dest, env } => {
+                let msg = crate::mpi::p2p::slice_with_trailer(bytemuck::cast_slice(&buf), 0);
+                mc.isend(*dest, env.tag, msg, Some(PodVec::new(buf)), false)
+                    .inspect_err(|_| self.buf = Some(vec![T::zeroed(); self.len]))
+            }
+            Op::Recv { m, .. } => {
+                let want = Want::Bytes {
+                    cap: std::mem::size_of_val(&buf[..]),
+                    elem: std::mem::size_of::<T>(),
+                    elem_type: codec::type_name::<T>(),
+                };
+                mc.irecv(*m, want, Some(PodVec::new(buf)))
+                    .inspect_err(|_| self.buf = Some(vec![T::zeroed(); self.len]))
+            }
+            Op::Null => unreachable!("a PROC_NULL request never starts an operation"),
         }
     }
 
@@ -312,6 +337,13 @@ impl<T: Pod> PersistentRequest<T> {
             .buf
             .take()
             .expect("an inactive request holds its buffer");
+        #[cfg(feature = "mpi")]
+        if let Some(h) = self.mpi.take() {
+            let r = self.start_mpi(&h, buf);
+            self.mpi = Some(h);
+            self.id = r?;
+            return Ok(());
+        }
         let mut e = eng.borrow_mut();
         let id = match &self.op {
             Op::Send { dest, env } => {
@@ -407,6 +439,11 @@ impl<T: Pod> PersistentRequest<T> {
             return Ok(self.idle_status());
         }
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            let done = h.wait(self.id)?;
+            return self.complete(done);
+        }
         let done = eng.borrow_mut().wait(self.id, &self.what.desc())?;
         self.complete(done)
     }
@@ -449,6 +486,10 @@ impl<T: Pod> PersistentRequest<T> {
             return Ok(Some(self.idle_status()));
         }
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            return h.test(self.id)?.map(|d| self.complete(d)).transpose();
+        }
         let done = {
             let mut e = eng.borrow_mut();
             match e.take_done(self.id) {
@@ -495,6 +536,10 @@ impl<T: Pod> PersistentRequest<T> {
             return Ok(Some(self.idle_status()));
         }
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            return h.peek(self.id, |d| status_of(d, &self.what));
+        }
         let mut e = eng.borrow_mut();
         if !e.is_done(self.id) {
             e.progress(None)?;
@@ -535,6 +580,10 @@ impl<T: Pod> PersistentRequest<T> {
             return Ok(false);
         }
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let Some(h) = &self.mpi {
+            return h.cancel(self.id);
+        }
         let cancelled = eng.borrow_mut().cancel(self.id);
         Ok(cancelled)
     }
@@ -662,6 +711,10 @@ pub fn start_all<T: Pod>(requests: &mut [PersistentRequest<T>]) -> Result<()> {
 impl<T: Pod> Drop for PersistentRequest<T> {
     fn drop(&mut self) {
         if self.is_active() {
+            #[cfg(feature = "mpi")]
+            if let Some(h) = &self.mpi {
+                return h.forget(self.id);
+            }
             if let Some(eng) = self.eng.upgrade() {
                 if let Ok(mut eng) = eng.try_borrow_mut() {
                     eng.forget(self.id);
@@ -673,8 +726,19 @@ impl<T: Pod> Drop for PersistentRequest<T> {
 
 impl<T: Pod> crate::request::Sealed for PersistentRequest<T> {
     fn pending(&self) -> Option<Pending<'_>> {
+        #[cfg(feature = "mpi")]
+        if self.mpi.is_some() {
+            return None;
+        }
         self.is_active()
             .then(|| Pending::new(&self.eng, self.id, &self.what))
+    }
+    #[cfg(feature = "mpi")]
+    fn mpi_state(&mut self) -> Option<Result<bool>> {
+        match &self.mpi {
+            Some(h) if self.is_active() => Some(h.is_done(self.id)),
+            _ => None,
+        }
     }
 }
 

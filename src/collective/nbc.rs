@@ -135,6 +135,9 @@ enum State<T: Pod> {
     /// The result, with an engine entry complete from the start so that
     /// `wait_any_of` sees the request as complete.
     Done { result: Result<Vec<T>>, marker: u64 },
+    /// MPI's own non-blocking collective (the MPI backend), until its result is taken.
+    #[cfg(feature = "mpi")]
+    Mpi(crate::mpi::nbc::MpiColl<T>),
     /// The result was handed out.
     Spent,
 }
@@ -200,6 +203,16 @@ impl Communicator {
         })
     }
 
+    /// The request of an MPI non-blocking collective (the MPI backend).
+    #[cfg(feature = "mpi")]
+    fn mpi_coll<T: Pod>(&self, call: Call, m: crate::mpi::nbc::MpiColl<T>) -> CollRequest<T> {
+        CollRequest {
+            eng: Rc::downgrade(&self.inner.eng),
+            what: self.nbc_what(call, 0),
+            state: State::Mpi(m),
+        }
+    }
+
     fn nbc_what(&self, call: Call, tag: i32) -> What {
         What {
             call,
@@ -232,11 +245,8 @@ impl Communicator {
     /// ```
     pub fn ibarrier(&self) -> Result<CollRequest<u8>> {
         #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Err(crate::mpi::unsupported(
-                "ibarrier",
-                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
-            ));
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(self.mpi_coll(Call::Barrier, mc.ibarrier()?));
         }
         self.start_gather(
             Call::Barrier,
@@ -274,11 +284,10 @@ impl Communicator {
     /// ```
     pub fn ibcast_into<T: Pod>(&self, buf: Vec<T>, root: Rank) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Err(crate::mpi::unsupported(
-                "ibcast_into",
-                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
-            ));
+        if let Some(mc) = &self.inner.mpi {
+            let root = self.check_root(root)?;
+            elem::<T>()?;
+            return Ok(self.mpi_coll(Call::Bcast, mc.ibcast(buf, root)?));
         }
         let root = self.check_root(root)?;
         elem::<T>()?;
@@ -341,11 +350,12 @@ impl Communicator {
         root: Rank,
     ) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Err(crate::mpi::unsupported(
-                "ireduce_into",
-                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
-            ));
+        if let Some(mc) = &self.inner.mpi {
+            let root = self.check_root(root)?;
+            check_op::<T>(op)?;
+            elem::<T>()?;
+            let m = mc.ireduce(send, op, T::apply, Some(root))?;
+            return Ok(self.mpi_coll(Call::Reduce, m));
         }
         let root = self.check_root(root)?;
         check_op::<T>(op)?;
@@ -404,11 +414,11 @@ impl Communicator {
     /// ```
     pub fn iallreduce_into<T: Reducible>(&self, send: Vec<T>, op: Op) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Err(crate::mpi::unsupported(
-                "iallreduce_into",
-                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
-            ));
+        if let Some(mc) = &self.inner.mpi {
+            check_op::<T>(op)?;
+            elem::<T>()?;
+            let m = mc.ireduce(send, op, T::apply, None)?;
+            return Ok(self.mpi_coll(Call::Allreduce, m));
         }
         check_op::<T>(op)?;
         self.start_gather(
@@ -446,11 +456,9 @@ impl Communicator {
     /// ```
     pub fn iallgather_into<T: Pod>(&self, send: Vec<T>) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Err(crate::mpi::unsupported(
-                "iallgather_into",
-                "non-blocking collectives are not yet mapped to MPI's; use the blocking collective",
-            ));
+        if let Some(mc) = &self.inner.mpi {
+            elem::<T>()?;
+            return Ok(self.mpi_coll(Call::Allgather, mc.iallgather(send)?));
         }
         self.start_gather(Call::Allgather, send, Combine::Concat, 0, true)
     }
@@ -766,6 +774,11 @@ impl<T: Pod> CollRequest<T> {
                 let eng = self.eng.upgrade().ok_or_else(finalized)?;
                 done(&eng, got)
             }
+            #[cfg(feature = "mpi")]
+            State::Mpi(m) => {
+                m.is_done()?;
+                return Ok(());
+            }
             State::Done { .. } | State::Spent => return Ok(()),
         };
         self.state = next;
@@ -793,6 +806,15 @@ impl<T: Pod> CollRequest<T> {
 
     /// Takes the result out of a completed request.
     fn take(&mut self) -> Option<Result<Vec<T>>> {
+        #[cfg(feature = "mpi")]
+        if let State::Mpi(m) = &mut self.state {
+            if !m.is_complete() {
+                return None;
+            }
+            let r = m.wait();
+            self.state = State::Spent;
+            return Some(r);
+        }
         if !matches!(self.state, State::Done { .. }) {
             return None;
         }
@@ -862,6 +884,12 @@ impl<T: Pod> CollRequest<T> {
     /// ```
     pub fn wait(mut self) -> Result<Vec<T>> {
         let eng = self.engine()?;
+        #[cfg(feature = "mpi")]
+        if let State::Mpi(m) = &mut self.state {
+            let r = m.wait();
+            self.state = State::Spent;
+            return r;
+        }
         let mut b = eng.borrow().backoff();
         let r = loop {
             if let Err(e) = self.advance() {
@@ -931,6 +959,8 @@ impl<T: Pod> CollRequest<T> {
                 .map(|r| hidden.group.ranks[r]),
             State::Reply { root, .. } | State::Send { root, .. } => Some(*root),
             State::Done { .. } | State::Spent => None,
+            #[cfg(feature = "mpi")]
+            State::Mpi(_) => None,
         }
     }
 }
@@ -943,6 +973,15 @@ impl<T: Pod> Sealed for CollRequest<T> {
             State::Send { send, .. } => Sealed::pending(send),
             State::Done { marker, .. } => Some(Pending::new(&self.eng, *marker, &self.what)),
             State::Spent => None,
+            #[cfg(feature = "mpi")]
+            State::Mpi(_) => None,
+        }
+    }
+    #[cfg(feature = "mpi")]
+    fn mpi_state(&mut self) -> Option<Result<bool>> {
+        match &mut self.state {
+            State::Mpi(m) => Some(m.is_done()),
+            _ => None,
         }
     }
 }

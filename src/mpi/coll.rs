@@ -16,7 +16,7 @@ use crate::codec::{self, Decode, Encode};
 use crate::collective::op::ReduceOp;
 use crate::error::{Error, Result};
 
-fn cint(n: usize, what: &str) -> Result<c_int> {
+pub(super) fn cint(n: usize, what: &str) -> Result<c_int> {
     c_int::try_from(n).map_err(|_| {
         Error::Usage(format!(
             "{what}: {n} bytes are more than one MPI call can move (2 GiB)"
@@ -37,7 +37,7 @@ fn mptr<T>(s: &mut [T]) -> *mut c_void {
 }
 
 /// The MPI datatype of a machine number type, for MPI's own reductions.
-fn datatype<T: 'static>() -> Option<ffi::MPI_Datatype> {
+pub(super) fn datatype<T: 'static>() -> Option<ffi::MPI_Datatype> {
     let t = TypeId::of::<T>();
     // SAFETY: reading the library's predefined datatype handles.
     unsafe {
@@ -68,7 +68,7 @@ fn datatype<T: 'static>() -> Option<ffi::MPI_Datatype> {
 }
 
 /// MPI's op for shmpi's op code (see `Op::code`), where MPI has one.
-fn mpi_op(code: u8) -> Option<ffi::MPI_Op> {
+pub(super) fn mpi_op(code: u8) -> Option<ffi::MPI_Op> {
     // SAFETY: reading the library's predefined op handles.
     unsafe {
         Some(match code {
@@ -91,7 +91,7 @@ fn native<T: Pod>(op: &impl ReduceOp<T>) -> Option<(ffi::MPI_Datatype, ffi::MPI_
     Some((datatype::<T>()?, mpi_op(op.code())?))
 }
 
-fn byte() -> ffi::MPI_Datatype {
+pub(super) fn byte() -> ffi::MPI_Datatype {
     // SAFETY: a predefined handle.
     unsafe { ffi::RSMPI_UINT8_T }
 }

@@ -28,7 +28,10 @@
 //!   first, in posting order), so dropping one cancels it.
 //! - Collectives of plain data with a built-in op on a machine type run as the MPI
 //!   collective with MPI's op and datatype; closures, `MinLoc`/`MaxLoc` pairs and
-//!   object reductions gather the contributions and combine them in rank order.
+//!   object reductions gather the contributions and combine them in rank order. The
+//!   non-blocking collectives are MPI's own ([`nbc`]), kept with their vectors.
+//! - Persistent requests start an `MPI_Isend` or a table receive per start, the
+//!   vector moving into the request table and back.
 //! - Every communicator has `MPI_ERRORS_RETURN`: an MPI error is an [`Error`] naming
 //!   the MPI call and MPI's own message.
 //!
@@ -41,6 +44,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod coll;
+pub(crate) mod nbc;
 pub(crate) mod p2p;
 pub(crate) mod req;
 
