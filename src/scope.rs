@@ -147,7 +147,7 @@ impl Communicator {
     ) -> Result<R> {
         let s = Scope {
             comm: self,
-            ids: RefCell::new(Vec::new()),
+            ids: RefCell::new(SPARE_IDS.take()),
             scope: PhantomData,
             env: PhantomData,
         };
@@ -163,6 +163,12 @@ impl Communicator {
             }
         }
     }
+}
+
+thread_local! {
+    /// The id list of the last scope that ended, reused by the next one (a window of
+    /// small requests per scope would otherwise grow a fresh vector each time).
+    static SPARE_IDS: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// A view of `data` for the engine to read.
@@ -194,7 +200,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     fn register<T>(&self, req: Request<T>) -> ScopedRequest<'scope, T> {
-        self.ids.borrow_mut().push(req.id());
+        // A request that finished as it started (most small sends) holds nothing the
+        // scope's end would have to settle.
+        if self.under_way(&req) {
+            self.ids.borrow_mut().push(req.id());
+        }
         ScopedRequest {
             req: Some(req),
             scope: PhantomData,
@@ -387,12 +397,24 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         crate::wait_all(requests.into_iter().map(ScopedRequest::into_inner).collect())
     }
 
+    fn under_way<T>(&self, req: &Request<T>) -> bool {
+        #[cfg(feature = "mpi")]
+        if self.comm.inner.mpi.is_some() {
+            return true;
+        }
+        self.comm
+            .inner
+            .eng
+            .try_borrow()
+            .map_or(true, |e| e.is_under_way(req.id()))
+    }
+
     /// Lets the runtime go of every buffer the scope's requests borrowed (see
     /// `Engine::settle`). The first error is returned after all are settled.
     fn settle(&self, wait: bool) -> Result<()> {
-        let ids = std::mem::take(&mut *self.ids.borrow_mut());
+        let mut ids = std::mem::take(&mut *self.ids.borrow_mut());
         let mut first = None;
-        for id in ids {
+        for &id in &ids {
             let r = {
                 #[cfg(feature = "mpi")]
                 if let Some(mc) = &self.comm.inner.mpi {
@@ -407,6 +429,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                 first.get_or_insert(e);
             }
         }
+        ids.clear();
+        SPARE_IDS.set(ids);
         first.map_or(Ok(()), Err)
     }
 

@@ -196,6 +196,11 @@ impl Engine {
         }
     }
 
+    /// Whether request `id`'s operation is still under way (not finished).
+    pub(crate) fn is_under_way(&self, id: u64) -> bool {
+        self.matching.done.is_under_way(id)
+    }
+
     /// A request handle was let go without cancelling: the operation goes on, its
     /// result is dropped.
     pub(crate) fn detach(&mut self, id: u64) {
