@@ -95,15 +95,20 @@ fn pi_and_jacobi_check_their_answers_at_several_sizes() {
 
 #[test]
 fn osu_benchmarks_run_briefly_and_print_the_osu_format() {
-    for (name, n, header) in [
-        ("osu_latency", 2, "# Size          Latency (us)"),
-        ("osu_bw", 2, "# Size      Bandwidth (MB/s)"),
-        ("osu_bibw", 2, "# Size      Bandwidth (MB/s)"),
-        ("osu_allreduce", 3, "# Size       Avg Latency(us)"),
-        ("osu_barrier", 5, "# Avg Latency(us)"),
-        ("osu_bcast", 4, "# Size       Avg Latency(us)"),
+    for (name, n, header, flag) in [
+        ("osu_latency", 2, "# Size          Latency (us)", None),
+        ("osu_bw", 2, "# Size      Bandwidth (MB/s)", None),
+        ("osu_bw", 2, "# Size      Bandwidth (MB/s)", Some("-w")),
+        ("osu_bw", 2, "# Size      Bandwidth (MB/s)", Some("-n")),
+        ("osu_bibw", 2, "# Size      Bandwidth (MB/s)", None),
+        ("osu_bibw", 2, "# Size      Bandwidth (MB/s)", Some("-w")),
+        ("osu_allreduce", 3, "# Size       Avg Latency(us)", None),
+        ("osu_barrier", 5, "# Avg Latency(us)", None),
+        ("osu_bcast", 4, "# Size       Avg Latency(us)", None),
     ] {
-        let out = run(name, n, &["-m", "65536", "-i", "20"]);
+        let mut args = vec!["-m", "65536", "-i", "20"];
+        args.extend(flag);
+        let out = run(name, n, &args);
         assert!(out.contains(header), "{name}: {out}");
         // The last data line: the 64 KiB row (a failed data check would have aborted
         // the run before it), or osu_barrier's one figure.
