@@ -2318,11 +2318,12 @@ impl Communicator {
             let what = self.what(Call::IrecvInto, m.src, tag);
             return Ok(Request::new_mpi(mc, &self.inner.eng, id, what, finish));
         }
-        let id =
-            self.inner
-                .eng
-                .borrow_mut()
-                .irecv(m, want, PostedBuf::Pod(buf), self.inner.group.clone());
+        let id = self.inner.eng.borrow_mut().irecv(
+            m,
+            want,
+            PostedBuf::Pod(buf),
+            self.inner.group.clone(),
+        );
         Ok(Request::new(
             self.inner.eng.clone(),
             id,

@@ -343,20 +343,19 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             elem,
             elem_type: codec::type_name::<T>(),
         };
-        let finish: crate::request::Finish<(&'scope mut [T], Status)> =
-            |done, what| match done {
-                Done::Recv {
-                    env,
-                    data: RecvData::Pod(b),
-                } => {
-                    // SAFETY: made from `buf` below; the receive is over.
-                    Ok((unsafe { give_back(b) }, Status::of(&what.group, &env)))
-                }
-                // SAFETY: as above: a cancelled receive holds its buffer no more.
-                Done::Cancelled(Some(b)) => Ok((unsafe { give_back(b) }, Status::empty(true))),
-                Done::Failed(e) => Err(e),
-                _ => unreachable!("a slice receive completes with its buffer"),
-            };
+        let finish: crate::request::Finish<(&'scope mut [T], Status)> = |done, what| match done {
+            Done::Recv {
+                env,
+                data: RecvData::Pod(b),
+            } => {
+                // SAFETY: made from `buf` below; the receive is over.
+                Ok((unsafe { give_back(b) }, Status::of(&what.group, &env)))
+            }
+            // SAFETY: as above: a cancelled receive holds its buffer no more.
+            Done::Cancelled(Some(b)) => Ok((unsafe { give_back(b) }, Status::empty(true))),
+            Done::Failed(e) => Err(e),
+            _ => unreachable!("a slice receive completes with its buffer"),
+        };
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
         let len = bytes.len();
         // SAFETY: `buf` is borrowed uniquely for the scope (the reference is consumed
@@ -394,7 +393,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn wait_all<T>(&self, requests: Vec<ScopedRequest<'scope, T>>) -> Result<Vec<T>> {
-        crate::wait_all(requests.into_iter().map(ScopedRequest::into_inner).collect())
+        crate::wait_all(
+            requests
+                .into_iter()
+                .map(ScopedRequest::into_inner)
+                .collect(),
+        )
     }
 
     fn under_way<T>(&self, req: &Request<T>) -> bool {
@@ -447,11 +451,15 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
 impl<T> ScopedRequest<'_, T> {
     fn into_inner(mut self) -> Request<T> {
-        self.req.take().expect("a scoped request holds its request until consumed")
+        self.req
+            .take()
+            .expect("a scoped request holds its request until consumed")
     }
 
     fn inner(&mut self) -> &mut Request<T> {
-        self.req.as_mut().expect("a scoped request holds its request until consumed")
+        self.req
+            .as_mut()
+            .expect("a scoped request holds its request until consumed")
     }
 
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).

@@ -225,59 +225,72 @@ fn dup_and_split_make_separate_communicators() {
 /// (finished by the runtime before `MPI_Finalize`).
 #[test]
 fn nonblocking_collectives_match_the_blocking_ones() {
-    run_mpi_ns("nonblocking_collectives_match_the_blocking_ones", &ns(), |w| {
-        let (me, n) = (w.rank() as usize, w.size() as usize);
-        let barrier = w.ibarrier().unwrap();
-        let gathered = w.iallgather_into(vec![me as u32, 7]).unwrap();
-        let sum = w.iallreduce_into(vec![me as i64 + 1; 3], Op::Sum).unwrap();
-        let best = w
-            .iallreduce_into(
-                vec![DoubleInt {
-                    value: (me % 2) as f64,
-                    index: me as i64,
-                }],
-                Op::MaxLoc,
-            )
-            .unwrap();
-        // Completed in reverse order of starting.
-        let best = best.wait().unwrap();
-        assert_eq!(
-            (best[0].value, best[0].index),
-            (if n > 1 { 1.0 } else { 0.0 }, if n > 1 { 1 } else { 0 })
-        );
-        assert_eq!(sum.wait().unwrap(), vec![(n * (n + 1) / 2) as i64; 3]);
-        assert_eq!(
-            gathered.wait().unwrap(),
-            (0..n).flat_map(|r| [r as u32, 7]).collect::<Vec<_>>()
-        );
-        assert!(barrier.wait().unwrap().is_empty());
-        for root in 0..n {
-            let buf = if me == root { vec![root as f64 + 0.5; 100] } else { vec![0.0; 100] };
-            let mut b = w.ibcast_into(buf, root as i32).unwrap();
-            let got = loop {
-                if let Some(v) = b.test().unwrap() {
-                    break v;
+    run_mpi_ns(
+        "nonblocking_collectives_match_the_blocking_ones",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank() as usize, w.size() as usize);
+            let barrier = w.ibarrier().unwrap();
+            let gathered = w.iallgather_into(vec![me as u32, 7]).unwrap();
+            let sum = w.iallreduce_into(vec![me as i64 + 1; 3], Op::Sum).unwrap();
+            let best = w
+                .iallreduce_into(
+                    vec![DoubleInt {
+                        value: (me % 2) as f64,
+                        index: me as i64,
+                    }],
+                    Op::MaxLoc,
+                )
+                .unwrap();
+            // Completed in reverse order of starting.
+            let best = best.wait().unwrap();
+            assert_eq!(
+                (best[0].value, best[0].index),
+                (if n > 1 { 1.0 } else { 0.0 }, if n > 1 { 1 } else { 0 })
+            );
+            assert_eq!(sum.wait().unwrap(), vec![(n * (n + 1) / 2) as i64; 3]);
+            assert_eq!(
+                gathered.wait().unwrap(),
+                (0..n).flat_map(|r| [r as u32, 7]).collect::<Vec<_>>()
+            );
+            assert!(barrier.wait().unwrap().is_empty());
+            for root in 0..n {
+                let buf = if me == root {
+                    vec![root as f64 + 0.5; 100]
+                } else {
+                    vec![0.0; 100]
+                };
+                let mut b = w.ibcast_into(buf, root as i32).unwrap();
+                let got = loop {
+                    if let Some(v) = b.test().unwrap() {
+                        break v;
+                    }
+                };
+                assert_eq!(got, vec![root as f64 + 0.5; 100]);
+                assert!(
+                    b.test().is_err(),
+                    "a request whose result was taken is spent"
+                );
+                let r = w
+                    .ireduce_into(vec![me as u16 + 1, 1], Op::Max, root as i32)
+                    .unwrap();
+                let got = r.wait().unwrap();
+                if me == root {
+                    assert_eq!(got, [n as u16, 1]);
+                } else {
+                    assert_eq!(got, [me as u16 + 1, 1], "a non-root gets its part back");
                 }
-            };
-            assert_eq!(got, vec![root as f64 + 0.5; 100]);
-            assert!(b.test().is_err(), "a request whose result was taken is spent");
-            let r = w.ireduce_into(vec![me as u16 + 1, 1], Op::Max, root as i32).unwrap();
-            let got = r.wait().unwrap();
-            if me == root {
-                assert_eq!(got, [n as u16, 1]);
-            } else {
-                assert_eq!(got, [me as u16 + 1, 1], "a non-root gets its part back");
             }
-        }
-        // wait_any_of over a collective and a receive nobody sends to.
-        let mut coll = w.iallreduce_into(vec![1u8], Op::Sum).unwrap();
-        let mut recv = w.irecv::<u8>(me as i32, 99).unwrap();
-        let i = shmpi::wait_any_of(&mut [&mut recv, &mut coll]).unwrap();
-        assert_eq!(i, 1);
-        assert_eq!(coll.wait().unwrap(), [n as u8]);
-        assert!(recv.cancel().unwrap());
-        // Dropped unfinished: the runtime finishes it before MPI_Finalize.
-        drop(w.iallgather_into(vec![0u64; 1 << 16]).unwrap());
-        w.barrier().unwrap();
-    });
+            // wait_any_of over a collective and a receive nobody sends to.
+            let mut coll = w.iallreduce_into(vec![1u8], Op::Sum).unwrap();
+            let mut recv = w.irecv::<u8>(me as i32, 99).unwrap();
+            let i = shmpi::wait_any_of(&mut [&mut recv, &mut coll]).unwrap();
+            assert_eq!(i, 1);
+            assert_eq!(coll.wait().unwrap(), [n as u8]);
+            assert!(recv.cancel().unwrap());
+            // Dropped unfinished: the runtime finishes it before MPI_Finalize.
+            drop(w.iallgather_into(vec![0u64; 1 << 16]).unwrap());
+            w.barrier().unwrap();
+        },
+    );
 }

@@ -341,36 +341,46 @@ fn waiting_on_one_of_several_pending_receives_takes_only_its_message() {
 /// persistent receive cancelled, and `PROC_NULL` ones that complete at once.
 #[test]
 fn persistent_requests_restart_with_their_buffers() {
-    run_mpi_ns("persistent_requests_restart_with_their_buffers", &ns(), |w| {
-        let (me, n) = (w.rank(), w.size());
-        let (right, left) = ((me + 1) % n, (me + n - 1) % n);
-        let mut halo = [
-            w.recv_init(vec![0f64; 300], left, 4).unwrap(),
-            w.send_init(vec![0f64; 300], right, 4).unwrap(),
-        ];
-        for step in 0..50 {
-            halo[1].buf_mut().unwrap().fill(step as f64 + me as f64);
-            shmpi::start_all(&mut halo).unwrap();
-            assert!(halo[0].is_active() && halo[0].buf().is_err());
-            if step % 2 == 0 {
-                let st = halo[0].wait().unwrap();
-                assert_eq!((st.source(), st.count::<f64>()), (left, Some(300)));
-                halo[1].wait().unwrap();
-            } else {
-                let (a, b) = halo.split_at_mut(1);
-                let i = shmpi::wait_any_of(&mut [&mut a[0], &mut b[0]]).unwrap();
-                halo[i].wait().unwrap();
-                halo[1 - i].wait().unwrap();
+    run_mpi_ns(
+        "persistent_requests_restart_with_their_buffers",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+            let mut halo = [
+                w.recv_init(vec![0f64; 300], left, 4).unwrap(),
+                w.send_init(vec![0f64; 300], right, 4).unwrap(),
+            ];
+            for step in 0..50 {
+                halo[1].buf_mut().unwrap().fill(step as f64 + me as f64);
+                shmpi::start_all(&mut halo).unwrap();
+                assert!(halo[0].is_active() && halo[0].buf().is_err());
+                if step % 2 == 0 {
+                    let st = halo[0].wait().unwrap();
+                    assert_eq!((st.source(), st.count::<f64>()), (left, Some(300)));
+                    halo[1].wait().unwrap();
+                } else {
+                    let (a, b) = halo.split_at_mut(1);
+                    let i = shmpi::wait_any_of(&mut [&mut a[0], &mut b[0]]).unwrap();
+                    halo[i].wait().unwrap();
+                    halo[1 - i].wait().unwrap();
+                }
+                assert!(
+                    halo[0]
+                        .buf()
+                        .unwrap()
+                        .iter()
+                        .all(|&x| x == step as f64 + left as f64)
+                );
             }
-            assert!(halo[0].buf().unwrap().iter().all(|&x| x == step as f64 + left as f64));
-        }
-        let mut r = w.recv_init(vec![0u8; 4], ANY_SOURCE, 77).unwrap();
-        r.start().unwrap();
-        assert!(r.cancel().unwrap());
-        assert!(r.wait().unwrap().is_cancelled());
-        let mut null = w.send_init(vec![1u8], PROC_NULL, 0).unwrap();
-        null.start().unwrap();
-        null.wait().unwrap();
-        w.barrier().unwrap();
-    });
+            let mut r = w.recv_init(vec![0u8; 4], ANY_SOURCE, 77).unwrap();
+            r.start().unwrap();
+            assert!(r.cancel().unwrap());
+            assert!(r.wait().unwrap().is_cancelled());
+            let mut null = w.send_init(vec![1u8], PROC_NULL, 0).unwrap();
+            null.start().unwrap();
+            null.wait().unwrap();
+            w.barrier().unwrap();
+        },
+    );
 }

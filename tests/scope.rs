@@ -36,7 +36,10 @@ fn a_window_of_sends_reads_one_buffer_and_receives_land_in_place() {
             let (me, n) = (w.rank(), w.size());
             let (next, prev) = ((me + 1) % n, (me + n - 1) % n);
             const WINDOW: usize = 64;
-            for (k, size) in [1usize, 8, 4096, 40 << 10, 300 << 10].into_iter().enumerate() {
+            for (k, size) in [1usize, 8, 4096, 40 << 10, 300 << 10]
+                .into_iter()
+                .enumerate()
+            {
                 let window = if size > 64 << 10 { 8 } else { WINDOW };
                 let send = filled(me, k, size);
                 let mut recv = vec![0u8; size * window];
@@ -96,7 +99,10 @@ fn requests_left_pending_complete_before_the_scope_returns() {
                 w.send_slice(&[1u32; 4], 0, 1).unwrap();
                 w.send_slice(&[2u32; 4], 0, 2).unwrap();
                 let (got, _) = w.recv_vec::<u8>(0, 3).unwrap();
-                assert!(got == filled(0, 1, BIG), "the streamed send changed on the way");
+                assert!(
+                    got == filled(0, 1, BIG),
+                    "the streamed send changed on the way"
+                );
                 w.barrier().unwrap();
             }
         },
@@ -146,7 +152,10 @@ fn a_scope_that_fails_or_panics_cancels_its_receives_and_finishes_its_sends() {
                     w.barrier().unwrap();
                     w.send_slice(&[7u64; 8], 0, tag + 1).unwrap();
                     let (got, _) = w.recv_vec::<u8>(0, tag + 2).unwrap();
-                    assert!(got == filled(0, round, BIG), "round {round}: the send changed");
+                    assert!(
+                        got == filled(0, round, BIG),
+                        "round {round}: the send changed"
+                    );
                 }
             }
         },

@@ -107,7 +107,10 @@ impl<T: Pod> Drop for MpiColl<T> {
         if self.complete {
             return;
         }
-        let keep = (std::mem::take(&mut self.send), std::mem::take(&mut self.out));
+        let keep = (
+            std::mem::take(&mut self.send),
+            std::mem::take(&mut self.out),
+        );
         match self.env.upgrade() {
             Some(env) => env.adopt(self.req, Box::new(keep)),
             // MPI has finalized, so it touches nothing any more; keeping the vectors is
@@ -119,41 +122,69 @@ impl<T: Pod> Drop for MpiColl<T> {
 
 impl Comm {
     pub(crate) fn ibarrier(&self) -> Result<MpiColl<u8>> {
-        MpiColl::start(self, Vec::new(), Vec::new(), Finish::Out, "MPI_Ibarrier", |_, _, r| {
-            // SAFETY: `r` points to a request slot; the communicator is valid.
-            unsafe { ffi::MPI_Ibarrier(self.raw, r) }
-        })
+        MpiColl::start(
+            self,
+            Vec::new(),
+            Vec::new(),
+            Finish::Out,
+            "MPI_Ibarrier",
+            |_, _, r| {
+                // SAFETY: `r` points to a request slot; the communicator is valid.
+                unsafe { ffi::MPI_Ibarrier(self.raw, r) }
+            },
+        )
     }
 
     pub(crate) fn ibcast<T: Pod>(&self, buf: Vec<T>, root: usize) -> Result<MpiColl<T>> {
         let n = cint(size_of_val(buf.as_slice()), "ibcast_into")?;
-        MpiColl::start(self, Vec::new(), buf, Finish::Out, "MPI_Ibcast", |_, out, r| {
-            // SAFETY: `out` holds `n` bytes and lives in the request until MPI is done
-            // with it (a vector's heap buffer does not move with the vector).
-            unsafe {
-                ffi::MPI_Ibcast(out.as_mut_ptr().cast(), n, byte(), root as c_int, self.raw, r)
-            }
-        })
+        MpiColl::start(
+            self,
+            Vec::new(),
+            buf,
+            Finish::Out,
+            "MPI_Ibcast",
+            |_, out, r| {
+                // SAFETY: `out` holds `n` bytes and lives in the request until MPI is done
+                // with it (a vector's heap buffer does not move with the vector).
+                unsafe {
+                    ffi::MPI_Ibcast(
+                        out.as_mut_ptr().cast(),
+                        n,
+                        byte(),
+                        root as c_int,
+                        self.raw,
+                        r,
+                    )
+                }
+            },
+        )
     }
 
     pub(crate) fn iallgather<T: Pod>(&self, send: Vec<T>) -> Result<MpiColl<T>> {
         let out = vec![T::zeroed(); send.len() * self.size()];
         let n = cint(size_of_val(send.as_slice()), "iallgather_into")?;
-        MpiColl::start(self, send, out, Finish::Out, "MPI_Iallgather", |s, out, r| {
-            // SAFETY: `s` holds `n` bytes, `out` `size * n`; both live in the request.
-            unsafe {
-                ffi::MPI_Iallgather(
-                    s.as_ptr().cast(),
-                    n,
-                    byte(),
-                    out.as_mut_ptr().cast(),
-                    n,
-                    byte(),
-                    self.raw,
-                    r,
-                )
-            }
-        })
+        MpiColl::start(
+            self,
+            send,
+            out,
+            Finish::Out,
+            "MPI_Iallgather",
+            |s, out, r| {
+                // SAFETY: `s` holds `n` bytes, `out` `size * n`; both live in the request.
+                unsafe {
+                    ffi::MPI_Iallgather(
+                        s.as_ptr().cast(),
+                        n,
+                        byte(),
+                        out.as_mut_ptr().cast(),
+                        n,
+                        byte(),
+                        self.raw,
+                        r,
+                    )
+                }
+            },
+        )
     }
 
     /// `MPI_Ireduce` to `root`, or `MPI_Iallreduce` (`root` is `None`).

@@ -133,6 +133,20 @@ pub(crate) fn close_recv(span: Span, ctx: u32, src: usize, tag: i32, len: usize)
     leave(o, ev);
 }
 
+/// Runs `call` inside a span of `ev`, marked failed if it returns an error.
+fn spanned<T>(ev: Ev, call: impl FnOnce() -> Result<T>) -> Result<T> {
+    let o = open_for(&ev);
+    let r = call();
+    leave(
+        o,
+        Ev {
+            flags: ev.flags | failed(&r),
+            ..ev
+        },
+    );
+    r
+}
+
 /// `Engine::ssend`.
 #[cold]
 #[inline(never)]
@@ -144,17 +158,9 @@ pub(crate) fn ssend(
     desc: &WaitDesc<'_>,
     ack_desc: &WaitDesc<'_>,
 ) -> Result<()> {
-    let ev = send_ev(desc.call, dest, &env, 0);
-    let o = open_for(&ev);
-    let r = eng.ssend(dest, env, data, desc, ack_desc);
-    leave(
-        o,
-        Ev {
-            flags: ev.flags | failed(&r),
-            ..ev
-        },
-    );
-    r
+    spanned(send_ev(desc.call, dest, &env, 0), || {
+        eng.ssend(dest, env, data, desc, ack_desc)
+    })
 }
 
 /// `Engine::isend` and `Engine::issend` (`sync`).
@@ -168,21 +174,13 @@ pub(crate) fn isend(
     sync: bool,
 ) -> Result<u64> {
     let call = if sync { Call::Issend } else { Call::Isend };
-    let ev = send_ev(call, dest, &env, 0);
-    let o = open_for(&ev);
-    let r = if sync {
-        eng.issend(dest, env, buf)
-    } else {
-        eng.isend(dest, env, buf)
-    };
-    leave(
-        o,
-        Ev {
-            flags: ev.flags | failed(&r),
-            ..ev
-        },
-    );
-    r
+    spanned(send_ev(call, dest, &env, 0), || {
+        if sync {
+            eng.issend(dest, env, buf)
+        } else {
+            eng.isend(dest, env, buf)
+        }
+    })
 }
 
 fn done_recv(ev: Ev, env: Option<Envelope>, flags: u8) -> Ev {
@@ -245,17 +243,7 @@ pub(crate) fn probe(
     m: Matcher,
     desc: &WaitDesc<'_>,
 ) -> Result<(Envelope, usize)> {
-    let ev = plain(desc.call, m.ctx, m.src, m.tag);
-    let o = open_for(&ev);
-    let r = eng.probe(m, desc);
-    leave(
-        o,
-        Ev {
-            flags: ev.flags | failed(&r),
-            ..ev
-        },
-    );
-    r
+    spanned(plain(desc.call, m.ctx, m.src, m.tag), || eng.probe(m, desc))
 }
 
 /// `Engine::mprobe`: the matched probe receives the message (it leaves matching).
@@ -307,17 +295,10 @@ fn cancel() {
 #[cold]
 #[inline(never)]
 pub(crate) fn wait_claimed(eng: &mut Engine, id: u64, desc: &WaitDesc<'_>) -> Result<Unexpected> {
-    let ev = plain(Call::Mrecv, desc.ctx, desc.peer, Some(desc.tag));
-    let o = open_for(&ev);
-    let r = eng.wait_claimed(id, desc);
-    leave(
-        o,
-        Ev {
-            flags: ev.flags | failed(&r),
-            ..ev
-        },
-    );
-    r
+    spanned(
+        plain(Call::Mrecv, desc.ctx, desc.peer, Some(desc.tag)),
+        || eng.wait_claimed(id, desc),
+    )
 }
 
 /// `Engine::irecv`: posting, a short span with no message.
