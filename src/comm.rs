@@ -1697,10 +1697,10 @@ impl Communicator {
         call: Call,
     ) -> Result<Request<B>> {
         Self::elem::<T>()?;
-        let finish: crate::request::Finish<B> = |done, _| match done {
-            Done::Sent(Some(b)) => Ok(b.into_owner::<B>().ok().expect("the buffer given")),
-            Done::Failed(e) => Err(e),
-            _ => unreachable!("a buffer send completes with its buffer"),
+        let finish: crate::request::Finish<B> = |done, _| {
+            sent_result(done, |b| {
+                b.into_owner::<B>().ok().expect("the buffer given")
+            })
         };
         let buf = PodVec::owned(buf, |b| {
             let bytes: &[u8] = bytemuck::cast_slice(b.as_ref());
@@ -1718,11 +1718,8 @@ impl Communicator {
         call: Call,
     ) -> Result<Request<Vec<T>>> {
         Self::elem::<T>()?;
-        let finish: crate::request::Finish<Vec<T>> = |done, _| match done {
-            Done::Sent(Some(b)) => Ok(b.into_vec::<T>().ok().expect("the buffer given")),
-            Done::Failed(e) => Err(e),
-            _ => unreachable!("a vector send completes with its vector"),
-        };
+        let finish: crate::request::Finish<Vec<T>> =
+            |done, _| sent_result(done, |b| b.into_vec::<T>().ok().expect("the buffer given"));
         self.isend_pod(PodVec::new(data), dest, tag, call, finish)
     }
 
@@ -2204,20 +2201,10 @@ impl Communicator {
         tag: Tag,
     ) -> Result<Request<(Vec<T>, Status)>> {
         let elem = Self::elem::<T>()?;
-        let finish: crate::request::Finish<(Vec<T>, Status)> = |done, what| match done {
-            Done::Recv {
-                env,
-                data: RecvData::Pod(b),
-            } => {
-                let st = Status::of(&what.group, &env);
-                Ok((b.into_vec::<T>().ok().expect("the buffer given"), st))
-            }
-            Done::Cancelled(Some(b)) => Ok((
-                b.into_vec::<T>().ok().expect("the buffer given"),
-                Status::empty(true),
-            )),
-            Done::Failed(e) => Err(e),
-            _ => unreachable!("a slice receive completes with its buffer"),
+        let finish: crate::request::Finish<(Vec<T>, Status)> = |done, what| {
+            recv_result(done, what, |b| {
+                b.into_vec::<T>().ok().expect("the buffer given")
+            })
         };
         let want = Want::Bytes {
             cap: std::mem::size_of_val(&buf[..]),
@@ -2256,20 +2243,10 @@ impl Communicator {
         tag: Tag,
     ) -> Result<Request<(B, Status)>> {
         let elem = Self::elem::<T>()?;
-        let finish: crate::request::Finish<(B, Status)> = |done, what| match done {
-            Done::Recv {
-                env,
-                data: RecvData::Pod(b),
-            } => {
-                let st = Status::of(&what.group, &env);
-                Ok((b.into_owner::<B>().ok().expect("the buffer given"), st))
-            }
-            Done::Cancelled(Some(b)) => Ok((
-                b.into_owner::<B>().ok().expect("the buffer given"),
-                Status::empty(true),
-            )),
-            Done::Failed(e) => Err(e),
-            _ => unreachable!("a slice receive completes with its buffer"),
+        let finish: crate::request::Finish<(B, Status)> = |done, what| {
+            recv_result(done, what, |b| {
+                b.into_owner::<B>().ok().expect("the buffer given")
+            })
         };
         let buf = PodVec::owned(buf, |b| {
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(b.as_mut());
@@ -2387,6 +2364,33 @@ fn sent_unit(done: Done, _: &What) -> Result<()> {
         Done::Sent(_) => Ok(()),
         Done::Failed(e) => Err(e),
         Done::Recv { .. } | Done::Cancelled(_) => unreachable!("a send completes as sent"),
+    }
+}
+
+/// The result of a plain-data receive that holds a buffer: the buffer (turned back
+/// into what the caller lent by `back`) and the status, also for a cancelled one.
+pub(crate) fn recv_result<R>(
+    done: Done,
+    what: &What,
+    back: impl FnOnce(PodVec) -> R,
+) -> Result<(R, Status)> {
+    match done {
+        Done::Recv {
+            env,
+            data: RecvData::Pod(b),
+        } => Ok((back(b), Status::of(&what.group, &env))),
+        Done::Cancelled(Some(b)) => Ok((back(b), Status::empty(true))),
+        Done::Failed(e) => Err(e),
+        _ => unreachable!("a slice receive completes with its buffer"),
+    }
+}
+
+/// The result of a plain-data send that holds a buffer: the buffer, by `back`.
+pub(crate) fn sent_result<R>(done: Done, back: impl FnOnce(PodVec) -> R) -> Result<R> {
+    match done {
+        Done::Sent(Some(b)) => Ok(back(b)),
+        Done::Failed(e) => Err(e),
+        _ => unreachable!("a buffer send completes with its buffer"),
     }
 }
 

@@ -11,7 +11,7 @@ use bytemuck::Pod;
 use super::{Communicator, Rank, Status, Tag};
 use crate::call::Call;
 use crate::codec::{self, PodVec};
-use crate::completions::{Done, RecvData};
+use crate::completions::Done;
 use crate::error::Result;
 use crate::matching::Want;
 use crate::request::{AnyRequest, Pending, Request, Sealed};
@@ -343,18 +343,10 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             elem,
             elem_type: codec::type_name::<T>(),
         };
-        let finish: crate::request::Finish<(&'scope mut [T], Status)> = |done, what| match done {
-            Done::Recv {
-                env,
-                data: RecvData::Pod(b),
-            } => {
-                // SAFETY: made from `buf` below; the receive is over.
-                Ok((unsafe { give_back(b) }, Status::of(&what.group, &env)))
-            }
-            // SAFETY: as above: a cancelled receive holds its buffer no more.
-            Done::Cancelled(Some(b)) => Ok((unsafe { give_back(b) }, Status::empty(true))),
-            Done::Failed(e) => Err(e),
-            _ => unreachable!("a slice receive completes with its buffer"),
+        let finish: crate::request::Finish<(&'scope mut [T], Status)> = |done, what| {
+            // SAFETY: made from `buf` below; the receive is over or was cancelled, so
+            // the engine holds the buffer no more.
+            super::recv_result(done, what, |b| unsafe { give_back(b) })
         };
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
         let len = bytes.len();
