@@ -119,6 +119,14 @@ impl RawComm {
         self.id
     }
 
+    /// The world rank of each member, in rank order (a group's members; local).
+    fn world_ranks(&self) -> PyResult<Vec<i32>> {
+        let c = self.comm()?;
+        (0..c.size())
+            .map(|r| c.world_rank_of(r).map_err(to_py))
+            .collect()
+    }
+
     fn dup(&self, py: Python<'_>) -> PyResult<RawComm> {
         let c = self.comm()?;
         let d = blocking(py, &c, |c| c.dup().map(OnThisThread))?;

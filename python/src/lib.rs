@@ -94,6 +94,13 @@ pub(crate) fn unregister(id: u64) {
 }
 
 /// Joins the job (`MPI_Init`) unless already joined; returns `COMM_WORLD`'s handle.
+/// `MPI_Dims_create`: `dims` with its zeros filled in by shmpi's rule.
+#[pyfunction]
+fn dims_create(nnodes: i32, mut dims: Vec<i32>) -> PyResult<Vec<i32>> {
+    shmpi::dims_create(nnodes, &mut dims).map_err(errors::to_py)?;
+    Ok(dims)
+}
+
 #[pyfunction]
 fn init() -> PyResult<RawComm> {
     if FINALIZED.with(|f| f.get()) {
@@ -173,6 +180,7 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_initialized, m)?)?;
     m.add_function(wrap_pyfunction!(is_finalized, m)?)?;
     m.add_function(wrap_pyfunction!(wtime, m)?)?;
+    m.add_function(wrap_pyfunction!(dims_create, m)?)?;
     m.add_function(wrap_pyfunction!(abort, m)?)?;
     m.add_function(wrap_pyfunction!(errors::set_exception_class, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_any, m)?)?;

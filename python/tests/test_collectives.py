@@ -18,3 +18,8 @@ def test_collectives_without_launcher():
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_explicit_counts_are_per_rank_in_block_collectives(mpirun, n):
     check_ok(mpirun(n, "block_counts.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 6])
+def test_groups_and_cartesian_grids(mpirun, n):
+    check_ok(mpirun(n, "topo_groups.py"), n)

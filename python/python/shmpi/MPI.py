@@ -51,6 +51,10 @@ CONGRUENT = 1
 SIMILAR = 2
 UNEQUAL = 3
 
+GRAPH = 1
+CART = 2
+DIST_GRAPH = 3
+
 KEYVAL_INVALID = -1
 MAX_PROCESSOR_NAME = 256
 MAX_ERROR_STRING = 512
@@ -1151,7 +1155,7 @@ def _reduce_handle(obj, null_name):
     raise ValueError(f"cannot serialize {type(obj).__name__} instance")
 
 
-_CONSTANTS = ("REQUEST_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC")
+_CONSTANTS = ("REQUEST_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC", "GROUP_NULL", "GROUP_EMPTY")
 
 
 # ---- requests ----------------------------------------------------------------------
@@ -1743,12 +1747,40 @@ class Comm:
         return UNDEFINED
 
     topology = property(Get_topology)
+    is_topo = property(lambda self: False)
+
+    def toint(self):
+        return -1  # no C or Fortran handle, as for the other handles
+
+    def py2f(self):
+        return -1
+
+    def Get_group(self):
+        """The communicator's group (``MPI_Comm_group``): local, no communication."""
+        return Group._make(tuple(self._r.world_ranks()))
+
+    group = property(Get_group)
+
+    def Create(self, group):
+        """A communicator of ``group``'s members, in the group's order
+        (``MPI_Comm_create``): collective over this communicator; ``COMM_NULL`` at the
+        other ranks. ``group`` must be a subgroup of this communicator's."""
+        members = group._members()
+        mine = set(self._r.world_ranks())
+        if any(w not in mine for w in members):
+            raise Exception(ERR_GROUP, "Create: the group is not a subgroup of the communicator's")
+        me = self._r.world_ranks()[self.Get_rank()]
+        key = members.index(me) if me in members else 0
+        return self.Split(0 if me in members else UNDEFINED, key)
 
     def Compare(self, comm):
         if self == comm:
             return IDENT
-        if self.Get_size() == comm.Get_size():
+        a, b = self._r.world_ranks(), comm._r.world_ranks()
+        if a == b:
             return CONGRUENT
+        if sorted(a) == sorted(b):
+            return SIMILAR
         return UNEQUAL
 
     def Dup(self, info=None):
@@ -2248,6 +2280,316 @@ class Intracomm(Comm):
     """A communicator of one group (``MPI.Intracomm``)."""
 
     __slots__ = ()
+
+    def Create_cart(self, dims, periods=None, reorder=False):
+        """A Cartesian grid of ``prod(dims)`` ranks (``MPI_Cart_create``): ranks
+        keep their order (shmpi never reorders), row-major coordinates; ranks beyond
+        the grid get ``COMM_NULL``. Collective."""
+        dims = [int(d) for d in dims]
+        if periods is None:
+            periods = [False] * len(dims)
+        elif isinstance(periods, bool):
+            periods = [periods] * len(dims)
+        periods = [bool(p) for p in periods]
+        if len(periods) != len(dims):
+            raise ValueError("Create_cart: dims and periods differ in length")
+        if any(d <= 0 for d in dims):
+            raise Exception(ERR_DIMS, f"Create_cart: dimensions must be positive, got {dims}")
+        total = 1
+        for d in dims:
+            total *= d
+        me = self.Get_rank()
+        if total > self.Get_size():
+            raise Exception(
+                ERR_DIMS, f"Create_cart: a grid of {total} ranks in a communicator of {self.Get_size()}"
+            )
+        raw = self._r.split(0 if me < total else UNDEFINED, me)
+        if raw is None:
+            return COMM_NULL
+        return Cartcomm._grid(raw, dims, periods)
+
+
+    def Cart_map(self, dims, periods=None):
+        """This rank's rank in a grid of ``dims`` (``MPI_Cart_map``): its own, as
+        shmpi never reorders, or ``UNDEFINED`` beyond the grid."""
+        total = 1
+        for d in dims:
+            total *= int(d)
+        me = self.Get_rank()
+        return me if me < total else UNDEFINED
+
+
+class Topocomm(Intracomm):
+    """A communicator with a topology (``MPI.Topocomm``)."""
+
+    __slots__ = ()
+
+
+class Cartcomm(Topocomm):
+    """A communicator on a Cartesian grid (``MPI.Cartcomm``); coordinates are
+    row-major, the last dimension varies fastest, as in MPI."""
+
+    __slots__ = ("_dims", "_periods")
+
+    def __init__(self, comm=None):
+        super().__init__(comm)
+        if isinstance(comm, Cartcomm):
+            self._dims, self._periods = comm._dims, comm._periods
+        elif self._raw is not None:
+            raise Exception(ERR_TOPOLOGY, "Cartcomm: the communicator has no Cartesian topology")
+        else:
+            self._dims, self._periods = [], []
+
+    @classmethod
+    def _grid(cls, raw, dims, periods):
+        c = cls._wrap(raw)
+        c._dims, c._periods = list(dims), list(periods)
+        return c
+
+    def Get_topology(self):
+        return CART
+
+    topology = property(Get_topology)
+    is_topo = property(lambda self: True)
+
+    def _neighbors(self):
+        # MPI's order: per dimension, the rank one step down, then one step up.
+        out = []
+        for i in range(len(self._dims)):
+            out.extend(self.Shift(i, 1))
+        return out
+
+    indegree = property(lambda self: 2 * len(self._dims))
+    outdegree = indegree
+    inedges = property(_neighbors)
+    outedges = inedges
+    inoutedges = property(lambda self: (self._neighbors(), self._neighbors()))
+
+    def Dup(self, info=None):
+        return Cartcomm._grid(self._r.dup(), self._dims, self._periods)
+
+    def Get_dim(self):
+        return len(self._dims)
+
+    ndim = property(Get_dim)
+    dim = property(Get_dim)
+
+    def Get_topo(self):
+        return (list(self._dims), list(self._periods), self.Get_coords(self.Get_rank()))
+
+    topo = property(Get_topo)
+    dims = property(lambda self: list(self._dims))
+    periods = property(lambda self: list(self._periods))
+    coords = property(lambda self: self.Get_coords(self.Get_rank()))
+
+    def Get_coords(self, rank):
+        """The coordinates of ``rank`` (``MPI_Cart_coords``)."""
+        rank = int(rank)
+        if not 0 <= rank < self.Get_size():
+            raise Exception(ERR_RANK, f"Get_coords: rank {rank} of a grid of {self.Get_size()}")
+        out = []
+        for d in reversed(self._dims):
+            out.append(rank % d)
+            rank //= d
+        return out[::-1]
+
+    def Get_cart_rank(self, coords):
+        """The rank at ``coords`` (``MPI_Cart_rank``); periodic dimensions wrap."""
+        coords = [int(c) for c in coords]
+        if len(coords) != len(self._dims):
+            raise Exception(ERR_ARG, f"Get_cart_rank: {len(coords)} coordinates for {len(self._dims)} dimensions")
+        rank = 0
+        for c, d, p in zip(coords, self._dims, self._periods):
+            if p:
+                c %= d
+            elif not 0 <= c < d:
+                raise Exception(ERR_RANK, f"Get_cart_rank: coordinate {c} outside 0..{d - 1}")
+            rank = rank * d + c
+        return rank
+
+    def Shift(self, direction, disp):
+        """``(source, dest)`` of a shift by ``disp`` along ``direction``
+        (``MPI_Cart_shift``); ``PROC_NULL`` off a non-periodic edge."""
+        direction, disp = int(direction), int(disp)
+        if not 0 <= direction < len(self._dims):
+            raise Exception(ERR_DIMS, f"Shift: direction {direction} of {len(self._dims)} dimensions")
+        me = self.Get_coords(self.Get_rank())
+
+        def at(offset):
+            c = list(me)
+            c[direction] += offset
+            d = self._dims[direction]
+            if not self._periods[direction] and not 0 <= c[direction] < d:
+                return PROC_NULL
+            return self.Get_cart_rank(c)
+
+        return at(-disp), at(disp)
+
+    def Sub(self, remain_dims):
+        """The sub-grids that keep the dimensions ``remain_dims`` marks
+        (``MPI_Cart_sub``); collective."""
+        keep = [bool(k) for k in remain_dims]
+        if len(keep) != len(self._dims):
+            raise Exception(ERR_ARG, "Sub: remain_dims must have one entry per dimension")
+        me = self.Get_coords(self.Get_rank())
+        color = key = 0
+        for c, d, k in zip(me, self._dims, keep):
+            if k:
+                key = key * d + c
+            else:
+                color = color * d + c
+        raw = self._r.split(color, key)
+        dims = [d for d, k in zip(self._dims, keep) if k]
+        periods = [p for p, k in zip(self._periods, keep) if k]
+        return Cartcomm._grid(raw, dims, periods)
+
+
+def Compute_dims(nnodes, dims):
+    """A balanced grid of ``nnodes`` ranks (``MPI_Dims_create``): ``dims`` is the
+    number of dimensions or a list whose nonzero entries are kept."""
+    if isinstance(dims, int):
+        dims = [0] * dims
+    return _lib.dims_create(int(nnodes), [int(d) for d in dims])
+
+
+class Group:
+    """A group of processes (``MPI.Group``): the world ranks of its members, in
+    order. Made by ``Comm.Get_group`` and the set operations; local."""
+
+    __slots__ = ("_ranks", "_h", "__weakref__")
+
+    def __init__(self, group=None):
+        if isinstance(group, Group):
+            self._ranks, self._h = group._ranks, group._h
+        else:
+            self._ranks, self._h = None, None
+
+    @classmethod
+    def _make(cls, ranks):
+        g = cls.__new__(cls)
+        g._ranks, g._h = tuple(ranks), object()
+        return g
+
+    def _members(self):
+        if self._ranks is None:
+            raise Exception(ERR_GROUP, "invalid group: MPI.GROUP_NULL")
+        return self._ranks
+
+    def __bool__(self):
+        return self._ranks is not None
+
+    def __eq__(self, other):
+        if not isinstance(other, Group):
+            return NotImplemented
+        return self._h is other._h
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = object.__hash__
+
+    def __reduce__(self):
+        if self is not GROUP_EMPTY and self == GROUP_EMPTY:
+            return (Group, (GROUP_EMPTY,))  # a copy of a predefined handle
+        return _reduce_handle(self, "GROUP_NULL")
+
+    def Get_size(self):
+        return len(self._members())
+
+    def Get_rank(self):
+        me = COMM_WORLD.Get_rank()
+        members = self._members()
+        return members.index(me) if me in members else UNDEFINED
+
+    size = property(Get_size)
+    rank = property(Get_rank)
+
+    def Dup(self):
+        return Group._make(self._members())
+
+    def Free(self):
+        if self is GROUP_EMPTY:
+            raise Exception(ERR_GROUP, "MPI.GROUP_EMPTY cannot be freed")
+        self._members()
+        self._ranks, self._h = None, None
+
+    def _check(self, ranks, what):
+        n = len(self._members())
+        for r in ranks:
+            if not 0 <= r < n:
+                raise Exception(ERR_RANK, f"{what}: rank {r} of a group of {n}")
+
+    def Incl(self, ranks):
+        ranks = [int(r) for r in ranks]
+        self._check(ranks, "Incl")
+        if len(set(ranks)) != len(ranks):
+            raise Exception(ERR_RANK, "Incl: a rank is listed twice")
+        return Group._make(self._ranks[r] for r in ranks)
+
+    def Excl(self, ranks):
+        ranks = [int(r) for r in ranks]
+        self._check(ranks, "Excl")
+        out = set(ranks)
+        return Group._make(w for i, w in enumerate(self._ranks) if i not in out)
+
+    @staticmethod
+    def _expand(ranges):
+        out = []
+        for first, last, stride in ranges:
+            if stride == 0:
+                raise Exception(ERR_ARG, "a range's stride is 0")
+            out.extend(range(first, last + (1 if stride > 0 else -1), stride))
+        return out
+
+    def Range_incl(self, ranks):
+        return self.Incl(self._expand(ranks))
+
+    def Range_excl(self, ranks):
+        return self.Excl(self._expand(ranks))
+
+    @classmethod
+    def Union(cls, group1, group2):
+        a, b = group1._members(), group2._members()
+        return Group._make(a + tuple(w for w in b if w not in a))
+
+    @classmethod
+    def Intersection(cls, group1, group2):
+        a, b = group1._members(), set(group2._members())
+        return Group._make(w for w in a if w in b)
+
+    @classmethod
+    def Difference(cls, group1, group2):
+        a, b = group1._members(), set(group2._members())
+        return Group._make(w for w in a if w not in b)
+
+    def Translate_ranks(self, ranks=None, group=None):
+        """The ranks in ``group`` (default: ``COMM_WORLD``'s) of the members at
+        ``ranks`` here (default: all); ``UNDEFINED`` where absent."""
+        mine = self._members()
+        ranks = list(range(len(mine))) if ranks is None else [int(r) for r in ranks]
+        other = COMM_WORLD.Get_group()._ranks if group is None else group._members()
+        out = []
+        for r in ranks:
+            if r == PROC_NULL:
+                out.append(PROC_NULL)
+                continue
+            self._check([r], "Translate_ranks")
+            w = mine[r]
+            out.append(other.index(w) if w in other else UNDEFINED)
+        return out
+
+    def Compare(self, group):
+        a, b = self._members(), group._members()
+        if a == b:
+            return IDENT
+        if set(a) == set(b):
+            return SIMILAR
+        return UNEQUAL
+
+
+GROUP_NULL = Group()
+GROUP_EMPTY = Group._make(())
 
 
 # ---- start-up and exit -------------------------------------------------------------
