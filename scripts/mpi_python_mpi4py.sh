@@ -53,6 +53,7 @@ for n in 1 3 5; do run "$n" collectives.py; done
 for n in 1 2 3; do run "$n" errors.py; done
 for n in 1 2 4; do run "$n" hello.py "Hello from rank"; done
 for n in 1 2 4 6; do run "$n" topo_groups.py; done
+for n in 1 3 5; do run "$n" nbc.py; done
 for n in 2 5; do
     out=$(timeout 120 mpirun.openmpi --oversubscribe --bind-to none -n "$n" "$PY" lecture.py 2>&1) \
         && echo "$out" | grep -q "rank 0 of $n is a controller" \

@@ -306,6 +306,81 @@ impl RawComm {
         Ok(RawRequest::recv_bytes(self.id, source, tag))
     }
 
+    // ---- non-blocking collectives (shmpi's CollRequest) ---------------------------
+
+    fn ibarrier(&self) -> PyResult<RawRequest> {
+        let r = self.comm()?.ibarrier().map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), None))
+    }
+
+    #[pyo3(signature = (buf, nbytes, root))]
+    fn ibcast(
+        &self,
+        buf: &Bound<'_, PyAny>,
+        nbytes: Option<usize>,
+        root: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.rooted(root)?;
+        let here = c.rank() == root;
+        let target = RawBuf::get(buf, !here, nbytes)?;
+        let r = c
+            .ibcast_into(target.bytes().to_vec(), root)
+            .map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), (!here).then_some(target)))
+    }
+
+    #[pyo3(signature = (send, snb, recv, rnb))]
+    fn iallgather(
+        &self,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let target = RawBuf::get(recv, true, rnb)?;
+        let want = data.len() * c.size() as usize;
+        if target.bytes().len() < want {
+            return Err(errors::arg_error(format!(
+                "Iallgather: a receive buffer of {} bytes for {want}",
+                target.bytes().len()
+            )));
+        }
+        let r = c.iallgather_into(data).map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), Some(target)))
+    }
+
+    /// `Ireduce` (`which` "reduce") or `Iallreduce` with a built-in op on `ty`
+    /// elements; `recv` is `None` at a reduction's non-root.
+    #[pyo3(signature = (which, send, snb, recv, rnb, op, ty, root))]
+    #[allow(clippy::too_many_arguments)]
+    fn ireduce(
+        &self,
+        which: &str,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: Option<&Bound<'_, PyAny>>,
+        rnb: Option<usize>,
+        op: u8,
+        ty: &str,
+        root: i32,
+    ) -> PyResult<RawRequest> {
+        let which = Which::parse(which)?;
+        let c = if which == Which::Reduce {
+            self.rooted(root)?
+        } else {
+            self.comm()?
+        };
+        let op = reduce::op(op)?;
+        let kind = reduce::Kind::parse(ty)?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let target = recv.map(|r| RawBuf::get(r, true, rnb)).transpose()?;
+        let root = (which == Which::Reduce).then_some(root);
+        let r = reduce::start(&c, kind, op, &data, root).map_err(to_py)?;
+        Ok(RawRequest::coll(r, target))
+    }
+
     // ---- collectives on bytes ---------------------------------------------------
 
     fn barrier(&self, py: Python<'_>) -> PyResult<()> {

@@ -109,6 +109,41 @@ pub(crate) fn run(
     }
 }
 
+/// Starts `MPI_Ireduce` to `root`, or `MPI_Iallreduce` (`root` is `None`), of `data`
+/// as `kind` elements.
+pub(crate) fn start(
+    c: &Communicator,
+    kind: Kind,
+    op: Op,
+    data: &[u8],
+    root: Option<i32>,
+) -> shmpi::Result<Box<dyn crate::request::CollOp>> {
+    fn go<T: Reducible>(
+        c: &Communicator,
+        op: Op,
+        data: &[u8],
+        root: Option<i32>,
+    ) -> shmpi::Result<Box<dyn crate::request::CollOp>> {
+        let v: Vec<T> = as_elems::<T>(data)?.into_owned();
+        Ok(Box::new(match root {
+            Some(r) => c.ireduce_into(v, op, r)?,
+            None => c.iallreduce_into(v, op)?,
+        }))
+    }
+    match kind {
+        Kind::I8 => go::<i8>(c, op, data, root),
+        Kind::I16 => go::<i16>(c, op, data, root),
+        Kind::I32 => go::<i32>(c, op, data, root),
+        Kind::I64 => go::<i64>(c, op, data, root),
+        Kind::U8 => go::<u8>(c, op, data, root),
+        Kind::U16 => go::<u16>(c, op, data, root),
+        Kind::U32 => go::<u32>(c, op, data, root),
+        Kind::U64 => go::<u64>(c, op, data, root),
+        Kind::F32 => go::<f32>(c, op, data, root),
+        Kind::F64 => go::<f64>(c, op, data, root),
+    }
+}
+
 /// The bytes as `T`s: in place when aligned, else a copy.
 fn as_elems<T: Pod>(b: &[u8]) -> shmpi::Result<std::borrow::Cow<'_, [T]>> {
     let size = std::mem::size_of::<T>();

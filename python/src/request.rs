@@ -22,6 +22,12 @@ enum Inner {
         source: i32,
         tag: i32,
     },
+    /// A non-blocking collective; its result's bytes go into `target` (none at a
+    /// reduction's non-root).
+    Coll {
+        req: Box<dyn CollOp>,
+        target: Option<RawBuf>,
+    },
     /// Completed: the received bytes (pickle receives) and status (receives).
     Done {
         data: Option<Py<PyBytes>>,
@@ -29,6 +35,31 @@ enum Inner {
     },
     /// Waited on, freed or cancelled (`MPI_REQUEST_NULL`).
     Null,
+}
+
+/// A non-blocking collective of any element type, its result seen as bytes.
+pub(crate) trait CollOp {
+    fn test(&mut self) -> shmpi::Result<Option<Vec<u8>>>;
+    fn wait(self: Box<Self>) -> shmpi::Result<Vec<u8>>;
+}
+
+impl<T: bytemuck::Pod> CollOp for shmpi::CollRequest<T> {
+    fn test(&mut self) -> shmpi::Result<Option<Vec<u8>>> {
+        Ok(shmpi::CollRequest::test(self)?.map(|v| bytemuck::cast_slice(&v).to_vec()))
+    }
+
+    fn wait(self: Box<Self>) -> shmpi::Result<Vec<u8>> {
+        (*self).wait().map(|v| bytemuck::cast_slice(&v).to_vec())
+    }
+}
+
+/// Copies a collective's result into the buffer it was started on.
+fn land(target: Option<RawBuf>, bytes: &[u8]) {
+    if let Some(mut t) = target {
+        let t = t.bytes_mut();
+        let n = t.len().min(bytes.len());
+        t[..n].copy_from_slice(&bytes[..n]);
+    }
 }
 
 /// A non-blocking operation (`MPI_Request`).
@@ -47,6 +78,12 @@ impl RawRequest {
     pub(crate) fn recv_into(r: shmpi::Request<(RawBuf, shmpi::Status)>) -> Self {
         RawRequest {
             inner: Inner::RecvInto(r),
+        }
+    }
+
+    pub(crate) fn coll(req: Box<dyn CollOp>, target: Option<RawBuf>) -> Self {
+        RawRequest {
+            inner: Inner::Coll { req, target },
         }
     }
 
@@ -74,6 +111,20 @@ impl RawRequest {
                 Inner::Done {
                     data: None,
                     status: Some(st(s)),
+                }
+            }
+            Inner::Coll { req, target } => {
+                let req = crate::OnThisThread(req);
+                let bytes = py
+                    .detach(move || {
+                        let req = req;
+                        req.0.wait()
+                    })
+                    .map_err(|e| crate::errors::blocked_to_py(py, e))?;
+                land(target, &bytes);
+                Inner::Done {
+                    data: None,
+                    status: None,
                 }
             }
             Inner::RecvBytes { comm, source, tag } => {
@@ -114,6 +165,23 @@ impl RawRequest {
         let ready = match &mut self.inner {
             Inner::Send(r) => r.is_complete().map_err(to_py)?,
             Inner::RecvInto(req) => req.is_complete().map_err(to_py)?,
+            Inner::Coll { req, .. } => match req.test().map_err(to_py)? {
+                None => false,
+                Some(bytes) => {
+                    // The result was handed out: land it now, the request is done.
+                    let Inner::Coll { target, .. } =
+                        std::mem::replace(&mut self.inner, Inner::Null)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    land(target, &bytes);
+                    self.inner = Inner::Done {
+                        data: None,
+                        status: None,
+                    };
+                    true
+                }
+            },
             Inner::RecvBytes { comm, source, tag } => comm_of(*comm)?
                 .iprobe(*source, *tag)
                 .map_err(to_py)?

@@ -23,3 +23,8 @@ def test_explicit_counts_are_per_rank_in_block_collectives(mpirun, n):
 @pytest.mark.parametrize("n", [1, 2, 4, 6])
 def test_groups_and_cartesian_grids(mpirun, n):
     check_ok(mpirun(n, "topo_groups.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_nonblocking_collectives(mpirun, n):
+    check_ok(mpirun(n, "nbc.py"), n)

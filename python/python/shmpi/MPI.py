@@ -2229,6 +2229,49 @@ class Comm:
     def Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
         self._reduce("reduce", sendbuf, recvbuf, op, root)
 
+    # -- non-blocking collectives (shmpi's ibarrier ... iallgather_into) --
+
+    def Ibarrier(self):
+        return Request._new(self._r.ibarrier(), False)
+
+    def Ibcast(self, buf, root=0):
+        if _derived_spec(buf) is not None:
+            raise NotImplementedError("Ibcast of a datatype with holes")
+        b, nb, _ = _msg(buf)
+        return Request._new(self._r.ibcast(b, nb, root), False, b)
+
+    def Iallgather(self, sendbuf, recvbuf):
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        rb, rnb, _ = _msg_blocks(recvbuf, n)
+        if _in_place(sendbuf):
+            blk = rnb // n
+            sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
+        else:
+            sb, snb, _ = _msg_typed(sendbuf)
+        return Request._new(raw.iallgather(sb, snb, rb, snb * n), False, rb)
+
+    def _ireduce(self, which, sendbuf, recvbuf, op, root):
+        raw = self._r
+        has_recv = which != "reduce" or raw.rank() == root
+        rb, rnb, rdt = _msg_typed(recvbuf) if has_recv else (None, None, None)
+        if _in_place(sendbuf):
+            if not has_recv:
+                raise Exception(ERR_BUFFER, "MPI.IN_PLACE is for the root of a Reduce only")
+            sb, snb, dt = bytes(memoryview(rb).cast("B")[:rnb]), rnb, rdt
+        else:
+            sb, snb, dt = _msg_typed(sendbuf)
+        if not _native(op, dt):
+            raise NotImplementedError("non-blocking reductions with a user-defined op or type")
+        r = raw.ireduce(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
+        return Request._new(r, False, rb)
+
+    def Ireduce(self, sendbuf, recvbuf, op=SUM, root=0):
+        return self._ireduce("reduce", sendbuf, recvbuf, op, root)
+
+    def Iallreduce(self, sendbuf, recvbuf, op=SUM):
+        return self._ireduce("allreduce", sendbuf, recvbuf, op, 0)
+
     def Allreduce(self, sendbuf, recvbuf, op=SUM):
         self._reduce("allreduce", sendbuf, recvbuf, op, 0)
 
