@@ -384,3 +384,57 @@ fn persistent_requests_restart_with_their_buffers() {
         },
     );
 }
+
+/// Scoped requests and owned buffers on the MPI backend (the rules of tests/scope.rs):
+/// a window of sends from one buffer with receives in place, handles dropped before the
+/// scope's end (it finishes them), a scope that fails (its unmatched receive is
+/// withdrawn, untouched), and one `Arc<[u8]>` in several `isend_buf`s.
+#[test]
+fn scoped_requests_and_owned_buffers() {
+    run_mpi_ns("scoped_requests_and_owned_buffers", &ns(), |w| {
+        use std::sync::Arc;
+        let (me, n) = (w.rank(), w.size());
+        let (next, prev) = ((me + 1) % n, (me + n - 1) % n);
+        for size in [8usize, 70_000] {
+            let send: Vec<u8> = (0..size).map(|i| (i * 3 + me as usize) as u8).collect();
+            let mut recv = vec![0u8; size * 8];
+            w.scope(|s| {
+                let rreqs = recv
+                    .chunks_mut(size)
+                    .enumerate()
+                    .map(|(t, c)| s.irecv_into(c, prev, t as i32))
+                    .collect::<shmpi::Result<Vec<_>>>()?;
+                for t in 0..8 {
+                    drop(s.isend_slice(&send, next, t)?); // finished by the scope's end
+                }
+                for (got, st) in s.wait_all(rreqs)? {
+                    assert_eq!((st.source(), st.len(), got.len()), (prev, size, size));
+                }
+                Ok(())
+            })
+            .unwrap();
+            let want: Vec<u8> = (0..size).map(|i| (i * 3 + prev as usize) as u8).collect();
+            assert!(recv.chunks(size).all(|c| c == &want[..]));
+        }
+        let mut untouched = [7u8; 4];
+        let r = w.scope(|s| {
+            let _r = s.irecv_into(&mut untouched, prev, 50)?;
+            Err::<(), _>(Error::Usage("on purpose".into()))
+        });
+        assert!(matches!(r, Err(Error::Usage(_))));
+        assert_eq!(untouched, [7; 4]);
+        let shared: Arc<[u8]> = vec![me as u8; 1000].into();
+        let reqs = (0..3)
+            .map(|t| w.isend_buf(shared.clone(), next, 60 + t))
+            .collect::<shmpi::Result<Vec<_>>>()
+            .unwrap();
+        for t in 0..3 {
+            let (got, _) = w.recv_vec::<u8>(prev, 60 + t).unwrap();
+            assert_eq!(got, vec![prev as u8; 1000]);
+        }
+        for back in shmpi::wait_all(reqs).unwrap() {
+            assert!(Arc::ptr_eq(&back, &shared));
+        }
+        w.barrier().unwrap();
+    });
+}
