@@ -96,6 +96,15 @@ impl RawComm {
     }
 
     /// The comm, after checking `root` (MPI's ERR_ROOT rather than ERR_RANK).
+    /// The communicator, with `root` checked for a rooted reduction.
+    fn for_reduction(&self, which: Which, root: i32) -> PyResult<shmpi::Communicator> {
+        if which == Which::Reduce {
+            self.rooted(root)
+        } else {
+            self.comm()
+        }
+    }
+
     fn rooted(&self, root: i32) -> PyResult<shmpi::Communicator> {
         let c = self.comm()?;
         if root < 0 || root >= c.size() {
@@ -367,11 +376,7 @@ impl RawComm {
         root: i32,
     ) -> PyResult<RawRequest> {
         let which = Which::parse(which)?;
-        let c = if which == Which::Reduce {
-            self.rooted(root)?
-        } else {
-            self.comm()?
-        };
+        let c = self.for_reduction(which, root)?;
         let op = reduce::op(op)?;
         let kind = reduce::Kind::parse(ty)?;
         let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
@@ -668,11 +673,7 @@ impl RawComm {
         root: i32,
     ) -> PyResult<()> {
         let which = Which::parse(which)?;
-        let c = if which == Which::Reduce {
-            self.rooted(root)?
-        } else {
-            self.comm()?
-        };
+        let c = self.for_reduction(which, root)?;
         let recv = if which == Which::Reduce && c.rank() != root {
             None
         } else {

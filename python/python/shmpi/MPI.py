@@ -2119,7 +2119,9 @@ class Comm:
             sb, snb, _ = _msg(sendbuf)
             raw.gather_into(sb, snb, None, None, root)
 
-    def Allgather(self, sendbuf, recvbuf):
+    def _allgather_args(self, sendbuf, recvbuf):
+        """An allgather's send buffer and bytes, receive buffer and bytes (this
+        rank's block of it for ``IN_PLACE``)."""
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, rnb, _ = _msg_blocks(recvbuf, n)
@@ -2128,7 +2130,10 @@ class Comm:
             sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
         else:
             sb, snb, _ = _msg_typed(sendbuf)
-        raw.allgather_into(sb, snb, rb, snb * n)
+        return sb, snb, rb, snb * n
+
+    def Allgather(self, sendbuf, recvbuf):
+        self._r.allgather_into(*self._allgather_args(sendbuf, recvbuf))
 
     def Alltoall(self, sendbuf, recvbuf):
         raw = self._r
@@ -2194,20 +2199,22 @@ class Comm:
             sb, _, scounts, sdispls, _ = _msg_v(sendbuf, n)
         raw.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
 
-    def _reduce(self, which, sendbuf, recvbuf, op, root):
-        raw = self._r
-        me = raw.rank()
-        has_recv = which != "reduce" or me == root
-        if has_recv:
-            rb, rnb, rdt = _msg_typed(recvbuf)
-        else:
-            rb, rnb, rdt = None, None, None
+    def _reduce_args(self, which, sendbuf, recvbuf, root):
+        """A reduction's buffers: whether this rank receives, the receive buffer and
+        its bytes, the send buffer (``None`` for ``IN_PLACE``), its bytes and type."""
+        has_recv = which != "reduce" or self._r.rank() == root
+        rb, rnb, rdt = _msg_typed(recvbuf) if has_recv else (None, None, None)
         if _in_place(sendbuf):
             if not has_recv:
                 raise Exception(ERR_BUFFER, "MPI.IN_PLACE is for the root of a Reduce only")
-            sb, snb, dt = None, rnb, rdt
-        else:
-            sb, snb, dt = _msg_typed(sendbuf)
+            return has_recv, rb, rnb, None, rnb, rdt
+        sb, snb, dt = _msg_typed(sendbuf)
+        return has_recv, rb, rnb, sb, snb, dt
+
+    def _reduce(self, which, sendbuf, recvbuf, op, root):
+        raw = self._r
+        me = raw.rank()
+        has_recv, rb, rnb, sb, snb, dt = self._reduce_args(which, sendbuf, recvbuf, root)
         if _native(op, dt):
             if sb is None and which != "allreduce":
                 sb = bytes(memoryview(rb).cast("B")[:rnb])
@@ -2241,29 +2248,16 @@ class Comm:
         return Request._new(self._r.ibcast(b, nb, root), False, b)
 
     def Iallgather(self, sendbuf, recvbuf):
-        raw = self._r
-        n, me = raw.size(), raw.rank()
-        rb, rnb, _ = _msg_blocks(recvbuf, n)
-        if _in_place(sendbuf):
-            blk = rnb // n
-            sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
-        else:
-            sb, snb, _ = _msg_typed(sendbuf)
-        return Request._new(raw.iallgather(sb, snb, rb, snb * n), False, rb)
+        sb, snb, rb, rnb = self._allgather_args(sendbuf, recvbuf)
+        return Request._new(self._r.iallgather(sb, snb, rb, rnb), False, rb)
 
     def _ireduce(self, which, sendbuf, recvbuf, op, root):
-        raw = self._r
-        has_recv = which != "reduce" or raw.rank() == root
-        rb, rnb, rdt = _msg_typed(recvbuf) if has_recv else (None, None, None)
-        if _in_place(sendbuf):
-            if not has_recv:
-                raise Exception(ERR_BUFFER, "MPI.IN_PLACE is for the root of a Reduce only")
-            sb, snb, dt = bytes(memoryview(rb).cast("B")[:rnb]), rnb, rdt
-        else:
-            sb, snb, dt = _msg_typed(sendbuf)
+        has_recv, rb, rnb, sb, snb, dt = self._reduce_args(which, sendbuf, recvbuf, root)
+        if sb is None:
+            sb = bytes(memoryview(rb).cast("B")[:rnb])
         if not _native(op, dt):
             raise NotImplementedError("non-blocking reductions with a user-defined op or type")
-        r = raw.ireduce(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
+        r = self._r.ireduce(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
         return Request._new(r, False, rb)
 
     def Ireduce(self, sendbuf, recvbuf, op=SUM, root=0):
