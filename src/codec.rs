@@ -295,6 +295,12 @@ impl PodVec {
         }
     }
 
+    /// Whether this is a view of memory it does not own (`borrowed`): letting go of it
+    /// frees nothing.
+    pub(crate) fn is_view(&self) -> bool {
+        self.ty == std::any::TypeId::of::<Borrowed>()
+    }
+
     /// The start of the buffer.
     pub(crate) fn ptr(&self) -> std::ptr::NonNull<u8> {
         self.ptr

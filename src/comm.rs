@@ -41,7 +41,7 @@ use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, PostedBuf, Want};
 use crate::message::{Message, RawMessage};
-use crate::progress::{Engine, SendBuf, WaitDesc, WaitOp};
+use crate::progress::{Engine, SendBuf, Started, WaitDesc, WaitOp};
 use crate::request::{Request, What};
 use crate::shmcoll::{Area, Proc};
 
@@ -467,10 +467,9 @@ impl Communicator {
         tag: Tag,
         finish: crate::request::Finish<T>,
     ) -> Request<T> {
-        let id = self.inner.eng.borrow_mut().complete_now(done);
-        Request::new(
-            self.inner.eng.clone(),
-            id,
+        Request::started(
+            &self.inner.eng,
+            Started::Done(done),
             self.what(call, None, tag),
             finish,
         )
@@ -507,13 +506,7 @@ impl Communicator {
     }
 
     fn what(&self, call: Call, peer: Option<usize>, tag: Tag) -> What {
-        What {
-            call,
-            peer,
-            tag,
-            ctx: self.inner.ctx,
-            group: self.inner.group.clone(),
-        }
+        What::new(call, peer, tag, self.inner.ctx, self.inner.group.clone())
     }
 
     // ---- objects ----------------------------------------------------------------
@@ -1581,14 +1574,14 @@ impl Communicator {
             ));
         }
         let buf = SendBuf::Bytes(bytes);
-        let id = if matches!(call, Call::Issend | Call::IssendSlice) {
+        let started = if matches!(call, Call::Issend | Call::IssendSlice) {
             self.inner.eng.borrow_mut().issend(d, env, buf)?
         } else {
             self.inner.eng.borrow_mut().isend(d, env, buf)?
         };
-        Ok(Request::new(
-            self.inner.eng.clone(),
-            id,
+        Ok(Request::started(
+            &self.inner.eng,
+            started,
             self.what(call, Some(d), env.tag),
             sent_unit,
         ))
@@ -1757,14 +1750,14 @@ impl Communicator {
             ));
         }
         let buf = SendBuf::Pod(buf);
-        let id = if sync {
+        let started = if sync {
             self.inner.eng.borrow_mut().issend(d, env, buf)?
         } else {
             self.inner.eng.borrow_mut().isend(d, env, buf)?
         };
-        Ok(Request::new(
-            self.inner.eng.clone(),
-            id,
+        Ok(Request::started(
+            &self.inner.eng,
+            started,
             self.what(call, Some(d), tag),
             finish,
         ))

@@ -352,7 +352,7 @@ impl<T: Pod> PersistentRequest<T> {
                     ..*env
                 };
                 match e.isend(*dest, env, SendBuf::Pod(PodVec::new(buf))) {
-                    Ok(id) => id,
+                    Ok(started) => started.into_id(&mut e),
                     Err(err) => {
                         self.buf = Some(vec![T::zeroed(); self.len]);
                         return Err(err);

@@ -31,11 +31,12 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::call::Call;
+use crate::codec::PodVec;
 use crate::comm::Status;
 use crate::completions::Done;
 use crate::error::{Error, ErrorClass, Result};
 use crate::matching::Group;
-use crate::progress::{Engine, WaitDesc, WaitOp};
+use crate::progress::{Engine, Started, WaitDesc, WaitOp};
 pub(crate) use sealed::Sealed;
 
 /// A pending non-blocking operation that produces a `T` when it completes
@@ -46,6 +47,10 @@ pub(crate) use sealed::Sealed;
 #[must_use = "a request does nothing until it is waited on or tested"]
 pub struct Request<T> {
     eng: Weak<RefCell<Engine>>,
+    /// The request's slot in the engine, or [`READY`]: a send that finished as it
+    /// started and has no buffer to hand back (most small sends of copies or of
+    /// borrowed slices): no slot to open, fill and take, no engine call to wait on it,
+    /// and no larger handle to move around.
     id: u64,
     what: What,
     /// Turns the engine's result into the request's (a plain function: no allocation
@@ -56,25 +61,49 @@ pub struct Request<T> {
     mpi: Option<crate::mpi::req::Handle>,
 }
 
+/// The id of a request that finished as it started (never a slot's id).
+pub(crate) const READY: u64 = 0;
+
 /// How a request's result is made from the engine's [`Done`] and what it waited for.
 pub(crate) type Finish<T> = fn(Done, &What) -> Result<T>;
 
 /// What a request waits for, to check the peer is alive and to word errors.
 pub(crate) struct What {
     pub(crate) call: Call,
-    pub(crate) peer: Option<usize>,
+    peer: Option<usize>,
     pub(crate) tag: i32,
     pub(crate) ctx: u32,
     pub(crate) group: Rc<Group>,
 }
 
 impl What {
+    pub(crate) fn new(
+        call: Call,
+        peer: Option<usize>,
+        tag: i32,
+        ctx: u32,
+        group: Rc<Group>,
+    ) -> Self {
+        What {
+            call,
+            peer,
+            tag,
+            ctx,
+            group,
+        }
+    }
+
+    /// The peer's world rank; `None` for any.
+    pub(crate) fn peer(&self) -> Option<usize> {
+        self.peer
+    }
+
     /// The description a blocked wait on this request publishes.
     pub(crate) fn desc(&self) -> WaitDesc<'_> {
         WaitDesc {
             op: WaitOp::Wait,
             call: self.call,
-            peer: self.peer,
+            peer: self.peer(),
             tag: self.tag,
             ctx: self.ctx,
             group: &self.group,
@@ -83,7 +112,7 @@ impl What {
 
     /// The call with its peer and tag, as a user wrote it (`irecv(source=1, tag=5)`).
     pub(crate) fn describe(&self) -> String {
-        let peer = match self.peer {
+        let peer = match self.peer() {
             Some(p) => self.group.rank_of(p).to_string(),
             None => "ANY_SOURCE".into(),
         };
@@ -154,6 +183,29 @@ impl<T> Request<T> {
         }
     }
 
+    /// The request of an operation as it started: finished (no slot), or under way.
+    #[inline]
+    pub(crate) fn started(
+        eng: &Rc<RefCell<Engine>>,
+        started: Started,
+        what: What,
+        finish: Finish<T>,
+    ) -> Self {
+        let id = match started {
+            Started::Id(id) => id,
+            Started::Done(Done::Sent(b)) if b.as_ref().is_none_or(PodVec::is_view) => READY,
+            Started::Done(d) => eng.borrow_mut().complete_now(d),
+        };
+        Request {
+            eng: Rc::downgrade(eng),
+            id,
+            what,
+            finish: Some(finish),
+            #[cfg(feature = "mpi")]
+            mpi: None,
+        }
+    }
+
     /// A request of the MPI backend: `id` in `comm`'s request table.
     #[cfg(feature = "mpi")]
     pub(crate) fn new_mpi(
@@ -204,6 +256,22 @@ impl<T> Request<T> {
         engine_of(&self.eng, &self.what)
     }
 
+    /// The result of a request found finished.
+    fn take_finished(&mut self) -> Result<T> {
+        if let Some(d) = self.take_ready() {
+            return self.complete(d);
+        }
+        let eng = self.engine()?;
+        let d = eng.borrow_mut().take_done(self.id).expect("checked done");
+        self.complete(d)
+    }
+
+    /// The result of a send that finished as it started, unless it is spent.
+    #[inline]
+    fn take_ready(&mut self) -> Option<Done> {
+        (self.id == READY && self.finish.is_some()).then_some(Done::Sent(None))
+    }
+
     fn complete(&mut self, done: Done) -> Result<T> {
         let f = self.finish.take().expect("a request completes once");
         f(done, &self.what)
@@ -239,6 +307,9 @@ impl<T> Request<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn wait(mut self) -> Result<T> {
+        if let Some(d) = self.take_ready() {
+            return self.complete(d);
+        }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
@@ -283,6 +354,9 @@ impl<T> Request<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn test(&mut self) -> Result<Option<T>> {
+        if let Some(d) = self.take_ready() {
+            return self.complete(d).map(Some);
+        }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
@@ -330,6 +404,9 @@ impl<T> Request<T> {
     /// ```
     pub fn is_complete(&mut self) -> Result<bool> {
         let eng = self.engine()?;
+        if self.id == READY {
+            return Ok(true);
+        }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
             return h.is_done(self.id);
@@ -377,6 +454,9 @@ impl<T> Request<T> {
     /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         let eng = self.engine()?;
+        if self.id == READY {
+            return Ok(Some(Status::empty(false)));
+        }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
             return h.peek(self.id, |d| status_of(d, &self.what));
@@ -424,6 +504,9 @@ impl<T> Request<T> {
     /// ```
     pub fn cancel(&mut self) -> Result<bool> {
         let eng = self.engine()?;
+        if self.id == READY {
+            return Ok(false);
+        }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
             return h.cancel(self.id);
@@ -437,6 +520,7 @@ impl<T> Request<T> {
         self.finish.is_some().then_some(Pending {
             eng: &self.eng,
             id: self.id,
+            ready: self.id == READY,
             what: &self.what,
         })
     }
@@ -447,7 +531,7 @@ impl<T> Request<T> {
     /// its result is dropped when it finishes (a scoped request's drop: its scope's
     /// end settles the operation).
     pub(crate) fn detach(mut self) {
-        if self.finish.take().is_none() {
+        if self.finish.take().is_none() || self.id == READY {
             return;
         }
         #[cfg(feature = "mpi")]
@@ -468,7 +552,7 @@ impl<T> Drop for Request<T> {
         if let (Some(h), Some(_)) = (&self.mpi, &self.finish) {
             return h.forget(self.id);
         }
-        if self.finish.is_some() {
+        if self.finish.is_some() && self.id != READY {
             if let Some(eng) = self.eng.upgrade() {
                 if let Ok(mut eng) = eng.try_borrow_mut() {
                     eng.forget(self.id);
@@ -484,12 +568,23 @@ impl<T> Drop for Request<T> {
 pub struct Pending<'a> {
     eng: &'a Weak<RefCell<Engine>>,
     id: u64,
+    /// Finished as it started: no slot in the engine.
+    ready: bool,
     what: &'a What,
 }
 
 impl<'a> Pending<'a> {
     pub(crate) fn new(eng: &'a Weak<RefCell<Engine>>, id: u64, what: &'a What) -> Self {
-        Pending { eng, id, what }
+        Pending {
+            eng,
+            id,
+            ready: false,
+            what,
+        }
+    }
+
+    fn is_done(&self, e: &Engine) -> bool {
+        self.ready || e.is_done(self.id)
     }
 }
 
@@ -551,7 +646,7 @@ fn first_done<X>(
 ) -> Option<usize> {
     items
         .iter()
-        .position(|x| key(x).is_some_and(|p| e.is_done(p.id)))
+        .position(|x| key(x).is_some_and(|p| p.is_done(e)))
 }
 
 /// Blocks until one of the pending requests of `items` has finished and returns its
@@ -632,11 +727,10 @@ fn take_finished<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
     let mut orig = 0;
     while i < requests.len() {
         let r = &requests[i];
-        let done = r.finish.is_some() && eng.borrow().is_done(r.id);
+        let done = r.pending().is_some_and(|p| p.is_done(&eng.borrow()));
         if done {
             let mut r = requests.remove(i);
-            let d = eng.borrow_mut().take_done(r.id).expect("checked done");
-            out.push((orig, r.complete(d)));
+            out.push((orig, r.take_finished()));
         } else {
             i += 1;
         }
@@ -722,9 +816,7 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
     }
     let i = block_any(requests, |r| r.pending(), Call::WaitAny, "wait_any")?;
     let mut r = requests.remove(i);
-    let eng = r.engine()?;
-    let done = eng.borrow_mut().take_done(r.id).expect("checked done");
-    r.complete(done).map(|v| (i, v))
+    r.take_finished().map(|v| (i, v))
 }
 
 /// Makes progress once; if one of the requests has completed, removes it from
@@ -767,9 +859,7 @@ pub fn test_any<T>(requests: &mut Vec<Request<T>>) -> Result<Option<(usize, T)>>
         return Ok(None);
     };
     let mut r = requests.remove(i);
-    let eng = r.engine()?;
-    let done = eng.borrow_mut().take_done(r.id).expect("checked done");
-    r.complete(done).map(|v| Some((i, v)))
+    r.take_finished().map(|v| Some((i, v)))
 }
 
 /// Waits until at least one of the requests completes, then removes every completed
@@ -895,7 +985,7 @@ pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
         let all = |e: &Engine| {
             requests
                 .iter()
-                .all(|r| r.finish.is_none() || e.is_done(r.id))
+                .all(|r| r.pending().is_none_or(|p| p.is_done(e)))
         };
         if !all(&e) {
             test_pass(&mut e)?;
@@ -990,7 +1080,7 @@ impl<T> std::fmt::Debug for Request<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("call", &self.what.call.name())
-            .field("peer", &self.what.peer)
+            .field("peer", &self.what.peer())
             .field("tag", &self.what.tag)
             .field("context", &self.what.ctx)
             .field("collected", &self.finish.is_none())

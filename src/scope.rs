@@ -394,6 +394,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     fn under_way<T>(&self, req: &Request<T>) -> bool {
+        if req.id() == crate::request::READY {
+            return false;
+        }
         #[cfg(feature = "mpi")]
         if self.comm.inner.mpi.is_some() {
             return true;

@@ -128,6 +128,77 @@ fn get_status_reports_completion_without_completing() {
 /// MPI_Cancel of a receive: it never gets a message later, the message goes to the
 /// next matching receive, and its status says it was cancelled. At every N, rank 0's
 /// cancelled wildcard receive must not take any of the messages the others send.
+/// A send that is all in the ring as it starts (a small copy, an object, a scoped
+/// slice, a send to `PROC_NULL`) is a completed request like any other (MPI 4.1
+/// §3.7.3): `test` hands it out once with MPI's empty status, `get_status` and
+/// `is_complete` report it without completing it, `cancel` does not cancel it, the
+/// calls over many requests find it beside requests that may still be under way (a
+/// 4 MiB send, a receive nothing matches), and a spent one is an error.
+fn sends_finished_at_start(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let right = (me + 1) % n;
+    let left = (me + n - 1) % n;
+    let big = vec![7u8; 4 << 20];
+    let small = [me as u8; 8];
+    // Every rank sends to its right: small messages, each all in the (empty) ring at
+    // once, then a 4 MiB message that cannot be before the neighbour receives it.
+    let mut quick = w.isend_slice(&small, right, 2).unwrap();
+    assert!(quick.is_complete().unwrap());
+    let st = quick.get_status().unwrap().expect("complete");
+    assert_eq!((st.source(), st.tag(), st.len()), (ANY_SOURCE, ANY_TAG, 0));
+    assert!(!quick.cancel().unwrap(), "a send is never cancelled");
+    assert_eq!(quick.test().unwrap(), Some(()));
+    assert!(request_error(&quick.test().unwrap_err()), "spent");
+    assert!(request_error(&quick.get_status().unwrap_err()));
+    let mut reqs = vec![
+        w.isend(&(me as u64 * 3), right, 3).unwrap(),
+        w.isend_slice(&small, shmpi::PROC_NULL, 4).unwrap(),
+        w.isend_slice(&big, right, 1).unwrap(),
+    ];
+    // The 4 MiB send may or may not be all in the ring yet (the neighbour's progress
+    // passes drain it); the others are complete from the start.
+    let idx: Vec<usize> = shmpi::test_some(&mut reqs)
+        .unwrap()
+        .into_iter()
+        .map(|(i, r)| r.map(|()| i).unwrap())
+        .collect();
+    assert!(idx.contains(&0) && idx.contains(&1), "{idx:?}");
+    w.scope(|s| {
+        let mut a = s.isend_slice(&small, right, 5)?;
+        let mut pending = w.irecv::<u64>(left, 99)?; // nothing sends tag 99
+        let i = shmpi::wait_any_of(&mut [&mut pending, &mut a])?;
+        assert_eq!(i, 1, "the scoped send is complete, the receive is not");
+        assert!(pending.cancel()?);
+        a.wait()
+    })
+    .unwrap();
+    let (got, st) = w.recv_vec::<u8>(left, 1).unwrap();
+    assert_eq!((got.len(), st.source()), (4 << 20, left));
+    shmpi::wait_all(std::mem::take(&mut reqs)).unwrap();
+    assert_eq!(w.recv_vec::<u8>(left, 2).unwrap().0, [left as u8; 8]);
+    assert_eq!(w.recv::<u64>(left, 3).unwrap(), left as u64 * 3);
+    assert_eq!(w.recv_vec::<u8>(left, 5).unwrap().0, [left as u8; 8]);
+    w.barrier().unwrap();
+}
+
+#[test]
+fn sends_finished_as_they_start_are_completed_requests_at_2_ranks() {
+    run_ranks(
+        "sends_finished_as_they_start_are_completed_requests_at_2_ranks",
+        2,
+        sends_finished_at_start,
+    );
+}
+
+#[test]
+fn sends_finished_as_they_start_are_completed_requests_at_5_ranks() {
+    run_ranks(
+        "sends_finished_as_they_start_are_completed_requests_at_5_ranks",
+        5,
+        sends_finished_at_start,
+    );
+}
+
 fn cancelled_receive(w: &Communicator) {
     let n = w.size();
     if w.rank() == 0 {

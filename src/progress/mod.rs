@@ -58,7 +58,7 @@ use crate::tuning::{Sizes, Waits};
 pub(crate) use crate::segment::WaitOp;
 pub(crate) use deliver::{Direct, DirectState};
 pub(crate) use recv::Claimed;
-pub(crate) use send::SendBuf;
+pub(crate) use send::{SendBuf, Started};
 pub(crate) use wait::WaitDesc;
 
 use fast::{FAST_POLLS, POLL_NS};

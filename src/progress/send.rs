@@ -21,6 +21,24 @@ use crate::ring::Producer;
 use crate::tuning::Sizes;
 
 /// Bytes a queued send still owns.
+/// How a non-blocking operation started: finished at once, with its result, or under
+/// way in the request slot `Id`.
+pub(crate) enum Started {
+    Done(Done),
+    Id(u64),
+}
+
+impl Started {
+    /// The request slot of the operation, opened for a finished one (for callers that
+    /// keep ids).
+    pub(crate) fn into_id(self, eng: &mut Engine) -> u64 {
+        match self {
+            Started::Id(id) => id,
+            Started::Done(d) => eng.complete_now(d),
+        }
+    }
+}
+
 pub(crate) enum SendBuf {
     Pod(PodVec),
     Bytes(AlignedVec),
@@ -243,7 +261,7 @@ impl Engine {
 
     /// Starts a synchronous send (`MPI_Issend`); its request completes once the message
     /// is all in the ring and the receiver has matched it.
-    pub(crate) fn issend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<u64> {
+    pub(crate) fn issend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<Started> {
         crate::trace::hook!(isend(self, dest, env, buf, true));
         let id = self.new_id();
         self.matching.sync.insert(id, SyncSend::default());
@@ -257,7 +275,7 @@ impl Engine {
                     self.matching.finish(id, Done::Failed(e));
                 }
             }
-            return Ok(id);
+            return Ok(Started::Id(id));
         }
         let mut st = SendState::default();
         if self.queues[dest].is_empty() {
@@ -267,7 +285,7 @@ impl Engine {
                 doorbell::notify(&self.seg.ctrl(dest).bell);
                 if done {
                     self.matching.sync_pushed(id, buf.into_back());
-                    return Ok(id);
+                    return Ok(Started::Id(id));
                 }
             } else {
                 self.queues[dest].push_back(PendingSend {
@@ -295,26 +313,24 @@ impl Engine {
             st,
             sync: true,
         });
-        Ok(id)
+        Ok(Started::Id(id))
     }
 
     /// Starts a non-blocking send; the engine owns `buf` until it is all in the ring.
-    pub(crate) fn isend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<u64> {
+    /// A send that is all in the ring (or delivered to this rank) at once is
+    /// [`Started::Done`]: it never gets a request slot.
+    pub(crate) fn isend(&mut self, dest: usize, env: Envelope, buf: SendBuf) -> Result<Started> {
         crate::trace::hook!(isend(self, dest, env, buf, false));
-        let id = self.new_id();
         // The blocking send's one-record push first: most small sends end here.
         if self.try_send_whole(dest, &env, buf.bytes()) {
-            self.matching.finish(id, Done::Sent(buf.into_back()));
-            return Ok(id);
+            return Ok(Started::Done(Done::Sent(buf.into_back())));
         }
         if dest == self.me {
             let r = self.matching.deliver_local(env, buf.bytes());
-            let done = match r {
+            return Ok(Started::Done(match r {
                 Ok(()) => Done::Sent(buf.into_back()),
                 Err(e) => Done::Failed(e),
-            };
-            self.matching.finish(id, done);
-            return Ok(id);
+            }));
         }
         let mut st = SendState::default();
         if self.queues[dest].is_empty() {
@@ -324,11 +340,11 @@ impl Engine {
                 doorbell::notify(&self.seg.ctrl(dest).bell);
             }
             if done {
-                self.matching.finish(id, Done::Sent(buf.into_back()));
-                return Ok(id);
+                return Ok(Started::Done(Done::Sent(buf.into_back())));
             }
             self.pending_dests.push(dest);
         }
+        let id = self.new_id();
         self.queues[dest].push_back(PendingSend {
             id,
             env,
@@ -336,7 +352,7 @@ impl Engine {
             st,
             sync: false,
         });
-        Ok(id)
+        Ok(Started::Id(id))
     }
 
     /// The destination of send `id` while part of it is still queued (its buffer not

@@ -27,6 +27,7 @@ use crate::completions::Done;
 use crate::envelope::Envelope;
 use crate::error::Result;
 use crate::matching::{Group, Matcher, PostedBuf, Unexpected, Want};
+use crate::progress::Started;
 use crate::progress::{Claimed, Engine, SendBuf, WaitDesc};
 
 fn code(c: Call) -> u8 {
@@ -172,7 +173,7 @@ pub(crate) fn isend(
     env: Envelope,
     buf: SendBuf,
     sync: bool,
-) -> Result<u64> {
+) -> Result<Started> {
     let call = if sync { Call::Issend } else { Call::Isend };
     spanned(send_ev(call, dest, &env, 0), || {
         if sync {
