@@ -1887,11 +1887,16 @@ class Comm:
 
     def Send(self, buf, dest, tag=0):
         raw = self._raw or self._r
-        # A plain buffer (the common case) needs no parsing.
-        if type(buf) is list or type(buf) is tuple or buf is None:
+        nb = None
+        if type(buf) is list or type(buf) is tuple:
+            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
+            # more than the checks (docs/python.md, "Python-side cost per call").
+            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
+                buf, nb = buf[0], buf[1] * buf[2]._size
+            else:
+                buf, nb, _ = _p2p(buf, dest)
+        elif buf is None:
             buf, nb, _ = _p2p(buf, dest)
-        else:
-            nb = None
         if dest == PROC_NULL:
             return None
         raw.send(buf, nb, dest, tag)
@@ -1907,10 +1912,16 @@ class Comm:
 
     def Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
         raw = self._raw or self._r
-        if type(buf) is list or type(buf) is tuple or buf is None:
+        nb = None
+        if type(buf) is list or type(buf) is tuple:
+            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
+            # more than the checks (docs/python.md, "Python-side cost per call").
+            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
+                buf, nb = buf[0], buf[1] * buf[2]._size
+            else:
+                buf, nb, _ = _p2p(buf, source)
+        elif buf is None:
             buf, nb, _ = _p2p(buf, source)
-        else:
-            nb = None
         if source == PROC_NULL:
             _fill(status, _NULL_ST)
             return None
@@ -1919,10 +1930,19 @@ class Comm:
             status._set(st)
 
     def Isend(self, buf, dest, tag=0):
-        b, nb, _ = _p2p(buf, dest)
+        nb = None
+        if type(buf) is list or type(buf) is tuple:
+            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
+            # more than the checks (docs/python.md, "Python-side cost per call").
+            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
+                buf, nb = buf[0], buf[1] * buf[2]._size
+            else:
+                buf, nb, _ = _p2p(buf, dest)
+        elif buf is None:
+            buf, nb, _ = _p2p(buf, dest)
         if dest == PROC_NULL:
             return Request._new(_Done(), False)
-        return Request._new(self._r.isend(b, nb, dest, tag), False)
+        return Request._new(self._r.isend(buf, nb, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
         b, nb, _ = _p2p(buf, dest)
@@ -1934,10 +1954,19 @@ class Comm:
     Irsend = Isend
 
     def Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
-        b, nb, _ = _p2p(buf, source)
+        nb = None
+        if type(buf) is list or type(buf) is tuple:
+            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
+            # more than the checks (docs/python.md, "Python-side cost per call").
+            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
+                buf, nb = buf[0], buf[1] * buf[2]._size
+            else:
+                buf, nb, _ = _p2p(buf, source)
+        elif buf is None:
+            buf, nb, _ = _p2p(buf, source)
         if source == PROC_NULL:
             return Request._new(_Done(None, _NULL_ST), False)
-        return Request._new(self._r.irecv_into(b, nb, source, tag), False, b)
+        return Request._new(self._r.irecv_into(buf, nb, source, tag), False, buf)
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         sb, snb, _ = _p2p(sendbuf, dest)
