@@ -9,7 +9,60 @@ use std::ffi::c_int;
 
 use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyInt, PyList, PyTuple, PyType};
+
+/// The package's `Datatype` class and its point-to-point spec parser (`MPI._p2p`),
+/// registered at import.
+static SPEC: PyOnceLock<(Py<PyType>, Py<PyAny>)> = PyOnceLock::new();
+
+/// Registers what [`p2p_spec`] needs from the Python package.
+#[pyfunction]
+pub(crate) fn set_spec_parser(
+    py: Python<'_>,
+    datatype: Bound<'_, PyType>,
+    parse: Bound<'_, PyAny>,
+) {
+    let _ = SPEC.set(py, (datatype.unbind(), parse.unbind()));
+}
+
+/// A point-to-point message spec as (buffer, bytes or `None` for all of it): a plain
+/// buffer as it is; mpi4py's `[buf, count, datatype]` of a contiguous datatype read
+/// here, as `Send`/`Recv` of mpi4py's OSU demos pass it on every call (two Python
+/// calls to parse it cost more than the native call they precede); any other spec,
+/// and `None`, by the package's parser, which raises mpi4py's errors.
+pub(crate) fn p2p_spec<'py>(
+    spec: &Bound<'py, PyAny>,
+    peer: i32,
+) -> PyResult<(Bound<'py, PyAny>, Option<usize>)> {
+    let seq = spec.is_exact_instance_of::<PyList>() || spec.is_exact_instance_of::<PyTuple>();
+    if !seq && !spec.is_none() {
+        return Ok((spec.clone(), None));
+    }
+    let py = spec.py();
+    let Some((datatype, parse)) = SPEC.get(py) else {
+        return Err(PyBufferError::new_err(
+            "shmpi.MPI is not imported: no spec parser",
+        ));
+    };
+    if seq && spec.len()? == 3 {
+        let (buf, count, dt) = (spec.get_item(0)?, spec.get_item(1)?, spec.get_item(2)?);
+        if count.is_exact_instance_of::<PyInt>()
+            && dt.get_type().is(datatype.bind(py))
+            && !buf.is_none()
+            && dt.getattr(intern!(py, "_blocks"))?.is_none()
+        {
+            if let Ok(count) = count.extract::<usize>() {
+                let size: usize = dt.getattr(intern!(py, "_size"))?.extract()?;
+                return Ok((buf, Some(count * size)));
+            }
+        }
+    }
+    let parsed = parse.bind(py).call1((spec, peer))?;
+    Ok((parsed.get_item(0)?, parsed.get_item(1)?.extract()?))
+}
 
 /// A borrowed view of a Python object's contiguous memory (`Py_buffer`), released
 /// on drop.

@@ -60,6 +60,19 @@ pub(crate) fn recv_probed<'py>(
     Ok((b, status.expect("set by the receive")))
 }
 
+/// `buf` and `nbytes` as given, or, without `nbytes`, `buf` read as a
+/// point-to-point spec ([`crate::buffer::p2p_spec`]).
+fn spec_or<'py>(
+    buf: &Bound<'py, PyAny>,
+    nbytes: Option<usize>,
+    peer: i32,
+) -> PyResult<(Bound<'py, PyAny>, Option<usize>)> {
+    match nbytes {
+        Some(_) => Ok((buf.clone(), nbytes)),
+        None => crate::buffer::p2p_spec(buf, peer),
+    }
+}
+
 /// Views of a send and a receive buffer; the send side is copied if they overlap.
 fn send_recv_views(
     send: &Bound<'_, PyAny>,
@@ -171,7 +184,8 @@ impl RawComm {
         sync: bool,
     ) -> PyResult<()> {
         let c = self.comm()?;
-        let b = RawBuf::get(buf, false, nbytes)?;
+        let (buf, nbytes) = spec_or(buf, nbytes, dest)?;
+        let b = RawBuf::get(&buf, false, nbytes)?;
         let bytes = b.bytes();
         if sync {
             blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag))
@@ -190,7 +204,8 @@ impl RawComm {
         tag: i32,
     ) -> PyResult<St> {
         let c = self.comm()?;
-        let mut b = RawBuf::get(buf, true, nbytes)?;
+        let (buf, nbytes) = spec_or(buf, nbytes, source)?;
+        let mut b = RawBuf::get(&buf, true, nbytes)?;
         let bytes = b.bytes_mut();
         blocking(py, &c, |c| c.recv_into(bytes, source, tag)).map(st)
     }
@@ -284,9 +299,10 @@ impl RawComm {
         sync: bool,
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
+        let (buf, nbytes) = spec_or(buf, nbytes, dest)?;
         // The request holds the export, read in place until the message is all in the
         // ring (MPI's rule: the buffer is not modified before the request completes).
-        let data = RawBuf::get(buf, false, nbytes)?;
+        let data = RawBuf::get(&buf, false, nbytes)?;
         let r = if sync {
             c.issend_buf(data, dest, tag)
         } else {
@@ -305,7 +321,8 @@ impl RawComm {
         tag: i32,
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
-        let target = RawBuf::get(buf, true, nbytes)?;
+        let (buf, nbytes) = spec_or(buf, nbytes, source)?;
+        let target = RawBuf::get(&buf, true, nbytes)?;
         let r = c.irecv_buf(target, source, tag).map_err(to_py)?;
         Ok(RawRequest::recv_into(r))
     }

@@ -183,6 +183,7 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dims_create, m)?)?;
     m.add_function(wrap_pyfunction!(abort, m)?)?;
     m.add_function(wrap_pyfunction!(errors::set_exception_class, m)?)?;
+    m.add_function(wrap_pyfunction!(buffer::set_spec_parser, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_any, m)?)?;
     m.add("ANY_SOURCE", shmpi::ANY_SOURCE)?;
     m.add("ANY_TAG", shmpi::ANY_TAG)?;

@@ -685,6 +685,9 @@ def _p2p(spec, peer):
     return _msg(spec)
 
 
+_lib.set_spec_parser(Datatype, _p2p)
+
+
 def _derived_spec(spec):
     """``(buf, count, datatype)`` when a spec names a datatype with holes."""
     if (type(spec) is list or type(spec) is tuple) and len(spec) >= 2:
@@ -1886,20 +1889,12 @@ class Comm:
     # -- point to point, buffers --
 
     def Send(self, buf, dest, tag=0):
-        raw = self._raw or self._r
-        nb = None
-        if type(buf) is list or type(buf) is tuple:
-            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
-            # more than the checks (docs/python.md, "Python-side cost per call").
-            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
-                buf, nb = buf[0], buf[1] * buf[2]._size
-            else:
-                buf, nb, _ = _p2p(buf, dest)
-        elif buf is None:
-            buf, nb, _ = _p2p(buf, dest)
+        # The extension reads the spec (`p2p_spec`): a plain buffer or mpi4py's
+        # [buf, count, datatype] without a Python call, any other form through `_p2p`.
         if dest == PROC_NULL:
+            _p2p(buf, dest)
             return None
-        raw.send(buf, nb, dest, tag)
+        (self._raw or self._r).send(buf, None, dest, tag)
 
     def Ssend(self, buf, dest, tag=0):
         b, nb, _ = _p2p(buf, dest)
@@ -1911,38 +1906,19 @@ class Comm:
     Rsend = Send
 
     def Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
-        raw = self._raw or self._r
-        nb = None
-        if type(buf) is list or type(buf) is tuple:
-            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
-            # more than the checks (docs/python.md, "Python-side cost per call").
-            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
-                buf, nb = buf[0], buf[1] * buf[2]._size
-            else:
-                buf, nb, _ = _p2p(buf, source)
-        elif buf is None:
-            buf, nb, _ = _p2p(buf, source)
         if source == PROC_NULL:
+            _p2p(buf, source)
             _fill(status, _NULL_ST)
             return None
-        st = raw.recv_into(buf, nb, source, tag)
+        st = (self._raw or self._r).recv_into(buf, None, source, tag)
         if status is not None:
             status._set(st)
 
     def Isend(self, buf, dest, tag=0):
-        nb = None
-        if type(buf) is list or type(buf) is tuple:
-            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
-            # more than the checks (docs/python.md, "Python-side cost per call").
-            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
-                buf, nb = buf[0], buf[1] * buf[2]._size
-            else:
-                buf, nb, _ = _p2p(buf, dest)
-        elif buf is None:
-            buf, nb, _ = _p2p(buf, dest)
         if dest == PROC_NULL:
+            _p2p(buf, dest)
             return Request._new(_Done(), False)
-        return Request._new(self._r.isend(buf, nb, dest, tag), False)
+        return Request._new(self._r.isend(buf, None, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
         b, nb, _ = _p2p(buf, dest)
@@ -1954,19 +1930,10 @@ class Comm:
     Irsend = Isend
 
     def Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
-        nb = None
-        if type(buf) is list or type(buf) is tuple:
-            # mpi4py's [buf, count, datatype] checked here, not in a call: a call costs
-            # more than the checks (docs/python.md, "Python-side cost per call").
-            if len(buf) == 3 and type(buf[1]) is int and type(buf[2]) is Datatype and buf[2]._blocks is None and buf[0] is not None:
-                buf, nb = buf[0], buf[1] * buf[2]._size
-            else:
-                buf, nb, _ = _p2p(buf, source)
-        elif buf is None:
-            buf, nb, _ = _p2p(buf, source)
         if source == PROC_NULL:
+            _p2p(buf, source)
             return Request._new(_Done(None, _NULL_ST), False)
-        return Request._new(self._r.irecv_into(buf, nb, source, tag), False, buf)
+        return Request._new(self._r.irecv_into(buf, None, source, tag), False, buf)
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         sb, snb, _ = _p2p(sendbuf, dest)
