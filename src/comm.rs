@@ -506,7 +506,13 @@ impl Communicator {
     }
 
     fn what(&self, call: Call, peer: Option<usize>, tag: Tag) -> What {
-        What::new(call, peer, tag, self.inner.ctx, self.inner.group.clone())
+        What {
+            call,
+            peer,
+            tag,
+            ctx: self.inner.ctx,
+            group: self.inner.group.clone(),
+        }
     }
 
     // ---- objects ----------------------------------------------------------------

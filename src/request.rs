@@ -70,40 +70,19 @@ pub(crate) type Finish<T> = fn(Done, &What) -> Result<T>;
 /// What a request waits for, to check the peer is alive and to word errors.
 pub(crate) struct What {
     pub(crate) call: Call,
-    peer: Option<usize>,
+    pub(crate) peer: Option<usize>,
     pub(crate) tag: i32,
     pub(crate) ctx: u32,
     pub(crate) group: Rc<Group>,
 }
 
 impl What {
-    pub(crate) fn new(
-        call: Call,
-        peer: Option<usize>,
-        tag: i32,
-        ctx: u32,
-        group: Rc<Group>,
-    ) -> Self {
-        What {
-            call,
-            peer,
-            tag,
-            ctx,
-            group,
-        }
-    }
-
-    /// The peer's world rank; `None` for any.
-    pub(crate) fn peer(&self) -> Option<usize> {
-        self.peer
-    }
-
     /// The description a blocked wait on this request publishes.
     pub(crate) fn desc(&self) -> WaitDesc<'_> {
         WaitDesc {
             op: WaitOp::Wait,
             call: self.call,
-            peer: self.peer(),
+            peer: self.peer,
             tag: self.tag,
             ctx: self.ctx,
             group: &self.group,
@@ -112,7 +91,7 @@ impl What {
 
     /// The call with its peer and tag, as a user wrote it (`irecv(source=1, tag=5)`).
     pub(crate) fn describe(&self) -> String {
-        let peer = match self.peer() {
+        let peer = match self.peer {
             Some(p) => self.group.rank_of(p).to_string(),
             None => "ANY_SOURCE".into(),
         };
@@ -1080,7 +1059,7 @@ impl<T> std::fmt::Debug for Request<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("call", &self.what.call.name())
-            .field("peer", &self.what.peer())
+            .field("peer", &self.what.peer)
             .field("tag", &self.what.tag)
             .field("context", &self.what.ctx)
             .field("collected", &self.finish.is_none())

@@ -214,13 +214,13 @@ impl Communicator {
     }
 
     fn nbc_what(&self, call: Call, tag: i32) -> What {
-        What::new(
+        What {
             call,
-            None,
+            peer: None,
             tag,
-            self.inner.ctx | HIDDEN,
-            self.inner.group.clone(),
-        )
+            ctx: self.inner.ctx | HIDDEN,
+            group: self.inner.group.clone(),
+        }
     }
 
     /// Starts a barrier (`MPI_Ibarrier`; mpi4py `comm.Ibarrier()`): the request

@@ -20,7 +20,6 @@ use crate::matching::{Matcher, SyncSend, Want};
 use crate::ring::Producer;
 use crate::tuning::Sizes;
 
-/// Bytes a queued send still owns.
 /// How a non-blocking operation started: finished at once, with its result, or under
 /// way in the request slot `Id`.
 pub(crate) enum Started {
@@ -39,6 +38,7 @@ impl Started {
     }
 }
 
+/// Bytes a queued send still owns.
 pub(crate) enum SendBuf {
     Pod(PodVec),
     Bytes(AlignedVec),

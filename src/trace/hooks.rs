@@ -27,8 +27,7 @@ use crate::completions::Done;
 use crate::envelope::Envelope;
 use crate::error::Result;
 use crate::matching::{Group, Matcher, PostedBuf, Unexpected, Want};
-use crate::progress::Started;
-use crate::progress::{Claimed, Engine, SendBuf, WaitDesc};
+use crate::progress::{Claimed, Engine, SendBuf, Started, WaitDesc};
 
 fn code(c: Call) -> u8 {
     c.code() as u8

@@ -1897,10 +1897,10 @@ class Comm:
         (self._raw or self._r).send(buf, None, dest, tag)
 
     def Ssend(self, buf, dest, tag=0):
-        b, nb, _ = _p2p(buf, dest)
         if dest == PROC_NULL:
+            _p2p(buf, dest)
             return None
-        self._r.send(b, nb, dest, tag, True)
+        self._r.send(buf, None, dest, tag, True)
 
     Bsend = Send
     Rsend = Send
@@ -1921,10 +1921,10 @@ class Comm:
         return Request._new(self._r.isend(buf, None, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
-        b, nb, _ = _p2p(buf, dest)
         if dest == PROC_NULL:
+            _p2p(buf, dest)
             return Request._new(_Done(), False)
-        return Request._new(self._r.isend(b, nb, dest, tag, True), False)
+        return Request._new(self._r.isend(buf, None, dest, tag, True), False)
 
     Ibsend = Isend
     Irsend = Isend
