@@ -186,6 +186,94 @@ fn probes_describe_without_receiving() {
 }
 
 #[test]
+fn large_messages_land_whole_by_tag_and_stay_queued_when_refused() {
+    // Past 4 KiB a message travels as a head and a payload of its own: each receive
+    // must get its own payload whatever the order of tags, straight into a buffer or
+    // into a vector, and a refused one must stay queued with its payload.
+    run_mpi_ns(
+        "large_messages_land_whole_by_tag_and_stay_queued_when_refused",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+            let byte = |i: usize, t: usize, from: i32| (i * 31 + t + from as usize) as u8;
+            let sizes = [0usize, 1, 4095, 4096, 4097, 4112, 4113, 100_000, 3 << 20];
+            let sends: Vec<_> = sizes
+                .iter()
+                .enumerate()
+                .map(|(t, &len)| {
+                    let v: Vec<u8> = (0..len).map(|i| byte(i, t, me)).collect();
+                    w.isend_vec(v, right, t as i32).unwrap()
+                })
+                .collect();
+            for (t, &len) in sizes.iter().enumerate().rev() {
+                let check = |v: &[u8]| v.iter().enumerate().all(|(i, &x)| x == byte(i, t, left));
+                if t % 2 == 0 {
+                    let mut buf = vec![0u8; len + 8];
+                    let st = w.recv_into(&mut buf, left, t as i32).unwrap();
+                    assert_eq!((st.len(), st.tag()), (len, t as i32));
+                    assert!(check(&buf[..len]), "tag {t}");
+                } else {
+                    let (v, st) = w.recv_vec::<u8>(ANY_SOURCE, t as i32).unwrap();
+                    assert_eq!((v.len(), st.source()), (len, left));
+                    assert!(check(&v), "tag {t}");
+                }
+            }
+            shmpi::wait_all(sends).unwrap();
+            w.barrier().unwrap();
+
+            // Refused by a receive that found it first: too long, or another type.
+            let big: Vec<u64> = (0..10_000).collect();
+            let text = "x".repeat(10_000);
+            if me == 0 {
+                let a = w.isend_slice(&big, 1, 20).unwrap();
+                let b = w.isend(&text, 1, 21).unwrap();
+                a.wait().unwrap();
+                b.wait().unwrap();
+            } else if me == 1 {
+                let mut small = vec![0u64; 5000];
+                let e = w.recv_into(&mut small, 0, 20).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        Error::Truncated {
+                            message_len: 80_000,
+                            buffer_len: 40_000,
+                            ..
+                        }
+                    ),
+                    "{e}"
+                );
+                let e = w.recv_into(&mut small, 0, 21).unwrap_err();
+                assert!(matches!(e, Error::TypeMismatch { .. }), "{e}");
+                assert!(e.to_string().contains("String"), "{e}");
+                let st = w.probe(0, ANY_TAG).unwrap();
+                assert_eq!((st.tag(), st.len()), (20, 80_000));
+                let mut whole = vec![0u64; 10_000];
+                w.recv_into(&mut whole, 0, 20).unwrap();
+                assert_eq!(whole, big);
+                assert_eq!(w.irecv::<String>(0, 21).unwrap().wait().unwrap().0, text);
+                assert_eq!(w.pending_messages(), 0);
+            }
+            w.barrier().unwrap();
+
+            // A large synchronous send finishes only once its receive has begun.
+            if me == 0 {
+                let mut r = w.issend_slice(&big, 1, 22).unwrap();
+                assert!(!r.is_complete().unwrap());
+                w.barrier().unwrap();
+                r.wait().unwrap();
+            } else {
+                w.barrier().unwrap();
+                if me == 1 {
+                    assert_eq!(w.recv_vec::<u64>(0, 22).unwrap().0, big);
+                }
+            }
+        },
+    );
+}
+
+#[test]
 fn requests_own_their_buffers_and_complete_in_any_order() {
     run_mpi_ns(
         "requests_own_their_buffers_and_complete_in_any_order",

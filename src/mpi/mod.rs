@@ -8,15 +8,21 @@
 //! otherwise; `SHMPI_BACKEND=mpi|shm` overrides the guess.
 //!
 //! How the meaning of each call is kept:
-//! - Every message is one MPI message of bytes: the payload, then a 16-byte trailer
-//!   (the object type's fingerprint, 0 for plain data, and a magic word). The payload
-//!   comes first so that a received archive starts at the buffer's aligned start.
-//! - Receives probe first (`MPI_Probe`), receive the whole message, then check it
-//!   against what the call wants. A message that fails the check (a type mismatch, a
-//!   truncation, a bad element size) is kept in this communicator's *held* queue, which
-//!   every later receive and probe looks at before MPI's queue, so it stays queued as on
-//!   the shared segment (a held message is older than anything MPI still holds from its
-//!   sender, so the non-overtaking order is kept).
+//! - A message of up to 4 KiB is one MPI message of bytes: the payload, then a 16-byte
+//!   trailer (the object type's fingerprint, 0 for plain data, and a magic word; the
+//!   payload comes first so that a received archive starts at the buffer's aligned
+//!   start). A larger message is two: its payload, contiguous, on a duplicate of the
+//!   communicator under a tag of its own, so that the MPI can use its single-copy or
+//!   zero-copy path; then a 32-byte head on the communicator under the message's tag
+//!   (type, length, the payload's tag). Every message on the communicator thus fits a
+//!   4 KiB buffer, and a receive needs no probe: it receives into that buffer, checks,
+//!   then copies (small) or receives the payload straight into the caller's slice.
+//! - A message that fails a receive's check (a type mismatch, a truncation, a bad
+//!   element size) is kept, whole, in this communicator's *held* queue, which every
+//!   later receive and probe looks at before MPI's queue, so it stays queued as on the
+//!   shared segment (a held message is older than anything MPI still holds from its
+//!   sender, so the non-overtaking order is kept). A probe receives the message it
+//!   finds into the held queue, as its length and type are inside it.
 //! - Sends never wait for their receive, as on the segment: a large send is started with
 //!   `MPI_Isend`, and while it is in flight the call pulls this communicator's incoming
 //!   messages into the held queue, so two ranks that send each other large messages
@@ -160,10 +166,18 @@ pub(crate) fn wait_raw(r: &mut ffi::MPI_Request) -> Result<()> {
 }
 
 /// An MPI return code as a `Result`, with MPI's message.
+#[inline]
 pub(crate) fn check(rc: c_int, call: &str) -> Result<()> {
     if rc == ffi::MPI_SUCCESS as c_int {
         return Ok(());
     }
+    failed(rc, call)
+}
+
+/// The error of a failed MPI call (kept out of line: every message checks a code).
+#[cold]
+#[inline(never)]
+fn failed(rc: c_int, call: &str) -> Result<()> {
     let mut buf = vec![0 as std::ffi::c_char; ffi::MPI_MAX_ERROR_STRING as usize + 1];
     let mut len: c_int = 0;
     let mut class: c_int = 0;

@@ -16,78 +16,70 @@ use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, Want};
 
-/// Bytes of the trailer after every payload: the type fingerprint and a magic word.
+/// Bytes after a small message's payload: the type fingerprint and a magic word.
 pub(crate) const TRAILER: usize = 16;
 const MAGIC: u64 = 0x7368_6d70_695f_6d31; // "shmpi_m1"
-/// Sends up to this many bytes go out with `MPI_Send`, which returns at once for
-/// messages the library sends eagerly; larger ones go through `MPI_Isend`.
+/// A large message's head: the type fingerprint, the payload's length, the payload's
+/// tag on the payload communicator, and a magic word of its own.
+const HEAD: usize = 32;
+const MAGIC_HEAD: u64 = 0x7368_6d70_695f_6831; // "shmpi_h1"
+/// Payloads up to this many bytes travel inline, before their trailer, and go out with
+/// `MPI_Send`, which returns at once for messages the library sends eagerly; larger
+/// ones travel as a head and a payload of their own (see the module docs).
 const EAGER: usize = 4096;
+/// No message on a communicator is longer, so a receive needs no probe for its size.
+const INLINE_MAX: usize = EAGER + TRAILER;
 
 /// An MPI communicator with shmpi's meaning.
 pub(crate) struct Comm {
     pub(crate) env: Rc<Env>,
     pub(crate) raw: ffi::MPI_Comm,
+    /// A duplicate of `raw` that carries the payloads of large messages, each under a
+    /// tag of its own, so that they reach the receiver's buffer contiguous.
+    bulk: ffi::MPI_Comm,
+    /// The next payload tag towards each member (by communicator rank).
+    next_seq: RefCell<Vec<u32>>,
+    /// Payload tags run from 0 to this (`MPI_TAG_UB`).
+    seq_ub: u32,
+    /// `INLINE_MAX` bytes for one blocking call: where every message of `raw` lands
+    /// first, and where a small blocking send puts its payload beside its trailer.
+    stage: RefCell<Box<[u8]>>,
     /// World ranks of the members (envelopes carry world ranks, as on the segment).
     pub(crate) group: Rc<Group>,
     pub(crate) rank: usize,
-    /// Freed on drop (every communicator but the world and self).
+    /// `raw` is freed on drop (every communicator but the world and self).
     owned: bool,
     /// Messages received whose receive failed its check: still queued, oldest first.
     held: RefCell<VecDeque<(Envelope, AlignedVec)>>,
     pub(crate) reqs: RefCell<Table>,
 }
 
-fn trailer(type_id: u64) -> [u8; TRAILER] {
-    let mut t = [0u8; TRAILER];
-    t[..8].copy_from_slice(&type_id.to_le_bytes());
-    t[8..].copy_from_slice(&MAGIC.to_le_bytes());
-    t
+fn head(type_id: u64, len: usize, seq: u32) -> [u8; HEAD] {
+    let mut h = [0u8; HEAD];
+    h[..8].copy_from_slice(&type_id.to_le_bytes());
+    h[8..16].copy_from_slice(&(len as u64).to_le_bytes());
+    h[16..24].copy_from_slice(&u64::from(seq).to_le_bytes());
+    h[24..].copy_from_slice(&MAGIC_HEAD.to_le_bytes());
+    h
 }
 
-/// A committed MPI datatype, freed on drop (MPI keeps it for operations in flight).
-struct Datatype(ffi::MPI_Datatype);
-
-impl Drop for Datatype {
-    fn drop(&mut self) {
-        // SAFETY: a committed datatype of ours; pending operations keep their own reference.
-        unsafe { ffi::MPI_Type_free(&mut self.0) };
-    }
+fn word(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// The datatype of `len` bytes at `payload` then the trailer at `trailer`, addressed
-/// from `MPI_BOTTOM`: one message without copying the payload next to its trailer.
-fn two_blocks(payload: *const u8, len: usize, trailer: *const u8) -> Result<Datatype> {
-    let len = c_int::try_from(len).map_err(|_| {
-        Error::Usage(format!(
-            "a message of {len} bytes is larger than one MPI message can be (2 GiB)"
-        ))
-    })?;
-    let (mut a0, mut a1): (ffi::MPI_Aint, ffi::MPI_Aint) = (0, 0);
-    // SAFETY: plain address queries.
-    unsafe {
-        ffi::MPI_Get_address(payload.cast(), &mut a0);
-        ffi::MPI_Get_address(trailer.cast(), &mut a1);
-    }
-    let lens = [len, TRAILER as c_int];
-    let displs = [a0, a1];
-    // SAFETY: a handle is plain data, written by the call.
-    let mut dt: ffi::MPI_Datatype = unsafe { std::mem::zeroed() };
-    // SAFETY: two blocks of bytes; the arrays hold two entries each.
-    let rc = unsafe {
-        ffi::MPI_Type_create_hindexed(
-            2,
-            lens.as_ptr(),
-            displs.as_ptr(),
-            ffi::RSMPI_UINT8_T,
-            &mut dt,
-        )
-    };
-    check(rc, "MPI_Type_create_hindexed")?;
-    let mut dt = Datatype(dt);
-    // SAFETY: a datatype just created.
-    let rc = unsafe { ffi::MPI_Type_commit(&mut dt.0) };
-    check(rc, "MPI_Type_commit")?;
-    Ok(dt)
+/// Where a message's payload is once its first part has arrived.
+#[derive(Clone, Copy)]
+enum Arrived {
+    /// In the stage buffer, this many bytes.
+    Inline(usize),
+    /// Still on the payload communicator: `len` bytes under tag `seq`.
+    Large { len: usize, seq: c_int },
+}
+
+fn too_large(len: usize) -> Error {
+    Error::Usage(format!(
+        "a message of {len} bytes is larger than one MPI message can be (2 GiB)"
+    ))
 }
 
 /// A message's payload with its trailer appended.
@@ -113,6 +105,26 @@ fn any_tag() -> c_int {
     unsafe { ffi::RSMPI_ANY_TAG }
 }
 
+/// The largest tag MPI accepts (`MPI_TAG_UB`; the standard promises at least 32767).
+fn tag_ub() -> u32 {
+    let mut v: *mut c_int = std::ptr::null_mut();
+    let mut flag: c_int = 0;
+    // SAFETY: for this predefined key MPI writes the address of an int into `v`.
+    let rc = unsafe {
+        ffi::MPI_Comm_get_attr(
+            ffi::RSMPI_COMM_WORLD,
+            ffi::MPI_TAG_UB as c_int,
+            (&raw mut v).cast::<c_void>(),
+            &mut flag,
+        )
+    };
+    if rc != ffi::MPI_SUCCESS as c_int || flag == 0 || v.is_null() {
+        return 32767;
+    }
+    // SAFETY: MPI gave the address of its attribute's value.
+    unsafe { *v }.max(32767) as u32
+}
+
 impl Comm {
     pub(crate) fn new(
         env: Rc<Env>,
@@ -129,9 +141,21 @@ impl Comm {
             let rc = unsafe { ffi::MPI_Comm_set_errhandler(raw, ffi::RSMPI_ERRORS_RETURN) };
             check(rc, "MPI_Comm_set_errhandler")?;
         }
+        // SAFETY: a handle is plain data, written by the call.
+        let mut bulk: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
+        // SAFETY: `raw` is valid; every member creates its communicator here together.
+        let rc = unsafe { ffi::MPI_Comm_dup(raw, &mut bulk) };
+        check(rc, "MPI_Comm_dup")?;
+        // SAFETY: a communicator just created; the error handler is predefined.
+        let rc = unsafe { ffi::MPI_Comm_set_errhandler(bulk, ffi::RSMPI_ERRORS_RETURN) };
+        check(rc, "MPI_Comm_set_errhandler")?;
         Ok(Rc::new(Comm {
             env,
             raw,
+            bulk,
+            next_seq: RefCell::new(vec![0; group.size()]),
+            seq_ub: tag_ub(),
+            stage: RefCell::new(vec![0u8; INLINE_MAX].into_boxed_slice()),
             group,
             rank: rank as usize,
             owned,
@@ -160,27 +184,30 @@ impl Comm {
     /// on its way, never waiting for the receive unless `sync`.
     pub(crate) fn send(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
         if payload.len() > EAGER {
-            // Large: straight from the caller's slice, the trailer beside it.
-            let trailer = trailer(env.type_id);
-            let dt = two_blocks(payload.as_ptr(), payload.len(), trailer.as_ptr())?;
-            // SAFETY: a handle is plain data, written by the call.
-            let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-            let dest = self.local(d);
-            // SAFETY: `dt` names the bytes of `payload` and `trailer` by address, both
-            // alive until the request finishes below (this call does not return before).
-            let rc = unsafe {
-                if sync {
-                    ffi::MPI_Issend(std::ptr::null(), 1, dt.0, dest, env.tag, self.raw, &mut r)
-                } else {
-                    ffi::MPI_Isend(std::ptr::null(), 1, dt.0, dest, env.tag, self.raw, &mut r)
-                }
-            };
-            drop(dt);
-            check(rc, "MPI_Isend")?;
+            // Large: straight from the caller's slice, which outlives the request.
+            let r = self.start_large(self.local(d), env.type_id, env.tag, payload, sync)?;
             return self.finish_send(r, sync);
         }
-        let msg = slice_with_trailer(payload, env.type_id);
-        self.send_msg(d, env.tag, msg, sync)
+        if sync {
+            return self.send_msg(d, env.tag, slice_with_trailer(payload, env.type_id), sync);
+        }
+        let mut stage = self.stage.borrow_mut();
+        let (len, n) = (payload.len(), payload.len() + TRAILER);
+        stage[..len].copy_from_slice(payload);
+        stage[len..len + 8].copy_from_slice(&env.type_id.to_le_bytes());
+        stage[len + 8..n].copy_from_slice(&MAGIC.to_le_bytes());
+        // SAFETY: `stage` holds `n` bytes for the blocking call.
+        let rc = unsafe {
+            ffi::MPI_Send(
+                stage.as_ptr().cast::<c_void>(),
+                n as c_int,
+                ffi::RSMPI_UINT8_T,
+                self.local(d),
+                env.tag,
+                self.raw,
+            )
+        };
+        check(rc, "MPI_Send")
     }
 
     /// [`send`](Self::send) of an archive, which gets its trailer in place.
@@ -191,12 +218,16 @@ impl Comm {
         bytes: AlignedVec,
         sync: bool,
     ) -> Result<()> {
+        if bytes.len() > EAGER {
+            let r = self.start_large(self.local(d), env.type_id, env.tag, &bytes, sync)?;
+            return self.finish_send(r, sync);
+        }
         self.send_msg(d, env.tag, with_trailer(bytes, env.type_id), sync)
     }
 
     fn send_msg(&self, d: usize, tag: i32, msg: AlignedVec, sync: bool) -> Result<()> {
         let dest = self.local(d);
-        if !sync && msg.len() <= EAGER {
+        if !sync && msg.len() <= INLINE_MAX {
             // SAFETY: `msg` holds `len` bytes and outlives the blocking call.
             let rc = unsafe {
                 ffi::MPI_Send(
@@ -231,8 +262,8 @@ impl Comm {
         }
     }
 
-    /// Starts a send of `msg` (`MPI_Isend`/`MPI_Issend`); the caller keeps `msg` alive
-    /// until the request finishes.
+    /// Starts a send of `msg` (its payload, then its trailer); the caller keeps `msg`
+    /// alive and unmoved until the request finishes.
     pub(crate) fn start_send(
         &self,
         dest: c_int,
@@ -240,11 +271,9 @@ impl Comm {
         msg: &AlignedVec,
         sync: bool,
     ) -> Result<ffi::MPI_Request> {
-        if msg.len() > c_int::MAX as usize {
-            return Err(Error::Usage(format!(
-                "a message of {} bytes is larger than one MPI message can be (2 GiB)",
-                msg.len() - TRAILER
-            )));
+        if msg.len() > INLINE_MAX {
+            let len = msg.len() - TRAILER;
+            return self.start_large(dest, word(msg, len), tag, &msg[..len], sync);
         }
         // SAFETY: a request handle is plain data, written by the call below.
         let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
@@ -263,10 +292,67 @@ impl Comm {
         Ok(r)
     }
 
+    /// Starts a large message: its payload, contiguous, on `bulk` under a payload tag of
+    /// its own, then its head on `raw` under the message's tag. The head goes second, so
+    /// a receiver that has it can wait for the payload: it is on its way. The request is
+    /// the payload's; the caller keeps `payload` alive and unmoved until it finishes.
+    fn start_large(
+        &self,
+        dest: c_int,
+        type_id: u64,
+        tag: i32,
+        payload: &[u8],
+        sync: bool,
+    ) -> Result<ffi::MPI_Request> {
+        let n = c_int::try_from(payload.len()).map_err(|_| too_large(payload.len()))?;
+        let seq = {
+            let mut next = self.next_seq.borrow_mut();
+            let s = &mut next[dest as usize];
+            let seq = *s;
+            *s = if seq >= self.seq_ub { 0 } else { seq + 1 };
+            seq
+        };
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        let p = payload.as_ptr().cast::<c_void>();
+        // SAFETY: `payload` stays alive and unmoved until the request finishes (the
+        // caller's promise); `seq` is at most the tag bound.
+        let rc = unsafe {
+            if sync {
+                ffi::MPI_Issend(p, n, ffi::RSMPI_UINT8_T, dest, seq as c_int, self.bulk, &mut r)
+            } else {
+                ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, seq as c_int, self.bulk, &mut r)
+            }
+        };
+        check(rc, if sync { "MPI_Issend" } else { "MPI_Isend" })?;
+        let h = head(type_id, payload.len(), seq);
+        // SAFETY: `h` holds HEAD bytes for the blocking call.
+        let rc = unsafe {
+            ffi::MPI_Send(
+                h.as_ptr().cast::<c_void>(),
+                HEAD as c_int,
+                ffi::RSMPI_UINT8_T,
+                dest,
+                tag,
+                self.raw,
+            )
+        };
+        if let Err(e) = check(rc, "MPI_Send") {
+            // No head announces the payload: withdraw it rather than leave it queued.
+            // SAFETY: `r` is the active request started above; its buffer is alive.
+            unsafe {
+                ffi::MPI_Cancel(&mut r);
+                ffi::MPI_Wait(&mut r, ffi::RSMPI_STATUS_IGNORE);
+            }
+            return Err(e);
+        }
+        Ok(r)
+    }
+
     /// Moves one incoming message, if there is one, into the held queue.
     fn pull_one(&self) -> Result<()> {
         if let Some(st) = self.iprobe_mpi(any_source(), any_tag())? {
-            let m = self.receive(&st)?;
+            let m = self.receive(st.MPI_SOURCE, st.MPI_TAG)?;
             self.held.borrow_mut().push_back(m);
         }
         Ok(())
@@ -293,56 +379,59 @@ impl Comm {
         Ok(st)
     }
 
-    fn count(st: &ffi::MPI_Status) -> Result<usize> {
-        let mut n: c_int = 0;
-        // SAFETY: `st` came from a probe.
-        let rc = unsafe { ffi::MPI_Get_count(st, ffi::RSMPI_UINT8_T, &mut n) };
-        check(rc, "MPI_Get_count")?;
-        if n < TRAILER as c_int {
-            return Err(Error::Corrupted(format!(
-                "an MPI message of {n} bytes from rank {} is not one of shmpi's (it has no \
-                 trailer): every rank must use shmpi on this communicator",
-                st.MPI_SOURCE
-            )));
-        }
-        Ok(n as usize)
-    }
-
-    /// Receives the probed message `st` whole: its envelope and payload.
-    fn receive(&self, st: &ffi::MPI_Status) -> Result<(Envelope, AlignedVec)> {
-        let n = Self::count(st)?;
-        let mut buf = AlignedVec::with_capacity(n);
-        buf.resize(n, 0);
-        // SAFETY: `buf` holds `n` bytes; the source and tag are those of the probed
-        // message, which is the earliest such message, so this receive takes it.
+    /// Receives the next message from communicator rank `src` with `tag` (wildcards
+    /// allowed, blocking) into `stage`: its envelope, its sender's communicator rank
+    /// and where its payload is. No probe is needed: every message fits `stage`.
+    fn recv_head(
+        &self,
+        src: c_int,
+        tag: c_int,
+        stage: &mut [u8],
+    ) -> Result<(Envelope, c_int, Arrived)> {
+        // SAFETY: plain data written by the call.
+        let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
+        // SAFETY: `stage` holds INLINE_MAX writable bytes for the blocking call.
         let rc = unsafe {
             ffi::MPI_Recv(
-                buf.as_mut_ptr().cast::<c_void>(),
-                n as c_int,
+                stage.as_mut_ptr().cast::<c_void>(),
+                INLINE_MAX as c_int,
                 ffi::RSMPI_UINT8_T,
-                st.MPI_SOURCE,
-                st.MPI_TAG,
+                src,
+                tag,
                 self.raw,
-                ffi::RSMPI_STATUS_IGNORE,
+                &mut st,
             )
         };
-        check(rc, "MPI_Recv")?;
-        let len = n - TRAILER;
-        let word = |i: usize| {
-            u64::from_le_bytes(
-                buf[len + 8 * i..len + 8 * i + 8]
-                    .try_into()
-                    .expect("8 bytes"),
-            )
-        };
-        let (type_id, magic) = (word(0), word(1));
-        if magic != MAGIC {
-            return Err(Error::Corrupted(format!(
-                "an MPI message from rank {} with tag {} is not one of shmpi's (bad trailer)",
-                st.MPI_SOURCE, st.MPI_TAG
-            )));
+        if let Err(e) = check(rc, "MPI_Recv") {
+            if e.class() == crate::error::ErrorClass::Truncate {
+                return Err(Error::Corrupted(format!(
+                    "an MPI message from rank {} is longer than any of shmpi's: every rank \
+                     must use shmpi on this communicator",
+                    st.MPI_SOURCE
+                )));
+            }
+            return Err(e);
         }
-        buf.resize(len, 0);
+        let n = Self::count(&st)?;
+        let corrupted = || {
+            Error::Corrupted(format!(
+                "an MPI message of {n} bytes from rank {} with tag {} is not one of shmpi's \
+                 (bad trailer): every rank must use shmpi on this communicator",
+                st.MPI_SOURCE, st.MPI_TAG
+            ))
+        };
+        if n < TRAILER {
+            return Err(corrupted());
+        }
+        let (type_id, len, arrived) = match word(stage, n - 8) {
+            MAGIC => (word(stage, n - TRAILER), n - TRAILER, Arrived::Inline(n - TRAILER)),
+            MAGIC_HEAD if n == HEAD => {
+                let len = word(stage, 8) as usize;
+                let seq = c_int::try_from(word(stage, 16)).map_err(|_| corrupted())?;
+                (word(stage, 0), len, Arrived::Large { len, seq })
+            }
+            _ => return Err(corrupted()),
+        };
         let env = Envelope {
             ctx: 0,
             src: self.group.ranks[st.MPI_SOURCE as usize],
@@ -350,7 +439,78 @@ impl Comm {
             len,
             type_id,
         };
-        Ok((env, buf))
+        Ok((env, st.MPI_SOURCE, arrived))
+    }
+
+    /// The bytes a status describes.
+    fn count(st: &ffi::MPI_Status) -> Result<usize> {
+        let mut n: c_int = 0;
+        // SAFETY: `st` came from a completed receive.
+        let rc = unsafe { ffi::MPI_Get_count(st, ffi::RSMPI_UINT8_T, &mut n) };
+        check(rc, "MPI_Get_count")?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// Receives a large message's payload, `len` bytes under tag `seq` from
+    /// communicator rank `src`, to `dst`. Its head has arrived, so it is on its way.
+    ///
+    /// # Safety
+    /// `dst` is valid for `len` writable bytes.
+    unsafe fn recv_payload(&self, src: c_int, seq: c_int, dst: *mut u8, len: usize) -> Result<()> {
+        let n = c_int::try_from(len).map_err(|_| too_large(len))?;
+        // SAFETY: plain data written by the call.
+        let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
+        // SAFETY: `dst` holds `len` writable bytes (the caller's promise).
+        let rc = unsafe {
+            ffi::MPI_Recv(
+                dst.cast::<c_void>(),
+                n,
+                ffi::RSMPI_UINT8_T,
+                src,
+                seq,
+                self.bulk,
+                &mut st,
+            )
+        };
+        check(rc, "MPI_Recv")?;
+        let got = Self::count(&st)?;
+        if got != len {
+            return Err(Error::Corrupted(format!(
+                "the payload of a message from rank {src} has {got} bytes where its head \
+                 announced {len}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The payload of a message whose first part is in `stage`, in a vector of its own.
+    fn payload(&self, src: c_int, arrived: Arrived, stage: &[u8]) -> Result<AlignedVec> {
+        match arrived {
+            Arrived::Inline(len) => {
+                let mut v = AlignedVec::with_capacity(len);
+                v.extend_from_slice(&stage[..len]);
+                Ok(v)
+            }
+            Arrived::Large { len, seq } => {
+                let mut v = AlignedVec::with_capacity(len);
+                // SAFETY: the vector has room for `len` bytes; its length is set only
+                // after MPI wrote exactly that many (checked by `recv_payload`).
+                unsafe {
+                    self.recv_payload(src, seq, v.as_mut_ptr(), len)?;
+                    v.set_len(len);
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    /// Receives the next message from communicator rank `src` with `tag` (wildcards
+    /// allowed, blocking), whole: its envelope and payload.
+    fn receive(&self, src: c_int, tag: c_int) -> Result<(Envelope, AlignedVec)> {
+        let mut stage = self.stage.borrow_mut();
+        let (env, from, arrived) = self.recv_head(src, tag, &mut stage)?;
+        let data = self.payload(from, arrived, &stage)?;
+        Ok((env, data))
     }
 
     fn matches(m: &Matcher, env: &Envelope) -> bool {
@@ -380,10 +540,10 @@ impl Comm {
             return Ok(Some(got));
         }
         let (src, tag) = self.src_tag(m);
-        let st = if block && !self.reqs.borrow().has_pending_recv() {
-            self.probe_mpi(src, tag)?
+        let (env, data) = if block && !self.reqs.borrow().has_pending_recv() {
+            self.receive(src, tag)?
         } else {
-            loop {
+            let st = loop {
                 if let Some(st) = self.iprobe_mpi(src, tag)? {
                     break st;
                 }
@@ -397,9 +557,10 @@ impl Comm {
                     self.held.borrow_mut().push_front(got);
                     return self.take_now(m, want, block);
                 }
-            }
+            };
+            // The earliest message with the probed source and tag is the probed one.
+            self.receive(st.MPI_SOURCE, st.MPI_TAG)?
         };
-        let (env, data) = self.receive(&st)?;
         if let Some(w) = want {
             if let Err(e) = self.check(w, &env, &data) {
                 self.held.borrow_mut().push_back((env, data));
@@ -457,12 +618,11 @@ impl Comm {
                 None => return Ok(None),
             }
         };
-        let n = Self::count(&st)?;
-        // The trailer holds the type; reading it means receiving the message, so a
-        // probe keeps it, received, at the back of the held queue (the front of what is
-        // left of its sender's messages).
-        let got = self.receive(&st)?;
-        debug_assert_eq!(got.0.len, n - TRAILER);
+        // The envelope's length and type are in the message, so a probe receives it
+        // (its payload too: a sender is never left waiting on a probed message) and
+        // keeps it at the back of the held queue, the front of what is left of its
+        // sender's messages.
+        let got = self.receive(st.MPI_SOURCE, st.MPI_TAG)?;
         let env = got.0;
         self.held.borrow_mut().push_back(got);
         Ok(Some(env))
@@ -474,79 +634,41 @@ impl Comm {
         let held = self.held.borrow().iter().any(|(e, _)| Self::matches(m, e));
         if !held && !self.reqs.borrow().has_pending_recv() {
             let (src, tag) = self.src_tag(m);
-            let st = self.probe_mpi(src, tag)?;
-            let len = Self::count(&st)? - TRAILER;
-            if len > EAGER && len <= buf.len() {
-                return self.recv_direct(&st, len, want, buf);
+            let mut stage = self.stage.borrow_mut();
+            let (env, from, arrived) = self.recv_head(src, tag, &mut stage)?;
+            match arrived {
+                Arrived::Inline(len) => {
+                    let sent = || codec::sent_type_name(&stage[..len], env.type_id);
+                    if let Err(e) = want.check(&env, from, sent) {
+                        let data = self.payload(from, arrived, &stage)?;
+                        self.held.borrow_mut().push_back((env, data));
+                        return Err(e);
+                    }
+                    buf[..len].copy_from_slice(&stage[..len]);
+                }
+                Arrived::Large { len, seq } => {
+                    if want.check(&env, from, String::new).is_err() {
+                        // Failed: the payload goes to the held queue (the message stays
+                        // queued), and the error names what was sent.
+                        let data = self.payload(from, arrived, &stage)?;
+                        let e = self.check(want, &env, &data).err();
+                        self.held.borrow_mut().push_back((env, data));
+                        return Err(e.unwrap_or_else(|| {
+                            Error::Corrupted("a receive's check changed its answer".into())
+                        }));
+                    }
+                    // Passed: `len` fits `buf`, and the payload lands there directly.
+                    let dst = &mut buf[..len];
+                    // SAFETY: `dst` is `len` writable bytes.
+                    unsafe { self.recv_payload(from, seq, dst.as_mut_ptr(), len)? };
+                }
             }
-            let (env, data) = self.receive(&st)?;
-            if let Err(e) = self.check(want, &env, &data) {
-                self.held.borrow_mut().push_back((env, data));
-                return Err(e);
-            }
-            buf[..data.len()].copy_from_slice(&data);
             return Ok(env);
         }
         let (env, data) = self
             .take(m, Some(want), true)?
             .expect("a blocking take returns a message");
         buf[..data.len()].copy_from_slice(&data);
-        Ok(env)
-    }
-
-    /// Receives the probed message `st` of `len` payload bytes straight into `buf`. If
-    /// it fails `want`'s check, its bytes go to the held queue (the message stays
-    /// queued) and `buf`'s first `len` bytes are left overwritten.
-    fn recv_direct(
-        &self,
-        st: &ffi::MPI_Status,
-        len: usize,
-        want: &Want,
-        buf: &mut [u8],
-    ) -> Result<Envelope> {
-        let mut t = [0u8; TRAILER];
-        // The addresses come from mutable borrows: MPI writes through them.
-        let dt = two_blocks(buf.as_mut_ptr(), len, t.as_mut_ptr())?;
-        // SAFETY: `dt` names `len` bytes of `buf` and the trailer array, both alive and
-        // writable for the blocking call; source and tag are the probed message's.
-        let rc = unsafe {
-            ffi::MPI_Recv(
-                std::ptr::null_mut(),
-                1,
-                dt.0,
-                st.MPI_SOURCE,
-                st.MPI_TAG,
-                self.raw,
-                ffi::RSMPI_STATUS_IGNORE,
-            )
-        };
-        drop(dt);
-        check(rc, "MPI_Recv")?;
-        let word = |i: usize| u64::from_le_bytes(t[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-        if word(1) != MAGIC {
-            return Err(Error::Corrupted(format!(
-                "an MPI message from rank {} with tag {} is not one of shmpi's (bad trailer)",
-                st.MPI_SOURCE, st.MPI_TAG
-            )));
-        }
-        let env = Envelope {
-            ctx: 0,
-            src: self.group.ranks[st.MPI_SOURCE as usize],
-            tag: st.MPI_TAG,
-            len,
-            type_id: word(0),
-        };
-        let mut data = AlignedVec::with_capacity(len);
-        if let Err(e) = want.check(&env, st.MPI_SOURCE, || {
-            data.extend_from_slice(&buf[..len]);
-            codec::sent_type_name(&data, env.type_id)
-        }) {
-            if data.is_empty() && len > 0 {
-                data.extend_from_slice(&buf[..len]);
-            }
-            self.held.borrow_mut().push_back((env, data));
-            return Err(e);
-        }
         Ok(env)
     }
 
@@ -560,8 +682,14 @@ impl Comm {
         want: &Want,
         buf: &mut [u8],
     ) -> Result<Envelope> {
-        let msg = slice_with_trailer(payload, env.type_id);
-        let mut r = self.start_send(self.local(d), env.tag, &msg, false)?;
+        let dest = self.local(d);
+        let small;
+        let mut r = if payload.len() > EAGER {
+            self.start_large(dest, env.type_id, env.tag, payload, false)?
+        } else {
+            small = slice_with_trailer(payload, env.type_id);
+            self.start_send(dest, env.tag, &small, false)?
+        };
         let got = self.recv_into(m, want, buf);
         let sent = super::wait_raw(&mut r);
         let got = got?;
@@ -596,6 +724,9 @@ impl Comm {
 
     /// Tries every pending non-blocking receive once, in posting order.
     pub(crate) fn progress_pending(&self) -> Result<()> {
+        if !self.reqs.borrow().has_pending_recv() {
+            return Ok(());
+        }
         let ids = self.reqs.borrow().pending_recvs();
         // Receives that found nothing this pass: a message that arrives meanwhile and
         // that one of them matches is theirs (the earliest posted), not a later one's.
@@ -634,10 +765,13 @@ impl Drop for Comm {
         for (r, buf) in self.reqs.get_mut().take_sends() {
             self.env.adopt(r, buf);
         }
-        if self.owned {
-            // SAFETY: this communicator is ours and no handle on it remains; MPI frees it
-            // once the sends still in flight on it have finished.
-            unsafe { ffi::MPI_Comm_free(&mut self.raw) };
+        // SAFETY: these communicators are ours (`raw` when `owned`) and no handle on
+        // them remains; MPI frees them once the sends still in flight have finished.
+        unsafe {
+            ffi::MPI_Comm_free(&mut self.bulk);
+            if self.owned {
+                ffi::MPI_Comm_free(&mut self.raw);
+            }
         }
     }
 }
