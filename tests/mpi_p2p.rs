@@ -257,6 +257,13 @@ fn large_messages_land_whole_by_tag_and_stay_queued_when_refused() {
             }
             w.barrier().unwrap();
 
+            // To itself: the send pulls its own head and payload while it waits.
+            w.send_slice(&big, me, 23).unwrap();
+            let mut back = vec![0u64; 10_000];
+            let st = w.sendrecv_slice(&big, me, 24, &mut back, me, 23).unwrap();
+            assert_eq!((st.tag(), back == big), (23, true));
+            assert_eq!(w.recv_vec::<u64>(me, 24).unwrap().0, big);
+
             // A large synchronous send finishes only once its receive has begun.
             if me == 0 {
                 let mut r = w.issend_slice(&big, 1, 22).unwrap();

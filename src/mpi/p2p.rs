@@ -684,14 +684,15 @@ impl Comm {
     ) -> Result<Envelope> {
         let dest = self.local(d);
         let small;
-        let mut r = if payload.len() > EAGER {
+        let r = if payload.len() > EAGER {
             self.start_large(dest, env.type_id, env.tag, payload, false)?
         } else {
             small = slice_with_trailer(payload, env.type_id);
             self.start_send(dest, env.tag, &small, false)?
         };
         let got = self.recv_into(m, want, buf);
-        let sent = super::wait_raw(&mut r);
+        // Pulling while it waits: the receive it waits for may be this rank's own.
+        let sent = self.finish_send(r, false);
         let got = got?;
         sent?;
         Ok(got)
