@@ -1569,8 +1569,7 @@ impl Communicator {
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
             let sync = matches!(call, Call::Issend | Call::IssendSlice);
-            let msg = crate::mpi::p2p::with_trailer(bytes, env.type_id);
-            let id = mc.isend(d, env.tag, msg, None, sync)?;
+            let id = mc.isend_bytes(d, env.tag, env.type_id, bytes, sync)?;
             return Ok(Request::new_mpi(
                 mc,
                 &self.inner.eng,
@@ -1745,8 +1744,7 @@ impl Communicator {
         let env = self.envelope(tag, buf.bytes().len(), 0);
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            let msg = crate::mpi::p2p::slice_with_trailer(buf.bytes(), 0);
-            let id = mc.isend(d, tag, msg, Some(buf), sync)?;
+            let id = mc.isend_buf(d, tag, buf, sync)?;
             return Ok(Request::new_mpi(
                 mc,
                 &self.inner.eng,

@@ -221,11 +221,9 @@ impl<T: Pod> PersistentRequest<T> {
             )));
         };
         match &self.op {
-            Op::Send { dest, env } => {
-                let msg = crate::mpi::p2p::slice_with_trailer(bytemuck::cast_slice(&buf), 0);
-                mc.isend(*dest, env.tag, msg, Some(PodVec::new(buf)), false)
-                    .inspect_err(|_| self.buf = Some(vec![T::zeroed(); self.len]))
-            }
+            Op::Send { dest, env } => mc
+                .isend_buf(*dest, env.tag, PodVec::new(buf), false)
+                .inspect_err(|_| self.buf = Some(vec![T::zeroed(); self.len])),
             Op::Recv { m, .. } => {
                 let want = Want::Bytes {
                     cap: std::mem::size_of_val(&buf[..]),

@@ -83,13 +83,13 @@ fn too_large(len: usize) -> Error {
 }
 
 /// A message's payload with its trailer appended.
-pub(crate) fn with_trailer(mut bytes: AlignedVec, type_id: u64) -> AlignedVec {
+fn with_trailer(mut bytes: AlignedVec, type_id: u64) -> AlignedVec {
     bytes.extend_from_slice(&type_id.to_le_bytes());
     bytes.extend_from_slice(&MAGIC.to_le_bytes());
     bytes
 }
 
-pub(crate) fn slice_with_trailer(data: &[u8], type_id: u64) -> AlignedVec {
+fn slice_with_trailer(data: &[u8], type_id: u64) -> AlignedVec {
     let mut v = AlignedVec::with_capacity(data.len() + TRAILER);
     v.extend_from_slice(data);
     with_trailer(v, type_id)
@@ -314,14 +314,14 @@ impl Comm {
         };
         // SAFETY: a request handle is plain data, written by the call below.
         let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-        let p = payload.as_ptr().cast::<c_void>();
+        let (p, ptag) = (payload.as_ptr().cast::<c_void>(), seq as c_int);
         // SAFETY: `payload` stays alive and unmoved until the request finishes (the
-        // caller's promise); `seq` is at most the tag bound.
+        // caller's promise); `ptag` is at most the tag bound.
         let rc = unsafe {
             if sync {
-                ffi::MPI_Issend(p, n, ffi::RSMPI_UINT8_T, dest, seq as c_int, self.bulk, &mut r)
+                ffi::MPI_Issend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
             } else {
-                ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, seq as c_int, self.bulk, &mut r)
+                ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
             }
         };
         check(rc, if sync { "MPI_Issend" } else { "MPI_Isend" })?;
@@ -424,7 +424,11 @@ impl Comm {
             return Err(corrupted());
         }
         let (type_id, len, arrived) = match word(stage, n - 8) {
-            MAGIC => (word(stage, n - TRAILER), n - TRAILER, Arrived::Inline(n - TRAILER)),
+            MAGIC => (
+                word(stage, n - TRAILER),
+                n - TRAILER,
+                Arrived::Inline(n - TRAILER),
+            ),
             MAGIC_HEAD if n == HEAD => {
                 let len = word(stage, 8) as usize;
                 let seq = c_int::try_from(word(stage, 16)).map_err(|_| corrupted())?;
@@ -700,18 +704,44 @@ impl Comm {
 
     // ---- non-blocking ---------------------------------------------------------------
 
-    /// Starts a non-blocking send of `msg` (payload and trailer) whose request owns it;
-    /// `give` is the caller's vector, handed back at completion.
-    pub(crate) fn isend(
+    /// Starts a non-blocking send of `bytes` (an object's archive), which its request
+    /// owns: a large one is read in place.
+    pub(crate) fn isend_bytes(
         &self,
         d: usize,
         tag: i32,
-        msg: AlignedVec,
-        give: Option<PodVec>,
+        type_id: u64,
+        bytes: AlignedVec,
         sync: bool,
     ) -> Result<u64> {
-        let r = self.start_send(self.local(d), tag, &msg, sync)?;
-        Ok(self.reqs.borrow_mut().add_send(r, msg, give))
+        let dest = self.local(d);
+        if bytes.len() > EAGER {
+            // The vector's heap buffer stays put when the table takes the vector.
+            let r = self.start_large(dest, type_id, tag, &bytes, sync)?;
+            return Ok(self.reqs.borrow_mut().add_send(r, bytes, None));
+        }
+        let msg = with_trailer(bytes, type_id);
+        let r = self.start_send(dest, tag, &msg, sync)?;
+        Ok(self.reqs.borrow_mut().add_send(r, msg, None))
+    }
+
+    /// Starts a non-blocking send of the plain data `buf` holds, handed back at
+    /// completion. A large one is read in place, as MPI reads a send buffer, unless
+    /// `buf` is a borrowed view: its borrow may end before the send does (a scope that
+    /// ends in an error), so it is copied, as small ones are beside their trailer.
+    pub(crate) fn isend_buf(&self, d: usize, tag: i32, buf: PodVec, sync: bool) -> Result<u64> {
+        let dest = self.local(d);
+        if buf.bytes().len() > EAGER && !buf.is_view() {
+            // The table keeps `buf`, whose bytes stay put, until the request finishes.
+            let r = self.start_large(dest, 0, tag, buf.bytes(), sync)?;
+            return Ok(self
+                .reqs
+                .borrow_mut()
+                .add_send(r, AlignedVec::new(), Some(buf)));
+        }
+        let msg = slice_with_trailer(buf.bytes(), 0);
+        let r = self.start_send(dest, tag, &msg, sync)?;
+        Ok(self.reqs.borrow_mut().add_send(r, msg, Some(buf)))
     }
 
     /// Posts a non-blocking receive (matched when tested, waited on, or when a later

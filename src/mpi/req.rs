@@ -31,10 +31,12 @@ enum Entry {
         buf: Option<PodVec>,
     },
     Done(Done),
-    /// A send whose handle was dropped: finished in the background.
+    /// A send whose handle was dropped: finished in the background, still owning what
+    /// it reads (`msg`, or `give` read in place).
     Orphan {
         req: ffi::MPI_Request,
         msg: AlignedVec,
+        give: Option<PodVec>,
     },
 }
 
@@ -136,7 +138,7 @@ impl Table {
         for (_, e) in self.entries.drain(..) {
             match e {
                 Entry::Send { req, msg, give } => out.push((req, Box::new((msg, give)))),
-                Entry::Orphan { req, msg } => out.push((req, Box::new(msg))),
+                Entry::Orphan { req, msg, give } => out.push((req, Box::new((msg, give)))),
                 _ => {}
             }
         }
@@ -263,12 +265,8 @@ impl Handle {
             return;
         };
         match t.remove(id) {
-            Some(Entry::Send { req, msg, give }) => {
-                drop(give); // the vector's bytes were copied into `msg`
-                t.push(Entry::Orphan { req, msg });
-            }
-            Some(Entry::Orphan { req, msg }) => {
-                t.push(Entry::Orphan { req, msg });
+            Some(Entry::Send { req, msg, give }) | Some(Entry::Orphan { req, msg, give }) => {
+                t.push(Entry::Orphan { req, msg, give });
             }
             _ => {}
         }
@@ -277,8 +275,8 @@ impl Handle {
 
 impl Comm {
     /// Makes sure MPI no longer writes the buffer of request `id` (a scoped request at
-    /// its scope's end; see `Engine::settle`). Sends read their buffer only when they
-    /// start (it is copied into the message), so only a receive that has not matched
+    /// its scope's end; see `Engine::settle`). A scoped send's buffer is a borrowed view,
+    /// which is copied into the message as it starts, so only a receive that has not matched
     /// yet holds one: with `wait` it is progressed until it has its message, else (or
     /// when that fails) it is withdrawn.
     pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
