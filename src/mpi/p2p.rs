@@ -758,6 +758,22 @@ impl Comm {
         if !self.reqs.borrow().has_pending_recv() {
             return Ok(());
         }
+        // With nothing held, whatever has arrived goes to the earliest-posted receive
+        // it matches, found by one probe (not one per receive); a message none of them
+        // matches leaves the rest to the pass below.
+        while self.held.borrow().is_empty() {
+            let Some(st) = self.iprobe_mpi(any_source(), any_tag())? else {
+                return Ok(());
+            };
+            let src = self.group.ranks[st.MPI_SOURCE as usize];
+            let Some((id, want)) = self.reqs.borrow().first_match(src, st.MPI_TAG) else {
+                break;
+            };
+            self.deliver(id, &want, st.MPI_SOURCE, st.MPI_TAG)?;
+            if !self.reqs.borrow().has_pending_recv() {
+                return Ok(());
+            }
+        }
         let ids = self.reqs.borrow().pending_recvs();
         // Receives that found nothing this pass: a message that arrives meanwhile and
         // that one of them matches is theirs (the earliest posted), not a later one's.
@@ -787,6 +803,42 @@ impl Comm {
             };
             self.reqs.borrow_mut().finish_recv(to, done);
         }
+        Ok(())
+    }
+}
+
+impl Comm {
+    /// Receives the earliest message from communicator rank `src` with `tag` for
+    /// pending receive `id`: into its buffer directly when it has one and the message
+    /// passes `want`'s check; a message that fails goes to the held queue.
+    fn deliver(&self, id: u64, want: &Want, src: c_int, tag: c_int) -> Result<()> {
+        let mut stage = self.stage.borrow_mut();
+        let (env, from, arrived) = self.recv_head(src, tag, &mut stage)?;
+        if want.check(&env, from, String::new).is_ok() {
+            let mut t = self.reqs.borrow_mut();
+            if let Some(b) = t.recv_buf(id).filter(|b| b.bytes().len() >= env.len) {
+                let dst = &mut b.bytes_mut()[..env.len];
+                match arrived {
+                    Arrived::Inline(len) => dst.copy_from_slice(&stage[..len]),
+                    // SAFETY: `dst` is `len` writable bytes of the request's buffer.
+                    Arrived::Large { len, seq } => unsafe {
+                        self.recv_payload(from, seq, dst.as_mut_ptr(), len)?
+                    },
+                }
+                t.finish_recv_filled(id, env);
+                return Ok(());
+            }
+        }
+        let data = self.payload(from, arrived, &stage)?;
+        drop(stage);
+        let done = match self.check(want, &env, &data) {
+            Ok(()) => Ok((env, data)),
+            Err(e) => {
+                self.held.borrow_mut().push_back((env, data));
+                Err(e)
+            }
+        };
+        self.reqs.borrow_mut().finish_recv(id, done);
         Ok(())
     }
 }

@@ -105,6 +105,37 @@ impl Table {
         })
     }
 
+    /// The earliest-posted pending receive that a message from world rank `src` with
+    /// `tag` matches, with what it wants.
+    pub(crate) fn first_match(&self, src: usize, tag: i32) -> Option<(u64, Want)> {
+        self.entries.iter().find_map(|(i, e)| match e {
+            Entry::Recv { m, want, .. }
+                if m.src.is_none_or(|s| s == src) && m.tag.is_none_or(|t| t == tag) =>
+            {
+                Some((*i, *want))
+            }
+            _ => None,
+        })
+    }
+
+    /// The buffer of pending receive `id`, if it has one.
+    pub(crate) fn recv_buf(&mut self, id: u64) -> Option<&mut PodVec> {
+        match self.find(id)? {
+            Entry::Recv { buf, .. } => buf.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// Completes receive `id`, whose message was written straight into its buffer.
+    pub(crate) fn finish_recv_filled(&mut self, id: u64, env: Envelope) {
+        let Some(e) = self.find(id) else { return };
+        let Entry::Recv { buf: Some(b), .. } = e else {
+            return;
+        };
+        let data = RecvData::Pod(std::mem::replace(b, PodVec::new(Vec::<u8>::new())));
+        *e = Entry::Done(Done::Recv { env, data });
+    }
+
     /// Completes receive `id` with the message it took, or with its error.
     pub(crate) fn finish_recv(&mut self, id: u64, got: Result<(Envelope, AlignedVec)>) {
         let Some(e) = self.find(id) else { return };
