@@ -281,6 +281,51 @@ fn large_messages_land_whole_by_tag_and_stay_queued_when_refused() {
 }
 
 #[test]
+fn a_posted_receive_is_matched_before_a_later_blocking_one() {
+    // MPI 4.1 §3.5: two receives that match the same messages take them in the order
+    // they were posted, however they wait; here the messages arrive while the blocking
+    // receive already waits in MPI.
+    run_mpi_ns(
+        "a_posted_receive_is_matched_before_a_later_blocking_one",
+        &ns(),
+        |w| {
+            if w.rank() == 0 {
+                w.barrier().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                w.send(&1u32, 1, 5).unwrap();
+                w.send_slice(&vec![2u8; 50_000], 1, 5).unwrap();
+                w.send(&3u32, 1, 5).unwrap();
+            } else if w.rank() == 1 {
+                let first = w.irecv::<u32>(0, 5).unwrap();
+                let second = w
+                    .irecv_into(vec![0u8; 60_000], ANY_SOURCE, ANY_TAG)
+                    .unwrap();
+                w.barrier().unwrap();
+                assert_eq!(w.recv::<u32>(0, 5).unwrap(), 3);
+                assert_eq!(first.wait().unwrap().0, 1);
+                let (v, st) = second.wait().unwrap();
+                assert_eq!(
+                    (st.len(), v[..50_000].iter().all(|&x| x == 2)),
+                    (50_000, true)
+                );
+            } else {
+                w.barrier().unwrap();
+            }
+            // Receives posted around a ring, then blocking sends too large to go eagerly:
+            // each send waits for a receive that was posted before it started.
+            let (me, n) = (w.rank(), w.size());
+            let r = w
+                .irecv_into(vec![0u32; 300_000], (me + n - 1) % n, 6)
+                .unwrap();
+            w.send_slice(&vec![me as u32; 300_000], (me + 1) % n, 6)
+                .unwrap();
+            let (v, _) = r.wait().unwrap();
+            assert!(v.iter().all(|&x| x == ((me + n - 1) % n) as u32));
+        },
+    );
+}
+
+#[test]
 fn requests_own_their_buffers_and_complete_in_any_order() {
     run_mpi_ns(
         "requests_own_their_buffers_and_complete_in_any_order",

@@ -29,14 +29,14 @@
 //!   before receiving cannot deadlock.
 //! - Non-blocking requests own their buffers: the raw `MPI_Request` is kept with its
 //!   buffer in the communicator's request table ([`req`]); a dropped or forgotten send is
-//!   finished before `MPI_Finalize`; a non-blocking receive is matched when it is tested
-//!   or waited on, or when a later receive or probe runs (pending receives are tried
-//!   first, in posting order), so dropping one cancels it.
+//!   finished before `MPI_Finalize`; a non-blocking receive is posted in MPI at once
+//!   (its message's first part into a stage of its own), so MPI matches receives in
+//!   posting order, and dropping one that has matched nothing cancels it.
 //! - Collectives of plain data with a built-in op on a machine type run as the MPI
 //!   collective with MPI's op and datatype; closures, `MinLoc`/`MaxLoc` pairs and
 //!   object reductions gather the contributions and combine them in rank order. The
 //!   non-blocking collectives are MPI's own ([`nbc`]), kept with their vectors.
-//! - Persistent requests start an `MPI_Isend` or a table receive per start, the
+//! - Persistent requests start an `MPI_Isend` or a posted receive per start, the
 //!   vector moving into the request table and back.
 //! - Every communicator has `MPI_ERRORS_RETURN`: an MPI error is an [`Error`] naming
 //!   the MPI call and MPI's own message.
@@ -44,8 +44,8 @@
 //! What differs (see docs/cluster.md): a rank that dies ends the job through the MPI
 //! launcher (Open MPI and MPICH abort the other ranks), mismatched collectives are
 //! not detected (MPI's behaviour is undefined: they may hang or fail), shared windows
-//! are refused, and a pending non-blocking receive may be overtaken by a blocking
-//! receive of the same message that starts while it waits in MPI's queue.
+//! are refused, and a receive posted before an earlier one failed its check may have
+//! taken a later message than the refused one (which stays queued).
 
 #![allow(unsafe_code)]
 

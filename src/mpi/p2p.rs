@@ -50,7 +50,9 @@ pub(crate) struct Comm {
     /// `raw` is freed on drop (every communicator but the world and self).
     owned: bool,
     /// Messages received whose receive failed its check: still queued, oldest first.
-    held: RefCell<VecDeque<(Envelope, AlignedVec)>>,
+    pub(super) held: RefCell<VecDeque<(Envelope, AlignedVec)>>,
+    /// Stages of finished non-blocking receives, for the next ones.
+    spare: RefCell<Vec<Box<[u8]>>>,
     pub(crate) reqs: RefCell<Table>,
 }
 
@@ -69,7 +71,7 @@ fn word(b: &[u8], at: usize) -> u64 {
 
 /// Where a message's payload is once its first part has arrived.
 #[derive(Clone, Copy)]
-enum Arrived {
+pub(super) enum Arrived {
     /// In the stage buffer, this many bytes.
     Inline(usize),
     /// Still on the payload communicator: `len` bytes under tag `seq`.
@@ -160,6 +162,7 @@ impl Comm {
             rank: rank as usize,
             owned,
             held: RefCell::new(VecDeque::new()),
+            spare: RefCell::new(Vec::new()),
             reqs: RefCell::new(Table::default()),
         }))
     }
@@ -248,16 +251,24 @@ impl Comm {
     /// Waits for a send: a standard one receives what arrives meanwhile, so that two
     /// ranks sending each other large messages both finish (see the module docs).
     fn finish_send(&self, mut r: ffi::MPI_Request, sync: bool) -> Result<()> {
+        // A synchronous send must not receive for the program; it only waits.
+        self.wait_req(&mut r, !sync)
+    }
+
+    /// Waits for request `r` while this rank's posted receives move on (a receive whose
+    /// head is in posts its payload's receive, which its sender may be waiting for) and,
+    /// with `pull`, while incoming messages are pulled into the held queue.
+    pub(super) fn wait_req(&self, r: &mut ffi::MPI_Request, pull: bool) -> Result<()> {
         loop {
-            if super::test_raw(&mut r)? {
+            if !pull && !self.has_posted() {
+                return super::wait_raw(r);
+            }
+            if super::test_raw(r)? {
                 return Ok(());
             }
-            if !sync {
+            self.progress_pending()?;
+            if pull {
                 self.pull_one()?;
-            } else {
-                // A synchronous send must not receive for the program; it only waits.
-                super::wait_raw(&mut r)?;
-                return Ok(());
             }
         }
     }
@@ -371,6 +382,12 @@ impl Comm {
     }
 
     fn probe_mpi(&self, src: c_int, tag: c_int) -> Result<ffi::MPI_Status> {
+        while self.has_posted() {
+            if let Some(st) = self.iprobe_mpi(src, tag)? {
+                return Ok(st);
+            }
+            self.progress_pending()?;
+        }
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
         // SAFETY: valid communicator and status pointer.
@@ -390,17 +407,22 @@ impl Comm {
     ) -> Result<(Envelope, c_int, Arrived)> {
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
-        // SAFETY: `stage` holds INLINE_MAX writable bytes for the blocking call.
-        let rc = unsafe {
-            ffi::MPI_Recv(
-                stage.as_mut_ptr().cast::<c_void>(),
-                INLINE_MAX as c_int,
-                ffi::RSMPI_UINT8_T,
-                src,
-                tag,
-                self.raw,
-                &mut st,
-            )
+        let rc = if self.has_posted() {
+            // Posted receives move on while this one waits (see `wait_req`).
+            self.recv_polling(src, tag, stage, &mut st)?
+        } else {
+            // SAFETY: `stage` holds INLINE_MAX writable bytes for the blocking call.
+            unsafe {
+                ffi::MPI_Recv(
+                    stage.as_mut_ptr().cast::<c_void>(),
+                    INLINE_MAX as c_int,
+                    ffi::RSMPI_UINT8_T,
+                    src,
+                    tag,
+                    self.raw,
+                    &mut st,
+                )
+            }
         };
         if let Err(e) = check(rc, "MPI_Recv") {
             if e.class() == crate::error::ErrorClass::Truncate {
@@ -412,7 +434,61 @@ impl Comm {
             }
             return Err(e);
         }
-        let n = Self::count(&st)?;
+        self.parse(&st, stage)
+    }
+
+    /// `MPI_Irecv` into `stage`, then tests until it finishes while this rank's posted
+    /// receives move on: the receive's return code, its status in `st`.
+    fn recv_polling(
+        &self,
+        src: c_int,
+        tag: c_int,
+        stage: &mut [u8],
+        st: &mut ffi::MPI_Status,
+    ) -> Result<c_int> {
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        // SAFETY: `stage` holds INLINE_MAX writable bytes; this function waits for the
+        // request to finish before it returns, also on error (below).
+        let rc = unsafe {
+            ffi::MPI_Irecv(
+                stage.as_mut_ptr().cast::<c_void>(),
+                INLINE_MAX as c_int,
+                ffi::RSMPI_UINT8_T,
+                src,
+                tag,
+                self.raw,
+                &mut r,
+            )
+        };
+        check(rc, "MPI_Irecv")?;
+        loop {
+            let mut flag: c_int = 0;
+            // SAFETY: `r` is the active request started above.
+            let rc = unsafe { ffi::MPI_Test(&mut r, &mut flag, st) };
+            if rc != ffi::MPI_SUCCESS as c_int || flag != 0 {
+                return Ok(rc);
+            }
+            if let Err(e) = self.progress_pending() {
+                // The stage must not be written after this returns: withdraw the receive.
+                // SAFETY: `r` is active; it is cancelled and waited for.
+                unsafe {
+                    ffi::MPI_Cancel(&mut r);
+                    ffi::MPI_Wait(&mut r, st);
+                }
+                return Err(e);
+            }
+        }
+    }
+
+    /// The envelope, sender's communicator rank and payload's place of the message a
+    /// receive into `stage` finished with (status `st`).
+    pub(super) fn parse(
+        &self,
+        st: &ffi::MPI_Status,
+        stage: &[u8],
+    ) -> Result<(Envelope, c_int, Arrived)> {
+        let n = Self::count(st)?;
         let corrupted = || {
             Error::Corrupted(format!(
                 "an MPI message of {n} bytes from rank {} with tag {} is not one of shmpi's \
@@ -488,7 +564,7 @@ impl Comm {
     }
 
     /// The payload of a message whose first part is in `stage`, in a vector of its own.
-    fn payload(&self, src: c_int, arrived: Arrived, stage: &[u8]) -> Result<AlignedVec> {
+    pub(super) fn payload(&self, src: c_int, arrived: Arrived, stage: &[u8]) -> Result<AlignedVec> {
         match arrived {
             Arrived::Inline(len) => {
                 let mut v = AlignedVec::with_capacity(len);
@@ -530,7 +606,6 @@ impl Comm {
         want: Option<&Want>,
         block: bool,
     ) -> Result<Option<(Envelope, AlignedVec)>> {
-        self.progress_pending()?;
         self.take_now(m, want, block)
     }
 
@@ -543,24 +618,14 @@ impl Comm {
         if let Some(got) = self.take_held(m, want)? {
             return Ok(Some(got));
         }
+        // Non-blocking receives posted earlier are MPI's: it gives them their messages
+        // first.
         let (src, tag) = self.src_tag(m);
-        let (env, data) = if block && !self.reqs.borrow().has_pending_recv() {
+        let (env, data) = if block {
             self.receive(src, tag)?
         } else {
-            let st = loop {
-                if let Some(st) = self.iprobe_mpi(src, tag)? {
-                    break st;
-                }
-                if !block {
-                    return Ok(None);
-                }
-                // Receives posted earlier take their messages first.
-                self.progress_pending()?;
-                if let Some(got) = self.take_held(m, None)? {
-                    // Only a pending receive's failed check can have put it there.
-                    self.held.borrow_mut().push_front(got);
-                    return self.take_now(m, want, block);
-                }
+            let Some(st) = self.iprobe_mpi(src, tag)? else {
+                return Ok(None);
             };
             // The earliest message with the probed source and tag is the probed one.
             self.receive(st.MPI_SOURCE, st.MPI_TAG)?
@@ -574,7 +639,7 @@ impl Comm {
         Ok(Some((env, data)))
     }
 
-    fn take_held(
+    pub(super) fn take_held(
         &self,
         m: &Matcher,
         want: Option<&Want>,
@@ -598,24 +663,12 @@ impl Comm {
 
     /// Describes the next matching message without receiving it.
     pub(crate) fn probe(&self, m: &Matcher, block: bool) -> Result<Option<Envelope>> {
-        self.progress_pending()?;
         if let Some((e, _)) = self.held.borrow().iter().find(|(e, _)| Self::matches(m, e)) {
             return Ok(Some(*e));
         }
         let (src, tag) = self.src_tag(m);
         let st = if block {
-            loop {
-                if let Some(st) = self.iprobe_mpi(src, tag)? {
-                    break st;
-                }
-                if !self.reqs.borrow().has_pending_recv() {
-                    break self.probe_mpi(src, tag)?;
-                }
-                self.progress_pending()?;
-                if let Some((e, _)) = self.held.borrow().iter().find(|(e, _)| Self::matches(m, e)) {
-                    return Ok(Some(*e));
-                }
-            }
+            self.probe_mpi(src, tag)?
         } else {
             match self.iprobe_mpi(src, tag)? {
                 Some(st) => st,
@@ -634,9 +687,8 @@ impl Comm {
 
     /// A blocking slice receive into `buf`: the envelope of the message it took.
     pub(crate) fn recv_into(&self, m: &Matcher, want: &Want, buf: &mut [u8]) -> Result<Envelope> {
-        self.progress_pending()?;
         let held = self.held.borrow().iter().any(|(e, _)| Self::matches(m, e));
-        if !held && !self.reqs.borrow().has_pending_recv() {
+        if !held {
             let (src, tag) = self.src_tag(m);
             let mut stage = self.stage.borrow_mut();
             let (env, from, arrived) = self.recv_head(src, tag, &mut stage)?;
@@ -744,107 +796,100 @@ impl Comm {
         Ok(self.reqs.borrow_mut().add_send(r, msg, Some(buf)))
     }
 
-    /// Posts a non-blocking receive (matched when tested, waited on, or when a later
-    /// receive or probe runs).
-    pub(crate) fn irecv(&self, m: Matcher, want: Want, buf: Option<PodVec>) -> Result<u64> {
-        let id = self.reqs.borrow_mut().add_recv(m, want, buf);
-        // It may match at once; that keeps posting order among receives.
-        self.progress_pending()?;
-        Ok(id)
+    /// Posts `MPI_Irecv` for the first part of the next message `m` matches, into a
+    /// stage of its own; the caller keeps the stage unmoved until the request finishes.
+    pub(super) fn post_head(&self, m: &Matcher) -> Result<(ffi::MPI_Request, Box<[u8]>)> {
+        let mut stage = self
+            .spare
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| vec![0u8; INLINE_MAX].into_boxed_slice());
+        let (src, tag) = self.src_tag(m);
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        // SAFETY: `stage` holds INLINE_MAX bytes and stays alive and unmoved (boxed, in
+        // the request table) until the request finishes or is cancelled and waited for.
+        let rc = unsafe {
+            ffi::MPI_Irecv(
+                stage.as_mut_ptr().cast::<c_void>(),
+                INLINE_MAX as c_int,
+                ffi::RSMPI_UINT8_T,
+                src,
+                tag,
+                self.raw,
+                &mut r,
+            )
+        };
+        check(rc, "MPI_Irecv")?;
+        Ok((r, stage))
     }
 
-    /// Tries every pending non-blocking receive once, in posting order.
-    pub(crate) fn progress_pending(&self) -> Result<()> {
-        if !self.reqs.borrow().has_pending_recv() {
-            return Ok(());
+    /// A finished receive's stage, back for the next one.
+    pub(super) fn give_stage(&self, stage: Box<[u8]>) {
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < 64 {
+            spare.push(stage);
         }
-        // With nothing held, whatever has arrived goes to the earliest-posted receive
-        // it matches, found by one probe (not one per receive); a message none of them
-        // matches leaves the rest to the pass below.
-        while self.held.borrow().is_empty() {
-            let Some(st) = self.iprobe_mpi(any_source(), any_tag())? else {
-                return Ok(());
-            };
-            let src = self.group.ranks[st.MPI_SOURCE as usize];
-            let Some((id, want)) = self.reqs.borrow().first_match(src, st.MPI_TAG) else {
-                break;
-            };
-            self.deliver(id, &want, st.MPI_SOURCE, st.MPI_TAG)?;
-            if !self.reqs.borrow().has_pending_recv() {
-                return Ok(());
-            }
-        }
-        let ids = self.reqs.borrow().pending_recvs();
-        // Receives that found nothing this pass: a message that arrives meanwhile and
-        // that one of them matches is theirs (the earliest posted), not a later one's.
-        let mut missed: Vec<(u64, Matcher, Want)> = Vec::new();
-        for id in ids {
-            let Some((m, want)) = self.reqs.borrow().recv_args(id) else {
-                continue;
-            };
-            let Some((env, data)) = self.take_now(&m, None, false)? else {
-                missed.push((id, m, want));
-                continue;
-            };
-            let (to, want) = match missed.iter().position(|(_, mj, _)| Self::matches(mj, &env)) {
-                Some(j) => {
-                    let (jd, _, wj) = missed.remove(j);
-                    missed.push((id, m, want));
-                    (jd, wj)
-                }
-                None => (id, want),
-            };
-            let done = match self.check(&want, &env, &data) {
-                Ok(()) => Ok((env, data)),
-                Err(e) => {
-                    self.held.borrow_mut().push_back((env, data));
-                    Err(e)
-                }
-            };
-            self.reqs.borrow_mut().finish_recv(to, done);
-        }
+    }
+
+    /// Starts the receive of a large message's payload (`len` bytes under tag `seq`
+    /// from communicator rank `src`) into `dst`.
+    ///
+    /// # Safety
+    /// `dst` is valid for `len` writable bytes, unmoved until the request finishes.
+    pub(super) unsafe fn start_payload(
+        &self,
+        src: c_int,
+        seq: c_int,
+        dst: *mut u8,
+        len: usize,
+    ) -> Result<ffi::MPI_Request> {
+        let n = c_int::try_from(len).map_err(|_| too_large(len))?;
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        // SAFETY: `dst` holds `len` writable bytes until the request finishes (the
+        // caller's promise).
+        let rc = unsafe {
+            ffi::MPI_Irecv(
+                dst.cast::<c_void>(),
+                n,
+                ffi::RSMPI_UINT8_T,
+                src,
+                seq,
+                self.bulk,
+                &mut r,
+            )
+        };
+        check(rc, "MPI_Irecv")?;
+        Ok(r)
+    }
+
+    /// Puts the message whose first part a receive got into `stage` (status `st`),
+    /// whole, at the back of the held queue.
+    pub(super) fn hold_arrived(&self, st: &ffi::MPI_Status, stage: &[u8]) -> Result<()> {
+        let (env, from, arrived) = self.parse(st, stage)?;
+        let data = self.payload(from, arrived, stage)?;
+        self.held.borrow_mut().push_back((env, data));
         Ok(())
     }
 }
 
-impl Comm {
-    /// Receives the earliest message from communicator rank `src` with `tag` for
-    /// pending receive `id`: into its buffer directly when it has one and the message
-    /// passes `want`'s check; a message that fails goes to the held queue.
-    fn deliver(&self, id: u64, want: &Want, src: c_int, tag: c_int) -> Result<()> {
-        let mut stage = self.stage.borrow_mut();
-        let (env, from, arrived) = self.recv_head(src, tag, &mut stage)?;
-        if want.check(&env, from, String::new).is_ok() {
-            let mut t = self.reqs.borrow_mut();
-            if let Some(b) = t.recv_buf(id).filter(|b| b.bytes().len() >= env.len) {
-                let dst = &mut b.bytes_mut()[..env.len];
-                match arrived {
-                    Arrived::Inline(len) => dst.copy_from_slice(&stage[..len]),
-                    // SAFETY: `dst` is `len` writable bytes of the request's buffer.
-                    Arrived::Large { len, seq } => unsafe {
-                        self.recv_payload(from, seq, dst.as_mut_ptr(), len)?
-                    },
-                }
-                t.finish_recv_filled(id, env);
-                return Ok(());
-            }
-        }
-        let data = self.payload(from, arrived, &stage)?;
-        drop(stage);
-        let done = match self.check(want, &env, &data) {
-            Ok(()) => Ok((env, data)),
-            Err(e) => {
-                self.held.borrow_mut().push_back((env, data));
-                Err(e)
-            }
-        };
-        self.reqs.borrow_mut().finish_recv(id, done);
-        Ok(())
+/// Checks that a payload's receive (status `st`) got the `len` bytes its head announced.
+pub(super) fn payload_count(st: &ffi::MPI_Status, len: usize) -> Result<()> {
+    let got = Comm::count(st)?;
+    if got != len {
+        return Err(Error::Corrupted(format!(
+            "the payload of a message from rank {} has {got} bytes where its head \
+             announced {len}",
+            st.MPI_SOURCE
+        )));
     }
+    Ok(())
 }
 
 impl Drop for Comm {
     fn drop(&mut self) {
+        self.drop_recvs();
         for (r, buf) in self.reqs.get_mut().take_sends() {
             self.env.adopt(r, buf);
         }

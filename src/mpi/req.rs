@@ -1,11 +1,20 @@
 //! Non-blocking requests over MPI: a table per communicator that keeps each raw
-//! `MPI_Request` with the buffer it reads, and non-blocking receives until they match.
+//! `MPI_Request` with the buffer it reads or writes.
+//!
+//! A non-blocking receive is posted in MPI at once (`MPI_Irecv` of the message's first
+//! part into a stage of its own), so MPI matches it in posting order with every other
+//! receive. When that part is in, the request takes its next step: a small message is
+//! checked and copied into the receive's buffer; a large one's payload receive is
+//! posted, straight into the buffer. Because a sender may wait for that second post,
+//! every call that waits (a blocking receive, probe or send, a request's wait) tests
+//! the posted receives meanwhile instead of blocking in MPI.
 //!
 //! A request handle ([`crate::Request`]) names its entry by id and holds the
-//! communicator weakly. Dropping a handle drops a pending receive (it has matched
-//! nothing: it is cancelled) and leaves a send to finish; a communicator that is
-//! dropped hands its unfinished sends to the environment, which waits for them before
-//! `MPI_Finalize`. So no buffer MPI may still read is ever freed.
+//! communicator weakly. Dropping a handle withdraws a posted receive (`MPI_Cancel`; a
+//! message it had matched goes to the held queue, so it takes none) and leaves a send,
+//! or a payload on its way, to finish; a communicator that is dropped hands its
+//! unfinished operations to the environment, which waits for them before
+//! `MPI_Finalize`. So no buffer MPI may still read or write is ever freed.
 
 use std::rc::{Rc, Weak};
 
@@ -13,6 +22,7 @@ use ::mpi::ffi;
 use rkyv::util::AlignedVec;
 
 use super::Comm;
+use super::p2p::Arrived;
 use crate::codec::PodVec;
 use crate::completions::{Done, RecvData};
 use crate::envelope::Envelope;
@@ -25,9 +35,20 @@ enum Entry {
         msg: AlignedVec,
         give: Option<PodVec>,
     },
+    /// A receive posted in MPI (`MPI_Irecv`) for its message's first part, which lands
+    /// in `stage`: MPI matches it, in posting order with every other receive.
     Recv {
-        m: Matcher,
+        req: ffi::MPI_Request,
+        stage: Box<[u8]>,
         want: Want,
+        buf: Option<PodVec>,
+    },
+    /// A receive whose head has arrived and passed its check: the payload is on its way
+    /// into `buf`, or into `vec` (an object, or no buffer).
+    Payload {
+        req: ffi::MPI_Request,
+        env: Envelope,
+        vec: AlignedVec,
         buf: Option<PodVec>,
     },
     Done(Done),
@@ -40,30 +61,38 @@ enum Entry {
     },
 }
 
-/// The requests of one communicator, by id.
+/// The requests of one communicator, by id. MPI orders the operations themselves, so
+/// the table's order does not matter: removal swaps the last entry in, and ids are
+/// kept apart from the entries so that a lookup scans 8 bytes per request.
 #[derive(Default)]
 pub(crate) struct Table {
-    entries: Vec<(u64, Entry)>,
+    ids: Vec<u64>,
+    entries: Vec<Entry>,
     next: u64,
+    /// How many entries are orphans: a send skips the sweep when there are none.
+    orphans: usize,
 }
 
 impl Table {
     fn push(&mut self, e: Entry) -> u64 {
         self.next += 1;
-        self.entries.push((self.next, e));
+        self.orphans += usize::from(matches!(e, Entry::Orphan { .. }));
+        self.ids.push(self.next);
+        self.entries.push(e);
         self.next
     }
 
     fn find(&mut self, id: u64) -> Option<&mut Entry> {
-        self.entries
-            .iter_mut()
-            .find(|(i, _)| *i == id)
-            .map(|(_, e)| e)
+        let i = self.ids.iter().position(|&x| x == id)?;
+        Some(&mut self.entries[i])
     }
 
     fn remove(&mut self, id: u64) -> Option<Entry> {
-        let i = self.entries.iter().position(|(x, _)| *x == id)?;
-        Some(self.entries.remove(i).1)
+        let i = self.ids.iter().position(|&x| x == id)?;
+        self.ids.swap_remove(i);
+        let e = self.entries.swap_remove(i);
+        self.orphans -= usize::from(matches!(e, Entry::Orphan { .. }));
+        Some(e)
     }
 
     pub(crate) fn add_send(
@@ -73,100 +102,42 @@ impl Table {
         give: Option<PodVec>,
     ) -> u64 {
         // Finished orphans go first, so the table stays as short as what is in flight.
-        self.entries.retain_mut(|(_, e)| match e {
-            Entry::Orphan { req, .. } => !super::test_raw(req).unwrap_or(true),
-            _ => true,
-        });
+        let mut i = 0;
+        while self.orphans > 0 && i < self.entries.len() {
+            let done = match &mut self.entries[i] {
+                Entry::Orphan { req, .. } => super::test_raw(req).unwrap_or(true),
+                _ => false,
+            };
+            if done {
+                self.ids.swap_remove(i);
+                self.entries.swap_remove(i);
+                self.orphans -= 1;
+            } else {
+                i += 1;
+            }
+        }
         self.push(Entry::Send { req, msg, give })
     }
 
-    pub(crate) fn add_recv(&mut self, m: Matcher, want: Want, buf: Option<PodVec>) -> u64 {
-        self.push(Entry::Recv { m, want, buf })
-    }
-
-    pub(crate) fn has_pending_recv(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|(_, e)| matches!(e, Entry::Recv { .. }))
-    }
-
-    pub(crate) fn pending_recvs(&self) -> Vec<u64> {
-        self.entries
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Recv { .. }))
+    fn pending_recvs(&self) -> Vec<u64> {
+        (self.ids.iter().zip(&self.entries))
+            .filter(|(_, e)| matches!(e, Entry::Recv { .. } | Entry::Payload { .. }))
             .map(|(i, _)| *i)
             .collect()
     }
 
-    pub(crate) fn recv_args(&self, id: u64) -> Option<(Matcher, Want)> {
-        self.entries.iter().find_map(|(i, e)| match e {
-            Entry::Recv { m, want, .. } if *i == id => Some((*m, *want)),
-            _ => None,
-        })
-    }
-
-    /// The earliest-posted pending receive that a message from world rank `src` with
-    /// `tag` matches, with what it wants.
-    pub(crate) fn first_match(&self, src: usize, tag: i32) -> Option<(u64, Want)> {
-        self.entries.iter().find_map(|(i, e)| match e {
-            Entry::Recv { m, want, .. }
-                if m.src.is_none_or(|s| s == src) && m.tag.is_none_or(|t| t == tag) =>
-            {
-                Some((*i, *want))
-            }
-            _ => None,
-        })
-    }
-
-    /// The buffer of pending receive `id`, if it has one.
-    pub(crate) fn recv_buf(&mut self, id: u64) -> Option<&mut PodVec> {
-        match self.find(id)? {
-            Entry::Recv { buf, .. } => buf.as_mut(),
-            _ => None,
+    fn set(&mut self, id: u64, e: Entry) {
+        if let Some(x) = self.find(id) {
+            *x = e;
         }
-    }
-
-    /// Completes receive `id`, whose message was written straight into its buffer.
-    pub(crate) fn finish_recv_filled(&mut self, id: u64, env: Envelope) {
-        let Some(e) = self.find(id) else { return };
-        let Entry::Recv { buf: Some(b), .. } = e else {
-            return;
-        };
-        let data = RecvData::Pod(std::mem::replace(b, PodVec::new(Vec::<u8>::new())));
-        *e = Entry::Done(Done::Recv { env, data });
-    }
-
-    /// Completes receive `id` with the message it took, or with its error.
-    pub(crate) fn finish_recv(&mut self, id: u64, got: Result<(Envelope, AlignedVec)>) {
-        let Some(e) = self.find(id) else { return };
-        let Entry::Recv { buf, .. } = e else { return };
-        let done = match (got, buf.take()) {
-            (Err(err), Some(b)) => {
-                // The buffer goes back with the error only through `Failed`; keep it out
-                // of the way (it is dropped with the entry).
-                drop(b);
-                Done::Failed(err)
-            }
-            (Err(err), None) => Done::Failed(err),
-            (Ok((env, data)), Some(mut b)) => {
-                b.bytes_mut()[..data.len()].copy_from_slice(&data);
-                Done::Recv {
-                    env,
-                    data: RecvData::Pod(b),
-                }
-            }
-            (Ok((env, data)), None) => Done::Recv {
-                env,
-                data: RecvData::Object(data),
-            },
-        };
-        *e = Entry::Done(done);
     }
 
     /// The unfinished sends, for the environment to finish (the communicator is going).
     pub(crate) fn take_sends(&mut self) -> Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)> {
         let mut out: Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)> = Vec::new();
-        for (_, e) in self.entries.drain(..) {
+        self.ids.clear();
+        self.orphans = 0;
+        for e in self.entries.drain(..) {
             match e {
                 Entry::Send { req, msg, give } => out.push((req, Box::new((msg, give)))),
                 Entry::Orphan { req, msg, give } => out.push((req, Box::new((msg, give)))),
@@ -184,6 +155,25 @@ impl Table {
             }
         }
         Ok(())
+    }
+}
+
+/// The result of a receive that took `got`, with its buffer `buf` handed back filled.
+fn done_of(got: Result<(Envelope, AlignedVec)>, buf: Option<PodVec>) -> Done {
+    match (got, buf) {
+        // The buffer goes back with the error only through `Failed`: it is dropped.
+        (Err(err), _) => Done::Failed(err),
+        (Ok((env, data)), Some(mut b)) if b.bytes().len() >= data.len() => {
+            b.bytes_mut()[..data.len()].copy_from_slice(&data);
+            Done::Recv {
+                env,
+                data: RecvData::Pod(b),
+            }
+        }
+        (Ok((env, data)), _) => Done::Recv {
+            env,
+            data: RecvData::Object(data),
+        },
     }
 }
 
@@ -219,7 +209,7 @@ impl Handle {
     /// Whether request `id` has finished (progressing it once).
     pub(crate) fn is_done(&self, id: u64) -> Result<bool> {
         let c = self.comm()?;
-        c.progress_pending()?;
+        c.progress_recv(id, false)?;
         let mut t = c.reqs.borrow_mut();
         let Some(e) = t.find(id) else {
             return Err(gone());
@@ -241,7 +231,7 @@ impl Handle {
             }
         };
         if let Some(mut r) = send {
-            super::wait_raw(&mut r)?;
+            c.wait_req(&mut r, false)?;
             let mut t = c.reqs.borrow_mut();
             if let Some(Entry::Send { req, give, .. }) = t.find(id) {
                 *req = r;
@@ -249,12 +239,7 @@ impl Handle {
                 *t.find(id).expect("found") = Entry::Done(Done::Sent(g));
             }
         } else {
-            // A receive: try every pending one in posting order (this one among them)
-            // until this one has its message; a blocking receive here could take a
-            // message for this request after the pass had already matched it.
-            while c.reqs.borrow().recv_args(id).is_some() {
-                c.progress_pending()?;
-            }
+            c.progress_recv(id, true)?;
         }
         match c.reqs.borrow_mut().remove(id) {
             Some(Entry::Done(d)) => Ok(d),
@@ -282,10 +267,28 @@ impl Handle {
         let Some(e) = t.find(id) else {
             return Err(gone());
         };
-        if let Entry::Recv { buf, .. } = e {
-            *e = Entry::Done(Done::Cancelled(buf.take()));
+        let Entry::Recv { req, .. } = e else {
+            return Ok(false);
+        };
+        let (st, cancelled) = cancel_raw(req)?;
+        let old = std::mem::replace(e, Entry::Done(Done::Cancelled(None)));
+        drop(t);
+        let Entry::Recv {
+            stage, want, buf, ..
+        } = old
+        else {
+            unreachable!("matched above")
+        };
+        if cancelled {
+            c.give_stage(stage);
+            c.reqs
+                .borrow_mut()
+                .set(id, Entry::Done(Done::Cancelled(buf)));
             return Ok(true);
         }
+        // It had matched a message: it completes with it, as MPI's cancel then fails.
+        let next = c.head_arrived(&st, stage, want, buf);
+        c.reqs.borrow_mut().set(id, next);
         Ok(false)
     }
 
@@ -298,6 +301,18 @@ impl Handle {
         match t.remove(id) {
             Some(Entry::Send { req, msg, give }) | Some(Entry::Orphan { req, msg, give }) => {
                 t.push(Entry::Orphan { req, msg, give });
+            }
+            // MPI still writes the buffers: they finish in the background.
+            Some(Entry::Payload { req, vec, buf, .. }) => {
+                t.push(Entry::Orphan {
+                    req,
+                    msg: vec,
+                    give: buf,
+                });
+            }
+            Some(Entry::Recv { mut req, stage, .. }) => {
+                drop(t);
+                c.withdraw(&mut req, stage);
             }
             _ => {}
         }
@@ -313,19 +328,248 @@ impl Comm {
     pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
         let mut r = Ok(());
         if wait {
-            while self.reqs.borrow().recv_args(id).is_some() {
-                if let Err(e) = self.progress_pending() {
-                    r = Err(e);
-                    break;
+            r = self.progress_recv(id, true);
+        }
+        let old = {
+            let mut t = self.reqs.borrow_mut();
+            match t.find(id) {
+                Some(Entry::Recv { .. } | Entry::Payload { .. }) => t.remove(id),
+                _ => None,
+            }
+        };
+        match old {
+            Some(Entry::Recv { mut req, stage, .. }) => self.withdraw(&mut req, stage),
+            // A payload on its way writes the caller's buffer: it is waited for.
+            Some(Entry::Payload { mut req, .. }) => {
+                if let Err(e) = super::wait_raw(&mut req) {
+                    r = r.and(Err(e));
                 }
             }
-        }
-        let mut t = self.reqs.borrow_mut();
-        if t.recv_args(id).is_some() {
-            t.remove(id);
+            _ => {}
         }
         r
     }
+
+    /// Withdraws a posted receive whose request is going (`MPI_Cancel`): if it had
+    /// matched a message already, the message goes, whole, to the held queue, so a
+    /// withdrawn receive takes no message.
+    fn withdraw(&self, req: &mut ffi::MPI_Request, stage: Box<[u8]>) {
+        if let Ok((st, false)) = cancel_raw(req) {
+            let _ = self.hold_arrived(&st, &stage);
+        }
+        self.give_stage(stage);
+    }
+
+    /// Every posted receive withdrawn, every payload on its way handed to the
+    /// environment (the communicator is going).
+    pub(crate) fn drop_recvs(&self) {
+        let ids = self.reqs.borrow().pending_recvs();
+        for id in ids {
+            let old = self.reqs.borrow_mut().remove(id);
+            match old {
+                Some(Entry::Recv { mut req, stage, .. }) => self.withdraw(&mut req, stage),
+                Some(Entry::Payload { req, vec, buf, .. }) => {
+                    self.env.adopt(req, Box::new((vec, buf)));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Posts a non-blocking receive: a held message it matches is older than anything
+    /// MPI holds and completes it at once; otherwise `MPI_Irecv` into a stage.
+    pub(crate) fn irecv(&self, m: Matcher, want: Want, buf: Option<PodVec>) -> Result<u64> {
+        let done = match self.take_held(&m, Some(&want)) {
+            Ok(Some(got)) => Some(done_of(Ok(got), buf)),
+            Err(e) => Some(Done::Failed(e)),
+            Ok(None) => {
+                let (req, stage) = self.post_head(&m)?;
+                return Ok(self.reqs.borrow_mut().push(Entry::Recv {
+                    req,
+                    stage,
+                    want,
+                    buf,
+                }));
+            }
+        };
+        Ok(self
+            .reqs
+            .borrow_mut()
+            .push(Entry::Done(done.expect("set above"))))
+    }
+
+    /// Whether a non-blocking receive is posted in MPI (its head not in yet).
+    pub(crate) fn has_posted(&self) -> bool {
+        (self.reqs.borrow().entries.iter()).any(|e| matches!(e, Entry::Recv { .. }))
+    }
+
+    /// Tests every pending non-blocking receive once.
+    pub(crate) fn progress_pending(&self) -> Result<()> {
+        let ids = self.reqs.borrow().pending_recvs();
+        for id in ids {
+            self.step(id)?;
+        }
+        Ok(())
+    }
+
+    /// Moves pending receive `id` on: tests its MPI request and takes the next step
+    /// when it has finished; with `block`, until the receive is done.
+    pub(crate) fn progress_recv(&self, id: u64, block: bool) -> Result<()> {
+        if !block {
+            return self.step(id).map(|_| ());
+        }
+        // Every pending receive moves on meanwhile, so a payload whose head is in is
+        // posted at once, not after the receives before it have finished.
+        while self.step(id)? {
+            let ids = self.reqs.borrow().pending_recvs();
+            for other in ids {
+                if other != id {
+                    self.step(other)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tests pending receive `id` once, taking its next step if its MPI request has
+    /// finished: whether it is still pending.
+    fn step(&self, id: u64) -> Result<bool> {
+        let mut t = self.reqs.borrow_mut();
+        let Some(e) = t.find(id) else {
+            return Ok(false);
+        };
+        let st = match e {
+            Entry::Recv { req, .. } | Entry::Payload { req, .. } => match status_raw(req, false)? {
+                Some(st) => st,
+                None => return Ok(true),
+            },
+            _ => return Ok(false),
+        };
+        let old = std::mem::replace(e, Entry::Done(Done::Cancelled(None)));
+        drop(t);
+        let next = match old {
+            Entry::Recv {
+                stage, want, buf, ..
+            } => self.head_arrived(&st, stage, want, buf),
+            Entry::Payload { env, vec, buf, .. } => self.payload_arrived(&st, env, vec, buf),
+            _ => unreachable!("matched above"),
+        };
+        let more = matches!(next, Entry::Payload { .. });
+        self.reqs.borrow_mut().set(id, next);
+        Ok(more)
+    }
+
+    /// The next state of a receive whose first part arrived in `stage`.
+    fn head_arrived(
+        &self,
+        st: &ffi::MPI_Status,
+        stage: Box<[u8]>,
+        want: Want,
+        buf: Option<PodVec>,
+    ) -> Entry {
+        let next = self.head_next(st, &stage, want, buf);
+        self.give_stage(stage);
+        next.unwrap_or_else(|e| Entry::Done(Done::Failed(e)))
+    }
+
+    fn head_next(
+        &self,
+        st: &ffi::MPI_Status,
+        stage: &[u8],
+        want: Want,
+        buf: Option<PodVec>,
+    ) -> Result<Entry> {
+        let (env, from, arrived) = self.parse(st, stage)?;
+        if want.check(&env, from, String::new).is_err() {
+            // Refused: the message stays queued, whole, at the held queue's back.
+            let data = self.payload(from, arrived, stage)?;
+            let e = self.check(&want, &env, &data).err();
+            self.held.borrow_mut().push_back((env, data));
+            let e = e.unwrap_or_else(|| Error::Corrupted("a check changed its answer".into()));
+            return Ok(Entry::Done(Done::Failed(e)));
+        }
+        let Arrived::Large { len, seq } = arrived else {
+            let data = self.payload(from, arrived, stage)?;
+            return Ok(Entry::Done(done_of(Ok((env, data)), buf)));
+        };
+        // The payload goes straight into the receive's buffer when it has one.
+        match buf {
+            Some(mut b) if b.bytes().len() >= len => {
+                // SAFETY: `b` holds `len` writable bytes and stays in the table, its
+                // bytes unmoved, until the request finishes.
+                let req =
+                    unsafe { self.start_payload(from, seq, b.bytes_mut().as_mut_ptr(), len)? };
+                Ok(Entry::Payload {
+                    req,
+                    env,
+                    vec: AlignedVec::new(),
+                    buf: Some(b),
+                })
+            }
+            buf => {
+                let mut vec = AlignedVec::with_capacity(len);
+                // SAFETY: `vec` has room for `len` bytes and stays in the table, its
+                // heap buffer unmoved, until the request finishes.
+                let req = unsafe { self.start_payload(from, seq, vec.as_mut_ptr(), len)? };
+                Ok(Entry::Payload { req, env, vec, buf })
+            }
+        }
+    }
+
+    /// The result of a receive whose payload arrived.
+    fn payload_arrived(
+        &self,
+        st: &ffi::MPI_Status,
+        env: Envelope,
+        mut vec: AlignedVec,
+        buf: Option<PodVec>,
+    ) -> Entry {
+        if let Err(e) = super::p2p::payload_count(st, env.len) {
+            return Entry::Done(Done::Failed(e));
+        }
+        Entry::Done(match buf {
+            Some(b) if vec.capacity() < env.len => Done::Recv {
+                env,
+                data: RecvData::Pod(b),
+            },
+            buf => {
+                // SAFETY: MPI wrote exactly `env.len` bytes into `vec` (checked above).
+                unsafe { vec.set_len(env.len) };
+                done_of(Ok((env, vec)), buf)
+            }
+        })
+    }
+}
+
+/// `MPI_Test` (or `MPI_Wait`) with the status: `Some` once the request finished.
+fn status_raw(r: &mut ffi::MPI_Request, block: bool) -> Result<Option<ffi::MPI_Status>> {
+    // SAFETY: plain data written by the call.
+    let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
+    if block {
+        // SAFETY: `r` is an active request.
+        let rc = unsafe { ffi::MPI_Wait(r, &mut st) };
+        super::check(rc, "MPI_Wait")?;
+        return Ok(Some(st));
+    }
+    let mut flag: std::ffi::c_int = 0;
+    // SAFETY: `r` is an active request.
+    let rc = unsafe { ffi::MPI_Test(r, &mut flag, &mut st) };
+    super::check(rc, "MPI_Test")?;
+    Ok((flag != 0).then_some(st))
+}
+
+/// Cancels receive `r` and waits for it: its status and whether it was cancelled (it
+/// was not if it had matched a message).
+fn cancel_raw(r: &mut ffi::MPI_Request) -> Result<(ffi::MPI_Status, bool)> {
+    // SAFETY: `r` is an active receive; its buffer lives until after the wait.
+    let rc = unsafe { ffi::MPI_Cancel(r) };
+    super::check(rc, "MPI_Cancel")?;
+    let st = status_raw(r, true)?.expect("a wait finishes");
+    let mut flag: std::ffi::c_int = 0;
+    // SAFETY: a status from a finished request.
+    let rc = unsafe { ffi::MPI_Test_cancelled(&st, &mut flag) };
+    super::check(rc, "MPI_Test_cancelled")?;
+    Ok((st, flag != 0))
 }
 
 // ---- the functions over many requests (see request.rs), on the MPI backend -----------
