@@ -446,22 +446,9 @@ impl Comm {
         stage: &mut [u8],
         st: &mut ffi::MPI_Status,
     ) -> Result<c_int> {
-        // SAFETY: a request handle is plain data, written by the call below.
-        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
         // SAFETY: `stage` holds INLINE_MAX writable bytes; this function waits for the
         // request to finish before it returns, also on error (below).
-        let rc = unsafe {
-            ffi::MPI_Irecv(
-                stage.as_mut_ptr().cast::<c_void>(),
-                INLINE_MAX as c_int,
-                ffi::RSMPI_UINT8_T,
-                src,
-                tag,
-                self.raw,
-                &mut r,
-            )
-        };
-        check(rc, "MPI_Irecv")?;
+        let mut r = unsafe { irecv(self.raw, stage.as_mut_ptr(), INLINE_MAX, src, tag)? };
         loop {
             let mut flag: c_int = 0;
             // SAFETY: `r` is the active request started above.
@@ -805,22 +792,9 @@ impl Comm {
             .pop()
             .unwrap_or_else(|| vec![0u8; INLINE_MAX].into_boxed_slice());
         let (src, tag) = self.src_tag(m);
-        // SAFETY: a request handle is plain data, written by the call below.
-        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
         // SAFETY: `stage` holds INLINE_MAX bytes and stays alive and unmoved (boxed, in
         // the request table) until the request finishes or is cancelled and waited for.
-        let rc = unsafe {
-            ffi::MPI_Irecv(
-                stage.as_mut_ptr().cast::<c_void>(),
-                INLINE_MAX as c_int,
-                ffi::RSMPI_UINT8_T,
-                src,
-                tag,
-                self.raw,
-                &mut r,
-            )
-        };
-        check(rc, "MPI_Irecv")?;
+        let r = unsafe { irecv(self.raw, stage.as_mut_ptr(), INLINE_MAX, src, tag)? };
         Ok((r, stage))
     }
 
@@ -844,24 +818,8 @@ impl Comm {
         dst: *mut u8,
         len: usize,
     ) -> Result<ffi::MPI_Request> {
-        let n = c_int::try_from(len).map_err(|_| too_large(len))?;
-        // SAFETY: a request handle is plain data, written by the call below.
-        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-        // SAFETY: `dst` holds `len` writable bytes until the request finishes (the
-        // caller's promise).
-        let rc = unsafe {
-            ffi::MPI_Irecv(
-                dst.cast::<c_void>(),
-                n,
-                ffi::RSMPI_UINT8_T,
-                src,
-                seq,
-                self.bulk,
-                &mut r,
-            )
-        };
-        check(rc, "MPI_Irecv")?;
-        Ok(r)
+        // SAFETY: the caller's promise.
+        unsafe { irecv(self.bulk, dst, len, src, seq) }
     }
 
     /// Puts the message whose first part a receive got into `stage` (status `st`),
@@ -872,6 +830,37 @@ impl Comm {
         self.held.borrow_mut().push_back((env, data));
         Ok(())
     }
+}
+
+/// `MPI_Irecv` of up to `len` bytes into `dst` on `comm`.
+///
+/// # Safety
+/// `dst` is valid for `len` writable bytes until the request finishes.
+unsafe fn irecv(
+    comm: ffi::MPI_Comm,
+    dst: *mut u8,
+    len: usize,
+    src: c_int,
+    tag: c_int,
+) -> Result<ffi::MPI_Request> {
+    let n = c_int::try_from(len).map_err(|_| too_large(len))?;
+    // SAFETY: a request handle is plain data, written by the call below.
+    let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+    // SAFETY: `dst` holds `len` writable bytes until the request finishes (the caller's
+    // promise).
+    let rc = unsafe {
+        ffi::MPI_Irecv(
+            dst.cast::<c_void>(),
+            n,
+            ffi::RSMPI_UINT8_T,
+            src,
+            tag,
+            comm,
+            &mut r,
+        )
+    };
+    check(rc, "MPI_Irecv")?;
+    Ok(r)
 }
 
 /// Checks that a payload's receive (status `st`) got the `len` bytes its head announced.
