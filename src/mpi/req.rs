@@ -321,10 +321,10 @@ impl Handle {
 
 impl Comm {
     /// Makes sure MPI no longer writes the buffer of request `id` (a scoped request at
-    /// its scope's end; see `Engine::settle`). A scoped send's buffer is a borrowed view,
-    /// which is copied into the message as it starts, so only a receive that has not matched
-    /// yet holds one: with `wait` it is progressed until it has its message, else (or
-    /// when that fails) it is withdrawn.
+    /// its scope's end; see `Engine::settle`). A scoped send's borrowed buffer was copied
+    /// into its message as it started, so only a receive holds one: with `wait` it is
+    /// progressed until done; else (or when that fails) a receive still posted is
+    /// withdrawn, and a payload already on its way into the buffer is waited for.
     pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
         let mut r = Ok(());
         if wait {
@@ -380,8 +380,8 @@ impl Comm {
     /// MPI holds and completes it at once; otherwise `MPI_Irecv` into a stage.
     pub(crate) fn irecv(&self, m: Matcher, want: Want, buf: Option<PodVec>) -> Result<u64> {
         let done = match self.take_held(&m, Some(&want)) {
-            Ok(Some(got)) => Some(done_of(Ok(got), buf)),
-            Err(e) => Some(Done::Failed(e)),
+            Ok(Some(got)) => done_of(Ok(got), buf),
+            Err(e) => Done::Failed(e),
             Ok(None) => {
                 let (req, stage) = self.post_head(&m)?;
                 return Ok(self.reqs.borrow_mut().push(Entry::Recv {
@@ -392,10 +392,7 @@ impl Comm {
                 }));
             }
         };
-        Ok(self
-            .reqs
-            .borrow_mut()
-            .push(Entry::Done(done.expect("set above"))))
+        Ok(self.reqs.borrow_mut().push(Entry::Done(done)))
     }
 
     /// Whether a non-blocking receive is posted in MPI (its head not in yet).
