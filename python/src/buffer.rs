@@ -14,18 +14,65 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyInt, PyList, PyTuple, PyType};
 
-/// The package's `Datatype` class and its point-to-point spec parser (`MPI._p2p`),
-/// registered at import.
-static SPEC: PyOnceLock<(Py<PyType>, Py<PyAny>)> = PyOnceLock::new();
+/// What the extension reads specs with, from the Python package (registered at import).
+struct Registered {
+    /// The `Datatype` class.
+    datatype: Py<PyType>,
+    /// The point-to-point spec parser (`MPI._p2p`), which raises mpi4py's errors.
+    parse: Py<PyAny>,
+    /// `MPI.IN_PLACE`.
+    in_place: Py<PyAny>,
+}
 
-/// Registers what [`p2p_spec`] needs from the Python package.
+static SPEC: PyOnceLock<Registered> = PyOnceLock::new();
+
+/// Registers what [`p2p_spec`] and [`coll_spec`] need from the Python package.
 #[pyfunction]
 pub(crate) fn set_spec_parser(
     py: Python<'_>,
     datatype: Bound<'_, PyType>,
     parse: Bound<'_, PyAny>,
+    in_place: Bound<'_, PyAny>,
 ) {
-    let _ = SPEC.set(py, (datatype.unbind(), parse.unbind()));
+    let _ = SPEC.set(
+        py,
+        Registered {
+            datatype: datatype.unbind(),
+            parse: parse.unbind(),
+            in_place: in_place.unbind(),
+        },
+    );
+}
+
+fn registered(py: Python<'_>) -> PyResult<&Registered> {
+    SPEC.get(py)
+        .ok_or_else(|| PyBufferError::new_err("shmpi.MPI is not imported: no spec parser"))
+}
+
+/// `[buf, count, datatype]` of a contiguous datatype as [`CollSpec::Counted`]; `None`
+/// for any other spec.
+fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registered) -> PyResult<Option<CollSpec<'py>>> {
+    let py = spec.py();
+    let seq = spec.is_exact_instance_of::<PyList>() || spec.is_exact_instance_of::<PyTuple>();
+    if !seq || spec.len()? != 3 {
+        return Ok(None);
+    }
+    let (buf, count, dt) = (spec.get_item(0)?, spec.get_item(1)?, spec.get_item(2)?);
+    if count.is_exact_instance_of::<PyInt>()
+        && dt.get_type().is(reg.datatype.bind(py))
+        && !buf.is_none()
+        && dt.getattr(intern!(py, "_blocks"))?.is_none()
+    {
+        if let Ok(count) = count.extract::<usize>() {
+            let size: usize = dt.getattr(intern!(py, "_size"))?.extract()?;
+            return Ok(Some(CollSpec::Counted {
+                buf,
+                nbytes: count * size,
+                datatype: dt,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// A point-to-point message spec as (buffer, bytes or `None` for all of it): a plain
@@ -42,26 +89,65 @@ pub(crate) fn p2p_spec<'py>(
         return Ok((spec.clone(), None));
     }
     let py = spec.py();
-    let Some((datatype, parse)) = SPEC.get(py) else {
-        return Err(PyBufferError::new_err(
-            "shmpi.MPI is not imported: no spec parser",
-        ));
-    };
-    if seq && spec.len()? == 3 {
-        let (buf, count, dt) = (spec.get_item(0)?, spec.get_item(1)?, spec.get_item(2)?);
-        if count.is_exact_instance_of::<PyInt>()
-            && dt.get_type().is(datatype.bind(py))
-            && !buf.is_none()
-            && dt.getattr(intern!(py, "_blocks"))?.is_none()
-        {
-            if let Ok(count) = count.extract::<usize>() {
-                let size: usize = dt.getattr(intern!(py, "_size"))?.extract()?;
-                return Ok((buf, Some(count * size)));
-            }
+    let reg = registered(py)?;
+    if let Some(CollSpec::Counted { buf, nbytes, .. }) = counted(spec, reg)? {
+        return Ok((buf, Some(nbytes)));
+    }
+    let parsed = reg.parse.bind(py).call1((spec, peer))?;
+    Ok((parsed.get_item(0)?, parsed.get_item(1)?.extract()?))
+}
+
+/// A collective's buffer spec in one of the two forms programs pass on every call.
+pub(crate) enum CollSpec<'py> {
+    /// A plain buffer: all of it.
+    Whole(Bound<'py, PyAny>),
+    /// `[buf, count, datatype]` of a contiguous datatype.
+    Counted {
+        buf: Bound<'py, PyAny>,
+        /// Bytes of `count` elements.
+        nbytes: usize,
+        datatype: Bound<'py, PyAny>,
+    },
+}
+
+impl<'py> CollSpec<'py> {
+    pub(crate) fn buf(&self) -> &Bound<'py, PyAny> {
+        match self {
+            CollSpec::Whole(b) | CollSpec::Counted { buf: b, .. } => b,
         }
     }
-    let parsed = parse.bind(py).call1((spec, peer))?;
-    Ok((parsed.get_item(0)?, parsed.get_item(1)?.extract()?))
+
+    /// The bytes the spec names, `blocks` times (a count is per rank in the
+    /// all-to-all and gather shapes, as MPI's recvcount); `None` for the whole buffer.
+    pub(crate) fn nbytes(&self, blocks: usize) -> Option<usize> {
+        match self {
+            CollSpec::Whole(_) => None,
+            CollSpec::Counted { nbytes, .. } => Some(nbytes * blocks),
+        }
+    }
+}
+
+/// A collective's spec read here when it is a plain buffer or `[buf, count,
+/// datatype]` of a contiguous datatype, so that the collectives of mpi4py's OSU demos
+/// make one native call; `None` for anything else (`IN_PLACE`, `None`, the other
+/// spec forms), which the package's Python code parses.
+pub(crate) fn coll_spec<'py>(spec: &Bound<'py, PyAny>) -> PyResult<Option<CollSpec<'py>>> {
+    let py = spec.py();
+    let reg = registered(py)?;
+    if spec.is_exact_instance_of::<PyList>() || spec.is_exact_instance_of::<PyTuple>() {
+        return counted(spec, reg);
+    }
+    if spec.is_none() || spec.is(reg.in_place.bind(py)) {
+        return Ok(None);
+    }
+    Ok(Some(CollSpec::Whole(spec.clone())))
+}
+
+/// Whether a collective's send buffer means `MPI.IN_PLACE` (`None` does too, as in
+/// mpi4py).
+pub(crate) fn is_in_place(spec: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = spec.py();
+    Ok(spec.is_none() || spec.is(registered(py)?.in_place.bind(py)))
 }
 
 /// A borrowed view of a Python object's contiguous memory (`Py_buffer`), released

@@ -4,10 +4,11 @@
 //! agree on element sizes whatever datatypes their Python code names; reductions go
 //! through `reduce.rs`, typed by the element type the Python side names.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::buffer::RawBuf;
+use crate::buffer::{CollSpec, RawBuf, coll_spec, is_in_place};
 use crate::errors::{self, to_py};
 use crate::message::RawMessage;
 use crate::reduce::{self, Which};
@@ -86,6 +87,29 @@ fn send_recv_views(
         Ok((Vec::new(), Some(s), r))
     } else {
         Ok((s.bytes().to_vec(), None, r))
+    }
+}
+
+/// A `[buf, count, datatype]` spec as (buffer, bytes, datatype); `None` for any other.
+#[allow(clippy::type_complexity)]
+fn counted_spec<'py>(
+    spec: &Bound<'py, PyAny>,
+) -> PyResult<Option<(Bound<'py, PyAny>, usize, Bound<'py, PyAny>)>> {
+    Ok(match coll_spec(spec)? {
+        Some(CollSpec::Counted {
+            buf,
+            nbytes,
+            datatype,
+        }) => Some((buf, nbytes, datatype)),
+        _ => None,
+    })
+}
+
+/// The bytes a send spec names, `blocks` times: its count, or the whole buffer.
+fn whole_or(s: &CollSpec<'_>, blocks: usize) -> PyResult<usize> {
+    match s.nbytes(blocks) {
+        Some(n) => Ok(n),
+        None => Ok(RawBuf::get(s.buf(), false, None)?.bytes().len()),
     }
 }
 
@@ -408,6 +432,149 @@ impl RawComm {
     fn barrier(&self, py: Python<'_>) -> PyResult<()> {
         let c = self.comm()?;
         blocking(py, &c, |c| c.barrier())
+    }
+
+    // The collectives of mpi4py's OSU demos, read here in one call when their specs
+    // are a plain buffer or `[buf, count, datatype]` (`buffer::coll_spec`): the
+    // Python methods that parse them cost more than the collective itself at small
+    // sizes. Each returns false, having done nothing, for any other spec, which the
+    // Python method then parses (and raises mpi4py's errors for).
+
+    /// `Comm.Bcast`.
+    fn bcast_spec(&self, py: Python<'_>, spec: &Bound<'_, PyAny>, root: i32) -> PyResult<bool> {
+        let Some(s) = coll_spec(spec)? else {
+            return Ok(false);
+        };
+        self.bcast_into(py, s.buf(), s.nbytes(1), root)?;
+        Ok(true)
+    }
+
+    /// `Comm.Allgather`: the receive count is per rank; with `IN_PLACE` this rank's
+    /// block of the receive buffer is what it sends.
+    fn allgather_spec(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        recv: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let Some(r) = coll_spec(recv)? else {
+            return Ok(false);
+        };
+        if !is_in_place(send)? {
+            let Some(s) = coll_spec(send)? else {
+                return Ok(false);
+            };
+            let c = self.comm()?;
+            let snb = whole_or(&s, 1)?;
+            self.allgather_into(
+                py,
+                s.buf(),
+                Some(snb),
+                r.buf(),
+                Some(snb * c.size() as usize),
+            )?;
+            return Ok(true);
+        }
+        let c = self.comm()?;
+        let (n, me) = (c.size() as usize, c.rank() as usize);
+        let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
+        let blk = rv.bytes().len() / n;
+        let mine = rv.bytes()[me * blk..(me + 1) * blk].to_vec();
+        let rb = &mut rv.bytes_mut()[..blk * n];
+        blocking(py, &c, |c| c.allgather_into(&mine, rb))?;
+        Ok(true)
+    }
+
+    /// `Comm.Alltoall`: counts are per rank; with `IN_PLACE` the receive buffer is
+    /// also what is sent.
+    fn alltoall_spec(
+        &self,
+        py: Python<'_>,
+        send: &Bound<'_, PyAny>,
+        recv: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let Some(r) = coll_spec(recv)? else {
+            return Ok(false);
+        };
+        let n = self.comm()?.size() as usize;
+        if is_in_place(send)? {
+            let c = self.comm()?;
+            let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
+            let whole = rv.bytes().to_vec();
+            let rb = rv.bytes_mut();
+            blocking(py, &c, |c| c.alltoall_into(&whole, rb))?;
+            return Ok(true);
+        }
+        let Some(s) = coll_spec(send)? else {
+            return Ok(false);
+        };
+        let snb = whole_or(&s, n)?;
+        self.alltoall_into(py, s.buf(), Some(snb), r.buf(), Some(snb))?;
+        Ok(true)
+    }
+
+    /// `Comm.Allreduce` and `Comm.Reduce` (`which`), where each spec names its
+    /// datatype (`[buf, count, datatype]`, or `IN_PLACE` for the send) and `op` is a
+    /// built-in op on a type shmpi reduces itself.
+    #[pyo3(signature = (which_name, send, recv, op, root))]
+    fn reduce_spec(
+        &self,
+        py: Python<'_>,
+        which_name: &str,
+        send: &Bound<'_, PyAny>,
+        recv: &Bound<'_, PyAny>,
+        op: &Bound<'_, PyAny>,
+        root: i32,
+    ) -> PyResult<bool> {
+        let which = Which::parse(which_name)?;
+        let has_recv = match which {
+            Which::Allreduce => true,
+            Which::Reduce => self.rooted(root)?.rank() == root,
+            Which::Scan | Which::Exscan => return Ok(false),
+        };
+        let rspec = if has_recv {
+            match counted_spec(recv)? {
+                Some(r) => Some(r),
+                None => return Ok(false),
+            }
+        } else {
+            None
+        };
+        // In place: an allreduce here; a reduce's root (which sends a copy of its
+        // receive buffer) in Python.
+        let (sbuf, snb, dt) = if is_in_place(send)? {
+            match (&rspec, which) {
+                (Some((_, rnb, rdt)), Which::Allreduce) => (None, *rnb, rdt.clone()),
+                _ => return Ok(false),
+            }
+        } else {
+            match counted_spec(send)? {
+                Some((sb, snb, dt)) => (Some(sb), snb, dt),
+                None => return Ok(false),
+            }
+        };
+        // Not an `Op` (the Python path raises), a user op, or a type shmpi does not
+        // reduce itself: the Python path.
+        let Ok(op_code) = op.getattr(intern!(py, "_code")) else {
+            return Ok(false);
+        };
+        let ty = dt.getattr(intern!(py, "_code"))?;
+        if op_code.is_none() || ty.is_none() {
+            return Ok(false);
+        }
+        let rb = rspec.as_ref().map(|(b, _, _)| b);
+        self.reduce_into(
+            py,
+            which_name,
+            sbuf.as_ref(),
+            Some(snb),
+            rb,
+            has_recv.then_some(snb),
+            op_code.extract()?,
+            ty.extract()?,
+            root,
+        )?;
+        Ok(true)
     }
 
     fn bcast_into(

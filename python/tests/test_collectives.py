@@ -28,3 +28,10 @@ def test_groups_and_cartesian_grids(mpirun, n):
 @pytest.mark.parametrize("n", [1, 3, 5])
 def test_nonblocking_collectives(mpirun, n):
     check_ok(mpirun(n, "nbc.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_buffer_collectives_take_every_spec_form(mpirun, n):
+    # The extension reads plain buffers, [buf, count, datatype] and IN_PLACE itself;
+    # the other forms go through the Python parser: the same results and errors.
+    check_ok(mpirun(n, "spec_forms.py"), n)

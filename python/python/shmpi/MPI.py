@@ -685,7 +685,7 @@ def _p2p(spec, peer):
     return _msg(spec)
 
 
-_lib.set_spec_parser(Datatype, _p2p)
+_lib.set_spec_parser(Datatype, _p2p, IN_PLACE)
 
 
 def _derived_spec(spec):
@@ -982,6 +982,12 @@ def _numpy_type(dt):
     if dt._code is not None:
         return dt._code
     return _NUMPY_TYPES.get(dt._fmt)
+
+
+def _check_op(op):
+    """mpi4py's error for a reduction's ``op`` that is not an :class:`Op`."""
+    if not isinstance(op, Op):
+        raise TypeError(f"Argument 'op' has incorrect type (expected mpi4py.MPI.Op, got {type(op).__name__})")
 
 
 def _native(op, dt):
@@ -1815,7 +1821,7 @@ class Comm:
         self._r.abort(int(errorcode))
 
     def Barrier(self):
-        self._r.barrier()
+        (self._raw or self._r).barrier()
 
     barrier = Barrier
 
@@ -2058,6 +2064,10 @@ class Comm:
     # -- collectives, buffers --
 
     def Bcast(self, buf, root=0):
+        # A plain buffer or [buf, count, datatype] is read by the extension
+        # (`bcast_spec`, as the other collectives' `*_spec`); any other form here.
+        if (self._raw or self._r).bcast_spec(buf, root):
+            return
         d = _derived_spec(buf)
         if d is not None:
             # A type with holes travels packed.
@@ -2129,10 +2139,14 @@ class Comm:
         return sb, snb, rb, snb * n
 
     def Allgather(self, sendbuf, recvbuf):
+        if (self._raw or self._r).allgather_spec(sendbuf, recvbuf):
+            return
         self._r.allgather_into(*self._allgather_args(sendbuf, recvbuf))
 
     def Alltoall(self, sendbuf, recvbuf):
         raw = self._r
+        if raw.alltoall_spec(sendbuf, recvbuf):
+            return
         n = raw.size()
         rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
@@ -2208,6 +2222,7 @@ class Comm:
         return has_recv, rb, rnb, sb, snb, dt
 
     def _reduce(self, which, sendbuf, recvbuf, op, root):
+        _check_op(op)
         raw = self._r
         me = raw.rank()
         has_recv, rb, rnb, sb, snb, dt = self._reduce_args(which, sendbuf, recvbuf, root)
@@ -2230,6 +2245,8 @@ class Comm:
             memoryview(rb).cast("B")[:snb] = _fold_bytes(op, dt, blocks)
 
     def Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
+        if (self._raw or self._r).reduce_spec("reduce", sendbuf, recvbuf, op, root):
+            return
         self._reduce("reduce", sendbuf, recvbuf, op, root)
 
     # -- non-blocking collectives (shmpi's ibarrier ... iallgather_into) --
@@ -2248,6 +2265,7 @@ class Comm:
         return Request._new(self._r.iallgather(sb, snb, rb, rnb), False, rb)
 
     def _ireduce(self, which, sendbuf, recvbuf, op, root):
+        _check_op(op)
         has_recv, rb, rnb, sb, snb, dt = self._reduce_args(which, sendbuf, recvbuf, root)
         if sb is None:
             sb = bytes(memoryview(rb).cast("B")[:rnb])
@@ -2263,6 +2281,8 @@ class Comm:
         return self._ireduce("allreduce", sendbuf, recvbuf, op, 0)
 
     def Allreduce(self, sendbuf, recvbuf, op=SUM):
+        if (self._raw or self._r).reduce_spec("allreduce", sendbuf, recvbuf, op, 0):
+            return
         self._reduce("allreduce", sendbuf, recvbuf, op, 0)
 
     def Scan(self, sendbuf, recvbuf, op=SUM):

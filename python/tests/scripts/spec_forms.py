@@ -1,0 +1,117 @@
+# Buffer collectives with every spec form a program passes: the extension reads a plain
+# buffer, [buf, count, datatype] and IN_PLACE itself (what mpi4py's OSU demos pass),
+# the Python parser every other form; both must give MPI's results and errors.
+from mpi4py import MPI
+import numpy as np
+
+c = MPI.COMM_WORLD
+n, me = c.size, c.rank
+root = n - 1
+
+
+def expect(exc, cls, f):
+    try:
+        f()
+    except exc as e:
+        if cls is not None:
+            assert e.Get_error_class() == cls, (e, e.Get_error_class())
+        return
+    raise AssertionError(f"no {exc.__name__} from {f}")
+
+
+# Bcast: plain, counted (fewer than the buffer holds), a tuple, and [buf, datatype].
+for form in ("plain", "counted", "tuple", "typed"):
+    b = np.arange(6, dtype="i") * (7 if me == root else -1)
+    spec = {"plain": b, "counted": [b, 4, MPI.INT], "tuple": (b, 4, MPI.INT),
+            "typed": [b, MPI.INT]}[form]
+    c.Bcast(spec, root=root)
+    want = list(np.arange(6) * 7) if form in ("plain", "typed") else list(np.arange(4) * 7) + (
+        [4 * (7 if me == root else -1), 5 * (7 if me == root else -1)])
+    assert list(b) == want, (form, b, want)
+
+# Allgather: counts per rank; IN_PLACE takes this rank's block of the receive buffer.
+for form in ("plain", "counted", "in_place", "typed"):
+    r = np.full(3 * n + 2, -1, "i")
+    if form == "plain":
+        c.Allgather(np.full(3, me, "i"), r[: 3 * n])
+    elif form == "counted":
+        c.Allgather([np.full(5, me, "i"), 3, MPI.INT], [r, 3, MPI.INT])
+    elif form == "in_place":
+        r[3 * me : 3 * me + 3] = me
+        c.Allgather(MPI.IN_PLACE, [r, 3, MPI.INT])
+    else:
+        c.Allgather([np.full(3, me, "i"), MPI.INT], [r[: 3 * n], MPI.INT])
+    assert list(r[: 3 * n]) == [i for i in range(n) for _ in range(3)], (form, r)
+    assert list(r[3 * n :]) == [-1, -1], (form, r)
+
+# Alltoall: block i to rank i.
+for form in ("plain", "counted", "in_place"):
+    s = np.array([100 * me + i for i in range(n) for _ in range(2)], "d")
+    r = np.zeros(2 * n, "d")
+    if form == "plain":
+        c.Alltoall(s, r)
+    elif form == "counted":
+        c.Alltoall([s, 2, MPI.DOUBLE], [r, 2, MPI.DOUBLE])
+    else:
+        r[:] = s
+        c.Alltoall(MPI.IN_PLACE, [r, 2, MPI.DOUBLE])
+    assert list(r) == [100 * i + me for i in range(n) for _ in range(2)], (form, r)
+
+# Allreduce and Reduce: built-in ops on named types (read by the extension), a user op
+# and buffers whose type comes from their format (the Python path).
+total = n * (n - 1) // 2
+for form in ("counted", "in_place", "plain", "user_op"):
+    s = np.array([me, -me, 2.5], "d")
+    r = np.zeros(3, "d")
+    if form == "counted":
+        c.Allreduce([s, 3, MPI.DOUBLE], [r, 3, MPI.DOUBLE], MPI.SUM)
+    elif form == "in_place":
+        r[:] = s
+        c.Allreduce(MPI.IN_PLACE, [r, 3, MPI.DOUBLE], MPI.SUM)
+    elif form == "plain":
+        c.Allreduce(s, r, MPI.SUM)
+    else:
+        def add(a, b, dt):
+            x = np.frombuffer(a, "d")
+            y = np.frombuffer(b, "d")
+            y += x
+        op = MPI.Op.Create(add, commute=True)
+        c.Allreduce([s, 3, MPI.DOUBLE], [r, 3, MPI.DOUBLE], op)
+        op.Free()
+    assert list(r) == [total, -total, 2.5 * n], (form, r)
+m = np.zeros(2, "q")
+c.Allreduce([np.array([me, -me], "q"), 2, MPI.INT64_T], [m, 2, MPI.INT64_T], MPI.MAX)
+assert list(m) == [n - 1, 0], m
+for form in ("counted", "in_place"):
+    s = np.array([me + 1, 2], "i")
+    r = np.zeros(2, "i")
+    if form == "counted":
+        c.Reduce([s, 2, MPI.INT], [r, 2, MPI.INT] if me == root else None, MPI.PROD, root=root)
+    elif me == root:
+        r[:] = s
+        c.Reduce(MPI.IN_PLACE, [r, 2, MPI.INT], MPI.PROD, root=root)
+    else:
+        c.Reduce([s, 2, MPI.INT], None, MPI.PROD, root=root)
+    fact = 1
+    for i in range(1, n + 1):
+        fact *= i
+    if me == root:
+        assert list(r) == [fact, 2**n], (form, r)
+    else:
+        assert list(r) == [0, 0], (form, r)
+
+# Errors, raised at every rank before anything moves: a count past the buffer's end, a
+# root out of range, a read-only receive buffer; then a collective still works.
+b = np.zeros(4, "i")
+expect(ValueError, None, lambda: c.Bcast([b, 5, MPI.INT], root=0))
+expect(ValueError, None, lambda: c.Allgather(MPI.IN_PLACE, [np.zeros(2 * n, "i"), 3, MPI.INT]))
+expect(ValueError, None, lambda: c.Alltoall([np.zeros(n, "i"), 2, MPI.INT], [np.zeros(2 * n, "i"), 2, MPI.INT]))
+expect(ValueError, None, lambda: c.Allreduce([b, 5, MPI.INT], [np.zeros(5, "i"), 5, MPI.INT], MPI.SUM))
+expect(MPI.Exception, MPI.ERR_ROOT, lambda: c.Bcast([b, 4, MPI.INT], root=n))
+expect(MPI.Exception, MPI.ERR_ROOT, lambda: c.Reduce([b, 4, MPI.INT], [np.zeros(4, "i"), 4, MPI.INT], MPI.SUM, root=-1))
+expect(BufferError, None, lambda: c.Bcast([bytes(8), 8, MPI.BYTE], root=0))
+expect(TypeError, None, lambda: c.Allreduce([b, 4, MPI.INT], [np.zeros(4, "i"), 4, MPI.INT], "sum"))
+x = np.array([me], "i")
+c.Allreduce(MPI.IN_PLACE, [x, 1, MPI.INT], MPI.SUM)
+assert x[0] == total, x
+print(f"OK {me}")
