@@ -5,7 +5,9 @@
 //! the message uses. Here the object's memory is borrowed for the call (or, in a
 //! request, until the request is dropped).
 
+use std::cell::RefCell;
 use std::ffi::c_int;
+use std::mem::ManuallyDrop;
 
 use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
@@ -150,10 +152,23 @@ pub(crate) fn is_in_place(spec: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(spec.is_none() || spec.is(registered(py)?.in_place.bind(py)))
 }
 
+/// The most released views' boxes kept for reuse (a call exports one or two buffers).
+const SPARE_KEEP: usize = 4;
+
+thread_local! {
+    /// Boxes of released views: allocating and freeing a fresh one on every export
+    /// was a seventh of the instructions of a small blocking collective.
+    // Boxes, not values: each is handed out again as a view's fixed address.
+    #[allow(clippy::vec_box)]
+    static SPARE: RefCell<Vec<Box<ffi::Py_buffer>>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A borrowed view of a Python object's contiguous memory (`Py_buffer`), released
 /// on drop.
 pub(crate) struct RawBuf {
-    view: Box<ffi::Py_buffer>,
+    /// Boxed, so that it stays at one address while exported (exporters may point into
+    /// it); taken back into `SPARE` on drop.
+    view: ManuallyDrop<Box<ffi::Py_buffer>>,
     /// Bytes of the buffer the operation uses (at most the buffer's length).
     len: usize,
 }
@@ -167,7 +182,13 @@ impl RawBuf {
         writable: bool,
         nbytes: Option<usize>,
     ) -> PyResult<Self> {
-        let mut view = Box::new(ffi::Py_buffer::new());
+        let mut view = match SPARE.with(|s| s.borrow_mut().pop()) {
+            Some(mut v) => {
+                *v = ffi::Py_buffer::new();
+                v
+            }
+            None => Box::new(ffi::Py_buffer::new()),
+        };
         let flags: c_int = if writable {
             ffi::PyBUF_WRITABLE
         } else {
@@ -181,7 +202,10 @@ impl RawBuf {
                 .unwrap_or_else(|| PyBufferError::new_err("object does not export a buffer")));
         }
         let total = view.len.max(0) as usize;
-        let mut buf = RawBuf { view, len: total };
+        let mut buf = RawBuf {
+            view: ManuallyDrop::new(view),
+            len: total,
+        };
         match nbytes {
             None => Ok(buf),
             Some(n) if n <= total => {
@@ -244,7 +268,16 @@ impl Drop for RawBuf {
         Python::attach(|_| {
             // SAFETY: the view was filled by a successful `PyObject_GetBuffer` and is
             // released exactly once.
-            unsafe { ffi::PyBuffer_Release(&mut *self.view) }
+            unsafe { ffi::PyBuffer_Release(&mut **self.view) }
+        });
+        // SAFETY: `drop` runs once, and `self.view` is not used after this.
+        let view = unsafe { ManuallyDrop::take(&mut self.view) };
+        // During thread teardown the spares may be gone: the box is then just freed.
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_KEEP {
+                s.push(view);
+            }
         });
     }
 }

@@ -121,8 +121,11 @@ fn opt_view(
     b.map(|b| RawBuf::get(b, writable, nb)).transpose()
 }
 
-/// A communicator (`MPI_Comm`), by its key in the rank's registry.
-#[pyclass(unsendable, module = "shmpi._shmpi")]
+/// A communicator (`MPI_Comm`), by its key in the rank's registry. Only a key, so
+/// immutable and sendable: pyo3 then checks neither a borrow flag nor the thread on
+/// each call (the registry is per thread; another thread finds no state and gets
+/// shmpi's usage error).
+#[pyclass(frozen, module = "shmpi._shmpi")]
 pub(crate) struct RawComm {
     pub(crate) id: u64,
 }

@@ -9,9 +9,11 @@
 //!   sees communicators as `RawComm` handles that hold only a registry key.
 //! - **Buffers**: uppercase calls take any object with the buffer protocol and copy
 //!   straight between its memory and shmpi (`buffer.rs`).
-//! - **Threads**: shmpi handles are not `Send`; every class here is `unsendable`, and
-//!   blocking calls release the GIL with `Python::detach`, which runs its closure on
-//!   the calling thread ([`OnThisThread`]).
+//! - **Threads**: shmpi handles are not `Send`, so the registry is per thread and the
+//!   classes that hold handles are `unsendable`; `RawComm` holds only a key (a call
+//!   from another thread finds no registry: a usage error). Blocking calls release
+//!   the GIL with `Python::detach`, which runs its closure on the calling thread
+//!   ([`OnThisThread`]).
 //! - **Errors**: shmpi's errors become `MPI.Exception(error_class, message)`, the class
 //!   registered by the Python package at import (`errors.rs`).
 
@@ -24,6 +26,7 @@ mod request;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::prelude::*;
 
@@ -41,8 +44,30 @@ unsafe impl<T> Send for OnThisThread<T> {}
 /// The rank's shmpi state: the universe and the communicators Python holds.
 pub(crate) struct State {
     universe: shmpi::Universe,
-    comms: HashMap<u64, shmpi::Communicator>,
+    comms: HashMap<u64, shmpi::Communicator, BuildHasherDefault<IdHasher>>,
     next_id: u64,
+}
+
+/// Hashes the registry's keys, sequential `u64`s, with one multiplication (Fibonacci
+/// hashing): every call looks its communicator up, and SipHash was a visible part of
+/// a small collective's cost.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 thread_local! {
@@ -61,7 +86,8 @@ pub(crate) fn comm_of(id: u64) -> PyResult<shmpi::Communicator> {
             return Err(errors::usage_error(if FINALIZED.with(|f| f.get()) {
                 "shmpi is finalized: no MPI call may follow MPI.Finalize()"
             } else {
-                "shmpi is not initialized"
+                "shmpi is not initialized on this thread: MPI calls are made from the \
+                 thread that initialized it (MPI.THREAD_FUNNELED)"
             }));
         };
         st.comms.get(&id).cloned().ok_or_else(|| {
@@ -112,7 +138,7 @@ fn init() -> PyResult<RawComm> {
         let mut s = s.borrow_mut();
         if s.is_none() {
             let universe = shmpi::init().map_err(to_py)?;
-            let mut comms = HashMap::new();
+            let mut comms = HashMap::default();
             comms.insert(WORLD_ID, universe.world());
             *s = Some(State {
                 universe,

@@ -22,7 +22,7 @@ def test_point_to_point_without_launcher():
     check_ok(run([sys.executable, "-m", "shmpi", str(SCRIPTS / "p2p.py")]), 1)
 
 
-def test_blocking_receive_releases_the_gil(mpirun):
+def test_blocking_receive_releases_the_gil_and_other_threads_get_errors(mpirun):
     check_ok(mpirun(2, "gil.py"), 2)
 
 

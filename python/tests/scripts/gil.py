@@ -29,4 +29,21 @@ elif rank == 1:
     t.join()
     # The other thread ran through most of the ~0.45 s wait (1 ms per tick).
     assert during > 50, during
+# shmpi is MPI_THREAD_FUNNELED: a call from another thread is a clear MPI.Exception,
+# and the thread that initialized it goes on.
+got = []
+
+
+def other():
+    try:
+        comm.Get_rank()
+    except MPI.Exception as e:
+        got.append(str(e))
+
+
+t = threading.Thread(target=other)
+t.start()
+t.join()
+assert len(got) == 1 and "thread" in got[0], got
+comm.Barrier()
 print(f"OK {rank}")
