@@ -211,6 +211,8 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::set_exception_class, m)?)?;
     m.add_function(wrap_pyfunction!(buffer::set_spec_parser, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_any, m)?)?;
+    m.add_function(wrap_pyfunction!(request::wait_all, m)?)?;
+    m.add_function(wrap_pyfunction!(request::set_request_class, m)?)?;
     m.add("ANY_SOURCE", shmpi::ANY_SOURCE)?;
     m.add("ANY_TAG", shmpi::ANY_TAG)?;
     m.add("PROC_NULL", shmpi::PROC_NULL)?;

@@ -230,6 +230,65 @@ impl RawRequest {
     }
 }
 
+/// The package's `Request` class, registered at import (`set_request_class`).
+static REQUEST: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
+
+/// Registers the class [`wait_all`] completes natively.
+#[pyfunction]
+pub(crate) fn set_request_class(py: Python<'_>, cls: Bound<'_, pyo3::types::PyType>) {
+    let _ = REQUEST.set(py, cls.unbind());
+}
+
+/// `Request.Waitall(requests)` without statuses, in one call: a window of small
+/// requests spent more time in the Python loop that collected them one by one than in
+/// the operations. A `Request` of a buffer operation (no object to unpickle) is waited
+/// for here and made null; any other `Request` through its own `_collect`; anything
+/// else is skipped, as `_waitall` does. As MPI's `Waitall`, every request is completed
+/// before the first error is raised.
+#[pyfunction]
+pub(crate) fn wait_all(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<()> {
+    let Some(cls) = REQUEST.get(py) else {
+        return Err(crate::errors::usage_error("shmpi.MPI is not imported"));
+    };
+    let cls = cls.bind(py);
+    let mut first: Option<PyErr> = None;
+    for r in requests.try_iter()? {
+        let r = r?;
+        if let Err(e) = wait_one(py, cls, &r) {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+fn wait_one(
+    py: Python<'_>,
+    cls: &Bound<'_, pyo3::types::PyType>,
+    r: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    if !r.get_type().is(cls) {
+        if r.is_instance(cls)? {
+            r.call_method1(pyo3::intern!(py, "_collect"), (py.None(),))?;
+        }
+        return Ok(());
+    }
+    let raw = r.getattr(pyo3::intern!(py, "_raw"))?;
+    if raw.is_none() {
+        return Ok(());
+    }
+    let native = match raw.cast::<RawRequest>() {
+        Ok(req) if !r.getattr(pyo3::intern!(py, "_obj"))?.is_truthy()? => req,
+        _ => {
+            r.call_method1(pyo3::intern!(py, "_collect"), (py.None(),))?;
+            return Ok(());
+        }
+    };
+    native.borrow_mut().wait(py)?;
+    r.setattr(pyo3::intern!(py, "_raw"), py.None())?;
+    r.setattr(pyo3::intern!(py, "_keep"), py.None())?;
+    r.setattr(pyo3::intern!(py, "_id"), 0)
+}
+
 /// Waits until one of the requests completes (`MPI_Waitany`); returns its index, or
 /// `None` if every request is null. The GIL is released between rounds.
 #[pyfunction]

@@ -64,3 +64,8 @@ def test_ctrl_c_interrupts_a_blocked_receive(shmrun):
     # The bound is 100 ms; a loaded CI machine gets some slack.
     assert 0 <= delay < 0.5, delay
     assert p.returncode != 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_waitall_completes_every_kind_of_request_before_raising(mpirun, n):
+    check_ok(mpirun(n, "waitall.py"), n)

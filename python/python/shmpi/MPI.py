@@ -1318,7 +1318,10 @@ class Request:
 
     @classmethod
     def Waitall(cls, requests, statuses=None):
-        _waitall(requests, statuses)
+        if statuses is None:
+            _lib.wait_all(requests)  # `_waitall`'s loop, in one native call
+        else:
+            _waitall(requests, statuses)
         return True
 
     @classmethod
@@ -1505,6 +1508,9 @@ def _status_at(statuses, i):
             statuses.append(Status())
         return statuses[i]
     return None
+
+
+_lib.set_request_class(Request)
 
 
 def _waitall(requests, statuses):
@@ -1924,7 +1930,7 @@ class Comm:
         if dest == PROC_NULL:
             _p2p(buf, dest)
             return Request._new(_Done(), False)
-        return Request._new(self._r.isend(buf, None, dest, tag), False)
+        return Request._new((self._raw or self._r).isend(buf, None, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
         if dest == PROC_NULL:
@@ -1939,7 +1945,7 @@ class Comm:
         if source == PROC_NULL:
             _p2p(buf, source)
             return Request._new(_Done(None, _NULL_ST), False)
-        return Request._new(self._r.irecv_into(buf, None, source, tag), False, buf)
+        return Request._new((self._raw or self._r).irecv_into(buf, None, source, tag), False, buf)
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         sb, snb, _ = _p2p(sendbuf, dest)
