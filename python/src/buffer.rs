@@ -55,26 +55,67 @@ fn registered(py: Python<'_>) -> PyResult<&Registered> {
 /// for any other spec.
 fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registered) -> PyResult<Option<CollSpec<'py>>> {
     let py = spec.py();
-    let seq = spec.is_exact_instance_of::<PyList>() || spec.is_exact_instance_of::<PyTuple>();
-    if !seq || spec.len()? != 3 {
+    let items = if let Ok(l) = spec.cast_exact::<PyList>() {
+        if l.len() != 3 {
+            return Ok(None);
+        }
+        (l.get_item(0)?, l.get_item(1)?, l.get_item(2)?)
+    } else if let Ok(t) = spec.cast_exact::<PyTuple>() {
+        if t.len() != 3 {
+            return Ok(None);
+        }
+        (t.get_item(0)?, t.get_item(1)?, t.get_item(2)?)
+    } else {
+        return Ok(None);
+    };
+    let (buf, count, dt) = items;
+    if !count.is_exact_instance_of::<PyInt>()
+        || !dt.get_type().is(reg.datatype.bind(py))
+        || buf.is_none()
+    {
         return Ok(None);
     }
-    let (buf, count, dt) = (spec.get_item(0)?, spec.get_item(1)?, spec.get_item(2)?);
-    if count.is_exact_instance_of::<PyInt>()
-        && dt.get_type().is(reg.datatype.bind(py))
-        && !buf.is_none()
-        && dt.getattr(intern!(py, "_blocks"))?.is_none()
-    {
-        if let Ok(count) = count.extract::<usize>() {
-            let size: usize = dt.getattr(intern!(py, "_size"))?.extract()?;
-            return Ok(Some(CollSpec::Counted {
-                buf,
-                nbytes: count * size,
-                datatype: dt,
-            }));
-        }
+    let Some(size) = contiguous_size(&dt)? else {
+        return Ok(None);
+    };
+    let Ok(count) = count.extract::<usize>() else {
+        return Ok(None);
+    };
+    Ok(Some(CollSpec::Counted {
+        buf,
+        nbytes: count * size,
+        datatype: dt,
+    }))
+}
+
+thread_local! {
+    /// The datatype a spec named last, and its size if it is contiguous: programs name
+    /// the same datatype call after call, and reading its two attributes cost more
+    /// than the rest of the spec. The object is held, so its address cannot become
+    /// another's; a datatype's size and layout never change once it is made.
+    static LAST_DATATYPE: RefCell<Option<(Py<PyAny>, Option<usize>)>> =
+        const { RefCell::new(None) };
+}
+
+/// A `Datatype`'s size in bytes if it is contiguous (no holes), else `None`.
+fn contiguous_size(dt: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    let hit = LAST_DATATYPE.with(|c| match &*c.borrow() {
+        Some((last, size)) if last.is(dt) => Some(*size),
+        _ => None,
+    });
+    if let Some(size) = hit {
+        return Ok(size);
     }
-    Ok(None)
+    let py = dt.py();
+    let size = if dt.getattr(intern!(py, "_blocks"))?.is_none() {
+        Some(dt.getattr(intern!(py, "_size"))?.extract()?)
+    } else {
+        None
+    };
+    // The old entry is dropped outside the borrow (its decref may run Python code).
+    let old = LAST_DATATYPE.with(|c| c.replace(Some((dt.clone().unbind(), size))));
+    drop(old);
+    Ok(size)
 }
 
 /// A point-to-point message spec as (buffer, bytes or `None` for all of it): a plain

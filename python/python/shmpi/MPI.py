@@ -1511,6 +1511,7 @@ def _status_at(statuses, i):
 
 
 _lib.set_request_class(Request)
+_object_new = object.__new__
 
 
 def _waitall(requests, statuses):
@@ -1930,7 +1931,14 @@ class Comm:
         if dest == PROC_NULL:
             _p2p(buf, dest)
             return Request._new(_Done(), False)
-        return Request._new((self._raw or self._r).isend(buf, None, dest, tag), False)
+        # The request is built here, not by `Request._new`: a Python call less on the
+        # path of every small non-blocking message.
+        r = _object_new(Request)
+        r._raw = (self._raw or self._r).isend(buf, None, dest, tag)
+        r._obj = False
+        r._keep = None
+        r._id = 0
+        return r
 
     def Issend(self, buf, dest, tag=0):
         if dest == PROC_NULL:
@@ -1945,7 +1953,12 @@ class Comm:
         if source == PROC_NULL:
             _p2p(buf, source)
             return Request._new(_Done(None, _NULL_ST), False)
-        return Request._new((self._raw or self._r).irecv_into(buf, None, source, tag), False, buf)
+        r = _object_new(Request)  # as in Isend
+        r._raw = (self._raw or self._r).irecv_into(buf, None, source, tag)
+        r._obj = False
+        r._keep = buf
+        r._id = 0
+        return r
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         sb, snb, _ = _p2p(sendbuf, dest)

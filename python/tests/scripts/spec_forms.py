@@ -100,6 +100,25 @@ for form in ("counted", "in_place"):
     else:
         assert list(r) == [0, 0], (form, r)
 
+# Datatypes made, used and dropped one after another (the extension remembers the last
+# one it read): each spec moves its own datatype's bytes.
+for k in range(6):
+    dt = MPI.INT.Create_contiguous(k + 1) if k % 2 else [MPI.DOUBLE, MPI.BYTE, MPI.INT][k // 2]
+    if k % 2:
+        dt.Commit()
+    b = np.full(64, -1, "i")
+    if me == root:
+        b[:] = np.arange(64)
+    c.Bcast([b, 3, dt], root=root)
+    moved = 3 * dt.Get_size()
+    got = b.view("B")
+    want = np.arange(64, dtype="i").view("B")
+    assert (got[:moved] == want[:moved]).all(), (k, b)
+    assert (got[moved:] == (want[moved:] if me == root else 255)).all(), (k, b)
+    if k % 2:
+        dt.Free()
+    del dt
+
 # Errors, raised at every rank before anything moves: a count past the buffer's end, a
 # root out of range, a read-only receive buffer; then a collective still works.
 b = np.zeros(4, "i")
