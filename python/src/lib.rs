@@ -25,10 +25,9 @@ mod reduce;
 mod request;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::comm::RawComm;
 use crate::errors::to_py;
@@ -44,30 +43,10 @@ unsafe impl<T> Send for OnThisThread<T> {}
 /// The rank's shmpi state: the universe and the communicators Python holds.
 pub(crate) struct State {
     universe: shmpi::Universe,
-    comms: HashMap<u64, shmpi::Communicator, BuildHasherDefault<IdHasher>>,
+    // Looked up on every call: rustc-hash's one-multiply hash, not SipHash, for the
+    // sequential keys.
+    comms: FxHashMap<u64, shmpi::Communicator>,
     next_id: u64,
-}
-
-/// Hashes the registry's keys, sequential `u64`s, with one multiplication (Fibonacci
-/// hashing): every call looks its communicator up, and SipHash was a visible part of
-/// a small collective's cost.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(self.0 ^ u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 thread_local! {
@@ -138,7 +117,7 @@ fn init() -> PyResult<RawComm> {
         let mut s = s.borrow_mut();
         if s.is_none() {
             let universe = shmpi::init().map_err(to_py)?;
-            let mut comms = HashMap::default();
+            let mut comms = FxHashMap::default();
             comms.insert(WORLD_ID, universe.world());
             *s = Some(State {
                 universe,
