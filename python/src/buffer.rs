@@ -83,7 +83,9 @@ fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registered) -> PyResult<Option<C
     };
     Ok(Some(CollSpec::Counted {
         buf,
-        nbytes: count * size,
+        // Saturating: a count past any buffer is the export's too-small error, not a
+        // product that wraps to a small size.
+        nbytes: count.saturating_mul(size),
         datatype: dt,
     }))
 }
@@ -165,7 +167,7 @@ impl<'py> CollSpec<'py> {
     pub(crate) fn nbytes(&self, blocks: usize) -> Option<usize> {
         match self {
             CollSpec::Whole(_) => None,
-            CollSpec::Counted { nbytes, .. } => Some(nbytes * blocks),
+            CollSpec::Counted { nbytes, .. } => Some(nbytes.saturating_mul(blocks)),
         }
     }
 }

@@ -474,7 +474,7 @@ impl RawComm {
                 s.buf(),
                 Some(snb),
                 r.buf(),
-                Some(snb * c.size() as usize),
+                Some(snb.saturating_mul(c.size() as usize)),
             )?;
             return Ok(true);
         }
@@ -499,9 +499,9 @@ impl RawComm {
         let Some(r) = coll_spec(recv)? else {
             return Ok(false);
         };
-        let n = self.comm()?.size() as usize;
+        let c = self.comm()?;
+        let n = c.size() as usize;
         if is_in_place(send)? {
-            let c = self.comm()?;
             let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
             let whole = rv.bytes().to_vec();
             let rb = rv.bytes_mut();
