@@ -479,12 +479,11 @@ impl RawComm {
             return Ok(true);
         }
         let c = self.comm()?;
-        let (n, me) = (c.size() as usize, c.rank() as usize);
+        let n = c.size() as usize;
         let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
         let blk = rv.bytes().len() / n;
-        let mine = rv.bytes()[me * blk..(me + 1) * blk].to_vec();
         let rb = &mut rv.bytes_mut()[..blk * n];
-        blocking(py, &c, |c| c.allgather_into(&mine, rb))?;
+        blocking(py, &c, |c| c.allgather_in_place(rb))?;
         Ok(true)
     }
 
@@ -503,9 +502,8 @@ impl RawComm {
         let n = c.size() as usize;
         if is_in_place(send)? {
             let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
-            let whole = rv.bytes().to_vec();
             let rb = rv.bytes_mut();
-            blocking(py, &c, |c| c.alltoall_into(&whole, rb))?;
+            blocking(py, &c, |c| c.alltoall_in_place(rb))?;
             return Ok(true);
         }
         let Some(s) = coll_spec(send)? else {
