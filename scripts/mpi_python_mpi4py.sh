@@ -52,6 +52,7 @@ must_fail() { # n script
 }
 for n in 2 5; do run "$n" p2p.py; done
 for n in 2 3; do run "$n" ssend.py; done
+for n in 1 2 3; do run "$n" comm_methods.py; done
 for n in 1 3 5; do run "$n" collectives.py; done
 for n in 1 2 3; do run "$n" errors.py; done
 for n in 1 2 4; do run "$n" hello.py "Hello from rank"; done

@@ -136,6 +136,103 @@ fn truncation_and_type_mismatch_are_errors_that_lose_nothing() {
     );
 }
 
+/// The binding calls that never wait (`try_send_slice`, `try_recv_into`): they take
+/// what is there, decline (changing nothing) what would wait, and keep the errors and
+/// the order of the blocking calls.
+#[test]
+fn try_send_and_try_recv_never_wait_and_lose_nothing() {
+    run_ranks(
+        "try_send_and_try_recv_never_wait_and_lose_nothing",
+        2,
+        |w| {
+            let me = w.rank();
+            let peer = 1 - me;
+            let mut buf = [0u32; 4];
+            // Nothing sent yet: declined, nothing taken.
+            assert!(w.try_recv_into(&mut buf, peer, 1).unwrap().is_none());
+            assert!(
+                w.try_recv_into(&mut buf, ANY_SOURCE, ANY_TAG)
+                    .unwrap()
+                    .is_none()
+            );
+            w.barrier().unwrap(); // no rank sends before both have looked
+            // PROC_NULL completes at once; bad ranks and tags are the blocking calls' errors.
+            assert!(w.try_send_slice(&[1u32], shmpi::PROC_NULL, 0).unwrap());
+            let st = w
+                .try_recv_into(&mut buf, shmpi::PROC_NULL, 0)
+                .unwrap()
+                .unwrap();
+            assert_eq!(st.source(), shmpi::PROC_NULL);
+            assert!(matches!(
+                w.try_send_slice(&[1u32], 2, 0),
+                Err(Error::InvalidRank { .. })
+            ));
+            assert!(matches!(
+                w.try_recv_into(&mut buf, peer, -7),
+                Err(Error::InvalidTag { .. })
+            ));
+            // To itself a send always declines (it has no ring); the blocking one queues it.
+            assert!(!w.try_send_slice(&[9u32], me, 3).unwrap());
+            w.send_slice(&[9u32], me, 3).unwrap();
+            let st = w
+                .try_recv_into(&mut buf, me, 3)
+                .unwrap()
+                .expect("queued whole");
+            assert_eq!((st.count::<u32>(), buf[0]), (Some(1), 9));
+            // A small message to the peer goes at once; three in a row keep their order.
+            for i in 0..3u32 {
+                assert!(w.try_send_slice(&[me as u32, i], peer, 4).unwrap());
+            }
+            w.send_slice(&[me as u32, 7, 7], peer, 5).unwrap();
+            for i in 0..3u32 {
+                let st = loop {
+                    if let Some(st) = w.try_recv_into(&mut buf, peer, 4).unwrap() {
+                        break st;
+                    }
+                };
+                assert_eq!(
+                    (st.count::<u32>(), buf[..2].to_vec()),
+                    (Some(2), vec![peer as u32, i])
+                );
+            }
+            // Too small a buffer: the blocking call's error, and the message stays queued.
+            let mut short = [0u32; 2];
+            loop {
+                match w.try_recv_into(&mut short, peer, 5) {
+                    Ok(None) => continue,
+                    Err(Error::Truncated {
+                        message_len: 12,
+                        buffer_len: 8,
+                        ..
+                    }) => break,
+                    other => panic!("expected Truncated, got {other:?}"),
+                }
+            }
+            let st = w
+                .try_recv_into(&mut buf, ANY_SOURCE, 5)
+                .unwrap()
+                .expect("still queued");
+            assert_eq!((st.source(), st.count::<u32>()), (peer, Some(3)));
+            // A message larger than one record declines until it is here whole.
+            let big: Vec<u8> = (0..4 << 20).map(|i| i as u8).collect();
+            let mut got = vec![0u8; big.len()];
+            if me == 0 {
+                w.send_slice(&big, 1, 6).unwrap();
+            } else {
+                let st = loop {
+                    if let Some(st) = w.try_recv_into(&mut got, 0, 6).unwrap() {
+                        break st;
+                    }
+                };
+                assert_eq!(st.len(), big.len());
+                assert!(got == big);
+            }
+            assert_eq!(w.pending_messages(), 0);
+            w.barrier().unwrap();
+        },
+    );
+}
+
 #[test]
 fn invalid_ranks_and_tags_name_the_valid_range() {
     run_ranks("invalid_ranks_and_tags_name_the_valid_range", 3, |w| {

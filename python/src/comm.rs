@@ -26,6 +26,10 @@ thread_local! {
 /// The largest scratch buffer kept between receives; a larger one is freed after use.
 const SCRATCH_KEEP: usize = 64 << 20;
 
+/// The smallest scratch buffer: a pickle up to this long is received with the GIL held
+/// when it is already there.
+const SCRATCH_MIN: usize = 4096;
+
 pub(crate) fn st(s: shmpi::Status) -> St {
     (s.source(), s.tag(), s.len())
 }
@@ -201,7 +205,7 @@ impl RawComm {
     /// A standard send, or with `sync` a synchronous one (returns once a receive has
     /// matched the message).
     #[pyo3(signature = (buf, nbytes, dest, tag, sync = false))]
-    fn send(
+    pub(crate) fn send(
         &self,
         py: Python<'_>,
         buf: &Bound<'_, PyAny>,
@@ -215,14 +219,18 @@ impl RawComm {
         let b = RawBuf::get(&buf, false, nbytes)?;
         let bytes = b.bytes();
         if sync {
-            blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag))
-        } else {
-            blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
+            return blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag));
         }
+        // A send that need not wait goes with the GIL held: releasing and retaking it
+        // costs more than the send.
+        if c.try_send_slice(bytes, dest, tag).map_err(to_py)? {
+            return Ok(());
+        }
+        blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]
-    fn recv_into(
+    pub(crate) fn recv_into(
         &self,
         py: Python<'_>,
         buf: &Bound<'_, PyAny>,
@@ -234,6 +242,11 @@ impl RawComm {
         let (buf, nbytes) = spec_or(buf, nbytes, source)?;
         let mut b = RawBuf::get(&buf, true, nbytes)?;
         let bytes = b.bytes_mut();
+        // As `send`: the GIL is released only to wait (after a short spin with it held,
+        // in which a reply on its way usually arrives).
+        if let Some(s) = c.try_recv_into(bytes, source, tag).map_err(to_py)? {
+            return Ok(st(s));
+        }
         blocking(py, &c, |c| c.recv_into(bytes, source, tag)).map(st)
     }
 
@@ -242,7 +255,7 @@ impl RawComm {
     /// then one copy into the `bytes`. The scratch buffer is reused, so a large pickle
     /// costs one fresh allocation (the `bytes`, as in mpi4py) rather than two: each
     /// fresh megabyte costs ~250 page faults on this VM, more than the copy.
-    fn recv_bytes<'py>(
+    pub(crate) fn recv_bytes<'py>(
         &self,
         py: Python<'py>,
         source: i32,
@@ -250,15 +263,27 @@ impl RawComm {
     ) -> PyResult<(Bound<'py, PyBytes>, St)> {
         let c = self.comm()?;
         SCRATCH.with(|cell| {
-            // Taken out of the cell for the call, so that no borrow spans it.
+            // Taken out of the cell for the call, so that no borrow spans it. Its length
+            // only grows (so no call zeroes it again) and is at least `SCRATCH_MIN`.
             let mut buf = cell.take();
-            let r = blocking(py, &c, |c| {
-                let found = c.probe(source, tag)?;
-                buf.resize(found.len(), 0);
-                // The probed message is the earliest that matches its exact source
-                // and tag, so this receive takes it.
-                c.recv_into(&mut buf[..], found.source(), found.tag())
-            });
+            if buf.len() < SCRATCH_MIN {
+                buf.resize(SCRATCH_MIN, 0);
+            }
+            // As `recv_into`: without the GIL only to wait, or for a pickle longer than
+            // the scratch buffer (the try's truncation leaves it queued).
+            let r = match c.try_recv_into(&mut buf[..], source, tag) {
+                Ok(Some(s)) => Ok(s),
+                Ok(None) | Err(shmpi::Error::Truncated { .. }) => blocking(py, &c, |c| {
+                    let found = c.probe(source, tag)?;
+                    if buf.len() < found.len() {
+                        buf.resize(found.len(), 0);
+                    }
+                    // The probed message is the earliest that matches its exact source
+                    // and tag, so this receive takes it.
+                    c.recv_into(&mut buf[..found.len()], found.source(), found.tag())
+                }),
+                Err(e) => Err(to_py(e)),
+            };
             let out = r.map(|s| (PyBytes::new(py, &buf[..s.len()]), st(s)));
             if buf.capacity() <= SCRATCH_KEEP {
                 cell.replace(buf);
@@ -432,7 +457,7 @@ impl RawComm {
 
     // ---- collectives on bytes ---------------------------------------------------
 
-    fn barrier(&self, py: Python<'_>) -> PyResult<()> {
+    pub(crate) fn barrier(&self, py: Python<'_>) -> PyResult<()> {
         let c = self.comm()?;
         blocking(py, &c, |c| c.barrier())
     }
@@ -444,7 +469,12 @@ impl RawComm {
     // Python method then parses (and raises mpi4py's errors for).
 
     /// `Comm.Bcast`.
-    fn bcast_spec(&self, py: Python<'_>, spec: &Bound<'_, PyAny>, root: i32) -> PyResult<bool> {
+    pub(crate) fn bcast_spec(
+        &self,
+        py: Python<'_>,
+        spec: &Bound<'_, PyAny>,
+        root: i32,
+    ) -> PyResult<bool> {
         let Some(s) = coll_spec(spec)? else {
             return Ok(false);
         };
@@ -454,7 +484,7 @@ impl RawComm {
 
     /// `Comm.Allgather`: the receive count is per rank; with `IN_PLACE` this rank's
     /// block of the receive buffer is what it sends.
-    fn allgather_spec(
+    pub(crate) fn allgather_spec(
         &self,
         py: Python<'_>,
         send: &Bound<'_, PyAny>,
@@ -489,7 +519,7 @@ impl RawComm {
 
     /// `Comm.Alltoall`: counts are per rank; with `IN_PLACE` the receive buffer is
     /// also what is sent.
-    fn alltoall_spec(
+    pub(crate) fn alltoall_spec(
         &self,
         py: Python<'_>,
         send: &Bound<'_, PyAny>,
@@ -518,7 +548,7 @@ impl RawComm {
     /// datatype (`[buf, count, datatype]`, or `IN_PLACE` for the send) and `op` is a
     /// built-in op on a type shmpi reduces itself.
     #[pyo3(signature = (which_name, send, recv, op, root))]
-    fn reduce_spec(
+    pub(crate) fn reduce_spec(
         &self,
         py: Python<'_>,
         which_name: &str,

@@ -21,6 +21,7 @@ mod buffer;
 mod comm;
 mod errors;
 mod message;
+mod pycomm;
 mod reduce;
 mod request;
 
@@ -178,6 +179,7 @@ fn abort(code: i32) -> PyResult<()> {
 #[pymodule]
 fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawComm>()?;
+    m.add_class::<pycomm::CommBase>()?;
     m.add_class::<request::RawRequest>()?;
     m.add_class::<message::RawMessage>()?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
@@ -189,6 +191,7 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(abort, m)?)?;
     m.add_function(wrap_pyfunction!(errors::set_exception_class, m)?)?;
     m.add_function(wrap_pyfunction!(buffer::set_spec_parser, m)?)?;
+    m.add_function(wrap_pyfunction!(pycomm::set_module, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_any, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_all, m)?)?;
     m.add_function(wrap_pyfunction!(request::set_request_class, m)?)?;

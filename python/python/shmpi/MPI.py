@@ -295,6 +295,22 @@ def _abort(code):
 class Pickle:
     """How lowercase methods serialize objects (``MPI.pickle``)."""
 
+    def __setattr__(self, name, value):
+        # `_std` says whether this is the default pickling (the standard library's
+        # functions, protocol 5), which the native lowercase methods then call
+        # directly; kept true to every attribute a program sets.
+        object.__setattr__(self, name, value)
+        if name != "_std":
+            d = self.__dict__
+            std = (
+                d.get("_dumps") is _pickle.dumps
+                and d.get("_loads") is _pickle.loads
+                and d.get("PROTOCOL") == 5
+                and type(self).dumps is Pickle.dumps
+                and type(self).loads is Pickle.loads
+            )
+            object.__setattr__(self, "_std", std)
+
     def __init__(self, dumps=None, loads=None, protocol=None):
         if protocol is None:
             protocol = 5 if dumps is None else None
@@ -319,6 +335,7 @@ class Pickle:
 
 
 pickle = Pickle()
+_lib.set_module(_sys.modules[__name__], _pickle.dumps, _pickle.loads)
 
 
 def _dumps(obj):
@@ -1691,10 +1708,14 @@ def _in_place(buf):
 # ---- communicators -----------------------------------------------------------------
 
 
-class Comm:
-    """A communicator (``MPI.Comm``)."""
+class Comm(_lib.CommBase):
+    """A communicator (``MPI.Comm``). Its communicator is ``_raw`` (``None`` for
+    ``COMM_NULL``), a field of the native base class, whose methods ``Send``, ``Recv``,
+    ``send``, ``recv``, ``Barrier``, ``Bcast``, ``Allgather``, ``Alltoall``,
+    ``Allreduce`` and ``Reduce`` run the common cases in one native call and hand the
+    rest to the methods below with a leading underscore."""
 
-    __slots__ = ("_raw", "_name", "__weakref__")
+    __slots__ = ("_name", "__weakref__")
 
     def __init__(self, comm=None):
         if isinstance(comm, Comm):
@@ -1827,15 +1848,15 @@ class Comm:
         _flush()
         self._r.abort(int(errorcode))
 
-    def Barrier(self):
-        (self._raw or self._r).barrier()
+    def _Barrier(self):
+        self._r.barrier()
 
-    barrier = Barrier
+    barrier = _lib.CommBase.Barrier
 
     # -- point to point, objects --
 
-    def send(self, obj, dest, tag=0):
-        raw = self._raw or self._r
+    def _send(self, obj, dest, tag=0):
+        raw = self._r
         data = _dumps(obj)
         if dest == PROC_NULL:
             return None
@@ -1847,11 +1868,12 @@ class Comm:
             return None
         self._r.send(data, None, dest, tag, True)
 
-    bsend = send
+    bsend = _lib.CommBase.send
 
-    def recv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG, status=None):
-        raw = self._raw or self._r
+    def _recv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+        raw = self._r
         if buf is not None:
+            # stacklevel 2: the program's line (the native `recv` has no frame).
             _warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         if source == PROC_NULL:
             _fill(status, _NULL_ST)
@@ -1901,13 +1923,13 @@ class Comm:
 
     # -- point to point, buffers --
 
-    def Send(self, buf, dest, tag=0):
+    def _Send(self, buf, dest, tag=0):
         # The extension reads the spec (`p2p_spec`): a plain buffer or mpi4py's
         # [buf, count, datatype] without a Python call, any other form through `_p2p`.
         if dest == PROC_NULL:
             _p2p(buf, dest)
             return None
-        (self._raw or self._r).send(buf, None, dest, tag)
+        self._r.send(buf, None, dest, tag)
 
     def Ssend(self, buf, dest, tag=0):
         if dest == PROC_NULL:
@@ -1915,15 +1937,15 @@ class Comm:
             return None
         self._r.send(buf, None, dest, tag, True)
 
-    Bsend = Send
-    Rsend = Send
+    Bsend = _lib.CommBase.Send
+    Rsend = _lib.CommBase.Send
 
-    def Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
+    def _Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
         if source == PROC_NULL:
             _p2p(buf, source)
             _fill(status, _NULL_ST)
             return None
-        st = (self._raw or self._r).recv_into(buf, None, source, tag)
+        st = self._r.recv_into(buf, None, source, tag)
         if status is not None:
             status._set(st)
 
@@ -2082,11 +2104,10 @@ class Comm:
 
     # -- collectives, buffers --
 
-    def Bcast(self, buf, root=0):
-        # A plain buffer or [buf, count, datatype] is read by the extension
-        # (`bcast_spec`, as the other collectives' `*_spec`); any other form here.
-        if (self._raw or self._r).bcast_spec(buf, root):
-            return
+    def _Bcast(self, buf, root=0):
+        # The native `Bcast` has found a spec form other than a plain buffer or
+        # [buf, count, datatype] (`bcast_spec`, as the other collectives' `*_spec`),
+        # or COMM_NULL (`self._r` raises).
         d = _derived_spec(buf)
         if d is not None:
             # A type with holes travels packed.
@@ -2157,15 +2178,11 @@ class Comm:
             sb, snb, _ = _msg_typed(sendbuf)
         return sb, snb, rb, snb * n
 
-    def Allgather(self, sendbuf, recvbuf):
-        if (self._raw or self._r).allgather_spec(sendbuf, recvbuf):
-            return
+    def _Allgather(self, sendbuf, recvbuf):
         self._r.allgather_into(*self._allgather_args(sendbuf, recvbuf))
 
-    def Alltoall(self, sendbuf, recvbuf):
+    def _Alltoall(self, sendbuf, recvbuf):
         raw = self._r
-        if raw.alltoall_spec(sendbuf, recvbuf):
-            return
         n = raw.size()
         rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
@@ -2263,9 +2280,7 @@ class Comm:
         if has_recv and blocks:
             memoryview(rb).cast("B")[:snb] = _fold_bytes(op, dt, blocks)
 
-    def Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
-        if (self._raw or self._r).reduce_spec("reduce", sendbuf, recvbuf, op, root):
-            return
+    def _Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
         self._reduce("reduce", sendbuf, recvbuf, op, root)
 
     # -- non-blocking collectives (shmpi's ibarrier ... iallgather_into) --
@@ -2299,9 +2314,7 @@ class Comm:
     def Iallreduce(self, sendbuf, recvbuf, op=SUM):
         return self._ireduce("allreduce", sendbuf, recvbuf, op, 0)
 
-    def Allreduce(self, sendbuf, recvbuf, op=SUM):
-        if (self._raw or self._r).reduce_spec("allreduce", sendbuf, recvbuf, op, 0):
-            return
+    def _Allreduce(self, sendbuf, recvbuf, op=SUM):
         self._reduce("allreduce", sendbuf, recvbuf, op, 0)
 
     def Scan(self, sendbuf, recvbuf, op=SUM):

@@ -9,6 +9,8 @@ rank = comm.Get_rank()
 if rank == 0:
     time.sleep(0.5)
     comm.send("late", dest=1, tag=1)
+    time.sleep(0.5)
+    comm.Send(bytearray(b"LATE"), dest=1, tag=2)
 elif rank == 1:
     ticks = 0
     stop = threading.Event()
@@ -25,10 +27,15 @@ elif rank == 1:
     before = ticks
     assert comm.recv(source=0, tag=1) == "late"
     during = ticks - before
+    # The same for a buffer receive (both try to receive with the GIL held first).
+    buf = bytearray(4)
+    before = ticks
+    comm.Recv(buf, source=0, tag=2)
+    during2 = ticks - before
     stop.set()
     t.join()
-    # The other thread ran through most of the ~0.45 s wait (1 ms per tick).
-    assert during > 50, during
+    # The other thread ran through most of each ~0.45-0.5 s wait (1 ms per tick).
+    assert during > 50 and during2 > 50 and buf == b"LATE", (during, during2, buf)
 # shmpi is MPI_THREAD_FUNNELED: a call from another thread is a clear MPI.Exception,
 # and the thread that initialized it goes on.
 got = []

@@ -1,0 +1,302 @@
+//! `CommBase`: the native base class of `MPI.Comm`, with the methods programs call in
+//! their inner loops.
+//!
+//! A Python method around a native call costs about as much as the call itself at 8
+//! bytes (its frame, attribute lookups, a second call), so `Send`, `Recv`, the OSU
+//! demos' collectives and the lowercase `send`/`recv` are methods of this class: one
+//! native call from the program's line to shmpi. Each handles what a loop passes (a
+//! communicator that is not `COMM_NULL`, a rank that is not `PROC_NULL`, the spec forms
+//! `buffer::coll_spec` reads) and hands anything else, unchanged, to the Python method
+//! of the same name with a leading underscore (`_Send`, ...), which parses it and
+//! raises mpi4py's errors. `MPI.Comm` keeps its communicator in `_raw`, a field of this
+//! class.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use crate::comm::RawComm;
+
+/// A communicator object's native part.
+#[pyclass(subclass, module = "shmpi._shmpi")]
+pub(crate) struct CommBase {
+    /// The communicator; `None` for `COMM_NULL` and a freed communicator.
+    #[pyo3(get, set, name = "_raw")]
+    raw: Option<Py<RawComm>>,
+}
+
+/// What the lowercase methods need from `shmpi.MPI`, registered at its import.
+struct Module {
+    /// The module: `MPI.pickle` may be replaced, and `MPI.SUM` is the default op.
+    module: Py<PyAny>,
+    /// `pickle.dumps` and `pickle.loads` of the standard library, called directly
+    /// while `MPI.pickle` is the default (`Pickle._std`).
+    std_dumps: Py<PyAny>,
+    std_loads: Py<PyAny>,
+}
+
+static MODULE: PyOnceLock<Module> = PyOnceLock::new();
+
+/// Registers what the native methods need from `shmpi.MPI`.
+#[pyfunction]
+pub(crate) fn set_module(
+    py: Python<'_>,
+    module: Bound<'_, PyAny>,
+    std_dumps: Bound<'_, PyAny>,
+    std_loads: Bound<'_, PyAny>,
+) {
+    let _ = MODULE.set(
+        py,
+        Module {
+            module: module.unbind(),
+            std_dumps: std_dumps.unbind(),
+            std_loads: std_loads.unbind(),
+        },
+    );
+}
+
+fn module(py: Python<'_>) -> PyResult<&Module> {
+    MODULE
+        .get(py)
+        .ok_or_else(|| crate::errors::usage_error("shmpi.MPI is not imported"))
+}
+
+impl Module {
+    /// `MPI.pickle` when it is not the default (the standard library's functions with
+    /// protocol 5, which `Pickle._std` says); `None` when it is.
+    fn custom_pickle<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let p = self.module.bind(py).getattr(intern!(py, "pickle"))?;
+        if p.getattr(intern!(py, "_std"))?.is_truthy()? {
+            Ok(None)
+        } else {
+            Ok(Some(p))
+        }
+    }
+
+    /// `MPI._dumps(obj)`.
+    fn dumps<'py>(&self, py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        match self.custom_pickle(py)? {
+            None => self.std_dumps.bind(py).call1((obj, 5)),
+            Some(p) => p.call_method1(intern!(py, "dumps"), (obj,)),
+        }
+    }
+
+    /// `MPI._loads(data)`: `None` for an empty message.
+    fn loads<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if !data.is_truthy()? {
+            return Ok(py.None().into_bound(py));
+        }
+        match self.custom_pickle(py)? {
+            None => self.std_loads.bind(py).call1((data,)),
+            Some(p) => p.call_method1(intern!(py, "loads"), (data,)),
+        }
+    }
+}
+
+/// This object's communicator, if it has one and `peer` is not `PROC_NULL`: the
+/// condition of every native path. Cloned, so that no borrow of `slf` spans the call.
+#[inline]
+fn fast(slf: &Bound<'_, CommBase>, peer: i32) -> Option<Py<RawComm>> {
+    if peer == shmpi::PROC_NULL {
+        return None;
+    }
+    slf.borrow().raw.as_ref().map(|r| r.clone_ref(slf.py()))
+}
+
+/// Calls the Python method `name` of `slf`: the general path of a native method.
+fn python<'py, A>(
+    slf: &Bound<'py, CommBase>,
+    name: &Bound<'py, PyString>,
+    args: A,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    A: pyo3::call::PyCallArgs<'py>,
+{
+    slf.as_any().call_method1(name, args)
+}
+
+/// `status._set(st)` when a status object was passed.
+fn fill(status: Option<&Bound<'_, PyAny>>, st: crate::comm::St) -> PyResult<()> {
+    match status {
+        Some(s) if !s.is_none() => s.call_method1(intern!(s.py(), "_set"), (st,)).map(drop),
+        _ => Ok(()),
+    }
+}
+
+#[pymethods]
+impl CommBase {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        CommBase { raw: None }
+    }
+
+    // ---- point to point ---------------------------------------------------------
+
+    #[pyo3(name = "Send", signature = (buf, dest, tag = 0))]
+    fn send_buf(
+        slf: &Bound<'_, Self>,
+        buf: &Bound<'_, PyAny>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        match fast(slf, dest) {
+            Some(raw) => raw.get().send(py, buf, None, dest, tag, false),
+            None => python(slf, intern!(py, "_Send"), (buf, dest, tag)).map(drop),
+        }
+    }
+
+    #[pyo3(name = "Recv", signature = (buf, source = shmpi::ANY_SOURCE, tag = shmpi::ANY_TAG, status = None))]
+    fn recv_buf(
+        slf: &Bound<'_, Self>,
+        buf: &Bound<'_, PyAny>,
+        source: i32,
+        tag: i32,
+        status: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        match fast(slf, source) {
+            Some(raw) => fill(status, raw.get().recv_into(py, buf, None, source, tag)?),
+            None => python(slf, intern!(py, "_Recv"), (buf, source, tag, status)).map(drop),
+        }
+    }
+
+    #[pyo3(name = "send", signature = (obj, dest, tag = 0))]
+    fn send_obj(
+        slf: &Bound<'_, Self>,
+        obj: &Bound<'_, PyAny>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        match fast(slf, dest) {
+            Some(raw) => {
+                let data = module(py)?.dumps(py, obj)?;
+                raw.get().send(py, &data, None, dest, tag, false)
+            }
+            None => python(slf, intern!(py, "_send"), (obj, dest, tag)).map(drop),
+        }
+    }
+
+    #[pyo3(name = "recv", signature = (buf = None, source = shmpi::ANY_SOURCE, tag = shmpi::ANY_TAG, status = None))]
+    fn recv_obj<'py>(
+        slf: &Bound<'py, Self>,
+        buf: Option<&Bound<'py, PyAny>>,
+        source: i32,
+        tag: i32,
+        status: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match (buf.filter(|b| !b.is_none()), fast(slf, source)) {
+            (None, Some(raw)) => {
+                let (data, st) = raw.get().recv_bytes(py, source, tag)?;
+                fill(status, st)?;
+                module(py)?.loads(py, data.as_any())
+            }
+            _ => python(slf, intern!(py, "_recv"), (buf, source, tag, status)),
+        }
+    }
+
+    // ---- collectives --------------------------------------------------------------
+
+    #[pyo3(name = "Barrier")]
+    fn barrier(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        match fast(slf, 0) {
+            Some(raw) => raw.get().barrier(py),
+            None => python(slf, intern!(py, "_Barrier"), ()).map(drop),
+        }
+    }
+
+    #[pyo3(name = "Bcast", signature = (buf, root = 0))]
+    fn bcast_buf(slf: &Bound<'_, Self>, buf: &Bound<'_, PyAny>, root: i32) -> PyResult<()> {
+        let py = slf.py();
+        if let Some(raw) = fast(slf, 0) {
+            if raw.get().bcast_spec(py, buf, root)? {
+                return Ok(());
+            }
+        }
+        python(slf, intern!(py, "_Bcast"), (buf, root)).map(drop)
+    }
+
+    #[pyo3(name = "Allgather")]
+    fn allgather_buf(
+        slf: &Bound<'_, Self>,
+        sendbuf: &Bound<'_, PyAny>,
+        recvbuf: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        if let Some(raw) = fast(slf, 0) {
+            if raw.get().allgather_spec(py, sendbuf, recvbuf)? {
+                return Ok(());
+            }
+        }
+        python(slf, intern!(py, "_Allgather"), (sendbuf, recvbuf)).map(drop)
+    }
+
+    #[pyo3(name = "Alltoall")]
+    fn alltoall_buf(
+        slf: &Bound<'_, Self>,
+        sendbuf: &Bound<'_, PyAny>,
+        recvbuf: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        if let Some(raw) = fast(slf, 0) {
+            if raw.get().alltoall_spec(py, sendbuf, recvbuf)? {
+                return Ok(());
+            }
+        }
+        python(slf, intern!(py, "_Alltoall"), (sendbuf, recvbuf)).map(drop)
+    }
+
+    #[pyo3(name = "Allreduce", signature = (sendbuf, recvbuf, op = None))]
+    fn allreduce_buf(
+        slf: &Bound<'_, Self>,
+        sendbuf: &Bound<'_, PyAny>,
+        recvbuf: &Bound<'_, PyAny>,
+        op: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let op = default_op(py, op)?;
+        if let Some(raw) = fast(slf, 0) {
+            if raw
+                .get()
+                .reduce_spec(py, "allreduce", sendbuf, recvbuf, &op, 0)?
+            {
+                return Ok(());
+            }
+        }
+        python(slf, intern!(py, "_Allreduce"), (sendbuf, recvbuf, op)).map(drop)
+    }
+
+    #[pyo3(name = "Reduce", signature = (sendbuf, recvbuf, op = None, root = 0))]
+    fn reduce_buf(
+        slf: &Bound<'_, Self>,
+        sendbuf: &Bound<'_, PyAny>,
+        recvbuf: &Bound<'_, PyAny>,
+        op: Option<&Bound<'_, PyAny>>,
+        root: i32,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let op = default_op(py, op)?;
+        if let Some(raw) = fast(slf, 0) {
+            if raw
+                .get()
+                .reduce_spec(py, "reduce", sendbuf, recvbuf, &op, root)?
+            {
+                return Ok(());
+            }
+        }
+        python(slf, intern!(py, "_Reduce"), (sendbuf, recvbuf, op, root)).map(drop)
+    }
+}
+
+/// `op`, or `MPI.SUM` (mpi4py's default) when none was passed.
+fn default_op<'py>(py: Python<'py>, op: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    match op {
+        Some(op) => Ok(op.clone()),
+        None => module(py)?.module.bind(py).getattr(intern!(py, "SUM")),
+    }
+}

@@ -1,0 +1,147 @@
+# Comm's inner-loop methods (Send, Recv, send, recv, Barrier, Bcast, Allgather,
+# Alltoall, Allreduce, Reduce) as mpi4py documents them: positional and keyword
+# arguments, defaults, PROC_NULL, COMM_NULL and a freed communicator, communicators
+# the program makes itself (Intracomm(comm), a subclass overriding a method), and
+# MPI.pickle's settings honoured by the lowercase methods. Portable: it also runs
+# under the real mpi4py (scripts/mpi_python_mpi4py.sh).
+import array
+import marshal
+
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+right, left = (rank + 1) % size, (rank - 1) % size
+
+
+def raises(cls, fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except MPI.Exception as e:
+        assert e.Get_error_class() == cls, (fn, e.Get_error_class(), cls, e)
+        return
+    raise AssertionError(f"{fn} did not raise error class {cls}")
+
+
+# Send/Recv: positional, keywords, a status, the defaults (any source, any tag).
+buf = array.array("i", [rank, 7])
+got = array.array("i", [0, 0])
+comm.Send(buf, right, 3)
+comm.Recv(got, left, 3)
+assert list(got) == [left, 7], got
+st = MPI.Status()
+comm.Send(buf=buf, dest=right, tag=4)
+comm.Recv(buf=got, source=left, tag=4, status=st)
+assert (st.source, st.tag, st.Get_count(MPI.INT)) == (left, 4, 2), st
+comm.Send([buf, 1, MPI.INT], right)  # tag 0
+got[0] = -1
+comm.Recv(got, status=st)
+assert (got[0], st.source, st.tag, st.Get_count(MPI.INT)) == (left, left, 0, 1)
+
+# PROC_NULL: nothing moves, the receive's status is the null one.
+comm.Send(buf, MPI.PROC_NULL, 5)
+got[0] = 99
+comm.Recv(got, MPI.PROC_NULL, 5, st)
+assert got[0] == 99 and (st.source, st.tag, st.Get_count(MPI.INT)) == (MPI.PROC_NULL, MPI.ANY_TAG, 0)
+comm.send({"x": 1}, dest=MPI.PROC_NULL)
+assert comm.recv(source=MPI.PROC_NULL, status=st) is None and st.source == MPI.PROC_NULL
+
+# Bad ranks and tags are MPI errors, from the native methods as from the Python ones.
+raises(MPI.ERR_RANK, comm.Send, buf, size, 0)
+raises(MPI.ERR_TAG, comm.Send, buf, right, -5)
+raises(MPI.ERR_RANK, comm.send, 1, dest=size)
+raises(MPI.ERR_ROOT, comm.Bcast, buf, size)
+
+# Lowercase send/recv with keywords and a status, and an object larger than a page.
+big = {"rank": rank, "payload": list(range(5000))}
+# (sendrecv: MPI may hand a large message over only to a posted receive)
+out = comm.sendrecv(big, dest=right, sendtag=6, source=MPI.ANY_SOURCE, recvtag=MPI.ANY_TAG, status=st)
+assert out["rank"] == left and out["payload"][-1] == 4999 and st.tag == 6
+comm.send(obj=None, dest=right, tag=7)
+assert comm.recv(None, left, 7) is None
+
+# MPI.pickle's protocol and functions are honoured; the default comes back after.
+for protocol in (2, 4, 5):
+    MPI.pickle.PROTOCOL = protocol
+    comm.send(("p", rank), dest=right, tag=8)
+    raw = bytearray(256)
+    comm.Recv(raw, left, 8, st)
+    assert raw[:2] == bytes([0x80, protocol]), (protocol, bytes(raw[:4]))
+MPI.pickle.__init__(marshal.dumps, marshal.loads)
+comm.send([rank, "m"], dest=right, tag=9)
+raw = bytearray(256)
+comm.Recv(raw, left, 9, st)
+assert raw[0] != 0x80 and marshal.loads(bytes(raw[: st.Get_count()])) == [left, "m"]
+comm.send([rank, "m"], dest=right, tag=9)
+assert comm.recv(source=left, tag=9) == [left, "m"]
+MPI.pickle.__init__()
+comm.send(("back", rank), dest=right, tag=10)
+comm.Recv(raw, left, 10)
+assert raw[:2] == b"\x80\x05"
+
+# Collectives: defaults (root 0, op SUM), keywords, IN_PLACE.
+x = array.array("d", [rank + 1.0])
+y = array.array("d", [0.0])
+comm.Allreduce(x, y)
+assert y[0] == size * (size + 1) / 2
+comm.Allreduce(sendbuf=x, recvbuf=y, op=MPI.MAX)
+assert y[0] == size
+y[0] = 0.0
+comm.Reduce(x, y)  # root 0, SUM
+assert y[0] == (size * (size + 1) / 2 if rank == 0 else 0.0)
+comm.Reduce(x, y, op=MPI.MIN, root=size - 1)
+assert rank != size - 1 or y[0] == 1.0
+b = array.array("i", [rank, rank])
+comm.Bcast(b)
+assert list(b) == [0, 0]
+b = array.array("i", [rank, rank])
+comm.Bcast(buf=b, root=size - 1)
+assert list(b) == [size - 1, size - 1]
+g = array.array("i", [0] * size)
+comm.Allgather(array.array("i", [rank * 10]), g)
+assert list(g) == [10 * r for r in range(size)]
+g = array.array("i", [rank * 100 + r for r in range(size)])
+h = array.array("i", [0] * size)
+comm.Alltoall(sendbuf=g, recvbuf=h)
+assert list(h) == [r * 100 + rank for r in range(size)]
+comm.Barrier()
+comm.barrier()
+
+# COMM_NULL and a freed communicator: MPI.ERR_COMM from every method. (shmpi only:
+# MPI invokes no communicator's error handler for COMM_NULL, and Open MPI aborts.)
+d = comm.Dup()
+d.Free()
+assert d == MPI.COMM_NULL
+SHMPI = MPI.Get_library_version().startswith("shmpi")
+for c in (MPI.COMM_NULL, d) if SHMPI else ():
+    raises(MPI.ERR_COMM, c.Send, buf, 0)
+    raises(MPI.ERR_COMM, c.Recv, got, 0)
+    raises(MPI.ERR_COMM, c.send, 1, 0)
+    raises(MPI.ERR_COMM, c.recv)
+    raises(MPI.ERR_COMM, c.Barrier)
+    raises(MPI.ERR_COMM, c.Bcast, b)
+    raises(MPI.ERR_COMM, c.Allreduce, x, y)
+    raises(MPI.ERR_COMM, c.Allgather, x, g)
+
+
+# A communicator object the program makes, and a subclass that overrides Send.
+class Counting(MPI.Intracomm):
+    sends = 0
+
+    def Send(self, buf, dest, tag=0):
+        Counting.sends += 1
+        return super().Send(buf, dest, tag)
+
+
+for c in (MPI.Intracomm(comm), Counting(comm)):
+    assert c == comm and c.Get_rank() == rank
+    c.Send(buf, right, 11)
+    c.Recv(got, left, 11)
+    assert list(got) == [left, 7]
+    b = array.array("i", [rank, rank])
+    c.Bcast(b, 0)
+    assert list(b) == [0, 0]
+assert Counting.sends == 1
+
+comm.Barrier()
+print(f"OK {rank}")
