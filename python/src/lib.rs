@@ -192,6 +192,7 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::set_exception_class, m)?)?;
     m.add_function(wrap_pyfunction!(buffer::set_spec_parser, m)?)?;
     m.add_function(wrap_pyfunction!(pycomm::set_module, m)?)?;
+    m.add_function(wrap_pyfunction!(pycomm::pickle_changed, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_any, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_all, m)?)?;
     m.add_function(wrap_pyfunction!(request::set_request_class, m)?)?;

@@ -11,6 +11,8 @@
 //! raises mpi4py's errors. `MPI.Comm` keeps its communicator in `_raw`, a field of this
 //! class.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -26,34 +28,54 @@ pub(crate) struct CommBase {
     raw: Option<Py<RawComm>>,
 }
 
-/// What the lowercase methods need from `shmpi.MPI`, registered at its import.
+/// What the native methods need from `shmpi.MPI`, registered at its import.
 struct Module {
-    /// The module: `MPI.pickle` may be replaced, and `MPI.SUM` is the default op.
+    /// The module, for `MPI.SUM` (the default op).
     module: Py<PyAny>,
+    /// `MPI.pickle` as made at import: as in mpi4py, the lowercase methods use that
+    /// object, whose settings a program may change (`PROTOCOL`, `__init__`).
+    pickle: Py<PyAny>,
     /// `pickle.dumps` and `pickle.loads` of the standard library, called directly
-    /// while `MPI.pickle` is the default (`Pickle._std`).
+    /// while `MPI.pickle` is the default (`STD_PICKLE`).
     std_dumps: Py<PyAny>,
     std_loads: Py<PyAny>,
 }
 
 static MODULE: PyOnceLock<Module> = PyOnceLock::new();
 
+/// Whether `MPI.pickle` is the default (the standard library's functions with
+/// protocol 5), as its `_std` says; kept by `pickle_changed`, so that a lowercase call
+/// reads no attribute to know it.
+static STD_PICKLE: AtomicBool = AtomicBool::new(true);
+
 /// Registers what the native methods need from `shmpi.MPI`.
 #[pyfunction]
 pub(crate) fn set_module(
     py: Python<'_>,
     module: Bound<'_, PyAny>,
+    pickle: Bound<'_, PyAny>,
     std_dumps: Bound<'_, PyAny>,
     std_loads: Bound<'_, PyAny>,
-) {
+) -> PyResult<()> {
+    STD_PICKLE.store(pickle.getattr("_std")?.is_truthy()?, Ordering::Relaxed);
     let _ = MODULE.set(
         py,
         Module {
             module: module.unbind(),
+            pickle: pickle.unbind(),
             std_dumps: std_dumps.unbind(),
             std_loads: std_loads.unbind(),
         },
     );
+    Ok(())
+}
+
+/// Called by `Pickle.__setattr__`: `pickle` now is (`std`) or is not the default.
+#[pyfunction]
+pub(crate) fn pickle_changed(py: Python<'_>, pickle: Bound<'_, PyAny>, std: bool) {
+    if MODULE.get(py).is_some_and(|m| m.pickle.is(&pickle)) {
+        STD_PICKLE.store(std, Ordering::Relaxed);
+    }
 }
 
 fn module(py: Python<'_>) -> PyResult<&Module> {
@@ -63,22 +85,14 @@ fn module(py: Python<'_>) -> PyResult<&Module> {
 }
 
 impl Module {
-    /// `MPI.pickle` when it is not the default (the standard library's functions with
-    /// protocol 5, which `Pickle._std` says); `None` when it is.
-    fn custom_pickle<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let p = self.module.bind(py).getattr(intern!(py, "pickle"))?;
-        if p.getattr(intern!(py, "_std"))?.is_truthy()? {
-            Ok(None)
-        } else {
-            Ok(Some(p))
-        }
-    }
-
     /// `MPI._dumps(obj)`.
     fn dumps<'py>(&self, py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        match self.custom_pickle(py)? {
-            None => self.std_dumps.bind(py).call1((obj, 5)),
-            Some(p) => p.call_method1(intern!(py, "dumps"), (obj,)),
+        if STD_PICKLE.load(Ordering::Relaxed) {
+            self.std_dumps.bind(py).call1((obj, 5))
+        } else {
+            self.pickle
+                .bind(py)
+                .call_method1(intern!(py, "dumps"), (obj,))
         }
     }
 
@@ -87,9 +101,12 @@ impl Module {
         if !data.is_truthy()? {
             return Ok(py.None().into_bound(py));
         }
-        match self.custom_pickle(py)? {
-            None => self.std_loads.bind(py).call1((data,)),
-            Some(p) => p.call_method1(intern!(py, "loads"), (data,)),
+        if STD_PICKLE.load(Ordering::Relaxed) {
+            self.std_loads.bind(py).call1((data,))
+        } else {
+            self.pickle
+                .bind(py)
+                .call_method1(intern!(py, "loads"), (data,))
         }
     }
 }

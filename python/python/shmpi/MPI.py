@@ -298,7 +298,7 @@ class Pickle:
     def __setattr__(self, name, value):
         # `_std` says whether this is the default pickling (the standard library's
         # functions, protocol 5), which the native lowercase methods then call
-        # directly; kept true to every attribute a program sets.
+        # directly; kept true to every attribute a program sets, and told to them.
         object.__setattr__(self, name, value)
         if name != "_std":
             d = self.__dict__
@@ -310,6 +310,7 @@ class Pickle:
                 and type(self).loads is Pickle.loads
             )
             object.__setattr__(self, "_std", std)
+            _lib.pickle_changed(self, std)
 
     def __init__(self, dumps=None, loads=None, protocol=None):
         if protocol is None:
@@ -334,24 +335,24 @@ class Pickle:
         return self.loads(data)
 
 
-pickle = Pickle()
-_lib.set_module(_sys.modules[__name__], _pickle.dumps, _pickle.loads)
+# As in mpi4py, the lowercase methods use the object made here (`_PICKLE`), whatever
+# `MPI.pickle` is later rebound to; a program changes its settings instead.
+_PICKLE = pickle = Pickle()
+_lib.set_module(_sys.modules[__name__], _PICKLE, _pickle.dumps, _pickle.loads)
 
 
 def _dumps(obj):
-    p = pickle
-    if p._dumps is _pickle.dumps and p.PROTOCOL == 5:
+    if _PICKLE._std:
         return _pickle.dumps(obj, 5)
-    return p.dumps(obj)
+    return _PICKLE.dumps(obj)
 
 
 def _loads(data):
     if not data:
         return None
-    p = pickle
-    if p._loads is _pickle.loads:
+    if _PICKLE._std:
         return _pickle.loads(data)
-    return p.loads(data)
+    return _PICKLE.loads(data)
 
 
 # ---- datatypes ---------------------------------------------------------------------
