@@ -11,9 +11,13 @@
 //!   straight between its memory and shmpi (`buffer.rs`).
 //! - **Threads**: shmpi handles are not `Send`, so the registry is per thread and the
 //!   classes that hold handles are `unsendable`; `RawComm` holds only a key (a call
-//!   from another thread finds no registry: a usage error). Blocking calls release
+//!   from another thread finds no registry: a usage error). Calls that wait release
 //!   the GIL with `Python::detach`, which runs its closure on the calling thread
-//!   ([`OnThisThread`]).
+//!   ([`OnThisThread`]); a send or receive first tries, with the GIL held, to finish
+//!   without waiting (`comm.rs`).
+//! - **Methods**: `MPI.Comm` derives from `CommBase` (`pycomm.rs`), whose methods run
+//!   the calls of programs' inner loops in one native call and hand the rest to the
+//!   Python methods of `shmpi/MPI.py`.
 //! - **Errors**: shmpi's errors become `MPI.Exception(error_class, message)`, the class
 //!   registered by the Python package at import (`errors.rs`).
 
