@@ -133,6 +133,25 @@ where
     slf.as_any().call_method1(name, args)
 }
 
+/// `native` on this object's communicator, unless it has none or `native` declines
+/// (returns false, having done nothing): then the Python method `name` with `args`.
+fn native_or<'py, A>(
+    slf: &Bound<'py, CommBase>,
+    name: &Bound<'py, PyString>,
+    args: A,
+    native: impl FnOnce(&RawComm) -> PyResult<bool>,
+) -> PyResult<()>
+where
+    A: pyo3::call::PyCallArgs<'py>,
+{
+    if let Some(raw) = fast(slf, 0) {
+        if native(raw.get())? {
+            return Ok(());
+        }
+    }
+    python(slf, name, args).map(drop)
+}
+
 /// `status._set(st)` when a status object was passed.
 fn fill(status: Option<&Bound<'_, PyAny>>, st: crate::comm::St) -> PyResult<()> {
     match status {
@@ -221,21 +240,17 @@ impl CommBase {
     #[pyo3(name = "Barrier")]
     fn barrier(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
-        match fast(slf, 0) {
-            Some(raw) => raw.get().barrier(py),
-            None => python(slf, intern!(py, "_Barrier"), ()).map(drop),
-        }
+        native_or(slf, intern!(py, "_Barrier"), (), |raw| {
+            raw.barrier(py).map(|()| true)
+        })
     }
 
     #[pyo3(name = "Bcast", signature = (buf, root = 0))]
     fn bcast_buf(slf: &Bound<'_, Self>, buf: &Bound<'_, PyAny>, root: i32) -> PyResult<()> {
         let py = slf.py();
-        if let Some(raw) = fast(slf, 0) {
-            if raw.get().bcast_spec(py, buf, root)? {
-                return Ok(());
-            }
-        }
-        python(slf, intern!(py, "_Bcast"), (buf, root)).map(drop)
+        native_or(slf, intern!(py, "_Bcast"), (buf, root), |raw| {
+            raw.bcast_spec(py, buf, root)
+        })
     }
 
     #[pyo3(name = "Allgather")]
@@ -245,12 +260,9 @@ impl CommBase {
         recvbuf: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let py = slf.py();
-        if let Some(raw) = fast(slf, 0) {
-            if raw.get().allgather_spec(py, sendbuf, recvbuf)? {
-                return Ok(());
-            }
-        }
-        python(slf, intern!(py, "_Allgather"), (sendbuf, recvbuf)).map(drop)
+        native_or(slf, intern!(py, "_Allgather"), (sendbuf, recvbuf), |raw| {
+            raw.allgather_spec(py, sendbuf, recvbuf)
+        })
     }
 
     #[pyo3(name = "Alltoall")]
@@ -260,12 +272,9 @@ impl CommBase {
         recvbuf: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let py = slf.py();
-        if let Some(raw) = fast(slf, 0) {
-            if raw.get().alltoall_spec(py, sendbuf, recvbuf)? {
-                return Ok(());
-            }
-        }
-        python(slf, intern!(py, "_Alltoall"), (sendbuf, recvbuf)).map(drop)
+        native_or(slf, intern!(py, "_Alltoall"), (sendbuf, recvbuf), |raw| {
+            raw.alltoall_spec(py, sendbuf, recvbuf)
+        })
     }
 
     #[pyo3(name = "Allreduce", signature = (sendbuf, recvbuf, op = None))]
@@ -277,15 +286,12 @@ impl CommBase {
     ) -> PyResult<()> {
         let py = slf.py();
         let op = default_op(py, op)?;
-        if let Some(raw) = fast(slf, 0) {
-            if raw
-                .get()
-                .reduce_spec(py, "allreduce", sendbuf, recvbuf, &op, 0)?
-            {
-                return Ok(());
-            }
-        }
-        python(slf, intern!(py, "_Allreduce"), (sendbuf, recvbuf, op)).map(drop)
+        native_or(
+            slf,
+            intern!(py, "_Allreduce"),
+            (sendbuf, recvbuf, &op),
+            |raw| raw.reduce_spec(py, "allreduce", sendbuf, recvbuf, &op, 0),
+        )
     }
 
     #[pyo3(name = "Reduce", signature = (sendbuf, recvbuf, op = None, root = 0))]
@@ -298,15 +304,12 @@ impl CommBase {
     ) -> PyResult<()> {
         let py = slf.py();
         let op = default_op(py, op)?;
-        if let Some(raw) = fast(slf, 0) {
-            if raw
-                .get()
-                .reduce_spec(py, "reduce", sendbuf, recvbuf, &op, root)?
-            {
-                return Ok(());
-            }
-        }
-        python(slf, intern!(py, "_Reduce"), (sendbuf, recvbuf, op, root)).map(drop)
+        native_or(
+            slf,
+            intern!(py, "_Reduce"),
+            (sendbuf, recvbuf, &op, root),
+            |raw| raw.reduce_spec(py, "reduce", sendbuf, recvbuf, &op, root),
+        )
     }
 }
 
