@@ -1,9 +1,10 @@
 """`python -m shmpi` under shmrun and alone: hello, aliasing, failures."""
 
+import subprocess
 import sys
 
 import pytest
-from conftest import SCRIPTS, check_ok, run
+from conftest import SCRIPTS, WATCHDOG_S, _env, check_ok, run
 
 
 @pytest.mark.parametrize("n", [1, 2, 4])
@@ -57,6 +58,27 @@ def test_uncaught_exception_aborts_the_job_with_one_traceback(mpirun, n):
     assert "not reached" not in p.stderr
     # The traceback shows the script, not the runner.
     assert "__main__.py" not in p.stderr and "runpy" not in p.stderr
+
+
+@pytest.mark.parametrize("how", ["-c", "-"])
+def test_uncaught_exception_in_code_from_c_or_stdin_shows_its_traceback(shmrun, how):
+    code = (
+        "from mpi4py import MPI\n"
+        "if MPI.COMM_WORLD.rank == MPI.COMM_WORLD.size - 1:\n"
+        "    raise ValueError('deliberate failure from ' + __name__)\n"
+        "MPI.COMM_WORLD.Barrier()\n"
+    )
+    if how == "-c":
+        p = run([shmrun, "-n", "2", sys.executable, "-m", "shmpi", "-c", code])
+    else:
+        # The launcher gives standard input to rank 0 only, as mpirun does: one rank.
+        p = subprocess.run([shmrun, "-n", "1", sys.executable, "-m", "shmpi", "-"], input=code,
+                           capture_output=True, text=True, timeout=WATCHDOG_S, cwd=SCRIPTS,
+                           env=_env())
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.count("Traceback (most recent call last)") == 1, p.stderr
+    assert "ValueError: deliberate failure from __main__" in p.stderr, p.stderr
+    assert "NameError" not in p.stderr and "__main__.py" not in p.stderr, p.stderr
 
 
 def test_sys_exit_code_of_one_rank_is_the_jobs(mpirun):

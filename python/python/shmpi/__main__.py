@@ -46,12 +46,15 @@ def _run(kind, target, args):
         sys.argv[:] = [target, *args]
         runpy.run_module(target, run_name="__main__", alter_sys=True)
     else:
+        import types
+
         sys.argv[:] = ["-c" if kind == "cmd" else "-", *args]
         code = target if kind == "cmd" else sys.stdin.read()
-        main = sys.modules["__main__"]
-        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-        main.__dict__.clear()
-        main.__dict__.update(namespace)
+        # A fresh `__main__`, as `python -c` gives: this module's own globals stay,
+        # for `main` to report what the code raised.
+        main = types.ModuleType("__main__")
+        main.__builtins__ = __builtins__
+        sys.modules["__main__"] = main
         exec(compile(code, "<string>" if kind == "cmd" else "<stdin>", "exec"), main.__dict__)
 
 
