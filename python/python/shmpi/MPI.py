@@ -1182,7 +1182,10 @@ def _reduce_handle(obj, null_name):
     raise ValueError(f"cannot serialize {type(obj).__name__} instance")
 
 
-_CONSTANTS = ("REQUEST_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC", "GROUP_NULL", "GROUP_EMPTY")
+_CONSTANTS = (
+    "REQUEST_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC", "GROUP_NULL", "GROUP_EMPTY",
+    "COMM_NULL", "COMM_WORLD", "COMM_SELF",
+)
 
 
 # ---- requests ----------------------------------------------------------------------
@@ -1742,6 +1745,9 @@ class Comm(_lib.CommBase):
 
     def __hash__(self):
         return hash(None if self._raw is None else self._raw.key())
+
+    def __reduce__(self):
+        return _reduce_handle(self, "COMM_NULL")
 
     def __repr__(self):
         return f"<{type(self).__name__}: {self._name or hex(id(self))}>"

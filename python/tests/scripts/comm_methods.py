@@ -6,6 +6,7 @@
 # under the real mpi4py (scripts/mpi_python_mpi4py.sh).
 import array
 import marshal
+import pickle
 
 from mpi4py import MPI
 
@@ -122,6 +123,19 @@ for c in (MPI.COMM_NULL, d) if SHMPI else ():
     raises(MPI.ERR_COMM, c.Bcast, b)
     raises(MPI.ERR_COMM, c.Allreduce, x, y)
     raises(MPI.ERR_COMM, c.Allgather, x, g)
+
+
+# Pickling, as mpi4py's: the predefined communicators by name, any other refused.
+assert pickle.loads(pickle.dumps(comm)) == comm
+assert pickle.loads(pickle.dumps(MPI.COMM_SELF)) == MPI.COMM_SELF
+assert pickle.loads(pickle.dumps(MPI.COMM_NULL)) == MPI.COMM_NULL
+d = comm.Dup()
+try:
+    pickle.dumps(d)
+    raise AssertionError("a communicator of the program's was pickled")
+except ValueError:
+    pass
+d.Free()
 
 
 # A communicator object the program makes, and a subclass that overrides Send.
