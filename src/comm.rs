@@ -1051,64 +1051,6 @@ impl Communicator {
         )
     }
 
-    /// [`send_slice`](Self::send_slice) if the message can go at once, without
-    /// waiting for ring space: `Ok(false)`, having sent nothing, when it would wait.
-    /// For language bindings, which hold a lock they must release only around calls
-    /// that wait (Python's GIL): they try this first. It also declines on the MPI
-    /// backend and while a trace is recorded, where the blocking call does the work
-    /// (and records it). Errors as `send_slice`; `PROC_NULL` is `Ok(true)`.
-    #[doc(hidden)]
-    #[inline]
-    pub fn try_send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<bool> {
-        if crate::trace::hooked() {
-            return Ok(false);
-        }
-        #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Ok(false);
-        }
-        let (d, env, bytes) = match self.slice_send(data, dest, tag) {
-            Ok(x) => x,
-            Err(e) => return Self::null_send(e, tag).map(|()| true),
-        };
-        Ok(self.inner.eng.borrow_mut().try_send_whole(d, &env, bytes))
-    }
-
-    /// [`recv_into`](Self::recv_into) if a matching message can be taken without
-    /// waiting: one that arrives within the first polls of a blocking receive (bounded
-    /// by the spin phase, `SHMPI_SPIN_US`), or one already here whole. `Ok(None)`,
-    /// having taken nothing, otherwise. For language bindings, as
-    /// [`try_send_slice`](Self::try_send_slice), whose conditions for declining it
-    /// shares. Errors as `recv_into`, the message staying queued.
-    #[doc(hidden)]
-    #[inline]
-    pub fn try_recv_into<T: Pod>(
-        &self,
-        buf: &mut [T],
-        source: Rank,
-        tag: Tag,
-    ) -> Result<Option<Status>> {
-        if crate::trace::hooked() {
-            return Ok(None);
-        }
-        #[cfg(feature = "mpi")]
-        if self.inner.mpi.is_some() {
-            return Ok(None);
-        }
-        let (m, want, bytes) = match self.slice_recv(buf, source, tag) {
-            Ok(x) => x,
-            Err(e) => return Self::null_recv(e, tag).map(Some),
-        };
-        let env = self
-            .inner
-            .eng
-            .borrow_mut()
-            .try_recv_into(&m, &want, bytes, || {
-                self.desc(WaitOp::Recv, Call::RecvInto, m.src, tag)
-            })?;
-        Ok(env.map(|e| self.status(&e)))
-    }
-
     /// Receives a message of any length into a new `Vec` of exactly its size.
     ///
     /// MPI 4.1 §3.8.1 and §3.2.4 (`MPI_Probe`, `MPI_Get_count`, then `MPI_Recv`).

@@ -138,6 +138,8 @@ pub use init::{
     processor_name, version, wtick, wtime,
 };
 pub use message::{Message, RawMessage};
+#[doc(hidden)]
+pub use progress::set_idle_hook;
 pub use request::{
     AnyRequest, Request, test_all, test_any, test_any_of, test_some, wait_all, wait_any,
     wait_any_of, wait_some,

@@ -9,11 +9,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::buffer::{CollSpec, RawBuf, coll_spec, is_in_place};
+use crate::comm_of;
 use crate::errors::{self, to_py};
 use crate::message::RawMessage;
 use crate::reduce::{self, Which};
 use crate::request::RawRequest;
-use crate::{OnThisThread, comm_of};
+use std::cell::Cell;
 
 /// A message's status as Python sees it: (source, tag, bytes).
 pub(crate) type St = (i32, i32, usize);
@@ -26,26 +27,62 @@ thread_local! {
 /// The largest scratch buffer kept between receives; a larger one is freed after use.
 const SCRATCH_KEEP: usize = 64 << 20;
 
-/// The smallest scratch buffer: a pickle up to this long is received with the GIL held
-/// when it is already there.
-const SCRATCH_MIN: usize = 4096;
-
 pub(crate) fn st(s: shmpi::Status) -> St {
     (s.source(), s.tag(), s.len())
 }
 
-/// Runs a blocking shmpi call on `c` with the GIL released.
-pub(crate) fn blocking<R, F>(py: Python<'_>, c: &shmpi::Communicator, f: F) -> PyResult<R>
-where
-    F: FnOnce(&shmpi::Communicator) -> shmpi::Result<R> + Send,
-    R: Send,
-{
-    let c = OnThisThread(c);
-    py.detach(move || {
-        let c = c;
-        f(c.0)
-    })
-    .map_err(|e| errors::blocked_to_py(py, e))
+thread_local! {
+    /// Whether a `blocking` call is running on this thread with the GIL held, which
+    /// `release_gil` may then release.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// The thread state `release_gil` saved when it released the GIL; null while held.
+    static SAVED: Cell<*mut pyo3::ffi::PyThreadState> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// shmpi's idle hook (`shmpi::set_idle_hook`, set at init): a `blocking` call that
+/// has to wait releases the GIL at its first idle step, so that other threads run.
+pub(crate) fn release_gil() {
+    if ARMED.get() && SAVED.get().is_null() {
+        // SAFETY: `ARMED` is set only while `blocking` runs a shmpi call on this thread
+        // with the GIL held, and the call touches no Python object; `Reacquire` takes
+        // the GIL back before `blocking` returns or unwinds.
+        SAVED.set(unsafe { pyo3::ffi::PyEval_SaveThread() });
+    }
+}
+
+/// Ends a `blocking` call: retakes the GIL if `release_gil` released it.
+struct Reacquire;
+
+impl Drop for Reacquire {
+    fn drop(&mut self) {
+        ARMED.set(false);
+        let ts = SAVED.replace(std::ptr::null_mut());
+        if !ts.is_null() {
+            // SAFETY: `ts` is what `PyEval_SaveThread` returned on this thread.
+            unsafe { pyo3::ffi::PyEval_RestoreThread(ts) };
+        }
+    }
+}
+
+/// Runs shmpi calls that may block. The GIL stays held unless a call has to wait
+/// (`release_gil`): releasing and retaking it around every call cost more than an
+/// 8-byte message or a small collective that does not wait.
+pub(crate) fn waiting<R>(py: Python<'_>, f: impl FnOnce() -> shmpi::Result<R>) -> PyResult<R> {
+    debug_assert!(!ARMED.get(), "blocking calls do not nest");
+    ARMED.set(true);
+    let held = Reacquire;
+    let r = f();
+    drop(held);
+    r.map_err(|e| errors::blocked_to_py(py, e))
+}
+
+/// [`waiting`] for a call on `c`.
+pub(crate) fn blocking<R>(
+    py: Python<'_>,
+    c: &shmpi::Communicator,
+    f: impl FnOnce(&shmpi::Communicator) -> shmpi::Result<R>,
+) -> PyResult<R> {
+    waiting(py, || f(c))
 }
 
 /// Receives the message `probe` found, into a new `bytes` of exactly its length.
@@ -182,14 +219,14 @@ impl RawComm {
 
     fn dup(&self, py: Python<'_>) -> PyResult<RawComm> {
         let c = self.comm()?;
-        let d = blocking(py, &c, |c| c.dup().map(OnThisThread))?;
-        Ok(crate::register(d.0))
+        let d = blocking(py, &c, |c| c.dup())?;
+        Ok(crate::register(d))
     }
 
     fn split(&self, py: Python<'_>, color: i32, key: i32) -> PyResult<Option<RawComm>> {
         let c = self.comm()?;
-        let d = blocking(py, &c, |c| c.split(color, key).map(OnThisThread))?;
-        Ok(d.0.map(crate::register))
+        let d = blocking(py, &c, |c| c.split(color, key))?;
+        Ok(d.map(crate::register))
     }
 
     fn free(&self) {
@@ -219,14 +256,10 @@ impl RawComm {
         let b = RawBuf::get(&buf, false, nbytes)?;
         let bytes = b.bytes();
         if sync {
-            return blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag));
+            blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag))
+        } else {
+            blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
         }
-        // A send that need not wait goes with the GIL held: releasing and retaking it
-        // costs more than the send.
-        if c.try_send_slice(bytes, dest, tag).map_err(to_py)? {
-            return Ok(());
-        }
-        blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]
@@ -242,11 +275,6 @@ impl RawComm {
         let (buf, nbytes) = spec_or(buf, nbytes, source)?;
         let mut b = RawBuf::get(&buf, true, nbytes)?;
         let bytes = b.bytes_mut();
-        // As `send`: the GIL is released only to wait (after a short spin with it held,
-        // in which a reply on its way usually arrives).
-        if let Some(s) = c.try_recv_into(bytes, source, tag).map_err(to_py)? {
-            return Ok(st(s));
-        }
         blocking(py, &c, |c| c.recv_into(bytes, source, tag)).map(st)
     }
 
@@ -263,27 +291,15 @@ impl RawComm {
     ) -> PyResult<(Bound<'py, PyBytes>, St)> {
         let c = self.comm()?;
         SCRATCH.with(|cell| {
-            // Taken out of the cell for the call, so that no borrow spans it. Its length
-            // only grows (so no call zeroes it again) and is at least `SCRATCH_MIN`.
+            // Taken out of the cell for the call, so that no borrow spans it.
             let mut buf = cell.take();
-            if buf.len() < SCRATCH_MIN {
-                buf.resize(SCRATCH_MIN, 0);
-            }
-            // As `recv_into`: without the GIL only to wait, or for a pickle longer than
-            // the scratch buffer (the try's truncation leaves it queued).
-            let r = match c.try_recv_into(&mut buf[..], source, tag) {
-                Ok(Some(s)) => Ok(s),
-                Ok(None) | Err(shmpi::Error::Truncated { .. }) => blocking(py, &c, |c| {
-                    let found = c.probe(source, tag)?;
-                    if buf.len() < found.len() {
-                        buf.resize(found.len(), 0);
-                    }
-                    // The probed message is the earliest that matches its exact source
-                    // and tag, so this receive takes it.
-                    c.recv_into(&mut buf[..found.len()], found.source(), found.tag())
-                }),
-                Err(e) => Err(to_py(e)),
-            };
+            let r = blocking(py, &c, |c| {
+                let found = c.probe(source, tag)?;
+                buf.resize(found.len(), 0);
+                // The probed message is the earliest that matches its exact source
+                // and tag, so this receive takes it.
+                c.recv_into(&mut buf[..], found.source(), found.tag())
+            });
             let out = r.map(|s| (PyBytes::new(py, &buf[..s.len()]), st(s)));
             if buf.capacity() <= SCRATCH_KEEP {
                 cell.replace(buf);
@@ -305,7 +321,7 @@ impl RawComm {
     /// Matched probe (`MPI_Mprobe`): the message leaves matching for the returned handle.
     fn mprobe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<(RawMessage, St)> {
         let c = self.comm()?;
-        let (m, s) = blocking(py, &c, |c| c.mprobe(source, tag).map(OnThisThread))?.0;
+        let (m, s) = blocking(py, &c, |c| c.mprobe(source, tag))?;
         Ok((RawMessage::new(m), st(s)))
     }
 

@@ -11,10 +11,9 @@
 //!   straight between its memory and shmpi (`buffer.rs`).
 //! - **Threads**: shmpi handles are not `Send`, so the registry is per thread and the
 //!   classes that hold handles are `unsendable`; `RawComm` holds only a key (a call
-//!   from another thread finds no registry: a usage error). Calls that wait release
-//!   the GIL with `Python::detach`, which runs its closure on the calling thread
-//!   ([`OnThisThread`]); a send or receive first tries, with the GIL held, to finish
-//!   without waiting (`comm.rs`).
+//!   from another thread finds no registry: a usage error). A call that has to wait
+//!   releases the GIL at its first idle step (shmpi's idle hook, `comm::waiting`) and
+//!   takes it back when it returns; one that does not wait keeps it.
 //! - **Methods**: `MPI.Comm` derives from `CommBase` (`pycomm.rs`), whose methods run
 //!   the calls of programs' inner loops in one native call and hand the rest to the
 //!   Python methods of `shmpi/MPI.py`.
@@ -122,6 +121,8 @@ fn init() -> PyResult<RawComm> {
         let mut s = s.borrow_mut();
         if s.is_none() {
             let universe = shmpi::init().map_err(to_py)?;
+            // A call that has to wait releases the GIL (`comm::waiting`).
+            shmpi::set_idle_hook(Some(comm::release_gil));
             let mut comms = FxHashMap::default();
             comms.insert(WORLD_ID, universe.world());
             *s = Some(State {
@@ -141,6 +142,7 @@ fn finalize(py: Python<'_>) {
     let st = STATE.with(|s| s.borrow_mut().take());
     if let Some(st) = st {
         FINALIZED.with(|f| f.set(true));
+        shmpi::set_idle_hook(None);
         let st = OnThisThread(st);
         py.detach(move || {
             let st = st;

@@ -6,8 +6,8 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::OnThisThread;
 use crate::buffer::RawBuf;
+use crate::comm::waiting;
 use crate::comm::{St, st};
 use crate::errors::usage_error;
 
@@ -40,28 +40,17 @@ impl RawMessage {
         nbytes: Option<usize>,
     ) -> PyResult<St> {
         let mut b = RawBuf::get(buf, true, nbytes)?;
-        let bytes = OnThisThread(b.bytes_mut());
-        let msg = OnThisThread(self.take_msg()?);
-        let s = py
-            .detach(move || {
-                let (msg, bytes) = (msg, bytes);
-                msg.0.recv_into(bytes.0)
-            })
-            .map_err(|e| crate::errors::blocked_to_py(py, e))?;
+        let bytes = b.bytes_mut();
+        let msg = self.take_msg()?;
+        let s = waiting(py, || msg.recv_into(bytes))?;
         self.msg = None;
         Ok(st(s))
     }
 
     /// Receives the whole message as `bytes`.
     fn recv_bytes<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, St)> {
-        let msg = OnThisThread(self.take_msg()?);
-        let (v, s) = py
-            .detach(move || {
-                let msg = msg;
-                msg.0.recv_vec::<u8>().map(OnThisThread)
-            })
-            .map_err(|e| crate::errors::blocked_to_py(py, e))?
-            .0;
+        let msg = self.take_msg()?;
+        let (v, s) = waiting(py, || msg.recv_vec::<u8>())?;
         self.msg = None;
         Ok((PyBytes::new(py, &v), st(s)))
     }

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::RawBuf;
-use crate::comm::{St, blocking, recv_probed, st};
+use crate::comm::{St, blocking, recv_probed, st, waiting};
 use crate::comm_of;
 use crate::errors::to_py;
 
@@ -114,13 +114,7 @@ impl RawRequest {
                 }
             }
             Inner::Coll { req, target } => {
-                let req = crate::OnThisThread(req);
-                let bytes = py
-                    .detach(move || {
-                        let req = req;
-                        req.0.wait()
-                    })
-                    .map_err(|e| crate::errors::blocked_to_py(py, e))?;
+                let bytes = waiting(py, || req.wait())?;
                 land(target, &bytes);
                 Inner::Done {
                     data: None,
@@ -142,20 +136,9 @@ impl RawRequest {
     }
 }
 
-/// Waits for `r`, releasing the GIL only if it has not finished already: releasing
-/// and taking back the GIL costs more than a small message.
-fn wait_for<T>(py: Python<'_>, mut r: shmpi::Request<T>) -> PyResult<T> {
-    let blocked = |e| crate::errors::blocked_to_py(py, e);
-    if r.is_complete().map_err(blocked)? {
-        return r.wait().map_err(blocked);
-    }
-    let r = crate::OnThisThread(r);
-    py.detach(move || {
-        let r = r;
-        r.0.wait().map(crate::OnThisThread)
-    })
-    .map(|v| v.0)
-    .map_err(blocked)
+/// Waits for `r` (the GIL released only if it has to wait: `waiting`).
+fn wait_for<T>(py: Python<'_>, r: shmpi::Request<T>) -> PyResult<T> {
+    waiting(py, || r.wait())
 }
 
 #[pymethods]

@@ -60,6 +60,7 @@ pub(crate) use deliver::{Direct, DirectState};
 pub(crate) use recv::Claimed;
 pub(crate) use send::{SendBuf, Started};
 pub(crate) use wait::WaitDesc;
+pub use wait::set_idle_hook;
 
 use fast::{FAST_POLLS, POLL_NS};
 use send::PendingSend;

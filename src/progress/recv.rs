@@ -48,42 +48,6 @@ impl Engine {
             .map(|env| status(&env))
     }
 
-    /// A receive into `buf` that never waits: the first polls of its peer's ring (as
-    /// `recv_into`), else a matching message queued whole, after one progress pass
-    /// unless one is queued whole already. `None`, having taken nothing, when there is none; a
-    /// message the receive cannot accept is its error and stays queued.
-    pub(crate) fn try_recv_into<'g>(
-        &mut self,
-        m: &Matcher,
-        want: &Want,
-        buf: &mut [u8],
-        desc: impl FnOnce() -> WaitDesc<'g>,
-    ) -> Result<Option<Envelope>> {
-        if let Some(env) = self.try_recv_whole(m, want, buf) {
-            return Ok(Some(env));
-        }
-        let mut found = self.matching.unexpected.find(m);
-        let whole = |e: &Self, i: usize| e.matching.unexpected.get(i).is_complete();
-        if !found.is_some_and(|i| whole(self, i)) {
-            // Nothing here, or not all of it yet: one pass brings in what has arrived.
-            self.progress(None)?;
-            found = self.matching.unexpected.find(m);
-        }
-        let Some(idx) = found else {
-            return Ok(None);
-        };
-        let u = self.matching.unexpected.get(idx);
-        if !u.is_complete() {
-            return Ok(None);
-        }
-        let comm_src = desc().group.rank_of(u.env.src);
-        want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
-        let u = self.matching.unexpected.take(idx);
-        self.flush_acks();
-        buf[..u.data.len()].copy_from_slice(&u.data);
-        Ok(Some(u.env))
-    }
-
     /// The general path of a blocking receive into `buf`, straight from the ring when
     /// the message arrives after the call.
     pub(super) fn recv_slow(

@@ -1,6 +1,7 @@
 //! Waiting: what a blocked call waits for, its idle step (spin, yield, futex sleep),
 //! what it publishes for the launcher's reports, and the check that its peers live.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use super::Engine;
@@ -9,6 +10,23 @@ use crate::doorbell::{self, Backoff, Phase};
 use crate::error::{Error, Result};
 use crate::matching::Group;
 use crate::segment::WaitOp;
+
+thread_local! {
+    /// Called at each idle step of this thread's blocking calls (`set_idle_hook`).
+    static IDLE_HOOK: Cell<Option<fn()>> = const { Cell::new(None) };
+}
+
+/// Sets a function that every blocking call made on this thread calls at each of its
+/// idle steps, that is once it has found that it must wait (after the first polls)
+/// and then while it waits; `None` removes it. For language bindings that hold a lock
+/// they must release while a call waits but not around a call that does not (Python's
+/// GIL: releasing and retaking it costs more than an 8-byte message): the hook
+/// releases it, once, and the binding takes it back when the call returns. The hook
+/// runs inside shmpi's engine: it must not call shmpi.
+#[doc(hidden)]
+pub fn set_idle_hook(hook: Option<fn()>) {
+    IDLE_HOOK.with(|h| h.set(hook));
+}
 
 /// What a blocked call waits for: used to publish it, to check that the peers it
 /// depends on are alive, and to word the error if they are not.
@@ -91,6 +109,9 @@ impl Engine {
         ready: &dyn Fn() -> bool,
     ) -> Result<()> {
         crate::trace::idle();
+        if let Some(hook) = IDLE_HOOK.with(Cell::get) {
+            hook();
+        }
         match b.phase() {
             Phase::Spin => doorbell::pause(),
             Phase::Yield => {
