@@ -136,6 +136,65 @@ fn truncation_and_type_mismatch_are_errors_that_lose_nothing() {
     );
 }
 
+static IDLE_STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_idle_step() {
+    IDLE_STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn idle_steps() -> usize {
+    IDLE_STEPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The idle hook (for bindings that release a lock while a call waits): a call that
+/// has to wait calls it, one that finds its message, room or peers there does not,
+/// and removing it stops the calls.
+#[test]
+fn the_idle_hook_runs_only_while_a_call_waits() {
+    run_ranks("the_idle_hook_runs_only_while_a_call_waits", 2, |w| {
+        let me = w.rank();
+        shmpi::set_idle_hook(Some(count_idle_step));
+        if me == 0 {
+            w.barrier().unwrap();
+            // Rank 1 receives only after this pause: its receive has to wait.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            w.send_slice(&[1u8; 8], 1, 1).unwrap();
+            w.send_slice(&[2u8; 8], 1, 2).unwrap();
+            w.barrier().unwrap();
+        } else {
+            w.barrier().unwrap();
+            let before = idle_steps();
+            let mut buf = [0u8; 8];
+            w.recv_into(&mut buf, 0, 1).unwrap();
+            assert!(
+                idle_steps() > before,
+                "a receive that waited 50 ms never idled"
+            );
+            // Both messages were sent together: the second is here, taken without idling.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let before = idle_steps();
+            w.recv_into(&mut buf, 0, 2).unwrap();
+            assert_eq!((idle_steps(), buf), (before, [2u8; 8]));
+            w.barrier().unwrap();
+        }
+        // A send with room in the ring does not idle; without the hook nothing counts.
+        let before = idle_steps();
+        w.send_slice(&[3u8; 8], 1 - me, 3).unwrap();
+        assert_eq!(idle_steps(), before);
+        shmpi::set_idle_hook(None);
+        std::thread::sleep(std::time::Duration::from_millis(if me == 0 {
+            50
+        } else {
+            0
+        }));
+        let before = idle_steps();
+        let mut buf = [0u8; 8];
+        w.recv_into(&mut buf, 1 - me, 3).unwrap();
+        w.barrier().unwrap();
+        assert_eq!(idle_steps(), before);
+    });
+}
+
 #[test]
 fn invalid_ranks_and_tags_name_the_valid_range() {
     run_ranks("invalid_ranks_and_tags_name_the_valid_range", 3, |w| {
