@@ -306,13 +306,26 @@ impl AsMut<[u8]> for RawBuf {
 
 impl Drop for RawBuf {
     fn drop(&mut self) {
-        // Releasing calls into the exporter, which needs the GIL; a `RawBuf` is dropped
-        // either inside a call (GIL held) or with the request that owns it.
-        Python::attach(|_| {
+        // Releasing calls into the exporter, which needs the GIL. A `RawBuf` is dropped
+        // inside a call (GIL held, or released by the idle hook while the call waits and
+        // the engine finishes a request whose handle was dropped) or with the request
+        // that owns it (any thread state pyo3 knows of).
+        if crate::comm::gil_released() {
             // SAFETY: the view was filled by a successful `PyObject_GetBuffer` and is
-            // released exactly once.
-            unsafe { ffi::PyBuffer_Release(&mut **self.view) }
-        });
+            // released exactly once; `PyGILState_Ensure` takes the GIL the idle hook
+            // released (this thread's state exists) and `PyGILState_Release` gives it
+            // back, as the call that waits expects.
+            unsafe {
+                let g = ffi::PyGILState_Ensure();
+                ffi::PyBuffer_Release(&mut **self.view);
+                ffi::PyGILState_Release(g);
+            }
+        } else {
+            Python::attach(|_| {
+                // SAFETY: as above; `attach` takes the GIL if pyo3 had released it.
+                unsafe { ffi::PyBuffer_Release(&mut **self.view) }
+            });
+        }
         // SAFETY: `drop` runs once, and `self.view` is not used after this.
         let view = unsafe { ManuallyDrop::take(&mut self.view) };
         // During thread teardown the spares may be gone: the box is then just freed.

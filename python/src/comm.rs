@@ -50,6 +50,14 @@ pub(crate) fn release_gil() {
     }
 }
 
+/// Whether `release_gil` has released the GIL on this thread, inside a call that waits.
+/// pyo3 does not know of it (`Python::attach` would then assume the GIL is held), so
+/// code that shmpi may run meanwhile and that needs the GIL (a buffer export released
+/// when the engine drops a finished request's buffer) asks this.
+pub(crate) fn gil_released() -> bool {
+    !SAVED.get().is_null()
+}
+
 /// Ends a `blocking` call: retakes the GIL if `release_gil` released it.
 struct Reacquire;
 

@@ -53,4 +53,20 @@ t.start()
 t.join()
 assert len(got) == 1 and "thread" in got[0], got
 comm.Barrier()
+
+# A freed send of a large buffer finishes while a receive waits (the GIL released): its
+# buffer's export is given back then, so the bytearray can change size again.
+if rank == 0:
+    big = bytearray(4 << 20)
+    r = comm.Isend(big, dest=1, tag=5)
+    r.Free()
+    got = bytearray(1)
+    comm.Recv(got, source=1, tag=6)
+    big.extend(b"more")
+elif rank == 1:
+    time.sleep(0.2)
+    big = bytearray(4 << 20)
+    comm.Recv(big, source=0, tag=5)
+    comm.Send(b"y", dest=0, tag=6)
+comm.Barrier()
 print(f"OK {rank}")
