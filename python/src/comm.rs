@@ -72,25 +72,55 @@ impl Drop for Reacquire {
     }
 }
 
-/// Runs shmpi calls that may block. The GIL stays held unless a call has to wait
-/// (`release_gil`): releasing and retaking it around every call cost more than an
-/// 8-byte message or a small collective that does not wait.
-pub(crate) fn waiting<R>(py: Python<'_>, f: impl FnOnce() -> shmpi::Result<R>) -> PyResult<R> {
+/// Calls moving fewer bytes than this keep the GIL unless they wait; larger ones
+/// release it from the start: their copies take far longer than the release and
+/// retake, and other threads should run meanwhile (as mpi4py lets them), even when
+/// the peer keeps pace and the call never idles.
+pub(crate) const QUICK_MAX: usize = 64 << 10;
+
+/// Whether a call moving `nbytes` may keep the GIL until it waits (`QUICK_MAX`).
+pub(crate) fn quick(nbytes: usize) -> bool {
+    nbytes < QUICK_MAX
+}
+
+/// Runs shmpi calls that may block. With `quick`, the GIL stays held unless a call
+/// has to wait (`release_gil`): releasing and retaking it around every call cost more
+/// than an 8-byte message or a small collective that does not wait. Without, it is
+/// released at once.
+pub(crate) fn waiting<R>(
+    py: Python<'_>,
+    quick: bool,
+    f: impl FnOnce() -> shmpi::Result<R>,
+) -> PyResult<R> {
     debug_assert!(!ARMED.get(), "blocking calls do not nest");
     ARMED.set(true);
     let held = Reacquire;
+    if !quick {
+        release_gil();
+    }
     let r = f();
     drop(held);
     r.map_err(|e| errors::blocked_to_py(py, e))
 }
 
-/// [`waiting`] for a call on `c`.
+/// [`waiting`] for a call on `c` that may move any amount of data: the GIL is
+/// released at once.
 pub(crate) fn blocking<R>(
     py: Python<'_>,
     c: &shmpi::Communicator,
     f: impl FnOnce(&shmpi::Communicator) -> shmpi::Result<R>,
 ) -> PyResult<R> {
-    waiting(py, || f(c))
+    waiting(py, false, || f(c))
+}
+
+/// [`waiting`] for a call on `c` that moves `nbytes` (at most).
+pub(crate) fn blocking_n<R>(
+    py: Python<'_>,
+    c: &shmpi::Communicator,
+    nbytes: usize,
+    f: impl FnOnce(&shmpi::Communicator) -> shmpi::Result<R>,
+) -> PyResult<R> {
+    waiting(py, quick(nbytes), || f(c))
 }
 
 /// Receives the message `probe` found, into a new `bytes` of exactly its length.
@@ -103,7 +133,9 @@ pub(crate) fn recv_probed<'py>(
     // The probed message is the earliest that matches its exact source and tag, so
     // this receive takes it.
     let b = PyBytes::new_with(py, found.len(), |buf| {
-        let s = blocking(py, c, |c| c.recv_into(buf, found.source(), found.tag()))?;
+        let s = blocking_n(py, c, found.len(), |c| {
+            c.recv_into(buf, found.source(), found.tag())
+        })?;
         status = Some(st(s));
         Ok(())
     })?;
@@ -264,9 +296,9 @@ impl RawComm {
         let b = RawBuf::get(&buf, false, nbytes)?;
         let bytes = b.bytes();
         if sync {
-            blocking(py, &c, |c| c.ssend_slice(bytes, dest, tag))
+            blocking_n(py, &c, bytes.len(), |c| c.ssend_slice(bytes, dest, tag))
         } else {
-            blocking(py, &c, |c| c.send_slice(bytes, dest, tag))
+            blocking_n(py, &c, bytes.len(), |c| c.send_slice(bytes, dest, tag))
         }
     }
 
@@ -283,7 +315,7 @@ impl RawComm {
         let (buf, nbytes) = spec_or(buf, nbytes, source)?;
         let mut b = RawBuf::get(&buf, true, nbytes)?;
         let bytes = b.bytes_mut();
-        blocking(py, &c, |c| c.recv_into(bytes, source, tag)).map(st)
+        blocking_n(py, &c, bytes.len(), |c| c.recv_into(bytes, source, tag)).map(st)
     }
 
     /// Receives a message of any length as `bytes`: one blocking call (a probe, then
@@ -301,8 +333,11 @@ impl RawComm {
         SCRATCH.with(|cell| {
             // Taken out of the cell for the call, so that no borrow spans it.
             let mut buf = cell.take();
-            let r = blocking(py, &c, |c| {
+            let r = blocking_n(py, &c, 0, |c| {
                 let found = c.probe(source, tag)?;
+                if !quick(found.len()) {
+                    release_gil();
+                }
                 buf.resize(found.len(), 0);
                 // The probed message is the earliest that matches its exact source
                 // and tag, so this receive takes it.
@@ -318,7 +353,7 @@ impl RawComm {
 
     fn probe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<St> {
         let c = self.comm()?;
-        blocking(py, &c, |c| c.probe(source, tag)).map(st)
+        blocking_n(py, &c, 0, |c| c.probe(source, tag)).map(st)
     }
 
     fn iprobe(&self, source: i32, tag: i32) -> PyResult<Option<St>> {
@@ -329,7 +364,7 @@ impl RawComm {
     /// Matched probe (`MPI_Mprobe`): the message leaves matching for the returned handle.
     fn mprobe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<(RawMessage, St)> {
         let c = self.comm()?;
-        let (m, s) = blocking(py, &c, |c| c.mprobe(source, tag))?;
+        let (m, s) = blocking_n(py, &c, 0, |c| c.mprobe(source, tag))?;
         Ok((RawMessage::new(m), st(s)))
     }
 
@@ -359,7 +394,7 @@ impl RawComm {
         let (copy, s, mut r) = send_recv_views(sbuf, snb, rbuf, rnb)?;
         let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
         let rb = r.bytes_mut();
-        blocking(py, &c, |c| {
+        blocking_n(py, &c, sb.len().max(rb.len()), |c| {
             c.sendrecv_slice(sb, dest, stag, rb, source, rtag)
         })
         .map(st)
@@ -379,13 +414,14 @@ impl RawComm {
         // The request holds the export, read in place until the message is all in the
         // ring (MPI's rule: the buffer is not modified before the request completes).
         let data = RawBuf::get(&buf, false, nbytes)?;
+        let len = data.bytes().len();
         let r = if sync {
             c.issend_buf(data, dest, tag)
         } else {
             c.isend_buf(data, dest, tag)
         }
         .map_err(to_py)?;
-        Ok(RawRequest::send(r))
+        Ok(RawRequest::send(r, len))
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]
@@ -399,8 +435,9 @@ impl RawComm {
         let c = self.comm()?;
         let (buf, nbytes) = spec_or(buf, nbytes, source)?;
         let target = RawBuf::get(&buf, true, nbytes)?;
+        let len = target.bytes().len();
         let r = c.irecv_buf(target, source, tag).map_err(to_py)?;
-        Ok(RawRequest::recv_into(r))
+        Ok(RawRequest::recv_into(r, len))
     }
 
     fn irecv_bytes(&self, source: i32, tag: i32) -> PyResult<RawRequest> {
@@ -483,7 +520,7 @@ impl RawComm {
 
     pub(crate) fn barrier(&self, py: Python<'_>) -> PyResult<()> {
         let c = self.comm()?;
-        blocking(py, &c, |c| c.barrier())
+        blocking_n(py, &c, 0, |c| c.barrier())
     }
 
     // The collectives of mpi4py's OSU demos, read here in one call when their specs
@@ -537,7 +574,7 @@ impl RawComm {
         let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
         let blk = rv.bytes().len() / n;
         let rb = &mut rv.bytes_mut()[..blk * n];
-        blocking(py, &c, |c| c.allgather_in_place(rb))?;
+        blocking_n(py, &c, rb.len(), |c| c.allgather_in_place(rb))?;
         Ok(true)
     }
 
@@ -557,7 +594,7 @@ impl RawComm {
         if is_in_place(send)? {
             let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
             let rb = rv.bytes_mut();
-            blocking(py, &c, |c| c.alltoall_in_place(rb))?;
+            blocking_n(py, &c, rb.len(), |c| c.alltoall_in_place(rb))?;
             return Ok(true);
         }
         let Some(s) = coll_spec(send)? else {
@@ -642,7 +679,7 @@ impl RawComm {
         let c = self.rooted(root)?;
         let mut b = RawBuf::get(buf, true, nbytes)?;
         let bytes = b.bytes_mut();
-        blocking(py, &c, |c| c.bcast_into(bytes, root))
+        blocking_n(py, &c, bytes.len(), |c| c.bcast_into(bytes, root))
     }
 
     fn bcast_obj<'py>(
@@ -776,7 +813,7 @@ impl RawComm {
         let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
         let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
         let rb = r.bytes_mut();
-        blocking(py, &c, |c| c.allgather_into(sb, rb))
+        blocking_n(py, &c, rb.len(), |c| c.allgather_into(sb, rb))
     }
 
     #[pyo3(signature = (send, snb, recv, rnb))]
@@ -792,7 +829,7 @@ impl RawComm {
         let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
         let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
         let rb = r.bytes_mut();
-        blocking(py, &c, |c| c.alltoall_into(sb, rb))
+        blocking_n(py, &c, rb.len(), |c| c.alltoall_into(sb, rb))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -933,6 +970,7 @@ impl RawComm {
             (None, None) => None,
         };
         let rb: &mut [u8] = r.as_mut().map_or(&mut [], |r| r.bytes_mut());
-        blocking(py, &c, |c| reduce::run(c, which, kind, op, sb, rb, root))
+        let n = sb.map_or(0, <[u8]>::len).max(rb.len());
+        blocking_n(py, &c, n, |c| reduce::run(c, which, kind, op, sb, rb, root))
     }
 }

@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::RawBuf;
-use crate::comm::waiting;
 use crate::comm::{St, st};
+use crate::comm::{quick, waiting};
 use crate::errors::usage_error;
 
 /// A matched message (`MPI_Message`); null once received.
@@ -42,7 +42,7 @@ impl RawMessage {
         let mut b = RawBuf::get(buf, true, nbytes)?;
         let bytes = b.bytes_mut();
         let msg = self.take_msg()?;
-        let s = waiting(py, || msg.recv_into(bytes))?;
+        let s = waiting(py, quick(bytes.len()), || msg.recv_into(bytes))?;
         self.msg = None;
         Ok(st(s))
     }
@@ -50,7 +50,7 @@ impl RawMessage {
     /// Receives the whole message as `bytes`.
     fn recv_bytes<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, St)> {
         let msg = self.take_msg()?;
-        let (v, s) = waiting(py, || msg.recv_vec::<u8>())?;
+        let (v, s) = waiting(py, quick(msg.status().len()), || msg.recv_vec::<u8>())?;
         self.msg = None;
         Ok((PyBytes::new(py, &v), st(s)))
     }

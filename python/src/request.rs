@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::RawBuf;
-use crate::comm::{St, blocking, recv_probed, st, waiting};
+use crate::comm::{St, blocking_n, quick, recv_probed, st, waiting};
 use crate::comm_of;
 use crate::errors::to_py;
 
@@ -66,23 +66,30 @@ fn land(target: Option<RawBuf>, bytes: &[u8]) {
 #[pyclass(unsendable, module = "shmpi._shmpi")]
 pub(crate) struct RawRequest {
     inner: Inner,
+    /// Whether a wait may keep the GIL until it idles (`comm::quick`): a send or
+    /// receive of few bytes, a collective on a small buffer, a pickle's receive.
+    quick: bool,
 }
 
 impl RawRequest {
-    pub(crate) fn send(r: shmpi::Request<RawBuf>) -> Self {
+    pub(crate) fn send(r: shmpi::Request<RawBuf>, nbytes: usize) -> Self {
         RawRequest {
             inner: Inner::Send(r),
+            quick: quick(nbytes),
         }
     }
 
-    pub(crate) fn recv_into(r: shmpi::Request<(RawBuf, shmpi::Status)>) -> Self {
+    pub(crate) fn recv_into(r: shmpi::Request<(RawBuf, shmpi::Status)>, nbytes: usize) -> Self {
         RawRequest {
             inner: Inner::RecvInto(r),
+            quick: quick(nbytes),
         }
     }
 
     pub(crate) fn coll(req: Box<dyn CollOp>, target: Option<RawBuf>) -> Self {
         RawRequest {
+            // Its result's length is known only when it arrives.
+            quick: false,
             inner: Inner::Coll { req, target },
         }
     }
@@ -90,6 +97,8 @@ impl RawRequest {
     pub(crate) fn recv_bytes(comm: u64, source: i32, tag: i32) -> Self {
         RawRequest {
             inner: Inner::RecvBytes { comm, source, tag },
+            // `recv_probed` decides once the probe has its length.
+            quick: true,
         }
     }
 
@@ -99,14 +108,14 @@ impl RawRequest {
         self.inner = match inner {
             Inner::Send(r) => {
                 // The export comes back out and is released here, with the GIL.
-                drop(wait_for(py, r)?);
+                drop(wait_for(py, self.quick, r)?);
                 Inner::Done {
                     data: None,
                     status: None,
                 }
             }
             Inner::RecvInto(req) => {
-                let (export, s) = wait_for(py, req)?;
+                let (export, s) = wait_for(py, self.quick, req)?;
                 drop(export);
                 Inner::Done {
                     data: None,
@@ -114,7 +123,7 @@ impl RawRequest {
                 }
             }
             Inner::Coll { req, target } => {
-                let bytes = waiting(py, || req.wait())?;
+                let bytes = waiting(py, false, || req.wait())?;
                 land(target, &bytes);
                 Inner::Done {
                     data: None,
@@ -123,7 +132,7 @@ impl RawRequest {
             }
             Inner::RecvBytes { comm, source, tag } => {
                 let c = comm_of(comm)?;
-                let found = blocking(py, &c, |c| c.probe(source, tag))?;
+                let found = blocking_n(py, &c, 0, |c| c.probe(source, tag))?;
                 let (b, s) = recv_probed(py, &c, found)?;
                 Inner::Done {
                     data: Some(b.unbind()),
@@ -136,9 +145,9 @@ impl RawRequest {
     }
 }
 
-/// Waits for `r` (the GIL released only if it has to wait: `waiting`).
-fn wait_for<T>(py: Python<'_>, r: shmpi::Request<T>) -> PyResult<T> {
-    waiting(py, || r.wait())
+/// Waits for `r` (with `quick`, the GIL released only if it has to wait: `waiting`).
+fn wait_for<T>(py: Python<'_>, quick: bool, r: shmpi::Request<T>) -> PyResult<T> {
+    waiting(py, quick, || r.wait())
 }
 
 #[pymethods]
