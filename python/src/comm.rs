@@ -4,6 +4,8 @@
 //! agree on element sizes whatever datatypes their Python code names; reductions go
 //! through `reduce.rs`, typed by the element type the Python side names.
 
+use std::cell::Cell;
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -14,7 +16,6 @@ use crate::errors::{self, to_py};
 use crate::message::RawMessage;
 use crate::reduce::{self, Which};
 use crate::request::RawRequest;
-use std::cell::Cell;
 
 /// A message's status as Python sees it: (source, tag, bytes).
 pub(crate) type St = (i32, i32, usize);
@@ -32,20 +33,23 @@ pub(crate) fn st(s: shmpi::Status) -> St {
 }
 
 thread_local! {
-    /// Whether a `blocking` call is running on this thread with the GIL held, which
+    /// Whether `waiting` is running calls on this thread with the GIL held, which
     /// `release_gil` may then release.
     static ARMED: Cell<bool> = const { Cell::new(false) };
     /// The thread state `release_gil` saved when it released the GIL; null while held.
     static SAVED: Cell<*mut pyo3::ffi::PyThreadState> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-/// shmpi's idle hook (`shmpi::set_idle_hook`, set at init): a `blocking` call that
+/// shmpi's idle hook (`shmpi::set_idle_hook`, set at init): a call in `waiting` that
 /// has to wait releases the GIL at its first idle step, so that other threads run.
 pub(crate) fn release_gil() {
     if ARMED.get() && SAVED.get().is_null() {
-        // SAFETY: `ARMED` is set only while `blocking` runs a shmpi call on this thread
-        // with the GIL held, and the call touches no Python object; `Reacquire` takes
-        // the GIL back before `blocking` returns or unwinds.
+        // SAFETY: `ARMED` is set only while `waiting` runs shmpi calls on this thread
+        // with the GIL held (it has a `Python` token) and `SAVED` is null, so this
+        // thread holds the GIL here. The calls touch no Python object but buffer
+        // exports the engine may drop, which take the GIL themselves (`RawBuf::drop`
+        // asks `gil_released`); `Reacquire` takes it back before `waiting` returns or
+        // unwinds.
         SAVED.set(unsafe { pyo3::ffi::PyEval_SaveThread() });
     }
 }
@@ -58,7 +62,7 @@ pub(crate) fn gil_released() -> bool {
     !SAVED.get().is_null()
 }
 
-/// Ends a `blocking` call: retakes the GIL if `release_gil` released it.
+/// Ends `waiting`: retakes the GIL if `release_gil` released it.
 struct Reacquire;
 
 impl Drop for Reacquire {

@@ -7,8 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::RawBuf;
-use crate::comm::{St, st};
-use crate::comm::{quick, waiting};
+use crate::comm::{St, quick, st, waiting};
 use crate::errors::usage_error;
 
 /// A matched message (`MPI_Message`); null once received.

@@ -45,7 +45,8 @@ static MODULE: PyOnceLock<Module> = PyOnceLock::new();
 
 /// Whether `MPI.pickle` is the default (the standard library's functions with
 /// protocol 5), as its `_std` says; kept by `pickle_changed`, so that a lowercase call
-/// reads no attribute to know it.
+/// reads no attribute to know it. Relaxed: it is written and read only with the GIL
+/// held, whose handovers order them.
 static STD_PICKLE: AtomicBool = AtomicBool::new(true);
 
 /// Registers what the native methods need from `shmpi.MPI`.
