@@ -54,22 +54,25 @@ fn in_place_rules(w: &Communicator) {
             assert_eq!(s, mine, "scatter_in_place root {root}");
         }
     }
-    // allgather
-    let mut a = vec![-1i64; nu * c];
-    for i in 0..c {
-        a[me as usize * c + i] = x(me, i);
+    // allgather and alltoall, with blocks in one step and blocks larger than a slot half
+    // (several steps, block edges inside a step).
+    for c in [c, 40_001] {
+        let mut a = vec![-1i64; nu * c];
+        for i in 0..c {
+            a[me as usize * c + i] = x(me, i);
+        }
+        w.allgather_in_place(&mut a).unwrap();
+        let want: Vec<i64> = (0..n).flat_map(|r| (0..c).map(move |i| x(r, i))).collect();
+        assert!(a == want, "allgather_in_place of {c} elements per rank");
+        // Element i of block j of rank r's buffer is x(r, j * c + i); rank me gets block
+        // me of each rank r.
+        let mut t: Vec<i64> = (0..nu * c).map(|k| x(me, k)).collect();
+        w.alltoall_in_place(&mut t).unwrap();
+        let want: Vec<i64> = (0..n)
+            .flat_map(|r| (0..c).map(move |i| x(r, me as usize * c + i)))
+            .collect();
+        assert!(t == want, "alltoall_in_place of {c} elements per block");
     }
-    w.allgather_in_place(&mut a).unwrap();
-    let want: Vec<i64> = (0..n).flat_map(|r| (0..c).map(move |i| x(r, i))).collect();
-    assert_eq!(a, want, "allgather_in_place");
-    // alltoall: block j of rank r's buffer is x(r, j); rank me gets x(r, me) from each r.
-    let mut t: Vec<i64> = (0..nu).map(|j| x(me, j)).collect();
-    w.alltoall_in_place(&mut t).unwrap();
-    assert_eq!(
-        t,
-        (0..n).map(|r| x(r, me as usize)).collect::<Vec<_>>(),
-        "alltoall"
-    );
     // scan and exscan
     let mut s: Vec<i64> = (0..c).map(|i| x(me, i)).collect();
     w.scan_in_place(&mut s, Op::Sum).unwrap();

@@ -151,10 +151,15 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn allgather_in_place<T: Pod>(&self, buf: &mut [T]) -> Result<()> {
-        let c = self.block_of(buf, "allgather_in_place")?;
-        let me = self.rank() as usize;
-        let mine = buf[me * c..(me + 1) * c].to_vec();
-        self.allgather_into(&mine, buf)
+        self.block_of(buf, "allgather_in_place")?;
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            // The MPI backend does not map MPI_IN_PLACE: it sends a copy of this block.
+            let (me, c) = (self.rank() as usize, buf.len() / self.size() as usize);
+            let mine = buf[me * c..(me + 1) * c].to_vec();
+            return self.allgather_into(&mine, buf);
+        }
+        self.allgather_impl(None, buf)
     }
 
     /// [`alltoall_into`](Self::alltoall_into) in place: block `i` of `buf` goes to rank

@@ -559,7 +559,22 @@ impl<'c> Coll<'c> {
         need: &dyn Fn(usize) -> Option<(usize, usize)>,
         sink: &mut dyn FnMut(usize, usize, &[u8]),
     ) -> Result<()> {
-        debug_assert!(mine.len() <= max_len);
+        self.exchange_parts([mine, &[]], max_len, unit, need, sink)
+    }
+
+    /// [`exchange`](Self::exchange) of data published as two pieces, `mine[0]` then
+    /// `mine[1]` (offsets run on through both), so that a rank can leave out of the slot
+    /// a block that only it reads (its own block of an alltoall or a scatter).
+    pub(crate) fn exchange_parts(
+        &mut self,
+        mine: [&[u8]; 2],
+        max_len: usize,
+        unit: usize,
+        need: &dyn Fn(usize) -> Option<(usize, usize)>,
+        sink: &mut dyn FnMut(usize, usize, &[u8]),
+    ) -> Result<()> {
+        let len = mine[0].len() + mine[1].len();
+        debug_assert!(len <= max_len);
         let inline = max_len <= INLINE_BYTES;
         let chunk = if inline {
             INLINE_BYTES
@@ -572,15 +587,19 @@ impl<'c> Coll<'c> {
         let me = self.me();
         for i in 0..rounds {
             let off = i * chunk;
-            let lo = off.min(mine.len());
-            let hi = (off + chunk).min(mine.len());
+            let lo = off.min(len);
+            let hi = (off + chunk).min(len);
             let t = self.next;
             if hi > lo {
                 if inline {
-                    self.put_inline(&mine[lo..hi])?;
+                    let mut b = [0u8; INLINE_BYTES];
+                    pieces(mine, lo, hi, |o, p| {
+                        b[o - lo..o - lo + p.len()].copy_from_slice(p)
+                    });
+                    self.put_inline(&b[..hi - lo])?;
                 } else {
                     let h = self.take_half()?;
-                    self.write_half(h, 0, &mine[lo..hi]);
+                    pieces(mine, lo, hi, |o, p| self.write_half(h, o - lo, p));
                 }
             }
             self.arrive();
@@ -595,7 +614,7 @@ impl<'c> Coll<'c> {
                 let pe = e.min(off + chunk);
                 if j == me {
                     if pe > ps {
-                        sink(j, ps, &mine[ps..pe]);
+                        pieces(mine, ps, pe, |o, p| sink(j, o, p));
                     }
                     continue;
                 }
@@ -831,5 +850,18 @@ pub(crate) fn typed<T: Pod, R>(bytes: &[u8], f: impl FnOnce(&[T]) -> R) -> R {
             bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
             f(&v)
         }
+    }
+}
+
+/// Calls `f(off, bytes)` for the parts of bytes `lo..hi` of `parts[0]` followed by
+/// `parts[1]`, `off` counting from the start of `parts[0]`.
+fn pieces(parts: [&[u8]; 2], lo: usize, hi: usize, mut f: impl FnMut(usize, &[u8])) {
+    let mut base = 0;
+    for p in parts {
+        let (s, e) = (lo.max(base), hi.min(base + p.len()));
+        if e > s {
+            f(s, &p[s - base..e - base]);
+        }
+        base += p.len();
     }
 }

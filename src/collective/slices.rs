@@ -249,18 +249,27 @@ impl Communicator {
             ));
         }
         self.collective(Call::Scatter, r, sz, OP_NONE, recv.len() as u64, |c| {
-            let mine: &[u8] = if me == r {
-                bytemuck::cast_slice(send)
-            } else {
-                &[]
-            };
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-            c.exchange(
-                mine,
-                n * cb,
+            // The root publishes every block but its own, which it copies itself; in its
+            // slot rank `me`'s block starts at `me` blocks, or `me - 1` past the root's.
+            let parts: [&[u8]; 2] = if me == r {
+                let src: &[u8] = bytemuck::cast_slice(send);
+                dst.copy_from_slice(&src[r * cb..(r + 1) * cb]);
+                [&src[..r * cb], &src[(r + 1) * cb..]]
+            } else {
+                [&[], &[]]
+            };
+            let at = if me < r {
+                me * cb
+            } else {
+                me.saturating_sub(1) * cb
+            };
+            c.exchange_parts(
+                parts,
+                (n - 1) * cb,
                 sz,
-                &|j| (j == r).then_some((me * cb, (me + 1) * cb)),
-                &mut |_, off, b| dst[off - me * cb..off - me * cb + b.len()].copy_from_slice(b),
+                &|j| (j == r && me != r).then_some((at, at + cb)),
+                &mut |_, off, b| dst[off - at..off - at + b.len()].copy_from_slice(b),
             )?;
             Ok(())
         })
@@ -315,11 +324,19 @@ impl Communicator {
         }
         self.collective(Call::Gather, r, sz, OP_NONE, send.len() as u64, |c| {
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            let src: &[u8] = bytemuck::cast_slice(send);
+            // The root copies its own block itself rather than through its slot.
+            let mine = if me == r {
+                dst[r * cb..(r + 1) * cb].copy_from_slice(src);
+                &[]
+            } else {
+                src
+            };
             c.exchange(
-                bytemuck::cast_slice(send),
+                mine,
                 cb,
                 sz,
-                &|_| (me == r).then_some((0, cb)),
+                &|j| (me == r && j != r).then_some((0, cb)),
                 &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
             )?;
             Ok(())
@@ -358,9 +375,7 @@ impl Communicator {
                 None,
             );
         }
-        let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
-        let cb = std::mem::size_of_val(send);
         if recv.len() != n * send.len() {
             return Err(len_err(
                 "allgather_into: the receive buffer",
@@ -368,14 +383,39 @@ impl Communicator {
                 n * send.len(),
             ));
         }
-        self.collective(Call::Allgather, 0, sz, OP_NONE, send.len() as u64, |c| {
+        self.allgather_impl(Some(send), recv)
+    }
+
+    /// [`allgather_into`](Self::allgather_into) once the lengths are checked; `send:
+    /// None` is the in-place form (this rank's block of `recv` is its contribution, which
+    /// it publishes from there and does not copy).
+    pub(crate) fn allgather_impl<T: Pod>(&self, send: Option<&[T]>, recv: &mut [T]) -> Result<()> {
+        let sz = self.elem_size::<T>()?;
+        let n = self.inner.group.size();
+        let me = self.inner.rank;
+        let count = recv.len() / n;
+        let cb = count * sz;
+        self.collective(Call::Allgather, 0, sz, OP_NONE, count as u64, |c| {
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            let (below, rest) = dst.split_at_mut(me * cb);
+            let (own, above) = rest.split_at_mut(cb);
+            let mine: &[u8] = match send {
+                Some(s) => {
+                    own.copy_from_slice(bytemuck::cast_slice(s));
+                    own
+                }
+                None => own,
+            };
             c.exchange(
-                bytemuck::cast_slice(send),
+                mine,
                 cb,
                 sz,
-                &|_| Some((0, cb)),
-                &mut |j, off, b| dst[j * cb + off..j * cb + off + b.len()].copy_from_slice(b),
+                &|j| (j != me).then_some((0, cb)),
+                &mut |j, off, b| {
+                    let o = if j < me { j * cb } else { (j - me - 1) * cb };
+                    let d = if j < me { &mut *below } else { &mut *above };
+                    d[o + off..o + off + b.len()].copy_from_slice(b)
+                },
             )?;
             Ok(())
         })
@@ -427,14 +467,20 @@ impl Communicator {
         let count = send.len() / n;
         let cb = count * sz;
         self.collective(Call::Alltoall, 0, sz, OP_NONE, count as u64, |c| {
+            let src: &[u8] = bytemuck::cast_slice(send);
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
-            c.exchange(
-                bytemuck::cast_slice(send),
-                n * cb,
+            // Each rank publishes its blocks but its own, which it copies itself: in
+            // rank j's slot the block for this rank starts at `me` blocks, or `me - 1`
+            // past j's own.
+            dst[me * cb..(me + 1) * cb].copy_from_slice(&src[me * cb..(me + 1) * cb]);
+            let at = |j: usize| if me < j { me * cb } else { (me - 1) * cb };
+            c.exchange_parts(
+                [&src[..me * cb], &src[(me + 1) * cb..]],
+                (n - 1) * cb,
                 sz,
-                &|_| Some((me * cb, (me + 1) * cb)),
+                &|j| (j != me).then(|| (at(j), at(j) + cb)),
                 &mut |j, off, b| {
-                    let o = j * cb + off - me * cb;
+                    let o = j * cb + off - at(j);
                     dst[o..o + b.len()].copy_from_slice(b)
                 },
             )?;
