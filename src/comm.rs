@@ -1121,6 +1121,46 @@ impl Communicator {
         Ok((v, self.status(&got)))
     }
 
+    /// Receives a raw-bytes message of any length, its bytes kept as they arrived (for
+    /// language bindings, which build their own object from them: one copy, no `Vec`
+    /// of the binding's making). A whole message from a named peer is taken straight
+    /// from that peer's ring, without the probe and second match of
+    /// [`recv_vec`](Self::recv_vec). `PROC_NULL` gives an empty message.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_vec`](Self::recv_vec) for `u8`: a message sent as an object is
+    /// [`Error::TypeMismatch`] and stays queued.
+    #[doc(hidden)]
+    pub fn recv_unsized(&self, source: Rank, tag: Tag) -> Result<(RawMessage, Status)> {
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => {
+                let st = Self::null_recv(e, tag)?;
+                return Ok((RawMessage::bytes_of(rkyv::util::AlignedVec::new(), st), st));
+            }
+        };
+        #[cfg(feature = "mpi")]
+        let direct = self.inner.mpi.is_none();
+        #[cfg(not(feature = "mpi"))]
+        let direct = true;
+        if crate::trace::hooked() || !direct {
+            let (v, st) = self.recv_vec::<u8>(source, tag)?;
+            let mut data = rkyv::util::AlignedVec::with_capacity(v.len());
+            data.extend_from_slice(&v);
+            return Ok((RawMessage::bytes_of(data, st), st));
+        }
+        let desc = self.desc(WaitOp::Recv, Call::RecvVec, m.src, tag);
+        let want = Want::Bytes {
+            cap: usize::MAX,
+            elem: 1,
+            elem_type: codec::type_name::<u8>(),
+        };
+        let (env, data) = self.inner.eng.borrow_mut().recv_message(m, want, &desc)?;
+        let st = self.status(&env);
+        Ok((RawMessage::bytes_of(data, st), st))
+    }
+
     // ---- probing ----------------------------------------------------------------
 
     /// Blocks until a matching message is available and describes it without

@@ -63,7 +63,7 @@ impl Message {
         claimed: Claimed,
     ) -> Self {
         let state = match claimed {
-            Claimed::Whole(u) => State::Whole(u.env, u.data),
+            Claimed::Whole(env, data) => State::Whole(env, data),
             Claimed::Bound(id) => State::Bound(env, id),
         };
         Message {
@@ -409,6 +409,15 @@ pub struct RawMessage {
 }
 
 impl RawMessage {
+    /// The raw-bytes message `data` with status `status`.
+    pub(crate) fn bytes_of(data: AlignedVec, status: Status) -> Self {
+        RawMessage {
+            data,
+            type_id: 0,
+            status,
+        }
+    }
+
     /// Whether it was sent as an object (`send`), not as a slice (`send_slice`).
     ///
     /// # Examples

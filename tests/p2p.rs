@@ -796,3 +796,52 @@ fn sendrecv_exchanges_long_messages_both_ways_at_5_ranks() {
         sendrecv_exchange,
     );
 }
+
+/// Receives of unknown length (`recv_unsized`, what the Python binding's `recv` uses, and
+/// matched probes), which take a whole message from a named peer straight from its ring:
+/// messages from one sender are still received in the order sent (MPI 4.1 §3.5) across
+/// ring-taken, queued and streamed ones; a message sent as an object is a type mismatch
+/// and stays queued; `PROC_NULL` gives an empty message.
+#[test]
+fn receives_of_unknown_length_keep_order_and_refuse_objects() {
+    run_ranks(
+        "receives_of_unknown_length_keep_order_and_refuse_objects",
+        3,
+        |w| {
+            let me = w.rank();
+            let sizes = [0usize, 1, 100, 5000, 300_000, 7, 2_000_000, 64];
+            let data =
+                |i: usize, n: usize| -> Vec<u8> { (0..n).map(|k| (i * 31 + k) as u8).collect() };
+            if me != 2 {
+                for (i, &n) in sizes.iter().enumerate() {
+                    w.send_slice(&data(i + me as usize, n), 2, 5).unwrap();
+                }
+                w.send(&7u64, 2, 6).unwrap();
+                w.send_slice(&[9u8; 3], 2, 6).unwrap();
+                w.barrier().unwrap();
+            } else {
+                // Rank 1's messages wait in the queue or the ring while rank 0's are taken.
+                for (i, &n) in sizes.iter().enumerate() {
+                    let (m, st) = w.recv_unsized(0, 5).unwrap();
+                    assert_eq!((m.bytes(), st.source(), st.len()), (&data(i, n)[..], 0, n));
+                }
+                for (i, &n) in sizes.iter().enumerate() {
+                    let (mut m, st) = w.mprobe(1, 5).unwrap();
+                    assert_eq!(st.len(), n);
+                    let (v, _) = m.recv_vec::<u8>().unwrap();
+                    assert_eq!(v, data(i + 1, n), "matched probe {i}");
+                }
+                for src in [0, 1] {
+                    let e = w.recv_unsized(src, 6).unwrap_err();
+                    assert!(matches!(e, shmpi::Error::TypeMismatch { .. }), "{e:?}");
+                    assert_eq!(w.recv::<u64>(src, 6).unwrap(), 7);
+                    let (m, _) = w.recv_unsized(src, 6).unwrap();
+                    assert_eq!(m.bytes(), &[9u8; 3]);
+                }
+                let (m, st) = w.recv_unsized(shmpi::PROC_NULL, 5).unwrap();
+                assert_eq!((m.bytes().len(), st.source()), (0, shmpi::PROC_NULL));
+                w.barrier().unwrap();
+            }
+        },
+    );
+}

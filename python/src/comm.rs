@@ -20,14 +20,6 @@ use crate::request::RawRequest;
 /// A message's status as Python sees it: (source, tag, bytes).
 pub(crate) type St = (i32, i32, usize);
 
-thread_local! {
-    /// Where lowercase receives land before their `bytes` is made (`recv_bytes`).
-    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// The largest scratch buffer kept between receives; a larger one is freed after use.
-const SCRATCH_KEEP: usize = 64 << 20;
-
 pub(crate) fn st(s: shmpi::Status) -> St {
     (s.source(), s.tag(), s.len())
 }
@@ -322,11 +314,10 @@ impl RawComm {
         blocking_n(py, &c, bytes.len(), |c| c.recv_into(bytes, source, tag)).map(st)
     }
 
-    /// Receives a message of any length as `bytes`: one blocking call (a probe, then
-    /// the receive of exactly the probed message into this thread's scratch buffer),
-    /// then one copy into the `bytes`. The scratch buffer is reused, so a large pickle
-    /// costs one fresh allocation (the `bytes`, as in mpi4py) rather than two: each
-    /// fresh megabyte costs ~250 page faults on this VM, more than the copy.
+    /// Receives a message of any length as `bytes`, made from the received bytes in
+    /// one copy once the call has returned (and retaken the GIL if it waited); a whole
+    /// message from a named peer comes straight from its ring (`recv_unsized`), without
+    /// a probe and a second match.
     pub(crate) fn recv_bytes<'py>(
         &self,
         py: Python<'py>,
@@ -334,25 +325,8 @@ impl RawComm {
         tag: i32,
     ) -> PyResult<(Bound<'py, PyBytes>, St)> {
         let c = self.comm()?;
-        SCRATCH.with(|cell| {
-            // Taken out of the cell for the call, so that no borrow spans it.
-            let mut buf = cell.take();
-            let r = blocking_n(py, &c, 0, |c| {
-                let found = c.probe(source, tag)?;
-                if !quick(found.len()) {
-                    release_gil();
-                }
-                buf.resize(found.len(), 0);
-                // The probed message is the earliest that matches its exact source
-                // and tag, so this receive takes it.
-                c.recv_into(&mut buf[..], found.source(), found.tag())
-            });
-            let out = r.map(|s| (PyBytes::new(py, &buf[..s.len()]), st(s)));
-            if buf.capacity() <= SCRATCH_KEEP {
-                cell.replace(buf);
-            }
-            out
-        })
+        let (m, s) = blocking_n(py, &c, 0, |c| c.recv_unsized(source, tag))?;
+        Ok((PyBytes::new(py, m.bytes()), st(s)))
     }
 
     fn probe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<St> {

@@ -160,6 +160,27 @@ impl Engine {
         };
         take_whole(cons, &self.seg, src, m, Kind::EagerTyped, 2, fits, take)
     }
+
+    /// `take_eager` for a receive of unknown length (or a matched probe): a whole
+    /// raw-bytes message of at most `cap` bytes, whole `elem`-byte elements, from `src`,
+    /// copied out of the ring into a new aligned buffer.
+    #[inline]
+    pub(super) fn take_eager_bytes(
+        &mut self,
+        src: usize,
+        m: &Matcher,
+        cap: usize,
+        elem: usize,
+    ) -> Take<(Envelope, AlignedVec)> {
+        let cons = self.consumers[src].as_mut().expect("ring from a peer");
+        let take = |w: &[u64; 2], payload: &[u8]| {
+            let mut v = AlignedVec::with_capacity(payload.len());
+            v.extend_from_slice(payload);
+            (eager_envelope(src, w[0], payload.len(), 0), v)
+        };
+        let fits = |_: &[u64; 2], len: usize| len <= cap && (elem <= 1 || len % elem == 0);
+        take_whole(cons, &self.seg, src, m, Kind::Eager, 1, fits, take)
+    }
 }
 
 /// Polls of [`Engine::try_recv_whole`] before the general receive loop, which also

@@ -13,10 +13,19 @@ use crate::ring::Take;
 
 /// A message a matched probe took out of matching.
 pub(crate) enum Claimed {
-    /// All of it, out of the unexpected queue.
-    Whole(Unexpected),
+    /// All of it, out of the unexpected queue or straight from its sender's ring.
+    Whole(Envelope, AlignedVec),
     /// Still streaming in: the unexpected message with this id, bound to the probe.
     Bound(u64),
+}
+
+/// Which whole messages [`Engine::probe_or_take`] may take straight from a ring.
+#[derive(Clone, Copy)]
+enum Fast {
+    /// Objects of this type id (an object receive).
+    Object(u64),
+    /// Raw bytes of at most `cap` bytes, a whole number of `elem`-byte elements.
+    Bytes { cap: usize, elem: usize },
 }
 
 /// What [`Engine::probe_or_take`] found.
@@ -202,8 +211,9 @@ impl Engine {
         e
     }
 
-    /// Blocking receive of a whole message as bytes (objects): waits for a match, checks
-    /// it against `want`, and takes it.
+    /// Blocking receive of a whole message as bytes (an object's archive, or raw bytes
+    /// of a length not known in advance): waits for a match, checks it against `want`,
+    /// and takes it.
     pub(crate) fn recv_message(
         &mut self,
         m: Matcher,
@@ -211,7 +221,11 @@ impl Engine {
         desc: &WaitDesc<'_>,
     ) -> Result<(Envelope, AlignedVec)> {
         crate::trace::hook!(recv_message(self, m, want, desc));
-        let idx = match self.probe_or_take(m, &want, desc)? {
+        let fast = match want {
+            Want::Object { type_id, .. } => Some(Fast::Object(type_id)),
+            Want::Bytes { cap, elem, .. } => Some(Fast::Bytes { cap, elem }),
+        };
+        let idx = match self.probe_or_take(m, fast, desc)? {
             Probed::Queued(idx) => idx,
             Probed::Took(env, v) => return Ok((env, v)),
         };
@@ -241,15 +255,20 @@ impl Engine {
         }
     }
 
-    /// [`probe`](Self::probe) for an object receive from one named peer, which takes a
-    /// whole message of the wanted type straight from that peer's ring when it is the
-    /// next thing there (as `recv_into_inner` does for bytes).
-    fn probe_or_take(&mut self, m: Matcher, want: &Want, desc: &WaitDesc<'_>) -> Result<Probed> {
-        let fast = match (m.src, *want) {
-            (Some(s), Want::Object { type_id, .. }) if s != self.me => Some((s, type_id)),
+    /// [`probe`](Self::probe) for a receive from one named peer that takes whole
+    /// messages of the kind `fast` allows straight from that peer's ring when one is
+    /// the next thing there (as `recv_into_inner` does for bytes into a buffer).
+    fn probe_or_take(
+        &mut self,
+        m: Matcher,
+        fast: Option<Fast>,
+        desc: &WaitDesc<'_>,
+    ) -> Result<Probed> {
+        let fast = match (m.src, fast) {
+            (Some(s), Some(f)) if s != self.me => Some((s, f)),
             _ => None,
         };
-        let Some((src, type_id)) = fast else {
+        let Some((src, fast)) = fast else {
             return Ok(Probed::Queued(self.probe(m, desc)?.1));
         };
         let mut b = self.backoff();
@@ -261,7 +280,11 @@ impl Engine {
             // As in `recv_direct`: only while nothing else could claim it first.
             let mut fast_empty = false;
             if self.may_take(src) {
-                match self.take_eager_object(src, &m, type_id) {
+                let took = match fast {
+                    Fast::Object(type_id) => self.take_eager_object(src, &m, type_id),
+                    Fast::Bytes { cap, elem } => self.take_eager_bytes(src, &m, cap, elem),
+                };
+                match took {
                     Take::Took((env, v)) => break Ok(Probed::Took(env, v)),
                     Take::Empty => fast_empty = true,
                     Take::Other => {}
@@ -306,7 +329,8 @@ impl Engine {
         let u = self.matching.unexpected.get(idx);
         let env = u.env;
         let c = if u.is_complete() {
-            Claimed::Whole(self.matching.unexpected.take(idx))
+            let u = self.matching.unexpected.take(idx);
+            Claimed::Whole(u.env, u.data)
         } else {
             Claimed::Bound(self.matching.unexpected.claim(idx))
         };
@@ -315,15 +339,22 @@ impl Engine {
     }
 
     /// Matched probe (`MPI_Mprobe`): blocks until a message matching `m` is there and
-    /// takes it out of matching.
+    /// takes it out of matching; a whole raw-bytes message from a named peer straight
+    /// from its ring (what a binding's receive of a message of unknown length does).
     pub(crate) fn mprobe(
         &mut self,
         m: Matcher,
         desc: &WaitDesc<'_>,
     ) -> Result<(Envelope, Claimed)> {
         crate::trace::hook!(mprobe(self, m, desc));
-        let (_, idx) = self.probe(m, desc)?;
-        Ok(self.claim(idx))
+        let any = Fast::Bytes {
+            cap: usize::MAX,
+            elem: 1,
+        };
+        match self.probe_or_take(m, Some(any), desc)? {
+            Probed::Queued(idx) => Ok(self.claim(idx)),
+            Probed::Took(env, v) => Ok((env, Claimed::Whole(env, v))),
+        }
     }
 
     /// Matched probe without blocking (`MPI_Improbe`): one progress pass, then claims a
