@@ -211,6 +211,7 @@ pub(crate) fn attach_or_singleton() -> Result<Universe> {
                 nranks: 1,
                 ring_bytes: layout.ring_bytes,
                 ncpus: sys::proc::allowed_cpus().len(),
+                single_copy: false,
             };
             (Segment::init(map, params, pid)?, 0)
         }
@@ -240,6 +241,9 @@ pub(crate) fn attach_or_singleton() -> Result<Universe> {
         }
     };
     let seg = Rc::new(seg);
+    if seg.single_copy() {
+        sys::cma::allow_peers();
+    }
     let claim = seg.claim(rank, pid)?;
     let n = seg.nranks();
     crate::trace::attach(rank, n)?;

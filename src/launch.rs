@@ -127,6 +127,7 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
             nranks: n,
             ring_bytes,
             ncpus: cpus.len(),
+            single_copy: n > 1 && !tuning::cma_off() && sys::cma::usable(),
         },
         launcher_pid,
     )?;

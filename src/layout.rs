@@ -43,6 +43,8 @@ pub(crate) struct Params {
     pub(crate) nranks: usize,
     pub(crate) ring_bytes: usize,
     pub(crate) ncpus: usize,
+    /// Whether the ranks may read each other's memory (`sys::cma`).
+    pub(crate) single_copy: bool,
 }
 
 /// Offsets of every part, derived from N and the ring size only.

@@ -33,7 +33,7 @@ use crate::sys::shm::Mapping;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file, in `layout.rs` or in the ring's
 /// record format.
-pub(crate) const LAYOUT_VERSION: u32 = 9;
+pub(crate) const LAYOUT_VERSION: u32 = 10;
 
 /// The segment header. Plain fields are written once by the launcher before any rank
 /// starts and never change.
@@ -47,6 +47,9 @@ pub(crate) struct Header {
     /// CPUs the launcher could use (decides the waiting policy for oversubscription).
     pub(crate) ncpus: u32,
     pub(crate) launcher_pid: i32,
+    /// 1 if the ranks may read each other's memory (`sys::cma`), decided by the
+    /// launcher for the whole job.
+    pub(crate) single_copy: u32,
     /// 0 while the job runs, else a packed [`AbortInfo`]. SYNC POINT abort.
     pub(crate) abort: CachePadded<AtomicU64>,
 }
@@ -246,6 +249,7 @@ impl Segment {
             (*hdr).total_len = layout.total_len as u64;
             (*hdr).ncpus = params.ncpus as u32;
             (*hdr).launcher_pid = launcher_pid;
+            (*hdr).single_copy = params.single_copy as u32;
         }
         Ok(Segment { map, layout })
     }
@@ -296,6 +300,11 @@ impl Segment {
 
     pub(crate) fn nranks(&self) -> usize {
         self.layout.nranks
+    }
+
+    /// Whether the ranks may read each other's memory (`sys::cma`).
+    pub(crate) fn single_copy(&self) -> bool {
+        self.header().single_copy == 1
     }
 
     pub(crate) fn header(&self) -> &Header {

@@ -80,6 +80,13 @@ const COLL_STREAM: Knob = Knob {
     range: "1 or unset",
     help: "collectives publish large data with non-temporal stores",
 };
+/// Single-copy large collectives.
+const CMA: Knob = Knob {
+    name: "SHMPI_CMA",
+    default: "on where the system allows it",
+    range: "0 or unset",
+    help: "large allgathers and alltoalls read each peer's buffer directly (process_vm_readv); 0 copies through the segment",
+};
 /// Non-temporal stores of collective results.
 const COLL_NT_BYTES: Knob = Knob {
     name: "SHMPI_COLL_NT_BYTES",
@@ -111,7 +118,7 @@ const TRACE_EVENTS: Knob = Knob {
 };
 
 /// Every knob, in the order `shmrun --help` lists them.
-pub const KNOBS: [Knob; 12] = [
+pub const KNOBS: [Knob; 13] = [
     RING_BYTES,
     CHUNK_BYTES,
     CHUNK_MAX_BYTES,
@@ -121,6 +128,7 @@ pub const KNOBS: [Knob; 12] = [
     MEMBARRIER,
     COLL_STREAM,
     COLL_NT_BYTES,
+    CMA,
     GRACE_MS,
     DEADLOCK_MS,
     TRACE_EVENTS,
@@ -235,6 +243,11 @@ pub(crate) fn membarrier_off() -> bool {
 /// Whether `SHMPI_COLL_STREAM=1` turned non-temporal stores of collective data on.
 pub(crate) fn coll_stream() -> bool {
     COLL_STREAM.is("1")
+}
+
+/// Whether `SHMPI_CMA=0` turned single-copy collectives off (read by the launcher).
+pub(crate) fn cma_off() -> bool {
+    CMA.is("0")
 }
 
 /// The size from which collective results are written with non-temporal stores.

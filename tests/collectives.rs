@@ -543,6 +543,29 @@ fn collectives_match_serial_reference_n3() {
     run_ranks("collectives_match_serial_reference_n3", 3, check_everything);
 }
 
+/// Large allgathers and alltoalls read their peers' buffers directly where the system
+/// allows it (`SHMPI_CMA`, on by default); `SHMPI_CMA=0` keeps every byte in the segment's
+/// slots. Both paths must give the serial reference's results.
+#[test]
+fn collectives_match_serial_reference_through_the_segment_alone_n2() {
+    run_ranks_with_env(
+        "collectives_match_serial_reference_through_the_segment_alone_n2",
+        2,
+        &[("SHMPI_CMA", "0")],
+        check_everything,
+    );
+}
+
+#[test]
+fn collectives_match_serial_reference_through_the_segment_alone_n3() {
+    run_ranks_with_env(
+        "collectives_match_serial_reference_through_the_segment_alone_n3",
+        3,
+        &[("SHMPI_CMA", "0")],
+        check_everything,
+    );
+}
+
 #[test]
 fn collectives_match_serial_reference_n4() {
     run_ranks("collectives_match_serial_reference_n4", 4, check_everything);

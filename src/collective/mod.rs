@@ -640,6 +640,71 @@ impl<'c> Coll<'c> {
         Ok(())
     }
 
+    /// Whether this call may read its members' buffers directly (`sys::cma`; the
+    /// launcher decided it for the whole job, so every member decides alike) for a
+    /// call whose blocks are `block` bytes: from `CMA_MIN` up, where one system call's
+    /// cost is small beside a copy saved.
+    pub(crate) fn direct(&self, block: usize) -> bool {
+        block >= CMA_MIN && self.c.coll.seg.single_copy()
+    }
+
+    /// The single-copy exchange: every rank publishes where its data is (`mine`, an
+    /// address in its own memory that no one dereferences here, and a length), copies
+    /// bytes `need(j)` of each member j's data straight from j's memory into `dst[j]`
+    /// (`process_vm_readv`), and returns only once every member has done its reads, so
+    /// that no buffer changes while another rank reads it. Two steps.
+    pub(crate) fn exchange_direct(
+        &mut self,
+        mine: (usize, usize),
+        need: &dyn Fn(usize) -> Option<(usize, usize)>,
+        dst: &mut [&mut [u8]],
+    ) -> Result<()> {
+        let mut w = [0u8; INLINE_BYTES];
+        w[..8].copy_from_slice(&(mine.0 as u64).to_le_bytes());
+        w[8..].copy_from_slice(&(mine.1 as u64).to_le_bytes());
+        let t = self.next;
+        self.put_inline(&w)?;
+        self.arrive();
+        let (n, me) = (self.n(), self.me());
+        debug_assert_eq!(dst.len(), n);
+        for (j, out) in dst.iter_mut().enumerate() {
+            if j == me {
+                continue;
+            }
+            self.wait(j, t)?;
+            let Some((s, e)) = need(j) else {
+                continue;
+            };
+            let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(j, t));
+            let addr = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+            let len = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+            if e > len as usize || out.len() != e - s {
+                return Err(Error::Corrupted(format!(
+                    "{}: rank {j} published {len} bytes where {e} were expected",
+                    self.name
+                )));
+            }
+            let world = self.world(j);
+            let pid = self.c.coll.seg.ctrl(world).life.pid.load(Ordering::Relaxed);
+            crate::sys::cma::read(pid, addr as usize + s, out).map_err(|err| Error::Os {
+                what: format!(
+                    "{}: reading rank {j}'s buffer directly (process {pid}, process_vm_readv);                      SHMPI_CMA=0 copies through the shared segment instead",
+                    self.name
+                ),
+                source: err,
+            })?;
+        }
+        // Step 2: this rank's reads are done; the others' must be before `mine` may
+        // change.
+        let t2 = self.arrive();
+        for j in 0..n {
+            if j != me {
+                self.wait(j, t2)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A reduction of at most `INLINE_BYTES` in one step: every rank publishes `mine`
     /// in its polled line, and a rank given `out` (every rank for an allreduce, the
     /// root for a reduce) folds all contributions into it in rank order. What a
@@ -813,6 +878,10 @@ impl Drop for Coll<'_> {
         self.end(true);
     }
 }
+
+/// Blocks from which allgather and alltoall read their peers' buffers directly when the
+/// job allows it (`Coll::direct`).
+const CMA_MIN: usize = 64 << 10;
 
 /// Reductions of fewer bytes than this write their chunks with ordinary stores (the
 /// peers read them from this core's cache).

@@ -397,6 +397,22 @@ impl Communicator {
         let cb = count * sz;
         self.collective(Call::Allgather, 0, sz, OP_NONE, count as u64, |c| {
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            // Reading peers directly saves each rank its copy into the slot, one block of
+            // the `n` it moves: worth a system call per peer at 2 and 3 ranks only (at 4
+            // and 8 the kernel's slower copy ate the saving; docs/performance.md).
+            if n <= 3 && c.direct(cb) {
+                // Peers read this rank's contribution where it is: the send buffer, or
+                // (in place) its own block of `recv`, which this rank does not write.
+                let at = match send {
+                    Some(s) => s.as_ptr() as usize,
+                    None => dst[me * cb..].as_ptr() as usize,
+                };
+                let mut blocks: Vec<&mut [u8]> = dst.chunks_mut(cb.max(1)).collect();
+                if let Some(s) = send {
+                    blocks[me].copy_from_slice(bytemuck::cast_slice(s));
+                }
+                return c.exchange_direct((at, cb), &|j| (j != me).then_some((0, cb)), &mut blocks);
+            }
             let (below, rest) = dst.split_at_mut(me * cb);
             let (own, above) = rest.split_at_mut(cb);
             let mine: &[u8] = match send {
@@ -469,6 +485,18 @@ impl Communicator {
         self.collective(Call::Alltoall, 0, sz, OP_NONE, count as u64, |c| {
             let src: &[u8] = bytemuck::cast_slice(send);
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
+            // Reading peers directly halves what every rank copies.
+            if c.direct(cb) {
+                // Each peer reads its block of this rank's send buffer where it is.
+                let mut blocks: Vec<&mut [u8]> = dst.chunks_mut(cb.max(1)).collect();
+                blocks[me].copy_from_slice(&src[me * cb..(me + 1) * cb]);
+                let at = src.as_ptr() as usize;
+                return c.exchange_direct(
+                    (at, n * cb),
+                    &|j| (j != me).then_some((me * cb, (me + 1) * cb)),
+                    &mut blocks,
+                );
+            }
             // Each rank publishes its blocks but its own, which it copies itself: in
             // rank j's slot the block for this rank starts at `me` blocks, or `me - 1`
             // past j's own.

@@ -55,6 +55,7 @@ fn pair(ring_bytes: usize) -> (Engine, Engine) {
         nranks: 2,
         ring_bytes,
         ncpus: 2,
+        single_copy: false,
     };
     let seg = Rc::new(Segment::init(map, params, 1).unwrap());
     let c0 = seg.claim(0, 100).unwrap();

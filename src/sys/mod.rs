@@ -6,9 +6,11 @@
 //! - [`proc`]: spawning ranks (fork + exec with a prepared child), CPU affinity,
 //!   signals, reaping children, the monotonic clock.
 //! - [`tracemem`]: the time-stamp counter and the tracing buffers' words.
+//! - [`cma`]: reading another rank's memory (`process_vm_readv`).
 //!
 //! Everything here is `unsafe` inside and safe outside.
 
+pub(crate) mod cma;
 pub(crate) mod futex;
 pub(crate) mod membarrier;
 pub(crate) mod proc;
