@@ -9,7 +9,7 @@
 //! ```
 
 const BATCHES: usize = 5;
-const SIZES: [usize; 3] = [64 << 10, 256 << 10, 1 << 20];
+const SIZES: [usize; 4] = [16 << 10, 64 << 10, 256 << 10, 1 << 20];
 
 fn main() -> shmpi::Result<()> {
     let iters: usize = std::env::args()

@@ -881,7 +881,7 @@ impl Drop for Coll<'_> {
 
 /// Blocks from which allgather and alltoall read their peers' buffers directly when the
 /// job allows it (`Coll::direct`).
-const CMA_MIN: usize = 64 << 10;
+const CMA_MIN: usize = 16 << 10;
 
 /// Reductions of fewer bytes than this write their chunks with ordinary stores (the
 /// peers read them from this core's cache).
