@@ -85,7 +85,7 @@ const CMA: Knob = Knob {
     name: "SHMPI_CMA",
     default: "on where the system allows it",
     range: "0 or unset",
-    help: "large allgathers and alltoalls read each peer's buffer directly (process_vm_readv); 0 copies through the segment",
+    help: "large broadcasts (2 ranks), allgathers and alltoalls read peers' buffers directly (process_vm_readv); 0 copies through the segment",
 };
 /// Non-temporal stores of collective results.
 const COLL_NT_BYTES: Knob = Knob {

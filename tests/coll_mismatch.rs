@@ -318,13 +318,12 @@ fn case(
 /// area of the segment is left taken by the communicators of the cases.
 fn report(w: &Communicator, cases: usize, failures: &[String]) {
     // A rank's data slot remembers the communicator of its last use of each half, and
-    // keeps its area until the half is reused: reuse both halves on the world (a
-    // broadcast, which always goes through the slots, from every rank).
-    let mut big = vec![0u8; 1 << 19];
-    for root in 0..w.size() {
-        w.bcast_into(&mut big, root)
-            .expect("world broadcast after the cases");
-    }
+    // keeps its area until the half is reused: reuse both halves on the world (a large
+    // allreduce, which always goes through the slots, in chunks of a half).
+    let big = vec![1u64; 1 << 16];
+    let mut sum = vec![0u64; big.len()];
+    w.allreduce_into(&big, &mut sum, shmpi::Op::Sum)
+        .expect("world allreduce after the cases");
     w.barrier().expect("world barrier after the cases");
     let me = w.rank();
     for f in failures {
