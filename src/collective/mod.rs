@@ -685,6 +685,8 @@ impl<'c> Coll<'c> {
                 )));
             }
             let world = self.world(j);
+            // Relaxed: the rank stored its pid when it claimed its place, before any
+            // arrival, and `wait` above acquired its arrival at this step.
             let pid = self.c.coll.seg.ctrl(world).life.pid.load(Ordering::Relaxed);
             crate::sys::cma::read(pid, addr as usize + s, out).map_err(|err| Error::Os {
                 what: format!(
