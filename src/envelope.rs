@@ -11,7 +11,8 @@
 //! | `First` | `ctx | tag`, `total_len`, `type_id` | the first bytes of a long message |
 //! | `Cont` | none | the next bytes of the message in progress on this ring |
 //! | `Sync` | `token` | none: the next message on this ring is a synchronous send |
-//! | `Ack` | `token` | none: the receiver matched the synchronous send `token` |
+//! | `Ack` | `token` | none: the receiver matched the synchronous send `token` (or read offer `token`) |
+//! | `Offer` | `ctx | tag`, `total_len`, `type_id` | `pid`, `addr`, `token`: the message is at `addr` in process `pid` |
 //!
 //! `type_id` is 0 for raw bytes, else a fingerprint of the object's type.
 //!
@@ -22,6 +23,12 @@
 //! fast paths never see a `Sync` record (a pending one marks its ring busy), so they
 //! cost exactly what they did before. `Ack` records may arrive between the records of
 //! a streamed message, and are handled apart from it.
+//!
+//! A large non-blocking send where ranks may read each other's memory (`sys::cma`)
+//! sends an `Offer` instead of its bytes: the receive that matches it copies the
+//! message straight from the sender's buffer (one copy instead of two through the
+//! ring) and answers with an `Ack` carrying the offer's token, which completes the
+//! send and lets its buffer go.
 
 /// Record kinds (the ring reserves 0 and 0xff).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +40,7 @@ pub(crate) enum Kind {
     Cont = 4,
     Sync = 5,
     Ack = 6,
+    Offer = 7,
 }
 
 impl Kind {
@@ -44,6 +52,7 @@ impl Kind {
             4 => Kind::Cont,
             5 => Kind::Sync,
             6 => Kind::Ack,
+            7 => Kind::Offer,
             _ => return None,
         })
     }
@@ -83,8 +92,8 @@ pub(crate) fn start_words(env: &Envelope, whole: bool) -> (Kind, [u64; 3], usize
     }
 }
 
-/// Decodes the envelope of a starting record; `None` for a `Cont`, `Sync` or `Ack`
-/// record.
+/// Decodes the envelope of a starting record; `None` for a `Cont`, `Sync`, `Ack` or
+/// `Offer` record (an offer's envelope is [`offer_envelope`]'s).
 pub(crate) fn decode_start(
     kind: Kind,
     words: &[u64; 3],
@@ -96,7 +105,7 @@ pub(crate) fn decode_start(
         Kind::Eager => (payload_len, 0),
         Kind::EagerTyped => (payload_len, words[1]),
         Kind::First => (words[1] as usize, words[2]),
-        Kind::Cont | Kind::Sync | Kind::Ack => return None,
+        Kind::Cont | Kind::Sync | Kind::Ack | Kind::Offer => return None,
     };
     Some(Envelope {
         ctx,
@@ -105,6 +114,51 @@ pub(crate) fn decode_start(
         len,
         type_id,
     })
+}
+
+/// Where an offered message's bytes are: in process `pid`, at `addr`; `token`
+/// identifies the send in the acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Remote {
+    pub(crate) pid: i32,
+    pub(crate) addr: u64,
+    pub(crate) token: u64,
+}
+
+impl Remote {
+    pub(crate) fn to_payload(self) -> [u8; 24] {
+        let mut p = [0u8; 24];
+        p[..8].copy_from_slice(&(self.pid as u32 as u64).to_le_bytes());
+        p[8..16].copy_from_slice(&self.addr.to_le_bytes());
+        p[16..].copy_from_slice(&self.token.to_le_bytes());
+        p
+    }
+
+    pub(crate) fn from_payload(p: &[u8]) -> Option<Remote> {
+        let w = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
+        (p.len() == 24).then(|| Remote {
+            pid: w(0) as u32 as i32,
+            addr: w(8),
+            token: w(16),
+        })
+    }
+}
+
+/// The header words of an `Offer` record.
+pub(crate) fn offer_words(env: &Envelope) -> [u64; 3] {
+    [pack_ctx_tag(env.ctx, env.tag), env.len as u64, env.type_id]
+}
+
+/// The envelope of an `Offer` record from `src`.
+pub(crate) fn offer_envelope(words: &[u64; 3], src: usize) -> Envelope {
+    let (ctx, tag) = unpack_ctx_tag(words[0]);
+    Envelope {
+        ctx,
+        src,
+        tag,
+        len: words[1] as usize,
+        type_id: words[2],
+    }
 }
 
 #[cfg(test)]
@@ -153,11 +207,30 @@ mod tests {
 
     #[test]
     fn control_records_start_no_message() {
-        for kind in [Kind::Cont, Kind::Sync, Kind::Ack] {
+        for kind in [Kind::Cont, Kind::Sync, Kind::Ack, Kind::Offer] {
             assert_eq!(Kind::from_u8(kind as u8), Some(kind));
             assert_eq!(decode_start(kind, &[7, 0, 0], 0, 1), None, "{kind:?}");
         }
         assert_eq!(Kind::from_u8(0), None);
-        assert_eq!(Kind::from_u8(7), None);
+        assert_eq!(Kind::from_u8(8), None);
+    }
+
+    #[test]
+    fn offers_round_trip_and_refuse_a_wrong_length() {
+        let env = Envelope {
+            ctx: 3,
+            src: 2,
+            tag: 9,
+            len: 1 << 20,
+            type_id: 0,
+        };
+        assert_eq!(offer_envelope(&offer_words(&env), 2), env);
+        let r = Remote {
+            pid: 4242,
+            addr: 0x7f00_dead_b000,
+            token: 77,
+        };
+        assert_eq!(Remote::from_payload(&r.to_payload()), Some(r));
+        assert_eq!(Remote::from_payload(&r.to_payload()[..16]), None);
     }
 }

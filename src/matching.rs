@@ -17,6 +17,11 @@
 //! it waits in the unexpected queue; the receive that takes it, or the matched probe
 //! that claims it (`Binding::Matched`), queues the acknowledgement (`acks`) that the
 //! engine sends back. Merely arriving in the queue acknowledges nothing.
+//!
+//! An offered message (`Unexpected::remote`) has no bytes here: they stay in the
+//! sender's buffer until a receive takes the message and copies them from there
+//! (`Engine::fetch`), or until this rank, blocked, copies them here so that the sender
+//! can go on (`Engine::fetch_offers`). Either acknowledges the offer.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,7 +30,7 @@ use rkyv::util::AlignedVec;
 
 use crate::codec::PodVec;
 use crate::completions::{Completions, RecvData};
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, Remote};
 use crate::error::Error;
 
 /// What a receive accepts.
@@ -146,11 +151,14 @@ pub(crate) struct Unexpected {
     pub(crate) binding: Binding,
     /// The token of a synchronous send, 0 for an ordinary message.
     pub(crate) sync: u64,
+    /// An offered message: where its bytes are (`data` is empty).
+    pub(crate) remote: Option<Remote>,
 }
 
 impl Unexpected {
+    /// Whether a receive can take it now: all its bytes are here, or it is an offer.
     pub(crate) fn is_complete(&self) -> bool {
-        self.data.len() == self.env.len
+        self.data.len() == self.env.len || self.remote.is_some()
     }
 }
 
@@ -159,9 +167,11 @@ impl Unexpected {
 pub(crate) struct UnexpectedQueue {
     q: VecDeque<Unexpected>,
     next_id: u64,
-    /// Acknowledgements owed for synchronous sends matched here: (world rank of the
-    /// sender, its token), until the engine sends them.
+    /// Acknowledgements owed for synchronous sends matched here and offers read:
+    /// (world rank of the sender, its token), until the engine sends them.
     pub(crate) acks: Vec<(usize, u64)>,
+    /// How many queued messages are offers.
+    pub(crate) offers: usize,
 }
 
 /// Preallocate at most this much for a message whose bytes are still streaming in.
@@ -180,6 +190,23 @@ impl UnexpectedQueue {
             data,
             binding: Binding::Free,
             sync: 0,
+            remote: None,
+        });
+        id
+    }
+
+    /// Queues an offered message. Returns its id.
+    pub(crate) fn push_offer(&mut self, env: Envelope, remote: Remote) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.offers += 1;
+        self.q.push_back(Unexpected {
+            id,
+            env,
+            data: AlignedVec::new(),
+            binding: Binding::Free,
+            sync: 0,
+            remote: Some(remote),
         });
         id
     }
@@ -240,19 +267,46 @@ impl UnexpectedQueue {
     }
 
     /// Takes message `idx` for the receive that matched it (acknowledging a
-    /// synchronous send).
+    /// synchronous send). An offer's bytes are still the sender's: the caller fetches
+    /// them (`Engine::fetch`), which acknowledges it.
     pub(crate) fn take(&mut self, idx: usize) -> Unexpected {
         let u = self.q.remove(idx).expect("index from find");
         if u.sync != 0 {
             self.acks.push((u.env.src, u.sync));
         }
+        if u.remote.is_some() {
+            self.offers -= 1;
+        }
         u
     }
 
     /// Removes message `idx` without receiving it (a matched message dropped, or a
-    /// synchronous send to self withdrawn): no acknowledgement.
+    /// synchronous send to self withdrawn): no acknowledgement, but an offer's sender
+    /// is released.
     pub(crate) fn discard(&mut self, idx: usize) -> Unexpected {
-        self.q.remove(idx).expect("index from find")
+        let u = self.q.remove(idx).expect("index from find");
+        if let Some(r) = u.remote {
+            self.offers -= 1;
+            self.acks.push((u.env.src, r.token));
+        }
+        u
+    }
+
+    /// The queued offers' indices, oldest first.
+    pub(crate) fn offer_indices(&self) -> Vec<usize> {
+        (0..self.q.len())
+            .filter(|&i| self.q[i].remote.is_some())
+            .collect()
+    }
+
+    /// Marks offer `idx` as copied here: its bytes are now `data`.
+    pub(crate) fn fetched(&mut self, idx: usize, data: AlignedVec) {
+        let u = &mut self.q[idx];
+        if let Some(r) = u.remote.take() {
+            self.offers -= 1;
+            self.acks.push((u.env.src, r.token));
+        }
+        u.data = data;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -352,12 +406,16 @@ pub(crate) struct Matching {
 }
 
 /// A synchronous send: complete once all its bytes are in the ring and the receiver
-/// acknowledged the match (either may come first).
+/// acknowledged the match (either may come first). Also an offered send: complete
+/// once the receiver acknowledged that it copied the bytes.
 #[derive(Default)]
 pub(crate) struct SyncSend {
     /// Its bytes are all in the ring; the buffer to hand back, if any.
     pub(crate) pushed: Option<Option<PodVec>>,
     pub(crate) acked: bool,
+    /// An offer to this world rank: `pushed` holds the buffer it reads until the
+    /// acknowledgement.
+    pub(crate) offer_to: Option<usize>,
 }
 
 /// Request ids are this process's own sequential numbers, not attacker-chosen keys:

@@ -6,7 +6,7 @@ use rkyv::util::AlignedVec;
 
 use crate::codec::{PodVec, sent_type_name};
 use crate::completions::{Done, RecvData};
-use crate::envelope::{Envelope, Kind, decode_start};
+use crate::envelope::{Envelope, Kind, Remote, decode_start, offer_envelope};
 use crate::error::{Error, Result};
 use crate::matching::{
     Active, Binding, Inflight, Matcher, Matching, PostedBuf, Sink, Unexpected, Want,
@@ -102,6 +102,15 @@ impl Matching {
                     Ok(())
                 }
                 Kind::Ack => self.on_ack(src, rec.words[0]),
+                Kind::Offer => {
+                    if self.inflight[src].is_some() {
+                        return Err(corrupt("an offer inside another message"));
+                    }
+                    let r = Remote::from_payload(rec.payload)
+                        .ok_or_else(|| corrupt("an offer of the wrong length"))?;
+                    self.deliver_offer(offer_envelope(&rec.words, src), r, direct);
+                    Ok(())
+                }
                 _ => self.deliver_cont(src, rec.payload, direct),
             },
         }
@@ -239,6 +248,46 @@ impl Matching {
             });
         }
         Ok(())
+    }
+
+    /// Delivers an offered message: to the earliest posted receive that matches, else
+    /// to the blocking receive in progress (each copies it from the sender's buffer),
+    /// else to the unexpected queue.
+    fn deliver_offer(&mut self, env: Envelope, r: Remote, direct: &mut Option<&mut Direct<'_>>) {
+        let mut i = 0;
+        while i < self.posted.len() {
+            if !self.posted[i].m.matches(&env) {
+                i += 1;
+                continue;
+            }
+            let p = self.posted.remove(i).expect("index checked");
+            let comm_src = p.group.rank_of(env.src);
+            if let Err(e) = p
+                .want
+                .check(&env, comm_src, || sent_type_name(&[], env.type_id))
+            {
+                self.finish(p.id, Done::Failed(e));
+                continue;
+            }
+            let done = self.fill_offered(p.buf, env, &r);
+            self.finish(p.id, done);
+            return;
+        }
+        if let Some(d) = direct.as_deref_mut() {
+            if d.state == DirectState::Open && d.m.matches(&env) {
+                // A failed read leaves the offer queued: the receive takes it from
+                // there and reports the error.
+                if d.want.check(&env, 0, String::new).is_ok()
+                    && super::offer::read_into(&env, &r, d.buf).is_ok()
+                {
+                    self.unexpected.acks.push((env.src, r.token));
+                    d.state = DirectState::Done(env);
+                    return;
+                }
+                d.state = DirectState::Refused;
+            }
+        }
+        self.unexpected.push_offer(env, r);
     }
 
     /// Delivers the next chunk of the message streaming in from `src`.

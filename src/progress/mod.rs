@@ -15,7 +15,9 @@
 //! blocked call keeps draining its incoming rings into the unexpected queue, a send
 //! never waits for a matching receive, only for ring space that the receiver frees as
 //! soon as it makes progress: two ranks that send each other large messages before
-//! receiving cannot deadlock.
+//! receiving cannot deadlock. A large non-blocking send that is offered instead
+//! (`offer.rs`) keeps that promise the same way: a blocked receiver copies the offers
+//! waiting in its unexpected queue once it stops spinning.
 //!
 //! A message that does not fit in one record (`Sizes::eager_max`) streams in chunks through
 //! the same ring; the receiver copies each chunk straight into its destination.
@@ -33,10 +35,12 @@
 //! 4. `fast.rs`: the fast paths, which take or push a whole message in one step;
 //! 5. `deliver.rs`: delivery of each record a pass drains, to its receive or the
 //!    unexpected queue;
-//! 6. `requests.rs`: posting, testing, waiting for and forgetting requests.
+//! 6. `requests.rs`: posting, testing, waiting for and forgetting requests;
+//! 7. `offer.rs`: copying an offered message straight from its sender's buffer.
 
 mod deliver;
 mod fast;
+mod offer;
 mod recv;
 mod requests;
 mod send;
@@ -88,6 +92,11 @@ pub(crate) struct Engine {
     coll_spin_ns: u64,
     yield_ns: u64,
     wait_published: bool,
+    /// Non-blocking sends of plain data from this size are offered (`isend_offer`);
+    /// `usize::MAX` where ranks may not read each other's memory.
+    offer_min: usize,
+    /// This process's id, which offers name.
+    pid: i32,
 }
 
 impl Engine {
@@ -106,6 +115,11 @@ impl Engine {
         let rare_sleeps =
             spin_ns.min(coll_spin_ns) + yield_ns >= doorbell::LIGHT_MIN_WAIT.as_nanos() as u64;
         doorbell::enable_light_wakers(!oversubscribed && rare_sleeps);
+        let offer_min = if seg.single_copy() {
+            offer::OFFER_MIN
+        } else {
+            usize::MAX
+        };
         let mut inflight = Vec::with_capacity(n);
         inflight.resize_with(n, || None);
         Engine {
@@ -126,6 +140,8 @@ impl Engine {
             coll_spin_ns,
             yield_ns,
             wait_published: false,
+            offer_min,
+            pid: std::process::id() as i32,
         }
     }
 
@@ -214,9 +230,17 @@ impl Engine {
         };
         let mut b = self.backoff();
         self.flush_acks();
-        while !self.pending_dests.is_empty() {
+        // Offers here that nothing received are released, and this rank's own offers
+        // kept readable until their receivers read or release them (or leave).
+        if self.matching.unexpected.offers > 0 {
+            self.drop_offers();
+        }
+        while !self.pending_dests.is_empty() || self.offers_out() {
             if self.progress(None).is_err() || self.seg.abort_info().is_some() {
                 break;
+            }
+            if self.matching.unexpected.offers > 0 {
+                self.drop_offers();
             }
             // Sends to ranks that left can never complete.
             let seg = self.seg.clone();
@@ -228,7 +252,9 @@ impl Engine {
                 }
                 !gone
             });
-            if self.pending_dests.is_empty() || self.idle(&mut b, &desc).is_err() {
+            if (self.pending_dests.is_empty() && !self.offers_out())
+                || self.idle(&mut b, &desc).is_err()
+            {
                 break;
             }
         }

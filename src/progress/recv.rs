@@ -165,7 +165,7 @@ impl Engine {
         let comm_src = desc.group.rank_of(u.env.src);
         want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
         let u = self.wait_complete(idx, desc)?;
-        buf[..u.data.len()].copy_from_slice(&u.data);
+        self.copy_out(&u, buf)?;
         Ok(u.env)
     }
 
@@ -233,7 +233,8 @@ impl Engine {
         let comm_src = desc.group.rank_of(u.env.src);
         want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))?;
         let u = self.wait_complete(idx, desc)?;
-        Ok((u.env, u.data))
+        let env = u.env;
+        Ok((env, self.data_of(u)?))
     }
 
     /// Blocks until a message matching `m` has arrived (at least its first record).
@@ -325,17 +326,17 @@ impl Engine {
 
     /// Takes unexpected message `idx` out of matching for a matched probe: the whole
     /// message if it is complete, else a binding that no receive can match.
-    fn claim(&mut self, idx: usize) -> (Envelope, Claimed) {
+    fn claim(&mut self, idx: usize) -> Result<(Envelope, Claimed)> {
         let u = self.matching.unexpected.get(idx);
         let env = u.env;
         let c = if u.is_complete() {
             let u = self.matching.unexpected.take(idx);
-            Claimed::Whole(u.env, u.data)
+            Claimed::Whole(env, self.data_of(u)?)
         } else {
             Claimed::Bound(self.matching.unexpected.claim(idx))
         };
         self.flush_acks();
-        (env, c)
+        Ok((env, c))
     }
 
     /// Matched probe (`MPI_Mprobe`): blocks until a message matching `m` is there and
@@ -352,7 +353,7 @@ impl Engine {
             elem: 1,
         };
         match self.probe_or_take(m, Some(any), desc)? {
-            Probed::Queued(idx) => Ok(self.claim(idx)),
+            Probed::Queued(idx) => self.claim(idx),
             Probed::Took(env, v) => Ok((env, Claimed::Whole(env, v))),
         }
     }
@@ -365,7 +366,7 @@ impl Engine {
             return Ok(None);
         }
         let idx = self.matching.unexpected.find(&m).expect("just probed");
-        Ok(Some(self.claim(idx)))
+        self.claim(idx).map(Some)
     }
 
     /// Waits until the claimed message `id` has all its bytes, and takes it.

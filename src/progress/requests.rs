@@ -41,7 +41,10 @@ impl Engine {
                     self.matching.finish(id, Done::Failed(e));
                 } else if u.is_complete() {
                     let u = self.matching.unexpected.take(idx);
-                    let done = fill(p.buf, u);
+                    let done = match u.remote {
+                        Some(r) => self.matching.fill_offered(p.buf, u.env, &r),
+                        None => fill(p.buf, u),
+                    };
                     self.matching.finish(id, done);
                     self.flush_acks();
                 } else {
@@ -114,10 +117,13 @@ impl Engine {
     }
 
     /// The rank request `id` still moves bytes of its buffer to or from, if it does:
-    /// a send not all in the ring, a receive posted or bound to a message (its source,
+    /// a send not all in the ring or offered and not yet read, a receive posted or bound to a message (its source,
     /// `None` for any), or one filling from a streamed message.
     fn holder(&self, id: u64) -> Option<Option<usize>> {
         if let Some(d) = self.queued_send(id) {
+            return Some(Some(d));
+        }
+        if let Some(d) = self.matching.sync.get(&id).and_then(|s| s.offer_to) {
             return Some(Some(d));
         }
         if let Some(p) = self.matching.posted.iter().find(|p| p.id == id) {
@@ -178,6 +184,21 @@ impl Engine {
     /// dropped as it arrives.
     fn cut_loose(&mut self, id: u64) {
         self.own_queued_send(id);
+        // An offer whose wait failed: its reader left, or the job is ending.
+        if self
+            .matching
+            .sync
+            .get(&id)
+            .is_some_and(|s| s.offer_to.is_some())
+        {
+            self.matching.sync.remove(&id);
+            self.matching.finish(
+                id,
+                Done::Failed(Error::Usage(
+                    "the send was abandoned at the end of its scope".into(),
+                )),
+            );
+        }
         if self.unpost(id).is_some() {
             self.matching.finish(id, Done::Cancelled(None));
         }

@@ -6,6 +6,10 @@
 //! receiver's `Ack` record came back (`Matching::sync`). Acknowledgements this rank owes
 //! go out as soon as they are queued (`flush_acks`), or behind the sends already queued
 //! to the same rank when the ring is full.
+//!
+//! A large non-blocking send of plain data, where ranks may read each other's memory,
+//! pushes an `Offer` record instead of its bytes (`isend_offer`); it completes when the
+//! receiver's `Ack` says it copied them (`progress/offer.rs`).
 
 use rkyv::util::AlignedVec;
 
@@ -14,7 +18,7 @@ use super::{Engine, WaitDesc};
 use crate::codec::PodVec;
 use crate::completions::Done;
 use crate::doorbell;
-use crate::envelope::{Envelope, Kind, start_words};
+use crate::envelope::{Envelope, Kind, Remote, offer_words, start_words};
 use crate::error::{Error, Result};
 use crate::matching::{Matcher, SyncSend, Want};
 use crate::ring::Producer;
@@ -44,6 +48,8 @@ pub(crate) enum SendBuf {
     Bytes(AlignedVec),
     /// A control record with no payload: `Sync` or `Ack` with its token.
     Ctl(Kind, u64),
+    /// The `Offer` record of a send whose buffer the receiver reads (`isend_offer`).
+    Offer(Remote),
 }
 
 impl SendBuf {
@@ -51,7 +57,7 @@ impl SendBuf {
         match self {
             SendBuf::Pod(b) => b.bytes(),
             SendBuf::Bytes(v) => v,
-            SendBuf::Ctl(..) => &[],
+            SendBuf::Ctl(..) | SendBuf::Offer(_) => &[],
         }
     }
 
@@ -77,6 +83,13 @@ fn push_ctl(prod: &mut Producer, kind: Kind, token: u64) -> bool {
     prod.push(kind as u8, &[token], &[], 0).is_some()
 }
 
+/// Pushes an `Offer` record; false if the ring is full.
+fn push_offer(prod: &mut Producer, env: &Envelope, r: &Remote) -> bool {
+    let p = r.to_payload();
+    prod.push(Kind::Offer as u8, &offer_words(env), &p, p.len())
+        .is_some()
+}
+
 /// How far a message has been pushed into its ring.
 #[derive(Default, Clone, Copy)]
 pub(super) struct SendState {
@@ -99,6 +112,10 @@ impl Engine {
                         let ok = push_ctl(prod, kind, token);
                         (ok, ok)
                     }
+                    SendBuf::Offer(r) => {
+                        let ok = push_offer(prod, &ps.env, &r);
+                        (ok, ok)
+                    }
                     _ => push_message(prod, &self.sizes, &ps.env, ps.buf.bytes(), &mut ps.st),
                 };
                 pushed |= any;
@@ -106,7 +123,7 @@ impl Engine {
                     break;
                 }
                 let ps = queue.pop_front().expect("front exists");
-                if let SendBuf::Ctl(..) = ps.buf {
+                if let SendBuf::Ctl(..) | SendBuf::Offer(_) = ps.buf {
                     continue;
                 }
                 let back = ps.buf.into_back();
@@ -332,6 +349,12 @@ impl Engine {
                 Err(e) => Done::Failed(e),
             }));
         }
+        let buf = match buf {
+            SendBuf::Pod(b) if b.bytes().len() >= self.offer_min => {
+                return Ok(self.isend_offer(dest, env, b));
+            }
+            b => b,
+        };
         let mut st = SendState::default();
         if self.queues[dest].is_empty() {
             let prod = self.producers[dest].as_mut().expect("ring to a peer");
@@ -353,6 +376,43 @@ impl Engine {
             sync: false,
         });
         Ok(Started::Id(id))
+    }
+
+    /// Offers `buf` to `dest` (an `Offer` record, queued behind the sends already
+    /// queued there): the receive that matches it copies the bytes straight from
+    /// `buf`, which the engine holds, with the request open, until the receiver's
+    /// `Ack`.
+    fn isend_offer(&mut self, dest: usize, env: Envelope, buf: PodVec) -> Started {
+        let id = self.new_id();
+        let r = Remote {
+            pid: self.pid,
+            addr: buf.ptr().as_ptr() as u64,
+            token: id,
+        };
+        self.matching.sync.insert(
+            id,
+            SyncSend {
+                pushed: Some(Some(buf)),
+                acked: false,
+                offer_to: Some(dest),
+            },
+        );
+        if self.queues[dest].is_empty() {
+            let prod = self.producers[dest].as_mut().expect("ring to a peer");
+            if push_offer(prod, &env, &r) {
+                doorbell::notify(&self.seg.ctrl(dest).bell);
+                return Started::Id(id);
+            }
+            self.pending_dests.push(dest);
+        }
+        self.queues[dest].push_back(PendingSend {
+            id: 0,
+            env,
+            buf: SendBuf::Offer(r),
+            st: SendState::default(),
+            sync: false,
+        });
+        Started::Id(id)
     }
 
     /// The destination of send `id` while part of it is still queued (its buffer not

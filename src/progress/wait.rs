@@ -112,7 +112,12 @@ impl Engine {
         if let Some(hook) = IDLE_HOOK.with(Cell::get) {
             hook();
         }
-        match b.phase() {
+        let phase = b.phase();
+        if phase != Phase::Spin && self.matching.unexpected.offers > 0 {
+            // Blocked past spinning: release the senders of the offers waiting here.
+            self.fetch_offers();
+        }
+        match phase {
             Phase::Spin => doorbell::pause(),
             Phase::Yield => {
                 self.publish_wait(desc);

@@ -1,0 +1,185 @@
+//! Large non-blocking sends, which the receiver copies straight from the sender's
+//! buffer where the system allows it (`SHMPI_CMA`, on by default): MPI's rules for
+//! them are those of every other message, whichever receive takes them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::run_ranks_with_env;
+use shmpi::{ANY_SOURCE, Communicator, Error, Request, wait_all};
+
+/// Elements of a large message: 200 KiB, above the size from which sends are offered.
+const BIG: usize = 25_600;
+
+/// The `k`-th large message of rank `r`: every element says who sent it and which.
+fn big(r: i32, k: u64) -> Vec<u64> {
+    (0..BIG as u64)
+        .map(|i| (r as u64) << 48 | k << 32 | i)
+        .collect()
+}
+
+/// Rank 1 sends rank 0 nine large messages and a small one after each, all with tag 7
+/// and by non-blocking sends it waits for only at the end; rank 0 takes them with a
+/// different receive each, in the order they were sent (non-overtaking), at moments
+/// that make the message arrive before the receive, after it, or while it blocks.
+fn every_receive(w: &Communicator) {
+    const T: i32 = 7;
+    if w.rank() == 1 {
+        let mut reqs: Vec<Request<Vec<u64>>> = Vec::new();
+        for k in 0..9 {
+            if k == 2 {
+                // Rank 0 is blocked in its receive by now: the message meets it.
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            reqs.push(w.isend_vec(big(1, k), 0, T).unwrap());
+            reqs.push(w.isend_vec(vec![k, 1], 0, T).unwrap());
+            if k == 0 {
+                w.barrier().unwrap();
+            }
+        }
+        let back = wait_all(reqs).unwrap();
+        assert_eq!(back[0], big(1, 0), "a sent buffer comes back unchanged");
+        w.barrier().unwrap();
+        return;
+    }
+    if w.rank() != 0 {
+        w.barrier().unwrap();
+        w.barrier().unwrap();
+        return;
+    }
+    let small = |k: u64| {
+        let (v, st) = w.recv_vec::<u64>(1, T).unwrap();
+        assert_eq!(
+            (v, st.len()),
+            (vec![k, 1], 16),
+            "small message {k} in order"
+        );
+    };
+    // 0: a receive posted before the message.
+    let r = w.irecv_into(vec![0u64; BIG], 1, T).unwrap();
+    w.barrier().unwrap();
+    let (v, st) = r.wait().unwrap();
+    assert_eq!((v, st.len()), (big(1, 0), BIG * 8));
+    small(0);
+    // 1: a blocking receive of a message that is already queued.
+    let st = w.probe(1, T).unwrap();
+    assert_eq!(st.count::<u64>(), Some(BIG));
+    let mut buf = vec![0u64; BIG];
+    assert_eq!(w.recv_into(&mut buf, 1, T).unwrap().len(), BIG * 8);
+    assert_eq!(buf, big(1, 1));
+    small(1);
+    // 2: a blocking receive that waits for the message (sent 30 ms later).
+    let mut buf = vec![0u64; BIG + 5];
+    let st = w.recv_into(&mut buf, ANY_SOURCE, T).unwrap();
+    assert_eq!((st.source(), st.count::<u64>()), (1, Some(BIG)));
+    assert_eq!(buf[..BIG], big(1, 2)[..]);
+    small(2);
+    // 3: too short a buffer fails and leaves the message queued for the next receive.
+    w.probe(1, T).unwrap();
+    let mut short = vec![0u64; BIG - 1];
+    assert!(matches!(
+        w.recv_into(&mut short, 1, T),
+        Err(Error::Truncated { .. })
+    ));
+    assert_eq!(w.recv_vec::<u64>(1, T).unwrap().0, big(1, 3));
+    small(3);
+    // 4: a matched probe, then the message's receive.
+    let (mut m, st) = w.mprobe(1, T).unwrap();
+    assert_eq!(st.len(), BIG * 8);
+    assert_eq!(m.recv_vec::<u64>().unwrap().0, big(1, 4));
+    small(4);
+    // 5: a receive posted after the message is queued.
+    w.probe(1, T).unwrap();
+    let (v, _) = w.irecv_into(vec![0u64; BIG], 1, T).unwrap().wait().unwrap();
+    assert_eq!(v, big(1, 5));
+    small(5);
+    // 6 and 7: a wrong element size fails and leaves the message for the next receive;
+    // its small successor cannot overtake it.
+    w.probe(1, T).unwrap();
+    let mut odd = vec![[0u8; 3]; BIG * 8 / 3 + 1];
+    assert!(matches!(
+        w.recv_into(&mut odd, 1, T),
+        Err(Error::ElementSize { .. })
+    ));
+    assert_eq!(w.recv_vec::<u64>(1, T).unwrap().0, big(1, 6));
+    small(6);
+    assert_eq!(w.recv_vec::<u64>(ANY_SOURCE, T).unwrap().0, big(1, 7));
+    small(7);
+    // 8: a receive of bytes: the same message, seen as bytes.
+    let (v, _) = w.recv_vec::<u8>(1, T).unwrap();
+    assert_eq!(v, bytemuck::cast_slice::<u64, u8>(&big(1, 8)));
+    small(8);
+    w.barrier().unwrap();
+}
+
+#[test]
+fn large_nonblocking_sends_reach_every_kind_of_receive_in_order() {
+    run_ranks_with_env(
+        "large_nonblocking_sends_reach_every_kind_of_receive_in_order",
+        3,
+        &[],
+        every_receive,
+    );
+}
+
+#[test]
+fn large_nonblocking_sends_reach_every_kind_of_receive_in_order_through_the_ring() {
+    run_ranks_with_env(
+        "large_nonblocking_sends_reach_every_kind_of_receive_in_order_through_the_ring",
+        3,
+        &[("SHMPI_CMA", "0")],
+        every_receive,
+    );
+}
+
+/// Every rank sends its successor a large message and waits for the send before it
+/// posts its receive, then does the same across a barrier: MPI allows such a program
+/// to deadlock, shmpi's eager sends never did, and offered sends must not either.
+#[test]
+fn sends_waited_for_before_their_receive_is_posted_complete() {
+    run_ranks_with_env(
+        "sends_waited_for_before_their_receive_is_posted_complete",
+        5,
+        &[],
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let (next, prev) = ((me + 1) % n, (me + n - 1) % n);
+            for round in 0..3u64 {
+                let back = w
+                    .isend_vec(big(me, round), next, 1)
+                    .unwrap()
+                    .wait()
+                    .unwrap();
+                assert_eq!(back, big(me, round));
+                assert_eq!(w.recv_vec::<u64>(prev, 1).unwrap().0, big(prev, round));
+            }
+            // The receiver is inside a collective while the sender waits.
+            if me == 0 {
+                w.isend_vec(big(0, 9), 1, 2).unwrap().wait().unwrap();
+                w.barrier().unwrap();
+            } else {
+                w.barrier().unwrap();
+            }
+            if me == 1 {
+                assert_eq!(w.recv_vec::<u64>(0, 2).unwrap().0, big(0, 9));
+            }
+        },
+    );
+}
+
+/// A large send nobody receives, its request dropped: both ranks still finish.
+#[test]
+fn an_unreceived_large_send_does_not_hold_up_the_end() {
+    run_ranks_with_env(
+        "an_unreceived_large_send_does_not_hold_up_the_end",
+        2,
+        &[],
+        |w| {
+            if w.rank() == 0 {
+                drop(w.isend_vec(big(0, 0), 1, 3).unwrap());
+            }
+            w.barrier().unwrap();
+        },
+    );
+}
