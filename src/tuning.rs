@@ -85,7 +85,14 @@ const CMA: Knob = Knob {
     name: "SHMPI_CMA",
     default: "on where the system allows it",
     range: "0 or unset",
-    help: "large broadcasts (2 ranks), allgathers and alltoalls read peers' buffers directly (process_vm_readv); 0 copies through the segment",
+    help: "large broadcasts (2 ranks), allgathers, alltoalls and non-blocking sends read peers' buffers directly (process_vm_readv); 0 copies through the segment",
+};
+/// Offered (single-copy) non-blocking sends.
+const OFFER_BYTES: Knob = Knob {
+    name: "SHMPI_OFFER_BYTES",
+    default: "65536",
+    range: "bytes",
+    help: "where SHMPI_CMA allows it, non-blocking sends of plain data from this size are copied once, by the receiver from the sender's buffer; larger than any message: through the ring",
 };
 /// Non-temporal stores of collective results.
 const COLL_NT_BYTES: Knob = Knob {
@@ -118,7 +125,7 @@ const TRACE_EVENTS: Knob = Knob {
 };
 
 /// Every knob, in the order `shmrun --help` lists them.
-pub const KNOBS: [Knob; 13] = [
+pub const KNOBS: [Knob; 14] = [
     RING_BYTES,
     CHUNK_BYTES,
     CHUNK_MAX_BYTES,
@@ -129,6 +136,7 @@ pub const KNOBS: [Knob; 13] = [
     COLL_STREAM,
     COLL_NT_BYTES,
     CMA,
+    OFFER_BYTES,
     GRACE_MS,
     DEADLOCK_MS,
     TRACE_EVENTS,
@@ -248,6 +256,13 @@ pub(crate) fn coll_stream() -> bool {
 /// Whether `SHMPI_CMA=0` turned single-copy collectives off (read by the launcher).
 pub(crate) fn cma_off() -> bool {
     CMA.is("0")
+}
+
+/// The size from which non-blocking sends of plain data are offered
+/// (`SHMPI_OFFER_BYTES`; 64 KiB, below which the ring's two copies cost less than the
+/// system call's page pinning: docs/performance.md, "Decisions").
+pub(crate) fn offer_bytes() -> usize {
+    OFFER_BYTES.number::<usize>().unwrap_or(64 << 10).max(1)
 }
 
 /// The size from which collective results are written with non-temporal stores.

@@ -92,8 +92,8 @@ pub(crate) struct Engine {
     coll_spin_ns: u64,
     yield_ns: u64,
     wait_published: bool,
-    /// Non-blocking sends of plain data from this size are offered (`isend_offer`);
-    /// `usize::MAX` where ranks may not read each other's memory.
+    /// Non-blocking sends of plain data from this size are offered (`isend_offer`,
+    /// `SHMPI_OFFER_BYTES`); `usize::MAX` where ranks may not read each other's memory.
     offer_min: usize,
     /// This process's id, which offers name.
     pid: i32,
@@ -116,7 +116,7 @@ impl Engine {
             spin_ns.min(coll_spin_ns) + yield_ns >= doorbell::LIGHT_MIN_WAIT.as_nanos() as u64;
         doorbell::enable_light_wakers(!oversubscribed && rare_sleeps);
         let offer_min = if seg.single_copy() {
-            offer::OFFER_MIN
+            crate::tuning::offer_bytes()
         } else {
             usize::MAX
         };

@@ -18,11 +18,6 @@ use crate::envelope::{Envelope, Remote};
 use crate::error::{Error, Result};
 use crate::matching::{Matching, PostedBuf, Unexpected};
 
-/// Non-blocking sends of plain data from this size are offered. Below it the ring's
-/// two copies cost less than the system call's page pinning (measured in
-/// docs/performance.md, "Decisions").
-pub(super) const OFFER_MIN: usize = 64 << 10;
-
 /// Reads offered message `env` (from `r`) into `dst`, its whole length, at `off` bytes
 /// into it.
 fn read_at(env: &Envelope, r: &Remote, off: usize, dst: &mut [u8]) -> Result<()> {

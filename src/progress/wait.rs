@@ -112,19 +112,21 @@ impl Engine {
         if let Some(hook) = IDLE_HOOK.with(Cell::get) {
             hook();
         }
-        let phase = b.phase();
-        if phase != Phase::Spin && self.matching.unexpected.offers > 0 {
-            // Blocked past spinning: release the senders of the offers waiting here.
-            self.fetch_offers();
-        }
-        match phase {
+        match b.phase() {
             Phase::Spin => doorbell::pause(),
             Phase::Yield => {
+                // Blocked past spinning: release the senders of the offers waiting here.
+                if self.matching.unexpected.offers > 0 {
+                    self.fetch_offers();
+                }
                 self.publish_wait(desc);
                 self.check_alive_unless(desc, ready)?;
                 doorbell::yield_now();
             }
             Phase::Sleep => {
+                if self.matching.unexpected.offers > 0 {
+                    self.fetch_offers();
+                }
                 self.publish_wait(desc);
                 self.check_alive_unless(desc, ready)?;
                 let seg = self.seg.clone();
