@@ -183,3 +183,46 @@ fn an_unreceived_large_send_does_not_hold_up_the_end() {
         },
     );
 }
+
+/// A sender that exits before its offered message is read: the receive fails with an
+/// error that says so, at once, and the receiver goes on.
+#[test]
+fn a_sender_gone_before_its_message_is_read_is_an_error_not_a_hang() {
+    const NAME: &str = "a_sender_gone_before_its_message_is_read_is_an_error_not_a_hang";
+    if common::is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            // The small message first: rank 0's receive of it leaves the offer in the
+            // ring, so rank 0 cannot copy it while blocked (its idle step would).
+            w.send(&1u8, 0, 6).unwrap();
+            std::mem::forget(w.isend_vec(big(1, 0), 0, 5).unwrap());
+            // Leaves without finalizing: its memory, and the offered bytes, are gone.
+            std::process::exit(0);
+        }
+        assert_eq!(w.recv::<u8>(1, 6).unwrap(), 1);
+        std::thread::sleep(Duration::from_millis(200));
+        let r = w.recv_vec::<u64>(1, 5);
+        if std::env::var("OFFERS").is_ok_and(|v| v == "0") {
+            // Ranks may not read each other's memory here: the bytes were in the ring.
+            assert_eq!(r.unwrap().0, big(1, 0));
+        } else {
+            let e = r.unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("may have exited before its send completed"),
+                "{e}"
+            );
+        }
+        return;
+    }
+    // The launcher's own test (`sys::cma::usable`), as far as it can be made from here:
+    // Yama's ptrace scope (a seccomp filter refusing the call would show as a failure).
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .map_or(0, |s| s.trim().parse::<u32>().unwrap_or(0));
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let offers = scope <= 1 || (scope == 2 && root);
+    let out = common::launch_self_env(NAME, 2, &[], &[("OFFERS", if offers { "1" } else { "0" })]);
+    common::assert_success(&out, NAME);
+}
