@@ -1635,6 +1635,13 @@ impl Communicator {
     /// Starts sending a vector of plain data (mpi4py `comm.Isend`). The runtime owns
     /// the vector until the request completes, then [`Request::wait`] returns it.
     ///
+    /// A message of `SHMPI_OFFER_BYTES` (64 KiB) or more, where the system lets ranks
+    /// read each other's memory, is not copied into the ring: the receive that matches
+    /// it copies it once, straight from this vector, and the request completes when it
+    /// has (or when the receiver, blocked in another call, has copied it aside), as
+    /// MPI allows. Smaller messages complete once they are all in the ring. The same
+    /// holds for [`isend_buf`](Self::isend_buf), scoped sends and persistent sends.
+    ///
     /// MPI 4.1 §3.7.2 (`MPI_Isend`).
     ///
     /// # Errors
@@ -1644,7 +1651,8 @@ impl Communicator {
     /// - [`Error::InvalidTag`] when `tag` is negative ([`ANY_TAG`] is for receives only);
     /// - [`Error::Usage`] when `T` is a zero-sized type;
     /// - [`Error::PeerFailed`] from the request's `wait` when `dest` dies or leaves before the
-    ///   message is all in the ring; [`Error::Aborted`] when the job is aborted.
+    ///   message is all in the ring (or, offered, copied); [`Error::Aborted`] when the job
+    ///   is aborted.
     ///
     /// # Examples
     ///

@@ -454,7 +454,7 @@ impl<T> Request<T> {
     /// with that status, and an error for an object receive, which has no value.
     ///
     /// Returns whether the request was cancelled. A send never is (it is in the ring,
-    /// or queued to it, from the start), nor a receive that has completed or whose
+    /// or queued to it, or offered to its receiver, from the start), nor a receive that has completed or whose
     /// message has started arriving: those complete as usual.
     ///
     /// MPI 4.1 §3.8.4 (`MPI_Cancel`).

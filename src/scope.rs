@@ -33,7 +33,9 @@ use crate::request::{AnyRequest, Pending, Request, Sealed};
 ///   receive, and fails with [`Error::PeerFailed`](crate::Error::PeerFailed) if its peer leaves);
 /// - the closure returned `Err` or panicked: a receive no message has reached is
 ///   cancelled, a send not all in the ring takes a copy of what is left (and completes
-///   on its own), and only a receive already filling is waited for.
+///   on its own), and only a receive already filling, or a send whose receiver copies
+///   it straight from the borrowed buffer (an offered send, see
+///   [`isend_vec`](crate::Communicator::isend_vec)), is waited for.
 ///
 /// Dropping a handle cancels nothing (unlike dropping a [`Request`]): the operation
 /// goes on as a scoped thread does without its `JoinHandle`, and the scope's end
