@@ -20,8 +20,9 @@
 //!
 //! An offered message (`Unexpected::remote`) has no bytes here: they stay in the
 //! sender's buffer until a receive takes the message and copies them from there
-//! (`Engine::fetch`), or until this rank, blocked, copies them here so that the sender
-//! can go on (`Engine::fetch_offers`). Either acknowledges the offer.
+//! (`progress/offer.rs`: `Engine::copy_out`, `Engine::data_of`,
+//! `Matching::fill_offered`), or until this rank, blocked, copies them here so that
+//! the sender can go on (`Engine::fetch_offers`). Either acknowledges the offer.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -267,8 +268,8 @@ impl UnexpectedQueue {
     }
 
     /// Takes message `idx` for the receive that matched it (acknowledging a
-    /// synchronous send). An offer's bytes are still the sender's: the caller fetches
-    /// them (`Engine::fetch`), which acknowledges it.
+    /// synchronous send). An offer's bytes are still the sender's: the caller copies
+    /// them (`Engine::copy_out`, `data_of`, `fill_offered`), which acknowledges it.
     pub(crate) fn take(&mut self, idx: usize) -> Unexpected {
         let u = self.q.remove(idx).expect("index from find");
         if u.sync != 0 {
