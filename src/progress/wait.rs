@@ -53,8 +53,13 @@ impl WaitDesc<'_> {
         } else {
             self.tag.to_string()
         };
+        // A request's wait names its call: a send's peer is its destination.
+        let sends = matches!(self.op, WaitOp::Send | WaitOp::SyncSend)
+            || (self.op == WaitOp::Wait
+                && self.peer.is_some()
+                && !self.call.name().contains("recv"));
         match self.op {
-            WaitOp::Send | WaitOp::SyncSend => format!(
+            _ if sends => format!(
                 "{}(dest={peer}, tag={tag}) on context {}",
                 self.call.name(),
                 self.ctx
@@ -242,5 +247,56 @@ impl Engine {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wait names its peer as the user's call did: a receive's source, a send's
+    /// destination, also when the wait is a request's.
+    #[test]
+    fn waits_name_a_sends_peer_its_destination() {
+        let group = Group::world(3);
+        let desc = |op, call, peer| WaitDesc {
+            op,
+            call,
+            peer,
+            tag: 4,
+            ctx: 0,
+            group: &group,
+        };
+        let cases = [
+            (WaitOp::Recv, Call::Recv, Some(1), "recv(source=1, tag=4)"),
+            (
+                WaitOp::SyncSend,
+                Call::Ssend,
+                Some(2),
+                "ssend(dest=2, tag=4)",
+            ),
+            (
+                WaitOp::Wait,
+                Call::IsendVec,
+                Some(2),
+                "isend_vec(dest=2, tag=4)",
+            ),
+            (
+                WaitOp::Wait,
+                Call::IrecvInto,
+                Some(1),
+                "irecv_into(source=1, tag=4)",
+            ),
+            (
+                WaitOp::Wait,
+                Call::Wait,
+                None,
+                "wait(source=ANY_SOURCE, tag=4)",
+            ),
+        ];
+        for (op, call, peer, want) in cases {
+            let got = desc(op, call, peer).describe();
+            assert!(got.starts_with(want), "{got} should start with {want}");
+        }
     }
 }
