@@ -117,8 +117,9 @@ impl Engine {
     }
 
     /// The rank request `id` still moves bytes of its buffer to or from, if it does:
-    /// a send not all in the ring or offered and not yet read, a receive posted or bound to a message (its source,
-    /// `None` for any), or one filling from a streamed message.
+    /// a send not all in the ring, or offered and not yet read, a receive posted or
+    /// bound to a message (its source, `None` for any), or one filling from a streamed
+    /// message.
     fn holder(&self, id: u64) -> Option<Option<usize>> {
         if let Some(d) = self.queued_send(id) {
             return Some(Some(d));
