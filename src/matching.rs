@@ -293,6 +293,17 @@ impl UnexpectedQueue {
         u
     }
 
+    /// Removes every offer without reading it, releasing its sender.
+    pub(crate) fn discard_offers(&mut self) {
+        let acks = &mut self.acks;
+        self.q.retain(|u| {
+            let Some(r) = u.remote else { return true };
+            acks.push((u.env.src, r.token));
+            false
+        });
+        self.offers = 0;
+    }
+
     /// The queued offers' indices, oldest first.
     pub(crate) fn offer_indices(&self) -> Vec<usize> {
         (0..self.q.len())

@@ -235,7 +235,7 @@ impl Engine {
         if self.matching.unexpected.offers > 0 {
             self.drop_offers();
         }
-        while !self.pending_dests.is_empty() || self.offers_out() {
+        while !self.pending_dests.is_empty() || self.prune_offers_out() {
             if self.progress(None).is_err() || self.seg.abort_info().is_some() {
                 break;
             }
@@ -252,7 +252,7 @@ impl Engine {
                 }
                 !gone
             });
-            if (self.pending_dests.is_empty() && !self.offers_out())
+            if (self.pending_dests.is_empty() && !self.prune_offers_out())
                 || self.idle(&mut b, &desc).is_err()
             {
                 break;

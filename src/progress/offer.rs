@@ -109,14 +109,13 @@ impl Engine {
     /// Releases the senders of every offer in the unexpected queue without reading
     /// them (this rank finalizes: nothing will receive them).
     pub(super) fn drop_offers(&mut self) {
-        while let Some(&idx) = self.matching.unexpected.offer_indices().first() {
-            self.matching.unexpected.discard(idx);
-        }
+        self.matching.unexpected.discard_offers();
         self.flush_acks();
     }
 
-    /// Whether an offer of this rank waits for a peer that is still in the job.
-    pub(super) fn offers_out(&mut self) -> bool {
+    /// Forgets this rank's offers to peers that left (nobody will read them), then
+    /// says whether any offer still waits for its reader.
+    pub(super) fn prune_offers_out(&mut self) -> bool {
         let seg = &self.seg;
         self.matching
             .sync
