@@ -379,7 +379,7 @@ impl RawComm {
     }
 
     #[pyo3(signature = (buf, nbytes, dest, tag, sync = false))]
-    fn isend(
+    pub(crate) fn isend(
         &self,
         buf: &Bound<'_, PyAny>,
         nbytes: Option<usize>,
@@ -403,7 +403,7 @@ impl RawComm {
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]
-    fn irecv_into(
+    pub(crate) fn irecv_into(
         &self,
         buf: &Bound<'_, PyAny>,
         nbytes: Option<usize>,

@@ -187,6 +187,7 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawComm>()?;
     m.add_class::<pycomm::CommBase>()?;
     m.add_class::<request::RawRequest>()?;
+    m.add_class::<request::RequestBase>()?;
     m.add_class::<message::RawMessage>()?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;

@@ -2,9 +2,9 @@
 //! their inner loops.
 //!
 //! A Python method around a native call costs about as much as the call itself at 8
-//! bytes (its frame, attribute lookups, a second call), so `Send`, `Recv`, the OSU
-//! demos' collectives and the lowercase `send`/`recv` are methods of this class: one
-//! native call from the program's line to shmpi. Each handles what a loop passes (a
+//! bytes (its frame, attribute lookups, a second call), so `Send`, `Recv`, `Isend`,
+//! `Irecv`, the OSU demos' collectives and the lowercase `send`/`recv` are methods of
+//! this class: one native call from the program's line to shmpi. Each handles what a loop passes (a
 //! communicator that is not `COMM_NULL`, a rank that is not `PROC_NULL`, the spec forms
 //! `buffer::coll_spec` reads) and hands anything else, unchanged, to the Python method
 //! of the same name with a leading underscore (`_Send`, ...), which parses it and
@@ -197,6 +197,41 @@ impl CommBase {
         match fast(slf, source) {
             Some(raw) => fill(status, raw.get().recv_into(py, buf, None, source, tag)?),
             None => python(slf, intern!(py, "_Recv"), (buf, source, tag, status)).map(drop),
+        }
+    }
+
+    #[pyo3(name = "Isend", signature = (buf, dest, tag = 0))]
+    fn isend_buf<'py>(
+        slf: &Bound<'py, Self>,
+        buf: &Bound<'py, PyAny>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, dest) {
+            Some(raw) => {
+                let r = raw.get().isend(buf, None, dest, tag, false)?;
+                crate::request::new_request(py, r, None)
+            }
+            None => python(slf, intern!(py, "_Isend"), (buf, dest, tag)),
+        }
+    }
+
+    #[pyo3(name = "Irecv", signature = (buf, source = shmpi::ANY_SOURCE, tag = shmpi::ANY_TAG))]
+    fn irecv_buf<'py>(
+        slf: &Bound<'py, Self>,
+        buf: &Bound<'py, PyAny>,
+        source: i32,
+        tag: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, source) {
+            Some(raw) => {
+                let r = raw.get().irecv_into(buf, None, source, tag)?;
+                // The request keeps the spec it was given, as the Python method did.
+                crate::request::new_request(py, r, Some(buf))
+            }
+            None => python(slf, intern!(py, "_Irecv"), (buf, source, tag)),
         }
     }
 

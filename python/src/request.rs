@@ -222,13 +222,99 @@ impl RawRequest {
     }
 }
 
+/// The native part of `MPI.Request` (a Python subclass adds mpi4py's methods): the
+/// four fields those methods keep, here so that [`wait_all`] and the native `Isend`
+/// and `Irecv` (`pycomm.rs`) read and write them without Python's attribute lookups,
+/// which cost more than the message at 8 bytes.
+#[pyclass(subclass, weakref, module = "shmpi._shmpi")]
+pub(crate) struct RequestBase {
+    /// The operation: `None` once null, a [`RawRequest`], or the package's `_Done`.
+    #[pyo3(get, set, name = "_raw")]
+    raw: Option<Py<PyAny>>,
+    /// Whether its result is a pickle to load (`irecv`, `isend` of objects).
+    #[pyo3(get, set, name = "_obj")]
+    obj: bool,
+    /// What the operation uses, kept alive until it completes (a receive's buffer).
+    #[pyo3(get, set, name = "_keep")]
+    keep: Option<Py<PyAny>>,
+    /// The handle (`Request.handle`), 0 until one is asked for.
+    #[pyo3(get, set, name = "_id")]
+    id: i64,
+}
+
+#[pymethods]
+impl RequestBase {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> Self {
+        RequestBase {
+            raw: None,
+            obj: false,
+            keep: None,
+            id: 0,
+        }
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Some(r) = &self.raw {
+            visit.call(r)?;
+        }
+        if let Some(k) = &self.keep {
+            visit.call(k)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.raw = None;
+        self.keep = None;
+    }
+}
+
 /// The package's `Request` class, registered at import (`set_request_class`).
 static REQUEST: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
 
-/// Registers the class [`wait_all`] completes natively.
+/// Registers the class [`wait_all`] completes natively and [`new_request`] makes.
 #[pyfunction]
 pub(crate) fn set_request_class(py: Python<'_>, cls: Bound<'_, pyo3::types::PyType>) {
     let _ = REQUEST.set(py, cls.unbind());
+}
+
+/// A new `MPI.Request` of `raw`, as `Request._new(raw, False, keep)` makes it, without
+/// its Python frame (`Request.__init__` does not run, as there).
+pub(crate) fn new_request<'py>(
+    py: Python<'py>,
+    raw: RawRequest,
+    keep: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(cls) = REQUEST.get(py) else {
+        return Err(crate::errors::usage_error("shmpi.MPI is not imported"));
+    };
+    let raw = Py::new(py, raw)?;
+    let tp = cls.bind(py).as_type_ptr();
+    // SAFETY: `tp` is a live type object (the class is held in `REQUEST`); its
+    // `tp_new` slot is `RequestBase`'s (no subclass in the package overrides
+    // `__new__`), which ignores its arguments and returns a new reference or null with
+    // an exception set, as every `tp_new` does.
+    let obj = unsafe {
+        let slot = pyo3::ffi::PyType_GetSlot(tp, pyo3::ffi::Py_tp_new);
+        if slot.is_null() {
+            return Err(crate::errors::usage_error("MPI.Request has no constructor"));
+        }
+        let new: pyo3::ffi::newfunc = std::mem::transmute(slot);
+        let args = pyo3::types::PyTuple::empty(py);
+        Bound::from_owned_ptr_or_err(py, new(tp, args.as_ptr(), std::ptr::null_mut()))?
+    };
+    {
+        let base = obj.cast::<RequestBase>()?;
+        let mut b = base.borrow_mut();
+        b.raw = Some(raw.into_any());
+        b.keep = keep.map(|k| k.clone().unbind());
+    }
+    Ok(obj)
 }
 
 /// `Request.Waitall(requests)` without statuses, in one call: a window of small
@@ -244,10 +330,22 @@ pub(crate) fn wait_all(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<
     };
     let cls = cls.bind(py);
     let mut first: Option<PyErr> = None;
-    for r in requests.try_iter()? {
-        let r = r?;
-        if let Err(e) = wait_one(py, cls, &r) {
-            first.get_or_insert(e);
+    if let Ok(list) = requests.cast_exact::<pyo3::types::PyList>() {
+        // Indexed, not iterated: no iterator object per call.
+        let mut i = 0;
+        while i < list.len() {
+            let r = list.get_item(i)?;
+            if let Err(e) = wait_one(py, cls, &r) {
+                first.get_or_insert(e);
+            }
+            i += 1;
+        }
+    } else {
+        for r in requests.try_iter()? {
+            let r = r?;
+            if let Err(e) = wait_one(py, cls, &r) {
+                first.get_or_insert(e);
+            }
         }
     }
     first.map_or(Ok(()), Err)
@@ -258,27 +356,40 @@ fn wait_one(
     cls: &Bound<'_, pyo3::types::PyType>,
     r: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
+    let collect = || {
+        r.call_method1(pyo3::intern!(py, "_collect"), (py.None(),))
+            .map(drop)
+    };
     if !r.get_type().is(cls) {
-        if r.is_instance(cls)? {
-            r.call_method1(pyo3::intern!(py, "_collect"), (py.None(),))?;
-        }
-        return Ok(());
+        // A subclass (a persistent request) or not a request at all.
+        return if r.is_instance(cls)? {
+            collect()
+        } else {
+            Ok(())
+        };
     }
-    let raw = r.getattr(pyo3::intern!(py, "_raw"))?;
-    if raw.is_none() {
-        return Ok(());
-    }
-    let native = match raw.cast::<RawRequest>() {
-        Ok(req) if !r.getattr(pyo3::intern!(py, "_obj"))?.is_truthy()? => req,
-        _ => {
-            r.call_method1(pyo3::intern!(py, "_collect"), (py.None(),))?;
-            return Ok(());
+    let base = r.cast::<RequestBase>()?;
+    let native = {
+        let b = base.borrow();
+        match &b.raw {
+            None => return Ok(()),
+            Some(raw) if !b.obj => raw.bind(py).cast::<RawRequest>().ok().cloned(),
+            Some(_) => None,
         }
     };
-    native.borrow_mut().wait(py)?;
-    r.setattr(pyo3::intern!(py, "_raw"), py.None())?;
-    r.setattr(pyo3::intern!(py, "_keep"), py.None())?;
-    r.setattr(pyo3::intern!(py, "_id"), 0)
+    let Some(native) = native else {
+        return collect();
+    };
+    native.borrow_mut().finish(py)?;
+    // Taken out first and dropped after the borrow: a decref may run Python code that
+    // reads this request.
+    let (raw, keep) = {
+        let mut b = base.borrow_mut();
+        b.id = 0;
+        (b.raw.take(), b.keep.take())
+    };
+    drop((raw, keep));
+    Ok(())
 }
 
 /// Waits until one of the requests completes (`MPI_Waitany`); returns its index, or

@@ -1217,11 +1217,13 @@ class _Done:
         return False
 
 
-class Request:
+class Request(_lib.RequestBase):
     """A non-blocking operation (``MPI.Request``). It becomes ``REQUEST_NULL`` once
-    waited on, tested complete, freed or cancelled."""
+    waited on, tested complete, freed or cancelled. Its fields (``_raw``, ``_obj``,
+    ``_keep``, ``_id``) are the native base class's, which ``Waitall`` and the native
+    ``Isend``/``Irecv`` read and write directly."""
 
-    __slots__ = ("_raw", "_obj", "_keep", "_id", "__weakref__")
+    __slots__ = ()
 
     def __init__(self, request=None):
         if isinstance(request, Request):
@@ -1258,7 +1260,7 @@ class Request:
         r = self.__eq__(other)
         return r if r is NotImplemented else not r
 
-    __hash__ = object.__hash__
+    __hash__ = None  # as mpi4py's: requests compare by value, so they do not hash
 
     def __reduce__(self):
         return _reduce_handle(self, "REQUEST_NULL")
@@ -1532,7 +1534,6 @@ def _status_at(statuses, i):
 
 
 _lib.set_request_class(Request)
-_object_new = object.__new__
 
 
 def _waitall(requests, statuses):
@@ -1956,18 +1957,13 @@ class Comm(_lib.CommBase):
         if status is not None:
             status._set(st)
 
-    def Isend(self, buf, dest, tag=0):
+    # `Isend` and `Irecv` are `CommBase`'s (native) for a communicator and a peer that
+    # is not PROC_NULL; these are the rest.
+    def _Isend(self, buf, dest, tag=0):
         if dest == PROC_NULL:
             _p2p(buf, dest)
             return Request._new(_Done(), False)
-        # The request is built here, not by `Request._new`: a Python call less on the
-        # path of every small non-blocking message.
-        r = _object_new(Request)
-        r._raw = (self._raw or self._r).isend(buf, None, dest, tag)
-        r._obj = False
-        r._keep = None
-        r._id = 0
-        return r
+        return Request._new(self._r.isend(buf, None, dest, tag), False)
 
     def Issend(self, buf, dest, tag=0):
         if dest == PROC_NULL:
@@ -1975,19 +1971,14 @@ class Comm(_lib.CommBase):
             return Request._new(_Done(), False)
         return Request._new(self._r.isend(buf, None, dest, tag, True), False)
 
-    Ibsend = Isend
-    Irsend = Isend
+    Ibsend = _lib.CommBase.Isend
+    Irsend = _lib.CommBase.Isend
 
-    def Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
+    def _Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
         if source == PROC_NULL:
             _p2p(buf, source)
             return Request._new(_Done(None, _NULL_ST), False)
-        r = _object_new(Request)  # as in Isend
-        r._raw = (self._raw or self._r).irecv_into(buf, None, source, tag)
-        r._obj = False
-        r._keep = buf
-        r._id = 0
-        return r
+        return Request._new(self._r.irecv_into(buf, None, source, tag), False, buf)
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         sb, snb, _ = _p2p(sendbuf, dest)

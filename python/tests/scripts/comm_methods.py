@@ -1,5 +1,5 @@
-# Comm's inner-loop methods (Send, Recv, send, recv, Barrier, Bcast, Allgather,
-# Alltoall, Allreduce, Reduce) as mpi4py documents them: positional and keyword
+# Comm's inner-loop methods (Send, Recv, Isend, Irecv, send, recv, Barrier, Bcast,
+# Allgather, Alltoall, Allreduce, Reduce) and Request.Waitall as mpi4py documents them: positional and keyword
 # arguments, defaults, PROC_NULL, COMM_NULL and a freed communicator, communicators
 # the program makes itself (Intracomm(comm), a subclass overriding a method), and
 # MPI.pickle's settings honoured by the lowercase methods. Portable: it also runs
@@ -52,6 +52,51 @@ raises(MPI.ERR_RANK, comm.Send, buf, size, 0)
 raises(MPI.ERR_TAG, comm.Send, buf, right, -5)
 raises(MPI.ERR_RANK, comm.send, 1, dest=size)
 raises(MPI.ERR_ROOT, comm.Bcast, buf, size)
+
+# Isend/Irecv: positional, keywords, the defaults (any source, any tag), the aliases;
+# the requests they return are MPI.Request objects that Waitall, Wait and Test complete
+# and make null, and that compare, hash and weakref as mpi4py's.
+import weakref
+
+outs = [array.array("i", [rank, t]) for t in range(4)]
+ins = [array.array("i", [-1, -1]) for _ in range(4)]
+rr = [
+    comm.Irecv(ins[0], left, 20),
+    comm.Irecv(buf=ins[1], source=left, tag=21),
+    comm.Irecv(ins[2]),  # any source, any tag: the first message the others leave
+    comm.Irecv([ins[3], 2, MPI.INT], left, 23),
+]
+sr = [
+    comm.Isend(outs[0], right, 20),
+    comm.Isend(buf=outs[1], dest=right, tag=21),
+    comm.Irsend(outs[2], right, 22),
+    comm.Ibsend(outs[3], right, 23),
+]
+assert all(type(r) is MPI.Request and r != MPI.REQUEST_NULL for r in rr + sr)
+assert weakref.ref(rr[0])() is rr[0] and rr[0] == rr[0] and rr[0] != rr[1]
+try:
+    hash(rr[0])
+    raise AssertionError("a request hashed")
+except TypeError:
+    pass
+MPI.Request.Waitall(sr)
+assert all(r == MPI.REQUEST_NULL and not r for r in sr)
+MPI.Request.Waitall(rr[:2] + [MPI.REQUEST_NULL])
+assert [list(b) for b in ins[:2]] == [[left, 0], [left, 1]] and not rr[0] and not rr[1]
+rr[2].Wait(st)
+assert list(ins[2]) == [left, 2] and (st.source, st.tag) == (left, 22), (ins[2], st.tag)
+h = rr[3].handle  # a request with a handle is null too once completed
+assert h and MPI.Request.fromhandle(h) == rr[3]
+MPI.Request.Waitall([rr[3]])
+assert list(ins[3]) == [left, 3] and rr[3] == MPI.REQUEST_NULL and rr[3].Test()
+# PROC_NULL: complete at once, the receive's status the null one, its buffer untouched.
+r = comm.Irecv(ins[0], MPI.PROC_NULL, 24)
+r.Wait(st)
+assert list(ins[0]) == [left, 0] and st.source == MPI.PROC_NULL and st.tag == MPI.ANY_TAG
+assert comm.Isend(outs[0], MPI.PROC_NULL, 24).Test()
+raises(MPI.ERR_RANK, comm.Isend, buf, size, 0)
+raises(MPI.ERR_TAG, comm.Isend, buf, right, -5)
+raises(MPI.ERR_RANK, comm.Irecv, got, size, 0)
 
 # Lowercase send/recv with keywords and a status, and an object larger than a page.
 big = {"rank": rank, "payload": list(range(5000))}
@@ -117,6 +162,8 @@ SHMPI = MPI.Get_library_version().startswith("shmpi")
 for c in (MPI.COMM_NULL, d) if SHMPI else ():
     raises(MPI.ERR_COMM, c.Send, buf, 0)
     raises(MPI.ERR_COMM, c.Recv, got, 0)
+    raises(MPI.ERR_COMM, c.Isend, buf, 0)
+    raises(MPI.ERR_COMM, c.Irecv, got, 0)
     raises(MPI.ERR_COMM, c.send, 1, 0)
     raises(MPI.ERR_COMM, c.recv)
     raises(MPI.ERR_COMM, c.Barrier)
