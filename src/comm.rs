@@ -1707,6 +1707,37 @@ impl Communicator {
         self.isend_buf_as(buf, dest, tag, Call::IsendSlice)
     }
 
+    /// Sends the bytes `data` at once if the whole message goes into `dest`'s ring now,
+    /// as the first step of a non-blocking send does (for language bindings: a send
+    /// that completes as it starts needs no request, and the binding need not hold its
+    /// buffer until a wait). `Ok(false)`, having sent nothing, when it does not (no
+    /// room, earlier messages still queued to `dest`, a message too large for one
+    /// record, `dest` this rank or `PROC_NULL`, the MPI backend, a trace recording):
+    /// the binding then starts an ordinary non-blocking send, which orders the message
+    /// after those queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRank`] and [`Error::InvalidTag`], as [`isend_buf`](Self::isend_buf).
+    #[doc(hidden)]
+    pub fn try_isend_now(&self, data: &[u8], dest: Rank, tag: Tag) -> Result<bool> {
+        let d = match self.dest(dest) {
+            Ok(d) => d,
+            Err(_) if dest == crate::PROC_NULL => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let tag = Self::send_tag(tag)?;
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return Ok(false);
+        }
+        if crate::trace::hooked() {
+            return Ok(false);
+        }
+        let env = self.envelope(tag, data.len(), 0);
+        Ok(self.inner.eng.borrow_mut().try_send_whole(d, &env, data))
+    }
+
     /// [`isend_buf`](Self::isend_buf) as a synchronous send (`MPI_Issend`): it
     /// completes once the message is all in the ring and a receive has matched it.
     ///

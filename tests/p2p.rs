@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{Rng, run_ranks};
+use common::{Rng, run_ranks, run_ranks_with_env};
 use shmpi::{ANY_SOURCE, ANY_TAG, Communicator, Error};
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Clone)]
@@ -193,6 +193,55 @@ fn the_idle_hook_runs_only_while_a_call_waits() {
         w.barrier().unwrap();
         assert_eq!(idle_steps(), before);
     });
+}
+
+/// A binding's try-send (`try_isend_now`) sends a message only when all of it goes
+/// into the ring at once and nothing is queued before it: a send never overtakes an
+/// earlier one to the same rank (MPI's non-overtaking rule). Otherwise it sends nothing
+/// and says so; `PROC_NULL` is left to the general path, bad ranks and tags are errors.
+#[test]
+fn a_try_send_sends_whole_messages_in_order_or_nothing() {
+    // Through the ring (no offers), so that the large send below stays queued.
+    let env = [("SHMPI_OFFER_BYTES", "1000000000")];
+    run_ranks_with_env(
+        "a_try_send_sends_whole_messages_in_order_or_nothing",
+        2,
+        &env,
+        |w| {
+            if w.rank() == 0 {
+                assert!(w.try_isend_now(&[7u8; 16], 1, 1).unwrap());
+                // Larger than the ring: most of it waits in this rank's queue to rank 1.
+                let big = w.isend_vec(vec![9u8; 8 << 20], 1, 2).unwrap();
+                assert!(!w.try_isend_now(&[8u8; 16], 1, 3).unwrap());
+                let small = w.isend_vec(vec![8u8; 16], 1, 3).unwrap();
+                assert!(!w.try_isend_now(&[1u8; 8], shmpi::PROC_NULL, 0).unwrap());
+                assert!(matches!(
+                    w.try_isend_now(&[1u8; 8], 2, 0),
+                    Err(shmpi::Error::InvalidRank { .. })
+                ));
+                assert!(matches!(
+                    w.try_isend_now(&[1u8; 8], 1, -1),
+                    Err(shmpi::Error::InvalidTag { .. })
+                ));
+                shmpi::wait_all(vec![big, small]).unwrap();
+            } else {
+                let tags: Vec<i32> = (0..3)
+                    .map(|_| {
+                        let (v, st) = w.recv_vec::<u8>(0, shmpi::ANY_TAG).unwrap();
+                        let want = match st.tag() {
+                            1 => vec![7u8; 16],
+                            2 => vec![9u8; 8 << 20],
+                            _ => vec![8u8; 16],
+                        };
+                        assert!(v == want, "tag {}: wrong bytes", st.tag());
+                        st.tag()
+                    })
+                    .collect();
+                assert_eq!(tags, [1, 2, 3]);
+            }
+            w.barrier().unwrap();
+        },
+    );
 }
 
 #[test]

@@ -379,7 +379,7 @@ impl RawComm {
     }
 
     #[pyo3(signature = (buf, nbytes, dest, tag, sync = false))]
-    pub(crate) fn isend(
+    fn isend(
         &self,
         buf: &Bound<'_, PyAny>,
         nbytes: Option<usize>,
@@ -400,6 +400,28 @@ impl RawComm {
         }
         .map_err(to_py)?;
         Ok(RawRequest::send(r, len))
+    }
+
+    /// `Comm.Isend` of a buffer: the message goes into the ring at once if it fits,
+    /// and the request then holds neither the buffer nor an operation of its own
+    /// (`request::new_request` of `None`); otherwise as [`isend`](Self::isend).
+    pub(crate) fn isend_request<'py>(
+        &self,
+        py: Python<'py>,
+        buf: &Bound<'py, PyAny>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.comm()?;
+        let (buf, nbytes) = spec_or(buf, None, dest)?;
+        let data = RawBuf::get(&buf, false, nbytes)?;
+        if c.try_isend_now(data.bytes(), dest, tag).map_err(to_py)? {
+            drop(data);
+            return crate::request::new_request(py, None, None);
+        }
+        let len = data.bytes().len();
+        let r = c.isend_buf(data, dest, tag).map_err(to_py)?;
+        crate::request::new_request(py, Some(RawRequest::send(r, len)), None)
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]

@@ -209,10 +209,7 @@ impl CommBase {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         match fast(slf, dest) {
-            Some(raw) => {
-                let r = raw.get().isend(buf, None, dest, tag, false)?;
-                crate::request::new_request(py, r, None)
-            }
+            Some(raw) => raw.get().isend_request(py, buf, dest, tag),
             None => python(slf, intern!(py, "_Isend"), (buf, dest, tag)),
         }
     }
@@ -229,7 +226,7 @@ impl CommBase {
             Some(raw) => {
                 let r = raw.get().irecv_into(buf, None, source, tag)?;
                 // The request keeps the spec it was given, as the Python method did.
-                crate::request::new_request(py, r, Some(buf))
+                crate::request::new_request(py, Some(r), Some(buf))
             }
             None => python(slf, intern!(py, "_Irecv"), (buf, source, tag)),
         }

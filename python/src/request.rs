@@ -274,28 +274,55 @@ impl RequestBase {
     }
 }
 
-/// The package's `Request` class, registered at import (`set_request_class`).
-static REQUEST: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
-
-/// Registers the class [`wait_all`] completes natively and [`new_request`] makes.
-#[pyfunction]
-pub(crate) fn set_request_class(py: Python<'_>, cls: Bound<'_, pyo3::types::PyType>) {
-    let _ = REQUEST.set(py, cls.unbind());
+/// What `shmpi.MPI` registers at import (`set_request_class`).
+struct Classes {
+    /// The package's `Request` class.
+    request: Py<pyo3::types::PyType>,
+    /// The `_raw` of every send that completed as it started (`MPI._SENT`, a `_Done`
+    /// with no data and no status): shared, so such a send makes no object for it.
+    sent: Py<PyAny>,
 }
 
-/// A new `MPI.Request` of `raw`, as `Request._new(raw, False, keep)` makes it, without
-/// its Python frame (`Request.__init__` does not run, as there).
+static CLASSES: pyo3::sync::PyOnceLock<Classes> = pyo3::sync::PyOnceLock::new();
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    CLASSES
+        .get(py)
+        .ok_or_else(|| crate::errors::usage_error("shmpi.MPI is not imported"))
+}
+
+/// Registers the class [`wait_all`] completes natively and [`new_request`] makes, and
+/// the operation of a send that completed as it started.
+#[pyfunction]
+pub(crate) fn set_request_class(
+    py: Python<'_>,
+    cls: Bound<'_, pyo3::types::PyType>,
+    sent: Bound<'_, PyAny>,
+) {
+    let _ = CLASSES.set(
+        py,
+        Classes {
+            request: cls.unbind(),
+            sent: sent.unbind(),
+        },
+    );
+}
+
+/// A new `MPI.Request` of the operation `raw` (a [`RawRequest`], or `None` for a send
+/// that completed as it started), as `Request._new(raw, False, keep)` makes it,
+/// without its Python frame (`Request.__init__` does not run, as there).
 pub(crate) fn new_request<'py>(
     py: Python<'py>,
-    raw: RawRequest,
+    raw: Option<RawRequest>,
     keep: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let Some(cls) = REQUEST.get(py) else {
-        return Err(crate::errors::usage_error("shmpi.MPI is not imported"));
+    let c = classes(py)?;
+    let raw = match raw {
+        Some(r) => Py::new(py, r)?.into_any(),
+        None => c.sent.clone_ref(py),
     };
-    let raw = Py::new(py, raw)?;
-    let tp = cls.bind(py).as_type_ptr();
-    // SAFETY: `tp` is a live type object (the class is held in `REQUEST`); its
+    let tp = c.request.bind(py).as_type_ptr();
+    // SAFETY: `tp` is a live type object (the class is held in `CLASSES`); its
     // `tp_new` slot is `RequestBase`'s (no subclass in the package overrides
     // `__new__`), which ignores its arguments and returns a new reference or null with
     // an exception set, as every `tp_new` does.
@@ -311,7 +338,7 @@ pub(crate) fn new_request<'py>(
     {
         let base = obj.cast::<RequestBase>()?;
         let mut b = base.borrow_mut();
-        b.raw = Some(raw.into_any());
+        b.raw = Some(raw);
         b.keep = keep.map(|k| k.clone().unbind());
     }
     Ok(obj)
@@ -325,17 +352,15 @@ pub(crate) fn new_request<'py>(
 /// before the first error is raised.
 #[pyfunction]
 pub(crate) fn wait_all(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<()> {
-    let Some(cls) = REQUEST.get(py) else {
-        return Err(crate::errors::usage_error("shmpi.MPI is not imported"));
-    };
-    let cls = cls.bind(py);
+    let c = classes(py)?;
+    let (cls, sent) = (c.request.bind(py), c.sent.bind(py));
     let mut first: Option<PyErr> = None;
     if let Ok(list) = requests.cast_exact::<pyo3::types::PyList>() {
         // Indexed, not iterated: no iterator object per call.
         let mut i = 0;
         while i < list.len() {
             let r = list.get_item(i)?;
-            if let Err(e) = wait_one(py, cls, &r) {
+            if let Err(e) = wait_one(py, cls, sent, &r) {
                 first.get_or_insert(e);
             }
             i += 1;
@@ -343,7 +368,7 @@ pub(crate) fn wait_all(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<
     } else {
         for r in requests.try_iter()? {
             let r = r?;
-            if let Err(e) = wait_one(py, cls, &r) {
+            if let Err(e) = wait_one(py, cls, sent, &r) {
                 first.get_or_insert(e);
             }
         }
@@ -354,6 +379,7 @@ pub(crate) fn wait_all(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<
 fn wait_one(
     py: Python<'_>,
     cls: &Bound<'_, pyo3::types::PyType>,
+    sent: &Bound<'_, PyAny>,
     r: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
     let collect = || {
@@ -369,18 +395,21 @@ fn wait_one(
         };
     }
     let base = r.cast::<RequestBase>()?;
+    // Decided under the borrow, acted on after it: `_collect` writes the fields.
     let native = {
         let b = base.borrow();
         match &b.raw {
             None => return Ok(()),
-            Some(raw) if !b.obj => raw.bind(py).cast::<RawRequest>().ok().cloned(),
+            Some(raw) if raw.is(sent) => Some(None),
+            Some(raw) if !b.obj => raw.bind(py).cast::<RawRequest>().ok().cloned().map(Some),
             Some(_) => None,
         }
     };
-    let Some(native) = native else {
-        return collect();
-    };
-    native.borrow_mut().finish(py)?;
+    match native {
+        Some(Some(n)) => n.borrow_mut().finish(py)?,
+        Some(None) => {}
+        None => return collect(),
+    }
     // Taken out first and dropped after the borrow: a decref may run Python code that
     // reads this request.
     let (raw, keep) = {

@@ -1254,7 +1254,10 @@ class Request(_lib.RequestBase):
             return NotImplemented
         if self._id or other._id:
             return self._id == other._id
-        return self._raw is other._raw  # neither has a handle: the same operation?
+        # Neither has a handle: the same operation? (Sends done as they started share
+        # one `_SENT`: each is only itself.)
+        raw = self._raw
+        return self is other or (raw is other._raw and raw is not _SENT)
 
     def __ne__(self, other):
         r = self.__eq__(other)
@@ -1533,7 +1536,9 @@ def _status_at(statuses, i):
     return None
 
 
-_lib.set_request_class(Request)
+# The operation of every send that completed as it started (the native Isend's).
+_SENT = _Done()
+_lib.set_request_class(Request, _SENT)
 
 
 def _waitall(requests, statuses):

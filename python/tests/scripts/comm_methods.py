@@ -13,6 +13,7 @@ from mpi4py import MPI
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
 right, left = (rank + 1) % size, (rank - 1) % size
+SHMPI = MPI.Get_library_version().startswith("shmpi")
 
 
 def raises(cls, fn, *args, **kw):
@@ -89,6 +90,15 @@ h = rr[3].handle  # a request with a handle is null too once completed
 assert h and MPI.Request.fromhandle(h) == rr[3]
 MPI.Request.Waitall([rr[3]])
 assert list(ins[3]) == [left, 3] and rr[3] == MPI.REQUEST_NULL and rr[3].Test()
+# Two small sends, each done as it starts: active until completed, then both null.
+# In shmpi each is equal only to itself (Open MPI gives both one shared handle).
+a, b = comm.Isend(outs[0], right, 25), comm.Isend(outs[1], right, 25)
+assert a == a and b != MPI.REQUEST_NULL and a and b
+assert a != b or not SHMPI
+assert MPI.Request.Testall([a, b]) and a == b == MPI.REQUEST_NULL
+comm.Recv(ins[0], left, 25)
+comm.Recv(ins[1], left, 25)
+assert [list(x) for x in ins[:2]] == [[left, 0], [left, 1]]
 # PROC_NULL: complete at once, the receive's status the null one, its buffer untouched.
 r = comm.Irecv(ins[0], MPI.PROC_NULL, 24)
 r.Wait(st)
@@ -158,7 +168,6 @@ comm.barrier()
 d = comm.Dup()
 d.Free()
 assert d == MPI.COMM_NULL
-SHMPI = MPI.Get_library_version().startswith("shmpi")
 for c in (MPI.COMM_NULL, d) if SHMPI else ():
     raises(MPI.ERR_COMM, c.Send, buf, 0)
     raises(MPI.ERR_COMM, c.Recv, got, 0)
