@@ -3,8 +3,8 @@
 //!
 //! A Python method around a native call costs about as much as the call itself at 8
 //! bytes (its frame, attribute lookups, a second call), so `Send`, `Recv`, `Isend`,
-//! `Irecv`, the OSU demos' collectives and the lowercase `send`/`recv` are methods of
-//! this class: one native call from the program's line to shmpi. Each handles what a loop passes (a
+//! `Irecv`, the OSU demos' collectives and the lowercase `send`/`recv`/`isend` are
+//! methods of this class: one native call from the program's line to shmpi. Each handles what a loop passes (a
 //! communicator that is not `COMM_NULL`, a rank that is not `PROC_NULL`, the spec forms
 //! `buffer::coll_spec` reads) and hands anything else, unchanged, to the Python method
 //! of the same name with a leading underscore (`_Send`, ...), which parses it and
@@ -246,6 +246,23 @@ impl CommBase {
                 raw.get().send(py, &data, None, dest, tag, false)
             }
             None => python(slf, intern!(py, "_send"), (obj, dest, tag)).map(drop),
+        }
+    }
+
+    #[pyo3(name = "isend", signature = (obj, dest, tag = 0))]
+    fn isend_obj<'py>(
+        slf: &Bound<'py, Self>,
+        obj: &Bound<'py, PyAny>,
+        dest: i32,
+        tag: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, dest) {
+            Some(raw) => {
+                let data = module(py)?.dumps(py, obj)?;
+                raw.get().isend_request(py, &data, dest, tag)
+            }
+            None => python(slf, intern!(py, "_isend"), (obj, dest, tag)),
         }
     }
 

@@ -1896,7 +1896,7 @@ class Comm(_lib.CommBase):
             status._set(st)
         return _loads(data)
 
-    def isend(self, obj, dest, tag=0):
+    def _isend(self, obj, dest, tag=0):  # `CommBase.isend` (native) does the rest
         data = _dumps(obj)
         if dest == PROC_NULL:
             return Request._new(_Done(), False)
@@ -1908,7 +1908,7 @@ class Comm(_lib.CommBase):
             return Request._new(_Done(), False)
         return Request._new(self._r.isend(data, None, dest, tag, True), False)
 
-    ibsend = isend
+    ibsend = _lib.CommBase.isend
 
     def irecv(self, buf=None, source=ANY_SOURCE, tag=ANY_TAG):
         """As mpi4py: the pickle is received into ``buf``, into a new buffer of

@@ -1,9 +1,10 @@
-# Comm's inner-loop methods (Send, Recv, Isend, Irecv, send, recv, Barrier, Bcast,
-# Allgather, Alltoall, Allreduce, Reduce) and Request.Waitall as mpi4py documents them: positional and keyword
-# arguments, defaults, PROC_NULL, COMM_NULL and a freed communicator, communicators
-# the program makes itself (Intracomm(comm), a subclass overriding a method), and
-# MPI.pickle's settings honoured by the lowercase methods. Portable: it also runs
-# under the real mpi4py (scripts/mpi_python_mpi4py.sh).
+# Comm's inner-loop methods (Send, Recv, Isend, Irecv, send, recv, isend, Barrier,
+# Bcast, Allgather, Alltoall, Allreduce, Reduce) and Request.Waitall as mpi4py
+# documents them: positional and keyword arguments, defaults, PROC_NULL, COMM_NULL
+# and a freed communicator, communicators the program makes itself (Intracomm(comm),
+# a subclass overriding a method), and MPI.pickle's settings honoured by the
+# lowercase methods. Portable: it also runs under the real mpi4py
+# (scripts/mpi_python_mpi4py.sh).
 import array
 import marshal
 import pickle
@@ -115,6 +116,21 @@ out = comm.sendrecv(big, dest=right, sendtag=6, source=MPI.ANY_SOURCE, recvtag=M
 assert out["rank"] == left and out["payload"][-1] == 4999 and st.tag == 6
 comm.send(obj=None, dest=right, tag=7)
 assert comm.recv(None, left, 7) is None
+
+# Lowercase isend: positional, keywords, the default tag, PROC_NULL, an object larger
+# than one ring record; its request completes with None.
+reqs = [
+    comm.isend({"n": rank}, right, 12),
+    comm.isend(obj=("t", rank), dest=right),
+    comm.isend(list(range(20000)), right, 13),
+    comm.isend("nothing", MPI.PROC_NULL, 12),
+]
+assert comm.recv(source=left, tag=12) == {"n": left}
+assert comm.recv(source=left, tag=0) == ("t", left)
+assert comm.recv(source=left, tag=13)[-1] == 19999
+assert MPI.Request.waitall(reqs) == [None] * 4 and all(r == MPI.REQUEST_NULL for r in reqs)
+raises(MPI.ERR_RANK, comm.isend, 1, size)
+raises(MPI.ERR_TAG, comm.isend, 1, right, -3)
 
 # MPI.pickle's protocol and functions are honoured; the default comes back after.
 for protocol in (2, 4, 5):
