@@ -13,47 +13,13 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyInt, PyList, PyTuple, PyType};
+use pyo3::types::{PyInt, PyList, PyTuple};
 
-/// What the extension reads specs with, from the Python package (registered at import).
-struct Registered {
-    /// The `Datatype` class.
-    datatype: Py<PyType>,
-    /// The point-to-point spec parser (`MPI._p2p`), which raises mpi4py's errors.
-    parse: Py<PyAny>,
-    /// `MPI.IN_PLACE`.
-    in_place: Py<PyAny>,
-}
-
-static SPEC: PyOnceLock<Registered> = PyOnceLock::new();
-
-/// Registers what [`p2p_spec`] and [`coll_spec`] need from the Python package.
-#[pyfunction]
-pub(crate) fn set_spec_parser(
-    py: Python<'_>,
-    datatype: Bound<'_, PyType>,
-    parse: Bound<'_, PyAny>,
-    in_place: Bound<'_, PyAny>,
-) {
-    let _ = SPEC.set(
-        py,
-        Registered {
-            datatype: datatype.unbind(),
-            parse: parse.unbind(),
-            in_place: in_place.unbind(),
-        },
-    );
-}
-
-fn registered(py: Python<'_>) -> PyResult<&Registered> {
-    SPEC.get(py)
-        .ok_or_else(|| PyBufferError::new_err("shmpi.MPI is not imported: no spec parser"))
-}
+use crate::registry::{Registry, registry as registered};
 
 /// `[buf, count, datatype]` of a contiguous datatype as [`CollSpec::Counted`]; `None`
 /// for any other spec.
-fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registered) -> PyResult<Option<CollSpec<'py>>> {
+fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registry) -> PyResult<Option<CollSpec<'py>>> {
     let py = spec.py();
     let items = if let Ok(l) = spec.cast_exact::<PyList>() {
         if l.len() != 3 {

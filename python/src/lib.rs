@@ -26,6 +26,7 @@ mod errors;
 mod message;
 mod pycomm;
 mod reduce;
+mod registry;
 mod request;
 
 use std::cell::RefCell;
@@ -197,12 +198,10 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dims_create, m)?)?;
     m.add_function(wrap_pyfunction!(abort, m)?)?;
     m.add_function(wrap_pyfunction!(errors::set_exception_class, m)?)?;
-    m.add_function(wrap_pyfunction!(buffer::set_spec_parser, m)?)?;
-    m.add_function(wrap_pyfunction!(pycomm::set_module, m)?)?;
+    m.add_function(wrap_pyfunction!(registry::register, m)?)?;
     m.add_function(wrap_pyfunction!(pycomm::pickle_changed, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_any, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_all, m)?)?;
-    m.add_function(wrap_pyfunction!(request::set_request_class, m)?)?;
     m.add("ANY_SOURCE", shmpi::ANY_SOURCE)?;
     m.add("ANY_TAG", shmpi::ANY_TAG)?;
     m.add("PROC_NULL", shmpi::PROC_NULL)?;

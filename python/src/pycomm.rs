@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::comm::RawComm;
+use crate::registry::{Registry, registry};
 
 /// A communicator object's native part.
 #[pyclass(subclass, module = "shmpi._shmpi")]
@@ -28,64 +28,22 @@ pub(crate) struct CommBase {
     raw: Option<Py<RawComm>>,
 }
 
-/// What the native methods need from `shmpi.MPI`, registered at its import.
-struct Module {
-    /// The module, for `MPI.SUM` (the default op).
-    module: Py<PyAny>,
-    /// `MPI.pickle` as made at import: as in mpi4py, the lowercase methods use that
-    /// object, whose settings a program may change (`PROTOCOL`, `__init__`).
-    pickle: Py<PyAny>,
-    /// `pickle.dumps` and `pickle.loads` of the standard library, called directly
-    /// while `MPI.pickle` is the default (`STD_PICKLE`).
-    std_dumps: Py<PyAny>,
-    std_loads: Py<PyAny>,
-}
-
-static MODULE: PyOnceLock<Module> = PyOnceLock::new();
-
 /// Whether `MPI.pickle` is the default (the standard library's functions with
 /// protocol 5), as its `_std` says; kept by `pickle_changed`, so that a lowercase call
 /// reads no attribute to know it. Relaxed: it is written and read only with the GIL
 /// held, whose handovers order them.
 static STD_PICKLE: AtomicBool = AtomicBool::new(true);
 
-/// Registers what the native methods need from `shmpi.MPI`.
-#[pyfunction]
-pub(crate) fn set_module(
-    py: Python<'_>,
-    module: Bound<'_, PyAny>,
-    pickle: Bound<'_, PyAny>,
-    std_dumps: Bound<'_, PyAny>,
-    std_loads: Bound<'_, PyAny>,
-) -> PyResult<()> {
-    STD_PICKLE.store(pickle.getattr("_std")?.is_truthy()?, Ordering::Relaxed);
-    let _ = MODULE.set(
-        py,
-        Module {
-            module: module.unbind(),
-            pickle: pickle.unbind(),
-            std_dumps: std_dumps.unbind(),
-            std_loads: std_loads.unbind(),
-        },
-    );
-    Ok(())
-}
-
-/// Called by `Pickle.__setattr__`: `pickle` now is (`std`) or is not the default.
+/// Called by `Pickle.__setattr__` (and at registration): `pickle` now is (`std`) or is
+/// not the default.
 #[pyfunction]
 pub(crate) fn pickle_changed(py: Python<'_>, pickle: Bound<'_, PyAny>, std: bool) {
-    if MODULE.get(py).is_some_and(|m| m.pickle.is(&pickle)) {
+    if registry(py).is_ok_and(|r| r.pickle.is(&pickle)) {
         STD_PICKLE.store(std, Ordering::Relaxed);
     }
 }
 
-fn module(py: Python<'_>) -> PyResult<&Module> {
-    MODULE
-        .get(py)
-        .ok_or_else(|| crate::errors::usage_error("shmpi.MPI is not imported"))
-}
-
-impl Module {
+impl Registry {
     /// `MPI._dumps(obj)`.
     fn dumps<'py>(&self, py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         if STD_PICKLE.load(Ordering::Relaxed) {
@@ -242,7 +200,7 @@ impl CommBase {
         let py = slf.py();
         match fast(slf, dest) {
             Some(raw) => {
-                let data = module(py)?.dumps(py, obj)?;
+                let data = registry(py)?.dumps(py, obj)?;
                 raw.get().send(py, &data, None, dest, tag, false)
             }
             None => python(slf, intern!(py, "_send"), (obj, dest, tag)).map(drop),
@@ -259,7 +217,7 @@ impl CommBase {
         let py = slf.py();
         match fast(slf, dest) {
             Some(raw) => {
-                let data = module(py)?.dumps(py, obj)?;
+                let data = registry(py)?.dumps(py, obj)?;
                 raw.get().isend_request(py, &data, dest, tag)
             }
             None => python(slf, intern!(py, "_isend"), (obj, dest, tag)),
@@ -279,7 +237,7 @@ impl CommBase {
             (None, Some(raw)) => {
                 let (data, st) = raw.get().recv_bytes(py, source, tag)?;
                 fill(status, st)?;
-                module(py)?.loads(py, data.as_any())
+                registry(py)?.loads(py, data.as_any())
             }
             _ => python(slf, intern!(py, "_recv"), (buf, source, tag, status)),
         }
@@ -367,6 +325,6 @@ impl CommBase {
 fn default_op<'py>(py: Python<'py>, op: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     match op {
         Some(op) => Ok(op.clone()),
-        None => module(py)?.module.bind(py).getattr(intern!(py, "SUM")),
+        None => registry(py)?.module.bind(py).getattr(intern!(py, "SUM")),
     }
 }

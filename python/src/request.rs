@@ -13,6 +13,7 @@ use crate::buffer::RawBuf;
 use crate::comm::{St, blocking_n, quick, recv_probed, st, waiting};
 use crate::comm_of;
 use crate::errors::to_py;
+use crate::registry::registry;
 
 enum Inner {
     Send(shmpi::Request<RawBuf>),
@@ -274,40 +275,6 @@ impl RequestBase {
     }
 }
 
-/// What `shmpi.MPI` registers at import (`set_request_class`).
-struct Classes {
-    /// The package's `Request` class.
-    request: Py<pyo3::types::PyType>,
-    /// The `_raw` of every send that completed as it started (`MPI._SENT`, a `_Done`
-    /// with no data and no status): shared, so such a send makes no object for it.
-    sent: Py<PyAny>,
-}
-
-static CLASSES: pyo3::sync::PyOnceLock<Classes> = pyo3::sync::PyOnceLock::new();
-
-fn classes(py: Python<'_>) -> PyResult<&Classes> {
-    CLASSES
-        .get(py)
-        .ok_or_else(|| crate::errors::usage_error("shmpi.MPI is not imported"))
-}
-
-/// Registers the class [`wait_all`] completes natively and [`new_request`] makes, and
-/// the operation of a send that completed as it started.
-#[pyfunction]
-pub(crate) fn set_request_class(
-    py: Python<'_>,
-    cls: Bound<'_, pyo3::types::PyType>,
-    sent: Bound<'_, PyAny>,
-) {
-    let _ = CLASSES.set(
-        py,
-        Classes {
-            request: cls.unbind(),
-            sent: sent.unbind(),
-        },
-    );
-}
-
 /// A new `MPI.Request` of the operation `raw` (a [`RawRequest`], or `None` for a send
 /// that completed as it started), as `Request._new(raw, False, keep)` makes it,
 /// without its Python frame (`Request.__init__` does not run, as there).
@@ -316,13 +283,13 @@ pub(crate) fn new_request<'py>(
     raw: Option<RawRequest>,
     keep: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let c = classes(py)?;
+    let c = registry(py)?;
     let raw = match raw {
         Some(r) => Py::new(py, r)?.into_any(),
         None => c.sent.clone_ref(py),
     };
     let tp = c.request.bind(py).as_type_ptr();
-    // SAFETY: `tp` is a live type object (the class is held in `CLASSES`); its
+    // SAFETY: `tp` is a live type object (the class is held in the registry); its
     // `tp_new` slot is `RequestBase`'s (no subclass in the package overrides
     // `__new__`), which ignores its arguments and returns a new reference or null with
     // an exception set, as every `tp_new` does.
@@ -352,7 +319,7 @@ pub(crate) fn new_request<'py>(
 /// before the first error is raised.
 #[pyfunction]
 pub(crate) fn wait_all(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<()> {
-    let c = classes(py)?;
+    let c = registry(py)?;
     let (cls, sent) = (c.request.bind(py), c.sent.bind(py));
     let mut first: Option<PyErr> = None;
     if let Ok(list) = requests.cast_exact::<pyo3::types::PyList>() {

@@ -338,7 +338,6 @@ class Pickle:
 # As in mpi4py, the lowercase methods use the object made here (`_PICKLE`), whatever
 # `MPI.pickle` is later rebound to; a program changes its settings instead.
 _PICKLE = pickle = Pickle()
-_lib.set_module(_sys.modules[__name__], _PICKLE, _pickle.dumps, _pickle.loads)
 
 
 def _dumps(obj):
@@ -703,7 +702,6 @@ def _p2p(spec, peer):
     return _msg(spec)
 
 
-_lib.set_spec_parser(Datatype, _p2p, IN_PLACE)
 
 
 def _derived_spec(spec):
@@ -1538,7 +1536,6 @@ def _status_at(statuses, i):
 
 # The operation of every send that completed as it started (the native Isend's).
 _SENT = _Done()
-_lib.set_request_class(Request, _SENT)
 
 
 def _waitall(requests, statuses):
@@ -2681,6 +2678,10 @@ GROUP_EMPTY = Group._make(())
 
 
 # ---- start-up and exit -------------------------------------------------------------
+
+# What the extension reads from this module (`python/src/registry.rs`), once all of it
+# is defined.
+_lib.register(_sys.modules[__name__])
 
 COMM_NULL = Intracomm()
 COMM_WORLD = Intracomm._wrap(_lib.init(), "MPI_COMM_WORLD")
