@@ -702,8 +702,6 @@ def _p2p(spec, peer):
     return _msg(spec)
 
 
-
-
 def _derived_spec(spec):
     """``(buf, count, datatype)`` when a spec names a datatype with holes."""
     if (type(spec) is list or type(spec) is tuple) and len(spec) >= 2:
