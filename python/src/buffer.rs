@@ -15,7 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyTuple};
 
-use crate::registry::{Registry, registry as registered};
+use crate::registry::{Registry, registry};
 
 /// `[buf, count, datatype]` of a contiguous datatype as [`CollSpec::Counted`]; `None`
 /// for any other spec.
@@ -100,7 +100,7 @@ pub(crate) fn p2p_spec<'py>(
         return Ok((spec.clone(), None));
     }
     let py = spec.py();
-    let reg = registered(py)?;
+    let reg = registry(py)?;
     if let Some(CollSpec::Counted { buf, nbytes, .. }) = counted(spec, reg)? {
         return Ok((buf, Some(nbytes)));
     }
@@ -144,7 +144,7 @@ impl<'py> CollSpec<'py> {
 /// spec forms), which the package's Python code parses.
 pub(crate) fn coll_spec<'py>(spec: &Bound<'py, PyAny>) -> PyResult<Option<CollSpec<'py>>> {
     let py = spec.py();
-    let reg = registered(py)?;
+    let reg = registry(py)?;
     if spec.is_exact_instance_of::<PyList>() || spec.is_exact_instance_of::<PyTuple>() {
         return counted(spec, reg);
     }
@@ -158,7 +158,7 @@ pub(crate) fn coll_spec<'py>(spec: &Bound<'py, PyAny>) -> PyResult<Option<CollSp
 /// mpi4py).
 pub(crate) fn is_in_place(spec: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = spec.py();
-    Ok(spec.is_none() || spec.is(registered(py)?.in_place.bind(py)))
+    Ok(spec.is_none() || spec.is(registry(py)?.in_place.bind(py)))
 }
 
 /// The most released views' boxes kept for reuse (a call exports one or two buffers).

@@ -367,15 +367,22 @@ fn wait_one(
         let b = base.borrow();
         match &b.raw {
             None => return Ok(()),
-            Some(raw) if raw.is(sent) => Some(None),
-            Some(raw) if !b.obj => raw.bind(py).cast::<RawRequest>().ok().cloned().map(Some),
-            Some(_) => None,
+            Some(raw) if raw.is(sent) => None,
+            Some(raw) if !b.obj => match raw.bind(py).cast::<RawRequest>() {
+                Ok(n) => Some(n.clone()),
+                Err(_) => {
+                    drop(b);
+                    return collect();
+                }
+            },
+            Some(_) => {
+                drop(b);
+                return collect();
+            }
         }
     };
-    match native {
-        Some(Some(n)) => n.borrow_mut().finish(py)?,
-        Some(None) => {}
-        None => return collect(),
+    if let Some(n) = native {
+        n.borrow_mut().finish(py)?;
     }
     // Taken out first and dropped after the borrow: a decref may run Python code that
     // reads this request.
