@@ -139,9 +139,23 @@ pub(crate) struct Area {
     pub(crate) inline_last: [Cell<u64>; 2],
     /// The signature and count this rank last wrote in its member line.
     pub(crate) last_sig: Cell<Option<(u64, u64)>>,
+    /// The run of eager broadcasts (`collective::Coll::bcast_eager`) this rank is the
+    /// root of on this communicator, whose members' signatures it has yet to check.
+    pub(crate) eager: Cell<Option<EagerRun>>,
     pub(crate) owned: bool,
     /// The area's member blocks, located once (`AreaMembers`).
     pub(crate) members: AreaMembers,
+}
+
+/// A run of eager broadcasts from this rank (see `Area::eager`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EagerRun {
+    /// The run's first step.
+    pub(crate) first: u64,
+    /// The step up to which the next periodic check looks.
+    pub(crate) mark: u64,
+    /// The run's latest step.
+    pub(crate) last: u64,
 }
 
 /// `Area::idx` of a private area, which is in no pool.
@@ -165,6 +179,7 @@ impl Area {
             seen: (0..n).map(|_| Cell::new(0)).collect(),
             inline_last: [Cell::new(0), Cell::new(0)],
             last_sig: Cell::new(None),
+            eager: Cell::new(None),
             owned,
         })
     }
@@ -183,6 +198,7 @@ impl Area {
             seen: vec![Cell::new(0)],
             inline_last: [Cell::new(0), Cell::new(0)],
             last_sig: Cell::new(None),
+            eager: Cell::new(None),
             owned: false,
         })
     }

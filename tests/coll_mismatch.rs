@@ -5,7 +5,9 @@
 //! The rule (README, "Collectives"; MPI leaves such a program erroneous, shmpi
 //! promises to say so): every rank of a mismatched call gets `Error::Usage` naming
 //! both calls, whichever rank arrives first or last; none returns `Ok` (with its data
-//! diverged from the others'), and none hangs.
+//! diverged from the others'), and none hangs. (A mismatch inside a run of identical
+//! small broadcasts, whose root does not wait, is `coll_eager.rs`'s; every case here
+//! is the first call on its communicator.)
 //!
 //! Each test runs many cases in one job: every case uses a fresh communicator (a `dup`
 //! of the world), so that a failed call, which leaves its communicator unusable, does

@@ -34,6 +34,11 @@
 //! with another signature (so its line no longer shows this call's) has therefore
 //! checked this one and found it matching.
 //!
+//! The exception is a run of identical small broadcasts ([`Coll::bcast_eager`]): there
+//! the root sends the data as messages and checks its members later (`check_run`), and
+//! before it rewrites its signature, so that what a member reads in the root's line is
+//! still the run's signature until every member has arrived at the run's last step.
+//!
 //! Reuse: a rank's reads of step-`t` data happen before its arrival at `t + 1` and
 //! before the `done = t` it stores at the end of every call. So before a rank writes a
 //! buffer last used at step `s`, it waits until every member of the communicator that
@@ -79,10 +84,13 @@ use bytemuck::Pod;
 use crate::call::Call;
 use crate::comm::CommInner;
 use crate::doorbell;
+use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::Group;
+use crate::matching::{Matcher, Want};
+use crate::progress::Engine;
 use crate::progress::{WaitDesc, WaitOp};
-use crate::shmcoll::{self, Area, CollShm, HalfUse, INLINE_BYTES, INLINE_WORDS};
+use crate::shmcoll::{self, Area, CollShm, EagerRun, HalfUse, INLINE_BYTES, INLINE_WORDS};
 
 /// Count value meaning "not compared across ranks" (variable-size calls).
 pub(crate) const ANY_COUNT: u64 = u64::MAX;
@@ -138,6 +146,24 @@ impl Sig {
     }
 }
 
+/// Whether a member's call (`theirs`, `count`) matches `mine`.
+fn matches(mine: (Sig, u64), theirs: Option<Sig>, count: u64) -> bool {
+    theirs == Some(mine.0) && (count == mine.1 || count == ANY_COUNT || mine.1 == ANY_COUNT)
+}
+
+/// Broadcasts of at most this many bytes may go eagerly (`Coll::eager`): above it the
+/// root's copy per member costs more than the wait it saves.
+pub(crate) const EAGER_BCAST_MAX: usize = 1024;
+
+/// Eager broadcasts between two checks of the members by their root.
+const EAGER_CHECK_EVERY: u64 = 64;
+
+/// The bit that makes a communicator's context the one of its eager broadcasts'
+/// messages, so that they never match the program's receives (nor the non-blocking
+/// collectives', which set `0x8000_0000`). Real contexts count up from 0 by one per
+/// communicator created and never reach it.
+const EAGER_CTX: u32 = 0x4000_0000;
+
 /// Polls of the awaited word (each after a `pause`) before a wait enters the engine's
 /// backoff loop, whose steps also drain the rings and so notice an arrival later (the
 /// A/B is in docs/performance.md). Not when ranks outnumber CPUs: those waits yield at
@@ -180,7 +206,7 @@ impl<'c> Coll<'c> {
         }
         let first = c.step.get();
         crate::trace::coll_begin(sig.kind.code() as u8, c.ctx, sig.root, sig.op, count);
-        Ok(Coll {
+        let coll = Coll {
             c,
             shm: c.coll.shm(),
             name: sig.kind.name(),
@@ -191,7 +217,18 @@ impl<'c> Coll<'c> {
             #[cfg(debug_assertions)]
             checked: Cell::new(0),
             finished: false,
-        })
+        };
+        if let Some(run) = c.area.eager.get() {
+            let last = c.area.last_sig.get();
+            if last != Some((sig.pack(), count)) {
+                // This call rewrites the signature the run's members check: they must
+                // all have checked it first (and theirs must match).
+                c.area.eager.set(None);
+                let last = last.expect("a run of broadcasts wrote its signature");
+                coll.check_run(run, run.last, last)?;
+            }
+        }
+        Ok(coll)
     }
 
     pub(crate) fn n(&self) -> usize {
@@ -220,9 +257,9 @@ impl<'c> Coll<'c> {
         self.shm.half_bytes()
     }
 
-    /// Arrives at the next step (publishing everything written for it) and wakes
-    /// members that sleep. Returns the step.
-    fn arrive(&mut self) -> u64 {
+    /// Arrives at the next step, publishing everything written for it, and wakes
+    /// nobody. Returns the step.
+    fn publish(&mut self) -> u64 {
         let t = self.next;
         self.next += 1;
         let l = self.line(self.me());
@@ -237,6 +274,12 @@ impl<'c> Coll<'c> {
         }
         // SYNC POINT arrive (Release): the inline words and slot bytes of step t.
         l.arrive.store(t, Ordering::Release);
+        t
+    }
+
+    /// Arrives at the next step (`publish`) and wakes the members that sleep.
+    fn arrive(&mut self) -> u64 {
+        let t = self.publish();
         self.wake_members();
         t
     }
@@ -263,39 +306,47 @@ impl<'c> Coll<'c> {
         if j == self.me() {
             return Ok(());
         }
-        let seen = &self.area().seen[j];
-        if seen.get() < step {
-            let line = self.line(j);
-            // SYNC POINT arrive (Acquire).
-            let mut v = line.arrive.load(Ordering::Acquire);
-            if v < step && self.c.coll.spins {
-                for _ in 0..QUICK_POLLS {
-                    doorbell::pause();
-                    v = line.arrive.load(Ordering::Acquire);
-                    if v >= step {
-                        break;
-                    }
-                }
-            }
-            if v < step {
-                let ready = || line.arrive.load(Ordering::Acquire) >= step;
-                self.block(Some(self.world(j)), &self.c.group, &ready)?;
-                v = line.arrive.load(Ordering::Acquire);
-            }
-            if v & FAILED != 0 {
-                let last = v & !FAILED;
-                if last < step {
-                    return Err(self.peer_failed(j, last));
-                }
-                v = last; // it failed after publishing this step: read it
-            }
-            seen.set(v);
-        }
+        self.arrival(j, step)?;
         if step == self.first {
             self.check_sig(j)?;
             #[cfg(debug_assertions)]
             self.checked.set(self.checked.get() + 1);
         }
+        Ok(())
+    }
+
+    /// Waits until member `j` (not this rank) has arrived at `step`: a member whose
+    /// call failed before it is an error.
+    fn arrival(&self, j: usize, step: u64) -> Result<()> {
+        let seen = &self.area().seen[j];
+        if seen.get() >= step {
+            return Ok(());
+        }
+        let line = self.line(j);
+        // SYNC POINT arrive (Acquire).
+        let mut v = line.arrive.load(Ordering::Acquire);
+        if v < step && self.c.coll.spins {
+            for _ in 0..QUICK_POLLS {
+                doorbell::pause();
+                v = line.arrive.load(Ordering::Acquire);
+                if v >= step {
+                    break;
+                }
+            }
+        }
+        if v < step {
+            let ready = || line.arrive.load(Ordering::Acquire) >= step;
+            self.block(Some(self.world(j)), &self.c.group, &ready)?;
+            v = line.arrive.load(Ordering::Acquire);
+        }
+        if v & FAILED != 0 {
+            let last = v & !FAILED;
+            if last < step {
+                return Err(self.peer_failed(j, last));
+            }
+            v = last; // it failed after publishing this step: read it
+        }
+        seen.set(v);
         Ok(())
     }
 
@@ -344,42 +395,221 @@ impl<'c> Coll<'c> {
             return Ok(());
         };
         let theirs = Sig::unpack(sig);
-        let same = theirs == Some(self.sig)
-            && (count == self.count || count == ANY_COUNT || self.count == ANY_COUNT);
-        if same {
+        if matches((self.sig, self.count), theirs, count) {
             return Ok(());
         }
-        Err(self.mismatch(j, theirs, sig, count))
+        Err(self.mismatch((self.sig, self.count), false, j, theirs, sig, count))
     }
 
-    /// The error of a call whose member `j` called `theirs` (`sig`, `count`).
+    /// The error of a call `mine` (an eager broadcast this rank made `earlier`, or this
+    /// call) whose member `j` called `theirs` (`sig`, `count`).
     #[cold]
     #[inline(never)]
-    fn mismatch(&self, j: usize, theirs: Option<Sig>, sig: u64, count: u64) -> Error {
+    fn mismatch(
+        &self,
+        mine: (Sig, u64),
+        earlier: bool,
+        j: usize,
+        theirs: Option<Sig>,
+        sig: u64,
+        count: u64,
+    ) -> Error {
         let other = match theirs {
             Some(s) => s.describe(count),
             None => format!("an unknown collective (signature {sig:#x})"),
         };
+        let when = if earlier {
+            " in an earlier call, which returned before that rank started its own (a root \
+             does not wait for the others in a run of identical small broadcasts; the \
+             mismatch is reported at its next collective call on the communicator)"
+        } else {
+            ""
+        };
         Error::Usage(format!(
             "mismatched collective calls on a communicator of {} ranks (context {}): this rank \
-             ({}) called {} but rank {j} called {}; every rank must call the same collectives \
-             in the same order with matching roots, counts, types and ops",
+             ({}) called {}{when} but rank {j} called {}; every rank must call the same \
+             collectives in the same order with matching roots, counts, types and ops",
             self.n(),
             self.c.ctx,
             self.me(),
-            self.sig.describe(self.count),
+            mine.0.describe(mine.1),
             other
         ))
     }
 
-    /// Blocks until `ready`, draining the rings and watching `peer` (a world rank).
-    fn block(&self, peer: Option<usize>, group: &Group, ready: &dyn Fn() -> bool) -> Result<()> {
-        let mut eng = self.c.eng.try_borrow_mut().map_err(|_| {
+    /// Checks, for the eager broadcasts this rank made as root up to step `p`, what it
+    /// did not wait for then: every member has arrived at `p` and called the run's
+    /// call (`mine`, packed) there, or has since moved on to another call, which it
+    /// could do only having checked this rank's signature itself.
+    #[cold]
+    #[inline(never)]
+    fn check_run(&self, run: EagerRun, p: u64, mine: (u64, u64)) -> Result<()> {
+        let ours = (
+            Sig::unpack(mine.0).expect("this rank's own signature"),
+            mine.1,
+        );
+        let differs = |j: usize, step: u64| {
+            let (sig, count) = shmcoll::read_sig(self.line(j), step)?;
+            let theirs = Sig::unpack(sig);
+            (!matches(ours, theirs, count))
+                .then(|| self.mismatch(ours, true, j, theirs, sig, count))
+        };
+        for j in 0..self.n() {
+            if j == self.me() {
+                continue;
+            }
+            if let Err(e) = self.arrival(j, p) {
+                // A member that failed during the run, most likely on finding that its
+                // call there was not this broadcast: name both calls if so.
+                let v = self.line(j).arrive.load(Ordering::Acquire);
+                let last = v & !FAILED;
+                if v & FAILED != 0 && last >= run.first {
+                    if let Some(m) = differs(j, last) {
+                        return Err(m);
+                    }
+                }
+                return Err(e);
+            }
+            if let Some(m) = differs(j, p) {
+                return Err(m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this broadcast of `len` bytes goes eagerly, through the point-to-point
+    /// rings ([`bcast_eager`](Self::bcast_eager)): a rank's previous call on this
+    /// communicator was this same broadcast (so every member that is still in step
+    /// made it too, and decides alike), the data is small, and the run-ahead allowed
+    /// between checks fits every ring, so that a root whose member failed reaches its
+    /// next check instead of waiting on a full ring.
+    pub(crate) fn eager(&self, len: usize) -> bool {
+        self.n() > 1
+            && len <= EAGER_BCAST_MAX
+            && (len + 64) * (2 * EAGER_CHECK_EVERY as usize + 2)
+                <= self.c.coll.seg.layout().ring_bytes
+            && self.area().last_sig.get() == Some((self.sig.pack(), self.count))
+    }
+
+    /// A broadcast as messages: the root sends `buf` to every member through the
+    /// point-to-point rings, in the communicator's eager context with the step as tag,
+    /// and returns without waiting for anyone; every other member waits for the root's
+    /// arrival at this step, checks its signature, and receives the message. So the
+    /// root of a loop of broadcasts runs ahead of the others, as Open MPI's does, and
+    /// ranks that outnumber the CPUs are not all scheduled for every call. The root
+    /// checks its members' signatures later (`check_run`): every `EAGER_CHECK_EVERY`
+    /// calls, at a step that many calls back, and before its signature changes.
+    pub(crate) fn bcast_eager(&mut self, root: usize, buf: &mut [u8], elem: usize) -> Result<()> {
+        let t = self.next;
+        let tag = (t & 0x7FFF_FFFF) as i32;
+        let ctx = self.c.ctx | EAGER_CTX;
+        if self.me() == root {
+            let run = match self.area().eager.get() {
+                Some(mut run) => {
+                    if t - run.mark >= EAGER_CHECK_EVERY {
+                        self.check_run(run, run.mark, (self.sig.pack(), self.count))?;
+                        run.mark = t;
+                    }
+                    run.last = t;
+                    run
+                }
+                None => EagerRun {
+                    first: t,
+                    mark: t,
+                    last: t,
+                },
+            };
+            self.area().eager.set(Some(run));
+            // Every member is sent a message, whose doorbell wakes it after this store.
+            self.publish();
+            let env = Envelope {
+                ctx,
+                src: self.c.coll.me,
+                tag,
+                len: buf.len(),
+                type_id: 0,
+            };
+            let mut eng = self.engine()?;
+            for j in (0..self.n()).filter(|&j| j != root) {
+                let d = self.world(j);
+                eng.send(d, env, buf, || self.desc(Some(d)))?;
+            }
+        } else {
+            // Only the root waits for this arrival (`check_run`) in a program whose
+            // calls match; a mismatched member waiting for it wakes within a sleep's
+            // bounded slice instead of being woken, which a member of a run of
+            // broadcasts would be woken for on every call.
+            self.publish();
+            doorbell::notify(&self.c.coll.seg.ctrl(self.world(root)).bell);
+            let d = self.world(root);
+            let m = Matcher {
+                ctx,
+                src: Some(d),
+                tag: Some(tag),
+            };
+            let want = Want::Bytes {
+                cap: buf.len(),
+                elem,
+                elem_type: "bytes",
+            };
+            let len = buf.len();
+            // The root arrives before it sends: a message already here has its
+            // arrival behind it, and the wait below returns at once. Waiting for the
+            // arrival first would drain a root's run-ahead into the unexpected queue.
+            let fast = self.engine()?.try_recv_whole(&m, &want, buf);
+            self.wait(root, t)?;
+            let got = match fast {
+                Some(env) => env.len,
+                None => self.engine()?.recv_into(
+                    &m,
+                    &want,
+                    buf,
+                    || self.desc(Some(d)),
+                    |env| env.len,
+                )?,
+            };
+            if got != len {
+                return Err(Error::Corrupted(format!(
+                    "{}: the root's eager broadcast carried {got} bytes where {len} were expected",
+                    self.name
+                )));
+            }
+        }
+        // The root checks the others later; the others checked the root.
+        #[cfg(debug_assertions)]
+        self.checked.set(self.n() - 1);
+        Ok(())
+    }
+
+    /// This rank's engine, for a wait or a message; an error when it is borrowed
+    /// already (a collective started from inside a reduction op).
+    fn engine(&self) -> Result<std::cell::RefMut<'c, Engine>> {
+        let c: &'c CommInner = self.c;
+        c.eng.try_borrow_mut().map_err(|_| {
             Error::Usage(format!(
                 "{}: called while this rank's engine is busy (from inside a reduction op?)",
                 self.name
             ))
-        })?;
+        })
+    }
+
+    /// What a wait in this call on world rank `peer` is, for errors and the launcher's
+    /// reports.
+    fn desc(&self, peer: Option<usize>) -> WaitDesc<'c> {
+        let c: &'c CommInner = self.c;
+        WaitDesc {
+            op: WaitOp::Collective,
+            call: self.sig.kind,
+            peer,
+            tag: -1,
+            ctx: c.ctx,
+            group: &c.group,
+        }
+    }
+
+    /// Blocks until `ready`, draining the rings and watching `peer` (a world rank).
+    fn block(&self, peer: Option<usize>, group: &Group, ready: &dyn Fn() -> bool) -> Result<()> {
+        let mut eng = self.engine()?;
         let desc = WaitDesc {
             op: WaitOp::Collective,
             call: self.sig.kind,

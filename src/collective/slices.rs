@@ -178,6 +178,9 @@ impl Communicator {
         let sz = self.elem_size::<T>()?;
         let len = std::mem::size_of_val(buf);
         self.collective(Call::Bcast, r, sz, OP_NONE, buf.len() as u64, |c| {
+            if c.eager(len) {
+                return c.bcast_eager(r, bytemuck::cast_slice_mut(buf), sz);
+            }
             // At 2 ranks the other rank reads the root's buffer directly: the root's copy
             // into its slot, half the work, goes. With more ranks the readers share that
             // copy in cache, and reading the root's memory each was slower (3 and 8

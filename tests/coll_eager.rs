@@ -1,0 +1,283 @@
+//! Runs of identical small broadcasts through the real launcher: after the first call
+//! of a run (which checks every member, as every collective does), the root sends the
+//! data as messages and returns without waiting for the others (README,
+//! "Collectives"). MPI allows a broadcast's root to return before the others have
+//! started; these tests hold shmpi to what that must not change: every rank gets every
+//! value, the messages never reach the program's receives, and a rank that calls
+//! something else in the middle of a run gets a mismatch error, as the root does
+//! later, with no rank hanging.
+
+mod common;
+
+use common::run_ranks;
+use shmpi::{ANY_SOURCE, ANY_TAG, Communicator};
+
+/// The value of element `k` broadcast at iteration `i` of phase `p`.
+fn val(p: usize, i: usize, k: usize) -> u64 {
+    (p as u64) << 48 | (i as u64) << 20 | k as u64
+}
+
+/// Phases of broadcasts on `c`, each `iters` calls of one (root, count, type), with
+/// every rank in turn falling behind (a short sleep) now and then, so that the root
+/// runs ahead and the others catch up; between phases an allreduce of what each rank
+/// received, against what it should have.
+fn phases(c: &Communicator, iters: usize) {
+    let n = c.size() as usize;
+    let me = c.rank() as usize;
+    // Up to 128 u64s (1 KiB) goes eagerly; 129 does not; 0 is a message of no bytes.
+    let counts = [1usize, 0, 3, 128, 129, 1];
+    for (p, &count) in counts.iter().enumerate() {
+        let root = p % n;
+        let mut bad = 0u64;
+        for i in 0..iters {
+            if i % 37 == 0 && (i / 37) % n == me {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let mut b: Vec<u64> = if me == root {
+                (0..count).map(|k| val(p, i, k)).collect()
+            } else {
+                vec![u64::MAX; count]
+            };
+            c.bcast_into(&mut b, root as i32)
+                .unwrap_or_else(|e| panic!("rank {me}, phase {p}, call {i}: {e}"));
+            bad += (0..count).filter(|&k| b[k] != val(p, i, k)).count() as u64;
+        }
+        // Bytes, not words, in the same run: another element size is another call.
+        let mut bytes = vec![0u8; 5];
+        if me == root {
+            bytes.copy_from_slice(b"phase");
+        }
+        c.bcast_into(&mut bytes, root as i32).unwrap();
+        bad += u64::from(&bytes != b"phase");
+        let total = c.allreduce(&bad, |a, b| a + b).unwrap();
+        assert_eq!(
+            total, 0,
+            "phase {p} (count {count}, root {root}): wrong values"
+        );
+    }
+}
+
+fn runs_of_broadcasts(w: &Communicator) {
+    phases(w, 300);
+    // Two communicators with runs of their own, alternating call by call.
+    let d = w.dup().unwrap();
+    let n = w.size();
+    let me = w.rank();
+    for i in 0..200u64 {
+        let mut a = [if me == 0 { i } else { 0 }];
+        let mut b = [if me == n - 1 { !i } else { 0 }, 7];
+        w.bcast_into(&mut a, 0).unwrap();
+        d.bcast_into(&mut b, n - 1).unwrap();
+        assert_eq!((a[0], b[0]), (i, !i), "rank {me}, call {i}");
+    }
+    drop(d);
+    w.barrier().unwrap();
+    flush_slots(w);
+    assert_eq!(w.communicators_in_use(), 0);
+}
+
+/// A rank's data slot keeps the area of its last use of each half until it reuses the
+/// half: reuse both on the world (a large allreduce goes through them in chunks of a
+/// half), so that `communicators_in_use` counts only communicators still alive.
+fn flush_slots(w: &Communicator) {
+    let big = vec![1u64; 1 << 16];
+    let mut sum = vec![0u64; big.len()];
+    w.allreduce_into(&big, &mut sum, shmpi::Op::Sum).unwrap();
+    w.barrier().unwrap();
+}
+
+#[test]
+fn runs_of_broadcasts_deliver_every_value_at_2_ranks() {
+    run_ranks(
+        "runs_of_broadcasts_deliver_every_value_at_2_ranks",
+        2,
+        runs_of_broadcasts,
+    );
+}
+
+#[test]
+fn runs_of_broadcasts_deliver_every_value_at_3_ranks() {
+    run_ranks(
+        "runs_of_broadcasts_deliver_every_value_at_3_ranks",
+        3,
+        runs_of_broadcasts,
+    );
+}
+
+#[test]
+fn runs_of_broadcasts_deliver_every_value_at_8_ranks() {
+    run_ranks(
+        "runs_of_broadcasts_deliver_every_value_at_8_ranks",
+        8,
+        runs_of_broadcasts,
+    );
+}
+
+/// The root of a run of broadcasts does not wait for the others: after one matched
+/// call, it makes 60 more and only then sends rank 1 the message rank 1 waits for
+/// before its own 60. With broadcasts that wait for every member this deadlocks (the
+/// launcher reports it and the test fails). MPI lets a program rely on neither; this
+/// one shows the root runs ahead by 60 calls (it may by 64 before it checks).
+#[test]
+fn the_root_of_a_run_of_broadcasts_runs_ahead_of_the_others() {
+    run_ranks(
+        "the_root_of_a_run_of_broadcasts_runs_ahead_of_the_others",
+        3,
+        |w| {
+            let me = w.rank();
+            let mut b = [0u32; 2];
+            w.bcast_into(&mut b, 0).unwrap();
+            if me == 1 {
+                let (go, _) = w.recv_vec::<u8>(0, 9).unwrap();
+                assert_eq!(go, b"go");
+            }
+            for i in 0..60u32 {
+                let mut b = if me == 0 { [i, i + 1] } else { [0; 2] };
+                w.bcast_into(&mut b, 0).unwrap();
+                assert_eq!(b, [i, i + 1]);
+            }
+            if me == 0 {
+                w.send_slice(b"go", 1, 9).unwrap();
+            }
+            w.barrier().unwrap();
+        },
+    );
+}
+
+/// The messages of broadcasts travel in a context of their own: a receive from any
+/// source with any tag, posted before a run of broadcasts or made after it, gets the
+/// program's messages, sent before, during and after the run, never a broadcast's.
+#[test]
+fn receives_from_any_source_with_any_tag_never_take_a_broadcast() {
+    run_ranks(
+        "receives_from_any_source_with_any_tag_never_take_a_broadcast",
+        3,
+        |w| {
+            let me = w.rank();
+            let early = if me == 1 {
+                Some(w.irecv_buf(vec![0u64; 1], ANY_SOURCE, ANY_TAG).unwrap())
+            } else {
+                None
+            };
+            if me == 2 {
+                w.send_slice(&[22u64], 1, 7).unwrap();
+            }
+            for i in 0..50u64 {
+                let mut b = [if me == 0 { i } else { 0 }];
+                w.bcast_into(&mut b, 0).unwrap();
+                assert_eq!(b[0], i);
+                if me == 0 && i == 25 {
+                    w.send_slice(&[11u64], 1, 5).unwrap();
+                }
+            }
+            if me == 1 {
+                let (v, st) = early.unwrap().wait().unwrap();
+                let (v2, st2) = w.recv_vec::<u64>(ANY_SOURCE, ANY_TAG).unwrap();
+                let mut got = [(v, st.source(), st.tag()), (v2, st2.source(), st2.tag())];
+                got.sort_by_key(|g| g.1);
+                assert_eq!(got, [(vec![11], 0, 5), (vec![22], 2, 7)]);
+            }
+            w.barrier().unwrap();
+        },
+    );
+}
+
+/// One rank calls a barrier in the middle of a run of broadcasts (at call 10 of 300),
+/// on a fresh communicator per case, each rank in turn the odd one. It fails at once,
+/// naming both calls; the root, which did not wait, fails within the next checks of its
+/// run, and the other members when the root stops: no rank completes the run, none
+/// hangs. In a second form the root ends the run early with an allreduce, whose start
+/// reports the mismatch, naming both calls.
+fn mismatch_in_a_run(w: &Communicator) {
+    let n = w.size() as usize;
+    let me = w.rank() as usize;
+    let mut failures = vec![];
+    for odd in 1..n {
+        let c = w.dup().unwrap();
+        let mut outcome = Ok(());
+        for i in 0..300 {
+            let r = if me == odd && i == 10 {
+                c.barrier()
+            } else {
+                c.bcast_into(&mut [me as u64], 0)
+            };
+            if let Err(e) = r {
+                outcome = Err((i, e.to_string()));
+                break;
+            }
+        }
+        let ok = match &outcome {
+            Err((i, m)) if me == odd => {
+                *i == 10 && m.contains("called barrier(") && m.contains("called bcast_into(")
+            }
+            Err((i, m)) if me == 0 => *i > 10 && (m.contains("mismatched") || m.contains("failed")),
+            Err((i, _)) => *i > 10,
+            Ok(()) => false,
+        };
+        if !ok {
+            failures.push(format!("run, rank {odd} odd: {outcome:?}"));
+        }
+        drop(c);
+
+        // The root ends its run (20 calls) with an allreduce; the others' run is as
+        // long, but for the odd rank's barrier at call 10.
+        let c = w.dup().unwrap();
+        let mut outcome = Ok(());
+        for i in 0..21 {
+            let r = if me == odd && i == 10 {
+                c.barrier()
+            } else if i == 20 {
+                c.allreduce(&1u64, |a, b| a + b).map(|_| ())
+            } else {
+                c.bcast_into(&mut [me as u64], 0)
+            };
+            if let Err(e) = r {
+                outcome = Err((i, e.to_string()));
+                break;
+            }
+        }
+        let ok = match &outcome {
+            Err((i, m)) if me == odd => *i == 10 && m.contains("called barrier("),
+            Err((i, m)) if me == 0 => {
+                *i == 20
+                    && m.contains("called bcast_into(")
+                    && m.contains("in an earlier call")
+                    && m.contains("called barrier(")
+            }
+            Err((i, _)) => *i >= 10,
+            Ok(()) => false,
+        };
+        if !ok {
+            failures.push(format!("run then allreduce, rank {odd} odd: {outcome:?}"));
+        }
+        drop(c);
+    }
+    flush_slots(w);
+    for f in &failures {
+        eprintln!("rank {me}: {f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "rank {me}: {} cases failed",
+        failures.len()
+    );
+    assert_eq!(w.communicators_in_use(), 0, "areas left taken");
+}
+
+#[test]
+fn a_mismatch_in_a_run_of_broadcasts_fails_every_rank_at_2_ranks() {
+    run_ranks(
+        "a_mismatch_in_a_run_of_broadcasts_fails_every_rank_at_2_ranks",
+        2,
+        mismatch_in_a_run,
+    );
+}
+
+#[test]
+fn a_mismatch_in_a_run_of_broadcasts_fails_every_rank_at_5_ranks() {
+    run_ranks(
+        "a_mismatch_in_a_run_of_broadcasts_fails_every_rank_at_5_ranks",
+        5,
+        mismatch_in_a_run,
+    );
+}
