@@ -155,6 +155,10 @@ fn matches(mine: (Sig, u64), theirs: Option<Sig>, count: u64) -> bool {
 /// root's copy per member costs more than the wait it saves.
 pub(crate) const EAGER_BCAST_MAX: usize = 1024;
 
+/// Bytes before the data in an eager broadcast's message: the call's signature and
+/// count.
+const EAGER_HEAD: usize = 16;
+
 /// Eager broadcasts between two checks of the members by their root.
 const EAGER_CHECK_EVERY: u64 = 64;
 
@@ -486,28 +490,37 @@ impl<'c> Coll<'c> {
     pub(crate) fn eager(&self, len: usize) -> bool {
         self.n() > 1
             && len <= EAGER_BCAST_MAX
-            && (len + 64) * (2 * EAGER_CHECK_EVERY as usize + 2)
+            && (EAGER_HEAD + len + 64) * (2 * EAGER_CHECK_EVERY as usize + 2)
                 <= self.c.coll.seg.layout().ring_bytes
             && self.area().last_sig.get() == Some((self.sig.pack(), self.count))
     }
 
-    /// A broadcast as messages: the root sends `buf` to every member through the
-    /// point-to-point rings, in the communicator's eager context with the step as tag,
-    /// and returns without waiting for anyone; every other member waits for the root's
-    /// arrival at this step, checks its signature, and receives the message. So the
-    /// root of a loop of broadcasts runs ahead of the others, as Open MPI's does, and
-    /// ranks that outnumber the CPUs are not all scheduled for every call. The root
-    /// checks its members' signatures later (`check_run`): every `EAGER_CHECK_EVERY`
-    /// calls, at a step that many calls back, and before its signature changes.
-    pub(crate) fn bcast_eager(&mut self, root: usize, buf: &mut [u8], elem: usize) -> Result<()> {
+    /// A broadcast as messages: the root arrives, sends its signature, count and
+    /// `buf` to every member through the point-to-point rings, in the communicator's
+    /// eager context with the step as tag, and returns without waiting for anyone;
+    /// every other member arrives and takes the message, checking the signature in it
+    /// (if the message has not come yet, it first waits for the root's arrival and
+    /// checks its signature there, so that a root that called something else is an
+    /// error, not a hang). So the root of a loop of broadcasts runs ahead of the
+    /// others, as Open MPI's does, and ranks that outnumber the CPUs are not all
+    /// scheduled for every call. The root checks its members' signatures later
+    /// (`check_run`): every `EAGER_CHECK_EVERY` calls, at a step that many calls back,
+    /// and before its signature changes.
+    pub(crate) fn bcast_eager(&mut self, root: usize, buf: &mut [u8]) -> Result<()> {
         let t = self.next;
         let tag = (t & 0x7FFF_FFFF) as i32;
         let ctx = self.c.ctx | EAGER_CTX;
+        let mine = (self.sig.pack(), self.count);
+        // The message is the call's signature and count, then the data, so that a
+        // member that finds it need not read the root's line, which the root writes on
+        // every call.
+        let mut msg = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
+        let msg = &mut msg[..EAGER_HEAD + buf.len()];
         if self.me() == root {
             let run = match self.area().eager.get() {
                 Some(mut run) => {
                     if t - run.mark >= EAGER_CHECK_EVERY {
-                        self.check_run(run, run.mark, (self.sig.pack(), self.count))?;
+                        self.check_run(run, run.mark, mine)?;
                         run.mark = t;
                     }
                     run.last = t;
@@ -520,19 +533,22 @@ impl<'c> Coll<'c> {
                 },
             };
             self.area().eager.set(Some(run));
+            msg[..8].copy_from_slice(&mine.0.to_le_bytes());
+            msg[8..16].copy_from_slice(&mine.1.to_le_bytes());
+            msg[EAGER_HEAD..].copy_from_slice(buf);
             // Every member is sent a message, whose doorbell wakes it after this store.
             self.publish();
             let env = Envelope {
                 ctx,
                 src: self.c.coll.me,
                 tag,
-                len: buf.len(),
+                len: msg.len(),
                 type_id: 0,
             };
             let mut eng = self.engine()?;
             for j in (0..self.n()).filter(|&j| j != root) {
                 let d = self.world(j);
-                eng.send(d, env, buf, || self.desc(Some(d)))?;
+                eng.send(d, env, msg, || self.desc(Some(d)))?;
             }
         } else {
             // Only the root waits for this arrival (`check_run`) in a program whose
@@ -548,32 +564,41 @@ impl<'c> Coll<'c> {
                 tag: Some(tag),
             };
             let want = Want::Bytes {
-                cap: buf.len(),
-                elem,
+                cap: msg.len(),
+                elem: 1,
                 elem_type: "bytes",
             };
-            let len = buf.len();
-            // The root arrives before it sends: a message already here has its
-            // arrival behind it, and the wait below returns at once. Waiting for the
-            // arrival first would drain a root's run-ahead into the unexpected queue.
-            let fast = self.engine()?.try_recv_whole(&m, &want, buf);
-            self.wait(root, t)?;
+            // The message, if here, says what the root called. Else wait for the root
+            // (and check its signature there) before receiving: waiting in the receive
+            // alone would hang if the root called something else.
+            let fast = self.engine()?.try_recv_whole(&m, &want, msg);
             let got = match fast {
                 Some(env) => env.len,
-                None => self.engine()?.recv_into(
-                    &m,
-                    &want,
-                    buf,
-                    || self.desc(Some(d)),
-                    |env| env.len,
-                )?,
+                None => {
+                    self.wait(root, t)?;
+                    self.engine()?.recv_into(
+                        &m,
+                        &want,
+                        msg,
+                        || self.desc(Some(d)),
+                        |env| env.len,
+                    )?
+                }
             };
-            if got != len {
+            let word = |i: usize| u64::from_le_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+            let (sig, count) = (word(0), word(8));
+            if got != msg.len() {
                 return Err(Error::Corrupted(format!(
-                    "{}: the root's eager broadcast carried {got} bytes where {len} were expected",
-                    self.name
+                    "{}: the root's eager broadcast carried {got} bytes where {} were expected",
+                    self.name,
+                    msg.len()
                 )));
             }
+            let theirs = Sig::unpack(sig);
+            if !matches((self.sig, self.count), theirs, count) {
+                return Err(self.mismatch((self.sig, self.count), false, root, theirs, sig, count));
+            }
+            buf.copy_from_slice(&msg[EAGER_HEAD..]);
         }
         // The root checks the others later; the others checked the root.
         #[cfg(debug_assertions)]

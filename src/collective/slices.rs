@@ -179,7 +179,7 @@ impl Communicator {
         let len = std::mem::size_of_val(buf);
         self.collective(Call::Bcast, r, sz, OP_NONE, buf.len() as u64, |c| {
             if c.eager(len) {
-                return c.bcast_eager(r, bytemuck::cast_slice_mut(buf), sz);
+                return c.bcast_eager(r, bytemuck::cast_slice_mut(buf));
             }
             // At 2 ranks the other rank reads the root's buffer directly: the root's copy
             // into its slot, half the work, goes. With more ranks the readers share that
