@@ -654,6 +654,12 @@ impl<'c> Coll<'c> {
             if let Err(e) = eng.idle_until(&mut b, &desc, ready) {
                 break Err(e);
             }
+            // What came while this rank was off the CPU is left in the rings: a pass
+            // now would move a root's run-ahead of eager broadcasts into the
+            // unexpected queue, where each costs an allocation and a search.
+            if ready() {
+                break Ok(());
+            }
         };
         eng.end_wait();
         r
