@@ -514,8 +514,16 @@ impl<'c> Coll<'c> {
         // The message is the call's signature and count, then the data, so that a
         // member that finds it need not read the root's line, which the root writes on
         // every call.
-        let mut msg = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
-        let msg = &mut msg[..EAGER_HEAD + buf.len()];
+        let total = EAGER_HEAD + buf.len();
+        // Zeroing a buffer of the largest size costs more than a small call's copies.
+        let (mut small, mut large);
+        let msg: &mut [u8] = if total <= 64 {
+            small = [0u8; 64];
+            &mut small[..total]
+        } else {
+            large = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
+            &mut large[..total]
+        };
         if self.me() == root {
             let run = match self.area().eager.get() {
                 Some(mut run) => {
