@@ -281,3 +281,23 @@ fn a_mismatch_in_a_run_of_broadcasts_fails_every_rank_at_5_ranks() {
         mismatch_in_a_run,
     );
 }
+
+/// A root that finishes its run and leaves (returns from the program) before the
+/// others have started theirs: its messages outlive it, and every member gets every
+/// value.
+#[test]
+fn a_root_that_leaves_after_its_run_loses_no_value() {
+    run_ranks("a_root_that_leaves_after_its_run_loses_no_value", 4, |w| {
+        let me = w.rank();
+        let mut b = [0u64; 3];
+        w.bcast_into(&mut b, 0).unwrap();
+        if me != 0 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        for i in 0..50u64 {
+            let mut b = if me == 0 { [i, !i, 7] } else { [0; 3] };
+            w.bcast_into(&mut b, 0).unwrap();
+            assert_eq!(b, [i, !i, 7], "rank {me}, call {i}");
+        }
+    });
+}
