@@ -1,7 +1,7 @@
-//! Runs of identical small broadcasts through the real launcher: after the first call
-//! of a run (which checks every member, as every collective does), the root sends the
-//! data as messages and returns without waiting for the others (README,
-//! "Collectives"). MPI allows a broadcast's root to return before the others have
+//! Runs of identical small broadcasts (and of object broadcasts of any size) through
+//! the real launcher: after the first call of a run (which checks every member, as
+//! every collective does), the root sends the data as messages and returns without
+//! waiting for the others (README, "Collectives"). MPI allows a broadcast's root to return before the others have
 //! started; these tests hold shmpi to what that must not change: every rank gets every
 //! value, the messages never reach the program's receives, and a rank that calls
 //! something else in the middle of a run gets a mismatch error, as the root does
@@ -57,8 +57,39 @@ fn phases(c: &Communicator, iters: usize) {
     }
 }
 
+/// Runs of object broadcasts (mpi4py's lowercase `bcast`): archives that travel in the
+/// message, and larger ones (over 1 KiB, and over a data slot's half) that follow
+/// through the root's slot, each size a run of its own and all sizes in one run.
+fn object_phases(c: &Communicator, iters: usize) {
+    let n = c.size() as usize;
+    let me = c.rank() as usize;
+    let value = |p: usize, i: usize, len: usize| -> Vec<u8> {
+        (0..len).map(|k| (p * 31 + i * 7 + k) as u8).collect()
+    };
+    let sizes = [0usize, 10, 1000, 1100, 300_000];
+    for (p, &len) in sizes.iter().enumerate() {
+        let root = (p + 1) % n;
+        for i in 0..iters {
+            if i % 29 == 0 && (i / 29) % n == me {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let mine = (me == root).then(|| value(p, i, len));
+            let got: Vec<u8> = c.bcast(mine, root as i32).unwrap();
+            assert_eq!(got, value(p, i, len), "rank {me}, size {len}, call {i}");
+        }
+    }
+    for i in 0..iters {
+        let len = sizes[i % sizes.len()];
+        let mine = (me == 0).then(|| value(9, i, len));
+        let got: Vec<u8> = c.bcast(mine, 0).unwrap();
+        assert_eq!(got, value(9, i, len), "rank {me}, mixed sizes, call {i}");
+    }
+    c.barrier().unwrap();
+}
+
 fn runs_of_broadcasts(w: &Communicator) {
     phases(w, 300);
+    object_phases(w, 150);
     // Two communicators with runs of their own, alternating call by call.
     let d = w.dup().unwrap();
     let n = w.size();
@@ -249,6 +280,33 @@ fn mismatch_in_a_run(w: &Communicator) {
         };
         if !ok {
             failures.push(format!("run then allreduce, rank {odd} odd: {outcome:?}"));
+        }
+        drop(c);
+
+        // A run of object broadcasts, broken the same way.
+        let c = w.dup().unwrap();
+        let mut outcome = Ok(());
+        for i in 0..300 {
+            let r = if me == odd && i == 10 {
+                c.barrier()
+            } else {
+                c.bcast((me == 0).then_some(i as u64), 0).map(|_: u64| ())
+            };
+            if let Err(e) = r {
+                outcome = Err((i, e.to_string()));
+                break;
+            }
+        }
+        let ok = match &outcome {
+            Err((i, m)) if me == odd => {
+                *i == 10 && m.contains("called barrier(") && m.contains("called bcast(")
+            }
+            Err((i, m)) if me == 0 => *i > 10 && (m.contains("mismatched") || m.contains("failed")),
+            Err((i, _)) => *i > 10,
+            Ok(()) => false,
+        };
+        if !ok {
+            failures.push(format!("object run, rank {odd} odd: {outcome:?}"));
         }
         drop(c);
     }

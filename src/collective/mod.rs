@@ -84,6 +84,8 @@ use bytemuck::Pod;
 use crate::call::Call;
 use crate::comm::CommInner;
 use crate::doorbell;
+use rkyv::util::AlignedVec;
+
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::Group;
@@ -507,13 +509,10 @@ impl<'c> Coll<'c> {
     /// (`check_run`): every `EAGER_CHECK_EVERY` calls, at a step that many calls back,
     /// and before its signature changes.
     pub(crate) fn bcast_eager(&mut self, root: usize, buf: &mut [u8]) -> Result<()> {
-        let t = self.next;
-        let tag = (t & 0x7FFF_FFFF) as i32;
-        let ctx = self.c.ctx | EAGER_CTX;
         let mine = (self.sig.pack(), self.count);
-        // The message is the call's signature and count, then the data, so that a
-        // member that finds it need not read the root's line, which the root writes on
-        // every call.
+        if self.me() == root {
+            return self.eager_root(root, mine, buf);
+        }
         let total = EAGER_HEAD + buf.len();
         // Zeroing a buffer of the largest size costs more than a small call's copies.
         let (mut small, mut large);
@@ -524,94 +523,167 @@ impl<'c> Coll<'c> {
             large = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
             &mut large[..total]
         };
+        let got = self.eager_member(root, msg)?;
+        if got != total {
+            return Err(Error::Corrupted(format!(
+                "{}: the root's eager broadcast carried {got} bytes where {total} were expected",
+                self.name
+            )));
+        }
+        buf.copy_from_slice(&msg[EAGER_HEAD..]);
+        Ok(())
+    }
+
+    /// [`bcast_eager`](Self::bcast_eager) of an object's archive (`bytes` at the root),
+    /// appended to `out` elsewhere: archives of at most `EAGER_BCAST_MAX` bytes travel
+    /// in the message; the message of a larger one carries only its length, and the
+    /// archive follows through the root's data slot, from which the others copy it
+    /// (the root still waits for nobody; the slot's reuse waits for its readers).
+    pub(crate) fn bcast_eager_obj(
+        &mut self,
+        root: usize,
+        bytes: &[u8],
+        out: &mut AlignedVec,
+    ) -> Result<()> {
         if self.me() == root {
-            let run = match self.area().eager.get() {
-                Some(mut run) => {
-                    if t - run.mark >= EAGER_CHECK_EVERY {
-                        self.check_run(run, run.mark, mine)?;
-                        run.mark = t;
-                    }
-                    run.last = t;
-                    run
-                }
-                None => EagerRun {
-                    first: t,
-                    mark: t,
-                    last: t,
-                },
-            };
-            self.area().eager.set(Some(run));
-            msg[..8].copy_from_slice(&mine.0.to_le_bytes());
-            msg[8..16].copy_from_slice(&mine.1.to_le_bytes());
-            msg[EAGER_HEAD..].copy_from_slice(buf);
-            // Every member is sent a message, whose doorbell wakes it after this store.
-            self.publish();
-            let env = Envelope {
-                ctx,
-                src: self.c.coll.me,
-                tag,
-                len: msg.len(),
-                type_id: 0,
-            };
-            let mut eng = self.engine()?;
-            for j in (0..self.n()).filter(|&j| j != root) {
-                let d = self.world(j);
-                eng.send(d, env, msg, || self.desc(Some(d)))?;
+            let len = bytes.len();
+            let inline = len <= EAGER_BCAST_MAX;
+            self.eager_root(
+                root,
+                (self.sig.pack(), len as u64),
+                if inline { bytes } else { &[] },
+            )?;
+            if !inline {
+                self.exchange(bytes, len, 1, &|_| None, &mut |_, _, _| {})?;
             }
-        } else {
-            // Only the root waits for this arrival (`check_run`) in a program whose
-            // calls match; a mismatched member waiting for it wakes within a sleep's
-            // bounded slice instead of being woken, which a member of a run of
-            // broadcasts would be woken for on every call.
-            self.publish();
-            doorbell::notify(&self.c.coll.seg.ctrl(self.world(root)).bell);
-            let d = self.world(root);
-            let m = Matcher {
-                ctx,
-                src: Some(d),
-                tag: Some(tag),
-            };
-            let want = Want::Bytes {
-                cap: msg.len(),
-                elem: 1,
-                elem_type: "bytes",
-            };
-            // The message, if here, says what the root called. Else wait for the root
-            // (and check its signature there) before receiving: waiting in the receive
-            // alone would hang if the root called something else.
-            let fast = self.engine()?.try_recv_whole(&m, &want, msg);
-            let got = match fast {
-                Some(env) => env.len,
-                None => {
-                    self.wait(root, t)?;
-                    self.engine()?.recv_into(
-                        &m,
-                        &want,
-                        msg,
-                        || self.desc(Some(d)),
-                        |env| env.len,
-                    )?
-                }
-            };
-            let word = |i: usize| u64::from_le_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
-            let (sig, count) = (word(0), word(8));
-            if got != msg.len() {
+            return Ok(());
+        }
+        let mut msg = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
+        let got = self.eager_member(root, &mut msg)?;
+        let len = u64::from_le_bytes(msg[8..16].try_into().expect("8 bytes")) as usize;
+        if len <= EAGER_BCAST_MAX {
+            if got != EAGER_HEAD + len {
                 return Err(Error::Corrupted(format!(
-                    "{}: the root's eager broadcast carried {got} bytes where {} were expected",
-                    self.name,
-                    msg.len()
+                    "{}: the root's eager broadcast carried {got} bytes for an archive of {len}",
+                    self.name
                 )));
             }
-            let theirs = Sig::unpack(sig);
-            if !matches((self.sig, self.count), theirs, count) {
-                return Err(self.mismatch((self.sig, self.count), false, root, theirs, sig, count));
-            }
-            buf.copy_from_slice(&msg[EAGER_HEAD..]);
+            out.extend_from_slice(&msg[EAGER_HEAD..got]);
+            return Ok(());
         }
-        // The root checks the others later; the others checked the root.
+        self.exchange(
+            &[],
+            len,
+            1,
+            &|j| (j == root).then_some((0, len)),
+            &mut |_, _, b| out.extend_from_slice(b),
+        )
+    }
+
+    /// The root's step of an eager broadcast: the run's bookkeeping and check, its
+    /// arrival, and the message (`head`, the signature and a count, then `data`) to
+    /// every member.
+    fn eager_root(&mut self, root: usize, head: (u64, u64), data: &[u8]) -> Result<()> {
+        let t = self.next;
+        let mine = (self.sig.pack(), self.count);
+        let run = match self.area().eager.get() {
+            Some(mut run) => {
+                if t - run.mark >= EAGER_CHECK_EVERY {
+                    self.check_run(run, run.mark, mine)?;
+                    run.mark = t;
+                }
+                run.last = t;
+                run
+            }
+            None => EagerRun {
+                first: t,
+                mark: t,
+                last: t,
+            },
+        };
+        self.area().eager.set(Some(run));
+        let total = EAGER_HEAD + data.len();
+        let (mut small, mut large);
+        let msg: &mut [u8] = if total <= 64 {
+            small = [0u8; 64];
+            &mut small[..total]
+        } else {
+            large = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
+            &mut large[..total]
+        };
+        msg[..8].copy_from_slice(&head.0.to_le_bytes());
+        msg[8..16].copy_from_slice(&head.1.to_le_bytes());
+        msg[EAGER_HEAD..].copy_from_slice(data);
+        // Every member is sent a message, whose doorbell wakes it after this store.
+        self.publish();
+        let env = Envelope {
+            ctx: self.c.ctx | EAGER_CTX,
+            src: self.c.coll.me,
+            tag: (t & 0x7FFF_FFFF) as i32,
+            len: msg.len(),
+            type_id: 0,
+        };
+        let mut eng = self.engine()?;
+        for j in (0..self.n()).filter(|&j| j != root) {
+            let d = self.world(j);
+            eng.send(d, env, msg, || self.desc(Some(d)))?;
+        }
+        drop(eng);
+        // The root checks the others later.
         #[cfg(debug_assertions)]
         self.checked.set(self.n() - 1);
         Ok(())
+    }
+
+    /// A member's step of an eager broadcast: its arrival, and the root's message into
+    /// `msg`, whose signature it checks. Returns the message's length.
+    fn eager_member(&mut self, root: usize, msg: &mut [u8]) -> Result<usize> {
+        let t = self.next;
+        // Only the root waits for this arrival (`check_run`) in a program whose
+        // calls match; a mismatched member waiting for it wakes within a sleep's
+        // bounded slice instead of being woken, which a member of a run of
+        // broadcasts would be woken for on every call.
+        self.publish();
+        doorbell::notify(&self.c.coll.seg.ctrl(self.world(root)).bell);
+        let d = self.world(root);
+        let m = Matcher {
+            ctx: self.c.ctx | EAGER_CTX,
+            src: Some(d),
+            tag: Some((t & 0x7FFF_FFFF) as i32),
+        };
+        let want = Want::Bytes {
+            cap: msg.len(),
+            elem: 1,
+            elem_type: "bytes",
+        };
+        // The message, if here, says what the root called. Else wait for the root
+        // (and check its signature there) before receiving: waiting in the receive
+        // alone would hang if the root called something else.
+        let fast = self.engine()?.try_recv_whole(&m, &want, msg);
+        let got = match fast {
+            Some(env) => env.len,
+            None => {
+                self.wait(root, t)?;
+                self.engine()?
+                    .recv_into(&m, &want, msg, || self.desc(Some(d)), |env| env.len)?
+            }
+        };
+        if got < EAGER_HEAD {
+            return Err(Error::Corrupted(format!(
+                "{}: the root's eager broadcast carried {got} bytes, less than its header",
+                self.name
+            )));
+        }
+        let word = |i: usize| u64::from_le_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+        let (sig, count) = (word(0), word(8));
+        let theirs = Sig::unpack(sig);
+        if !matches((self.sig, self.count), theirs, count) {
+            return Err(self.mismatch((self.sig, self.count), false, root, theirs, sig, count));
+        }
+        // The others checked the root, the one member whose call they depend on.
+        #[cfg(debug_assertions)]
+        self.checked.set(self.n() - 1);
+        Ok(got)
     }
 
     /// This rank's engine, for a wait or a message; an error when it is borrowed

@@ -140,6 +140,15 @@ impl Communicator {
             _ => AlignedVec::new(),
         };
         let mut c = Coll::begin(&self.inner, sig(Call::BcastObj, r, 0, OP_NONE), ANY_COUNT)?;
+        if c.eager(super::EAGER_BCAST_MAX) {
+            let mut out = AlignedVec::new();
+            c.bcast_eager_obj(r, &bytes, &mut out)?;
+            c.finish();
+            return match value {
+                Some(v) if me == r => Ok(v),
+                _ => decode_from(&out, r),
+            };
+        }
         let mut len = [0u8; 8];
         let mine = (bytes.len() as u64).to_le_bytes();
         c.exchange(
