@@ -10,32 +10,23 @@
 #        perf/python_small_nb.sh callgrind
 # Needs: SHMPY (default target/venv-dev/bin/python, with shmpi installed), the venv
 # scripts/mpi4py_compare.sh makes (target/venv-mpi4py) and its mpi4py source
-# (target/mpi4py-sdist), target/compare/limits (scripts/compare.sh builds it).
+# (target/mpi4py-sdist); perf/python_common.sh builds the c2c probe if need be.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHMPY=${SHMPY:-target/venv-dev/bin/python}
-MPY=target/venv-mpi4py/bin/python
-DEMO=target/mpi4py-sdist/mpi4py-4.1.2/demo
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cargo build --quiet --release --bin shmrun
-SHMRUN=target/release/shmrun
+# shellcheck source=perf/python_common.sh
+. perf/python_common.sh
 
 if [ "${1:-}" = callgrind ]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    total() { callgrind_annotate "$1" 2> /dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}'; }
     for i in 100 200; do
-        SHMPI_SPIN_US=0 taskset -c 0 "$SHMRUN" -n 2 valgrind --tool=callgrind \
-            --callgrind-out-file="$tmp/shmpi.$i.r%q{SHMPI_RANK}" \
-            "$SHMPY" -m shmpi python/bench/nb_window.py "$i" > /dev/null 2>&1
-        timeout 600 mpirun.openmpi -n 2 --bind-to none --mca mpi_yield_when_idle 1 taskset -c 0 \
-            valgrind --tool=callgrind --callgrind-out-file="$tmp/mpi4py.$i.r%q{OMPI_COMM_WORLD_RANK}" \
-            "$MPY" python/bench/nb_window.py "$i" > /dev/null 2>&1
+        cg_shmpi "$SHMPY" python/bench/nb_window.py "$tmp/shmpi.$i" "$i"
+        cg_mpi4py python/bench/nb_window.py "$tmp/mpi4py.$i" "$i"
     done
     for impl in shmpi mpi4py; do
         for r in 0 1; do
-            a=$(total "$tmp/$impl.100.r$r")
-            b=$(total "$tmp/$impl.200.r$r")
+            a=$(cg_total "$tmp/$impl.100.r$r")
+            b=$(cg_total "$tmp/$impl.200.r$r")
             echo "$impl rank $r ($([ $r = 0 ] && echo Isend || echo Irecv)): $(((b - a) / 6400)) instructions per message"
         done
     done

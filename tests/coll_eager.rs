@@ -213,60 +213,75 @@ fn receives_from_any_source_with_any_tag_never_take_a_broadcast() {
     );
 }
 
+/// Makes calls `0..calls` (`call(i)`) on a fresh dup of `w` until one fails: the failing
+/// call's index and error, or `Ok` if none did.
+fn until_error(
+    w: &Communicator,
+    calls: usize,
+    call: impl Fn(&Communicator, usize) -> shmpi::Result<()>,
+) -> Result<(), (usize, String)> {
+    let c = w.dup().unwrap();
+    (0..calls).try_for_each(|i| call(&c, i).map_err(|e| (i, e.to_string())))
+}
+
+/// Whether a run broken by rank `odd`'s barrier at call 10 ended as it must on this
+/// rank: the odd rank at call 10, naming both calls; the root (rank 0), which did not
+/// wait, later, naming the mismatch or the failed rank; the others later still.
+fn broken_run_ok(
+    me: usize,
+    odd: usize,
+    outcome: &Result<(), (usize, String)>,
+    bcast: &str,
+) -> bool {
+    match outcome {
+        Err((i, m)) if me == odd => {
+            *i == 10 && m.contains("called barrier(") && m.contains(&format!("called {bcast}("))
+        }
+        Err((i, m)) if me == 0 => *i > 10 && (m.contains("mismatched") || m.contains("failed")),
+        Err((i, _)) => *i > 10,
+        Ok(()) => false,
+    }
+}
+
 /// One rank calls a barrier in the middle of a run of broadcasts (at call 10 of 300),
 /// on a fresh communicator per case, each rank in turn the odd one. It fails at once,
 /// naming both calls; the root, which did not wait, fails within the next checks of its
 /// run, and the other members when the root stops: no rank completes the run, none
-/// hangs. In a second form the root ends the run early with an allreduce, whose start
-/// reports the mismatch, naming both calls.
+/// hangs. The same for a run of object broadcasts; and in a third form the root ends
+/// the run early with an allreduce, whose start reports the mismatch, naming both calls.
 fn mismatch_in_a_run(w: &Communicator) {
     let n = w.size() as usize;
     let me = w.rank() as usize;
     let mut failures = vec![];
     for odd in 1..n {
-        let c = w.dup().unwrap();
-        let mut outcome = Ok(());
-        for i in 0..300 {
-            let r = if me == odd && i == 10 {
-                c.barrier()
-            } else {
-                c.bcast_into(&mut [me as u64], 0)
-            };
-            if let Err(e) = r {
-                outcome = Err((i, e.to_string()));
-                break;
-            }
-        }
-        let ok = match &outcome {
-            Err((i, m)) if me == odd => {
-                *i == 10 && m.contains("called barrier(") && m.contains("called bcast_into(")
-            }
-            Err((i, m)) if me == 0 => *i > 10 && (m.contains("mismatched") || m.contains("failed")),
-            Err((i, _)) => *i > 10,
-            Ok(()) => false,
-        };
-        if !ok {
+        let barrier_at_10 =
+            |c: &Communicator, i: usize| (me == odd && i == 10).then(|| c.barrier());
+        let outcome = until_error(w, 300, |c, i| {
+            barrier_at_10(c, i).unwrap_or_else(|| c.bcast_into(&mut [me as u64], 0))
+        });
+        if !broken_run_ok(me, odd, &outcome, "bcast_into") {
             failures.push(format!("run, rank {odd} odd: {outcome:?}"));
         }
-        drop(c);
+
+        let outcome = until_error(w, 300, |c, i| {
+            barrier_at_10(c, i)
+                .unwrap_or_else(|| c.bcast((me == 0).then_some(i as u64), 0).map(|_: u64| ()))
+        });
+        if !broken_run_ok(me, odd, &outcome, "bcast") {
+            failures.push(format!("object run, rank {odd} odd: {outcome:?}"));
+        }
 
         // The root ends its run (20 calls) with an allreduce; the others' run is as
         // long, but for the odd rank's barrier at call 10.
-        let c = w.dup().unwrap();
-        let mut outcome = Ok(());
-        for i in 0..21 {
-            let r = if me == odd && i == 10 {
-                c.barrier()
-            } else if i == 20 {
-                c.allreduce(&1u64, |a, b| a + b).map(|_| ())
-            } else {
-                c.bcast_into(&mut [me as u64], 0)
-            };
-            if let Err(e) = r {
-                outcome = Err((i, e.to_string()));
-                break;
-            }
-        }
+        let outcome = until_error(w, 21, |c, i| {
+            barrier_at_10(c, i).unwrap_or_else(|| {
+                if i == 20 {
+                    c.allreduce(&1u64, |a, b| a + b).map(|_| ())
+                } else {
+                    c.bcast_into(&mut [me as u64], 0)
+                }
+            })
+        });
         let ok = match &outcome {
             Err((i, m)) if me == odd => *i == 10 && m.contains("called barrier("),
             Err((i, m)) if me == 0 => {
@@ -281,34 +296,6 @@ fn mismatch_in_a_run(w: &Communicator) {
         if !ok {
             failures.push(format!("run then allreduce, rank {odd} odd: {outcome:?}"));
         }
-        drop(c);
-
-        // A run of object broadcasts, broken the same way.
-        let c = w.dup().unwrap();
-        let mut outcome = Ok(());
-        for i in 0..300 {
-            let r = if me == odd && i == 10 {
-                c.barrier()
-            } else {
-                c.bcast((me == 0).then_some(i as u64), 0).map(|_: u64| ())
-            };
-            if let Err(e) = r {
-                outcome = Err((i, e.to_string()));
-                break;
-            }
-        }
-        let ok = match &outcome {
-            Err((i, m)) if me == odd => {
-                *i == 10 && m.contains("called barrier(") && m.contains("called bcast(")
-            }
-            Err((i, m)) if me == 0 => *i > 10 && (m.contains("mismatched") || m.contains("failed")),
-            Err((i, _)) => *i > 10,
-            Ok(()) => false,
-        };
-        if !ok {
-            failures.push(format!("object run, rank {odd} odd: {outcome:?}"));
-        }
-        drop(c);
     }
     flush_slots(w);
     for f in &failures {

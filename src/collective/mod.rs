@@ -161,6 +161,17 @@ pub(crate) const EAGER_BCAST_MAX: usize = 1024;
 /// count.
 const EAGER_HEAD: usize = 16;
 
+/// Runs `f` on a zeroed message buffer of `len` (at most `EAGER_HEAD +
+/// EAGER_BCAST_MAX`) bytes on the stack: a 64-byte one where it fits, because zeroing
+/// one of the largest size costs more than a small call's copies.
+fn with_message<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if len <= 64 {
+        f(&mut [0u8; 64][..len])
+    } else {
+        f(&mut [0u8; EAGER_HEAD + EAGER_BCAST_MAX][..len])
+    }
+}
+
 /// Eager broadcasts between two checks of the members by their root.
 const EAGER_CHECK_EVERY: u64 = 64;
 
@@ -514,24 +525,18 @@ impl<'c> Coll<'c> {
             return self.eager_root(root, mine, buf);
         }
         let total = EAGER_HEAD + buf.len();
-        // Zeroing a buffer of the largest size costs more than a small call's copies.
-        let (mut small, mut large);
-        let msg: &mut [u8] = if total <= 64 {
-            small = [0u8; 64];
-            &mut small[..total]
-        } else {
-            large = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
-            &mut large[..total]
-        };
-        let got = self.eager_member(root, msg)?;
-        if got != total {
-            return Err(Error::Corrupted(format!(
-                "{}: the root's eager broadcast carried {got} bytes where {total} were expected",
-                self.name
-            )));
-        }
-        buf.copy_from_slice(&msg[EAGER_HEAD..]);
-        Ok(())
+        with_message(total, |msg| {
+            let got = self.eager_member(root, msg)?;
+            if got != total {
+                return Err(Error::Corrupted(format!(
+                    "{}: the root's eager broadcast carried {got} bytes where {total} were \
+                     expected",
+                    self.name
+                )));
+            }
+            buf.copy_from_slice(&msg[EAGER_HEAD..]);
+            Ok(())
+        })
     }
 
     /// [`bcast_eager`](Self::bcast_eager) of an object's archive (`bytes` at the root),
@@ -602,33 +607,26 @@ impl<'c> Coll<'c> {
             },
         };
         self.area().eager.set(Some(run));
-        let total = EAGER_HEAD + data.len();
-        let (mut small, mut large);
-        let msg: &mut [u8] = if total <= 64 {
-            small = [0u8; 64];
-            &mut small[..total]
-        } else {
-            large = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
-            &mut large[..total]
-        };
-        msg[..8].copy_from_slice(&head.0.to_le_bytes());
-        msg[8..16].copy_from_slice(&head.1.to_le_bytes());
-        msg[EAGER_HEAD..].copy_from_slice(data);
         // Every member is sent a message, whose doorbell wakes it after this store.
         self.publish();
-        let env = Envelope {
-            ctx: self.c.ctx | EAGER_CTX,
-            src: self.c.coll.me,
-            tag: (t & 0x7FFF_FFFF) as i32,
-            len: msg.len(),
-            type_id: 0,
-        };
-        let mut eng = self.engine()?;
-        for j in (0..self.n()).filter(|&j| j != root) {
-            let d = self.world(j);
-            eng.send(d, env, msg, || self.desc(Some(d)))?;
-        }
-        drop(eng);
+        with_message(EAGER_HEAD + data.len(), |msg| -> Result<()> {
+            msg[..8].copy_from_slice(&head.0.to_le_bytes());
+            msg[8..16].copy_from_slice(&head.1.to_le_bytes());
+            msg[EAGER_HEAD..].copy_from_slice(data);
+            let env = Envelope {
+                ctx: self.c.ctx | EAGER_CTX,
+                src: self.c.coll.me,
+                tag: (t & 0x7FFF_FFFF) as i32,
+                len: msg.len(),
+                type_id: 0,
+            };
+            let mut eng = self.engine()?;
+            for j in (0..self.n()).filter(|&j| j != root) {
+                let d = self.world(j);
+                eng.send(d, env, msg, || self.desc(Some(d)))?;
+            }
+            Ok(())
+        })?;
         // The root checks the others later.
         #[cfg(debug_assertions)]
         self.checked.set(self.n() - 1);
