@@ -34,10 +34,11 @@
 //! with another signature (so its line no longer shows this call's) has therefore
 //! checked this one and found it matching.
 //!
-//! The exception is a run of identical small broadcasts ([`Coll::bcast_eager`]): there
-//! the root sends the data as messages and checks its members later (`check_run`), and
-//! before it rewrites its signature, so that what a member reads in the root's line is
-//! still the run's signature until every member has arrived at the run's last step.
+//! The exception is a run of identical small broadcasts, or of object broadcasts
+//! ([`Coll::bcast_eager`], [`Coll::bcast_eager_obj`]): there the root sends the data
+//! as messages and checks its members later (`check_run`), and before it rewrites its
+//! signature, so that what a member reads in the root's line is still the run's
+//! signature until every member has arrived at the run's last step.
 //!
 //! Reuse: a rank's reads of step-`t` data happen before its arrival at `t + 1` and
 //! before the `done = t` it stores at the end of every call. So before a rank writes a
@@ -81,17 +82,15 @@ use std::sync::atomic::Ordering;
 
 use bytemuck::Pod;
 
+use rkyv::util::AlignedVec;
+
 use crate::call::Call;
 use crate::comm::CommInner;
 use crate::doorbell;
-use rkyv::util::AlignedVec;
-
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
-use crate::matching::Group;
-use crate::matching::{Matcher, Want};
-use crate::progress::Engine;
-use crate::progress::{WaitDesc, WaitOp};
+use crate::matching::{Group, Matcher, Want};
+use crate::progress::{Engine, WaitDesc, WaitOp};
 use crate::shmcoll::{self, Area, CollShm, EagerRun, HalfUse, INLINE_BYTES, INLINE_WORDS};
 
 /// Count value meaning "not compared across ranks" (variable-size calls).
@@ -436,9 +435,9 @@ impl<'c> Coll<'c> {
             None => format!("an unknown collective (signature {sig:#x})"),
         };
         let when = if earlier {
-            " in an earlier call, which returned before that rank started its own (a root \
-             does not wait for the others in a run of identical small broadcasts; the \
-             mismatch is reported at its next collective call on the communicator)"
+            " in an earlier call, which returned before that rank started its own (the root \
+             of a run of identical broadcasts does not wait for the others; it reports a \
+             mismatch at a later collective call on the communicator)"
         } else {
             ""
         };
