@@ -1,11 +1,11 @@
 //! Runs of identical small broadcasts (and of object broadcasts of any size) through
 //! the real launcher: after the first call of a run (which checks every member, as
 //! every collective does), the root sends the data as messages and returns without
-//! waiting for the others (README, "Collectives"). MPI allows a broadcast's root to return before the others have
-//! started; these tests hold shmpi to what that must not change: every rank gets every
-//! value, the messages never reach the program's receives, and a rank that calls
-//! something else in the middle of a run gets a mismatch error, as the root does
-//! later, with no rank hanging.
+//! waiting for the others (README, "Collectives"). MPI allows a broadcast's root to
+//! return before the others have started; these tests hold shmpi to what that must
+//! not change: every rank gets every value, the messages never reach the program's
+//! receives, and a rank that calls something else in the middle of a run gets a
+//! mismatch error, as the root does later, with no rank hanging.
 
 mod common;
 
