@@ -24,6 +24,7 @@ mod buffer;
 mod comm;
 mod errors;
 mod message;
+mod pickle5;
 mod pycomm;
 mod reduce;
 mod registry;
@@ -202,6 +203,10 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pycomm::pickle_changed, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_any, m)?)?;
     m.add_function(wrap_pyfunction!(request::wait_all, m)?)?;
+    m.add_function(wrap_pyfunction!(pickle5::dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(pickle5::loads, m)?)?;
+    m.add_function(wrap_pyfunction!(pickle5::_native_dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(pickle5::_native_loads, m)?)?;
     m.add("ANY_SOURCE", shmpi::ANY_SOURCE)?;
     m.add("ANY_TAG", shmpi::ANY_TAG)?;
     m.add("PROC_NULL", shmpi::PROC_NULL)?;

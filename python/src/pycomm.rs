@@ -47,7 +47,7 @@ impl Registry {
     /// `MPI._dumps(obj)`.
     fn dumps<'py>(&self, py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         if STD_PICKLE.load(Ordering::Relaxed) {
-            self.std_dumps.bind(py).call1((obj, 5))
+            crate::pickle5::dumps(py, obj).map(Bound::into_any)
         } else {
             self.pickle
                 .bind(py)
@@ -61,7 +61,7 @@ impl Registry {
             return Ok(py.None().into_bound(py));
         }
         if STD_PICKLE.load(Ordering::Relaxed) {
-            self.std_loads.bind(py).call1((data,))
+            crate::pickle5::loads(py, data)
         } else {
             self.pickle
                 .bind(py)

@@ -14,10 +14,6 @@ pub(crate) struct Registry {
     /// methods use that object, whose settings a program may change (`PROTOCOL`,
     /// `__init__`).
     pub(crate) pickle: Py<PyAny>,
-    /// `pickle.dumps` and `pickle.loads` of the standard library, called directly
-    /// while `MPI.pickle` is the default (`pycomm::STD_PICKLE`).
-    pub(crate) std_dumps: Py<PyAny>,
-    pub(crate) std_loads: Py<PyAny>,
     /// The `Datatype` class.
     pub(crate) datatype: Py<PyType>,
     /// The point-to-point spec parser (`MPI._p2p`), which raises mpi4py's errors.
@@ -40,14 +36,11 @@ pub(crate) fn register(py: Python<'_>, module: Bound<'_, PyAny>) -> PyResult<()>
     let class = |name: &str| -> PyResult<Py<PyType>> {
         Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
     };
-    let std = py.import("pickle")?;
     let pickle = module.getattr("_PICKLE")?;
     let std_now = pickle.getattr("_std")?.is_truthy()?;
     let r = Registry {
         module: module.clone().unbind(),
         pickle: pickle.clone().unbind(),
-        std_dumps: std.getattr("dumps")?.unbind(),
-        std_loads: std.getattr("loads")?.unbind(),
         datatype: class("Datatype")?,
         parse: get("_p2p")?,
         in_place: get("IN_PLACE")?,

@@ -342,7 +342,8 @@ _PICKLE = pickle = Pickle()
 
 def _dumps(obj):
     if _PICKLE._std:
-        return _pickle.dumps(obj, 5)
+        # `pickle.dumps(obj, 5)`, natively for small builtin objects.
+        return _lib.dumps(obj)
     return _PICKLE.dumps(obj)
 
 
@@ -350,7 +351,7 @@ def _loads(data):
     if not data:
         return None
     if _PICKLE._std:
-        return _pickle.loads(data)
+        return _lib.loads(data)
     return _PICKLE.loads(data)
 
 
