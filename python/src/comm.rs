@@ -287,15 +287,9 @@ impl RawComm {
         tag: i32,
         sync: bool,
     ) -> PyResult<()> {
-        let c = self.comm()?;
         let (buf, nbytes) = spec_or(buf, nbytes, dest)?;
         let b = RawBuf::get(&buf, false, nbytes)?;
-        let bytes = b.bytes();
-        if sync {
-            blocking_n(py, &c, bytes.len(), |c| c.ssend_slice(bytes, dest, tag))
-        } else {
-            blocking_n(py, &c, bytes.len(), |c| c.send_slice(bytes, dest, tag))
-        }
+        self.send_bytes(py, b.bytes(), dest, tag, sync)
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]
@@ -324,9 +318,7 @@ impl RawComm {
         source: i32,
         tag: i32,
     ) -> PyResult<(Bound<'py, PyBytes>, St)> {
-        let c = self.comm()?;
-        let (m, s) = blocking_n(py, &c, 0, |c| c.recv_unsized(source, tag))?;
-        Ok((PyBytes::new(py, m.bytes()), st(s)))
+        self.recv_with(py, source, tag, |b| Ok(PyBytes::new(py, b)))
     }
 
     fn probe(&self, py: Python<'_>, source: i32, tag: i32) -> PyResult<St> {
@@ -972,5 +964,39 @@ impl RawComm {
         let rb: &mut [u8] = r.as_mut().map_or(&mut [], |r| r.bytes_mut());
         let n = sb.map_or(0, <[u8]>::len).max(rb.len());
         blocking_n(py, &c, n, |c| reduce::run(c, which, kind, op, sb, rb, root))
+    }
+}
+
+/// What the native methods of `CommBase` call besides the Python-visible ones.
+impl RawComm {
+    /// [`RawComm::send`] of bytes already in hand (a lowercase send's pickle).
+    pub(crate) fn send_bytes(
+        &self,
+        py: Python<'_>,
+        bytes: &[u8],
+        dest: i32,
+        tag: i32,
+        sync: bool,
+    ) -> PyResult<()> {
+        let c = self.comm()?;
+        if sync {
+            blocking_n(py, &c, bytes.len(), |c| c.ssend_slice(bytes, dest, tag))
+        } else {
+            blocking_n(py, &c, bytes.len(), |c| c.send_slice(bytes, dest, tag))
+        }
+    }
+
+    /// [`RawComm::recv_bytes`], handing the received bytes to `f` in place of making
+    /// them a `bytes` (a lowercase receive decodes its pickle from them).
+    pub(crate) fn recv_with<'py, R>(
+        &self,
+        py: Python<'py>,
+        source: i32,
+        tag: i32,
+        f: impl FnOnce(&[u8]) -> PyResult<R>,
+    ) -> PyResult<(R, St)> {
+        let c = self.comm()?;
+        let (m, s) = blocking_n(py, &c, 0, |c| c.recv_unsized(source, tag))?;
+        Ok((f(m.bytes())?, st(s)))
     }
 }

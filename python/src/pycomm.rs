@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use crate::comm::RawComm;
 use crate::registry::{Registry, registry};
@@ -200,8 +200,18 @@ impl CommBase {
         let py = slf.py();
         match fast(slf, dest) {
             Some(raw) => {
+                let raw = raw.get();
+                // The default pickling of a small builtin object goes from the
+                // encoder's buffer to the ring, with no `bytes` made.
+                if STD_PICKLE.load(Ordering::Relaxed)
+                    && let Some(sent) = crate::pickle5::with_encoded(obj, |b| {
+                        raw.send_bytes(py, b, dest, tag, false)
+                    })
+                {
+                    return sent;
+                }
                 let data = registry(py)?.dumps(py, obj)?;
-                raw.get().send(py, &data, None, dest, tag, false)
+                raw.send(py, &data, None, dest, tag, false)
             }
             None => python(slf, intern!(py, "_send"), (obj, dest, tag)).map(drop),
         }
@@ -235,9 +245,17 @@ impl CommBase {
         let py = slf.py();
         match (buf.filter(|b| !b.is_none()), fast(slf, source)) {
             (None, Some(raw)) => {
-                let (data, st) = raw.get().recv_bytes(py, source, tag)?;
+                let (obj, st) = raw.get().recv_with(py, source, tag, |b| {
+                    // Decoded from the received bytes where the decoder reads them.
+                    if STD_PICKLE.load(Ordering::Relaxed)
+                        && let Some(obj) = crate::pickle5::decode(py, b)
+                    {
+                        return Ok(obj);
+                    }
+                    registry(py)?.loads(py, PyBytes::new(py, b).as_any())
+                })?;
                 fill(status, st)?;
-                registry(py)?.loads(py, data.as_any())
+                Ok(obj)
             }
             _ => python(slf, intern!(py, "_recv"), (buf, source, tag, status)),
         }
