@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::run_ranks;
+use common::{flush_slots, run_ranks};
 use shmpi::{ANY_SOURCE, ANY_TAG, Communicator};
 
 /// The value of element `k` broadcast at iteration `i` of phase `p`.
@@ -105,16 +105,6 @@ fn runs_of_broadcasts(w: &Communicator) {
     w.barrier().unwrap();
     flush_slots(w);
     assert_eq!(w.communicators_in_use(), 0);
-}
-
-/// A rank's data slot keeps the area of its last use of each half until it reuses the
-/// half: reuse both on the world (a large allreduce goes through them in chunks of a
-/// half), so that `communicators_in_use` counts only communicators still alive.
-fn flush_slots(w: &Communicator) {
-    let big = vec![1u64; 1 << 16];
-    let mut sum = vec![0u64; big.len()];
-    w.allreduce_into(&big, &mut sum, shmpi::Op::Sum).unwrap();
-    w.barrier().unwrap();
 }
 
 #[test]

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::run_ranks;
+use common::{flush_slots, run_ranks};
 use shmpi::{Communicator, Error, Op};
 
 /// How long the late rank of a case sleeps before its call: long enough for the
@@ -319,14 +319,7 @@ fn case(
 /// Ends a job of cases: every rank prints its failures, and fails if it has any; no
 /// area of the segment is left taken by the communicators of the cases.
 fn report(w: &Communicator, cases: usize, failures: &[String]) {
-    // A rank's data slot remembers the communicator of its last use of each half, and
-    // keeps its area until the half is reused: reuse both halves on the world (a large
-    // allreduce, which always goes through the slots, in chunks of a half).
-    let big = vec![1u64; 1 << 16];
-    let mut sum = vec![0u64; big.len()];
-    w.allreduce_into(&big, &mut sum, shmpi::Op::Sum)
-        .expect("world allreduce after the cases");
-    w.barrier().expect("world barrier after the cases");
+    flush_slots(w);
     let me = w.rank();
     for f in failures {
         eprintln!("rank {me}: {f}");

@@ -1022,18 +1022,7 @@ impl<'c> Coll<'c> {
                     self.name
                 )));
             }
-            let world = self.world(j);
-            // Relaxed: the rank stored its pid when it claimed its place, before any
-            // arrival, and `wait` above acquired its arrival at this step.
-            let pid = self.c.coll.seg.ctrl(world).life.pid.load(Ordering::Relaxed);
-            crate::sys::cma::read(pid, addr as usize + s, out).map_err(|err| Error::Os {
-                what: format!(
-                    "{}: reading rank {j}'s buffer directly (process {pid}, process_vm_readv); \
-                     SHMPI_CMA=0 copies through the shared segment instead",
-                    self.name
-                ),
-                source: err,
-            })?;
+            self.read_peer(j, addr as usize + s, out)?;
         }
         // Step 2: this rank's reads are done; the others' must be before `mine` may
         // change.
@@ -1044,6 +1033,100 @@ impl<'c> Coll<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Copies `out.len()` bytes at `addr` in member `j`'s memory into `out`
+    /// (`process_vm_readv`), once this rank has waited for `j`'s arrival at a step where
+    /// `j` published `addr`.
+    fn read_peer(&self, j: usize, addr: usize, out: &mut [u8]) -> Result<()> {
+        // Relaxed: the rank stored its pid when it claimed its place, before any
+        // arrival, and the caller's `wait` acquired its arrival.
+        let pid = self
+            .c
+            .coll
+            .seg
+            .ctrl(self.world(j))
+            .life
+            .pid
+            .load(Ordering::Relaxed);
+        crate::sys::cma::read(pid, addr, out).map_err(|err| Error::Os {
+            what: format!(
+                "{}: reading rank {j}'s buffer directly (process {pid}, process_vm_readv); \
+                 SHMPI_CMA=0 copies through the shared segment instead",
+                self.name
+            ),
+            source: err,
+        })
+    }
+
+    /// A large allreduce at two ranks, one copy: each rank reduces its half of the
+    /// elements, reading the peer's contribution to it straight from the peer's memory
+    /// in pieces that stay in cache, then reads the peer's reduced half straight from
+    /// the peer's result. Three steps (addresses; halves reduced and contributions
+    /// read; results read), against the reduce-scatter's two per slot-sized chunk and
+    /// its two copies. Combines in rank order. `input` `None`: in place (`buf` holds
+    /// this rank's contribution).
+    pub(crate) fn allreduce_direct2<T: Pod>(
+        &mut self,
+        input: Option<&[T]>,
+        buf: &mut [T],
+        apply: &mut dyn FnMut(&mut [T], &[T]),
+    ) -> Result<()> {
+        debug_assert_eq!(self.n(), 2);
+        let sz = std::mem::size_of::<T>();
+        let (me, peer) = (self.me(), 1 - self.me());
+        let mid = buf.len() / 2;
+        let half = |r: usize| if r == 0 { 0..mid } else { mid..buf.len() };
+        let (mine, theirs) = (half(me), half(peer));
+        // Step 1: where this rank's contribution and result are (addresses in its
+        // own memory, which only `process_vm_readv` reads).
+        let src = input.map_or(buf.as_ptr(), <[T]>::as_ptr) as u64;
+        let mut w = [0u8; INLINE_BYTES];
+        w[..8].copy_from_slice(&src.to_le_bytes());
+        w[8..16].copy_from_slice(&(buf.as_ptr() as u64).to_le_bytes());
+        let t1 = self.next;
+        self.put_inline(&w)?;
+        self.arrive();
+        self.wait(peer, t1)?;
+        let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(peer, t1));
+        let peer_src = u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as usize;
+        let peer_dst = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")) as usize;
+        // This rank's half, piece by piece: rank 0's contribution, then rank 1's.
+        let piece = (DIRECT_PIECE / sz).max(1);
+        let mut scratch: Vec<T> = vec![T::zeroed(); piece.min(mine.len())];
+        let mut at = mine.start;
+        while at < mine.end {
+            let r = at..(at + piece).min(mine.end);
+            let k = r.len();
+            let addr = peer_src + r.start * sz;
+            if me == 0 {
+                if let Some(s) = input {
+                    buf[r.clone()].copy_from_slice(&s[r.clone()]);
+                }
+                self.read_peer(peer, addr, bytemuck::cast_slice_mut(&mut scratch[..k]))?;
+                apply(&mut buf[r.clone()], &scratch[..k]);
+            } else {
+                // Rank 0's part lands in the result first; in place, this rank's own
+                // is kept aside before it is overwritten.
+                if input.is_none() {
+                    scratch[..k].copy_from_slice(&buf[r.clone()]);
+                }
+                self.read_peer(peer, addr, bytemuck::cast_slice_mut(&mut buf[r.clone()]))?;
+                let own = input.map_or(&scratch[..k], |s| &s[r.clone()]);
+                apply(&mut buf[r.clone()], own);
+            }
+            at = r.end;
+        }
+        // Step 2: this half is reduced and the peer's contribution read; once the
+        // peer is here too, its half is reduced and it no longer reads this rank's
+        // contribution (in place, that is the half now overwritten).
+        let t2 = self.arrive();
+        self.wait(peer, t2)?;
+        let dst = bytemuck::cast_slice_mut(&mut buf[theirs.clone()]);
+        self.read_peer(peer, peer_dst + theirs.start * sz, dst)?;
+        // Step 3: the peer has read this rank's half, so the caller may change it.
+        let t3 = self.arrive();
+        self.wait(peer, t3)
     }
 
     /// A reduction of at most `INLINE_BYTES` in one step: every rank publishes `mine`
@@ -1223,6 +1306,10 @@ impl Drop for Coll<'_> {
 /// Blocks from which bcast, allgather and alltoall read their peers' buffers directly
 /// when the job allows it (`Coll::direct`; 4 KiB measured slower, 16 KiB faster).
 const CMA_MIN: usize = 16 << 10;
+
+/// The pieces in which [`Coll::allreduce_direct2`] reads the peer's contribution: a
+/// scratch this size stays in the core's cache between the read and the fold.
+const DIRECT_PIECE: usize = 128 << 10;
 
 /// Reductions of fewer bytes than this write their chunks with ordinary stores (the
 /// peers read them from this core's cache).

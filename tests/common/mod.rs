@@ -143,3 +143,15 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+/// Makes `communicators_in_use` count only live communicators: a rank's data slot
+/// keeps the area of its last use of each half until the half is reused, so reuse both
+/// on `w` (a large reduce goes through them in chunks of a half; a large allreduce at
+/// 2 ranks may read the peer's memory directly instead).
+pub fn flush_slots(w: &Communicator) {
+    let big = vec![1u64; 1 << 16];
+    let mut sum = vec![0u64; big.len()];
+    w.reduce_into(&big, &mut sum, shmpi::Op::Sum, 0)
+        .expect("a world reduce to flush the slots");
+    w.barrier().expect("a world barrier after the flush");
+}
