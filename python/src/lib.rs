@@ -17,6 +17,9 @@
 //! - **Methods**: `MPI.Comm` derives from `CommBase` (`pycomm.rs`), whose methods run
 //!   the calls of programs' inner loops in one native call and hand the rest to the
 //!   Python methods of `shmpi/MPI.py`.
+//! - **Pickling**: while `MPI.pickle` is the default, the lowercase methods pickle
+//!   and unpickle small builtin objects natively, to and from `pickle`'s own bytes
+//!   (`pickle5.rs`), and hand everything else to the standard library.
 //! - **Errors**: shmpi's errors become `MPI.Exception(error_class, message)`, the class
 //!   registered by the Python package at import (`errors.rs`).
 
