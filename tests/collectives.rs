@@ -879,7 +879,8 @@ fn a_reduction_closure_may_use_the_communicator() {
 
 /// Large reductions with the opt-in non-temporal slot writes (`SHMPI_COLL_STREAM=1`)
 /// and non-temporal result writes (`SHMPI_COLL_NT_BYTES`) give the same results as
-/// the default path: allreduce, reduce to a non-zero root, in place, at 3 ranks.
+/// the default path: allreduce, reduce to a non-zero root, in place, at 3 ranks (with
+/// `SHMPI_CMA=0`: a large allreduce otherwise reads its peers directly, no slots).
 #[test]
 fn large_reductions_with_non_temporal_stores_match_the_reference() {
     run_ranks_with_env(
@@ -888,6 +889,7 @@ fn large_reductions_with_non_temporal_stores_match_the_reference() {
         &[
             ("SHMPI_COLL_STREAM", "1"),
             ("SHMPI_COLL_NT_BYTES", "1048576"),
+            ("SHMPI_CMA", "0"),
         ],
         |w| {
             let s = seed(w);

@@ -1059,25 +1059,22 @@ impl<'c> Coll<'c> {
         })
     }
 
-    /// A large allreduce at two ranks, one copy: each rank reduces its half of the
-    /// elements, reading the peer's contribution to it straight from the peer's memory
-    /// in pieces that stay in cache, then reads the peer's reduced half straight from
-    /// the peer's result. Three steps (addresses; halves reduced and contributions
+    /// A large allreduce, one copy: each rank reduces its part of the elements (part
+    /// r of n), reading every other rank's contribution to it straight from that
+    /// rank's memory in pieces that stay in cache, then reads every other part straight
+    /// from its owner's result. Three steps (addresses; parts reduced and contributions
     /// read; results read), against the reduce-scatter's two per slot-sized chunk and
     /// its two copies. Combines in rank order. `input` `None`: in place (`buf` holds
     /// this rank's contribution).
-    pub(crate) fn allreduce_direct2<T: Pod>(
+    pub(crate) fn allreduce_direct<T: Pod>(
         &mut self,
         input: Option<&[T]>,
         buf: &mut [T],
         apply: &mut dyn FnMut(&mut [T], &[T]),
     ) -> Result<()> {
-        debug_assert_eq!(self.n(), 2);
         let sz = std::mem::size_of::<T>();
-        let (me, peer) = (self.me(), 1 - self.me());
-        let mid = buf.len() / 2;
-        let half = |r: usize| if r == 0 { 0..mid } else { mid..buf.len() };
-        let (mine, theirs) = (half(me), half(peer));
+        let (n, me, count) = (self.n(), self.me(), buf.len());
+        let part = |r: usize| r * count / n..(r + 1) * count / n;
         // Step 1: where this rank's contribution and result are (addresses in its
         // own memory, which only `process_vm_readv` reads).
         let src = input.map_or(buf.as_ptr(), <[T]>::as_ptr) as u64;
@@ -1087,46 +1084,71 @@ impl<'c> Coll<'c> {
         let t1 = self.next;
         self.put_inline(&w)?;
         self.arrive();
-        self.wait(peer, t1)?;
-        let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(peer, t1));
-        let peer_src = u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as usize;
-        let peer_dst = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")) as usize;
-        // This rank's half, piece by piece: rank 0's contribution, then rank 1's.
-        let piece = (DIRECT_PIECE / sz).max(1);
-        let mut scratch: Vec<T> = vec![T::zeroed(); piece.min(mine.len())];
+        let mut addrs = Vec::with_capacity(n);
+        for j in 0..n {
+            self.wait(j, t1)?;
+            let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(j, t1));
+            let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+            addrs.push((word(0) as usize, word(8) as usize));
+        }
+        // This rank's part, piece by piece, in rank order: rank 0's contribution lands
+        // in the result, the others' are folded in (this rank's own, in place, kept
+        // aside first, since rank 0's overwrites it).
+        let mine = part(me);
+        let piece = (DIRECT_PIECE / sz).max(1).min(mine.len().max(1));
+        let mut scratch: Vec<T> = vec![T::zeroed(); piece];
+        let mut own: Vec<T> = Vec::new();
         let mut at = mine.start;
         while at < mine.end {
             let r = at..(at + piece).min(mine.end);
             let k = r.len();
-            let addr = peer_src + r.start * sz;
-            if me == 0 {
-                if let Some(s) = input {
-                    buf[r.clone()].copy_from_slice(&s[r.clone()]);
+            if input.is_none() && me > 0 {
+                own.clear();
+                own.extend_from_slice(&buf[r.clone()]);
+            }
+            for (j, &(their_src, _)) in addrs.iter().enumerate() {
+                let theirs = their_src + r.start * sz;
+                let x: &[T] = if j == me {
+                    match input {
+                        Some(s) => &s[r.clone()],
+                        None if me > 0 => &own,
+                        None => continue, // rank 0 in place: already in the result
+                    }
+                } else if j == 0 {
+                    self.read_peer(0, theirs, bytemuck::cast_slice_mut(&mut buf[r.clone()]))?;
+                    continue;
+                } else {
+                    self.read_peer(j, theirs, bytemuck::cast_slice_mut(&mut scratch[..k]))?;
+                    &scratch[..k]
+                };
+                if j == 0 {
+                    buf[r.clone()].copy_from_slice(x);
+                } else {
+                    apply(&mut buf[r.clone()], x);
                 }
-                self.read_peer(peer, addr, bytemuck::cast_slice_mut(&mut scratch[..k]))?;
-                apply(&mut buf[r.clone()], &scratch[..k]);
-            } else {
-                // Rank 0's part lands in the result first; in place, this rank's own
-                // is kept aside before it is overwritten.
-                if input.is_none() {
-                    scratch[..k].copy_from_slice(&buf[r.clone()]);
-                }
-                self.read_peer(peer, addr, bytemuck::cast_slice_mut(&mut buf[r.clone()]))?;
-                let own = input.map_or(&scratch[..k], |s| &s[r.clone()]);
-                apply(&mut buf[r.clone()], own);
             }
             at = r.end;
         }
-        // Step 2: this half is reduced and the peer's contribution read; once the
-        // peer is here too, its half is reduced and it no longer reads this rank's
-        // contribution (in place, that is the half now overwritten).
+        // Step 2: this part is reduced and the others' contributions read; once every
+        // rank is here, every part is reduced and no one reads a contribution any more
+        // (in place, the parts now overwritten).
         let t2 = self.arrive();
-        self.wait(peer, t2)?;
-        let dst = bytemuck::cast_slice_mut(&mut buf[theirs.clone()]);
-        self.read_peer(peer, peer_dst + theirs.start * sz, dst)?;
-        // Step 3: the peer has read this rank's half, so the caller may change it.
+        for j in 0..n {
+            self.wait(j, t2)?;
+        }
+        for (j, &(_, dst)) in addrs.iter().enumerate() {
+            if j != me {
+                let p = part(j);
+                let out = bytemuck::cast_slice_mut(&mut buf[p.clone()]);
+                self.read_peer(j, dst + p.start * sz, out)?;
+            }
+        }
+        // Step 3: every rank has read this rank's part, so the caller may change it.
         let t3 = self.arrive();
-        self.wait(peer, t3)
+        for j in 0..n {
+            self.wait(j, t3)?;
+        }
+        Ok(())
     }
 
     /// A reduction of at most `INLINE_BYTES` in one step: every rank publishes `mine`
@@ -1307,7 +1329,7 @@ impl Drop for Coll<'_> {
 /// when the job allows it (`Coll::direct`; 4 KiB measured slower, 16 KiB faster).
 const CMA_MIN: usize = 16 << 10;
 
-/// The pieces in which [`Coll::allreduce_direct2`] reads the peer's contribution: a
+/// The pieces in which [`Coll::allreduce_direct`] reads the peers' contributions: a
 /// scratch this size stays in the core's cache between the read and the fold.
 const DIRECT_PIECE: usize = 128 << 10;
 

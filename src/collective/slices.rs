@@ -680,8 +680,8 @@ impl Communicator {
                         &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
                     )?;
                 }
-                Reduction::ReduceScatter if n == 2 && c.direct(cb / 2) => {
-                    c.allreduce_direct2(Some(send), recv, &mut |a, x| apply(a, x))?;
+                Reduction::ReduceScatter if c.direct(cb / n) => {
+                    c.allreduce_direct(Some(send), recv, &mut |a, x| apply(a, x))?;
                 }
                 Reduction::ReduceScatter => {
                     c.reduce_rs(Some(send), recv, send.len(), None, &mut |a, x| apply(a, x))?;
@@ -740,8 +740,8 @@ impl Communicator {
                         &mut |j, off, b| fold(buf, j == 0, off, b, &apply),
                     )?;
                 }
-                Reduction::ReduceScatter if n == 2 && c.direct(cb / 2) => {
-                    c.allreduce_direct2(None, buf, &mut |a, x| apply(a, x))?;
+                Reduction::ReduceScatter if c.direct(cb / n) => {
+                    c.allreduce_direct(None, buf, &mut |a, x| apply(a, x))?;
                 }
                 Reduction::ReduceScatter => {
                     let len = buf.len();
