@@ -266,6 +266,12 @@ fn check_everything(w: &Communicator) {
             minp, mwant,
             "allreduce_in_place closure (matrix product) len {mlen}"
         );
+        // To a root, first and last: each rank's part reduced where it is, in rank order.
+        for root in [0, n - 1] {
+            let mul = |a: &[u64; 4], b: &[u64; 4]| matmul(a, b);
+            let what = format!("reduce closure (matrix product) len {mlen}");
+            check_reduce(w, &allm[me], root, mul, &mwant, &what);
+        }
         // The same order in the one-step inline reduction (at most 16 bytes), in place
         // and to every root.
         let slen = len.min(2);
