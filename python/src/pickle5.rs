@@ -92,14 +92,34 @@ pub(crate) fn dumps<'py>(
     py: Python<'py>,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    if let Some(b) = with_encoded(obj, |bytes| PyBytes::new(py, bytes)) {
-        return Ok(b);
+    match _native_dumps(py, obj) {
+        Some(b) => Ok(b),
+        None => std_dumps(py, obj),
     }
+}
+
+/// The standard library's `pickle.dumps(obj, 5)`, for an object the encoder declined.
+pub(crate) fn std_dumps<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     Ok(std_pickle(py)?
         .0
         .bind(py)
         .call1((obj, 5))?
         .cast_into::<PyBytes>()?)
+}
+
+/// The object a lowercase message carries: `None` for an empty one (mpi4py's rule),
+/// else `pickle.loads` of the bytes, decoded in place where the decoder reads them.
+pub(crate) fn loads_message<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if data.is_empty() {
+        return Ok(py.None().into_bound(py));
+    }
+    if let Some(obj) = decode(py, data) {
+        return Ok(obj);
+    }
+    std_pickle(py)?.1.bind(py).call1((PyBytes::new(py, data),))
 }
 
 /// `pickle.loads(data)` for `bytes`, or for any object the standard library reads.
@@ -133,7 +153,8 @@ pub(crate) fn _native_loads<'py>(py: Python<'py>, data: &[u8]) -> Option<Bound<'
 /// returns `None` (having called nothing) when it declines.
 pub(crate) fn with_encoded<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
     OUT.with(|cell| {
-        // A nested call (none is expected: encoding runs no Python code) gets its own.
+        // A nested call gets its own: encoding runs no Python code, but `f` may (a
+        // signal handler while a send waits).
         let mut fresh = Vec::new();
         let mut guard = cell.try_borrow_mut().ok();
         let out = match guard.as_deref_mut() {

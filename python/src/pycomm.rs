@@ -201,17 +201,21 @@ impl CommBase {
         match fast(slf, dest) {
             Some(raw) => {
                 let raw = raw.get();
-                // The default pickling of a small builtin object goes from the
-                // encoder's buffer to the ring, with no `bytes` made.
-                if STD_PICKLE.load(Ordering::Relaxed)
-                    && let Some(sent) = crate::pickle5::with_encoded(obj, |b| {
-                        raw.send_bytes(py, b, dest, tag, false)
-                    })
-                {
-                    return sent;
+                if !STD_PICKLE.load(Ordering::Relaxed) {
+                    let data = registry(py)?.dumps(py, obj)?;
+                    return raw.send(py, &data, None, dest, tag, false);
                 }
-                let data = registry(py)?.dumps(py, obj)?;
-                raw.send(py, &data, None, dest, tag, false)
+                // A small builtin object goes from the encoder's buffer to the ring,
+                // with no `bytes` made; anything else is pickled by `pickle` once.
+                let sent =
+                    crate::pickle5::with_encoded(obj, |b| raw.send_bytes(py, b, dest, tag, false));
+                match sent {
+                    Some(sent) => sent,
+                    None => {
+                        let data = crate::pickle5::std_dumps(py, obj)?;
+                        raw.send_bytes(py, data.as_bytes(), dest, tag, false)
+                    }
+                }
             }
             None => python(slf, intern!(py, "_send"), (obj, dest, tag)).map(drop),
         }
@@ -246,13 +250,11 @@ impl CommBase {
         match (buf.filter(|b| !b.is_none()), fast(slf, source)) {
             (None, Some(raw)) => {
                 let (obj, st) = raw.get().recv_with(py, source, tag, |b| {
-                    // Decoded from the received bytes where the decoder reads them.
-                    if STD_PICKLE.load(Ordering::Relaxed)
-                        && let Some(obj) = crate::pickle5::decode(py, b)
-                    {
-                        return Ok(obj);
+                    if STD_PICKLE.load(Ordering::Relaxed) {
+                        crate::pickle5::loads_message(py, b)
+                    } else {
+                        registry(py)?.loads(py, PyBytes::new(py, b).as_any())
                     }
-                    registry(py)?.loads(py, PyBytes::new(py, b).as_any())
                 })?;
                 fill(status, st)?;
                 Ok(obj)
