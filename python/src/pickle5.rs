@@ -1,9 +1,8 @@
 //! `pickle.dumps(obj, 5)` and `pickle.loads(data)` done natively for the builtin types
 //! small messages are made of, and handed to the standard library for everything else.
 //!
-//! A lowercase `send` of a small dict spent most of its time creating a `Pickler` and
-//! an `Unpickler` (about 0.75 µs for `{'a': 7, 'b': 3.14}`, the whole rest of the
-//! message costing less). The encoder here writes the very bytes CPython's C pickler
+//! A lowercase message of a small object spent most of its time creating a `Pickler`
+//! and an `Unpickler` (docs/python.md has the figures). The encoder here writes the very bytes CPython's C pickler
 //! writes at protocol 5 for `None`, `bool`, `int` (64-bit), `float`, `str`, `bytes`,
 //! `tuple`, `list` and `dict` of exactly those types, memo included, so the wire format
 //! stays raw pickle bytes any `pickle.loads` reads; it declines (and `pickle.dumps`
@@ -425,8 +424,8 @@ struct Decoder<'py, 'd> {
     py: Python<'py>,
     data: &'d [u8],
     at: usize,
-    // On the stack up to a small message's size: allocating them was a quarter of a
-    // small dict's decode.
+    // On the stack up to a small message's size: heap vectors were a large part of a
+    // small object's decode (docs/python.md).
     stack: SmallVec<[Bound<'py, PyAny>; 16]>,
     /// Stack lengths at each `MARK`.
     marks: SmallVec<[usize; 8]>,
