@@ -29,7 +29,8 @@
 #                        default: the programs' own (4 MiB pt2pt, 8 MiB allreduce,
 #                        1 MiB bcast)
 #   ITERS=               if set, -i ITERS for every benchmark (see perf/README.md)
-#   COLL_BUDGET=1        C collectives: seconds of timed calls per size (-t)
+#   COLL_NS="2 8"        rank counts for the collectives (e.g. "2 4 8 16" on 16 cores)
+#   COLL_BUDGET=1        collectives: seconds of timed calls per size (-t, every impl)
 #   SKIP_MPICH_OVERSUB=0 1 = skip MPICH at 8 ranks (it busy-polls, ~25 ms/call)
 #   MPICH_OVERSUB_BUDGET=0.25  COLL_BUDGET for MPICH at 8 ranks (keeps it short)
 #   IMPLS="shmpi ompi-cma ompi-nosc mpich"   implementations to run
@@ -41,14 +42,14 @@
 #   shmpi      $REL/shmrun -n N --bind-to core|none $REL/examples/osu_X
 #              (REL = ${CARGO_TARGET_DIR:-target}/release: cargo's own output directory)
 #   ompi-cma   mpirun.openmpi --mca pml ob1 --mca btl self,vader   (vader's default
-#              single-copy mechanism, CMA) [--oversubscribe at 8 ranks]
+#              single-copy mechanism, CMA) [--bind-to core | --oversubscribe]
 #   ompi-nosc  the same + --mca btl_vader_single_copy_mechanism none
-#   mpich      mpirun.mpich -np N [-bind-to core at 2 ranks]  (Debian ch4:ucx build)
-# At 2 ranks every implementation binds one rank per core; at 8 ranks (on 2
-# cores: oversubscribed) none binds.
+#   mpich      mpirun.mpich -np N [-bind-to core]  (Debian ch4:ucx build)
+# With at most as many ranks as CPUs every implementation binds one rank per core;
+# with more (8 ranks on 2 cores: oversubscribed) none binds.
 #
 # Benchmarks: osu_latency, osu_bw, osu_bibw at 2 ranks; osu_allreduce,
-# osu_barrier and osu_bcast at 2 and 8 ranks.  Output: target/compare/{openmpi,mpich}/ (C
+# osu_barrier and osu_bcast at each of COLL_NS ranks.  Output: target/compare/{openmpi,mpich}/ (C
 # binaries), target/compare/raw/ (one file per run + env.txt), tables on stdout
 # (also saved as target/compare/tables.md).  If shmpi's examples cannot be
 # built, a warning is printed and the shmpi columns show "-".
@@ -61,6 +62,7 @@ MAX_ROUNDS=${MAX_ROUNDS:-$((3 * REPS))}
 MIN_KEPT=${MIN_KEPT:-$REPS}
 MAX_SIZE=${MAX_SIZE:-}
 ITERS=${ITERS:-}
+COLL_NS=${COLL_NS:-2 8}
 COLL_BUDGET=${COLL_BUDGET:-1}
 SKIP_MPICH_OVERSUB=${SKIP_MPICH_OVERSUB:-0}
 MPICH_OVERSUB_BUDGET=${MPICH_OVERSUB_BUDGET:-0.25}
@@ -75,6 +77,7 @@ REL=${CARGO_TARGET_DIR:-target}/release
 RAW=$OUT/raw
 BENCHES=(osu_latency osu_bw osu_bibw osu_allreduce osu_barrier osu_bcast)
 SHMPI_LIST=$OUT/shmpi-benches.txt # written by `build`: shmpi examples built OK
+NCPU=$(nproc)                     # up to this many ranks, one rank per core
 
 # Open MPI refuses to run as root without these.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -187,9 +190,9 @@ run_one() {
     local args=() cmd=() rc t0 t1 budget=$COLL_BUDGET
     [ -z "$MAX_SIZE" ] || args+=(-m "$MAX_SIZE")
     [ -z "$ITERS" ] || args+=(-i "$ITERS")
-    # the C collectives take a time budget per size (shmpi's examples: their default)
-    [ "$impl" != mpich ] || [ "$n" -le 2 ] || budget=$MPICH_OVERSUB_BUDGET
-    case $bench in osu_allreduce | osu_barrier | osu_bcast) [ "$impl" = shmpi ] || args+=(-t "$budget") ;; esac
+    # the collectives take a time budget per size, the same for every implementation
+    [ "$impl" != mpich ] || [ "$n" -le "$NCPU" ] || budget=$MPICH_OVERSUB_BUDGET
+    case $bench in osu_allreduce | osu_barrier | osu_bcast) args+=(-t "$budget") ;; esac
 
     case $impl in
     shmpi)
@@ -197,18 +200,18 @@ run_one() {
             rm -f "$file"
             return 0
         fi
-        cmd=("$REL/shmrun" -n "$n" --bind-to "$([ "$n" -le 2 ] && echo core || echo none)"
+        cmd=("$REL/shmrun" -n "$n" --bind-to "$([ "$n" -le "$NCPU" ] && echo core || echo none)"
             "$REL/examples/$bench" "${args[@]}")
         ;;
     ompi-cma | ompi-nosc)
         cmd=("${OMPI[@]}")
         [ "$impl" = ompi-cma ] || cmd+=(--mca btl_vader_single_copy_mechanism none)
-        [ "$n" -le 2 ] || cmd+=(--oversubscribe)
+        if [ "$n" -le "$NCPU" ]; then cmd+=(--bind-to core); else cmd+=(--oversubscribe); fi
         cmd+=(-np "$n" "$OUT/openmpi/$bench" "${args[@]}")
         ;;
     mpich)
         cmd=(mpirun.mpich -np "$n")
-        if [ "$n" -le 2 ]; then
+        if [ "$n" -le "$NCPU" ]; then
             cmd+=(-bind-to core "$OUT/mpich/$bench" "${args[@]}")
         else
             if [ "$SKIP_MPICH_OVERSUB" = 1 ]; then
@@ -284,7 +287,9 @@ write_env() {
         echo "min_kept: $MIN_KEPT"
         echo "max_size: ${MAX_SIZE:-default}"
         echo "iters: ${ITERS:-default}"
+        echo "coll_ns: $COLL_NS"
         echo "coll_budget_s: $COLL_BUDGET"
+        echo "impls: $IMPLS"
         echo "mpich_oversub: $([ "$SKIP_MPICH_OVERSUB" = 1 ] && echo skipped || echo "budget $MPICH_OVERSUB_BUDGET s per size")"
     } > "$RAW/env.txt"
 }
@@ -292,7 +297,8 @@ write_env() {
 step_run() {
     local b
     for b in "${BENCHES[@]}"; do
-        if [ ! -x "$OUT/openmpi/$b" ] || [ ! -x "$OUT/mpich/$b" ]; then
+        if { [[ " $IMPLS " == *" ompi-"* ]] && [ ! -x "$OUT/openmpi/$b" ]; } ||
+            { [[ " $IMPLS " == *" mpich "* ]] && [ ! -x "$OUT/mpich/$b" ]; }; then
             log "run: $OUT/{openmpi,mpich}/$b missing, run the build step first"
             return 1
         fi
@@ -316,7 +322,7 @@ step_run() {
     declare -A KEPT=()
     local round impl bench n todo start=$SECONDS configs=()
     for bench in osu_latency osu_bw osu_bibw; do configs+=("$bench 2"); done
-    for n in 2 8; do
+    for n in $COLL_NS; do
         for bench in osu_allreduce osu_barrier osu_bcast; do configs+=("$bench $n"); done
     done
     local cfg total=0 discarded=0

@@ -200,8 +200,8 @@ def main():
                    f"Open MPI {env.get('openmpi', '?')}, MPICH {env.get('mpich', '?')}, "
                    f"gcc {env.get('gcc', '?')} -O2; shmpi {env.get('shmpi', '?')}.  ")
         out.append(f"Settings: max size {env.get('max_size', '?')}, iterations "
-                   f"{env.get('iters', '?')}, C collectives budget {env.get('coll_budget_s', '?')} s "
-                   f"per size, MPICH at 8 ranks: {env.get('mpich_oversub', '?')}.")
+                   f"{env.get('iters', '?')}, collectives' budget {env.get('coll_budget_s', '?')} s "
+                   f"per size, MPICH oversubscribed: {env.get('mpich_oversub', '?')}.")
         out.append("")
     if load.c2c:
         cc = sorted(load.c2c)
@@ -235,7 +235,11 @@ def main():
     out += render("Bidirectional bandwidth (osu_bibw, 2 ranks, window 64)",
                   "MB/s (1e6 B/s), both directions together", True, "size",
                   by_size(values, "osu_bibw", 2), ("osu_bibw", 2))
-    ncpu = os.cpu_count() or 2
+    # the machine the runs were made on (env.txt), which may not be this one
+    try:
+        ncpu = int(env.get("nproc", ""))
+    except ValueError:
+        ncpu = os.cpu_count() or 2
     for n in rank_counts(values, "osu_allreduce"):
         note = f", oversubscribed on {ncpu} CPUs" if n > ncpu else ""
         out += render(f"MPI_Allreduce (osu_allreduce, doubles, MPI_SUM, {n} ranks{note})",
