@@ -48,10 +48,12 @@ pub(crate) use sealed::Sealed;
 pub struct Request<T> {
     eng: Weak<RefCell<Engine>>,
     /// The request's slot in the engine, or [`READY`]: a send that finished as it
-    /// started and has no buffer to hand back (most small sends of copies or of
-    /// borrowed slices): no slot to open, fill and take, no engine call to wait on it,
-    /// and no larger handle to move around.
+    /// started (most small sends): no slot to open, fill and take, and no engine call
+    /// to wait on it.
     id: u64,
+    /// The buffer of an owned send that finished as it started ([`READY`]), handed
+    /// back by the wait without a slot in the engine.
+    back: Option<PodVec>,
     what: What,
     /// Turns the engine's result into the request's (a plain function: no allocation
     /// per request). `None` once it has run: the request is spent.
@@ -155,6 +157,7 @@ impl<T> Request<T> {
         Request {
             eng: Rc::downgrade(&eng),
             id,
+            back: None,
             what,
             finish: Some(finish),
             #[cfg(feature = "mpi")]
@@ -170,14 +173,16 @@ impl<T> Request<T> {
         what: What,
         finish: Finish<T>,
     ) -> Self {
-        let id = match started {
-            Started::Id(id) => id,
-            Started::Done(Done::Sent(b)) if b.as_ref().is_none_or(PodVec::is_view) => READY,
-            Started::Done(d) => eng.borrow_mut().complete_now(d),
+        let (id, back) = match started {
+            Started::Id(id) => (id, None),
+            // A view (a scope's borrowed slice) has nothing to hand back.
+            Started::Done(Done::Sent(b)) => (READY, b.filter(|b| !b.is_view())),
+            Started::Done(d) => (eng.borrow_mut().complete_now(d), None),
         };
         Request {
             eng: Rc::downgrade(eng),
             id,
+            back,
             what,
             finish: Some(finish),
             #[cfg(feature = "mpi")]
@@ -248,7 +253,7 @@ impl<T> Request<T> {
     /// The result of a send that finished as it started, unless it is spent.
     #[inline]
     fn take_ready(&mut self) -> Option<Done> {
-        (self.id == READY && self.finish.is_some()).then_some(Done::Sent(None))
+        (self.id == READY && self.finish.is_some()).then(|| Done::Sent(self.back.take()))
     }
 
     fn complete(&mut self, done: Done) -> Result<T> {

@@ -105,14 +105,12 @@ fn main() -> Result<()> {
                     t0 = now();
                 }
                 world.scope(|s| {
-                    let rreqs = rbuf
-                        .bytes_mut()
-                        .chunks_mut(size)
-                        .map(|b| s.irecv_into(b, peer, TAG))
-                        .collect::<Result<Vec<_>>>()?;
-                    let sreqs = (0..WINDOW)
-                        .map(|_| s.isend_slice(sbuf, peer, TAG))
-                        .collect::<Result<Vec<_>>>()?;
+                    let rreqs = start_window(
+                        rbuf.bytes_mut()
+                            .chunks_mut(size)
+                            .map(|b| s.irecv_into(b, peer, TAG)),
+                    )?;
+                    let sreqs = start_window((0..WINDOW).map(|_| s.isend_slice(sbuf, peer, TAG)))?;
                     s.wait_all(rreqs)?;
                     s.wait_all(sreqs).map(drop)
                 })?;
@@ -142,14 +140,8 @@ fn main() -> Result<()> {
             if i == skip {
                 t0 = now();
             }
-            let rreqs = rbufs
-                .drain(..)
-                .map(|b| world.irecv_into(b, peer, TAG))
-                .collect::<Result<Vec<_>>>()?;
-            let sreqs = sbufs
-                .drain(..)
-                .map(|b| world.isend_vec(b, peer, TAG))
-                .collect::<Result<Vec<_>>>()?;
+            let rreqs = start_window(rbufs.drain(..).map(|b| world.irecv_into(b, peer, TAG)))?;
+            let sreqs = start_window(sbufs.drain(..).map(|b| world.isend_vec(b, peer, TAG)))?;
             rbufs = wait_all(rreqs)?.into_iter().map(|(b, _)| b).collect();
             sbufs = wait_all(sreqs)?;
         }

@@ -440,3 +440,72 @@ fn fast_object_receive_checks_the_type_and_loses_nothing() {
     let (_, v) = e1.recv_message(m, want(77), &desc(WaitOp::Recv)).unwrap();
     assert_eq!((&v[..], e1.unexpected_len()), (&[2u8; 8][..], 0));
 }
+
+/// An owned send that went whole into the ring finishes as it starts: its request
+/// takes no slot in the engine and hands the vector back itself (also after the
+/// engine was told nothing); one dropped unwaited frees its vector with it.
+#[test]
+fn an_owned_send_finished_at_once_takes_no_slot() {
+    use crate::request::{READY, Request, What};
+    let (e0, mut e1) = pair(1 << 16);
+    let eng = Rc::new(std::cell::RefCell::new(e0));
+    let what = || What {
+        call: Call::IsendVec,
+        peer: Some(1),
+        tag: 7,
+        ctx: 0,
+        group: Rc::new(Group::world(2)),
+    };
+    let finish: crate::request::Finish<Vec<u32>> = |d, _| match d {
+        Done::Sent(Some(b)) => Ok(b.into_vec::<u32>().ok().expect("the vector sent")),
+        _ => panic!("an owned send hands its vector back"),
+    };
+    let mut reqs = Vec::new();
+    for i in 0..3u32 {
+        let buf = PodVec::new(vec![i; 4]);
+        let started = eng
+            .borrow_mut()
+            .isend(1, env(0, 7, 16), SendBuf::Pod(buf))
+            .unwrap();
+        let r = Request::started(&eng, started, what(), finish);
+        assert_eq!(r.id(), READY, "send {i} finished at once");
+        reqs.push(r);
+    }
+    assert_eq!(
+        eng.borrow().matching.done.in_use(),
+        0,
+        "no slot for a finished send"
+    );
+    drop(reqs.pop()); // its vector is freed with it
+    for (i, r) in reqs.into_iter().enumerate() {
+        assert_eq!(r.wait().unwrap(), vec![i as u32; 4]);
+    }
+    let group = Group::world(2);
+    let m = Matcher {
+        ctx: 0,
+        src: Some(0),
+        tag: Some(7),
+    };
+    let want = Want::Bytes {
+        cap: 16,
+        elem: 4,
+        elem_type: "u32",
+    };
+    for i in 0..3u32 {
+        let mut got = [0u32; 4];
+        let e = e1
+            .recv_into(
+                &m,
+                &want,
+                bytemuck::cast_slice_mut(&mut got),
+                || test_desc(WaitOp::Recv, None, &group),
+                |e| *e,
+            )
+            .unwrap();
+        assert_eq!(
+            (e.len, got),
+            (16, [i; 4]),
+            "every message arrived, the dropped one too"
+        );
+    }
+}
