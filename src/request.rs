@@ -292,6 +292,9 @@ impl<T> Request<T> {
     /// ```
     pub fn wait(mut self) -> Result<T> {
         if let Some(d) = self.take_ready() {
+            if crate::trace::hooked() {
+                crate::trace::hooks::wait_ready(&self.what.desc());
+            }
             return self.complete(d);
         }
         let eng = self.engine()?;
