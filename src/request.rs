@@ -31,9 +31,8 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::call::Call;
-use crate::codec::PodVec;
 use crate::comm::Status;
-use crate::completions::Done;
+use crate::completions::{Done, is_back};
 use crate::error::{Error, ErrorClass, Result};
 use crate::matching::Group;
 use crate::progress::{Engine, Started, WaitDesc, WaitOp};
@@ -47,13 +46,10 @@ pub(crate) use sealed::Sealed;
 #[must_use = "a request does nothing until it is waited on or tested"]
 pub struct Request<T> {
     eng: Weak<RefCell<Engine>>,
-    /// The request's slot in the engine, or [`READY`]: a send that finished as it
-    /// started (most small sends): no slot to open, fill and take, and no engine call
-    /// to wait on it.
+    /// The request's slot in the engine; or, for a send that finished as it started
+    /// (most small sends), [`READY`] (nothing to hand back: no engine call to wait on
+    /// it) or the id of its owned buffer kept in the engine (`completions::is_back`).
     id: u64,
-    /// The buffer of an owned send that finished as it started ([`READY`]), handed
-    /// back by the wait without a slot in the engine.
-    back: Option<PodVec>,
     what: What,
     /// Turns the engine's result into the request's (a plain function: no allocation
     /// per request). `None` once it has run: the request is spent.
@@ -157,7 +153,6 @@ impl<T> Request<T> {
         Request {
             eng: Rc::downgrade(&eng),
             id,
-            back: None,
             what,
             finish: Some(finish),
             #[cfg(feature = "mpi")]
@@ -173,16 +168,17 @@ impl<T> Request<T> {
         what: What,
         finish: Finish<T>,
     ) -> Self {
-        let (id, back) = match started {
-            Started::Id(id) => (id, None),
+        let id = match started {
+            Started::Id(id) => id,
             // A view (a scope's borrowed slice) has nothing to hand back.
-            Started::Done(Done::Sent(b)) => (READY, b.filter(|b| !b.is_view())),
-            Started::Done(d) => (eng.borrow_mut().complete_now(d), None),
+            Started::Done(Done::Sent(None)) => READY,
+            Started::Done(Done::Sent(Some(b))) if b.is_view() => READY,
+            Started::Done(Done::Sent(Some(b))) => eng.borrow_mut().keep_back(b),
+            Started::Done(d) => eng.borrow_mut().complete_now(d),
         };
         Request {
             eng: Rc::downgrade(eng),
             id,
-            back,
             what,
             finish: Some(finish),
             #[cfg(feature = "mpi")]
@@ -243,17 +239,35 @@ impl<T> Request<T> {
     /// The result of a request found finished.
     fn take_finished(&mut self) -> Result<T> {
         if let Some(d) = self.take_ready() {
-            return self.complete(d);
+            return self.complete(d?);
         }
         let eng = self.engine()?;
         let d = eng.borrow_mut().take_done(self.id).expect("checked done");
         self.complete(d)
     }
 
-    /// The result of a send that finished as it started, unless it is spent.
+    /// Whether the request is a send that finished as it started.
     #[inline]
-    fn take_ready(&mut self) -> Option<Done> {
-        (self.id == READY && self.finish.is_some()).then(|| Done::Sent(self.back.take()))
+    fn finished_at_start(&self) -> bool {
+        self.id == READY || is_back(self.id)
+    }
+
+    /// The result of a send that finished as it started, unless it is spent. An owned
+    /// buffer comes back from the engine, which must still be there.
+    #[inline]
+    fn take_ready(&mut self) -> Option<Result<Done>> {
+        self.finish?; // spent
+        if self.id == READY {
+            return Some(Ok(Done::Sent(None)));
+        }
+        if !is_back(self.id) {
+            return None;
+        }
+        Some(engine_of(&self.eng, &self.what).map(|e| {
+            let b = e.borrow_mut().take_back(self.id);
+            debug_assert!(b.is_some(), "a kept buffer is taken once");
+            Done::Sent(b)
+        }))
     }
 
     fn complete(&mut self, done: Done) -> Result<T> {
@@ -293,9 +307,9 @@ impl<T> Request<T> {
     pub fn wait(mut self) -> Result<T> {
         if let Some(d) = self.take_ready() {
             if crate::trace::hooked() {
-                crate::trace::hooks::wait_ready(&self.what.desc());
+                crate::trace::hooks::wait_ready(&self.what);
             }
-            return self.complete(d);
+            return self.complete(d?);
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
@@ -342,7 +356,7 @@ impl<T> Request<T> {
     /// ```
     pub fn test(&mut self) -> Result<Option<T>> {
         if let Some(d) = self.take_ready() {
-            return self.complete(d).map(Some);
+            return self.complete(d?).map(Some);
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
@@ -391,7 +405,7 @@ impl<T> Request<T> {
     /// ```
     pub fn is_complete(&mut self) -> Result<bool> {
         let eng = self.engine()?;
-        if self.id == READY {
+        if self.finished_at_start() {
             return Ok(true);
         }
         #[cfg(feature = "mpi")]
@@ -441,7 +455,7 @@ impl<T> Request<T> {
     /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         let eng = self.engine()?;
-        if self.id == READY {
+        if self.finished_at_start() {
             return Ok(Some(Status::empty(false)));
         }
         #[cfg(feature = "mpi")]
@@ -491,7 +505,7 @@ impl<T> Request<T> {
     /// ```
     pub fn cancel(&mut self) -> Result<bool> {
         let eng = self.engine()?;
-        if self.id == READY {
+        if self.finished_at_start() {
             return Ok(false);
         }
         #[cfg(feature = "mpi")]
@@ -507,7 +521,7 @@ impl<T> Request<T> {
         self.finish.is_some().then_some(Pending {
             eng: &self.eng,
             id: self.id,
-            ready: self.id == READY,
+            ready: self.finished_at_start(),
             what: &self.what,
         })
     }
@@ -520,6 +534,9 @@ impl<T> Request<T> {
     pub(crate) fn detach(mut self) {
         if self.finish.take().is_none() || self.id == READY {
             return;
+        }
+        if is_back(self.id) {
+            return drop_back(&self.eng, self.id);
         }
         #[cfg(feature = "mpi")]
         if self.mpi.is_some() {
@@ -539,12 +556,25 @@ impl<T> Drop for Request<T> {
         if let (Some(h), Some(_)) = (&self.mpi, &self.finish) {
             return h.forget(self.id);
         }
+        if self.finish.is_some() && is_back(self.id) {
+            return drop_back(&self.eng, self.id);
+        }
         if self.finish.is_some() && self.id != READY {
             if let Some(eng) = self.eng.upgrade() {
                 if let Ok(mut eng) = eng.try_borrow_mut() {
                     eng.forget(self.id);
                 }
             }
+        }
+    }
+}
+
+/// Drops the owned buffer of a send that finished as it started, whose request was
+/// dropped before its wait (the engine, if gone, dropped it already).
+fn drop_back(eng: &Weak<RefCell<Engine>>, id: u64) {
+    if let Some(eng) = eng.upgrade() {
+        if let Ok(mut eng) = eng.try_borrow_mut() {
+            drop(eng.take_back(id));
         }
     }
 }

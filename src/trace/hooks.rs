@@ -345,7 +345,8 @@ pub(crate) fn wait(eng: &mut Engine, id: u64, desc: &WaitDesc<'_>) -> Result<Don
 /// recorded as a wait that returned at once, so that every wait of the program counts.
 #[cold]
 #[inline(never)]
-pub(crate) fn wait_ready(desc: &WaitDesc<'_>) {
+pub(crate) fn wait_ready(what: &crate::request::What) {
+    let desc = what.desc();
     let ev = Ev {
         op: code(desc.call),
         ..plain(Call::Wait, desc.ctx, desc.peer, Some(desc.tag))
