@@ -249,7 +249,18 @@ impl<T> Request<T> {
     /// Whether the request is a send that finished as it started.
     #[inline]
     fn finished_at_start(&self) -> bool {
-        self.id == READY || is_back(self.id)
+        self.id == READY || self.kept_back()
+    }
+
+    /// Whether the request's id names its owned buffer kept in the engine (not an id
+    /// of the MPI backend's table, which has small ids too).
+    #[inline]
+    fn kept_back(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        if self.mpi.is_some() {
+            return false;
+        }
+        is_back(self.id)
     }
 
     /// The result of a send that finished as it started, unless it is spent. An owned
@@ -260,7 +271,7 @@ impl<T> Request<T> {
         if self.id == READY {
             return Some(Ok(Done::Sent(None)));
         }
-        if !is_back(self.id) {
+        if !self.kept_back() {
             return None;
         }
         Some(engine_of(&self.eng, &self.what).map(|e| {
@@ -535,7 +546,7 @@ impl<T> Request<T> {
         if self.finish.take().is_none() || self.id == READY {
             return;
         }
-        if is_back(self.id) {
+        if self.kept_back() {
             return drop_back(&self.eng, self.id);
         }
         #[cfg(feature = "mpi")]
@@ -556,7 +567,7 @@ impl<T> Drop for Request<T> {
         if let (Some(h), Some(_)) = (&self.mpi, &self.finish) {
             return h.forget(self.id);
         }
-        if self.finish.is_some() && is_back(self.id) {
+        if self.finish.is_some() && self.kept_back() {
             return drop_back(&self.eng, self.id);
         }
         if self.finish.is_some() && self.id != READY {
