@@ -341,20 +341,6 @@ pub(crate) fn wait(eng: &mut Engine, id: u64, desc: &WaitDesc<'_>) -> Result<Don
     r
 }
 
-/// A wait on a request that finished as it started, which needs no engine call:
-/// recorded as a wait that returned at once, so that every wait of the program counts.
-#[cold]
-#[inline(never)]
-pub(crate) fn wait_ready(what: &crate::request::What) {
-    let desc = what.desc();
-    let ev = Ev {
-        op: code(desc.call),
-        ..plain(Call::Wait, desc.ctx, desc.peer, Some(desc.tag))
-    };
-    let o = open_for(&ev);
-    leave(o, done_recv(ev, None, 0));
-}
-
 /// `Engine::take_done`: a request's result handed out by a test or a wait on several;
 /// recorded when it is a received message.
 #[cold]
