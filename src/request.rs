@@ -31,6 +31,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::call::Call;
+use crate::codec::PodVec;
 use crate::comm::Status;
 use crate::completions::{Done, is_back};
 use crate::error::{Error, ErrorClass, Result};
@@ -173,9 +174,8 @@ impl<T> Request<T> {
             // Recorded, a request keeps a slot so that the engine's wait records its
             // wait like any other (a check here costs less than one in `wait`).
             Started::Done(d) if crate::trace::hooked() => eng.borrow_mut().complete_now(d),
-            // A view (a scope's borrowed slice) has nothing to hand back.
-            Started::Done(Done::Sent(None)) => READY,
-            Started::Done(Done::Sent(Some(b))) if b.is_view() => READY,
+            // Nothing to hand back: a copy sent, or a view (a scope's borrowed slice).
+            Started::Done(Done::Sent(b)) if b.as_ref().is_none_or(PodVec::is_view) => READY,
             Started::Done(Done::Sent(Some(b))) => eng.borrow_mut().keep_back(b),
             Started::Done(d) => eng.borrow_mut().complete_now(d),
         };
