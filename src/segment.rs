@@ -302,6 +302,11 @@ impl Segment {
         self.layout.nranks
     }
 
+    /// Whether the job has more ranks than CPUs (decides waits and some algorithms).
+    pub(crate) fn oversubscribed(&self) -> bool {
+        self.nranks() > self.header().ncpus.max(1) as usize
+    }
+
     /// Whether the ranks may read each other's memory (`sys::cma`).
     pub(crate) fn single_copy(&self) -> bool {
         self.header().single_copy == 1

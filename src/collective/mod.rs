@@ -986,6 +986,29 @@ impl<'c> Coll<'c> {
         block >= CMA_MIN && self.c.coll.seg.single_copy()
     }
 
+    /// Whether an allreduce whose parts are `part` bytes takes the direct path
+    /// ([`allreduce_direct`](Self::allreduce_direct)): from `CMA_MIN`, as [`direct`](Self::direct), with two ranks or ranks that
+    /// share CPUs, where its one step fewer saves a switch; from `DIRECT_REDUCE_MIN`
+    /// when more ranks each have a core, where the slots' second copy costs less than
+    /// every rank pinning every other's pages.
+    pub(crate) fn direct_reduce(&self, part: usize) -> bool {
+        let seg = &self.c.coll.seg;
+        let shared = self.n() == 2 || seg.oversubscribed();
+        part >= if shared { CMA_MIN } else { DIRECT_REDUCE_MIN } && seg.single_copy()
+    }
+
+    /// The contributions up to which a reduction's every rank reads every
+    /// contribution whatever the rank count (`slices::small_reduce`): 4 KiB where
+    /// ranks share CPUs (one step, one switch), none when each has a core, where the
+    /// reduce-scatter's two steps win from 2 KiB at 16 ranks.
+    pub(crate) fn read_all_max(&self) -> usize {
+        if self.c.coll.seg.oversubscribed() {
+            4096
+        } else {
+            0
+        }
+    }
+
     /// The single-copy exchange: every rank publishes where its data is (`mine`, an
     /// address in its own memory that no one dereferences here, and a length), copies
     /// bytes `need(j)` of each member j's data straight from j's memory into `dst[j]`
@@ -1328,6 +1351,11 @@ impl Drop for Coll<'_> {
 /// Blocks from which bcast, allgather and alltoall read their peers' buffers directly
 /// when the job allows it (`Coll::direct`; 4 KiB measured slower, 16 KiB faster).
 const CMA_MIN: usize = 16 << 10;
+
+/// The parts from which an allreduce of more than two ranks, each on its own core,
+/// reads its members directly (`Coll::direct_reduce`; measured on 16 cores, see
+/// docs/performance.md).
+const DIRECT_REDUCE_MIN: usize = 256 << 10;
 
 /// The pieces in which [`Coll::allreduce_direct`] reads the peers' contributions: a
 /// scratch this size stays in the core's cache between the read and the fold.

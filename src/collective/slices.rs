@@ -23,10 +23,15 @@ use crate::shmcoll::{INLINE_BYTES, INLINE_WORDS};
 
 /// Whether a reduction of `bytes` per rank on `n` ranks reads every contribution
 /// (one step) rather than using the reduce-scatter + allgather algorithm (two steps
-/// per chunk): when the contributions are small or there are few of them.
-fn small_reduce(bytes: usize, n: usize, count: usize) -> bool {
-    n == 1 || count < n || bytes <= 4096 || bytes * (n - 1) <= 16384
+/// per chunk): when the contributions are small (up to `read_all_max`, see
+/// `Coll::read_all_max`) or there are few of them.
+fn small_reduce(bytes: usize, n: usize, count: usize, read_all_max: usize) -> bool {
+    n == 1 || count < n || bytes <= read_all_max || bytes * (n - 1) <= 16384
 }
+
+/// What [`small_reduce`] reads whatever the rank count in a rooted reduce, which the
+/// 16-core measurements of `Coll::read_all_max` did not cover.
+const REDUCE_READ_ALL_MAX: usize = 4096;
 
 /// How a reduction of `bytes` per rank moves its data (the module doc of `collective`
 /// describes each): in the members' polled lines, by every rank reading every
@@ -38,10 +43,10 @@ enum Reduction {
 }
 
 /// The one choice of algorithm every reduction makes.
-fn reduction(bytes: usize, n: usize, count: usize) -> Reduction {
+fn reduction(bytes: usize, n: usize, count: usize, read_all_max: usize) -> Reduction {
     if bytes <= INLINE_BYTES {
         Reduction::Inline
-    } else if small_reduce(bytes, n, count) {
+    } else if small_reduce(bytes, n, count, read_all_max) {
         Reduction::ReadAll
     } else {
         Reduction::ReduceScatter
@@ -589,7 +594,7 @@ impl Communicator {
         let cb = std::mem::size_of_val(send);
         self.collective(Call::Reduce, r, sz, op.code(), send.len() as u64, |c| {
             let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-            match reduction(cb, n, send.len()) {
+            match reduction(cb, n, send.len(), REDUCE_READ_ALL_MAX) {
                 Reduction::Inline => {
                     let out = (me == r).then_some(recv);
                     c.reduce_inline(bytemuck::cast_slice(send), out, &apply)?;
@@ -667,7 +672,7 @@ impl Communicator {
         let cb = std::mem::size_of_val(send);
         self.collective(Call::Allreduce, 0, sz, op.code(), send.len() as u64, |c| {
             let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-            match reduction(cb, n, send.len()) {
+            match reduction(cb, n, send.len(), c.read_all_max()) {
                 Reduction::Inline => {
                     c.reduce_inline(bytemuck::cast_slice(send), Some(recv), &apply)?;
                 }
@@ -680,7 +685,7 @@ impl Communicator {
                         &mut |j, off, b| fold(recv, j == 0, off, b, &apply),
                     )?;
                 }
-                Reduction::ReduceScatter if c.direct(cb / n) => {
+                Reduction::ReduceScatter if c.direct_reduce(cb / n) => {
                     c.allreduce_direct(Some(send), recv, &mut |a, x| apply(a, x))?;
                 }
                 Reduction::ReduceScatter => {
@@ -722,7 +727,7 @@ impl Communicator {
         let cb = std::mem::size_of_val(buf);
         self.collective(Call::Allreduce, 0, sz, op.code(), buf.len() as u64, |c| {
             let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
-            match reduction(cb, n, buf.len()) {
+            match reduction(cb, n, buf.len(), c.read_all_max()) {
                 Reduction::Inline => {
                     // This rank's contribution, kept while `buf` receives rank 0's first.
                     let mut words = [0u64; INLINE_WORDS];
@@ -740,7 +745,7 @@ impl Communicator {
                         &mut |j, off, b| fold(buf, j == 0, off, b, &apply),
                     )?;
                 }
-                Reduction::ReduceScatter if c.direct(cb / n) => {
+                Reduction::ReduceScatter if c.direct_reduce(cb / n) => {
                     c.allreduce_direct(None, buf, &mut |a, x| apply(a, x))?;
                 }
                 Reduction::ReduceScatter => {

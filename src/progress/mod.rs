@@ -105,7 +105,7 @@ impl Engine {
         let n = seg.nranks();
         let (producers, consumers) = seg.endpoints(claim);
         let sizes = Sizes::for_ring(seg.layout().ring_bytes);
-        let oversubscribed = n > seg.header().ncpus.max(1) as usize;
+        let oversubscribed = seg.oversubscribed();
         let Waits {
             spin_ns,
             coll_spin_ns,
