@@ -85,7 +85,7 @@ const CMA: Knob = Knob {
     name: "SHMPI_CMA",
     default: "on where the system allows it",
     range: "0 or unset",
-    help: "large broadcasts (2 ranks), allgathers, alltoalls and non-blocking sends read peers' buffers directly (process_vm_readv); 0 copies through the segment",
+    help: "large broadcasts (2 ranks), allgathers, alltoalls and non-blocking sends read (2-rank broadcasts also write) peers' buffers directly (process_vm_readv, process_vm_writev); 0 copies through the segment",
 };
 /// Offered (single-copy) non-blocking sends.
 const OFFER_BYTES: Knob = Knob {

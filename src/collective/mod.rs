@@ -1058,6 +1058,66 @@ impl<'c> Coll<'c> {
         Ok(())
     }
 
+    /// A broadcast at 2 ranks in which both ranks copy: the other rank reads the first
+    /// half of the root's buffer into its own (`process_vm_readv`) while the root writes
+    /// the second half into the other's (`process_vm_writev`). Two steps, like
+    /// [`exchange_direct`](Self::exchange_direct); a rank whose copy fails still waits
+    /// for its peer's second arrival, so that no rank returns while the other may still
+    /// write into its buffer.
+    pub(crate) fn bcast_split(&mut self, root: usize, data: &mut [u8]) -> Result<()> {
+        debug_assert_eq!(self.n(), 2);
+        let (me, len) = (self.me(), data.len());
+        let peer = 1 - me;
+        let mut w = [0u8; INLINE_BYTES];
+        w[..8].copy_from_slice(&(data.as_ptr() as u64).to_le_bytes());
+        w[8..].copy_from_slice(&(len as u64).to_le_bytes());
+        let t = self.next;
+        self.put_inline(&w)?;
+        self.arrive();
+        self.wait(peer, t)?;
+        let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(peer, t));
+        let addr = u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as usize;
+        let theirs = u64::from_le_bytes(b[8..].try_into().expect("8 bytes")) as usize;
+        // Cut on a cache line, so that no line is written from both sides.
+        let half = (len / 2) & !63;
+        let copied = if theirs != len {
+            Err(Error::Corrupted(format!(
+                "{}: rank {peer} published {theirs} bytes where {len} were expected",
+                self.name
+            )))
+        } else if me == root {
+            self.write_peer(peer, addr + half, &data[half..])
+        } else {
+            self.read_peer(peer, addr, &mut data[..half])
+        };
+        let t2 = self.arrive();
+        self.wait(peer, t2)?;
+        copied
+    }
+
+    /// Copies `src` into member `j`'s memory at `addr` (`process_vm_writev`), once this
+    /// rank has waited for `j`'s arrival at a step where `j` published `addr` and lent
+    /// that memory until its next arrival.
+    fn write_peer(&self, j: usize, addr: usize, src: &[u8]) -> Result<()> {
+        // Relaxed: as in `read_peer`.
+        let pid = self
+            .c
+            .coll
+            .seg
+            .ctrl(self.world(j))
+            .life
+            .pid
+            .load(Ordering::Relaxed);
+        crate::sys::cma::write(pid, addr, src).map_err(|err| Error::Os {
+            what: format!(
+                "{}: writing rank {j}'s buffer directly (process {pid}, process_vm_writev); \
+                 SHMPI_CMA=0 copies through the shared segment instead",
+                self.name
+            ),
+            source: err,
+        })
+    }
+
     /// Copies `out.len()` bytes at `addr` in member `j`'s memory into `out`
     /// (`process_vm_readv`), once this rank has waited for `j`'s arrival at a step where
     /// `j` published `addr`.
@@ -1348,8 +1408,9 @@ impl Drop for Coll<'_> {
     }
 }
 
-/// Blocks from which bcast, allgather and alltoall read their peers' buffers directly
-/// when the job allows it (`Coll::direct`; 4 KiB measured slower, 16 KiB faster).
+/// Blocks from which bcast, allgather and alltoall read (a 2-rank bcast also writes)
+/// their peers' buffers directly when the job allows it (`Coll::direct`; 4 KiB
+/// measured slower, 16 KiB faster).
 const CMA_MIN: usize = 16 << 10;
 
 /// The parts from which an allreduce of more than two ranks, each on its own core,

@@ -186,20 +186,13 @@ impl Communicator {
             if c.eager(len) {
                 return c.bcast_eager(r, bytemuck::cast_slice_mut(buf));
             }
-            // At 2 ranks the other rank reads the root's buffer directly: the root's copy
-            // into its slot, half the work, goes. With more ranks the readers share that
-            // copy in cache, and reading the root's memory each was slower (3 and 8
-            // ranks on 2 CPUs; docs/performance.md).
+            // At 2 ranks the root's copy into its slot, half the work, goes: the other
+            // rank reads half of the root's buffer directly while the root writes the
+            // other half into the other rank's. With more ranks the readers share the
+            // root's copy in cache, and reading the root's memory each was slower (3
+            // and 8 ranks on 2 CPUs; docs/performance.md).
             if c.n() == 2 && c.direct(len) {
-                let me = c.me();
-                let at = buf.as_ptr() as usize;
-                let data: &mut [u8] = bytemuck::cast_slice_mut(buf);
-                let mut dst: [&mut [u8]; 2] = [&mut [], &mut []];
-                if me != r {
-                    dst[r] = data;
-                }
-                let need = |j: usize| (j == r && me != r).then_some((0, len));
-                return c.exchange_direct((at, len), &need, &mut dst);
+                return c.bcast_split(r, bytemuck::cast_slice_mut(buf));
             }
             if c.me() == r {
                 c.exchange(
