@@ -1099,47 +1099,46 @@ impl<'c> Coll<'c> {
     /// rank has waited for `j`'s arrival at a step where `j` published `addr` and lent
     /// that memory until its next arrival.
     fn write_peer(&self, j: usize, addr: usize, src: &[u8]) -> Result<()> {
-        // Relaxed: as in `read_peer`.
-        let pid = self
-            .c
-            .coll
-            .seg
-            .ctrl(self.world(j))
-            .life
-            .pid
-            .load(Ordering::Relaxed);
-        crate::sys::cma::write(pid, addr, src).map_err(|err| Error::Os {
-            what: format!(
-                "{}: writing rank {j}'s buffer directly (process {pid}, process_vm_writev); \
-                 SHMPI_CMA=0 copies through the shared segment instead",
-                self.name
-            ),
-            source: err,
-        })
+        let pid = self.peer_pid(j);
+        crate::sys::cma::write(pid, addr, src).map_err(|e| self.cma_error(j, pid, true, e))
     }
 
     /// Copies `out.len()` bytes at `addr` in member `j`'s memory into `out`
     /// (`process_vm_readv`), once this rank has waited for `j`'s arrival at a step where
     /// `j` published `addr`.
     fn read_peer(&self, j: usize, addr: usize, out: &mut [u8]) -> Result<()> {
+        let pid = self.peer_pid(j);
+        crate::sys::cma::read(pid, addr, out).map_err(|e| self.cma_error(j, pid, false, e))
+    }
+
+    /// The process of member `j`.
+    fn peer_pid(&self, j: usize) -> i32 {
         // Relaxed: the rank stored its pid when it claimed its place, before any
         // arrival, and the caller's `wait` acquired its arrival.
-        let pid = self
-            .c
+        self.c
             .coll
             .seg
             .ctrl(self.world(j))
             .life
             .pid
-            .load(Ordering::Relaxed);
-        crate::sys::cma::read(pid, addr, out).map_err(|err| Error::Os {
+            .load(Ordering::Relaxed)
+    }
+
+    /// The error of a direct copy to or from member `j`'s memory.
+    fn cma_error(&self, j: usize, pid: i32, write: bool, source: std::io::Error) -> Error {
+        let (verb, call) = if write {
+            ("writing", "process_vm_writev")
+        } else {
+            ("reading", "process_vm_readv")
+        };
+        Error::Os {
             what: format!(
-                "{}: reading rank {j}'s buffer directly (process {pid}, process_vm_readv); \
-                 SHMPI_CMA=0 copies through the shared segment instead",
+                "{}: {verb} rank {j}'s buffer directly (process {pid}, {call}); SHMPI_CMA=0 \
+                 copies through the shared segment instead",
                 self.name
             ),
-            source: err,
-        })
+            source,
+        }
     }
 
     /// A large allreduce, one copy: each rank reduces its part of the elements (part
