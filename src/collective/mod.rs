@@ -1063,7 +1063,7 @@ impl<'c> Coll<'c> {
     /// the second half into the other's (`process_vm_writev`). Two steps, like
     /// [`exchange_direct`](Self::exchange_direct); a rank whose copy fails still waits
     /// for its peer's second arrival, so that no rank returns while the other may still
-    /// write into its buffer.
+    /// write into its buffer, and the root's failure fails the other rank too.
     pub(crate) fn bcast_split(&mut self, root: usize, data: &mut [u8]) -> Result<()> {
         debug_assert_eq!(self.n(), 2);
         let (me, len) = (self.me(), data.len());
@@ -1078,8 +1078,10 @@ impl<'c> Coll<'c> {
         let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(peer, t));
         let addr = u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as usize;
         let theirs = u64::from_le_bytes(b[8..].try_into().expect("8 bytes")) as usize;
-        // Cut on a cache line, so that no line is written from both sides.
-        let half = (len / 2) & !63;
+        // Cut on a cache line of the other rank's buffer, which both ranks write into,
+        // so that no line of it is written from both sides.
+        let dst = if me == root { addr } else { data.as_ptr() as usize };
+        let half = ((dst + len / 2) & !63) - dst;
         let copied = if theirs != len {
             Err(Error::Corrupted(format!(
                 "{}: rank {peer} published {theirs} bytes where {len} were expected",
@@ -1090,8 +1092,25 @@ impl<'c> Coll<'c> {
         } else {
             self.read_peer(peer, addr, &mut data[..half])
         };
+        // Step 2 says whether the root's half reached the other rank, which then fails
+        // too rather than return half a broadcast.
+        let mut st = [0u8; INLINE_BYTES];
+        st[0] = u8::from(copied.is_err());
+        self.put_inline(&st)?;
         let t2 = self.arrive();
         self.wait(peer, t2)?;
+        let said: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(peer, t2));
+        if me != root && copied.is_ok() && said[0] != 0 {
+            return Err(Error::Os {
+                what: format!(
+                    "{}: rank {peer}, the root, could not write its half of the broadcast \
+                     into this rank's buffer (process_vm_writev; its own error says why); \
+                     SHMPI_CMA=0 copies through the shared segment instead",
+                    self.name
+                ),
+                source: std::io::Error::other("the root's copy failed"),
+            });
+        }
         copied
     }
 
