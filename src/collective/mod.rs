@@ -987,10 +987,11 @@ impl<'c> Coll<'c> {
     }
 
     /// Whether an allreduce whose parts are `part` bytes takes the direct path
-    /// ([`allreduce_direct`](Self::allreduce_direct)): from `CMA_MIN`, as [`direct`](Self::direct), with two ranks or ranks that
-    /// share CPUs, where its one step fewer saves a switch; from `DIRECT_REDUCE_MIN`
-    /// when more ranks each have a core, where the slots' second copy costs less than
-    /// every rank pinning every other's pages.
+    /// ([`allreduce_direct`](Self::allreduce_direct)): from `CMA_MIN`, as
+    /// [`direct`](Self::direct), at two ranks and where ranks share CPUs (measured on 2
+    /// vCPUs); from `DIRECT_REDUCE_MIN` when more ranks each have a core, where every
+    /// rank pinning every other's pages costs more than the slots' second copy
+    /// (measured on 16 cores).
     pub(crate) fn direct_reduce(&self, part: usize) -> bool {
         let seg = &self.c.coll.seg;
         let shared = self.n() == 2 || seg.oversubscribed();
@@ -1080,7 +1081,11 @@ impl<'c> Coll<'c> {
         let theirs = u64::from_le_bytes(b[8..].try_into().expect("8 bytes")) as usize;
         // Cut on a cache line of the other rank's buffer, which both ranks write into,
         // so that no line of it is written from both sides.
-        let dst = if me == root { addr } else { data.as_ptr() as usize };
+        let dst = if me == root {
+            addr
+        } else {
+            data.as_ptr() as usize
+        };
         let half = ((dst + len / 2) & !63) - dst;
         let copied = if theirs != len {
             Err(Error::Corrupted(format!(
