@@ -776,6 +776,19 @@ impl<'c> Coll<'c> {
         Ok(())
     }
 
+    /// Publishes `words` (addresses, a length, a status) as this rank's inline data of
+    /// the next step and arrives there; returns the step, at which each member's words
+    /// are its [`get_inline`](Self::get_inline).
+    fn publish_words(&mut self, words: [u64; INLINE_WORDS]) -> Result<u64> {
+        // Little-endian bytes, which `put_inline` stores as these words again.
+        let mut b = [0u8; INLINE_BYTES];
+        for (c, w) in b.chunks_mut(8).zip(words) {
+            c.copy_from_slice(&w.to_le_bytes());
+        }
+        self.put_inline(&b)?;
+        Ok(self.arrive())
+    }
+
     /// Reads member `j`'s inline data of step `t`.
     fn get_inline(&self, j: usize, t: u64) -> [u64; INLINE_WORDS] {
         let mut buf = [0u64; INLINE_WORDS];
@@ -1021,12 +1034,7 @@ impl<'c> Coll<'c> {
         need: &dyn Fn(usize) -> Option<(usize, usize)>,
         dst: &mut [&mut [u8]],
     ) -> Result<()> {
-        let mut w = [0u8; INLINE_BYTES];
-        w[..8].copy_from_slice(&(mine.0 as u64).to_le_bytes());
-        w[8..].copy_from_slice(&(mine.1 as u64).to_le_bytes());
-        let t = self.next;
-        self.put_inline(&w)?;
-        self.arrive();
+        let t = self.publish_words([mine.0 as u64, mine.1 as u64])?;
         let (n, me) = (self.n(), self.me());
         debug_assert_eq!(dst.len(), n);
         for (j, out) in dst.iter_mut().enumerate() {
@@ -1037,9 +1045,7 @@ impl<'c> Coll<'c> {
             let Some((s, e)) = need(j) else {
                 continue;
             };
-            let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(j, t));
-            let addr = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-            let len = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+            let [addr, len] = self.get_inline(j, t);
             if e > len as usize || out.len() != e - s {
                 return Err(Error::Corrupted(format!(
                     "{}: rank {j} published {len} bytes where {e} were expected",
@@ -1069,16 +1075,9 @@ impl<'c> Coll<'c> {
         debug_assert_eq!(self.n(), 2);
         let (me, len) = (self.me(), data.len());
         let peer = 1 - me;
-        let mut w = [0u8; INLINE_BYTES];
-        w[..8].copy_from_slice(&(data.as_ptr() as u64).to_le_bytes());
-        w[8..].copy_from_slice(&(len as u64).to_le_bytes());
-        let t = self.next;
-        self.put_inline(&w)?;
-        self.arrive();
+        let t = self.publish_words([data.as_ptr() as u64, len as u64])?;
         self.wait(peer, t)?;
-        let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(peer, t));
-        let addr = u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as usize;
-        let theirs = u64::from_le_bytes(b[8..].try_into().expect("8 bytes")) as usize;
+        let [addr, theirs] = self.get_inline(peer, t).map(|w| w as usize);
         // Cut on a cache line of the other rank's buffer, which both ranks write into,
         // so that no line of it is written from both sides.
         let dst = if me == root {
@@ -1099,13 +1098,9 @@ impl<'c> Coll<'c> {
         };
         // Step 2 says whether the root's half reached the other rank, which then fails
         // too rather than return half a broadcast.
-        let mut st = [0u8; INLINE_BYTES];
-        st[0] = u8::from(copied.is_err());
-        self.put_inline(&st)?;
-        let t2 = self.arrive();
+        let t2 = self.publish_words([u64::from(copied.is_err()), 0])?;
         self.wait(peer, t2)?;
-        let said: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(peer, t2));
-        if me != root && copied.is_ok() && said[0] != 0 {
+        if me != root && copied.is_ok() && self.get_inline(peer, t2)[0] != 0 {
             return Err(Error::Os {
                 what: format!(
                     "{}: rank {peer}, the root, could not write its half of the broadcast \
@@ -1184,18 +1179,12 @@ impl<'c> Coll<'c> {
         // Step 1: where this rank's contribution and result are (addresses in its
         // own memory, which only `process_vm_readv` reads).
         let src = input.map_or(buf.as_ptr(), <[T]>::as_ptr) as u64;
-        let mut w = [0u8; INLINE_BYTES];
-        w[..8].copy_from_slice(&src.to_le_bytes());
-        w[8..16].copy_from_slice(&(buf.as_ptr() as u64).to_le_bytes());
-        let t1 = self.next;
-        self.put_inline(&w)?;
-        self.arrive();
+        let t1 = self.publish_words([src, buf.as_ptr() as u64])?;
         let mut addrs = Vec::with_capacity(n);
         for j in 0..n {
             self.wait(j, t1)?;
-            let b: [u8; INLINE_BYTES] = bytemuck::cast(self.get_inline(j, t1));
-            let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-            addrs.push((word(0) as usize, word(8) as usize));
+            let [a, b] = self.get_inline(j, t1);
+            addrs.push((a as usize, b as usize));
         }
         // This rank's part, piece by piece, in rank order: rank 0's contribution lands
         // in the result, the others' are folded in (this rank's own, in place, kept
