@@ -53,18 +53,6 @@ struct Slot {
 pub(crate) struct Completions {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// The buffers of owned sends that finished as they started, until their requests
-    /// hand them back: a plain slot table of their own (no state, no generation), so
-    /// that such a send costs no more than a push and a pop here, and its request
-    /// handle stays small (a larger handle costs every request at each move).
-    backs: Vec<Option<PodVec>>,
-    free_backs: Vec<u32>,
-}
-
-/// Whether `id` names a buffer kept by [`Completions::keep_back`]: generation 0,
-/// which no slot hands out, and not 0 (`READY`).
-pub(crate) fn is_back(id: u64) -> bool {
-    id != 0 && id >> 32 == 0
 }
 
 fn split(id: u64) -> (usize, u32) {
@@ -159,6 +147,18 @@ impl Completions {
         Some(d)
     }
 
+    /// Frees the slot of pending request `id`, whose waiter takes its result straight
+    /// (a posted receive filled in its wait): no state to drop, nothing to look up.
+    #[inline]
+    pub(crate) fn close_pending(&mut self, id: u64) {
+        let (idx, generation) = split(id);
+        let s = &mut self.slots[idx];
+        debug_assert!(s.generation == generation && matches!(s.state, State::Pending));
+        // A pending slot holds no result: forgetting it skips the drop of one.
+        std::mem::forget(std::mem::replace(&mut s.state, State::Free));
+        self.free.push(idx as u32);
+    }
+
     /// Frees the slot of a request that will never finish (a cancelled receive).
     pub(crate) fn close(&mut self, id: u64) {
         if let Some((idx, _)) = self.slot(id) {
@@ -186,37 +186,10 @@ impl Completions {
         }
     }
 
-    /// Keeps the buffer of a send that finished as it started; its id for
-    /// [`take_back`](Self::take_back) (see [`is_back`]).
-    pub(crate) fn keep_back(&mut self, b: PodVec) -> u64 {
-        let idx = match self.free_backs.pop() {
-            Some(i) => {
-                self.backs[i as usize] = Some(b);
-                i as usize
-            }
-            None => {
-                self.backs.push(Some(b));
-                self.backs.len() - 1
-            }
-        };
-        idx as u64 + 1
-    }
-
-    /// The buffer kept under `id`, once.
-    pub(crate) fn take_back(&mut self, id: u64) -> Option<PodVec> {
-        debug_assert!(is_back(id));
-        let idx = (id - 1) as usize;
-        let b = self.backs.get_mut(idx)?.take();
-        if b.is_some() {
-            self.free_backs.push(idx as u32);
-        }
-        b
-    }
-
     /// Requests whose slots are in use (for tests).
     #[cfg(test)]
     pub(crate) fn in_use(&self) -> usize {
-        self.slots.len() - self.free.len() + self.backs.len() - self.free_backs.len()
+        self.slots.len() - self.free.len()
     }
 }
 

@@ -31,9 +31,8 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::call::Call;
-use crate::codec::PodVec;
 use crate::comm::Status;
-use crate::completions::{Done, is_back};
+use crate::completions::Done;
 use crate::error::{Error, ErrorClass, Result};
 use crate::matching::Group;
 use crate::progress::{Engine, Started, WaitDesc, WaitOp};
@@ -47,14 +46,19 @@ pub(crate) use sealed::Sealed;
 #[must_use = "a request does nothing until it is waited on or tested"]
 pub struct Request<T> {
     eng: Weak<RefCell<Engine>>,
-    /// The request's slot in the engine; or, for a send that finished as it started
-    /// (most small sends), [`READY`] (nothing to hand back: no engine call to wait on
-    /// it) or the id of its owned buffer kept in the engine (`completions::is_back`).
+    /// The request's slot in the engine; [`READY`] for an operation that finished as
+    /// it started (most small sends, receives whose message was there), whose result
+    /// is `ready`.
     id: u64,
     what: What,
     /// Turns the engine's result into the request's (a plain function: no allocation
-    /// per request). `None` once it has run: the request is spent.
+    /// per request). `None` once it has run.
     finish: Option<Finish<T>>,
+    /// The result of an operation that finished as it started, made then, with its
+    /// status: waits and tests hand it out without a call into the engine (an owned
+    /// send's buffer, back; a receive whose message was there to take). With `finish`,
+    /// `None` once the result was handed out: the request is spent.
+    ready: Option<(T, Status)>,
     /// The request on the MPI backend (`id` names it in its communicator's table).
     #[cfg(feature = "mpi")]
     mpi: Option<crate::mpi::req::Handle>,
@@ -156,6 +160,7 @@ impl<T> Request<T> {
             id,
             what,
             finish: Some(finish),
+            ready: None,
             #[cfg(feature = "mpi")]
             mpi: None,
         }
@@ -174,18 +179,39 @@ impl<T> Request<T> {
             // Recorded, a request keeps a slot so that the engine's wait records its
             // wait like any other (a check here costs less than one in `wait`).
             Started::Done(d) if crate::trace::hooked() => eng.borrow_mut().complete_now(d),
-            // Nothing to hand back: a copy sent, or a view (a scope's borrowed slice).
-            Started::Done(Done::Sent(b)) if b.as_ref().is_none_or(PodVec::is_view) => READY,
-            Started::Done(Done::Sent(Some(b))) => eng.borrow_mut().keep_back(b),
+            // A send's result (nothing, or its owned buffer back) is made now and kept
+            // in the handle: no slot, and no engine call to wait on it.
+            Started::Done(d @ Done::Sent(_)) => return Request::finished(eng, d, what, finish),
             Started::Done(d) => eng.borrow_mut().complete_now(d),
         };
-        Request {
-            eng: Rc::downgrade(eng),
-            id,
-            what,
-            finish: Some(finish),
-            #[cfg(feature = "mpi")]
-            mpi: None,
+        Request::new(eng.clone(), id, what, finish)
+    }
+
+    /// The request of an operation that finished as it started (a send all in the
+    /// ring, a receive that took its message at once): its result made now, kept in
+    /// the handle. A result that is an error waits in a slot like any other.
+    #[inline]
+    pub(crate) fn finished(
+        eng: &Rc<RefCell<Engine>>,
+        done: Done,
+        what: What,
+        finish: Finish<T>,
+    ) -> Self {
+        let status = status_of(&done, &what);
+        match finish(done, &what) {
+            Ok(v) => Request {
+                eng: Rc::downgrade(eng),
+                id: READY,
+                what,
+                finish: None,
+                ready: Some((v, status)),
+                #[cfg(feature = "mpi")]
+                mpi: None,
+            },
+            Err(e) => {
+                let id = eng.borrow_mut().complete_now(Done::Failed(e));
+                Request::new(eng.clone(), id, what, finish)
+            }
         }
     }
 
@@ -224,9 +250,15 @@ impl<T> Request<T> {
         }
     }
 
+    /// Whether the request's result was handed out (by [`test`](Self::test)).
+    #[inline]
+    fn spent(&self) -> bool {
+        self.finish.is_none() && self.ready.is_none()
+    }
+
     /// The engine, unless this rank has already finalized or the request is spent.
     fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
-        if self.finish.is_none() {
+        if self.spent() {
             return Err(Error::invalid(
                 ErrorClass::Request,
                 format!(
@@ -241,47 +273,18 @@ impl<T> Request<T> {
 
     /// The result of a request found finished.
     fn take_finished(&mut self) -> Result<T> {
-        if let Some(d) = self.take_ready() {
-            return self.complete(d?);
+        if let Some((v, _)) = self.ready.take() {
+            return Ok(v);
         }
         let eng = self.engine()?;
         let d = eng.borrow_mut().take_done(self.id).expect("checked done");
         self.complete(d)
     }
 
-    /// Whether the request is a send that finished as it started.
+    /// Whether the request finished as it started (its result is in the handle).
     #[inline]
-    fn finished_at_start(&self) -> bool {
-        self.id == READY || self.kept_back()
-    }
-
-    /// Whether the request's id names its owned buffer kept in the engine (not an id
-    /// of the MPI backend's table, which has small ids too).
-    #[inline]
-    fn kept_back(&self) -> bool {
-        #[cfg(feature = "mpi")]
-        if self.mpi.is_some() {
-            return false;
-        }
-        is_back(self.id)
-    }
-
-    /// The result of a send that finished as it started, unless it is spent. An owned
-    /// buffer comes back from the engine, which must still be there.
-    #[inline]
-    fn take_ready(&mut self) -> Option<Result<Done>> {
-        self.finish?; // spent
-        if self.id == READY {
-            return Some(Ok(Done::Sent(None)));
-        }
-        if !self.kept_back() {
-            return None;
-        }
-        Some(engine_of(&self.eng, &self.what).map(|e| {
-            let b = e.borrow_mut().take_back(self.id);
-            debug_assert!(b.is_some(), "a kept buffer is taken once");
-            Done::Sent(b)
-        }))
+    pub(crate) fn finished_at_start(&self) -> bool {
+        self.ready.is_some()
     }
 
     fn complete(&mut self, done: Done) -> Result<T> {
@@ -319,8 +322,8 @@ impl<T> Request<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn wait(mut self) -> Result<T> {
-        if let Some(d) = self.take_ready() {
-            return self.complete(d?);
+        if let Some((v, _)) = self.ready.take() {
+            return Ok(v);
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
@@ -366,8 +369,8 @@ impl<T> Request<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn test(&mut self) -> Result<Option<T>> {
-        if let Some(d) = self.take_ready() {
-            return self.complete(d?).map(Some);
+        if let Some((v, _)) = self.ready.take() {
+            return Ok(Some(v));
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
@@ -466,8 +469,8 @@ impl<T> Request<T> {
     /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         let eng = self.engine()?;
-        if self.finished_at_start() {
-            return Ok(Some(Status::empty(false)));
+        if let Some((_, st)) = &self.ready {
+            return Ok(Some(*st));
         }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
@@ -529,7 +532,7 @@ impl<T> Request<T> {
 
     /// The request's id in the engine, unless it is spent.
     pub(crate) fn pending(&self) -> Option<Pending<'_>> {
-        self.finish.is_some().then_some(Pending {
+        (!self.spent()).then_some(Pending {
             eng: &self.eng,
             id: self.id,
             ready: self.finished_at_start(),
@@ -543,11 +546,8 @@ impl<T> Request<T> {
     /// its result is dropped when it finishes (a scoped request's drop: its scope's
     /// end settles the operation).
     pub(crate) fn detach(mut self) {
-        if self.finish.take().is_none() || self.id == READY {
-            return;
-        }
-        if self.kept_back() {
-            return drop_back(&self.eng, self.id);
+        if self.finish.take().is_none() {
+            return; // spent, or finished as it started: nothing in the engine
         }
         #[cfg(feature = "mpi")]
         if self.mpi.is_some() {
@@ -567,25 +567,12 @@ impl<T> Drop for Request<T> {
         if let (Some(h), Some(_)) = (&self.mpi, &self.finish) {
             return h.forget(self.id);
         }
-        if self.finish.is_some() && self.kept_back() {
-            return drop_back(&self.eng, self.id);
-        }
-        if self.finish.is_some() && self.id != READY {
+        if self.finish.is_some() {
             if let Some(eng) = self.eng.upgrade() {
                 if let Ok(mut eng) = eng.try_borrow_mut() {
                     eng.forget(self.id);
                 }
             }
-        }
-    }
-}
-
-/// Drops the owned buffer of a send that finished as it started, whose request was
-/// dropped before its wait (the engine, if gone, dropped it already).
-fn drop_back(eng: &Weak<RefCell<Engine>>, id: u64) {
-    if let Some(eng) = eng.upgrade() {
-        if let Ok(mut eng) = eng.try_borrow_mut() {
-            drop(eng.take_back(id));
         }
     }
 }
@@ -925,7 +912,7 @@ pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
     if requests.first().is_some_and(|r| r.is_mpi()) {
         return crate::mpi::req::wait_some(requests);
     }
-    if !requests.iter().any(|r| r.finish.is_some()) {
+    if requests.iter().all(Request::spent) {
         return Ok(Vec::new());
     }
     block_any(requests, |r| r.pending(), Call::WaitAny, "wait_some")?;
@@ -966,7 +953,7 @@ pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
     if requests.first().is_some_and(|r| r.is_mpi()) {
         return crate::mpi::req::test_some(requests);
     }
-    if !requests.iter().any(|r| r.finish.is_some()) {
+    if requests.iter().all(Request::spent) {
         return Ok(Vec::new());
     }
     poll_any(requests, |r| r.pending(), "test_some")?;
@@ -1111,7 +1098,7 @@ impl<T> std::fmt::Debug for Request<T> {
             .field("peer", &self.what.peer)
             .field("tag", &self.what.tag)
             .field("context", &self.what.ctx)
-            .field("collected", &self.finish.is_none())
+            .field("collected", &self.spent())
             .finish()
     }
 }

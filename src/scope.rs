@@ -396,7 +396,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     fn under_way<T>(&self, req: &Request<T>) -> bool {
-        if req.id() == crate::request::READY {
+        if req.finished_at_start() {
             return false;
         }
         #[cfg(feature = "mpi")]

@@ -123,6 +123,89 @@ fn get_status_reports_completion_without_completing() {
     });
 }
 
+/// A receive posted when its message is already there completes like any other
+/// (MPI 4.1 §3.7.3, §3.5): `get_status` gives the message's source, tag and count,
+/// `test` hands it out once, it cannot be cancelled; and the non-overtaking rule
+/// holds: a receive posted after two others that match the same messages takes the
+/// third message, though all three were there when it was posted. The senders tell
+/// rank 0 that their messages are in its rings through a shared window's counter,
+/// which rank 0 reads without any call that would move the messages out of the rings.
+fn receives_of_messages_already_there(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let win = shmpi::Window::allocate_shared(w, 8).unwrap();
+    let sent = win.atomic_u64(0, 0).unwrap();
+    let wait_for = |k: u64| {
+        while sent.load(Ordering::Acquire) < k {
+            std::thread::yield_now();
+        }
+    };
+    if me == 0 {
+        wait_for(n as u64 - 1);
+        for src in 1..n {
+            let mut r = w.irecv_into(vec![0u32; 4], src, 5).unwrap();
+            let st = r.get_status().unwrap().expect("its message is there");
+            assert_eq!(
+                (st.source(), st.tag(), st.count::<u32>()),
+                (src, 5, Some(3))
+            );
+            assert!(r.is_complete().unwrap());
+            assert!(!r.cancel().unwrap(), "a completed receive is not cancelled");
+            let (buf, st2) = r.test().unwrap().expect("complete");
+            assert_eq!((&buf[..3], st2), (&[src as u32; 3][..], st));
+            assert!(request_error(&r.test().unwrap_err()), "spent");
+            assert!(request_error(&r.get_status().unwrap_err()));
+        }
+        // Posted before anything is sent: these two own rank 1's first two messages.
+        let first = w.irecv_into(vec![0u32; 4], 1, 7).unwrap();
+        let second = w.irecv_into(vec![0u32; 4], 1, 7).unwrap();
+        w.barrier().unwrap();
+        wait_for(n as u64);
+        let third = w.irecv_into(vec![0u32; 4], 1, 7).unwrap();
+        let got: Vec<u32> = shmpi::wait_all(vec![third, second, first])
+            .unwrap()
+            .into_iter()
+            .map(|(b, st)| {
+                assert_eq!(st.count::<u32>(), Some(1));
+                b[0]
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [3, 2, 1],
+            "matched in the order the receives were posted"
+        );
+    } else {
+        w.send_slice(&[me as u32; 3], 0, 5).unwrap();
+        sent.fetch_add(1, Ordering::Release);
+        w.barrier().unwrap();
+        if me == 1 {
+            for k in 1..=3u32 {
+                w.send_slice(&[k], 0, 7).unwrap();
+            }
+            sent.fetch_add(1, Ordering::Release);
+        }
+    }
+    w.barrier().unwrap();
+}
+
+#[test]
+fn receives_of_messages_already_there_complete_in_order_at_2_ranks() {
+    run_ranks(
+        "receives_of_messages_already_there_complete_in_order_at_2_ranks",
+        2,
+        receives_of_messages_already_there,
+    );
+}
+
+#[test]
+fn receives_of_messages_already_there_complete_in_order_at_4_ranks() {
+    run_ranks(
+        "receives_of_messages_already_there_complete_in_order_at_4_ranks",
+        4,
+        receives_of_messages_already_there,
+    );
+}
+
 // ---- cancel --------------------------------------------------------------------------
 
 /// MPI_Cancel of a receive: it never gets a message later, the message goes to the

@@ -235,7 +235,11 @@ impl Engine {
         crate::trace::hook!(wait(self, id, desc));
         // A finished request (most of a `wait_all` after its first waits) is taken
         // without the wait loop's setup and frame.
-        match self.matching.done.take(id) {
+        if let Some(d) = self.matching.done.take(id) {
+            return Ok(d);
+        }
+        // A posted receive whose message is next in its ring, before any wait state.
+        match self.take_posted_whole(id) {
             Some(d) => Ok(d),
             None => self.wait_loop(id, desc),
         }

@@ -177,17 +177,6 @@ impl Engine {
         r
     }
 
-    /// Keeps the buffer of an owned send that finished as it started until its request
-    /// hands it back (`Completions::keep_back`).
-    pub(crate) fn keep_back(&mut self, b: PodVec) -> u64 {
-        self.matching.done.keep_back(b)
-    }
-
-    /// The buffer kept under `id` by [`keep_back`](Self::keep_back), once.
-    pub(crate) fn take_back(&mut self, id: u64) -> Option<PodVec> {
-        self.matching.done.take_back(id)
-    }
-
     /// A request complete at once with `done` (an operation on `PROC_NULL`).
     pub(crate) fn complete_now(&mut self, done: Done) -> u64 {
         let id = self.new_id();
