@@ -2338,15 +2338,15 @@ impl Communicator {
 
     /// A non-blocking receive of plain data into `buf` (of `want`'s capacity), which
     /// the engine holds until the message is all in it and `finish` turns it back into
-    /// the result (an owned vector, or a scope's borrowed slice).
+    /// the result (an owned vector, or a scope's borrowed slice) with its status.
     pub(crate) fn irecv_pod<R>(
         &self,
         buf: PodVec,
         want: Want,
         source: Rank,
         tag: Tag,
-        finish: crate::request::Finish<R>,
-    ) -> Result<Request<R>> {
+        finish: crate::request::Finish<(R, Status)>,
+    ) -> Result<Request<(R, Status)>> {
         let m = match self.matcher(source, tag) {
             Ok(m) => m,
             Err(e) => {
@@ -2382,7 +2382,14 @@ impl Communicator {
                     data: RecvData::Pod(buf),
                 };
                 let what = self.what(Call::IrecvInto, m.src, tag);
-                return Ok(Request::finished(&self.inner.eng, done, what, finish));
+                let status: fn(&(R, Status)) -> Status = |r| r.1;
+                return Ok(Request::received(
+                    &self.inner.eng,
+                    done,
+                    what,
+                    finish,
+                    status,
+                ));
             }
         }
         let id = eng.irecv(m, want, PostedBuf::Pod(buf), self.inner.group.clone());

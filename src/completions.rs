@@ -75,7 +75,8 @@ impl Completions {
         let s = &mut self.slots[idx];
         // Generation 0 is never handed out, so no id is 0.
         s.generation = s.generation.wrapping_add(1).max(1);
-        s.state = State::Pending;
+        // A free slot holds no result: forgetting it skips the drop of one.
+        std::mem::forget(std::mem::replace(&mut s.state, State::Pending));
         (s.generation as u64) << 32 | idx as u64
     }
 

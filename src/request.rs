@@ -46,22 +46,26 @@ pub(crate) use sealed::Sealed;
 #[must_use = "a request does nothing until it is waited on or tested"]
 pub struct Request<T> {
     eng: Weak<RefCell<Engine>>,
-    /// The request's slot in the engine; [`READY`] for an operation that finished as
-    /// it started (most small sends, receives whose message was there), whose result
-    /// is `ready`.
-    id: u64,
-    what: What,
     /// Turns the engine's result into the request's (a plain function: no allocation
-    /// per request). `None` once it has run.
+    /// per request). `None` once it has run: the request is spent.
     finish: Option<Finish<T>>,
-    /// The result of an operation that finished as it started, made then, with its
-    /// status: waits and tests hand it out without a call into the engine (an owned
-    /// send's buffer, back; a receive whose message was there to take). With `finish`,
-    /// `None` once the result was handed out: the request is spent.
-    ready: Option<(T, Status)>,
-    /// The request on the MPI backend (`id` names it in its communicator's table).
+    state: State<T>,
+    /// The request on the MPI backend (its id names it in its communicator's table).
     #[cfg(feature = "mpi")]
     mpi: Option<crate::mpi::req::Handle>,
+}
+
+/// Where a request's result is. A send that finished as it started keeps its result
+/// in the place of its engine bookkeeping, so that the handle is no larger for it.
+enum State<T> {
+    /// Under way or finished in the engine's slot `id` (or the MPI backend's table).
+    Engine { id: u64, what: What },
+    /// Finished as it started (a send all in the ring, a receive whose message was
+    /// next in its ring): its result, made then, and how to read its status from it;
+    /// waits and tests hand it out without a call into the engine.
+    Ready(T, Call, fn(&T) -> Status),
+    /// A `Ready` request whose result was handed out.
+    Spent(Call),
 }
 
 /// The id of a request that finished as it started (never a slot's id).
@@ -125,12 +129,12 @@ pub(crate) fn cancelled_error(what: &What) -> Error {
 }
 
 /// The engine behind a request, unless this rank has already finalized.
-fn engine_of(eng: &Weak<RefCell<Engine>>, what: &What) -> Result<Rc<RefCell<Engine>>> {
+fn engine_of(eng: &Weak<RefCell<Engine>>, call: Call) -> Result<Rc<RefCell<Engine>>> {
     eng.upgrade().ok_or_else(|| {
         Error::Usage(format!(
             "{} request waited on or tested after this rank finalized (its Universe and \
              every Communicator were dropped); wait on requests before dropping them",
-            what.call.name()
+            call.name()
         ))
     })
 }
@@ -142,6 +146,11 @@ fn test_pass(eng: &mut Engine) -> Result<()> {
         return Err(a.to_error("in test"));
     }
     Ok(())
+}
+
+/// The status of a send: MPI's empty status.
+fn sent_status<T>(_: &T) -> Status {
+    Status::empty(false)
 }
 
 /// The status of a finished operation, for `get_status`.
@@ -157,10 +166,8 @@ impl<T> Request<T> {
     pub(crate) fn new(eng: Rc<RefCell<Engine>>, id: u64, what: What, finish: Finish<T>) -> Self {
         Request {
             eng: Rc::downgrade(&eng),
-            id,
-            what,
             finish: Some(finish),
-            ready: None,
+            state: State::Engine { id, what },
             #[cfg(feature = "mpi")]
             mpi: None,
         }
@@ -181,30 +188,39 @@ impl<T> Request<T> {
             Started::Done(d) if crate::trace::hooked() => eng.borrow_mut().complete_now(d),
             // A send's result (nothing, or its owned buffer back) is made now and kept
             // in the handle: no slot, and no engine call to wait on it.
-            Started::Done(d @ Done::Sent(_)) => return Request::finished(eng, d, what, finish),
+            Started::Done(d @ Done::Sent(_)) => match finish(d, &what) {
+                Ok(v) => {
+                    return Request {
+                        eng: Rc::downgrade(eng),
+                        finish: None,
+                        state: State::Ready(v, what.call, sent_status::<T>),
+                        #[cfg(feature = "mpi")]
+                        mpi: None,
+                    };
+                }
+                Err(e) => eng.borrow_mut().complete_now(Done::Failed(e)),
+            },
             Started::Done(d) => eng.borrow_mut().complete_now(d),
         };
         Request::new(eng.clone(), id, what, finish)
     }
 
-    /// The request of an operation that finished as it started (a send all in the
-    /// ring, a receive that took its message at once): its result made now, kept in
-    /// the handle. A result that is an error waits in a slot like any other.
+    /// The request of a receive that took its message as it was posted: its result
+    /// made now and kept in the handle, `status` reads the status from it. A result
+    /// that is an error waits in a slot like any other.
     #[inline]
-    pub(crate) fn finished(
+    pub(crate) fn received(
         eng: &Rc<RefCell<Engine>>,
         done: Done,
         what: What,
         finish: Finish<T>,
+        status: fn(&T) -> Status,
     ) -> Self {
-        let status = status_of(&done, &what);
         match finish(done, &what) {
             Ok(v) => Request {
                 eng: Rc::downgrade(eng),
-                id: READY,
-                what,
                 finish: None,
-                ready: Some((v, status)),
+                state: State::Ready(v, what.call, status),
                 #[cfg(feature = "mpi")]
                 mpi: None,
             },
@@ -229,9 +245,42 @@ impl<T> Request<T> {
         r
     }
 
-    /// The request's id (in the engine, or in its communicator's table on MPI).
+    /// The request's id (in the engine, or in its communicator's table on MPI);
+    /// [`READY`] for one that finished as it started.
     pub(crate) fn id(&self) -> u64 {
-        self.id
+        match self.state {
+            State::Engine { id, .. } => id,
+            State::Ready(..) | State::Spent(_) => READY,
+        }
+    }
+
+    /// What the request waits for, unless it finished as it started.
+    fn what(&self) -> Option<&What> {
+        match &self.state {
+            State::Engine { what, .. } => Some(what),
+            State::Ready(..) | State::Spent(_) => None,
+        }
+    }
+
+    /// The call that started the request.
+    fn call(&self) -> Call {
+        match &self.state {
+            State::Engine { what, .. } => what.call,
+            State::Ready(_, call, _) | State::Spent(call) => *call,
+        }
+    }
+
+    /// The result of a request that finished as it started, once.
+    #[inline]
+    fn take_ready(&mut self) -> Option<T> {
+        if !matches!(self.state, State::Ready(..)) {
+            return None;
+        }
+        let call = self.call();
+        match std::mem::replace(&mut self.state, State::Spent(call)) {
+            State::Ready(v, ..) => Some(v),
+            _ => unreachable!("checked above"),
+        }
     }
 
     /// Whether this request runs on the MPI backend.
@@ -245,7 +294,7 @@ impl<T> Request<T> {
     #[cfg(feature = "mpi")]
     pub(crate) fn mpi_state(&mut self) -> Option<Result<bool>> {
         match (&self.mpi, &self.finish) {
-            (Some(h), Some(_)) => Some(h.is_done(self.id)),
+            (Some(h), Some(_)) => Some(h.is_done(self.id())),
             _ => None,
         }
     }
@@ -253,7 +302,11 @@ impl<T> Request<T> {
     /// Whether the request's result was handed out (by [`test`](Self::test)).
     #[inline]
     fn spent(&self) -> bool {
-        self.finish.is_none() && self.ready.is_none()
+        match self.state {
+            State::Engine { .. } => self.finish.is_none(),
+            State::Ready(..) => false,
+            State::Spent(_) => true,
+        }
     }
 
     /// The engine, unless this rank has already finalized or the request is spent.
@@ -264,32 +317,37 @@ impl<T> Request<T> {
                 format!(
                     "{} request used after test() returned its result: the request is \
                      spent, its result was handed out once",
-                    self.what.describe()
+                    self.what()
+                        .map_or_else(|| self.call().name().into(), What::describe)
                 ),
             ));
         }
-        engine_of(&self.eng, &self.what)
+        engine_of(&self.eng, self.call())
     }
 
     /// The result of a request found finished.
     fn take_finished(&mut self) -> Result<T> {
-        if let Some((v, _)) = self.ready.take() {
+        if let Some(v) = self.take_ready() {
             return Ok(v);
         }
         let eng = self.engine()?;
-        let d = eng.borrow_mut().take_done(self.id).expect("checked done");
+        let d = eng.borrow_mut().take_done(self.id()).expect("checked done");
         self.complete(d)
     }
 
     /// Whether the request finished as it started (its result is in the handle).
     #[inline]
     pub(crate) fn finished_at_start(&self) -> bool {
-        self.ready.is_some()
+        matches!(self.state, State::Ready(..))
     }
 
+    /// The request's result from the engine's.
     fn complete(&mut self, done: Done) -> Result<T> {
         let f = self.finish.take().expect("a request completes once");
-        f(done, &self.what)
+        let State::Engine { what, .. } = &self.state else {
+            unreachable!("only a request in the engine has a finish left")
+        };
+        f(done, what)
     }
 
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).
@@ -322,16 +380,19 @@ impl<T> Request<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn wait(mut self) -> Result<T> {
-        if let Some((v, _)) = self.ready.take() {
+        if let Some(v) = self.take_ready() {
             return Ok(v);
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
-            let done = h.wait(self.id)?;
+            let done = h.wait(self.id())?;
             return self.complete(done);
         }
-        let done = eng.borrow_mut().wait(self.id, &self.what.desc())?;
+        let State::Engine { id, what } = &self.state else {
+            unreachable!("a request not in the engine is ready or spent")
+        };
+        let done = eng.borrow_mut().wait(*id, &what.desc())?;
         self.complete(done)
     }
 
@@ -369,21 +430,22 @@ impl<T> Request<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn test(&mut self) -> Result<Option<T>> {
-        if let Some((v, _)) = self.ready.take() {
+        if let Some(v) = self.take_ready() {
             return Ok(Some(v));
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
-            return h.test(self.id)?.map(|d| self.complete(d)).transpose();
+            return h.test(self.id())?.map(|d| self.complete(d)).transpose();
         }
+        let id = self.id();
         let done = {
             let mut e = eng.borrow_mut();
-            match e.take_done(self.id) {
+            match e.take_done(id) {
                 Some(d) => Some(d),
                 None => {
                     test_pass(&mut e)?;
-                    e.take_done(self.id)
+                    e.take_done(id)
                 }
             }
         };
@@ -424,14 +486,14 @@ impl<T> Request<T> {
         }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
-            return h.is_done(self.id);
+            return h.is_done(self.id());
         }
         let mut e = eng.borrow_mut();
-        if e.is_done(self.id) {
+        if e.is_done(self.id()) {
             return Ok(true);
         }
         test_pass(&mut e)?;
-        Ok(e.is_done(self.id))
+        Ok(e.is_done(self.id()))
     }
 
     /// Makes progress once and returns the status if the operation has completed,
@@ -469,18 +531,20 @@ impl<T> Request<T> {
     /// ```
     pub fn get_status(&mut self) -> Result<Option<Status>> {
         let eng = self.engine()?;
-        if let Some((_, st)) = &self.ready {
-            return Ok(Some(*st));
-        }
+        let (id, what) = match &self.state {
+            State::Engine { id, what } => (id, what),
+            State::Ready(v, _, status) => return Ok(Some(status(v))),
+            State::Spent(_) => unreachable!("checked by engine()"),
+        };
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
-            return h.peek(self.id, |d| status_of(d, &self.what));
+            return h.peek(*id, |d| status_of(d, what));
         }
         let mut e = eng.borrow_mut();
-        if !e.is_done(self.id) {
+        if !e.is_done(*id) {
             test_pass(&mut e)?;
         }
-        Ok(e.peek_done(self.id).map(|d| status_of(d, &self.what)))
+        Ok(e.peek_done(*id).map(|d| status_of(d, what)))
     }
 
     /// Cancels a receive that no message has matched yet (`MPI_Cancel`): it will never
@@ -524,19 +588,19 @@ impl<T> Request<T> {
         }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
-            return h.cancel(self.id);
+            return h.cancel(self.id());
         }
-        let cancelled = eng.borrow_mut().cancel(self.id);
+        let cancelled = eng.borrow_mut().cancel(self.id());
         Ok(cancelled)
     }
 
     /// The request's id in the engine, unless it is spent.
     pub(crate) fn pending(&self) -> Option<Pending<'_>> {
-        (!self.spent()).then_some(Pending {
+        (!self.spent()).then(|| Pending {
             eng: &self.eng,
-            id: self.id,
-            ready: self.finished_at_start(),
-            what: &self.what,
+            id: self.id(),
+            call: self.call(),
+            what: self.what(),
         })
     }
 }
@@ -555,7 +619,7 @@ impl<T> Request<T> {
         }
         if let Some(eng) = self.eng.upgrade() {
             if let Ok(mut eng) = eng.try_borrow_mut() {
-                eng.detach(self.id);
+                eng.detach(self.id());
             }
         }
     }
@@ -565,12 +629,12 @@ impl<T> Drop for Request<T> {
     fn drop(&mut self) {
         #[cfg(feature = "mpi")]
         if let (Some(h), Some(_)) = (&self.mpi, &self.finish) {
-            return h.forget(self.id);
+            return h.forget(self.id());
         }
         if self.finish.is_some() {
             if let Some(eng) = self.eng.upgrade() {
                 if let Ok(mut eng) = eng.try_borrow_mut() {
-                    eng.forget(self.id);
+                    eng.forget(self.id());
                 }
             }
         }
@@ -583,9 +647,10 @@ impl<T> Drop for Request<T> {
 pub struct Pending<'a> {
     eng: &'a Weak<RefCell<Engine>>,
     id: u64,
-    /// Finished as it started: no slot in the engine.
-    ready: bool,
-    what: &'a What,
+    call: Call,
+    /// What it waits for; `None` for a send that finished as it started (no slot in
+    /// the engine).
+    what: Option<&'a What>,
 }
 
 impl<'a> Pending<'a> {
@@ -593,13 +658,13 @@ impl<'a> Pending<'a> {
         Pending {
             eng,
             id,
-            ready: false,
-            what,
+            call: what.call,
+            what: Some(what),
         }
     }
 
     fn is_done(&self, e: &Engine) -> bool {
-        self.ready || e.is_done(self.id)
+        self.what.is_none() || e.is_done(self.id)
     }
 }
 
@@ -650,7 +715,7 @@ fn engine_of_items<X>(
             ),
         ));
     };
-    engine_of(p.eng, p.what)
+    engine_of(p.eng, p.call)
 }
 
 /// The index of the first finished request of `items`.
@@ -701,7 +766,10 @@ fn block_any<X>(
         let mut first_err = None;
         let mut alive = false;
         for p in items.iter().filter_map(&key) {
-            match e.check_alive(&p.what.desc()) {
+            let Some(what) = p.what else {
+                continue; // finished: found by `first_done` above
+            };
+            match e.check_alive(&what.desc()) {
                 Ok(()) => alive = true,
                 Err(err) => {
                     first_err.get_or_insert(err);
@@ -1093,12 +1161,13 @@ pub fn test_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<Option<usize>
 
 impl<T> std::fmt::Debug for Request<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request")
-            .field("call", &self.what.call.name())
-            .field("peer", &self.what.peer)
-            .field("tag", &self.what.tag)
-            .field("context", &self.what.ctx)
-            .field("collected", &self.spent())
-            .finish()
+        let mut d = f.debug_struct("Request");
+        d.field("call", &self.call().name());
+        if let Some(w) = self.what() {
+            d.field("peer", &w.peer)
+                .field("tag", &w.tag)
+                .field("context", &w.ctx);
+        }
+        d.field("collected", &self.spent()).finish()
     }
 }

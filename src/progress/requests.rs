@@ -23,6 +23,17 @@ impl Engine {
     ) -> u64 {
         crate::trace::hook!(irecv(self, m, want, buf, group));
         let id = self.new_id();
+        let Some(idx) = self.matching.unexpected.find(&m) else {
+            // Built in place in the queue, not moved there.
+            self.matching.posted.push_back(Posted {
+                id,
+                group,
+                m,
+                want,
+                buf,
+            });
+            return id;
+        };
         let p = Posted {
             id,
             group,
@@ -30,28 +41,21 @@ impl Engine {
             want,
             buf,
         };
-        match self.matching.unexpected.find(&m) {
-            None => self.matching.posted.push_back(p),
-            Some(idx) => {
-                let u = self.matching.unexpected.get(idx);
-                let comm_src = p.group.rank_of(u.env.src);
-                if let Err(e) =
-                    want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id))
-                {
-                    self.matching.finish(id, Done::Failed(e));
-                } else if u.is_complete() {
-                    let u = self.matching.unexpected.take(idx);
-                    let done = match u.remote {
-                        Some(r) => self.matching.fill_offered(p.buf, u.env, &r),
-                        None => fill(p.buf, u),
-                    };
-                    self.matching.finish(id, done);
-                    self.flush_acks();
-                } else {
-                    self.matching.unexpected.get_mut(idx).binding = Binding::Request(id);
-                    self.matching.bound.insert(id, p);
-                }
-            }
+        let u = self.matching.unexpected.get(idx);
+        let comm_src = p.group.rank_of(u.env.src);
+        if let Err(e) = want.check(&u.env, comm_src, || sent_type_name(&u.data, u.env.type_id)) {
+            self.matching.finish(id, Done::Failed(e));
+        } else if u.is_complete() {
+            let u = self.matching.unexpected.take(idx);
+            let done = match u.remote {
+                Some(r) => self.matching.fill_offered(p.buf, u.env, &r),
+                None => fill(p.buf, u),
+            };
+            self.matching.finish(id, done);
+            self.flush_acks();
+        } else {
+            self.matching.unexpected.get_mut(idx).binding = Binding::Request(id);
+            self.matching.bound.insert(id, p);
         }
         id
     }
