@@ -259,6 +259,7 @@ impl Comm {
     /// head is in posts its payload's receive, which its sender may be waiting for) and,
     /// with `pull`, while incoming messages are pulled into the held queue.
     pub(super) fn wait_req(&self, r: &mut ffi::MPI_Request, pull: bool) -> Result<()> {
+        let mut turn = 0u32;
         loop {
             if !pull && !self.has_posted() {
                 return super::wait_raw(r);
@@ -266,7 +267,12 @@ impl Comm {
             if super::test_raw(r)? {
                 return Ok(());
             }
-            self.progress_pending()?;
+            // The posted receives every 16th test (each test is a progress pass of
+            // MPI's own), as in `progress_recv`.
+            turn = turn.wrapping_add(1);
+            if turn % 16 == 0 {
+                self.progress_pending()?;
+            }
             if pull {
                 self.pull_one()?;
             }

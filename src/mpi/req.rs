@@ -64,35 +64,58 @@ enum Entry {
 /// The requests of one communicator, by id. MPI orders the operations themselves, so
 /// the table's order does not matter: removal swaps the last entry in, and ids are
 /// kept apart from the entries so that a lookup scans 8 bytes per request.
+/// The requests of one communicator: a slot table, so that finding a request is an
+/// index and a comparison (a window of 64 requests searched by id cost every wait a
+/// scan of the table). A request's id is its slot's index in the low 32 bits and the
+/// slot's generation in the high 32, bumped at each reuse, so a stale id finds nothing.
 #[derive(Default)]
 pub(crate) struct Table {
-    ids: Vec<u64>,
-    entries: Vec<Entry>,
-    next: u64,
-    /// How many entries are orphans: a send skips the sweep when there are none.
+    slots: Vec<(u32, Option<Entry>)>,
+    free: Vec<u32>,
     orphans: usize,
 }
 
 impl Table {
     fn push(&mut self, e: Entry) -> u64 {
-        self.next += 1;
         self.orphans += usize::from(matches!(e, Entry::Orphan { .. }));
-        self.ids.push(self.next);
-        self.entries.push(e);
-        self.next
+        let idx = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.slots.push((0, None));
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[idx];
+        // Generation 0 is never handed out, so no id is 0.
+        slot.0 = slot.0.wrapping_add(1).max(1);
+        slot.1 = Some(e);
+        u64::from(slot.0) << 32 | idx as u64
     }
 
     fn find(&mut self, id: u64) -> Option<&mut Entry> {
-        let i = self.ids.iter().position(|&x| x == id)?;
-        Some(&mut self.entries[i])
+        let (idx, generation) = ((id & 0xffff_ffff) as usize, (id >> 32) as u32);
+        match self.slots.get_mut(idx)? {
+            (g, Some(e)) if *g == generation => Some(e),
+            _ => None,
+        }
     }
 
     fn remove(&mut self, id: u64) -> Option<Entry> {
-        let i = self.ids.iter().position(|&x| x == id)?;
-        self.ids.swap_remove(i);
-        let e = self.entries.swap_remove(i);
+        let (idx, generation) = ((id & 0xffff_ffff) as usize, (id >> 32) as u32);
+        let slot = self.slots.get_mut(idx)?;
+        if slot.0 != generation {
+            return None;
+        }
+        let e = slot.1.take()?;
+        self.free.push(idx as u32);
         self.orphans -= usize::from(matches!(e, Entry::Orphan { .. }));
         Some(e)
+    }
+
+    /// The ids of the entries, in slot order.
+    fn ids(&self) -> impl Iterator<Item = (u64, &Entry)> {
+        (self.slots.iter().enumerate())
+            .filter_map(|(i, (g, e))| e.as_ref().map(|e| (u64::from(*g) << 32 | i as u64, e)))
     }
 
     pub(crate) fn add_send(
@@ -102,27 +125,37 @@ impl Table {
         give: Option<PodVec>,
     ) -> u64 {
         // Finished orphans go first, so the table stays as short as what is in flight.
-        let mut i = 0;
-        while self.orphans > 0 && i < self.entries.len() {
-            let done = match &mut self.entries[i] {
-                Entry::Orphan { req, .. } => super::test_raw(req).unwrap_or(true),
-                _ => false,
-            };
-            if done {
-                self.ids.swap_remove(i);
-                self.entries.swap_remove(i);
-                self.orphans -= 1;
-            } else {
-                i += 1;
+        if self.orphans > 0 {
+            let done: Vec<u64> = (self.slots.iter_mut().enumerate())
+                .filter_map(|(i, (g, e))| match e {
+                    Some(Entry::Orphan { req, .. }) => super::test_raw(req)
+                        .unwrap_or(true)
+                        .then_some(u64::from(*g) << 32 | i as u64),
+                    _ => None,
+                })
+                .collect();
+            for id in done {
+                self.remove(id);
             }
         }
         self.push(Entry::Send { req, msg, give })
     }
 
+    /// The first receive at or after slot `from` still posted in MPI or waiting for its
+    /// payload: its slot and id (a walk that allocates nothing).
+    fn pending_recv_from(&self, from: usize) -> Option<(usize, u64)> {
+        (self.slots.iter().enumerate().skip(from)).find_map(|(i, (g, e))| match e {
+            Some(Entry::Recv { .. } | Entry::Payload { .. }) => {
+                Some((i, u64::from(*g) << 32 | i as u64))
+            }
+            _ => None,
+        })
+    }
+
     fn pending_recvs(&self) -> Vec<u64> {
-        (self.ids.iter().zip(&self.entries))
+        (self.ids())
             .filter(|(_, e)| matches!(e, Entry::Recv { .. } | Entry::Payload { .. }))
-            .map(|(i, _)| *i)
+            .map(|(i, _)| i)
             .collect()
     }
 
@@ -135,9 +168,9 @@ impl Table {
     /// The unfinished sends, for the environment to finish (the communicator is going).
     pub(crate) fn take_sends(&mut self) -> Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)> {
         let mut out: Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)> = Vec::new();
-        self.ids.clear();
         self.orphans = 0;
-        for e in self.entries.drain(..) {
+        self.free.clear();
+        for e in self.slots.drain(..).filter_map(|(_, e)| e) {
             match e {
                 Entry::Send { req, msg, give } => out.push((req, Box::new((msg, give)))),
                 Entry::Orphan { req, msg, give } => out.push((req, Box::new((msg, give)))),
@@ -397,16 +430,26 @@ impl Comm {
 
     /// Whether a non-blocking receive is posted in MPI (its head not in yet).
     pub(crate) fn has_posted(&self) -> bool {
-        (self.reqs.borrow().entries.iter()).any(|e| matches!(e, Entry::Recv { .. }))
+        (self.reqs.borrow().ids()).any(|(_, e)| matches!(e, Entry::Recv { .. }))
     }
 
     /// Tests every pending non-blocking receive once.
     pub(crate) fn progress_pending(&self) -> Result<()> {
-        let ids = self.reqs.borrow().pending_recvs();
-        for id in ids {
-            self.step(id)?;
+        self.step_others(None)
+    }
+
+    /// Tests every pending receive but `except` once.
+    fn step_others(&self, except: Option<u64>) -> Result<()> {
+        let mut from = 0;
+        loop {
+            let Some((slot, id)) = self.reqs.borrow().pending_recv_from(from) else {
+                return Ok(());
+            };
+            from = slot + 1;
+            if Some(id) != except {
+                self.step(id)?;
+            }
         }
-        Ok(())
     }
 
     /// Moves pending receive `id` on: tests its MPI request and takes the next step
@@ -416,13 +459,14 @@ impl Comm {
             return self.step(id).map(|_| ());
         }
         // Every pending receive moves on meanwhile, so a payload whose head is in is
-        // posted at once, not after the receives before it have finished.
+        // posted soon, not after the receives before it have finished; every 16th
+        // test, as each test is a progress pass of MPI's own (64 of them per turn cost
+        // a window of 64 small receives most of its time).
+        let mut turn = 0u32;
         while self.step(id)? {
-            let ids = self.reqs.borrow().pending_recvs();
-            for other in ids {
-                if other != id {
-                    self.step(other)?;
-                }
+            turn = turn.wrapping_add(1);
+            if turn % 16 == 0 {
+                self.step_others(Some(id))?;
             }
         }
         Ok(())
