@@ -2234,7 +2234,7 @@ impl Communicator {
                 .borrow_mut()
                 .irecv(m, want, PostedBuf::Object, self.inner.group.clone());
         Ok(Request::new(
-            self.inner.eng.clone(),
+            &self.inner.eng,
             id,
             self.what(Call::Irecv, m.src, tag),
             finish,
@@ -2395,7 +2395,7 @@ impl Communicator {
         let id = eng.irecv(m, want, PostedBuf::Pod(buf), self.inner.group.clone());
         drop(eng);
         Ok(Request::new(
-            self.inner.eng.clone(),
+            &self.inner.eng,
             id,
             self.what(Call::IrecvInto, m.src, tag),
             finish,

@@ -163,9 +163,9 @@ pub(crate) fn status_of(done: &Done, what: &What) -> Status {
 }
 
 impl<T> Request<T> {
-    pub(crate) fn new(eng: Rc<RefCell<Engine>>, id: u64, what: What, finish: Finish<T>) -> Self {
+    pub(crate) fn new(eng: &Rc<RefCell<Engine>>, id: u64, what: What, finish: Finish<T>) -> Self {
         Request {
-            eng: Rc::downgrade(&eng),
+            eng: Rc::downgrade(eng),
             finish: Some(finish),
             state: State::Engine { id, what },
             #[cfg(feature = "mpi")]
@@ -202,7 +202,7 @@ impl<T> Request<T> {
             },
             Started::Done(d) => eng.borrow_mut().complete_now(d),
         };
-        Request::new(eng.clone(), id, what, finish)
+        Request::new(eng, id, what, finish)
     }
 
     /// The request of a receive that took its message as it was posted: its result
@@ -226,7 +226,7 @@ impl<T> Request<T> {
             },
             Err(e) => {
                 let id = eng.borrow_mut().complete_now(Done::Failed(e));
-                Request::new(eng.clone(), id, what, finish)
+                Request::new(eng, id, what, finish)
             }
         }
     }
@@ -240,7 +240,7 @@ impl<T> Request<T> {
         what: What,
         finish: Finish<T>,
     ) -> Self {
-        let mut r = Request::new(eng.clone(), id, what, finish);
+        let mut r = Request::new(eng, id, what, finish);
         r.mpi = Some(crate::mpi::req::Handle(Rc::downgrade(comm)));
         r
     }
