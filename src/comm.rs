@@ -2341,7 +2341,7 @@ impl Communicator {
     /// the result (an owned vector, or a scope's borrowed slice) with its status.
     pub(crate) fn irecv_pod<R>(
         &self,
-        buf: PodVec,
+        mut buf: PodVec,
         want: Want,
         source: Rank,
         tag: Tag,
@@ -2371,7 +2371,6 @@ impl Communicator {
             let what = self.what(Call::IrecvInto, m.src, tag);
             return Ok(Request::new_mpi(mc, &self.inner.eng, id, what, finish));
         }
-        let mut buf = buf;
         let mut eng = self.inner.eng.borrow_mut();
         // A recorded receive goes through `irecv`, where the trace sees it.
         if !crate::trace::hooked() {

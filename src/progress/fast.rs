@@ -72,6 +72,8 @@ impl Engine {
     /// receive, no message of that peer half-way through) and that record is a whole
     /// raw-bytes message that `m` and `want` accept, it goes into `buf` now and the
     /// receive never joins the posted queue. One poll: nothing waits here.
+    // Out of line: one copy of the take for every caller, so that the blocking receive's
+    // copy keeps its layout (see `take_whole`).
     #[inline(never)]
     pub(crate) fn try_irecv_whole(
         &mut self,
