@@ -2382,7 +2382,7 @@ impl Communicator {
                 };
                 let what = self.what(Call::IrecvInto, m.src, tag);
                 let status: fn(&(R, Status)) -> Status = |r| r.1;
-                return Ok(Request::received(
+                return Ok(Request::finished(
                     &self.inner.eng,
                     done,
                     what,

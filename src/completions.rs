@@ -55,8 +55,15 @@ pub(crate) struct Completions {
     free: Vec<u32>,
 }
 
-fn split(id: u64) -> (usize, u32) {
+/// The slot index and generation an id names (the MPI backend's request table uses
+/// the same scheme).
+pub(crate) fn split(id: u64) -> (usize, u32) {
     ((id & 0xffff_ffff) as usize, (id >> 32) as u32)
+}
+
+/// The id of slot `idx` in its generation `generation`.
+pub(crate) fn slot_id(idx: usize, generation: u32) -> u64 {
+    u64::from(generation) << 32 | idx as u64
 }
 
 impl Completions {
@@ -77,7 +84,7 @@ impl Completions {
         s.generation = s.generation.wrapping_add(1).max(1);
         // A free slot holds no result: forgetting it skips the drop of one.
         std::mem::forget(std::mem::replace(&mut s.state, State::Pending));
-        (s.generation as u64) << 32 | idx as u64
+        slot_id(idx, s.generation)
     }
 
     /// The slot of `id` if `id` names its current owner.

@@ -55,8 +55,8 @@ pub struct Request<T> {
     mpi: Option<crate::mpi::req::Handle>,
 }
 
-/// Where a request's result is. A send that finished as it started keeps its result
-/// in the place of its engine bookkeeping, so that the handle is no larger for it.
+/// Where a request's result is. An operation that finished as it started keeps its
+/// result in the place of its engine bookkeeping, so that the handle is no larger.
 enum State<T> {
     /// Under way or finished in the engine's slot `id` (or the MPI backend's table).
     Engine { id: u64, what: What },
@@ -188,28 +188,20 @@ impl<T> Request<T> {
             Started::Done(d) if crate::trace::hooked() => eng.borrow_mut().complete_now(d),
             // A send's result (nothing, or its owned buffer back) is made now and kept
             // in the handle: no slot, and no engine call to wait on it.
-            Started::Done(d @ Done::Sent(_)) => match finish(d, &what) {
-                Ok(v) => {
-                    return Request {
-                        eng: Rc::downgrade(eng),
-                        finish: None,
-                        state: State::Ready(v, what.call, sent_status::<T>),
-                        #[cfg(feature = "mpi")]
-                        mpi: None,
-                    };
-                }
-                Err(e) => eng.borrow_mut().complete_now(Done::Failed(e)),
-            },
+            Started::Done(d @ Done::Sent(_)) => {
+                return Request::finished(eng, d, what, finish, sent_status::<T>);
+            }
             Started::Done(d) => eng.borrow_mut().complete_now(d),
         };
         Request::new(eng, id, what, finish)
     }
 
-    /// The request of a receive that took its message as it was posted: its result
-    /// made now and kept in the handle, `status` reads the status from it. A result
-    /// that is an error waits in a slot like any other.
+    /// The request of an operation that finished as it started (a send all in the
+    /// ring, a receive that took its message as it was posted): its result made now
+    /// and kept in the handle, `status` reads the status from it. A result that is an
+    /// error waits in a slot like any other.
     #[inline]
-    pub(crate) fn received(
+    pub(crate) fn finished(
         eng: &Rc<RefCell<Engine>>,
         done: Done,
         what: What,
@@ -648,8 +640,8 @@ pub struct Pending<'a> {
     eng: &'a Weak<RefCell<Engine>>,
     id: u64,
     call: Call,
-    /// What it waits for; `None` for a send that finished as it started (no slot in
-    /// the engine).
+    /// What it waits for; `None` for an operation that finished as it started (no
+    /// slot in the engine).
     what: Option<&'a What>,
 }
 

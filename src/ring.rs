@@ -711,9 +711,8 @@ impl Consumer {
     /// and payload to `take` and consumes it. Anything else (no record, a skip record,
     /// another kind, a record `accept` refuses, a malformed one) is left where it is for
     /// `peek`.
-    // Always inlined into the receive fast paths, where its call would cost as much as
-    // its body: out of line it cost the blocking receive ~55 instructions per message
-    // (osu_msgrate, callgrind).
+    // Always inlined into the receive fast paths, where a call would cost about as much
+    // as its body (see `progress::fast::take_whole`).
     #[inline(always)]
     pub(crate) fn take_if<R>(
         &mut self,

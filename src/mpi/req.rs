@@ -24,7 +24,7 @@ use rkyv::util::AlignedVec;
 use super::Comm;
 use super::p2p::Arrived;
 use crate::codec::PodVec;
-use crate::completions::{Done, RecvData};
+use crate::completions::{Done, RecvData, slot_id, split};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Matcher, Want};
@@ -61,9 +61,6 @@ enum Entry {
     },
 }
 
-/// The requests of one communicator, by id. MPI orders the operations themselves, so
-/// the table's order does not matter: removal swaps the last entry in, and ids are
-/// kept apart from the entries so that a lookup scans 8 bytes per request.
 /// The requests of one communicator: a slot table, so that finding a request is an
 /// index and a comparison (a window of 64 requests searched by id cost every wait a
 /// scan of the table). A request's id is its slot's index in the low 32 bits and the
@@ -89,11 +86,11 @@ impl Table {
         // Generation 0 is never handed out, so no id is 0.
         slot.0 = slot.0.wrapping_add(1).max(1);
         slot.1 = Some(e);
-        u64::from(slot.0) << 32 | idx as u64
+        slot_id(idx, slot.0)
     }
 
     fn find(&mut self, id: u64) -> Option<&mut Entry> {
-        let (idx, generation) = ((id & 0xffff_ffff) as usize, (id >> 32) as u32);
+        let (idx, generation) = split(id);
         match self.slots.get_mut(idx)? {
             (g, Some(e)) if *g == generation => Some(e),
             _ => None,
@@ -101,7 +98,7 @@ impl Table {
     }
 
     fn remove(&mut self, id: u64) -> Option<Entry> {
-        let (idx, generation) = ((id & 0xffff_ffff) as usize, (id >> 32) as u32);
+        let (idx, generation) = split(id);
         let slot = self.slots.get_mut(idx)?;
         if slot.0 != generation {
             return None;
@@ -115,7 +112,7 @@ impl Table {
     /// The ids of the entries, in slot order.
     fn ids(&self) -> impl Iterator<Item = (u64, &Entry)> {
         (self.slots.iter().enumerate())
-            .filter_map(|(i, (g, e))| e.as_ref().map(|e| (u64::from(*g) << 32 | i as u64, e)))
+            .filter_map(|(i, (g, e))| e.as_ref().map(|e| (slot_id(i, *g), e)))
     }
 
     pub(crate) fn add_send(
@@ -130,7 +127,7 @@ impl Table {
                 .filter_map(|(i, (g, e))| match e {
                     Some(Entry::Orphan { req, .. }) => super::test_raw(req)
                         .unwrap_or(true)
-                        .then_some(u64::from(*g) << 32 | i as u64),
+                        .then_some(slot_id(i, *g)),
                     _ => None,
                 })
                 .collect();
@@ -145,9 +142,7 @@ impl Table {
     /// payload: its slot and id (a walk that allocates nothing).
     fn pending_recv_from(&self, from: usize) -> Option<(usize, u64)> {
         (self.slots.iter().enumerate().skip(from)).find_map(|(i, (g, e))| match e {
-            Some(Entry::Recv { .. } | Entry::Payload { .. }) => {
-                Some((i, u64::from(*g) << 32 | i as u64))
-            }
+            Some(Entry::Recv { .. } | Entry::Payload { .. }) => Some((i, slot_id(i, *g))),
             _ => None,
         })
     }
@@ -459,9 +454,8 @@ impl Comm {
             return self.step(id).map(|_| ());
         }
         // Every pending receive moves on meanwhile, so a payload whose head is in is
-        // posted soon, not after the receives before it have finished; every 16th
-        // test, as each test is a progress pass of MPI's own (64 of them per turn cost
-        // a window of 64 small receives most of its time).
+        // posted soon, not after the receives before it have finished; only every 16th
+        // turn, as each test is a progress pass of MPI's own (docs/cluster.md).
         let mut turn = 0u32;
         while self.step(id)? {
             turn = turn.wrapping_add(1);

@@ -231,9 +231,8 @@ fn eager_envelope(src: usize, w0: u64, len: usize, type_id: u64) -> Envelope {
 /// accepts, handing it to `take`; then wakes the sender if it sleeps waiting for the
 /// space just freed (as `progress` does). Anything else stays in the ring for the
 /// general path.
-// Always inlined: called from several fast paths, out of line (with the ring's
-// `take_if`) it cost the blocking receive ~55 instructions per message (osu_msgrate,
-// callgrind).
+// Always inlined: with several callers LLVM takes it out of line, and the blocking
+// receive then pays a call per message (docs/performance.md, "Decisions").
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // one generic function serves both fast receives
 fn take_whole<R>(
