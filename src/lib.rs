@@ -139,7 +139,7 @@ pub use init::{
 };
 pub use message::{Message, RawMessage};
 #[doc(hidden)]
-pub use progress::set_idle_hook;
+pub use progress::{set_idle_hook, split_rests_copied};
 pub use request::{
     AnyRequest, Request, test_all, test_any, test_any_of, test_some, wait_all, wait_any,
     wait_any_of, wait_some,

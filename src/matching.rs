@@ -415,6 +415,9 @@ pub(crate) struct Matching {
     /// This rank's synchronous sends waiting for their acknowledgement, by token (their
     /// request id).
     pub(crate) sync: IdMap<SyncSend>,
+    /// Where large offers read into a buffer are split with their sender (`None`: they
+    /// are read whole; see `progress/offer.rs`).
+    pub(crate) split: Option<crate::progress::SplitCtx>,
 }
 
 /// A synchronous send: complete once all its bytes are in the ring and the receiver

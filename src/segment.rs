@@ -83,7 +83,48 @@ pub(crate) struct Life {
     pub(crate) state: AtomicU32,
     /// Packed [`Exit`], valid once `state == STATE_EXITED`.
     pub(crate) exit: AtomicU64,
+    /// The split copy of an offered message this rank receives (`progress/offer.rs`).
+    pub(crate) split: Split,
+    /// Set by a receiver that proposed a split of one of this rank's offers, so that
+    /// this rank looks at its receivers' proposals only then. SYNC POINT split.
+    pub(crate) split_ask: AtomicU64,
 }
+
+/// A split copy of an offered message, proposed by its receiver, this rank: the
+/// receiver copies the front of the message, and the rest is copied by whichever of
+/// the sender and the receiver claims it first (`progress/offer.rs`). The receiver
+/// writes the description, then `state`; only it writes them.
+#[repr(C)]
+pub(crate) struct Split {
+    /// A proposal's sequence number times 8 plus a `SPLIT_*` code, so that a claim by
+    /// compare-and-swap cannot take a later proposal for the one it read. SYNC POINT
+    /// split.
+    pub(crate) state: AtomicU64,
+    /// World rank of the offer's sender.
+    pub(crate) sender: AtomicU64,
+    /// The offer's token.
+    pub(crate) token: AtomicU64,
+    /// Where, in the receiver's memory, the rest goes.
+    pub(crate) dst: AtomicU64,
+    /// Offset in the message where the rest starts, and the message's length.
+    pub(crate) from: AtomicU64,
+    pub(crate) len: AtomicU64,
+}
+
+/// `Split::state`'s codes, in its low `SPLIT_BITS` bits. No proposal (or the last one
+/// is over):
+pub(crate) const SPLIT_IDLE: u64 = 0;
+/// Proposed: the rest is unclaimed.
+pub(crate) const SPLIT_PROPOSED: u64 = 1;
+/// The sender claimed the rest and copies it.
+pub(crate) const SPLIT_SENDER: u64 = 2;
+/// The receiver claimed the rest.
+pub(crate) const SPLIT_RECEIVER: u64 = 3;
+/// The sender copied the rest.
+pub(crate) const SPLIT_DONE: u64 = 4;
+/// The sender could not copy the rest: the receiver copies it.
+pub(crate) const SPLIT_FAILED: u64 = 5;
+pub(crate) const SPLIT_BITS: u32 = 3;
 
 /// What a blocked call waits in (`WaitInfo::op`), published for the launcher's reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -226,3 +226,143 @@ fn a_sender_gone_before_its_message_is_read_is_an_error_not_a_hang() {
     let out = common::launch_self_env(NAME, 2, &[], &[("OFFERS", if offers { "1" } else { "0" })]);
     common::assert_success(&out, NAME);
 }
+
+/// Whether this system lets ranks read each other's memory, so that large sends are
+/// offered (the launcher's own test, as far as it can be made from here: Yama's ptrace
+/// scope).
+fn offers_allowed() -> bool {
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .map_or(0, |s| s.trim().parse::<u32>().unwrap_or(0));
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    scope <= 1 || (scope == 2 && root)
+}
+
+/// The bytes of message `k` from rank `r`, `len` of them: no two alike.
+fn bytes_of(r: i32, k: usize, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(31) ^ (r as usize * 7 + k * 13) ^ (i >> 9)) as u8)
+        .collect()
+}
+
+/// Every rank but 0 sends rank 0 large messages by non-blocking sends and waits for
+/// them, rank 0 takes each with another kind of receive (posted before, blocking into
+/// a slice at an odd offset, after a probe) and checks every byte: a split copy, the
+/// sender writing the rest into the receiver's buffer while the receiver reads the
+/// front, must land every byte where a whole read would. Rounds go on until the
+/// senders have copied the rest of at least one message (a sender that waits sees the
+/// receiver's proposal within microseconds; a bound of 40 rounds).
+fn split_copies(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    // Odd lengths, from just above the split's threshold to a few MiB.
+    let lens = [131_073usize, 400_003, 1_048_576 + 7, 3 << 20];
+    for round in 0..40usize {
+        if me != 0 {
+            let reqs: Vec<_> = (0..lens.len())
+                .map(|k| {
+                    w.isend_vec(bytes_of(me, round * 8 + k, lens[k]), 0, 9)
+                        .unwrap()
+                })
+                .collect();
+            for (k, back) in wait_all(reqs).unwrap().into_iter().enumerate() {
+                assert_eq!(
+                    back,
+                    bytes_of(me, round * 8 + k, lens[k]),
+                    "a sent buffer unchanged"
+                );
+            }
+        } else {
+            for src in 1..n {
+                // Posted before the message.
+                let r = w.irecv_into(vec![0u8; lens[0] + 64], src, 9).unwrap();
+                let (buf, st) = r.wait().unwrap();
+                assert_eq!(st.len(), lens[0]);
+                assert!(
+                    buf[..lens[0]] == bytes_of(src, round * 8, lens[0]),
+                    "posted receive"
+                );
+                // Blocking, into a slice that starts 3 bytes into its allocation.
+                let mut buf = vec![0u8; lens[1] + 3];
+                w.recv_into(&mut buf[3..], src, 9).unwrap();
+                assert!(
+                    buf[3..] == bytes_of(src, round * 8 + 1, lens[1]),
+                    "blocking receive"
+                );
+                // After a probe (queued), then the rest.
+                for (k, &len) in lens.iter().enumerate().skip(2) {
+                    assert_eq!(w.probe(src, 9).unwrap().len(), len);
+                    let mut buf = vec![0u8; len + 1];
+                    w.recv_into(&mut buf[1..], src, 9).unwrap();
+                    assert!(buf[1..] == bytes_of(src, round * 8 + k, len), "message {k}");
+                }
+            }
+        }
+        let copied = w
+            .allreduce(&shmpi::split_rests_copied(), |a, b| a + b)
+            .unwrap();
+        if copied > 0 {
+            return;
+        }
+    }
+    assert!(
+        std::env::var("OFFERS").is_ok_and(|v| v == "0"),
+        "in 40 rounds no sender copied the rest of one of its messages"
+    );
+}
+
+fn run_split_copies(name: &str, n: usize) {
+    let offers = if offers_allowed() { "1" } else { "0" };
+    run_ranks_with_env(name, n, &[("OFFERS", offers)], split_copies);
+}
+
+#[test]
+fn a_waiting_sender_copies_the_rest_of_its_large_message_at_2_ranks() {
+    run_split_copies(
+        "a_waiting_sender_copies_the_rest_of_its_large_message_at_2_ranks",
+        2,
+    );
+}
+
+#[test]
+fn a_waiting_sender_copies_the_rest_of_its_large_message_at_4_ranks() {
+    run_split_copies(
+        "a_waiting_sender_copies_the_rest_of_its_large_message_at_4_ranks",
+        4,
+    );
+}
+
+/// A sender that computes, making no shmpi call, while its large messages are
+/// received: the receiver reads them whole instead of waiting for it. Rank 1 spins on
+/// a shared window's flag, which rank 0 raises once it has received everything, so
+/// the test fails (by its watchdog) if a receive waited for the sender.
+#[test]
+fn a_computing_sender_is_not_waited_for() {
+    run_ranks_with_env("a_computing_sender_is_not_waited_for", 2, &[], |w| {
+        let win = shmpi::Window::allocate_shared(w, 8).unwrap();
+        let flag = win.atomic_u64(0, 0).unwrap();
+        let lens = [1usize << 20, 3 << 20, 200_001];
+        if w.rank() == 1 {
+            let reqs: Vec<_> = (0..lens.len())
+                .map(|k| w.isend_vec(bytes_of(1, k, lens[k]), 0, 4).unwrap())
+                .collect();
+            let before = shmpi::split_rests_copied();
+            while flag.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                std::hint::spin_loop();
+            }
+            assert_eq!(
+                shmpi::split_rests_copied(),
+                before,
+                "no shmpi call, no copy"
+            );
+            wait_all(reqs).unwrap();
+        } else {
+            for (k, &len) in lens.iter().enumerate() {
+                let mut buf = vec![0u8; len];
+                w.recv_into(&mut buf, 1, 4).unwrap();
+                assert!(buf == bytes_of(1, k, len), "message {k}");
+            }
+            flag.store(1, std::sync::atomic::Ordering::Release);
+        }
+        w.barrier().unwrap();
+    });
+}

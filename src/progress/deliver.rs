@@ -278,7 +278,7 @@ impl Matching {
                 // A failed read leaves the offer queued: the receive takes it from
                 // there and reports the error.
                 if d.want.check(&env, 0, String::new).is_ok()
-                    && super::offer::read_into(&env, &r, d.buf).is_ok()
+                    && super::offer::read_into(&env, &r, d.buf, self.split_ctx()).is_ok()
                 {
                     self.unexpected.acks.push((env.src, r.token));
                     d.state = DirectState::Done(env);

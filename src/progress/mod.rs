@@ -61,6 +61,8 @@ use crate::tuning::{Sizes, Waits};
 
 pub(crate) use crate::segment::WaitOp;
 pub(crate) use deliver::{Direct, DirectState};
+pub(crate) use offer::SplitCtx;
+pub use offer::split_rests_copied;
 pub(crate) use recv::Claimed;
 pub(crate) use send::{SendBuf, Started};
 pub(crate) use wait::WaitDesc;
@@ -129,6 +131,7 @@ impl Engine {
             pending_dests: Vec::new(),
             matching: Matching {
                 inflight,
+                split: (offer_min != usize::MAX).then(|| (seg.clone(), me)),
                 ..Default::default()
             },
             seg,

@@ -117,6 +117,8 @@ impl Engine {
         if let Some(hook) = IDLE_HOOK.with(Cell::get) {
             hook();
         }
+        // A receiver may have proposed that this rank copy part of an offer it reads.
+        self.help_splits();
         match b.phase() {
             Phase::Spin => doorbell::pause(),
             Phase::Yield => {
