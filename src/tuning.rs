@@ -94,6 +94,13 @@ const OFFER_BYTES: Knob = Knob {
     range: "bytes",
     help: "where SHMPI_CMA allows it, non-blocking sends of plain data from this size are copied once, by the receiver from the sender's buffer; larger than any message: through the ring",
 };
+/// Offered messages whose copy the sender shares.
+const SPLIT_BYTES: Knob = Knob {
+    name: "SHMPI_SPLIT_BYTES",
+    default: "131072",
+    range: "bytes",
+    help: "an offered message from this size that a receive reads into a buffer is split: the receiver reads the front while the sender, if it waits in shmpi, writes the rest; larger than any message: the receiver reads it all",
+};
 /// Non-temporal stores of collective results.
 const COLL_NT_BYTES: Knob = Knob {
     name: "SHMPI_COLL_NT_BYTES",
@@ -125,7 +132,7 @@ const TRACE_EVENTS: Knob = Knob {
 };
 
 /// Every knob, in the order `shmrun --help` lists them.
-pub const KNOBS: [Knob; 14] = [
+pub const KNOBS: [Knob; 15] = [
     RING_BYTES,
     CHUNK_BYTES,
     CHUNK_MAX_BYTES,
@@ -137,6 +144,7 @@ pub const KNOBS: [Knob; 14] = [
     COLL_NT_BYTES,
     CMA,
     OFFER_BYTES,
+    SPLIT_BYTES,
     GRACE_MS,
     DEADLOCK_MS,
     TRACE_EVENTS,
@@ -263,6 +271,13 @@ pub(crate) fn cma_off() -> bool {
 /// system call's page pinning: docs/performance.md, "Decisions").
 pub(crate) fn offer_bytes() -> usize {
     OFFER_BYTES.number::<usize>().unwrap_or(64 << 10).max(1)
+}
+
+/// The size from which an offered message read into a buffer is split with its sender
+/// (`SHMPI_SPLIT_BYTES`; 128 KiB, below which the coordination costs about what the
+/// sender's half saves: docs/performance.md, "Decisions").
+pub(crate) fn split_bytes() -> usize {
+    SPLIT_BYTES.number::<usize>().unwrap_or(128 << 10).max(1)
 }
 
 /// The size from which collective results are written with non-temporal stores.

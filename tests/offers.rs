@@ -216,20 +216,15 @@ fn a_sender_gone_before_its_message_is_read_is_an_error_not_a_hang() {
         }
         return;
     }
-    // The launcher's own test (`sys::cma::usable`), as far as it can be made from here:
-    // Yama's ptrace scope (a seccomp filter refusing the call would show as a failure).
-    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .map_or(0, |s| s.trim().parse::<u32>().unwrap_or(0));
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let offers = scope <= 1 || (scope == 2 && root);
+    let offers = offers_allowed();
     let out = common::launch_self_env(NAME, 2, &[], &[("OFFERS", if offers { "1" } else { "0" })]);
     common::assert_success(&out, NAME);
 }
 
 /// Whether this system lets ranks read each other's memory, so that large sends are
-/// offered (the launcher's own test, as far as it can be made from here: Yama's ptrace
-/// scope).
+/// offered: the launcher's own test (`sys::cma::usable`), as far as it can be made from
+/// here, Yama's ptrace scope (a seccomp filter refusing the call would show as a
+/// failure).
 fn offers_allowed() -> bool {
     let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
         .map_or(0, |s| s.trim().parse::<u32>().unwrap_or(0));
@@ -365,4 +360,39 @@ fn a_computing_sender_is_not_waited_for() {
         }
         w.barrier().unwrap();
     });
+}
+
+/// `SHMPI_SPLIT_BYTES` above every message: the receiver reads every offer whole, and no
+/// sender copies anything, however long it waits.
+#[test]
+fn split_bytes_above_every_message_leaves_the_copy_to_the_receiver() {
+    run_ranks_with_env(
+        "split_bytes_above_every_message_leaves_the_copy_to_the_receiver",
+        2,
+        &[("SHMPI_SPLIT_BYTES", "1000000000")],
+        |w| {
+            let lens = [1usize << 20, 3 << 20];
+            for round in 0..5 {
+                if w.rank() == 1 {
+                    let reqs: Vec<_> = (0..lens.len())
+                        .map(|k| {
+                            w.isend_vec(bytes_of(1, round * 2 + k, lens[k]), 0, 8)
+                                .unwrap()
+                        })
+                        .collect();
+                    wait_all(reqs).unwrap();
+                } else {
+                    for (k, &len) in lens.iter().enumerate() {
+                        let mut buf = vec![0u8; len];
+                        w.recv_into(&mut buf, 1, 8).unwrap();
+                        assert!(buf == bytes_of(1, round * 2 + k, len), "message {k}");
+                    }
+                }
+            }
+            let copied = w
+                .allreduce(&shmpi::split_rests_copied(), |a, b| a + b)
+                .unwrap();
+            assert_eq!(copied, 0);
+        },
+    );
 }

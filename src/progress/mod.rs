@@ -131,7 +131,7 @@ impl Engine {
             pending_dests: Vec::new(),
             matching: Matching {
                 inflight,
-                split: (offer_min != usize::MAX).then(|| (seg.clone(), me)),
+                split: (offer_min != usize::MAX).then(|| SplitCtx::new(seg.clone(), me)),
                 ..Default::default()
             },
             seg,

@@ -10,16 +10,17 @@
 //! idle step after spinning (`fetch_offers`), as the ring would have, and releases
 //! their senders; a finalizing rank releases the ones nobody received.
 //!
-//! A large offer read into a receive's buffer is split (`read_split`): the receiver
-//! proposes in its control block that the sender write the rest of the message into
-//! the buffer (`process_vm_writev`) while it reads the front, and flags the sender's
-//! ask word. A sender blocked in shmpi sees the flag at its next idle step and claims
-//! the rest by compare-and-swap (`Engine::help_splits`, unless it has non-blocking
-//! receives of its own posted); the receiver, done with the
-//! front, claims it in turn and reads it itself if the sender did not, so a sender
-//! that is computing is never waited for, and once the sender has claimed, the
-//! receiver waits for its copy (or its death) before the buffer goes back to its
-//! program. One copy, on both cores, as a broadcast at 2 ranks does.
+//! A large offer (`SHMPI_SPLIT_BYTES`, 128 KiB) read into a receive's buffer is split
+//! (`read_split`): the receiver proposes in its control block that the sender write the
+//! rest of the message into the buffer (`process_vm_writev`) while it reads the front,
+//! and flags the sender's ask word. A sender blocked in shmpi sees the flag at its next
+//! idle step and claims the rest by compare-and-swap (`Engine::help_splits`; not a
+//! sender with non-blocking receives of its own posted, nor for a receiver with offers
+//! of its own out: two-way traffic); the receiver, done with the front, claims it in
+//! turn and reads it itself if the sender did not, so a sender that is computing is
+//! never waited for, and once the sender has claimed, the receiver waits for its copy
+//! (or its death) before the buffer goes back to its program. One copy, on both cores,
+//! as a broadcast at 2 ranks does.
 //!
 //! | word | writer | reader | ordering |
 //! |---|---|---|---|
@@ -44,10 +45,6 @@ use crate::segment::{
     Split,
 };
 
-/// Offers from this size are split between the receiver and the sender: below it the
-/// coordination costs about what the half copied by the other core saves.
-const SPLIT_MIN: usize = 128 << 10;
-
 /// How many rests of split copies this process has copied as the sender.
 static RESTS_COPIED: AtomicU64 = AtomicU64::new(0);
 
@@ -59,8 +56,20 @@ pub fn split_rests_copied() -> u64 {
     RESTS_COPIED.load(Ordering::Relaxed)
 }
 
-/// What a receive needs to propose a split: the segment and this rank.
-pub(crate) type SplitCtx = (Rc<Segment>, usize);
+/// What a receive needs to propose a split: the segment, this rank, and the size from
+/// which offers are split (`SHMPI_SPLIT_BYTES`).
+pub(crate) struct SplitCtx {
+    seg: Rc<Segment>,
+    me: usize,
+    min: usize,
+}
+
+impl SplitCtx {
+    pub(crate) fn new(seg: Rc<Segment>, me: usize) -> Self {
+        let min = crate::tuning::split_bytes();
+        SplitCtx { seg, me, min }
+    }
+}
 
 /// Reads offered message `env` (from `r`) into `dst`, its whole length, at `off` bytes
 /// into it.
@@ -86,9 +95,7 @@ pub(super) fn read_into(
 ) -> Result<()> {
     let dst = &mut dst[..env.len];
     match split {
-        Some((seg, me)) if env.len >= SPLIT_MIN && *me != env.src => {
-            read_split(seg, *me, env, r, dst)
-        }
+        Some(s) if env.len >= s.min && s.me != env.src => read_split(&s.seg, s.me, env, r, dst),
         _ => read_at(env, r, 0, dst),
     }
 }

@@ -34,6 +34,17 @@ pub fn is_mpich() -> bool {
     std::env::var("SHMPI_TEST_MPI").is_ok_and(|v| v == "mpich") || mpirun().contains("mpich")
 }
 
+/// A new directory under the test target's temporary directory for one launch's
+/// Open MPI session tree.
+fn session_base() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("ompi-{}-{k}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a session directory for mpirun");
+    dir
+}
+
 /// The launcher's command for `n` ranks of `program`.
 pub fn mpirun_cmd(n: usize, program: &str) -> Command {
     let mut cmd = Command::new(mpirun());
@@ -48,6 +59,11 @@ pub fn mpirun_cmd(n: usize, program: &str) -> Command {
             "none",
         ]);
         cmd.args(["--mca", "mpi_yield_when_idle", "1", "--timeout", "100"]);
+        // A session directory tree of its own per launch: Open MPI 4.1 fails ("A call
+        // to mkdir was unable to create the desired directory ... File exists") when
+        // another mpirun creates the shared `/tmp/ompi.<host>.<uid>` between its check
+        // and its mkdir, and the tests of a file launch in parallel.
+        cmd.arg("--mca").arg("orte_tmpdir_base").arg(session_base());
         if std::env::var_os("SHMPI_TEST_OMPI_SM").is_none() {
             cmd.args(["--mca", "pml", "ob1", "--mca", "btl", "self,tcp"]);
             cmd.args([
