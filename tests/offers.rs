@@ -242,7 +242,8 @@ fn bytes_of(r: i32, k: usize, len: usize) -> Vec<u8> {
 
 /// Every rank but 0 sends rank 0 large messages by non-blocking sends and waits for
 /// them, rank 0 takes each with another kind of receive (posted before, blocking into
-/// a slice at an odd offset, after a probe) and checks every byte: a split copy, the
+/// a slice at an odd offset, into a new vector, after a probe) and checks every byte:
+/// a split copy, the
 /// sender writing the rest into the receiver's buffer while the receiver reads the
 /// front, must land every byte where a whole read would. Rounds go on until the
 /// senders have copied the rest of at least one message (a sender that waits sees the
@@ -250,7 +251,7 @@ fn bytes_of(r: i32, k: usize, len: usize) -> Vec<u8> {
 fn split_copies(w: &Communicator) {
     let (me, n) = (w.rank(), w.size());
     // Odd lengths, from just above the split's threshold to a few MiB.
-    let lens = [131_073usize, 400_003, 1_048_576 + 7, 3 << 20];
+    let lens = [131_073usize, 400_003, 1_048_576 + 7, 3 << 20, 2_000_001];
     for round in 0..40usize {
         if me != 0 {
             let reqs: Vec<_> = (0..lens.len())
@@ -283,8 +284,11 @@ fn split_copies(w: &Communicator) {
                     buf[3..] == bytes_of(src, round * 8 + 1, lens[1]),
                     "blocking receive"
                 );
+                // Into a new vector.
+                let (v, _) = w.recv_vec::<u8>(src, 9).unwrap();
+                assert!(v == bytes_of(src, round * 8 + 2, lens[2]), "vector receive");
                 // After a probe (queued), then the rest.
-                for (k, &len) in lens.iter().enumerate().skip(2) {
+                for (k, &len) in lens.iter().enumerate().skip(3) {
                     assert_eq!(w.probe(src, 9).unwrap().len(), len);
                     let mut buf = vec![0u8; len + 1];
                     w.recv_into(&mut buf[1..], src, 9).unwrap();

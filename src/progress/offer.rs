@@ -181,8 +181,15 @@ fn wait_for_sender(
 }
 
 /// Reads offered message `env` into a new vector, in steps of at most 64 MiB, so that
-/// a length read from the segment allocates no more than the sender really has.
-pub(super) fn read_vec(env: &Envelope, r: &Remote) -> Result<AlignedVec> {
+/// a length read from the segment allocates no more than the sender really has; up to
+/// 64 MiB at once, split with its sender as [`read_into`] does when `split` allows.
+pub(super) fn read_vec(env: &Envelope, r: &Remote, split: Option<&SplitCtx>) -> Result<AlignedVec> {
+    if env.len <= 64 << 20 && split.is_some_and(|s| env.len >= s.min) {
+        let mut v = AlignedVec::with_capacity(env.len);
+        v.resize(env.len, 0);
+        read_into(env, r, &mut v, split)?;
+        return Ok(v);
+    }
     let mut v = AlignedVec::new();
     while v.len() < env.len {
         let off = v.len();
@@ -211,7 +218,7 @@ impl Matching {
             PostedBuf::Pod(mut b) => {
                 read_into(&env, r, b.bytes_mut(), self.split_ctx()).map(|()| RecvData::Pod(b))
             }
-            PostedBuf::Object => read_vec(&env, r).map(RecvData::Object),
+            PostedBuf::Object => read_vec(&env, r, self.split_ctx()).map(RecvData::Object),
         };
         self.unexpected.acks.push((env.src, r.token));
         match got {
@@ -228,7 +235,7 @@ impl Engine {
         let Some(r) = u.remote else {
             return Ok(u.data);
         };
-        let v = read_vec(&u.env, &r);
+        let v = read_vec(&u.env, &r, self.matching.split_ctx());
         self.matching.unexpected.acks.push((u.env.src, r.token));
         self.flush_acks();
         v
@@ -253,7 +260,7 @@ impl Engine {
         for idx in self.matching.unexpected.offer_indices() {
             let u = self.matching.unexpected.get(idx);
             let (env, r) = (u.env, u.remote.expect("an offer"));
-            if let Ok(v) = read_vec(&env, &r) {
+            if let Ok(v) = read_vec(&env, &r, None) {
                 self.matching.unexpected.fetched(idx, v);
             }
         }
