@@ -10,17 +10,17 @@
 //! idle step after spinning (`fetch_offers`), as the ring would have, and releases
 //! their senders; a finalizing rank releases the ones nobody received.
 //!
-//! A large offer (`SHMPI_SPLIT_BYTES`, 128 KiB) read into a receive's buffer is split
-//! (`read_split`): the receiver proposes in its control block that the sender write the
-//! rest of the message into the buffer (`process_vm_writev`) while it reads the front,
-//! and flags the sender's ask word. A sender blocked in shmpi sees the flag at its next
-//! idle step and claims the rest by compare-and-swap (`Engine::help_splits`; not a
-//! sender with non-blocking receives of its own posted, nor for a receiver with offers
-//! of its own out: two-way traffic); the receiver, done with the front, claims it in
-//! turn and reads it itself if the sender did not, so a sender that is computing is
-//! never waited for, and once the sender has claimed, the receiver waits for its copy
-//! (or its death) before the buffer goes back to its program. One copy, on both cores,
-//! as a broadcast at 2 ranks does.
+//! A large offer (`SHMPI_SPLIT_BYTES`, 128 KiB) read into a receive's buffer (or a new
+//! vector) is split (`read_split`): the receiver proposes in its control block that the
+//! sender write the rest of the message into the buffer (`process_vm_writev`) while it
+//! reads the front, and flags the sender's ask word. A sender blocked in shmpi sees the
+//! flag at its next idle step and claims the rest by compare-and-swap
+//! (`Engine::help_splits`; not a sender with non-blocking receives of its own posted,
+//! nor for a receiver with offers of its own out: two-way traffic); the receiver, done
+//! with the front, claims it in turn and reads it itself if the sender did not, so a
+//! sender that is computing is never waited for, and once the sender has claimed, the
+//! receiver waits for its copy (or its death) before the buffer goes back to its
+//! program. One copy, on both cores, as a broadcast at 2 ranks does.
 //!
 //! | word | writer | reader | ordering |
 //! |---|---|---|---|
