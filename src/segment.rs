@@ -125,6 +125,8 @@ pub(crate) const SPLIT_DONE: u64 = 4;
 /// The sender could not copy the rest: the receiver copies it.
 pub(crate) const SPLIT_FAILED: u64 = 5;
 pub(crate) const SPLIT_BITS: u32 = 3;
+/// The bits of `Split::state` that hold the code.
+pub(crate) const SPLIT_CODE: u64 = (1 << SPLIT_BITS) - 1;
 
 /// What a blocked call waits in (`WaitInfo::op`), published for the launcher's reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

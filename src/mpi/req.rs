@@ -191,17 +191,20 @@ fn done_of(got: Result<(Envelope, AlignedVec)>, buf: Option<PodVec>) -> Done {
     match (got, buf) {
         // The buffer goes back with the error only through `Failed`: it is dropped.
         (Err(err), _) => Done::Failed(err),
-        (Ok((env, data)), Some(mut b)) if b.bytes().len() >= data.len() => {
-            b.bytes_mut()[..data.len()].copy_from_slice(&data);
-            Done::Recv {
-                env,
-                data: RecvData::Pod(b),
-            }
-        }
+        (Ok((env, data)), Some(b)) if b.bytes().len() >= data.len() => filled(env, &data, b),
         (Ok((env, data)), _) => Done::Recv {
             env,
             data: RecvData::Object(data),
         },
+    }
+}
+
+/// A receive's result: `data` copied into its buffer `b`, which holds it.
+fn filled(env: Envelope, data: &[u8], mut b: PodVec) -> Done {
+    b.bytes_mut()[..data.len()].copy_from_slice(data);
+    Done::Recv {
+        env,
+        data: RecvData::Pod(b),
     }
 }
 
@@ -527,13 +530,7 @@ impl Comm {
             return Ok(Entry::Done(match buf {
                 // Straight from the stage into the receive's buffer, which the check
                 // says holds it.
-                Some(mut b) if b.bytes().len() >= env.len => {
-                    b.bytes_mut()[..env.len].copy_from_slice(&stage[..env.len]);
-                    Done::Recv {
-                        env,
-                        data: RecvData::Pod(b),
-                    }
-                }
+                Some(b) if b.bytes().len() >= env.len => filled(env, &stage[..env.len], b),
                 buf => done_of(Ok((env, self.payload(from, arrived, stage)?)), buf),
             }));
         };

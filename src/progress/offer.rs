@@ -41,11 +41,12 @@ use crate::envelope::{Envelope, Remote};
 use crate::error::{Error, Result};
 use crate::matching::{Matching, PostedBuf, Unexpected};
 use crate::segment::{
-    SPLIT_BITS, SPLIT_DONE, SPLIT_FAILED, SPLIT_PROPOSED, SPLIT_RECEIVER, SPLIT_SENDER, Segment,
-    Split,
+    SPLIT_BITS, SPLIT_CODE, SPLIT_DONE, SPLIT_FAILED, SPLIT_IDLE, SPLIT_PROPOSED, SPLIT_RECEIVER,
+    SPLIT_SENDER, Segment, Split,
 };
 
-/// How many rests of split copies this process has copied as the sender.
+/// How many rests of split copies this process has copied as the sender (Relaxed
+/// throughout: a count that only this thread of this process reads back).
 static RESTS_COPIED: AtomicU64 = AtomicU64::new(0);
 
 /// How many rests of split copies of its offers this process has copied into their
@@ -137,8 +138,7 @@ fn read_split(seg: &Segment, me: usize, env: &Envelope, r: &Remote, dst: &mut [u
         },
     };
     // Relaxed: nobody claims a proposal that is over, and the next one publishes itself.
-    sp.state
-        .store(at(crate::segment::SPLIT_IDLE), Ordering::Relaxed);
+    sp.state.store(at(SPLIT_IDLE), Ordering::Relaxed);
     front.and(rest)
 }
 
@@ -291,7 +291,7 @@ impl Engine {
             let sp = &ctrl.life.split;
             // SYNC POINT split (Acquire): the description before the proposal.
             let st = sp.state.load(Ordering::Acquire);
-            if st & ((1 << SPLIT_BITS) - 1) != SPLIT_PROPOSED
+            if st & SPLIT_CODE != SPLIT_PROPOSED
                 || sp.sender.load(Ordering::Relaxed) != self.me as u64
                 || sp.token.load(Ordering::Relaxed) != token
             {
@@ -305,7 +305,7 @@ impl Engine {
             if sp.len.load(Ordering::Relaxed) != bytes.len() as u64 || from > bytes.len() as u64 {
                 continue;
             }
-            let seq = st & !((1 << SPLIT_BITS) - 1);
+            let seq = st & !SPLIT_CODE;
             // SYNC POINT split (AcqRel): the claim; it fails if the receiver claimed
             // first or has moved on to another proposal (the sequence number).
             if sp
