@@ -16,7 +16,8 @@
 #    collecting inside `window_nonblocking`: Ir per message sent, rank 0, and
 #    received, rank 1) and osu_bibw -m 8 (both ranks post 64 receives and 64 sends per
 #    window: Ir per message sent and received), both ranks on one CPU as in 1.; runs
-#    at -i 2000 and -i 1000 subtracted: (Ir(2000) - Ir(1000)) / (1000 x 64 x 4 sizes).
+#    at -i 2000 and -i 1000 subtracted: (Ir(2000) - Ir(1000)) / (1100 x 64 x 4 sizes)
+#    (`-i N` runs N timed and N/10 warm-up windows per size).
 #
 # Usage: scripts/callgrind_msg.sh        (builds the release examples first)
 #        BIN_DIR=DIR scripts/callgrind_msg.sh   (no build: DIR/shmrun, DIR/examples/osu_*;
@@ -67,6 +68,6 @@ for prog in "osu_bw -n:window_nonblocking" "osu_bibw:main"; do
             "osu_bw -n.1") what="per message received" ;;
             *) what="per message sent and received" ;;
         esac
-        echo "$args -m 8, rank $r: $(((ir[nb.2000.$r] - ir[nb.1000.$r]) / 256000)) Ir $what"
+        echo "$args -m 8, rank $r: $(((ir[nb.2000.$r] - ir[nb.1000.$r]) / 281600)) Ir $what"
     done
 done

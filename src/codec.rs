@@ -231,11 +231,46 @@ pub(crate) struct PodVec {
     cap: usize,
     /// `len * size_of::<T>()`.
     bytes: usize,
-    ty: std::any::TypeId,
     /// The boxed owner of the bytes (`owned`); null for a vector or a borrowed view.
     owner: *mut (),
+    /// What the erased type is and how to drop it: one pointer, not a 16-byte type id
+    /// and a function, so that a posted receive's queue entry (which holds a `PodVec`)
+    /// stays within the 128 bytes the compiler moves without calling `memcpy`.
+    kind: &'static PodKind,
+}
+
+/// The erased type of a [`PodVec`].
+pub(crate) struct PodKind {
+    ty: fn() -> std::any::TypeId,
     /// Rebuilds and drops the `Vec<T>` (or the owner).
-    drop_vec: unsafe fn(&mut PodVec),
+    drop: unsafe fn(&mut PodVec),
+}
+
+/// The [`PodKind`]s, one per type (as associated constants, promoted to statics).
+struct KindOf<T>(std::marker::PhantomData<T>);
+
+impl<T: 'static> KindOf<T> {
+    const VEC: &'static PodKind = &PodKind {
+        ty: std::any::TypeId::of::<T>,
+        drop: drop_vec::<T>,
+    };
+    const OWNER: &'static PodKind = &PodKind {
+        ty: std::any::TypeId::of::<T>,
+        drop: drop_owner::<T>,
+    };
+}
+
+const BORROWED: &PodKind = &PodKind {
+    ty: std::any::TypeId::of::<Borrowed>,
+    drop: drop_nothing,
+};
+
+impl PodVec {
+    /// Whether the erased type is `T`.
+    #[inline]
+    fn is<T: 'static>(&self) -> bool {
+        (self.kind.ty)() == std::any::TypeId::of::<T>()
+    }
 }
 
 impl PodVec {
@@ -247,9 +282,8 @@ impl PodVec {
             len: v.len(),
             cap: v.capacity(),
             bytes: std::mem::size_of_val(&v[..]),
-            ty: std::any::TypeId::of::<T>(),
             owner: std::ptr::null_mut(),
-            drop_vec: drop_vec::<T>,
+            kind: KindOf::<T>::VEC,
         }
     }
 
@@ -268,9 +302,8 @@ impl PodVec {
             len: 0,
             cap: 0,
             bytes,
-            ty: std::any::TypeId::of::<B>(),
             owner: owner.cast(),
-            drop_vec: drop_owner::<B>,
+            kind: KindOf::<B>::OWNER,
         }
     }
 
@@ -289,9 +322,8 @@ impl PodVec {
             len: 0,
             cap: 0,
             bytes,
-            ty: std::any::TypeId::of::<Borrowed>(),
             owner: std::ptr::null_mut(),
-            drop_vec: drop_nothing,
+            kind: BORROWED,
         }
     }
 
@@ -299,7 +331,7 @@ impl PodVec {
     /// frees nothing.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // the MPI backend's sends ask
     pub(crate) fn is_view(&self) -> bool {
-        self.ty == std::any::TypeId::of::<Borrowed>()
+        self.is::<Borrowed>()
     }
 
     /// The start of the buffer.
@@ -320,7 +352,7 @@ impl PodVec {
 
     /// The vector back if it is a `Vec<T>`, else `self` again.
     pub(crate) fn into_vec<T: bytemuck::Pod>(self) -> std::result::Result<Vec<T>, Self> {
-        if self.ty != std::any::TypeId::of::<T>() || !self.owner.is_null() {
+        if !self.owner.is_null() || !self.is::<T>() {
             return Err(self);
         }
         let me = std::mem::ManuallyDrop::new(self);
@@ -333,7 +365,7 @@ impl PodVec {
 impl PodVec {
     /// The owner back if it is a `B` made by `owned`, else `self` again.
     pub(crate) fn into_owner<B: 'static>(self) -> std::result::Result<B, Self> {
-        if self.ty != std::any::TypeId::of::<B>() || self.owner.is_null() {
+        if self.owner.is_null() || !self.is::<B>() {
             return Err(self);
         }
         let me = std::mem::ManuallyDrop::new(self);
@@ -366,8 +398,9 @@ unsafe fn drop_vec<T>(p: &mut PodVec) {
 
 impl Drop for PodVec {
     fn drop(&mut self) {
-        // SAFETY: made by `new` with the matching `drop_vec`; this is its last use.
-        unsafe { (self.drop_vec)(self) }
+        // SAFETY: made by `new`, `owned` or `borrowed` with the matching kind; this is
+        // its last use.
+        unsafe { (self.kind.drop)(self) }
     }
 }
 

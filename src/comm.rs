@@ -1774,6 +1774,11 @@ impl Communicator {
         call: Call,
     ) -> Result<Request<B>> {
         Self::elem::<T>()?;
+        if call == Call::IsendSlice
+            && self.try_isend_now(bytemuck::cast_slice(buf.as_ref()), dest, tag)?
+        {
+            return Ok(Request::sent_at_start(&self.inner.eng, buf, call));
+        }
         let finish: crate::request::Finish<B> = |done, _| {
             sent_result(done, |b| {
                 b.into_owner::<B>().ok().expect("the buffer given")
@@ -1795,6 +1800,11 @@ impl Communicator {
         call: Call,
     ) -> Result<Request<Vec<T>>> {
         Self::elem::<T>()?;
+        // Most small sends go into the ring as they start: the vector then stays in the
+        // request as it is, never erased into the engine's buffer and made back.
+        if call == Call::IsendVec && self.try_isend_now(bytemuck::cast_slice(&data), dest, tag)? {
+            return Ok(Request::sent_at_start(&self.inner.eng, data, call));
+        }
         let finish: crate::request::Finish<Vec<T>> =
             |done, _| sent_result(done, |b| b.into_vec::<T>().ok().expect("the buffer given"));
         self.isend_pod(PodVec::new(data), dest, tag, call, finish)
@@ -1883,6 +1893,10 @@ impl Communicator {
         call: Call,
     ) -> Result<Request<()>> {
         Self::elem::<T>()?;
+        // Into the ring now if it fits: no copy of `data` to hold, no allocation.
+        if call == Call::IsendSlice && self.try_isend_now(bytemuck::cast_slice(data), dest, tag)? {
+            return Ok(Request::sent_at_start(&self.inner.eng, (), call));
+        }
         let d = match self.dest(dest) {
             Ok(d) => d,
             Err(e) => {

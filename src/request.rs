@@ -223,6 +223,19 @@ impl<T> Request<T> {
         }
     }
 
+    /// The request of a send whose message went whole into the ring as it started
+    /// (`Communicator::try_isend_now`): finished, holding `v`, its buffer.
+    #[inline]
+    pub(crate) fn sent_at_start(eng: &Rc<RefCell<Engine>>, v: T, call: Call) -> Self {
+        Request {
+            eng: Rc::downgrade(eng),
+            finish: None,
+            state: State::Ready(v, call, sent_status::<T>),
+            #[cfg(feature = "mpi")]
+            mpi: None,
+        }
+    }
+
     /// A request of the MPI backend: `id` in `comm`'s request table.
     #[cfg(feature = "mpi")]
     pub(crate) fn new_mpi(

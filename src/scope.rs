@@ -288,6 +288,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         call: Call,
     ) -> Result<ScopedRequest<'scope, ()>> {
         Communicator::elem::<T>()?;
+        if call == Call::IsendSlice
+            && self
+                .comm
+                .try_isend_now(bytemuck::cast_slice(data), dest, tag)?
+        {
+            let eng = &self.comm.inner.eng;
+            return Ok(self.register(Request::sent_at_start(eng, (), call)));
+        }
         let finish: crate::request::Finish<()> = |done, _| match done {
             Done::Sent(_) => Ok(()),
             Done::Failed(e) => Err(e),

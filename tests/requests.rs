@@ -282,6 +282,65 @@ fn sends_finished_as_they_start_are_completed_requests_at_5_ranks() {
     );
 }
 
+/// A non-blocking send of an owned buffer (MPI_Isend with rsmpi-style ownership)
+/// gives back from `wait` the very buffer it was given, unchanged: the same vector
+/// (allocation and capacity) or the same `Arc`, whether the message went into the ring
+/// as it started or had to queue behind a full ring (here 2.4 MiB of 4 KiB messages
+/// in flight to one neighbour), and the neighbour receives every byte in order.
+fn owned_send_buffers_come_back_as_given(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let right = (me + 1) % n;
+    let left = (me + n - 1) % n;
+    let mut small = Vec::with_capacity(64);
+    small.extend_from_slice(&[me as u8; 8]);
+    let (ptr, cap) = (small.as_ptr(), small.capacity());
+    let back = w.isend_vec(small, right, 1).unwrap().wait().unwrap();
+    assert_eq!(
+        (back.as_ptr(), back.capacity(), &back[..]),
+        (ptr, cap, &[me as u8; 8][..])
+    );
+    let shared: std::sync::Arc<[u32]> = vec![me as u32; 5].into();
+    let r = w.isend_buf(shared.clone(), right, 2).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&r.wait().unwrap(), &shared));
+    let many: Vec<Vec<u32>> = (0..600)
+        .map(|i| vec![(me * 1000 + i) as u32; 1024])
+        .collect();
+    let ptrs: Vec<*const u32> = many.iter().map(|v| v.as_ptr()).collect();
+    let reqs: Vec<_> = many
+        .into_iter()
+        .map(|v| w.isend_vec(v, right, 3).unwrap())
+        .collect();
+    assert_eq!(w.recv_vec::<u8>(left, 1).unwrap().0, [left as u8; 8]);
+    assert_eq!(w.recv_vec::<u32>(left, 2).unwrap().0, [left as u32; 5]);
+    for i in 0..600 {
+        let (v, _) = w.recv_vec::<u32>(left, 3).unwrap();
+        assert_eq!(v, vec![(left * 1000 + i) as u32; 1024], "message {i}");
+    }
+    let backs = shmpi::wait_all(reqs).unwrap();
+    for (i, (v, p)) in backs.iter().zip(&ptrs).enumerate() {
+        assert_eq!((v.as_ptr(), v[0]), (*p, (me as usize * 1000 + i) as u32), "send {i}");
+    }
+    w.barrier().unwrap();
+}
+
+#[test]
+fn owned_send_buffers_come_back_as_given_at_2_ranks() {
+    run_ranks(
+        "owned_send_buffers_come_back_as_given_at_2_ranks",
+        2,
+        owned_send_buffers_come_back_as_given,
+    );
+}
+
+#[test]
+fn owned_send_buffers_come_back_as_given_at_5_ranks() {
+    run_ranks(
+        "owned_send_buffers_come_back_as_given_at_5_ranks",
+        5,
+        owned_send_buffers_come_back_as_given,
+    );
+}
+
 fn cancelled_receive(w: &Communicator) {
     let n = w.size();
     if w.rank() == 0 {
