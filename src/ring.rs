@@ -484,7 +484,7 @@ impl Producer {
 
     /// Writes a record at buffer offset `off` (position `pos`) with the header
     /// `(length, padding units)` of `header_at` and seals it. Returns its length.
-    #[inline]
+    #[inline(always)]
     fn write(
         &mut self,
         off: usize,
