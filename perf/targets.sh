@@ -13,7 +13,9 @@
 #   bcast1M   osu_bcast 1 MiB at 2 ranks, shmpi / Open MPI
 #   bibw      osu_bibw 1..64 B, shmpi / Open MPI
 #   sbw/sbibw osu_bw -w / osu_bibw -w (scoped requests: one send buffer, receives in
-#             place) at 256 KiB, 1 MiB and 4 MiB, shmpi / Open MPI
+#             place) at 256 KiB, 1 MiB and 4 MiB, shmpi / Open MPI, against the C
+#             program as OSU writes it (64 receives into one buffer) and with `-d`
+#             (each receive into its own slice: the memory the scoped form must use)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-3}
@@ -54,6 +56,7 @@ for r in $(seq 1 "$REPS"); do
         for s in 262144 1048576 4194304; do
             run "s$b$s" shmpi "$s" "${SH[@]}" "$REL/examples/osu_$b" -w -m "$s"
             run "s$b$s" ompi "$s" "${OB[@]}" "$OUT/openmpi/osu_$b" -m "$s"
+            run "s$b$s" ompi-d "$s" "${OB[@]}" "$OUT/openmpi/osu_$b" -d -m "$s"
         done
     done
 done
@@ -90,4 +93,5 @@ for d, label in ((kept, "clean"), (all_, "all")):
     for b in ("bw", "bibw"):
         for s in (262144, 1048576, 4194304):
             print("  " + ratio(f"osu_{b} -w {s >> 10} KiB shmpi / Open MPI", (f"s{b}{s}", "shmpi"), (f"s{b}{s}", "ompi"), d))
+            print("  " + ratio(f"osu_{b} -w {s >> 10} KiB shmpi / Open MPI -d", (f"s{b}{s}", "shmpi"), (f"s{b}{s}", "ompi-d"), d))
 PY

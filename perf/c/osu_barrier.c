@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
     struct options o = {.max_size = 0, .iters = 0, .budget_s = 1.0};
-    parse_options(argc, argv, "osu_barrier", rank, 1, &o);
+    parse_options(argc, argv, "osu_barrier", rank, OPT_BUDGET, &o);
     struct iters it = scale_iters(o.iters, 1000, 200, 1000, 200);
     long iters = it.small, skip = it.skip;
 

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
     struct options o = {.max_size = (size_t)1 << 20, .iters = 0, .budget_s = 1.0};
-    parse_options(argc, argv, "osu_bcast", rank, 1, &o);
+    parse_options(argc, argv, "osu_bcast", rank, OPT_BUDGET, &o);
     struct iters it = scale_iters(o.iters, 1000, 200, 100, 10);
     if (o.max_size < 1) o.max_size = 1;
 

@@ -9,7 +9,9 @@
  * in MB/s (1 MB = 1e6 bytes), measured on rank 0.
  * After each size both ranks verify the received data.
  *
- * Usage: mpirun -np 2 osu_bibw [-m MAXBYTES] [-i ITERS]
+ * Usage: mpirun -np 2 osu_bibw [-m MAXBYTES] [-i ITERS] [-d]
+ *   -d: the window's 64 receives each into its own slice of one 64 x size
+ *       buffer (the memory shmpi's scoped `-w` form must use), not all into one.
  * Output (contract shared with shmpi's perf/rust/osu_bibw.rs):
  *   "# ..." comment lines, then "# Size      Bandwidth (MB/s)",
  *   then printf("%-10zu%18.2f\n", size, mb_per_s) per size.
@@ -26,7 +28,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
     struct options o = {.max_size = (size_t)4 << 20, .iters = 0, .budget_s = 0};
-    parse_options(argc, argv, "osu_bibw", rank, 0, &o);
+    parse_options(argc, argv, "osu_bibw", rank, OPT_DISTINCT, &o);
     struct iters it = scale_iters(o.iters, 100, 10, 20, 2);
 
     if (nranks != 2) {
@@ -36,7 +38,10 @@ int main(int argc, char **argv)
     }
     int peer = 1 - rank;
     unsigned char *sbuf = alloc_buffer(o.max_size, 'a');
-    unsigned char *rbuf = alloc_buffer(o.max_size, 'b');
+    /* -d: one slice per receive of the window, the footprint of a program that may not
+     * post two receives into one buffer (shmpi's scoped `-w` form, safe Rust). */
+    size_t slices = o.distinct ? WINDOW : 1;
+    unsigned char *rbuf = alloc_buffer(o.max_size * slices, 'b');
     MPI_Request req[2 * WINDOW];
     MPI_Status stat[2 * WINDOW];
 
@@ -54,14 +59,14 @@ int main(int argc, char **argv)
         int n = (int)size;
 
         fill_pattern(sbuf, size, size, rank);
-        memset(rbuf, 0, size);
+        memset(rbuf, 0, size * slices);
 
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = 0.0;
         for (long i = 0; i < iters + skip; i++) {
             if (i == skip) t0 = MPI_Wtime();
             for (int w = 0; w < WINDOW; w++)
-                MPI_Irecv(rbuf, n, MPI_CHAR, peer, 100, MPI_COMM_WORLD, &req[w]);
+                MPI_Irecv(rbuf + (o.distinct ? (size_t)w * size : 0), n, MPI_CHAR, peer, 100, MPI_COMM_WORLD, &req[w]);
             for (int w = 0; w < WINDOW; w++)
                 MPI_Isend(sbuf, n, MPI_CHAR, peer, 100, MPI_COMM_WORLD, &req[WINDOW + w]);
             MPI_Waitall(2 * WINDOW, req, stat);
@@ -71,7 +76,9 @@ int main(int argc, char **argv)
             printf("%-10zu%18.2f\n", size, 2.0 * (double)size * WINDOW * (double)iters / t / 1e6);
             fflush(stdout);
         }
-        size_t bad = verify_pattern(rbuf, size, size, peer);
+        size_t bad = size;
+        for (size_t k = 0; k < slices && bad == size; k++)
+            bad = verify_pattern(rbuf + k * size, size, size, peer);
         if (bad != size) check_failed("osu_bibw", size, bad);
     }
 

@@ -9,7 +9,9 @@
  * Bandwidth = size * 64 * iters / time, in MB/s (1 MB = 1e6 bytes).
  * After each size rank 1 verifies the received data.
  *
- * Usage: mpirun -np 2 osu_bw [-m MAXBYTES] [-i ITERS]
+ * Usage: mpirun -np 2 osu_bw [-m MAXBYTES] [-i ITERS] [-d]
+ *   -d: the window's 64 receives each into its own slice of one 64 x size
+ *       buffer (the memory shmpi's scoped `-w` form must use), not all into one.
  * Output (contract shared with shmpi's perf/rust/osu_bw.rs):
  *   "# ..." comment lines, then "# Size      Bandwidth (MB/s)",
  *   then printf("%-10zu%18.2f\n", size, mb_per_s) per size.
@@ -26,7 +28,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
     struct options o = {.max_size = (size_t)4 << 20, .iters = 0, .budget_s = 0};
-    parse_options(argc, argv, "osu_bw", rank, 0, &o);
+    parse_options(argc, argv, "osu_bw", rank, OPT_DISTINCT, &o);
     struct iters it = scale_iters(o.iters, 100, 10, 20, 2);
 
     if (nranks != 2) {
@@ -35,7 +37,10 @@ int main(int argc, char **argv)
         return 2;
     }
     unsigned char *sbuf = alloc_buffer(o.max_size, 'a');
-    unsigned char *rbuf = alloc_buffer(o.max_size, 'b');
+    /* -d: one slice per receive of the window, the footprint of a program that may not
+     * post two receives into one buffer (shmpi's scoped `-w` form, safe Rust). */
+    size_t slices = o.distinct ? WINDOW : 1;
+    unsigned char *rbuf = alloc_buffer(o.max_size * slices, 'b');
     int ack = 0;
     MPI_Request req[WINDOW];
     MPI_Status stat[WINDOW];
@@ -53,7 +58,7 @@ int main(int argc, char **argv)
         int n = (int)size;
 
         if (rank == 0) fill_pattern(sbuf, size, size, 0);
-        else memset(rbuf, 0, size);
+        else memset(rbuf, 0, size * slices);
 
         MPI_Barrier(MPI_COMM_WORLD);
         if (rank == 0) {
@@ -71,12 +76,14 @@ int main(int argc, char **argv)
         } else {
             for (long i = 0; i < iters + skip; i++) {
                 for (int w = 0; w < WINDOW; w++)
-                    MPI_Irecv(rbuf, n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, &req[w]);
+                    MPI_Irecv(rbuf + (o.distinct ? (size_t)w * size : 0), n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, &req[w]);
                 MPI_Waitall(WINDOW, req, stat);
                 MPI_Send(&ack, 1, MPI_INT, 0, 101, MPI_COMM_WORLD);
             }
-            size_t bad = verify_pattern(rbuf, size, size, 0);
-            if (bad != size) check_failed("osu_bw", size, bad);
+            for (size_t k = 0; k < slices; k++) {
+                size_t bad = verify_pattern(rbuf + k * size, size, size, 0);
+                if (bad != size) check_failed("osu_bw", size, bad);
+            }
         }
     }
 

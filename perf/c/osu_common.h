@@ -34,7 +34,12 @@ struct options {
     size_t max_size;     /* -m */
     long iters;          /* -i: small-message timed iterations (<= 0: default) */
     double budget_s;     /* -t */
+    int distinct;        /* -d: each receive of a window into its own slice */
 };
+
+/* What parse_options accepts beside -m, -i and -h. */
+#define OPT_BUDGET 1   /* -t SECONDS_PER_SIZE */
+#define OPT_DISTINCT 2 /* -d */
 
 /* Parses "123", "64K", "4M", "1G" (binary multiples). Returns 0 on error. */
 static inline int parse_size(const char *s, size_t *out)
@@ -58,11 +63,11 @@ static inline int parse_size(const char *s, size_t *out)
  * and every rank finalizes and exits (status 0 for -h, 2 otherwise).
  */
 static inline void parse_options(int argc, char **argv, const char *name, int rank,
-                                 int with_budget, struct options *o)
+                                 int flags, struct options *o)
 {
     int opt, bad = 0, help = 0;
     opterr = rank == 0; /* one complaint, not one per rank */
-    while ((opt = getopt(argc, argv, "m:i:t:h")) != -1) {
+    while ((opt = getopt(argc, argv, "m:i:t:dh")) != -1) {
         switch (opt) {
         case 'm':
             if (!parse_size(optarg, &o->max_size)) bad = 1;
@@ -73,7 +78,11 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
             break;
         case 't':
             o->budget_s = strtod(optarg, NULL);
-            if (!with_budget || o->budget_s <= 0) bad = 1;
+            if (!(flags & OPT_BUDGET) || o->budget_s <= 0) bad = 1;
+            break;
+        case 'd':
+            o->distinct = 1;
+            if (!(flags & OPT_DISTINCT)) bad = 1;
             break;
         case 'h':
             help = 1;
@@ -86,8 +95,9 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
     if (bad || help) {
         if (rank == 0)
             fprintf(bad ? stderr : stdout,
-                    "usage: %s [-m MAXBYTES] [-i ITERS]%s [-h]\n", name,
-                    with_budget ? " [-t SECONDS_PER_SIZE]" : "");
+                    "usage: %s [-m MAXBYTES] [-i ITERS]%s%s [-h]\n", name,
+                    (flags & OPT_BUDGET) ? " [-t SECONDS_PER_SIZE]" : "",
+                    (flags & OPT_DISTINCT) ? " [-d (the window's receives into 64 distinct slices)]" : "");
         MPI_Finalize();
         exit(bad ? 2 : 0);
     }
