@@ -186,6 +186,53 @@ fn probes_describe_without_receiving() {
 }
 
 #[test]
+fn small_sends_of_successive_windows_carry_their_own_bytes() {
+    // A message delivers exactly its send buffer's bytes (MPI 4.1 §3.7.2), also when
+    // the backend reuses the memory of finished sends for the next ones: windows of
+    // non-blocking sends of lengths that grow and shrink, each round its own bytes,
+    // owned and scoped, every one checked by its receiver.
+    run_mpi_ns(
+        "small_sends_of_successive_windows_carry_their_own_bytes",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+            let byte = |i: usize, r: usize, k: usize, from: i32| {
+                (i * 7 + r * 13 + k + from as usize) as u8
+            };
+            let len = |r: usize, k: usize| (r * 37 + k * 101) % 4097;
+            for r in 0..12 {
+                let mine = |k| {
+                    (0..len(r, k))
+                        .map(|i| byte(i, r, k, me))
+                        .collect::<Vec<u8>>()
+                };
+                let owned: Vec<_> = (0..8)
+                    .map(|k| w.isend_vec(mine(k), right, k as i32).unwrap())
+                    .collect();
+                let scoped: Vec<Vec<u8>> = (8..16).map(mine).collect();
+                w.scope(|s| {
+                    let reqs = (8..16)
+                        .map(|k| s.isend_slice(&scoped[k - 8], right, k as i32))
+                        .collect::<shmpi::Result<Vec<_>>>()?;
+                    for k in 0..16 {
+                        let (v, st) = w.recv_vec::<u8>(left, k as i32)?;
+                        let want: Vec<u8> = (0..len(r, k)).map(|i| byte(i, r, k, left)).collect();
+                        assert_eq!((st.len(), &v), (want.len(), &want), "round {r} tag {k}");
+                    }
+                    s.wait_all(reqs).map(drop)
+                })
+                .unwrap();
+                for (k, v) in shmpi::wait_all(owned).unwrap().into_iter().enumerate() {
+                    assert_eq!(v, mine(k), "send {k} of round {r} gave back its vector");
+                }
+            }
+            w.barrier().unwrap();
+        },
+    );
+}
+
+#[test]
 fn large_messages_land_whole_by_tag_and_stay_queued_when_refused() {
     // Past 4 KiB a message travels as a head and a payload of its own: each receive
     // must get its own payload whatever the order of tags, straight into a buffer or

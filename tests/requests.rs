@@ -318,7 +318,11 @@ fn owned_send_buffers_come_back_as_given(w: &Communicator) {
     }
     let backs = shmpi::wait_all(reqs).unwrap();
     for (i, (v, p)) in backs.iter().zip(&ptrs).enumerate() {
-        assert_eq!((v.as_ptr(), v[0]), (*p, (me as usize * 1000 + i) as u32), "send {i}");
+        assert_eq!(
+            (v.as_ptr(), v[0]),
+            (*p, (me as usize * 1000 + i) as u32),
+            "send {i}"
+        );
     }
     w.barrier().unwrap();
 }

@@ -85,7 +85,7 @@ fn too_large(len: usize) -> Error {
 }
 
 /// A message's payload with its trailer appended.
-fn with_trailer(mut bytes: AlignedVec, type_id: u64) -> AlignedVec {
+pub(super) fn with_trailer(mut bytes: AlignedVec, type_id: u64) -> AlignedVec {
     bytes.extend_from_slice(&type_id.to_le_bytes());
     bytes.extend_from_slice(&MAGIC.to_le_bytes());
     bytes
@@ -784,7 +784,7 @@ impl Comm {
                 .borrow_mut()
                 .add_send(r, AlignedVec::new(), Some(buf)));
         }
-        let msg = slice_with_trailer(buf.bytes(), 0);
+        let msg = self.reqs.borrow_mut().message(buf.bytes(), 0);
         let r = self.start_send(dest, tag, &msg, sync)?;
         Ok(self.reqs.borrow_mut().add_send(r, msg, Some(buf)))
     }
