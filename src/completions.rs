@@ -68,6 +68,7 @@ pub(crate) fn slot_id(idx: usize, generation: u32) -> u64 {
 
 impl Completions {
     /// Opens a slot for a new request and returns its id (never 0).
+    #[inline]
     pub(crate) fn open(&mut self) -> u64 {
         let idx = match self.free.pop() {
             Some(i) => i as usize,

@@ -161,6 +161,7 @@ impl Engine {
         self.matching.unexpected.len()
     }
 
+    #[inline]
     pub(super) fn new_id(&mut self) -> u64 {
         self.matching.done.open()
     }

@@ -237,13 +237,14 @@ impl Engine {
     #[inline]
     pub(crate) fn wait(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
         crate::trace::hook!(wait(self, id, desc));
-        // A finished request (most of a `wait_all` after its first waits) is taken
-        // without the wait loop's setup and frame.
-        if let Some(d) = self.matching.done.take(id) {
+        // A posted receive whose message is next in its ring, before any wait state
+        // (it has no result yet: its slot need not be looked at).
+        if let Some(d) = self.take_posted_whole(id) {
             return Ok(d);
         }
-        // A posted receive whose message is next in its ring, before any wait state.
-        match self.take_posted_whole(id) {
+        // A finished request (most of a `wait_all` after its first waits) is taken
+        // without the wait loop's setup and frame.
+        match self.matching.done.take(id) {
             Some(d) => Ok(d),
             None => self.wait_loop(id, desc),
         }
