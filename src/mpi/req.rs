@@ -241,7 +241,7 @@ fn finish_send(e: &mut Entry, spare: &mut Vec<AlignedVec>) {
     let Entry::Send { give, .. } = e else { return };
     let g = give.take();
     if let Entry::Send { msg, .. } = std::mem::replace(e, Entry::Done(Done::Sent(g))) {
-        if msg.capacity() <= SPARE_BYTES && spare.len() < SPARE_MAX {
+        if (1..=SPARE_BYTES).contains(&msg.capacity()) && spare.len() < SPARE_MAX {
             spare.push(msg);
         }
     }
