@@ -326,17 +326,16 @@ impl Handle {
                 None => return Err(gone()),
             }
         };
-        if let Some(mut r) = send {
-            c.wait_req(&mut r, false)?;
-            let mut t = c.reqs.borrow_mut();
-            if let Some(Entry::Send { req, .. }) = t.find(id) {
-                *req = r;
-                t.finish_send(id);
-            }
-        } else {
-            c.progress_recv(id, true)?;
+        let Some(mut r) = send else {
+            return c.wait_recv(id);
+        };
+        c.wait_req(&mut r, false)?;
+        let mut t = c.reqs.borrow_mut();
+        if let Some(Entry::Send { req, .. }) = t.find(id) {
+            *req = r;
+            t.finish_send(id);
         }
-        match c.reqs.borrow_mut().remove(id) {
+        match t.remove(id) {
             Some(Entry::Done(d)) => Ok(d),
             _ => Err(gone()),
         }
@@ -535,6 +534,59 @@ impl Comm {
             }
         }
         Ok(())
+    }
+
+    /// Blocks until receive `id` is done and takes its result, as `progress_recv`
+    /// then a removal would, but a result made in the wait leaves the table at once
+    /// instead of being stored in the entry and taken out again.
+    fn wait_recv(&self, id: u64) -> Result<Done> {
+        let mut turn = 0u32;
+        loop {
+            if let Some(d) = self.step_take(id)? {
+                return Ok(d);
+            }
+            turn = turn.wrapping_add(1);
+            if turn % 16 == 0 {
+                self.step_others(Some(id))?;
+            }
+        }
+    }
+
+    /// [`step`](Self::step) for a wait: the result of receive `id` once it has one,
+    /// taken out of the table.
+    fn step_take(&self, id: u64) -> Result<Option<Done>> {
+        let mut t = self.reqs.borrow_mut();
+        let st = match t.find(id) {
+            Some(Entry::Recv { req, .. } | Entry::Payload { req, .. }) => {
+                match status_raw(req, false)? {
+                    Some(st) => st,
+                    None => return Ok(None),
+                }
+            }
+            Some(Entry::Done(_)) => match t.remove(id) {
+                Some(Entry::Done(d)) => return Ok(Some(d)),
+                _ => unreachable!("matched above"),
+            },
+            _ => return Err(gone()),
+        };
+        let old = t
+            .replace(id, Entry::Done(Done::Cancelled(None)))
+            .expect("found above");
+        drop(t);
+        let next = match old {
+            Entry::Recv {
+                stage, want, buf, ..
+            } => self.head_arrived(&st, stage, want, buf),
+            Entry::Payload { env, vec, buf, .. } => self.payload_arrived(&st, env, vec, buf),
+            _ => unreachable!("matched above"),
+        };
+        let mut t = self.reqs.borrow_mut();
+        if let Entry::Done(d) = next {
+            t.remove(id);
+            return Ok(Some(d));
+        }
+        t.set(id, next);
+        Ok(None)
     }
 
     /// Tests pending receive `id` once, taking its next step if its MPI request has
