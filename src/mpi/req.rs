@@ -569,17 +569,7 @@ impl Comm {
             },
             _ => return Err(gone()),
         };
-        let old = t
-            .replace(id, Entry::Done(Done::Cancelled(None)))
-            .expect("found above");
-        drop(t);
-        let next = match old {
-            Entry::Recv {
-                stage, want, buf, ..
-            } => self.head_arrived(&st, stage, want, buf),
-            Entry::Payload { env, vec, buf, .. } => self.payload_arrived(&st, env, vec, buf),
-            _ => unreachable!("matched above"),
-        };
+        let next = self.advance(t, id, &st);
         let mut t = self.reqs.borrow_mut();
         if let Entry::Done(d) = next {
             t.remove(id);
@@ -587,6 +577,22 @@ impl Comm {
         }
         t.set(id, next);
         Ok(None)
+    }
+
+    /// The next state of receive `id`, whose MPI request finished with status `st`:
+    /// its entry taken out of table `t` (a placeholder in its place) and moved on.
+    fn advance(&self, mut t: std::cell::RefMut<'_, Table>, id: u64, st: &ffi::MPI_Status) -> Entry {
+        let old = t
+            .replace(id, Entry::Done(Done::Cancelled(None)))
+            .expect("the caller found the receive");
+        drop(t);
+        match old {
+            Entry::Recv {
+                stage, want, buf, ..
+            } => self.head_arrived(st, stage, want, buf),
+            Entry::Payload { env, vec, buf, .. } => self.payload_arrived(st, env, vec, buf),
+            _ => unreachable!("the caller found a receive"),
+        }
     }
 
     /// Tests pending receive `id` once, taking its next step if its MPI request has
@@ -603,17 +609,7 @@ impl Comm {
             },
             _ => return Ok(false),
         };
-        let old = t
-            .replace(id, Entry::Done(Done::Cancelled(None)))
-            .expect("found above");
-        drop(t);
-        let next = match old {
-            Entry::Recv {
-                stage, want, buf, ..
-            } => self.head_arrived(&st, stage, want, buf),
-            Entry::Payload { env, vec, buf, .. } => self.payload_arrived(&st, env, vec, buf),
-            _ => unreachable!("matched above"),
-        };
+        let next = self.advance(t, id, &st);
         let more = matches!(next, Entry::Payload { .. });
         self.reqs.borrow_mut().set(id, next);
         Ok(more)
