@@ -83,8 +83,9 @@ fn is_recv(e: &Entry) -> bool {
     matches!(e, Entry::Recv { .. })
 }
 
-/// The largest message whose buffer is kept for reuse, and how many are kept.
-const SPARE_BYTES: usize = 64 << 10;
+/// The largest message buffer kept for reuse (a small message with its trailer fits;
+/// a large one is not kept, so a communicator holds at most 512 KiB), and how many.
+const SPARE_BYTES: usize = 8 << 10;
 const SPARE_MAX: usize = 64;
 
 impl Table {
