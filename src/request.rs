@@ -209,13 +209,7 @@ impl<T> Request<T> {
         status: fn(&T) -> Status,
     ) -> Self {
         match finish(done, &what) {
-            Ok(v) => Request {
-                eng: Rc::downgrade(eng),
-                finish: None,
-                state: State::Ready(v, what.call, status),
-                #[cfg(feature = "mpi")]
-                mpi: None,
-            },
+            Ok(v) => Request::ready(eng, v, what.call, status),
             Err(e) => {
                 let id = eng.borrow_mut().complete_now(Done::Failed(e));
                 Request::new(eng, id, what, finish)
@@ -227,10 +221,16 @@ impl<T> Request<T> {
     /// (`Communicator::try_isend_now`): finished, holding `v`, its buffer.
     #[inline]
     pub(crate) fn sent_at_start(eng: &Rc<RefCell<Engine>>, v: T, call: Call) -> Self {
+        Request::ready(eng, v, call, sent_status::<T>)
+    }
+
+    /// A finished request holding its result `v`; `status` reads its status from it.
+    #[inline]
+    fn ready(eng: &Rc<RefCell<Engine>>, v: T, call: Call, status: fn(&T) -> Status) -> Self {
         Request {
             eng: Rc::downgrade(eng),
             finish: None,
-            state: State::Ready(v, call, sent_status::<T>),
+            state: State::Ready(v, call, status),
             #[cfg(feature = "mpi")]
             mpi: None,
         }

@@ -215,12 +215,11 @@ impl Table {
 
     /// Advances send `id`: `Done` once its request finished.
     fn poll_send(&mut self, id: u64) -> Result<()> {
-        if let Some(e @ Entry::Send { .. }) = find_in(&mut self.slots, id) {
-            let Entry::Send { req, .. } = e else {
-                unreachable!("matched above")
-            };
-            if super::test_raw(req)? {
-                finish_send(e, &mut self.spare);
+        if let Some(e) = find_in(&mut self.slots, id) {
+            if let Entry::Send { req, .. } = e {
+                if super::test_raw(req)? {
+                    finish_send(e, &mut self.spare);
+                }
             }
         }
         Ok(())
@@ -304,15 +303,11 @@ impl Handle {
         let c = self.comm()?;
         c.progress_recv(id, false)?;
         let mut t = c.reqs.borrow_mut();
-        let Some(e) = t.find(id) else {
+        if t.find(id).is_none() {
             return Err(gone());
-        };
-        let done = matches!(e, Entry::Done(_));
-        if !done && matches!(e, Entry::Send { .. }) {
-            t.poll_send(id)?;
-            return Ok(matches!(t.find(id), Some(Entry::Done(_))));
         }
-        Ok(done)
+        t.poll_send(id)?;
+        Ok(matches!(t.find(id), Some(Entry::Done(_))))
     }
 
     /// Blocks until request `id` finishes and takes its result.
