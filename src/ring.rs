@@ -23,6 +23,14 @@
 //!   their seal does not wait for a line to arrive from L3.
 //! - A record never crosses the end of the buffer. When it does not fit before the end,
 //!   the producer writes it at offset 0 and puts a *skip* record in the gap.
+//! - The producer also goes back to offset 0 early, behind a skip record, once its
+//!   records have reached [`REWIND_FROM`] bytes into the buffer and the consumer has
+//!   nearly caught up: traffic that the consumer keeps up with (a ping-pong, windows of
+//!   small messages) then stays in the first [`REWIND_SPAN`] bytes and commits only
+//!   their pages, where it used to walk through the whole buffer and commit all of it.
+//!   A consumer that falls behind still has the whole buffer; just after a rewind,
+//!   until the consumer has followed the skip record, the producer has the room up to
+//!   the consumer's position, at least `REWIND_FROM - REWIND_SLACK` bytes.
 //! - The consumer publishes its position (`head`) after each record; the producer
 //!   caches it and reloads it only when the ring looks full.
 //! - The `seq` field (`pos / 16` truncated) lets the consumer detect a corrupted ring
@@ -78,6 +86,21 @@ const KIND_SKIP: u8 = 0xff;
 pub(crate) const ALIGN_PAYLOAD_FROM: usize = 1024;
 /// The cache line.
 const LINE: usize = 64;
+/// The part of the buffer a ring keeps to while its consumer keeps up (in rings of at
+/// least twice this size): a producer goes back to offset 0 from `REWIND_FROM` on, so
+/// that a small record, its reserve slot and the lines zeroed ahead of it end within
+/// it (and the pages faulted in, in doubling steps, stop at it).
+pub(crate) const REWIND_SPAN: usize = 256 << 10;
+/// Where a producer starts again at offset 0 when the consumer has nearly caught up.
+pub(crate) const REWIND_FROM: usize = REWIND_SPAN - 1024;
+/// "Nearly caught up": at most this many bytes of records not yet consumed. After the
+/// rewind the producer has at least `REWIND_FROM - REWIND_SLACK` bytes of room before
+/// it reaches them, and the consumer at most this many to read before it follows.
+const REWIND_SLACK: u64 = 16 << 10;
+/// After a declined rewind the producer looks again this many bytes later, doubling
+/// up to the buffer's size while the consumer stays behind: one reload of its position
+/// per few records would cost a stream more than the rewind saves.
+const REWIND_RETRY: u64 = 4 << 10;
 
 /// The shared part of a ring besides its buffer: the consumer's position.
 #[repr(C)]
@@ -223,7 +246,7 @@ impl RingMem {
 
 impl RingMem {
     /// Faults the buffer's bytes `[from, to)` in now (see `sys::shm::populate`), so
-    /// that the first lap does not take a page fault every 4 KiB.
+    /// that records reaching new pages do not take a page fault every 4 KiB.
     #[cold]
     fn populate(&self, from: usize, to: usize, write: bool) {
         debug_assert!(from <= to && to <= self.cap);
@@ -339,11 +362,19 @@ pub(crate) struct Producer {
     tail: u64,
     /// Last `head` read from the consumer; `cached_head <= head <= tail`.
     cached_head: u64,
+    /// How far the tail may go before a push looks at the consumer's position or at
+    /// `rewind_at`: `min(cached_head + cap - ALIGN, rewind_at)`, one comparison on the
+    /// fast path for both.
+    limit: u64,
     /// Every seal slot at a position in `[tail, zeroed)` holds zero (see `zero_ahead`).
     zeroed: u64,
-    /// The first lap has faulted in the buffer's bytes below this position (see
-    /// [`Populated`]).
+    /// The buffer's bytes below this offset are faulted in (see [`Populated`]).
     populated: Populated,
+    /// From this position on, each push first looks whether it can start again at
+    /// offset 0 (see [`REWIND_FROM`]); `u64::MAX` in rings too small for it.
+    rewind_at: u64,
+    /// How much further the next look is after a declined one.
+    rewind_retry: u64,
     _keep: Option<Arc<HeapRing>>,
 }
 
@@ -359,10 +390,27 @@ impl Producer {
             mem,
             tail: 0,
             cached_head: 0,
+            limit: 0,
             zeroed: 0,
             populated: Populated::NONE,
+            rewind_at: if mem.cap >= 2 * REWIND_SPAN {
+                REWIND_FROM as u64
+            } else {
+                u64::MAX
+            },
+            rewind_retry: REWIND_RETRY,
             _keep: None,
         }
+        .with_limit()
+    }
+
+    fn with_limit(mut self) -> Self {
+        self.set_limit();
+        self
+    }
+
+    fn set_limit(&mut self) {
+        self.limit = (self.cached_head + (self.mem.cap - ALIGN) as u64).min(self.rewind_at);
     }
 
     /// Buffer size in bytes.
@@ -391,6 +439,7 @@ impl Producer {
         debug_assert!(self.cached_head <= h && h <= self.tail);
         let moved = h != self.cached_head;
         self.cached_head = h;
+        self.set_limit();
         moved
     }
 
@@ -407,14 +456,13 @@ impl Producer {
     ) -> Option<usize> {
         debug_assert!(kind != 0 && kind != KIND_SKIP && words.len() <= MAX_WORDS);
         debug_assert!(payload.len() <= u32::MAX as usize);
+        if self.tail >= self.rewind_at {
+            if let Some(n) = self.rewind(kind, words, payload, min_part) {
+                return Some(n);
+            }
+        }
         let cap = self.mem.cap;
-        // A cut-off record of an aligned payload holds whole cache lines, so that the
-        // next record's payload is aligned on both sides of the copy as well.
-        let unit = if payload.len() >= ALIGN_PAYLOAD_FROM {
-            LINE
-        } else {
-            ALIGN
-        };
+        let unit = cut_unit(payload.len());
         for attempt in 0..2 {
             let free = cap - (self.tail - self.cached_head) as usize;
             let off = self.tail as usize & (cap - 1);
@@ -434,15 +482,7 @@ impl Producer {
             if free >= to_end + ALIGN + hdr && off != 0 {
                 let room = free - to_end - ALIGN;
                 if let Some(n) = fit(room, hdr, payload.len(), min_part, unit) {
-                    let pos = self.tail + to_end as u64;
-                    let rec = self.write(0, pos, kind, words, (hdr, pad), &payload[..n]);
-                    // SYNC POINT record (Release): the skip is sealed after the record
-                    // it leads to, so a consumer that follows it finds that record.
-                    self.mem.seal(off).store(
-                        pack_seal(to_end, KIND_SKIP, 0, 0, self.tail),
-                        Ordering::Release,
-                    );
-                    self.tail = pos + rec;
+                    self.write_wrapped(off, kind, words, (hdr, pad), &payload[..n]);
                     return Some(n);
                 }
             }
@@ -451,6 +491,72 @@ impl Producer {
             }
         }
         None
+    }
+
+    /// Writes a record at offset 0 and a skip record from offset `off` (the tail's) to
+    /// the end of the buffer in front of it; the caller has checked that both fit.
+    fn write_wrapped(
+        &mut self,
+        off: usize,
+        kind: u8,
+        words: &[u64],
+        header: (usize, usize),
+        payload: &[u8],
+    ) {
+        let to_end = self.mem.cap - off;
+        let pos = self.tail + to_end as u64;
+        let rec = self.write(0, pos, kind, words, header, payload);
+        // SYNC POINT record (Release): the skip is sealed after the record it leads to,
+        // so a consumer that follows it finds that record.
+        self.mem.seal(off).store(
+            pack_seal(to_end, KIND_SKIP, 0, 0, self.tail),
+            Ordering::Release,
+        );
+        self.tail = pos + rec;
+    }
+
+    /// The push of a record that has reached `rewind_at`: if the tail is
+    /// [`REWIND_FROM`] or more into the buffer and at most [`REWIND_SLACK`] bytes wait
+    /// for the consumer, writes the record (all of it, or a part of at least
+    /// `min_part` bytes) at offset 0 behind a skip record and returns its payload
+    /// bytes. Otherwise writes nothing and sets when to look again.
+    #[cold]
+    #[inline(never)]
+    fn rewind(
+        &mut self,
+        kind: u8,
+        words: &[u64],
+        payload: &[u8],
+        min_part: usize,
+    ) -> Option<usize> {
+        let cap = self.mem.cap;
+        let off = self.tail as usize & (cap - 1);
+        if off < REWIND_FROM {
+            // Not yet, or a new lap (wrapped at the end of the buffer).
+            self.rewind_at = self.tail - off as u64 + REWIND_FROM as u64;
+            self.set_limit();
+            return None;
+        }
+        self.refresh();
+        let backlog = self.tail - self.cached_head;
+        let (hdr, pad) = header_at(0, words.len(), payload.len());
+        // The room at offset 0, as in `push`: the free space past the skip, less the
+        // reserve slot.
+        let room = (cap - backlog as usize).checked_sub(cap - off + ALIGN);
+        let n = room
+            .filter(|_| backlog <= REWIND_SLACK)
+            .and_then(|room| fit(room, hdr, payload.len(), min_part, cut_unit(payload.len())));
+        let Some(n) = n else {
+            self.rewind_at = self.tail + self.rewind_retry;
+            self.rewind_retry = (self.rewind_retry * 2).min(cap as u64);
+            self.set_limit();
+            return None;
+        };
+        self.write_wrapped(off, kind, words, (hdr, pad), &payload[..n]);
+        self.rewind_at = self.tail - self.tail % cap as u64 + REWIND_FROM as u64;
+        self.rewind_retry = REWIND_RETRY;
+        self.set_limit();
+        Some(n)
     }
 
     /// [`push`](Self::push) of a whole message for the common case, in fewer steps: the
@@ -467,11 +573,39 @@ impl Producer {
         let off = self.tail as usize & (cap - 1);
         let header = header_at(off, words.len(), payload.len());
         let rec = record_len(header.0, payload.len());
-        // The record and the next seal slot must be free: `tail + rec + 16 <= head + cap`.
-        let fits = |p: &Self| (p.tail - p.cached_head) as usize + rec + ALIGN <= cap;
         if off + rec > cap {
             return false;
         }
+        // The record and the next seal slot are free (`tail + rec + 16 <= head + cap`)
+        // by the last position read, and it ends before `rewind_at`.
+        if self.tail + rec as u64 > self.limit {
+            return self.push_whole_beyond_limit(off, kind, words, header, payload);
+        }
+        self.tail += self.write(off, self.tail, kind, words, header, payload);
+        true
+    }
+
+    /// `try_push_whole` of a record that would pass `limit`: goes back to offset 0 if
+    /// it may (`rewind`), else reloads the consumer's position if the record does not
+    /// fit by the last one read, and writes it if it fits.
+    #[cold]
+    #[inline(never)]
+    fn push_whole_beyond_limit(
+        &mut self,
+        off: usize,
+        kind: u8,
+        words: &[u64],
+        header: (usize, usize),
+        payload: &[u8],
+    ) -> bool {
+        let cap = self.mem.cap;
+        let rec = record_len(header.0, payload.len());
+        if self.tail + rec as u64 > self.rewind_at
+            && self.rewind(kind, words, payload, payload.len()).is_some()
+        {
+            return true;
+        }
+        let fits = |p: &Self| (p.tail - p.cached_head) as usize + rec + ALIGN <= cap;
         if !fits(self) {
             self.refresh();
             if !fits(self) {
@@ -497,7 +631,7 @@ impl Producer {
         let rec = record_len(hdr, payload.len());
         debug_assert!(off + rec <= self.mem.cap);
         // Through the reserve slot and the lines `zero_ahead` clears.
-        let reach = pos + (rec + ALIGN + 2 * LINE) as u64;
+        let reach = (off + rec + ALIGN + 2 * LINE) as u64;
         if reach > self.populated.0 {
             self.populated.grow(&self.mem, reach, true);
         }
@@ -564,6 +698,18 @@ fn extent(cap: usize, off: usize, nwords: usize, pad: usize, len: usize) -> Opti
     (rec <= cap - off && rec + ALIGN <= cap).then_some((hdr, rec))
 }
 
+/// The unit of a cut-off record's payload: a record cut from an aligned payload holds
+/// whole cache lines, so that the next record's payload is aligned on both sides of
+/// the copy as well.
+#[inline]
+fn cut_unit(len: usize) -> usize {
+    if len >= ALIGN_PAYLOAD_FROM {
+        LINE
+    } else {
+        ALIGN
+    }
+}
+
 /// How many payload bytes of `want` fit in `room` bytes after a `hdr`-byte header; a
 /// cut-off part is a multiple of `unit` (16 or 64) bytes.
 #[inline]
@@ -605,9 +751,11 @@ pub(crate) struct Consumer {
     head: u64,
     /// Length of the record returned by the last `peek`, 0 if none.
     peeked: usize,
-    /// The first lap has mapped in the buffer's bytes below this position (see
-    /// [`Populated`]).
+    /// The buffer's bytes below this offset are mapped in (see [`Populated`]).
     populated: Populated,
+    /// The same bound as a position in the current lap (`u64::MAX` once the whole
+    /// buffer is in), so that a record's check needs no offset.
+    mapped_to: u64,
     /// Whether the producer has announced its first record (see `with_announce`):
     /// until then the buffer is not read at all.
     started: std::cell::Cell<bool>,
@@ -626,6 +774,7 @@ impl Consumer {
             head: 0,
             peeked: 0,
             populated: Populated::NONE,
+            mapped_to: 0,
             started: std::cell::Cell::new(mem.announce.is_none()),
             _keep: None,
         }
@@ -673,6 +822,7 @@ impl Consumer {
                     return Err(format!("bad skip record of {len} bytes at offset {off}"));
                 }
                 self.head += len as u64;
+                self.new_lap();
                 self.publish();
                 continue;
             }
@@ -765,13 +915,20 @@ impl Consumer {
         Take::Took(r)
     }
 
-    /// Maps the buffer's pages in ahead of the records, during the first lap.
+    /// Maps the buffer's pages in ahead of the records reaching them.
     #[inline]
     fn first_record(&mut self) {
-        let reach = self.head + LINE as u64;
-        if reach > self.populated.0 {
-            self.populated.grow(&self.mem, reach, false);
+        if self.head + LINE as u64 > self.mapped_to {
+            let off = self.head as usize & (self.mem.cap - 1);
+            self.populated.grow(&self.mem, (off + LINE) as u64, false);
+            self.new_lap();
         }
+    }
+
+    /// Sets `mapped_to` for the lap `head` is in.
+    fn new_lap(&mut self) {
+        let lap = self.head - (self.head & (self.mem.cap as u64 - 1));
+        self.mapped_to = lap.saturating_add(self.populated.0);
     }
 
     /// Consumes the record returned by the last `peek`.
@@ -790,16 +947,17 @@ impl Consumer {
     }
 }
 
-/// How much of the buffer one end has faulted in during the first lap: positions
-/// below `.0` (`u64::MAX` once the whole buffer is in).
+/// How much of the buffer one end has faulted in: offsets below `.0` (`u64::MAX` once
+/// the whole buffer is in; records reach offsets in increasing order, from 0 again
+/// after each wrap or rewind).
 ///
 /// The pages are faulted in ahead of the records in doubling steps (4 KiB, 8 KiB, ...
 /// up to the buffer), not all at the first record: a ring that carries a few small
 /// messages then commits a page or two rather than its whole buffer (the memory of
 /// all-to-all jobs at large N), while a stream still takes one system call per
 /// doubling instead of a page fault every 4 KiB. The consumer's steps follow the same
-/// sequence behind the producer's (its position never passes the producer's), so it
-/// only maps pages the producer has already committed.
+/// sequence behind the producer's (it reads no offset the producer has not written),
+/// so it only maps pages the producer has already committed.
 #[derive(Clone, Copy)]
 struct Populated(u64);
 
@@ -959,13 +1117,89 @@ mod tests {
         );
         c.peek().unwrap().expect("the large record");
         c.advance();
+        // A consumer that falls behind: the producer runs through the whole buffer.
         let chunk = vec![1u8; 100 << 10];
-        for _ in 0..12 {
-            assert!(p.push(2, &[], &chunk, 0).is_some());
+        let mut pushed = 0;
+        while p.push(2, &[], &chunk, 0).is_some() {
+            pushed += 1;
+        }
+        assert!(
+            pushed >= 8,
+            "{pushed} records of 100 KiB filled a 1 MiB ring"
+        );
+        for _ in 0..pushed {
             c.peek().unwrap().expect("a record");
             c.advance();
         }
         assert!(committed(&fd) >= cap, "a full lap commits the whole ring");
+        drop((p, c, map));
+    }
+
+    /// Records the consumer keeps up with stay in the first `REWIND_SPAN` bytes (and
+    /// their pages), however many go through; records it falls behind on use the whole
+    /// buffer, as before. Either way every record arrives intact and in order.
+    #[cfg(not(loom))]
+    #[test]
+    fn records_the_consumer_keeps_up_with_stay_near_the_start_of_the_buffer() {
+        let cap = 1 << 20;
+        let (fd, map) = crate::sys::shm::create(128 + cap).unwrap();
+        // SAFETY: as in the tests above.
+        let (mut p, mut c) = unsafe {
+            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap);
+            (Producer::new(mem), Consumer::new(mem))
+        };
+        let mut next = 0u64;
+        let mut check = |c: &mut Consumer, n: u64| {
+            for _ in 0..n {
+                let r = c.peek().unwrap().expect("a record");
+                assert_eq!(r.words[0], next);
+                assert_eq!(r.payload, &pattern(next, (next % 61) as usize)[..]);
+                c.advance();
+                next += 1;
+            }
+        };
+        // 8 MiB of records in step (a ping-pong), then in windows of 64.
+        let mut i = 0u64;
+        for window in [1, 64] {
+            for _ in 0..(8 << 20) / 64 / window {
+                for _ in 0..window {
+                    let bytes = pattern(i, (i % 61) as usize);
+                    assert!(p.try_push_whole(1, &[i], &bytes));
+                    assert!(p.tail as usize % cap <= REWIND_FROM + 96, "record {i}");
+                    i += 1;
+                }
+                check(&mut c, window);
+            }
+        }
+        let small = committed(&fd);
+        assert!(
+            small <= REWIND_SPAN + 4096, // and the page the ring's head word starts
+            "records kept up with committed {small} bytes of a 1 MiB ring"
+        );
+        // Windows of 200 records of 1 KiB: more than `REWIND_SLACK` waits, so the
+        // producer goes on past `REWIND_SPAN`. (A window starts where the last one
+        // rewound at most: before the consumer has passed that skip record, the
+        // producer has the room up to it, `REWIND_FROM` bytes at least.)
+        let mut furthest = 0;
+        for _ in 0..8 {
+            for _ in 0..200 {
+                let bytes = vec![i as u8; 1000];
+                assert_eq!(p.push(1, &[i], &bytes, 1000), Some(1000), "record {i}");
+                furthest = furthest.max(p.tail as usize % cap);
+                i += 1;
+            }
+            for _ in 0..200 {
+                let r = c.peek().unwrap().expect("a record");
+                assert_eq!((r.words[0], r.payload[999]), (next, next as u8));
+                c.advance();
+                next += 1;
+            }
+        }
+        assert!(
+            furthest > REWIND_SPAN + (64 << 10),
+            "a lagging consumer's records reached {furthest}"
+        );
+        assert!(c.peek().unwrap().is_none());
         drop((p, c, map));
     }
 
@@ -1345,19 +1579,21 @@ mod tests {
     }
 
     /// Threads over ordinary memory: every size class from 0 bytes to the largest
-    /// record, with partial pushes, arrives intact and in order.
+    /// record, with partial pushes, arrives intact and in order (in a 1 MiB ring also
+    /// across the producer's early returns to offset 0, `REWIND_FROM`).
     #[test]
     fn threads_stream_records_of_every_size_in_order() {
-        for cap in [4096usize, 65536] {
+        for cap in [4096usize, 65536, 1 << 20] {
             let (mut p, mut c) = heap_ring(cap);
-            let max = p.max_payload(1);
+            // The largest record (at most 64 KiB: the test runs unoptimized too).
+            let max = p.max_payload(1).min(65536);
             let sizes: Vec<usize> = (0..3000u64)
                 .map(|i| match i % 5 {
                     0 => 0,
                     1 => (i as usize * 13) % 64,
                     2 => (i as usize * 131) % 4096,
                     3 => max,
-                    _ => (i as usize * 7919) % (3 * cap),
+                    _ => (i as usize * 7919) % (3 * cap.min(65536)),
                 })
                 .collect();
             let total: usize = sizes.iter().sum();

@@ -51,3 +51,56 @@ fn hello_ring_pass_and_allreduce_at_256_ranks() {
         hello_ring_allreduce,
     );
 }
+
+/// KiB the shared segment (the memfd "shmpi" mapped into this process) has committed.
+fn segment_kib() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let line = maps
+        .lines()
+        .find(|l| l.contains("/memfd:shmpi "))
+        .expect("the segment's mapping");
+    let range = line.split_whitespace().next().unwrap();
+    std::fs::metadata(format!("/proc/self/map_files/{range}"))
+        .unwrap()
+        .blocks()
+        / 2
+}
+
+/// A long exchange of small messages that the receivers keep up with (every rank
+/// sends one to every other, then receives one from each, 50 000 times: 1.5 MiB
+/// through each ring) commits a small part of each 1 MiB ring, not the whole of it:
+/// the rings start again at their first pages while their consumers keep up. Every
+/// message arrives in order.
+#[test]
+fn small_messages_kept_up_with_commit_a_quarter_of_each_ring() {
+    const ROUNDS: u64 = 50_000;
+    run_ranks(
+        "small_messages_kept_up_with_commit_a_quarter_of_each_ring",
+        4,
+        |w| {
+            let (rank, size) = (w.rank(), w.size());
+            w.barrier().unwrap();
+            let before = segment_kib();
+            for i in 0..ROUNDS {
+                for d in (0..size).filter(|&d| d != rank) {
+                    w.send_slice(&[i, rank as u64], d, 0).unwrap();
+                }
+                for s in (0..size).filter(|&s| s != rank) {
+                    let mut v = [0u64; 2];
+                    w.recv_into(&mut v, s, 0).unwrap();
+                    assert_eq!(v, [i, s as u64], "message {i} from rank {s}");
+                }
+            }
+            w.barrier().unwrap();
+            let grown = segment_kib() - before;
+            let rings = (size * (size - 1)) as u64;
+            // A ring's records stay within its first 256 KiB (`ring::REWIND_SPAN`); one
+            // that walked through its whole buffer would commit 1024.
+            assert!(
+                grown <= rings * 300,
+                "{rings} rings of 1 MiB committed {grown} KiB more over the exchange"
+            );
+        },
+    );
+}

@@ -1,10 +1,12 @@
 /* mem_probe.c - the memory a job holds (Open MPI / MPICH side of perf/mem/run.sh).
  *
- * Usage: mpirun -np N mem_probe hello|alltoall
+ * Usage: mpirun -np N mem_probe hello|alltoall|exchange|chatter
  *   hello:    MPI_Init, MPI_Barrier
  *   alltoall: MPI_Alltoall of one 8-byte element per pair
  *   exchange: every rank MPI_Sends one 8-byte message to every other rank and
  *             MPI_Recvs one from each (eager: the sends do not wait)
+ *   chatter:  the exchange 40000 times (1.2 MiB of small messages each way between
+ *             every pair, which the receivers keep up with)
  * Then, after a barrier, every rank reads its Rss and Pss (/proc/self/smaps_rollup,
  * kB) and rank 0 prints one line:
  *   N MODE rss_sum_kb pss_sum_kb rss_max_kb shared_kb
@@ -66,22 +68,25 @@ int main(int argc, char **argv)
             }
         free(s);
         free(r);
-    } else if (strcmp(mode, "exchange") == 0) {
-        for (int d = 0; d < n; d++) {
-            long v = (long)rank * n + d;
-            if (d != rank) MPI_Send(&v, 1, MPI_LONG, d, 3, MPI_COMM_WORLD);
-        }
-        for (int s = 0; s < n; s++) {
-            long v;
-            if (s == rank) continue;
-            MPI_Recv(&v, 1, MPI_LONG, s, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-            if (v != (long)s * n + rank) {
-                fprintf(stderr, "rank %d: wrong message from %d\n", rank, s);
-                MPI_Abort(MPI_COMM_WORLD, 1);
+    } else if (strcmp(mode, "exchange") == 0 || strcmp(mode, "chatter") == 0) {
+        long rounds = strcmp(mode, "chatter") == 0 ? 40000 : 1;
+        for (long i = 0; i < rounds; i++) {
+            for (int d = 0; d < n; d++) {
+                long v = (long)rank * n + d + i;
+                if (d != rank) MPI_Send(&v, 1, MPI_LONG, d, 3, MPI_COMM_WORLD);
+            }
+            for (int s = 0; s < n; s++) {
+                long v;
+                if (s == rank) continue;
+                MPI_Recv(&v, 1, MPI_LONG, s, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                if (v != (long)s * n + rank + i) {
+                    fprintf(stderr, "rank %d: wrong message from %d\n", rank, s);
+                    MPI_Abort(MPI_COMM_WORLD, 1);
+                }
             }
         }
     } else if (strcmp(mode, "hello") != 0) {
-        fprintf(stderr, "mode must be hello, alltoall or exchange\n");
+        fprintf(stderr, "mode must be hello, alltoall, exchange or chatter\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     MPI_Barrier(MPI_COMM_WORLD);

@@ -4,6 +4,7 @@
 #
 # Usage: perf/mem/run.sh [N ...]          (default: 2 16 64 256)
 #   IMPLS="shmpi ompi"                    implementations (ompi, mpich)
+#   MODES="hello alltoall exchange chatter"   programs (see perf/rust/mem_probe.rs)
 # Prints a markdown table: per program and N, the sum over ranks of RSS and PSS
 # (proportional set size: shared pages divided among the processes mapping them), the
 # largest rank's RSS, and the shared segment's committed bytes (shmpi: the memfd;
@@ -22,7 +23,7 @@ mpicc.mpich -O2 -Wall -o "$OUT/mem_probe_mpich" perf/c/mem_probe.c
 cargo build --release --bin shmrun --example mem_probe >&2
 echo "| program | N | impl | RSS sum (MiB) | PSS sum (MiB) | largest rank RSS (MiB) | shared segment committed (MiB) |"
 echo "|---|---|---|---|---|---|---|"
-for mode in hello alltoall exchange; do
+for mode in ${MODES:-hello alltoall exchange chatter}; do
     for n in "${NS[@]}"; do
         for impl in $IMPLS; do
             case $impl in

@@ -1,12 +1,14 @@
 //! mem_probe: the memory a job holds (shmpi's side of `perf/mem/run.sh`; the C
 //! program `perf/c/mem_probe.c` is the MPI side).
 //!
-//! `shmrun -n N mem_probe hello|alltoall`:
+//! `shmrun -n N mem_probe hello|alltoall|exchange|chatter`:
 //! - `hello`: init and a barrier;
 //! - `alltoall`: `alltoall_into` of one 8-byte element per pair;
 //! - `exchange`: every rank sends one 8-byte message to every other rank
 //!   (`send_slice`) and receives one from each (`recv_into`): a ring each way between
-//!   every pair.
+//!   every pair;
+//! - `chatter`: the exchange 40 000 times (1.2 MiB of small messages each way between
+//!   every pair, which the receivers keep up with).
 //!
 //! Then, after a barrier, every rank reads its Rss and Pss (`/proc/self/smaps_rollup`,
 //! kB) and rank 0 prints one line: `N MODE rss_sum_kb pss_sum_kb rss_max_kb
@@ -56,18 +58,21 @@ fn main() -> shmpi::Result<()> {
                 assert_eq!(v, i as u64 * n + rank, "element from rank {i}");
             }
         }
-        "exchange" => {
-            for d in (0..n).filter(|&d| d != rank) {
-                world.send_slice(&[rank * n + d], d as i32, 3)?;
-            }
-            for s in (0..n).filter(|&s| s != rank) {
-                let mut v = [0u64];
-                world.recv_into(&mut v, s as i32, 3)?;
-                assert_eq!(v[0], s * n + rank, "message from rank {s}");
+        "exchange" | "chatter" => {
+            let rounds = if mode == "chatter" { 40_000 } else { 1 };
+            for i in 0..rounds {
+                for d in (0..n).filter(|&d| d != rank) {
+                    world.send_slice(&[rank * n + d + i], d as i32, 3)?;
+                }
+                for s in (0..n).filter(|&s| s != rank) {
+                    let mut v = [0u64];
+                    world.recv_into(&mut v, s as i32, 3)?;
+                    assert_eq!(v[0], s * n + rank + i, "message from rank {s}");
+                }
             }
         }
         _ => {
-            eprintln!("mode must be hello, alltoall or exchange");
+            eprintln!("mode must be hello, alltoall, exchange or chatter");
             std::process::exit(2);
         }
     }
