@@ -1083,6 +1083,28 @@ mod tests {
         nix::sys::stat::fstat(fd).unwrap().st_blocks as usize * 512
     }
 
+    /// A ring of `cap` bytes in a fresh memfd, as in the segment: the memfd, its
+    /// mapping (to be kept until both ends are dropped) and the two ends.
+    #[cfg(not(loom))]
+    fn memfd_ring(
+        cap: usize,
+    ) -> (
+        std::os::fd::OwnedFd,
+        crate::sys::shm::Mapping,
+        Producer,
+        Consumer,
+    ) {
+        let (fd, map) = crate::sys::shm::create(128 + cap).unwrap();
+        // SAFETY: a fresh zero-filled memfd mapping of 128 + cap bytes, page aligned,
+        // which the caller keeps alive while it uses the ends; one producer and one
+        // consumer.
+        let (p, c) = unsafe {
+            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap);
+            (Producer::new(mem), Consumer::new(mem))
+        };
+        (fd, map, p, c)
+    }
+
     /// A ring in a real memfd (as in the segment) commits memory only as far as its
     /// records have reached, in doubling steps, not its whole buffer at the first
     /// record; a full lap commits all of it.
@@ -1090,13 +1112,7 @@ mod tests {
     #[test]
     fn a_few_small_records_commit_a_page_or_two_not_the_whole_ring() {
         let cap = 1 << 20;
-        let (fd, map) = crate::sys::shm::create(128 + cap).unwrap();
-        // SAFETY: a fresh zero-filled memfd mapping of 128 + cap bytes, page aligned,
-        // kept alive until the end of the test; one producer and one consumer.
-        let (mut p, mut c) = unsafe {
-            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap);
-            (Producer::new(mem), Consumer::new(mem))
-        };
+        let (fd, map, mut p, mut c) = memfd_ring(cap);
         for i in 0..4u64 {
             assert!(p.try_push_whole(1, &[i], &i.to_le_bytes()));
             let r = c.peek().unwrap().expect("a record");
@@ -1142,12 +1158,7 @@ mod tests {
     #[test]
     fn records_the_consumer_keeps_up_with_stay_near_the_start_of_the_buffer() {
         let cap = 1 << 20;
-        let (fd, map) = crate::sys::shm::create(128 + cap).unwrap();
-        // SAFETY: as in the tests above.
-        let (mut p, mut c) = unsafe {
-            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap);
-            (Producer::new(mem), Consumer::new(mem))
-        };
+        let (fd, map, mut p, mut c) = memfd_ring(cap);
         let mut next = 0u64;
         let mut check = |c: &mut Consumer, n: u64| {
             for _ in 0..n {
