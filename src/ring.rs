@@ -919,8 +919,12 @@ impl Consumer {
     #[inline]
     fn first_record(&mut self) {
         if self.head + LINE as u64 > self.mapped_to {
-            let off = self.head as usize & (self.mem.cap - 1);
-            self.populated.grow(&self.mem, (off + LINE) as u64, false);
+            // Past the mapped pages, or in a new lap that began without a skip record
+            // (a record that ended at the buffer's end).
+            let reach = ((self.head as usize & (self.mem.cap - 1)) + LINE) as u64;
+            if reach > self.populated.0 {
+                self.populated.grow(&self.mem, reach, false);
+            }
             self.new_lap();
         }
     }
