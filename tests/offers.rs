@@ -405,3 +405,55 @@ fn split_bytes_above_every_message_leaves_the_copy_to_the_receiver() {
         },
     );
 }
+
+/// A sender that waits for its large offered send long enough to fall asleep (past the
+/// 2 ms it yields) is woken by the receiver's proposal and copies the rest of the
+/// message: rank 0 receives each 4 MiB message 20 ms after it was sent, and the
+/// senders copy at least one rest within 10 rounds. Every byte is checked.
+fn late_receives(w: &Communicator) {
+    let me = w.rank();
+    let len = (4 << 20) + 5;
+    for round in 0..10usize {
+        if me != 0 {
+            let back = w.isend_vec(bytes_of(me, round, len), 0, 4).unwrap().wait();
+            assert_eq!(
+                back.unwrap(),
+                bytes_of(me, round, len),
+                "a sent buffer unchanged"
+            );
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+            for src in 1..w.size() {
+                let mut buf = vec![0u8; len];
+                w.recv_into(&mut buf, src, 4).unwrap();
+                assert!(buf == bytes_of(src, round, len), "message of round {round}");
+            }
+        }
+        let copied = w
+            .allreduce(&shmpi::split_rests_copied(), |a, b| a + b)
+            .unwrap();
+        if copied > 0 {
+            return;
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        std::env::var("OFFERS").is_ok_and(|v| v == "0") || cores < 2,
+        "in 10 rounds no sleeping sender was woken to copy the rest of its message"
+    );
+}
+
+#[test]
+fn a_sender_asleep_in_its_wait_is_woken_to_copy_the_rest() {
+    const NAME: &str = "a_sender_asleep_in_its_wait_is_woken_to_copy_the_rest";
+    if common::is_child(NAME) {
+        let universe = shmpi::init().expect("init under shmrun");
+        late_receives(&universe.world());
+        return;
+    }
+    let offers = if offers_allowed() { "1" } else { "0" };
+    // The woken sender copies only while the receiver reads: a core each (two ranks
+    // left to the scheduler sometimes share one for a whole run).
+    let out = common::launch_self_env(NAME, 2, &["--bind-to", "core"], &[("OFFERS", offers)]);
+    common::assert_success(&out, NAME);
+}

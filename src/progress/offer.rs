@@ -13,8 +13,9 @@
 //! A large offer (`SHMPI_SPLIT_BYTES`, 128 KiB) read into a receive's buffer (or a new
 //! vector) is split (`read_split`): the receiver proposes in its control block that the
 //! sender write the rest of the message into the buffer (`process_vm_writev`) while it
-//! reads the front, and flags the sender's ask word. A sender blocked in shmpi sees the
-//! flag at its next idle step and claims the rest by compare-and-swap
+//! reads the front, and flags the sender's ask word (waking the sender if it sleeps in
+//! a wait). A sender blocked in shmpi sees the flag at its next idle step and claims
+//! the rest by compare-and-swap
 //! (`Engine::help_splits`; not a sender with non-blocking receives of its own posted,
 //! nor for a receiver with offers of its own out: two-way traffic); the receiver, done
 //! with the front, claims it in turn and reads it itself if the sender did not, so a
@@ -120,6 +121,9 @@ fn read_split(seg: &Segment, me: usize, env: &Envelope, r: &Remote, dst: &mut [u
     sp.state.store(at(SPLIT_PROPOSED), Ordering::Release);
     // SYNC POINT split (Release): the proposal before the sender's flag.
     seg.ctrl(env.src).life.split_ask.store(1, Ordering::Release);
+    // A sender asleep in its wait is woken to take its half (one that is computing
+    // is not waited for: see the claims below).
+    crate::doorbell::notify(&seg.ctrl(env.src).bell);
     let front = read_at(env, r, 0, &mut dst[..from]);
     // SYNC POINT split (AcqRel): this rank's claim of the rest; a failed one acquires
     // the sender's.
@@ -267,19 +271,36 @@ impl Engine {
         self.flush_acks();
     }
 
+    /// Whether a receiver has asked this rank to copy the rest of one of its offers and
+    /// this rank would (a rank with non-blocking receives of its own posted leaves the
+    /// copy to the receiver: in two-way traffic each core has its own messages to read,
+    /// and helping only delayed them, `osu_bibw.py` at 128-256 KiB). Relaxed: a hint,
+    /// which `help_splits` acquires; before a sleep the doorbell's handshake orders it.
+    #[inline]
+    pub(super) fn split_asked(&self) -> bool {
+        self.seg
+            .ctrl(self.me)
+            .life
+            .split_ask
+            .load(Ordering::Relaxed)
+            != 0
+            && self.matching.posted.is_empty()
+    }
+
     /// Copies the rest of the split copies that this rank's receivers proposed for its
     /// offers and that this rank claims first (see the module doc): at the idle steps
     /// of blocked calls, when this rank's ask word is set.
     pub(super) fn help_splits(&mut self) {
-        let ask = &self.seg.ctrl(self.me).life.split_ask;
         // SYNC POINT split (Acquire): pairs with a receiver's Release store after its
-        // proposal. The Relaxed load first keeps the usual case to one read. A rank
-        // with non-blocking receives of its own posted leaves the copy to the receiver:
-        // in two-way traffic each core has its own messages to read, and helping only
-        // delayed them (`osu_bibw.py`, 128-256 KiB).
-        if ask.load(Ordering::Relaxed) == 0
-            || !self.matching.posted.is_empty()
-            || ask.swap(0, Ordering::Acquire) == 0
+        // proposal. The Relaxed load first keeps the usual case to one read.
+        if !self.split_asked()
+            || self
+                .seg
+                .ctrl(self.me)
+                .life
+                .split_ask
+                .swap(0, Ordering::Acquire)
+                == 0
         {
             return;
         }

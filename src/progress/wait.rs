@@ -79,7 +79,7 @@ impl WaitDesc<'_> {
 impl Engine {
     /// Whether anything could be done now: used to re-check before sleeping.
     fn has_work(&mut self, desc: &WaitDesc<'_>) -> bool {
-        if self.seg.abort_info().is_some() {
+        if self.seg.abort_info().is_some() || self.split_asked() {
             return true;
         }
         if self.consumers.iter().flatten().any(|c| c.has_data()) {
