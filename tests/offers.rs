@@ -408,8 +408,8 @@ fn split_bytes_above_every_message_leaves_the_copy_to_the_receiver() {
 
 /// A sender that waits for its large offered send long enough to fall asleep (past the
 /// 2 ms it yields) is woken by the receiver's proposal and copies the rest of the
-/// message: rank 0 receives each 4 MiB message 20 ms after it was sent, and the
-/// senders copy at least one rest within 10 rounds. Every byte is checked.
+/// message: rank 0 sleeps 20 ms before it receives each 4 MiB message, and the
+/// sender copies at least one rest within 10 rounds. Every byte is checked.
 fn late_receives(w: &Communicator) {
     let me = w.rank();
     let len = (4 << 20) + 5;
