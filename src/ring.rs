@@ -1600,7 +1600,8 @@ mod tests {
     fn threads_stream_records_of_every_size_in_order() {
         for cap in [4096usize, 65536, 1 << 20] {
             let (mut p, mut c) = heap_ring(cap);
-            // The largest record (at most 64 KiB: the test runs unoptimized too).
+            // The largest record (at most 64 KiB: `cargo test` runs this with debug
+            // assertions too).
             let max = p.max_payload(1).min(65536);
             let sizes: Vec<usize> = (0..3000u64)
                 .map(|i| match i % 5 {
