@@ -462,7 +462,6 @@ impl Producer {
             }
         }
         let cap = self.mem.cap;
-        let unit = cut_unit(payload.len());
         for attempt in 0..2 {
             let free = cap - (self.tail - self.cached_head) as usize;
             let off = self.tail as usize & (cap - 1);
@@ -472,19 +471,13 @@ impl Producer {
             let (hdr, pad) = header_at(off, words.len(), payload.len());
             if free >= ALIGN + hdr {
                 let room = to_end.min(free - ALIGN);
-                if let Some(n) = fit(room, hdr, payload.len(), min_part, unit) {
+                if let Some(n) = fit(room, hdr, payload.len(), min_part, cut_unit(payload.len())) {
                     self.tail += self.write(off, self.tail, kind, words, (hdr, pad), &payload[..n]);
                     return Some(n);
                 }
             }
-            // Else at offset 0, behind a skip record that fills the gap to the end.
-            let (hdr, pad) = header_at(0, words.len(), payload.len());
-            if free >= to_end + ALIGN + hdr && off != 0 {
-                let room = free - to_end - ALIGN;
-                if let Some(n) = fit(room, hdr, payload.len(), min_part, unit) {
-                    self.write_wrapped(off, kind, words, (hdr, pad), &payload[..n]);
-                    return Some(n);
-                }
+            if let Some(n) = self.push_at_start(kind, words, payload, min_part) {
+                return Some(n);
             }
             if attempt == 0 && !self.refresh() {
                 break;
@@ -493,19 +486,31 @@ impl Producer {
         None
     }
 
-    /// Writes a record at offset 0 and a skip record from offset `off` (the tail's) to
-    /// the end of the buffer in front of it; the caller has checked that both fit.
-    fn write_wrapped(
+    /// Writes the record (all of it, or a part of at least `min_part` bytes) at offset
+    /// 0, behind a skip record that fills the gap from the tail to the end of the
+    /// buffer, if it fits in the free space by the last position read. Returns its
+    /// payload bytes; `None`, having written nothing, if it does not fit or the tail is
+    /// at offset 0 already.
+    fn push_at_start(
         &mut self,
-        off: usize,
         kind: u8,
         words: &[u64],
-        header: (usize, usize),
         payload: &[u8],
-    ) {
-        let to_end = self.mem.cap - off;
+        min_part: usize,
+    ) -> Option<usize> {
+        let cap = self.mem.cap;
+        let off = self.tail as usize & (cap - 1);
+        if off == 0 {
+            return None;
+        }
+        let to_end = cap - off;
+        let free = cap - (self.tail - self.cached_head) as usize;
+        // The record and the reserve slot after it, past the skip.
+        let room = free.checked_sub(to_end + ALIGN)?;
+        let (hdr, pad) = header_at(0, words.len(), payload.len());
+        let n = fit(room, hdr, payload.len(), min_part, cut_unit(payload.len()))?;
         let pos = self.tail + to_end as u64;
-        let rec = self.write(0, pos, kind, words, header, payload);
+        let rec = self.write(0, pos, kind, words, (hdr, pad), &payload[..n]);
         // SYNC POINT record (Release): the skip is sealed after the record it leads to,
         // so a consumer that follows it finds that record.
         self.mem.seal(off).store(
@@ -513,6 +518,7 @@ impl Producer {
             Ordering::Release,
         );
         self.tail = pos + rec;
+        Some(n)
     }
 
     /// The push of a record that has reached `rewind_at`: if the tail is
@@ -538,21 +544,15 @@ impl Producer {
             return None;
         }
         self.refresh();
-        let backlog = self.tail - self.cached_head;
-        let (hdr, pad) = header_at(0, words.len(), payload.len());
-        // The room at offset 0, as in `push`: the free space past the skip, less the
-        // reserve slot.
-        let room = (cap - backlog as usize).checked_sub(cap - off + ALIGN);
-        let n = room
-            .filter(|_| backlog <= REWIND_SLACK)
-            .and_then(|room| fit(room, hdr, payload.len(), min_part, cut_unit(payload.len())));
-        let Some(n) = n else {
+        let pushed = (self.tail - self.cached_head <= REWIND_SLACK)
+            .then(|| self.push_at_start(kind, words, payload, min_part))
+            .flatten();
+        let Some(n) = pushed else {
             self.rewind_at = self.tail + self.rewind_retry;
             self.rewind_retry = (self.rewind_retry * 2).min(cap as u64);
             self.set_limit();
             return None;
         };
-        self.write_wrapped(off, kind, words, (hdr, pad), &payload[..n]);
         self.rewind_at = self.tail - self.tail % cap as u64 + REWIND_FROM as u64;
         self.rewind_retry = REWIND_RETRY;
         self.set_limit();

@@ -278,13 +278,12 @@ impl Engine {
     /// which `help_splits` acquires; before a sleep the doorbell's handshake orders it.
     #[inline]
     pub(super) fn split_asked(&self) -> bool {
-        self.seg
-            .ctrl(self.me)
-            .life
-            .split_ask
-            .load(Ordering::Relaxed)
-            != 0
-            && self.matching.posted.is_empty()
+        self.split_ask().load(Ordering::Relaxed) != 0 && self.matching.posted.is_empty()
+    }
+
+    /// This rank's ask word (see the module doc).
+    fn split_ask(&self) -> &AtomicU64 {
+        &self.seg.ctrl(self.me).life.split_ask
     }
 
     /// Copies the rest of the split copies that this rank's receivers proposed for its
@@ -293,15 +292,7 @@ impl Engine {
     pub(super) fn help_splits(&mut self) {
         // SYNC POINT split (Acquire): pairs with a receiver's Release store after its
         // proposal. The Relaxed load first keeps the usual case to one read.
-        if !self.split_asked()
-            || self
-                .seg
-                .ctrl(self.me)
-                .life
-                .split_ask
-                .swap(0, Ordering::Acquire)
-                == 0
-        {
+        if !self.split_asked() || self.split_ask().swap(0, Ordering::Acquire) == 0 {
             return;
         }
         for (&token, s) in &self.matching.sync {
