@@ -385,6 +385,13 @@ impl<T> Request<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn wait(mut self) -> Result<T> {
+        self.wait_in_place()
+    }
+
+    /// [`wait`](Self::wait) on a request left where it is, spent once its result is
+    /// out, so that `wait_all` moves no request out of its vector.
+    #[inline]
+    fn wait_in_place(&mut self) -> Result<T> {
         if let Some(v) = self.take_ready() {
             return Ok(v);
         }
@@ -853,11 +860,21 @@ fn take_finished<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// assert_eq!(got, [0, 10, 20]);
 /// # Ok::<(), shmpi::Error>(())
 /// ```
-pub fn wait_all<T>(requests: Vec<Request<T>>) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(requests.len());
+pub fn wait_all<T>(mut requests: Vec<Request<T>>) -> Result<Vec<T>> {
+    let n = requests.len();
+    wait_each(requests.iter_mut(), n)
+}
+
+/// [`wait_all`] over requests left where they are (spent once their results are
+/// out), so that no request is moved out of its vector.
+pub(crate) fn wait_each<'a, T: 'a>(
+    requests: impl Iterator<Item = &'a mut Request<T>>,
+    n: usize,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(n);
     let mut first_err = None;
     for r in requests {
-        match r.wait() {
+        match r.wait_in_place() {
             Ok(v) => out.push(v),
             Err(e) => {
                 first_err.get_or_insert(e);

@@ -394,13 +394,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// assert_eq!(a, [1, 1]);
     /// # Ok::<(), shmpi::Error>(())
     /// ```
-    pub fn wait_all<T>(&self, requests: Vec<ScopedRequest<'scope, T>>) -> Result<Vec<T>> {
-        crate::wait_all(
-            requests
-                .into_iter()
-                .map(ScopedRequest::into_inner)
-                .collect(),
-        )
+    pub fn wait_all<T>(&self, mut requests: Vec<ScopedRequest<'scope, T>>) -> Result<Vec<T>> {
+        let n = requests.len();
+        crate::request::wait_each(requests.iter_mut().map(ScopedRequest::inner), n)
     }
 
     fn under_way<T>(&self, req: &Request<T>) -> bool {

@@ -105,12 +105,14 @@ fn main() -> Result<()> {
                     t0 = now();
                 }
                 world.scope(|s| {
-                    let rreqs = start_window(
-                        rbuf.bytes_mut()
-                            .chunks_mut(size)
-                            .map(|b| s.irecv_into(b, peer, TAG)),
-                    )?;
-                    let sreqs = start_window((0..WINDOW).map(|_| s.isend_slice(sbuf, peer, TAG)))?;
+                    let mut rreqs = Vec::with_capacity(WINDOW);
+                    for b in rbuf.bytes_mut().chunks_mut(size) {
+                        rreqs.push(s.irecv_into(b, peer, TAG)?);
+                    }
+                    let mut sreqs = Vec::with_capacity(WINDOW);
+                    for _ in 0..WINDOW {
+                        sreqs.push(s.isend_slice(sbuf, peer, TAG)?);
+                    }
                     s.wait_all(rreqs)?;
                     s.wait_all(sreqs).map(drop)
                 })?;
@@ -140,8 +142,14 @@ fn main() -> Result<()> {
             if i == skip {
                 t0 = now();
             }
-            let rreqs = start_window(rbufs.drain(..).map(|b| world.irecv_into(b, peer, TAG)))?;
-            let sreqs = start_window(sbufs.drain(..).map(|b| world.isend_vec(b, peer, TAG)))?;
+            let mut rreqs = Vec::with_capacity(WINDOW);
+            for b in rbufs.drain(..) {
+                rreqs.push(world.irecv_into(b, peer, TAG)?);
+            }
+            let mut sreqs = Vec::with_capacity(WINDOW);
+            for b in sbufs.drain(..) {
+                sreqs.push(world.isend_vec(b, peer, TAG)?);
+            }
             rbufs = wait_all(rreqs)?.into_iter().map(|(b, _)| b).collect();
             sbufs = wait_all(sreqs)?;
         }

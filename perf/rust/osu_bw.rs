@@ -119,17 +119,19 @@ fn window_scoped(world: &Communicator, size: usize, iters: u64, skip: u64) -> Re
         }
         if world.rank() == 0 {
             world.scope(|s| {
-                let reqs = start_window((0..WINDOW).map(|_| s.isend_slice(send, 1, TAG)))?;
+                let mut reqs = Vec::with_capacity(WINDOW);
+                for _ in 0..WINDOW {
+                    reqs.push(s.isend_slice(send, 1, TAG)?);
+                }
                 s.wait_all(reqs).map(drop)
             })?;
             world.recv_into(&mut ack, 1, ACK_TAG)?;
         } else {
             world.scope(|s| {
-                let reqs = start_window(
-                    recv.bytes_mut()
-                        .chunks_mut(size)
-                        .map(|b| s.irecv_into(b, 0, TAG)),
-                )?;
+                let mut reqs = Vec::with_capacity(WINDOW);
+                for b in recv.bytes_mut().chunks_mut(size) {
+                    reqs.push(s.irecv_into(b, 0, TAG)?);
+                }
                 s.wait_all(reqs).map(drop)
             })?;
             world.send_slice(&ack, 0, ACK_TAG)?;
@@ -166,11 +168,17 @@ fn window_nonblocking(world: &Communicator, size: usize, iters: u64, skip: u64) 
             t0 = now();
         }
         if world.rank() == 0 {
-            let reqs = start_window(bufs.drain(..).map(|b| world.isend_vec(b, 1, TAG)))?;
+            let mut reqs = Vec::with_capacity(WINDOW);
+            for b in bufs.drain(..) {
+                reqs.push(world.isend_vec(b, 1, TAG)?);
+            }
             bufs = wait_all(reqs)?;
             world.recv_into(&mut ack, 1, ACK_TAG)?;
         } else {
-            let reqs = start_window(bufs.drain(..).map(|b| world.irecv_into(b, 0, TAG)))?;
+            let mut reqs = Vec::with_capacity(WINDOW);
+            for b in bufs.drain(..) {
+                reqs.push(world.irecv_into(b, 0, TAG)?);
+            }
             bufs = wait_all(reqs)?.into_iter().map(|(b, _)| b).collect();
             world.send_slice(&ack, 0, ACK_TAG)?;
         }

@@ -52,7 +52,10 @@ fn send_burst_scoped(world: &Communicator, buf: &[u8], n: u64) -> Result<()> {
     while left > 0 {
         let k = left.min(64);
         world.scope(|s| {
-            let reqs = start_window((0..k).map(|_| s.isend_slice(buf, 1, TAG)))?;
+            let mut reqs = Vec::with_capacity(64);
+            for _ in 0..k {
+                reqs.push(s.isend_slice(buf, 1, TAG)?);
+            }
             s.wait_all(reqs).map(drop)
         })?;
         left -= k;
@@ -68,11 +71,10 @@ fn recv_burst_scoped(world: &Communicator, bufs: &mut [u8], size: usize, n: u64)
     while left > 0 {
         let k = left.min(64) as usize;
         world.scope(|s| {
-            let reqs = start_window(
-                bufs[..k * size.max(1)]
-                    .chunks_mut(size.max(1))
-                    .map(|b| s.irecv_into(&mut b[..size], 0, TAG)),
-            )?;
+            let mut reqs = Vec::with_capacity(64);
+            for b in bufs[..k * size.max(1)].chunks_mut(size.max(1)) {
+                reqs.push(s.irecv_into(&mut b[..size], 0, TAG)?);
+            }
             s.wait_all(reqs).map(drop)
         })?;
         left -= k as u64;

@@ -355,14 +355,3 @@ pub fn now() -> f64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
-
-/// Starts a window of requests into one vector allocated at its final size, as the C
-/// programs keep theirs in a fixed array (`collect` of `Result`s cannot know the
-/// length and grows the vector seven times on the way to 64).
-pub fn start_window<R>(reqs: impl Iterator<Item = Result<R>>) -> Result<Vec<R>> {
-    let mut v = Vec::with_capacity(64);
-    for r in reqs {
-        v.push(r?);
-    }
-    Ok(v)
-}
