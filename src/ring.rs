@@ -585,6 +585,21 @@ impl Producer {
         true
     }
 
+    /// Position of the next record.
+    #[inline]
+    pub(crate) fn tail(&self) -> u64 {
+        self.tail
+    }
+
+    /// Demotes the cache line of the record at position `pos` (just written) to the
+    /// shared cache, whether or not the next record continues it.
+    #[inline]
+    pub(crate) fn demote_at(&self, pos: u64) {
+        let off = pos as usize & (self.mem.cap - 1) & !(LINE - 1);
+        // SAFETY: `off` is within the buffer.
+        demote(unsafe { self.mem.data.as_ptr().add(off) });
+    }
+
     /// `try_push_whole` of a record that would pass `limit`: goes back to offset 0 if
     /// it may (`rewind`), else reloads the consumer's position if the record does not
     /// fit by the last one read, and writes it if it fits.

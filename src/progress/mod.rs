@@ -94,6 +94,9 @@ pub(crate) struct Engine {
     coll_spin_ns: u64,
     yield_ns: u64,
     wait_published: bool,
+    /// A blocking receive took a message since the last send: the next send is likely
+    /// a reply its receiver is polling for (see `try_send_whole`).
+    after_recv: bool,
     /// Non-blocking sends of plain data from this size are offered (`isend_offer`,
     /// `SHMPI_OFFER_BYTES`); `usize::MAX` where ranks may not read each other's memory.
     offer_min: usize,
@@ -143,6 +146,7 @@ impl Engine {
             coll_spin_ns,
             yield_ns,
             wait_published: false,
+            after_recv: false,
             offer_min,
             pid: std::process::id() as i32,
         }
