@@ -68,8 +68,12 @@ pub struct PersistentRequest<T: Pod> {
     buf: Option<Vec<T>>,
     /// Elements in the buffer, to rebuild it if a failed operation lost it.
     len: usize,
-    /// The engine's id of the started operation; 0 while inactive.
+    /// The engine's id of the started operation; 0 while inactive or `finished`.
     id: u64,
+    /// The status of an operation that completed as it started (a send that went
+    /// whole into the ring, a receive whose message was next in its ring): the request
+    /// is active, its buffer stayed here, and the engine keeps nothing for it.
+    finished: Option<Status>,
     /// On the MPI backend: the communicator whose request table holds the operation.
     #[cfg(feature = "mpi")]
     mpi: Option<crate::mpi::req::Handle>,
@@ -200,6 +204,7 @@ impl<T: Pod> PersistentRequest<T> {
             len: buf.len(),
             buf: Some(buf),
             id: 0,
+            finished: None,
             #[cfg(feature = "mpi")]
             mpi: comm
                 .inner
@@ -296,7 +301,7 @@ impl<T: Pod> PersistentRequest<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn is_active(&self) -> bool {
-        self.id != 0
+        self.id != 0 || self.finished.is_some()
     }
 
     /// Starts the operation (`MPI_Start`; mpi4py `req.Start()`). Starting an active
@@ -331,7 +336,7 @@ impl<T: Pod> PersistentRequest<T> {
         if matches!(self.op, Op::Null) {
             return Ok(()); // complete at once: the request stays inactive
         }
-        let buf = self
+        let mut buf = self
             .buf
             .take()
             .expect("an inactive request holds its buffer");
@@ -349,6 +354,15 @@ impl<T: Pod> PersistentRequest<T> {
                     len: std::mem::size_of_val(&buf[..]),
                     ..*env
                 };
+                // Most small sends fit in the ring now: the buffer stays here, and the
+                // engine keeps nothing to wait on (a recorded send goes through `isend`).
+                if !crate::trace::hooked()
+                    && e.try_send_whole(*dest, &env, bytemuck::cast_slice(&buf[..]))
+                {
+                    self.buf = Some(buf);
+                    self.finished = Some(Status::empty(false));
+                    return Ok(());
+                }
                 match e.isend(*dest, env, SendBuf::Pod(PodVec::new(buf))) {
                     Ok(started) => started.into_id(&mut e),
                     Err(err) => {
@@ -363,6 +377,17 @@ impl<T: Pod> PersistentRequest<T> {
                     elem: std::mem::size_of::<T>(),
                     elem_type: codec::type_name::<T>(),
                 };
+                // A message next in its ring, that no other receive could claim, goes
+                // straight into the buffer: nothing is posted (a recorded receive goes
+                // through `irecv`, where the trace sees it).
+                if !crate::trace::hooked() {
+                    let bytes = bytemuck::cast_slice_mut(&mut buf[..]);
+                    if let Some(env) = e.try_irecv_whole(m, &want, bytes) {
+                        self.finished = Some(Status::received(&env, group));
+                        self.buf = Some(buf);
+                        return Ok(());
+                    }
+                }
                 e.irecv(*m, want, PostedBuf::Pod(PodVec::new(buf)), group.clone())
             }
             Op::Null => unreachable!("a PROC_NULL request never starts an operation"),
@@ -437,6 +462,9 @@ impl<T: Pod> PersistentRequest<T> {
             return Ok(self.idle_status());
         }
         let eng = self.engine()?;
+        if let Some(st) = self.finished.take() {
+            return Ok(st);
+        }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
             let done = h.wait(self.id)?;
@@ -484,6 +512,9 @@ impl<T: Pod> PersistentRequest<T> {
             return Ok(Some(self.idle_status()));
         }
         let eng = self.engine()?;
+        if let Some(st) = self.finished.take() {
+            return Ok(Some(st));
+        }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
             return h.test(self.id)?.map(|d| self.complete(d)).transpose();
@@ -534,6 +565,9 @@ impl<T: Pod> PersistentRequest<T> {
             return Ok(Some(self.idle_status()));
         }
         let eng = self.engine()?;
+        if let Some(st) = self.finished {
+            return Ok(Some(st));
+        }
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
             return h.peek(self.id, |d| status_of(d, &self.what));
@@ -574,8 +608,8 @@ impl<T: Pod> PersistentRequest<T> {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn cancel(&mut self) -> Result<bool> {
-        if !self.is_active() || matches!(self.op, Op::Send { .. }) {
-            return Ok(false);
+        if self.id == 0 || matches!(self.op, Op::Send { .. }) {
+            return Ok(false); // inactive, complete, or a send
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
@@ -708,7 +742,7 @@ pub fn start_all<T: Pod>(requests: &mut [PersistentRequest<T>]) -> Result<()> {
 
 impl<T: Pod> Drop for PersistentRequest<T> {
     fn drop(&mut self) {
-        if self.is_active() {
+        if self.id != 0 {
             #[cfg(feature = "mpi")]
             if let Some(h) = &self.mpi {
                 return h.forget(self.id);
@@ -728,13 +762,16 @@ impl<T: Pod> crate::request::Sealed for PersistentRequest<T> {
         if self.mpi.is_some() {
             return None;
         }
+        if self.finished.is_some() {
+            return Some(Pending::finished(&self.eng, self.what.call));
+        }
         self.is_active()
             .then(|| Pending::new(&self.eng, self.id, &self.what))
     }
     #[cfg(feature = "mpi")]
     fn mpi_state(&mut self) -> Option<Result<bool>> {
         match &self.mpi {
-            Some(h) if self.is_active() => Some(h.is_done(self.id)),
+            Some(h) if self.id != 0 => Some(h.is_done(self.id)),
             _ => None,
         }
     }

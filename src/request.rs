@@ -675,6 +675,16 @@ impl<'a> Pending<'a> {
         }
     }
 
+    /// The place of a request that finished as it started, with no slot in the engine.
+    pub(crate) fn finished(eng: &'a Weak<RefCell<Engine>>, call: Call) -> Self {
+        Pending {
+            eng,
+            id: READY,
+            call,
+            what: None,
+        }
+    }
+
     fn is_done(&self, e: &Engine) -> bool {
         self.what.is_none() || e.is_done(self.id)
     }

@@ -797,6 +797,79 @@ fn persistent_requests_cancel_and_drop_like_requests() {
     );
 }
 
+/// A persistent operation that can complete as it starts does (a send whose message
+/// goes whole into the ring, a receive whose message is already there), and stays
+/// active until a wait or test completes it (MPI 4.1 §3.9): its buffer is out of reach,
+/// `get_status` reports it without completing it, it cannot be cancelled, and
+/// `wait_any_of` finds it. MPI's order holds: a receive posted or started earlier gets
+/// the earlier message, also when the later persistent receive starts after both
+/// messages arrived.
+fn persistent_requests_complete_as_they_start(w: &Communicator) {
+    let peer = 1 - w.rank();
+    if w.rank() == 1 {
+        w.send_slice(&[1u32, 1], 0, 5).unwrap();
+        w.send_slice(&[2u32, 2], 0, 5).unwrap();
+        w.barrier().unwrap(); // 1: both messages are in 0's ring
+        w.barrier().unwrap(); // 2: 0 has posted a receive with tag 7
+        w.send_slice(&[7u32, 7], 0, 7).unwrap();
+        w.send_slice(&[8u32, 8], 0, 7).unwrap();
+        w.barrier().unwrap(); // 3
+        let (v, st) = w.recv_vec::<u32>(0, 9).unwrap();
+        assert_eq!((v, st.source()), (vec![4, 4], 0));
+        return;
+    }
+    w.barrier().unwrap(); // 1
+    let early = w.irecv_into(vec![0u32; 2], peer, 5).unwrap();
+    let mut p = w.recv_init(vec![0u32; 2], peer, 5).unwrap();
+    p.start().unwrap();
+    assert!(p.is_active(), "complete but active until waited on");
+    assert!(request_error(&p.buf().unwrap_err()));
+    let st = p.get_status().unwrap().expect("complete");
+    assert_eq!(
+        (st.source(), st.tag(), st.count::<u32>()),
+        (peer, 5, Some(2))
+    );
+    assert!(!p.cancel().unwrap(), "a completed receive is not cancelled");
+    assert_eq!(shmpi::wait_any_of(&mut [&mut p]).unwrap(), 0);
+    assert_eq!(p.wait().unwrap(), st);
+    assert!(!p.is_active());
+    assert_eq!(
+        p.buf().unwrap(),
+        [2, 2],
+        "the second message: the first is early's"
+    );
+    assert_eq!(early.wait().unwrap().0, [1, 1]);
+    // A receive posted before the messages come keeps its place ahead of one started
+    // after they are in the ring.
+    let posted = w.irecv_into(vec![0u32; 2], peer, 7).unwrap();
+    w.barrier().unwrap(); // 2
+    w.barrier().unwrap(); // 3: 7 and 8 are in the ring
+    let mut q = w.recv_init(vec![0u32; 2], peer, 7).unwrap();
+    q.start().unwrap();
+    q.wait().unwrap();
+    assert_eq!(q.buf().unwrap(), [8, 8]);
+    assert_eq!(posted.wait().unwrap().0, [7, 7]);
+    let mut s = w.send_init(vec![4u32; 2], peer, 9).unwrap();
+    s.start().unwrap();
+    assert!(s.is_active());
+    assert!(request_error(&s.buf_mut().unwrap_err()));
+    let st = s.get_status().unwrap().expect("complete");
+    assert_eq!((st.source(), st.tag(), st.len()), (ANY_SOURCE, ANY_TAG, 0));
+    assert_eq!(shmpi::wait_any_of(&mut [&mut s]).unwrap(), 0);
+    assert_eq!(s.test().unwrap(), Some(st));
+    assert!(!s.is_active());
+    assert_eq!(s.buf().unwrap(), [4, 4]);
+}
+
+#[test]
+fn persistent_requests_complete_as_they_start_when_they_can() {
+    run_ranks(
+        "persistent_requests_complete_as_they_start_when_they_can",
+        2,
+        persistent_requests_complete_as_they_start,
+    );
+}
+
 /// Restarting a persistent request allocates nothing: its buffer travels into the
 /// runtime and back. A ping-pong of 1000 round trips through two persistent requests
 /// per rank, counted after a warm-up (the engine's queues reach their size).

@@ -9,9 +9,12 @@
  * Bandwidth = size * 64 * iters / time, in MB/s (1 MB = 1e6 bytes).
  * After each size rank 1 verifies the received data.
  *
- * Usage: mpirun -np 2 osu_bw [-m MAXBYTES] [-i ITERS] [-d]
+ * Usage: mpirun -np 2 osu_bw [-m MAXBYTES] [-i ITERS] [-d] [-p]
  *   -d: the window's 64 receives each into its own slice of one 64 x size
  *       buffer (the memory shmpi's scoped `-w` form must use), not all into one.
+ *   -p: not OSU's method but the same traffic with persistent requests: the 64
+ *       requests are made once per size (MPI_Send_init, MPI_Recv_init) and each
+ *       window starts them all (MPI_Startall) and waits for them (MPI_Waitall).
  * Output (contract shared with shmpi's perf/rust/osu_bw.rs):
  *   "# ..." comment lines, then "# Size      Bandwidth (MB/s)",
  *   then printf("%-10zu%18.2f\n", size, mb_per_s) per size.
@@ -28,7 +31,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
     struct options o = {.max_size = (size_t)4 << 20, .iters = 0, .budget_s = 0};
-    parse_options(argc, argv, "osu_bw", rank, OPT_DISTINCT, &o);
+    parse_options(argc, argv, "osu_bw", rank, OPT_DISTINCT | OPT_PERSISTENT, &o);
     struct iters it = scale_iters(o.iters, 100, 10, 20, 2);
 
     if (nranks != 2) {
@@ -46,7 +49,8 @@ int main(int argc, char **argv)
     MPI_Status stat[WINDOW];
 
     if (rank == 0) {
-        printf("# OSU MPI Bandwidth Test (shmpi perf/c/osu_bw.c), window %d\n", WINDOW);
+        printf("# OSU MPI Bandwidth Test (shmpi perf/c/osu_bw.c), window %d%s\n", WINDOW,
+               o.persistent ? ", persistent requests" : "");
         print_library();
         printf("# Size      Bandwidth (MB/s)\n");
         fflush(stdout);
@@ -60,13 +64,23 @@ int main(int argc, char **argv)
         if (rank == 0) fill_pattern(sbuf, size, size, 0);
         else memset(rbuf, 0, size * slices);
 
+        if (o.persistent)
+            for (int w = 0; w < WINDOW; w++) {
+                if (rank == 0)
+                    MPI_Send_init(sbuf, n, MPI_CHAR, 1, 100, MPI_COMM_WORLD, &req[w]);
+                else
+                    MPI_Recv_init(rbuf + (o.distinct ? (size_t)w * size : 0), n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, &req[w]);
+            }
         MPI_Barrier(MPI_COMM_WORLD);
         if (rank == 0) {
             double t0 = 0.0;
             for (long i = 0; i < iters + skip; i++) {
                 if (i == skip) t0 = MPI_Wtime();
-                for (int w = 0; w < WINDOW; w++)
-                    MPI_Isend(sbuf, n, MPI_CHAR, 1, 100, MPI_COMM_WORLD, &req[w]);
+                if (o.persistent)
+                    MPI_Startall(WINDOW, req);
+                else
+                    for (int w = 0; w < WINDOW; w++)
+                        MPI_Isend(sbuf, n, MPI_CHAR, 1, 100, MPI_COMM_WORLD, &req[w]);
                 MPI_Waitall(WINDOW, req, stat);
                 MPI_Recv(&ack, 1, MPI_INT, 1, 101, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             }
@@ -75,8 +89,11 @@ int main(int argc, char **argv)
             fflush(stdout);
         } else {
             for (long i = 0; i < iters + skip; i++) {
-                for (int w = 0; w < WINDOW; w++)
-                    MPI_Irecv(rbuf + (o.distinct ? (size_t)w * size : 0), n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, &req[w]);
+                if (o.persistent)
+                    MPI_Startall(WINDOW, req);
+                else
+                    for (int w = 0; w < WINDOW; w++)
+                        MPI_Irecv(rbuf + (o.distinct ? (size_t)w * size : 0), n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, &req[w]);
                 MPI_Waitall(WINDOW, req, stat);
                 MPI_Send(&ack, 1, MPI_INT, 0, 101, MPI_COMM_WORLD);
             }
@@ -85,6 +102,8 @@ int main(int argc, char **argv)
                 if (bad != size) check_failed("osu_bw", size, bad);
             }
         }
+        if (o.persistent)
+            for (int w = 0; w < WINDOW; w++) MPI_Request_free(&req[w]);
     }
 
     free(sbuf);

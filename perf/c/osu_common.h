@@ -35,11 +35,13 @@ struct options {
     long iters;          /* -i: small-message timed iterations (<= 0: default) */
     double budget_s;     /* -t */
     int distinct;        /* -d: each receive of a window into its own slice */
+    int persistent;      /* -p: persistent requests (MPI_Send_init/MPI_Recv_init, MPI_Startall) */
 };
 
 /* What parse_options accepts beside -m, -i and -h. */
 #define OPT_BUDGET 1   /* -t SECONDS_PER_SIZE */
 #define OPT_DISTINCT 2 /* -d */
+#define OPT_PERSISTENT 4 /* -p */
 
 /* Parses "123", "64K", "4M", "1G" (binary multiples). Returns 0 on error. */
 static inline int parse_size(const char *s, size_t *out)
@@ -67,7 +69,7 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
 {
     int opt, bad = 0, help = 0;
     opterr = rank == 0; /* one complaint, not one per rank */
-    while ((opt = getopt(argc, argv, "m:i:t:dh")) != -1) {
+    while ((opt = getopt(argc, argv, "m:i:t:dph")) != -1) {
         switch (opt) {
         case 'm':
             if (!parse_size(optarg, &o->max_size)) bad = 1;
@@ -84,6 +86,10 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
             o->distinct = 1;
             if (!(flags & OPT_DISTINCT)) bad = 1;
             break;
+        case 'p':
+            o->persistent = 1;
+            if (!(flags & OPT_PERSISTENT)) bad = 1;
+            break;
         case 'h':
             help = 1;
             break;
@@ -95,9 +101,10 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
     if (bad || help) {
         if (rank == 0)
             fprintf(bad ? stderr : stdout,
-                    "usage: %s [-m MAXBYTES] [-i ITERS]%s%s [-h]\n", name,
+                    "usage: %s [-m MAXBYTES] [-i ITERS]%s%s%s [-h]\n", name,
                     (flags & OPT_BUDGET) ? " [-t SECONDS_PER_SIZE]" : "",
-                    (flags & OPT_DISTINCT) ? " [-d (the window's receives into 64 distinct slices)]" : "");
+                    (flags & OPT_DISTINCT) ? " [-d (the window's receives into 64 distinct slices)]" : "",
+                    (flags & OPT_PERSISTENT) ? " [-p (persistent requests, started each window)]" : "");
         MPI_Finalize();
         exit(bad ? 2 : 0);
     }

@@ -17,6 +17,12 @@
 //! exchange does it: a window of 64 blocking `sendrecv_slice` calls (each rank sends
 //! one message and receives the other's at once), then the same count of bytes.
 //!
+//! `-p`: not the OSU method but the same traffic with persistent requests, MPI's way
+//! of repeating one window (`MPI_Send_init`/`MPI_Recv_init`, `MPI_Startall`): 64
+//! `send_init` and 64 `recv_init` per size, each with its own buffer, started with
+//! `start_all` and waited for each window. `perf/c/osu_bibw.c -p` is the same program
+//! in C.
+//!
 //! ```text
 //! target/release/shmrun -n 2 --bind-to core target/release/examples/osu_bibw -m 4M
 //! ```
@@ -45,11 +51,16 @@ fn main() -> Result<()> {
                 'w',
                 "scoped isend_slice/irecv_into: one send buffer, receives in place",
             ),
+            (
+                'p',
+                "persistent send_init/recv_init, started each window (not OSU's method)",
+            ),
         ],
         world.rank(),
     );
     let sendrecv = o.has('s');
     let scoped = o.has('w');
+    let persistent = o.has('p');
     require_ranks(&world, "osu_bibw", 2);
     let it = Iters::scaled(o.iters, 100, 10, 20, 2);
     let rank = world.rank() as usize;
@@ -59,6 +70,8 @@ fn main() -> Result<()> {
             "sendrecv_slice, one buffer each way"
         } else if scoped {
             "scoped isend_slice/irecv_into, one send buffer, 64 receive slices each way"
+        } else if persistent {
+            "persistent send_init/recv_init, 64 buffers each way, start_all each window"
         } else {
             "isend_vec/irecv_into, 64 owned buffers each way"
         };
@@ -123,6 +136,40 @@ fn main() -> Result<()> {
             }
             for b in rbuf.bytes().chunks(size) {
                 if let Some(at) = verify_pattern(b, size, 1 - rank) {
+                    check_failed(&world, "osu_bibw", size, at);
+                }
+            }
+            continue;
+        }
+        if persistent {
+            let mut sreqs = (0..WINDOW)
+                .map(|_| {
+                    let mut v = vec![0u8; size];
+                    fill_pattern(&mut v, size, rank);
+                    world.send_init(v, peer, TAG)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut rreqs = (0..WINDOW)
+                .map(|_| world.recv_init(vec![0u8; size], peer, TAG))
+                .collect::<Result<Vec<_>>>()?;
+            sync_pair(&world)?;
+            let mut t0 = now();
+            for i in 0..iters + skip {
+                if i == skip {
+                    t0 = now();
+                }
+                shmpi::start_all(&mut rreqs)?;
+                shmpi::start_all(&mut sreqs)?;
+                for r in rreqs.iter_mut().chain(sreqs.iter_mut()) {
+                    r.wait()?;
+                }
+            }
+            let t = now() - t0;
+            if rank == 0 {
+                print_row(size, 2.0 * (size * WINDOW) as f64 * iters as f64 / t / 1e6);
+            }
+            for r in &rreqs {
+                if let Some(at) = verify_pattern(r.buf()?, size, 1 - rank) {
                     check_failed(&world, "osu_bibw", size, at);
                 }
             }

@@ -26,9 +26,13 @@
 //!   `wait_all`, then the ack): pools of 64 send and 64 receive `Vec`s per size,
 //!   allocated and filled once and cycled through the requests (no payload allocation
 //!   or copy in the timed loop beyond the ring's two copies). It pays for the API's
-//!   bookkeeping per request (a boxed buffer, a hash-map entry) and for footprint:
-//!   64 buffers of 1 MiB are 64 MiB per side, far out of cache, where the C program
-//!   reuses one buffer.
+//!   bookkeeping per request (its handle, a completion slot, a queue entry for a
+//!   posted receive) and for footprint: 64 buffers of 1 MiB are 64 MiB per side, far
+//!   out of cache, where the C program reuses one buffer.
+//!
+//! `-p` is not OSU's method but the same traffic with persistent requests (64
+//! `send_init` on rank 0, 64 `recv_init` on rank 1, each with its own buffer,
+//! `start_all` and a wait on each per window), as `perf/c/osu_bw.c -p` does it in C.
 //!
 //! ```text
 //! target/release/shmrun -n 2 --bind-to core target/release/examples/osu_bw [-n] -m 4M
@@ -63,18 +67,25 @@ fn main() -> Result<()> {
                 'w',
                 "scoped isend_slice/irecv_into: one send buffer, receives in place",
             ),
+            (
+                'p',
+                "persistent send_init/recv_init, started each window (not OSU's method)",
+            ),
         ],
         world.rank(),
     );
     require_ranks(&world, "osu_bw", 2);
     let it = Iters::scaled(o.iters, 100, 10, 20, 2);
     let scoped = o.has('w');
-    let blocking = !o.has('n') && !scoped;
+    let persistent = o.has('p');
+    let blocking = !o.has('n') && !scoped && !persistent;
     if world.rank() == 0 {
         print_title(&format!(
             "# OSU MPI Bandwidth Test (shmpi perf/rust/osu_bw.rs), window {WINDOW}, {}",
             if scoped {
                 "scoped isend_slice/irecv_into, one send buffer, 64 receive slices"
+            } else if persistent {
+                "persistent send_init/recv_init, 64 buffers, start_all each window"
             } else if blocking {
                 "blocking send_slice/recv_into, one buffer"
             } else {
@@ -88,6 +99,8 @@ fn main() -> Result<()> {
         let (iters, skip) = it.for_size(size);
         let secs = if scoped {
             window_scoped(&world, size, iters, skip)?
+        } else if persistent {
+            window_persistent(&world, size, iters, skip)?
         } else if blocking {
             window_blocking(&world, &mut one, size, iters, skip)?
         } else {
@@ -141,6 +154,48 @@ fn window_scoped(world: &Communicator, size: usize, iters: u64, skip: u64) -> Re
     if world.rank() == 1 {
         for b in recv.bytes().chunks(size) {
             if let Some(at) = verify_pattern(b, size, 0) {
+                check_failed(world, "osu_bw", size, at);
+            }
+        }
+    }
+    Ok(t)
+}
+
+/// One size with 64 persistent requests per side. Returns the timed seconds (rank 0).
+#[inline(never)]
+fn window_persistent(world: &Communicator, size: usize, iters: u64, skip: u64) -> Result<f64> {
+    let mut reqs = (0..WINDOW)
+        .map(|_| {
+            let mut v = vec![0u8; size];
+            if world.rank() == 0 {
+                fill_pattern(&mut v, size, 0);
+                world.send_init(v, 1, TAG)
+            } else {
+                world.recv_init(v, 0, TAG)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut ack = [0i32; 1];
+    sync_pair(world)?;
+    let mut t0 = now();
+    for i in 0..iters + skip {
+        if i == skip {
+            t0 = now();
+        }
+        shmpi::start_all(&mut reqs)?;
+        for r in reqs.iter_mut() {
+            r.wait()?;
+        }
+        if world.rank() == 0 {
+            world.recv_into(&mut ack, 1, ACK_TAG)?;
+        } else {
+            world.send_slice(&ack, 0, ACK_TAG)?;
+        }
+    }
+    let t = now() - t0;
+    if world.rank() == 1 {
+        for r in &reqs {
+            if let Some(at) = verify_pattern(r.buf()?, size, 0) {
                 check_failed(world, "osu_bw", size, at);
             }
         }
