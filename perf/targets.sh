@@ -12,6 +12,9 @@
 #   loanbw    osu_loan -b at 4 MiB / osu_bw (copying) at 4 MiB
 #   bcast1M   osu_bcast 1 MiB at 2 ranks, shmpi / Open MPI
 #   bibw      osu_bibw 1..64 B, shmpi / Open MPI
+#   bibwp     osu_bibw -p (persistent requests, both sides), shmpi / Open MPI's
+#             better of its two forms (OSU's isend window, or -p)
+#   bwn/bwp   osu_bw -n (owned buffers) and osu_bw -p at 1..64 B, likewise
 #   sbw/sbibw osu_bw -w / osu_bibw -w (scoped requests: one send buffer, receives in
 #             place) at 256 KiB, 1 MiB and 4 MiB, shmpi / Open MPI, against the C
 #             program as OSU writes it (64 receives into one buffer) and with `-d`
@@ -51,6 +54,12 @@ for r in $(seq 1 "$REPS"); do
     for s in 1 8 64; do
         run "bibw$s" shmpi "$s" "${SH[@]}" "$REL/examples/osu_bibw" -m 64
         run "bibw$s" ompi "$s" "${OB[@]}" "$OUT/openmpi/osu_bibw" -m 64
+        run "bibwp$s" shmpi "$s" "${SH[@]}" "$REL/examples/osu_bibw" -p -m 64
+        run "bibwp$s" ompi-p "$s" "${OB[@]}" "$OUT/openmpi/osu_bibw" -p -m 64
+        run "bw$s" shmpi-n "$s" "${SH[@]}" "$REL/examples/osu_bw" -n -m 64
+        run "bw$s" shmpi-p "$s" "${SH[@]}" "$REL/examples/osu_bw" -p -m 64
+        run "bw$s" ompi "$s" "${OB[@]}" "$OUT/openmpi/osu_bw" -m 64
+        run "bw$s" ompi-p "$s" "${OB[@]}" "$OUT/openmpi/osu_bw" -p -m 64
     done
     for b in bw bibw; do
         for s in 262144 1048576 4194304; do
@@ -81,6 +90,10 @@ for k in sorted(all_):
 def ratio(name, a, b, d):
     x, y = med(a, d), med(b, d)
     return f"{name}: {x / y:.2f}" if x and y else f"{name}: -"
+def ratio_best(name, a, bs, d):
+    x, ys = med(a, d), [med(b, d) for b in bs]
+    ys = [y for y in ys if y]
+    return f"{name}: {x / max(ys):.2f}" if x and ys else f"{name}: -"
 for d, label in ((kept, "clean"), (all_, "all")):
     print(f"ratios ({label} runs):")
     print("  " + ratio("8 B latency shmpi / Open MPI best", ("lat8", "shmpi"), ("lat8", "ompi-best"), d))
@@ -90,6 +103,11 @@ for d, label in ((kept, "clean"), (all_, "all")):
     print("  " + ratio("1 MiB bcast shmpi / Open MPI", ("bcast1M", "shmpi"), ("bcast1M", "ompi"), d))
     for s in (1, 8, 64):
         print("  " + ratio(f"osu_bibw {s} B shmpi / Open MPI", (f"bibw{s}", "shmpi"), (f"bibw{s}", "ompi"), d))
+        print("  " + ratio_best(f"osu_bibw -p {s} B shmpi / Open MPI's best form", (f"bibwp{s}", "shmpi"),
+                                [(f"bibw{s}", "ompi"), (f"bibwp{s}", "ompi-p")], d))
+        print("  " + ratio(f"osu_bw -n {s} B shmpi / Open MPI", (f"bw{s}", "shmpi-n"), (f"bw{s}", "ompi"), d))
+        print("  " + ratio_best(f"osu_bw -p {s} B shmpi / Open MPI's best form", (f"bw{s}", "shmpi-p"),
+                                [(f"bw{s}", "ompi"), (f"bw{s}", "ompi-p")], d))
     for b in ("bw", "bibw"):
         for s in (262144, 1048576, 4194304):
             print("  " + ratio(f"osu_{b} -w {s >> 10} KiB shmpi / Open MPI", (f"s{b}{s}", "shmpi"), (f"s{b}{s}", "ompi"), d))
