@@ -45,8 +45,11 @@ pub(crate) fn table(m: &Model, traced: bool) -> String {
     );
     for (r, i) in m.ranks.iter().enumerate() {
         let life = i.end.saturating_sub(i.init.unwrap_or(i.end));
+        // Scaled up from sampled calls, the estimate can pass the rank's lifetime when a
+        // sampled call was held up (a busy machine): no rank spends more than its life.
+        let comm_ns = i.comm_ns.min(life);
         let pct = if life > 0 {
-            100.0 * i.comm_ns as f64 / life as f64
+            100.0 * comm_ns as f64 / life as f64
         } else {
             0.0
         };
@@ -54,9 +57,9 @@ pub(crate) fn table(m: &Model, traced: bool) -> String {
             o,
             "{r:>5} {:>12} {:>12} {:>7.1} {:>12} {:>12} {:>10} {:>14} {:>10} {:>14}",
             secs(life),
-            secs(i.comm_ns),
+            secs(comm_ns),
             pct,
-            secs(life.saturating_sub(i.comm_ns)),
+            secs(life.saturating_sub(comm_ns)),
             secs(i.blocked_ns),
             i.msgs_sent,
             i.bytes_sent,
