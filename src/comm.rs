@@ -49,6 +49,8 @@ use crate::shmcoll::{Area, Proc};
 #[allow(unsafe_code)]
 #[path = "loan.rs"]
 pub(crate) mod loan;
+// A child too; it makes the borrowed views of its receive buffers it hands the engine.
+#[allow(unsafe_code)]
 #[path = "persistent.rs"]
 pub(crate) mod persistent;
 // A child too; it makes the borrowed views its requests hand the engine.

@@ -64,7 +64,9 @@ pub struct PersistentRequest<T: Pod> {
     eng: Weak<RefCell<Engine>>,
     op: Op,
     what: What,
-    /// The buffer while inactive; the engine holds it while active.
+    /// The buffer: a started send hands it to the engine until it completes (unless it
+    /// went into the ring at once); a started receive keeps it here and the engine
+    /// writes the message through a view of it (`None` only while a send has it).
     buf: Option<Vec<T>>,
     /// Elements in the buffer, to rebuild it if a failed operation lost it.
     len: usize,
@@ -388,7 +390,19 @@ impl<T: Pod> PersistentRequest<T> {
                         return Ok(());
                     }
                 }
-                e.irecv(*m, want, PostedBuf::Pod(PodVec::new(buf)), group.clone())
+                // The message is written into the buffer where it stays, in the request
+                // (its heap memory does not move with the request): the request hands
+                // the engine no vector to give back, and its drop cuts the engine loose
+                // from the buffer before freeing it (`Drop`).
+                let bytes = bytemuck::cast_slice_mut::<T, u8>(&mut buf[..]);
+                let (ptr, len) = (std::ptr::NonNull::from(&mut *bytes).cast(), bytes.len());
+                self.buf = Some(buf);
+                // SAFETY: the vector's memory stays allocated and is not read or written
+                // through the request while it is active (`buf`, `buf_mut`, `into_buf`
+                // refuse), and the engine lets go of the pointer before the vector can be
+                // freed: at completion, or in `Drop` (a leaked request leaks the vector).
+                let view = unsafe { PodVec::borrowed(ptr, len) };
+                e.irecv(*m, want, PostedBuf::Pod(view), group.clone())
             }
             Op::Null => unreachable!("a PROC_NULL request never starts an operation"),
         };
@@ -396,28 +410,36 @@ impl<T: Pod> PersistentRequest<T> {
         Ok(())
     }
 
-    /// Takes back the buffer and makes the status of a finished operation.
+    /// Takes back the buffer (unless it stayed here: a receive's view of it comes
+    /// back and is dropped) and makes the status of a finished operation.
     fn complete(&mut self, done: Done) -> Result<Status> {
         self.id = 0;
-        let back = |b: PodVec| b.into_vec::<T>().ok().expect("the buffer given");
+        let mut back = |b: PodVec| {
+            if self.buf.is_none() {
+                self.buf = Some(b.into_vec::<T>().ok().expect("the buffer given"));
+            }
+        };
         match done {
             Done::Sent(Some(b)) => {
-                self.buf = Some(back(b));
+                back(b);
                 Ok(Status::empty(false))
             }
             Done::Recv {
                 env,
                 data: RecvData::Pod(b),
             } => {
-                self.buf = Some(back(b));
+                back(b);
                 Ok(Status::received(&env, &self.what.group))
             }
             Done::Cancelled(Some(b)) => {
-                self.buf = Some(back(b));
+                back(b);
                 Ok(Status::empty(true))
             }
             Done::Failed(e) => {
-                self.buf = Some(vec![T::zeroed(); self.len]);
+                match &mut self.buf {
+                    Some(b) => b.fill(T::zeroed()),
+                    None => self.buf = Some(vec![T::zeroed(); self.len]),
+                }
                 Err(e)
             }
             _ => unreachable!("a persistent request completes with its buffer"),
@@ -742,6 +764,22 @@ pub fn start_all<T: Pod>(requests: &mut [PersistentRequest<T>]) -> Result<()> {
 
 impl<T: Pod> Drop for PersistentRequest<T> {
     fn drop(&mut self) {
+        if self.id != 0 && self.buf.is_some() {
+            // An active receive into the buffer here: the engine must let go of it
+            // before the vector is freed (a message filling it is dropped as it comes).
+            if let Some(eng) = self.eng.upgrade() {
+                match eng.try_borrow_mut() {
+                    Ok(mut eng) => {
+                        eng.cut_loose(self.id);
+                        eng.forget(self.id);
+                    }
+                    // Unreachable (no engine call is on the stack when a request is
+                    // dropped); freeing the buffer under the engine would be unsound.
+                    Err(_) => std::mem::forget(self.buf.take()),
+                }
+            }
+            return;
+        }
         if self.id != 0 {
             #[cfg(feature = "mpi")]
             if let Some(h) = &self.mpi {

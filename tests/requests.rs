@@ -870,6 +870,65 @@ fn persistent_requests_complete_as_they_start_when_they_can() {
     );
 }
 
+/// A persistent receive whose message is too long fails with `Truncated`, leaves the
+/// message queued for the next receive and its buffer zeroed (as documented); one
+/// dropped while a message larger than the ring is filling it lets go of its buffer at
+/// once (the rest of that message is dropped as it arrives): memory allocated after
+/// the drop is never written, and the next message from that peer arrives intact.
+#[test]
+fn a_persistent_receive_fails_cleanly_and_a_dropped_one_lets_go_of_its_buffer() {
+    // Through the ring in chunks (no single-copy read of the sender's memory), so that
+    // the receive is dropped half-filled.
+    run_ranks_with_env(
+        "a_persistent_receive_fails_cleanly_and_a_dropped_one_lets_go_of_its_buffer",
+        2,
+        &[("SHMPI_CMA", "0")],
+        |w| {
+            const BIG: usize = 64 << 20;
+            if w.rank() == 1 {
+                w.send_slice(&[7u32; 8], 0, 11).unwrap();
+                let big = vec![3u8; BIG];
+                w.barrier().unwrap(); // 0's receive is posted before the message comes
+                w.send_slice(&big, 0, 3).unwrap();
+                w.send_slice(&[9u64; 4], 0, 4).unwrap();
+                return;
+            }
+            let mut r = w.recv_init(vec![5u32; 4], 1, 11).unwrap();
+            r.start().unwrap();
+            match r.wait() {
+                Err(Error::Truncated { .. }) => {}
+                other => panic!("a 32-byte message into 16 bytes: {other:?}"),
+            }
+            assert!(!r.is_active());
+            assert_eq!(
+                r.buf().unwrap(),
+                [0; 4],
+                "the buffer of a failed receive is zeroed"
+            );
+            assert_eq!(w.recv_vec::<u32>(1, 11).unwrap().0, [7; 8], "still queued");
+            let mut big = w.recv_init(vec![0u8; BIG], 1, 3).unwrap();
+            big.start().unwrap();
+            w.barrier().unwrap();
+            // Progress for a moment: the first chunks are in the buffer, most of the
+            // message (64 times the ring) is still to come.
+            let t = std::time::Instant::now();
+            while t.elapsed() < std::time::Duration::from_millis(2) {
+                if big.get_status().unwrap().is_some() {
+                    break;
+                }
+            }
+            drop(big);
+            let fresh = vec![0xa5u8; BIG];
+            let (tail, _) = w.recv_vec::<u64>(1, 4).unwrap();
+            assert_eq!(tail, [9; 4]);
+            assert!(
+                fresh.iter().all(|&b| b == 0xa5),
+                "memory allocated after the drop was written"
+            );
+        },
+    );
+}
+
 /// Restarting a persistent request allocates nothing: its buffer travels into the
 /// runtime and back. A ping-pong of 1000 round trips through two persistent requests
 /// per rank, counted after a warm-up (the engine's queues reach their size).

@@ -184,10 +184,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Detaches request `id` from its buffer whatever its state (its wait failed): a
+    /// Detaches request `id` from its buffer whatever its state (its wait failed, or a
+    /// persistent receive that writes into its own buffer was dropped while active): a
     /// send copies its bytes, a receive is withdrawn, and a message filling it is
     /// dropped as it arrives.
-    fn cut_loose(&mut self, id: u64) {
+    pub(crate) fn cut_loose(&mut self, id: u64) {
         self.own_queued_send(id);
         // An offer whose wait failed: its reader left, or the job is ending.
         if self
