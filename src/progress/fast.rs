@@ -141,6 +141,33 @@ impl Engine {
         })
     }
 
+    /// [`take_posted_whole`](Self::take_posted_whole) for a receive that writes into a
+    /// view of its owner's buffer (a persistent receive): the message goes into it and
+    /// only the envelope comes back; the view is dropped with the queue's entry.
+    #[inline]
+    pub(crate) fn take_posted_in_place(&mut self, id: u64) -> Option<Envelope> {
+        let p = self.matching.posted.front_mut()?;
+        let src = p.m.src?;
+        if p.id != id
+            || src == self.me
+            || self.matching.inflight[src].is_some()
+            || !self.pending_dests.is_empty()
+        {
+            return None;
+        }
+        let PostedBuf::Pod(buf) = &mut p.buf else {
+            return None;
+        };
+        let cons = self.consumers[src].as_mut().expect("ring from a peer");
+        let Take::Took(env) = take_eager(cons, &self.seg, src, &p.m, &p.want, buf.bytes_mut())
+        else {
+            return None;
+        };
+        self.matching.posted.pop_front();
+        self.matching.done.close_pending(id);
+        Some(env)
+    }
+
     /// Whether a blocking receive from `src` may take the next record of `src`'s ring
     /// itself: no posted receive and no message of `src` half-way through its ring
     /// could claim it first. (The caller has checked the unexpected queue; while its
