@@ -111,25 +111,9 @@ impl Engine {
     /// left for `progress`.
     #[inline]
     pub(super) fn take_posted_whole(&mut self, id: u64) -> Option<Done> {
-        let p = self.matching.posted.front_mut()?;
-        let src = p.m.src?;
-        if p.id != id
-            || src == self.me
-            || self.matching.inflight[src].is_some()
-            || !self.pending_dests.is_empty()
-        {
-            return None;
-        }
-        let PostedBuf::Pod(buf) = &mut p.buf else {
-            return None;
-        };
-        // Into the receive's buffer where it stands: it leaves the queue only if taken.
-        let cons = self.consumers[src].as_mut().expect("ring from a peer");
-        let taken = take_eager(cons, &self.seg, src, &p.m, &p.want, buf.bytes_mut());
-        let Take::Took(env) = taken else {
-            return None;
-        };
+        let env = self.take_into_front(id)?;
         // Only the buffer leaves the queue's entry, not the whole entry.
+        let p = self.matching.posted.front_mut().expect("taken into it");
         let PostedBuf::Pod(b) = std::mem::replace(&mut p.buf, PostedBuf::Object) else {
             unreachable!("checked: a plain-data receive")
         };
@@ -146,6 +130,17 @@ impl Engine {
     /// only the envelope comes back; the view is dropped with the queue's entry.
     #[inline]
     pub(crate) fn take_posted_in_place(&mut self, id: u64) -> Option<Envelope> {
+        let env = self.take_into_front(id)?;
+        self.matching.posted.pop_front();
+        self.matching.done.close_pending(id);
+        Some(env)
+    }
+
+    /// The take of both: if posted receive `id` is the earliest, of plain data from
+    /// one named peer, and that peer's next record is a whole message it accepts, the
+    /// message goes into its buffer where it stands (the entry stays at the front).
+    #[inline(always)]
+    fn take_into_front(&mut self, id: u64) -> Option<Envelope> {
         let p = self.matching.posted.front_mut()?;
         let src = p.m.src?;
         if p.id != id
@@ -159,13 +154,10 @@ impl Engine {
             return None;
         };
         let cons = self.consumers[src].as_mut().expect("ring from a peer");
-        let Take::Took(env) = take_eager(cons, &self.seg, src, &p.m, &p.want, buf.bytes_mut())
-        else {
-            return None;
-        };
-        self.matching.posted.pop_front();
-        self.matching.done.close_pending(id);
-        Some(env)
+        match take_eager(cons, &self.seg, src, &p.m, &p.want, buf.bytes_mut()) {
+            Take::Took(env) => Some(env),
+            Take::Empty | Take::Other => None,
+        }
     }
 
     /// Whether a blocking receive from `src` may take the next record of `src`'s ring
