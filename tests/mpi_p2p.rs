@@ -153,6 +153,81 @@ fn head_to_head_large_sends_do_not_deadlock() {
 }
 
 #[test]
+fn plain_data_that_looks_like_the_wire_format_arrives_as_sent() {
+    // A message delivers exactly its send buffer's bytes (MPI 4.1 §3.7.2) whatever they
+    // are. Small plain data travels without shmpi's trailer unless its end could be read
+    // as one (docs/cluster.md), so these payloads end as a trailer or a large message's
+    // head would: lengths around both, ending in each magic word, one forged as a whole
+    // object's trailer and one as a whole head; blocking and non-blocking, probed first.
+    const MAGIC: u64 = 0x7368_6d70_695f_6d31; // "shmpi_m1", a trailer's last word
+    const MAGIC_HEAD: u64 = 0x7368_6d70_695f_6831; // "shmpi_h1", a head's
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for len in [
+        0usize, 1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 40, 48, 4088, 4096,
+    ] {
+        for end in [None, Some(MAGIC), Some(MAGIC_HEAD)] {
+            let mut v: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+            if let Some(m) = end.filter(|_| len >= 8) {
+                v[len - 8..].copy_from_slice(&m.to_le_bytes());
+            }
+            cases.push(v);
+        }
+    }
+    // A trailer naming an object's type, and a head announcing 64 bytes under tag 0.
+    cases.push(
+        [0x1234_5678_9abc_def1u64, MAGIC]
+            .map(u64::to_le_bytes)
+            .concat(),
+    );
+    cases.push([7u64, 64, 0, MAGIC_HEAD].map(u64::to_le_bytes).concat());
+    run_mpi_ns(
+        "plain_data_that_looks_like_the_wire_format_arrives_as_sent",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+            let reqs: Vec<_> = cases
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    w.send_slice(c, right, 2 * k as i32).unwrap();
+                    w.isend_vec(c.clone(), right, 2 * k as i32 + 1).unwrap()
+                })
+                .collect();
+            for (k, c) in cases.iter().enumerate() {
+                let st = w.probe(left, 2 * k as i32).unwrap();
+                assert_eq!(st.len(), c.len(), "case {k}: probe");
+                let mut buf = vec![0u8; 4096];
+                let st = w.recv_into(&mut buf, left, 2 * k as i32).unwrap();
+                assert_eq!((st.len(), &buf[..c.len()]), (c.len(), &c[..]), "case {k}");
+                let r = w
+                    .irecv_into(vec![0u8; 4096], left, 2 * k as i32 + 1)
+                    .unwrap();
+                let (buf, st) = r.wait().unwrap();
+                assert_eq!(
+                    (st.len(), &buf[..c.len()]),
+                    (c.len(), &c[..]),
+                    "case {k}: irecv"
+                );
+            }
+            // Plain data is not an object, however it ends.
+            w.send_slice(cases.last().unwrap(), right, 1000).unwrap();
+            assert!(matches!(
+                w.recv::<u64>(left, 1000),
+                Err(Error::TypeMismatch { .. })
+            ));
+            assert_eq!(
+                w.recv_vec::<u8>(left, 1000).unwrap().0,
+                *cases.last().unwrap()
+            );
+            shmpi::wait_all(reqs).unwrap();
+            assert_eq!(w.pending_messages(), 0);
+            w.barrier().unwrap();
+        },
+    );
+}
+
+#[test]
 fn probes_describe_without_receiving() {
     run_mpi_ns("probes_describe_without_receiving", &ns(), |w| {
         if w.rank() == 1 {

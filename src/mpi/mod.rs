@@ -11,7 +11,10 @@
 //! - A message of up to 4 KiB is one MPI message of bytes: the payload, then a 16-byte
 //!   trailer (the object type's fingerprint, 0 for plain data, and a magic word; the
 //!   payload comes first so that a received archive starts at the buffer's aligned
-//!   start). A larger message is two: its payload, contiguous, on a duplicate of the
+//!   start). Plain data goes bare, without the trailer, unless its last 8 bytes are one
+//!   of the magic words, so that its end is never taken for a trailer or a head (at 8
+//!   bytes it then fills one of Open MPI's 32-byte shared-memory slots, not two). A
+//!   larger message is two: its payload, contiguous, on a duplicate of the
 //!   communicator under a tag of its own, so that the MPI can use its single-copy or
 //!   zero-copy path; then a 32-byte head on the communicator under the message's tag
 //!   (type, length, the payload's tag). Every message on the communicator thus fits a

@@ -16,7 +16,8 @@ use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, Want};
 
-/// Bytes after a small message's payload: the type fingerprint and a magic word.
+/// Bytes after a small message's payload: the type fingerprint and a magic word. Plain
+/// data travels without one where it can ([`bare`]).
 pub(crate) const TRAILER: usize = 16;
 const MAGIC: u64 = 0x7368_6d70_695f_6d31; // "shmpi_m1"
 /// A large message's head: the type fingerprint, the payload's length, the payload's
@@ -84,10 +85,25 @@ fn too_large(len: usize) -> Error {
     ))
 }
 
-/// A message's payload with its trailer appended.
+/// Whether a small message travels bare, its payload alone: plain data (type 0) whose
+/// last 8 bytes, if it has 16 or more, are neither magic word, so that the receiver
+/// (`parse`) cannot take its end for a trailer or a head. Anything else carries its
+/// trailer. Open MPI's shared-memory fast path holds a small message in 32-byte slots
+/// with 24 bytes of its own headers: the 8 bytes of a bare message fill one, where the
+/// trailer took a second.
+fn bare(type_id: u64, payload: &[u8]) -> bool {
+    let n = payload.len();
+    type_id == 0
+        && n <= EAGER
+        && (n < TRAILER || !matches!(word(payload, n - 8), MAGIC | MAGIC_HEAD))
+}
+
+/// A small message as it travels: its payload with its trailer appended, or bare.
 pub(super) fn with_trailer(mut bytes: AlignedVec, type_id: u64) -> AlignedVec {
-    bytes.extend_from_slice(&type_id.to_le_bytes());
-    bytes.extend_from_slice(&MAGIC.to_le_bytes());
+    if !bare(type_id, &bytes) {
+        bytes.extend_from_slice(&type_id.to_le_bytes());
+        bytes.extend_from_slice(&MAGIC.to_le_bytes());
+    }
     bytes
 }
 
@@ -183,7 +199,7 @@ impl Comm {
 
     // ---- sends ----------------------------------------------------------------------
 
-    /// Sends `payload` (with its trailer) to world rank `d`: returns once the message is
+    /// Sends `payload` (with its trailer, or bare) to world rank `d`: returns once the message is
     /// on its way, never waiting for the receive unless `sync`.
     pub(crate) fn send(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
         if payload.len() > EAGER {
@@ -195,10 +211,15 @@ impl Comm {
             return self.send_msg(d, env.tag, slice_with_trailer(payload, env.type_id), sync);
         }
         let mut stage = self.stage.borrow_mut();
-        let (len, n) = (payload.len(), payload.len() + TRAILER);
+        let len = payload.len();
         stage[..len].copy_from_slice(payload);
-        stage[len..len + 8].copy_from_slice(&env.type_id.to_le_bytes());
-        stage[len + 8..n].copy_from_slice(&MAGIC.to_le_bytes());
+        let n = if bare(env.type_id, payload) {
+            len
+        } else {
+            stage[len..len + 8].copy_from_slice(&env.type_id.to_le_bytes());
+            stage[len + 8..len + TRAILER].copy_from_slice(&MAGIC.to_le_bytes());
+            len + TRAILER
+        };
         // SAFETY: `stage` holds `n` bytes for the blocking call.
         let rc = unsafe {
             ffi::MPI_Send(
@@ -279,7 +300,7 @@ impl Comm {
         }
     }
 
-    /// Starts a send of `msg` (its payload, then its trailer); the caller keeps `msg`
+    /// Starts a send of `msg` (as `with_trailer` made it); the caller keeps `msg`
     /// alive and unmoved until the request finishes.
     pub(crate) fn start_send(
         &self,
@@ -489,20 +510,19 @@ impl Comm {
                 st.MPI_SOURCE, st.MPI_TAG
             ))
         };
-        if n < TRAILER {
-            return Err(corrupted());
-        }
-        let (type_id, len, arrived) = match word(stage, n - 8) {
-            MAGIC => (
+        let (type_id, len, arrived) = match (n >= TRAILER).then(|| word(stage, n - 8)) {
+            Some(MAGIC) => (
                 word(stage, n - TRAILER),
                 n - TRAILER,
                 Arrived::Inline(n - TRAILER),
             ),
-            MAGIC_HEAD if n == HEAD => {
+            Some(MAGIC_HEAD) if n == HEAD => {
                 let len = word(stage, 8) as usize;
                 let seq = c_int::try_from(word(stage, 16)).map_err(|_| corrupted())?;
                 (word(stage, 0), len, Arrived::Large { len, seq })
             }
+            // Plain data sent bare (`bare`).
+            _ if n <= EAGER => (0, n, Arrived::Inline(n)),
             _ => return Err(corrupted()),
         };
         let env = Envelope {
