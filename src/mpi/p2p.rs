@@ -210,24 +210,28 @@ impl Comm {
         if sync {
             return self.send_msg(d, env.tag, slice_with_trailer(payload, env.type_id), sync);
         }
-        let mut stage = self.stage.borrow_mut();
         let len = payload.len();
+        if bare(env.type_id, payload) {
+            // Straight from the caller's slice: nothing goes after it.
+            return self.send_bytes(d, env.tag, payload);
+        }
+        let mut stage = self.stage.borrow_mut();
         stage[..len].copy_from_slice(payload);
-        let n = if bare(env.type_id, payload) {
-            len
-        } else {
-            stage[len..len + 8].copy_from_slice(&env.type_id.to_le_bytes());
-            stage[len + 8..len + TRAILER].copy_from_slice(&MAGIC.to_le_bytes());
-            len + TRAILER
-        };
-        // SAFETY: `stage` holds `n` bytes for the blocking call.
+        stage[len..len + 8].copy_from_slice(&env.type_id.to_le_bytes());
+        stage[len + 8..len + TRAILER].copy_from_slice(&MAGIC.to_le_bytes());
+        self.send_bytes(d, env.tag, &stage[..len + TRAILER])
+    }
+
+    /// `MPI_Send` of `msg`, a whole small message, to world rank `d`.
+    fn send_bytes(&self, d: usize, tag: i32, msg: &[u8]) -> Result<()> {
+        // SAFETY: `msg` holds its bytes for the blocking call.
         let rc = unsafe {
             ffi::MPI_Send(
-                stage.as_ptr().cast::<c_void>(),
-                n as c_int,
+                msg.as_ptr().cast::<c_void>(),
+                msg.len() as c_int,
                 ffi::RSMPI_UINT8_T,
                 self.local(d),
-                env.tag,
+                tag,
                 self.raw,
             )
         };
@@ -250,22 +254,10 @@ impl Comm {
     }
 
     fn send_msg(&self, d: usize, tag: i32, msg: AlignedVec, sync: bool) -> Result<()> {
-        let dest = self.local(d);
         if !sync && msg.len() <= INLINE_MAX {
-            // SAFETY: `msg` holds `len` bytes and outlives the blocking call.
-            let rc = unsafe {
-                ffi::MPI_Send(
-                    msg.as_ptr().cast::<c_void>(),
-                    msg.len() as c_int,
-                    ffi::RSMPI_UINT8_T,
-                    dest,
-                    tag,
-                    self.raw,
-                )
-            };
-            return check(rc, "MPI_Send");
+            return self.send_bytes(d, tag, &msg);
         }
-        let r = self.start_send(dest, tag, &msg, sync)?;
+        let r = self.start_send(self.local(d), tag, &msg, sync)?;
         self.finish_send(r, sync)
     }
 
