@@ -199,8 +199,8 @@ impl Comm {
 
     // ---- sends ----------------------------------------------------------------------
 
-    /// Sends `payload` (with its trailer, or bare) to world rank `d`: returns once the message is
-    /// on its way, never waiting for the receive unless `sync`.
+    /// Sends `payload` (with its trailer, or bare) to world rank `d`: returns once the
+    /// message is on its way, never waiting for the receive unless `sync`.
     pub(crate) fn send(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
         if payload.len() > EAGER {
             // Large: straight from the caller's slice, which outlives the request.
