@@ -9,12 +9,16 @@
  * Bandwidth = size * 64 * iters / time, in MB/s (1 MB = 1e6 bytes).
  * After each size rank 1 verifies the received data.
  *
- * Usage: mpirun -np 2 osu_bw [-m MAXBYTES] [-i ITERS] [-d] [-p]
+ * Usage: mpirun -np 2 osu_bw [-m MAXBYTES] [-i ITERS] [-d | -p | -b]
  *   -d: the window's 64 receives each into its own slice of one 64 x size
  *       buffer (the memory shmpi's scoped `-w` form must use), not all into one.
  *   -p: not OSU's method but the same traffic with persistent requests: the 64
  *       requests are made once per size (MPI_Send_init, MPI_Recv_init) and each
  *       window starts them all (MPI_Startall) and waits for them (MPI_Waitall).
+ *   -b: not OSU's method but the shape of shmpi's default perf/rust/osu_bw.rs: the
+ *       window's 64 messages sent with MPI_Send and received with MPI_Recv, one after
+ *       another, so that the two programs do the same MPI calls (scripts/mpi_overhead.sh
+ *       sets the Rust program on shmpi's MPI backend beside this).
  * Output (contract shared with shmpi's perf/rust/osu_bw.rs):
  *   "# ..." comment lines, then "# Size      Bandwidth (MB/s)",
  *   then printf("%-10zu%18.2f\n", size, mb_per_s) per size.
@@ -31,7 +35,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
     struct options o = {.max_size = (size_t)4 << 20, .iters = 0, .budget_s = 0};
-    parse_options(argc, argv, "osu_bw", rank, OPT_DISTINCT | OPT_PERSISTENT, &o);
+    parse_options(argc, argv, "osu_bw", rank, OPT_DISTINCT | OPT_PERSISTENT | OPT_BLOCKING, &o);
     struct iters it = scale_iters(o.iters, 100, 10, 20, 2);
 
     if (nranks != 2) {
@@ -50,7 +54,7 @@ int main(int argc, char **argv)
 
     if (rank == 0) {
         printf("# OSU MPI Bandwidth Test (shmpi perf/c/osu_bw.c), window %d%s\n", WINDOW,
-               o.persistent ? ", persistent requests" : "");
+               o.persistent ? ", persistent requests" : o.blocking ? ", blocking calls" : "");
         print_library();
         printf("# Size      Bandwidth (MB/s)\n");
         fflush(stdout);
@@ -76,12 +80,17 @@ int main(int argc, char **argv)
             double t0 = 0.0;
             for (long i = 0; i < iters + skip; i++) {
                 if (i == skip) t0 = MPI_Wtime();
-                if (o.persistent)
-                    MPI_Startall(WINDOW, req);
-                else
+                if (o.blocking) {
                     for (int w = 0; w < WINDOW; w++)
-                        MPI_Isend(sbuf, n, MPI_CHAR, 1, 100, MPI_COMM_WORLD, &req[w]);
-                MPI_Waitall(WINDOW, req, stat);
+                        MPI_Send(sbuf, n, MPI_CHAR, 1, 100, MPI_COMM_WORLD);
+                } else {
+                    if (o.persistent)
+                        MPI_Startall(WINDOW, req);
+                    else
+                        for (int w = 0; w < WINDOW; w++)
+                            MPI_Isend(sbuf, n, MPI_CHAR, 1, 100, MPI_COMM_WORLD, &req[w]);
+                    MPI_Waitall(WINDOW, req, stat);
+                }
                 MPI_Recv(&ack, 1, MPI_INT, 1, 101, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             }
             double t = MPI_Wtime() - t0;
@@ -89,12 +98,17 @@ int main(int argc, char **argv)
             fflush(stdout);
         } else {
             for (long i = 0; i < iters + skip; i++) {
-                if (o.persistent)
-                    MPI_Startall(WINDOW, req);
-                else
+                if (o.blocking) {
                     for (int w = 0; w < WINDOW; w++)
-                        MPI_Irecv(rbuf + (o.distinct ? (size_t)w * size : 0), n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, &req[w]);
-                MPI_Waitall(WINDOW, req, stat);
+                        MPI_Recv(rbuf, n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                } else {
+                    if (o.persistent)
+                        MPI_Startall(WINDOW, req);
+                    else
+                        for (int w = 0; w < WINDOW; w++)
+                            MPI_Irecv(rbuf + (o.distinct ? (size_t)w * size : 0), n, MPI_CHAR, 0, 100, MPI_COMM_WORLD, &req[w]);
+                    MPI_Waitall(WINDOW, req, stat);
+                }
                 MPI_Send(&ack, 1, MPI_INT, 0, 101, MPI_COMM_WORLD);
             }
             for (size_t k = 0; k < slices; k++) {

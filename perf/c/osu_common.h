@@ -36,12 +36,14 @@ struct options {
     double budget_s;     /* -t */
     int distinct;        /* -d: each receive of a window into its own slice */
     int persistent;      /* -p: persistent requests (MPI_Send_init/MPI_Recv_init, MPI_Startall) */
+    int blocking;        /* -b: blocking MPI_Send/MPI_Recv, one after another */
 };
 
 /* What parse_options accepts beside -m, -i and -h. */
 #define OPT_BUDGET 1   /* -t SECONDS_PER_SIZE */
 #define OPT_DISTINCT 2 /* -d */
 #define OPT_PERSISTENT 4 /* -p */
+#define OPT_BLOCKING 8 /* -b */
 
 /* Parses "123", "64K", "4M", "1G" (binary multiples). Returns 0 on error. */
 static inline int parse_size(const char *s, size_t *out)
@@ -69,7 +71,7 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
 {
     int opt, bad = 0, help = 0;
     opterr = rank == 0; /* one complaint, not one per rank */
-    while ((opt = getopt(argc, argv, "m:i:t:dph")) != -1) {
+    while ((opt = getopt(argc, argv, "m:i:t:dpbh")) != -1) {
         switch (opt) {
         case 'm':
             if (!parse_size(optarg, &o->max_size)) bad = 1;
@@ -90,6 +92,10 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
             o->persistent = 1;
             if (!(flags & OPT_PERSISTENT)) bad = 1;
             break;
+        case 'b':
+            o->blocking = 1;
+            if (!(flags & OPT_BLOCKING)) bad = 1;
+            break;
         case 'h':
             help = 1;
             break;
@@ -97,14 +103,15 @@ static inline void parse_options(int argc, char **argv, const char *name, int ra
             bad = 1;
         }
     }
-    if (optind < argc) bad = 1;
+    if (optind < argc || (o->blocking && (o->persistent || o->distinct))) bad = 1;
     if (bad || help) {
         if (rank == 0)
             fprintf(bad ? stderr : stdout,
-                    "usage: %s [-m MAXBYTES] [-i ITERS]%s%s%s [-h]\n", name,
+                    "usage: %s [-m MAXBYTES] [-i ITERS]%s%s%s%s [-h]\n", name,
                     (flags & OPT_BUDGET) ? " [-t SECONDS_PER_SIZE]" : "",
                     (flags & OPT_DISTINCT) ? " [-d (the window's receives into 64 distinct slices)]" : "",
-                    (flags & OPT_PERSISTENT) ? " [-p (persistent requests, started each window)]" : "");
+                    (flags & OPT_PERSISTENT) ? " [-p (persistent requests, started each window)]" : "",
+                    (flags & OPT_BLOCKING) ? " [-b (blocking sends and receives, one after another)]" : "");
         MPI_Finalize();
         exit(bad ? 2 : 0);
     }
