@@ -634,6 +634,15 @@ impl Communicator {
         r
     }
 
+    #[cold]
+    #[inline(never)]
+    fn recv_unsized_recorded(&self, source: Rank, tag: Tag) -> Result<(RawMessage, Status)> {
+        let span = self.recv_span(Call::Recv, source, tag);
+        let r = self.recv_unsized(source, tag);
+        self.recv_span_end(span, r.as_ref().ok().map(|(_, st)| st));
+        r
+    }
+
     /// Opens the span of a blocking receive; none for `PROC_NULL` or a bad rank or tag
     /// (no message is involved).
     #[inline(always)]
@@ -1142,17 +1151,19 @@ impl Communicator {
                 return Ok((RawMessage::bytes_of(rkyv::util::AlignedVec::new(), st), st));
             }
         };
+        if crate::trace::hooked() {
+            return self.recv_unsized_recorded(source, tag);
+        }
         #[cfg(feature = "mpi")]
-        let direct = self.inner.mpi.is_none();
-        #[cfg(not(feature = "mpi"))]
-        let direct = true;
-        if crate::trace::hooked() || !direct {
+        if self.inner.mpi.is_some() {
             let (v, st) = self.recv_vec::<u8>(source, tag)?;
             let mut data = rkyv::util::AlignedVec::with_capacity(v.len());
             data.extend_from_slice(&v);
             return Ok((RawMessage::bytes_of(data, st), st));
         }
-        let desc = self.desc(WaitOp::Recv, Call::RecvVec, m.src, tag);
+        // Named `recv`, as the bindings' users call it (mpi4py's `comm.recv`), in the
+        // launcher's reports and the trace.
+        let desc = self.desc(WaitOp::Recv, Call::Recv, m.src, tag);
         let want = Want::Bytes {
             cap: usize::MAX,
             elem: 1,

@@ -91,3 +91,19 @@ def test_pending_send_is_delivered_before_exit(mpirun):
     # Rank 0 sends and exits at once; finalization at exit must not lose the message.
     p = mpirun(2, "send_and_exit.py")
     check_ok(p, 2)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_deadlock_is_reported_in_the_calls_python_made(mpirun, n):
+    p = mpirun(n, "deadlock.py")
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "deadlock" in p.stderr, p.stderr
+    # The report names what the script called (`comm.recv`), not a Rust method.
+    for r in range(n):
+        assert f"rank {r} waits in recv(source={(r + 1) % n}, tag=5)" in p.stderr, p.stderr
+    assert "recv_vec" not in p.stderr, p.stderr
+    # Each rank's one line stays whole when the ranks write at once.
+    stopped = [line for line in p.stderr.splitlines() if "stopped:" in line]
+    assert len(stopped) == n, p.stderr
+    for line in stopped:
+        assert line.startswith("shmpi: rank ") and line.count("shmpi:") == 1, p.stderr

@@ -71,7 +71,11 @@ def _wait_to_be_stopped(MPI, exc):
     import os
     import time
 
-    print(f"shmpi: rank {MPI.COMM_WORLD.Get_rank()} stopped: {exc}", file=sys.stderr)
+    line = f"shmpi: rank {MPI.COMM_WORLD.Get_rank()} stopped: {exc}\n"
+    sys.stderr.flush()
+    # One write for the whole line: the other ranks report at the same moment, and
+    # `print` writes the text and its newline apart, so lines ran into each other.
+    os.write(2, line.encode(errors="replace"))
     MPI._flush()
     time.sleep(10)
     os._exit(1)
