@@ -352,7 +352,10 @@ impl PodVec {
 
     /// The vector back if it is a `Vec<T>`, else `self` again.
     pub(crate) fn into_vec<T: bytemuck::Pod>(self) -> std::result::Result<Vec<T>, Self> {
-        if !self.owner.is_null() || !self.is::<T>() {
+        // The kind `new::<T>` gave is the usual answer, known without the indirect call
+        // of the type id (a kind may exist more than once, so a mismatch asks that).
+        let mine = std::ptr::eq(self.kind, KindOf::<T>::VEC);
+        if !mine && (!self.owner.is_null() || !self.is::<T>()) {
             return Err(self);
         }
         let me = std::mem::ManuallyDrop::new(self);
