@@ -64,7 +64,7 @@ pub enum Error {
     #[error(
         "message truncated: the message from rank {source_rank} with tag {tag} has {message_len} bytes \
          but the receive buffer holds {buffer_len}; the message is still queued \
-         (receive it with recv_vec, or probe first for its size)"
+         (receive it into a buffer of at least {message_len} bytes, or probe first for its size)"
     )]
     Truncated {
         /// Sender's rank in the communicator.
