@@ -4,7 +4,8 @@
 # rank counts its pytest test uses, every rank must print its "OK <rank>" line (or the
 # script's own expected line) and the job must exit 0. The failure scripts
 # (fail_rank.py, exit_code.py) must end the job with an error. shmpi-only scripts
-# (hello_shmpi.py, gil.py's shmpi check) are skipped. Needs scripts/install_mpi.sh and
+# (hello_shmpi.py, gil.py's shmpi check, deadlock.py: shmrun's report of a cycle of
+# receives, where MPI waits forever) are skipped. Needs scripts/install_mpi.sh and
 # network access to PyPI (mpi4py is built from source against mpicc.openmpi).
 # Not run by scripts/test.sh: with mpi4py 4.1.2 over Open MPI 4.1.4 (2026-12-02, 17:46
 # UTC) p2p.py at 2 and 5 ranks, ssend.py, hello.py, lecture.py, topo_groups.py, nbc.py
