@@ -803,8 +803,8 @@ impl Comm {
     /// [`recv_into`](Self::recv_into) where MPI's next matching message is this
     /// receive's (nothing held, no receive posted): `MPI_Recv` into the stage, then
     /// the common case, plain data sent bare that `want` accepts, straight into `buf`
-    /// in few steps (the receive of an 8-byte `osu_bw` spent about as many
-    /// instructions in shmpi's frames and moves as in Open MPI); anything else as
+    /// in few steps (the receive of an 8-byte `osu_bw` spent a third as many
+    /// instructions in shmpi's frames and moves as in Open MPI itself); anything else as
     /// [`recv_head`](Self::recv_head) and [`recv_arrived`](Self::recv_arrived) do it.
     #[inline]
     fn recv_into_direct(
