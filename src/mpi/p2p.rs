@@ -507,27 +507,45 @@ impl Comm {
     ) -> Result<(Envelope, c_int, Arrived)> {
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
-        let rc = if self.has_posted() {
-            // Posted receives move on while this one waits (see `wait_req`).
-            self.recv_polling(src, tag, stage, &mut st)?
-        } else {
-            // SAFETY: `stage` holds INLINE_MAX writable bytes for the blocking call.
-            unsafe {
-                ffi::MPI_Recv(
-                    stage.as_mut_ptr().cast::<c_void>(),
-                    INLINE_MAX as c_int,
-                    ffi::RSMPI_UINT8_T,
-                    src,
-                    tag,
-                    self.raw,
-                    &mut st,
-                )
-            }
-        };
+        if !self.has_posted() {
+            self.recv_stage(src, tag, stage, &mut st)?;
+            return self.parse(&st, stage);
+        }
+        // Posted receives move on while this one waits (see `wait_req`).
+        let rc = self.recv_polling(src, tag, stage, &mut st)?;
         if rc != ffi::MPI_SUCCESS as c_int {
             return Err(recv_failed(rc, &st));
         }
         self.parse(&st, stage)
+    }
+
+    /// `MPI_Recv` into `stage` of the next message from communicator rank `src` with
+    /// `tag` (wildcards allowed, blocking), its status in `st` (written in place: a
+    /// status returned by value cost a dozen instructions per message).
+    #[inline]
+    fn recv_stage(
+        &self,
+        src: c_int,
+        tag: c_int,
+        stage: &mut [u8],
+        st: &mut ffi::MPI_Status,
+    ) -> Result<()> {
+        // SAFETY: `stage` holds INLINE_MAX writable bytes for the blocking call.
+        let rc = unsafe {
+            ffi::MPI_Recv(
+                stage.as_mut_ptr().cast::<c_void>(),
+                INLINE_MAX as c_int,
+                ffi::RSMPI_UINT8_T,
+                src,
+                tag,
+                self.raw,
+                st,
+            )
+        };
+        if rc != ffi::MPI_SUCCESS as c_int {
+            return Err(recv_failed(rc, st));
+        }
+        Ok(())
     }
 
     /// `MPI_Irecv` into `stage`, then tests until it finishes while this rank's posted
@@ -817,21 +835,7 @@ impl Comm {
     ) -> Result<Envelope> {
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
-        // SAFETY: `stage` holds INLINE_MAX writable bytes for the blocking call.
-        let rc = unsafe {
-            ffi::MPI_Recv(
-                stage.as_mut_ptr().cast::<c_void>(),
-                INLINE_MAX as c_int,
-                ffi::RSMPI_UINT8_T,
-                src,
-                tag,
-                self.raw,
-                &mut st,
-            )
-        };
-        if rc != ffi::MPI_SUCCESS as c_int {
-            return Err(recv_failed(rc, &st));
-        }
+        self.recv_stage(src, tag, stage, &mut st)?;
         let n = self.stage_count(&st)?;
         if let Want::Bytes { cap, elem, .. } = *want {
             let bare =
