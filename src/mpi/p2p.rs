@@ -167,9 +167,9 @@ fn any_tag() -> c_int {
 /// finding the offset that reads each back (Open MPI: its `_ucount`, at 16; MPICH:
 /// `count_lo` and `count_hi_and_cancelled` together, at 0, for counts below 2^31 of a
 /// status not cancelled, which is every receive's). A small receive then reads its
-/// length there instead of calling `MPI_Get_count` (about 50 instructions of checks
-/// and lookups, 4% of an 8-byte receive over Open MPI's shared memory). `None`: every
-/// count asks MPI.
+/// length there instead of calling `MPI_Get_count`, whose argument checks and
+/// datatype lookup are a visible part of a small receive (docs/cluster.md). `None`:
+/// every count asks MPI.
 fn count_offset() -> Option<usize> {
     const COUNTS: [c_int; 8] = [0, 1, 7, 255, 4096, INLINE_MAX as c_int, 65_539, 1 << 20];
     let size = std::mem::size_of::<ffi::MPI_Status>();
@@ -521,7 +521,7 @@ impl Comm {
 
     /// `MPI_Recv` into `stage` of the next message from communicator rank `src` with
     /// `tag` (wildcards allowed, blocking), its status in `st` (written in place: a
-    /// status returned by value cost a dozen instructions per message).
+    /// status returned by value is one more copy per message).
     #[inline]
     fn recv_stage(
         &self,
@@ -821,8 +821,8 @@ impl Comm {
     /// [`recv_into`](Self::recv_into) where MPI's next matching message is this
     /// receive's (nothing held, no receive posted): `MPI_Recv` into the stage, then
     /// the common case, plain data sent bare that `want` accepts, straight into `buf`
-    /// in few steps (the receive of an 8-byte `osu_bw` spent a third as many
-    /// instructions in shmpi's frames and moves as in Open MPI itself); anything else as
+    /// in few steps, since a small message's frames and moves bound the bandwidth of
+    /// a receiver that keeps up (docs/cluster.md); anything else as
     /// [`recv_head`](Self::recv_head) and [`recv_arrived`](Self::recv_arrived) do it.
     #[inline]
     fn recv_into_direct(
