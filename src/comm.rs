@@ -133,6 +133,18 @@ impl Status {
         }
     }
 
+    /// The status of a message from communicator rank `source` with `tag` and `len`
+    /// bytes.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn from_mpi(source: Rank, tag: Tag, len: usize) -> Self {
+        Status {
+            source,
+            tag,
+            len,
+            cancelled: false,
+        }
+    }
+
     /// Whether the request this status describes was cancelled
     /// (`MPI_Test_cancelled`): a receive withdrawn by
     /// [`Request::cancel`](crate::Request::cancel) before any message matched it.
@@ -986,19 +998,48 @@ impl Communicator {
     /// assert_eq!((st.count::<f64>(), &buf[..2]), (Some(2), &[1.5, 2.5][..]));
     /// # Ok::<(), shmpi::Error>(())
     /// ```
+    #[inline]
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         // Recording is the one test here; its branch passes the arguments on unchanged.
         if crate::trace::hooked() {
             return self.send_slice_recorded(data, dest, tag);
         }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            Self::elem::<T>()?;
+            return self.send_slice_mpi(mc, bytemuck::cast_slice(data), dest, tag);
+        }
+        self.send_slice_shm(data, dest, tag)
+    }
+
+    /// [`send_slice`](Self::send_slice) on the MPI backend, out of line and not
+    /// generic: small plain data straight from the caller's arguments.
+    #[cfg(feature = "mpi")]
+    #[inline(never)]
+    fn send_slice_mpi(
+        &self,
+        mc: &crate::mpi::Comm,
+        bytes: &[u8],
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<()> {
+        if mc.send_pod(bytes, dest, tag)? {
+            return Ok(());
+        }
+        let (d, tag) = match self.dest(dest).and_then(|d| Ok((d, Self::send_tag(tag)?))) {
+            Ok(x) => x,
+            Err(e) => return Self::null_send(e, tag),
+        };
+        mc.send(d, self.envelope(tag, bytes.len(), 0), bytes, false)
+    }
+
+    /// [`send_slice`](Self::send_slice) on the shared segment.
+    #[inline(never)]
+    fn send_slice_shm<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         let (d, env, bytes) = match self.slice_send(data, dest, tag) {
             Ok(x) => x,
             Err(e) => return Self::null_send(e, tag),
         };
-        #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
-            return mc.send(d, env, bytes, false);
-        }
         let mut eng = self.inner.eng.borrow_mut();
         let tag = env.tag;
         eng.send(d, env, bytes, || {
@@ -1040,18 +1081,27 @@ impl Communicator {
     /// assert_eq!(world.recv_into(&mut buf, shmpi::PROC_NULL, 5)?.source(), shmpi::PROC_NULL);
     /// # Ok::<(), shmpi::Error>(())
     /// ```
+    #[inline]
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
         if crate::trace::hooked() {
             return self.recv_into_recorded(buf, source, tag);
         }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let elem = Self::elem::<T>()?;
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
+            return self.recv_into_mpi(mc, bytes, elem, codec::type_name::<T>(), source, tag);
+        }
+        self.recv_into_shm(buf, source, tag)
+    }
+
+    /// [`recv_into`](Self::recv_into) on the shared segment.
+    #[inline(never)]
+    fn recv_into_shm<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
         let (m, want, bytes) = match self.slice_recv(buf, source, tag) {
             Ok(x) => x,
             Err(e) => return Self::null_recv(e, tag),
         };
-        #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
-            return Ok(self.status(&mc.recv_into(&m, &want, bytes)?));
-        }
         let mut eng = self.inner.eng.borrow_mut();
         eng.recv_into(
             &m,
@@ -1060,6 +1110,34 @@ impl Communicator {
             || self.desc(WaitOp::Recv, Call::RecvInto, m.src, tag),
             |env| self.status(env),
         )
+    }
+
+    /// [`recv_into`](Self::recv_into) on the MPI backend, out of line and not generic:
+    /// its common case straight from the caller's arguments, else the general path.
+    #[cfg(feature = "mpi")]
+    #[inline(never)]
+    fn recv_into_mpi(
+        &self,
+        mc: &crate::mpi::Comm,
+        bytes: &mut [u8],
+        elem: usize,
+        elem_type: &'static str,
+        source: Rank,
+        tag: Tag,
+    ) -> Result<Status> {
+        if let Some(st) = mc.recv_pod(bytes, elem, elem_type, source, tag)? {
+            return Ok(st);
+        }
+        let m = match self.matcher(source, tag) {
+            Ok(m) => m,
+            Err(e) => return Self::null_recv(e, tag),
+        };
+        let want = Want::Bytes {
+            cap: bytes.len(),
+            elem,
+            elem_type,
+        };
+        mc.recv_into(&m, &want, bytes)
     }
 
     /// Receives a message of any length into a new `Vec` of exactly its size.
@@ -1544,7 +1622,7 @@ impl Communicator {
         let (m, want, into) = self.slice_recv(buf, source, recv_tag)?;
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            return Ok(self.status(&mc.sendrecv(d, env, bytes, &m, &want, into)?));
+            return mc.sendrecv(d, env, bytes, &m, &want, into);
         }
         let got = self.inner.eng.borrow_mut().sendrecv_into(
             d,
@@ -1846,7 +1924,14 @@ impl Communicator {
         let env = self.envelope(tag, buf.bytes().len(), 0);
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            let id = mc.isend_buf(d, tag, buf, sync)?;
+            let id = match mc.isend_buf_now(d, tag, buf, sync)? {
+                Ok(id) => id,
+                Err(buf) => {
+                    let what = self.what(call, Some(d), tag);
+                    let done = Started::Done(Done::Sent(Some(buf)));
+                    return Ok(Request::started(&self.inner.eng, done, what, finish));
+                }
+            };
             return Ok(Request::new_mpi(
                 mc,
                 &self.inner.eng,

@@ -12,6 +12,7 @@ use rkyv::util::AlignedVec;
 use super::req::Table;
 use super::{Env, check};
 use crate::codec::{self, PodVec};
+use crate::comm::Status;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, Want};
@@ -87,7 +88,7 @@ fn recv_failed(rc: c_int, st: &ffi::MPI_Status) -> Error {
 
 /// `dst.copy_from_slice(src)` without a call to `memcpy` for the few bytes of a small
 /// message (two overlapping word copies).
-#[inline]
+#[inline(always)]
 fn copy_small(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     if (8..=16).contains(&n) {
@@ -317,6 +318,29 @@ impl Comm {
             )
         };
         check(rc, "MPI_Send")
+    }
+
+    /// A blocking slice send's common case, called with the caller's arguments: a
+    /// member `dest`, a tag, and plain data that travels bare. Then it sends and
+    /// returns `true`; otherwise `false` before anything is sent, and the caller takes
+    /// the general path, which gives its errors.
+    #[inline(always)]
+    pub(crate) fn send_pod(&self, bytes: &[u8], dest: i32, tag: i32) -> Result<bool> {
+        if dest < 0 || dest as usize >= self.group.ranks.len() || tag < 0 || !bare(0, bytes) {
+            return Ok(false);
+        }
+        // SAFETY: `bytes` holds its bytes for the blocking call.
+        let rc = unsafe {
+            ffi::MPI_Send(
+                bytes.as_ptr().cast::<c_void>(),
+                bytes.len() as c_int,
+                ffi::RSMPI_UINT8_T,
+                dest,
+                tag,
+                self.raw,
+            )
+        };
+        check(rc, "MPI_Send").map(|()| true)
     }
 
     /// [`send`](Self::send) of an archive, which gets its trailer in place.
@@ -795,36 +819,76 @@ impl Comm {
         Ok(Some(env))
     }
 
-    /// A blocking slice receive into `buf`: the envelope of the message it took.
-    pub(crate) fn recv_into(&self, m: &Matcher, want: &Want, buf: &mut [u8]) -> Result<Envelope> {
+    /// A blocking slice receive into `buf`: the status of the message it took.
+    pub(crate) fn recv_into(&self, m: &Matcher, want: &Want, buf: &mut [u8]) -> Result<Status> {
         let held = {
             let h = self.held.borrow();
             !h.is_empty() && h.iter().any(|(e, _)| Self::matches(m, e))
         };
-        if !held {
+        let env = if !held {
             let (src, tag) = self.src_tag(m);
             let mut stage = self.stage.borrow_mut();
             if !self.has_posted() {
                 return self.recv_into_direct(src, tag, want, buf, &mut stage);
             }
             let (env, from, arrived) = self.recv_head(src, tag, &mut stage)?;
-            self.recv_arrived(want, buf, env, from, arrived, &stage)
+            self.recv_arrived(want, buf, env, from, arrived, &stage)?
         } else {
             let (env, data) = self
                 .take(m, Some(want), true)?
                 .expect("a blocking take returns a message");
             buf[..data.len()].copy_from_slice(&data);
-            Ok(env)
+            env
+        };
+        Ok(Status::received(&env, &self.group))
+    }
+
+    /// A blocking slice receive's common case, called with the caller's arguments
+    /// before any is put in a [`Matcher`] or [`Want`]: a source that is a member or
+    /// `ANY_SOURCE`, a tag that is a tag or `ANY_TAG`, nothing held and no receive
+    /// posted. Then it receives (as [`recv_into_direct`](Self::recv_into_direct)) and
+    /// returns `Some`; otherwise `None` before anything is received, and the caller
+    /// takes the general path, which gives its errors.
+    #[inline(always)]
+    pub(crate) fn recv_pod(
+        &self,
+        buf: &mut [u8],
+        elem: usize,
+        elem_type: &'static str,
+        source: i32,
+        tag: i32,
+    ) -> Result<Option<Status>> {
+        let src = match source {
+            crate::ANY_SOURCE => any_source(),
+            s if s >= 0 && (s as usize) < self.group.ranks.len() => s,
+            _ => return Ok(None),
+        };
+        let tag = match tag {
+            crate::ANY_TAG => any_tag(),
+            t if t >= 0 => t,
+            _ => return Ok(None),
+        };
+        if !self.held.borrow().is_empty() || self.has_posted() {
+            return Ok(None);
         }
+        let want = Want::Bytes {
+            cap: buf.len(),
+            elem,
+            elem_type,
+        };
+        let mut stage = self.stage.borrow_mut();
+        self.recv_into_direct(src, tag, &want, buf, &mut stage)
+            .map(Some)
     }
 
     /// [`recv_into`](Self::recv_into) where MPI's next matching message is this
     /// receive's (nothing held, no receive posted): `MPI_Recv` into the stage, then
     /// the common case, plain data sent bare that `want` accepts, straight into `buf`
-    /// in few steps, since a small message's frames and moves bound the bandwidth of
-    /// a receiver that keeps up (docs/cluster.md); anything else as
-    /// [`recv_head`](Self::recv_head) and [`recv_arrived`](Self::recv_arrived) do it.
-    #[inline]
+    /// in few steps, its status made from MPI's, since a small message's frames and
+    /// moves bound the bandwidth of a receiver that keeps up (docs/cluster.md);
+    /// anything else as [`recv_head`](Self::recv_head) and
+    /// [`recv_arrived`](Self::recv_arrived) do it.
+    #[inline(always)]
     fn recv_into_direct(
         &self,
         src: c_int,
@@ -832,7 +896,7 @@ impl Comm {
         want: &Want,
         buf: &mut [u8],
         stage: &mut [u8],
-    ) -> Result<Envelope> {
+    ) -> Result<Status> {
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
         self.recv_stage(src, tag, stage, &mut st)?;
@@ -843,17 +907,13 @@ impl Comm {
             // Bytes need no division (a `div` costs tens of cycles).
             if bare && n <= cap && (elem == 1 || n % elem == 0) {
                 copy_small(&mut buf[..n], &stage[..n]);
-                return Ok(Envelope {
-                    ctx: 0,
-                    src: self.group.ranks[st.MPI_SOURCE as usize],
-                    tag: st.MPI_TAG,
-                    len: n,
-                    type_id: 0,
-                });
+                // MPI's source is the communicator rank a status names.
+                return Ok(Status::from_mpi(st.MPI_SOURCE, st.MPI_TAG, n));
             }
         }
         let (env, from, arrived) = self.parse(&st, stage)?;
-        self.recv_arrived(want, buf, env, from, arrived, stage)
+        let env = self.recv_arrived(want, buf, env, from, arrived, stage)?;
+        Ok(Status::received(&env, &self.group))
     }
 
     /// The rest of a blocking slice receive whose message has arrived in `stage` (its
@@ -908,7 +968,7 @@ impl Comm {
         m: &Matcher,
         want: &Want,
         buf: &mut [u8],
-    ) -> Result<Envelope> {
+    ) -> Result<Status> {
         let dest = self.local(d);
         let small;
         let r = if payload.len() > EAGER {
@@ -965,6 +1025,30 @@ impl Comm {
         let msg = self.reqs.borrow_mut().message(buf.bytes(), 0);
         let r = self.start_send(dest, tag, &msg, sync)?;
         Ok(self.reqs.borrow_mut().add_send(r, msg, Some(buf)))
+    }
+
+    /// [`isend_buf`](Self::isend_buf) where the request may finish as it starts: a
+    /// small non-synchronous send that MPI completes at once (its message copied out,
+    /// as an eager send's is) hands `buf` back (`Err`) and leaves no entry, so that
+    /// neither a wait nor a scope's end has anything to look up.
+    pub(crate) fn isend_buf_now(
+        &self,
+        d: usize,
+        tag: i32,
+        buf: PodVec,
+        sync: bool,
+    ) -> Result<std::result::Result<u64, PodVec>> {
+        if sync || buf.bytes().len() > EAGER {
+            return self.isend_buf(d, tag, buf, sync).map(Ok);
+        }
+        let msg = self.reqs.borrow_mut().message(buf.bytes(), 0);
+        let mut r = self.start_send(self.local(d), tag, &msg, false)?;
+        // A finished request's test makes no progress pass, so this costs little.
+        if super::test_raw(&mut r)? {
+            self.reqs.borrow_mut().recycle(msg);
+            return Ok(Err(buf));
+        }
+        Ok(Ok(self.reqs.borrow_mut().add_send(r, msg, Some(buf))))
     }
 
     /// Posts `MPI_Irecv` for the first part of the next message `m` matches, into a

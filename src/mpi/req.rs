@@ -123,6 +123,36 @@ impl Table {
         Some(e)
     }
 
+    /// Drops request `id`'s entry where it is, not moved out as by `remove`.
+    fn discard(&mut self, id: u64) {
+        let (idx, generation) = split(id);
+        if let Some(slot) = self.slots.get_mut(idx) {
+            if slot.0 == generation {
+                if let Some(e) = &slot.1 {
+                    self.orphans -= usize::from(matches!(e, Entry::Orphan { .. }));
+                    self.recvs -= usize::from(is_recv(e));
+                    slot.1 = None;
+                    self.free.push(idx as u32);
+                }
+            }
+        }
+    }
+
+    /// Puts `e` back as request `id`'s entry, which [`remove`](Self::remove) took out
+    /// with nothing pushed since (the slot is still free, under the same generation).
+    fn restore(&mut self, id: u64, e: Entry) {
+        let (idx, generation) = split(id);
+        let slot = &mut self.slots[idx];
+        debug_assert!(slot.0 == generation && slot.1.is_none());
+        self.orphans += usize::from(matches!(e, Entry::Orphan { .. }));
+        self.recvs += usize::from(is_recv(&e));
+        slot.1 = Some(e);
+        // `remove` pushed the slot last onto the free list.
+        if let Some(at) = self.free.iter().rposition(|&i| i as usize == idx) {
+            self.free.swap_remove(at);
+        }
+    }
+
     /// Puts `e` in the place of request `id`'s entry and returns that entry.
     fn replace(&mut self, id: u64, e: Entry) -> Option<Entry> {
         let new = usize::from(is_recv(&e));
@@ -139,6 +169,11 @@ impl Table {
         v.reserve(data.len() + super::p2p::TRAILER);
         v.extend_from_slice(data);
         super::p2p::with_trailer(v, type_id)
+    }
+
+    /// Keeps a finished send's message for the next one.
+    pub(crate) fn recycle(&mut self, msg: AlignedVec) {
+        keep_spare(msg, &mut self.spare);
     }
 
     /// Send `id`, whose request finished, becomes its result.
@@ -241,9 +276,14 @@ fn finish_send(e: &mut Entry, spare: &mut Vec<AlignedVec>) {
     let Entry::Send { give, .. } = e else { return };
     let g = give.take();
     if let Entry::Send { msg, .. } = std::mem::replace(e, Entry::Done(Done::Sent(g))) {
-        if (1..=SPARE_BYTES).contains(&msg.capacity()) && spare.len() < SPARE_MAX {
-            spare.push(msg);
-        }
+        keep_spare(msg, spare);
+    }
+}
+
+/// Keeps a small message's buffer in `spare` for the next send.
+fn keep_spare(msg: AlignedVec, spare: &mut Vec<AlignedVec>) {
+    if (1..=SPARE_BYTES).contains(&msg.capacity()) && spare.len() < SPARE_MAX {
+        spare.push(msg);
     }
 }
 
@@ -418,6 +458,13 @@ impl Comm {
     /// progressed until done; else (or when that fails) a receive still posted is
     /// withdrawn, and a payload already on its way into the buffer is waited for.
     pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
+        // Most of a scope's requests were waited for and are gone.
+        if !matches!(
+            self.reqs.borrow_mut().find(id),
+            Some(Entry::Recv { .. } | Entry::Payload { .. })
+        ) {
+            return Ok(());
+        }
         let mut r = Ok(());
         if wait {
             r = self.progress_recv(id, true);
@@ -553,6 +600,36 @@ impl Comm {
     fn step_take(&self, id: u64) -> Result<Option<Done>> {
         let mut t = self.reqs.borrow_mut();
         let st = match t.find(id) {
+            Some(Entry::Recv {
+                req,
+                stage,
+                want,
+                buf,
+            }) if buf.is_some() => {
+                let Some(st) = status_raw(req, false)? else {
+                    return Ok(None);
+                };
+                // The common case in place, where the entry is large to move: a small
+                // message the receive accepts goes from the stage into its buffer, and
+                // the entry leaves the table with only its buffer and stage taken out.
+                if let (Ok((env, from, Arrived::Inline(len))), Some(b)) =
+                    (self.parse(&st, stage), buf.as_mut())
+                {
+                    if b.bytes().len() >= len && want.check(&env, from, String::new).is_ok() {
+                        b.bytes_mut()[..len].copy_from_slice(&stage[..len]);
+                        let stage = std::mem::take(stage);
+                        let b = buf.take().expect("matched above");
+                        t.discard(id);
+                        drop(t);
+                        self.give_stage(stage);
+                        return Ok(Some(Done::Recv {
+                            env,
+                            data: RecvData::Pod(b),
+                        }));
+                    }
+                }
+                st
+            }
             Some(Entry::Recv { req, .. } | Entry::Payload { req, .. }) => {
                 match status_raw(req, false)? {
                     Some(st) => st,
@@ -565,14 +642,28 @@ impl Comm {
             },
             _ => return Err(gone()),
         };
-        let next = self.advance(t, id, &st);
-        let mut t = self.reqs.borrow_mut();
+        // Out of the table in one move: a result goes to the caller, a payload still on
+        // its way goes back under the same id.
+        let old = t.remove(id).expect("found above");
+        drop(t);
+        let next = self.next_of(old, &st);
         if let Entry::Done(d) = next {
-            t.remove(id);
             return Ok(Some(d));
         }
-        t.set(id, next);
+        self.reqs.borrow_mut().restore(id, next);
         Ok(None)
+    }
+
+    /// The next state of receive entry `old`, whose MPI request finished with status
+    /// `st`.
+    fn next_of(&self, old: Entry, st: &ffi::MPI_Status) -> Entry {
+        match old {
+            Entry::Recv {
+                stage, want, buf, ..
+            } => self.head_arrived(st, stage, want, buf),
+            Entry::Payload { env, vec, buf, .. } => self.payload_arrived(st, env, vec, buf),
+            _ => unreachable!("the caller found a receive"),
+        }
     }
 
     /// The next state of receive `id`, whose MPI request finished with status `st`:
@@ -582,13 +673,7 @@ impl Comm {
             .replace(id, Entry::Done(Done::Cancelled(None)))
             .expect("the caller found the receive");
         drop(t);
-        match old {
-            Entry::Recv {
-                stage, want, buf, ..
-            } => self.head_arrived(st, stage, want, buf),
-            Entry::Payload { env, vec, buf, .. } => self.payload_arrived(st, env, vec, buf),
-            _ => unreachable!("the caller found a receive"),
-        }
+        self.next_of(old, st)
     }
 
     /// Tests pending receive `id` once, taking its next step if its MPI request has
