@@ -427,10 +427,14 @@ impl Comm {
         Ok(r)
     }
 
-    /// Starts a large message: its payload, contiguous, on `bulk` under a payload tag of
-    /// its own, then its head on `raw` under the message's tag. The head goes second, so
-    /// a receiver that has it can wait for the payload: it is on its way. The request is
-    /// the payload's; the caller keeps `payload` alive and unmoved until it finishes.
+    /// Starts a large message: its head on `raw` under the message's tag, then its
+    /// payload, contiguous, on `bulk` under a payload tag of its own. The head goes
+    /// first so that the receiver, which posts the payload's receive when it has the
+    /// head, has usually posted it when the payload's first fragment comes: one that
+    /// comes earlier waits in MPI's unexpected queue and is copied twice (Open MPI's
+    /// `vader` sends the first 32 KiB of a large message with its rendezvous header).
+    /// The request is the payload's; the caller keeps `payload` alive and unmoved
+    /// until it finishes.
     fn start_large(
         &self,
         dest: c_int,
@@ -447,19 +451,6 @@ impl Comm {
             *s = if seq >= self.seq_ub { 0 } else { seq + 1 };
             seq
         };
-        // SAFETY: a request handle is plain data, written by the call below.
-        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-        let (p, ptag) = (payload.as_ptr().cast::<c_void>(), seq as c_int);
-        // SAFETY: `payload` stays alive and unmoved until the request finishes (the
-        // caller's promise); `ptag` is at most the tag bound.
-        let rc = unsafe {
-            if sync {
-                ffi::MPI_Issend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
-            } else {
-                ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
-            }
-        };
-        check(rc, if sync { "MPI_Issend" } else { "MPI_Isend" })?;
         let h = head(type_id, payload.len(), seq);
         // SAFETY: `h` holds HEAD bytes for the blocking call.
         let rc = unsafe {
@@ -472,12 +463,32 @@ impl Comm {
                 self.raw,
             )
         };
-        if let Err(e) = check(rc, "MPI_Send") {
-            // No head announces the payload: withdraw it rather than leave it queued.
-            // SAFETY: `r` is the active request started above; its buffer is alive.
+        check(rc, "MPI_Send")?;
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        let (p, ptag) = (payload.as_ptr().cast::<c_void>(), seq as c_int);
+        // SAFETY: `payload` stays alive and unmoved until the request finishes (the
+        // caller's promise); `ptag` is at most the tag bound.
+        let rc = unsafe {
+            if sync {
+                ffi::MPI_Issend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
+            } else {
+                ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
+            }
+        };
+        if let Err(e) = check(rc, if sync { "MPI_Issend" } else { "MPI_Isend" }) {
+            // The head announced a payload that will not come: an empty one in its
+            // place fails the receiver's length check instead of leaving it waiting.
+            // SAFETY: an empty send reads no memory.
             unsafe {
-                ffi::MPI_Cancel(&mut r);
-                ffi::MPI_Wait(&mut r, ffi::RSMPI_STATUS_IGNORE);
+                ffi::MPI_Send(
+                    std::ptr::null(),
+                    0,
+                    ffi::RSMPI_UINT8_T,
+                    dest,
+                    ptag,
+                    self.bulk,
+                );
             }
             return Err(e);
         }
