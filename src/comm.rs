@@ -2479,9 +2479,14 @@ impl Communicator {
         };
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            let id = mc.irecv(m, want, Some(buf))?;
             let what = self.what(Call::IrecvInto, m.src, tag);
-            return Ok(Request::new_mpi(mc, &self.inner.eng, id, what, finish));
+            return Ok(match mc.irecv_now(m, want, buf)? {
+                Ok(id) => Request::new_mpi(mc, &self.inner.eng, id, what, finish),
+                Err(done) => {
+                    let status: fn(&(R, Status)) -> Status = |r| r.1;
+                    Request::finished(&self.inner.eng, done, what, finish, status)
+                }
+            });
         }
         let mut eng = self.inner.eng.borrow_mut();
         // A recorded receive goes through `irecv`, where the trace sees it.

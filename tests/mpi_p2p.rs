@@ -651,6 +651,79 @@ fn persistent_requests_restart_with_their_buffers() {
 /// a window of sends from one buffer with receives in place, handles dropped before the
 /// scope's end (it finishes them), a scope that fails (its unmatched receive is
 /// withdrawn, untouched), and one `Arc<[u8]>` in several `isend_buf`s.
+/// A non-blocking receive posted when its message is already in (MPI takes it from
+/// its unexpected queue as the receive is posted) completes as a blocking one would:
+/// accepted into its buffer, or refused with the message still queued.
+#[test]
+fn receives_posted_after_their_messages_arrived() {
+    run_mpi_ns("receives_posted_after_their_messages_arrived", &ns(), |w| {
+        let n = w.size();
+        if w.rank() == 0 {
+            for to in 1..n {
+                w.send_slice(&[1u64, 2, 3], to, 5).unwrap();
+                w.send(&String::from("text"), to, 6).unwrap();
+                w.send_slice(&[9u8; 8], to, 7).unwrap();
+                w.send_slice(&[4u16; 3], to, 8).unwrap();
+            }
+            w.barrier().unwrap();
+        } else {
+            // After the barrier the messages have left rank 0; a poll of MPI's own
+            // (a test of an unrelated receive) lets them reach the unexpected queue.
+            w.barrier().unwrap();
+            let mut idle = w.irecv_into(vec![0u8; 1], 0, 99).unwrap();
+            for _ in 0..100 {
+                assert!(idle.test().unwrap().is_none());
+            }
+            assert!(idle.cancel().unwrap());
+            let e = w
+                .irecv_into(vec![0u64; 2], 0, 5)
+                .unwrap()
+                .wait()
+                .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Truncated {
+                        message_len: 24,
+                        buffer_len: 16,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            let e = w
+                .irecv_into(vec![0u32; 4], 0, 6)
+                .unwrap()
+                .wait()
+                .unwrap_err();
+            assert!(matches!(e, Error::TypeMismatch { .. }), "{e}");
+            let e = w
+                .irecv_into(vec![0u32; 4], 0, 8)
+                .unwrap()
+                .wait()
+                .unwrap_err();
+            assert!(matches!(e, Error::ElementSize { .. }), "{e}");
+            let (got, st) = w.irecv_into(vec![0u8; 16], 0, 7).unwrap().wait().unwrap();
+            assert_eq!(
+                (&got[..8], &got[8..], st.len(), st.tag()),
+                (&[9u8; 8][..], &[0u8; 8][..], 8, 7)
+            );
+            let mut three = [0u64; 3];
+            w.scope(|s| {
+                let (got, st) = s.irecv_into(&mut three, 0, 5)?.wait()?;
+                assert_eq!((st.source(), st.len()), (0, 24));
+                got[0] += 10;
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(three, [11, 2, 3]);
+            assert_eq!(w.recv::<String>(0, 6).unwrap(), "text");
+            assert_eq!(w.recv_vec::<u16>(0, 8).unwrap().0, [4, 4, 4]);
+            assert_eq!(w.pending_messages(), 0);
+        }
+    });
+}
+
 #[test]
 fn scoped_requests_and_owned_buffers() {
     run_mpi_ns("scoped_requests_and_owned_buffers", &ns(), |w| {

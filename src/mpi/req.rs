@@ -534,6 +534,66 @@ impl Comm {
         Ok(self.reqs.borrow_mut().push(Entry::Done(done)))
     }
 
+    /// [`irecv`](Self::irecv) of plain data into `buf` that finishes as it is posted
+    /// when MPI has its message already (`MPI_Irecv` then takes it from the unexpected
+    /// queue, and a test of a finished request makes no progress pass): its result
+    /// then comes back (`Err`) with no entry in the table, as the shared segment's
+    /// receive that finds its message in the ring does.
+    pub(crate) fn irecv_now(
+        &self,
+        m: Matcher,
+        want: Want,
+        buf: PodVec,
+    ) -> Result<std::result::Result<u64, Done>> {
+        match self.take_held(&m, Some(&want)) {
+            Ok(Some(got)) => return Ok(Err(done_of(Ok(got), Some(buf)))),
+            Err(e) => return Ok(Err(Done::Failed(e))),
+            Ok(None) => {}
+        }
+        let (mut req, stage) = self.post_head(&m)?;
+        if let Some(st) = status_raw(&mut req, false)? {
+            let mut buf = buf;
+            if let Some(env) = self.accept_small(&st, &stage, &want, &mut buf) {
+                self.give_stage(stage);
+                return Ok(Err(Done::Recv {
+                    env,
+                    data: RecvData::Pod(buf),
+                }));
+            }
+            return Ok(match self.head_arrived(&st, stage, want, Some(buf)) {
+                Entry::Done(d) => Err(d),
+                e => Ok(self.reqs.borrow_mut().push(e)),
+            });
+        }
+        Ok(Ok(self.reqs.borrow_mut().push(Entry::Recv {
+            req,
+            stage,
+            want,
+            buf: Some(buf),
+        })))
+    }
+
+    /// The common end of a receive into a buffer: a small message in `stage` (status
+    /// `st`) that the receive accepts, copied into `buf`; its envelope, or `None` (the
+    /// general path then takes it, with its errors).
+    #[inline]
+    fn accept_small(
+        &self,
+        st: &ffi::MPI_Status,
+        stage: &[u8],
+        want: &Want,
+        buf: &mut PodVec,
+    ) -> Option<Envelope> {
+        let Ok((env, from, Arrived::Inline(len))) = self.parse(st, stage) else {
+            return None;
+        };
+        if buf.bytes().len() < len || want.check(&env, from, String::new).is_err() {
+            return None;
+        }
+        buf.bytes_mut()[..len].copy_from_slice(&stage[..len]);
+        Some(env)
+    }
+
     /// Whether a non-blocking receive is posted in MPI (its head not in yet).
     pub(crate) fn has_posted(&self) -> bool {
         let t = self.reqs.borrow();
@@ -612,21 +672,19 @@ impl Comm {
                 // The common case in place, where the entry is large to move: a small
                 // message the receive accepts goes from the stage into its buffer, and
                 // the entry leaves the table with only its buffer and stage taken out.
-                if let (Ok((env, from, Arrived::Inline(len))), Some(b)) =
-                    (self.parse(&st, stage), buf.as_mut())
+                if let Some(env) = buf
+                    .as_mut()
+                    .and_then(|b| self.accept_small(&st, stage, want, b))
                 {
-                    if b.bytes().len() >= len && want.check(&env, from, String::new).is_ok() {
-                        b.bytes_mut()[..len].copy_from_slice(&stage[..len]);
-                        let stage = std::mem::take(stage);
-                        let b = buf.take().expect("matched above");
-                        t.discard(id);
-                        drop(t);
-                        self.give_stage(stage);
-                        return Ok(Some(Done::Recv {
-                            env,
-                            data: RecvData::Pod(b),
-                        }));
-                    }
+                    let stage = std::mem::take(stage);
+                    let b = buf.take().expect("matched above");
+                    t.discard(id);
+                    drop(t);
+                    self.give_stage(stage);
+                    return Ok(Some(Done::Recv {
+                        env,
+                        data: RecvData::Pod(b),
+                    }));
                 }
                 st
             }
