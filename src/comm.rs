@@ -998,7 +998,7 @@ impl Communicator {
     /// assert_eq!((st.count::<f64>(), &buf[..2]), (Some(2), &[1.5, 2.5][..]));
     /// # Ok::<(), shmpi::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn send_slice<T: Pod>(&self, data: &[T], dest: Rank, tag: Tag) -> Result<()> {
         // Recording is the one test here; its branch passes the arguments on unchanged.
         if crate::trace::hooked() {
@@ -1007,13 +1007,18 @@ impl Communicator {
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
             Self::elem::<T>()?;
-            return self.send_slice_mpi(mc, bytemuck::cast_slice(data), dest, tag);
+            let bytes: &[u8] = bytemuck::cast_slice(data);
+            // The common case inline: a sender's instructions bound a small stream.
+            return match mc.send_pod(bytes, dest, tag) {
+                Some(rc) => crate::mpi::check(rc, "MPI_Send"),
+                None => self.send_slice_mpi(mc, bytes, dest, tag),
+            };
         }
         self.send_slice_shm(data, dest, tag)
     }
 
-    /// [`send_slice`](Self::send_slice) on the MPI backend, out of line and not
-    /// generic: small plain data straight from the caller's arguments.
+    /// [`send_slice`](Self::send_slice) on the MPI backend where `Comm::send_pod` does
+    /// not apply, out of line and not generic.
     #[cfg(feature = "mpi")]
     #[inline(never)]
     fn send_slice_mpi(
@@ -1023,9 +1028,6 @@ impl Communicator {
         dest: Rank,
         tag: Tag,
     ) -> Result<()> {
-        if mc.send_pod(bytes, dest, tag)? {
-            return Ok(());
-        }
         let (d, tag) = match self.dest(dest).and_then(|d| Ok((d, Self::send_tag(tag)?))) {
             Ok(x) => x,
             Err(e) => return Self::null_send(e, tag),
@@ -1081,7 +1083,7 @@ impl Communicator {
     /// assert_eq!(world.recv_into(&mut buf, shmpi::PROC_NULL, 5)?.source(), shmpi::PROC_NULL);
     /// # Ok::<(), shmpi::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn recv_into<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
         if crate::trace::hooked() {
             return self.recv_into_recorded(buf, source, tag);
@@ -1089,8 +1091,14 @@ impl Communicator {
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
             let elem = Self::elem::<T>()?;
+            let elem_type = codec::type_name::<T>();
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
-            return self.recv_into_mpi(mc, bytes, elem, codec::type_name::<T>(), source, tag);
+            // The common case inline, as for `send_slice`.
+            return match mc.recv_pod(bytes, elem, elem_type, source, tag) {
+                Ok(Some(st)) => Ok(st),
+                Ok(None) => self.recv_into_mpi(mc, bytes, elem, elem_type, source, tag),
+                Err(e) => Err(e),
+            };
         }
         self.recv_into_shm(buf, source, tag)
     }
@@ -1112,8 +1120,8 @@ impl Communicator {
         )
     }
 
-    /// [`recv_into`](Self::recv_into) on the MPI backend, out of line and not generic:
-    /// its common case straight from the caller's arguments, else the general path.
+    /// [`recv_into`](Self::recv_into) on the MPI backend where `Comm::recv_pod` does
+    /// not apply, out of line and not generic.
     #[cfg(feature = "mpi")]
     #[inline(never)]
     fn recv_into_mpi(
@@ -1125,9 +1133,6 @@ impl Communicator {
         source: Rank,
         tag: Tag,
     ) -> Result<Status> {
-        if let Some(st) = mc.recv_pod(bytes, elem, elem_type, source, tag)? {
-            return Ok(st);
-        }
         let m = match self.matcher(source, tag) {
             Ok(m) => m,
             Err(e) => return Self::null_recv(e, tag),

@@ -322,15 +322,15 @@ impl Comm {
 
     /// A blocking slice send's common case, called with the caller's arguments: a
     /// member `dest`, a tag, and plain data that travels bare. Then it sends and
-    /// returns `true`; otherwise `false` before anything is sent, and the caller takes
-    /// the general path, which gives its errors.
+    /// returns MPI's code; otherwise `None` before anything is sent, and the caller
+    /// takes the general path, which gives its errors.
     #[inline(always)]
-    pub(crate) fn send_pod(&self, bytes: &[u8], dest: i32, tag: i32) -> Result<bool> {
+    pub(crate) fn send_pod(&self, bytes: &[u8], dest: i32, tag: i32) -> Option<c_int> {
         if dest < 0 || dest as usize >= self.group.ranks.len() || tag < 0 || !bare(0, bytes) {
-            return Ok(false);
+            return None;
         }
         // SAFETY: `bytes` holds its bytes for the blocking call.
-        let rc = unsafe {
+        Some(unsafe {
             ffi::MPI_Send(
                 bytes.as_ptr().cast::<c_void>(),
                 bytes.len() as c_int,
@@ -339,8 +339,7 @@ impl Comm {
                 tag,
                 self.raw,
             )
-        };
-        check(rc, "MPI_Send").map(|()| true)
+        })
     }
 
     /// [`send`](Self::send) of an archive, which gets its trailer in place.
