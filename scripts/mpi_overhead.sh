@@ -9,9 +9,16 @@
 # Prints the medians at 8 B and 1 MiB and the ratios Rust/C.
 #
 # Usage: REPS=5 scripts/mpi_overhead.sh      (needs scripts/install_mpi.sh)
+#        ITERS=500 TRANSPORTS=sm REPS=9 scripts/mpi_overhead.sh
+#          ITERS: -i for every program (100 windows or round trips per small size and
+#          20 per large one by default; 500 makes each 1 MiB figure 100 windows, about
+#          0.3 s over vader, long enough to span the host's phases); TRANSPORTS: a
+#          subset of "tcp sm".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-5}
+ITERS=${ITERS:-}
+TRANSPORTS=${TRANSPORTS:-tcp sm}
 OUT=target/mpi-overhead
 mkdir -p "$OUT/raw"
 rm -f "$OUT"/raw/*
@@ -28,7 +35,7 @@ declare -A TR=(
     [sm]="--mca pml ob1 --mca btl self,vader"
 )
 for rep in $(seq "$REPS"); do
-    for t in tcp sm; do
+    for t in $TRANSPORTS; do
         for b in osu_latency osu_bw; do
             # c-b: the C osu_bw with blocking calls (-b), the shape of the Rust program's
             # default, so that the two make the same MPI calls.
@@ -38,6 +45,7 @@ for rep in $(seq "$REPS"); do
                 prog=$OUT/$b opt=()
                 [ "$impl" = rust ] && prog=$RS/$b
                 [ "$impl" = c-b ] && opt=(-b)
+                [ -n "$ITERS" ] && opt+=(-i "$ITERS")
                 # shellcheck disable=SC2086
                 timeout 300 mpirun.openmpi -n 2 --bind-to core ${TR[$t]} "$prog" -m 1048576 "${opt[@]}" \
                     >"$OUT/raw/$t.$b.$impl.$rep" 2>&1 || echo "failed: $t $b $impl $rep"
@@ -45,9 +53,9 @@ for rep in $(seq "$REPS"); do
         done
     done
 done
-python3 - "$OUT/raw" "$REPS" <<'PY'
+python3 - "$OUT/raw" "$REPS" "$TRANSPORTS" <<'PY'
 import sys, statistics, glob, os
-raw, reps = sys.argv[1], int(sys.argv[2])
+raw, reps, transports = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 def val(path, size):
     for line in open(path):
         f = line.split()
@@ -56,7 +64,7 @@ def val(path, size):
     return None
 print("| transport | benchmark | size | C (median) | Rust over MPI (median) | Rust / C |")
 print("|---|---|---|---|---|---|")
-for t in ["tcp", "sm"]:
+for t in transports:
     for b, unit in [("osu_latency", "us"), ("osu_bw", "MB/s"), ("osu_bw -b", "MB/s")]:
         name, c = (("osu_bw", "c-b") if b == "osu_bw -b" else (b, "c"))
         for size, label in [(8, "8 B"), (1048576, "1 MiB")]:

@@ -2484,14 +2484,9 @@ impl Communicator {
         };
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
+            let id = mc.irecv(m, want, Some(buf))?;
             let what = self.what(Call::IrecvInto, m.src, tag);
-            return Ok(match mc.irecv_now(m, want, buf)? {
-                Ok(id) => Request::new_mpi(mc, &self.inner.eng, id, what, finish),
-                Err(done) => {
-                    let status: fn(&(R, Status)) -> Status = |r| r.1;
-                    Request::finished(&self.inner.eng, done, what, finish, status)
-                }
-            });
+            return Ok(Request::new_mpi(mc, &self.inner.eng, id, what, finish));
         }
         let mut eng = self.inner.eng.borrow_mut();
         // A recorded receive goes through `irecv`, where the trace sees it.

@@ -534,45 +534,6 @@ impl Comm {
         Ok(self.reqs.borrow_mut().push(Entry::Done(done)))
     }
 
-    /// [`irecv`](Self::irecv) of plain data into `buf` that finishes as it is posted
-    /// when MPI has its message already (`MPI_Irecv` then takes it from the unexpected
-    /// queue, and a test of a finished request makes no progress pass): its result
-    /// then comes back (`Err`) with no entry in the table, as the shared segment's
-    /// receive that finds its message in the ring does.
-    pub(crate) fn irecv_now(
-        &self,
-        m: Matcher,
-        want: Want,
-        buf: PodVec,
-    ) -> Result<std::result::Result<u64, Done>> {
-        match self.take_held(&m, Some(&want)) {
-            Ok(Some(got)) => return Ok(Err(done_of(Ok(got), Some(buf)))),
-            Err(e) => return Ok(Err(Done::Failed(e))),
-            Ok(None) => {}
-        }
-        let (mut req, stage) = self.post_head(&m)?;
-        if let Some(st) = status_raw(&mut req, false)? {
-            let mut buf = buf;
-            if let Some(env) = self.accept_small(&st, &stage, &want, &mut buf) {
-                self.give_stage(stage);
-                return Ok(Err(Done::Recv {
-                    env,
-                    data: RecvData::Pod(buf),
-                }));
-            }
-            return Ok(match self.head_arrived(&st, stage, want, Some(buf)) {
-                Entry::Done(d) => Err(d),
-                e => Ok(self.reqs.borrow_mut().push(e)),
-            });
-        }
-        Ok(Ok(self.reqs.borrow_mut().push(Entry::Recv {
-            req,
-            stage,
-            want,
-            buf: Some(buf),
-        })))
-    }
-
     /// The common end of a receive into a buffer: a small message in `stage` (status
     /// `st`) that the receive accepts, copied into `buf`; its envelope, or `None` (the
     /// general path then takes it, with its errors).
