@@ -1934,7 +1934,7 @@ impl Communicator {
                 Err(buf) => {
                     let what = self.what(call, Some(d), tag);
                     let done = Started::Done(Done::Sent(Some(buf)));
-                    return Ok(Request::started(&self.inner.eng, done, what, finish));
+                    return Ok(Request::started(&self.inner.eng, done, what, finish).of_mpi(mc));
                 }
             };
             return Ok(Request::new_mpi(

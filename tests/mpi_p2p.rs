@@ -647,6 +647,50 @@ fn persistent_requests_restart_with_their_buffers() {
     );
 }
 
+/// A small send that MPI finished as it started, persistent or not, is complete for
+/// the functions over many requests at once (`MPI_Waitany` returns a completed
+/// request): here the receive beside it gets its message only after every rank's wait
+/// returned.
+#[test]
+fn sends_finished_at_start_are_complete_for_wait_any() {
+    run_mpi_ns(
+        "sends_finished_at_start_are_complete_for_wait_any",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let (right, left) = ((me + 1) % n, (me + n - 1) % n);
+            let mut recv = w.recv_init(vec![0u8; 8], left, 9).unwrap();
+            let mut send = w.send_init(vec![me as u8; 8], right, 8).unwrap();
+            for round in 0..3u8 {
+                recv.start().unwrap();
+                send.start().unwrap();
+                let i = shmpi::wait_any_of(&mut [&mut recv, &mut send]).unwrap();
+                assert_eq!(i, 1, "round {round}");
+                send.wait().unwrap();
+                assert_eq!(
+                    shmpi::test_any_of(&mut [&mut recv]).unwrap(),
+                    None,
+                    "round {round}"
+                );
+                w.barrier().unwrap();
+                w.send_slice(&[round; 8], right, 9).unwrap();
+                assert_eq!(recv.wait().unwrap().len(), 8);
+                assert_eq!(recv.buf().unwrap(), [round; 8]);
+                assert_eq!(w.recv_vec::<u8>(left, 8).unwrap().0, [left as u8; 8]);
+            }
+            // The same with a request's small send, finished at start as well.
+            let mut r = w.irecv_into(vec![0u8; 8], left, 11).unwrap();
+            let mut s = w.isend_vec(vec![me as u8; 8], right, 10).unwrap();
+            assert_eq!(shmpi::wait_any_of(&mut [&mut r, &mut s]).unwrap(), 1);
+            assert_eq!(s.wait().unwrap(), [me as u8; 8]);
+            w.barrier().unwrap();
+            w.send_slice(&[5u8; 8], right, 11).unwrap();
+            assert_eq!(r.wait().unwrap().0, [5u8; 8]);
+            assert_eq!(w.recv_vec::<u8>(left, 10).unwrap().0, [left as u8; 8]);
+        },
+    );
+}
+
 /// Scoped requests and owned buffers on the MPI backend (the rules of tests/scope.rs):
 /// a window of sends from one buffer with receives in place, handles dropped before the
 /// scope's end (it finishes them), a scope that fails (its unmatched receive is
