@@ -1028,11 +1028,11 @@ impl Communicator {
         dest: Rank,
         tag: Tag,
     ) -> Result<()> {
-        let (d, tag) = match self.dest(dest).and_then(|d| Ok((d, Self::send_tag(tag)?))) {
+        let (d, env, bytes) = match self.slice_send(bytes, dest, tag) {
             Ok(x) => x,
             Err(e) => return Self::null_send(e, tag),
         };
-        mc.send(d, self.envelope(tag, bytes.len(), 0), bytes, false)
+        mc.send(d, env, bytes, false)
     }
 
     /// [`send_slice`](Self::send_slice) on the shared segment.

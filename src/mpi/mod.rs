@@ -18,9 +18,10 @@
 //!   tag (type, length, the payload's tag), then its payload, contiguous, on a
 //!   duplicate of the communicator under a tag of its own, so that the MPI can use its
 //!   single-copy or zero-copy path (the head first, so that the receiver has usually
-//!   posted the payload's receive when the payload comes). Every message on the communicator thus fits a
-//!   4 KiB buffer, and a receive needs no probe: it receives into that buffer, checks,
-//!   then copies (small) or receives the payload straight into the caller's slice.
+//!   posted the payload's receive when the payload comes). Every message on the
+//!   communicator thus fits a 4 KiB buffer, and a receive needs no probe: it receives
+//!   into that buffer, checks, then copies (small) or receives the payload straight
+//!   into the caller's slice.
 //! - A message that fails a receive's check (a type mismatch, a truncation, a bad
 //!   element size) is kept, whole, in this communicator's *held* queue, which every
 //!   later receive and probe looks at before MPI's queue, so it stays queued as on the

@@ -83,15 +83,31 @@ fn is_recv(e: &Entry) -> bool {
     matches!(e, Entry::Recv { .. })
 }
 
+/// What `e` adds to `Table::orphans` and `Table::recvs`.
+fn tallies(e: &Entry) -> (usize, usize) {
+    (
+        usize::from(matches!(e, Entry::Orphan { .. })),
+        usize::from(is_recv(e)),
+    )
+}
+
 /// The largest message buffer kept for reuse (a small message with its trailer fits;
 /// a large one is not kept, so a communicator holds at most 512 KiB), and how many.
 const SPARE_BYTES: usize = 8 << 10;
 const SPARE_MAX: usize = 64;
 
 impl Table {
+    /// Counts an entry's tallies (`tallies`) in or out of the table's.
+    fn count(&mut self, (o, r): (usize, usize), in_table: bool) {
+        if in_table {
+            (self.orphans, self.recvs) = (self.orphans + o, self.recvs + r);
+        } else {
+            (self.orphans, self.recvs) = (self.orphans - o, self.recvs - r);
+        }
+    }
+
     fn push(&mut self, e: Entry) -> u64 {
-        self.orphans += usize::from(matches!(e, Entry::Orphan { .. }));
-        self.recvs += usize::from(is_recv(&e));
+        self.count(tallies(&e), true);
         let idx = match self.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -118,35 +134,32 @@ impl Table {
         }
         let e = slot.1.take()?;
         self.free.push(idx as u32);
-        self.orphans -= usize::from(matches!(e, Entry::Orphan { .. }));
-        self.recvs -= usize::from(is_recv(&e));
+        self.count(tallies(&e), false);
         Some(e)
     }
 
     /// Drops request `id`'s entry where it is, not moved out as by `remove`.
     fn discard(&mut self, id: u64) {
         let (idx, generation) = split(id);
-        if let Some(slot) = self.slots.get_mut(idx) {
-            if slot.0 == generation {
-                if let Some(e) = &slot.1 {
-                    self.orphans -= usize::from(matches!(e, Entry::Orphan { .. }));
-                    self.recvs -= usize::from(is_recv(e));
-                    slot.1 = None;
-                    self.free.push(idx as u32);
-                }
-            }
+        let Some((g, Some(e))) = self.slots.get_mut(idx) else {
+            return;
+        };
+        if *g != generation {
+            return;
         }
+        let t = tallies(e);
+        self.slots[idx].1 = None;
+        self.count(t, false);
+        self.free.push(idx as u32);
     }
 
     /// Puts `e` back as request `id`'s entry, which [`remove`](Self::remove) took out
     /// with nothing pushed since (the slot is still free, under the same generation).
     fn restore(&mut self, id: u64, e: Entry) {
         let (idx, generation) = split(id);
-        let slot = &mut self.slots[idx];
-        debug_assert!(slot.0 == generation && slot.1.is_none());
-        self.orphans += usize::from(matches!(e, Entry::Orphan { .. }));
-        self.recvs += usize::from(is_recv(&e));
-        slot.1 = Some(e);
+        debug_assert!(self.slots[idx].0 == generation && self.slots[idx].1.is_none());
+        self.count(tallies(&e), true);
+        self.slots[idx].1 = Some(e);
         // `remove` pushed the slot last onto the free list.
         if let Some(at) = self.free.iter().rposition(|&i| i as usize == idx) {
             self.free.swap_remove(at);
@@ -155,9 +168,10 @@ impl Table {
 
     /// Puts `e` in the place of request `id`'s entry and returns that entry.
     fn replace(&mut self, id: u64, e: Entry) -> Option<Entry> {
-        let new = usize::from(is_recv(&e));
+        let new = tallies(&e);
         let old = std::mem::replace(self.find(id)?, e);
-        self.recvs = self.recvs + new - usize::from(is_recv(&old));
+        self.count(new, true);
+        self.count(tallies(&old), false);
         Some(old)
     }
 
