@@ -20,7 +20,6 @@ use crate::registry::{Registry, registry};
 /// `[buf, count, datatype]` of a contiguous datatype as [`CollSpec::Counted`]; `None`
 /// for any other spec.
 fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registry) -> PyResult<Option<CollSpec<'py>>> {
-    let py = spec.py();
     let items = if let Ok(l) = spec.cast_exact::<PyList>() {
         if l.len() != 3 {
             return Ok(None);
@@ -35,55 +34,74 @@ fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registry) -> PyResult<Option<Col
         return Ok(None);
     };
     let (buf, count, dt) = items;
-    if !count.is_exact_instance_of::<PyInt>()
-        || !dt.get_type().is(reg.datatype.bind(py))
-        || buf.is_none()
-    {
+    if buf.is_none() {
         return Ok(None);
     }
-    let Some(size) = contiguous_size(&dt)? else {
-        return Ok(None);
+    let hit = LAST_COUNT.with(|c| match &*c.borrow() {
+        Some(last) if last.count.is(&count) && last.datatype.is(&dt) => Some(last.nbytes),
+        _ => None,
+    });
+    let nbytes = match hit {
+        Some(nbytes) => nbytes,
+        None => {
+            let nbytes = count_bytes(&count, &dt, reg)?;
+            // The old entry is dropped outside the borrow (its decref may run Python
+            // code).
+            let old = LAST_COUNT.with(|c| {
+                c.replace(Some(LastCount {
+                    count: count.clone().unbind(),
+                    datatype: dt.clone().unbind(),
+                    nbytes,
+                }))
+            });
+            drop(old);
+            nbytes
+        }
     };
-    let Ok(count) = count.extract::<usize>() else {
-        return Ok(None);
-    };
-    Ok(Some(CollSpec::Counted {
+    Ok(nbytes.map(|nbytes| CollSpec::Counted {
         buf,
-        // Saturating: a count past any buffer is the export's too-small error, not a
-        // product that wraps to a small size.
-        nbytes: count.saturating_mul(size),
+        nbytes,
         datatype: dt,
     }))
 }
 
-thread_local! {
-    /// The datatype a spec named last, and its size if it is contiguous: programs name
-    /// the same datatype call after call, and reading its two attributes cost more
-    /// than the rest of the spec. The object is held, so its address cannot become
-    /// another's; a datatype's size and layout never change once it is made.
-    static LAST_DATATYPE: RefCell<Option<(Py<PyAny>, Option<usize>)>> =
-        const { RefCell::new(None) };
+/// The bytes of `count` elements of `dt`: `None` unless `count` is an `int` and `dt`
+/// a contiguous `Datatype` (no holes).
+fn count_bytes(
+    count: &Bound<'_, PyAny>,
+    dt: &Bound<'_, PyAny>,
+    reg: &Registry,
+) -> PyResult<Option<usize>> {
+    let py = dt.py();
+    if !count.is_exact_instance_of::<PyInt>() || !dt.get_type().is(reg.datatype.bind(py)) {
+        return Ok(None);
+    }
+    if !dt.getattr(intern!(py, "_blocks"))?.is_none() {
+        return Ok(None);
+    }
+    let size: usize = dt.getattr(intern!(py, "_size"))?.extract()?;
+    let Ok(count) = count.extract::<usize>() else {
+        return Ok(None);
+    };
+    // Saturating: a count past any buffer is the export's too-small error, not a
+    // product that wraps to a small size.
+    Ok(Some(count.saturating_mul(size)))
 }
 
-/// A `Datatype`'s size in bytes if it is contiguous (no holes), else `None`.
-fn contiguous_size(dt: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-    let hit = LAST_DATATYPE.with(|c| match &*c.borrow() {
-        Some((last, size)) if last.is(dt) => Some(*size),
-        _ => None,
-    });
-    if let Some(size) = hit {
-        return Ok(size);
-    }
-    let py = dt.py();
-    let size = if dt.getattr(intern!(py, "_blocks"))?.is_none() {
-        Some(dt.getattr(intern!(py, "_size"))?.extract()?)
-    } else {
-        None
-    };
-    // The old entry is dropped outside the borrow (its decref may run Python code).
-    let old = LAST_DATATYPE.with(|c| c.replace(Some((dt.clone().unbind(), size))));
-    drop(old);
-    Ok(size)
+/// The count and datatype of the last `[buf, count, datatype]` spec, with their bytes.
+struct LastCount {
+    count: Py<PyAny>,
+    datatype: Py<PyAny>,
+    nbytes: Option<usize>,
+}
+
+thread_local! {
+    /// Programs pass the same count and datatype objects call after call (mpi4py's OSU
+    /// demos the same list), and reading the count and the datatype's two attributes
+    /// cost more than the rest of the spec. Both objects are held, so their addresses
+    /// cannot become another's: an `int` never changes, nor a datatype's size and
+    /// layout once it is made.
+    static LAST_COUNT: RefCell<Option<LastCount>> = const { RefCell::new(None) };
 }
 
 /// A point-to-point message spec as (buffer, bytes or `None` for all of it): a plain
@@ -172,6 +190,102 @@ thread_local! {
     static SPARE: RefCell<Vec<Box<ffi::Py_buffer>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Exports `obj`'s memory into `view` (read-only or writable) and returns the bytes
+/// the operation uses: `nbytes`, or all of it. A non-contiguous buffer, or a read-only
+/// one asked to be writable, is the exporter's `BufferError`; `nbytes` past the end is
+/// a `ValueError`, and the view is then released again. On success the caller
+/// releases `view` (`PyBuffer_Release`), which must not move until then.
+fn export(
+    obj: &Bound<'_, PyAny>,
+    view: &mut ffi::Py_buffer,
+    writable: bool,
+    nbytes: Option<usize>,
+) -> PyResult<usize> {
+    let flags: c_int = if writable {
+        ffi::PyBUF_WRITABLE
+    } else {
+        ffi::PyBUF_SIMPLE
+    };
+    // SAFETY: `obj` is a live object (the GIL is held through `Bound`) and `view` is a
+    // `Py_buffer` that stays at one address until released.
+    let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view, flags) };
+    if rc != 0 {
+        return Err(PyErr::take(obj.py())
+            .unwrap_or_else(|| PyBufferError::new_err("object does not export a buffer")));
+    }
+    let total = view.len.max(0) as usize;
+    match nbytes {
+        None => Ok(total),
+        Some(n) if n <= total => Ok(n),
+        Some(n) => {
+            // SAFETY: filled by the successful export above, released once.
+            unsafe { ffi::PyBuffer_Release(view) };
+            Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "message: buffer of {total} bytes is too small for the {n} bytes of its count and datatype"
+            )))
+        }
+    }
+}
+
+/// An export on the stack frame of [`with_bytes`] or [`with_bytes_mut`], released when
+/// it ends, also by a panic.
+struct Export<'a, 'py> {
+    view: &'a mut ffi::Py_buffer,
+    _py: Python<'py>,
+}
+
+impl Drop for Export<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: the view was filled by a successful `export` and is released once,
+        // with the GIL held (`_py`; a blocking call that released it has retaken it
+        // before returning or unwinding, `comm::waiting`).
+        unsafe { ffi::PyBuffer_Release(self.view) }
+    }
+}
+
+/// Runs `f` on `nbytes` (or all) of `obj`'s memory, exported for this call only: the
+/// view lives on this frame and is released with the GIL the caller holds, where a
+/// [`RawBuf`], which a request may own and drop anywhere, needs a box and asks for the
+/// GIL. The blocking calls of inner loops use this.
+pub(crate) fn with_bytes<R>(
+    obj: &Bound<'_, PyAny>,
+    nbytes: Option<usize>,
+    f: impl FnOnce(&[u8]) -> PyResult<R>,
+) -> PyResult<R> {
+    let mut view = ffi::Py_buffer::new();
+    let len = export(obj, &mut view, false, nbytes)?;
+    let e = Export {
+        view: &mut view,
+        _py: obj.py(),
+    };
+    if len == 0 {
+        return f(&[]);
+    }
+    // SAFETY: the exporter keeps `buf` valid for `len <= view.len` bytes until the
+    // release in `e`'s drop, after `f` returns.
+    f(unsafe { std::slice::from_raw_parts(e.view.buf as *const u8, len) })
+}
+
+/// [`with_bytes`] for a buffer that the call writes (exported writable).
+pub(crate) fn with_bytes_mut<R>(
+    obj: &Bound<'_, PyAny>,
+    nbytes: Option<usize>,
+    f: impl FnOnce(&mut [u8]) -> PyResult<R>,
+) -> PyResult<R> {
+    let mut view = ffi::Py_buffer::new();
+    let len = export(obj, &mut view, true, nbytes)?;
+    let e = Export {
+        view: &mut view,
+        _py: obj.py(),
+    };
+    if len == 0 {
+        return f(&mut []);
+    }
+    // SAFETY: as in `with_bytes`; the view was requested writable, and this is the
+    // only slice of it in Rust.
+    f(unsafe { std::slice::from_raw_parts_mut(e.view.buf as *mut u8, len) })
+}
+
 /// A borrowed view of a Python object's contiguous memory (`Py_buffer`), released
 /// on drop.
 pub(crate) struct RawBuf {
@@ -198,33 +312,11 @@ impl RawBuf {
             }
             None => Box::new(ffi::Py_buffer::new()),
         };
-        let flags: c_int = if writable {
-            ffi::PyBUF_WRITABLE
-        } else {
-            ffi::PyBUF_SIMPLE
-        };
-        // SAFETY: `obj` is a live object (the GIL is held through `Bound`) and `view`
-        // is a fresh, boxed `Py_buffer` that stays at one address until released.
-        let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) };
-        if rc != 0 {
-            return Err(PyErr::take(obj.py())
-                .unwrap_or_else(|| PyBufferError::new_err("object does not export a buffer")));
-        }
-        let total = view.len.max(0) as usize;
-        let mut buf = RawBuf {
+        let len = export(obj, &mut view, writable, nbytes)?;
+        Ok(RawBuf {
             view: ManuallyDrop::new(view),
-            len: total,
-        };
-        match nbytes {
-            None => Ok(buf),
-            Some(n) if n <= total => {
-                buf.len = n;
-                Ok(buf)
-            }
-            Some(n) => Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "message: buffer of {total} bytes is too small for the {n} bytes of its count and datatype"
-            ))),
-        }
+            len,
+        })
     }
 
     /// The bytes the operation uses.

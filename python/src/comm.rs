@@ -10,7 +10,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::buffer::{CollSpec, RawBuf, coll_spec, is_in_place};
+use crate::buffer::{CollSpec, RawBuf, coll_spec, is_in_place, with_bytes, with_bytes_mut};
 use crate::comm_of;
 use crate::errors::{self, to_py};
 use crate::message::RawMessage;
@@ -288,8 +288,7 @@ impl RawComm {
         sync: bool,
     ) -> PyResult<()> {
         let (buf, nbytes) = spec_or(buf, nbytes, dest)?;
-        let b = RawBuf::get(&buf, false, nbytes)?;
-        self.send_bytes(py, b.bytes(), dest, tag, sync)
+        with_bytes(&buf, nbytes, |b| self.send_bytes(py, b, dest, tag, sync))
     }
 
     #[pyo3(signature = (buf, nbytes, source, tag))]
@@ -303,9 +302,9 @@ impl RawComm {
     ) -> PyResult<St> {
         let c = self.comm()?;
         let (buf, nbytes) = spec_or(buf, nbytes, source)?;
-        let mut b = RawBuf::get(&buf, true, nbytes)?;
-        let bytes = b.bytes_mut();
-        blocking_n(py, &c, bytes.len(), |c| c.recv_into(bytes, source, tag)).map(st)
+        with_bytes_mut(&buf, nbytes, |bytes| {
+            blocking_n(py, &c, bytes.len(), |c| c.recv_into(bytes, source, tag)).map(st)
+        })
     }
 
     /// Receives a message of any length as `bytes`, made from the received bytes in
@@ -669,9 +668,9 @@ impl RawComm {
         root: i32,
     ) -> PyResult<()> {
         let c = self.rooted(root)?;
-        let mut b = RawBuf::get(buf, true, nbytes)?;
-        let bytes = b.bytes_mut();
-        blocking_n(py, &c, bytes.len(), |c| c.bcast_into(bytes, root))
+        with_bytes_mut(buf, nbytes, |bytes| {
+            blocking_n(py, &c, bytes.len(), |c| c.bcast_into(bytes, root))
+        })
     }
 
     fn bcast_obj<'py>(

@@ -119,6 +119,38 @@ for k in range(6):
         dt.Free()
     del dt
 
+# One spec list used call after call and changed in between (the extension remembers
+# the last count and datatype objects it read): each call moves what the list names now.
+vec = MPI.INT.Create_vector(2, 1, 2).Commit()  # ints 0 and 2, extent 3 ints
+b = np.zeros(8, "i")
+msg = [b, 2, MPI.INT]
+# (count, datatype, the bytes moved)
+for count, dt, moved in ((2, MPI.INT, range(8)), (5, MPI.INT, range(20)), (5, MPI.INT, range(20)),
+                         (5, MPI.SHORT, range(10)), (2, MPI.INT, range(8)),
+                         (2, vec, [*range(4), *range(8, 16), *range(20, 24)])):
+    msg[1], msg[2] = count, dt
+    b[:] = np.arange(8) if me == root else -1
+    c.Bcast(msg, root=root)
+    want = np.full(32, 255, "B") if me != root else np.arange(8, dtype="i").view("B").copy()
+    want[list(moved)] = np.arange(8, dtype="i").view("B")[list(moved)]
+    assert (b.view("B") == want).all(), (count, dt, b)
+vec.Free()
+
+# A buffer exported for a call is released when it returns, also by an error: a
+# bytearray can grow again after each.
+ba = bytearray(8)
+c.Bcast([ba, 8, MPI.BYTE], root=root)
+ba.extend(b"..")
+expect(ValueError, None, lambda: c.Bcast([ba, 11, MPI.BYTE], root=root))
+ba.extend(b"..")
+c.Send([ba, 8, MPI.BYTE], me, 5)
+ba.extend(b"..")
+expect(ValueError, None, lambda: c.Recv([ba, 15, MPI.BYTE], me, 5))
+ba.extend(b"..")
+c.Recv([ba, 8, MPI.BYTE], me, 5)
+ba.extend(b"..")
+assert len(ba) == 18, len(ba)
+
 # Errors, raised at every rank before anything moves: a count past the buffer's end, a
 # root out of range, a read-only receive buffer; then a collective still works.
 b = np.zeros(4, "i")
