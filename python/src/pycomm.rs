@@ -73,11 +73,13 @@ impl Registry {
 /// This object's communicator, if it has one and `peer` is not `PROC_NULL`: the
 /// condition of every native path. Cloned, so that no borrow of `slf` spans the call.
 #[inline]
-fn fast(slf: &Bound<'_, CommBase>, peer: i32) -> Option<Py<RawComm>> {
+fn fast<'py>(slf: &Bound<'py, CommBase>, peer: i32) -> Option<Bound<'py, RawComm>> {
     if peer == shmpi::PROC_NULL {
         return None;
     }
-    slf.borrow().raw.as_ref().map(|r| r.clone_ref(slf.py()))
+    // A `Bound`, not a `Py`: dropping it is a plain decref (a `Py` asks first whether
+    // this thread is attached, which is a thread-local read).
+    slf.borrow().raw.as_ref().map(|r| r.bind(slf.py()).clone())
 }
 
 /// Calls the Python method `name` of `slf`: the general path of a native method.
@@ -347,4 +349,123 @@ fn default_op<'py>(py: Python<'py>, op: Option<&Bound<'py, PyAny>>) -> PyResult<
         Some(op) => Ok(op.clone()),
         None => registry(py)?.module.bind(py).getattr(intern!(py, "SUM")),
     }
+}
+
+// ---- C entry points -------------------------------------------------------------
+//
+// pyo3's method wrapper (its trampoline, the argument parser, the check of `self`'s
+// type and the conversion of the result) cost about 300 instructions a call, more
+// than an 8-byte broadcast's own work in shmpi. The broadcast of a loop is therefore
+// also a plain `METH_FASTCALL | METH_KEYWORDS` C method, installed on `MPI.Comm`
+// (`install_entries`, at registration): it reads the positional and `root=` forms
+// itself and hands every other call, unchanged, to pyo3's `CommBase.Bcast`.
+
+/// Runs `body` for a C method called by CPython: its error is raised, a panic becomes
+/// pyo3's `PanicException` (no unwinding into C).
+fn entry(
+    py: Python<'_>,
+    body: impl FnOnce() -> PyResult<*mut pyo3::ffi::PyObject>,
+) -> *mut pyo3::ffi::PyObject {
+    let err = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(obj)) => return obj,
+        Ok(Err(e)) => e,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic in shmpi's extension".to_string());
+            pyo3::panic::PanicException::new_err(msg)
+        }
+    };
+    err.restore(py);
+    std::ptr::null_mut()
+}
+
+/// `Comm.Bcast(buf, root=0)`: `comm.Bcast(buf)`, `comm.Bcast(buf, root)` and
+/// `comm.Bcast(buf, root=r)` with an `int` root run here; any other call goes to
+/// `CommBase.Bcast`.
+///
+/// # Safety
+///
+/// Called by CPython's method descriptor, attached, with `slf` an instance of
+/// `CommBase` (the descriptor checks it) and `args` holding `nargs` positional
+/// arguments followed by one for each name in `kwnames` (a tuple, or null).
+unsafe extern "C" fn bcast_entry(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls a C method with the thread attached.
+    let py = unsafe { Python::assume_attached() };
+    entry(py, || {
+        // SAFETY: `slf` is a live `CommBase` (the descriptor checked its type).
+        let slf = unsafe { Bound::from_borrowed_ptr(py, slf).cast_into_unchecked::<CommBase>() };
+        // SAFETY: called below only with `i` less than the number of arguments `args`
+        // holds (`nargs` and the keywords' values, per the matched shape).
+        let arg = |i: usize| unsafe { Borrowed::from_ptr(py, *args.add(i)) };
+        // SAFETY: `kwnames` is a tuple of names when not null.
+        let kw = (!kwnames.is_null()).then(|| unsafe { Borrowed::from_ptr(py, kwnames) });
+        let plain = match (nargs, kw) {
+            (1, None) => Some((arg(0), 0)),
+            (2, None) => root_of(&arg(1)).map(|r| (arg(0), r)),
+            (1, Some(kw)) if is_root_only(&kw) => root_of(&arg(1)).map(|r| (arg(0), r)),
+            _ => None,
+        };
+        match plain {
+            Some((buf, root)) => CommBase::bcast_buf(&slf, &buf, root)?,
+            None => {
+                let names = match kw {
+                    Some(kw) => kw.cast::<PyTuple>()?.to_owned(),
+                    None => PyTuple::empty(py),
+                };
+                let n = nargs.max(0) as usize;
+                let mut pos = vec![slf.clone().into_any()];
+                pos.extend((0..n).map(|i| Borrowed::to_owned(arg(i))));
+                let kwargs = PyDict::new(py);
+                for (i, k) in names.iter().enumerate() {
+                    kwargs.set_item(k, arg(n + i))?;
+                }
+                let general = py.get_type::<CommBase>().getattr(intern!(py, "Bcast"))?;
+                general.call(PyTuple::new(py, pos)?, Some(&kwargs))?;
+            }
+        }
+        Ok(py.None().into_ptr())
+    })
+}
+
+/// An exact `int` in `i32`'s range (the root of a call this entry runs itself).
+fn root_of(v: &Borrowed<'_, '_, PyAny>) -> Option<i32> {
+    if !v.is_exact_instance_of::<pyo3::types::PyInt>() {
+        return None;
+    }
+    v.extract::<i32>().ok()
+}
+
+/// Whether a call's keyword names are exactly `("root",)`.
+fn is_root_only(kw: &Borrowed<'_, '_, PyAny>) -> bool {
+    kw.cast::<PyTuple>()
+        .is_ok_and(|t| t.len() == 1 && t.get_item(0).is_ok_and(|k| k.eq("root").unwrap_or(false)))
+}
+
+/// Installs the C entry points on `comm` (`MPI.Comm`, which derives from `CommBase`),
+/// in front of the pyo3 methods of the same names.
+pub(crate) fn install_entries(comm: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = comm.py();
+    let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
+        ml_name: c"Bcast".as_ptr(),
+        ml_meth: pyo3::ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: bcast_entry,
+        },
+        ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+        ml_doc: c"Bcast(buf, root=0): broadcasts a buffer from root (MPI_Bcast).".as_ptr(),
+    }));
+    let base = py.get_type::<CommBase>();
+    // SAFETY: `base` is a live type object and `def` lives for the rest of the process
+    // (leaked), as a method descriptor needs.
+    let descr = unsafe {
+        Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyDescr_NewMethod(base.as_type_ptr(), def))?
+    };
+    comm.setattr(intern!(py, "Bcast"), descr)
 }

@@ -48,6 +48,7 @@ pub(crate) fn register(py: Python<'_>, module: Bound<'_, PyAny>) -> PyResult<()>
         sent: get("_SENT")?,
     };
     let _ = REGISTRY.set(py, r);
+    crate::pycomm::install_entries(&module.getattr("Comm")?)?;
     crate::pycomm::pickle_changed(py, pickle, std_now);
     Ok(())
 }

@@ -169,6 +169,29 @@ assert list(b) == [0, 0]
 b = array.array("i", [rank, rank])
 comm.Bcast(buf=b, root=size - 1)
 assert list(b) == [size - 1, size - 1]
+for call in (lambda b: comm.Bcast(b, size - 1), lambda b: comm.Bcast(b, root=size - 1),
+             lambda b: MPI.Comm.Bcast(comm, b, size - 1), lambda b: MPI.Intracomm.Bcast(comm, b, root=size - 1)):
+    b = array.array("i", [rank, rank])
+    call(b)
+    assert list(b) == [size - 1, size - 1]
+
+
+def type_error(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except TypeError:
+        return
+    raise AssertionError(f"{fn} {args} {kw}: no TypeError")
+
+
+# Bad calls raise TypeError at every rank before anything moves.
+type_error(comm.Bcast)
+type_error(comm.Bcast, b, 0, 1)
+type_error(comm.Bcast, b, rot=0)
+type_error(comm.Bcast, b, "0")
+type_error(comm.Bcast, b, 0, root=0)
+if SHMPI:  # mpi4py 4.1.2 does not check `self` here: a segmentation fault
+    type_error(MPI.Comm.Bcast, 3, b)
 g = array.array("i", [0] * size)
 comm.Allgather(array.array("i", [rank * 10]), g)
 assert list(g) == [10 * r for r in range(size)]
@@ -213,10 +236,15 @@ d.Free()
 # A communicator object the program makes, and a subclass that overrides Send.
 class Counting(MPI.Intracomm):
     sends = 0
+    bcasts = 0
 
     def Send(self, buf, dest, tag=0):
         Counting.sends += 1
         return super().Send(buf, dest, tag)
+
+    def Bcast(self, buf, root=0):
+        Counting.bcasts += 1
+        return super().Bcast(buf, root)
 
 
 for c in (MPI.Intracomm(comm), Counting(comm)):
@@ -227,7 +255,7 @@ for c in (MPI.Intracomm(comm), Counting(comm)):
     b = array.array("i", [rank, rank])
     c.Bcast(b, 0)
     assert list(b) == [0, 0]
-assert Counting.sends == 1
+assert Counting.sends == 1 and Counting.bcasts == 1
 
 comm.Barrier()
 print(f"OK {rank}")
