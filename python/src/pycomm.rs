@@ -354,11 +354,12 @@ fn default_op<'py>(py: Python<'py>, op: Option<&Bound<'py, PyAny>>) -> PyResult<
 // ---- C entry points -------------------------------------------------------------
 //
 // pyo3's method wrapper (its trampoline, the argument parser, the check of `self`'s
-// type and the conversion of the result) cost about 300 instructions a call, more
-// than an 8-byte broadcast's own work in shmpi. The broadcast of a loop is therefore
-// also a plain `METH_FASTCALL | METH_KEYWORDS` C method, installed on `MPI.Comm`
-// (`install_entries`, at registration): it reads the positional and `root=` forms
-// itself and hands every other call, unchanged, to pyo3's `CommBase.Bcast`.
+// type and the conversion of the result) costs as much as an 8-byte broadcast's own
+// bookkeeping in shmpi. `Bcast` and `Barrier`, which programs call in tight loops
+// (mpi4py's OSU demos), are therefore also plain C methods (`METH_FASTCALL |
+// METH_KEYWORDS`, `METH_NOARGS`), installed on `MPI.Comm` at registration
+// (`install_entries`). The broadcast reads the positional and `root=` forms itself
+// and hands every other call, unchanged, to pyo3's `CommBase.Bcast`.
 
 /// Runs `body` for a C method called by CPython: its error is raised, a panic becomes
 /// pyo3's `PanicException` (no unwinding into C).
@@ -435,6 +436,26 @@ unsafe extern "C" fn bcast_entry(
     })
 }
 
+/// `Comm.Barrier()`.
+///
+/// # Safety
+///
+/// Called by CPython's method descriptor (`METH_NOARGS`), attached, with `slf` an
+/// instance of `CommBase` (the descriptor checks it).
+unsafe extern "C" fn barrier_entry(
+    slf: *mut pyo3::ffi::PyObject,
+    _args: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls a C method with the thread attached.
+    let py = unsafe { Python::assume_attached() };
+    entry(py, || {
+        // SAFETY: `slf` is a live `CommBase` (the descriptor checked its type).
+        let slf = unsafe { Bound::from_borrowed_ptr(py, slf).cast_into_unchecked::<CommBase>() };
+        CommBase::barrier(&slf)?;
+        Ok(py.None().into_ptr())
+    })
+}
+
 /// An exact `int` in `i32`'s range (the root of a call this entry runs itself).
 fn root_of(v: &Borrowed<'_, '_, PyAny>) -> Option<i32> {
     if !v.is_exact_instance_of::<pyo3::types::PyInt>() {
@@ -452,14 +473,40 @@ fn is_root_only(kw: &Borrowed<'_, '_, PyAny>) -> bool {
 /// Installs the C entry points on `comm` (`MPI.Comm`, which derives from `CommBase`),
 /// in front of the pyo3 methods of the same names.
 pub(crate) fn install_entries(comm: &Bound<'_, PyAny>) -> PyResult<()> {
-    let py = comm.py();
-    let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
-        ml_name: c"Bcast".as_ptr(),
-        ml_meth: pyo3::ffi::PyMethodDefPointer {
+    install(
+        comm,
+        c"Bcast",
+        pyo3::ffi::PyMethodDefPointer {
             PyCFunctionFastWithKeywords: bcast_entry,
         },
-        ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
-        ml_doc: c"Bcast(buf, root=0): broadcasts a buffer from root (MPI_Bcast).".as_ptr(),
+        pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+        c"Bcast(buf, root=0): broadcasts a buffer from root (MPI_Bcast).",
+    )?;
+    install(
+        comm,
+        c"Barrier",
+        pyo3::ffi::PyMethodDefPointer {
+            PyCFunction: barrier_entry,
+        },
+        pyo3::ffi::METH_NOARGS,
+        c"Barrier(): waits until every rank has called it (MPI_Barrier).",
+    )
+}
+
+/// Sets `comm.<name>` to a method descriptor of `CommBase` for `meth`.
+fn install(
+    comm: &Bound<'_, PyAny>,
+    name: &'static std::ffi::CStr,
+    meth: pyo3::ffi::PyMethodDefPointer,
+    flags: std::ffi::c_int,
+    doc: &'static std::ffi::CStr,
+) -> PyResult<()> {
+    let py = comm.py();
+    let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: meth,
+        ml_flags: flags,
+        ml_doc: doc.as_ptr(),
     }));
     let base = py.get_type::<CommBase>();
     // SAFETY: `base` is a live type object and `def` lives for the rest of the process
@@ -467,5 +514,5 @@ pub(crate) fn install_entries(comm: &Bound<'_, PyAny>) -> PyResult<()> {
     let descr = unsafe {
         Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyDescr_NewMethod(base.as_type_ptr(), def))?
     };
-    comm.setattr(intern!(py, "Bcast"), descr)
+    comm.setattr(name.to_str().expect("an ASCII name"), descr)
 }

@@ -190,6 +190,7 @@ type_error(comm.Bcast, b, 0, 1)
 type_error(comm.Bcast, b, rot=0)
 type_error(comm.Bcast, b, "0")
 type_error(comm.Bcast, b, 0, root=0)
+type_error(comm.Barrier, 1)
 if SHMPI:  # mpi4py 4.1.2 does not check `self` here: a segmentation fault
     type_error(MPI.Comm.Bcast, 3, b)
 g = array.array("i", [0] * size)
