@@ -201,10 +201,12 @@ fn export(
     writable: bool,
     nbytes: Option<usize>,
 ) -> PyResult<usize> {
+    // Any contiguous buffer, C or Fortran order (a transposed NumPy array), as mpi4py
+    // takes it: its bytes in memory order.
     let flags: c_int = if writable {
-        ffi::PyBUF_WRITABLE
+        ffi::PyBUF_ANY_CONTIGUOUS | ffi::PyBUF_WRITABLE
     } else {
-        ffi::PyBUF_SIMPLE
+        ffi::PyBUF_ANY_CONTIGUOUS
     };
     // SAFETY: `obj` is a live object (the GIL is held through `Bound`) and `view` is a
     // `Py_buffer` that stays at one address until released.

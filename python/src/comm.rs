@@ -636,6 +636,13 @@ impl RawComm {
                 None => return Ok(false),
             }
         };
+        // A receive spec of another datatype or count: the Python path, which raises
+        // mpi4py's `ValueError` unless the datatypes are equal objects.
+        if let Some((_, rnb, rdt)) = &rspec {
+            if sbuf.is_some() && (*rnb != snb || !rdt.is(&dt)) {
+                return Ok(false);
+            }
+        }
         // Not an `Op` (the Python path raises), a user op, or a type shmpi does not
         // reduce itself: the Python path.
         let Ok(op_code) = op.getattr(intern!(py, "_code")) else {

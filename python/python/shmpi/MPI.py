@@ -22,6 +22,7 @@ import array as _array
 import atexit as _atexit
 import builtins as _builtins
 import itertools as _itertools
+import operator as _operator
 import os as _os
 import pickle as _pickle
 import socket as _socket
@@ -406,11 +407,23 @@ class Datatype:
     def Get_true_extent(self):
         return (0, self._extent)
 
-    def _derived(self, blocks, name):
-        """A type of the given (byte offset, byte length) blocks."""
-        t = Datatype(_name=name, _size=sum(n for _, n in blocks))
-        t._blocks = tuple(blocks)
-        t._extent = max((o + n for o, n in blocks), default=0)
+    def _derived(self, blocks, name, extent=None):
+        """A type of the given (byte offset, byte length) blocks, ``extent`` bytes long
+        (by default up to the end of its last block). One block from offset 0 over the
+        whole extent is a contiguous type (no ``_blocks``), which every call moves."""
+        size = sum(n for _, n in blocks)
+        if extent is None:
+            extent = max((o + n for o, n in blocks), default=0)
+        t = Datatype(_name=name, _size=size)
+        merged = []
+        for o, n in blocks:
+            if merged and merged[-1][0] + merged[-1][1] == o:
+                merged[-1] = (merged[-1][0], merged[-1][1] + n)
+            elif n:
+                merged.append((o, n))
+        if not (len(merged) == 1 and merged[0] == (0, extent)):
+            t._blocks = tuple(blocks)
+        t._extent = extent
         return t
 
     def _layout(self):
@@ -436,6 +449,13 @@ class Datatype:
             for o, n in self._layout()
         ]
         return self._derived(blocks, f"indexed({self._name})")
+
+    def Create_resized(self, lb, extent):
+        """This type with its elements ``extent`` bytes apart (``MPI_Type_create_resized``;
+        a lower bound of 0 and a positive extent only, else ``NotImplementedError``)."""
+        if lb != 0 or extent <= 0:
+            raise NotImplementedError("Create_resized with a lower bound other than 0 or an extent <= 0")
+        return self._derived(self._layout(), f"resized({self._name}, {lb}, {extent})", extent)
 
     def Create_vector(self, count, blocklength, stride):
         return self.Create_indexed([blocklength] * count, [i * stride for i in range(count)])
@@ -497,6 +517,15 @@ class Datatype:
 
     def tocode(self):
         return self._code
+
+    @classmethod
+    def fromcode(cls, code):
+        """The predefined datatype of a type code such as ``"i"`` or ``"f8"``
+        (``ValueError`` for any other), as mpi4py's ``Datatype.fromcode``."""
+        dt = _TYPECODES.get(code.lstrip("@=<>!|")) if isinstance(code, str) else None
+        if dt is None:
+            raise ValueError(f"cannot map code {code!r} to MPI datatype")
+        return dt
 
 
 def _dt(name, size, code=None, fmt=None):
@@ -618,7 +647,19 @@ def _datatype(x):
         dt = _TYPECODES.get(x.lstrip("@=<>!|"))
         if dt is not None:
             return dt
+        # As mpi4py, whose type codes are keys of a dictionary.
+        raise KeyError(f"message: cannot map type code {x!r} to an MPI datatype")
     raise TypeError(f"message: expecting a datatype or a type code, got {x!r}")
+
+
+def _contiguous(dt):
+    """``dt``, unless it has holes: those travel packed in ``Bcast`` only, and any other
+    call raises here rather than move the wrong bytes."""
+    if dt._blocks is not None:
+        raise NotImplementedError(
+            f"message: datatype {dt._name} has holes; shmpi's Python package moves such types in Bcast only"
+        )
+    return dt
 
 
 def _format_datatype(fmt, itemsize=1):
@@ -659,6 +700,7 @@ def _msg(spec):
             if type(count) is int and type(dt) is Datatype and dt._blocks is None and buf is not None:
                 return buf, count * dt._size, dt
         buf = spec[0]
+        given = buf is not None
         if buf is None or buf is BOTTOM:
             buf = _NOTHING
         if n == 1:
@@ -666,7 +708,7 @@ def _msg(spec):
         if n == 2:
             x = spec[1]
             if isinstance(x, (Datatype, str)):
-                return buf, None, _whole(buf, _datatype(x))
+                return buf, None, _whole(buf, _contiguous(_datatype(x)))
             count, displ, dt = x, 0, None
         elif n == 3:
             count, displ, dt = spec[1], 0, spec[2]
@@ -679,10 +721,29 @@ def _msg(spec):
         if dt is None:
             dt, _ = _infer(buf)
         else:
-            dt = _datatype(dt)
+            dt = _contiguous(_datatype(dt))
+        # mpi4py's checks (``message_simple``).
+        if displ is None:
+            displ = 0
+        displ = _operator.index(displ)
+        if displ < 0:
+            raise ValueError(f"message: negative displacement {displ}")
+        if count is not None:
+            count = _operator.index(count)
+            if count < 0:
+                raise ValueError(f"message: negative count {count}")
+            if count > 0 and not given:
+                raise ValueError(f"message: buffer is None but count is {count}")
+        if displ:
+            _, total = _infer(buf)
+            if dt._size <= 0:
+                raise ValueError("message: cannot handle displacement, datatype is null")
+            if displ * dt._size > total:
+                raise ValueError(
+                    f"message: displacement {displ} out of bounds, number of datatype entries {total // dt._size}"
+                )
         if count is None:
             if displ:
-                _, total = _infer(buf)
                 count = (total - displ * dt._size) // dt._size
             else:
                 return buf, None, _whole(buf, dt)
@@ -714,19 +775,40 @@ def _derived_spec(spec):
 
 
 def _msg_w(spec, size):
-    """An ``Alltoallw`` spec ``[buf, (counts, displs), datatypes]`` or ``[buf,
-    counts, displs, datatypes]`` as (buffer, byte counts, byte displacements)."""
-    if len(spec) == 4:
+    """An ``Alltoallw`` spec ``[buf, datatypes]``, ``[buf, (counts, displs),
+    datatypes]`` or ``[buf, counts, displs, datatypes]`` as (buffer, byte counts, byte
+    displacements); without counts and displacements, one element at byte 0 for
+    every rank, as in mpi4py."""
+    n = len(spec)
+    if n == 2:
+        buf, types = spec
+        counts = displs = None
+    elif n == 3:
+        buf, (counts, displs), types = spec
+    elif n == 4:
         buf, counts, displs, types = spec
     else:
-        buf, (counts, displs), types = spec
-    if buf is BOTTOM or buf is None:
+        raise ValueError("message: expecting 2 to 4 items")
+    if buf is BOTTOM:
+        if counts is None:
+            raise ValueError("message: BOTTOM requires counts")
+        if displs is None:
+            raise ValueError("message: BOTTOM requires displs")
         raise NotImplementedError("Alltoallw with MPI.BOTTOM addresses")
+    if buf is None:
+        buf = _NOTHING
+    if counts is None and displs is None:
+        counts, displs = [1] * size, [0] * size
+    counts = [_operator.index(c) for c in counts]
+    displs = [_operator.index(d) for d in displs]
     if isinstance(types, Datatype):
         types = [types] * size
+    types = list(types)
+    if not len(counts) == len(displs) == len(types) == size:
+        raise ValueError(f"message: expecting {size} counts, displacements and datatypes")
     if any(t._blocks is not None for t in types):
         raise NotImplementedError("Alltoallw with datatypes that have holes")
-    return buf, [c * t._size for c, t in zip(counts, types)], [int(d) for d in displs]
+    return buf, [c * t._size for c, t in zip(counts, types)], displs
 
 
 def Get_address(location):
@@ -747,6 +829,8 @@ def Aint_diff(addr1, addr2):
 def _whole(buf, dt):
     """``dt``, after mpi4py's check that the buffer holds whole elements of it."""
     total = memoryview(buf).nbytes
+    if total and not dt._size:
+        raise ValueError("message: cannot infer count, datatype is null")
     if dt._size and total % dt._size:
         raise ValueError(f"message: buffer length {total} is not a multiple of datatype extent {dt._size}")
     return dt
@@ -806,22 +890,50 @@ def _msg_v(spec, size):
     dt = fdt if dt is None else _datatype(dt)
     sz = dt._size
     if counts is None:
+        # mpi4py's checks (``message_vector``).
+        if total > 0 and sz == 0:
+            raise ValueError("message: cannot infer count, datatype is null")
+        if total > 0 and total % sz:
+            raise ValueError(
+                f"message: cannot infer count, buffer length {total} is not a multiple of datatype extent {sz}"
+            )
         csize = total // sz if sz else 0
         counts = [csize // size + (csize % size > i) for i in range(size)]
-    elif isinstance(counts, int):
-        counts = [counts] * size
+    elif _is_index(counts):
+        counts = [_operator.index(counts)] * size
     else:
-        counts = [int(c) for c in counts]
+        counts = [_operator.index(c) for c in counts]
     if displs is None:
         displs, acc = [], 0
         for c in counts:
             displs.append(acc)
             acc += c
-    elif isinstance(displs, int):
-        displs = [displs * i for i in range(size)]
+    elif _is_index(displs):
+        displs = [_operator.index(displs) * i for i in range(size)]
     else:
-        displs = [int(d) for d in displs]
+        displs = [_operator.index(d) for d in displs]
     return buf, total, [c * sz for c in counts], [d * sz for d in displs], dt
+
+
+def _check_match(sdt, snb, rdt, rnb):
+    """A reduction's send and receive buffers must name the same datatype and count
+    (mpi4py's ``ValueError``; MPI's would be undefined)."""
+    if sdt != rdt:
+        raise ValueError(f"message: mismatch in send and receive MPI datatypes ({sdt._name}, {rdt._name})")
+    if snb != rnb:
+        sz = sdt._size or 1
+        raise ValueError(f"message: mismatch in send count {snb // sz} and receive count {rnb // sz}")
+
+
+def _is_index(x):
+    """Whether a count or displacement is one integer (``int``, a NumPy integer or a
+    0-d integer array), not a sequence of them; a float is neither (``TypeError``
+    where it is used, as in mpi4py)."""
+    try:
+        _operator.index(x)
+    except TypeError:
+        return False
+    return True
 
 
 # ---- ops ---------------------------------------------------------------------------
@@ -2254,6 +2366,8 @@ class Comm(_lib.CommBase):
                 raise Exception(ERR_BUFFER, "MPI.IN_PLACE is for the root of a Reduce only")
             return has_recv, rb, rnb, None, rnb, rdt
         sb, snb, dt = _msg_typed(sendbuf)
+        if has_recv:
+            _check_match(dt, snb, rdt, rnb)
         return has_recv, rb, rnb, sb, snb, dt
 
     def _reduce(self, which, sendbuf, recvbuf, op, root):
@@ -2326,6 +2440,7 @@ class Comm(_lib.CommBase):
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, rnb, dt = _msg_typed(recvbuf)
+        rdt = dt
         if _in_place(sendbuf):
             # In place, the receive buffer holds every rank's block; this rank's
             # result goes to its start.
@@ -2334,6 +2449,8 @@ class Comm(_lib.CommBase):
             whole = whole[: rnb * n]
         else:
             sb, snb, dt = _msg_typed(sendbuf)
+            if dt != rdt:
+                raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
             whole = bytearray(memoryview(sb).cast("B")[: rnb * n])
         self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
         memoryview(rb).cast("B")[:rnb] = whole[me * rnb : (me + 1) * rnb]
@@ -2348,11 +2465,25 @@ class Comm(_lib.CommBase):
         if _in_place(sendbuf):
             sb, snb = rb, None
         else:
+            rdt = dt
             sb, snb, dt = _msg_typed(sendbuf)
+            if dt != rdt:
+                raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
         if recvcounts is None:
             recvcounts = raw.allgather_obj(_dumps(rnb // dt._size))
             recvcounts = [_loads(c) for c in recvcounts]
-        total = sum(recvcounts) * dt._size
+        recvcounts = [_operator.index(c) for c in recvcounts]
+        if len(recvcounts) != n:
+            raise ValueError(f"message: expecting {n} receive counts, got {len(recvcounts)}")
+        # mpi4py's checks (``for_reduce_scatter``).
+        sz, want = dt._size or 1, sum(recvcounts)
+        if snb is not None and snb // sz != want:
+            raise ValueError(f"message: mismatch in send count {snb // sz} and sum(counts) {want}")
+        if snb is not None and rnb // sz != recvcounts[me]:
+            raise ValueError(f"message: mismatch in receive count {rnb // sz} and counts[{me}] {recvcounts[me]}")
+        if snb is None and rnb // sz != want:
+            raise ValueError(f"message: mismatch in receive count {rnb // sz} and sum(counts) {want}")
+        total = want * dt._size
         whole = bytearray(memoryview(sb).cast("B")[:total])
         self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
         off = sum(recvcounts[:me]) * dt._size

@@ -66,7 +66,7 @@ raises(ValueError, comm.Send, [np.zeros(2), 5, MPI.DOUBLE], dest=right)
 # A datatype that does not divide the buffer (mpi4py's ValueError), and one that
 # names no type.
 raises(ValueError, comm.Send, [bytearray(10), MPI.INT], dest=right)
-raises(TypeError, comm.Send, [bytearray(8), "not-a-type"], dest=right)
+raises(KeyError, comm.Send, [bytearray(8), "not-a-type"], dest=right)
 # A non-contiguous buffer.
 raises((BufferError, ValueError), comm.Send, np.zeros((4, 4))[:, 1], dest=right)
 

@@ -136,6 +136,21 @@ for count, dt, moved in ((2, MPI.INT, range(8)), (5, MPI.INT, range(20)), (5, MP
     assert (b.view("B") == want).all(), (count, dt, b)
 vec.Free()
 
+# A datatype with holes moves in Bcast (above); any other call raises rather than move
+# the wrong bytes. A vector without holes is an ordinary contiguous type.
+holes = MPI.INT.Create_vector(2, 1, 2).Commit()
+expect(NotImplementedError, None, lambda: c.Send([np.arange(4, dtype="i"), 1, holes], me, 9))
+expect(NotImplementedError, None, lambda: c.Recv([np.zeros(4, "i"), 1, holes], me, 9))
+expect(NotImplementedError, None, lambda: c.Sendrecv([np.arange(4, dtype="i"), holes], me, 9, np.zeros(2, "i"), me, 9))
+holes.Free()
+dense = MPI.INT.Create_vector(2, 1, 1).Commit()
+assert dense.Get_size() == dense.Get_extent()[1] == 8
+c.Send([np.arange(2, dtype="i"), 1, dense], me, 9)
+got = np.zeros(2, "i")
+c.Recv([got, 2, MPI.INT], me, 9)
+assert list(got) == [0, 1], got
+dense.Free()
+
 # A buffer exported for a call is released when it returns, also by an error: a
 # bytearray can grow again after each.
 ba = bytearray(8)
