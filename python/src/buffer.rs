@@ -108,22 +108,38 @@ thread_local! {
 /// buffer as it is; mpi4py's `[buf, count, datatype]` of a contiguous datatype read
 /// here, as `Send`/`Recv` of mpi4py's OSU demos pass it on every call (two Python
 /// calls to parse it cost more than the native call they precede); any other spec,
-/// and `None`, by the package's parser, which raises mpi4py's errors.
+/// and `None`, by the package's parser, which raises mpi4py's errors and packs a send
+/// of a datatype with holes.
 pub(crate) fn p2p_spec<'py>(
     spec: &Bound<'py, PyAny>,
     peer: i32,
 ) -> PyResult<(Bound<'py, PyAny>, Option<usize>)> {
+    p2p_parse(spec, peer, false).map(|(b, n, _)| (b, n))
+}
+
+/// A receive's buffer, its bytes (`None`: all of it) and the step that unpacks a
+/// datatype with holes ([`p2p_recv_spec`]).
+pub(crate) type RecvSpec<'py> = (Bound<'py, PyAny>, Option<usize>, Option<Bound<'py, PyAny>>);
+
+/// [`p2p_spec`] for a receive, with, for a datatype with holes, the step that puts
+/// the packed bytes in place once they have arrived (called with their length).
+pub(crate) fn p2p_recv_spec<'py>(spec: &Bound<'py, PyAny>, peer: i32) -> PyResult<RecvSpec<'py>> {
+    p2p_parse(spec, peer, true)
+}
+
+fn p2p_parse<'py>(spec: &Bound<'py, PyAny>, peer: i32, recv: bool) -> PyResult<RecvSpec<'py>> {
     let seq = spec.is_exact_instance_of::<PyList>() || spec.is_exact_instance_of::<PyTuple>();
     if !seq && !spec.is_none() {
-        return Ok((spec.clone(), None));
+        return Ok((spec.clone(), None, None));
     }
     let py = spec.py();
     let reg = registry(py)?;
     if let Some(CollSpec::Counted { buf, nbytes, .. }) = counted(spec, reg)? {
-        return Ok((buf, Some(nbytes)));
+        return Ok((buf, Some(nbytes), None));
     }
-    let parsed = reg.parse.bind(py).call1((spec, peer))?;
-    Ok((parsed.get_item(0)?, parsed.get_item(1)?.extract()?))
+    let parsed = reg.parse.bind(py).call1((spec, peer, recv))?;
+    let unpack = Some(parsed.get_item(2)?).filter(|u| recv && u.is_callable());
+    Ok((parsed.get_item(0)?, parsed.get_item(1)?.extract()?, unpack))
 }
 
 /// A collective's buffer spec in one of the two forms programs pass on every call.

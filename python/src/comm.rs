@@ -151,6 +151,19 @@ fn spec_or<'py>(
     }
 }
 
+/// [`spec_or`] for a receive, with the step that unpacks a datatype with holes
+/// ([`crate::buffer::p2p_recv_spec`]).
+fn recv_spec_or<'py>(
+    buf: &Bound<'py, PyAny>,
+    nbytes: Option<usize>,
+    peer: i32,
+) -> PyResult<crate::buffer::RecvSpec<'py>> {
+    match nbytes {
+        Some(_) => Ok((buf.clone(), nbytes, None)),
+        None => crate::buffer::p2p_recv_spec(buf, peer),
+    }
+}
+
 /// Views of a send and a receive buffer; the send side is copied if they overlap.
 fn send_recv_views(
     send: &Bound<'_, PyAny>,
@@ -301,10 +314,14 @@ impl RawComm {
         tag: i32,
     ) -> PyResult<St> {
         let c = self.comm()?;
-        let (buf, nbytes) = spec_or(buf, nbytes, source)?;
-        with_bytes_mut(&buf, nbytes, |bytes| {
+        let (buf, nbytes, unpack) = recv_spec_or(buf, nbytes, source)?;
+        let s = with_bytes_mut(&buf, nbytes, |bytes| {
             blocking_n(py, &c, bytes.len(), |c| c.recv_into(bytes, source, tag)).map(st)
-        })
+        })?;
+        if let Some(unpack) = unpack {
+            unpack.call1((s.2,))?;
+        }
+        Ok(s)
     }
 
     /// Receives a message of any length as `bytes`, made from the received bytes in
@@ -424,7 +441,12 @@ impl RawComm {
         tag: i32,
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
-        let (buf, nbytes) = spec_or(buf, nbytes, source)?;
+        let (buf, nbytes, unpack) = recv_spec_or(buf, nbytes, source)?;
+        if unpack.is_some() {
+            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                "Irecv of a datatype with holes (Recv and Sendrecv take one)",
+            ));
+        }
         let target = RawBuf::get(&buf, true, nbytes)?;
         let len = target.bytes().len();
         let r = c.irecv_buf(target, source, tag).map_err(to_py)?;

@@ -755,23 +755,80 @@ def _msg(spec):
     return spec, None, None
 
 
-def _p2p(spec, peer):
+def _p2p(spec, peer, recv=False):
     """`_msg` for a point-to-point call with `peer`: as in mpi4py (``message_simple``),
     a bare ``None`` is a message only to or from ``PROC_NULL``; ``[None, 0, dt]`` is an
-    empty one anywhere."""
+    empty one anywhere. A datatype with holes travels packed: a send's spec becomes the
+    packed bytes, a receive's a buffer of that size and, third, the :class:`_Unpack`
+    that puts what arrived in place."""
     if spec is None and peer != PROC_NULL:
         raise TypeError("message: expecting buffer or list/tuple")
-    return _msg(spec)
+    d = _derived_spec(spec)
+    if d is None:
+        return _msg(spec)
+    buf, count, dt = d
+    if not recv:
+        packed = dt._pack(buf, count)
+        return packed, len(packed), BYTE
+    tmp = bytearray(dt._size * count)
+    return tmp, len(tmp), _Unpack(buf, dt, tmp)
+
+
+class _Unpack:
+    """Puts the packed bytes of a receive with a datatype with holes into the caller's
+    buffer, as many whole elements as arrived (called with the received length)."""
+
+    __slots__ = ("buf", "dt", "tmp")
+
+    def __init__(self, buf, dt, tmp):
+        self.buf, self.dt, self.tmp = buf, dt, tmp
+
+    def __call__(self, nbytes):
+        self.dt._unpack(self.buf, nbytes // self.dt._size if self.dt._size else 0, self.tmp)
 
 
 def _derived_spec(spec):
-    """``(buf, count, datatype)`` when a spec names a datatype with holes."""
-    if (type(spec) is list or type(spec) is tuple) and len(spec) >= 2:
-        dt = spec[-1]
-        if isinstance(dt, Datatype) and dt._blocks is not None:
-            count = spec[1] if len(spec) == 3 and isinstance(spec[1], int) else 1
-            return spec[0], count, dt
-    return None
+    """``(buf, count, datatype)`` when a spec names a datatype with holes, in any of
+    the forms ``[buf, dt]``, ``[buf, count, dt]``, ``[buf, (count, displ), dt]`` and
+    ``[buf, count, displ, dt]`` (displacement in extents); ``None`` otherwise. A count
+    to infer, or elements past the buffer's end, are mpi4py's ``ValueError``."""
+    if not (type(spec) is list or type(spec) is tuple) or len(spec) < 2:
+        return None
+    dt = spec[-1]
+    if not isinstance(dt, Datatype) or dt._blocks is None:
+        return None
+    n = len(spec)
+    buf, count, displ = spec[0], None, 0
+    if n == 3:
+        count = spec[1]
+        if type(count) is tuple or type(count) is list:
+            count, displ = count
+    elif n == 4:
+        count, displ = spec[1], spec[2]
+    elif n != 2:
+        raise ValueError("message: expecting 2 to 4 items")
+    if buf is None or buf is BOTTOM:
+        buf = _NOTHING
+    ext = dt._extent
+    total = memoryview(buf).nbytes
+    displ = _operator.index(displ or 0)
+    if displ < 0:
+        raise ValueError(f"message: negative displacement {displ}")
+    if count is None:
+        if (total - displ * ext) % ext:
+            raise ValueError(
+                f"message: cannot infer count, buffer length {total} is not a multiple of datatype extent {ext}"
+            )
+        count = (total - displ * ext) // ext
+    count = _operator.index(count)
+    if count < 0:
+        raise ValueError(f"message: negative count {count}")
+    end = (displ + count - 1) * ext + max(o + k for o, k in dt._blocks) if count else 0
+    if end > total:
+        raise ValueError(f"message: buffer of {total} bytes is too small for {count} elements of {dt._name}")
+    if displ:
+        buf = memoryview(buf).cast("B")[displ * ext :]
+    return buf, count, dt
 
 
 def _msg_w(spec, size):
@@ -2095,14 +2152,20 @@ class Comm(_lib.CommBase):
 
     def Sendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         sb, snb, _ = _p2p(sendbuf, dest)
-        rb, rnb, _ = _p2p(recvbuf, source)
+        rb, rnb, unpack = _p2p(recvbuf, source, True)
         if dest == PROC_NULL:
-            return self.Recv([rb, rnb, BYTE] if rnb is not None else rb, source, recvtag, status)
+            st = status if status is not None else Status()
+            self.Recv([rb, rnb, BYTE] if rnb is not None else rb, source, recvtag, st)
+            if isinstance(unpack, _Unpack):
+                unpack(st._len)
+            return None
         if source == PROC_NULL:
             self._r.send(sb, snb, dest, sendtag)
             _fill(status, _NULL_ST)
             return None
         st = self._r.sendrecv_into(sb, snb, dest, sendtag, rb, rnb, source, recvtag)
+        if isinstance(unpack, _Unpack):
+            unpack(st[2])
         _fill(status, st)
 
     def Send_init(self, buf, dest, tag=0):

@@ -136,12 +136,33 @@ for count, dt, moved in ((2, MPI.INT, range(8)), (5, MPI.INT, range(20)), (5, MP
     assert (b.view("B") == want).all(), (count, dt, b)
 vec.Free()
 
-# A datatype with holes moves in Bcast (above); any other call raises rather than move
-# the wrong bytes. A vector without holes is an ordinary contiguous type.
-holes = MPI.INT.Create_vector(2, 1, 2).Commit()
-expect(NotImplementedError, None, lambda: c.Send([np.arange(4, dtype="i"), 1, holes], me, 9))
-expect(NotImplementedError, None, lambda: c.Recv([np.zeros(4, "i"), 1, holes], me, 9))
-expect(NotImplementedError, None, lambda: c.Sendrecv([np.arange(4, dtype="i"), holes], me, 9, np.zeros(2, "i"), me, 9))
+# A datatype with holes in point-to-point calls: packed on the way, unpacked into the
+# receive buffer's elements (MPI's typemaps), in each spec form; Irecv of one is not
+# supported and says so. Another collective than Bcast raises rather than move the
+# wrong bytes.
+holes = MPI.INT.Create_vector(2, 1, 2).Commit()  # ints 0 and 2, extent 3 ints
+a = np.arange(9, dtype="i")
+got = np.zeros(2, "i")
+c.Sendrecv([a, 1, holes], me, 9, [got, 2, MPI.INT], me, 9)
+assert list(got) == [0, 2], got
+c.Send([a, (2, 1), holes], me, 9)  # elements 1 and 2: ints 3, 5 and 6, 8
+got = np.zeros(4, "i")
+st = MPI.Status()
+c.Recv([got, 4, MPI.INT], me, 9, st)
+assert list(got) == [3, 5, 6, 8] and st.Get_count(MPI.INT) == 4, (got, st.Get_count(MPI.INT))
+back = np.full(8, -1, "i")
+c.Send([np.array([10, 20, 30, 40], "i"), 4, MPI.INT], me, 9)
+c.Recv([back, 2, 0, holes], me, 9)
+assert list(back) == [10, -1, 20, 30, -1, 40, -1, -1], back
+back = np.full(9, -1, "i")  # 3 elements; the message fills the first
+c.Sendrecv([np.array([7, 8], "i"), MPI.INT], me, 9, [back, holes], me, 9)
+assert list(back) == [7, -1, 8] + [-1] * 6, back
+# 4 elements need 12 ints: refused, as a count past a contiguous buffer is (mpi4py 4.1.2
+# reads past the buffer here).
+expect(ValueError, None, lambda: c.Send([a, 4, holes], me, 9))
+expect(ValueError, None, lambda: c.Send([np.arange(7, dtype="i"), holes], me, 9))  # 7 ints: no whole count
+expect(NotImplementedError, None, lambda: c.Irecv([np.zeros(4, "i"), 1, holes], me, 9))
+expect(NotImplementedError, None, lambda: c.Allgather([a, 1, holes], np.zeros(2 * n, "i")))
 holes.Free()
 dense = MPI.INT.Create_vector(2, 1, 1).Commit()
 assert dense.Get_size() == dense.Get_extent()[1] == 8
