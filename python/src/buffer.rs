@@ -304,6 +304,67 @@ pub(crate) fn with_bytes_mut<R>(
     f(unsafe { std::slice::from_raw_parts_mut(e.view.buf as *mut u8, len) })
 }
 
+/// Runs `f` on a send buffer (`None`: none) and a receive buffer, each exported for
+/// this call only as in [`with_bytes`]. Where the two share memory (the same object
+/// passed twice), the send bytes are copied first: Rust must not hold a shared and a
+/// mutable slice of the same bytes.
+pub(crate) fn with_send_recv<R>(
+    send: Option<(&Bound<'_, PyAny>, Option<usize>)>,
+    recv: Option<(&Bound<'_, PyAny>, Option<usize>)>,
+    f: impl FnOnce(Option<&[u8]>, &mut [u8]) -> PyResult<R>,
+) -> PyResult<R> {
+    let mut sview = ffi::Py_buffer::new();
+    let mut rview = ffi::Py_buffer::new();
+    let slen = match send {
+        Some((obj, nb)) => Some((export(obj, &mut sview, false, nb)?, obj.py())),
+        None => None,
+    };
+    // Made before the receive's export, so that its failure releases this one.
+    let se = slen.map(|(_, py)| Export {
+        view: &mut sview,
+        _py: py,
+    });
+    let rlen = match recv {
+        Some((obj, nb)) => Some((export(obj, &mut rview, true, nb)?, obj.py())),
+        None => None,
+    };
+    let re = rlen.map(|(_, py)| Export {
+        view: &mut rview,
+        _py: py,
+    });
+    let sp = se.as_ref().map(|e| e.view.buf as usize);
+    let rp = re.as_ref().map(|e| e.view.buf as usize);
+    let (sl, rl) = (slen.map_or(0, |(l, _)| l), rlen.map_or(0, |(l, _)| l));
+    let overlap =
+        matches!((sp, rp), (Some(a), Some(b)) if sl > 0 && rl > 0 && a < b + rl && b < a + sl);
+    // SAFETY: each pointer is an export's, valid for its length until the exports are
+    // released (after `f`); the receive view was requested writable; and the send
+    // slice is made from the export only where it shares no byte with the receive
+    // slice (otherwise from a copy).
+    let copy: Option<Vec<u8>> = match sp {
+        Some(a) if overlap => {
+            Some(unsafe { std::slice::from_raw_parts(a as *const u8, sl) }.to_vec())
+        }
+        _ => None,
+    };
+    let sb: Option<&[u8]> = match (&copy, sp) {
+        (Some(v), _) => Some(v),
+        (None, Some(_)) if sl == 0 => Some(&[]),
+        // SAFETY: as above, no overlap with the receive slice.
+        (None, Some(a)) => Some(unsafe { std::slice::from_raw_parts(a as *const u8, sl) }),
+        (None, None) => None,
+    };
+    let rb: &mut [u8] = match rp {
+        // SAFETY: as above.
+        Some(b) if rl > 0 => unsafe { std::slice::from_raw_parts_mut(b as *mut u8, rl) },
+        _ => &mut [],
+    };
+    let out = f(sb, rb);
+    drop(re);
+    drop(se);
+    out
+}
+
 /// A borrowed view of a Python object's contiguous memory (`Py_buffer`), released
 /// on drop.
 pub(crate) struct RawBuf {

@@ -6,11 +6,12 @@
 
 use std::cell::Cell;
 
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::buffer::{CollSpec, RawBuf, coll_spec, is_in_place, with_bytes, with_bytes_mut};
+use crate::buffer::{
+    CollSpec, RawBuf, coll_spec, is_in_place, with_bytes, with_bytes_mut, with_send_recv,
+};
 use crate::comm_of;
 use crate::errors::{self, to_py};
 use crate::message::RawMessage;
@@ -618,77 +619,6 @@ impl RawComm {
         Ok(true)
     }
 
-    /// `Comm.Allreduce` and `Comm.Reduce` (`which`), where each spec names its
-    /// datatype (`[buf, count, datatype]`, or `IN_PLACE` for the send) and `op` is a
-    /// built-in op on a type shmpi reduces itself.
-    #[pyo3(signature = (which_name, send, recv, op, root))]
-    pub(crate) fn reduce_spec(
-        &self,
-        py: Python<'_>,
-        which_name: &str,
-        send: &Bound<'_, PyAny>,
-        recv: &Bound<'_, PyAny>,
-        op: &Bound<'_, PyAny>,
-        root: i32,
-    ) -> PyResult<bool> {
-        let which = Which::parse(which_name)?;
-        let has_recv = match which {
-            Which::Allreduce => true,
-            Which::Reduce => self.rooted(root)?.rank() == root,
-            Which::Scan | Which::Exscan => return Ok(false),
-        };
-        let rspec = if has_recv {
-            match counted_spec(recv)? {
-                Some(r) => Some(r),
-                None => return Ok(false),
-            }
-        } else {
-            None
-        };
-        // In place: an allreduce here; a reduce's root (which sends a copy of its
-        // receive buffer) in Python.
-        let (sbuf, snb, dt) = if is_in_place(send)? {
-            match (&rspec, which) {
-                (Some((_, rnb, rdt)), Which::Allreduce) => (None, *rnb, rdt.clone()),
-                _ => return Ok(false),
-            }
-        } else {
-            match counted_spec(send)? {
-                Some((sb, snb, dt)) => (Some(sb), snb, dt),
-                None => return Ok(false),
-            }
-        };
-        // A receive spec of another datatype or count: the Python path, which raises
-        // mpi4py's `ValueError` unless the datatypes are equal objects.
-        if let Some((_, rnb, rdt)) = &rspec {
-            if sbuf.is_some() && (*rnb != snb || !rdt.is(&dt)) {
-                return Ok(false);
-            }
-        }
-        // Not an `Op` (the Python path raises), a user op, or a type shmpi does not
-        // reduce itself: the Python path.
-        let Ok(op_code) = op.getattr(intern!(py, "_code")) else {
-            return Ok(false);
-        };
-        let ty = dt.getattr(intern!(py, "_code"))?;
-        if op_code.is_none() || ty.is_none() {
-            return Ok(false);
-        }
-        let rb = rspec.as_ref().map(|(b, _, _)| b);
-        self.reduce_into(
-            py,
-            which_name,
-            sbuf.as_ref(),
-            Some(snb),
-            rb,
-            has_recv.then_some(snb),
-            op_code.extract()?,
-            ty.extract()?,
-            root,
-        )?;
-        Ok(true)
-    }
-
     fn bcast_into(
         &self,
         py: Python<'_>,
@@ -969,34 +899,103 @@ impl RawComm {
         root: i32,
     ) -> PyResult<()> {
         let which = Which::parse(which)?;
+        let op = reduce::op(op)?;
+        let kind = reduce::Kind::parse(ty)?;
+        self.reduce_native(
+            py,
+            which,
+            send.map(|b| (b, snb)),
+            recv.map(|b| (b, rnb)),
+            op,
+            kind,
+            root,
+        )
+    }
+}
+
+/// What the native methods of `CommBase` call besides the Python-visible ones.
+impl RawComm {
+    /// `Comm.Allreduce` and `Comm.Reduce` (`which`), where each spec names its
+    /// datatype (`[buf, count, datatype]`, or `IN_PLACE` for the send) and `op` is a
+    /// built-in op on a type shmpi reduces itself.
+    pub(crate) fn reduce_spec(
+        &self,
+        py: Python<'_>,
+        which: Which,
+        send: &Bound<'_, PyAny>,
+        recv: &Bound<'_, PyAny>,
+        op: &Bound<'_, PyAny>,
+        root: i32,
+    ) -> PyResult<bool> {
+        let has_recv = match which {
+            Which::Allreduce => true,
+            Which::Reduce => self.rooted(root)?.rank() == root,
+            Which::Scan | Which::Exscan => return Ok(false),
+        };
+        let rspec = if has_recv {
+            match counted_spec(recv)? {
+                Some(r) => Some(r),
+                None => return Ok(false),
+            }
+        } else {
+            None
+        };
+        // In place: an allreduce here; a reduce's root (which sends a copy of its
+        // receive buffer) in Python.
+        let (sbuf, snb, dt) = if is_in_place(send)? {
+            match (&rspec, which) {
+                (Some((_, rnb, rdt)), Which::Allreduce) => (None, *rnb, rdt.clone()),
+                _ => return Ok(false),
+            }
+        } else {
+            match counted_spec(send)? {
+                Some((sb, snb, dt)) => (Some(sb), snb, dt),
+                None => return Ok(false),
+            }
+        };
+        // A receive spec of another datatype or count: the Python path, which raises
+        // mpi4py's `ValueError` unless the datatypes are equal objects.
+        if let Some((_, rnb, rdt)) = &rspec {
+            if sbuf.is_some() && (*rnb != snb || !rdt.is(&dt)) {
+                return Ok(false);
+            }
+        }
+        // Not an `Op` (the Python path raises), a user op, or a type shmpi does not
+        // reduce itself: the Python path.
+        let Some((op, kind)) = reduce::native(op, &dt)? else {
+            return Ok(false);
+        };
+        let send = sbuf.as_ref().map(|b| (b, Some(snb)));
+        let recv = rspec.as_ref().map(|(b, _, _)| (b, Some(snb)));
+        self.reduce_native(py, which, send, recv, op, kind, root)?;
+        Ok(true)
+    }
+
+    /// A reduction of `kind` elements with a built-in op, from `send` (`None`: in
+    /// place) into `recv` (`None` at a reduce's other ranks).
+    #[allow(clippy::too_many_arguments)]
+    fn reduce_native(
+        &self,
+        py: Python<'_>,
+        which: Which,
+        send: Option<(&Bound<'_, PyAny>, Option<usize>)>,
+        recv: Option<(&Bound<'_, PyAny>, Option<usize>)>,
+        op: shmpi::Op,
+        kind: reduce::Kind,
+        root: i32,
+    ) -> PyResult<()> {
         let c = self.for_reduction(which, root)?;
         let recv = if which == Which::Reduce && c.rank() != root {
             None
         } else {
             recv
         };
-        let op = reduce::op(op)?;
-        let kind = reduce::Kind::parse(ty)?;
-        let s = opt_view(send, false, snb)?;
-        let mut r = opt_view(recv, true, rnb)?;
-        let overlap = matches!((&s, &r), (Some(s), Some(r)) if !RawBuf::disjoint(s, r));
-        let copy = match &s {
-            Some(s) if overlap => Some(s.bytes().to_vec()),
-            _ => None,
-        };
-        let sb: Option<&[u8]> = match (&copy, &s) {
-            (Some(v), _) => Some(v),
-            (None, Some(s)) => Some(s.bytes()),
-            (None, None) => None,
-        };
-        let rb: &mut [u8] = r.as_mut().map_or(&mut [], |r| r.bytes_mut());
-        let n = sb.map_or(0, <[u8]>::len).max(rb.len());
-        blocking_n(py, &c, n, |c| reduce::run(c, which, kind, op, sb, rb, root))
+        with_send_recv(send, recv, |sb, rb| {
+            let n = sb.map_or(0, <[u8]>::len).max(rb.len());
+            blocking_n(py, &c, n, |c| reduce::run(c, which, kind, op, sb, rb, root))
+        })
     }
-}
 
-/// What the native methods of `CommBase` call besides the Python-visible ones.
-impl RawComm {
     /// [`RawComm::send`] of bytes already in hand (a lowercase send's pickle).
     pub(crate) fn send_bytes(
         &self,

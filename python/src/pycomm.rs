@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use crate::comm::RawComm;
+use crate::reduce::Which;
 use crate::registry::{Registry, registry};
 
 /// A communicator object's native part.
@@ -320,7 +321,7 @@ impl CommBase {
             slf,
             intern!(py, "_Allreduce"),
             (sendbuf, recvbuf, &op),
-            |raw| raw.reduce_spec(py, "allreduce", sendbuf, recvbuf, &op, 0),
+            |raw| raw.reduce_spec(py, Which::Allreduce, sendbuf, recvbuf, &op, 0),
         )
     }
 
@@ -338,7 +339,7 @@ impl CommBase {
             slf,
             intern!(py, "_Reduce"),
             (sendbuf, recvbuf, &op, root),
-            |raw| raw.reduce_spec(py, "reduce", sendbuf, recvbuf, &op, root),
+            |raw| raw.reduce_spec(py, Which::Reduce, sendbuf, recvbuf, &op, root),
         )
     }
 }
@@ -355,11 +356,11 @@ fn default_op<'py>(py: Python<'py>, op: Option<&Bound<'py, PyAny>>) -> PyResult<
 //
 // pyo3's method wrapper (its trampoline, the argument parser, the check of `self`'s
 // type and the conversion of the result) costs as much as an 8-byte broadcast's own
-// bookkeeping in shmpi. `Bcast` and `Barrier`, which programs call in tight loops
-// (mpi4py's OSU demos), are therefore also plain C methods (`METH_FASTCALL |
-// METH_KEYWORDS`, `METH_NOARGS`), installed on `MPI.Comm` at registration
-// (`install_entries`). The broadcast reads the positional and `root=` forms itself
-// and hands every other call, unchanged, to pyo3's `CommBase.Bcast`.
+// bookkeeping in shmpi. `Bcast`, `Allreduce` and `Barrier`, which programs call in
+// tight loops (mpi4py's OSU demos), are therefore also plain C methods
+// (`METH_FASTCALL | METH_KEYWORDS`, `METH_NOARGS`), installed on `MPI.Comm` at
+// registration (`install_entries`). Each reads the common forms of its arguments
+// itself and hands every other call, unchanged, to pyo3's method (`general`).
 
 /// Runs `body` for a C method called by CPython: its error is raised, a panic becomes
 /// pyo3's `PanicException` (no unwinding into C).
@@ -411,26 +412,74 @@ unsafe extern "C" fn bcast_entry(
         let plain = match (nargs, kw) {
             (1, None) => Some((arg(0), 0)),
             (2, None) => root_of(&arg(1)).map(|r| (arg(0), r)),
-            (1, Some(kw)) if is_root_only(&kw) => root_of(&arg(1)).map(|r| (arg(0), r)),
+            (1, Some(kw)) if is_only(&kw, "root") => root_of(&arg(1)).map(|r| (arg(0), r)),
             _ => None,
         };
         match plain {
             Some((buf, root)) => CommBase::bcast_buf(&slf, &buf, root)?,
-            None => {
-                let names = match kw {
-                    Some(kw) => kw.cast::<PyTuple>()?.to_owned(),
-                    None => PyTuple::empty(py),
-                };
-                let n = nargs.max(0) as usize;
-                let mut pos = vec![slf.clone().into_any()];
-                pos.extend((0..n).map(|i| Borrowed::to_owned(arg(i))));
-                let kwargs = PyDict::new(py);
-                for (i, k) in names.iter().enumerate() {
-                    kwargs.set_item(k, arg(n + i))?;
-                }
-                let general = py.get_type::<CommBase>().getattr(intern!(py, "Bcast"))?;
-                general.call(PyTuple::new(py, pos)?, Some(&kwargs))?;
-            }
+            None => general(&slf, intern!(py, "Bcast"), nargs, kw, arg)?,
+        }
+        Ok(py.None().into_ptr())
+    })
+}
+
+/// Calls pyo3's `CommBase.<name>` with a C method's arguments, unchanged: the calls
+/// an entry point does not read itself, and their errors.
+fn general<'py>(
+    slf: &Bound<'py, CommBase>,
+    name: &Bound<'py, PyString>,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kw: Option<Borrowed<'_, 'py, PyAny>>,
+    arg: impl Fn(usize) -> Borrowed<'py, 'py, PyAny>,
+) -> PyResult<()> {
+    let py = slf.py();
+    let names = match kw {
+        Some(kw) => kw.cast::<PyTuple>()?.to_owned(),
+        None => PyTuple::empty(py),
+    };
+    let n = nargs.max(0) as usize;
+    let mut pos = vec![slf.clone().into_any()];
+    pos.extend((0..n).map(|i| Borrowed::to_owned(arg(i))));
+    let kwargs = PyDict::new(py);
+    for (i, k) in names.iter().enumerate() {
+        kwargs.set_item(k, arg(n + i))?;
+    }
+    let method = py.get_type::<CommBase>().getattr(name)?;
+    method.call(PyTuple::new(py, pos)?, Some(&kwargs))?;
+    Ok(())
+}
+
+/// `Comm.Allreduce(sendbuf, recvbuf, op=SUM)`: two or three positional arguments, or
+/// two and `op=`, run here; any other call goes to `CommBase.Allreduce`.
+///
+/// # Safety
+///
+/// As [`bcast_entry`].
+unsafe extern "C" fn allreduce_entry(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls a C method with the thread attached.
+    let py = unsafe { Python::assume_attached() };
+    entry(py, || {
+        // SAFETY: `slf` is a live `CommBase` (the descriptor checked its type).
+        let slf = unsafe { Bound::from_borrowed_ptr(py, slf).cast_into_unchecked::<CommBase>() };
+        // SAFETY: called below only with `i` less than the number of arguments `args`
+        // holds (`nargs` and the keywords' values, per the matched shape).
+        let arg = |i: usize| unsafe { Borrowed::from_ptr(py, *args.add(i)) };
+        // SAFETY: `kwnames` is a tuple of names when not null.
+        let kw = (!kwnames.is_null()).then(|| unsafe { Borrowed::from_ptr(py, kwnames) });
+        let op = match (nargs, kw) {
+            (2, None) => Some(None),
+            (3, None) => Some(Some(arg(2))),
+            (2, Some(kw)) if is_only(&kw, "op") => Some(Some(arg(2))),
+            _ => None,
+        };
+        match op {
+            Some(op) => CommBase::allreduce_buf(&slf, &arg(0), &arg(1), op.as_deref())?,
+            None => general(&slf, intern!(py, "Allreduce"), nargs, kw, arg)?,
         }
         Ok(py.None().into_ptr())
     })
@@ -464,10 +513,10 @@ fn root_of(v: &Borrowed<'_, '_, PyAny>) -> Option<i32> {
     v.extract::<i32>().ok()
 }
 
-/// Whether a call's keyword names are exactly `("root",)`.
-fn is_root_only(kw: &Borrowed<'_, '_, PyAny>) -> bool {
+/// Whether a call's keyword names are exactly `(name,)`.
+fn is_only(kw: &Borrowed<'_, '_, PyAny>, name: &str) -> bool {
     kw.cast::<PyTuple>()
-        .is_ok_and(|t| t.len() == 1 && t.get_item(0).is_ok_and(|k| k.eq("root").unwrap_or(false)))
+        .is_ok_and(|t| t.len() == 1 && t.get_item(0).is_ok_and(|k| k.eq(name).unwrap_or(false)))
 }
 
 /// Installs the C entry points on `comm` (`MPI.Comm`, which derives from `CommBase`),
@@ -481,6 +530,15 @@ pub(crate) fn install_entries(comm: &Bound<'_, PyAny>) -> PyResult<()> {
         },
         pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
         c"Bcast(buf, root=0): broadcasts a buffer from root (MPI_Bcast).",
+    )?;
+    install(
+        comm,
+        c"Allreduce",
+        pyo3::ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: allreduce_entry,
+        },
+        pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+        c"Allreduce(sendbuf, recvbuf, op=SUM): reduces to every rank (MPI_Allreduce).",
     )?;
     install(
         comm,

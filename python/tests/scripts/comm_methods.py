@@ -191,6 +191,16 @@ type_error(comm.Bcast, b, rot=0)
 type_error(comm.Bcast, b, "0")
 type_error(comm.Bcast, b, 0, root=0)
 type_error(comm.Barrier, 1)
+for call in (lambda s, r: comm.Allreduce(s, r, MPI.MAX), lambda s, r: comm.Allreduce(s, r, op=MPI.MAX),
+             lambda s, r: comm.Allreduce([s, 1, MPI.DOUBLE], [r, 1, MPI.DOUBLE], MPI.MAX),
+             lambda s, r: MPI.Comm.Allreduce(comm, s, r, MPI.MAX)):
+    s, r = array.array("d", [rank + 1.0]), array.array("d", [0.0])
+    call(s, r)
+    assert r[0] == size, (r, size)
+type_error(comm.Allreduce, x)
+type_error(comm.Allreduce, x, y, MPI.SUM, 1)
+type_error(comm.Allreduce, x, y, opp=MPI.SUM)
+type_error(comm.Allreduce, x, y, MPI.SUM, op=MPI.SUM)
 if SHMPI:  # mpi4py 4.1.2 does not check `self` here: a segmentation fault
     type_error(MPI.Comm.Bcast, 3, b)
 g = array.array("i", [0] * size)
