@@ -760,10 +760,10 @@ impl RawComm {
         rnb: Option<usize>,
     ) -> PyResult<()> {
         let c = self.comm()?;
-        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
-        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
-        let rb = r.bytes_mut();
-        blocking_n(py, &c, rb.len(), |c| c.allgather_into(sb, rb))
+        with_send_recv(Some((send, snb)), Some((recv, rnb)), |sb, rb| {
+            let sb = sb.unwrap_or_default();
+            blocking_n(py, &c, rb.len(), |c| c.allgather_into(sb, rb))
+        })
     }
 
     #[pyo3(signature = (send, snb, recv, rnb))]
@@ -776,10 +776,10 @@ impl RawComm {
         rnb: Option<usize>,
     ) -> PyResult<()> {
         let c = self.comm()?;
-        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
-        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
-        let rb = r.bytes_mut();
-        blocking_n(py, &c, rb.len(), |c| c.alltoall_into(sb, rb))
+        with_send_recv(Some((send, snb)), Some((recv, rnb)), |sb, rb| {
+            let sb = sb.unwrap_or_default();
+            blocking_n(py, &c, rb.len(), |c| c.alltoall_into(sb, rb))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
