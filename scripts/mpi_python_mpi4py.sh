@@ -7,14 +7,13 @@
 # (hello_shmpi.py, gil.py's shmpi check, deadlock.py: shmrun's report of a cycle of
 # receives, where MPI waits forever) are skipped. Needs scripts/install_mpi.sh and
 # network access to PyPI (mpi4py is built from source against mpicc.openmpi).
-# Not run by scripts/test.sh: with mpi4py 4.1.2 over Open MPI 4.1.4 (2026-12-02, 17:46
-# UTC) p2p.py at 2 and 5 ranks, ssend.py, hello.py, lecture.py, topo_groups.py, nbc.py
-# and collectives.py at 1 and 3 ranks pass (p2p.py had stopped porting at 2a7c4ff: its
-# ranks all sent a large object before receiving, which deadlocks where MPI hands large
-# messages over only to a posted receive); collectives.py at 5 ranks does not (Open MPI does not combine a
-# non-commutative user op in the lowercase allreduce in rank order), nor errors.py (it
-# checks shmpi's promise that a truncated receive leaves its message queued, which MPI
-# does not make: Open MPI consumes it).
+# Run by scripts/test.sh (so by CI) after the MPI backend's tests. Left out, with
+# reasons: collectives.py at 5 ranks (Open MPI does not combine a non-commutative user
+# op in the lowercase allreduce in rank order) and errors.py (it checks shmpi's promise
+# that a truncated receive leaves its message queued, which MPI does not make: Open
+# MPI consumes it). exit_code.py's job ends only at the watchdog under Open MPI (the
+# other ranks wait forever; `timeout -k` kills mpirun, which ignores SIGTERM then), so
+# the failure scripts' watchdog is 30 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,7 +31,7 @@ fails=0
 run() { # n script [expected pattern per rank]
     local n=$1 script=$2
     local out
-    if ! out=$(timeout 120 mpirun.openmpi --oversubscribe --bind-to none -n "$n" "$PY" "$script" 2>&1); then
+    if ! out=$(timeout -k 10 120 mpirun.openmpi --oversubscribe --bind-to none -n "$n" "$PY" "$script" 2>&1); then
         echo "FAIL: $script at $n ranks exited non-zero"; echo "$out" | tail -20; fails=$((fails + 1)); return
     fi
     for r in $(seq 0 $((n - 1))); do
@@ -44,8 +43,8 @@ run() { # n script [expected pattern per rank]
     done
     echo "ok: $script at $n ranks"
 }
-must_fail() { # n script
-    if timeout 120 mpirun.openmpi --oversubscribe --bind-to none -n "$1" "$PY" "$2" >/dev/null 2>&1; then
+must_fail() { # n script (30 s: under Open MPI exit_code.py's job ends only at the watchdog)
+    if timeout -k 5 30 mpirun.openmpi --oversubscribe --bind-to none -n "$1" "$PY" "$2" >/dev/null 2>&1; then
         echo "FAIL: $2 at $1 ranks should end the job with an error"; fails=$((fails + 1))
     else
         echo "ok: $2 at $1 ranks ends the job with an error"
@@ -54,13 +53,12 @@ must_fail() { # n script
 for n in 2 5; do run "$n" p2p.py; done
 for n in 2 3; do run "$n" ssend.py; done
 for n in 1 2 3; do run "$n" comm_methods.py; done
-for n in 1 3 5; do run "$n" collectives.py; done
-for n in 1 2 3; do run "$n" errors.py; done
+for n in 1 3; do run "$n" collectives.py; done
 for n in 1 2 4; do run "$n" hello.py "Hello from rank"; done
 for n in 1 2 4 6; do run "$n" topo_groups.py; done
 for n in 1 3 5; do run "$n" nbc.py; done
 for n in 2 5; do
-    out=$(timeout 120 mpirun.openmpi --oversubscribe --bind-to none -n "$n" "$PY" lecture.py 2>&1) \
+    out=$(timeout -k 10 120 mpirun.openmpi --oversubscribe --bind-to none -n "$n" "$PY" lecture.py 2>&1) \
         && echo "$out" | grep -q "rank 0 of $n is a controller" \
         && echo "ok: lecture.py at $n ranks" || { echo "FAIL: lecture.py at $n"; fails=$((fails + 1)); }
 done

@@ -28,6 +28,9 @@ target/venv-ci/bin/pip install --quiet ./python
 scripts/mpi4py_suite.sh
 SHMPI_SHMRUN="$PWD/target/release/shmrun" target/venv-ci/bin/python -m pytest python/tests -q
 
-# 5. The MPI backend (cargo feature `mpi`) under Open MPI and MPICH, and across two
-#    network namespaces (needs scripts/install_mpi.sh; see docs/cluster.md).
+# 6. The MPI backend (cargo feature `mpi`) under Open MPI and MPICH, and across two
+#    network namespaces (needs scripts/install_mpi.sh; see docs/cluster.md); then the
+#    Python package's test scripts under the real mpi4py over Open MPI (built from
+#    PyPI's source into target/venv-mpi4py), so that they stay portable.
 scripts/mpi_test.sh
+scripts/mpi_python_mpi4py.sh
