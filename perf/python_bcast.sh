@@ -4,8 +4,7 @@
 # build's if BEFORE names its python) and under the real mpi4py over Open MPI,
 # interleaved in rounds, each round between two core-to-core probes; or, with
 # `callgrind`, instructions per `Bcast` (with its loop step) at the root and at the
-# other rank of python/bench/bcast_loop.py under both (2 ranks on one CPU; 2000 minus
-# 1000 calls).
+# other rank under both (`perf/python_coll_cg.sh bcast`).
 #
 # Usage: perf/python_bcast.sh [ROUNDS]            (default 3)
 #        BEFORE=target/venv-before/bin/python perf/python_bcast.sh 3
@@ -19,26 +18,7 @@ cd "$(dirname "$0")/.."
 . perf/python_common.sh
 
 if [ "${1:-}" = callgrind ]; then
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
-    pys=("shmpi:$SHMPY")
-    [ -n "${BEFORE:-}" ] && pys+=("before:$BEFORE")
-    for i in 1000 2000; do
-        for p in "${pys[@]}"; do
-            cg_shmpi "${p#*:}" python/bench/bcast_loop.py "$tmp/${p%%:*}.$i" "$i"
-        done
-        cg_mpi4py python/bench/bcast_loop.py "$tmp/mpi4py.$i" "$i"
-    done
-    for p in "${pys[@]}" mpi4py; do
-        impl=${p%%:*}
-        for r in 0 1; do
-            a=$(cg_total "$tmp/$impl.1000.r$r")
-            b=$(cg_total "$tmp/$impl.2000.r$r")
-            # Whole programs, whose difference is 1000 calls and their loop's steps.
-            echo "$impl rank $r ($([ $r = 0 ] && echo root || echo other)): $(((b - a) / 1000)) instructions per Bcast"
-        done
-    done
-    exit 0
+    exec perf/python_coll_cg.sh bcast
 fi
 
 sizes() { awk '$1==8||$1==1024{printf "%s ", $2}'; }

@@ -384,69 +384,119 @@ fn entry(
     std::ptr::null_mut()
 }
 
+/// A `METH_FASTCALL | METH_KEYWORDS` call's arguments: `nargs` positional ones, then
+/// one per keyword name.
+struct FastArgs<'a, 'py> {
+    py: Python<'py>,
+    all: &'a [*mut pyo3::ffi::PyObject],
+    nargs: usize,
+    kw: Option<Borrowed<'a, 'py, PyAny>>,
+}
+
+impl<'a, 'py> FastArgs<'a, 'py> {
+    /// Argument `i` (positional, then the keywords' values); out of range is a panic,
+    /// which `entry` raises as an exception.
+    fn arg(&self, i: usize) -> Borrowed<'a, 'py, PyAny> {
+        // SAFETY: every pointer in `all` is an argument CPython passed, alive for the
+        // call.
+        unsafe { Borrowed::from_ptr(self.py, self.all[i]) }
+    }
+
+    /// Whether the keyword names are exactly `(name,)`.
+    fn only_keyword(&self, name: &str) -> bool {
+        self.kw.is_some_and(|kw| {
+            kw.cast::<PyTuple>().is_ok_and(|t| {
+                t.len() == 1 && t.get_item(0).is_ok_and(|k| k.eq(name).unwrap_or(false))
+            })
+        })
+    }
+
+    /// Calls pyo3's `CommBase.<name>` with these arguments, unchanged: the calls an
+    /// entry point does not read itself, and their errors.
+    fn general(&self, slf: &Bound<'py, CommBase>, name: &Bound<'py, PyString>) -> PyResult<()> {
+        let py = self.py;
+        let names = match self.kw {
+            Some(kw) => kw.cast::<PyTuple>()?.to_owned(),
+            None => PyTuple::empty(py),
+        };
+        let mut pos = vec![slf.clone().into_any()];
+        pos.extend((0..self.nargs).map(|i| Borrowed::to_owned(self.arg(i))));
+        let kwargs = PyDict::new(py);
+        for (i, k) in names.iter().enumerate() {
+            kwargs.set_item(k, self.arg(self.nargs + i))?;
+        }
+        let method = py.get_type::<CommBase>().getattr(name)?;
+        method.call(PyTuple::new(py, pos)?, Some(&kwargs))?;
+        Ok(())
+    }
+}
+
+/// The part every `METH_FASTCALL | METH_KEYWORDS` entry point shares: `body` with
+/// `self` and the arguments, under [`entry`]; `None` returned.
+///
+/// # Safety
+///
+/// Called from a C method that CPython's method descriptor called, attached, with
+/// `slf` an instance of `CommBase` (the descriptor checks it) and `args` holding
+/// `nargs` positional arguments followed by one for each name in `kwnames` (a tuple,
+/// or null).
+unsafe fn fastcall(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+    body: impl for<'a, 'py> FnOnce(&Bound<'py, CommBase>, &FastArgs<'a, 'py>) -> PyResult<()>,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls a C method with the thread attached.
+    let py = unsafe { Python::assume_attached() };
+    entry(py, || {
+        // SAFETY: the contract above: `slf` is a live `CommBase`, `kwnames` a tuple of
+        // names when not null, and `args` holds `nargs` plus one per name pointers.
+        let (slf, a) = unsafe {
+            let slf = Bound::from_borrowed_ptr(py, slf).cast_into_unchecked::<CommBase>();
+            let kw = (!kwnames.is_null()).then(|| Borrowed::from_ptr(py, kwnames));
+            let nkw = if kwnames.is_null() {
+                0
+            } else {
+                pyo3::ffi::PyTuple_Size(kwnames)
+            };
+            let nargs = nargs.max(0) as usize;
+            let all = std::slice::from_raw_parts(args, nargs + nkw.max(0) as usize);
+            (slf, FastArgs { py, all, nargs, kw })
+        };
+        body(&slf, &a)?;
+        Ok(py.None().into_ptr())
+    })
+}
+
 /// `Comm.Bcast(buf, root=0)`: `comm.Bcast(buf)`, `comm.Bcast(buf, root)` and
 /// `comm.Bcast(buf, root=r)` with an `int` root run here; any other call goes to
 /// `CommBase.Bcast`.
 ///
 /// # Safety
 ///
-/// Called by CPython's method descriptor, attached, with `slf` an instance of
-/// `CommBase` (the descriptor checks it) and `args` holding `nargs` positional
-/// arguments followed by one for each name in `kwnames` (a tuple, or null).
+/// As [`fastcall`].
 unsafe extern "C" fn bcast_entry(
     slf: *mut pyo3::ffi::PyObject,
     args: *const *mut pyo3::ffi::PyObject,
     nargs: pyo3::ffi::Py_ssize_t,
     kwnames: *mut pyo3::ffi::PyObject,
 ) -> *mut pyo3::ffi::PyObject {
-    // SAFETY: CPython calls a C method with the thread attached.
-    let py = unsafe { Python::assume_attached() };
-    entry(py, || {
-        // SAFETY: `slf` is a live `CommBase` (the descriptor checked its type).
-        let slf = unsafe { Bound::from_borrowed_ptr(py, slf).cast_into_unchecked::<CommBase>() };
-        // SAFETY: called below only with `i` less than the number of arguments `args`
-        // holds (`nargs` and the keywords' values, per the matched shape).
-        let arg = |i: usize| unsafe { Borrowed::from_ptr(py, *args.add(i)) };
-        // SAFETY: `kwnames` is a tuple of names when not null.
-        let kw = (!kwnames.is_null()).then(|| unsafe { Borrowed::from_ptr(py, kwnames) });
-        let plain = match (nargs, kw) {
-            (1, None) => Some((arg(0), 0)),
-            (2, None) => root_of(&arg(1)).map(|r| (arg(0), r)),
-            (1, Some(kw)) if is_only(&kw, "root") => root_of(&arg(1)).map(|r| (arg(0), r)),
-            _ => None,
-        };
-        match plain {
-            Some((buf, root)) => CommBase::bcast_buf(&slf, &buf, root)?,
-            None => general(&slf, intern!(py, "Bcast"), nargs, kw, arg)?,
-        }
-        Ok(py.None().into_ptr())
-    })
-}
-
-/// Calls pyo3's `CommBase.<name>` with a C method's arguments, unchanged: the calls
-/// an entry point does not read itself, and their errors.
-fn general<'py>(
-    slf: &Bound<'py, CommBase>,
-    name: &Bound<'py, PyString>,
-    nargs: pyo3::ffi::Py_ssize_t,
-    kw: Option<Borrowed<'_, 'py, PyAny>>,
-    arg: impl Fn(usize) -> Borrowed<'py, 'py, PyAny>,
-) -> PyResult<()> {
-    let py = slf.py();
-    let names = match kw {
-        Some(kw) => kw.cast::<PyTuple>()?.to_owned(),
-        None => PyTuple::empty(py),
-    };
-    let n = nargs.max(0) as usize;
-    let mut pos = vec![slf.clone().into_any()];
-    pos.extend((0..n).map(|i| Borrowed::to_owned(arg(i))));
-    let kwargs = PyDict::new(py);
-    for (i, k) in names.iter().enumerate() {
-        kwargs.set_item(k, arg(n + i))?;
+    // SAFETY: this function's contract is `fastcall`'s.
+    unsafe {
+        fastcall(slf, args, nargs, kwnames, |slf, a| {
+            let plain = match (a.nargs, a.kw.is_some()) {
+                (1, false) => Some((a.arg(0), 0)),
+                (2, false) => root_of(&a.arg(1)).map(|r| (a.arg(0), r)),
+                (1, true) if a.only_keyword("root") => root_of(&a.arg(1)).map(|r| (a.arg(0), r)),
+                _ => None,
+            };
+            match plain {
+                Some((buf, root)) => CommBase::bcast_buf(slf, &buf, root),
+                None => a.general(slf, intern!(a.py, "Bcast")),
+            }
+        })
     }
-    let method = py.get_type::<CommBase>().getattr(name)?;
-    method.call(PyTuple::new(py, pos)?, Some(&kwargs))?;
-    Ok(())
 }
 
 /// `Comm.Allreduce(sendbuf, recvbuf, op=SUM)`: two or three positional arguments, or
@@ -454,35 +504,28 @@ fn general<'py>(
 ///
 /// # Safety
 ///
-/// As [`bcast_entry`].
+/// As [`fastcall`].
 unsafe extern "C" fn allreduce_entry(
     slf: *mut pyo3::ffi::PyObject,
     args: *const *mut pyo3::ffi::PyObject,
     nargs: pyo3::ffi::Py_ssize_t,
     kwnames: *mut pyo3::ffi::PyObject,
 ) -> *mut pyo3::ffi::PyObject {
-    // SAFETY: CPython calls a C method with the thread attached.
-    let py = unsafe { Python::assume_attached() };
-    entry(py, || {
-        // SAFETY: `slf` is a live `CommBase` (the descriptor checked its type).
-        let slf = unsafe { Bound::from_borrowed_ptr(py, slf).cast_into_unchecked::<CommBase>() };
-        // SAFETY: called below only with `i` less than the number of arguments `args`
-        // holds (`nargs` and the keywords' values, per the matched shape).
-        let arg = |i: usize| unsafe { Borrowed::from_ptr(py, *args.add(i)) };
-        // SAFETY: `kwnames` is a tuple of names when not null.
-        let kw = (!kwnames.is_null()).then(|| unsafe { Borrowed::from_ptr(py, kwnames) });
-        let op = match (nargs, kw) {
-            (2, None) => Some(None),
-            (3, None) => Some(Some(arg(2))),
-            (2, Some(kw)) if is_only(&kw, "op") => Some(Some(arg(2))),
-            _ => None,
-        };
-        match op {
-            Some(op) => CommBase::allreduce_buf(&slf, &arg(0), &arg(1), op.as_deref())?,
-            None => general(&slf, intern!(py, "Allreduce"), nargs, kw, arg)?,
-        }
-        Ok(py.None().into_ptr())
-    })
+    // SAFETY: this function's contract is `fastcall`'s.
+    unsafe {
+        fastcall(slf, args, nargs, kwnames, |slf, a| {
+            let op = match (a.nargs, a.kw.is_some()) {
+                (2, false) => Some(None),
+                (3, false) => Some(Some(a.arg(2))),
+                (2, true) if a.only_keyword("op") => Some(Some(a.arg(2))),
+                _ => None,
+            };
+            match op {
+                Some(op) => CommBase::allreduce_buf(slf, &a.arg(0), &a.arg(1), op.as_deref()),
+                None => a.general(slf, intern!(a.py, "Allreduce")),
+            }
+        })
+    }
 }
 
 /// `Comm.Barrier()`.
@@ -511,12 +554,6 @@ fn root_of(v: &Borrowed<'_, '_, PyAny>) -> Option<i32> {
         return None;
     }
     v.extract::<i32>().ok()
-}
-
-/// Whether a call's keyword names are exactly `(name,)`.
-fn is_only(kw: &Borrowed<'_, '_, PyAny>, name: &str) -> bool {
-    kw.cast::<PyTuple>()
-        .is_ok_and(|t| t.len() == 1 && t.get_item(0).is_ok_and(|k| k.eq(name).unwrap_or(false)))
 }
 
 /// Installs the C entry points on `comm` (`MPI.Comm`, which derives from `CommBase`),
