@@ -2001,8 +2001,26 @@ class Comm(_lib.CommBase):
     def Dup(self, info=None):
         return type(self)._wrap(self._r.dup())
 
+    def Dup_with_info(self, info):
+        """``Dup`` with hints; shmpi uses none, so the hints are not carried over."""
+        return self.Dup(info)
+
     def Clone(self):
         return self.Dup()
+
+    def Set_info(self, info):
+        """Hints for this communicator (``MPI_Comm_set_info``): shmpi uses none, so it
+        keeps no state; ``Get_info`` returns an empty ``Info`` as MPI allows (only the
+        hints an implementation uses are returned)."""
+        _ = self._r  # COMM_NULL and a freed communicator raise ERR_COMM here
+        if info is not None and not isinstance(info, Info):
+            raise TypeError(f"Set_info: expecting an MPI.Info, got {type(info).__name__}")
+
+    def Get_info(self):
+        _ = self._r
+        return Info()
+
+    info = property(Get_info, Set_info)
 
     def Split(self, color=0, key=0):
         raw = self._r.split(UNDEFINED if color == UNDEFINED else int(color), int(key))

@@ -213,6 +213,17 @@ assert list(h) == [r * 100 + rank for r in range(size)]
 comm.Barrier()
 comm.barrier()
 
+# Hints: Dup_with_info, Set_info and Get_info take and give MPI.Info objects.
+d = comm.Dup_with_info(MPI.INFO_NULL)
+assert MPI.Comm.Compare(comm, d) == MPI.CONGRUENT
+hints = MPI.Info.Create()
+d.Set_info(hints)
+in_use = d.Get_info()
+assert isinstance(in_use, MPI.Info)
+in_use.Free()
+hints.Free()
+d.Free()
+
 # COMM_NULL and a freed communicator: MPI.ERR_COMM from every method. (shmpi only:
 # MPI invokes no communicator's error handler for COMM_NULL, and Open MPI aborts.)
 d = comm.Dup()
