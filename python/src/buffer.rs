@@ -15,6 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyTuple};
 
+use crate::last::LastPair;
 use crate::registry::{Registry, registry};
 
 /// `[buf, count, datatype]` of a contiguous datatype as [`CollSpec::Counted`]; `None`
@@ -37,24 +38,11 @@ fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registry) -> PyResult<Option<Col
     if buf.is_none() {
         return Ok(None);
     }
-    let hit = LAST_COUNT.with(|c| match &*c.borrow() {
-        Some(last) if last.count.is(&count) && last.datatype.is(&dt) => Some(last.nbytes),
-        _ => None,
-    });
-    let nbytes = match hit {
+    let nbytes = match LAST_COUNT.with(|c| c.get(&count, &dt)) {
         Some(nbytes) => nbytes,
         None => {
             let nbytes = count_bytes(&count, &dt, reg)?;
-            // The old entry is dropped outside the borrow (its decref may run Python
-            // code).
-            let old = LAST_COUNT.with(|c| {
-                c.replace(Some(LastCount {
-                    count: count.clone().unbind(),
-                    datatype: dt.clone().unbind(),
-                    nbytes,
-                }))
-            });
-            drop(old);
+            LAST_COUNT.with(|c| c.set(&count, &dt, nbytes));
             nbytes
         }
     };
@@ -88,20 +76,11 @@ fn count_bytes(
     Ok(Some(count.saturating_mul(size)))
 }
 
-/// The count and datatype of the last `[buf, count, datatype]` spec, with their bytes.
-struct LastCount {
-    count: Py<PyAny>,
-    datatype: Py<PyAny>,
-    nbytes: Option<usize>,
-}
-
 thread_local! {
-    /// Programs pass the same count and datatype objects call after call (mpi4py's OSU
-    /// demos the same list), and reading the count and the datatype's two attributes
-    /// cost more than the rest of the spec. Both objects are held, so their addresses
-    /// cannot become another's: an `int` never changes, nor a datatype's size and
+    /// The bytes of the last `[buf, count, datatype]` spec's count and datatype (`None`:
+    /// not a contiguous datatype): an `int` never changes, nor a datatype's size and
     /// layout once it is made.
-    static LAST_COUNT: RefCell<Option<LastCount>> = const { RefCell::new(None) };
+    static LAST_COUNT: LastPair<Option<usize>> = const { LastPair::new() };
 }
 
 /// A point-to-point message spec as (buffer, bytes or `None` for all of it): a plain
@@ -245,8 +224,8 @@ fn export(
     }
 }
 
-/// An export on the stack frame of [`with_bytes`] or [`with_bytes_mut`], released when
-/// it ends, also by a panic.
+/// An export on the stack frame of [`with_export`] or [`with_send_recv`], released
+/// when it ends, also by a panic.
 struct Export<'a, 'py> {
     view: &'a mut ffi::Py_buffer,
     _py: Python<'py>,
@@ -261,27 +240,40 @@ impl Drop for Export<'_, '_> {
     }
 }
 
-/// Runs `f` on `nbytes` (or all) of `obj`'s memory, exported for this call only: the
-/// view lives on this frame and is released with the GIL the caller holds, where a
-/// [`RawBuf`], which a request may own and drop anywhere, needs a box and asks for the
-/// GIL. The blocking calls of inner loops use this.
+/// Runs `f` with the address and the used length of `nbytes` (or all) of `obj`'s
+/// memory, exported (writable if asked) for this call only: the view lives on this
+/// frame and is released with the GIL the caller holds, where a [`RawBuf`], which a
+/// request may own and drop anywhere, needs a box and asks for the GIL.
+fn with_export<R>(
+    obj: &Bound<'_, PyAny>,
+    writable: bool,
+    nbytes: Option<usize>,
+    f: impl FnOnce(*mut u8, usize) -> PyResult<R>,
+) -> PyResult<R> {
+    let mut view = ffi::Py_buffer::new();
+    let len = export(obj, &mut view, writable, nbytes)?;
+    let e = Export {
+        view: &mut view,
+        _py: obj.py(),
+    };
+    f(e.view.buf as *mut u8, len)
+}
+
+/// Runs `f` on `nbytes` (or all) of `obj`'s memory, exported for this call only
+/// ([`with_export`]). The blocking calls of inner loops use this.
 pub(crate) fn with_bytes<R>(
     obj: &Bound<'_, PyAny>,
     nbytes: Option<usize>,
     f: impl FnOnce(&[u8]) -> PyResult<R>,
 ) -> PyResult<R> {
-    let mut view = ffi::Py_buffer::new();
-    let len = export(obj, &mut view, false, nbytes)?;
-    let e = Export {
-        view: &mut view,
-        _py: obj.py(),
-    };
-    if len == 0 {
-        return f(&[]);
-    }
-    // SAFETY: the exporter keeps `buf` valid for `len <= view.len` bytes until the
-    // release in `e`'s drop, after `f` returns.
-    f(unsafe { std::slice::from_raw_parts(e.view.buf as *const u8, len) })
+    with_export(obj, false, nbytes, |p, len| {
+        if len == 0 {
+            return f(&[]);
+        }
+        // SAFETY: the exporter keeps `buf` valid for `len <= view.len` bytes until the
+        // release at the end of `with_export`, after `f` returns.
+        f(unsafe { std::slice::from_raw_parts(p, len) })
+    })
 }
 
 /// [`with_bytes`] for a buffer that the call writes (exported writable).
@@ -290,18 +282,14 @@ pub(crate) fn with_bytes_mut<R>(
     nbytes: Option<usize>,
     f: impl FnOnce(&mut [u8]) -> PyResult<R>,
 ) -> PyResult<R> {
-    let mut view = ffi::Py_buffer::new();
-    let len = export(obj, &mut view, true, nbytes)?;
-    let e = Export {
-        view: &mut view,
-        _py: obj.py(),
-    };
-    if len == 0 {
-        return f(&mut []);
-    }
-    // SAFETY: as in `with_bytes`; the view was requested writable, and this is the
-    // only slice of it in Rust.
-    f(unsafe { std::slice::from_raw_parts_mut(e.view.buf as *mut u8, len) })
+    with_export(obj, true, nbytes, |p, len| {
+        if len == 0 {
+            return f(&mut []);
+        }
+        // SAFETY: as in `with_bytes`; the view was requested writable, and this is the
+        // only slice of it in Rust.
+        f(unsafe { std::slice::from_raw_parts_mut(p, len) })
+    })
 }
 
 /// Runs `f` on a send buffer (`None`: none) and a receive buffer, each exported for

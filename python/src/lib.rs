@@ -26,6 +26,7 @@
 mod buffer;
 mod comm;
 mod errors;
+mod last;
 mod message;
 mod pickle5;
 mod pycomm;

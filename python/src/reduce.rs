@@ -51,11 +51,7 @@ pub(crate) fn op(code: u8) -> PyResult<Op> {
 /// when either is not one (a user op, an object that is not an `Op`, a datatype with
 /// no element code): the package's Python path then reduces or raises.
 pub(crate) fn native(op: &Bound<'_, PyAny>, dt: &Bound<'_, PyAny>) -> PyResult<Option<(Op, Kind)>> {
-    let hit = LAST_REDUCTION.with(|c| match &*c.borrow() {
-        Some(last) if last.op.is(op) && last.datatype.is(dt) => Some(last.native),
-        _ => None,
-    });
-    if let Some(native) = hit {
+    if let Some(native) = LAST_REDUCTION.with(|c| c.get(op, dt)) {
         return Ok(native);
     }
     let py = op.py();
@@ -71,32 +67,15 @@ pub(crate) fn native(op: &Bound<'_, PyAny>, dt: &Bound<'_, PyAny>) -> PyResult<O
             Kind::parse(&ty.extract::<String>()?)?,
         ))
     };
-    // The old entry is dropped outside the borrow (its decref may run Python code).
-    let old = LAST_REDUCTION.with(|c| {
-        c.replace(Some(LastReduction {
-            op: op.clone().unbind(),
-            datatype: dt.clone().unbind(),
-            native,
-        }))
-    });
-    drop(old);
+    LAST_REDUCTION.with(|c| c.set(op, dt, native));
     Ok(native)
 }
 
-/// The op and datatype of the last native reduction and what they are to shmpi.
-struct LastReduction {
-    op: Py<PyAny>,
-    datatype: Py<PyAny>,
-    native: Option<(Op, Kind)>,
-}
-
 thread_local! {
-    /// Programs pass the same op and datatype objects call after call, and reading
-    /// their codes cost two attribute lookups and two strings parsed. Both objects are
-    /// held, so their addresses cannot become another's, and neither's code changes
+    /// What the last reduction's op and datatype are to shmpi: neither's code changes
     /// once it is made (`Op.Free` clears only a user op's function).
-    static LAST_REDUCTION: std::cell::RefCell<Option<LastReduction>> =
-        const { std::cell::RefCell::new(None) };
+    static LAST_REDUCTION: crate::last::LastPair<Option<(Op, Kind)>> =
+        const { crate::last::LastPair::new() };
 }
 
 /// The element types reductions know.
