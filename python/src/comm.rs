@@ -165,22 +165,6 @@ fn recv_spec_or<'py>(
     }
 }
 
-/// Views of a send and a receive buffer; the send side is copied if they overlap.
-fn send_recv_views(
-    send: &Bound<'_, PyAny>,
-    snb: Option<usize>,
-    recv: &Bound<'_, PyAny>,
-    rnb: Option<usize>,
-) -> PyResult<(Vec<u8>, Option<RawBuf>, RawBuf)> {
-    let s = RawBuf::get(send, false, snb)?;
-    let r = RawBuf::get(recv, true, rnb)?;
-    if RawBuf::disjoint(&s, &r) {
-        Ok((Vec::new(), Some(s), r))
-    } else {
-        Ok((s.bytes().to_vec(), None, r))
-    }
-}
-
 /// A `[buf, count, datatype]` spec as (buffer, bytes, datatype); `None` for any other.
 #[allow(clippy::type_complexity)]
 fn counted_spec<'py>(
@@ -378,13 +362,13 @@ impl RawComm {
         rtag: i32,
     ) -> PyResult<St> {
         let c = self.comm()?;
-        let (copy, s, mut r) = send_recv_views(sbuf, snb, rbuf, rnb)?;
-        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
-        let rb = r.bytes_mut();
-        blocking_n(py, &c, sb.len().max(rb.len()), |c| {
-            c.sendrecv_slice(sb, dest, stag, rb, source, rtag)
+        with_send_recv(Some((sbuf, snb)), Some((rbuf, rnb)), |sb, rb| {
+            let sb = sb.unwrap_or_default();
+            blocking_n(py, &c, sb.len().max(rb.len()), |c| {
+                c.sendrecv_slice(sb, dest, stag, rb, source, rtag)
+            })
+            .map(st)
         })
-        .map(st)
     }
 
     #[pyo3(signature = (buf, nbytes, dest, tag, sync = false))]
@@ -850,10 +834,10 @@ impl RawComm {
         displs: Vec<usize>,
     ) -> PyResult<()> {
         let c = self.comm()?;
-        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
-        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
-        let rb = r.bytes_mut();
-        blocking(py, &c, |c| c.allgatherv_into(sb, rb, &counts, &displs))
+        with_send_recv(Some((send, snb)), Some((recv, rnb)), |sb, rb| {
+            let sb = sb.unwrap_or_default();
+            blocking(py, &c, |c| c.allgatherv_into(sb, rb, &counts, &displs))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -871,11 +855,11 @@ impl RawComm {
         rdispls: Vec<usize>,
     ) -> PyResult<()> {
         let c = self.comm()?;
-        let (copy, s, mut r) = send_recv_views(send, snb, recv, rnb)?;
-        let sb = s.as_ref().map_or(&copy[..], |s| s.bytes());
-        let rb = r.bytes_mut();
-        blocking(py, &c, |c| {
-            c.alltoallv_into(sb, &scounts, &sdispls, rb, &rcounts, &rdispls)
+        with_send_recv(Some((send, snb)), Some((recv, rnb)), |sb, rb| {
+            let sb = sb.unwrap_or_default();
+            blocking(py, &c, |c| {
+                c.alltoallv_into(sb, &scounts, &sdispls, rb, &rcounts, &rdispls)
+            })
         })
     }
 
