@@ -10,7 +10,9 @@
 //!                     RingHead (128 bytes: the consumer's position) + ring_bytes of data
 //! coll_offset         the collective area (`shmcoll.rs`): a pool header (context-id
 //!                     counter), `areas` communicator areas of N member blocks
-//!                     (256 bytes each), then one data slot of `slot_bytes` per rank
+//!                     (256 bytes each), then one data slot of `slot_bytes` per rank,
+//!                     then a ring of small broadcasts for each of the first
+//!                     `RING_AREAS` areas (`BCAST_RING_BYTES` each)
 //! loan_offset         one loan pool of `loan_bytes` per rank (`loan.rs`), at
 //!                     loan_offset + rank * loan_bytes
 //! senders_offset      per receiver j, ceil(N / 64) words: bit i of word i / 64 says
@@ -36,6 +38,17 @@ pub(crate) const MEMBER_BYTES: usize = 256;
 
 /// Bytes of the collective pool header (the context-id counter).
 pub(crate) const POOL_HEADER: usize = 128;
+
+/// Cells of an area's ring of small broadcasts (`shmcoll::BcastCell`, 64 bytes each):
+/// how far the root of a run of them may run ahead of its slowest member.
+pub(crate) const BCAST_CELLS: usize = 128;
+/// Bytes of one area's ring of small broadcasts.
+pub(crate) const BCAST_RING_BYTES: usize = BCAST_CELLS * 64;
+/// Areas with a ring of small broadcasts: the world's (area 0) and those that
+/// communicators made first take; the others broadcast small data through the
+/// point-to-point rings. A bound, so that a pool of thousands of areas adds no
+/// megabytes to the segment.
+pub(crate) const RING_AREAS: usize = 64;
 
 /// Job parameters chosen by the launcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,9 +178,14 @@ pub(crate) fn slots_off(n: usize, areas: usize) -> usize {
     (areas_off(areas) + areas * n * MEMBER_BYTES).next_multiple_of(4096)
 }
 
+/// Start of the rings of small broadcasts, after the data slots.
+pub(crate) fn bcast_off(n: usize, areas: usize, slot: usize) -> usize {
+    (slots_off(n, areas) + n * slot).next_multiple_of(4096)
+}
+
 /// Bytes of the whole collective area.
 pub(crate) fn coll_bytes(n: usize, areas: usize, slot: usize) -> usize {
-    slots_off(n, areas) + n * slot
+    bcast_off(n, areas, slot) + areas.min(RING_AREAS) * BCAST_RING_BYTES
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use crate::sys::shm::Mapping;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"shmpiSEG");
 /// Bumped on every change to anything in this file, in `layout.rs` or in the ring's
 /// record format.
-pub(crate) const LAYOUT_VERSION: u32 = 10;
+pub(crate) const LAYOUT_VERSION: u32 = 11;
 
 /// The segment header. Plain fields are written once by the launcher before any rank
 /// starts and never change.

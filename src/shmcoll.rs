@@ -10,6 +10,8 @@
 //!                                 inline[2][2 words] | padding; done line (128 B) }
 //! slots_off              rank r's data slot at slots_off + r * slot_bytes, two halves;
 //!                        data published at step t is in half t % 2 (and inline[t % 2])
+//! bcast_off              area a < RING_AREAS: BCAST_CELLS cells of 64 bytes, the
+//!                        small broadcasts of a run; step t's in cell t % BCAST_CELLS
 //! ```
 //!
 //! Area 0 belongs to the world communicator for the whole job; the others are taken
@@ -30,6 +32,7 @@
 //! | `Line::sig_step`, `sig`, `count` | the member, at the first step of a call whose signature differs from its previous one | other members, to check the call matches | seqlock: `sig_step = MAX`, fence(Release), fields, `sig_step = step` (Release); the reader re-reads `sig_step` after a fence(Acquire) |
 //! | `Line::inline` | the member, before its `arrive` | readers after their Acquire of `arrive` | Relaxed, ordered by `SYNC POINT arrive` |
 //! | `DoneLine::done` | the member, at the end of a call | a writer about to reuse its slot | Release/Acquire: `SYNC POINT done`, orders the member's reads of the slot before the writer's overwrite |
+//! | `BcastCell` words | the root of a run of small broadcasts, before its `arrive` for the step | members, after their Acquire of that `arrive` | Relaxed, ordered by `SYNC POINT arrive`; the root rewrites a cell only once every member's `done` (or a later `arrive`) says it has read it (`SYNC POINT done`) |
 //! | `refs` | the allocating leader (CAS), each member on free (fetch_sub) | allocators | AcqRel: `SYNC POINT refs`, the last member's reads happen before the next owner's reset |
 //! | `next_ctx` | leaders creating a communicator | - | Relaxed: uniqueness only |
 //! | slot bytes | the slot's owner | members of the area it published in | plain copies, ordered by `SYNC POINT arrive` (owner writes, then arrives) and `SYNC POINT done` (readers finish, then the owner may overwrite) |
@@ -40,7 +43,10 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
-use crate::layout::{MEMBER_BYTES, POOL_HEADER, areas_off, slots_off};
+use crate::layout::{
+    BCAST_CELLS, BCAST_RING_BYTES, MEMBER_BYTES, POOL_HEADER, RING_AREAS, areas_off, bcast_off,
+    slots_off,
+};
 use crate::matching::Group;
 use crate::segment::Segment;
 
@@ -88,6 +94,55 @@ pub(crate) struct Member {
 const _: () = assert!(size_of::<Member>() == MEMBER_BYTES);
 const _: () = assert!(size_of::<Line>() == 128);
 const _: () = assert!(std::mem::offset_of!(Line, inline) + 2 * INLINE_BYTES == 64);
+
+/// One small broadcast of a run (`collective::Coll::bcast_eager`): the step and
+/// context it belongs to, its length, and its bytes, in one cache line that every
+/// member reads once.
+#[repr(C, align(64))]
+pub(crate) struct BcastCell {
+    /// The step whose data this is.
+    step: AtomicU64,
+    /// The communicator's context id (high half) and the data's length (low half): an
+    /// area's cells outlive the communicator that wrote them.
+    ctx_len: AtomicU64,
+    data: [AtomicU64; CELL_WORDS],
+}
+
+const CELL_WORDS: usize = 6;
+/// Data bytes a `BcastCell` carries.
+pub(crate) const CELL_DATA: usize = CELL_WORDS * 8;
+
+const _: () = assert!(size_of::<BcastCell>() * BCAST_CELLS == BCAST_RING_BYTES);
+
+impl BcastCell {
+    /// Stores `data` (at most `CELL_DATA` bytes) as step `step` of context `ctx`.
+    pub(crate) fn write(&self, step: u64, ctx: u32, data: &[u8]) {
+        assert!(data.len() <= CELL_DATA);
+        for (w, c) in self.data.iter().zip(data.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+        }
+        self.ctx_len
+            .store(u64::from(ctx) << 32 | data.len() as u64, Ordering::Relaxed);
+        self.step.store(step, Ordering::Relaxed);
+    }
+
+    /// Reads step `step` of context `ctx` into `out` (its length must be the data's);
+    /// false, with `out` unchanged, if the cell holds anything else.
+    pub(crate) fn read(&self, step: u64, ctx: u32, out: &mut [u8]) -> bool {
+        if self.step.load(Ordering::Relaxed) != step
+            || self.ctx_len.load(Ordering::Relaxed) != u64::from(ctx) << 32 | out.len() as u64
+        {
+            return false;
+        }
+        for (w, c) in self.data.iter().zip(out.chunks_mut(8)) {
+            let b = w.load(Ordering::Relaxed).to_le_bytes();
+            c.copy_from_slice(&b[..c.len()]);
+        }
+        true
+    }
+}
 
 #[repr(C)]
 struct PoolHeader {
@@ -142,6 +197,12 @@ pub(crate) struct Area {
     /// The run of eager broadcasts (`collective::Coll::bcast_eager`) this rank is the
     /// root of on this communicator, whose members' signatures it has yet to check.
     pub(crate) eager: Cell<Option<EagerRun>>,
+    /// The first of the area's `BCAST_CELLS` broadcast cells, if it has a ring (a
+    /// pooled area below `RING_AREAS`); `seg` keeps them mapped.
+    ring: Option<NonNull<BcastCell>>,
+    /// As the root of a run on the ring: a step through which every other member has
+    /// finished reading (the least of their `done`s when last looked at).
+    pub(crate) ring_read: Cell<u64>,
     pub(crate) owned: bool,
     /// The area's member blocks, located once (`AreaMembers`).
     pub(crate) members: AreaMembers,
@@ -170,8 +231,11 @@ impl Area {
         owned: bool,
     ) -> Rc<Self> {
         let n = group.size();
+        let ring = CollShm::new(&seg).ring(idx);
         Rc::new(Area {
             members: AreaMembers::new(seg.clone(), idx, n),
+            ring,
+            ring_read: Cell::new(0),
             seg,
             idx,
             group,
@@ -199,6 +263,8 @@ impl Area {
             inline_last: [Cell::new(0), Cell::new(0)],
             last_sig: Cell::new(None),
             eager: Cell::new(None),
+            ring: None,
+            ring_read: Cell::new(0),
             owned: false,
         })
     }
@@ -207,6 +273,16 @@ impl Area {
     #[inline]
     pub(crate) fn member(&self, j: usize) -> &Member {
         self.members.get(j)
+    }
+
+    /// The cell of step `t` in the area's ring of small broadcasts, if it has one.
+    #[inline]
+    pub(crate) fn bcast_cell(&self, t: u64) -> Option<&BcastCell> {
+        let first = self.ring?;
+        // SAFETY: the area's BCAST_CELLS cells are contiguous and in bounds (`ring`
+        // checked both ends), `seg` keeps them mapped while `self` lives, and a cell
+        // holds only atomics, valid for any bytes and for shared access.
+        Some(unsafe { first.add((t % BCAST_CELLS as u64) as usize).as_ref() })
     }
 }
 
@@ -306,6 +382,19 @@ impl<'s> CollShm<'s> {
         (1..self.areas())
             .filter(|&a| self.refs(a).load(Ordering::Relaxed) != 0)
             .count()
+    }
+
+    /// The first cell of area `area`'s ring of small broadcasts; `None` for an area
+    /// without one.
+    fn ring(&self, area: usize) -> Option<NonNull<BcastCell>> {
+        if area >= self.areas().min(RING_AREAS) {
+            return None;
+        }
+        let l = self.seg.layout();
+        let off = bcast_off(self.n(), self.areas(), l.slot_bytes) + area * BCAST_RING_BYTES;
+        // In bounds, both ends (`coll_ptr` asserts), and 64-byte aligned (a page-aligned
+        // start and a stride of whole cells).
+        Some(self.seg.coll_ptr(off, BCAST_RING_BYTES).cast::<BcastCell>())
     }
 
     fn slot_ptr(&self, rank: usize, half: usize, off: usize, len: usize) -> *mut u8 {

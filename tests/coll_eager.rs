@@ -1,6 +1,7 @@
 //! Runs of identical small broadcasts (and of object broadcasts of any size) through
 //! the real launcher: after the first call of a run (which checks every member, as
-//! every collective does), the root sends the data as messages and returns without
+//! every collective does), the root writes the data once into its communicator's ring
+//! of small broadcasts (up to 48 bytes) or sends it as messages, and returns without
 //! waiting for the others (README, "Collectives"). MPI allows a broadcast's root to
 //! return before the others have started; these tests hold shmpi to what that must
 //! not change: every rank gets every value, the messages never reach the program's
@@ -334,5 +335,55 @@ fn a_root_that_leaves_after_its_run_loses_no_value() {
             w.bcast_into(&mut b, 0).unwrap();
             assert_eq!(b, [i, !i, 7], "rank {me}, call {i}");
         }
+    });
+}
+
+/// Small broadcasts on a communicator whose area has no ring of small broadcasts (the
+/// pool's areas past the first 64), which go as messages, and on one whose area has
+/// one, alternating call by call: every value arrives.
+#[test]
+fn small_broadcasts_deliver_every_value_on_every_communicator() {
+    run_ranks(
+        "small_broadcasts_deliver_every_value_on_every_communicator",
+        3,
+        |w| {
+            let me = w.rank();
+            let dups: Vec<Communicator> = (0..70).map(|_| w.dup().unwrap()).collect();
+            assert!(w.communicators_in_use() >= 70);
+            let (near, far) = (&dups[0], &dups[69]);
+            phases(far, 200);
+            for i in 0..300u64 {
+                let mut a = [if me == 0 { i } else { 0 }];
+                let mut b = [if me == 2 { !i } else { 0 }, 5];
+                near.bcast_into(&mut a, 0).unwrap();
+                far.bcast_into(&mut b, 2).unwrap();
+                assert_eq!((a[0], b), (i, [!i, 5]), "rank {me}, call {i}");
+            }
+            drop(dups);
+            w.barrier().unwrap();
+            flush_slots(w);
+            assert_eq!(w.communicators_in_use(), 0);
+        },
+    );
+}
+
+/// A member that starts a long run of small broadcasts late (asleep for 200 ms): the
+/// root runs ahead until the member has read what it would overwrite, and waits there;
+/// every member gets every value.
+#[test]
+fn a_late_member_of_a_long_run_gets_every_value() {
+    run_ranks("a_late_member_of_a_long_run_gets_every_value", 4, |w| {
+        let me = w.rank();
+        let mut b = [0u64; 2];
+        w.bcast_into(&mut b, 1).unwrap();
+        if me == 3 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        for i in 0..2000u64 {
+            let mut b = if me == 1 { [i, !i] } else { [0; 2] };
+            w.bcast_into(&mut b, 1).unwrap();
+            assert_eq!(b, [i, !i], "rank {me}, call {i}");
+        }
+        w.barrier().unwrap();
     });
 }

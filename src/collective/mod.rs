@@ -89,6 +89,7 @@ use crate::comm::CommInner;
 use crate::doorbell;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
+use crate::layout::BCAST_CELLS;
 use crate::matching::{Group, Matcher, Want};
 use crate::progress::{Engine, WaitDesc, WaitOp};
 use crate::shmcoll::{self, Area, CollShm, EagerRun, HalfUse, INLINE_BYTES, INLINE_WORDS};
@@ -518,7 +519,18 @@ impl<'c> Coll<'c> {
     /// scheduled for every call. The root checks its members' signatures later
     /// (`check_run`): every `EAGER_CHECK_EVERY` calls, at a step that many calls back,
     /// and before its signature changes.
+    ///
+    /// Data of at most `CELL_DATA` bytes on a communicator whose area has a ring of
+    /// small broadcasts goes through that ring instead (`ring_root`, `ring_member`):
+    /// the root writes it once for all, where it would write a message per member.
     pub(crate) fn bcast_eager(&mut self, root: usize, buf: &mut [u8]) -> Result<()> {
+        if buf.len() <= shmcoll::CELL_DATA && self.area().bcast_cell(0).is_some() {
+            return if self.me() == root {
+                self.ring_root(buf)
+            } else {
+                self.ring_member(root, buf)
+            };
+        }
         let mine = (self.sig.pack(), self.count);
         if self.me() == root {
             return self.eager_root(root, mine, buf);
@@ -589,23 +601,7 @@ impl<'c> Coll<'c> {
     /// every member.
     fn eager_root(&mut self, root: usize, head: (u64, u64), data: &[u8]) -> Result<()> {
         let t = self.next;
-        let mine = (self.sig.pack(), self.count);
-        let run = match self.area().eager.get() {
-            Some(mut run) => {
-                if t - run.mark >= EAGER_CHECK_EVERY {
-                    self.check_run(run, run.mark, mine)?;
-                    run.mark = t;
-                }
-                run.last = t;
-                run
-            }
-            None => EagerRun {
-                first: t,
-                mark: t,
-                last: t,
-            },
-        };
-        self.area().eager.set(Some(run));
+        self.run_step(t)?;
         // Every member is sent a message, whose doorbell wakes it after this store.
         self.publish();
         with_message(EAGER_HEAD + data.len(), |msg| -> Result<()> {
@@ -627,6 +623,107 @@ impl<'c> Coll<'c> {
             Ok(())
         })?;
         // The root checks the others later.
+        #[cfg(debug_assertions)]
+        self.checked.set(self.n() - 1);
+        Ok(())
+    }
+
+    /// The root's bookkeeping of its run of eager broadcasts at step `t`: the run
+    /// extended (or begun), and every `EAGER_CHECK_EVERY` calls the members'
+    /// signatures checked that many calls back (`check_run`).
+    fn run_step(&self, t: u64) -> Result<()> {
+        let mine = (self.sig.pack(), self.count);
+        let run = match self.area().eager.get() {
+            Some(mut run) => {
+                if t - run.mark >= EAGER_CHECK_EVERY {
+                    self.check_run(run, run.mark, mine)?;
+                    run.mark = t;
+                }
+                run.last = t;
+                run
+            }
+            None => EagerRun {
+                first: t,
+                mark: t,
+                last: t,
+            },
+        };
+        self.area().eager.set(Some(run));
+        Ok(())
+    }
+
+    /// The root's step of a small eager broadcast: the run's bookkeeping, `data` in
+    /// the step's cell of the area's ring once every member has read what that cell
+    /// held before (`ring_room`), the arrival that publishes it, and a wake-up for the
+    /// members that sleep.
+    fn ring_root(&mut self, data: &[u8]) -> Result<()> {
+        let t = self.next;
+        self.run_step(t)?;
+        self.ring_room(t)?;
+        let cell = self.area().bcast_cell(t).expect("an area with a ring");
+        cell.write(t, self.c.ctx, data);
+        self.publish();
+        self.wake_members();
+        // The root checks the others later (`check_run`).
+        #[cfg(debug_assertions)]
+        self.checked.set(self.n() - 1);
+        Ok(())
+    }
+
+    /// Waits, as the root, until every other member has finished reading the cell of
+    /// step `t` held before: step `t - BCAST_CELLS`. What the members were last seen to
+    /// have read is kept (`Area::ring_read`), so that a root ahead of them by less than
+    /// the ring looks at no member's line.
+    fn ring_room(&self, t: u64) -> Result<()> {
+        let Some(s) = t.checked_sub(BCAST_CELLS as u64) else {
+            return Ok(());
+        };
+        let area = self.area();
+        if area.ring_read.get() >= s {
+            return Ok(());
+        }
+        let mut least = u64::MAX;
+        for j in (0..self.n()).filter(|&j| j != self.me()) {
+            let m = area.member(j);
+            // SYNC POINT arrive / SYNC POINT done (Acquire): a member that arrived
+            // after a step, or said it is done with it, has read that step's cell. A
+            // failed member's `arrive` (FAILED set) and `done` (MAX) are above every
+            // step: it reads no more.
+            let read = || {
+                let a = m.line.arrive.load(Ordering::Acquire);
+                m.done.done.load(Ordering::Acquire).max(a.saturating_sub(1))
+            };
+            let mut v = read();
+            if v < s {
+                self.block(Some(self.world(j)), &self.c.group, &|| read() >= s)?;
+                v = read();
+            }
+            least = least.min(v);
+        }
+        area.ring_read.set(least);
+        Ok(())
+    }
+
+    /// A member's step of a small eager broadcast: its arrival, the root's arrival
+    /// at the step (and, there, its signature: `wait`), and the step's cell of the
+    /// area's ring into `buf`.
+    fn ring_member(&mut self, root: usize, buf: &mut [u8]) -> Result<()> {
+        let t = self.next;
+        // Only the root waits for this arrival (`check_run`, `ring_room`): see
+        // `eager_member`.
+        self.publish();
+        doorbell::notify(&self.c.coll.seg.ctrl(self.world(root)).bell);
+        self.wait(root, t)?;
+        let cell = self.area().bcast_cell(t).expect("an area with a ring");
+        if !cell.read(t, self.c.ctx, buf) {
+            // The root arrived at this step with this very call (`wait` checked its
+            // signature), so it wrote the cell first: only a corrupted segment gets here.
+            return Err(Error::Corrupted(format!(
+                "{}: the root's broadcast of step {t} is not in its ring (context {})",
+                self.name, self.c.ctx
+            )));
+        }
+        // The others checked the root, the one member whose call they depend on.
         #[cfg(debug_assertions)]
         self.checked.set(self.n() - 1);
         Ok(())
