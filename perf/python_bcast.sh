@@ -8,6 +8,8 @@
 #
 # Usage: perf/python_bcast.sh [ROUNDS]            (default 3)
 #        BEFORE=target/venv-before/bin/python perf/python_bcast.sh 3
+#        BEFORE=... BEFORE_SHMRUN=../before/target/release/shmrun perf/python_bcast.sh 3
+#          (the before build's own launcher, where the segment's layout changed)
 #        perf/python_bcast.sh callgrind
 # Needs: SHMPY (default target/venv-dev/bin/python, with shmpi installed), the venv
 # scripts/mpi4py_compare.sh makes (target/venv-mpi4py) and its mpi4py source
@@ -29,7 +31,7 @@ for r in $(seq "${1:-3}"); do
         p1=$(target/compare/limits c2c)
         before=""
         if [ -n "${BEFORE:-}" ]; then
-            before="before $(timeout 300 "$SHMRUN" -n "$n" --bind-to "$bind" "$BEFORE" -m shmpi "$DEMO/osu_bcast.py" | sizes)| "
+            before="before $(timeout 300 "${BEFORE_SHMRUN:-$SHMRUN}" -n "$n" --bind-to "$bind" "$BEFORE" -m shmpi "$DEMO/osu_bcast.py" | sizes)| "
         fi
         now=$(timeout 300 "$SHMRUN" -n "$n" --bind-to "$bind" "$SHMPY" -m shmpi "$DEMO/osu_bcast.py" | sizes)
         ref=$(timeout 300 mpirun.openmpi -n "$n" --bind-to "$bind" "${y[@]}" "$MPY" "$DEMO/osu_bcast.py" | sizes)
