@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{flush_slots, run_ranks};
+use common::{flush_slots, run_ranks, run_ranks_with_env};
 use shmpi::{ANY_SOURCE, ANY_TAG, Communicator};
 
 /// The value of element `k` broadcast at iteration `i` of phase `p`.
@@ -145,25 +145,40 @@ fn the_root_of_a_run_of_broadcasts_runs_ahead_of_the_others() {
     run_ranks(
         "the_root_of_a_run_of_broadcasts_runs_ahead_of_the_others",
         3,
-        |w| {
-            let me = w.rank();
-            let mut b = [0u32; 2];
-            w.bcast_into(&mut b, 0).unwrap();
-            if me == 1 {
-                let (go, _) = w.recv_vec::<u8>(0, 9).unwrap();
-                assert_eq!(go, b"go");
-            }
-            for i in 0..60u32 {
-                let mut b = if me == 0 { [i, i + 1] } else { [0; 2] };
-                w.bcast_into(&mut b, 0).unwrap();
-                assert_eq!(b, [i, i + 1]);
-            }
-            if me == 0 {
-                w.send_slice(b"go", 1, 9).unwrap();
-            }
-            w.barrier().unwrap();
-        },
+        root_runs_ahead,
     );
+}
+
+/// The same with point-to-point rings of 4 KiB (the default at 256 ranks), too small
+/// for a run's messages: small broadcasts still run ahead, through the communicator's
+/// ring of small broadcasts.
+#[test]
+fn small_broadcasts_run_ahead_with_the_smallest_rings() {
+    run_ranks_with_env(
+        "small_broadcasts_run_ahead_with_the_smallest_rings",
+        3,
+        &[("SHMPI_RING_BYTES", "4096")],
+        root_runs_ahead,
+    );
+}
+
+fn root_runs_ahead(w: &Communicator) {
+    let me = w.rank();
+    let mut b = [0u32; 2];
+    w.bcast_into(&mut b, 0).unwrap();
+    if me == 1 {
+        let (go, _) = w.recv_vec::<u8>(0, 9).unwrap();
+        assert_eq!(go, b"go");
+    }
+    for i in 0..60u32 {
+        let mut b = if me == 0 { [i, i + 1] } else { [0; 2] };
+        w.bcast_into(&mut b, 0).unwrap();
+        assert_eq!(b, [i, i + 1]);
+    }
+    if me == 0 {
+        w.send_slice(b"go", 1, 9).unwrap();
+    }
+    w.barrier().unwrap();
 }
 
 /// The messages of broadcasts travel in a context of their own: a receive from any

@@ -494,18 +494,25 @@ impl<'c> Coll<'c> {
         Ok(())
     }
 
-    /// Whether this broadcast of `len` bytes goes eagerly, through the point-to-point
-    /// rings ([`bcast_eager`](Self::bcast_eager)): a rank's previous call on this
-    /// communicator was this same broadcast (so every member that is still in step
-    /// made it too, and decides alike), the data is small, and the run-ahead allowed
-    /// between checks fits every ring, so that a root whose member failed reaches its
-    /// next check instead of waiting on a full ring.
+    /// Whether this broadcast of `len` bytes goes eagerly ([`bcast_eager`](Self::bcast_eager)):
+    /// a rank's previous call on this communicator was this same broadcast (so every
+    /// member that is still in step made it too, and decides alike), the data is
+    /// small, and it goes through the area's ring of small broadcasts or the run-ahead
+    /// allowed between checks fits every point-to-point ring, so that a root whose
+    /// member failed reaches its next check instead of waiting on a full ring.
     pub(crate) fn eager(&self, len: usize) -> bool {
         self.n() > 1
             && len <= EAGER_BCAST_MAX
-            && (EAGER_HEAD + len + 64) * (2 * EAGER_CHECK_EVERY as usize + 2)
-                <= self.c.coll.seg.layout().ring_bytes
+            && (self.on_ring(len)
+                || (EAGER_HEAD + len + 64) * (2 * EAGER_CHECK_EVERY as usize + 2)
+                    <= self.c.coll.seg.layout().ring_bytes)
             && self.area().last_sig.get() == Some((self.sig.pack(), self.count))
+    }
+
+    /// Whether an eager broadcast of `len` bytes goes through the area's ring of
+    /// small broadcasts (which needs no room in the point-to-point rings).
+    fn on_ring(&self, len: usize) -> bool {
+        len <= shmcoll::CELL_DATA && self.area().bcast_cell(0).is_some()
     }
 
     /// A broadcast as messages: the root arrives, sends its signature, count and
@@ -524,7 +531,7 @@ impl<'c> Coll<'c> {
     /// small broadcasts goes through that ring instead (`ring_root`, `ring_member`):
     /// the root writes it once for all, where it would write a message per member.
     pub(crate) fn bcast_eager(&mut self, root: usize, buf: &mut [u8]) -> Result<()> {
-        if buf.len() <= shmcoll::CELL_DATA && self.area().bcast_cell(0).is_some() {
+        if self.on_ring(buf.len()) {
             return if self.me() == root {
                 self.ring_root(buf)
             } else {
