@@ -109,6 +109,8 @@ pub(crate) struct BcastCell {
 }
 
 const CELL_WORDS: usize = 6;
+/// The length word of a cell whose data travels otherwise.
+const ELSEWHERE: u64 = 0xffff_ffff;
 /// Data bytes a `BcastCell` carries.
 pub(crate) const CELL_DATA: usize = CELL_WORDS * 8;
 
@@ -126,6 +128,40 @@ impl BcastCell {
         self.ctx_len
             .store(u64::from(ctx) << 32 | data.len() as u64, Ordering::Relaxed);
         self.step.store(step, Ordering::Relaxed);
+    }
+
+    /// Marks the cell as step `step` of context `ctx` whose data did not fit it (it
+    /// travels otherwise).
+    pub(crate) fn write_elsewhere(&self, step: u64, ctx: u32) {
+        self.ctx_len
+            .store(u64::from(ctx) << 32 | ELSEWHERE, Ordering::Relaxed);
+        self.step.store(step, Ordering::Relaxed);
+    }
+
+    /// Reads step `step` of context `ctx`, of a length the reader does not know, into
+    /// `out`: `Some(Some(len))` for data in the cell (`out[..len]`), `Some(None)` for
+    /// data that travels otherwise (`write_elsewhere`), `None` if the cell holds
+    /// anything else.
+    pub(crate) fn read_any(
+        &self,
+        step: u64,
+        ctx: u32,
+        out: &mut [u8; CELL_DATA],
+    ) -> Option<Option<usize>> {
+        let v = self.ctx_len.load(Ordering::Relaxed);
+        if self.step.load(Ordering::Relaxed) != step || v >> 32 != u64::from(ctx) {
+            return None;
+        }
+        let len = v & 0xffff_ffff;
+        if len == ELSEWHERE {
+            return Some(None);
+        }
+        let len = (len as usize).min(CELL_DATA);
+        for (w, c) in self.data.iter().zip(out[..len].chunks_mut(8)) {
+            let b = w.load(Ordering::Relaxed).to_le_bytes();
+            c.copy_from_slice(&b[..c.len()]);
+        }
+        Some(Some(len))
     }
 
     /// Reads step `step` of context `ctx` into `out` (its length must be the data's);

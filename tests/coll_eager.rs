@@ -88,9 +88,42 @@ fn object_phases(c: &Communicator, iters: usize) {
     c.barrier().unwrap();
 }
 
+/// Runs of byte broadcasts (`bcast_bytes`, what mpi4py's lowercase `bcast` of a
+/// pickle is): data that fits a cell of the ring of small broadcasts (up to 48
+/// bytes), data that travels in the message, and data that follows through the root's
+/// slot, each size a run of its own and all sizes in one run; and the root's bytes
+/// come back to it unchanged.
+fn byte_phases(c: &Communicator, iters: usize) {
+    let n = c.size() as usize;
+    let me = c.rank() as usize;
+    let value = |p: usize, i: usize, len: usize| -> Vec<u8> {
+        (0..len).map(|k| (p * 13 + i * 5 + k) as u8).collect()
+    };
+    let sizes = [0usize, 1, 47, 48, 49, 1024, 1025, 200_000];
+    for (p, &len) in sizes.iter().enumerate() {
+        let root = (p + 2) % n;
+        for i in 0..iters {
+            if i % 31 == 0 && (i / 31) % n == me {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let mine = (me == root).then(|| value(p, i, len));
+            let got = c.bcast_bytes(mine, root as i32).unwrap();
+            assert_eq!(got, value(p, i, len), "rank {me}, size {len}, call {i}");
+        }
+    }
+    for i in 0..iters {
+        let len = sizes[i % sizes.len()];
+        let mine = (me == 1 % n).then(|| value(9, i, len));
+        let got = c.bcast_bytes(mine, (1 % n) as i32).unwrap();
+        assert_eq!(got, value(9, i, len), "rank {me}, mixed sizes, call {i}");
+    }
+    c.barrier().unwrap();
+}
+
 fn runs_of_broadcasts(w: &Communicator) {
     phases(w, 300);
     object_phases(w, 150);
+    byte_phases(w, 150);
     // Two communicators with runs of their own, alternating call by call.
     let d = w.dup().unwrap();
     let n = w.size();
@@ -367,6 +400,7 @@ fn small_broadcasts_deliver_every_value_on_every_communicator() {
             assert!(w.communicators_in_use() >= 70);
             let (near, far) = (&dups[0], &dups[69]);
             phases(far, 200);
+            byte_phases(far, 100);
             for i in 0..300u64 {
                 let mut a = [if me == 0 { i } else { 0 }];
                 let mut b = [if me == 2 { !i } else { 0 }, 5];
@@ -401,4 +435,25 @@ fn a_late_member_of_a_long_run_gets_every_value() {
         }
         w.barrier().unwrap();
     });
+}
+
+/// `bcast_bytes` whose root passes no bytes: a usage error at the root, before
+/// anything is published (the others, which then wait for it, are not run here).
+#[test]
+fn a_byte_broadcast_without_bytes_at_the_root_is_an_error() {
+    run_ranks(
+        "a_byte_broadcast_without_bytes_at_the_root_is_an_error",
+        1,
+        |w| {
+            let e = w.bcast_bytes(None, 0).unwrap_err();
+            assert!(
+                matches!(&e, shmpi::Error::Usage(m) if m.contains("must pass Some")),
+                "{e}"
+            );
+            assert!(matches!(
+                w.bcast_bytes(Some(vec![1]), 1),
+                Err(shmpi::Error::InvalidRoot { root: 1, size: 1 })
+            ));
+        },
+    );
 }

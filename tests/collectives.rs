@@ -490,6 +490,11 @@ fn check_everything(w: &Communicator) {
             )
             .unwrap();
         assert_eq!(got, big);
+        let raw = format!("raw bytes from {root}").into_bytes();
+        let got = w
+            .bcast_bytes((me == root).then(|| raw.clone()), root as i32)
+            .unwrap();
+        assert_eq!(got, raw);
         let vals: Vec<Vec<u32>> = (0..n).map(|r| vec![r as u32; r + root]).collect();
         let got: Vec<u32> = w
             .scatter(if me == root { Some(&vals[..]) } else { None }, root as i32)

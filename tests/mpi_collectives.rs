@@ -141,6 +141,13 @@ fn object_collectives_match_serial_references() {
             )
             .unwrap();
         assert_eq!(cfg, "config");
+        for len in [0usize, 5, 100_000] {
+            let raw: Vec<u8> = (0..len).map(|k| (k * 7) as u8).collect();
+            let got = w
+                .bcast_bytes((me == n - 1).then(|| raw.clone()), n - 1)
+                .unwrap();
+            assert_eq!(got, raw);
+        }
         let names = w.gather(&format!("rank{me}"), n - 1).unwrap();
         if me == n - 1 {
             assert_eq!(
@@ -294,3 +301,4 @@ fn nonblocking_collectives_match_the_blocking_ones() {
         },
     );
 }
+

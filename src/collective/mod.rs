@@ -194,6 +194,24 @@ const QUICK_POLLS: u32 = 32;
 /// and `wait_readers` counts the member as done reading.
 const FAILED: u64 = 1 << 63;
 
+/// Where a broadcast of data whose length only the root knows puts it: an object's
+/// archive (aligned, for its decoding) or raw bytes.
+pub(crate) trait ByteSink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl ByteSink for AlignedVec {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl ByteSink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// One collective call in progress on one communicator.
 pub(crate) struct Coll<'c> {
     c: &'c CommInner,
@@ -557,21 +575,40 @@ impl<'c> Coll<'c> {
         })
     }
 
-    /// [`bcast_eager`](Self::bcast_eager) of an object's archive (`bytes` at the root),
-    /// appended to `out` elsewhere: archives of at most `EAGER_BCAST_MAX` bytes travel
-    /// in the message; the message of a larger one carries only its length, and the
-    /// archive follows through the root's data slot, from which the others copy it
-    /// (the root still waits for nobody; the slot's reuse waits for its readers).
+    /// [`bcast_eager`](Self::bcast_eager) of an object's archive or of raw bytes
+    /// (`bytes` at the root), appended to `out` elsewhere: data of at most
+    /// `EAGER_BCAST_MAX` bytes travels in the message; the message of larger data
+    /// carries only its length, and the data follows through the root's data slot, from
+    /// which the others copy it (the root still waits for nobody; the slot's reuse
+    /// waits for its readers). On a communicator whose area has a ring of small
+    /// broadcasts, the step's cell holds data of at most `CELL_DATA` bytes, and no
+    /// message is sent; for larger data it says so, and the message follows as above.
     pub(crate) fn bcast_eager_obj(
         &mut self,
         root: usize,
         bytes: &[u8],
-        out: &mut AlignedVec,
+        out: &mut impl ByteSink,
     ) -> Result<()> {
+        let on_ring = self.area().bcast_cell(0).is_some();
         if self.me() == root {
             let len = bytes.len();
+            let t = self.next;
+            self.run_step(t)?;
+            if on_ring {
+                self.ring_room(t)?;
+                let cell = self.area().bcast_cell(t).expect("an area with a ring");
+                if len <= shmcoll::CELL_DATA {
+                    cell.write(t, self.c.ctx, bytes);
+                    self.publish();
+                    self.wake_members();
+                    #[cfg(debug_assertions)]
+                    self.checked.set(self.n() - 1);
+                    return Ok(());
+                }
+                cell.write_elsewhere(t, self.c.ctx);
+            }
             let inline = len <= EAGER_BCAST_MAX;
-            self.eager_root(
+            self.send_eager(
                 root,
                 (self.sig.pack(), len as u64),
                 if inline { bytes } else { &[] },
@@ -582,7 +619,26 @@ impl<'c> Coll<'c> {
             return Ok(());
         }
         let mut msg = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
-        let got = self.eager_member(root, &mut msg)?;
+        let got = if on_ring {
+            let t = self.next;
+            self.publish();
+            doorbell::notify(&self.c.coll.seg.ctrl(self.world(root)).bell);
+            self.wait(root, t)?;
+            let mut small = [0u8; shmcoll::CELL_DATA];
+            let cell = self.area().bcast_cell(t).expect("an area with a ring");
+            match cell.read_any(t, self.c.ctx, &mut small) {
+                Some(Some(len)) => {
+                    out.put(&small[..len]);
+                    #[cfg(debug_assertions)]
+                    self.checked.set(self.n() - 1);
+                    return Ok(());
+                }
+                Some(None) => self.take_eager_message(root, t, &mut msg)?,
+                None => return Err(self.not_in_ring(t)),
+            }
+        } else {
+            self.eager_member(root, &mut msg)?
+        };
         let len = u64::from_le_bytes(msg[8..16].try_into().expect("8 bytes")) as usize;
         if len <= EAGER_BCAST_MAX {
             if got != EAGER_HEAD + len {
@@ -591,7 +647,7 @@ impl<'c> Coll<'c> {
                     self.name
                 )));
             }
-            out.extend_from_slice(&msg[EAGER_HEAD..got]);
+            out.put(&msg[EAGER_HEAD..got]);
             return Ok(());
         }
         self.exchange(
@@ -599,7 +655,7 @@ impl<'c> Coll<'c> {
             len,
             1,
             &|j| (j == root).then_some((0, len)),
-            &mut |_, _, b| out.extend_from_slice(b),
+            &mut |_, _, b| out.put(b),
         )
     }
 
@@ -607,8 +663,14 @@ impl<'c> Coll<'c> {
     /// arrival, and the message (`head`, the signature and a count, then `data`) to
     /// every member.
     fn eager_root(&mut self, root: usize, head: (u64, u64), data: &[u8]) -> Result<()> {
+        self.run_step(self.next)?;
+        self.send_eager(root, head, data)
+    }
+
+    /// The root's arrival at the step of an eager broadcast, and the message (`head`,
+    /// then `data`) to every member.
+    fn send_eager(&mut self, root: usize, head: (u64, u64), data: &[u8]) -> Result<()> {
         let t = self.next;
-        self.run_step(t)?;
         // Every member is sent a message, whose doorbell wakes it after this store.
         self.publish();
         with_message(EAGER_HEAD + data.len(), |msg| -> Result<()> {
@@ -723,17 +785,23 @@ impl<'c> Coll<'c> {
         self.wait(root, t)?;
         let cell = self.area().bcast_cell(t).expect("an area with a ring");
         if !cell.read(t, self.c.ctx, buf) {
-            // The root arrived at this step with this very call (`wait` checked its
-            // signature), so it wrote the cell first: only a corrupted segment gets here.
-            return Err(Error::Corrupted(format!(
-                "{}: the root's broadcast of step {t} is not in its ring (context {})",
-                self.name, self.c.ctx
-            )));
+            return Err(self.not_in_ring(t));
         }
         // The others checked the root, the one member whose call they depend on.
         #[cfg(debug_assertions)]
         self.checked.set(self.n() - 1);
         Ok(())
+    }
+
+    /// The error of a member that found step `t`'s cell holding something else. The
+    /// root arrived at the step with this very call (`wait` checked its signature), so
+    /// it wrote the cell first: only a corrupted segment gets here.
+    #[cold]
+    fn not_in_ring(&self, t: u64) -> Error {
+        Error::Corrupted(format!(
+            "{}: the root's broadcast of step {t} is not in its ring (context {})",
+            self.name, self.c.ctx
+        ))
     }
 
     /// A member's step of an eager broadcast: its arrival, and the root's message into
@@ -746,6 +814,12 @@ impl<'c> Coll<'c> {
         // broadcasts would be woken for on every call.
         self.publish();
         doorbell::notify(&self.c.coll.seg.ctrl(self.world(root)).bell);
+        self.take_eager_message(root, t, msg)
+    }
+
+    /// The root's message of step `t` of an eager broadcast into `msg`, once this
+    /// member has arrived there; its signature checked. Returns the message's length.
+    fn take_eager_message(&mut self, root: usize, t: u64, msg: &mut [u8]) -> Result<usize> {
         let d = self.world(root);
         let m = Matcher {
             ctx: self.c.ctx | EAGER_CTX,

@@ -10,7 +10,7 @@ use rkyv::util::AlignedVec;
 
 use super::op::{ObjectReducible, Op};
 use super::slices::sig;
-use super::{ANY_COUNT, Call, Coll, OP_CLOSURE, OP_NONE};
+use super::{ANY_COUNT, ByteSink, Call, Coll, OP_CLOSURE, OP_NONE};
 use crate::codec::{self, Decode, Encode};
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, Result};
@@ -139,15 +139,70 @@ impl Communicator {
             (Some(v), true) => codec::encode(v)?,
             _ => AlignedVec::new(),
         };
+        let mut out = AlignedVec::new();
+        self.bcast_raw(&bytes, r, &mut out)?;
+        match value {
+            Some(v) if me == r => Ok(v),
+            _ => decode_from(&out, r),
+        }
+    }
+
+    /// Broadcasts bytes whose length only `root` knows (mpi4py's `comm.bcast`, whose
+    /// pickle is the bytes; any encoding of your own): the root passes `Some(bytes)`
+    /// and gets them back, the others pass `None` and get a copy. It is [`bcast`](Self::bcast)
+    /// without the archive: the call matches a `bcast` on the other ranks, which would
+    /// receive these bytes as an archive (and most likely fail to validate it).
+    ///
+    /// MPI 4.1 §6.4 (`MPI_Bcast`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the root passes `None`, when the ranks disagree on the root
+    ///   or make another collective call, or an earlier collective on this communicator
+    ///   failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let mine = (world.rank() == 0).then(|| b"pickled elsewhere".to_vec());
+    /// let got = world.bcast_bytes(mine, 0)?;
+    /// assert_eq!(got, b"pickled elsewhere");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn bcast_bytes(&self, data: Option<Vec<u8>>, root: Rank) -> Result<Vec<u8>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.bcast_raw(data, self.check_root(root)?);
+        }
+        let r = self.check_root(root)?;
+        let data = match (data, self.inner.rank == r) {
+            (Some(d), true) => Some(d),
+            (None, true) => {
+                return Err(Error::Usage(
+                    "bcast_bytes: the root must pass Some(bytes)".into(),
+                ));
+            }
+            (_, false) => None,
+        };
+        let mut out = Vec::new();
+        self.bcast_raw(data.as_deref().unwrap_or(&[]), r, &mut out)?;
+        Ok(data.unwrap_or(out))
+    }
+
+    /// The broadcast of `bytes` (at root `r`; empty elsewhere) of a length only the
+    /// root knows, appended to `out` at the others: eagerly in a run of them, else
+    /// the length and then the bytes through the root's slot.
+    fn bcast_raw(&self, bytes: &[u8], r: usize, out: &mut impl ByteSink) -> Result<()> {
+        let me = self.inner.rank;
         let mut c = Coll::begin(&self.inner, sig(Call::BcastObj, r, 0, OP_NONE), ANY_COUNT)?;
         if c.eager(super::EAGER_BCAST_MAX) {
-            let mut out = AlignedVec::new();
-            c.bcast_eager_obj(r, &bytes, &mut out)?;
+            c.bcast_eager_obj(r, bytes, out)?;
             c.finish();
-            return match value {
-                Some(v) if me == r => Ok(v),
-                _ => decode_from(&out, r),
-            };
+            return Ok(());
         }
         let mut len = [0u8; 8];
         let mine = (bytes.len() as u64).to_le_bytes();
@@ -159,19 +214,15 @@ impl Communicator {
             &mut |_, _, b| len.copy_from_slice(b),
         )?;
         let len = u64::from_le_bytes(len) as usize;
-        let mut out = AlignedVec::new();
         c.exchange(
-            &bytes,
+            bytes,
             if me == r { bytes.len() } else { len },
             1,
             &|j| (j == r && me != r).then_some((0, len)),
-            &mut |_, _, b| out.extend_from_slice(b),
+            &mut |_, _, b| out.put(b),
         )?;
         c.finish();
-        match value {
-            Some(v) if me == r => Ok(v),
-            _ => decode_from(&out, r),
-        }
+        Ok(())
     }
 
     /// Sends `values[i]` from the root to rank `i` (mpi4py `comm.scatter`;

@@ -488,6 +488,30 @@ impl Comm {
             .collect()
     }
 
+    /// `Communicator::bcast_bytes`: the length, then the bytes.
+    pub(crate) fn bcast_raw(&self, value: Option<Vec<u8>>, root: usize) -> Result<Vec<u8>> {
+        let mut mine = match (value, self.rank == root) {
+            (Some(v), true) => v,
+            (None, true) => {
+                return Err(Error::Usage(
+                    "bcast_bytes: the root must pass Some(bytes)".into(),
+                ));
+            }
+            (_, false) => Vec::new(),
+        };
+        let mut len = (mine.len() as u64).to_le_bytes();
+        self.bcast_bytes(&mut len, root)?;
+        if self.rank != root {
+            mine = vec![0u8; u64::from_le_bytes(len) as usize];
+        }
+        // No second call for no bytes: Open MPI refuses an empty vector's dangling
+        // pointer (MPI_ERR_ARG).
+        if !mine.is_empty() {
+            self.bcast_bytes(&mut mine, root)?;
+        }
+        Ok(mine)
+    }
+
     pub(crate) fn bcast_obj<T: Encode + Decode>(&self, value: Option<T>, root: usize) -> Result<T> {
         let mine = match (&value, self.rank == root) {
             (Some(v), true) => codec::encode(v)?,
