@@ -628,8 +628,33 @@ impl RawComm {
         } else {
             None
         };
-        let v = blocking(py, &c, |c| c.bcast(data, root))?;
+        let v = blocking(py, &c, |c| c.bcast_bytes(data, root))?;
         Ok(PyBytes::new(py, &v))
+    }
+
+    /// `Comm.bcast` while `MPI.pickle` is the default: the root's object pickled (a
+    /// small builtin one natively), its bytes broadcast as they are
+    /// (`bcast_bytes`), and unpickled at every rank, the root too (mpi4py's root gets
+    /// a copy, not its own object).
+    pub(crate) fn bcast_pickled<'py>(
+        &self,
+        py: Python<'py>,
+        obj: &Bound<'py, PyAny>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.rooted(root)?;
+        let data = if c.rank() == root {
+            let data = match crate::pickle5::with_encoded(obj, <[u8]>::to_vec) {
+                Some(v) => v,
+                None => crate::pickle5::std_dumps(py, obj)?.as_bytes().to_vec(),
+            };
+            blocking_n(py, &c, data.len(), |c| c.bcast_bytes(Some(data), root))?
+        } else {
+            // The length is not known before the data comes: the GIL goes when the
+            // call waits, as for any small call.
+            blocking_n(py, &c, 0, |c| c.bcast_bytes(None, root))?
+        };
+        crate::pickle5::loads_message(py, &data)
     }
 
     fn scatter_obj<'py>(

@@ -224,6 +224,21 @@ impl CommBase {
         }
     }
 
+    #[pyo3(name = "bcast", signature = (obj, root = 0))]
+    fn bcast_obj<'py>(
+        slf: &Bound<'py, Self>,
+        obj: &Bound<'py, PyAny>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, 0) {
+            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
+                raw.get().bcast_pickled(py, obj, root)
+            }
+            _ => python(slf, intern!(py, "_bcast"), (obj, root)),
+        }
+    }
+
     #[pyo3(name = "isend", signature = (obj, dest, tag = 0))]
     fn isend_obj<'py>(
         slf: &Bound<'py, Self>,

@@ -2251,7 +2251,7 @@ class Comm(_lib.CommBase):
 
     # -- collectives, objects --
 
-    def bcast(self, obj, root=0):
+    def _bcast(self, obj, root=0):
         raw = self._r
         data = _dumps(obj) if raw.rank() == root else None
         return _loads(raw.bcast_obj(data, root))

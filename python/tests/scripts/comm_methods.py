@@ -151,6 +151,34 @@ comm.send(("back", rank), dest=right, tag=10)
 comm.Recv(raw, left, 10)
 assert raw[:2] == b"\x80\x05"
 
+# bcast: the default root (0) and keywords, runs of objects of every size (a small
+# one, pickles past a cache line and past 1 KiB), each root in turn; the root gets an
+# equal copy, not its own object; MPI.pickle's functions are used, at the root to
+# pickle and at every rank to unpickle; a root out of range is ERR_ROOT.
+for i in range(300):
+    root = (i // 100) % size
+    objs = [None, {"a": i, "b": 3.14}, list(range(i % 40)), b"x" * (i * 7 % 3000), ("t", i)]
+    sent = objs[i % len(objs)]
+    if i % 3 == 0:
+        back = comm.bcast(obj=sent if rank == root else None, root=root)
+    elif root == 0:
+        back = comm.bcast(sent if rank == root else rank)
+    else:
+        back = comm.bcast(sent if rank == root else rank, root)
+    assert back == sent, (i, back)
+    if rank == root and isinstance(sent, (dict, list)):
+        assert back is not sent
+calls = []
+MPI.pickle.__init__(
+    lambda o, *a: calls.append("dumps") or marshal.dumps(o),
+    lambda b, *a: calls.append("loads") or marshal.loads(b),
+)
+assert comm.bcast([rank, "m"], size - 1) == [size - 1, "m"]
+assert calls == (["dumps", "loads"] if rank == size - 1 else ["loads"]), calls
+MPI.pickle.__init__()
+raises(MPI.ERR_ROOT, comm.bcast, 1, size)
+raises(MPI.ERR_ROOT, comm.bcast, 1, -1)
+
 # Collectives: defaults (root 0, op SUM), keywords, IN_PLACE.
 x = array.array("d", [rank + 1.0])
 y = array.array("d", [0.0])
