@@ -302,3 +302,27 @@ fn nonblocking_collectives_match_the_blocking_ones() {
     );
 }
 
+/// Collectives of no bytes (MPI allows a count of 0): an empty slice of bytes is not
+/// taken for `MPI_IN_PLACE` (Open MPI's is the address 1, which is where an empty
+/// `&[u8]` points), so each is a call of zero elements, as on the shared-memory backend.
+#[test]
+fn collectives_of_no_bytes_are_calls_of_zero_elements() {
+    run_mpi_ns(
+        "collectives_of_no_bytes_are_calls_of_zero_elements",
+        &ns(),
+        |w| {
+            let mut none: [u8; 0] = [];
+            w.bcast_into(&mut none, 0).unwrap();
+            let mut all: Vec<u8> = Vec::new();
+            w.allgather_into(&[] as &[u8], &mut all).unwrap();
+            w.alltoall_into(&[] as &[u8], &mut all).unwrap();
+            let got = w.bcast_bytes((w.rank() == 0).then(Vec::new), 0).unwrap();
+            assert!(got.is_empty());
+            let v = w.ibcast_into(Vec::<u8>::new(), 0).unwrap().wait().unwrap();
+            assert!(v.is_empty());
+            let v = w.iallgather_into(Vec::<u8>::new()).unwrap().wait().unwrap();
+            assert!(v.is_empty());
+            w.barrier().unwrap();
+        },
+    );
+}

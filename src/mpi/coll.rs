@@ -28,11 +28,23 @@ fn len_err(what: &str, got: usize, want: usize) -> Error {
     Error::Usage(format!("{what} has {got} elements but must have {want}"))
 }
 
-fn ptr<T>(s: &[T]) -> *const c_void {
+/// Where an empty buffer points in a call: an empty `&[u8]` points at address 1,
+/// which is Open MPI's `MPI_IN_PLACE`, and would make a call of no bytes an in-place
+/// one (or `MPI_ERR_ARG`).
+static EMPTY: u64 = 0;
+
+pub(super) fn ptr<T>(s: &[T]) -> *const c_void {
+    if s.is_empty() {
+        return std::ptr::addr_of!(EMPTY).cast();
+    }
     s.as_ptr().cast()
 }
 
-fn mptr<T>(s: &mut [T]) -> *mut c_void {
+pub(super) fn mptr<T>(s: &mut [T]) -> *mut c_void {
+    if s.is_empty() {
+        // MPI reads and writes no byte of a buffer of no elements.
+        return std::ptr::addr_of!(EMPTY).cast_mut().cast();
+    }
     s.as_mut_ptr().cast()
 }
 
@@ -504,8 +516,7 @@ impl Comm {
         if self.rank != root {
             mine = vec![0u8; u64::from_le_bytes(len) as usize];
         }
-        // No second call for no bytes: Open MPI refuses an empty vector's dangling
-        // pointer (MPI_ERR_ARG).
+        // No second call for no bytes.
         if !mine.is_empty() {
             self.bcast_bytes(&mut mine, root)?;
         }

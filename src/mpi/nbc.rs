@@ -16,7 +16,7 @@ use std::rc::{Rc, Weak};
 use ::mpi::ffi;
 use bytemuck::Pod;
 
-use super::coll::{byte, cint, datatype, mpi_op};
+use super::coll::{byte, cint, datatype, mpi_op, mptr, ptr};
 use super::{Comm, Env, check, test_raw, wait_raw};
 use crate::collective::op::Op;
 use crate::error::Result;
@@ -146,16 +146,7 @@ impl Comm {
             |_, out, r| {
                 // SAFETY: `out` holds `n` bytes and lives in the request until MPI is done
                 // with it (a vector's heap buffer does not move with the vector).
-                unsafe {
-                    ffi::MPI_Ibcast(
-                        out.as_mut_ptr().cast(),
-                        n,
-                        byte(),
-                        root as c_int,
-                        self.raw,
-                        r,
-                    )
-                }
+                unsafe { ffi::MPI_Ibcast(mptr(out), n, byte(), root as c_int, self.raw, r) }
             },
         )
     }
@@ -171,18 +162,7 @@ impl Comm {
             "MPI_Iallgather",
             |s, out, r| {
                 // SAFETY: `s` holds `n` bytes, `out` `size * n`; both live in the request.
-                unsafe {
-                    ffi::MPI_Iallgather(
-                        s.as_ptr().cast(),
-                        n,
-                        byte(),
-                        out.as_mut_ptr().cast(),
-                        n,
-                        byte(),
-                        self.raw,
-                        r,
-                    )
-                }
+                unsafe { ffi::MPI_Iallgather(ptr(s), n, byte(), mptr(out), n, byte(), self.raw, r) }
             },
         )
     }
@@ -213,8 +193,8 @@ impl Comm {
                 unsafe {
                     match root {
                         Some(root) => ffi::MPI_Ireduce(
-                            s.as_ptr().cast(),
-                            out.as_mut_ptr().cast(),
+                            ptr(s),
+                            mptr(out),
                             c,
                             dt,
                             mop,
@@ -222,15 +202,7 @@ impl Comm {
                             self.raw,
                             r,
                         ),
-                        None => ffi::MPI_Iallreduce(
-                            s.as_ptr().cast(),
-                            out.as_mut_ptr().cast(),
-                            c,
-                            dt,
-                            mop,
-                            self.raw,
-                            r,
-                        ),
+                        None => ffi::MPI_Iallreduce(ptr(s), mptr(out), c, dt, mop, self.raw, r),
                     }
                 }
             });
@@ -249,26 +221,19 @@ impl Comm {
             unsafe {
                 match root {
                     Some(root) => ffi::MPI_Igather(
-                        s.as_ptr().cast(),
+                        ptr(s),
                         n,
                         byte(),
-                        out.as_mut_ptr().cast(),
+                        mptr(out),
                         n,
                         byte(),
                         root as c_int,
                         self.raw,
                         r,
                     ),
-                    None => ffi::MPI_Iallgather(
-                        s.as_ptr().cast(),
-                        n,
-                        byte(),
-                        out.as_mut_ptr().cast(),
-                        n,
-                        byte(),
-                        self.raw,
-                        r,
-                    ),
+                    None => {
+                        ffi::MPI_Iallgather(ptr(s), n, byte(), mptr(out), n, byte(), self.raw, r)
+                    }
                 }
             }
         })
