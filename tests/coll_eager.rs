@@ -58,66 +58,59 @@ fn phases(c: &Communicator, iters: usize) {
     }
 }
 
-/// Runs of object broadcasts (mpi4py's lowercase `bcast`): archives that travel in the
-/// message, and larger ones (over 1 KiB, and over a data slot's half) that follow
-/// through the root's slot, each size a run of its own and all sizes in one run.
-fn object_phases(c: &Communicator, iters: usize) {
+/// Runs of broadcasts of bytes whose length only the root knows (`bcast` through
+/// `sent`, which gets the root's bytes or `None` and the root, and returns what it
+/// got), each of `sizes` a run of its own with its own root, then all sizes in one
+/// run; every rank falls behind now and then.
+fn length_phases(
+    c: &Communicator,
+    iters: usize,
+    sizes: &[usize],
+    bcast: impl Fn(Option<Vec<u8>>, i32) -> Vec<u8>,
+) {
     let n = c.size() as usize;
     let me = c.rank() as usize;
     let value = |p: usize, i: usize, len: usize| -> Vec<u8> {
         (0..len).map(|k| (p * 31 + i * 7 + k) as u8).collect()
     };
-    let sizes = [0usize, 10, 1000, 1100, 300_000];
     for (p, &len) in sizes.iter().enumerate() {
         let root = (p + 1) % n;
         for i in 0..iters {
             if i % 29 == 0 && (i / 29) % n == me {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
-            let mine = (me == root).then(|| value(p, i, len));
-            let got: Vec<u8> = c.bcast(mine, root as i32).unwrap();
+            let got = bcast((me == root).then(|| value(p, i, len)), root as i32);
             assert_eq!(got, value(p, i, len), "rank {me}, size {len}, call {i}");
         }
     }
     for i in 0..iters {
         let len = sizes[i % sizes.len()];
-        let mine = (me == 0).then(|| value(9, i, len));
-        let got: Vec<u8> = c.bcast(mine, 0).unwrap();
+        let got = bcast((me == 0).then(|| value(9, i, len)), 0);
         assert_eq!(got, value(9, i, len), "rank {me}, mixed sizes, call {i}");
     }
     c.barrier().unwrap();
 }
 
+/// Runs of object broadcasts (`bcast` of a `Vec<u8>`): archives that travel in the
+/// message, and larger ones (over 1 KiB, and over a data slot's half) that follow
+/// through the root's slot.
+fn object_phases(c: &Communicator, iters: usize) {
+    length_phases(c, iters, &[0, 10, 1000, 1100, 300_000], |v, r| {
+        c.bcast(v, r).unwrap()
+    });
+}
+
 /// Runs of byte broadcasts (`bcast_bytes`, what mpi4py's lowercase `bcast` of a
 /// pickle is): data that fits a cell of the ring of small broadcasts (up to 48
 /// bytes), data that travels in the message, and data that follows through the root's
-/// slot, each size a run of its own and all sizes in one run; and the root's bytes
-/// come back to it unchanged.
+/// slot.
 fn byte_phases(c: &Communicator, iters: usize) {
-    let n = c.size() as usize;
-    let me = c.rank() as usize;
-    let value = |p: usize, i: usize, len: usize| -> Vec<u8> {
-        (0..len).map(|k| (p * 13 + i * 5 + k) as u8).collect()
-    };
-    let sizes = [0usize, 1, 47, 48, 49, 1024, 1025, 200_000];
-    for (p, &len) in sizes.iter().enumerate() {
-        let root = (p + 2) % n;
-        for i in 0..iters {
-            if i % 31 == 0 && (i / 31) % n == me {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            let mine = (me == root).then(|| value(p, i, len));
-            let got = c.bcast_bytes(mine, root as i32).unwrap();
-            assert_eq!(got, value(p, i, len), "rank {me}, size {len}, call {i}");
-        }
-    }
-    for i in 0..iters {
-        let len = sizes[i % sizes.len()];
-        let mine = (me == 1 % n).then(|| value(9, i, len));
-        let got = c.bcast_bytes(mine, (1 % n) as i32).unwrap();
-        assert_eq!(got, value(9, i, len), "rank {me}, mixed sizes, call {i}");
-    }
-    c.barrier().unwrap();
+    length_phases(
+        c,
+        iters,
+        &[0, 1, 47, 48, 49, 1024, 1025, 200_000],
+        |v, r| c.bcast_bytes(v, r).unwrap(),
+    );
 }
 
 fn runs_of_broadcasts(w: &Communicator) {
