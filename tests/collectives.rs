@@ -527,6 +527,18 @@ fn check_everything(w: &Communicator) {
             .map(|r| (r as u32, "x".repeat(r * 1000)))
             .collect::<Vec<_>>()
     );
+    // One rank's object larger than a half of a data slot (128 KiB at up to 16 ranks),
+    // the others small (rank 0's, if not the large one, empty): every rank gets every
+    // object, and the root of a gather too.
+    let size_of = |r: usize, k: usize| if r == k % n { 200_000 + r } else { r * 3 };
+    for k in 0..2 {
+        let mine: Vec<u8> = vec![me as u8; size_of(me, k)];
+        let ag: Vec<Vec<u8>> = w.allgather(&mine).unwrap();
+        let want: Vec<Vec<u8>> = (0..n).map(|r| vec![r as u8; size_of(r, k)]).collect();
+        assert_eq!(ag, want, "allgather with a large object at rank {}", k % n);
+        let g = w.gather(&mine, (n - 1) as i32).unwrap();
+        assert_eq!(g, (me == n - 1).then_some(want));
+    }
     let a2a: Vec<String> = w
         .alltoall(&(0..n).map(|j| format!("{me}->{j}")).collect::<Vec<_>>())
         .unwrap();

@@ -1469,6 +1469,58 @@ impl<'c> Coll<'c> {
         Ok(())
     }
 
+    /// Every rank publishes `mine`, bytes of a length only it knows; this rank
+    /// collects the bytes of the members `want` selects, by rank. One step when every
+    /// member's bytes fit a half of its data slot: the length goes inline and the bytes
+    /// into the slot at the same step. Otherwise that step gave every rank every length,
+    /// and the bytes follow through `exchange`.
+    pub(crate) fn collect(
+        &mut self,
+        mine: &[u8],
+        want: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<AlignedVec>> {
+        const LATER: u64 = 1 << 63;
+        let n = self.n();
+        let me = self.me();
+        let fits = mine.len() <= self.half_bytes();
+        let t = self.next;
+        if fits && !mine.is_empty() {
+            let h = self.take_half()?;
+            self.write_half(h, 0, mine);
+        }
+        let word = mine.len() as u64 | if fits { 0 } else { LATER };
+        self.put_inline(&word.to_le_bytes())?;
+        self.arrive();
+        let mut words = vec![word; n];
+        for (j, w) in words.iter_mut().enumerate().filter(|&(j, _)| j != me) {
+            self.wait(j, t)?;
+            *w = self.get_inline(j, t)[0];
+        }
+        let mut out: Vec<AlignedVec> = (0..n).map(|_| AlignedVec::new()).collect();
+        if words.iter().all(|w| w & LATER == 0) {
+            for j in (0..n).filter(|&j| want(j)) {
+                let len = words[j] as usize;
+                if j == me {
+                    out[j].extend_from_slice(mine);
+                } else if len > 0 {
+                    self.read_half(j, (t & 1) as usize, 0, len, |b| out[j].extend_from_slice(b));
+                }
+            }
+            return Ok(out);
+        }
+        let lens: Vec<usize> = words.iter().map(|w| (w & !LATER) as usize).collect();
+        let max = lens.iter().copied().max().unwrap_or(0);
+        self.exchange(
+            mine,
+            max,
+            1,
+            &|j| want(j).then_some((0, lens[j])),
+            &mut |j, _, b| out[j].extend_from_slice(b),
+        )?;
+        Ok(out)
+    }
+
+
     /// Every rank's `u64` (one inline step): lengths before a variable-size exchange.
     pub(crate) fn allgather_u64(&mut self, v: u64) -> Result<Vec<u64>> {
         let mut out = vec![0u64; self.n()];

@@ -29,22 +29,6 @@ fn decode_from<T: Decode>(bytes: &AlignedVec, src: usize) -> Result<T> {
     codec::decode::<T>(bytes, src as i32, -1)
 }
 
-/// Every rank publishes `mine`; this rank collects the bytes of the ranks `want`
-/// selects (lengths are exchanged first).
-fn collect(c: &mut Coll<'_>, mine: &[u8], want: &dyn Fn(usize) -> bool) -> Result<Vec<AlignedVec>> {
-    let lens = c.allgather_u64(mine.len() as u64)?;
-    let max = lens.iter().copied().max().unwrap_or(0) as usize;
-    let mut out: Vec<AlignedVec> = (0..c.n()).map(|_| AlignedVec::new()).collect();
-    c.exchange(
-        mine,
-        max,
-        1,
-        &|j| want(j).then_some((0, lens[j] as usize)),
-        &mut |j, _, b| out[j].extend_from_slice(b),
-    )?;
-    Ok(out)
-}
-
 /// Every rank publishes a table of `n + 1` byte offsets and the concatenated bytes;
 /// this rank reads piece `me` of the tables of the ranks `from` selects.
 fn pieces(
@@ -322,7 +306,7 @@ impl Communicator {
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(&self.inner, sig(Call::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
-        let got = collect(&mut c, &bytes, &|_| me == r)?;
+        let got = c.collect(&bytes, &|_| me == r)?;
         c.finish();
         if me != r {
             return Ok(None);
@@ -368,7 +352,7 @@ impl Communicator {
             sig(Call::AllgatherObj, 0, 0, OP_NONE),
             ANY_COUNT,
         )?;
-        let got = collect(&mut c, &bytes, &|_| true)?;
+        let got = c.collect(&bytes, &|_| true)?;
         c.finish();
         got.iter()
             .enumerate()
@@ -681,7 +665,7 @@ impl Communicator {
             None => (Call::AllreduceObj, 0),
         };
         let mut c = Coll::begin(&self.inner, sig(call, at, 0, code), ANY_COUNT)?;
-        let got = collect(&mut c, &bytes, &|_| r.is_none_or(|r| me == r))?;
+        let got = c.collect(&bytes, &|_| r.is_none_or(|r| me == r))?;
         c.finish();
         if r.is_some_and(|r| me != r) {
             return Ok(None);
@@ -710,7 +694,7 @@ impl Communicator {
         let bytes = codec::encode(value)?;
         let kind = if ex { Call::ExscanObj } else { Call::ScanObj };
         let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, code), ANY_COUNT)?;
-        let got = collect(&mut c, &bytes, &|j| j < me || (!ex && j == me))?;
+        let got = c.collect(&bytes, &|j| j < me || (!ex && j == me))?;
         c.finish();
         let upto = if ex { me } else { me + 1 };
         let vals = got[..upto]
