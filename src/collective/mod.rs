@@ -1520,7 +1520,6 @@ impl<'c> Coll<'c> {
         Ok(out)
     }
 
-
     /// Every rank's `u64` (one inline step): lengths before a variable-size exchange.
     pub(crate) fn allgather_u64(&mut self, v: u64) -> Result<Vec<u64>> {
         let mut out = vec![0u64; self.n()];

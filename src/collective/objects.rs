@@ -360,6 +360,43 @@ impl Communicator {
             .collect()
     }
 
+    /// Every rank's bytes, of lengths only each knows, in rank order at every rank
+    /// (mpi4py's `comm.allgather`, whose pickles are the bytes; any encoding of your
+    /// own): [`allgather`](Self::allgather) without the archive, matched as an
+    /// `allgather` on the other ranks.
+    ///
+    /// MPI 4.1 §6.7 (`MPI_Allgather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when the ranks make another collective call, or an earlier
+    ///   collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let all = world.allgather_bytes(format!("rank {}", world.rank()).as_bytes())?;
+    /// assert_eq!(all[0], b"rank 0");
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn allgather_bytes(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(mc.gather_obj(&mine.to_vec(), None)?.unwrap_or_default());
+        }
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Call::AllgatherObj, 0, 0, OP_NONE),
+            ANY_COUNT,
+        )?;
+        let got = c.collect(mine, &|_| true)?;
+        c.finish();
+        Ok(got.iter().map(|b| b.to_vec()).collect())
+    }
+
     /// Sends `values[j]` to rank `j` and returns what each rank sent to this one, in
     /// rank order (mpi4py `comm.alltoall`; `MPI_Alltoall`).
     ///
