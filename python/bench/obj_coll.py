@@ -1,10 +1,11 @@
-"""Time per lowercase `comm.bcast` of a small dict from rank 0 (mpi4py's most common
-collective), in the style of mpi4py's OSU demos: 1000 warm-up calls, then N timed
-(default 20 000), the root's loop time per call in microseconds. Runs unchanged under
-shmpi and the real mpi4py.
+"""Time per lowercase collective call (mpi4py's object forms), in the style of
+mpi4py's OSU demos: 1000 warm-up calls, then N timed (default 20 000), the loop time
+per call at rank 0 in microseconds. `bcast`: a small dict from rank 0; `allgather`
+and `allreduce`: each rank's float (`allreduce` with the default `SUM`). Runs
+unchanged under shmpi and the real mpi4py.
 
-Usage: shmrun -n 8 python -m shmpi obj_bcast.py [N]
-       mpirun -n 8 python obj_bcast.py [N]
+Usage: shmrun -n 8 python -m shmpi obj_coll.py bcast|allgather|allreduce [N]
+       mpirun -n 8 python obj_coll.py bcast|allgather|allreduce [N]
 """
 
 import sys
@@ -12,20 +13,40 @@ import sys
 from mpi4py import MPI
 
 
-def main(n):
+def main(call, n):
     comm = MPI.COMM_WORLD
-    obj = {"a": 7, "b": 3.14} if comm.rank == 0 else None
+    size = comm.Get_size()
+    if call == "bcast":
+        obj = {"a": 7, "b": 3.14} if comm.rank == 0 else None
+        want = {"a": 7, "b": 3.14}
+
+        def step():
+            return comm.bcast(obj, 0)
+    elif call == "allgather":
+        x = comm.rank + 0.5
+        want = [r + 0.5 for r in range(size)]
+
+        def step():
+            return comm.allgather(x)
+    elif call == "allreduce":
+        x = comm.rank + 0.5
+        want = sum(r + 0.5 for r in range(size))
+
+        def step():
+            return comm.allreduce(x)
+    else:
+        raise SystemExit(f"obj_coll.py: unknown call {call!r}")
     comm.Barrier()
     for i in range(n + 1000):
         if i == 1000:
             t = MPI.Wtime()
-        got = comm.bcast(obj, 0)
+        got = step()
     t = MPI.Wtime() - t
     comm.Barrier()
-    assert got == {"a": 7, "b": 3.14}
+    assert got == want, (got, want)
     if comm.rank == 0:
         print(f"{t / n * 1e6:.2f}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000)
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20000)

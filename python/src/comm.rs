@@ -689,8 +689,30 @@ impl RawComm {
 
     fn allgather_obj<'py>(&self, py: Python<'py>, data: Vec<u8>) -> PyResult<Bound<'py, PyList>> {
         let c = self.comm()?;
-        let v = blocking(py, &c, |c| c.allgather(&data))?;
+        let v = blocking(py, &c, |c| c.allgather_bytes(&data))?;
         PyList::new(py, v.iter().map(|b| PyBytes::new(py, b)))
+    }
+
+    /// `Comm.allgather` while `MPI.pickle` is the default: this rank's object pickled
+    /// (a small builtin one natively), every rank's bytes gathered as they are
+    /// (`allgather_bytes`) and unpickled here, in rank order.
+    pub(crate) fn allgather_pickled<'py>(
+        &self,
+        py: Python<'py>,
+        obj: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let c = self.comm()?;
+        let data = match crate::pickle5::with_encoded(obj, <[u8]>::to_vec) {
+            Some(v) => v,
+            None => crate::pickle5::std_dumps(py, obj)?.as_bytes().to_vec(),
+        };
+        // Every rank's bytes come back: the GIL goes at once only for large ones.
+        let all = blocking_n(py, &c, data.len().saturating_mul(c.size() as usize), |c| {
+            c.allgather_bytes(&data)
+        })?;
+        all.iter()
+            .map(|b| crate::pickle5::loads_message(py, b))
+            .collect()
     }
 
     fn alltoall_obj<'py>(

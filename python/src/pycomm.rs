@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::comm::RawComm;
 use crate::reduce::Which;
@@ -237,6 +237,53 @@ impl CommBase {
             }
             _ => python(slf, intern!(py, "_bcast"), (obj, root)),
         }
+    }
+
+    #[pyo3(name = "allgather", signature = (sendobj))]
+    fn allgather_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, 0) {
+            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
+                let items = raw.get().allgather_pickled(py, sendobj)?;
+                Ok(PyList::new(py, items)?.into_any())
+            }
+            _ => python(slf, intern!(py, "_allgather"), (sendobj,)),
+        }
+    }
+
+    /// `allreduce` of objects: every rank's object gathered, then folded here in rank
+    /// order, `SUM` and `PROD` as `+` and `*` (what their functions do), any other op
+    /// through its `__call__`.
+    #[pyo3(name = "allreduce", signature = (sendobj, op = None))]
+    fn allreduce_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+        op: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let op = default_op(py, op)?;
+        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+            return python(slf, intern!(py, "_allreduce"), (sendobj, &op));
+        };
+        let items = raw.get().allgather_pickled(py, sendobj)?;
+        let module = registry(py)?.module.bind(py);
+        let sum = op.is(&module.getattr(intern!(py, "SUM"))?);
+        let prod = !sum && op.is(&module.getattr(intern!(py, "PROD"))?);
+        let mut it = items.into_iter();
+        let mut acc = it.next().expect("a communicator has a member");
+        for x in it {
+            acc = if sum {
+                acc.add(x)?
+            } else if prod {
+                acc.mul(x)?
+            } else {
+                op.call1((acc, x))?
+            };
+        }
+        Ok(acc)
     }
 
     #[pyo3(name = "isend", signature = (obj, dest, tag = 0))]

@@ -2269,7 +2269,7 @@ class Comm(_lib.CommBase):
         got = self._r.gather_obj(_dumps(sendobj), root)
         return None if got is None else [_loads(b) for b in got]
 
-    def allgather(self, sendobj):
+    def _allgather(self, sendobj):
         return [_loads(b) for b in self._r.allgather_obj(_dumps(sendobj))]
 
     def alltoall(self, sendobj):
@@ -2282,7 +2282,7 @@ class Comm(_lib.CommBase):
         items = self.gather(sendobj, root)
         return None if items is None else _fold_objects(op, items)
 
-    def allreduce(self, sendobj, op=SUM):
+    def _allreduce(self, sendobj, op=SUM):
         return _fold_objects(op, self.allgather(sendobj))
 
     def scan(self, sendobj, op=SUM):

@@ -179,6 +179,35 @@ MPI.pickle.__init__()
 raises(MPI.ERR_ROOT, comm.bcast, 1, size)
 raises(MPI.ERR_ROOT, comm.bcast, 1, -1)
 
+# allgather and allreduce of objects: rank order, the default op (SUM) and a keyword
+# op, a user op, mixed ints and floats, an object past a data slot's half at one rank,
+# and MPI.pickle's functions.
+big = b"y" * 200_000 if rank == size - 1 else b""
+assert comm.allgather(sendobj=(rank, big)) == [
+    (r, b"y" * 200_000 if r == size - 1 else b"") for r in range(size)
+]
+assert comm.allreduce(str(rank)) == "".join(map(str, range(size)))
+assert comm.allreduce(rank if rank % 2 else rank + 0.5) == sum(
+    r if r % 2 else r + 0.5 for r in range(size)
+)
+assert comm.allreduce([rank], op=MPI.SUM) == list(range(size))
+assert comm.allreduce(rank + 2, op=MPI.PROD) == eval("*".join(str(r + 2) for r in range(size)))
+assert comm.allreduce(sendobj=rank, op=MPI.MAX) == size - 1
+cat = MPI.Op.Create(lambda a, b, dt: f"{a}|{b}")
+assert comm.allreduce(rank, cat) == ("|".join(map(str, range(size))) if size > 1 else 0)
+cat.Free()
+calls = []
+MPI.pickle.__init__(
+    lambda o, *a: calls.append("dumps") or marshal.dumps(o),
+    lambda b, *a: calls.append("loads") or marshal.loads(b),
+)
+assert comm.allgather(rank) == list(range(size))
+assert calls == ["dumps"] + ["loads"] * size, calls
+calls.clear()
+assert comm.allreduce(rank) == size * (size - 1) // 2
+assert "dumps" in calls and (size == 1 or "loads" in calls), calls
+MPI.pickle.__init__()
+
 # Collectives: defaults (root 0, op SUM), keywords, IN_PLACE.
 x = array.array("d", [rank + 1.0])
 y = array.array("d", [0.0])
