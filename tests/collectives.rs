@@ -537,7 +537,8 @@ fn check_everything(w: &Communicator) {
         let want: Vec<Vec<u8>> = (0..n).map(|r| vec![r as u8; size_of(r, k)]).collect();
         assert_eq!(ag, want, "allgather with a large object at rank {}", k % n);
         let g = w.gather(&mine, (n - 1) as i32).unwrap();
-        assert_eq!(g, (me == n - 1).then_some(want));
+        assert_eq!(g, (me == n - 1).then_some(want.clone()));
+        assert_eq!(w.allgather_bytes(&mine).unwrap(), want, "allgather_bytes");
     }
     let a2a: Vec<String> = w
         .alltoall(&(0..n).map(|j| format!("{me}->{j}")).collect::<Vec<_>>())

@@ -141,6 +141,15 @@ fn object_collectives_match_serial_references() {
             )
             .unwrap();
         assert_eq!(cfg, "config");
+        let all = w
+            .allgather_bytes(&vec![me as u8; me as usize * 1000])
+            .unwrap();
+        assert_eq!(
+            all,
+            (0..n as usize)
+                .map(|r| vec![r as u8; r * 1000])
+                .collect::<Vec<_>>()
+        );
         for len in [0usize, 5, 100_000] {
             let raw: Vec<u8> = (0..len).map(|k| (k * 7) as u8).collect();
             let got = w
