@@ -385,7 +385,8 @@ impl Communicator {
     pub fn allgather_bytes(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            return Ok(mc.gather_obj(&mine.to_vec(), None)?.unwrap_or_default());
+            let all = mc.gather_archives(mine, None)?.unwrap_or_default();
+            return Ok(all.iter().map(|b| b.to_vec()).collect());
         }
         let mut c = Coll::begin(
             &self.inner,

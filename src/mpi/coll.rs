@@ -451,8 +451,9 @@ impl Comm {
 
     // ---- objects --------------------------------------------------------------------
 
-    /// Every rank's archive (all ranks, or only the root's `Some`).
-    fn gather_archives(
+    /// Every rank's bytes, an archive or any (`allgather_bytes`): the lengths, then the
+    /// bytes (all ranks, or only the root's `Some`).
+    pub(crate) fn gather_archives(
         &self,
         bytes: &[u8],
         root: Option<usize>,
