@@ -538,6 +538,8 @@ fn check_everything(w: &Communicator) {
         assert_eq!(ag, want, "allgather with a large object at rank {}", k % n);
         let g = w.gather(&mine, (n - 1) as i32).unwrap();
         assert_eq!(g, (me == n - 1).then_some(want.clone()));
+        let gb = w.gather_bytes(&mine, (k % n) as i32).unwrap();
+        assert_eq!(gb, (me == k % n).then(|| want.clone()), "gather_bytes");
         assert_eq!(w.allgather_bytes(&mine).unwrap(), want, "allgather_bytes");
     }
     let a2a: Vec<String> = w

@@ -150,6 +150,13 @@ fn object_collectives_match_serial_references() {
                 .map(|r| vec![r as u8; r * 1000])
                 .collect::<Vec<_>>()
         );
+        let at_root = w.gather_bytes(&vec![me as u8; me as usize], 0).unwrap();
+        assert_eq!(
+            at_root,
+            (me == 0).then(|| (0..n as usize)
+                .map(|r| vec![r as u8; r])
+                .collect::<Vec<_>>())
+        );
         for len in [0usize, 5, 100_000] {
             let raw: Vec<u8> = (0..len).map(|k| (k * 7) as u8).collect();
             let got = w

@@ -360,6 +360,45 @@ impl Communicator {
             .collect()
     }
 
+    /// Every rank's bytes, of lengths only each knows, in rank order at `root`
+    /// (`Some` there, `None` elsewhere; mpi4py's `comm.gather`, whose pickles are the
+    /// bytes): [`gather`](Self::gather) without the archive, matched as a `gather` on the
+    /// other ranks.
+    ///
+    /// MPI 4.1 §6.5 (`MPI_Gather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the ranks disagree on the root or make another collective
+    ///   call, or an earlier collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let all = world.gather_bytes(format!("rank {}", world.rank()).as_bytes(), 0)?;
+    /// if world.rank() == 0 {
+    ///     assert_eq!(all.unwrap()[0], b"rank 0");
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn gather_bytes(&self, mine: &[u8], root: Rank) -> Result<Option<Vec<Vec<u8>>>> {
+        let r = self.check_root(root)?;
+        let owned = |all: Vec<AlignedVec>| all.iter().map(|b| b.to_vec()).collect();
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(mc.gather_archives(mine, Some(r))?.map(owned));
+        }
+        let me = self.inner.rank;
+        let mut c = Coll::begin(&self.inner, sig(Call::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let got = c.collect(mine, &|_| me == r)?;
+        c.finish();
+        Ok((me == r).then(|| owned(got)))
+    }
+
     /// Every rank's bytes, of lengths only each knows, in rank order at every rank
     /// (mpi4py's `comm.allgather`, whose pickles are the bytes; any encoding of your
     /// own): [`allgather`](Self::allgather) without the archive, matched as an
