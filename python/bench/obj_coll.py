@@ -1,11 +1,11 @@
 """Time per lowercase collective call (mpi4py's object forms), in the style of
 mpi4py's OSU demos: 1000 warm-up calls, then N timed (default 20 000), the loop time
-per call at rank 0 in microseconds. `bcast`: a small dict from rank 0; `allgather`
-and `allreduce`: each rank's float (`allreduce` with the default `SUM`). Runs
-unchanged under shmpi and the real mpi4py.
+per call at rank 0 in microseconds. `bcast`: a small dict from rank 0; `allgather`,
+`allreduce`, `gather` and `reduce` (to rank 0): each rank's float (the reductions
+with the default `SUM`). Runs unchanged under shmpi and the real mpi4py.
 
-Usage: shmrun -n 8 python -m shmpi obj_coll.py bcast|allgather|allreduce [N]
-       mpirun -n 8 python obj_coll.py bcast|allgather|allreduce [N]
+Usage: shmrun -n 8 python -m shmpi obj_coll.py bcast|allgather|allreduce|gather|reduce [N]
+       mpirun -n 8 python obj_coll.py bcast|allgather|allreduce|gather|reduce [N]
 """
 
 import sys
@@ -34,6 +34,18 @@ def main(call, n):
 
         def step():
             return comm.allreduce(x)
+    elif call == "gather":
+        x = comm.rank + 0.5
+        want = [r + 0.5 for r in range(size)] if comm.rank == 0 else None
+
+        def step():
+            return comm.gather(x, 0)
+    elif call == "reduce":
+        x = comm.rank + 0.5
+        want = sum(r + 0.5 for r in range(size)) if comm.rank == 0 else None
+
+        def step():
+            return comm.reduce(x, root=0)
     else:
         raise SystemExit(f"obj_coll.py: unknown call {call!r}")
     comm.Barrier()

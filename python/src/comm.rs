@@ -139,6 +139,15 @@ pub(crate) fn recv_probed<'py>(
     Ok((b, status.expect("set by the receive")))
 }
 
+/// `obj` pickled with the default `MPI.pickle`: a small builtin object natively, anything
+/// else by `pickle.dumps`.
+fn pickled(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    match crate::pickle5::with_encoded(obj, <[u8]>::to_vec) {
+        Some(v) => Ok(v),
+        None => Ok(crate::pickle5::std_dumps(py, obj)?.as_bytes().to_vec()),
+    }
+}
+
 /// `buf` and `nbytes` as given, or, without `nbytes`, `buf` read as a
 /// point-to-point spec ([`crate::buffer::p2p_spec`]).
 fn spec_or<'py>(
@@ -644,10 +653,7 @@ impl RawComm {
     ) -> PyResult<Bound<'py, PyAny>> {
         let c = self.rooted(root)?;
         let data = if c.rank() == root {
-            let data = match crate::pickle5::with_encoded(obj, <[u8]>::to_vec) {
-                Some(v) => v,
-                None => crate::pickle5::std_dumps(py, obj)?.as_bytes().to_vec(),
-            };
+            let data = pickled(py, obj)?;
             blocking_n(py, &c, data.len(), |c| c.bcast_bytes(Some(data), root))?
         } else {
             // The length is not known before the data comes: the GIL goes when the
@@ -682,9 +688,35 @@ impl RawComm {
         root: i32,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         let c = self.rooted(root)?;
-        let v = blocking(py, &c, |c| c.gather(&data, root))?;
+        let v = blocking(py, &c, |c| c.gather_bytes(&data, root))?;
         v.map(|v| PyList::new(py, v.iter().map(|b| PyBytes::new(py, b))))
             .transpose()
+    }
+
+    /// `Comm.gather` while `MPI.pickle` is the default: as
+    /// [`allgather_pickled`](Self::allgather_pickled), the objects at `root` only.
+    pub(crate) fn gather_pickled<'py>(
+        &self,
+        py: Python<'py>,
+        obj: &Bound<'py, PyAny>,
+        root: i32,
+    ) -> PyResult<Option<Vec<Bound<'py, PyAny>>>> {
+        let c = self.rooted(root)?;
+        let data = pickled(py, obj)?;
+        let n = if c.rank() == root {
+            c.size() as usize
+        } else {
+            1
+        };
+        let all = blocking_n(py, &c, data.len().saturating_mul(n), |c| {
+            c.gather_bytes(&data, root)
+        })?;
+        all.map(|all| {
+            all.iter()
+                .map(|b| crate::pickle5::loads_message(py, b))
+                .collect()
+        })
+        .transpose()
     }
 
     fn allgather_obj<'py>(&self, py: Python<'py>, data: Vec<u8>) -> PyResult<Bound<'py, PyList>> {
@@ -702,10 +734,7 @@ impl RawComm {
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let c = self.comm()?;
-        let data = match crate::pickle5::with_encoded(obj, <[u8]>::to_vec) {
-            Some(v) => v,
-            None => crate::pickle5::std_dumps(py, obj)?.as_bytes().to_vec(),
-        };
+        let data = pickled(py, obj)?;
         // Every rank's bytes come back: the GIL goes at once only for large ones.
         let all = blocking_n(py, &c, data.len().saturating_mul(c.size() as usize), |c| {
             c.allgather_bytes(&data)

@@ -255,8 +255,7 @@ impl CommBase {
     }
 
     /// `allreduce` of objects: every rank's object gathered, then folded here in rank
-    /// order, `SUM` and `PROD` as `+` and `*` (what their functions do), any other op
-    /// through its `__call__`.
+    /// order ([`fold`]).
     #[pyo3(name = "allreduce", signature = (sendobj, op = None))]
     fn allreduce_obj<'py>(
         slf: &Bound<'py, Self>,
@@ -269,21 +268,45 @@ impl CommBase {
             return python(slf, intern!(py, "_allreduce"), (sendobj, &op));
         };
         let items = raw.get().allgather_pickled(py, sendobj)?;
-        let module = registry(py)?.module.bind(py);
-        let sum = op.is(&module.getattr(intern!(py, "SUM"))?);
-        let prod = !sum && op.is(&module.getattr(intern!(py, "PROD"))?);
-        let mut it = items.into_iter();
-        let mut acc = it.next().expect("a communicator has a member");
-        for x in it {
-            acc = if sum {
-                acc.add(x)?
-            } else if prod {
-                acc.mul(x)?
-            } else {
-                op.call1((acc, x))?
-            };
+        fold(py, items, &op)
+    }
+
+    #[pyo3(name = "gather", signature = (sendobj, root = 0))]
+    fn gather_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, 0) {
+            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
+                match raw.get().gather_pickled(py, sendobj, root)? {
+                    Some(items) => Ok(PyList::new(py, items)?.into_any()),
+                    None => Ok(py.None().into_bound(py)),
+                }
+            }
+            _ => python(slf, intern!(py, "_gather"), (sendobj, root)),
         }
-        Ok(acc)
+    }
+
+    /// `reduce` of objects: every rank's object gathered at `root` and folded there
+    /// ([`fold`]); `None` elsewhere.
+    #[pyo3(name = "reduce", signature = (sendobj, op = None, root = 0))]
+    fn reduce_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+        op: Option<&Bound<'py, PyAny>>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let op = default_op(py, op)?;
+        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+            return python(slf, intern!(py, "_reduce_obj"), (sendobj, &op, root));
+        };
+        match raw.get().gather_pickled(py, sendobj, root)? {
+            Some(items) => fold(py, items, &op),
+            None => Ok(py.None().into_bound(py)),
+        }
     }
 
     #[pyo3(name = "isend", signature = (obj, dest, tag = 0))]
@@ -407,6 +430,31 @@ impl CommBase {
 }
 
 /// `op`, or `MPI.SUM` (mpi4py's default) when none was passed.
+/// `items` folded left to right (rank order, so every rank of an allreduce gets the
+/// same result), `SUM` and `PROD` as `+` and `*` (what their functions do), any other
+/// op through its `__call__`.
+fn fold<'py>(
+    py: Python<'py>,
+    items: Vec<Bound<'py, PyAny>>,
+    op: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let module = registry(py)?.module.bind(py);
+    let sum = op.is(&module.getattr(intern!(py, "SUM"))?);
+    let prod = !sum && op.is(&module.getattr(intern!(py, "PROD"))?);
+    let mut it = items.into_iter();
+    let mut acc = it.next().expect("a communicator has a member");
+    for x in it {
+        acc = if sum {
+            acc.add(x)?
+        } else if prod {
+            acc.mul(x)?
+        } else {
+            op.call1((acc, x))?
+        };
+    }
+    Ok(acc)
+}
+
 fn default_op<'py>(py: Python<'py>, op: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     match op {
         Some(op) => Ok(op.clone()),

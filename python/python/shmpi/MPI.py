@@ -2265,7 +2265,7 @@ class Comm(_lib.CommBase):
             data = [_dumps(x) for x in sendobj]
         return _loads(raw.scatter_obj(data, root))
 
-    def gather(self, sendobj, root=0):
+    def _gather(self, sendobj, root=0):
         got = self._r.gather_obj(_dumps(sendobj), root)
         return None if got is None else [_loads(b) for b in got]
 
@@ -2278,7 +2278,7 @@ class Comm(_lib.CommBase):
             sendobj = [None] * raw.size()
         return [_loads(b) for b in raw.alltoall_obj([_dumps(x) for x in sendobj])]
 
-    def reduce(self, sendobj, op=SUM, root=0):
+    def _reduce_obj(self, sendobj, op=SUM, root=0):
         items = self.gather(sendobj, root)
         return None if items is None else _fold_objects(op, items)
 

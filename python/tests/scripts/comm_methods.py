@@ -196,11 +196,28 @@ assert comm.allreduce(sendobj=rank, op=MPI.MAX) == size - 1
 cat = MPI.Op.Create(lambda a, b, dt: f"{a}|{b}")
 assert comm.allreduce(rank, cat) == ("|".join(map(str, range(size))) if size > 1 else 0)
 cat.Free()
+last = size - 1
+want = [(r, b"y" * 200_000 if r == size - 1 else b"") for r in range(size)]
+assert comm.gather((rank, big), last) == (want if rank == last else None)
+assert comm.gather(sendobj=rank) == (list(range(size)) if rank == 0 else None)
+assert comm.reduce(str(rank), root=last) == ("".join(map(str, range(size))) if rank == last else None)
+assert comm.reduce(rank, op=MPI.MAX) == (last if rank == 0 else None)
+assert comm.reduce(sendobj=rank + 2, op=MPI.PROD, root=last) == (
+    eval("*".join(str(r + 2) for r in range(size))) if rank == last else None
+)
+cat = MPI.Op.Create(lambda a, b, dt: f"{a}|{b}")
+assert comm.reduce(rank, cat, 0) == (("|".join(map(str, range(size))) if size > 1 else 0) if rank == 0 else None)
+cat.Free()
+raises(MPI.ERR_ROOT, comm.gather, 1, size)
+raises(MPI.ERR_ROOT, comm.reduce, 1, MPI.SUM, -1)
 calls = []
 MPI.pickle.__init__(
     lambda o, *a: calls.append("dumps") or marshal.dumps(o),
     lambda b, *a: calls.append("loads") or marshal.loads(b),
 )
+assert comm.gather(rank, last) == (list(range(size)) if rank == last else None)
+assert calls == (["dumps"] + ["loads"] * size if rank == last else ["dumps"]), calls
+calls.clear()
 assert comm.allgather(rank) == list(range(size))
 assert calls == ["dumps"] + ["loads"] * size, calls
 calls.clear()
