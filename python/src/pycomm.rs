@@ -438,9 +438,9 @@ fn fold<'py>(
     items: Vec<Bound<'py, PyAny>>,
     op: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let module = registry(py)?.module.bind(py);
-    let sum = op.is(&module.getattr(intern!(py, "SUM"))?);
-    let prod = !sum && op.is(&module.getattr(intern!(py, "PROD"))?);
+    let reg = registry(py)?;
+    let sum = op.is(reg.sum.bind(py));
+    let prod = !sum && op.is(reg.prod.bind(py));
     let mut it = items.into_iter();
     let mut acc = it.next().expect("a communicator has a member");
     for x in it {
@@ -458,7 +458,7 @@ fn fold<'py>(
 fn default_op<'py>(py: Python<'py>, op: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     match op {
         Some(op) => Ok(op.clone()),
-        None => registry(py)?.module.bind(py).getattr(intern!(py, "SUM")),
+        None => Ok(registry(py)?.sum.bind(py).clone()),
     }
 }
 

@@ -1,15 +1,17 @@
 //! What the extension needs from `shmpi.MPI`, registered once, at the end of its
-//! import (`register`): the module itself, its pickle object, its `Datatype` class and
-//! spec parser, `IN_PLACE`, its `Request` class and the operation of a send done as it
-//! started.
+//! import (`register`): the ops `SUM` and `PROD`, its pickle object, its `Datatype`
+//! class and spec parser, `IN_PLACE`, its `Request` class and the operation of a send
+//! done as it started.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
 pub(crate) struct Registry {
-    /// The module, for `MPI.SUM` (the default op).
-    pub(crate) module: Py<PyAny>,
+    /// `MPI.SUM`, the default op, and `MPI.PROD`: read once, since reductions of
+    /// objects ask for them on every call.
+    pub(crate) sum: Py<PyAny>,
+    pub(crate) prod: Py<PyAny>,
     /// `MPI.pickle` as made at import (`MPI._PICKLE`): as in mpi4py, the lowercase
     /// methods use that object, whose settings a program may change (`PROTOCOL`,
     /// `__init__`).
@@ -39,7 +41,8 @@ pub(crate) fn register(py: Python<'_>, module: Bound<'_, PyAny>) -> PyResult<()>
     let pickle = module.getattr("_PICKLE")?;
     let std_now = pickle.getattr("_std")?.is_truthy()?;
     let r = Registry {
-        module: module.clone().unbind(),
+        sum: get("SUM")?,
+        prod: get("PROD")?,
         pickle: pickle.clone().unbind(),
         datatype: class("Datatype")?,
         parse: get("_p2p")?,

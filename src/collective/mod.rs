@@ -194,8 +194,8 @@ const QUICK_POLLS: u32 = 32;
 /// and `wait_readers` counts the member as done reading.
 const FAILED: u64 = 1 << 63;
 
-/// Where a broadcast of data whose length only the root knows puts it: an object's
-/// archive (aligned, for its decoding) or raw bytes.
+/// Where a broadcast or gather of data whose length only its sender knows puts it: an
+/// object's archive (aligned, for its decoding) or raw bytes.
 pub(crate) trait ByteSink {
     fn put(&mut self, bytes: &[u8]);
 }
@@ -1474,11 +1474,11 @@ impl<'c> Coll<'c> {
     /// member's bytes fit a half of its data slot: the length goes inline and the bytes
     /// into the slot at the same step. Otherwise that step gave every rank every length,
     /// and the bytes follow through `exchange`.
-    pub(crate) fn collect(
+    pub(crate) fn collect<S: ByteSink + Default>(
         &mut self,
         mine: &[u8],
         want: &dyn Fn(usize) -> bool,
-    ) -> Result<Vec<AlignedVec>> {
+    ) -> Result<Vec<S>> {
         const LATER: u64 = 1 << 63;
         let n = self.n();
         let me = self.me();
@@ -1496,14 +1496,14 @@ impl<'c> Coll<'c> {
             self.wait(j, t)?;
             *w = self.get_inline(j, t)[0];
         }
-        let mut out: Vec<AlignedVec> = (0..n).map(|_| AlignedVec::new()).collect();
+        let mut out: Vec<S> = (0..n).map(|_| S::default()).collect();
         if words.iter().all(|w| w & LATER == 0) {
             for j in (0..n).filter(|&j| want(j)) {
                 let len = words[j] as usize;
                 if j == me {
-                    out[j].extend_from_slice(mine);
+                    out[j].put(mine);
                 } else if len > 0 {
-                    self.read_half(j, (t & 1) as usize, 0, len, |b| out[j].extend_from_slice(b));
+                    self.read_half(j, (t & 1) as usize, 0, len, |b| out[j].put(b));
                 }
             }
             return Ok(out);
@@ -1515,7 +1515,7 @@ impl<'c> Coll<'c> {
             max,
             1,
             &|j| want(j).then_some((0, lens[j])),
-            &mut |j, _, b| out[j].extend_from_slice(b),
+            &mut |j, _, b| out[j].put(b),
         )?;
         Ok(out)
     }

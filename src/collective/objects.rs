@@ -306,7 +306,7 @@ impl Communicator {
         let me = self.inner.rank;
         let bytes = codec::encode(value)?;
         let mut c = Coll::begin(&self.inner, sig(Call::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
-        let got = c.collect(&bytes, &|_| me == r)?;
+        let got = c.collect::<AlignedVec>(&bytes, &|_| me == r)?;
         c.finish();
         if me != r {
             return Ok(None);
@@ -352,7 +352,7 @@ impl Communicator {
             sig(Call::AllgatherObj, 0, 0, OP_NONE),
             ANY_COUNT,
         )?;
-        let got = c.collect(&bytes, &|_| true)?;
+        let got = c.collect::<AlignedVec>(&bytes, &|_| true)?;
         c.finish();
         got.iter()
             .enumerate()
@@ -387,16 +387,16 @@ impl Communicator {
     /// ```
     pub fn gather_bytes(&self, mine: &[u8], root: Rank) -> Result<Option<Vec<Vec<u8>>>> {
         let r = self.check_root(root)?;
-        let owned = |all: Vec<AlignedVec>| all.iter().map(|b| b.to_vec()).collect();
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            return Ok(mc.gather_archives(mine, Some(r))?.map(owned));
+            let all = mc.gather_archives(mine, Some(r))?;
+            return Ok(all.map(|all| all.iter().map(|b| b.to_vec()).collect()));
         }
         let me = self.inner.rank;
         let mut c = Coll::begin(&self.inner, sig(Call::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
-        let got = c.collect(mine, &|_| me == r)?;
+        let got = c.collect::<Vec<u8>>(mine, &|_| me == r)?;
         c.finish();
-        Ok((me == r).then(|| owned(got)))
+        Ok((me == r).then_some(got))
     }
 
     /// Every rank's bytes, of lengths only each knows, in rank order at every rank
@@ -432,9 +432,9 @@ impl Communicator {
             sig(Call::AllgatherObj, 0, 0, OP_NONE),
             ANY_COUNT,
         )?;
-        let got = c.collect(mine, &|_| true)?;
+        let got = c.collect::<Vec<u8>>(mine, &|_| true)?;
         c.finish();
-        Ok(got.iter().map(|b| b.to_vec()).collect())
+        Ok(got)
     }
 
     /// Sends `values[j]` to rank `j` and returns what each rank sent to this one, in
@@ -742,7 +742,7 @@ impl Communicator {
             None => (Call::AllreduceObj, 0),
         };
         let mut c = Coll::begin(&self.inner, sig(call, at, 0, code), ANY_COUNT)?;
-        let got = c.collect(&bytes, &|_| r.is_none_or(|r| me == r))?;
+        let got = c.collect::<AlignedVec>(&bytes, &|_| r.is_none_or(|r| me == r))?;
         c.finish();
         if r.is_some_and(|r| me != r) {
             return Ok(None);
@@ -771,7 +771,7 @@ impl Communicator {
         let bytes = codec::encode(value)?;
         let kind = if ex { Call::ExscanObj } else { Call::ScanObj };
         let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, code), ANY_COUNT)?;
-        let got = c.collect(&bytes, &|j| j < me || (!ex && j == me))?;
+        let got = c.collect::<AlignedVec>(&bytes, &|j| j < me || (!ex && j == me))?;
         c.finish();
         let upto = if ex { me } else { me + 1 };
         let vals = got[..upto]
