@@ -500,6 +500,14 @@ fn check_everything(w: &Communicator) {
             .scatter(if me == root { Some(&vals[..]) } else { None }, root as i32)
             .unwrap();
         assert_eq!(got, vals[me]);
+        // Parts of their own lengths, some empty.
+        let parts: Vec<Vec<u8>> = (0..n)
+            .map(|r| vec![(r + root) as u8; (r * 7 + root) % 5])
+            .collect();
+        let got = w
+            .scatter_bytes((me == root).then_some(&parts[..]), root as i32)
+            .unwrap();
+        assert_eq!(got, parts[me], "scatter_bytes from {root}");
         let g = w.gather(&format!("r{me}"), root as i32).unwrap();
         if me == root {
             assert_eq!(
@@ -541,6 +549,20 @@ fn check_everything(w: &Communicator) {
         let gb = w.gather_bytes(&mine, (k % n) as i32).unwrap();
         assert_eq!(gb, (me == k % n).then(|| want.clone()), "gather_bytes");
         assert_eq!(w.allgather_bytes(&mine).unwrap(), want, "allgather_bytes");
+        let root = (k + 1) % n;
+        let got = w
+            .scatter_bytes((me == root).then_some(&want[..]), root as i32)
+            .unwrap();
+        assert_eq!(
+            got,
+            want[me],
+            "scatter_bytes with a large part at {}",
+            k % n
+        );
+        let got: Vec<u8> = w
+            .scatter((me == root).then_some(&want[..]), root as i32)
+            .unwrap();
+        assert_eq!(got, want[me], "scatter with a large part at {}", k % n);
     }
     let a2a: Vec<String> = w
         .alltoall(&(0..n).map(|j| format!("{me}->{j}")).collect::<Vec<_>>())
@@ -769,6 +791,41 @@ fn world_still_works(w: &Communicator) {
     assert_eq!(x[0], n * (n - 1) / 2);
 }
 
+/// A run of byte scatters from every root, the root's parts each just within and just
+/// past what one step carries (the table and every part in a half of the root's data
+/// slot, 128 KiB at up to 16 ranks), and empty: every rank gets its part each time, and
+/// an object scatter between them matches as a scatter.
+#[test]
+fn scatters_on_both_sides_of_one_step_deliver_every_part() {
+    run_ranks(
+        "scatters_on_both_sides_of_one_step_deliver_every_part",
+        4,
+        |w| {
+            let (me, n) = (w.rank() as usize, w.size() as usize);
+            let fill = (128 << 10) / n - 8 * (n + 1) / n;
+            for i in 0..60 {
+                let root = i % n;
+                let len = [0, 1, 100, fill, fill + 1, 3 * fill][i % 6];
+                let parts: Vec<Vec<u8>> = (0..n)
+                    .map(|r| (0..len + r).map(|k| (k + 3 * r + i) as u8).collect())
+                    .collect();
+                let got = w
+                    .scatter_bytes((me == root).then_some(&parts[..]), root as i32)
+                    .unwrap();
+                assert_eq!(got, parts[me], "call {i}: {len} bytes from {root}");
+                if i % 5 == 0 {
+                    let vals: Vec<(usize, String)> =
+                        (0..n).map(|r| (r * i, "p".repeat(r))).collect();
+                    let got: (usize, String) = w
+                        .scatter((me == root).then_some(&vals[..]), root as i32)
+                        .unwrap();
+                    assert_eq!(got, vals[me]);
+                }
+            }
+        },
+    );
+}
+
 #[test]
 fn misuse_is_an_error_not_a_hang() {
     run_ranks("misuse_is_an_error_not_a_hang", 3, |w| {
@@ -845,6 +902,25 @@ fn misuse_is_an_error_not_a_hang() {
         assert!(is_usage(
             &w.allreduce_into(&[1.0f32], &mut [0.0], Op::BitAnd),
             &["BitAnd", "f32"]
+        ));
+
+        // A root with the wrong number of parts: an error at the root before anything is
+        // sent (the others, which would wait for it, do not call).
+        if me == 1 {
+            let parts = vec![vec![1u8]; 2];
+            assert!(is_usage(
+                &w.scatter_bytes(Some(&parts), 1),
+                &["scatter_bytes", "2 values for 3 ranks"]
+            ));
+            assert!(is_usage(&w.scatter_bytes(None, 1), &["Some"]));
+            assert!(is_usage(
+                &w.scatter(Some(&[1u8][..]), 1),
+                &["scatter", "1 values for 3 ranks"]
+            ));
+        }
+        assert!(matches!(
+            w.scatter_bytes(None, 3),
+            Err(Error::InvalidRoot { root: 3, size: 3 })
         ));
 
         // Objects of different types.

@@ -164,6 +164,11 @@ fn object_collectives_match_serial_references() {
                 .unwrap();
             assert_eq!(got, raw);
         }
+        for len in [0usize, 3, 70_000] {
+            let parts: Vec<Vec<u8>> = (0..n as usize).map(|r| vec![r as u8; len + r]).collect();
+            let got = w.scatter_bytes((me == 0).then_some(&parts[..]), 0).unwrap();
+            assert_eq!(got, parts[me as usize], "scatter_bytes of {len}");
+        }
         let names = w.gather(&format!("rank{me}"), n - 1).unwrap();
         if me == n - 1 {
             assert_eq!(

@@ -46,6 +46,24 @@ def main(call, n):
 
         def step():
             return comm.reduce(x, root=0)
+    elif call == "scatter":
+        parts = [r + 0.5 for r in range(size)] if comm.rank == 0 else None
+        want = comm.rank + 0.5
+
+        def step():
+            return comm.scatter(parts, 0)
+    elif call == "alltoall":
+        parts = [comm.rank * 100 + r for r in range(size)]
+        want = [r * 100 + comm.rank for r in range(size)]
+
+        def step():
+            return comm.alltoall(parts)
+    elif call == "scan":
+        x = comm.rank + 0.5
+        want = sum(r + 0.5 for r in range(comm.rank + 1))
+
+        def step():
+            return comm.scan(x)
     else:
         raise SystemExit(f"obj_coll.py: unknown call {call!r}")
     comm.Barrier()

@@ -1520,6 +1520,95 @@ impl<'c> Coll<'c> {
         Ok(out)
     }
 
+    /// The root `r` hands each rank its own bytes (`parts`, one per rank, at the root
+    /// only; the others pass none) and this rank gets its part. One step when the
+    /// root's table of offsets and all the parts fit a half of its data slot: the
+    /// total goes inline, the table and the parts into the slot, and each member reads
+    /// its two offsets and its bytes. Otherwise that step said so, and the table and
+    /// then the bytes follow through `exchange`.
+    pub(crate) fn deal<S: ByteSink + Default, P: AsRef<[u8]>>(
+        &mut self,
+        r: usize,
+        parts: &[P],
+    ) -> Result<S> {
+        const LATER: u64 = 1 << 63;
+        let n = self.n();
+        let me = self.me();
+        let tb = (n + 1) * 8;
+        let t = self.next;
+        let mut table = Vec::new();
+        let mut word = 0;
+        if me == r {
+            debug_assert_eq!(parts.len(), n);
+            table.reserve(n + 1);
+            table.push(0u64);
+            for p in parts {
+                table.push(table[table.len() - 1] + p.as_ref().len() as u64);
+            }
+            let total = table[n] as usize;
+            let fits = tb + total <= self.half_bytes();
+            if fits {
+                let h = self.take_half()?;
+                self.write_half(h, 0, bytemuck::cast_slice(&table));
+                for (p, &off) in parts.iter().zip(&table) {
+                    self.write_half(h, tb + off as usize, p.as_ref());
+                }
+            }
+            word = total as u64 | if fits { 0 } else { LATER };
+            self.put_inline(&word.to_le_bytes())?;
+        }
+        self.arrive();
+        for j in (0..n).filter(|&j| j != me) {
+            self.wait(j, t)?;
+        }
+        if me != r {
+            word = self.get_inline(r, t)[0];
+        }
+        let mut out = S::default();
+        if me == r {
+            out.put(parts[r].as_ref());
+        } else if word & LATER == 0 {
+            let h = (t & 1) as usize;
+            let (a, b) = self.read_half(r, h, me * 8, 16, |x| {
+                let w: [u64; 2] = bytemuck::pod_read_unaligned(x);
+                (w[0] as usize, w[1] as usize)
+            });
+            if b > a {
+                self.read_half(r, h, tb + a, b - a, |x| out.put(x));
+            }
+        }
+        if word & LATER == 0 {
+            return Ok(out);
+        }
+        // Too large for one step: the table, then the bytes (a copy of them joined at the
+        // root, since `exchange` reads one buffer).
+        let total = (word & !LATER) as usize;
+        let mut mine = [0u8; 16];
+        self.exchange(
+            bytemuck::cast_slice(&table),
+            tb,
+            8,
+            &|j| (j == r && me != r).then_some((me * 8, me * 8 + 16)),
+            &mut |_, off, b| mine[off - me * 8..off - me * 8 + b.len()].copy_from_slice(b),
+        )?;
+        let w: [u64; 2] = bytemuck::pod_read_unaligned(&mine);
+        let mut joined = Vec::new();
+        if me == r {
+            joined.reserve(total);
+            for p in parts {
+                joined.extend_from_slice(p.as_ref());
+            }
+        }
+        self.exchange(
+            &joined,
+            total,
+            1,
+            &|j| (j == r && me != r).then_some((w[0] as usize, w[1] as usize)),
+            &mut |_, _, b| out.put(b),
+        )?;
+        Ok(out)
+    }
+
     /// Every rank's `u64` (one inline step): lengths before a variable-size exchange.
     pub(crate) fn allgather_u64(&mut self, v: u64) -> Result<Vec<u64>> {
         let mut out = vec![0u64; self.n()];

@@ -241,30 +241,78 @@ impl Communicator {
             return mc.scatter_obj(values, self.check_root(root)?);
         }
         let r = self.check_root(root)?;
-        let me = self.inner.rank;
-        let n = self.inner.group.size();
-        let (table, bytes) = if me == r {
-            match values {
-                Some(v) if v.len() == n => encode_all(v)?,
-                Some(v) => {
-                    return Err(Error::Usage(format!(
-                        "scatter: the root passed {} values for {n} ranks",
-                        v.len()
-                    )));
-                }
-                None => {
-                    return Err(Error::Usage(
-                        "scatter: the root must pass Some(values)".into(),
-                    ));
-                }
-            }
-        } else {
-            (vec![], vec![])
+        let parts = match self.root_parts(values, r, "scatter")? {
+            Some(v) => v.iter().map(codec::encode).collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
         };
         let mut c = Coll::begin(&self.inner, sig(Call::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
-        let got = pieces(&mut c, &table, &bytes, &|j| j == r)?;
+        let got = c.deal::<AlignedVec, _>(r, &parts)?;
         c.finish();
-        decode_from(&got[r], r)
+        decode_from(&got, r)
+    }
+
+    /// The root's one value per rank (`Some` at the root, `None` elsewhere), checked
+    /// before a scatter starts, so that the other ranks are not told.
+    fn root_parts<'v, T>(
+        &self,
+        values: Option<&'v [T]>,
+        r: usize,
+        call: &str,
+    ) -> Result<Option<&'v [T]>> {
+        if self.inner.rank != r {
+            return Ok(None);
+        }
+        let n = self.inner.group.size();
+        match values {
+            Some(v) if v.len() == n => Ok(Some(v)),
+            Some(v) => Err(Error::Usage(format!(
+                "{call}: the root passed {} values for {n} ranks",
+                v.len()
+            ))),
+            None => Err(Error::Usage(format!(
+                "{call}: the root must pass Some(values)"
+            ))),
+        }
+    }
+
+    /// Sends `parts[j]`, bytes of any length, from the root to rank `j` and returns this
+    /// rank's (mpi4py's `comm.scatter`, whose pickles are the parts; any encoding of
+    /// your own): [`scatter`](Self::scatter) without the archive, matched as a `scatter`
+    /// on the other ranks. The root passes `Some` of one part per rank, the others
+    /// `None`.
+    ///
+    /// MPI 4.1 §6.6 (`MPI_Scatter`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
+    /// - [`Error::Usage`] when the root passes `None` or not one part per rank (checked
+    ///   before the call starts, so the other ranks are not told), when the ranks
+    ///   disagree on the root or make another collective call, or an earlier collective
+    ///   on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let parts: Vec<Vec<u8>> = (0..world.size()).map(|r| format!("for {r}").into_bytes()).collect();
+    /// let mine = world.scatter_bytes((world.rank() == 0).then_some(&parts[..]), 0)?;
+    /// assert_eq!(mine, format!("for {}", world.rank()).as_bytes());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn scatter_bytes(&self, parts: Option<&[Vec<u8>]>, root: Rank) -> Result<Vec<u8>> {
+        let r = self.check_root(root)?;
+        let parts = self.root_parts(parts, r, "scatter_bytes")?.unwrap_or(&[]);
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.scatter_raw(parts, r, |len| vec![0u8; len]);
+        }
+        let mut c = Coll::begin(&self.inner, sig(Call::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
+        let got = c.deal::<Vec<u8>, _>(r, parts)?;
+        c.finish();
+        Ok(got)
     }
 
     /// Collects every rank's object at the root, in rank order (mpi4py `comm.gather`;

@@ -563,18 +563,39 @@ impl Comm {
         root: usize,
     ) -> Result<T> {
         let n = self.size();
-        let (mut all, mut counts, mut displs) = (Vec::new(), vec![0usize; n], vec![0usize; n]);
+        let mut parts = Vec::new();
         if self.rank == root {
             let Some(vs) = values.filter(|v| v.len() == n) else {
                 return Err(Error::Usage(format!(
                     "scatter: the root must pass Some of {n} values, one per rank"
                 )));
             };
-            for (j, v) in vs.iter().enumerate() {
-                let b = codec::encode(v)?;
+            parts = vs.iter().map(codec::encode).collect::<Result<Vec<_>>>()?;
+        }
+        let mine = self.scatter_raw(&parts, root, |len| {
+            let mut v = AlignedVec::with_capacity(len);
+            v.resize(len, 0);
+            v
+        })?;
+        codec::decode::<T>(&mine, root as i32, 0)
+    }
+
+    /// A scatter of parts of any length (`parts`, one per rank, at the root only):
+    /// each rank's length, then the parts, into the buffer `make` gives for this
+    /// rank's length.
+    pub(crate) fn scatter_raw<P: AsRef<[u8]>, B: AsMut<[u8]>>(
+        &self,
+        parts: &[P],
+        root: usize,
+        make: impl FnOnce(usize) -> B,
+    ) -> Result<B> {
+        let n = self.size();
+        let (mut all, mut counts, mut displs) = (Vec::new(), vec![0usize; n], vec![0usize; n]);
+        if self.rank == root {
+            for (j, p) in parts.iter().enumerate() {
                 displs[j] = all.len();
-                counts[j] = b.len();
-                all.extend_from_slice(&b);
+                counts[j] = p.as_ref().len();
+                all.extend_from_slice(p.as_ref());
             }
         }
         let mut lens = [0u64; 1];
@@ -584,10 +605,9 @@ impl Comm {
             bytemuck::cast_slice_mut(&mut lens),
             root,
         )?;
-        let mut mine = AlignedVec::with_capacity(lens[0] as usize);
-        mine.resize(lens[0] as usize, 0);
-        self.scatterv_bytes(&all, &counts, &displs, &mut mine, root)?;
-        codec::decode::<T>(&mine, root as i32, 0)
+        let mut mine = make(lens[0] as usize);
+        self.scatterv_bytes(&all, &counts, &displs, mine.as_mut(), root)?;
+        Ok(mine)
     }
 
     pub(crate) fn alltoall_obj<T: Encode + Decode>(&self, values: &[T]) -> Result<Vec<T>> {
