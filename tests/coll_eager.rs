@@ -341,6 +341,94 @@ fn mismatch_in_a_run(w: &Communicator) {
     assert_eq!(w.communicators_in_use(), 0, "areas left taken");
 }
 
+/// Runs of scatters (`scatter_bytes`, what mpi4py's lowercase `scatter` of pickles is,
+/// and object scatters), each size a run of its own with its own root, then all sizes
+/// in one run; every rank falls behind now and then. After the first call of a run
+/// the root sends each member its part as a message and returns without waiting:
+/// parts of up to 1 KiB travel in the message, larger ones (past the message, past a
+/// data slot's half in all) follow through the root's slot. Each rank's part differs,
+/// so a part delivered to the wrong rank shows.
+fn scatter_phases(c: &Communicator, iters: usize) {
+    let n = c.size() as usize;
+    let me = c.rank() as usize;
+    let part = |p: usize, i: usize, r: usize, len: usize| -> Vec<u8> {
+        (0..len + r)
+            .map(|k| (p * 31 + i * 7 + r * 13 + k) as u8)
+            .collect()
+    };
+    let sizes = [0usize, 1, 1000, 1030, 70_000];
+    for (p, &len) in sizes.iter().enumerate() {
+        let root = (p + 1) % n;
+        for i in 0..iters {
+            if i % 29 == 0 && (i / 29) % n == me {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let parts: Vec<Vec<u8>> = (0..n).map(|r| part(p, i, r, len)).collect();
+            let got = if p % 2 == 0 {
+                c.scatter_bytes((me == root).then_some(&parts[..]), root as i32)
+            } else {
+                c.scatter((me == root).then_some(&parts[..]), root as i32)
+            };
+            let got = got.unwrap_or_else(|e| panic!("rank {me}, size {len}, call {i}: {e}"));
+            assert_eq!(got, parts[me], "rank {me}, size {len}, call {i}");
+        }
+    }
+    for i in 0..iters {
+        let len = sizes[i % sizes.len()];
+        let parts: Vec<Vec<u8>> = (0..n).map(|r| part(9, i, r, len)).collect();
+        let got = c.scatter_bytes((me == 0).then_some(&parts[..]), 0).unwrap();
+        assert_eq!(got, parts[me], "rank {me}, mixed sizes, call {i}");
+    }
+    c.barrier().unwrap();
+}
+
+#[test]
+fn runs_of_scatters_deliver_every_part() {
+    run_ranks("runs_of_scatters_deliver_every_part", 4, |w| {
+        scatter_phases(w, 100);
+        flush_slots(w);
+        assert_eq!(w.communicators_in_use(), 0);
+    });
+}
+
+#[test]
+fn runs_of_scatters_deliver_every_part_with_the_smallest_rings() {
+    run_ranks_with_env(
+        "runs_of_scatters_deliver_every_part_with_the_smallest_rings",
+        3,
+        &[("SHMPI_RING_BYTES", "4096")],
+        |w| scatter_phases(w, 60),
+    );
+}
+
+/// One rank calls a barrier in the middle of a run of scatters: it fails at once,
+/// naming both calls; the root, which did not wait, fails within the next checks of
+/// its run; the others when the root stops. No rank completes the run, none hangs.
+#[test]
+fn a_mismatch_in_a_run_of_scatters_fails_every_rank() {
+    run_ranks("a_mismatch_in_a_run_of_scatters_fails_every_rank", 3, |w| {
+        let n = w.size() as usize;
+        let me = w.rank() as usize;
+        let parts: Vec<Vec<u8>> = (0..n).map(|r| vec![r as u8; r]).collect();
+        for odd in 1..n {
+            let outcome = until_error(w, 300, |c, i| {
+                if me == odd && i == 10 {
+                    return c.barrier();
+                }
+                let got = c.scatter_bytes((me == 0).then_some(&parts[..]), 0)?;
+                assert_eq!(got, parts[me]);
+                Ok(())
+            });
+            assert!(
+                broken_run_ok(me, odd, &outcome, "scatter"),
+                "rank {me}, rank {odd} odd: {outcome:?}"
+            );
+        }
+        flush_slots(w);
+        assert_eq!(w.communicators_in_use(), 0, "areas left taken");
+    });
+}
+
 #[test]
 fn a_mismatch_in_a_run_of_broadcasts_fails_every_rank_at_2_ranks() {
     run_ranks(

@@ -1524,8 +1524,8 @@ impl<'c> Coll<'c> {
     /// only; the others pass none) and this rank gets its part. One step when the
     /// root's table of offsets and all the parts fit a half of its data slot: the
     /// total goes inline, the table and the parts into the slot, and each member reads
-    /// its two offsets and its bytes. Otherwise that step said so, and the table and
-    /// then the bytes follow through `exchange`.
+    /// its two offsets and its bytes. Otherwise that step said so, and the parts
+    /// follow (`deal_later`). In a run of identical scatters, `deal_eager` instead.
     pub(crate) fn deal<S: ByteSink + Default, P: AsRef<[u8]>>(
         &mut self,
         r: usize,
@@ -1577,12 +1577,36 @@ impl<'c> Coll<'c> {
                 self.read_half(r, h, tb + a, b - a, |x| out.put(x));
             }
         }
-        if word & LATER == 0 {
-            return Ok(out);
+        if word & LATER != 0 {
+            self.deal_later(r, parts, (word & !LATER) as usize, &mut out)?;
         }
-        // Too large for one step: the table, then the bytes (a copy of them joined at the
-        // root, since `exchange` reads one buffer).
-        let total = (word & !LATER) as usize;
+        Ok(out)
+    }
+
+    /// The parts of a scatter too large for one step (`total` bytes in all): the
+    /// root's table of offsets, then the bytes (a copy of them joined at the root,
+    /// since `exchange` reads one buffer), each member's into `out`.
+    fn deal_later<P: AsRef<[u8]>>(
+        &mut self,
+        r: usize,
+        parts: &[P],
+        total: usize,
+        out: &mut impl ByteSink,
+    ) -> Result<()> {
+        let n = self.n();
+        let me = self.me();
+        let tb = (n + 1) * 8;
+        let mut table = Vec::new();
+        let mut joined = Vec::new();
+        if me == r {
+            table.reserve(n + 1);
+            joined.reserve(total);
+            table.push(0u64);
+            for p in parts {
+                joined.extend_from_slice(p.as_ref());
+                table.push(joined.len() as u64);
+            }
+        }
         let mut mine = [0u8; 16];
         self.exchange(
             bytemuck::cast_slice(&table),
@@ -1592,20 +1616,91 @@ impl<'c> Coll<'c> {
             &mut |_, off, b| mine[off - me * 8..off - me * 8 + b.len()].copy_from_slice(b),
         )?;
         let w: [u64; 2] = bytemuck::pod_read_unaligned(&mine);
-        let mut joined = Vec::new();
-        if me == r {
-            joined.reserve(total);
-            for p in parts {
-                joined.extend_from_slice(p.as_ref());
-            }
-        }
         self.exchange(
             &joined,
             total,
             1,
             &|j| (j == r && me != r).then_some((w[0] as usize, w[1] as usize)),
             &mut |_, _, b| out.put(b),
-        )?;
+        )
+    }
+
+    /// Whether a scatter goes eagerly ([`deal_eager`](Self::deal_eager)): as for a
+    /// broadcast ([`eager`](Self::eager)), the rank's previous call on this
+    /// communicator was this same scatter, and the run-ahead allowed between checks
+    /// fits every point-to-point ring with messages of the largest eager part.
+    pub(crate) fn eager_deal(&self) -> bool {
+        self.n() > 1
+            && (EAGER_HEAD + EAGER_BCAST_MAX + 64) * (2 * EAGER_CHECK_EVERY as usize + 2)
+                <= self.c.coll.seg.layout().ring_bytes
+            && self.area().last_sig.get() == Some((self.sig.pack(), self.count))
+    }
+
+    /// [`deal`](Self::deal) in a run of identical scatters: the root sends each member
+    /// a message of its own through the point-to-point rings (the call's signature and
+    /// the part's length, then the part) and returns without waiting, as the root of
+    /// a run of broadcasts does (`bcast_eager`; it checks the members later); each
+    /// member takes its message. When a part is larger than `EAGER_BCAST_MAX`, every
+    /// message carries the total instead, marked, and the parts follow as in `deal`.
+    pub(crate) fn deal_eager<S: ByteSink + Default, P: AsRef<[u8]>>(
+        &mut self,
+        r: usize,
+        parts: &[P],
+    ) -> Result<S> {
+        const LATER: u64 = 1 << 63;
+        let mut out = S::default();
+        let mut msg = [0u8; EAGER_HEAD + EAGER_BCAST_MAX];
+        if self.me() != r {
+            let got = self.eager_member(r, &mut msg)?;
+            let word = u64::from_le_bytes(msg[8..16].try_into().expect("8 bytes"));
+            if word & LATER != 0 {
+                self.deal_later(r, &[] as &[P], (word & !LATER) as usize, &mut out)?;
+            } else if got != EAGER_HEAD + word as usize {
+                return Err(Error::Corrupted(format!(
+                    "{}: the root's eager scatter carried {got} bytes for a part of {word}",
+                    self.name
+                )));
+            } else {
+                out.put(&msg[EAGER_HEAD..got]);
+            }
+            return Ok(out);
+        }
+        let t = self.next;
+        self.run_step(t)?;
+        let inline = parts.iter().all(|p| p.as_ref().len() <= EAGER_BCAST_MAX);
+        let total: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+        // Every member is sent a message, whose doorbell wakes it after this store.
+        self.publish();
+        msg[..8].copy_from_slice(&self.sig.pack().to_le_bytes());
+        {
+            let mut eng = self.engine()?;
+            for j in (0..self.n()).filter(|&j| j != r) {
+                let part = if inline { parts[j].as_ref() } else { &[] };
+                let word = if inline {
+                    part.len() as u64
+                } else {
+                    total as u64 | LATER
+                };
+                msg[8..16].copy_from_slice(&word.to_le_bytes());
+                msg[EAGER_HEAD..EAGER_HEAD + part.len()].copy_from_slice(part);
+                let env = Envelope {
+                    ctx: self.c.ctx | EAGER_CTX,
+                    src: self.c.coll.me,
+                    tag: (t & 0x7FFF_FFFF) as i32,
+                    len: EAGER_HEAD + part.len(),
+                    type_id: 0,
+                };
+                let d = self.world(j);
+                eng.send(d, env, &msg[..env.len], || self.desc(Some(d)))?;
+            }
+        }
+        // The root checks the others later (`check_run`).
+        #[cfg(debug_assertions)]
+        self.checked.set(self.n() - 1);
+        out.put(parts[r].as_ref());
+        if !inline {
+            self.deal_later(r, parts, total, &mut out)?;
+        }
         Ok(out)
     }
 

@@ -246,7 +246,11 @@ impl Communicator {
             None => Vec::new(),
         };
         let mut c = Coll::begin(&self.inner, sig(Call::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
-        let got = c.deal::<AlignedVec, _>(r, &parts)?;
+        let got = if c.eager_deal() {
+            c.deal_eager::<AlignedVec, _>(r, &parts)?
+        } else {
+            c.deal::<AlignedVec, _>(r, &parts)?
+        };
         c.finish();
         decode_from(&got, r)
     }
@@ -310,7 +314,11 @@ impl Communicator {
             return mc.scatter_raw(parts, r, |len| vec![0u8; len]);
         }
         let mut c = Coll::begin(&self.inner, sig(Call::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
-        let got = c.deal::<Vec<u8>, _>(r, parts)?;
+        let got = if c.eager_deal() {
+            c.deal_eager::<Vec<u8>, _>(r, parts)?
+        } else {
+            c.deal::<Vec<u8>, _>(r, parts)?
+        };
         c.finish();
         Ok(got)
     }
