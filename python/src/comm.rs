@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
@@ -671,14 +672,50 @@ impl RawComm {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let c = self.rooted(root)?;
         if c.rank() == root && data.as_ref().is_none_or(|d| d.len() != c.size() as usize) {
-            return Err(errors::count_error(format!(
-                "scatter: the root must pass one object per rank ({} ranks)",
-                c.size()
+            return Err(PyValueError::new_err(format!(
+                "expecting {} items, got {}",
+                c.size(),
+                data.as_ref().map_or(0, Vec::len)
             )));
         }
         let data = if c.rank() == root { data } else { None };
         let v = blocking(py, &c, |c| c.scatter(data.as_deref(), root))?;
         Ok(PyBytes::new(py, &v))
+    }
+
+    /// `Comm.scatter` while `MPI.pickle` is the default: the root's objects pickled
+    /// (small builtin ones natively), the bytes scattered as they are
+    /// (`scatter_bytes`), and this rank's unpickled here (the root's too: mpi4py's
+    /// root gets a copy). `None` at the root scatters `None` to every rank.
+    pub(crate) fn scatter_pickled<'py>(
+        &self,
+        py: Python<'py>,
+        objs: &Bound<'py, PyAny>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.rooted(root)?;
+        let n = c.size() as usize;
+        let mine = if c.rank() == root {
+            let parts = if objs.is_none() {
+                vec![pickled(py, objs)?; n]
+            } else {
+                objs.try_iter()?
+                    .map(|o| pickled(py, &o?))
+                    .collect::<PyResult<Vec<_>>>()?
+            };
+            if parts.len() != n {
+                // mpi4py's error, word for word.
+                return Err(PyValueError::new_err(format!(
+                    "expecting {n} items, got {}",
+                    parts.len()
+                )));
+            }
+            let total = parts.iter().map(Vec::len).sum();
+            blocking_n(py, &c, total, |c| c.scatter_bytes(Some(&parts), root))?
+        } else {
+            blocking_n(py, &c, 0, |c| c.scatter_bytes(None, root))?
+        };
+        crate::pickle5::loads_message(py, &mine)
     }
 
     fn gather_obj<'py>(

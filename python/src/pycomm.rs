@@ -271,6 +271,21 @@ impl CommBase {
         fold(py, items, &op)
     }
 
+    #[pyo3(name = "scatter", signature = (sendobj, root = 0))]
+    fn scatter_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+        root: i32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, 0) {
+            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
+                raw.get().scatter_pickled(py, sendobj, root)
+            }
+            _ => python(slf, intern!(py, "_scatter"), (sendobj, root)),
+        }
+    }
+
     #[pyo3(name = "gather", signature = (sendobj, root = 0))]
     fn gather_obj<'py>(
         slf: &Bound<'py, Self>,

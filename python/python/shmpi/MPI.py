@@ -2256,13 +2256,15 @@ class Comm(_lib.CommBase):
         data = _dumps(obj) if raw.rank() == root else None
         return _loads(raw.bcast_obj(data, root))
 
-    def scatter(self, sendobj, root=0):
+    def _scatter(self, sendobj, root=0):
         raw = self._r
         data = None
         if raw.rank() == root:
             if sendobj is None:
                 sendobj = [None] * raw.size()
             data = [_dumps(x) for x in sendobj]
+            if len(data) != raw.size():
+                raise ValueError(f"expecting {raw.size()} items, got {len(data)}")
         return _loads(raw.scatter_obj(data, root))
 
     def _gather(self, sendobj, root=0):

@@ -1,9 +1,9 @@
 # Comm's inner-loop methods (Send, Recv, Isend, Irecv, send, recv, isend, Barrier,
-# Bcast, Allgather, Alltoall, Allreduce, Reduce) and Request.Waitall as mpi4py
-# documents them: positional and keyword arguments, defaults, PROC_NULL, COMM_NULL
-# and a freed communicator, communicators the program makes itself (Intracomm(comm),
-# a subclass overriding a method), and MPI.pickle's settings honoured by the
-# lowercase methods. Portable: it also runs under the real mpi4py
+# Bcast, Allgather, Alltoall, Allreduce, Reduce, the lowercase collectives) and
+# Request.Waitall as mpi4py documents them: positional and keyword arguments, defaults,
+# PROC_NULL, COMM_NULL and a freed communicator, communicators the program makes itself
+# (Intracomm(comm), a subclass overriding a method), and MPI.pickle's settings honoured
+# by the lowercase methods. Portable: it also runs under the real mpi4py
 # (scripts/mpi_python_mpi4py.sh).
 import array
 import marshal
@@ -210,6 +210,34 @@ assert comm.reduce(rank, cat, 0) == (("|".join(map(str, range(size))) if size > 
 cat.Free()
 raises(MPI.ERR_ROOT, comm.gather, 1, size)
 raises(MPI.ERR_ROOT, comm.reduce, 1, MPI.SUM, -1)
+
+# scatter of objects: keywords and defaults (root 0), one object past a slot's half,
+# None at the root (None everywhere), any iterable, the root's copy, a wrong count
+# (mpi4py's ValueError, at the root only, nothing sent), and MPI.pickle's functions.
+parts = [(r, b"z" * (200_000 if r == 0 else r)) for r in range(size)]
+assert comm.scatter(sendobj=parts if rank == last else None, root=last) == parts[rank]
+assert comm.scatter(list(range(10, 10 + size)) if rank == 0 else None) == 10 + rank
+assert comm.scatter(None, root=last) is None
+assert comm.scatter((str(r) for r in range(size)) if rank == 0 else None) == str(rank)
+mine = [[r] for r in range(size)]
+part = comm.scatter(mine if rank == last else rank, last)
+assert part == [rank] and (rank != last or part is not mine[rank]), part
+if rank == last:
+    try:
+        comm.scatter(list(range(size + 1)), last)
+    except ValueError as e:
+        assert str(e) == f"expecting {size} items, got {size + 1}", e
+    else:
+        raise AssertionError("a scatter of size + 1 objects did not raise ValueError")
+raises(MPI.ERR_ROOT, comm.scatter, [1] * size, size)
+calls = []
+MPI.pickle.__init__(
+    lambda o, *a: calls.append("dumps") or marshal.dumps(o),
+    lambda b, *a: calls.append("loads") or marshal.loads(b),
+)
+assert comm.scatter(list(range(size)) if rank == last else None, last) == rank
+assert calls == (["dumps"] * size + ["loads"] if rank == last else ["loads"]), calls
+MPI.pickle.__init__()
 calls = []
 MPI.pickle.__init__(
     lambda o, *a: calls.append("dumps") or marshal.dumps(o),
