@@ -1,12 +1,14 @@
 """Time per lowercase collective call (mpi4py's object forms), in the style of
 mpi4py's OSU demos: 1000 warm-up calls, then N timed (default 20 000), the loop time
 per call at rank 0 in microseconds. `bcast`: a small dict from rank 0; `allgather`,
-`allreduce`, `gather` and `reduce` (to rank 0): each rank's float (the reductions
-with the default `SUM`). Runs unchanged under shmpi and the real mpi4py.
+`allreduce`, `gather` and `reduce` (to rank 0), `scan`: each rank's float (the
+reductions with the default `SUM`); `scatter`: a float per rank from rank 0;
+`alltoall`: an int from every rank to every rank. Runs unchanged under shmpi and the
+real mpi4py.
 
-Usage: shmrun -n 8 python -m shmpi obj_coll.py bcast|allgather|allreduce|gather|reduce [N]
-       mpirun -n 8 python obj_coll.py bcast|allgather|allreduce|gather|reduce [N]
-"""
+Usage: shmrun -n 8 python -m shmpi obj_coll.py CALL [N]
+       mpirun -n 8 python obj_coll.py CALL [N]
+       (CALL: bcast allgather allreduce gather reduce scatter alltoall scan)"""
 
 import sys
 
