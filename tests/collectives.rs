@@ -563,6 +563,31 @@ fn check_everything(w: &Communicator) {
             .scatter((me == root).then_some(&want[..]), root as i32)
             .unwrap();
         assert_eq!(got, want[me], "scatter with a large part at {}", k % n);
+        // All-to-all: what rank r sends rank j, one part past a slot's half (from rank
+        // k % n to the next), the others small or empty.
+        let part = |r: usize, j: usize| -> Vec<u8> {
+            let len = if r == k % n && j == (r + 1) % n {
+                150_000
+            } else {
+                (r + 2 * j) % 4
+            };
+            (0..len).map(|b| (b + 5 * r + j) as u8).collect()
+        };
+        let mine: Vec<Vec<u8>> = (0..n).map(|j| part(me, j)).collect();
+        let want: Vec<Vec<u8>> = (0..n).map(|r| part(r, me)).collect();
+        assert_eq!(w.alltoall_bytes(&mine).unwrap(), want, "alltoall_bytes");
+        assert_eq!(w.alltoall(&mine).unwrap(), want, "alltoall of a large part");
+        let small: Vec<Vec<u8>> = (0..n)
+            .map(|j| part(me, j).into_iter().take(3).collect())
+            .collect();
+        let want: Vec<Vec<u8>> = (0..n)
+            .map(|r| part(r, me).into_iter().take(3).collect())
+            .collect();
+        assert_eq!(
+            w.alltoall_bytes(&small).unwrap(),
+            want,
+            "alltoall_bytes, small"
+        );
     }
     let a2a: Vec<String> = w
         .alltoall(&(0..n).map(|j| format!("{me}->{j}")).collect::<Vec<_>>())
@@ -791,6 +816,31 @@ fn world_still_works(w: &Communicator) {
     assert_eq!(x[0], n * (n - 1) / 2);
 }
 
+/// A run of byte all-to-alls, every rank's parts each just within and just past what
+/// one step carries (its table and every part in a half of its data slot, 128 KiB at
+/// up to 16 ranks), and empty, one rank at a time larger than the others: every rank
+/// gets every part each time.
+#[test]
+fn all_to_alls_on_both_sides_of_one_step_deliver_every_part() {
+    run_ranks(
+        "all_to_alls_on_both_sides_of_one_step_deliver_every_part",
+        4,
+        |w| {
+            let (me, n) = (w.rank() as usize, w.size() as usize);
+            let fill = (128 << 10) / n - 8 * (n + 1) / n;
+            let part = |i: usize, r: usize, j: usize| -> Vec<u8> {
+                let len = [0, 1, 100, fill, fill + 1, 3 * fill][(i + usize::from(r == i % n)) % 6];
+                (0..len).map(|k| (k + 3 * r + 7 * j + i) as u8).collect()
+            };
+            for i in 0..60 {
+                let mine: Vec<Vec<u8>> = (0..n).map(|j| part(i, me, j)).collect();
+                let want: Vec<Vec<u8>> = (0..n).map(|r| part(i, r, me)).collect();
+                assert_eq!(w.alltoall_bytes(&mine).unwrap(), want, "call {i}");
+            }
+        },
+    );
+}
+
 /// A run of byte scatters from every root, the root's parts each just within and just
 /// past what one step carries (the table and every part in a half of the root's data
 /// slot, 128 KiB at up to 16 ranks), and empty: every rank gets its part each time, and
@@ -921,6 +971,10 @@ fn misuse_is_an_error_not_a_hang() {
         assert!(matches!(
             w.scatter_bytes(None, 3),
             Err(Error::InvalidRoot { root: 3, size: 3 })
+        ));
+        assert!(is_usage(
+            &w.alltoall_bytes(&[vec![1u8], vec![]]),
+            &["alltoall_bytes", "2 parts passed for 3 ranks"]
         ));
 
         // Objects of different types.

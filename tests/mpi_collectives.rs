@@ -169,6 +169,19 @@ fn object_collectives_match_serial_references() {
             let got = w.scatter_bytes((me == 0).then_some(&parts[..]), 0).unwrap();
             assert_eq!(got, parts[me as usize], "scatter_bytes of {len}");
         }
+        for len in [0usize, 3, 70_000] {
+            let mine: Vec<Vec<u8>> = (0..n as usize)
+                .map(|j| vec![j as u8 ^ me as u8; len + j])
+                .collect();
+            let want: Vec<Vec<u8>> = (0..n as usize)
+                .map(|r| vec![r as u8 ^ me as u8; len + me as usize])
+                .collect();
+            assert_eq!(
+                w.alltoall_bytes(&mine).unwrap(),
+                want,
+                "alltoall_bytes of {len}"
+            );
+        }
         let names = w.gather(&format!("rank{me}"), n - 1).unwrap();
         if me == n - 1 {
             assert_eq!(

@@ -1625,6 +1625,95 @@ impl<'c> Coll<'c> {
         )
     }
 
+    /// Every rank hands each rank its own bytes (`parts`, one per rank) and this rank
+    /// gets the part each rank gave it, in rank order. One step when every rank's
+    /// table of offsets and parts fit a half of its data slot: its total goes inline,
+    /// its table and parts into the slot, and each rank reads its two offsets and its
+    /// bytes from every other. Otherwise that step gave every rank every total, and the
+    /// tables and then the bytes follow through `exchange`.
+    pub(crate) fn swap<S: ByteSink + Default, P: AsRef<[u8]>>(
+        &mut self,
+        parts: &[P],
+    ) -> Result<Vec<S>> {
+        const LATER: u64 = 1 << 63;
+        let n = self.n();
+        let me = self.me();
+        debug_assert_eq!(parts.len(), n);
+        let tb = (n + 1) * 8;
+        let t = self.next;
+        let mut table = Vec::with_capacity(n + 1);
+        table.push(0u64);
+        for p in parts {
+            table.push(table[table.len() - 1] + p.as_ref().len() as u64);
+        }
+        let total = table[n] as usize;
+        let fits = tb + total <= self.half_bytes();
+        if fits && n > 1 {
+            let h = self.take_half()?;
+            self.write_half(h, 0, bytemuck::cast_slice(&table));
+            for (j, (p, &off)) in parts.iter().zip(&table).enumerate() {
+                // This rank's own part stays out of the slot: only it reads it.
+                if j != me {
+                    self.write_half(h, tb + off as usize, p.as_ref());
+                }
+            }
+        }
+        let word = total as u64 | if fits { 0 } else { LATER };
+        self.put_inline(&word.to_le_bytes())?;
+        self.arrive();
+        let mut words = vec![word; n];
+        for (j, w) in words.iter_mut().enumerate().filter(|&(j, _)| j != me) {
+            self.wait(j, t)?;
+            *w = self.get_inline(j, t)[0];
+        }
+        let mut out: Vec<S> = (0..n).map(|_| S::default()).collect();
+        out[me].put(parts[me].as_ref());
+        if words.iter().all(|w| w & LATER == 0) {
+            let h = (t & 1) as usize;
+            for (j, o) in out.iter_mut().enumerate().filter(|&(j, _)| j != me) {
+                let (a, b) = self.read_half(j, h, me * 8, 16, |x| {
+                    let w: [u64; 2] = bytemuck::pod_read_unaligned(x);
+                    (w[0] as usize, w[1] as usize)
+                });
+                if b > a {
+                    self.read_half(j, h, tb + a, b - a, |x| o.put(x));
+                }
+            }
+            return Ok(out);
+        }
+        // Too large for one step: every rank's two offsets for this rank, then the
+        // bytes (joined, since `exchange` reads one buffer; this rank's own part out).
+        let mut offs = vec![[0u8; 16]; n];
+        self.exchange(
+            bytemuck::cast_slice(&table),
+            tb,
+            8,
+            &|j| (j != me).then_some((me * 8, me * 8 + 16)),
+            &mut |j, off, b| offs[j][off - me * 8..off - me * 8 + b.len()].copy_from_slice(b),
+        )?;
+        let offs: Vec<[u64; 2]> = offs
+            .iter()
+            .map(|o| bytemuck::pod_read_unaligned(o))
+            .collect();
+        let mut joined = Vec::with_capacity(total);
+        for p in parts {
+            joined.extend_from_slice(p.as_ref());
+        }
+        let max = words
+            .iter()
+            .map(|w| (w & !LATER) as usize)
+            .max()
+            .unwrap_or(0);
+        self.exchange(
+            &joined,
+            max,
+            1,
+            &|j| (j != me).then_some((offs[j][0] as usize, offs[j][1] as usize)),
+            &mut |j, _, b| out[j].put(b),
+        )?;
+        Ok(out)
+    }
+
     /// Whether a scatter goes eagerly ([`deal_eager`](Self::deal_eager)): as for a
     /// broadcast ([`eager`](Self::eager)), the rank's previous call on this
     /// communicator was this same scatter, and the run-ahead allowed between checks

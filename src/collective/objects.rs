@@ -29,50 +29,6 @@ fn decode_from<T: Decode>(bytes: &AlignedVec, src: usize) -> Result<T> {
     codec::decode::<T>(bytes, src as i32, -1)
 }
 
-/// Every rank publishes a table of `n + 1` byte offsets and the concatenated bytes;
-/// this rank reads piece `me` of the tables of the ranks `from` selects.
-fn pieces(
-    c: &mut Coll<'_>,
-    table: &[u64],
-    bytes: &[u8],
-    from: &dyn Fn(usize) -> bool,
-) -> Result<Vec<AlignedVec>> {
-    let n = c.n();
-    let me = c.me();
-    let tb = (n + 1) * 8;
-    let mut tables = vec![vec![0u64; n + 1]; n];
-    c.exchange(
-        bytemuck::cast_slice(table),
-        tb,
-        8,
-        &|j| from(j).then_some((0, tb)),
-        &mut |j, off, b| {
-            let t: &mut [u8] = bytemuck::cast_slice_mut(&mut tables[j]);
-            t[off..off + b.len()].copy_from_slice(b)
-        },
-    )?;
-    let max = tables.iter().map(|t| t[n]).max().unwrap_or(0) as usize;
-    let mut out: Vec<AlignedVec> = (0..n).map(|_| AlignedVec::new()).collect();
-    c.exchange(
-        bytes,
-        max,
-        1,
-        &|j| from(j).then_some((tables[j][me] as usize, tables[j][me + 1] as usize)),
-        &mut |j, _, b| out[j].extend_from_slice(b),
-    )?;
-    Ok(out)
-}
-
-fn encode_all<T: Encode>(values: &[T]) -> Result<(Vec<u64>, Vec<u8>)> {
-    let mut table = vec![0u64];
-    let mut bytes = Vec::new();
-    for v in values {
-        bytes.extend_from_slice(&codec::encode(v)?);
-        table.push(bytes.len() as u64);
-    }
-    Ok((table, bytes))
-}
-
 /// `c0 op c1 op ... op c(n-1)`, left to right; `None` for no contributions.
 fn fold<T>(mut it: impl Iterator<Item = T>, op: &dyn Fn(&T, &T) -> Result<T>) -> Result<Option<T>> {
     let Some(first) = it.next() else {
@@ -530,18 +486,68 @@ impl Communicator {
                 values.len()
             )));
         }
-        let (table, bytes) = encode_all(values)?;
+        let parts = values
+            .iter()
+            .map(codec::encode)
+            .collect::<Result<Vec<_>>>()?;
         let mut c = Coll::begin(
             &self.inner,
             sig(Call::AlltoallObj, 0, 0, OP_NONE),
             ANY_COUNT,
         )?;
-        let got = pieces(&mut c, &table, &bytes, &|_| true)?;
+        let got = c.swap::<AlignedVec, _>(&parts)?;
         c.finish();
         got.iter()
             .enumerate()
             .map(|(j, b)| decode_from(b, j))
             .collect()
+    }
+
+    /// Sends `parts[j]`, bytes of any length, to rank `j` and returns what each rank
+    /// sent to this one, in rank order (mpi4py's `comm.alltoall`, whose pickles are the
+    /// parts; any encoding of your own): [`alltoall`](Self::alltoall) without the
+    /// archive, matched as an `alltoall` on the other ranks.
+    ///
+    /// MPI 4.1 §6.8 (`MPI_Alltoall`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `parts` does not hold one part per rank (checked before the
+    ///   call starts), when the ranks make another collective call, or an earlier
+    ///   collective on this communicator failed;
+    /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
+    ///   the job is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let out: Vec<Vec<u8>> = (0..world.size()).map(|j| format!("{me}->{j}").into_bytes()).collect();
+    /// let got = world.alltoall_bytes(&out)?;
+    /// assert_eq!(got[0], format!("0->{me}").as_bytes());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn alltoall_bytes(&self, parts: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        let n = self.inner.group.size();
+        if parts.len() != n {
+            return Err(Error::Usage(format!(
+                "alltoall_bytes: {} parts passed for {n} ranks",
+                parts.len()
+            )));
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return mc.alltoall_raw(parts, |b| b.to_vec());
+        }
+        let mut c = Coll::begin(
+            &self.inner,
+            sig(Call::AlltoallObj, 0, 0, OP_NONE),
+            ANY_COUNT,
+        )?;
+        let got = c.swap::<Vec<u8>, _>(parts)?;
+        c.finish();
+        Ok(got)
     }
 
     /// Combines every rank's object with `op`, in rank order, at the root (mpi4py

@@ -618,12 +618,34 @@ impl Comm {
                 values.len()
             )));
         }
+        let parts = values
+            .iter()
+            .map(codec::encode)
+            .collect::<Result<Vec<_>>>()?;
+        let got = self.alltoall_raw(&parts, |b| {
+            let mut v = AlignedVec::with_capacity(b.len());
+            v.extend_from_slice(b);
+            v
+        })?;
+        got.iter()
+            .enumerate()
+            .map(|(j, v)| codec::decode::<T>(v, j as i32, 0))
+            .collect()
+    }
+
+    /// An all-to-all of parts of any length (`parts[j]` to rank `j`): the lengths,
+    /// then the parts; what each rank sent here made by `make`, in rank order.
+    pub(crate) fn alltoall_raw<P: AsRef<[u8]>, B>(
+        &self,
+        parts: &[P],
+        make: impl Fn(&[u8]) -> B,
+    ) -> Result<Vec<B>> {
+        let n = self.size();
         let (mut all, mut sc, mut sd) = (Vec::new(), vec![0usize; n], vec![0usize; n]);
-        for (j, v) in values.iter().enumerate() {
-            let b = codec::encode(v)?;
+        for (j, p) in parts.iter().enumerate() {
             sd[j] = all.len();
-            sc[j] = b.len();
-            all.extend_from_slice(&b);
+            sc[j] = p.as_ref().len();
+            all.extend_from_slice(p.as_ref());
         }
         let sc64: Vec<u64> = sc.iter().map(|&c| c as u64).collect();
         let mut rc64 = vec![0u64; n];
@@ -642,13 +664,7 @@ impl Comm {
             .collect();
         let mut recv = vec![0u8; rc.iter().sum()];
         self.alltoallv_bytes(&all, &sc, &sd, &mut recv, &rc, &rd)?;
-        (0..n)
-            .map(|j| {
-                let mut v = AlignedVec::with_capacity(rc[j]);
-                v.extend_from_slice(&recv[rd[j]..rd[j] + rc[j]]);
-                codec::decode::<T>(&v, j as i32, 0)
-            })
-            .collect()
+        Ok((0..n).map(|j| make(&recv[rd[j]..rd[j] + rc[j]])).collect())
     }
 
     /// Object reductions: every value gathered, combined in rank order.
