@@ -788,14 +788,47 @@ impl RawComm {
     ) -> PyResult<Bound<'py, PyList>> {
         let c = self.comm()?;
         if data.len() != c.size() as usize {
-            return Err(errors::count_error(format!(
-                "alltoall: pass one object per rank ({} ranks), not {}",
+            return Err(PyValueError::new_err(format!(
+                "expecting {} items, got {}",
                 c.size(),
                 data.len()
             )));
         }
         let v = blocking(py, &c, |c| c.alltoall(&data))?;
         PyList::new(py, v.iter().map(|b| PyBytes::new(py, b)))
+    }
+
+    /// `Comm.alltoall` while `MPI.pickle` is the default: this rank's objects pickled
+    /// (small builtin ones natively), the bytes exchanged as they are
+    /// (`alltoall_bytes`), and what each rank sent here unpickled, in rank order (this
+    /// rank's own object too: mpi4py's is a copy). `None` sends `None` to every rank.
+    pub(crate) fn alltoall_pickled<'py>(
+        &self,
+        py: Python<'py>,
+        objs: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let c = self.comm()?;
+        let n = c.size() as usize;
+        let parts = if objs.is_none() {
+            vec![pickled(py, objs)?; n]
+        } else {
+            objs.try_iter()?
+                .map(|o| pickled(py, &o?))
+                .collect::<PyResult<Vec<_>>>()?
+        };
+        if parts.len() != n {
+            // mpi4py's error, word for word.
+            return Err(PyValueError::new_err(format!(
+                "expecting {n} items, got {}",
+                parts.len()
+            )));
+        }
+        // Every rank's bytes come back: the GIL goes at once only for large ones.
+        let total = parts.iter().map(Vec::len).sum::<usize>();
+        let all = blocking_n(py, &c, total, |c| c.alltoall_bytes(&parts))?;
+        all.iter()
+            .map(|b| crate::pickle5::loads_message(py, b))
+            .collect()
     }
 
     #[pyo3(signature = (send, snb, recv, rnb, root))]

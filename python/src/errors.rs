@@ -92,11 +92,6 @@ pub(crate) fn arg_error(msg: String) -> PyErr {
     raise(ERR_ARG, msg)
 }
 
-/// A buffer-size error the binding detects itself.
-pub(crate) fn count_error(msg: String) -> PyErr {
-    raise(ERR_COUNT, msg)
-}
-
 /// A root outside the communicator (MPI's `MPI_ERR_ROOT`).
 pub(crate) fn root_error(root: i32, size: i32) -> PyErr {
     raise(

@@ -286,6 +286,21 @@ impl CommBase {
         }
     }
 
+    #[pyo3(name = "alltoall", signature = (sendobj))]
+    fn alltoall_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match fast(slf, 0) {
+            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
+                let items = raw.get().alltoall_pickled(py, sendobj)?;
+                Ok(PyList::new(py, items)?.into_any())
+            }
+            _ => python(slf, intern!(py, "_alltoall"), (sendobj,)),
+        }
+    }
+
     #[pyo3(name = "gather", signature = (sendobj, root = 0))]
     fn gather_obj<'py>(
         slf: &Bound<'py, Self>,

@@ -2274,7 +2274,7 @@ class Comm(_lib.CommBase):
     def _allgather(self, sendobj):
         return [_loads(b) for b in self._r.allgather_obj(_dumps(sendobj))]
 
-    def alltoall(self, sendobj):
+    def _alltoall(self, sendobj):
         raw = self._r
         if sendobj is None:
             sendobj = [None] * raw.size()

@@ -230,11 +230,33 @@ if rank == last:
     else:
         raise AssertionError("a scatter of size + 1 objects did not raise ValueError")
 raises(MPI.ERR_ROOT, comm.scatter, [1] * size, size)
+
+# alltoall of objects: rank order, one object past a slot's half, None (None from
+# every rank), any iterable, this rank's own object a copy, a wrong count (mpi4py's
+# ValueError, nothing sent), and MPI.pickle's functions.
+sent = [(rank, j, b"w" * (200_000 if (rank, j) == (0, last) else j)) for j in range(size)]
+assert comm.alltoall(sendobj=sent) == [
+    (r, rank, b"w" * (200_000 if (r, rank) == (0, last) else rank)) for r in range(size)
+]
+assert comm.alltoall(None) == [None] * size
+assert comm.alltoall(f"{rank}>{j}" for j in range(size)) == [f"{r}>{rank}" for r in range(size)]
+mine = [[rank, j] for j in range(size)]
+back = comm.alltoall(mine)
+assert back[rank] == [rank, rank] and back[rank] is not mine[rank], back
+try:
+    comm.alltoall(list(range(size + 1)))
+except ValueError as e:
+    assert str(e) == f"expecting {size} items, got {size + 1}", e
+else:
+    raise AssertionError("an alltoall of size + 1 objects did not raise ValueError")
 calls = []
 MPI.pickle.__init__(
     lambda o, *a: calls.append("dumps") or marshal.dumps(o),
     lambda b, *a: calls.append("loads") or marshal.loads(b),
 )
+assert comm.alltoall([rank] * size) == list(range(size))
+assert calls == ["dumps"] * size + ["loads"] * size, calls
+calls.clear()
 assert comm.scatter(list(range(size)) if rank == last else None, last) == rank
 assert calls == (["dumps"] * size + ["loads"] if rank == last else ["loads"]), calls
 MPI.pickle.__init__()
