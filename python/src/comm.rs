@@ -230,6 +230,26 @@ impl RawComm {
         }
     }
 
+    /// Every rank's object pickled and gathered; those of ranks below `upto(this
+    /// rank, size)` unpickled here.
+    fn allgather_upto<'py>(
+        &self,
+        py: Python<'py>,
+        obj: &Bound<'py, PyAny>,
+        upto: impl FnOnce(usize, usize) -> usize,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let c = self.comm()?;
+        let data = pickled(py, obj)?;
+        // Every rank's bytes come back: the GIL goes at once only for large ones.
+        let all = blocking_n(py, &c, data.len().saturating_mul(c.size() as usize), |c| {
+            c.allgather_bytes(&data)
+        })?;
+        all[..upto(c.rank() as usize, all.len())]
+            .iter()
+            .map(|b| crate::pickle5::loads_message(py, b))
+            .collect()
+    }
+
     fn rooted(&self, root: i32) -> PyResult<shmpi::Communicator> {
         let c = self.comm()?;
         if root < 0 || root >= c.size() {
@@ -770,15 +790,20 @@ impl RawComm {
         py: Python<'py>,
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let c = self.comm()?;
-        let data = pickled(py, obj)?;
-        // Every rank's bytes come back: the GIL goes at once only for large ones.
-        let all = blocking_n(py, &c, data.len().saturating_mul(c.size() as usize), |c| {
-            c.allgather_bytes(&data)
-        })?;
-        all.iter()
-            .map(|b| crate::pickle5::loads_message(py, b))
-            .collect()
+        self.allgather_upto(py, obj, |_, n| n)
+    }
+
+    /// The objects `Comm.scan` (`inclusive`) or `Comm.exscan` folds at this rank while
+    /// `MPI.pickle` is the default: every rank's gathered as by
+    /// [`allgather_pickled`](Self::allgather_pickled), those of the ranks up to this
+    /// one (before it, for `exscan`) unpickled, in rank order.
+    pub(crate) fn prefix_pickled<'py>(
+        &self,
+        py: Python<'py>,
+        obj: &Bound<'py, PyAny>,
+        inclusive: bool,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.allgather_upto(py, obj, |me, _| me + usize::from(inclusive))
     }
 
     fn alltoall_obj<'py>(

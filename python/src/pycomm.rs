@@ -339,6 +339,42 @@ impl CommBase {
         }
     }
 
+    /// `scan` of objects: every rank's object gathered, those of the ranks up to this
+    /// one folded here in rank order ([`fold`]).
+    #[pyo3(name = "scan", signature = (sendobj, op = None))]
+    fn scan_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+        op: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let op = default_op(py, op)?;
+        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+            return python(slf, intern!(py, "_scan"), (sendobj, &op));
+        };
+        let items = raw.get().prefix_pickled(py, sendobj, true)?;
+        fold(py, items, &op)
+    }
+
+    /// `exscan` of objects: as `scan`, the ranks before this one; `None` at rank 0.
+    #[pyo3(name = "exscan", signature = (sendobj, op = None))]
+    fn exscan_obj<'py>(
+        slf: &Bound<'py, Self>,
+        sendobj: &Bound<'py, PyAny>,
+        op: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let op = default_op(py, op)?;
+        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+            return python(slf, intern!(py, "_exscan"), (sendobj, &op));
+        };
+        let items = raw.get().prefix_pickled(py, sendobj, false)?;
+        if items.is_empty() {
+            return Ok(py.None().into_bound(py));
+        }
+        fold(py, items, &op)
+    }
+
     #[pyo3(name = "isend", signature = (obj, dest, tag = 0))]
     fn isend_obj<'py>(
         slf: &Bound<'py, Self>,

@@ -2287,11 +2287,11 @@ class Comm(_lib.CommBase):
     def _allreduce(self, sendobj, op=SUM):
         return _fold_objects(op, self.allgather(sendobj))
 
-    def scan(self, sendobj, op=SUM):
+    def _scan(self, sendobj, op=SUM):
         items = self.allgather(sendobj)
         return _fold_objects(op, items[: self._r.rank() + 1])
 
-    def exscan(self, sendobj, op=SUM):
+    def _exscan(self, sendobj, op=SUM):
         items = self.allgather(sendobj)
         me = self._r.rank()
         return None if me == 0 else _fold_objects(op, items[:me])

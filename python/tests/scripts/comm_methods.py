@@ -231,6 +231,18 @@ if rank == last:
         raise AssertionError("a scatter of size + 1 objects did not raise ValueError")
 raises(MPI.ERR_ROOT, comm.scatter, [1] * size, size)
 
+# scan and exscan of objects: the default op (SUM), a keyword op, a user op applied in
+# rank order, exscan's None at rank 0.
+assert comm.scan(rank + 0.5) == sum(r + 0.5 for r in range(rank + 1))
+assert comm.scan(sendobj=str(rank)) == "".join(map(str, range(rank + 1)))
+assert comm.scan(rank, op=MPI.MAX) == rank
+assert comm.exscan(rank + 1) == (None if rank == 0 else sum(range(1, rank + 1)))
+assert comm.exscan(sendobj=[rank], op=MPI.SUM) == (None if rank == 0 else list(range(rank)))
+cat = MPI.Op.Create(lambda a, b, dt: f"{a}|{b}")
+assert comm.scan(rank, cat) == ("|".join(map(str, range(rank + 1))) if rank else 0)
+assert comm.exscan(rank, op=cat) == (None if rank == 0 else ("|".join(map(str, range(rank))) if rank > 1 else 0))
+cat.Free()
+
 # alltoall of objects: rank order, one object past a slot's half, None (None from
 # every rank), any iterable, this rank's own object a copy, a wrong count (mpi4py's
 # ValueError, nothing sent), and MPI.pickle's functions.
