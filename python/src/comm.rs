@@ -149,6 +149,26 @@ fn pickled(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     }
 }
 
+/// The pickles of the `n` objects of `objs` (any iterable; `None` for `None` to every
+/// rank), one per rank, as mpi4py's `scatter` and `alltoall` take them: another count
+/// is mpi4py's `ValueError`, word for word.
+fn pickled_each(py: Python<'_>, objs: &Bound<'_, PyAny>, n: usize) -> PyResult<Vec<Vec<u8>>> {
+    let parts = if objs.is_none() {
+        vec![pickled(py, objs)?; n]
+    } else {
+        objs.try_iter()?
+            .map(|o| pickled(py, &o?))
+            .collect::<PyResult<Vec<_>>>()?
+    };
+    if parts.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "expecting {n} items, got {}",
+            parts.len()
+        )));
+    }
+    Ok(parts)
+}
+
 /// `buf` and `nbytes` as given, or, without `nbytes`, `buf` read as a
 /// point-to-point spec ([`crate::buffer::p2p_spec`]).
 fn spec_or<'py>(
@@ -716,20 +736,7 @@ impl RawComm {
         let c = self.rooted(root)?;
         let n = c.size() as usize;
         let mine = if c.rank() == root {
-            let parts = if objs.is_none() {
-                vec![pickled(py, objs)?; n]
-            } else {
-                objs.try_iter()?
-                    .map(|o| pickled(py, &o?))
-                    .collect::<PyResult<Vec<_>>>()?
-            };
-            if parts.len() != n {
-                // mpi4py's error, word for word.
-                return Err(PyValueError::new_err(format!(
-                    "expecting {n} items, got {}",
-                    parts.len()
-                )));
-            }
+            let parts = pickled_each(py, objs, n)?;
             let total = parts.iter().map(Vec::len).sum();
             blocking_n(py, &c, total, |c| c.scatter_bytes(Some(&parts), root))?
         } else {
@@ -834,20 +841,7 @@ impl RawComm {
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let c = self.comm()?;
         let n = c.size() as usize;
-        let parts = if objs.is_none() {
-            vec![pickled(py, objs)?; n]
-        } else {
-            objs.try_iter()?
-                .map(|o| pickled(py, &o?))
-                .collect::<PyResult<Vec<_>>>()?
-        };
-        if parts.len() != n {
-            // mpi4py's error, word for word.
-            return Err(PyValueError::new_err(format!(
-                "expecting {n} items, got {}",
-                parts.len()
-            )));
-        }
+        let parts = pickled_each(py, objs, n)?;
         // Every rank's bytes come back: the GIL goes at once only for large ones.
         let total = parts.iter().map(Vec::len).sum::<usize>();
         let all = blocking_n(py, &c, total, |c| c.alltoall_bytes(&parts))?;

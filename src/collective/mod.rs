@@ -194,6 +194,28 @@ const QUICK_POLLS: u32 = 32;
 /// and `wait_readers` counts the member as done reading.
 const FAILED: u64 = 1 << 63;
 
+/// The byte offsets of `parts` laid end to end: `parts.len() + 1` of them, from 0 to
+/// their total (a scatter's or all-to-all's table).
+fn offsets<P: AsRef<[u8]>>(parts: &[P]) -> Vec<u64> {
+    let mut table = Vec::with_capacity(parts.len() + 1);
+    let mut at = 0u64;
+    table.push(at);
+    for p in parts {
+        at += p.as_ref().len() as u64;
+        table.push(at);
+    }
+    table
+}
+
+/// `parts` laid end to end in one buffer (what `exchange` reads).
+fn joined<P: AsRef<[u8]>>(parts: &[P]) -> Vec<u8> {
+    let mut all = Vec::with_capacity(parts.iter().map(|p| p.as_ref().len()).sum());
+    for p in parts {
+        all.extend_from_slice(p.as_ref());
+    }
+    all
+}
+
 /// Where a broadcast or gather of data whose length only its sender knows puts it: an
 /// object's archive (aligned, for its decoding) or raw bytes.
 pub(crate) trait ByteSink {
@@ -1488,14 +1510,7 @@ impl<'c> Coll<'c> {
             let h = self.take_half()?;
             self.write_half(h, 0, mine);
         }
-        let word = mine.len() as u64 | if fits { 0 } else { LATER };
-        self.put_inline(&word.to_le_bytes())?;
-        self.arrive();
-        let mut words = vec![word; n];
-        for (j, w) in words.iter_mut().enumerate().filter(|&(j, _)| j != me) {
-            self.wait(j, t)?;
-            *w = self.get_inline(j, t)[0];
-        }
+        let words = self.all_words(mine.len() as u64 | if fits { 0 } else { LATER })?;
         let mut out: Vec<S> = (0..n).map(|_| S::default()).collect();
         if words.iter().all(|w| w & LATER == 0) {
             for j in (0..n).filter(|&j| want(j)) {
@@ -1520,6 +1535,21 @@ impl<'c> Coll<'c> {
         Ok(out)
     }
 
+    /// Publishes `word` inline at the next step, arrives, and returns every rank's
+    /// word of that step, in rank order (waiting for each).
+    fn all_words(&mut self, word: u64) -> Result<Vec<u64>> {
+        let me = self.me();
+        let t = self.next;
+        self.put_inline(&word.to_le_bytes())?;
+        self.arrive();
+        let mut words = vec![word; self.n()];
+        for (j, w) in words.iter_mut().enumerate().filter(|&(j, _)| j != me) {
+            self.wait(j, t)?;
+            *w = self.get_inline(j, t)[0];
+        }
+        Ok(words)
+    }
+
     /// The root `r` hands each rank its own bytes (`parts`, one per rank, at the root
     /// only; the others pass none) and this rank gets its part. One step when the
     /// root's table of offsets and all the parts fit a half of its data slot: the
@@ -1536,15 +1566,10 @@ impl<'c> Coll<'c> {
         let me = self.me();
         let tb = (n + 1) * 8;
         let t = self.next;
-        let mut table = Vec::new();
         let mut word = 0;
         if me == r {
             debug_assert_eq!(parts.len(), n);
-            table.reserve(n + 1);
-            table.push(0u64);
-            for p in parts {
-                table.push(table[table.len() - 1] + p.as_ref().len() as u64);
-            }
+            let table = offsets(parts);
             let total = table[n] as usize;
             let fits = tb + total <= self.half_bytes();
             if fits {
@@ -1596,17 +1621,12 @@ impl<'c> Coll<'c> {
         let n = self.n();
         let me = self.me();
         let tb = (n + 1) * 8;
-        let mut table = Vec::new();
-        let mut joined = Vec::new();
-        if me == r {
-            table.reserve(n + 1);
-            joined.reserve(total);
-            table.push(0u64);
-            for p in parts {
-                joined.extend_from_slice(p.as_ref());
-                table.push(joined.len() as u64);
-            }
-        }
+        let (table, joined) = if me == r {
+            (offsets(parts), joined(parts))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        debug_assert!(me != r || joined.len() == total);
         let mut mine = [0u8; 16];
         self.exchange(
             bytemuck::cast_slice(&table),
@@ -1641,11 +1661,7 @@ impl<'c> Coll<'c> {
         debug_assert_eq!(parts.len(), n);
         let tb = (n + 1) * 8;
         let t = self.next;
-        let mut table = Vec::with_capacity(n + 1);
-        table.push(0u64);
-        for p in parts {
-            table.push(table[table.len() - 1] + p.as_ref().len() as u64);
-        }
+        let table = offsets(parts);
         let total = table[n] as usize;
         let fits = tb + total <= self.half_bytes();
         if fits && n > 1 {
@@ -1658,14 +1674,7 @@ impl<'c> Coll<'c> {
                 }
             }
         }
-        let word = total as u64 | if fits { 0 } else { LATER };
-        self.put_inline(&word.to_le_bytes())?;
-        self.arrive();
-        let mut words = vec![word; n];
-        for (j, w) in words.iter_mut().enumerate().filter(|&(j, _)| j != me) {
-            self.wait(j, t)?;
-            *w = self.get_inline(j, t)[0];
-        }
+        let words = self.all_words(total as u64 | if fits { 0 } else { LATER })?;
         let mut out: Vec<S> = (0..n).map(|_| S::default()).collect();
         out[me].put(parts[me].as_ref());
         if words.iter().all(|w| w & LATER == 0) {
@@ -1695,10 +1704,7 @@ impl<'c> Coll<'c> {
             .iter()
             .map(|o| bytemuck::pod_read_unaligned(o))
             .collect();
-        let mut joined = Vec::with_capacity(total);
-        for p in parts {
-            joined.extend_from_slice(p.as_ref());
-        }
+        let joined = joined(parts);
         let max = words
             .iter()
             .map(|w| (w & !LATER) as usize)
