@@ -53,6 +53,7 @@ must_fail() { # n script (30 s: under Open MPI exit_code.py's job ends only at t
 for n in 2 5; do run "$n" p2p.py; done
 for n in 2 3; do run "$n" ssend.py; done
 for n in 1 2 3; do run "$n" comm_methods.py; done
+for n in 1 3; do run "$n" dlpack.py; done
 for n in 1 3; do run "$n" collectives.py; done
 for n in 1 2 4; do run "$n" hello.py "Hello from rank"; done
 for n in 1 2 4 6; do run "$n" topo_groups.py; done

@@ -207,8 +207,20 @@ fn export(
     // `Py_buffer` that stays at one address until released.
     let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view, flags) };
     if rc != 0 {
-        return Err(PyErr::take(obj.py())
-            .unwrap_or_else(|| PyBufferError::new_err("object does not export a buffer")));
+        let e = PyErr::take(obj.py())
+            .unwrap_or_else(|| PyBufferError::new_err("object does not export a buffer"));
+        // No buffer, but DLPack (a PyTorch tensor ...): its memory, as mpi4py takes it.
+        if !e.is_instance_of::<pyo3::exceptions::PyTypeError>(obj.py())
+            || !crate::dlpack::offers(obj)
+        {
+            return Err(e);
+        }
+        let dl = crate::dlpack::dlpack_view(obj)?;
+        // SAFETY: as above, for the view object, which the export then holds.
+        if unsafe { ffi::PyObject_GetBuffer(dl.as_ptr(), view, flags) } != 0 {
+            return Err(PyErr::take(obj.py())
+                .unwrap_or_else(|| PyBufferError::new_err("dlpack: no buffer")));
+        }
     }
     let total = view.len.max(0) as usize;
     match nbytes {

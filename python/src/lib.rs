@@ -7,8 +7,9 @@
 //!   registry, so that [`finalize`] (run at interpreter exit) can drop them all and
 //!   let the rank leave the job, whatever Python objects still refer to them. Python
 //!   sees communicators as `RawComm` handles that hold only a registry key.
-//! - **Buffers**: uppercase calls take any object with the buffer protocol and copy
-//!   straight between its memory and shmpi (`buffer.rs`).
+//! - **Buffers**: uppercase calls take any object with the buffer protocol, or an
+//!   array in host memory that offers DLPack (`dlpack.rs`), and copy straight between
+//!   its memory and shmpi (`buffer.rs`).
 //! - **Threads**: shmpi handles are not `Send`, so the registry is per thread and the
 //!   classes that hold handles are `unsendable`; `RawComm` holds only a key (a call
 //!   from another thread finds no registry: a usage error). A call that has to wait
@@ -25,6 +26,7 @@
 
 mod buffer;
 mod comm;
+mod dlpack;
 mod errors;
 mod last;
 mod message;
@@ -195,6 +197,8 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::RawRequest>()?;
     m.add_class::<request::RequestBase>()?;
     m.add_class::<message::RawMessage>()?;
+    m.add_class::<dlpack::DLPackView>()?;
+    m.add_function(wrap_pyfunction!(dlpack::dlpack_view, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;
     m.add_function(wrap_pyfunction!(is_initialized, m)?)?;

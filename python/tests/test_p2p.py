@@ -23,6 +23,11 @@ def test_comm_methods_take_mpi4pys_arguments_and_settings(mpirun, n):
     check_ok(mpirun(n, "comm_methods.py"), n)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_arrays_that_offer_dlpack_are_taken_as_buffers(mpirun, n):
+    check_ok(mpirun(n, "dlpack.py"), n)
+
+
 def test_point_to_point_without_launcher():
     check_ok(run([sys.executable, "-m", "shmpi", str(SCRIPTS / "p2p.py")]), 1)
 

@@ -33,6 +33,18 @@ import weakref as _weakref
 
 from . import _shmpi as _lib
 
+
+def _mv(buf):
+    """``memoryview(buf)``; an array that offers DLPack instead of a buffer (a PyTorch
+    or JAX tensor on the CPU) through a view of its memory, as mpi4py takes it."""
+    try:
+        return memoryview(buf)
+    except TypeError:
+        if not hasattr(buf, "__dlpack__"):
+            raise
+    return memoryview(_lib.dlpack_view(buf))
+
+
 # ---- constants -------------------------------------------------------------------
 
 ANY_SOURCE = _lib.ANY_SOURCE
@@ -473,12 +485,12 @@ class Datatype:
 
     def _pack(self, buf, count):
         """The bytes of ``count`` elements of this type in ``buf``, packed."""
-        m = memoryview(buf).cast("B")
+        m = _mv(buf).cast("B")
         ext = self._extent
         return b"".join(bytes(m[i * ext + o : i * ext + o + n]) for i in range(count) for o, n in self._layout())
 
     def _unpack(self, buf, count, data):
-        m = memoryview(buf).cast("B")
+        m = _mv(buf).cast("B")
         ext, at = self._extent, 0
         for i in range(count):
             for o, n in self._layout():
@@ -678,7 +690,7 @@ def _format_datatype(fmt, itemsize=1):
 
 def _infer(buf):
     """The datatype and byte length of a whole buffer."""
-    m = memoryview(buf)
+    m = _mv(buf)
     return _format_datatype(m.format, m.itemsize), m.nbytes
 
 
@@ -750,7 +762,7 @@ def _msg(spec):
         nbytes = count * dt._size
         if displ:
             off = displ * dt._size
-            buf = memoryview(buf).cast("B")[off : off + nbytes]
+            buf = _mv(buf).cast("B")[off : off + nbytes]
         return buf, nbytes, dt
     return spec, None, None
 
@@ -810,7 +822,7 @@ def _derived_spec(spec):
     if buf is None or buf is BOTTOM:
         buf = _NOTHING
     ext = dt._extent
-    total = memoryview(buf).nbytes
+    total = _mv(buf).nbytes
     displ = _operator.index(displ or 0)
     if displ < 0:
         raise ValueError(f"message: negative displacement {displ}")
@@ -827,7 +839,7 @@ def _derived_spec(spec):
     if end > total:
         raise ValueError(f"message: buffer of {total} bytes is too small for {count} elements of {dt._name}")
     if displ:
-        buf = memoryview(buf).cast("B")[displ * ext :]
+        buf = _mv(buf).cast("B")[displ * ext :]
     return buf, count, dt
 
 
@@ -872,7 +884,7 @@ def Get_address(location):
     """The address of a buffer's memory (``MPI_Get_address``)."""
     import ctypes
 
-    return ctypes.addressof(ctypes.c_char.from_buffer(memoryview(location).cast("B")))
+    return ctypes.addressof(ctypes.c_char.from_buffer(_mv(location).cast("B")))
 
 
 def Aint_add(base, disp):
@@ -885,7 +897,7 @@ def Aint_diff(addr1, addr2):
 
 def _whole(buf, dt):
     """``dt``, after mpi4py's check that the buffer holds whole elements of it."""
-    total = memoryview(buf).nbytes
+    total = _mv(buf).nbytes
     if total and not dt._size:
         raise ValueError("message: cannot infer count, datatype is null")
     if dt._size and total % dt._size:
@@ -1078,8 +1090,8 @@ class Op:
         ob, onb, _ = _msg_typed(inoutbuf)
         if inb != onb:
             raise ValueError(f"Reduce_local: buffers of {inb} and {onb} bytes")
-        out = _fold_bytes(self, dt, [bytes(memoryview(ib).cast("B")[:inb]), bytes(memoryview(ob).cast("B")[:onb])])
-        memoryview(ob).cast("B")[:onb] = out
+        out = _fold_bytes(self, dt, [bytes(_mv(ib).cast("B")[:inb]), bytes(_mv(ob).cast("B")[:onb])])
+        _mv(ob).cast("B")[:onb] = out
 
 
 def _op(name, fn, code=None):
@@ -1120,7 +1132,7 @@ def _fold_bytes(op, dt, blocks):
         acc = bytearray(blocks[0])
         for b in blocks[1:]:
             inout = bytearray(b)
-            op._fn(memoryview(acc), memoryview(inout), dt)
+            op._fn(_mv(acc), _mv(inout), dt)
             acc = inout
         return bytes(acc)
     pair = op is MAXLOC or op is MINLOC
@@ -1268,7 +1280,7 @@ class Status:
 
     def tomemory(self):
         """The status's fields (source, tag, error, cancelled) as writable C ints."""
-        return memoryview(self._a)
+        return _mv(self._a)
 
     def py2f(self):
         return list(self._a)
@@ -1447,7 +1459,7 @@ class Request(_lib.RequestBase):
         _fill(status, _EMPTY_ST if st is None else st)
         if self._obj:
             if data is None and keep is not None and st is not None:
-                data = memoryview(keep)[: st[2]]
+                data = _mv(keep)[: st[2]]
             return _loads(data)
         return None
 
@@ -2212,7 +2224,7 @@ class Comm(_lib.CommBase):
 
     def Sendrecv_replace(self, buf, dest, sendtag=0, source=ANY_SOURCE, recvtag=ANY_TAG, status=None):
         b, nb, _ = _msg(buf)
-        data = bytes(memoryview(b).cast("B")[: nb if nb is not None else None])
+        data = bytes(_mv(b).cast("B")[: nb if nb is not None else None])
         self.Sendrecv(data, dest, sendtag, [b, len(data), BYTE], source, recvtag, status)
 
     def Probe(self, source=ANY_SOURCE, tag=ANY_TAG, status=None):
@@ -2322,7 +2334,7 @@ class Comm(_lib.CommBase):
         n = self._r.size()
         rb, rcounts, rdispls = _msg_w(recvbuf, n)
         if _in_place(sendbuf):
-            sb, scounts, sdispls = bytes(memoryview(rb).cast("B")), rcounts, rdispls
+            sb, scounts, sdispls = bytes(_mv(rb).cast("B")), rcounts, rdispls
         else:
             sb, scounts, sdispls = _msg_w(sendbuf, n)
         self._r.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
@@ -2351,7 +2363,7 @@ class Comm(_lib.CommBase):
             rb, rnb, _ = _msg_blocks(recvbuf, n)
             if _in_place(sendbuf):
                 blk = rnb // n
-                sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
+                sb, snb = bytes(_mv(rb).cast("B")[me * blk : (me + 1) * blk]), blk
             else:
                 sb, snb, _ = _msg_typed(sendbuf)
             raw.gather_into(sb, snb, rb, snb * n, root)
@@ -2367,7 +2379,7 @@ class Comm(_lib.CommBase):
         rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
             blk = rnb // n
-            sb, snb = bytes(memoryview(rb).cast("B")[me * blk : (me + 1) * blk]), blk
+            sb, snb = bytes(_mv(rb).cast("B")[me * blk : (me + 1) * blk]), blk
         else:
             sb, snb, _ = _msg_typed(sendbuf)
         return sb, snb, rb, snb * n
@@ -2380,7 +2392,7 @@ class Comm(_lib.CommBase):
         n = raw.size()
         rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
-            sb, snb = bytes(memoryview(rb).cast("B")[:rnb]), rnb
+            sb, snb = bytes(_mv(rb).cast("B")[:rnb]), rnb
         else:
             sb, snb, _ = _msg_blocks(sendbuf, n)
         raw.alltoall_into(sb, snb, rb, snb)
@@ -2391,7 +2403,7 @@ class Comm(_lib.CommBase):
         if me == root:
             rb, _, counts, displs, _ = _msg_v(recvbuf, n)
             if _in_place(sendbuf):
-                m = memoryview(rb).cast("B")
+                m = _mv(rb).cast("B")
                 sb = bytes(m[displs[me] : displs[me] + counts[me]])
                 snb = len(sb)
             else:
@@ -2421,7 +2433,7 @@ class Comm(_lib.CommBase):
         n, me = raw.size(), raw.rank()
         rb, _, counts, displs, _ = _msg_v(recvbuf, n)
         if _in_place(sendbuf):
-            m = memoryview(rb).cast("B")
+            m = _mv(rb).cast("B")
             sb = bytes(m[displs[me] : displs[me] + counts[me]])
             snb = len(sb)
         else:
@@ -2433,7 +2445,7 @@ class Comm(_lib.CommBase):
         n = raw.size()
         rb, _, rcounts, rdispls, _ = _msg_v(recvbuf, n)
         if _in_place(sendbuf):
-            sb = bytes(memoryview(rb).cast("B"))
+            sb = bytes(_mv(rb).cast("B"))
             scounts, sdispls = rcounts, rdispls
         else:
             sb, _, scounts, sdispls, _ = _msg_v(sendbuf, n)
@@ -2460,11 +2472,11 @@ class Comm(_lib.CommBase):
         has_recv, rb, rnb, sb, snb, dt = self._reduce_args(which, sendbuf, recvbuf, root)
         if _native(op, dt):
             if sb is None and which != "allreduce":
-                sb = bytes(memoryview(rb).cast("B")[:rnb])
+                sb = bytes(_mv(rb).cast("B")[:rnb])
             raw.reduce_into(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
             return
         # Emulated: every contribution is gathered, then folded in rank order in Python.
-        mine = bytes(memoryview(rb if sb is None else sb).cast("B")[:snb])
+        mine = bytes(_mv(rb if sb is None else sb).cast("B")[:snb])
         if which == "reduce":
             blocks = raw.gather_obj(mine, root)
         else:
@@ -2474,7 +2486,7 @@ class Comm(_lib.CommBase):
             elif which == "exscan":
                 blocks = blocks[:me]
         if has_recv and blocks:
-            memoryview(rb).cast("B")[:snb] = _fold_bytes(op, dt, blocks)
+            _mv(rb).cast("B")[:snb] = _fold_bytes(op, dt, blocks)
 
     def _Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
         self._reduce("reduce", sendbuf, recvbuf, op, root)
@@ -2498,7 +2510,7 @@ class Comm(_lib.CommBase):
         _check_op(op)
         has_recv, rb, rnb, sb, snb, dt = self._reduce_args(which, sendbuf, recvbuf, root)
         if sb is None:
-            sb = bytes(memoryview(rb).cast("B")[:rnb])
+            sb = bytes(_mv(rb).cast("B")[:rnb])
         if not _native(op, dt):
             raise NotImplementedError("non-blocking reductions with a user-defined op or type")
         r = self._r.ireduce(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
@@ -2527,16 +2539,16 @@ class Comm(_lib.CommBase):
         if _in_place(sendbuf):
             # In place, the receive buffer holds every rank's block; this rank's
             # result goes to its start.
-            whole = bytearray(memoryview(rb).cast("B")[:rnb])
+            whole = bytearray(_mv(rb).cast("B")[:rnb])
             rnb = rnb // n // dt._size * dt._size if dt._size else 0
             whole = whole[: rnb * n]
         else:
             sb, snb, dt = _msg_typed(sendbuf)
             if dt != rdt:
                 raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
-            whole = bytearray(memoryview(sb).cast("B")[: rnb * n])
+            whole = bytearray(_mv(sb).cast("B")[: rnb * n])
         self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
-        memoryview(rb).cast("B")[:rnb] = whole[me * rnb : (me + 1) * rnb]
+        _mv(rb).cast("B")[:rnb] = whole[me * rnb : (me + 1) * rnb]
 
 
     def Reduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
@@ -2567,11 +2579,11 @@ class Comm(_lib.CommBase):
         if snb is None and rnb // sz != want:
             raise ValueError(f"message: mismatch in receive count {rnb // sz} and sum(counts) {want}")
         total = want * dt._size
-        whole = bytearray(memoryview(sb).cast("B")[:total])
+        whole = bytearray(_mv(sb).cast("B")[:total])
         self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
         off = sum(recvcounts[:me]) * dt._size
         mine = recvcounts[me] * dt._size
-        memoryview(rb).cast("B")[:mine] = whole[off : off + mine]
+        _mv(rb).cast("B")[:mine] = whole[off : off + mine]
 
 
 class Intracomm(Comm):
