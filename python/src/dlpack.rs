@@ -316,6 +316,7 @@ fn format_of(t: &DLDataType) -> (&'static CStr, isize) {
         return match (t.code, t.lanes, bits) {
             (CODE_FLOAT, 2, 32) => (c"Zf", 8),
             (CODE_FLOAT, 2, 64) => (c"Zd", 16),
+            (CODE_FLOAT, 2, 128) => (c"Zg", 32),
             _ => (c"B", 1),
         };
     }
@@ -332,6 +333,8 @@ fn format_of(t: &DLDataType) -> (&'static CStr, isize) {
         (CODE_FLOAT, 16) => (c"e", 2),
         (CODE_FLOAT, 32) => (c"f", 4),
         (CODE_FLOAT, 64) => (c"d", 8),
+        // C's `long double` on x86-64 and AArch64 Linux: 16 bytes.
+        (CODE_FLOAT, 128) => (c"g", 16),
         (CODE_COMPLEX, 64) => (c"Zf", 8),
         (CODE_COMPLEX, 128) => (c"Zd", 16),
         _ => (c"B", 1),
