@@ -321,7 +321,28 @@ fn nonblocking_collectives_match_the_blocking_ones() {
                 } else {
                     assert_eq!(got, [me as u16 + 1, 1], "a non-root gets its part back");
                 }
+                let g = w.igather_into(vec![me as i32; 2], root as i32).unwrap();
+                let send: Vec<u16> = if me == root {
+                    (0..3 * n as u16).collect()
+                } else {
+                    Vec::new()
+                };
+                let sc = w.iscatter_into(send, vec![0u16; 3], root as i32).unwrap();
+                let want: Vec<u16> = (3 * me as u16..3 * me as u16 + 3).collect();
+                assert_eq!(sc.wait().unwrap(), want, "iscatter_into");
+                let got = g.wait().unwrap();
+                if me == root {
+                    let want: Vec<i32> = (0..n as i32).flat_map(|r| [r, r]).collect();
+                    assert_eq!(got, want, "igather_into");
+                } else {
+                    assert_eq!(got, [me as i32; 2], "a non-root gets its part back");
+                }
             }
+            let a2a = w
+                .ialltoall_into((0..n).flat_map(|j| [me as u8, j as u8]).collect())
+                .unwrap();
+            let want: Vec<u8> = (0..n).flat_map(|i| [i as u8, me as u8]).collect();
+            assert_eq!(a2a.wait().unwrap(), want, "ialltoall_into");
             // wait_any_of over a collective and a receive nobody sends to.
             let mut coll = w.iallreduce_into(vec![1u8], Op::Sum).unwrap();
             let mut recv = w.irecv::<u8>(me as i32, 99).unwrap();

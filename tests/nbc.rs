@@ -75,7 +75,38 @@ fn in_flight(w: &Communicator) {
         let reduce = w
             .ireduce_into(vec![me as u64 + 1; 2], Op::Prod, root)
             .unwrap();
+        let g = w.igather_into(vec![me as i16; 3], root).unwrap();
+        let sbuf: Vec<u8> = if me == root as usize {
+            (0..2 * n).map(|i| i as u8 ^ round as u8).collect()
+        } else {
+            Vec::new()
+        };
+        let sc = w.iscatter_into(sbuf, vec![0u8; 2], root).unwrap();
+        let a2a = w
+            .ialltoall_into((0..n).flat_map(|j| [me as u32, j as u32]).collect())
+            .unwrap();
+        let none = w.ialltoall_into(Vec::<u64>::new()).unwrap();
 
+        assert!(
+            none.wait().unwrap().is_empty(),
+            "an all-to-all of no blocks"
+        );
+        let want: Vec<u32> = (0..n).flat_map(|i| [i as u32, me as u32]).collect();
+        assert_eq!(a2a.wait().unwrap(), want, "ialltoall_into");
+        let want: Vec<u8> = (2 * me..2 * me + 2)
+            .map(|i| i as u8 ^ round as u8)
+            .collect();
+        assert_eq!(sc.wait().unwrap(), want, "iscatter_into");
+        let got = g.wait().unwrap();
+        if me == root as usize {
+            let want: Vec<i16> = (0..n).flat_map(|r| [r as i16; 3]).collect();
+            assert_eq!(got, want, "igather_into at the root");
+        } else {
+            assert_eq!(
+                got, [me as i16; 3],
+                "a non-root of igather_into gets its part back"
+            );
+        }
         let got = reduce.wait().unwrap();
         if me == root as usize {
             let p: u64 = (1..=n as u64).product();
@@ -204,6 +235,23 @@ fn bad_roots_and_ops_are_refused_before_anything_is_sent() {
             assert_eq!(e.class(), ErrorClass::Op, "{e}");
             let e = w.ireduce_into(vec![1.0f32], Op::BitAnd, 0).unwrap_err();
             assert_eq!(e.class(), ErrorClass::Op, "{e}");
+            let e = w.igather_into(vec![1u8], 4).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Root, "{e}");
+            let e = w.iscatter_into(vec![1u8; 4], vec![0u8; 2], -2).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Root, "{e}");
+            // A scatter's root must hold a block per rank; an all-to-all's send, blocks.
+            if w.rank() == 0 {
+                let e = w.iscatter_into(vec![1u8; 7], vec![0u8; 2], 0).unwrap_err();
+                assert!(
+                    matches!(&e, Error::Usage(m) if m.contains("not 4 blocks of 2")),
+                    "{e}"
+                );
+            }
+            let e = w.ialltoall_into(vec![1u8; 6]).unwrap_err();
+            assert!(
+                matches!(&e, Error::Usage(m) if m.contains("ialltoall_into")),
+                "{e}"
+            );
             // Only rank 2 is refused: the collectives after it still match.
             if w.rank() == 2 {
                 assert!(w.ibcast_into(vec![0u8], 9).is_err());
@@ -215,7 +263,8 @@ fn bad_roots_and_ops_are_refused_before_anything_is_sent() {
 }
 
 /// Lengths that differ between ranks (erroneous in MPI) fail at every rank of an
-/// iallreduce and an iallgather instead of hanging, whether the odd part is one element
+/// iallreduce and an iallgather instead of hanging (and where the odd part arrives, in
+/// an iscatter, an ialltoall, an ireduce and an ibcast), whether the odd part is one element
 /// longer (rank 0 sees its length) or much longer (rank 0's receive is truncated); the
 /// communicator still works afterwards.
 #[test]
@@ -250,6 +299,19 @@ fn differing_lengths_fail_everywhere_without_hanging() {
             let len = if me == 1 { 1 } else { 3 };
             let r = w.ireduce_into(vec![1i32; len], Op::Sum, 0).unwrap().wait();
             assert_eq!(r.is_err(), me == 0, "{r:?}");
+            // A rank of iscatter whose block length differs from the root's fails; an
+            // all-to-all whose rank 3 sends blocks of another length fails at every rank
+            // (rank 3 gets the others' blocks of another length too).
+            let len = if me == 1 { 3 } else { 2 };
+            let send = if me == 0 { vec![5u8; 8] } else { Vec::new() };
+            let r = w.iscatter_into(send, vec![0u8; len], 0).unwrap().wait();
+            assert_eq!(r.is_err(), me == 1, "{r:?}");
+            let len = if me == 3 { 2 } else { 1 };
+            let r = w.ialltoall_into(vec![me as u8; 4 * len]).unwrap().wait();
+            assert!(
+                matches!(&r, Err(e) if matches!(e.class(), ErrorClass::Count | ErrorClass::Truncate)),
+                "{r:?}"
+            );
             // A rank of ibcast whose length differs from the root's fails.
             let len = if me == 3 { 2 } else { 3 };
             let r = w.ibcast_into(vec![7u8; len], 0).unwrap().wait();

@@ -1,13 +1,14 @@
 //! Non-blocking collectives (`MPI_Ibarrier`, `MPI_Ibcast`, `MPI_Ireduce`,
-//! `MPI_Iallreduce`, `MPI_Iallgather`): [`CollRequest`] and the `i*` calls on
-//! [`Communicator`].
+//! `MPI_Iallreduce`, `MPI_Iallgather`, `MPI_Igather`, `MPI_Iscatter`, `MPI_Ialltoall`):
+//! [`CollRequest`] and the `i*` calls on [`Communicator`].
 //!
 //! Each one is a small state machine over point-to-point messages, linear through the
-//! root (rank 0 for the all-to-all ones): every rank sends its part to the root, which,
-//! once it has them all, combines them in rank order and sends the result to every
-//! other rank. It advances whenever the request is tested or waited on. The blocking
-//! collectives are untouched: they use the communicator's collective area, these use
-//! messages only.
+//! root (rank 0 for `iallreduce_into` and `iallgather_into`): every rank sends its part
+//! to the root, which, once it has them all, combines them in rank order and sends the
+//! result to every other rank. An all-to-all has no root: its blocks go straight to
+//! their ranks, each of which gathers its own as a root does. It advances whenever the
+//! request is tested or waited on. The blocking collectives are untouched: they use the
+//! communicator's collective area, these use messages only.
 //!
 //! The messages travel in a hidden context, `ctx | 0x8000_0000`, so they never match
 //! the program's own receives. Real contexts never set that bit: they are 0 (the
@@ -143,12 +144,16 @@ enum State<T: Pod> {
 }
 
 /// A pending non-blocking collective (`MPI_Ibarrier`, `MPI_Ibcast`, `MPI_Ireduce`,
-/// `MPI_Iallreduce`, `MPI_Iallgather`; mpi4py's `comm.Ibarrier()`, `Ibcast`,
-/// `Ireduce`, `Iallreduce`, `Iallgather`), made by [`Communicator::ibarrier`],
+/// `MPI_Iallreduce`, `MPI_Iallgather`, `MPI_Igather`, `MPI_Iscatter`, `MPI_Ialltoall`;
+/// mpi4py's `comm.Ibarrier()`, `Ibcast`, `Ireduce`, `Iallreduce`, `Iallgather`,
+/// `Igather`, `Iscatter`, `Ialltoall`), made by [`Communicator::ibarrier`],
 /// [`ibcast_into`](Communicator::ibcast_into),
 /// [`ireduce_into`](Communicator::ireduce_into),
-/// [`iallreduce_into`](Communicator::iallreduce_into) and
-/// [`iallgather_into`](Communicator::iallgather_into).
+/// [`iallreduce_into`](Communicator::iallreduce_into),
+/// [`iallgather_into`](Communicator::iallgather_into),
+/// [`igather_into`](Communicator::igather_into),
+/// [`iscatter_into`](Communicator::iscatter_into) and
+/// [`ialltoall_into`](Communicator::ialltoall_into).
 ///
 /// It advances only when it is tested or waited on (directly, or through
 /// [`wait_any_of`](crate::wait_any_of) and [`test_any_of`](crate::test_any_of)), so a
@@ -463,6 +468,197 @@ impl Communicator {
         self.start_gather(Call::Allgather, send, Combine::Concat, 0, true)
     }
 
+    /// Starts a gather of every rank's `send` to `root` (`MPI_Igather`; mpi4py
+    /// `comm.Igather`): `wait` returns at the root the parts one after the other in rank
+    /// order, and at the other ranks their `send` back, unchanged. Every rank passes the
+    /// same length.
+    ///
+    /// MPI 4.1 §6.12.3 (`MPI_Igather`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator (nothing is
+    ///   sent);
+    /// - [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from `wait` at the root: [`Error::InvalidArgument`] of class [`ErrorClass::Count`]
+    ///   when a part's length differs from its own (or [`Error::Truncated`]); the other
+    ///   ranks are not told;
+    /// - from `wait`: [`Error::PeerFailed`] when a rank it waits on fails or leaves first;
+    ///   [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank() as u32;
+    /// let got = world.igather_into(vec![me, me + 100], 0)?.wait()?;
+    /// if me == 0 {
+    ///     assert_eq!(got.len(), 2 * world.size() as usize);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn igather_into<T: Pod>(&self, send: Vec<T>, root: Rank) -> Result<CollRequest<T>> {
+        let root = self.check_root(root)?;
+        elem::<T>()?;
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(self.mpi_coll(Call::Gather, mc.igather(send, root)?));
+        }
+        if self.inner.rank == root {
+            return self.start_gather(Call::Gather, send, Combine::Concat, root, false);
+        }
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let send = hidden.comm()?.isend_vec(send, root as Rank, tag)?;
+        Ok(CollRequest {
+            eng: hidden.eng.clone(),
+            what: self.nbc_what(Call::Gather, tag),
+            state: State::Send {
+                send,
+                root: self.inner.group.ranks[root],
+            },
+        })
+    }
+
+    /// Starts a scatter of the root's `send`, `size` blocks of `recv.len()` elements,
+    /// block `j` to rank `j` (`MPI_Iscatter`; mpi4py `comm.Iscatter`): `wait` returns
+    /// `recv` holding this rank's block. The other ranks' `send` is not read (pass an
+    /// empty vector).
+    ///
+    /// MPI 4.1 §6.12.4 (`MPI_Iscatter`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and
+    ///   [`Error::Usage`] at the root when `send` does not hold `size * recv.len()`
+    ///   elements (nothing is sent), or when `T` is a zero-sized type;
+    /// - from `wait` at a rank other than the root: [`Error::InvalidArgument`] of class
+    ///   [`ErrorClass::Count`] when its `recv` is not the root's block length (or
+    ///   [`Error::Truncated`]); [`Error::PeerFailed`], [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size() as u64;
+    /// let send: Vec<u64> = if world.rank() == 0 { (0..2 * n).collect() } else { vec![] };
+    /// let got = world.iscatter_into(send, vec![0; 2], 0)?.wait()?;
+    /// let me = world.rank() as u64;
+    /// assert_eq!(got, [2 * me, 2 * me + 1]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn iscatter_into<T: Pod>(
+        &self,
+        send: Vec<T>,
+        mut recv: Vec<T>,
+        root: Rank,
+    ) -> Result<CollRequest<T>> {
+        let root = self.check_root(root)?;
+        elem::<T>()?;
+        let (n, k, me) = (self.inner.group.size(), recv.len(), self.inner.rank);
+        if me == root && send.len() != n * k {
+            return Err(Error::Usage(format!(
+                "iscatter_into: the root's send holds {} elements, not {n} blocks of {k}",
+                send.len()
+            )));
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(self.mpi_coll(Call::Scatter, mc.iscatter(send, recv, root)?));
+        }
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let what = self.nbc_what(Call::Scatter, tag);
+        let eng = hidden.eng.clone();
+        let state = if me == root {
+            let comm = hidden.comm()?;
+            for r in (0..n).filter(|&r| r != root) {
+                // A send completes in the background once handed over (its buffer is a
+                // copy), like `MPI_Request_free`.
+                drop(comm.isend_vec(encode(&send[r * k..(r + 1) * k]), r as Rank, tag)?);
+            }
+            recv.copy_from_slice(&send[root * k..(root + 1) * k]);
+            done(&self.inner.eng, Ok(recv))
+        } else {
+            reply_state(&hidden, recv, root, tag)?
+        };
+        Ok(CollRequest { eng, what, state })
+    }
+
+    /// Starts an all-to-all of `send`, `size` blocks of equal length, block `j` to rank
+    /// `j` (`MPI_Ialltoall`; mpi4py `comm.Ialltoall`): `wait` returns `size` blocks, block
+    /// `j` from rank `j`. Every rank passes the same length.
+    ///
+    /// MPI 4.1 §6.12.6 (`MPI_Ialltoall`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `send`'s length is not a multiple of the communicator's
+    ///   size (nothing is sent), or `T` is a zero-sized type;
+    /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] when a
+    ///   rank's blocks are of another length (or [`Error::Truncated`]); the other ranks
+    ///   are not told; [`Error::PeerFailed`] when a rank it waits on fails or leaves
+    ///   first; [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank(), world.size());
+    /// let got = world.ialltoall_into((0..n).map(|j| (me, j)).collect())?.wait()?;
+    /// assert_eq!(got, (0..n).map(|i| (i, me)).collect::<Vec<_>>());
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn ialltoall_into<T: Pod>(&self, send: Vec<T>) -> Result<CollRequest<T>> {
+        elem::<T>()?;
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        if send.len() % n != 0 {
+            return Err(Error::Usage(format!(
+                "ialltoall_into: a send of {} elements is not {n} blocks of one length",
+                send.len()
+            )));
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return Ok(self.mpi_coll(Call::Alltoall, mc.ialltoall(send)?));
+        }
+        let k = send.len() / n;
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let what = self.nbc_what(Call::Alltoall, tag);
+        let comm = hidden.comm()?;
+        for r in (0..n).filter(|&r| r != me) {
+            drop(comm.isend_vec(send[r * k..(r + 1) * k].to_vec(), r as Rank, tag)?);
+        }
+        // Every rank gathers the blocks sent to it, as the root of a gather does.
+        let mut recvs = Vec::with_capacity(n);
+        let mut parts = Vec::with_capacity(n);
+        for r in 0..n {
+            recvs.push(if r == me {
+                None
+            } else {
+                // One element more than needed, to tell a longer block from a fitting one.
+                Some(comm.irecv_into(vec![T::zeroed(); k + 1], r as Rank, tag)?)
+            });
+            parts.push((r == me).then(|| send[me * k..(me + 1) * k].to_vec()));
+        }
+        let mut req = CollRequest {
+            eng: hidden.eng.clone(),
+            what,
+            state: State::Gather {
+                hidden,
+                combine: Combine::Concat,
+                reply: false,
+                len: k,
+                recvs,
+                parts,
+                err: None,
+            },
+        };
+        req.advance()?;
+        Ok(req)
+    }
+
     /// Starts a collective that gathers every part at `root`.
     fn start_gather<T: Pod>(
         &self,
@@ -660,6 +856,9 @@ impl<T: Pod> CollRequest<T> {
             Call::Bcast => "ibcast_into",
             Call::Reduce => "ireduce_into",
             Call::Allreduce => "iallreduce_into",
+            Call::Gather => "igather_into",
+            Call::Scatter => "iscatter_into",
+            Call::Alltoall => "ialltoall_into",
             _ => "iallgather_into",
         }
     }

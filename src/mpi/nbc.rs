@@ -1,5 +1,6 @@
 //! Non-blocking collectives over MPI (`ibarrier`, `ibcast_into`, `ireduce_into`,
-//! `iallreduce_into`, `iallgather_into`): each is MPI's own non-blocking collective
+//! `iallreduce_into`, `iallgather_into`, `igather_into`, `iscatter_into`,
+//! `ialltoall_into`): each is MPI's own non-blocking collective
 //! (`MPI_Ibarrier`, `MPI_Ibcast`, ...), kept with the vectors MPI reads and writes
 //! until it completes, so the request owns its buffers as on the shared segment.
 //!
@@ -168,6 +169,80 @@ impl Comm {
     }
 
     /// `MPI_Ireduce` to `root`, or `MPI_Iallreduce` (`root` is `None`).
+    pub(crate) fn igather<T: Pod>(&self, send: Vec<T>, root: usize) -> Result<MpiColl<T>> {
+        let here = root == self.rank;
+        let out = vec![T::zeroed(); if here { send.len() * self.size() } else { 0 }];
+        let n = cint(size_of_val(send.as_slice()), "igather_into")?;
+        let keep = if here { Finish::Out } else { Finish::Send };
+        MpiColl::start(self, send, out, keep, "MPI_Igather", |s, out, r| {
+            // SAFETY: `s` holds `n` bytes, `out` `size * n` at the root (MPI writes
+            // nothing elsewhere); both live in the request.
+            unsafe {
+                ffi::MPI_Igather(
+                    ptr(s),
+                    n,
+                    byte(),
+                    mptr(out),
+                    n,
+                    byte(),
+                    root as c_int,
+                    self.raw,
+                    r,
+                )
+            }
+        })
+    }
+
+    pub(crate) fn iscatter<T: Pod>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        root: usize,
+    ) -> Result<MpiColl<T>> {
+        let n = cint(size_of_val(recv.as_slice()), "iscatter_into")?;
+        MpiColl::start(
+            self,
+            send,
+            recv,
+            Finish::Out,
+            "MPI_Iscatter",
+            |s, out, r| {
+                // SAFETY: `out` holds `n` bytes, and the root's `s` `size * n` (checked by the
+                // caller; MPI reads it only there); both live in the request.
+                unsafe {
+                    ffi::MPI_Iscatter(
+                        ptr(s),
+                        n,
+                        byte(),
+                        mptr(out),
+                        n,
+                        byte(),
+                        root as c_int,
+                        self.raw,
+                        r,
+                    )
+                }
+            },
+        )
+    }
+
+    pub(crate) fn ialltoall<T: Pod>(&self, send: Vec<T>) -> Result<MpiColl<T>> {
+        let out = vec![T::zeroed(); send.len()];
+        let n = cint(size_of_val(send.as_slice()) / self.size(), "ialltoall_into")?;
+        MpiColl::start(
+            self,
+            send,
+            out,
+            Finish::Out,
+            "MPI_Ialltoall",
+            |s, out, r| {
+                // SAFETY: `s` and `out` hold `size * n` bytes each (the caller checked that
+                // `size` divides the length); both live in the request.
+                unsafe { ffi::MPI_Ialltoall(ptr(s), n, byte(), mptr(out), n, byte(), self.raw, r) }
+            },
+        )
+    }
+
     pub(crate) fn ireduce<T: Pod>(
         &self,
         send: Vec<T>,
