@@ -538,6 +538,93 @@ impl RawComm {
         Ok(RawRequest::coll(Box::new(r), Some(target)))
     }
 
+    /// `Igather`: the root's receive buffer gets every rank's block (`snb` bytes each).
+    #[pyo3(signature = (send, snb, recv, rnb, root))]
+    fn igather(
+        &self,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: Option<&Bound<'_, PyAny>>,
+        rnb: Option<usize>,
+        root: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.rooted(root)?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let target = match recv {
+            Some(recv) if c.rank() == root => {
+                let t = RawBuf::get(recv, true, rnb)?;
+                let want = data.len() * c.size() as usize;
+                if t.bytes().len() < want {
+                    return Err(errors::arg_error(format!(
+                        "Igather: a receive buffer of {} bytes for {want}",
+                        t.bytes().len()
+                    )));
+                }
+                Some(t)
+            }
+            _ => None,
+        };
+        let r = c.igather_into(data, root).map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), target))
+    }
+
+    /// `Iscatter`: every rank's receive buffer (`rnb` bytes) gets its block of the
+    /// root's send buffer (`snb` bytes, the blocks of every rank).
+    #[pyo3(signature = (send, snb, recv, rnb, root))]
+    fn iscatter(
+        &self,
+        send: Option<&Bound<'_, PyAny>>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        root: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.rooted(root)?;
+        let target = RawBuf::get(recv, true, rnb)?;
+        let k = target.bytes().len();
+        let data = match send {
+            Some(send) if c.rank() == root => {
+                let mut d = RawBuf::get(send, false, snb)?.bytes().to_vec();
+                let want = k * c.size() as usize;
+                if d.len() < want {
+                    return Err(errors::arg_error(format!(
+                        "Iscatter: a send buffer of {} bytes for {want}",
+                        d.len()
+                    )));
+                }
+                d.truncate(want);
+                d
+            }
+            _ => Vec::new(),
+        };
+        let r = c.iscatter_into(data, vec![0u8; k], root).map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), Some(target)))
+    }
+
+    /// `Ialltoall`: the send buffer's `snb` bytes are the blocks for every rank; the
+    /// receive buffer gets every rank's block for this one.
+    #[pyo3(signature = (send, snb, recv, rnb))]
+    fn ialltoall(
+        &self,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let target = RawBuf::get(recv, true, rnb)?;
+        if target.bytes().len() < data.len() {
+            return Err(errors::arg_error(format!(
+                "Ialltoall: a receive buffer of {} bytes for {}",
+                target.bytes().len(),
+                data.len()
+            )));
+        }
+        let r = c.ialltoall_into(data).map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), Some(target)))
+    }
+
     /// `Ireduce` (`which` "reduce") or `Iallreduce` with a built-in op on `ty`
     /// elements; `recv` is `None` at a reduction's non-root.
     #[pyo3(signature = (which, send, snb, recv, rnb, op, ty, root))]

@@ -2339,7 +2339,9 @@ class Comm(_lib.CommBase):
             sb, scounts, sdispls = _msg_w(sendbuf, n)
         self._r.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
 
-    def Scatter(self, sendbuf, recvbuf, root=0):
+    def _scatter_args(self, sendbuf, recvbuf, root):
+        """A scatter's send buffer and bytes (the root's; ``None`` elsewhere), receive
+        buffer and bytes (a scratch block for the root's ``IN_PLACE``)."""
         raw = self._r
         n = raw.size()
         if recvbuf is IN_PLACE or (recvbuf is None and raw.rank() == root):
@@ -2347,16 +2349,24 @@ class Comm(_lib.CommBase):
                 raise Exception(ERR_BUFFER, "Scatter: MPI.IN_PLACE is for the root only")
             sb, snb, _ = _msg_blocks(sendbuf, n)
             blk = snb // n
-            raw.scatter_into(sb, blk * n, bytearray(blk), blk, root)
-            return
+            return sb, blk * n, bytearray(blk), blk
         rb, rnb, _ = _msg_typed(recvbuf)
         if raw.rank() == root:
             sb, snb, _ = _msg(sendbuf)
-            raw.scatter_into(sb, rnb * n, rb, rnb, root)
-        else:
-            raw.scatter_into(None, None, rb, rnb, root)
+            return sb, rnb * n, rb, rnb
+        return None, None, rb, rnb
 
-    def Gather(self, sendbuf, recvbuf, root=0):
+    def Scatter(self, sendbuf, recvbuf, root=0):
+        self._r.scatter_into(*self._scatter_args(sendbuf, recvbuf, root), root)
+
+    def Iscatter(self, sendbuf, recvbuf, root=0):
+        sb, snb, rb, rnb = self._scatter_args(sendbuf, recvbuf, root)
+        return Request._new(self._r.iscatter(sb, snb, rb, rnb, root), False, rb)
+
+    def _gather_args(self, sendbuf, recvbuf, root):
+        """A gather's send buffer and bytes (this rank's block of the root's receive
+        buffer for ``IN_PLACE``), receive buffer and bytes (the root's; ``None``
+        elsewhere)."""
         raw = self._r
         n, me = raw.size(), raw.rank()
         if me == root:
@@ -2366,10 +2376,16 @@ class Comm(_lib.CommBase):
                 sb, snb = bytes(_mv(rb).cast("B")[me * blk : (me + 1) * blk]), blk
             else:
                 sb, snb, _ = _msg_typed(sendbuf)
-            raw.gather_into(sb, snb, rb, snb * n, root)
-        else:
-            sb, snb, _ = _msg(sendbuf)
-            raw.gather_into(sb, snb, None, None, root)
+            return sb, snb, rb, snb * n
+        sb, snb, _ = _msg(sendbuf)
+        return sb, snb, None, None
+
+    def Gather(self, sendbuf, recvbuf, root=0):
+        self._r.gather_into(*self._gather_args(sendbuf, recvbuf, root), root)
+
+    def Igather(self, sendbuf, recvbuf, root=0):
+        sb, snb, rb, rnb = self._gather_args(sendbuf, recvbuf, root)
+        return Request._new(self._r.igather(sb, snb, rb, rnb, root), False, rb)
 
     def _allgather_args(self, sendbuf, recvbuf):
         """An allgather's send buffer and bytes, receive buffer and bytes (this
@@ -2387,15 +2403,23 @@ class Comm(_lib.CommBase):
     def _Allgather(self, sendbuf, recvbuf):
         self._r.allgather_into(*self._allgather_args(sendbuf, recvbuf))
 
-    def _Alltoall(self, sendbuf, recvbuf):
-        raw = self._r
-        n = raw.size()
+    def _alltoall_args(self, sendbuf, recvbuf):
+        """An all-to-all's send buffer and bytes (a copy of the receive buffer for
+        ``IN_PLACE``), receive buffer and bytes."""
+        n = self._r.size()
         rb, rnb, _ = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
             sb, snb = bytes(_mv(rb).cast("B")[:rnb]), rnb
         else:
             sb, snb, _ = _msg_blocks(sendbuf, n)
-        raw.alltoall_into(sb, snb, rb, snb)
+        return sb, snb, rb, snb
+
+    def _Alltoall(self, sendbuf, recvbuf):
+        self._r.alltoall_into(*self._alltoall_args(sendbuf, recvbuf))
+
+    def Ialltoall(self, sendbuf, recvbuf):
+        sb, snb, rb, rnb = self._alltoall_args(sendbuf, recvbuf)
+        return Request._new(self._r.ialltoall(sb, snb, rb, rnb), False, rb)
 
     def Gatherv(self, sendbuf, recvbuf, root=0):
         raw = self._r

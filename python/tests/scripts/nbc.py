@@ -1,5 +1,6 @@
 # Non-blocking collectives (MPI 4.1 §6.12) as mpi4py users write them: the results of the
-# blocking ones, tested or waited, in place, several pending at once; runs under the real mpi4py too.
+# blocking ones, tested or waited, in place, several pending at once, at every root;
+# runs under the real mpi4py too.
 from mpi4py import MPI
 import array
 comm = MPI.COMM_WORLD; rank, size = comm.Get_rank(), comm.Get_size()
@@ -30,4 +31,35 @@ one, total = array.array("i", [1]), array.array("i", [0])
 reqs = [comm.Ibarrier(), comm.Iallreduce(one, total)]
 MPI.Request.Waitall(reqs)
 assert total[0] == size
+# Igather, Iscatter and Ialltoall, at every root, several pending at once, in place too.
+last = size - 1
+g = array.array("h", [-1] * (2 * size))
+sc_src = array.array("q", range(3 * size))
+sc = array.array("q", [-1] * 3)
+a2a_src = array.array("i", [x for j in range(size) for x in (rank, j)])
+a2a = array.array("i", [-1] * (2 * size))
+reqs = [
+    comm.Igather(array.array("h", [rank, -rank]), g if rank == last else None, root=last),
+    comm.Iscatter(sc_src if rank == 0 else None, sc, root=0),
+    comm.Ialltoall(a2a_src, a2a),
+]
+MPI.Request.Waitall(reqs)
+if rank == last:
+    assert list(g) == [x for r_ in range(size) for x in (r_, -r_)], g
+assert list(sc) == [3 * rank, 3 * rank + 1, 3 * rank + 2], sc
+assert list(a2a) == [x for i in range(size) for x in (i, rank)], a2a
+for root in range(size):
+    g = array.array("d", [float(rank)] * size if rank == root else [0.0] * size)
+    comm.Igather(MPI.IN_PLACE if rank == root else array.array("d", [float(rank)]), g, root).Wait()
+    if rank == root:
+        assert list(g) == [float(r_) for r_ in range(size)], g
+    src = array.array("b", [r_ * 2 for r_ in range(size)]) if rank == root else None
+    mine = array.array("b", [0])
+    req = comm.Iscatter([src, MPI.SIGNED_CHAR] if src is not None else None, mine, root)
+    while not req.Test():
+        pass
+    assert mine[0] == 2 * rank, mine
+inplace = array.array("i", [rank * 10 + j for j in range(size)])
+comm.Ialltoall(MPI.IN_PLACE, inplace).Wait()
+assert list(inplace) == [i * 10 + rank for i in range(size)], inplace
 print(f"OK {rank}")
