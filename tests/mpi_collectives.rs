@@ -343,6 +343,16 @@ fn nonblocking_collectives_match_the_blocking_ones() {
                 .unwrap();
             let want: Vec<u8> = (0..n).flat_map(|i| [i as u8, me as u8]).collect();
             assert_eq!(a2a.wait().unwrap(), want, "ialltoall_into");
+            let scan = w.iscan_into(vec![me as u64 + 1], Op::Sum).unwrap();
+            let ex = w.iexscan_into(vec![me as u64 + 1], Op::Sum).unwrap();
+            let want = if me == 0 {
+                1
+            } else {
+                (me * (me + 1) / 2) as u64
+            };
+            assert_eq!(ex.wait().unwrap(), [want], "iexscan_into");
+            let want = ((me + 1) * (me + 2) / 2) as u64;
+            assert_eq!(scan.wait().unwrap(), [want], "iscan_into");
             // wait_any_of over a collective and a receive nobody sends to.
             let mut coll = w.iallreduce_into(vec![1u8], Op::Sum).unwrap();
             let mut recv = w.irecv::<u8>(me as i32, 99).unwrap();

@@ -86,7 +86,24 @@ fn in_flight(w: &Communicator) {
             .ialltoall_into((0..n).flat_map(|j| [me as u32, j as u32]).collect())
             .unwrap();
         let none = w.ialltoall_into(Vec::<u64>::new()).unwrap();
+        let scan = w.iscan_into(vec![me as i64 + 1, 2], Op::Sum).unwrap();
+        let exscan = w.iexscan_into(vec![me as u32 + 2], Op::Prod).unwrap();
+        let maxscan = w.iscan_into(vec![(me % 3) as f32], Op::Max).unwrap();
 
+        let m = (0..=me).map(|r| (r % 3) as f32).fold(f32::MIN, f32::max);
+        assert_eq!(maxscan.wait().unwrap(), [m], "iscan_into, Max");
+        let got = exscan.wait().unwrap();
+        if me == 0 {
+            assert_eq!(got, [2], "rank 0 of iexscan_into gets its part back");
+        } else {
+            assert_eq!(got, [(2..me as u32 + 2).product::<u32>()], "iexscan_into");
+        }
+        let s1 = (me * (me + 1) / 2 + me + 1) as i64;
+        assert_eq!(
+            scan.wait().unwrap(),
+            [s1, 2 * (me as i64 + 1)],
+            "iscan_into"
+        );
         assert!(
             none.wait().unwrap().is_empty(),
             "an all-to-all of no blocks"
@@ -247,6 +264,8 @@ fn bad_roots_and_ops_are_refused_before_anything_is_sent() {
                     "{e}"
                 );
             }
+            let e = w.iscan_into(vec![1.0f64], Op::BitOr).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Op, "{e}");
             let e = w.ialltoall_into(vec![1u8; 6]).unwrap_err();
             assert!(
                 matches!(&e, Error::Usage(m) if m.contains("ialltoall_into")),

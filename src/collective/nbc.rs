@@ -187,6 +187,33 @@ pub struct CollRequest<T: Pod> {
     eng: Weak<RefCell<Engine>>,
     what: What,
     state: State<T>,
+    /// A scan's fold of the gathered contributions, made as the result is handed out.
+    prefix: Option<Box<Prefix<T>>>,
+}
+
+/// What `iscan_into` and `iexscan_into` fold at this rank out of every rank's
+/// contribution (an allgather's result): the first `upto` blocks of `len` elements,
+/// with `op`; none at rank 0 of an exclusive scan, which gets `own`, its contribution.
+struct Prefix<T> {
+    op: Op,
+    apply: fn(Op, &mut [T], &[T]),
+    len: usize,
+    upto: usize,
+    own: Vec<T>,
+}
+
+impl<T: Pod> Prefix<T> {
+    /// The first `upto` blocks of `all` combined in rank order (`own` for none).
+    fn fold(self, all: &[T]) -> Vec<T> {
+        if self.upto == 0 {
+            return self.own;
+        }
+        let mut acc = all[..self.len].to_vec();
+        for part in all.chunks(self.len.max(1)).take(self.upto).skip(1) {
+            (self.apply)(self.op, &mut acc, part);
+        }
+        acc
+    }
 }
 
 impl Communicator {
@@ -215,6 +242,7 @@ impl Communicator {
             eng: Rc::downgrade(&self.inner.eng),
             what: self.nbc_what(call, 0),
             state: State::Mpi(m),
+            prefix: None,
         }
     }
 
@@ -312,7 +340,12 @@ impl Communicator {
         } else {
             reply_state(&hidden, buf, root, tag)?
         };
-        Ok(CollRequest { eng, what, state })
+        Ok(CollRequest {
+            eng,
+            what,
+            state,
+            prefix: None,
+        })
     }
 
     /// Starts a reduction of every rank's `send` with `op` to `root`
@@ -384,6 +417,7 @@ impl Communicator {
                 send,
                 root: self.inner.group.ranks[root],
             },
+            prefix: None,
         })
     }
 
@@ -517,6 +551,7 @@ impl Communicator {
                 send,
                 root: self.inner.group.ranks[root],
             },
+            prefix: None,
         })
     }
 
@@ -582,7 +617,12 @@ impl Communicator {
         } else {
             reply_state(&hidden, recv, root, tag)?
         };
-        Ok(CollRequest { eng, what, state })
+        Ok(CollRequest {
+            eng,
+            what,
+            state,
+            prefix: None,
+        })
     }
 
     /// Starts an all-to-all of `send`, `size` blocks of equal length, block `j` to rank
@@ -654,8 +694,78 @@ impl Communicator {
                 parts,
                 err: None,
             },
+            prefix: None,
         };
         req.advance()?;
+        Ok(req)
+    }
+
+    /// Starts an inclusive scan of every rank's `send` with `op` (`MPI_Iscan`; mpi4py
+    /// `comm.Iscan`): `wait` returns at rank `r` the contributions of ranks `0..=r`
+    /// combined in rank order. Every rank passes the same length. An allgather of the
+    /// contributions, folded here as the result is handed out.
+    ///
+    /// MPI 4.1 §6.12.13 (`MPI_Iscan`).
+    ///
+    /// # Errors
+    ///
+    /// As [`iallreduce_into`](Self::iallreduce_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank() as u64;
+    /// let got = world.iscan_into(vec![me + 1], shmpi::Op::Sum)?.wait()?;
+    /// assert_eq!(got, [(me + 1) * (me + 2) / 2]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn iscan_into<T: Reducible>(&self, send: Vec<T>, op: Op) -> Result<CollRequest<T>> {
+        self.iprefix(send, op, Call::Scan)
+    }
+
+    /// Starts an exclusive scan of every rank's `send` with `op` (`MPI_Iexscan`; mpi4py
+    /// `comm.Iexscan`): `wait` returns at rank `r > 0` the contributions of ranks
+    /// `0..r` combined in rank order, and at rank 0 its own `send` back (MPI leaves rank
+    /// 0's result undefined). Every rank passes the same length.
+    ///
+    /// MPI 4.1 §6.12.14 (`MPI_Iexscan`).
+    ///
+    /// # Errors
+    ///
+    /// As [`iallreduce_into`](Self::iallreduce_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank() as u64;
+    /// let got = world.iexscan_into(vec![me + 1], shmpi::Op::Sum)?.wait()?;
+    /// if me > 0 {
+    ///     assert_eq!(got, [me * (me + 1) / 2]);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn iexscan_into<T: Reducible>(&self, send: Vec<T>, op: Op) -> Result<CollRequest<T>> {
+        self.iprefix(send, op, Call::Exscan)
+    }
+
+    /// `iscan_into` (`call` `Scan`) or `iexscan_into` (`Exscan`): an allgather whose
+    /// result is folded up to this rank when handed out.
+    fn iprefix<T: Reducible>(&self, send: Vec<T>, op: Op, call: Call) -> Result<CollRequest<T>> {
+        check_op::<T>(op)?;
+        let upto = self.inner.rank + usize::from(call == Call::Scan);
+        let len = send.len();
+        let own = if upto == 0 { send.clone() } else { Vec::new() };
+        let mut req = self.iallgather_into(send)?;
+        req.what.call = call;
+        req.prefix = Some(Box::new(Prefix {
+            op,
+            apply: T::apply,
+            len,
+            upto,
+            own,
+        }));
         Ok(req)
     }
 
@@ -684,7 +794,12 @@ impl Communicator {
             // Dropped, the send completes in the background; the reply says if it failed.
             drop(comm.isend_vec(send, root as Rank, tag)?);
             let state = reply_state(&hidden, vec![T::zeroed(); out_len], root, tag)?;
-            return Ok(CollRequest { eng, what, state });
+            return Ok(CollRequest {
+                eng,
+                what,
+                state,
+                prefix: None,
+            });
         }
         let comm = hidden.comm()?;
         let mut recvs = Vec::with_capacity(n);
@@ -713,6 +828,7 @@ impl Communicator {
                 parts,
                 err: None,
             },
+            prefix: None,
         };
         req.advance()?;
         Ok(req)
@@ -859,6 +975,8 @@ impl<T: Pod> CollRequest<T> {
             Call::Gather => "igather_into",
             Call::Scatter => "iscatter_into",
             Call::Alltoall => "ialltoall_into",
+            Call::Scan => "iscan_into",
+            Call::Exscan => "iexscan_into",
             _ => "iallgather_into",
         }
     }
@@ -1003,8 +1121,22 @@ impl<T: Pod> CollRequest<T> {
         self.take().unwrap_or_else(|| Err(finalized()))
     }
 
-    /// Takes the result out of a completed request.
+    /// Takes the result out of a completed request (a scan's folded here).
     fn take(&mut self) -> Option<Result<Vec<T>>> {
+        let r = self.take_raw()?;
+        Some(self.folded(r))
+    }
+
+    /// `r`, a scan's folded up to this rank.
+    fn folded(&mut self, r: Result<Vec<T>>) -> Result<Vec<T>> {
+        match self.prefix.take() {
+            Some(p) => r.map(|all| p.fold(&all)),
+            None => r,
+        }
+    }
+
+    /// The result of a completed request as its collective made it.
+    fn take_raw(&mut self) -> Option<Result<Vec<T>>> {
         #[cfg(feature = "mpi")]
         if let State::Mpi(m) = &mut self.state {
             if !m.is_complete() {
@@ -1087,7 +1219,7 @@ impl<T: Pod> CollRequest<T> {
         if let State::Mpi(m) = &mut self.state {
             let r = m.wait();
             self.state = State::Spent;
-            return r;
+            return self.folded(r);
         }
         let mut b = eng.borrow().backoff();
         let r = loop {
