@@ -625,8 +625,8 @@ impl RawComm {
         Ok(RawRequest::coll(Box::new(r), Some(target)))
     }
 
-    /// `Ireduce` (`which` "reduce") or `Iallreduce` with a built-in op on `ty`
-    /// elements; `recv` is `None` at a reduction's non-root.
+    /// `Ireduce` (`which` "reduce"), `Iallreduce`, `Iscan` or `Iexscan` with a built-in
+    /// op on `ty` elements; `recv` is `None` at a reduction's non-root.
     #[pyo3(signature = (which, send, snb, recv, rnb, op, ty, root))]
     #[allow(clippy::too_many_arguments)]
     fn ireduce(
@@ -645,9 +645,12 @@ impl RawComm {
         let op = reduce::op(op)?;
         let kind = reduce::Kind::parse(ty)?;
         let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
-        let target = recv.map(|r| RawBuf::get(r, true, rnb)).transpose()?;
-        let root = (which == Which::Reduce).then_some(root);
-        let r = reduce::start(&c, kind, op, &data, root).map_err(to_py)?;
+        // Rank 0 of an exclusive scan gets no result: its buffer stays as it was.
+        let target = recv
+            .filter(|_| !(which == Which::Exscan && c.rank() == 0))
+            .map(|r| RawBuf::get(r, true, rnb))
+            .transpose()?;
+        let r = reduce::start(&c, which, kind, op, &data, root).map_err(to_py)?;
         Ok(RawRequest::coll(r, target))
     }
 

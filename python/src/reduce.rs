@@ -144,34 +144,38 @@ pub(crate) fn run(
 /// as `kind` elements.
 pub(crate) fn start(
     c: &Communicator,
+    which: Which,
     kind: Kind,
     op: Op,
     data: &[u8],
-    root: Option<i32>,
+    root: i32,
 ) -> shmpi::Result<Box<dyn crate::request::CollOp>> {
     fn go<T: Reducible>(
         c: &Communicator,
+        which: Which,
         op: Op,
         data: &[u8],
-        root: Option<i32>,
+        root: i32,
     ) -> shmpi::Result<Box<dyn crate::request::CollOp>> {
         let v: Vec<T> = as_elems::<T>(data)?.into_owned();
-        Ok(Box::new(match root {
-            Some(r) => c.ireduce_into(v, op, r)?,
-            None => c.iallreduce_into(v, op)?,
+        Ok(Box::new(match which {
+            Which::Reduce => c.ireduce_into(v, op, root)?,
+            Which::Allreduce => c.iallreduce_into(v, op)?,
+            Which::Scan => c.iscan_into(v, op)?,
+            Which::Exscan => c.iexscan_into(v, op)?,
         }))
     }
     match kind {
-        Kind::I8 => go::<i8>(c, op, data, root),
-        Kind::I16 => go::<i16>(c, op, data, root),
-        Kind::I32 => go::<i32>(c, op, data, root),
-        Kind::I64 => go::<i64>(c, op, data, root),
-        Kind::U8 => go::<u8>(c, op, data, root),
-        Kind::U16 => go::<u16>(c, op, data, root),
-        Kind::U32 => go::<u32>(c, op, data, root),
-        Kind::U64 => go::<u64>(c, op, data, root),
-        Kind::F32 => go::<f32>(c, op, data, root),
-        Kind::F64 => go::<f64>(c, op, data, root),
+        Kind::I8 => go::<i8>(c, which, op, data, root),
+        Kind::I16 => go::<i16>(c, which, op, data, root),
+        Kind::I32 => go::<i32>(c, which, op, data, root),
+        Kind::I64 => go::<i64>(c, which, op, data, root),
+        Kind::U8 => go::<u8>(c, which, op, data, root),
+        Kind::U16 => go::<u16>(c, which, op, data, root),
+        Kind::U32 => go::<u32>(c, which, op, data, root),
+        Kind::U64 => go::<u64>(c, which, op, data, root),
+        Kind::F32 => go::<f32>(c, which, op, data, root),
+        Kind::F64 => go::<f64>(c, which, op, data, root),
     }
 }
 

@@ -2546,6 +2546,12 @@ class Comm(_lib.CommBase):
     def Iallreduce(self, sendbuf, recvbuf, op=SUM):
         return self._ireduce("allreduce", sendbuf, recvbuf, op, 0)
 
+    def Iscan(self, sendbuf, recvbuf, op=SUM):
+        return self._ireduce("scan", sendbuf, recvbuf, op, 0)
+
+    def Iexscan(self, sendbuf, recvbuf, op=SUM):
+        return self._ireduce("exscan", sendbuf, recvbuf, op, 0)
+
     def _Allreduce(self, sendbuf, recvbuf, op=SUM):
         self._reduce("allreduce", sendbuf, recvbuf, op, 0)
 

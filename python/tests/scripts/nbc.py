@@ -59,6 +59,21 @@ for root in range(size):
     while not req.Test():
         pass
     assert mine[0] == 2 * rank, mine
+# Iscan and Iexscan: rank order, in place, rank 0 of Iexscan left as it was.
+sc = array.array("d", [0.0] * 2)
+comm.Iscan(array.array("d", [rank + 1.0, 2.0]), sc).Wait()
+assert list(sc) == [(rank + 1) * (rank + 2) / 2, 2.0 * (rank + 1)], sc
+ex = array.array("i", [-5])
+comm.Iexscan(array.array("i", [rank + 2]), ex, op=MPI.PROD).Wait()
+want = -5
+for r_ in range(rank):
+    want = (r_ + 2) if r_ == 0 else want * (r_ + 2)
+assert ex[0] == want, (ex, want)
+mx = array.array("l", [rank % 2])
+req = comm.Iscan(MPI.IN_PLACE, mx, MPI.MAX)
+while not req.Test():
+    pass
+assert mx[0] == (1 if rank >= 1 else 0), mx
 inplace = array.array("i", [rank * 10 + j for j in range(size)])
 comm.Ialltoall(MPI.IN_PLACE, inplace).Wait()
 assert list(inplace) == [i * 10 + rank for i in range(size)], inplace
