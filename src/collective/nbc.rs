@@ -645,8 +645,8 @@ impl Communicator {
     /// ```
     /// let world = shmpi::init()?.world();
     /// let (me, n) = (world.rank(), world.size());
-    /// let got = world.ialltoall_into((0..n).map(|j| (me, j)).collect())?.wait()?;
-    /// assert_eq!(got, (0..n).map(|i| (i, me)).collect::<Vec<_>>());
+    /// let got = world.ialltoall_into((0..n).map(|j| [me, j]).collect())?.wait()?;
+    /// assert_eq!(got, (0..n).map(|i| [i, me]).collect::<Vec<_>>());
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn ialltoall_into<T: Pod>(&self, send: Vec<T>) -> Result<CollRequest<T>> {
