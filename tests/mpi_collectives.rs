@@ -353,6 +353,11 @@ fn nonblocking_collectives_match_the_blocking_ones() {
             assert_eq!(ex.wait().unwrap(), [want], "iexscan_into");
             let want = ((me + 1) * (me + 2) / 2) as u64;
             assert_eq!(scan.wait().unwrap(), [want], "iscan_into");
+            let rsb = w
+                .ireduce_scatter_block_into((0..2 * n).map(|k| k as i64).collect(), Op::Sum)
+                .unwrap();
+            let want: Vec<i64> = (2 * me..2 * me + 2).map(|k| (k * n) as i64).collect();
+            assert_eq!(rsb.wait().unwrap(), want, "ireduce_scatter_block_into");
             // wait_any_of over a collective and a receive nobody sends to.
             let mut coll = w.iallreduce_into(vec![1u8], Op::Sum).unwrap();
             let mut recv = w.irecv::<u8>(me as i32, 99).unwrap();

@@ -89,7 +89,30 @@ fn in_flight(w: &Communicator) {
         let scan = w.iscan_into(vec![me as i64 + 1, 2], Op::Sum).unwrap();
         let exscan = w.iexscan_into(vec![me as u32 + 2], Op::Prod).unwrap();
         let maxscan = w.iscan_into(vec![(me % 3) as f32], Op::Max).unwrap();
+        // Rank j's block of the sum: j + 1 elements (rank r contributes r + k at k).
+        let counts: Vec<usize> = (1..=n).collect();
+        let len: usize = counts.iter().sum();
+        let rs = w
+            .ireduce_scatter_into(
+                (0..len).map(|k| (me + k) as u64).collect(),
+                &counts,
+                Op::Sum,
+            )
+            .unwrap();
+        let rsb = w
+            .ireduce_scatter_block_into(vec![me as i32 + 1; 2 * n], Op::Max)
+            .unwrap();
 
+        assert_eq!(
+            rsb.wait().unwrap(),
+            [n as i32; 2],
+            "ireduce_scatter_block_into"
+        );
+        let start = me * (me + 1) / 2;
+        let want: Vec<u64> = (start..start + me + 1)
+            .map(|k| (0..n).map(|r| (r + k) as u64).sum())
+            .collect();
+        assert_eq!(rs.wait().unwrap(), want, "ireduce_scatter_into");
         let m = (0..=me).map(|r| (r % 3) as f32).fold(f32::MIN, f32::max);
         assert_eq!(maxscan.wait().unwrap(), [m], "iscan_into, Max");
         let got = exscan.wait().unwrap();
@@ -266,6 +289,20 @@ fn bad_roots_and_ops_are_refused_before_anything_is_sent() {
             }
             let e = w.iscan_into(vec![1.0f64], Op::BitOr).unwrap_err();
             assert_eq!(e.class(), ErrorClass::Op, "{e}");
+            let e = w
+                .ireduce_scatter_into(vec![1u8; 5], &[1, 1, 1, 1], Op::Sum)
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::Usage(m) if m.contains("summing to 4")),
+                "{e}"
+            );
+            let e = w
+                .ireduce_scatter_block_into(vec![1u8; 6], Op::Sum)
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::Usage(m) if m.contains("not 4 blocks")),
+                "{e}"
+            );
             let e = w.ialltoall_into(vec![1u8; 6]).unwrap_err();
             assert!(
                 matches!(&e, Error::Usage(m) if m.contains("ialltoall_into")),

@@ -187,32 +187,46 @@ pub struct CollRequest<T: Pod> {
     eng: Weak<RefCell<Engine>>,
     what: What,
     state: State<T>,
-    /// A scan's fold of the gathered contributions, made as the result is handed out.
-    prefix: Option<Box<Prefix<T>>>,
+    /// What is made of the result as it is handed out: a scan's fold, a reduce-scatter's
+    /// block.
+    post: Option<Box<Post<T>>>,
 }
 
-/// What `iscan_into` and `iexscan_into` fold at this rank out of every rank's
-/// contribution (an allgather's result): the first `upto` blocks of `len` elements,
-/// with `op`; none at rank 0 of an exclusive scan, which gets `own`, its contribution.
-struct Prefix<T> {
-    op: Op,
-    apply: fn(Op, &mut [T], &[T]),
-    len: usize,
-    upto: usize,
-    own: Vec<T>,
+/// What a request makes of its collective's result as it is handed out.
+enum Post<T> {
+    /// `iscan_into` and `iexscan_into`, out of every rank's contribution (an
+    /// allgather's result): the first `upto` blocks of `len` elements combined with
+    /// `op`; none at rank 0 of an exclusive scan, which gets `own`, its contribution.
+    Prefix {
+        op: Op,
+        apply: fn(Op, &mut [T], &[T]),
+        len: usize,
+        upto: usize,
+        own: Vec<T>,
+    },
+    /// `ireduce_scatter_into`: this rank's elements of the reduced vector.
+    Range(std::ops::Range<usize>),
 }
 
-impl<T: Pod> Prefix<T> {
-    /// The first `upto` blocks of `all` combined in rank order (`own` for none).
-    fn fold(self, all: &[T]) -> Vec<T> {
-        if self.upto == 0 {
-            return self.own;
+impl<T: Pod> Post<T> {
+    fn make(self, all: Vec<T>) -> Vec<T> {
+        match self {
+            Post::Prefix { own, upto: 0, .. } => own,
+            Post::Prefix {
+                op,
+                apply,
+                len,
+                upto,
+                ..
+            } => {
+                let mut acc = all[..len].to_vec();
+                for part in all.chunks(len.max(1)).take(upto).skip(1) {
+                    apply(op, &mut acc, part);
+                }
+                acc
+            }
+            Post::Range(r) => all[r].to_vec(),
         }
-        let mut acc = all[..self.len].to_vec();
-        for part in all.chunks(self.len.max(1)).take(self.upto).skip(1) {
-            (self.apply)(self.op, &mut acc, part);
-        }
-        acc
     }
 }
 
@@ -242,7 +256,7 @@ impl Communicator {
             eng: Rc::downgrade(&self.inner.eng),
             what: self.nbc_what(call, 0),
             state: State::Mpi(m),
-            prefix: None,
+            post: None,
         }
     }
 
@@ -344,7 +358,7 @@ impl Communicator {
             eng,
             what,
             state,
-            prefix: None,
+            post: None,
         })
     }
 
@@ -417,7 +431,7 @@ impl Communicator {
                 send,
                 root: self.inner.group.ranks[root],
             },
-            prefix: None,
+            post: None,
         })
     }
 
@@ -551,7 +565,7 @@ impl Communicator {
                 send,
                 root: self.inner.group.ranks[root],
             },
-            prefix: None,
+            post: None,
         })
     }
 
@@ -621,7 +635,7 @@ impl Communicator {
             eng,
             what,
             state,
-            prefix: None,
+            post: None,
         })
     }
 
@@ -694,7 +708,7 @@ impl Communicator {
                 parts,
                 err: None,
             },
-            prefix: None,
+            post: None,
         };
         req.advance()?;
         Ok(req)
@@ -759,7 +773,7 @@ impl Communicator {
         let own = if upto == 0 { send.clone() } else { Vec::new() };
         let mut req = self.iallgather_into(send)?;
         req.what.call = call;
-        req.prefix = Some(Box::new(Prefix {
+        req.post = Some(Box::new(Post::Prefix {
             op,
             apply: T::apply,
             len,
@@ -767,6 +781,82 @@ impl Communicator {
             own,
         }));
         Ok(req)
+    }
+
+    /// Starts a reduction of every rank's `send` with `op` whose result is split
+    /// among the ranks, `counts[j]` elements to rank `j` in order
+    /// (`MPI_Ireduce_scatter`; mpi4py `comm.Ireduce_scatter`): `wait` returns this
+    /// rank's elements of the reduced vector. Every rank passes the same `send` length,
+    /// the sum of `counts`. An allreduce, of which this rank keeps its part as the
+    /// result is handed out.
+    ///
+    /// MPI 4.1 §6.12.9 (`MPI_Ireduce_scatter`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `counts` does not hold one count per rank or its sum is not
+    ///   `send`'s length (nothing is sent);
+    /// - as [`iallreduce_into`](Self::iallreduce_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let n = world.size() as usize;
+    /// let counts: Vec<usize> = (0..n).map(|j| j % 2 + 1).collect();
+    /// let len = counts.iter().sum();
+    /// let got = world.ireduce_scatter_into(vec![1u32; len], &counts, shmpi::Op::Sum)?;
+    /// assert_eq!(got.wait()?, vec![n as u32; counts[world.rank() as usize]]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn ireduce_scatter_into<T: Reducible>(
+        &self,
+        send: Vec<T>,
+        counts: &[usize],
+        op: Op,
+    ) -> Result<CollRequest<T>> {
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        if counts.len() != n || counts.iter().sum::<usize>() != send.len() {
+            return Err(Error::Usage(format!(
+                "ireduce_scatter_into: {} counts summing to {} for {n} ranks and a send of {} \
+                 elements",
+                counts.len(),
+                counts.iter().sum::<usize>(),
+                send.len()
+            )));
+        }
+        let start: usize = counts[..me].iter().sum();
+        let mut req = self.iallreduce_into(send, op)?;
+        req.what.call = Call::ReduceScatterBlock;
+        req.post = Some(Box::new(Post::Range(start..start + counts[me])));
+        Ok(req)
+    }
+
+    /// [`ireduce_scatter_into`](Self::ireduce_scatter_into) of equal blocks
+    /// (`MPI_Ireduce_scatter_block`; mpi4py `comm.Ireduce_scatter_block`): `send` holds
+    /// one block per rank, and `wait` returns this rank's block of the reduction.
+    ///
+    /// MPI 4.1 §6.12.10 (`MPI_Ireduce_scatter_block`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] when `send`'s length is not a multiple of the communicator's
+    /// size; as [`iallreduce_into`](Self::iallreduce_into).
+    pub fn ireduce_scatter_block_into<T: Reducible>(
+        &self,
+        send: Vec<T>,
+        op: Op,
+    ) -> Result<CollRequest<T>> {
+        let n = self.inner.group.size();
+        if send.len() % n != 0 {
+            return Err(Error::Usage(format!(
+                "ireduce_scatter_block_into: a send of {} elements is not {n} blocks of one \
+                 length",
+                send.len()
+            )));
+        }
+        let counts = vec![send.len() / n; n];
+        self.ireduce_scatter_into(send, &counts, op)
     }
 
     /// Starts a collective that gathers every part at `root`.
@@ -798,7 +888,7 @@ impl Communicator {
                 eng,
                 what,
                 state,
-                prefix: None,
+                post: None,
             });
         }
         let comm = hidden.comm()?;
@@ -828,7 +918,7 @@ impl Communicator {
                 parts,
                 err: None,
             },
-            prefix: None,
+            post: None,
         };
         req.advance()?;
         Ok(req)
@@ -977,6 +1067,7 @@ impl<T: Pod> CollRequest<T> {
             Call::Alltoall => "ialltoall_into",
             Call::Scan => "iscan_into",
             Call::Exscan => "iexscan_into",
+            Call::ReduceScatterBlock => "ireduce_scatter_into",
             _ => "iallgather_into",
         }
     }
@@ -1121,16 +1212,16 @@ impl<T: Pod> CollRequest<T> {
         self.take().unwrap_or_else(|| Err(finalized()))
     }
 
-    /// Takes the result out of a completed request (a scan's folded here).
+    /// Takes the result out of a completed request (`Post` made of it here).
     fn take(&mut self) -> Option<Result<Vec<T>>> {
         let r = self.take_raw()?;
         Some(self.folded(r))
     }
 
-    /// `r`, a scan's folded up to this rank.
+    /// `r`, with what the request makes of it (`Post`).
     fn folded(&mut self, r: Result<Vec<T>>) -> Result<Vec<T>> {
-        match self.prefix.take() {
-            Some(p) => r.map(|all| p.fold(&all)),
+        match self.post.take() {
+            Some(p) => r.map(|all| p.make(all)),
             None => r,
         }
     }
