@@ -650,8 +650,34 @@ impl RawComm {
             .filter(|_| !(which == Which::Exscan && c.rank() == 0))
             .map(|r| RawBuf::get(r, true, rnb))
             .transpose()?;
-        let r = reduce::start(&c, which, kind, op, &data, root).map_err(to_py)?;
+        let job = reduce::Job::Reduction(which, root);
+        let r = reduce::start(&c, job, kind, op, &data).map_err(to_py)?;
         Ok(RawRequest::coll(r, target))
+    }
+
+    /// `Ireduce_scatter` and `Ireduce_scatter_block` with a built-in op on `ty`
+    /// elements: `counts[j]` elements of the reduction of every rank's `send` to rank
+    /// `j`, this rank's into `recv`.
+    #[pyo3(signature = (send, snb, recv, rnb, counts, op, ty))]
+    #[allow(clippy::too_many_arguments)]
+    fn ireduce_scatter(
+        &self,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        counts: Vec<usize>,
+        op: u8,
+        ty: &str,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        let op = reduce::op(op)?;
+        let kind = reduce::Kind::parse(ty)?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let target = RawBuf::get(recv, true, rnb)?;
+        let job = reduce::Job::ReduceScatter(&counts);
+        let r = reduce::start(&c, job, kind, op, &data).map_err(to_py)?;
+        Ok(RawRequest::coll(r, Some(target)))
     }
 
     // ---- collectives on bytes ---------------------------------------------------

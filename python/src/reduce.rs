@@ -142,40 +142,47 @@ pub(crate) fn run(
 
 /// Starts `MPI_Ireduce` to `root`, or `MPI_Iallreduce` (`root` is `None`), of `data`
 /// as `kind` elements.
+/// A non-blocking reduction to start: one of [`Which`] (with the root of a reduce), or
+/// a reduce-scatter of these counts (in elements, one per rank).
+#[derive(Clone, Copy)]
+pub(crate) enum Job<'a> {
+    Reduction(Which, i32),
+    ReduceScatter(&'a [usize]),
+}
+
 pub(crate) fn start(
     c: &Communicator,
-    which: Which,
+    job: Job<'_>,
     kind: Kind,
     op: Op,
     data: &[u8],
-    root: i32,
 ) -> shmpi::Result<Box<dyn crate::request::CollOp>> {
     fn go<T: Reducible>(
         c: &Communicator,
-        which: Which,
+        job: Job<'_>,
         op: Op,
         data: &[u8],
-        root: i32,
     ) -> shmpi::Result<Box<dyn crate::request::CollOp>> {
         let v: Vec<T> = as_elems::<T>(data)?.into_owned();
-        Ok(Box::new(match which {
-            Which::Reduce => c.ireduce_into(v, op, root)?,
-            Which::Allreduce => c.iallreduce_into(v, op)?,
-            Which::Scan => c.iscan_into(v, op)?,
-            Which::Exscan => c.iexscan_into(v, op)?,
+        Ok(Box::new(match job {
+            Job::Reduction(Which::Reduce, root) => c.ireduce_into(v, op, root)?,
+            Job::Reduction(Which::Allreduce, _) => c.iallreduce_into(v, op)?,
+            Job::Reduction(Which::Scan, _) => c.iscan_into(v, op)?,
+            Job::Reduction(Which::Exscan, _) => c.iexscan_into(v, op)?,
+            Job::ReduceScatter(counts) => c.ireduce_scatter_into(v, counts, op)?,
         }))
     }
     match kind {
-        Kind::I8 => go::<i8>(c, which, op, data, root),
-        Kind::I16 => go::<i16>(c, which, op, data, root),
-        Kind::I32 => go::<i32>(c, which, op, data, root),
-        Kind::I64 => go::<i64>(c, which, op, data, root),
-        Kind::U8 => go::<u8>(c, which, op, data, root),
-        Kind::U16 => go::<u16>(c, which, op, data, root),
-        Kind::U32 => go::<u32>(c, which, op, data, root),
-        Kind::U64 => go::<u64>(c, which, op, data, root),
-        Kind::F32 => go::<f32>(c, which, op, data, root),
-        Kind::F64 => go::<f64>(c, which, op, data, root),
+        Kind::I8 => go::<i8>(c, job, op, data),
+        Kind::I16 => go::<i16>(c, job, op, data),
+        Kind::I32 => go::<i32>(c, job, op, data),
+        Kind::I64 => go::<i64>(c, job, op, data),
+        Kind::U8 => go::<u8>(c, job, op, data),
+        Kind::U16 => go::<u16>(c, job, op, data),
+        Kind::U32 => go::<u32>(c, job, op, data),
+        Kind::U64 => go::<u64>(c, job, op, data),
+        Kind::F32 => go::<f32>(c, job, op, data),
+        Kind::F64 => go::<f64>(c, job, op, data),
     }
 }
 

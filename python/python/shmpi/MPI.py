@@ -2561,29 +2561,38 @@ class Comm(_lib.CommBase):
     def Exscan(self, sendbuf, recvbuf, op=SUM):
         self._reduce("exscan", sendbuf, recvbuf, op, 0)
 
-    def Reduce_scatter_block(self, sendbuf, recvbuf, op=SUM):
-        raw = self._r
-        n, me = raw.size(), raw.rank()
+    def _reduce_scatter_block_args(self, sendbuf, recvbuf):
+        """A reduce-scatter-block's send buffer and bytes (the receive buffer's blocks
+        for ``IN_PLACE``), receive buffer and block bytes, and datatype."""
+        n = self._r.size()
         rb, rnb, dt = _msg_typed(recvbuf)
-        rdt = dt
         if _in_place(sendbuf):
             # In place, the receive buffer holds every rank's block; this rank's
             # result goes to its start.
-            whole = bytearray(_mv(rb).cast("B")[:rnb])
             rnb = rnb // n // dt._size * dt._size if dt._size else 0
-            whole = whole[: rnb * n]
-        else:
-            sb, snb, dt = _msg_typed(sendbuf)
-            if dt != rdt:
-                raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
-            whole = bytearray(_mv(sb).cast("B")[: rnb * n])
+            return rb, rnb * n, rb, rnb, dt
+        rdt = dt
+        sb, snb, dt = _msg_typed(sendbuf)
+        if dt != rdt:
+            raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
+        return sb, rnb * n, rb, rnb, dt
+
+    def Reduce_scatter_block(self, sendbuf, recvbuf, op=SUM):
+        me = self._r.rank()
+        sb, snb, rb, rnb, dt = self._reduce_scatter_block_args(sendbuf, recvbuf)
+        whole = bytearray(_mv(sb).cast("B")[:snb])
         self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
         _mv(rb).cast("B")[:rnb] = whole[me * rnb : (me + 1) * rnb]
 
+    def Ireduce_scatter_block(self, sendbuf, recvbuf, op=SUM):
+        n = self._r.size()
+        sb, snb, rb, rnb, dt = self._reduce_scatter_block_args(sendbuf, recvbuf)
+        return self._ireduce_scatter(sb, snb, rb, rnb, [rnb // (dt._size or 1)] * n, op, dt)
 
-    def Reduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
-        """Reduces, then scatters blocks of ``recvcounts[i]`` elements to rank ``i``
-        (an allreduce of the whole, then this rank's block)."""
+    def _reduce_scatter_args(self, sendbuf, recvbuf, recvcounts):
+        """A reduce-scatter's send buffer and bytes (the receive buffer for
+        ``IN_PLACE``), receive buffer and this rank's bytes, counts and datatype, with
+        mpi4py's checks; no counts are every rank's receive count (gathered)."""
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, rnb, dt = _msg_typed(recvbuf)
@@ -2608,12 +2617,32 @@ class Comm(_lib.CommBase):
             raise ValueError(f"message: mismatch in receive count {rnb // sz} and counts[{me}] {recvcounts[me]}")
         if snb is None and rnb // sz != want:
             raise ValueError(f"message: mismatch in receive count {rnb // sz} and sum(counts) {want}")
-        total = want * dt._size
+        return sb, want * dt._size, rb, recvcounts[me] * dt._size, recvcounts, dt
+
+    def Reduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
+        """Reduces, then scatters blocks of ``recvcounts[i]`` elements to rank ``i``
+        (an allreduce of the whole, then this rank's block)."""
+        me = self._r.rank()
+        sb, total, rb, mine, counts, dt = self._reduce_scatter_args(sendbuf, recvbuf, recvcounts)
         whole = bytearray(_mv(sb).cast("B")[:total])
         self.Allreduce(IN_PLACE, [whole, len(whole) // dt._size, dt], op)
-        off = sum(recvcounts[:me]) * dt._size
-        mine = recvcounts[me] * dt._size
+        off = sum(counts[:me]) * dt._size
         _mv(rb).cast("B")[:mine] = whole[off : off + mine]
+
+    def Ireduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
+        """As mpi4py's: with no ``recvcounts``, the receive counts are first gathered
+        (a blocking step, as mpi4py makes it)."""
+        sb, total, rb, mine, counts, dt = self._reduce_scatter_args(sendbuf, recvbuf, recvcounts)
+        return self._ireduce_scatter(sb, total, rb, mine, counts, op, dt)
+
+    def _ireduce_scatter(self, sb, snb, rb, rnb, counts, op, dt):
+        _check_op(op)
+        if not _native(op, dt):
+            raise NotImplementedError("non-blocking reductions with a user-defined op or type")
+        if sb is rb:
+            sb = bytes(_mv(rb).cast("B")[:snb])
+        r = self._r.ireduce_scatter(sb, snb, rb, rnb, counts, op._code, dt._code)
+        return Request._new(r, False, rb)
 
 
 class Intracomm(Comm):

@@ -61,10 +61,12 @@ for root in range(size):
     assert mine[0] == 2 * rank, mine
 # Iscan and Iexscan: rank order, in place, rank 0 of Iexscan left as it was.
 sc = array.array("d", [0.0] * 2)
-comm.Iscan(array.array("d", [rank + 1.0, 2.0]), sc).Wait()
+mine_d = array.array("d", [rank + 1.0, 2.0])
+comm.Iscan(mine_d, sc).Wait()
 assert list(sc) == [(rank + 1) * (rank + 2) / 2, 2.0 * (rank + 1)], sc
 ex = array.array("i", [-5])
-comm.Iexscan(array.array("i", [rank + 2]), ex, op=MPI.PROD).Wait()
+mine_i = array.array("i", [rank + 2])
+comm.Iexscan(mine_i, ex, op=MPI.PROD).Wait()
 want = -5
 for r_ in range(rank):
     want = (r_ + 2) if r_ == 0 else want * (r_ + 2)
@@ -74,6 +76,26 @@ req = comm.Iscan(MPI.IN_PLACE, mx, MPI.MAX)
 while not req.Test():
     pass
 assert mx[0] == (1 if rank >= 1 else 0), mx
+# Ireduce_scatter_block and Ireduce_scatter: this rank's block of the reduction, in
+# place too (the result at the buffer's start).
+blk = array.array("i", [-1] * 2)
+contrib = array.array("i", [rank + k for k in range(2 * size)])
+comm.Ireduce_scatter_block(contrib, blk).Wait()
+assert list(blk) == [sum(r_ + 2 * rank + j for r_ in range(size)) for j in range(2)], blk
+whole = array.array("d", [float(rank + k) for k in range(size)])
+comm.Ireduce_scatter_block(MPI.IN_PLACE, whole, op=MPI.MAX).Wait()
+assert whole[0] == float(size - 1 + rank), whole
+counts = [r_ + 1 for r_ in range(size)]
+mine = array.array("l", [0] * (rank + 1))
+src = array.array("l", range(sum(counts)))
+req = comm.Ireduce_scatter(src, mine, counts, MPI.SUM)
+while not req.Test():
+    pass
+start = rank * (rank + 1) // 2
+assert list(mine) == [size * k for k in range(start, start + rank + 1)], mine
+mine = array.array("l", [0] * (rank + 1))
+comm.Ireduce_scatter(src, mine).Wait()  # the counts gathered from the receive buffers
+assert list(mine) == [size * k for k in range(start, start + rank + 1)], mine
 inplace = array.array("i", [rank * 10 + j for j in range(size)])
 comm.Ialltoall(MPI.IN_PLACE, inplace).Wait()
 assert list(inplace) == [i * 10 + rank for i in range(size)], inplace
