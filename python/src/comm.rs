@@ -169,6 +169,24 @@ fn pickled_each(py: Python<'_>, objs: &Bound<'_, PyAny>, n: usize) -> PyResult<V
     Ok(parts)
 }
 
+/// A non-blocking collective's receive buffer, exported writable, checked to hold
+/// the `want` bytes the collective will land there.
+fn coll_target(
+    recv: &Bound<'_, PyAny>,
+    rnb: Option<usize>,
+    want: usize,
+    call: &str,
+) -> PyResult<RawBuf> {
+    let t = RawBuf::get(recv, true, rnb)?;
+    if t.bytes().len() < want {
+        return Err(errors::arg_error(format!(
+            "{call}: a receive buffer of {} bytes for {want}",
+            t.bytes().len()
+        )));
+    }
+    Ok(t)
+}
+
 /// `buf` and `nbytes` as given, or, without `nbytes`, `buf` read as a
 /// point-to-point spec ([`crate::buffer::p2p_spec`]).
 fn spec_or<'py>(
@@ -526,14 +544,7 @@ impl RawComm {
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
         let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
-        let target = RawBuf::get(recv, true, rnb)?;
-        let want = data.len() * c.size() as usize;
-        if target.bytes().len() < want {
-            return Err(errors::arg_error(format!(
-                "Iallgather: a receive buffer of {} bytes for {want}",
-                target.bytes().len()
-            )));
-        }
+        let target = coll_target(recv, rnb, data.len() * c.size() as usize, "Iallgather")?;
         let r = c.iallgather_into(data).map_err(to_py)?;
         Ok(RawRequest::coll(Box::new(r), Some(target)))
     }
@@ -551,17 +562,12 @@ impl RawComm {
         let c = self.rooted(root)?;
         let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
         let target = match recv {
-            Some(recv) if c.rank() == root => {
-                let t = RawBuf::get(recv, true, rnb)?;
-                let want = data.len() * c.size() as usize;
-                if t.bytes().len() < want {
-                    return Err(errors::arg_error(format!(
-                        "Igather: a receive buffer of {} bytes for {want}",
-                        t.bytes().len()
-                    )));
-                }
-                Some(t)
-            }
+            Some(recv) if c.rank() == root => Some(coll_target(
+                recv,
+                rnb,
+                data.len() * c.size() as usize,
+                "Igather",
+            )?),
             _ => None,
         };
         let r = c.igather_into(data, root).map_err(to_py)?;
@@ -613,14 +619,7 @@ impl RawComm {
     ) -> PyResult<RawRequest> {
         let c = self.comm()?;
         let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
-        let target = RawBuf::get(recv, true, rnb)?;
-        if target.bytes().len() < data.len() {
-            return Err(errors::arg_error(format!(
-                "Ialltoall: a receive buffer of {} bytes for {}",
-                target.bytes().len(),
-                data.len()
-            )));
-        }
+        let target = coll_target(recv, rnb, data.len(), "Ialltoall")?;
         let r = c.ialltoall_into(data).map_err(to_py)?;
         Ok(RawRequest::coll(Box::new(r), Some(target)))
     }
