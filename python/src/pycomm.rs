@@ -83,6 +83,12 @@ fn fast<'py>(slf: &Bound<'py, CommBase>, peer: i32) -> Option<Bound<'py, RawComm
     slf.borrow().raw.as_ref().map(|r| r.bind(slf.py()).clone())
 }
 
+/// The communicator of a lowercase collective's native path: while `MPI.pickle` is
+/// the default (else the Python method runs, with the pickle functions set there).
+fn pickling<'py>(slf: &Bound<'py, CommBase>) -> Option<Bound<'py, RawComm>> {
+    fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed))
+}
+
 /// Calls the Python method `name` of `slf`: the general path of a native method.
 fn python<'py, A>(
     slf: &Bound<'py, CommBase>,
@@ -231,12 +237,10 @@ impl CommBase {
         root: i32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        match fast(slf, 0) {
-            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
-                raw.get().bcast_pickled(py, obj, root)
-            }
-            _ => python(slf, intern!(py, "_bcast"), (obj, root)),
-        }
+        let Some(raw) = pickling(slf) else {
+            return python(slf, intern!(py, "_bcast"), (obj, root));
+        };
+        raw.get().bcast_pickled(py, obj, root)
     }
 
     #[pyo3(name = "allgather", signature = (sendobj))]
@@ -245,13 +249,11 @@ impl CommBase {
         sendobj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        match fast(slf, 0) {
-            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
-                let items = raw.get().allgather_pickled(py, sendobj)?;
-                Ok(PyList::new(py, items)?.into_any())
-            }
-            _ => python(slf, intern!(py, "_allgather"), (sendobj,)),
-        }
+        let Some(raw) = pickling(slf) else {
+            return python(slf, intern!(py, "_allgather"), (sendobj,));
+        };
+        let items = raw.get().allgather_pickled(py, sendobj)?;
+        Ok(PyList::new(py, items)?.into_any())
     }
 
     /// `allreduce` of objects: every rank's object gathered, then folded here in rank
@@ -264,7 +266,7 @@ impl CommBase {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let op = default_op(py, op)?;
-        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+        let Some(raw) = pickling(slf) else {
             return python(slf, intern!(py, "_allreduce"), (sendobj, &op));
         };
         let items = raw.get().allgather_pickled(py, sendobj)?;
@@ -278,12 +280,10 @@ impl CommBase {
         root: i32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        match fast(slf, 0) {
-            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
-                raw.get().scatter_pickled(py, sendobj, root)
-            }
-            _ => python(slf, intern!(py, "_scatter"), (sendobj, root)),
-        }
+        let Some(raw) = pickling(slf) else {
+            return python(slf, intern!(py, "_scatter"), (sendobj, root));
+        };
+        raw.get().scatter_pickled(py, sendobj, root)
     }
 
     #[pyo3(name = "alltoall", signature = (sendobj))]
@@ -292,13 +292,11 @@ impl CommBase {
         sendobj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        match fast(slf, 0) {
-            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
-                let items = raw.get().alltoall_pickled(py, sendobj)?;
-                Ok(PyList::new(py, items)?.into_any())
-            }
-            _ => python(slf, intern!(py, "_alltoall"), (sendobj,)),
-        }
+        let Some(raw) = pickling(slf) else {
+            return python(slf, intern!(py, "_alltoall"), (sendobj,));
+        };
+        let items = raw.get().alltoall_pickled(py, sendobj)?;
+        Ok(PyList::new(py, items)?.into_any())
     }
 
     #[pyo3(name = "gather", signature = (sendobj, root = 0))]
@@ -308,14 +306,12 @@ impl CommBase {
         root: i32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        match fast(slf, 0) {
-            Some(raw) if STD_PICKLE.load(Ordering::Relaxed) => {
-                match raw.get().gather_pickled(py, sendobj, root)? {
-                    Some(items) => Ok(PyList::new(py, items)?.into_any()),
-                    None => Ok(py.None().into_bound(py)),
-                }
-            }
-            _ => python(slf, intern!(py, "_gather"), (sendobj, root)),
+        let Some(raw) = pickling(slf) else {
+            return python(slf, intern!(py, "_gather"), (sendobj, root));
+        };
+        match raw.get().gather_pickled(py, sendobj, root)? {
+            Some(items) => Ok(PyList::new(py, items)?.into_any()),
+            None => Ok(py.None().into_bound(py)),
         }
     }
 
@@ -330,7 +326,7 @@ impl CommBase {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let op = default_op(py, op)?;
-        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+        let Some(raw) = pickling(slf) else {
             return python(slf, intern!(py, "_reduce_obj"), (sendobj, &op, root));
         };
         match raw.get().gather_pickled(py, sendobj, root)? {
@@ -349,7 +345,7 @@ impl CommBase {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let op = default_op(py, op)?;
-        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+        let Some(raw) = pickling(slf) else {
             return python(slf, intern!(py, "_scan"), (sendobj, &op));
         };
         let items = raw.get().prefix_pickled(py, sendobj, true)?;
@@ -365,7 +361,7 @@ impl CommBase {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let op = default_op(py, op)?;
-        let Some(raw) = fast(slf, 0).filter(|_| STD_PICKLE.load(Ordering::Relaxed)) else {
+        let Some(raw) = pickling(slf) else {
             return python(slf, intern!(py, "_exscan"), (sendobj, &op));
         };
         let items = raw.get().prefix_pickled(py, sendobj, false)?;

@@ -1572,7 +1572,8 @@ impl<'c> Coll<'c> {
             let table = offsets(parts);
             let total = table[n] as usize;
             let fits = tb + total <= self.half_bytes();
-            if fits {
+            // A rank alone reads nothing from its slot.
+            if fits && n > 1 {
                 let h = self.take_half()?;
                 self.write_half(h, 0, bytemuck::cast_slice(&table));
                 for (p, &off) in parts.iter().zip(&table) {
