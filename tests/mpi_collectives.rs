@@ -396,3 +396,93 @@ fn collectives_of_no_bytes_are_calls_of_zero_elements() {
         },
     );
 }
+
+/// The non-blocking `v` forms on the MPI backend (`MPI_Igatherv`, `MPI_Iscatterv`,
+/// `MPI_Iallgatherv`, `MPI_Ialltoallv`): all in flight at once, waited in reverse order,
+/// with counts of zero and gaps between the blocks that keep their values; one dropped
+/// unfinished (its counts stay alive until MPI has finished it).
+#[test]
+fn nonblocking_v_forms_place_every_block() {
+    run_mpi_ns("nonblocking_v_forms_place_every_block", &ns(), |w| {
+        let (me, n) = (w.rank() as usize, w.size() as usize);
+        let count = |j: usize| (2 * j + 1) % 4;
+        let counts: Vec<usize> = (0..n).map(count).collect();
+        // Block j at 3 * j plus the counts before it: two-element gaps stay -1.
+        let displs: Vec<usize> = (0..n)
+            .map(|j| 3 * j + counts[..j].iter().sum::<usize>())
+            .collect();
+        let span = displs[n - 1] + counts[n - 1] + 2;
+        let val = |j: usize, k: usize| (j * 100 + k) as i32;
+        let mut whole = vec![-1i32; span];
+        for j in 0..n {
+            for k in 0..counts[j] {
+                whole[displs[j] + k] = val(j, k);
+            }
+        }
+        let mine: Vec<i32> = (0..counts[me]).map(|k| val(me, k)).collect();
+        for root in 0..n {
+            let recv = if me == root { vec![-1; span] } else { vec![] };
+            let gv = w
+                .igatherv_into(mine.clone(), recv, &counts, &displs, root as i32)
+                .unwrap();
+            let send = if me == root { whole.clone() } else { vec![] };
+            let sv = w
+                .iscatterv_into(send, &counts, &displs, vec![0; counts[me]], root as i32)
+                .unwrap();
+            let agv = w
+                .iallgatherv_into(mine.clone(), vec![-1; span], &counts, &displs)
+                .unwrap();
+            // Rank i sends count(i + j) elements i * 1000 + j * 10 + k to rank j.
+            let c = |i: usize, j: usize| count(i + j);
+            let scounts: Vec<usize> = (0..n).map(|j| c(me, j)).collect();
+            let sdispls: Vec<usize> = (0..n).map(|j| scounts[..j].iter().sum()).collect();
+            let send: Vec<i32> = (0..n)
+                .flat_map(|j| (0..c(me, j)).map(move |k| (me * 1000 + j * 10 + k) as i32))
+                .collect();
+            let rcounts: Vec<usize> = (0..n).map(|i| c(i, me)).collect();
+            let rdispls: Vec<usize> = (0..n)
+                .map(|i| 2 * i + rcounts[..i].iter().sum::<usize>())
+                .collect();
+            let rspan = rdispls[n - 1] + rcounts[n - 1] + 1;
+            let a2v = w
+                .ialltoallv_into(
+                    send,
+                    &scounts,
+                    &sdispls,
+                    vec![-1; rspan],
+                    &rcounts,
+                    &rdispls,
+                )
+                .unwrap();
+            let mut want = vec![-1i32; rspan];
+            for i in 0..n {
+                for k in 0..rcounts[i] {
+                    want[rdispls[i] + k] = (i * 1000 + me * 10 + k) as i32;
+                }
+            }
+            assert_eq!(a2v.wait().unwrap(), want, "ialltoallv_into");
+            assert_eq!(agv.wait().unwrap(), whole, "iallgatherv_into");
+            assert_eq!(sv.wait().unwrap(), mine, "iscatterv_into");
+            let got = gv.wait().unwrap();
+            if me == root {
+                assert_eq!(got, whole, "igatherv_into at the root");
+            } else {
+                assert!(got.is_empty(), "a non-root gets its recv back");
+            }
+        }
+        // Dropped unfinished: the runtime finishes it before MPI_Finalize.
+        drop(
+            w.iallgatherv_into(mine.clone(), vec![0; span], &counts, &displs)
+                .unwrap(),
+        );
+        // Bad counts are refused before MPI is called, as on the segment.
+        let e = w
+            .iallgatherv_into(mine, vec![], &counts, &displs)
+            .unwrap_err();
+        assert!(
+            matches!(&e, shmpi::Error::Usage(m) if m.contains("does not fit")),
+            "{e}"
+        );
+        w.barrier().unwrap();
+    });
+}

@@ -467,3 +467,236 @@ fn forgotten_requests_do_not_disturb_the_next_ones_at_4_ranks() {
         forgotten,
     );
 }
+
+/// Rank `j`'s count in the `v` forms: some ranks send nothing, the others differ.
+fn vcount(j: usize) -> usize {
+    (j * 2 + 1) % 4
+}
+
+/// The `v` forms (MPI 4.1 §6.12.3-6), all four in flight at once with an iallreduce
+/// between them, waited in the reverse order of their starts, twice, with each rank's
+/// block at a displacement of its own (gaps between the blocks keep their old values),
+/// and counts of zero.
+fn v_forms(w: &Communicator) {
+    let (me, n) = (w.rank() as usize, w.size() as usize);
+    let counts: Vec<usize> = (0..n).map(vcount).collect();
+    // Block j starts two elements after block j - 1 ends: the gaps must stay -1.
+    let displs: Vec<usize> = (0..n)
+        .scan(0, |at, j| {
+            let d = *at + 2;
+            *at = d + counts[j];
+            Some(d)
+        })
+        .collect();
+    let span = displs[n - 1] + counts[n - 1] + 1;
+    // The value of element k of rank j's block (in every form).
+    let val = |j: usize, k: usize| (j * 100 + k) as i32;
+    // A receive vector holding every rank's block at its place, -1 elsewhere.
+    let placed = |blocks: &dyn Fn(usize) -> Vec<i32>| {
+        let mut v = vec![-1i32; span];
+        for j in 0..n {
+            v[displs[j]..displs[j] + counts[j]].copy_from_slice(&blocks(j));
+        }
+        v
+    };
+    for round in 0..2 {
+        let root = (round + n - 1) % n;
+        let mine: Vec<i32> = (0..counts[me]).map(|k| val(me, k)).collect();
+        let gv = w
+            .igatherv_into(
+                mine.clone(),
+                if me == root { vec![-1; span] } else { vec![] },
+                &counts,
+                &displs,
+                root as i32,
+            )
+            .unwrap();
+        let whole = placed(&|j| (0..counts[j]).map(|k| val(j, k)).collect());
+        let sv = w
+            .iscatterv_into(
+                if me == root { whole.clone() } else { vec![] },
+                &counts,
+                &displs,
+                vec![0; counts[me]],
+                root as i32,
+            )
+            .unwrap();
+        let sum = w.iallreduce_into(vec![me as u64; 3], Op::Sum).unwrap();
+        let agv = w
+            .iallgatherv_into(mine.clone(), vec![-1; span], &counts, &displs)
+            .unwrap();
+        // All-to-all: rank i sends vcount(i + j) elements to rank j, each i * 1000 + j
+        // * 10 + k, packed in rank order; it receives them at the same gapped places.
+        let c = |i: usize, j: usize| vcount(i + j);
+        let scounts: Vec<usize> = (0..n).map(|j| c(me, j)).collect();
+        let sdispls: Vec<usize> = (0..n).map(|j| (0..j).map(|l| c(me, l)).sum()).collect();
+        let send: Vec<i32> = (0..n)
+            .flat_map(|j| (0..c(me, j)).map(move |k| (me * 1000 + j * 10 + k) as i32))
+            .collect();
+        let rcounts: Vec<usize> = (0..n).map(|i| c(i, me)).collect();
+        let rdispls: Vec<usize> = (0..n)
+            .map(|i| 3 * i + (0..i).map(|l| c(l, me)).sum::<usize>())
+            .collect();
+        let rspan = rdispls[n - 1] + rcounts[n - 1] + 2;
+        let a2v = w
+            .ialltoallv_into(
+                send,
+                &scounts,
+                &sdispls,
+                vec![-1; rspan],
+                &rcounts,
+                &rdispls,
+            )
+            .unwrap();
+
+        let mut want = vec![-1i32; rspan];
+        for i in 0..n {
+            for k in 0..rcounts[i] {
+                want[rdispls[i] + k] = (i * 1000 + me * 10 + k) as i32;
+            }
+        }
+        assert_eq!(a2v.wait().unwrap(), want, "ialltoallv_into, round {round}");
+        assert_eq!(
+            agv.wait().unwrap(),
+            whole,
+            "iallgatherv_into, round {round}"
+        );
+        let s = (n * (n - 1) / 2) as u64;
+        assert_eq!(sum.wait().unwrap(), [s; 3], "iallreduce_into between them");
+        assert_eq!(sv.wait().unwrap(), mine, "iscatterv_into, round {round}");
+        let got = gv.wait().unwrap();
+        if me == root {
+            assert_eq!(got, whole, "igatherv_into at the root, round {round}");
+        } else {
+            assert!(
+                got.is_empty(),
+                "a non-root of igatherv_into gets its recv back"
+            );
+        }
+    }
+}
+
+#[test]
+fn v_forms_at_1_rank() {
+    run_ranks("v_forms_at_1_rank", 1, v_forms);
+}
+
+#[test]
+fn v_forms_at_2_ranks() {
+    run_ranks("v_forms_at_2_ranks", 2, v_forms);
+}
+
+#[test]
+fn v_forms_at_3_ranks() {
+    run_ranks("v_forms_at_3_ranks", 3, v_forms);
+}
+
+#[test]
+fn v_forms_at_5_ranks() {
+    run_ranks("v_forms_at_5_ranks", 5, v_forms);
+}
+
+#[test]
+fn v_forms_at_8_ranks() {
+    run_ranks("v_forms_at_8_ranks", 8, v_forms);
+}
+
+/// The `v` forms' counts and displacements are checked where MPI reads them, before
+/// anything is sent; a part that is not its count fails where it arrives (MPI calls it
+/// erroneous) instead of hanging, and the communicator works afterwards.
+#[test]
+fn v_forms_refuse_bad_counts() {
+    run_ranks("v_forms_refuse_bad_counts", 4, |w| {
+        let me = w.rank() as usize;
+        let usage = |r: shmpi::Result<shmpi::CollRequest<u8>>, what: &str| match r {
+            Err(Error::Usage(m)) => assert!(m.contains(what), "{m}"),
+            Err(e) => panic!("expected a usage error naming {what}, got {e}"),
+            Ok(_) => panic!("expected a usage error naming {what}"),
+        };
+        let ones = [1usize; 4];
+        let at = [0usize, 1, 2, 3];
+        // Too few counts, a block past the end, the root's own block of another length.
+        if me == 0 {
+            usage(
+                w.igatherv_into(vec![1], vec![0; 4], &ones[..3], &at, 0),
+                "one entry per rank",
+            );
+            usage(
+                w.igatherv_into(vec![1], vec![0; 3], &ones, &at, 0),
+                "does not fit",
+            );
+            usage(
+                w.igatherv_into(vec![1, 2], vec![0; 4], &ones, &at, 0),
+                "its count is 1",
+            );
+            usage(
+                w.iscatterv_into(vec![0; 4], &ones, &[0, 1, 2, 4], vec![0], 0),
+                "does not fit",
+            );
+            usage(
+                w.iscatterv_into(vec![0; 4], &ones, &at, vec![], 0),
+                "its count is 1",
+            );
+        }
+        usage(
+            w.iallgatherv_into(vec![1], vec![0; 4], &ones, &at[..2]),
+            "one entry per rank",
+        );
+        usage(
+            w.iallgatherv_into(vec![], vec![0; 4], &ones, &at),
+            "its count is 1",
+        );
+        usage(
+            w.ialltoallv_into(
+                vec![0; 4],
+                &ones,
+                &at,
+                vec![0; 4],
+                &[1, 1, 1, 1],
+                &[0, 1, 2, 9],
+            ),
+            "does not fit",
+        );
+        let mut two = ones;
+        two[me] = 2;
+        usage(
+            w.ialltoallv_into(
+                vec![0; 5],
+                &two,
+                &[0, 2, 3, 4].map(|d| if me == 0 { d } else { d.min(3) }),
+                vec![0; 4],
+                &ones,
+                &at,
+            ),
+            "",
+        );
+        let e = w.igatherv_into(vec![1u8], vec![], &[], &[], 4).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Root, "{e}");
+        // Rank 2 sends two elements where every count says one: the root of the gatherv
+        // fails, and every rank of the allgatherv (rank 0 finds it and tells the others).
+        let len = if me == 2 { 2 } else { 1 };
+        let recv = if me == 1 { vec![0u8; 4] } else { vec![] };
+        let r = w
+            .igatherv_into(vec![7u8; len], recv, &ones, &at, 1)
+            .unwrap()
+            .wait();
+        assert_eq!(r.is_err(), me == 1, "{r:?}");
+        if let Err(e) = r {
+            assert!(
+                matches!(e.class(), ErrorClass::Count | ErrorClass::Truncate),
+                "{e}"
+            );
+        }
+        let counts = if me == 2 { [1, 1, 2, 1] } else { ones };
+        let r = w
+            .iallgatherv_into(vec![7u8; counts[me]], vec![0u8; 5], &counts, &at)
+            .unwrap()
+            .wait();
+        assert!(
+            matches!(&r, Err(e) if matches!(e.class(), ErrorClass::Count | ErrorClass::Truncate)),
+            "{r:?}"
+        );
+        let got = w.iallreduce_into(vec![2i32; 2], Op::Sum).unwrap().wait();
+        assert_eq!(got.unwrap(), [8, 8]);
+    });
+}

@@ -1,6 +1,7 @@
 //! Non-blocking collectives (`MPI_Ibarrier`, `MPI_Ibcast`, `MPI_Ireduce`,
-//! `MPI_Iallreduce`, `MPI_Iallgather`, `MPI_Igather`, `MPI_Iscatter`, `MPI_Ialltoall`):
-//! [`CollRequest`] and the `i*` calls on [`Communicator`].
+//! `MPI_Iallreduce`, `MPI_Iallgather`, `MPI_Igather`, `MPI_Iscatter`, `MPI_Ialltoall`,
+//! their `v` forms, the scans and the reduce-scatters): [`CollRequest`] and the `i*`
+//! calls on [`Communicator`].
 //!
 //! Each one is a small state machine over point-to-point messages, linear through the
 //! root (rank 0 for `iallreduce_into` and `iallgather_into`): every rank sends its part
@@ -39,6 +40,7 @@ use crate::request::{AnyRequest, Pending, Request, Sealed, What};
 use crate::shmcoll::{Area, Proc};
 
 use super::op::{Op, Reducible};
+use super::slices::check_v;
 
 /// The bit that makes a communicator's context the hidden one of its non-blocking
 /// collectives.
@@ -112,6 +114,38 @@ fn finalized() -> Error {
 /// The root's receive of one rank's part.
 type PartRecv<T> = Request<(Vec<T>, Status)>;
 
+/// The length of each rank's part, in elements.
+enum Lens {
+    /// Every part has the root's length (MPI's fixed-size collectives).
+    Same(usize),
+    /// Rank `j`'s part has `counts[j]` elements (the `v` forms).
+    Each(Vec<usize>),
+}
+
+impl Lens {
+    fn at(&self, r: usize) -> usize {
+        match self {
+            Lens::Same(len) => *len,
+            Lens::Each(counts) => counts[r],
+        }
+    }
+
+    /// The error of rank `r`'s part of another length.
+    fn mismatch(&self, r: usize) -> Error {
+        count_error(match self {
+            Lens::Same(len) => format!(
+                "rank {r} passed a part of another length than the root's {len} elements to a \
+                 non-blocking collective"
+            ),
+            Lens::Each(counts) => format!(
+                "rank {r} passed a part of another length than its count, {} elements, to a \
+                 non-blocking collective",
+                counts[r]
+            ),
+        })
+    }
+}
+
 enum State<T: Pod> {
     /// The root collects the parts (its own is in `parts` from the start).
     Gather {
@@ -119,7 +153,7 @@ enum State<T: Pod> {
         combine: Combine<T>,
         /// Whether the other ranks wait for the result.
         reply: bool,
-        len: usize,
+        lens: Lens,
         recvs: Vec<Option<PartRecv<T>>>,
         parts: Vec<Option<Vec<T>>>,
         err: Option<Error>,
@@ -152,8 +186,16 @@ enum State<T: Pod> {
 /// [`iallreduce_into`](Communicator::iallreduce_into),
 /// [`iallgather_into`](Communicator::iallgather_into),
 /// [`igather_into`](Communicator::igather_into),
-/// [`iscatter_into`](Communicator::iscatter_into) and
-/// [`ialltoall_into`](Communicator::ialltoall_into).
+/// [`iscatter_into`](Communicator::iscatter_into),
+/// [`ialltoall_into`](Communicator::ialltoall_into), their `v` forms
+/// ([`igatherv_into`](Communicator::igatherv_into),
+/// [`iscatterv_into`](Communicator::iscatterv_into),
+/// [`iallgatherv_into`](Communicator::iallgatherv_into),
+/// [`ialltoallv_into`](Communicator::ialltoallv_into)), the scans
+/// ([`iscan_into`](Communicator::iscan_into),
+/// [`iexscan_into`](Communicator::iexscan_into)) and the reduce-scatters
+/// ([`ireduce_scatter_into`](Communicator::ireduce_scatter_into),
+/// [`ireduce_scatter_block_into`](Communicator::ireduce_scatter_block_into)).
 ///
 /// It advances only when it is tested or waited on (directly, or through
 /// [`wait_any_of`](crate::wait_any_of) and [`test_any_of`](crate::test_any_of)), so a
@@ -206,6 +248,16 @@ enum Post<T> {
     },
     /// `ireduce_scatter_into`: this rank's elements of the reduced vector.
     Range(std::ops::Range<usize>),
+    /// The `v` forms, out of the parts one after another in rank order: part `j`,
+    /// `counts[j]` elements, written at `displs[j]` of `into`, which is the result.
+    Place {
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+        into: Vec<T>,
+    },
+    /// A rank that gets nothing (`igatherv_into` away from its root): its receive
+    /// vector back, as it was passed.
+    Instead(Vec<T>),
 }
 
 impl<T: Pod> Post<T> {
@@ -226,6 +278,19 @@ impl<T: Pod> Post<T> {
                 acc
             }
             Post::Range(r) => all[r].to_vec(),
+            Post::Place {
+                counts,
+                displs,
+                mut into,
+            } => {
+                let mut off = 0;
+                for (&c, &d) in counts.iter().zip(&displs) {
+                    into[d..d + c].copy_from_slice(&all[off..off + c]);
+                    off += c;
+                }
+                into
+            }
+            Post::Instead(v) => v,
         }
     }
 }
@@ -599,7 +664,7 @@ impl Communicator {
     pub fn iscatter_into<T: Pod>(
         &self,
         send: Vec<T>,
-        mut recv: Vec<T>,
+        recv: Vec<T>,
         root: Rank,
     ) -> Result<CollRequest<T>> {
         let root = self.check_root(root)?;
@@ -615,28 +680,7 @@ impl Communicator {
         if let Some(mc) = &self.inner.mpi {
             return Ok(self.mpi_coll(Call::Scatter, mc.iscatter(send, recv, root)?));
         }
-        let hidden = self.hidden()?;
-        let tag = next_tag(self.inner.ctx);
-        let what = self.nbc_what(Call::Scatter, tag);
-        let eng = hidden.eng.clone();
-        let state = if me == root {
-            let comm = hidden.comm()?;
-            for r in (0..n).filter(|&r| r != root) {
-                // A send completes in the background once handed over (its buffer is a
-                // copy), like `MPI_Request_free`.
-                drop(comm.isend_vec(encode(&send[r * k..(r + 1) * k]), r as Rank, tag)?);
-            }
-            recv.copy_from_slice(&send[root * k..(root + 1) * k]);
-            done(&self.inner.eng, Ok(recv))
-        } else {
-            reply_state(&hidden, recv, root, tag)?
-        };
-        Ok(CollRequest {
-            eng,
-            what,
-            state,
-            post: None,
-        })
+        self.start_scatter(Call::Scatter, send, recv, root, &|r| r * k..(r + 1) * k)
     }
 
     /// Starts an all-to-all of `send`, `size` blocks of equal length, block `j` to rank
@@ -665,7 +709,7 @@ impl Communicator {
     /// ```
     pub fn ialltoall_into<T: Pod>(&self, send: Vec<T>) -> Result<CollRequest<T>> {
         elem::<T>()?;
-        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        let n = self.inner.group.size();
         if send.len() % n != 0 {
             return Err(Error::Usage(format!(
                 "ialltoall_into: a send of {} elements is not {n} blocks of one length",
@@ -677,41 +721,13 @@ impl Communicator {
             return Ok(self.mpi_coll(Call::Alltoall, mc.ialltoall(send)?));
         }
         let k = send.len() / n;
-        let hidden = self.hidden()?;
-        let tag = next_tag(self.inner.ctx);
-        let what = self.nbc_what(Call::Alltoall, tag);
-        let comm = hidden.comm()?;
-        for r in (0..n).filter(|&r| r != me) {
-            drop(comm.isend_vec(send[r * k..(r + 1) * k].to_vec(), r as Rank, tag)?);
-        }
-        // Every rank gathers the blocks sent to it, as the root of a gather does.
-        let mut recvs = Vec::with_capacity(n);
-        let mut parts = Vec::with_capacity(n);
-        for r in 0..n {
-            recvs.push(if r == me {
-                None
-            } else {
-                // One element more than needed, to tell a longer block from a fitting one.
-                Some(comm.irecv_into(vec![T::zeroed(); k + 1], r as Rank, tag)?)
-            });
-            parts.push((r == me).then(|| send[me * k..(me + 1) * k].to_vec()));
-        }
-        let mut req = CollRequest {
-            eng: hidden.eng.clone(),
-            what,
-            state: State::Gather {
-                hidden,
-                combine: Combine::Concat,
-                reply: false,
-                len: k,
-                recvs,
-                parts,
-                err: None,
-            },
-            post: None,
-        };
-        req.advance()?;
-        Ok(req)
+        self.start_exchange(
+            Call::Alltoall,
+            send,
+            &|r| r * k..(r + 1) * k,
+            Lens::Same(k),
+            None,
+        )
     }
 
     /// Starts an inclusive scan of every rank's `send` with `op` (`MPI_Iscan`; mpi4py
@@ -859,7 +875,265 @@ impl Communicator {
         self.ireduce_scatter_into(send, &counts, op)
     }
 
-    /// Starts a collective that gathers every part at `root`.
+    /// Starts a gather of every rank's `send`, of lengths that may differ, into the
+    /// root's `recv`: rank `j`'s elements go to `recv[displs[j]..displs[j] + counts[j]]`
+    /// (`MPI_Igatherv`; mpi4py `comm.Igatherv`). `wait` returns `recv`: at the root
+    /// with every part in place and the rest as it was, elsewhere as it was passed
+    /// (pass an empty vector). `recv`, `counts` and `displs` are read at the root only;
+    /// each rank's `send.len()` must be its count there.
+    ///
+    /// MPI 4.1 §6.12.3 (`MPI_Igatherv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
+    ///   root [`Error::Usage`] when `counts` or `displs` does not hold one entry per rank,
+    ///   a block does not fit `recv`, or its own `send` is not its count (nothing is
+    ///   sent); [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from `wait` at the root: [`Error::InvalidArgument`] of class
+    ///   [`ErrorClass::Count`] when a rank's part is not its count (or
+    ///   [`Error::Truncated`]); the other ranks are not told; [`Error::PeerFailed`] when a
+    ///   rank it waits on fails or leaves first; [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank() as usize, world.size() as usize);
+    /// // Rank j sends j + 1 copies of j, to row j (of n + 1 elements) at rank 0.
+    /// let counts: Vec<usize> = (1..=n).collect();
+    /// let displs: Vec<usize> = (0..n).map(|j| j * (n + 1)).collect();
+    /// let recv = if me == 0 { vec![-1i32; n * (n + 1)] } else { vec![] };
+    /// let req = world.igatherv_into(vec![me as i32; me + 1], recv, &counts, &displs, 0)?;
+    /// let got = req.wait()?;
+    /// if me == 0 {
+    ///     assert_eq!(got[displs[n - 1]..displs[n - 1] + n], vec![n as i32 - 1; n][..]);
+    ///     assert_eq!(got[1], -1); // row 0 holds one element, the rest is as it was
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn igatherv_into<T: Pod>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        counts: &[usize],
+        displs: &[usize],
+        root: Rank,
+    ) -> Result<CollRequest<T>> {
+        let root = self.check_root(root)?;
+        elem::<T>()?;
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        if me == root {
+            check_v("igatherv_into", n, recv.len(), counts, displs)?;
+            own_count("igatherv_into", "send", send.len(), counts[me])?;
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let m = mc.igatherv(send, recv, counts, displs, root)?;
+            return Ok(self.mpi_coll(Call::Gatherv, m));
+        }
+        let (mut req, post) = if me == root {
+            let lens = Lens::Each(counts.to_vec());
+            let req =
+                self.start_gather_of(Call::Gatherv, send, Combine::Concat, root, false, lens, 0)?;
+            (req, placed(counts, displs, recv))
+        } else {
+            (self.igather_into(send, root as Rank)?, Post::Instead(recv))
+        };
+        req.what.call = Call::Gatherv;
+        req.post = Some(Box::new(post));
+        Ok(req)
+    }
+
+    /// Starts a scatter of blocks of the root's `send` that may differ in length:
+    /// `send[displs[j]..displs[j] + counts[j]]` to rank `j` (`MPI_Iscatterv`; mpi4py
+    /// `comm.Iscatterv`). `wait` returns `recv` holding this rank's block, whose length
+    /// must be its count. `send`, `counts` and `displs` are read at the root only (pass
+    /// an empty vector and slices elsewhere).
+    ///
+    /// MPI 4.1 §6.12.4 (`MPI_Iscatterv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
+    ///   root [`Error::Usage`] when `counts` or `displs` does not hold one entry per rank,
+    ///   a block does not fit `send`, or its own `recv` is not its count (nothing is
+    ///   sent); [`Error::Usage`] when `T` is a zero-sized type;
+    /// - from `wait` at a rank other than the root: [`Error::InvalidArgument`] of class
+    ///   [`ErrorClass::Count`] when its `recv` is not its count (or
+    ///   [`Error::Truncated`]); [`Error::PeerFailed`], [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank() as usize, world.size() as usize);
+    /// // Rank j gets j + 1 copies of j.
+    /// let counts: Vec<usize> = (1..=n).collect();
+    /// let displs: Vec<usize> = (0..n).map(|j| j * (j + 1) / 2).collect();
+    /// let send: Vec<u32> = if me == 0 {
+    ///     (0..n).flat_map(|j| vec![j as u32; j + 1]).collect()
+    /// } else {
+    ///     vec![]
+    /// };
+    /// let req = world.iscatterv_into(send, &counts, &displs, vec![0; me + 1], 0)?;
+    /// assert_eq!(req.wait()?, vec![me as u32; me + 1]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn iscatterv_into<T: Pod>(
+        &self,
+        send: Vec<T>,
+        counts: &[usize],
+        displs: &[usize],
+        recv: Vec<T>,
+        root: Rank,
+    ) -> Result<CollRequest<T>> {
+        let root = self.check_root(root)?;
+        elem::<T>()?;
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        if me == root {
+            check_v("iscatterv_into", n, send.len(), counts, displs)?;
+            own_count("iscatterv_into", "recv", recv.len(), counts[me])?;
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let m = mc.iscatterv(send, counts, displs, recv, root)?;
+            return Ok(self.mpi_coll(Call::Scatterv, m));
+        }
+        self.start_scatter(Call::Scatterv, send, recv, root, &|r| {
+            displs[r]..displs[r] + counts[r]
+        })
+    }
+
+    /// Starts an allgather of every rank's `send`, of lengths that may differ, into
+    /// every rank's `recv`: rank `j`'s elements go to
+    /// `recv[displs[j]..displs[j] + counts[j]]` (`MPI_Iallgatherv`; mpi4py
+    /// `comm.Iallgatherv`). `wait` returns `recv` with every part in place and the rest
+    /// as it was. Every rank passes the same `counts` and `displs`, and a `send` of its
+    /// count.
+    ///
+    /// MPI 4.1 §6.12.5 (`MPI_Iallgatherv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when `counts` or `displs` does not hold one entry per rank, a
+    ///   block does not fit `recv`, or `send` is not this rank's count (nothing is sent),
+    ///   or when `T` is a zero-sized type;
+    /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] when a
+    ///   rank's part is not its count at rank 0, or the ranks' counts disagree (rank 0
+    ///   finds it and tells the others); [`Error::PeerFailed`], [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank() as usize, world.size() as usize);
+    /// let counts: Vec<usize> = (1..=n).collect();
+    /// let displs: Vec<usize> = (0..n).map(|j| j * (j + 1) / 2).collect();
+    /// let req = world.iallgatherv_into(vec![me as u8; me + 1], vec![0; n * (n + 1) / 2], &counts, &displs)?;
+    /// let got = req.wait()?;
+    /// assert_eq!(got[displs[n - 1]..], vec![n as u8 - 1; n][..]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn iallgatherv_into<T: Pod>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        counts: &[usize],
+        displs: &[usize],
+    ) -> Result<CollRequest<T>> {
+        elem::<T>()?;
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        check_v("iallgatherv_into", n, recv.len(), counts, displs)?;
+        own_count("iallgatherv_into", "send", send.len(), counts[me])?;
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let m = mc.iallgatherv(send, recv, counts, displs)?;
+            return Ok(self.mpi_coll(Call::Allgatherv, m));
+        }
+        let total = counts.iter().sum();
+        let lens = Lens::Each(counts.to_vec());
+        let mut req = self.start_gather_of(
+            Call::Allgatherv,
+            send,
+            Combine::Concat,
+            0,
+            true,
+            lens,
+            total,
+        )?;
+        req.post = Some(Box::new(placed(counts, displs, recv)));
+        Ok(req)
+    }
+
+    /// Starts an all-to-all of blocks that may differ in length:
+    /// `send[sdispls[j]..sdispls[j] + scounts[j]]` to rank `j`, and from rank `j` into
+    /// `recv[rdispls[j]..rdispls[j] + rcounts[j]]` (`MPI_Ialltoallv`; mpi4py
+    /// `comm.Ialltoallv`). `wait` returns `recv` with every block in place and the rest
+    /// as it was. Rank `i`'s `scounts[j]` must be rank `j`'s `rcounts[i]`.
+    ///
+    /// MPI 4.1 §6.12.6 (`MPI_Ialltoallv`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Usage`] when the counts or displacements do not hold one entry per
+    ///   rank, a block does not fit its vector, or this rank's block to itself is not its
+    ///   receive count (nothing is sent), or when `T` is a zero-sized type;
+    /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] when a
+    ///   block from a rank is not its receive count (or [`Error::Truncated`]); the other
+    ///   ranks are not told; [`Error::PeerFailed`], [`Error::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let (me, n) = (world.rank() as usize, world.size() as usize);
+    /// // Rank i sends i + 1 copies of i to every rank.
+    /// let (scounts, sdispls): (Vec<usize>, Vec<usize>) = ((0..n).map(|_| me + 1).collect(), (0..n).map(|j| j * (me + 1)).collect());
+    /// let rcounts: Vec<usize> = (1..=n).collect();
+    /// let rdispls: Vec<usize> = (0..n).map(|j| j * (j + 1) / 2).collect();
+    /// let send = vec![me as u16; n * (me + 1)];
+    /// let req = world.ialltoallv_into(send, &scounts, &sdispls, vec![0; n * (n + 1) / 2], &rcounts, &rdispls)?;
+    /// let got = req.wait()?;
+    /// assert_eq!(got[rdispls[n - 1]..], vec![n as u16 - 1; n][..]);
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn ialltoallv_into<T: Pod>(
+        &self,
+        send: Vec<T>,
+        scounts: &[usize],
+        sdispls: &[usize],
+        recv: Vec<T>,
+        rcounts: &[usize],
+        rdispls: &[usize],
+    ) -> Result<CollRequest<T>> {
+        elem::<T>()?;
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        check_v("ialltoallv_into", n, send.len(), scounts, sdispls)?;
+        check_v("ialltoallv_into", n, recv.len(), rcounts, rdispls)?;
+        if scounts[me] != rcounts[me] {
+            return Err(Error::Usage(format!(
+                "ialltoallv_into: this rank sends {} elements to itself but receives {}",
+                scounts[me], rcounts[me]
+            )));
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let m = mc.ialltoallv(send, scounts, sdispls, recv, rcounts, rdispls)?;
+            return Ok(self.mpi_coll(Call::Alltoallv, m));
+        }
+        self.start_exchange(
+            Call::Alltoallv,
+            send,
+            &|r| sdispls[r]..sdispls[r] + scounts[r],
+            Lens::Each(rcounts.to_vec()),
+            Some(placed(rcounts, rdispls, recv)),
+        )
+    }
+
+    /// Starts a collective that gathers every part at `root`, each of this rank's
+    /// length.
     fn start_gather<T: Pod>(
         &self,
         call: Call,
@@ -868,18 +1142,34 @@ impl Communicator {
         root: usize,
         reply: bool,
     ) -> Result<CollRequest<T>> {
+        let len = send.len();
+        let out_len = match combine {
+            Combine::Reduce(..) => len,
+            Combine::Concat => len * self.inner.group.size(),
+        };
+        self.start_gather_of(call, send, combine, root, reply, Lens::Same(len), out_len)
+    }
+
+    /// Starts a collective that gathers every part at `root`, of lengths `lens`; the
+    /// other ranks wait for a result of `out_len` elements if `reply`.
+    #[allow(clippy::too_many_arguments)]
+    fn start_gather_of<T: Pod>(
+        &self,
+        call: Call,
+        send: Vec<T>,
+        combine: Combine<T>,
+        root: usize,
+        reply: bool,
+        lens: Lens,
+        out_len: usize,
+    ) -> Result<CollRequest<T>> {
         elem::<T>()?;
         let hidden = self.hidden()?;
         let tag = next_tag(self.inner.ctx);
         let what = self.nbc_what(call, tag);
         let eng = hidden.eng.clone();
         let n = self.inner.group.size();
-        let len = send.len();
         if self.inner.rank != root {
-            let out_len = match combine {
-                Combine::Reduce(..) => len,
-                Combine::Concat => len * n,
-            };
             let comm = hidden.comm()?;
             // Dropped, the send completes in the background; the reply says if it failed.
             drop(comm.isend_vec(send, root as Rank, tag)?);
@@ -900,7 +1190,7 @@ impl Communicator {
                 parts.push(None);
             } else {
                 // One element more than needed, to tell a longer part from a fitting one.
-                let buf = vec![T::zeroed(); len + 1];
+                let buf = vec![T::zeroed(); lens.at(r) + 1];
                 recvs.push(Some(comm.irecv_into(buf, r as Rank, tag)?));
                 parts.push(None);
             }
@@ -913,7 +1203,7 @@ impl Communicator {
                 hidden,
                 combine,
                 reply,
-                len,
+                lens,
                 recvs,
                 parts,
                 err: None,
@@ -923,6 +1213,109 @@ impl Communicator {
         req.advance()?;
         Ok(req)
     }
+
+    /// Starts a scatter from `root` of its blocks of `send`, `block(j)` to rank `j`,
+    /// into each rank's `recv`.
+    fn start_scatter<T: Pod>(
+        &self,
+        call: Call,
+        send: Vec<T>,
+        mut recv: Vec<T>,
+        root: usize,
+        block: &dyn Fn(usize) -> std::ops::Range<usize>,
+    ) -> Result<CollRequest<T>> {
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let what = self.nbc_what(call, tag);
+        let eng = hidden.eng.clone();
+        let state = if me == root {
+            let comm = hidden.comm()?;
+            for r in (0..n).filter(|&r| r != root) {
+                // A send completes in the background once handed over (its buffer is a
+                // copy), like `MPI_Request_free`.
+                drop(comm.isend_vec(encode(&send[block(r)]), r as Rank, tag)?);
+            }
+            recv.copy_from_slice(&send[block(root)]);
+            done(&self.inner.eng, Ok(recv))
+        } else {
+            reply_state(&hidden, recv, root, tag)?
+        };
+        Ok(CollRequest {
+            eng,
+            what,
+            state,
+            post: None,
+        })
+    }
+
+    /// Starts an all-to-all: `send[block(j)]` to rank `j`, and from each rank a part of
+    /// `lens`, gathered in rank order (then made into the result by `post`).
+    fn start_exchange<T: Pod>(
+        &self,
+        call: Call,
+        send: Vec<T>,
+        block: &dyn Fn(usize) -> std::ops::Range<usize>,
+        lens: Lens,
+        post: Option<Post<T>>,
+    ) -> Result<CollRequest<T>> {
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        let hidden = self.hidden()?;
+        let tag = next_tag(self.inner.ctx);
+        let what = self.nbc_what(call, tag);
+        let comm = hidden.comm()?;
+        for r in (0..n).filter(|&r| r != me) {
+            drop(comm.isend_vec(send[block(r)].to_vec(), r as Rank, tag)?);
+        }
+        // Every rank gathers the blocks sent to it, as the root of a gather does.
+        let mut recvs = Vec::with_capacity(n);
+        let mut parts = Vec::with_capacity(n);
+        for r in 0..n {
+            recvs.push(if r == me {
+                None
+            } else {
+                // One element more than needed, to tell a longer block from a fitting one.
+                Some(comm.irecv_into(vec![T::zeroed(); lens.at(r) + 1], r as Rank, tag)?)
+            });
+            parts.push((r == me).then(|| send[block(me)].to_vec()));
+        }
+        let mut req = CollRequest {
+            eng: hidden.eng.clone(),
+            what,
+            state: State::Gather {
+                hidden,
+                combine: Combine::Concat,
+                reply: false,
+                lens,
+                recvs,
+                parts,
+                err: None,
+            },
+            post: post.map(Box::new),
+        };
+        req.advance()?;
+        Ok(req)
+    }
+}
+
+/// The result of a `v` form: the parts, `counts[j]` elements from rank `j`, written
+/// into `into` at `displs[j]`.
+fn placed<T>(counts: &[usize], displs: &[usize], into: Vec<T>) -> Post<T> {
+    Post::Place {
+        counts: counts.to_vec(),
+        displs: displs.to_vec(),
+        into,
+    }
+}
+
+/// Checks that this rank's own block, `got` elements of its `what`, is its count.
+fn own_count(name: &str, what: &str, got: usize, count: usize) -> Result<()> {
+    if got == count {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{name}: this rank's {what} holds {got} elements but its count is {count}"
+    )))
 }
 
 /// Refuses zero-sized element types, as the point-to-point calls do.
@@ -1068,6 +1461,10 @@ impl<T: Pod> CollRequest<T> {
             Call::Scan => "iscan_into",
             Call::Exscan => "iexscan_into",
             Call::ReduceScatterBlock => "ireduce_scatter_into",
+            Call::Gatherv => "igatherv_into",
+            Call::Scatterv => "iscatterv_into",
+            Call::Allgatherv => "iallgatherv_into",
+            Call::Alltoallv => "ialltoallv_into",
             _ => "iallgather_into",
         }
     }
@@ -1094,7 +1491,7 @@ impl<T: Pod> CollRequest<T> {
                 hidden,
                 combine,
                 reply,
-                len,
+                lens,
                 recvs,
                 parts,
                 err,
@@ -1110,16 +1507,11 @@ impl<T: Pod> CollRequest<T> {
                     match got {
                         Ok((mut buf, st)) => {
                             let k = st.count::<T>().unwrap_or(usize::MAX);
-                            if k == *len {
+                            if k == lens.at(r) {
                                 buf.truncate(k);
                                 parts[r] = Some(buf);
                             } else {
-                                err.get_or_insert_with(|| {
-                                    count_error(format!(
-                                        "rank {r} passed a part of another length than the \
-                                         root's {len} elements to a non-blocking collective"
-                                    ))
-                                });
+                                err.get_or_insert_with(|| lens.mismatch(r));
                             }
                         }
                         Err(e) => {

@@ -1353,7 +1353,13 @@ fn scale(v: &[usize], sz: usize) -> Vec<usize> {
     v.iter().map(|&x| x * sz).collect()
 }
 
-fn check_v(name: &str, n: usize, buf_len: usize, counts: &[usize], displs: &[usize]) -> Result<()> {
+pub(super) fn check_v(
+    name: &str,
+    n: usize,
+    buf_len: usize,
+    counts: &[usize],
+    displs: &[usize],
+) -> Result<()> {
     if counts.len() != n || displs.len() != n {
         return Err(Error::Usage(format!(
             "{name}: counts ({}) and displs ({}) must have one entry per rank ({n})",

@@ -1,6 +1,6 @@
 //! Non-blocking collectives over MPI (`ibarrier`, `ibcast_into`, `ireduce_into`,
 //! `iallreduce_into`, `iallgather_into`, `igather_into`, `iscatter_into`,
-//! `ialltoall_into`): each is MPI's own non-blocking collective
+//! `ialltoall_into` and the `v` forms): each is MPI's own non-blocking collective
 //! (`MPI_Ibarrier`, `MPI_Ibcast`, ...), kept with the vectors MPI reads and writes
 //! until it completes, so the request owns its buffers as on the shared segment.
 //!
@@ -39,6 +39,9 @@ pub(crate) struct MpiColl<T: Pod> {
     send: Vec<T>,
     out: Vec<T>,
     finish: Finish<T>,
+    /// The counts and displacements of a `v` form, which MPI reads until the operation
+    /// completes (MPI 4.1 §6.12: they must not change before then).
+    arrays: Vec<Vec<c_int>>,
     /// Whether MPI has completed it (its request is null then).
     complete: bool,
 }
@@ -61,6 +64,7 @@ impl<T: Pod> MpiColl<T> {
             send,
             out,
             finish,
+            arrays: Vec::new(),
             complete: false,
         })
     }
@@ -111,6 +115,7 @@ impl<T: Pod> Drop for MpiColl<T> {
         let keep = (
             std::mem::take(&mut self.send),
             std::mem::take(&mut self.out),
+            std::mem::take(&mut self.arrays),
         );
         match self.env.upgrade() {
             Some(env) => env.adopt(self.req, Box::new(keep)),
@@ -119,6 +124,13 @@ impl<T: Pod> Drop for MpiColl<T> {
             None => std::mem::forget(keep),
         }
     }
+}
+
+/// `v`'s entries in bytes of `T`, as MPI's `int`s.
+fn bytes_of<T>(v: &[usize], what: &str) -> Result<Vec<c_int>> {
+    v.iter()
+        .map(|&x| cint(x.saturating_mul(size_of::<T>()), what))
+        .collect()
 }
 
 impl Comm {
@@ -312,5 +324,187 @@ impl Comm {
                 }
             }
         })
+    }
+
+    /// `MPI_Igatherv` (the caller checked `counts` and `displs` against `recv` at the
+    /// root, where alone MPI reads them).
+    pub(crate) fn igatherv<T: Pod>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        counts: &[usize],
+        displs: &[usize],
+        root: usize,
+    ) -> Result<MpiColl<T>> {
+        let here = root == self.rank;
+        let n = cint(size_of_val(send.as_slice()), "igatherv_into")?;
+        let (cs, ds) = if here {
+            (
+                bytes_of::<T>(counts, "igatherv_into")?,
+                bytes_of::<T>(displs, "igatherv_into")?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut m = MpiColl::start(
+            self,
+            send,
+            recv,
+            Finish::Out,
+            "MPI_Igatherv",
+            |s, out, r| {
+                // SAFETY: `s` holds `n` bytes; at the root `out` holds every block at its
+                // displacement (checked by the caller), and MPI reads the arrays and `out`
+                // nowhere else. All of them live in the request until MPI is done.
+                unsafe {
+                    ffi::MPI_Igatherv(
+                        ptr(s),
+                        n,
+                        byte(),
+                        mptr(out),
+                        cs.as_ptr(),
+                        ds.as_ptr(),
+                        byte(),
+                        root as c_int,
+                        self.raw,
+                        r,
+                    )
+                }
+            },
+        )?;
+        m.arrays = vec![cs, ds];
+        Ok(m)
+    }
+
+    /// `MPI_Iscatterv` (the caller checked `counts` and `displs` against `send` at the
+    /// root, where alone MPI reads them).
+    pub(crate) fn iscatterv<T: Pod>(
+        &self,
+        send: Vec<T>,
+        counts: &[usize],
+        displs: &[usize],
+        recv: Vec<T>,
+        root: usize,
+    ) -> Result<MpiColl<T>> {
+        let here = root == self.rank;
+        let n = cint(size_of_val(recv.as_slice()), "iscatterv_into")?;
+        let (cs, ds) = if here {
+            (
+                bytes_of::<T>(counts, "iscatterv_into")?,
+                bytes_of::<T>(displs, "iscatterv_into")?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut m = MpiColl::start(
+            self,
+            send,
+            recv,
+            Finish::Out,
+            "MPI_Iscatterv",
+            |s, out, r| {
+                // SAFETY: `out` holds `n` bytes; at the root `s` holds every block at its
+                // displacement (checked by the caller), and MPI reads the arrays and `s`
+                // nowhere else. All of them live in the request until MPI is done.
+                unsafe {
+                    ffi::MPI_Iscatterv(
+                        ptr(s),
+                        cs.as_ptr(),
+                        ds.as_ptr(),
+                        byte(),
+                        mptr(out),
+                        n,
+                        byte(),
+                        root as c_int,
+                        self.raw,
+                        r,
+                    )
+                }
+            },
+        )?;
+        m.arrays = vec![cs, ds];
+        Ok(m)
+    }
+
+    /// `MPI_Iallgatherv` (the caller checked `counts` and `displs` against `recv`).
+    pub(crate) fn iallgatherv<T: Pod>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        counts: &[usize],
+        displs: &[usize],
+    ) -> Result<MpiColl<T>> {
+        let n = cint(size_of_val(send.as_slice()), "iallgatherv_into")?;
+        let cs = bytes_of::<T>(counts, "iallgatherv_into")?;
+        let ds = bytes_of::<T>(displs, "iallgatherv_into")?;
+        let mut m = MpiColl::start(
+            self,
+            send,
+            recv,
+            Finish::Out,
+            "MPI_Iallgatherv",
+            |s, out, r| {
+                // SAFETY: `s` holds `n` bytes, `out` every block at its displacement (checked
+                // by the caller); all of them live in the request until MPI is done.
+                unsafe {
+                    ffi::MPI_Iallgatherv(
+                        ptr(s),
+                        n,
+                        byte(),
+                        mptr(out),
+                        cs.as_ptr(),
+                        ds.as_ptr(),
+                        byte(),
+                        self.raw,
+                        r,
+                    )
+                }
+            },
+        )?;
+        m.arrays = vec![cs, ds];
+        Ok(m)
+    }
+
+    /// `MPI_Ialltoallv` (the caller checked the counts and displacements against `send`
+    /// and `recv`).
+    pub(crate) fn ialltoallv<T: Pod>(
+        &self,
+        send: Vec<T>,
+        scounts: &[usize],
+        sdispls: &[usize],
+        recv: Vec<T>,
+        rcounts: &[usize],
+        rdispls: &[usize],
+    ) -> Result<MpiColl<T>> {
+        let what = "ialltoallv_into";
+        let (sc, sd) = (bytes_of::<T>(scounts, what)?, bytes_of::<T>(sdispls, what)?);
+        let (rc, rd) = (bytes_of::<T>(rcounts, what)?, bytes_of::<T>(rdispls, what)?);
+        let mut m = MpiColl::start(
+            self,
+            send,
+            recv,
+            Finish::Out,
+            "MPI_Ialltoallv",
+            |s, out, r| {
+                // SAFETY: `s` and `out` hold every block at its displacement (checked by the
+                // caller); all of them live in the request until MPI is done.
+                unsafe {
+                    ffi::MPI_Ialltoallv(
+                        ptr(s),
+                        sc.as_ptr(),
+                        sd.as_ptr(),
+                        byte(),
+                        mptr(out),
+                        rc.as_ptr(),
+                        rd.as_ptr(),
+                        byte(),
+                        self.raw,
+                        r,
+                    )
+                }
+            },
+        )?;
+        m.arrays = vec![sc, sd, rc, rd];
+        Ok(m)
     }
 }
