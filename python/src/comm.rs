@@ -187,6 +187,15 @@ fn coll_target(
     Ok(t)
 }
 
+/// The receive buffer of a non-blocking `v` form and a copy of its bytes: the
+/// collective writes its blocks into the copy, which then lands whole in the buffer,
+/// so the bytes between the blocks keep their values.
+fn v_target(recv: &Bound<'_, PyAny>, rnb: Option<usize>) -> PyResult<(Option<RawBuf>, Vec<u8>)> {
+    let t = RawBuf::get(recv, true, rnb)?;
+    let into = t.bytes().to_vec();
+    Ok((Some(t), into))
+}
+
 /// `buf` and `nbytes` as given, or, without `nbytes`, `buf` read as a
 /// point-to-point spec ([`crate::buffer::p2p_spec`]).
 fn spec_or<'py>(
@@ -622,6 +631,106 @@ impl RawComm {
         let target = coll_target(recv, rnb, data.len(), "Ialltoall")?;
         let r = c.ialltoall_into(data).map_err(to_py)?;
         Ok(RawRequest::coll(Box::new(r), Some(target)))
+    }
+
+    /// `Igatherv`: rank `j`'s `snb` bytes land in the root's receive buffer at byte
+    /// `displs[j]` (`counts[j]` bytes); its other bytes keep their values.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (send, snb, recv, rnb, counts, displs, root))]
+    fn igatherv(
+        &self,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: Option<&Bound<'_, PyAny>>,
+        rnb: Option<usize>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+        root: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.rooted(root)?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let (target, into) = match recv {
+            Some(recv) if c.rank() == root => v_target(recv, rnb)?,
+            _ => (None, Vec::new()),
+        };
+        let r = c
+            .igatherv_into(data, into, &counts, &displs, root)
+            .map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), target))
+    }
+
+    /// `Iscatterv`: the root's `counts[j]` bytes at byte `displs[j]` of its send
+    /// buffer to rank `j`'s receive buffer (`rnb` bytes).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (send, snb, counts, displs, recv, rnb, root))]
+    fn iscatterv(
+        &self,
+        send: Option<&Bound<'_, PyAny>>,
+        snb: Option<usize>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        root: i32,
+    ) -> PyResult<RawRequest> {
+        let c = self.rooted(root)?;
+        let target = RawBuf::get(recv, true, rnb)?;
+        let data = match send {
+            Some(send) if c.rank() == root => RawBuf::get(send, false, snb)?.bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        let k = target.bytes().len();
+        let r = c
+            .iscatterv_into(data, &counts, &displs, vec![0u8; k], root)
+            .map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), Some(target)))
+    }
+
+    /// `Iallgatherv`: rank `j`'s `snb` bytes land in every rank's receive buffer at
+    /// byte `displs[j]` (`counts[j]` bytes); its other bytes keep their values.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (send, snb, recv, rnb, counts, displs))]
+    fn iallgatherv(
+        &self,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let (target, into) = v_target(recv, rnb)?;
+        let r = c
+            .iallgatherv_into(data, into, &counts, &displs)
+            .map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), target))
+    }
+
+    /// `Ialltoallv` (and `Ialltoallw` of contiguous types): `scounts[j]` bytes at
+    /// `sdispls[j]` of the send buffer to rank `j`, and from rank `j` `rcounts[j]`
+    /// bytes at `rdispls[j]` of the receive buffer, whose other bytes keep their values.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (send, snb, scounts, sdispls, recv, rnb, rcounts, rdispls))]
+    fn ialltoallv(
+        &self,
+        send: &Bound<'_, PyAny>,
+        snb: Option<usize>,
+        scounts: Vec<usize>,
+        sdispls: Vec<usize>,
+        recv: &Bound<'_, PyAny>,
+        rnb: Option<usize>,
+        rcounts: Vec<usize>,
+        rdispls: Vec<usize>,
+    ) -> PyResult<RawRequest> {
+        let c = self.comm()?;
+        let data = RawBuf::get(send, false, snb)?.bytes().to_vec();
+        let (target, into) = v_target(recv, rnb)?;
+        let r = c
+            .ialltoallv_into(data, &scounts, &sdispls, into, &rcounts, &rdispls)
+            .map_err(to_py)?;
+        Ok(RawRequest::coll(Box::new(r), target))
     }
 
     /// `Ireduce` (`which` "reduce"), `Iallreduce`, `Iscan` or `Iexscan` with a built-in

@@ -2327,17 +2327,25 @@ class Comm(_lib.CommBase):
         b, nb, _ = _msg(buf)
         self._r.bcast_into(b, nb, root)
 
+    def _alltoallw_args(self, sendbuf, recvbuf):
+        n = self._r.size()
+        rb, rcounts, rdispls = _msg_w(recvbuf, n)
+        if _in_place(sendbuf):
+            return bytes(_mv(rb).cast("B")), rcounts, rdispls, rb, rcounts, rdispls
+        sb, scounts, sdispls = _msg_w(sendbuf, n)
+        return sb, scounts, sdispls, rb, rcounts, rdispls
+
     def Alltoallw(self, sendbuf, recvbuf):
         """Blocks of ``counts[i]`` elements of ``datatypes[i]`` at byte
         ``displs[i]``, as MPI's ``Alltoallw``; contiguous datatypes only (a type with
         holes or ``MPI.BOTTOM`` addresses: ``NotImplementedError``)."""
-        n = self._r.size()
-        rb, rcounts, rdispls = _msg_w(recvbuf, n)
-        if _in_place(sendbuf):
-            sb, scounts, sdispls = bytes(_mv(rb).cast("B")), rcounts, rdispls
-        else:
-            sb, scounts, sdispls = _msg_w(sendbuf, n)
-        self._r.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
+        sb, sc, sd, rb, rc, rd = self._alltoallw_args(sendbuf, recvbuf)
+        self._r.alltoallv_into(sb, None, sc, sd, rb, None, rc, rd)
+
+    def Ialltoallw(self, sendbuf, recvbuf):
+        """``Alltoallw``, non-blocking; contiguous datatypes only, as there."""
+        sb, sc, sd, rb, rc, rd = self._alltoallw_args(sendbuf, recvbuf)
+        return Request._new(self._r.ialltoallv(sb, None, sc, sd, rb, None, rc, rd), False, rb)
 
     def _scatter_args(self, sendbuf, recvbuf, root):
         """A scatter's send buffer and bytes (the root's; ``None`` elsewhere), receive
@@ -2421,59 +2429,93 @@ class Comm(_lib.CommBase):
         sb, snb, rb, rnb = self._alltoall_args(sendbuf, recvbuf)
         return Request._new(self._r.ialltoall(sb, snb, rb, rnb), False, rb)
 
-    def Gatherv(self, sendbuf, recvbuf, root=0):
+    def _gatherv_args(self, sendbuf, recvbuf, root):
+        """A gatherv's send buffer and bytes (a copy of this rank's block of the root's
+        receive buffer for ``IN_PLACE``), and the root's receive buffer, byte counts
+        and byte displacements (``None, [], []`` elsewhere)."""
         raw = self._r
         n, me = raw.size(), raw.rank()
-        if me == root:
-            rb, _, counts, displs, _ = _msg_v(recvbuf, n)
-            if _in_place(sendbuf):
-                m = _mv(rb).cast("B")
-                sb = bytes(m[displs[me] : displs[me] + counts[me]])
-                snb = len(sb)
-            else:
-                sb, snb, _ = _msg_typed(sendbuf)
-            raw.gatherv_into(sb, snb, rb, None, counts, displs, root)
+        if me != root:
+            sb, snb, _ = _msg_typed(sendbuf)
+            return sb, snb, None, [], []
+        rb, _, counts, displs, _ = _msg_v(recvbuf, n)
+        if _in_place(sendbuf):
+            sb = bytes(_mv(rb).cast("B")[displs[me] : displs[me] + counts[me]])
+            snb = len(sb)
         else:
             sb, snb, _ = _msg_typed(sendbuf)
-            raw.gatherv_into(sb, snb, None, None, [], [], root)
+        return sb, snb, rb, counts, displs
 
-    def Scatterv(self, sendbuf, recvbuf, root=0):
+    def Gatherv(self, sendbuf, recvbuf, root=0):
+        sb, snb, rb, counts, displs = self._gatherv_args(sendbuf, recvbuf, root)
+        self._r.gatherv_into(sb, snb, rb, None, counts, displs, root)
+
+    def Igatherv(self, sendbuf, recvbuf, root=0):
+        sb, snb, rb, counts, displs = self._gatherv_args(sendbuf, recvbuf, root)
+        return Request._new(self._r.igatherv(sb, snb, rb, None, counts, displs, root), False, rb)
+
+    def _scatterv_args(self, sendbuf, recvbuf, root):
+        """A scatterv's send buffer, byte counts and displacements (the root's; ``None,
+        [], []`` elsewhere), receive buffer and bytes (a scratch block for the root's
+        ``IN_PLACE``)."""
         raw = self._r
         n, me = raw.size(), raw.rank()
-        if me == root:
-            sb, _, counts, displs, _ = _msg_v(sendbuf, n)
-            if _in_place(recvbuf):
-                rb, rnb = bytearray(counts[me]), counts[me]
-            else:
-                rb, _, _ = _msg(recvbuf)
-                rnb = counts[me]
-            raw.scatterv_into(sb, None, counts, displs, rb, rnb, root)
-        else:
+        if me != root:
             rb, rnb, _ = _msg_typed(recvbuf)
-            raw.scatterv_into(None, None, [], [], rb, rnb, root)
+            return None, [], [], rb, rnb
+        sb, _, counts, displs, _ = _msg_v(sendbuf, n)
+        if _in_place(recvbuf):
+            rb = bytearray(counts[me])
+        else:
+            rb, _, _ = _msg(recvbuf)
+        return sb, counts, displs, rb, counts[me]
 
-    def Allgatherv(self, sendbuf, recvbuf):
+    def Scatterv(self, sendbuf, recvbuf, root=0):
+        sb, counts, displs, rb, rnb = self._scatterv_args(sendbuf, recvbuf, root)
+        self._r.scatterv_into(sb, None, counts, displs, rb, rnb, root)
+
+    def Iscatterv(self, sendbuf, recvbuf, root=0):
+        sb, counts, displs, rb, rnb = self._scatterv_args(sendbuf, recvbuf, root)
+        return Request._new(self._r.iscatterv(sb, None, counts, displs, rb, rnb, root), False, rb)
+
+    def _allgatherv_args(self, sendbuf, recvbuf):
+        """An allgatherv's send buffer and bytes (a copy of this rank's block for
+        ``IN_PLACE``), receive buffer, byte counts and byte displacements."""
         raw = self._r
         n, me = raw.size(), raw.rank()
         rb, _, counts, displs, _ = _msg_v(recvbuf, n)
         if _in_place(sendbuf):
-            m = _mv(rb).cast("B")
-            sb = bytes(m[displs[me] : displs[me] + counts[me]])
+            sb = bytes(_mv(rb).cast("B")[displs[me] : displs[me] + counts[me]])
             snb = len(sb)
         else:
             sb, snb, _ = _msg_typed(sendbuf)
-        raw.allgatherv_into(sb, snb, rb, None, counts, displs)
+        return sb, snb, rb, counts, displs
 
-    def Alltoallv(self, sendbuf, recvbuf):
-        raw = self._r
-        n = raw.size()
+    def Allgatherv(self, sendbuf, recvbuf):
+        sb, snb, rb, counts, displs = self._allgatherv_args(sendbuf, recvbuf)
+        self._r.allgatherv_into(sb, snb, rb, None, counts, displs)
+
+    def Iallgatherv(self, sendbuf, recvbuf):
+        sb, snb, rb, counts, displs = self._allgatherv_args(sendbuf, recvbuf)
+        return Request._new(self._r.iallgatherv(sb, snb, rb, None, counts, displs), False, rb)
+
+    def _alltoallv_args(self, sendbuf, recvbuf):
+        """An all-to-all-v's send buffer, byte counts and displacements (a copy of the
+        receive buffer's for ``IN_PLACE``), then the receive buffer's."""
+        n = self._r.size()
         rb, _, rcounts, rdispls, _ = _msg_v(recvbuf, n)
         if _in_place(sendbuf):
-            sb = bytes(_mv(rb).cast("B"))
-            scounts, sdispls = rcounts, rdispls
-        else:
-            sb, _, scounts, sdispls, _ = _msg_v(sendbuf, n)
-        raw.alltoallv_into(sb, None, scounts, sdispls, rb, None, rcounts, rdispls)
+            return bytes(_mv(rb).cast("B")), rcounts, rdispls, rb, rcounts, rdispls
+        sb, _, scounts, sdispls, _ = _msg_v(sendbuf, n)
+        return sb, scounts, sdispls, rb, rcounts, rdispls
+
+    def Alltoallv(self, sendbuf, recvbuf):
+        sb, sc, sd, rb, rc, rd = self._alltoallv_args(sendbuf, recvbuf)
+        self._r.alltoallv_into(sb, None, sc, sd, rb, None, rc, rd)
+
+    def Ialltoallv(self, sendbuf, recvbuf):
+        sb, sc, sd, rb, rc, rd = self._alltoallv_args(sendbuf, recvbuf)
+        return Request._new(self._r.ialltoallv(sb, None, sc, sd, rb, None, rc, rd), False, rb)
 
     def _reduce_args(self, which, sendbuf, recvbuf, root):
         """A reduction's buffers: whether this rank receives, the receive buffer and

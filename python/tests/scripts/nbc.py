@@ -99,4 +99,46 @@ assert list(mine) == [size * k for k in range(start, start + rank + 1)], mine
 inplace = array.array("i", [rank * 10 + j for j in range(size)])
 comm.Ialltoall(MPI.IN_PLACE, inplace).Wait()
 assert list(inplace) == [i * 10 + rank for i in range(size)], inplace
+# Igatherv, Iscatterv, Iallgatherv, Ialltoallv, Ialltoallw: blocks of rank-dependent
+# lengths (some empty) at displacements with gaps, which keep their values; pending at
+# once and completed by Waitall; in place too.
+cnt = [(2 * j + 1) % 4 for j in range(size)]
+dsp = [3 * j + sum(cnt[:j]) for j in range(size)]
+span = dsp[-1] + cnt[-1] + 1
+whole = array.array("i", [-1] * span)
+for j in range(size):
+    whole[dsp[j] : dsp[j] + cnt[j]] = array.array("i", [j * 100 + k for k in range(cnt[j])])
+mine = array.array("i", [rank * 100 + k for k in range(cnt[rank])])
+gv = array.array("i", [-1] * span)
+sv = array.array("i", [-9] * cnt[rank])
+agv = array.array("i", [-1] * span)
+c2 = [(rank + j) % 3 for j in range(size)]  # rank i sends (i + j) % 3 items to j
+send = array.array("i", [rank * 1000 + j * 10 + k for j in range(size) for k in range(c2[j])])
+rc = [(i + rank) % 3 for i in range(size)]
+rd = [2 * i + sum(rc[:i]) for i in range(size)]
+a2v = array.array("i", [-1] * (rd[-1] + rc[-1] + 1))
+a2w = array.array("i", [-1] * len(a2v))
+root = size - 1
+reqs = [
+    comm.Igatherv(mine, [gv, (cnt, dsp), MPI.INT] if rank == root else None, root),
+    comm.Iscatterv([whole, (cnt, dsp), MPI.INT] if rank == root else None, sv, root),
+    comm.Iallgatherv(mine, [agv, (cnt, dsp), MPI.INT]),
+    comm.Ialltoallv([send, (c2, None), MPI.INT], [a2v, (rc, rd), MPI.INT]),
+    comm.Ialltoallw([send, (c2, [4 * sum(c2[:j]) for j in range(size)]), [MPI.INT] * size],
+                    [a2w, (rc, [4 * d for d in rd]), [MPI.INT] * size]),
+]
+MPI.Request.Waitall(reqs)
+if rank == root:
+    assert gv == whole, (gv, whole)
+assert sv == mine, (sv, mine)
+assert agv == whole, (agv, whole)
+want = array.array("i", [-1] * len(a2v))
+for i in range(size):
+    want[rd[i] : rd[i] + rc[i]] = array.array("i", [i * 1000 + rank * 10 + k for k in range(rc[i])])
+assert a2v == want, (a2v, want)
+assert a2w == want, (a2w, want)
+agv = array.array("i", [-1] * span)
+agv[dsp[rank] : dsp[rank] + cnt[rank]] = mine
+comm.Iallgatherv(MPI.IN_PLACE, [agv, (cnt, dsp), MPI.INT]).Wait()
+assert agv == whole, agv
 print(f"OK {rank}")
