@@ -1395,6 +1395,45 @@ class _Done:
         return False
 
 
+class _Then:
+    """A native operation and a step in Python that completes it once the operation
+    has (a non-blocking reduction with a user-defined op, or of a type shmpi does not
+    reduce itself, folds the contributions the native part gathered; an ``Ibcast`` of a
+    type with holes unpacks what it received). The step runs once, in the wait or test
+    that completes the request."""
+
+    __slots__ = ("raw", "then")
+
+    def __init__(self, raw, then):
+        self.raw, self.then = raw, then
+
+    def test(self):
+        return self.raw.test()
+
+    def wait(self):
+        out = self.raw.wait()
+        then, self.then = self.then, None
+        if then is not None:
+            then()
+        return out
+
+    def cancel(self):
+        return False
+
+    def free(self):
+        # As MPI's Request_free: the operation completes, its result is not made.
+        self.then = None
+        self.raw.free()
+
+    def is_null(self):
+        return self.raw.is_null()
+
+
+def _native_raw(raw):
+    """The native request of an operation (for the native waits over many)."""
+    return raw.raw if type(raw) is _Then else raw
+
+
 class Request(_lib.RequestBase):
     """A non-blocking operation (``MPI.Request``). It becomes ``REQUEST_NULL`` once
     waited on, tested complete, freed or cancelled. Its fields (``_raw``, ``_obj``,
@@ -1744,7 +1783,7 @@ def _waitany(requests, status):
         if raw is not None:
             if type(raw) is _Done:
                 return i, r._collect(status)
-            raws.append(raw)
+            raws.append(_native_raw(raw))
             idx.append(i)
     if not raws:
         _fill(status, _EMPTY_ST)
@@ -1761,7 +1800,7 @@ def _some(requests, statuses, block):
         return None, None
     if block:
         # Wait for one without collecting it, then collect every completed one in order.
-        raws = [r._raw for r in requests if r._raw is not None and type(r._raw) is not _Done]
+        raws = [_native_raw(r._raw) for r in requests if r._raw is not None and type(r._raw) is not _Done]
         if raws and len(raws) == sum(r._raw is not None for r in requests):
             _lib.wait_any(raws)
     idxs = [i for i, r in enumerate(requests) if r._raw is not None and r._raw.test()]
@@ -2563,8 +2602,18 @@ class Comm(_lib.CommBase):
         return Request._new(self._r.ibarrier(), False)
 
     def Ibcast(self, buf, root=0):
-        if _derived_spec(buf) is not None:
-            raise NotImplementedError("Ibcast of a datatype with holes")
+        d = _derived_spec(buf)
+        if d is not None:
+            # A type with holes travels packed, as in Bcast; the other ranks unpack
+            # when the request completes.
+            b, count, dt = d
+            raw = self._r
+            here = raw.rank() == root
+            packed = bytearray(dt._pack(b, count) if here else dt._size * count)
+            r = raw.ibcast(packed, None, root)
+            if not here:
+                r = _Then(r, lambda: dt._unpack(b, count, packed))
+            return Request._new(r, False, (b, packed))
         b, nb, _ = _msg(buf)
         return Request._new(self._r.ibcast(b, nb, root), False, b)
 
@@ -2577,10 +2626,26 @@ class Comm(_lib.CommBase):
         has_recv, rb, rnb, sb, snb, dt = self._reduce_args(which, sendbuf, recvbuf, root)
         if sb is None:
             sb = bytes(_mv(rb).cast("B")[:rnb])
-        if not _native(op, dt):
-            raise NotImplementedError("non-blocking reductions with a user-defined op or type")
-        r = self._r.ireduce(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
-        return Request._new(r, False, rb)
+        if _native(op, dt):
+            r = self._r.ireduce(which, sb, snb, rb, snb if has_recv else None, op._code, dt._code, root)
+            return Request._new(r, False, rb)
+        # Emulated, as the blocking reductions are: every contribution is gathered
+        # natively, then folded in rank order in Python when the request completes.
+        raw = self._r
+        n, me = raw.size(), raw.rank()
+        blocks = bytearray(snb * n if has_recv else 0)
+        if which == "reduce":
+            r = raw.igather(sb, snb, blocks if has_recv else None, len(blocks) or None, root)
+        else:
+            r = raw.iallgather(sb, snb, blocks, len(blocks))
+        upto = {"scan": me + 1, "exscan": me}.get(which, n)
+
+        def fold():
+            if has_recv and upto:
+                parts = [blocks[i * snb : (i + 1) * snb] for i in range(upto)]
+                _mv(rb).cast("B")[:snb] = _fold_bytes(op, dt, parts)
+
+        return Request._new(_Then(r, fold), False, (rb, sb, blocks))
 
     def Ireduce(self, sendbuf, recvbuf, op=SUM, root=0):
         return self._ireduce("reduce", sendbuf, recvbuf, op, root)
@@ -2679,12 +2744,24 @@ class Comm(_lib.CommBase):
 
     def _ireduce_scatter(self, sb, snb, rb, rnb, counts, op, dt):
         _check_op(op)
-        if not _native(op, dt):
-            raise NotImplementedError("non-blocking reductions with a user-defined op or type")
         if sb is rb:
             sb = bytes(_mv(rb).cast("B")[:snb])
-        r = self._r.ireduce_scatter(sb, snb, rb, rnb, counts, op._code, dt._code)
-        return Request._new(r, False, rb)
+        raw = self._r
+        if _native(op, dt):
+            r = raw.ireduce_scatter(sb, snb, rb, rnb, counts, op._code, dt._code)
+            return Request._new(r, False, rb)
+        # Emulated: every rank's whole send gathered natively, folded in rank order in
+        # Python when the request completes, this rank's block kept.
+        n, me = raw.size(), raw.rank()
+        blocks = bytearray(snb * n)
+        r = raw.iallgather(sb, snb, blocks, len(blocks))
+        off = sum(counts[:me]) * dt._size
+
+        def fold():
+            whole = _fold_bytes(op, dt, [blocks[i * snb : (i + 1) * snb] for i in range(n)])
+            _mv(rb).cast("B")[:rnb] = whole[off : off + rnb]
+
+        return Request._new(_Then(r, fold), False, (rb, sb, blocks))
 
 
 class Intracomm(Comm):

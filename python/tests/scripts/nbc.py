@@ -141,4 +141,71 @@ agv = array.array("i", [-1] * span)
 agv[dsp[rank] : dsp[rank] + cnt[rank]] = mine
 comm.Iallgatherv(MPI.IN_PLACE, [agv, (cnt, dsp), MPI.INT]).Wait()
 assert agv == whole, agv
+# Non-blocking reductions with a user-defined op (not commutative: rank order
+# matters) and of types shmpi does not reduce itself (complex): the contributions
+# gathered, then folded in rank order by the wait, test, Waitany or Waitall that
+# completes the request; Ibcast of a type with holes, unpacked as it completes.
+P = 1000003
+
+
+def affine(inbuf, inoutbuf, datatype):
+    # Pairs (a, b) are maps x -> a x + b mod P; inoutbuf = inbuf composed with it.
+    i = memoryview(inbuf).cast("B").cast("q")
+    o = memoryview(inoutbuf).cast("B").cast("q")
+    for k in range(0, len(o), 2):
+        a1, b1, a2, b2 = i[k], i[k + 1], o[k], o[k + 1]
+        o[k], o[k + 1] = (a1 * a2) % P, (a1 * b2 + b1) % P
+
+
+def compose(items):
+    a, b = items[0]
+    for a2, b2 in items[1:]:
+        a, b = (a * a2) % P, (a * b2 + b) % P
+    return [a, b]
+
+
+AFF = MPI.Op.Create(affine, commute=False)
+maps = [(r_ + 2, 3 * r_ + 1) for r_ in range(size)]
+mine = array.array("q", maps[rank] * 2)
+ar, rd, scn, exs = (array.array("q", [-1] * 4) for _ in range(4))
+reqs = [
+    comm.Iallreduce(mine, ar, op=AFF),
+    comm.Ireduce(mine, rd if rank == last else None, op=AFF, root=last),
+    comm.Iscan(mine, scn, op=AFF),
+    comm.Iexscan(mine, exs, op=AFF),
+]
+done = set()
+while len(done) < len(reqs):
+    i = MPI.Request.Waitany(reqs)
+    assert i not in done and i != MPI.UNDEFINED, (i, done)
+    done.add(i)
+assert list(ar) == compose(maps) * 2, ar
+if rank == last:
+    assert list(rd) == compose(maps) * 2, rd
+assert list(scn) == compose(maps[: rank + 1]) * 2, scn
+assert list(exs) == (compose(maps[:rank]) * 2 if rank else [-1] * 4), exs
+blk = array.array("q", [-1] * 2)
+whole = array.array("q", [x for j in range(size) for x in maps[(rank + j) % size]])
+req = comm.Ireduce_scatter_block(whole, blk, op=AFF)
+while not req.Test():
+    pass
+assert list(blk) == compose([maps[(r_ + rank) % size] for r_ in range(size)]), blk
+AFF.Free()
+try:
+    import numpy
+except ImportError:
+    numpy = None
+if numpy is not None:
+    z = numpy.array([complex(rank, 1), complex(1, -rank)])
+    zs = numpy.zeros(2, dtype=complex)
+    comm.Iallreduce(z, zs, op=MPI.SUM).Wait()
+    assert list(zs) == [complex(size * (size - 1) / 2, size), complex(size, -size * (size - 1) / 2)], zs
+    comm.Iallreduce(MPI.IN_PLACE, z, op=MPI.PROD).Wait()
+    want = numpy.prod([complex(r_, 1) for r_ in range(size)])
+    assert abs(z[0] - want) < 1e-9 * max(1, abs(want)), (z, want)
+vec = MPI.INT.Create_vector(3, 1, 2).Commit()
+holes = array.array("i", [rank * 10 + k if rank == 0 else -1 for k in range(5)])
+comm.Ibcast([holes, 1, vec], root=0).Wait()
+assert list(holes) == ([0, 1, 2, 3, 4] if rank == 0 else [0, -1, 2, -1, 4]), holes
+vec.Free()
 print(f"OK {rank}")
