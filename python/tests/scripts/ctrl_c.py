@@ -17,4 +17,7 @@ else:
     try:
         time.sleep(30)
     except KeyboardInterrupt:
+        # Rank 1's exit ends the job; exiting first here would abort it, under load
+        # before rank 1 has reported its interrupt.
+        time.sleep(30)
         sys.exit(130)
