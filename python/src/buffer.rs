@@ -398,6 +398,13 @@ impl RawBuf {
         })
     }
 
+    /// Whether the whole buffer's elements (of the exporter's item size) split into
+    /// `blocks` equal blocks, as mpi4py requires of a spec without a count.
+    pub(crate) fn splits_into(&self, blocks: usize) -> bool {
+        let item = usize::try_from(self.view.itemsize).unwrap_or(1).max(1);
+        blocks == 0 || (self.len % item == 0 && (self.len / item) % blocks == 0)
+    }
+
     /// The bytes the operation uses.
     pub(crate) fn bytes(&self) -> &[u8] {
         if self.len == 0 {

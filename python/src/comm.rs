@@ -237,11 +237,25 @@ fn counted_spec<'py>(
     })
 }
 
-/// The bytes a send spec names, `blocks` times: its count, or the whole buffer.
-fn whole_or(s: &CollSpec<'_>, blocks: usize) -> PyResult<usize> {
+/// The bytes a send spec names, `blocks` times: its count, or the whole buffer;
+/// `None` for a whole buffer whose elements do not split into `blocks` (the Python
+/// method raises mpi4py's `ValueError` for it).
+fn whole_or(s: &CollSpec<'_>, blocks: usize) -> PyResult<Option<usize>> {
     match s.nbytes(blocks) {
-        Some(n) => Ok(n),
-        None => Ok(RawBuf::get(s.buf(), false, None)?.bytes().len()),
+        Some(n) => Ok(Some(n)),
+        None => {
+            let b = RawBuf::get(s.buf(), false, None)?;
+            Ok(b.splits_into(blocks).then(|| b.bytes().len()))
+        }
+    }
+}
+
+/// Whether a receive spec names its bytes by a count, or is a whole buffer whose
+/// elements split into `blocks` (else the Python method raises mpi4py's `ValueError`).
+fn splits(r: &CollSpec<'_>, blocks: usize) -> PyResult<bool> {
+    match r {
+        CollSpec::Counted { .. } => Ok(true),
+        CollSpec::Whole(b) => Ok(RawBuf::get(b, false, None)?.splits_into(blocks)),
     }
 }
 
@@ -826,12 +840,17 @@ impl RawComm {
         let Some(r) = coll_spec(recv)? else {
             return Ok(false);
         };
+        let c = self.comm()?;
+        if !splits(&r, c.size() as usize)? {
+            return Ok(false);
+        }
         if !is_in_place(send)? {
             let Some(s) = coll_spec(send)? else {
                 return Ok(false);
             };
-            let c = self.comm()?;
-            let snb = whole_or(&s, 1)?;
+            let Some(snb) = whole_or(&s, 1)? else {
+                return Ok(false);
+            };
             self.allgather_into(
                 py,
                 s.buf(),
@@ -841,7 +860,6 @@ impl RawComm {
             )?;
             return Ok(true);
         }
-        let c = self.comm()?;
         let n = c.size() as usize;
         let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
         let blk = rv.bytes().len() / n;
@@ -863,6 +881,9 @@ impl RawComm {
         };
         let c = self.comm()?;
         let n = c.size() as usize;
+        if !splits(&r, n)? {
+            return Ok(false);
+        }
         if is_in_place(send)? {
             let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
             let rb = rv.bytes_mut();
@@ -872,7 +893,9 @@ impl RawComm {
         let Some(s) = coll_spec(send)? else {
             return Ok(false);
         };
-        let snb = whole_or(&s, n)?;
+        let Some(snb) = whole_or(&s, n)? else {
+            return Ok(false);
+        };
         self.alltoall_into(py, s.buf(), Some(snb), r.buf(), Some(snb))?;
         Ok(true)
     }

@@ -31,6 +31,11 @@ def test_nonblocking_collectives(mpirun, n):
 
 
 @pytest.mark.parametrize("n", [1, 2, 5])
+def test_persistent_collectives(mpirun, n):
+    check_ok(mpirun(n, "persistent_coll.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
 def test_buffer_collectives_take_every_spec_form(mpirun, n):
     # The extension reads plain buffers, [buf, count, datatype] and IN_PLACE itself;
     # the other forms go through the Python parser: the same results and errors.

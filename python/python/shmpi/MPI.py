@@ -925,7 +925,14 @@ def _msg_blocks(spec, nblocks):
     if (type(spec) is list or type(spec) is tuple) and len(spec) == 3 and type(spec[1]) is int:
         buf, nb, dt = _msg(spec)
         return buf, nb * nblocks, dt
-    return _msg_typed(spec)
+    buf, nb, dt = _msg_typed(spec)
+    count = nb // dt._size if dt._size else 0
+    if nblocks and count % nblocks:
+        # mpi4py's ``message_simple``.
+        raise ValueError(
+            f"message: cannot infer count, number of entries {count} is not a multiple of required number of blocks {nblocks}"
+        )
+    return buf, nb, dt
 
 
 def _msg_v(spec, size):
@@ -2399,7 +2406,7 @@ class Comm(_lib.CommBase):
             return sb, blk * n, bytearray(blk), blk
         rb, rnb, _ = _msg_typed(recvbuf)
         if raw.rank() == root:
-            sb, snb, _ = _msg(sendbuf)
+            sb, snb, _ = _msg_blocks(sendbuf, n)
             return sb, rnb * n, rb, rnb
         return None, None, rb, rnb
 
@@ -2763,6 +2770,85 @@ class Comm(_lib.CommBase):
 
         return Request._new(_Then(r, fold), False, (rb, sb, blocks))
 
+    # -- persistent collectives (MPI 4.1 §6.13) --
+    # Each is made once, collectively, with its buffers and arguments, which are checked
+    # then, as MPI's init calls check them; every Start begins the non-blocking
+    # collective with them (reading the send buffers then), in the same order on every
+    # rank, as MPI requires of the starts.
+
+    def Barrier_init(self, info=None):
+        self._r.size()  # COMM_NULL raises here
+        return Prequest._persistent(lambda: self.Ibarrier())
+
+    def Bcast_init(self, buf, root=0, info=None):
+        if _derived_spec(buf) is None:
+            _msg(buf)
+        return Prequest._persistent(lambda: self.Ibcast(buf, root))
+
+    def Gather_init(self, sendbuf, recvbuf, root=0, info=None):
+        self._gather_args(sendbuf, recvbuf, root)
+        return Prequest._persistent(lambda: self.Igather(sendbuf, recvbuf, root))
+
+    def Gatherv_init(self, sendbuf, recvbuf, root=0, info=None):
+        self._gatherv_args(sendbuf, recvbuf, root)
+        return Prequest._persistent(lambda: self.Igatherv(sendbuf, recvbuf, root))
+
+    def Scatter_init(self, sendbuf, recvbuf, root=0, info=None):
+        self._scatter_args(sendbuf, recvbuf, root)
+        return Prequest._persistent(lambda: self.Iscatter(sendbuf, recvbuf, root))
+
+    def Scatterv_init(self, sendbuf, recvbuf, root=0, info=None):
+        self._scatterv_args(sendbuf, recvbuf, root)
+        return Prequest._persistent(lambda: self.Iscatterv(sendbuf, recvbuf, root))
+
+    def Allgather_init(self, sendbuf, recvbuf, info=None):
+        self._allgather_args(sendbuf, recvbuf)
+        return Prequest._persistent(lambda: self.Iallgather(sendbuf, recvbuf))
+
+    def Allgatherv_init(self, sendbuf, recvbuf, info=None):
+        self._allgatherv_args(sendbuf, recvbuf)
+        return Prequest._persistent(lambda: self.Iallgatherv(sendbuf, recvbuf))
+
+    def Alltoall_init(self, sendbuf, recvbuf, info=None):
+        self._alltoall_args(sendbuf, recvbuf)
+        return Prequest._persistent(lambda: self.Ialltoall(sendbuf, recvbuf))
+
+    def Alltoallv_init(self, sendbuf, recvbuf, info=None):
+        self._alltoallv_args(sendbuf, recvbuf)
+        return Prequest._persistent(lambda: self.Ialltoallv(sendbuf, recvbuf))
+
+    def Alltoallw_init(self, sendbuf, recvbuf, info=None):
+        self._alltoallw_args(sendbuf, recvbuf)
+        return Prequest._persistent(lambda: self.Ialltoallw(sendbuf, recvbuf))
+
+    def _reduce_init(self, which, sendbuf, recvbuf, op, root):
+        _check_op(op)
+        self._reduce_args(which, sendbuf, recvbuf, root)
+        return Prequest._persistent(lambda: self._ireduce(which, sendbuf, recvbuf, op, root))
+
+    def Reduce_init(self, sendbuf, recvbuf, op=SUM, root=0, info=None):
+        return self._reduce_init("reduce", sendbuf, recvbuf, op, root)
+
+    def Allreduce_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        return self._reduce_init("allreduce", sendbuf, recvbuf, op, 0)
+
+    def Scan_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        return self._reduce_init("scan", sendbuf, recvbuf, op, 0)
+
+    def Exscan_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        return self._reduce_init("exscan", sendbuf, recvbuf, op, 0)
+
+    def Reduce_scatter_block_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        _check_op(op)
+        self._reduce_scatter_block_args(sendbuf, recvbuf)
+        return Prequest._persistent(lambda: self.Ireduce_scatter_block(sendbuf, recvbuf, op))
+
+    def Reduce_scatter_init(self, sendbuf, recvbuf, recvcounts=None, op=SUM, info=None):
+        _check_op(op)
+        # Without counts, they are gathered once, here (the init is collective), not at
+        # every start.
+        recvcounts = self._reduce_scatter_args(sendbuf, recvbuf, recvcounts)[4]
+        return Prequest._persistent(lambda: self.Ireduce_scatter(sendbuf, recvbuf, recvcounts, op))
 
 class Intracomm(Comm):
     """A communicator of one group (``MPI.Intracomm``)."""

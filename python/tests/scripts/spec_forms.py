@@ -202,6 +202,22 @@ expect(MPI.Exception, MPI.ERR_ROOT, lambda: c.Bcast([b, 4, MPI.INT], root=n))
 expect(MPI.Exception, MPI.ERR_ROOT, lambda: c.Reduce([b, 4, MPI.INT], [np.zeros(4, "i"), 4, MPI.INT], MPI.SUM, root=-1))
 expect(BufferError, None, lambda: c.Bcast([bytes(8), 8, MPI.BYTE], root=0))
 expect(TypeError, None, lambda: c.Allreduce([b, 4, MPI.INT], [np.zeros(4, "i"), 4, MPI.INT], "sum"))
+# A buffer without a count must split into one block per rank (mpi4py's "cannot infer
+# count"), raised where the buffer is given: at every rank for Alltoall and Allgather
+# (blocking, non-blocking and persistent), at the root for Gather and Scatter.
+if n > 1:
+    odd = lambda: np.zeros(2 * n + 1, "i")
+    expect(ValueError, None, lambda: c.Alltoall(odd(), odd()))
+    expect(ValueError, None, lambda: c.Alltoall(np.zeros(2 * n, "i"), odd()))
+    expect(ValueError, None, lambda: c.Allgather(np.zeros(2, "i"), odd()))
+    expect(ValueError, None, lambda: c.Ialltoall(odd(), odd()))
+    expect(ValueError, None, lambda: c.Iallgather(np.zeros(2, "i"), odd()))
+    expect(ValueError, None, lambda: c.Alltoall_init(odd(), odd()))
+    if me == 0:
+        expect(ValueError, None, lambda: c.Gather(np.zeros(2, "i"), odd(), root=0))
+        expect(ValueError, None, lambda: c.Scatter(odd(), np.zeros(2, "i"), root=0))
+        expect(ValueError, None, lambda: c.Igather(np.zeros(2, "i"), odd(), root=0))
+        expect(ValueError, None, lambda: c.Iscatter(odd(), np.zeros(2, "i"), root=0))
 x = np.array([me], "i")
 c.Allreduce(MPI.IN_PLACE, [x, 1, MPI.INT], MPI.SUM)
 assert x[0] == total, x
