@@ -146,7 +146,7 @@ pub use request::{
 };
 pub use topology::{CartComm, dims_create};
 pub use value::Value;
-pub use window::{LOCK_TIMEOUT, LockKind, SharedAtomic, Window};
+pub use window::{LOCK_TIMEOUT, LockKind, SharedAtomic, SharedPart, Window};
 
 #[doc(hidden)]
 pub mod __bench {

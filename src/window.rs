@@ -97,7 +97,8 @@ pub struct Window {
 }
 
 struct Live {
-    map: Mapping,
+    /// Shared with the [`SharedPart`]s handed out, which keep it mapped.
+    map: Rc<Mapping>,
     /// (byte offset in the mapping, length) of each rank's part.
     parts: Vec<(usize, usize)>,
     /// The lock this rank holds on each target, if any.
@@ -114,6 +115,41 @@ impl std::fmt::Debug for Window {
             None => d.field("freed", &true),
         };
         d.finish_non_exhaustive()
+    }
+}
+
+/// One rank's part of a [`Window`]'s memory, mapped while this handle lives
+/// ([`Window::shared_part`]). Other ranks may write the bytes at any time, so the handle
+/// offers no slice, only the address and the length.
+pub struct SharedPart {
+    _map: Rc<Mapping>,
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl SharedPart {
+    /// The part's first byte (64-byte aligned), valid for [`len`](Self::len) bytes
+    /// while the handle lives.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The part's size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the part has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for SharedPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedPart")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -213,7 +249,7 @@ impl Window {
             comm: comm.clone(),
             seg,
             live: Some(Live {
-                map,
+                map: Rc::new(map),
                 parts,
                 held: (0..n).map(|_| Cell::new(None)).collect(),
                 all: Cell::new(false),
@@ -282,6 +318,22 @@ impl Window {
         let r = self.target(rank)?;
         let (_, p) = self.range(rank, 0, 0)?;
         Ok((live.parts[r].1, p))
+    }
+
+    /// `rank`'s part of the window's memory as a handle that keeps it mapped for as
+    /// long as it lives, after [`free`](Self::free) too: for bindings that lend the
+    /// memory to code outside Rust (the Python package's `Win.Shared_query`, whose
+    /// NumPy arrays may outlive the window). Rust reads and writes it through the
+    /// window's safe accessors; the handle gives only its address and length.
+    pub fn shared_part(&self, rank: Rank) -> Result<SharedPart> {
+        let live = self.live()?;
+        let r = self.target(rank)?;
+        let (_, p) = self.range(rank, 0, 0)?;
+        Ok(SharedPart {
+            _map: live.map.clone(),
+            ptr: p,
+            len: live.parts[r].1,
+        })
     }
 
     /// Copies `src` into `rank`'s part at byte `offset` (`MPI_Put`; complete on

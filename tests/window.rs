@@ -340,3 +340,28 @@ fn shared_table_example_checks_its_checksum_at_4_ranks() {
         assert!(text.contains(&format!("rank {r}: checksum ok")), "{text}");
     }
 }
+
+/// A part handed out by `shared_part` (the Python package's `Shared_query` memory)
+/// stays mapped after the window is freed, so memory lent to code outside Rust never
+/// dangles; it reads what the ranks put before the fence, and calls on the freed window
+/// are errors.
+#[test]
+fn a_shared_part_outlives_its_window() {
+    run_ranks("a_shared_part_outlives_its_window", 3, |w| {
+        let me = w.rank() as usize;
+        let mut win = Window::allocate_shared(w, 16 + me).unwrap();
+        win.write(&[me as u8 + 1; 4], 0).unwrap();
+        win.fence().unwrap();
+        let next = ((me + 1) % w.size() as usize) as i32;
+        let part = win.shared_part(next).unwrap();
+        assert_eq!(part.len(), 16 + next as usize);
+        assert_eq!(part.as_ptr() as usize % 64, 0, "parts are 64-byte aligned");
+        win.free().unwrap();
+        assert_eq!(win.shared_part(next).unwrap_err().class(), ErrorClass::Win);
+        // SAFETY: the part keeps its mapping; the ranks wrote before the fence and
+        // nobody writes after it.
+        let got = unsafe { std::slice::from_raw_parts(part.as_ptr(), 4) }.to_vec();
+        assert_eq!(got, [next as u8 + 1; 4]);
+        drop(part);
+    });
+}
