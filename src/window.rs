@@ -386,7 +386,25 @@ impl Window {
                 ),
             ));
         }
-        let len = std::mem::size_of_val(src);
+        self.modify(rank, offset, src.len(), |cur: &mut [T]| {
+            T::apply(op, cur, src)
+        })
+    }
+
+    /// Reads the `count` elements at byte `offset` of `rank`'s part, lets `f` change
+    /// them, and writes them back, atomically with respect to every other
+    /// [`accumulate`](Self::accumulate) and `modify` on that rank's part (the short
+    /// internal lock of accumulates): MPI's `MPI_Get_accumulate`, `MPI_Fetch_and_op` and
+    /// `MPI_Compare_and_swap` on any type are this, `f` saving the old values where the
+    /// caller wants them. Returns what `f` returns.
+    pub fn modify<T: Pod, R>(
+        &self,
+        rank: Rank,
+        offset: usize,
+        count: usize,
+        f: impl FnOnce(&mut [T]) -> R,
+    ) -> Result<R> {
+        let len = count.saturating_mul(std::mem::size_of::<T>());
         let (live, p) = self.range(rank, offset, len)?;
         let r = rank as usize;
         let word = Self::word(live, r, 1);
@@ -398,15 +416,22 @@ impl Window {
                     .map(|_| ())
             },
         )?;
-        let mut cur = vec![T::zeroed(); src.len()];
+        // Released however `f` ends, a panic included, so no rank waits for ever.
+        struct Release<'a>(&'a AtomicU32);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                // Release: the next accumulator sees the bytes written before.
+                self.0.store(0, Ordering::Release);
+            }
+        }
+        let _held = Release(word);
+        let mut cur = vec![T::zeroed(); count];
         // SAFETY: `range` checked that the bytes lie in the live mapping.
         unsafe { load_bytes(p.as_ptr(), bytemuck::cast_slice_mut(&mut cur)) };
-        T::apply(op, &mut cur, src);
+        let out = f(&mut cur);
         // SAFETY: as above.
         unsafe { store_bytes(p.as_ptr(), bytemuck::cast_slice(&cur)) };
-        // Release: the next accumulator sees these bytes.
-        word.store(0, Ordering::Release);
-        Ok(())
+        Ok(out)
     }
 
     /// Lends `count` atomics of type `A` at byte `offset` of `rank`'s part (aligned to

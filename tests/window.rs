@@ -365,3 +365,42 @@ fn a_shared_part_outlives_its_window() {
         drop(part);
     });
 }
+
+/// `modify` is atomic with respect to accumulates and other modifies on the target:
+/// every rank's read-modify-writes on one f64 and accumulates on the next lose nothing,
+/// and the old values `modify` hands back are each seen once (a fetch-and-add ticket).
+#[test]
+fn modify_is_atomic_with_accumulates() {
+    run_ranks("modify_is_atomic_with_accumulates", 4, |w| {
+        let n = w.size() as usize;
+        let win = Window::allocate_shared(w, if w.rank() == 0 { 16 } else { 0 }).unwrap();
+        win.fence().unwrap();
+        let mut tickets = Vec::new();
+        for _ in 0..200 {
+            let t = win
+                .modify(0, 0, 1, |x: &mut [f64]| {
+                    let old = x[0];
+                    x[0] += 1.0;
+                    old
+                })
+                .unwrap();
+            tickets.push(t as u64);
+            win.accumulate(&[2.0f64], 0, 8, Op::Sum).unwrap();
+        }
+        assert!(tickets.windows(2).all(|p| p[0] < p[1]), "tickets increase");
+        let all = w.allgather(&tickets).unwrap();
+        let mut seen: Vec<u64> = all.into_iter().flatten().collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (0..200 * n as u64).collect::<Vec<_>>(),
+            "each ticket once"
+        );
+        win.fence().unwrap();
+        let mut got = [0f64; 2];
+        win.get(&mut got, 0, 0).unwrap();
+        assert_eq!(got, [200.0 * n as f64, 400.0 * n as f64]);
+        let e = win.modify(0, 8, 2, |_: &mut [f64]| ()).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::RmaRange, "{e}");
+    });
+}
