@@ -35,6 +35,7 @@ mod pycomm;
 mod reduce;
 mod registry;
 mod request;
+mod win;
 
 use std::cell::RefCell;
 
@@ -198,6 +199,8 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::RequestBase>()?;
     m.add_class::<message::RawMessage>()?;
     m.add_class::<dlpack::DLPackView>()?;
+    m.add_class::<win::RawWin>()?;
+    m.add_class::<win::WinMemory>()?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_view, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;

@@ -95,7 +95,16 @@ ERR_INTERN = 16
 ERR_IN_STATUS = 17
 ERR_PENDING = 18
 ERR_REQUEST = 19
-ERR_NOT_SUPPORTED = 55
+ERR_UNSUPPORTED_OPERATION = 44
+ERR_WIN = 45
+ERR_BASE = 46
+ERR_LOCKTYPE = 47
+ERR_RMA_CONFLICT = 49
+ERR_RMA_SYNC = 50
+ERR_SIZE = 51
+ERR_DISP = 52
+ERR_ASSERT = 53
+ERR_RMA_RANGE = 55
 ERR_PROC_ABORTED = 76
 ERR_LASTCODE = 0x3FFFFFFF
 
@@ -116,7 +125,13 @@ _ERROR_STRINGS = {
     ERR_OTHER: "Other MPI error",
     ERR_INTERN: "Internal MPI error",
     ERR_REQUEST: "Invalid MPI_Request",
-    ERR_NOT_SUPPORTED: "Operation not supported",
+    ERR_UNSUPPORTED_OPERATION: "Unsupported operation",
+    ERR_WIN: "Invalid window",
+    ERR_LOCKTYPE: "Invalid lock type",
+    ERR_RMA_SYNC: "Wrong synchronization of RMA calls",
+    ERR_SIZE: "Invalid size",
+    ERR_DISP: "Invalid displacement",
+    ERR_RMA_RANGE: "Target memory is not part of the window",
     ERR_PROC_ABORTED: "Operation failed because a peer process has aborted",
 }
 
@@ -3164,6 +3179,345 @@ class Group:
 
 GROUP_NULL = Group()
 GROUP_EMPTY = Group._make(())
+
+
+# ---- one-sided communication (windows) ----------------------------------------------
+
+LOCK_EXCLUSIVE = 234
+LOCK_SHARED = 235
+MODE_NOCHECK = 1024
+MODE_NOSTORE = 2048
+MODE_NOPUT = 4096
+MODE_NOPRECEDE = 8192
+MODE_NOSUCCEED = 16384
+WIN_FLAVOR_CREATE = 1
+WIN_FLAVOR_ALLOCATE = 2
+WIN_FLAVOR_DYNAMIC = 3
+WIN_FLAVOR_SHARED = 4
+WIN_SEPARATE = 1
+WIN_UNIFIED = 2
+
+
+class Win:
+    """A window for one-sided communication (``MPI.Win``): shmpi's windows are shared
+    memory, one part per rank that every rank maps (``Allocate`` and
+    ``Allocate_shared``), in MPI's unified memory model; every RMA call is complete
+    when it returns. ``Create`` over the program's own buffer and dynamic windows are
+    not offered (``NotImplementedError``)."""
+
+    __slots__ = ("_w", "_comm", "_units", "_flavor", "_name", "__weakref__")
+
+    def __init__(self, win=None):
+        if isinstance(win, Win):
+            self._w, self._comm, self._units, self._flavor = win._w, win._comm, win._units, win._flavor
+            self._name = win._name
+        elif win is None:
+            self._w, self._comm, self._units, self._flavor, self._name = None, None, None, None, ""
+        else:
+            raise TypeError(f"expecting a Win, got {type(win).__name__}")
+
+    def __reduce__(self):
+        return _reduce_handle(self, "WIN_NULL")
+
+    def __bool__(self):
+        return self._w is not None
+
+    def __eq__(self, other):
+        if not isinstance(other, Win):
+            return NotImplemented
+        return self._w is other._w
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = None
+
+    @classmethod
+    def _allocate(cls, size, disp_unit, comm, flavor):
+        size, disp_unit = _operator.index(size), _operator.index(disp_unit)
+        if size < 0:
+            raise Exception(ERR_SIZE, f"a window part of {size} bytes")
+        if disp_unit <= 0:
+            raise Exception(ERR_DISP, f"a displacement unit of {disp_unit}")
+        comm = COMM_WORLD if comm is None else comm
+        w = cls.__new__(cls)
+        w._w = _lib.RawWin.allocate_shared(comm._r, size)
+        w._comm = comm
+        w._units = [_loads(u) for u in comm._r.allgather_obj(_dumps(disp_unit))]
+        w._flavor = flavor
+        w._name = ""
+        return w
+
+    @classmethod
+    def Allocate_shared(cls, size, disp_unit=1, info=None, comm=None):
+        """``MPI_Win_allocate_shared``: this rank's part of ``size`` bytes,
+        zero-filled, reachable by every rank (``Shared_query``). Collective."""
+        return cls._allocate(size, disp_unit, COMM_SELF if comm is None else comm, WIN_FLAVOR_SHARED)
+
+    @classmethod
+    def Allocate(cls, size, disp_unit=1, info=None, comm=None):
+        """``MPI_Win_allocate``: as ``Allocate_shared`` (every window is shared
+        memory); ``tomemory()`` is this rank's part. Collective."""
+        return cls._allocate(size, disp_unit, COMM_SELF if comm is None else comm, WIN_FLAVOR_ALLOCATE)
+
+    @classmethod
+    def Create(cls, memory, disp_unit=1, info=None, comm=None):
+        raise NotImplementedError(
+            "Win.Create over the program's buffer: shmpi's windows are shared memory; "
+            "use Win.Allocate or Win.Allocate_shared and work in tomemory()"
+        )
+
+    @classmethod
+    def Create_dynamic(cls, info=None, comm=None):
+        raise NotImplementedError("dynamic windows (Win.Create_dynamic)")
+
+    def _raw(self):
+        if self._w is None:
+            raise Exception(ERR_WIN, "invalid window (WIN_NULL or freed)")
+        return self._w
+
+    def Shared_query(self, rank):
+        """``(memory, disp_unit)`` of ``rank``'s part: a writable buffer over the
+        shared memory (``numpy.frombuffer(memory, dtype)`` is a view of it), mapped for
+        as long as it or an array over it lives."""
+        w = self._raw()
+        if rank == PROC_NULL:
+            # MPI 4.1: the part of the lowest rank that has one.
+            n = self._comm.Get_size()
+            rank = next((r for r in range(n) if w.part_size(r) > 0), 0)
+        return w.memory(rank), self._units[rank]
+
+    def tomemory(self):
+        """This rank's part, as ``Shared_query(rank)[0]``."""
+        return self._raw().memory(self._comm.Get_rank())
+
+    def Get_group(self):
+        self._raw()
+        return self._comm.Get_group()
+
+    group = property(Get_group)
+
+    @property
+    def group_size(self):
+        self._raw()
+        return self._comm.Get_size()
+
+    @property
+    def group_rank(self):
+        self._raw()
+        return self._comm.Get_rank()
+
+    def Get_name(self):
+        return "MPI_WIN_NULL" if self._w is None else self._name
+
+    def Set_name(self, name):
+        self._raw()
+        self._name = str(name)
+
+    name = property(Get_name, Set_name)
+
+    def Set_info(self, info):
+        """Hints (``MPI_Win_set_info``): shmpi uses none; ``Get_info`` is empty."""
+        self._raw()
+        if info is not None and not isinstance(info, Info):
+            raise TypeError(f"Set_info: expecting an MPI.Info, got {type(info).__name__}")
+
+    def Get_info(self):
+        self._raw()
+        return Info()
+
+    info = property(Get_info, Set_info)
+
+    @property
+    def flavor(self):
+        self._raw()
+        return self._flavor
+
+    @property
+    def model(self):
+        self._raw()
+        return WIN_UNIFIED
+
+    def Get_attr(self, keyval):
+        w = self._raw()
+        me = self._comm.Get_rank()
+        if keyval == WIN_BASE:
+            return w.memory(me).address
+        if keyval == WIN_SIZE:
+            return w.part_size(me)
+        if keyval == WIN_DISP_UNIT:
+            return self._units[me]
+        if keyval == WIN_CREATE_FLAVOR:
+            return self._flavor
+        if keyval == WIN_MODEL:
+            return WIN_UNIFIED
+        return None
+
+    @property
+    def attrs(self):
+        w = self._raw()
+        me = self._comm.Get_rank()
+        return (w.memory(me).address, w.part_size(me), self._units[me])
+
+    # -- the target of an access --
+
+    def _target(self, origin_bytes, rank, target):
+        """The byte offset and length of an access of ``rank``'s part: ``target`` is
+        ``None`` (displacement 0, the origin's size), a displacement, or ``(disp,)``,
+        ``(disp, count)``, ``(disp, count, datatype)`` (contiguous types)."""
+        if rank == PROC_NULL:
+            return None
+        disp, nbytes = 0, origin_bytes
+        if target is not None:
+            if _is_index(target):
+                disp = _operator.index(target)
+            else:
+                t = tuple(target)
+                disp = _operator.index(t[0]) if t else 0
+                if len(t) >= 2:
+                    dt = _datatype(t[2]) if len(t) >= 3 else None
+                    if dt is not None and dt._blocks is not None:
+                        raise NotImplementedError("RMA with target datatypes that have holes")
+                    count = _operator.index(t[1])
+                    nbytes = count * (dt._size if dt is not None else max(origin_bytes // max(count, 1), 1))
+        if disp < 0:
+            raise Exception(ERR_DISP, f"a negative target displacement {disp}")
+        if nbytes != origin_bytes:
+            raise Exception(ERR_COUNT, f"a target of {nbytes} bytes for an origin of {origin_bytes}")
+        return disp * self._units[rank], nbytes
+
+    @staticmethod
+    def _origin(origin):
+        if _derived_spec(origin) is not None:
+            raise NotImplementedError("RMA with origin datatypes that have holes")
+        b, nb, dt = _msg_typed(origin) if origin is not None else (_NOTHING, 0, BYTE)
+        return b, nb, dt
+
+    def Put(self, origin, target_rank, target=None):
+        w = self._raw()
+        b, nb, _ = self._origin(origin)
+        t = self._target(nb, target_rank, target)
+        if t is not None:
+            w.put(b, nb, target_rank, t[0])
+
+    def Get(self, origin, target_rank, target=None):
+        w = self._raw()
+        b, nb, _ = self._origin(origin)
+        t = self._target(nb, target_rank, target)
+        if t is not None:
+            w.get(b, nb, target_rank, t[0])
+
+    def _rmw(self, origin, result, target_rank, target, op):
+        w = self._raw()
+        _check_op(op)
+        if op._user:
+            # MPI 4.1 §12.3.4: accumulates take predefined ops only, as every MPI does.
+            raise Exception(ERR_OP, "RMA accumulates take predefined ops only, not a user-defined op")
+        if origin is not None and not (op is NO_OP):
+            b, nb, dt = self._origin(origin)
+        else:
+            b, nb, dt = None, None, None
+        rb, rnb, rdt = self._origin(result) if result is not None else (None, None, None)
+        if nb is None:
+            nb, dt = rnb, rdt
+        if rb is not None and rnb != nb:
+            raise Exception(ERR_COUNT, f"a result of {rnb} bytes for an origin of {nb}")
+        t = self._target(nb, target_rank, target)
+        if t is None:
+            return
+        if op is NO_OP:
+            w.rmw(None, rb, target_rank, t[0], nb, None, None, None)
+        elif op is REPLACE:
+            w.rmw(b, rb, target_rank, t[0], nb, None, None, lambda old, new: new)
+        elif _native(op, dt):
+            w.rmw(b, rb, target_rank, t[0], nb, op._code, dt._code, None)
+        else:
+            w.rmw(b, rb, target_rank, t[0], nb, None, None, lambda old, new: _fold_bytes(op, dt, [old, new]))
+
+    def Accumulate(self, origin, target_rank, target=None, op=SUM):
+        self._rmw(origin, None, target_rank, target, op)
+
+    def Get_accumulate(self, origin, result, target_rank, target=None, op=SUM):
+        self._rmw(origin, result, target_rank, target, op)
+
+    def Fetch_and_op(self, origin, result, target_rank, target_disp=0, op=SUM):
+        self._rmw(origin, result, target_rank, target_disp, op)
+
+    def Compare_and_swap(self, origin, compare, result, target_rank, target_disp=0):
+        w = self._raw()
+        b, nb, _ = self._origin(origin)
+        cb, cnb, _ = self._origin(compare)
+        rb, rnb, _ = self._origin(result)
+        if not nb == cnb == rnb:
+            raise Exception(ERR_COUNT, "Compare_and_swap: origin, compare and result differ in size")
+        t = self._target(nb, target_rank, target_disp)
+        if t is not None:
+            w.compare_and_swap(b, cb, rb, target_rank, t[0], nb)
+
+    # Request-based forms: the operation is complete when the call returns.
+    def Rput(self, origin, target_rank, target=None):
+        self.Put(origin, target_rank, target)
+        return Request._new(_Done(), False)
+
+    def Rget(self, origin, target_rank, target=None):
+        self.Get(origin, target_rank, target)
+        return Request._new(_Done(), False)
+
+    def Raccumulate(self, origin, target_rank, target=None, op=SUM):
+        self.Accumulate(origin, target_rank, target, op)
+        return Request._new(_Done(), False)
+
+    def Rget_accumulate(self, origin, result, target_rank, target=None, op=SUM):
+        self.Get_accumulate(origin, result, target_rank, target, op)
+        return Request._new(_Done(), False)
+
+    # -- synchronization --
+
+    def Fence(self, assertion=0):
+        self._raw().fence()
+
+    def Lock(self, rank, lock_type=LOCK_EXCLUSIVE, assertion=0):
+        if lock_type not in (LOCK_EXCLUSIVE, LOCK_SHARED):
+            raise Exception(ERR_LOCKTYPE, f"lock type {lock_type}")
+        if rank == PROC_NULL:
+            return
+        self._raw().lock(lock_type == LOCK_EXCLUSIVE, rank)
+
+    def Unlock(self, rank):
+        if rank == PROC_NULL:
+            return
+        self._raw().unlock(rank)
+
+    def Lock_all(self, assertion=0):
+        self._raw().lock_all()
+
+    def Unlock_all(self):
+        self._raw().unlock_all()
+
+    def Flush(self, rank):
+        if rank != PROC_NULL:
+            self._raw().flush(rank)
+
+    def Flush_all(self):
+        self._raw().flush_all()
+
+    Flush_local = Flush
+    Flush_local_all = Flush_all
+
+    def Sync(self):
+        self._raw().sync()
+
+    def Free(self):
+        """``MPI_Win_free``: collective; memory from ``Shared_query`` or
+        ``tomemory`` stays valid while it is referenced."""
+        self._raw().free()
+        self._w = None
+
+
+WIN_NULL = Win()
+_CONSTANTS += ("WIN_NULL",)
+WIN_BASE, WIN_SIZE, WIN_DISP_UNIT, WIN_CREATE_FLAVOR, WIN_MODEL = 7001, 7002, 7003, 7004, 7005
 
 
 # ---- start-up and exit -------------------------------------------------------------
