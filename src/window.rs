@@ -39,7 +39,9 @@ pub enum LockKind {
 }
 
 /// A shared-memory window (`MPI_Win`): MPI-3 one-sided communication (RMA) between the
-/// ranks of one node, over one shared memory object (`MPI_Win_allocate_shared`).
+/// ranks of one node, over one shared memory object (`MPI_Win_allocate_shared`), or
+/// over each rank's own buffer ([`Window::create`], `MPI_Win_create`, reached by
+/// cross-memory attach; the rules below hold for it too).
 ///
 /// [`Window::allocate_shared`] is collective: each rank contributes a *part* of any
 /// size (0 included), and the parts lie in one memfd, rank after rank, each aligned
@@ -105,6 +107,26 @@ struct Live {
     held: Vec<Cell<Option<LockKind>>>,
     /// Whether the shared locks come from `lock_all`.
     all: Cell<bool>,
+    /// A window over the ranks' own buffers ([`Window::create`]): where each rank's
+    /// part is in its process; the mapping then holds only the header (the locks).
+    remote: Option<Vec<Remote>>,
+}
+
+/// A rank's part of a created window: `len` bytes at `addr` in process `pid`.
+#[derive(Clone, Copy)]
+struct Remote {
+    pid: i32,
+    addr: usize,
+    len: usize,
+}
+
+/// Where the bytes of an access are.
+enum Loc {
+    /// In this process's address space (the shared mapping, or this rank's own buffer
+    /// of a created window).
+    Here(NonNull<u8>),
+    /// In another process (a created window's part), reached by cross-memory attach.
+    There { pid: i32, addr: usize },
 }
 
 impl std::fmt::Debug for Window {
@@ -115,6 +137,17 @@ impl std::fmt::Debug for Window {
             None => d.field("freed", &true),
         };
         d.finish_non_exhaustive()
+    }
+}
+
+/// The error of a cross-memory access to rank `rank`'s part (process `pid`).
+fn cma_error(rank: Rank, pid: i32, err: std::io::Error) -> Error {
+    Error::Os {
+        what: format!(
+            "accessing rank {rank}'s part of a window over its own buffer (process {pid}, \
+             process_vm_readv/writev): the rank may have exited"
+        ),
+        source: err,
     }
 }
 
@@ -253,8 +286,70 @@ impl Window {
                 parts,
                 held: (0..n).map(|_| Cell::new(None)).collect(),
                 all: Cell::new(false),
+                remote: None,
             }),
         })
+    }
+
+    /// Makes a window over `len` bytes at `base` in each rank's own memory
+    /// (`MPI_Win_create`; ranks may pass different lengths, 0 included). Collective.
+    /// Other ranks reach a part by cross-memory attach (`process_vm_readv`,
+    /// `process_vm_writev`), so it needs what the launcher checks for large messages
+    /// (and `SHMPI_CMA` not `0`) when the communicator has more than one rank; the
+    /// locks live in a small shared header. [`shared_query`](Self::shared_query),
+    /// [`shared_part`](Self::shared_part) and [`atomics`](Self::atomics) are errors
+    /// on such a window (its parts are private memory); `fetch_add` and
+    /// `compare_and_swap` go through [`modify`](Self::modify) there.
+    ///
+    /// # Safety
+    ///
+    /// `base..base + len` must stay valid for reads and writes, and must not be moved
+    /// or freed, until the window is freed or dropped on every rank: other ranks write
+    /// into it meanwhile, so this rank's own accesses to it follow MPI's rules (between
+    /// fences, or under a lock).
+    pub unsafe fn create(comm: &Communicator, base: *mut u8, len: usize) -> Result<Window> {
+        #[cfg(feature = "mpi")]
+        if comm.inner.mpi.is_some() {
+            return Err(Error::Usage(
+                "windows over the ranks' own buffers need every rank on one node's shared \
+                 segment"
+                    .into(),
+            ));
+        }
+        let mut win = Window::allocate_shared(comm, 0)?;
+        let n = comm.size() as usize;
+        let seg = win.seg.clone();
+        let can = n == 1 || seg.single_copy();
+        let mine = [
+            std::process::id() as u64,
+            base as usize as u64,
+            len as u64,
+            u64::from(can),
+        ];
+        let mut all = vec![0u64; 4 * n];
+        comm.allgather_into(&mine, &mut all)?;
+        if let Some(bad) = all.chunks(4).position(|c| c[3] == 0) {
+            // Every rank decides the same: nothing is kept.
+            win.live = None;
+            return Err(Error::Usage(format!(
+                "a window over the ranks' own buffers needs cross-memory attach \
+                 (process_vm_readv), which rank {bad} cannot use here (a ptrace or seccomp \
+                 restriction, or SHMPI_CMA=0); allocate the window instead \
+                 (Window::allocate_shared)"
+            )));
+        }
+        let remote: Vec<Remote> = all
+            .chunks(4)
+            .map(|c| Remote {
+                pid: c[0] as i32,
+                addr: c[1] as usize,
+                len: c[2] as usize,
+            })
+            .collect();
+        let live = win.live.as_mut().expect("just allocated");
+        live.parts = remote.iter().map(|r| (0, r.len)).collect();
+        live.remote = Some(remote);
+        Ok(win)
     }
 
     fn live(&self) -> Result<&Live> {
@@ -275,9 +370,75 @@ impl Window {
         Ok(rank as usize)
     }
 
-    /// The address of `len` bytes at `offset` of `rank`'s part, bounds-checked.
+    /// Where `len` bytes at `offset` of `rank`'s part are, bounds-checked: any window.
+    fn locate(&self, rank: Rank, offset: usize, len: usize) -> Result<(&Live, Loc)> {
+        let live = self.live()?;
+        let Some(remote) = &live.remote else {
+            let (live, p) = self.range(rank, offset, len)?;
+            return Ok((live, Loc::Here(p)));
+        };
+        let r = self.target(rank)?;
+        let part = remote[r];
+        if offset.checked_add(len).is_none_or(|end| end > part.len) {
+            return Err(Error::invalid(
+                ErrorClass::RmaRange,
+                format!(
+                    "an access of {len} bytes at offset {offset} of rank {r}'s part of the \
+                     window, which has {} bytes",
+                    part.len
+                ),
+            ));
+        }
+        if r == self.comm.rank() as usize {
+            // This rank's own buffer (valid by `create`'s contract); a part of no
+            // bytes has no address to speak of, and no access touches it.
+            let p = NonNull::new((part.addr + offset) as *mut u8).unwrap_or(NonNull::dangling());
+            return Ok((live, Loc::Here(p)));
+        }
+        Ok((
+            live,
+            Loc::There {
+                pid: part.pid,
+                addr: part.addr + offset,
+            },
+        ))
+    }
+
+    /// Reads `dst.len()` bytes at `loc`.
+    fn load(&self, loc: &Loc, rank: Rank, dst: &mut [u8]) -> Result<()> {
+        match *loc {
+            // SAFETY: `locate` checked the bytes are in the mapping or this rank's part.
+            Loc::Here(p) => unsafe { load_bytes(p.as_ptr(), dst) },
+            Loc::There { pid, addr } => {
+                crate::sys::cma::read(pid, addr, dst).map_err(|e| cma_error(rank, pid, e))?
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `src` at `loc`.
+    fn store(&self, loc: &Loc, rank: Rank, src: &[u8]) -> Result<()> {
+        match *loc {
+            // SAFETY: as in `load`.
+            Loc::Here(p) => unsafe { store_bytes(p.as_ptr(), src) },
+            Loc::There { pid, addr } => {
+                crate::sys::cma::write(pid, addr, src).map_err(|e| cma_error(rank, pid, e))?
+            }
+        }
+        Ok(())
+    }
+
+    /// The address of `len` bytes at `offset` of `rank`'s part, bounds-checked: a
+    /// window in shared memory only.
     fn range(&self, rank: Rank, offset: usize, len: usize) -> Result<(&Live, NonNull<u8>)> {
         let live = self.live()?;
+        if live.remote.is_some() {
+            return Err(Error::invalid(
+                ErrorClass::Win,
+                "the window was created over the ranks' own buffers (Window::create): its \
+                 parts are not shared memory; use put, get, accumulate and modify",
+            ));
+        }
         let r = self.target(rank)?;
         let (start, size) = live.parts[r];
         if offset.checked_add(len).is_none_or(|end| end > size) {
@@ -341,20 +502,16 @@ impl Window {
     /// writes nothing.
     pub fn put<T: Pod>(&self, src: &[T], rank: Rank, offset: usize) -> Result<()> {
         let bytes: &[u8] = bytemuck::cast_slice(src);
-        let (_, p) = self.range(rank, offset, bytes.len())?;
-        // SAFETY: `range` checked that the bytes lie in the live mapping.
-        unsafe { store_bytes(p.as_ptr(), bytes) };
-        Ok(())
+        let (_, loc) = self.locate(rank, offset, bytes.len())?;
+        self.store(&loc, rank, bytes)
     }
 
     /// Copies bytes at `offset` of `rank`'s part into `dst` (`MPI_Get`; complete on
     /// return).
     pub fn get<T: Pod>(&self, dst: &mut [T], rank: Rank, offset: usize) -> Result<()> {
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
-        let (_, p) = self.range(rank, offset, bytes.len())?;
-        // SAFETY: `range` checked that the bytes lie in the live mapping.
-        unsafe { load_bytes(p.as_ptr(), bytes) };
-        Ok(())
+        let (_, loc) = self.locate(rank, offset, bytes.len())?;
+        self.load(&loc, rank, bytes)
     }
 
     /// [`put`](Self::put) into this rank's own part.
@@ -405,7 +562,7 @@ impl Window {
         f: impl FnOnce(&mut [T]) -> R,
     ) -> Result<R> {
         let len = count.saturating_mul(std::mem::size_of::<T>());
-        let (live, p) = self.range(rank, offset, len)?;
+        let (live, loc) = self.locate(rank, offset, len)?;
         let r = rank as usize;
         let word = Self::word(live, r, 1);
         let me = self.my_world_rank();
@@ -426,11 +583,9 @@ impl Window {
         }
         let _held = Release(word);
         let mut cur = vec![T::zeroed(); count];
-        // SAFETY: `range` checked that the bytes lie in the live mapping.
-        unsafe { load_bytes(p.as_ptr(), bytemuck::cast_slice_mut(&mut cur)) };
+        self.load(&loc, rank, bytemuck::cast_slice_mut(&mut cur))?;
         let out = f(&mut cur);
-        // SAFETY: as above.
-        unsafe { store_bytes(p.as_ptr(), bytemuck::cast_slice(&cur)) };
+        self.store(&loc, rank, bytemuck::cast_slice(&cur))?;
         Ok(out)
     }
 
@@ -471,6 +626,13 @@ impl Window {
     /// Adds `value` (wrapping) to the `u64` at byte `offset` of `rank`'s part and
     /// returns the previous value (`MPI_Fetch_and_op` with `MPI_SUM`), atomically.
     pub fn fetch_add(&self, rank: Rank, offset: usize, value: u64) -> Result<u64> {
+        if self.live()?.remote.is_some() {
+            return self.modify(rank, offset, 1, |x: &mut [u64]| {
+                let old = x[0];
+                x[0] = old.wrapping_add(value);
+                old
+            });
+        }
         Ok(self
             .atomic_u64(rank, offset)?
             .fetch_add(value, Ordering::AcqRel))
@@ -485,6 +647,15 @@ impl Window {
         expected: u64,
         new: u64,
     ) -> Result<u64> {
+        if self.live()?.remote.is_some() {
+            return self.modify(rank, offset, 1, |x: &mut [u64]| {
+                let old = x[0];
+                if old == expected {
+                    x[0] = new;
+                }
+                old
+            });
+        }
         let a = self.atomic_u64(rank, offset)?;
         Ok(
             match a.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire) {

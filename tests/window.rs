@@ -404,3 +404,90 @@ fn modify_is_atomic_with_accumulates() {
         assert_eq!(e.class(), ErrorClass::RmaRange, "{e}");
     });
 }
+
+/// `Window::create` over each rank's own vector (`MPI_Win_create`): puts, gets,
+/// accumulates, `modify`, fetch-and-add and compare-and-swap reach the other ranks'
+/// private memory (cross-memory attach), atomically where MPI says; after the free each
+/// rank's vector holds what the others wrote; the shared-memory calls are errors.
+fn created(w: &Communicator) {
+    let (me, n) = (w.rank() as usize, w.size() as usize);
+    let mut mine = vec![0u64; n + 2];
+    // SAFETY: `mine` is neither moved nor freed until the window is freed below.
+    let mut win = unsafe { Window::create(w, mine.as_mut_ptr().cast(), 8 * (n + 2)) }.unwrap();
+    win.fence().unwrap();
+    // Element `me` of every rank's vector: this rank's number.
+    for r in 0..n as i32 {
+        win.put(&[me as u64 * 10 + 1], r, 8 * me).unwrap();
+    }
+    win.fence().unwrap();
+    let next = ((me + 1) % n) as i32;
+    let mut got = vec![0u64; n];
+    win.get(&mut got, next, 0).unwrap();
+    assert_eq!(got, (0..n as u64).map(|r| r * 10 + 1).collect::<Vec<_>>());
+    // Everyone adds into rank 0's element n, and takes tickets from element n + 1.
+    let mut tickets = Vec::new();
+    for _ in 0..40 {
+        win.accumulate(&[3u64], 0, 8 * n, Op::Sum).unwrap();
+        tickets.push(win.fetch_add(0, 8 * (n + 1), 1).unwrap());
+    }
+    win.fence().unwrap();
+    let mut seen: Vec<u64> = w
+        .allgather(&tickets)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..40 * n as u64).collect::<Vec<_>>());
+    let won = win.compare_and_swap(0, 0, 1, 100 + me as u64).unwrap() == 1;
+    win.fence().unwrap();
+    assert_eq!(w.allgather(&won).unwrap().iter().filter(|&&x| x).count(), 1);
+    assert_eq!(win.shared_query(0).unwrap_err().class(), ErrorClass::Win);
+    assert_eq!(
+        win.atomics::<AtomicU32>(0, 0, 1).unwrap_err().class(),
+        ErrorClass::Win
+    );
+    let e = win.put(&[0u64; 2], next, 8 * (n + 1)).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::RmaRange, "{e}");
+    win.free().unwrap();
+    // Element 0 of rank 0 was swapped by the winner of the compare-and-swap.
+    let want: Vec<u64> = (0..n as u64).map(|r| r * 10 + 1).collect();
+    assert_eq!(mine[1..n], want[1..]);
+    if me == 0 {
+        assert!((100..100 + n as u64).contains(&mine[0]), "{}", mine[0]);
+        assert_eq!(mine[n], 3 * 40 * n as u64);
+    } else {
+        assert_eq!(mine[0], 1);
+    }
+}
+
+#[test]
+fn a_window_over_each_ranks_own_memory_at_1_rank() {
+    run_ranks("a_window_over_each_ranks_own_memory_at_1_rank", 1, created);
+}
+
+#[test]
+fn a_window_over_each_ranks_own_memory_at_4_ranks() {
+    run_ranks("a_window_over_each_ranks_own_memory_at_4_ranks", 4, created);
+}
+
+/// Without cross-memory attach (`SHMPI_CMA=0`) `create` fails at every rank with a
+/// message that says why and what to do instead, and nothing is left behind.
+#[test]
+fn a_window_over_own_memory_needs_cross_memory_attach() {
+    common::run_ranks_with_env(
+        "a_window_over_own_memory_needs_cross_memory_attach",
+        3,
+        &[("SHMPI_CMA", "0")],
+        |w| {
+            let mut v = vec![0u8; 8];
+            // SAFETY: `v` outlives the (failed) window.
+            let e = unsafe { Window::create(w, v.as_mut_ptr(), 8) }.unwrap_err();
+            assert!(
+                matches!(&e, Error::Usage(m) if m.contains("cross-memory attach") && m.contains("allocate_shared")),
+                "{e}"
+            );
+            w.barrier().unwrap();
+        },
+    );
+}
