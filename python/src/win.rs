@@ -25,6 +25,21 @@ use crate::reduce::{self, Kind};
 #[pyclass(unsendable, module = "shmpi._shmpi")]
 pub(crate) struct RawWin {
     win: Window,
+    /// The export of a created window's memory (`Win.Create`), held until the window
+    /// is freed: other ranks write into it until then.
+    keep: Option<RawBuf>,
+    freed: bool,
+}
+
+impl Drop for RawWin {
+    fn drop(&mut self) {
+        if !self.freed {
+            // Never freed (MPI calls that erroneous): the other ranks may still write
+            // into this memory, so its export is never released and the object never
+            // freed.
+            std::mem::forget(self.keep.take());
+        }
+    }
 }
 
 /// `cur = cur op src` on bytes read as `T` elements.
@@ -68,7 +83,33 @@ impl RawWin {
     fn allocate_shared(py: Python<'_>, comm: &RawComm, bytes: usize) -> PyResult<Self> {
         let c = crate::comm_of(comm.id)?;
         let win = crate::comm::blocking(py, &c, |c| Window::allocate_shared(c, bytes))?;
-        Ok(RawWin { win })
+        Ok(RawWin {
+            win,
+            keep: None,
+            freed: false,
+        })
+    }
+
+    /// `MPI_Win_create` over `memory` (a writable buffer; `None` for no bytes).
+    /// Collective over `comm`.
+    #[staticmethod]
+    #[pyo3(signature = (comm, memory))]
+    fn create(py: Python<'_>, comm: &RawComm, memory: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let c = crate::comm_of(comm.id)?;
+        let mut keep = memory.map(|m| RawBuf::get(m, true, None)).transpose()?;
+        let (base, len) = keep.as_mut().map_or((std::ptr::null_mut(), 0), |b| {
+            let s = b.bytes_mut();
+            (s.as_mut_ptr(), s.len())
+        });
+        // SAFETY: the export in `keep` holds the memory in place (an exporter may not
+        // move or free exported memory) until the window is freed, and for ever if it
+        // never is (`Drop`).
+        let win = crate::comm::blocking(py, &c, |c| unsafe { Window::create(c, base, len) })?;
+        Ok(RawWin {
+            win,
+            keep,
+            freed: false,
+        })
     }
 
     /// The size in bytes of `rank`'s part.
@@ -250,7 +291,10 @@ impl RawWin {
     fn free(&mut self, py: Python<'_>) -> PyResult<()> {
         let c = self.win.comm().clone();
         let win = &mut self.win;
-        crate::comm::blocking(py, &c, |_| win.free())
+        crate::comm::blocking(py, &c, |_| win.free())?;
+        self.freed = true;
+        self.keep = None;
+        Ok(())
     }
 }
 
@@ -263,19 +307,27 @@ pub(crate) struct WinMemory {
 }
 
 impl WinMemory {
+    fn ptr(&self) -> *mut u8 {
+        self.part.as_ptr()
+    }
+
+    fn len(&self) -> usize {
+        self.part.len()
+    }
+
     // Other processes may write the part at any time: Rust touches its bytes only
     // atomically (relaxed), as the window's own copies do.
     fn load(&self, at: usize) -> u8 {
-        debug_assert!(at < self.part.len());
+        debug_assert!(at < self.len());
         // SAFETY: in bounds; the part stays mapped while `self` lives; a byte is always
         // aligned for `AtomicU8`, and every Rust access to shared memory is atomic.
-        unsafe { AtomicU8::from_ptr(self.part.as_ptr().add(at)) }.load(Ordering::Relaxed)
+        unsafe { AtomicU8::from_ptr(self.ptr().add(at)) }.load(Ordering::Relaxed)
     }
 
     fn store(&self, at: usize, v: u8) {
-        debug_assert!(at < self.part.len());
+        debug_assert!(at < self.len());
         // SAFETY: as in `load`.
-        unsafe { AtomicU8::from_ptr(self.part.as_ptr().add(at)) }.store(v, Ordering::Relaxed);
+        unsafe { AtomicU8::from_ptr(self.ptr().add(at)) }.store(v, Ordering::Relaxed);
     }
 }
 
@@ -321,7 +373,7 @@ impl WinMemory {
         }
         let (ptr, len) = {
             let me = slf.borrow();
-            (me.part.as_ptr(), me.part.len())
+            (me.ptr(), me.len())
         };
         // The shape lives in the view's `internal` pointer's place: one isize per export.
         let shape = Box::into_raw(Box::new(len as isize));
@@ -371,7 +423,7 @@ impl WinMemory {
     }
 
     fn __len__(&self) -> usize {
-        self.part.len()
+        self.len()
     }
 
     /// The element format, bytes (`MPI.buffer.format`).
@@ -386,7 +438,7 @@ impl WinMemory {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let n = self.part.len();
+        let n = self.len();
         if let Ok(i) = key.extract::<isize>() {
             let at = index(i, n)?;
             return Ok(self.load(at).into_pyobject(py)?.into_any());
@@ -399,7 +451,7 @@ impl WinMemory {
     /// Writes a byte (an index), or bytes of the slice's length or one byte value into
     /// every byte of it (a slice), as `MPI.buffer` does.
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let n = self.part.len();
+        let n = self.len();
         if let Ok(i) = key.extract::<isize>() {
             let at = index(i, n)?;
             let v: u8 = value.extract()?;
@@ -429,16 +481,16 @@ impl WinMemory {
     /// The part's address in this process (`MPI.buffer.address`).
     #[getter]
     fn address(&self) -> usize {
-        self.part.as_ptr() as usize
+        self.ptr() as usize
     }
 
     /// The part's size in bytes (`MPI.buffer.nbytes`).
     #[getter]
     fn nbytes(&self) -> usize {
-        self.part.len()
+        self.len()
     }
 
     fn __repr__(&self) -> String {
-        format!("<shmpi window memory of {} bytes>", self.part.len())
+        format!("<shmpi window memory of {} bytes>", self.len())
     }
 }

@@ -221,8 +221,36 @@ def Detach_buffer():
     return buf
 
 
+class _Memory(bytearray):
+    """What ``Alloc_mem`` returns: bytes that, like mpi4py's ``MPI.buffer``, take one
+    byte value into a whole slice (``mem[:] = 0``)."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key, value):
+        if isinstance(key, slice) and _is_index(value):
+            value = bytes((_operator.index(value),)) * len(range(*key.indices(len(self))))
+        bytearray.__setitem__(self, key, value)
+
+    @property
+    def format(self):
+        return "B"
+
+    @property
+    def nbytes(self):
+        return len(self)
+
+    @property
+    def address(self):
+        return Get_address(self) if len(self) else 0
+
+
 def Alloc_mem(size, info=None):
-    return bytearray(size)
+    """Memory for a window's buffer (``MPI_Alloc_mem``): ordinary bytes here."""
+    size = _operator.index(size)
+    if size < 0:
+        raise Exception(ERR_SIZE, f"Alloc_mem of {size} bytes")
+    return _Memory(size)
 
 
 def Free_mem(mem):
@@ -647,6 +675,7 @@ _TYPECODES = {
     "Zg": C_LONG_DOUBLE_COMPLEX,
     "F": C_FLOAT_COMPLEX,
     "D": C_DOUBLE_COMPLEX,
+    "G": C_LONG_DOUBLE_COMPLEX,
     "i1": INT8_T,
     "i2": INT16_T,
     "i4": INT32_T,
@@ -662,7 +691,7 @@ _TYPECODES = {
     "b1": C_BOOL,
 }
 _typedict = {k: v for k, v in _TYPECODES.items() if len(k) == 1}
-_typedict_c = {"F": C_FLOAT_COMPLEX, "D": C_DOUBLE_COMPLEX}
+_typedict_c = {"F": C_FLOAT_COMPLEX, "D": C_DOUBLE_COMPLEX, "G": C_LONG_DOUBLE_COMPLEX}
 _typedict_f = {}
 
 
@@ -3205,14 +3234,16 @@ class Win:
     when it returns. ``Create`` over the program's own buffer and dynamic windows are
     not offered (``NotImplementedError``)."""
 
-    __slots__ = ("_w", "_comm", "_units", "_flavor", "_name", "__weakref__")
+    __slots__ = ("_w", "_comm", "_units", "_flavor", "_name", "_mem", "_ctl", "_epochs", "__weakref__")
 
     def __init__(self, win=None):
         if isinstance(win, Win):
             self._w, self._comm, self._units, self._flavor = win._w, win._comm, win._units, win._flavor
-            self._name = win._name
+            self._name, self._mem = win._name, win._mem
+            self._ctl, self._epochs = win._ctl, win._epochs
         elif win is None:
             self._w, self._comm, self._units, self._flavor, self._name = None, None, None, None, ""
+            self._mem, self._ctl, self._epochs = None, None, None
         else:
             raise TypeError(f"expecting a Win, got {type(win).__name__}")
 
@@ -3247,6 +3278,8 @@ class Win:
         w._units = [_loads(u) for u in comm._r.allgather_obj(_dumps(disp_unit))]
         w._flavor = flavor
         w._name = ""
+        w._mem = None
+        w._ctl, w._epochs = comm.Dup(), [None, None]
         return w
 
     @classmethod
@@ -3263,10 +3296,26 @@ class Win:
 
     @classmethod
     def Create(cls, memory, disp_unit=1, info=None, comm=None):
-        raise NotImplementedError(
-            "Win.Create over the program's buffer: shmpi's windows are shared memory; "
-            "use Win.Allocate or Win.Allocate_shared and work in tomemory()"
-        )
+        """``MPI_Win_create`` over this rank's ``memory`` (a writable buffer, or
+        ``None``/``BOTTOM`` for none): the other ranks reach it by cross-memory attach;
+        it stays exported (a NumPy array cannot be resized) until ``Free``. Collective.
+        Where cross-memory attach is not usable, an ``MPI.Exception``."""
+        disp_unit = _operator.index(disp_unit)
+        if disp_unit <= 0:
+            raise Exception(ERR_DISP, f"a displacement unit of {disp_unit}")
+        comm = COMM_SELF if comm is None else comm
+        mem = None if memory is None or memory is BOTTOM else memory
+        if mem is not None:
+            mem = _mv(mem)
+        w = cls.__new__(cls)
+        w._w = _lib.RawWin.create(comm._r, mem)
+        w._comm = comm
+        w._units = [_loads(u) for u in comm._r.allgather_obj(_dumps(disp_unit))]
+        w._flavor = WIN_FLAVOR_CREATE
+        w._name = ""
+        w._mem = mem
+        w._ctl, w._epochs = comm.Dup(), [None, None]
+        return w
 
     @classmethod
     def Create_dynamic(cls, info=None, comm=None):
@@ -3289,8 +3338,12 @@ class Win:
         return w.memory(rank), self._units[rank]
 
     def tomemory(self):
-        """This rank's part, as ``Shared_query(rank)[0]``."""
-        return self._raw().memory(self._comm.Get_rank())
+        """This rank's part: as ``Shared_query(rank)[0]``, or the buffer ``Create``
+        was given."""
+        w = self._raw()
+        if self._flavor == WIN_FLAVOR_CREATE:
+            return self._mem.cast("B") if self._mem is not None else memoryview(_NOTHING)
+        return w.memory(self._comm.Get_rank())
 
     def Get_group(self):
         self._raw()
@@ -3343,9 +3396,9 @@ class Win:
         w = self._raw()
         me = self._comm.Get_rank()
         if keyval == WIN_BASE:
-            return w.memory(me).address
+            return self._base()
         if keyval == WIN_SIZE:
-            return w.part_size(me)
+            return len(self.tomemory())
         if keyval == WIN_DISP_UNIT:
             return self._units[me]
         if keyval == WIN_CREATE_FLAVOR:
@@ -3354,11 +3407,14 @@ class Win:
             return WIN_UNIFIED
         return None
 
+    def _base(self):
+        m = self.tomemory()
+        return Get_address(m) if len(m) else 0
+
     @property
     def attrs(self):
-        w = self._raw()
-        me = self._comm.Get_rank()
-        return (w.memory(me).address, w.part_size(me), self._units[me])
+        self._raw()
+        return (self._base(), len(self.tomemory()), self._units[self._comm.Get_rank()])
 
     # -- the target of an access --
 
@@ -3441,16 +3497,26 @@ class Win:
     def Get_accumulate(self, origin, result, target_rank, target=None, op=SUM):
         self._rmw(origin, result, target_rank, target, op)
 
+    def _single(self, spec, what, like=None):
+        """A buffer of one element (``Fetch_and_op``, ``Compare_and_swap``), as
+        mpi4py checks it: ``ValueError`` for another count, or a size other than
+        ``like``'s."""
+        b, nb, dt = self._origin(spec)
+        if nb != dt._size or (like is not None and nb != like):
+            raise ValueError(f"message: {what} must be a single element of the origin's datatype")
+        return b, nb, dt
+
     def Fetch_and_op(self, origin, result, target_rank, target_disp=0, op=SUM):
+        self._raw()
+        _, nb, _ = self._single(origin, "origin")
+        self._single(result, "result", nb)
         self._rmw(origin, result, target_rank, target_disp, op)
 
     def Compare_and_swap(self, origin, compare, result, target_rank, target_disp=0):
         w = self._raw()
-        b, nb, _ = self._origin(origin)
-        cb, cnb, _ = self._origin(compare)
-        rb, rnb, _ = self._origin(result)
-        if not nb == cnb == rnb:
-            raise Exception(ERR_COUNT, "Compare_and_swap: origin, compare and result differ in size")
+        b, nb, _ = self._single(origin, "origin")
+        cb, cnb, _ = self._single(compare, "compare", nb)
+        rb, rnb, _ = self._single(result, "result", nb)
         t = self._target(nb, target_rank, target_disp)
         if t is not None:
             w.compare_and_swap(b, cb, rb, target_rank, t[0], nb)
@@ -3476,6 +3542,85 @@ class Win:
 
     def Fence(self, assertion=0):
         self._raw().fence()
+
+    # Generalized active target (Post/Start/Complete/Wait): tokens on a private
+    # duplicate of the communicator; every RMA call is complete on return, so a
+    # token says all of its sender's accesses are done.
+    _POSTED, _COMPLETED = 1, 2
+
+    def _ranks_of(self, group):
+        ranks = Group.Translate_ranks(group, list(range(group.Get_size())), self._comm.Get_group())
+        if UNDEFINED in ranks:
+            raise Exception(ERR_GROUP, "a group with ranks outside the window's")
+        return ranks
+
+    def _token(self, r, tag, send):
+        msg = [_NOTHING, 0, BYTE]
+        if send:
+            self._ctl.Send(msg, r, tag)
+        else:
+            self._ctl.Recv(msg, r, tag)
+
+    def Post(self, group, assertion=0):
+        """Exposes this rank's part to ``group``'s ranks (``MPI_Win_post``)."""
+        self._raw()
+        if self._epochs[0] is not None:
+            raise Exception(ERR_RMA_SYNC, "Post while an exposure epoch is open")
+        ranks = self._ranks_of(group)
+        for r in ranks:
+            self._token(r, self._POSTED, True)
+        self._epochs[0] = set(ranks)
+
+    def Start(self, group, assertion=0):
+        """Begins access to ``group``'s ranks (``MPI_Win_start``): waits for each
+        to post."""
+        self._raw()
+        if self._epochs[1] is not None:
+            raise Exception(ERR_RMA_SYNC, "Start while an access epoch is open")
+        ranks = self._ranks_of(group)
+        for r in ranks:
+            self._token(r, self._POSTED, False)
+        self._epochs[1] = ranks
+
+    def Complete(self):
+        """Ends the access epoch of ``Start`` (``MPI_Win_complete``)."""
+        self._raw()
+        ranks = self._epochs[1]
+        if ranks is None:
+            raise Exception(ERR_RMA_SYNC, "Complete without Start")
+        self._raw().sync()
+        for r in ranks:
+            self._token(r, self._COMPLETED, True)
+        self._epochs[1] = None
+
+    def Wait(self):
+        """Ends the exposure epoch of ``Post`` once every rank of its group has
+        completed (``MPI_Win_wait``)."""
+        self._raw()
+        pending = self._epochs[0]
+        if pending is None:
+            raise Exception(ERR_RMA_SYNC, "Wait without Post")
+        for r in sorted(pending):
+            self._token(r, self._COMPLETED, False)
+        self._epochs[0] = None
+        self._raw().sync()
+
+    def Test(self):
+        """``Wait`` without blocking (``MPI_Win_test``): whether the exposure epoch
+        has ended."""
+        self._raw()
+        pending = self._epochs[0]
+        if pending is None:
+            raise Exception(ERR_RMA_SYNC, "Test without Post")
+        for r in sorted(pending):
+            if self._ctl.Iprobe(r, self._COMPLETED):
+                self._token(r, self._COMPLETED, False)
+                pending.discard(r)
+        if pending:
+            return False
+        self._epochs[0] = None
+        self._raw().sync()
+        return True
 
     def Lock(self, rank, lock_type=LOCK_EXCLUSIVE, assertion=0):
         if lock_type not in (LOCK_EXCLUSIVE, LOCK_SHARED):
@@ -3513,6 +3658,9 @@ class Win:
         ``tomemory`` stays valid while it is referenced."""
         self._raw().free()
         self._w = None
+        self._mem = None
+        self._ctl.Free()
+        self._ctl = None
 
 
 WIN_NULL = Win()
