@@ -1417,6 +1417,126 @@ _CONSTANTS = (
 )
 
 
+# ---- error handlers ----------------------------------------------------------------
+
+
+class Errhandler:
+    """An error handler (``MPI.Errhandler``). Errors that shmpi's calls detect are
+    always raised as ``MPI.Exception`` (mpi4py's default, ``ERRORS_RETURN``), whatever
+    handler is set; the handler set on a communicator or window is what
+    ``Get_errhandler`` returns and what ``Call_errhandler`` invokes: ``ERRORS_RETURN``
+    does nothing, ``ERRORS_ARE_FATAL`` and ``ERRORS_ABORT`` abort the job, a handler
+    made by ``Create_errhandler`` is called with the object and the error code."""
+
+    __slots__ = ("_kind", "_fn", "__weakref__")
+
+    def __init__(self, errhandler=None):
+        if errhandler is None:
+            self._kind, self._fn = None, None
+        elif isinstance(errhandler, Errhandler):
+            self._kind, self._fn = errhandler._kind, errhandler._fn
+        else:
+            raise TypeError(f"expecting an Errhandler, got {type(errhandler).__name__}")
+
+    @classmethod
+    def _make(cls, kind, fn=None):
+        e = cls.__new__(cls)
+        e._kind, e._fn = kind, fn
+        return e
+
+    def __bool__(self):
+        return self._kind is not None
+
+    def __eq__(self, other):
+        if not isinstance(other, Errhandler):
+            return NotImplemented
+        return self._kind == other._kind and self._fn is other._fn
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = None
+
+    def __reduce__(self):
+        for name in ("ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT"):
+            if globals().get(name) is self:
+                return name
+        if self._kind is None:
+            return (Errhandler, ())
+        if self._kind != "user":
+            return (Errhandler, (_PREDEFINED_ERRH[self._kind],))
+        raise ValueError("cannot serialize Errhandler instance")
+
+    def Free(self):
+        if any(globals().get(n) is self for n in ("ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT")):
+            raise Exception(ERR_ARG, "a predefined error handler cannot be freed")
+        self._kind, self._fn = None, None
+
+    # No C or Fortran integer handles, as for the other handles.
+    def toint(self):
+        return -1
+
+    def py2f(self):
+        return -1
+
+    @classmethod
+    def fromint(cls, i):
+        return cls()
+
+    @classmethod
+    def f2py(cls, i):
+        return cls()
+
+    def _call(self, obj, errorcode):
+        kind = self._kind
+        if kind == "user":
+            self._fn(obj, errorcode)
+        elif kind in ("fatal", "abort") and errorcode != SUCCESS:
+            _sys.stderr.write(f"shmpi: error {errorcode} ({Get_error_string(errorcode)}) with {kind} error handler\n")
+            COMM_WORLD.Abort(errorcode)
+
+
+ERRHANDLER_NULL = Errhandler()
+ERRORS_RETURN = Errhandler._make("return")
+ERRORS_ARE_FATAL = Errhandler._make("fatal")
+ERRORS_ABORT = Errhandler._make("abort")
+_PREDEFINED_ERRH = {"return": ERRORS_RETURN, "fatal": ERRORS_ARE_FATAL, "abort": ERRORS_ABORT}
+# The handler set on each communicator and window (by its native object, shared by
+# every Python handle of it).
+_ERRHANDLERS = {}
+
+
+def _errhandler_methods(cls, native):
+    """``Get_errhandler``, ``Set_errhandler``, ``Call_errhandler`` and
+    ``Create_errhandler`` for handles whose native object ``native(self)`` names."""
+
+    def get_errhandler(self):
+        return Errhandler(_ERRHANDLERS.get(native(self), ERRORS_RETURN))
+
+    def set_errhandler(self, errhandler):
+        if not isinstance(errhandler, Errhandler):
+            raise TypeError(f"expecting an Errhandler, got {type(errhandler).__name__}")
+        if not errhandler:
+            raise Exception(ERR_ARG, "ERRHANDLER_NULL cannot be set")
+        _ERRHANDLERS[native(self)] = Errhandler(errhandler)
+
+    def call_errhandler(self, errorcode):
+        _ERRHANDLERS.get(native(self), ERRORS_RETURN)._call(self, _operator.index(errorcode))
+
+    def create_errhandler(klass, errhandler_fn):
+        if not callable(errhandler_fn):
+            raise TypeError("expecting a callable error handler function")
+        return Errhandler._make("user", errhandler_fn)
+
+    cls.Get_errhandler = get_errhandler
+    cls.Set_errhandler = set_errhandler
+    cls.Call_errhandler = call_errhandler
+    cls.Create_errhandler = classmethod(create_errhandler)
+    cls.errhandler = property(get_errhandler, set_errhandler)
+    return cls
+
+
 # ---- requests ----------------------------------------------------------------------
 
 
@@ -2140,6 +2260,7 @@ class Comm(_lib.CommBase):
         if raw.key() == 0:
             raise Exception(ERR_COMM, "MPI.COMM_WORLD cannot be freed")
         raw.free()
+        _ERRHANDLERS.pop(raw, None)
         self._raw = None
 
     def Abort(self, errorcode=0):
@@ -2893,6 +3014,9 @@ class Comm(_lib.CommBase):
         # every start.
         recvcounts = self._reduce_scatter_args(sendbuf, recvbuf, recvcounts)[4]
         return Prequest._persistent(lambda: self.Ireduce_scatter(sendbuf, recvbuf, recvcounts, op))
+
+_errhandler_methods(Comm, lambda c: c._r)
+
 
 class Intracomm(Comm):
     """A communicator of one group (``MPI.Intracomm``)."""
@@ -3656,12 +3780,16 @@ class Win:
     def Free(self):
         """``MPI_Win_free``: collective; memory from ``Shared_query`` or
         ``tomemory`` stays valid while it is referenced."""
-        self._raw().free()
+        w = self._raw()
+        w.free()
+        _ERRHANDLERS.pop(w, None)
         self._w = None
         self._mem = None
         self._ctl.Free()
         self._ctl = None
 
+
+_errhandler_methods(Win, lambda w: w._raw())
 
 WIN_NULL = Win()
 _CONSTANTS += ("WIN_NULL",)

@@ -415,5 +415,34 @@ for c in (MPI.Intracomm(comm), Counting(comm)):
     assert list(b) == [0, 0]
 assert Counting.sends == 1 and Counting.bcasts == 1
 
+# Error handlers, as scripts set them: ERRORS_RETURN (errors raise MPI.Exception), a
+# handler of the program's own invoked by Call_errhandler with the communicator and
+# the code, Get_errhandler giving copies that Free makes null; predefined handlers
+# pickle by name.
+import pickle
+d = comm.Dup()
+d.Set_errhandler(MPI.ERRORS_RETURN)
+got = d.Get_errhandler()
+assert got == MPI.ERRORS_RETURN and got is not MPI.ERRORS_RETURN
+got.Free()
+assert got == MPI.ERRHANDLER_NULL and not got
+calls = []
+mine = MPI.Comm.Create_errhandler(lambda c, code: calls.append((c, code)))
+d.Set_errhandler(mine)
+d.Call_errhandler(MPI.ERR_OTHER)
+assert len(calls) == 1 and isinstance(calls[0][0], MPI.Comm) and calls[0][1] == MPI.ERR_OTHER, calls
+d.Set_errhandler(MPI.ERRORS_RETURN)
+d.Call_errhandler(MPI.ERR_OTHER)  # returns: the error is the caller's to handle
+assert len(calls) == 1
+mine.Free()
+try:
+    d.Send([bytearray(1), 1, MPI.BYTE], size + 3, 0)
+except MPI.Exception as e:
+    assert e.Get_error_class() == MPI.ERR_RANK, e
+else:
+    raise AssertionError("a send to a rank out of range")
+assert pickle.loads(pickle.dumps(MPI.ERRORS_RETURN)) is MPI.ERRORS_RETURN
+d.Free()
+
 comm.Barrier()
 print(f"OK {rank}")
