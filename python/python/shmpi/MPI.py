@@ -1959,9 +1959,21 @@ def _waitany(requests, status):
     if not raws:
         _fill(status, _EMPTY_ST)
         return UNDEFINED, None
-    k = _lib.wait_any(raws)
+    k = _wait_any(raws)
     i = idx[k]
     return i, requests[i]._collect(status)
+
+
+def _wait_any(raws):
+    """The index of a completed operation among ``raws``: natively, or, when one is
+    made of several (``_Many``), by testing each in turn."""
+    if not any(type(x) is _Many for x in raws):
+        return _lib.wait_any(raws)
+    while True:
+        for k, x in enumerate(raws):
+            if x.test():
+                return k
+        _os.sched_yield()
 
 
 def _some(requests, statuses, block):
@@ -1973,7 +1985,7 @@ def _some(requests, statuses, block):
         # Wait for one without collecting it, then collect every completed one in order.
         raws = [_native_raw(r._raw) for r in requests if r._raw is not None and type(r._raw) is not _Done]
         if raws and len(raws) == sum(r._raw is not None for r in requests):
-            _lib.wait_any(raws)
+            _wait_any(raws)
     idxs = [i for i, r in enumerate(requests) if r._raw is not None and r._raw.test()]
     objs = [requests[i]._collect(_status_at(statuses, k)) for k, i in enumerate(idxs)]
     return idxs, objs
@@ -2261,6 +2273,9 @@ class Comm(_lib.CommBase):
             raise Exception(ERR_COMM, "MPI.COMM_WORLD cannot be freed")
         raw.free()
         _ERRHANDLERS.pop(raw, None)
+        nbr = _NBR_COMMS.pop(raw, None)
+        if nbr is not None:
+            nbr.Free()
         self._raw = None
 
     def Abort(self, errorcode=0):
@@ -3051,6 +3066,88 @@ class Intracomm(Comm):
         return Cartcomm._grid(raw, dims, periods)
 
 
+    def Create_graph(self, index, edges, reorder=False):
+        """A graph of ``len(index)`` nodes (``MPI_Graph_create``): node ``i``'s
+        neighbours are ``edges[index[i-1]:index[i]]``; mpi4py's form with a leading 0
+        is taken too. Ranks keep their order; ranks beyond the graph get
+        ``COMM_NULL``. Collective."""
+        index = [_operator.index(i) for i in index]
+        edges = [_operator.index(e) for e in edges]
+        if index and index[0] == 0 and index[-1] == len(edges) and len(index) > 1:
+            index = index[1:]
+        nnodes, size = len(index), self.Get_size()
+        if nnodes > size:
+            raise Exception(ERR_ARG, f"Create_graph: {nnodes} nodes in a communicator of {size}")
+        if any(b < a for a, b in zip([0] + index, index)) or (index and index[-1] != len(edges)):
+            raise Exception(ERR_ARG, "Create_graph: index must be the cumulative degrees, ending at len(edges)")
+        if any(not 0 <= e < nnodes for e in edges):
+            raise Exception(ERR_ARG, f"Create_graph: an edge to a node outside 0..{nnodes - 1}")
+        me = self.Get_rank()
+        raw = self._r.split(0 if me < nnodes else UNDEFINED, me)
+        if raw is None:
+            return COMM_NULL
+        c = Graphcomm._wrap(raw)
+        c._index, c._edges = index, edges
+        return c
+
+    def Graph_map(self, index, edges):
+        """This rank's rank in a graph of ``index``/``edges`` (``MPI_Graph_map``):
+        its own (shmpi never reorders), or ``UNDEFINED`` beyond the graph."""
+        index = list(index)
+        if index and index[0] == 0 and index[-1] == len(edges) and len(index) > 1:
+            index = index[1:]
+        me = self.Get_rank()
+        return me if me < len(index) else UNDEFINED
+
+    def Create_dist_graph_adjacent(self, sources, destinations, sourceweights=None,
+                                   destweights=None, info=None, reorder=False):
+        """A distributed graph from each rank's own in- and out-neighbours
+        (``MPI_Dist_graph_create_adjacent``). Collective; ranks keep their order."""
+        sources = [] if sources is None else [_operator.index(r) for r in sources]
+        destinations = [] if destinations is None else [_operator.index(r) for r in destinations]
+        sw = _weights(sourceweights, len(sources))
+        dw = _weights(destweights, len(destinations))
+        n = self.Get_size()
+        if any(not 0 <= r < n for r in sources + destinations):
+            raise Exception(ERR_RANK, "Create_dist_graph_adjacent: a neighbour outside the communicator")
+        weighted = sw is not None or dw is not None
+        return Distgraphcomm._make(self._r.dup(), sources, destinations,
+                                   (sw or [], dw or []) if weighted else None)
+
+    def Create_dist_graph(self, sources, degrees, destinations, weights=None, info=None,
+                          reorder=False):
+        """A distributed graph from edges any rank may name (``MPI_Dist_graph_create``):
+        ``sources[i]`` has edges to the next ``degrees[i]`` of ``destinations``. The
+        edges are gathered, so every rank learns its in- and out-neighbours, in the
+        order the edges were given (by the rank that gave them, then its order).
+        Collective."""
+        sources = [_operator.index(r) for r in sources]
+        degrees = [_operator.index(d) for d in degrees]
+        destinations = [_operator.index(r) for r in destinations]
+        if len(degrees) != len(sources) or sum(degrees) != len(destinations) or any(d < 0 for d in degrees):
+            raise ValueError("Create_dist_graph: degrees must give each source's number of destinations")
+        w = _weights(weights, len(destinations))
+        n = self.Get_size()
+        if any(not 0 <= r < n for r in sources + destinations):
+            raise Exception(ERR_RANK, "Create_dist_graph: a node outside the communicator")
+        mine, k = [], 0
+        for s_, d in zip(sources, degrees):
+            for j in range(d):
+                mine.append((s_, destinations[k], w[k] if w else 1))
+                k += 1
+        every = self._r.allgather_obj(_dumps((mine, w is not None)))
+        edges, weighted = [], False
+        for b in every:
+            e, wt = _loads(b)
+            edges.extend(e)
+            weighted = weighted or wt
+        me = self.Get_rank()
+        ins = [(s_, wt) for s_, d, wt in edges if d == me]
+        outs = [(d, wt) for s_, d, wt in edges if s_ == me]
+        return Distgraphcomm._make(
+            self._r.dup(), [s_ for s_, _ in ins], [d for d, _ in outs],
+            ([wt for _, wt in ins], [wt for _, wt in outs]) if weighted else None)
+
     def Cart_map(self, dims, periods=None):
         """This rank's rank in a grid of ``dims`` (``MPI_Cart_map``): its own, as
         shmpi never reorders, or ``UNDEFINED`` beyond the grid."""
@@ -3062,9 +3159,329 @@ class Intracomm(Comm):
 
 
 class Topocomm(Intracomm):
-    """A communicator with a topology (``MPI.Topocomm``)."""
+    """A communicator with a topology (``MPI.Topocomm``), and the neighbourhood
+    collectives over its edges: point-to-point messages on a private duplicate of
+    the communicator, each edge under a tag of its own so that two edges between the
+    same ranks never mix."""
 
     __slots__ = ()
+
+    def __init__(self, comm=None):
+        if type(self) is Topocomm:
+            raise TypeError("Topocomm is abstract: use Cartcomm, Graphcomm or Distgraphcomm")
+        super().__init__(comm)
+
+    is_topo = property(lambda self: True)
+
+    # -- the edges --
+
+    def _in_out(self):
+        """(in-neighbours, out-neighbours), ``PROC_NULL`` where a grid has none."""
+        return self.inedges, self.outedges
+
+    def _edge_tags(self):
+        """(tag of each out-edge's message, tag each in-edge's receive expects): the
+        k-th edge between the same two ranks carries tag k."""
+        ins, outs = self._in_out()
+
+        def nth(xs):
+            seen, out = {}, []
+            for x in xs:
+                out.append(seen.get(x, 0))
+                seen[x] = out[-1] + 1
+            return out
+
+        return nth(outs), nth(ins)
+
+    def _nbr(self):
+        c = _NBR_COMMS.get(self._r)
+        if c is None:
+            c = _NBR_COMMS[self._r] = Intracomm._wrap(self._r.dup())
+        return c
+
+    def _exchange(self, sends, recvs):
+        """Starts the messages of one neighbourhood collective: ``sends`` (buffer spec
+        per out-edge), ``recvs`` (writable spec per in-edge); returns the requests."""
+        ins, outs = self._in_out()
+        stags, rtags = self._edge_tags()
+        c = self._nbr()
+        reqs = []
+        for spec, src, tag in zip(recvs, ins, rtags):
+            if src != PROC_NULL:
+                reqs.append(c.Irecv(spec, src, tag))
+        for spec, dst, tag in zip(sends, outs, stags):
+            if dst != PROC_NULL:
+                reqs.append(c.Isend(spec, dst, tag))
+        return reqs
+
+    def _blocks(self, spec, n):
+        """A buffer of ``n`` equal blocks (a count is per block, as MPI's) as ``n``
+        byte views."""
+        b, nb, _ = _msg_blocks(spec, n)
+        m = _mv(b).cast("B")
+        blk = nb // n if n else 0
+        return [m[j * blk : (j + 1) * blk] for j in range(n)]
+
+    def _vblocks(self, spec, n):
+        b, _, counts, displs, _ = _msg_v(spec, n)
+        m = _mv(b).cast("B")
+        return [m[d : d + c] for c, d in zip(counts, displs)]
+
+    def _wblocks(self, spec, n):
+        b, counts, displs = _msg_w(spec, n)
+        m = _mv(b).cast("B")
+        return [m[d : d + c] for c, d in zip(counts, displs)]
+
+    def _start_allgather(self, sendbuf, recvbuf):
+        ins, outs = self._in_out()
+        sb, snb, _ = _msg_typed(sendbuf)
+        one = bytes(_mv(sb).cast("B")[:snb])
+        return self._exchange([one] * len(outs), self._blocks(recvbuf, len(ins)))
+
+    def _start_alltoall(self, sendbuf, recvbuf):
+        ins, outs = self._in_out()
+        sends = [bytes(x) for x in self._blocks(sendbuf, len(outs))]
+        return self._exchange(sends, self._blocks(recvbuf, len(ins)))
+
+    def _start_allgatherv(self, sendbuf, recvbuf):
+        ins, outs = self._in_out()
+        sb, snb, _ = _msg_typed(sendbuf)
+        one = bytes(_mv(sb).cast("B")[:snb])
+        return self._exchange([one] * len(outs), self._vblocks(recvbuf, len(ins)))
+
+    def _start_alltoallv(self, sendbuf, recvbuf):
+        ins, outs = self._in_out()
+        sends = [bytes(x) for x in self._vblocks(sendbuf, len(outs))]
+        return self._exchange(sends, self._vblocks(recvbuf, len(ins)))
+
+    def _start_alltoallw(self, sendbuf, recvbuf):
+        ins, outs = self._in_out()
+        sends = [bytes(x) for x in self._wblocks(sendbuf, len(outs))]
+        return self._exchange(sends, self._wblocks(recvbuf, len(ins)))
+
+    # -- blocking, non-blocking and persistent forms --
+
+    def Neighbor_allgather(self, sendbuf, recvbuf):
+        _waitall(self._start_allgather(sendbuf, recvbuf), None)
+
+    def Neighbor_allgatherv(self, sendbuf, recvbuf):
+        _waitall(self._start_allgatherv(sendbuf, recvbuf), None)
+
+    def Neighbor_alltoall(self, sendbuf, recvbuf):
+        _waitall(self._start_alltoall(sendbuf, recvbuf), None)
+
+    def Neighbor_alltoallv(self, sendbuf, recvbuf):
+        _waitall(self._start_alltoallv(sendbuf, recvbuf), None)
+
+    def Neighbor_alltoallw(self, sendbuf, recvbuf):
+        _waitall(self._start_alltoallw(sendbuf, recvbuf), None)
+
+    def Ineighbor_allgather(self, sendbuf, recvbuf):
+        return Request._new(_Many(self._start_allgather(sendbuf, recvbuf)), False)
+
+    def Ineighbor_allgatherv(self, sendbuf, recvbuf):
+        return Request._new(_Many(self._start_allgatherv(sendbuf, recvbuf)), False)
+
+    def Ineighbor_alltoall(self, sendbuf, recvbuf):
+        return Request._new(_Many(self._start_alltoall(sendbuf, recvbuf)), False)
+
+    def Ineighbor_alltoallv(self, sendbuf, recvbuf):
+        return Request._new(_Many(self._start_alltoallv(sendbuf, recvbuf)), False)
+
+    def Ineighbor_alltoallw(self, sendbuf, recvbuf):
+        return Request._new(_Many(self._start_alltoallw(sendbuf, recvbuf)), False)
+
+    def Neighbor_allgather_init(self, sendbuf, recvbuf, info=None):
+        return Prequest._persistent(lambda: self.Ineighbor_allgather(sendbuf, recvbuf))
+
+    def Neighbor_allgatherv_init(self, sendbuf, recvbuf, info=None):
+        return Prequest._persistent(lambda: self.Ineighbor_allgatherv(sendbuf, recvbuf))
+
+    def Neighbor_alltoall_init(self, sendbuf, recvbuf, info=None):
+        return Prequest._persistent(lambda: self.Ineighbor_alltoall(sendbuf, recvbuf))
+
+    def Neighbor_alltoallv_init(self, sendbuf, recvbuf, info=None):
+        return Prequest._persistent(lambda: self.Ineighbor_alltoallv(sendbuf, recvbuf))
+
+    def Neighbor_alltoallw_init(self, sendbuf, recvbuf, info=None):
+        return Prequest._persistent(lambda: self.Ineighbor_alltoallw(sendbuf, recvbuf))
+
+    # -- objects --
+
+    def neighbor_allgather(self, sendobj):
+        """Every in-neighbour's object, in the order of the in-edges (``None`` for a
+        ``PROC_NULL`` neighbour)."""
+        ins, outs = self._in_out()
+        return self._objects([sendobj] * len(outs))
+
+    def neighbor_alltoall(self, sendobj):
+        """Object ``j`` of ``sendobj`` to out-neighbour ``j``; the in-neighbours'
+        objects for this rank, in the order of the in-edges."""
+        ins, outs = self._in_out()
+        sendobj = [None] * len(outs) if sendobj is None else list(sendobj)
+        if len(sendobj) != len(outs):
+            raise ValueError(f"expecting {len(outs)} items, got {len(sendobj)}")
+        return self._objects(sendobj)
+
+    def _objects(self, objs):
+        ins, outs = self._in_out()
+        stags, rtags = self._edge_tags()
+        c = self._nbr()
+        sends = [c.isend(x, dst, tag) for x, dst, tag in zip(objs, outs, stags) if dst != PROC_NULL]
+        got = [None if src == PROC_NULL else c.recv(None, src, tag) for src, tag in zip(ins, rtags)]
+        Request.waitall(sends)
+        return got
+
+
+class _Many:
+    """The operation of a request made of several (a non-blocking neighbourhood
+    collective's messages): complete when all are."""
+
+    __slots__ = ("reqs",)
+
+    def __init__(self, reqs):
+        self.reqs = reqs
+
+    def test(self):
+        return all(r._raw is None or r._raw.test() for r in self.reqs)
+
+    def wait(self):
+        _waitall(self.reqs, None)
+        return None, None
+
+    def cancel(self):
+        return False
+
+    def free(self):
+        pass
+
+    def is_null(self):
+        return False
+
+
+# The private communicator of each topology's neighbourhood collectives.
+_NBR_COMMS = {}
+
+
+def _weights(w, n):
+    """Edge weights as mpi4py takes them: ``None``/``UNWEIGHTED`` for none,
+    ``WEIGHTS_EMPTY`` for no edges, else one integer per edge."""
+    if w is None or w is UNWEIGHTED:
+        return None
+    if w is WEIGHTS_EMPTY:
+        if n:
+            raise ValueError(f"WEIGHTS_EMPTY for {n} edges")
+        return []
+    w = [_operator.index(x) for x in w]
+    if len(w) != n:
+        raise ValueError(f"expecting {n} weights, got {len(w)}")
+    return w
+
+
+UNWEIGHTED = _Sentinel(-3, "UNWEIGHTED")
+WEIGHTS_EMPTY = _Sentinel(-4, "WEIGHTS_EMPTY")
+
+
+class Graphcomm(Topocomm):
+    """A communicator on a graph (``MPI.Graphcomm``, ``Create_graph``)."""
+
+    __slots__ = ("_index", "_edges")
+
+    def __init__(self, comm=None):
+        Intracomm.__init__(self, comm)
+        if isinstance(comm, Graphcomm):
+            self._index, self._edges = comm._index, comm._edges
+        elif self._raw is not None:
+            raise TypeError("Graphcomm: the communicator has no graph topology")
+        else:
+            self._index, self._edges = [], []
+
+    def Get_topology(self):
+        return GRAPH
+
+    topology = property(Get_topology)
+
+    def Dup(self, info=None):
+        c = Graphcomm._wrap(self._r.dup())
+        c._index, c._edges = self._index, self._edges
+        return c
+
+    def Get_dims(self):
+        return (len(self._index), len(self._edges))
+
+    dims = property(Get_dims)
+    nnodes = property(lambda self: len(self._index))
+    nedges = property(lambda self: len(self._edges))
+
+    def Get_topo(self):
+        return (list(self._index), list(self._edges))
+
+    topo = property(Get_topo)
+    index = property(lambda self: list(self._index))
+    edges = property(lambda self: list(self._edges))
+
+    def Get_neighbors_count(self, rank):
+        rank = _operator.index(rank)
+        if not 0 <= rank < len(self._index):
+            raise Exception(ERR_RANK, f"Get_neighbors_count: rank {rank} of a graph of {len(self._index)}")
+        return self._index[rank] - (self._index[rank - 1] if rank else 0)
+
+    def Get_neighbors(self, rank):
+        rank = _operator.index(rank)
+        n = self.Get_neighbors_count(rank)
+        start = self._index[rank - 1] if rank else 0
+        return list(self._edges[start : start + n])
+
+    nneighbors = property(lambda self: self.Get_neighbors_count(self.Get_rank()))
+    neighbors = property(lambda self: self.Get_neighbors(self.Get_rank()))
+    indegree = property(lambda self: self.nneighbors)
+    outdegree = indegree
+    inedges = property(lambda self: self.neighbors)
+    outedges = inedges
+    inoutedges = property(lambda self: (self.neighbors, self.neighbors))
+
+
+class Distgraphcomm(Topocomm):
+    """A communicator on a distributed graph (``MPI.Distgraphcomm``,
+    ``Create_dist_graph_adjacent``, ``Create_dist_graph``)."""
+
+    __slots__ = ("_sources", "_dests", "_weights")
+
+    def __init__(self, comm=None):
+        Intracomm.__init__(self, comm)
+        if isinstance(comm, Distgraphcomm):
+            self._sources, self._dests, self._weights = comm._sources, comm._dests, comm._weights
+        elif self._raw is not None:
+            raise TypeError("Distgraphcomm: the communicator has no distributed graph topology")
+        else:
+            self._sources, self._dests, self._weights = [], [], None
+
+    @classmethod
+    def _make(cls, raw, sources, dests, weights):
+        c = cls._wrap(raw)
+        c._sources, c._dests, c._weights = list(sources), list(dests), weights
+        return c
+
+    def Get_topology(self):
+        return DIST_GRAPH
+
+    topology = property(Get_topology)
+
+    def Dup(self, info=None):
+        return Distgraphcomm._make(self._r.dup(), self._sources, self._dests, self._weights)
+
+    def Get_dist_neighbors_count(self):
+        return (len(self._sources), len(self._dests), self._weights is not None)
+
+    def Get_dist_neighbors(self):
+        w = None if self._weights is None else (list(self._weights[0]), list(self._weights[1]))
+        return (list(self._sources), list(self._dests), w)
+
+    indegree = property(lambda self: len(self._sources))
+    outdegree = property(lambda self: len(self._dests))
+    inedges = property(lambda self: list(self._sources))
+    outedges = property(lambda self: list(self._dests))
+    inoutedges = property(lambda self: (list(self._sources), list(self._dests)))
 
 
 class Cartcomm(Topocomm):
@@ -3078,7 +3495,7 @@ class Cartcomm(Topocomm):
         if isinstance(comm, Cartcomm):
             self._dims, self._periods = comm._dims, comm._periods
         elif self._raw is not None:
-            raise Exception(ERR_TOPOLOGY, "Cartcomm: the communicator has no Cartesian topology")
+            raise TypeError("Cartcomm: the communicator has no Cartesian topology")
         else:
             self._dims, self._periods = [], []
 
@@ -3100,6 +3517,14 @@ class Cartcomm(Topocomm):
         for i in range(len(self._dims)):
             out.extend(self.Shift(i, 1))
         return out
+
+    def _edge_tags(self):
+        # Edge 2d is the step down along dimension d, 2d + 1 the step up: what a rank
+        # sends up arrives at its upper neighbour's "down" edge, so a receive on edge
+        # e expects the tag of edge e ^ 1 (two edges to one rank, as in a periodic
+        # dimension of 2, never mix).
+        n = 2 * len(self._dims)
+        return list(range(n)), [e ^ 1 for e in range(n)]
 
     indegree = property(lambda self: 2 * len(self._dims))
     outdegree = indegree
