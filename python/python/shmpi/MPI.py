@@ -3232,79 +3232,17 @@ class Topocomm(Intracomm):
         m = _mv(b).cast("B")
         return [m[d : d + c] for c, d in zip(counts, displs)]
 
-    def _start_allgather(self, sendbuf, recvbuf):
+    def _start(self, sendbuf, recvbuf, send_blocks, recv_blocks):
+        """Starts one neighbourhood collective: ``send_blocks(self, spec, n)`` splits
+        the send buffer for the out-edges (``None``: the whole of it on every one, the
+        allgathers), ``recv_blocks`` the receive buffer for the in-edges."""
         ins, outs = self._in_out()
-        sb, snb, _ = _msg_typed(sendbuf)
-        one = bytes(_mv(sb).cast("B")[:snb])
-        return self._exchange([one] * len(outs), self._blocks(recvbuf, len(ins)))
-
-    def _start_alltoall(self, sendbuf, recvbuf):
-        ins, outs = self._in_out()
-        sends = [bytes(x) for x in self._blocks(sendbuf, len(outs))]
-        return self._exchange(sends, self._blocks(recvbuf, len(ins)))
-
-    def _start_allgatherv(self, sendbuf, recvbuf):
-        ins, outs = self._in_out()
-        sb, snb, _ = _msg_typed(sendbuf)
-        one = bytes(_mv(sb).cast("B")[:snb])
-        return self._exchange([one] * len(outs), self._vblocks(recvbuf, len(ins)))
-
-    def _start_alltoallv(self, sendbuf, recvbuf):
-        ins, outs = self._in_out()
-        sends = [bytes(x) for x in self._vblocks(sendbuf, len(outs))]
-        return self._exchange(sends, self._vblocks(recvbuf, len(ins)))
-
-    def _start_alltoallw(self, sendbuf, recvbuf):
-        ins, outs = self._in_out()
-        sends = [bytes(x) for x in self._wblocks(sendbuf, len(outs))]
-        return self._exchange(sends, self._wblocks(recvbuf, len(ins)))
-
-    # -- blocking, non-blocking and persistent forms --
-
-    def Neighbor_allgather(self, sendbuf, recvbuf):
-        _waitall(self._start_allgather(sendbuf, recvbuf), None)
-
-    def Neighbor_allgatherv(self, sendbuf, recvbuf):
-        _waitall(self._start_allgatherv(sendbuf, recvbuf), None)
-
-    def Neighbor_alltoall(self, sendbuf, recvbuf):
-        _waitall(self._start_alltoall(sendbuf, recvbuf), None)
-
-    def Neighbor_alltoallv(self, sendbuf, recvbuf):
-        _waitall(self._start_alltoallv(sendbuf, recvbuf), None)
-
-    def Neighbor_alltoallw(self, sendbuf, recvbuf):
-        _waitall(self._start_alltoallw(sendbuf, recvbuf), None)
-
-    def Ineighbor_allgather(self, sendbuf, recvbuf):
-        return Request._new(_Many(self._start_allgather(sendbuf, recvbuf)), False)
-
-    def Ineighbor_allgatherv(self, sendbuf, recvbuf):
-        return Request._new(_Many(self._start_allgatherv(sendbuf, recvbuf)), False)
-
-    def Ineighbor_alltoall(self, sendbuf, recvbuf):
-        return Request._new(_Many(self._start_alltoall(sendbuf, recvbuf)), False)
-
-    def Ineighbor_alltoallv(self, sendbuf, recvbuf):
-        return Request._new(_Many(self._start_alltoallv(sendbuf, recvbuf)), False)
-
-    def Ineighbor_alltoallw(self, sendbuf, recvbuf):
-        return Request._new(_Many(self._start_alltoallw(sendbuf, recvbuf)), False)
-
-    def Neighbor_allgather_init(self, sendbuf, recvbuf, info=None):
-        return Prequest._persistent(lambda: self.Ineighbor_allgather(sendbuf, recvbuf))
-
-    def Neighbor_allgatherv_init(self, sendbuf, recvbuf, info=None):
-        return Prequest._persistent(lambda: self.Ineighbor_allgatherv(sendbuf, recvbuf))
-
-    def Neighbor_alltoall_init(self, sendbuf, recvbuf, info=None):
-        return Prequest._persistent(lambda: self.Ineighbor_alltoall(sendbuf, recvbuf))
-
-    def Neighbor_alltoallv_init(self, sendbuf, recvbuf, info=None):
-        return Prequest._persistent(lambda: self.Ineighbor_alltoallv(sendbuf, recvbuf))
-
-    def Neighbor_alltoallw_init(self, sendbuf, recvbuf, info=None):
-        return Prequest._persistent(lambda: self.Ineighbor_alltoallw(sendbuf, recvbuf))
+        if send_blocks is None:
+            sb, snb, _ = _msg_typed(sendbuf)
+            sends = [bytes(_mv(sb).cast("B")[:snb])] * len(outs)
+        else:
+            sends = [bytes(x) for x in send_blocks(self, sendbuf, len(outs))]
+        return self._exchange(sends, recv_blocks(self, recvbuf, len(ins)))
 
     # -- objects --
 
@@ -3331,6 +3269,36 @@ class Topocomm(Intracomm):
         got = [None if src == PROC_NULL else c.recv(None, src, tag) for src, tag in zip(ins, rtags)]
         Request.waitall(sends)
         return got
+
+
+def _neighbor_forms(cls):
+    """``Neighbor_X``, ``Ineighbor_X`` and ``Neighbor_X_init`` of every neighbourhood
+    collective X, each one ``_start`` with its way of splitting the buffers."""
+    forms = {
+        "allgather": (None, cls._blocks),
+        "allgatherv": (None, cls._vblocks),
+        "alltoall": (cls._blocks, cls._blocks),
+        "alltoallv": (cls._vblocks, cls._vblocks),
+        "alltoallw": (cls._wblocks, cls._wblocks),
+    }
+    for name, (sf, rf) in forms.items():
+
+        def started(self, sendbuf, recvbuf, sf=sf, rf=rf):
+            return Request._new(_Many(self._start(sendbuf, recvbuf, sf, rf)), False)
+
+        def blocking(self, sendbuf, recvbuf, sf=sf, rf=rf):
+            _waitall(self._start(sendbuf, recvbuf, sf, rf), None)
+
+        def persistent(self, sendbuf, recvbuf, info=None, started=started):
+            return Prequest._persistent(lambda: started(self, sendbuf, recvbuf))
+
+        setattr(cls, f"Neighbor_{name}", blocking)
+        setattr(cls, f"Ineighbor_{name}", started)
+        setattr(cls, f"Neighbor_{name}_init", persistent)
+    return cls
+
+
+_neighbor_forms(Topocomm)
 
 
 class _Many:
