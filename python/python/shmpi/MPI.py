@@ -452,6 +452,11 @@ class Datatype:
 
     size = property(Get_size)
 
+    @property
+    def is_predefined(self):
+        """Whether this is one of MPI's named datatypes (not made by a constructor)."""
+        return self._name.startswith("MPI_") and "[" not in self._name
+
     def Get_extent(self):
         return (0, self._extent)
 
@@ -4187,6 +4192,448 @@ _errhandler_methods(Win, lambda w: w._raw())
 WIN_NULL = Win()
 _CONSTANTS += ("WIN_NULL",)
 WIN_BASE, WIN_SIZE, WIN_DISP_UNIT, WIN_CREATE_FLAVOR, WIN_MODEL = 7001, 7002, 7003, 7004, 7005
+
+
+# ---- parallel I/O (files) ------------------------------------------------------------
+
+MODE_CREATE = 1
+MODE_RDONLY = 2
+MODE_WRONLY = 4
+MODE_RDWR = 8
+MODE_DELETE_ON_CLOSE = 16
+MODE_UNIQUE_OPEN = 32
+MODE_EXCL = 64
+MODE_APPEND = 128
+MODE_SEQUENTIAL = 256
+SEEK_SET = 600
+SEEK_CUR = 602
+SEEK_END = 604
+DISPLACEMENT_CURRENT = -54278278
+ERR_FILE = 27
+ERR_AMODE = 21
+ERR_NO_SUCH_FILE = 37
+ERR_FILE_EXISTS = 28
+ERR_ACCESS = 20
+ERR_IO = 32
+ERR_READ_ONLY = 40
+
+
+class File:
+    """A file opened by the ranks of a communicator (``MPI.File``): MPI-IO on one
+    machine's file system. Reads and writes at explicit offsets, through each rank's
+    own file pointer or the shared one (a counter in a shared-memory window), in a
+    view of a displacement and a contiguous element type; every call completes before
+    it returns (the non-blocking and split forms too). Datatypes with holes in views
+    or buffers raise ``NotImplementedError``."""
+
+    __slots__ = ("_fd", "_comm", "_path", "_amode", "_disp", "_etype", "_ftype", "_pos",
+                 "_shared", "_atomic", "_split", "__weakref__")
+
+    def __init__(self, file=None):
+        if isinstance(file, File):
+            for k in File.__slots__[:-1]:
+                setattr(self, k, getattr(file, k))
+        elif file is None:
+            self._fd = None
+        else:
+            raise TypeError(f"expecting a File, got {type(file).__name__}")
+
+    def __bool__(self):
+        return self._fd is not None
+
+    def __eq__(self, other):
+        if not isinstance(other, File):
+            return NotImplemented
+        return self._fd == other._fd and (self._fd is None or self._comm == other._comm)
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = None
+
+    def __reduce__(self):
+        if self._fd is None:
+            return "FILE_NULL" if self is FILE_NULL else (File, ())
+        raise ValueError("cannot serialize File instance")
+
+    def _live(self):
+        if self._fd is None:
+            raise Exception(ERR_FILE, "invalid file (FILE_NULL or closed)")
+        return self._fd
+
+    @classmethod
+    def Open(cls, comm, filename, amode=MODE_RDONLY, info=None):
+        """``MPI_File_open``: collective over ``comm``; rank 0 creates the file (with
+        ``MODE_CREATE``) before the others open it."""
+        amode = _operator.index(amode)
+        access = [m for m in (MODE_RDONLY, MODE_WRONLY, MODE_RDWR) if amode & m]
+        if len(access) != 1 or (amode & MODE_RDONLY and amode & (MODE_CREATE | MODE_EXCL)) or (
+            amode & MODE_RDWR and amode & MODE_SEQUENTIAL
+        ):
+            raise Exception(ERR_AMODE, f"File.Open: an invalid access mode {amode:#x}")
+        path = _os.fsdecode(_os.fspath(filename))
+        flags = {MODE_RDONLY: _os.O_RDONLY, MODE_WRONLY: _os.O_WRONLY, MODE_RDWR: _os.O_RDWR}[access[0]]
+        me = comm.Get_rank()
+        err = None
+        if me == 0:
+            try:
+                first = flags | (_os.O_CREAT if amode & MODE_CREATE else 0) | (_os.O_EXCL if amode & MODE_EXCL else 0)
+                fd = _os.open(path, first, 0o666)
+            except OSError as e:
+                err = (e.errno, str(e))
+        err = comm.bcast(err, 0)
+        if err is None and me != 0:
+            try:
+                fd = _os.open(path, flags)
+            except OSError as e:
+                err = (e.errno, str(e))
+        errs = [e for e in comm.allgather(err) if e is not None]
+        if errs:
+            if err is None:
+                _os.close(fd)
+            import errno as _errno
+
+            code, msg = errs[0]
+            cls_ = {_errno.ENOENT: ERR_NO_SUCH_FILE, _errno.EEXIST: ERR_FILE_EXISTS,
+                    _errno.EACCES: ERR_ACCESS, _errno.EROFS: ERR_READ_ONLY}.get(code, ERR_IO)
+            raise Exception(cls_, f"File.Open: {msg}")
+        f = cls.__new__(cls)
+        f._fd, f._comm, f._path, f._amode = fd, comm.Dup(), path, amode
+        f._disp, f._etype, f._ftype, f._pos, f._atomic = 0, BYTE, BYTE, 0, False
+        f._split = None
+        # The shared file pointer, in elements of the view's type, at rank 0.
+        f._shared = Win.Allocate_shared(8 if me == 0 else 0, 8, comm=f._comm)
+        f._shared.Fence()
+        return f
+
+    def Close(self):
+        """``MPI_File_close``: collective; with ``MODE_DELETE_ON_CLOSE`` rank 0 then
+        removes the file."""
+        fd = self._live()
+        self._comm.Barrier()
+        _os.close(fd)
+        self._fd = None
+        self._shared.Free()
+        if self._amode & MODE_DELETE_ON_CLOSE and self._comm.Get_rank() == 0:
+            try:
+                _os.remove(self._path)
+            except FileNotFoundError:
+                pass
+        self._comm.Barrier()
+        self._comm.Free()
+
+    @classmethod
+    def Delete(cls, filename, info=None):
+        try:
+            _os.remove(_os.fspath(filename))
+        except FileNotFoundError as e:
+            raise Exception(ERR_NO_SUCH_FILE, f"File.Delete: {e}") from None
+        except OSError as e:
+            raise Exception(ERR_IO, f"File.Delete: {e}") from None
+
+    # -- the file --
+
+    def Get_size(self):
+        return _os.fstat(self._live()).st_size
+
+    def Set_size(self, size):
+        """``MPI_File_set_size``: collective."""
+        fd = self._live()
+        self._comm.Barrier()
+        if self._comm.Get_rank() == 0:
+            _os.ftruncate(fd, _operator.index(size))
+        self._comm.Barrier()
+
+    def Preallocate(self, size):
+        """``MPI_File_preallocate``: collective; the file is at least ``size`` bytes."""
+        fd = self._live()
+        self._comm.Barrier()
+        if self._comm.Get_rank() == 0 and _os.fstat(fd).st_size < size:
+            _os.ftruncate(fd, _operator.index(size))
+        self._comm.Barrier()
+
+    size = property(Get_size)
+
+    def Get_amode(self):
+        self._live()
+        return self._amode
+
+    amode = property(Get_amode)
+
+    def Get_group(self):
+        self._live()
+        return self._comm.Get_group()
+
+    group = property(Get_group)
+
+    @property
+    def group_size(self):
+        self._live()
+        return self._comm.Get_size()
+
+    @property
+    def group_rank(self):
+        self._live()
+        return self._comm.Get_rank()
+
+    def Set_info(self, info):
+        self._live()
+
+    def Get_info(self):
+        self._live()
+        return Info()
+
+    info = property(Get_info, Set_info)
+
+    def Sync(self):
+        """``MPI_File_sync``: collective; what was written reaches the storage."""
+        _os.fsync(self._live())
+        self._comm.Barrier()
+
+    def Set_atomicity(self, flag):
+        self._live()
+        self._atomic = bool(flag)
+
+    def Get_atomicity(self):
+        self._live()
+        return self._atomic
+
+    atomicity = property(Get_atomicity, Set_atomicity)
+
+    def Get_type_extent(self, datatype):
+        return _datatype(datatype).Get_extent()[1]
+
+    # -- the view --
+
+    def Set_view(self, disp=0, etype=None, filetype=None, datarep="native", info=None):
+        """``MPI_File_set_view``: collective; contiguous types only. The file
+        pointers go back to 0."""
+        self._live()
+        etype = BYTE if etype is None else _datatype(etype)
+        filetype = etype if filetype is None else _datatype(filetype)
+        if etype._blocks is not None or filetype._blocks is not None:
+            raise NotImplementedError("file views of datatypes with holes")
+        if datarep != "native":
+            raise NotImplementedError(f"data representation {datarep!r} (only 'native')")
+        disp = _operator.index(disp)
+        if disp == DISPLACEMENT_CURRENT:
+            disp = self._disp + self._pos * self._etype._size
+        self._disp, self._etype, self._ftype, self._pos = disp, etype, filetype, 0
+        self._comm.Barrier()
+        self._set_shared(0)
+
+    def Get_view(self):
+        self._live()
+        return (self._disp, self._etype, self._ftype, "native")
+
+    def Get_byte_offset(self, offset):
+        self._live()
+        return self._disp + _operator.index(offset) * self._etype._size
+
+    # -- file pointers --
+
+    def _whence(self, offset, whence, current):
+        offset = _operator.index(offset)
+        if whence == SEEK_SET:
+            pos = offset
+        elif whence == SEEK_CUR:
+            pos = current + offset
+        elif whence == SEEK_END:
+            pos = (self.Get_size() - self._disp) // (self._etype._size or 1) + offset
+        else:
+            raise Exception(ERR_ARG, f"Seek: an invalid whence {whence}")
+        if pos < 0:
+            raise Exception(ERR_ARG, f"Seek: a position of {pos} before the view's start")
+        return pos
+
+    def Seek(self, offset, whence=SEEK_SET):
+        self._live()
+        self._pos = self._whence(offset, whence, self._pos)
+
+    def Get_position(self):
+        self._live()
+        return self._pos
+
+    def _shared_ptr(self):
+        return self._shared.Shared_query(0)[0]
+
+    def _set_shared(self, pos):
+        """Sets the shared pointer (collective: every rank passes the same)."""
+        if self._comm.Get_rank() == 0:
+            _struct.pack_into("=q", self._shared_ptr(), 0, pos)
+        self._shared.Fence()
+
+    def _get_shared(self):
+        return _struct.unpack_from("=q", self._shared_ptr(), 0)[0]
+
+    def Seek_shared(self, offset, whence=SEEK_SET):
+        """``MPI_File_seek_shared``: collective; every rank passes the same."""
+        self._live()
+        self._shared.Fence()
+        self._set_shared(self._whence(offset, whence, self._get_shared()))
+
+    def Get_position_shared(self):
+        self._live()
+        return self._get_shared()
+
+    # -- data access --
+
+    def _io(self, write, buf, pos, status):
+        """Reads or writes ``buf`` at element ``pos`` of the view; returns the number
+        of elements moved."""
+        fd = self._live()
+        if _derived_spec(buf) is not None:
+            raise NotImplementedError("file reads and writes of datatypes with holes")
+        b, nb, dt = _msg(buf)
+        m = _mv(b).cast("B")
+        nb = len(m) if nb is None else nb
+        if write and self._amode & MODE_RDONLY:
+            raise Exception(ERR_READ_ONLY, "a write to a file opened MODE_RDONLY")
+        if not write and self._amode & MODE_WRONLY:
+            raise Exception(ERR_ACCESS, "a read of a file opened MODE_WRONLY")
+        at = self._disp + pos * self._etype._size
+        if write:
+            done = 0
+            while done < nb:
+                done += _os.pwrite(fd, m[done:nb], at + done)
+        else:
+            done = _os.preadv(fd, [m[:nb]], at) if nb else 0
+        if status is not None:
+            status._set((ANY_SOURCE, ANY_TAG, done))
+        return done // (self._etype._size or 1)
+
+    def Read_at(self, offset, buf, status=None):
+        self._io(False, buf, _operator.index(offset), status)
+
+    def Write_at(self, offset, buf, status=None):
+        self._io(True, buf, _operator.index(offset), status)
+
+    Read_at_all = Read_at
+    Write_at_all = Write_at
+
+    def Read(self, buf, status=None):
+        self._pos += self._io(False, buf, self._pos, status)
+
+    def Write(self, buf, status=None):
+        self._pos += self._io(True, buf, self._pos, status)
+
+    Read_all = Read
+    Write_all = Write
+
+    def _claim(self, buf):
+        """Advances the shared pointer by ``buf``'s elements, atomically; returns
+        where they start."""
+        _, nb, _ = _msg_typed(buf) if buf is not None else (None, 0, None)
+        n = nb // (self._etype._size or 1)
+        old = _array.array("q", [0])
+        self._shared.Fetch_and_op(_array.array("q", [n]), old, 0, 0, SUM)
+        return old[0]
+
+    def Read_shared(self, buf, status=None):
+        self._live()
+        self._io(False, buf, self._claim(buf), status)
+
+    def Write_shared(self, buf, status=None):
+        self._live()
+        self._io(True, buf, self._claim(buf), status)
+
+    def _ordered(self, write, buf, status):
+        """``Read_ordered``/``Write_ordered``: collective; rank order at the shared
+        pointer, which then moves past every rank's data."""
+        self._live()
+        _, nb, _ = _msg_typed(buf)
+        n = nb // (self._etype._size or 1)
+        self._shared.Fence()
+        start = self._get_shared()
+        before = self._comm.exscan(n) or 0
+        total = self._comm.allreduce(n)
+        self._io(write, buf, start + before, status)
+        self._shared.Fence()
+        self._set_shared(start + total)
+
+    def Read_ordered(self, buf, status=None):
+        self._ordered(False, buf, status)
+
+    def Write_ordered(self, buf, status=None):
+        self._ordered(True, buf, status)
+
+    # Non-blocking forms: done when they return, their requests complete at once.
+    def _started(self, fn, *args):
+        st = Status()
+        fn(*args, st)
+        return Request._new(_Done(None, (st.source, st.tag, st._len)), False)
+
+    def Iread_at(self, offset, buf):
+        return self._started(self.Read_at, offset, buf)
+
+    def Iwrite_at(self, offset, buf):
+        return self._started(self.Write_at, offset, buf)
+
+    Iread_at_all = Iread_at
+    Iwrite_at_all = Iwrite_at
+
+    def Iread(self, buf):
+        return self._started(self.Read, buf)
+
+    def Iwrite(self, buf):
+        return self._started(self.Write, buf)
+
+    Iread_all = Iread
+    Iwrite_all = Iwrite
+
+    def Iread_shared(self, buf):
+        return self._started(self.Read_shared, buf)
+
+    def Iwrite_shared(self, buf):
+        return self._started(self.Write_shared, buf)
+
+    # Split collectives: the work is done by begin, end hands out the status.
+    def _begin(self, fn, *args):
+        if self._split is not None:
+            raise Exception(ERR_OTHER, "a split collective is already under way on this file")
+        st = Status()
+        fn(*args, st)
+        self._split = st
+
+    def _end(self, status):
+        st, self._split = self._split, None
+        if st is None:
+            raise Exception(ERR_OTHER, "an _end without its _begin")
+        if status is not None:
+            status._set((st.source, st.tag, st._len))
+
+    def Read_at_all_begin(self, offset, buf):
+        self._begin(self.Read_at, offset, buf)
+
+    def Write_at_all_begin(self, offset, buf):
+        self._begin(self.Write_at, offset, buf)
+
+    def Read_all_begin(self, buf):
+        self._begin(self.Read, buf)
+
+    def Write_all_begin(self, buf):
+        self._begin(self.Write, buf)
+
+    def Read_ordered_begin(self, buf):
+        self._begin(self.Read_ordered, buf)
+
+    def Write_ordered_begin(self, buf):
+        self._begin(self.Write_ordered, buf)
+
+    def Read_at_all_end(self, buf, status=None):
+        self._end(status)
+
+    Write_at_all_end = Read_at_all_end
+    Read_all_end = Read_at_all_end
+    Write_all_end = Read_at_all_end
+    Read_ordered_end = Read_at_all_end
+    Write_ordered_end = Read_at_all_end
+
+
+FILE_NULL = File()
+# Copies of a file handle share its communicator; FILE_NULL's handler is the default.
+_errhandler_methods(File, lambda f: f._comm._r if f._fd is not None else None)
 
 
 # ---- start-up and exit -------------------------------------------------------------
