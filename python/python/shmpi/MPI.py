@@ -105,6 +105,7 @@ ERR_SIZE = 51
 ERR_DISP = 52
 ERR_ASSERT = 53
 ERR_RMA_RANGE = 55
+ERR_SESSION = 78
 ERR_PROC_ABORTED = 76
 ERR_LASTCODE = 0x3FFFFFFF
 
@@ -132,6 +133,7 @@ _ERROR_STRINGS = {
     ERR_SIZE: "Invalid size",
     ERR_DISP: "Invalid displacement",
     ERR_RMA_RANGE: "Target memory is not part of the window",
+    ERR_SESSION: "Invalid session",
     ERR_PROC_ABORTED: "Operation failed because a peer process has aborted",
 }
 
@@ -2276,6 +2278,8 @@ class Comm(_lib.CommBase):
         raw = self._r
         if raw.key() == 0:
             raise Exception(ERR_COMM, "MPI.COMM_WORLD cannot be freed")
+        if raw is COMM_SELF._raw:
+            raise Exception(ERR_COMM, "MPI.COMM_SELF cannot be freed")
         raw.free()
         _ERRHANDLERS.pop(raw, None)
         nbr = _NBR_COMMS.pop(raw, None)
@@ -4634,6 +4638,138 @@ class File:
 FILE_NULL = File()
 # Copies of a file handle share its communicator; FILE_NULL's handler is the default.
 _errhandler_methods(File, lambda f: f._comm._r if f._fd is not None else None)
+
+
+# ---- sessions (MPI 4) ----------------------------------------------------------------
+
+
+class Session:
+    """An MPI 4 session (``MPI.Session``): a view of the job with its process sets,
+    ``mpi://WORLD`` (every rank) and ``mpi://SELF`` (this rank), whose groups make
+    communicators (``Intracomm.Create_from_group``)."""
+
+    __slots__ = ("_live", "_buffer", "__weakref__")
+
+    _PSETS = ("mpi://WORLD", "mpi://SELF")
+
+    def __init__(self, session=None):
+        if isinstance(session, Session):
+            self._live, self._buffer = session._live, session._buffer
+        elif session is None:
+            self._live, self._buffer = None, None
+        else:
+            raise TypeError(f"expecting a Session, got {type(session).__name__}")
+
+    @classmethod
+    def Init(cls, info=None, errhandler=None):
+        s = cls.__new__(cls)
+        s._live, s._buffer = [True], None  # shared by the copies of this handle
+        if errhandler is not None:
+            _ERRHANDLERS[id(s._live)] = Errhandler(errhandler)
+        return s
+
+    def __bool__(self):
+        return self._live is not None and self._live[0]
+
+    def __eq__(self, other):
+        if not isinstance(other, Session):
+            return NotImplemented
+        return (not self and not other) or (self._live is other._live)
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = None
+
+    def __reduce__(self):
+        if not self:
+            return "SESSION_NULL" if self is SESSION_NULL else (Session, ())
+        raise ValueError("cannot serialize Session instance")
+
+    def _check(self):
+        if not self:
+            raise Exception(ERR_SESSION, "invalid session (SESSION_NULL or finalized)")
+
+    def Finalize(self):
+        self._check()
+        self._live[0] = False
+
+    def Get_info(self):
+        self._check()
+        return Info()
+
+    def Get_num_psets(self, info=None):
+        self._check()
+        return len(self._PSETS)
+
+    def Get_nth_pset(self, n, info=None):
+        self._check()
+        n = _operator.index(n)
+        if not 0 <= n < len(self._PSETS):
+            raise Exception(ERR_ARG, f"Get_nth_pset: {n} of {len(self._PSETS)} process sets")
+        return self._PSETS[n]
+
+    def _members(self, pset):
+        if pset == "mpi://WORLD":
+            return COMM_WORLD
+        if pset == "mpi://SELF":
+            return COMM_SELF
+        raise Exception(ERR_ARG, f"unknown process set {pset!r} (shmpi has mpi://WORLD and mpi://SELF)")
+
+    def Get_pset_info(self, pset_name):
+        self._check()
+        info = Info()
+        info.Set("mpi_size", str(self._members(pset_name).Get_size()))
+        return info
+
+    def Create_group(self, pset_name):
+        self._check()
+        return self._members(pset_name).Get_group()
+
+    def Attach_buffer(self, buf):
+        self._check()
+        self._buffer = buf
+
+    def Detach_buffer(self):
+        self._check()
+        buf, self._buffer = self._buffer, None
+        return buf
+
+    def Flush_buffer(self):
+        self._check()
+
+    def Iflush_buffer(self):
+        self._check()
+        return Request._new(_Done(), False)
+
+
+SESSION_NULL = Session()
+_errhandler_methods(Session, lambda s: id(s._live) if s._live is not None else None)
+
+
+def _create_from_group(cls, group, stringtag="org.mpi4py", info=None, errhandler=None):
+    """``MPI_Comm_create_from_group`` (``Intracomm.Create_from_group``): a new
+    communicator of the ranks of ``group``, collective over them: the groups of a
+    session's process sets (a subgroup is ``NotImplementedError``: shmpi makes
+    communicators collectively over a parent). Every member passes the same tag."""
+    members = group._members()
+    me = COMM_WORLD.Get_rank()
+    if me not in members:
+        raise Exception(ERR_GROUP, "Create_from_group: this rank is not in the group")
+    if len(members) == COMM_WORLD.Get_size() and list(members) == sorted(members):
+        c = COMM_WORLD.Dup()
+    elif len(members) == 1:
+        c = COMM_SELF.Dup()
+    else:
+        raise NotImplementedError("Create_from_group of a group other than mpi://WORLD's or mpi://SELF's")
+    if errhandler is not None:
+        c.Set_errhandler(errhandler)
+    return c
+
+
+Intracomm.Create_from_group = classmethod(_create_from_group)
+Group.Create_from_session_pset = classmethod(lambda cls, session, pset_name: session.Create_group(pset_name))
 
 
 # ---- start-up and exit -------------------------------------------------------------

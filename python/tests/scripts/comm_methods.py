@@ -443,6 +443,33 @@ else:
     raise AssertionError("a send to a rank out of range")
 assert pickle.loads(pickle.dumps(MPI.ERRORS_RETURN)) is MPI.ERRORS_RETURN
 d.Free()
+# The predefined communicators cannot be freed (and stay usable).
+for predefined in (MPI.COMM_SELF, MPI.COMM_WORLD):
+    try:
+        predefined.Free()
+    except MPI.Exception as e:
+        assert e.Get_error_class() in (MPI.ERR_COMM, MPI.ERR_ARG), e
+    else:
+        raise AssertionError(f"{predefined.Get_name()} was freed")
+assert MPI.COMM_SELF.Get_size() == 1 and MPI.COMM_SELF.allreduce(rank) == rank
+# MPI 4 sessions (Open MPI 4.1 has none: mpi4py raises NotImplementedError there): the
+# process sets, their groups, and a communicator made from the world's.
+try:
+    session = MPI.Session.Init()
+except NotImplementedError:
+    session = None
+if session is not None:
+    names = [session.Get_nth_pset(i) for i in range(session.Get_num_psets())]
+    assert "mpi://WORLD" in names and "mpi://SELF" in names, names
+    assert session.Get_pset_info("mpi://WORLD").Get("mpi_size") == str(size)
+    g = session.Create_group("mpi://WORLD")
+    assert g.Get_size() == size and g.Get_rank() == rank
+    w = MPI.Intracomm.Create_from_group(g, "org.shmpi.test")
+    assert w.allreduce(1) == size
+    w.Free()
+    g.Free()
+    session.Finalize()
+    assert not session
 
 comm.Barrier()
 print(f"OK {rank}")
