@@ -559,10 +559,12 @@ class Datatype:
         return self
 
     def Free(self):
-        pass
+        _attrs_free(self, _dt_key)
 
     def Dup(self):
-        return Datatype(self)
+        t = Datatype(self)
+        _attrs_copy(self, t, _dt_key)
+        return t
 
     def Create_contiguous(self, count):
         if self._blocks is not None:
@@ -1544,6 +1546,108 @@ def _errhandler_methods(cls, native):
     return cls
 
 
+# ---- attributes ----------------------------------------------------------------------
+
+# The predefined attributes of communicators (their keyvals; TAG_UB is also the bound).
+HOST, IO, WTIME_IS_GLOBAL, UNIVERSE_SIZE, APPNUM, LASTUSEDCODE = -11, -12, -13, -14, -15, -16
+ERR_KEYVAL = 48
+_next_keyval = _itertools.count(1000).__next__
+# keyval -> (copy_fn, delete_fn), while the keyval lives.
+_KEYVALS = {}
+# The attributes of each communicator and window, by its native object:
+# {keyval: (value, copy_fn, delete_fn)} (a freed keyval's callbacks stay with its
+# attributes, as MPI keeps them).
+_ATTRS = {}
+_MISSING = object()
+
+
+def _callback(what, fn, *args):
+    """Calls an attribute callback; its exception is printed and becomes MPI's
+    ``ERR_OTHER``, as mpi4py reports it."""
+    try:
+        return fn(*args)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        raise Exception(ERR_OTHER, f"the attribute {what} callback raised") from None
+
+
+def _attrs_copy(src, dst, native):
+    """The attributes ``Dup`` carries from ``src`` to ``dst``: a copy callback of
+    ``True`` copies the value, a function returns the copy (``NotImplemented``: none),
+    none or ``False`` copies nothing."""
+    got = {}
+    for k, (v, cfn, dfn) in list(_ATTRS.get(native(src), {}).items()):
+        if cfn is None or cfn is False:
+            continue
+        new = v if cfn is True else _callback("copy", cfn, src, k, v)
+        if new is not NotImplemented:
+            got[k] = (new, cfn, dfn)
+    if got:
+        _ATTRS[native(dst)] = got
+
+
+def _attrs_free(obj, native):
+    """Deletes every attribute of ``obj`` (it is being freed)."""
+    attrs = _ATTRS.pop(native(obj), {})
+    for k, (v, _, dfn) in attrs.items():
+        if dfn is not None:
+            _callback("delete", dfn, obj, k, v)
+
+
+def _attr_methods(cls, native, predefined):
+    """``Create_keyval``, ``Free_keyval``, ``Set_attr``, ``Get_attr`` and
+    ``Delete_attr`` for handles whose native object ``native(self)`` names;
+    ``predefined(self, keyval)`` gives the predefined attributes (or ``_MISSING``)."""
+
+    def create_keyval(klass, copy_fn=None, delete_fn=None, nopython=False):
+        k = _next_keyval()
+        _KEYVALS[k] = (copy_fn, delete_fn)
+        return k
+
+    def free_keyval(klass, keyval):
+        if _KEYVALS.pop(keyval, None) is None:
+            raise Exception(ERR_KEYVAL, f"Free_keyval: {keyval} is not a keyval")
+        return KEYVAL_INVALID
+
+    def set_attr(self, keyval, attrval):
+        fns = _KEYVALS.get(keyval)
+        if fns is None:
+            raise Exception(ERR_KEYVAL, f"Set_attr: {keyval} is not a keyval")
+        attrs = _ATTRS.setdefault(native(self), {})
+        old = attrs.pop(keyval, None)
+        if old is not None and old[2] is not None:
+            _callback("delete", old[2], self, keyval, old[0])
+        attrs[keyval] = (attrval, fns[0], fns[1])
+
+    def get_attr(self, keyval):
+        v = predefined(self, keyval)
+        if v is not _MISSING:
+            return v
+        got = _ATTRS.get(native(self), {}).get(keyval)
+        if got is None and keyval not in _KEYVALS:
+            raise Exception(ERR_KEYVAL, f"Get_attr: {keyval} is not a keyval")
+        return None if got is None else got[0]
+
+    def delete_attr(self, keyval):
+        attrs = _ATTRS.get(native(self), {})
+        if keyval not in attrs:
+            if keyval not in _KEYVALS:
+                raise Exception(ERR_KEYVAL, f"Delete_attr: {keyval} is not a keyval")
+            return
+        v, _, dfn = attrs.pop(keyval)
+        if dfn is not None:
+            _callback("delete", dfn, self, keyval, v)
+
+    cls.Create_keyval = classmethod(create_keyval)
+    cls.Free_keyval = classmethod(free_keyval)
+    cls.Set_attr = set_attr
+    cls.Get_attr = get_attr
+    cls.Delete_attr = delete_attr
+    return cls
+
+
 # ---- requests ----------------------------------------------------------------------
 
 
@@ -2240,7 +2344,9 @@ class Comm(_lib.CommBase):
         return UNEQUAL
 
     def Dup(self, info=None):
-        return type(self)._wrap(self._r.dup())
+        c = type(self)._wrap(self._r.dup())
+        _attrs_copy(self, c, lambda x: x._r)
+        return c
 
     def Dup_with_info(self, info):
         """``Dup`` with hints; shmpi uses none, so the hints are not carried over."""
@@ -2280,6 +2386,7 @@ class Comm(_lib.CommBase):
             raise Exception(ERR_COMM, "MPI.COMM_WORLD cannot be freed")
         if raw is COMM_SELF._raw:
             raise Exception(ERR_COMM, "MPI.COMM_SELF cannot be freed")
+        _attrs_free(self, lambda x: x._r)
         raw.free()
         _ERRHANDLERS.pop(raw, None)
         nbr = _NBR_COMMS.pop(raw, None)
@@ -3042,6 +3149,30 @@ class Comm(_lib.CommBase):
 _errhandler_methods(Comm, lambda c: c._r)
 
 
+def _comm_attr(comm, keyval):
+    comm._r  # COMM_NULL raises ERR_COMM
+    return {
+        TAG_UB: TAG_UB,
+        HOST: PROC_NULL,
+        IO: ANY_SOURCE,
+        WTIME_IS_GLOBAL: True,
+        UNIVERSE_SIZE: COMM_WORLD.Get_size(),
+        APPNUM: 0,
+        LASTUSEDCODE: ERR_LASTCODE,
+    }.get(keyval, _MISSING)
+
+
+_attr_methods(Comm, lambda c: c._r, _comm_attr)
+
+
+def _dt_key(t):
+    # Datatypes compare by what they are; attributes belong to each handle.
+    return ("datatype", id(t))
+
+
+_attr_methods(Datatype, _dt_key, lambda t, k: _MISSING)
+
+
 class Intracomm(Comm):
     """A communicator of one group (``MPI.Intracomm``)."""
 
@@ -3381,6 +3512,7 @@ class Graphcomm(Topocomm):
     def Dup(self, info=None):
         c = Graphcomm._wrap(self._r.dup())
         c._index, c._edges = self._index, self._edges
+        _attrs_copy(self, c, lambda x: x._r)
         return c
 
     def Get_dims(self):
@@ -3445,7 +3577,9 @@ class Distgraphcomm(Topocomm):
     topology = property(Get_topology)
 
     def Dup(self, info=None):
-        return Distgraphcomm._make(self._r.dup(), self._sources, self._dests, self._weights)
+        c = Distgraphcomm._make(self._r.dup(), self._sources, self._dests, self._weights)
+        _attrs_copy(self, c, lambda x: x._r)
+        return c
 
     def Get_dist_neighbors_count(self):
         return (len(self._sources), len(self._dests), self._weights is not None)
@@ -3510,7 +3644,9 @@ class Cartcomm(Topocomm):
     inoutedges = property(lambda self: (self._neighbors(), self._neighbors()))
 
     def Dup(self, info=None):
-        return Cartcomm._grid(self._r.dup(), self._dims, self._periods)
+        c = Cartcomm._grid(self._r.dup(), self._dims, self._periods)
+        _attrs_copy(self, c, lambda x: x._r)
+        return c
 
     def Get_dim(self):
         return len(self._dims)
@@ -3918,8 +4054,8 @@ class Win:
         self._raw()
         return WIN_UNIFIED
 
-    def Get_attr(self, keyval):
-        w = self._raw()
+    def _predefined_attr(self, keyval):
+        self._raw()
         me = self._comm.Get_rank()
         if keyval == WIN_BASE:
             return self._base()
@@ -3931,7 +4067,7 @@ class Win:
             return self._flavor
         if keyval == WIN_MODEL:
             return WIN_UNIFIED
-        return None
+        return _MISSING
 
     def _base(self):
         m = self.tomemory()
@@ -4183,6 +4319,7 @@ class Win:
         """``MPI_Win_free``: collective; memory from ``Shared_query`` or
         ``tomemory`` stays valid while it is referenced."""
         w = self._raw()
+        _attrs_free(self, lambda x: x._raw())
         w.free()
         _ERRHANDLERS.pop(w, None)
         self._w = None
@@ -4192,6 +4329,7 @@ class Win:
 
 
 _errhandler_methods(Win, lambda w: w._raw())
+_attr_methods(Win, lambda w: w._raw(), Win._predefined_attr)
 
 WIN_NULL = Win()
 _CONSTANTS += ("WIN_NULL",)

@@ -452,6 +452,22 @@ for predefined in (MPI.COMM_SELF, MPI.COMM_WORLD):
     else:
         raise AssertionError(f"{predefined.Get_name()} was freed")
 assert MPI.COMM_SELF.Get_size() == 1 and MPI.COMM_SELF.allreduce(rank) == rank
+# Attributes: the predefined TAG_UB, a keyval whose value Dup copies (copy_fn True) and
+# one whose delete callback runs when the communicator is freed.
+assert comm.Get_attr(MPI.TAG_UB) >= 32767
+deleted = []
+kcopy = MPI.Comm.Create_keyval(copy_fn=True)
+kdel = MPI.Comm.Create_keyval(delete_fn=lambda c, k, v: deleted.append(v))
+d = comm.Dup()
+d.Set_attr(kcopy, ["shared"])
+d.Set_attr(kdel, "bye")
+e = d.Dup()
+assert e.Get_attr(kcopy) is d.Get_attr(kcopy) and e.Get_attr(kdel) is None
+e.Free()
+d.Free()
+assert deleted == ["bye"], deleted
+MPI.Comm.Free_keyval(kcopy)
+MPI.Comm.Free_keyval(kdel)
 # MPI 4 sessions (Open MPI 4.1 has none: mpi4py raises NotImplementedError there): the
 # process sets, their groups, and a communicator made from the world's.
 try:
