@@ -3336,7 +3336,7 @@ class Topocomm(Intracomm):
     def _nbr(self):
         c = _NBR_COMMS.get(self._r)
         if c is None:
-            c = _NBR_COMMS[self._r] = Intracomm._wrap(self._r.dup())
+            c = _NBR_COMMS[self._r] = _private_dup(self)
         return c
 
     def _exchange(self, sends, recvs):
@@ -3409,6 +3409,12 @@ class Topocomm(Intracomm):
         got = [None if src == PROC_NULL else c.recv(None, src, tag) for src, tag in zip(ins, rtags)]
         Request.waitall(sends)
         return got
+
+
+def _private_dup(comm):
+    """A duplicate of ``comm`` for the library's own messages: without the program's
+    attributes (``Dup`` would run their copy callbacks). Collective."""
+    return Intracomm._wrap(comm._r.dup())
 
 
 def _neighbor_forms(cls):
@@ -3941,7 +3947,7 @@ class Win:
         w._flavor = flavor
         w._name = ""
         w._mem = None
-        w._ctl, w._epochs = comm.Dup(), [None, None]
+        w._ctl, w._epochs = _private_dup(comm), [None, None]
         return w
 
     @classmethod
@@ -3976,7 +3982,7 @@ class Win:
         w._flavor = WIN_FLAVOR_CREATE
         w._name = ""
         w._mem = mem
-        w._ctl, w._epochs = comm.Dup(), [None, None]
+        w._ctl, w._epochs = _private_dup(comm), [None, None]
         return w
 
     @classmethod
@@ -4441,7 +4447,7 @@ class File:
                     _errno.EACCES: ERR_ACCESS, _errno.EROFS: ERR_READ_ONLY}.get(code, ERR_IO)
             raise Exception(cls_, f"File.Open: {msg}")
         f = cls.__new__(cls)
-        f._fd, f._comm, f._path, f._amode = fd, comm.Dup(), path, amode
+        f._fd, f._comm, f._path, f._amode = fd, _private_dup(comm), path, amode
         f._disp, f._etype, f._ftype, f._pos, f._atomic = 0, BYTE, BYTE, 0, False
         f._split = None
         # The shared file pointer, in elements of the view's type, at rank 0.

@@ -464,6 +464,17 @@ d.Set_attr(kdel, "bye")
 e = d.Dup()
 assert e.Get_attr(kcopy) is d.Get_attr(kcopy) and e.Get_attr(kdel) is None
 e.Free()
+# Windows the program makes on the communicator copy none of its attributes under
+# shmpi (Open MPI's MPI_Win_allocate runs their copy callbacks, duplicating the
+# communicator inside).
+copies = []
+kwatch = MPI.Comm.Create_keyval(copy_fn=lambda c, k, v: copies.append(v) or v)
+d.Set_attr(kwatch, "watched")
+w = MPI.Win.Allocate(8, comm=d)
+w.Free()
+assert copies == [] or "shmpi" not in MPI.Get_library_version(), copies
+d.Delete_attr(kwatch)
+MPI.Comm.Free_keyval(kwatch)
 d.Free()
 assert deleted == ["bye"], deleted
 MPI.Comm.Free_keyval(kcopy)
