@@ -208,6 +208,8 @@ _lib.set_exception_class(Exception)
 
 BSEND_OVERHEAD = 0
 _attached = None
+# The buffers attached to communicators (Comm.Attach_buffer), by native communicator.
+_BUFFERS = {}
 
 
 def Attach_buffer(buf):
@@ -2348,6 +2350,35 @@ class Comm(_lib.CommBase):
         _attrs_copy(self, c, lambda x: x._r)
         return c
 
+    def Idup(self, info=None):
+        raise NotImplementedError(
+            "Idup: shmpi makes a communicator in a blocking collective step; use Dup"
+        )
+
+    def Idup_with_info(self, info):
+        return self.Idup(info)
+
+    @classmethod
+    def Get_parent(cls):
+        """The communicator to the spawning job (``MPI_Comm_get_parent``):
+        a null intercommunicator, shmpi's ranks are never spawned."""
+        return Intercomm()
+
+    # Buffered sends need no buffer in shmpi (every send is buffered in shared memory):
+    # a communicator's attached buffer is kept only to be given back, as the job's is.
+    def Attach_buffer(self, buf):
+        _BUFFERS[self._r] = buf
+
+    def Detach_buffer(self):
+        return _BUFFERS.pop(self._r, None)
+
+    def Flush_buffer(self):
+        self._r
+
+    def Iflush_buffer(self):
+        self._r
+        return Request._new(_Done(), False)
+
     def Dup_with_info(self, info):
         """``Dup`` with hints; shmpi uses none, so the hints are not carried over."""
         return self.Dup(info)
@@ -3296,6 +3327,25 @@ class Intracomm(Comm):
             total *= int(d)
         me = self.Get_rank()
         return me if me < total else UNDEFINED
+
+
+class Intercomm(Comm):
+    """An intercommunicator (``MPI.Intercomm``). shmpi makes none (no
+    ``Create_intercomm``, no spawning): the class is the type of the null parent that
+    ``Comm.Get_parent`` returns, and of mpi4py's ``MPI.Intercomm()``."""
+
+    __slots__ = ()
+
+    def __init__(self, comm=None):
+        if comm is not None and not isinstance(comm, Intercomm):
+            raise TypeError("Intercomm: the communicator is not an intercommunicator")
+        super().__init__(comm)
+
+    def Is_inter(self):
+        return True
+
+    def Is_intra(self):
+        return False
 
 
 class Topocomm(Intracomm):

@@ -479,6 +479,9 @@ d.Free()
 assert deleted == ["bye"], deleted
 MPI.Comm.Free_keyval(kcopy)
 MPI.Comm.Free_keyval(kdel)
+# Not spawned: the parent is a null intercommunicator.
+parent = MPI.Comm.Get_parent()
+assert isinstance(parent, MPI.Intercomm) and not parent and parent == MPI.COMM_NULL
 # MPI 4 sessions (Open MPI 4.1 has none: mpi4py raises NotImplementedError there): the
 # process sets, their groups, and a communicator made from the world's.
 try:
