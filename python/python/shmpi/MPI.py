@@ -106,6 +106,12 @@ ERR_DISP = 52
 ERR_ASSERT = 53
 ERR_RMA_RANGE = 55
 ERR_SESSION = 78
+ERR_INFO = 34
+ERR_INFO_KEY = 29
+ERR_INFO_VALUE = 30
+ERR_INFO_NOKEY = 31
+MAX_INFO_KEY = 255
+MAX_INFO_VAL = 1024
 ERR_PROC_ABORTED = 76
 ERR_LASTCODE = 0x3FFFFFFF
 
@@ -2396,7 +2402,7 @@ class Comm(_lib.CommBase):
 
     def Get_info(self):
         _ = self._r
-        return Info()
+        return Info._new()
 
     info = property(Get_info, Set_info)
 
@@ -4096,7 +4102,7 @@ class Win:
 
     def Get_info(self):
         self._raw()
-        return Info()
+        return Info._new()
 
     info = property(Get_info, Set_info)
 
@@ -4580,7 +4586,7 @@ class File:
 
     def Get_info(self):
         self._live()
-        return Info()
+        return Info._new()
 
     info = property(Get_info, Set_info)
 
@@ -4891,7 +4897,7 @@ class Session:
 
     def Get_info(self):
         self._check()
-        return Info()
+        return Info._new()
 
     def Get_num_psets(self, info=None):
         self._check()
@@ -4913,7 +4919,7 @@ class Session:
 
     def Get_pset_info(self, pset_name):
         self._check()
-        info = Info()
+        info = Info._new()
         info.Set("mpi_size", str(self._members(pset_name).Get_size()))
         return info
 
@@ -4981,30 +4987,189 @@ COMM_TYPE_HW_GUIDED = 2
 
 
 class Info:
-    """``MPI.Info``: hints, which shmpi ignores."""
+    """``MPI.Info``: key-value hints (``MPI_Info``), which shmpi's calls accept and do
+    not need. A handle: copies (``Info(info)``) share the pairs; ``INFO_NULL`` and a
+    freed info have none, and changing them is a ``KeyError`` as in mpi4py. Keys keep
+    the order they were set in."""
+
+    __slots__ = ("_d", "__weakref__")
 
     def __init__(self, info=None):
-        self._d = dict(info._d) if isinstance(info, Info) else {}
+        if info is None:
+            self._d = None
+        elif isinstance(info, Info):
+            self._d = info._d
+        else:
+            raise TypeError(f"expecting an Info, got {type(info).__name__}")
+
+    @classmethod
+    def _new(cls, items=()):
+        i = cls.__new__(cls)
+        i._d = dict(items)
+        return i
 
     @classmethod
     def Create(cls, items=None):
-        i = cls()
-        if items:
-            i._d.update(dict(items))
+        """A new info, with ``items`` (a mapping or pairs) if given."""
+        if items is None:
+            return cls._new()
+        if not isinstance(items, dict):
+            try:
+                items = list(items)
+            except TypeError:
+                raise TypeError(f"Info.Create: expecting a mapping or pairs, got {type(items).__name__}") from None
+        i = cls._new()
+        for k, v in dict(items).items():
+            i.Set(k, v)
         return i
 
-    def Set(self, key, value):
-        self._d[key] = value
+    @classmethod
+    def Create_env(cls, args=None):
+        """The info of how this process was started (``MPI_Info_create_env``)."""
+        argv = list(_sys.argv) if args is None else ([args] if isinstance(args, str) else list(args))
+        i = cls._new()
+        if argv:
+            i._d["command"] = str(argv[0])
+            if len(argv) > 1:
+                i._d["argv"] = " ".join(str(a) for a in argv[1:])
+        i._d["maxprocs"] = str(COMM_WORLD.Get_size())
+        i._d["host"] = _socket.gethostname()
+        i._d["wdir"] = _os.getcwd()
+        i._d["thread_level"] = "MPI_THREAD_FUNNELED"
+        return i
 
-    def Get(self, key):
-        return self._d.get(key)
+    def __bool__(self):
+        return self._d is not None
+
+    def __eq__(self, other):
+        if not isinstance(other, Info):
+            return NotImplemented
+        return self._d is other._d
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = None
+
+    def __reduce__(self):
+        for name in ("INFO_NULL", "INFO_ENV"):
+            if globals().get(name) is self:
+                return name
+        if self and self._d is INFO_ENV._d:
+            return (Info, (INFO_ENV,))  # a copy of the predefined handle
+        return (Info.Create, (self.items(),)) if self else (Info, ())
+
+    def _live(self):
+        if self._d is None:
+            raise KeyError("invalid info (INFO_NULL or freed)")
+        return self._d
+
+    def Dup(self):
+        return Info._new(self._live())
 
     def Free(self):
-        self._d.clear()
+        if self is INFO_NULL or self is INFO_ENV:
+            raise Exception(ERR_INFO, "a predefined info cannot be freed")
+        self._d = None
+
+    def Set(self, key, value):
+        key, value = str(key), str(value)
+        if not key or len(key) > MAX_INFO_KEY:
+            raise Exception(ERR_INFO_KEY, f"an info key of {len(key)} characters")
+        if len(value) > MAX_INFO_VAL:
+            raise Exception(ERR_INFO_VALUE, f"an info value of {len(value)} characters")
+        self._live()[key] = value
+
+    def Get(self, key, maxlen=-1):
+        d = self._d or {}
+        return d.get(str(key))
+
+    def Delete(self, key):
+        d = self._live()
+        if str(key) not in d:
+            raise Exception(ERR_INFO_NOKEY, f"the info has no key {key!r}")
+        del d[str(key)]
+
+    def Get_nkeys(self):
+        return len(self._d or {})
+
+    def Get_nthkey(self, n):
+        keys = list(self._d or {})
+        n = _operator.index(n)
+        if not 0 <= n < len(keys):
+            raise Exception(ERR_ARG, f"Get_nthkey: {n} of {len(keys)} keys")
+        return keys[n]
+
+    # -- the dict-like interface --
+
+    def __len__(self):
+        return len(self._d or {})
+
+    def __contains__(self, key):
+        return key in (self._d or {})
+
+    def __iter__(self):
+        return iter(list(self._d or {}))
+
+    def __getitem__(self, key):
+        d = self._live()
+        if key not in d:
+            raise KeyError(key)
+        return d[key]
+
+    def __setitem__(self, key, value):
+        self._live()
+        self.Set(key, value)
+
+    def __delitem__(self, key):
+        d = self._live()
+        if key not in d:
+            raise KeyError(key)
+        del d[key]
+
+    def get(self, key, default=None):
+        return (self._d or {}).get(key, default)
+
+    def keys(self):
+        return list(self._d or {})
+
+    def values(self):
+        return list((self._d or {}).values())
+
+    def items(self):
+        return list((self._d or {}).items())
+
+    def copy(self):
+        return Info._new(self._d) if self else Info()
+
+    def clear(self):
+        if self._d is not None:
+            self._d.clear()
+
+    def update(self, other=(), **kwds):
+        self._live()
+        for k, v in dict(other).items():
+            self.Set(k, v)
+        for k, v in kwds.items():
+            self.Set(k, v)
+
+    def pop(self, key, *default):
+        if self._d is None or key not in self._d:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        return self._d.pop(key)
+
+    def popitem(self):
+        d = self._live()
+        if not d:
+            raise KeyError("popitem(): info is empty")
+        return d.popitem()
 
 
 INFO_NULL = Info()
-INFO_ENV = Info()
+INFO_ENV = Info.Create_env()
 
 
 @_atexit.register

@@ -479,6 +479,25 @@ d.Free()
 assert deleted == ["bye"], deleted
 MPI.Comm.Free_keyval(kcopy)
 MPI.Comm.Free_keyval(kdel)
+# Info: handles whose copies share the pairs, a dict-like interface, Free to null.
+info = MPI.Info.Create({"striping_factor": "4"})
+info["cb_nodes"] = "2"
+alias = MPI.Info(info)
+assert alias == info and alias.Get("cb_nodes") == "2" and info.Get_nkeys() == 2
+assert info.items() == [("striping_factor", "4"), ("cb_nodes", "2")]
+dup = info.Dup()
+assert dup != info and dup.items() == info.items()
+del info["striping_factor"]
+assert "striping_factor" not in info and "striping_factor" in dup
+dup.Free()
+info.Free()
+assert not info and info == MPI.INFO_NULL
+try:
+    MPI.INFO_NULL["k"] = "v"
+except KeyError:
+    pass
+else:
+    raise AssertionError("INFO_NULL took a key")
 # Not spawned: the parent is a null intercommunicator.
 parent = MPI.Comm.Get_parent()
 assert isinstance(parent, MPI.Intercomm) and not parent and parent == MPI.COMM_NULL
