@@ -4142,7 +4142,7 @@ class Win:
 
     # -- the target of an access --
 
-    def _target(self, origin_bytes, rank, target):
+    def _target(self, origin_bytes, rank, target, origin_type=BYTE):
         """The byte offset and length of an access of ``rank``'s part: ``target`` is
         ``None`` (displacement 0, the origin's size), a displacement, or ``(disp,)``,
         ``(disp, count)``, ``(disp, count, datatype)`` (contiguous types)."""
@@ -4160,7 +4160,7 @@ class Win:
                     if dt is not None and dt._blocks is not None:
                         raise NotImplementedError("RMA with target datatypes that have holes")
                     count = _operator.index(t[1])
-                    nbytes = count * (dt._size if dt is not None else max(origin_bytes // max(count, 1), 1))
+                    nbytes = count * (dt if dt is not None else origin_type)._size
         if disp < 0:
             raise Exception(ERR_DISP, f"a negative target displacement {disp}")
         if nbytes != origin_bytes:
@@ -4176,15 +4176,15 @@ class Win:
 
     def Put(self, origin, target_rank, target=None):
         w = self._raw()
-        b, nb, _ = self._origin(origin)
-        t = self._target(nb, target_rank, target)
+        b, nb, dt = self._origin(origin)
+        t = self._target(nb, target_rank, target, dt)
         if t is not None:
             w.put(b, nb, target_rank, t[0])
 
     def Get(self, origin, target_rank, target=None):
         w = self._raw()
-        b, nb, _ = self._origin(origin)
-        t = self._target(nb, target_rank, target)
+        b, nb, dt = self._origin(origin)
+        t = self._target(nb, target_rank, target, dt)
         if t is not None:
             w.get(b, nb, target_rank, t[0])
 
@@ -4203,7 +4203,7 @@ class Win:
             nb, dt = rnb, rdt
         if rb is not None and rnb != nb:
             raise Exception(ERR_COUNT, f"a result of {rnb} bytes for an origin of {nb}")
-        t = self._target(nb, target_rank, target)
+        t = self._target(nb, target_rank, target, dt or BYTE)
         if t is None:
             return
         if op is NO_OP:

@@ -28,6 +28,14 @@ got = np.zeros(size)
 win.Get(got, 0, target=(size, size, MPI.DOUBLE))
 win.Fence()
 assert list(got) == [10.0 * r for r in range(size)], got
+# A target of (displacement, count): the count in the origin's datatype.
+if rank == 0:
+    win.Put(np.array([7.0, 8.0]), 0, target=(size, 2))
+win.Fence()
+two = np.zeros(2)
+win.Get(two, 0, target=(size, 2, MPI.DOUBLE))
+win.Fence()
+assert list(two) == [7.0, 8.0], two
 # Accumulates from every rank at once into element 0: built-in SUM and a user op.
 for _ in range(50):
     win.Accumulate(np.array([1.0]), 0, target=0, op=MPI.SUM)
