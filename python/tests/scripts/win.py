@@ -9,14 +9,14 @@ from mpi4py import MPI
 import numpy as np
 comm = MPI.COMM_WORLD; rank, size = comm.Get_rank(), comm.Get_size()
 d = MPI.DOUBLE.Get_size()
-# Rank 0 owns 2 * size doubles; the others own 4 bytes each.
-win = MPI.Win.Allocate_shared(2 * size * d if rank == 0 else 4, d, comm=comm)
+# Rank 0 owns 2 * size + 2 doubles; the others own 4 bytes each.
+win = MPI.Win.Allocate_shared((2 * size + 2) * d if rank == 0 else 4, d, comm=comm)
 buf, unit = win.Shared_query(0)
 assert unit == d, unit
 shared = np.ndarray(buffer=buf, dtype="d", shape=(2 * size,))
 if rank == 0:
     shared[:] = 0.0  # MPI leaves a window's memory uninitialized (shmpi zeroes it)
-assert len(win.Shared_query(size - 1)[0]) == (4 if size > 1 else 2 * size * d)
+assert len(win.Shared_query(size - 1)[0]) == (4 if size > 1 else (2 * size + 2) * d)
 win.Fence()
 shared[rank] = rank + 0.5  # every rank writes its own element directly
 win.Fence()
@@ -28,12 +28,13 @@ got = np.zeros(size)
 win.Get(got, 0, target=(size, size, MPI.DOUBLE))
 win.Fence()
 assert list(got) == [10.0 * r for r in range(size)], got
-# A target of (displacement, count): the count in the origin's datatype.
+# A target of (displacement, count): the count in the origin's datatype (the last two
+# elements of rank 0's part).
 if rank == 0:
-    win.Put(np.array([7.0, 8.0]), 0, target=(size, 2))
+    win.Put(np.array([7.0, 8.0]), 0, target=(2 * size, 2))
 win.Fence()
 two = np.zeros(2)
-win.Get(two, 0, target=(size, 2, MPI.DOUBLE))
+win.Get(two, 0, target=(2 * size, 2, MPI.DOUBLE))
 win.Fence()
 assert list(two) == [7.0, 8.0], two
 # Accumulates from every rank at once into element 0: built-in SUM and a user op.
