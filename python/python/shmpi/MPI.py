@@ -1524,6 +1524,42 @@ _PREDEFINED_ERRH = {"return": ERRORS_RETURN, "fatal": ERRORS_ARE_FATAL, "abort":
 _ERRHANDLERS = {}
 
 
+def _group_info_methods(cls, check):
+    """``Get_group`` (``group``, ``group_size``, ``group_rank``) and ``Get_info``/
+    ``Set_info`` (``info``: hints, which shmpi uses none of) for handles over a
+    communicator ``self._comm``, valid while ``check(self)`` does not raise."""
+
+    def get_group(self):
+        check(self)
+        return self._comm.Get_group()
+
+    def group_size(self):
+        check(self)
+        return self._comm.Get_size()
+
+    def group_rank(self):
+        check(self)
+        return self._comm.Get_rank()
+
+    def set_info(self, info):
+        check(self)
+        if info is not None and not isinstance(info, Info):
+            raise TypeError(f"Set_info: expecting an MPI.Info, got {type(info).__name__}")
+
+    def get_info(self):
+        check(self)
+        return Info._new()
+
+    cls.Get_group = get_group
+    cls.group = property(get_group)
+    cls.group_size = property(group_size)
+    cls.group_rank = property(group_rank)
+    cls.Set_info = set_info
+    cls.Get_info = get_info
+    cls.info = property(get_info, set_info)
+    return cls
+
+
 def _errhandler_methods(cls, native):
     """``Get_errhandler``, ``Set_errhandler``, ``Call_errhandler`` and
     ``Create_errhandler`` for handles whose native object ``native(self)`` names."""
@@ -4069,22 +4105,6 @@ class Win:
             return self._mem.cast("B") if self._mem is not None else memoryview(_NOTHING)
         return w.memory(self._comm.Get_rank())
 
-    def Get_group(self):
-        self._raw()
-        return self._comm.Get_group()
-
-    group = property(Get_group)
-
-    @property
-    def group_size(self):
-        self._raw()
-        return self._comm.Get_size()
-
-    @property
-    def group_rank(self):
-        self._raw()
-        return self._comm.Get_rank()
-
     def Get_name(self):
         return "MPI_WIN_NULL" if self._w is None else self._name
 
@@ -4093,18 +4113,6 @@ class Win:
         self._name = str(name)
 
     name = property(Get_name, Set_name)
-
-    def Set_info(self, info):
-        """Hints (``MPI_Win_set_info``): shmpi uses none; ``Get_info`` is empty."""
-        self._raw()
-        if info is not None and not isinstance(info, Info):
-            raise TypeError(f"Set_info: expecting an MPI.Info, got {type(info).__name__}")
-
-    def Get_info(self):
-        self._raw()
-        return Info._new()
-
-    info = property(Get_info, Set_info)
 
     @property
     def flavor(self):
@@ -4391,6 +4399,7 @@ class Win:
 
 
 _errhandler_methods(Win, lambda w: w._raw())
+_group_info_methods(Win, Win._raw)
 _attr_methods(Win, lambda w: w._raw(), Win._predefined_attr)
 
 WIN_NULL = Win()
@@ -4564,31 +4573,6 @@ class File:
         return self._amode
 
     amode = property(Get_amode)
-
-    def Get_group(self):
-        self._live()
-        return self._comm.Get_group()
-
-    group = property(Get_group)
-
-    @property
-    def group_size(self):
-        self._live()
-        return self._comm.Get_size()
-
-    @property
-    def group_rank(self):
-        self._live()
-        return self._comm.Get_rank()
-
-    def Set_info(self, info):
-        self._live()
-
-    def Get_info(self):
-        self._live()
-        return Info._new()
-
-    info = property(Get_info, Set_info)
 
     def Sync(self):
         """``MPI_File_sync``: collective; what was written reaches the storage."""
@@ -4838,6 +4822,7 @@ class File:
 FILE_NULL = File()
 # Copies of a file handle share its communicator; FILE_NULL's handler is the default.
 _errhandler_methods(File, lambda f: f._comm._r if f._fd is not None else None)
+_group_info_methods(File, File._live)
 
 
 # ---- sessions (MPI 4) ----------------------------------------------------------------
