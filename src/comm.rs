@@ -300,6 +300,11 @@ pub(crate) struct CommInner {
     /// messages).
     pub(crate) ctx: u32,
     pub(crate) group: Rc<Group>,
+    /// The ranks that point-to-point calls name: `group` itself, or the remote group
+    /// of an intercommunicator.
+    pub(crate) peers: Rc<Group>,
+    /// What an intercommunicator has beyond its groups (`None` for the others).
+    pub(crate) inter: Option<Rc<crate::intercomm::Inter>>,
     /// This process's rank in `group`.
     pub(crate) rank: usize,
     /// The process's collective state (data slot bookkeeping).
@@ -339,7 +344,9 @@ impl Communicator {
             inner: Rc::new(CommInner {
                 eng,
                 ctx,
+                peers: group.clone(),
                 group,
+                inter: None,
                 rank,
                 coll,
                 area,
@@ -385,7 +392,7 @@ impl Communicator {
     // ---- argument checks ----------------------------------------------------------
 
     fn dest(&self, rank: Rank) -> Result<usize> {
-        let size = self.inner.group.size();
+        let size = self.inner.peers.size();
         if rank < 0 || rank as usize >= size {
             return Err(Error::InvalidRank {
                 rank,
@@ -393,14 +400,14 @@ impl Communicator {
                 any_allowed: false,
             });
         }
-        Ok(self.inner.group.ranks[rank as usize])
+        Ok(self.inner.peers.ranks[rank as usize])
     }
 
     fn source(&self, rank: Rank) -> Result<Option<usize>> {
         if rank == ANY_SOURCE {
             return Ok(None);
         }
-        let size = self.inner.group.size();
+        let size = self.inner.peers.size();
         if rank < 0 || rank as usize >= size {
             return Err(Error::InvalidRank {
                 rank,
@@ -408,7 +415,7 @@ impl Communicator {
                 any_allowed: true,
             });
         }
-        Ok(Some(self.inner.group.ranks[rank as usize]))
+        Ok(Some(self.inner.peers.ranks[rank as usize]))
     }
 
     fn send_tag(tag: Tag) -> Result<Tag> {
@@ -496,13 +503,13 @@ impl Communicator {
             peer,
             tag,
             ctx: self.inner.ctx,
-            group: &self.inner.group,
+            group: &self.inner.peers,
         }
     }
 
     fn status(&self, env: &Envelope) -> Status {
         Status {
-            source: self.inner.group.rank_of(env.src),
+            source: self.inner.peers.rank_of(env.src),
             tag: env.tag,
             len: env.len,
             cancelled: false,
@@ -525,7 +532,7 @@ impl Communicator {
             peer,
             tag,
             ctx: self.inner.ctx,
-            group: self.inner.group.clone(),
+            group: self.inner.peers.clone(),
         }
     }
 
@@ -617,7 +624,7 @@ impl Communicator {
         // Nothing is sent to `PROC_NULL` or a bad rank: no span.
         let d = usize::try_from(dest)
             .ok()
-            .and_then(|d| self.inner.group.ranks.get(d));
+            .and_then(|d| self.inner.peers.ranks.get(d));
         let len = std::mem::size_of_val(data);
         let span = d
             .map(|&d| crate::trace::hooks::send_open(Call::SendSlice, d, self.inner.ctx, tag, len));
@@ -661,7 +668,7 @@ impl Communicator {
     fn recv_span(&self, call: Call, source: Rank, tag: Tag) -> Option<crate::trace::hooks::Span> {
         let src = match source {
             ANY_SOURCE => None,
-            s => Some(*self.inner.group.ranks.get(usize::try_from(s).ok()?)?),
+            s => Some(*self.inner.peers.ranks.get(usize::try_from(s).ok()?)?),
         };
         let tag = (tag != ANY_TAG).then_some(tag);
         Some(crate::trace::hooks::recv_open(
@@ -678,7 +685,7 @@ impl Communicator {
         let Some(span) = span else { return };
         match got {
             Some(st) => {
-                let src = self.inner.group.ranks[st.source as usize];
+                let src = self.inner.peers.ranks[st.source as usize];
                 crate::trace::hooks::close_recv(span, self.inner.ctx, src, st.tag, st.len);
             }
             None => crate::trace::hooks::close(span, true),
@@ -1193,7 +1200,7 @@ impl Communicator {
             elem,
             elem_type: codec::type_name::<T>(),
         };
-        want.check(&env, self.inner.group.rank_of(env.src), || {
+        want.check(&env, self.inner.peers.rank_of(env.src), || {
             "an object".into()
         })?;
         let mut v = vec![T::zeroed(); env.len / elem];
@@ -1474,7 +1481,7 @@ impl Communicator {
         let st = self.status(&env);
         let msg = Message::new(
             &self.inner.eng,
-            self.inner.group.clone(),
+            self.inner.peers.clone(),
             self.inner.ctx,
             st,
             env,
@@ -1489,7 +1496,7 @@ impl Communicator {
         let st = self.status(&env);
         let msg = Message::whole(
             &self.inner.eng,
-            self.inner.group.clone(),
+            self.inner.peers.clone(),
             self.inner.ctx,
             st,
             env,
@@ -1499,7 +1506,7 @@ impl Communicator {
     }
 
     fn null_message(&self) -> Message {
-        Message::null(&self.inner.eng, self.inner.group.clone(), self.inner.ctx)
+        Message::null(&self.inner.eng, self.inner.peers.clone(), self.inner.ctx)
     }
 
     // ---- combined -----------------------------------------------------------------
@@ -2349,7 +2356,7 @@ impl Communicator {
             self.inner
                 .eng
                 .borrow_mut()
-                .irecv(m, want, PostedBuf::Object, self.inner.group.clone());
+                .irecv(m, want, PostedBuf::Object, self.inner.peers.clone());
         Ok(Request::new(
             &self.inner.eng,
             id,
@@ -2508,7 +2515,7 @@ impl Communicator {
                 ));
             }
         }
-        let id = eng.irecv(m, want, PostedBuf::Pod(buf), self.inner.group.clone());
+        let id = eng.irecv(m, want, PostedBuf::Pod(buf), self.inner.peers.clone());
         drop(eng);
         Ok(Request::new(
             &self.inner.eng,

@@ -33,6 +33,11 @@ pub enum Comparison {
 }
 
 impl Group {
+    /// A group of `members` (world ranks, in group order) seen from world rank `me`.
+    pub(crate) fn of_members(members: Vec<usize>, me: usize) -> Group {
+        Group { members, me }
+    }
+
     /// The number of members (`MPI_Group_size`).
     ///
     /// MPI 4.1 §7.3.1.

@@ -97,6 +97,7 @@ mod envelope;
 mod error;
 mod group;
 mod init;
+mod intercomm;
 pub mod launch;
 mod layout;
 mod matching;

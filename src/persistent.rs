@@ -189,7 +189,7 @@ impl Communicator {
             self,
             Op::Recv {
                 m,
-                group: self.inner.group.clone(),
+                group: self.inner.peers.clone(),
             },
             self.what(Call::IrecvInto, m.src, tag),
             buf,

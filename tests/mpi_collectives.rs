@@ -2,6 +2,8 @@
 //! 4 ranks, against serial references (the rules of `tests/collectives.rs`).
 #![cfg(feature = "mpi")]
 
+#[path = "common/inter_rules.rs"]
+mod inter_rules;
 mod mpi_common;
 
 use mpi_common::{ns, run_mpi_ns};
@@ -485,4 +487,15 @@ fn nonblocking_v_forms_place_every_block() {
         );
         w.barrier().unwrap();
     });
+}
+
+/// Intercommunicators on the MPI backend (`MPI_Intercomm_create`, `MPI_Intercomm_merge`,
+/// `MPI_Comm_dup`): the rules the shared segment follows (`tests/intercomm.rs`).
+#[test]
+fn intercommunicators_follow_mpis_rules() {
+    run_mpi_ns(
+        "intercommunicators_follow_mpis_rules",
+        &ns(),
+        inter_rules::intercomm_rules,
+    );
 }

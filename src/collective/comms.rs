@@ -119,6 +119,9 @@ impl Communicator {
         if let Some(mc) = &self.inner.mpi {
             return crate::mpi::dup(self, mc);
         }
+        if self.is_inter() {
+            return self.inter_dup();
+        }
         let n = self.inner.group.size();
         let mut c = Coll::begin(&self.inner, sig(Call::Dup, 0, 0, OP_NONE), 0)?;
         let me = self.inner.rank;
@@ -185,6 +188,9 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn split(&self, color: i32, key: i32) -> Result<Option<Communicator>> {
+        if self.is_inter() {
+            return Err(crate::intercomm::no_collectives("split"));
+        }
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
             return crate::mpi::split(self, mc, color, key);
@@ -307,7 +313,7 @@ impl Communicator {
         self.inner.coll.shm().areas_in_use()
     }
 
-    fn pool_exhausted(&self, what: &str) -> Error {
+    pub(crate) fn pool_exhausted(&self, what: &str) -> Error {
         Error::Usage(format!(
             "{what}: all {} communicator areas of the segment are in use; free communicators \
              you no longer need (drop every handle on them)",
@@ -315,7 +321,13 @@ impl Communicator {
         ))
     }
 
-    fn derived(&self, ctx: u32, group: Rc<Group>, rank: usize, area: usize) -> Communicator {
+    pub(crate) fn derived(
+        &self,
+        ctx: u32,
+        group: Rc<Group>,
+        rank: usize,
+        area: usize,
+    ) -> Communicator {
         let coll = self.inner.coll.clone();
         let a = if area == PRIVATE as usize {
             Area::new_private(coll.seg.clone(), group.clone())

@@ -253,6 +253,9 @@ pub(crate) struct Coll<'c> {
 impl<'c> Coll<'c> {
     /// Starts a call. `count` is compared across ranks unless it is [`ANY_COUNT`].
     pub(crate) fn begin(c: &'c CommInner, sig: Sig, count: u64) -> Result<Self> {
+        if c.inter.is_some() {
+            return Err(crate::intercomm::no_collectives(sig.kind.name()));
+        }
         if c.broken.get() {
             return Err(Error::Usage(format!(
                 "{}: an earlier collective on this communicator (context {}) failed, so its ranks \

@@ -44,7 +44,7 @@ use super::slices::check_v;
 
 /// The bit that makes a communicator's context the hidden one of its non-blocking
 /// collectives.
-const HIDDEN: u32 = 0x8000_0000;
+pub(crate) const HIDDEN: u32 = 0x8000_0000;
 
 thread_local! {
     /// The number of non-blocking collectives started so far on each context: a
@@ -297,6 +297,11 @@ impl<T: Pod> Post<T> {
 
 impl Communicator {
     fn hidden(&self) -> Result<Hidden> {
+        if self.is_inter() {
+            return Err(crate::intercomm::no_collectives(
+                "a non-blocking collective",
+            ));
+        }
         let ctx = self.inner.ctx;
         if ctx & HIDDEN != 0 {
             return Err(Error::Usage(format!(
@@ -357,7 +362,7 @@ impl Communicator {
     /// ```
     pub fn ibarrier(&self) -> Result<CollRequest<u8>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return Ok(self.mpi_coll(Call::Barrier, mc.ibarrier()?));
         }
         self.start_gather(
@@ -396,7 +401,7 @@ impl Communicator {
     /// ```
     pub fn ibcast_into<T: Pod>(&self, buf: Vec<T>, root: Rank) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let root = self.check_root(root)?;
             elem::<T>()?;
             return Ok(self.mpi_coll(Call::Bcast, mc.ibcast(buf, root)?));
@@ -467,7 +472,7 @@ impl Communicator {
         root: Rank,
     ) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let root = self.check_root(root)?;
             check_op::<T>(op)?;
             elem::<T>()?;
@@ -532,7 +537,7 @@ impl Communicator {
     /// ```
     pub fn iallreduce_into<T: Reducible>(&self, send: Vec<T>, op: Op) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             check_op::<T>(op)?;
             elem::<T>()?;
             let m = mc.ireduce(send, op, T::apply, None)?;
@@ -574,7 +579,7 @@ impl Communicator {
     /// ```
     pub fn iallgather_into<T: Pod>(&self, send: Vec<T>) -> Result<CollRequest<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             elem::<T>()?;
             return Ok(self.mpi_coll(Call::Allgather, mc.iallgather(send)?));
         }
@@ -614,7 +619,7 @@ impl Communicator {
         let root = self.check_root(root)?;
         elem::<T>()?;
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return Ok(self.mpi_coll(Call::Gather, mc.igather(send, root)?));
         }
         if self.inner.rank == root {
@@ -677,7 +682,7 @@ impl Communicator {
             )));
         }
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return Ok(self.mpi_coll(Call::Scatter, mc.iscatter(send, recv, root)?));
         }
         self.start_scatter(Call::Scatter, send, recv, root, &|r| r * k..(r + 1) * k)
@@ -717,7 +722,7 @@ impl Communicator {
             )));
         }
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return Ok(self.mpi_coll(Call::Alltoall, mc.ialltoall(send)?));
         }
         let k = send.len() / n;
@@ -928,7 +933,7 @@ impl Communicator {
             own_count("igatherv_into", "send", send.len(), counts[me])?;
         }
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let m = mc.igatherv(send, recv, counts, displs, root)?;
             return Ok(self.mpi_coll(Call::Gatherv, m));
         }
@@ -996,7 +1001,7 @@ impl Communicator {
             own_count("iscatterv_into", "recv", recv.len(), counts[me])?;
         }
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let m = mc.iscatterv(send, counts, displs, recv, root)?;
             return Ok(self.mpi_coll(Call::Scatterv, m));
         }
@@ -1047,7 +1052,7 @@ impl Communicator {
         check_v("iallgatherv_into", n, recv.len(), counts, displs)?;
         own_count("iallgatherv_into", "send", send.len(), counts[me])?;
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let m = mc.iallgatherv(send, recv, counts, displs)?;
             return Ok(self.mpi_coll(Call::Allgatherv, m));
         }
@@ -1119,7 +1124,7 @@ impl Communicator {
             )));
         }
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let m = mc.ialltoallv(send, scounts, sdispls, recv, rcounts, rdispls)?;
             return Ok(self.mpi_coll(Call::Alltoallv, m));
         }

@@ -67,7 +67,7 @@ impl Communicator {
     /// ```
     pub fn bcast<T: Encode + Decode>(&self, value: Option<T>, root: Rank) -> Result<T> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.bcast_obj(value, self.check_root(root)?);
         }
         let r = self.check_root(root)?;
@@ -115,7 +115,7 @@ impl Communicator {
     /// ```
     pub fn bcast_bytes(&self, data: Option<Vec<u8>>, root: Rank) -> Result<Vec<u8>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.bcast_raw(data, self.check_root(root)?);
         }
         let r = self.check_root(root)?;
@@ -193,7 +193,7 @@ impl Communicator {
     /// ```
     pub fn scatter<T: Encode + Decode>(&self, values: Option<&[T]>, root: Rank) -> Result<T> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.scatter_obj(values, self.check_root(root)?);
         }
         let r = self.check_root(root)?;
@@ -266,7 +266,7 @@ impl Communicator {
         let r = self.check_root(root)?;
         let parts = self.root_parts(parts, r, "scatter_bytes")?.unwrap_or(&[]);
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.scatter_raw(parts, r, |len| vec![0u8; len]);
         }
         let mut c = Coll::begin(&self.inner, sig(Call::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
@@ -311,7 +311,7 @@ impl Communicator {
     /// ```
     pub fn gather<T: Encode + Decode>(&self, value: &T, root: Rank) -> Result<Option<Vec<T>>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.gather_obj(value, Some(self.check_root(root)?));
         }
         let r = self.check_root(root)?;
@@ -355,7 +355,7 @@ impl Communicator {
     /// ```
     pub fn allgather<T: Encode + Decode>(&self, value: &T) -> Result<Vec<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return Ok(mc.gather_obj(value, None)?.unwrap_or_default());
         }
         let bytes = codec::encode(value)?;
@@ -400,7 +400,7 @@ impl Communicator {
     pub fn gather_bytes(&self, mine: &[u8], root: Rank) -> Result<Option<Vec<Vec<u8>>>> {
         let r = self.check_root(root)?;
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let all = mc.gather_archives(mine, Some(r))?;
             return Ok(all.map(|all| all.iter().map(|b| b.to_vec()).collect()));
         }
@@ -435,7 +435,7 @@ impl Communicator {
     /// ```
     pub fn allgather_bytes(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let all = mc.gather_archives(mine, None)?.unwrap_or_default();
             return Ok(all.iter().map(|b| b.to_vec()).collect());
         }
@@ -476,7 +476,7 @@ impl Communicator {
     /// ```
     pub fn alltoall<T: Encode + Decode>(&self, values: &[T]) -> Result<Vec<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.alltoall_obj(values);
         }
         let n = self.inner.group.size();
@@ -537,7 +537,7 @@ impl Communicator {
             )));
         }
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.alltoall_raw(parts, |b| b.to_vec());
         }
         let mut c = Coll::begin(
@@ -792,7 +792,7 @@ impl Communicator {
         root: Option<Rank>,
     ) -> Result<Option<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let _ = code;
             return mc.reduce_obj(value, op, root.map(|r| self.check_root(r)).transpose()?);
         }
@@ -825,7 +825,7 @@ impl Communicator {
         ex: bool,
     ) -> Result<Option<T>> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let _ = code;
             return mc.scan_obj(value, op, ex);
         }

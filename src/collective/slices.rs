@@ -141,7 +141,7 @@ impl Communicator {
     /// ```
     pub fn barrier(&self) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.barrier();
         }
         let mut c = Coll::begin(&self.inner, sig(Call::Barrier, 0, 0, OP_NONE), 0)?;
@@ -176,7 +176,7 @@ impl Communicator {
     /// ```
     pub fn bcast_into<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.bcast_bytes(bytemuck::cast_slice_mut(buf), self.check_root(root)?);
         }
         let r = self.check_root(root)?;
@@ -245,7 +245,7 @@ impl Communicator {
     /// ```
     pub fn scatter_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.scatter_bytes(
                 bytemuck::cast_slice(send),
                 bytemuck::cast_slice_mut(recv),
@@ -319,7 +319,7 @@ impl Communicator {
     /// ```
     pub fn gather_into<T: Pod>(&self, send: &[T], recv: &mut [T], root: Rank) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.gather_bytes(
                 bytemuck::cast_slice(send),
                 bytemuck::cast_slice_mut(recv),
@@ -384,7 +384,7 @@ impl Communicator {
     /// ```
     pub fn allgather_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.gather_bytes(
                 bytemuck::cast_slice(send),
                 bytemuck::cast_slice_mut(recv),
@@ -482,7 +482,7 @@ impl Communicator {
     /// ```
     pub fn alltoall_into<T: Pod>(&self, send: &[T], recv: &mut [T]) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.alltoall_bytes(bytemuck::cast_slice(send), bytemuck::cast_slice_mut(recv));
         }
         let sz = self.elem_size::<T>()?;
@@ -569,7 +569,7 @@ impl Communicator {
         root: Rank,
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.reduce(send, recv, &op, Some(self.check_root(root)?));
         }
         let r = self.check_root(root)?;
@@ -649,7 +649,7 @@ impl Communicator {
         op: impl ReduceOp<T>,
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.reduce(send, recv, &op, None);
         }
         let sz = self.elem_size::<T>()?;
@@ -710,7 +710,7 @@ impl Communicator {
     /// ```
     pub fn allreduce_in_place<T: Pod>(&self, buf: &mut [T], op: impl ReduceOp<T>) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let mine = buf.to_vec();
             return mc.reduce(&mine, buf, &op, None);
         }
@@ -821,7 +821,7 @@ impl Communicator {
         ex: bool,
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.scan(send, recv, &op, ex);
         }
         let sz = self.elem_size::<T>()?;
@@ -884,7 +884,7 @@ impl Communicator {
         op: impl ReduceOp<T>,
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             return mc.reduce_scatter_block(send, recv, &op);
         }
         let sz = self.elem_size::<T>()?;
@@ -963,7 +963,7 @@ impl Communicator {
         root: Rank,
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let r = self.check_root(root)?;
             let sz = self.elem_size::<T>()?;
             if self.inner.rank == r {
@@ -1058,7 +1058,7 @@ impl Communicator {
         root: Rank,
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let r = self.check_root(root)?;
             let sz = self.elem_size::<T>()?;
             if self.inner.rank == r {
@@ -1170,7 +1170,7 @@ impl Communicator {
         displs: &[usize],
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let sz = self.elem_size::<T>()?;
             check_v(
                 "allgatherv_into",
@@ -1261,7 +1261,7 @@ impl Communicator {
         rdispls: &[usize],
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
-        if let Some(mc) = &self.inner.mpi {
+        if let Some(mc) = self.coll_mpi()? {
             let sz = self.elem_size::<T>()?;
             let n = self.inner.group.size();
             check_v("alltoallv_into", n, send.len(), scounts, sdispls)?;

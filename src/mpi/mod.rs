@@ -256,7 +256,9 @@ pub(crate) fn wrap(local: &Communicator, mc: Rc<Comm>, ctx: u32) -> Communicator
         inner: Rc::new(CommInner {
             eng: i.eng.clone(),
             ctx,
+            peers: mc.group.clone(),
             group: mc.group.clone(),
+            inter: None,
             rank: mc.rank,
             coll: i.coll.clone(),
             area: i.area.clone(),
@@ -292,6 +294,9 @@ impl Env {
 
 /// `dup` on the MPI backend (`MPI_Comm_dup`).
 pub(crate) fn dup(c: &Communicator, mc: &Rc<Comm>) -> Result<Communicator> {
+    if c.is_inter() {
+        return dup_inter(c, mc);
+    }
     let ctx = mc.env.agree_ctx(mc)?;
     // SAFETY: a handle is plain data, written by the call.
     let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
@@ -327,11 +332,18 @@ pub(crate) fn split(
     if raw == unsafe { ffi::RSMPI_COMM_NULL } {
         return Ok(None);
     }
+    let group = members(raw, c.world_rank() as usize, mc.group.inv.len())?;
+    let new = Comm::new(mc.env.clone(), raw, group, true)?;
+    Ok(Some(wrap(c, new, ctx)))
+}
+
+/// The world ranks of the members of a new intracommunicator `raw`, in its order
+/// (each member gives its own: collective over `raw`).
+fn members(raw: ffi::MPI_Comm, me: usize, world_n: usize) -> Result<Rc<Group>> {
     let mut n: c_int = 0;
     // SAFETY: a valid communicator.
     check(unsafe { ffi::MPI_Comm_size(raw, &mut n) }, "MPI_Comm_size")?;
-    // The members' world ranks, in their new order.
-    let me = [mc.group.ranks[mc.rank] as u64];
+    let me = [me as u64];
     let mut ranks = vec![0u64; n as usize];
     // SAFETY: one u64 from each of the n members into `ranks`.
     let rc = unsafe {
@@ -346,13 +358,103 @@ pub(crate) fn split(
         )
     };
     check(rc, "MPI_Allgather")?;
-    let world_n = mc.group.inv.len();
-    let group = Rc::new(Group::new(
+    Ok(Rc::new(Group::new(
         ranks.iter().map(|&r| r as usize).collect(),
         world_n,
+    )))
+}
+
+/// `intercomm_create` on the MPI backend (`MPI_Intercomm_create`).
+pub(crate) fn intercomm_create(
+    c: &Communicator,
+    mc: &Rc<Comm>,
+    local_leader: crate::comm::Rank,
+    peer: &Communicator,
+    remote_leader: crate::comm::Rank,
+    tag: crate::comm::Tag,
+) -> Result<Communicator> {
+    let Some(pc) = &peer.inner.mpi else {
+        return Err(Error::Usage(
+            "intercomm_create: the peer communicator is not an MPI one".into(),
+        ));
+    };
+    // SAFETY: a handle is plain data, written by the call.
+    let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
+    // SAFETY: valid communicators; MPI checks the ranks and returns an error code.
+    let rc = unsafe {
+        ffi::MPI_Intercomm_create(mc.raw, local_leader, pc.raw, remote_leader, tag, &mut raw)
+    };
+    check(rc, "MPI_Intercomm_create")?;
+    wrap_inter(c, mc, raw)
+}
+
+/// A handle over intercommunicator `raw`, whose local group is `c`'s: point-to-point
+/// calls name the remote group, whose world ranks MPI translates (a local call).
+fn wrap_inter(c: &Communicator, mc: &Rc<Comm>, raw: ffi::MPI_Comm) -> Result<Communicator> {
+    // SAFETY: handles are plain data, written by the calls below.
+    let (mut rg, mut wg): (ffi::MPI_Group, ffi::MPI_Group) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    let mut n: c_int = 0;
+    // SAFETY: `raw` is a valid intercommunicator and the world is predefined; the
+    // groups are freed below.
+    unsafe {
+        check(
+            ffi::MPI_Comm_remote_group(raw, &mut rg),
+            "MPI_Comm_remote_group",
+        )?;
+        check(
+            ffi::MPI_Comm_group(ffi::RSMPI_COMM_WORLD, &mut wg),
+            "MPI_Comm_group",
+        )?;
+        check(ffi::MPI_Group_size(rg, &mut n), "MPI_Group_size")?;
+    }
+    let idx: Vec<c_int> = (0..n).collect();
+    let mut world = vec![0 as c_int; n as usize];
+    // SAFETY: `idx` and `world` hold `n` ranks each; the groups are valid.
+    let rc = unsafe { ffi::MPI_Group_translate_ranks(rg, n, idx.as_ptr(), wg, world.as_mut_ptr()) };
+    // SAFETY: groups made above, freed once.
+    unsafe {
+        ffi::MPI_Group_free(&mut rg);
+        ffi::MPI_Group_free(&mut wg);
+    }
+    check(rc, "MPI_Group_translate_ranks")?;
+    let remote = Rc::new(Group::new(
+        world.iter().map(|&w| w as usize).collect(),
+        mc.group.inv.len(),
     ));
+    let new = Comm::new(mc.env.clone(), raw, remote.clone(), true)?;
+    // A context of this process's own: MPI matches an intercommunicator's messages,
+    // and its two groups could not agree on one with an intracommunicator's reduction.
+    let ctx = mc.env.next_ctx.get();
+    mc.env.next_ctx.set(ctx + 1);
+    let mut h = wrap(c, new, ctx);
+    let inner = Rc::get_mut(&mut h.inner).expect("a handle just made");
+    inner.group = c.inner.group.clone();
+    crate::intercomm::mpi_inter(inner, remote);
+    Ok(h)
+}
+
+/// `merge` on the MPI backend (`MPI_Intercomm_merge`).
+pub(crate) fn merge(c: &Communicator, mc: &Rc<Comm>, high: bool) -> Result<Communicator> {
+    // SAFETY: a handle is plain data, written by the call.
+    let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid intercommunicator.
+    let rc = unsafe { ffi::MPI_Intercomm_merge(mc.raw, c_int::from(high), &mut raw) };
+    check(rc, "MPI_Intercomm_merge")?;
+    let group = members(raw, c.world_rank() as usize, mc.group.inv.len())?;
     let new = Comm::new(mc.env.clone(), raw, group, true)?;
-    Ok(Some(wrap(c, new, ctx)))
+    let ctx = mc.env.agree_ctx(&new)?;
+    Ok(wrap(c, new, ctx))
+}
+
+/// `dup` of an intercommunicator on the MPI backend (`MPI_Comm_dup`).
+fn dup_inter(c: &Communicator, mc: &Rc<Comm>) -> Result<Communicator> {
+    // SAFETY: a handle is plain data, written by the call.
+    let mut raw: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid communicator.
+    let rc = unsafe { ffi::MPI_Comm_dup(mc.raw, &mut raw) };
+    check(rc, "MPI_Comm_dup")?;
+    wrap_inter(c, mc, raw)
 }
 
 /// `self_comm` on the MPI backend: a duplicate of `MPI_COMM_SELF`.
