@@ -342,6 +342,48 @@ impl RawComm {
             .collect()
     }
 
+    /// Whether this is an intercommunicator.
+    fn is_inter(&self) -> PyResult<bool> {
+        Ok(self.comm()?.is_inter())
+    }
+
+    /// The size of the remote group (an intracommunicator's own size).
+    fn remote_size(&self) -> PyResult<i32> {
+        Ok(self.comm()?.remote_size())
+    }
+
+    /// The world rank of each member of the remote group, in its order (local).
+    fn remote_world_ranks(&self) -> PyResult<Vec<i32>> {
+        let g = self.comm()?.remote_group();
+        let world = comm_of(crate::WORLD_ID)?.group();
+        let all: Vec<i32> = (0..g.size()).collect();
+        g.translate_ranks(&all, &world).map_err(to_py)
+    }
+
+    /// An intercommunicator of this communicator's group and the group of
+    /// `remote_leader`, a rank of `peer` (`MPI_Intercomm_create`).
+    fn intercomm_create(
+        &self,
+        py: Python<'_>,
+        local_leader: i32,
+        peer: &RawComm,
+        remote_leader: i32,
+        tag: i32,
+    ) -> PyResult<RawComm> {
+        let c = self.comm()?;
+        let p = peer.comm()?;
+        let d = blocking(py, &c, |c| c.intercomm_create(local_leader, &p, remote_leader, tag))?;
+        Ok(crate::register(d))
+    }
+
+    /// The intracommunicator of both groups of an intercommunicator
+    /// (`MPI_Intercomm_merge`).
+    fn merge(&self, py: Python<'_>, high: bool) -> PyResult<RawComm> {
+        let c = self.comm()?;
+        let d = blocking(py, &c, |c| c.merge(high))?;
+        Ok(crate::register(d))
+    }
+
     fn dup(&self, py: Python<'_>) -> PyResult<RawComm> {
         let c = self.comm()?;
         let d = blocking(py, &c, |c| c.dup())?;

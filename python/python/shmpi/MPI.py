@@ -45,6 +45,15 @@ def _mv(buf):
     return memoryview(_lib.dlpack_view(buf))
 
 
+def _bytes_of(buf):
+    """A flat view of the bytes of a C-contiguous buffer (of an empty one of any
+    shape, which ``memoryview.cast`` refuses)."""
+    m = _mv(buf)
+    if m.nbytes == 0:
+        return memoryview(_NOTHING)
+    return m.cast("B")
+
+
 # ---- constants -------------------------------------------------------------------
 
 ANY_SOURCE = _lib.ANY_SOURCE
@@ -3251,6 +3260,11 @@ class Intracomm(Comm):
 
     __slots__ = ()
 
+    def __init__(self, comm=None):
+        if isinstance(comm, Intercomm):
+            raise TypeError("Intracomm: the communicator is an intercommunicator")
+        super().__init__(comm)
+
     def Create_cart(self, dims, periods=None, reorder=False):
         """A Cartesian grid of ``prod(dims)`` ranks (``MPI_Cart_create``): ranks
         keep their order (shmpi never reorders), row-major coordinates; ranks beyond
@@ -3372,9 +3386,13 @@ class Intracomm(Comm):
 
 
 class Intercomm(Comm):
-    """An intercommunicator (``MPI.Intercomm``). shmpi makes none (no
-    ``Create_intercomm``, no spawning): the class is the type of the null parent that
-    ``Comm.Get_parent`` returns, and of mpi4py's ``MPI.Intercomm()``."""
+    """An intercommunicator (``MPI.Intercomm``): two disjoint groups, each member's
+    point-to-point calls naming the ranks of the other group (shmpi's
+    ``Communicator::intercomm_create``). Its collectives have MPI's meaning for
+    intercommunicators (a rooted one's root passes ``ROOT``, the rest of its group
+    ``PROC_NULL``, the other group the root's rank; the others give each group the
+    other group's contributions). They run over a private intracommunicator of both
+    groups and one of the local group, made at the first collective call."""
 
     __slots__ = ()
 
@@ -3388,6 +3406,386 @@ class Intercomm(Comm):
 
     def Is_intra(self):
         return False
+
+    is_inter = property(Is_inter)
+    is_intra = property(Is_intra)
+
+    def Get_remote_size(self):
+        return self._r.remote_size()
+
+    remote_size = property(Get_remote_size)
+
+    def Get_remote_group(self):
+        """The remote group (``MPI_Comm_remote_group``): local, no communication."""
+        return Group._make(tuple(self._r.remote_world_ranks()))
+
+    remote_group = property(Get_remote_group)
+
+    def Merge(self, high=False):
+        """An intracommunicator of both groups (``MPI_Intercomm_merge``): the group
+        passing ``high=False`` first; when both pass the same, the group whose leader
+        has the lower rank in ``COMM_WORLD``. Collective over both groups."""
+        return Intracomm._wrap(self._r.merge(bool(high)))
+
+    def Compare(self, comm):
+        if self == comm:
+            return IDENT
+        if not isinstance(comm, Intercomm):
+            return UNEQUAL
+        worst = IDENT
+        for a, b in ((self._r.world_ranks(), comm._r.world_ranks()),
+                     (self._r.remote_world_ranks(), comm._r.remote_world_ranks())):
+            if a == b:
+                r = CONGRUENT
+            elif sorted(a) == sorted(b):
+                r = SIMILAR
+            else:
+                return UNEQUAL
+            worst = max(worst, r)
+        return worst
+
+    def Split(self, color=0, key=0):
+        """``MPI_Comm_split`` of an intercommunicator: the members of each color in
+        both groups, ordered by ``key`` then rank in each group, as a new
+        intercommunicator; ``COMM_NULL`` for ``UNDEFINED`` or a color the other group
+        does not have. Collective over both groups."""
+        color = UNDEFINED if color == UNDEFINED else _operator.index(color)
+        key = _operator.index(key)
+        if color != UNDEFINED and color < 0:
+            raise Exception(ERR_ARG, f"Split: the color must be non-negative or UNDEFINED, not {color}")
+        bridge, _, first = self._parts()
+        side = 0 if first else 1
+        every = bridge.allgather((color, key, side, self.Get_rank()))
+        # The bridge ranks each side in local order, so a split by (key, bridge rank)
+        # orders by key then local rank, as MPI says.
+        new_local = bridge.Split(UNDEFINED if color == UNDEFINED else 2 * color + side, key)
+        if color == UNDEFINED:
+            return Intercomm()
+        theirs = sorted((k, r, i) for i, (c, k, sd, r) in enumerate(every)
+                        if c == color and sd != side)
+        if not theirs:
+            new_local.Free()
+            return Intercomm()
+        leader = theirs[0][2]
+        try:
+            return new_local.Create_intercomm(0, bridge, leader, _SPLIT_TAG)
+        finally:
+            new_local.Free()
+
+    def Split_type(self, split_type, key=0, info=None):
+        """Every rank of a shmpi job shares memory: ``COMM_TYPE_SHARED`` keeps both
+        groups whole."""
+        return self.Split(UNDEFINED if split_type == UNDEFINED else 0, key)
+
+    def Free(self):
+        raw = self._r
+        parts = _INTER_PARTS.pop(raw, None)
+        if parts is not None:
+            parts[0].Free()
+            parts[1].Free()
+        Comm.Free(self)
+
+    # -- the private communicators of the collectives --
+
+    def _parts(self):
+        """(bridge, local, first): an intracommunicator of both groups, one of the
+        local group, and whether the local group comes first in the bridge. Made at
+        the first collective call (collective over both groups), kept per handle."""
+        raw = self._r
+        parts = _INTER_PARTS.get(raw)
+        if parts is None:
+            bridge = Intracomm._wrap(raw.merge(False))
+            first = bridge.Get_rank() == self.Get_rank()
+            local = Intracomm._wrap(bridge._r.split(0 if first else 1, bridge.Get_rank()))
+            parts = _INTER_PARTS[raw] = (bridge, local, first)
+        return parts
+
+    def _remote(self, first):
+        """The bridge rank of remote rank ``j``."""
+        off = self.Get_size() if first else 0
+        return lambda j: off + j
+
+    def _role(self, root):
+        """``"root"``, ``"idle"`` (the root's group) or ``"leaf"`` (the other
+        group), after checking ``root``."""
+        if root == ROOT:
+            return "root"
+        if root == PROC_NULL:
+            return "idle"
+        root = _operator.index(root)
+        if not 0 <= root < self.Get_remote_size():
+            raise Exception(
+                ERR_ROOT,
+                f"invalid root {root}: an intercommunicator's root is ROOT, PROC_NULL or a "
+                f"rank of the remote group (0..{self.Get_remote_size() - 1})",
+            )
+        return "leaf"
+
+    # -- collectives, objects --
+
+    def Barrier(self):
+        self._parts()[0].Barrier()
+
+    barrier = Barrier
+
+    def Ibarrier(self):
+        return self._parts()[0].Ibarrier()
+
+    def bcast(self, obj, root=0):
+        role = self._role(root)
+        bridge, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            for j in range(self.Get_remote_size()):
+                bridge.send(obj, rb(j), _COLL_TAG)
+        elif role == "leaf":
+            return bridge.recv(None, rb(root), _COLL_TAG)
+        return None
+
+    def gather(self, sendobj, root=0):
+        role = self._role(root)
+        bridge, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            return [bridge.recv(None, rb(j), _COLL_TAG) for j in range(self.Get_remote_size())]
+        if role == "leaf":
+            bridge.send(sendobj, rb(root), _COLL_TAG)
+        return None
+
+    def scatter(self, sendobj, root=0):
+        role = self._role(root)
+        bridge, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            n = self.Get_remote_size()
+            items = [None] * n if sendobj is None else list(sendobj)
+            if len(items) != n:
+                raise ValueError(f"expecting {n} items, got {len(items)}")
+            for j, x in enumerate(items):
+                bridge.send(x, rb(j), _COLL_TAG)
+        elif role == "leaf":
+            return bridge.recv(None, rb(root), _COLL_TAG)
+        return None
+
+    def allgather(self, sendobj):
+        bridge, _, first = self._parts()
+        every = bridge.allgather(sendobj)
+        n, r = self.Get_size(), self.Get_remote_size()
+        return every[n:] if first else every[:r]
+
+    def alltoall(self, sendobj):
+        bridge, _, first = self._parts()
+        n, r = self.Get_size(), self.Get_remote_size()
+        items = [None] * r if sendobj is None else list(sendobj)
+        if len(items) != r:
+            raise ValueError(f"expecting {r} items, got {len(items)}")
+        out = [None] * n + items if first else items + [None] * n
+        got = bridge.alltoall(out)
+        return got[n:] if first else got[:r]
+
+    def reduce(self, sendobj, op=SUM, root=0):
+        role = self._role(root)
+        bridge, local, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            return bridge.recv(None, rb(0), _COLL_TAG)
+        if role == "leaf":
+            value = local.reduce(sendobj, op, 0)
+            if local.Get_rank() == 0:
+                bridge.send(value, rb(root), _COLL_TAG)
+        return None
+
+    def allreduce(self, sendobj, op=SUM):
+        return _fold_objects(op, self.allgather(sendobj))
+
+    def scan(self, sendobj, op=SUM):
+        raise Exception(ERR_COMM, "scan is not defined on an intercommunicator")
+
+    def exscan(self, sendobj, op=SUM):
+        raise Exception(ERR_COMM, "exscan is not defined on an intercommunicator")
+
+    def Scan(self, sendbuf, recvbuf, op=SUM):
+        raise Exception(ERR_COMM, "Scan is not defined on an intercommunicator")
+
+    def Exscan(self, sendbuf, recvbuf, op=SUM):
+        raise Exception(ERR_COMM, "Exscan is not defined on an intercommunicator")
+
+    # -- collectives, buffers --
+
+    @staticmethod
+    def _blocks(spec, n):
+        """A buffer of ``n`` equal blocks as (byte view, bytes per block)."""
+        buf, nb, dt = _msg_blocks(spec, n)
+        if dt is not None and dt._blocks is not None:
+            raise NotImplementedError("intercommunicator collectives of datatypes with holes")
+        return _bytes_of(buf), (nb // n if n else 0)
+
+    @staticmethod
+    def _vblocks(spec, n):
+        """A v-spec as (byte view, byte counts, byte displacements)."""
+        buf, _, counts, displs, dt = _msg_v(spec, n)
+        if dt._blocks is not None:
+            raise NotImplementedError("intercommunicator collectives of datatypes with holes")
+        return _bytes_of(buf), counts, displs
+
+    def _swap(self, sends, recvs):
+        """Point-to-point on the bridge: every send started, then every receive, so
+        that two groups sending to each other never wait on each other."""
+        bridge = self._parts()[0]
+        reqs = [bridge.Isend(spec, dest, _COLL_TAG) for spec, dest in sends]
+        for spec, src in recvs:
+            bridge.Recv(spec, src, _COLL_TAG)
+        Request.Waitall(reqs)
+
+    def Bcast(self, buf, root=0):
+        role = self._role(root)
+        _, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            self._swap([(buf, rb(j)) for j in range(self.Get_remote_size())], [])
+        elif role == "leaf":
+            self._swap([], [(buf, rb(root))])
+
+    def Gather(self, sendbuf, recvbuf, root=0):
+        role = self._role(root)
+        _, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            n = self.Get_remote_size()
+            view, per = self._blocks(recvbuf, n)
+            self._swap([], [([view[j * per:(j + 1) * per], BYTE], rb(j)) for j in range(n)])
+        elif role == "leaf":
+            self._swap([(sendbuf, rb(root))], [])
+
+    def Gatherv(self, sendbuf, recvbuf, root=0):
+        role = self._role(root)
+        _, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            n = self.Get_remote_size()
+            view, counts, displs = self._vblocks(recvbuf, n)
+            self._swap([], [([view[d:d + c], BYTE], rb(j))
+                            for j, (c, d) in enumerate(zip(counts, displs))])
+        elif role == "leaf":
+            self._swap([(sendbuf, rb(root))], [])
+
+    def Scatter(self, sendbuf, recvbuf, root=0):
+        role = self._role(root)
+        _, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            n = self.Get_remote_size()
+            view, per = self._blocks(sendbuf, n)
+            self._swap([([view[j * per:(j + 1) * per], BYTE], rb(j)) for j in range(n)], [])
+        elif role == "leaf":
+            self._swap([], [(recvbuf, rb(root))])
+
+    def Scatterv(self, sendbuf, recvbuf, root=0):
+        role = self._role(root)
+        _, _, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            n = self.Get_remote_size()
+            view, counts, displs = self._vblocks(sendbuf, n)
+            self._swap([([view[d:d + c], BYTE], rb(j))
+                        for j, (c, d) in enumerate(zip(counts, displs))], [])
+        elif role == "leaf":
+            self._swap([], [(recvbuf, rb(root))])
+
+    def Allgather(self, sendbuf, recvbuf):
+        _, _, first = self._parts()
+        rb, n = self._remote(first), self.Get_remote_size()
+        view, per = self._blocks(recvbuf, n)
+        self._swap([(sendbuf, rb(j)) for j in range(n)],
+                   [([view[j * per:(j + 1) * per], BYTE], rb(j)) for j in range(n)])
+
+    def Allgatherv(self, sendbuf, recvbuf):
+        _, _, first = self._parts()
+        rb, n = self._remote(first), self.Get_remote_size()
+        view, counts, displs = self._vblocks(recvbuf, n)
+        self._swap([(sendbuf, rb(j)) for j in range(n)],
+                   [([view[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(counts, displs))])
+
+    def Alltoall(self, sendbuf, recvbuf):
+        _, _, first = self._parts()
+        rb, n = self._remote(first), self.Get_remote_size()
+        sview, sper = self._blocks(sendbuf, n)
+        rview, rper = self._blocks(recvbuf, n)
+        self._swap([([sview[j * sper:(j + 1) * sper], BYTE], rb(j)) for j in range(n)],
+                   [([rview[j * rper:(j + 1) * rper], BYTE], rb(j)) for j in range(n)])
+
+    def Alltoallv(self, sendbuf, recvbuf):
+        _, _, first = self._parts()
+        rb, n = self._remote(first), self.Get_remote_size()
+        sview, sc, sd = self._vblocks(sendbuf, n)
+        rview, rc, rd = self._vblocks(recvbuf, n)
+        self._swap([([sview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(sc, sd))],
+                   [([rview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(rc, rd))])
+
+    def Alltoallw(self, sendbuf, recvbuf):
+        _, _, first = self._parts()
+        rb, n = self._remote(first), self.Get_remote_size()
+        sbuf, sc, sd = _msg_w(sendbuf, n)
+        rbuf, rc, rd = _msg_w(recvbuf, n)
+        sview, rview = _bytes_of(sbuf), _bytes_of(rbuf)
+        self._swap([([sview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(sc, sd))],
+                   [([rview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(rc, rd))])
+
+    def Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
+        role = self._role(root)
+        _, local, first = self._parts()
+        rb = self._remote(first)
+        if role == "root":
+            self._swap([], [(recvbuf, rb(0))])
+        elif role == "leaf":
+            sbuf, nb, dt = _msg_typed(sendbuf)
+            tmp = bytearray(nb)
+            spec = [tmp, nb // dt._size if dt._size else 0, dt]
+            local.Reduce(sendbuf, spec, op, 0)
+            if local.Get_rank() == 0:
+                self._swap([(spec, rb(root))], [])
+
+    def Allreduce(self, sendbuf, recvbuf, op=SUM):
+        """Each group gets the reduction of the other group's buffers: each group
+        reduces at its leader, the leaders swap, each broadcasts in its group."""
+        _, local, first = self._parts()
+        rb = self._remote(first)
+        if sendbuf is IN_PLACE:
+            raise Exception(ERR_ARG, "Allreduce: IN_PLACE is not valid on an intercommunicator")
+        sbuf, nb, dt = _msg_typed(sendbuf)
+        tmp = bytearray(nb)
+        spec = [tmp, nb // dt._size if dt._size else 0, dt]
+        local.Reduce(sendbuf, spec, op, 0)
+        if local.Get_rank() == 0:
+            self._swap([(spec, rb(0))], [(recvbuf, rb(0))])
+        local.Bcast(recvbuf, 0)
+
+
+#: Tags of the intercommunicator collectives' messages on their private bridge.
+_COLL_TAG = 1
+_SPLIT_TAG = 2
+#: An intercommunicator's private communicators, by its native handle.
+_INTER_PARTS = {}
+
+
+def _create_intercomm(self, local_leader, peer_comm, remote_leader, tag=0):
+    """An intercommunicator of this group and the group of ``remote_leader``, a rank
+    of ``peer_comm`` (``MPI_Intercomm_create``). Collective over both groups."""
+    return Intercomm._wrap(self._r.intercomm_create(
+        _operator.index(local_leader), peer_comm._r, _operator.index(remote_leader),
+        _operator.index(tag)))
+
+
+def _create_from_groups(cls, local_group, local_leader, remote_group, remote_leader,
+                        stringtag="org.mpi4py", info=None, errhandler=None):
+    raise NotImplementedError(
+        "Intercomm.Create_from_groups: shmpi makes an intercommunicator from a "
+        "communicator of each group (Intracomm.Create_intercomm)"
+    )
+
+
+Intercomm.Create_from_groups = classmethod(_create_from_groups)
+Intracomm.Create_intercomm = _create_intercomm
 
 
 class Topocomm(Intracomm):
