@@ -307,6 +307,8 @@ pub(crate) struct CommInner {
     pub(crate) inter: Option<Rc<crate::intercomm::Inter>>,
     /// This process's rank in `group`.
     pub(crate) rank: usize,
+    /// This process's world rank (`group.ranks[rank]`), which every envelope carries.
+    pub(crate) wrank: usize,
     /// The process's collective state (data slot bookkeeping).
     pub(crate) coll: Rc<Proc>,
     /// This communicator's collective area; dropping the last handle frees it.
@@ -345,6 +347,7 @@ impl Communicator {
                 eng,
                 ctx,
                 peers: group.clone(),
+                wrank: group.ranks[rank],
                 group,
                 inter: None,
                 rank,
@@ -450,7 +453,7 @@ impl Communicator {
     }
 
     fn envelope(&self, tag: Tag, len: usize, type_id: u64) -> Envelope {
-        let src = self.inner.group.ranks[self.inner.rank];
+        let src = self.inner.wrank;
         Envelope {
             ctx: self.inner.ctx,
             src,
@@ -2548,7 +2551,7 @@ impl Communicator {
             mc.abort(code)
         }
         let seg = self.inner.eng.borrow().segment().clone();
-        seg.abort_job(self.inner.group.ranks[self.inner.rank], code)
+        seg.abort_job(self.inner.wrank, code)
     }
 
     /// Messages that arrived but were not received yet (for diagnostics and tests).

@@ -351,7 +351,7 @@ impl Communicator {
         }
         let pool = {
             let eng = self.inner.eng.borrow();
-            Pool::of(eng.segment(), self.inner.group.ranks[self.inner.rank])
+            Pool::of(eng.segment(), self.inner.wrank)
         };
         let bytes = len.checked_mul(elem).filter(|&b| b + 2 * HDR <= pool.cap);
         let Some(bytes) = bytes else {
@@ -405,7 +405,7 @@ impl Communicator {
             Err(e) => return Self::null_send(e, tag),
         };
         let tag = Self::send_tag(tag)?;
-        let me = self.inner.group.ranks[self.inner.rank];
+        let me = self.inner.wrank;
         if !Rc::ptr_eq(&loan.pool.seg, self.inner.eng.borrow().segment()) || loan.pool.me != me {
             return Err(Error::Usage(
                 "send_loan: the loan is not from this rank's pool in this job".into(),
@@ -451,7 +451,7 @@ impl Communicator {
             msg.get(8 * i..8 * i + 8)
                 .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
         };
-        let me = self.inner.group.ranks[self.inner.rank];
+        let me = self.inner.wrank;
         let seg = self.inner.eng.borrow().segment().clone();
         let layout = *seg.layout();
         let bad =

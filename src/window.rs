@@ -822,7 +822,7 @@ impl Window {
     }
 
     fn my_world_rank(&self) -> u32 {
-        self.comm.inner.group.ranks[self.comm.inner.rank] as u32
+        self.comm.inner.wrank as u32
     }
 
     /// Retries `attempt` (which returns the lock word it found on failure) with a

@@ -372,7 +372,9 @@ impl RawComm {
     ) -> PyResult<RawComm> {
         let c = self.comm()?;
         let p = peer.comm()?;
-        let d = blocking(py, &c, |c| c.intercomm_create(local_leader, &p, remote_leader, tag))?;
+        let d = blocking(py, &c, |c| {
+            c.intercomm_create(local_leader, &p, remote_leader, tag)
+        })?;
         Ok(crate::register(d))
     }
 

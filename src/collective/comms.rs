@@ -41,7 +41,7 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn world_rank(&self) -> Rank {
-        self.inner.group.ranks[self.inner.rank] as Rank
+        self.inner.wrank as Rank
     }
 
     /// The world rank of member `rank` of this communicator

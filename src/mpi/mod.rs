@@ -251,13 +251,21 @@ pub(crate) fn init_universe() -> Result<crate::init::Universe> {
 
 /// A [`Communicator`] handle over MPI communicator `mc`.
 pub(crate) fn wrap(local: &Communicator, mc: Rc<Comm>, ctx: u32) -> Communicator {
+    let group = mc.group.clone();
+    wrap_with(local, mc, ctx, group)
+}
+
+/// [`wrap`] with `group` as the communicator's own group (an intercommunicator's
+/// local group; `mc`'s is the group its point-to-point calls name).
+fn wrap_with(local: &Communicator, mc: Rc<Comm>, ctx: u32, group: Rc<Group>) -> Communicator {
     let i = &local.inner;
     Communicator {
         inner: Rc::new(CommInner {
             eng: i.eng.clone(),
             ctx,
             peers: mc.group.clone(),
-            group: mc.group.clone(),
+            wrank: group.ranks[mc.rank],
+            group,
             inter: None,
             rank: mc.rank,
             coll: i.coll.clone(),
@@ -427,9 +435,8 @@ fn wrap_inter(c: &Communicator, mc: &Rc<Comm>, raw: ffi::MPI_Comm) -> Result<Com
     // and its two groups could not agree on one with an intracommunicator's reduction.
     let ctx = mc.env.next_ctx.get();
     mc.env.next_ctx.set(ctx + 1);
-    let mut h = wrap(c, new, ctx);
+    let mut h = wrap_with(c, new, ctx, c.inner.group.clone());
     let inner = Rc::get_mut(&mut h.inner).expect("a handle just made");
-    inner.group = c.inner.group.clone();
     crate::intercomm::mpi_inter(inner, remote);
     Ok(h)
 }
