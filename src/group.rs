@@ -7,7 +7,7 @@
 //! communicators combine and translate into each other.
 
 use crate::collective::comms::UNDEFINED;
-use crate::comm::{Communicator, PROC_NULL, Rank};
+use crate::comm::{Communicator, PROC_NULL, Rank, Tag};
 use crate::error::{Error, ErrorClass, Result};
 
 /// An ordered set of processes (`MPI_Group`, mpi4py `MPI.Group`), from
@@ -375,20 +375,114 @@ impl Communicator {
     /// ```
     pub fn create(&self, group: &Group) -> Result<Option<Communicator>> {
         let mine = self.group();
+        self.subgroup(group, "create")?;
+        let key = group.position(mine.me);
+        self.split(if key.is_some() { 0 } else { UNDEFINED }, key.unwrap_or(0))
+    }
+
+    /// A communicator of the members of `group`, ranked in the group's order
+    /// (`MPI_Comm_create_group`, mpi4py `comm.Create_group(group, tag)`): collective
+    /// over the group's members only, the other ranks of this communicator take no
+    /// part. Calls for different groups at the same time are told apart by `tag`
+    /// (the same at every member). MPI 4.1 §7.4.2.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] of class `Group` if the group has a process that is
+    ///   not a member of this communicator, [`Error::Usage`] if this process is not a
+    ///   member of the group or this is an intercommunicator, [`Error::InvalidTag`] for
+    ///   a negative tag (each checked at the rank before anything is sent);
+    /// - [`Error::Usage`] when all communicator areas of the segment are in use;
+    /// - [`Error::PeerFailed`] when the group's first member dies first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// // Only the even ranks call it.
+    /// if world.rank() % 2 == 0 {
+    ///     let evens: Vec<i32> = (0..world.size()).step_by(2).collect();
+    ///     let comm = world.create_group(&world.group().incl(&evens)?, 0)?;
+    ///     assert_eq!(comm.rank(), world.rank() / 2);
+    /// }
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn create_group(&self, group: &Group, tag: Tag) -> Result<Communicator> {
+        use crate::collective::comms::{FAILED, PRIVATE};
+        const CALL: &str = "create_group";
+        let mine = self.group();
+        self.subgroup(group, CALL)?;
+        let Some(pos) = group.position(mine.me) else {
+            return Err(Error::Usage(format!(
+                "{CALL}: this process (world rank {}) is not a member of the group; only \
+                 the members call it",
+                mine.me
+            )));
+        };
+        if self.is_inter() {
+            return Err(crate::intercomm::no_collectives(CALL));
+        }
+        if tag < 0 {
+            return Err(Error::InvalidTag {
+                tag,
+                max: crate::comm::TAG_UB,
+                any_allowed: false,
+            });
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            return crate::mpi::create_group(self, mc, &group.members, tag);
+        }
+        // The group's first member takes the area and context and tells the others,
+        // in a context of this communicator's that no program's receive matches.
+        let ch = self.channel(self.inner.ctx | CREATE);
+        let n = group.members.len();
+        let parent = |w: usize| self.inner.group.rank_of(w);
+        let got = if pos == 0 {
+            let shm = self.inner.coll.shm();
+            let msg = if n == 1 {
+                [PRIVATE, shm.new_ctx()]
+            } else {
+                shm.alloc_area(n)
+                    .map_or([FAILED, 0], |a| [a as u32, shm.new_ctx()])
+            };
+            for &w in &group.members[1..] {
+                ch.send_slice(&msg, parent(w), tag)?;
+            }
+            msg
+        } else {
+            let mut msg = [0u32; 2];
+            ch.recv_into(&mut msg, parent(group.members[0]), tag)?;
+            msg
+        };
+        let [area, ctx] = got;
+        if area == FAILED {
+            return Err(self.pool_exhausted(CALL));
+        }
+        let ranks = crate::matching::Group::new(group.members.clone(), self.inner.group.inv.len());
+        Ok(self.derived(ctx, std::rc::Rc::new(ranks), pos as usize, area as usize))
+    }
+
+    /// Checks that `group` is a subgroup of this communicator's.
+    fn subgroup(&self, group: &Group, call: &str) -> Result<()> {
+        let mine = self.group();
         if let Some(w) = group.members.iter().find(|w| !mine.members.contains(w)) {
             return Err(Error::invalid(
                 ErrorClass::Group,
                 format!(
-                    "create: world rank {w} is in the group but not in this communicator of {} \
-                 ranks; a group for create must be a subset of the communicator's group",
+                    "{call}: world rank {w} is in the group but not in this communicator of {} \
+                 ranks; the group must be a subset of the communicator's group",
                     self.size()
                 ),
             ));
         }
-        let key = group.position(mine.me);
-        self.split(if key.is_some() { 0 } else { UNDEFINED }, key.unwrap_or(0))
+        Ok(())
     }
 }
+
+/// The bit of the context of `create_group`'s messages (beside the hidden bit of the
+/// non-blocking collectives' and the intercommunicators' leaders').
+const CREATE: u32 = 0x4000_0000;
 
 #[cfg(test)]
 mod tests {

@@ -266,10 +266,16 @@ impl Communicator {
 
     /// The leaders' channel of an intercommunicator: its groups in its hidden context.
     fn leaders(&self) -> Communicator {
+        self.channel(self.inner.ctx | crate::collective::nbc::HIDDEN)
+    }
+
+    /// A handle for point-to-point messages of the runtime's own between this
+    /// communicator's ranks, in context `ctx`, which no program's receive matches.
+    pub(crate) fn channel(&self, ctx: u32) -> Communicator {
         let i = &self.inner;
         let mut c = Communicator::with_parts(
             i.eng.clone(),
-            i.ctx | crate::collective::nbc::HIDDEN,
+            ctx,
             i.group.clone(),
             i.rank,
             i.coll.clone(),

@@ -1,13 +1,14 @@
-//! Intercommunicators through the real launcher, against MPI's rules
-//! (`common/inter_rules.rs`, also run on the MPI backend), and what MPI leaves to the
-//! implementation: overlapping groups are refused at every member, without a hang.
+//! Communicators made by some ranks only, through the real launcher, against MPI's
+//! rules (`common/comm_rules.rs`, also run on the MPI backend): intercommunicators and
+//! `create_group`; and what MPI leaves to the implementation: overlapping groups are
+//! refused at every member, without a hang.
 
+#[path = "common/comm_rules.rs"]
+mod comm_rules;
 mod common;
-#[path = "common/inter_rules.rs"]
-mod inter_rules;
 
+use comm_rules::{create_group_rules, intercomm_rules};
 use common::run_ranks;
-use inter_rules::intercomm_rules;
 use shmpi::Communicator;
 
 #[test]
@@ -90,5 +91,32 @@ fn overlapping_groups_are_refused_at_1_rank() {
         "overlapping_groups_are_refused_at_1_rank",
         1,
         overlapping_groups_are_refused,
+    );
+}
+
+#[test]
+fn create_group_involves_the_members_only_at_1_rank() {
+    run_ranks(
+        "create_group_involves_the_members_only_at_1_rank",
+        1,
+        create_group_rules,
+    );
+}
+
+#[test]
+fn create_group_involves_the_members_only_at_2_ranks() {
+    run_ranks(
+        "create_group_involves_the_members_only_at_2_ranks",
+        2,
+        create_group_rules,
+    );
+}
+
+#[test]
+fn create_group_involves_the_members_only_at_5_ranks() {
+    run_ranks(
+        "create_group_involves_the_members_only_at_5_ranks",
+        5,
+        create_group_rules,
     );
 }

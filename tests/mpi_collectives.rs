@@ -2,8 +2,8 @@
 //! 4 ranks, against serial references (the rules of `tests/collectives.rs`).
 #![cfg(feature = "mpi")]
 
-#[path = "common/inter_rules.rs"]
-mod inter_rules;
+#[path = "common/comm_rules.rs"]
+mod comm_rules;
 mod mpi_common;
 
 use mpi_common::{ns, run_mpi_ns};
@@ -496,6 +496,17 @@ fn intercommunicators_follow_mpis_rules() {
     run_mpi_ns(
         "intercommunicators_follow_mpis_rules",
         &ns(),
-        inter_rules::intercomm_rules,
+        comm_rules::intercomm_rules,
+    );
+}
+
+/// `create_group` on the MPI backend (`MPI_Comm_create_group`): the rules the shared
+/// segment follows (`tests/intercomm.rs`).
+#[test]
+fn create_group_involves_the_members_only() {
+    run_mpi_ns(
+        "create_group_involves_the_members_only",
+        &ns(),
+        comm_rules::create_group_rules,
     );
 }

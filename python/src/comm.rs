@@ -342,6 +342,18 @@ impl RawComm {
             .collect()
     }
 
+    /// A communicator of the processes of world ranks `members`, in that order, made
+    /// by them alone (`MPI_Comm_create_group`).
+    fn create_group(&self, py: Python<'_>, members: Vec<i32>, tag: i32) -> PyResult<RawComm> {
+        let c = self.comm()?;
+        let group = comm_of(crate::WORLD_ID)?
+            .group()
+            .incl(&members)
+            .map_err(to_py)?;
+        let d = blocking(py, &c, |c| c.create_group(&group, tag))?;
+        Ok(crate::register(d))
+    }
+
     /// Whether this is an intercommunicator.
     fn is_inter(&self) -> PyResult<bool> {
         Ok(self.comm()?.is_inter())

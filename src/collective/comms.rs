@@ -22,10 +22,10 @@ use crate::matching::Group;
 /// The color that puts a rank in no new communicator (`MPI_UNDEFINED`).
 pub const UNDEFINED: i32 = -1;
 
-const FAILED: u32 = u32::MAX;
+pub(crate) const FAILED: u32 = u32::MAX;
 /// The area word of a communicator of one rank, which takes no pooled area
 /// (`Area::new_private`).
-const PRIVATE: u32 = u32::MAX - 1;
+pub(crate) const PRIVATE: u32 = u32::MAX - 1;
 
 impl Communicator {
     /// This process's rank in the world communicator.

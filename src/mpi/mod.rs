@@ -372,6 +372,36 @@ fn members(raw: ffi::MPI_Comm, me: usize, world_n: usize) -> Result<Rc<Group>> {
     )))
 }
 
+/// `create_group` on the MPI backend (`MPI_Comm_create_group`), of the members with
+/// world ranks `members`, in that order.
+pub(crate) fn create_group(
+    c: &Communicator,
+    mc: &Rc<Comm>,
+    members: &[usize],
+    tag: crate::comm::Tag,
+) -> Result<Communicator> {
+    let ranks: Vec<c_int> = members.iter().map(|&w| mc.group.rank_of(w)).collect();
+    // SAFETY: handles are plain data, written by the calls below.
+    let (mut all, mut g, mut raw): (ffi::MPI_Group, ffi::MPI_Group, ffi::MPI_Comm) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: a valid communicator; `ranks` holds `ranks.len()` ranks of it (members
+    // of a subgroup, checked by the caller); the groups are freed below.
+    let rc = unsafe {
+        check(ffi::MPI_Comm_group(mc.raw, &mut all), "MPI_Comm_group")?;
+        let rc = ffi::MPI_Group_incl(all, ranks.len() as c_int, ranks.as_ptr(), &mut g);
+        ffi::MPI_Group_free(&mut all);
+        check(rc, "MPI_Group_incl")?;
+        let rc = ffi::MPI_Comm_create_group(mc.raw, g, tag, &mut raw);
+        ffi::MPI_Group_free(&mut g);
+        rc
+    };
+    check(rc, "MPI_Comm_create_group")?;
+    let group = Rc::new(Group::new(members.to_vec(), mc.group.inv.len()));
+    let new = Comm::new(mc.env.clone(), raw, group, true)?;
+    let ctx = mc.env.agree_ctx(&new)?;
+    Ok(wrap(c, new, ctx))
+}
+
 /// `intercomm_create` on the MPI backend (`MPI_Intercomm_create`).
 pub(crate) fn intercomm_create(
     c: &Communicator,

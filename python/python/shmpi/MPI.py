@@ -28,6 +28,7 @@ import pickle as _pickle
 import socket as _socket
 import struct as _struct
 import sys as _sys
+import zlib as _zlib
 import warnings as _warnings
 import weakref as _weakref
 
@@ -1430,6 +1431,10 @@ def _reduce_handle(obj, null_name):
     for name in _CONSTANTS:
         if globals().get(name) is obj:
             return name
+    for name in ("COMM_WORLD", "COMM_SELF"):
+        # A copy of a predefined communicator (``Intracomm(COMM_WORLD)``): a new copy.
+        if isinstance(obj, Comm) and obj and obj == globals().get(name):
+            return (type(obj), (globals()[name],))
     if not obj:
         return (type(obj), ())
     if isinstance(obj, Message) and obj._noproc:
@@ -2293,8 +2298,10 @@ class Comm(_lib.CommBase):
     def __init__(self, comm=None):
         if isinstance(comm, Comm):
             self._raw, self._name = comm._raw, comm._name
-        else:
+        elif comm is None:
             self._raw, self._name = None, "MPI_COMM_NULL"
+        else:
+            raise TypeError(f"expecting a communicator, got {type(comm).__name__}")
 
     @classmethod
     def _wrap(cls, raw, name=""):
@@ -2385,6 +2392,12 @@ class Comm(_lib.CommBase):
         me = self._r.world_ranks()[self.Get_rank()]
         key = members.index(me) if me in members else 0
         return self.Split(0 if me in members else UNDEFINED, key)
+
+    def Create_group(self, group, tag=0):
+        """A communicator of ``group``'s members, in the group's order, made by them
+        alone (``MPI_Comm_create_group``): the other ranks take no part. Calls for
+        different groups at once are told apart by ``tag``."""
+        return Intracomm._wrap(self._r.create_group(list(group._members()), _operator.index(tag)))
 
     def Compare(self, comm):
         if self == comm:
@@ -5333,19 +5346,16 @@ _errhandler_methods(Session, lambda s: id(s._live) if s._live is not None else N
 
 def _create_from_group(cls, group, stringtag="org.mpi4py", info=None, errhandler=None):
     """``MPI_Comm_create_from_group`` (``Intracomm.Create_from_group``): a new
-    communicator of the ranks of ``group``, collective over them: the groups of a
-    session's process sets (a subgroup is ``NotImplementedError``: shmpi makes
-    communicators collectively over a parent). Every member passes the same tag."""
+    communicator of the ranks of ``group`` (of ``COMM_WORLD``'s processes, or of a
+    session's process set), made by its members alone. Every member passes the same
+    tag."""
     members = group._members()
     me = COMM_WORLD.Get_rank()
     if me not in members:
         raise Exception(ERR_GROUP, "Create_from_group: this rank is not in the group")
-    if len(members) == COMM_WORLD.Get_size() and list(members) == sorted(members):
-        c = COMM_WORLD.Dup()
-    elif len(members) == 1:
-        c = COMM_SELF.Dup()
-    else:
-        raise NotImplementedError("Create_from_group of a group other than mpi://WORLD's or mpi://SELF's")
+    # The members alone make it; the string tag tells concurrent calls apart.
+    tag = _zlib.crc32(str(stringtag).encode()) & 0x3FFFFFFF
+    c = Intracomm._wrap(COMM_WORLD._r.create_group(list(members), tag))
     if errhandler is not None:
         c.Set_errhandler(errhandler)
     return c

@@ -516,9 +516,30 @@ if session is not None:
     w = MPI.Intracomm.Create_from_group(g, "org.shmpi.test")
     assert w.allreduce(1) == size
     w.Free()
+    # A communicator of a subgroup, made by its members alone: the odd ranks do not
+    # take part (the world group's last rank and rank 0, in that order).
+    ends = [size - 1, 0] if size > 1 else [0]
+    if rank in ends:
+        sub = MPI.Intracomm.Create_from_group(g.Incl(ends), "org.shmpi.sub")
+        assert (sub.Get_size(), sub.Get_rank()) == (len(ends), ends.index(rank))
+        assert sub.allgather(rank) == ends
+        sub.Free()
     g.Free()
     session.Finalize()
     assert not session
+
+# Comm.Create_group (MPI 3): made by the group's members alone; evens and odds at once,
+# told apart by their tags, the odds in reverse order.
+wg = comm.Get_group()
+evens = list(range(0, size, 2))
+odds = list(range(1, size, 2))[::-1]
+mine, tag = (evens, 5) if rank % 2 == 0 else (odds, 6)
+cg = comm.Create_group(wg.Incl(mine), tag)
+assert (cg.Get_rank(), cg.Get_size()) == (mine.index(rank), len(mine))
+assert cg.allgather(rank) == mine
+assert MPI.Comm.Compare(cg, comm) == (MPI.CONGRUENT if len(mine) == size else MPI.UNEQUAL)
+cg.Free()
+wg.Free()
 
 comm.Barrier()
 print(f"OK {rank}")

@@ -1,5 +1,6 @@
-//! MPI's rules for intercommunicators (MPI 4.1 §7.6), checked on both backends
-//! (`tests/intercomm.rs` under shmrun, `tests/mpi_collectives.rs` under mpirun).
+//! MPI's rules for communicators made by some ranks only: intercommunicators (MPI 4.1
+//! §7.6) and `create_group` (§7.4.2), checked on both backends (`tests/intercomm.rs`
+//! under shmrun, `tests/mpi_collectives.rs` under mpirun).
 
 use shmpi::{ANY_SOURCE, ANY_TAG, Communicator, Error, UNDEFINED};
 
@@ -118,4 +119,59 @@ pub fn intercomm_rules(w: &Communicator) {
         m2.barrier().unwrap();
     }
     w.barrier().unwrap();
+}
+
+/// `create_group`: collective over the group's members only, two groups at once told
+/// apart by their tags, any order, misuse refused at the rank that makes it.
+pub fn create_group_rules(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let world = w.group();
+    let before = w.communicators_in_use();
+    w.barrier().unwrap();
+    // Evens and odds, each making its own at the same time; the odds in reverse order.
+    let evens: Vec<i32> = (0..n).step_by(2).collect();
+    let odds: Vec<i32> = (1..n).step_by(2).rev().collect();
+    let (ranks, tag) = if me % 2 == 0 { (&evens, 5) } else { (&odds, 6) };
+    let c = w.create_group(&world.incl(ranks).unwrap(), tag).unwrap();
+    let pos = ranks.iter().position(|&r| r == me).unwrap() as i32;
+    assert_eq!((c.rank(), c.size()), (pos, ranks.len() as i32));
+    assert_eq!(&c.allgather(&me).unwrap(), ranks);
+    // Its own context: the same tag on the world between the same two ranks.
+    if c.size() > 1 {
+        let (to, from) = (
+            (c.rank() + 1) % c.size(),
+            (c.rank() + c.size() - 1) % c.size(),
+        );
+        w.send(&1u8, ranks[to as usize], 9).unwrap();
+        c.send(&2u8, to, 9).unwrap();
+        assert_eq!(c.recv::<u8>(from, 9).unwrap(), 2);
+        assert_eq!(w.recv::<u8>(ranks[from as usize], 9).unwrap(), 1);
+    }
+    drop(c);
+    // A group of one.
+    let alone = w.create_group(&world.incl(&[me]).unwrap(), 0).unwrap();
+    assert_eq!((alone.rank(), alone.size()), (0, 1));
+    // Misuse, refused where it is made, before anything is sent.
+    if n > 1 {
+        let other = world.incl(&[(me + 1) % n]).unwrap();
+        let e = w.create_group(&other, 0).unwrap_err();
+        assert!(e.to_string().contains("not a member of the group"), "{e}");
+    }
+    assert!(matches!(
+        w.create_group(&world, -1),
+        Err(Error::InvalidTag { .. })
+    ));
+    // Made and dropped in a loop by the evens only: nothing runs out or stays taken.
+    if me % 2 == 0 {
+        let g = world.incl(&evens).unwrap();
+        for _ in 0..200 {
+            let c = w.create_group(&g, 1).unwrap();
+            c.barrier().unwrap();
+        }
+    }
+    w.barrier().unwrap();
+    // Each process's data slot remembers the area of its last two collective steps
+    // until it reuses them, so up to two areas per rank may still be held: far fewer
+    // than the 200 made.
+    assert!(w.communicators_in_use() <= before + 2 * n as usize);
 }
