@@ -964,9 +964,22 @@ impl RawComm {
         root: i32,
     ) -> PyResult<()> {
         let c = self.rooted(root)?;
-        with_bytes_mut(buf, nbytes, |bytes| {
+        let r = with_bytes_mut(buf, nbytes, |bytes| {
             blocking_n(py, &c, bytes.len(), |c| c.bcast_into(bytes, root))
-        })
+        });
+        match r {
+            // The root only reads its buffer, which may be read-only (mpi4py takes
+            // `bytes` there): it broadcasts a copy. Nothing was sent: the export failed.
+            Err(e)
+                if c.rank() == root && e.is_instance_of::<pyo3::exceptions::PyBufferError>(py) =>
+            {
+                with_bytes(buf, nbytes, |bytes| {
+                    let mut copy = bytes.to_vec();
+                    blocking_n(py, &c, copy.len(), |c| c.bcast_into(&mut copy, root))
+                })
+            }
+            r => r,
+        }
     }
 
     fn bcast_obj<'py>(

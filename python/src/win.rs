@@ -494,3 +494,42 @@ impl WinMemory {
         format!("<shmpi window memory of {} bytes>", self.len())
     }
 }
+
+/// The base of `MPI.Win`: its buffer protocol, which exports this rank's part of the
+/// window (`Win.tomemory()`), as mpi4py's `memoryview(win)` does. A Python class gets
+/// the protocol only from a native base before Python 3.12.
+#[pyclass(subclass, module = "shmpi._shmpi")]
+pub(crate) struct WinBase;
+
+#[pymethods]
+impl WinBase {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> Self {
+        WinBase
+    }
+
+    /// # Safety
+    ///
+    /// CPython calls it with a view to fill (the buffer protocol).
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("window: no view to fill"));
+        }
+        let mem = slf.call_method0("tomemory")?;
+        // SAFETY: `view` is the caller's to fill; `mem`'s own export fills it, with
+        // `view.obj` a new reference to `mem`, so that releasing the view releases
+        // `mem`'s export (CPython releases through the type of `view.obj`).
+        if unsafe { ffi::PyObject_GetBuffer(mem.as_ptr(), view, flags) } != 0 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+}

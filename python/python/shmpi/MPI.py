@@ -28,6 +28,7 @@ import pickle as _pickle
 import socket as _socket
 import struct as _struct
 import sys as _sys
+import threading as _threading
 import zlib as _zlib
 import warnings as _warnings
 import weakref as _weakref
@@ -405,10 +406,27 @@ class Pickle:
         return self._loads(data)
 
     def dumps_oob(self, obj):
-        return self.dumps(obj), []
+        """The pickle of ``obj`` (protocol 5 at least) and its buffers of
+        ``THRESHOLD`` bytes or more, out of band, as mpi4py's ``Pickle.dumps_oob``."""
+        protocol = _pickle.DEFAULT_PROTOCOL if self.PROTOCOL is None else self.PROTOCOL
+        buffers, threshold = [], self.THRESHOLD
+
+        def buffer_callback(ob):
+            # The bytes of the buffer, flat (a `PickleBuffer`'s `raw`): their count is
+            # what travels ahead of them.
+            try:
+                m = ob.raw()
+            except BufferError:
+                return True  # not contiguous: in band
+            if m.nbytes >= threshold:
+                buffers.append(m)
+                return False
+            return True
+
+        return self._dumps(obj, max(protocol, 5), buffer_callback=buffer_callback), buffers
 
     def loads_oob(self, data, buffers):
-        return self.loads(data)
+        return self._loads(data, buffers=buffers)
 
 
 # As in mpi4py, the lowercase methods use the object made here (`_PICKLE`), whatever
@@ -1971,8 +1989,9 @@ class Request(_lib.RequestBase):
         flags = [r._peek(None) for r in requests]
         if all(flags) and statuses is not None:
             for i, r in enumerate(requests):
-                if i < len(statuses):
-                    r._peek(statuses[i])
+                st = _status_at(statuses, i)
+                if st is not None:
+                    r._peek(st)
         return all(flags)
 
     get_status_all = Get_status_all
@@ -2487,6 +2506,10 @@ class Comm(_lib.CommBase):
         nbr = _NBR_COMMS.pop(raw, None)
         if nbr is not None:
             nbr.Free()
+        ctx = _COMMCTX.pop(raw, None)
+        if ctx is not None:
+            ctx[0].Free()
+        _COMM_LOCKS.pop(raw, None)
         self._raw = None
 
     def Abort(self, errorcode=0):
@@ -3917,7 +3940,64 @@ class Topocomm(Intracomm):
 def _private_dup(comm):
     """A duplicate of ``comm`` for the library's own messages: without the program's
     attributes (``Dup`` would run their copy callbacks). Collective."""
-    return Intracomm._wrap(comm._r.dup())
+    return type(comm)._wrap(comm._r.dup()) if isinstance(comm, Intercomm) else Intracomm._wrap(comm._r.dup())
+
+
+# ---- mpi4py's internal helpers, which its pure-Python modules use (shmpi.util) -------
+
+_COMM_LOCKS = {}
+_LOCKS_LOCK = _threading.Lock()
+#: Per communicator: [private duplicate, next tag, local communicator, low group].
+_COMMCTX = {}
+
+
+def _comm_lock_table(comm):
+    """The table of ``comm``'s locks by key (mpi4py's ``MPI._comm_lock_table``)."""
+    with _LOCKS_LOCK:
+        return _COMM_LOCKS.setdefault(comm._r, {})
+
+
+def _comm_lock(comm, key=None):
+    """``comm``'s lock for ``key``, made at the first call (mpi4py's ``MPI._comm_lock``):
+    what mpi4py's modules hold around a communicator's calls from several threads."""
+    table = _comm_lock_table(comm)
+    with _LOCKS_LOCK:
+        lock = table.get(key)
+        if lock is None:
+            lock = table[key] = _threading.Lock()
+        return lock
+
+
+def _next_tag(ctx):
+    tag = ctx[1]
+    ctx[1] = 0 if tag + 1 >= TAG_UB else tag + 1
+    return tag
+
+
+def _commctx_intra(comm):
+    """(a private duplicate of ``comm``, a tag of its own for this call) (mpi4py's
+    ``MPI._commctx_intra``): the duplicate is made at the first call, collectively,
+    and kept until ``comm`` is freed; the tags count up."""
+    with _comm_lock(comm, "@commctx_intra"):
+        ctx = _COMMCTX.get(comm._r)
+        if ctx is None:
+            ctx = _COMMCTX[comm._r] = [_private_dup(comm), 0, None, None]
+        return ctx[0], _next_tag(ctx)
+
+
+def _commctx_inter(comm):
+    """(a private duplicate, a tag, the local group's communicator, whether this is the
+    low group) of intercommunicator ``comm`` (mpi4py's ``MPI._commctx_inter``): the
+    low group is the smaller one, or the first in the merge of both when they are of
+    a size."""
+    with _comm_lock(comm, "@commctx_inter"):
+        ctx = _COMMCTX.get(comm._r)
+        if ctx is None:
+            bridge, local, first = comm._parts()
+            n, r = comm.Get_size(), comm.Get_remote_size()
+            low = n < r or (n == r and first)
+            ctx = _COMMCTX[comm._r] = [_private_dup(comm), 0, local, low]
+        return ctx[0], _next_tag(ctx), ctx[2], ctx[3]
 
 
 def _neighbor_forms(cls):
@@ -4398,12 +4478,13 @@ WIN_SEPARATE = 1
 WIN_UNIFIED = 2
 
 
-class Win:
+class Win(_lib.WinBase):
     """A window for one-sided communication (``MPI.Win``): shmpi's windows are shared
     memory, one part per rank that every rank maps (``Allocate`` and
     ``Allocate_shared``), in MPI's unified memory model; every RMA call is complete
-    when it returns. ``Create`` over the program's own buffer and dynamic windows are
-    not offered (``NotImplementedError``)."""
+    when it returns; ``Create`` reaches each rank's own buffer by cross-memory
+    attach. Dynamic windows are not offered (``NotImplementedError``).
+    ``memoryview(win)`` is this rank's part, as ``tomemory()``."""
 
     __slots__ = ("_w", "_comm", "_units", "_flavor", "_name", "_mem", "_ctl", "_epochs", "__weakref__")
 
@@ -5365,6 +5446,83 @@ Intracomm.Create_from_group = classmethod(_create_from_group)
 Group.Create_from_session_pset = classmethod(lambda cls, session, pset_name: session.Create_group(pset_name))
 
 
+# ---- free(), and MPI.buffer ----------------------------------------------------------
+
+_PREDEFINED = ("COMM_WORLD", "COMM_SELF", "GROUP_EMPTY", "INFO_ENV", "MESSAGE_NO_PROC",
+               "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT")
+
+
+def _safe_free(self):
+    """``free()``: ``Free()`` unless the handle is null or predefined (mpi4py's
+    ``free``, which never raises for those)."""
+    if not self:
+        return
+    for name in _PREDEFINED:
+        c = globals().get(name)
+        if c is self or (isinstance(self, Comm) and isinstance(c, Comm) and c == self):
+            return
+    f = getattr(type(self), "Free", None)
+    if f is not None:
+        f(self)
+
+
+class buffer(_Memory):
+    """mpi4py's ``MPI.buffer`` (``MPI.memory``), as far as shmpi has it: memory that
+    ``buffer.allocate(nbytes)`` makes, writable and zeroed, with the byte-valued
+    slice assignment of ``Alloc_mem``'s. A view of another object's memory
+    (``buffer(obj)``, ``frombuffer``, ``fromaddress``) is ``NotImplementedError``:
+    this buffer owns its bytes; ``memoryview(obj)`` is the view."""
+
+    __slots__ = ()
+
+    def __init__(self, *args):
+        if args:
+            raise NotImplementedError("MPI.buffer of an object: use memoryview(obj)")
+        bytearray.__init__(self)
+
+    @classmethod
+    def allocate(cls, nbytes, clear=False):
+        nbytes = _operator.index(nbytes)
+        if nbytes < 0:
+            raise ValueError(f"expecting non-negative size, got {nbytes}")
+        b = bytearray.__new__(cls)
+        bytearray.__init__(b, nbytes)
+        return b
+
+    @staticmethod
+    def frombuffer(obj, readonly=False):
+        raise NotImplementedError("MPI.buffer.frombuffer: use memoryview(obj)")
+
+    @staticmethod
+    def fromaddress(address, nbytes, readonly=False):
+        raise NotImplementedError("MPI.buffer.fromaddress: shmpi takes no raw addresses")
+
+    @property
+    def itemsize(self):
+        return 1
+
+    @property
+    def readonly(self):
+        return False
+
+    @property
+    def obj(self):
+        return None
+
+    def cast(self, format, shape=None):
+        m = memoryview(self)
+        return m.cast(format) if shape is None else m.cast(format, shape)
+
+    def toreadonly(self):
+        return memoryview(self).toreadonly()
+
+    def release(self):
+        pass
+
+
+memory = buffer
+
+
 # ---- start-up and exit -------------------------------------------------------------
 
 # What the extension reads from this module (`python/src/registry.rs`), once all of it
@@ -5568,3 +5726,10 @@ INFO_ENV = Info.Create_env()
 @_atexit.register
 def _finalize_at_exit():
     Finalize()
+
+
+# Every handle class has mpi4py's `free()` (Info is defined above only now).
+for _cls in (Comm, Group, Datatype, Op, Info, Win, File, Errhandler, Session, Message):
+    if "free" not in _cls.__dict__:
+        _cls.free = _safe_free
+del _cls
