@@ -249,15 +249,7 @@ impl Communicator {
     /// An intercommunicator of this (intra)communicator's group and rank, `peers` as
     /// its remote group, in context `ctx`.
     fn inter_of(&self, ctx: u32, peers: Rc<Ranks>, local: Communicator) -> Communicator {
-        let i = &self.inner;
-        let mut c = Communicator::with_parts(
-            i.eng.clone(),
-            ctx,
-            i.group.clone(),
-            i.rank,
-            i.coll.clone(),
-            unused_area(i),
-        );
+        let mut c = self.channel(ctx);
         let inner = Rc::get_mut(&mut c.inner).expect("a handle just made");
         inner.peers = peers;
         inner.inter = Some(Rc::new(Inter { local: Some(local) }));

@@ -3649,143 +3649,106 @@ class Intercomm(Comm):
     # -- collectives, buffers --
 
     @staticmethod
-    def _blocks(spec, n):
-        """A buffer of ``n`` equal blocks as (byte view, bytes per block)."""
-        buf, nb, dt = _msg_blocks(spec, n)
-        if dt is not None and dt._blocks is not None:
+    def _pieces(spec, n, v=False):
+        """A buffer of one block per remote rank (``v``: a v-spec's blocks; a list of
+        ``[buf, (counts, displs), types]`` ... for ``Alltoallw``, ``v="w"``) as ``n``
+        point-to-point specs of bytes."""
+        if v == "w":
+            buf, counts, displs = _msg_w(spec, n)
+        elif v:
+            buf, _, counts, displs, dt = _msg_v(spec, n)
+        else:
+            buf, nb, dt = _msg_blocks(spec, n)
+            per = nb // n if n else 0
+            counts, displs = [per] * n, [j * per for j in range(n)]
+        if v != "w" and dt is not None and dt._blocks is not None:
             raise NotImplementedError("intercommunicator collectives of datatypes with holes")
-        return _bytes_of(buf), (nb // n if n else 0)
-
-    @staticmethod
-    def _vblocks(spec, n):
-        """A v-spec as (byte view, byte counts, byte displacements)."""
-        buf, _, counts, displs, dt = _msg_v(spec, n)
-        if dt._blocks is not None:
-            raise NotImplementedError("intercommunicator collectives of datatypes with holes")
-        return _bytes_of(buf), counts, displs
+        view = _bytes_of(buf)
+        return [[view[d:d + c], BYTE] for c, d in zip(counts, displs)]
 
     def _swap(self, sends, recvs):
-        """Point-to-point on the bridge: every send started, then every receive, so
-        that two groups sending to each other never wait on each other."""
-        bridge = self._parts()[0]
-        reqs = [bridge.Isend(spec, dest, _COLL_TAG) for spec, dest in sends]
-        for spec, src in recvs:
-            bridge.Recv(spec, src, _COLL_TAG)
+        """Point-to-point on the bridge, ``(spec, remote rank)`` each: every send
+        started, then every receive, so that two groups sending to each other never
+        wait on each other."""
+        bridge, _, first = self._parts()
+        rb = self._remote(first)
+        reqs = [bridge.Isend(spec, rb(j), _COLL_TAG) for spec, j in sends]
+        for spec, j in recvs:
+            bridge.Recv(spec, rb(j), _COLL_TAG)
         Request.Waitall(reqs)
 
-    def Bcast(self, buf, root=0):
+    def _to_root(self, root, sendbuf, pieces):
+        """A gather: the other group's buffers into the root's ``pieces()``."""
         role = self._role(root)
-        _, _, first = self._parts()
-        rb = self._remote(first)
         if role == "root":
-            self._swap([(buf, rb(j)) for j in range(self.Get_remote_size())], [])
+            self._swap([], list(zip(pieces(), range(self.Get_remote_size()))))
         elif role == "leaf":
-            self._swap([], [(buf, rb(root))])
+            self._swap([(sendbuf, root)], [])
+
+    def _from_root(self, root, recvbuf, pieces):
+        """A scatter: the root's ``pieces()`` into the other group's buffers."""
+        role = self._role(root)
+        if role == "root":
+            self._swap(list(zip(pieces(), range(self.Get_remote_size()))), [])
+        elif role == "leaf":
+            self._swap([], [(recvbuf, root)])
+
+    def _exchange(self, sends, recvs):
+        n = self.Get_remote_size()
+        self._swap(list(zip(sends, range(n))), list(zip(recvs, range(n))))
+
+    def Bcast(self, buf, root=0):
+        self._from_root(root, buf, lambda: [buf] * self.Get_remote_size())
 
     def Gather(self, sendbuf, recvbuf, root=0):
-        role = self._role(root)
-        _, _, first = self._parts()
-        rb = self._remote(first)
-        if role == "root":
-            n = self.Get_remote_size()
-            view, per = self._blocks(recvbuf, n)
-            self._swap([], [([view[j * per:(j + 1) * per], BYTE], rb(j)) for j in range(n)])
-        elif role == "leaf":
-            self._swap([(sendbuf, rb(root))], [])
+        self._to_root(root, sendbuf, lambda: self._pieces(recvbuf, self.Get_remote_size()))
 
     def Gatherv(self, sendbuf, recvbuf, root=0):
-        role = self._role(root)
-        _, _, first = self._parts()
-        rb = self._remote(first)
-        if role == "root":
-            n = self.Get_remote_size()
-            view, counts, displs = self._vblocks(recvbuf, n)
-            self._swap([], [([view[d:d + c], BYTE], rb(j))
-                            for j, (c, d) in enumerate(zip(counts, displs))])
-        elif role == "leaf":
-            self._swap([(sendbuf, rb(root))], [])
+        self._to_root(root, sendbuf, lambda: self._pieces(recvbuf, self.Get_remote_size(), True))
 
     def Scatter(self, sendbuf, recvbuf, root=0):
-        role = self._role(root)
-        _, _, first = self._parts()
-        rb = self._remote(first)
-        if role == "root":
-            n = self.Get_remote_size()
-            view, per = self._blocks(sendbuf, n)
-            self._swap([([view[j * per:(j + 1) * per], BYTE], rb(j)) for j in range(n)], [])
-        elif role == "leaf":
-            self._swap([], [(recvbuf, rb(root))])
+        self._from_root(root, recvbuf, lambda: self._pieces(sendbuf, self.Get_remote_size()))
 
     def Scatterv(self, sendbuf, recvbuf, root=0):
-        role = self._role(root)
-        _, _, first = self._parts()
-        rb = self._remote(first)
-        if role == "root":
-            n = self.Get_remote_size()
-            view, counts, displs = self._vblocks(sendbuf, n)
-            self._swap([([view[d:d + c], BYTE], rb(j))
-                        for j, (c, d) in enumerate(zip(counts, displs))], [])
-        elif role == "leaf":
-            self._swap([], [(recvbuf, rb(root))])
+        self._from_root(root, recvbuf, lambda: self._pieces(sendbuf, self.Get_remote_size(), True))
 
     def Allgather(self, sendbuf, recvbuf):
-        _, _, first = self._parts()
-        rb, n = self._remote(first), self.Get_remote_size()
-        view, per = self._blocks(recvbuf, n)
-        self._swap([(sendbuf, rb(j)) for j in range(n)],
-                   [([view[j * per:(j + 1) * per], BYTE], rb(j)) for j in range(n)])
+        n = self.Get_remote_size()
+        self._exchange([sendbuf] * n, self._pieces(recvbuf, n))
 
     def Allgatherv(self, sendbuf, recvbuf):
-        _, _, first = self._parts()
-        rb, n = self._remote(first), self.Get_remote_size()
-        view, counts, displs = self._vblocks(recvbuf, n)
-        self._swap([(sendbuf, rb(j)) for j in range(n)],
-                   [([view[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(counts, displs))])
+        n = self.Get_remote_size()
+        self._exchange([sendbuf] * n, self._pieces(recvbuf, n, True))
 
     def Alltoall(self, sendbuf, recvbuf):
-        _, _, first = self._parts()
-        rb, n = self._remote(first), self.Get_remote_size()
-        sview, sper = self._blocks(sendbuf, n)
-        rview, rper = self._blocks(recvbuf, n)
-        self._swap([([sview[j * sper:(j + 1) * sper], BYTE], rb(j)) for j in range(n)],
-                   [([rview[j * rper:(j + 1) * rper], BYTE], rb(j)) for j in range(n)])
+        n = self.Get_remote_size()
+        self._exchange(self._pieces(sendbuf, n), self._pieces(recvbuf, n))
 
     def Alltoallv(self, sendbuf, recvbuf):
-        _, _, first = self._parts()
-        rb, n = self._remote(first), self.Get_remote_size()
-        sview, sc, sd = self._vblocks(sendbuf, n)
-        rview, rc, rd = self._vblocks(recvbuf, n)
-        self._swap([([sview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(sc, sd))],
-                   [([rview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(rc, rd))])
+        n = self.Get_remote_size()
+        self._exchange(self._pieces(sendbuf, n, True), self._pieces(recvbuf, n, True))
 
     def Alltoallw(self, sendbuf, recvbuf):
-        _, _, first = self._parts()
-        rb, n = self._remote(first), self.Get_remote_size()
-        sbuf, sc, sd = _msg_w(sendbuf, n)
-        rbuf, rc, rd = _msg_w(recvbuf, n)
-        sview, rview = _bytes_of(sbuf), _bytes_of(rbuf)
-        self._swap([([sview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(sc, sd))],
-                   [([rview[d:d + c], BYTE], rb(j)) for j, (c, d) in enumerate(zip(rc, rd))])
+        n = self.Get_remote_size()
+        self._exchange(self._pieces(sendbuf, n, "w"), self._pieces(recvbuf, n, "w"))
 
     def Reduce(self, sendbuf, recvbuf, op=SUM, root=0):
         role = self._role(root)
-        _, local, first = self._parts()
-        rb = self._remote(first)
+        _, local, _ = self._parts()
         if role == "root":
-            self._swap([], [(recvbuf, rb(0))])
+            self._swap([], [(recvbuf, 0)])
         elif role == "leaf":
             sbuf, nb, dt = _msg_typed(sendbuf)
             tmp = bytearray(nb)
             spec = [tmp, nb // dt._size if dt._size else 0, dt]
             local.Reduce(sendbuf, spec, op, 0)
             if local.Get_rank() == 0:
-                self._swap([(spec, rb(root))], [])
+                self._swap([(spec, root)], [])
 
     def Allreduce(self, sendbuf, recvbuf, op=SUM):
         """Each group gets the reduction of the other group's buffers: each group
         reduces at its leader, the leaders swap, each broadcasts in its group."""
-        _, local, first = self._parts()
-        rb = self._remote(first)
+        _, local, _ = self._parts()
         if sendbuf is IN_PLACE:
             raise Exception(ERR_ARG, "Allreduce: IN_PLACE is not valid on an intercommunicator")
         sbuf, nb, dt = _msg_typed(sendbuf)
@@ -3793,7 +3756,7 @@ class Intercomm(Comm):
         spec = [tmp, nb // dt._size if dt._size else 0, dt]
         local.Reduce(sendbuf, spec, op, 0)
         if local.Get_rank() == 0:
-            self._swap([(spec, rb(0))], [(recvbuf, rb(0))])
+            self._swap([(spec, 0)], [(recvbuf, 0)])
         local.Bcast(recvbuf, 0)
 
 
