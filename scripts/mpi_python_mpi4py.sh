@@ -66,6 +66,7 @@ for n in 2 3 5; do run "$n" intercomm.py; done
 # Not at 1 rank: there the real mpi4py's sync.Counter over Open MPI 4.1 did not finish
 # within 120 s (its one-sided component in a job of one process).
 for n in 2 3; do run "$n" util_modules.py; done
+for n in 1 2 3; do run "$n" subarray.py; done
 # persistent_coll.py is not run here: Open MPI 4.1 has no persistent collectives (MPI
 # 4.0's `MPI_Allreduce_init` ...), which mpi4py then raises NotImplementedError for.
 for n in 2 5; do

@@ -558,6 +558,53 @@ class Datatype:
     def Create_vector(self, count, blocklength, stride):
         return self.Create_indexed([blocklength] * count, [i * stride for i in range(count)])
 
+    def Create_hindexed(self, blocklengths, displacements):
+        """Blocks of ``blocklengths[i]`` elements at byte ``displacements[i]``
+        (``MPI_Type_create_hindexed``)."""
+        ext = self._extent
+        blocks = [
+            (d + k * ext + o, n)
+            for bl, d in zip(blocklengths, displacements)
+            for k in range(_operator.index(bl))
+            for o, n in self._layout()
+        ]
+        return self._derived(blocks, f"hindexed({self._name})")
+
+    def Create_hindexed_block(self, blocklength, displacements):
+        displacements = list(displacements)
+        return self.Create_hindexed([blocklength] * len(displacements), displacements)
+
+    def Create_hvector(self, count, blocklength, stride):
+        """``count`` blocks of ``blocklength`` elements, ``stride`` bytes apart
+        (``MPI_Type_create_hvector``)."""
+        return self.Create_hindexed([blocklength] * count, [i * stride for i in range(count)])
+
+    def Create_subarray(self, sizes, subsizes, starts, order=None):
+        """The elements of a block ``subsizes`` at ``starts`` of an array of ``sizes``
+        (``MPI_Type_create_subarray``), in C (row-major, ``ORDER_C``, the default) or
+        Fortran order; its extent is the whole array's."""
+        sizes, subsizes, starts = (list(map(_operator.index, x)) for x in (sizes, subsizes, starts))
+        order = ORDER_C if order is None else order
+        if not len(sizes) == len(subsizes) == len(starts) or not sizes:
+            raise Exception(ERR_ARG, "Create_subarray: sizes, subsizes and starts differ in length")
+        if any(not (0 < b <= a and 0 <= c <= a - b) for a, b, c in zip(sizes, subsizes, starts)):
+            raise Exception(ERR_ARG, "Create_subarray: a block outside its array")
+        if order not in (ORDER_C, ORDER_FORTRAN):
+            raise Exception(ERR_ARG, f"Create_subarray: unknown order {order}")
+        if order == ORDER_FORTRAN:
+            sizes, subsizes, starts = sizes[::-1], subsizes[::-1], starts[::-1]
+        # Row-major: one run of subsizes[-1] elements per index of the other dimensions.
+        displs = [0]
+        for a, b, c in zip(sizes, subsizes, starts):
+            displs = [d * a + c + i for d in displs for i in range(b)]
+        run = subsizes[-1]
+        firsts = displs[::run]
+        total = 1
+        for a in sizes:
+            total *= a
+        t = self.Create_indexed([run] * len(firsts), firsts)
+        return self._derived(t._layout(), f"subarray({self._name})", total * self._extent)
+
     @classmethod
     def Create_struct(cls, blocklengths, displacements, datatypes):
         """Blocks of ``datatypes[i]`` at byte ``displacements[i]``."""
@@ -631,6 +678,9 @@ class Datatype:
 def _dt(name, size, code=None, fmt=None):
     return Datatype(_name="MPI_" + name, _size=size, _code=code, _fmt=fmt or code)
 
+
+ORDER_C = 0
+ORDER_FORTRAN = ORDER_F = 1
 
 DATATYPE_NULL = Datatype()
 BYTE = _dt("BYTE", 1, "B")
