@@ -375,7 +375,7 @@ impl Communicator {
     /// ```
     pub fn create(&self, group: &Group) -> Result<Option<Communicator>> {
         let mine = self.group();
-        self.subgroup(group, "create")?;
+        self.subgroup(&mine, group, "create")?;
         let key = group.position(mine.me);
         self.split(if key.is_some() { 0 } else { UNDEFINED }, key.unwrap_or(0))
     }
@@ -411,7 +411,7 @@ impl Communicator {
         use crate::collective::comms::{FAILED, PRIVATE};
         const CALL: &str = "create_group";
         let mine = self.group();
-        self.subgroup(group, CALL)?;
+        self.subgroup(&mine, group, CALL)?;
         let Some(pos) = group.position(mine.me) else {
             return Err(Error::Usage(format!(
                 "{CALL}: this process (world rank {}) is not a member of the group; only \
@@ -463,9 +463,8 @@ impl Communicator {
         Ok(self.derived(ctx, std::rc::Rc::new(ranks), pos as usize, area as usize))
     }
 
-    /// Checks that `group` is a subgroup of this communicator's.
-    fn subgroup(&self, group: &Group, call: &str) -> Result<()> {
-        let mine = self.group();
+    /// Checks that `group` is a subgroup of `mine`, this communicator's group.
+    fn subgroup(&self, mine: &Group, group: &Group, call: &str) -> Result<()> {
         if let Some(w) = group.members.iter().find(|w| !mine.members.contains(w)) {
             return Err(Error::invalid(
                 ErrorClass::Group,

@@ -3953,7 +3953,7 @@ class Topocomm(Intracomm):
 def _private_dup(comm):
     """A duplicate of ``comm`` for the library's own messages: without the program's
     attributes (``Dup`` would run their copy callbacks). Collective."""
-    return type(comm)._wrap(comm._r.dup()) if isinstance(comm, Intercomm) else Intracomm._wrap(comm._r.dup())
+    return (Intercomm if isinstance(comm, Intercomm) else Intracomm)._wrap(comm._r.dup())
 
 
 # ---- mpi4py's internal helpers, which its pure-Python modules use (shmpi.util) -------
