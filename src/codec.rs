@@ -265,6 +265,11 @@ const BORROWED: &PodKind = &PodKind {
     drop: drop_nothing,
 };
 
+const SHARED: &PodKind = &PodKind {
+    ty: std::any::TypeId::of::<Shared>,
+    drop: drop_nothing,
+};
+
 impl PodVec {
     /// Whether the erased type is `T`.
     #[inline]
@@ -327,11 +332,33 @@ impl PodVec {
         }
     }
 
-    /// Whether this is a view of memory it does not own (`borrowed`): letting go of it
-    /// frees nothing.
+    /// A view of cells the program may read while the receive is pending (the buffer
+    /// of [`Scope::irecv_cells`](crate::Scope::irecv_cells)): the engine writes it only
+    /// from this thread, inside its calls, as a borrowed view.
+    ///
+    /// # Safety
+    ///
+    /// As [`borrowed`](Self::borrowed), for writes.
+    pub(crate) unsafe fn shared(ptr: std::ptr::NonNull<u8>, bytes: usize) -> Self {
+        PodVec {
+            kind: SHARED,
+            // SAFETY: the caller's contract, the same.
+            ..unsafe { Self::borrowed(ptr, bytes) }
+        }
+    }
+
+    /// Whether this is a view of memory it does not own (`borrowed`, `shared`):
+    /// letting go of it frees nothing.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // the MPI backend's sends ask
     pub(crate) fn is_view(&self) -> bool {
-        self.is::<Borrowed>()
+        self.is::<Borrowed>() || self.is::<Shared>()
+    }
+
+    /// Whether this is a `shared` view, which no other process may write into (the MPI
+    /// backend receives into a vector of its own and copies).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn is_shared(&self) -> bool {
+        self.is::<Shared>()
     }
 
     /// The start of the buffer.
@@ -387,6 +414,9 @@ unsafe fn drop_owner<B>(p: &mut PodVec) {
 
 /// The element type of a borrowed `PodVec`, private so that `into_vec` never matches it.
 struct Borrowed;
+
+/// The element type of a shared `PodVec`, likewise.
+struct Shared;
 
 /// # Safety
 /// None: a borrowed buffer is freed by its owner.

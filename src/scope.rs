@@ -1,7 +1,7 @@
 //! Non-blocking operations that borrow their buffers: [`Communicator::scope`],
 //! [`Scope`] and [`ScopedRequest`]; the rules are on [`Scope`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
@@ -364,6 +364,76 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // here, so only the engine uses the memory until the request gives it back),
         // and the scope settles the request before it returns.
         let b = unsafe { PodVec::borrowed(NonNull::from(bytes).cast(), len) };
+        let req = self.comm.irecv_pod(b, want, source, tag, finish)?;
+        Ok(self.register(req))
+    }
+
+    /// Starts receiving into `buf`, cells that other receives may share, written in
+    /// place (`MPI_Irecv`): so a window of receives can land in one buffer, as C
+    /// programs post them (MPI calls overlapping receive buffers erroneous; here each
+    /// message is written whole when its receive completes, and the buffer holds the
+    /// last one written). The program may read the cells meanwhile (`Cell::get`), and
+    /// sees each message appear whole at some runtime call; the runtime writes them only
+    /// from this thread, inside its calls (on the MPI backend, a large message arrives
+    /// in a vector of its own and is copied). Waiting gives `buf` back with the
+    /// message's [`Status`].
+    ///
+    /// MPI 4.1 §3.7.2 (`MPI_Irecv`).
+    ///
+    /// # Errors
+    ///
+    /// As [`irecv_into`](Self::irecv_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let mut frame = [0u16; 4];
+    /// let cells = Cell::from_mut(&mut frame[..]).as_slice_of_cells();
+    /// world.scope(|s| {
+    ///     // OSU's window: every receive into the same buffer
+    ///     let reqs = (0..3)
+    ///         .map(|_| s.irecv_cells(cells, me, 0))
+    ///         .collect::<shmpi::Result<Vec<_>>>()?;
+    ///     for i in 1..=3u16 {
+    ///         world.send_slice(&[i; 4], me, 0)?;
+    ///     }
+    ///     for (buf, st) in s.wait_all(reqs)? {
+    ///         assert_eq!((buf.len(), st.count::<u16>()), (4, Some(4)));
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(frame, [3; 4]); // the last message, written last
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    #[allow(clippy::type_complexity)] // what the wait gives back, spelled out as `irecv_into`'s
+    pub fn irecv_cells<T: Pod>(
+        &self,
+        buf: &'scope [Cell<T>],
+        source: Rank,
+        tag: Tag,
+    ) -> Result<ScopedRequest<'scope, (&'scope [Cell<T>], Status)>> {
+        let elem = Communicator::elem::<T>()?;
+        let want = Want::Bytes {
+            cap: size_of_val(buf),
+            elem,
+            elem_type: codec::type_name::<T>(),
+        };
+        let finish: crate::request::Finish<(&'scope [Cell<T>], Status)> = |done, what| {
+            super::recv_result(done, what, |b| {
+                let n = b.bytes().len() / size_of::<T>();
+                // SAFETY: made from a `&'scope [Cell<T>]` below (`Cell<T>` has `T`'s
+                // layout), valid for the scope.
+                unsafe { std::slice::from_raw_parts(b.ptr().as_ptr().cast::<Cell<T>>(), n) }
+            })
+        };
+        // SAFETY: the cells are borrowed for the scope, which settles the request before
+        // it returns; writing through a shared reference to cells is what they allow,
+        // and the engine writes them only from this thread (`!Sync` keeps them here),
+        // within its calls, while the program is not in a `Cell` method.
+        let b = unsafe { PodVec::shared(NonNull::from(buf).cast(), size_of_val(buf)) };
         let req = self.comm.irecv_pod(b, want, source, tag, finish)?;
         Ok(self.register(req))
     }

@@ -817,3 +817,59 @@ fn scoped_requests_and_owned_buffers() {
         w.barrier().unwrap();
     });
 }
+
+/// Receives into one buffer of cells on the MPI backend (`Scope::irecv_cells`, the rule
+/// of tests/scope.rs): a window of them, small messages and large ones (whose payload
+/// MPI writes into a vector of the runtime's, copied into the cells in this process),
+/// each with its status; with one sender the buffer ends holding its last message; a
+/// message too long fails with `Truncated` and stays queued, the cells untouched.
+#[test]
+fn a_window_of_receives_lands_in_one_buffer_of_cells() {
+    run_mpi_ns(
+        "a_window_of_receives_lands_in_one_buffer_of_cells",
+        &ns(),
+        |w| {
+            use std::cell::Cell;
+            let (me, n) = (w.rank(), w.size());
+            let (next, prev) = ((me + 1) % n, (me + n - 1) % n);
+            let msg = |r: i32, t: usize, size: usize| -> Vec<u8> {
+                (0..size)
+                    .map(|i| (i * 7 + r as usize * 3 + t * 11) as u8)
+                    .collect()
+            };
+            for size in [8usize, 70_000] {
+                let sends: Vec<Vec<u8>> = (0..8).map(|t| msg(me, t, size)).collect();
+                let mut buf = vec![0u8; size];
+                let cells = Cell::from_mut(&mut buf[..]).as_slice_of_cells();
+                w.scope(|s| {
+                    let rreqs = (0..8)
+                        .map(|_| s.irecv_cells(cells, prev, 4))
+                        .collect::<shmpi::Result<Vec<_>>>()?;
+                    for m in &sends {
+                        drop(s.isend_slice(m, next, 4)?);
+                    }
+                    for (got, st) in s.wait_all(rreqs)? {
+                        assert_eq!((st.source(), st.len(), got.len()), (prev, size, size));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                assert!(
+                    buf == msg(prev, 7, size),
+                    "size {size}: not the last message"
+                );
+            }
+            w.send_slice(&[1u32; 3], next, 5).unwrap();
+            let mut two = [9u32; 2];
+            let cells = Cell::from_mut(&mut two[..]).as_slice_of_cells();
+            w.scope(|s| match s.irecv_cells(cells, prev, 5)?.wait() {
+                Err(Error::Truncated { .. }) => Ok(()),
+                other => panic!("expected Truncated, got {other:?}"),
+            })
+            .unwrap();
+            assert_eq!(two, [9, 9]);
+            assert_eq!(w.recv_vec::<u32>(prev, 5).unwrap().0, [1, 1, 1]);
+            w.barrier().unwrap();
+        },
+    );
+}

@@ -459,3 +459,62 @@ fn a_sender_asleep_in_its_wait_is_woken_to_copy_the_rest() {
     let out = common::launch_self_env(NAME, 2, &["--bind-to", "core"], &[("OFFERS", offers)]);
     common::assert_success(&out, NAME);
 }
+
+/// Receives into one buffer of cells (`Scope::irecv_cells`) of large messages from a
+/// sender that waits: a message split between the two ranks (the sender writing the
+/// rest while the receiver reads the front) lands whole, and with one sender the buffer
+/// ends holding its last message. Rounds go on until a sender has copied the rest of at
+/// least one message (a bound of 40, as in `split_copies`).
+#[test]
+fn large_messages_into_one_buffer_of_cells() {
+    use std::cell::Cell;
+    let offers = if offers_allowed() { "1" } else { "0" };
+    let env = [("OFFERS", offers), ("SHMPI_YIELD_US", "60000000")];
+    run_ranks_with_env("large_messages_into_one_buffer_of_cells", 2, &env, |w| {
+        const LEN: usize = 1_048_576 + 5;
+        const WINDOW: usize = 4;
+        for round in 0..40usize {
+            if w.rank() == 1 {
+                let msgs: Vec<Vec<u8>> = (0..WINDOW)
+                    .map(|k| bytes_of(1, round * 8 + k, LEN))
+                    .collect();
+                w.scope(|s| {
+                    let reqs = msgs
+                        .iter()
+                        .map(|m| s.isend_slice(m, 0, 3))
+                        .collect::<shmpi::Result<Vec<_>>>()?;
+                    s.wait_all(reqs).map(drop)
+                })
+                .unwrap();
+            } else {
+                let mut buf = vec![0u8; LEN + 3];
+                let cells = Cell::from_mut(&mut buf[..]).as_slice_of_cells();
+                w.scope(|s| {
+                    let reqs = (0..WINDOW)
+                        .map(|_| s.irecv_cells(cells, 1, 3))
+                        .collect::<shmpi::Result<Vec<_>>>()?;
+                    for (_, st) in s.wait_all(reqs)? {
+                        assert_eq!(st.len(), LEN);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                assert!(
+                    buf[..LEN] == bytes_of(1, round * 8 + WINDOW - 1, LEN),
+                    "round {round}: the buffer does not hold the last message whole"
+                );
+                assert_eq!(buf[LEN..], [0; 3], "written past the message");
+            }
+            let copied = w
+                .allreduce(&shmpi::split_rests_copied(), |a, b| a + b)
+                .unwrap();
+            if copied > 0 {
+                return;
+            }
+        }
+        assert!(
+            std::env::var("OFFERS").is_ok_and(|v| v == "0"),
+            "in 40 rounds no sender copied the rest of one of its messages"
+        );
+    });
+}

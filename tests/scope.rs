@@ -310,3 +310,143 @@ fn owned_buffers_go_out_many_times_and_come_back() {
         },
     );
 }
+
+/// Receives into shared cells (`irecv_cells`): a window of them may land in one buffer,
+/// as C programs post it. Each receive completes with its own message's status, a
+/// message is written whole into the cells at a runtime call (never before its send),
+/// and with one sender the buffer ends holding the last message, since receives from one
+/// source and tag match in order; this at every path a message takes (in one ring
+/// record, streamed through the ring, offered and read from the sender's memory, split
+/// with a waiting sender), with other ranks sending at once.
+#[test]
+fn a_window_of_receives_lands_in_one_buffer_of_cells() {
+    use std::cell::Cell;
+    run_ranks(
+        "a_window_of_receives_lands_in_one_buffer_of_cells",
+        5,
+        |w: &Communicator| {
+            let (me, n) = (w.rank(), w.size());
+            let (next, prev) = ((me + 1) % n, (me + n - 1) % n);
+            for (k, size) in [8usize, 4096, 40 << 10, 300 << 10, 3 << 20]
+                .into_iter()
+                .enumerate()
+            {
+                let window = if size > 64 << 10 { 4 } else { 64 };
+                let sends: Vec<Vec<u8>> =
+                    (0..window).map(|t| filled(me, k * 100 + t, size)).collect();
+                let mut buf = vec![0u8; size];
+                let cells = Cell::from_mut(&mut buf[..]).as_slice_of_cells();
+                w.scope(|s| {
+                    let rreqs = (0..window)
+                        .map(|_| s.irecv_cells(cells, prev, 7))
+                        .collect::<shmpi::Result<Vec<_>>>()?;
+                    // Nothing has been sent to this rank yet in this round: the cells
+                    // still hold what the program put there.
+                    if k == 0 {
+                        w.barrier()?;
+                        assert!(
+                            cells.iter().all(|c| c.get() == 0),
+                            "written before its send"
+                        );
+                        w.barrier()?;
+                    }
+                    let sreqs = sends
+                        .iter()
+                        .map(|m| s.isend_slice(m, next, 7))
+                        .collect::<shmpi::Result<Vec<_>>>()?;
+                    for (got, st) in s.wait_all(rreqs)? {
+                        assert_eq!((st.source(), st.tag(), st.len()), (prev, 7, size));
+                        assert_eq!(got.len(), size);
+                        assert!(std::ptr::eq(got, cells), "the cells come back");
+                    }
+                    s.wait_all(sreqs)?;
+                    Ok(())
+                })
+                .unwrap();
+                assert!(
+                    buf == filled(prev, k * 100 + window - 1, size),
+                    "size {size}: the buffer does not hold the last message"
+                );
+            }
+        },
+    );
+}
+
+/// The point-to-point rules hold for receives into cells as for any receive: a message
+/// too long fails the wait with `Truncated` and stays queued, the cells untouched; a
+/// cancelled receive, or one a failing scope withdraws, never writes them; wildcards
+/// match as usual; a message shorter than the cells writes its length and no more.
+#[test]
+fn cell_receives_follow_the_matching_rules() {
+    use std::cell::Cell;
+    run_ranks(
+        "cell_receives_follow_the_matching_rules",
+        3,
+        |w: &Communicator| {
+            let me = w.rank();
+            if me == 0 {
+                let mut small = [5u16; 2];
+                let cells = Cell::from_mut(&mut small[..]).as_slice_of_cells();
+                w.scope(|s| {
+                    match s.irecv_cells(cells, 1, 0)?.wait() {
+                        Err(Error::Truncated { .. }) => {}
+                        other => panic!("expected Truncated, got {other:?}"),
+                    }
+                    let mut c = s.irecv_cells(cells, 1, 99)?;
+                    assert!(c.cancel()?);
+                    assert!(c.wait()?.1.is_cancelled());
+                    Ok(())
+                })
+                .unwrap();
+                let vals = |c: &[Cell<u16>]| c.iter().map(Cell::get).collect::<Vec<_>>();
+                assert_eq!(
+                    vals(cells),
+                    [5, 5],
+                    "a refused or cancelled receive wrote the cells"
+                );
+                let r = w.scope(|s| {
+                    let _pending = s.irecv_cells(cells, 2, 50)?;
+                    Err::<(), _>(Error::Usage("on purpose".into()))
+                });
+                assert!(matches!(r, Err(Error::Usage(_))), "{r:?}");
+                w.barrier().unwrap(); // rank 2 sends tag 50 only now
+                assert_eq!(w.recv_vec::<u16>(2, 50).unwrap().0, [50, 50]);
+                assert_eq!(vals(cells), [5, 5], "a withdrawn receive wrote the cells");
+                assert_eq!(
+                    w.recv_vec::<u16>(1, 0).unwrap().0,
+                    [1, 2, 3],
+                    "still queued"
+                );
+                let mut wide = [0u16; 8];
+                let cells = Cell::from_mut(&mut wide[..]).as_slice_of_cells();
+                let mut from = Vec::new();
+                w.scope(|s| {
+                    let reqs = (0..4)
+                        .map(|_| s.irecv_cells(cells, shmpi::ANY_SOURCE, shmpi::ANY_TAG))
+                        .collect::<shmpi::Result<Vec<_>>>()?;
+                    for (_, st) in s.wait_all(reqs)? {
+                        assert_eq!(st.count::<u16>(), Some(st.source() as usize + 1));
+                        from.push((st.source(), st.tag()));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                from.sort();
+                assert_eq!(from, [(1, 1), (1, 2), (2, 1), (2, 2)]);
+                assert_eq!(&wide[3..], [0; 5], "written past the messages");
+            } else {
+                if me == 1 {
+                    w.send_slice(&[1u16, 2, 3], 0, 0).unwrap();
+                }
+                w.barrier().unwrap();
+                if me == 2 {
+                    w.send_slice(&[50u16; 2], 0, 50).unwrap();
+                }
+                for t in 1..3 {
+                    w.send_slice(&vec![me as u16; me as usize + 1], 0, t)
+                        .unwrap();
+                }
+            }
+        },
+    );
+}

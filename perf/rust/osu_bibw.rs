@@ -17,6 +17,12 @@
 //! exchange does it: a window of 64 blocking `sendrecv_slice` calls (each rank sends
 //! one message and receives the other's at once), then the same count of bytes.
 //!
+//! `-w`: OSU's window on scoped requests, which borrow their buffers: the 64 sends read
+//! one buffer and the 64 receives land in one buffer, as the C program's do, through
+//! `irecv_cells` (receives into shared cells may overlap; the buffer holds the last
+//! message). `-w -d`: each receive into its own slice (`irecv_into`), as the C
+//! program's `-d`.
+//!
 //! `-p`: not the OSU method but the same traffic with persistent requests, MPI's way
 //! of repeating one window (`MPI_Send_init`/`MPI_Recv_init`, `MPI_Startall`): 64
 //! `send_init` and 64 `recv_init` per size, each with its own buffer, started with
@@ -29,6 +35,8 @@
 
 #[path = "osu_pt2pt/mod.rs"]
 mod osu_pt2pt;
+
+use std::cell::Cell;
 
 use osu_pt2pt::*;
 use shmpi::{Result, wait_all};
@@ -49,7 +57,12 @@ fn main() -> Result<()> {
             ),
             (
                 'w',
-                "scoped isend_slice/irecv_into: one send buffer, receives in place",
+                "scoped isend_slice/irecv_cells: one send buffer, the 64 receives into one \
+                 buffer (OSU's C program's footprint)",
+            ),
+            (
+                'd',
+                "with -w: irecv_into 64 distinct slices (the C program's -d)",
             ),
             (
                 'p',
@@ -60,6 +73,7 @@ fn main() -> Result<()> {
     );
     let sendrecv = o.has('s');
     let scoped = o.has('w');
+    let distinct = o.has('d');
     let persistent = o.has('p');
     require_ranks(&world, "osu_bibw", 2);
     let it = Iters::scaled(o.iters, 100, 10, 20, 2);
@@ -68,8 +82,10 @@ fn main() -> Result<()> {
     if rank == 0 {
         let how = if sendrecv {
             "sendrecv_slice, one buffer each way"
-        } else if scoped {
+        } else if scoped && distinct {
             "scoped isend_slice/irecv_into, one send buffer, 64 receive slices each way"
+        } else if scoped {
+            "scoped isend_slice/irecv_cells, one send buffer and one receive buffer each way"
         } else if persistent {
             "persistent send_init/recv_init, 64 buffers each way, start_all each window"
         } else {
@@ -110,25 +126,41 @@ fn main() -> Result<()> {
             let mut sbuf = PageBuf::new(size, 0);
             fill_pattern(sbuf.bytes_mut(), size, rank);
             let sbuf = sbuf.bytes();
-            let mut rbuf = PageBuf::new(size * WINDOW, 0);
+            let mut rbuf = PageBuf::new(size * if distinct { WINDOW } else { 1 }, 0);
             sync_pair(&world)?;
             let mut t0 = now();
             for i in 0..iters + skip {
                 if i == skip {
                     t0 = now();
                 }
-                world.scope(|s| {
-                    let mut rreqs = Vec::with_capacity(WINDOW);
-                    for b in rbuf.bytes_mut().chunks_mut(size) {
-                        rreqs.push(s.irecv_into(b, peer, TAG)?);
-                    }
-                    let mut sreqs = Vec::with_capacity(WINDOW);
-                    for _ in 0..WINDOW {
-                        sreqs.push(s.isend_slice(sbuf, peer, TAG)?);
-                    }
-                    s.wait_all(rreqs)?;
-                    s.wait_all(sreqs).map(drop)
-                })?;
+                if distinct {
+                    world.scope(|s| {
+                        let mut rreqs = Vec::with_capacity(WINDOW);
+                        for b in rbuf.bytes_mut().chunks_mut(size) {
+                            rreqs.push(s.irecv_into(b, peer, TAG)?);
+                        }
+                        let mut sreqs = Vec::with_capacity(WINDOW);
+                        for _ in 0..WINDOW {
+                            sreqs.push(s.isend_slice(sbuf, peer, TAG)?);
+                        }
+                        s.wait_all(rreqs)?;
+                        s.wait_all(sreqs).map(drop)
+                    })?;
+                } else {
+                    let cells = Cell::from_mut(rbuf.bytes_mut()).as_slice_of_cells();
+                    world.scope(|s| {
+                        let mut rreqs = Vec::with_capacity(WINDOW);
+                        for _ in 0..WINDOW {
+                            rreqs.push(s.irecv_cells(cells, peer, TAG)?);
+                        }
+                        let mut sreqs = Vec::with_capacity(WINDOW);
+                        for _ in 0..WINDOW {
+                            sreqs.push(s.isend_slice(sbuf, peer, TAG)?);
+                        }
+                        s.wait_all(rreqs)?;
+                        s.wait_all(sreqs).map(drop)
+                    })?;
+                }
             }
             let t = now() - t0;
             if rank == 0 {

@@ -30,6 +30,11 @@
 //!   posted receive) and for footprint: 64 buffers of 1 MiB are 64 MiB per side, far
 //!   out of cache, where the C program reuses one buffer.
 //!
+//! `-w`: the window on scoped requests, which borrow their buffers: the 64 sends read
+//! one buffer and the 64 receives land in one buffer, as the C program's do, through
+//! `irecv_cells` (receives into shared cells may overlap); `-w -d` gives each receive
+//! its own slice (`irecv_into`), as the C program's `-d`.
+//!
 //! `-p` is not OSU's method but the same traffic with persistent requests (64
 //! `send_init` on rank 0, 64 `recv_init` on rank 1, each with its own buffer,
 //! `start_all` and a wait on each per window), as `perf/c/osu_bw.c -p` does it in C.
@@ -40,6 +45,8 @@
 
 #[path = "osu_pt2pt/mod.rs"]
 mod osu_pt2pt;
+
+use std::cell::Cell;
 
 use osu_pt2pt::*;
 use shmpi::{Communicator, Result, wait_all};
@@ -65,7 +72,12 @@ fn main() -> Result<()> {
             ),
             (
                 'w',
-                "scoped isend_slice/irecv_into: one send buffer, receives in place",
+                "scoped isend_slice/irecv_cells: one send buffer, the 64 receives into one \
+                 buffer (OSU's C program's footprint)",
+            ),
+            (
+                'd',
+                "with -w: irecv_into 64 distinct slices (the C program's -d)",
             ),
             (
                 'p',
@@ -82,8 +94,10 @@ fn main() -> Result<()> {
     if world.rank() == 0 {
         print_title(&format!(
             "# OSU MPI Bandwidth Test (shmpi perf/rust/osu_bw.rs), window {WINDOW}, {}",
-            if scoped {
+            if scoped && o.has('d') {
                 "scoped isend_slice/irecv_into, one send buffer, 64 receive slices"
+            } else if scoped {
+                "scoped isend_slice/irecv_cells, one send buffer, one receive buffer"
             } else if persistent {
                 "persistent send_init/recv_init, 64 buffers, start_all each window"
             } else if blocking {
@@ -98,7 +112,7 @@ fn main() -> Result<()> {
     for size in sizes(false, o.max_size) {
         let (iters, skip) = it.for_size(size);
         let secs = if scoped {
-            window_scoped(&world, size, iters, skip)?
+            window_scoped(&world, size, iters, skip, o.has('d'))?
         } else if persistent {
             window_persistent(&world, size, iters, skip)?
         } else if blocking {
@@ -114,15 +128,22 @@ fn main() -> Result<()> {
 }
 
 /// One size with scoped requests: rank 0's 64 sends read one buffer, rank 1's 64
-/// receives land in 64 slices of one allocation (a window of receives cannot share
-/// one buffer in safe Rust: each borrows its slice mutably). Returns the timed seconds
-/// (rank 0).
+/// receives land in one buffer of cells, as the C program's do (`irecv_cells`), or
+/// with `distinct` in 64 slices of one allocation (`irecv_into`: each borrows its
+/// slice mutably). Returns the timed seconds (rank 0).
 #[inline(never)]
-fn window_scoped(world: &Communicator, size: usize, iters: u64, skip: u64) -> Result<f64> {
+fn window_scoped(
+    world: &Communicator,
+    size: usize,
+    iters: u64,
+    skip: u64,
+    distinct: bool,
+) -> Result<f64> {
     let mut send = PageBuf::new(if world.rank() == 0 { size } else { 0 }, 0);
     fill_pattern(send.bytes_mut(), size, 0);
     let send = send.bytes();
-    let mut recv = PageBuf::new(if world.rank() == 1 { size * WINDOW } else { 0 }, 0);
+    let slices = if distinct { WINDOW } else { 1 };
+    let mut recv = PageBuf::new(if world.rank() == 1 { size * slices } else { 0 }, 0);
     let mut ack = [0i32; 1];
     sync_pair(world)?;
     let mut t0 = now();
@@ -139,11 +160,21 @@ fn window_scoped(world: &Communicator, size: usize, iters: u64, skip: u64) -> Re
                 s.wait_all(reqs).map(drop)
             })?;
             world.recv_into(&mut ack, 1, ACK_TAG)?;
-        } else {
+        } else if distinct {
             world.scope(|s| {
                 let mut reqs = Vec::with_capacity(WINDOW);
                 for b in recv.bytes_mut().chunks_mut(size) {
                     reqs.push(s.irecv_into(b, 0, TAG)?);
+                }
+                s.wait_all(reqs).map(drop)
+            })?;
+            world.send_slice(&ack, 0, ACK_TAG)?;
+        } else {
+            let cells = Cell::from_mut(recv.bytes_mut()).as_slice_of_cells();
+            world.scope(|s| {
+                let mut reqs = Vec::with_capacity(WINDOW);
+                for _ in 0..WINDOW {
+                    reqs.push(s.irecv_cells(cells, 0, TAG)?);
                 }
                 s.wait_all(reqs).map(drop)
             })?;

@@ -766,9 +766,11 @@ impl Comm {
                 buf => done_of(Ok((env, self.payload(from, arrived, stage)?)), buf),
             }));
         };
-        // The payload goes straight into the receive's buffer when it has one.
+        // The payload goes straight into the receive's buffer when it has one, and
+        // no other process may write it (cells the program may read meanwhile are
+        // filled from a vector of their own, in this thread).
         match buf {
-            Some(mut b) if b.bytes().len() >= len => {
+            Some(mut b) if b.bytes().len() >= len && !b.is_shared() => {
                 // SAFETY: `b` holds `len` writable bytes and stays in the table, its
                 // bytes unmoved, until the request finishes.
                 let req =
