@@ -269,6 +269,22 @@ impl RingMem {
     }
 }
 
+/// Payloads from this size (a streamed message's chunks) go through
+/// [`Producer::copy_chunk`], which may write them with non-temporal stores.
+const STREAM_CHUNK_MIN: usize = 16 << 10;
+/// Plain copies of chunks from this size are timed: two clock reads are about 1 % of
+/// such a copy.
+const STREAM_PROBE_MIN: usize = 64 << 10;
+/// A timed plain copy slower than this many bytes per ns (8 GB/s, below what one core
+/// streams to memory) turns non-temporal stores on.
+const STREAM_SLOW: usize = 6;
+/// Slow timed chunks in a row that turn non-temporal stores on (one alone may be an
+/// interrupt or a page fault).
+const STREAM_SLOW_CHUNKS: u32 = 3;
+/// Bytes of chunks written with non-temporal stores before a plain one is timed again:
+/// in the slow state, one slow chunk of 128 KiB (about 40 µs) per 3 ms or so.
+const STREAM_SPAN: usize = 64 << 20;
+
 /// Copies `len` bytes from `src` to `dst` (which must not overlap), inline for the
 /// short payloads of latency-bound messages, where the call to `memcpy` costs more
 /// than the copy. Two
@@ -375,6 +391,11 @@ pub(crate) struct Producer {
     rewind_at: u64,
     /// How much further the next look is after a declined one.
     rewind_retry: u64,
+    /// Bytes of large chunks still to write with non-temporal stores (see
+    /// [`Producer::copy_chunk`]).
+    stream_left: usize,
+    /// Timed plain chunks in a row that were slow.
+    slow_chunks: u32,
     _keep: Option<Arc<HeapRing>>,
 }
 
@@ -393,6 +414,8 @@ impl Producer {
             limit: 0,
             zeroed: 0,
             populated: Populated::NONE,
+            stream_left: 0,
+            slow_chunks: 0,
             rewind_at: if mem.cap >= 2 * REWIND_SPAN {
                 REWIND_FROM as u64
             } else {
@@ -631,6 +654,40 @@ impl Producer {
         true
     }
 
+    /// Copies a large chunk of a streamed message into the ring. Where the cores are far
+    /// apart (this VM's slow phase; two CCDs of one processor), a line this core writes
+    /// and the consumer reads crosses a slow link, and plain stores ran at 2-4 GB/s
+    /// against 17-23 GB/s with non-temporal ones, which leave the lines in memory
+    /// (18-32 GB/s plain where the cores are close, 15-19 non-temporal). So a plain
+    /// copy of a chunk of at least [`STREAM_PROBE_MIN`] is timed, and one below
+    /// [`STREAM_SLOW`] bytes per ns turns non-temporal stores on for the next
+    /// [`STREAM_SPAN`] bytes of chunks, after which a plain chunk looks again
+    /// (`SHMPI_RING_STREAM`: `0` never streams, `1` always; docs/performance.md).
+    #[inline(never)]
+    fn copy_chunk(&mut self, dst: &mut [u8], src: &[u8]) {
+        let mode = crate::tuning::ring_stream();
+        if mode == Some(true) || (mode.is_none() && self.stream_left > 0) {
+            crate::shmcoll::stream_copy(dst, src);
+            self.stream_left = self.stream_left.saturating_sub(src.len());
+            return;
+        }
+        if mode == Some(false) || src.len() < STREAM_PROBE_MIN {
+            dst.copy_from_slice(src);
+            return;
+        }
+        let t = std::time::Instant::now();
+        dst.copy_from_slice(src);
+        let ns = t.elapsed().as_nanos() as usize;
+        if src.len() >= STREAM_SLOW * ns {
+            self.slow_chunks = 0;
+        } else if self.slow_chunks + 1 < STREAM_SLOW_CHUNKS {
+            self.slow_chunks += 1;
+        } else {
+            self.slow_chunks = 0;
+            self.stream_left = STREAM_SPAN;
+        }
+    }
+
     /// Writes a record at buffer offset `off` (position `pos`) with the header
     /// `(length, padding units)` of `header_at` and seals it. Returns its length.
     #[inline(always)]
@@ -658,7 +715,12 @@ impl Producer {
             for (i, w) in words.iter().enumerate() {
                 base.add(8 + 8 * i).cast::<u64>().write(*w);
             }
-            copy_small(payload.as_ptr(), base.add(hdr), payload.len());
+            let dst = base.add(hdr);
+            if payload.len() < STREAM_CHUNK_MIN {
+                copy_small(payload.as_ptr(), dst, payload.len());
+            } else {
+                self.copy_chunk(std::slice::from_raw_parts_mut(dst, payload.len()), payload);
+            }
         }
         let next_pos = pos + rec as u64;
         if next_pos + ALIGN as u64 > self.zeroed {

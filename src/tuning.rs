@@ -80,6 +80,13 @@ const COLL_STREAM: Knob = Knob {
     range: "1 or unset",
     help: "collectives publish large data with non-temporal stores",
 };
+/// Non-temporal stores of streamed messages.
+const RING_STREAM: Knob = Knob {
+    name: "SHMPI_RING_STREAM",
+    default: "auto: where a large chunk's plain copy into the ring runs below 8 GB/s",
+    range: "0, 1 or unset",
+    help: "chunks of streamed messages are written with non-temporal stores (1: always, 0: never)",
+};
 /// Single-copy large collectives.
 const CMA: Knob = Knob {
     name: "SHMPI_CMA",
@@ -132,7 +139,7 @@ const TRACE_EVENTS: Knob = Knob {
 };
 
 /// Every knob, in the order `shmrun --help` lists them.
-pub const KNOBS: [Knob; 15] = [
+pub const KNOBS: [Knob; 16] = [
     RING_BYTES,
     CHUNK_BYTES,
     CHUNK_MAX_BYTES,
@@ -142,6 +149,7 @@ pub const KNOBS: [Knob; 15] = [
     MEMBARRIER,
     COLL_STREAM,
     COLL_NT_BYTES,
+    RING_STREAM,
     CMA,
     OFFER_BYTES,
     SPLIT_BYTES,
@@ -259,6 +267,18 @@ pub(crate) fn membarrier_off() -> bool {
 /// Whether `SHMPI_COLL_STREAM=1` turned non-temporal stores of collective data on.
 pub(crate) fn coll_stream() -> bool {
     COLL_STREAM.is("1")
+}
+
+/// `SHMPI_RING_STREAM`: `Some(true)` always streams large ring chunks, `Some(false)`
+/// never does, `None` decides by the timed copies (`ring::Producer::copy_chunk`). Read
+/// once.
+pub(crate) fn ring_stream() -> Option<bool> {
+    static MODE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match RING_STREAM.raw().as_deref() {
+        Some("1") => Some(true),
+        Some("0") => Some(false),
+        _ => None,
+    })
 }
 
 /// Whether `SHMPI_CMA=0` turned single-copy collectives off (read by the launcher).

@@ -224,7 +224,7 @@ fn storm_of_random_messages_at_8_ranks_oversubscribed_arrives_intact_and_in_orde
 
 /// Every `SHMPI_*` knob at the edges of its documented range: small eager limits, the
 /// smallest rings, chunk sizes at their bounds, no spin, no yield, fenced wakes,
-/// streamed collectives. The storm (and a broadcast and an allreduce, for the
+/// streamed collectives, streamed ring chunks. The storm (and a broadcast and an allreduce, for the
 /// collectives' knobs) must work under each, not only under the defaults.
 #[test]
 fn storm_arrives_intact_under_every_knob_at_the_edges_of_its_range() {
@@ -257,6 +257,10 @@ fn storm_arrives_intact_under_every_knob_at_the_edges_of_its_range() {
             ("SHMPI_COLL_NT_BYTES", "0"),
             ("SHMPI_CMA", "0"),
         ],
+        // Every large chunk of a streamed message written with non-temporal stores,
+        // and none.
+        &[("SHMPI_RING_STREAM", "1"), ("SHMPI_CMA", "0")],
+        &[("SHMPI_RING_STREAM", "0")],
     ];
     for (i, env) in settings.iter().enumerate() {
         let n = if i % 2 == 0 { 3 } else { 5 };
