@@ -100,6 +100,9 @@ pub(crate) struct Engine {
     /// Non-blocking sends of plain data from this size are offered (`isend_offer`,
     /// `SHMPI_OFFER_BYTES`); `usize::MAX` where ranks may not read each other's memory.
     offer_min: usize,
+    /// The ring's size where it is at least 1 MiB (else `usize::MAX`): a non-blocking
+    /// send this large goes through the ring in two-way traffic (`Engine::offers`).
+    stream_min: usize,
     /// This process's id, which offers name.
     pid: i32,
 }
@@ -125,6 +128,10 @@ impl Engine {
         } else {
             usize::MAX
         };
+        let stream_min = match seg.layout().ring_bytes {
+            r if r >= 1 << 20 => r,
+            _ => usize::MAX,
+        };
         let mut inflight = Vec::with_capacity(n);
         inflight.resize_with(n, || None);
         Engine {
@@ -148,6 +155,7 @@ impl Engine {
             wait_published: false,
             after_recv: false,
             offer_min,
+            stream_min,
             pid: std::process::id() as i32,
         }
     }

@@ -350,7 +350,7 @@ impl Engine {
             }));
         }
         let buf = match buf {
-            SendBuf::Pod(b) if b.bytes().len() >= self.offer_min => {
+            SendBuf::Pod(b) if self.offers(dest, b.bytes().len()) => {
                 return Ok(self.isend_offer(dest, env, b));
             }
             b => b,
@@ -376,6 +376,23 @@ impl Engine {
             sync: false,
         });
         Ok(Started::Id(id))
+    }
+
+    /// Whether a non-blocking send of `len` bytes of plain data to `dest` is offered.
+    /// Not a message that streams through a ring of at least 1 MiB while this rank has a
+    /// receive from `dest` posted: in two-way traffic each core has its own messages to
+    /// read and none is free to share a copy, and through the ring both copies stay in
+    /// the caches and pin no pages, where a single-copy read pins the sender's buffer
+    /// page by page (`osu_bibw -w` at 1-4 MiB 1.1-1.2x faster; docs/performance.md,
+    /// "Decisions").
+    fn offers(&self, dest: usize, len: usize) -> bool {
+        len >= self.offer_min
+            && (len < self.stream_min
+                || !self
+                    .matching
+                    .posted
+                    .iter()
+                    .any(|p| p.m.src.is_none_or(|s| s == dest)))
     }
 
     /// Offers `buf` to `dest` (an `Offer` record, queued behind the sends already
