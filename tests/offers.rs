@@ -518,3 +518,54 @@ fn large_messages_into_one_buffer_of_cells() {
         );
     });
 }
+
+/// Two-way traffic of messages that stream through the ring (1 MiB and more, sent
+/// while a receive from the destination is posted, so they go through the ring and not
+/// as offers): every message lands whole and in order, whether the receive was posted
+/// before it, is posted after it, or blocks, and each rank's sends complete while it
+/// waits on its own receives.
+#[test]
+fn two_way_streams_while_receives_are_posted_arrive_whole() {
+    run_ranks_with_env(
+        "two_way_streams_while_receives_are_posted_arrive_whole",
+        2,
+        &[],
+        |w| {
+            let peer = 1 - w.rank();
+            let lens = [1usize << 20, (1 << 20) + 3, 3 << 20, 2_000_001];
+            for round in 0..3usize {
+                let rreqs: Vec<_> = lens[..2]
+                    .iter()
+                    .map(|&l| w.irecv_into(vec![0u8; l + 64], peer, 5).unwrap())
+                    .collect();
+                let sreqs: Vec<_> = (0..lens.len())
+                    .map(|k| {
+                        w.isend_vec(bytes_of(w.rank(), round * 8 + k, lens[k]), peer, 5)
+                            .unwrap()
+                    })
+                    .collect();
+                for (k, (buf, st)) in wait_all(rreqs).unwrap().into_iter().enumerate() {
+                    assert_eq!(st.len(), lens[k]);
+                    assert!(
+                        buf[..lens[k]] == bytes_of(peer, round * 8 + k, lens[k]),
+                        "round {round}, message {k}"
+                    );
+                }
+                let mut third = vec![0u8; lens[2]];
+                w.recv_into(&mut third, peer, 5).unwrap();
+                assert!(third == bytes_of(peer, round * 8 + 2, lens[2]), "blocking");
+                let (v, _) = w.recv_vec::<u8>(peer, 5).unwrap();
+                assert!(
+                    v == bytes_of(peer, round * 8 + 3, lens[3]),
+                    "into a new vector"
+                );
+                for (k, back) in wait_all(sreqs).unwrap().into_iter().enumerate() {
+                    assert!(
+                        back == bytes_of(w.rank(), round * 8 + k, lens[k]),
+                        "sent buffer"
+                    );
+                }
+            }
+        },
+    );
+}
