@@ -495,7 +495,8 @@ impl Producer {
             if free >= ALIGN + hdr {
                 let room = to_end.min(free - ALIGN);
                 if let Some(n) = fit(room, hdr, payload.len(), min_part, cut_unit(payload.len())) {
-                    self.tail += self.write(off, self.tail, kind, words, (hdr, pad), &payload[..n]);
+                    self.tail +=
+                        self.write::<true>(off, self.tail, kind, words, (hdr, pad), &payload[..n]);
                     return Some(n);
                 }
             }
@@ -533,7 +534,7 @@ impl Producer {
         let (hdr, pad) = header_at(0, words.len(), payload.len());
         let n = fit(room, hdr, payload.len(), min_part, cut_unit(payload.len()))?;
         let pos = self.tail + to_end as u64;
-        let rec = self.write(0, pos, kind, words, (hdr, pad), &payload[..n]);
+        let rec = self.write::<true>(0, pos, kind, words, (hdr, pad), &payload[..n]);
         // SYNC POINT record (Release): the skip is sealed after the record it leads to,
         // so a consumer that follows it finds that record.
         self.mem.seal(off).store(
@@ -604,7 +605,7 @@ impl Producer {
         if self.tail + rec as u64 > self.limit {
             return self.push_whole_beyond_limit(off, kind, words, header, payload);
         }
-        self.tail += self.write(off, self.tail, kind, words, header, payload);
+        self.tail += self.write::<false>(off, self.tail, kind, words, header, payload);
         true
     }
 
@@ -650,7 +651,7 @@ impl Producer {
                 return false;
             }
         }
-        self.tail += self.write(off, self.tail, kind, words, header, payload);
+        self.tail += self.write::<false>(off, self.tail, kind, words, header, payload);
         true
     }
 
@@ -690,8 +691,11 @@ impl Producer {
 
     /// Writes a record at buffer offset `off` (position `pos`) with the header
     /// `(length, padding units)` of `header_at` and seals it. Returns its length.
+    /// `CHUNKS`: the record may be a large chunk of a streamed message (`push`), copied
+    /// by [`copy_chunk`](Self::copy_chunk); a whole message (`try_push_whole`) is not,
+    /// so that its path stays as short as it was.
     #[inline(always)]
-    fn write(
+    fn write<const CHUNKS: bool>(
         &mut self,
         off: usize,
         pos: u64,
@@ -716,10 +720,10 @@ impl Producer {
                 base.add(8 + 8 * i).cast::<u64>().write(*w);
             }
             let dst = base.add(hdr);
-            if payload.len() < STREAM_CHUNK_MIN {
-                copy_small(payload.as_ptr(), dst, payload.len());
-            } else {
+            if CHUNKS && payload.len() >= STREAM_CHUNK_MIN {
                 self.copy_chunk(std::slice::from_raw_parts_mut(dst, payload.len()), payload);
+            } else {
+                copy_small(payload.as_ptr(), dst, payload.len());
             }
         }
         let next_pos = pos + rec as u64;
