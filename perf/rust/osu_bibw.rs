@@ -39,7 +39,7 @@ mod osu_pt2pt;
 use std::cell::Cell;
 
 use osu_pt2pt::*;
-use shmpi::{Result, wait_all};
+use shmpi::{Result, Scope, ScopedRequest, wait_all};
 
 const WINDOW: usize = 64;
 const TAG: i32 = 100;
@@ -139,12 +139,7 @@ fn main() -> Result<()> {
                         for b in rbuf.bytes_mut().chunks_mut(size) {
                             rreqs.push(s.irecv_into(b, peer, TAG)?);
                         }
-                        let mut sreqs = Vec::with_capacity(WINDOW);
-                        for _ in 0..WINDOW {
-                            sreqs.push(s.isend_slice(sbuf, peer, TAG)?);
-                        }
-                        s.wait_all(rreqs)?;
-                        s.wait_all(sreqs).map(drop)
+                        send_and_wait(s, sbuf, peer, rreqs)
                     })?;
                 } else {
                     let cells = Cell::from_mut(rbuf.bytes_mut()).as_slice_of_cells();
@@ -153,12 +148,7 @@ fn main() -> Result<()> {
                         for _ in 0..WINDOW {
                             rreqs.push(s.irecv_cells(cells, peer, TAG)?);
                         }
-                        let mut sreqs = Vec::with_capacity(WINDOW);
-                        for _ in 0..WINDOW {
-                            sreqs.push(s.isend_slice(sbuf, peer, TAG)?);
-                        }
-                        s.wait_all(rreqs)?;
-                        s.wait_all(sreqs).map(drop)
+                        send_and_wait(s, sbuf, peer, rreqs)
                     })?;
                 }
             }
@@ -243,4 +233,20 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The rest of a scoped window once its receives are posted: 64 sends of `sbuf` to
+/// `peer`, then a wait for the receives and for the sends.
+fn send_and_wait<'s, R>(
+    s: &Scope<'s, '_>,
+    sbuf: &'s [u8],
+    peer: i32,
+    rreqs: Vec<ScopedRequest<'s, R>>,
+) -> Result<()> {
+    let mut sreqs = Vec::with_capacity(WINDOW);
+    for _ in 0..WINDOW {
+        sreqs.push(s.isend_slice(sbuf, peer, TAG)?);
+    }
+    s.wait_all(rreqs)?;
+    s.wait_all(sreqs).map(drop)
 }
