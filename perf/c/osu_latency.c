@@ -10,7 +10,7 @@
  * Usage: mpirun -np 2 osu_latency [-m MAXBYTES] [-i ITERS]
  * Output (contract shared with shmpi's perf/rust/osu_latency.rs):
  *   "# ..." comment lines, then "# Size          Latency (us)",
- *   then printf("%-10zu%18.2f\n", size, latency_us) per size.
+ *   then printf("%-10zu%18.3f\n", size, latency_us) per size.
  */
 #include "osu_common.h"
 
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
                 MPI_Recv(rbuf, n, MPI_CHAR, peer, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             }
             double lat = (MPI_Wtime() - t0) * 1e6 / (2.0 * (double)iters);
-            printf("%-10zu%18.2f\n", size, lat);
+            printf("%-10zu%18.3f\n", size, lat);
             fflush(stdout);
         } else {
             for (long i = 0; i < iters + skip; i++) {

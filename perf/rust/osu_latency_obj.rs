@@ -154,7 +154,7 @@ fn main() -> Result<()> {
         sync_pair(&world)?;
         let lat = pingpong_vec(&world, &mut v, iters, skip)?;
         if rank == 0 {
-            print_row(size, lat);
+            print_latency_row(size, lat);
         }
         size *= 2;
     }

@@ -108,7 +108,7 @@ fn main() -> Result<()> {
             if bw {
                 print_row(size, (size * WINDOW) as f64 * iters as f64 / t / 1e6);
             } else {
-                print_row(size, t * 1e6 / (2.0 * iters as f64));
+                print_latency_row(size, t * 1e6 / (2.0 * iters as f64));
             }
         }
         size *= 2;
