@@ -370,12 +370,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
     /// Starts receiving into `buf`, cells that other receives may share, written in
     /// place (`MPI_Irecv`): so a window of receives can land in one buffer, as C
-    /// programs post them (MPI calls overlapping receive buffers erroneous; here each
-    /// message is written whole when its receive completes, and the buffer holds the
-    /// last one written). The program may read the cells meanwhile (`Cell::get`), and
-    /// sees each message appear whole at some runtime call; the runtime writes them only
-    /// from this thread, inside its calls (on the MPI backend, a large message arrives
-    /// in a vector of its own and is copied). Waiting gives `buf` back with the
+    /// programs post them. MPI calls overlapping receive buffers erroneous and leaves
+    /// their contents undefined; here they hold what was written last. Each message is
+    /// copied in as it arrives, only from this thread and inside runtime calls, so with
+    /// one source and tag the buffer ends holding the last message sent (on the MPI
+    /// backend, where a large message arrives in a vector of its own and is copied when
+    /// it completes, and large ones may complete out of order: one of them, whole);
+    /// messages from several sources streamed at once may interleave there. The program
+    /// may read the cells meanwhile (`Cell::get`). Waiting gives `buf` back with the
     /// message's [`Status`].
     ///
     /// MPI 4.1 §3.7.2 (`MPI_Irecv`).

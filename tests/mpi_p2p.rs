@@ -821,8 +821,9 @@ fn scoped_requests_and_owned_buffers() {
 /// Receives into one buffer of cells on the MPI backend (`Scope::irecv_cells`, the rule
 /// of tests/scope.rs): a window of them, small messages and large ones (whose payload
 /// MPI writes into a vector of the runtime's, copied into the cells in this process),
-/// each with its status; with one sender the buffer ends holding its last message; a
-/// message too long fails with `Truncated` and stays queued, the cells untouched.
+/// each with its status; the buffer ends holding one of the messages whole (on this
+/// backend the last to complete, not always the last sent); a message too long fails
+/// with `Truncated` and stays queued, the cells untouched.
 #[test]
 fn a_window_of_receives_lands_in_one_buffer_of_cells() {
     run_mpi_ns(
@@ -854,9 +855,11 @@ fn a_window_of_receives_lands_in_one_buffer_of_cells() {
                     Ok(())
                 })
                 .unwrap();
+                // Which one is written last is the order the receives complete in,
+                // which MPI does not fix for large messages: one of them, whole.
                 assert!(
-                    buf == msg(prev, 7, size),
-                    "size {size}: not the last message"
+                    (0..8).any(|t| buf == msg(prev, t, size)),
+                    "size {size}: not one whole message"
                 );
             }
             w.send_slice(&[1u32; 3], next, 5).unwrap();

@@ -313,8 +313,8 @@ fn owned_buffers_go_out_many_times_and_come_back() {
 
 /// Receives into shared cells (`irecv_cells`): a window of them may land in one buffer,
 /// as C programs post it. Each receive completes with its own message's status, a
-/// message is written whole into the cells at a runtime call (never before its send),
-/// and with one sender the buffer ends holding the last message, since receives from one
+/// message is written into the cells inside runtime calls (never before its send), and
+/// with one sender the buffer ends holding the last message, since receives from one
 /// source and tag match in order; this at every path a message takes (in one ring
 /// record, streamed through the ring, offered and read from the sender's memory, split
 /// with a waiting sender), with other ranks sending at once.
