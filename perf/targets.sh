@@ -83,17 +83,20 @@ for line in open(log):
         kept[(t, i)].append(float(v))
 def med(k, d):
     return statistics.median(d[k]) if d.get(k) else None
+def num(x):
+    # Latencies to the nanosecond (the programs print three decimals), the rest to two.
+    return "-" if x is None else f"{x:.3f}" if x < 10 else f"{x:.2f}"
 print(f"\nmedians (clean runs: both probes <= {fast:.0f} ns; all runs in brackets)")
 for k in sorted(all_):
     print(f"  {k[0]:8} {k[1]:13} clean {len(kept.get(k, []))}/{len(all_[k])}: "
-          f"{med(k, kept)} [{med(k, all_):.2f}]")
+          f"{num(med(k, kept))} [{num(med(k, all_))}]")
 def ratio(name, a, b, d):
     x, y = med(a, d), med(b, d)
-    return f"{name}: {x / y:.2f}" if x and y else f"{name}: -"
+    return f"{name}: {x / y:.3f}" if x and y else f"{name}: -"
 def ratio_best(name, a, bs, d):
     x, ys = med(a, d), [med(b, d) for b in bs]
     ys = [y for y in ys if y]
-    return f"{name}: {x / max(ys):.2f}" if x and ys else f"{name}: -"
+    return f"{name}: {x / max(ys):.3f}" if x and ys else f"{name}: -"
 for d, label in ((kept, "clean"), (all_, "all")):
     print(f"ratios ({label} runs):")
     print("  " + ratio("8 B latency shmpi / Open MPI best", ("lat8", "shmpi"), ("lat8", "ompi-best"), d))
