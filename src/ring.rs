@@ -275,8 +275,8 @@ const STREAM_CHUNK_MIN: usize = 16 << 10;
 /// Plain copies of chunks from this size are timed: two clock reads are about 1 % of
 /// such a copy.
 const STREAM_PROBE_MIN: usize = 64 << 10;
-/// A timed plain copy slower than this many bytes per ns (8 GB/s, below what one core
-/// streams to memory) turns non-temporal stores on.
+/// A timed plain copy slower than this many bytes per ns (6 GB/s, below what one core
+/// streams to memory) counts as slow.
 const STREAM_SLOW: usize = 6;
 /// Slow timed chunks in a row that turn non-temporal stores on (one alone may be an
 /// interrupt or a page fault).
@@ -660,10 +660,11 @@ impl Producer {
     /// and the consumer reads crosses a slow link, and plain stores ran at 2-4 GB/s
     /// against 17-23 GB/s with non-temporal ones, which leave the lines in memory
     /// (18-32 GB/s plain where the cores are close, 15-19 non-temporal). So a plain
-    /// copy of a chunk of at least [`STREAM_PROBE_MIN`] is timed, and one below
-    /// [`STREAM_SLOW`] bytes per ns turns non-temporal stores on for the next
-    /// [`STREAM_SPAN`] bytes of chunks, after which a plain chunk looks again
-    /// (`SHMPI_RING_STREAM`: `0` never streams, `1` always; docs/performance.md).
+    /// copy of a chunk of at least [`STREAM_PROBE_MIN`] is timed, and
+    /// [`STREAM_SLOW_CHUNKS`] in a row below [`STREAM_SLOW`] bytes per ns turn
+    /// non-temporal stores on for the next [`STREAM_SPAN`] bytes of chunks, after which
+    /// a plain chunk is timed again (`SHMPI_RING_STREAM`: `0` never streams, `1`
+    /// always; docs/performance.md).
     #[inline(never)]
     fn copy_chunk(&mut self, dst: &mut [u8], src: &[u8]) {
         let mode = crate::tuning::ring_stream();
@@ -720,6 +721,7 @@ impl Producer {
                 base.add(8 + 8 * i).cast::<u64>().write(*w);
             }
             let dst = base.add(hdr);
+            // The payload's bytes at `dst` lie in that checked, unshared range.
             if CHUNKS && payload.len() >= STREAM_CHUNK_MIN {
                 self.copy_chunk(std::slice::from_raw_parts_mut(dst, payload.len()), payload);
             } else {

@@ -83,7 +83,7 @@ const COLL_STREAM: Knob = Knob {
 /// Non-temporal stores of streamed messages.
 const RING_STREAM: Knob = Knob {
     name: "SHMPI_RING_STREAM",
-    default: "auto: where a large chunk's plain copy into the ring runs below 8 GB/s",
+    default: "auto: once three large chunks' plain copies in a row ran below 6 GB/s",
     range: "0, 1 or unset",
     help: "chunks of streamed messages are written with non-temporal stores (1: always, 0: never)",
 };

@@ -252,7 +252,7 @@ fn split_copies(w: &Communicator) {
     let (me, n) = (w.rank(), w.size());
     // Odd lengths, from just above the split's threshold to a few MiB.
     let lens = [131_073usize, 400_003, 1_048_576 + 7, 3 << 20, 2_000_001];
-    for round in 0..40usize {
+    until_split(w, |round| {
         if me != 0 {
             let reqs: Vec<_> = (0..lens.len())
                 .map(|k| {
@@ -296,6 +296,14 @@ fn split_copies(w: &Communicator) {
                 }
             }
         }
+    });
+}
+
+/// Runs `round` (given its number) until a sender has copied the rest of at least one
+/// split message, at most 40 times; failing then unless offers are off (`OFFERS=0`).
+fn until_split(w: &Communicator, mut round: impl FnMut(usize)) {
+    for r in 0..40usize {
+        round(r);
         let copied = w
             .allreduce(&shmpi::split_rests_copied(), |a, b| a + b)
             .unwrap();
@@ -309,15 +317,20 @@ fn split_copies(w: &Communicator) {
     );
 }
 
-fn run_split_copies(name: &str, n: usize) {
+/// The environment of the split tests: whether offers are allowed here (`OFFERS`), and
+/// senders that yield for as long as they wait, so that they poll when a proposal
+/// comes: with `cargo test`'s debug assertions the receiver's checks of a round's bytes
+/// outlast the 2 ms a waiting rank yields before it sleeps, and a sender asleep takes
+/// its half only once woken, later than the receiver (failed in 14 of 15 runs before,
+/// with the default backoff). `a_sender_asleep_in_its_wait_is_woken_to_copy_the_rest`
+/// tests the wake.
+fn split_env() -> [(&'static str, &'static str); 2] {
     let offers = if offers_allowed() { "1" } else { "0" };
-    // The senders yield for as long as they wait, so that they poll when a proposal
-    // comes: with `cargo test`'s debug assertions the receiver's checks of a round's
-    // bytes outlast the 2 ms a waiting rank yields before it sleeps, and a sender
-    // asleep takes its half only once woken, later than the receiver (failed in 14 of
-    // 15 runs before, with the default backoff).
-    // `a_sender_asleep_in_its_wait_is_woken_to_copy_the_rest` tests the wake.
-    let env = [("OFFERS", offers), ("SHMPI_YIELD_US", "60000000")];
+    [("OFFERS", offers), ("SHMPI_YIELD_US", "60000000")]
+}
+
+fn run_split_copies(name: &str, n: usize) {
+    let env = split_env();
     run_ranks_with_env(name, n, &env, split_copies);
 }
 
@@ -468,55 +481,48 @@ fn a_sender_asleep_in_its_wait_is_woken_to_copy_the_rest() {
 #[test]
 fn large_messages_into_one_buffer_of_cells() {
     use std::cell::Cell;
-    let offers = if offers_allowed() { "1" } else { "0" };
-    let env = [("OFFERS", offers), ("SHMPI_YIELD_US", "60000000")];
-    run_ranks_with_env("large_messages_into_one_buffer_of_cells", 2, &env, |w| {
-        const LEN: usize = 1_048_576 + 5;
-        const WINDOW: usize = 4;
-        for round in 0..40usize {
-            if w.rank() == 1 {
-                let msgs: Vec<Vec<u8>> = (0..WINDOW)
-                    .map(|k| bytes_of(1, round * 8 + k, LEN))
-                    .collect();
-                w.scope(|s| {
-                    let reqs = msgs
-                        .iter()
-                        .map(|m| s.isend_slice(m, 0, 3))
-                        .collect::<shmpi::Result<Vec<_>>>()?;
-                    s.wait_all(reqs).map(drop)
-                })
-                .unwrap();
-            } else {
-                let mut buf = vec![0u8; LEN + 3];
-                let cells = Cell::from_mut(&mut buf[..]).as_slice_of_cells();
-                w.scope(|s| {
-                    let reqs = (0..WINDOW)
-                        .map(|_| s.irecv_cells(cells, 1, 3))
-                        .collect::<shmpi::Result<Vec<_>>>()?;
-                    for (_, st) in s.wait_all(reqs)? {
-                        assert_eq!(st.len(), LEN);
-                    }
-                    Ok(())
-                })
-                .unwrap();
-                assert!(
-                    buf[..LEN] == bytes_of(1, round * 8 + WINDOW - 1, LEN),
-                    "round {round}: the buffer does not hold the last message whole"
-                );
-                assert_eq!(buf[LEN..], [0; 3], "written past the message");
-            }
-            let copied = w
-                .allreduce(&shmpi::split_rests_copied(), |a, b| a + b)
-                .unwrap();
-            if copied > 0 {
-                return;
-            }
-        }
-        assert!(
-            std::env::var("OFFERS").is_ok_and(|v| v == "0"),
-            "in 40 rounds no sender copied the rest of one of its messages"
-        );
-    });
+    run_ranks_with_env(
+        "large_messages_into_one_buffer_of_cells",
+        2,
+        &split_env(),
+        |w| {
+            const LEN: usize = 1_048_576 + 5;
+            const WINDOW: usize = 4;
+            until_split(w, |round| {
+                if w.rank() == 1 {
+                    let msgs: Vec<Vec<u8>> = (0..WINDOW)
+                        .map(|k| bytes_of(1, round * 8 + k, LEN))
+                        .collect();
+                    w.scope(|s| {
+                        let reqs = msgs
+                            .iter()
+                            .map(|m| s.isend_slice(m, 0, 3))
+                            .collect::<shmpi::Result<Vec<_>>>()?;
+                        s.wait_all(reqs).map(drop)
+                    })
+                    .unwrap();
+                } else {
+                    let mut buf = vec![0u8; LEN + 3];
+                    let cells = Cell::from_mut(&mut buf[..]).as_slice_of_cells();
+                    w.scope(|s| {
+                        let reqs = (0..WINDOW)
+                            .map(|_| s.irecv_cells(cells, 1, 3))
+                            .collect::<shmpi::Result<Vec<_>>>()?;
+                        for (_, st) in s.wait_all(reqs)? {
+                            assert_eq!(st.len(), LEN);
+                        }
+                        Ok(())
+                    })
+                    .unwrap();
+                    assert!(
+                        buf[..LEN] == bytes_of(1, round * 8 + WINDOW - 1, LEN),
+                        "round {round}: the buffer does not hold the last message whole"
+                    );
+                    assert_eq!(buf[LEN..], [0; 3], "written past the message");
+                }
+            });
+        },
+    );
 }
 
 /// Two-way traffic of messages that stream through the ring (1 MiB and more, sent
