@@ -148,6 +148,23 @@ impl Layout {
     }
 }
 
+/// The span of each ring for N ranks (see `ring::REWIND_SPAN`): traffic a receiver
+/// keeps up with stays in its ring's first span, so a job whose every pair talks
+/// commits about `pairs * span` bytes of rings: 16 MiB in all up to 23 ranks, each
+/// span from 32 to 256 KiB and at most half a ring (a ring rewinds only when it is
+/// twice its span), a power of two: 256 KiB up to 8 ranks, 128 KiB at 9-11, 64 KiB at
+/// 12-16, 32 KiB from 17 (the default rings themselves are 64 KiB at 64 ranks). Smaller spans cost
+/// one-way windows of small messages more (16 KiB: 10-14 %, docs/performance.md).
+/// The same for every rank, so that both ends of a ring fault its pages in by the
+/// same steps.
+pub(crate) fn rewind_span(nranks: usize, ring_bytes: usize) -> usize {
+    use crate::ring::{MIN_REWIND_SPAN, REWIND_SPAN};
+    let pairs = (nranks * nranks.saturating_sub(1)).max(1);
+    let per = (16usize << 20) / pairs;
+    let pow2 = 1usize << (usize::BITS - 1 - per.max(1).leading_zeros());
+    pow2.min(ring_bytes / 2).clamp(MIN_REWIND_SPAN, REWIND_SPAN)
+}
+
 /// Bytes of each rank's loan pool: 256 MiB in all, each 1..=128 MiB, a power of two
 /// (pages are only committed where loans are written).
 pub(crate) fn loan_bytes(n: usize) -> usize {
@@ -191,6 +208,27 @@ pub(crate) fn coll_bytes(n: usize, areas: usize, slot: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_keep_small_message_traffic_of_every_pair_within_16_mib() {
+        let span = |n: usize| rewind_span(n, Layout::default_ring_bytes(n));
+        assert_eq!(span(2), 256 << 10);
+        assert_eq!(span(8), 256 << 10);
+        assert_eq!(span(16), 64 << 10);
+        assert_eq!(span(12), 64 << 10);
+        assert_eq!(span(17), 32 << 10);
+        assert_eq!(span(64), 32 << 10);
+        for n in [9, 12, 16, 20, 23] {
+            assert!(
+                n * (n - 1) * span(n) <= 16 << 20,
+                "{n} ranks: span {}",
+                span(n)
+            );
+        }
+        // An explicit ring size: at most half of it, so that the ring rewinds.
+        assert_eq!(rewind_span(2, 64 << 10), 32 << 10);
+        assert_eq!(rewind_span(2, 32 << 10), 32 << 10); // too small to rewind at all
+    }
 
     #[test]
     fn default_rings_keep_256_ranks_within_memory() {

@@ -24,13 +24,14 @@
 //! - A record never crosses the end of the buffer. When it does not fit before the end,
 //!   the producer writes it at offset 0 and puts a *skip* record in the gap.
 //! - The producer also goes back to offset 0 early, behind a skip record, once its
-//!   records have reached [`REWIND_FROM`] bytes into the buffer and the consumer has
+//!   records have reached [`rewind_from`] bytes into the buffer and the consumer has
 //!   nearly caught up: traffic that the consumer keeps up with (a ping-pong, windows of
-//!   small messages) then stays in the first [`REWIND_SPAN`] bytes and commits only
+//!   small messages) then stays in the ring's first *span* of bytes ([`REWIND_SPAN`], or
+//!   less in jobs of many ranks: [`RingMem::with_span`]) and commits only
 //!   their pages, where it used to walk through the whole buffer and commit all of it.
 //!   A consumer that falls behind still has the whole buffer; just after a rewind,
 //!   until the consumer has followed the skip record, the producer has the room up to
-//!   the consumer's position, at least `REWIND_FROM - REWIND_SLACK` bytes.
+//!   the consumer's position, at least `rewind_from - rewind_slack` bytes.
 //! - The consumer publishes its position (`head`) after each record; the producer
 //!   caches it and reloads it only when the ring looks full.
 //! - The `seq` field (`pos / 16` truncated) lets the consumer detect a corrupted ring
@@ -87,16 +88,31 @@ pub(crate) const ALIGN_PAYLOAD_FROM: usize = 1024;
 /// The cache line.
 const LINE: usize = 64;
 /// The part of the buffer a ring keeps to while its consumer keeps up (in rings of at
-/// least twice this size): a producer goes back to offset 0 from `REWIND_FROM` on, so
-/// that a small record, its reserve slot and the lines zeroed ahead of it end within
-/// it (and the pages faulted in, in doubling steps, stop at it).
+/// least twice this size), unless its `RingMem` says less ([`RingMem::with_span`]): a
+/// producer goes back to offset 0 from [`rewind_from`] on, so that a small record, its
+/// reserve slot and the lines zeroed ahead of it end within it (and the pages faulted
+/// in, in doubling steps, stop at it).
 pub(crate) const REWIND_SPAN: usize = 256 << 10;
-/// Where a producer starts again at offset 0 when the consumer has nearly caught up.
-pub(crate) const REWIND_FROM: usize = REWIND_SPAN - 1024;
-/// "Nearly caught up": at most this many bytes of records not yet consumed. After the
-/// rewind the producer has at least `REWIND_FROM - REWIND_SLACK` bytes of room before
-/// it reaches them, and the consumer at most this many to read before it follows.
-const REWIND_SLACK: u64 = 16 << 10;
+/// The smallest span a segment gives its rings (jobs of many ranks, see
+/// `Layout::rewind_span`).
+pub(crate) const MIN_REWIND_SPAN: usize = 32 << 10;
+/// Where a producer starts again at offset 0 when the consumer has nearly caught up, in
+/// a ring whose span is `span`.
+pub(crate) const fn rewind_from(span: usize) -> usize {
+    span - 1024
+}
+/// "Nearly caught up": at most this many bytes of records not yet consumed (16 KiB; a
+/// quarter of smaller spans). After the rewind the producer has at least
+/// `rewind_from - rewind_slack` bytes of room before it reaches them, and the consumer
+/// at most this many to read before it follows.
+const fn rewind_slack(span: usize) -> u64 {
+    let quarter = span / 4;
+    (if quarter < 16 << 10 {
+        quarter
+    } else {
+        16 << 10
+    }) as u64
+}
 /// After a declined rewind the producer looks again this many bytes later, doubling
 /// up to the buffer's size while the consumer stays behind: one reload of its position
 /// per few records would cost a stream more than the rewind saves.
@@ -118,9 +134,14 @@ pub(crate) struct RingMem {
     head: NonNull<RingHead>,
     data: NonNull<u8>,
     cap: usize,
-    /// The word and bit that say the producer has started writing (see
+    /// The word whose bit `announce_bit` says the producer has started writing (see
     /// [`RingMem::with_announce`]); `None`: always treated as started (heap rings).
-    announce: Option<(NonNull<AtomicU64>, u64)>,
+    announce: Option<NonNull<AtomicU64>>,
+    announce_bit: u32,
+    /// The span its records keep to while the consumer keeps up (see [`REWIND_SPAN`]);
+    /// a `u32` beside `announce_bit`, so that the ends, which copy their `RingMem`
+    /// on the hot paths, stay as large as they were.
+    span: u32,
     /// The seal words and access records of a heap ring under loom.
     #[cfg(loom)]
     model: Option<NonNull<RingModel>>,
@@ -148,9 +169,22 @@ impl RingMem {
             head,
             data,
             cap,
+            span: REWIND_SPAN as u32,
             announce: None,
+            announce_bit: 0,
             #[cfg(loom)]
             model: None,
+        }
+    }
+
+    /// The ring with a smaller span for traffic its consumer keeps up with (a power of
+    /// two from [`MIN_REWIND_SPAN`] to [`REWIND_SPAN`]): both ends must be built with the
+    /// same, since the consumer faults pages in by the producer's steps.
+    pub(crate) fn with_span(self, span: usize) -> Self {
+        debug_assert!(span.is_power_of_two() && (MIN_REWIND_SPAN..=REWIND_SPAN).contains(&span));
+        RingMem {
+            span: span as u32,
+            ..self
         }
     }
 
@@ -164,8 +198,10 @@ impl RingMem {
     /// `word` must be valid for as long as the ring's ends live, and only ever accessed
     /// atomically.
     pub(crate) unsafe fn with_announce(self, word: NonNull<AtomicU64>, mask: u64) -> Self {
+        debug_assert!(mask.is_power_of_two());
         RingMem {
-            announce: Some((word, mask)),
+            announce: Some(word),
+            announce_bit: mask.trailing_zeros(),
             ..self
         }
     }
@@ -176,7 +212,7 @@ impl RingMem {
         match self.announce {
             // SAFETY: valid while the ends live (contract of `with_announce`).
             // SYNC POINT announce (Acquire): pairs with `announce_writer`.
-            Some((w, mask)) => unsafe { w.as_ref() }.load(Ordering::Acquire) & mask != 0,
+            Some(w) => unsafe { w.as_ref() }.load(Ordering::Acquire) & 1 << self.announce_bit != 0,
             None => true,
         }
     }
@@ -184,10 +220,10 @@ impl RingMem {
     /// Sets the announcement bit, before the first record is written.
     #[cold]
     fn announce_writer(&self) {
-        if let Some((w, mask)) = self.announce {
+        if let Some(w) = self.announce {
             // SAFETY: valid while the ends live (contract of `with_announce`).
             // SYNC POINT announce (Release): the ring's first record comes after it.
-            unsafe { w.as_ref() }.fetch_or(mask, Ordering::Release);
+            unsafe { w.as_ref() }.fetch_or(1 << self.announce_bit, Ordering::Release);
         }
     }
 
@@ -387,7 +423,7 @@ pub(crate) struct Producer {
     /// The buffer's bytes below this offset are faulted in (see [`Populated`]).
     populated: Populated,
     /// From this position on, each push first looks whether it can start again at
-    /// offset 0 (see [`REWIND_FROM`]); `u64::MAX` in rings too small for it.
+    /// offset 0 (see [`rewind_from`]); `u64::MAX` in rings too small for it.
     rewind_at: u64,
     /// How much further the next look is after a declined one.
     rewind_retry: u64,
@@ -416,8 +452,8 @@ impl Producer {
             populated: Populated::NONE,
             stream_left: 0,
             slow_chunks: 0,
-            rewind_at: if mem.cap >= 2 * REWIND_SPAN {
-                REWIND_FROM as u64
+            rewind_at: if mem.cap >= 2 * mem.span as usize {
+                rewind_from(mem.span as usize) as u64
             } else {
                 u64::MAX
             },
@@ -546,7 +582,7 @@ impl Producer {
     }
 
     /// The push of a record that has reached `rewind_at`: if the tail is
-    /// [`REWIND_FROM`] or more into the buffer and at most [`REWIND_SLACK`] bytes wait
+    /// [`rewind_from`] or more into the buffer and at most [`rewind_slack`] bytes wait
     /// for the consumer, writes the record (all of it, or a part of at least
     /// `min_part` bytes) at offset 0 behind a skip record and returns its payload
     /// bytes. Otherwise writes nothing and sets when to look again.
@@ -560,15 +596,16 @@ impl Producer {
         min_part: usize,
     ) -> Option<usize> {
         let cap = self.mem.cap;
+        let from = rewind_from(self.mem.span as usize);
         let off = self.tail as usize & (cap - 1);
-        if off < REWIND_FROM {
+        if off < from {
             // Not yet, or a new lap (wrapped at the end of the buffer).
-            self.rewind_at = self.tail - off as u64 + REWIND_FROM as u64;
+            self.rewind_at = self.tail - off as u64 + from as u64;
             self.set_limit();
             return None;
         }
         self.refresh();
-        let pushed = (self.tail - self.cached_head <= REWIND_SLACK)
+        let pushed = (self.tail - self.cached_head <= rewind_slack(self.mem.span as usize))
             .then(|| self.push_at_start(kind, words, payload, min_part))
             .flatten();
         let Some(n) = pushed else {
@@ -577,7 +614,7 @@ impl Producer {
             self.set_limit();
             return None;
         };
-        self.rewind_at = self.tail - self.tail % cap as u64 + REWIND_FROM as u64;
+        self.rewind_at = self.tail - self.tail % cap as u64 + from as u64;
         self.rewind_retry = REWIND_RETRY;
         self.set_limit();
         Some(n)
@@ -1072,14 +1109,15 @@ impl Consumer {
 /// messages then commits a page or two rather than its whole buffer (the memory of
 /// all-to-all jobs at large N), while a stream still takes one system call per
 /// doubling instead of a page fault every 4 KiB. Once records pass 16 KiB
-/// ([`EAGER_FROM`]), the steps jump to [`REWIND_SPAN`]: a pair that has sent that much
-/// is a stream, and the span is what it uses while its consumer keeps up. The consumer's steps follow the same
+/// ([`EAGER_FROM`]), the steps jump to the ring's span ([`REWIND_SPAN`]): a pair that
+/// has sent that much is a stream, and the span is what it uses while its consumer
+/// keeps up. The consumer's steps follow the same
 /// sequence behind the producer's (it reads no offset the producer has not written),
 /// so it only maps pages the producer has already committed.
 #[derive(Clone, Copy)]
 struct Populated(u64);
 
-/// Past this offset a ring's pages are committed through [`REWIND_SPAN`] in one step.
+/// Past this offset a ring's pages are committed through its span in one step.
 const EAGER_FROM: u64 = 16 << 10;
 
 impl Populated {
@@ -1102,8 +1140,9 @@ impl Populated {
         // A stream commits at once the span it stays in while its consumer keeps up,
         // rather than a step at each doubling while it is timed (the first sizes of
         // the OSU programs paid 20-25 % for them).
-        if reach > EAGER_FROM && cap >= 2 * REWIND_SPAN as u64 {
-            to = to.max(REWIND_SPAN as u64);
+        let span = mem.span as u64;
+        if reach > EAGER_FROM && cap >= 2 * span {
+            to = to.max(span);
         }
         let to = to.min(cap);
         mem.populate(self.0 as usize, to as usize, write);
@@ -1221,12 +1260,26 @@ mod tests {
         Producer,
         Consumer,
     ) {
+        memfd_ring_span(cap, REWIND_SPAN)
+    }
+
+    /// [`memfd_ring`] with the given span.
+    #[cfg(not(loom))]
+    fn memfd_ring_span(
+        cap: usize,
+        span: usize,
+    ) -> (
+        std::os::fd::OwnedFd,
+        crate::sys::shm::Mapping,
+        Producer,
+        Consumer,
+    ) {
         let (fd, map) = crate::sys::shm::create(128 + cap).unwrap();
         // SAFETY: a fresh zero-filled memfd mapping of 128 + cap bytes, page aligned,
         // which the caller keeps alive while it uses the ends; one producer and one
         // consumer.
         let (p, c) = unsafe {
-            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap);
+            let mem = RingMem::new(map.base().cast(), map.base().add(128), cap).with_span(span);
             (Producer::new(mem), Consumer::new(mem))
         };
         (fd, map, p, c)
@@ -1278,14 +1331,25 @@ mod tests {
         drop((p, c, map));
     }
 
-    /// Records the consumer keeps up with stay in the first `REWIND_SPAN` bytes (and
+    /// Records the consumer keeps up with stay in the ring's first span of bytes (and
     /// their pages), however many go through; records it falls behind on use the whole
-    /// buffer, as before. Either way every record arrives intact and in order.
+    /// buffer, as before. Either way every record arrives intact and in order. For the
+    /// default span and the smaller ones of jobs of many ranks.
     #[cfg(not(loom))]
     #[test]
     fn records_the_consumer_keeps_up_with_stay_near_the_start_of_the_buffer() {
-        let cap = 1 << 20;
-        let (fd, map, mut p, mut c) = memfd_ring(cap);
+        for (cap, span) in [
+            (1 << 20, REWIND_SPAN),
+            (1 << 20, 64 << 10),
+            (64 << 10, MIN_REWIND_SPAN),
+        ] {
+            keep_up_within_span(cap, span);
+        }
+    }
+
+    #[cfg(not(loom))]
+    fn keep_up_within_span(cap: usize, span: usize) {
+        let (fd, map, mut p, mut c) = memfd_ring_span(cap, span);
         let mut next = 0u64;
         let mut check = |c: &mut Consumer, n: u64| {
             for _ in 0..n {
@@ -1296,14 +1360,18 @@ mod tests {
                 next += 1;
             }
         };
-        // 8 MiB of records in step (a ping-pong), then in windows of 64.
+        // 8 MiB of records in step (a ping-pong), then in windows of 64 (of 16-96
+        // bytes: at most a quarter of the smallest span waits).
         let mut i = 0u64;
         for window in [1, 64] {
             for _ in 0..(8 << 20) / 64 / window {
                 for _ in 0..window {
                     let bytes = pattern(i, (i % 61) as usize);
                     assert!(p.try_push_whole(1, &[i], &bytes));
-                    assert!(p.tail as usize % cap <= REWIND_FROM + 96, "record {i}");
+                    assert!(
+                        p.tail as usize % cap <= rewind_from(span) + 96,
+                        "record {i}"
+                    );
                     i += 1;
                 }
                 check(&mut c, window);
@@ -1311,22 +1379,24 @@ mod tests {
         }
         let small = committed(&fd);
         assert!(
-            small <= REWIND_SPAN + 4096, // and the page the ring's head word starts
-            "records kept up with committed {small} bytes of a 1 MiB ring"
+            small <= span + 4096, // and the page the ring's head word starts
+            "records kept up with committed {small} bytes of a {cap}-byte ring (span {span})"
         );
-        // Windows of 200 records of 1 KiB: more than `REWIND_SLACK` waits, so the
-        // producer goes on past `REWIND_SPAN`. (A window starts where the last one
-        // rewound at most: before the consumer has passed that skip record, the
-        // producer has the room up to it, `REWIND_FROM` bytes at least.)
+        // Windows of records of 1 KiB, nearly `rewind_from - rewind_slack` bytes: a window
+        // that starts after the first does not fit before `rewind_from` and reaches it
+        // with more than `rewind_slack` waiting, so the producer goes on past the span.
+        // (A window starts where the last one rewound at most: before the consumer has
+        // passed that skip record, the producer has that much room up to it.)
+        let per_window = (rewind_from(span) - rewind_slack(span) as usize) / 1024 - 1;
         let mut furthest = 0;
-        for _ in 0..8 {
-            for _ in 0..200 {
+        for _ in 0..16 {
+            for _ in 0..per_window {
                 let bytes = vec![i as u8; 1000];
                 assert_eq!(p.push(1, &[i], &bytes, 1000), Some(1000), "record {i}");
                 furthest = furthest.max(p.tail as usize % cap);
                 i += 1;
             }
-            for _ in 0..200 {
+            for _ in 0..per_window {
                 let r = c.peek().unwrap().expect("a record");
                 assert_eq!((r.words[0], r.payload[999]), (next, next as u8));
                 c.advance();
@@ -1334,8 +1404,8 @@ mod tests {
             }
         }
         assert!(
-            furthest > REWIND_SPAN + (64 << 10),
-            "a lagging consumer's records reached {furthest}"
+            furthest > span + span / 4,
+            "a lagging consumer's records reached {furthest} (span {span})"
         );
         assert!(c.peek().unwrap().is_none());
         drop((p, c, map));
@@ -1718,7 +1788,7 @@ mod tests {
 
     /// Threads over ordinary memory: every size class from 0 bytes to the largest
     /// record, with partial pushes, arrives intact and in order (in a 1 MiB ring also
-    /// across the producer's early returns to offset 0, `REWIND_FROM`).
+    /// across the producer's early returns to offset 0, `rewind_from`).
     #[test]
     fn threads_stream_records_of_every_size_in_order() {
         for cap in [4096usize, 65536, 1 << 20] {

@@ -389,7 +389,9 @@ impl Segment {
             let head = self.map.base().add(off).cast::<RingHead>();
             let data = self.map.base().add(off + size_of::<RingHead>());
             let word = self.map.base().add(word).cast();
-            RingMem::new(head, data, self.layout.ring_bytes).with_announce(word, 1 << (from % 64))
+            RingMem::new(head, data, self.layout.ring_bytes)
+                .with_announce(word, 1 << (from % 64))
+                .with_span(crate::layout::rewind_span(n, self.layout.ring_bytes))
         }
     }
 

@@ -74,33 +74,53 @@ fn segment_kib() -> u64 {
 /// message arrives in order.
 #[test]
 fn small_messages_kept_up_with_commit_a_quarter_of_each_ring() {
-    const ROUNDS: u64 = 50_000;
-    run_ranks(
+    // A ring's records stay within its first 256 KiB (`ring::REWIND_SPAN`); one that
+    // walked through its whole buffer would commit 1024.
+    exchange_commits(
         "small_messages_kept_up_with_commit_a_quarter_of_each_ring",
         4,
-        |w| {
-            let (rank, size) = (w.rank(), w.size());
-            w.barrier().unwrap();
-            let before = segment_kib();
-            for i in 0..ROUNDS {
-                for d in (0..size).filter(|&d| d != rank) {
-                    w.send_slice(&[i, rank as u64], d, 0).unwrap();
-                }
-                for s in (0..size).filter(|&s| s != rank) {
-                    let mut v = [0u64; 2];
-                    w.recv_into(&mut v, s, 0).unwrap();
-                    assert_eq!(v, [i, s as u64], "message {i} from rank {s}");
-                }
-            }
-            w.barrier().unwrap();
-            let grown = segment_kib() - before;
-            let rings = (size * (size - 1)) as u64;
-            // A ring's records stay within its first 256 KiB (`ring::REWIND_SPAN`); one
-            // that walked through its whole buffer would commit 1024.
-            assert!(
-                grown <= rings * 300,
-                "{rings} rings of 1 MiB committed {grown} KiB more over the exchange"
-            );
-        },
+        50_000,
+        300,
     );
+}
+
+/// The same exchange among 16 ranks (3 000 rounds: 94 KiB through each of 240 rings)
+/// commits about 64 KiB of each ring, the span of a job of that size
+/// (`layout::rewind_span`), so that the rings of a long all-to-all hold less memory
+/// than Open MPI's job (docs/performance.md, "Memory").
+#[test]
+fn small_messages_among_16_ranks_commit_a_sixteenth_of_each_ring() {
+    exchange_commits(
+        "small_messages_among_16_ranks_commit_a_sixteenth_of_each_ring",
+        16,
+        3_000,
+        80,
+    );
+}
+
+/// Every rank sends a 16-byte message to every other, then receives one from each,
+/// `rounds` times; the segment must grow by at most `kib_per_ring` for each ring.
+fn exchange_commits(name: &str, n: usize, rounds: u64, kib_per_ring: u64) {
+    run_ranks(name, n, move |w| {
+        let (rank, size) = (w.rank(), w.size());
+        w.barrier().unwrap();
+        let before = segment_kib();
+        for i in 0..rounds {
+            for d in (0..size).filter(|&d| d != rank) {
+                w.send_slice(&[i, rank as u64], d, 0).unwrap();
+            }
+            for s in (0..size).filter(|&s| s != rank) {
+                let mut v = [0u64; 2];
+                w.recv_into(&mut v, s, 0).unwrap();
+                assert_eq!(v, [i, s as u64], "message {i} from rank {s}");
+            }
+        }
+        w.barrier().unwrap();
+        let grown = segment_kib() - before;
+        let rings = (size * (size - 1)) as u64;
+        assert!(
+            grown <= rings * kib_per_ring,
+            "{rings} rings committed {grown} KiB more over the exchange"
+        );
+    });
 }
