@@ -150,13 +150,13 @@ impl Layout {
 
 /// The span of each ring for N ranks (see `ring::REWIND_SPAN`): traffic a receiver
 /// keeps up with stays in its ring's first span, so a job whose every pair talks
-/// commits about `pairs * span` bytes of rings: 16 MiB in all up to 23 ranks, each
-/// span from 32 to 256 KiB and at most half a ring (a ring rewinds only when it is
-/// twice its span), a power of two: 256 KiB up to 8 ranks, 128 KiB at 9-11, 64 KiB at
-/// 12-16, 32 KiB from 17 (the default rings themselves are 64 KiB at 64 ranks). Smaller spans cost
-/// one-way windows of small messages more (16 KiB: 10-14 %, docs/performance.md).
-/// The same for every rank, so that both ends of a ring fault its pages in by the
-/// same steps.
+/// commits about `pairs * span` bytes of rings: 16 MiB in all up to 23 ranks. Each span
+/// is a power of two from 32 to 256 KiB and at most half a ring (a ring rewinds only
+/// when it is twice its span): 256 KiB up to 8 ranks, 128 KiB at 9-11, 64 KiB at
+/// 12-16, 32 KiB from 17 (the default rings themselves are 64 KiB at 64 ranks).
+/// Smaller spans cost one-way windows of small messages more (16 KiB: 10-14 %,
+/// docs/performance.md). The same for every rank, so that both ends of a ring fault
+/// its pages in by the same steps.
 pub(crate) fn rewind_span(nranks: usize, ring_bytes: usize) -> usize {
     use crate::ring::{MIN_REWIND_SPAN, REWIND_SPAN};
     let pairs = (nranks * nranks.saturating_sub(1)).max(1);

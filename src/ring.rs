@@ -94,7 +94,7 @@ const LINE: usize = 64;
 /// in, in doubling steps, stop at it).
 pub(crate) const REWIND_SPAN: usize = 256 << 10;
 /// The smallest span a segment gives its rings (jobs of many ranks, see
-/// `Layout::rewind_span`).
+/// `layout::rewind_span`).
 pub(crate) const MIN_REWIND_SPAN: usize = 32 << 10;
 /// Where a producer starts again at offset 0 when the consumer has nearly caught up, in
 /// a ring whose span is `span`.
@@ -105,13 +105,8 @@ pub(crate) const fn rewind_from(span: usize) -> usize {
 /// quarter of smaller spans). After the rewind the producer has at least
 /// `rewind_from - rewind_slack` bytes of room before it reaches them, and the consumer
 /// at most this many to read before it follows.
-const fn rewind_slack(span: usize) -> u64 {
-    let quarter = span / 4;
-    (if quarter < 16 << 10 {
-        quarter
-    } else {
-        16 << 10
-    }) as u64
+fn rewind_slack(span: usize) -> u64 {
+    (span / 4).min(16 << 10) as u64
 }
 /// After a declined rewind the producer looks again this many bytes later, doubling
 /// up to the buffer's size while the consumer stays behind: one reload of its position
