@@ -1244,21 +1244,8 @@ mod tests {
         nix::sys::stat::fstat(fd).unwrap().st_blocks as usize * 512
     }
 
-    /// A ring of `cap` bytes in a fresh memfd, as in the segment: the memfd, its
-    /// mapping (to be kept until both ends are dropped) and the two ends.
-    #[cfg(not(loom))]
-    fn memfd_ring(
-        cap: usize,
-    ) -> (
-        std::os::fd::OwnedFd,
-        crate::sys::shm::Mapping,
-        Producer,
-        Consumer,
-    ) {
-        memfd_ring_span(cap, REWIND_SPAN)
-    }
-
-    /// [`memfd_ring`] with the given span.
+    /// A ring of `cap` bytes and span `span` in a fresh memfd, as in the segment: the
+    /// memfd, its mapping (to be kept until both ends are dropped) and the two ends.
     #[cfg(not(loom))]
     fn memfd_ring_span(
         cap: usize,
@@ -1287,7 +1274,7 @@ mod tests {
     #[test]
     fn a_few_small_records_commit_a_page_or_two_not_the_whole_ring() {
         let cap = 1 << 20;
-        let (fd, map, mut p, mut c) = memfd_ring(cap);
+        let (fd, map, mut p, mut c) = memfd_ring_span(cap, REWIND_SPAN);
         for i in 0..4u64 {
             assert!(p.try_push_whole(1, &[i], &i.to_le_bytes()));
             let r = c.peek().unwrap().expect("a record");
