@@ -19,6 +19,7 @@ use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
 use rkyv::ser::allocator::ArenaHandle;
+use rkyv::ser::writer::Buffer;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -33,6 +34,20 @@ pub trait Encode:
 
 impl<T> Encode for T where
     T: ?Sized + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+/// Types whose archive can be built in place in a loan
+/// ([`Communicator::loan_object`](crate::Communicator::loan_object)): those of
+/// [`Encode`] that rkyv can also write into a fixed buffer (every derived type and
+/// rkyv's std types are both).
+pub trait EncodeLoan:
+    Encode + for<'a, 'b> Serialize<HighSerializer<Buffer<'b>, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+impl<T> EncodeLoan for T where
+    T: Encode + for<'a, 'b> Serialize<HighSerializer<Buffer<'b>, ArenaHandle<'a>, rancor::Error>>
 {
 }
 

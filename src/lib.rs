@@ -122,13 +122,13 @@ mod value;
 #[allow(unsafe_code)]
 mod window;
 
-pub use codec::{Access, Archived, Decode, Encode};
+pub use codec::{Access, Archived, Decode, Encode, EncodeLoan};
 pub use collective::comms::UNDEFINED;
 pub use collective::nbc::CollRequest;
 pub use collective::op::{
     DoubleInt, FloatInt, IntInt, LongInt, ObjectReducible, Op, ReduceOp, Reducible,
 };
-pub use comm::loan::{Loan, LoanView};
+pub use comm::loan::{ArchivedLoan, Loan, LoanView, ObjectLoan};
 pub use comm::persistent::{PersistentRequest, start_all};
 pub use comm::scope::{Scope, ScopedRequest};
 pub use comm::{ANY_SOURCE, ANY_TAG, Communicator, PROC_NULL, Rank, Status, TAG_UB, Tag};

@@ -49,10 +49,14 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytemuck::Pod;
+use rkyv::Archive;
+use rkyv::rancor;
+use rkyv::ser::writer::Buffer;
+use rkyv::util::AlignedVec;
 
 use super::{Communicator, Rank, Status, Tag};
 use crate::call::Call;
-use crate::codec;
+use crate::codec::{self, Access, EncodeLoan};
 use crate::error::{Error, Result};
 use crate::segment::Segment;
 
@@ -87,6 +91,18 @@ pub(crate) struct Pool {
     base: NonNull<u8>,
     cap: usize,
     st: RefCell<PoolState>,
+}
+
+/// A block as [`Pool::alloc`] made it.
+struct Block {
+    /// Its offset in the pool.
+    off: usize,
+    /// Its generation.
+    seq: u64,
+    /// Its position (the monotonic count of `PoolState`).
+    pos: u64,
+    /// The pool's tail before it (before the gap, when it wrapped).
+    prev_tail: u64,
 }
 
 /// Positions are monotonic byte counts; the offset is `pos % cap`.
@@ -153,7 +169,7 @@ impl Pool {
     }
 
     /// A block for `bytes` of payload, or `None` when the pool has no room now.
-    fn alloc(&self, bytes: usize) -> Option<(usize, u64)> {
+    fn alloc(&self, bytes: usize) -> Option<Block> {
         let need = HDR + bytes.next_multiple_of(HDR);
         let mut st = self.st.borrow_mut();
         self.reclaim(&mut st);
@@ -163,6 +179,7 @@ impl Pool {
             st.head = 0;
             st.tail = 0;
         }
+        let prev_tail = st.tail;
         let cap = self.cap as u64;
         let off = st.tail % cap;
         let to_end = cap - off;
@@ -187,8 +204,60 @@ impl Pool {
         h.seq.store(seq, Ordering::Relaxed);
         h.holder.store(u32::MAX, Ordering::Relaxed);
         h.state.store(ST_LOANED, Ordering::Relaxed);
+        let pos = st.tail;
         st.tail += need;
-        Some((at as usize, seq))
+        Some(Block {
+            off: at as usize,
+            seq,
+            pos,
+            prev_tail,
+        })
+    }
+
+    /// The largest block the pool can give now without waiting (the free run at its
+    /// tail, or the one from its start when that is longer), for an archive whose
+    /// length is only known once it is written; [`trim`](Self::trim) then gives back
+    /// what it did not use. With the block, the payload bytes it holds.
+    fn alloc_rest(&self) -> Option<(Block, usize)> {
+        let run = {
+            let mut st = self.st.borrow_mut();
+            self.reclaim(&mut st);
+            if st.head == st.tail {
+                st.head = 0;
+                st.tail = 0;
+            }
+            let cap = self.cap as u64;
+            let to_end = cap - st.tail % cap;
+            let free = cap - (st.tail - st.head);
+            to_end.min(free).max(free.saturating_sub(to_end)) as usize
+        };
+        let bytes = run.checked_sub(HDR)?;
+        self.alloc(bytes).map(|b| (b, bytes))
+    }
+
+    /// Shrinks `b`, the pool's last block, to `bytes` of payload.
+    fn trim(&self, b: &Block, bytes: usize) {
+        let mut st = self.st.borrow_mut();
+        let h = self.header(b.off);
+        let len = h.len.load(Ordering::Relaxed);
+        // A block allocated after `b` (by a serializer that loaned too) keeps it whole.
+        if st.tail == b.pos + len {
+            let need = (HDR + bytes.next_multiple_of(HDR)) as u64;
+            h.len.store(need, Ordering::Relaxed);
+            st.tail = b.pos + need;
+        }
+    }
+
+    /// Gives `b`, the pool's last block, back at once (and the gap before it, if its
+    /// allocation wrapped to the pool's start).
+    fn undo(&self, b: &Block) {
+        let mut st = self.st.borrow_mut();
+        let h = self.header(b.off);
+        if st.tail == b.pos + h.len.load(Ordering::Relaxed) {
+            st.tail = b.prev_tail;
+        } else {
+            h.state.store(ST_RELEASED, Ordering::Relaxed);
+        }
     }
 
     /// Whether some block between head and tail is waiting for a receiver to give it
@@ -227,6 +296,18 @@ pub struct Loan<T: Pod> {
 }
 
 impl<T: Pod> Loan<T> {
+    /// The handle of block `b` of `pool`, holding `len` `T`s.
+    fn new(pool: Rc<Pool>, b: &Block, len: usize) -> Self {
+        Loan {
+            pool,
+            off: b.off,
+            seq: b.seq,
+            len,
+            sent: false,
+            _t: PhantomData,
+        }
+    }
+
     fn data(&self) -> *mut T {
         // SAFETY: the payload lies inside the block, inside the pool.
         unsafe { self.pool.base.as_ptr().add(self.off + HDR).cast::<T>() }
@@ -275,12 +356,83 @@ impl<T: Pod> std::fmt::Debug for Loan<T> {
     }
 }
 
+/// The envelope's type of a loaned archive of a `T` (private, so that only
+/// [`Communicator::recv_loan_object`] of the same `T` matches it).
+struct LoanedObject<T: ?Sized>(PhantomData<fn() -> T>);
+
+/// An rkyv archive of a `T` built in this rank's loan pool, from
+/// [`Communicator::loan_object`]. Derefs to `T::Archived`, read-only: what was built
+/// is what the receiver reads. Sending it ([`Communicator::send_loan_object`]) hands
+/// the same memory to the receiver; dropping it unsent gives it back to the pool.
+pub struct ObjectLoan<T: Archive> {
+    bytes: Loan<u8>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Archive> ObjectLoan<T> {
+    /// The archive's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl<T: Archive> std::ops::Deref for ObjectLoan<T> {
+    type Target = T::Archived;
+    fn deref(&self) -> &T::Archived {
+        // SAFETY: `loan_object` wrote an archive of a `T` of exactly these bytes at the
+        // start of this block (64-byte aligned), which nothing writes while this handle
+        // lives: the block is loaned to it, and it gives no mutable access.
+        unsafe { rkyv::api::access_unchecked::<T::Archived>(&self.bytes) }
+    }
+}
+
+impl<T: Archive> std::fmt::Debug for ObjectLoan<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ObjectLoan({}, {} bytes, generation {})",
+            std::any::type_name::<T>(),
+            self.bytes.len,
+            self.bytes.seq
+        )
+    }
+}
+
+/// What keeps a received loan's bytes.
+enum Held {
+    /// A block of the sender's pool, claimed by this rank (`HELD`); dropping gives it
+    /// back.
+    Block {
+        _seg: Rc<Segment>,
+        hdr: NonNull<BlockHeader>,
+    },
+    /// A copy, 64-byte aligned (the MPI backend's ranks share no pool), which the
+    /// view's data points into.
+    #[cfg(feature = "mpi")]
+    Copy { _bytes: rkyv::util::AlignedVec<HDR> },
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        match self {
+            Held::Block { hdr, .. } => {
+                // SAFETY: the header lies in the mapping kept alive by `_seg`.
+                let h = unsafe { hdr.as_ref() };
+                // SYNC POINT loan-return (Release): our reads are done.
+                h.state.store(ST_RELEASED, Ordering::Release);
+            }
+            #[cfg(feature = "mpi")]
+            Held::Copy { .. } => {}
+        }
+    }
+}
+
 /// A read-only view of a loan another rank (or this one) sent, from
 /// [`Communicator::recv_loan`]: the sender's memory, not a copy. Derefs to `[T]`.
 /// Dropping it gives the memory back to the sender's pool.
 pub struct LoanView<T: Pod> {
-    _seg: Rc<Segment>,
-    hdr: NonNull<BlockHeader>,
+    /// Gives the bytes back when the view is dropped.
+    _held: Held,
     data: NonNull<T>,
     len: usize,
 }
@@ -288,20 +440,11 @@ pub struct LoanView<T: Pod> {
 impl<T: Pod> std::ops::Deref for LoanView<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        // SAFETY: the block is HELD by this view (claimed by compare-exchange in
-        // `recv_loan`): its owner neither writes nor reuses it until the view is
-        // dropped; the mapping lives as long as `_seg`; alignment and length were
-        // checked against the header.
+        // SAFETY: the bytes are this view's: a block HELD by it (claimed by
+        // compare-exchange in `take_loan`), which its owner neither writes nor reuses
+        // until the view is dropped, in the mapping `_held` keeps alive; or a copy it
+        // owns. Alignment and length were checked when it was made.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.len) }
-    }
-}
-
-impl<T: Pod> Drop for LoanView<T> {
-    fn drop(&mut self) {
-        // SAFETY: the header lies in the mapping kept alive by `_seg`.
-        let h = unsafe { self.hdr.as_ref() };
-        // SYNC POINT loan-return (Release): our reads are done.
-        h.state.store(ST_RELEASED, Ordering::Release);
     }
 }
 
@@ -311,7 +454,139 @@ impl<T: Pod> std::fmt::Debug for LoanView<T> {
     }
 }
 
+/// A loaned archive of a `T` another rank (or this one) sent, from
+/// [`Communicator::recv_loan_object`]: validated once, then read in the sender's
+/// memory without a copy. Derefs to `T::Archived`; dropping it gives the memory back
+/// to the sender's pool.
+pub struct ArchivedLoan<T: Archive> {
+    view: LoanView<u8>,
+    source: i32,
+    tag: i32,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Archive> ArchivedLoan<T> {
+    /// The archive's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.view
+    }
+
+    /// A `T` made from the archive (rkyv's deserialization: the one copy a caller who
+    /// wants an owned value pays).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArchive`] when rkyv's deserializer fails.
+    pub fn deserialize(&self) -> Result<T>
+    where
+        T: codec::Decode,
+    {
+        rkyv::api::high::deserialize::<T, rancor::Error>(&**self).map_err(|e| {
+            Error::InvalidArchive {
+                source_rank: self.source,
+                tag: self.tag,
+                type_name: codec::type_name::<T>(),
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
+impl<T: Archive> std::ops::Deref for ArchivedLoan<T> {
+    type Target = T::Archived;
+    fn deref(&self) -> &T::Archived {
+        // SAFETY: validated as an archive of `T` in `recv_loan_object`; the bytes are
+        // this view's and do not change while it lives (see `LoanView`).
+        unsafe { rkyv::api::access_unchecked::<T::Archived>(&self.view) }
+    }
+}
+
+impl<T: Archive> std::fmt::Debug for ArchivedLoan<T>
+where
+    T::Archived: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// A received loan's bytes, claimed by this rank, and its status.
+struct Taken {
+    held: Held,
+    data: NonNull<u8>,
+    bytes: usize,
+    st: Status,
+}
+
+impl Taken {
+    /// The view of the bytes as `len` `T`s (whose size and alignment were checked).
+    fn view<T: Pod>(self, len: usize) -> LoanView<T> {
+        LoanView {
+            _held: self.held,
+            // A copy of no bytes has no aligned address of its own.
+            data: if len == 0 {
+                NonNull::dangling()
+            } else {
+                self.data.cast()
+            },
+            len,
+        }
+    }
+}
+
+/// The longest type name a ticket carries (for error messages; longer ones are cut).
+const NAME_MAX: usize = 200;
+
+/// A ticket's four words (owner, offset, length, generation).
+const TICKET: usize = 32;
+
 impl Communicator {
+    /// The rank whose pool this process loans from in its segment: its own, or on the
+    /// MPI backend rank 0 of the private singleton segment behind its handles.
+    fn pool_rank(&self) -> usize {
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return 0;
+        }
+        self.inner.wrank
+    }
+
+    /// This process's loan pool.
+    fn loan_pool(&self) -> Rc<Pool> {
+        let eng = self.inner.eng.borrow();
+        Pool::of(eng.segment(), self.pool_rank())
+    }
+
+    /// A block of `pool` for `bytes` of payload, waiting (running progress, so that
+    /// this rank's own receives go on) while loans this rank sent are still held by
+    /// their receivers. `what` names the call in errors.
+    fn alloc_waiting(&self, pool: &Pool, bytes: usize, what: &dyn Fn() -> String) -> Result<Block> {
+        if bytes.checked_add(2 * HDR).is_none_or(|b| b > pool.cap) {
+            return Err(Error::Usage(format!(
+                "{}: larger than this rank's loan pool of {} bytes",
+                what(),
+                pool.cap
+            )));
+        }
+        loop {
+            if let Some(b) = pool.alloc(bytes) {
+                return Ok(b);
+            }
+            if !pool.waiting_on_receivers() {
+                return Err(Error::Usage(format!(
+                    "{}: rank {}'s loan pool ({} bytes) is full of loans it has not sent \
+                     ({} bytes); send or drop some first",
+                    what(),
+                    self.inner.wrank,
+                    pool.cap,
+                    pool.outstanding()
+                )));
+            }
+            self.inner.eng.borrow_mut().progress(None)?;
+            std::thread::yield_now();
+        }
+    }
+
     /// A writable buffer of `len` `T`s with unspecified (stale, but initialised)
     /// contents in this rank's loan pool in the shared segment, to
     /// fill and send with [`send_loan`](Self::send_loan): the receiver reads the same
@@ -320,7 +595,8 @@ impl Communicator {
     /// The pool is bounded (the segment's `loan_bytes` per rank: 256 MiB over all
     /// ranks, 1..=128 MiB each). When it has no room, the call waits for receivers to
     /// drop loans this rank sent them (running progress meanwhile, so this rank's own
-    /// receives go on), and fails when waiting cannot help.
+    /// receives go on), and fails when waiting cannot help. On the MPI backend the
+    /// pool is this process's own (128 MiB) and a loan travels as a copy.
     ///
     /// # Errors
     ///
@@ -349,49 +625,89 @@ impl Communicator {
                 std::any::type_name::<T>()
             )));
         }
-        let pool = {
-            let eng = self.inner.eng.borrow();
-            Pool::of(eng.segment(), self.inner.wrank)
-        };
-        let bytes = len.checked_mul(elem).filter(|&b| b + 2 * HDR <= pool.cap);
-        let Some(bytes) = bytes else {
-            return Err(Error::Usage(format!(
-                "loan_slice::<{}>({len}): larger than this rank's loan pool of {} bytes",
-                std::any::type_name::<T>(),
-                pool.cap
-            )));
-        };
-        loop {
-            if let Some((off, seq)) = pool.alloc(bytes) {
-                return Ok(Loan {
-                    pool,
-                    off,
-                    seq,
-                    len,
-                    sent: false,
-                    _t: PhantomData,
-                });
+        let pool = self.loan_pool();
+        let what = || format!("loan_slice::<{}>({len})", std::any::type_name::<T>());
+        let b = self.alloc_waiting(&pool, len.saturating_mul(elem), &what)?;
+        Ok(Loan::new(pool, &b, len))
+    }
+
+    /// Builds `value`'s rkyv archive in this rank's loan pool, to send with
+    /// [`send_loan_object`](Self::send_loan_object): the receiver
+    /// ([`recv_loan_object`](Self::recv_loan_object)) reads the archive where it was
+    /// written, so the object is written once and never copied.
+    ///
+    /// The archive is written straight into the largest free run of the pool; when it
+    /// is longer than that run, it is written on the heap first to learn its length,
+    /// and copied into a block once the pool has room (waiting as
+    /// [`loan_slice`](Self::loan_slice) does).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Serialize`] when rkyv cannot serialize `value`;
+    /// - [`Error::Usage`] when the archive is larger than the pool, or the pool is full
+    ///   of loans this rank has not sent;
+    /// - [`Error::Aborted`] / [`Error::Corrupted`] from the progress run while waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let me = world.rank();
+    /// let frame = world.loan_object(&(7u32, vec![0.5f32; 1024]))?;
+    /// world.send_loan_object(frame, me, 1)?;
+    /// let (view, _) = world.recv_loan_object::<(u32, Vec<f32>)>(me, 1)?;
+    /// assert_eq!((view.0, view.1.len()), (7, 1024)); // read in place, archived
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn loan_object<T: EncodeLoan>(&self, value: &T) -> Result<ObjectLoan<T>> {
+        let pool = self.loan_pool();
+        if let Some((b, cap)) = pool.alloc_rest() {
+            // SAFETY: the block's payload lies in the pool and is loaned to this call
+            // alone; its bytes are initialised (stale or zero).
+            let buf =
+                unsafe { std::slice::from_raw_parts_mut(pool.base.as_ptr().add(b.off + HDR), cap) };
+            match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, Buffer::from(buf)) {
+                Ok(w) => {
+                    let n = w.len();
+                    pool.trim(&b, n);
+                    return Ok(ObjectLoan {
+                        bytes: Loan::new(pool, &b, n),
+                        _t: PhantomData,
+                    });
+                }
+                // Most likely longer than the run: learn its length below.
+                Err(_) => pool.undo(&b),
             }
-            if !pool.waiting_on_receivers() {
-                return Err(Error::Usage(format!(
-                    "loan_slice::<{}>({len}): rank {}'s loan pool ({} bytes) is full of \
-                     loans it has not sent ({} bytes); send or drop some first",
-                    std::any::type_name::<T>(),
-                    pool.me,
-                    pool.cap,
-                    pool.outstanding()
-                )));
-            }
-            self.inner.eng.borrow_mut().progress(None)?;
-            std::thread::yield_now();
         }
+        let archive =
+            rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, AlignedVec::<16>::new())
+                .map_err(|e| Error::Serialize {
+                    type_name: codec::type_name::<T>(),
+                    reason: e.to_string(),
+                })?;
+        let what = || {
+            format!(
+                "loan_object::<{}> ({} bytes)",
+                codec::type_name::<T>(),
+                archive.len()
+            )
+        };
+        let b = self.alloc_waiting(&pool, archive.len(), &what)?;
+        let mut bytes = Loan::<u8>::new(pool, &b, archive.len());
+        bytes.copy_from_slice(&archive);
+        Ok(ObjectLoan {
+            bytes,
+            _t: PhantomData,
+        })
     }
 
     /// Sends a loan (from [`loan_slice`](Self::loan_slice)) to `dest` with `tag`,
     /// without copying its contents: the matched [`recv_loan`](Self::recv_loan) reads
     /// the same memory. Matching, wildcards and order are those of every other message
     /// (the loan travels as a small ticket through the same ring). Never blocks for
-    /// the receiver. A loan sent to [`PROC_NULL`](crate::PROC_NULL) is given back.
+    /// the receiver. A loan sent to [`PROC_NULL`](crate::PROC_NULL) is given back. On
+    /// the MPI backend the message carries a copy of the loan's contents (MPI's ranks
+    /// share no pool), and the loan is given back at once.
     ///
     /// # Errors
     ///
@@ -400,53 +716,117 @@ impl Communicator {
     /// - [`Error::Usage`] when the loan is not from this rank's pool of this job;
     /// - [`Error::PeerFailed`], [`Error::Aborted`] as for `send_slice`.
     pub fn send_loan<T: Pod>(&self, mut loan: Loan<T>, dest: Rank, tag: Tag) -> Result<()> {
+        let bytes = loan.len * std::mem::size_of::<T>();
+        let r = self.send_block::<LoanTicket>(&loan.pool, loan.off, loan.seq, bytes, dest, tag);
+        // Unless a receiver now owns the block, Drop gives it back.
+        loan.sent = matches!(r, Ok(true));
+        r.map(drop)
+    }
+
+    /// Sends an archive built with [`loan_object`](Self::loan_object) to `dest` with
+    /// `tag`, without copying it: the matched
+    /// [`recv_loan_object`](Self::recv_loan_object) reads the same memory. As
+    /// [`send_loan`](Self::send_loan) otherwise (matching, order, `PROC_NULL`, the MPI
+    /// backend's copy).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_loan`](Self::send_loan).
+    pub fn send_loan_object<T: Archive>(
+        &self,
+        mut loan: ObjectLoan<T>,
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<()> {
+        let b = &loan.bytes;
+        let r = self.send_block::<LoanedObject<T>>(&b.pool, b.off, b.seq, b.len, dest, tag);
+        loan.bytes.sent = matches!(r, Ok(true));
+        r.map(drop)
+    }
+
+    /// Sends the block at `off` of `pool` (`bytes` of payload, generation `seq`) as a
+    /// loan under the envelope type of `K`. `Ok(true)` when a receiver will own the
+    /// block; `Ok(false)` when it is still the sender's to give back (`PROC_NULL`, or
+    /// the MPI backend, whose message is a copy).
+    fn send_block<K: ?Sized>(
+        &self,
+        pool: &Pool,
+        off: usize,
+        seq: u64,
+        bytes: usize,
+        dest: Rank,
+        tag: Tag,
+    ) -> Result<bool> {
         let d = match self.dest(dest) {
             Ok(d) => d,
-            Err(e) => return Self::null_send(e, tag),
+            Err(e) => return Self::null_send(e, tag).map(|()| false),
         };
         let tag = Self::send_tag(tag)?;
-        let me = self.inner.wrank;
-        if !Rc::ptr_eq(&loan.pool.seg, self.inner.eng.borrow().segment()) || loan.pool.me != me {
+        if !Rc::ptr_eq(&pool.seg, self.inner.eng.borrow().segment()) || pool.me != self.pool_rank()
+        {
             return Err(Error::Usage(
                 "send_loan: the loan is not from this rank's pool in this job".into(),
             ));
         }
-        let bytes = loan.len * std::mem::size_of::<T>();
-        let h = loan.pool.header(loan.off);
+        // The sender's type name, as an object message ends (codec), for the errors of
+        // a receive of another type.
+        let name = codec::type_name::<K>().as_bytes();
+        let name = &name[..name.len().min(NAME_MAX)];
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = &self.inner.mpi {
+            let mut msg = AlignedVec::<16>::with_capacity(bytes + name.len() + 2);
+            // SAFETY: the block's payload of `bytes` lies in the pool and is the loan's.
+            msg.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(pool.base.as_ptr().add(off + HDR), bytes)
+            });
+            msg.extend_from_slice(name);
+            msg.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            let env = self.envelope(tag, msg.len(), codec::type_id::<K>());
+            return mc.send_archive(d, env, msg, false).map(|()| false);
+        }
+        let h = pool.header(off);
         h.holder.store(d as u32, Ordering::Relaxed);
         // Published with the ticket (the ring's SYNC POINT record).
         h.state.store(ST_SENT, Ordering::Relaxed);
-        let mut ticket = [0u8; 32];
-        for (i, w) in [me as u64, loan.off as u64, bytes as u64, loan.seq]
+        let mut ticket = [0u8; TICKET + NAME_MAX + 2];
+        for (i, w) in [pool.me as u64, off as u64, bytes as u64, seq]
             .into_iter()
             .enumerate()
         {
             ticket[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
         }
-        let env = self.envelope(tag, ticket.len(), codec::type_id::<LoanTicket>());
-        let r = self.send_encoded(d, env, &ticket, Call::SendSlice);
-        // On failure nobody got the ticket: Drop gives the block back.
-        loan.sent = r.is_ok();
-        r
+        ticket[TICKET..TICKET + name.len()].copy_from_slice(name);
+        let end = TICKET + name.len();
+        ticket[end..end + 2].copy_from_slice(&(name.len() as u16).to_le_bytes());
+        let ticket = &ticket[..end + 2];
+        let env = self.envelope(tag, ticket.len(), codec::type_id::<K>());
+        // On failure nobody got the ticket: the caller gives the block back.
+        self.send_encoded(d, env, ticket, Call::SendSlice)
+            .map(|()| true)
     }
 
-    /// Receives a loan sent with [`send_loan`](Self::send_loan): a read-only view of
-    /// the sender's memory, valid until dropped (which gives it back to the sender's
-    /// pool). `source` may be [`ANY_SOURCE`](crate::ANY_SOURCE), `tag`
-    /// [`ANY_TAG`](crate::ANY_TAG). The status's length is the loan's, in bytes.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::TypeMismatch`] when the matched message is not a loan (it stays
-    ///   queued);
-    /// - [`Error::ElementSize`] when the loan's length is not a whole number of `T`s,
-    ///   [`Error::Usage`] when `T` is zero-sized or aligned to more than 64 bytes (the
-    ///   loan has been received and given back);
-    /// - [`Error::Corrupted`] when the ticket does not name a block sent to this rank;
-    /// - as [`recv`](Self::recv) otherwise.
-    pub fn recv_loan<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(LoanView<T>, Status)> {
-        let (env, msg) = self.recv_object::<LoanTicket>(source, tag)?;
+    /// Receives a loan sent under the envelope type of `K` and claims its bytes.
+    fn take_loan<K: ?Sized>(&self, source: Rank, tag: Tag) -> Result<Taken> {
+        let (env, msg) = self.recv_object::<K>(source, tag)?;
         let st = self.status(&env);
+        let bad =
+            |why: &str| Error::Corrupted(format!("a loan ticket from rank {}: {why}", st.source));
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            let Some((payload, _)) = codec::split(&msg) else {
+                return Err(bad("no type trailer"));
+            };
+            let mut copy = rkyv::util::AlignedVec::<HDR>::with_capacity(payload.len());
+            copy.extend_from_slice(payload);
+            let bytes = payload.len();
+            let data = NonNull::new(copy.as_mut_ptr()).ok_or_else(|| bad("null"))?;
+            return Ok(Taken {
+                held: Held::Copy { _bytes: copy },
+                data,
+                bytes,
+                st: Status { len: bytes, ..st },
+            });
+        }
         let word = |i: usize| {
             msg.get(8 * i..8 * i + 8)
                 .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
@@ -454,8 +834,6 @@ impl Communicator {
         let me = self.inner.wrank;
         let seg = self.inner.eng.borrow().segment().clone();
         let layout = *seg.layout();
-        let bad =
-            |why: &str| Error::Corrupted(format!("a loan ticket from rank {}: {why}", st.source));
         let (Some(owner), Some(off), Some(bytes), Some(seq)) = (word(0), word(1), word(2), word(3))
         else {
             return Err(bad("too short"));
@@ -485,32 +863,93 @@ impl Communicator {
         {
             return Err(bad("the block was already received"));
         }
-        let elem = std::mem::size_of::<T>();
-        let view_of = |len| LoanView {
-            _seg: seg.clone(),
-            hdr: NonNull::from(h),
+        Ok(Taken {
+            held: Held::Block {
+                _seg: seg.clone(),
+                hdr: NonNull::from(h),
+            },
             // SAFETY: the payload lies in the block (bytes + HDR <= len checked above).
-            data: unsafe { NonNull::new_unchecked(base.as_ptr().add(off + HDR).cast::<T>()) },
-            len,
-        };
+            data: unsafe { NonNull::new_unchecked(base.as_ptr().add(off + HDR)) },
+            bytes,
+            st: Status { len: bytes, ..st },
+        })
+    }
+
+    /// Receives a loan sent with [`send_loan`](Self::send_loan): a read-only view of
+    /// the sender's memory, valid until dropped (which gives it back to the sender's
+    /// pool). `source` may be [`ANY_SOURCE`](crate::ANY_SOURCE), `tag`
+    /// [`ANY_TAG`](crate::ANY_TAG). The status's length is the loan's, in bytes. On
+    /// the MPI backend the view holds a copy.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::TypeMismatch`] when the matched message is not a loan (it stays
+    ///   queued);
+    /// - [`Error::ElementSize`] when the loan's length is not a whole number of `T`s,
+    ///   [`Error::Usage`] when `T` is zero-sized or aligned to more than 64 bytes (the
+    ///   loan has been received and given back);
+    /// - [`Error::Corrupted`] when the ticket does not name a block sent to this rank;
+    /// - as [`recv`](Self::recv) otherwise.
+    pub fn recv_loan<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(LoanView<T>, Status)> {
+        let t = self.take_loan::<LoanTicket>(source, tag)?;
+        let elem = std::mem::size_of::<T>();
         if elem == 0 || std::mem::align_of::<T>() > HDR {
-            drop(view_of(0));
             return Err(Error::Usage(format!(
                 "recv_loan::<{}>: loans hold types of non-zero size aligned to at most {HDR} bytes",
                 std::any::type_name::<T>()
             )));
         }
-        if bytes % elem != 0 {
-            drop(view_of(0));
+        if t.bytes % elem != 0 {
             return Err(Error::ElementSize {
-                source_rank: st.source,
-                tag: st.tag,
-                message_len: bytes,
+                source_rank: t.st.source,
+                tag: t.st.tag,
+                message_len: t.bytes,
                 elem_size: elem,
                 elem_type: std::any::type_name::<T>(),
             });
         }
-        let st = Status { len: bytes, ..st };
-        Ok((view_of(bytes / elem), st))
+        let (st, len) = (t.st, t.bytes / elem);
+        Ok((t.view(len), st))
+    }
+
+    /// Receives an archive sent with [`send_loan_object`](Self::send_loan_object): it
+    /// is validated (bytecheck, as [`recv_archived`](Self::recv_archived) does) and
+    /// then read in the sender's memory, valid until dropped (which gives it back to
+    /// the sender's pool). `source` may be [`ANY_SOURCE`](crate::ANY_SOURCE), `tag`
+    /// [`ANY_TAG`](crate::ANY_TAG); the status's length is the archive's. On the MPI
+    /// backend the view holds a copy.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::TypeMismatch`] when the matched message is not a loaned `T` (another
+    ///   type's loan, a slice's, any other message): it stays queued;
+    /// - [`Error::InvalidArchive`] when the archive fails validation (it has been
+    ///   received and given back);
+    /// - [`Error::Corrupted`] when the ticket does not name a block sent to this rank;
+    /// - as [`recv`](Self::recv) otherwise.
+    pub fn recv_loan_object<T: Access>(
+        &self,
+        source: Rank,
+        tag: Tag,
+    ) -> Result<(ArchivedLoan<T>, Status)> {
+        let t = self.take_loan::<LoanedObject<T>>(source, tag)?;
+        let st = t.st;
+        let len = t.bytes;
+        let view = t.view::<u8>(len);
+        if let Err(e) = rkyv::api::high::access::<T::Archived, rancor::Error>(&view) {
+            return Err(Error::InvalidArchive {
+                source_rank: st.source,
+                tag: st.tag,
+                type_name: codec::type_name::<T>(),
+                reason: e.to_string(),
+            });
+        }
+        let a = ArchivedLoan {
+            view,
+            source: st.source,
+            tag: st.tag,
+            _t: PhantomData,
+        };
+        Ok((a, st))
     }
 }

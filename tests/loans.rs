@@ -206,3 +206,184 @@ fn loans_held_by_ranks_that_leave_come_back_to_their_owner() {
         },
     );
 }
+
+/// An object of the kind a producer hands on: a header and a large body.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Clone)]
+struct Frame {
+    number: u64,
+    label: String,
+    pixels: Vec<f32>,
+}
+
+fn frame(number: u64, n: usize) -> Frame {
+    Frame {
+        number,
+        label: format!("frame {number}"),
+        pixels: (0..n)
+            .map(|i| (number * 1_000_003 + i as u64) as f32)
+            .collect(),
+    }
+}
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
+struct Other {
+    number: u64,
+}
+
+/// Objects built in loans arrive as built, of every size up to a tenth of the pool,
+/// read in place through their archive and deserialized.
+#[test]
+fn objects_built_in_loans_arrive_as_built_and_are_read_in_place() {
+    run_ranks(
+        "objects_built_in_loans_arrive_as_built_and_are_read_in_place",
+        3,
+        |w| {
+            let sizes = [0usize, 1, 7, 1000, 65_536, pool_bytes(3) / 40];
+            if w.rank() == 0 {
+                for (k, &n) in sizes.iter().enumerate() {
+                    for dest in [1, 2] {
+                        let f = frame(k as u64 * 10 + dest as u64, n);
+                        let loan = w.loan_object(&f).unwrap();
+                        assert_eq!(loan.number, f.number, "the sender reads what it built");
+                        assert_eq!(loan.pixels.len(), n);
+                        w.send_loan_object(loan, dest, k as i32).unwrap();
+                    }
+                }
+                let unit = w.loan_object(&()).unwrap();
+                w.send_loan_object(unit, 1, 99).unwrap();
+            } else {
+                let me = w.rank() as u64;
+                for (k, &n) in sizes.iter().enumerate() {
+                    let (view, st) = w.recv_loan_object::<Frame>(0, k as i32).unwrap();
+                    let want = frame(k as u64 * 10 + me, n);
+                    assert_eq!((st.source(), st.tag()), (0, k as i32));
+                    assert_eq!(st.count::<u8>(), Some(view.as_bytes().len()));
+                    assert_eq!(view.number, want.number);
+                    assert_eq!(view.label.as_str(), want.label);
+                    assert!(view.pixels.iter().zip(&want.pixels).all(|(a, b)| *a == *b));
+                    assert_eq!(view.deserialize().unwrap(), want);
+                }
+                if me == 1 {
+                    let (unit, _) = w.recv_loan_object::<()>(0, 99).unwrap();
+                    unit.deserialize().unwrap();
+                }
+            }
+        },
+    );
+}
+
+/// A loaned object is matched by type as any object is: a receive of another type, of
+/// a plain object or of a slice loan fails with `TypeMismatch` and leaves it queued,
+/// and wildcards keep each sender's order among loans and other messages.
+#[test]
+fn loaned_objects_keep_their_type_and_order_among_other_messages() {
+    run_ranks(
+        "loaned_objects_keep_their_type_and_order_among_other_messages",
+        4,
+        |w| {
+            let me = w.rank();
+            if me != 0 {
+                for k in 0..6u64 {
+                    let f = frame(me as u64 * 100 + k, 50 * k as usize);
+                    match k % 3 {
+                        0 => w
+                            .send_loan_object(w.loan_object(&f).unwrap(), 0, 5)
+                            .unwrap(),
+                        1 => w.send(&f, 0, 5).unwrap(),
+                        _ => {
+                            let mut l = w.loan_slice::<u64>(1).unwrap();
+                            l[0] = f.number;
+                            w.send_loan(l, 0, 5).unwrap();
+                        }
+                    }
+                }
+                return;
+            }
+            let mut next = [0u64; 4];
+            for _ in 0..18 {
+                let st = w.probe(ANY_SOURCE, 5).unwrap();
+                let src = st.source();
+                let k = next[src as usize];
+                let number = src as u64 * 100 + k;
+                match k % 3 {
+                    0 => {
+                        let mismatch = |r: Result<(), Error>| match r {
+                            Err(Error::TypeMismatch { expected, sent, .. }) => {
+                                assert!(sent.contains("Frame"), "{sent} for {expected}");
+                            }
+                            other => panic!("expected a type mismatch, got {other:?}"),
+                        };
+                        mismatch(w.recv_loan_object::<Other>(src, 5).map(drop));
+                        mismatch(w.recv::<Frame>(src, 5).map(drop));
+                        mismatch(w.recv_loan::<u8>(src, 5).map(drop));
+                        let (v, _) = w.recv_loan_object::<Frame>(src, 5).unwrap();
+                        assert_eq!(v.deserialize().unwrap(), frame(number, 50 * k as usize));
+                    }
+                    1 => {
+                        assert!(matches!(
+                            w.recv_loan_object::<Frame>(src, 5),
+                            Err(Error::TypeMismatch { .. })
+                        ));
+                        assert_eq!(w.recv::<Frame>(src, 5).unwrap().number, number);
+                    }
+                    _ => {
+                        assert!(matches!(
+                            w.recv_loan_object::<Frame>(src, ANY_TAG),
+                            Err(Error::TypeMismatch { .. })
+                        ));
+                        assert_eq!(w.recv_loan::<u64>(src, 5).unwrap().0[0], number);
+                    }
+                }
+                next[src as usize] += 1;
+            }
+            assert_eq!(next, [0, 6, 6, 6]);
+        },
+    );
+}
+
+/// An object longer than the pool's free run is built once the pool has room: the
+/// sender waits for its receiver to give a loan back. One larger than the pool, or
+/// one that cannot fit beside loans this rank has not sent, is an error.
+#[test]
+fn an_object_longer_than_the_free_run_waits_for_room_and_one_too_large_is_an_error() {
+    run_ranks(
+        "an_object_longer_than_the_free_run_waits_for_room_and_one_too_large_is_an_error",
+        2,
+        |w| {
+            let pool = pool_bytes(2);
+            if w.rank() == 0 {
+                let big = w.loan_slice::<u8>(pool * 6 / 10).unwrap();
+                w.send_loan(big, 1, 0).unwrap();
+                w.barrier().unwrap();
+                // Half the pool, while rank 1 holds 60% of it for a while.
+                let f = frame(7, pool / 2 / 4);
+                let loan = w.loan_object(&f).unwrap();
+                w.send_loan_object(loan, 1, 1).unwrap();
+                w.barrier().unwrap();
+                match w.loan_object(&frame(8, pool / 4 + 1)) {
+                    Err(Error::Usage(m)) => assert!(m.contains("larger than"), "{m}"),
+                    other => panic!("expected a too-large error, got {other:?}"),
+                }
+                let held = w.loan_slice::<u8>(pool * 6 / 10).unwrap();
+                match w.loan_object(&frame(9, pool / 2 / 4)) {
+                    Err(Error::Usage(m)) => assert!(m.contains("not sent"), "{m}"),
+                    other => panic!("expected a full-pool error, got {other:?}"),
+                }
+                drop(held);
+                let small = w.loan_object(&frame(10, 3)).unwrap();
+                w.send_loan_object(small, 1, 2).unwrap();
+            } else {
+                let (big, _) = w.recv_loan::<u8>(0, 0).unwrap();
+                w.barrier().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                drop(big);
+                let (v, _) = w.recv_loan_object::<Frame>(0, 1).unwrap();
+                assert_eq!(v.deserialize().unwrap(), frame(7, pool / 2 / 4));
+                drop(v);
+                w.barrier().unwrap();
+                let (v, _) = w.recv_loan_object::<Frame>(0, 2).unwrap();
+                assert_eq!(v.number, 10);
+            }
+        },
+    );
+}
