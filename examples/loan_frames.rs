@@ -4,7 +4,9 @@
 //! turn; each consumer receives a read-only view of the same memory (`recv_loan`),
 //! checks it and drops it, which gives the memory back to the producer's pool. Not a
 //! byte of a frame is copied; the pool is bounded, so a producer that runs ahead waits
-//! for the consumers to drop frames.
+//! for the consumers to drop frames. Built with the `mpi` feature and started by
+//! `mpirun`, the same program runs over MPI, where each frame travels as a copy (MPI's
+//! ranks share no pool).
 //!
 //! ```text
 //! cargo run --release --bin shmrun -- -n 4 --example loan_frames [FRAMES] [WIDTH] [HEIGHT]
@@ -49,7 +51,7 @@ fn main() -> shmpi::Result<()> {
         }
         let t = shmpi::wtime() - t0;
         println!(
-            "producer: {frames} frames of {width}x{height} handed to {} consumers in {:.1} ms, no copies",
+            "producer: {frames} frames of {width}x{height} handed to {} consumers in {:.1} ms",
             size - 1,
             t * 1e3
         );

@@ -67,6 +67,15 @@ fn pi_and_jacobi_check_their_answers_under_mpirun() {
 }
 
 #[test]
+fn loan_frames_runs_unchanged_under_mpirun() {
+    for n in [2, 3] {
+        let out = run("loan_frames", n, &["40", "320", "240"]);
+        assert!(out.contains("producer: 40 frames"), "{out}");
+        assert_eq!(out.matches("frames checked").count(), n - 1, "{out}");
+    }
+}
+
+#[test]
 fn osu_benchmarks_run_under_mpirun() {
     for (name, n, header) in [
         ("osu_latency", 2, "# Size          Latency (us)"),

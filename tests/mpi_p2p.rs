@@ -876,3 +876,56 @@ fn a_window_of_receives_lands_in_one_buffer_of_cells() {
         },
     );
 }
+
+/// Loans run unchanged on the MPI backend, where MPI's ranks share no pool: slices
+/// and objects arrive as sent (a copy in the message), by wildcards and in each
+/// sender's order, typed as on the segment, and the pool does not fill up.
+#[test]
+fn loans_of_slices_and_objects_travel_as_copies() {
+    run_mpi_ns("loans_of_slices_and_objects_travel_as_copies", &ns(), |w| {
+        let (me, n) = (w.rank(), w.size());
+        if me != 0 {
+            // 40 loans of 4 MiB each: ten times a pool that kept them would hold.
+            for k in 0..40u32 {
+                if k % 2 == 0 {
+                    let mut l = w.loan_slice::<u32>(1 << 20).unwrap();
+                    l.fill(me as u32 * 1000 + k);
+                    w.send_loan(l, 0, k as i32).unwrap();
+                } else {
+                    let d = Data {
+                        a: k as i64,
+                        b: me as f64,
+                        name: "x".repeat(k as usize * 1000),
+                    };
+                    w.send_loan_object(w.loan_object(&d).unwrap(), 0, k as i32)
+                        .unwrap();
+                }
+            }
+            return;
+        }
+        let mut next = vec![0u32; n as usize];
+        for _ in 0..40 * (n - 1) {
+            let st = w.probe(ANY_SOURCE, ANY_TAG).unwrap();
+            let (src, k) = (st.source(), next[st.source() as usize]);
+            assert_eq!(st.tag(), k as i32, "rank {src}'s loans in order");
+            if k % 2 == 0 {
+                let e = w.recv_loan_object::<Data>(src, ANY_TAG).unwrap_err();
+                assert!(matches!(e, Error::TypeMismatch { .. }), "{e}");
+                let (v, st) = w.recv_loan::<u32>(src, ANY_TAG).unwrap();
+                assert_eq!(st.count::<u32>(), Some(1 << 20));
+                assert!(v.iter().all(|&x| x == src as u32 * 1000 + k));
+            } else {
+                let e = w.recv::<Data>(src, ANY_TAG).unwrap_err();
+                assert!(matches!(e, Error::TypeMismatch { .. }), "{e}");
+                let (v, _) = w.recv_loan_object::<Data>(src, ANY_TAG).unwrap();
+                assert_eq!(
+                    (v.a.to_native(), v.b.to_native(), v.name.len()),
+                    (k as i64, src as f64, k as usize * 1000)
+                );
+            }
+            next[src as usize] += 1;
+        }
+        let l = w.loan_slice::<u8>(8).unwrap();
+        w.send_loan(l, PROC_NULL, 0).unwrap();
+    });
+}
