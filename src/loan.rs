@@ -658,7 +658,7 @@ impl Communicator {
     /// let frame = world.loan_object(&(7u32, vec![0.5f32; 1024]))?;
     /// world.send_loan_object(frame, me, 1)?;
     /// let (view, _) = world.recv_loan_object::<(u32, Vec<f32>)>(me, 1)?;
-    /// assert_eq!((view.0, view.1.len()), (7, 1024)); // read in place, archived
+    /// assert_eq!((view.0.to_native(), view.1.len()), (7, 1024)); // read in place
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn loan_object<T: EncodeLoan>(&self, value: &T) -> Result<ObjectLoan<T>> {
