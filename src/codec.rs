@@ -126,7 +126,7 @@ pub(crate) fn split(msg: &[u8]) -> Option<(&[u8], &str)> {
 
 /// The archive part of an object message, without checking the type name (which is
 /// only read for error messages, so its UTF-8 check stays off the receive path).
-fn archive_part(msg: &[u8]) -> Option<&[u8]> {
+pub(crate) fn archive_part(msg: &[u8]) -> Option<&[u8]> {
     let n = msg.len().checked_sub(2)?;
     let name_len = u16::from_le_bytes([msg[n], msg[n + 1]]) as usize;
     Some(&msg[..n.checked_sub(name_len)?])

@@ -815,7 +815,7 @@ impl Communicator {
             |why: &str| Error::Corrupted(format!("a loan ticket from rank {}: {why}", st.source));
         #[cfg(feature = "mpi")]
         if self.inner.mpi.is_some() {
-            let Some((payload, _)) = codec::split(&msg) else {
+            let Some(payload) = codec::archive_part(&msg) else {
                 return Err(bad("no type trailer"));
             };
             let mut copy = rkyv::util::AlignedVec::<HDR>::with_capacity(payload.len());

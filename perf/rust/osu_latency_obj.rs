@@ -15,6 +15,11 @@
 //! Every received value is checked against the sent one once per size before timing.
 //! Compare the rows with osu_latency's (arrays of the same byte size).
 //!
+//! `-L`: the rows with loaned objects instead: each side builds the `Vec<f64>`'s archive
+//! in its loan pool (`loan_object`) and sends it (`send_loan_object`); the other reads
+//! it in place (`recv_loan_object`, validated, its first and last element checked) and
+//! drops it. The archive is written once; nothing is copied or deserialized.
+//!
 //! ```text
 //! target/release/shmrun -n 2 --bind-to core target/release/examples/osu_latency_obj -m 64K
 //! ```
@@ -74,6 +79,31 @@ fn pingpong_vec(world: &Communicator, v: &mut Vec<f64>, iters: u64, skip: u64) -
     Ok((now() - t0) * 1e6 / (2.0 * iters as f64))
 }
 
+/// Ping-pong of a `Vec<f64>` as a loaned object: one-way µs on rank 0.
+#[inline(never)]
+#[allow(clippy::ptr_arg)] // the object sent is the `Vec<f64>` itself, as in `pingpong_vec`
+fn pingpong_loaned(world: &Communicator, v: &Vec<f64>, iters: u64, skip: u64) -> Result<f64> {
+    let peer = 1 - world.rank();
+    let mut t0 = now();
+    for i in 0..iters + skip {
+        if i == skip {
+            t0 = now();
+        }
+        if world.rank() == 0 {
+            world.send_loan_object(world.loan_object(v)?, peer, TAG)?;
+        }
+        let (got, _) = world.recv_loan_object::<Vec<f64>>(peer, TAG)?;
+        if got.len() != v.len() || got.first().map(|x| x.to_native()) != v.first().copied() {
+            check_failed(world, "osu_latency_obj -L", v.len() * 8, 0);
+        }
+        drop(got);
+        if world.rank() == 1 {
+            world.send_loan_object(world.loan_object(v)?, peer, TAG)?;
+        }
+    }
+    Ok((now() - t0) * 1e6 / (2.0 * iters as f64))
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -82,7 +112,16 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() -> Result<()> {
     let universe = shmpi::init()?;
     let world = universe.world();
-    let o = parse_options("osu_latency_obj", 4 << 20, &[], world.rank());
+    let o = parse_options(
+        "osu_latency_obj",
+        4 << 20,
+        &[(
+            'L',
+            "rows with loaned objects (loan_object / recv_loan_object)",
+        )],
+        world.rank(),
+    );
+    let loaned = o.has('L');
     require_ranks(&world, "osu_latency_obj", 2);
     let it = Iters::scaled(o.iters, 10_000, 1_000, 1_000, 100);
     let rank = world.rank();
@@ -126,7 +165,14 @@ fn main() -> Result<()> {
              (median of 5 alternating runs of {iters} iterations)",
             o / a
         );
-        println!("# rows: Vec<f64> of Size/8 elements as an object (send / recv::<Vec<f64>>)");
+        if loaned {
+            println!(
+                "# rows: Vec<f64> of Size/8 elements as a loaned object \
+                 (loan_object / recv_loan_object, read in place)"
+            );
+        } else {
+            println!("# rows: Vec<f64> of Size/8 elements as an object (send / recv::<Vec<f64>>)");
+        }
         println!("# Size          Latency (us)");
     }
 
@@ -152,7 +198,11 @@ fn main() -> Result<()> {
             check_failed(&world, "osu_latency_obj", size, v.len() * 8);
         }
         sync_pair(&world)?;
-        let lat = pingpong_vec(&world, &mut v, iters, skip)?;
+        let lat = if loaned {
+            pingpong_loaned(&world, &v, iters, skip)?
+        } else {
+            pingpong_vec(&world, &mut v, iters, skip)?
+        };
         if rank == 0 {
             print_latency_row(size, lat);
         }
