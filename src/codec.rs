@@ -137,6 +137,9 @@ pub(crate) fn sent_type_name(msg: &[u8], type_id: u64) -> String {
     if type_id == 0 {
         return "raw bytes (sent with send_slice)".into();
     }
+    if let Some(name) = crate::comm::loan::slice_ticket_name(type_id) {
+        return name.into();
+    }
     match split(msg) {
         Some((_, name)) => name.to_string(),
         None => format!("unknown type (fingerprint {type_id:#x})"),

@@ -84,6 +84,12 @@ const ST_RELEASED: u32 = 4;
 /// The ticket's type: private, so no user receive but `recv_loan` matches it.
 struct LoanTicket;
 
+/// What a receive that refused a slice loan's ticket (four words, no type name) names
+/// it, for envelope type `type_id`.
+pub(crate) fn slice_ticket_name(type_id: u64) -> Option<&'static str> {
+    (type_id == codec::type_id::<LoanTicket>()).then_some("a loan of plain data (send_loan)")
+}
+
 /// This process's own pool (one per segment).
 pub(crate) struct Pool {
     seg: Rc<Segment>,
@@ -719,7 +725,8 @@ impl Communicator {
     /// - [`Error::PeerFailed`], [`Error::Aborted`] as for `send_slice`.
     pub fn send_loan<T: Pod>(&self, mut loan: Loan<T>, dest: Rank, tag: Tag) -> Result<()> {
         let bytes = loan.len * std::mem::size_of::<T>();
-        let r = self.send_block::<LoanTicket>(&loan.pool, loan.off, loan.seq, bytes, dest, tag);
+        let r =
+            self.send_block::<LoanTicket>(&loan.pool, loan.off, loan.seq, bytes, dest, tag, false);
         // Unless a receiver now owns the block, Drop gives it back.
         loan.sent = matches!(r, Ok(true));
         r.map(drop)
@@ -741,13 +748,13 @@ impl Communicator {
         tag: Tag,
     ) -> Result<()> {
         let b = &loan.bytes;
-        let r = self.send_block::<LoanedObject<T>>(&b.pool, b.off, b.seq, b.len, dest, tag);
+        let r = self.send_block::<LoanedObject<T>>(&b.pool, b.off, b.seq, b.len, dest, tag, true);
         loan.bytes.sent = matches!(r, Ok(true));
         r.map(drop)
     }
 
     /// Sends the block at `off` of `pool` (`bytes` of payload, generation `seq`) as a
-    /// loan under the envelope type of `K`. `Ok(true)` when a receiver will own the
+    /// loan under the envelope type of `K`, whose name the ticket carries when `named`. `Ok(true)` when a receiver will own the
     /// block; `Ok(false)` when it is still the sender's to give back (`PROC_NULL`, or
     /// the MPI backend, whose message is a copy).
     fn send_block<K: ?Sized>(
@@ -758,6 +765,7 @@ impl Communicator {
         bytes: usize,
         dest: Rank,
         tag: Tag,
+        named: bool,
     ) -> Result<bool> {
         let d = match self.dest(dest) {
             Ok(d) => d,
@@ -797,10 +805,16 @@ impl Communicator {
         {
             ticket[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
         }
-        ticket[TICKET..TICKET + name.len()].copy_from_slice(name);
-        let end = TICKET + name.len();
-        ticket[end..end + 2].copy_from_slice(&(name.len() as u16).to_le_bytes());
-        let ticket = &ticket[..end + 2];
+        // A slice loan's ticket stays four words: its type needs no name (see
+        // `slice_ticket_name`), and a name costs its ping-pong 75 instructions.
+        let ticket = if !named {
+            &ticket[..TICKET]
+        } else {
+            ticket[TICKET..TICKET + name.len()].copy_from_slice(name);
+            let end = TICKET + name.len();
+            ticket[end..end + 2].copy_from_slice(&(name.len() as u16).to_le_bytes());
+            &ticket[..end + 2]
+        };
         let env = self.envelope(tag, ticket.len(), codec::type_id::<K>());
         // On failure nobody got the ticket: the caller gives the block back.
         self.send_encoded(d, env, ticket, Call::SendSlice)

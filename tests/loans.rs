@@ -89,10 +89,10 @@ fn loans_received_by_wildcards_keep_each_senders_order_among_other_messages() {
             let mut l = w.loan_slice::<u8>(1).unwrap();
             l[0] = 1;
             w.send_loan(l, 0, 1).unwrap();
-            assert!(matches!(
-                w.recv::<u8>(0, 1),
-                Err(Error::TypeMismatch { .. })
-            ));
+            match w.recv::<u8>(0, 1) {
+                Err(Error::TypeMismatch { sent, .. }) => assert!(sent.contains("loan"), "{sent}"),
+                other => panic!("expected a type mismatch, got {other:?}"),
+            }
             assert_eq!(w.recv_loan::<u8>(0, 1).unwrap().0[0], 1);
         },
     );
