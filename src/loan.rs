@@ -725,8 +725,14 @@ impl Communicator {
     /// - [`Error::PeerFailed`], [`Error::Aborted`] as for `send_slice`.
     pub fn send_loan<T: Pod>(&self, mut loan: Loan<T>, dest: Rank, tag: Tag) -> Result<()> {
         let bytes = loan.len * std::mem::size_of::<T>();
-        let r =
-            self.send_block::<LoanTicket>(&loan.pool, loan.off, loan.seq, bytes, dest, tag, false);
+        let r = self.send_block::<LoanTicket>(
+            &loan.pool,
+            (loan.off, loan.seq),
+            bytes,
+            dest,
+            tag,
+            false,
+        );
         // Unless a receiver now owns the block, Drop gives it back.
         loan.sent = matches!(r, Ok(true));
         r.map(drop)
@@ -748,7 +754,7 @@ impl Communicator {
         tag: Tag,
     ) -> Result<()> {
         let b = &loan.bytes;
-        let r = self.send_block::<LoanedObject<T>>(&b.pool, b.off, b.seq, b.len, dest, tag, true);
+        let r = self.send_block::<LoanedObject<T>>(&b.pool, (b.off, b.seq), b.len, dest, tag, true);
         loan.bytes.sent = matches!(r, Ok(true));
         r.map(drop)
     }
@@ -760,8 +766,7 @@ impl Communicator {
     fn send_block<K: ?Sized>(
         &self,
         pool: &Pool,
-        off: usize,
-        seq: u64,
+        (off, seq): (usize, u64),
         bytes: usize,
         dest: Rank,
         tag: Tag,
