@@ -341,9 +341,10 @@ fn loaned_objects_keep_their_type_and_order_among_other_messages() {
     );
 }
 
-/// An object longer than the pool's free run is built once the pool has room: the
-/// sender waits for its receiver to give a loan back. One larger than the pool, or
-/// one that cannot fit beside loans this rank has not sent, is an error.
+/// Objects dropped unsent return to the pool. An object longer than the pool's free
+/// run is built once the pool has room: the sender waits for its receiver to give a
+/// loan back. One larger than the pool, or one that cannot fit beside loans this rank
+/// has not sent, is an error.
 #[test]
 fn an_object_longer_than_the_free_run_waits_for_room_and_one_too_large_is_an_error() {
     run_ranks(
@@ -352,6 +353,11 @@ fn an_object_longer_than_the_free_run_waits_for_room_and_one_too_large_is_an_err
         |w| {
             let pool = pool_bytes(2);
             if w.rank() == 0 {
+                // Objects of a quarter of the pool dropped unsent, many times its size.
+                let quarter = frame(1, pool / 4 / 4 - 1024);
+                for _ in 0..40 {
+                    drop(w.loan_object(&quarter).unwrap());
+                }
                 let big = w.loan_slice::<u8>(pool * 6 / 10).unwrap();
                 w.send_loan(big, 1, 0).unwrap();
                 w.barrier().unwrap();
