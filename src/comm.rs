@@ -288,7 +288,7 @@ impl Status {
 
 /// A group of ranks that exchange messages in a context of their own
 /// (`MPI_Comm`). Cheap to clone; not `Send`: each rank uses its communicators from
-/// the thread that called [`init`](crate::init).
+/// the thread that called [`init`](crate::init()).
 #[derive(Clone)]
 pub struct Communicator {
     pub(crate) inner: Rc<CommInner>,

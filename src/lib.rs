@@ -2,7 +2,7 @@
 //!
 //! A launcher, `shmrun -n N program`, starts N processes (*ranks*) that map one
 //! shared-memory segment with a lock-free ring per ordered pair of ranks. Each rank
-//! calls [`init`] and talks through a [`Communicator`]: point-to-point messages with
+//! calls [`init()`] and talks through a [`Communicator`]: point-to-point messages with
 //! tags and wildcards, blocking and non-blocking.
 //!
 //! ```no_run

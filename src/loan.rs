@@ -9,6 +9,16 @@
 //! read-only view of the same bytes ([`LoanView`]); dropping the view hands the
 //! memory back to the sender's pool. No payload byte is copied.
 //!
+//! An object is loaned the same way: [`Communicator::loan_object`] writes its rkyv
+//! archive straight into the pool, [`Communicator::send_loan_object`] sends a ticket
+//! (with the type's name after the four words, and an envelope type private per
+//! object type), and [`Communicator::recv_loan_object`] validates the archive where it
+//! lies and reads it there ([`ArchivedLoan`]).
+//!
+//! On the MPI backend the ranks share no pool: a loan comes from the process's own
+//! (that of its private singleton segment), its contents travel in the message, and
+//! the receiver's view holds a copy.
+//!
 //! # The rules, and what keeps them
 //!
 //! - *Never visible before it is sent*: only the ticket tells another rank where the

@@ -153,7 +153,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRank`] when `source` is neither a rank of the communicator,
-    ///   [`ANY_SOURCE`](crate::ANY_SOURCE) nor [`PROC_NULL`] (with which every start
+    ///   [`ANY_SOURCE`] nor [`PROC_NULL`] (with which every start
     ///   completes at once, the buffer untouched);
     /// - [`Error::InvalidTag`] when `tag` is negative and not [`ANY_TAG`](crate::ANY_TAG);
     /// - [`Error::Usage`] when `T` is a zero-sized type.

@@ -40,7 +40,7 @@ pub(crate) use sealed::Sealed;
 
 /// A pending non-blocking operation that produces a `T` when it completes
 /// (`()` for sends of objects, the buffer back for [`isend_vec`], the received value
-/// and its [`Status`](crate::Status) for receives).
+/// and its [`Status`] for receives).
 ///
 /// [`isend_vec`]: crate::Communicator::isend_vec
 #[must_use = "a request does nothing until it is waited on or tested"]

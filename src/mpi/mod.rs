@@ -1,4 +1,4 @@
-//! The MPI backend (cargo feature `mpi`): the same [`Communicator`](crate::Communicator)
+//! The MPI backend (cargo feature `mpi`): the same [`Communicator`]
 //! over a system MPI (Open MPI, MPICH) through rsmpi's `mpi` crate, for programs
 //! started by `mpirun`/`mpiexec`, on one machine or a cluster.
 //!
