@@ -393,3 +393,51 @@ fn an_object_longer_than_the_free_run_waits_for_room_and_one_too_large_is_an_err
         },
     );
 }
+
+/// When the pool's free space is split by the end of the pool, an object is built in
+/// the longer part (from the pool's start, up to the oldest loan still out) and
+/// arrives whole; the gap left at the end is reused once the loans come back.
+#[test]
+fn an_object_is_built_in_the_longer_free_run_when_the_pool_wraps() {
+    run_ranks(
+        "an_object_is_built_in_the_longer_free_run_when_the_pool_wraps",
+        2,
+        |w| {
+            let pool = pool_bytes(2);
+            let two_fifths = pool * 2 / 5;
+            if w.rank() == 0 {
+                for k in 0..2u8 {
+                    let mut l = w.loan_slice::<u8>(two_fifths).unwrap();
+                    l[0] = k;
+                    w.send_loan(l, 1, 0).unwrap();
+                }
+                // Rank 1 gives the first back and keeps the second: about a fifth of
+                // the pool is free at its end, two fifths at its start.
+                w.barrier().unwrap();
+                let f = frame(3, pool * 3 / 10 / 4);
+                w.send_loan_object(w.loan_object(&f).unwrap(), 1, 1)
+                    .unwrap();
+                w.barrier().unwrap();
+                for k in 0..6 {
+                    let f = frame(4 + k, pool / 4 / 4);
+                    w.send_loan_object(w.loan_object(&f).unwrap(), 1, 2)
+                        .unwrap();
+                }
+            } else {
+                let (a, _) = w.recv_loan::<u8>(0, 0).unwrap();
+                let (b, _) = w.recv_loan::<u8>(0, 0).unwrap();
+                assert_eq!((a[0], b[0]), (0, 1));
+                drop(a);
+                w.barrier().unwrap();
+                let (v, _) = w.recv_loan_object::<Frame>(0, 1).unwrap();
+                assert_eq!(v.deserialize().unwrap(), frame(3, pool * 3 / 10 / 4));
+                drop((v, b));
+                w.barrier().unwrap();
+                for k in 0..6 {
+                    let (v, _) = w.recv_loan_object::<Frame>(0, 2).unwrap();
+                    assert_eq!(v.deserialize().unwrap(), frame(4 + k, pool / 4 / 4));
+                }
+            }
+        },
+    );
+}
