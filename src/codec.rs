@@ -107,11 +107,16 @@ pub(crate) fn encode<T: Encode>(value: &T) -> Result<AlignedVec> {
                 type_name: type_name::<T>(),
                 reason: e.to_string(),
             })?;
-    let name = type_name::<T>().as_bytes();
-    let name = &name[..name.len().min(u16::MAX as usize)];
+    push_type_trailer(&mut bytes, type_name::<T>(), u16::MAX as usize);
+    Ok(bytes)
+}
+
+/// Appends the type-name trailer of an object message (the name, cut to `max` bytes,
+/// and its length) to `bytes`.
+pub(crate) fn push_type_trailer(bytes: &mut AlignedVec, name: &str, max: usize) {
+    let name = &name.as_bytes()[..name.len().min(max)];
     bytes.extend_from_slice(name);
     bytes.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    Ok(bytes)
 }
 
 /// Splits an object message into its archive and the sender's type name. `None` when

@@ -259,6 +259,7 @@ impl Pool {
         // A block allocated after `b` (by a serializer that loaned too) keeps it whole.
         if st.tail == b.pos + len {
             let need = (HDR + bytes.next_multiple_of(HDR)) as u64;
+            // Relaxed: as the other header fields, published with the ticket.
             h.len.store(need, Ordering::Relaxed);
             st.tail = b.pos + need;
         }
@@ -272,6 +273,7 @@ impl Pool {
         if st.tail == b.pos + h.len.load(Ordering::Relaxed) {
             st.tail = b.prev_tail;
         } else {
+            // Relaxed: never sent, so only this process's `reclaim` reads it.
             h.state.store(ST_RELEASED, Ordering::Relaxed);
         }
     }
@@ -770,9 +772,9 @@ impl Communicator {
     }
 
     /// Sends the block at `off` of `pool` (`bytes` of payload, generation `seq`) as a
-    /// loan under the envelope type of `K`, whose name the ticket carries when `named`. `Ok(true)` when a receiver will own the
-    /// block; `Ok(false)` when it is still the sender's to give back (`PROC_NULL`, or
-    /// the MPI backend, whose message is a copy).
+    /// loan under the envelope type of `K`, whose name the ticket carries when `named`.
+    /// `Ok(true)` when a receiver will own the block; `Ok(false)` when it is still the
+    /// sender's to give back (`PROC_NULL`, or the MPI backend, whose message is a copy).
     fn send_block<K: ?Sized>(
         &self,
         pool: &Pool,
@@ -793,19 +795,14 @@ impl Communicator {
                 "send_loan: the loan is not from this rank's pool in this job".into(),
             ));
         }
-        // The sender's type name, as an object message ends (codec), for the errors of
-        // a receive of another type.
-        let name = codec::type_name::<K>().as_bytes();
-        let name = &name[..name.len().min(NAME_MAX)];
         #[cfg(feature = "mpi")]
         if let Some(mc) = &self.inner.mpi {
-            let mut msg = AlignedVec::<16>::with_capacity(bytes + name.len() + 2);
+            let mut msg = AlignedVec::<16>::with_capacity(bytes + NAME_MAX + 2);
             // SAFETY: the block's payload of `bytes` lies in the pool and is the loan's.
             msg.extend_from_slice(unsafe {
                 std::slice::from_raw_parts(pool.base.as_ptr().add(off + HDR), bytes)
             });
-            msg.extend_from_slice(name);
-            msg.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            codec::push_type_trailer(&mut msg, codec::type_name::<K>(), NAME_MAX);
             let env = self.envelope(tag, msg.len(), codec::type_id::<K>());
             return mc.send_archive(d, env, msg, false).map(|()| false);
         }
@@ -820,11 +817,15 @@ impl Communicator {
         {
             ticket[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
         }
-        // A slice loan's ticket stays four words: its type needs no name (see
-        // `slice_ticket_name`), and a name costs its ping-pong 75 instructions.
+        // A slice loan's ticket stays four words, since a refused receive names it from
+        // its envelope type alone (`slice_ticket_name`) and every byte more lengthens
+        // each loaned message; an object's ends in its type's name, as an object
+        // message does (codec), for the errors of a receive of another type.
         let ticket = if !named {
             &ticket[..TICKET]
         } else {
+            let name = codec::type_name::<K>().as_bytes();
+            let name = &name[..name.len().min(NAME_MAX)];
             ticket[TICKET..TICKET + name.len()].copy_from_slice(name);
             let end = TICKET + name.len();
             ticket[end..end + 2].copy_from_slice(&(name.len() as u16).to_le_bytes());
