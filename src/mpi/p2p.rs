@@ -224,6 +224,35 @@ fn tag_ub() -> u32 {
     unsafe { *v }.max(32767) as u32
 }
 
+/// The payloads' communicator beside `raw`, made by every member together. Of an
+/// intracommunicator with `MPI_Comm_create_group`, which agrees on the new context by
+/// point-to-point messages: Open MPI's `MPI_Comm_dup` agrees by a non-blocking
+/// allreduce of `libnbc`, which then adds its progress function to every poll of the
+/// process until `raw` is freed (never, for `MPI_COMM_WORLD`), lengthening each wait's
+/// turn. The tag cannot take a user's message: the agreement's messages from each
+/// member precede, in MPI's order, anything that member sends on `raw` afterwards.
+fn twin(raw: ffi::MPI_Comm) -> Result<ffi::MPI_Comm> {
+    // SAFETY: handles and flags are plain data, written by the calls; `raw` is valid.
+    unsafe {
+        let mut bulk: ffi::MPI_Comm = std::mem::zeroed();
+        let mut inter: c_int = 0;
+        check(
+            ffi::MPI_Comm_test_inter(raw, &mut inter),
+            "MPI_Comm_test_inter",
+        )?;
+        if inter != 0 {
+            check(ffi::MPI_Comm_dup(raw, &mut bulk), "MPI_Comm_dup")?;
+            return Ok(bulk);
+        }
+        let mut g: ffi::MPI_Group = std::mem::zeroed();
+        check(ffi::MPI_Comm_group(raw, &mut g), "MPI_Comm_group")?;
+        let rc = ffi::MPI_Comm_create_group(raw, g, 0, &mut bulk);
+        ffi::MPI_Group_free(&mut g);
+        check(rc, "MPI_Comm_create_group")?;
+        Ok(bulk)
+    }
+}
+
 impl Comm {
     pub(crate) fn new(
         env: Rc<Env>,
@@ -240,11 +269,7 @@ impl Comm {
             let rc = unsafe { ffi::MPI_Comm_set_errhandler(raw, ffi::RSMPI_ERRORS_RETURN) };
             check(rc, "MPI_Comm_set_errhandler")?;
         }
-        // SAFETY: a handle is plain data, written by the call.
-        let mut bulk: ffi::MPI_Comm = unsafe { std::mem::zeroed() };
-        // SAFETY: `raw` is valid; every member creates its communicator here together.
-        let rc = unsafe { ffi::MPI_Comm_dup(raw, &mut bulk) };
-        check(rc, "MPI_Comm_dup")?;
+        let bulk = twin(raw)?;
         // SAFETY: a communicator just created; the error handler is predefined.
         let rc = unsafe { ffi::MPI_Comm_set_errhandler(bulk, ffi::RSMPI_ERRORS_RETURN) };
         check(rc, "MPI_Comm_set_errhandler")?;
