@@ -14,14 +14,14 @@
 //!   start). Plain data goes bare, without the trailer, unless its last 8 bytes are one
 //!   of the magic words, so that its end is never taken for a trailer or a head (at 8
 //!   bytes it then fills one of Open MPI's 32-byte shared-memory slots, not two). A
-//!   larger message is two: a 32-byte head on the communicator under the message's
-//!   tag (type, length, the payload's tag), then its payload, contiguous, on a twin
-//!   of the communicator (its group, a context of its own) under a tag of its own,
-//!   so that the MPI can use its single-copy or zero-copy path (the head first, so that the receiver has usually
-//!   posted the payload's receive when the payload comes). Every message on the
-//!   communicator thus fits a 4 KiB buffer, and a receive needs no probe: it receives
-//!   into that buffer, checks, then copies (small) or receives the payload straight
-//!   into the caller's slice.
+//!   larger message is two: a 32-byte head on the communicator under the message's tag
+//!   (type, length, the payload's tag), then its payload, contiguous, on a twin of the
+//!   communicator (its group, a context of its own) under a tag of its own, so that the
+//!   MPI can use its single-copy or zero-copy path (the head first, so that the
+//!   receiver has usually posted the payload's receive when the payload comes). Every
+//!   message on the communicator thus fits a 4 KiB buffer, and a receive needs no
+//!   probe: it receives into that buffer, checks, then copies (small) or receives the
+//!   payload straight into the caller's slice.
 //! - A message that fails a receive's check (a type mismatch, a truncation, a bad
 //!   element size) is kept, whole, in this communicator's *held* queue, which every
 //!   later receive and probe looks at before MPI's queue, so it stays queued as on the
