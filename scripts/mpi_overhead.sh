@@ -110,8 +110,8 @@ def val(path, size):
     return None
 progs = [f"{t}.{b}.{i}" for t in transports for b, i in
          [("osu_latency", "c"), ("osu_latency", "rust"), ("osu_bw", "c"), ("osu_bw", "c-b"), ("osu_bw", "rust")]]
-kept_n = sum(len(runs(p)[0]) for p in progs)
-total = sum(len(runs(p)[1]) for p in progs)
+every = [runs(p) for p in progs]
+kept_n, total = sum(len(k) for k, _ in every), sum(len(a) for _, a in every)
 print(f"{kept_n} of {total} runs kept (core-to-core probe at most {fast} ns before and after)")
 print()
 print("| transport | benchmark | size | C (median) | Rust over MPI (median) | Rust / C | per round | runs kept C / Rust |")
@@ -138,8 +138,8 @@ for t in transports:
             # Latency: time ratio; bandwidth: the inverse, so > 1 is always slower.
             ratio = (lambda rs, cs: rs / cs) if b == "osu_latency" else (lambda rs, cs: cs / rs)
             r = ratio(m["rust"], m[c])
-            # The median of the ratios of the two runs of one round (minutes apart at
-            # most), which a drift of the host across the sitting moves less.
+            # The median of the ratios of the two runs of one round (seconds apart),
+            # which a drift of the host across the sitting moves less.
             both = sorted(set(by_round[c]) & set(by_round["rust"]))
             pr = statistics.median(ratio(by_round["rust"][k], by_round[c][k]) for k in both) if both else None
             prs = f"{pr:.3f}" if pr is not None else "-"
