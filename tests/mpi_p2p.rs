@@ -929,3 +929,92 @@ fn loans_of_slices_and_objects_travel_as_copies() {
         w.send_loan(l, PROC_NULL, 0).unwrap();
     });
 }
+
+#[test]
+fn a_large_send_finishes_whatever_its_receiver_waits_for() {
+    // On the segment a send never waits for its receive. Over MPI a large message's
+    // payload needs a posted receive, and its receiver may be waiting for a later
+    // message of the same sender (MPI 4.1 §3.5 lets it receive them in any order) in a
+    // blocking receive, a request's wait, a blocking probe or a loop of tests: each of
+    // these must take the payload in, or both ranks wait forever.
+    run_mpi_ns(
+        "a_large_send_finishes_whatever_its_receiver_waits_for",
+        &[2],
+        |w| {
+            let big: Vec<u64> = (0..(1 << 17)).collect();
+            let me = w.rank();
+            for (phase, tag) in [(0, 10), (1, 20), (2, 30), (3, 40)] {
+                if me == 0 {
+                    w.send_slice(&big, 1, tag).unwrap();
+                    w.send_slice(&[phase as u64], 1, tag + 1).unwrap();
+                } else if me == 1 {
+                    let later = match phase {
+                        0 => w.recv_vec::<u64>(0, tag + 1).unwrap().0,
+                        1 => {
+                            w.irecv_into(vec![0u64; 1], 0, tag + 1)
+                                .unwrap()
+                                .wait()
+                                .unwrap()
+                                .0
+                        }
+                        2 => {
+                            assert_eq!(w.probe(0, tag + 1).unwrap().tag(), tag + 1);
+                            w.recv_vec::<u64>(0, tag + 1).unwrap().0
+                        }
+                        _ => {
+                            let mut r = w.irecv_into(vec![0u64; 1], 0, tag + 1).unwrap();
+                            while !r.is_complete().unwrap() {}
+                            r.wait().unwrap().0
+                        }
+                    };
+                    assert_eq!(later, [phase as u64], "phase {phase}");
+                    let mut back = vec![0u64; big.len()];
+                    w.recv_into(&mut back, 0, tag).unwrap();
+                    assert!(
+                        back == big,
+                        "phase {phase}: the large message arrived whole"
+                    );
+                }
+            }
+            w.barrier().unwrap();
+        },
+    );
+}
+
+#[test]
+fn a_large_synchronous_send_waits_for_its_receive_even_if_its_payload_went_ahead() {
+    // MPI 4.1 §3.4: a synchronous send completes only once a matching receive has
+    // started. Its receiver may take a large payload in early while it waits for
+    // something else; the send must still wait for the receive.
+    run_mpi_ns(
+        "a_large_synchronous_send_waits_for_its_receive_even_if_its_payload_went_ahead",
+        &[2],
+        |w| {
+            let big: Vec<u64> = (0..(1 << 17)).collect();
+            if w.rank() == 0 {
+                let mut r = w.issend_slice(&big, 1, 5).unwrap();
+                w.send_slice(&[1u8], 1, 6).unwrap();
+                // Rank 1 has waited for tag 6 and for this message, not received tag 5.
+                w.recv_vec::<u8>(1, 7).unwrap();
+                for _ in 0..1000 {
+                    assert!(!r.is_complete().unwrap(), "finished before its receive");
+                }
+                w.send_slice(&[2u8], 1, 8).unwrap();
+                r.wait().unwrap();
+            } else if w.rank() == 1 {
+                w.recv_vec::<u8>(0, 6).unwrap();
+                // Long enough a wait for the payload to have come and been taken in.
+                let t = std::time::Instant::now();
+                let mut r = w.irecv_into(vec![0u8; 1], 0, 99).unwrap();
+                while t.elapsed() < std::time::Duration::from_millis(50) {
+                    assert!(!r.is_complete().unwrap());
+                }
+                assert!(r.cancel().unwrap());
+                w.send_slice(&[0u8], 0, 7).unwrap();
+                w.recv_vec::<u8>(0, 8).unwrap();
+                assert_eq!(w.recv_vec::<u64>(0, 5).unwrap().0, big);
+            }
+            w.barrier().unwrap();
+        },
+    );
+}

@@ -58,6 +58,11 @@ pub(crate) struct Comm {
     pub(super) held: RefCell<VecDeque<(Envelope, AlignedVec)>>,
     /// Stages of finished non-blocking receives, for the next ones.
     spare: RefCell<Vec<Box<[u8]>>>,
+    /// Payloads taken from `bulk` before their heads were received (`prefetch`), by
+    /// their sender's communicator rank and payload tag.
+    prefetched: RefCell<Vec<(c_int, c_int, AlignedVec)>>,
+    /// The program's polls on this communicator (`polled`).
+    polls: std::cell::Cell<u32>,
     pub(crate) reqs: RefCell<Table>,
 }
 
@@ -286,6 +291,8 @@ impl Comm {
             owned,
             held: RefCell::new(VecDeque::new()),
             spare: RefCell::new(Vec::new()),
+            prefetched: RefCell::new(Vec::new()),
+            polls: std::cell::Cell::new(0),
             reqs: RefCell::new(Table::default()),
         }))
     }
@@ -311,8 +318,7 @@ impl Comm {
     pub(crate) fn send(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
         if payload.len() > EAGER {
             // Large: straight from the caller's slice, which outlives the request.
-            let r = self.start_large(self.local(d), env.type_id, env.tag, payload, sync)?;
-            return self.finish_send(r, sync);
+            return self.send_large(d, env, payload, sync);
         }
         if sync {
             return self.send_msg(d, env.tag, slice_with_trailer(payload, env.type_id), sync);
@@ -376,49 +382,114 @@ impl Comm {
         sync: bool,
     ) -> Result<()> {
         if bytes.len() > EAGER {
-            let r = self.start_large(self.local(d), env.type_id, env.tag, &bytes, sync)?;
-            return self.finish_send(r, sync);
+            return self.send_large(d, env, &bytes, sync);
         }
         self.send_msg(d, env.tag, with_trailer(bytes, env.type_id), sync)
+    }
+
+    /// A blocking send of a large message, which returns once its payload is all sent
+    /// (`sync`: once a receive has taken its head; the payload goes on from a copy).
+    fn send_large(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
+        let dest = self.local(d);
+        if sync {
+            // `_head` is what the request reads: it lives until the wait is over.
+            let (mut r, _head) = self.start_large_sync(dest, env.type_id, env.tag, payload)?;
+            return self.wait_req(&mut r);
+        }
+        let mut r = self.start_large(dest, env.type_id, env.tag, payload)?;
+        self.wait_req(&mut r)
     }
 
     fn send_msg(&self, d: usize, tag: i32, msg: AlignedVec, sync: bool) -> Result<()> {
         if !sync && msg.len() <= INLINE_MAX {
             return self.send_bytes(d, tag, &msg);
         }
-        let r = self.start_send(self.local(d), tag, &msg, sync)?;
-        self.finish_send(r, sync)
+        let mut r = self.start_send(self.local(d), tag, &msg, sync)?;
+        self.wait_req(&mut r)
     }
 
-    /// Waits for a send: a standard one receives what arrives meanwhile, so that two
-    /// ranks sending each other large messages both finish (see the module docs).
-    fn finish_send(&self, mut r: ffi::MPI_Request, sync: bool) -> Result<()> {
-        // A synchronous send must not receive for the program; it only waits.
-        self.wait_req(&mut r, !sync)
-    }
-
-    /// Waits for request `r` while this rank's posted receives move on (a receive whose
-    /// head is in posts its payload's receive, which its sender may be waiting for) and,
-    /// with `pull`, while incoming messages are pulled into the held queue.
-    pub(super) fn wait_req(&self, r: &mut ffi::MPI_Request, pull: bool) -> Result<()> {
+    /// Waits for request `r` while, now and then, this rank's posted receives move on
+    /// and payloads that came ahead of their heads are taken in ([`waiting`](Self::waiting)),
+    /// since another rank's send may wait for either.
+    pub(super) fn wait_req(&self, r: &mut ffi::MPI_Request) -> Result<()> {
         let mut turn = 0u32;
         loop {
-            if !pull && !self.has_posted() {
-                return super::wait_raw(r);
-            }
             if super::test_raw(r)? {
                 return Ok(());
             }
-            // The posted receives every 16th test (each test is a progress pass of
-            // MPI's own), as in `progress_recv`.
-            turn = turn.wrapping_add(1);
-            if turn % 16 == 0 {
-                self.progress_pending()?;
-            }
-            if pull {
-                self.pull_one()?;
-            }
+            self.waiting(&mut turn)?;
         }
+    }
+
+    /// One turn of a wait in MPI (a test, a probe): every 16th turn (each call is a
+    /// progress pass of MPI's own) the posted receives move on (a receive whose head is
+    /// in posts its payload's receive, which its sender may wait for), then payloads
+    /// that came on `bulk` ahead of their heads are taken in (`prefetch`), so that no
+    /// large send waits for what this rank waits for.
+    #[inline]
+    pub(super) fn waiting(&self, turn: &mut u32) -> Result<()> {
+        *turn = turn.wrapping_add(1);
+        if *turn % 16 != 0 {
+            return Ok(());
+        }
+        if self.has_posted() {
+            self.progress_pending()?;
+        }
+        self.prefetch()
+    }
+
+    /// Receives, each into a vector of its own, the payloads that have come on `bulk`
+    /// while their heads wait in `raw` for a receive: a large standard send then
+    /// finishes whatever its receiver is waiting for, as on the shared segment (a
+    /// rank may wait for a later message of the sender, or for another rank). The
+    /// head's receive takes its payload from here (`take_prefetched`).
+    pub(super) fn prefetch(&self) -> Result<()> {
+        loop {
+            let mut flag: c_int = 0;
+            // SAFETY: plain data written by the call.
+            let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
+            // SAFETY: valid communicator and status pointer.
+            let rc =
+                unsafe { ffi::MPI_Iprobe(any_source(), any_tag(), self.bulk, &mut flag, &mut st) };
+            check(rc, "MPI_Iprobe")?;
+            if flag == 0 {
+                return Ok(());
+            }
+            let len = Self::count(&st)?;
+            let mut v = AlignedVec::with_capacity(len.max(1));
+            // SAFETY: the vector has room for `len` bytes; its length is set only after
+            // MPI wrote exactly that many (checked by `recv_bulk`).
+            unsafe {
+                self.recv_bulk(st.MPI_SOURCE, st.MPI_TAG, v.as_mut_ptr(), len)?;
+                v.set_len(len);
+            }
+            (self.prefetched.borrow_mut()).push((st.MPI_SOURCE, st.MPI_TAG, v));
+        }
+    }
+
+    /// The payload of `src` under tag `seq`, if [`prefetch`](Self::prefetch) took it.
+    pub(super) fn take_prefetched(
+        &self,
+        src: c_int,
+        seq: c_int,
+        len: usize,
+    ) -> Result<Option<AlignedVec>> {
+        let mut p = self.prefetched.borrow_mut();
+        if p.is_empty() {
+            return Ok(None);
+        }
+        let Some(i) = p.iter().position(|&(s, t, _)| s == src && t == seq) else {
+            return Ok(None);
+        };
+        let v = p.swap_remove(i).2;
+        if v.len() != len {
+            return Err(Error::Corrupted(format!(
+                "the payload of a message from rank {src} has {} bytes where its head \
+                 announced {len}",
+                v.len()
+            )));
+        }
+        Ok(Some(v))
     }
 
     /// Starts a send of `msg` (as `with_trailer` made it); the caller keeps `msg`
@@ -431,8 +502,11 @@ impl Comm {
         sync: bool,
     ) -> Result<ffi::MPI_Request> {
         if msg.len() > INLINE_MAX {
+            // Only standard sends build a large message (`isend_buf` of a view): a
+            // synchronous one goes through `start_large_sync`.
+            debug_assert!(!sync, "a large synchronous send builds no message");
             let len = msg.len() - TRAILER;
-            return self.start_large(dest, word(msg, len), tag, &msg[..len], sync);
+            return self.start_large(dest, word(msg, len), tag, &msg[..len]);
         }
         // SAFETY: a request handle is plain data, written by the call below.
         let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
@@ -465,16 +539,9 @@ impl Comm {
         type_id: u64,
         tag: i32,
         payload: &[u8],
-        sync: bool,
     ) -> Result<ffi::MPI_Request> {
         let n = c_int::try_from(payload.len()).map_err(|_| too_large(payload.len()))?;
-        let seq = {
-            let mut next = self.next_seq.borrow_mut();
-            let s = &mut next[dest as usize];
-            let seq = *s;
-            *s = if seq >= self.seq_ub { 0 } else { seq + 1 };
-            seq
-        };
+        let seq = self.next_payload_tag(dest);
         let h = head(type_id, payload.len(), seq);
         // SAFETY: `h` holds HEAD bytes for the blocking call.
         let rc = unsafe {
@@ -493,14 +560,8 @@ impl Comm {
         let (p, ptag) = (payload.as_ptr().cast::<c_void>(), seq as c_int);
         // SAFETY: `payload` stays alive and unmoved until the request finishes (the
         // caller's promise); `ptag` is at most the tag bound.
-        let rc = unsafe {
-            if sync {
-                ffi::MPI_Issend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
-            } else {
-                ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r)
-            }
-        };
-        if let Err(e) = check(rc, if sync { "MPI_Issend" } else { "MPI_Isend" }) {
+        let rc = unsafe { ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r) };
+        if let Err(e) = check(rc, "MPI_Isend") {
             // The head announced a payload that will not come: an empty one in its
             // place fails the receiver's length check instead of leaving it waiting.
             // SAFETY: an empty send reads no memory.
@@ -519,13 +580,71 @@ impl Comm {
         Ok(r)
     }
 
-    /// Moves one incoming message, if there is one, into the held queue.
-    fn pull_one(&self) -> Result<()> {
-        if let Some(st) = self.iprobe_mpi(any_source(), any_tag())? {
-            let m = self.receive(st.MPI_SOURCE, st.MPI_TAG)?;
-            self.held.borrow_mut().push_back(m);
-        }
-        Ok(())
+    /// The next payload tag towards communicator rank `dest`.
+    fn next_payload_tag(&self, dest: c_int) -> u32 {
+        let mut next = self.next_seq.borrow_mut();
+        let s = &mut next[dest as usize];
+        let seq = *s;
+        *s = if seq >= self.seq_ub { 0 } else { seq + 1 };
+        seq
+    }
+
+    /// Starts a large synchronous send: its head with `MPI_Issend`, so that the send
+    /// finishes once a receive has taken the head (MPI's rule for a synchronous send),
+    /// and its payload, copied, with a standard `MPI_Isend` that the environment
+    /// finishes, so that a receiver may take it in early (`prefetch`) without
+    /// finishing the send. Returns the head's request and the head, which the caller
+    /// keeps alive and unmoved until the request finishes.
+    pub(super) fn start_large_sync(
+        &self,
+        dest: c_int,
+        type_id: u64,
+        tag: i32,
+        payload: &[u8],
+    ) -> Result<(ffi::MPI_Request, AlignedVec)> {
+        let n = c_int::try_from(payload.len()).map_err(|_| too_large(payload.len()))?;
+        let seq = self.next_payload_tag(dest);
+        let mut h = AlignedVec::with_capacity(HEAD);
+        h.extend_from_slice(&head(type_id, payload.len(), seq));
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut hr: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        // SAFETY: `h`'s heap buffer stays put until the request finishes (the caller
+        // keeps it).
+        let rc = unsafe {
+            ffi::MPI_Issend(
+                h.as_ptr().cast::<c_void>(),
+                HEAD as c_int,
+                ffi::RSMPI_UINT8_T,
+                dest,
+                tag,
+                self.raw,
+                &mut hr,
+            )
+        };
+        check(rc, "MPI_Issend")?;
+        let mut copy: AlignedVec = AlignedVec::with_capacity(payload.len());
+        copy.extend_from_slice(payload);
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut pr: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        // SAFETY: `copy` goes to the environment with the request, which keeps it until
+        // the request finishes; `seq` is at most the tag bound.
+        let rc = unsafe {
+            ffi::MPI_Isend(
+                copy.as_ptr().cast::<c_void>(),
+                n,
+                ffi::RSMPI_UINT8_T,
+                dest,
+                seq as c_int,
+                self.bulk,
+                &mut pr,
+            )
+        };
+        // A failed payload leaves the head announcing one that will not come; MPI's
+        // error is the caller's, and the job is broken anyway (`MPI_ERRORS_RETURN`
+        // reports, it does not repair).
+        check(rc, "MPI_Isend")?;
+        self.env.adopt(pr, Box::new(copy));
+        Ok((hr, h))
     }
 
     // ---- receives -------------------------------------------------------------------
@@ -540,19 +659,28 @@ impl Comm {
         Ok((flag != 0).then_some(st))
     }
 
+    /// A blocking probe: `MPI_Iprobe` until a message matches, the wait's turns
+    /// moving the rest on (`waiting`; not `MPI_Probe`, see `recv_stage`).
     fn probe_mpi(&self, src: c_int, tag: c_int) -> Result<ffi::MPI_Status> {
-        while self.has_posted() {
+        let mut turn = 0u32;
+        loop {
             if let Some(st) = self.iprobe_mpi(src, tag)? {
                 return Ok(st);
             }
-            self.progress_pending()?;
+            self.waiting(&mut turn)?;
         }
-        // SAFETY: plain data written by the call.
-        let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
-        // SAFETY: valid communicator and status pointer.
-        let rc = unsafe { ffi::MPI_Probe(src, tag, self.raw, &mut st) };
-        check(rc, "MPI_Probe")?;
-        Ok(st)
+    }
+
+    /// A turn of a program's polling (a test, a non-blocking probe or receive): every
+    /// 16th on this communicator takes in early payloads, as a wait's turns do, so
+    /// that a program that polls leaves no sender waiting either.
+    pub(super) fn polled(&self) -> Result<()> {
+        let n = self.polls.get().wrapping_add(1);
+        self.polls.set(n);
+        if n % 16 == 0 {
+            self.prefetch()?;
+        }
+        Ok(())
     }
 
     /// Receives the next message from communicator rank `src` with `tag` (wildcards
@@ -566,21 +694,15 @@ impl Comm {
     ) -> Result<(Envelope, c_int, Arrived)> {
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
-        if !self.has_posted() {
-            self.recv_stage(src, tag, stage, &mut st)?;
-            return self.parse(&st, stage);
-        }
-        // Posted receives move on while this one waits (see `wait_req`).
-        let rc = self.recv_polling(src, tag, stage, &mut st)?;
-        if rc != ffi::MPI_SUCCESS as c_int {
-            return Err(recv_failed(rc, &st));
-        }
+        self.recv_stage(src, tag, stage, &mut st)?;
         self.parse(&st, stage)
     }
 
-    /// `MPI_Recv` into `stage` of the next message from communicator rank `src` with
-    /// `tag` (wildcards allowed, blocking), its status in `st` (written in place: a
-    /// status returned by value is one more copy per message).
+    /// Receives into `stage` the next message from communicator rank `src` with `tag`
+    /// (wildcards allowed, blocking), its status in `st` (written in place: a status
+    /// returned by value is one more copy per message). Not `MPI_Recv`: a rank blocked
+    /// inside MPI would leave a sender waiting for a payload's receive, or for its posted
+    /// receives to move on; it polls with the wait's turns (`recv_polling`).
     #[inline]
     fn recv_stage(
         &self,
@@ -589,26 +711,15 @@ impl Comm {
         stage: &mut [u8],
         st: &mut ffi::MPI_Status,
     ) -> Result<()> {
-        // SAFETY: `stage` holds INLINE_MAX writable bytes for the blocking call.
-        let rc = unsafe {
-            ffi::MPI_Recv(
-                stage.as_mut_ptr().cast::<c_void>(),
-                INLINE_MAX as c_int,
-                ffi::RSMPI_UINT8_T,
-                src,
-                tag,
-                self.raw,
-                st,
-            )
-        };
+        let rc = self.recv_polling(src, tag, stage, st)?;
         if rc != ffi::MPI_SUCCESS as c_int {
             return Err(recv_failed(rc, st));
         }
         Ok(())
     }
 
-    /// `MPI_Irecv` into `stage`, then tests until it finishes while this rank's posted
-    /// receives move on: the receive's return code, its status in `st`.
+    /// `MPI_Irecv` into `stage`, then tests until it finishes, the wait's turns moving
+    /// the rest on (`waiting`): the receive's return code, its status in `st`.
     fn recv_polling(
         &self,
         src: c_int,
@@ -619,6 +730,7 @@ impl Comm {
         // SAFETY: `stage` holds INLINE_MAX writable bytes; this function waits for the
         // request to finish before it returns, also on error (below).
         let mut r = unsafe { irecv(self.raw, stage.as_mut_ptr(), INLINE_MAX, src, tag)? };
+        let mut turn = 0u32;
         loop {
             let mut flag: c_int = 0;
             // SAFETY: `r` is the active request started above.
@@ -626,7 +738,7 @@ impl Comm {
             if rc != ffi::MPI_SUCCESS as c_int || flag != 0 {
                 return Ok(rc);
             }
-            if let Err(e) = self.progress_pending() {
+            if let Err(e) = self.waiting(&mut turn) {
                 // The stage must not be written after this returns: withdraw the receive.
                 // SAFETY: `r` is active; it is cancelled and waited for.
                 unsafe {
@@ -701,11 +813,28 @@ impl Comm {
     }
 
     /// Receives a large message's payload, `len` bytes under tag `seq` from
-    /// communicator rank `src`, to `dst`. Its head has arrived, so it is on its way.
+    /// communicator rank `src`, to `dst`: taken in early (`prefetch`), or on its way,
+    /// since its head has arrived.
     ///
     /// # Safety
     /// `dst` is valid for `len` writable bytes.
     unsafe fn recv_payload(&self, src: c_int, seq: c_int, dst: *mut u8, len: usize) -> Result<()> {
+        if let Some(v) = self.take_prefetched(src, seq, len)? {
+            // SAFETY: `dst` holds `len` writable bytes (the caller's promise); `v` holds
+            // `len` bytes of its own (checked by `take_prefetched`).
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), dst, len) };
+            return Ok(());
+        }
+        // SAFETY: the caller's promise.
+        unsafe { self.recv_bulk(src, seq, dst, len) }
+    }
+
+    /// `MPI_Recv` of `len` bytes under tag `seq` from communicator rank `src` on
+    /// `bulk`, to `dst`, checked to be exactly `len` bytes.
+    ///
+    /// # Safety
+    /// `dst` is valid for `len` writable bytes.
+    unsafe fn recv_bulk(&self, src: c_int, seq: c_int, dst: *mut u8, len: usize) -> Result<()> {
         let n = c_int::try_from(len).map_err(|_| too_large(len))?;
         // SAFETY: plain data written by the call.
         let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
@@ -741,6 +870,9 @@ impl Comm {
                 Ok(v)
             }
             Arrived::Large { len, seq } => {
+                if let Some(v) = self.take_prefetched(src, seq, len)? {
+                    return Ok(v);
+                }
                 let mut v = AlignedVec::with_capacity(len);
                 // SAFETY: the vector has room for `len` bytes; its length is set only
                 // after MPI wrote exactly that many (checked by `recv_payload`).
@@ -794,6 +926,7 @@ impl Comm {
             self.receive(src, tag)?
         } else {
             let Some(st) = self.iprobe_mpi(src, tag)? else {
+                self.polled()?;
                 return Ok(None);
             };
             // The earliest message with the probed source and tag is the probed one.
@@ -841,7 +974,10 @@ impl Comm {
         } else {
             match self.iprobe_mpi(src, tag)? {
                 Some(st) => st,
-                None => return Ok(None),
+                None => {
+                    self.polled()?;
+                    return Ok(None);
+                }
             }
         };
         // The envelope's length and type are in the message, so a probe receives it
@@ -1006,15 +1142,14 @@ impl Comm {
     ) -> Result<Status> {
         let dest = self.local(d);
         let small;
-        let r = if payload.len() > EAGER {
-            self.start_large(dest, env.type_id, env.tag, payload, false)?
+        let mut r = if payload.len() > EAGER {
+            self.start_large(dest, env.type_id, env.tag, payload)?
         } else {
             small = slice_with_trailer(payload, env.type_id);
             self.start_send(dest, env.tag, &small, false)?
         };
         let got = self.recv_into(m, want, buf);
-        // Pulling while it waits: the receive it waits for may be this rank's own.
-        let sent = self.finish_send(r, false);
+        let sent = self.wait_req(&mut r);
         let got = got?;
         sent?;
         Ok(got)
@@ -1033,9 +1168,13 @@ impl Comm {
         sync: bool,
     ) -> Result<u64> {
         let dest = self.local(d);
+        if bytes.len() > EAGER && sync {
+            let (r, head) = self.start_large_sync(dest, type_id, tag, &bytes)?;
+            return Ok(self.reqs.borrow_mut().add_send(r, head, None));
+        }
         if bytes.len() > EAGER {
             // The vector's heap buffer stays put when the table takes the vector.
-            let r = self.start_large(dest, type_id, tag, &bytes, sync)?;
+            let r = self.start_large(dest, type_id, tag, &bytes)?;
             return Ok(self.reqs.borrow_mut().add_send(r, bytes, None));
         }
         let msg = with_trailer(bytes, type_id);
@@ -1049,9 +1188,14 @@ impl Comm {
     /// ends in an error), so it is copied, as small ones are beside their trailer.
     pub(crate) fn isend_buf(&self, d: usize, tag: i32, buf: PodVec, sync: bool) -> Result<u64> {
         let dest = self.local(d);
+        if buf.bytes().len() > EAGER && sync {
+            // The payload is copied as it starts: a view's borrow may end.
+            let (r, head) = self.start_large_sync(dest, 0, tag, buf.bytes())?;
+            return Ok(self.reqs.borrow_mut().add_send(r, head, Some(buf)));
+        }
         if buf.bytes().len() > EAGER && !buf.is_view() {
             // The table keeps `buf`, whose bytes stay put, until the request finishes.
-            let r = self.start_large(dest, 0, tag, buf.bytes(), sync)?;
+            let r = self.start_large(dest, 0, tag, buf.bytes())?;
             return Ok(self
                 .reqs
                 .borrow_mut()

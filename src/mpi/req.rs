@@ -356,12 +356,18 @@ impl Handle {
     pub(crate) fn is_done(&self, id: u64) -> Result<bool> {
         let c = self.comm()?;
         c.progress_recv(id, false)?;
-        let mut t = c.reqs.borrow_mut();
-        if t.find(id).is_none() {
-            return Err(gone());
+        let done = {
+            let mut t = c.reqs.borrow_mut();
+            if t.find(id).is_none() {
+                return Err(gone());
+            }
+            t.poll_send(id)?;
+            matches!(t.find(id), Some(Entry::Done(_)))
+        };
+        if !done {
+            c.polled()?;
         }
-        t.poll_send(id)?;
-        Ok(matches!(t.find(id), Some(Entry::Done(_))))
+        Ok(done)
     }
 
     /// Blocks until request `id` finishes and takes its result.
@@ -379,7 +385,7 @@ impl Handle {
         let Some(mut r) = send else {
             return c.wait_recv(id);
         };
-        c.wait_req(&mut r, false)?;
+        c.wait_req(&mut r)?;
         let mut t = c.reqs.borrow_mut();
         if let Some(Entry::Send { req, .. }) = t.find(id) {
             *req = r;
@@ -609,6 +615,7 @@ impl Comm {
             turn = turn.wrapping_add(1);
             if turn % 16 == 0 {
                 self.step_others(Some(id))?;
+                self.prefetch()?;
             }
         }
         Ok(())
@@ -626,6 +633,7 @@ impl Comm {
             turn = turn.wrapping_add(1);
             if turn % 16 == 0 {
                 self.step_others(Some(id))?;
+                self.prefetch()?;
             }
         }
     }
@@ -766,6 +774,9 @@ impl Comm {
                 buf => done_of(Ok((env, self.payload(from, arrived, stage)?)), buf),
             }));
         };
+        if let Some(v) = self.take_prefetched(from, seq, len)? {
+            return Ok(Entry::Done(done_of(Ok((env, v)), buf)));
+        }
         // The payload goes straight into the receive's buffer when it has one, and
         // no other process may write it (cells the program may read meanwhile are
         // filled from a vector of their own, in this thread).
