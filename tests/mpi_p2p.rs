@@ -1018,3 +1018,44 @@ fn a_large_synchronous_send_waits_for_its_receive_even_if_its_payload_went_ahead
         },
     );
 }
+
+#[test]
+fn a_scoped_large_send_reads_its_slice_until_sent_even_when_its_scope_fails() {
+    // A scoped send reads its borrowed slice in place: its scope's end, whether the
+    // scope succeeds or fails, must not return before MPI has read all of it. Every
+    // rank's scope ends with its send to the next rank unwaited, and the next rank is
+    // in the same wait, so the payloads can only go by being taken in early.
+    run_mpi_ns(
+        "a_scoped_large_send_reads_its_slice_until_sent_even_when_its_scope_fails",
+        &ns(),
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let (next, prev) = ((me + 1) % n, (me + n - 1) % n);
+            let sent = |r: i32| {
+                (0..100_000u64)
+                    .map(|i| i * 7 + r as u64)
+                    .collect::<Vec<_>>()
+            };
+            for fail in [false, true] {
+                let mut data = sent(me);
+                let r = w.scope(|s| {
+                    drop(s.isend_slice(&data, next, 3)?);
+                    if fail {
+                        return Err(Error::Usage("on purpose".into()));
+                    }
+                    Ok(())
+                });
+                assert_eq!(r.is_err(), fail);
+                // The scope is over: MPI reads the slice no more.
+                data.fill(u64::MAX);
+                w.send_slice(&[1u8], next, 4).unwrap();
+                w.recv_vec::<u8>(prev, 4).unwrap();
+                assert!(
+                    w.recv_vec::<u64>(prev, 3).unwrap().0 == sent(prev),
+                    "fail: {fail}"
+                );
+            }
+            w.barrier().unwrap();
+        },
+    );
+}

@@ -1183,17 +1183,19 @@ impl Comm {
     }
 
     /// Starts a non-blocking send of the plain data `buf` holds, handed back at
-    /// completion. A large one is read in place, as MPI reads a send buffer, unless
-    /// `buf` is a borrowed view: its borrow may end before the send does (a scope that
-    /// ends in an error), so it is copied, as small ones are beside their trailer.
+    /// completion. A large one is read in place, as MPI reads a send buffer (a borrowed
+    /// view too: its scope's end waits for the send, `settle`); a small one is copied
+    /// beside its trailer.
     pub(crate) fn isend_buf(&self, d: usize, tag: i32, buf: PodVec, sync: bool) -> Result<u64> {
         let dest = self.local(d);
         if buf.bytes().len() > EAGER && sync {
-            // The payload is copied as it starts: a view's borrow may end.
+            // The payload is copied as it starts, so a view is no longer needed: its
+            // scope's end need not wait for the receive.
             let (r, head) = self.start_large_sync(dest, 0, tag, buf.bytes())?;
-            return Ok(self.reqs.borrow_mut().add_send(r, head, Some(buf)));
+            let give = (!buf.is_view()).then_some(buf);
+            return Ok(self.reqs.borrow_mut().add_send(r, head, give));
         }
-        if buf.bytes().len() > EAGER && !buf.is_view() {
+        if buf.bytes().len() > EAGER {
             // The table keeps `buf`, whose bytes stay put, until the request finishes.
             let r = self.start_large(dest, 0, tag, buf.bytes())?;
             return Ok(self

@@ -294,6 +294,11 @@ fn finish_send(e: &mut Entry, spare: &mut Vec<AlignedVec>) {
     }
 }
 
+/// Whether `e` is a send that reads a borrowed view in place (a scoped large send).
+fn reads_view(e: &Entry) -> bool {
+    matches!(e, Entry::Send { give: Some(g), .. } if g.is_view())
+}
+
 /// Keeps a small message's buffer in `spare` for the next send.
 fn keep_spare(msg: AlignedVec, spare: &mut Vec<AlignedVec>) {
     if (1..=SPARE_BYTES).contains(&msg.capacity()) && spare.len() < SPARE_MAX {
@@ -451,6 +456,9 @@ impl Handle {
             return;
         };
         match t.remove(id) {
+            // A scoped send that reads its borrowed slice stays under its id, for its
+            // scope's end to wait for (`settle`).
+            Some(e) if reads_view(&e) => t.restore(id, e),
             Some(Entry::Send { req, msg, give }) | Some(Entry::Orphan { req, msg, give }) => {
                 t.push(Entry::Orphan { req, msg, give });
             }
@@ -479,11 +487,15 @@ impl Comm {
     /// withdrawn, and a payload already on its way into the buffer is waited for.
     pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
         // Most of a scope's requests were waited for and are gone.
-        if !matches!(
-            self.reqs.borrow_mut().find(id),
-            Some(Entry::Recv { .. } | Entry::Payload { .. })
-        ) {
-            return Ok(());
+        let send = match self.reqs.borrow_mut().find(id) {
+            Some(Entry::Recv { .. } | Entry::Payload { .. }) => None,
+            Some(Entry::Send { req, give, .. }) => {
+                Some((*req, give.as_ref().is_some_and(PodVec::is_view)))
+            }
+            _ => return Ok(()),
+        };
+        if let Some((req, in_place)) = send {
+            return self.settle_send(id, req, in_place);
         }
         let mut r = Ok(());
         if wait {
@@ -507,6 +519,44 @@ impl Comm {
             _ => {}
         }
         r
+    }
+
+    /// A scoped send its program did not wait for. One that reads its borrowed slice in
+    /// place (a large one) is waited for, as a blocking send waits (its receiver takes
+    /// the payload in any of its waits); a rank that panics meanwhile ends the job
+    /// instead, as a panic does on this backend, since returning would free memory MPI
+    /// may still read, and so does an MPI error in the wait. Any other (its message is
+    /// a copy) finishes in the background.
+    fn settle_send(&self, id: u64, mut req: ffi::MPI_Request, in_place: bool) -> Result<()> {
+        if !in_place {
+            let mut t = self.reqs.borrow_mut();
+            if let Some(Entry::Send { req, msg, give }) = t.remove(id) {
+                t.push(Entry::Orphan { req, msg, give });
+            }
+            return Ok(());
+        }
+        let done = super::test_raw(&mut req).unwrap_or(false);
+        if !done {
+            let fatal = |why: &str| -> ! {
+                eprintln!(
+                    "shmpi: {why} while a scope's large send still reads its buffer; \
+                     aborting the MPI job (MPI_Abort)"
+                );
+                // SAFETY: a valid communicator; MPI_Abort ends the process.
+                unsafe { ffi::MPI_Abort(self.raw, 101) };
+                std::process::abort()
+            };
+            if std::thread::panicking() {
+                fatal("this rank panicked");
+            }
+            if let Err(e) = self.wait_req(&mut req) {
+                fatal(&format!("waiting failed ({e})"));
+            }
+        }
+        // The request has finished (`req` is the table's handle, now spent): the entry
+        // goes without another test.
+        self.reqs.borrow_mut().discard(id);
+        Ok(())
     }
 
     /// Withdraws a posted receive whose request is going (`MPI_Cancel`): if it had
