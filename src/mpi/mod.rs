@@ -28,10 +28,15 @@
 //!   shared segment (a held message is older than anything MPI still holds from its
 //!   sender, so the non-overtaking order is kept). A probe receives the message it
 //!   finds into the held queue, as its length and type are inside it.
-//! - Sends never wait for their receive, as on the segment: a large send is started with
-//!   `MPI_Isend`, and while it is in flight the call pulls this communicator's incoming
-//!   messages into the held queue, so two ranks that send each other large messages
-//!   before receiving cannot deadlock.
+//! - Sends never wait for their receive, as on the segment: a large send's payload
+//!   needs a posted receive, so no rank ever blocks inside MPI for a point-to-point call:
+//!   every wait (a blocking receive, probe or send, a request's wait, a loop of tests)
+//!   polls, and every 16th turn receives into vectors of their own the payloads that came
+//!   on the twin ahead of their heads, where the heads' receives find them. Whatever its
+//!   receiver waits for (a later message of the sender, another rank), a large send
+//!   finishes; only a rank inside one of MPI's blocking collectives takes nothing in.
+//!   A large synchronous send sends its head with `MPI_Issend` and its payload, copied,
+//!   as a standard send, so that it still waits for a receive to take the head.
 //! - Non-blocking requests own their buffers: the raw `MPI_Request` is kept with its
 //!   buffer in the communicator's request table ([`req`]); a dropped or forgotten send is
 //!   finished before `MPI_Finalize`; a non-blocking receive is posted in MPI at once

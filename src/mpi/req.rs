@@ -5,9 +5,10 @@
 //! part into a stage of its own), so MPI matches it in posting order with every other
 //! receive. When that part is in, the request takes its next step: a small message is
 //! checked and copied into the receive's buffer; a large one's payload receive is
-//! posted, straight into the buffer. Because a sender may wait for that second post,
-//! every call that waits (a blocking receive, probe or send, a request's wait) tests
-//! the posted receives meanwhile instead of blocking in MPI.
+//! posted, straight into the buffer (or taken from the payloads received early, see
+//! `Comm::prefetch`). Because a sender may wait for that second post, every call that
+//! waits (a blocking receive, probe or send, a request's wait) tests the posted
+//! receives meanwhile instead of blocking in MPI.
 //!
 //! A request handle ([`crate::Request`]) names its entry by id and holds the
 //! communicator weakly. Dropping a handle withdraws a posted receive (`MPI_Cancel`; a
@@ -480,11 +481,11 @@ impl Handle {
 }
 
 impl Comm {
-    /// Makes sure MPI no longer writes the buffer of request `id` (a scoped request at
-    /// its scope's end; see `Engine::settle`). A scoped send's borrowed buffer was copied
-    /// into its message as it started, so only a receive holds one: with `wait` it is
-    /// progressed until done; else (or when that fails) a receive still posted is
-    /// withdrawn, and a payload already on its way into the buffer is waited for.
+    /// Makes sure MPI no longer reads or writes the buffer of request `id` (a scoped
+    /// request at its scope's end; see `Engine::settle`). A send is left to
+    /// `settle_send`. A receive with `wait` is progressed until done; else (or when
+    /// that fails) a receive still posted is withdrawn, and a payload already on its
+    /// way into the buffer is waited for.
     pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
         // Most of a scope's requests were waited for and are gone.
         let send = match self.reqs.borrow_mut().find(id) {
