@@ -63,6 +63,10 @@ pub(crate) struct Comm {
     prefetched: RefCell<Vec<(c_int, c_int, AlignedVec)>>,
     /// The program's polls on this communicator (`polled`).
     polls: std::cell::Cell<u32>,
+    /// Persistent receives (`MPI_Recv_init`) of the blocking calls, by source, tag and
+    /// buffer (the stage), the last few used: starting one costs less than a new
+    /// request of `MPI_Irecv`, and less than `MPI_Recv` (docs/cluster.md).
+    stage_reqs: RefCell<Vec<(c_int, c_int, *mut u8, ffi::MPI_Request)>>,
     pub(crate) reqs: RefCell<Table>,
 }
 
@@ -293,6 +297,7 @@ impl Comm {
             spare: RefCell::new(Vec::new()),
             prefetched: RefCell::new(Vec::new()),
             polls: std::cell::Cell::new(0),
+            stage_reqs: RefCell::new(Vec::new()),
             reqs: RefCell::new(Table::default()),
         }))
     }
@@ -591,8 +596,8 @@ impl Comm {
 
     /// Starts a large synchronous send: its head with `MPI_Issend`, so that the send
     /// finishes once a receive has taken the head (MPI's rule for a synchronous send),
-    /// and its payload, copied, with a standard `MPI_Isend` that the environment
-    /// finishes, so that a receiver may take it in early (`prefetch`) without
+    /// and its payload, copied, with a standard `MPI_Isend` finished in the background
+    /// (an orphan of the request table), so that a receiver may take it in early (`prefetch`) without
     /// finishing the send. Returns the head's request and the head, which the caller
     /// keeps alive and unmoved until the request finishes.
     pub(super) fn start_large_sync(
@@ -626,8 +631,8 @@ impl Comm {
         copy.extend_from_slice(payload);
         // SAFETY: a request handle is plain data, written by the call below.
         let mut pr: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-        // SAFETY: `copy` goes to the environment with the request, which keeps it until
-        // the request finishes; `seq` is at most the tag bound.
+        // SAFETY: `copy` goes to the request table with the request, which keeps it
+        // until the request finishes; `seq` is at most the tag bound.
         let rc = unsafe {
             ffi::MPI_Isend(
                 copy.as_ptr().cast::<c_void>(),
@@ -643,7 +648,7 @@ impl Comm {
         // error is the caller's, and the job is broken anyway (`MPI_ERRORS_RETURN`
         // reports, it does not repair).
         check(rc, "MPI_Isend")?;
-        self.env.adopt(pr, Box::new(copy));
+        self.reqs.borrow_mut().add_orphan(pr, copy);
         Ok((hr, h))
     }
 
@@ -727,9 +732,11 @@ impl Comm {
         stage: &mut [u8],
         st: &mut ffi::MPI_Status,
     ) -> Result<c_int> {
-        // SAFETY: `stage` holds INLINE_MAX writable bytes; this function waits for the
-        // request to finish before it returns, also on error (below).
-        let mut r = unsafe { irecv(self.raw, stage.as_mut_ptr(), INLINE_MAX, src, tag)? };
+        let mut r = self.stage_req(src, tag, stage)?;
+        // SAFETY: `r` is an inactive persistent receive into `stage`, which holds
+        // INLINE_MAX writable bytes; this function waits for the request to finish
+        // before it returns, also on error (below).
+        check(unsafe { ffi::MPI_Start(&mut r) }, "MPI_Start")?;
         let mut turn = 0u32;
         loop {
             let mut flag: c_int = 0;
@@ -748,6 +755,39 @@ impl Comm {
                 return Err(e);
             }
         }
+    }
+
+    /// The persistent receive of `src` and `tag` into `stage`, made on first use; four
+    /// are kept (a program's blocking receives mostly repeat one source and tag).
+    fn stage_req(&self, src: c_int, tag: c_int, stage: &mut [u8]) -> Result<ffi::MPI_Request> {
+        let p = stage.as_mut_ptr();
+        let mut reqs = self.stage_reqs.borrow_mut();
+        if let Some(&(.., r)) = reqs.iter().find(|e| (e.0, e.1, e.2) == (src, tag, p)) {
+            return Ok(r);
+        }
+        // SAFETY: a request handle is plain data, written by the call below.
+        let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        // SAFETY: the request is only ever started by `recv_polling` with this buffer,
+        // whose INLINE_MAX bytes are then borrowed writable until it finishes.
+        let rc = unsafe {
+            ffi::MPI_Recv_init(
+                p.cast::<c_void>(),
+                INLINE_MAX as c_int,
+                ffi::RSMPI_UINT8_T,
+                src,
+                tag,
+                self.raw,
+                &mut r,
+            )
+        };
+        check(rc, "MPI_Recv_init")?;
+        if reqs.len() == 4 {
+            let (.., mut old) = reqs.remove(0);
+            // SAFETY: an inactive persistent request of this communicator.
+            unsafe { ffi::MPI_Request_free(&mut old) };
+        }
+        reqs.push((src, tag, p, r));
+        Ok(r)
     }
 
     /// The envelope, sender's communicator rank and payload's place of the message a
@@ -1327,6 +1367,10 @@ pub(super) fn payload_count(st: &ffi::MPI_Status, len: usize) -> Result<()> {
 
 impl Drop for Comm {
     fn drop(&mut self) {
+        for (.., mut r) in self.stage_reqs.get_mut().drain(..) {
+            // SAFETY: an inactive persistent request of this communicator.
+            unsafe { ffi::MPI_Request_free(&mut r) };
+        }
         self.drop_recvs();
         for (r, buf) in self.reqs.get_mut().take_sends() {
             self.env.adopt(r, buf);

@@ -227,6 +227,16 @@ impl Table {
         self.push(Entry::Send { req, msg, give })
     }
 
+    /// A send with no handle, finished in the background (a large synchronous send's
+    /// copied payload): it goes with the next send's purge, or with the communicator.
+    pub(crate) fn add_orphan(&mut self, req: ffi::MPI_Request, msg: AlignedVec) {
+        self.push(Entry::Orphan {
+            req,
+            msg,
+            give: None,
+        });
+    }
+
     /// The first receive at or after slot `from` still posted in MPI or waiting for its
     /// payload: its slot and id (a walk that allocates nothing).
     fn pending_recv_from(&self, from: usize) -> Option<(usize, u64)> {
