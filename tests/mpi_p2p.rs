@@ -1059,3 +1059,32 @@ fn a_scoped_large_send_reads_its_slice_until_sent_even_when_its_scope_fails() {
         },
     );
 }
+
+#[test]
+fn a_scopes_unwaited_synchronous_sends_do_not_hold_its_end() {
+    // A scope's end waits only for what still reads or writes its borrowed buffers: a
+    // synchronous send whose message is a copy (a small one, or a large one's payload)
+    // completes on its own once received, as on the segment, even when the receive
+    // comes only after the sender's next collective.
+    run_mpi_ns(
+        "a_scopes_unwaited_synchronous_sends_do_not_hold_its_end",
+        &[2],
+        |w| {
+            let big: Vec<u64> = (0..100_000).collect();
+            if w.rank() == 0 {
+                w.scope(|s| {
+                    drop(s.issend_slice(&[7u64], 1, 1)?);
+                    drop(s.issend_slice(&big, 1, 2)?);
+                    Ok(())
+                })
+                .unwrap();
+                w.barrier().unwrap();
+            } else {
+                w.barrier().unwrap();
+                assert_eq!(w.recv_vec::<u64>(0, 1).unwrap().0, [7]);
+                assert!(w.recv_vec::<u64>(0, 2).unwrap().0 == big);
+            }
+            w.barrier().unwrap();
+        },
+    );
+}

@@ -1232,8 +1232,7 @@ impl Comm {
             // The payload is copied as it starts, so a view is no longer needed: its
             // scope's end need not wait for the receive.
             let (r, head) = self.start_large_sync(dest, 0, tag, buf.bytes())?;
-            let give = (!buf.is_view()).then_some(buf);
-            return Ok(self.reqs.borrow_mut().add_send(r, head, give));
+            return Ok(self.reqs.borrow_mut().add_send(r, head, owned(buf)));
         }
         if buf.bytes().len() > EAGER {
             // The table keeps `buf`, whose bytes stay put, until the request finishes.
@@ -1245,7 +1244,7 @@ impl Comm {
         }
         let msg = self.reqs.borrow_mut().message(buf.bytes(), 0);
         let r = self.start_send(dest, tag, &msg, sync)?;
-        Ok(self.reqs.borrow_mut().add_send(r, msg, Some(buf)))
+        Ok(self.reqs.borrow_mut().add_send(r, msg, owned(buf)))
     }
 
     /// [`isend_buf`](Self::isend_buf) where the request may finish as it starts: a
@@ -1269,7 +1268,7 @@ impl Comm {
             self.reqs.borrow_mut().recycle(msg);
             return Ok(Err(buf));
         }
-        Ok(Ok(self.reqs.borrow_mut().add_send(r, msg, Some(buf))))
+        Ok(Ok(self.reqs.borrow_mut().add_send(r, msg, owned(buf))))
     }
 
     /// Posts `MPI_Irecv` for the first part of the next message `m` matches, into a
@@ -1319,6 +1318,13 @@ impl Comm {
         self.held.borrow_mut().push_back((env, data));
         Ok(())
     }
+}
+
+/// What a send whose message is a copy keeps to give back: an owned buffer, not a
+/// borrowed view, so that a send's entry holds a view only while MPI reads it in place
+/// (a scoped large send, which its scope's end waits for: `Comm::settle`).
+fn owned(buf: PodVec) -> Option<PodVec> {
+    (!buf.is_view()).then_some(buf)
 }
 
 /// `MPI_Irecv` of up to `len` bytes into `dst` on `comm`.

@@ -500,8 +500,12 @@ impl Comm {
         // Most of a scope's requests were waited for and are gone.
         let send = match self.reqs.borrow_mut().find(id) {
             Some(Entry::Recv { .. } | Entry::Payload { .. }) => None,
-            Some(Entry::Send { req, give, .. }) => {
-                Some((*req, give.as_ref().is_some_and(PodVec::is_view)))
+            Some(e) if matches!(e, Entry::Send { .. }) => {
+                let in_place = reads_view(e);
+                let Entry::Send { req, .. } = e else {
+                    unreachable!("matched above")
+                };
+                Some((*req, in_place))
             }
             _ => return Ok(()),
         };
