@@ -37,11 +37,12 @@ use crate::request::{AnyRequest, Pending, Request, Sealed};
 ///   it straight from the borrowed buffer (an offered send, see
 ///   [`isend_vec`](crate::Communicator::isend_vec)), is waited for.
 ///
-/// On the MPI backend (`mpi` feature) a send of more than 4 KiB reads its borrowed
-/// buffer in place, as `MPI_Isend` does, and the scope's end waits for it whichever
-/// way the closure ended, as a blocking send would (its receiver takes the payload in
-/// whatever it is waiting for); a rank that panics while such a send is in flight ends
-/// the job, as any panic does on that backend.
+/// On the MPI backend (`mpi` feature) a standard send of more than 4 KiB reads its
+/// borrowed buffer in place, as `MPI_Isend` does, and the scope's end waits for it
+/// whichever way the closure ended, as a blocking send would (its receiver takes the
+/// payload in whatever it is waiting for); a rank that panics while such a send is in
+/// flight ends the job, as any panic does on that backend. Smaller sends and
+/// synchronous ones travel from a copy and finish on their own.
 ///
 /// Dropping a handle cancels nothing (unlike dropping a [`Request`]): the operation
 /// goes on as a scoped thread does without its `JoinHandle`, and the scope's end
