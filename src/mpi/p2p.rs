@@ -397,9 +397,13 @@ impl Comm {
     fn send_large(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
         let dest = self.local(d);
         if sync {
-            // `_head` is what the request reads: it lives until the wait is over.
-            let (mut r, _head) = self.start_large_sync(dest, env.type_id, env.tag, payload)?;
-            return self.wait_req(&mut r);
+            let (mut r, head) = self.start_large_sync(dest, env.type_id, env.tag, payload)?;
+            if let Err(e) = self.wait_req(&mut r) {
+                // The request may still read `head`: it finishes in the background.
+                self.reqs.borrow_mut().add_orphan(r, head);
+                return Err(e);
+            }
+            return Ok(());
         }
         let mut r = self.start_large(dest, env.type_id, env.tag, payload)?;
         self.wait_req(&mut r)
@@ -560,11 +564,27 @@ impl Comm {
             )
         };
         check(rc, "MPI_Send")?;
+        // SAFETY: `payload` stays alive and unmoved until the request finishes (the
+        // caller's promise).
+        unsafe { self.isend_payload(dest, seq, payload.as_ptr(), n) }
+    }
+
+    /// Starts the payload of a large message whose head went out: `n` bytes at `p` to
+    /// communicator rank `dest` under payload tag `seq` on `bulk`.
+    ///
+    /// # Safety
+    /// `p` is valid for `n` bytes, unmoved until the request finishes.
+    unsafe fn isend_payload(
+        &self,
+        dest: c_int,
+        seq: u32,
+        p: *const u8,
+        n: c_int,
+    ) -> Result<ffi::MPI_Request> {
         // SAFETY: a request handle is plain data, written by the call below.
         let mut r: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-        let (p, ptag) = (payload.as_ptr().cast::<c_void>(), seq as c_int);
-        // SAFETY: `payload` stays alive and unmoved until the request finishes (the
-        // caller's promise); `ptag` is at most the tag bound.
+        let (p, ptag) = (p.cast::<c_void>(), seq as c_int);
+        // SAFETY: the caller's promise for `p`; `ptag` is at most the tag bound.
         let rc = unsafe { ffi::MPI_Isend(p, n, ffi::RSMPI_UINT8_T, dest, ptag, self.bulk, &mut r) };
         if let Err(e) = check(rc, "MPI_Isend") {
             // The head announced a payload that will not come: an empty one in its
@@ -597,9 +617,9 @@ impl Comm {
     /// Starts a large synchronous send: its head with `MPI_Issend`, so that the send
     /// finishes once a receive has taken the head (MPI's rule for a synchronous send),
     /// and its payload, copied, with a standard `MPI_Isend` finished in the background
-    /// (an orphan of the request table), so that a receiver may take it in early (`prefetch`) without
-    /// finishing the send. Returns the head's request and the head, which the caller
-    /// keeps alive and unmoved until the request finishes.
+    /// (an orphan of the request table), so that a receiver may take it in early
+    /// (`prefetch`) without finishing the send. Returns the head's request and the
+    /// head, which the caller keeps alive and unmoved until the request finishes.
     pub(super) fn start_large_sync(
         &self,
         dest: c_int,
@@ -629,25 +649,16 @@ impl Comm {
         check(rc, "MPI_Issend")?;
         let mut copy: AlignedVec = AlignedVec::with_capacity(payload.len());
         copy.extend_from_slice(payload);
-        // SAFETY: a request handle is plain data, written by the call below.
-        let mut pr: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-        // SAFETY: `copy` goes to the request table with the request, which keeps it
-        // until the request finishes; `seq` is at most the tag bound.
-        let rc = unsafe {
-            ffi::MPI_Isend(
-                copy.as_ptr().cast::<c_void>(),
-                n,
-                ffi::RSMPI_UINT8_T,
-                dest,
-                seq as c_int,
-                self.bulk,
-                &mut pr,
-            )
+        // SAFETY: `copy`'s heap buffer goes to the request table with the request,
+        // which keeps it until the request finishes.
+        let pr = match unsafe { self.isend_payload(dest, seq, copy.as_ptr(), n) } {
+            Ok(pr) => pr,
+            Err(e) => {
+                // The head's send still reads `h`: it finishes in the background.
+                self.reqs.borrow_mut().add_orphan(hr, h);
+                return Err(e);
+            }
         };
-        // A failed payload leaves the head announcing one that will not come; MPI's
-        // error is the caller's, and the job is broken anyway (`MPI_ERRORS_RETURN`
-        // reports, it does not repair).
-        check(rc, "MPI_Isend")?;
         self.reqs.borrow_mut().add_orphan(pr, copy);
         Ok((hr, h))
     }
