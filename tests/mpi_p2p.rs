@@ -976,6 +976,18 @@ fn a_large_send_finishes_whatever_its_receiver_waits_for() {
                     );
                 }
             }
+            // The same over an intercommunicator, whose twin is a duplicate: each rank
+            // is alone in its group, and the other one is remote rank 0.
+            let low = me == 0;
+            let half = w.split(i32::from(low), 0).unwrap().expect("a color");
+            let inter = half.intercomm_create(0, w, i32::from(low), 77).unwrap();
+            if low {
+                inter.send_slice(&big, 0, 50).unwrap();
+                inter.send_slice(&[4u64], 0, 51).unwrap();
+            } else {
+                assert_eq!(inter.recv_vec::<u64>(0, 51).unwrap().0, [4]);
+                assert!(inter.recv_vec::<u64>(0, 50).unwrap().0 == big);
+            }
             w.barrier().unwrap();
         },
     );
