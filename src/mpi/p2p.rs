@@ -453,27 +453,11 @@ impl Comm {
     /// rank may wait for a later message of the sender, or for another rank). The
     /// head's receive takes its payload from here (`take_prefetched`).
     pub(super) fn prefetch(&self) -> Result<()> {
-        loop {
-            let mut flag: c_int = 0;
-            // SAFETY: plain data written by the call.
-            let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
-            // SAFETY: valid communicator and status pointer.
-            let rc =
-                unsafe { ffi::MPI_Iprobe(any_source(), any_tag(), self.bulk, &mut flag, &mut st) };
-            check(rc, "MPI_Iprobe")?;
-            if flag == 0 {
-                return Ok(());
-            }
-            let len = Self::count(&st)?;
-            let mut v = AlignedVec::with_capacity(len.max(1));
-            // SAFETY: the vector has room for `len` bytes; its length is set only after
-            // MPI wrote exactly that many (checked by `recv_bulk`).
-            unsafe {
-                self.recv_bulk(st.MPI_SOURCE, st.MPI_TAG, v.as_mut_ptr(), len)?;
-                v.set_len(len);
-            }
+        while let Some(st) = iprobe(self.bulk, any_source(), any_tag())? {
+            let v = self.bulk_vec(st.MPI_SOURCE, st.MPI_TAG, Self::count(&st)?)?;
             (self.prefetched.borrow_mut()).push((st.MPI_SOURCE, st.MPI_TAG, v));
         }
+        Ok(())
     }
 
     /// The payload of `src` under tag `seq`, if [`prefetch`](Self::prefetch) took it.
@@ -491,13 +475,7 @@ impl Comm {
             return Ok(None);
         };
         let v = p.swap_remove(i).2;
-        if v.len() != len {
-            return Err(Error::Corrupted(format!(
-                "the payload of a message from rank {src} has {} bytes where its head \
-                 announced {len}",
-                v.len()
-            )));
-        }
+        payload_len(src, v.len(), len)?;
         Ok(Some(v))
     }
 
@@ -666,13 +644,7 @@ impl Comm {
     // ---- receives -------------------------------------------------------------------
 
     fn iprobe_mpi(&self, src: c_int, tag: c_int) -> Result<Option<ffi::MPI_Status>> {
-        let mut flag: c_int = 0;
-        // SAFETY: plain data written by the call.
-        let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
-        // SAFETY: valid communicator and status pointer.
-        let rc = unsafe { ffi::MPI_Iprobe(src, tag, self.raw, &mut flag, &mut st) };
-        check(rc, "MPI_Iprobe")?;
-        Ok((flag != 0).then_some(st))
+        iprobe(self.raw, src, tag)
     }
 
     /// A blocking probe: `MPI_Iprobe` until a message matches, the wait's turns
@@ -902,14 +874,20 @@ impl Comm {
             )
         };
         check(rc, "MPI_Recv")?;
-        let got = Self::count(&st)?;
-        if got != len {
-            return Err(Error::Corrupted(format!(
-                "the payload of a message from rank {src} has {got} bytes where its head \
-                 announced {len}"
-            )));
+        payload_len(src, Self::count(&st)?, len)
+    }
+
+    /// `len` bytes under tag `seq` from communicator rank `src` on `bulk`, in a vector
+    /// of their own.
+    fn bulk_vec(&self, src: c_int, seq: c_int, len: usize) -> Result<AlignedVec> {
+        let mut v = AlignedVec::with_capacity(len.max(1));
+        // SAFETY: the vector has room for `len` bytes; its length is set only after
+        // MPI wrote exactly that many (checked by `recv_bulk`).
+        unsafe {
+            self.recv_bulk(src, seq, v.as_mut_ptr(), len)?;
+            v.set_len(len);
         }
-        Ok(())
+        Ok(v)
     }
 
     /// The payload of a message whose first part is in `stage`, in a vector of its own.
@@ -920,19 +898,10 @@ impl Comm {
                 v.extend_from_slice(&stage[..len]);
                 Ok(v)
             }
-            Arrived::Large { len, seq } => {
-                if let Some(v) = self.take_prefetched(src, seq, len)? {
-                    return Ok(v);
-                }
-                let mut v = AlignedVec::with_capacity(len);
-                // SAFETY: the vector has room for `len` bytes; its length is set only
-                // after MPI wrote exactly that many (checked by `recv_payload`).
-                unsafe {
-                    self.recv_payload(src, seq, v.as_mut_ptr(), len)?;
-                    v.set_len(len);
-                }
-                Ok(v)
-            }
+            Arrived::Large { len, seq } => match self.take_prefetched(src, seq, len)? {
+                Some(v) => Ok(v),
+                None => self.bulk_vec(src, seq, len),
+            },
         }
     }
 
@@ -1338,6 +1307,17 @@ fn owned(buf: PodVec) -> Option<PodVec> {
     (!buf.is_view()).then_some(buf)
 }
 
+/// `MPI_Iprobe` on `comm`: the status of the next matching message, if one is there.
+fn iprobe(comm: ffi::MPI_Comm, src: c_int, tag: c_int) -> Result<Option<ffi::MPI_Status>> {
+    let mut flag: c_int = 0;
+    // SAFETY: plain data written by the call.
+    let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
+    // SAFETY: valid communicator and status pointer.
+    let rc = unsafe { ffi::MPI_Iprobe(src, tag, comm, &mut flag, &mut st) };
+    check(rc, "MPI_Iprobe")?;
+    Ok((flag != 0).then_some(st))
+}
+
 /// `MPI_Irecv` of up to `len` bytes into `dst` on `comm`.
 ///
 /// # Safety
@@ -1371,12 +1351,16 @@ unsafe fn irecv(
 
 /// Checks that a payload's receive (status `st`) got the `len` bytes its head announced.
 pub(super) fn payload_count(st: &ffi::MPI_Status, len: usize) -> Result<()> {
-    let got = Comm::count(st)?;
+    payload_len(st.MPI_SOURCE, Comm::count(st)?, len)
+}
+
+/// Checks that a payload from communicator rank `src` has the `len` bytes its head
+/// announced (`got`).
+fn payload_len(src: c_int, got: usize, len: usize) -> Result<()> {
     if got != len {
         return Err(Error::Corrupted(format!(
-            "the payload of a message from rank {} has {got} bytes where its head \
-             announced {len}",
-            st.MPI_SOURCE
+            "the payload of a message from rank {src} has {got} bytes where its head \
+             announced {len}"
         )));
     }
     Ok(())

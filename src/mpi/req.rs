@@ -498,15 +498,9 @@ impl Comm {
     /// way into the buffer is waited for.
     pub(crate) fn settle(&self, id: u64, wait: bool) -> Result<()> {
         // Most of a scope's requests were waited for and are gone.
-        let send = match self.reqs.borrow_mut().find(id) {
+        let send = match self.reqs.borrow_mut().find(id).map(|e| &*e) {
             Some(Entry::Recv { .. } | Entry::Payload { .. }) => None,
-            Some(e) if matches!(e, Entry::Send { .. }) => {
-                let in_place = reads_view(e);
-                let Entry::Send { req, .. } = e else {
-                    unreachable!("matched above")
-                };
-                Some((*req, in_place))
-            }
+            Some(e @ Entry::Send { req, .. }) => Some((*req, reads_view(e))),
             _ => return Ok(()),
         };
         if let Some((req, in_place)) = send {
