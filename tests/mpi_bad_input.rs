@@ -6,6 +6,10 @@
 //!   the rank and the signal or exit code (MPI has no way to let the others go on).
 //!   A rank that panics prints its panic message and aborts the job with `MPI_Abort`,
 //!   which the launcher reports with the rank.
+//! - A rank that finishes first (drops its last communicator, so `MPI_Finalize`) is an
+//!   error to the point-to-point waits that depend on it, as on the shared segment
+//!   ([`Error::PeerFailed`] with [`Exit::Finalized`]), and a send that nobody receives
+//!   does not hold its rank at the end of the job.
 //! - Mismatched collectives are undefined behaviour in MPI; shmpi's own check (every
 //!   rank told of both calls) exists only on the shared segment. What MPI detects is
 //!   returned as an error: a broadcast whose root sends more than a rank expects is
@@ -15,7 +19,7 @@
 mod mpi_common;
 
 use mpi_common::{is_child, is_mpich, launch_mpi, run_mpi_ns};
-use shmpi::{Error, ErrorClass};
+use shmpi::{ANY_SOURCE, Error, ErrorClass, Exit};
 
 #[test]
 fn mismatched_types_and_sizes_are_explained_and_lose_nothing() {
@@ -170,4 +174,109 @@ fn a_broadcast_longer_than_expected_is_an_mpi_error() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("MPI_Bcast failed"), "{text}");
+}
+
+/// Asserts that `r` failed because world rank `rank` finished and left the job.
+fn finished_first<T: std::fmt::Debug>(r: shmpi::Result<T>, rank: usize, what: &str) {
+    match r {
+        Err(
+            e @ Error::PeerFailed {
+                how: Exit::Finalized,
+                ..
+            },
+        ) => {
+            let Error::PeerFailed { rank: r, .. } = e else {
+                unreachable!()
+            };
+            assert_eq!(r, rank, "{what}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("rank {rank}")) && text.contains("finished"),
+                "{what}: {text}"
+            );
+        }
+        other => panic!("{what}: expected PeerFailed for rank {rank}, got {other:?}"),
+    }
+}
+
+/// MPI 4.1 §11.2.2: a process that has called `MPI_Finalize` takes part in no more
+/// communication. A rank waiting for it gets the error the shared segment gives
+/// (`PeerFailed`, `Finalized`), not a wait that never ends: a blocking receive and
+/// probe, a request's wait, a large, a synchronous and a large non-blocking send, and a
+/// receive from `ANY_SOURCE` once every other rank has finished; the ranks still
+/// running go on talking to each other.
+#[test]
+fn a_rank_that_finished_is_an_error_to_the_ranks_that_wait_for_it() {
+    run_mpi_ns(
+        "a_rank_that_finished_is_an_error_to_the_ranks_that_wait_for_it",
+        &[2, 3],
+        |w| {
+            let n = w.size() as usize;
+            let last = n - 1;
+            if w.rank() as usize == last {
+                return; // finishes at once, receiving and sending nothing
+            }
+            let l = last as i32;
+            finished_first(w.recv::<u8>(l, 5), last, "recv");
+            finished_first(w.probe(l, 5), last, "probe");
+            finished_first(w.irecv::<u8>(l, 5).unwrap().wait(), last, "irecv's wait");
+            let mut buf = [0u8; 4];
+            finished_first(w.recv_into(&mut buf, l, 5), last, "recv_into");
+            finished_first(
+                w.send_slice(&vec![1u8; 1 << 20], l, 5),
+                last,
+                "a large send",
+            );
+            finished_first(w.ssend_slice(&[1u8; 8], l, 5), last, "ssend_slice");
+            let r = w.isend_vec(vec![1u8; 1 << 20], l, 5).unwrap();
+            finished_first(r.wait(), last, "a large isend's wait");
+            finished_first(w.issend(&3u64, l, 5).unwrap().wait(), last, "issend's wait");
+            if n == 2 {
+                finished_first(w.recv::<u8>(ANY_SOURCE, 5), last, "recv from ANY_SOURCE");
+            } else {
+                // The ranks still running talk on, small and large.
+                let other = 1 - w.rank();
+                let big: Vec<u32> = (0..300_000).map(|i| i * 3 + w.rank() as u32).collect();
+                let r = w.isend_vec(big, other, 9).unwrap();
+                let got = w.recv_vec::<u32>(other, 9).unwrap().0;
+                assert!(
+                    got.iter()
+                        .enumerate()
+                        .all(|(i, &x)| x == i as u32 * 3 + other as u32)
+                );
+                r.wait().unwrap();
+                w.send(&7u8, other, 10).unwrap();
+                assert_eq!(w.recv::<u8>(other, 10).unwrap(), 7);
+            }
+        },
+    );
+}
+
+/// A send nobody receives does not hold its rank at the end of the job (MPI allows a
+/// message left unreceived by a correct program's end to be dropped; `MPI_Finalize`
+/// of the C library returns with one pending): large and synchronous ones dropped
+/// unwaited, on the world and on a duplicate freed first. One that is received,
+/// however late, is still delivered whole.
+#[test]
+fn sends_never_received_do_not_hold_the_job_at_its_end() {
+    run_mpi_ns(
+        "sends_never_received_do_not_hold_the_job_at_its_end",
+        &[2, 3],
+        |w| {
+            let dup = w.dup().unwrap();
+            let pattern: Vec<u64> = (0..200_000).map(|i| i * 7 + 1).collect();
+            if w.rank() == 0 {
+                for d in 1..w.size() {
+                    drop(w.isend_vec(vec![7u8; 1 << 20], d, 5).unwrap());
+                    drop(w.issend(&3u64, d, 6).unwrap());
+                    drop(dup.isend_vec(vec![8u8; 1 << 20], d, 5).unwrap());
+                }
+                drop(w.isend_vec(pattern.clone(), 1, 7).unwrap());
+            } else if w.rank() == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                assert_eq!(w.recv_vec::<u64>(0, 7).unwrap().0, pattern);
+            }
+            drop(dup);
+        },
+    );
 }

@@ -38,8 +38,8 @@
 //!   A large synchronous send sends its head with `MPI_Issend` and its payload, copied,
 //!   as a standard send, so that it still waits for a receive to take the head.
 //! - Non-blocking requests own their buffers: the raw `MPI_Request` is kept with its
-//!   buffer in the communicator's request table ([`req`]); a dropped or forgotten send is
-//!   finished before `MPI_Finalize`; a non-blocking receive is posted in MPI at once
+//!   buffer in the communicator's request table ([`req`]); a dropped or forgotten send
+//!   moves on until every rank has left, its buffer kept after if it never finished; a non-blocking receive is posted in MPI at once
 //!   (its message's first part into a stage of its own), so MPI matches receives in
 //!   posting order, and dropping one that has matched nothing cancels it.
 //! - Collectives of plain data with a built-in op on a machine type run as the MPI
@@ -50,6 +50,9 @@
 //!   vector moving into the request table and back.
 //! - Every communicator has `MPI_ERRORS_RETURN`: an MPI error is an [`Error`] naming
 //!   the MPI call and MPI's own message.
+//! - A rank that finishes tells the others ([`leave`]): a wait on it fails with
+//!   [`Error::PeerFailed`] as on the segment, and sends never received do not hold the
+//!   job at its end.
 //!
 //! What differs (see docs/cluster.md): a rank that dies ends the job through the MPI
 //! launcher (Open MPI and MPICH abort the other ranks), mismatched collectives are
@@ -60,6 +63,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod coll;
+pub(crate) mod leave;
 pub(crate) mod nbc;
 pub(crate) mod p2p;
 pub(crate) mod req;
@@ -102,13 +106,31 @@ pub(crate) fn wanted() -> Result<bool> {
 }
 
 /// The MPI library of this process: initialized once, finalized when the last
-/// communicator is dropped, after every send still in flight has finished.
+/// communicator is dropped, after every receive still in flight has finished and every
+/// other rank has left (`leave`).
 pub(crate) struct Env {
-    /// Sends whose requests or communicators were dropped before they finished.
-    orphans: RefCell<Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)>>,
+    /// Operations whose requests or communicators were dropped before they finished,
+    /// with what they read or write.
+    orphans: RefCell<Vec<Adopted>>,
     /// The next context id this process would give a new communicator.
     next_ctx: std::cell::Cell<u32>,
+    /// Which ranks have left the job.
+    pub(crate) departures: leave::Departures,
     universe: Option<::mpi::environment::Universe>,
+}
+
+/// An orphaned operation: its request, what it reads or writes, and what it waits for.
+pub(crate) type Adopted = (ffi::MPI_Request, Box<dyn std::any::Any>, Orphan);
+
+/// What an orphaned operation waits for, which decides when a leaving rank waits for it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Orphan {
+    /// A payload on its way in, whose head has come: its sender finishes it, so it is
+    /// waited for before this rank tells the others it leaves.
+    Recv,
+    /// A send, or a collective: it finishes once other ranks take part, which they may
+    /// never do; it moves on until every rank has left, then its buffers are kept.
+    Other,
 }
 
 impl Env {
@@ -127,17 +149,18 @@ impl Env {
         Ok(Rc::new(Env {
             orphans: RefCell::new(Vec::new()),
             next_ctx: std::cell::Cell::new(1),
+            departures: leave::Departures::new()?,
             universe: Some(universe),
         }))
     }
 
-    /// Keeps a send in flight (and its buffer) until it finishes or MPI finalizes.
-    pub(crate) fn adopt(&self, req: ffi::MPI_Request, buf: Box<dyn std::any::Any>) {
+    /// Keeps an operation in flight (and its buffer) until it finishes or MPI finalizes.
+    pub(crate) fn adopt(&self, req: ffi::MPI_Request, buf: Box<dyn std::any::Any>, kind: Orphan) {
         let mut o = self.orphans.borrow_mut();
-        o.push((req, buf));
+        o.push((req, buf, kind));
         // Finished ones are released now and then, so the list stays short.
         if o.len() >= 64 {
-            o.retain_mut(|(r, _)| !test_raw(r).unwrap_or(true));
+            o.retain_mut(|(r, ..)| !test_raw(r).unwrap_or(true));
         }
     }
 }
@@ -151,10 +174,23 @@ impl Drop for Env {
             // SAFETY: MPI is initialized; MPI_Abort ends the process.
             unsafe { ffi::MPI_Abort(ffi::RSMPI_COMM_WORLD, 101) };
         }
-        for (mut r, _buf) in self.orphans.get_mut().drain(..) {
-            // SAFETY: `r` is an active request whose buffer `_buf` lives until after it.
-            unsafe { ffi::MPI_Wait(&mut r, ffi::RSMPI_STATUS_IGNORE) };
+        let mut orphans = std::mem::take(self.orphans.get_mut());
+        for (r, _buf, kind) in &mut orphans {
+            if *kind == Orphan::Recv {
+                // SAFETY: `r` is an active request whose buffer `_buf` lives until after it.
+                unsafe { ffi::MPI_Wait(r, ffi::RSMPI_STATUS_IGNORE) };
+            }
         }
+        orphans.retain_mut(|(r, ..)| !test_raw(r).unwrap_or(true));
+        let left = self.departures.leave(|| {
+            orphans.retain_mut(|(r, ..)| !test_raw(r).unwrap_or(true));
+        });
+        if let Err(e) = left {
+            eprintln!("shmpi: leaving the MPI job: {e}");
+        }
+        // What is still in flight will never finish (no rank receives any more): MPI
+        // may still hold its requests, so their buffers are kept, not freed.
+        std::mem::forget(orphans);
         drop(self.universe.take()); // MPI_Finalize
     }
 }

@@ -118,7 +118,7 @@ impl<T: Pod> Drop for MpiColl<T> {
             std::mem::take(&mut self.arrays),
         );
         match self.env.upgrade() {
-            Some(env) => env.adopt(self.req, Box::new(keep)),
+            Some(env) => env.adopt(self.req, Box::new(keep), super::Orphan::Other),
             // MPI has finalized, so it touches nothing any more; keeping the vectors is
             // the safe choice all the same.
             None => std::mem::forget(keep),

@@ -32,6 +32,19 @@ const EAGER: usize = 4096;
 /// No message on a communicator is longer, so a receive needs no probe for its size.
 const INLINE_MAX: usize = EAGER + TRAILER;
 
+/// What a wait needs another rank to do, so that it fails when that rank has left the
+/// job (`Comm::left`) instead of waiting for ever.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Peer {
+    /// Send a message: communicator rank (or `ANY_SOURCE`) and tag of a receive or probe.
+    From(c_int, c_int),
+    /// Receive this rank's message: communicator rank and tag of a send.
+    To(c_int, c_int),
+    /// Nothing a rank that leaves would not do first (a payload whose head has come: its
+    /// sender finishes its sends as it leaves).
+    Nothing,
+}
+
 /// An MPI communicator with shmpi's meaning.
 pub(crate) struct Comm {
     pub(crate) env: Rc<Env>,
@@ -240,7 +253,7 @@ fn tag_ub() -> u32 {
 /// process until `raw` is freed (never, for `MPI_COMM_WORLD`), lengthening each wait's
 /// turn. The tag cannot take a user's message: the agreement's messages from each
 /// member precede, in MPI's order, anything that member sends on `raw` afterwards.
-fn twin(raw: ffi::MPI_Comm) -> Result<ffi::MPI_Comm> {
+pub(super) fn twin(raw: ffi::MPI_Comm) -> Result<ffi::MPI_Comm> {
     // SAFETY: handles and flags are plain data, written by the calls; `raw` is valid.
     unsafe {
         let mut bulk: ffi::MPI_Comm = std::mem::zeroed();
@@ -396,9 +409,10 @@ impl Comm {
     /// (`sync`: once a receive has taken its head; the payload goes on from a copy).
     fn send_large(&self, d: usize, env: Envelope, payload: &[u8], sync: bool) -> Result<()> {
         let dest = self.local(d);
+        let peer = Peer::To(dest, env.tag);
         if sync {
             let (mut r, head) = self.start_large_sync(dest, env.type_id, env.tag, payload)?;
-            if let Err(e) = self.wait_req(&mut r) {
+            if let Err(e) = self.wait_req(&mut r, peer) {
                 // The request may still read `head`: it finishes in the background.
                 self.reqs.borrow_mut().add_orphan(r, head);
                 return Err(e);
@@ -406,27 +420,35 @@ impl Comm {
             return Ok(());
         }
         let mut r = self.start_large(dest, env.type_id, env.tag, payload)?;
-        self.wait_req(&mut r)
+        // On an error (its receiver has left, so no receive will ever match the payload
+        // and MPI reads no more of it) the request is left to MPI, never freed.
+        self.wait_req(&mut r, peer)
     }
 
     fn send_msg(&self, d: usize, tag: i32, msg: AlignedVec, sync: bool) -> Result<()> {
         if !sync && msg.len() <= INLINE_MAX {
             return self.send_bytes(d, tag, &msg);
         }
-        let mut r = self.start_send(self.local(d), tag, &msg, sync)?;
-        self.wait_req(&mut r)
+        let dest = self.local(d);
+        let mut r = self.start_send(dest, tag, &msg, sync)?;
+        if let Err(e) = self.wait_req(&mut r, Peer::To(dest, tag)) {
+            // The request may still read `msg`: it finishes in the background.
+            self.reqs.borrow_mut().add_orphan(r, msg);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Waits for request `r` while, now and then, this rank's posted receives move on
     /// and payloads that came ahead of their heads are taken in ([`waiting`](Self::waiting)),
     /// since another rank's send may wait for either.
-    pub(super) fn wait_req(&self, r: &mut ffi::MPI_Request) -> Result<()> {
+    pub(super) fn wait_req(&self, r: &mut ffi::MPI_Request, peer: Peer) -> Result<()> {
         let mut turn = 0u32;
         loop {
             if super::test_raw(r)? {
                 return Ok(());
             }
-            self.waiting(&mut turn)?;
+            self.waiting(&mut turn, peer)?;
         }
     }
 
@@ -434,17 +456,98 @@ impl Comm {
     /// progress pass of MPI's own) the posted receives move on (a receive whose head is
     /// in posts its payload's receive, which its sender may wait for), then payloads
     /// that came on `bulk` ahead of their heads are taken in (`prefetch`), so that no
-    /// large send waits for what this rank waits for.
+    /// large send waits for what this rank waits for; and a wait on `peer`, a rank
+    /// that has left, fails (`turns`).
     #[inline]
-    pub(super) fn waiting(&self, turn: &mut u32) -> Result<()> {
+    pub(super) fn waiting(&self, turn: &mut u32, peer: Peer) -> Result<()> {
         *turn = turn.wrapping_add(1);
         if *turn % 16 != 0 {
             return Ok(());
         }
+        self.turns(*turn, peer)?;
         if self.has_posted() {
             self.progress_pending()?;
         }
         self.prefetch()
+    }
+
+    /// The departures' part of every 16th turn of a wait on `peer`: an error if `peer`
+    /// has left, as known at an earlier turn (the wait's request was tested since, so a
+    /// last message that came with the notice has been found); every 256th turn, the
+    /// notices that have come are taken in.
+    #[inline]
+    pub(super) fn turns(&self, turn: u32, peer: Peer) -> Result<()> {
+        let d = &self.env.departures;
+        if d.any() {
+            if let Some(e) = self.left(peer) {
+                return Err(e);
+            }
+        }
+        if turn % 256 == 0 {
+            d.poll()?;
+        }
+        Ok(())
+    }
+
+    /// The error of a wait on `peer` if the rank (or, for a receive from
+    /// `ANY_SOURCE`, every other member) it needs has left the job.
+    #[cold]
+    fn left(&self, peer: Peer) -> Option<Error> {
+        let d = &self.env.departures;
+        let rank = |r: c_int| {
+            if r == any_source() {
+                "ANY_SOURCE".to_string()
+            } else {
+                r.to_string()
+            }
+        };
+        let tag = |t: c_int| {
+            if t == any_tag() {
+                "ANY_TAG".to_string()
+            } else {
+                t.to_string()
+            }
+        };
+        let (who, doing) = match peer {
+            Peer::Nothing => return None,
+            Peer::To(dest, t) => (
+                dest,
+                format!(
+                    "this rank was waiting for its send (dest={}, tag={}) to be received",
+                    dest,
+                    tag(t)
+                ),
+            ),
+            Peer::From(src, t) => (
+                src,
+                format!(
+                    "this rank was waiting for a message (source={}, tag={})",
+                    rank(src),
+                    tag(t)
+                ),
+            ),
+        };
+        let w = if who == any_source() {
+            // Every member but this rank has left (this rank cannot send to itself while
+            // it waits): the last of them is named.
+            let mut others = self.group.ranks.iter().filter(|&&w| w != d.me).peekable();
+            others.peek()?;
+            let mut last = None;
+            for &w in others {
+                if !d.has_left(w) {
+                    return None;
+                }
+                last = Some(w);
+            }
+            last?
+        } else {
+            let w = *self.group.ranks.get(usize::try_from(who).ok()?)?;
+            if !d.has_left(w) {
+                return None;
+            }
+            w
+        };
+        Some(super::leave::Departures::error(w, doing))
     }
 
     /// Receives, each into a vector of its own, the payloads that have come on `bulk`
@@ -655,7 +758,7 @@ impl Comm {
             if let Some(st) = self.iprobe_mpi(src, tag)? {
                 return Ok(st);
             }
-            self.waiting(&mut turn)?;
+            self.waiting(&mut turn, Peer::From(src, tag))?;
         }
     }
 
@@ -728,12 +831,18 @@ impl Comm {
             if rc != ffi::MPI_SUCCESS as c_int || flag != 0 {
                 return Ok(rc);
             }
-            if let Err(e) = self.waiting(&mut turn) {
+            if let Err(e) = self.waiting(&mut turn, Peer::From(src, tag)) {
                 // The stage must not be written after this returns: withdraw the receive.
+                let mut cancelled: c_int = 0;
                 // SAFETY: `r` is active; it is cancelled and waited for.
                 unsafe {
                     ffi::MPI_Cancel(&mut r);
                     ffi::MPI_Wait(&mut r, st);
+                    ffi::MPI_Test_cancelled(st, &mut cancelled);
+                }
+                if cancelled == 0 {
+                    // It had taken a message meanwhile: the receive succeeded.
+                    return Ok(ffi::MPI_SUCCESS as c_int);
                 }
                 return Err(e);
             }
@@ -1161,7 +1270,7 @@ impl Comm {
         buf: &mut [u8],
     ) -> Result<Status> {
         let dest = self.local(d);
-        let small;
+        let mut small = AlignedVec::new();
         let mut r = if payload.len() > EAGER {
             self.start_large(dest, env.type_id, env.tag, payload)?
         } else {
@@ -1169,7 +1278,11 @@ impl Comm {
             self.start_send(dest, env.tag, &small, false)?
         };
         let got = self.recv_into(m, want, buf);
-        let sent = self.wait_req(&mut r);
+        let sent = self.wait_req(&mut r, Peer::To(dest, env.tag));
+        if sent.is_err() && !small.is_empty() {
+            // The request may still read `small`: it finishes in the background.
+            self.reqs.borrow_mut().add_orphan(r, small);
+        }
         let got = got?;
         sent?;
         Ok(got)
@@ -1188,18 +1301,19 @@ impl Comm {
         sync: bool,
     ) -> Result<u64> {
         let dest = self.local(d);
+        let to = Peer::To(dest, tag);
         if bytes.len() > EAGER && sync {
             let (r, head) = self.start_large_sync(dest, type_id, tag, &bytes)?;
-            return Ok(self.reqs.borrow_mut().add_send(r, head, None));
+            return Ok(self.reqs.borrow_mut().add_send(r, head, None, to));
         }
         if bytes.len() > EAGER {
             // The vector's heap buffer stays put when the table takes the vector.
             let r = self.start_large(dest, type_id, tag, &bytes)?;
-            return Ok(self.reqs.borrow_mut().add_send(r, bytes, None));
+            return Ok(self.reqs.borrow_mut().add_send(r, bytes, None, to));
         }
         let msg = with_trailer(bytes, type_id);
         let r = self.start_send(dest, tag, &msg, sync)?;
-        Ok(self.reqs.borrow_mut().add_send(r, msg, None))
+        Ok(self.reqs.borrow_mut().add_send(r, msg, None, to))
     }
 
     /// Starts a non-blocking send of the plain data `buf` holds, handed back at
@@ -1208,11 +1322,12 @@ impl Comm {
     /// beside its trailer.
     pub(crate) fn isend_buf(&self, d: usize, tag: i32, buf: PodVec, sync: bool) -> Result<u64> {
         let dest = self.local(d);
+        let to = Peer::To(dest, tag);
         if buf.bytes().len() > EAGER && sync {
             // The payload is copied as it starts, so a view is no longer needed: its
             // scope's end need not wait for the receive.
             let (r, head) = self.start_large_sync(dest, 0, tag, buf.bytes())?;
-            return Ok(self.reqs.borrow_mut().add_send(r, head, owned(buf)));
+            return Ok(self.reqs.borrow_mut().add_send(r, head, owned(buf), to));
         }
         if buf.bytes().len() > EAGER {
             // The table keeps `buf`, whose bytes stay put, until the request finishes.
@@ -1220,11 +1335,11 @@ impl Comm {
             return Ok(self
                 .reqs
                 .borrow_mut()
-                .add_send(r, AlignedVec::new(), Some(buf)));
+                .add_send(r, AlignedVec::new(), Some(buf), to));
         }
         let msg = self.reqs.borrow_mut().message(buf.bytes(), 0);
         let r = self.start_send(dest, tag, &msg, sync)?;
-        Ok(self.reqs.borrow_mut().add_send(r, msg, owned(buf)))
+        Ok(self.reqs.borrow_mut().add_send(r, msg, owned(buf), to))
     }
 
     /// [`isend_buf`](Self::isend_buf) where the request may finish as it starts: a
@@ -1242,18 +1357,21 @@ impl Comm {
             return self.isend_buf(d, tag, buf, sync).map(Ok);
         }
         let msg = self.reqs.borrow_mut().message(buf.bytes(), 0);
-        let mut r = self.start_send(self.local(d), tag, &msg, false)?;
+        let dest = self.local(d);
+        let to = Peer::To(dest, tag);
+        let mut r = self.start_send(dest, tag, &msg, false)?;
         // A finished request's test makes no progress pass, so this costs little.
         if super::test_raw(&mut r)? {
             self.reqs.borrow_mut().recycle(msg);
             return Ok(Err(buf));
         }
-        Ok(Ok(self.reqs.borrow_mut().add_send(r, msg, owned(buf))))
+        Ok(Ok(self.reqs.borrow_mut().add_send(r, msg, owned(buf), to)))
     }
 
     /// Posts `MPI_Irecv` for the first part of the next message `m` matches, into a
     /// stage of its own; the caller keeps the stage unmoved until the request finishes.
-    pub(super) fn post_head(&self, m: &Matcher) -> Result<(ffi::MPI_Request, Box<[u8]>)> {
+    /// Also what the receive waits for (`Peer::From`).
+    pub(super) fn post_head(&self, m: &Matcher) -> Result<(ffi::MPI_Request, Box<[u8]>, Peer)> {
         let mut stage = self
             .spare
             .borrow_mut()
@@ -1263,7 +1381,7 @@ impl Comm {
         // SAFETY: `stage` holds INLINE_MAX bytes and stays alive and unmoved (boxed, in
         // the request table) until the request finishes or is cancelled and waited for.
         let r = unsafe { irecv(self.raw, stage.as_mut_ptr(), INLINE_MAX, src, tag)? };
-        Ok((r, stage))
+        Ok((r, stage, Peer::From(src, tag)))
     }
 
     /// A finished receive's stage, back for the next one.
@@ -1373,8 +1491,8 @@ impl Drop for Comm {
             unsafe { ffi::MPI_Request_free(&mut r) };
         }
         self.drop_recvs();
-        for (r, buf) in self.reqs.get_mut().take_sends() {
-            self.env.adopt(r, buf);
+        for (r, buf, kind) in self.reqs.get_mut().take_sends() {
+            self.env.adopt(r, buf, kind);
         }
         // SAFETY: these communicators are ours (`raw` when `owned`) and no handle on
         // them remains; MPI frees them once the sends still in flight have finished.

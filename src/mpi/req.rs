@@ -22,8 +22,8 @@ use std::rc::{Rc, Weak};
 use ::mpi::ffi;
 use rkyv::util::AlignedVec;
 
-use super::Comm;
-use super::p2p::Arrived;
+use super::p2p::{Arrived, Peer};
+use super::{Comm, Orphan};
 use crate::codec::PodVec;
 use crate::completions::{Done, RecvData, slot_id, split};
 use crate::envelope::Envelope;
@@ -35,6 +35,7 @@ enum Entry {
         req: ffi::MPI_Request,
         msg: AlignedVec,
         give: Option<PodVec>,
+        to: Peer,
     },
     /// A receive posted in MPI (`MPI_Irecv`) for its message's first part, which lands
     /// in `stage`: MPI matches it, in posting order with every other receive.
@@ -43,6 +44,7 @@ enum Entry {
         stage: Box<[u8]>,
         want: Want,
         buf: Option<PodVec>,
+        from: Peer,
     },
     /// A receive whose head has arrived and passed its check: the payload is on its way
     /// into `buf`, or into `vec` (an object, or no buffer).
@@ -54,11 +56,12 @@ enum Entry {
     },
     Done(Done),
     /// A send whose handle was dropped: finished in the background, still owning what
-    /// it reads (`msg`, or `give` read in place).
+    /// it reads (`msg`, or `give` read in place); or, `recv`, a payload on its way in.
     Orphan {
         req: ffi::MPI_Request,
         msg: AlignedVec,
         give: Option<PodVec>,
+        recv: bool,
     },
 }
 
@@ -209,6 +212,7 @@ impl Table {
         req: ffi::MPI_Request,
         msg: AlignedVec,
         give: Option<PodVec>,
+        to: Peer,
     ) -> u64 {
         // Finished orphans go first, so the table stays as short as what is in flight.
         if self.orphans > 0 {
@@ -224,7 +228,7 @@ impl Table {
                 self.remove(id);
             }
         }
-        self.push(Entry::Send { req, msg, give })
+        self.push(Entry::Send { req, msg, give, to })
     }
 
     /// A send with no handle, finished in the background (a large synchronous send's
@@ -234,6 +238,7 @@ impl Table {
             req,
             msg,
             give: None,
+            recv: false,
         });
     }
 
@@ -257,16 +262,27 @@ impl Table {
         self.replace(id, e);
     }
 
-    /// The unfinished sends, for the environment to finish (the communicator is going).
-    pub(crate) fn take_sends(&mut self) -> Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)> {
-        let mut out: Vec<(ffi::MPI_Request, Box<dyn std::any::Any>)> = Vec::new();
+    /// The unfinished sends and orphaned payloads, for the environment to finish (the
+    /// communicator is going).
+    pub(crate) fn take_sends(&mut self) -> Vec<super::Adopted> {
+        let mut out: Vec<super::Adopted> = Vec::new();
         self.orphans = 0;
         self.recvs = 0;
         self.free.clear();
         for e in self.slots.drain(..).filter_map(|(_, e)| e) {
             match e {
-                Entry::Send { req, msg, give } => out.push((req, Box::new((msg, give)))),
-                Entry::Orphan { req, msg, give } => out.push((req, Box::new((msg, give)))),
+                Entry::Send { req, msg, give, .. } => {
+                    out.push((req, Box::new((msg, give)), Orphan::Other));
+                }
+                Entry::Orphan {
+                    req,
+                    msg,
+                    give,
+                    recv,
+                } => {
+                    let kind = if recv { Orphan::Recv } else { Orphan::Other };
+                    out.push((req, Box::new((msg, give)), kind));
+                }
                 _ => {}
             }
         }
@@ -393,15 +409,15 @@ impl Handle {
         let send = {
             let mut t = c.reqs.borrow_mut();
             match t.find(id) {
-                Some(Entry::Send { req, .. }) => Some(*req),
+                Some(Entry::Send { req, to, .. }) => Some((*req, *to)),
                 Some(_) => None,
                 None => return Err(gone()),
             }
         };
-        let Some(mut r) = send else {
+        let Some((mut r, to)) = send else {
             return c.wait_recv(id);
         };
-        c.wait_req(&mut r)?;
+        c.wait_req(&mut r, to)?;
         let mut t = c.reqs.borrow_mut();
         if let Some(Entry::Send { req, .. }) = t.find(id) {
             *req = r;
@@ -470,8 +486,16 @@ impl Handle {
             // A scoped send that reads its borrowed slice stays under its id, for its
             // scope's end to wait for (`settle`).
             Some(e) if reads_view(&e) => t.restore(id, e),
-            Some(Entry::Send { req, msg, give }) | Some(Entry::Orphan { req, msg, give }) => {
-                t.push(Entry::Orphan { req, msg, give });
+            Some(Entry::Send { req, msg, give, .. }) => {
+                t.push(Entry::Orphan {
+                    req,
+                    msg,
+                    give,
+                    recv: false,
+                });
+            }
+            Some(e @ Entry::Orphan { .. }) => {
+                t.push(e);
             }
             // MPI still writes the buffers: they finish in the background.
             Some(Entry::Payload { req, vec, buf, .. }) => {
@@ -479,6 +503,7 @@ impl Handle {
                     req,
                     msg: vec,
                     give: buf,
+                    recv: true,
                 });
             }
             Some(Entry::Recv { mut req, stage, .. }) => {
@@ -500,11 +525,11 @@ impl Comm {
         // Most of a scope's requests were waited for and are gone.
         let send = match self.reqs.borrow_mut().find(id).map(|e| &*e) {
             Some(Entry::Recv { .. } | Entry::Payload { .. }) => None,
-            Some(e @ Entry::Send { req, .. }) => Some((*req, reads_view(e))),
+            Some(e @ Entry::Send { req, to, .. }) => Some((*req, *to, reads_view(e))),
             _ => return Ok(()),
         };
-        if let Some((req, in_place)) = send {
-            return self.settle_send(id, req, in_place);
+        if let Some((req, to, in_place)) = send {
+            return self.settle_send(id, req, to, in_place);
         }
         let mut r = Ok(());
         if wait {
@@ -536,11 +561,22 @@ impl Comm {
     /// instead, as a panic does on this backend, since returning would free memory MPI
     /// may still read, and so does an MPI error in the wait. Any other (its message is
     /// a copy) finishes in the background.
-    fn settle_send(&self, id: u64, mut req: ffi::MPI_Request, in_place: bool) -> Result<()> {
+    fn settle_send(
+        &self,
+        id: u64,
+        mut req: ffi::MPI_Request,
+        to: Peer,
+        in_place: bool,
+    ) -> Result<()> {
         if !in_place {
             let mut t = self.reqs.borrow_mut();
-            if let Some(Entry::Send { req, msg, give }) = t.remove(id) {
-                t.push(Entry::Orphan { req, msg, give });
+            if let Some(Entry::Send { req, msg, give, .. }) = t.remove(id) {
+                t.push(Entry::Orphan {
+                    req,
+                    msg,
+                    give,
+                    recv: false,
+                });
             }
             return Ok(());
         }
@@ -558,8 +594,15 @@ impl Comm {
             if std::thread::panicking() {
                 fatal("this rank panicked");
             }
-            if let Err(e) = self.wait_req(&mut req) {
-                fatal(&format!("waiting failed ({e})"));
+            match self.wait_req(&mut req, to) {
+                Ok(()) => {}
+                // Its receiver has left, so no receive will ever match the payload and
+                // MPI reads no more of the slice: the request is left to MPI.
+                Err(e @ Error::PeerFailed { .. }) => {
+                    self.reqs.borrow_mut().discard(id);
+                    return Err(e);
+                }
+                Err(e) => fatal(&format!("waiting failed ({e})")),
             }
         }
         // The request has finished (`req` is the table's handle, now spent): the entry
@@ -587,7 +630,7 @@ impl Comm {
             match old {
                 Some(Entry::Recv { mut req, stage, .. }) => self.withdraw(&mut req, stage),
                 Some(Entry::Payload { req, vec, buf, .. }) => {
-                    self.env.adopt(req, Box::new((vec, buf)));
+                    self.env.adopt(req, Box::new((vec, buf)), Orphan::Recv);
                 }
                 _ => {}
             }
@@ -601,12 +644,13 @@ impl Comm {
             Ok(Some(got)) => done_of(Ok(got), buf),
             Err(e) => Done::Failed(e),
             Ok(None) => {
-                let (req, stage) = self.post_head(&m)?;
+                let (req, stage, from) = self.post_head(&m)?;
                 return Ok(self.reqs.borrow_mut().push(Entry::Recv {
                     req,
                     stage,
                     want,
                     buf,
+                    from,
                 }));
             }
         };
@@ -673,8 +717,7 @@ impl Comm {
         while self.step(id)? {
             turn = turn.wrapping_add(1);
             if turn % 16 == 0 {
-                self.step_others(Some(id))?;
-                self.prefetch()?;
+                self.recv_turn(id, turn)?;
             }
         }
         Ok(())
@@ -691,10 +734,21 @@ impl Comm {
             }
             turn = turn.wrapping_add(1);
             if turn % 16 == 0 {
-                self.step_others(Some(id))?;
-                self.prefetch()?;
+                self.recv_turn(id, turn)?;
             }
         }
+    }
+
+    /// Every 16th turn of a wait on receive `id`: the other receives move on, early
+    /// payloads are taken in, and a receive whose sender has left fails.
+    fn recv_turn(&self, id: u64, turn: u32) -> Result<()> {
+        let peer = match self.reqs.borrow_mut().find(id) {
+            Some(Entry::Recv { from, .. }) => *from,
+            _ => Peer::Nothing,
+        };
+        self.turns(turn, peer)?;
+        self.step_others(Some(id))?;
+        self.prefetch()
     }
 
     /// [`step`](Self::step) for a wait: the result of receive `id` once it has one,
@@ -707,6 +761,7 @@ impl Comm {
                 stage,
                 want,
                 buf,
+                ..
             }) if buf.is_some() => {
                 let Some(st) = status_raw(req, false)? else {
                     return Ok(None);
