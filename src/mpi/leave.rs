@@ -97,10 +97,8 @@ impl Departures {
             // SAFETY: plain data written by the call.
             let mut st: ffi::MPI_Status = unsafe { std::mem::zeroed() };
             // SAFETY: `req` is the active persistent receive of a notice.
-            check(
-                unsafe { ffi::MPI_Test(req, &mut flag, &mut st) },
-                "MPI_Test",
-            )?;
+            let rc = unsafe { ffi::MPI_Test(req, &mut flag, &mut st) };
+            check(rc, "MPI_Test")?;
             if flag == 0 {
                 return Ok(());
             }
