@@ -80,6 +80,8 @@ pub(crate) struct Comm {
     /// buffer (the stage), the last few used: starting one costs less than a new
     /// request of `MPI_Irecv`, and less than `MPI_Recv` (docs/cluster.md).
     stage_reqs: RefCell<Vec<(c_int, c_int, *mut u8, ffi::MPI_Request)>>,
+    /// The one of `stage_reqs` used last (a null buffer before any).
+    last_stage: std::cell::Cell<(c_int, c_int, *mut u8, ffi::MPI_Request)>,
     pub(crate) reqs: RefCell<Table>,
 }
 
@@ -311,6 +313,11 @@ impl Comm {
             prefetched: RefCell::new(Vec::new()),
             polls: std::cell::Cell::new(0),
             stage_reqs: RefCell::new(Vec::new()),
+            // SAFETY: a request handle is plain data; this one is never used (no stage
+            // is at the null address).
+            last_stage: std::cell::Cell::new((0, 0, std::ptr::null_mut(), unsafe {
+                std::mem::zeroed()
+            })),
             reqs: RefCell::new(Table::default()),
         }))
     }
@@ -794,7 +801,7 @@ impl Comm {
     /// returned by value is one more copy per message). Not `MPI_Recv`: a rank blocked
     /// inside MPI would leave a sender waiting for a payload's receive, or for its posted
     /// receives to move on; it polls with the wait's turns (`recv_polling`).
-    #[inline]
+    #[inline(always)]
     fn recv_stage(
         &self,
         src: c_int,
@@ -809,8 +816,11 @@ impl Comm {
         Ok(())
     }
 
-    /// `MPI_Irecv` into `stage`, then tests until it finishes, the wait's turns moving
-    /// the rest on (`waiting`): the receive's return code, its status in `st`.
+    /// Starts the persistent receive of `src` and `tag` into `stage` (`stage_req`),
+    /// then tests until it finishes, the wait's turns moving the rest on (`waiting`):
+    /// the receive's return code, its status in `st`. The first test is inline: in a
+    /// stream, the message is mostly there when its receive starts.
+    #[inline(always)]
     fn recv_polling(
         &self,
         src: c_int,
@@ -820,9 +830,28 @@ impl Comm {
     ) -> Result<c_int> {
         let mut r = self.stage_req(src, tag, stage)?;
         // SAFETY: `r` is an inactive persistent receive into `stage`, which holds
-        // INLINE_MAX writable bytes; this function waits for the request to finish
-        // before it returns, also on error (below).
+        // INLINE_MAX writable bytes; the request finishes before this returns, also on
+        // error (`recv_waiting`).
         check(unsafe { ffi::MPI_Start(&mut r) }, "MPI_Start")?;
+        let mut flag: c_int = 0;
+        // SAFETY: `r` is the active request started above.
+        let rc = unsafe { ffi::MPI_Test(&mut r, &mut flag, st) };
+        if rc != ffi::MPI_SUCCESS as c_int || flag != 0 {
+            return Ok(rc);
+        }
+        self.recv_waiting(r, src, tag, st)
+    }
+
+    /// The rest of [`recv_polling`](Self::recv_polling) when its first test found
+    /// nothing: tests until request `r` (active, into the stage) finishes.
+    #[inline(never)]
+    fn recv_waiting(
+        &self,
+        mut r: ffi::MPI_Request,
+        src: c_int,
+        tag: c_int,
+        st: &mut ffi::MPI_Status,
+    ) -> Result<c_int> {
         let mut turn = 0u32;
         loop {
             let mut flag: c_int = 0;
@@ -850,9 +879,22 @@ impl Comm {
     }
 
     /// The persistent receive of `src` and `tag` into `stage`, made on first use; four
-    /// are kept (a program's blocking receives mostly repeat one source and tag).
+    /// are kept (a program's blocking receives mostly repeat one source and tag), the
+    /// last one used at hand in one comparison.
+    #[inline(always)]
     fn stage_req(&self, src: c_int, tag: c_int, stage: &mut [u8]) -> Result<ffi::MPI_Request> {
         let p = stage.as_mut_ptr();
+        let (s, t, q, r) = self.last_stage.get();
+        if (s, t, q) == (src, tag, p) {
+            return Ok(r);
+        }
+        let r = self.stage_req_find(src, tag, p)?;
+        self.last_stage.set((src, tag, p, r));
+        Ok(r)
+    }
+
+    #[inline(never)]
+    fn stage_req_find(&self, src: c_int, tag: c_int, p: *mut u8) -> Result<ffi::MPI_Request> {
         let mut reqs = self.stage_reqs.borrow_mut();
         if let Some(&(.., r)) = reqs.iter().find(|e| (e.0, e.1, e.2) == (src, tag, p)) {
             return Ok(r);
