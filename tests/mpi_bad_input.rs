@@ -202,8 +202,9 @@ fn finished_first<T: std::fmt::Debug>(r: shmpi::Result<T>, rank: usize, what: &s
 /// MPI 4.1 §11.2.2: a process that has called `MPI_Finalize` takes part in no more
 /// communication. A rank waiting for it gets the error the shared segment gives
 /// (`PeerFailed`, `Finalized`), not a wait that never ends: a blocking receive and
-/// probe, a request's wait, a large, a synchronous and a large non-blocking send, and a
-/// receive from `ANY_SOURCE` once every other rank has finished; the ranks still
+/// probe, a request's wait, a large, a synchronous and a large non-blocking send, a
+/// scope's end with such requests unwaited, and a receive from `ANY_SOURCE` once every
+/// other rank has finished; the ranks still
 /// running go on talking to each other.
 #[test]
 fn a_rank_that_finished_is_an_error_to_the_ranks_that_wait_for_it() {
@@ -231,6 +232,16 @@ fn a_rank_that_finished_is_an_error_to_the_ranks_that_wait_for_it() {
             let r = w.isend_vec(vec![1u8; 1 << 20], l, 5).unwrap();
             finished_first(r.wait(), last, "a large isend's wait");
             finished_first(w.issend(&3u64, l, 5).unwrap().wait(), last, "issend's wait");
+            // A scope's end finishes its requests: an unwaited large send and receive.
+            let big = vec![2u8; 1 << 20];
+            let mut inbox = vec![0u8; 64];
+            let r = w.scope(|s| {
+                drop(s.isend_slice(&big, l, 5)?);
+                drop(s.irecv_into(&mut inbox, l, 5)?);
+                Ok(())
+            });
+            finished_first(r, last, "a scope's end");
+            drop(big); // freed: MPI reads no more of it
             if n == 2 {
                 finished_first(w.recv::<u8>(ANY_SOURCE, 5), last, "recv from ANY_SOURCE");
             } else {
