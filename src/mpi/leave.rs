@@ -34,7 +34,7 @@ pub(crate) struct Departures {
     /// A persistent receive of one notice from any rank, started again after each.
     notice: Cell<ffi::MPI_Request>,
     /// What an empty notice is received into (MPI wants a buffer all the same).
-    _buf: Box<u64>,
+    buf: Box<u64>,
     left: RefCell<Vec<bool>>,
     count: Cell<usize>,
     /// This process's world rank.
@@ -76,7 +76,7 @@ impl Departures {
         Ok(Departures {
             comm,
             notice: Cell::new(req),
-            _buf: buf,
+            buf,
             left: RefCell::new(vec![false; n as usize]),
             count: Cell::new(0),
             me: me as usize,
@@ -137,7 +137,7 @@ impl Departures {
             // SAFETY: an empty message; the pointer is never read.
             let rc = unsafe {
                 ffi::MPI_Isend(
-                    (&raw const *self._buf).cast::<c_void>(),
+                    (&raw const *self.buf).cast::<c_void>(),
                     0,
                     ffi::RSMPI_UINT8_T,
                     d as c_int,

@@ -160,7 +160,7 @@ impl Env {
         o.push((req, buf, kind));
         // Finished ones are released now and then, so the list stays short.
         if o.len() >= 64 {
-            o.retain_mut(|(r, ..)| !test_raw(r).unwrap_or(true));
+            drop_finished(&mut o);
         }
     }
 }
@@ -181,10 +181,7 @@ impl Drop for Env {
                 unsafe { ffi::MPI_Wait(r, ffi::RSMPI_STATUS_IGNORE) };
             }
         }
-        orphans.retain_mut(|(r, ..)| !test_raw(r).unwrap_or(true));
-        let left = self.departures.leave(|| {
-            orphans.retain_mut(|(r, ..)| !test_raw(r).unwrap_or(true));
-        });
+        let left = self.departures.leave(|| drop_finished(&mut orphans));
         if let Err(e) = left {
             eprintln!("shmpi: leaving the MPI job: {e}");
         }
@@ -193,6 +190,11 @@ impl Drop for Env {
         std::mem::forget(orphans);
         drop(self.universe.take()); // MPI_Finalize
     }
+}
+
+/// Releases the orphans whose requests have finished (one that fails its test too).
+fn drop_finished(orphans: &mut Vec<Adopted>) {
+    orphans.retain_mut(|(r, ..)| !test_raw(r).unwrap_or(true));
 }
 
 /// Whether request `r` has finished (`MPI_Test`); a finished request becomes null.

@@ -637,9 +637,7 @@ impl Comm {
         tag: i32,
         payload: &[u8],
     ) -> Result<ffi::MPI_Request> {
-        let n = c_int::try_from(payload.len()).map_err(|_| too_large(payload.len()))?;
-        let seq = self.next_payload_tag(dest);
-        let h = head(type_id, payload.len(), seq);
+        let (n, seq, h) = self.large_head(dest, type_id, payload.len())?;
         // SAFETY: `h` holds HEAD bytes for the blocking call.
         let rc = unsafe {
             ffi::MPI_Send(
@@ -693,6 +691,19 @@ impl Comm {
         Ok(r)
     }
 
+    /// A large message's head towards communicator rank `dest`, with the payload's
+    /// length as MPI's count and its payload tag.
+    fn large_head(
+        &self,
+        dest: c_int,
+        type_id: u64,
+        len: usize,
+    ) -> Result<(c_int, u32, [u8; HEAD])> {
+        let n = c_int::try_from(len).map_err(|_| too_large(len))?;
+        let seq = self.next_payload_tag(dest);
+        Ok((n, seq, head(type_id, len, seq)))
+    }
+
     /// The next payload tag towards communicator rank `dest`.
     fn next_payload_tag(&self, dest: c_int) -> u32 {
         let mut next = self.next_seq.borrow_mut();
@@ -715,10 +726,9 @@ impl Comm {
         tag: i32,
         payload: &[u8],
     ) -> Result<(ffi::MPI_Request, AlignedVec)> {
-        let n = c_int::try_from(payload.len()).map_err(|_| too_large(payload.len()))?;
-        let seq = self.next_payload_tag(dest);
+        let (n, seq, head) = self.large_head(dest, type_id, payload.len())?;
         let mut h = AlignedVec::with_capacity(HEAD);
-        h.extend_from_slice(&head(type_id, payload.len(), seq));
+        h.extend_from_slice(&head);
         // SAFETY: a request handle is plain data, written by the call below.
         let mut hr: ffi::MPI_Request = unsafe { std::mem::zeroed() };
         // SAFETY: `h`'s heap buffer stays put until the request finishes (the caller
@@ -862,15 +872,9 @@ impl Comm {
             }
             if let Err(e) = self.waiting(&mut turn, Peer::From(src, tag)) {
                 // The stage must not be written after this returns: withdraw the receive.
-                let mut cancelled: c_int = 0;
-                // SAFETY: `r` is active; it is cancelled and waited for.
-                unsafe {
-                    ffi::MPI_Cancel(&mut r);
-                    ffi::MPI_Wait(&mut r, st);
-                    ffi::MPI_Test_cancelled(st, &mut cancelled);
-                }
-                if cancelled == 0 {
+                if let Ok((got, false)) = super::req::cancel_raw(&mut r) {
                     // It had taken a message meanwhile: the receive succeeded.
+                    *st = got;
                     return Ok(ffi::MPI_SUCCESS as c_int);
                 }
                 return Err(e);

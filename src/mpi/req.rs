@@ -743,7 +743,8 @@ impl Comm {
     /// payloads are taken in, and a receive whose sender has left fails.
     fn recv_turn(&self, id: u64, turn: u32) -> Result<()> {
         let peer = match self.reqs.borrow_mut().find(id) {
-            Some(Entry::Recv { from, .. }) => *from,
+            // What it waits for matters only once a rank has left.
+            Some(Entry::Recv { from, .. }) if self.env.departures.any() => *from,
             _ => Peer::Nothing,
         };
         self.turns(turn, peer)?;
@@ -961,11 +962,12 @@ fn status_raw(r: &mut ffi::MPI_Request, block: bool) -> Result<Option<ffi::MPI_S
 
 /// Cancels receive `r` and waits for it: its status and whether it was cancelled (it
 /// was not if it had matched a message).
-fn cancel_raw(r: &mut ffi::MPI_Request) -> Result<(ffi::MPI_Status, bool)> {
+pub(super) fn cancel_raw(r: &mut ffi::MPI_Request) -> Result<(ffi::MPI_Status, bool)> {
     // SAFETY: `r` is an active receive; its buffer lives until after the wait.
     let rc = unsafe { ffi::MPI_Cancel(r) };
-    super::check(rc, "MPI_Cancel")?;
+    // Waited for whatever the cancel returned, so that MPI writes no buffer after this.
     let st = status_raw(r, true)?.expect("a wait finishes");
+    super::check(rc, "MPI_Cancel")?;
     let mut flag: std::ffi::c_int = 0;
     // SAFETY: a status from a finished request.
     let rc = unsafe { ffi::MPI_Test_cancelled(&st, &mut flag) };
