@@ -148,6 +148,31 @@ fn test_pass(eng: &mut Engine) -> Result<()> {
     Ok(())
 }
 
+/// After a test found these requests (what each waits for) unfinished, on its turn
+/// ([`Engine::test_turn`]): fails as their waits would when none of them (with
+/// `every`, some one) can finish any more because the peers they depend on left.
+fn test_alive<'a>(
+    eng: &mut Engine,
+    whats: impl Iterator<Item = &'a What>,
+    every: bool,
+) -> Result<()> {
+    let mut first_err = None;
+    let mut alive = false;
+    for what in whats {
+        match eng.check_tested(&what.desc()) {
+            Ok(()) => alive = true,
+            Err(e) if every => return Err(e),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) if !alive => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// The status of a send: MPI's empty status.
 fn sent_status<T>(_: &T) -> Status {
     Status::empty(false)
@@ -444,7 +469,10 @@ impl<T> Request<T> {
     /// - when it completes, the operation's own errors, as for [`wait`](Self::wait);
     /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
     ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
-    ///   consistency check.
+    ///   consistency check;
+    /// - [`Error::PeerFailed`] when the request can never complete, as its wait would: the
+    ///   peer it waits on (for a receive from `ANY_SOURCE`, every other rank) has left
+    ///   (noticed by one test in a few), so that a loop of tests ends.
     ///
     /// # Examples
     ///
@@ -477,7 +505,11 @@ impl<T> Request<T> {
                 Some(d) => Some(d),
                 None => {
                     test_pass(&mut e)?;
-                    e.take_done(id)
+                    let d = e.take_done(id);
+                    if d.is_none() && e.test_turn() {
+                        test_alive(&mut e, self.what().into_iter(), true)?;
+                    }
+                    d
                 }
             }
         };
@@ -497,7 +529,10 @@ impl<T> Request<T> {
     ///   `Communicator` were dropped);
     /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
     ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
-    ///   consistency check.
+    ///   consistency check;
+    /// - [`Error::PeerFailed`] when the request can never complete, as its wait would: the
+    ///   peer it waits on (for a receive from `ANY_SOURCE`, every other rank) has left
+    ///   (noticed by one test in a few), so that a loop of tests ends.
     ///
     /// # Examples
     ///
@@ -525,7 +560,11 @@ impl<T> Request<T> {
             return Ok(true);
         }
         test_pass(&mut e)?;
-        Ok(e.is_done(self.id()))
+        let done = e.is_done(self.id());
+        if !done && e.test_turn() {
+            test_alive(&mut e, self.what().into_iter(), true)?;
+        }
+        Ok(done)
     }
 
     /// Makes progress once and returns the status if the operation has completed,
@@ -544,7 +583,10 @@ impl<T> Request<T> {
     ///   `Communicator` were dropped);
     /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
     ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
-    ///   consistency check.
+    ///   consistency check;
+    /// - [`Error::PeerFailed`] when the request can never complete, as its wait would: the
+    ///   peer it waits on (for a receive from `ANY_SOURCE`, every other rank) has left
+    ///   (noticed by one test in a few), so that a loop of tests ends.
     ///
     /// # Examples
     ///
@@ -575,6 +617,9 @@ impl<T> Request<T> {
         let mut e = eng.borrow_mut();
         if !e.is_done(*id) {
             test_pass(&mut e)?;
+            if !e.is_done(*id) && e.test_turn() {
+                test_alive(&mut e, std::iter::once(what), true)?;
+            }
         }
         Ok(e.peek_done(*id).map(|d| status_of(d, what)))
     }
@@ -839,7 +884,12 @@ fn poll_any<X>(
         return Ok(Some(i));
     }
     test_pass(&mut e)?;
-    Ok(first_done(items, &key, &e))
+    let found = first_done(items, &key, &e);
+    if found.is_none() && e.test_turn() {
+        let pending: Vec<Pending<'_>> = items.iter().filter_map(&key).collect();
+        test_alive(&mut e, pending.iter().filter_map(|p| p.what), false)?;
+    }
+    Ok(found)
 }
 
 /// Takes every finished request out of `requests`, with its index before the call.
@@ -969,7 +1019,9 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
 ///   removed all the same);
 /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
 ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
-///   consistency check.
+///   consistency check;
+/// - [`Error::PeerFailed`] when no pending request can complete any more (their peers
+///   left; noticed by one test in a few), as the matching wait would fail.
 ///
 /// # Examples
 ///
@@ -1051,6 +1103,8 @@ pub fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
 ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
 ///   consistency check;
+/// - [`Error::PeerFailed`] when none has completed and none can any more (their peers
+///   left; noticed by one test in a few), as [`wait_some`] would fail;
 /// - each completed request's own error comes in its entry, not here.
 ///
 /// # Examples
@@ -1092,7 +1146,10 @@ pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// - when all have completed, the first error of the requests as [`wait_all`] gives it;
 /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
 ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
-///   consistency check.
+///   consistency check;
+/// - [`Error::PeerFailed`] when one of the pending requests can never complete (its peer
+///   left; noticed by one test in a few), as [`wait_all`] would fail; the requests are
+///   left as they were.
 ///
 /// # Examples
 ///
@@ -1124,6 +1181,15 @@ pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
         };
         if !all(&e) {
             test_pass(&mut e)?;
+            if !all(&e) && e.test_turn() {
+                let unfinished: Vec<&What> = requests
+                    .iter()
+                    .filter_map(Request::pending)
+                    .filter(|p| !p.is_done(&e))
+                    .filter_map(|p| p.what)
+                    .collect();
+                test_alive(&mut e, unfinished.into_iter(), true)?;
+            }
             if !all(&e) {
                 return Ok(None);
             }
@@ -1185,7 +1251,9 @@ pub fn wait_any_of(requests: &mut [&mut dyn AnyRequest]) -> Result<usize> {
 /// - [`Error::Usage`] when this rank has finalized;
 /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
 ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
-///   consistency check.
+///   consistency check;
+/// - [`Error::PeerFailed`] when no pending request can complete any more (their peers
+///   left; noticed by one test in a few), as the matching wait would fail.
 ///
 /// # Examples
 ///

@@ -18,7 +18,7 @@
 
 mod mpi_common;
 
-use mpi_common::{is_child, is_mpich, launch_mpi, run_mpi_ns};
+use mpi_common::{is_child, is_mpich, launch_mpi, poll_until, run_mpi_ns};
 use shmpi::{ANY_SOURCE, Error, ErrorClass, Exit};
 
 #[test]
@@ -288,6 +288,72 @@ fn sends_never_received_do_not_hold_the_job_at_its_end() {
                 assert_eq!(w.recv_vec::<u64>(0, 7).unwrap().0, pattern);
             }
             drop(dup);
+        },
+    );
+}
+
+/// As on the shared segment (tests/requests.rs): a loop of tests on requests that wait
+/// for a rank that finished ends with the error their waits give, instead of spinning
+/// for ever: `test`, `is_complete`, `get_status`, `test_any`, `test_some` and
+/// `test_all` on receives, `test` on a synchronous send, and `wait_any` over receives
+/// from ranks that all finished; what a rank sent before finishing is still received.
+#[test]
+fn tests_of_requests_on_a_rank_that_finished_fail_instead_of_spinning() {
+    run_mpi_ns(
+        "tests_of_requests_on_a_rank_that_finished_fail_instead_of_spinning",
+        &[2],
+        |w| {
+            if w.rank() == 1 {
+                w.send(&4u8, 0, 3).unwrap();
+                return; // finishes, sending nothing more
+            }
+            let mut req = w.irecv::<u8>(1, 3).unwrap();
+            let (v, st) = poll_until("the message sent before finishing", || req.test()).unwrap();
+            assert_eq!((v, st.source()), (4, 1));
+            let mut req = w.irecv::<u8>(1, 5).unwrap();
+            finished_first(poll_until("test", || req.test()), 1, "test");
+            let mut req = w.irecv_into(vec![0u8; 4], ANY_SOURCE, 5).unwrap();
+            finished_first(
+                poll_until("test, ANY_SOURCE", || req.test()),
+                1,
+                "test, ANY_SOURCE",
+            );
+            let mut req = w.irecv::<u8>(1, 6).unwrap();
+            let r = poll_until("is_complete", || req.is_complete().map(|d| d.then_some(())));
+            finished_first(r, 1, "is_complete");
+            let mut req = w.irecv::<u8>(1, 6).unwrap();
+            finished_first(
+                poll_until("get_status", || req.get_status()),
+                1,
+                "get_status",
+            );
+            let mut reqs = vec![w.irecv::<u8>(1, 7).unwrap(), w.irecv::<u8>(1, 8).unwrap()];
+            finished_first(
+                poll_until("test_any", || shmpi::test_any(&mut reqs)),
+                1,
+                "test_any",
+            );
+            let r = poll_until("test_some", || {
+                shmpi::test_some(&mut reqs).map(|done| (!done.is_empty()).then_some(done))
+            });
+            finished_first(r, 1, "test_some");
+            finished_first(
+                poll_until("test_all", || shmpi::test_all(&mut reqs)),
+                1,
+                "test_all",
+            );
+            assert_eq!(
+                reqs.len(),
+                2,
+                "the failed tests left the requests as they were"
+            );
+            finished_first(shmpi::wait_any(&mut reqs), 1, "wait_any");
+            let mut req = w.issend(&1u8, 1, 9).unwrap();
+            finished_first(
+                poll_until("test of issend", || req.test()),
+                1,
+                "test of issend",
+            );
         },
     );
 }

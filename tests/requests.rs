@@ -9,7 +9,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{run_ranks, run_ranks_with_env};
+use common::{poll_until, run_ranks, run_ranks_with_env};
 use shmpi::{ANY_SOURCE, ANY_TAG, AnyRequest, Communicator, Error, ErrorClass};
 
 /// Counts allocations, to check that restarting a persistent request allocates
@@ -1020,5 +1020,88 @@ fn persistent_requests_on_proc_null_complete_at_once_at_4_ranks() {
         "persistent_requests_on_proc_null_complete_at_once_at_4_ranks",
         4,
         persistent_chain,
+    );
+}
+
+// ---- requests that can never complete ---------------------------------------------
+
+/// The error of a request that waits for ranks that left, naming one of `ranks`.
+fn left_error<T: std::fmt::Debug>(r: shmpi::Result<T>, ranks: &[usize], what: &str) {
+    match r {
+        Err(Error::PeerFailed {
+            rank, while_doing, ..
+        }) if ranks.contains(&rank) => {
+            assert!(while_doing.contains("tag="), "{what}: {while_doing}");
+        }
+        other => panic!("{what}: expected PeerFailed from one of {ranks:?}, got {other:?}"),
+    }
+}
+
+/// MPI leaves a receive from a rank that finished without sending pending for ever;
+/// shmpi's wait on it fails with `PeerFailed`, so a loop of tests on it must end the
+/// same way rather than spin for ever unseen (the launcher's deadlock check sees only
+/// ranks that block): `test`, `is_complete`, `get_status`, `test_any`, `test_some`,
+/// `test_all` and the wait of a receive from `ANY_SOURCE` report the rank that left,
+/// and what a rank sent before it left is still received.
+#[test]
+fn tests_of_requests_on_ranks_that_left_fail_instead_of_spinning() {
+    run_ranks(
+        "tests_of_requests_on_ranks_that_left_fail_instead_of_spinning",
+        3,
+        |w| {
+            if w.rank() != 0 {
+                w.send(&(w.rank() as u8), 0, 3).unwrap();
+                return; // leaves the job, sending nothing more
+            }
+            for r in [1, 2] {
+                let mut req = w.irecv::<u8>(r, 3).unwrap();
+                let (v, st) = poll_until("the message sent before leaving", || req.test()).unwrap();
+                assert_eq!((i32::from(v), st.source()), (r, r));
+            }
+            let mut req = w.irecv::<u8>(1, 5).unwrap();
+            left_error(poll_until("test", || req.test()), &[1], "test");
+            let mut req = w.irecv_into(vec![0u8; 4], ANY_SOURCE, 5).unwrap();
+            left_error(
+                poll_until("test, ANY_SOURCE", || req.test()),
+                &[1, 2],
+                "test, ANY_SOURCE",
+            );
+            let mut req = w.irecv::<u8>(2, 5).unwrap();
+            let r = poll_until("is_complete", || req.is_complete().map(|d| d.then_some(())));
+            left_error(r, &[2], "is_complete");
+            let mut req = w.irecv::<u8>(2, 6).unwrap();
+            left_error(
+                poll_until("get_status", || req.get_status()),
+                &[2],
+                "get_status",
+            );
+            let mut reqs = vec![w.irecv::<u8>(1, 7).unwrap(), w.irecv::<u8>(2, 7).unwrap()];
+            left_error(
+                poll_until("test_any", || shmpi::test_any(&mut reqs)),
+                &[1, 2],
+                "test_any",
+            );
+            let r = poll_until("test_some", || {
+                shmpi::test_some(&mut reqs).map(|done| (!done.is_empty()).then_some(done))
+            });
+            left_error(r, &[1, 2], "test_some");
+            let r = poll_until("test_all", || shmpi::test_all(&mut reqs));
+            left_error(r, &[1, 2], "test_all");
+            assert_eq!(
+                reqs.len(),
+                2,
+                "the failed tests left the requests as they were"
+            );
+            let mut req = w.issend(&1u8, 1, 9).unwrap();
+            left_error(
+                poll_until("test of issend", || req.test()),
+                &[1],
+                "test of issend",
+            );
+            let req = w.irecv::<u8>(ANY_SOURCE, 10).unwrap();
+            left_error(req.wait(), &[1, 2], "wait, ANY_SOURCE");
+            let mut reqs = vec![w.irecv::<u8>(ANY_SOURCE, 11).unwrap()];
+            left_error(shmpi::wait_any(&mut reqs), &[1, 2], "wait_any, ANY_SOURCE");
+        },
     );
 }

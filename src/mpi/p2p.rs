@@ -791,6 +791,21 @@ impl Comm {
         Ok(())
     }
 
+    /// After a test found request `id` unfinished (`polled` counted it): fails as the
+    /// request's wait would if the rank it waits for has left (known once a rank has:
+    /// notices are taken in on every 256th turn), so that a loop of tests ends instead
+    /// of spinning for ever. Every test looks, so that a test over many requests sees
+    /// each one's peer gone in the same pass.
+    pub(super) fn tested(&self, id: u64) -> Result<()> {
+        let turn = self.polls.get();
+        let peer = if self.env.departures.any() {
+            self.reqs.borrow_mut().peer_of(id)
+        } else {
+            Peer::Nothing
+        };
+        self.turns(turn, peer)
+    }
+
     /// Receives the next message from communicator rank `src` with `tag` (wildcards
     /// allowed, blocking) into `stage`: its envelope, its sender's communicator rank
     /// and where its payload is. No probe is needed: every message fits `stage`.

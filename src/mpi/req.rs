@@ -101,6 +101,14 @@ const SPARE_BYTES: usize = 8 << 10;
 const SPARE_MAX: usize = 64;
 
 impl Table {
+    /// The rank request `id` waits for: a receive's source, a send's destination.
+    pub(super) fn peer_of(&mut self, id: u64) -> Peer {
+        match self.find(id) {
+            Some(Entry::Recv { from: p, .. } | Entry::Send { to: p, .. }) => *p,
+            _ => Peer::Nothing,
+        }
+    }
+
     /// Counts an entry's tallies (`tallies`) in or out of the table's.
     fn count(&mut self, (o, r): (usize, usize), in_table: bool) {
         if in_table {
@@ -398,6 +406,7 @@ impl Handle {
         };
         if !done {
             c.polled()?;
+            c.tested(id)?;
         }
         Ok(done)
     }
@@ -986,18 +995,27 @@ pub(crate) fn none_pending(call: &str) -> Error {
     )
 }
 
-/// The index of the first completed request, `Err` if one failed to progress.
+/// The index of the first completed request, and whether any is pending; `Err` if
+/// one failed to progress, or if every pending one waits for a rank that left.
 fn first_complete<T>(requests: &mut [Request<T>]) -> Result<(Option<usize>, bool)> {
     let mut any = false;
+    let mut left = None;
     for (i, r) in requests.iter_mut().enumerate() {
         match r.mpi_state() {
             Some(Ok(true)) => return Ok((Some(i), true)),
             Some(Ok(false)) => any = true,
+            // The others may still complete: fail only when none can.
+            Some(Err(e @ Error::PeerFailed { .. })) => {
+                left.get_or_insert(e);
+            }
             Some(Err(e)) => return Err(e),
             None => {}
         }
     }
-    Ok((None, any))
+    match left {
+        Some(e) if !any => Err(e),
+        _ => Ok((None, any || left.is_some())),
+    }
 }
 
 pub(crate) fn test_any<T>(requests: &mut Vec<Request<T>>) -> Result<Option<(usize, T)>> {
@@ -1025,10 +1043,20 @@ pub(crate) fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> 
 
 pub(crate) fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
     let mut done = Vec::new();
+    let (mut pending, mut left) = (false, None);
     for (i, r) in requests.iter_mut().enumerate() {
-        if let Some(Ok(true)) = r.mpi_state() {
-            done.push(i);
+        match r.mpi_state() {
+            Some(Ok(true)) => done.push(i),
+            Some(Ok(false)) => pending = true,
+            Some(Err(e @ Error::PeerFailed { .. })) => {
+                left.get_or_insert(e);
+            }
+            Some(Err(_)) | None => {}
         }
+    }
+    // None finished and none can any more: fail as `wait_some` would.
+    if let Some(e) = left.filter(|_| done.is_empty() && !pending) {
+        return Err(e);
     }
     let mut out = Vec::new();
     for (k, i) in done.into_iter().enumerate() {
@@ -1052,8 +1080,11 @@ pub(crate) fn wait_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize,
 
 pub(crate) fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
     for r in requests.iter_mut() {
-        if let Some(Ok(false)) | Some(Err(_)) = r.mpi_state() {
-            return Ok(None);
+        match r.mpi_state() {
+            // One that can never complete: neither can the list (as `wait_all` fails).
+            Some(Err(e @ Error::PeerFailed { .. })) => return Err(e),
+            Some(Ok(false) | Err(_)) => return Ok(None),
+            Some(Ok(true)) | None => {}
         }
     }
     crate::request::wait_all(std::mem::take(requests)).map(Some)
@@ -1068,6 +1099,7 @@ pub(crate) fn any_of(
     let mut mpi = false;
     loop {
         let mut pending = false;
+        let mut left = None;
         for (i, r) in requests.iter_mut().enumerate() {
             match r.mpi_state() {
                 Some(Ok(true)) => return Ok(Some(Some(i))),
@@ -1075,9 +1107,17 @@ pub(crate) fn any_of(
                     mpi = true;
                     pending = true;
                 }
+                // The others may still complete: fail only when none can.
+                Some(Err(e @ Error::PeerFailed { .. })) => {
+                    mpi = true;
+                    left.get_or_insert(e);
+                }
                 Some(Err(e)) => return Err(e),
                 None => {}
             }
+        }
+        if let Some(e) = left.filter(|_| !pending) {
+            return Err(e);
         }
         if !mpi {
             return Ok(None);

@@ -94,6 +94,8 @@ pub(crate) struct Engine {
     coll_spin_ns: u64,
     yield_ns: u64,
     wait_published: bool,
+    /// Tests that found their requests unfinished (`Engine::test_turn`).
+    idle_tests: u32,
     /// A blocking receive took a message since the last send: the next send is likely
     /// a reply its receiver is polling for (see `try_send_whole`).
     after_recv: bool,
@@ -153,6 +155,7 @@ impl Engine {
             coll_spin_ns,
             yield_ns,
             wait_published: false,
+            idle_tests: 0,
             after_recv: false,
             offer_min,
             stream_min,

@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::matching::Group;
 use crate::segment::WaitOp;
 
+/// A test that finds its requests unfinished looks at departed peers once in this many.
+const TEST_LOOK_EVERY: u32 = 16;
+
 thread_local! {
     /// Called at each idle step of this thread's blocking calls (`set_idle_hook`).
     static IDLE_HOOK: Cell<Option<fn()>> = const { Cell::new(None) };
@@ -208,6 +211,26 @@ impl Engine {
     /// Fails if the job was aborted or if the peers `desc` depends on have left with
     /// nothing more in flight from them.
     pub(crate) fn check_alive(&mut self, desc: &WaitDesc<'_>) -> Result<()> {
+        self.check_alive_doing(desc, "waiting in")
+    }
+
+    /// Whether a test that found its requests unfinished should look at departed
+    /// peers ([`check_tested`](Self::check_tested)): every [`TEST_LOOK_EVERY`]th such
+    /// test, so that a loop of tests pays for it rarely.
+    pub(crate) fn test_turn(&mut self) -> bool {
+        self.idle_tests = self.idle_tests.wrapping_add(1);
+        self.idle_tests % TEST_LOOK_EVERY == 0
+    }
+
+    /// [`check_alive`](Self::check_alive) for a test of the request `desc` describes,
+    /// so that a loop of tests on a request whose peer has left ends with that error
+    /// instead of spinning for ever (the launcher's deadlock check sees only ranks
+    /// that block).
+    pub(crate) fn check_tested(&mut self, desc: &WaitDesc<'_>) -> Result<()> {
+        self.check_alive_doing(desc, "testing")
+    }
+
+    fn check_alive_doing(&mut self, desc: &WaitDesc<'_>, doing: &str) -> Result<()> {
         if let Some(a) = self.seg.abort_info() {
             return Err(a.to_error(&format!("in {}", desc.describe())));
         }
@@ -221,7 +244,7 @@ impl Engine {
         let fail = |p: usize, how| Error::PeerFailed {
             rank: p,
             how,
-            while_doing: format!("this rank was waiting in {}", desc.describe()),
+            while_doing: format!("this rank was {doing} {}", desc.describe()),
         };
         match (desc.op, desc.peer) {
             (_, Some(p)) if p != self.me => {
@@ -233,7 +256,13 @@ impl Engine {
                     return Err(fail(p, how));
                 }
             }
-            (WaitOp::Recv | WaitOp::Probe | WaitOp::Collective, None) => {
+            // A receive request from `ANY_SOURCE` fails like a blocking receive once
+            // every other member has left (the waits over many requests, which name no
+            // call of their own, look at each request instead).
+            (op, None)
+                if matches!(op, WaitOp::Recv | WaitOp::Probe | WaitOp::Collective)
+                    || (op == WaitOp::Wait && desc.call.name().contains("recv")) =>
+            {
                 let others: Vec<usize> = desc
                     .group
                     .ranks

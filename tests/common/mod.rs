@@ -155,3 +155,20 @@ pub fn flush_slots(w: &Communicator) {
         .expect("a world reduce to flush the slots");
     w.barrier().expect("a world barrier after the flush");
 }
+
+/// Calls `poll` until it returns a result or fails, for at most 20 s.
+pub fn poll_until<T>(
+    what: &str,
+    mut poll: impl FnMut() -> shmpi::Result<Option<T>>,
+) -> shmpi::Result<T> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = poll()? {
+            return Ok(v);
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{what}: still unfinished after 20 s of tests"
+        );
+    }
+}

@@ -18,6 +18,9 @@ use shmpi::Communicator;
 mod common;
 
 pub use common::{assert_success, is_child};
+// Only some test files poll.
+#[allow(unused_imports)]
+pub use common::poll_until;
 
 /// Runs a command under the watchdog of `tests/common`.
 pub fn common_watchdog(cmd: Command) -> Output {
