@@ -472,7 +472,8 @@ impl<T> Request<T> {
     ///   consistency check;
     /// - [`Error::PeerFailed`] when the request can never complete, as its wait would: the
     ///   peer it waits on (for a receive from `ANY_SOURCE`, every other rank) has left
-    ///   (noticed by one test in a few), so that a loop of tests ends.
+    ///   (noticed by one test in a few), so that a loop of tests ends; the request stays
+    ///   pending and may still be cancelled (as ULFM's `MPI_ERR_PROC_FAILED_PENDING`).
     ///
     /// # Examples
     ///
@@ -532,7 +533,8 @@ impl<T> Request<T> {
     ///   consistency check;
     /// - [`Error::PeerFailed`] when the request can never complete, as its wait would: the
     ///   peer it waits on (for a receive from `ANY_SOURCE`, every other rank) has left
-    ///   (noticed by one test in a few), so that a loop of tests ends.
+    ///   (noticed by one test in a few), so that a loop of tests ends; the request stays
+    ///   pending and may still be cancelled (as ULFM's `MPI_ERR_PROC_FAILED_PENDING`).
     ///
     /// # Examples
     ///
@@ -586,7 +588,8 @@ impl<T> Request<T> {
     ///   consistency check;
     /// - [`Error::PeerFailed`] when the request can never complete, as its wait would: the
     ///   peer it waits on (for a receive from `ANY_SOURCE`, every other rank) has left
-    ///   (noticed by one test in a few), so that a loop of tests ends.
+    ///   (noticed by one test in a few), so that a loop of tests ends; the request stays
+    ///   pending and may still be cancelled (as ULFM's `MPI_ERR_PROC_FAILED_PENDING`).
     ///
     /// # Examples
     ///

@@ -93,6 +93,12 @@ def test_pending_send_is_delivered_before_exit(mpirun):
     check_ok(p, 2)
 
 
+def test_tests_of_receives_from_a_rank_that_left_raise_instead_of_spinning(mpirun):
+    # A loop of req.test() on a receive only a departed rank could complete ends with
+    # the error its wait gives, for pickles and buffers, and from ANY_SOURCE.
+    check_ok(mpirun(2, "test_after_exit.py"), 2)
+
+
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_deadlock_is_reported_in_the_calls_python_made(mpirun, n):
     p = mpirun(n, "deadlock.py")
