@@ -5,7 +5,8 @@
 # script's own expected line) and the job must exit 0. The failure scripts
 # (fail_rank.py, exit_code.py) must end the job with an error. shmpi-only scripts
 # (hello_shmpi.py, gil.py's shmpi check, deadlock.py: shmrun's report of a cycle of
-# receives, where MPI waits forever) are skipped. Needs scripts/install_mpi.sh and
+# receives, where MPI waits forever; after_exit.py: a test of a receive from a rank
+# that left raises, where MPI answers "not yet" forever) are skipped. Needs scripts/install_mpi.sh and
 # network access to PyPI (mpi4py is built from source against mpicc.openmpi).
 # Run by scripts/test.sh (so by CI) after the MPI backend's tests. Left out, with
 # reasons: collectives.py at 5 ranks (Open MPI does not combine a non-commutative user

@@ -96,7 +96,7 @@ def test_pending_send_is_delivered_before_exit(mpirun):
 def test_tests_of_receives_from_a_rank_that_left_raise_instead_of_spinning(mpirun):
     # A loop of req.test() on a receive only a departed rank could complete ends with
     # the error its wait gives, for pickles and buffers, and from ANY_SOURCE.
-    check_ok(mpirun(2, "test_after_exit.py"), 2)
+    check_ok(mpirun(2, "after_exit.py"), 2)
 
 
 @pytest.mark.parametrize("n", [2, 3, 5])
