@@ -148,18 +148,20 @@ fn test_pass(eng: &mut Engine) -> Result<()> {
     Ok(())
 }
 
-/// After a test found these requests (what each waits for) unfinished, on its turn
-/// ([`Engine::test_turn`]): fails as their waits would when none of them (with
-/// `every`, some one) can finish any more because the peers they depend on left.
-fn test_alive<'a>(
+/// Fails as a wait on these requests (what each waits for) would when none of them
+/// (with `every`, some one) can finish any more because the peers they depend on
+/// left; `check` is the engine's look at one request, worded for a wait
+/// ([`Engine::check_alive`]) or a test ([`Engine::check_tested`]).
+fn check_requests<'a>(
     eng: &mut Engine,
     whats: impl Iterator<Item = &'a What>,
     every: bool,
+    check: fn(&mut Engine, &WaitDesc<'_>) -> Result<()>,
 ) -> Result<()> {
     let mut first_err = None;
     let mut alive = false;
     for what in whats {
-        match eng.check_tested(&what.desc()) {
+        match check(eng, &what.desc()) {
             Ok(()) => alive = true,
             Err(e) if every => return Err(e),
             Err(e) => {
@@ -171,6 +173,15 @@ fn test_alive<'a>(
         Some(e) if !alive => Err(e),
         _ => Ok(()),
     }
+}
+
+/// [`check_requests`] after a test found its requests unfinished.
+fn test_alive<'a>(
+    eng: &mut Engine,
+    whats: impl Iterator<Item = &'a What>,
+    every: bool,
+) -> Result<()> {
+    check_requests(eng, whats, every, Engine::check_tested)
 }
 
 /// The status of a send: MPI's empty status.
@@ -852,23 +863,12 @@ fn block_any<X>(
             return Ok(i);
         }
         let mut e = eng.borrow_mut();
-        // Fail only when no pending request can complete any more.
-        let mut first_err = None;
-        let mut alive = false;
-        for p in items.iter().filter_map(&key) {
-            let Some(what) = p.what else {
-                continue; // finished: found by `first_done` above
-            };
-            match e.check_alive(&what.desc()) {
-                Ok(()) => alive = true,
-                Err(err) => {
-                    first_err.get_or_insert(err);
-                }
-            }
-        }
-        if !alive {
+        // Fail only when no pending request can complete any more (a request without
+        // `what` finished: `first_done` found none).
+        let whats = items.iter().filter_map(&key).filter_map(|p| p.what);
+        if let Err(err) = check_requests(&mut e, whats, false, Engine::check_alive) {
             e.end_wait();
-            return Err(first_err.expect("a pending request"));
+            return Err(err);
         }
         e.idle(&mut b, &desc).inspect_err(|_| e.end_wait())?;
     }
@@ -889,8 +889,11 @@ fn poll_any<X>(
     test_pass(&mut e)?;
     let found = first_done(items, &key, &e);
     if found.is_none() && e.test_turn() {
-        let pending: Vec<Pending<'_>> = items.iter().filter_map(&key).collect();
-        test_alive(&mut e, pending.iter().filter_map(|p| p.what), false)?;
+        test_alive(
+            &mut e,
+            items.iter().filter_map(&key).filter_map(|p| p.what),
+            false,
+        )?;
     }
     Ok(found)
 }

@@ -995,26 +995,51 @@ pub(crate) fn none_pending(call: &str) -> Error {
     )
 }
 
+/// The states of a list's requests as a function over many reads them: a request
+/// whose peer left can never finish, which fails the function only when no other
+/// request of the list can (as the shared segment's `wait_any` does).
+#[derive(Default)]
+struct Tally {
+    pending: bool,
+    left: Option<Error>,
+}
+
+impl Tally {
+    /// Counts one request's state: whether it has completed; `Err` if it failed to
+    /// progress for another reason than a departed peer.
+    fn add(&mut self, state: Option<Result<bool>>) -> Result<bool> {
+        match state {
+            Some(Ok(done)) => {
+                self.pending |= !done;
+                Ok(done)
+            }
+            Some(Err(e @ Error::PeerFailed { .. })) => {
+                self.left.get_or_insert(e);
+                Ok(false)
+            }
+            Some(Err(e)) => Err(e),
+            None => Ok(false),
+        }
+    }
+
+    /// The error of a list none of whose unfinished requests can finish.
+    fn stuck(&mut self) -> Option<Error> {
+        if self.pending { None } else { self.left.take() }
+    }
+}
+
 /// The index of the first completed request, and whether any is pending; `Err` if
 /// one failed to progress, or if every pending one waits for a rank that left.
 fn first_complete<T>(requests: &mut [Request<T>]) -> Result<(Option<usize>, bool)> {
-    let mut any = false;
-    let mut left = None;
+    let mut t = Tally::default();
     for (i, r) in requests.iter_mut().enumerate() {
-        match r.mpi_state() {
-            Some(Ok(true)) => return Ok((Some(i), true)),
-            Some(Ok(false)) => any = true,
-            // The others may still complete: fail only when none can.
-            Some(Err(e @ Error::PeerFailed { .. })) => {
-                left.get_or_insert(e);
-            }
-            Some(Err(e)) => return Err(e),
-            None => {}
+        if t.add(r.mpi_state())? {
+            return Ok((Some(i), true));
         }
     }
-    match left {
-        Some(e) if !any => Err(e),
-        _ => Ok((None, any || left.is_some())),
+    match t.stuck() {
+        Some(e) => Err(e),
+        None => Ok((None, t.pending)),
     }
 }
 
@@ -1043,20 +1068,18 @@ pub(crate) fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> 
 
 pub(crate) fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result<T>)>> {
     let mut done = Vec::new();
-    let (mut pending, mut left) = (false, None);
+    let mut t = Tally::default();
     for (i, r) in requests.iter_mut().enumerate() {
-        match r.mpi_state() {
-            Some(Ok(true)) => done.push(i),
-            Some(Ok(false)) => pending = true,
-            Some(Err(e @ Error::PeerFailed { .. })) => {
-                left.get_or_insert(e);
-            }
-            Some(Err(_)) | None => {}
+        // A request that failed to progress otherwise is left for its wait to report.
+        if let Ok(true) = t.add(r.mpi_state()) {
+            done.push(i);
         }
     }
     // None finished and none can any more: fail as `wait_some` would.
-    if let Some(e) = left.filter(|_| done.is_empty() && !pending) {
-        return Err(e);
+    if done.is_empty() {
+        if let Some(e) = t.stuck() {
+            return Err(e);
+        }
     }
     let mut out = Vec::new();
     for (k, i) in done.into_iter().enumerate() {
@@ -1098,31 +1121,21 @@ pub(crate) fn any_of(
 ) -> Result<Option<Option<usize>>> {
     let mut mpi = false;
     loop {
-        let mut pending = false;
-        let mut left = None;
+        let mut t = Tally::default();
         for (i, r) in requests.iter_mut().enumerate() {
-            match r.mpi_state() {
-                Some(Ok(true)) => return Ok(Some(Some(i))),
-                Some(Ok(false)) => {
-                    mpi = true;
-                    pending = true;
-                }
-                // The others may still complete: fail only when none can.
-                Some(Err(e @ Error::PeerFailed { .. })) => {
-                    mpi = true;
-                    left.get_or_insert(e);
-                }
-                Some(Err(e)) => return Err(e),
-                None => {}
+            let state = r.mpi_state();
+            mpi |= state.is_some();
+            if t.add(state)? {
+                return Ok(Some(Some(i)));
             }
         }
-        if let Some(e) = left.filter(|_| !pending) {
+        if let Some(e) = t.stuck() {
             return Err(e);
         }
         if !mpi {
             return Ok(None);
         }
-        if !block || !pending {
+        if !block || !t.pending {
             return Ok(Some(None));
         }
     }

@@ -172,3 +172,12 @@ pub fn poll_until<T>(
         );
     }
 }
+
+/// A receive into 4 bytes that a test failed because its senders left: it stays pending,
+/// as ULFM's `MPI_ERR_PROC_FAILED_PENDING` leaves a wildcard receive, so it can still be
+/// cancelled, and its buffer comes back untouched.
+pub fn cancels_untouched(mut req: shmpi::Request<(Vec<u8>, shmpi::Status)>) {
+    assert!(req.cancel().unwrap(), "the receive had matched nothing");
+    let (buf, st) = req.wait().unwrap();
+    assert!(st.is_cancelled() && buf == [0u8; 4], "{st:?} {buf:?}");
+}

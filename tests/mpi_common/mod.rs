@@ -20,7 +20,7 @@ mod common;
 pub use common::{assert_success, is_child};
 // Only some test files poll.
 #[allow(unused_imports)]
-pub use common::poll_until;
+pub use common::{cancels_untouched, poll_until};
 
 /// Runs a command under the watchdog of `tests/common`.
 pub fn common_watchdog(cmd: Command) -> Output {
