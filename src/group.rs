@@ -6,6 +6,7 @@
 //! communicates. Its members are held as world ranks, so groups of different
 //! communicators combine and translate into each other.
 
+use crate::call::Call;
 use crate::collective::comms::UNDEFINED;
 use crate::comm::{Communicator, PROC_NULL, Rank, Tag};
 use crate::error::{Error, ErrorClass, Result};
@@ -375,7 +376,7 @@ impl Communicator {
     /// ```
     pub fn create(&self, group: &Group) -> Result<Option<Communicator>> {
         let mine = self.group();
-        self.subgroup(&mine, group, "create")?;
+        self.args(Call::Split, || self.subgroup(&mine, group, "create"))?;
         let key = group.position(mine.me);
         self.split(if key.is_some() { 0 } else { UNDEFINED }, key.unwrap_or(0))
     }

@@ -11,6 +11,7 @@
 
 use std::ops::Deref;
 
+use crate::call::Call;
 use crate::collective::comms::UNDEFINED;
 use crate::comm::{Communicator, PROC_NULL, Rank};
 use crate::error::{Error, ErrorClass, Result};
@@ -187,37 +188,40 @@ impl Communicator {
         reorder: bool,
     ) -> Result<Option<CartComm>> {
         let _ = reorder;
-        if dims.len() != periods.len() {
-            return Err(Error::invalid(
-                ErrorClass::Dims,
-                format!(
-                    "cart_create: {} dimensions but {} periods; give one period per dimension",
-                    dims.len(),
-                    periods.len()
-                ),
-            ));
-        }
-        if let Some(d) = dims.iter().find(|&&d| d < 1) {
-            return Err(Error::invalid(
-                ErrorClass::Dims,
-                format!("cart_create: every dimension must be positive, not {d} in {dims:?}"),
-            ));
-        }
-        let grid = Grid {
-            dims: dims.to_vec(),
-            periods: periods.to_vec(),
-        };
-        let size = self.size();
-        if grid.size() > size as i64 {
-            return Err(Error::invalid(
-                ErrorClass::Dims,
-                format!(
-                    "cart_create: a grid of shape {dims:?} has {} points but this communicator has \
-                 only {size} ranks (shmpi::dims_create chooses a shape that fits)",
-                    grid.size()
-                ),
-            ));
-        }
+        let grid = self.args(Call::Split, || {
+            if dims.len() != periods.len() {
+                return Err(Error::invalid(
+                    ErrorClass::Dims,
+                    format!(
+                        "cart_create: {} dimensions but {} periods; give one period per dimension",
+                        dims.len(),
+                        periods.len()
+                    ),
+                ));
+            }
+            if let Some(d) = dims.iter().find(|&&d| d < 1) {
+                return Err(Error::invalid(
+                    ErrorClass::Dims,
+                    format!("cart_create: every dimension must be positive, not {d} in {dims:?}"),
+                ));
+            }
+            let grid = Grid {
+                dims: dims.to_vec(),
+                periods: periods.to_vec(),
+            };
+            let size = self.size();
+            if grid.size() > size as i64 {
+                return Err(Error::invalid(
+                    ErrorClass::Dims,
+                    format!(
+                        "cart_create: a grid of shape {dims:?} has {} points but this communicator has \
+                     only {size} ranks (shmpi::dims_create chooses a shape that fits)",
+                        grid.size()
+                    ),
+                ));
+            }
+            Ok(grid)
+        })?;
         let on_grid = (self.rank() as i64) < grid.size();
         let comm = self.split(if on_grid { 0 } else { UNDEFINED }, self.rank())?;
         Ok(comm.map(|comm| CartComm { comm, grid }))

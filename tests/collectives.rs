@@ -954,20 +954,38 @@ fn misuse_is_an_error_not_a_hang() {
             &["BitAnd", "f32"]
         ));
 
-        // A root with the wrong number of parts: an error at the root before anything is
-        // sent (the others, which would wait for it, do not call).
+        // A root with the wrong number of parts: an error at the root, and at the
+        // others, which called with valid arguments, an error naming its call.
+        let d = w.dup().unwrap();
+        let parts = vec![vec![1u8]; 2];
+        let r = d.scatter_bytes((me == 1).then_some(&parts[..]), 1);
         if me == 1 {
-            let parts = vec![vec![1u8]; 2];
-            assert!(is_usage(
-                &w.scatter_bytes(Some(&parts), 1),
-                &["scatter_bytes", "2 values for 3 ranks"]
-            ));
-            assert!(is_usage(&w.scatter_bytes(None, 1), &["Some"]));
-            assert!(is_usage(
-                &w.scatter(Some(&[1u8][..]), 1),
-                &["scatter", "1 values for 3 ranks"]
-            ));
+            assert!(
+                is_usage(&r, &["scatter_bytes", "2 values for 3 ranks"]),
+                "{r:?}"
+            );
+        } else {
+            assert!(
+                is_usage(&r, &["found invalid", "rank 1"]),
+                "rank {me}: {r:?}"
+            );
         }
+        drop(d);
+        let d = w.dup().unwrap();
+        let r = d.scatter_bytes(None, 1);
+        assert!(is_usage(
+            &r,
+            &[if me == 1 { "Some" } else { "found invalid" }]
+        ));
+        drop(d);
+        let d = w.dup().unwrap();
+        let r = d.scatter((me == 1).then_some(&[1u8][..]), 1);
+        if me == 1 {
+            assert!(is_usage(&r, &["scatter", "1 values for 3 ranks"]), "{r:?}");
+        } else {
+            assert!(is_usage(&r, &["found invalid"]), "rank {me}: {r:?}");
+        }
+        drop(d);
         assert!(matches!(
             w.scatter_bytes(None, 3),
             Err(Error::InvalidRoot { root: 3, size: 3 })
@@ -992,6 +1010,118 @@ fn misuse_is_an_error_not_a_hang() {
 
         world_still_works(w);
     });
+}
+
+/// MPI 4.1 §6.1: every rank of the communicator makes the same collective call, with
+/// arguments that agree. A rank whose own arguments are invalid (found before the call
+/// starts) gets its error, and no other rank may return `Ok` from a call it paired
+/// with something else: each gets an error naming that rank, in this call, and the
+/// communicator says it failed at the next (its ranks are out of step). Before, the
+/// others waited for the invalid rank's next collective and took its data as this
+/// call's: an allreduce returned the sum of two different calls.
+#[test]
+fn a_rank_whose_arguments_are_invalid_fails_the_call_on_every_rank() {
+    run_ranks(
+        "a_rank_whose_arguments_are_invalid_fails_the_call_on_every_rank",
+        5,
+        |w| {
+            let me = w.rank();
+            let n = w.size() as usize;
+            // Each case: one call on a fresh communicator, where only rank `bad` passes
+            // something invalid; then the same call again, valid everywhere.
+            type Case<'a> = (
+                &'a str,
+                i32,
+                &'a dyn Fn(&Communicator, bool) -> shmpi::Result<Vec<i64>>,
+            );
+            let cases: [Case; 9] = [
+                ("allreduce_into", 1, &|c, bad| {
+                    let mut out = vec![0i64; if bad { 1 } else { 2 }];
+                    c.allreduce_into(&[100i64, 100], &mut out, Op::Sum)
+                        .map(|_| out)
+                }),
+                ("reduce_into", 0, &|c, bad| {
+                    let mut out = vec![0i64; if bad { 1 } else { 2 }];
+                    c.reduce_into(&[100i64, 100], &mut out, Op::Sum, 0)
+                        .map(|_| out)
+                }),
+                ("gather_into", 2, &|c, bad| {
+                    let mut out = vec![0i64; if bad { 1 } else { c.size() as usize }];
+                    c.gather_into(&[7i64], &mut out, 2).map(|_| out)
+                }),
+                ("scatter_into", 3, &|c, bad| {
+                    let send = vec![5i64; if bad { 2 } else { c.size() as usize }];
+                    let mut out = [0i64];
+                    c.scatter_into(&send, &mut out, 3).map(|_| out.to_vec())
+                }),
+                ("bcast_into", 4, &|c, bad| {
+                    let mut buf = [9i64; 2];
+                    c.bcast_into(&mut buf, if bad { 99 } else { 0 })
+                        .map(|_| buf.to_vec())
+                }),
+                ("alltoall_into", 1, &|c, bad| {
+                    let len = if bad { 3 } else { c.size() as usize };
+                    let mut out = vec![0i64; len];
+                    c.alltoall_into(&vec![1i64; len], &mut out).map(|_| out)
+                }),
+                ("allgatherv_into", 2, &|c, bad| {
+                    let n = c.size() as usize;
+                    let counts = vec![1usize; if bad { n - 1 } else { n }];
+                    let displs: Vec<usize> = (0..n).collect();
+                    let mut out = vec![0i64; n];
+                    c.allgatherv_into(&[3i64], &mut out, &counts, &displs)
+                        .map(|_| out)
+                }),
+                ("bcast", 0, &|c, bad| {
+                    // The root must pass a value.
+                    let v = (c.rank() == 0 && !bad).then_some(vec![1i64, 2]);
+                    c.bcast(v, 0)
+                }),
+                ("split", 3, &|c, bad| {
+                    c.split(if bad { -5 } else { 0 }, 0)
+                        .map(|s| vec![s.map_or(-1, |s| i64::from(s.size()))])
+                }),
+            ];
+            for (name, bad, call) in cases {
+                let d = w.dup().unwrap();
+                let r = call(&d, me == bad);
+                if me == bad {
+                    assert!(
+                        matches!(r, Err(Error::Usage(_) | Error::InvalidRoot { .. })),
+                        "{name}: the invalid rank {me}: {r:?}"
+                    );
+                } else {
+                    assert!(
+                        is_usage(&r, &[name, "found invalid", &format!("rank {bad}")]),
+                        "{name}: rank {me} paired its call with rank {bad}'s invalid one: {r:?}"
+                    );
+                }
+                // The same call again, valid everywhere: the communicator failed.
+                let again = call(&d, false);
+                assert!(
+                    is_usage(&again, &["failed"]),
+                    "{name}: rank {me}: {again:?}"
+                );
+            }
+            // When every rank's arguments are invalid the calls match: each gets its own
+            // error and the communicator stays in step.
+            let d = w.dup().unwrap();
+            let mut buf = [0u8; 4];
+            assert!(matches!(
+                d.bcast_into(&mut buf, 9),
+                Err(Error::InvalidRoot { root: 9, .. })
+            ));
+            let mut small = [0i64; 1];
+            assert!(is_usage(
+                &d.allgather_into(&[1i64], &mut small),
+                &["allgather_into"]
+            ));
+            let mut sum = [0i64];
+            d.allreduce_into(&[1i64], &mut sum, Op::Sum).unwrap();
+            assert_eq!(sum[0], n as i64);
+            world_still_works(w);
+        },
+    );
 }
 
 #[test]

@@ -171,7 +171,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::Usage`] when `color` is negative and not [`UNDEFINED`] (checked on that
-    ///   rank before the call starts, so the others are not told), when all communicator areas of the segment are in use, when
+    ///   rank before the call starts; the others then fail naming its invalid call), when all communicator areas of the segment are in use, when
     ///   the ranks make another collective call, or an earlier collective on this
     ///   communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
@@ -195,11 +195,14 @@ impl Communicator {
         if let Some(mc) = &self.inner.mpi {
             return crate::mpi::split(self, mc, color, key);
         }
-        if color < 0 && color != UNDEFINED {
-            return Err(Error::Usage(format!(
-                "split: the color must be non-negative or UNDEFINED, not {color}"
-            )));
-        }
+        self.args(Call::Split, || {
+            if color < 0 && color != UNDEFINED {
+                return Err(Error::Usage(format!(
+                    "split: the color must be non-negative or UNDEFINED, not {color}"
+                )));
+            }
+            Ok(())
+        })?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
         let mut c = Coll::begin(&self.inner, sig(Call::Split, 0, 0, OP_NONE), 0)?;

@@ -9,6 +9,7 @@
 use bytemuck::Pod;
 
 use super::op::ReduceOp;
+use crate::call::Call;
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, ErrorClass, Result};
 
@@ -90,7 +91,7 @@ impl Communicator {
     /// ```
     pub fn gather_in_place<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
         if self.rank() == root {
-            let c = self.block_of(buf, "gather_in_place")?;
+            let c = self.args(Call::Gather, || self.block_of(buf, "gather_in_place"))?;
             let r = root as usize;
             let mine = buf[r * c..(r + 1) * c].to_vec();
             self.gather_into(&mine, buf, root)
@@ -122,7 +123,7 @@ impl Communicator {
     /// ```
     pub fn scatter_in_place<T: Pod>(&self, buf: &mut [T], root: Rank) -> Result<()> {
         if self.rank() == root {
-            let c = self.block_of(buf, "scatter_in_place")?;
+            let c = self.args(Call::Scatter, || self.block_of(buf, "scatter_in_place"))?;
             let mut mine = vec![T::zeroed(); c];
             self.scatter_into(buf, &mut mine, root)
         } else {
@@ -151,7 +152,7 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn allgather_in_place<T: Pod>(&self, buf: &mut [T]) -> Result<()> {
-        self.block_of(buf, "allgather_in_place")?;
+        self.args(Call::Allgather, || self.block_of(buf, "allgather_in_place"))?;
         #[cfg(feature = "mpi")]
         if self.inner.mpi.is_some() {
             // The MPI backend does not map MPI_IN_PLACE: it sends a copy of this block.
@@ -184,7 +185,7 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn alltoall_in_place<T: Pod>(&self, buf: &mut [T]) -> Result<()> {
-        self.block_of(buf, "alltoall_in_place")?;
+        self.args(Call::Alltoall, || self.block_of(buf, "alltoall_in_place"))?;
         let send = buf.to_vec();
         self.alltoall_into(&send, buf)
     }
@@ -262,7 +263,9 @@ impl Communicator {
         buf: &mut [T],
         op: impl ReduceOp<T>,
     ) -> Result<()> {
-        let c = self.block_of(buf, "reduce_scatter_block_in_place")?;
+        let c = self.args(Call::ReduceScatterBlock, || {
+            self.block_of(buf, "reduce_scatter_block_in_place")
+        })?;
         let send = buf.to_vec();
         self.reduce_scatter_block_into(&send, &mut buf[..c], op)
     }

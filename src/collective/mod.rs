@@ -100,6 +100,9 @@ pub(crate) const ANY_COUNT: u64 = u64::MAX;
 pub(crate) const OP_CLOSURE: u8 = 0xff;
 /// Op code of calls without an op.
 pub(crate) const OP_NONE: u8 = 0;
+/// Op code of the call a rank makes in the place of one whose arguments it found
+/// invalid ([`Communicator::args`]).
+const OP_INVALID: u8 = 0xfe;
 
 /// The signature of a call: what every rank must agree on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +131,12 @@ impl Sig {
     }
 
     fn describe(self, count: u64) -> String {
+        if self.op == OP_INVALID {
+            return format!(
+                "{} with arguments it found invalid (its own error says which)",
+                self.kind.name()
+            );
+        }
         let mut s = format!("{}(", self.kind.name());
         let mut parts = vec![];
         if self.kind.rooted() {
@@ -231,6 +240,45 @@ impl ByteSink for AlignedVec {
 impl ByteSink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+}
+
+impl crate::comm::Communicator {
+    /// Runs a collective's local argument checks (a root in range, buffers of the
+    /// right length, a usable type or op), made before the call starts. A rank that
+    /// fails one still takes its place in the communicator's sequence of calls, with a
+    /// call that the members' first step finds different from theirs, so that they
+    /// fail in this call instead of pairing it with this rank's next one (and
+    /// returning data of two different calls). When every member failed its checks,
+    /// the calls match and the communicator stays usable.
+    pub(crate) fn args<A>(&self, kind: Call, checks: impl FnOnce() -> Result<A>) -> Result<A> {
+        checks().map_err(|e| self.invalid_call(kind, e))
+    }
+
+    /// Makes the call [`args`](Self::args) puts in the place of `kind`, then returns
+    /// this rank's own error `e`.
+    #[cold]
+    #[inline(never)]
+    fn invalid_call(&self, kind: Call, e: Error) -> Error {
+        // MPI's collectives have no such step: there, as in MPI, it stays erroneous.
+        #[cfg(feature = "mpi")]
+        if self.inner.mpi.is_some() {
+            return e;
+        }
+        let sig = Sig {
+            kind,
+            op: OP_INVALID,
+            elem: 0,
+            root: 0,
+        };
+        // Not on an intercommunicator or a broken communicator: no call is made there.
+        if let Ok(mut c) = Coll::begin(&self.inner, sig, ANY_COUNT) {
+            // A member that made another call fails this one (dropped unfinished).
+            if c.sync_all().is_ok() {
+                c.finish();
+            }
+        }
+        e
     }
 }
 

@@ -70,15 +70,18 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.bcast_obj(value, self.check_root(root)?);
         }
-        let r = self.check_root(root)?;
         let me = self.inner.rank;
-        if me == r && value.is_none() {
-            return Err(Error::Usage("bcast: the root must pass Some(value)".into()));
-        }
-        let bytes = match (&value, me == r) {
-            (Some(v), true) => codec::encode(v)?,
-            _ => AlignedVec::new(),
-        };
+        let (r, bytes) = self.args(Call::BcastObj, || {
+            let r = self.check_root(root)?;
+            let bytes = match (&value, me == r) {
+                (Some(v), true) => codec::encode(v)?,
+                (None, true) => {
+                    return Err(Error::Usage("bcast: the root must pass Some(value)".into()));
+                }
+                _ => AlignedVec::new(),
+            };
+            Ok((r, bytes))
+        })?;
         let mut out = AlignedVec::new();
         self.bcast_raw(&bytes, r, &mut out)?;
         match value {
@@ -118,16 +121,16 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.bcast_raw(data, self.check_root(root)?);
         }
-        let r = self.check_root(root)?;
-        let data = match (data, self.inner.rank == r) {
-            (Some(d), true) => Some(d),
-            (None, true) => {
-                return Err(Error::Usage(
+        let (r, data) = self.args(Call::BcastObj, || {
+            let r = self.check_root(root)?;
+            match (data, self.inner.rank == r) {
+                (Some(d), true) => Ok((r, Some(d))),
+                (None, true) => Err(Error::Usage(
                     "bcast_bytes: the root must pass Some(bytes)".into(),
-                ));
+                )),
+                (_, false) => Ok((r, None)),
             }
-            (_, false) => None,
-        };
+        })?;
         let mut out = Vec::new();
         self.bcast_raw(data.as_deref().unwrap_or(&[]), r, &mut out)?;
         Ok(data.unwrap_or(out))
@@ -196,11 +199,14 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.scatter_obj(values, self.check_root(root)?);
         }
-        let r = self.check_root(root)?;
-        let parts = match self.root_parts(values, r, "scatter")? {
-            Some(v) => v.iter().map(codec::encode).collect::<Result<Vec<_>>>()?,
-            None => Vec::new(),
-        };
+        let (r, parts) = self.args(Call::ScatterObj, || {
+            let r = self.check_root(root)?;
+            let parts = match self.root_parts(values, r, "scatter")? {
+                Some(v) => v.iter().map(codec::encode).collect::<Result<Vec<_>>>()?,
+                None => Vec::new(),
+            };
+            Ok((r, parts))
+        })?;
         let mut c = Coll::begin(&self.inner, sig(Call::ScatterObj, r, 0, OP_NONE), ANY_COUNT)?;
         let got = if c.eager_deal() {
             c.deal_eager::<AlignedVec, _>(r, &parts)?
@@ -247,7 +253,8 @@ impl Communicator {
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] when the root passes `None` or not one part per rank (checked
-    ///   before the call starts, so the other ranks are not told), when the ranks
+    ///   before the call starts; the other ranks then fail naming the root's invalid
+    ///   call), when the ranks
     ///   disagree on the root or make another collective call, or an earlier collective
     ///   on this communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
@@ -263,8 +270,13 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn scatter_bytes(&self, parts: Option<&[Vec<u8>]>, root: Rank) -> Result<Vec<u8>> {
-        let r = self.check_root(root)?;
-        let parts = self.root_parts(parts, r, "scatter_bytes")?.unwrap_or(&[]);
+        let (r, parts) = self.args(Call::ScatterObj, || {
+            let r = self.check_root(root)?;
+            Ok((
+                r,
+                self.root_parts(parts, r, "scatter_bytes")?.unwrap_or(&[]),
+            ))
+        })?;
         #[cfg(feature = "mpi")]
         if let Some(mc) = self.coll_mpi()? {
             return mc.scatter_raw(parts, r, |len| vec![0u8; len]);
@@ -314,9 +326,10 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.gather_obj(value, Some(self.check_root(root)?));
         }
-        let r = self.check_root(root)?;
+        let (r, bytes) = self.args(Call::GatherObj, || {
+            Ok((self.check_root(root)?, codec::encode(value)?))
+        })?;
         let me = self.inner.rank;
-        let bytes = codec::encode(value)?;
         let mut c = Coll::begin(&self.inner, sig(Call::GatherObj, r, 0, OP_NONE), ANY_COUNT)?;
         let got = c.collect::<AlignedVec>(&bytes, &|_| me == r)?;
         c.finish();
@@ -358,7 +371,7 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return Ok(mc.gather_obj(value, None)?.unwrap_or_default());
         }
-        let bytes = codec::encode(value)?;
+        let bytes = self.args(Call::AllgatherObj, || codec::encode(value))?;
         let mut c = Coll::begin(
             &self.inner,
             sig(Call::AllgatherObj, 0, 0, OP_NONE),
@@ -398,7 +411,7 @@ impl Communicator {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn gather_bytes(&self, mine: &[u8], root: Rank) -> Result<Option<Vec<Vec<u8>>>> {
-        let r = self.check_root(root)?;
+        let r = self.args(Call::GatherObj, || self.check_root(root))?;
         #[cfg(feature = "mpi")]
         if let Some(mc) = self.coll_mpi()? {
             let all = mc.gather_archives(mine, Some(r))?;
@@ -480,16 +493,15 @@ impl Communicator {
             return mc.alltoall_obj(values);
         }
         let n = self.inner.group.size();
-        if values.len() != n {
-            return Err(Error::Usage(format!(
-                "alltoall: {} values passed for {n} ranks",
-                values.len()
-            )));
-        }
-        let parts = values
-            .iter()
-            .map(codec::encode)
-            .collect::<Result<Vec<_>>>()?;
+        let parts = self.args(Call::AlltoallObj, || {
+            if values.len() != n {
+                return Err(Error::Usage(format!(
+                    "alltoall: {} values passed for {n} ranks",
+                    values.len()
+                )));
+            }
+            values.iter().map(codec::encode).collect::<Result<Vec<_>>>()
+        })?;
         let mut c = Coll::begin(
             &self.inner,
             sig(Call::AlltoallObj, 0, 0, OP_NONE),
@@ -530,12 +542,15 @@ impl Communicator {
     /// ```
     pub fn alltoall_bytes(&self, parts: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         let n = self.inner.group.size();
-        if parts.len() != n {
-            return Err(Error::Usage(format!(
-                "alltoall_bytes: {} parts passed for {n} ranks",
-                parts.len()
-            )));
-        }
+        self.args(Call::AlltoallObj, || {
+            if parts.len() != n {
+                return Err(Error::Usage(format!(
+                    "alltoall_bytes: {} parts passed for {n} ranks",
+                    parts.len()
+                )));
+            }
+            Ok(())
+        })?;
         #[cfg(feature = "mpi")]
         if let Some(mc) = self.coll_mpi()? {
             return mc.alltoall_raw(parts, |b| b.to_vec());
@@ -698,7 +713,7 @@ impl Communicator {
         root: Rank,
     ) -> Result<Option<T>> {
         // The op must be defined for the type even where nothing is combined (N = 1).
-        T::reduce(op, value, value)?;
+        self.args(Call::ReduceObj, || T::reduce(op, value, value))?;
         self.reduce_obj(value, op.code(), &|a, b| T::reduce(op, a, b), Some(root))
     }
 
@@ -728,7 +743,7 @@ impl Communicator {
         op: Op,
     ) -> Result<T> {
         // The op must be defined for the type even where nothing is combined (N = 1).
-        T::reduce(op, value, value)?;
+        self.args(Call::AllreduceObj, || T::reduce(op, value, value))?;
         let r = self.reduce_obj(value, op.code(), &|a, b| T::reduce(op, a, b), None)?;
         Ok(r.expect("a communicator has at least one rank"))
     }
@@ -750,7 +765,7 @@ impl Communicator {
     /// ```
     pub fn scan_op<T: Encode + Decode + ObjectReducible>(&self, value: &T, op: Op) -> Result<T> {
         // The op must be defined for the type even where nothing is combined (N = 1).
-        T::reduce(op, value, value)?;
+        self.args(Call::ScanObj, || T::reduce(op, value, value))?;
         Ok(self
             .scan_obj(value, op.code(), &|a, b| T::reduce(op, a, b), false)?
             .expect("rank 0..=i is never empty"))
@@ -778,7 +793,7 @@ impl Communicator {
         op: Op,
     ) -> Result<Option<T>> {
         // The op must be defined for the type even where nothing is combined (N = 1).
-        T::reduce(op, value, value)?;
+        self.args(Call::ExscanObj, || T::reduce(op, value, value))?;
         self.scan_obj(value, op.code(), &|a, b| T::reduce(op, a, b), true)
     }
 
@@ -796,13 +811,17 @@ impl Communicator {
             let _ = code;
             return mc.reduce_obj(value, op, root.map(|r| self.check_root(r)).transpose()?);
         }
-        let r = root.map(|r| self.check_root(r)).transpose()?;
-        let me = self.inner.rank;
-        let bytes = codec::encode(value)?;
-        let (call, at) = match r {
-            Some(r) => (Call::ReduceObj, r),
-            None => (Call::AllreduceObj, 0),
+        let call = if root.is_some() {
+            Call::ReduceObj
+        } else {
+            Call::AllreduceObj
         };
+        let (r, bytes) = self.args(call, || {
+            let r = root.map(|r| self.check_root(r)).transpose()?;
+            Ok((r, codec::encode(value)?))
+        })?;
+        let me = self.inner.rank;
+        let at = r.unwrap_or(0);
         let mut c = Coll::begin(&self.inner, sig(call, at, 0, code), ANY_COUNT)?;
         let got = c.collect::<AlignedVec>(&bytes, &|_| r.is_none_or(|r| me == r))?;
         c.finish();
@@ -830,8 +849,8 @@ impl Communicator {
             return mc.scan_obj(value, op, ex);
         }
         let me = self.inner.rank;
-        let bytes = codec::encode(value)?;
         let kind = if ex { Call::ExscanObj } else { Call::ScanObj };
+        let bytes = self.args(kind, || codec::encode(value))?;
         let mut c = Coll::begin(&self.inner, sig(kind, 0, 0, code), ANY_COUNT)?;
         let got = c.collect::<AlignedVec>(&bytes, &|j| j < me || (!ex && j == me))?;
         c.finish();

@@ -7,11 +7,12 @@
 //! a rank that sees another's differ returns `Error::Usage` naming both calls).
 //!
 //! The local checks (a root out of range, a buffer of the wrong length, an unusable
-//! element type or op, malformed `counts`/`displs`) are made before the call starts,
-//! so a rank that fails one does not enter the collective and the others are not told
-//! of it: they wait for its next collective call on the communicator (or fail with
-//! `Error::PeerFailed` when it leaves). What a rank finds wrong part-way (another
-//! rank's counts in the v-forms) fails every member that waits for it.
+//! element type or op, malformed `counts`/`displs`) are made before the call starts
+//! (`Communicator::args`): a rank that fails one returns its error after making, in
+//! the call's place, a call that the others find different from theirs, so they fail
+//! in this call too, naming it (when every rank failed its checks, the calls match and
+//! the communicator stays usable). What a rank finds wrong part-way (another rank's
+//! counts in the v-forms) fails every member that waits for it.
 
 use bytemuck::Pod;
 
@@ -179,8 +180,9 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.bcast_bytes(bytemuck::cast_slice_mut(buf), self.check_root(root)?);
         }
-        let r = self.check_root(root)?;
-        let sz = self.elem_size::<T>()?;
+        let (r, sz) = self.args(Call::Bcast, || {
+            Ok((self.check_root(root)?, self.elem_size::<T>()?))
+        })?;
         let len = std::mem::size_of_val(buf);
         self.collective(Call::Bcast, r, sz, OP_NONE, buf.len() as u64, |c| {
             if c.eager(len) {
@@ -252,18 +254,20 @@ impl Communicator {
                 self.check_root(root)?,
             );
         }
-        let r = self.check_root(root)?;
-        let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
         let cb = std::mem::size_of_val(recv);
-        if me == r && send.len() != n * recv.len() {
-            return Err(len_err(
-                "scatter_into: the root's send buffer",
-                send.len(),
-                n * recv.len(),
-            ));
-        }
+        let (r, sz) = self.args(Call::Scatter, || {
+            let r = self.check_root(root)?;
+            if me == r && send.len() != n * recv.len() {
+                return Err(len_err(
+                    "scatter_into: the root's send buffer",
+                    send.len(),
+                    n * recv.len(),
+                ));
+            }
+            Ok((r, self.elem_size::<T>()?))
+        })?;
         self.collective(Call::Scatter, r, sz, OP_NONE, recv.len() as u64, |c| {
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
             // The root publishes every block but its own, which it copies itself; in its
@@ -326,18 +330,20 @@ impl Communicator {
                 Some(self.check_root(root)?),
             );
         }
-        let r = self.check_root(root)?;
-        let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
         let cb = std::mem::size_of_val(send);
-        if me == r && recv.len() != n * send.len() {
-            return Err(len_err(
-                "gather_into: the root's receive buffer",
-                recv.len(),
-                n * send.len(),
-            ));
-        }
+        let (r, sz) = self.args(Call::Gather, || {
+            let r = self.check_root(root)?;
+            if me == r && recv.len() != n * send.len() {
+                return Err(len_err(
+                    "gather_into: the root's receive buffer",
+                    recv.len(),
+                    n * send.len(),
+                ));
+            }
+            Ok((r, self.elem_size::<T>()?))
+        })?;
         self.collective(Call::Gather, r, sz, OP_NONE, send.len() as u64, |c| {
             let dst: &mut [u8] = bytemuck::cast_slice_mut(recv);
             let src: &[u8] = bytemuck::cast_slice(send);
@@ -392,13 +398,16 @@ impl Communicator {
             );
         }
         let n = self.inner.group.size();
-        if recv.len() != n * send.len() {
-            return Err(len_err(
-                "allgather_into: the receive buffer",
-                recv.len(),
-                n * send.len(),
-            ));
-        }
+        self.args(Call::Allgather, || {
+            if recv.len() != n * send.len() {
+                return Err(len_err(
+                    "allgather_into: the receive buffer",
+                    recv.len(),
+                    n * send.len(),
+                ));
+            }
+            Ok(())
+        })?;
         self.allgather_impl(Some(send), recv)
     }
 
@@ -406,7 +415,7 @@ impl Communicator {
     /// None` is the in-place form (this rank's block of `recv` is its contribution, which
     /// it publishes from there and does not copy).
     pub(crate) fn allgather_impl<T: Pod>(&self, send: Option<&[T]>, recv: &mut [T]) -> Result<()> {
-        let sz = self.elem_size::<T>()?;
+        let sz = self.args(Call::Allgather, || self.elem_size::<T>())?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
         let count = recv.len() / n;
@@ -485,17 +494,19 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.alltoall_bytes(bytemuck::cast_slice(send), bytemuck::cast_slice_mut(recv));
         }
-        let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
-        if send.len() % n != 0 || recv.len() != send.len() {
-            return Err(Error::Usage(format!(
-                "alltoall_into: the send buffer ({} elements) must hold {n} equal blocks and the \
-                 receive buffer ({} elements) as many elements",
-                send.len(),
-                recv.len()
-            )));
-        }
+        let sz = self.args(Call::Alltoall, || {
+            if send.len() % n != 0 || recv.len() != send.len() {
+                return Err(Error::Usage(format!(
+                    "alltoall_into: the send buffer ({} elements) must hold {n} equal blocks and \
+                     the receive buffer ({} elements) as many elements",
+                    send.len(),
+                    recv.len()
+                )));
+            }
+            self.elem_size::<T>()
+        })?;
         let count = send.len() / n;
         let cb = count * sz;
         self.collective(Call::Alltoall, 0, sz, OP_NONE, count as u64, |c| {
@@ -572,18 +583,21 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.reduce(send, recv, &op, Some(self.check_root(root)?));
         }
-        let r = self.check_root(root)?;
-        let sz = self.elem_size::<T>()?;
-        op.check()?;
         let me = self.inner.rank;
         let n = self.inner.group.size();
-        if me == r && recv.len() != send.len() {
-            return Err(len_err(
-                "reduce_into: the root's receive buffer",
-                recv.len(),
-                send.len(),
-            ));
-        }
+        let (r, sz) = self.args(Call::Reduce, || {
+            let r = self.check_root(root)?;
+            let sz = self.elem_size::<T>()?;
+            op.check()?;
+            if me == r && recv.len() != send.len() {
+                return Err(len_err(
+                    "reduce_into: the root's receive buffer",
+                    recv.len(),
+                    send.len(),
+                ));
+            }
+            Ok((r, sz))
+        })?;
         let cb = std::mem::size_of_val(send);
         self.collective(Call::Reduce, r, sz, op.code(), send.len() as u64, |c| {
             let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
@@ -652,15 +666,18 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.reduce(send, recv, &op, None);
         }
-        let sz = self.elem_size::<T>()?;
-        op.check()?;
-        if recv.len() != send.len() {
-            return Err(len_err(
-                "allreduce_into: the receive buffer",
-                recv.len(),
-                send.len(),
-            ));
-        }
+        let sz = self.args(Call::Allreduce, || {
+            let sz = self.elem_size::<T>()?;
+            op.check()?;
+            if recv.len() != send.len() {
+                return Err(len_err(
+                    "allreduce_into: the receive buffer",
+                    recv.len(),
+                    send.len(),
+                ));
+            }
+            Ok(sz)
+        })?;
         let n = self.inner.group.size();
         let cb = std::mem::size_of_val(send);
         self.collective(Call::Allreduce, 0, sz, op.code(), send.len() as u64, |c| {
@@ -714,8 +731,11 @@ impl Communicator {
             let mine = buf.to_vec();
             return mc.reduce(&mine, buf, &op, None);
         }
-        let sz = self.elem_size::<T>()?;
-        op.check()?;
+        let sz = self.args(Call::Allreduce, || {
+            let sz = self.elem_size::<T>()?;
+            op.check()?;
+            Ok(sz)
+        })?;
         let n = self.inner.group.size();
         let cb = std::mem::size_of_val(buf);
         self.collective(Call::Allreduce, 0, sz, op.code(), buf.len() as u64, |c| {
@@ -824,19 +844,21 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.scan(send, recv, &op, ex);
         }
-        let sz = self.elem_size::<T>()?;
-        op.check()?;
-        let name = if ex { "exscan_into" } else { "scan_into" };
-        if recv.len() != send.len() {
-            return Err(len_err(
-                &format!("{name}: the receive buffer"),
-                recv.len(),
-                send.len(),
-            ));
-        }
+        let kind = if ex { Call::Exscan } else { Call::Scan };
+        let sz = self.args(kind, || {
+            let sz = self.elem_size::<T>()?;
+            op.check()?;
+            if recv.len() != send.len() {
+                return Err(len_err(
+                    &format!("{}: the receive buffer", kind.name()),
+                    recv.len(),
+                    send.len(),
+                ));
+            }
+            Ok(sz)
+        })?;
         let me = self.inner.rank;
         let cb = std::mem::size_of_val(send);
-        let kind = if ex { Call::Exscan } else { Call::Scan };
         self.collective(kind, 0, sz, op.code(), send.len() as u64, |c| {
             let apply = |a: &mut [T], x: &[T]| op.apply(a, x);
             c.exchange(
@@ -887,17 +909,20 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return mc.reduce_scatter_block(send, recv, &op);
         }
-        let sz = self.elem_size::<T>()?;
-        op.check()?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
-        if send.len() != n * recv.len() {
-            return Err(len_err(
-                "reduce_scatter_block_into: the send buffer",
-                send.len(),
-                n * recv.len(),
-            ));
-        }
+        let sz = self.args(Call::ReduceScatterBlock, || {
+            let sz = self.elem_size::<T>()?;
+            op.check()?;
+            if send.len() != n * recv.len() {
+                return Err(len_err(
+                    "reduce_scatter_block_into: the send buffer",
+                    send.len(),
+                    n * recv.len(),
+                ));
+            }
+            Ok(sz)
+        })?;
         let cb = std::mem::size_of_val(recv);
         self.collective(
             Call::ReduceScatterBlock,
@@ -930,7 +955,8 @@ impl Communicator {
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
-    ///   rank or a block does not fit `recv` (checked before the call starts), or when a
+    ///   rank or a block does not fit `recv` (checked before the call starts, and the others
+    ///   then fail naming this rank's invalid call), or when a
     ///   rank's `send.len()` differs from its `counts` entry (found part-way, so every
     ///   member fails); on every rank when `T` is zero-sized or too large for the
     ///   collective area, when the ranks disagree on the root or the element size, or make
@@ -984,18 +1010,21 @@ impl Communicator {
                 Some(r),
             );
         }
-        let r = self.check_root(root)?;
-        let sz = self.elem_size::<T>()?;
         let me = self.inner.rank;
-        if me == r {
-            check_v(
-                "gatherv_into",
-                self.inner.group.size(),
-                recv.len(),
-                counts,
-                displs,
-            )?;
-        }
+        let (r, sz) = self.args(Call::Gatherv, || {
+            let r = self.check_root(root)?;
+            let sz = self.elem_size::<T>()?;
+            if me == r {
+                check_v(
+                    "gatherv_into",
+                    self.inner.group.size(),
+                    recv.len(),
+                    counts,
+                    displs,
+                )?;
+            }
+            Ok((r, sz))
+        })?;
         self.collective(Call::Gatherv, r, sz, OP_NONE, ANY_COUNT, |c| {
             let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
             if me == r {
@@ -1027,7 +1056,8 @@ impl Communicator {
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
     /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
-    ///   rank or a block does not fit `send` (checked before the call starts); on a rank
+    ///   rank or a block does not fit `send` (checked before the call starts, and the others
+    ///   then fail naming this rank's invalid call); on a rank
     ///   whose `recv.len()` differs from its count (found part-way); on every rank when
     ///   `T` is zero-sized or too large for the collective area, when the ranks disagree
     ///   on the root or the element size, or make another collective call, or an earlier
@@ -1079,13 +1109,16 @@ impl Communicator {
                 r,
             );
         }
-        let r = self.check_root(root)?;
-        let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
-        if me == r {
-            check_v("scatterv_into", n, send.len(), counts, displs)?;
-        }
+        let (r, sz) = self.args(Call::Scatterv, || {
+            let r = self.check_root(root)?;
+            let sz = self.elem_size::<T>()?;
+            if me == r {
+                check_v("scatterv_into", n, send.len(), counts, displs)?;
+            }
+            Ok((r, sz))
+        })?;
         self.collective(Call::Scatterv, r, sz, OP_NONE, ANY_COUNT, |c| {
             // Step 1: the root publishes [total, start0, end0, start1, end1, ...] in bytes.
             let mut table = vec![0u64; 2 * n + 1];
@@ -1188,14 +1221,17 @@ impl Communicator {
                 None,
             );
         }
-        let sz = self.elem_size::<T>()?;
-        check_v(
-            "allgatherv_into",
-            self.inner.group.size(),
-            recv.len(),
-            counts,
-            displs,
-        )?;
+        let sz = self.args(Call::Allgatherv, || {
+            let sz = self.elem_size::<T>()?;
+            check_v(
+                "allgatherv_into",
+                self.inner.group.size(),
+                recv.len(),
+                counts,
+                displs,
+            )?;
+            Ok(sz)
+        })?;
         self.collective(Call::Allgatherv, 0, sz, OP_NONE, ANY_COUNT, |c| {
             let lens = c.allgather_u64(std::mem::size_of_val(send) as u64)?;
             check_lens("allgatherv_into", &lens, counts, sz)?;
@@ -1278,11 +1314,14 @@ impl Communicator {
             );
         }
         const NAME: &str = "alltoallv_into";
-        let sz = self.elem_size::<T>()?;
         let n = self.inner.group.size();
         let me = self.inner.rank;
-        check_v(NAME, n, send.len(), scounts, sdispls)?;
-        check_v(NAME, n, recv.len(), rcounts, rdispls)?;
+        let sz = self.args(Call::Alltoallv, || {
+            let sz = self.elem_size::<T>()?;
+            check_v(NAME, n, send.len(), scounts, sdispls)?;
+            check_v(NAME, n, recv.len(), rcounts, rdispls)?;
+            Ok(sz)
+        })?;
         self.collective(Call::Alltoallv, 0, sz, OP_NONE, ANY_COUNT, |c| {
             // Step 1: every rank publishes [its send buffer's bytes, then for each rank j the
             // byte range of its block for j], and reads every table (n * (2n + 1) words).
