@@ -14,6 +14,9 @@ pub enum Exit {
     Signal(i32),
     /// The rank finished (dropped its [`Universe`](crate::Universe)) and left the job.
     Finalized,
+    /// The rank's thread panicked and dropped its [`Universe`](crate::Universe) while
+    /// unwinding: it left the job (its process's exit status follows when it ends).
+    Panicked,
 }
 
 impl fmt::Display for Exit {
@@ -22,6 +25,7 @@ impl fmt::Display for Exit {
             Exit::Code(c) => write!(f, "exited with code {c}"),
             Exit::Signal(s) => write!(f, "was killed by signal {s} ({})", signal_name(s)),
             Exit::Finalized => write!(f, "finished and left the job"),
+            Exit::Panicked => write!(f, "panicked and left the job"),
         }
     }
 }
@@ -39,7 +43,7 @@ pub(crate) fn signal_name(sig: i32) -> &'static str {
 #[non_exhaustive]
 pub enum Error {
     /// A rank argument is outside the communicator.
-    #[error("invalid rank {rank}: valid ranks on this communicator are 0..{size}{}", if *.any_allowed { " or ANY_SOURCE" } else { "" })]
+    #[error("invalid rank {rank}: valid ranks on this communicator are 0 to {}{}", .size.saturating_sub(1), if *.any_allowed { " or ANY_SOURCE" } else { "" })]
     InvalidRank {
         /// The rank that was passed.
         rank: i32,
@@ -163,7 +167,7 @@ pub enum Error {
 
     /// The root of a rooted collective is not a rank of the communicator (class
     /// `Root`).
-    #[error("invalid root {root}: valid roots on this communicator are 0..{size}")]
+    #[error("invalid root {root}: valid roots on this communicator are 0 to {}", .size.saturating_sub(1))]
     InvalidRoot {
         /// The root that was passed.
         root: i32,

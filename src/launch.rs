@@ -374,6 +374,7 @@ fn run(
             Exit::Code(c) => c,
             Exit::Signal(s) => 128 + s,
             Exit::Finalized => 1,
+            Exit::Panicked => 101,
         });
     }
     Ok(0)
@@ -455,6 +456,7 @@ fn on_exit(
             Exit::Signal(s) => (AbortKind::RankKilled, s),
             Exit::Code(c) => (AbortKind::RankExited, c),
             Exit::Finalized => (AbortKind::RankExited, 1),
+            Exit::Panicked => (AbortKind::RankExited, 101),
         };
         seg.set_abort(AbortInfo {
             kind,

@@ -256,6 +256,7 @@ pub(crate) fn pack_exit(e: Exit) -> u64 {
         Exit::Code(c) => (1 << 32) | c as u32 as u64,
         Exit::Signal(s) => (2 << 32) | s as u32 as u64,
         Exit::Finalized => 3 << 32,
+        Exit::Panicked => 4 << 32,
     }
 }
 
@@ -263,6 +264,7 @@ fn unpack_exit(w: u64) -> Exit {
     match w >> 32 {
         1 => Exit::Code(w as u32 as i32),
         2 => Exit::Signal(w as u32 as i32),
+        4 => Exit::Panicked,
         _ => Exit::Finalized,
     }
 }
@@ -468,7 +470,11 @@ impl Segment {
         // SYNC POINT state (Acquire): pairs with the Release stores in `set_state` and
         // `mark_exited`, so every push the rank made before leaving is visible.
         match life.state.load(Ordering::Acquire) {
-            STATE_FINALIZED => Some(Exit::Finalized),
+            // A rank that finalized while panicking said so in `exit` (`Engine::finalize`).
+            STATE_FINALIZED => Some(match unpack_exit(life.exit.load(Ordering::Relaxed)) {
+                Exit::Panicked => Exit::Panicked,
+                _ => Exit::Finalized,
+            }),
             STATE_EXITED => Some(unpack_exit(life.exit.load(Ordering::Relaxed))),
             _ => None,
         }
@@ -527,6 +533,16 @@ impl Segment {
 
     pub(crate) fn state(&self, rank: usize) -> u32 {
         self.ctrl(rank).life.state.load(Ordering::Acquire)
+    }
+
+    /// Records that `rank` is finalizing while its thread panics, for [`departed`]
+    /// (`set_state` to finalized follows and publishes it).
+    ///
+    /// [`departed`]: Segment::departed
+    pub(crate) fn mark_panicked(&self, rank: usize) {
+        let life = &self.ctrl(rank).life;
+        life.exit
+            .store(pack_exit(Exit::Panicked), Ordering::Relaxed);
     }
 
     /// Launcher: the process of `rank` is gone.

@@ -390,19 +390,31 @@ impl CartComm {
                 ErrorClass::Dims,
                 format!(
                     "shift: direction {direction} is not a dimension of this {}-dimensional grid \
-                 (valid: 0..{})",
+                 (valid: 0 to {})",
                     self.ndims(),
-                    self.ndims()
+                    self.ndims().saturating_sub(1)
                 ),
             ));
         }
         let me = self.coords();
-        let at = |step: i32| {
-            let mut c = me.clone();
-            c[direction] = c[direction].saturating_add(step);
-            self.grid.rank(&c).unwrap_or(PROC_NULL)
+        // In i64, so that a displacement near i32::MIN or MAX wraps by the modular
+        // arithmetic MPI defines instead of saturating.
+        let (d, periodic) = (
+            i64::from(self.grid.dims[direction]),
+            self.grid.periods[direction],
+        );
+        let at = |step: i64| {
+            let c = i64::from(me[direction]) + step;
+            let c = match (periodic, (0..d).contains(&c)) {
+                (_, true) => c,
+                (true, false) => c.rem_euclid(d),
+                (false, false) => return PROC_NULL,
+            };
+            let mut cs = me.clone();
+            cs[direction] = c as i32;
+            self.grid.rank(&cs).unwrap_or(PROC_NULL)
         };
-        Ok((at(disp.saturating_neg()), at(disp)))
+        Ok((at(-i64::from(disp)), at(i64::from(disp))))
     }
 
     /// Splits the grid into sub-grids that keep the dimensions `k` with
@@ -413,7 +425,8 @@ impl CartComm {
     /// # Errors
     ///
     /// - [`Error::InvalidArgument`] of class `Arg` if `remain` does not have one entry
-    ///   per dimension (checked on each rank before the collective part);
+    ///   per dimension (checked on each rank before the collective part; the others
+    ///   then fail naming its invalid call);
     /// - the errors of [`split`](Communicator::split), which makes the sub-grids:
     ///   [`Error::Usage`] when the communicator areas are used up or the ranks' calls
     ///   do not match, [`Error::PeerFailed`], [`Error::Aborted`].
@@ -429,16 +442,19 @@ impl CartComm {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn sub(&self, remain: &[bool]) -> Result<CartComm> {
-        if remain.len() != self.ndims() {
-            return Err(Error::invalid(
-                ErrorClass::Arg,
-                format!(
-                    "cart_sub: {} entries for a grid of {} dimensions",
-                    remain.len(),
-                    self.ndims()
-                ),
-            ));
-        }
+        self.args(Call::Split, || {
+            if remain.len() != self.ndims() {
+                return Err(Error::invalid(
+                    ErrorClass::Arg,
+                    format!(
+                        "cart_sub: {} entries for a grid of {} dimensions",
+                        remain.len(),
+                        self.ndims()
+                    ),
+                ));
+            }
+            Ok(())
+        })?;
         let me = self.coords();
         let mut color: i64 = 0;
         let mut key: i64 = 0;

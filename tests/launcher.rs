@@ -187,6 +187,45 @@ fn the_failing_ranks_exit_code_becomes_the_jobs() {
     );
 }
 
+/// A rank whose thread panics drops its Universe while unwinding: its peers must learn
+/// that it failed, not that it finished (`Exit::Panicked`, not `Exit::Finalized`).
+/// Rank 1 catches its panic, so that its process outlives the others' check and the
+/// departure they see is its own, not the launcher's report of its exit.
+#[test]
+fn a_rank_that_panics_is_reported_to_its_peers_as_panicked_not_finished() {
+    const NAME: &str = "a_rank_that_panics_is_reported_to_its_peers_as_panicked_not_finished";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let me = u.world().rank();
+        if me == 1 {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let _gone_with_the_panic = u;
+                panic!("rank 1 fails on purpose");
+            }));
+            assert!(r.is_err());
+            return;
+        }
+        let w = u.world();
+        let e = w.recv::<u8>(1, 0).unwrap_err();
+        eprint!("{}", format!("rank {me}: {e}\n"));
+        assert!(
+            matches!(
+                e,
+                Error::PeerFailed {
+                    rank: 1,
+                    how: shmpi::Exit::Panicked,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("panicked"), "{e}");
+        return;
+    }
+    let out = launch_self(NAME, 3, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind() {
     const NAME: &str = "a_rank_killed_mid_run_ends_the_job_fast_and_leaves_nothing_behind";

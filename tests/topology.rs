@@ -44,6 +44,26 @@ fn grid_rules(w: &Communicator) {
     assert_eq!(left, at(me[0], (me[1] + cols - 1) % cols));
     assert_eq!(right, at(me[0], (me[1] + 1) % cols));
     assert_eq!(g.shift(1, cols).unwrap(), (g.rank(), g.rank()));
+    // Any displacement wraps by modular arithmetic (MPI 4.1 §8.5.6), the extremes of
+    // i32 included; off the non-periodic dimension it is PROC_NULL.
+    let wrap = |d: i64| {
+        at(
+            me[0],
+            (i64::from(me[1]) + d).rem_euclid(i64::from(cols)) as i32,
+        )
+    };
+    for d in [i32::MIN, i32::MIN + 1, i32::MAX, i32::MAX - 1] {
+        assert_eq!(
+            g.shift(1, d).unwrap(),
+            (wrap(-i64::from(d)), wrap(i64::from(d))),
+            "shift by {d}"
+        );
+        assert_eq!(
+            g.shift(0, d).unwrap(),
+            (PROC_NULL, PROC_NULL),
+            "shift by {d}"
+        );
+    }
     assert!(g.shift(2, 1).is_err());
     assert!(g.cart_rank(&[rows, 0]).is_err());
     assert_eq!(g.cart_rank(&[0, -1]).unwrap(), at(0, cols - 1));

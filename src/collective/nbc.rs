@@ -1380,6 +1380,7 @@ fn encode_failure(e: &Error) -> Vec<u8> {
                 Exit::Code(c) => (0u8, *c),
                 Exit::Signal(s) => (1, *s),
                 Exit::Finalized => (2, 0),
+                Exit::Panicked => (3, 0),
             };
             v.push(kind);
             v.extend_from_slice(&value.to_le_bytes());
@@ -1409,6 +1410,7 @@ fn decode_failure(name: &str, bytes: &[u8]) -> Error {
             let how = match body[8] {
                 0 => Exit::Code(value),
                 1 => Exit::Signal(value),
+                3 => Exit::Panicked,
                 _ => Exit::Finalized,
             };
             Error::PeerFailed {

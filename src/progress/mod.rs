@@ -278,6 +278,10 @@ impl Engine {
             }
         }
         self.end_wait();
+        if std::thread::panicking() {
+            // Its peers' errors say it failed, not that it finished.
+            self.seg.mark_panicked(self.me);
+        }
         self.seg.set_state(self.me, STATE_FINALIZED);
         for p in 0..self.n {
             if p != self.me {
