@@ -30,8 +30,11 @@
 //!   bounds, generation, addressee), so a forged or repeated ticket is an
 //!   [`Error::Corrupted`], never a second view.
 //! - *A dead rank loses nobody else's memory*: each rank allocates from its own pool
-//!   only. A block sent to a rank that has left (before or after receiving it) is
-//!   taken back by its owner when the owner next needs room.
+//!   only. A block sent to a rank that has left without receiving it, or received
+//!   by a rank whose process has ended, is taken back by its owner when the owner
+//!   next needs room. A view outlives its rank's finalize (it keeps the mapping), so
+//!   the block of a rank that finalized holding one comes back only when the view is
+//!   dropped or the process ends: until then its bytes stay as they were sent.
 //! - *Bounded*: a pool has `layout.loan_bytes` (256 MiB over all ranks, 1..=128 MiB
 //!   each). [`Communicator::loan_slice`] waits (running progress, so that this rank's
 //!   own receives go on) while loans it has sent are still held by their receivers,
@@ -68,7 +71,7 @@ use super::{Communicator, Rank, Status, Tag};
 use crate::call::Call;
 use crate::codec::{self, Access, EncodeLoan};
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::segment::{STATE_EXITED, Segment};
 
 /// The header at the start of every block (one cache line).
 #[repr(C, align(64))]
@@ -165,18 +168,21 @@ impl Pool {
         unsafe { &*self.base.as_ptr().add(off).cast::<BlockHeader>() }
     }
 
-    /// Gives back the blocks at the head that are released, or held by ranks that
-    /// have left.
+    /// Gives back the blocks at the head that are released, sent to ranks that have
+    /// left (which will never receive them), or held by ranks whose process is gone.
+    /// A rank that finalized holding a view may still read it, so its block waits for
+    /// the view's drop or the process's end.
     fn reclaim(&self, st: &mut PoolState) {
         while st.head < st.tail {
             let h = self.header((st.head % self.cap as u64) as usize);
             // SYNC POINT loan-return (Acquire): the receiver's reads are done.
             let state = h.state.load(Ordering::Acquire);
-            let gone = matches!(state, ST_SENT | ST_HELD)
-                && self
-                    .seg
-                    .departed(h.holder.load(Ordering::Relaxed) as usize)
-                    .is_some();
+            let holder = h.holder.load(Ordering::Relaxed) as usize;
+            let gone = match state {
+                ST_SENT => self.seg.departed(holder).is_some(),
+                ST_HELD => self.seg.state(holder) == STATE_EXITED,
+                _ => false,
+            };
             if state != ST_RELEASED && !gone {
                 break;
             }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::run_ranks;
+use common::{assert_success, is_child, launch_self_env, run_ranks};
 use shmpi::{ANY_SOURCE, ANY_TAG, Communicator, Error};
 
 /// Bytes of each rank's loan pool at `n` ranks (the documented rule: 256 MiB over
@@ -205,6 +205,59 @@ fn loans_held_by_ranks_that_leave_come_back_to_their_owner() {
             }
         },
     );
+}
+
+/// A rank that finalizes while it still holds a received loan keeps reading the bytes
+/// that were sent: the view borrows them, so its owner must not reuse the block until
+/// the view is dropped or the process ends, not as soon as the rank has left (rank 0
+/// loans again once it sees rank 1 gone; rank 1 reads its view after that, told by a
+/// file, since it can no longer receive).
+#[test]
+fn a_view_held_past_its_ranks_finalize_keeps_its_bytes() {
+    const NAME: &str = "a_view_held_past_its_ranks_finalize_keeps_its_bytes";
+    const MARK: &str = "SHMPI_TEST_LOAN_MARK";
+    if is_child(NAME) {
+        let mark = std::path::PathBuf::from(std::env::var(MARK).unwrap());
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        let len = pool_bytes(2) / 8;
+        if w.rank() == 0 {
+            let mut l = w.loan_slice::<u8>(len).unwrap();
+            l.fill(0xaa);
+            w.send_loan(l, 1, 0).unwrap();
+            let e = w.recv::<u8>(1, 1).unwrap_err();
+            assert!(matches!(e, Error::PeerFailed { rank: 1, .. }), "{e}");
+            for _ in 0..3 {
+                w.loan_slice::<u8>(len).unwrap().fill(0xbb);
+            }
+            std::fs::write(&mark, b"done").unwrap();
+        } else {
+            let (view, _) = w.recv_loan::<u8>(0, 0).unwrap();
+            let bytes: &[u8] = &view;
+            drop(w);
+            drop(u);
+            assert!(shmpi::finalized());
+            let start = std::time::Instant::now();
+            while !mark.exists() {
+                assert!(
+                    start.elapsed().as_secs() < 30,
+                    "rank 0 never wrote {mark:?}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let changed = bytes.iter().filter(|&&b| b != 0xaa).count();
+            assert_eq!(
+                changed, 0,
+                "{changed} bytes of the view changed after finalize"
+            );
+        }
+        return;
+    }
+    let mark = std::env::temp_dir().join(format!("shmpi-{NAME}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&mark);
+    let out = launch_self_env(NAME, 2, &[], &[(MARK, mark.to_str().unwrap())]);
+    let _ = std::fs::remove_file(&mark);
+    assert_success(&out, NAME);
 }
 
 /// An object of the kind a producer hands on: a header and a large body.
