@@ -923,13 +923,14 @@ impl Communicator {
     ///
     /// - [`Error::TypeMismatch`] when the matched message is not a loan (it stays
     ///   queued);
-    /// - [`Error::ElementSize`] when the loan's length is not a whole number of `T`s,
-    ///   [`Error::Usage`] when `T` is zero-sized or aligned to more than 64 bytes (the
-    ///   loan has been received and given back);
+    /// - [`Error::Usage`] when `T` is zero-sized or aligned to more than 64 bytes
+    ///   (nothing is received);
+    /// - [`Error::ElementSize`] when the loan's length is not a whole number of `T`s
+    ///   (unlike other messages, the loan has been received, and given back: its
+    ///   length is in its ticket);
     /// - [`Error::Corrupted`] when the ticket does not name a block sent to this rank;
     /// - as [`recv`](Self::recv) otherwise.
     pub fn recv_loan<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(LoanView<T>, Status)> {
-        let t = self.take_loan::<LoanTicket>(source, tag)?;
         let elem = std::mem::size_of::<T>();
         if elem == 0 || std::mem::align_of::<T>() > HDR {
             return Err(Error::Usage(format!(
@@ -937,6 +938,8 @@ impl Communicator {
                 std::any::type_name::<T>()
             )));
         }
+        // The loan's length is in its ticket, known only once the ticket is taken.
+        let t = self.take_loan::<LoanTicket>(source, tag)?;
         if t.bytes % elem != 0 {
             return Err(Error::ElementSize {
                 source_rank: t.st.source,
