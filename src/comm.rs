@@ -1203,8 +1203,11 @@ impl Communicator {
             elem,
             elem_type: codec::type_name::<T>(),
         };
+        // Only the probe's envelope is at hand: name what its type says it is.
         want.check(&env, self.inner.peers.rank_of(env.src), || {
-            "an object".into()
+            crate::comm::loan::slice_ticket_name(env.type_id)
+                .unwrap_or("an object")
+                .into()
         })?;
         let mut v = vec![T::zeroed(); env.len / elem];
         // Receive exactly the probed message: same source and tag, and it is the

@@ -93,6 +93,11 @@ fn loans_received_by_wildcards_keep_each_senders_order_among_other_messages() {
                 Err(Error::TypeMismatch { sent, .. }) => assert!(sent.contains("loan"), "{sent}"),
                 other => panic!("expected a type mismatch, got {other:?}"),
             }
+            // Nor a vector of unknown length, and the error says what it is.
+            match w.recv_vec::<u8>(0, 1) {
+                Err(Error::TypeMismatch { sent, .. }) => assert!(sent.contains("loan"), "{sent}"),
+                other => panic!("expected a type mismatch, got {other:?}"),
+            }
             assert_eq!(w.recv_loan::<u8>(0, 1).unwrap().0[0], 1);
         },
     );
