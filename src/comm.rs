@@ -628,20 +628,22 @@ impl Communicator {
         let d = usize::try_from(dest)
             .ok()
             .and_then(|d| self.inner.peers.ranks.get(d));
+        let Some(&d) = d else {
+            return crate::trace::hooks::unrecorded(|| self.send_slice(data, dest, tag));
+        };
         let len = std::mem::size_of_val(data);
-        let span = d
-            .map(|&d| crate::trace::hooks::send_open(Call::SendSlice, d, self.inner.ctx, tag, len));
+        let span = crate::trace::hooks::send_open(Call::SendSlice, d, self.inner.ctx, tag, len);
         let r = self.send_slice(data, dest, tag);
-        if let Some(span) = span {
-            crate::trace::hooks::close(span, r.is_err());
-        }
+        crate::trace::hooks::close(span, r.is_err());
         r
     }
 
     #[cold]
     #[inline(never)]
     fn recv_into_recorded<T: Pod>(&self, buf: &mut [T], source: Rank, tag: Tag) -> Result<Status> {
-        let span = self.recv_span(Call::RecvInto, source, tag);
+        let Some(span) = self.recv_span(Call::RecvInto, source, tag) else {
+            return crate::trace::hooks::unrecorded(|| self.recv_into(buf, source, tag));
+        };
         let r = self.recv_into(buf, source, tag);
         self.recv_span_end(span, r.as_ref().ok());
         r
@@ -650,7 +652,9 @@ impl Communicator {
     #[cold]
     #[inline(never)]
     fn recv_vec_recorded<T: Pod>(&self, source: Rank, tag: Tag) -> Result<(Vec<T>, Status)> {
-        let span = self.recv_span(Call::RecvVec, source, tag);
+        let Some(span) = self.recv_span(Call::RecvVec, source, tag) else {
+            return crate::trace::hooks::unrecorded(|| self.recv_vec(source, tag));
+        };
         let r = self.recv_vec(source, tag);
         self.recv_span_end(span, r.as_ref().ok().map(|(_, st)| st));
         r
@@ -659,7 +663,9 @@ impl Communicator {
     #[cold]
     #[inline(never)]
     fn recv_unsized_recorded(&self, source: Rank, tag: Tag) -> Result<(RawMessage, Status)> {
-        let span = self.recv_span(Call::Recv, source, tag);
+        let Some(span) = self.recv_span(Call::Recv, source, tag) else {
+            return crate::trace::hooks::unrecorded(|| self.recv_unsized(source, tag));
+        };
         let r = self.recv_unsized(source, tag);
         self.recv_span_end(span, r.as_ref().ok().map(|(_, st)| st));
         r
@@ -684,8 +690,7 @@ impl Communicator {
 
     /// Closes the span of a blocking receive with its status (`None`: it failed).
     #[inline(always)]
-    fn recv_span_end(&self, span: Option<crate::trace::hooks::Span>, got: Option<&Status>) {
-        let Some(span) = span else { return };
+    fn recv_span_end(&self, span: crate::trace::hooks::Span, got: Option<&Status>) {
         match got {
             Some(st) => {
                 let src = self.inner.peers.ranks[st.source as usize];

@@ -575,3 +575,52 @@ fn a_program_built_for_another_trace_layout_fails_at_init_and_says_why() {
         "{err}"
     );
 }
+
+/// Calls that involve no message (to `PROC_NULL`, MPI 4.1 §3.11, and to a rank that
+/// does not exist, an error) behave under `--trace` and `--stats` as without them: each
+/// of the public blocking forms completes at once or fails, and none is recorded.
+/// Before, the recording twin of a slice send or receive opened no span for them and
+/// so called itself again until the stack overflowed (the README's `jacobi` aborted).
+#[test]
+fn calls_on_proc_null_and_bad_ranks_are_the_same_when_recorded() {
+    const NAME: &str = "calls_on_proc_null_and_bad_ranks_are_the_same_when_recorded";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        let null = shmpi::PROC_NULL;
+        let mut buf = [7u32; 3];
+        w.send_slice(&buf, null, 1).unwrap();
+        assert_eq!(w.recv_into(&mut buf, null, 1).unwrap().source(), null);
+        assert_eq!(buf, [7; 3], "a receive from PROC_NULL leaves the buffer");
+        let (v, st) = w.recv_vec::<u32>(null, 1).unwrap();
+        assert!(v.is_empty() && st.source() == null);
+        let st = w
+            .sendrecv_slice(&buf, null, 2, &mut [0u32; 3], null, 2)
+            .unwrap();
+        assert_eq!(st.source(), null);
+        w.send(&5u8, null, 3).unwrap();
+        assert!(w.recv_opt::<u8>(null, 3).unwrap().is_none());
+        let bad = w.size() + 5;
+        assert!(w.send_slice(&buf, bad, 1).is_err());
+        assert!(w.recv_into(&mut buf, bad, 1).is_err());
+        assert!(w.recv_vec::<u32>(bad, 1).is_err());
+        assert!(w.send(&5u8, bad, 3).is_err());
+        assert!(w.recv::<u8>(bad, 3).is_err());
+        // And a message that does travel is still recorded after them.
+        let me = w.rank();
+        let right = (me + 1) % w.size();
+        let left = (me + w.size() - 1) % w.size();
+        w.sendrecv_slice(&[me], right, 9, &mut [0i32], left, 9)
+            .unwrap();
+        return;
+    }
+    for flags in [&["--stats"][..], &[]] {
+        let (out, path) = traced(NAME, 3, "proc_null.json", flags);
+        assert_ok(&out);
+        let t = Trace::read(&path);
+        t.check_rules();
+        assert_eq!(t.messages().len(), 3, "{flags:?}: only the ring's messages");
+    }
+    let out = launch_self(NAME, 3, &["--stats"]);
+    assert_ok(&out);
+}
