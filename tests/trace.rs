@@ -91,6 +91,13 @@ impl Trace {
         let mut out = Vec::new();
         for (id, s) in &starts {
             let f = ends.get(id).expect("the arrow ends");
+            // Drawn from its start to its end, an arrow never points back in time.
+            assert!(
+                ns(&f["ts"]) >= ns(&s["ts"]),
+                "flow {id} ends at {} before it starts at {}",
+                f["ts"],
+                s["ts"]
+            );
             let at = |e: &Value| {
                 let pid = e["pid"].as_u64().unwrap();
                 let ts = ns(&e["ts"]);
@@ -606,12 +613,19 @@ fn calls_on_proc_null_and_bad_ranks_are_the_same_when_recorded() {
         assert!(w.recv_vec::<u32>(bad, 1).is_err());
         assert!(w.send(&5u8, bad, 3).is_err());
         assert!(w.recv::<u8>(bad, 3).is_err());
-        // And a message that does travel is still recorded after them.
+        // And messages that do travel are still recorded after them, their arrows
+        // forward although a synchronous send and a sendrecv end after their receive.
         let me = w.rank();
         let right = (me + 1) % w.size();
         let left = (me + w.size() - 1) % w.size();
         w.sendrecv_slice(&[me], right, 9, &mut [0i32], left, 9)
             .unwrap();
+        if me == 0 {
+            w.ssend_slice(&[1u8], 1, 10).unwrap();
+        } else if me == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            w.recv_into(&mut [0u8], 0, 10).unwrap();
+        }
         return;
     }
     for flags in [&["--stats"][..], &[]] {
@@ -619,7 +633,11 @@ fn calls_on_proc_null_and_bad_ranks_are_the_same_when_recorded() {
         assert_ok(&out);
         let t = Trace::read(&path);
         t.check_rules();
-        assert_eq!(t.messages().len(), 3, "{flags:?}: only the ring's messages");
+        assert_eq!(
+            t.messages().len(),
+            4,
+            "{flags:?}: only the messages that travel"
+        );
     }
     let out = launch_self(NAME, 3, &["--stats"]);
     assert_ok(&out);

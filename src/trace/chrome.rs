@@ -169,8 +169,10 @@ pub(crate) fn json(m: &Model) -> String {
     }
     for (id, msg) in m.msgs.iter().enumerate() {
         let (s, r) = (&m.spans[msg.send], &m.spans[msg.recv]);
-        // Inside each span, so that the flow binds to it.
-        let ts = s.t1 - (s.t1 - s.t0).min(1);
+        // Inside each span, so that the flow binds to it: at the send's start and the
+        // receive's end, so that the arrow never points back in time (a synchronous
+        // send or a sendrecv ends after the receive that matched it).
+        let ts = s.t0 + (s.t1 - s.t0).min(1);
         let tr = r.t1 - (r.t1 - r.t0).min(1);
         ev.push(format!(
             "{{\"ph\":\"s\",\"id\":{id},\"pid\":{},\"tid\":0,\"ts\":{},\"name\":\"message\",\"cat\":\"message\",\"args\":{{\"bytes\":{},\"tag\":{}}}}}",
