@@ -12,7 +12,11 @@
 # reasons: collectives.py at 5 ranks (Open MPI does not combine a non-commutative user
 # op in the lowercase allreduce in rank order) and errors.py (it checks shmpi's promise
 # that a truncated receive leaves its message queued, which MPI does not make: Open
-# MPI consumes it). exit_code.py's job ends only at the watchdog under Open MPI (the
+# MPI consumes it), block_signatures.py (blocks whose send and receive signatures
+# differ, and ranks whose calls differ, which MPI leaves undetected: Open MPI may hang
+# or write past the receive count), reduction_ops.py (ERR_OP for an op on a type MPI
+# does not define it for, which Open MPI may not check) and unusable_recv_buffers.py
+# (it checks that the refused receive left its message queued). exit_code.py's job ends only at the watchdog under Open MPI (the
 # other ranks wait forever; `timeout -k` kills mpirun, which ignores SIGTERM then), so
 # the failure scripts' watchdog is 30 s.
 set -euo pipefail

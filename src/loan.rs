@@ -434,6 +434,8 @@ enum Held {
     /// view's data points into.
     #[cfg(feature = "mpi")]
     Copy { _bytes: rkyv::util::AlignedVec<HDR> },
+    /// Nothing: the empty view of a receive from `PROC_NULL`.
+    Nothing,
 }
 
 impl Drop for Held {
@@ -447,6 +449,7 @@ impl Drop for Held {
             }
             #[cfg(feature = "mpi")]
             Held::Copy { .. } => {}
+            Held::Nothing => {}
         }
     }
 }
@@ -917,7 +920,8 @@ impl Communicator {
     /// the sender's memory, valid until dropped (which gives it back to the sender's
     /// pool). `source` may be [`ANY_SOURCE`](crate::ANY_SOURCE), `tag`
     /// [`ANY_TAG`](crate::ANY_TAG). The status's length is the loan's, in bytes. On
-    /// the MPI backend the view holds a copy.
+    /// the MPI backend the view holds a copy. From [`PROC_NULL`](crate::PROC_NULL) it
+    /// completes at once with an empty view and a status of source `PROC_NULL`.
     ///
     /// # Errors
     ///
@@ -937,6 +941,16 @@ impl Communicator {
                 "recv_loan::<{}>: loans hold types of non-zero size aligned to at most {HDR} bytes",
                 std::any::type_name::<T>()
             )));
+        }
+        if source == crate::PROC_NULL {
+            // MPI's receive from PROC_NULL: at once, nothing received.
+            Self::recv_tag(tag)?;
+            let view = LoanView {
+                _held: Held::Nothing,
+                data: NonNull::dangling(),
+                len: 0,
+            };
+            return Ok((view, Status::null()));
         }
         // The loan's length is in its ticket, known only once the ticket is taken.
         let t = self.take_loan::<LoanTicket>(source, tag)?;
@@ -962,6 +976,8 @@ impl Communicator {
     ///
     /// # Errors
     ///
+    /// - [`Error::InvalidArgument`] of class `Rank` from [`PROC_NULL`](crate::PROC_NULL),
+    ///   which sends no object to view;
     /// - [`Error::TypeMismatch`] when the matched message is not a loaned `T` (another
     ///   type's loan, a slice's, any other message): it stays queued;
     /// - [`Error::InvalidArchive`] when the archive fails validation (it has been
@@ -973,6 +989,18 @@ impl Communicator {
         source: Rank,
         tag: Tag,
     ) -> Result<(ArchivedLoan<T>, Status)> {
+        if source == crate::PROC_NULL {
+            Self::recv_tag(tag)?;
+            return Err(Error::invalid(
+                crate::error::ErrorClass::Rank,
+                format!(
+                    "recv_loan_object::<{}> from PROC_NULL: a receive from PROC_NULL receives \
+                     no message, so there is no object to view; skip the call for PROC_NULL \
+                     (recv_loan of plain data gives an empty view)",
+                    codec::type_name::<T>()
+                ),
+            ));
+        }
         let t = self.take_loan::<LoanedObject<T>>(source, tag)?;
         let st = t.st;
         let len = t.bytes;

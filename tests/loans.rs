@@ -129,6 +129,17 @@ fn loans_dropped_unsent_return_to_the_pool_and_a_full_pool_is_an_error() {
             let l = w.loan_slice::<u8>(quarter).unwrap();
             // Sending to PROC_NULL gives it back as well.
             w.send_loan(l, shmpi::PROC_NULL, 0).unwrap();
+            // A receive from PROC_NULL completes at once with nothing (MPI 4.1 §3.11):
+            // an empty view; an object has no value to view, and says so.
+            let (v, st) = w.recv_loan::<u64>(shmpi::PROC_NULL, 0).unwrap();
+            assert!(
+                v.is_empty() && st.source() == shmpi::PROC_NULL && st.count::<u64>() == Some(0)
+            );
+            match w.recv_loan_object::<Frame>(shmpi::PROC_NULL, 0) {
+                Err(e) => assert!(e.to_string().contains("PROC_NULL"), "{e}"),
+                Ok(_) => panic!("an object from PROC_NULL"),
+            }
+            assert!(w.recv_loan::<u64>(shmpi::PROC_NULL, -5).is_err());
             for _ in 0..8 {
                 drop(w.loan_slice::<u8>(quarter).unwrap());
             }
