@@ -10,12 +10,21 @@
 //! ```
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use shmpi::launch::{Bind, LaunchConfig, env_help, launch};
+
+/// Prints a line of the launcher's own to stderr, ignoring a write error: a closed
+/// stderr must not turn the exit status into a panic's.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -180,7 +189,8 @@ fn parse_cli(args: Vec<OsString>) -> Cli {
     let help = format!(
         "{}\nshmrun sets {}, {} and {} in every rank's environment.\n\nExit status: the \
          failing rank's (128 + signal if killed), 127 if the program cannot start, 124 after \
-         --timeout, 120 on deadlock.",
+         --timeout, 120 on deadlock, 1 if the job succeeded but its --trace could not be \
+         written (or shmrun itself failed), 2 for a usage error.",
         env_help(),
         shmpi::ENV_RANK,
         shmpi::ENV_SIZE,
@@ -194,7 +204,7 @@ fn main() -> ExitCode {
     let args = match normalize_args(&Cli::command(), std::env::args_os()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("shmrun: {e}");
+            say!("shmrun: {e}");
             return ExitCode::from(2);
         }
     };
@@ -205,7 +215,7 @@ fn main() -> ExitCode {
             match build_example(name, release) {
                 Ok(p) => (p.into_os_string(), cli.command.clone()),
                 Err(e) => {
-                    eprintln!("shmrun: {e}");
+                    say!("shmrun: {e}");
                     return ExitCode::from(1);
                 }
             }
@@ -213,20 +223,29 @@ fn main() -> ExitCode {
         None => {
             let mut it = cli.command.clone().into_iter();
             let Some(p) = it.next() else {
-                eprintln!(
-                    "shmrun: no program given; usage: shmrun -n N PROGRAM [ARGS...] (see --help)"
-                );
+                say!("shmrun: no program given; usage: shmrun -n N PROGRAM [ARGS...] (see --help)");
                 return ExitCode::from(2);
             };
             (p, it.collect())
         }
     };
     let timeout = match cli.timeout {
-        Some(s) if !(s.is_finite() && s > 0.0) => {
-            eprintln!("shmrun: --timeout must be a positive number of seconds, not {s}");
-            return ExitCode::from(2);
-        }
-        Some(s) => Some(Duration::from_secs_f64(s)),
+        Some(s) => match Duration::try_from_secs_f64(s) {
+            Ok(d) if s > 0.0 => Some(d),
+            _ => {
+                // 1e300 in full would fill the screen.
+                let given = match format!("{s}") {
+                    t if t.len() <= 24 => t,
+                    _ => format!("{s:e}"),
+                };
+                say!(
+                    "shmrun: --timeout must be a positive number of seconds, at most {:e}; not \
+                     {given}",
+                    Duration::MAX.as_secs_f64()
+                );
+                return ExitCode::from(2);
+            }
+        },
         None => None,
     };
     let mut cfg = LaunchConfig::new(cli.n as usize, program);
@@ -242,7 +261,7 @@ fn main() -> ExitCode {
     match launch(&cfg) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("shmrun: {e}");
+            say!("shmrun: {e}");
             ExitCode::from(1)
         }
     }

@@ -7,7 +7,11 @@
 //!   woken, the others get a short grace period (`SHMPI_GRACE_MS`, default 100 ms) and
 //!   are then killed; the launcher reports which rank failed and how and exits with its
 //!   code (128 + signal for a signal).
-//! - SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the ranks.
+//! - SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the ranks. When the
+//!   launcher's stdin is not a terminal, each rank runs in a process group of its own
+//!   and signals go to the whole group, so that what a rank started stops with it (on
+//!   a terminal the ranks stay in the launcher's group: in groups of their own, a rank
+//!   that read the terminal would be stopped by SIGTTIN).
 //! - `timeout`: the job is stopped, with a report of what each rank was blocked on,
 //!   and the launcher exits with 124 (like `timeout(1)`).
 //! - If the launcher dies, the ranks die with it (`PR_SET_PDEATHSIG`), and the
@@ -18,12 +22,19 @@
 //!   whom, stops the job and exits with 120. A rank that computes is not blocked, so
 //!   it never counts as deadlocked.
 //! - A program that cannot be started: a clear message and exit 127, like a shell.
+//! - `--tag-output`: every line the ranks wrote is passed on, however slowly stdout
+//!   takes it; only pipes left open by a rank's descendants, and idle, are given up.
+//! - A trace that was asked for and could not be written: exit 1 (unless the job failed:
+//!   then its status). The trace is written beside its path and renamed at the end, so
+//!   a job that does not start leaves a previous file there untouched.
+//! - The launcher's own messages never panic on a closed stderr.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,6 +57,21 @@ pub const EXIT_CANNOT_START: i32 = 127;
 pub const EXIT_TIMEOUT: i32 = 124;
 /// Exit status when the launcher found the job deadlocked.
 pub const EXIT_DEADLOCK: i32 = 120;
+/// Exit status when the job succeeded but its trace could not be written (and the
+/// launcher's own errors).
+pub const EXIT_LAUNCHER_ERROR: i32 = 1;
+
+/// How long a `--tag-output` pipe may stay open with nothing to read once every rank
+/// has ended, before the launcher stops waiting for it (a rank's descendant holds it).
+const IDLE_PIPE_GRACE: Duration = Duration::from_millis(500);
+
+/// Prints a line of the launcher's own to stderr. A write error is ignored: a closed
+/// stderr must not turn the job's exit status into a panic's.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 /// How to bind ranks to CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +127,9 @@ impl LaunchConfig {
 /// Runs the job to its end and returns the exit status for the launcher.
 pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
     let n = cfg.nranks;
+    // Inherited as ignored, the kernel would reap the ranks before we could.
+    sys::proc::default_sigchld();
+    check_env()?;
     let ring_bytes = match cfg.ring_bytes {
         Some(b) => b,
         None => tuning::ring_bytes(n)?,
@@ -117,7 +146,25 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
         }
     }
     // Before anything starts: an unwritable trace path is an error now, not at the end.
-    let mut job = Job::new(n, cfg.trace.as_deref(), cfg.stats, tuning::trace_events())?;
+    let mut trace = cfg.trace.as_deref().map(TraceFile::new);
+    let events = tuning::trace_events();
+    let mut job = match trace.as_mut() {
+        None => Job::new(n, None, cfg.stats, events)?,
+        Some(t) => {
+            let beside = t
+                .tmp
+                .as_deref()
+                .map(|tmp| Job::new(n, Some(tmp), cfg.stats, events));
+            match beside {
+                Some(Ok(j)) => j,
+                // No file can be made beside it: write in place, which truncates it now.
+                _ => {
+                    t.discard();
+                    Job::new(n, Some(&t.path), cfg.stats, events)?
+                }
+            }
+        }
+    };
     let cpus = sys::proc::allowed_cpus();
     let (fd, map) = sys::shm::create(layout.total_len)?;
     let launcher_pid = std::process::id() as i32;
@@ -142,7 +189,15 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
         Signal::SIGHUP,
         Signal::SIGQUIT,
     ])?;
-    let result = run(cfg, &seg, sys::shm::raw(&fd), &cpus, &waited, &mut job);
+    let result = run(
+        cfg,
+        &seg,
+        sys::shm::raw(&fd),
+        &cpus,
+        &waited,
+        &mut job,
+        trace.as_mut(),
+    );
     sys::proc::restore_signals(&old_mask);
     result
 }
@@ -162,11 +217,15 @@ fn run(
     cpus: &[usize],
     waited: &SigSet,
     job: &mut Option<Job>,
+    trace: Option<&mut TraceFile>,
 ) -> Result<i32> {
     let n = cfg.nranks;
     let out_lock = Arc::new(Mutex::new(()));
     let mut readers = Vec::new();
     let mut procs: Vec<RankProc> = Vec::with_capacity(n);
+    // On a terminal, a rank in a group of its own would be stopped by SIGTTIN when it
+    // reads stdin; elsewhere a group lets a stop reach what the rank started.
+    let own_group = !std::io::stdin().is_terminal();
     for r in 0..n {
         let mut cmd = Command::new(&cfg.program);
         cmd.args(&cfg.args)
@@ -185,14 +244,17 @@ fn run(
             segment_fd: fd,
             cpu: (cfg.bind == Bind::Core && !cpus.is_empty()).then(|| cpus[r % cpus.len()]),
             launcher: std::process::id() as i32,
+            own_group,
         };
         match sys::proc::spawn(&mut cmd, setup) {
             Ok(mut child) => {
                 if cfg.tag_output {
-                    let out = child.stdout.take().expect("piped");
-                    let err = child.stderr.take().expect("piped");
-                    readers.push(tag_lines(out, r, false, out_lock.clone()));
-                    readers.push(tag_lines(err, r, true, out_lock.clone()));
+                    if let Some(out) = child.stdout.take() {
+                        readers.push(Reader::start(out, r, false, out_lock.clone()));
+                    }
+                    if let Some(err) = child.stderr.take() {
+                        readers.push(Reader::start(err, r, true, out_lock.clone()));
+                    }
                 }
                 procs.push(RankProc {
                     pid: child.id() as i32,
@@ -202,18 +264,23 @@ fn run(
             }
             Err(e) => {
                 for p in &procs {
-                    sys::proc::signal(p.pid, Signal::SIGKILL);
+                    sys::proc::signal_group(p.pid, Signal::SIGKILL);
                 }
                 reap_all(&mut procs);
                 let prog = cfg.program.to_string_lossy();
                 let why = match e.kind() {
                     std::io::ErrorKind::NotFound => "command not found".to_string(),
+                    std::io::ErrorKind::PermissionDenied
+                        if std::path::Path::new(&cfg.program).is_dir() =>
+                    {
+                        "it is a directory, not a program".to_string()
+                    }
                     std::io::ErrorKind::PermissionDenied => {
                         "permission denied (is it executable?)".to_string()
                     }
                     _ => e.to_string(),
                 };
-                eprintln!("shmrun: cannot start {prog}: {why}");
+                say!("shmrun: cannot start {prog}: {why}");
                 return Ok(EXIT_CANNOT_START);
             }
         }
@@ -221,6 +288,8 @@ fn run(
 
     let grace = tuning::grace();
     let start = Instant::now();
+    // A deadline past the end of the clock is no deadline.
+    let deadline = cfg.timeout.and_then(|limit| start.checked_add(limit));
     let mut first_failure: Option<(usize, Exit)> = None;
     let mut stop: Option<(String, i32)> = None; // (report, exit code) for timeout/signal
     let mut kill_at: Option<Instant> = None;
@@ -234,15 +303,15 @@ fn run(
         if let Some(t) = kill_at {
             wait_for = wait_for.min(t.saturating_duration_since(now));
         }
-        if let (Some(limit), None) = (cfg.timeout, &stop) {
-            wait_for = wait_for.min((start + limit).saturating_duration_since(now));
+        if let (Some(d), None) = (deadline, &stop) {
+            wait_for = wait_for.min(d.saturating_duration_since(now));
         }
         match sys::proc::wait_signal(waited, wait_for) {
             Some(Signal::SIGCHLD) | None => {}
             Some(sig) => {
                 // Forward to the ranks, and stop the job if they do not stop by themselves.
                 for p in procs.iter().filter(|p| p.exit.is_none()) {
-                    sys::proc::signal(p.pid, sig);
+                    sys::proc::signal_group(p.pid, sig);
                 }
                 if stop.is_none() {
                     if let Some(j) = job.as_mut() {
@@ -258,25 +327,49 @@ fn run(
                         format!("shmrun: got {}, stopping the job", sig.as_str()),
                         128 + sig as i32,
                     ));
-                    kill_at = Some(Instant::now() + Duration::from_secs(1));
+                    kill_at = Some(later(Duration::from_secs(1)));
                 }
             }
         }
-        // Reap whatever has exited.
+        // Reap whatever has exited. Once the job is being stopped, or for a rank that
+        // failed, what the rank started goes with it.
         loop {
-            match sys::proc::reap_any() {
+            let stopping = stop.is_some() || first_failure.is_some();
+            match sys::proc::reap_any(|how| stopping || !matches!(how, Exit::Code(0))) {
                 sys::proc::Reaped::Ended(pid, how) => {
                     on_exit(&mut procs, seg, pid, how, &mut first_failure)
                 }
                 sys::proc::Reaped::Nothing => break,
                 sys::proc::Reaped::Other => {}
+                sys::proc::Reaped::NoChildren => {
+                    if procs.iter().all(|p| p.exit.is_some()) {
+                        break;
+                    }
+                    // Someone else collected the rest (SIGCHLD was ignored after all):
+                    // they are gone, and waiting for them would never end.
+                    for (r, p) in procs.iter_mut().enumerate() {
+                        if p.exit.is_none() {
+                            p.exit = Some(Exit::Finalized);
+                            seg.mark_exited(r, Exit::Finalized);
+                        }
+                    }
+                    if stop.is_none() {
+                        stop = Some((
+                            "shmrun: the ranks' exit statuses were lost (waitpid found no child \
+                             process left to wait for)"
+                                .to_string(),
+                            EXIT_LAUNCHER_ERROR,
+                        ));
+                    }
+                    break;
+                }
             }
         }
         if first_failure.is_some() && kill_at.is_none() {
-            kill_at = Some(Instant::now() + grace);
+            kill_at = Some(later(grace));
         }
-        if let (Some(limit), None) = (cfg.timeout, &stop) {
-            if start.elapsed() >= limit && procs.iter().any(|p| p.exit.is_none()) {
+        if let (Some(limit), Some(d), None) = (cfg.timeout, deadline, &stop) {
+            if Instant::now() >= d && procs.iter().any(|p| p.exit.is_none()) {
                 let report = blocked_report(seg, &procs);
                 if let Some(j) = job.as_mut() {
                     j.mark("timeout", &report, None);
@@ -284,17 +377,18 @@ fn run(
                 seg.set_abort(AbortInfo {
                     kind: AbortKind::Timeout,
                     rank: 0,
-                    value: limit.as_secs() as i32,
+                    // Milliseconds, so that a limit below a second is not reported as 0 s.
+                    value: limit.as_millis().min(i32::MAX as u128) as i32,
                 });
                 wake_all(seg);
                 stop = Some((
                     format!(
-                        "shmrun: timeout after {:.1} s; the job was stopped\n{report}",
+                        "shmrun: timeout after {} s; the job was stopped\n{report}",
                         limit.as_secs_f64()
                     ),
                     EXIT_TIMEOUT,
                 ));
-                kill_at = Some(Instant::now() + grace);
+                kill_at = Some(later(grace));
             }
         }
         if stop.is_none() && first_failure.is_none() && !deadlock_after.is_zero() {
@@ -309,40 +403,45 @@ fn run(
                 });
                 wake_all(seg);
                 stop = Some((report, EXIT_DEADLOCK));
-                kill_at = Some(Instant::now() + grace);
+                kill_at = Some(later(grace));
             }
         }
         if kill_at.is_some_and(|t| Instant::now() >= t) {
             for p in procs.iter().filter(|p| p.exit.is_none()) {
-                sys::proc::signal(p.pid, Signal::SIGKILL);
+                sys::proc::signal_group(p.pid, Signal::SIGKILL);
                 killed_by_us += 1;
             }
-            kill_at = Some(Instant::now() + Duration::from_secs(3600));
+            kill_at = Some(later(Duration::from_secs(3600)));
         }
     }
 
-    // Output of ranks that left grandchildren holding the pipes is not waited for.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    for h in readers {
-        while !h.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if h.is_finished() {
-            let _ = h.join();
+    if let Some(sig) = drain(readers, waited) {
+        if stop.is_none() && first_failure.is_none() {
+            stop = Some((
+                format!(
+                    "shmrun: got {} while passing on the ranks' output; the rest of it was dropped",
+                    sig.as_str()
+                ),
+                128 + sig as i32,
+            ));
         }
     }
 
-    let out = job.take().map(|j| finish_job(j, &procs));
+    let mut out = job.take().map(|j| finish_job(j, &procs));
+    if let (Some(o), Some(t)) = (out.as_mut(), trace) {
+        t.commit(o);
+    }
     if let Some(o) = &out {
         for note in &o.notes {
-            eprintln!("{note}");
+            say!("{note}");
         }
         if let Some(s) = &o.stats {
-            eprint!("{s}");
+            let _ = write!(std::io::stderr().lock(), "{s}");
         }
     }
+    let trace_lost = cfg.trace.is_some() && out.as_ref().is_none_or(|o| o.path.is_none());
     if let Some((report, code)) = stop {
-        eprintln!(
+        say!(
             "{report}{}",
             trace_pointer(out.as_ref(), &["deadlock", "timeout", "signal"])
         );
@@ -351,7 +450,7 @@ fn run(
     if let Some((rank, how)) = first_failure {
         let pid = procs[rank].pid;
         let at = format!("rank {rank} ended");
-        eprintln!(
+        say!(
             "shmrun: rank {rank} (pid {pid}) {how}{}",
             trace_pointer(out.as_ref(), &[&at])
         );
@@ -361,7 +460,7 @@ fn run(
             .filter(|(r, p)| *r != rank && failed(p.exit))
             .count();
         if killed_by_us > 0 || others > 0 {
-            eprintln!(
+            say!(
                 "shmrun: the job was aborted: {others} other rank(s) ended abnormally{}",
                 if killed_by_us > 0 {
                     format!(", {killed_by_us} killed by shmrun after the grace period")
@@ -377,7 +476,120 @@ fn run(
             Exit::Panicked => 101,
         });
     }
+    if trace_lost {
+        say!("shmrun: the job succeeded but its trace was not written");
+        return Ok(EXIT_LAUNCHER_ERROR);
+    }
     Ok(0)
+}
+
+/// The instant `d` from now, or a year from now if that is past the end of the clock.
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86400))
+}
+
+/// Checks the `SHMPI_*` variables the launcher itself reads (`tuning` parses them):
+/// one that is set but not a number in its range is an error naming it and the range,
+/// as `SHMPI_RING_BYTES` is, not a silent default or clamp.
+fn check_env() -> Result<()> {
+    env_number("SHMPI_GRACE_MS", 0..=u64::MAX, "milliseconds")?;
+    env_number("SHMPI_DEADLOCK_MS", 0..=u64::MAX, "milliseconds (0: never)")?;
+    env_number("SHMPI_TRACE_EVENTS", 16..=1 << 24, "events per rank")?;
+    Ok(())
+}
+
+/// Environment variable `name` as a whole number in `range`; `None` if it is unset.
+fn env_number(name: &str, range: RangeInclusive<u64>, unit: &str) -> Result<Option<u64>> {
+    let Some(raw) = std::env::var_os(name) else {
+        return Ok(None);
+    };
+    let text = raw.to_string_lossy();
+    match text.trim().parse::<u64>() {
+        Ok(v) if range.contains(&v) => Ok(Some(v)),
+        _ => {
+            let accepted = if *range.end() == u64::MAX {
+                format!("{} or more", range.start())
+            } else {
+                format!("{}..={}", range.start(), range.end())
+            };
+            Err(Error::Usage(format!(
+                "{name}={text:?} is not valid: it takes a whole number of {unit}, {accepted}; \
+                 no rank was started"
+            )))
+        }
+    }
+}
+
+/// The trace's path, and the file beside it that the trace is written to first, so
+/// that the path is only replaced once the job has run and the trace is complete.
+struct TraceFile {
+    path: PathBuf,
+    /// `None` where the trace is written in place: a device, a pipe, a symbolic link
+    /// (renaming over them would replace them), or no file could be made beside it.
+    tmp: Option<PathBuf>,
+}
+
+impl TraceFile {
+    fn new(path: &Path) -> TraceFile {
+        let replaceable = match std::fs::symlink_metadata(path) {
+            Ok(m) => m.file_type().is_file(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        let tmp = path.file_name().filter(|_| replaceable).map(|name| {
+            // Hidden, unique to this launcher, and with the same extension, which
+            // decides between JSON and HTML.
+            let mut t = OsString::from(".");
+            t.push(name);
+            t.push(format!(".shmrun-{}", std::process::id()));
+            if let Some(ext) = path.extension() {
+                t.push(".");
+                t.push(ext);
+            }
+            path.with_file_name(t)
+        });
+        TraceFile {
+            path: path.to_path_buf(),
+            tmp,
+        }
+    }
+
+    /// Removes the file beside the path, if any, and writes in place from now on.
+    fn discard(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
+    /// Moves the written trace to its path; a failure becomes a note and no path.
+    fn commit(&mut self, out: &mut Output) {
+        let Some(tmp) = self.tmp.take() else {
+            return;
+        };
+        if out.path.is_none() {
+            let _ = std::fs::remove_file(&tmp);
+            return;
+        }
+        match std::fs::rename(&tmp, &self.path) {
+            Ok(()) => out.path = Some(self.path.clone()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                out.path = None;
+                out.notes.push(format!(
+                    "shmrun: writing the trace to {} failed: {e}",
+                    self.path.display()
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for TraceFile {
+    /// A job that did not run to its end leaves no half-made file behind.
+    fn drop(&mut self) {
+        self.discard();
+    }
 }
 
 /// Reads what the ranks recorded, with a marker where each rank ended, and writes it.
@@ -626,41 +838,99 @@ impl DeadlockWatch {
     }
 }
 
-fn tag_lines(
-    stream: impl std::io::Read + Send + 'static,
-    rank: usize,
-    is_err: bool,
-    lock: Arc<Mutex<()>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut rd = BufReader::new(stream);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match rd.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if line.last() != Some(&b'\n') {
-                        line.push(b'\n');
-                    }
-                    let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
-                    let prefix = format!("[{rank}] ");
-                    if is_err {
-                        let mut e = std::io::stderr().lock();
-                        let _ = e
-                            .write_all(prefix.as_bytes())
-                            .and_then(|_| e.write_all(&line));
-                    } else {
-                        let mut o = std::io::stdout().lock();
-                        let _ = o
-                            .write_all(prefix.as_bytes())
-                            .and_then(|_| o.write_all(&line))
-                            .and_then(|_| o.flush());
+/// A thread that passes one rank's stdout or stderr on, with `[rank] ` before each line.
+struct Reader {
+    handle: std::thread::JoinHandle<()>,
+    /// Counts the reads and writes it has done, so that [`drain`] sees it move.
+    progress: Arc<AtomicU64>,
+    /// Set while it holds a line not yet written out: waiting on a slow stdout is not
+    /// idleness.
+    busy: Arc<AtomicBool>,
+}
+
+impl Reader {
+    fn start(
+        stream: impl std::io::Read + Send + 'static,
+        rank: usize,
+        is_err: bool,
+        lock: Arc<Mutex<()>>,
+    ) -> Reader {
+        let progress = Arc::new(AtomicU64::new(0));
+        let busy = Arc::new(AtomicBool::new(false));
+        let (moved, holding) = (progress.clone(), busy.clone());
+        let handle = std::thread::spawn(move || {
+            let mut rd = BufReader::new(stream);
+            let mut line = Vec::new();
+            let prefix = format!("[{rank}] ");
+            loop {
+                line.clear();
+                match rd.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        // Relaxed: `drain` only compares the values over time, and the
+                        // line itself travels through the pipe, not through these.
+                        holding.store(true, Ordering::Relaxed);
+                        moved.fetch_add(1, Ordering::Relaxed);
+                        if line.last() != Some(&b'\n') {
+                            line.push(b'\n');
+                        }
+                        let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        if is_err {
+                            let mut e = std::io::stderr().lock();
+                            let _ = e
+                                .write_all(prefix.as_bytes())
+                                .and_then(|_| e.write_all(&line));
+                        } else {
+                            let mut o = std::io::stdout().lock();
+                            let _ = o
+                                .write_all(prefix.as_bytes())
+                                .and_then(|_| o.write_all(&line))
+                                .and_then(|_| o.flush());
+                        }
+                        moved.fetch_add(1, Ordering::Relaxed);
+                        holding.store(false, Ordering::Relaxed);
                     }
                 }
             }
+        });
+        Reader {
+            handle,
+            progress,
+            busy,
         }
-    })
+    }
+}
+
+/// Waits, once every rank has ended, for the readers to pass on all the ranks wrote.
+/// A reader that moves (reads or writes) is waited for however long a slow stdout
+/// takes; one that waits on a pipe that stays open with nothing in it (a process the
+/// rank started holds it) is given up after [`IDLE_PIPE_GRACE`]. A signal the launcher
+/// forwards ends the wait at once, and is returned.
+fn drain(readers: Vec<Reader>, waited: &SigSet) -> Option<Signal> {
+    let start = Instant::now();
+    let mut pending: Vec<(Reader, u64, Instant)> =
+        readers.into_iter().map(|r| (r, 0, start)).collect();
+    loop {
+        let now = Instant::now();
+        pending.retain_mut(|(r, seen, since)| {
+            if r.handle.is_finished() {
+                return false;
+            }
+            let p = r.progress.load(Ordering::Relaxed);
+            if p != *seen || r.busy.load(Ordering::Relaxed) {
+                *seen = p;
+                *since = now;
+            }
+            now.duration_since(*since) < IDLE_PIPE_GRACE
+        });
+        if pending.is_empty() {
+            return None;
+        }
+        match sys::proc::wait_signal(waited, Duration::from_millis(5)) {
+            None | Some(Signal::SIGCHLD) => {}
+            Some(sig) => return Some(sig),
+        }
+    }
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes.

@@ -233,7 +233,7 @@ impl AbortInfo {
             AbortKind::Timeout => Error::Aborted {
                 reason: format!(
                     "shmrun's --timeout of {} s expired; {while_doing}",
-                    self.value
+                    f64::from(self.value) / 1000.0
                 ),
             },
             AbortKind::Interrupted => Error::Aborted {
@@ -548,7 +548,13 @@ impl Segment {
     /// Launcher: the process of `rank` is gone.
     pub(crate) fn mark_exited(&self, rank: usize, how: Exit) {
         let life = &self.ctrl(rank).life;
-        life.exit.store(pack_exit(how), Ordering::Relaxed);
+        // A rank that left panicking keeps saying so: its peers learn why it left,
+        // not the status its process ended with later (0 if the panic was caught).
+        let panicked = life.state.load(Ordering::Acquire) == STATE_FINALIZED
+            && unpack_exit(life.exit.load(Ordering::Relaxed)) == Exit::Panicked;
+        if !panicked {
+            life.exit.store(pack_exit(how), Ordering::Relaxed);
+        }
         // SYNC POINT state (Release).
         life.state.store(STATE_EXITED, Ordering::Release);
     }

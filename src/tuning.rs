@@ -2,9 +2,10 @@
 //! is parsed, and the values derived from it. The engine, the launcher, the doorbell
 //! and the collectives read their settings here, and `shmrun --help` prints the table.
 //!
-//! A value that does not parse is ignored (the default applies), except
-//! `SHMPI_RING_BYTES`, which the launcher reports as an error. Values outside a knob's
-//! range are clamped into it.
+//! A value that does not parse is ignored (the default applies), except those the
+//! launcher reads itself (`SHMPI_RING_BYTES`, `SHMPI_GRACE_MS`, `SHMPI_DEADLOCK_MS`,
+//! `SHMPI_TRACE_EVENTS`), which it reports as errors before any rank starts. Values
+//! outside a knob's range are clamped into it.
 
 use std::time::Duration;
 

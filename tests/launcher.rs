@@ -796,3 +796,371 @@ fn mismatched_collectives_are_named_not_hung() {
         "{err}"
     );
 }
+
+/// Runs `cmd` (output captured) for at most `limit`: `None`, with the launcher killed,
+/// if it is still running then.
+fn run_within(mut cmd: Command, limit: Duration) -> Option<std::process::Output> {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn shmrun");
+    let start = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(child.wait_with_output().expect("output"))
+}
+
+/// A launcher started with SIGCHLD ignored (as `nohup`-style wrappers and some
+/// daemons leave it) would have its ranks reaped by the kernel and wait for them for
+/// ever: it must collect them and end with the job's status.
+#[test]
+fn a_launcher_started_with_sigchld_ignored_still_ends_with_the_job() {
+    use std::os::unix::process::CommandExt;
+    for (script, code) in [("exit 0", 0), ("[ $SHMPI_RANK = 1 ] && exit 3; exit 0", 3)] {
+        let mut cmd = Command::new(shmrun());
+        cmd.args(["-n", "2", "sh", "-c", script]);
+        // SAFETY: the closure only sets a signal's disposition, which is
+        // async-signal-safe, in the child between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGCHLD,
+                    nix::sys::signal::SigHandler::SigIgn,
+                )
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+            });
+        }
+        let out = run_within(cmd, Duration::from_secs(10)).unwrap_or_else(|| {
+            panic!("{script}: shmrun with SIGCHLD ignored still ran after 10 s")
+        });
+        assert_eq!(out.status.code(), Some(code), "{script}: {}", stderr(&out));
+    }
+}
+
+/// `--tag-output` passes on every line the ranks wrote, even when the reader of
+/// shmrun's stdout is much slower than the ranks, which have long ended.
+#[test]
+fn tag_output_passes_on_every_line_however_slowly_stdout_takes_them() {
+    const RANKS: usize = 4;
+    const LINES: usize = 5000;
+    let mut child = Command::new(shmrun())
+        .args([
+            "-n",
+            &RANKS.to_string(),
+            "--tag-output",
+            "seq",
+            "1",
+            &LINES.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t_err = std::thread::spawn(move || {
+        let mut v = String::new();
+        let _ = std::io::Read::read_to_string(&mut se, &mut v);
+        v
+    });
+    // About 180 KB, read 512 bytes at a time every 5 ms: well over a second after the
+    // ranks (whose output fits their pipes) have ended.
+    let mut so = child.stdout.take().unwrap();
+    let mut text = Vec::new();
+    let mut buf = [0u8; 512];
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "still reading after 60 s"
+        );
+        match std::io::Read::read(&mut so, &mut buf).unwrap() {
+            0 => break,
+            k => text.extend_from_slice(&buf[..k]),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = child.wait().unwrap();
+    let err = t_err.join().unwrap();
+    let slow = start.elapsed();
+    assert!(status.success(), "{status:?} {err}");
+    let text = String::from_utf8_lossy(&text);
+    for r in 0..RANKS {
+        let got: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("[{r}] ")))
+            .collect();
+        let want: Vec<String> = (1..=LINES).map(|i| i.to_string()).collect();
+        assert!(
+            got == want,
+            "rank {r}: {} of {LINES} lines passed on, the last {:?}, stdout drained in {slow:?}",
+            got.len(),
+            got.last()
+        );
+    }
+}
+
+/// The launcher's own messages to a stderr whose reader has gone must not turn the
+/// job's exit status into a panic's (101).
+#[test]
+fn a_closed_stderr_leaves_the_jobs_exit_status() {
+    for tagged in [false, true] {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let mut cmd = Command::new(shmrun());
+        cmd.args(["-n", "2"]);
+        // Untagged, the ranks write to the closed pipe themselves and die of SIGPIPE;
+        // tagged, they write to the launcher, which passes the lines on.
+        let say = if tagged {
+            "echo rank $SHMPI_RANK >&2; "
+        } else {
+            ""
+        };
+        if tagged {
+            cmd.arg("--tag-output");
+        }
+        cmd.args([
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("{say}[ $SHMPI_RANK = 1 ] && exit 3; exit 0"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(writer));
+        let mut child = cmd.spawn().unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "shmrun did not end"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(3), "tagged: {tagged}");
+    }
+}
+
+/// A `--timeout` too large for the clock is a usage error or no limit, not a panic.
+#[test]
+fn a_timeout_too_large_for_the_clock_is_refused_or_no_limit() {
+    let run = |t: &str| {
+        run_within(
+            {
+                let mut c = Command::new(shmrun());
+                c.args(["-n", "2", "--timeout", t, "true"]);
+                c
+            },
+            Duration::from_secs(20),
+        )
+        .expect("shmrun ended")
+    };
+    for t in ["1e300", "inf", "nan", "0", "-1"] {
+        let out = run(t);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "--timeout {t}: {err}");
+        assert!(
+            err.contains("--timeout must be a positive number"),
+            "{t}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Past the end of the clock: as good as no limit.
+    let out = run("1e19");
+    assert!(out.status.success(), "--timeout 1e19: {}", stderr(&out));
+}
+
+/// The ranks are told the `--timeout` as it was given, not cut to whole seconds.
+#[test]
+fn the_ranks_hear_of_a_timeout_below_a_second_as_given() {
+    const NAME: &str = "the_ranks_hear_of_a_timeout_below_a_second_as_given";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        let e = w.recv::<u8>(1 - w.rank(), 5).unwrap_err();
+        eprint!("{}", format!("rank {}: {e}\n", w.rank()));
+        return;
+    }
+    let out = common::launch_self_env(
+        NAME,
+        2,
+        &["--timeout", "0.3"],
+        &[("SHMPI_DEADLOCK_MS", "0")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    assert!(err.contains("--timeout of 0.3 s expired"), "{err}");
+}
+
+/// The trace's path is only replaced once the job has run: a job that cannot start
+/// leaves a previous file there untouched, and nothing beside it; a trace that cannot
+/// be written fails the launcher (exit 1), unless the job failed first.
+#[test]
+fn a_trace_path_is_replaced_only_once_the_job_has_run() {
+    let dir = std::env::temp_dir().join(format!("shmpi-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.json");
+    std::fs::write(&path, "previous").unwrap();
+    let run = |trace: &std::path::Path, prog: &[&str]| {
+        let mut c = Command::new(shmrun());
+        c.args(["-n", "2", "--trace"]).arg(trace).args(prog);
+        run_within(c, Duration::from_secs(20)).expect("shmrun ended")
+    };
+    let out = run(&path, &["/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    let kept = std::fs::read_to_string(&path).unwrap();
+    let beside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let full = run(std::path::Path::new("/dev/full"), &["true"]);
+    let full_failed = run(std::path::Path::new("/dev/full"), &["sh", "-c", "exit 3"]);
+    let written = run(&path, &["true"]);
+    let trace = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        kept, "previous",
+        "a job that did not start replaced the trace path"
+    );
+    assert_eq!(
+        beside,
+        [std::ffi::OsString::from("run.json")],
+        "left beside it"
+    );
+    assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
+    assert!(stderr(&full).contains("/dev/full"), "{}", stderr(&full));
+    assert_eq!(
+        full_failed.status.code(),
+        Some(3),
+        "{}",
+        stderr(&full_failed)
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    assert!(
+        trace.starts_with('{') && trace.trim_end().ends_with('}'),
+        "{trace}"
+    );
+}
+
+/// The `SHMPI_*` variables the launcher reads are checked like `SHMPI_RING_BYTES`: a
+/// value that is not a number in range is an error naming the variable and the range.
+#[test]
+fn the_launchers_environment_variables_are_checked_not_ignored() {
+    for (var, value, range) in [
+        ("SHMPI_DEADLOCK_MS", "x", "0 or more"),
+        ("SHMPI_GRACE_MS", "-5", "0 or more"),
+        ("SHMPI_TRACE_EVENTS", "1", "16..=16777216"),
+        ("SHMPI_TRACE_EVENTS", "99999999", "16..=16777216"),
+    ] {
+        let out = run_within(
+            {
+                let mut c = Command::new(shmrun());
+                c.args(["-n", "1", "true"]).env(var, value);
+                c
+            },
+            Duration::from_secs(20),
+        )
+        .expect("shmrun ended");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{var}={value}: {err}");
+        assert!(
+            err.contains(var) && err.contains(range),
+            "{var}={value}: {err}"
+        );
+    }
+    let out = run_within(
+        {
+            let mut c = Command::new(shmrun());
+            c.args(["-n", "1", "true"])
+                .env("SHMPI_TRACE_EVENTS", "16")
+                .env("SHMPI_GRACE_MS", "0");
+            c
+        },
+        Duration::from_secs(20),
+    )
+    .expect("shmrun ended");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A stopped job stops what its ranks started too: each rank leads a process group
+/// and the launcher signals the group, and kills it when its rank fails. (`sh` starts
+/// a background `sleep` with SIGINT ignored, so only the kill ends that one.)
+#[test]
+fn stopping_the_job_stops_what_the_ranks_started() {
+    use nix::sys::signal::Signal;
+    const NAME: &str = "stopping_the_job_stops_what_the_ranks_started";
+    for (script, sig, code) in [
+        ("sleep 1000 & wait", Some(Signal::SIGTERM), 128 + 15),
+        ("sleep 1000 & wait", Some(Signal::SIGINT), 128 + 2),
+        ("sleep 1000 & [ $SHMPI_RANK = 1 ] && exit 3; wait", None, 3),
+    ] {
+        let mut child = Command::new(shmrun())
+            .args(["-n", "2", "sh", "-c", script])
+            .env("SHMPI_TEST_CHILD", NAME)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let launcher = child.id();
+        let others = || -> Vec<u32> {
+            leftover_ranks(NAME)
+                .into_iter()
+                .filter(|&p| p != launcher)
+                .collect()
+        };
+        if let Some(sig) = sig {
+            let t = Instant::now();
+            while others().len() < 4 {
+                assert!(t.elapsed() < Duration::from_secs(20), "ranks did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(launcher as i32), sig).unwrap();
+        }
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let t = Instant::now();
+        while !others().is_empty() && t.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = others();
+        for &p in &left {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), Signal::SIGKILL);
+        }
+        assert_eq!(status.code(), Some(code), "{script} {sig:?}");
+        assert!(
+            left.is_empty(),
+            "{script} {sig:?}: left running after the job stopped: {left:?}"
+        );
+    }
+}
+
+/// A directory given as the program is named as one, not as a permission problem.
+#[test]
+fn a_directory_given_as_the_program_is_named_as_one() {
+    let dir = std::env::temp_dir();
+    let out = run_with_watchdog({
+        let mut c = Command::new(shmrun());
+        c.arg("-n").arg("2").arg(&dir);
+        c
+    });
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+}

@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 
 /// What to set up in the child between fork and exec.
@@ -19,6 +19,9 @@ pub(crate) struct ChildSetup {
     /// The launcher's pid: if the child's parent is no longer this, the launcher died
     /// before `PR_SET_PDEATHSIG` took effect and the child exits at once.
     pub(crate) launcher: i32,
+    /// Start the child in a process group of its own, so that [`signal_group`] reaches
+    /// the processes it starts too.
+    pub(crate) own_group: bool,
 }
 
 /// Spawns `cmd` with the rank set-up applied in the child before exec.
@@ -27,7 +30,12 @@ pub(crate) fn spawn(cmd: &mut Command, setup: ChildSetup) -> std::io::Result<Chi
         segment_fd,
         cpu,
         launcher,
+        own_group,
     } = setup;
+    if own_group {
+        // Set by the child before exec, so the group exists when `spawn` returns.
+        cmd.process_group(0);
+    }
     // SAFETY: the closure runs in the forked child of a possibly multi-threaded parent
     // and only makes async-signal-safe system calls (fcntl, prctl, getppid,
     // sched_setaffinity, sigprocmask, _exit); it allocates nothing and takes no locks.
@@ -78,6 +86,24 @@ pub(crate) fn signal(pid: i32, sig: Signal) {
     let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
 }
 
+/// Sends `sig` to the process group that `pid` leads (the rank and what it started),
+/// or to `pid` alone if it leads none. Only for a child not yet reaped: then its pid,
+/// and so its group id, cannot belong to anyone else.
+pub(crate) fn signal_group(pid: i32, sig: Signal) {
+    if nix::sys::signal::killpg(Pid::from_raw(pid), sig).is_err() {
+        signal(pid, sig);
+    }
+}
+
+/// Sets SIGCHLD to its default action: if it was ignored (inherited from the parent),
+/// the kernel would reap the ranks itself and their exit statuses would be lost.
+pub(crate) fn default_sigchld() {
+    // SAFETY: installing the default action runs no handler code; the launcher has
+    // no SIGCHLD handler of its own that this could displace.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl) };
+}
+
 /// Waits up to `timeout` for one of the (blocked) signals in `set`. `None` on timeout.
 pub(crate) fn wait_signal(set: &SigSet, timeout: std::time::Duration) -> Option<Signal> {
     let ts = libc::timespec {
@@ -117,22 +143,33 @@ pub(crate) enum Reaped {
     Ended(i32, crate::error::Exit),
     /// A child changed state without ending (stopped, continued).
     Other,
-    /// No child has ended (or there is no child).
+    /// No child has ended.
     Nothing,
+    /// There is no child left to wait for: they were all reaped, by us or by the kernel.
+    NoChildren,
 }
 
-/// Collects one ended child without blocking.
-pub(crate) fn reap_any() -> Reaped {
-    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(pid, code)) => {
-            Reaped::Ended(pid.as_raw(), crate::error::Exit::Code(code))
-        }
-        Ok(WaitStatus::Signaled(pid, sig, _)) => {
-            Reaped::Ended(pid.as_raw(), crate::error::Exit::Signal(sig as i32))
-        }
-        Ok(WaitStatus::StillAlive) | Err(_) => Reaped::Nothing,
-        Ok(_) => Reaped::Other,
+/// Collects one ended child without blocking. If `kill_group` says so for how it
+/// ended, its process group (what it started, see [`ChildSetup::own_group`]) gets
+/// SIGKILL first: while the child is not yet reaped its pid, and so its group id,
+/// cannot be reused, so the signal cannot reach anyone else.
+pub(crate) fn reap_any(kill_group: impl Fn(crate::error::Exit) -> bool) -> Reaped {
+    use crate::error::Exit;
+    // WNOWAIT: look at the child and leave it unreaped.
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    let (pid, how) = match waitid(Id::All, flags) {
+        Ok(WaitStatus::Exited(pid, code)) => (pid, Exit::Code(code)),
+        Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Exit::Signal(sig as i32)),
+        Err(nix::errno::Errno::ECHILD) => return Reaped::NoChildren,
+        Ok(WaitStatus::StillAlive) | Err(_) => return Reaped::Nothing,
+        Ok(_) => return Reaped::Other,
+    };
+    if kill_group(how) {
+        // A child that leads no group: no group has its id, and this finds none.
+        let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
     }
+    let _ = waitpid(pid, None);
+    Reaped::Ended(pid.as_raw(), how)
 }
 
 /// Waits for child `pid` to end.

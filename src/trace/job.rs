@@ -1,6 +1,8 @@
 //! The launcher's side: the memfd the ranks record into (created before any rank
 //! starts, with the output file already open, so that an unwritable path fails
-//! first), the launcher's own markers, and the files and summary written at the end.
+//! first: the launcher gives it a hidden file beside the path asked for, renamed onto
+//! it once the job has run, so that a job that never starts replaces nothing), the
+//! launcher's own markers, and the files and summary written at the end.
 
 use std::fs::File;
 use std::io::Write;
