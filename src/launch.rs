@@ -721,11 +721,20 @@ fn blocked_on(seg: &Segment, r: usize) -> Option<(String, u32)> {
     } else {
         tag.to_string()
     };
-    let on = if ctx == 0 {
+    let base = ctx & !crate::collective::nbc::HIDDEN;
+    let on = if base == 0 {
         "world".to_string()
     } else {
-        format!("communicator context {ctx} (ranks are world ranks)")
+        format!("communicator context {base} (ranks are world ranks)")
     };
+    if base != ctx {
+        // A non-blocking collective: its messages travel in the communicator's hidden
+        // context, tagged with the collective's number, neither of which the program sees.
+        let what = format!(
+            "the wait of a non-blocking collective (i{name}) for rank {peer_s}'s part on {on}"
+        );
+        return Some((what, ctx));
+    }
     let what = match op {
         1 | 3 => format!("{name}(source={peer_s}, tag={tag_s}) on {on}"),
         2 => format!(

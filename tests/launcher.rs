@@ -420,6 +420,38 @@ fn a_deadlock_is_detected_and_explained() {
     );
 }
 
+/// A deadlock in which a rank waits for a non-blocking collective names that
+/// collective and the communicator as the program knows them, not the hidden context
+/// and sequence-number tag its messages travel with.
+#[test]
+fn a_deadlock_in_a_non_blocking_collective_names_it_as_the_program_called_it() {
+    const NAME: &str = "a_deadlock_in_a_non_blocking_collective_names_it_as_the_program_called_it";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        // Rank 0 never joins the ibarrier: it waits for a message rank 1 never sends.
+        let e = if w.rank() == 0 {
+            w.recv::<u8>(1, 9).unwrap_err()
+        } else {
+            w.ibarrier().unwrap().wait().unwrap_err()
+        };
+        assert!(e.to_string().contains("deadlock"), "{e}");
+        return;
+    }
+    let out = launch_self(NAME, 2, &[]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_DEADLOCK),
+        "{err}"
+    );
+    assert!(
+        err.contains("rank 1 waits in the wait of a non-blocking collective (ibarrier) for rank 0's part on world"),
+        "{err}"
+    );
+    assert!(!err.contains("2147483648"), "{err}");
+}
+
 #[test]
 fn a_slow_rank_that_computes_is_not_a_deadlock() {
     const NAME: &str = "a_slow_rank_that_computes_is_not_a_deadlock";
