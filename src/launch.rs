@@ -137,9 +137,16 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
     let layout = Layout::new(n, ring_bytes)?;
     if let Some(avail) = mem_available() {
         if layout.total_len as u64 > avail {
+            // Already at the smallest ring, fewer ranks is the only way.
+            let smaller = if ring_bytes > 4096 {
+                " or a smaller SHMPI_RING_BYTES (down to 4096)"
+            } else {
+                ""
+            };
             return Err(Error::Usage(format!(
                 "the shared segment for {n} ranks with {ring_bytes}-byte rings needs {} MiB but only \
-                 {} MiB of memory is available; use fewer ranks or a smaller SHMPI_RING_BYTES",
+                 {} MiB of memory is available (a job whose every pair of ranks talks commits all \
+                 of it); use fewer ranks{smaller}",
                 layout.total_len >> 20,
                 avail >> 20
             )));
