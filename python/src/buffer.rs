@@ -481,3 +481,88 @@ impl Drop for RawBuf {
         });
     }
 }
+
+/// A buffer's memory as one dimension of unsigned bytes in memory order, exported
+/// under the rules of every other call ([`RawBuf::get`]: C or Fortran order, DLPack),
+/// so that the Python package packs and unpacks datatypes with holes in the bytes
+/// the other calls would move. It holds the export while it lives.
+#[pyclass(unsendable, module = "shmpi._shmpi")]
+pub(crate) struct ByteView {
+    raw: RawBuf,
+    writable: bool,
+    /// The one dimension's shape and stride, pointed to by the exports.
+    shape: [isize; 1],
+    strides: [isize; 1],
+}
+
+#[pymethods]
+impl ByteView {
+    /// # Safety
+    ///
+    /// CPython calls it with a `Py_buffer` to fill (the buffer protocol).
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("byte view: no view to fill"));
+        }
+        let me = slf.borrow();
+        if !me.writable && flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE {
+            return Err(PyBufferError::new_err("byte view: buffer is not writable"));
+        }
+        let addr = me.raw.bytes().as_ptr() as *mut std::ffi::c_void;
+        // SAFETY: `view` is the caller's to fill; the data (kept exported by `raw`),
+        // the shape and the strides stay valid while `view.obj`, a new reference to
+        // this object, is held, and nothing moves or drops `raw` before then.
+        unsafe {
+            (*view).buf = addr;
+            (*view).len = me.shape[0];
+            (*view).readonly = c_int::from(!me.writable);
+            (*view).itemsize = 1;
+            (*view).format = if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT {
+                c"B".as_ptr() as *mut std::ffi::c_char
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).ndim = 1;
+            (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
+                me.shape.as_ptr() as *mut isize
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
+                me.strides.as_ptr() as *mut isize
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+            drop(me);
+            (*view).obj = slf.into_any().into_ptr();
+        }
+        Ok(())
+    }
+
+    /// # Safety
+    ///
+    /// CPython calls it to release an export of [`__getbuffer__`](Self::__getbuffer__),
+    /// which allocated nothing; it then drops `view.obj` itself.
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+}
+
+/// `obj`'s memory as a [`ByteView`], writable if asked: a buffer that is not
+/// contiguous, or is read-only where `writable` is asked, is the exporter's error
+/// (`BufferError`, NumPy's `ValueError`), raised here, before any message moves.
+#[pyfunction]
+pub(crate) fn byte_view(obj: &Bound<'_, PyAny>, writable: bool) -> PyResult<ByteView> {
+    let raw = RawBuf::get(obj, writable, None)?;
+    let len = raw.bytes().len() as isize;
+    Ok(ByteView {
+        raw,
+        writable,
+        shape: [len],
+        strides: [1],
+    })
+}

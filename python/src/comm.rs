@@ -237,9 +237,9 @@ fn counted_spec<'py>(
     })
 }
 
-/// The bytes a send spec names, `blocks` times: its count, or the whole buffer;
-/// `None` for a whole buffer whose elements do not split into `blocks` (the Python
-/// method raises mpi4py's `ValueError` for it).
+/// The bytes a spec names, `blocks` times: its count, or the whole buffer; `None`
+/// for a whole buffer whose elements do not split into `blocks` (the Python method
+/// raises mpi4py's `ValueError` for it).
 fn whole_or(s: &CollSpec<'_>, blocks: usize) -> PyResult<Option<usize>> {
     match s.nbytes(blocks) {
         Some(n) => Ok(Some(n)),
@@ -247,15 +247,6 @@ fn whole_or(s: &CollSpec<'_>, blocks: usize) -> PyResult<Option<usize>> {
             let b = RawBuf::get(s.buf(), false, None)?;
             Ok(b.splits_into(blocks).then(|| b.bytes().len()))
         }
-    }
-}
-
-/// Whether a receive spec names its bytes by a count, or is a whole buffer whose
-/// elements split into `blocks` (else the Python method raises mpi4py's `ValueError`).
-fn splits(r: &CollSpec<'_>, blocks: usize) -> PyResult<bool> {
-    match r {
-        CollSpec::Counted { .. } => Ok(true),
-        CollSpec::Whole(b) => Ok(RawBuf::get(b, false, None)?.splits_into(blocks)),
     }
 }
 
@@ -886,7 +877,8 @@ impl RawComm {
     }
 
     /// `Comm.Allgather`: the receive count is per rank; with `IN_PLACE` this rank's
-    /// block of the receive buffer is what it sends.
+    /// block of the receive buffer is what it sends. Blocks of different lengths to
+    /// send and to receive go to the Python method, which raises their error.
     pub(crate) fn allgather_spec(
         &self,
         py: Python<'_>,
@@ -897,9 +889,9 @@ impl RawComm {
             return Ok(false);
         };
         let c = self.comm()?;
-        if !splits(&r, c.size() as usize)? {
+        let Some(rnb) = whole_or(&r, c.size() as usize)? else {
             return Ok(false);
-        }
+        };
         if !is_in_place(send)? {
             let Some(s) = coll_spec(send)? else {
                 return Ok(false);
@@ -907,13 +899,10 @@ impl RawComm {
             let Some(snb) = whole_or(&s, 1)? else {
                 return Ok(false);
             };
-            self.allgather_into(
-                py,
-                s.buf(),
-                Some(snb),
-                r.buf(),
-                Some(snb.saturating_mul(c.size() as usize)),
-            )?;
+            if snb.saturating_mul(c.size() as usize) != rnb {
+                return Ok(false);
+            }
+            self.allgather_into(py, s.buf(), Some(snb), r.buf(), Some(rnb))?;
             return Ok(true);
         }
         let n = c.size() as usize;
@@ -925,7 +914,8 @@ impl RawComm {
     }
 
     /// `Comm.Alltoall`: counts are per rank; with `IN_PLACE` the receive buffer is
-    /// also what is sent.
+    /// also what is sent. Blocks of different lengths to send and to receive go to
+    /// the Python method, which raises their error.
     pub(crate) fn alltoall_spec(
         &self,
         py: Python<'_>,
@@ -937,9 +927,9 @@ impl RawComm {
         };
         let c = self.comm()?;
         let n = c.size() as usize;
-        if !splits(&r, n)? {
+        let Some(rnb) = whole_or(&r, n)? else {
             return Ok(false);
-        }
+        };
         if is_in_place(send)? {
             let mut rv = RawBuf::get(r.buf(), true, r.nbytes(n))?;
             let rb = rv.bytes_mut();
@@ -952,7 +942,10 @@ impl RawComm {
         let Some(snb) = whole_or(&s, n)? else {
             return Ok(false);
         };
-        self.alltoall_into(py, s.buf(), Some(snb), r.buf(), Some(snb))?;
+        if snb != rnb {
+            return Ok(false);
+        }
+        self.alltoall_into(py, s.buf(), Some(snb), r.buf(), Some(rnb))?;
         Ok(true)
     }
 

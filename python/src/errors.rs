@@ -41,7 +41,11 @@ pub(crate) fn error_class(e: &shmpi::Error) -> i32 {
 
 /// Classifies a usage error by its message, the only thing that tells them apart.
 fn usage_class(m: &str) -> i32 {
-    if m.contains("root") && m.contains("rank") {
+    if let Some(class) = mismatch_class(m) {
+        class
+    } else if let Some(class) = contribution_class(m) {
+        class
+    } else if m.contains("root") && m.contains("rank") {
         ERR_ROOT
     } else if m.contains("reduction op") {
         ERR_OP
@@ -50,6 +54,75 @@ fn usage_class(m: &str) -> i32 {
     } else {
         ERR_OTHER
     }
+}
+
+/// One collective call as shmpi's mismatch error describes it,
+/// `name(root=0, count=2, 8-byte elements, op=Sum)`: its name and its arguments.
+fn call_parts(d: &str) -> Option<(&str, Vec<&str>)> {
+    let (name, rest) = d.split_once('(')?;
+    let args = rest.strip_suffix(')')?;
+    Some((name, args.split(", ").collect()))
+}
+
+/// The value of the argument `key=` of a described call.
+fn arg<'a>(args: &[&'a str], key: &str) -> Option<&'a str> {
+    args.iter().find_map(|a| a.strip_prefix(key))
+}
+
+/// The class of shmpi's "mismatched collective calls" error (`None` for any other
+/// message), from the two calls it names ("this rank (i) called A but rank j called
+/// B"). MPI has no class of its own for it: as Open MPI and MPICH report the
+/// erroneous calls, different roots are `ERR_ROOT`, different ops `ERR_OP`, a count
+/// below another rank's (a longer message than this rank's buffer) `ERR_TRUNCATE`,
+/// another count `ERR_COUNT`, anything else (other calls, types) `ERR_OTHER`.
+fn mismatch_class(m: &str) -> Option<i32> {
+    let m = &m[m.find("mismatched collective calls")?..];
+    let (_, rest) = m.split_once(") called ")?;
+    let mine = &rest[..=rest.find(')')?];
+    let (_, rest) = rest.split_once(" but rank ")?;
+    let (_, rest) = rest.split_once(" called ")?;
+    let theirs = &rest[..=rest.find(')').unwrap_or(rest.len().saturating_sub(1))];
+    let (Some((kind, mine)), Some((their_kind, theirs))) = (call_parts(mine), call_parts(theirs))
+    else {
+        return Some(ERR_OTHER);
+    };
+    if kind != their_kind {
+        return Some(ERR_OTHER);
+    }
+    let differs = |key: &str| arg(&mine, key) != arg(&theirs, key);
+    Some(if differs("root=") {
+        ERR_ROOT
+    } else if differs("op=") {
+        ERR_OP
+    } else {
+        let elems = |args: &[&str]| -> Option<String> {
+            args.iter()
+                .find(|a| a.ends_with("-byte elements"))
+                .map(|a| a.to_string())
+        };
+        let count = |args: &[&str]| arg(args, "count=").and_then(|c| c.parse::<u64>().ok());
+        match (count(&mine), count(&theirs)) {
+            _ if elems(&mine) != elems(&theirs) => ERR_OTHER,
+            (Some(a), Some(b)) if a < b => ERR_TRUNCATE,
+            (Some(a), Some(b)) if a > b => ERR_COUNT,
+            _ => ERR_OTHER,
+        }
+    })
+}
+
+/// The class of a v-collective's "rank j contributes N elements but counts[j] is C"
+/// (`None` for any other message): more than the count is a truncation, as MPI
+/// reports a message longer than its receive; fewer is `ERR_COUNT`.
+fn contribution_class(m: &str) -> Option<i32> {
+    let (_, rest) = m.split_once(" contributes ")?;
+    let (got, rest) = rest.split_once(" elements but counts[")?;
+    let (_, want) = rest.split_once("] is ")?;
+    let got: u64 = got.parse().ok()?;
+    let want: u64 = want
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
+    Some(if got > want { ERR_TRUNCATE } else { ERR_COUNT })
 }
 
 fn raise(class: i32, msg: String) -> PyErr {

@@ -199,10 +199,12 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::RequestBase>()?;
     m.add_class::<message::RawMessage>()?;
     m.add_class::<dlpack::DLPackView>()?;
+    m.add_class::<buffer::ByteView>()?;
     m.add_class::<win::RawWin>()?;
     m.add_class::<win::WinMemory>()?;
     m.add_class::<win::WinBase>()?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_view, m)?)?;
+    m.add_function(wrap_pyfunction!(buffer::byte_view, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;
     m.add_function(wrap_pyfunction!(is_initialized, m)?)?;

@@ -40,3 +40,18 @@ def test_buffer_collectives_take_every_spec_form(mpirun, n):
     # The extension reads plain buffers, [buf, count, datatype] and IN_PLACE itself;
     # the other forms go through the Python parser: the same results and errors.
     check_ok(mpirun(n, "spec_forms.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_block_collectives_place_blocks_of_matching_signatures(mpirun, n):
+    check_ok(mpirun(n, "block_signatures.py", "legal"), n)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_block_collectives_with_mismatched_signatures_raise_on_every_rank(mpirun, n):
+    check_ok(mpirun(n, "block_signatures.py", "mismatched"), n)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_collective_mismatch_classes_name_the_difference(mpirun, n):
+    check_ok(mpirun(n, "block_signatures.py", "classes"), n)

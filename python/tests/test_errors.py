@@ -7,3 +7,13 @@ from conftest import check_ok
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_errors_are_mpi_exceptions_and_leave_messages_queued(mpirun, n):
     check_ok(mpirun(n, "errors.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_receive_into_unusable_buffer_with_holes_fails_before_matching(mpirun, n):
+    check_ok(mpirun(n, "unusable_recv_buffers.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_reduction_op_not_defined_on_datatype_is_err_op(mpirun, n):
+    check_ok(mpirun(n, "reduction_ops.py"), n)

@@ -47,6 +47,13 @@ def _mv(buf):
     return memoryview(_lib.dlpack_view(buf))
 
 
+def _flat(buf, writable=False):
+    """A flat view of a buffer's bytes in memory order (C or Fortran order), exported
+    as every call exports it: a buffer that is not contiguous, or read-only where
+    ``writable`` is asked, raises the exporter's error here, before a message moves."""
+    return memoryview(_lib.byte_view(buf, writable))
+
+
 def _bytes_of(buf):
     """A flat view of the bytes of a C-contiguous buffer (of an empty one of any
     shape, which ``memoryview.cast`` refuses)."""
@@ -455,13 +462,13 @@ def _loads(data):
 class Datatype:
     """An MPI datatype: its size and, for the numeric ones, a struct code."""
 
-    __slots__ = ("_name", "_size", "_code", "_fmt", "_blocks", "_extent")
+    __slots__ = ("_name", "_size", "_code", "_fmt", "_blocks", "_extent", "_elem")
 
     def __init__(self, datatype=None, *, _name="MPI_DATATYPE_NULL", _size=0, _code=None, _fmt=None):
-        blocks, extent = None, _size
+        blocks, extent, elem = None, _size, None
         if isinstance(datatype, Datatype):
             _name, _size, _code, _fmt = datatype._name, datatype._size, datatype._code, datatype._fmt
-            blocks, extent = datatype._blocks, datatype._extent
+            blocks, extent, elem = datatype._blocks, datatype._extent, datatype._elem
         self._name = _name
         self._size = _size
         self._code = _code  # the element type of native reductions, or None
@@ -470,6 +477,9 @@ class Datatype:
         # extent; None for a contiguous type, whose extent is its size.
         self._blocks = blocks
         self._extent = extent
+        # The datatype a contiguous type repeats (``Create_contiguous``, nested too),
+        # which its reductions apply to, as Open MPI's do; None for any other type.
+        self._elem = elem
 
     def __repr__(self):
         return f"<{type(self).__name__}: {self._name}>"
@@ -616,14 +626,15 @@ class Datatype:
         ]
         return Datatype._derived(None, blocks, "struct")
 
-    def _pack(self, buf, count):
-        """The bytes of ``count`` elements of this type in ``buf``, packed."""
-        m = _mv(buf).cast("B")
+    def _pack(self, m, count):
+        """The bytes of ``count`` elements of this type in ``m`` (a flat byte view,
+        :func:`_derived_spec`'s), packed."""
         ext = self._extent
         return b"".join(bytes(m[i * ext + o : i * ext + o + n]) for i in range(count) for o, n in self._layout())
 
-    def _unpack(self, buf, count, data):
-        m = _mv(buf).cast("B")
+    def _unpack(self, m, count, data):
+        """Puts ``count`` packed elements of ``data`` in place in ``m`` (a writable
+        flat byte view, :func:`_derived_spec`'s)."""
         ext, at = self._extent, 0
         for i in range(count):
             for o, n in self._layout():
@@ -652,11 +663,13 @@ class Datatype:
     def Create_contiguous(self, count):
         if self._blocks is not None:
             return self.Create_indexed([count], [0])
-        return Datatype(
+        t = Datatype(
             _name=f"contiguous({count}, {self._name})",
             _size=self._size * count,
             _fmt=(self._fmt * count) if self._fmt else None,
         )
+        t._elem = self._elem if self._elem is not None else self
+        return t
 
     @property
     def typechar(self):
@@ -914,7 +927,9 @@ def _p2p(spec, peer, recv=False):
     that puts what arrived in place."""
     if spec is None and peer != PROC_NULL:
         raise TypeError("message: expecting buffer or list/tuple")
-    d = _derived_spec(spec)
+    # A receive's buffer is exported writable now: one it cannot write must fail
+    # before the message is matched, which then stays queued.
+    d = _derived_spec(spec, recv)
     if d is None:
         return _msg(spec)
     buf, count, dt = d
@@ -938,11 +953,14 @@ class _Unpack:
         self.dt._unpack(self.buf, nbytes // self.dt._size if self.dt._size else 0, self.tmp)
 
 
-def _derived_spec(spec):
-    """``(buf, count, datatype)`` when a spec names a datatype with holes, in any of
+def _derived_spec(spec, writable=False):
+    """``(view, count, datatype)`` when a spec names a datatype with holes, in any of
     the forms ``[buf, dt]``, ``[buf, count, dt]``, ``[buf, (count, displ), dt]`` and
-    ``[buf, count, displ, dt]`` (displacement in extents); ``None`` otherwise. A count
-    to infer, or elements past the buffer's end, are mpi4py's ``ValueError``."""
+    ``[buf, count, displ, dt]`` (displacement in extents), the view the buffer's bytes
+    from the displacement on (:func:`_flat`, writable if asked); ``None`` otherwise. A
+    count to infer, or elements past the buffer's end, are mpi4py's ``ValueError``; a
+    buffer that is not contiguous, or read-only where ``writable`` is asked, the
+    exporter's error, as for a buffer without a datatype."""
     if not (type(spec) is list or type(spec) is tuple) or len(spec) < 2:
         return None
     dt = spec[-1]
@@ -960,8 +978,9 @@ def _derived_spec(spec):
         raise ValueError("message: expecting 2 to 4 items")
     if buf is None or buf is BOTTOM:
         buf = _NOTHING
+    m = _flat(buf, writable)
     ext = dt._extent
-    total = _mv(buf).nbytes
+    total = m.nbytes
     displ = _operator.index(displ or 0)
     if displ < 0:
         raise ValueError(f"message: negative displacement {displ}")
@@ -978,8 +997,8 @@ def _derived_spec(spec):
     if end > total:
         raise ValueError(f"message: buffer of {total} bytes is too small for {count} elements of {dt._name}")
     if displ:
-        buf = _mv(buf).cast("B")[displ * ext :]
-    return buf, count, dt
+        m = m[displ * ext :]
+    return m, count, dt
 
 
 def _msg_w(spec, size):
@@ -1072,6 +1091,49 @@ def _msg_blocks(spec, nblocks):
             f"message: cannot infer count, number of entries {count} is not a multiple of required number of blocks {nblocks}"
         )
     return buf, nb, dt
+
+
+def _block_mismatch(call, sblk, sdt, rblk, rdt):
+    """The error of a block collective whose blocks on this rank hold different bytes
+    to send and to receive (``None`` if they agree): MPI requires the type signatures
+    of a block's send and receive count and datatype to be equal, and moving either
+    would put wrong data, or data past the receive count, in the receive buffer."""
+    if sblk == rblk:
+        return None
+
+    def count(nb, dt):
+        return f"{nb // dt._size if dt._size else 0} x {dt._name} ({nb} bytes)"
+
+    return Exception(
+        ERR_TRUNCATE if sblk > rblk else ERR_COUNT,
+        f"{call}: this rank's blocks are {count(sblk, sdt)} to send but {count(rblk, rdt)} to "
+        "receive; a block's send count and datatype must match its receive count and "
+        "datatype (the same bytes)",
+    )
+
+
+def _ok(args):
+    """A block collective's arguments (:meth:`Comm._scatter_args` ...) but their last,
+    the mismatch error, which the non-blocking and persistent forms raise at once."""
+    if args[-1] is not None:
+        raise args[-1]
+    return args[:-1]
+
+
+def _run_block(fn, args, *rest):
+    """Runs a blocking block collective on ``args`` (:meth:`Comm._scatter_args` ...).
+    With this rank's blocks mismatched the call is still made, with the lengths as
+    given: shmpi then fails it on every rank (its length check), where raising
+    before it would leave the other ranks waiting; this rank raises the error that
+    names the datatypes."""
+    *args, bad = args
+    if bad is None:
+        return fn(*args, *rest)
+    try:
+        fn(*args, *rest)
+    except Exception:
+        pass
+    raise bad
 
 
 def _msg_v(spec, size):
@@ -1206,6 +1268,9 @@ class Op:
 
     def __call__(self, x, y):
         """Applies the op to two Python objects, as lowercase reductions do."""
+        if self._fn is None:
+            # mpi4py's error for calling OP_NULL (its test_op checks the class).
+            raise ValueError(f"cannot call {self._name}: it is not an operation (a freed or null op)")
         if self._user:
             return self._fn(x, y, None)
         return self._fn(x, y)
@@ -1232,10 +1297,14 @@ class Op:
 
     def Reduce_local(self, inbuf, inoutbuf):
         """``inoutbuf = inbuf op inoutbuf`` elementwise."""
+        _check_op(self)
         ib, inb, dt = _msg_typed(inbuf)
         ob, onb, _ = _msg_typed(inoutbuf)
         if inb != onb:
             raise ValueError(f"Reduce_local: buffers of {inb} and {onb} bytes")
+        # After the lengths, as mpi4py checks them before MPI sees the op.
+        dt = _reduction_type(dt)
+        _check_op_type(self, dt)
         out = _fold_bytes(self, dt, [bytes(_mv(ib).cast("B")[:inb]), bytes(_mv(ob).cast("B")[:onb])])
         _mv(ob).cast("B")[:onb] = out
 
@@ -1293,7 +1362,15 @@ def _fold_bytes(op, dt, blocks):
         return numpy.array(acc, dtype=npt).tobytes()
     fmt = dt._fmt
     if not fmt or (not pair and len(fmt) > 1):
-        raise NotImplementedError(f"reductions of {dt.name} need NumPy")
+        if npt is None and "numpy" not in _sys.modules:
+            raise NotImplementedError(f"reductions of {dt.name} need NumPy")
+        # A buffer whose format names no MPI datatype (NumPy's float16) is opaque
+        # bytes, MPI_BYTE[itemsize], as in mpi4py without an MPI that has float16.
+        raise Exception(
+            ERR_OP,
+            f"{op._name} is not defined on {dt.name}: shmpi reduces numeric MPI datatypes only "
+            "(a buffer whose format has none, such as NumPy's float16, is opaque bytes)",
+        )
     st = _struct.Struct("=" + fmt)
 
     def elems(b):
@@ -1327,14 +1404,56 @@ def _numpy_type(dt):
 
 
 def _check_op(op):
-    """mpi4py's error for a reduction's ``op`` that is not an :class:`Op`."""
+    """mpi4py's error for a reduction's ``op`` that is not an :class:`Op`; MPI's
+    ``ERR_OP`` for ``OP_NULL`` (or a freed op)."""
     if not isinstance(op, Op):
         raise TypeError(f"Argument 'op' has incorrect type (expected mpi4py.MPI.Op, got {type(op).__name__})")
+    if op._fn is None:
+        raise Exception(ERR_OP, f"{op._name} is not an operation (a freed or null op)")
+
+
+# The datatypes of MAXLOC and MINLOC (MPI 4.1 sec. 6.9.4), and the complex ones.
+_PAIR_TYPES = frozenset(("MPI_SHORT_INT", "MPI_2INT", "MPI_LONG_INT", "MPI_FLOAT_INT", "MPI_DOUBLE_INT", "MPI_LONG_DOUBLE_INT"))
+_COMPLEX_TYPES = frozenset(("MPI_C_COMPLEX", "MPI_C_DOUBLE_COMPLEX", "MPI_C_LONG_DOUBLE_COMPLEX", "MPI_COMPLEX", "MPI_DOUBLE_COMPLEX"))
+
+
+def _op_defined(op, dt):
+    """Whether a built-in op is defined on a datatype that shmpi does not reduce
+    natively, by MPI 4.1 sec. 6.9.2's table: MAXLOC and MINLOC on pair types only,
+    SUM and PROD on numbers, complex ones included, the others on no complex, pair or
+    unnamed type (MAX and MIN on real numbers, the logical and bitwise ops on
+    integers, which shmpi reduces natively)."""
+    if op is MAXLOC or op is MINLOC:
+        return dt._name in _PAIR_TYPES
+    if dt._name in _PAIR_TYPES:
+        return op is REPLACE or op is NO_OP
+    if dt._name in _COMPLEX_TYPES:
+        return op._code is None or op._code <= 1  # SUM, PROD (and REPLACE, NO_OP)
+    if dt is LONG_DOUBLE:
+        return op._code is None or op._code <= 3  # SUM, PROD, MAX, MIN
+    return True
+
+
+def _check_op_type(op, dt):
+    """MPI's ``ERR_OP`` for a built-in op not defined on ``dt``, as shmpi's native
+    reductions raise it (``BAND`` on ``MPI.DOUBLE``)."""
+    if not op._user and not _op_defined(op, dt):
+        raise Exception(ERR_OP, f"{op._name} is not defined on {dt._name} (MPI 4.1 sec. 6.9.2)")
 
 
 def _native(op, dt):
-    """Whether shmpi reduces ``dt`` with ``op`` itself."""
-    return op._code is not None and dt._code is not None
+    """Whether shmpi reduces ``dt`` with ``op`` itself; otherwise the op is checked
+    against ``dt`` (:func:`_check_op_type`) here, before any data moves."""
+    if op._code is not None and dt._code is not None:
+        return True
+    _check_op_type(op, dt)
+    return False
+
+
+def _reduction_type(dt):
+    """The datatype a reduction of ``dt`` applies its op to: the one a contiguous
+    type repeats, so that its elements are reduced as that type's."""
+    return dt if dt._elem is None else dt._elem
 
 
 # ---- status ------------------------------------------------------------------------
@@ -2301,9 +2420,12 @@ class Message:
             _fill(status, _NULL_ST)
             return None
         # A matched message comes from a rank, never from PROC_NULL (that is `_noproc`).
-        b, nb, _ = _p2p(buf, ANY_SOURCE)
-        _fill(status, self._raw.recv_into(b, nb))
+        b, nb, unpack = _p2p(buf, ANY_SOURCE, True)
+        st = self._raw.recv_into(b, nb)
         self._spent()
+        if isinstance(unpack, _Unpack):
+            unpack(st[2])
+        _fill(status, st)
 
     def Irecv(self, buf):
         st = Status()
@@ -2660,7 +2782,7 @@ class Comm(_lib.CommBase):
 
     def _Recv(self, buf, source=ANY_SOURCE, tag=ANY_TAG, status=None):
         if source == PROC_NULL:
-            _p2p(buf, source)
+            _p2p(buf, source, True)
             _fill(status, _NULL_ST)
             return None
         st = self._r.recv_into(buf, None, source, tag)
@@ -2686,7 +2808,7 @@ class Comm(_lib.CommBase):
 
     def _Irecv(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
         if source == PROC_NULL:
-            _p2p(buf, source)
+            _p2p(buf, source, True)
             return Request._new(_Done(None, _NULL_ST), False)
         return Request._new(self._r.irecv_into(buf, None, source, tag), False, buf)
 
@@ -2717,7 +2839,7 @@ class Comm(_lib.CommBase):
     Rsend_init = Send_init
 
     def Recv_init(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
-        _p2p(buf, source)
+        _p2p(buf, source, True)
         return Prequest._persistent(lambda: self.Irecv(buf, source, tag))
 
     def Isendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG):
@@ -2824,11 +2946,11 @@ class Comm(_lib.CommBase):
         # The native `Bcast` has found a spec form other than a plain buffer or
         # [buf, count, datatype] (`bcast_spec`, as the other collectives' `*_spec`),
         # or COMM_NULL (`self._r` raises).
-        d = _derived_spec(buf)
+        raw = self._r
+        d = _derived_spec(buf, raw.rank() != root)
         if d is not None:
             # A type with holes travels packed.
             b, count, dt = d
-            raw = self._r
             packed = bytearray(dt._pack(b, count) if raw.rank() == root else dt._size * count)
             raw.bcast_into(packed, None, root)
             if raw.rank() != root:
@@ -2859,7 +2981,8 @@ class Comm(_lib.CommBase):
 
     def _scatter_args(self, sendbuf, recvbuf, root):
         """A scatter's send buffer and bytes (the root's; ``None`` elsewhere), receive
-        buffer and bytes (a scratch block for the root's ``IN_PLACE``)."""
+        buffer and bytes (a scratch block for the root's ``IN_PLACE``), and the error
+        of the root's send and receive blocks if they differ (:func:`_block_mismatch`)."""
         raw = self._r
         n = raw.size()
         if recvbuf is IN_PLACE or (recvbuf is None and raw.rank() == root):
@@ -2867,76 +2990,85 @@ class Comm(_lib.CommBase):
                 raise Exception(ERR_BUFFER, "Scatter: MPI.IN_PLACE is for the root only")
             sb, snb, _ = _msg_blocks(sendbuf, n)
             blk = snb // n
-            return sb, blk * n, bytearray(blk), blk
-        rb, rnb, _ = _msg_typed(recvbuf)
+            return sb, blk * n, bytearray(blk), blk, None
+        rb, rnb, rdt = _msg_typed(recvbuf)
         if raw.rank() == root:
-            sb, snb, _ = _msg_blocks(sendbuf, n)
-            return sb, rnb * n, rb, rnb
-        return None, None, rb, rnb
+            # The root's explicit count is per rank (MPI's sendcount): its blocks are
+            # cut at it, never at the receive count.
+            sb, snb, sdt = _msg_blocks(sendbuf, n)
+            return sb, snb, rb, rnb, _block_mismatch("Scatter", snb // n if n else 0, sdt, rnb, rdt)
+        return None, None, rb, rnb, None
 
     def Scatter(self, sendbuf, recvbuf, root=0):
-        self._r.scatter_into(*self._scatter_args(sendbuf, recvbuf, root), root)
+        _run_block(self._r.scatter_into, self._scatter_args(sendbuf, recvbuf, root), root)
 
     def Iscatter(self, sendbuf, recvbuf, root=0):
-        sb, snb, rb, rnb = self._scatter_args(sendbuf, recvbuf, root)
+        sb, snb, rb, rnb = _ok(self._scatter_args(sendbuf, recvbuf, root))
         return Request._new(self._r.iscatter(sb, snb, rb, rnb, root), False, rb)
 
     def _gather_args(self, sendbuf, recvbuf, root):
         """A gather's send buffer and bytes (this rank's block of the root's receive
         buffer for ``IN_PLACE``), receive buffer and bytes (the root's; ``None``
-        elsewhere)."""
+        elsewhere), and the error of the root's blocks if they differ
+        (:func:`_block_mismatch`)."""
         raw = self._r
         n, me = raw.size(), raw.rank()
         if me == root:
-            rb, rnb, _ = _msg_blocks(recvbuf, n)
+            # The root's explicit count is per rank (MPI's recvcount): rank i's block
+            # goes at i * recvcount, so it must be the block each rank sends.
+            rb, rnb, rdt = _msg_blocks(recvbuf, n)
+            blk = rnb // n if n else 0
             if _in_place(sendbuf):
-                blk = rnb // n
                 sb, snb = bytes(_mv(rb).cast("B")[me * blk : (me + 1) * blk]), blk
-            else:
-                sb, snb, _ = _msg_typed(sendbuf)
-            return sb, snb, rb, snb * n
+                return sb, snb, rb, rnb, None
+            sb, snb, sdt = _msg_typed(sendbuf)
+            return sb, snb, rb, rnb, _block_mismatch("Gather", snb, sdt, blk, rdt)
         sb, snb, _ = _msg(sendbuf)
-        return sb, snb, None, None
+        return sb, snb, None, None, None
 
     def Gather(self, sendbuf, recvbuf, root=0):
-        self._r.gather_into(*self._gather_args(sendbuf, recvbuf, root), root)
+        _run_block(self._r.gather_into, self._gather_args(sendbuf, recvbuf, root), root)
 
     def Igather(self, sendbuf, recvbuf, root=0):
-        sb, snb, rb, rnb = self._gather_args(sendbuf, recvbuf, root)
+        sb, snb, rb, rnb = _ok(self._gather_args(sendbuf, recvbuf, root))
         return Request._new(self._r.igather(sb, snb, rb, rnb, root), False, rb)
 
     def _allgather_args(self, sendbuf, recvbuf):
         """An allgather's send buffer and bytes, receive buffer and bytes (this
-        rank's block of it for ``IN_PLACE``)."""
+        rank's block of it for ``IN_PLACE``), and the error of this rank's blocks if
+        they differ (:func:`_block_mismatch`)."""
         raw = self._r
         n, me = raw.size(), raw.rank()
-        rb, rnb, _ = _msg_blocks(recvbuf, n)
+        # An explicit receive count is per rank: rank i's block goes at i * recvcount.
+        rb, rnb, rdt = _msg_blocks(recvbuf, n)
+        blk = rnb // n if n else 0
         if _in_place(sendbuf):
-            blk = rnb // n
             sb, snb = bytes(_mv(rb).cast("B")[me * blk : (me + 1) * blk]), blk
-        else:
-            sb, snb, _ = _msg_typed(sendbuf)
-        return sb, snb, rb, snb * n
+            return sb, snb, rb, rnb, None
+        sb, snb, sdt = _msg_typed(sendbuf)
+        return sb, snb, rb, rnb, _block_mismatch("Allgather", snb, sdt, blk, rdt)
 
     def _Allgather(self, sendbuf, recvbuf):
-        self._r.allgather_into(*self._allgather_args(sendbuf, recvbuf))
+        _run_block(self._r.allgather_into, self._allgather_args(sendbuf, recvbuf))
 
     def _alltoall_args(self, sendbuf, recvbuf):
         """An all-to-all's send buffer and bytes (a copy of the receive buffer for
-        ``IN_PLACE``), receive buffer and bytes."""
+        ``IN_PLACE``), receive buffer and bytes, and the error of this rank's blocks
+        if they differ (:func:`_block_mismatch`)."""
         n = self._r.size()
-        rb, rnb, _ = _msg_blocks(recvbuf, n)
+        rb, rnb, rdt = _msg_blocks(recvbuf, n)
         if _in_place(sendbuf):
             sb, snb = bytes(_mv(rb).cast("B")[:rnb]), rnb
-        else:
-            sb, snb, _ = _msg_blocks(sendbuf, n)
-        return sb, snb, rb, snb
+            return sb, snb, rb, rnb, None
+        sb, snb, sdt = _msg_blocks(sendbuf, n)
+        bad = _block_mismatch("Alltoall", snb // n if n else 0, sdt, rnb // n if n else 0, rdt)
+        return sb, snb, rb, rnb, bad
 
     def _Alltoall(self, sendbuf, recvbuf):
-        self._r.alltoall_into(*self._alltoall_args(sendbuf, recvbuf))
+        _run_block(self._r.alltoall_into, self._alltoall_args(sendbuf, recvbuf))
 
     def Ialltoall(self, sendbuf, recvbuf):
-        sb, snb, rb, rnb = self._alltoall_args(sendbuf, recvbuf)
+        sb, snb, rb, rnb = _ok(self._alltoall_args(sendbuf, recvbuf))
         return Request._new(self._r.ialltoall(sb, snb, rb, rnb), False, rb)
 
     def _gatherv_args(self, sendbuf, recvbuf, root):
@@ -3035,11 +3167,11 @@ class Comm(_lib.CommBase):
         if _in_place(sendbuf):
             if not has_recv:
                 raise Exception(ERR_BUFFER, "MPI.IN_PLACE is for the root of a Reduce only")
-            return has_recv, rb, rnb, None, rnb, rdt
+            return has_recv, rb, rnb, None, rnb, _reduction_type(rdt)
         sb, snb, dt = _msg_typed(sendbuf)
         if has_recv:
             _check_match(dt, snb, rdt, rnb)
-        return has_recv, rb, rnb, sb, snb, dt
+        return has_recv, rb, rnb, sb, snb, _reduction_type(dt)
 
     def _reduce(self, which, sendbuf, recvbuf, op, root):
         _check_op(op)
@@ -3073,13 +3205,13 @@ class Comm(_lib.CommBase):
         return Request._new(self._r.ibarrier(), False)
 
     def Ibcast(self, buf, root=0):
-        d = _derived_spec(buf)
+        raw = self._r
+        here = raw.rank() == root
+        d = _derived_spec(buf, not here)
         if d is not None:
             # A type with holes travels packed, as in Bcast; the other ranks unpack
             # when the request completes.
             b, count, dt = d
-            raw = self._r
-            here = raw.rank() == root
             packed = bytearray(dt._pack(b, count) if here else dt._size * count)
             r = raw.ibcast(packed, None, root)
             if not here:
@@ -3089,7 +3221,7 @@ class Comm(_lib.CommBase):
         return Request._new(self._r.ibcast(b, nb, root), False, b)
 
     def Iallgather(self, sendbuf, recvbuf):
-        sb, snb, rb, rnb = self._allgather_args(sendbuf, recvbuf)
+        sb, snb, rb, rnb = _ok(self._allgather_args(sendbuf, recvbuf))
         return Request._new(self._r.iallgather(sb, snb, rb, rnb), False, rb)
 
     def _ireduce(self, which, sendbuf, recvbuf, op, root):
@@ -3250,7 +3382,7 @@ class Comm(_lib.CommBase):
         return Prequest._persistent(lambda: self.Ibcast(buf, root))
 
     def Gather_init(self, sendbuf, recvbuf, root=0, info=None):
-        self._gather_args(sendbuf, recvbuf, root)
+        _ok(self._gather_args(sendbuf, recvbuf, root))
         return Prequest._persistent(lambda: self.Igather(sendbuf, recvbuf, root))
 
     def Gatherv_init(self, sendbuf, recvbuf, root=0, info=None):
@@ -3258,7 +3390,7 @@ class Comm(_lib.CommBase):
         return Prequest._persistent(lambda: self.Igatherv(sendbuf, recvbuf, root))
 
     def Scatter_init(self, sendbuf, recvbuf, root=0, info=None):
-        self._scatter_args(sendbuf, recvbuf, root)
+        _ok(self._scatter_args(sendbuf, recvbuf, root))
         return Prequest._persistent(lambda: self.Iscatter(sendbuf, recvbuf, root))
 
     def Scatterv_init(self, sendbuf, recvbuf, root=0, info=None):
@@ -3266,7 +3398,7 @@ class Comm(_lib.CommBase):
         return Prequest._persistent(lambda: self.Iscatterv(sendbuf, recvbuf, root))
 
     def Allgather_init(self, sendbuf, recvbuf, info=None):
-        self._allgather_args(sendbuf, recvbuf)
+        _ok(self._allgather_args(sendbuf, recvbuf))
         return Prequest._persistent(lambda: self.Iallgather(sendbuf, recvbuf))
 
     def Allgatherv_init(self, sendbuf, recvbuf, info=None):
@@ -3274,7 +3406,7 @@ class Comm(_lib.CommBase):
         return Prequest._persistent(lambda: self.Iallgatherv(sendbuf, recvbuf))
 
     def Alltoall_init(self, sendbuf, recvbuf, info=None):
-        self._alltoall_args(sendbuf, recvbuf)
+        _ok(self._alltoall_args(sendbuf, recvbuf))
         return Prequest._persistent(lambda: self.Ialltoall(sendbuf, recvbuf))
 
     def Alltoallv_init(self, sendbuf, recvbuf, info=None):
