@@ -247,6 +247,11 @@ fn run(
         if cfg.tag_output {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
+        if r != 0 {
+            // Standard input goes to rank 0, as mpirun gives it; the others read its
+            // end rather than each taking an arbitrary share of the lines.
+            cmd.stdin(Stdio::null());
+        }
         let setup = sys::proc::ChildSetup {
             segment_fd: fd,
             cpu: (cfg.bind == Bind::Core && !cpus.is_empty()).then(|| cpus[r % cpus.len()]),

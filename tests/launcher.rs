@@ -452,6 +452,27 @@ fn a_deadlock_in_a_non_blocking_collective_names_it_as_the_program_called_it() {
     assert!(!err.contains("2147483648"), "{err}");
 }
 
+/// Standard input goes to rank 0, as mpirun (Open MPI, MPICH) gives it by default: the
+/// other ranks read end-of-file, not an arbitrary share of its lines.
+#[test]
+fn standard_input_goes_to_rank_0_and_the_others_read_its_end() {
+    let input = std::env::temp_dir().join(format!("shmpi-stdin-{}", std::process::id()));
+    let lines: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, lines).unwrap();
+    let mut cmd = Command::new(shmrun());
+    cmd.args(["-n", "4", "--timeout", "30", "sh", "-c"])
+        .arg("n=0; while read -r l; do n=$((n+1)); done; echo \"rank $SHMPI_RANK read $n lines\"")
+        .stdin(std::fs::File::open(&input).unwrap());
+    let out = run_with_watchdog(cmd);
+    let _ = std::fs::remove_file(&input);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("rank 0 read 1000 lines"), "{text}");
+    for r in 1..4 {
+        assert!(text.contains(&format!("rank {r} read 0 lines")), "{text}");
+    }
+}
+
 #[test]
 fn a_slow_rank_that_computes_is_not_a_deadlock() {
     const NAME: &str = "a_slow_rank_that_computes_is_not_a_deadlock";
