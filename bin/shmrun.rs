@@ -165,22 +165,46 @@ fn build_example(name: &str, release: bool) -> Result<PathBuf, String> {
     if !st.success() {
         return Err(format!("building example {name} failed"));
     }
+    // Where cargo put it: `CARGO_TARGET_DIR` or a `build.target-dir` in a
+    // `.cargo/config.toml` may move the target directory, and cargo knows which.
     let out = Command::new(&cargo)
-        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
-        .map_err(|e| format!("cannot run cargo locate-project: {e}"))?;
-    let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => PathBuf::from(t),
-        None => manifest
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("target"),
-    };
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    let meta = String::from_utf8_lossy(&out.stdout);
+    let target = json_string(&meta, "target_directory")
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata did not say where the target directory is".to_string())?;
     Ok(target
         .join(if release { "release" } else { "debug" })
         .join("examples")
         .join(name))
+}
+
+/// The value of the first string field `key` in `json` (JSON's escapes undone): all
+/// that is needed of `cargo metadata`'s output, without a JSON parser in the launcher.
+fn json_string(json: &str, key: &str) -> Option<String> {
+    let at = json.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let mut out = String::new();
+    let mut chars = json[at..].chars();
+    loop {
+        match chars.next()? {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                c => out.push(c), // \" \\ \/
+            },
+            c => out.push(c),
+        }
+    }
 }
 
 /// The command line, with the environment variables (from shmpi's table of knobs) and

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -471,6 +472,48 @@ fn standard_input_goes_to_rank_0_and_the_others_read_its_end() {
     for r in 1..4 {
         assert!(text.contains(&format!("rank {r} read 0 lines")), "{text}");
     }
+}
+
+/// `--example` runs the example cargo built, wherever the project's configuration puts
+/// the target directory (`build.target-dir` in `.cargo/config.toml`), not only under
+/// `CARGO_TARGET_DIR` or `<workspace>/target`. A project of its own, with no
+/// dependencies, builds in a moment.
+#[test]
+fn an_example_is_found_in_the_target_directory_cargo_is_configured_with() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example_target_dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in [
+        (
+            "Cargo.toml",
+            "[package]\nname = \"probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        ),
+        ("src/lib.rs", ""),
+        (
+            "examples/hi.rs",
+            "fn main() { println!(\"hi from rank {}\", std::env::var(\"SHMPI_RANK\").unwrap()); }\n",
+        ),
+        (
+            ".cargo/config.toml",
+            "[build]\ntarget-dir = \"elsewhere\"\n",
+        ),
+    ] {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let mut cmd = Command::new(shmrun());
+    cmd.args(["-n", "2", "--timeout", "120", "--example", "hi"])
+        .current_dir(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR");
+    let out = run_with_watchdog(cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("hi from rank 0") && text.contains("hi from rank 1"),
+        "{text}"
+    );
+    assert!(dir.join("elsewhere").is_dir());
 }
 
 #[test]
