@@ -30,26 +30,30 @@
 //! - The launcher's own messages never panic on a closed stderr.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::call::Call;
 use crate::doorbell;
 use crate::error::{Error, Exit, Result};
 use crate::init::{ENV_FD, ENV_RANK, ENV_SIZE};
 use crate::layout::{Layout, Params};
-use crate::segment::{AbortInfo, AbortKind, STATE_ATTACHED, Segment, WaitOp};
+use crate::segment::{AbortInfo, AbortKind, Segment};
 use crate::sys;
 use crate::trace::{Job, Output};
 use crate::tuning;
+
+mod output;
+mod watch;
+
 pub use crate::tuning::{KNOBS, Knob, help_text as env_help};
+use output::{Reader, drain};
+use watch::{DeadlockWatch, blocked_report};
 
 /// Exit status when the program cannot be started.
 pub const EXIT_CANNOT_START: i32 = 127;
@@ -60,10 +64,6 @@ pub const EXIT_DEADLOCK: i32 = 120;
 /// Exit status when the job succeeded but its trace could not be written (and the
 /// launcher's own errors).
 pub const EXIT_LAUNCHER_ERROR: i32 = 1;
-
-/// How long a `--tag-output` pipe may stay open with nothing to read once every rank
-/// has ended, before the launcher stops waiting for it (a rank's descendant holds it).
-const IDLE_PIPE_GRACE: Duration = Duration::from_millis(500);
 
 /// Prints a line of the launcher's own to stderr. A write error is ignored: a closed
 /// stderr must not turn the job's exit status into a panic's.
@@ -707,249 +707,6 @@ fn reap_all(procs: &mut [RankProc]) {
         if p.exit.is_none() {
             sys::proc::reap(p.pid);
             p.exit = Some(Exit::Signal(9));
-        }
-    }
-}
-
-/// What rank `r` is blocked on, from the wait description it publishes: `None` if it
-/// is not blocked in shmpi.
-fn blocked_on(seg: &Segment, r: usize) -> Option<(String, u32)> {
-    let w = &seg.ctrl(r).wait;
-    let op = w.op.load(Ordering::Relaxed);
-    if op == 0 {
-        return None;
-    }
-    let peer = w.peer.load(Ordering::Relaxed);
-    let tag = w.tag.load(Ordering::Relaxed);
-    let ctx = w.ctx.load(Ordering::Relaxed);
-    let name = Call::from_code(w.name.load(Ordering::Relaxed)).map_or("an operation", Call::name);
-    let peer_s = if peer < 0 {
-        "ANY_SOURCE".to_string()
-    } else {
-        peer.to_string()
-    };
-    let tag_s = if tag < 0 {
-        "ANY_TAG".to_string()
-    } else {
-        tag.to_string()
-    };
-    let base = ctx & !crate::collective::nbc::HIDDEN;
-    let on = if base == 0 {
-        "world".to_string()
-    } else {
-        format!("communicator context {base} (ranks are world ranks)")
-    };
-    if base != ctx {
-        // A non-blocking collective: its messages travel in the communicator's hidden
-        // context, tagged with the collective's number, neither of which the program sees.
-        let what = format!(
-            "the wait of a non-blocking collective (i{name}) for rank {peer_s}'s part on {on}"
-        );
-        return Some((what, ctx));
-    }
-    let what = match op {
-        1 | 3 => format!("{name}(source={peer_s}, tag={tag_s}) on {on}"),
-        2 => format!(
-            "{name}(dest={peer_s}, tag={tag_s}) on {on}, the ring to rank {peer_s} being full"
-        ),
-        4 => format!("{name} for a request (peer {peer_s}, tag {tag_s}) on {on}"),
-        5 => "finalize, flushing its sends".to_string(),
-        7 => {
-            format!("{name}(dest={peer_s}, tag={tag_s}) on {on}, waiting for the matching receive")
-        }
-        _ => format!("{name} on {on}"),
-    };
-    Some((what, ctx))
-}
-
-/// What each live rank is doing.
-fn blocked_report(seg: &Segment, procs: &[RankProc]) -> String {
-    let mut lines = Vec::new();
-    for (r, p) in procs.iter().enumerate() {
-        if p.exit.is_some() {
-            continue;
-        }
-        let what = match blocked_on(seg, r) {
-            Some((w, _)) => format!("waits in {w}"),
-            None => "is running (not blocked in shmpi)".to_string(),
-        };
-        lines.push(format!("  rank {r} (pid {}) {what}", p.pid));
-    }
-    lines.join("\n")
-}
-
-/// Watches for a job in which every live rank sleeps in a blocking call that never
-/// ends, with no message in flight.
-#[derive(Default)]
-struct DeadlockWatch {
-    /// (rank, epoch) of every live rank at the first sample of the current stretch.
-    snapshot: Vec<(usize, u64)>,
-    since: Option<Instant>,
-}
-
-impl DeadlockWatch {
-    fn check(&mut self, seg: &Segment, procs: &[RankProc], after: Duration) -> Option<String> {
-        let Some(snap) = Self::sample(seg, procs) else {
-            self.since = None;
-            return None;
-        };
-        if self.since.is_none() || snap != self.snapshot {
-            self.snapshot = snap;
-            self.since = Some(Instant::now());
-            return None;
-        }
-        if self.since.is_some_and(|t| t.elapsed() < after) {
-            return None;
-        }
-        // Confirmed: describe it.
-        let mut waits = Vec::new();
-        let mut colls: Vec<(usize, String, u32)> = Vec::new();
-        for &(r, _) in &self.snapshot {
-            let (what, ctx) = blocked_on(seg, r)?;
-            if seg.ctrl(r).wait.op.load(Ordering::Relaxed) == WaitOp::Collective as u32 {
-                colls.push((r, what.clone(), ctx));
-            }
-            waits.push(format!("rank {r} waits in {what}"));
-        }
-        let mut text = format!("shmrun: deadlock: {}", waits.join("; "));
-        let mismatched = colls
-            .iter()
-            .any(|(_, w, c)| colls.iter().any(|(_, w2, c2)| c == c2 && w != w2));
-        if mismatched {
-            text.push_str(
-                "\nshmrun: the ranks called different collectives on the same communicator; every rank \
-                 must call the same collectives in the same order",
-            );
-        }
-        text.push_str(
-            "\nshmrun: every live rank is blocked and no message is in flight that could release any of \
-             them, so none can ever continue; the job was stopped",
-        );
-        Some(text)
-    }
-
-    /// The (rank, epoch) of every live rank if all of them sleep in a blocking call
-    /// and every ring between them is empty; `None` otherwise.
-    fn sample(seg: &Segment, procs: &[RankProc]) -> Option<Vec<(usize, u64)>> {
-        let live: Vec<usize> = (0..procs.len())
-            .filter(|&r| procs[r].exit.is_none())
-            .collect();
-        if live.is_empty() {
-            return None;
-        }
-        let mut snap = Vec::with_capacity(live.len());
-        for &r in &live {
-            let c = seg.ctrl(r);
-            if seg.state(r) != STATE_ATTACHED
-                || c.wait.op.load(Ordering::Relaxed) == 0
-                || c.bell.sleeping.load(Ordering::Relaxed) == 0
-            {
-                return None;
-            }
-            snap.push((r, c.wait.epoch.load(Ordering::Relaxed)));
-        }
-        for &i in &live {
-            for &j in &live {
-                if i != j && !seg.ring_is_empty(i, j) {
-                    return None;
-                }
-            }
-        }
-        Some(snap)
-    }
-}
-
-/// A thread that passes one rank's stdout or stderr on, with `[rank] ` before each line.
-struct Reader {
-    handle: std::thread::JoinHandle<()>,
-    /// Counts the reads and writes it has done, so that [`drain`] sees it move.
-    progress: Arc<AtomicU64>,
-    /// Set while it holds a line not yet written out: waiting on a slow stdout is not
-    /// idleness.
-    busy: Arc<AtomicBool>,
-}
-
-impl Reader {
-    fn start(
-        stream: impl std::io::Read + Send + 'static,
-        rank: usize,
-        is_err: bool,
-        lock: Arc<Mutex<()>>,
-    ) -> Reader {
-        let progress = Arc::new(AtomicU64::new(0));
-        let busy = Arc::new(AtomicBool::new(false));
-        let (moved, holding) = (progress.clone(), busy.clone());
-        let handle = std::thread::spawn(move || {
-            let mut rd = BufReader::new(stream);
-            let mut line = Vec::new();
-            let prefix = format!("[{rank}] ");
-            loop {
-                line.clear();
-                match rd.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        // Relaxed: `drain` only compares the values over time, and the
-                        // line itself travels through the pipe, not through these.
-                        holding.store(true, Ordering::Relaxed);
-                        moved.fetch_add(1, Ordering::Relaxed);
-                        if line.last() != Some(&b'\n') {
-                            line.push(b'\n');
-                        }
-                        let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
-                        if is_err {
-                            let mut e = std::io::stderr().lock();
-                            let _ = e
-                                .write_all(prefix.as_bytes())
-                                .and_then(|_| e.write_all(&line));
-                        } else {
-                            let mut o = std::io::stdout().lock();
-                            let _ = o
-                                .write_all(prefix.as_bytes())
-                                .and_then(|_| o.write_all(&line))
-                                .and_then(|_| o.flush());
-                        }
-                        moved.fetch_add(1, Ordering::Relaxed);
-                        holding.store(false, Ordering::Relaxed);
-                    }
-                }
-            }
-        });
-        Reader {
-            handle,
-            progress,
-            busy,
-        }
-    }
-}
-
-/// Waits, once every rank has ended, for the readers to pass on all the ranks wrote.
-/// A reader that moves (reads or writes) is waited for however long a slow stdout
-/// takes; one that waits on a pipe that stays open with nothing in it (a process the
-/// rank started holds it) is given up after [`IDLE_PIPE_GRACE`]. A signal the launcher
-/// forwards ends the wait at once, and is returned.
-fn drain(readers: Vec<Reader>, waited: &SigSet) -> Option<Signal> {
-    let start = Instant::now();
-    let mut pending: Vec<(Reader, u64, Instant)> =
-        readers.into_iter().map(|r| (r, 0, start)).collect();
-    loop {
-        let now = Instant::now();
-        pending.retain_mut(|(r, seen, since)| {
-            if r.handle.is_finished() {
-                return false;
-            }
-            let p = r.progress.load(Ordering::Relaxed);
-            if p != *seen || r.busy.load(Ordering::Relaxed) {
-                *seen = p;
-                *since = now;
-            }
-            now.duration_since(*since) < IDLE_PIPE_GRACE
-        });
-        if pending.is_empty() {
-            return None;
-        }
-        match sys::proc::wait_signal(waited, Duration::from_millis(5)) {
-            None | Some(Signal::SIGCHLD) => {}
-            Some(sig) => return Some(sig),
         }
     }
 }
