@@ -482,6 +482,63 @@ impl Drop for RawBuf {
     }
 }
 
+/// What a one-dimensional export says of its memory (`fill_1d`): its start, length in
+/// bytes, element size and format, and its one shape and stride entries.
+pub(crate) struct Export1d {
+    pub(crate) buf: *mut std::ffi::c_void,
+    pub(crate) len: isize,
+    pub(crate) readonly: bool,
+    pub(crate) itemsize: isize,
+    pub(crate) format: &'static std::ffi::CStr,
+    pub(crate) shape: *const isize,
+    pub(crate) strides: *const isize,
+    /// What `__releasebuffer__` will need (null: nothing).
+    pub(crate) internal: *mut std::ffi::c_void,
+}
+
+/// Fills `view` with the one-dimensional export `e` held by `obj`, giving the format,
+/// shape and strides only where `flags` asks for them (the buffer protocol's rules).
+///
+/// # Safety
+///
+/// `view` points to a `Py_buffer` the caller may fill, and `obj` is a new reference to
+/// the exporter, which the view takes over; the pointers in `e` stay valid while it
+/// lives.
+pub(crate) unsafe fn fill_1d(
+    view: *mut ffi::Py_buffer,
+    flags: c_int,
+    obj: *mut ffi::PyObject,
+    e: Export1d,
+) {
+    let asked = |f: c_int| flags & f == f;
+    // SAFETY: as the caller promises.
+    unsafe {
+        (*view).buf = e.buf;
+        (*view).obj = obj;
+        (*view).len = e.len;
+        (*view).readonly = c_int::from(e.readonly);
+        (*view).itemsize = e.itemsize;
+        (*view).format = if asked(ffi::PyBUF_FORMAT) {
+            e.format.as_ptr().cast_mut()
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).ndim = 1;
+        (*view).shape = if asked(ffi::PyBUF_ND) {
+            e.shape.cast_mut()
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).strides = if asked(ffi::PyBUF_STRIDES) {
+            e.strides.cast_mut()
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).suboffsets = std::ptr::null_mut();
+        (*view).internal = e.internal;
+    }
+}
+
 /// A buffer's memory as one dimension of unsigned bytes in memory order, exported
 /// under the rules of every other call ([`RawBuf::get`]: C or Fortran order, DLPack),
 /// so that the Python package packs and unpacks datatypes with holes in the bytes
@@ -512,36 +569,21 @@ impl ByteView {
         if !me.writable && flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE {
             return Err(PyBufferError::new_err("byte view: buffer is not writable"));
         }
-        let addr = me.raw.bytes().as_ptr() as *mut std::ffi::c_void;
+        let e = Export1d {
+            buf: me.raw.bytes().as_ptr() as *mut std::ffi::c_void,
+            len: me.shape[0],
+            readonly: !me.writable,
+            itemsize: 1,
+            format: c"B",
+            shape: me.shape.as_ptr(),
+            strides: me.strides.as_ptr(),
+            internal: std::ptr::null_mut(),
+        };
+        drop(me);
         // SAFETY: `view` is the caller's to fill; the data (kept exported by `raw`),
         // the shape and the strides stay valid while `view.obj`, a new reference to
         // this object, is held, and nothing moves or drops `raw` before then.
-        unsafe {
-            (*view).buf = addr;
-            (*view).len = me.shape[0];
-            (*view).readonly = c_int::from(!me.writable);
-            (*view).itemsize = 1;
-            (*view).format = if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT {
-                c"B".as_ptr() as *mut std::ffi::c_char
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).ndim = 1;
-            (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
-                me.shape.as_ptr() as *mut isize
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
-                me.strides.as_ptr() as *mut isize
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).suboffsets = std::ptr::null_mut();
-            (*view).internal = std::ptr::null_mut();
-            drop(me);
-            (*view).obj = slf.into_any().into_ptr();
-        }
+        unsafe { fill_1d(view, flags, slf.into_any().into_ptr(), e) };
         Ok(())
     }
 

@@ -9,13 +9,15 @@
 //! element type (`struct` code), which `memoryview` and shmpi's buffer code read like
 //! any other.
 
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{CStr, c_int, c_void};
 
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+
+use crate::buffer::{Export1d, fill_1d};
 
 #[repr(C)]
 struct DLDevice {
@@ -106,34 +108,20 @@ impl DLPackView {
         if me.readonly && flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE {
             return Err(PyBufferError::new_err("dlpack: buffer is not writable"));
         }
+        let e = Export1d {
+            buf: me.addr as *mut c_void,
+            len: me.len,
+            readonly: me.readonly,
+            itemsize: me.itemsize,
+            format: me.format,
+            shape: me.shape.as_ptr(),
+            strides: me.strides.as_ptr(),
+            internal: std::ptr::null_mut(),
+        };
         // SAFETY: `view` is the caller's to fill; the pointers stored in it (the data,
         // the shape, the strides, the format) stay valid while `view.obj`, a new
         // reference to this frozen object, which holds the capsule, is held.
-        unsafe {
-            (*view).buf = me.addr as *mut c_void;
-            (*view).obj = slf.clone().into_any().into_ptr();
-            (*view).len = me.len;
-            (*view).readonly = c_int::from(me.readonly);
-            (*view).itemsize = me.itemsize;
-            (*view).format = if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT {
-                me.format.as_ptr() as *mut c_char
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).ndim = 1;
-            (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
-                me.shape.as_ptr() as *mut isize
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
-                me.strides.as_ptr() as *mut isize
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).suboffsets = std::ptr::null_mut();
-            (*view).internal = std::ptr::null_mut();
-        }
+        unsafe { fill_1d(view, flags, slf.clone().into_any().into_ptr(), e) };
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! MPI requires, whatever the op and type: built-in ops on machine types are applied
 //! here, any other op by the package's Python fold, called under the lock.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use pyo3::exceptions::PyBufferError;
@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use shmpi::{LockKind, Reducible, SharedPart, Window};
 
-use crate::buffer::RawBuf;
+use crate::buffer::{Export1d, RawBuf, fill_1d};
 use crate::comm::RawComm;
 use crate::errors::{self, to_py};
 use crate::reduce::{self, Kind};
@@ -377,34 +377,20 @@ impl WinMemory {
         };
         // The shape lives in the view's `internal` pointer's place: one isize per export.
         let shape = Box::into_raw(Box::new(len as isize));
+        let e = Export1d {
+            buf: ptr.cast::<c_void>(),
+            len: len as isize,
+            readonly: false,
+            itemsize: 1,
+            format: c"B",
+            shape,
+            strides: ONE.as_ptr(),
+            internal: shape.cast::<c_void>(),
+        };
         // SAFETY: `view` is the caller's to fill; the memory stays mapped while
         // `view.obj`, a new reference to this object, which holds the part, is held; the
         // shape is freed in `__releasebuffer__`, the strides and format are static.
-        unsafe {
-            (*view).buf = ptr.cast::<c_void>();
-            (*view).obj = slf.clone().into_any().into_ptr();
-            (*view).len = len as isize;
-            (*view).readonly = 0;
-            (*view).itemsize = 1;
-            (*view).format = if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT {
-                c"B".as_ptr() as *mut c_char
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).ndim = 1;
-            (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
-                shape
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
-                ONE.as_ptr() as *mut isize
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).suboffsets = std::ptr::null_mut();
-            (*view).internal = shape.cast::<c_void>();
-        }
+        unsafe { fill_1d(view, flags, slf.clone().into_any().into_ptr(), e) };
         Ok(())
     }
 
