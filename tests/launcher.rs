@@ -17,6 +17,26 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Waits for `child` at most `limit`: its status, or `None` once it has been killed
+/// for running past it (a hang fails the test fast and leaves nothing running).
+fn wait_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return Some(s);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Processes (other than us) whose environment has `SHMPI_TEST_CHILD=name`.
 fn leftover_ranks(name: &str) -> Vec<u32> {
     let needle = format!("SHMPI_TEST_CHILD={name}\0");
@@ -632,17 +652,7 @@ fn sigterm_to_the_launcher_is_forwarded_and_ends_the_job() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "launcher did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_within(&mut child, Duration::from_secs(10)).expect("launcher did not stop");
     assert_eq!(status.code(), Some(128 + 15));
     assert!(leftover_ranks(NAME).is_empty());
 }
@@ -900,15 +910,7 @@ fn run_within(mut cmd: Command, limit: Duration) -> Option<std::process::Output>
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("spawn shmrun");
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_within(&mut child, limit)?;
     Some(child.wait_with_output().expect("output"))
 }
 
@@ -1031,17 +1033,7 @@ fn a_closed_stderr_leaves_the_jobs_exit_status() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::from(writer));
         let mut child = cmd.spawn().unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "shmrun did not end"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_within(&mut child, Duration::from_secs(20)).expect("shmrun did not end");
         assert_eq!(status.code(), Some(3), "tagged: {tagged}");
     }
 }
@@ -1222,16 +1214,7 @@ fn stopping_the_job_stops_what_the_ranks_started() {
             }
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(launcher as i32), sig).unwrap();
         }
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if t.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_within(&mut child, Duration::from_secs(10));
         let t = Instant::now();
         while !others().is_empty() && t.elapsed() < Duration::from_secs(2) {
             std::thread::sleep(Duration::from_millis(20));
@@ -1240,7 +1223,11 @@ fn stopping_the_job_stops_what_the_ranks_started() {
         for &p in &left {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), Signal::SIGKILL);
         }
-        assert_eq!(status.code(), Some(code), "{script} {sig:?}");
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(code),
+            "{script} {sig:?}"
+        );
         assert!(
             left.is_empty(),
             "{script} {sig:?}: left running after the job stopped: {left:?}"

@@ -89,6 +89,17 @@ impl Communicator {
         Ok(root as usize)
     }
 
+    /// The checked root of a scatter or gather, whose buffer there (`what`, of `whole`
+    /// elements) must hold one block of `block` elements per rank.
+    fn root_blocks(&self, root: Rank, whole: usize, block: usize, what: &str) -> Result<usize> {
+        let r = self.check_root(root)?;
+        let n = self.inner.group.size();
+        if self.inner.rank == r && whole != n * block {
+            return Err(len_err(what, whole, n * block));
+        }
+        Ok(r)
+    }
+
     /// The frame every slice collective shares once its arguments are checked: the
     /// call begun with its signature (which its first step compares with every
     /// member's), the data moved by `body`, and the call finished. An error out of
@@ -258,14 +269,12 @@ impl Communicator {
         let me = self.inner.rank;
         let cb = std::mem::size_of_val(recv);
         let (r, sz) = self.args(Call::Scatter, || {
-            let r = self.check_root(root)?;
-            if me == r && send.len() != n * recv.len() {
-                return Err(len_err(
-                    "scatter_into: the root's send buffer",
-                    send.len(),
-                    n * recv.len(),
-                ));
-            }
+            let r = self.root_blocks(
+                root,
+                send.len(),
+                recv.len(),
+                "scatter_into: the root's send buffer",
+            )?;
             Ok((r, self.elem_size::<T>()?))
         })?;
         self.collective(Call::Scatter, r, sz, OP_NONE, recv.len() as u64, |c| {
@@ -330,18 +339,15 @@ impl Communicator {
                 Some(self.check_root(root)?),
             );
         }
-        let n = self.inner.group.size();
         let me = self.inner.rank;
         let cb = std::mem::size_of_val(send);
         let (r, sz) = self.args(Call::Gather, || {
-            let r = self.check_root(root)?;
-            if me == r && recv.len() != n * send.len() {
-                return Err(len_err(
-                    "gather_into: the root's receive buffer",
-                    recv.len(),
-                    n * send.len(),
-                ));
-            }
+            let r = self.root_blocks(
+                root,
+                recv.len(),
+                send.len(),
+                "gather_into: the root's receive buffer",
+            )?;
             Ok((r, self.elem_size::<T>()?))
         })?;
         self.collective(Call::Gather, r, sz, OP_NONE, send.len() as u64, |c| {
