@@ -41,8 +41,9 @@ use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::matching::{Group, Matcher, PostedBuf, Want};
 use crate::message::{Message, RawMessage};
+use crate::out::Slot;
 use crate::progress::{Engine, SendBuf, Started, WaitDesc, WaitOp};
-use crate::request::{Request, What};
+use crate::request::{Made, Request, What};
 use crate::shmcoll::{Area, Proc};
 
 // A child of this module, to use its argument checks.
@@ -1893,8 +1894,8 @@ impl Communicator {
         {
             return Ok(Request::sent_at_start(&self.inner.eng, buf, call));
         }
-        let finish: crate::request::Finish<B> = |done, _| {
-            sent_result(done, |b| {
+        let finish: crate::request::Finish<B> = |done, _, out| {
+            sent_result(done, out, |b| {
                 b.into_owner::<B>().ok().expect("the buffer given")
             })
         };
@@ -1919,8 +1920,11 @@ impl Communicator {
         if call == Call::IsendVec && self.try_isend_now(bytemuck::cast_slice(&data), dest, tag)? {
             return Ok(Request::sent_at_start(&self.inner.eng, data, call));
         }
-        let finish: crate::request::Finish<Vec<T>> =
-            |done, _| sent_result(done, |b| b.into_vec::<T>().ok().expect("the buffer given"));
+        let finish: crate::request::Finish<Vec<T>> = |done, _, out| {
+            sent_result(done, out, |b| {
+                b.into_vec::<T>().ok().expect("the buffer given")
+            })
+        };
         self.isend_pod(PodVec::new(data), dest, tag, call, finish)
     }
 
@@ -2345,16 +2349,16 @@ impl Communicator {
             type_id: codec::type_id::<T>(),
             type_name: codec::type_name::<T>(),
         };
-        let finish: crate::request::Finish<(T, Status)> = |done, what| match done {
-            Done::Recv {
+        let finish: crate::request::Finish<(T, Status)> = |done, what, out| match done.take() {
+            Some(Done::Recv {
                 env,
                 data: RecvData::Object(msg),
-            } => {
+            }) => {
                 let st = Status::of(&what.group, &env);
-                Ok((codec::decode::<T>(&msg, st.source, st.tag)?, st))
+                Ok(out.fill((codec::decode::<T>(&msg, st.source, st.tag)?, st)))
             }
-            Done::Cancelled(_) => Err(crate::request::cancelled_error(what)),
-            Done::Failed(e) => Err(e),
+            Some(Done::Cancelled(_)) => Err(crate::request::cancelled_error(what).into()),
+            Some(Done::Failed(e)) => Err(e.into()),
             _ => unreachable!("an object receive completes with an object"),
         };
         #[cfg(feature = "mpi")]
@@ -2412,8 +2416,8 @@ impl Communicator {
         tag: Tag,
     ) -> Result<Request<(Vec<T>, Status)>> {
         let elem = Self::elem::<T>()?;
-        let finish: crate::request::Finish<(Vec<T>, Status)> = |done, what| {
-            recv_result(done, what, |b| {
+        let finish: crate::request::Finish<(Vec<T>, Status)> = |done, what, out| {
+            recv_result(done, what, out, |b| {
                 b.into_vec::<T>().ok().expect("the buffer given")
             })
         };
@@ -2454,8 +2458,8 @@ impl Communicator {
         tag: Tag,
     ) -> Result<Request<(B, Status)>> {
         let elem = Self::elem::<T>()?;
-        let finish: crate::request::Finish<(B, Status)> = |done, what| {
-            recv_result(done, what, |b| {
+        let finish: crate::request::Finish<(B, Status)> = |done, what, out| {
+            recv_result(done, what, out, |b| {
                 b.into_owner::<B>().ok().expect("the buffer given")
             })
         };
@@ -2586,37 +2590,44 @@ impl Communicator {
 }
 
 /// The result of a send request that yields `()`.
-fn sent_unit(done: Done, _: &What) -> Result<()> {
-    match done {
-        Done::Sent(_) => Ok(()),
-        Done::Failed(e) => Err(e),
-        Done::Recv { .. } | Done::Cancelled(_) => unreachable!("a send completes as sent"),
+fn sent_unit<'a>(done: &mut Option<Done>, _: &What, out: Slot<'a, ()>) -> Made<'a> {
+    match done.take() {
+        Some(Done::Sent(_)) => Ok(out.fill(())),
+        Some(Done::Failed(e)) => Err(e.into()),
+        _ => unreachable!("a send completes as sent"),
     }
 }
 
 /// The result of a plain-data receive that holds a buffer: the buffer (turned back
 /// into what the caller lent by `back`) and the status, also for a cancelled one.
-pub(crate) fn recv_result<R>(
-    done: Done,
+/// The engine's result is taken from where it lies, field by field (see
+/// [`crate::out`]).
+pub(crate) fn recv_result<'a, R>(
+    done: &mut Option<Done>,
     what: &What,
+    out: Slot<'a, (R, Status)>,
     back: impl FnOnce(PodVec) -> R,
-) -> Result<(R, Status)> {
-    match done {
-        Done::Recv {
+) -> Made<'a> {
+    match done.take() {
+        Some(Done::Recv {
             env,
             data: RecvData::Pod(b),
-        } => Ok((back(b), Status::of(&what.group, &env))),
-        Done::Cancelled(Some(b)) => Ok((back(b), Status::empty(true))),
-        Done::Failed(e) => Err(e),
+        }) => Ok(out.fill((back(b), Status::of(&what.group, &env)))),
+        Some(Done::Cancelled(Some(b))) => Ok(out.fill((back(b), Status::empty(true)))),
+        Some(Done::Failed(e)) => Err(e.into()),
         _ => unreachable!("a slice receive completes with its buffer"),
     }
 }
 
 /// The result of a plain-data send that holds a buffer: the buffer, by `back`.
-pub(crate) fn sent_result<R>(done: Done, back: impl FnOnce(PodVec) -> R) -> Result<R> {
-    match done {
-        Done::Sent(Some(b)) => Ok(back(b)),
-        Done::Failed(e) => Err(e),
+pub(crate) fn sent_result<'a, R>(
+    done: &mut Option<Done>,
+    out: Slot<'a, R>,
+    back: impl FnOnce(PodVec) -> R,
+) -> Made<'a> {
+    match done.take() {
+        Some(Done::Sent(Some(b))) => Ok(out.fill(back(b))),
+        Some(Done::Failed(e)) => Err(e.into()),
         _ => unreachable!("a buffer send completes with its buffer"),
     }
 }

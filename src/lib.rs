@@ -104,6 +104,8 @@ mod matching;
 mod message;
 #[cfg(feature = "mpi")]
 mod mpi;
+#[allow(unsafe_code)]
+mod out;
 mod progress;
 mod request;
 #[allow(unsafe_code)]

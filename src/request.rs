@@ -35,6 +35,7 @@ use crate::comm::Status;
 use crate::completions::Done;
 use crate::error::{Error, ErrorClass, Result};
 use crate::matching::Group;
+use crate::out::{self, Filled, Slot};
 use crate::progress::{Engine, Started, WaitDesc, WaitOp};
 pub(crate) use sealed::Sealed;
 
@@ -71,8 +72,15 @@ enum State<T> {
 /// The id of a request that finished as it started (never a slot's id).
 pub(crate) const READY: u64 = 0;
 
-/// How a request's result is made from the engine's [`Done`] and what it waited for.
-pub(crate) type Finish<T> = fn(Done, &What) -> Result<T>;
+/// How a request's result is made from the engine's [`Done`] and what it waited for,
+/// written where the caller keeps it (see [`crate::out`]).
+/// It takes the `Done` from where the engine made it (passed by value to a function
+/// pointer, it would be copied whole first, while its fields are still being stored).
+pub(crate) type Finish<T> = for<'a> fn(&mut Option<Done>, &What, Slot<'a, T>) -> Made<'a>;
+
+/// What a [`Finish`] returns: its error boxed, so that the result is one word (in a
+/// register, not a 56-byte `Result` stored and copied on every call).
+pub(crate) type Made<'a> = std::result::Result<Filled<'a>, Box<Error>>;
 
 /// What a request waits for, to check the peer is alive and to word errors.
 pub(crate) struct What {
@@ -244,7 +252,7 @@ impl<T> Request<T> {
         finish: Finish<T>,
         status: fn(&T) -> Status,
     ) -> Self {
-        match finish(done, &what) {
+        match out::make_with(|s| finish(&mut Some(done), &what, s).map_err(|e| *e)) {
             Ok(v) => Request::ready(eng, v, what.call, status),
             Err(e) => {
                 let id = eng.borrow_mut().complete_now(Done::Failed(e));
@@ -404,11 +412,21 @@ impl<T> Request<T> {
 
     /// The request's result from the engine's.
     fn complete(&mut self, done: Done) -> Result<T> {
+        out::make_with(|s| self.complete_into(&mut Some(done), s))
+    }
+
+    /// [`complete`](Self::complete), writing the result into `out`.
+    #[inline]
+    fn complete_into<'a>(
+        &mut self,
+        done: &mut Option<Done>,
+        out: Slot<'a, T>,
+    ) -> Result<Filled<'a>> {
         let f = self.finish.take().expect("a request completes once");
         let State::Engine { what, .. } = &self.state else {
             unreachable!("only a request in the engine has a finish left")
         };
-        f(done, what)
+        f(done, what, out).map_err(|e| *e)
     }
 
     /// Blocks until the operation completes and returns its result (`MPI_Wait`).
@@ -448,20 +466,33 @@ impl<T> Request<T> {
     /// out, so that `wait_all` moves no request out of its vector.
     #[inline]
     fn wait_in_place(&mut self) -> Result<T> {
+        out::make_with(|s| self.wait_into(s))
+    }
+
+    /// [`wait_in_place`](Self::wait_in_place), writing the result into `out` (for
+    /// `wait_all`, the next element of the vector it returns).
+    #[inline]
+    fn wait_into<'a>(&mut self, out: Slot<'a, T>) -> Result<Filled<'a>> {
         if let Some(v) = self.take_ready() {
-            return Ok(v);
+            return Ok(out.fill(v));
         }
         let eng = self.engine()?;
         #[cfg(feature = "mpi")]
         if let Some(h) = &self.mpi {
             let done = h.wait(self.id())?;
-            return self.complete(done);
+            return self.complete_into(&mut Some(done), out);
         }
         let State::Engine { id, what } = &self.state else {
             unreachable!("a request not in the engine is ready or spent")
         };
-        let done = eng.borrow_mut().wait(*id, &what.desc())?;
-        self.complete(done)
+        // The result is made where the engine has it (`Engine::wait_with`); the finish
+        // is spent only then, so that a failed wait leaves the request pending.
+        let f = self.finish.expect("a request in the engine has its finish");
+        let r = eng
+            .borrow_mut()
+            .wait_with(*id, &what.desc(), |done| f(done, what, out))?;
+        self.finish = None;
+        r.map_err(|e| *e)
     }
 
     /// Makes progress once and returns the result if the operation has completed
@@ -960,11 +991,8 @@ pub(crate) fn wait_each<'a, T: 'a>(
     let mut out = Vec::with_capacity(n);
     let mut first_err = None;
     for r in requests {
-        match r.wait_in_place() {
-            Ok(v) => out.push(v),
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
+        if let Err(e) = out::push_with(&mut out, |s| r.wait_into(s)) {
+            first_err.get_or_insert(e);
         }
     }
     match first_err {

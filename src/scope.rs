@@ -303,9 +303,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             let eng = &self.comm.inner.eng;
             return Ok(self.register(Request::sent_at_start(eng, (), call)));
         }
-        let finish: crate::request::Finish<()> = |done, _| match done {
-            Done::Sent(_) => Ok(()),
-            Done::Failed(e) => Err(e),
+        let finish: crate::request::Finish<()> = |done, _, out| match done.take() {
+            Some(Done::Sent(_)) => Ok(out.fill(())),
+            Some(Done::Failed(e)) => Err(e.into()),
             _ => unreachable!("a send completes as sent"),
         };
         let req = self
@@ -360,10 +360,10 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             elem,
             elem_type: codec::type_name::<T>(),
         };
-        let finish: crate::request::Finish<(&'scope mut [T], Status)> = |done, what| {
+        let finish: crate::request::Finish<(&'scope mut [T], Status)> = |done, what, out| {
             // SAFETY: made from `buf` below; the receive is over or was cancelled, so
             // the engine holds the buffer no more.
-            super::recv_result(done, what, |b| unsafe { give_back(b) })
+            super::recv_result(done, what, out, |b| unsafe { give_back(b) })
         };
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
         let len = bytes.len();
@@ -430,8 +430,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             elem,
             elem_type: codec::type_name::<T>(),
         };
-        let finish: crate::request::Finish<(&'scope [Cell<T>], Status)> = |done, what| {
-            super::recv_result(done, what, |b| {
+        let finish: crate::request::Finish<(&'scope [Cell<T>], Status)> = |done, what, out| {
+            super::recv_result(done, what, out, |b| {
                 let n = b.bytes().len() / size_of::<T>();
                 // SAFETY: made from a `&'scope [Cell<T>]` below (`Cell<T>` has `T`'s
                 // layout), valid for the scope.

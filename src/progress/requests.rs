@@ -237,18 +237,36 @@ impl Engine {
     /// Blocks until request `id` finishes.
     #[inline]
     pub(crate) fn wait(&mut self, id: u64, desc: &WaitDesc<'_>) -> Result<Done> {
-        crate::trace::hook!(wait(self, id, desc));
+        self.wait_with(id, desc, |d| d.take().expect("a result"))
+    }
+
+    /// Blocks until request `id` finishes and hands its result to `then` where it was
+    /// made: a `Done` built from the ring and returned would be copied whole by its
+    /// caller while its fields are still being stored, which stalls (`crate::out`).
+    #[inline]
+    pub(crate) fn wait_with<R>(
+        &mut self,
+        id: u64,
+        desc: &WaitDesc<'_>,
+        then: impl FnOnce(&mut Option<Done>) -> R,
+    ) -> Result<R> {
+        if crate::trace::hooked() {
+            return crate::trace::hooks::wait(self, id, desc).map(|d| then(&mut Some(d)));
+        }
         // A posted receive whose message is next in its ring, before any wait state
         // (it has no result yet: its slot need not be looked at).
-        if let Some(d) = self.take_posted_whole(id) {
-            return Ok(d);
+        let mut d = self.take_posted_whole(id);
+        if d.is_some() {
+            return Ok(then(&mut d));
         }
         // A finished request (most of a `wait_all` after its first waits) is taken
         // without the wait loop's setup and frame.
-        match self.matching.done.take(id) {
-            Some(d) => Ok(d),
-            None => self.wait_loop(id, desc),
+        let mut d = self.matching.done.take(id);
+        if d.is_some() {
+            return Ok(then(&mut d));
         }
+        let mut d = Some(self.wait_loop(id, desc)?);
+        Ok(then(&mut d))
     }
 
     #[inline(never)]

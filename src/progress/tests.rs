@@ -457,8 +457,10 @@ fn an_owned_send_finished_at_once_takes_no_slot() {
         ctx: 0,
         group: Rc::new(Group::world(2)),
     };
-    let finish: crate::request::Finish<Vec<u32>> = |d, _| match d {
-        Done::Sent(Some(b)) => Ok(b.into_vec::<u32>().ok().expect("the vector sent")),
+    let finish: crate::request::Finish<Vec<u32>> = |d, _, out| match d.take() {
+        Some(Done::Sent(Some(b))) => {
+            Ok(out.fill(b.into_vec::<u32>().ok().expect("the vector sent")))
+        }
         _ => panic!("an owned send hands its vector back"),
     };
     let mut reqs = Vec::new();
