@@ -58,10 +58,18 @@ pub(crate) enum Call {
     Mprobe,
     Mrecv,
     SendrecvReplace,
+    WinFence,
+    WinFree,
+    CartCreate,
+    CartSub,
+    CommCreate,
+    LoanSlice,
+    SendInit,
+    RecvInit,
 }
 
 /// Every call, in code order (`ALL[i]` has code `i + 1`).
-const ALL: [Call; 49] = {
+const ALL: [Call; 57] = {
     use Call::*;
     [
         Barrier,
@@ -113,6 +121,14 @@ const ALL: [Call; 49] = {
         Mprobe,
         Mrecv,
         SendrecvReplace,
+        WinFence,
+        WinFree,
+        CartCreate,
+        CartSub,
+        CommCreate,
+        LoanSlice,
+        SendInit,
+        RecvInit,
     ]
 };
 
@@ -181,6 +197,14 @@ impl Call {
             Mprobe => "mprobe",
             Mrecv => "Message::recv",
             SendrecvReplace => "sendrecv_replace",
+            WinFence => "Window::fence",
+            WinFree => "Window::free",
+            CartCreate => "cart_create",
+            CartSub => "CartComm::sub",
+            CommCreate => "create",
+            LoanSlice => "loan_slice",
+            SendInit => "send_init",
+            RecvInit => "recv_init",
         }
     }
 

@@ -376,7 +376,11 @@ impl Communicator {
     /// ```
     pub fn create(&self, group: &Group) -> Result<Option<Communicator>> {
         let mine = self.group();
-        self.args(Call::Split, || self.subgroup(&mine, group, "create"))?;
+        self.args(Call::CommCreate, || self.subgroup(&mine, group, "create"))?;
+        // Every rank must pass the same group: a rank that passed another fails the
+        // call on every rank, instead of each getting the communicator of its own.
+        let members = group.members.iter().map(|&m| m as u64);
+        self.sync_as(Call::CommCreate, crate::collective::digest(members))?;
         let key = group.position(mine.me);
         self.split(if key.is_some() { 0 } else { UNDEFINED }, key.unwrap_or(0))
     }

@@ -187,8 +187,7 @@ impl Communicator {
         periods: &[bool],
         reorder: bool,
     ) -> Result<Option<CartComm>> {
-        let _ = reorder;
-        let grid = self.args(Call::Split, || {
+        let grid = self.args(Call::CartCreate, || {
             if dims.len() != periods.len() {
                 return Err(Error::invalid(
                     ErrorClass::Dims,
@@ -222,6 +221,14 @@ impl Communicator {
             }
             Ok(grid)
         })?;
+        // Every rank must pass the same shape: a rank that passed another fails the call
+        // on every rank, instead of each getting a grid of its own.
+        let args = dims.iter().map(|&d| d as u64);
+        let args = args.chain(periods.iter().map(|&p| u64::from(p) + 2));
+        self.sync_as(
+            Call::CartCreate,
+            crate::collective::digest(args.chain([u64::from(reorder) + 4])),
+        )?;
         let on_grid = (self.rank() as i64) < grid.size();
         let comm = self.split(if on_grid { 0 } else { UNDEFINED }, self.rank())?;
         Ok(comm.map(|comm| CartComm { comm, grid }))
@@ -442,7 +449,7 @@ impl CartComm {
     /// # Ok::<(), shmpi::Error>(())
     /// ```
     pub fn sub(&self, remain: &[bool]) -> Result<CartComm> {
-        self.args(Call::Split, || {
+        self.args(Call::CartSub, || {
             if remain.len() != self.ndims() {
                 return Err(Error::invalid(
                     ErrorClass::Arg,
@@ -455,6 +462,9 @@ impl CartComm {
             }
             Ok(())
         })?;
+        let remain_args = remain.iter().map(|&r| u64::from(r));
+        self.comm
+            .sync_as(Call::CartSub, crate::collective::digest(remain_args))?;
         let me = self.coords();
         let mut color: i64 = 0;
         let mut key: i64 = 0;

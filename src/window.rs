@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use crate::call::Call;
 use crate::collective::op::{Op, Reducible};
 use crate::comm::{Communicator, Rank};
 use crate::error::{Error, ErrorClass, Result};
@@ -669,7 +670,8 @@ impl Window {
     pub fn fence(&self) -> Result<()> {
         self.live()?;
         fence(Ordering::SeqCst);
-        self.comm.barrier()?;
+        // A call of its own, so that a rank calling `free` or a barrier here fails it.
+        self.comm.sync_as(Call::WinFence, 0)?;
         fence(Ordering::SeqCst);
         Ok(())
     }
@@ -810,13 +812,17 @@ impl Window {
     /// [`ErrorClass::Win`] error.
     pub fn free(&mut self) -> Result<()> {
         let live = self.live()?;
-        if let Some(r) = live.held.iter().position(|h| h.get().is_some()) {
-            return Err(Error::Usage(format!(
-                "free of a window while this rank holds a lock of rank {r}'s part"
-            )));
-        }
+        // A rank that may not free fails the call on every rank, not only its own.
+        self.comm.args(Call::WinFree, || {
+            match live.held.iter().position(|h| h.get().is_some()) {
+                Some(r) => Err(Error::Usage(format!(
+                    "free of a window while this rank holds a lock of rank {r}'s part"
+                ))),
+                None => Ok(()),
+            }
+        })?;
         fence(Ordering::SeqCst);
-        let done = self.comm.barrier();
+        let done = self.comm.sync_as(Call::WinFree, 0);
         self.live = None;
         done
     }

@@ -103,6 +103,9 @@ pub(crate) const OP_NONE: u8 = 0;
 /// Op code of the call a rank makes in the place of one whose arguments it found
 /// invalid ([`Communicator::args`]).
 const OP_INVALID: u8 = 0xfe;
+/// Op code of a call whose count is a digest of the arguments every rank must pass
+/// alike ([`Communicator::sync_as`]).
+const OP_DIGEST: u8 = 0xfd;
 
 /// The signature of a call: what every rank must agree on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +140,9 @@ impl Sig {
                 self.kind.name()
             );
         }
+        if self.op == OP_DIGEST {
+            return format!("{} with arguments of digest {count:#018x}", self.kind.name());
+        }
         let mut s = format!("{}(", self.kind.name());
         let mut parts = vec![];
         if self.kind.rooted() {
@@ -155,6 +161,18 @@ impl Sig {
         s.push(')');
         s
     }
+}
+
+/// A digest of arguments every rank must pass alike (FNV-1a of the words), for
+/// [`Communicator::sync_as`]; never 0.
+pub(crate) fn digest(words: impl IntoIterator<Item = u64>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for w in words {
+        for b in w.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h | 1
 }
 
 /// Whether a member's call (`theirs`, `count`) matches `mine`.
@@ -253,6 +271,22 @@ impl crate::comm::Communicator {
     /// the calls match and the communicator stays usable.
     pub(crate) fn args<A>(&self, kind: Call, checks: impl FnOnce() -> Result<A>) -> Result<A> {
         checks().map_err(|e| self.invalid_call(kind, e))
+    }
+
+    /// A call of its own that only synchronizes, as `kind` (a window's fence and free),
+    /// so that a member making another call, or `kind` with other arguments, fails it:
+    /// `args` is a digest of the arguments every rank must pass alike (0 for none;
+    /// [`digest`]). On the MPI backend a barrier, with no such check (as in MPI).
+    pub(crate) fn sync_as(&self, kind: Call, args: u64) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = self.coll_mpi()? {
+            return mc.barrier();
+        }
+        let op = if args == 0 { OP_NONE } else { OP_DIGEST };
+        let mut c = Coll::begin(&self.inner, slices::sig(kind, 0, 0, op), args)?;
+        c.sync_all()?;
+        c.finish();
+        Ok(())
     }
 
     /// Makes the call [`args`](Self::args) puts in the place of `kind`, then returns
@@ -536,7 +570,8 @@ impl<'c> Coll<'c> {
         Error::Usage(format!(
             "mismatched collective calls on a communicator of {} ranks (context {}): this rank \
              ({}) called {}{when} but rank {j} called {}; every rank must call the same \
-             collectives in the same order with matching roots, counts, types and ops",
+             collectives in the same order with matching roots, counts, types, ops and \
+             arguments",
             self.n(),
             self.c.ctx,
             self.me(),
