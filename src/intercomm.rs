@@ -216,6 +216,15 @@ impl Communicator {
         // leader of the lower world rank is the new communicator's.
         let mine = leads.then(|| -> Result<Vec<u64>> {
             let their_w = peer.world_rank_of(remote_leader)? as u64;
+            // A remote leader of this group would wait for this one's message in the
+            // same call: refused before any message, as disjoint groups require.
+            if self.inner.group.rank_of(their_w as usize) >= 0 {
+                return Err(Error::Usage(format!(
+                    "{CALL}: the remote leader (rank {remote_leader} of the peer \
+                     communicator, world rank {their_w}) is a member of this group; it must \
+                     lead the other group, which shares no process with this one"
+                )));
+            }
             let ctx = u64::from(self.inner.coll.shm().new_ctx());
             let mut msg = vec![ctx];
             msg.extend(self.inner.group.ranks.iter().map(|&w| w as u64));

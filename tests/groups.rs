@@ -93,3 +93,39 @@ fn groups_follow_mpis_rules_at_4_ranks() {
 fn groups_follow_mpis_rules_at_8_ranks() {
     run_ranks("groups_follow_mpis_rules_at_8_ranks", 8, group_rules);
 }
+
+/// MPI 4.1 §7.4.2: `MPI_Comm_create` is collective and every rank passes the same
+/// group. A rank that passes another fails the call on every rank (naming it), instead
+/// of getting a communicator of the others' group.
+#[test]
+fn a_rank_passing_another_group_fails_create_on_every_rank() {
+    run_ranks(
+        "a_rank_passing_another_group_fails_create_on_every_rank",
+        3,
+        |w| {
+            // A mismatch leaves its communicator out of step: each case has its own.
+            let [w1, w2, w3] = [(); 3].map(|()| w.dup().unwrap());
+            let world = w.group();
+            let g = if w.rank() == 0 {
+                world.incl(&[0]).unwrap()
+            } else {
+                world.clone()
+            };
+            let e = w1.create(&g).unwrap_err();
+            assert!(
+                e.to_string().contains("create with arguments of digest"),
+                "rank {}: {e}",
+                w.rank()
+            );
+            // The same members in another order are another group.
+            let g = if w.rank() == 1 {
+                world.incl(&[1, 0, 2]).unwrap()
+            } else {
+                world.clone()
+            };
+            assert!(w2.create(&g).is_err());
+            let c = w3.create(&world.incl(&[2, 1]).unwrap()).unwrap();
+            assert_eq!(c.map(|c| c.size()), (w.rank() > 0).then_some(2));
+        },
+    );
+}

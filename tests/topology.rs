@@ -157,3 +157,35 @@ fn ranks_beyond_the_grid_get_none_and_bad_shapes_are_errors() {
         },
     );
 }
+
+/// MPI 4.1 §8.5.1: `MPI_Cart_create` and `MPI_Cart_sub` are collective and every rank
+/// passes the same arguments. A rank that passes another shape fails the call on every
+/// rank (naming it), instead of each rank getting a grid of its own whose neighbours
+/// disagree with the others'.
+#[test]
+fn ranks_passing_different_shapes_fail_cart_create_and_sub_on_every_rank() {
+    run_ranks(
+        "ranks_passing_different_shapes_fail_cart_create_and_sub_on_every_rank",
+        3,
+        |w| {
+            // A mismatch leaves its communicator out of step: each case has its own.
+            let [w1, w2, w3, w4] = [(); 4].map(|()| w.dup().unwrap());
+            let dims: &[i32] = if w.rank() == 0 { &[1] } else { &[3] };
+            let e = w1.cart_create(dims, &[false], false).unwrap_err();
+            assert!(
+                e.to_string().contains("cart_create with arguments of digest"),
+                "rank {}: {e}",
+                w.rank()
+            );
+            // The same shape with other periods differs too.
+            let e = w2.cart_create(&[3], &[w.rank() == 1], false).unwrap_err();
+            assert!(e.to_string().contains("cart_create"), "{e}");
+            let g = w3.cart_create(&[3, 1], &[false, false], false).unwrap().unwrap();
+            let e = g.sub(&[w.rank() == 2, true]).unwrap_err();
+            assert!(e.to_string().contains("CartComm::sub"), "{e}");
+            // Alike everywhere, both work.
+            let g = w4.cart_create(&[3, 1], &[false, false], false).unwrap().unwrap();
+            assert_eq!(g.sub(&[true, false]).unwrap().size(), 3);
+        },
+    );
+}
