@@ -183,7 +183,8 @@ impl Group {
                 r = r.saturating_add(stride);
             }
         }
-        self.incl(&ranks)
+        self.check_ranks(&ranks, "range_incl")?;
+        Ok(self.with(ranks.iter().map(|&r| self.members[r as usize]).collect()))
     }
 
     /// The members of `self`, then those of `other` not in `self`

@@ -128,7 +128,7 @@ impl Communicator {
         Self::elem::<T>()?;
         if dest == PROC_NULL {
             let tag = Self::send_tag(tag)?;
-            let what = self.what(Call::IsendVec, None, tag);
+            let what = self.what(Call::SendInit, None, tag);
             return Ok(PersistentRequest::new(self, Op::Null, what, buf));
         }
         let d = self.dest(dest)?;
@@ -137,7 +137,7 @@ impl Communicator {
         Ok(PersistentRequest::new(
             self,
             Op::Send { dest: d, env },
-            self.what(Call::IsendVec, Some(d), tag),
+            self.what(Call::SendInit, Some(d), tag),
             buf,
         ))
     }
@@ -181,7 +181,7 @@ impl Communicator {
         Self::elem::<T>()?;
         if source == PROC_NULL {
             self.matcher(ANY_SOURCE, tag)?; // the tag is checked all the same
-            let what = self.what(Call::IrecvInto, None, tag);
+            let what = self.what(Call::RecvInit, None, tag);
             return Ok(PersistentRequest::new(self, Op::Null, what, buf));
         }
         let m = self.matcher(source, tag)?;
@@ -191,7 +191,7 @@ impl Communicator {
                 m,
                 group: self.inner.peers.clone(),
             },
-            self.what(Call::IrecvInto, m.src, tag),
+            self.what(Call::RecvInit, m.src, tag),
             buf,
         ))
     }

@@ -17,8 +17,12 @@
 //!
 //! A request whose result was handed out (by [`Request::test`]) is *spent*, like a
 //! request MPI has freed: waiting on it or testing it again is an error of class
-//! [`ErrorClass::Request`], and the functions over many requests skip it (MPI's
-//! `MPI_REQUEST_NULL`).
+//! [`ErrorClass::Request`]. The functions that return the results of the requests
+//! that complete ([`wait_any`], [`test_any`], [`wait_some`], [`test_some`],
+//! [`wait_any_of`], [`test_any_of`]) skip it (MPI's `MPI_REQUEST_NULL`); [`wait_all`]
+//! and [`test_all`], which return one result per request, have none to give for it
+//! and fail with that error ([`test_all`] before it takes any request out of the
+//! list).
 //!
 //! Cancelling (`MPI_Cancel`, [`Request::cancel`]): a receive that no message has
 //! matched yet is withdrawn at once, never gets a message later (the message goes to
@@ -44,7 +48,7 @@ pub(crate) use sealed::Sealed;
 /// and its [`Status`] for receives).
 ///
 /// [`isend_vec`]: crate::Communicator::isend_vec
-#[must_use = "a request does nothing until it is waited on or tested"]
+#[must_use = "dropping a request cancels a receive no message has matched; its result comes from wait or test"]
 pub struct Request<T> {
     eng: Weak<RefCell<Engine>>,
     /// Turns the engine's result into the request's (a plain function: no allocation
@@ -1177,6 +1181,8 @@ pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 ///
 /// # Errors
 ///
+/// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when a request is spent
+///   (it has no result to give); the requests are left as they were;
 /// - when all have completed, the first error of the requests as [`wait_all`] gives it;
 /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
 ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
@@ -1202,6 +1208,10 @@ pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 /// # Ok::<(), shmpi::Error>(())
 /// ```
 pub fn test_all<T>(requests: &mut Vec<Request<T>>) -> Result<Option<Vec<T>>> {
+    // A spent request has no result to give: the list is left as it was.
+    if let Some(Err(e)) = requests.iter().find(|r| r.spent()).map(Request::engine) {
+        return Err(e);
+    }
     #[cfg(feature = "mpi")]
     if requests.iter().any(|r| r.is_mpi()) {
         return crate::mpi::req::test_all(requests);

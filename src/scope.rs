@@ -102,7 +102,7 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// A pending operation of a [`Scope`] whose buffer is borrowed for the scope: it
 /// cannot outlive the scope. Produces `()` for a send, and for a receive the slice
 /// it filled with the message's [`Status`].
-#[must_use = "a request does nothing until it is waited on or tested"]
+#[must_use = "the operation goes on if the handle is dropped, but only wait or test gives its result"]
 pub struct ScopedRequest<'scope, T> {
     /// `None` once waited on.
     req: Option<Request<T>>,

@@ -616,6 +616,32 @@ fn wait_any_of_mixes_request_types() {
     });
 }
 
+/// A spent request has no result to give: `test_all` over a list holding one fails
+/// with an error of class `Request` and leaves every request where it was, so the
+/// others' results (here a cancelled receive's buffer and status) are not lost.
+#[test]
+fn test_all_over_a_spent_request_fails_and_keeps_the_others() {
+    run_ranks(
+        "test_all_over_a_spent_request_fails_and_keeps_the_others",
+        1,
+        |w| {
+            let me = w.rank();
+            let mut spent = w.irecv_into(vec![0u8; 2], me, 1).unwrap();
+            w.send_slice(&[7u8, 8], me, 1).unwrap();
+            poll_until("the first receive", || spent.test()).unwrap();
+            let mut other = w.irecv_into(vec![3u8; 2], me, 2).unwrap();
+            assert!(other.cancel().unwrap());
+            let mut reqs = vec![spent, other];
+            let e = shmpi::test_all(&mut reqs).unwrap_err();
+            assert!(request_error(&e), "{e}");
+            assert_eq!(reqs.len(), 2, "the list is left as it was");
+            let (buf, st) = reqs.pop().unwrap().wait().unwrap();
+            assert!(st.is_cancelled());
+            assert_eq!(buf, [3, 3]);
+        },
+    );
+}
+
 // ---- persistent requests -------------------------------------------------------------
 
 /// A persistent send and receive restarted many times carry one message per start, in

@@ -224,7 +224,7 @@ enum State<T: Pod> {
 /// whose length differs from the root's fails the same way (the root does not know).
 /// A part longer than the root's by more than one element stays queued at the root in
 /// the hidden context, where nothing will ever receive it.
-#[must_use = "a request does nothing until it is waited on or tested"]
+#[must_use = "a non-blocking collective advances only when it is tested or waited on"]
 pub struct CollRequest<T: Pod> {
     eng: Weak<RefCell<Engine>>,
     what: What,
