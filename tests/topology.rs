@@ -173,18 +173,25 @@ fn ranks_passing_different_shapes_fail_cart_create_and_sub_on_every_rank() {
             let dims: &[i32] = if w.rank() == 0 { &[1] } else { &[3] };
             let e = w1.cart_create(dims, &[false], false).unwrap_err();
             assert!(
-                e.to_string().contains("cart_create with arguments of digest"),
+                e.to_string()
+                    .contains("cart_create with arguments of digest"),
                 "rank {}: {e}",
                 w.rank()
             );
             // The same shape with other periods differs too.
             let e = w2.cart_create(&[3], &[w.rank() == 1], false).unwrap_err();
             assert!(e.to_string().contains("cart_create"), "{e}");
-            let g = w3.cart_create(&[3, 1], &[false, false], false).unwrap().unwrap();
+            let g = w3
+                .cart_create(&[3, 1], &[false, false], false)
+                .unwrap()
+                .unwrap();
             let e = g.sub(&[w.rank() == 2, true]).unwrap_err();
             assert!(e.to_string().contains("CartComm::sub"), "{e}");
             // Alike everywhere, both work.
-            let g = w4.cart_create(&[3, 1], &[false, false], false).unwrap().unwrap();
+            let g = w4
+                .cart_create(&[3, 1], &[false, false], false)
+                .unwrap()
+                .unwrap();
             assert_eq!(g.sub(&[true, false]).unwrap().size(), 3);
         },
     );

@@ -141,7 +141,10 @@ impl Sig {
             );
         }
         if self.op == OP_DIGEST {
-            return format!("{} with arguments of digest {count:#018x}", self.kind.name());
+            return format!(
+                "{} with arguments of digest {count:#018x}",
+                self.kind.name()
+            );
         }
         let mut s = format!("{}(", self.kind.name());
         let mut parts = vec![];
