@@ -163,7 +163,8 @@ fn a_scope_that_fails_or_panics_cancels_its_receives_and_finishes_its_sends() {
 }
 
 /// A scope whose closure returned `Ok` with a receive from a rank that then leaves
-/// without sending fails with `PeerFailed` naming that rank, instead of hanging.
+/// without sending fails with `PeerFailed` naming that rank, instead of hanging, and
+/// the receive as the program started it.
 #[test]
 fn a_scope_waiting_on_a_rank_that_leaves_fails_with_peer_failed() {
     run_ranks(
@@ -175,11 +176,14 @@ fn a_scope_waiting_on_a_rank_that_leaves_fails_with_peer_failed() {
                 let mut from2 = [0u8; 16];
                 let r = w.scope(|s| {
                     drop(s.irecv_into(&mut from2, 2, 0)?);
-                    drop(s.irecv_into(&mut from1, 1, 0)?);
+                    drop(s.irecv_into(&mut from1, 1, 6)?);
                     Ok(())
                 });
                 match r {
-                    Err(Error::PeerFailed { rank: 1, .. }) => {}
+                    Err(e @ Error::PeerFailed { rank: 1, .. }) => {
+                        let msg = e.to_string();
+                        assert!(msg.contains("irecv_into(source=1, tag=6)"), "{msg}");
+                    }
                     other => panic!("expected PeerFailed from rank 1, got {other:?}"),
                 }
                 assert_eq!(from2, [2; 16]);

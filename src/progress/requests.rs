@@ -162,13 +162,16 @@ impl Engine {
         let world = Group::world(self.size());
         let mut b = self.backoff();
         while let Some(peer) = self.holder(id) {
+            // Named as the program started it (a receive or a send, its tag and
+            // communicator), not as a bare wait.
+            let (call, tag, ctx, group) = self.settled(id);
             let desc = WaitDesc {
                 op: WaitOp::Wait,
-                call: Call::Wait,
+                call,
                 peer,
-                tag: -1,
-                ctx: 0,
-                group: &world,
+                tag,
+                ctx,
+                group: group.as_deref().unwrap_or(&world),
             };
             let r = match self.progress(None) {
                 Ok(()) if self.holder(id).is_some() => self.idle(&mut b, &desc),
@@ -182,6 +185,23 @@ impl Engine {
         }
         self.end_wait();
         Ok(())
+    }
+
+    /// What a scope's end waits for in request `id`: the call, tag and context of its
+    /// receive (with its communicator's ranks) or send.
+    fn settled(&self, id: u64) -> (Call, i32, u32, Option<Rc<Group>>) {
+        let posted = self.matching.posted.iter().find(|p| p.id == id);
+        if let Some(p) = posted.or_else(|| self.matching.bound.get(&id)) {
+            let tag = p.m.tag.unwrap_or(crate::comm::ANY_TAG);
+            return (Call::IrecvInto, tag, p.m.ctx, Some(p.group.clone()));
+        }
+        if let Some(a) = self.matching.active.get(&id) {
+            return (Call::IrecvInto, a.env.tag, a.env.ctx, None);
+        }
+        match self.queued_envelope(id) {
+            Some(env) => (Call::IsendSlice, env.tag, env.ctx, None),
+            None => (Call::IsendSlice, crate::comm::ANY_TAG, 0, None),
+        }
     }
 
     /// Detaches request `id` from its buffer whatever its state (its wait failed, or a

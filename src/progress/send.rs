@@ -438,6 +438,12 @@ impl Engine {
         (0..self.queues.len()).find(|&d| self.queues[d].iter().any(|ps| ps.id == id))
     }
 
+    /// The envelope of queued send `id`.
+    pub(super) fn queued_envelope(&self, id: u64) -> Option<Envelope> {
+        let mut all = self.queues.iter().flat_map(|q| q.iter());
+        all.find(|ps| ps.id == id).map(|ps| ps.env)
+    }
+
     /// Gives queued send `id` its own copy of its bytes, so that it reads the buffer it
     /// was started with no more (a scoped send whose scope ends before it is all in
     /// the ring; it then completes without handing a buffer back).
