@@ -14,7 +14,7 @@ use bytemuck::Pod;
 
 use crate::call::Call;
 use crate::collective::op::{Op, Reducible};
-use crate::comm::{Communicator, Rank};
+use crate::comm::{Communicator, PROC_NULL, Rank};
 use crate::error::{Error, ErrorClass, Result};
 use crate::segment::Segment;
 use crate::sys::shm::{self, Mapping};
@@ -87,7 +87,25 @@ pub enum LockKind {
 /// [`LOCK_TIMEOUT`] (30 s). A rank that dies holding a shared lock leaves it held (MPI
 /// leaves this undefined): the launcher normally aborts the job when a rank fails, so
 /// the waiters see the abort; otherwise exclusive lockers of that target time out.
-/// Dropping a window releases the locks its rank still holds.
+/// Dropping a window releases the locks its rank still holds. A call that takes a
+/// lock word this rank already holds (an [`accumulate`](Window::accumulate) inside a
+/// [`modify`](Window::modify) of the same part) fails at once with [`Error::Usage`].
+///
+/// ## `PROC_NULL` targets
+///
+/// [`PROC_NULL`] is a valid target of the communication calls (MPI 4.1 §12.3, the
+/// same effect as in point-to-point): [`put`](Window::put),
+/// [`get`](Window::get) (which leaves its buffer untouched) and
+/// [`accumulate`](Window::accumulate) do nothing and succeed. The calls that return
+/// a fetched value ([`modify`](Window::modify), [`fetch_add`](Window::fetch_add),
+/// [`compare_and_swap`](Window::compare_and_swap)) have none to return, where MPI
+/// leaves the result buffer as it was, so they fail with an [`ErrorClass::Rank`]
+/// error naming `PROC_NULL`. The synchronisation calls ([`lock`](Window::lock),
+/// [`unlock`](Window::unlock), [`flush`](Window::flush)) and the memory calls
+/// ([`atomics`](Window::atomics), [`shared_query`](Window::shared_query),
+/// [`shared_part`](Window::shared_part)) need a real rank, as `MPI_Win_lock` does (the
+/// standard makes no exception for `PROC_NULL` there): the same error class, naming
+/// `PROC_NULL`.
 ///
 /// The memory: rank 0 of the communicator creates a sealed memfd and every other rank
 /// reopens it through `/proc/<pid>/fd/<n>` (same user, same machine), then rank 0
@@ -359,8 +377,20 @@ impl Window {
             .ok_or_else(|| Error::invalid(ErrorClass::Win, "the window has been freed"))
     }
 
+    /// The index of target `rank`'s part. [`PROC_NULL`] has none: the communication
+    /// calls take it as a no-op before they come here ([`Window::is_null`]), so here it
+    /// is a call that needs a real rank, and the error says so by name, not as `-2`.
     fn target(&self, rank: Rank) -> Result<usize> {
         let size = self.comm.size() as usize;
+        if rank == PROC_NULL {
+            return Err(Error::invalid(
+                ErrorClass::Rank,
+                format!(
+                    "PROC_NULL has no part of the window: only put, get and accumulate take                      it (and do nothing); lock, unlock, flush, atomics, shared_query and                      shared_part need a rank from 0 to {}",
+                    size.saturating_sub(1)
+                ),
+            ));
+        }
         if rank < 0 || rank as usize >= size {
             return Err(Error::InvalidRank {
                 rank,
@@ -369,6 +399,47 @@ impl Window {
             });
         }
         Ok(rank as usize)
+    }
+
+    /// Whether `rank` is [`PROC_NULL`] on a live window: a communication call then does
+    /// nothing and succeeds (MPI 4.1 §12.3, as a send to `PROC_NULL`). A freed window
+    /// is still an error, as for every other rank.
+    fn is_null(&self, rank: Rank) -> Result<bool> {
+        if rank != PROC_NULL {
+            return Ok(false);
+        }
+        self.live()?;
+        Ok(true)
+    }
+
+    /// The error of `call` at [`PROC_NULL`], which fetches nothing: MPI leaves the
+    /// result buffer as it was, and a returned value cannot stay as it was.
+    fn null_fetch(call: &str) -> Error {
+        Error::invalid(
+            ErrorClass::Rank,
+            format!(
+                "{call} at PROC_NULL: it reaches no memory, so there is no fetched value to                  return (MPI leaves the result buffer unchanged); skip the call when the                  target is PROC_NULL, or use put, get or accumulate, which do nothing for it"
+            ),
+        )
+    }
+
+    /// Checks that an atomic of `T` at `offset` of `rank`'s part is aligned to its size,
+    /// the same rule on every kind of window: on a shared one the hardware needs it (the
+    /// parts are 64-byte aligned, so the offset decides), and a created one keeps the
+    /// same contract so that code moves between them unchanged.
+    fn check_atomic_offset<T>(rank: Rank, offset: usize) -> Result<()> {
+        let size = std::mem::size_of::<T>();
+        if offset % size != 0 {
+            return Err(Error::invalid(
+                ErrorClass::Arg,
+                format!(
+                    "an atomic {} at offset {offset} of rank {rank}'s part of the window: \
+                     atomics need an offset that is a multiple of {size} bytes",
+                    std::any::type_name::<T>()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Where `len` bytes at `offset` of `rank`'s part are, bounds-checked: any window.
@@ -502,6 +573,9 @@ impl Window {
     /// return). An access past the part's end is an [`ErrorClass::RmaRange`] error and
     /// writes nothing.
     pub fn put<T: Pod>(&self, src: &[T], rank: Rank, offset: usize) -> Result<()> {
+        if self.is_null(rank)? {
+            return Ok(());
+        }
         let bytes: &[u8] = bytemuck::cast_slice(src);
         let (_, loc) = self.locate(rank, offset, bytes.len())?;
         self.store(&loc, rank, bytes)
@@ -510,6 +584,9 @@ impl Window {
     /// Copies bytes at `offset` of `rank`'s part into `dst` (`MPI_Get`; complete on
     /// return).
     pub fn get<T: Pod>(&self, dst: &mut [T], rank: Rank, offset: usize) -> Result<()> {
+        if self.is_null(rank)? {
+            return Ok(());
+        }
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
         let (_, loc) = self.locate(rank, offset, bytes.len())?;
         self.load(&loc, rank, bytes)
@@ -527,7 +604,8 @@ impl Window {
 
     /// `target[i] = target[i] op src[i]` for the elements of `src` at byte `offset` of
     /// `rank`'s part (`MPI_Accumulate` with a built-in op), atomically with respect to
-    /// other accumulates on that rank's part.
+    /// other accumulates on that rank's part. Calling it inside a [`modify`](Self::modify)
+    /// of the same part is an [`Error::Usage`] at once (that lock is this rank's already).
     pub fn accumulate<T: Reducible>(
         &self,
         src: &[T],
@@ -544,6 +622,9 @@ impl Window {
                 ),
             ));
         }
+        if self.is_null(rank)? {
+            return Ok(());
+        }
         self.modify(rank, offset, src.len(), |cur: &mut [T]| {
             T::apply(op, cur, src)
         })
@@ -555,6 +636,13 @@ impl Window {
     /// internal lock of accumulates): MPI's `MPI_Get_accumulate`, `MPI_Fetch_and_op` and
     /// `MPI_Compare_and_swap` on any type are this, `f` saving the old values where the
     /// caller wants them. Returns what `f` returns.
+    ///
+    /// At [`PROC_NULL`] there is nothing for `f` to see and so nothing to return: an
+    /// [`ErrorClass::Rank`] error naming `PROC_NULL` (use [`accumulate`](Self::accumulate),
+    /// which does nothing there). A call that takes the same part's accumulate lock
+    /// inside `f` (`accumulate`, `modify`, and `fetch_add` or `compare_and_swap` on a
+    /// created window) fails at once with [`Error::Usage`] instead of waiting for this
+    /// rank itself.
     pub fn modify<T: Pod, R>(
         &self,
         rank: Rank,
@@ -562,6 +650,9 @@ impl Window {
         count: usize,
         f: impl FnOnce(&mut [T]) -> R,
     ) -> Result<R> {
+        if self.is_null(rank)? {
+            return Err(Self::null_fetch("modify"));
+        }
         let len = count.saturating_mul(std::mem::size_of::<T>());
         let (live, loc) = self.locate(rank, offset, len)?;
         let r = rank as usize;
@@ -590,8 +681,8 @@ impl Window {
         Ok(out)
     }
 
-    /// Lends `count` atomics of type `A` at byte `offset` of `rank`'s part (aligned to
-    /// `A`'s size), for element-wise concurrent access without copies: every rank may
+    /// Lends `count` atomics of type `A` at byte `offset` of `rank`'s part (a multiple of
+    /// `A`'s size, else an [`ErrorClass::Arg`] error), for element-wise concurrent access without copies: every rank may
     /// load, store and update them at once. Plain [`put`](Self::put)s of the same bytes
     /// race with them (the bytes are well defined but unordered).
     pub fn atomics<A: SharedAtomic>(
@@ -603,16 +694,10 @@ impl Window {
         let size = std::mem::size_of::<A>();
         let len = count.saturating_mul(size);
         let (_, p) = self.range(rank, offset, len)?;
-        if (p.as_ptr() as usize) % std::mem::align_of::<A>() != 0 {
-            return Err(Error::invalid(
-                ErrorClass::Arg,
-                format!(
-                    "offset {offset} of rank {rank}'s part is not aligned for {}",
-                    std::any::type_name::<A>()
-                ),
-            ));
-        }
-        // SAFETY: in bounds and aligned (checked above); atomics may alias memory that
+        Self::check_atomic_offset::<A>(rank, offset)?;
+        debug_assert_eq!(p.as_ptr() as usize % std::mem::align_of::<A>(), 0);
+        // SAFETY: in bounds (checked above) and aligned (the part is 64-byte aligned
+        // and the offset a multiple of the size, which is the alignment); atomics may alias memory that
         // other processes change, as long as every access to it is atomic, which is
         // true of every access this module makes; zero bytes are a valid atomic; the
         // borrow of `self` keeps the mapping (freed only through `&mut self` or drop).
@@ -624,23 +709,26 @@ impl Window {
         Ok(&self.atomics::<AtomicU64>(rank, offset, 1)?[0])
     }
 
-    /// Adds `value` (wrapping) to the `u64` at byte `offset` of `rank`'s part and
-    /// returns the previous value (`MPI_Fetch_and_op` with `MPI_SUM`), atomically.
+    /// Adds `value` (wrapping) to the `u64` at byte `offset` (a multiple of 8) of
+    /// `rank`'s part and returns the previous value (`MPI_Fetch_and_op` with
+    /// `MPI_SUM`), atomically. A misaligned offset is an [`ErrorClass::Arg`] error on
+    /// every kind of window; [`PROC_NULL`] is an [`ErrorClass::Rank`] error, as there is
+    /// no previous value to return.
     pub fn fetch_add(&self, rank: Rank, offset: usize, value: u64) -> Result<u64> {
+        if self.is_null(rank)? {
+            return Err(Self::null_fetch("fetch_add"));
+        }
         if self.live()?.remote.is_some() {
-            return self.modify(rank, offset, 1, |x: &mut [u64]| {
-                let old = x[0];
-                x[0] = old.wrapping_add(value);
-                old
-            });
+            return self.modify_u64(rank, offset, |old| old.wrapping_add(value));
         }
         Ok(self
             .atomic_u64(rank, offset)?
             .fetch_add(value, Ordering::AcqRel))
     }
 
-    /// Replaces the `u64` at byte `offset` of `rank`'s part by `new` if it equals
-    /// `expected`, atomically; returns the value found (`MPI_Compare_and_swap`).
+    /// Replaces the `u64` at byte `offset` (a multiple of 8) of `rank`'s part by `new`
+    /// if it equals `expected`, atomically; returns the value found
+    /// (`MPI_Compare_and_swap`). Errors as [`fetch_add`](Self::fetch_add).
     pub fn compare_and_swap(
         &self,
         rank: Rank,
@@ -648,14 +736,11 @@ impl Window {
         expected: u64,
         new: u64,
     ) -> Result<u64> {
+        if self.is_null(rank)? {
+            return Err(Self::null_fetch("compare_and_swap"));
+        }
         if self.live()?.remote.is_some() {
-            return self.modify(rank, offset, 1, |x: &mut [u64]| {
-                let old = x[0];
-                if old == expected {
-                    x[0] = new;
-                }
-                old
-            });
+            return self.modify_u64(rank, offset, |old| if old == expected { new } else { old });
         }
         let a = self.atomic_u64(rank, offset)?;
         Ok(
@@ -663,6 +748,18 @@ impl Window {
                 Ok(v) | Err(v) => v,
             },
         )
+    }
+
+    /// The `u64` at `offset` of `rank`'s part of a created window replaced by
+    /// `f(old)` under the accumulate lock, returning `old`: the atomics of such a window,
+    /// with the alignment check of [`atomics`](Self::atomics).
+    fn modify_u64(&self, rank: Rank, offset: usize, f: impl FnOnce(u64) -> u64) -> Result<u64> {
+        Self::check_atomic_offset::<u64>(rank, offset)?;
+        self.modify(rank, offset, 1, |x: &mut [u64]| {
+            let old = x[0];
+            x[0] = f(old);
+            old
+        })
     }
 
     /// Ends one access epoch and begins the next (`MPI_Win_fence`): a barrier of the
@@ -677,7 +774,8 @@ impl Window {
     }
 
     /// Takes the `kind` lock of `rank`'s part (`MPI_Win_lock`), waiting for it as the
-    /// [type's docs](Window) say. Locking a target this rank already holds is an error.
+    /// [type's docs](Window) say. Locking a target this rank already holds is an error;
+    /// so is [`PROC_NULL`], which has no lock ([`ErrorClass::Rank`], naming it).
     pub fn lock(&self, kind: LockKind, rank: Rank) -> Result<()> {
         let live = self.live()?;
         let r = self.target(rank)?;
@@ -848,6 +946,17 @@ impl Window {
                 Ok(()) => return Ok(()),
                 Err(w) => w,
             };
+            if w == WRITER | self.my_world_rank() {
+                // Only this rank writes its own number into a word, and only while it
+                // holds it, so waiting would be waiting for itself until the timeout.
+                return Err(Error::Usage(format!(
+                    "{}: this rank holds that lock itself (an accumulate, modify, or an \
+                     atomic on a created window, called inside `modify` of the same part?), \
+                     so it would wait for itself; make the call after the one holding it \
+                     returns",
+                    what()
+                )));
+            }
             tries = tries.saturating_add(1);
             if tries < SPINS {
                 std::hint::spin_loop();

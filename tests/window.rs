@@ -491,3 +491,269 @@ fn a_window_over_own_memory_needs_cross_memory_attach() {
         },
     );
 }
+
+/// Every atomic needs an offset that is a multiple of its size, on a shared window and
+/// on a created one alike: a misaligned `fetch_add`, `compare_and_swap` or `atomics` is
+/// an `ErrorClass::Arg` error that names the offset, and changes no byte (parts of 24
+/// bytes, so every offset tried is in range).
+fn misaligned_atomics_are_arg_errors(win: &Window, w: &Communicator) {
+    let (me, n) = (w.rank() as usize, w.size() as usize);
+    let target = ((me + 1) % n) as i32;
+    win.fence().unwrap();
+    for offset in [1, 3, 4, 7, 9] {
+        let e = win.fetch_add(target, offset, 1).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Arg, "fetch_add at {offset}: {e}");
+        assert!(e.to_string().contains(&format!("offset {offset}")), "{e}");
+        let e = win.compare_and_swap(target, offset, 0, 1).unwrap_err();
+        assert_eq!(
+            e.class(),
+            ErrorClass::Arg,
+            "compare_and_swap at {offset}: {e}"
+        );
+    }
+    // An aligned one still works, and sees none of the refused ones.
+    assert_eq!(win.fetch_add(target, 8, 5).unwrap(), 0);
+    win.fence().unwrap();
+    let mut mine = [0u8; 16];
+    win.read(&mut mine, 0).unwrap();
+    assert_eq!(mine, [0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
+    win.fence().unwrap();
+}
+
+#[test]
+fn misaligned_atomics_are_errors_on_a_shared_window() {
+    run_ranks("misaligned_atomics_are_errors_on_a_shared_window", 2, |w| {
+        let win = Window::allocate_shared(w, 24).unwrap();
+        misaligned_atomics_are_arg_errors(&win, w);
+        let e = win.atomics::<AtomicU32>(0, 2, 1).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Arg, "{e}");
+    });
+}
+
+#[test]
+fn misaligned_atomics_are_errors_on_a_created_window() {
+    run_ranks(
+        "misaligned_atomics_are_errors_on_a_created_window",
+        2,
+        |w| {
+            let mut mine = vec![0u64; 3];
+            // SAFETY: `mine` is neither moved nor freed until the window is dropped below.
+            let win = unsafe { Window::create(w, mine.as_mut_ptr().cast(), 24) }.unwrap();
+            misaligned_atomics_are_arg_errors(&win, w);
+            drop(win);
+        },
+    );
+}
+
+/// `PROC_NULL` is a valid target of the RMA communication calls, with the effect of a
+/// point-to-point call to it (MPI 4.1 §12.3): put, get and accumulate do nothing and
+/// succeed (a get leaves its buffer untouched); the calls that would return a fetched
+/// value have none and fail naming `PROC_NULL`, as do the calls that need a real rank
+/// (lock, unlock, flush, atomics, shared_query); nothing is written anywhere.
+fn proc_null_targets(win: &mut Window, w: &Communicator, shared: bool) {
+    use shmpi::PROC_NULL;
+    win.fence().unwrap();
+    win.put(&[7u64, 7], PROC_NULL, 0).unwrap();
+    win.put(&[7u8], PROC_NULL, usize::MAX).unwrap();
+    let mut buf = [0x55u8; 16];
+    win.get(&mut buf, PROC_NULL, 0).unwrap();
+    assert_eq!(buf, [0x55; 16], "a get from PROC_NULL leaves the buffer");
+    win.accumulate(&[1u64, 2], PROC_NULL, 0, Op::Sum).unwrap();
+    let e = win
+        .accumulate(&[1.0f64], PROC_NULL, 0, Op::BitAnd)
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Op, "a bad op is still an error: {e}");
+    let named = |e: Error| {
+        assert_eq!(e.class(), ErrorClass::Rank, "{e}");
+        assert!(e.to_string().contains("PROC_NULL"), "{e}");
+    };
+    named(win.fetch_add(PROC_NULL, 0, 1).unwrap_err());
+    named(win.compare_and_swap(PROC_NULL, 0, 0, 1).unwrap_err());
+    let mut called = false;
+    named(
+        win.modify(PROC_NULL, 0, 1, |_: &mut [u64]| called = true)
+            .unwrap_err(),
+    );
+    assert!(
+        !called,
+        "modify at PROC_NULL has nothing to show its closure"
+    );
+    named(win.lock(LockKind::Exclusive, PROC_NULL).unwrap_err());
+    named(win.unlock(PROC_NULL).unwrap_err());
+    named(win.flush(PROC_NULL).unwrap_err());
+    if shared {
+        named(win.atomic_u64(PROC_NULL, 0).unwrap_err());
+        named(win.shared_query(PROC_NULL).unwrap_err());
+    }
+    win.fence().unwrap();
+    for r in 0..w.size() {
+        let mut part = [0xFFu8; 16];
+        win.get(&mut part, r, 0).unwrap();
+        assert_eq!(part, [0; 16], "rank {r}'s part after PROC_NULL calls");
+    }
+    win.free().unwrap();
+    let e = win.put(&[1u8], PROC_NULL, 0).unwrap_err();
+    assert_eq!(
+        e.class(),
+        ErrorClass::Win,
+        "a freed window stays an error: {e}"
+    );
+}
+
+#[test]
+fn proc_null_is_a_no_op_target_on_a_shared_window() {
+    run_ranks("proc_null_is_a_no_op_target_on_a_shared_window", 3, |w| {
+        let mut win = Window::allocate_shared(w, 16).unwrap();
+        proc_null_targets(&mut win, w, true);
+    });
+}
+
+#[test]
+fn proc_null_is_a_no_op_target_on_a_created_window() {
+    run_ranks("proc_null_is_a_no_op_target_on_a_created_window", 3, |w| {
+        let mut mine = vec![0u64; 2];
+        // SAFETY: `mine` is neither moved nor freed until the window is freed.
+        let mut win = unsafe { Window::create(w, mine.as_mut_ptr().cast(), 16) }.unwrap();
+        proc_null_targets(&mut win, w, false);
+    });
+}
+
+/// A call that takes a part's accumulate lock inside `modify` of the same part by the
+/// same rank would wait for itself: it fails at once (well before `LOCK_TIMEOUT`) with
+/// `Error::Usage` saying so, changes nothing, and the lock is free again once `modify`
+/// returns; nesting over two different parts is fine.
+fn reentrant_accumulates(win: &Window, w: &Communicator, created: bool) {
+    let (me, n) = (w.rank() as usize, w.size() as usize);
+    assert_eq!(n, 3, "the nesting below names ranks 0 to 2");
+    let target = ((me + 1) % n) as i32;
+    win.fence().unwrap();
+    let t = std::time::Instant::now();
+    let inner = win
+        .modify(target, 0, 1, |_: &mut [u64]| {
+            let mut errs = vec![
+                win.accumulate(&[1u64], target, 8, Op::Sum).unwrap_err(),
+                win.modify(target, 8, 1, |x: &mut [u64]| x[0] += 1)
+                    .unwrap_err(),
+            ];
+            if created {
+                errs.push(win.fetch_add(target, 8, 1).unwrap_err());
+                errs.push(win.compare_and_swap(target, 8, 0, 1).unwrap_err());
+            }
+            errs
+        })
+        .unwrap();
+    assert!(
+        t.elapsed() < shmpi::LOCK_TIMEOUT / 10,
+        "took {:?}",
+        t.elapsed()
+    );
+    for e in inner {
+        assert!(
+            matches!(&e, Error::Usage(m) if m.contains("holds that lock itself")),
+            "{e}"
+        );
+    }
+    win.accumulate(&[2u64], target, 8, Op::Sum).unwrap();
+    // One rank only: ranks nesting over each other's parts in a cycle would deadlock.
+    if me == 0 {
+        win.modify(1, 0, 1, |_: &mut [u64]| {
+            win.accumulate(&[1u64], 2, 0, Op::Sum)
+        })
+        .unwrap()
+        .unwrap();
+    }
+    win.fence().unwrap();
+    let mut mine = [0u64; 2];
+    win.read(&mut mine, 0).unwrap();
+    assert_eq!(mine, [u64::from(me == 2), 2], "rank {me}'s part");
+    win.fence().unwrap();
+}
+
+#[test]
+fn an_accumulate_inside_modify_of_the_same_part_fails_at_once() {
+    run_ranks(
+        "an_accumulate_inside_modify_of_the_same_part_fails_at_once",
+        3,
+        |w| {
+            let win = Window::allocate_shared(w, 16).unwrap();
+            reentrant_accumulates(&win, w, false);
+        },
+    );
+}
+
+#[test]
+fn an_atomic_inside_modify_of_the_same_part_of_a_created_window_fails_at_once() {
+    run_ranks(
+        "an_atomic_inside_modify_of_the_same_part_of_a_created_window_fails_at_once",
+        3,
+        |w| {
+            let mut mine = vec![0u64; 2];
+            // SAFETY: `mine` is neither moved nor freed until the window is dropped.
+            let win = unsafe { Window::create(w, mine.as_mut_ptr().cast(), 16) }.unwrap();
+            reentrant_accumulates(&win, w, true);
+            drop(win);
+        },
+    );
+}
+
+/// Asserts `r` is the `Error::Usage` of a collective mismatch naming every call in
+/// `calls`.
+fn assert_mismatch(r: shmpi::Result<()>, calls: &[&str], what: &str) {
+    match r {
+        Err(Error::Usage(m)) if calls.iter().all(|c| m.contains(c)) => {}
+        other => panic!("{what}: want a mismatch naming {calls:?}, got {other:?}"),
+    }
+}
+
+/// A window's fence is a collective call of its own (`MPI_Win_fence`): a rank that
+/// fences while the others call `barrier` fails on every rank, with an error that
+/// names both calls, instead of the fence matching the barrier.
+#[test]
+fn a_fence_against_a_barrier_fails_on_every_rank() {
+    run_ranks("a_fence_against_a_barrier_fails_on_every_rank", 3, |w| {
+        let win = Window::allocate_shared(w, 8).unwrap();
+        let r = if w.rank() == 0 {
+            win.fence()
+        } else {
+            w.barrier()
+        };
+        assert_mismatch(r, &["Window::fence", "barrier"], "fence vs barrier");
+    });
+}
+
+/// A window's free is a collective call of its own (`MPI_Win_free`): a rank that frees
+/// while the others fence fails on every rank, naming both calls.
+#[test]
+fn a_free_against_a_fence_fails_on_every_rank() {
+    run_ranks("a_free_against_a_fence_fails_on_every_rank", 3, |w| {
+        let mut win = Window::allocate_shared(w, 8).unwrap();
+        let r = if w.rank() == 0 {
+            win.free()
+        } else {
+            win.fence()
+        };
+        assert_mismatch(r, &["Window::free", "Window::fence"], "free vs fence");
+    });
+}
+
+/// A free refused on one rank (it holds a lock) fails every rank's free, not only its
+/// own: the other ranks must not go on as if the window were gone everywhere.
+#[test]
+fn a_refused_free_fails_every_ranks_free() {
+    run_ranks("a_refused_free_fails_every_ranks_free", 3, |w| {
+        let mut win = Window::allocate_shared(w, 8).unwrap();
+        if w.rank() == 1 {
+            win.lock(LockKind::Shared, 0).unwrap();
+        }
+        let e = win.free().unwrap_err();
+        let m = match &e {
+            Error::Usage(m) => m,
+            other => panic!("rank {}: {other}", w.rank()),
+        };
+        if w.rank() == 1 {
+            assert!(m.contains("holds a lock"), "{m}");
+        } else {
+            assert!(m.contains("Window::free"), "{m}");
+        }
+    });
+}
