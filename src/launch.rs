@@ -215,6 +215,8 @@ struct RankProc {
     exit: Option<Exit>,
     /// When the launcher reaped it (trace ticks).
     ended_at: u64,
+    /// shmrun sent it SIGKILL after the grace period.
+    killed: bool,
 }
 
 fn run(
@@ -272,6 +274,7 @@ fn run(
                     pid: child.id() as i32,
                     exit: None,
                     ended_at: 0,
+                    killed: false,
                 });
             }
             Err(e) => {
@@ -419,8 +422,9 @@ fn run(
             }
         }
         if kill_at.is_some_and(|t| Instant::now() >= t) {
-            for p in procs.iter().filter(|p| p.exit.is_none()) {
+            for p in procs.iter_mut().filter(|p| p.exit.is_none()) {
                 sys::proc::signal_group(p.pid, Signal::SIGKILL);
+                p.killed = true;
                 killed_by_us += 1;
             }
             kill_at = Some(later(Duration::from_secs(3600)));
@@ -459,11 +463,21 @@ fn run(
         );
         return Ok(code);
     }
-    if let Some((rank, how)) = first_failure {
+    if first_failure.is_some() {
+        // The rank that caused the failure, which need not be the first one reaped: its
+        // peers may fail because of it and end before it does.
+        let (rank, how, abort_code) = cause(seg, &procs).unwrap_or_else(|| {
+            let (r, h) = first_failure.expect("checked");
+            (r, h, None)
+        });
         let pid = procs[rank].pid;
         let at = format!("rank {rank} ended");
+        let what = match abort_code {
+            Some(code) => format!("called abort({code})"),
+            None => how.to_string(),
+        };
         say!(
-            "shmrun: rank {rank} (pid {pid}) {how}{}",
+            "shmrun: rank {rank} (pid {pid}) {what}{}",
             trace_pointer(out.as_ref(), &[&at])
         );
         let others = procs
@@ -481,11 +495,12 @@ fn run(
                 }
             );
         }
-        return Ok(match how {
-            Exit::Code(c) => c,
-            Exit::Signal(s) => 128 + s,
-            Exit::Finalized => 1,
-            Exit::Panicked => 101,
+        return Ok(match (abort_code, how) {
+            (Some(code), _) => code,
+            (None, Exit::Code(c)) => c,
+            (None, Exit::Signal(s)) => 128 + s,
+            (None, Exit::Finalized) => 1,
+            (None, Exit::Panicked) => 101,
         });
     }
     if trace_lost {
@@ -670,30 +685,92 @@ fn on_exit(
     procs[rank].exit = Some(how);
     procs[rank].ended_at = sys::tracemem::ticks();
     seg.mark_exited(rank, how);
-    let is_failure = !matches!(how, Exit::Code(0));
-    if is_failure
-        && first_failure.is_none()
-        && seg.abort_info().is_none_or(|a| a.rank as usize == rank)
-    {
+    if !matches!(how, Exit::Code(0)) && first_failure.is_none() {
         *first_failure = Some((rank, how));
-        let (kind, value) = match how {
-            Exit::Signal(s) => (AbortKind::RankKilled, s),
-            Exit::Code(c) => (AbortKind::RankExited, c),
-            Exit::Finalized => (AbortKind::RankExited, 1),
-            Exit::Panicked => (AbortKind::RankExited, 101),
-        };
-        seg.set_abort(AbortInfo {
-            kind,
-            rank: rank as u32,
-            value,
-        });
-    } else if is_failure && first_failure.is_none() {
-        // The job was already aborted (by a rank's abort() or a timeout): keep the
-        // first rank that ended badly as the one to report.
-        *first_failure = Some((rank, how));
+        // Tell the others why the job ends: the cause as far as it is known now (a
+        // rank's own abort() or a timeout may already have said so).
+        if seg.abort_info().is_none() {
+            let (r, h, _) = cause(seg, procs).unwrap_or((rank, how, None));
+            let (kind, value) = match h {
+                Exit::Signal(s) => (AbortKind::RankKilled, s),
+                Exit::Code(c) => (AbortKind::RankExited, c),
+                Exit::Finalized => (AbortKind::RankExited, 1),
+                Exit::Panicked => (AbortKind::RankExited, 101),
+            };
+            seg.set_abort(AbortInfo {
+                kind,
+                rank: r as u32,
+                value,
+            });
+        }
     }
     // Peers waiting on this rank re-check who is alive.
     wake_all(seg);
+}
+
+/// The rank whose failure ended the job, how it ended, and the code it gave `abort`
+/// if it called it; `None` while no rank has failed.
+///
+/// The first rank reaped with a bad status need not be it: the ranks that waited on
+/// the one that failed get an error and may exit before it does (a panic unwinds and
+/// prints, an `abort(code)` prints, a rank killed by a signal may dump core). So the
+/// evidence that a rank failed first, which its peers could have acted on, comes
+/// before the order of reaping:
+///
+/// 1. a rank's own `abort(code)`, recorded in the segment's abort word before it exits;
+/// 2. a rank that panicked (recorded in the segment while it unwinds), unless the first
+///    rank reaped panicked too;
+/// 3. a rank killed by a signal (not shmrun's SIGKILL after the grace period), which
+///    its peers may notice through the system before shmrun reaps it;
+/// 4. otherwise the first rank reaped with a bad status.
+fn cause(seg: &Segment, procs: &[RankProc]) -> Option<(usize, Exit, Option<i32>)> {
+    if let Some(a) = seg.abort_info() {
+        if a.kind == AbortKind::RankAborted && (a.rank as usize) < procs.len() {
+            let r = a.rank as usize;
+            return Some((
+                r,
+                procs[r].exit.unwrap_or(Exit::Code(a.value)),
+                Some(a.value),
+            ));
+        }
+    }
+    let ours = |p: &RankProc| p.killed && p.exit == Some(Exit::Signal(Signal::SIGKILL as i32));
+    let panicked = |r: usize| seg.departed(r) == Some(Exit::Panicked);
+    // Ranks in the order they were reaped (those not reaped yet last).
+    let mut order: Vec<usize> = (0..procs.len()).collect();
+    order.sort_by_key(|&r| (procs[r].exit.is_none(), procs[r].ended_at));
+    let first = order
+        .iter()
+        .copied()
+        .find(|&r| failed(procs[r].exit) && !ours(&procs[r]))
+        .or_else(|| order.iter().copied().find(|&r| failed(procs[r].exit)))?;
+    let with = |r: usize| -> (usize, Exit, Option<i32>) {
+        // A rank that panicked and is not reaped yet, or that shmrun killed while it
+        // was still unwinding or printing, ends as a panic (Rust's status 101).
+        let how = match procs[r].exit {
+            None => Exit::Code(101),
+            Some(_) if ours(&procs[r]) && panicked(r) => Exit::Panicked,
+            Some(e) => e,
+        };
+        (r, how, None)
+    };
+    if panicked(first) || matches!(procs[first].exit, Some(Exit::Signal(_))) {
+        return Some(with(first));
+    }
+    // A panic counts only where the process failed too: one caught, after which the
+    // process exits 0, ended nothing.
+    let fails = |r: usize| procs[r].exit.is_none_or(|e| e != Exit::Code(0));
+    if let Some(r) = order.iter().copied().find(|&r| panicked(r) && fails(r)) {
+        return Some(with(r));
+    }
+    if let Some(r) = order
+        .iter()
+        .copied()
+        .find(|&r| matches!(procs[r].exit, Some(Exit::Signal(_))) && !ours(&procs[r]))
+    {
+        return Some(with(r));
+    }
+    Some(with(first))
 }
 
 fn wake_all(seg: &Segment) {

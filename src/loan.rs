@@ -70,8 +70,11 @@ use rkyv::util::AlignedVec;
 use super::{Communicator, Rank, Status, Tag};
 use crate::call::Call;
 use crate::codec::{self, Access, EncodeLoan};
+use crate::doorbell;
 use crate::error::{Error, Result};
-use crate::segment::{STATE_EXITED, Segment};
+use crate::matching::Group;
+use crate::progress::WaitDesc;
+use crate::segment::{STATE_EXITED, Segment, WaitOp};
 
 /// The header at the start of every block (one cache line).
 #[repr(C, align(64))]
@@ -284,19 +287,20 @@ impl Pool {
         }
     }
 
-    /// Whether some block between head and tail is waiting for a receiver to give it
-    /// back (so that waiting for room can succeed).
-    fn waiting_on_receivers(&self) -> bool {
-        let st = self.st.borrow();
-        let mut pos = st.head;
-        while pos < st.tail {
-            let h = self.header((pos % self.cap as u64) as usize);
-            if matches!(h.state.load(Ordering::Relaxed), ST_SENT | ST_HELD) {
-                return true;
-            }
-            pos += h.len.load(Ordering::Relaxed);
+    /// The world rank that must give back the block at the pool's head before the pool
+    /// has room again (the head only moves past blocks that came back), or `None` when
+    /// that block is a loan this rank has not sent: then waiting cannot help.
+    fn head_holder(&self) -> Option<usize> {
+        let mut st = self.st.borrow_mut();
+        self.reclaim(&mut st);
+        if st.head == st.tail {
+            return None;
         }
-        false
+        let h = self.header((st.head % self.cap as u64) as usize);
+        match h.state.load(Ordering::Relaxed) {
+            ST_SENT | ST_HELD => Some(h.holder.load(Ordering::Relaxed) as usize),
+            _ => None,
+        }
     }
 
     /// Bytes loaned and not given back, for error messages.
@@ -427,7 +431,9 @@ enum Held {
     /// A block of the sender's pool, claimed by this rank (`HELD`); dropping gives it
     /// back.
     Block {
-        _seg: Rc<Segment>,
+        seg: Rc<Segment>,
+        /// The world rank whose pool holds the block.
+        owner: usize,
         hdr: NonNull<BlockHeader>,
     },
     /// A copy, 64-byte aligned (the MPI backend's ranks share no pool), which the
@@ -441,11 +447,13 @@ enum Held {
 impl Drop for Held {
     fn drop(&mut self) {
         match self {
-            Held::Block { hdr, .. } => {
-                // SAFETY: the header lies in the mapping kept alive by `_seg`.
+            Held::Block { seg, owner, hdr } => {
+                // SAFETY: the header lies in the mapping kept alive by `seg`.
                 let h = unsafe { hdr.as_ref() };
                 // SYNC POINT loan-return (Release): our reads are done.
                 h.state.store(ST_RELEASED, Ordering::Release);
+                // The owner may sleep in `loan_slice`, waiting for this block.
+                doorbell::notify(&seg.ctrl(*owner).bell);
             }
             #[cfg(feature = "mpi")]
             Held::Copy { .. } => {}
@@ -597,12 +605,18 @@ impl Communicator {
                 pool.cap
             )));
         }
-        loop {
+        if let Some(b) = pool.alloc(bytes) {
+            return Ok(b);
+        }
+        let mut eng = self.inner.eng.borrow_mut();
+        let mut backoff = eng.backoff();
+        let world = Group::world(eng.size());
+        let waited = loop {
             if let Some(b) = pool.alloc(bytes) {
-                return Ok(b);
+                break Ok(b);
             }
-            if !pool.waiting_on_receivers() {
-                return Err(Error::Usage(format!(
+            let Some(holder) = pool.head_holder() else {
+                break Err(Error::Usage(format!(
                     "{}: rank {}'s loan pool ({} bytes) is full of loans it has not sent \
                      ({} bytes); send or drop some first",
                     what(),
@@ -610,10 +624,38 @@ impl Communicator {
                     pool.cap,
                     pool.outstanding()
                 )));
+            };
+            if holder == pool.me {
+                break Err(Error::Usage(format!(
+                    "{}: rank {}'s loan pool ({} bytes) is full, and its oldest loan was sent \
+                     to this rank itself, which has not received or dropped it; receive it \
+                     and drop the view first",
+                    what(),
+                    self.inner.wrank,
+                    pool.cap
+                )));
             }
-            self.inner.eng.borrow_mut().progress(None)?;
-            std::thread::yield_now();
-        }
+            // Published while this rank waits, so that the launcher's deadlock check and
+            // `--timeout` report see it wait here, for the holder of the pool's head.
+            let desc = WaitDesc {
+                op: WaitOp::Loan,
+                call: Call::LoanSlice,
+                peer: Some(holder),
+                tag: -1,
+                ctx: self.inner.ctx,
+                group: &world,
+            };
+            if let Err(e) = eng.progress(None) {
+                break Err(e);
+            }
+            // A view dropped meanwhile moves the head on (its drop rings our doorbell).
+            let moved = || pool.head_holder() != Some(holder);
+            if let Err(e) = eng.idle_until(&mut backoff, &desc, &moved) {
+                break Err(e);
+            }
+        };
+        eng.end_wait();
+        waited
     }
 
     /// A writable buffer of `len` `T`s with unspecified (stale, but initialised)
@@ -906,7 +948,8 @@ impl Communicator {
         }
         Ok(Taken {
             held: Held::Block {
-                _seg: seg.clone(),
+                seg: seg.clone(),
+                owner,
                 hdr: NonNull::from(h),
             },
             // SAFETY: the payload lies in the block (bytes + HDR <= len checked above).

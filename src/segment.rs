@@ -140,6 +140,9 @@ pub(crate) enum WaitOp {
     Collective = 6,
     /// A synchronous send waiting for its receiver to match it.
     SyncSend = 7,
+    /// A loan waiting for room in this rank's loan pool: for `peer`, the holder of
+    /// the pool's oldest block, to give it back.
+    Loan = 8,
 }
 
 #[repr(C)]

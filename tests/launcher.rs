@@ -342,6 +342,75 @@ fn a_panicking_rank_is_reported_and_the_others_released() {
     assert!(stderr(&out).contains("rank 0"), "{}", stderr(&out));
 }
 
+/// Sleeps when dropped: declared before the Universe, it keeps a panicking rank's
+/// process alive after the Universe has told its peers of the panic, so that they end
+/// (and are reaped) before it.
+struct SlowExit;
+
+impl Drop for SlowExit {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+/// A bystander, a rank that fails because another did, is not the job's failure even
+/// when the launcher reaps it first: the job's status is the panicking rank's (101)
+/// and the report names it. Rank 1's process outlives its peers (`SlowExit`), which
+/// exit with 7 as soon as they learn of the panic.
+#[test]
+fn the_rank_that_panicked_is_blamed_not_the_bystanders_that_end_first() {
+    const NAME: &str = "the_rank_that_panicked_is_blamed_not_the_bystanders_that_end_first";
+    if is_child(NAME) {
+        let _slow = SlowExit;
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            std::panic::set_hook(Box::new(|_| {}));
+            drop(w);
+            panic!("rank 1 fails on purpose");
+        }
+        let e = w.recv::<u8>(1, 0).unwrap_err();
+        eprint!("{}", format!("rank {}: {e}\n", w.rank()));
+        std::mem::forget(_slow);
+        std::process::exit(7);
+    }
+    let out = launch_self(NAME, 4, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(101), "{err}");
+    assert!(err.contains("shmrun: rank 1 (pid"), "{err}");
+    assert!(!err.contains("shmrun: rank 0 (pid"), "{err}");
+}
+
+extern "C" fn slow_exit() {
+    std::thread::sleep(Duration::from_millis(400));
+}
+
+/// A rank that calls `abort(42)` is the job's failure, with status 42, even when the
+/// ranks it released exit (with 7) and are reaped before it: its process lingers in an
+/// exit handler.
+#[test]
+fn the_rank_that_called_abort_is_blamed_not_the_bystanders_that_end_first() {
+    const NAME: &str = "the_rank_that_called_abort_is_blamed_not_the_bystanders_that_end_first";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            // SAFETY: registers a plain function with no captured state.
+            assert_eq!(unsafe { libc::atexit(slow_exit) }, 0);
+            w.abort(42);
+        }
+        let e = w.recv::<u8>(1, 0).unwrap_err();
+        eprint!("{}", format!("rank {}: {e}\n", w.rank()));
+        assert!(e.to_string().contains("rank 1 called abort(42)"), "{e}");
+        std::process::exit(7);
+    }
+    let out = launch_self(NAME, 4, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(42), "{err}");
+    assert!(err.contains("shmrun: rank 1 (pid"), "{err}");
+    assert!(err.contains("called abort(42)"), "{err}");
+}
+
 #[test]
 fn a_rank_that_returns_early_releases_those_waiting_on_it() {
     const NAME: &str = "a_rank_that_returns_early_releases_those_waiting_on_it";

@@ -510,3 +510,64 @@ fn an_object_is_built_in_the_longer_free_run_when_the_pool_wraps() {
         },
     );
 }
+
+/// A rank that waits for room in its pool while the holder of its loans waits for it
+/// is in a deadlock like any other: the launcher reports it within `SHMPI_DEADLOCK_MS`
+/// naming `loan_slice` (exit 120), and `--timeout` says the rank waits in
+/// `loan_slice`, not that it runs or waits in its last send. Rank 1 keeps every view
+/// and waits for a message rank 0 sends only once its loop of loans is done.
+#[test]
+fn a_loan_waiting_for_room_that_cannot_come_is_a_reported_deadlock() {
+    const NAME: &str = "a_loan_waiting_for_room_that_cannot_come_is_a_reported_deadlock";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        let loans = pool_bytes(2) / (1 << 20) + 8;
+        let e = if w.rank() == 0 {
+            (|| -> shmpi::Result<()> {
+                for _ in 0..loans {
+                    let l = w.loan_slice::<u8>(1 << 20)?;
+                    w.send_loan(l, 1, 0)?;
+                }
+                w.send(&1u8, 1, 1)
+            })()
+            .unwrap_err()
+        } else {
+            let mut views = Vec::new();
+            (|| -> shmpi::Result<()> {
+                loop {
+                    if w.probe(0, ANY_TAG)?.tag() == 1 {
+                        return Ok(());
+                    }
+                    views.push(w.recv_loan::<u8>(0, 0)?);
+                }
+            })()
+            .unwrap_err()
+        };
+        eprintln!("rank {}: {e}", w.rank());
+        if w.rank() == 0 {
+            assert!(e.to_string().contains("loan_slice"), "{e}");
+        }
+        return;
+    }
+    let out = launch_self_env(NAME, 2, &["--timeout", "60"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_DEADLOCK),
+        "{err}"
+    );
+    assert!(
+        err.contains("deadlock: rank 0 waits in loan_slice")
+            && err.contains("rank 1 waits in probe"),
+        "{err}"
+    );
+    let out = launch_self_env(NAME, 2, &["--timeout", "3"], &[("SHMPI_DEADLOCK_MS", "0")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_TIMEOUT),
+        "{err}"
+    );
+    assert!(err.contains(") waits in loan_slice"), "{err}");
+}

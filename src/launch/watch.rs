@@ -54,6 +54,10 @@ fn blocked_on(seg: &Segment, r: usize) -> Option<(String, u32)> {
         7 => {
             format!("{name}(dest={peer_s}, tag={tag_s}) on {on}, waiting for the matching receive")
         }
+        8 => format!(
+            "{name}, waiting for rank {peer_s} to give back loans it holds from this rank's \
+             loan pool (the pool is full)"
+        ),
         _ => format!("{name} on {on}"),
     };
     Some((what, ctx))

@@ -62,6 +62,12 @@ impl WaitDesc<'_> {
                 && self.peer.is_some()
                 && !self.call.name().contains("recv"));
         match self.op {
+            WaitOp::Loan => format!(
+                "{}, waiting for world rank {} to give back the loans it holds from this \
+                 rank's pool",
+                self.call.name(),
+                self.peer.map_or(-1, |p| p as i64)
+            ),
             _ if sends => format!(
                 "{}(dest={peer}, tag={tag}) on context {}",
                 self.call.name(),
@@ -247,6 +253,9 @@ impl Engine {
             while_doing: format!("this rank was {doing} {}", desc.describe()),
         };
         match (desc.op, desc.peer) {
+            // A loan's holder that has left may still hold its view until its process
+            // ends, and then the block comes back: only the abort above ends that wait.
+            (WaitOp::Loan, _) => {}
             (_, Some(p)) if p != self.me => {
                 if desc.op == WaitOp::Send {
                     if let Some(how) = self.seg.departed(p) {
