@@ -1316,3 +1316,36 @@ fn a_directory_given_as_the_program_is_named_as_one() {
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
 }
+
+/// A rank that dies (SIGABRT) while its receiver copies a large message straight from
+/// its buffer is that receiver's `PeerFailed`, naming it and how it ended, not the
+/// system's "No such process" from `process_vm_readv`; the job ends as that rank did.
+#[test]
+fn a_sender_that_dies_while_its_message_is_read_is_a_peer_failure() {
+    const NAME: &str = "a_sender_that_dies_while_its_message_is_read_is_a_peer_failure";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 1 {
+            let big = vec![5u8; 64 << 20];
+            let _: shmpi::Result<()> = w.scope(|s| {
+                let _r = s.isend_slice(&big, 0, 0)?;
+                std::process::abort();
+            });
+        }
+        match w.recv_vec::<u8>(1, 0) {
+            // The receiver may have read it all before the sender died.
+            Ok((v, _)) => assert!(v.iter().all(|&b| b == 5)),
+            Err(e) => {
+                eprint!("{}", format!("rank 0: {e}\n"));
+                assert!(matches!(e, shmpi::Error::PeerFailed { rank: 1, .. }), "{e}");
+            }
+        }
+        return;
+    }
+    let out = launch_self(NAME, 2, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(134), "{err}");
+    assert!(err.contains("shmrun: rank 1 (pid"), "{err}");
+    assert!(!err.contains("process_vm_readv"), "{err}");
+}

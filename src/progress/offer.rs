@@ -96,9 +96,40 @@ pub(super) fn read_into(
     split: Option<&SplitCtx>,
 ) -> Result<()> {
     let dst = &mut dst[..env.len];
-    match split {
+    let got = match split {
         Some(s) if env.len >= s.min && s.me != env.src => read_split(&s.seg, s.me, env, r, dst),
         _ => read_at(env, r, 0, dst),
+    };
+    got.map_err(|e| sender_gone(e, env, split))
+}
+
+/// A read that failed because the sender's process is gone (`ESRCH`) is that peer's
+/// failure, named as the launcher records it when it reaps the process (soon after;
+/// waited for up to 2 s), not the system's error.
+#[cold]
+fn sender_gone(e: Error, env: &Envelope, split: Option<&SplitCtx>) -> Error {
+    let (Error::Os { source, .. }, Some(s)) = (&e, split) else {
+        return e;
+    };
+    if source.raw_os_error() != Some(libc::ESRCH) {
+        return e;
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if let Some(how) = s.seg.departed(env.src) {
+            return Error::PeerFailed {
+                rank: env.src,
+                how,
+                while_doing: format!(
+                    "receiving {} bytes (tag {}) straight from its buffer",
+                    env.len, env.tag
+                ),
+            };
+        }
+        if std::time::Instant::now() > until {
+            return e;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -199,7 +230,7 @@ pub(super) fn read_vec(env: &Envelope, r: &Remote, split: Option<&SplitCtx>) -> 
         let off = v.len();
         let n = (env.len - off).min(64 << 20);
         v.resize(off + n, 0);
-        read_at(env, r, off, &mut v[off..])?;
+        read_at(env, r, off, &mut v[off..]).map_err(|e| sender_gone(e, env, split))?;
     }
     Ok(v)
 }
