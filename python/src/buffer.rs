@@ -210,6 +210,11 @@ fn export(
         let e = PyErr::take(obj.py())
             .unwrap_or_else(|| PyBufferError::new_err("object does not export a buffer"));
         // No buffer, but DLPack (a PyTorch tensor ...): its memory, as mpi4py takes it.
+        if e.is_instance_of::<pyo3::exceptions::PyValueError>(obj.py()) {
+            // NumPy's error for a non-contiguous array ("ndarray is not contiguous"):
+            // mpi4py's is `BufferError`, as for any other exporter.
+            return Err(PyBufferError::new_err(e.value(obj.py()).to_string()));
+        }
         if !e.is_instance_of::<pyo3::exceptions::PyTypeError>(obj.py())
             || !crate::dlpack::offers(obj)
         {

@@ -17,6 +17,9 @@ pub(crate) const ERR_OP: i32 = 9;
 pub(crate) const ERR_ARG: i32 = 12;
 pub(crate) const ERR_TRUNCATE: i32 = 14;
 pub(crate) const ERR_OTHER: i32 = 15;
+pub(crate) const ERR_RANK: i32 = 6;
+pub(crate) const ERR_REQUEST: i32 = 19;
+pub(crate) const ERR_RMA_SYNC: i32 = 50;
 
 static EXCEPTION: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
@@ -45,6 +48,8 @@ fn usage_class(m: &str) -> i32 {
         class
     } else if let Some(class) = contribution_class(m) {
         class
+    } else if rma_sync(m) {
+        ERR_RMA_SYNC
     } else if m.contains("root") && m.contains("rank") {
         ERR_ROOT
     } else if m.contains("reduction op") {
@@ -54,6 +59,15 @@ fn usage_class(m: &str) -> i32 {
     } else {
         ERR_OTHER
     }
+}
+
+/// Whether a window error is a wrong lock or unlock (`unlock` of a part this rank has
+/// not locked, `lock` of one it holds, `lock_all` over a lock ...): MPI's
+/// `MPI_ERR_RMA_SYNC`, as Open MPI and MPICH report them.
+fn rma_sync(m: &str) -> bool {
+    m.contains("has not locked")
+        || (m.contains("of the window") && m.contains("while this rank holds"))
+        || m.contains("free of a window while this rank holds a lock")
 }
 
 /// One collective call as shmpi's mismatch error describes it,
@@ -163,6 +177,16 @@ pub(crate) fn comm_error(msg: &str) -> PyErr {
 /// A wrong argument the binding detects itself.
 pub(crate) fn arg_error(msg: String) -> PyErr {
     raise(ERR_ARG, msg)
+}
+
+/// A rank outside a communicator or window (MPI's `MPI_ERR_RANK`).
+pub(crate) fn rank_error(msg: String) -> PyErr {
+    raise(ERR_RANK, msg)
+}
+
+/// A misuse of a request (MPI's `MPI_ERR_REQUEST`).
+pub(crate) fn request_error(msg: &str) -> PyErr {
+    raise(ERR_REQUEST, msg.to_string())
 }
 
 /// A root outside the communicator (MPI's `MPI_ERR_ROOT`).

@@ -205,6 +205,13 @@ impl RawRequest {
             // completes as usual, into the buffer it holds.
             Inner::RecvInto(req) => req.cancel().map_err(to_py)?,
             Inner::RecvBytes { .. } => true,
+            // MPI 4.1 §6.12: erroneous for a non-blocking collective's request, and
+            // Open MPI reports it so (the request stays active).
+            Inner::Coll { .. } => {
+                return Err(crate::errors::request_error(
+                    "Cancel of a non-blocking collective's request (erroneous in MPI)",
+                ));
+            }
             _ => false,
         };
         if cancelled {

@@ -68,7 +68,7 @@ fn apply(kind: Kind, op: shmpi::Op, cur: &mut [u8], src: &[u8]) {
 
 fn rank_arg(rank: i32) -> PyResult<i32> {
     if rank < 0 {
-        return Err(errors::arg_error(format!(
+        return Err(errors::rank_error(format!(
             "a window's target rank must be >= 0, got {rank}"
         )));
     }

@@ -123,6 +123,9 @@ ERR_SIZE = 51
 ERR_DISP = 52
 ERR_ASSERT = 53
 ERR_RMA_RANGE = 55
+ERR_RMA_ATTACH = 56
+ERR_RMA_SHARED = 57
+ERR_RMA_FLAVOR = 58
 ERR_SESSION = 78
 ERR_INFO = 34
 ERR_INFO_KEY = 29
@@ -306,6 +309,11 @@ def Wtick():
     return 1e-9
 
 
+def Pcontrol(level):
+    """``MPI_Pcontrol``: profiling control, which shmpi has none of (a no-op)."""
+    _operator.index(level)
+
+
 def Get_processor_name():
     return _socket.gethostname()
 
@@ -462,13 +470,13 @@ def _loads(data):
 class Datatype:
     """An MPI datatype: its size and, for the numeric ones, a struct code."""
 
-    __slots__ = ("_name", "_size", "_code", "_fmt", "_blocks", "_extent", "_elem")
+    __slots__ = ("_name", "_size", "_code", "_fmt", "_blocks", "_extent", "_elem", "_sig")
 
     def __init__(self, datatype=None, *, _name="MPI_DATATYPE_NULL", _size=0, _code=None, _fmt=None):
-        blocks, extent, elem = None, _size, None
+        blocks, extent, elem, sig = None, _size, None, None
         if isinstance(datatype, Datatype):
             _name, _size, _code, _fmt = datatype._name, datatype._size, datatype._code, datatype._fmt
-            blocks, extent, elem = datatype._blocks, datatype._extent, datatype._elem
+            blocks, extent, elem, sig = datatype._blocks, datatype._extent, datatype._elem, datatype._sig
         self._name = _name
         self._size = _size
         self._code = _code  # the element type of native reductions, or None
@@ -480,6 +488,14 @@ class Datatype:
         # The datatype a contiguous type repeats (``Create_contiguous``, nested too),
         # which its reductions apply to, as Open MPI's do; None for any other type.
         self._elem = elem
+        # The type signature as the byte sizes of its basic elements, in order (what
+        # ``Get_elements`` counts); None for a basic type, one element of its size.
+        self._sig = sig
+
+    def _signature(self):
+        if self._sig is not None:
+            return self._sig
+        return (self._size,) if self._size else ()
 
     def __repr__(self):
         return f"<{type(self).__name__}: {self._name}>"
@@ -513,9 +529,18 @@ class Datatype:
     ub = property(lambda self: self._extent)
 
     def Get_true_extent(self):
-        return (0, self._extent)
+        """``(true_lb, true_extent)``: the span of the bytes the type holds."""
+        layout = [(o, n) for o, n in self._layout() if n]
+        if not layout:
+            return (0, 0)
+        lo = min(o for o, _ in layout)
+        return (lo, max(o + n for o, n in layout) - lo)
 
-    def _derived(self, blocks, name, extent=None):
+    true_lb = property(lambda self: self.Get_true_extent()[0])
+    true_ub = property(lambda self: sum(self.Get_true_extent()))
+    true_extent = property(lambda self: self.Get_true_extent()[1])
+
+    def _derived(self, blocks, name, extent=None, sig=None):
         """A type of the given (byte offset, byte length) blocks, ``extent`` bytes long
         (by default up to the end of its last block). One block from offset 0 over the
         whole extent is a contiguous type (no ``_blocks``), which every call moves."""
@@ -523,6 +548,10 @@ class Datatype:
         if extent is None:
             extent = max((o + n for o, n in blocks), default=0)
         t = Datatype(_name=name, _size=size)
+        if sig is None and self is not None and self._size:
+            # Whole elements of this type: its signature, once per element.
+            sig = self._signature() * (size // self._size)
+        t._sig = tuple(sig) if sig is not None else None
         merged = []
         for o, n in blocks:
             if merged and merged[-1][0] + merged[-1][1] == o:
@@ -624,7 +653,8 @@ class Datatype:
             for k in range(bl)
             for o, n in t._layout()
         ]
-        return Datatype._derived(None, blocks, "struct")
+        sig = [s for bl, t in zip(blocklengths, datatypes) for _ in range(bl) for s in t._signature()]
+        return Datatype._derived(None, blocks, "struct", sig=sig)
 
     def _pack(self, m, count):
         """The bytes of ``count`` elements of this type in ``m`` (a flat byte view,
@@ -660,6 +690,44 @@ class Datatype:
         _attrs_copy(self, t, _dt_key)
         return t
 
+    Create_dup = Dup
+
+    def Pack_size(self, count, comm):
+        """The bytes ``Pack`` takes for ``count`` elements (``MPI_Pack_size``):
+        their data, packed without holes."""
+        comm._r.size()  # COMM_NULL or a freed communicator raises here
+        return _operator.index(count) * self._size
+
+    def Pack(self, inbuf, outbuf, position, comm):
+        """Packs the elements of this type in ``inbuf`` (as many whole elements as
+        its bytes hold) into ``outbuf`` at byte ``position``; returns the position
+        after them (``MPI_Pack``)."""
+        comm._r.size()
+        m = _flat(inbuf)
+        count = len(m) // self._extent if self._extent else 0
+        data = self._pack(m, count)
+        out = _flat(outbuf, True)
+        position = _operator.index(position)
+        if position < 0 or position + len(data) > len(out):
+            raise Exception(ERR_TRUNCATE, f"Pack: {len(data)} bytes at {position} do not fit in {len(out)}")
+        out[position : position + len(data)] = data
+        return position + len(data)
+
+    def Unpack(self, inbuf, position, outbuf, comm):
+        """Unpacks, from ``inbuf`` at byte ``position``, as many elements of this
+        type as ``outbuf`` holds whole, into ``outbuf``; returns the position after
+        them (``MPI_Unpack``)."""
+        comm._r.size()
+        m = _flat(inbuf)
+        out = _flat(outbuf, True)
+        count = len(out) // self._extent if self._extent else 0
+        position = _operator.index(position)
+        n = count * self._size
+        if position < 0 or position + n > len(m):
+            raise Exception(ERR_TRUNCATE, f"Unpack: {n} bytes at {position} past the {len(m)} of the input")
+        self._unpack(out, count, bytes(m[position : position + n]))
+        return position + n
+
     def Create_contiguous(self, count):
         if self._blocks is not None:
             return self.Create_indexed([count], [0])
@@ -669,6 +737,7 @@ class Datatype:
             _fmt=(self._fmt * count) if self._fmt else None,
         )
         t._elem = self._elem if self._elem is not None else self
+        t._sig = self._signature() * count
         return t
 
     @property
@@ -1526,10 +1595,31 @@ class Status:
         return self._len // size
 
     def Get_elements(self, datatype):
-        return self.Get_count(datatype)
+        """The number of basic elements received (MPI 4.1 §5.1.11), also when that
+        is not a whole number of ``datatype``: ``UNDEFINED`` only for a part of a
+        basic element."""
+        dt = _datatype(datatype)
+        size, sig = dt._size, dt._signature()
+        if size == 0:
+            return 0
+        whole, rest = divmod(self._len, size)
+        n = whole * len(sig)
+        for s in sig:
+            if rest < s:
+                break
+            rest -= s
+            n += 1
+        return UNDEFINED if rest else n
 
     def Set_elements(self, datatype, count):
-        self._len = count * _datatype(datatype)._size
+        """Sets the status to ``count`` basic elements of ``datatype``."""
+        dt = _datatype(datatype)
+        sig = dt._signature()
+        if not sig:
+            self._len = 0
+            return
+        whole, rest = divmod(count, len(sig))
+        self._len = whole * dt._size + sum(sig[:rest])
 
     def Is_cancelled(self):
         return bool(self._a[3])
@@ -1945,7 +2035,7 @@ class _Then:
         return out
 
     def cancel(self):
-        return False
+        raise Exception(ERR_REQUEST, "Cancel of a non-blocking collective's request (erroneous in MPI)")
 
     def free(self):
         # As MPI's Request_free: the operation completes, its result is not made.
@@ -2221,6 +2311,8 @@ class Prequest(Request):
         return self._start is not None
 
     def Start(self):
+        if self._start is None:
+            raise Exception(ERR_REQUEST, "Start: a freed or null persistent request")
         if self._active:
             raise Exception(ERR_REQUEST, "Start: the persistent request is still active")
         r = self._start()
@@ -3941,6 +4033,56 @@ class Intercomm(Comm):
             self._swap([(spec, 0)], [(recvbuf, 0)])
         local.Bcast(recvbuf, 0)
 
+    def _reduce_scatter_inter(self, call, sendbuf, recvbuf, counts, op):
+        """A reduce-scatter with MPI's intercommunicator meaning: each group reduces
+        its send buffers at its leader, the leaders swap the results, and each leader
+        scatters the other group's result in its group, ``counts[i]`` elements to
+        local rank ``i`` (``None``: every rank's receive count, gathered)."""
+        if _in_place(sendbuf):
+            raise Exception(ERR_ARG, f"{call}: IN_PLACE is not valid on an intercommunicator")
+        _, local, _ = self._parts()
+        n, me = local.Get_size(), local.Get_rank()
+        rb, rnb, rdt = _msg_typed(recvbuf)
+        sb, snb, dt = _msg_typed(sendbuf)
+        if dt != rdt:
+            raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
+        sz = dt._size or 1
+        if counts is None:
+            counts = local.allgather(rnb // sz)
+        counts = [_operator.index(c) for c in counts]
+        if len(counts) != n:
+            raise ValueError(f"message: expecting {n} receive counts, got {len(counts)}")
+        want = sum(counts)
+        if snb // sz != want:
+            raise ValueError(f"message: mismatch in send count {snb // sz} and sum(counts) {want}")
+        if rnb // sz != counts[me]:
+            raise ValueError(f"message: mismatch in receive count {rnb // sz} and counts[{me}] {counts[me]}")
+        total = want * dt._size
+        mine = bytearray(_mv(sb).cast("B")[:total])
+        part, whole = bytearray(total), bytearray(total)
+        local.Reduce([mine, want, dt], [part, want, dt], op, 0)
+        if me == 0:
+            # Both groups' totals must agree (MPI's rule); a longer one truncates.
+            self._swap([([part, want, dt], 0)], [([whole, want, dt], 0)])
+        displs = [sum(counts[:i]) for i in range(n)]
+        out = bytearray(counts[me] * dt._size)
+        local.Scatterv([whole, (counts, displs), dt], [out, counts[me], dt], 0)
+        _mv(rb).cast("B")[: len(out)] = out
+
+    def Reduce_scatter_block(self, sendbuf, recvbuf, op=SUM):
+        """The reduction of the other group's send buffers (``size * count``
+        elements each), in blocks of ``count`` elements, one per rank of this group."""
+        if _in_place(sendbuf):
+            raise Exception(ERR_ARG, "Reduce_scatter_block: IN_PLACE is not valid on an intercommunicator")
+        _, rnb, dt = _msg_typed(recvbuf)
+        count = rnb // dt._size if dt._size else 0
+        self._reduce_scatter_inter("Reduce_scatter_block", sendbuf, recvbuf, [count] * self.Get_size(), op)
+
+    def Reduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
+        """The reduction of the other group's send buffers, ``recvcounts[i]``
+        elements of it to rank ``i`` of this group."""
+        self._reduce_scatter_inter("Reduce_scatter", sendbuf, recvbuf, recvcounts, op)
+
 
 #: Tags of the intercommunicator collectives' messages on their private bridge.
 _COLL_TAG = 1
@@ -3989,6 +4131,17 @@ class Topocomm(Intracomm):
     def _in_out(self):
         """(in-neighbours, out-neighbours), ``PROC_NULL`` where a grid has none."""
         return self.inedges, self.outedges
+
+    # Each topology defines ``inedges`` and ``outedges``; the rest follow.
+    def _edges(self):
+        raise NotImplementedError("a topology defines its edges")
+
+    inedges = property(_edges)
+    outedges = property(_edges)
+    indegree = property(lambda self: len(self.inedges))
+    outdegree = property(lambda self: len(self.outedges))
+    inoutedges = property(lambda self: (self.inedges, self.outedges))
+    degrees = property(lambda self: (self.indegree, self.outdegree))
 
     def _edge_tags(self):
         """(tag of each out-edge's message, tag each in-edge's receive expects): the
@@ -4192,7 +4345,7 @@ class _Many:
         return None, None
 
     def cancel(self):
-        return False
+        raise Exception(ERR_REQUEST, "Cancel of a non-blocking collective's request (erroneous in MPI)")
 
     def free(self):
         pass
@@ -4572,6 +4725,8 @@ class Group:
         a, b = group1._members(), set(group2._members())
         return Group._make(w for w in a if w in b)
 
+    Intersect = Intersection
+
     @classmethod
     def Difference(cls, group1, group2):
         a, b = group1._members(), set(group2._members())
@@ -4793,6 +4948,7 @@ class Win(_lib.WinBase):
         ``(disp, count)``, ``(disp, count, datatype)`` (contiguous types)."""
         if rank == PROC_NULL:
             return None
+        self._check_rank(rank)
         disp, nbytes = 0, origin_bytes
         if target is not None:
             if _is_index(target):
@@ -4811,6 +4967,12 @@ class Win(_lib.WinBase):
         if nbytes != origin_bytes:
             raise Exception(ERR_COUNT, f"a target of {nbytes} bytes for an origin of {origin_bytes}")
         return disp * self._units[rank], nbytes
+
+    def _check_rank(self, rank):
+        """A target rank of the window's group (``ERR_RANK`` otherwise, as MPI)."""
+        n = self._comm.Get_size()
+        if not 0 <= _operator.index(rank) < n:
+            raise Exception(ERR_RANK, f"invalid target rank {rank}: the window's ranks are 0..{n - 1} or PROC_NULL")
 
     @staticmethod
     def _origin(origin):
@@ -5042,6 +5204,7 @@ _attr_methods(Win, lambda w: w._raw(), Win._predefined_attr)
 WIN_NULL = Win()
 _CONSTANTS += ("WIN_NULL",)
 WIN_BASE, WIN_SIZE, WIN_DISP_UNIT, WIN_CREATE_FLAVOR, WIN_MODEL = 7001, 7002, 7003, 7004, 7005
+WIN_FLAVOR = WIN_CREATE_FLAVOR  # mpi4py's alias
 
 
 # ---- parallel I/O (files) ------------------------------------------------------------
