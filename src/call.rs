@@ -5,132 +5,93 @@
 //! `name`, a collective's signature word), so the launcher and every rank read it the
 //! same way; changing a code changes the segment's layout version.
 
-/// An operation, named as the user called it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Call {
-    Barrier = 1,
-    Bcast,
-    Scatter,
-    Gather,
-    Allgather,
-    Alltoall,
-    Reduce,
-    Allreduce,
-    Scan,
-    Exscan,
-    ReduceScatterBlock,
-    Gatherv,
-    Scatterv,
-    Allgatherv,
-    BcastObj,
-    ScatterObj,
-    GatherObj,
-    AllgatherObj,
-    AlltoallObj,
-    ReduceObj,
-    AllreduceObj,
-    ScanObj,
-    ExscanObj,
-    Dup,
-    Split,
-    Alltoallv,
-    Recv,
-    RecvInto,
-    RecvVec,
-    Send,
-    SendSlice,
-    Probe,
-    Wait,
-    WaitAny,
-    Isend,
-    IsendVec,
-    IsendSlice,
-    Irecv,
-    IrecvInto,
-    Finalize,
-    SendrecvSlice,
-    Ssend,
-    SsendSlice,
-    Issend,
-    IssendVec,
-    IssendSlice,
-    Mprobe,
-    Mrecv,
-    SendrecvReplace,
-    WinFence,
-    WinFree,
-    CartCreate,
-    CartSub,
-    CommCreate,
-    LoanSlice,
-    SendInit,
-    RecvInit,
+/// Defines [`Call`], its codes in order from 1 ([`ALL`]) and its names, from one list:
+/// a call added at the end gets the next code and cannot be left out of either.
+macro_rules! calls {
+    ($first:ident => $first_name:literal, $($call:ident => $name:literal,)*) => {
+        /// An operation, named as the user called it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub(crate) enum Call {
+            $first = 1,
+            $($call,)*
+        }
+
+        /// Every call, in code order (`ALL[i]` has code `i + 1`).
+        const ALL: &[Call] = &[Call::$first, $(Call::$call,)*];
+
+        impl Call {
+            /// The call's name as the user wrote it (`recv_into`, `Message::recv`).
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    Call::$first => $first_name,
+                    $(Call::$call => $name,)*
+                }
+            }
+        }
+    };
 }
 
-/// Every call, in code order (`ALL[i]` has code `i + 1`).
-const ALL: [Call; 57] = {
-    use Call::*;
-    [
-        Barrier,
-        Bcast,
-        Scatter,
-        Gather,
-        Allgather,
-        Alltoall,
-        Reduce,
-        Allreduce,
-        Scan,
-        Exscan,
-        ReduceScatterBlock,
-        Gatherv,
-        Scatterv,
-        Allgatherv,
-        BcastObj,
-        ScatterObj,
-        GatherObj,
-        AllgatherObj,
-        AlltoallObj,
-        ReduceObj,
-        AllreduceObj,
-        ScanObj,
-        ExscanObj,
-        Dup,
-        Split,
-        Alltoallv,
-        Recv,
-        RecvInto,
-        RecvVec,
-        Send,
-        SendSlice,
-        Probe,
-        Wait,
-        WaitAny,
-        Isend,
-        IsendVec,
-        IsendSlice,
-        Irecv,
-        IrecvInto,
-        Finalize,
-        SendrecvSlice,
-        Ssend,
-        SsendSlice,
-        Issend,
-        IssendVec,
-        IssendSlice,
-        Mprobe,
-        Mrecv,
-        SendrecvReplace,
-        WinFence,
-        WinFree,
-        CartCreate,
-        CartSub,
-        CommCreate,
-        LoanSlice,
-        SendInit,
-        RecvInit,
-    ]
-};
+// Codes are published in shared memory: new calls go at the end.
+calls! {
+    Barrier => "barrier",
+    Bcast => "bcast_into",
+    Scatter => "scatter_into",
+    Gather => "gather_into",
+    Allgather => "allgather_into",
+    Alltoall => "alltoall_into",
+    Reduce => "reduce_into",
+    Allreduce => "allreduce_into",
+    Scan => "scan_into",
+    Exscan => "exscan_into",
+    ReduceScatterBlock => "reduce_scatter_block_into",
+    Gatherv => "gatherv_into",
+    Scatterv => "scatterv_into",
+    Allgatherv => "allgatherv_into",
+    BcastObj => "bcast",
+    ScatterObj => "scatter",
+    GatherObj => "gather",
+    AllgatherObj => "allgather",
+    AlltoallObj => "alltoall",
+    ReduceObj => "reduce",
+    AllreduceObj => "allreduce",
+    ScanObj => "scan",
+    ExscanObj => "exscan",
+    Dup => "dup",
+    Split => "split",
+    Alltoallv => "alltoallv_into",
+    Recv => "recv",
+    RecvInto => "recv_into",
+    RecvVec => "recv_vec",
+    Send => "send",
+    SendSlice => "send_slice",
+    Probe => "probe",
+    Wait => "wait",
+    WaitAny => "wait_any",
+    Isend => "isend",
+    IsendVec => "isend_vec",
+    IsendSlice => "isend_slice",
+    Irecv => "irecv",
+    IrecvInto => "irecv_into",
+    Finalize => "finalize",
+    SendrecvSlice => "sendrecv_slice",
+    Ssend => "ssend",
+    SsendSlice => "ssend_slice",
+    Issend => "issend",
+    IssendVec => "issend_vec",
+    IssendSlice => "issend_slice",
+    Mprobe => "mprobe",
+    Mrecv => "Message::recv",
+    SendrecvReplace => "sendrecv_replace",
+    WinFence => "Window::fence",
+    WinFree => "Window::free",
+    CartCreate => "cart_create",
+    CartSub => "CartComm::sub",
+    CommCreate => "create",
+    LoanSlice => "loan_slice",
+    SendInit => "send_init",
+    RecvInit => "recv_init",
+}
 
 impl Call {
     /// The call with published code `code`; `None` for 0 (no call) or an unknown code.
@@ -142,70 +103,6 @@ impl Call {
     /// The code published in shared memory.
     pub(crate) fn code(self) -> u32 {
         self as u32
-    }
-
-    /// The method's name in the user API.
-    pub(crate) fn name(self) -> &'static str {
-        use Call::*;
-        match self {
-            Barrier => "barrier",
-            Bcast => "bcast_into",
-            Scatter => "scatter_into",
-            Gather => "gather_into",
-            Allgather => "allgather_into",
-            Alltoall => "alltoall_into",
-            Reduce => "reduce_into",
-            Allreduce => "allreduce_into",
-            Scan => "scan_into",
-            Exscan => "exscan_into",
-            ReduceScatterBlock => "reduce_scatter_block_into",
-            Gatherv => "gatherv_into",
-            Scatterv => "scatterv_into",
-            Allgatherv => "allgatherv_into",
-            BcastObj => "bcast",
-            ScatterObj => "scatter",
-            GatherObj => "gather",
-            AllgatherObj => "allgather",
-            AlltoallObj => "alltoall",
-            ReduceObj => "reduce",
-            AllreduceObj => "allreduce",
-            ScanObj => "scan",
-            ExscanObj => "exscan",
-            Dup => "dup",
-            Split => "split",
-            Alltoallv => "alltoallv_into",
-            Recv => "recv",
-            RecvInto => "recv_into",
-            RecvVec => "recv_vec",
-            Send => "send",
-            SendSlice => "send_slice",
-            Probe => "probe",
-            Wait => "wait",
-            WaitAny => "wait_any",
-            Isend => "isend",
-            IsendVec => "isend_vec",
-            IsendSlice => "isend_slice",
-            Irecv => "irecv",
-            IrecvInto => "irecv_into",
-            Finalize => "finalize",
-            SendrecvSlice => "sendrecv_slice",
-            Ssend => "ssend",
-            SsendSlice => "ssend_slice",
-            Issend => "issend",
-            IssendVec => "issend_vec",
-            IssendSlice => "issend_slice",
-            Mprobe => "mprobe",
-            Mrecv => "Message::recv",
-            SendrecvReplace => "sendrecv_replace",
-            WinFence => "Window::fence",
-            WinFree => "Window::free",
-            CartCreate => "cart_create",
-            CartSub => "CartComm::sub",
-            CommCreate => "create",
-            LoanSlice => "loan_slice",
-            SendInit => "send_init",
-            RecvInit => "recv_init",
-        }
     }
 
     /// Whether the call has a root rank (compared across ranks by the signature check).

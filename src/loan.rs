@@ -297,6 +297,8 @@ impl Pool {
             return None;
         }
         let h = self.header((st.head % self.cap as u64) as usize);
+        // Relaxed: the answer only names whom to wait for, and the waiter asks again
+        // after each wake; `reclaim` above made the state that frees memory.
         match h.state.load(Ordering::Relaxed) {
             ST_SENT | ST_HELD => Some(h.holder.load(Ordering::Relaxed) as usize),
             _ => None,

@@ -2,12 +2,10 @@
 //! where the caller keeps it (the next element of a vector, a local), so that a
 //! result is not built in one place and copied to another.
 //!
-//! Why: a request's result (a vector and its status, 48 bytes) built by a finish
-//! function and returned by value is written 8 bytes at a time and then copied 16
-//! bytes at a time into the caller's vector; the copy's loads cannot take their data
-//! from the stores still in flight (a failed store-to-load forward, about 12 cycles
-//! each), and `wait_all` over a window of small receives spent a fifth of its time
-//! on them (docs/performance.md, "Where a window's time goes").
+//! Why: a result returned by value is written field by field and then copied whole
+//! into the caller's vector, and the copy's wide loads cannot take their data from
+//! the narrow stores still in flight (a failed store-to-load forward); the profile
+//! and figures are in docs/performance.md, "Results made where they are kept".
 //!
 //! Soundness: [`Filled`] can only be made by [`Slot::fill`], and its lifetime is the
 //! slot's, invariant and chosen by the caller for each call (`for<'a>`), so a

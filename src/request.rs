@@ -77,9 +77,9 @@ enum State<T> {
 pub(crate) const READY: u64 = 0;
 
 /// How a request's result is made from the engine's [`Done`] and what it waited for,
-/// written where the caller keeps it (see [`crate::out`]).
-/// It takes the `Done` from where the engine made it (passed by value to a function
-/// pointer, it would be copied whole first, while its fields are still being stored).
+/// written where the caller keeps it (see [`crate::out`]). It takes the `Done` from
+/// where the engine made it: passed by value to a function pointer, it would be copied
+/// whole first, while its fields are still being stored.
 pub(crate) type Finish<T> = for<'a> fn(&mut Option<Done>, &What, Slot<'a, T>) -> Made<'a>;
 
 /// What a [`Finish`] returns: its error boxed, so that the result is one word (in a
