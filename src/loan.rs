@@ -288,19 +288,21 @@ impl Pool {
     }
 
     /// The world rank that must give back the block at the pool's head before the pool
-    /// has room again (the head only moves past blocks that came back), or `None` when
-    /// that block is a loan this rank has not sent: then waiting cannot help.
-    fn head_holder(&self) -> Option<usize> {
+    /// has room again (the head only moves past blocks that came back), `Some(None)`
+    /// when the pool has emptied since the caller's `alloc` (a holder's process ended
+    /// in between: allocate again), or `None` when that block is a loan this rank has
+    /// not sent: then waiting cannot help.
+    fn head_holder(&self) -> Option<Option<usize>> {
         let mut st = self.st.borrow_mut();
         self.reclaim(&mut st);
         if st.head == st.tail {
-            return None;
+            return Some(None);
         }
         let h = self.header((st.head % self.cap as u64) as usize);
         // Relaxed: the answer only names whom to wait for, and the waiter asks again
         // after each wake; `reclaim` above made the state that frees memory.
         match h.state.load(Ordering::Relaxed) {
-            ST_SENT | ST_HELD => Some(h.holder.load(Ordering::Relaxed) as usize),
+            ST_SENT | ST_HELD => Some(Some(h.holder.load(Ordering::Relaxed) as usize)),
             _ => None,
         }
     }
@@ -627,6 +629,9 @@ impl Communicator {
                     pool.outstanding()
                 )));
             };
+            let Some(holder) = holder else {
+                continue; // emptied since `alloc`
+            };
             if holder == pool.me {
                 break Err(Error::Usage(format!(
                     "{}: rank {}'s loan pool ({} bytes) is full, and its oldest loan was sent \
@@ -651,7 +656,7 @@ impl Communicator {
                 break Err(e);
             }
             // A view dropped meanwhile moves the head on (its drop rings our doorbell).
-            let moved = || pool.head_holder() != Some(holder);
+            let moved = || pool.head_holder() != Some(Some(holder));
             if let Err(e) = eng.idle_until(&mut backoff, &desc, &moved) {
                 break Err(e);
             }
