@@ -39,6 +39,28 @@ pub(crate) fn signal_name(sig: i32) -> &'static str {
 }
 
 /// Everything that can go wrong in shmpi.
+///
+/// # Collective errors
+///
+/// The errors of a collective call's arguments carry MPI's error class
+/// ([`Error::class`]), as `MPI_Error_class` would give it:
+///
+/// - a buffer, count or displacement list of the wrong length, or a block that does
+///   not fit its buffer: [`Error::InvalidArgument`] of class
+///   [`Count`](ErrorClass::Count), or [`Truncate`](ErrorClass::Truncate) where more
+///   elements arrive than the receiving buffer or count takes;
+/// - a built-in [`Op`](crate::Op) not defined for the element type:
+///   [`InvalidArgument`](Error::InvalidArgument) of class [`Op`](ErrorClass::Op);
+/// - ranks whose calls do not match (another collective, or another root, count,
+///   element size or op): [`InvalidArgument`](Error::InvalidArgument) naming both
+///   calls, of class [`Root`](ErrorClass::Root) or [`Op`](ErrorClass::Op) where that
+///   differs, [`Truncate`](ErrorClass::Truncate) where another rank's count is larger
+///   than this rank's, [`Count`](ErrorClass::Count) where it is smaller, and
+///   [`Other`](ErrorClass::Other) for another call or element size, or a rank that
+///   found its own arguments invalid (its error says which);
+/// - a root that passes `None` where the call needs its value, an element type that is
+///   zero-sized or too large, or a communicator on which an earlier collective failed:
+///   [`Error::Usage`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -247,6 +269,9 @@ pub enum ErrorClass {
     Win = 45,
     /// `MPI_ERR_RMA_RANGE`: an access outside a window.
     RmaRange = 55,
+    /// `MPI_ERR_RMA_SYNC`: a lock or unlock out of order (an unlock of a part this rank
+    /// has not locked, a lock of one it holds, a free while it holds a lock).
+    RmaSync = 50,
 }
 
 impl ErrorClass {
@@ -290,6 +315,7 @@ impl ErrorClass {
             ErrorClass::ProcAborted => "ERR_PROC_ABORTED",
             ErrorClass::Win => "ERR_WIN",
             ErrorClass::RmaRange => "ERR_RMA_RANGE",
+            ErrorClass::RmaSync => "ERR_RMA_SYNC",
         }
     }
 }
@@ -328,6 +354,18 @@ impl Error {
             class,
             message: message.into(),
         }
+    }
+
+    /// The error of `got` elements arriving where `want` were expected: more than
+    /// the receiver takes is a truncation (as MPI reports a message longer than its
+    /// receive), fewer an invalid count.
+    pub(crate) fn counts(got: usize, want: usize, message: impl Into<String>) -> Self {
+        let class = if got > want {
+            ErrorClass::Truncate
+        } else {
+            ErrorClass::Count
+        };
+        Error::invalid(class, message)
     }
 
     pub(crate) fn os(what: impl Into<String>, errno: impl Into<std::io::Error>) -> Self {

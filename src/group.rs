@@ -362,8 +362,9 @@ impl Communicator {
     ///   not a member of this communicator (checked on each rank before the collective
     ///   part);
     /// - the errors of [`split`](Communicator::split), which makes the communicator:
-    ///   [`Error::Usage`] when the communicator areas are used up or the ranks' calls
-    ///   do not match, [`Error::PeerFailed`], [`Error::Aborted`].
+    ///   [`Error::Usage`] when the communicator areas are used up,
+    ///   [`Error::InvalidArgument`] when the ranks' calls do not match,
+    ///   [`Error::PeerFailed`], [`Error::Aborted`].
     ///
     /// # Examples
     ///

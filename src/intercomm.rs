@@ -159,7 +159,7 @@ impl Communicator {
     ///
     /// - [`Error::InvalidRank`] when `local_leader` is not a rank here (at every
     ///   member) or `remote_leader` is not a rank of `peer` (at the leader; the
-    ///   group's other members get [`Error::Usage`]);
+    ///   group's other members get an error naming the leader's invalid call);
     /// - [`Error::Usage`] when this is an intercommunicator, when the groups share a
     ///   process, and the errors of [`dup`](Communicator::dup), which makes the
     ///   group's own communicator;

@@ -55,8 +55,9 @@
 //!   `v` variants, ...). They move data through a shared area of the segment, not
 //!   through messages; every rank must call the same collectives in the same order on
 //!   a communicator. A rank that sees another call a different collective, or with a
-//!   different root, count, element type or op, returns [`Error::Usage`] naming both
-//!   calls (and the communicator cannot be used for collectives afterwards); a rank
+//!   different root, count, element type or op, returns an error naming both calls,
+//!   whose MPI class says what differed ([collective errors](Error#collective-errors)),
+//!   and the communicator cannot be used for collectives afterwards; a rank
 //!   whose call fails part-way (a `v` variant's counts that disagree across ranks)
 //!   makes the ranks waiting for it fail too, naming it. A reduction closure runs
 //!   outside the runtime's borrow and may use the communicator for point-to-point

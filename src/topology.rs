@@ -164,8 +164,9 @@ impl Communicator {
     ///   length, a dimension is not positive, or the grid has more points than the
     ///   communicator has ranks (checked on each rank before the collective part);
     /// - the errors of [`split`](Communicator::split), which makes the new communicator:
-    ///   [`Error::Usage`] when the communicator areas are used up or the ranks' calls
-    ///   do not match, [`Error::PeerFailed`], [`Error::Aborted`].
+    ///   [`Error::Usage`] when the communicator areas are used up,
+    ///   [`Error::InvalidArgument`] when the ranks' calls do not match,
+    ///   [`Error::PeerFailed`], [`Error::Aborted`].
     ///
     /// # Examples
     ///
@@ -435,8 +436,9 @@ impl CartComm {
     ///   per dimension (checked on each rank before the collective part; the others
     ///   then fail naming its invalid call);
     /// - the errors of [`split`](Communicator::split), which makes the sub-grids:
-    ///   [`Error::Usage`] when the communicator areas are used up or the ranks' calls
-    ///   do not match, [`Error::PeerFailed`], [`Error::Aborted`].
+    ///   [`Error::Usage`] when the communicator areas are used up,
+    ///   [`Error::InvalidArgument`] when the ranks' calls do not match,
+    ///   [`Error::PeerFailed`], [`Error::Aborted`].
     ///
     /// # Examples
     ///

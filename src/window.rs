@@ -89,7 +89,8 @@ pub enum LockKind {
 /// the waiters see the abort; otherwise exclusive lockers of that target time out.
 /// Dropping a window releases the locks its rank still holds. A call that takes a
 /// lock word this rank already holds (an [`accumulate`](Window::accumulate) inside a
-/// [`modify`](Window::modify) of the same part) fails at once with [`Error::Usage`].
+/// [`modify`](Window::modify) of the same part) fails at once, an
+/// [`ErrorClass::RmaSync`] error; so do a lock or unlock out of order.
 ///
 /// ## `PROC_NULL` targets
 ///
@@ -605,7 +606,8 @@ impl Window {
     /// `target[i] = target[i] op src[i]` for the elements of `src` at byte `offset` of
     /// `rank`'s part (`MPI_Accumulate` with a built-in op), atomically with respect to
     /// other accumulates on that rank's part. Calling it inside a [`modify`](Self::modify)
-    /// of the same part is an [`Error::Usage`] at once (that lock is this rank's already).
+    /// of the same part is an [`ErrorClass::RmaSync`] error at once (that lock is this
+    /// rank's already).
     pub fn accumulate<T: Reducible>(
         &self,
         src: &[T],
@@ -641,8 +643,8 @@ impl Window {
     /// [`ErrorClass::Rank`] error naming `PROC_NULL` (use [`accumulate`](Self::accumulate),
     /// which does nothing there). A call that takes the same part's accumulate lock
     /// inside `f` (`accumulate`, `modify`, and `fetch_add` or `compare_and_swap` on a
-    /// created window) fails at once with [`Error::Usage`] instead of waiting for this
-    /// rank itself.
+    /// created window) fails at once with an [`ErrorClass::RmaSync`] error instead of
+    /// waiting for this rank itself.
     pub fn modify<T: Pod, R>(
         &self,
         rank: Rank,
@@ -780,9 +782,10 @@ impl Window {
         let live = self.live()?;
         let r = self.target(rank)?;
         if let Some(k) = live.held[r].get() {
-            return Err(Error::Usage(format!(
-                "lock of rank {r}'s part of the window while this rank holds it ({k:?})"
-            )));
+            return Err(Error::invalid(
+                ErrorClass::RmaSync,
+                format!("lock of rank {r}'s part of the window while this rank holds it ({k:?})"),
+            ));
         }
         self.acquire(live, kind, r)?;
         live.held[r].set(Some(kind));
@@ -832,10 +835,13 @@ impl Window {
         let live = self.live()?;
         let r = self.target(rank)?;
         let Some(kind) = live.held[r].get().filter(|_| !live.all.get()) else {
-            return Err(Error::Usage(format!(
-                "unlock of rank {r}'s part of the window, which this rank has not locked \
+            return Err(Error::invalid(
+                ErrorClass::RmaSync,
+                format!(
+                    "unlock of rank {r}'s part of the window, which this rank has not locked \
                  with `lock`"
-            )));
+                ),
+            ));
         };
         Self::release(live, kind, r);
         live.held[r].set(None);
@@ -846,9 +852,10 @@ impl Window {
     pub fn lock_all(&self) -> Result<()> {
         let live = self.live()?;
         if let Some(r) = live.held.iter().position(|h| h.get().is_some()) {
-            return Err(Error::Usage(format!(
-                "lock_all while this rank holds a lock of rank {r}'s part of the window"
-            )));
+            return Err(Error::invalid(
+                ErrorClass::RmaSync,
+                format!("lock_all while this rank holds a lock of rank {r}'s part of the window"),
+            ));
         }
         for r in 0..live.parts.len() {
             if let Err(e) = self.acquire(live, LockKind::Shared, r) {
@@ -868,8 +875,9 @@ impl Window {
     pub fn unlock_all(&self) -> Result<()> {
         let live = self.live()?;
         if !live.all.get() {
-            return Err(Error::Usage(
-                "unlock_all of a window this rank has not locked with `lock_all`".into(),
+            return Err(Error::invalid(
+                ErrorClass::RmaSync,
+                "unlock_all of a window this rank has not locked with `lock_all`",
             ));
         }
         for (r, h) in live.held.iter().enumerate() {
@@ -913,9 +921,10 @@ impl Window {
         // A rank that may not free fails the call on every rank, not only its own.
         self.comm.args(Call::WinFree, || {
             match live.held.iter().position(|h| h.get().is_some()) {
-                Some(r) => Err(Error::Usage(format!(
-                    "free of a window while this rank holds a lock of rank {r}'s part"
-                ))),
+                Some(r) => Err(Error::invalid(
+                    ErrorClass::RmaSync,
+                    format!("free of a window while this rank holds a lock of rank {r}'s part"),
+                )),
                 None => Ok(()),
             }
         })?;
@@ -949,13 +958,16 @@ impl Window {
             if w == WRITER | self.my_world_rank() {
                 // Only this rank writes its own number into a word, and only while it
                 // holds it, so waiting would be waiting for itself until the timeout.
-                return Err(Error::Usage(format!(
-                    "{}: this rank holds that lock itself (an accumulate, modify, or an \
+                return Err(Error::invalid(
+                    ErrorClass::RmaSync,
+                    format!(
+                        "{}: this rank holds that lock itself (an accumulate, modify, or an \
                      atomic on a created window, called inside `modify` of the same part?), \
                      so it would wait for itself; make the call after the one holding it \
                      returns",
-                    what()
-                )));
+                        what()
+                    ),
+                ));
             }
             tries = tries.saturating_add(1);
             if tries < SPINS {

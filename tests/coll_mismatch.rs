@@ -3,9 +3,13 @@
 //! at the same point on a communicator.
 //!
 //! The rule (README, "Collectives"; MPI leaves such a program erroneous, shmpi
-//! promises to say so): every rank of a mismatched call gets `Error::Usage` naming
-//! both calls, whichever rank arrives first or last; none returns `Ok` (with its data
-//! diverged from the others'), and none hangs. (A mismatch inside a run of identical
+//! promises to say so): every rank of a mismatched call gets an error naming both
+//! calls, whichever rank arrives first or last; none returns `Ok` (with its data
+//! diverged from the others'), and none hangs. The error's MPI class (`Error::class`,
+//! `MPI_Error_class`) says what differed, as `Error`'s docs give it: `ERR_ROOT` for a
+//! root, `ERR_OP` for an op, `ERR_TRUNCATE` at a rank whose count is below another's
+//! (that rank's message would not fit), `ERR_COUNT` at the rank whose count is above,
+//! `ERR_OTHER` for another call or element size. (A mismatch inside a run of identical
 //! small broadcasts, whose root does not wait, is `coll_eager.rs`'s; every case here
 //! is the first call on its communicator.)
 //!
@@ -150,7 +154,7 @@ fn call(c: &Communicator, k: K, root: i32, len: usize) -> Result<(), String> {
     let val = |rank: usize, i: usize| (rank as u64) << 32 | i as u64;
     let block = |rank: usize| (0..len).map(|i| val(rank, i)).collect::<Vec<u64>>();
     let blocks = |rank: usize| (0..n * len).map(|i| val(rank, i)).collect::<Vec<u64>>();
-    let err = |e: Error| format!("{e}");
+    let err = |e: Error| with_class(&e);
     let want = |ok: bool, what: &str| {
         if ok {
             Ok(())
@@ -279,6 +283,11 @@ fn call(c: &Communicator, k: K, root: i32, len: usize) -> Result<(), String> {
     }
 }
 
+/// An error's text followed by its MPI class in brackets (`... [ERR_ROOT]`).
+fn with_class(e: &Error) -> String {
+    format!("{e} [{}]", e.class().name())
+}
+
 /// Whether `msg` is the mismatch error of a rank that called `mine` while another
 /// called `theirs` (both named as "called NAME(").
 fn names_both(msg: &str, mine: &str, theirs: &str) -> bool {
@@ -350,7 +359,9 @@ fn every_pair(w: &Communicator) {
                 let (mine, theirs) = if me == 0 { (a, b) } else { (b, a) };
                 let r = case(w, late, |c| call(c, mine, root, 1));
                 let ok = match &r {
-                    Err(m) => names_both(m, mine.name(), theirs.name()),
+                    Err(m) => {
+                        names_both(m, mine.name(), theirs.name()) && m.ends_with("[ERR_OTHER]")
+                    }
                     Ok(()) => false,
                 };
                 if !ok {
@@ -421,6 +432,7 @@ fn rooted_roots(w: &Communicator) {
                         Err(m) => {
                             let named = roots_named(m);
                             names_both(m, k.name(), k.name())
+                                && m.ends_with("[ERR_ROOT]")
                                 && named.contains(&(root as u64))
                                 && named.iter().any(|&x| x != root as u64)
                         }
@@ -479,10 +491,20 @@ fn mismatched_counts_ops_and_element_sizes_fail_rooted_collectives_on_every_rank
                     // `odd`: this rank passes the argument that differs.
                     for odd in 0..n {
                         cases += 1;
-                        let r = case(w, late, |c| f(c, me == odd).map_err(|e| format!("{e}")));
+                        let r = case(w, late, |c| f(c, me == odd).map_err(|e| with_class(&e)));
+                        // Below another rank's count is a truncation (its message would
+                        // not fit this rank's), above it an invalid count.
+                        let class = match what.rsplit(' ').next() {
+                            Some("count") if me == odd => "[ERR_COUNT]",
+                            Some("count") => "[ERR_TRUNCATE]",
+                            Some("op") => "[ERR_OP]",
+                            _ => "[ERR_OTHER]",
+                        };
                         let ok = match &r {
                             Err(m) => {
-                                m.contains("mismatched") && words.iter().all(|x| m.contains(x))
+                                m.contains("mismatched")
+                                    && words.iter().all(|x| m.contains(x))
+                                    && m.ends_with(class)
                             }
                             Ok(()) => false,
                         };

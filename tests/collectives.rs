@@ -8,7 +8,7 @@
 mod common;
 
 use common::{run_ranks, run_ranks_with_env};
-use shmpi::{Communicator, DoubleInt, Error, Op};
+use shmpi::{Communicator, DoubleInt, Error, ErrorClass, Op};
 
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -371,10 +371,8 @@ fn check_everything(w: &Communicator) {
     }
     // Ops that make no sense for a type are errors before anything happens.
     let mut f = [0f64];
-    assert!(matches!(
-        w.allreduce_into(&[1f64], &mut f, Op::BitXor),
-        Err(Error::Usage(_))
-    ));
+    let r = w.allreduce_into(&[1f64], &mut f, Op::BitXor);
+    assert_eq!(class_of(&r), Some(ErrorClass::Op), "{r:?}");
 
     // gatherv / scatterv / allgatherv with uneven counts.
     for scale in [0usize, 1, 3000] {
@@ -800,11 +798,21 @@ fn thousands_of_communicators_created_and_freed_do_not_exhaust_the_segment() {
     );
 }
 
-fn is_usage(r: &shmpi::Result<impl std::fmt::Debug>, words: &[&str]) -> bool {
+/// Whether `r` is an error of the program's making (a misuse, or an argument with an
+/// MPI error class of its own) whose text has every one of `words`.
+fn is_misuse(r: &shmpi::Result<impl std::fmt::Debug>, words: &[&str]) -> bool {
     match r {
-        Err(Error::Usage(m)) => words.iter().all(|w| m.contains(w)),
+        Err(e @ (Error::Usage(_) | Error::InvalidArgument { .. })) => {
+            let m = e.to_string();
+            words.iter().all(|w| m.contains(w))
+        }
         _ => false,
     }
+}
+
+/// The MPI error class of `r`'s error.
+fn class_of(r: &shmpi::Result<impl std::fmt::Debug>) -> Option<ErrorClass> {
+    r.as_ref().err().map(Error::class)
 }
 
 /// After errors on other communicators, the world's collectives still work.
@@ -890,11 +898,11 @@ fn misuse_is_an_error_not_a_hang() {
             d.allgather_into(&[1.0], &mut out)
         };
         assert!(
-            is_usage(&r, &["allreduce_into", "allgather_into", "mismatched"]),
+            is_misuse(&r, &["allreduce_into", "allgather_into", "mismatched"]),
             "rank {me}: {r:?}"
         );
         // The communicator is unusable afterwards, and says so.
-        assert!(is_usage(&d.barrier(), &["failed"]));
+        assert!(is_misuse(&d.barrier(), &["failed"]));
         drop(d);
 
         // Mismatched counts across ranks.
@@ -902,7 +910,14 @@ fn misuse_is_an_error_not_a_hang() {
         let len = if me == 1 { 4 } else { 3 };
         let mut out = vec![0i32; len];
         let r = d.allreduce_into(&vec![1i32; len], &mut out, Op::Sum);
-        assert!(is_usage(&r, &["count=3", "count=4"]), "rank {me}: {r:?}");
+        assert!(is_misuse(&r, &["count=3", "count=4"]), "rank {me}: {r:?}");
+        // Rank 1's four elements would not fit the others' three.
+        let class = if me == 1 {
+            ErrorClass::Count
+        } else {
+            ErrorClass::Truncate
+        };
+        assert_eq!(class_of(&r), Some(class), "rank {me}: {r:?}");
         drop(d);
 
         // Mismatched roots.
@@ -911,7 +926,8 @@ fn misuse_is_an_error_not_a_hang() {
         let root = if me == 2 { 1 } else { 0 };
         let r = d.bcast_into(&mut buf, root);
         // Every rank, the roots that wait for nobody included.
-        assert!(is_usage(&r, &["root=0", "root=1"]), "rank {me}: {r:?}");
+        assert!(is_misuse(&r, &["root=0", "root=1"]), "rank {me}: {r:?}");
+        assert_eq!(class_of(&r), Some(ErrorClass::Root), "rank {me}: {r:?}");
         drop(d);
 
         // Root out of range, local length errors: reported before anything is sent.
@@ -925,20 +941,20 @@ fn misuse_is_an_error_not_a_hang() {
             Err(Error::InvalidRoot { .. })
         ));
         let mut small = [0i64; 2];
-        assert!(is_usage(
+        assert!(is_misuse(
             &w.allgather_into(&[1i64], &mut small),
             &["allgather_into", "2", "3"]
         ));
-        assert!(is_usage(
+        assert!(is_misuse(
             &w.alltoall_into(&[1i64; 4], &mut [0; 4]),
             &["alltoall_into"]
         ));
         // A displacement so large that displacement + count overflows.
-        assert!(is_usage(
+        assert!(is_misuse(
             &w.allgatherv_into(&[1i64], &mut [0; 3], &[1, 1, 1], &[0, 1, usize::MAX]),
             &["allgatherv_into", "does not fit"]
         ));
-        assert!(is_usage(
+        assert!(is_misuse(
             &w.alltoallv_into(
                 &[1i64; 3],
                 &[1; 3],
@@ -949,7 +965,7 @@ fn misuse_is_an_error_not_a_hang() {
             ),
             &["alltoallv_into", "one entry per rank"]
         ));
-        assert!(is_usage(
+        assert!(is_misuse(
             &w.allreduce_into(&[1.0f32], &mut [0.0], Op::BitAnd),
             &["BitAnd", "f32"]
         ));
@@ -961,19 +977,19 @@ fn misuse_is_an_error_not_a_hang() {
         let r = d.scatter_bytes((me == 1).then_some(&parts[..]), 1);
         if me == 1 {
             assert!(
-                is_usage(&r, &["scatter_bytes", "2 values for 3 ranks"]),
+                is_misuse(&r, &["scatter_bytes", "2 values for 3 ranks"]),
                 "{r:?}"
             );
         } else {
             assert!(
-                is_usage(&r, &["found invalid", "rank 1"]),
+                is_misuse(&r, &["found invalid", "rank 1"]),
                 "rank {me}: {r:?}"
             );
         }
         drop(d);
         let d = w.dup().unwrap();
         let r = d.scatter_bytes(None, 1);
-        assert!(is_usage(
+        assert!(is_misuse(
             &r,
             &[if me == 1 { "Some" } else { "found invalid" }]
         ));
@@ -981,16 +997,16 @@ fn misuse_is_an_error_not_a_hang() {
         let d = w.dup().unwrap();
         let r = d.scatter((me == 1).then_some(&[1u8][..]), 1);
         if me == 1 {
-            assert!(is_usage(&r, &["scatter", "1 values for 3 ranks"]), "{r:?}");
+            assert!(is_misuse(&r, &["scatter", "1 values for 3 ranks"]), "{r:?}");
         } else {
-            assert!(is_usage(&r, &["found invalid"]), "rank {me}: {r:?}");
+            assert!(is_misuse(&r, &["found invalid"]), "rank {me}: {r:?}");
         }
         drop(d);
         assert!(matches!(
             w.scatter_bytes(None, 3),
             Err(Error::InvalidRoot { root: 3, size: 3 })
         ));
-        assert!(is_usage(
+        assert!(is_misuse(
             &w.alltoall_bytes(&[vec![1u8], vec![]]),
             &["alltoall_bytes", "2 parts passed for 3 ranks"]
         ));
@@ -1087,19 +1103,24 @@ fn a_rank_whose_arguments_are_invalid_fails_the_call_on_every_rank() {
                 let r = call(&d, me == bad);
                 if me == bad {
                     assert!(
-                        matches!(r, Err(Error::Usage(_) | Error::InvalidRoot { .. })),
+                        matches!(
+                            r,
+                            Err(Error::Usage(_)
+                                | Error::InvalidArgument { .. }
+                                | Error::InvalidRoot { .. })
+                        ),
                         "{name}: the invalid rank {me}: {r:?}"
                     );
                 } else {
                     assert!(
-                        is_usage(&r, &[name, "found invalid", &format!("rank {bad}")]),
+                        is_misuse(&r, &[name, "found invalid", &format!("rank {bad}")]),
                         "{name}: rank {me} paired its call with rank {bad}'s invalid one: {r:?}"
                     );
                 }
                 // The same call again, valid everywhere: the communicator failed.
                 let again = call(&d, false);
                 assert!(
-                    is_usage(&again, &["failed"]),
+                    is_misuse(&again, &["failed"]),
                     "{name}: rank {me}: {again:?}"
                 );
             }
@@ -1112,7 +1133,7 @@ fn a_rank_whose_arguments_are_invalid_fails_the_call_on_every_rank() {
                 Err(Error::InvalidRoot { root: 9, .. })
             ));
             let mut small = [0i64; 1];
-            assert!(is_usage(
+            assert!(is_misuse(
                 &d.allgather_into(&[1i64], &mut small),
                 &["allgather_into"]
             ));
@@ -1296,7 +1317,7 @@ fn a_rank_failing_part_way_fails_the_members_waiting_for_it() {
         |w| {
             let me = w.rank();
             let failed_peer =
-                |r: &shmpi::Result<()>, peer: &str, when: &str| is_usage(r, &["rank", peer, when]);
+                |r: &shmpi::Result<()>, peer: &str, when: &str| is_misuse(r, &["rank", peer, when]);
 
             // allgatherv: rank 1's counts disagree with what rank 1 contributes; the
             // others need rank 1's data.
@@ -1305,14 +1326,14 @@ fn a_rank_failing_part_way_fails_the_members_waiting_for_it() {
             let mut out = [0u32; 4];
             let r = d.allgatherv_into(&[me as u32], &mut out, &counts, &[0, 1, 3]);
             if me == 1 {
-                assert!(is_usage(&r, &["counts[1] is 2"]), "rank {me}: {r:?}");
+                assert!(is_misuse(&r, &["counts[1] is 2"]), "rank {me}: {r:?}");
             } else {
                 assert!(
                     failed_peer(&r, "1", "failed this collective call part-way"),
                     "rank {me}: {r:?}"
                 );
             }
-            assert!(is_usage(&d.barrier(), &["failed"]), "rank {me}");
+            assert!(is_misuse(&d.barrier(), &["failed"]), "rank {me}");
             drop(d);
 
             // scatterv: rank 2's buffer is too short for what the root sends it. Nobody
@@ -1323,10 +1344,13 @@ fn a_rank_failing_part_way_fails_the_members_waiting_for_it() {
             let r = d.scatterv_into(&[1, 2, 3, 4, 5, 6], &[2, 2, 2], &[0, 2, 4], &mut got, 0);
             if me == 2 {
                 assert!(
-                    is_usage(&r, &["scatterv_into", "rank 2"]),
+                    is_misuse(&r, &["scatterv_into", "rank 2"]),
                     "rank {me}: {r:?}"
                 );
-                assert!(is_usage(&d.barrier(), &["earlier collective"]), "rank {me}");
+                assert!(
+                    is_misuse(&d.barrier(), &["earlier collective"]),
+                    "rank {me}"
+                );
             } else {
                 assert!(r.is_ok(), "rank {me}: {r:?}");
                 assert_eq!(got, [2 * me as u32 + 1, 2 * me as u32 + 2]);
@@ -1352,7 +1376,7 @@ fn a_rank_failing_part_way_fails_the_members_waiting_for_it() {
             );
             if me == 0 {
                 assert!(
-                    is_usage(
+                    is_misuse(
                         &r,
                         &["rank 1 sends 1 elements to rank 0", "rcounts[1] is 2"]
                     ),

@@ -649,7 +649,7 @@ fn reentrant_accumulates(win: &Window, w: &Communicator, created: bool) {
     );
     for e in inner {
         assert!(
-            matches!(&e, Error::Usage(m) if m.contains("holds that lock itself")),
+            e.class() == ErrorClass::RmaSync && e.to_string().contains("holds that lock itself"),
             "{e}"
         );
     }
@@ -696,11 +696,13 @@ fn an_atomic_inside_modify_of_the_same_part_of_a_created_window_fails_at_once() 
     );
 }
 
-/// Asserts `r` is the `Error::Usage` of a collective mismatch naming every call in
-/// `calls`.
+/// Asserts `r` is the error of a collective mismatch of different calls (MPI's
+/// `ERR_OTHER`) naming every call in `calls`.
 fn assert_mismatch(r: shmpi::Result<()>, calls: &[&str], what: &str) {
     match r {
-        Err(Error::Usage(m)) if calls.iter().all(|c| m.contains(c)) => {}
+        Err(e)
+            if e.class() == ErrorClass::Other
+                && calls.iter().all(|c| e.to_string().contains(c)) => {}
         other => panic!("{what}: want a mismatch naming {calls:?}, got {other:?}"),
     }
 }
@@ -746,14 +748,42 @@ fn a_refused_free_fails_every_ranks_free() {
             win.lock(LockKind::Shared, 0).unwrap();
         }
         let e = win.free().unwrap_err();
-        let m = match &e {
-            Error::Usage(m) => m,
-            other => panic!("rank {}: {other}", w.rank()),
-        };
+        let m = e.to_string();
+        // The refusing rank's error is a synchronization error (MPI's ERR_RMA_SYNC);
+        // the others' names the refused call.
         if w.rank() == 1 {
+            assert_eq!(e.class(), ErrorClass::RmaSync, "{m}");
             assert!(m.contains("holds a lock"), "{m}");
         } else {
+            assert_eq!(e.class(), ErrorClass::Other, "{m}");
             assert!(m.contains("Window::free"), "{m}");
         }
+    });
+}
+
+/// Locks out of order are MPI's `ERR_RMA_SYNC` (MPI 4.1 §12.5: a lock of a part this
+/// rank holds, an unlock of one it has not locked, `lock_all` while holding a lock,
+/// `unlock_all` without `lock_all`), fail at once, and leave the locks as they were.
+#[test]
+fn locks_out_of_order_are_rma_sync_errors() {
+    run_ranks("locks_out_of_order_are_rma_sync_errors", 3, |w| {
+        let win = Window::allocate_shared(w, 8).unwrap();
+        let peer = (w.rank() + 1) % w.size();
+        let sync = |e: Error, what: &str| {
+            assert_eq!(e.class(), ErrorClass::RmaSync, "{what}: {e}");
+        };
+        sync(win.unlock(peer).unwrap_err(), "unlock without lock");
+        sync(win.unlock_all().unwrap_err(), "unlock_all without lock_all");
+        win.lock(LockKind::Shared, peer).unwrap();
+        sync(
+            win.lock(LockKind::Shared, peer).unwrap_err(),
+            "lock of a held part",
+        );
+        sync(win.lock_all().unwrap_err(), "lock_all while holding a lock");
+        win.unlock(peer).unwrap();
+        win.lock_all().unwrap();
+        sync(win.unlock(peer).unwrap_err(), "unlock of a lock_all's part");
+        win.unlock_all().unwrap();
+        w.barrier().unwrap();
     });
 }

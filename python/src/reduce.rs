@@ -190,10 +190,13 @@ pub(crate) fn start(
 fn as_elems<T: Pod>(b: &[u8]) -> shmpi::Result<std::borrow::Cow<'_, [T]>> {
     let size = std::mem::size_of::<T>();
     if b.len() % size != 0 {
-        return Err(shmpi::Error::Usage(format!(
-            "buffer length of {} bytes is not a whole number of {size}-byte elements",
-            b.len()
-        )));
+        return Err(shmpi::Error::InvalidArgument {
+            class: shmpi::ErrorClass::Count,
+            message: format!(
+                "buffer length of {} bytes is not a whole number of {size}-byte elements",
+                b.len()
+            ),
+        });
     }
     Ok(match bytemuck::try_cast_slice(b) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
@@ -211,10 +214,13 @@ fn typed<T: Reducible>(
 ) -> shmpi::Result<()> {
     let size = std::mem::size_of::<T>();
     if recv.len() % size != 0 {
-        return Err(shmpi::Error::Usage(format!(
-            "receive buffer length of {} bytes is not a whole number of {size}-byte elements",
-            recv.len()
-        )));
+        return Err(shmpi::Error::InvalidArgument {
+            class: shmpi::ErrorClass::Count,
+            message: format!(
+                "receive buffer length of {} bytes is not a whole number of {size}-byte elements",
+                recv.len()
+            ),
+        });
     }
     // A misaligned receive buffer is reduced into an aligned copy, then copied back.
     let mut spare: Vec<T> = Vec::new();

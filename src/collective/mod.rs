@@ -88,7 +88,7 @@ use crate::call::Call;
 use crate::comm::CommInner;
 use crate::doorbell;
 use crate::envelope::Envelope;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 use crate::layout::BCAST_CELLS;
 use crate::matching::{Group, Matcher, Want};
 use crate::progress::{Engine, WaitDesc, WaitOp};
@@ -176,6 +176,32 @@ pub(crate) fn digest(words: impl IntoIterator<Item = u64>) -> u64 {
         }
     }
     h | 1
+}
+
+/// The MPI error class of a mismatch between this rank's call `mine` and a member's
+/// (`theirs`, `count`). MPI leaves a mismatched collective erroneous without a class;
+/// these are the classes Open MPI and MPICH report for the argument that differs: a
+/// root `Root`, an op `Op`, a count below the member's `Truncate` (its message would
+/// not fit this rank's buffer), another count `Count`, anything else `Other`.
+fn mismatch_class(mine: (Sig, u64), theirs: Option<Sig>, count: u64) -> ErrorClass {
+    let Some(t) = theirs else {
+        return ErrorClass::Other;
+    };
+    let m = mine.0;
+    let plain = |op: u8| op != OP_INVALID && op != OP_DIGEST;
+    if t.kind != m.kind || !plain(m.op) || !plain(t.op) {
+        ErrorClass::Other
+    } else if m.kind.rooted() && t.root != m.root {
+        ErrorClass::Root
+    } else if t.op != m.op {
+        ErrorClass::Op
+    } else if t.elem != m.elem || count == ANY_COUNT || mine.1 == ANY_COUNT {
+        ErrorClass::Other
+    } else if mine.1 < count {
+        ErrorClass::Truncate
+    } else {
+        ErrorClass::Count
+    }
 }
 
 /// Whether a member's call (`theirs`, `count`) matches `mine`.
@@ -570,17 +596,21 @@ impl<'c> Coll<'c> {
         } else {
             ""
         };
-        Error::Usage(format!(
-            "mismatched collective calls on a communicator of {} ranks (context {}): this rank \
+        let class = mismatch_class(mine, theirs, count);
+        Error::invalid(
+            class,
+            format!(
+                "mismatched collective calls on a communicator of {} ranks (context {}): this rank \
              ({}) called {}{when} but rank {j} called {}; every rank must call the same \
              collectives in the same order with matching roots, counts, types, ops and \
              arguments",
-            self.n(),
-            self.c.ctx,
-            self.me(),
-            mine.0.describe(mine.1),
-            other
-        ))
+                self.n(),
+                self.c.ctx,
+                self.me(),
+                mine.0.describe(mine.1),
+                other
+            ),
+        )
     }
 
     /// Checks, for the eager broadcasts this rank made as root up to step `p`, what it

@@ -649,8 +649,8 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and
-    ///   [`Error::Usage`] at the root when `send` does not hold `size * recv.len()`
-    ///   elements (nothing is sent), or when `T` is a zero-sized type;
+    ///   [`Error::InvalidArgument`] (`Count`) at the root when `send` does not hold `size * recv.len()`
+    ///   elements (nothing is sent), [`Error::Usage`] when `T` is a zero-sized type;
     /// - from `wait` at a rank other than the root: [`Error::InvalidArgument`] of class
     ///   [`ErrorClass::Count`] when its `recv` is not the root's block length (or
     ///   [`Error::Truncated`]); [`Error::PeerFailed`], [`Error::Aborted`].
@@ -676,10 +676,13 @@ impl Communicator {
         elem::<T>()?;
         let (n, k, me) = (self.inner.group.size(), recv.len(), self.inner.rank);
         if me == root && send.len() != n * k {
-            return Err(Error::Usage(format!(
-                "iscatter_into: the root's send holds {} elements, not {n} blocks of {k}",
-                send.len()
-            )));
+            return Err(Error::invalid(
+                ErrorClass::Count,
+                format!(
+                    "iscatter_into: the root's send holds {} elements, not {n} blocks of {k}",
+                    send.len()
+                ),
+            ));
         }
         #[cfg(feature = "mpi")]
         if let Some(mc) = self.coll_mpi()? {
@@ -696,8 +699,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `send`'s length is not a multiple of the communicator's
-    ///   size (nothing is sent), or `T` is a zero-sized type;
+    /// - [`Error::InvalidArgument`] (`Count`) when `send`'s length is not a multiple of
+    ///   the communicator's size (nothing is sent), [`Error::Usage`] when `T` is a
+    ///   zero-sized type;
     /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] when a
     ///   rank's blocks are of another length (or [`Error::Truncated`]); the other ranks
     ///   are not told; [`Error::PeerFailed`] when a rank it waits on fails or leaves
@@ -716,10 +720,13 @@ impl Communicator {
         elem::<T>()?;
         let n = self.inner.group.size();
         if send.len() % n != 0 {
-            return Err(Error::Usage(format!(
-                "ialltoall_into: a send of {} elements is not {n} blocks of one length",
-                send.len()
-            )));
+            return Err(Error::invalid(
+                ErrorClass::Count,
+                format!(
+                    "ialltoall_into: a send of {} elements is not {n} blocks of one length",
+                    send.len()
+                ),
+            ));
         }
         #[cfg(feature = "mpi")]
         if let Some(mc) = self.coll_mpi()? {
@@ -815,7 +822,8 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `counts` does not hold one count per rank or its sum is not
+    /// - [`Error::InvalidArgument`] (`Count`) when `counts` does not hold one count per
+    ///   rank or its sum is not
     ///   `send`'s length (nothing is sent);
     /// - as [`iallreduce_into`](Self::iallreduce_into).
     ///
@@ -838,13 +846,16 @@ impl Communicator {
     ) -> Result<CollRequest<T>> {
         let (n, me) = (self.inner.group.size(), self.inner.rank);
         if counts.len() != n || counts.iter().sum::<usize>() != send.len() {
-            return Err(Error::Usage(format!(
-                "ireduce_scatter_into: {} counts summing to {} for {n} ranks and a send of {} \
+            return Err(Error::invalid(
+                ErrorClass::Count,
+                format!(
+                    "ireduce_scatter_into: {} counts summing to {} for {n} ranks and a send of {} \
                  elements",
-                counts.len(),
-                counts.iter().sum::<usize>(),
-                send.len()
-            )));
+                    counts.len(),
+                    counts.iter().sum::<usize>(),
+                    send.len()
+                ),
+            ));
         }
         let start: usize = counts[..me].iter().sum();
         let mut req = self.iallreduce_into(send, op)?;
@@ -861,8 +872,8 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] when `send`'s length is not a multiple of the communicator's
-    /// size; as [`iallreduce_into`](Self::iallreduce_into).
+    /// [`Error::InvalidArgument`] (`Count`) when `send`'s length is not a multiple of the
+    /// communicator's size; as [`iallreduce_into`](Self::iallreduce_into).
     pub fn ireduce_scatter_block_into<T: Reducible>(
         &self,
         send: Vec<T>,
@@ -870,11 +881,14 @@ impl Communicator {
     ) -> Result<CollRequest<T>> {
         let n = self.inner.group.size();
         if send.len() % n != 0 {
-            return Err(Error::Usage(format!(
-                "ireduce_scatter_block_into: a send of {} elements is not {n} blocks of one \
+            return Err(Error::invalid(
+                ErrorClass::Count,
+                format!(
+                    "ireduce_scatter_block_into: a send of {} elements is not {n} blocks of one \
                  length",
-                send.len()
-            )));
+                    send.len()
+                ),
+            ));
         }
         let counts = vec![send.len() / n; n];
         self.ireduce_scatter_into(send, &counts, op)
@@ -892,9 +906,9 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
-    ///   root [`Error::Usage`] when `counts` or `displs` does not hold one entry per rank,
-    ///   a block does not fit `recv`, or its own `send` is not its count (nothing is
-    ///   sent); [`Error::Usage`] when `T` is a zero-sized type;
+    ///   root [`Error::InvalidArgument`] (`Count`) when `counts` or `displs` does not
+    ///   hold one entry per rank, a block does not fit `recv`, or its own `send` is not
+    ///   its count (nothing is sent); [`Error::Usage`] when `T` is a zero-sized type;
     /// - from `wait` at the root: [`Error::InvalidArgument`] of class
     ///   [`ErrorClass::Count`] when a rank's part is not its count (or
     ///   [`Error::Truncated`]); the other ranks are not told; [`Error::PeerFailed`] when a
@@ -961,9 +975,9 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
-    ///   root [`Error::Usage`] when `counts` or `displs` does not hold one entry per rank,
-    ///   a block does not fit `send`, or its own `recv` is not its count (nothing is
-    ///   sent); [`Error::Usage`] when `T` is a zero-sized type;
+    ///   root [`Error::InvalidArgument`] (`Count`) when `counts` or `displs` does not
+    ///   hold one entry per rank, a block does not fit `send`, or its own `recv` is not
+    ///   its count (nothing is sent); [`Error::Usage`] when `T` is a zero-sized type;
     /// - from `wait` at a rank other than the root: [`Error::InvalidArgument`] of class
     ///   [`ErrorClass::Count`] when its `recv` is not its count (or
     ///   [`Error::Truncated`]); [`Error::PeerFailed`], [`Error::Aborted`].
@@ -1021,9 +1035,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `counts` or `displs` does not hold one entry per rank, a
-    ///   block does not fit `recv`, or `send` is not this rank's count (nothing is sent),
-    ///   or when `T` is a zero-sized type;
+    /// - [`Error::InvalidArgument`] (`Count`) when `counts` or `displs` does not hold one
+    ///   entry per rank, a block does not fit `recv`, or `send` is not this rank's count
+    ///   (nothing is sent), [`Error::Usage`] when `T` is a zero-sized type;
     /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] when a
     ///   rank's part is not its count at rank 0, or the ranks' counts disagree (rank 0
     ///   finds it and tells the others); [`Error::PeerFailed`], [`Error::Aborted`].
@@ -1081,9 +1095,10 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when the counts or displacements do not hold one entry per
-    ///   rank, a block does not fit its vector, or this rank's block to itself is not its
-    ///   receive count (nothing is sent), or when `T` is a zero-sized type;
+    /// - [`Error::InvalidArgument`] (`Count`) when the counts or displacements do not hold
+    ///   one entry per rank, a block does not fit its vector, or this rank's block to
+    ///   itself is not its receive count (nothing is sent), [`Error::Usage`] when `T` is
+    ///   a zero-sized type;
     /// - from `wait`: [`Error::InvalidArgument`] of class [`ErrorClass::Count`] when a
     ///   block from a rank is not its receive count (or [`Error::Truncated`]); the other
     ///   ranks are not told; [`Error::PeerFailed`], [`Error::Aborted`].
@@ -1118,10 +1133,13 @@ impl Communicator {
         check_v("ialltoallv_into", n, send.len(), scounts, sdispls)?;
         check_v("ialltoallv_into", n, recv.len(), rcounts, rdispls)?;
         if scounts[me] != rcounts[me] {
-            return Err(Error::Usage(format!(
-                "ialltoallv_into: this rank sends {} elements to itself but receives {}",
-                scounts[me], rcounts[me]
-            )));
+            return Err(Error::invalid(
+                ErrorClass::Count,
+                format!(
+                    "ialltoallv_into: this rank sends {} elements to itself but receives {}",
+                    scounts[me], rcounts[me]
+                ),
+            ));
         }
         #[cfg(feature = "mpi")]
         if let Some(mc) = self.coll_mpi()? {
@@ -1318,9 +1336,10 @@ fn own_count(name: &str, what: &str, got: usize, count: usize) -> Result<()> {
     if got == count {
         return Ok(());
     }
-    Err(Error::Usage(format!(
-        "{name}: this rank's {what} holds {got} elements but its count is {count}"
-    )))
+    Err(Error::invalid(
+        ErrorClass::Count,
+        format!("{name}: this rank's {what} holds {got} elements but its count is {count}"),
+    ))
 }
 
 /// Refuses zero-sized element types, as the point-to-point calls do.

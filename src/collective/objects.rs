@@ -13,7 +13,7 @@ use super::slices::sig;
 use super::{ANY_COUNT, ByteSink, Call, Coll, OP_CLOSURE, OP_NONE};
 use crate::codec::{self, Decode, Encode};
 use crate::comm::{Communicator, Rank};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 
 fn decode_from<T: Decode>(bytes: &AlignedVec, src: usize) -> Result<T> {
     if let Some((_, name)) = codec::split(bytes) {
@@ -46,7 +46,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root passes `None`, when the ranks disagree on the root
+    /// - [an error of its arguments](crate::Error#collective-errors) when the root passes `None`, when the ranks disagree on the root
     ///   or make another collective call, or an earlier collective on this communicator
     ///   failed;
     /// - [`Error::Serialize`] at the root when the value cannot be archived;
@@ -101,7 +101,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root passes `None`, when the ranks disagree on the root
+    /// - [an error of its arguments](crate::Error#collective-errors) when the root passes `None`, when the ranks disagree on the root
     ///   or make another collective call, or an earlier collective on this communicator
     ///   failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
@@ -176,7 +176,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root passes `None` or not one value per rank (checked before
+    /// - [an error of its arguments](crate::Error#collective-errors) when the root passes `None` or not one value per rank (checked before
     ///   the call starts, so the other ranks are not told), when the ranks disagree on the root or make another
     ///   collective call, or an earlier collective on this communicator failed;
     /// - [`Error::Serialize`] at the root when a value cannot be archived;
@@ -231,10 +231,10 @@ impl Communicator {
         let n = self.inner.group.size();
         match values {
             Some(v) if v.len() == n => Ok(Some(v)),
-            Some(v) => Err(Error::Usage(format!(
-                "{call}: the root passed {} values for {n} ranks",
-                v.len()
-            ))),
+            Some(v) => Err(Error::invalid(
+                ErrorClass::Count,
+                format!("{call}: the root passed {} values for {n} ranks", v.len()),
+            )),
             None => Err(Error::Usage(format!(
                 "{call}: the root must pass Some(values)"
             ))),
@@ -252,7 +252,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root passes `None` or not one part per rank (checked
+    /// - [an error of its arguments](crate::Error#collective-errors) when the root passes `None` or not one part per rank (checked
     ///   before the call starts; the other ranks then fail naming the root's invalid
     ///   call), when the ranks
     ///   disagree on the root or make another collective call, or an earlier collective
@@ -299,7 +299,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the ranks disagree on the root or make another collective
+    /// - [an error of its arguments](crate::Error#collective-errors) when the ranks disagree on the root or make another collective
     ///   call, or an earlier collective on this communicator failed;
     /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`] at
     ///   the root when a rank sent another type; [`Error::InvalidArchive`] when the bytes
@@ -350,7 +350,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when the ranks make another collective call, or an earlier
+    /// - [an error of its arguments](crate::Error#collective-errors) when the ranks make another collective call, or an earlier
     ///   collective on this communicator failed;
     /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`] when
     ///   a rank sent another type; [`Error::InvalidArchive`] when the bytes received fail
@@ -395,7 +395,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the ranks disagree on the root or make another collective
+    /// - [an error of its arguments](crate::Error#collective-errors) when the ranks disagree on the root or make another collective
     ///   call, or an earlier collective on this communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
     ///   the job is aborted.
@@ -433,7 +433,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when the ranks make another collective call, or an earlier
+    /// - [an error of its arguments](crate::Error#collective-errors) when the ranks make another collective call, or an earlier
     ///   collective on this communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
     ///   the job is aborted.
@@ -469,7 +469,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `values` does not hold one value per rank, when the ranks make
+    /// - [an error of its arguments](crate::Error#collective-errors) when `values` does not hold one value per rank, when the ranks make
     ///   another collective call, or an earlier collective on this communicator failed;
     /// - [`Error::Serialize`] when a value cannot be archived; [`Error::TypeMismatch`] when
     ///   a rank sent another type; [`Error::InvalidArchive`] when the bytes received fail
@@ -495,10 +495,10 @@ impl Communicator {
         let n = self.inner.group.size();
         let parts = self.args(Call::AlltoallObj, || {
             if values.len() != n {
-                return Err(Error::Usage(format!(
-                    "alltoall: {} values passed for {n} ranks",
-                    values.len()
-                )));
+                return Err(Error::invalid(
+                    ErrorClass::Count,
+                    format!("alltoall: {} values passed for {n} ranks", values.len()),
+                ));
             }
             values.iter().map(codec::encode).collect::<Result<Vec<_>>>()
         })?;
@@ -524,7 +524,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `parts` does not hold one part per rank (checked before the
+    /// - [an error of its arguments](crate::Error#collective-errors) when `parts` does not hold one part per rank (checked before the
     ///   call starts), when the ranks make another collective call, or an earlier
     ///   collective on this communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
@@ -544,10 +544,10 @@ impl Communicator {
         let n = self.inner.group.size();
         self.args(Call::AlltoallObj, || {
             if parts.len() != n {
-                return Err(Error::Usage(format!(
-                    "alltoall_bytes: {} parts passed for {n} ranks",
-                    parts.len()
-                )));
+                return Err(Error::invalid(
+                    ErrorClass::Count,
+                    format!("alltoall_bytes: {} parts passed for {n} ranks", parts.len()),
+                ));
             }
             Ok(())
         })?;
@@ -573,7 +573,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the ranks disagree on the root, when one of them calls
+    /// - [an error of its arguments](crate::Error#collective-errors) when the ranks disagree on the root, when one of them calls
     ///   [`reduce_op`](Self::reduce_op) (a built-in op) instead, when they make another
     ///   collective call, or an earlier collective on this communicator failed;
     /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`] at
@@ -688,7 +688,7 @@ impl Communicator {
     ///   values (e.g. `BitAnd` on floats, `Vec`s of different lengths), checked on
     ///   this rank's own value before the call and again as values are combined;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the ranks call with different ops or roots (naming both
+    /// - [an error of its arguments](crate::Error#collective-errors) when the ranks call with different ops or roots (naming both
     ///   calls), or make another collective call, or an earlier collective on this
     ///   communicator failed;
     /// - [`Error::Serialize`] when the value cannot be archived; [`Error::TypeMismatch`]

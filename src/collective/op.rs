@@ -230,17 +230,17 @@ pub trait ReduceOp<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] naming the op and the type when a built-in [`Op`] is not
-    /// defined for `T` (`Op::BitAnd` on `f64`). The object reductions report the same
-    /// case as [`Error::InvalidArgument`] of class `Op`
-    /// ([`ObjectReducible::reduce`]).
+    /// [`Error::InvalidArgument`] of class `Op`, naming the op and the type, when a
+    /// built-in [`Op`] is not defined for `T` (`Op::BitAnd` on `f64`), as the object
+    /// reductions report it ([`ObjectReducible::reduce`]).
     ///
     /// # Examples
     ///
     /// ```
     /// use shmpi::{Op, ReduceOp};
     /// assert!(ReduceOp::<f64>::check(&Op::Sum).is_ok());
-    /// assert!(matches!(ReduceOp::<f64>::check(&Op::BitAnd), Err(shmpi::Error::Usage(_))));
+    /// let e = ReduceOp::<f64>::check(&Op::BitAnd).unwrap_err();
+    /// assert_eq!(e.class(), shmpi::ErrorClass::Op);
     /// ```
     fn check(&self) -> Result<()>;
     /// The op's code in call signatures (every closure has the same code, so ranks
@@ -255,10 +255,13 @@ impl<T: Reducible> ReduceOp<T> for Op {
         if T::supports(*self) {
             Ok(())
         } else {
-            Err(Error::Usage(format!(
-                "the reduction op {self:?} is not defined for elements of type `{}`",
-                std::any::type_name::<T>()
-            )))
+            Err(Error::invalid(
+                ErrorClass::Op,
+                format!(
+                    "the reduction op {self:?} is not defined for elements of type `{}`",
+                    std::any::type_name::<T>()
+                ),
+            ))
         }
     }
     fn code(&self) -> u8 {

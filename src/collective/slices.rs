@@ -2,9 +2,10 @@
 //! rsmpi's `broadcast_into`, `all_reduce_into` ...): one copy into shared memory by
 //! each contributor, one copy (or reduction) out of it by each reader.
 //!
-//! Buffer lengths are checked locally (an `Error::Usage` naming both lengths) and
-//! across ranks (the element count, element size, root and op travel with every call;
-//! a rank that sees another's differ returns `Error::Usage` naming both calls).
+//! Buffer lengths are checked locally (an error naming both lengths) and across ranks
+//! (the element count, element size, root and op travel with every call; a rank that
+//! sees another's differ returns an error naming both calls), each error of the class
+//! `Error`'s docs give (a count, a root, an op ...).
 //!
 //! The local checks (a root out of range, a buffer of the wrong length, an unusable
 //! element type or op, malformed `counts`/`displs`) are made before the call starts
@@ -19,7 +20,7 @@ use bytemuck::Pod;
 use super::op::ReduceOp;
 use super::{ANY_COUNT, Call, Coll, OP_NONE, Sig, typed};
 use crate::comm::{Communicator, Rank};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 use crate::shmcoll::{INLINE_BYTES, INLINE_WORDS};
 
 /// Whether a reduction of `bytes` per rank on `n` ranks reads every contribution
@@ -64,7 +65,10 @@ pub(crate) fn sig(kind: Call, root: usize, elem: usize, op: u8) -> Sig {
 }
 
 fn len_err(what: &str, got: usize, want: usize) -> Error {
-    Error::Usage(format!("{what} has {got} elements but must have {want}"))
+    Error::invalid(
+        ErrorClass::Count,
+        format!("{what} has {got} elements but must have {want}"),
+    )
 }
 
 /// Folds `x` (bytes of elements starting at byte `off` of a contribution) into `dst`.
@@ -139,8 +143,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when another rank makes a different collective call at this point,
-    ///   or an earlier collective on this communicator failed;
+    /// - [`Error::InvalidArgument`] when another rank makes a different collective call at
+    ///   this point, [`Error::Usage`] when an earlier collective on this communicator
+    ///   failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves before it arrives;
     /// - [`Error::Aborted`] when the job is aborted.
     ///
@@ -170,7 +175,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when `T` is zero-sized or too large for the collective area, when
+    /// - [an error of its arguments](crate::Error#collective-errors) when `T` is zero-sized or too large for the collective area, when
     ///   the ranks disagree on the root, the length or the element size, or make another
     ///   collective call, or an earlier collective on this communicator failed;
     /// - [`Error::PeerFailed`] when a member dies or leaves part-way; [`Error::Aborted`] when
@@ -237,7 +242,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root's `send` does not hold `size * recv.len()` elements,
+    /// - [an error of its arguments](crate::Error#collective-errors) when the root's `send` does not hold `size * recv.len()` elements,
     ///   when `T` is zero-sized or too large for the collective area, when the ranks
     ///   disagree on the root, `recv.len()` or the element size, or make another collective
     ///   call, or an earlier collective on this communicator failed;
@@ -312,7 +317,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root's `recv` does not hold `size * send.len()` elements,
+    /// - [an error of its arguments](crate::Error#collective-errors) when the root's `recv` does not hold `size * send.len()` elements,
     ///   when `T` is zero-sized or too large for the collective area, when the ranks
     ///   disagree on the root, `send.len()` or the element size, or make another collective
     ///   call, or an earlier collective on this communicator failed;
@@ -378,7 +383,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `recv` does not hold `size * send.len()` elements, when `T` is
+    /// - [an error of its arguments](crate::Error#collective-errors) when `recv` does not hold `size * send.len()` elements, when `T` is
     ///   zero-sized or too large for the collective area, when the ranks disagree on
     ///   `send.len()` or the element size, or make another collective call, or an earlier
     ///   collective on this communicator failed;
@@ -476,7 +481,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `send.len()` is not a multiple of `size` or `recv.len()`
+    /// - [an error of its arguments](crate::Error#collective-errors) when `send.len()` is not a multiple of `size` or `recv.len()`
     ///   differs from it, when `T` is zero-sized or too large for the collective area, when
     ///   the ranks disagree on the block length or the element size, or make another
     ///   collective call, or an earlier collective on this communicator failed;
@@ -504,7 +509,7 @@ impl Communicator {
         let me = self.inner.rank;
         let sz = self.args(Call::Alltoall, || {
             if send.len() % n != 0 || recv.len() != send.len() {
-                return Err(Error::Usage(format!(
+                return Err(Error::invalid(ErrorClass::Count, format!(
                     "alltoall_into: the send buffer ({} elements) must hold {n} equal blocks and \
                      the receive buffer ({} elements) as many elements",
                     send.len(),
@@ -558,7 +563,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] when the root's `recv.len()` differs from `send.len()`, when the
+    /// - [an error of its arguments](crate::Error#collective-errors) when the root's `recv.len()` differs from `send.len()`, when the
     ///   [`Op`](crate::Op) is not defined for `T` (`Op::BitAnd` on `f64`), when `T` is
     ///   zero-sized or too large for the collective area, when the ranks disagree on the
     ///   root, the length, the element size or the op, or make another collective call, or
@@ -640,7 +645,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `recv.len()` differs from `send.len()`, when the
+    /// - [an error of its arguments](crate::Error#collective-errors) when `recv.len()` differs from `send.len()`, when the
     ///   [`Op`](crate::Op) is not defined for `T`, when `T` is zero-sized or too large for
     ///   the collective area, when the ranks disagree on the length, the element size or
     ///   the op (every closure counts as the same op), or make another collective call, or
@@ -783,7 +788,8 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// As [`allreduce_into`](Self::allreduce_into): [`Error::Usage`] for a `recv.len()`
+    /// As [`allreduce_into`](Self::allreduce_into): [an error of its
+    /// arguments](crate::Error#collective-errors) for a `recv.len()`
     /// other than `send.len()`, an op not defined for `T`, an unusable `T` or calls that do
     /// not match; [`Error::PeerFailed`] and [`Error::Aborted`].
     ///
@@ -885,7 +891,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `send` does not hold `size * recv.len()` elements, when the
+    /// - [an error of its arguments](crate::Error#collective-errors) when `send` does not hold `size * recv.len()` elements, when the
     ///   [`Op`](crate::Op) is not defined for `T`, when `T` is zero-sized or too large for
     ///   the collective area, when the ranks disagree on `recv.len()`, the element size or
     ///   the op, or make another collective call, or an earlier collective on this
@@ -960,7 +966,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
+    /// - [an error of its arguments](crate::Error#collective-errors) at the root when `counts` or `displs` does not have one entry per
     ///   rank or a block does not fit `recv` (checked before the call starts, and the others
     ///   then fail naming this rank's invalid call), or when a
     ///   rank's `send.len()` differs from its `counts` entry (found part-way, so every
@@ -1061,7 +1067,7 @@ impl Communicator {
     /// # Errors
     ///
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator;
-    /// - [`Error::Usage`] at the root when `counts` or `displs` does not have one entry per
+    /// - [an error of its arguments](crate::Error#collective-errors) at the root when `counts` or `displs` does not have one entry per
     ///   rank or a block does not fit `send` (checked before the call starts, and the others
     ///   then fail naming this rank's invalid call); on a rank
     ///   whose `recv.len()` differs from its count (found part-way); on every rank when
@@ -1149,9 +1155,9 @@ impl Communicator {
             }
             let (s, e) = (table[1 + 2 * me] as usize, table[2 + 2 * me] as usize);
             if e - s != std::mem::size_of_val(recv) {
-                return Err(Error::Usage(format!(
-                    "scatterv_into: the root sends {} elements to rank {me}, whose receive buffer has {}",
-                    (e - s) / sz,
+                let sent = (e - s) / sz;
+                return Err(Error::counts(sent, recv.len(), format!(
+                    "scatterv_into: the root sends {sent} elements to rank {me}, whose receive buffer has {}",
                     recv.len()
                 )));
             }
@@ -1179,7 +1185,7 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when `counts` or `displs` does not have one entry per rank, when a
+    /// - [an error of its arguments](crate::Error#collective-errors) when `counts` or `displs` does not have one entry per rank, when a
     ///   block does not fit `recv`, when a rank's `send.len()` differs from its `counts`
     ///   entry, when `T` is zero-sized or too large for the collective area, when the ranks
     ///   disagree on the element size, or make another collective call, or an earlier
@@ -1261,14 +1267,14 @@ impl Communicator {
     /// it into `recv[rdispls[i]..rdispls[i] + rcounts[i]]` (`MPI_Alltoallv`, mpi4py
     /// `comm.Alltoallv([sbuf, (scounts, sdispls)], [rbuf, (rcounts, rdispls)])`). Every
     /// rank's `rcounts[i]` must equal what rank `i` sends it (its `scounts` entry):
-    /// a rank that finds otherwise fails with `Error::Usage` naming both counts, and so
+    /// a rank that finds otherwise fails with an error naming both counts, and so
     /// do the ranks that wait for its data.
     ///
     /// MPI 4.1 §6.8 (`MPI_Alltoallv`).
     ///
     /// # Errors
     ///
-    /// - [`Error::Usage`] when a count or displacement list does not have one entry per
+    /// - [an error of its arguments](crate::Error#collective-errors) when a count or displacement list does not have one entry per
     ///   rank, when a block does not fit its buffer, when `rcounts[j]` differs from what
     ///   rank `j` sends, when `T` is zero-sized or too large for the collective area, when
     ///   the ranks disagree on the element size, or make another collective call, or an
@@ -1365,9 +1371,9 @@ impl Communicator {
                     )));
                 }
                 if e - s != rcounts[j] * sz {
-                    return Err(Error::Usage(format!(
-                        "{NAME}: rank {j} sends {} elements to rank {me}, whose rcounts[{j}] is {}",
-                        (e - s) / sz,
+                    let sent = (e - s) / sz;
+                    return Err(Error::counts(sent, rcounts[j], format!(
+                        "{NAME}: rank {j} sends {sent} elements to rank {me}, whose rcounts[{j}] is {}",
                         rcounts[j]
                     )));
                 }
@@ -1406,22 +1412,28 @@ pub(super) fn check_v(
     displs: &[usize],
 ) -> Result<()> {
     if counts.len() != n || displs.len() != n {
-        return Err(Error::Usage(format!(
-            "{name}: counts ({}) and displs ({}) must have one entry per rank ({n})",
-            counts.len(),
-            displs.len()
-        )));
+        return Err(Error::invalid(
+            ErrorClass::Count,
+            format!(
+                "{name}: counts ({}) and displs ({}) must have one entry per rank ({n})",
+                counts.len(),
+                displs.len()
+            ),
+        ));
     }
     for j in 0..n {
         if displs[j]
             .checked_add(counts[j])
             .is_none_or(|end| end > buf_len)
         {
-            return Err(Error::Usage(format!(
-                "{name}: rank {j}'s block of {} elements at {} does not fit the buffer of \
+            return Err(Error::invalid(
+                ErrorClass::Count,
+                format!(
+                    "{name}: rank {j}'s block of {} elements at {} does not fit the buffer of \
                  {buf_len} elements",
-                counts[j], displs[j],
-            )));
+                    counts[j], displs[j],
+                ),
+            ));
         }
     }
     Ok(())
@@ -1430,10 +1442,12 @@ pub(super) fn check_v(
 fn check_lens(name: &str, lens: &[u64], counts: &[usize], sz: usize) -> Result<()> {
     for (j, (&l, &c)) in lens.iter().zip(counts).enumerate() {
         if l as usize != c * sz {
-            return Err(Error::Usage(format!(
-                "{name}: rank {j} contributes {} elements but counts[{j}] is {c}",
-                l as usize / sz
-            )));
+            let got = l as usize / sz;
+            return Err(Error::counts(
+                got,
+                c,
+                format!("{name}: rank {j} contributes {got} elements but counts[{j}] is {c}"),
+            ));
         }
     }
     Ok(())
