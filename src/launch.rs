@@ -15,7 +15,12 @@
 //! - `timeout`: the job is stopped, with a report of what each rank was blocked on,
 //!   and the launcher exits with 124 (like `timeout(1)`).
 //! - If the launcher dies, the ranks die with it (`PR_SET_PDEATHSIG`), and the
-//!   segment, a memfd, disappears with the last process that maps it.
+//!   segment, a memfd, disappears with the last process that maps it. When the ranks
+//!   run in groups of their own, what they started dies too: a guard process the
+//!   launcher forked first kills those groups when the launcher's end of a socket
+//!   closes without a word of a normal end, and removes an unfinished trace file
+//!   (`sys/guard.rs` has the design and its limits: a process that leaves its rank's
+//!   group escapes it, and on a terminal only the ranks die).
 //! - Deadlock: when every live rank has been asleep in a blocking call for
 //!   `SHMPI_DEADLOCK_MS` (default 500 ms) without any of those calls ending, and no ring
 //!   holds a message, nothing can ever release them: the launcher prints who waits on
@@ -154,6 +159,9 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
     }
     // Before anything starts: an unwritable trace path is an error now, not at the end.
     let mut trace = cfg.trace.as_deref().map(TraceFile::new);
+    // Before the trace or the segment exists, so that the guard holds neither.
+    let guard = sys::guard::Guard::start(n, trace.as_ref().and_then(|t| t.tmp.as_deref()))
+        .map_err(|e| Error::os("starting the job's guard process", e))?;
     let events = tuning::trace_events();
     let mut job = match trace.as_mut() {
         None => Job::new(n, None, cfg.stats, events)?,
@@ -204,7 +212,10 @@ pub fn launch(cfg: &LaunchConfig) -> Result<i32> {
         &waited,
         &mut job,
         trace.as_mut(),
+        &guard,
     );
+    // Every rank has been reaped: what is left running is no longer the guard's.
+    guard.end();
     sys::proc::restore_signals(&old_mask);
     result
 }
@@ -219,6 +230,7 @@ struct RankProc {
     killed: bool,
 }
 
+#[allow(clippy::too_many_arguments)] // what `launch` made, handed over once
 fn run(
     cfg: &LaunchConfig,
     seg: &Arc<Segment>,
@@ -227,6 +239,7 @@ fn run(
     waited: &SigSet,
     job: &mut Option<Job>,
     trace: Option<&mut TraceFile>,
+    guard: &sys::guard::Guard,
 ) -> Result<i32> {
     let n = cfg.nranks;
     let out_lock = Arc::new(Mutex::new(()));
@@ -262,6 +275,9 @@ fn run(
         };
         match sys::proc::spawn(&mut cmd, setup) {
             Ok(mut child) => {
+                if own_group {
+                    guard.watch(child.id() as i32);
+                }
                 if cfg.tag_output {
                     if let Some(out) = child.stdout.take() {
                         readers.push(Reader::start(out, r, false, out_lock.clone()));
@@ -281,7 +297,7 @@ fn run(
                 for p in &procs {
                     sys::proc::signal_group(p.pid, Signal::SIGKILL);
                 }
-                reap_all(&mut procs);
+                reap_all(&mut procs, guard);
                 let prog = cfg.program.to_string_lossy();
                 let why = match e.kind() {
                     std::io::ErrorKind::NotFound => "command not found".to_string(),
@@ -350,7 +366,10 @@ fn run(
         // failed, what the rank started goes with it.
         loop {
             let stopping = stop.is_some() || first_failure.is_some();
-            match sys::proc::reap_any(|how| stopping || !matches!(how, Exit::Code(0))) {
+            match sys::proc::reap_any(
+                |how| stopping || !matches!(how, Exit::Code(0)),
+                |pid| guard.forget(pid),
+            ) {
                 sys::proc::Reaped::Ended(pid, how) => {
                     on_exit(&mut procs, seg, pid, how, &mut first_failure)
                 }
@@ -779,9 +798,10 @@ fn wake_all(seg: &Segment) {
     }
 }
 
-fn reap_all(procs: &mut [RankProc]) {
+fn reap_all(procs: &mut [RankProc], guard: &sys::guard::Guard) {
     for p in procs.iter_mut() {
         if p.exit.is_none() {
+            guard.forget(p.pid);
             sys::proc::reap(p.pid);
             p.exit = Some(Exit::Signal(9));
         }

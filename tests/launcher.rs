@@ -62,6 +62,19 @@ fn leftover_ranks(name: &str) -> Vec<u32> {
     pids
 }
 
+/// Whether `pid` is a launcher's guard process, which has the launcher's environment.
+fn is_guard(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "shmrun-guard\n")
+}
+
+/// How many ranks of test `name` run: [`leftover_ranks`] less `launcher` and its guard.
+fn running_ranks(name: &str, launcher: u32) -> usize {
+    leftover_ranks(name)
+        .into_iter()
+        .filter(|&p| p != launcher && !is_guard(p))
+        .count()
+}
+
 fn dev_shm_entries() -> usize {
     std::fs::read_dir("/dev/shm")
         .map(|d| d.count())
@@ -677,7 +690,7 @@ fn killing_the_launcher_kills_every_rank() {
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while leftover_ranks(NAME).len() < 3 {
+    while running_ranks(NAME, child.id()) < 3 {
         assert!(t.elapsed() < Duration::from_secs(30), "ranks did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -691,6 +704,151 @@ fn killing_the_launcher_kills_every_rank() {
             leftover_ranks(NAME)
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Pids in `line` after its last "children " (the test harness may print before it).
+fn children_in(line: &str) -> Vec<u32> {
+    line.rfind("children ")
+        .map(|at| {
+            line[at + "children ".len()..]
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills `pids` (a failed test's leftovers), so that a failure leaves nothing running.
+fn kill_all(pids: &[u32]) {
+    for &p in pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// A launcher killed with SIGKILL takes with it what the ranks started, not only the
+/// ranks (PDEATHSIG reaches only its own children): its guard kills the ranks' process
+/// groups, holds none of the job's output pipes open, and removes the unfinished trace.
+#[test]
+fn killing_the_launcher_kills_what_the_ranks_started() {
+    use std::io::BufRead;
+    const NAME: &str = "killing_the_launcher_kills_what_the_ranks_started";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        // A grandchild of the launcher, and (through sh) a great-grandchild.
+        let sleep = Command::new("sleep").arg("300").spawn().unwrap();
+        let sh = Command::new("sh")
+            .args(["-c", "sleep 300 & echo \"children $$ $!\"; wait"])
+            .spawn()
+            .unwrap();
+        println!("children {}", sleep.id());
+        let _ = u.world().recv::<u8>(shmpi::ANY_SOURCE, 0); // waits until killed
+        // Reached only if the job ended some other way: leave nothing behind then.
+        for mut c in [sleep, sh] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("shmpi-guard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shm_before = dev_shm_entries();
+    let mut child = Command::new(shmrun())
+        .args(["-n", "2", "--timeout", "60", "--trace"])
+        .arg(dir.join("t.json"))
+        .arg(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SHMPI_TEST_CHILD", NAME)
+        .env("SHMPI_DEADLOCK_MS", "0") // the ranks wait on purpose
+        // Not a terminal, so each rank leads a process group of its own.
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Lines, then `None` at the pipe's end: whoever holds it open holds the job's output.
+    let (lines, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines.send(Some(line));
+        }
+        let _ = lines.send(None);
+    });
+    let mut started = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while started.len() < 6 {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Some(line)) => started.extend(children_in(&line)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                kill_all(&started);
+                std::fs::remove_dir_all(&dir).ok();
+                panic!("the ranks' children did not start: {started:?}");
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let t = Instant::now();
+    while !leftover_ranks(NAME).is_empty() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left = leftover_ranks(NAME);
+    kill_all(&left);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        left.is_empty(),
+        "left running 5 s after the launcher was killed: {left:?} (the ranks' children: {started:?})"
+    );
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        match rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => panic!("the job's stdout is still held open: {e}"),
+        }
+    }
+    assert!(files.is_empty(), "left in the trace's directory: {files:?}");
+    assert_eq!(dev_shm_entries(), shm_before, "nothing new in /dev/shm");
+}
+
+/// At a normal end the guard goes without killing: what a rank that exited 0 left
+/// running is its own business, as it was before there was a guard.
+#[test]
+fn a_normal_end_leaves_running_what_a_finished_rank_started() {
+    const NAME: &str = "a_normal_end_leaves_running_what_a_finished_rank_started";
+    let mut cmd = Command::new(shmrun());
+    cmd.args([
+        "-n",
+        "2",
+        "sh",
+        "-c",
+        "sleep 300 >/dev/null 2>&1 & echo \"children $!\"",
+    ])
+    .env("SHMPI_TEST_CHILD", NAME);
+    let out = run_within(cmd, Duration::from_secs(10)).expect("a job of two echoes hung");
+    let started: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .flat_map(children_in)
+        .collect();
+    // Long enough for a guard that mistook the end for the launcher's death to act.
+    std::thread::sleep(Duration::from_millis(300));
+    let left = leftover_ranks(NAME);
+    kill_all(&left);
+    assert_success(&out, NAME);
+    assert_eq!(started.len(), 2, "{out:?}");
+    for p in &started {
+        assert!(
+            left.contains(p),
+            "{p} was killed at the normal end: {left:?}"
+        );
     }
 }
 
@@ -712,7 +870,7 @@ fn sigterm_to_the_launcher_is_forwarded_and_ends_the_job() {
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let t = Instant::now();
-    while leftover_ranks(NAME).len() < 2 {
+    while running_ranks(NAME, child.id()) < 2 {
         assert!(t.elapsed() < Duration::from_secs(30), "ranks did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -1272,7 +1430,7 @@ fn stopping_the_job_stops_what_the_ranks_started() {
         let others = || -> Vec<u32> {
             leftover_ranks(NAME)
                 .into_iter()
-                .filter(|&p| p != launcher)
+                .filter(|&p| p != launcher && !is_guard(p))
                 .collect()
         };
         if let Some(sig) = sig {

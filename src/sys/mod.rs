@@ -5,6 +5,7 @@
 //! - [`membarrier`]: a memory barrier on every registered process's running threads.
 //! - [`proc`]: spawning ranks (fork + exec with a prepared child), CPU affinity,
 //!   signals, reaping children, the monotonic clock.
+//! - [`guard`]: the process that kills what the ranks started if the launcher dies.
 //! - [`tracemem`]: the time-stamp counter and the tracing buffers' words.
 //! - [`cma`]: reading another rank's memory (`process_vm_readv`).
 //!
@@ -12,6 +13,7 @@
 
 pub(crate) mod cma;
 pub(crate) mod futex;
+pub(crate) mod guard;
 pub(crate) mod membarrier;
 pub(crate) mod proc;
 pub(crate) mod shm;

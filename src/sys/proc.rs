@@ -152,8 +152,12 @@ pub(crate) enum Reaped {
 /// Collects one ended child without blocking. If `kill_group` says so for how it
 /// ended, its process group (what it started, see [`ChildSetup::own_group`]) gets
 /// SIGKILL first: while the child is not yet reaped its pid, and so its group id,
-/// cannot be reused, so the signal cannot reach anyone else.
-pub(crate) fn reap_any(kill_group: impl Fn(crate::error::Exit) -> bool) -> Reaped {
+/// cannot be reused, so the signal cannot reach anyone else. `before_reap` gets its
+/// pid last, while that still holds.
+pub(crate) fn reap_any(
+    kill_group: impl Fn(crate::error::Exit) -> bool,
+    before_reap: impl FnOnce(i32),
+) -> Reaped {
     use crate::error::Exit;
     // WNOWAIT: look at the child and leave it unreaped.
     let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
@@ -168,6 +172,7 @@ pub(crate) fn reap_any(kill_group: impl Fn(crate::error::Exit) -> bool) -> Reape
         // A child that leads no group: no group has its id, and this finds none.
         let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
     }
+    before_reap(pid.as_raw());
     let _ = waitpid(pid, None);
     Reaped::Ended(pid.as_raw(), how)
 }
