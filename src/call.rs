@@ -91,6 +91,7 @@ calls! {
     LoanSlice => "loan_slice",
     SendInit => "send_init",
     RecvInit => "recv_init",
+    LoanObject => "loan_object",
 }
 
 impl Call {

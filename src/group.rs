@@ -84,11 +84,15 @@ impl Group {
         let size = self.members.len();
         for (i, &r) in ranks.iter().enumerate() {
             if r < 0 || r as usize >= size {
-                return Err(Error::InvalidRank {
-                    rank: r,
-                    size,
-                    any_allowed: false,
-                });
+                // `Error::InvalidRank` speaks of a communicator; the class is the same.
+                let valid = match size {
+                    0 => "this group is empty, so it has none".to_string(),
+                    n => format!("valid ranks in this group of {n} are 0 to {}", n - 1),
+                };
+                return Err(Error::invalid(
+                    ErrorClass::Rank,
+                    format!("{call}: invalid rank {r}: {valid}"),
+                ));
             }
             if ranks[..i].contains(&r) {
                 return Err(Error::invalid(
@@ -107,8 +111,8 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRank`] for a rank outside the group, [`Error::InvalidArgument`]
-    /// of class `Rank` for a rank named twice.
+    /// [`Error::InvalidArgument`] of class [`ErrorClass::Rank`] (`MPI_ERR_RANK`) for a
+    /// rank outside the group or named twice.
     ///
     /// # Examples
     ///
@@ -262,7 +266,8 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRank`] for a rank outside `self` (other than [`PROC_NULL`]).
+    /// [`Error::InvalidArgument`] of class [`ErrorClass::Rank`] for a rank outside `self`
+    /// (other than [`PROC_NULL`]).
     ///
     /// # Examples
     ///
@@ -533,18 +538,16 @@ mod tests {
     #[test]
     fn bad_ranks_are_errors_naming_them() {
         let a = g(&[0, 1, 2], 0);
-        assert!(matches!(
-            a.incl(&[3]),
-            Err(Error::InvalidRank {
-                rank: 3,
-                size: 3,
-                ..
-            })
-        ));
-        assert!(matches!(
-            a.excl(&[-1]),
-            Err(Error::InvalidRank { rank: -1, .. })
-        ));
+        let e = a.incl(&[3]).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Rank);
+        assert!(
+            e.to_string()
+                .contains("rank 3: valid ranks in this group of 3 are 0 to 2")
+        );
+        let e = a.excl(&[-1]).unwrap_err();
+        assert!(e.to_string().contains("excl: invalid rank -1"), "{e}");
+        let e = g(&[], 0).incl(&[0]).unwrap_err();
+        assert!(e.to_string().contains("this group is empty"), "{e}");
         assert!(a.incl(&[1, 1]).unwrap_err().to_string().contains("twice"));
         assert!(a.range_incl(&[(0, 2, 0)]).is_err());
         assert!(a.range_incl(&[(0, 2, 1), (2, 2, 1)]).is_err());

@@ -600,8 +600,15 @@ impl Communicator {
 
     /// A block of `pool` for `bytes` of payload, waiting (running progress, so that
     /// this rank's own receives go on) while loans this rank sent are still held by
-    /// their receivers. `what` names the call in errors.
-    fn alloc_waiting(&self, pool: &Pool, bytes: usize, what: &dyn Fn() -> String) -> Result<Block> {
+    /// their receivers. `call` is the call the program made, published while it waits;
+    /// `what` names it in errors.
+    fn alloc_waiting(
+        &self,
+        pool: &Pool,
+        bytes: usize,
+        call: Call,
+        what: &dyn Fn() -> String,
+    ) -> Result<Block> {
         if bytes.checked_add(2 * HDR).is_none_or(|b| b > pool.cap) {
             return Err(Error::Usage(format!(
                 "{}: larger than this rank's loan pool of {} bytes",
@@ -646,7 +653,7 @@ impl Communicator {
             // `--timeout` report see it wait here, for the holder of the pool's head.
             let desc = WaitDesc {
                 op: WaitOp::Loan,
-                call: Call::LoanSlice,
+                call,
                 peer: Some(holder),
                 tag: -1,
                 ctx: self.inner.ctx,
@@ -705,7 +712,7 @@ impl Communicator {
         }
         let pool = self.loan_pool();
         let what = || format!("loan_slice::<{}>({len})", std::any::type_name::<T>());
-        let b = self.alloc_waiting(&pool, len.saturating_mul(elem), &what)?;
+        let b = self.alloc_waiting(&pool, len.saturating_mul(elem), Call::LoanSlice, &what)?;
         Ok(Loan::new(pool, &b, len))
     }
 
@@ -770,7 +777,7 @@ impl Communicator {
                 archive.len()
             )
         };
-        let b = self.alloc_waiting(&pool, archive.len(), &what)?;
+        let b = self.alloc_waiting(&pool, archive.len(), Call::LoanObject, &what)?;
         let mut bytes = Loan::<u8>::new(pool, &b, archive.len());
         bytes.copy_from_slice(&archive);
         Ok(ObjectLoan {

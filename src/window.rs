@@ -101,12 +101,13 @@ pub enum LockKind {
 /// a fetched value ([`modify`](Window::modify), [`fetch_add`](Window::fetch_add),
 /// [`compare_and_swap`](Window::compare_and_swap)) have none to return, where MPI
 /// leaves the result buffer as it was, so they fail with an [`ErrorClass::Rank`]
-/// error naming `PROC_NULL`. The synchronisation calls ([`lock`](Window::lock),
-/// [`unlock`](Window::unlock), [`flush`](Window::flush)) and the memory calls
-/// ([`atomics`](Window::atomics), [`shared_query`](Window::shared_query),
-/// [`shared_part`](Window::shared_part)) need a real rank, as `MPI_Win_lock` does (the
-/// standard makes no exception for `PROC_NULL` there): the same error class, naming
-/// `PROC_NULL`.
+/// error naming `PROC_NULL`. [`shared_query`](Window::shared_query) and
+/// [`shared_part`](Window::shared_part) at `PROC_NULL` give the part of the lowest rank
+/// whose part is not empty, as `MPI_Win_shared_query` does (MPI 4.1 §12.2.3). The
+/// synchronisation calls ([`lock`](Window::lock), [`unlock`](Window::unlock),
+/// [`flush`](Window::flush)) and [`atomics`](Window::atomics) need a real rank, as
+/// `MPI_Win_lock` does (the standard makes no exception for `PROC_NULL` there): the
+/// same error class, naming `PROC_NULL`.
 ///
 /// The memory: rank 0 of the communicator creates a sealed memfd and every other rank
 /// reopens it through `/proc/<pid>/fd/<n>` (same user, same machine), then rank 0
@@ -158,6 +159,23 @@ impl std::fmt::Debug for Window {
         };
         d.finish_non_exhaustive()
     }
+}
+
+/// Refuses an intercommunicator for `call`, which makes a window: a window's ranks
+/// are one group (MPI 4.1 §12.2: the window calls take an intracommunicator).
+fn intra_only(comm: &Communicator, call: &str) -> Result<()> {
+    if comm.is_inter() {
+        return Err(Error::invalid(
+            ErrorClass::Comm,
+            format!(
+                "{call} on an intercommunicator: a window is made over an \
+                 intracommunicator, whose ranks are all in one group (MPI 4.1 §12.2); make \
+                 it over the local group's communicator, or merge the intercommunicator \
+                 (`merge`) first"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The error of a cross-memory access to rank `rank`'s part (process `pid`).
@@ -228,8 +246,15 @@ impl Window {
     /// Allocates a window over `comm` in which this rank's part has `bytes` bytes
     /// (zero-filled; ranks may pass different sizes, 0 included). Collective over
     /// `comm` (`MPI_Win_allocate_shared`); fails on every rank if any rank cannot map
-    /// the memory.
+    /// the memory, and on an intercommunicator, which MPI 4.1 §12.2.3 rules out (an
+    /// [`ErrorClass::Comm`] error).
     pub fn allocate_shared(comm: &Communicator, bytes: usize) -> Result<Window> {
+        intra_only(comm, "Window::allocate_shared")?;
+        Self::allocate(comm, bytes)
+    }
+
+    /// [`allocate_shared`](Self::allocate_shared) on an intracommunicator.
+    fn allocate(comm: &Communicator, bytes: usize) -> Result<Window> {
         #[cfg(feature = "mpi")]
         if comm.inner.mpi.is_some() {
             return Err(crate::mpi::unsupported(
@@ -336,7 +361,8 @@ impl Window {
                     .into(),
             ));
         }
-        let mut win = Window::allocate_shared(comm, 0)?;
+        intra_only(comm, "Window::create")?;
+        let mut win = Window::allocate(comm, 0)?;
         let n = comm.size() as usize;
         let seg = win.seg.clone();
         let can = n == 1 || seg.single_copy();
@@ -387,7 +413,10 @@ impl Window {
             return Err(Error::invalid(
                 ErrorClass::Rank,
                 format!(
-                    "PROC_NULL has no part of the window: only put, get and accumulate take                      it (and do nothing); lock, unlock, flush, atomics, shared_query and                      shared_part need a rank from 0 to {}",
+                    "PROC_NULL has no part of the window: put, get and accumulate take it \
+                     (and do nothing), shared_query and shared_part take it for the lowest \
+                     rank with a part that is not empty; lock, unlock, flush and atomics \
+                     need a rank from 0 to {}",
                     size.saturating_sub(1)
                 ),
             ));
@@ -419,7 +448,9 @@ impl Window {
         Error::invalid(
             ErrorClass::Rank,
             format!(
-                "{call} at PROC_NULL: it reaches no memory, so there is no fetched value to                  return (MPI leaves the result buffer unchanged); skip the call when the                  target is PROC_NULL, or use put, get or accumulate, which do nothing for it"
+                "{call} at PROC_NULL: it reaches no memory, so there is no fetched value to \
+                 return (MPI leaves the result buffer unchanged); skip the call when the \
+                 target is PROC_NULL, or use put, get or accumulate, which do nothing for it"
             ),
         )
     }
@@ -547,11 +578,28 @@ impl Window {
     /// (`MPI_Win_shared_query`). The address is for code that must hand the memory to
     /// `unsafe` code; the safe accessors are [`get`](Self::get), [`put`](Self::put)
     /// and [`atomics`](Self::atomics).
+    ///
+    /// At [`PROC_NULL`] it gives the part of the lowest rank whose part is not empty,
+    /// and when every part is empty, size 0 (and rank 0's address, where no byte may be
+    /// accessed), as MPI 4.1 §12.2.3 says.
     pub fn shared_query(&self, rank: Rank) -> Result<(usize, NonNull<u8>)> {
+        let rank = self.query_rank(rank)?;
         let live = self.live()?;
         let r = self.target(rank)?;
         let (_, p) = self.range(rank, 0, 0)?;
         Ok((live.parts[r].1, p))
+    }
+
+    /// The rank whose part [`shared_query`](Self::shared_query) and
+    /// [`shared_part`](Self::shared_part) give for `rank`: itself, or for [`PROC_NULL`]
+    /// the lowest rank with a part that is not empty (rank 0 if none is).
+    fn query_rank(&self, rank: Rank) -> Result<Rank> {
+        if rank != PROC_NULL {
+            return Ok(rank);
+        }
+        let live = self.live()?;
+        let first = live.parts.iter().position(|&(_, len)| len > 0);
+        Ok(first.unwrap_or(0) as Rank)
     }
 
     /// `rank`'s part of the window's memory as a handle that keeps it mapped for as
@@ -559,7 +607,9 @@ impl Window {
     /// memory to code outside Rust (the Python package's `Win.Shared_query`, whose
     /// NumPy arrays may outlive the window). Rust reads and writes it through the
     /// window's safe accessors; the handle gives only its address and length.
+    /// [`PROC_NULL`] stands for a rank as in [`shared_query`](Self::shared_query).
     pub fn shared_part(&self, rank: Rank) -> Result<SharedPart> {
+        let rank = self.query_rank(rank)?;
         let live = self.live()?;
         let r = self.target(rank)?;
         let (_, p) = self.range(rank, 0, 0)?;
@@ -913,25 +963,38 @@ impl Window {
     }
 
     /// Frees the window (`MPI_Win_free`): collective, a barrier so that no rank unmaps
-    /// memory another is still accessing. Freeing while this rank holds a lock is an
-    /// error (nothing is freed); after a free, every call on the window is an
-    /// [`ErrorClass::Win`] error.
+    /// memory another is still accessing. A rank that holds a lock (MPI 4.1 §12.2.5: its
+    /// passive-target epochs must end first) refuses the free, and then the free fails
+    /// on every rank and frees nothing anywhere: the window stays fully usable, so the
+    /// program can unlock and free it again. A free that fails otherwise (another rank
+    /// makes another collective call) frees nothing either. After a free, every call on
+    /// the window is an [`ErrorClass::Win`] error.
     pub fn free(&mut self) -> Result<()> {
         let live = self.live()?;
-        // A rank that may not free fails the call on every rank, not only its own.
-        self.comm.args(Call::WinFree, || {
-            match live.held.iter().position(|h| h.get().is_some()) {
-                Some(r) => Err(Error::invalid(
-                    ErrorClass::RmaSync,
-                    format!("free of a window while this rank holds a lock of rank {r}'s part"),
-                )),
-                None => Ok(()),
-            }
-        })?;
+        // Every rank says whether it refuses (1 + the target it holds a lock of), and
+        // every rank decides from all of them, so that they all free or none does.
+        let held = live.held.iter().position(|h| h.get().is_some());
+        let word = held.map_or(0, |r| r as u64 + 1);
         fence(Ordering::SeqCst);
-        let done = self.comm.sync_as(Call::WinFree, 0);
+        let words = self.comm.allgather_as(Call::WinFree, word)?;
+        if let Some((j, &w)) = words.iter().enumerate().find(|&(_, &w)| w != 0) {
+            let me = self.comm.rank() as usize;
+            let why = match held {
+                Some(r) => format!("this rank holds a lock of rank {r}'s part"),
+                None => format!("rank {j} holds a lock of rank {}'s part", w - 1),
+            };
+            return Err(Error::invalid(
+                ErrorClass::RmaSync,
+                format!(
+                    "Window::free at rank {me} of the window's communicator: refused on every \
+                     rank, as {why}; nothing is freed and the window stays usable: unlock, \
+                     then free again"
+                ),
+            ));
+        }
+        fence(Ordering::SeqCst);
         self.live = None;
-        done
+        Ok(())
     }
 
     fn my_world_rank(&self) -> u32 {

@@ -129,3 +129,37 @@ fn a_rank_passing_another_group_fails_create_on_every_rank() {
         },
     );
 }
+
+/// MPI 4.1 §7.3.2: a rank passed to `MPI_Group_incl`, `MPI_Group_excl`,
+/// `MPI_Group_range_incl` or `MPI_Group_translate_ranks` must be a rank of the group;
+/// one that is not is an error of class `MPI_ERR_RANK` (as in Open MPI and MPICH)
+/// whose text speaks of the group, with its valid ranks, and not of a communicator.
+#[test]
+fn a_rank_outside_a_group_is_a_rank_error_that_names_the_group() {
+    run_ranks(
+        "a_rank_outside_a_group_is_a_rank_error_that_names_the_group",
+        3,
+        |w| {
+            let world = w.group();
+            let pair = world.incl(&[2, 0]).unwrap();
+            let errors = [
+                ("incl", world.incl(&[0, 3]).unwrap_err()),
+                ("excl", world.excl(&[-1]).unwrap_err()),
+                ("range_incl", world.range_incl(&[(0, 4, 2)]).unwrap_err()),
+                ("incl", pair.incl(&[2]).unwrap_err()),
+                (
+                    "translate_ranks",
+                    pair.translate_ranks(&[1, 5], &world).unwrap_err(),
+                ),
+            ];
+            for (call, e) in errors {
+                assert_eq!(e.class(), shmpi::ErrorClass::Rank, "{call}: {e}");
+                let m = e.to_string();
+                assert!(m.contains(call) && m.contains("group"), "{call}: {m}");
+                assert!(!m.contains("communicator"), "{call}: {m}");
+            }
+            let m = pair.incl(&[2]).unwrap_err().to_string();
+            assert!(m.contains("rank 2") && m.contains("0 to 1"), "{m}");
+        },
+    );
+}

@@ -571,3 +571,63 @@ fn a_loan_waiting_for_room_that_cannot_come_is_a_reported_deadlock() {
     );
     assert!(err.contains(") waits in loan_slice"), "{err}");
 }
+
+/// The twin of the test above for `loan_object`: an object loan waiting for pool room
+/// that cannot come is reported as waiting in `loan_object`, the call the program
+/// made, by the deadlock report, the `--timeout` report and the rank's own error.
+#[test]
+fn an_object_loan_waiting_for_room_that_cannot_come_is_a_reported_deadlock() {
+    const NAME: &str = "an_object_loan_waiting_for_room_that_cannot_come_is_a_reported_deadlock";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        let loans = pool_bytes(2) / (1 << 20) + 8;
+        let e = if w.rank() == 0 {
+            (|| -> shmpi::Result<()> {
+                let frame = vec![7u8; 1 << 20];
+                for _ in 0..loans {
+                    let l = w.loan_object(&frame)?;
+                    w.send_loan_object(l, 1, 0)?;
+                }
+                w.send(&1u8, 1, 1)
+            })()
+            .unwrap_err()
+        } else {
+            let mut views = Vec::new();
+            (|| -> shmpi::Result<()> {
+                loop {
+                    if w.probe(0, ANY_TAG)?.tag() == 1 {
+                        return Ok(());
+                    }
+                    views.push(w.recv_loan_object::<Vec<u8>>(0, 0)?);
+                }
+            })()
+            .unwrap_err()
+        };
+        eprintln!("rank {}: {e}", w.rank());
+        if w.rank() == 0 {
+            assert!(e.to_string().contains("loan_object"), "{e}");
+        }
+        return;
+    }
+    let out = launch_self_env(NAME, 2, &["--timeout", "60"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_DEADLOCK),
+        "{err}"
+    );
+    assert!(
+        err.contains("deadlock: rank 0 waits in loan_object")
+            && err.contains("rank 1 waits in probe"),
+        "{err}"
+    );
+    let out = launch_self_env(NAME, 2, &["--timeout", "3"], &[("SHMPI_DEADLOCK_MS", "0")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_TIMEOUT),
+        "{err}"
+    );
+    assert!(err.contains(") waits in loan_object"), "{err}");
+}

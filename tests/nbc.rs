@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::run_ranks;
+use common::{assert_success, is_child, launch_self, run_ranks};
 use shmpi::{AnyRequest, Communicator, Error, ErrorClass, Op, wait_any_of};
 
 /// Rank `r`'s part for the reductions.
@@ -702,4 +702,113 @@ fn v_forms_refuse_bad_counts() {
         let got = w.iallreduce_into(vec![2i32; 2], Op::Sum).unwrap().wait();
         assert_eq!(got.unwrap(), [8, 8]);
     });
+}
+
+/// The rooted non-blocking collectives under test, by name.
+const ROOTED: [&str; 6] = [
+    "ibcast_into",
+    "igather_into",
+    "ireduce_into",
+    "iscatter_into",
+    "igatherv_into",
+    "iscatterv_into",
+];
+
+/// Starts and waits for the rooted collective `call` on `c` with `root`, one byte per
+/// rank (rank `j`'s byte is `j + 1`).
+fn rooted(c: &Communicator, call: &str, root: i32) -> shmpi::Result<Vec<u8>> {
+    let (me, n) = (c.rank(), c.size() as usize);
+    let mine = vec![me as u8 + 1];
+    let all: Vec<u8> = (1..=n as u8).collect();
+    let (ones, displs) = (vec![1; n], (0..n).collect::<Vec<_>>());
+    match call {
+        "ibcast_into" => c.ibcast_into(if me == root { vec![42] } else { vec![0] }, root)?,
+        "igather_into" => c.igather_into(mine, root)?,
+        "ireduce_into" => c.ireduce_into(mine, Op::Sum, root)?,
+        "iscatter_into" => c.iscatter_into(if me == root { all } else { vec![] }, vec![0], root)?,
+        "igatherv_into" => {
+            let recv = if me == root { vec![0; n] } else { vec![] };
+            c.igatherv_into(mine, recv, &ones, &displs, root)?
+        }
+        _ => {
+            let send = if me == root { all } else { vec![] };
+            c.iscatterv_into(send, &ones, &displs, vec![0], root)?
+        }
+    }
+    .wait()
+}
+
+/// The root a rank passes, from its rank and the communicator's size.
+type RootOf = fn(i32, i32) -> i32;
+
+/// MPI 4.1 §6.12: the non-blocking collectives follow the rules of the blocking ones
+/// (§6.1), so every rank of a rooted one passes the same root. shmpi's rule for a
+/// program that breaks it is that of the blocking ones: every rank fails, with an
+/// error naming the mismatch, never a hang and never data of another call. Each
+/// pattern of roots (two ranks that each take themselves for the root, one rank naming
+/// another root than the rest, every rank its own root) fails every rooted call at
+/// every rank, and afterwards the communicator still runs matching calls. The
+/// launcher's timeout is short, so a hang fails in seconds.
+fn mismatched_nonblocking_roots(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let patterns: [(&str, RootOf); 4] = [
+        ("rank 0 says 0, the others 1", |r, _| i32::from(r != 0)),
+        ("the last rank says 1, the others 0", |r, n| {
+            i32::from(r == n - 1)
+        }),
+        ("every rank says itself", |r, _| r),
+        ("rank 0 says the last rank, the others 0", |r, n| {
+            if r == 0 { n - 1 } else { 0 }
+        }),
+    ];
+    for (what, root_of) in &patterns {
+        for call in ROOTED {
+            let c = w.dup().unwrap();
+            let r = rooted(&c, call, root_of(me, n));
+            match r {
+                Err(e)
+                    if e.class() == ErrorClass::Root
+                        && e.to_string().contains("mismatched")
+                        && e.to_string().contains(call) =>
+                {
+                    let m = e.to_string();
+                    let mut roots: Vec<&str> = m
+                        .split("root=")
+                        .skip(1)
+                        .map(|s| s.split(|ch: char| !ch.is_ascii_digit()).next().unwrap())
+                        .collect();
+                    roots.dedup();
+                    assert!(roots.len() >= 2, "rank {me}: both roots named: {m}");
+                }
+                other => panic!("rank {me}: {call} with {what}: want a mismatch, got {other:?}"),
+            }
+            // The communicator still runs matching calls, with the right data.
+            let got = rooted(&c, "ibcast_into", 1).unwrap();
+            assert_eq!(got, [42], "{call} with {what}");
+        }
+    }
+}
+
+#[test]
+fn mismatched_roots_fail_every_rooted_nonblocking_collective_at_3_ranks() {
+    const NAME: &str = "mismatched_roots_fail_every_rooted_nonblocking_collective_at_3_ranks";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        mismatched_nonblocking_roots(&u.world());
+        return;
+    }
+    let out = launch_self(NAME, 3, &["--timeout", "30"]);
+    assert_success(&out, NAME);
+}
+
+#[test]
+fn mismatched_roots_fail_every_rooted_nonblocking_collective_at_4_ranks() {
+    const NAME: &str = "mismatched_roots_fail_every_rooted_nonblocking_collective_at_4_ranks";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        mismatched_nonblocking_roots(&u.world());
+        return;
+    }
+    let out = launch_self(NAME, 4, &["--timeout", "30"]);
+    assert_success(&out, NAME);
 }

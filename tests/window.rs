@@ -549,7 +549,8 @@ fn misaligned_atomics_are_errors_on_a_created_window() {
 /// point-to-point call to it (MPI 4.1 §12.3): put, get and accumulate do nothing and
 /// succeed (a get leaves its buffer untouched); the calls that would return a fetched
 /// value have none and fail naming `PROC_NULL`, as do the calls that need a real rank
-/// (lock, unlock, flush, atomics, shared_query); nothing is written anywhere.
+/// (lock, unlock, flush, atomics); `shared_query` gives the lowest non-empty part
+/// (§12.2.3); nothing is written anywhere.
 fn proc_null_targets(win: &mut Window, w: &Communicator, shared: bool) {
     use shmpi::PROC_NULL;
     win.fence().unwrap();
@@ -583,7 +584,11 @@ fn proc_null_targets(win: &mut Window, w: &Communicator, shared: bool) {
     named(win.flush(PROC_NULL).unwrap_err());
     if shared {
         named(win.atomic_u64(PROC_NULL, 0).unwrap_err());
-        named(win.shared_query(PROC_NULL).unwrap_err());
+        // MPI 4.1 §12.2.3: the lowest rank whose part is not empty.
+        assert_eq!(
+            win.shared_query(PROC_NULL).unwrap(),
+            win.shared_query(0).unwrap()
+        );
     }
     win.fence().unwrap();
     for r in 0..w.size() {
@@ -749,14 +754,12 @@ fn a_refused_free_fails_every_ranks_free() {
         }
         let e = win.free().unwrap_err();
         let m = e.to_string();
-        // The refusing rank's error is a synchronization error (MPI's ERR_RMA_SYNC);
-        // the others' names the refused call.
+        // A free inside a passive-target epoch is a synchronization error (MPI's
+        // ERR_RMA_SYNC) on every rank, naming the refused call.
+        assert_eq!(e.class(), ErrorClass::RmaSync, "{m}");
+        assert!(m.contains("Window::free"), "{m}");
         if w.rank() == 1 {
-            assert_eq!(e.class(), ErrorClass::RmaSync, "{m}");
             assert!(m.contains("holds a lock"), "{m}");
-        } else {
-            assert_eq!(e.class(), ErrorClass::Other, "{m}");
-            assert!(m.contains("Window::free"), "{m}");
         }
     });
 }
@@ -786,4 +789,116 @@ fn locks_out_of_order_are_rma_sync_errors() {
         win.unlock_all().unwrap();
         w.barrier().unwrap();
     });
+}
+
+/// A refused free frees nothing on any rank (MPI 4.1 §12.2.5: a rank must end its
+/// passive-target epochs with an unlock before `MPI_Win_free`): with rank 1 holding a
+/// lock, every rank's free fails, the one that refused naming its lock and the others
+/// naming rank 1; once it unlocks, every rank still puts, fences, gets and frees, and
+/// the communicator still works.
+#[test]
+fn a_refused_free_leaves_the_window_usable_on_every_rank() {
+    run_ranks(
+        "a_refused_free_leaves_the_window_usable_on_every_rank",
+        4,
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let mut win = Window::allocate_shared(w, 16).unwrap();
+            if me == 1 {
+                win.lock(LockKind::Exclusive, 0).unwrap();
+            }
+            let e = win.free().unwrap_err();
+            let m = e.to_string();
+            // A free inside a passive-target epoch is MPI's ERR_RMA_SYNC on every rank.
+            assert_eq!(e.class(), ErrorClass::RmaSync, "rank {me}: {m}");
+            assert!(m.contains("Window::free"), "rank {me}: {m}");
+            if me == 1 {
+                assert!(m.contains("holds a lock"), "{m}");
+                win.unlock(0).unwrap();
+            } else {
+                assert!(m.contains("rank 1"), "rank {me}: {m}");
+            }
+            let next = (me + 1) % n;
+            win.put(&[me as u64 + 100, 7], next, 0).unwrap();
+            win.fence().unwrap();
+            let mut got = [0u64; 2];
+            win.get(&mut got, me, 0).unwrap();
+            assert_eq!(
+                got,
+                [((me + n - 1) % n) as u64 + 100, 7],
+                "rank {me}'s part"
+            );
+            win.free().unwrap();
+            assert_eq!(
+                win.put(&[1u8], 0, 0).unwrap_err().class(),
+                ErrorClass::Win,
+                "freed at last"
+            );
+            assert_eq!(w.allreduce(&1, |a, b| a + b).unwrap(), n);
+        },
+    );
+}
+
+/// MPI 4.1 §12.2.3 (`MPI_Win_shared_query`): with `MPI_PROC_NULL` the call returns the
+/// part of the lowest rank whose part has a non-zero size, and size 0 when every part
+/// is empty; `shared_part` follows the same rule.
+#[test]
+fn shared_query_of_proc_null_gives_the_lowest_non_empty_part() {
+    run_ranks(
+        "shared_query_of_proc_null_gives_the_lowest_non_empty_part",
+        5,
+        |w| {
+            let size_of = |r: usize| [0, 0, 24, 0, 8][r];
+            let me = w.rank() as usize;
+            let win = Window::allocate_shared(w, size_of(me)).unwrap();
+            if me == 2 {
+                win.write(&[5u64, 6, 7], 0).unwrap();
+            }
+            win.fence().unwrap();
+            let (size, ptr) = win.shared_query(shmpi::PROC_NULL).unwrap();
+            assert_eq!((size, ptr), win.shared_query(2).unwrap(), "rank {me}");
+            let part = win.shared_part(shmpi::PROC_NULL).unwrap();
+            assert_eq!((part.len(), part.as_ptr()), (24, ptr.as_ptr()));
+            let mut got = [0u64; 3];
+            win.get(&mut got, 2, 0).unwrap();
+            assert_eq!(got, [5, 6, 7]);
+            // Every part empty: size 0.
+            let empty = Window::allocate_shared(w, 0).unwrap();
+            assert_eq!(empty.shared_query(shmpi::PROC_NULL).unwrap().0, 0);
+            assert!(empty.shared_part(shmpi::PROC_NULL).unwrap().is_empty());
+        },
+    );
+}
+
+/// MPI 4.1 §12.2.3: `MPI_Win_allocate_shared` takes an intracommunicator. On an
+/// intercommunicator the call fails on every rank with an error that names the call
+/// itself (not a collective it makes inside) and says why.
+#[test]
+fn allocate_shared_on_an_intercommunicator_names_itself() {
+    run_ranks(
+        "allocate_shared_on_an_intercommunicator_names_itself",
+        3,
+        |w| {
+            let (me, n) = (w.rank(), w.size());
+            let low = me < n / 2;
+            let half = w.split(i32::from(low), 0).unwrap().unwrap();
+            let inter = half
+                .intercomm_create(0, w, if low { n / 2 } else { 0 }, 5)
+                .unwrap();
+            let e = Window::allocate_shared(&inter, 8).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Comm, "{e}");
+            let m = e.to_string();
+            assert!(
+                m.contains("Window::allocate_shared") && m.contains("intracommunicator"),
+                "{m}"
+            );
+            assert!(!m.contains("allgather"), "{m}");
+            // SAFETY: a window of no bytes exposes no memory.
+            let e = unsafe { Window::create(&inter, std::ptr::null_mut(), 0) }.unwrap_err();
+            assert!(e.to_string().contains("Window::create"), "{e}");
+            // A window over the half still works.
+            let win = Window::allocate_shared(&half, 8).unwrap();
+            win.fence().unwrap();
+        },
+    );
 }

@@ -318,6 +318,28 @@ impl crate::comm::Communicator {
         Ok(())
     }
 
+    /// A call of its own, as `kind`, in which every rank publishes `word` and gets every
+    /// rank's, in rank order: for a decision every rank must take alike from all of
+    /// them (a window's free, refused if any rank refuses), where [`args`](Self::args)
+    /// would leave the communicator out of step. Each rank waits for every other's word,
+    /// so it is a barrier too. On the MPI backend an allgather.
+    pub(crate) fn allgather_as(&self, kind: Call, word: u64) -> Result<Vec<u64>> {
+        #[cfg(feature = "mpi")]
+        if let Some(mc) = self.coll_mpi()? {
+            let mut all = vec![0u64; self.inner.group.size()];
+            mc.gather_bytes(
+                bytemuck::bytes_of(&word),
+                bytemuck::cast_slice_mut(&mut all),
+                None,
+            )?;
+            return Ok(all);
+        }
+        let mut c = Coll::begin(&self.inner, slices::sig(kind, 0, 0, OP_NONE), ANY_COUNT)?;
+        let words = c.all_words(word)?;
+        c.finish();
+        Ok(words)
+    }
+
     /// Makes the call [`args`](Self::args) puts in the place of `kind`, then returns
     /// this rank's own error `e`.
     #[cold]

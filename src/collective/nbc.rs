@@ -18,6 +18,17 @@
 //! among this communicator's non-blocking collectives (every rank starts them in the
 //! same order, as MPI requires), so collectives in flight at once never mix.
 //!
+//! The rooted ones (`ibcast_into`, `ireduce_into`, `igather_into`, `iscatter_into` and
+//! the `v` forms) compare their call and root across ranks, as the blocking ones do at
+//! their first step ([`Check`]): each rank sends its signature to every other rank and
+//! completes only once it has every member's and found them equal. A rank that names
+//! another root than the rest (MPI says erroneous) would otherwise wait for a message
+//! no rank sends, or hand out data of another rank's broadcast; instead every rank
+//! fails with [`Error::InvalidArgument`] naming both calls, and none hands out data. The check
+//! uses the collective's sequence number as tag with [`CHECK_TAG`] set, so that its
+//! messages never match the data's; every message of it is sent as the call starts, so
+//! no rank's completion waits for another to test its request.
+//!
 //! The root's reply is the result's bytes followed by one byte, 0; when the root found
 //! an error (a contribution of the wrong length, a peer that failed) it replies with
 //! the error instead, ending in a nonzero byte, so the other ranks fail too (with the
@@ -52,12 +63,16 @@ thread_local! {
     static SEQ: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
 }
 
+/// The bit of a rooted collective's tag that makes it the tag of its signature check:
+/// the sequence numbers stay below it.
+const CHECK_TAG: i32 = 0x4000_0000;
+
 /// The tag of the next non-blocking collective on context `ctx`.
 fn next_tag(ctx: u32) -> i32 {
     SEQ.with(|s| {
         let mut s = s.borrow_mut();
         let n = s.entry(ctx).or_insert(0);
-        let tag = (*n & 0x7FFF_FFFF) as i32;
+        let tag = (*n & 0x3FFF_FFFF) as i32;
         *n = n.wrapping_add(1);
         tag
     })
@@ -111,7 +126,7 @@ fn finalized() -> Error {
     )
 }
 
-/// The root's receive of one rank's part.
+/// The receive of one rank's part (at a root) or signature (`Check`).
 type PartRecv<T> = Request<(Vec<T>, Status)>;
 
 /// The length of each rank's part, in elements.
@@ -217,6 +232,16 @@ enum State<T: Pod> {
 /// part: the ranks that wait on it then wait until this rank finalizes, and fail with
 /// [`Error::PeerFailed`] (MPI calls this erroneous).
 ///
+/// Ranks that pass different roots to a rooted collective, or start different rooted
+/// collectives at the same place (MPI says erroneous), fail at every rank with
+/// [`Error::InvalidArgument`] naming both calls, as the blocking collectives do, and no data is
+/// handed out: every rank sends its call and root to every other as the call starts,
+/// and completes only once it has found every member's equal to its own (the check of
+/// the blocking ones' first step, as messages). A rank that starts a non-rooted
+/// collective where the others start a rooted one is not compared: they wait for its
+/// signature, and fail with [`Error::PeerFailed`] once it leaves (the launcher reports
+/// the deadlock if it blocks first).
+///
 /// Ranks whose lengths differ (MPI says erroneous): the root of `ireduce`,
 /// `iallreduce` and `iallgather` sees the wrong length of a part and fails with
 /// [`Error::InvalidArgument`] of class [`ErrorClass::Count`]; for `iallreduce` and
@@ -232,6 +257,75 @@ pub struct CollRequest<T: Pod> {
     /// What is made of the result as it is handed out: a scan's fold, a reduce-scatter's
     /// block.
     post: Option<Box<Post<T>>>,
+    /// A rooted collective's comparison of the members' signatures, until it is over:
+    /// the result is handed out only after it found them equal.
+    check: Option<Box<Check>>,
+}
+
+/// The comparison of a rooted collective's signature (its call and root) with every
+/// other member's, as the blocking ones make at their first step: this rank sent its
+/// own to every member as the call started, and receives theirs.
+struct Check {
+    /// This rank's signature: the call's code, then the root.
+    mine: u64,
+    /// The receive of each other member's signature, until it has come.
+    recvs: Vec<Option<PartRecv<u64>>>,
+    /// The lowest member whose signature differs, with it.
+    differs: Option<(usize, u64)>,
+    /// A receive that failed (its member left, the job was aborted).
+    err: Option<Error>,
+    /// The world rank of each member, for `waiting_on`.
+    world: Rc<Group>,
+    /// This rank's rank in the communicator.
+    me: usize,
+}
+
+impl Check {
+    /// Takes in the signatures that have come; `true` once every one has (or a receive
+    /// failed).
+    fn advance(&mut self) -> bool {
+        for (j, slot) in self.recvs.iter_mut().enumerate() {
+            let Some(req) = slot else { continue };
+            let got = match req.test() {
+                Ok(None) => continue,
+                Ok(Some((sig, _))) => Ok(sig),
+                Err(e) => Err(e),
+            };
+            *slot = None;
+            match got {
+                Ok(sig) if sig.first() == Some(&self.mine) => {}
+                Ok(sig) => {
+                    let theirs = sig.first().copied().unwrap_or(0);
+                    if self.differs.is_none_or(|(k, _)| j < k) {
+                        self.differs = Some((j, theirs));
+                    }
+                }
+                Err(e) => {
+                    self.err.get_or_insert(e);
+                }
+            }
+        }
+        self.err.is_some() || self.recvs.iter().all(Option::is_none)
+    }
+
+    /// The world rank whose signature this rank waits for next.
+    fn waiting_on(&self) -> Option<usize> {
+        let j = self.recvs.iter().position(Option::is_some)?;
+        Some(self.world.ranks[j])
+    }
+}
+
+/// The signature a rooted collective's ranks compare: the call, then the root.
+fn signature(call: Call, root: usize) -> u64 {
+    u64::from(call.code()) << 32 | root as u64
+}
+
+/// A signature as the program wrote the call.
+fn describe(sig: u64) -> String {
+    match Call::from_code((sig >> 32) as u32) {
+        Some(call) => format!("{}(root={})", nbc_name(call), sig as u32),
+        None => format!("an unknown collective (signature {sig:#x})"),
+    }
 }
 
 /// What a request makes of its collective's result as it is handed out.
@@ -327,7 +421,48 @@ impl Communicator {
             what: self.nbc_what(call, 0),
             state: State::Mpi(m),
             post: None,
+            check: None,
         }
+    }
+
+    /// `req`, a rooted collective (`call` with `root`) just started, with its signature
+    /// check ([`Check`]): this rank's signature sent to every other member, and theirs
+    /// awaited, in the collective's tag with [`CHECK_TAG`] set. None at one rank.
+    fn with_check<T: Pod>(
+        &self,
+        mut req: CollRequest<T>,
+        call: Call,
+        root: usize,
+    ) -> Result<CollRequest<T>> {
+        let (n, me) = (self.inner.group.size(), self.inner.rank);
+        if n == 1 {
+            return Ok(req);
+        }
+        let comm = self.hidden()?.comm()?;
+        let tag = req.what.tag | CHECK_TAG;
+        let mine = signature(call, root);
+        let mut recvs = Vec::with_capacity(n);
+        for j in 0..n {
+            recvs.push(if j == me {
+                None
+            } else {
+                Some(comm.irecv_into(vec![0u64], j as Rank, tag)?)
+            });
+        }
+        for j in (0..n).filter(|&j| j != me) {
+            // A send completes in the background once handed over, like
+            // `MPI_Request_free`.
+            drop(comm.isend_vec(vec![mine], j as Rank, tag)?);
+        }
+        req.check = Some(Box::new(Check {
+            mine,
+            recvs,
+            differs: None,
+            err: None,
+            world: self.inner.group.clone(),
+            me,
+        }));
+        Ok(req)
     }
 
     fn nbc_what(&self, call: Call, tag: i32) -> What {
@@ -382,6 +517,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
+    ///   passed different roots (or started different rooted collectives here); no data
+    ///   is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator (nothing is
     ///   sent);
     /// - [`Error::Usage`] when `T` is a zero-sized type;
@@ -424,12 +562,14 @@ impl Communicator {
         } else {
             reply_state(&hidden, buf, root, tag)?
         };
-        Ok(CollRequest {
+        let req = CollRequest {
             eng,
             what,
             state,
             post: None,
-        })
+            check: None,
+        };
+        self.with_check(req, Call::Bcast, root)
     }
 
     /// Starts a reduction of every rank's `send` with `op` to `root`
@@ -441,6 +581,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
+    ///   passed different roots (or started different rooted collectives here); no data
+    ///   is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and
     ///   [`Error::InvalidArgument`] of class [`ErrorClass::Op`] when `op` does not apply
     ///   to `T` (nothing is sent);
@@ -481,27 +624,36 @@ impl Communicator {
         }
         let root = self.check_root(root)?;
         check_op::<T>(op)?;
-        if self.inner.rank == root {
-            return self.start_gather(
+        let req = if self.inner.rank == root {
+            self.start_gather(
                 Call::Reduce,
                 send,
                 Combine::Reduce(op, T::apply),
                 root,
                 false,
-            );
-        }
+            )?
+        } else {
+            self.send_part(Call::Reduce, send, root)?
+        };
+        self.with_check(req, Call::Reduce, root)
+    }
+
+    /// Starts this rank's part of a gather or reduction to `root` at a rank other than
+    /// the root: it sends its part and gets it back.
+    fn send_part<T: Pod>(&self, call: Call, send: Vec<T>, root: usize) -> Result<CollRequest<T>> {
         elem::<T>()?;
         let hidden = self.hidden()?;
         let tag = next_tag(self.inner.ctx);
         let send = hidden.comm()?.isend_vec(send, root as Rank, tag)?;
         Ok(CollRequest {
             eng: hidden.eng.clone(),
-            what: self.nbc_what(Call::Reduce, tag),
+            what: self.nbc_what(call, tag),
             state: State::Send {
                 send,
                 root: self.inner.group.ranks[root],
             },
             post: None,
+            check: None,
         })
     }
 
@@ -595,6 +747,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
+    ///   passed different roots (or started different rooted collectives here); no data
+    ///   is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator (nothing is
     ///   sent);
     /// - [`Error::Usage`] when `T` is a zero-sized type;
@@ -622,21 +777,12 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return Ok(self.mpi_coll(Call::Gather, mc.igather(send, root)?));
         }
-        if self.inner.rank == root {
-            return self.start_gather(Call::Gather, send, Combine::Concat, root, false);
-        }
-        let hidden = self.hidden()?;
-        let tag = next_tag(self.inner.ctx);
-        let send = hidden.comm()?.isend_vec(send, root as Rank, tag)?;
-        Ok(CollRequest {
-            eng: hidden.eng.clone(),
-            what: self.nbc_what(Call::Gather, tag),
-            state: State::Send {
-                send,
-                root: self.inner.group.ranks[root],
-            },
-            post: None,
-        })
+        let req = if self.inner.rank == root {
+            self.start_gather(Call::Gather, send, Combine::Concat, root, false)?
+        } else {
+            self.send_part(Call::Gather, send, root)?
+        };
+        self.with_check(req, Call::Gather, root)
     }
 
     /// Starts a scatter of the root's `send`, `size` blocks of `recv.len()` elements,
@@ -648,9 +794,13 @@ impl Communicator {
     ///
     /// # Errors
     ///
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
+    ///   passed different roots (or started different rooted collectives here); no data
+    ///   is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and
-    ///   [`Error::InvalidArgument`] (`Count`) at the root when `send` does not hold `size * recv.len()`
-    ///   elements (nothing is sent), [`Error::Usage`] when `T` is a zero-sized type;
+    ///   [`Error::InvalidArgument`] (`Count`) at the root when `send` does not hold
+    ///   `size * recv.len()` elements (nothing is sent), [`Error::Usage`] when `T` is a
+    ///   zero-sized type;
     /// - from `wait` at a rank other than the root: [`Error::InvalidArgument`] of class
     ///   [`ErrorClass::Count`] when its `recv` is not the root's block length (or
     ///   [`Error::Truncated`]); [`Error::PeerFailed`], [`Error::Aborted`].
@@ -688,7 +838,8 @@ impl Communicator {
         if let Some(mc) = self.coll_mpi()? {
             return Ok(self.mpi_coll(Call::Scatter, mc.iscatter(send, recv, root)?));
         }
-        self.start_scatter(Call::Scatter, send, recv, root, &|r| r * k..(r + 1) * k)
+        let req = self.start_scatter(Call::Scatter, send, recv, root, &|r| r * k..(r + 1) * k)?;
+        self.with_check(req, Call::Scatter, root)
     }
 
     /// Starts an all-to-all of `send`, `size` blocks of equal length, block `j` to rank
@@ -905,6 +1056,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
+    ///   passed different roots (or started different rooted collectives here); no data
+    ///   is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
     ///   root [`Error::InvalidArgument`] (`Count`) when `counts` or `displs` does not
     ///   hold one entry per rank, a block does not fit `recv`, or its own `send` is not
@@ -957,11 +1111,13 @@ impl Communicator {
                 self.start_gather_of(Call::Gatherv, send, Combine::Concat, root, false, lens, 0)?;
             (req, placed(counts, displs, recv))
         } else {
-            (self.igather_into(send, root as Rank)?, Post::Instead(recv))
+            (
+                self.send_part(Call::Gatherv, send, root)?,
+                Post::Instead(recv),
+            )
         };
-        req.what.call = Call::Gatherv;
         req.post = Some(Box::new(post));
-        Ok(req)
+        self.with_check(req, Call::Gatherv, root)
     }
 
     /// Starts a scatter of blocks of the root's `send` that may differ in length:
@@ -974,6 +1130,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
+    ///   passed different roots (or started different rooted collectives here); no data
+    ///   is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
     ///   root [`Error::InvalidArgument`] (`Count`) when `counts` or `displs` does not
     ///   hold one entry per rank, a block does not fit `send`, or its own `recv` is not
@@ -1019,9 +1178,10 @@ impl Communicator {
             let m = mc.iscatterv(send, counts, displs, recv, root)?;
             return Ok(self.mpi_coll(Call::Scatterv, m));
         }
-        self.start_scatter(Call::Scatterv, send, recv, root, &|r| {
+        let req = self.start_scatter(Call::Scatterv, send, recv, root, &|r| {
             displs[r]..displs[r] + counts[r]
-        })
+        })?;
+        self.with_check(req, Call::Scatterv, root)
     }
 
     /// Starts an allgather of every rank's `send`, of lengths that may differ, into
@@ -1202,6 +1362,7 @@ impl Communicator {
                 what,
                 state,
                 post: None,
+                check: None,
             });
         }
         let comm = hidden.comm()?;
@@ -1232,6 +1393,7 @@ impl Communicator {
                 err: None,
             },
             post: None,
+            check: None,
         };
         req.advance()?;
         Ok(req)
@@ -1269,6 +1431,7 @@ impl Communicator {
             what,
             state,
             post: None,
+            check: None,
         })
     }
 
@@ -1315,6 +1478,7 @@ impl Communicator {
                 err: None,
             },
             post: post.map(Box::new),
+            check: None,
         };
         req.advance()?;
         Ok(req)
@@ -1474,25 +1638,30 @@ fn count_error(msg: String) -> Error {
     Error::invalid(ErrorClass::Count, msg)
 }
 
+/// The name of the non-blocking collective whose signature kind is `call`.
+fn nbc_name(call: Call) -> &'static str {
+    match call {
+        Call::Barrier => "ibarrier",
+        Call::Bcast => "ibcast_into",
+        Call::Reduce => "ireduce_into",
+        Call::Allreduce => "iallreduce_into",
+        Call::Gather => "igather_into",
+        Call::Scatter => "iscatter_into",
+        Call::Alltoall => "ialltoall_into",
+        Call::Scan => "iscan_into",
+        Call::Exscan => "iexscan_into",
+        Call::ReduceScatterBlock => "ireduce_scatter_into",
+        Call::Gatherv => "igatherv_into",
+        Call::Scatterv => "iscatterv_into",
+        Call::Allgatherv => "iallgatherv_into",
+        Call::Alltoallv => "ialltoallv_into",
+        _ => "iallgather_into",
+    }
+}
+
 impl<T: Pod> CollRequest<T> {
     fn name(&self) -> &'static str {
-        match self.what.call {
-            Call::Barrier => "ibarrier",
-            Call::Bcast => "ibcast_into",
-            Call::Reduce => "ireduce_into",
-            Call::Allreduce => "iallreduce_into",
-            Call::Gather => "igather_into",
-            Call::Scatter => "iscatter_into",
-            Call::Alltoall => "ialltoall_into",
-            Call::Scan => "iscan_into",
-            Call::Exscan => "iexscan_into",
-            Call::ReduceScatterBlock => "ireduce_scatter_into",
-            Call::Gatherv => "igatherv_into",
-            Call::Scatterv => "iscatterv_into",
-            Call::Allgatherv => "iallgatherv_into",
-            Call::Alltoallv => "ialltoallv_into",
-            _ => "iallgather_into",
-        }
+        nbc_name(self.what.call)
     }
 
     fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
@@ -1509,8 +1678,63 @@ impl<T: Pod> CollRequest<T> {
         self.eng.upgrade().ok_or_else(finalized)
     }
 
-    /// Moves the state machine on as far as the messages that have arrived allow.
+    /// Moves the collective on as far as the messages that have arrived allow, its
+    /// signature check with it: once the check is over, a mismatch (or a member that
+    /// left before sending its signature) is the result, whatever the data, which may
+    /// never come.
     fn advance(&mut self) -> Result<()> {
+        self.step()?;
+        let Some(check) = &mut self.check else {
+            return Ok(());
+        };
+        if !check.advance() {
+            return Ok(());
+        }
+        let check = self.check.take().expect("checked above");
+        let verdict = match (check.err, check.differs) {
+            (Some(e), _) => e,
+            (None, Some((j, theirs))) => self.mismatch(check.me, check.mine, j, theirs),
+            (None, None) => return Ok(()),
+        };
+        match &mut self.state {
+            State::Done { result, .. } => *result = Err(verdict),
+            _ => {
+                let eng = self.eng.upgrade().ok_or_else(finalized)?;
+                // Dropped, the receives still pending are withdrawn.
+                self.state = done(&eng, Err(verdict));
+            }
+        }
+        Ok(())
+    }
+
+    /// The error of a rooted collective for which this rank (`me`) sent signature
+    /// `mine` and member `j` sent `theirs`.
+    #[cold]
+    #[inline(never)]
+    fn mismatch(&self, me: usize, mine: u64, j: usize, theirs: u64) -> Error {
+        // The same call with another root is MPI's ERR_ROOT, as for the blocking ones.
+        let class = if mine >> 32 == theirs >> 32 {
+            ErrorClass::Root
+        } else {
+            ErrorClass::Other
+        };
+        Error::invalid(
+            class,
+            format!(
+                "mismatched non-blocking collective calls on a communicator of {} ranks (context \
+             {}): this rank ({me}) called {} but rank {j} called {}; every rank must start the \
+             same non-blocking collectives in the same order with the same root (this \
+             request fails on every rank and hands out no data)",
+                self.what.group.size(),
+                self.what.ctx & !HIDDEN,
+                describe(mine),
+                describe(theirs)
+            ),
+        )
+    }
+
+    /// Moves the state machine on as far as the messages that have arrived allow.
+    fn step(&mut self) -> Result<()> {
         let name = self.name();
         let next = match &mut self.state {
             State::Gather {
@@ -1614,6 +1838,8 @@ impl<T: Pod> CollRequest<T> {
     /// Ends the collective at this rank with `err` (a peer it waits on failed): the
     /// root still replies to the others, with the error, so that they fail too.
     fn fail(&mut self, err: Error) -> Result<Vec<T>> {
+        // Dropped, the signature check's receives still pending are withdrawn.
+        self.check = None;
         if let State::Gather {
             recvs, err: first, ..
         } = &mut self.state
@@ -1622,6 +1848,9 @@ impl<T: Pod> CollRequest<T> {
             // Dropped, the receives still pending are withdrawn.
             recvs.iter_mut().for_each(|r| *r = None);
             self.advance()?;
+        } else if let State::Done { result, .. } = &mut self.state {
+            // The data came, but a member left before its signature did.
+            *result = Err(err);
         } else if let Some(eng) = self.eng.upgrade() {
             self.state = done(&eng, Err(err));
         } else {
@@ -1655,7 +1884,7 @@ impl<T: Pod> CollRequest<T> {
             self.state = State::Spent;
             return Some(r);
         }
-        if !matches!(self.state, State::Done { .. }) {
+        if self.check.is_some() || !matches!(self.state, State::Done { .. }) {
             return None;
         }
         let State::Done { result, marker } = std::mem::replace(&mut self.state, State::Spent)
@@ -1790,8 +2019,12 @@ fn combined<T: Pod>(combine: Combine<T>, parts: &mut [Option<Vec<T>>]) -> Vec<T>
 }
 
 impl<T: Pod> CollRequest<T> {
-    /// The world rank whose message this rank waits for next.
+    /// The world rank whose message this rank waits for next: a signature first, as
+    /// the check decides whether the data will come.
     fn waiting_on(&self) -> Option<usize> {
+        if let Some(j) = self.check.as_ref().and_then(|c| c.waiting_on()) {
+            return Some(j);
+        }
         match &self.state {
             State::Gather { recvs, hidden, .. } => recvs
                 .iter()
@@ -1807,6 +2040,11 @@ impl<T: Pod> CollRequest<T> {
 
 impl<T: Pod> Sealed for CollRequest<T> {
     fn pending(&self) -> Option<Pending<'_>> {
+        // A signature first, as the check decides whether the data will come.
+        let mut check = self.check.iter().flat_map(|c| c.recvs.iter().flatten());
+        if let Some(p) = check.find_map(Sealed::pending) {
+            return Some(p);
+        }
         match &self.state {
             State::Gather { recvs, .. } => recvs.iter().flatten().find_map(Sealed::pending),
             State::Reply { recv, .. } => Sealed::pending(recv),
