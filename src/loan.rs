@@ -97,6 +97,19 @@ const ST_SENT: u32 = 2;
 const ST_HELD: u32 = 3;
 const ST_RELEASED: u32 = 4;
 
+/// The block at the head of a loan pool that has no room, as a waiting allocation
+/// sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Head {
+    /// Room may have come since the caller looked (the pool emptied, or the head
+    /// block came back): allocate again.
+    Moved,
+    /// A loan sent to this world rank, which has not given it back yet.
+    Held(usize),
+    /// A loan this rank has not sent: waiting cannot help.
+    Unsent,
+}
+
 /// The ticket's type: private, so no user receive but `recv_loan` matches it.
 struct LoanTicket;
 
@@ -287,23 +300,23 @@ impl Pool {
         }
     }
 
-    /// The world rank that must give back the block at the pool's head before the pool
-    /// has room again (the head only moves past blocks that came back), `Some(None)`
-    /// when the pool has emptied since the caller's `alloc` (a holder's process ended
-    /// in between: allocate again), or `None` when that block is a loan this rank has
-    /// not sent: then waiting cannot help.
-    fn head_holder(&self) -> Option<Option<usize>> {
+    /// What stands between an allocation and room in the pool: the block at its head
+    /// (the head only moves past blocks that came back).
+    fn head(&self) -> Head {
         let mut st = self.st.borrow_mut();
         self.reclaim(&mut st);
         if st.head == st.tail {
-            return Some(None);
+            return Head::Moved;
         }
         let h = self.header((st.head % self.cap as u64) as usize);
         // Relaxed: the answer only names whom to wait for, and the waiter asks again
         // after each wake; `reclaim` above made the state that frees memory.
         match h.state.load(Ordering::Relaxed) {
-            ST_SENT | ST_HELD => Some(Some(h.holder.load(Ordering::Relaxed) as usize)),
-            _ => None,
+            ST_SENT | ST_HELD => Head::Held(h.holder.load(Ordering::Relaxed) as usize),
+            ST_LOANED => Head::Unsent,
+            // Given back after `reclaim` looked (the receiver dropped its view in
+            // between): the next allocation reclaims it.
+            _ => Head::Moved,
         }
     }
 
@@ -626,18 +639,19 @@ impl Communicator {
             if let Some(b) = pool.alloc(bytes) {
                 break Ok(b);
             }
-            let Some(holder) = pool.head_holder() else {
-                break Err(Error::Usage(format!(
-                    "{}: rank {}'s loan pool ({} bytes) is full of loans it has not sent \
+            let holder = match pool.head() {
+                Head::Moved => continue,
+                Head::Held(holder) => holder,
+                Head::Unsent => {
+                    break Err(Error::Usage(format!(
+                        "{}: rank {}'s loan pool ({} bytes) is full of loans it has not sent \
                      ({} bytes); send or drop some first",
-                    what(),
-                    self.inner.wrank,
-                    pool.cap,
-                    pool.outstanding()
-                )));
-            };
-            let Some(holder) = holder else {
-                continue; // emptied since `alloc`
+                        what(),
+                        self.inner.wrank,
+                        pool.cap,
+                        pool.outstanding()
+                    )));
+                }
             };
             if holder == pool.me {
                 break Err(Error::Usage(format!(
@@ -663,7 +677,7 @@ impl Communicator {
                 break Err(e);
             }
             // A view dropped meanwhile moves the head on (its drop rings our doorbell).
-            let moved = || pool.head_holder() != Some(Some(holder));
+            let moved = || pool.head() != Head::Held(holder);
             if let Err(e) = eng.idle_until(&mut backoff, &desc, &moved) {
                 break Err(e);
             }
