@@ -2608,13 +2608,24 @@ pub(crate) fn recv_result<'a, R>(
     out: Slot<'a, (R, Status)>,
     back: impl FnOnce(PodVec) -> R,
 ) -> Made<'a> {
-    match done.take() {
+    // Only the buffer leaves the engine's result: a move of the whole `Done` would
+    // read it back in wider loads than the engine's stores that just wrote it.
+    let empty = || PodVec::new(Vec::<u8>::new());
+    match done {
         Some(Done::Recv {
             env,
             data: RecvData::Pod(b),
-        }) => Ok(out.fill((back(b), Status::of(&what.group, &env)))),
-        Some(Done::Cancelled(Some(b))) => Ok(out.fill((back(b), Status::empty(true)))),
-        Some(Done::Failed(e)) => Err(e.into()),
+        }) => {
+            let status = Status::of(&what.group, env);
+            Ok(out.fill((back(std::mem::replace(b, empty())), status)))
+        }
+        Some(Done::Cancelled(Some(b))) => {
+            Ok(out.fill((back(std::mem::replace(b, empty())), Status::empty(true))))
+        }
+        Some(Done::Failed(_)) => match done.take() {
+            Some(Done::Failed(e)) => Err(e.into()),
+            _ => unreachable!("matched above"),
+        },
         _ => unreachable!("a slice receive completes with its buffer"),
     }
 }
