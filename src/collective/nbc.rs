@@ -24,10 +24,11 @@
 //! completes only once it has every member's and found them equal. A rank that names
 //! another root than the rest (MPI says erroneous) would otherwise wait for a message
 //! no rank sends, or hand out data of another rank's broadcast; instead every rank
-//! fails with [`Error::InvalidArgument`] naming both calls, and none hands out data. The check
-//! uses the collective's sequence number as tag with [`CHECK_TAG`] set, so that its
-//! messages never match the data's; every message of it is sent as the call starts, so
-//! no rank's completion waits for another to test its request.
+//! fails with [`Error::InvalidArgument`] naming both calls (class `Root` for another
+//! root), and none hands out data. The check uses the collective's sequence number as
+//! tag with [`CHECK_TAG`] set, so that its messages never match the data's; every
+//! message of it is sent as the call starts, so no rank's completion waits for another
+//! to test its request.
 //!
 //! The root's reply is the result's bytes followed by one byte, 0; when the root found
 //! an error (a contribution of the wrong length, a peer that failed) it replies with
@@ -234,9 +235,9 @@ enum State<T: Pod> {
 ///
 /// Ranks that pass different roots to a rooted collective, or start different rooted
 /// collectives at the same place (MPI says erroneous), fail at every rank with
-/// [`Error::InvalidArgument`] naming both calls, as the blocking collectives do, and no data is
-/// handed out: every rank sends its call and root to every other as the call starts,
-/// and completes only once it has found every member's equal to its own (the check of
+/// [`Error::InvalidArgument`] naming both calls, as the blocking collectives do, and no
+/// data is handed out: every rank sends its call and root to every other as the call
+/// starts, and completes only once it has found every member's equal to its own (the check of
 /// the blocking ones' first step, as messages). A rank that starts a non-rooted
 /// collective where the others start a rooted one is not compared: they wait for its
 /// signature, and fail with [`Error::PeerFailed`] once it leaves (the launcher reports
@@ -517,9 +518,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
-    ///   passed different roots (or started different rooted collectives here); no data
-    ///   is handed out;
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls (class
+    ///   `Root`) when the ranks passed different roots (or started different rooted
+    ///   collectives here); no data is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator (nothing is
     ///   sent);
     /// - [`Error::Usage`] when `T` is a zero-sized type;
@@ -581,9 +582,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
-    ///   passed different roots (or started different rooted collectives here); no data
-    ///   is handed out;
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls (class
+    ///   `Root`) when the ranks passed different roots (or started different rooted
+    ///   collectives here); no data is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and
     ///   [`Error::InvalidArgument`] of class [`ErrorClass::Op`] when `op` does not apply
     ///   to `T` (nothing is sent);
@@ -747,9 +748,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
-    ///   passed different roots (or started different rooted collectives here); no data
-    ///   is handed out;
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls (class
+    ///   `Root`) when the ranks passed different roots (or started different rooted
+    ///   collectives here); no data is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator (nothing is
     ///   sent);
     /// - [`Error::Usage`] when `T` is a zero-sized type;
@@ -794,9 +795,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
-    ///   passed different roots (or started different rooted collectives here); no data
-    ///   is handed out;
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls (class
+    ///   `Root`) when the ranks passed different roots (or started different rooted
+    ///   collectives here); no data is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and
     ///   [`Error::InvalidArgument`] (`Count`) at the root when `send` does not hold
     ///   `size * recv.len()` elements (nothing is sent), [`Error::Usage`] when `T` is a
@@ -1056,9 +1057,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
-    ///   passed different roots (or started different rooted collectives here); no data
-    ///   is handed out;
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls (class
+    ///   `Root`) when the ranks passed different roots (or started different rooted
+    ///   collectives here); no data is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
     ///   root [`Error::InvalidArgument`] (`Count`) when `counts` or `displs` does not
     ///   hold one entry per rank, a block does not fit `recv`, or its own `send` is not
@@ -1130,9 +1131,9 @@ impl Communicator {
     ///
     /// # Errors
     ///
-    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls when the ranks
-    ///   passed different roots (or started different rooted collectives here); no data
-    ///   is handed out;
+    /// - from `wait`, at every rank: [`Error::InvalidArgument`] naming both calls (class
+    ///   `Root`) when the ranks passed different roots (or started different rooted
+    ///   collectives here); no data is handed out;
     /// - [`Error::InvalidRoot`] when `root` is not a rank of the communicator, and at the
     ///   root [`Error::InvalidArgument`] (`Count`) when `counts` or `displs` does not
     ///   hold one entry per rank, a block does not fit `send`, or its own `recv` is not
