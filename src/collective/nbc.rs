@@ -237,11 +237,11 @@ enum State<T: Pod> {
 /// collectives at the same place (MPI says erroneous), fail at every rank with
 /// [`Error::InvalidArgument`] naming both calls, as the blocking collectives do, and no
 /// data is handed out: every rank sends its call and root to every other as the call
-/// starts, and completes only once it has found every member's equal to its own (the check of
-/// the blocking ones' first step, as messages). A rank that starts a non-rooted
-/// collective where the others start a rooted one is not compared: they wait for its
-/// signature, and fail with [`Error::PeerFailed`] once it leaves (the launcher reports
-/// the deadlock if it blocks first).
+/// starts, and completes only once it has found every member's equal to its own (the
+/// check of the blocking ones' first step, as messages). A rank that starts a
+/// non-rooted collective where the others start a rooted one is not compared: they
+/// wait for its signature, and fail with [`Error::PeerFailed`] once it leaves (the
+/// launcher reports the deadlock if it blocks first).
 ///
 /// Ranks whose lengths differ (MPI says erroneous): the root of `ireduce`,
 /// `iallreduce` and `iallgather` sees the wrong length of a part and fails with
