@@ -10,6 +10,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
 /// The MPI error classes (the values MPICH uses) that the bindings raise themselves.
+pub(crate) const ERR_TAG: i32 = 4;
 pub(crate) const ERR_COMM: i32 = 5;
 pub(crate) const ERR_ROOT: i32 = 7;
 pub(crate) const ERR_ARG: i32 = 12;
@@ -38,7 +39,7 @@ pub(crate) fn error_class(e: &shmpi::Error) -> i32 {
     }
 }
 
-fn raise(class: i32, msg: String) -> PyErr {
+pub(crate) fn raise(class: i32, msg: String) -> PyErr {
     Python::attach(|py| match EXCEPTION.get(py) {
         Some(cls) => PyErr::from_value(match cls.bind(py).call1((class, msg.clone())) {
             Ok(v) => v,

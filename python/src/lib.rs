@@ -21,6 +21,8 @@
 //! - **Pickling**: while `MPI.pickle` is the default, the lowercase methods pickle
 //!   and unpickle small builtin objects natively, to and from `pickle`'s own bytes
 //!   (`pickle5.rs`), and hand everything else to the standard library.
+//! - **Loans**: shmpi's zero-copy loans as buffer-protocol objects (`loan.rs`), used by
+//!   `shmpi/loans.py`.
 //! - **Errors**: shmpi's errors become `MPI.Exception(error_class, message)`, the class
 //!   registered by the Python package at import (`errors.rs`).
 
@@ -29,6 +31,7 @@ mod comm;
 mod dlpack;
 mod errors;
 mod last;
+mod loan;
 mod message;
 mod pickle5;
 mod pycomm;
@@ -203,6 +206,11 @@ fn _shmpi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<win::RawWin>()?;
     m.add_class::<win::WinMemory>()?;
     m.add_class::<win::WinBase>()?;
+    m.add_class::<loan::Loan>()?;
+    m.add_class::<loan::LoanView>()?;
+    m.add_function(wrap_pyfunction!(loan::loan, m)?)?;
+    m.add_function(wrap_pyfunction!(loan::send_loan, m)?)?;
+    m.add_function(wrap_pyfunction!(loan::recv_loan, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_view, m)?)?;
     m.add_function(wrap_pyfunction!(buffer::byte_view, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;

@@ -51,6 +51,14 @@ def test_lecture_numpy_array_with_tag_13(shmrun, n):
     assert "rank 1 received [0. 1. 2.] ... 99.0" in ok(launch(shmrun, n, EXAMPLES / "send_array.py"))
 
 
+@pytest.mark.parametrize("n", [2, 4])
+def test_loan_frames(shmrun, n):
+    out = ok(launch(shmrun, n, EXAMPLES / "loan_frames.py"))
+    assert f"120 frames of 640x480 handed to {n - 1} consumers" in out
+    counts = sorted(int(c) for c in re.findall(r"consumer \d+: (\d+) frames checked", out))
+    assert sum(counts) == 120 and len(counts) == n - 1, out
+
+
 def need_demo(rel):
     path = DEMO / rel
     if not path.exists():
