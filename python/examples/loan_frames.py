@@ -47,13 +47,13 @@ else:
         if status.Get_tag() == STOP:
             comm.recv(source=0, tag=STOP)
             break
-        view, st = loans.recv_loan(comm, source=0, tag=FRAME)
+        view = loans.recv_loan(comm, source=0, tag=FRAME, status=status)
         with view:  # the memory goes back to the producer at the end of the block
             frame = np.frombuffer(view, dtype=np.uint32)
             # This consumer gets frames rank - 1, rank - 1 + consumers, ... in order.
             render(rank - 1 + got * (size - 1), expect)
             assert np.array_equal(frame, expect), "a frame arrived changed or out of order"
-            assert st.Get_count(MPI.BYTE) == width * height * 4
+            assert status.Get_count(MPI.BYTE) == width * height * 4
             del frame
         got += 1
     assert got == len(range(rank - 1, frames, size - 1)), "every frame sent here arrived"

@@ -17,7 +17,7 @@ loaned message costs the same at any size::
         del frame                       # no export may outlive the send
         loans.send_loan(comm, buf, dest=1, tag=7)
     elif comm.rank == 1:
-        view, status = loans.recv_loan(comm, source=0, tag=7)
+        view = loans.recv_loan(comm, source=0, tag=7)
         with view:                      # gives the memory back at the end
             frame = np.frombuffer(view, dtype=np.float32)   # read-only, no copy
             print(frame.sum())
@@ -42,31 +42,30 @@ them).
 
 import sys
 
+try:
+    from . import _shmpi
+except ImportError:  # this package's Python half alone, beside another MPI's mpi4py
+    _shmpi = None
+
 __all__ = ["loan", "send_loan", "recv_loan", "Loan", "LoanView"]
 
 
 def __getattr__(name):
-    # The native classes, imported on first use: under another MPI's mpi4py this
-    # module works without shmpi's native part.
-    if name in ("Loan", "LoanView"):
-        from . import _shmpi
-
+    if name in ("Loan", "LoanView") and _shmpi is not None:
         return getattr(_shmpi, name)
     raise AttributeError(f"module 'shmpi.loans' has no attribute {name!r}")
 
 
 def _raw(comm):
     """shmpi's native communicator behind `comm`, or None for another MPI's."""
-    MPI = sys.modules.get("shmpi.MPI")
-    if MPI is None or not isinstance(comm, MPI.Comm):
-        return None
-    from . import _shmpi
-
     raw = getattr(comm, "_raw", None)
-    if not isinstance(raw, _shmpi.RawComm):
+    if _shmpi is not None and type(raw) is _shmpi.RawComm:
+        return raw
+    MPI = sys.modules.get("shmpi.MPI")
+    if MPI is not None and isinstance(comm, MPI.Comm):
         # shmpi's COMM_NULL.
         raise MPI.Exception(MPI.ERR_COMM, "loans: the communicator is null")
-    return raw
+    return None
 
 
 def loan(comm, nbytes):
@@ -79,8 +78,6 @@ def loan(comm, nbytes):
     raw = _raw(comm)
     if raw is None:
         return bytearray(nbytes)
-    from . import _shmpi
-
     return _shmpi.loan(raw, nbytes)
 
 
@@ -93,9 +90,7 @@ def send_loan(comm, buf, dest, tag=0):
     if raw is None:
         _isend(comm, buf, dest, tag)
         return None
-    from . import _shmpi
-
-    if not isinstance(buf, _shmpi.Loan):
+    if type(buf) is not _shmpi.Loan:
         raise TypeError(
             f"send_loan: expected a loan from shmpi.loans.loan, got {type(buf).__name__}"
         )
@@ -104,9 +99,10 @@ def send_loan(comm, buf, dest, tag=0):
 
 def recv_loan(comm, source=-1, tag=-1, status=None):
     """Receives a loan from `source` with `tag` (``ANY_SOURCE``/``ANY_TAG`` by
-    default): a read-only view of the sender's memory (a :class:`LoanView`; its
-    memory goes back to the sender when it is released). Fills `status` if given. A
-    message that is not a loan raises ``MPI.Exception`` and stays to be received."""
+    default): a read-only view of the sender's memory (a :class:`LoanView`, whose
+    ``len`` is the loan's bytes; its memory goes back to the sender when it is
+    released). Fills `status` if given, as ``comm.recv`` does. A message that is not
+    a loan raises ``MPI.Exception`` and stays to be received."""
     raw = _raw(comm)
     if raw is None:
         from mpi4py import MPI
@@ -115,15 +111,11 @@ def recv_loan(comm, source=-1, tag=-1, status=None):
         comm.Probe(source, tag, st)
         data = bytearray(st.Get_count(MPI.BYTE))
         comm.Recv([data, MPI.BYTE], st.Get_source(), st.Get_tag(), status)
-        return memoryview(data).toreadonly(), st
-    from . import MPI, _shmpi
-
+        return memoryview(data).toreadonly()
     view, st = _shmpi.recv_loan(raw, source, tag)
-    out = MPI.Status()
-    out._set(st)
     if status is not None:
         status._set(st)
-    return view, out
+    return view
 
 
 #: Another MPI's sends of loans (request, buffer) not known to be complete.
@@ -157,6 +149,8 @@ def _complete():
 
 
 def _count(nbytes):
+    if type(nbytes) is int and nbytes >= 0:
+        return nbytes
     try:
         n = int(nbytes)
     except (TypeError, ValueError):
