@@ -1526,12 +1526,18 @@ impl Communicator {
     /// Sends an object and receives one (`MPI_Sendrecv`). Cannot deadlock with a
     /// partner doing the same, since sends never wait for receives. A `dest` of
     /// [`PROC_NULL`] sends nothing; a `source` of `PROC_NULL` has no object to return
-    /// and fails as [`recv`](Self::recv) does (after the send).
+    /// and fails as [`recv`](Self::recv) does, before anything is sent (use
+    /// [`sendrecv_slice`](Self::sendrecv_slice) or a [`send`](Self::send) then
+    /// [`recv_opt`](Self::recv_opt) at the ends of a chain).
     ///
     /// MPI 4.1 §3.10 (`MPI_Sendrecv`).
     ///
     /// # Errors
     ///
+    /// - [`Error::InvalidRank`] and [`Error::InvalidTag`] for either half's arguments, and
+    ///   [`Error::InvalidArgument`] of class [`ErrorClass::Rank`](crate::ErrorClass::Rank)
+    ///   for a `source` of [`PROC_NULL`] (no `R` to return): checked before anything is
+    ///   sent, so a call that fails on them sent nothing;
     /// - for the send half, as [`send`](Self::send) (nothing is received then);
     /// - for the receive half, after the send, as [`recv_with_status`](Self::recv_with_status).
     ///
@@ -1554,8 +1560,27 @@ impl Communicator {
         source: Rank,
         recv_tag: Tag,
     ) -> Result<(R, Status)> {
+        // Both halves' arguments are checked before anything is sent: a call that fails
+        // on its receive half must not have sent a message its retry sends again.
+        self.check_send_args(dest, send_tag)?;
+        match self.matcher(source, recv_tag) {
+            Ok(_) => {}
+            Err(e) if is_null(&e) => {
+                Self::recv_tag(recv_tag)?;
+                return Err(null_recv_error("sendrecv", codec::type_name::<R>()));
+            }
+            Err(e) => return Err(e),
+        }
         self.send(value, dest, send_tag)?;
         self.recv_with_status(source, recv_tag)
+    }
+
+    /// Checks a send's destination and tag without sending ([`PROC_NULL`] is valid).
+    fn check_send_args(&self, dest: Rank, tag: Tag) -> Result<()> {
+        match self.dest(dest) {
+            Ok(_) => Self::send_tag(tag).map(|_| ()),
+            Err(e) => Self::null_send(e, tag),
+        }
     }
 
     /// Sends `buf` and receives into it (`MPI_Sendrecv_replace`; mpi4py
@@ -1638,7 +1663,13 @@ impl Communicator {
     ) -> Result<Status> {
         if dest == PROC_NULL || source == PROC_NULL {
             // Either half on PROC_NULL completes at once: the other half alone (a send
-            // never waits for its receive, so doing them in turn cannot deadlock).
+            // never waits for its receive, so doing them in turn cannot deadlock). The
+            // receive half is checked first, so that a call failing on it sent nothing.
+            Self::elem::<T>()?;
+            self.check_send_args(dest, send_tag)?;
+            if let Err(e) = self.matcher(source, recv_tag) {
+                Self::null_recv(e, recv_tag)?;
+            }
             self.send_slice(data, dest, send_tag)?;
             return self.recv_into(buf, source, recv_tag);
         }
