@@ -97,11 +97,16 @@ pub enum LockKind {
 /// [`PROC_NULL`] is a valid target of the communication calls (MPI 4.1 §12.3, the
 /// same effect as in point-to-point): [`put`](Window::put),
 /// [`get`](Window::get) (which leaves its buffer untouched) and
-/// [`accumulate`](Window::accumulate) do nothing and succeed. The calls that return
-/// a fetched value ([`modify`](Window::modify), [`fetch_add`](Window::fetch_add),
-/// [`compare_and_swap`](Window::compare_and_swap)) have none to return, where MPI
-/// leaves the result buffer as it was, so they fail with an [`ErrorClass::Rank`]
-/// error naming `PROC_NULL`. [`shared_query`](Window::shared_query) and
+/// [`accumulate`](Window::accumulate) do nothing and succeed. So do
+/// [`fetch_add`](Window::fetch_add) and [`compare_and_swap`](Window::compare_and_swap),
+/// which return `Ok(None)` there: MPI's `MPI_Fetch_and_op` and `MPI_Compare_and_swap`
+/// at `MPI_PROC_NULL` have no effect and leave the result buffer as it was, and a
+/// returned value cannot be left as it was, so the `Option` says that nothing was
+/// fetched (`Some(old)` at every real target); a caller that keeps a result
+/// variable writes `if let Some(v) = ... { result = v }` and has MPI's behaviour
+/// exactly. [`modify`](Window::modify), whose closure is shown the target's elements,
+/// has none to show there and fails with an [`ErrorClass::Rank`] error naming
+/// `PROC_NULL`. [`shared_query`](Window::shared_query) and
 /// [`shared_part`](Window::shared_part) at `PROC_NULL` give the part of the lowest rank
 /// whose part is not empty, as `MPI_Win_shared_query` does (MPI 4.1 §12.2.3). The
 /// synchronisation calls ([`lock`](Window::lock), [`unlock`](Window::unlock),
@@ -413,8 +418,8 @@ impl Window {
             return Err(Error::invalid(
                 ErrorClass::Rank,
                 format!(
-                    "PROC_NULL has no part of the window: put, get and accumulate take it \
-                     (and do nothing), shared_query and shared_part take it for the lowest \
+                    "PROC_NULL has no part of the window: put, get, accumulate, fetch_add \
+                     and compare_and_swap take it (and do nothing), shared_query and shared_part take it for the lowest \
                      rank with a part that is not empty; lock, unlock, flush and atomics \
                      need a rank from 0 to {}",
                     size.saturating_sub(1)
@@ -442,15 +447,16 @@ impl Window {
         Ok(true)
     }
 
-    /// The error of `call` at [`PROC_NULL`], which fetches nothing: MPI leaves the
-    /// result buffer as it was, and a returned value cannot stay as it was.
+    /// The error of `call` at [`PROC_NULL`], which has no elements to show its
+    /// closure (the `u64` atomics return `None` there instead).
     fn null_fetch(call: &str) -> Error {
         Error::invalid(
             ErrorClass::Rank,
             format!(
-                "{call} at PROC_NULL: it reaches no memory, so there is no fetched value to \
-                 return (MPI leaves the result buffer unchanged); skip the call when the \
-                 target is PROC_NULL, or use put, get or accumulate, which do nothing for it"
+                "{call} at PROC_NULL: it reaches no memory, so there are no elements to \
+                 show its closure (MPI leaves the result buffer unchanged); skip the call \
+                 when the target is PROC_NULL, or use put, get, accumulate, fetch_add or \
+                 compare_and_swap, which do nothing for it (the last two return None)"
             ),
         )
     }
@@ -763,43 +769,76 @@ impl Window {
 
     /// Adds `value` (wrapping) to the `u64` at byte `offset` (a multiple of 8) of
     /// `rank`'s part and returns the previous value (`MPI_Fetch_and_op` with
-    /// `MPI_SUM`), atomically. A misaligned offset is an [`ErrorClass::Arg`] error on
-    /// every kind of window; [`PROC_NULL`] is an [`ErrorClass::Rank`] error, as there is
-    /// no previous value to return.
-    pub fn fetch_add(&self, rank: Rank, offset: usize, value: u64) -> Result<u64> {
+    /// `MPI_SUM`), atomically: `Some(old)`. At [`PROC_NULL`] it does nothing and
+    /// returns `None`, as MPI leaves the result buffer unchanged there (see the type's
+    /// doc, "`PROC_NULL` targets"). A misaligned offset is an [`ErrorClass::Arg`] error
+    /// on every kind of window.
+    ///
+    /// MPI 4.1 §12.3.4 (`MPI_Fetch_and_op`), §12.3 (`MPI_PROC_NULL` targets).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let win = shmpi::Window::allocate_shared(&world, 8)?;
+    /// assert_eq!(win.fetch_add(0, 0, 5)?, Some(0));
+    /// assert_eq!(win.fetch_add(shmpi::PROC_NULL, 0, 5)?, None); // no effect
+    /// assert_eq!(win.fetch_add(0, 0, 0)?, Some(5));
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
+    pub fn fetch_add(&self, rank: Rank, offset: usize, value: u64) -> Result<Option<u64>> {
         if self.is_null(rank)? {
-            return Err(Self::null_fetch("fetch_add"));
+            return Ok(None);
         }
         if self.live()?.remote.is_some() {
-            return self.modify_u64(rank, offset, |old| old.wrapping_add(value));
+            return self
+                .modify_u64(rank, offset, |old| old.wrapping_add(value))
+                .map(Some);
         }
-        Ok(self
-            .atomic_u64(rank, offset)?
-            .fetch_add(value, Ordering::AcqRel))
+        Ok(Some(
+            self.atomic_u64(rank, offset)?
+                .fetch_add(value, Ordering::AcqRel),
+        ))
     }
 
     /// Replaces the `u64` at byte `offset` (a multiple of 8) of `rank`'s part by `new`
-    /// if it equals `expected`, atomically; returns the value found
-    /// (`MPI_Compare_and_swap`). Errors as [`fetch_add`](Self::fetch_add).
+    /// if it equals `expected`, atomically; returns the value found, `Some(found)`
+    /// (`MPI_Compare_and_swap`). At [`PROC_NULL`] it does nothing and returns `None`,
+    /// as [`fetch_add`](Self::fetch_add) does. Errors as `fetch_add`.
+    ///
+    /// MPI 4.1 §12.3.4 (`MPI_Compare_and_swap`), §12.3 (`MPI_PROC_NULL` targets).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let world = shmpi::init()?.world();
+    /// let win = shmpi::Window::allocate_shared(&world, 8)?;
+    /// assert_eq!(win.compare_and_swap(0, 0, 0, 9)?, Some(0)); // swapped
+    /// assert_eq!(win.compare_and_swap(shmpi::PROC_NULL, 0, 9, 1)?, None); // no effect
+    /// assert_eq!(win.compare_and_swap(0, 0, 0, 1)?, Some(9)); // not swapped
+    /// # Ok::<(), shmpi::Error>(())
+    /// ```
     pub fn compare_and_swap(
         &self,
         rank: Rank,
         offset: usize,
         expected: u64,
         new: u64,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         if self.is_null(rank)? {
-            return Err(Self::null_fetch("compare_and_swap"));
+            return Ok(None);
         }
         if self.live()?.remote.is_some() {
-            return self.modify_u64(rank, offset, |old| if old == expected { new } else { old });
+            return self
+                .modify_u64(rank, offset, |old| if old == expected { new } else { old })
+                .map(Some);
         }
         let a = self.atomic_u64(rank, offset)?;
-        Ok(
+        Ok(Some(
             match a.compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(v) | Err(v) => v,
             },
-        )
+        ))
     }
 
     /// The `u64` at `offset` of `rank`'s part of a created window replaced by

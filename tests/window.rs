@@ -86,7 +86,10 @@ fn window_rules(w: &Communicator) {
     assert_eq!(max[0], n as u32 + 6, "accumulated max");
     // A ticket per rank: fetch_add hands out 0..n exactly once.
     win.fence().unwrap();
-    let ticket = win.fetch_add(0, 56, 1).unwrap();
+    let ticket = win
+        .fetch_add(0, 56, 1)
+        .unwrap()
+        .expect("rank 0 is a real target");
     let tickets = w.allgather(&ticket).unwrap();
     let mut sorted = tickets.clone();
     sorted.sort();
@@ -428,7 +431,11 @@ fn created(w: &Communicator) {
     let mut tickets = Vec::new();
     for _ in 0..40 {
         win.accumulate(&[3u64], 0, 8 * n, Op::Sum).unwrap();
-        tickets.push(win.fetch_add(0, 8 * (n + 1), 1).unwrap());
+        tickets.push(
+            win.fetch_add(0, 8 * (n + 1), 1)
+                .unwrap()
+                .expect("a real target"),
+        );
     }
     win.fence().unwrap();
     let mut seen: Vec<u64> = w
@@ -439,7 +446,7 @@ fn created(w: &Communicator) {
         .collect();
     seen.sort_unstable();
     assert_eq!(seen, (0..40 * n as u64).collect::<Vec<_>>());
-    let won = win.compare_and_swap(0, 0, 1, 100 + me as u64).unwrap() == 1;
+    let won = win.compare_and_swap(0, 0, 1, 100 + me as u64).unwrap() == Some(1);
     win.fence().unwrap();
     assert_eq!(w.allgather(&won).unwrap().iter().filter(|&&x| x).count(), 1);
     assert_eq!(win.shared_query(0).unwrap_err().class(), ErrorClass::Win);
@@ -512,7 +519,7 @@ fn misaligned_atomics_are_arg_errors(win: &Window, w: &Communicator) {
         );
     }
     // An aligned one still works, and sees none of the refused ones.
-    assert_eq!(win.fetch_add(target, 8, 5).unwrap(), 0);
+    assert_eq!(win.fetch_add(target, 8, 5).unwrap(), Some(0));
     win.fence().unwrap();
     let mut mine = [0u8; 16];
     win.read(&mut mine, 0).unwrap();
@@ -546,10 +553,11 @@ fn misaligned_atomics_are_errors_on_a_created_window() {
 }
 
 /// `PROC_NULL` is a valid target of the RMA communication calls, with the effect of a
-/// point-to-point call to it (MPI 4.1 §12.3): put, get and accumulate do nothing and
-/// succeed (a get leaves its buffer untouched); the calls that would return a fetched
-/// value have none and fail naming `PROC_NULL`, as do the calls that need a real rank
-/// (lock, unlock, flush, atomics); `shared_query` gives the lowest non-empty part
+/// point-to-point call to it (MPI 4.1 §12.3): put, get, accumulate, fetch_add and
+/// compare_and_swap do nothing and succeed (a get leaves its buffer untouched, the
+/// atomics fetch nothing: `None`, where MPI leaves the result buffer unchanged);
+/// `modify` has nothing to show its closure and fails naming `PROC_NULL`, as do the
+/// calls that need a real rank (lock, unlock, flush, atomics); `shared_query` gives the lowest non-empty part
 /// (§12.2.3); nothing is written anywhere.
 fn proc_null_targets(win: &mut Window, w: &Communicator, shared: bool) {
     use shmpi::PROC_NULL;
@@ -568,8 +576,16 @@ fn proc_null_targets(win: &mut Window, w: &Communicator, shared: bool) {
         assert_eq!(e.class(), ErrorClass::Rank, "{e}");
         assert!(e.to_string().contains("PROC_NULL"), "{e}");
     };
-    named(win.fetch_add(PROC_NULL, 0, 1).unwrap_err());
-    named(win.compare_and_swap(PROC_NULL, 0, 0, 1).unwrap_err());
+    // No effect, nothing fetched: the caller's result stays as it was, as MPI's
+    // result buffer does (checked below: no part changed).
+    assert_eq!(win.fetch_add(PROC_NULL, 0, 1).unwrap(), None);
+    assert_eq!(win.fetch_add(PROC_NULL, 3, u64::MAX).unwrap(), None);
+    assert_eq!(win.compare_and_swap(PROC_NULL, 0, 0, 1).unwrap(), None);
+    let mut result = 42u64;
+    if let Some(old) = win.fetch_add(PROC_NULL, 8, 1).unwrap() {
+        result = old;
+    }
+    assert_eq!(result, 42, "the result variable is left as it was");
     let mut called = false;
     named(
         win.modify(PROC_NULL, 0, 1, |_: &mut [u64]| called = true)
@@ -603,6 +619,8 @@ fn proc_null_targets(win: &mut Window, w: &Communicator, shared: bool) {
         ErrorClass::Win,
         "a freed window stays an error: {e}"
     );
+    let e = win.fetch_add(PROC_NULL, 0, 1).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Win, "also for the atomics: {e}");
 }
 
 #[test]
