@@ -25,7 +25,10 @@
 //!   `SHMPI_DEADLOCK_MS` (default 500 ms) without any of those calls ending, and no ring
 //!   holds a message, nothing can ever release them: the launcher prints who waits on
 //!   whom, stops the job and exits with 120. A rank that computes is not blocked, so
-//!   it never counts as deadlocked.
+//!   it never counts as deadlocked. A rank that has finalized while its process lives
+//!   on can release nobody, so it does not hide the others' deadlock; but it may still
+//!   drop the views of loans it holds, so a loan wait on it is said once (a stall, who
+//!   waits and who holds the loans) and the job goes on (`launch/watch.rs`).
 //! - A program that cannot be started: a clear message and exit 127, like a shell.
 //! - `--tag-output`: every line the ranks wrote is passed on, however slowly stdout
 //!   takes it; only pipes left open by a rank's descendants, and idle, are given up.
@@ -58,7 +61,7 @@ mod watch;
 
 pub use crate::tuning::{KNOBS, Knob, help_text as env_help};
 use output::{Reader, drain};
-use watch::{DeadlockWatch, blocked_report};
+use watch::{DeadlockWatch, Found, blocked_report};
 
 /// Exit status when the program cannot be started.
 pub const EXIT_CANNOT_START: i32 = 127;
@@ -426,18 +429,22 @@ fn run(
             }
         }
         if stop.is_none() && first_failure.is_none() && !deadlock_after.is_zero() {
-            if let Some(report) = watch.check(seg, &procs, deadlock_after) {
-                if let Some(j) = job.as_mut() {
-                    j.mark("deadlock", &report, None);
+            match watch.check(seg, &procs, deadlock_after) {
+                None => {}
+                Some(Found::Stall(note)) => say!("{note}"),
+                Some(Found::Deadlock(report)) => {
+                    if let Some(j) = job.as_mut() {
+                        j.mark("deadlock", &report, None);
+                    }
+                    seg.set_abort(AbortInfo {
+                        kind: AbortKind::Deadlock,
+                        rank: 0,
+                        value: 0,
+                    });
+                    wake_all(seg);
+                    stop = Some((report, EXIT_DEADLOCK));
+                    kill_at = Some(later(grace));
                 }
-                seg.set_abort(AbortInfo {
-                    kind: AbortKind::Deadlock,
-                    rank: 0,
-                    value: 0,
-                });
-                wake_all(seg);
-                stop = Some((report, EXIT_DEADLOCK));
-                kill_at = Some(later(grace));
             }
         }
         if kill_at.is_some_and(|t| Instant::now() >= t) {

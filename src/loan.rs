@@ -34,7 +34,10 @@
 //!   by a rank whose process has ended, is taken back by its owner when the owner
 //!   next needs room. A view outlives its rank's finalize (it keeps the mapping), so
 //!   the block of a rank that finalized holding one comes back only when the view is
-//!   dropped or the process ends: until then its bytes stay as they were sent.
+//!   dropped or the process ends: until then its bytes stay as they were sent. An
+//!   owner that waits for such a block is not failed (the view may yet be dropped), but
+//!   once every rank that can still call shmpi is blocked the launcher names the wait
+//!   and the holder (`launch/watch.rs`), so the wait is never silent.
 //! - *Bounded*: a pool has `layout.loan_bytes` (256 MiB over all ranks, 1..=128 MiB
 //!   each). [`Communicator::loan_slice`] waits (running progress, so that this rank's
 //!   own receives go on) while loans it has sent are still held by their receivers,

@@ -523,6 +523,42 @@ fn a_deadlock_is_detected_and_explained() {
     );
 }
 
+/// A rank that has finalized but whose process lives on (it computes, or sleeps, after
+/// dropping its `Universe`) can never send again, so it cannot release the ranks that
+/// wait on each other: their deadlock is reported as any other, with a word on the
+/// finalized rank, rather than left to hang until `--timeout`.
+#[test]
+fn a_deadlock_beside_a_rank_that_finalized_and_lives_on_is_reported() {
+    const NAME: &str = "a_deadlock_beside_a_rank_that_finalized_and_lives_on_is_reported";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 2 {
+            drop(w);
+            drop(u);
+            // Lives on after finalize; the launcher ends it with the job.
+            std::thread::sleep(Duration::from_secs(60));
+            return;
+        }
+        let e = w.recv::<u8>(1 - w.rank(), 11).unwrap_err();
+        assert!(e.to_string().contains("deadlock"), "{e}");
+        return;
+    }
+    let out = launch_self(NAME, 3, &["--timeout", "20"]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_DEADLOCK),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "deadlock: rank 0 waits in recv(source=1, tag=11) on world; rank 1 waits in recv(source=0, tag=11) on world"
+        ) && err.contains("rank 2 has finalized"),
+        "{err}"
+    );
+}
+
 /// A deadlock in which a rank waits for a non-blocking collective names that
 /// collective and the communicator as the program knows them, not the hidden context
 /// and sequence-number tag its messages travel with.

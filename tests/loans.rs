@@ -619,3 +619,50 @@ fn assert_loan_wait_reported(name: &str, call: &str) {
     );
     assert!(err.contains(&format!(") waits in {call}")), "{err}");
 }
+
+/// A rank that waits for pool room whose loans are held by a rank that has finalized
+/// but lives on holding a view is not deadlocked (the view may still be dropped, and
+/// then the wait ends), but it does not wait silently either: once every live rank
+/// that can still call shmpi is blocked, the launcher says who waits, in which call,
+/// and who holds the loans, and lets the job go on. Rank 1 keeps its view for 3 s
+/// after its finalize; rank 0 fills its pool behind that block and waits.
+#[test]
+fn a_loan_wait_on_a_holder_that_finalized_names_it_and_ends_when_the_view_goes() {
+    const NAME: &str =
+        "a_loan_wait_on_a_holder_that_finalized_names_it_and_ends_when_the_view_goes";
+    if is_child(NAME) {
+        let u = shmpi::init().unwrap();
+        let w = u.world();
+        if w.rank() == 0 {
+            let l = w.loan_slice::<u8>(1 << 20).unwrap();
+            w.send_loan(l, 1, 0).unwrap();
+            let e = w.recv::<u8>(1, 1).unwrap_err();
+            assert!(matches!(e, Error::PeerFailed { rank: 1, .. }), "{e}");
+            // The held block is the pool's head: these wait for it once the pool is full.
+            for _ in 0..pool_bytes(2) / (1 << 20) + 4 {
+                drop(w.loan_slice::<u8>(1 << 20).unwrap());
+            }
+        } else {
+            let (view, _) = w.recv_loan::<u8>(0, 0).unwrap();
+            drop(w);
+            drop(u);
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            drop(view);
+        }
+        return;
+    }
+    let out = launch_self_env(
+        NAME,
+        2,
+        &["--timeout", "60"],
+        &[("SHMPI_DEADLOCK_MS", "300")],
+    );
+    assert_success(&out, NAME);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rank 0 waits in loan_slice")
+            && err.contains("rank 1 has finalized")
+            && err.contains("holds"),
+        "{err}"
+    );
+}

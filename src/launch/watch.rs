@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::RankProc;
 use crate::call::Call;
-use crate::segment::{STATE_ATTACHED, Segment, WaitOp};
+use crate::segment::{STATE_ATTACHED, STATE_FINALIZED, Segment, WaitOp};
 
 /// What rank `r` is blocked on, from the wait description it publishes: `None` if it
 /// is not blocked in shmpi.
@@ -72,6 +72,7 @@ pub(super) fn blocked_report(seg: &Segment, procs: &[RankProc]) -> String {
         }
         let what = match blocked_on(seg, r) {
             Some((w, _)) => format!("waits in {w}"),
+            None if seg.state(r) == STATE_FINALIZED => LINGERS.to_string(),
             None => "is running (not blocked in shmpi)".to_string(),
         };
         lines.push(format!("  rank {r} (pid {}) {what}", p.pid));
@@ -79,13 +80,37 @@ pub(super) fn blocked_report(seg: &Segment, procs: &[RankProc]) -> String {
     lines.join("\n")
 }
 
+/// What a rank that has finalized while its process lives on is doing, for reports.
+const LINGERS: &str = "has finalized (left the job) and its process still runs; it can \
+     send nothing more, and gives back the loans it holds only when it drops their views \
+     or ends";
+
+/// The epoch standing for a rank that has finalized and lives on, in a snapshot (a
+/// blocked rank's epoch only counts up from 0, so this one never matches it).
+const LINGERING: u64 = u64::MAX;
+
+/// What the watch found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Found {
+    /// Nothing can ever release the blocked ranks: the report, and the job is stopped.
+    Deadlock(String),
+    /// The blocked ranks wait for loans held by ranks that have finalized and live on:
+    /// a view's drop may still release them, so this is said once and the job goes on.
+    Stall(String),
+}
+
 /// Watches for a job in which every live rank sleeps in a blocking call that never
-/// ends, with no message in flight.
+/// ends, with no message in flight. A rank that has finalized while its process lives
+/// on counts as one that can release nobody, except the owner of loans it holds
+/// (dropping a view gives the block back), so a wait on it is a stall, said once.
 #[derive(Default)]
 pub(super) struct DeadlockWatch {
-    /// (rank, epoch) of every live rank at the first sample of the current stretch.
+    /// (rank, epoch) of every live rank at the first sample of the current stretch
+    /// ([`LINGERING`] for a rank that finalized and lives on).
     snapshot: Vec<(usize, u64)>,
     since: Option<Instant>,
+    /// Whether the stall of the current stretch was reported already.
+    stall_said: bool,
 }
 
 impl DeadlockWatch {
@@ -94,7 +119,7 @@ impl DeadlockWatch {
         seg: &Segment,
         procs: &[RankProc],
         after: Duration,
-    ) -> Option<String> {
+    ) -> Option<Found> {
         let Some(snap) = Self::sample(seg, procs) else {
             self.since = None;
             return None;
@@ -102,15 +127,56 @@ impl DeadlockWatch {
         if self.since.is_none() || snap != self.snapshot {
             self.snapshot = snap;
             self.since = Some(Instant::now());
+            self.stall_said = false;
             return None;
         }
         if self.since.is_some_and(|t| t.elapsed() < after) {
             return None;
         }
+        let lingering: Vec<usize> = self
+            .snapshot
+            .iter()
+            .filter(|&&(_, e)| e == LINGERING)
+            .map(|&(r, _)| r)
+            .collect();
+        // A loan wait on a rank that lingers ends when that rank drops its view, which
+        // it may still do: say who waits on whom, once, and let the job go on.
+        let mut stalls = Vec::new();
+        for &(r, e) in &self.snapshot {
+            let w = &seg.ctrl(r).wait;
+            let peer = w.peer.load(Ordering::Relaxed);
+            if e != LINGERING
+                && w.op.load(Ordering::Relaxed) == WaitOp::Loan as u32
+                && peer >= 0
+                && lingering.contains(&(peer as usize))
+            {
+                let (what, _) = blocked_on(seg, r)?;
+                stalls.push(format!(
+                    "rank {r} waits in {what}; rank {peer} has finalized, but its process \
+                     (pid {}) still runs holding a view of them",
+                    procs[peer as usize].pid
+                ));
+            }
+        }
+        if !stalls.is_empty() {
+            if self.stall_said {
+                return None;
+            }
+            self.stall_said = true;
+            return Some(Found::Stall(format!(
+                "shmrun: every rank that can still call shmpi is blocked: {}\nshmrun: the wait \
+                 ends when that view is dropped or that process ends; the job goes on",
+                stalls.join("; ")
+            )));
+        }
         // Confirmed: describe it.
         let mut waits = Vec::new();
         let mut colls: Vec<(usize, String, u32)> = Vec::new();
-        for &(r, _) in &self.snapshot {
+        for &(r, e) in &self.snapshot {
+            if e == LINGERING {
+                waits.push(format!("rank {r} {LINGERS}"));
+                continue;
+            }
             let (what, ctx) = blocked_on(seg, r)?;
             if seg.ctrl(r).wait.op.load(Ordering::Relaxed) == WaitOp::Collective as u32 {
                 colls.push((r, what.clone(), ctx));
@@ -127,26 +193,33 @@ impl DeadlockWatch {
                  must call the same collectives in the same order",
             );
         }
-        text.push_str(
+        text.push_str(if lingering.is_empty() {
             "\nshmrun: every live rank is blocked and no message is in flight that could release any of \
-             them, so none can ever continue; the job was stopped",
-        );
-        Some(text)
+             them, so none can ever continue; the job was stopped"
+        } else {
+            "\nshmrun: every live rank is blocked or has finalized, and no message is in flight that \
+             could release any of them, so none can ever continue; the job was stopped"
+        });
+        Some(Found::Deadlock(text))
     }
 
-    /// The (rank, epoch) of every live rank if all of them sleep in a blocking call
-    /// and every ring between them is empty; `None` otherwise.
+    /// The (rank, epoch) of every live rank if all of them sleep in a blocking call or
+    /// have finalized (with [`LINGERING`] for those), at least one is blocked, and
+    /// every ring into a blocked rank from a live one is empty; `None` otherwise.
+    /// Rings into a rank that finalized are not looked at: it reads nothing more.
     fn sample(seg: &Segment, procs: &[RankProc]) -> Option<Vec<(usize, u64)>> {
         let live: Vec<usize> = (0..procs.len())
             .filter(|&r| procs[r].exit.is_none())
             .collect();
-        if live.is_empty() {
-            return None;
-        }
         let mut snap = Vec::with_capacity(live.len());
         for &r in &live {
             let c = seg.ctrl(r);
-            if seg.state(r) != STATE_ATTACHED
+            let state = seg.state(r);
+            if state == STATE_FINALIZED {
+                snap.push((r, LINGERING));
+                continue;
+            }
+            if state != STATE_ATTACHED
                 || c.wait.op.load(Ordering::Relaxed) == 0
                 || c.bell.sleeping.load(Ordering::Relaxed) == 0
             {
@@ -154,9 +227,12 @@ impl DeadlockWatch {
             }
             snap.push((r, c.wait.epoch.load(Ordering::Relaxed)));
         }
+        if snap.iter().all(|&(_, e)| e == LINGERING) {
+            return None;
+        }
         for &i in &live {
-            for &j in &live {
-                if i != j && !seg.ring_is_empty(i, j) {
+            for &(j, e) in &snap {
+                if i != j && e != LINGERING && !seg.ring_is_empty(i, j) {
                     return None;
                 }
             }

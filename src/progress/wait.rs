@@ -254,7 +254,8 @@ impl Engine {
         };
         match (desc.op, desc.peer) {
             // A loan's holder that has left may still hold its view until its process
-            // ends, and then the block comes back: only the abort above ends that wait.
+            // ends, and then the block comes back: only the abort above ends that wait
+            // (the launcher names the holder once every other rank is blocked too).
             (WaitOp::Loan, _) => {}
             (_, Some(p)) if p != self.me => {
                 if desc.op == WaitOp::Send {
