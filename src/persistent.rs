@@ -55,11 +55,13 @@ use crate::request::{AnyRequest, Pending, What, status_of};
 /// background; forgetting one leaks its bookkeeping and buffer, nothing else.
 ///
 /// Where MPI leaves a choice: waiting on or testing an inactive request returns MPI's
-/// empty status at once (as MPI does); starting an active request is an error of
-/// class [`ErrorClass::Request`] that changes nothing; [`start_all`] checks every
-/// request before starting any, so it starts all or none; the buffer's contents after
-/// a failed operation (a message too long for the receive, a peer that died) are
-/// zeros.
+/// empty status at once (as MPI does); a request on [`PROC_NULL`], once started, is
+/// complete at once but active until a wait or test returns its status (source
+/// `PROC_NULL`, tag `ANY_TAG`, count 0), as any other; starting an active request is
+/// an error of class [`ErrorClass::Request`] that changes nothing; [`start_all`]
+/// checks every request before starting any, so it starts all or none; the buffer's
+/// contents after a failed operation (a message too long for the receive, a peer that
+/// died) are zeros.
 pub struct PersistentRequest<T: Pod> {
     eng: Weak<RefCell<Engine>>,
     op: Op,
@@ -267,13 +269,11 @@ impl<T: Pod> PersistentRequest<T> {
         format!("{call}{} request", &d[d.find('(').unwrap_or(d.len())..])
     }
 
-    /// The status of a request that is not active: MPI's empty status, or the null
-    /// peer's for a request on `PROC_NULL`.
+    /// The status of a request that is not active: MPI's empty status (MPI 4.1
+    /// §3.7.3), for a request on `PROC_NULL` too (its null status is that of a started
+    /// one's completion).
     fn idle_status(&self) -> Status {
-        match self.op {
-            Op::Null => Status::null(),
-            _ => Status::empty(false),
-        }
+        Status::empty(false)
     }
 
     fn engine(&self) -> Result<Rc<RefCell<Engine>>> {
@@ -349,7 +349,10 @@ impl<T: Pod> PersistentRequest<T> {
         }
         let eng = self.engine()?;
         if matches!(self.op, Op::Null) {
-            return Ok(()); // complete at once: the request stays inactive
+            // Complete at once, but active until a wait or test completes it, as MPI's
+            // requests on PROC_NULL are (§3.9): a second start before then is an error.
+            self.finished = Some(Status::null());
+            return Ok(());
         }
         let mut buf = self
             .buf

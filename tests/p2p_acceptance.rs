@@ -616,7 +616,7 @@ fn persistent(w: &Communicator) {
     ];
     for r in reqs.iter_mut() {
         let st = r.wait().unwrap();
-        assert!(!st.is_cancelled() && st.len() == 0, "inactive wait: {st:?}");
+        assert!(!st.is_cancelled() && st.is_empty(), "inactive wait: {st:?}");
         assert_eq!(r.test().unwrap().map(|s| s.len()), Some(0));
         assert!(r.get_status().unwrap().is_some());
     }
@@ -656,6 +656,50 @@ fn persistent(w: &Communicator) {
         }
         assert_eq!(reqs[0].buf().unwrap(), [round, round]);
     }
+    // A request on PROC_NULL is inactive until started, with the empty status
+    // (§3.7.3); once started it is active until a wait or test completes it (§3.9),
+    // which it does at once with the null status (§3.11), and a second start before
+    // then is an error that changes nothing.
+    let mut null_recv = w.recv_init(vec![5i32; 2], PROC_NULL, 2).unwrap();
+    let mut null_send = w.send_init(vec![me; 2], PROC_NULL, 2).unwrap();
+    for r in [&mut null_recv, &mut null_send] {
+        let st = r.wait().unwrap();
+        assert_eq!(
+            (st.source(), st.tag(), st.len()),
+            (ANY_SOURCE, ANY_TAG, 0),
+            "an inactive request's wait gives the empty status"
+        );
+        r.start().unwrap();
+        assert!(r.is_active(), "a started request on PROC_NULL is active");
+        fails_with(
+            r.start(),
+            ErrorClass::Request,
+            "a second start on PROC_NULL",
+        );
+        fails_with(
+            r.buf(),
+            ErrorClass::Request,
+            "the buffer of an active request",
+        );
+        assert!(r.get_status().unwrap().is_some(), "complete at once");
+        assert!(r.is_active(), "get_status does not complete it");
+        let st = r.test().unwrap().expect("complete at once");
+        assert!(!r.is_active(), "test completed it");
+        assert_eq!((st.source(), st.tag(), st.len()), (PROC_NULL, ANY_TAG, 0));
+    }
+    null_recv.start().unwrap();
+    let mut pair = [null_recv, w.recv_init(vec![0i32; 2], prev, 8).unwrap()];
+    fails_with(
+        shmpi::start_all(&mut pair),
+        ErrorClass::Request,
+        "start_all with a started one",
+    );
+    assert!(!pair[1].is_active(), "start_all started nothing");
+    let st = pair[0].wait().unwrap();
+    assert_eq!(
+        (st.source(), pair[0].buf().unwrap()),
+        (PROC_NULL, &[5, 5][..])
+    );
     w.barrier().unwrap();
     nothing_queued(w, "after the persistent requests");
 }
