@@ -145,8 +145,8 @@ pub use message::{Message, RawMessage};
 #[doc(hidden)]
 pub use progress::{set_idle_hook, split_rests_copied};
 pub use request::{
-    AnyRequest, Request, test_all, test_any, test_any_of, test_some, wait_all, wait_any,
-    wait_any_of, wait_some,
+    AnyRequest, Request, test_all, test_any, test_any_of, test_some, wait_all, wait_all_results,
+    wait_any, wait_any_of, wait_some,
 };
 pub use topology::{CartComm, dims_create};
 pub use value::Value;

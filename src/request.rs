@@ -956,7 +956,10 @@ fn take_finished<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 }
 
 /// Waits for every request and returns their results in order (`MPI_Waitall`). The
-/// first error is returned after all requests have been waited for.
+/// first error is returned after all requests have been waited for; the results of
+/// the others are dropped with it (a receive's message and buffer among them), so
+/// where one may fail and the rest must not be lost, use [`wait_all_results`], which
+/// returns each request's own result (MPI's `MPI_ERR_IN_STATUS`).
 ///
 /// MPI 4.1 §3.7.5 (`MPI_Waitall`).
 ///
@@ -984,6 +987,31 @@ fn take_finished<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 pub fn wait_all<T>(mut requests: Vec<Request<T>>) -> Result<Vec<T>> {
     let n = requests.len();
     wait_each(requests.iter_mut(), n)
+}
+
+/// Waits for every request and returns each one's own result, in order: one that
+/// failed does not hide the others', so nothing a completed request received is lost
+/// (`MPI_Waitall` returning `MPI_ERR_IN_STATUS`, with each status's own error).
+/// [`wait_all`] is this with the first error taken out.
+///
+/// MPI 4.1 §3.7.5 (`MPI_Waitall`), §3.7.6 (`MPI_ERR_IN_STATUS`).
+///
+/// # Examples
+///
+/// ```
+/// let world = shmpi::init()?.world();
+/// let me = world.rank();
+/// world.send_slice(&[1u8; 4], me, 1)?;
+/// world.send_slice(&[2u8; 4], me, 2)?;
+/// let reqs = vec![world.irecv_into(vec![0u8; 1], me, 1)?, world.irecv_into(vec![0u8; 4], me, 2)?];
+/// let mut got = shmpi::wait_all_results(reqs).into_iter();
+/// assert!(matches!(got.next(), Some(Err(shmpi::Error::Truncated { .. })))); // still queued
+/// assert_eq!(got.next().unwrap()?.0, [2; 4]); // not lost
+/// assert_eq!(world.recv_vec::<u8>(me, 1)?.0, [1; 4]);
+/// # Ok::<(), shmpi::Error>(())
+/// ```
+pub fn wait_all_results<T>(mut requests: Vec<Request<T>>) -> Vec<Result<T>> {
+    requests.iter_mut().map(Request::wait_in_place).collect()
 }
 
 /// [`wait_all`] over requests left where they are (spent once their results are

@@ -806,3 +806,119 @@ fn chain_ends(w: &Communicator) {
 fn sendrecv_at_the_ends_of_a_chain_at_4_ranks() {
     run_ranks("sendrecv_at_the_ends_of_a_chain_at_4_ranks", 4, chain_ends);
 }
+
+// ---- probes, posted receives and the tag range (§3.5, §3.8) --------------------------
+
+/// A probe with `ANY_TAG` describes the sender's earliest message (non-overtaking
+/// holds for probes too); a receive posted first gets the first matching message, a
+/// wildcard one included; `TAG_UB` is a valid tag; a wait over requests none of which
+/// is active is an error of class `Request`.
+fn probes_and_posting(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let next = (me + 1) % n;
+    let prev = (me + n - 1) % n;
+    w.send_slice(&[2u8; 2], next, 2).unwrap();
+    w.send_slice(&[1u8; 1], next, 1).unwrap();
+    w.send_slice(&[3u8; 3], next, shmpi::TAG_UB).unwrap();
+    let st = w.probe(prev, ANY_TAG).unwrap();
+    assert_eq!((st.tag(), st.len()), (2, 2), "the earliest message");
+    let (mut m, st) = w.improbe(prev, 1).unwrap().expect("sent before the probe");
+    assert_eq!((st.tag(), st.len()), (1, 1));
+    let st = w.iprobe(ANY_SOURCE, ANY_TAG).unwrap().expect("two left");
+    assert_eq!(
+        (st.source(), st.tag()),
+        (prev, 2),
+        "the matched one is gone"
+    );
+    assert_eq!(m.recv_vec::<u8>().unwrap().0, [1]);
+    let (v, st) = w.recv_vec::<u8>(prev, ANY_TAG).unwrap();
+    assert_eq!((v, st.tag()), (vec![2, 2], 2));
+    let (v, st) = w.recv_vec::<u8>(ANY_SOURCE, shmpi::TAG_UB).unwrap();
+    assert_eq!((v, st.tag()), (vec![3; 3], shmpi::TAG_UB));
+    w.barrier().unwrap();
+
+    // Posted in this order, a specific receive after a wildcard one: the first
+    // message goes to the wildcard receive, the second to the specific one.
+    let wild = w.irecv_into(vec![0u32; 1], ANY_SOURCE, ANY_TAG).unwrap();
+    let spec = w.irecv_into(vec![0u32; 1], prev, 4).unwrap();
+    w.barrier().unwrap();
+    w.send_slice(&[10u32], next, 4).unwrap();
+    w.send_slice(&[20u32], next, 4).unwrap();
+    let (b, st) = spec.wait().unwrap();
+    assert_eq!((b, st.source()), (vec![20], prev));
+    let (b, st) = wild.wait().unwrap();
+    assert_eq!((b, st.source(), st.tag()), (vec![10], prev, 4));
+
+    // Nothing active to wait for: an error, not a hang.
+    let mut inactive = w.recv_init(vec![0u8; 1], prev, 5).unwrap();
+    fails_with(
+        shmpi::wait_any_of(&mut [&mut inactive]),
+        ErrorClass::Request,
+        "wait_any_of over an inactive request",
+    );
+    w.barrier().unwrap();
+    nothing_queued(w, "after the probes");
+}
+
+#[test]
+fn probes_posted_receives_and_tag_ub_follow_the_order_rules_at_4_ranks() {
+    run_ranks(
+        "probes_posted_receives_and_tag_ub_follow_the_order_rules_at_4_ranks",
+        4,
+        probes_and_posting,
+    );
+}
+
+/// `wait_all` over receives one of which fails gives the first error and drops the
+/// others' results (documented); `wait_all_results` gives each its own, so the other
+/// messages are not lost (MPI's `MPI_ERR_IN_STATUS`: every request completes), and the
+/// failed one's message stays queued either way.
+fn wait_all_with_a_failure(w: &Communicator) {
+    let me = w.rank();
+    let post = || {
+        w.send_slice(&[1u8; 4], me, 1).unwrap();
+        w.send_slice(&[2u8; 4], me, 2).unwrap();
+        vec![
+            w.irecv_into(vec![0u8; 1], me, 1).unwrap(),
+            w.irecv_into(vec![0u8; 4], me, 2).unwrap(),
+        ]
+    };
+    let e = shmpi::wait_all(post()).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Truncate, "{e}");
+    assert_eq!(
+        w.recv_vec::<u8>(me, 1).unwrap().0,
+        [1; 4],
+        "the failed one's message"
+    );
+    assert!(
+        w.iprobe(me, 2).unwrap().is_none(),
+        "wait_all received the other"
+    );
+    let got = shmpi::wait_all_results(post());
+    assert!(
+        matches!(&got[0], Err(e) if e.class() == ErrorClass::Truncate),
+        "{:?}",
+        got[0]
+    );
+    assert!(
+        matches!(&got[1], Ok((b, st)) if b == &[2; 4] && st.tag() == 2),
+        "{:?}",
+        got[1]
+    );
+    assert_eq!(
+        w.recv_vec::<u8>(me, 1).unwrap().0,
+        [1; 4],
+        "the failed one's message"
+    );
+    assert!(shmpi::wait_all_results(Vec::<shmpi::Request<()>>::new()).is_empty());
+    nothing_queued(w, "after wait_all");
+}
+
+#[test]
+fn wait_all_results_keeps_what_completed_beside_a_failed_receive_at_3_ranks() {
+    run_ranks(
+        "wait_all_results_keeps_what_completed_beside_a_failed_receive_at_3_ranks",
+        3,
+        wait_all_with_a_failure,
+    );
+}
