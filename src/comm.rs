@@ -123,6 +123,30 @@ impl Status {
         }
     }
 
+    /// The status of a request that failed with `e`: for a receive refused on a
+    /// message (too long, of another element size or type), that message's source
+    /// and tag with a length of 0, as nothing was received (MPI's status of a failed
+    /// receive names its message; the error says the rest); else the empty status.
+    pub(crate) fn failed(e: &Error) -> Self {
+        match *e {
+            Error::Truncated {
+                source_rank, tag, ..
+            }
+            | Error::ElementSize {
+                source_rank, tag, ..
+            }
+            | Error::TypeMismatch {
+                source_rank, tag, ..
+            } => Status {
+                source: source_rank,
+                tag,
+                len: 0,
+                cancelled: false,
+            },
+            _ => Status::empty(false),
+        }
+    }
+
     /// The status of a received message with envelope `env` on a communicator of
     /// `group`.
     pub(crate) fn received(env: &Envelope, group: &Group) -> Self {

@@ -584,7 +584,9 @@ impl<T: Pod> PersistentRequest<T> {
     }
 
     /// The status if the operation has completed, leaving the request active until a
-    /// wait or test (`MPI_Request_get_status`); the empty status when inactive.
+    /// wait or test (`MPI_Request_get_status`); the empty status when inactive. A
+    /// receive that failed on a message has that message's source and tag and a
+    /// length of 0, as [`Request::get_status`](crate::Request::get_status) gives it.
     ///
     /// MPI 4.1 §3.7.6 (`MPI_Request_get_status`).
     ///

@@ -206,7 +206,8 @@ pub(crate) fn status_of(done: &Done, what: &What) -> Status {
     match done {
         Done::Recv { env, .. } => Status::received(env, &what.group),
         Done::Cancelled(_) => Status::empty(true),
-        Done::Sent(_) | Done::Failed(_) => Status::empty(false),
+        Done::Failed(e) => Status::failed(e),
+        Done::Sent(_) => Status::empty(false),
     }
 }
 
@@ -619,7 +620,10 @@ impl<T> Request<T> {
     /// without completing the request (`MPI_Request_get_status`; mpi4py
     /// `req.Get_status()`): the request can still be waited on or tested. A send's
     /// status is MPI's empty status; a cancelled receive's says
-    /// [`is_cancelled`](Status::is_cancelled).
+    /// [`is_cancelled`](Status::is_cancelled); a receive that failed on a message (too
+    /// long, of another element size or type: the message stays queued) is complete,
+    /// with that message's source and tag and a length of 0, as nothing was received
+    /// (its error comes from `wait` or `test`).
     ///
     /// MPI 4.1 §3.7.6 (`MPI_Request_get_status`).
     ///

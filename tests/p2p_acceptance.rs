@@ -922,3 +922,59 @@ fn wait_all_results_keeps_what_completed_beside_a_failed_receive_at_3_ranks() {
         wait_all_with_a_failure,
     );
 }
+
+// ---- completion that fails, and sends to oneself (§3.7.6, §3.5) ---------------------
+
+/// A request whose operation fails is complete all the same: `get_status` and
+/// `is_complete` say so (a loop on them ends), and the error comes from its wait or
+/// test. A blocking send of 8 MiB to oneself before the receive completes (a send
+/// never waits for its receive), as does a synchronous one posted as a request.
+fn failed_completion(w: &Communicator) {
+    let me = w.rank();
+    w.send_slice(&[7u8; 16], me, 1).unwrap();
+    let mut r = w.irecv_into(vec![0u8; 4], me, 1).unwrap();
+    let st = common::poll_until("get_status of a failing receive", || r.get_status()).unwrap();
+    assert_eq!(
+        (st.source(), st.tag(), st.len()),
+        (me, 1, 0),
+        "the message it failed on"
+    );
+    assert!(r.is_complete().unwrap());
+    fails_with(r.wait(), ErrorClass::Truncate, "the truncated receive");
+    let mut r = w.irecv_into(vec![0u8; 4], me, 1).unwrap();
+    let e = common::poll_until("test of a failing receive", || match r.test() {
+        Ok(v) => Ok(v.map(|_| None)),
+        Err(e) => Ok(Some(Some(e))),
+    })
+    .unwrap();
+    assert_eq!(e.map(|e| e.class()), Some(ErrorClass::Truncate));
+    fails_with(
+        r.test(),
+        ErrorClass::Request,
+        "a request whose failure was handed out",
+    );
+    assert_eq!(w.recv_vec::<u8>(me, 1).unwrap().0, [7; 16], "still queued");
+
+    let big: Vec<u8> = (0..8 << 20).map(|i| i as u8).collect();
+    w.send_slice(&big, me, 2).unwrap();
+    let mut s = w.issend_slice(&big[..1 << 20], me, 3).unwrap();
+    assert!(
+        !s.is_complete().unwrap(),
+        "a synchronous send waits for its receive"
+    );
+    let (v, st) = w.recv_vec::<u8>(me, 2).unwrap();
+    assert!(v == big && st.len() == 8 << 20);
+    let (v, _) = w.recv_vec::<u8>(me, 3).unwrap();
+    assert_eq!(v, big[..1 << 20]);
+    s.wait().unwrap();
+    nothing_queued(w, "after the self sends");
+}
+
+#[test]
+fn failed_requests_are_complete_and_self_sends_never_wait_at_3_ranks() {
+    run_ranks(
+        "failed_requests_are_complete_and_self_sends_never_wait_at_3_ranks",
+        3,
+        failed_completion,
+    );
+}
