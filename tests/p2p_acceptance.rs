@@ -978,3 +978,147 @@ fn failed_requests_are_complete_and_self_sends_never_wait_at_3_ranks() {
         failed_completion,
     );
 }
+
+// ---- ranks in a sub-communicator (§3.2.5, §6.4) --------------------------------------
+
+/// On a communicator split from the world, in reverse key order, every status and
+/// error names ranks of that communicator: a wildcard receive's source, a probe's, a
+/// truncation's, a failed request's status; a world rank past its size is refused;
+/// and messages on the world are not seen there.
+fn sub_ranks(w: &Communicator) {
+    let (wr, wn) = (w.rank(), w.size());
+    let c = w
+        .split(wr % 2, -wr)
+        .unwrap()
+        .expect("every rank has a color");
+    let (me, n) = (c.rank(), c.size());
+    assert_eq!(n, (wn + 1 - wr % 2) / 2);
+    w.send_slice(&[9u8], wr, 1).unwrap(); // on the world only
+    let next = (me + 1) % n;
+    let prev = (me + n - 1) % n;
+    c.send_slice(&[me as u8; 2], next, 1).unwrap();
+    let st = c.probe(ANY_SOURCE, ANY_TAG).unwrap();
+    assert_eq!((st.source(), st.tag(), st.len()), (prev, 1, 2), "{st:?}");
+    let e = c.recv_into(&mut [0u8; 1], ANY_SOURCE, 1).unwrap_err();
+    assert!(
+        matches!(e, Error::Truncated { source_rank, .. } if source_rank == prev),
+        "{e}"
+    );
+    let mut r = c.irecv_into(vec![0u8; 1], ANY_SOURCE, 1).unwrap();
+    let st = common::poll_until("get_status", || r.get_status()).unwrap();
+    assert_eq!(st.source(), prev, "{st:?}");
+    fails_with(
+        r.wait(),
+        ErrorClass::Truncate,
+        "the sub-communicator's truncation",
+    );
+    let (v, st) = c.recv_vec::<u8>(ANY_SOURCE, ANY_TAG).unwrap();
+    assert_eq!((v, st.source()), (vec![prev as u8; 2], prev));
+    fails_with(
+        c.send_slice(&[1u8], n, 0),
+        ErrorClass::Rank,
+        "a rank past the split's size",
+    );
+    c.barrier().unwrap();
+    assert_eq!(
+        c.iprobe(ANY_SOURCE, ANY_TAG).unwrap(),
+        None,
+        "the world's message"
+    );
+    assert_eq!(w.recv_vec::<u8>(wr, 1).unwrap().0, [9]);
+    w.barrier().unwrap();
+    nothing_queued(w, "after the split");
+}
+
+#[test]
+fn statuses_and_errors_name_ranks_of_a_split_communicator_at_5_ranks() {
+    run_ranks(
+        "statuses_and_errors_name_ranks_of_a_split_communicator_at_5_ranks",
+        5,
+        sub_ranks,
+    );
+}
+
+// ---- loans and cell receives: bad input and PROC_NULL --------------------------------
+
+/// A loan sent to a bad rank or with a bad tag is refused with the right class and
+/// comes back to the pool (the pool is not drained by refusals); a loan sent to
+/// `PROC_NULL` is given back; receives of loans and scoped cell receives from
+/// `PROC_NULL` complete at once with the null status.
+fn loans_and_cells(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    let next = (me + 1) % n;
+    let prev = (me + n - 1) % n;
+    // Far more than the pool holds, if refused loans were not given back.
+    for _ in 0..400 {
+        let l = w.loan_slice::<u8>(1 << 20).unwrap();
+        fails_with(
+            w.send_loan(l, n, 0),
+            ErrorClass::Rank,
+            "send_loan to a bad rank",
+        );
+        let l = w.loan_slice::<u8>(1 << 20).unwrap();
+        fails_with(
+            w.send_loan(l, next, -4),
+            ErrorClass::Tag,
+            "send_loan with a bad tag",
+        );
+        let l = w.loan_slice::<u8>(1 << 20).unwrap();
+        w.send_loan(l, PROC_NULL, 0).unwrap();
+    }
+    fails_with(
+        w.recv_loan::<u8>(n, 0),
+        ErrorClass::Rank,
+        "recv_loan from a bad rank",
+    );
+    fails_with(
+        w.recv_loan::<u8>(prev, -4),
+        ErrorClass::Tag,
+        "recv_loan with a bad tag",
+    );
+    fails_with(
+        w.recv_loan::<u8>(PROC_NULL, -4),
+        ErrorClass::Tag,
+        "recv_loan from PROC_NULL, bad tag",
+    );
+    let (v, st) = w.recv_loan::<u8>(PROC_NULL, 0).unwrap();
+    assert!(v.is_empty());
+    assert_eq!((st.source(), st.tag(), st.len()), (PROC_NULL, ANY_TAG, 0));
+    let mut l = w.loan_slice::<u32>(4).unwrap();
+    l.fill(me as u32);
+    w.send_loan(l, next, 6).unwrap();
+    let (v, st) = w.recv_loan::<u32>(ANY_SOURCE, 6).unwrap();
+    assert_eq!((&v[..], st.source()), (&[prev as u32; 4][..], prev));
+    drop(v);
+
+    let cells: Vec<std::cell::Cell<u16>> = (0..4).map(|_| std::cell::Cell::new(7)).collect();
+    w.scope(|s| {
+        let (_, st) = s.irecv_cells(&cells, PROC_NULL, 3)?.wait()?;
+        assert_eq!((st.source(), st.tag(), st.len()), (PROC_NULL, ANY_TAG, 0));
+        s.issend_slice(&[1u16], PROC_NULL, 3)?.wait()?;
+        fails_with(
+            s.irecv_cells(&cells, n, 3).map(drop),
+            ErrorClass::Rank,
+            "irecv_cells",
+        );
+        fails_with(
+            s.issend_slice(&[1u16], me, -3).map(drop),
+            ErrorClass::Tag,
+            "issend_slice",
+        );
+        Ok(())
+    })
+    .unwrap();
+    assert!(cells.iter().all(|c| c.get() == 7), "untouched");
+    w.barrier().unwrap();
+    nothing_queued(w, "after the loans");
+}
+
+#[test]
+fn refused_loans_come_back_and_proc_null_loans_and_cells_complete_at_3_ranks() {
+    run_ranks(
+        "refused_loans_come_back_and_proc_null_loans_and_cells_complete_at_3_ranks",
+        3,
+        loans_and_cells,
+    );
+}
