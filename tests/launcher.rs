@@ -541,7 +541,8 @@ fn a_deadlock_beside_a_rank_that_finalized_and_lives_on_is_reported() {
             return;
         }
         let e = w.recv::<u8>(1 - w.rank(), 11).unwrap_err();
-        assert!(e.to_string().contains("deadlock"), "{e}");
+        let e = e.to_string();
+        assert!(e.contains("deadlock") || e.contains("timeout"), "{e}");
         return;
     }
     let out = launch_self(NAME, 3, &["--timeout", "20"]);
@@ -555,6 +556,30 @@ fn a_deadlock_beside_a_rank_that_finalized_and_lives_on_is_reported() {
         err.contains(
             "deadlock: rank 0 waits in recv(source=1, tag=11) on world; rank 1 waits in recv(source=0, tag=11) on world"
         ) && err.contains("rank 2 has finalized"),
+        "{err}"
+    );
+    // With the deadlock check off, the timeout report says so too, not that it runs.
+    let mut cmd = Command::new(shmrun());
+    cmd.args(["-n", "3", "--timeout", "3"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            NAME,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env("SHMPI_TEST_CHILD", NAME)
+        .env("SHMPI_DEADLOCK_MS", "0");
+    let out = run_with_watchdog(cmd);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(shmpi::launch::EXIT_TIMEOUT),
+        "{err}"
+    );
+    assert!(
+        err.contains(") has finalized (left the job) and its process still runs"),
         "{err}"
     );
 }
