@@ -1215,7 +1215,9 @@ pub fn test_some<T>(requests: &mut Vec<Request<T>>) -> Result<Vec<(usize, Result
 ///
 /// - [`Error::InvalidArgument`] of class [`ErrorClass::Request`] when a request is spent
 ///   (it has no result to give); the requests are left as they were;
-/// - when all have completed, the first error of the requests as [`wait_all`] gives it;
+/// - when all have completed, the first error of the requests as [`wait_all`] gives it
+///   (the others' results are dropped with it; [`test_some`] and [`wait_all_results`]
+///   give each request its own);
 /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
 ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
 ///   consistency check;
