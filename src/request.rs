@@ -1049,7 +1049,8 @@ pub(crate) fn wait_each<'a, T: 'a>(
 ///   list is pending (it is empty, or every request is spent);
 /// - [`Error::Usage`] when this rank has finalized;
 /// - the completed request's own error, as [`Request::wait`] gives it (the request is
-///   removed all the same);
+///   removed all the same, and its index is not returned: where it matters, use
+///   [`wait_some`]/[`test_some`], whose entries pair each index with its result);
 /// - [`Error::PeerFailed`] when no pending request can complete any more (their peers
 ///   died or left); [`Error::Aborted`] when the job is aborted.
 ///
@@ -1086,7 +1087,8 @@ pub fn wait_any<T>(requests: &mut Vec<Request<T>>) -> Result<(usize, T)> {
 ///   list is pending (it is empty, or every request is spent);
 /// - [`Error::Usage`] when this rank has finalized;
 /// - the completed request's own error, as [`Request::wait`] gives it (the request is
-///   removed all the same);
+///   removed all the same, and its index is not returned: where it matters, use
+///   [`wait_some`]/[`test_some`], whose entries pair each index with its result);
 /// - [`Error::PeerFailed`] or [`Error::Aborted`] when the job was aborted (a rank died,
 ///   called `abort`, or the launcher stopped it); [`Error::Corrupted`] when a ring fails a
 ///   consistency check;
