@@ -1122,3 +1122,46 @@ fn refused_loans_come_back_and_proc_null_loans_and_cells_complete_at_3_ranks() {
         loans_and_cells,
     );
 }
+
+// ---- sends left to complete in the background (§3.7.3, MPI_Request_free) ------------
+
+/// Dropped send requests complete in the background, also past their rank's end: a
+/// rank that sends large messages (offered to the receiver to read from its memory)
+/// and small ones, drops the requests and finishes, has them received whole and in
+/// order by a rank that asks for them only later.
+fn background_sends(w: &Communicator) {
+    let (me, n) = (w.rank(), w.size());
+    if me != 0 {
+        for k in 0..4u32 {
+            let len = if k % 2 == 0 { 1 << 20 } else { 16 };
+            let mut v = vec![me as u32; len];
+            v[0] = k;
+            drop(w.isend_vec(v, 0, 1).unwrap());
+            drop(w.issend_slice(&[k + 100], 0, 1));
+        }
+        return; // finishes with its sends unreceived
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for s in 1..n {
+        for k in 0..4u32 {
+            let (v, st) = w.recv_vec::<u32>(s, 1).unwrap();
+            assert_eq!(
+                (v[0], v.len(), st.source()),
+                (k, if k % 2 == 0 { 1 << 20 } else { 16 }, s)
+            );
+            assert!(v[1..].iter().all(|&x| x == s as u32));
+            let (v, _) = w.recv_vec::<u32>(s, 1).unwrap();
+            assert_eq!(v, [k + 100]);
+        }
+    }
+    nothing_queued(w, "after the background sends");
+}
+
+#[test]
+fn dropped_sends_complete_after_their_rank_finishes_at_4_ranks() {
+    run_ranks(
+        "dropped_sends_complete_after_their_rank_finishes_at_4_ranks",
+        4,
+        background_sends,
+    );
+}
