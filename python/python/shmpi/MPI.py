@@ -3702,7 +3702,7 @@ class Intercomm(Comm):
     intercommunicators (a rooted one's root passes ``ROOT``, the rest of its group
     ``PROC_NULL``, the other group the root's rank; the others give each group the
     other group's contributions). They run over a private intracommunicator of both
-    groups and one of the local group, made at the first collective call."""
+    groups and one of the local group, made with the intercommunicator."""
 
     __slots__ = ()
 
@@ -3787,6 +3787,11 @@ class Intercomm(Comm):
         groups whole."""
         return self.Split(UNDEFINED if split_type == UNDEFINED else 0, key)
 
+    def Dup(self, info=None):
+        c = Comm.Dup(self, info)
+        c._parts()
+        return c
+
     def Free(self):
         raw = self._r
         parts = _INTER_PARTS.pop(raw, None)
@@ -3799,8 +3804,10 @@ class Intercomm(Comm):
 
     def _parts(self):
         """(bridge, local, first): an intracommunicator of both groups, one of the
-        local group, and whether the local group comes first in the bridge. Made at
-        the first collective call (collective over both groups), kept per handle."""
+        local group, and whether the local group comes first in the bridge. Made with
+        the intercommunicator (``Create_intercomm``, ``Dup``, ``Split``: collective over
+        both groups, as they are), so that a non-blocking collective never waits for
+        them; kept per handle."""
         raw = self._r
         parts = _INTER_PARTS.get(raw)
         if parts is None:
@@ -4037,7 +4044,8 @@ class Intercomm(Comm):
         """A reduce-scatter with MPI's intercommunicator meaning: each group reduces
         its send buffers at its leader, the leaders swap the results, and each leader
         scatters the other group's result in its group, ``counts[i]`` elements to
-        local rank ``i`` (``None``: every rank's receive count, gathered)."""
+        local rank ``i`` (no counts: ``TypeError``, as in mpi4py, which infers them on
+        an intracommunicator only)."""
         if _in_place(sendbuf):
             raise Exception(ERR_ARG, f"{call}: IN_PLACE is not valid on an intercommunicator")
         _, local, _ = self._parts()
@@ -4047,9 +4055,7 @@ class Intercomm(Comm):
         if dt != rdt:
             raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
         sz = dt._size or 1
-        if counts is None:
-            counts = local.allgather(rnb // sz)
-        counts = [_operator.index(c) for c in counts]
+        counts = _inter_counts(call, counts)
         if len(counts) != n:
             raise ValueError(f"message: expecting {n} receive counts, got {len(counts)}")
         want = sum(counts)
@@ -4083,10 +4089,342 @@ class Intercomm(Comm):
         elements of it to rank ``i`` of this group."""
         self._reduce_scatter_inter("Reduce_scatter", sendbuf, recvbuf, recvcounts, op)
 
+    # -- non-blocking and persistent collectives (MPI 4.1 sec. 6.12, 6.13) --
+    # Each is its point-to-point messages on the bridge, every one started by the call
+    # itself: it then progresses while this rank is in any other call and needs no
+    # later step of this rank for the other ranks to complete (a reduction gets each
+    # remote rank's buffer and folds them, in rank order, in the wait or test that
+    # completes it). They are started in call order, which MPI makes the same on every
+    # rank, so the messages of two outstanding collectives never mix; their tag is not
+    # the blocking collectives'. A persistent one checks its arguments when made and
+    # plans its messages again at each Start.
+
+    def _start(self, plan):
+        """Starts ``plan``'s ``(sends, recvs, then)``: ``(spec, remote rank)`` each."""
+        sends, recvs, then = plan
+        bridge, _, first = self._parts()
+        rb = self._remote(first)
+        reqs = [bridge.Isend(spec, rb(j), _NBC_TAG) for spec, j in sends]
+        reqs += [bridge.Irecv(spec, rb(j), _NBC_TAG) for spec, j in recvs]
+        return Request._new(_Many(reqs, then), False)
+
+    def _persist(self, plan):
+        plan()  # the arguments are checked now, as MPI's init calls check them
+        self._parts()
+        return Prequest._persistent(lambda: self._start(plan()))
+
+    def _plan_from_root(self, root, recvbuf, pieces):
+        role = self._role(root)
+        if role == "root":
+            return list(zip(pieces(), range(self.Get_remote_size()))), [], None
+        if role == "leaf":
+            return [], [(recvbuf, root)], None
+        return [], [], None
+
+    def _plan_to_root(self, root, sendbuf, pieces):
+        role = self._role(root)
+        if role == "root":
+            return [], list(zip(pieces(), range(self.Get_remote_size()))), None
+        if role == "leaf":
+            return [(sendbuf, root)], [], None
+        return [], [], None
+
+    def _plan_exchange(self, sends, recvs):
+        n = self.Get_remote_size()
+        return list(zip(sends, range(n))), list(zip(recvs, range(n))), None
+
+    def _plan_bcast(self, buf, root):
+        return self._plan_from_root(root, buf, lambda: [buf] * self.Get_remote_size())
+
+    def _plan_gather(self, sendbuf, recvbuf, root, v=False):
+        return self._plan_to_root(root, sendbuf, lambda: self._pieces(recvbuf, self.Get_remote_size(), v))
+
+    def _plan_scatter(self, sendbuf, recvbuf, root, v=False):
+        return self._plan_from_root(root, recvbuf, lambda: self._pieces(sendbuf, self.Get_remote_size(), v))
+
+    def _plan_allgather(self, sendbuf, recvbuf, v=False):
+        n = self.Get_remote_size()
+        return self._plan_exchange([sendbuf] * n, self._pieces(recvbuf, n, v))
+
+    def _plan_alltoall(self, sendbuf, recvbuf, v=False):
+        n = self.Get_remote_size()
+        return self._plan_exchange(self._pieces(sendbuf, n, v), self._pieces(recvbuf, n, v))
+
+    @staticmethod
+    def _reduction_buf(call, spec, writable=False):
+        """(flat bytes, datatype) of a reduction's buffer."""
+        if _in_place(spec):
+            raise Exception(ERR_ARG, f"{call}: IN_PLACE is not valid on an intercommunicator")
+        buf, nb, dt = _msg_typed(spec)
+        if dt._blocks is not None:
+            raise NotImplementedError("intercommunicator reductions of datatypes with holes")
+        view = _flat(buf, writable) if nb else memoryview(_NOTHING)
+        if len(view) < nb:
+            raise ValueError(f"message: {call}'s count of {nb} bytes is past the end of a buffer of {len(view)}")
+        return view[:nb], dt
+
+    def _plan_fold(self, sends, nrecv, nbytes, dt, op, done):
+        """A reduction's plan: ``sends``, then one block of ``nbytes`` from each of
+        the ``nrecv`` first remote ranks, folded in rank order and handed to
+        ``done``. A block shorter than ``nbytes`` is ``ERR_COUNT`` (a longer one is
+        the receive's ``ERR_TRUNCATE``)."""
+        blocks = [bytearray(nbytes) for _ in range(nrecv)]
+
+        def then(statuses):
+            for st in statuses[len(sends):]:
+                got = st.Get_count(BYTE)
+                if got != nbytes:
+                    raise Exception(
+                        ERR_COUNT,
+                        f"a remote rank's contribution is {got} bytes, this rank expects "
+                        f"{nbytes}: both groups' counts must agree",
+                    )
+            done(_fold_inter(op, dt, blocks))
+
+        return sends, [([b, BYTE], j) for j, b in enumerate(blocks)], then
+
+    def _plan_reduce(self, sendbuf, recvbuf, op, root):
+        _check_op(op)
+        role = self._role(root)
+        if role == "root":
+            out, dt = self._reduction_buf("Ireduce", recvbuf, True)
+            _check_op_type(op, _reduction_type(dt))
+
+            def done(whole):
+                out[:] = whole
+
+            return self._plan_fold([], self.Get_remote_size(), len(out), dt, op, done)
+        if role == "leaf":
+            mine, _ = self._reduction_buf("Ireduce", sendbuf)
+            return [([mine, BYTE], root)], [], None
+        return [], [], None
+
+    def _plan_allreduce(self, sendbuf, recvbuf, op):
+        _check_op(op)
+        mine, dt = self._reduction_buf("Iallreduce", sendbuf)
+        out, rdt = self._reduction_buf("Iallreduce", recvbuf, True)
+        if dt != rdt or len(mine) != len(out):
+            raise ValueError(
+                f"message: mismatch in send and receive ({len(mine)} bytes of {dt._name}, "
+                f"{len(out)} bytes of {rdt._name})"
+            )
+        _check_op_type(op, _reduction_type(dt))
+        n = self.Get_remote_size()
+
+        def done(whole):
+            out[:] = whole
+
+        return self._plan_fold([([mine, BYTE], j) for j in range(n)], n, len(out), dt, op, done)
+
+    def _plan_reduce_scatter(self, call, sendbuf, recvbuf, counts, op):
+        """Each rank sends its whole send buffer to every remote rank, each remote
+        rank folds the part its counts give it (the remote group's counts are not
+        known here, and asking for them would need a step after the call)."""
+        _check_op(op)
+        mine, dt = self._reduction_buf(call, sendbuf)
+        out, rdt = self._reduction_buf(call, recvbuf, True)
+        if dt != rdt:
+            raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
+        _check_op_type(op, _reduction_type(dt))
+        n, me, sz = self.Get_size(), self.Get_rank(), dt._size or 1
+        if len(counts) != n:
+            raise ValueError(f"message: expecting {n} receive counts, got {len(counts)}")
+        want = sum(counts)
+        if len(mine) // sz != want:
+            raise ValueError(f"message: mismatch in send count {len(mine) // sz} and sum(counts) {want}")
+        if len(out) // sz != counts[me]:
+            raise ValueError(f"message: mismatch in receive count {len(out) // sz} and counts[{me}] {counts[me]}")
+        r = self.Get_remote_size()
+        off, nb = sum(counts[:me]) * dt._size, counts[me] * dt._size
+        blocks = [bytearray(len(mine)) for _ in range(r)]
+
+        def then(statuses):
+            for st in statuses[r:]:
+                got = st.Get_count(BYTE)
+                if got != len(mine):
+                    raise Exception(
+                        ERR_COUNT,
+                        f"{call}: the other group's send count is {got // sz}, this group's "
+                        f"{want}: both groups' totals must agree",
+                    )
+            out[:] = _fold_inter(op, dt, [b[off:off + nb] for b in blocks])
+
+        sends = [([mine, BYTE], j) for j in range(r)]
+        return sends, [([b, BYTE], j) for j, b in enumerate(blocks)], then
+
+    def _plan_reduce_scatter_block(self, sendbuf, recvbuf, op):
+        """Remote rank ``i`` gets block ``i`` of each send buffer (``size * count``
+        elements, ``size`` this group's), ``count`` its own receive count."""
+        _check_op(op)
+        mine, dt = self._reduction_buf("Ireduce_scatter_block", sendbuf)
+        out, rdt = self._reduction_buf("Ireduce_scatter_block", recvbuf, True)
+        if dt != rdt:
+            raise ValueError(f"message: mismatch in send and receive MPI datatypes ({dt._name}, {rdt._name})")
+        _check_op_type(op, _reduction_type(dt))
+        n, r, sz = self.Get_size(), self.Get_remote_size(), dt._size or 1
+        if len(mine) != n * len(out):
+            raise ValueError(
+                f"message: mismatch in send count {len(mine) // sz} and {n} x receive count "
+                f"{len(out) // sz}"
+            )
+        if len(mine) // sz % r:
+            raise ValueError(
+                f"message: send count {len(mine) // sz} does not split into {r} blocks, one "
+                "per rank of the other group (both groups' totals must agree)"
+            )
+        blk = len(mine) // r
+
+        def done(whole):
+            out[:] = whole
+
+        sends = [([mine[j * blk:(j + 1) * blk], BYTE], j) for j in range(r)]
+        return self._plan_fold(sends, r, len(out), dt, op, done)
+
+    def Ibcast(self, buf, root=0):
+        return self._start(self._plan_bcast(buf, root))
+
+    def Igather(self, sendbuf, recvbuf, root=0):
+        return self._start(self._plan_gather(sendbuf, recvbuf, root))
+
+    def Igatherv(self, sendbuf, recvbuf, root=0):
+        return self._start(self._plan_gather(sendbuf, recvbuf, root, True))
+
+    def Iscatter(self, sendbuf, recvbuf, root=0):
+        return self._start(self._plan_scatter(sendbuf, recvbuf, root))
+
+    def Iscatterv(self, sendbuf, recvbuf, root=0):
+        return self._start(self._plan_scatter(sendbuf, recvbuf, root, True))
+
+    def Iallgather(self, sendbuf, recvbuf):
+        return self._start(self._plan_allgather(sendbuf, recvbuf))
+
+    def Iallgatherv(self, sendbuf, recvbuf):
+        return self._start(self._plan_allgather(sendbuf, recvbuf, True))
+
+    def Ialltoall(self, sendbuf, recvbuf):
+        return self._start(self._plan_alltoall(sendbuf, recvbuf))
+
+    def Ialltoallv(self, sendbuf, recvbuf):
+        return self._start(self._plan_alltoall(sendbuf, recvbuf, True))
+
+    def Ialltoallw(self, sendbuf, recvbuf):
+        return self._start(self._plan_alltoall(sendbuf, recvbuf, "w"))
+
+    def Ireduce(self, sendbuf, recvbuf, op=SUM, root=0):
+        return self._start(self._plan_reduce(sendbuf, recvbuf, op, root))
+
+    def Iallreduce(self, sendbuf, recvbuf, op=SUM):
+        return self._start(self._plan_allreduce(sendbuf, recvbuf, op))
+
+    def Ireduce_scatter_block(self, sendbuf, recvbuf, op=SUM):
+        return self._start(self._plan_reduce_scatter_block(sendbuf, recvbuf, op))
+
+    def Ireduce_scatter(self, sendbuf, recvbuf, recvcounts=None, op=SUM):
+        counts = _inter_counts("Ireduce_scatter", recvcounts)
+        return self._start(self._plan_reduce_scatter("Ireduce_scatter", sendbuf, recvbuf, counts, op))
+
+    def Iscan(self, sendbuf, recvbuf, op=SUM):
+        raise Exception(ERR_COMM, "Iscan is not defined on an intercommunicator")
+
+    def Iexscan(self, sendbuf, recvbuf, op=SUM):
+        raise Exception(ERR_COMM, "Iexscan is not defined on an intercommunicator")
+
+    def Barrier_init(self, info=None):
+        bridge = self._parts()[0]
+        return Prequest._persistent(lambda: bridge.Ibarrier())
+
+    def Bcast_init(self, buf, root=0, info=None):
+        return self._persist(lambda: self._plan_bcast(buf, root))
+
+    def Gather_init(self, sendbuf, recvbuf, root=0, info=None):
+        return self._persist(lambda: self._plan_gather(sendbuf, recvbuf, root))
+
+    def Gatherv_init(self, sendbuf, recvbuf, root=0, info=None):
+        return self._persist(lambda: self._plan_gather(sendbuf, recvbuf, root, True))
+
+    def Scatter_init(self, sendbuf, recvbuf, root=0, info=None):
+        return self._persist(lambda: self._plan_scatter(sendbuf, recvbuf, root))
+
+    def Scatterv_init(self, sendbuf, recvbuf, root=0, info=None):
+        return self._persist(lambda: self._plan_scatter(sendbuf, recvbuf, root, True))
+
+    def Allgather_init(self, sendbuf, recvbuf, info=None):
+        return self._persist(lambda: self._plan_allgather(sendbuf, recvbuf))
+
+    def Allgatherv_init(self, sendbuf, recvbuf, info=None):
+        return self._persist(lambda: self._plan_allgather(sendbuf, recvbuf, True))
+
+    def Alltoall_init(self, sendbuf, recvbuf, info=None):
+        return self._persist(lambda: self._plan_alltoall(sendbuf, recvbuf))
+
+    def Alltoallv_init(self, sendbuf, recvbuf, info=None):
+        return self._persist(lambda: self._plan_alltoall(sendbuf, recvbuf, True))
+
+    def Alltoallw_init(self, sendbuf, recvbuf, info=None):
+        return self._persist(lambda: self._plan_alltoall(sendbuf, recvbuf, "w"))
+
+    def Reduce_init(self, sendbuf, recvbuf, op=SUM, root=0, info=None):
+        return self._persist(lambda: self._plan_reduce(sendbuf, recvbuf, op, root))
+
+    def Allreduce_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        return self._persist(lambda: self._plan_allreduce(sendbuf, recvbuf, op))
+
+    def Reduce_scatter_block_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        return self._persist(lambda: self._plan_reduce_scatter_block(sendbuf, recvbuf, op))
+
+    def Reduce_scatter_init(self, sendbuf, recvbuf, recvcounts=None, op=SUM, info=None):
+        counts = _inter_counts("Reduce_scatter_init", recvcounts)
+        return self._persist(lambda: self._plan_reduce_scatter("Reduce_scatter_init", sendbuf, recvbuf, counts, op))
+
+    def Scan_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        raise Exception(ERR_COMM, "Scan_init is not defined on an intercommunicator")
+
+    def Exscan_init(self, sendbuf, recvbuf, op=SUM, info=None):
+        raise Exception(ERR_COMM, "Exscan_init is not defined on an intercommunicator")
+
 
 #: Tags of the intercommunicator collectives' messages on their private bridge.
 _COLL_TAG = 1
 _SPLIT_TAG = 2
+_NBC_TAG = 3
+
+
+def _inter_counts(call, counts):
+    """An intercommunicator reduce-scatter's ``recvcounts``: mpi4py gathers missing
+    counts on an intracommunicator only (on an intercommunicator an allgather would
+    bring the other group's), and takes ``len(None)``'s ``TypeError`` here."""
+    if counts is None:
+        raise TypeError(
+            f"{call}: an intercommunicator needs recvcounts (mpi4py infers them on an "
+            "intracommunicator only): object of type 'NoneType' has no len()"
+        )
+    return [_operator.index(c) for c in counts]
+
+
+# NumPy's ufuncs of the built-in ops whose result has the operands' type, for the
+# intercommunicator reductions folded in Python (the others fold element by element).
+_UFUNCS = {"MPI_SUM": "add", "MPI_PROD": "multiply", "MPI_MAX": "maximum",
+           "MPI_MIN": "minimum", "MPI_BAND": "bitwise_and", "MPI_BOR": "bitwise_or",
+           "MPI_BXOR": "bitwise_xor"}
+
+
+def _fold_inter(op, dt, blocks):
+    """``blocks[0] op blocks[1] op ...`` (rank order) of byte blocks of ``dt``."""
+    if len(blocks) == 1:
+        return bytes(blocks[0])
+    if not op._user:
+        rdt = _reduction_type(dt)
+        npt = _numpy_type(rdt) if op._name in _UFUNCS and rdt._code is not None else None
+        if npt is not None:
+            import numpy
+
+            f = getattr(numpy, _UFUNCS[op._name])
+            acc = numpy.frombuffer(blocks[0], dtype=npt).copy()
+            for b in blocks[1:]:
+                f(acc, numpy.frombuffer(b, dtype=npt), out=acc)
+            return acc.tobytes()
+        dt = rdt
+    return _fold_bytes(op, dt, blocks)
 #: An intercommunicator's private communicators, by its native handle.
 _INTER_PARTS = {}
 
@@ -4094,9 +4432,11 @@ _INTER_PARTS = {}
 def _create_intercomm(self, local_leader, peer_comm, remote_leader, tag=0):
     """An intercommunicator of this group and the group of ``remote_leader``, a rank
     of ``peer_comm`` (``MPI_Intercomm_create``). Collective over both groups."""
-    return Intercomm._wrap(self._r.intercomm_create(
+    ic = Intercomm._wrap(self._r.intercomm_create(
         _operator.index(local_leader), peer_comm._r, _operator.index(remote_leader),
         _operator.index(tag)))
+    ic._parts()
+    return ic
 
 
 def _create_from_groups(cls, local_group, local_leader, remote_group, remote_leader,
@@ -4329,26 +4669,35 @@ _neighbor_forms(Topocomm)
 
 
 class _Many:
-    """The operation of a request made of several (a non-blocking neighbourhood
-    collective's messages): complete when all are."""
+    """The operation of a request made of several (a non-blocking neighbourhood or
+    intercommunicator collective's messages): complete when all are. ``then``, if
+    given, runs once with their statuses in the wait or test that completes it (a
+    reduction folds what it received)."""
 
-    __slots__ = ("reqs",)
+    __slots__ = ("reqs", "then")
 
-    def __init__(self, reqs):
-        self.reqs = reqs
+    def __init__(self, reqs, then=None):
+        self.reqs, self.then = reqs, then
 
     def test(self):
         return all(r._raw is None or r._raw.test() for r in self.reqs)
 
     def wait(self):
-        _waitall(self.reqs, None)
+        then, self.then = self.then, None
+        if then is None:
+            _waitall(self.reqs, None)
+        else:
+            statuses = [Status() for _ in self.reqs]
+            _waitall(self.reqs, statuses)
+            then(statuses)
         return None, None
 
     def cancel(self):
         raise Exception(ERR_REQUEST, "Cancel of a non-blocking collective's request (erroneous in MPI)")
 
     def free(self):
-        pass
+        # As MPI's Request_free: the operation completes, its result is not made.
+        self.then = None
 
     def is_null(self):
         return False
