@@ -54,7 +54,7 @@ fn counted<'py>(spec: &Bound<'py, PyAny>, reg: &Registry) -> PyResult<Option<Col
 }
 
 /// The bytes of `count` elements of `dt`: `None` unless `count` is an `int` and `dt`
-/// a contiguous `Datatype` (no holes).
+/// a contiguous `Datatype` (no holes) of a positive size.
 fn count_bytes(
     count: &Bound<'_, PyAny>,
     dt: &Bound<'_, PyAny>,
@@ -71,6 +71,11 @@ fn count_bytes(
     let Ok(count) = count.extract::<usize>() else {
         return Ok(None);
     };
+    if size == 0 {
+        // `DATATYPE_NULL` (an error in a message) or an empty type: the package's
+        // parser decides.
+        return Ok(None);
+    }
     // Saturating: a count past any buffer is the export's too-small error, not a
     // product that wraps to a small size.
     Ok(Some(count.saturating_mul(size)))

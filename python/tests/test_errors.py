@@ -17,3 +17,8 @@ def test_receive_into_unusable_buffer_with_holes_fails_before_matching(mpirun, n
 @pytest.mark.parametrize("n", [1, 3])
 def test_reduction_op_not_defined_on_datatype_is_err_op(mpirun, n):
     check_ok(mpirun(n, "reduction_ops.py"), n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_init_calls_check_rank_tag_root_and_specs_raise_mpi4py_errors(mpirun, n):
+    check_ok(mpirun(n, "init_errors.py"), n)

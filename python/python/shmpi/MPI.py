@@ -930,7 +930,7 @@ def _msg(spec):
         if n == 3:
             # The common [buf, count, datatype] first, with no further parsing.
             buf, count, dt = spec
-            if type(count) is int and type(dt) is Datatype and dt._blocks is None and buf is not None:
+            if type(count) is int and count >= 0 and type(dt) is Datatype and dt._blocks is None and buf is not None:
                 return buf, count * dt._size, dt
         buf = spec[0]
         given = buf is not None
@@ -988,6 +988,10 @@ def _msg(spec):
     return spec, None, None
 
 
+def _is_null_type(dt):
+    return type(dt) is Datatype and dt._name == "MPI_DATATYPE_NULL"
+
+
 def _p2p(spec, peer, recv=False):
     """`_msg` for a point-to-point call with `peer`: as in mpi4py (``message_simple``),
     a bare ``None`` is a message only to or from ``PROC_NULL``; ``[None, 0, dt]`` is an
@@ -1000,7 +1004,10 @@ def _p2p(spec, peer, recv=False):
     # before the message is matched, which then stays queued.
     d = _derived_spec(spec, recv)
     if d is None:
-        return _msg(spec)
+        out = _msg(spec)
+        if (type(spec) is list or type(spec) is tuple) and _is_null_type(out[2]):
+            raise Exception(ERR_TYPE, "message: the datatype is MPI.DATATYPE_NULL, which is not a datatype to move")
+        return out
     buf, count, dt = d
     if not recv:
         packed = dt._pack(buf, count)
@@ -2748,7 +2755,7 @@ class Comm(_lib.CommBase):
     info = property(Get_info, Set_info)
 
     def Split(self, color=0, key=0):
-        raw = self._r.split(UNDEFINED if color == UNDEFINED else int(color), int(key))
+        raw = self._r.split(UNDEFINED if color == UNDEFINED else _operator.index(color), _operator.index(key))
         if raw is None:
             return Intracomm()
         return Intracomm._wrap(raw)
@@ -2922,15 +2929,34 @@ class Comm(_lib.CommBase):
             unpack(st[2])
         _fill(status, st)
 
+    def _check_peer(self, call, peer, tag, recv):
+        """MPI's checks of a point-to-point call's rank and tag, for the init calls,
+        which make no message (the other calls get them from shmpi's own checks):
+        ``ERR_RANK`` for a rank outside the (remote) group, ``ERR_TAG`` for a negative
+        tag or one past ``TAG_UB`` (``ANY_SOURCE``/``ANY_TAG`` only to receive)."""
+        peer, tag = _operator.index(peer), _operator.index(tag)
+        n = self.Get_remote_size() if self.Is_inter() else self.Get_size()
+        if not (0 <= peer < n or peer == PROC_NULL or (recv and peer == ANY_SOURCE)):
+            raise Exception(ERR_RANK, f"{call}: invalid rank {peer}: valid ranks on this communicator are 0 to {n - 1}")
+        if not (0 <= tag <= TAG_UB or (recv and tag == ANY_TAG)):
+            raise Exception(ERR_TAG, f"{call}: invalid tag {tag}: valid tags are 0 to {TAG_UB}")
+
     def Send_init(self, buf, dest, tag=0):
+        self._check_peer("Send_init", dest, tag, False)
         _p2p(buf, dest)
         return Prequest._persistent(lambda: self.Isend(buf, dest, tag))
 
     Bsend_init = Send_init
-    Ssend_init = Send_init
     Rsend_init = Send_init
 
+    def Ssend_init(self, buf, dest, tag=0):
+        """Each start is an ``Issend``: complete once the receive has matched it."""
+        self._check_peer("Ssend_init", dest, tag, False)
+        _p2p(buf, dest)
+        return Prequest._persistent(lambda: self.Issend(buf, dest, tag))
+
     def Recv_init(self, buf, source=ANY_SOURCE, tag=ANY_TAG):
+        self._check_peer("Recv_init", source, tag, True)
         _p2p(buf, source, True)
         return Prequest._persistent(lambda: self.Irecv(buf, source, tag))
 
@@ -3469,23 +3495,28 @@ class Comm(_lib.CommBase):
         return Prequest._persistent(lambda: self.Ibarrier())
 
     def Bcast_init(self, buf, root=0, info=None):
+        _check_root(self, "Bcast_init", root)
         if _derived_spec(buf) is None:
             _msg(buf)
         return Prequest._persistent(lambda: self.Ibcast(buf, root))
 
     def Gather_init(self, sendbuf, recvbuf, root=0, info=None):
+        _check_root(self, "Gather_init", root)
         _ok(self._gather_args(sendbuf, recvbuf, root))
         return Prequest._persistent(lambda: self.Igather(sendbuf, recvbuf, root))
 
     def Gatherv_init(self, sendbuf, recvbuf, root=0, info=None):
+        _check_root(self, "Gatherv_init", root)
         self._gatherv_args(sendbuf, recvbuf, root)
         return Prequest._persistent(lambda: self.Igatherv(sendbuf, recvbuf, root))
 
     def Scatter_init(self, sendbuf, recvbuf, root=0, info=None):
+        _check_root(self, "Scatter_init", root)
         _ok(self._scatter_args(sendbuf, recvbuf, root))
         return Prequest._persistent(lambda: self.Iscatter(sendbuf, recvbuf, root))
 
     def Scatterv_init(self, sendbuf, recvbuf, root=0, info=None):
+        _check_root(self, "Scatterv_init", root)
         self._scatterv_args(sendbuf, recvbuf, root)
         return Prequest._persistent(lambda: self.Iscatterv(sendbuf, recvbuf, root))
 
@@ -3515,6 +3546,7 @@ class Comm(_lib.CommBase):
         return Prequest._persistent(lambda: self._ireduce(which, sendbuf, recvbuf, op, root))
 
     def Reduce_init(self, sendbuf, recvbuf, op=SUM, root=0, info=None):
+        _check_root(self, "Reduce_init", root)
         return self._reduce_init("reduce", sendbuf, recvbuf, op, root)
 
     def Allreduce_init(self, sendbuf, recvbuf, op=SUM, info=None):
@@ -3539,6 +3571,15 @@ class Comm(_lib.CommBase):
         return Prequest._persistent(lambda: self.Ireduce_scatter(sendbuf, recvbuf, recvcounts, op))
 
 _errhandler_methods(Comm, lambda c: c._r)
+
+
+def _check_root(comm, call, root):
+    """MPI's ``ERR_ROOT`` for a root outside an intracommunicator, for the persistent
+    collectives' init calls (the others get it from shmpi's own check)."""
+    root = _operator.index(root)
+    n = comm.Get_size()
+    if not 0 <= root < n:
+        raise Exception(ERR_ROOT, f"{call}: invalid root {root}: valid roots on this communicator are 0 to {n - 1}")
 
 
 def _comm_attr(comm, keyval):
