@@ -29,6 +29,7 @@ import socket as _socket
 import struct as _struct
 import sys as _sys
 import threading as _threading
+import time as _time
 import zlib as _zlib
 import warnings as _warnings
 import weakref as _weakref
@@ -2354,13 +2355,117 @@ class Prequest(Request):
     startall = Startall
 
 
+class _Greq:
+    """The operation of a generalized request (MPI 4.1 sec. 13.2): complete once the
+    program calls ``Complete``. Completing it in a wait or test calls ``query_fn(status,
+    *args, **kwargs)`` to fill the status, then ``free_fn(*args, **kwargs)``; a free
+    before ``Complete`` defers ``free_fn`` to it; ``Cancel`` calls ``cancel_fn(completed,
+    *args, **kwargs)``. A callback's exception is printed and raised as ``MPI.Exception``
+    of its class (``ERR_OTHER`` for one that is not an ``MPI.Exception``), as in
+    mpi4py."""
+
+    __slots__ = ("query_fn", "free_fn", "cancel_fn", "args", "kwargs", "done", "obj", "state")
+
+    def __init__(self, query_fn, free_fn, cancel_fn, args, kwargs):
+        self.query_fn, self.free_fn, self.cancel_fn = query_fn, free_fn, cancel_fn
+        self.args = tuple(args) if args is not None else ()
+        self.kwargs = dict(kwargs) if kwargs is not None else {}
+        self.done, self.obj = False, None
+        self.state = "live"  # "freed": free_fn due at Complete; "gone": free_fn ran
+
+    def _call(self, fn, *args):
+        try:
+            fn(*args, *self.args, **self.kwargs)
+        except Exception as e:
+            import traceback
+
+            traceback.print_exc()
+            raise Exception(e.Get_error_class(), str(e)) from None
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            raise Exception(ERR_OTHER, "a generalized request's callback raised") from None
+
+    def complete(self):
+        self.done = True
+        if self.state == "freed":
+            self._free()
+
+    def _free(self):
+        self.state = "gone"
+        if self.free_fn is not None:
+            self._call(self.free_fn)
+
+    def test(self):
+        return self.done
+
+    def wait(self):
+        while not self.done:
+            _time.sleep(0)  # another thread of the program calls Complete
+        st = Status()
+        if self.query_fn is not None:
+            self._call(self.query_fn, st)
+            if self.cancel_fn is None:
+                st.Set_cancelled(False)
+        if self.state != "gone":
+            self._free()
+        return None, (st.Get_source(), st.Get_tag(), st._len, int(st.Is_cancelled()))
+
+    def cancel(self):
+        if self.cancel_fn is not None:
+            self._call(self.cancel_fn, self.done)
+        return False  # the status says whether it was cancelled (query_fn sets it)
+
+    def free(self):
+        if self.state == "live":
+            self.state = "freed"
+            if self.done:
+                self._free()
+
+    def is_null(self):
+        return False
+
+
 class Grequest(Request):
-    __slots__ = ()
+    """A generalized request (``MPI.Grequest``): an operation the program carries out
+    itself and completes with ``Complete``, waited on and tested as any request."""
+
+    __slots__ = ("_greq",)
 
     def __init__(self, request=None):
         if request is not None and not isinstance(request, Grequest):
             raise TypeError(f"expecting a Grequest, got {type(request).__name__}")
         Request.__init__(self, request)
+        self._greq = getattr(request, "_greq", None)
+
+    @classmethod
+    def Start(cls, query_fn=None, free_fn=None, cancel_fn=None, args=None, kwargs=None):
+        op = _Greq(query_fn, free_fn, cancel_fn, args, kwargs)
+        r = cls._new(op, False)
+        r._greq = op
+        return r
+
+    def Complete(self):
+        """Marks the operation complete (its original handle's, even after the
+        request was freed, as MPI's ``MPI_Grequest_complete``)."""
+        op = self._greq
+        if op is None:
+            raise Exception(ERR_REQUEST, "Complete: not a started generalized request")
+        if op.done:
+            raise Exception(ERR_REQUEST, "Complete: the generalized request is already complete")
+        op.complete()
+
+    def complete(self, obj=None):
+        """``Complete``, with the object that ``wait`` and ``test`` return."""
+        if self._greq is not None:
+            self._greq.obj = obj
+        self.Complete()
+
+    def _collect(self, status):
+        raw = self._raw
+        Request._collect(self, status)
+        return raw.obj if type(raw) is _Greq else None
 
 
 REQUEST_NULL = Request()
@@ -2422,8 +2527,8 @@ def _waitany(requests, status):
 
 def _wait_any(raws):
     """The index of a completed operation among ``raws``: natively, or, when one is
-    made of several (``_Many``), by testing each in turn."""
-    if not any(type(x) is _Many for x in raws):
+    made of several (``_Many``) or a generalized request's, by testing each in turn."""
+    if not any(type(x) is _Many or type(x) is _Greq for x in raws):
         return _lib.wait_any(raws)
     while True:
         for k, x in enumerate(raws):
