@@ -2354,6 +2354,94 @@ class Prequest(Request):
 
     startall = Startall
 
+    # -- partitioned communication (MPI 4.1 sec. 4) --
+
+    def _part(self, call):
+        raw = self._raw
+        if type(raw) is not _Part:
+            raise Exception(ERR_REQUEST, f"{call}: not an active partitioned request (Psend_init, Precv_init, then Start)")
+        return raw
+
+    def Pready(self, partition):
+        self._part("Pready").pready(partition)
+
+    def Pready_range(self, partition_low, partition_high):
+        op = self._part("Pready_range")
+        for i in range(_operator.index(partition_low), _operator.index(partition_high) + 1):
+            op.pready(i)
+
+    def Pready_list(self, partitions):
+        op = self._part("Pready_list")
+        for i in partitions:
+            op.pready(i)
+
+    def Parrived(self, partition):
+        if self._raw is None and self._start is not None:
+            return True  # an inactive request: everything it received has arrived
+        return self._part("Parrived").parrived(partition)
+
+
+class _Part:
+    """The operation of a started partitioned send or receive (``Psend_init``,
+    ``Precv_init``): the whole buffer travels as one message, sent when the last
+    partition is marked ready (``Pready``, in the thread that uses MPI), so every
+    partition of a receive arrives at once (``Parrived``); MPI lets partitions move at
+    any granularity."""
+
+    __slots__ = ("parts", "ready", "make", "inner")
+
+    def __init__(self, parts, make, send):
+        self.parts, self.make = parts, make
+        self.ready = set() if send else None
+        self.inner = make() if not send or parts == 0 else None
+
+    def _index(self, call, i):
+        i = _operator.index(i)
+        if not 0 <= i < self.parts:
+            raise Exception(ERR_ARG, f"{call}: partition {i} of {self.parts} (valid: 0 to {self.parts - 1})")
+        return i
+
+    def pready(self, i):
+        if self.ready is None:
+            raise Exception(ERR_REQUEST, "Pready: the request is a partitioned receive")
+        i = self._index("Pready", i)
+        if i in self.ready:
+            raise Exception(ERR_REQUEST, f"Pready: partition {i} is already ready")
+        self.ready.add(i)
+        if len(self.ready) == self.parts:
+            self.inner = self.make()
+
+    def parrived(self, i):
+        if self.ready is not None:
+            raise Exception(ERR_REQUEST, "Parrived: the request is a partitioned send")
+        self._index("Parrived", i)
+        return self.test()
+
+    def test(self):
+        inner = self.inner
+        return inner is not None and (inner._raw is None or inner._raw.test())
+
+    def wait(self):
+        inner = self.inner
+        if inner is None:
+            raise Exception(
+                ERR_REQUEST,
+                f"Wait of a partitioned send with {self.parts - len(self.ready)} of {self.parts} "
+                "partitions not ready (Pready): it could never complete",
+            )
+        raw = inner._raw
+        return raw.wait() if raw is not None else (None, None)
+
+    def cancel(self):
+        return False
+
+    def free(self):
+        if self.inner is not None and self.inner._raw is not None:
+            self.inner._raw.free()
+
+    def is_null(self):
+        return False
+
 
 class _Greq:
     """The operation of a generalized request (MPI 4.1 sec. 13.2): complete once the
@@ -2528,7 +2616,7 @@ def _waitany(requests, status):
 def _wait_any(raws):
     """The index of a completed operation among ``raws``: natively, or, when one is
     made of several (``_Many``) or a generalized request's, by testing each in turn."""
-    if not any(type(x) is _Many or type(x) is _Greq for x in raws):
+    if not any(type(x) is _Many or type(x) is _Greq or type(x) is _Part for x in raws):
         return _lib.wait_any(raws)
     while True:
         for k, x in enumerate(raws):
@@ -3064,6 +3152,33 @@ class Comm(_lib.CommBase):
         self._check_peer("Recv_init", source, tag, True)
         _p2p(buf, source, True)
         return Prequest._persistent(lambda: self.Irecv(buf, source, tag))
+
+    def _partitioned(self, call, buf, partitions, peer, tag, recv):
+        partitions = _operator.index(partitions)
+        if partitions < 0:
+            raise Exception(ERR_ARG, f"{call}: negative number of partitions {partitions}")
+        self._check_peer(call, peer, tag, recv)
+        if peer != PROC_NULL:
+            # mpi4py's message_simple with one block per partition: an explicit count
+            # is per partition, else the buffer splits evenly.
+            b, nb, dt = _msg_blocks(buf, partitions)
+            buf = [b, nb // dt._size if dt._size else 0, _contiguous(dt)]
+        if recv:
+            _p2p(buf, peer, True)
+            make = lambda: self.Irecv(buf, peer, tag)  # noqa: E731
+        else:
+            make = lambda: self.Isend(buf, peer, tag)  # noqa: E731
+        return Prequest._persistent(lambda: Request._new(_Part(partitions, make, not recv), False))
+
+    def Psend_init(self, buf, partitions, dest, tag=0, info=None):
+        """A partitioned send (MPI 4.1 sec. 4.2): each ``Start`` begins it, and the
+        message goes once ``Pready`` has marked every partition."""
+        return self._partitioned("Psend_init", buf, partitions, dest, tag, False)
+
+    def Precv_init(self, buf, partitions, source=ANY_SOURCE, tag=ANY_TAG, info=None):
+        """A partitioned receive: each ``Start`` posts it; ``Parrived`` says whether a
+        partition has arrived."""
+        return self._partitioned("Precv_init", buf, partitions, source, tag, True)
 
     def Isendrecv(self, sendbuf, dest, sendtag=0, recvbuf=None, source=ANY_SOURCE, recvtag=ANY_TAG):
         """Done at once (shmpi's sends never wait for receives, so this cannot
