@@ -25,7 +25,8 @@ test_p2p_obj_matched test_p2p_buf_matched test_pickle test_request test_group te
 test_cco_nb_buf test_cco_pr_buf test_cco_pr_vec test_win test_rma test_rma_nb
 test_comm_topo test_cco_ngh_buf test_cco_ngh_obj test_cco_pr_ngh_buf test_file test_session
 test_attributes test_info test_comm_inter test_cco_obj_inter test_cco_buf_inter
-test_cco_vec_inter test_comm test_util_pkl5 test_util_sync"
+test_cco_vec_inter test_comm test_util_pkl5 test_util_sync test_exceptions test_errorcode
+test_grequest test_p2p_buf_part"
 FILES=${FILES:-$MUST}
 CACHE=$ROOT/target/mpi4py-sdist
 SRC=$CACHE/mpi4py-$VERSION

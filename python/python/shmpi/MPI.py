@@ -127,8 +127,22 @@ ERR_RMA_RANGE = 55
 ERR_RMA_ATTACH = 56
 ERR_RMA_SHARED = 57
 ERR_RMA_FLAVOR = 58
-ERR_SESSION = 78
-ERR_INFO = 34
+ERR_SESSION = 75
+ERR_INFO = 28
+ERR_BAD_FILE = 22
+ERR_CONVERSION = 23
+ERR_DUP_DATAREP = 24
+ERR_FILE_IN_USE = 26
+ERR_NAME = 33
+ERR_NO_MEM = 34
+ERR_NOT_SAME = 35
+ERR_NO_SPACE = 36
+ERR_PORT = 38
+ERR_QUOTA = 39
+ERR_SERVICE = 41
+ERR_SPAWN = 42
+ERR_UNSUPPORTED_DATAREP = 43
+ERR_VALUE_TOO_LARGE = 77
 ERR_INFO_KEY = 29
 ERR_INFO_VALUE = 30
 ERR_INFO_NOKEY = 31
@@ -136,6 +150,16 @@ MAX_INFO_KEY = 255
 MAX_INFO_VAL = 1024
 ERR_PROC_ABORTED = 76
 ERR_LASTCODE = 0x3FFFFFFF
+# Classes MPICH 4.0 does not define: ERR_LASTCODE, as mpi4py gives them then.
+ERR_ABI = ERR_ERRHANDLER = ERR_LASTCODE
+ERR_PROC_FAILED = ERR_PROC_FAILED_PENDING = ERR_REVOKED = ERR_LASTCODE
+MAX_DATAREP_STRING = 128
+MAX_LIBRARY_VERSION_STRING = 8192
+MAX_OBJECT_NAME = 128
+MAX_PORT_NAME = 256
+MAX_PSET_NAME_LEN = 256
+MAX_STRINGTAG_LEN = 256
+F_SOURCE, F_TAG, F_ERROR, F_STATUS_SIZE = 2, 3, 4, 5
 
 _ERROR_STRINGS = {
     SUCCESS: "No MPI error",
@@ -191,19 +215,33 @@ class Exception(RuntimeError):  # noqa: A001 - mpi4py's name
 
     def __init__(self, ierr=SUCCESS, msg=None):
         self.ob_mpi = int(ierr)
+        if self.ob_mpi < SUCCESS:
+            self.ob_mpi = ERR_UNKNOWN  # as mpi4py's
         self._msg = msg
         RuntimeError.__init__(self, self.ob_mpi)
 
     def __eq__(self, other):
-        if isinstance(other, int):
-            return self.ob_mpi == other
-        return NotImplemented
+        return self.ob_mpi == other  # an int, or another Exception (reflected)
+
+    # Ordered as their codes, with each other and with ints (mpi4py's).
+    def __lt__(self, other):
+        return self.ob_mpi < other
+
+    def __le__(self, other):
+        return self.ob_mpi <= other
+
+    def __gt__(self, other):
+        return self.ob_mpi > other
+
+    def __ge__(self, other):
+        return self.ob_mpi >= other
 
     def __ne__(self, other):
         r = self.__eq__(other)
         return r if r is NotImplemented else not r
 
-    __hash__ = RuntimeError.__hash__
+    def __hash__(self):
+        return hash(self.ob_mpi)
 
     def __int__(self):
         return self.ob_mpi
@@ -221,10 +259,10 @@ class Exception(RuntimeError):  # noqa: A001 - mpi4py's name
         return self.ob_mpi
 
     def Get_error_class(self):
-        return self.ob_mpi
+        return _USER_CODES.get(self.ob_mpi, self.ob_mpi)
 
     def Get_error_string(self):
-        return _ERROR_STRINGS.get(self.ob_mpi, f"MPI error class {self.ob_mpi}")
+        return Get_error_string(self.ob_mpi)
 
     error_code = property(Get_error_code)
     error_class = property(Get_error_class)
@@ -289,12 +327,92 @@ def Free_mem(mem):
     pass
 
 
+# User error classes and codes (MPI 4.1 sec. 9.5): {code: its class} (a class maps to
+# itself), their strings, and the last value given (``LASTUSEDCODE``).
+_USER_CODES = {}
+_USER_STRINGS = {}
+_LAST_USED = [ERR_LASTCODE]
+
+
 def Get_error_class(errorcode):
-    return errorcode
+    return _USER_CODES.get(errorcode, errorcode)
 
 
 def Get_error_string(errorcode):
+    if errorcode in _USER_CODES:
+        return _USER_STRINGS.get(errorcode, "")
     return _ERROR_STRINGS.get(errorcode, f"MPI error class {errorcode}")
+
+
+def _new_code(cls=None):
+    _LAST_USED[0] += 1
+    code = _LAST_USED[0]
+    _USER_CODES[code] = code if cls is None else cls
+    return code
+
+
+def Add_error_class():
+    """A new error class (``MPI_Add_error_class``), past ``ERR_LASTCODE``; it becomes
+    the ``LASTUSEDCODE`` attribute. Local to the process that adds it (MPI makes the
+    calls local; a program adds the same ones on every rank)."""
+    return _new_code()
+
+
+def Add_error_code(errorclass):
+    """A new error code of ``errorclass``, a predefined or added class."""
+    errorclass = _operator.index(errorclass)
+    if not (0 <= errorclass <= ERR_LASTCODE or _USER_CODES.get(errorclass) == errorclass):
+        raise Exception(ERR_ARG, f"Add_error_code: {errorclass} is not an error class")
+    return _new_code(errorclass)
+
+
+def _user_code(call, code):
+    code = _operator.index(code)
+    if code not in _USER_CODES:
+        raise Exception(ERR_ARG, f"{call}: {code} is not an error class or code added by the program")
+    return code
+
+
+def Add_error_string(errorcode, string):
+    code = _user_code("Add_error_string", errorcode)
+    string = str(string)
+    if len(string) >= MAX_ERROR_STRING:
+        raise Exception(ERR_ARG, f"Add_error_string: a string of {len(string)} characters (at most {MAX_ERROR_STRING - 1})")
+    _USER_STRINGS[code] = string
+
+
+def Remove_error_string(errorcode):
+    _USER_STRINGS.pop(_user_code("Remove_error_string", errorcode), None)
+
+
+def Remove_error_code(errorcode):
+    """Removes an added code (MPI 4.1): not a class, and not while it has a string."""
+    code = _user_code("Remove_error_code", errorcode)
+    if _USER_CODES[code] == code:
+        raise Exception(ERR_ARG, f"Remove_error_code: {code} is an error class (Remove_error_class)")
+    if code in _USER_STRINGS:
+        raise Exception(ERR_ARG, f"Remove_error_code: {code} still has a string (Remove_error_string first)")
+    del _USER_CODES[code]
+
+
+def Remove_error_class(errorclass):
+    """Removes an added class: not while it has codes or a string."""
+    cls = _user_code("Remove_error_class", errorclass)
+    if _USER_CODES[cls] != cls:
+        raise Exception(ERR_ARG, f"Remove_error_class: {cls} is an error code (Remove_error_code)")
+    if any(c != cls and k == cls for c, k in _USER_CODES.items()):
+        raise Exception(ERR_ARG, f"Remove_error_class: {cls} still has error codes (Remove_error_code first)")
+    if cls in _USER_STRINGS:
+        raise Exception(ERR_ARG, f"Remove_error_class: {cls} still has a string (Remove_error_string first)")
+    del _USER_CODES[cls]
+
+
+def Flush_buffer():
+    """``MPI_Buffer_flush``: the buffered sends are already in shared memory."""
+
+
+def Iflush_buffer():
+    return Request._new(_Done(), False)
 
 
 # ---- environment -------------------------------------------------------------------
@@ -680,13 +798,22 @@ class Datatype:
 
     name = property(Get_name, Set_name)
 
+    def _not_null(self, call):
+        if self._name == "MPI_DATATYPE_NULL":
+            raise Exception(ERR_TYPE, f"{call}: invalid datatype MPI.DATATYPE_NULL")
+
     def Commit(self):
+        self._not_null("Commit")
         return self
 
     def Free(self):
+        self._not_null("Free")
+        if id(self) in _PREDEFINED_IDS:
+            raise Exception(ERR_TYPE, f"Free: {self._name} is a predefined datatype")
         _attrs_free(self, _dt_key)
 
     def Dup(self):
+        self._not_null("Dup")
         t = Datatype(self)
         _attrs_copy(self, t, _dt_key)
         return t
@@ -1359,8 +1486,11 @@ class Op:
         return cls(_name="user-defined", _fn=function, _user=True, _commute=bool(commute))
 
     def Free(self):
-        if self._user:
-            self._fn = None
+        if not self._user:
+            raise Exception(ERR_OP, f"Free: {self._name} is a predefined or null op")
+        if self._fn is None:
+            raise Exception(ERR_OP, "Free: the op is already freed")
+        self._fn = None
 
     def Is_commutative(self):
         return self._commute
@@ -1595,7 +1725,7 @@ class Status:
 
     def Get_count(self, datatype=BYTE):
         """The number of ``datatype`` elements received, or ``UNDEFINED``."""
-        size = _datatype(datatype)._size
+        size = _status_type("Get_count", datatype)._size
         if size == 0:
             return 0
         if self._len % size:
@@ -1606,7 +1736,7 @@ class Status:
         """The number of basic elements received (MPI 4.1 §5.1.11), also when that
         is not a whole number of ``datatype``: ``UNDEFINED`` only for a part of a
         basic element."""
-        dt = _datatype(datatype)
+        dt = _status_type("Get_elements", datatype)
         size, sig = dt._size, dt._signature()
         if size == 0:
             return 0
@@ -1621,7 +1751,7 @@ class Status:
 
     def Set_elements(self, datatype, count):
         """Sets the status to ``count`` basic elements of ``datatype``."""
-        dt = _datatype(datatype)
+        dt = _status_type("Set_elements", datatype)
         sig = dt._signature()
         if not sig:
             self._len = 0
@@ -1653,6 +1783,13 @@ class Status:
         s = cls()
         s._a[: len(arg)] = _array.array("i", arg)
         return s
+
+
+def _status_type(call, datatype):
+    dt = _datatype(datatype)
+    if dt._name == "MPI_DATATYPE_NULL":
+        raise Exception(ERR_TYPE, f"{call}: invalid datatype MPI.DATATYPE_NULL")
+    return dt
 
 
 def _new_status(fields, length):
@@ -1787,6 +1924,8 @@ class Errhandler:
     def Free(self):
         if any(globals().get(n) is self for n in ("ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT")):
             raise Exception(ERR_ARG, "a predefined error handler cannot be freed")
+        if self._kind is None:
+            raise Exception(ERR_ARG, "Free: invalid error handler MPI.ERRHANDLER_NULL")
         self._kind, self._fn = None, None
 
     # No C or Fortran integer handles, as for the other handles.
@@ -2166,6 +2305,8 @@ class Request(_lib.RequestBase):
         return self._peek(status)
 
     def Cancel(self):
+        if not self:
+            raise Exception(ERR_REQUEST, "Cancel: invalid request MPI.REQUEST_NULL")
         if self._raw is not None:
             if self._raw.cancel():
                 self._raw = _Done(None, (ANY_SOURCE, ANY_TAG, 0, 1))
@@ -2174,13 +2315,16 @@ class Request(_lib.RequestBase):
         self.Cancel()
 
     def Free(self):
+        if not self:
+            raise Exception(ERR_REQUEST, "Free: invalid request MPI.REQUEST_NULL")
         if self._raw is not None:
             self._raw.free()
         self._raw = None
         self._id = 0
 
     def free(self):
-        self.Free()
+        if self:
+            self.Free()
 
     # -- many requests --
 
@@ -2838,15 +2982,18 @@ class Comm(_lib.CommBase):
     name = property(Get_name, Set_name)
 
     def Is_inter(self):
+        self._r  # COMM_NULL raises ERR_COMM
         return False
 
     def Is_intra(self):
+        self._r
         return True
 
     is_inter = property(Is_inter)
     is_intra = property(Is_intra)
 
     def Get_topology(self):
+        self._r
         return UNDEFINED
 
     topology = property(Get_topology)
@@ -2883,9 +3030,9 @@ class Comm(_lib.CommBase):
         return Intracomm._wrap(self._r.create_group(list(group._members()), _operator.index(tag)))
 
     def Compare(self, comm):
+        a, b = self._r.world_ranks(), comm._r.world_ranks()  # COMM_NULL: ERR_COMM
         if self == comm:
             return IDENT
-        a, b = self._r.world_ranks(), comm._r.world_ranks()
         if a == b:
             return CONGRUENT
         if sorted(a) == sorted(b):
@@ -2975,6 +3122,12 @@ class Comm(_lib.CommBase):
             ctx[0].Free()
         _COMM_LOCKS.pop(raw, None)
         self._raw = None
+
+    def Disconnect(self):
+        """``MPI_Comm_disconnect``: ``Free`` once the communicator's pending
+        communication has completed (MPI 4.1 sec. 11.10.4); shmpi's sends complete as
+        they return, so it frees at once. The handle becomes ``COMM_NULL``."""
+        self.Free()
 
     def Abort(self, errorcode=0):
         _flush()
@@ -3811,7 +3964,7 @@ def _comm_attr(comm, keyval):
         WTIME_IS_GLOBAL: True,
         UNIVERSE_SIZE: COMM_WORLD.Get_size(),
         APPNUM: 0,
-        LASTUSEDCODE: ERR_LASTCODE,
+        LASTUSEDCODE: _LAST_USED[0],
     }.get(keyval, _MISSING)
 
 
@@ -3973,9 +4126,11 @@ class Intercomm(Comm):
         super().__init__(comm)
 
     def Is_inter(self):
+        self._r  # a null intercommunicator raises ERR_COMM
         return True
 
     def Is_intra(self):
+        self._r
         return False
 
     is_inter = property(Is_inter)
@@ -5832,10 +5987,11 @@ SEEK_SET = 600
 SEEK_CUR = 602
 SEEK_END = 604
 DISPLACEMENT_CURRENT = -54278278
+DISP_CUR = DISPLACEMENT_CURRENT
 ERR_FILE = 27
 ERR_AMODE = 21
 ERR_NO_SUCH_FILE = 37
-ERR_FILE_EXISTS = 28
+ERR_FILE_EXISTS = 25
 ERR_ACCESS = 20
 ERR_IO = 32
 ERR_READ_ONLY = 40
@@ -6340,7 +6496,12 @@ class Session:
 
 
 SESSION_NULL = Session()
-_errhandler_methods(Session, lambda s: id(s._live) if s._live is not None else None)
+def _session_key(s):
+    s._check()  # SESSION_NULL or a finalized session: ERR_SESSION
+    return id(s._live)
+
+
+_errhandler_methods(Session, _session_key)
 
 
 def _create_from_group(cls, group, stringtag="org.mpi4py", info=None, errhandler=None):
@@ -6373,7 +6534,7 @@ _PREDEFINED = ("COMM_WORLD", "COMM_SELF", "GROUP_EMPTY", "INFO_ENV", "MESSAGE_NO
 def _safe_free(self):
     """``free()``: ``Free()`` unless the handle is null or predefined (mpi4py's
     ``free``, which never raises for those)."""
-    if not self:
+    if not self or id(self) in _PREDEFINED_IDS or (isinstance(self, Op) and not self._user):
         return
     for name in _PREDEFINED:
         c = globals().get(name)
@@ -6534,12 +6695,20 @@ class Info:
             raise KeyError("invalid info (INFO_NULL or freed)")
         return self._d
 
+    def _mpi(self, call):
+        """The pairs, for a call that is MPI's: on ``INFO_NULL`` or a freed info,
+        ``ERR_INFO`` (mpi4py's dict interface raises ``KeyError`` instead)."""
+        if self._d is None:
+            raise Exception(ERR_INFO, f"{call}: invalid info (INFO_NULL or freed)")
+        return self._d
+
     def Dup(self):
-        return Info._new(self._live())
+        return Info._new(self._mpi("Dup"))
 
     def Free(self):
         if self is INFO_NULL or self is INFO_ENV:
             raise Exception(ERR_INFO, "a predefined info cannot be freed")
+        self._mpi("Free")
         self._d = None
 
     def Set(self, key, value):
@@ -6548,23 +6717,22 @@ class Info:
             raise Exception(ERR_INFO_KEY, f"an info key of {len(key)} characters")
         if len(value) > MAX_INFO_VAL:
             raise Exception(ERR_INFO_VALUE, f"an info value of {len(value)} characters")
-        self._live()[key] = value
+        self._mpi("Set")[key] = value
 
     def Get(self, key, maxlen=-1):
-        d = self._d or {}
-        return d.get(str(key))
+        return self._mpi("Get").get(str(key))
 
     def Delete(self, key):
-        d = self._live()
+        d = self._mpi("Delete")
         if str(key) not in d:
             raise Exception(ERR_INFO_NOKEY, f"the info has no key {key!r}")
         del d[str(key)]
 
     def Get_nkeys(self):
-        return len(self._d or {})
+        return len(self._mpi("Get_nkeys"))
 
     def Get_nthkey(self, n):
-        keys = list(self._d or {})
+        keys = list(self._mpi("Get_nthkey"))
         n = _operator.index(n)
         if not 0 <= n < len(keys):
             raise Exception(ERR_ARG, f"Get_nthkey: {n} of {len(keys)} keys")
@@ -6645,6 +6813,9 @@ INFO_ENV = Info.Create_env()
 def _finalize_at_exit():
     Finalize()
 
+
+# The predefined datatypes, whose Free is ERR_TYPE (a Dup of one compares equal to it).
+_PREDEFINED_IDS = frozenset(id(v) for v in list(globals().values()) if type(v) is Datatype)
 
 # Every handle class has mpi4py's `free()` (Info is defined above only now).
 for _cls in (Comm, Group, Datatype, Op, Info, Win, File, Errhandler, Session, Message):
