@@ -4857,10 +4857,38 @@ def _create_intercomm(self, local_leader, peer_comm, remote_leader, tag=0):
 
 def _create_from_groups(cls, local_group, local_leader, remote_group, remote_leader,
                         stringtag="org.mpi4py", info=None, errhandler=None):
-    raise NotImplementedError(
-        "Intercomm.Create_from_groups: shmpi makes an intercommunicator from a "
-        "communicator of each group (Intracomm.Create_intercomm)"
-    )
+    """``MPI_Intercomm_create_from_groups`` (MPI 4.1 sec. 7.6.2): an intercommunicator
+    of two disjoint groups of the job's processes, made by their members alone. Each
+    group makes its own communicator (``Create_from_group``), the two leaders one of
+    the two of them, and ``Create_intercomm`` joins the groups over it; the string tag
+    and the leaders' ranks keep concurrent calls apart."""
+    lm, rm = local_group._members(), remote_group._members()
+    ll, rl = _operator.index(local_leader), _operator.index(remote_leader)
+    me = COMM_WORLD.Get_rank()
+    if me not in lm:
+        raise Exception(ERR_GROUP, "Create_from_groups: this rank is not in the local group")
+    if set(lm) & set(rm):
+        raise Exception(ERR_GROUP, "Create_from_groups: the local and remote groups share a process")
+    if not 0 <= ll < len(lm):
+        raise Exception(ERR_RANK, f"Create_from_groups: local leader {ll} of a group of {len(lm)}")
+    if not 0 <= rl < len(rm):
+        raise Exception(ERR_RANK, f"Create_from_groups: remote leader {rl} of a group of {len(rm)}")
+    mine, theirs = lm[ll], rm[rl]
+    local = _create_from_group(Intracomm, local_group, f"{stringtag}\0group\0{mine}\0{theirs}")
+    peer = COMM_WORLD
+    try:
+        if me == mine:
+            pair = tuple(sorted((mine, theirs)))
+            peer = _create_from_group(Intracomm, Group._make(pair), f"{stringtag}\0leaders\0{pair}")
+        # Only the leaders use the peer communicator (theirs is private, so tag 0).
+        ic = _create_intercomm(local, ll, peer, 0 if me != mine else pair.index(theirs), 0)
+    finally:
+        local.Free()
+        if peer is not COMM_WORLD:
+            peer.Free()
+    if errhandler is not None:
+        ic.Set_errhandler(errhandler)
+    return ic
 
 
 Intercomm.Create_from_groups = classmethod(_create_from_groups)
