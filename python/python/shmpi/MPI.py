@@ -685,8 +685,20 @@ class Datatype:
     def _layout(self):
         return self._blocks if self._blocks is not None else ((0, self._size),)
 
+    def _check_new(self, call, counts=(), lengths=()):
+        """MPI's checks of a type constructor: ``ERR_TYPE`` for ``DATATYPE_NULL``,
+        ``ERR_COUNT`` for a negative count, ``ERR_ARG`` for a negative block length."""
+        self._not_null(call)
+        for c in counts:
+            if _operator.index(c) < 0:
+                raise Exception(ERR_COUNT, f"{call}: negative count {c}")
+        for n in lengths:
+            if _operator.index(n) < 0:
+                raise Exception(ERR_ARG, f"{call}: negative block length {n}")
+
     def Create_indexed_block(self, blocklength, displacements):
         """Blocks of ``blocklength`` elements at element ``displacements``."""
+        self._check_new("Create_indexed_block", lengths=(blocklength,))
         ext = self._extent
         blocks = [
             (d * ext + o, n)
@@ -697,6 +709,8 @@ class Datatype:
         return self._derived(blocks, f"indexed_block({blocklength}, {self._name})")
 
     def Create_indexed(self, blocklengths, displacements):
+        blocklengths = list(blocklengths)
+        self._check_new("Create_indexed", lengths=blocklengths)
         ext = self._extent
         blocks = [
             (d * ext + k * ext + o, n)
@@ -714,11 +728,14 @@ class Datatype:
         return self._derived(self._layout(), f"resized({self._name}, {lb}, {extent})", extent)
 
     def Create_vector(self, count, blocklength, stride):
+        self._check_new("Create_vector", (count,), (blocklength,))
         return self.Create_indexed([blocklength] * count, [i * stride for i in range(count)])
 
     def Create_hindexed(self, blocklengths, displacements):
         """Blocks of ``blocklengths[i]`` elements at byte ``displacements[i]``
         (``MPI_Type_create_hindexed``)."""
+        blocklengths = list(blocklengths)
+        self._check_new("Create_hindexed", lengths=blocklengths)
         ext = self._extent
         blocks = [
             (d + k * ext + o, n)
@@ -735,6 +752,7 @@ class Datatype:
     def Create_hvector(self, count, blocklength, stride):
         """``count`` blocks of ``blocklength`` elements, ``stride`` bytes apart
         (``MPI_Type_create_hvector``)."""
+        self._check_new("Create_hvector", (count,), (blocklength,))
         return self.Create_hindexed([blocklength] * count, [i * stride for i in range(count)])
 
     def Create_subarray(self, sizes, subsizes, starts, order=None):
@@ -857,6 +875,7 @@ class Datatype:
         return position + n
 
     def Create_contiguous(self, count):
+        self._check_new("Create_contiguous", (count,))
         if self._blocks is not None:
             return self.Create_indexed([count], [0])
         t = Datatype(

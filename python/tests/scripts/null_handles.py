@@ -26,6 +26,15 @@ for dt in (MPI.INT, MPI.DOUBLE, MPI.BYTE, MPI.DOUBLE_INT):
     dt.free()  # mpi4py's free() leaves predefined handles alone
 v = MPI.INT.Create_vector(2, 1, 2).Commit()
 v.Free()
+# Type constructors: a null base type, a negative count or block length.
+err(MPI.ERR_TYPE, MPI.DATATYPE_NULL.Create_contiguous, 2)
+err(MPI.ERR_COUNT, MPI.INT.Create_contiguous, -1)
+err(MPI.ERR_COUNT, MPI.INT.Create_vector, -1, 1, 1)
+err(MPI.ERR_COUNT, MPI.INT.Create_hvector, -2, 1, 8)
+err([MPI.ERR_ARG, MPI.ERR_COUNT], MPI.INT.Create_vector, 2, -1, 1)
+err([MPI.ERR_ARG, MPI.ERR_COUNT], MPI.INT.Create_indexed, [1, -1], [0, 4])
+err([MPI.ERR_ARG, MPI.ERR_COUNT], MPI.INT.Create_indexed_block, -1, [0, 4])
+err([MPI.ERR_ARG, MPI.ERR_COUNT], MPI.INT.Create_hindexed, [-1], [0])
 err(MPI.ERR_TYPE, MPI.Status().Get_count, MPI.DATATYPE_NULL)
 err(MPI.ERR_TYPE, MPI.Status().Get_elements, MPI.DATATYPE_NULL)
 err(MPI.ERR_TYPE, MPI.Status().Set_elements, MPI.DATATYPE_NULL, 0)
