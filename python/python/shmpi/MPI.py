@@ -159,7 +159,8 @@ MAX_OBJECT_NAME = 128
 MAX_PORT_NAME = 256
 MAX_PSET_NAME_LEN = 256
 MAX_STRINGTAG_LEN = 256
-F_SOURCE, F_TAG, F_ERROR, F_STATUS_SIZE = 2, 3, 4, 5
+# Indices into `Status.py2f()`, shmpi's status fields (there is no Fortran MPI here).
+F_SOURCE, F_TAG, F_ERROR, F_STATUS_SIZE = 0, 1, 2, 4
 
 _ERROR_STRINGS = {
     SUCCESS: "No MPI error",
@@ -1472,11 +1473,15 @@ def _op_minloc(x, y):
 class Op:
     """A reduction operation (``MPI.Op``): a built-in one or ``Op.Create(fn)``."""
 
-    __slots__ = ("_name", "_fn", "_code", "_user", "_commute")
+    __slots__ = ("_name", "_fn", "_code", "_user", "_commute", "_tok")
 
     def __init__(self, op=None, *, _name="MPI_OP_NULL", _fn=None, _code=None, _user=False, _commute=True):
+        # What a handle names, shared by its copies: they compare equal (mpi4py
+        # compares handles), two ops made apart do not.
+        tok = object()
         if isinstance(op, Op):
-            _name, _fn, _code, _user, _commute = op._name, op._fn, op._code, op._user, op._commute
+            _name, _fn, _code, _user, _commute, tok = op._name, op._fn, op._code, op._user, op._commute, op._tok
+        self._tok = tok
         self._name = _name
         self._fn = _fn
         self._code = _code  # shmpi's built-in op, for numeric buffers
@@ -1488,6 +1493,34 @@ class Op:
 
     def __bool__(self):
         return self._fn is not None
+
+    # Copies of a handle compare equal (mpi4py compares handles); null and freed ops
+    # equal each other.
+    def __eq__(self, other):
+        if not isinstance(other, Op):
+            return NotImplemented
+        if self._fn is None or other._fn is None:
+            return self._fn is None and other._fn is None
+        return self._tok is other._tok
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    def __hash__(self):
+        return hash(id(self._tok))
+
+    def __reduce__(self):
+        # mpi4py's rules: a predefined op by name (the same object back), a copy of
+        # one as a new copy, a user op as ``Op.Create`` of its function (a new op).
+        for name in _OP_NAMES:
+            if globals()[name] is self:
+                return name
+        if not self._user:
+            for name in _OP_NAMES:
+                if globals()[name] == self:
+                    return (Op, (globals()[name],))
+        return (Op.Create, (self._fn, self._commute))
 
     def __call__(self, x, y):
         """Applies the op to two Python objects, as lowercase reductions do."""
@@ -1555,6 +1588,8 @@ MAXLOC = _op("MAXLOC", _op_maxloc)
 MINLOC = _op("MINLOC", _op_minloc)
 REPLACE = _op("REPLACE", lambda x, y: y)
 NO_OP = _op("NO_OP", lambda x, y: x)
+_OP_NAMES = ("OP_NULL", "MAX", "MIN", "SUM", "PROD", "LAND", "BAND", "LOR", "BOR", "LXOR",
+             "BXOR", "MAXLOC", "MINLOC", "REPLACE", "NO_OP")
 
 
 def _fold_objects(op, items):
@@ -6863,6 +6898,52 @@ def _finalize_at_exit():
 
 # The predefined datatypes, whose Free is ERR_TYPE (a Dup of one compares equal to it).
 _PREDEFINED_IDS = frozenset(id(v) for v in list(globals().values()) if type(v) is Datatype)
+
+# Handle conversions of the other handle classes (mpi4py's ``handle``, ``fromhandle``;
+# no C or Fortran integers: ``toint`` and ``py2f`` are -1, as for requests). A handle
+# is a number given when first asked for, the same for every copy of a communicator,
+# info or session (they share what they name); ``fromhandle`` makes a copy of the
+# handle object it was given for, which is kept for that.
+_HANDLE_OF = {}
+_HANDLE_TO = {}
+
+
+def _handle_key(obj):
+    if isinstance(obj, Comm):
+        return ("comm", obj._raw.key())
+    if isinstance(obj, Info):
+        return ("info", id(obj._d))
+    if isinstance(obj, Session):
+        return ("session", id(obj._live))
+    return ("object", id(obj))  # kept alive in _HANDLE_TO, so the id stays its own
+
+
+def _object_handle(self):
+    if not self:
+        return 0
+    key = _handle_key(self)
+    h = _HANDLE_OF.get(key)
+    if h is None:
+        h = _HANDLE_OF[key] = _next_handle()
+        _HANDLE_TO[h] = self
+    return h
+
+
+def _object_fromhandle(cls, h):
+    obj = _HANDLE_TO.get(_operator.index(h)) if h else None
+    return cls() if obj is None else cls(obj)
+
+
+for _cls in (Comm, Group, Datatype, Op, Info, Win, File, Errhandler, Session):
+    if "handle" not in _cls.__dict__:
+        _cls.handle = property(_object_handle)
+        _cls.fromhandle = classmethod(_object_fromhandle)
+    for _name, _fn in (("toint", lambda self: -1), ("py2f", lambda self: -1),
+                       ("fromint", classmethod(lambda cls, i: cls())),
+                       ("f2py", classmethod(lambda cls, i: cls()))):
+        if not hasattr(_cls, _name):
+            setattr(_cls, _name, _fn)
+del _cls, _name, _fn
 
 # Every handle class has mpi4py's `free()` (Info is defined above only now).
 for _cls in (Comm, Group, Datatype, Op, Info, Win, File, Errhandler, Session, Message):
