@@ -55,3 +55,8 @@ def test_block_collectives_with_mismatched_signatures_raise_on_every_rank(mpirun
 @pytest.mark.parametrize("n", [2, 3])
 def test_collective_mismatch_classes_name_the_difference(mpirun, n):
     check_ok(mpirun(n, "block_signatures.py", "classes"), n)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_user_op_function_gets_mpi_buffers_as_in_mpi4py(mpirun, n):
+    check_ok(mpirun(n, "user_op_buffers.py"), n)

@@ -1605,10 +1605,12 @@ def _fold_bytes(op, dt, blocks):
     """Reduces byte blocks of ``dt`` elements in rank order, in Python: for user ops
     and for built-in ops shmpi does not apply natively (``MAXLOC`` on pairs ...)."""
     if op._user:
-        acc = bytearray(blocks[0])
+        # mpi4py hands a user function MPI.buffer objects (bytes that take any buffer
+        # of their length into a slice: ``b[:] = array("i", ...)``), not memoryviews.
+        acc = _op_buffer(blocks[0])
         for b in blocks[1:]:
-            inout = bytearray(b)
-            op._fn(_mv(acc), _mv(inout), dt)
+            inout = _op_buffer(b)
+            op._fn(acc, inout, dt)
             acc = inout
         return bytes(acc)
     pair = op is MAXLOC or op is MINLOC
@@ -1642,6 +1644,13 @@ def _fold_bytes(op, dt, blocks):
     for b in blocks[1:]:
         acc = [op._fn(x, y) for x, y in zip(acc, elems(b))]
     return b"".join(st.pack(*(a if isinstance(a, tuple) else (a,))) for a in acc)
+
+
+def _op_buffer(data):
+    """An ``MPI.buffer`` holding a copy of ``data``, for a user op's arguments."""
+    b = buffer.allocate(len(data))
+    b[:] = data
+    return b
 
 
 # NumPy type codes of the numeric datatypes, for reductions folded in Python.
