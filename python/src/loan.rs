@@ -28,10 +28,58 @@ use crate::errors::{ERR_TAG, raise, rank_error};
 pub(crate) struct Loan {
     /// `None` once sent or released.
     loan: Option<shmpi::Loan<u8>>,
-    /// Buffer exports not yet released.
-    exports: Cell<usize>,
+    ex: Exports,
+}
+
+/// The buffer exports of a loan or a view: their count, and the one dimension's shape
+/// and stride that they point to.
+struct Exports {
+    /// Exports not yet released.
+    live: Cell<usize>,
     shape: [isize; 1],
     strides: [isize; 1],
+}
+
+impl Exports {
+    fn new(len: usize) -> Self {
+        Exports {
+            live: Cell::new(0),
+            shape: [len as isize],
+            strides: [1],
+        }
+    }
+
+    /// One more export of the `len` bytes at `buf`: what `fill_1d` writes into the
+    /// caller's view.
+    fn add(&self, buf: *mut std::ffi::c_void, readonly: bool) -> Export1d {
+        self.live.set(self.live.get() + 1);
+        Export1d {
+            buf,
+            len: self.shape[0],
+            readonly,
+            itemsize: 1,
+            format: c"B",
+            shape: self.shape.as_ptr(),
+            strides: self.strides.as_ptr(),
+            internal: std::ptr::null_mut(),
+        }
+    }
+
+    fn release(&self) {
+        self.live.set(self.live.get().saturating_sub(1));
+    }
+
+    /// A `BufferError` for `what` while an export is alive.
+    fn refuse(&self, what: &str) -> PyResult<()> {
+        match self.live.get() {
+            0 => Ok(()),
+            n => Err(PyBufferError::new_err(format!(
+                "{what} while {n} buffer export(s) of it exist (a memoryview or a NumPy \
+                 array made from it): release them first (memoryview.release(), del the \
+                 array)"
+            ))),
+        }
+    }
 }
 
 /// What an operation on a sent or released loan raises (as a released memoryview).
@@ -57,17 +105,7 @@ impl Loan {
             Some(l) => l.as_mut_ptr(),
             None => return Err(gone("sent or released")),
         };
-        me.exports.set(me.exports.get() + 1);
-        let e = Export1d {
-            buf: buf.cast(),
-            len: me.shape[0],
-            readonly: false,
-            itemsize: 1,
-            format: c"B",
-            shape: me.shape.as_ptr(),
-            strides: me.strides.as_ptr(),
-            internal: std::ptr::null_mut(),
-        };
+        let e = me.ex.add(buf.cast(), false);
         drop(me);
         // SAFETY: `view` is the caller's to fill; the loan's memory, the shape and the
         // strides stay valid while `view.obj`, a new reference to this object, is
@@ -80,11 +118,11 @@ impl Loan {
     ///
     /// CPython calls it to release an export of [`__getbuffer__`](Self::__getbuffer__).
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        self.exports.set(self.exports.get().saturating_sub(1));
+        self.ex.release();
     }
 
     fn __len__(&self) -> usize {
-        self.shape[0] as usize
+        self.ex.shape[0] as usize
     }
 
     /// Whether the loan can still be written and sent (not sent, not released).
@@ -115,7 +153,7 @@ impl Loan {
 
     fn __repr__(&self) -> String {
         match self.loan {
-            Some(_) => format!("<shmpi loan of {} bytes>", self.shape[0]),
+            Some(_) => format!("<shmpi loan of {} bytes>", self.ex.shape[0]),
             None => "<shmpi loan, sent or released>".into(),
         }
     }
@@ -125,14 +163,7 @@ impl Loan {
     /// The loan, out of this object: refused while a buffer export of it is alive,
     /// which could otherwise write it after it leaves this rank.
     fn take(&mut self, what: &str) -> PyResult<Option<shmpi::Loan<u8>>> {
-        if self.exports.get() > 0 {
-            return Err(PyBufferError::new_err(format!(
-                "loan: cannot {what} it while {} buffer export(s) of it exist (a \
-                 memoryview or a NumPy array made from it): release them first \
-                 (memoryview.release(), del the array)",
-                self.exports.get()
-            )));
-        }
+        self.ex.refuse(&format!("loan: cannot {what} it"))?;
         Ok(self.loan.take())
     }
 }
@@ -143,9 +174,7 @@ impl Loan {
 pub(crate) struct LoanView {
     /// `None` once released.
     view: Option<shmpi::LoanView<u8>>,
-    exports: Cell<usize>,
-    shape: [isize; 1],
-    strides: [isize; 1],
+    ex: Exports,
 }
 
 #[pymethods]
@@ -175,17 +204,7 @@ impl LoanView {
                 ));
             }
         };
-        me.exports.set(me.exports.get() + 1);
-        let e = Export1d {
-            buf: buf.cast_mut().cast(),
-            len: me.shape[0],
-            readonly: true,
-            itemsize: 1,
-            format: c"B",
-            shape: me.shape.as_ptr(),
-            strides: me.strides.as_ptr(),
-            internal: std::ptr::null_mut(),
-        };
+        let e = me.ex.add(buf.cast_mut().cast(), true);
         drop(me);
         // SAFETY: `view` is the caller's to fill, read-only (writable requests were
         // refused above); the viewed memory, the shape and the strides stay valid
@@ -199,11 +218,11 @@ impl LoanView {
     ///
     /// CPython calls it to release an export of [`__getbuffer__`](Self::__getbuffer__).
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        self.exports.set(self.exports.get().saturating_sub(1));
+        self.ex.release();
     }
 
     fn __len__(&self) -> usize {
-        self.shape[0] as usize
+        self.ex.shape[0] as usize
     }
 
     /// Whether the view still holds the sender's memory (not released).
@@ -215,13 +234,7 @@ impl LoanView {
     /// Gives the memory back to the sender's pool now (else when this object goes).
     /// Refused while a buffer export of it is alive; a no-op once released.
     fn release(&mut self) -> PyResult<()> {
-        if self.exports.get() > 0 {
-            return Err(PyBufferError::new_err(format!(
-                "loan view: cannot release it while {} buffer export(s) of it exist (a \
-                 memoryview or a NumPy array made from it): release them first",
-                self.exports.get()
-            )));
-        }
+        self.ex.refuse("loan view: cannot release it")?;
         self.view = None;
         Ok(())
     }
@@ -241,7 +254,7 @@ impl LoanView {
 
     fn __repr__(&self) -> String {
         match self.view {
-            Some(_) => format!("<shmpi loan view of {} bytes>", self.shape[0]),
+            Some(_) => format!("<shmpi loan view of {} bytes>", self.ex.shape[0]),
             None => "<shmpi loan view, released>".into(),
         }
     }
@@ -256,9 +269,7 @@ pub(crate) fn loan(py: Python<'_>, comm: &RawComm, nbytes: usize) -> PyResult<Lo
     let loan = blocking_n(py, &c, 0, |c| c.loan_slice::<u8>(nbytes))?;
     Ok(Loan {
         loan: Some(loan),
-        exports: Cell::new(0),
-        shape: [nbytes as isize],
-        strides: [1],
+        ex: Exports::new(nbytes),
     })
 }
 
@@ -312,13 +323,11 @@ pub(crate) fn recv_loan(
 ) -> PyResult<(LoanView, St)> {
     let c = comm_of(comm.id)?;
     let (view, s) = blocking_n(py, &c, 0, |c| c.recv_loan::<u8>(source, tag))?;
-    let len = view.len() as isize;
+    let len = view.len();
     Ok((
         LoanView {
             view: Some(view),
-            exports: Cell::new(0),
-            shape: [len],
-            strides: [1],
+            ex: Exports::new(len),
         },
         st(s),
     ))
